@@ -1,0 +1,38 @@
+/**
+ * Names shared by the CDK side (lib/) and the runtime side (job/, lambdas/). Each is defined
+ * here once, so a rename cannot break the contract between a state machine and its task.
+ */
+
+/** The one container of the job task definition; container overrides address it by name. */
+export const JOB_CONTAINER_NAME = 'dr';
+
+/** Environment of the Fargate job. Fixed ones come from the task definition, the rest from overrides. */
+export const JobEnv = {
+  /** Backup repository URL, e.g. s3://bucket/backups (task definition). */
+  repo: 'DR_REPO',
+  /** KMS key id or ARN for SSE-KMS on every object written (task definition). */
+  kmsKeyId: 'DR_KMS_KEY_ID',
+  /** The dr subcommand to run: backup | restore | list (override). */
+  command: 'DR_COMMAND',
+  /** Database name to act on (override). */
+  database: 'DR_DATABASE',
+  /** Server host and port (override; the secret's host/port are used when absent). */
+  dbHost: 'DR_DB_HOST',
+  dbPort: 'DR_DB_PORT',
+  /** Name of the env var that holds this database's secret JSON (override). */
+  secretEnv: 'DR_DB_SECRET_ENV',
+  /** libpq sslmode for the connection (task definition). */
+  sslMode: 'DR_DB_SSLMODE',
+  /** Force a retention tier (override, optional). */
+  tier: 'DR_TIER',
+  /** Parallel pg_dump/pg_restore jobs (task definition). */
+  jobs: 'DR_JOBS',
+} as const;
+
+/**
+ * The env var that carries one database's Secrets Manager secret (JSON with username and
+ * password, RDS-style) into the job, through `ecs.Secret.fromSecretsManager`.
+ */
+export function secretEnvVarFor(databaseName: string): string {
+  return `DR_SECRET_${databaseName.toUpperCase().replace(/[^A-Z0-9]/g, '_')}`;
+}

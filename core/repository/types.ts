@@ -1,0 +1,45 @@
+import type { Readable } from 'node:stream';
+import type { Tier } from '../tiers.ts';
+
+/** What a completed write stored: the exact bytes' size and SHA-256 (hex). */
+export interface StoredObject {
+  readonly key: string;
+  readonly size: number;
+  readonly sha256: string;
+}
+
+export interface PutOptions {
+  /** Stored as the `retention=<tier>` tag (S3) so lifecycle rules can expire it. */
+  readonly tier: Tier;
+  /** @default - application/octet-stream */
+  readonly contentType?: string;
+}
+
+/**
+ * Where backups live: `file:///dir` (the guide's ./backups) or `s3://bucket/prefix`.
+ * Keys are relative, '/'-separated, and identical in both, so the layout is the same.
+ * Objects are written once: `put` refuses an existing key, so the bucket can be locked.
+ */
+export interface Repository {
+  /** The repository URL, safe to print. */
+  readonly url: string;
+  /** Fails with a DrError saying why when the repository cannot be written (run before any dump). */
+  assertWritable(): Promise<void>;
+  /**
+   * Streams `body` to `key`, hashing it on the way. The object becomes visible only when complete
+   * (never half-written under its final key). Fails if the key exists.
+   */
+  put(key: string, body: Readable | Buffer | string, options: PutOptions): Promise<StoredObject>;
+  /** Reads an object; fails with a DrError naming the key when it is missing. */
+  get(key: string): Promise<Readable>;
+  /** Size of an object, or undefined when it does not exist. */
+  head(key: string): Promise<{ readonly size: number } | undefined>;
+  /** Keys under `prefix`, in lexicographic order; with `delimiter`, the common prefixes one level down instead. */
+  list(prefix: string, options?: { readonly delimiter?: string }): Promise<string[]>;
+  /**
+   * A local filesystem path for `key` when the repository is on this machine (file://),
+   * so restores can verify and read files in place instead of copying them.
+   * @default - undefined for remote repositories
+   */
+  localPath?(key: string): string | undefined;
+}

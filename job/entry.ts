@@ -1,0 +1,85 @@
+/**
+ * The Fargate job's entry point. The state machine passes what to do through container overrides
+ * (names in core/contract.ts); this turns them into a `dr` command line and libpq environment, then
+ * runs the very same CLI a user runs on a laptop. The database password reaches libpq through
+ * PGPASSWORD, never through argv or output.
+ */
+import { z } from 'zod';
+import { main } from '../bin/dr.ts';
+import { JobEnv } from '../core/contract.ts';
+import { DrError } from '../core/errors.ts';
+
+const DbSecretSchema = z.object({
+  username: z.string().min(1),
+  password: z.string(),
+  host: z.string().optional(),
+  port: z.union([z.number(), z.string()]).optional(),
+});
+
+export interface JobInvocation {
+  readonly argv: string[];
+  /** libpq variables to add to the process environment. */
+  readonly pgEnv: Record<string, string>;
+}
+
+/** Pure translation of the job environment; throws DrError naming the missing setting. */
+export function jobInvocation(env: NodeJS.ProcessEnv): JobInvocation {
+  const required = (name: string): string => {
+    const value = env[name];
+    if (!value) throw new DrError(`job setting ${name} is not set`, 'the state machine passes it as a container override; check the task definition and workflow');
+    return value;
+  };
+  const command = env[JobEnv.command] ?? 'backup';
+  const database = required(JobEnv.database);
+  const secretVar = required(JobEnv.secretEnv);
+  const rawSecret = required(secretVar);
+  let secret: z.infer<typeof DbSecretSchema>;
+  try {
+    secret = DbSecretSchema.parse(JSON.parse(rawSecret));
+  } catch {
+    throw new DrError(`the secret in ${secretVar} is not JSON with "username" and "password"`, 'store the database secret in the RDS format {"username":…,"password":…}');
+  }
+  const host = env[JobEnv.dbHost] ?? secret.host;
+  if (!host) throw new DrError(`no database host for ${database}`, `set ${JobEnv.dbHost} or "host" in the secret`);
+  const port = String(env[JobEnv.dbPort] ?? secret.port ?? 5432);
+  const pgEnv: Record<string, string> = {
+    PGHOST: host,
+    PGPORT: port,
+    PGUSER: secret.username,
+    PGPASSWORD: secret.password,
+    PGSSLMODE: env[JobEnv.sslMode] ?? 'prefer',
+  };
+  const url = `postgres://${encodeURIComponent(secret.username)}@${host.includes(':') ? `[${host}]` : host}:${port}/${encodeURIComponent(database)}`;
+  const repo = required(JobEnv.repo);
+  const common = ['--repo', repo, '--json'];
+  if (env[JobEnv.kmsKeyId]) common.push('--kms-key-id', env[JobEnv.kmsKeyId]!);
+  if (env[JobEnv.jobs]) common.push('--jobs', env[JobEnv.jobs]!);
+  switch (command) {
+    case 'backup': {
+      const argv = ['backup', '--db', url, ...common];
+      if (env[JobEnv.tier]) argv.push('--tier', env[JobEnv.tier]!);
+      return { argv, pgEnv };
+    }
+    default:
+      throw new DrError(`unknown job command "${command}"`, 'use backup');
+  }
+}
+
+export async function runJob(env: NodeJS.ProcessEnv = process.env): Promise<number> {
+  let invocation: JobInvocation;
+  try {
+    invocation = jobInvocation(env);
+  } catch (err) {
+    if (err instanceof DrError) {
+      process.stderr.write(`dr job: ${err.oneLine()}\n`);
+      return 2;
+    }
+    throw err;
+  }
+  Object.assign(process.env, invocation.pgEnv);
+  return main(invocation.argv);
+}
+
+if (import.meta.url === `file://${process.argv[1]}`) {
+  process.exitCode = await runJob();
+}
