@@ -61,6 +61,8 @@ export const ManifestSchema = z.object({
   startedAt: isoTime,
   finishedAt: isoTime,
   server: z.object({ version: z.string(), versionNum: z.number().int() }),
+  /** The source database's encoding and locale, so the restore creates a compatible database. */
+  databaseOptions: z.object({ encoding: z.string(), collate: z.string(), ctype: z.string() }),
   dump: z.object({
     tool: z.literal('pg_dump'),
     version: z.string(),

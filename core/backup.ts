@@ -1,0 +1,277 @@
+/**
+ * `dr backup`: pg_dump in directory format, in parallel, from one exported snapshot; every file
+ * streamed to the repository with its SHA-256; the manifest written last as the commit marker.
+ */
+import { createReadStream } from 'node:fs';
+import { mkdtemp, readdir, rm } from 'node:fs/promises';
+import { cpus, tmpdir } from 'node:os';
+import { join } from 'node:path';
+import * as catalog from './catalog.ts';
+import { DrError } from './errors.ts';
+import { DATA_DIR, GLOBALS_NAME, fileKey, manifestKey, newBackupId } from './layout.ts';
+import { MANIFEST_FORMAT_VERSION, MANIFEST_KIND, type Manifest, ManifestSchema } from './manifest.ts';
+import {
+  assertClientNotOlder,
+  connect,
+  firstErrorLine,
+  parsePgUrl,
+  type PgTools,
+  runTool,
+  toolConnectionError,
+  toolVersion,
+} from './pg.ts';
+import type { Repository, StoredObject } from './repository/types.ts';
+import { type Tier, tierFor } from './tiers.ts';
+
+export interface BackupOptions {
+  /** Source database URL (libpq conventions). */
+  readonly db: string;
+  readonly repository: Repository;
+  /** @default - the CPU count */
+  readonly jobs?: number;
+  /** @default - tierFor(start time): monthly on the 1st, weekly on Sundays, daily otherwise */
+  readonly tier?: Tier;
+  readonly tools?: PgTools;
+  /** Where pg_dump writes before upload. @default - the OS temp directory */
+  readonly workDir?: string;
+  /** @default - the current time */
+  readonly now?: Date;
+  readonly log?: (message: string) => void;
+}
+
+export interface BackupResult {
+  readonly id: string;
+  readonly database: string;
+  readonly tier: Tier;
+  readonly repository: string;
+  readonly startedAt: string;
+  readonly finishedAt: string;
+  readonly durationMs: number;
+  readonly files: number;
+  readonly bytes: number;
+  readonly tables: number;
+  readonly rows: number;
+  readonly globals: boolean;
+  readonly warnings: string[];
+}
+
+/** Uploads at most this many files at once, overlapping with pg_dump still writing others. */
+const UPLOAD_CONCURRENCY = 4;
+
+export async function runBackup(options: BackupOptions): Promise<BackupResult> {
+  const log = options.log ?? (() => {});
+  const tools = options.tools ?? {};
+  const source = parsePgUrl(options.db, '--db');
+  const repo = options.repository;
+  const jobs = options.jobs ?? Math.max(1, cpus().length);
+  if (!Number.isInteger(jobs) || jobs < 1) throw new DrError(`--jobs must be a whole number ≥ 1, got ${jobs}`, 'e.g. --jobs 4');
+  const started = options.now ?? new Date();
+  const tier = options.tier ?? tierFor(started);
+  const id = newBackupId(started);
+  const warnings: string[] = [];
+
+  // Everything that can fail cheaply fails before a byte is dumped.
+  await repo.assertWritable();
+  const pgDump = await toolVersion(tools, 'pg_dump');
+  const client = await connect(source.url, 'source');
+  let workDir: string | undefined;
+  try {
+    const server = await catalog.serverInfo(client);
+    assertClientNotOlder('pg_dump', pgDump, server.version, server.versionNum);
+    const compression = pgDump.major >= 16 ? 'zstd:3' : 'gzip:1';
+
+    // One snapshot for the dump and every count: the manifest describes exactly what was dumped.
+    await client.query('BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY');
+    const snapshot = (await client.query<{ s: string }>('SELECT pg_export_snapshot() AS s')).rows[0].s;
+    log(`backup ${id} of ${source.display}: tier ${tier}, pg_dump ${pgDump.text} -j ${jobs} --compress=${compression}`);
+
+    workDir = await mkdtemp(join(options.workDir ?? tmpdir(), 'dr-backup-'));
+    const dumpDir = join(workDir, DATA_DIR);
+    const uploads = new Uploader(repo, tier, (relative) => fileKey(source.database, id, relative));
+    const finishedItem = /finished item (\d+) /;
+
+    const dump = runTool(
+      tools,
+      'pg_dump',
+      ['--format=directory', `--jobs=${jobs}`, `--compress=${compression}`, `--snapshot=${snapshot}`, '--no-sync', '--verbose', `--file=${dumpDir}`, source.url],
+      {
+        onStderrLine: (line) => {
+          // A parallel worker has closed this item's file: upload it while the dump goes on.
+          const m = finishedItem.exec(line);
+          if (m) uploads.addMatching(dumpDir, `${m[1]}.dat`);
+        },
+      },
+    );
+    const globals = dumpGlobals(tools, source.url, warnings);
+    const [tables, sequences, extensions, databaseOptions] = [
+      await catalog.tables(client),
+      await catalog.sequences(client),
+      await catalog.extensions(client),
+      await catalog.databaseOptions(client),
+    ];
+    const result = await dump;
+    if (result.code !== 0) {
+      await uploads.settle();
+      throw toolConnectionError(result.stderr, source.display, 'source') ??
+        new DrError(`pg_dump failed: ${firstErrorLine(result.stderr)}`, 'see the pg_dump message; no backup was recorded (no manifest written)');
+    }
+    await client.query('COMMIT');
+
+    // toc.dat is rewritten at the end of the dump, and small items may not report; take the rest now.
+    for (const name of await readdir(dumpDir)) uploads.add(join(dumpDir, name), `${DATA_DIR}/${name}`);
+    const globalsSql = await globals;
+    if (globalsSql !== undefined) uploads.addBuffer(Buffer.from(globalsSql.sql), GLOBALS_NAME);
+    const files = await uploads.finish();
+
+    const finished = new Date();
+    const manifest: Manifest = {
+      kind: MANIFEST_KIND,
+      formatVersion: MANIFEST_FORMAT_VERSION,
+      id,
+      database: source.database,
+      tier,
+      startedAt: started.toISOString(),
+      finishedAt: finished.toISOString(),
+      server,
+      databaseOptions,
+      dump: { tool: 'pg_dump', version: pgDump.text, format: 'directory', compression, jobs, snapshot },
+      extensions,
+      files: files.map((f) => ({ path: f.path, size: f.size, sha256: f.sha256 })),
+      globals: globalsSql ? { path: GLOBALS_NAME, rolePasswords: globalsSql.rolePasswords } : null,
+      tables,
+      sequences,
+      totals: {
+        files: files.length,
+        bytes: files.reduce((n, f) => n + f.size, 0),
+        rows: tables.filter((t) => t.kind !== 'partitioned').reduce((n, t) => n + t.rows, 0),
+      },
+    };
+    // The commit marker: only now does the backup exist for list and restore.
+    await repo.put(manifestKey(source.database, id), JSON.stringify(ManifestSchema.parse(manifest), null, 2), { tier, contentType: 'application/json' });
+    log(`backup ${id} complete: ${manifest.totals.files} files, ${formatBytes(manifest.totals.bytes)}, ${manifest.totals.rows} rows`);
+    return {
+      id,
+      database: source.database,
+      tier,
+      repository: repo.url,
+      startedAt: manifest.startedAt,
+      finishedAt: manifest.finishedAt,
+      durationMs: finished.getTime() - started.getTime(),
+      files: manifest.totals.files,
+      bytes: manifest.totals.bytes,
+      tables: tables.length,
+      rows: manifest.totals.rows,
+      globals: globalsSql !== undefined,
+      warnings,
+    };
+  } finally {
+    await client.end().catch(() => {});
+    if (workDir) await rm(workDir, { recursive: true, force: true });
+  }
+}
+
+/**
+ * Roles and tablespaces. Managed services (RDS) hide pg_authid, so a plain --globals-only fails
+ * there; without role passwords it works, and the passwords are reset on restore anyway.
+ */
+async function dumpGlobals(tools: PgTools, url: string, warnings: string[]): Promise<{ sql: string; rolePasswords: boolean } | undefined> {
+  const full = await runTool(tools, 'pg_dumpall', ['--globals-only', `--dbname=${url}`]);
+  if (full.code === 0) return { sql: full.stdout, rolePasswords: true };
+  const noPasswords = await runTool(tools, 'pg_dumpall', ['--globals-only', '--no-role-passwords', `--dbname=${url}`]);
+  if (noPasswords.code === 0) {
+    warnings.push('globals saved without role passwords (the user cannot read pg_authid)');
+    return { sql: noPasswords.stdout, rolePasswords: false };
+  }
+  warnings.push(`globals not saved: ${firstErrorLine(noPasswords.stderr)}`);
+  return undefined;
+}
+
+interface UploadedFile extends StoredObject {
+  readonly path: string;
+}
+
+/** A bounded-concurrency queue of file uploads; each file is uploaded once. */
+class Uploader {
+  private readonly queued = new Set<string>();
+  private readonly pending: (() => Promise<void>)[] = [];
+  private readonly done: UploadedFile[] = [];
+  private running = 0;
+  private failure: unknown;
+  private idle: (() => void)[] = [];
+
+  constructor(
+    private readonly repo: Repository,
+    private readonly tier: Tier,
+    private readonly keyFor: (relativePath: string) => string,
+  ) {}
+
+  /** Queues the file in `dir` whose name starts with `prefix` (e.g. `3337.dat` → `3337.dat.gz`). */
+  addMatching(dir: string, prefix: string): void {
+    readdir(dir).then(
+      (names) => {
+        const name = names.find((n) => n === prefix || n.startsWith(`${prefix}.`));
+        if (name) this.add(join(dir, name), `${DATA_DIR}/${name}`);
+      },
+      () => {},
+    );
+  }
+
+  add(localPath: string, relativePath: string): void {
+    this.enqueue(relativePath, () => this.repo.put(this.keyFor(relativePath), createReadStream(localPath), { tier: this.tier }));
+  }
+
+  addBuffer(body: Buffer, relativePath: string): void {
+    this.enqueue(relativePath, () => this.repo.put(this.keyFor(relativePath), body, { tier: this.tier }));
+  }
+
+  private enqueue(relativePath: string, put: () => Promise<StoredObject>): void {
+    if (this.queued.has(relativePath)) return;
+    this.queued.add(relativePath);
+    this.pending.push(async () => {
+      const stored = await put();
+      this.done.push({ ...stored, path: relativePath });
+    });
+    this.pump();
+  }
+
+  private pump(): void {
+    while (this.running < UPLOAD_CONCURRENCY && this.pending.length > 0 && this.failure === undefined) {
+      const task = this.pending.shift()!;
+      this.running++;
+      task()
+        .catch((err) => { this.failure ??= err; })
+        .finally(() => {
+          this.running--;
+          this.pump();
+          if (this.running === 0 && (this.pending.length === 0 || this.failure !== undefined)) this.idle.splice(0).forEach((r) => r());
+        });
+    }
+  }
+
+  /** Waits for in-flight uploads, whatever their outcome. */
+  async settle(): Promise<void> {
+    if (this.running > 0) await new Promise<void>((r) => this.idle.push(r));
+  }
+
+  /** Waits for every queued upload; rethrows the first failure. Files sorted by path. */
+  async finish(): Promise<UploadedFile[]> {
+    // addMatching lists the directory asynchronously: let those reads land first.
+    await new Promise((r) => setImmediate(r));
+    while (this.running > 0 || (this.pending.length > 0 && this.failure === undefined)) {
+      await this.settle();
+    }
+    if (this.failure !== undefined) throw this.failure;
+    return [...this.done].sort((a, b) => a.path.localeCompare(b.path));
+  }
+}
+
+export function formatBytes(bytes: number): string {
+  const units = ['B', 'KiB', 'MiB', 'GiB', 'TiB'];
+  let value = bytes;
+  let unit = 0;
+  while (value >= 1024 && unit < units.length - 1) {
+    value /= 1024;
+    unit++;
+  }
+  return `${value.toFixed(unit === 0 ? 0 : 1)} ${units[unit]}`;
+}

@@ -1,0 +1,144 @@
+/**
+ * Finding backups in a repository. Only a backup with a manifest exists; a folder without one is
+ * an interrupted backup and is never listed or restored.
+ */
+import { text } from 'node:stream/consumers';
+import { BackupIntegrityError, DrError } from './errors.ts';
+import { BACKUPS_ROOT, databasePrefix, isBackupId, manifestKey } from './layout.ts';
+import { MANIFEST_FORMAT_VERSION, type Manifest, ManifestSchema } from './manifest.ts';
+import type { Repository } from './repository/types.ts';
+
+export async function listDatabases(repo: Repository): Promise<string[]> {
+  const prefixes = await repo.list(`${BACKUPS_ROOT}/`, { delimiter: '/' });
+  return prefixes.map((p) => p.slice(BACKUPS_ROOT.length + 1).replace(/\/$/, '')).filter(Boolean).sort();
+}
+
+/** Every backup folder of a database, newest first, complete or not. */
+async function backupFolders(repo: Repository, database: string): Promise<string[]> {
+  const prefix = databasePrefix(database);
+  const prefixes = await repo.list(prefix, { delimiter: '/' });
+  return prefixes
+    .map((p) => p.slice(prefix.length).replace(/\/$/, ''))
+    .filter(isBackupId)
+    .sort()
+    .reverse();
+}
+
+/** Ids of complete backups (with a manifest), newest first: one listing plus one HEAD each. */
+export async function completeBackupIds(repo: Repository, database: string): Promise<string[]> {
+  const ids = await backupFolders(repo, database);
+  const complete = await Promise.all(ids.map(async (id) => ((await repo.head(manifestKey(database, id))) ? id : undefined)));
+  return complete.filter((id): id is string => id !== undefined);
+}
+
+export async function readManifest(repo: Repository, database: string, id: string): Promise<Manifest> {
+  const key = manifestKey(database, id);
+  let raw: unknown;
+  try {
+    raw = JSON.parse(await text(await repo.get(key)));
+  } catch (err) {
+    if (err instanceof DrError && !(await repo.head(key))) throw new DrError(`backup ${id} of ${database} has no manifest`, 'it never completed; choose another backup (dr list)');
+    throw new BackupIntegrityError(`backup ${id}: manifest is unreadable (${(err as Error).message})`, 'choose another backup (dr list)', 1, { cause: err });
+  }
+  const version = (raw as { formatVersion?: unknown })?.formatVersion;
+  if (typeof version === 'number' && version > MANIFEST_FORMAT_VERSION) {
+    throw new DrError(`backup ${id} has manifest format ${version}, newer than this dr understands (${MANIFEST_FORMAT_VERSION})`, 'upgrade crypto-stock-dr');
+  }
+  const parsed = ManifestSchema.safeParse(raw);
+  if (!parsed.success) {
+    throw new BackupIntegrityError(`backup ${id}: manifest is invalid (${parsed.error.issues[0]?.path.join('.')}: ${parsed.error.issues[0]?.message})`, 'choose another backup (dr list)');
+  }
+  if (parsed.data.id !== id || parsed.data.database !== database) {
+    throw new BackupIntegrityError(`backup ${id}: manifest describes ${parsed.data.database}/${parsed.data.id}`, 'the repository was altered; choose another backup');
+  }
+  return parsed.data;
+}
+
+export interface BackupSummary {
+  readonly id: string;
+  readonly database: string;
+  readonly tier: Manifest['tier'];
+  readonly startedAt: string;
+  readonly finishedAt: string;
+  readonly bytes: number;
+  readonly files: number;
+  readonly tables: number;
+  readonly rows: number;
+  readonly serverVersion: string;
+}
+
+export function summarize(m: Manifest): BackupSummary {
+  return {
+    id: m.id,
+    database: m.database,
+    tier: m.tier,
+    startedAt: m.startedAt,
+    finishedAt: m.finishedAt,
+    bytes: m.totals.bytes,
+    files: m.totals.files,
+    tables: m.tables.length,
+    rows: m.totals.rows,
+    serverVersion: m.server.version,
+  };
+}
+
+export interface BackupListing {
+  readonly backups: BackupSummary[];
+  /** Folders without a manifest: interrupted backups, ignored by restore. */
+  readonly incomplete: { readonly database: string; readonly id: string }[];
+}
+
+/** Complete backups, newest first, of one database or all. */
+export async function listBackups(repo: Repository, database?: string): Promise<BackupListing> {
+  const databases = database ? [database] : await listDatabases(repo);
+  const backups: BackupSummary[] = [];
+  const incomplete: BackupListing['incomplete'] = [];
+  for (const db of databases) {
+    const folders = await backupFolders(repo, db);
+    const complete = new Set(await completeBackupIds(repo, db));
+    for (const id of folders) {
+      if (!complete.has(id)) incomplete.push({ database: db, id });
+    }
+    const manifests = await Promise.all([...complete].map((id) => readManifest(repo, db, id).catch(() => undefined)));
+    for (const m of manifests) if (m) backups.push(summarize(m));
+  }
+  backups.sort((a, b) => (a.id < b.id ? 1 : -1));
+  return { backups, incomplete };
+}
+
+export interface BackupCandidates {
+  readonly database: string;
+  /** Newest first; `latest` lists every complete backup so a bad one can fall back. */
+  readonly ids: string[];
+  readonly latest: boolean;
+}
+
+/**
+ * Which backup(s) `--backup` names. An explicit id is searched in every database of the
+ * repository unless `database` is given; `latest` needs a database when there are several.
+ */
+export async function resolveBackup(repo: Repository, backup: string, database?: string): Promise<BackupCandidates> {
+  if (backup === 'latest') {
+    let db = database;
+    if (!db) {
+      const dbs = await listDatabases(repo);
+      if (dbs.length === 0) throw new DrError(`no backups in ${repo.url}`, 'run dr backup first, or check --repo');
+      if (dbs.length > 1) throw new DrError(`${repo.url} holds backups of several databases (${dbs.join(', ')})`, 'pass --database NAME');
+      db = dbs[0];
+    }
+    const ids = await completeBackupIds(repo, db);
+    if (ids.length === 0) throw new DrError(`no complete backup of ${db} in ${repo.url}`, 'run dr backup first, or check --repo and --database');
+    return { database: db, ids, latest: true };
+  }
+  if (!isBackupId(backup)) {
+    throw new DrError(`"${backup}" is not a backup id`, 'use latest or an id from dr list, e.g. 20260115T020000Z-a1b2c3');
+  }
+  const dbs = database ? [database] : await listDatabases(repo);
+  for (const db of dbs) {
+    if (await repo.head(manifestKey(db, backup))) return { database: db, ids: [backup], latest: false };
+    if ((await backupFolders(repo, db)).includes(backup)) {
+      throw new DrError(`backup ${backup} of ${db} is incomplete (no manifest)`, 'it never finished; choose a complete backup from dr list');
+    }
+  }
+  throw new DrError(`backup ${backup} not found in ${repo.url}${database ? ` for database ${database}` : ''}`, 'run dr list to see the available backups');
+}

@@ -1,0 +1,257 @@
+/**
+ * PostgreSQL connections and client tools, following libpq conventions: a `postgres://` URL whose
+ * missing parts come from the PG* environment variables and ~/.pgpass, for node-postgres and for
+ * pg_dump/pg_restore/psql alike. Passwords are never printed: use `displayUrl`.
+ */
+import { spawn } from 'node:child_process';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import pg from 'pg';
+import pgpass from 'pgpass';
+import { DrError } from './errors.ts';
+
+export interface PgUrl {
+  /** The URL as given, passed to libpq tools unchanged. */
+  readonly url: string;
+  /** The database the URL names (or PGDATABASE / the user name, as libpq does). */
+  readonly database: string;
+  /** user@host:port/database, with no password. */
+  readonly display: string;
+}
+
+/** Parses a connection URL; `flag` names the option in the error, e.g. `--db`. */
+export function parsePgUrl(value: string, flag: string): PgUrl {
+  let url: URL;
+  try {
+    url = new URL(value);
+  } catch {
+    throw new DrError(`${flag} "${redact(value)}" is not a connection URL`, 'use postgres://user@host:5432/database (password from PGPASSWORD or ~/.pgpass)');
+  }
+  if (url.protocol !== 'postgres:' && url.protocol !== 'postgresql:') {
+    throw new DrError(`${flag} "${redact(value)}" is not a PostgreSQL URL`, 'use postgres://user@host:5432/database');
+  }
+  const user = decodeURIComponent(url.username) || process.env.PGUSER || process.env.USER || 'postgres';
+  const database = decodeURIComponent(url.pathname.replace(/^\//, '')) || process.env.PGDATABASE || user;
+  const host = url.hostname || process.env.PGHOST || 'localhost';
+  const port = url.port || process.env.PGPORT || '5432';
+  return { url: value, database, display: `${user}@${host}:${port}/${database}` };
+}
+
+/** The same server and credentials, another database (e.g. `postgres` for CREATE DATABASE). */
+export function withDatabase(url: string, database: string): string {
+  const u = new URL(url);
+  u.pathname = `/${encodeURIComponent(database)}`;
+  return u.toString();
+}
+
+/** Removes a password from anything that looks like a URL, for messages. */
+export function redact(text: string): string {
+  return text.replace(/(\w+:\/\/[^:/@\s]*):[^@\s]*@/g, '$1:***@');
+}
+
+/** node-postgres TLS options from libpq's sslmode (node-postgres has no `prefer`). */
+function sslOptions(sslmode: string | undefined): pg.ClientConfig['ssl'] {
+  switch (sslmode) {
+    case undefined:
+    case '':
+    case 'disable':
+    case 'allow':
+    case 'prefer':
+      // `prefer` falls back to plain text when the server has no TLS; see connect().
+      return sslmode === 'prefer' ? { rejectUnauthorized: false } : false;
+    case 'require':
+      return { rejectUnauthorized: false };
+    case 'verify-ca':
+    case 'verify-full': {
+      const rootCert = process.env.PGSSLROOTCERT;
+      return {
+        rejectUnauthorized: true,
+        ca: rootCert ? readFileSync(rootCert, 'utf8') : undefined,
+        // verify-ca checks the chain only, as libpq does.
+        checkServerIdentity: sslmode === 'verify-ca' ? () => undefined : undefined,
+      };
+    }
+    default:
+      throw new DrError(`unknown sslmode "${sslmode}"`, 'use disable, prefer, require, verify-ca or verify-full');
+  }
+}
+
+function clientConfig(url: string, ssl: pg.ClientConfig['ssl']): pg.ClientConfig {
+  const u = new URL(url);
+  const config: pg.ClientConfig = {
+    connectionString: url,
+    ssl,
+    connectionTimeoutMillis: Number(process.env.PGCONNECT_TIMEOUT ?? 10) * 1000,
+    application_name: 'dr',
+  };
+  if (!u.password && process.env.PGPASSWORD === undefined) {
+    // ~/.pgpass, looked up the way libpq does (node-postgres' built-in lookup is deprecated).
+    const info = {
+      host: u.hostname || process.env.PGHOST || 'localhost',
+      port: u.port || process.env.PGPORT || '5432',
+      database: decodeURIComponent(u.pathname.slice(1)) || process.env.PGDATABASE,
+      user: decodeURIComponent(u.username) || process.env.PGUSER || process.env.USER,
+    };
+    config.password = () => new Promise<string>((resolve) => pgpass(info, (pass) => resolve(pass ?? '')));
+  }
+  return config;
+}
+
+/** Opens a node-postgres connection, turning connection failures into one-line DrErrors. */
+export async function connect(url: string, role = 'database'): Promise<pg.Client> {
+  const sslmode = new URL(url).searchParams.get('sslmode') ?? process.env.PGSSLMODE;
+  const attempt = async (ssl: pg.ClientConfig['ssl']) => {
+    const client = new pg.Client(clientConfig(url, ssl));
+    // A dropped connection must surface as a query error, not crash the process.
+    client.on('error', () => {});
+    await client.connect();
+    return client;
+  };
+  try {
+    try {
+      return await attempt(sslOptions(sslmode));
+    } catch (err) {
+      if (sslmode === 'prefer' && /does not support SSL/i.test(String(err))) return await attempt(false);
+      throw err;
+    }
+  } catch (err) {
+    throw connectionError(err, parsePgUrl(url, role).display, role);
+  }
+}
+
+/** Maps node-postgres / libpq failures to what the user must fix. */
+export function connectionError(err: unknown, display: string, role: string): DrError {
+  if (err instanceof DrError) return err;
+  const e = err as { code?: string; message?: string };
+  const message = redact(e.message ?? String(err));
+  switch (e.code) {
+    case 'ECONNREFUSED':
+    case 'ENOTFOUND':
+    case 'EAI_AGAIN':
+    case 'EHOSTUNREACH':
+    case 'ETIMEDOUT':
+      return new DrError(`cannot reach the ${role} server ${display} (${e.code})`, 'check host and port, that PostgreSQL is running, and the network path (security groups)', 1, { cause: err });
+    case '28P01':
+    case '28000':
+      return new DrError(`authentication failed for ${display}: ${message}`, 'check PGPASSWORD, ~/.pgpass or the database secret', 1, { cause: err });
+    case '3D000':
+      return new DrError(`database "${parsePgUrlSafe(display)}" does not exist on the ${role} server (${display})`, 'check the database name in the URL', 1, { cause: err });
+  }
+  if (/timeout/i.test(message)) {
+    return new DrError(`cannot reach the ${role} server ${display} (timeout)`, 'check host and port, and the network path (security groups)', 1, { cause: err });
+  }
+  return new DrError(`cannot connect to the ${role} server ${display}: ${message}`, 'check the connection URL and the server log', 1, { cause: err });
+}
+
+function parsePgUrlSafe(display: string): string {
+  return display.slice(display.lastIndexOf('/') + 1);
+}
+
+/** libpq error text printed by pg_dump/pg_restore/psql, mapped like connectionError(). */
+export function toolConnectionError(stderr: string, display: string, role: string): DrError | undefined {
+  if (/Connection refused|could not translate host name|No route to host|timeout expired|Network is unreachable/i.test(stderr)) {
+    return connectionError({ code: 'ECONNREFUSED' }, display, role);
+  }
+  if (/password authentication failed|no password supplied|no pg_hba.conf entry/i.test(stderr)) {
+    return connectionError({ code: '28P01', message: firstErrorLine(stderr) }, display, role);
+  }
+  if (/database ".*" does not exist/.test(stderr)) return connectionError({ code: '3D000' }, display, role);
+  return undefined;
+}
+
+export function firstErrorLine(stderr: string): string {
+  const lines = stderr.split('\n').map((l) => l.trim()).filter(Boolean);
+  return redact(lines.find((l) => /error|fatal/i.test(l)) ?? lines[0] ?? 'no output');
+}
+
+// ---------------------------------------------------------------------------------------------
+// Client tools
+
+export interface PgTools {
+  /** Directory of pg_dump & co.; undefined means PATH. */
+  readonly binDir?: string;
+}
+
+export function toolPath(tools: PgTools, name: string): string {
+  return tools.binDir ? join(tools.binDir, name) : name;
+}
+
+export interface ToolResult {
+  readonly code: number;
+  readonly stdout: string;
+  readonly stderr: string;
+}
+
+export interface RunToolOptions {
+  readonly env?: NodeJS.ProcessEnv;
+  /** Called for each stderr line as it arrives (progress). */
+  readonly onStderrLine?: (line: string) => void;
+  /** Where stdout goes: captured (default) or a file descriptor / stream-like sink. */
+  readonly stdout?: 'capture' | 'ignore';
+}
+
+/** Runs a client tool to completion; never throws on a non-zero exit (callers map the error). */
+export function runTool(tools: PgTools, name: string, args: string[], options: RunToolOptions = {}): Promise<ToolResult> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(toolPath(tools, name), args, {
+      env: { ...process.env, ...options.env },
+      stdio: ['ignore', options.stdout === 'ignore' ? 'ignore' : 'pipe', 'pipe'],
+    });
+    let stdout = '';
+    let stderr = '';
+    let partial = '';
+    child.stdout?.setEncoding('utf8').on('data', (d: string) => { stdout += d; });
+    child.stderr!.setEncoding('utf8').on('data', (d: string) => {
+      // Keep the head and tail of very chatty output (verbose mode), enough for error messages.
+      stderr = stderr.length < 1_000_000 ? stderr + d : stderr;
+      if (options.onStderrLine) {
+        const lines = (partial + d).split('\n');
+        partial = lines.pop() ?? '';
+        for (const line of lines) options.onStderrLine(line);
+      }
+    });
+    child.once('error', (err: NodeJS.ErrnoException) => {
+      if (err.code === 'ENOENT') {
+        reject(new DrError(`${name} not found${tools.binDir ? ` in ${tools.binDir}` : ' on PATH'}`, 'install the PostgreSQL client tools of the server\'s major version, or point --pg-bin at them'));
+      } else reject(err);
+    });
+    child.once('close', (code, signal) => {
+      if (partial && options.onStderrLine) options.onStderrLine(partial);
+      resolve({ code: code ?? (signal ? 128 : 1), stdout, stderr });
+    });
+  });
+}
+
+export interface ToolVersion {
+  readonly text: string;
+  readonly major: number;
+}
+
+/** `pg_dump --version` → { text: '15.20', major: 15 }. */
+export async function toolVersion(tools: PgTools, name: string): Promise<ToolVersion> {
+  const result = await runTool(tools, name, ['--version']);
+  const m = /\(PostgreSQL\)\s+(\d+)(?:\.(\d+))?/.exec(result.stdout);
+  if (result.code !== 0 || !m) throw new DrError(`cannot tell the version of ${toolPath(tools, name)}`, 'check the PostgreSQL client installation');
+  return { text: m[2] ? `${m[1]}.${m[2]}` : m[1], major: Number(m[1]) };
+}
+
+/** server_version_num 150020 → 15; 90624 → 9. */
+export function serverMajor(versionNum: number): number {
+  return versionNum >= 100000 ? Math.floor(versionNum / 10000) : Math.floor(versionNum / 100) / 100;
+}
+
+/** pg_dump and pg_restore cannot read a newer server's catalogs or archives: say which client to install. */
+export function assertClientNotOlder(tool: string, client: ToolVersion, serverVersion: string, serverVersionNum: number): void {
+  const major = serverMajor(serverVersionNum);
+  if (client.major < major) {
+    throw new DrError(`${tool} ${client.text} is older than the server (PostgreSQL ${serverVersion})`, `install the PostgreSQL ${major} client tools, or point --pg-bin at them`);
+  }
+}
+
+export function quoteIdent(name: string): string {
+  return `"${name.replace(/"/g, '""')}"`;
+}
+
+export function qualified(schema: string, name: string): string {
+  return `${quoteIdent(schema)}.${quoteIdent(name)}`;
+}

@@ -1,0 +1,299 @@
+/**
+ * `dr restore` (full): verify the backup, restore it into a staging database next to the target,
+ * and only then put it in the target's place. The target is never touched before the backup is
+ * verified, and a failed restore leaves the target as it was.
+ */
+import { mkdtemp, rm } from 'node:fs/promises';
+import { cpus, tmpdir } from 'node:os';
+import { join } from 'node:path';
+import type pg from 'pg';
+import { resolveBackup, readManifest } from './backups.ts';
+import { BackupIntegrityError, DrError } from './errors.ts';
+import { fetchVerified, type FetchedBackup } from './fetch.ts';
+import type { Manifest } from './manifest.ts';
+import {
+  assertClientNotOlder,
+  connect,
+  firstErrorLine,
+  parsePgUrl,
+  type PgTools,
+  type PgUrl,
+  quoteIdent,
+  runTool,
+  toolVersion,
+  withDatabase,
+} from './pg.ts';
+import type { Repository } from './repository/types.ts';
+
+export interface RestoreOptions {
+  readonly repository: Repository;
+  /** `latest` or a backup id. */
+  readonly backup: string;
+  /** Source database name in the repository; @default - the only one, or the one holding `backup` */
+  readonly database?: string;
+  /** Target database URL; the database is created when missing. */
+  readonly target: string;
+  /** Replace a non-empty target. @default false */
+  readonly overwrite?: boolean;
+  /** Apply the backup's roles and tablespaces to the target server first. @default false */
+  readonly withGlobals?: boolean;
+  /** Skip restoring ownership (for a server without the source's roles). @default false */
+  readonly noOwner?: boolean;
+  /** @default - the CPU count */
+  readonly jobs?: number;
+  /** Where remote backups are downloaded. @default - the OS temp directory */
+  readonly workDir?: string;
+  readonly tools?: PgTools;
+  readonly log?: (message: string) => void;
+}
+
+export interface FallbackRecord {
+  readonly id: string;
+  readonly reason: string;
+}
+
+export interface RestoreResult {
+  readonly backup: { readonly id: string; readonly database: string; readonly tier: string; readonly startedAt: string };
+  /** Newer backups that failed verification and were skipped (only with `latest`). */
+  readonly fallbacks: FallbackRecord[];
+  readonly target: string;
+  readonly replaced: boolean;
+  readonly files: number;
+  readonly bytes: number;
+  readonly tables: number;
+  readonly rows: number;
+  readonly durationMs: number;
+  readonly phases: { readonly downloadMs: number; readonly verifyMs: number; readonly restoreMs: number };
+  readonly warnings: string[];
+}
+
+/** Session settings that speed a bulk restore up; all are safe because a failed restore is discarded. */
+const RESTORE_SESSION_OPTIONS = ['-c synchronous_commit=off', '-c maintenance_work_mem=512MB', '-c work_mem=64MB'];
+
+export async function runRestore(options: RestoreOptions): Promise<RestoreResult> {
+  const log = options.log ?? (() => {});
+  const tools = options.tools ?? {};
+  const repo = options.repository;
+  const jobs = options.jobs ?? Math.max(1, cpus().length);
+  if (!Number.isInteger(jobs) || jobs < 1) throw new DrError(`--jobs must be a whole number ≥ 1, got ${jobs}`, 'e.g. --jobs 4');
+  const started = Date.now();
+  const target = parsePgUrl(options.target, '--target');
+  const warnings: string[] = [];
+
+  const candidates = await resolveBackup(repo, options.backup, options.database);
+  const pgRestore = await toolVersion(tools, 'pg_restore');
+
+  // Check the target before downloading anything: refusing late would waste the download.
+  const admin = await connectAdmin(target);
+  let workDir: string | undefined;
+  let staging: string | undefined;
+  try {
+    const server = await admin.query<{ v: string; n: string }>(`SELECT current_setting('server_version') AS v, current_setting('server_version_num') AS n`);
+    assertClientNotOlder('pg_restore', pgRestore, server.rows[0].v, Number(server.rows[0].n));
+    const targetExists = await databaseExists(admin, target.database);
+    if (targetExists && !options.overwrite && !(await isEmptyDatabase(target))) {
+      throw new DrError(`target database ${target.database} on ${target.display} is not empty`, 'pass --overwrite to replace it, or choose another --target database');
+    }
+
+    // Verify newest first; `latest` falls back past damaged backups, an explicit id never does.
+    const fallbacks: FallbackRecord[] = [];
+    let manifest: Manifest | undefined;
+    let fetched: FetchedBackup | undefined;
+    for (const id of candidates.ids) {
+      if (workDir) await rm(workDir, { recursive: true, force: true });
+      workDir = await mkdtemp(join(options.workDir ?? tmpdir(), 'dr-restore-'));
+      try {
+        manifest = await readManifest(repo, candidates.database, id);
+        await assertExtensionsAvailable(admin, manifest);
+        log(`verifying backup ${id} of ${candidates.database} (${manifest.totals.files} files)`);
+        fetched = await fetchVerified(repo, manifest, { workDir, concurrency: Math.max(4, jobs) });
+        break;
+      } catch (err) {
+        if (!(err instanceof BackupIntegrityError) || !candidates.latest) throw err;
+        fallbacks.push({ id, reason: err.message });
+        log(`WARNING: backup ${id} failed verification: ${err.message}; falling back to the previous backup`);
+        manifest = undefined;
+      }
+    }
+    if (!manifest || !fetched) {
+      throw new DrError(`no backup of ${candidates.database} passed verification (${fallbacks.length} tried)`, `first failure: ${fallbacks[0]?.reason ?? 'unknown'}`);
+    }
+    if (fallbacks.length > 0) {
+      warnings.push(`FALLBACK: newest backup ${fallbacks[0].id} failed verification (${fallbacks[0].reason}); restored ${manifest.id} instead`);
+    }
+
+    // The backup is verified: from here on the target server is touched.
+    if (options.withGlobals) await applyGlobals(tools, fetched, target, manifest, warnings, log);
+    staging = stagingName(target.database, manifest.id);
+    await createDatabase(admin, staging, manifest, warnings);
+    const stagingUrl = withDatabase(target.url, staging);
+    const restoreStarted = Date.now();
+    const timescale = manifest.extensions.find((e) => e.name === 'timescaledb');
+    if (timescale) await prepareTimescale(stagingUrl, timescale.version);
+    log(`restoring into ${target.display} with pg_restore -j ${jobs}`);
+    const args = [`--jobs=${jobs}`, '--exit-on-error', `--dbname=${stagingUrl}`];
+    if (options.noOwner) args.push('--no-owner', '--no-privileges');
+    const result = await runTool(tools, 'pg_restore', [...args, fetched.dumpDir], {
+      env: { PGOPTIONS: [process.env.PGOPTIONS ?? '', ...RESTORE_SESSION_OPTIONS].join(' ').trim() },
+    });
+    if (result.code !== 0) {
+      const line = firstErrorLine(result.stderr);
+      const hint = /role ".*" does not exist/.test(line)
+        ? 'pass --with-globals to create the backup\'s roles, or --no-owner to restore without ownership'
+        : 'see the pg_restore message; the target was not changed';
+      throw new DrError(`pg_restore failed: ${line}`, hint);
+    }
+    if (timescale) await finishTimescale(stagingUrl);
+    const restoreMs = Date.now() - restoreStarted;
+
+    await swapIntoPlace(admin, staging, target.database, targetExists);
+    staging = undefined;
+    log(`restored backup ${manifest.id} into ${target.display}${targetExists ? ' (replaced the previous database)' : ''}`);
+    return {
+      backup: { id: manifest.id, database: manifest.database, tier: manifest.tier, startedAt: manifest.startedAt },
+      fallbacks,
+      target: target.display,
+      replaced: targetExists,
+      files: manifest.totals.files,
+      bytes: manifest.totals.bytes,
+      tables: manifest.tables.length,
+      rows: manifest.totals.rows,
+      durationMs: Date.now() - started,
+      phases: { downloadMs: fetched.downloadMs, verifyMs: fetched.verifyMs, restoreMs },
+      warnings,
+    };
+  } finally {
+    if (staging) await admin.query(`DROP DATABASE IF EXISTS ${quoteIdent(staging)} WITH (FORCE)`).catch(() => {});
+    await admin.end().catch(() => {});
+    if (workDir) await rm(workDir, { recursive: true, force: true });
+  }
+}
+
+/** The maintenance database of the target server (`postgres`, or `template1` where that is missing). */
+async function connectAdmin(target: PgUrl): Promise<pg.Client> {
+  try {
+    return await connect(withDatabase(target.url, 'postgres'), 'target');
+  } catch (err) {
+    if (err instanceof DrError && /does not exist/.test(err.message)) return connect(withDatabase(target.url, 'template1'), 'target');
+    throw err;
+  }
+}
+
+async function databaseExists(admin: pg.Client, name: string): Promise<boolean> {
+  return (await admin.query('SELECT 1 FROM pg_database WHERE datname = $1', [name])).rowCount === 1;
+}
+
+/** No user tables, views, sequences, functions or types: safe to restore into without --overwrite. */
+async function isEmptyDatabase(target: PgUrl): Promise<boolean> {
+  const client = await connect(target.url, 'target');
+  try {
+    const { rows } = await client.query<{ n: string }>(`
+      SELECT (SELECT count(*) FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+               WHERE n.nspname NOT IN ('pg_catalog', 'information_schema') AND n.nspname !~ '^pg_toast')
+           + (SELECT count(*) FROM pg_proc p JOIN pg_namespace n ON n.oid = p.pronamespace
+               WHERE n.nspname NOT IN ('pg_catalog', 'information_schema')
+                 AND NOT EXISTS (SELECT 1 FROM pg_depend d WHERE d.objid = p.oid AND d.deptype = 'e'))
+           + (SELECT count(*) FROM pg_type t JOIN pg_namespace n ON n.oid = t.typnamespace
+               WHERE n.nspname NOT IN ('pg_catalog', 'information_schema') AND n.nspname !~ '^pg_toast'
+                 AND t.typtype IN ('e', 'd', 'r', 'm')) AS n`);
+    return Number(rows[0].n) === 0;
+  } finally {
+    await client.end();
+  }
+}
+
+/** Extensions the dump needs must be installable on the target server, at the same version for TimescaleDB. */
+async function assertExtensionsAvailable(admin: pg.Client, manifest: Manifest): Promise<void> {
+  const timescale = manifest.extensions.find((e) => e.name === 'timescaledb');
+  if (!timescale) return;
+  const { rows } = await admin.query<{ version: string }>(`SELECT version FROM pg_available_extension_versions WHERE name = 'timescaledb' ORDER BY version`);
+  if (!rows.some((r) => r.version === timescale.version)) {
+    const offered = rows.length ? rows.map((r) => r.version).join(', ') : 'none';
+    throw new DrError(
+      `backup ${manifest.id} needs TimescaleDB ${timescale.version}, the target server offers ${offered}`,
+      `install TimescaleDB ${timescale.version} on the target server (the extension version must match the backup's)`,
+    );
+  }
+}
+
+/** Staging database next to the target, within PostgreSQL's 63-byte name limit. */
+export function stagingName(target: string, backupId: string): string {
+  const suffix = `__dr_restore_${backupId.slice(-6)}`;
+  let base = target;
+  while (Buffer.byteLength(base + suffix) > 63) base = base.slice(0, -1);
+  return base + suffix;
+}
+
+async function createDatabase(admin: pg.Client, name: string, manifest: Manifest, warnings: string[]): Promise<void> {
+  const { encoding, collate, ctype } = manifest.databaseOptions;
+  await admin.query(`DROP DATABASE IF EXISTS ${quoteIdent(name)} WITH (FORCE)`);
+  try {
+    await admin.query(`CREATE DATABASE ${quoteIdent(name)} TEMPLATE template0 ENCODING '${encoding}' LC_COLLATE '${collate.replace(/'/g, "''")}' LC_CTYPE '${ctype.replace(/'/g, "''")}'`);
+  } catch (err) {
+    // The source's locale may not exist on the target server: keep the encoding, warn about sorting.
+    warnings.push(`locale ${collate}/${ctype} is not available on the target server (${(err as Error).message}); created the database with the server's default locale`);
+    await admin.query(`CREATE DATABASE ${quoteIdent(name)} TEMPLATE template0 ENCODING '${encoding}'`);
+  }
+}
+
+async function prepareTimescale(url: string, version: string): Promise<void> {
+  const client = await connect(url, 'target');
+  try {
+    await client.query(`CREATE EXTENSION IF NOT EXISTS timescaledb VERSION '${version.replace(/'/g, "''")}'`);
+    await client.query('SELECT timescaledb_pre_restore()');
+  } finally {
+    await client.end();
+  }
+}
+
+async function finishTimescale(url: string): Promise<void> {
+  const client = await connect(url, 'target');
+  try {
+    await client.query('SELECT timescaledb_post_restore()');
+  } finally {
+    await client.end();
+  }
+}
+
+/**
+ * Puts the restored staging database in the target's place. Renames are quick and need no copy;
+ * the old database is dropped only after the new one has its name.
+ */
+async function swapIntoPlace(admin: pg.Client, staging: string, target: string, targetExists: boolean): Promise<void> {
+  if (!targetExists) {
+    await admin.query(`ALTER DATABASE ${quoteIdent(staging)} RENAME TO ${quoteIdent(target)}`);
+    return;
+  }
+  const replaced = stagingName(target, `replaced${Date.now().toString(16).slice(-6)}`).replace('__dr_restore_', '__dr_old_');
+  for (let attempt = 1; ; attempt++) {
+    // Applications reconnect quickly: disconnect them and rename in one transaction.
+    await admin.query('SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = $1 AND pid <> pg_backend_pid()', [target]);
+    try {
+      await admin.query('BEGIN');
+      await admin.query(`ALTER DATABASE ${quoteIdent(target)} RENAME TO ${quoteIdent(replaced)}`);
+      await admin.query(`ALTER DATABASE ${quoteIdent(staging)} RENAME TO ${quoteIdent(target)}`);
+      await admin.query('COMMIT');
+      break;
+    } catch (err) {
+      await admin.query('ROLLBACK').catch(() => {});
+      if (attempt >= 5 || !/being accessed by other users/.test((err as Error).message)) {
+        throw new DrError(`could not replace ${target}: ${(err as Error).message}`, 'stop the applications using it and run the restore again; the target is unchanged');
+      }
+      await new Promise((r) => setTimeout(r, 200 * attempt));
+    }
+  }
+  await admin.query(`DROP DATABASE ${quoteIdent(replaced)} WITH (FORCE)`);
+}
+
+async function applyGlobals(tools: PgTools, fetched: FetchedBackup, target: PgUrl, manifest: Manifest, warnings: string[], log: (m: string) => void): Promise<void> {
+  if (!manifest.globals) {
+    warnings.push(`backup ${manifest.id} has no globals; roles were not created`);
+    return;
+  }
+  log('applying roles and tablespaces (globals)');
+  // Without ON_ERROR_STOP: on a server that has some of the roles, "already exists" is expected.
+  const result = await runTool(tools, 'psql', ['-X', '-q', '-v', 'ON_ERROR_STOP=0', `--dbname=${withDatabase(target.url, 'postgres')}`, '-f', join(fetched.root, manifest.globals.path)]);
+  const errors = result.stderr.split('\n').filter((l) => /ERROR:/.test(l));
+  if (result.code !== 0) throw new DrError(`applying globals failed: ${firstErrorLine(result.stderr)}`, 'check the target server and user rights');
+  if (errors.length) warnings.push(`globals: ${errors.length} statements failed, e.g. ${errors[0].replace(/^.*ERROR:\s*/, '')}`);
+}
