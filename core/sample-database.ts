@@ -62,7 +62,7 @@ const NAMED_SYMBOLS: ReadonlyArray<readonly [ticker: string, name: string, asset
   ['QQQ', 'Invesco QQQ — Nasdaq-100', 'etf', 480],
 ];
 
-const BENCH_CANDLES = 5_000_000;
+const BENCH_CANDLES = 6_000_000;
 
 export function sampleSize(scale: SampleScale): SampleSize {
   const candles = scale === 'test' ? 3_000 : scale === 'demo' ? 100_000 : scale === 'bench' ? BENCH_CANDLES : scale;
