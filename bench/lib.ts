@@ -1,0 +1,88 @@
+/** Small helpers of the benchmark: running a timed process, peak RSS, statistics, sizes. */
+import { spawn } from 'node:child_process';
+import { readdirSync, readFileSync, statSync } from 'node:fs';
+import { join } from 'node:path';
+
+export interface ProcessResult {
+  readonly stdout: string;
+  readonly stderr: string;
+  readonly ms: number;
+  /** Peak resident set (VmHWM) of the spawned process itself, in bytes; 0 unless sampled. */
+  readonly peakRss: number;
+}
+
+export class ProcessFailed extends Error {
+  constructor(readonly command: string, readonly code: number | null, readonly stderr: string) {
+    super(`${command} exited with ${code}: ${stderr.trim().split('\n').slice(-5).join('\n')}`);
+  }
+}
+
+/**
+ * Runs a command to completion, timing it from spawn to exit. With `sampleRss`, polls the
+ * process's own VmHWM every 100 ms: VmHWM is the kernel's high-water mark, so the last sample
+ * before exit is the peak, whatever happened between samples (children are not counted).
+ */
+export function runProcess(
+  command: string,
+  args: string[],
+  options: { env?: NodeJS.ProcessEnv; sampleRss?: boolean } = {},
+): Promise<ProcessResult> {
+  return new Promise((resolve, reject) => {
+    const started = performance.now();
+    const child = spawn(command, args, { env: { ...process.env, ...options.env }, stdio: ['ignore', 'pipe', 'pipe'] });
+    let stdout = '';
+    let stderr = '';
+    let peakRss = 0;
+    child.stdout.setEncoding('utf8').on('data', (d: string) => { stdout += d; });
+    child.stderr.setEncoding('utf8').on('data', (d: string) => { stderr += d; });
+    const sample = () => { peakRss = Math.max(peakRss, readVmHwm(child.pid)); };
+    const timer = options.sampleRss ? setInterval(sample, 100) : undefined;
+    if (options.sampleRss) sample();
+    child.on('error', (err) => { clearInterval(timer); reject(err); });
+    child.on('close', (code) => {
+      clearInterval(timer);
+      const ms = performance.now() - started;
+      if (code === 0) resolve({ stdout, stderr, ms, peakRss });
+      else reject(new ProcessFailed([command, ...args].join(' '), code, stderr || stdout));
+    });
+  });
+}
+
+/** A bash pipeline with pipefail, so a failing pg_dump is not hidden by a succeeding gzip. */
+export function runShell(script: string, env: NodeJS.ProcessEnv = {}): Promise<ProcessResult> {
+  return runProcess('bash', ['-o', 'pipefail', '-c', script], { env });
+}
+
+function readVmHwm(pid: number | undefined): number {
+  try {
+    const match = /^VmHWM:\s+(\d+) kB/m.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
+    return match ? Number(match[1]) * 1024 : 0;
+  } catch {
+    return 0; // Already exited: the previous sample stands.
+  }
+}
+
+export function median(values: number[]): number {
+  const sorted = [...values].sort((a, b) => a - b);
+  const mid = Math.floor(sorted.length / 2);
+  return sorted.length % 2 ? sorted[mid]! : (sorted[mid - 1]! + sorted[mid]!) / 2;
+}
+
+/** "12.3 s (11.9–13.0)" for a series of milliseconds. */
+export function formatSeconds(values: number[]): string {
+  if (values.length === 0) return 'n/a';
+  const s = (ms: number) => (ms / 1000).toFixed(1);
+  return `${s(median(values))} s (${s(Math.min(...values))}–${s(Math.max(...values))})`;
+}
+
+export function formatBytes(bytes: number): string {
+  if (bytes >= 1024 ** 3) return `${(bytes / 1024 ** 3).toFixed(2)} GB`;
+  return `${(bytes / 1024 ** 2).toFixed(1)} MB`;
+}
+
+/** Total size of the files under a path (a file or a directory tree). */
+export function pathSize(path: string): number {
+  const stat = statSync(path);
+  if (!stat.isDirectory()) return stat.size;
+  return readdirSync(path).reduce((sum, entry) => sum + pathSize(join(path, entry)), 0);
+}

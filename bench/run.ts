@@ -1,0 +1,210 @@
+/**
+ * `npm run bench`: backup and restore of a ≈1 GB market-data database, three ways side by side:
+ *   guide — the recovery guide's `pg_dump | gzip` and `gunzip -c | psql`;
+ *   floor — bare `pg_dump -Fd -j N` / `pg_restore -j N`, the best pg alone can do here;
+ *   ours  — `dr backup` / `dr restore` through a file:// and an s3:// (s3rver) repository.
+ * Env: BENCH_RUNS (default 3), BENCH_TMP (default os.tmpdir()), BENCH_SKIP_GUIDE=1.
+ */
+import { CreateBucketCommand, ListObjectsV2Command, S3Client } from '@aws-sdk/client-s3';
+import { spawn } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { availableParallelism, tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { createInterface } from 'node:readline';
+import { createSampleDatabase, sampleSize } from '../core/sample-database.ts';
+import { createDatabase, databaseExists, dropDatabase, pgUrl, withClient } from '../test/support/pg.ts';
+import { formatBytes, formatSeconds, median, pathSize, ProcessFailed, runProcess, runShell } from './lib.ts';
+
+const RUNS = Number(process.env.BENCH_RUNS ?? 3);
+const JOBS = availableParallelism();
+const SOURCE = 'dr_bench_source';
+const SOURCE_URL = pgUrl(SOURCE);
+const ROOT = new URL('..', import.meta.url).pathname;
+const DR = [join(ROOT, 'bin/dr.mjs')];
+/** Written as the database comment only once the build committed, so a half-built source is rebuilt. */
+const MARKER = `crypto-stock-dr bench source v1: ${sampleSize('bench').candles} candles, complete`;
+
+type Method = 'guide' | 'floor' | 'ours file://' | 'ours s3://';
+
+interface Sample { backupMs: number; restoreMs: number; size: number; backupRss: number; restoreRss: number }
+
+const results = new Map<Method, Sample[]>();
+const record = (method: Method, sample: Sample) => results.set(method, [...(results.get(method) ?? []), sample]);
+
+async function ensureSource(): Promise<void> {
+  if (await databaseExists(SOURCE)) {
+    const comment = await withClient('postgres', async (c) => (await c.query(
+      `SELECT shobj_description(oid, 'pg_database') AS comment FROM pg_database WHERE datname = $1`, [SOURCE])).rows[0]?.comment);
+    if (comment === MARKER) {
+      console.log(`Reusing ${SOURCE} (${MARKER}).`);
+      return;
+    }
+    console.log(`${SOURCE} exists but is incomplete or outdated: rebuilding.`);
+    await dropDatabase(SOURCE);
+  }
+  console.log(`Building ${SOURCE} at scale 'bench' (a few minutes)…`);
+  const info = await createSampleDatabase(await createDatabase(SOURCE), { scale: 'bench' });
+  await withClient('postgres', (c) => c.query(`COMMENT ON DATABASE "${SOURCE}" IS '${MARKER}'`));
+  console.log(`Built in ${(info.elapsedMs / 1000).toFixed(0)} s: ${info.candles} candles, ${formatBytes(info.sizeBytes)}.`);
+}
+
+/** Restores into a database created for it and dropped right after. */
+async function intoFreshDatabase(name: string, restore: (url: string) => Promise<{ ms: number; peakRss: number }>) {
+  await dropDatabase(name);
+  try {
+    return await restore(await createDatabase(name));
+  } finally {
+    await dropDatabase(name);
+  }
+}
+
+async function benchGuide(dir: string, run: number): Promise<void> {
+  const file = join(dir, 'guide.sql.gz');
+  const backup = await runShell('pg_dump --dbname "$SRC" | gzip > "$FILE"', { SRC: SOURCE_URL, FILE: file });
+  // ON_ERROR_STOP only makes a broken restore fail loudly; it does not change the work done.
+  const restore = await intoFreshDatabase(`dr_bench_guide_${run}`, (url) =>
+    runShell('gunzip -c "$FILE" | psql -q -v ON_ERROR_STOP=1 -d "$DST"', { FILE: file, DST: url }));
+  record('guide', { backupMs: backup.ms, restoreMs: restore.ms, size: pathSize(file), backupRss: 0, restoreRss: 0 });
+}
+
+async function benchFloor(dir: string, run: number): Promise<void> {
+  const out = join(dir, 'floor');
+  const backup = await runProcess('pg_dump', ['-Fd', '-j', String(JOBS), '-f', out, '--dbname', SOURCE_URL]);
+  const restore = await intoFreshDatabase(`dr_bench_floor_${run}`, (url) =>
+    runProcess('pg_restore', ['-j', String(JOBS), '-d', url, out]));
+  record('floor', { backupMs: backup.ms, restoreMs: restore.ms, size: pathSize(out), backupRss: 0, restoreRss: 0 });
+}
+
+async function benchOurs(method: Method, repo: string, env: NodeJS.ProcessEnv, size: () => Promise<number>, run: number) {
+  const backup = await runProcess(process.execPath, [...DR, 'backup', '--db', SOURCE_URL, '--repo', repo, '--json'], { env, sampleRss: true });
+  const id = lastJsonLine(backup.stdout).id;
+  if (typeof id !== 'string') throw new Error(`dr backup --json printed no id: ${backup.stdout.slice(-500)}`);
+  const target = `dr_bench_ours_${method === 'ours s3://' ? 's3' : 'file'}_${run}`;
+  const restore = await intoFreshDatabase(target, (url) =>
+    runProcess(process.execPath, [...DR, 'restore', '--repo', repo, '--backup', id, '--target', url, '--json'], { env, sampleRss: true }));
+  record(method, { backupMs: backup.ms, restoreMs: restore.ms, size: await size(), backupRss: backup.peakRss, restoreRss: restore.peakRss });
+}
+
+function lastJsonLine(stdout: string): Record<string, unknown> {
+  const line = stdout.trim().split('\n').at(-1) ?? '';
+  try {
+    return JSON.parse(line) as Record<string, unknown>;
+  } catch {
+    throw new Error(`expected a JSON line last on stdout, got: ${line.slice(0, 300)}`);
+  }
+}
+
+/** A real s3rver in its own process, as in the tests; returns the dr processes' env. */
+async function startS3rver(directory: string) {
+  const child = spawn(process.execPath, ['--openssl-legacy-provider', join(ROOT, 'test/support/s3rver-process.cjs'), directory],
+    { stdio: ['ignore', 'pipe', 'inherit'] });
+  const port = await new Promise<number>((resolve, reject) => {
+    child.once('exit', (code) => reject(new Error(`s3rver exited with ${code} before listening`)));
+    createInterface({ input: child.stdout! }).once('line', (line) => resolve(JSON.parse(line).port));
+  });
+  const env = {
+    AWS_ENDPOINT_URL_S3: `http://127.0.0.1:${port}`,
+    AWS_ACCESS_KEY_ID: 'S3RVER',
+    AWS_SECRET_ACCESS_KEY: 'S3RVER',
+    AWS_REGION: 'us-east-1',
+    AWS_REQUEST_CHECKSUM_CALCULATION: 'WHEN_REQUIRED',
+    AWS_RESPONSE_CHECKSUM_VALIDATION: 'WHEN_REQUIRED',
+  };
+  const client = new S3Client({
+    endpoint: env.AWS_ENDPOINT_URL_S3,
+    region: env.AWS_REGION,
+    forcePathStyle: true,
+    credentials: { accessKeyId: 'S3RVER', secretAccessKey: 'S3RVER' },
+    requestChecksumCalculation: 'WHEN_REQUIRED',
+    responseChecksumValidation: 'WHEN_REQUIRED',
+  });
+  await client.send(new CreateBucketCommand({ Bucket: 'dr-bench' }));
+  const prefixSize = async (prefix: string) => {
+    let total = 0;
+    let token: string | undefined;
+    do {
+      const page = await client.send(new ListObjectsV2Command({ Bucket: 'dr-bench', Prefix: prefix, ContinuationToken: token }));
+      total += (page.Contents ?? []).reduce((sum, o) => sum + (o.Size ?? 0), 0);
+      token = page.NextContinuationToken;
+    } while (token);
+    return total;
+  };
+  const stop = async () => {
+    client.destroy();
+    child.kill('SIGTERM');
+    await new Promise((r) => child.once('exit', r));
+  };
+  return { env, prefixSize, stop };
+}
+
+function report(): void {
+  const get = (m: Method) => results.get(m) ?? [];
+  const med = (m: Method, key: keyof Sample) => median(get(m).map((s) => s[key]));
+  console.log(`\n=== ${RUNS} run(s), ${JOBS} jobs, source ${SOURCE} — median (min–max) ===`);
+  console.log(`${'method'.padEnd(14)}${'backup'.padEnd(22)}${'restore'.padEnd(22)}${'size'.padEnd(12)}dr peak RSS backup / restore`);
+  for (const [method, samples] of results) {
+    const rss = method.startsWith('ours')
+      ? `${formatBytes(Math.max(...samples.map((s) => s.backupRss)))} / ${formatBytes(Math.max(...samples.map((s) => s.restoreRss)))}`
+      : '-';
+    console.log(`${method.padEnd(14)}${formatSeconds(samples.map((s) => s.backupMs)).padEnd(22)}`
+      + `${formatSeconds(samples.map((s) => s.restoreMs)).padEnd(22)}${formatBytes(med(method, 'size')).padEnd(12)}${rss}`);
+  }
+  const ratio = (label: string, value: number, target: string, ok: boolean) => {
+    if (Number.isFinite(value)) console.log(`${label.padEnd(40)}${value.toFixed(2)}×  (target ${target}) ${ok ? 'OK' : 'MISSED'}`);
+  };
+  console.log('');
+  for (const ours of ['ours file://', 'ours s3://'] as const) {
+    if (get(ours).length === 0) continue;
+    const backupGuide = med('guide', 'backupMs') / med(ours, 'backupMs');
+    const backupFloor = med(ours, 'backupMs') / med('floor', 'backupMs');
+    const restoreFloor = med(ours, 'restoreMs') / med('floor', 'restoreMs');
+    const restoreGuide = med('guide', 'restoreMs') / med(ours, 'restoreMs');
+    ratio(`backup guide/ours (${ours})`, backupGuide, '≥ 3', backupGuide >= 3);
+    ratio(`backup ours/floor (${ours})`, backupFloor, '≤ 1.2', backupFloor <= 1.2);
+    ratio(`restore ours/floor (${ours})`, restoreFloor, '≤ 1.15', restoreFloor <= 1.15);
+    ratio(`restore guide/ours (${ours})`, restoreGuide, 'info', true);
+    const peak = Math.max(...get(ours).flatMap((s) => [s.backupRss, s.restoreRss]));
+    console.log(`${`dr peak RSS (${ours})`.padEnd(40)}${formatBytes(peak)}  (target < 200 MB) ${peak < 200 * 1024 ** 2 ? 'OK' : 'MISSED'}`);
+  }
+  if (get('guide').length && get('floor').length) {
+    console.log(`${'backup guide/floor'.padEnd(40)}${(med('guide', 'backupMs') / med('floor', 'backupMs')).toFixed(2)}×`);
+    console.log(`${'restore guide/floor'.padEnd(40)}${(med('guide', 'restoreMs') / med('floor', 'restoreMs')).toFixed(2)}×`);
+  }
+}
+
+async function main(): Promise<void> {
+  await ensureSource();
+  const work = mkdtempSync(join(process.env.BENCH_TMP ?? tmpdir(), 'dr-bench-'));
+  const s3 = await startS3rver(join(work, 's3rver'));
+  let oursSkipped: string | undefined;
+  try {
+    for (let run = 1; run <= RUNS; run++) {
+      console.log(`run ${run}/${RUNS}`);
+      const dir = mkdtempSync(join(work, `run-${run}-`));
+      try {
+        if (process.env.BENCH_SKIP_GUIDE !== '1') await benchGuide(dir, run);
+        await benchFloor(dir, run);
+        if (!oursSkipped) {
+          try {
+            const repoDir = join(dir, 'repo');
+            await benchOurs('ours file://', `file://${repoDir}`, {}, async () => pathSize(repoDir), run);
+            await benchOurs('ours s3://', `s3://dr-bench/run-${run}`, s3.env, () => s3.prefixSize(`run-${run}/`), run);
+          } catch (err) {
+            // dr is still being written: measure guide and floor anyway.
+            oursSkipped = err instanceof ProcessFailed ? err.message : String(err);
+            console.log(`Skipping "ours": dr failed:\n  ${oursSkipped.replace(/\n/g, '\n  ')}`);
+          }
+        }
+      } finally {
+        rmSync(dir, { recursive: true, force: true });
+      }
+    }
+  } finally {
+    await s3.stop();
+    rmSync(work, { recursive: true, force: true });
+  }
+  report();
+  if (oursSkipped) console.log(`\n"ours" was skipped: dr backup/restore did not succeed (see above).`);
+}
+
+await main();
