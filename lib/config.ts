@@ -1,0 +1,127 @@
+/**
+ * The deployment's configuration: its shape, its documented defaults and its validation.
+ * Only bin/app.ts reads it (from cdk.json context `dr`, or the JSON file named by context
+ * `configFile`); constructs receive typed props and never read context or the environment.
+ */
+import { z } from 'zod';
+
+/** libpq sslmode values the job passes to pg_dump. */
+export const SSL_MODES = ['disable', 'allow', 'prefer', 'require', 'verify-ca', 'verify-full'] as const;
+export type SslMode = (typeof SSL_MODES)[number];
+
+/** Fargate's valid cpu units and the memory (MiB) each allows. */
+const FARGATE_MEMORY: Readonly<Record<number, readonly [min: number, max: number, step: number]>> = {
+  256: [512, 2048, 1024], // 512, 1024, 2048 in practice; checked separately below
+  512: [1024, 4096, 1024],
+  1024: [2048, 8192, 1024],
+  2048: [4096, 16384, 1024],
+  4096: [8192, 30720, 1024],
+  8192: [16384, 61440, 4096],
+  16384: [32768, 122880, 8192],
+};
+
+export interface DatabaseConfig {
+  /** PostgreSQL database name; also the backup folder `backups/<name>/`. */
+  readonly name: string;
+  /** Server host name or IP as seen from the VPC. */
+  readonly host: string;
+  /** @default 5432 */
+  readonly port: number;
+  /**
+   * Secrets Manager secret holding `{"username":…,"password":…}` (RDS format): a name or an ARN.
+   * @default 'crypto-stock/db'
+   */
+  readonly secret: string;
+}
+
+export interface JobConfig {
+  /** Fargate cpu units. @default 1024 */
+  readonly cpu: number;
+  /** Fargate memory in MiB (must be valid for `cpu`). @default 2048 */
+  readonly memoryMiB: number;
+  /** Parallel pg_dump jobs inside one task (`DR_JOBS`). @default - one per vCPU */
+  readonly dumpJobs: number;
+}
+
+export interface DrConfig {
+  /** @default - one database: crypto_stock on db.internal.example:5432, secret crypto-stock/db */
+  readonly databases: readonly DatabaseConfig[];
+  /** Existing VPC to run the job in (needs an account/region for the lookup). @default - a new VPC */
+  readonly vpcId?: string;
+  /** Email address subscribed to backup alarms. @default - no subscription (the topic still exists) */
+  readonly alertEmail?: string;
+  /** Major version of the PostgreSQL client in the job image; must be >= the server's. @default 15 */
+  readonly postgresMajorVersion: number;
+  /** Databases backed up at the same time. @default 2 */
+  readonly backupConcurrency: number;
+  /** libpq sslmode for the job's connections. @default 'require' */
+  readonly sslMode: SslMode;
+  readonly job: JobConfig;
+}
+
+export const DEFAULT_DATABASE: DatabaseConfig = {
+  name: 'crypto_stock',
+  host: 'db.internal.example',
+  port: 5432,
+  secret: 'crypto-stock/db',
+};
+
+const databaseSchema = z.strictObject({
+  name: z.string().regex(/^[A-Za-z_][A-Za-z0-9_-]{0,62}$/, 'letters, digits, _ and -, at most 63, not starting with a digit'),
+  host: z.string().min(1),
+  port: z.number().int().min(1).max(65535).default(5432),
+  secret: z.string().min(1).default(DEFAULT_DATABASE.secret),
+});
+
+const jobSchema = z.strictObject({
+  cpu: z.number().int().default(1024),
+  memoryMiB: z.number().int().default(2048),
+  dumpJobs: z.number().int().min(1).max(64).optional(),
+});
+
+const configSchema = z.strictObject({
+  databases: z.array(databaseSchema).min(1, 'list at least one database').default([DEFAULT_DATABASE]),
+  vpcId: z.string().regex(/^vpc-[0-9a-f]+$/, 'a VPC id like vpc-0123456789abcdef0').optional(),
+  alertEmail: z.email().optional(),
+  postgresMajorVersion: z.number().int().min(12).max(18).default(15),
+  backupConcurrency: z.number().int().min(1).max(40).default(2),
+  sslMode: z.enum(SSL_MODES).default('require'),
+  job: jobSchema.default({ cpu: 1024, memoryMiB: 2048 }),
+});
+
+/** Where the raw value came from, for error messages. */
+const FIX_HINT = 'fix the "dr" object in cdk.json context, or the JSON file passed with `-c configFile=<path>`';
+
+/**
+ * Validates raw configuration (`undefined` means "all defaults") and fills in defaults.
+ * Throws an Error listing every problem with its path and how to fix it.
+ */
+export function parseConfig(raw: unknown): DrConfig {
+  const parsed = configSchema.safeParse(raw ?? {});
+  if (!parsed.success) {
+    throw new Error(`invalid dr configuration (${FIX_HINT}):\n${z.prettifyError(parsed.error)}`);
+  }
+  const c = parsed.data;
+  const problems: string[] = [];
+  const seen = new Map<string, string>();
+  for (const db of c.databases) {
+    // Database names become env var names (secretEnvVarFor) and S3 folders, so they must stay distinct.
+    const key = db.name.toUpperCase().replace(/[^A-Z0-9]/g, '_');
+    const other = seen.get(key);
+    if (other !== undefined) problems.push(`databases: "${db.name}" and "${other}" collide (names must differ after upper-casing and mapping - to _); rename one`);
+    seen.set(key, db.name);
+  }
+  const memory = FARGATE_MEMORY[c.job.cpu];
+  if (!memory) {
+    problems.push(`job.cpu: ${c.job.cpu} is not a Fargate size; use one of ${Object.keys(FARGATE_MEMORY).join(', ')}`);
+  } else {
+    const [min, max, step] = memory;
+    const ok = c.job.cpu === 256 ? [512, 1024, 2048].includes(c.job.memoryMiB) : c.job.memoryMiB >= min && c.job.memoryMiB <= max && c.job.memoryMiB % step === 0;
+    if (!ok) problems.push(`job.memoryMiB: ${c.job.memoryMiB} is not valid with cpu ${c.job.cpu}; use ${min}..${max} in steps of ${step}`);
+  }
+  if (problems.length > 0) throw new Error(`invalid dr configuration (${FIX_HINT}):\n${problems.map((p) => `  ✖ ${p}`).join('\n')}`);
+  return {
+    ...c,
+    job: { cpu: c.job.cpu, memoryMiB: c.job.memoryMiB, dumpJobs: c.job.dumpJobs ?? Math.max(1, Math.floor(c.job.cpu / 1024)) },
+  };
+}
