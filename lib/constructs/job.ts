@@ -1,0 +1,180 @@
+import { fileURLToPath } from 'node:url';
+import { RemovalPolicy, Validations } from 'aws-cdk-lib';
+import * as ec2 from 'aws-cdk-lib/aws-ec2';
+import * as ecs from 'aws-cdk-lib/aws-ecs';
+import { Platform } from 'aws-cdk-lib/aws-ecr-assets';
+import * as logs from 'aws-cdk-lib/aws-logs';
+import { Construct } from 'constructs';
+import { JOB_CONTAINER_NAME, JobEnv, secretEnvVarFor } from '../../core/contract.ts';
+import type { SslMode } from '../config.ts';
+import { type DatabaseTarget, validateDatabaseTargets } from './database-target.ts';
+import type { BackupVault } from './vault.ts';
+
+/** Repository root: the Docker build context of the job image. */
+const REPO_ROOT = fileURLToPath(new URL('../..', import.meta.url));
+
+/** Never sent to the Docker build: dependencies are installed in the image, the rest is local state. */
+export const JOB_IMAGE_EXCLUDES: readonly string[] = [
+  'node_modules', 'cdk.out', '.git', 'backups', 'bench/.data', 'dist', '.vitest-tmp', '*.log', 'test', '.ci',
+];
+
+export interface BackupJobProps {
+  /** Where backups are written; the task role may write and read `backups/`, never delete. */
+  readonly vault: BackupVault;
+  /** Databases the job may back up; each one's secret is injected as `secretEnvVarFor(name)`. */
+  readonly databases: readonly DatabaseTarget[];
+  /**
+   * VPC whose private subnets (with egress) run the task.
+   * @default - a new VPC over 2 AZs with public and private-with-egress subnets, one NAT gateway and flow logs
+   */
+  readonly vpc?: ec2.IVpc;
+  /**
+   * Fargate cpu units.
+   * @default 1024
+   */
+  readonly cpu?: number;
+  /**
+   * Fargate memory in MiB.
+   * @default 2048
+   */
+  readonly memoryLimitMiB?: number;
+  /**
+   * Parallel pg_dump jobs inside one task (`DR_JOBS`).
+   * @default 1
+   */
+  readonly dumpJobs?: number;
+  /**
+   * libpq sslmode for the database connections.
+   * @default 'require'
+   */
+  readonly sslMode?: SslMode;
+  /**
+   * Major version of the PostgreSQL client built into the default image (build arg PG_MAJOR).
+   * Ignored when `image` is given.
+   * @default 15
+   */
+  readonly postgresMajorVersion?: number;
+  /**
+   * The job's image.
+   * @default - built from job/Dockerfile with the repository root as context
+   */
+  readonly image?: ecs.ContainerImage;
+  /**
+   * Retention of the job's container logs.
+   * @default logs.RetentionDays.THREE_MONTHS
+   */
+  readonly logRetention?: logs.RetentionDays;
+}
+
+/**
+ * The backup job: a Fargate task running the `dr` CLI (job/entry.ts) in private subnets, with a
+ * least-privilege task role and one Secrets Manager secret per database.
+ */
+export class BackupJob extends Construct {
+  public readonly vpc: ec2.IVpc;
+  public readonly cluster: ecs.Cluster;
+  public readonly taskDefinition: ecs.FargateTaskDefinition;
+  public readonly container: ecs.ContainerDefinition;
+  public readonly securityGroup: ec2.SecurityGroup;
+  public readonly logGroup: logs.LogGroup;
+  /** The subnets tasks must be started in. */
+  public readonly subnets: ec2.SubnetSelection = { subnetType: ec2.SubnetType.PRIVATE_WITH_EGRESS };
+
+  constructor(scope: Construct, id: string, props: BackupJobProps) {
+    super(scope, id);
+    validateDatabaseTargets(`BackupJob ${this.node.path}`, props.databases);
+    const dumpJobs = props.dumpJobs ?? 1;
+    if (!Number.isInteger(dumpJobs) || dumpJobs < 1) {
+      throw new Error(`BackupJob ${this.node.path}: dumpJobs is ${dumpJobs}; use an integer >= 1 (parallel pg_dump jobs)`);
+    }
+    const postgresMajorVersion = props.postgresMajorVersion ?? 15;
+    if (!Number.isInteger(postgresMajorVersion) || postgresMajorVersion < 12) {
+      throw new Error(`BackupJob ${this.node.path}: postgresMajorVersion is ${postgresMajorVersion}; use a supported major version such as 15 (>= the server's)`);
+    }
+
+    this.vpc = props.vpc ?? this.createVpc();
+
+    this.cluster = new ecs.Cluster(this, 'Cluster', {
+      vpc: this.vpc,
+      containerInsightsV2: ecs.ContainerInsights.ENABLED,
+    });
+
+    // Egress only where the job talks: AWS APIs over HTTPS (S3, Secrets Manager, ECR, logs) and the databases.
+    this.securityGroup = new ec2.SecurityGroup(this, 'SecurityGroup', {
+      vpc: this.vpc,
+      description: 'crypto-stock-dr backup job: HTTPS to AWS APIs and the database ports',
+      allowAllOutbound: false,
+    });
+    this.securityGroup.addEgressRule(ec2.Peer.anyIpv4(), ec2.Port.tcp(443), 'AWS APIs (S3, Secrets Manager, ECR, CloudWatch Logs)');
+    for (const port of new Set(props.databases.map((db) => db.port))) {
+      this.securityGroup.addEgressRule(ec2.Peer.anyIpv4(), ec2.Port.tcp(port), `PostgreSQL on ${port}`);
+    }
+
+    this.taskDefinition = new ecs.FargateTaskDefinition(this, 'TaskDefinition', {
+      cpu: props.cpu ?? 1024,
+      memoryLimitMiB: props.memoryLimitMiB ?? 2048,
+      runtimePlatform: { cpuArchitecture: ecs.CpuArchitecture.X86_64, operatingSystemFamily: ecs.OperatingSystemFamily.LINUX },
+    });
+
+    this.logGroup = new logs.LogGroup(this, 'Logs', {
+      retention: props.logRetention ?? logs.RetentionDays.THREE_MONTHS,
+      removalPolicy: RemovalPolicy.RETAIN,
+    });
+
+    const image = props.image ?? ecs.ContainerImage.fromAsset(REPO_ROOT, {
+      file: 'job/Dockerfile',
+      exclude: [...JOB_IMAGE_EXCLUDES],
+      buildArgs: { PG_MAJOR: String(postgresMajorVersion) },
+      // Matches the task's X86_64 runtime platform even when built on an arm64 laptop.
+      platform: Platform.LINUX_AMD64,
+    });
+
+    this.container = this.taskDefinition.addContainer('Container', {
+      containerName: JOB_CONTAINER_NAME,
+      image,
+      essential: true,
+      logging: ecs.LogDrivers.awsLogs({ streamPrefix: 'backup', logGroup: this.logGroup }),
+      // Non-secret settings only; credentials arrive through `secrets` (ValueFrom).
+      environment: {
+        [JobEnv.repo]: `s3://${props.vault.bucket.bucketName}/`,
+        [JobEnv.kmsKeyId]: props.vault.key.keyArn,
+        [JobEnv.sslMode]: props.sslMode ?? 'require',
+        [JobEnv.jobs]: String(dumpJobs),
+      },
+      secrets: Object.fromEntries(
+        props.databases.map((db) => [secretEnvVarFor(db.name), ecs.Secret.fromSecretsManager(db.secret)]),
+      ),
+    });
+
+    props.vault.grantBackupWrite(this.taskDefinition.taskRole);
+
+    Validations.of(this.taskDefinition).acknowledge({
+      id: 'AwsSolutions-ECS2',
+      reason: 'The plain environment holds only non-secret settings (repository URL, KMS key ARN, sslmode, pg_dump jobs); database credentials are injected from Secrets Manager as ValueFrom secrets.',
+    });
+    if (this.taskDefinition.executionRole) {
+      Validations.of(this.taskDefinition.executionRole).acknowledge({
+        id: 'AwsSolutions-IAM5[Resource::*]',
+        reason: 'ecr:GetAuthorizationToken, added by CDK to pull the image, supports only Resource "*"; the execution role\'s other statements are scoped to the image repository, the log group and the database secrets.',
+      });
+    }
+  }
+
+  private createVpc(): ec2.Vpc {
+    const flowLogGroup = new logs.LogGroup(this, 'FlowLogs', {
+      retention: logs.RetentionDays.THREE_MONTHS,
+      removalPolicy: RemovalPolicy.DESTROY,
+    });
+    return new ec2.Vpc(this, 'Vpc', {
+      maxAzs: 2,
+      natGateways: 1,
+      subnetConfiguration: [
+        { name: 'public', subnetType: ec2.SubnetType.PUBLIC, cidrMask: 24 },
+        { name: 'private', subnetType: ec2.SubnetType.PRIVATE_WITH_EGRESS, cidrMask: 22 },
+      ],
+      flowLogs: {
+        all: { destination: ec2.FlowLogDestination.toCloudWatchLogs(flowLogGroup), trafficType: ec2.FlowLogTrafficType.ALL },
+      },
+    });
+  }
+}
