@@ -1,0 +1,217 @@
+import { Duration, RemovalPolicy, Validations } from 'aws-cdk-lib';
+import type * as ec2 from 'aws-cdk-lib/aws-ec2';
+import * as ecs from 'aws-cdk-lib/aws-ecs';
+import * as logs from 'aws-cdk-lib/aws-logs';
+import * as sfn from 'aws-cdk-lib/aws-stepfunctions';
+import * as tasks from 'aws-cdk-lib/aws-stepfunctions-tasks';
+import { Construct } from 'constructs';
+import { JobEnv, secretEnvVarFor } from '../../../core/contract.ts';
+import { TIERS } from '../../../core/tiers.ts';
+import { type DatabaseTarget, validateDatabaseTargets } from '../database-target.ts';
+
+export interface BackupWorkflowProps {
+  /** Cluster the job runs in. */
+  readonly cluster: ecs.ICluster;
+  /** The job's task definition (its container must be `container`). */
+  readonly taskDefinition: ecs.TaskDefinition;
+  /** The container whose environment is overridden per database. */
+  readonly container: ecs.ContainerDefinition;
+  /** Security groups of the task. */
+  readonly securityGroups: readonly ec2.ISecurityGroup[];
+  /** Subnets of the task; they must reach the databases and AWS APIs without a public IP. */
+  readonly subnets: ec2.SubnetSelection;
+  /** Databases backed up by every execution, in this order; baked into the definition. */
+  readonly databases: readonly DatabaseTarget[];
+  /**
+   * Databases backed up at the same time.
+   * @default 2
+   */
+  readonly maxConcurrency?: number;
+  /**
+   * Longest one database's backup task may run before it counts as failed.
+   * @default Duration.hours(6)
+   */
+  readonly taskTimeout?: Duration;
+  /**
+   * Longest a whole execution may run.
+   * @default Duration.hours(23) - finishes before the next daily run
+   */
+  readonly timeout?: Duration;
+  /**
+   * Retention of the execution log group.
+   * @default logs.RetentionDays.THREE_MONTHS
+   */
+  readonly logRetention?: logs.RetentionDays;
+}
+
+/** What the workflow puts in its Map, per database (a Pass state's Result). */
+export interface WorkflowDatabaseItem {
+  readonly name: string;
+  readonly host: string;
+  /** A string, because it becomes an ECS environment value. */
+  readonly port: string;
+  readonly secretEnv: string;
+}
+
+/**
+ * The nightly backup: one Fargate task per database, a bounded number at a time. A database's
+ * failure (task error or non-zero exit) is recorded and the others continue; the execution then
+ * fails naming every failed database, or succeeds with a summary.
+ *
+ * Input: `{}` or `{ "tier": "daily" | "weekly" | "monthly" }` (absent: the job picks by date).
+ */
+export class BackupWorkflow extends Construct {
+  /** Name of the ECS task state, e.g. for local test overrides. */
+  public static readonly RUN_TASK_STATE = 'Run backup task';
+  /** Error of a database whose container exited non-zero. */
+  public static readonly BACKUP_FAILED_ERROR = 'DR.BackupFailed';
+  /** Error of the execution when at least one database failed. */
+  public static readonly BACKUPS_FAILED_ERROR = 'DR.BackupsFailed';
+
+  public readonly stateMachine: sfn.StateMachine;
+  public readonly logGroup: logs.LogGroup;
+
+  constructor(scope: Construct, id: string, props: BackupWorkflowProps) {
+    super(scope, id);
+    validateDatabaseTargets(`BackupWorkflow ${this.node.path}`, props.databases);
+    const maxConcurrency = props.maxConcurrency ?? 2;
+    if (!Number.isInteger(maxConcurrency) || maxConcurrency < 1) {
+      throw new Error(`BackupWorkflow ${this.node.path}: maxConcurrency is ${maxConcurrency}; use an integer >= 1 (databases backed up at once)`);
+    }
+    if (props.taskDefinition.findContainer(props.container.containerName) !== props.container) {
+      throw new Error(`BackupWorkflow ${this.node.path}: container "${props.container.containerName}" is not in the given task definition; pass the job's own container`);
+    }
+
+    const items: WorkflowDatabaseItem[] = props.databases.map((db) => ({
+      name: db.name,
+      host: db.host,
+      port: String(db.port),
+      secretEnv: secretEnvVarFor(db.name),
+    }));
+
+    // --- input: an optional tier ("" tells the job to choose by date) ---
+    const listDatabases = sfn.Pass.jsonPath(this, 'List databases', {
+      result: sfn.Result.fromArray(items),
+      resultPath: '$.databases',
+    });
+    const defaultTier = sfn.Pass.jsonPath(this, 'Tier by date', { result: sfn.Result.fromString(''), resultPath: '$.tier' });
+    const invalidInput = sfn.Fail.jsonPath(this, 'Invalid input', {
+      error: 'DR.InvalidInput',
+      cause: `"tier" must be one of ${TIERS.join(', ')}, or absent to choose by date`,
+    });
+    const checkInput = sfn.Choice.jsonPath(this, 'Check input')
+      .when(sfn.Condition.isNotPresent('$.tier'), defaultTier.next(listDatabases))
+      .when(sfn.Condition.or(...TIERS.map((t) => sfn.Condition.stringEquals('$.tier', t))), listDatabases)
+      .otherwise(invalidInput);
+
+    // --- one database: run the task, then judge its exit code ---
+    const runTask = tasks.EcsRunTask.jsonPath(this, BackupWorkflow.RUN_TASK_STATE, {
+      integrationPattern: sfn.IntegrationPattern.RUN_JOB,
+      cluster: props.cluster,
+      taskDefinition: props.taskDefinition,
+      launchTarget: new tasks.EcsFargateLaunchTarget({ platformVersion: ecs.FargatePlatformVersion.LATEST }),
+      subnets: props.subnets,
+      securityGroups: [...props.securityGroups],
+      assignPublicIp: false,
+      propagatedTagSource: ecs.PropagatedTagSource.TASK_DEFINITION,
+      containerOverrides: [{
+        containerDefinition: props.container,
+        environment: [
+          { name: JobEnv.command, value: 'backup' },
+          { name: JobEnv.database, value: sfn.JsonPath.stringAt('$.database.name') },
+          { name: JobEnv.dbHost, value: sfn.JsonPath.stringAt('$.database.host') },
+          { name: JobEnv.dbPort, value: sfn.JsonPath.stringAt('$.database.port') },
+          { name: JobEnv.secretEnv, value: sfn.JsonPath.stringAt('$.database.secretEnv') },
+          { name: JobEnv.tier, value: sfn.JsonPath.stringAt('$.tier') },
+        ],
+      }],
+      taskTimeout: sfn.Timeout.duration(props.taskTimeout ?? Duration.hours(6)),
+      // Only what the exit-code check needs: the full DescribeTasks output would bloat the Map result.
+      resultSelector: { 'Containers.$': '$.Containers', 'TaskArn.$': '$.TaskArn' },
+      resultPath: '$.task',
+    });
+    // RunTask itself can be throttled or find no capacity; those are worth a retry, a failed backup is not.
+    runTask.addRetry({ errors: ['ECS.AmazonECSException'], interval: Duration.seconds(30), maxAttempts: 3, backoffRate: 2 });
+
+    // RUN_JOB succeeds whenever the task stops, whatever its exit code, so the code is checked here.
+    const exitCode = '$.task.Containers[0].ExitCode';
+    const checkExit = sfn.Choice.jsonPath(this, 'Check exit code')
+      .when(sfn.Condition.isNotPresent(exitCode), sfn.Fail.jsonPath(this, 'Container did not run', {
+        error: 'DR.ContainerNotRun',
+        causePath: sfn.JsonPath.format('the backup task for {} stopped without an exit code; see the ECS task {}', sfn.JsonPath.stringAt('$.database.name'), sfn.JsonPath.stringAt('$.task.TaskArn')),
+      }))
+      .when(sfn.Condition.numberEquals(exitCode, 0), sfn.Succeed.jsonPath(this, 'Container exited 0'))
+      .otherwise(sfn.Fail.jsonPath(this, 'Container failed', {
+        error: BackupWorkflow.BACKUP_FAILED_ERROR,
+        causePath: sfn.JsonPath.format('dr backup of {} exited with code {}', sfn.JsonPath.stringAt('$.database.name'), sfn.JsonPath.stringAt(exitCode)),
+      }));
+
+    // The Parallel turns any failure of one database into a caught error, so the Map goes on.
+    const backupOne = sfn.Parallel.jsonPath(this, 'Back up database', { resultPath: sfn.JsonPath.DISCARD })
+      .branch(runTask.next(checkExit));
+    const recordSuccess = sfn.Pass.jsonPath(this, 'Record success', {
+      parameters: {
+        name: sfn.JsonPath.stringAt('$.database.name'),
+        status: 'SUCCEEDED',
+        succeeded: sfn.JsonPath.array(sfn.JsonPath.stringAt('$.database.name')),
+        failed: [],
+      },
+    });
+    const recordFailure = sfn.Pass.jsonPath(this, 'Record failure', {
+      parameters: {
+        name: sfn.JsonPath.stringAt('$.database.name'),
+        status: 'FAILED',
+        error: sfn.JsonPath.objectAt('$.error'),
+        succeeded: [],
+        failed: sfn.JsonPath.array(sfn.JsonPath.stringAt('$.database.name')),
+      },
+    });
+    backupOne.addCatch(recordFailure, { errors: [sfn.Errors.ALL], resultPath: '$.error' });
+
+    const forEach = sfn.Map.jsonPath(this, 'Back up each database', {
+      itemsPath: '$.databases',
+      itemSelector: {
+        database: sfn.JsonPath.objectAt('$$.Map.Item.Value'),
+        tier: sfn.JsonPath.stringAt('$.tier'),
+      },
+      maxConcurrency,
+      resultPath: '$.results',
+    }).itemProcessor(backupOne.next(recordSuccess));
+
+    // --- all databases: flatten the per-item lists, fail if any database failed ---
+    const summarize = sfn.Pass.jsonPath(this, 'Summarize', {
+      parameters: {
+        tier: sfn.JsonPath.stringAt('$.tier'),
+        succeeded: sfn.JsonPath.listAt('$.results[*].succeeded[*]'),
+        failed: sfn.JsonPath.listAt('$.results[*].failed[*]'),
+        results: sfn.JsonPath.listAt('$.results'),
+      },
+    });
+    const anyFailed = sfn.Choice.jsonPath(this, 'Any database failed?')
+      .when(sfn.Condition.isPresent('$.failed[0]'), sfn.Fail.jsonPath(this, 'Backups failed', {
+        error: BackupWorkflow.BACKUPS_FAILED_ERROR,
+        causePath: sfn.JsonPath.format('backup failed for {}; the other databases were backed up (details in the execution history)', sfn.JsonPath.jsonToString(sfn.JsonPath.listAt('$.failed'))),
+      }))
+      .otherwise(sfn.Succeed.jsonPath(this, 'All backed up'));
+
+    listDatabases.next(forEach).next(summarize).next(anyFailed);
+
+    this.logGroup = new logs.LogGroup(this, 'Logs', {
+      retention: props.logRetention ?? logs.RetentionDays.THREE_MONTHS,
+      removalPolicy: RemovalPolicy.RETAIN,
+    });
+    this.stateMachine = new sfn.StateMachine(this, 'StateMachine', {
+      comment: 'crypto-stock-dr: back up every configured database to the vault',
+      definitionBody: sfn.DefinitionBody.fromChainable(checkInput),
+      timeout: props.timeout ?? Duration.hours(23),
+      tracingEnabled: true,
+      logs: { destination: this.logGroup, level: sfn.LogLevel.ALL, includeExecutionData: true },
+    });
+    Validations.of(this.stateMachine.role).acknowledge({
+      id: 'AwsSolutions-IAM5[Resource::*]',
+      reason: 'Added by CDK and not scopable: ecs:DescribeTasks/StopTask for RUN_JOB act on task ARNs known only at run time, '
+        + 'X-Ray tracing (xray:PutTraceSegments etc.) and CloudWatch Logs delivery (logs:*LogDelivery, DescribeLogGroups) support only Resource "*". '
+        + 'ecs:RunTask and iam:PassRole stay scoped to the job task definition and its roles.',
+    });
+  }
+}

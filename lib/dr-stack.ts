@@ -1,0 +1,88 @@
+import { CfnOutput, Stack, type StackProps } from 'aws-cdk-lib';
+import * as ec2 from 'aws-cdk-lib/aws-ec2';
+import type * as ecs from 'aws-cdk-lib/aws-ecs';
+import * as secretsmanager from 'aws-cdk-lib/aws-secretsmanager';
+import type { Construct } from 'constructs';
+import type { DrConfig } from './config.ts';
+import type { DatabaseTarget } from './constructs/database-target.ts';
+import { BackupJob } from './constructs/job.ts';
+import { BackupMonitoring } from './constructs/monitoring.ts';
+import { BackupSchedule } from './constructs/schedules.ts';
+import { BackupVault } from './constructs/vault.ts';
+import { BackupWorkflow } from './constructs/workflows/backup-workflow.ts';
+
+export interface DrStackProps extends StackProps {
+  /** Validated configuration (lib/config.ts parseConfig). */
+  readonly config: DrConfig;
+  /**
+   * The job image.
+   * @default - built from job/Dockerfile
+   */
+  readonly jobImage?: ecs.ContainerImage;
+}
+
+/** The DR system: vault, backup job, nightly workflow, schedule and alarms. */
+export class DrStack extends Stack {
+  public readonly vault: BackupVault;
+  public readonly job: BackupJob;
+  public readonly backupWorkflow: BackupWorkflow;
+  public readonly schedule: BackupSchedule;
+  public readonly monitoring: BackupMonitoring;
+
+  constructor(scope: Construct, id: string, props: DrStackProps) {
+    super(scope, id, props);
+    const { config } = props;
+
+    const databases: DatabaseTarget[] = config.databases.map((db, i) => ({
+      name: db.name,
+      host: db.host,
+      port: db.port,
+      secret: importSecret(this, `DatabaseSecret${i}`, db.secret),
+    }));
+
+    this.vault = new BackupVault(this, 'Vault');
+    this.job = new BackupJob(this, 'BackupJob', {
+      vault: this.vault,
+      databases,
+      vpc: config.vpcId ? ec2.Vpc.fromLookup(this, 'Vpc', { vpcId: config.vpcId }) : undefined,
+      cpu: config.job.cpu,
+      memoryLimitMiB: config.job.memoryMiB,
+      dumpJobs: config.job.dumpJobs,
+      sslMode: config.sslMode,
+      postgresMajorVersion: config.postgresMajorVersion,
+      image: props.jobImage,
+    });
+    this.backupWorkflow = new BackupWorkflow(this, 'BackupWorkflow', {
+      cluster: this.job.cluster,
+      taskDefinition: this.job.taskDefinition,
+      container: this.job.container,
+      securityGroups: [this.job.securityGroup],
+      subnets: this.job.subnets,
+      databases,
+      maxConcurrency: config.backupConcurrency,
+    });
+    this.schedule = new BackupSchedule(this, 'BackupSchedule', { stateMachine: this.backupWorkflow.stateMachine });
+    this.monitoring = new BackupMonitoring(this, 'Monitoring', {
+      backupStateMachine: this.backupWorkflow.stateMachine,
+      alertEmail: config.alertEmail,
+    });
+
+    new CfnOutput(this, 'BackupStateMachineArn', {
+      description: 'Start a backup now: aws stepfunctions start-execution --state-machine-arn <this> --input \'{"tier":"daily"}\'',
+      value: this.backupWorkflow.stateMachine.stateMachineArn,
+    });
+    new CfnOutput(this, 'BackupBucketName', {
+      description: 'The vault; the dr CLI reaches it as s3://<this>/',
+      value: this.vault.bucket.bucketName,
+    });
+    new CfnOutput(this, 'AlarmTopicArn', { value: this.monitoring.topic.topicArn });
+  }
+}
+
+/** A secret given by name or ARN (complete ARNs end in the 6-character suffix Secrets Manager adds). */
+function importSecret(scope: Construct, id: string, nameOrArn: string): secretsmanager.ISecret {
+  if (!nameOrArn.startsWith('arn:')) return secretsmanager.Secret.fromSecretNameV2(scope, id, nameOrArn);
+  return /-[A-Za-z0-9]{6}$/.test(nameOrArn)
+    ? secretsmanager.Secret.fromSecretCompleteArn(scope, id, nameOrArn)
+    : secretsmanager.Secret.fromSecretPartialArn(scope, id, nameOrArn);
+}
