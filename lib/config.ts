@@ -99,7 +99,8 @@ const FIX_HINT = 'fix the "dr" object in cdk.json context, or the JSON file pass
 export function parseConfig(raw: unknown): DrConfig {
   const parsed = configSchema.safeParse(raw ?? {});
   if (!parsed.success) {
-    throw new Error(`invalid dr configuration (${FIX_HINT}):\n${z.prettifyError(parsed.error)}`);
+    const lines = parsed.error.issues.map((issue) => `  ✖ ${formatPath(issue.path) || '(root)'}: ${issue.message}`);
+    throw new Error(`invalid dr configuration (${FIX_HINT}):\n${lines.join('\n')}`);
   }
   const c = parsed.data;
   const problems: string[] = [];
@@ -124,4 +125,8 @@ export function parseConfig(raw: unknown): DrConfig {
     ...c,
     job: { cpu: c.job.cpu, memoryMiB: c.job.memoryMiB, dumpJobs: c.job.dumpJobs ?? Math.max(1, Math.floor(c.job.cpu / 1024)) },
   };
+}
+
+function formatPath(path: readonly PropertyKey[]): string {
+  return path.map((p, i) => (typeof p === 'number' ? `[${p}]` : `${i === 0 ? '' : '.'}${String(p)}`)).join('');
 }

@@ -1,5 +1,5 @@
 import { fileURLToPath } from 'node:url';
-import { RemovalPolicy, Validations } from 'aws-cdk-lib';
+import { IgnoreMode, RemovalPolicy, Validations } from 'aws-cdk-lib';
 import * as ec2 from 'aws-cdk-lib/aws-ec2';
 import * as ecs from 'aws-cdk-lib/aws-ecs';
 import { Platform } from 'aws-cdk-lib/aws-ecr-assets';
@@ -13,9 +13,15 @@ import type { BackupVault } from './vault.ts';
 /** Repository root: the Docker build context of the job image. */
 const REPO_ROOT = fileURLToPath(new URL('../..', import.meta.url));
 
-/** Never sent to the Docker build: dependencies are installed in the image, the rest is local state. */
+/**
+ * The Docker build context, as an allow-list: only what job/Dockerfile copies. Keeps local state
+ * (node_modules, cdk.out, .git, backups, bench/.data) out, and the image hash independent of lib/ and tests.
+ */
 export const JOB_IMAGE_EXCLUDES: readonly string[] = [
-  'node_modules', 'cdk.out', '.git', 'backups', 'bench/.data', 'dist', '.vitest-tmp', '*.log', 'test', '.ci',
+  '*',
+  '!package.json', '!package-lock.json', '!tsconfig.json',
+  '!bin', '!bin/**', '!core', '!core/**', '!job', '!job/**',
+  'node_modules', '**/node_modules', 'cdk.out', '.git', 'backups', 'bench/.data', '**/*.log',
 ];
 
 export interface BackupJobProps {
@@ -124,6 +130,7 @@ export class BackupJob extends Construct {
     const image = props.image ?? ecs.ContainerImage.fromAsset(REPO_ROOT, {
       file: 'job/Dockerfile',
       exclude: [...JOB_IMAGE_EXCLUDES],
+      ignoreMode: IgnoreMode.DOCKER,
       buildArgs: { PG_MAJOR: String(postgresMajorVersion) },
       // Matches the task's X86_64 runtime platform even when built on an arm64 laptop.
       platform: Platform.LINUX_AMD64,

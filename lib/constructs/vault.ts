@@ -7,6 +7,8 @@ import { BACKUPS_ROOT } from '../../core/layout.ts';
 import { RETENTION_DAYS, RETENTION_TAG_KEY, TIERS } from '../../core/tiers.ts';
 import { nagResourceName } from '../nag.ts';
 
+const DAY_MS = 86_400_000;
+
 export interface BackupVaultProps {
   /**
    * Key for SSE-KMS on every backup object.
@@ -45,8 +47,9 @@ export class BackupVault extends Construct {
   constructor(scope: Construct, id: string, props: BackupVaultProps = {}) {
     super(scope, id);
     const noncurrent = props.noncurrentVersionExpiration ?? Duration.days(1);
-    if (noncurrent.toDays() < 1) {
-      throw new Error(`BackupVault ${this.node.path}: noncurrentVersionExpiration must be at least 1 day (S3 counts in whole days); pass Duration.days(1) or more`);
+    const ms = noncurrent.toMilliseconds();
+    if (ms < DAY_MS || ms % DAY_MS !== 0) {
+      throw new Error(`BackupVault ${this.node.path}: noncurrentVersionExpiration is ${noncurrent.toHumanString()}; S3 counts whole days, so pass Duration.days(n) with n >= 1`);
     }
     const removalPolicy = props.removalPolicy ?? RemovalPolicy.RETAIN;
 
@@ -65,7 +68,7 @@ export class BackupVault extends Construct {
         blockPublicAccess: s3.BlockPublicAccess.BLOCK_ALL,
         enforceSSL: true,
         minimumTLSVersion: 1.2,
-        objectOwnership: s3.ObjectOwnership.BUCKET_OWNER_ENFORCED,
+        // objectOwnership left to CDK: it depends on whether log delivery is granted by ACL or bucket policy (feature flag).
         lifecycleRules: [{ id: 'expire-access-logs', expiration: Duration.days(365) }],
         removalPolicy,
       });

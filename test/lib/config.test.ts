@@ -1,0 +1,42 @@
+import { describe, expect, it } from 'vitest';
+import { DEFAULT_DATABASE, parseConfig } from '../../lib/config.ts';
+import { shippedConfig } from './helpers.ts';
+
+describe('parseConfig', () => {
+  it('fills in the documented defaults from nothing', () => {
+    const config = parseConfig(undefined);
+    expect(config).toEqual({
+      databases: [{ name: 'crypto_stock', host: 'db.internal.example', port: 5432, secret: 'crypto-stock/db' }],
+      postgresMajorVersion: 15,
+      backupConcurrency: 2,
+      sslMode: 'require',
+      job: { cpu: 1024, memoryMiB: 2048, dumpJobs: 1 },
+    });
+    expect(config.databases[0]).toEqual(DEFAULT_DATABASE);
+  });
+
+  it('cdk.json ships exactly the defaults', () => {
+    expect(shippedConfig()).toEqual(parseConfig(undefined));
+  });
+
+  it('defaults port and secret per database and dump jobs from cpu', () => {
+    const config = parseConfig({ databases: [{ name: 'a', host: 'h' }], job: { cpu: 4096, memoryMiB: 8192 } });
+    expect(config.databases).toEqual([{ name: 'a', host: 'h', port: 5432, secret: 'crypto-stock/db' }]);
+    expect(config.job.dumpJobs).toBe(4);
+  });
+
+  it.each([
+    [{ databases: [] }, /databases: list at least one database/],
+    [{ databases: [{ name: 'a-b', host: 'h' }, { name: 'a_b', host: 'h' }] }, /"a_b" and "a-b" collide .*rename one/],
+    [{ databases: [{ name: '1x', host: 'h' }] }, /databases\[0\]\.name/],
+    [{ backupConcurrency: 0 }, /backupConcurrency/],
+    [{ job: { cpu: 1000 } }, /job\.cpu: 1000 is not a Fargate size; use one of 256, 512/],
+    [{ job: { cpu: 1024, memoryMiB: 512 } }, /job\.memoryMiB: 512 is not valid with cpu 1024; use 2048\.\.8192/],
+    [{ vpcId: 'my-vpc' }, /vpcId/],
+    [{ alertEmail: 'nope' }, /alertEmail/],
+    [{ databse: [] }, /databse/],
+  ])('rejects %j with a message that says what to fix', (raw, message) => {
+    expect(() => parseConfig(raw)).toThrow(message);
+    expect(() => parseConfig(raw)).toThrow(/cdk\.json context, or the JSON file passed with `-c configFile=<path>`/);
+  });
+});

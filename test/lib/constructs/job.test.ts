@@ -1,0 +1,157 @@
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { type App, Stack } from 'aws-cdk-lib';
+import { Match } from 'aws-cdk-lib/assertions';
+import * as ec2 from 'aws-cdk-lib/aws-ec2';
+import * as ecs from 'aws-cdk-lib/aws-ecs';
+import * as secretsmanager from 'aws-cdk-lib/aws-secretsmanager';
+import { describe, expect, it } from 'vitest';
+import { JOB_CONTAINER_NAME, JobEnv, secretEnvVarFor } from '../../../core/contract.ts';
+import { BackupJob } from '../../../lib/constructs/job.ts';
+import { BackupVault } from '../../../lib/constructs/vault.ts';
+import { buildStack, newApp, onlyResource } from '../helpers.ts';
+
+describe('BackupJob in the stack', () => {
+  const { template } = buildStack({
+    databases: [
+      { name: 'crypto_stock', host: 'db.internal.example' },
+      { name: 'market-ticks', host: 'ticks.internal.example', port: 5433, secret: 'arn:aws:secretsmanager:us-east-1:123456789012:secret:ticks-AbCdEf' },
+    ],
+    sslMode: 'verify-full',
+    job: { cpu: 2048, memoryMiB: 4096 },
+  });
+  const taskDef = onlyResource(template, 'AWS::ECS::TaskDefinition').Properties;
+  const container = taskDef.ContainerDefinitions[0];
+
+  it('enables Container Insights on the cluster (containerInsightsV2)', () => {
+    template.hasResourceProperties('AWS::ECS::Cluster', {
+      ClusterSettings: [{ Name: 'containerInsights', Value: 'enabled' }],
+    });
+  });
+
+  it('is a Fargate task sized from config, with one container named by the contract', () => {
+    expect(taskDef).toMatchObject({ RequiresCompatibilities: ['FARGATE'], Cpu: '2048', Memory: '4096', NetworkMode: 'awsvpc' });
+    expect(taskDef.ContainerDefinitions).toHaveLength(1);
+    expect(container.Name).toBe(JOB_CONTAINER_NAME);
+    expect(container.Essential).toBe(true);
+  });
+
+  it('sets repo, KMS key, sslmode and jobs in the task definition environment', () => {
+    const env = Object.fromEntries(container.Environment.map((e: { Name: string; Value: unknown }) => [e.Name, e.Value]));
+    expect(Object.keys(env).sort()).toEqual([JobEnv.kmsKeyId, JobEnv.repo, JobEnv.sslMode, JobEnv.jobs].sort());
+    expect(env[JobEnv.repo]).toEqual({ 'Fn::Join': ['', ['s3://', { Ref: expect.stringMatching(/VaultBucket/) }, '/']] });
+    expect(env[JobEnv.kmsKeyId]).toEqual({ 'Fn::GetAtt': [expect.stringMatching(/VaultKey/), 'Arn'] });
+    expect(env[JobEnv.sslMode]).toBe('verify-full');
+    expect(env[JobEnv.jobs]).toBe('2');
+  });
+
+  it('injects each database secret as an ECS secret (ValueFrom), never as plain environment', () => {
+    expect(container.Secrets).toEqual([
+      { Name: secretEnvVarFor('crypto_stock'), ValueFrom: expect.objectContaining({ 'Fn::Join': expect.anything() }) },
+      { Name: secretEnvVarFor('market-ticks'), ValueFrom: 'arn:aws:secretsmanager:us-east-1:123456789012:secret:ticks-AbCdEf' },
+    ]);
+    expect(JSON.stringify(container.Secrets[0].ValueFrom)).toContain(':secret:crypto-stock/db');
+    const plainNames = container.Environment.map((e: { Name: string }) => e.Name);
+    expect(plainNames.filter((n: string) => n.startsWith('DR_SECRET_'))).toEqual([]);
+  });
+
+  it('logs to a log group with a retention', () => {
+    expect(container.LogConfiguration).toMatchObject({ LogDriver: 'awslogs', Options: { 'awslogs-group': { Ref: expect.stringMatching(/Logs/) } } });
+    const groups = template.findResources('AWS::Logs::LogGroup');
+    expect(groups[container.LogConfiguration.Options['awslogs-group'].Ref].Properties.RetentionInDays).toBe(90);
+  });
+
+  it('gives the task role no delete permission anywhere, and nothing outside the vault', () => {
+    const taskRoleRef = taskDef.TaskRoleArn['Fn::GetAtt'][0];
+    const policies = Object.values(template.findResources('AWS::IAM::Policy', { Properties: { Roles: [{ Ref: taskRoleRef }] } }));
+    expect(policies).toHaveLength(1);
+    const statements = (policies[0] as any).Properties.PolicyDocument.Statement as Record<string, any>[];
+    const actions = statements.flatMap((s) => [s.Action].flat() as string[]);
+    expect(actions.some((a) => /delete/i.test(a) || a === 's3:*' || a === '*')).toBe(false);
+    expect(actions).toContain('s3:PutObject');
+    expect(JSON.stringify(template.toJSON().Resources[taskRoleRef])).not.toMatch(/Delete/);
+  });
+
+  it('runs in a created VPC with private subnets and flow logs, under its own security group', () => {
+    template.resourceCountIs('AWS::EC2::VPC', 1);
+    template.hasResourceProperties('AWS::EC2::FlowLog', { ResourceType: 'VPC', TrafficType: 'ALL' });
+    template.hasResourceProperties('AWS::EC2::SecurityGroup', {
+      GroupDescription: Match.stringLikeRegexp('backup job'),
+      SecurityGroupEgress: Match.arrayWith([
+        Match.objectLike({ IpProtocol: 'tcp', FromPort: 443, ToPort: 443 }),
+        Match.objectLike({ IpProtocol: 'tcp', FromPort: 5432, ToPort: 5432 }),
+        Match.objectLike({ IpProtocol: 'tcp', FromPort: 5433, ToPort: 5433 }),
+      ]),
+    });
+  });
+
+  it('builds the default image from job/Dockerfile with PG_MAJOR from config', () => {
+    const stack = new Stack(newApp(), 'ImageTest');
+    const job = new BackupJob(stack, 'Job', {
+      vault: new BackupVault(stack, 'Vault'),
+      databases: [{ name: 'db', host: 'h', port: 5432, secret: secretsmanager.Secret.fromSecretNameV2(stack, 'S', 's') }],
+      postgresMajorVersion: 16,
+    });
+    const images = Object.values(dockerImageAssets(stack));
+    expect(images).toHaveLength(1);
+    expect(images[0].source).toMatchObject({ dockerFile: 'job/Dockerfile', dockerBuildArgs: { PG_MAJOR: '16' }, platform: 'linux/amd64' });
+    // The build context holds only what the Dockerfile copies.
+    const context = join(assemblyDir(stack), images[0].source.directory);
+    expect(readdirSync(context).sort()).toEqual(['.dockerignore', 'bin', 'core', 'job', 'package-lock.json', 'package.json', 'tsconfig.json']);
+    expect(existsSync(join(context, 'job', 'Dockerfile'))).toBe(true);
+    expect(job.container.containerName).toBe(JOB_CONTAINER_NAME);
+  });
+});
+
+describe('BackupJob props', () => {
+  function make(overrides: Record<string, unknown>) {
+    const stack = new Stack(newApp(), 'Props');
+    const secret = secretsmanager.Secret.fromSecretNameV2(stack, 'S', 's');
+    return () => new BackupJob(stack, 'Job', {
+      vault: new BackupVault(stack, 'Vault'),
+      databases: [{ name: 'db', host: 'h', port: 5432, secret }],
+      image: ecs.ContainerImage.fromRegistry('public.ecr.aws/docker/library/busybox:latest'),
+      ...overrides,
+    });
+  }
+
+  it('rejects an empty database list', () => {
+    expect(make({ databases: [] })).toThrow('BackupJob Props/Job: databases is empty; pass at least one database to back up');
+  });
+
+  it('rejects names that map to the same secret variable', () => {
+    const stack = new Stack(newApp(), 'Dup');
+    const secret = secretsmanager.Secret.fromSecretNameV2(stack, 'S', 's');
+    expect(() => new BackupJob(stack, 'Job', {
+      vault: new BackupVault(stack, 'Vault'),
+      databases: [{ name: 'a-b', host: 'h', port: 5432, secret }, { name: 'a_b', host: 'h', port: 5432, secret }],
+    })).toThrow('databases "a-b" and "a_b" both map to secret variable DR_SECRET_A_B; rename one');
+  });
+
+  it('rejects dumpJobs < 1', () => {
+    expect(make({ dumpJobs: 0 })).toThrow('dumpJobs is 0; use an integer >= 1');
+  });
+
+  it('uses a given VPC instead of creating one', () => {
+    const stack = new Stack(newApp(), 'GivenVpc');
+    const vpc = new ec2.Vpc(stack, 'Existing', { restrictDefaultSecurityGroup: false });
+    const job = new BackupJob(stack, 'Job', {
+      vault: new BackupVault(stack, 'Vault'),
+      databases: [{ name: 'db', host: 'h', port: 5432, secret: secretsmanager.Secret.fromSecretNameV2(stack, 'S', 's') }],
+      image: ecs.ContainerImage.fromRegistry('public.ecr.aws/docker/library/busybox:latest'),
+      vpc,
+    });
+    expect(job.vpc).toBe(vpc);
+    expect(stack.node.findAll().filter((c) => c instanceof ec2.Vpc)).toHaveLength(1);
+  });
+});
+
+function assemblyDir(stack: Stack): string {
+  return (stack.node.root as App).synth().directory;
+}
+
+/** The docker image assets of the synthesized asset manifest. */
+function dockerImageAssets(stack: Stack): Record<string, { source: { directory: string; dockerFile: string; dockerBuildArgs: Record<string, string> } }> {
+  const manifest = JSON.parse(readFileSync(join(assemblyDir(stack), `${stack.artifactId}.assets.json`), 'utf8'));
+  return manifest.dockerImages;
+}
