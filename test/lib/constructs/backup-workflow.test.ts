@@ -1,0 +1,128 @@
+import { Stack } from 'aws-cdk-lib';
+import { Match } from 'aws-cdk-lib/assertions';
+import * as ecs from 'aws-cdk-lib/aws-ecs';
+import * as secretsmanager from 'aws-cdk-lib/aws-secretsmanager';
+import { describe, expect, it } from 'vitest';
+import { JOB_CONTAINER_NAME, JobEnv, secretEnvVarFor } from '../../../core/contract.ts';
+import { BackupJob } from '../../../lib/constructs/job.ts';
+import { BackupVault } from '../../../lib/constructs/vault.ts';
+import { BackupWorkflow } from '../../../lib/constructs/workflows/backup-workflow.ts';
+import { buildStack, newApp, onlyResource } from '../helpers.ts';
+import { definitionOf } from './definition.ts';
+
+describe('BackupWorkflow in the stack', () => {
+  const { stack, template } = buildStack({
+    databases: [{ name: 'crypto_stock', host: 'db1.internal' }, { name: 'ticks', host: 'db2.internal', port: 5433 }],
+    backupConcurrency: 3,
+  });
+  const definition = definitionOf(template);
+  const states = definition.States;
+  const map = states['Back up each database'];
+  const inner = map.ItemProcessor.States['Back up database'].Branches[0].States;
+
+  it('logs ALL with execution data and traces with X-Ray', () => {
+    const sm = onlyResource(template, 'AWS::StepFunctions::StateMachine').Properties;
+    expect(sm.LoggingConfiguration).toMatchObject({ Level: 'ALL', IncludeExecutionData: true });
+    expect(sm.TracingConfiguration).toEqual({ Enabled: true });
+  });
+
+  it('bakes the configured databases into the definition', () => {
+    expect(states['List databases']).toMatchObject({
+      Type: 'Pass',
+      ResultPath: '$.databases',
+      Result: [
+        { name: 'crypto_stock', host: 'db1.internal', port: '5432', secretEnv: secretEnvVarFor('crypto_stock') },
+        { name: 'ticks', host: 'db2.internal', port: '5433', secretEnv: secretEnvVarFor('ticks') },
+      ],
+    });
+  });
+
+  it('maps over them with bounded concurrency (JSONPath, not JSONata)', () => {
+    expect(definition.QueryLanguage ?? 'JSONPath').toBe('JSONPath');
+    expect(map).toMatchObject({ Type: 'Map', ItemsPath: '$.databases', MaxConcurrency: 3, ResultPath: '$.results' });
+    expect(map.ItemSelector).toEqual({ 'database.$': '$$.Map.Item.Value', 'tier.$': '$.tier' });
+  });
+
+  it('runs the job task with RUN_JOB on Fargate in private subnets, overriding the environment per database', () => {
+    const task = inner[BackupWorkflow.RUN_TASK_STATE];
+    expect(task.Resource).toMatch(/:states:::ecs:runTask\.sync$/);
+    const params = stack.resolve(task.Parameters);
+    expect(params).toMatchObject({ LaunchType: 'FARGATE', NetworkConfiguration: { AwsvpcConfiguration: { Subnets: expect.any(Array), SecurityGroups: expect.any(Array) } } });
+    const awsvpc = params.NetworkConfiguration.AwsvpcConfiguration;
+    expect(awsvpc.AssignPublicIp ?? 'DISABLED').toBe('DISABLED'); // absent means DISABLED
+    expect(awsvpc.Subnets).toEqual([expect.stringMatching(/privateSubnet1/), expect.stringMatching(/privateSubnet2/)]);
+    expect(params.Overrides.ContainerOverrides).toEqual([{
+      Name: JOB_CONTAINER_NAME,
+      Environment: [
+        { Name: JobEnv.command, Value: 'backup' },
+        { Name: JobEnv.database, 'Value.$': '$.database.name' },
+        { Name: JobEnv.dbHost, 'Value.$': '$.database.host' },
+        { Name: JobEnv.dbPort, 'Value.$': '$.database.port' },
+        { Name: JobEnv.secretEnv, 'Value.$': '$.database.secretEnv' },
+        { Name: JobEnv.tier, 'Value.$': '$.tier' },
+      ],
+    }]);
+    expect(task.ResultPath).toBe('$.task');
+    expect(task.TimeoutSeconds).toBe(6 * 3600);
+  });
+
+  it('checks the container exit code after the task, because RUN_JOB does not', () => {
+    const choice = inner['Check exit code'];
+    expect(inner[BackupWorkflow.RUN_TASK_STATE].Next).toBe('Check exit code');
+    expect(choice.Choices).toEqual(expect.arrayContaining([
+      expect.objectContaining({ Variable: '$.task.Containers[0].ExitCode', NumericEquals: 0 }),
+    ]));
+    expect(states).not.toHaveProperty('Container failed');
+    expect(inner['Container failed']).toMatchObject({ Type: 'Fail', Error: BackupWorkflow.BACKUP_FAILED_ERROR, CausePath: expect.stringContaining('$.task.Containers[0].ExitCode') });
+  });
+
+  it('catches a database failure so the others continue, and fails the execution at the end', () => {
+    expect(map.ItemProcessor.States['Back up database'].Catch).toEqual([{ ErrorEquals: ['States.ALL'], ResultPath: '$.error', Next: 'Record failure' }]);
+    expect(states['Any database failed?'].Choices[0]).toMatchObject({ Variable: '$.failed[0]', IsPresent: true, Next: 'Backups failed' });
+    expect(states['Backups failed']).toMatchObject({ Type: 'Fail', Error: BackupWorkflow.BACKUPS_FAILED_ERROR });
+  });
+
+  it('outputs the state machine ARN', () => {
+    template.hasOutput('BackupStateMachineArn', { Value: { Ref: Match.stringLikeRegexp('BackupWorkflowStateMachine') } });
+  });
+});
+
+describe('BackupWorkflow props', () => {
+  function make(overrides: Record<string, unknown>) {
+    const stack = new Stack(newApp(), 'Props');
+    const databases = [{ name: 'db', host: 'h', port: 5432, secret: secretsmanager.Secret.fromSecretNameV2(stack, 'S', 's') }];
+    const job = new BackupJob(stack, 'Job', {
+      vault: new BackupVault(stack, 'Vault'),
+      databases,
+      image: ecs.ContainerImage.fromRegistry('public.ecr.aws/docker/library/busybox:latest'),
+    });
+    return () => new BackupWorkflow(stack, 'Workflow', {
+      cluster: job.cluster,
+      taskDefinition: job.taskDefinition,
+      container: job.container,
+      securityGroups: [job.securityGroup],
+      subnets: job.subnets,
+      databases,
+      ...overrides,
+    });
+  }
+
+  it('defaults to 2 databases at a time', () => {
+    expect(make({})().node.findChild('StateMachine')).toBeDefined();
+  });
+
+  it('rejects maxConcurrency < 1', () => {
+    expect(make({ maxConcurrency: 0 })).toThrow('BackupWorkflow Props/Workflow: maxConcurrency is 0; use an integer >= 1 (databases backed up at once)');
+  });
+
+  it('rejects an empty database list', () => {
+    expect(make({ databases: [] })).toThrow('BackupWorkflow Props/Workflow: databases is empty; pass at least one database to back up');
+  });
+
+  it('rejects a database listed twice', () => {
+    const stack = new Stack(newApp(), 'X');
+    const secret = secretsmanager.Secret.fromSecretNameV2(stack, 'S', 's');
+    expect(make({ databases: [{ name: 'db', host: 'h', port: 1, secret }, { name: 'db', host: 'h', port: 1, secret }] }))
+      .toThrow('database "db" is listed twice; list each database once');
+  });
+});
