@@ -161,7 +161,8 @@ export class BackupVault extends Construct {
       grantee,
       actions: ['s3:ListBucket'],
       resourceArns: [this.bucket.bucketArn],
-      conditions: { StringLike: { 's3:prefix': [BackupVault.BACKUPS_PREFIX, `${BackupVault.BACKUPS_PREFIX}*`] } },
+      // IfExists: HeadBucket (the CLI's reachability check) is authorized as s3:ListBucket without any prefix.
+      conditions: { StringLikeIfExists: { 's3:prefix': [BackupVault.BACKUPS_PREFIX, `${BackupVault.BACKUPS_PREFIX}*`] } },
     });
   }
 }

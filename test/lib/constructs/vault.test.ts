@@ -96,7 +96,7 @@ describe('BackupVault', () => {
     const objects = statements.find((s: any) => [s.Action].flat().includes('s3:PutObject'));
     expect(objects.Resource).toEqual({ 'Fn::Join': ['', [{ 'Fn::GetAtt': [expect.stringMatching(/Bucket/), 'Arn'] }, '/backups/*']] });
     const list = statements.find((s: any) => s.Action === 's3:ListBucket');
-    expect(list.Condition).toEqual({ StringLike: { 's3:prefix': ['backups/', 'backups/*'] } });
+    expect(list.Condition).toEqual({ StringLikeIfExists: { 's3:prefix': ['backups/', 'backups/*'] } });
   });
 
   it('grantRead allows only get and list on backups/ and decrypt', () => {
