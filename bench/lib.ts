@@ -25,7 +25,7 @@ export class ProcessFailed extends Error {
 export function runProcess(
   command: string,
   args: string[],
-  options: { env?: NodeJS.ProcessEnv; sampleRss?: boolean } = {},
+  options: { env?: NodeJS.ProcessEnv; sampleRss?: boolean; timeoutMs?: number } = {},
 ): Promise<ProcessResult> {
   return new Promise((resolve, reject) => {
     const started = performance.now();
@@ -38,9 +38,14 @@ export function runProcess(
     const sample = () => { peakRss = Math.max(peakRss, readVmHwm(child.pid)); };
     const timer = options.sampleRss ? setInterval(sample, 100) : undefined;
     if (options.sampleRss) sample();
-    child.on('error', (err) => { clearInterval(timer); reject(err); });
+    // A hung process must not stall the whole bench: kill it and report it as failed.
+    let timedOut = false;
+    const deadline = options.timeoutMs === undefined ? undefined : setTimeout(() => { timedOut = true; child.kill('SIGTERM'); }, options.timeoutMs);
+    child.on('error', (err) => { clearInterval(timer); clearTimeout(deadline); reject(err); });
     child.on('close', (code) => {
       clearInterval(timer);
+      clearTimeout(deadline);
+      if (timedOut) stderr += `\ntimed out after ${options.timeoutMs! / 1000} s (killed)`;
       const ms = performance.now() - started;
       if (code === 0) resolve({ stdout, stderr, ms, peakRss });
       else reject(new ProcessFailed([command, ...args].join(' '), code, stderr || stdout));

@@ -3,7 +3,8 @@
  *   guide — the recovery guide's `pg_dump | gzip` and `gunzip -c | psql`;
  *   floor — bare `pg_dump -Fd -j N` / `pg_restore -j N`, the best pg alone can do here;
  *   ours  — `dr backup` / `dr restore` through a file:// and an s3:// (s3rver) repository.
- * Env: BENCH_RUNS (default 3), BENCH_TMP (default os.tmpdir()), BENCH_SKIP_GUIDE=1.
+ * Env: BENCH_RUNS (default 3), BENCH_TMP (default os.tmpdir()), BENCH_SKIP_GUIDE=1,
+ *      BENCH_DR_TIMEOUT (seconds a dr command may take before it counts as hung, default 600).
  */
 import { CreateBucketCommand, ListObjectsV2Command, S3Client } from '@aws-sdk/client-s3';
 import { spawn } from 'node:child_process';
@@ -17,6 +18,7 @@ import { formatBytes, formatSeconds, median, pathSize, ProcessFailed, runProcess
 
 const RUNS = Number(process.env.BENCH_RUNS ?? 3);
 const JOBS = availableParallelism();
+const DR_TIMEOUT_MS = Number(process.env.BENCH_DR_TIMEOUT ?? 600) * 1000;
 const SOURCE = 'dr_bench_source';
 const SOURCE_URL = pgUrl(SOURCE);
 const ROOT = new URL('..', import.meta.url).pathname;
@@ -29,7 +31,10 @@ type Method = 'guide' | 'floor' | 'ours file://' | 'ours s3://';
 interface Sample { backupMs: number; restoreMs: number; size: number; backupRss: number; restoreRss: number }
 
 const results = new Map<Method, Sample[]>();
-const record = (method: Method, sample: Sample) => results.set(method, [...(results.get(method) ?? []), sample]);
+function record(method: Method, sample: Sample): void {
+  results.set(method, [...(results.get(method) ?? []), sample]);
+  console.log(`  ${method.padEnd(13)} backup ${(sample.backupMs / 1000).toFixed(1)} s, restore ${(sample.restoreMs / 1000).toFixed(1)} s, ${formatBytes(sample.size)}`);
+}
 
 async function ensureSource(): Promise<void> {
   if (await databaseExists(SOURCE)) {
@@ -76,12 +81,12 @@ async function benchFloor(dir: string, run: number): Promise<void> {
 }
 
 async function benchOurs(method: Method, repo: string, env: NodeJS.ProcessEnv, size: () => Promise<number>, run: number) {
-  const backup = await runProcess(process.execPath, [...DR, 'backup', '--db', SOURCE_URL, '--repo', repo, '--json'], { env, sampleRss: true });
+  const backup = await runProcess(process.execPath, [...DR, 'backup', '--db', SOURCE_URL, '--repo', repo, '--json'], { env, sampleRss: true, timeoutMs: DR_TIMEOUT_MS });
   const id = lastJsonLine(backup.stdout).id;
   if (typeof id !== 'string') throw new Error(`dr backup --json printed no id: ${backup.stdout.slice(-500)}`);
   const target = `dr_bench_ours_${method === 'ours s3://' ? 's3' : 'file'}_${run}`;
   const restore = await intoFreshDatabase(target, (url) =>
-    runProcess(process.execPath, [...DR, 'restore', '--repo', repo, '--backup', id, '--target', url, '--json'], { env, sampleRss: true }));
+    runProcess(process.execPath, [...DR, 'restore', '--repo', repo, '--backup', id, '--target', url, '--json'], { env, sampleRss: true, timeoutMs: DR_TIMEOUT_MS }));
   record(method, { backupMs: backup.ms, restoreMs: restore.ms, size: await size(), backupRss: backup.peakRss, restoreRss: restore.peakRss });
 }
 
