@@ -44,6 +44,14 @@ export interface BackupWorkflowProps {
   readonly logRetention?: logs.RetentionDays;
 }
 
+/**
+ * Not(IsPresent: true) rather than IsPresent: false: the same on AWS, and also understood by
+ * aws-local-stepfunctions, which the tests run the definition with.
+ */
+function absent(path: string): sfn.Condition {
+  return sfn.Condition.not(sfn.Condition.isPresent(path));
+}
+
 /** What the workflow puts in its Map, per database (a Pass state's Result). */
 export interface WorkflowDatabaseItem {
   readonly name: string;
@@ -94,13 +102,14 @@ export class BackupWorkflow extends Construct {
       result: sfn.Result.fromArray(items),
       resultPath: '$.databases',
     });
-    const defaultTier = sfn.Pass.jsonPath(this, 'Tier by date', { result: sfn.Result.fromString(''), resultPath: '$.tier' });
+    // Parameters, not Result: the execution input holds nothing else we read, and some local engines skip an empty Result.
+    const defaultTier = sfn.Pass.jsonPath(this, 'Tier by date', { parameters: { tier: '' } });
     const invalidInput = sfn.Fail.jsonPath(this, 'Invalid input', {
       error: 'DR.InvalidInput',
       cause: `"tier" must be one of ${TIERS.join(', ')}, or absent to choose by date`,
     });
     const checkInput = sfn.Choice.jsonPath(this, 'Check input')
-      .when(sfn.Condition.isNotPresent('$.tier'), defaultTier.next(listDatabases))
+      .when(absent('$.tier'), defaultTier.next(listDatabases))
       .when(sfn.Condition.or(...TIERS.map((t) => sfn.Condition.stringEquals('$.tier', t))), listDatabases)
       .otherwise(invalidInput);
 
@@ -134,37 +143,26 @@ export class BackupWorkflow extends Construct {
     runTask.addRetry({ errors: ['ECS.AmazonECSException'], interval: Duration.seconds(30), maxAttempts: 3, backoffRate: 2 });
 
     // RUN_JOB succeeds whenever the task stops, whatever its exit code, so the code is checked here.
+    // Causes are built in a Pass first: Fail's CausePath takes intrinsics on AWS, but not in every local engine.
     const exitCode = '$.task.Containers[0].ExitCode';
+    const failWithCause = (name: string, error: string, cause: string): sfn.Chain =>
+      sfn.Pass.jsonPath(this, `Describe: ${name}`, { parameters: { cause } })
+        .next(sfn.Fail.jsonPath(this, name, { error, causePath: '$.cause' }));
     const checkExit = sfn.Choice.jsonPath(this, 'Check exit code')
-      .when(sfn.Condition.isNotPresent(exitCode), sfn.Fail.jsonPath(this, 'Container did not run', {
-        error: 'DR.ContainerNotRun',
-        causePath: sfn.JsonPath.format('the backup task for {} stopped without an exit code; see the ECS task {}', sfn.JsonPath.stringAt('$.database.name'), sfn.JsonPath.stringAt('$.task.TaskArn')),
-      }))
+      .when(absent(exitCode), failWithCause('Container did not run', 'DR.ContainerNotRun',
+        sfn.JsonPath.format('the backup task for {} stopped without an exit code; see the ECS task {}', sfn.JsonPath.stringAt('$.database.name'), sfn.JsonPath.stringAt('$.task.TaskArn'))))
       .when(sfn.Condition.numberEquals(exitCode, 0), sfn.Succeed.jsonPath(this, 'Container exited 0'))
-      .otherwise(sfn.Fail.jsonPath(this, 'Container failed', {
-        error: BackupWorkflow.BACKUP_FAILED_ERROR,
-        causePath: sfn.JsonPath.format('dr backup of {} exited with code {}', sfn.JsonPath.stringAt('$.database.name'), sfn.JsonPath.stringAt(exitCode)),
-      }));
+      .otherwise(failWithCause('Container failed', BackupWorkflow.BACKUP_FAILED_ERROR,
+        sfn.JsonPath.format('dr backup of {} exited with code {}', sfn.JsonPath.stringAt('$.database.name'), sfn.JsonPath.stringAt(exitCode))));
 
     // The Parallel turns any failure of one database into a caught error, so the Map goes on.
     const backupOne = sfn.Parallel.jsonPath(this, 'Back up database', { resultPath: sfn.JsonPath.DISCARD })
       .branch(runTask.next(checkExit));
     const recordSuccess = sfn.Pass.jsonPath(this, 'Record success', {
-      parameters: {
-        name: sfn.JsonPath.stringAt('$.database.name'),
-        status: 'SUCCEEDED',
-        succeeded: sfn.JsonPath.array(sfn.JsonPath.stringAt('$.database.name')),
-        failed: [],
-      },
+      parameters: { name: sfn.JsonPath.stringAt('$.database.name'), status: 'SUCCEEDED' },
     });
     const recordFailure = sfn.Pass.jsonPath(this, 'Record failure', {
-      parameters: {
-        name: sfn.JsonPath.stringAt('$.database.name'),
-        status: 'FAILED',
-        error: sfn.JsonPath.objectAt('$.error'),
-        succeeded: [],
-        failed: sfn.JsonPath.array(sfn.JsonPath.stringAt('$.database.name')),
-      },
+      parameters: { name: sfn.JsonPath.stringAt('$.database.name'), status: 'FAILED', error: sfn.JsonPath.objectAt('$.error') },
     });
     backupOne.addCatch(recordFailure, { errors: [sfn.Errors.ALL], resultPath: '$.error' });
 
@@ -178,20 +176,23 @@ export class BackupWorkflow extends Construct {
       resultPath: '$.results',
     }).itemProcessor(backupOne.next(recordSuccess));
 
-    // --- all databases: flatten the per-item lists, fail if any database failed ---
+    // --- all databases: fail naming the failed ones, or succeed with the summary ---
+    // Paths here never select an empty list: the Map has at least one result, and failures are
+    // listed only once one is known to exist.
     const summarize = sfn.Pass.jsonPath(this, 'Summarize', {
       parameters: {
         tier: sfn.JsonPath.stringAt('$.tier'),
-        succeeded: sfn.JsonPath.listAt('$.results[*].succeeded[*]'),
-        failed: sfn.JsonPath.listAt('$.results[*].failed[*]'),
+        databases: sfn.JsonPath.listAt('$.results[*].name'),
+        anyFailed: sfn.JsonPath.arrayContains(sfn.JsonPath.listAt('$.results[*].status'), 'FAILED'),
         results: sfn.JsonPath.listAt('$.results'),
       },
     });
+    const listFailures = sfn.Pass.jsonPath(this, 'List failures', {
+      parameters: { failed: sfn.JsonPath.listAt("$.results[?(@.status == 'FAILED')].name") },
+    });
     const anyFailed = sfn.Choice.jsonPath(this, 'Any database failed?')
-      .when(sfn.Condition.isPresent('$.failed[0]'), sfn.Fail.jsonPath(this, 'Backups failed', {
-        error: BackupWorkflow.BACKUPS_FAILED_ERROR,
-        causePath: sfn.JsonPath.format('backup failed for {}; the other databases were backed up (details in the execution history)', sfn.JsonPath.jsonToString(sfn.JsonPath.listAt('$.failed'))),
-      }))
+      .when(sfn.Condition.booleanEquals('$.anyFailed', true), listFailures.next(failWithCause('Backups failed', BackupWorkflow.BACKUPS_FAILED_ERROR,
+        sfn.JsonPath.format('backup failed for {}; every other database was backed up. Each error is in the execution history', sfn.JsonPath.jsonToString(sfn.JsonPath.listAt('$.failed'))))))
       .otherwise(sfn.Succeed.jsonPath(this, 'All backed up'));
 
     listDatabases.next(forEach).next(summarize).next(anyFailed);

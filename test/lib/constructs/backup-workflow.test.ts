@@ -73,12 +73,13 @@ describe('BackupWorkflow in the stack', () => {
       expect.objectContaining({ Variable: '$.task.Containers[0].ExitCode', NumericEquals: 0 }),
     ]));
     expect(states).not.toHaveProperty('Container failed');
-    expect(inner['Container failed']).toMatchObject({ Type: 'Fail', Error: BackupWorkflow.BACKUP_FAILED_ERROR, CausePath: expect.stringContaining('$.task.Containers[0].ExitCode') });
+    expect(inner['Container failed']).toMatchObject({ Type: 'Fail', Error: BackupWorkflow.BACKUP_FAILED_ERROR, CausePath: '$.cause' });
+    expect(inner['Describe: Container failed'].Parameters['cause.$']).toContain('$.task.Containers[0].ExitCode');
   });
 
   it('catches a database failure so the others continue, and fails the execution at the end', () => {
     expect(map.ItemProcessor.States['Back up database'].Catch).toEqual([{ ErrorEquals: ['States.ALL'], ResultPath: '$.error', Next: 'Record failure' }]);
-    expect(states['Any database failed?'].Choices[0]).toMatchObject({ Variable: '$.failed[0]', IsPresent: true, Next: 'Backups failed' });
+    expect(states['Any database failed?'].Choices[0]).toMatchObject({ Variable: '$.anyFailed', BooleanEquals: true, Next: 'List failures' });
     expect(states['Backups failed']).toMatchObject({ Type: 'Fail', Error: BackupWorkflow.BACKUPS_FAILED_ERROR });
   });
 
