@@ -78,7 +78,9 @@ export async function runBackup(options: BackupOptions): Promise<BackupResult> {
   try {
     const server = await catalog.serverInfo(client);
     assertClientNotOlder('pg_dump', pgDump, server.version, server.versionNum);
+    // zstd arrived in pg_dump 16; before it, a fast gzip level keeps the dump CPU-light.
     const compression = pgDump.major >= 16 ? 'zstd:3' : 'gzip:1';
+    const compressArg = pgDump.major >= 16 ? compression : '1';
 
     // One snapshot for the dump and every count: the manifest describes exactly what was dumped.
     await client.query('BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY');
@@ -93,7 +95,7 @@ export async function runBackup(options: BackupOptions): Promise<BackupResult> {
     const dump = runTool(
       tools,
       'pg_dump',
-      ['--format=directory', `--jobs=${jobs}`, `--compress=${compression}`, `--snapshot=${snapshot}`, '--no-sync', '--verbose', `--file=${dumpDir}`, source.url],
+      ['--format=directory', `--jobs=${jobs}`, `--compress=${compressArg}`, `--snapshot=${snapshot}`, '--no-sync', '--verbose', `--file=${dumpDir}`, source.url],
       {
         onStderrLine: (line) => {
           // A parallel worker has closed this item's file: upload it while the dump goes on.

@@ -105,7 +105,10 @@ export async function sequences(client: pg.Client): Promise<Manifest['sequences'
  * one pass); partitioned parents sum their partitions, so no row is read twice.
  */
 export async function tables(client: pg.Client): Promise<ManifestTable[]> {
-  const [rels, indexes, constraints] = await Promise.all([relations(client), indexesByTable(client), constraintsByTable(client)]);
+  // One connection runs one query at a time: these stay sequential.
+  const rels = await relations(client);
+  const indexes = await indexesByTable(client);
+  const constraints = await constraintsByTable(client);
   // Comparable ISO text for MAX() whatever the session's settings.
   await client.query(`SET LOCAL TimeZone = 'UTC'; SET LOCAL DateStyle = 'ISO'`);
   const stats = new Map<number, { rows: number; maxTime: string | null }>();
