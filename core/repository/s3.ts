@@ -1,0 +1,344 @@
+import { createHash } from 'node:crypto';
+import { Readable, Transform, type TransformCallback } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
+import {
+  GetObjectCommand,
+  HeadBucketCommand,
+  HeadObjectCommand,
+  ListObjectsV2Command,
+  PutObjectTaggingCommand,
+  S3Client,
+  type PutObjectCommandInput,
+} from '@aws-sdk/client-s3';
+import { Upload } from '@aws-sdk/lib-storage';
+import { DrError } from '../errors.ts';
+import { RETENTION_TAG_KEY } from '../tiers.ts';
+import type { PutOptions, Repository, StoredObject } from './types.ts';
+
+const PART_SIZE = 16 * 1024 * 1024;
+const QUEUE_SIZE = 4;
+
+export interface S3RepositoryOptions {
+  readonly bucket: string;
+  /** Key prefix inside the bucket; '' or ending in '/'. */
+  readonly prefix?: string;
+  /** SSE-KMS key id or ARN; without it objects are encrypted with SSE-S3 (AES256). */
+  readonly kmsKeyId?: string;
+  /** ListObjectsV2 MaxKeys, so tests can exercise pagination without thousands of objects. */
+  readonly listPageSize?: number;
+  /** @default - a client from the standard AWS environment, built on first use */
+  readonly client?: S3Client;
+}
+
+/**
+ * A repository under `s3://bucket/prefix`, configured only by the standard AWS environment:
+ * AWS_REGION, AWS_ENDPOINT_URL_S3 (read by the SDK itself), the default credential chain, and
+ * AWS_REQUEST_CHECKSUM_CALCULATION / AWS_RESPONSE_CHECKSUM_VALIDATION (also read by the SDK).
+ */
+export class S3Repository implements Repository {
+  readonly url: string;
+  readonly bucket: string;
+  readonly prefix: string;
+  private readonly kmsKeyId: string | undefined;
+  private readonly listPageSize: number | undefined;
+  private clientInstance: S3Client | undefined;
+
+  constructor(options: S3RepositoryOptions) {
+    this.bucket = options.bucket;
+    const trimmed = (options.prefix ?? '').replace(/^\/+|\/+$/g, '');
+    this.prefix = trimmed ? `${trimmed}/` : '';
+    this.url = `s3://${this.bucket}${trimmed ? `/${trimmed}` : ''}`;
+    this.kmsKeyId = options.kmsKeyId;
+    this.listPageSize = options.listPageSize;
+    this.clientInstance = options.client;
+  }
+
+  /** Built lazily so the environment is read when the repository is used, not when imported. */
+  private get client(): S3Client {
+    this.clientInstance ??= new S3Client({ forcePathStyle: customEndpoint() !== undefined });
+    return this.clientInstance;
+  }
+
+  /**
+   * HeadBucket only: it proves the bucket exists and the credentials reach it. No probe object,
+   * because the production role may not delete and the bucket is write-once.
+   */
+  async assertWritable(): Promise<void> {
+    try {
+      await this.client.send(new HeadBucketCommand({ Bucket: this.bucket }));
+    } catch (err) {
+      const status = httpStatus(err);
+      if (status === 404 || errorName(err) === 'NoSuchBucket' || errorName(err) === 'NotFound') {
+        throw new DrError(
+          `bucket ${this.bucket} does not exist (repository ${this.url})`,
+          'create it (deploy the vault stack) or fix the bucket name in --repo',
+          1,
+          { cause: err },
+        );
+      }
+      if (status === 403) {
+        throw new DrError(
+          `bucket ${this.bucket} is missing or not writable with the current AWS credentials (repository ${this.url})`,
+          'check the bucket name and that the role may s3:ListBucket and s3:PutObject on it',
+          1,
+          { cause: err },
+        );
+      }
+      if (status === 301) {
+        throw new DrError(
+          `bucket ${this.bucket} is in another region than ${String(process.env.AWS_REGION ?? 'the configured one')}`,
+          'set AWS_REGION to the bucket region',
+          1,
+          { cause: err },
+        );
+      }
+      throw this.translate(err, `reach bucket ${this.bucket}`);
+    }
+  }
+
+  async put(key: string, body: Readable | Buffer | string, options: PutOptions): Promise<StoredObject> {
+    const objectKey = this.objectKey(key);
+    const source = toReadable(body);
+    let bodyError: unknown;
+    // Registered at once: before pipeline, so it is set before the error reaches the upload, and
+    // before the HEAD, so an early body error is not an uncaught exception.
+    source.on('error', (err) => (bodyError ??= err));
+    try {
+      return await this.upload(key, objectKey, source, options, () => bodyError);
+    } catch (err) {
+      // put owns the body: a producer blocked on it (pg_dump) must not wait forever.
+      source.destroy();
+      throw err;
+    }
+  }
+
+  private async upload(
+    key: string,
+    objectKey: string,
+    source: Readable,
+    options: PutOptions,
+    bodyError: () => unknown,
+  ): Promise<StoredObject> {
+    // s3rver and older S3-compatible stores ignore If-None-Match on writes: refuse up front too.
+    if (await this.head(key)) throw this.alreadyExists(key);
+
+    const hasher = new Sha256Counter();
+    // pipeline forwards a body error into the hasher, which fails the upload and aborts it.
+    const feeding = pipeline(source, hasher);
+    feeding.catch(() => undefined);
+    const params: PutObjectCommandInput = {
+      Bucket: this.bucket,
+      Key: objectKey,
+      Body: hasher,
+      ContentType: options.contentType ?? 'application/octet-stream',
+      // lib-storage passes params to PutObject and CompleteMultipartUpload: both honour it on AWS.
+      IfNoneMatch: '*',
+      ...(this.kmsKeyId
+        ? { ServerSideEncryption: 'aws:kms', SSEKMSKeyId: this.kmsKeyId }
+        : { ServerSideEncryption: 'AES256' }),
+    };
+    const upload = new Upload({ client: this.client, params, partSize: PART_SIZE, queueSize: QUEUE_SIZE });
+    try {
+      await upload.done();
+      await feeding;
+    } catch (err) {
+      // The body's own error wins: lib-storage reports a failed AbortMultipartUpload instead
+      // (s3rver answers it with 405), which would hide why the put failed.
+      if (bodyError() !== undefined) throw bodyError();
+      hasher.destroy();
+      const status = httpStatus(err);
+      if (status === 412 || errorName(err) === 'ConditionalRequestConflict') throw this.alreadyExists(key);
+      if (isSdkError(err) || networkCode(err)) throw this.translate(err, `upload ${key}`);
+      throw err;
+    }
+    // After the upload because s3rver ignores tags on PutObject. If this fails the object stays
+    // untagged, so lifecycle rules by tier would never expire it: the error is surfaced.
+    try {
+      await this.client.send(
+        new PutObjectTaggingCommand({
+          Bucket: this.bucket,
+          Key: objectKey,
+          Tagging: { TagSet: [{ Key: RETENTION_TAG_KEY, Value: options.tier }] },
+        }),
+      );
+    } catch (err) {
+      throw this.translate(err, `tag ${key} with ${RETENTION_TAG_KEY}=${options.tier}`);
+    }
+    return { key, size: hasher.bytesSeen, sha256: hasher.digest() };
+  }
+
+  async get(key: string): Promise<Readable> {
+    try {
+      const response = await this.client.send(new GetObjectCommand({ Bucket: this.bucket, Key: this.objectKey(key) }));
+      // In Node the SDK's body is an http.IncomingMessage.
+      return response.Body as Readable;
+    } catch (err) {
+      if (errorName(err) === 'NoSuchKey' || httpStatus(err) === 404) {
+        throw new DrError(`object ${key} not found in ${this.url}`, 'check the backup id with `dr list`', 1, {
+          cause: err,
+        });
+      }
+      throw this.translate(err, `read ${key}`);
+    }
+  }
+
+  async head(key: string): Promise<{ readonly size: number } | undefined> {
+    try {
+      const response = await this.client.send(new HeadObjectCommand({ Bucket: this.bucket, Key: this.objectKey(key) }));
+      return { size: response.ContentLength ?? 0 };
+    } catch (err) {
+      if (errorName(err) === 'NotFound' || errorName(err) === 'NoSuchKey' || httpStatus(err) === 404) return undefined;
+      throw this.translate(err, `look up ${key}`);
+    }
+  }
+
+  async list(prefix: string, options?: { readonly delimiter?: string }): Promise<string[]> {
+    // A set: s3rver can repeat a common prefix on the page after a truncated one.
+    const found = new Set<string>();
+    let token: string | undefined;
+    do {
+      let page;
+      try {
+        page = await this.client.send(
+          new ListObjectsV2Command({
+            Bucket: this.bucket,
+            Prefix: this.prefix + prefix,
+            Delimiter: options?.delimiter,
+            MaxKeys: this.listPageSize,
+            ContinuationToken: token,
+          }),
+        );
+      } catch (err) {
+        throw this.translate(err, `list ${prefix || '/'}`);
+      }
+      if (options?.delimiter) {
+        for (const common of page.CommonPrefixes ?? []) if (common.Prefix) found.add(common.Prefix);
+      } else {
+        for (const object of page.Contents ?? []) if (object.Key) found.add(object.Key);
+      }
+      token = page.IsTruncated ? page.NextContinuationToken : undefined;
+    } while (token);
+    return [...found].map((key) => key.slice(this.prefix.length)).sort();
+  }
+
+  private objectKey(key: string): string {
+    if (key === '' || key.startsWith('/')) throw new Error(`invalid repository key ${JSON.stringify(key)}`);
+    return this.prefix + key;
+  }
+
+  private alreadyExists(key: string): DrError {
+    return new DrError(
+      `object ${key} already exists in ${this.url}; backups are write-once`,
+      'use a new backup id instead of overwriting',
+    );
+  }
+
+  /** Network, credential and permission failures as DrErrors; anything else is rethrown. */
+  private translate(err: unknown, action: string): unknown {
+    const code = networkCode(err);
+    if (code) {
+      return new DrError(
+        `cannot ${action}: S3 endpoint ${endpointName()} is unreachable (${code})`,
+        'check network access and AWS_ENDPOINT_URL_S3 / AWS_REGION',
+        1,
+        { cause: err },
+      );
+    }
+    const name = errorName(err);
+    if (name === 'CredentialsProviderError' || name === 'InvalidAccessKeyId' || name === 'SignatureDoesNotMatch' || name === 'ExpiredToken') {
+      return new DrError(
+        `cannot ${action} in ${this.url}: AWS credentials are missing or invalid (${name})`,
+        'configure credentials (AWS_PROFILE, AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY or an instance role)',
+        1,
+        { cause: err },
+      );
+    }
+    if (httpStatus(err) === 403) {
+      return new DrError(
+        `cannot ${action} in ${this.url}: access denied`,
+        'check that the role may read and write this bucket and use its KMS key',
+        1,
+        { cause: err },
+      );
+    }
+    if (name === 'NoSuchBucket') {
+      return new DrError(`bucket ${this.bucket} does not exist (repository ${this.url})`, 'fix the bucket name in --repo', 1, {
+        cause: err,
+      });
+    }
+    return err;
+  }
+}
+
+/** Counts and hashes the bytes flowing to the upload, so the result describes what was sent. */
+class Sha256Counter extends Transform {
+  private readonly hash = createHash('sha256');
+  // Not `size`/`length`: lib-storage takes those as the body's total length and then aborts
+  // the upload for having more parts than that length implies.
+  bytesSeen = 0;
+
+  override _transform(chunk: Buffer, _encoding: BufferEncoding, callback: TransformCallback): void {
+    this.hash.update(chunk);
+    this.bytesSeen += chunk.length;
+    callback(null, chunk);
+  }
+
+  digest(): string {
+    return this.hash.digest('hex');
+  }
+}
+
+function toReadable(body: Readable | Buffer | string): Readable {
+  if (typeof body === 'string' || Buffer.isBuffer(body)) {
+    return Readable.from([typeof body === 'string' ? Buffer.from(body) : body], { objectMode: false });
+  }
+  return body;
+}
+
+/** The endpoint the SDK resolves from the environment, if one overrides AWS's. */
+function customEndpoint(): string | undefined {
+  return process.env.AWS_ENDPOINT_URL_S3 || process.env.AWS_ENDPOINT_URL || undefined;
+}
+
+function endpointName(): string {
+  return customEndpoint() ?? `https://s3.${process.env.AWS_REGION ?? '<region>'}.amazonaws.com`;
+}
+
+const NETWORK_CODES = new Set([
+  'ECONNREFUSED',
+  'ECONNRESET',
+  'ENOTFOUND',
+  'EAI_AGAIN',
+  'ETIMEDOUT',
+  'EHOSTUNREACH',
+  'ENETUNREACH',
+  'EPIPE',
+  'TimeoutError',
+]);
+
+/** The network failure code, looking inside AggregateError (Node tries every address of a host). */
+function networkCode(err: unknown): string | undefined {
+  if (!err || typeof err !== 'object') return undefined;
+  const { code, name } = err as { code?: unknown; name?: unknown };
+  if (typeof code === 'string' && NETWORK_CODES.has(code)) return code;
+  if (typeof name === 'string' && NETWORK_CODES.has(name)) return name;
+  if (err instanceof AggregateError) {
+    for (const inner of err.errors) {
+      const found = networkCode(inner);
+      if (found) return found;
+    }
+  }
+  return undefined;
+}
+
+function isSdkError(err: unknown): boolean {
+  return typeof err === 'object' && err !== null && '$metadata' in err;
+}
+
+function httpStatus(err: unknown): number | undefined {
+  return (err as { $metadata?: { httpStatusCode?: number } } | undefined)?.$metadata?.httpStatusCode;
+}
+
+function errorName(err: unknown): string | undefined {
+  return err instanceof Error ? err.name : undefined;
+}
