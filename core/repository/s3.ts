@@ -20,7 +20,7 @@ const QUEUE_SIZE = 4;
 
 export interface S3RepositoryOptions {
   readonly bucket: string;
-  /** Key prefix inside the bucket; '' or ending in '/'. */
+  /** Key prefix inside the bucket; slashes at either end are ignored. */
   readonly prefix?: string;
   /** SSE-KMS key id or ARN; without it objects are encrypted with SSE-S3 (AES256). */
   readonly kmsKeyId?: string;
@@ -34,10 +34,15 @@ export interface S3RepositoryOptions {
  * A repository under `s3://bucket/prefix`, configured only by the standard AWS environment:
  * AWS_REGION, AWS_ENDPOINT_URL_S3 (read by the SDK itself), the default credential chain, and
  * AWS_REQUEST_CHECKSUM_CALCULATION / AWS_RESPONSE_CHECKSUM_VALIDATION (also read by the SDK).
+ *
+ * The role needs s3:ListBucket (HeadBucket, listings, and a 404 rather than 403 from HEAD on a
+ * missing key, which `put` relies on), s3:PutObject, s3:PutObjectTagging, s3:AbortMultipartUpload
+ * and s3:GetObject, plus the KMS key's GenerateDataKey/Decrypt when one is configured.
  */
 export class S3Repository implements Repository {
   readonly url: string;
   readonly bucket: string;
+  /** '' or ending in '/': prepended to every key. */
   readonly prefix: string;
   private readonly kmsKeyId: string | undefined;
   private readonly listPageSize: number | undefined;
