@@ -4,7 +4,7 @@
  */
 import { text } from 'node:stream/consumers';
 import { BackupIntegrityError, DrError } from './errors.ts';
-import { BACKUPS_ROOT, databasePrefix, isBackupId, manifestKey } from './layout.ts';
+import { BACKUPS_ROOT, MANIFEST_SUFFIX, databasePrefix, isBackupId, manifestKey } from './layout.ts';
 import { MANIFEST_FORMAT_VERSION, type Manifest, ManifestSchema } from './manifest.ts';
 import type { Repository } from './repository/types.ts';
 
@@ -13,22 +13,27 @@ export async function listDatabases(repo: Repository): Promise<string[]> {
   return prefixes.map((p) => p.slice(BACKUPS_ROOT.length + 1).replace(/\/$/, '')).filter(Boolean).sort();
 }
 
-/** Every backup folder of a database, newest first, complete or not. */
-async function backupFolders(repo: Repository, database: string): Promise<string[]> {
-  const prefix = databasePrefix(database);
-  const prefixes = await repo.list(prefix, { delimiter: '/' });
-  return prefixes
-    .map((p) => p.slice(prefix.length).replace(/\/$/, ''))
-    .filter(isBackupId)
-    .sort()
-    .reverse();
+interface DatabaseFolder {
+  /** Ids with a manifest: complete backups, newest first. */
+  readonly complete: string[];
+  /** Ids with files but no manifest: interrupted backups, newest first. */
+  readonly incomplete: string[];
 }
 
-/** Ids of complete backups (with a manifest), newest first: one listing plus one HEAD each. */
+/** One delimiter listing of the database's folder: manifests are keys, backup folders are prefixes. */
+async function databaseFolder(repo: Repository, database: string): Promise<DatabaseFolder> {
+  const prefix = databasePrefix(database);
+  const entries = (await repo.list(prefix, { delimiter: '/' })).map((e) => e.slice(prefix.length));
+  const complete = entries.filter((e) => e.endsWith(MANIFEST_SUFFIX)).map((e) => e.slice(0, -MANIFEST_SUFFIX.length)).filter(isBackupId);
+  const done = new Set(complete);
+  const folders = entries.filter((e) => e.endsWith('/')).map((e) => e.slice(0, -1)).filter(isBackupId);
+  const newestFirst = (ids: string[]) => [...ids].sort().reverse();
+  return { complete: newestFirst(complete), incomplete: newestFirst(folders.filter((id) => !done.has(id))) };
+}
+
+/** Ids of complete backups (with a manifest), newest first, from one listing. */
 export async function completeBackupIds(repo: Repository, database: string): Promise<string[]> {
-  const ids = await backupFolders(repo, database);
-  const complete = await Promise.all(ids.map(async (id) => ((await repo.head(manifestKey(database, id))) ? id : undefined)));
-  return complete.filter((id): id is string => id !== undefined);
+  return (await databaseFolder(repo, database)).complete;
 }
 
 export async function readManifest(repo: Repository, database: string, id: string): Promise<Manifest> {
@@ -94,12 +99,9 @@ export async function listBackups(repo: Repository, database?: string): Promise<
   const backups: BackupSummary[] = [];
   const incomplete: BackupListing['incomplete'] = [];
   for (const db of databases) {
-    const folders = await backupFolders(repo, db);
-    const complete = new Set(await completeBackupIds(repo, db));
-    for (const id of folders) {
-      if (!complete.has(id)) incomplete.push({ database: db, id });
-    }
-    const manifests = await Promise.all([...complete].map((id) => readManifest(repo, db, id).catch(() => undefined)));
+    const folder = await databaseFolder(repo, db);
+    for (const id of folder.incomplete) incomplete.push({ database: db, id });
+    const manifests = await Promise.all(folder.complete.map((id) => readManifest(repo, db, id).catch(() => undefined)));
     for (const m of manifests) if (m) backups.push(summarize(m));
   }
   backups.sort((a, b) => (a.id < b.id ? 1 : -1));
@@ -136,7 +138,7 @@ export async function resolveBackup(repo: Repository, backup: string, database?:
   const dbs = database ? [database] : await listDatabases(repo);
   for (const db of dbs) {
     if (await repo.head(manifestKey(db, backup))) return { database: db, ids: [backup], latest: false };
-    if ((await backupFolders(repo, db)).includes(backup)) {
+    if ((await databaseFolder(repo, db)).incomplete.includes(backup)) {
       throw new DrError(`backup ${backup} of ${db} is incomplete (no manifest)`, 'it never finished; choose a complete backup from dr list');
     }
   }

@@ -41,14 +41,14 @@ interface RelationRow {
   oid: number;
   schema: string;
   name: string;
-  relkind: 'r' | 'p';
+  relkind: 'r' | 'p' | 'm';
   parent: string | null;
   parent_oid: number | null;
   time_column: string | null;
 }
 
 /**
- * Every user table (plain, partitioned, partition), skipping extension-owned tables, whose
+ * Every user table (plain, partitioned, partition) and materialized view, skipping extension-owned tables, whose
  * contents belong to the extension and are restored by CREATE EXTENSION.
  */
 async function relations(client: pg.Client): Promise<RelationRow[]> {
@@ -63,7 +63,7 @@ async function relations(client: pg.Client): Promise<RelationRow[]> {
              WHERE a.attrelid = c.oid AND a.attnum > 0 AND NOT a.attisdropped
                AND a.atttypid IN ('timestamptz'::regtype, 'timestamp'::regtype, 'date'::regtype)) AS columns
       FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
-     WHERE c.relkind IN ('r', 'p') AND ${SYSTEM_SCHEMAS_SQL}
+     WHERE c.relkind IN ('r', 'p', 'm') AND ${SYSTEM_SCHEMAS_SQL}
        AND NOT EXISTS (SELECT 1 FROM pg_depend d WHERE d.classid = 'pg_class'::regclass AND d.objid = c.oid AND d.deptype = 'e')
      ORDER BY n.nspname, c.relname`);
   return rows.map(({ columns, ...r }) => ({ ...r, time_column: pickTimeColumn(columns ?? []) }));
@@ -112,7 +112,7 @@ export async function tables(client: pg.Client): Promise<ManifestTable[]> {
   // Comparable ISO text for MAX() whatever the session's settings.
   await client.query(`SET LOCAL TimeZone = 'UTC'; SET LOCAL DateStyle = 'ISO'`);
   const stats = new Map<number, { rows: number; maxTime: string | null }>();
-  for (const rel of rels.filter((r) => r.relkind === 'r')) {
+  for (const rel of rels.filter((r) => r.relkind !== 'p')) {
     const max = rel.time_column ? `max(${qualifiedColumn(rel.time_column)})::text` : 'NULL::text';
     const { rows } = await client.query<{ n: string; max: string | null }>(`SELECT count(*) AS n, ${max} AS max FROM ONLY ${qualified(rel.schema, rel.name)}`);
     stats.set(rel.oid, { rows: Number(rows[0].n), maxTime: rows[0].max });
@@ -140,7 +140,7 @@ export async function tables(client: pg.Client): Promise<ManifestTable[]> {
     const table: ManifestTable = {
       schema: rel.schema,
       name: rel.name,
-      kind: rel.relkind === 'p' ? 'partitioned' : rel.parent ? 'partition' : 'table',
+      kind: rel.relkind === 'p' ? 'partitioned' : rel.relkind === 'm' ? 'materialized_view' : rel.parent ? 'partition' : 'table',
       rows: s.rows,
       indexes: indexes.get(rel.oid) ?? [],
       constraints: constraints.get(rel.oid) ?? [],

@@ -10,7 +10,7 @@ import { Transform } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { formatBytes } from './backup.ts';
 import { BackupIntegrityError, DrError } from './errors.ts';
-import { DATA_DIR, fileKey, manifestKey } from './layout.ts';
+import { DATA_DIR, fileKey } from './layout.ts';
 import type { Manifest, ManifestFile } from './manifest.ts';
 import type { Repository } from './repository/types.ts';
 
@@ -45,9 +45,9 @@ export async function fetchVerified(repo: Repository, manifest: Manifest, option
   const concurrency = options.concurrency ?? 4;
   const key = (f: ManifestFile) => fileKey(manifest.database, manifest.id, f.path);
 
-  const localManifest = repo.localPath?.(manifestKey(manifest.database, manifest.id));
-  if (localManifest !== undefined) {
-    const root = dirname(localManifest);
+  const localFile = repo.localPath?.(fileKey(manifest.database, manifest.id, DATA_DIR));
+  if (localFile !== undefined) {
+    const root = dirname(localFile);
     const started = Date.now();
     await forEachLimit(files, concurrency, async (f) => {
       const path = join(root, f.path);

@@ -3,15 +3,16 @@ import { randomBytes } from 'node:crypto';
 /**
  * One layout for every repository (file:// and s3://):
  *
- *   backups/<database>/<id>/data/…          pg_dump directory-format files
- *   backups/<database>/<id>/globals.sql     pg_dumpall --globals-only
- *   backups/<database>/<id>/manifest.json   written last: the commit marker
+ *   backups/<database>/<id>/data/…             pg_dump directory-format files
+ *   backups/<database>/<id>/globals.sql        pg_dumpall --globals-only
+ *   backups/<database>/<id>.manifest.json      written last: the commit marker
  *
- * Ids start with the UTC start time, so they sort by time: `latest` is one delimiter listing of
- * the database's folder plus a HEAD per candidate, never a read of every manifest.
+ * Ids start with the UTC start time, so they sort by time. The manifests sit directly in the
+ * database's folder, so one delimiter listing of that folder yields every complete backup (and
+ * `latest`) without reading or HEADing any manifest.
  */
 export const BACKUPS_ROOT = 'backups';
-export const MANIFEST_NAME = 'manifest.json';
+export const MANIFEST_SUFFIX = '.manifest.json';
 export const DATA_DIR = 'data';
 export const GLOBALS_NAME = 'globals.sql';
 
@@ -42,7 +43,7 @@ export function backupPrefix(database: string, id: string): string {
 }
 
 export function manifestKey(database: string, id: string): string {
-  return `${backupPrefix(database, id)}${MANIFEST_NAME}`;
+  return `${databasePrefix(database)}${id}${MANIFEST_SUFFIX}`;
 }
 
 /** `relativePath` as recorded in the manifest (e.g. `data/toc.dat`). */

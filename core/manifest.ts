@@ -31,8 +31,11 @@ export const ConstraintSchema = z.object({
 export const TableSchema = z.object({
   schema: z.string(),
   name: z.string(),
-  /** `partitioned` parents hold no rows themselves: their count is the sum of their partitions. */
-  kind: z.enum(['table', 'partitioned', 'partition']),
+  /**
+   * `partitioned` parents hold no rows themselves: their count is the sum of their partitions.
+   * Materialized views are listed because a restore repopulates them (REFRESH) and can get them wrong.
+   */
+  kind: z.enum(['table', 'partitioned', 'partition', 'materialized_view']),
   /** `schema.name` of the parent, for partitions. */
   parent: z.string().optional(),
   /** Exact count(*), taken in the dump's snapshot. */

@@ -166,9 +166,9 @@ export class FileRepository implements Repository {
       // One level down; a folder counts only if some object lies under it, as on S3.
       const found: string[] = [];
       for (const entry of await readEntries(baseDir)) {
-        if (entry.isDirectory() && entry.name.startsWith(partial) && (await containsFile(join(baseDir, entry.name)))) {
-          found.push(`${baseKey}${entry.name}/`);
-        }
+        if (!entry.name.startsWith(partial)) continue;
+        if (entry.isFile() && !entry.name.startsWith(TEMP_PREFIX)) found.push(`${baseKey}${entry.name}`);
+        if (entry.isDirectory() && (await containsFile(join(baseDir, entry.name)))) found.push(`${baseKey}${entry.name}/`);
       }
       return found.sort();
     }
@@ -178,12 +178,12 @@ export class FileRepository implements Repository {
       if (key.startsWith(prefix)) keys.push(key);
     });
     if (!delimiter) return keys.sort();
-    const prefixes = new Set<string>();
+    const entries = new Set<string>();
     for (const key of keys) {
       const at = key.indexOf(delimiter, prefix.length);
-      if (at >= 0) prefixes.add(key.slice(0, at + delimiter.length));
+      entries.add(at >= 0 ? key.slice(0, at + delimiter.length) : key);
     }
-    return [...prefixes].sort();
+    return [...entries].sort();
   }
 
   localPath(key: string): string {

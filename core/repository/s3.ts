@@ -216,11 +216,8 @@ export class S3Repository implements Repository {
       } catch (err) {
         throw this.translate(err, `list ${prefix || '/'}`);
       }
-      if (options?.delimiter) {
-        for (const common of page.CommonPrefixes ?? []) if (common.Prefix) found.add(common.Prefix);
-      } else {
-        for (const object of page.Contents ?? []) if (object.Key) found.add(object.Key);
-      }
+      for (const common of page.CommonPrefixes ?? []) if (common.Prefix) found.add(common.Prefix);
+      for (const object of page.Contents ?? []) if (object.Key) found.add(object.Key);
       token = page.IsTruncated ? page.NextContinuationToken : undefined;
     } while (token);
     return [...found].map((key) => key.slice(this.prefix.length)).sort();

@@ -34,7 +34,10 @@ export interface Repository {
   get(key: string): Promise<Readable>;
   /** Size of an object, or undefined when it does not exist. */
   head(key: string): Promise<{ readonly size: number } | undefined>;
-  /** Keys under `prefix`, in lexicographic order; with `delimiter`, the common prefixes one level down instead. */
+  /**
+   * Keys under `prefix`, in lexicographic order. With `delimiter` ('/'), as S3 does: the keys
+   * directly at that level plus the common prefixes one level down (ending in '/').
+   */
   list(prefix: string, options?: { readonly delimiter?: string }): Promise<string[]>;
   /**
    * A local filesystem path for `key` when the repository is on this machine (file://),

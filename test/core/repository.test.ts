@@ -189,7 +189,7 @@ describe.each([fileBackend, s3Backend])('$name repository', (backend) => {
     expect(await repo.list('backups/nothing/')).toEqual([]);
   });
 
-  it('lists the sub-prefixes one level down with a delimiter', async () => {
+  it('lists the keys at one level and the sub-prefixes one level down with a delimiter', async () => {
     expect(await repo.list('backups/app/', { delimiter: '/' })).toEqual([
       'backups/app/20240101T000000Z-aaaaaa/',
       'backups/app/20240102T000000Z-bbbbbb/',
@@ -198,8 +198,11 @@ describe.each([fileBackend, s3Backend])('$name repository', (backend) => {
     expect(await repo.list('backups/app/2024010', { delimiter: '/' })).toHaveLength(3);
     expect(await repo.list('backups/app/20240101T000000Z-aaaaaa/', { delimiter: '/' })).toEqual([
       'backups/app/20240101T000000Z-aaaaaa/data/',
+      'backups/app/20240101T000000Z-aaaaaa/manifest.json',
     ]);
-    expect(await repo.list('backups/app/20240102T000000Z-bbbbbb/', { delimiter: '/' })).toEqual([]);
+    expect(await repo.list('backups/app/20240102T000000Z-bbbbbb/', { delimiter: '/' })).toEqual([
+      'backups/app/20240102T000000Z-bbbbbb/manifest.json',
+    ]);
     expect(await repo.list('backups/none/', { delimiter: '/' })).toEqual([]);
   });
 
@@ -249,10 +252,10 @@ describe('file repository specifics', () => {
     const repo = openRepository(`file://${tempDir()}`);
     for (const key of ['a/b', 'a.txt', 'a-b', 'a/c/d']) await repo.put(key, key, { tier: 'daily' });
     expect(await repo.list('a')).toEqual(['a-b', 'a.txt', 'a/b', 'a/c/d']);
-    expect(await repo.list('', { delimiter: '/' })).toEqual(['a/']);
-    expect(await repo.list('a', { delimiter: '/' })).toEqual(['a/']);
-    expect(await repo.list('a/', { delimiter: '.' })).toEqual([]);
-    expect(await repo.list('', { delimiter: '.' })).toEqual(['a.']);
+    expect(await repo.list('', { delimiter: '/' })).toEqual(['a-b', 'a.txt', 'a/']);
+    expect(await repo.list('a', { delimiter: '/' })).toEqual(['a-b', 'a.txt', 'a/']);
+    expect(await repo.list('a/', { delimiter: '.' })).toEqual(['a/b', 'a/c/d']);
+    expect(await repo.list('', { delimiter: '.' })).toEqual(['a-b', 'a.', 'a/b', 'a/c/d']);
   });
 
   it('creates the root on assertWritable and exposes local paths', async () => {

@@ -12,6 +12,7 @@ import * as ecs from 'aws-cdk-lib/aws-ecs';
 import { StateMachine } from 'aws-local-stepfunctions';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { JobEnv } from '../../../core/contract.ts';
+import { MANIFEST_SUFFIX } from '../../../core/layout.ts';
 import { BackupWorkflow } from '../../../lib/constructs/workflows/backup-workflow.ts';
 import { PG_HOST, PG_PORT, PG_USER, createDatabase, dropDatabase, uniqueName } from '../../support/pg.ts';
 import { createTestBucket, s3Client, s3Env } from '../../support/s3.ts';
@@ -96,7 +97,7 @@ function runJob(env: Record<string, string>): Promise<{ exitCode: number; output
 
 async function manifestKeys(bucket: string, database: string): Promise<string[]> {
   const listed = await s3Client().send(new ListObjectsV2Command({ Bucket: bucket, Prefix: `backups/${database}/` }));
-  return (listed.Contents ?? []).map((o) => o.Key!).filter((k) => k.endsWith('/manifest.json'));
+  return (listed.Contents ?? []).map((o) => o.Key!).filter((k) => k.endsWith(MANIFEST_SUFFIX));
 }
 
 describe('backup workflow executed locally (ECS RunTask replaced by a local job process: no local ECS)', () => {

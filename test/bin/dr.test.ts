@@ -1,0 +1,187 @@
+/**
+ * The `dr` command line as users run it (`node bin/dr.mjs`, what `npx dr` runs): output contract,
+ * help, and every bad input getting one clear line, a non-zero exit, and nothing written.
+ */
+import { chmod, mkdtemp, readdir, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createSampleDatabase } from '../../core/sample-database.ts';
+import { errorLines, runDr } from '../support/cli.ts';
+import { startThrowawayCluster, type ThrowawayCluster } from '../support/cluster.ts';
+import { createDatabase, dropDatabase, pgUrl, uniqueName, withClient } from '../support/pg.ts';
+import { s3Env } from '../support/s3.ts';
+
+const source = uniqueName('dr_cli_src');
+const dirs: string[] = [];
+const databases: string[] = [source];
+
+async function tempDir(prefix: string): Promise<string> {
+  const dir = await mkdtemp(join(tmpdir(), prefix));
+  dirs.push(dir);
+  return dir;
+}
+
+async function filesUnder(dir: string): Promise<string[]> {
+  return (await readdir(dir, { recursive: true, withFileTypes: true }).catch(() => [])).filter((e) => e.isFile()).map((e) => e.name);
+}
+
+/** A failure as promised: non-zero exit, exactly one error line, saying `pattern`. */
+function expectOneLineError(run: Awaited<ReturnType<typeof runDr>>, pattern: RegExp): void {
+  expect(run.code, run.stderr).not.toBe(0);
+  const lines = errorLines(run);
+  expect(lines, run.stderr).toHaveLength(1);
+  expect(lines[0]).toMatch(pattern);
+}
+
+beforeAll(async () => {
+  await createDatabase(source);
+  await createSampleDatabase(pgUrl(source), { scale: 'test' });
+});
+
+afterAll(async () => {
+  for (const db of databases) await dropDatabase(db);
+  for (const dir of dirs) await rm(dir, { recursive: true, force: true });
+});
+
+describe('dr backup, list and restore through the CLI', () => {
+  it('backs up, lists and restores with one JSON object as the last stdout line, never printing the password', async () => {
+    const repo = `file://${await tempDir('dr-cli-repo-')}`;
+    // Trust auth ignores the password: it is here to prove it never reaches the output.
+    const withPassword = `postgres://root:hunter2-secret@127.0.0.1:5432/${source}`;
+    const backup = await runDr(['backup', '--db', withPassword, '--repo', repo, '--json', '--jobs', '2']);
+    expect(backup.code, backup.stderr).toBe(0);
+    expect(backup.json).toMatchObject({ ok: true, id: expect.stringMatching(/^\d{8}T\d{6}Z-[0-9a-f]{6}$/), database: source });
+    expect(backup.stdout + backup.stderr).not.toContain('hunter2');
+
+    const list = await runDr(['list', '--repo', repo, '--json']);
+    expect(list.json.backups).toEqual([expect.objectContaining({ id: backup.json.id, database: source })]);
+    const human = await runDr(['list', '--repo', repo]);
+    expect(human.stdout).toMatch(new RegExp(`${backup.json.id}\\s+${source}\\s+(daily|weekly|monthly)`));
+
+    const target = uniqueName('dr_cli_restored');
+    databases.push(target);
+    const restore = await runDr(['restore', '--repo', repo, '--backup', 'latest', '--target', pgUrl(target), '--json']);
+    expect(restore.code, restore.stderr).toBe(0);
+    expect(restore.json).toMatchObject({ ok: true, backup: { id: backup.json.id }, fallbacks: [] });
+    const count = await withClient(target, async (c) => Number((await c.query('SELECT count(*) AS n FROM candles')).rows[0].n));
+    expect(count).toBeGreaterThan(0);
+  });
+
+  it('--help documents every command and every flag', async () => {
+    const help = await runDr(['--help']);
+    expect(help.code).toBe(0);
+    expect(help.stdout).toMatch(/backup[\s\S]*list[\s\S]*restore/);
+    const flags: Record<string, string[]> = {
+      backup: ['--db', '--repo', '--tier', '--jobs', '--kms-key-id', '--pg-bin', '--work-dir', '--json', '--quiet'],
+      list: ['--repo', '--database', '--json'],
+      restore: ['--repo', '--backup', '--database', '--target', '--overwrite', '--with-globals', '--no-owner', '--jobs', '--pg-bin', '--work-dir', '--json', '--quiet'],
+    };
+    for (const [command, expected] of Object.entries(flags)) {
+      const out = (await runDr([command, '--help'])).stdout;
+      for (const flag of expected) expect(out, `${command} --help`).toContain(flag);
+    }
+  });
+});
+
+describe('bad input: one line, non-zero exit, nothing written', () => {
+  let repoDir: string;
+  let repo: string;
+  let cluster: ThrowawayCluster;
+
+  beforeAll(async () => {
+    repoDir = await tempDir('dr-cli-bad-');
+    repo = `file://${repoDir}`;
+    cluster = await startThrowawayCluster('the-right-one');
+  });
+  afterAll(async () => {
+    await cluster?.stop();
+  });
+
+  const backupInto = (db: string, extra: string[] = [], env: Record<string, string> = {}) =>
+    runDr(['backup', '--db', db, '--repo', repo, '--quiet', ...extra], env);
+
+  it('an unreachable host', async () => {
+    const run = await backupInto('postgres://root@127.0.0.1:1/crypto_stock');
+    expectOneLineError(run, /cannot reach the source server root@127\.0\.0\.1:1\/crypto_stock \(ECONNREFUSED\); check host and port/);
+    expect(await filesUnder(repoDir)).toEqual([]);
+  });
+
+  it('a wrong password (real SCRAM authentication on a throwaway cluster)', async () => {
+    const run = await backupInto(cluster.url('postgres'), [], { PGPASSWORD: 'wrong-password' });
+    expectOneLineError(run, /authentication failed for postgres@127\.0\.0\.1:\d+\/postgres.*; check PGPASSWORD, ~\/\.pgpass/);
+    expect(run.stderr).not.toContain('wrong-password');
+    expect(await filesUnder(repoDir)).toEqual([]);
+  });
+
+  it('the right password, from PGPASSWORD as libpq would take it, works on the same cluster', async () => {
+    const run = await backupInto(cluster.url('postgres'), ['--json'], { PGPASSWORD: 'the-right-one' });
+    expect(run.code, run.stderr).toBe(0);
+    expect(run.json.id).toBeTruthy();
+  });
+
+  it('an unknown database', async () => {
+    const dir = await tempDir('dr-cli-nodb-');
+    const run = await runDr(['backup', '--db', pgUrl('no_such_db_xyz'), '--repo', `file://${dir}`, '--quiet']);
+    expectOneLineError(run, /database "no_such_db_xyz" does not exist/);
+    expect(await filesUnder(dir)).toEqual([]);
+  });
+
+  it('a pg_dump older than the server (a stand-in pg_dump 14: no PostgreSQL 14 client is installable here)', async () => {
+    const bin = await tempDir('dr-fake-bin-');
+    await writeFile(join(bin, 'pg_dump'), '#!/bin/sh\necho "pg_dump (PostgreSQL) 14.11"\n');
+    await chmod(join(bin, 'pg_dump'), 0o755);
+    const dir = await tempDir('dr-cli-old-');
+    const run = await runDr(['backup', '--db', pgUrl(source), '--repo', `file://${dir}`, '--pg-bin', bin, '--quiet']);
+    expectOneLineError(run, /pg_dump 14\.11 is older than the server \(PostgreSQL 15\.\d+\); install the PostgreSQL 15 client tools, or point --pg-bin at them/);
+    expect(await filesUnder(dir)).toEqual([]);
+  });
+
+  it('an unwritable repository directory', async () => {
+    const run = await runDr(['backup', '--db', pgUrl(source), '--repo', 'file:///etc/hostname/backups', '--quiet']);
+    expectOneLineError(run, /cannot write to repository directory \/etc\/hostname\/backups/);
+  });
+
+  it('an S3 bucket that does not exist', async () => {
+    const run = await runDr(['backup', '--db', pgUrl(source), '--repo', 's3://no-such-bucket-dr/x', '--quiet'], s3Env());
+    expectOneLineError(run, /no-such-bucket-dr/);
+  });
+
+  it('bad URLs', async () => {
+    expectOneLineError(await runDr(['backup', '--db', pgUrl(source), '--repo', 'ftp://host/dir']), /unsupported repository URL "ftp:\/\/host\/dir"; use file:\/\/\/path\/to\/dir or s3:\/\/bucket\/prefix/);
+    expectOneLineError(await runDr(['backup', '--db', 'mysql://root@localhost/db', '--repo', repo]), /--db "mysql:\/\/root@localhost\/db" is not a PostgreSQL URL/);
+    expectOneLineError(await runDr(['restore', '--repo', repo, '--target', 'not a url']), /--target "not a url" is not a connection URL/);
+    expectOneLineError(await runDr(['backup', '--db', pgUrl(source)]), /--repo is required/);
+    expectOneLineError(await runDr(['backup', '--db', pgUrl(source), '--repo', repo, '--tier', 'hourly']), /--tier must be one of daily, weekly, monthly/);
+    expect((await runDr(['backup', '--nope'])).code).toBe(2);
+  });
+
+  it('an unknown backup id, and a non-empty target without --overwrite', async () => {
+    const ok = await backupInto(pgUrl(source), ['--json']);
+    expect(ok.code, ok.stderr).toBe(0);
+    expectOneLineError(
+      await runDr(['restore', '--repo', repo, '--database', source, '--backup', '20200101T000000Z-000000', '--target', pgUrl(uniqueName('x'))]),
+      /backup 20200101T000000Z-000000 not found .*; run dr list/,
+    );
+    const busy = uniqueName('dr_cli_busy');
+    databases.push(busy);
+    await createDatabase(busy);
+    await withClient(busy, (c) => c.query('CREATE TABLE t (id int)'));
+    const run = await runDr(['restore', '--repo', repo, '--database', source, '--target', pgUrl(busy)]);
+    expectOneLineError(run, /target database dr_cli_busy_\w+ on .* is not empty; pass --overwrite/);
+  });
+
+  it('a checksum mismatch stops the restore before the target exists', async () => {
+    const dir = await tempDir('dr-cli-rot-');
+    const backup = await runDr(['backup', '--db', pgUrl(source), '--repo', `file://${dir}`, '--json', '--quiet']);
+    const id = backup.json.id as string;
+    const dataDir = join(dir, 'backups', source, id, 'data');
+    const victim = (await readdir(dataDir)).find((f) => f.endsWith('.gz'))!;
+    await writeFile(join(dataDir, victim), 'rotten bytes');
+    const target = uniqueName('dr_cli_rot');
+    const run = await runDr(['restore', '--repo', `file://${dir}`, '--backup', id, '--target', pgUrl(target), '--quiet']);
+    expectOneLineError(run, new RegExp(`backup ${id}: file data/${victim.replace('.', '\\.')} is truncated`));
+    const exists = await withClient('postgres', async (c) => (await c.query('SELECT 1 FROM pg_database WHERE datname = $1', [target])).rowCount);
+    expect(exists).toBe(0);
+  });
+});
