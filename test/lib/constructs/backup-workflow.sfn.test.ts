@@ -123,7 +123,7 @@ describe('backup workflow executed locally (ECS RunTask replaced by a local job 
     expect(tasks).toHaveLength(1);
     expect(tasks[0]).toMatchObject({ [JobEnv.command]: 'backup', [JobEnv.database]: first, [JobEnv.tier]: 'weekly', [JobEnv.sslMode]: 'disable' });
     const keys = await manifestKeys(bucket, first);
-    expect(keys).toEqual([expect.stringMatching(new RegExp(`^backups/${first}/[^/]+/manifest\\.json$`))]);
+    expect(keys).toEqual([expect.stringMatching(new RegExp(`^backups/${first}/\\d{8}T\\d{6}Z-[0-9a-f]{6}\\.manifest\\.json$`))]);
     const manifest = JSON.parse(await (await s3Client().send(new GetObjectCommand({ Bucket: bucket, Key: keys[0] }))).Body!.transformToString());
     expect(manifest.tier).toBe('weekly');
   });
