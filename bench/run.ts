@@ -3,7 +3,7 @@
  *   guide — the recovery guide's `pg_dump | gzip` and `gunzip -c | psql`;
  *   floor — bare `pg_dump -Fd -j N` / `pg_restore -j N`, the best pg alone can do here;
  *   ours  — `dr backup` / `dr restore` through a file:// and an s3:// (s3rver) repository.
- * Env: BENCH_RUNS (default 3), BENCH_TMP (default os.tmpdir()), BENCH_SKIP_GUIDE=1,
+ * Env: BENCH_RUNS (default 4, one per rotation of the order), BENCH_TMP (default os.tmpdir()), BENCH_SKIP_GUIDE=1,
  *      BENCH_DR_TIMEOUT (seconds a dr command may take before it counts as hung, default 600).
  */
 import { CreateBucketCommand, ListObjectsV2Command, S3Client } from '@aws-sdk/client-s3';
@@ -16,7 +16,7 @@ import { createSampleDatabase, sampleSize } from '../core/sample-database.ts';
 import { createDatabase, databaseExists, dropDatabase, pgUrl, withClient } from '../test/support/pg.ts';
 import { formatBytes, formatSeconds, median, pathSize, ProcessFailed, runProcess, runShell } from './lib.ts';
 
-const RUNS = Number(process.env.BENCH_RUNS ?? 3);
+const RUNS = Number(process.env.BENCH_RUNS ?? 4);
 const JOBS = availableParallelism();
 const DR_TIMEOUT_MS = Number(process.env.BENCH_DR_TIMEOUT ?? 600) * 1000;
 const SOURCE = 'dr_bench_source';
@@ -53,11 +53,21 @@ async function ensureSource(): Promise<void> {
   console.log(`Built in ${(info.elapsedMs / 1000).toFixed(0)} s: ${info.candles} candles, ${formatBytes(info.sizeBytes)}.`);
 }
 
+/**
+ * Every timed step starts from the same state: the previous step's writes (a 1 GB restore, a
+ * dropped database) are checkpointed first, so their cost is not charged to whoever runs next.
+ */
+async function settle(): Promise<void> {
+  await withClient('postgres', (c) => c.query('CHECKPOINT'));
+}
+
 /** Restores into a database created for it and dropped right after. */
 async function intoFreshDatabase(name: string, restore: (url: string) => Promise<{ ms: number; peakRss: number }>) {
   await dropDatabase(name);
   try {
-    return await restore(await createDatabase(name));
+    const url = await createDatabase(name);
+    await settle();
+    return await restore(url);
   } finally {
     await dropDatabase(name);
   }
@@ -65,6 +75,7 @@ async function intoFreshDatabase(name: string, restore: (url: string) => Promise
 
 async function benchGuide(dir: string, run: number): Promise<void> {
   const file = join(dir, 'guide.sql.gz');
+  await settle();
   const backup = await runShell('pg_dump --dbname "$SRC" | gzip > "$FILE"', { SRC: SOURCE_URL, FILE: file });
   // ON_ERROR_STOP only makes a broken restore fail loudly; it does not change the work done.
   const restore = await intoFreshDatabase(`dr_bench_guide_${run}`, (url) =>
@@ -74,6 +85,7 @@ async function benchGuide(dir: string, run: number): Promise<void> {
 
 async function benchFloor(dir: string, run: number): Promise<void> {
   const out = join(dir, 'floor');
+  await settle();
   const backup = await runProcess('pg_dump', ['-Fd', '-j', String(JOBS), '-f', out, '--dbname', SOURCE_URL]);
   const restore = await intoFreshDatabase(`dr_bench_floor_${run}`, (url) =>
     runProcess('pg_restore', ['-j', String(JOBS), '-d', url, out]));
@@ -81,6 +93,7 @@ async function benchFloor(dir: string, run: number): Promise<void> {
 }
 
 async function benchOurs(method: Method, repo: string, env: NodeJS.ProcessEnv, size: () => Promise<number>, run: number) {
+  await settle();
   const backup = await runProcess(process.execPath, [...DR, 'backup', '--db', SOURCE_URL, '--repo', repo, '--json'], { env, sampleRss: true, timeoutMs: DR_TIMEOUT_MS });
   const id = lastJsonLine(backup.stdout).id;
   if (typeof id !== 'string') throw new Error(`dr backup --json printed no id: ${backup.stdout.slice(-500)}`);
@@ -187,15 +200,22 @@ async function main(): Promise<void> {
       console.log(`run ${run}/${RUNS}`);
       const dir = mkdtempSync(join(work, `run-${run}-`));
       try {
-        if (process.env.BENCH_SKIP_GUIDE !== '1') await benchGuide(dir, run);
-        await benchFloor(dir, run);
-        if (!oursSkipped) {
+        const repoDir = join(dir, 'repo');
+        const steps: [Method, () => Promise<void>][] = [
+          ['guide', () => benchGuide(dir, run)],
+          ['floor', () => benchFloor(dir, run)],
+          ['ours file://', () => benchOurs('ours file://', `file://${repoDir}`, {}, async () => pathSize(repoDir), run)],
+          ['ours s3://', () => benchOurs('ours s3://', `s3://dr-bench/run-${run}`, s3.env, () => s3.prefixSize(`run-${run}/`), run)],
+        ];
+        // Rotate the order each run, so no method always follows the same one.
+        const rotated = [...steps.slice((run - 1) % steps.length), ...steps.slice(0, (run - 1) % steps.length)];
+        for (const [method, step] of rotated) {
+          if (method === 'guide' && process.env.BENCH_SKIP_GUIDE === '1') continue;
+          if (method.startsWith('ours') && oursSkipped) continue;
           try {
-            const repoDir = join(dir, 'repo');
-            await benchOurs('ours file://', `file://${repoDir}`, {}, async () => pathSize(repoDir), run);
-            await benchOurs('ours s3://', `s3://dr-bench/run-${run}`, s3.env, () => s3.prefixSize(`run-${run}/`), run);
+            await step();
           } catch (err) {
-            // dr is still being written: measure guide and floor anyway.
+            if (!method.startsWith('ours')) throw err;
             oursSkipped = err instanceof ProcessFailed ? err.message : String(err);
             console.log(`Skipping "ours": dr failed:\n  ${oursSkipped.replace(/\n/g, '\n  ')}`);
           }

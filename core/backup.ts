@@ -3,7 +3,7 @@
  * streamed to the repository with its SHA-256; the manifest written last as the commit marker.
  */
 import { createReadStream } from 'node:fs';
-import { mkdtemp, readdir, rm } from 'node:fs/promises';
+import { mkdtemp, readdir, rm, stat } from 'node:fs/promises';
 import { cpus, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import * as catalog from './catalog.ts';
@@ -55,8 +55,8 @@ export interface BackupResult {
   readonly warnings: string[];
 }
 
-/** Uploads at most this many files at once, overlapping with pg_dump still writing others. */
-const UPLOAD_CONCURRENCY = 4;
+/** Uploads at most this many files at once, overlapping with pg_dump still writing others; with the S3 part queue, this bounds memory. */
+const UPLOAD_CONCURRENCY = 3;
 
 export async function runBackup(options: BackupOptions): Promise<BackupResult> {
   const log = options.log ?? (() => {});
@@ -219,7 +219,8 @@ class Uploader {
   }
 
   add(localPath: string, relativePath: string): void {
-    this.enqueue(relativePath, () => this.repo.put(this.keyFor(relativePath), createReadStream(localPath), { tier: this.tier }));
+    this.enqueue(relativePath, async () =>
+      this.repo.put(this.keyFor(relativePath), createReadStream(localPath), { tier: this.tier, expectedSize: (await stat(localPath)).size }));
   }
 
   addBuffer(body: Buffer, relativePath: string): void {

@@ -1,22 +1,32 @@
 import { createHash } from 'node:crypto';
 import { Readable, Transform, type TransformCallback } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
-import {
-  GetObjectCommand,
-  HeadBucketCommand,
-  HeadObjectCommand,
-  ListObjectsV2Command,
-  PutObjectTaggingCommand,
-  S3Client,
-  type PutObjectCommandInput,
-} from '@aws-sdk/client-s3';
-import { Upload } from '@aws-sdk/lib-storage';
+import type { PutObjectCommandInput, S3Client } from '@aws-sdk/client-s3';
 import { DrError } from '../errors.ts';
 import { RETENTION_TAG_KEY } from '../tiers.ts';
 import type { PutOptions, Repository, StoredObject } from './types.ts';
 
-const PART_SIZE = 16 * 1024 * 1024;
-const QUEUE_SIZE = 4;
+/**
+ * Memory per upload is about QUEUE_SIZE × part size, so it stays flat whatever the object's size;
+ * parts grow only when S3's 10,000-part limit requires it (expectedSize).
+ */
+const MIN_PART_SIZE = 8 * 1024 * 1024;
+const MAX_PARTS = 10_000;
+const QUEUE_SIZE = 2;
+
+export function partSizeFor(expectedSize: number | undefined): number {
+  if (!expectedSize) return MIN_PART_SIZE;
+  return Math.max(MIN_PART_SIZE, Math.ceil((expectedSize * 1.1) / (MAX_PARTS - 1)));
+}
+
+type Sdk = { s3: typeof import('@aws-sdk/client-s3'); storage: typeof import('@aws-sdk/lib-storage') };
+let sdkLoading: Promise<Sdk> | undefined;
+
+/** The SDK loads on first use, so file:// runs of dr never pay its start-up time. */
+function loadSdk(): Promise<Sdk> {
+  sdkLoading ??= Promise.all([import('@aws-sdk/client-s3'), import('@aws-sdk/lib-storage')]).then(([s3, storage]) => ({ s3, storage }));
+  return sdkLoading;
+}
 
 export interface S3RepositoryOptions {
   readonly bucket: string;
@@ -59,9 +69,10 @@ export class S3Repository implements Repository {
   }
 
   /** Built lazily so the environment is read when the repository is used, not when imported. */
-  private get client(): S3Client {
-    this.clientInstance ??= new S3Client({ forcePathStyle: customEndpoint() !== undefined });
-    return this.clientInstance;
+  private async api(): Promise<Sdk & { client: S3Client }> {
+    const sdk = await loadSdk();
+    this.clientInstance ??= new sdk.s3.S3Client({ forcePathStyle: customEndpoint() !== undefined });
+    return { ...sdk, client: this.clientInstance };
   }
 
   /**
@@ -69,8 +80,9 @@ export class S3Repository implements Repository {
    * because the production role may not delete and the bucket is write-once.
    */
   async assertWritable(): Promise<void> {
+    const { client, s3 } = await this.api();
     try {
-      await this.client.send(new HeadBucketCommand({ Bucket: this.bucket }));
+      await client.send(new s3.HeadBucketCommand({ Bucket: this.bucket }));
     } catch (err) {
       const status = httpStatus(err);
       if (status === 404 || errorName(err) === 'NoSuchBucket' || errorName(err) === 'NotFound') {
@@ -142,7 +154,8 @@ export class S3Repository implements Repository {
         ? { ServerSideEncryption: 'aws:kms', SSEKMSKeyId: this.kmsKeyId }
         : { ServerSideEncryption: 'AES256' }),
     };
-    const upload = new Upload({ client: this.client, params, partSize: PART_SIZE, queueSize: QUEUE_SIZE });
+    const { client, s3, storage } = await this.api();
+    const upload = new storage.Upload({ client, params, partSize: partSizeFor(options.expectedSize), queueSize: QUEUE_SIZE });
     try {
       await upload.done();
       await feeding;
@@ -159,8 +172,8 @@ export class S3Repository implements Repository {
     // After the upload because s3rver ignores tags on PutObject. If this fails the object stays
     // untagged, so lifecycle rules by tier would never expire it: the error is surfaced.
     try {
-      await this.client.send(
-        new PutObjectTaggingCommand({
+      await client.send(
+        new s3.PutObjectTaggingCommand({
           Bucket: this.bucket,
           Key: objectKey,
           Tagging: { TagSet: [{ Key: RETENTION_TAG_KEY, Value: options.tier }] },
@@ -173,8 +186,9 @@ export class S3Repository implements Repository {
   }
 
   async get(key: string): Promise<Readable> {
+    const { client, s3 } = await this.api();
     try {
-      const response = await this.client.send(new GetObjectCommand({ Bucket: this.bucket, Key: this.objectKey(key) }));
+      const response = await client.send(new s3.GetObjectCommand({ Bucket: this.bucket, Key: this.objectKey(key) }));
       // In Node the SDK's body is an http.IncomingMessage.
       return response.Body as Readable;
     } catch (err) {
@@ -188,8 +202,9 @@ export class S3Repository implements Repository {
   }
 
   async head(key: string): Promise<{ readonly size: number } | undefined> {
+    const { client, s3 } = await this.api();
     try {
-      const response = await this.client.send(new HeadObjectCommand({ Bucket: this.bucket, Key: this.objectKey(key) }));
+      const response = await client.send(new s3.HeadObjectCommand({ Bucket: this.bucket, Key: this.objectKey(key) }));
       return { size: response.ContentLength ?? 0 };
     } catch (err) {
       if (errorName(err) === 'NotFound' || errorName(err) === 'NoSuchKey' || httpStatus(err) === 404) return undefined;
@@ -198,14 +213,15 @@ export class S3Repository implements Repository {
   }
 
   async list(prefix: string, options?: { readonly delimiter?: string }): Promise<string[]> {
+    const { client, s3 } = await this.api();
     // A set: s3rver can repeat a common prefix on the page after a truncated one.
     const found = new Set<string>();
     let token: string | undefined;
     do {
       let page;
       try {
-        page = await this.client.send(
-          new ListObjectsV2Command({
+        page = await client.send(
+          new s3.ListObjectsV2Command({
             Bucket: this.bucket,
             Prefix: this.prefix + prefix,
             Delimiter: options?.delimiter,

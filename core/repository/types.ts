@@ -13,6 +13,12 @@ export interface PutOptions {
   readonly tier: Tier;
   /** @default - application/octet-stream */
   readonly contentType?: string;
+  /**
+   * The body's size when known in advance (a local file), so multipart uploads can choose
+   * parts large enough for S3's 10,000-part limit.
+   * @default - unknown: the smallest part size
+   */
+  readonly expectedSize?: number;
 }
 
 /**
