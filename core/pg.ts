@@ -5,6 +5,7 @@
  */
 import { spawn } from 'node:child_process';
 import { readFileSync } from 'node:fs';
+import { userInfo } from 'node:os';
 import { join } from 'node:path';
 import pg from 'pg';
 import pgpass from 'pgpass';
@@ -30,11 +31,21 @@ export function parsePgUrl(value: string, flag: string): PgUrl {
   if (url.protocol !== 'postgres:' && url.protocol !== 'postgresql:') {
     throw new DrError(`${flag} "${redact(value)}" is not a PostgreSQL URL`, 'use postgres://user@host:5432/database');
   }
-  const user = decodeURIComponent(url.username) || process.env.PGUSER || process.env.USER || 'postgres';
+  const user = decodeURIComponent(url.username) || defaultUser();
   const database = decodeURIComponent(url.pathname.replace(/^\//, '')) || process.env.PGDATABASE || user;
   const host = url.hostname || process.env.PGHOST || 'localhost';
   const port = url.port || process.env.PGPORT || '5432';
   return { url: value, database, display: `${user}@${host}:${port}/${database}` };
+}
+
+/** libpq's default user: PGUSER, else the operating-system user name (not $USER, which may be unset). */
+export function defaultUser(): string {
+  if (process.env.PGUSER) return process.env.PGUSER;
+  try {
+    return userInfo().username;
+  } catch {
+    return 'postgres';
+  }
 }
 
 /** The same server and credentials, another database (e.g. `postgres` for CREATE DATABASE). */
@@ -78,8 +89,11 @@ function sslOptions(sslmode: string | undefined): pg.ClientConfig['ssl'] {
 
 function clientConfig(url: string, ssl: pg.ClientConfig['ssl']): pg.ClientConfig {
   const u = new URL(url);
+  // node-postgres falls back to $USER (and lets the URL override any `user` option); libpq uses
+  // the OS user: put libpq's default into the URL.
+  if (!u.username) u.username = encodeURIComponent(defaultUser());
   const config: pg.ClientConfig = {
-    connectionString: url,
+    connectionString: u.toString(),
     ssl,
     connectionTimeoutMillis: Number(process.env.PGCONNECT_TIMEOUT ?? 10) * 1000,
     application_name: 'dr',
@@ -90,7 +104,7 @@ function clientConfig(url: string, ssl: pg.ClientConfig['ssl']): pg.ClientConfig
       host: u.hostname || process.env.PGHOST || 'localhost',
       port: u.port || process.env.PGPORT || '5432',
       database: decodeURIComponent(u.pathname.slice(1)) || process.env.PGDATABASE,
-      user: decodeURIComponent(u.username) || process.env.PGUSER || process.env.USER,
+      user: decodeURIComponent(u.username) || defaultUser(),
     };
     config.password = () => new Promise<string>((resolve) => pgpass(info, (pass) => resolve(pass ?? '')));
   }

@@ -6,7 +6,7 @@
  * advanced sequences). Data is generated server-side with generate_series and hashint8 noise,
  * so the same scale always yields byte-identical rows, independently of query plans.
  */
-import pg from 'pg';
+import { connect } from './pg.ts';
 
 export type SampleScale = 'test' | 'demo' | 'bench' | number;
 
@@ -263,8 +263,7 @@ function postDataSql(): string[] {
 export async function createSampleDatabase(url: string, options: SampleOptions): Promise<SampleDatabaseInfo> {
   const size = sampleSize(options.scale);
   const started = Date.now();
-  const client = new pg.Client({ connectionString: url });
-  await client.connect();
+  const client = await connect(url);
   try {
     await client.query(`SET synchronous_commit = off; SET maintenance_work_mem = '512MB'; SET TimeZone = 'UTC'`);
     await client.query('BEGIN');

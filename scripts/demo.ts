@@ -4,9 +4,10 @@
  * ./backups with `dr backup`, restores it with `dr restore` into a second database, and checks the
  * restored row counts against the backup's manifest.
  */
-import pg from 'pg';
+import type pg from 'pg';
 import { main } from '../bin/dr.ts';
 import { readManifest } from '../core/backups.ts';
+import { connect } from '../core/pg.ts';
 import { openRepository } from '../core/repository/index.ts';
 import { createSampleDatabase } from '../core/sample-database.ts';
 
@@ -19,8 +20,7 @@ const REPO = 'file://./backups';
 const url = (db: string) => `${server}/${db}${host.startsWith('/') ? `?host=${encodeURIComponent(host)}` : ''}`;
 
 async function query<T extends pg.QueryResultRow>(db: string, sql: string): Promise<T[]> {
-  const client = new pg.Client({ connectionString: url(db) });
-  await client.connect();
+  const client = await connect(url(db));
   try {
     return (await client.query<T>(sql)).rows;
   } finally {

@@ -68,6 +68,13 @@ describe('dr backup, list and restore through the CLI', () => {
     expect(count).toBeGreaterThan(0);
   });
 
+  it('without a user in the URL, connects as libpq would: PGUSER, else the OS user (even with $USER unset)', async () => {
+    const repo = `file://${await tempDir('dr-cli-user-')}`;
+    const run = await runDr(['backup', '--db', `postgres://127.0.0.1:5432/${source}`, '--repo', repo, '--json', '--quiet'], { USER: '', PGUSER: '' });
+    expect(run.code, run.stderr).toBe(0);
+    expect(run.json.ok).toBe(true);
+  });
+
   it('--help documents every command and every flag', async () => {
     const help = await runDr(['--help']);
     expect(help.code).toBe(0);
