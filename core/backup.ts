@@ -16,6 +16,7 @@ import {
   firstErrorLine,
   parsePgUrl,
   type PgTools,
+  queryError,
   runTool,
   toolConnectionError,
   toolVersion,
@@ -75,6 +76,8 @@ export async function runBackup(options: BackupOptions): Promise<BackupResult> {
   const pgDump = await toolVersion(tools, 'pg_dump');
   const client = await connect(source.url, 'source');
   let workDir: string | undefined;
+  // Stops pg_dump when anything else fails, so no dump outlives the backup it belonged to.
+  const abort = new AbortController();
   try {
     const server = await catalog.serverInfo(client);
     assertClientNotOlder('pg_dump', pgDump, server.version, server.versionNum);
@@ -97,6 +100,7 @@ export async function runBackup(options: BackupOptions): Promise<BackupResult> {
       'pg_dump',
       ['--format=directory', `--jobs=${jobs}`, `--compress=${compressArg}`, `--snapshot=${snapshot}`, '--no-sync', '--verbose', `--file=${dumpDir}`, source.url],
       {
+        signal: abort.signal,
         onStderrLine: (line) => {
           // A parallel worker has closed this item's file: upload it while the dump goes on.
           const m = finishedItem.exec(line);
@@ -166,7 +170,10 @@ export async function runBackup(options: BackupOptions): Promise<BackupResult> {
       globals: globalsSql !== undefined,
       warnings,
     };
+  } catch (err) {
+    throw queryError(err, `backup of ${source.display}`) ?? err;
   } finally {
+    abort.abort();
     await client.end().catch(() => {});
     if (workDir) await rm(workDir, { recursive: true, force: true });
   }

@@ -161,6 +161,16 @@ function parsePgUrlSafe(display: string): string {
   return display.slice(display.lastIndexOf('/') + 1);
 }
 
+/** A server error raised by a query (it has a SQLSTATE), as a one-line DrError saying what to do. */
+export function queryError(err: unknown, doing: string): DrError | undefined {
+  const e = err as { code?: unknown; message?: string };
+  if (typeof e?.code !== 'string' || !/^[0-9A-Z]{5}$/.test(e.code)) return undefined;
+  const hint = e.code === '42501'
+    ? 'the backup user needs read access to every table: GRANT pg_read_all_data TO <user> (PostgreSQL 14+)'
+    : 'see the PostgreSQL server log';
+  return new DrError(`${doing} failed: ${redact(e.message ?? e.code)}`, hint, 1, { cause: err });
+}
+
 /** libpq error text printed by pg_dump/pg_restore/psql, mapped like connectionError(). */
 export function toolConnectionError(stderr: string, display: string, role: string): DrError | undefined {
   if (/Connection refused|could not translate host name|No route to host|timeout expired|Network is unreachable/i.test(stderr)) {
@@ -202,6 +212,8 @@ export interface RunToolOptions {
   readonly onStderrLine?: (line: string) => void;
   /** Where stdout goes: captured (default) or a file descriptor / stream-like sink. */
   readonly stdout?: 'capture' | 'ignore';
+  /** Stops the tool (SIGTERM) when aborted, e.g. when the rest of a backup has failed. */
+  readonly signal?: AbortSignal;
 }
 
 /** Runs a client tool to completion; never throws on a non-zero exit (callers map the error). */
@@ -210,6 +222,7 @@ export function runTool(tools: PgTools, name: string, args: string[], options: R
     const child = spawn(toolPath(tools, name), args, {
       env: { ...process.env, ...options.env },
       stdio: ['ignore', options.stdout === 'ignore' ? 'ignore' : 'pipe', 'pipe'],
+      signal: options.signal,
     });
     let stdout = '';
     let stderr = '';
@@ -225,6 +238,7 @@ export function runTool(tools: PgTools, name: string, args: string[], options: R
       }
     });
     child.once('error', (err: NodeJS.ErrnoException) => {
+      if (err.name === 'AbortError') return; // 'close' follows and reports the exit
       if (err.code === 'ENOENT') {
         reject(new DrError(`${name} not found${tools.binDir ? ` in ${tools.binDir}` : ' on PATH'}`, 'install the PostgreSQL client tools of the server\'s major version, or point --pg-bin at them'));
       } else reject(err);

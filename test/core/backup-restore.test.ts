@@ -263,3 +263,25 @@ describe('TimescaleDB', () => {
     expect(await databaseExists(name)).toBe(false);
   });
 });
+
+describe('a backup that fails part-way', () => {
+  it.each(kinds)('leaves no manifest in a $kind repository, and says what to fix in one line', async ({ open }) => {
+    const { repo } = await open();
+    const db = target('dr_partial');
+    await createDatabase(db);
+    const role = `dr_limited_${db.slice(-8)}`;
+    await withClient(db, (c) => c.query(`
+      CREATE TABLE readable AS SELECT g AS id FROM generate_series(1, 1000) g;
+      CREATE TABLE secret_table AS SELECT g AS id FROM generate_series(1, 1000) g;
+      CREATE ROLE ${role} LOGIN;
+      GRANT SELECT ON readable TO ${role};`));
+    // Runs after afterAll has dropped the database (target() registered it).
+    cleanups.push(() => withClient('postgres', (c) => c.query(`DROP ROLE IF EXISTS ${role}`)).then(() => {}));
+    const url = `postgres://${role}@127.0.0.1:5432/${db}`;
+    const err = await runBackup({ db: url, repository: repo, jobs: 2 }).catch((e) => e);
+    expect(err).toBeInstanceOf(DrError);
+    expect((err as DrError).oneLine()).toMatch(/permission denied for table secret_table.*; .*GRANT pg_read_all_data/);
+    expect((await listBackups(repo, db)).backups).toEqual([]);
+    expect((await repo.list('')).filter((k) => k.endsWith('.manifest.json'))).toEqual([]);
+  });
+});
