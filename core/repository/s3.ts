@@ -11,6 +11,8 @@ import type { PutOptions, Repository, StoredObject } from './types.ts';
  * parts grow only when S3's 10,000-part limit requires it (expectedSize).
  */
 const MIN_PART_SIZE = 8 * 1024 * 1024;
+/** Up to this size a body of known length is sent as one streaming PutObject. */
+const SINGLE_PUT_MAX_BYTES = 256 * 1024 * 1024;
 const MAX_PARTS = 10_000;
 const QUEUE_SIZE = 2;
 
@@ -155,9 +157,27 @@ export class S3Repository implements Repository {
         : { ServerSideEncryption: 'AES256' }),
     };
     const { client, s3, storage } = await this.api();
-    const upload = new storage.Upload({ client, params, partSize: partSizeFor(options.expectedSize), queueSize: QUEUE_SIZE });
+    // A body of known, moderate size streams in one PutObject: no part buffers, one request.
+    // Larger or unknown-size bodies go multipart, so a failure retries a part, not the whole file.
+    const single = options.expectedSize !== undefined && options.expectedSize <= SINGLE_PUT_MAX_BYTES;
     try {
-      await upload.done();
+      if (single) {
+        // A body that ends short of its announced length would leave the request waiting forever.
+        const aborter = new AbortController();
+        feeding.then(() => {
+          if (hasher.bytesSeen !== options.expectedSize) {
+            aborter.abort(new DrError(`upload of ${key} stopped: the file has ${hasher.bytesSeen} bytes, ${options.expectedSize} were announced`, 'the file changed while it was uploaded; run the backup again'));
+          }
+        }, () => undefined);
+        try {
+          await client.send(new s3.PutObjectCommand({ ...params, ContentLength: options.expectedSize }), { abortSignal: aborter.signal });
+        } catch (err) {
+          if (aborter.signal.aborted) throw aborter.signal.reason;
+          throw err;
+        }
+      } else {
+        await new storage.Upload({ client, params, partSize: partSizeFor(options.expectedSize), queueSize: QUEUE_SIZE }).done();
+      }
       await feeding;
     } catch (err) {
       // The body's own error wins: lib-storage reports a failed AbortMultipartUpload instead

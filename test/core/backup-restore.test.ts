@@ -285,3 +285,42 @@ describe('a backup that fails part-way', () => {
     expect((await repo.list('')).filter((k) => k.endsWith('.manifest.json'))).toEqual([]);
   });
 });
+
+describe('a backup user without superuser rights (as on RDS)', () => {
+  it('saves the globals without role passwords, and says so', async () => {
+    const { repo } = await kinds[0].open();
+    const db = target('dr_nosuper');
+    await createDatabase(db);
+    const role = `dr_reader_${db.slice(-8)}`;
+    await withClient(db, (c) => c.query(`
+      CREATE TABLE t AS SELECT g AS id FROM generate_series(1, 10) g;
+      CREATE ROLE ${role} LOGIN;
+      GRANT SELECT ON t TO ${role};`));
+    cleanups.push(() => withClient('postgres', (c) => c.query(`DROP ROLE IF EXISTS ${role}`)).then(() => {}));
+    const result = await runBackup({ db: `postgres://${role}@127.0.0.1:5432/${db}`, repository: repo, jobs: 1 });
+    expect(result.warnings).toContain('globals saved without role passwords (the user cannot read pg_authid)');
+    const m = await readManifest(repo, db, result.id);
+    expect(m.globals).toEqual({ path: 'globals.sql', rolePasswords: false });
+    const globals = (await buffer(await repo.get(fileKey(db, result.id, 'globals.sql')))).toString();
+    expect(globals).toContain(`CREATE ROLE ${role}`);
+    expect(globals).not.toMatch(/PASSWORD '/);
+  });
+});
+
+describe('temporary files', () => {
+  it('are removed after a backup and after a failed and a successful restore from S3', async () => {
+    const { repo } = await kinds[1].open();
+    const work = await mkdtemp(join(tmpdir(), 'dr-work-'));
+    cleanups.push(() => rm(work, { recursive: true, force: true }));
+    const { readdir } = await import('node:fs/promises');
+    const { id } = await runBackup({ db: pgUrl(source), repository: repo, jobs: 2, workDir: work });
+    expect(await readdir(work)).toEqual([]);
+    const name = target();
+    await runRestore({ repository: repo, backup: id, target: pgUrl(name), workDir: work });
+    expect(await readdir(work)).toEqual([]);
+    const m = await readManifest(repo, source, id);
+    await damage(repo, fileKey(source, id, m.files[m.files.length - 1].path), (b) => Buffer.concat([b, Buffer.from('x')]));
+    await expect(runRestore({ repository: repo, backup: id, target: pgUrl(target()), workDir: work })).rejects.toThrow(/longer than recorded/);
+    expect(await readdir(work)).toEqual([]);
+  });
+});
