@@ -216,12 +216,16 @@ async function assertExtensionsAvailable(admin: pg.Client, manifest: Manifest): 
   }
 }
 
-/** Staging database next to the target, within PostgreSQL's 63-byte name limit. */
-export function stagingName(target: string, backupId: string): string {
-  const suffix = `__dr_restore_${backupId.slice(-6)}`;
-  let base = target;
+/** `name` + `suffix`, shortening `name` to stay within PostgreSQL's 63-byte identifier limit. */
+function suffixed(name: string, suffix: string): string {
+  let base = name;
   while (Buffer.byteLength(base + suffix) > 63) base = base.slice(0, -1);
   return base + suffix;
+}
+
+/** Staging database next to the target, named after the backup it receives. */
+export function stagingName(target: string, backupId: string): string {
+  return suffixed(target, `__dr_restore_${backupId.slice(-6)}`);
 }
 
 async function createDatabase(admin: pg.Client, name: string, manifest: Manifest, warnings: string[]): Promise<void> {
@@ -264,7 +268,7 @@ async function swapIntoPlace(admin: pg.Client, staging: string, target: string, 
     await admin.query(`ALTER DATABASE ${quoteIdent(staging)} RENAME TO ${quoteIdent(target)}`);
     return;
   }
-  const replaced = stagingName(target, `replaced${Date.now().toString(16).slice(-6)}`).replace('__dr_restore_', '__dr_old_');
+  const replaced = suffixed(target, `__dr_old_${Date.now().toString(16).slice(-6)}`);
   for (let attempt = 1; ; attempt++) {
     // Applications reconnect quickly: disconnect them and rename in one transaction.
     await admin.query('SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = $1 AND pid <> pg_backend_pid()', [target]);
