@@ -109,12 +109,11 @@ export async function runBackup(options: BackupOptions): Promise<BackupResult> {
       },
     );
     const globals = dumpGlobals(tools, source.url, warnings);
-    const [tables, sequences, extensions, databaseOptions] = [
-      await catalog.tables(client),
-      await catalog.sequences(client),
-      await catalog.extensions(client),
-      await catalog.databaseOptions(client),
-    ];
+    // While pg_dump runs, in the same snapshot (one query at a time on this connection).
+    const tables = await catalog.tables(client);
+    const sequences = await catalog.sequences(client);
+    const extensions = await catalog.extensions(client);
+    const databaseOptions = await catalog.databaseOptions(client);
     const result = await dump;
     if (result.code !== 0) {
       await uploads.settle();
