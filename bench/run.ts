@@ -6,14 +6,13 @@
  * Env: BENCH_RUNS (default 4, one per rotation of the order), BENCH_TMP (default os.tmpdir()), BENCH_SKIP_GUIDE=1,
  *      BENCH_DR_TIMEOUT (seconds a dr command may take before it counts as hung, default 600).
  */
-import { CreateBucketCommand, ListObjectsV2Command, S3Client } from '@aws-sdk/client-s3';
-import { spawn } from 'node:child_process';
+import { CreateBucketCommand, ListObjectsV2Command } from '@aws-sdk/client-s3';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { availableParallelism, tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { createInterface } from 'node:readline';
 import { createSampleDatabase, sampleSize } from '../core/sample-database.ts';
 import { createDatabase, databaseExists, dropDatabase, pgUrl, withClient } from '../test/support/pg.ts';
+import { s3ClientFor, s3EnvFor, startS3rver } from '../test/support/s3rver.ts';
 import { formatBytes, formatSeconds, median, pathSize, ProcessFailed, runProcess, runShell } from './lib.ts';
 
 const RUNS = Number(process.env.BENCH_RUNS ?? 4);
@@ -113,29 +112,10 @@ function lastJsonLine(stdout: string): Record<string, unknown> {
 }
 
 /** A real s3rver in its own process, as in the tests; returns the dr processes' env. */
-async function startS3rver(directory: string) {
-  const child = spawn(process.execPath, ['--openssl-legacy-provider', join(ROOT, 'test/support/s3rver-process.cjs'), directory],
-    { stdio: ['ignore', 'pipe', 'inherit'] });
-  const port = await new Promise<number>((resolve, reject) => {
-    child.once('exit', (code) => reject(new Error(`s3rver exited with ${code} before listening`)));
-    createInterface({ input: child.stdout! }).once('line', (line) => resolve(JSON.parse(line).port));
-  });
-  const env = {
-    AWS_ENDPOINT_URL_S3: `http://127.0.0.1:${port}`,
-    AWS_ACCESS_KEY_ID: 'S3RVER',
-    AWS_SECRET_ACCESS_KEY: 'S3RVER',
-    AWS_REGION: 'us-east-1',
-    AWS_REQUEST_CHECKSUM_CALCULATION: 'WHEN_REQUIRED',
-    AWS_RESPONSE_CHECKSUM_VALIDATION: 'WHEN_REQUIRED',
-  };
-  const client = new S3Client({
-    endpoint: env.AWS_ENDPOINT_URL_S3,
-    region: env.AWS_REGION,
-    forcePathStyle: true,
-    credentials: { accessKeyId: 'S3RVER', secretAccessKey: 'S3RVER' },
-    requestChecksumCalculation: 'WHEN_REQUIRED',
-    responseChecksumValidation: 'WHEN_REQUIRED',
-  });
+async function startBenchS3rver(directory: string) {
+  const s3rver = await startS3rver(directory);
+  const env = s3EnvFor(s3rver.endpoint);
+  const client = s3ClientFor(s3rver.endpoint);
   await client.send(new CreateBucketCommand({ Bucket: 'dr-bench' }));
   const prefixSize = async (prefix: string) => {
     let total = 0;
@@ -149,8 +129,7 @@ async function startS3rver(directory: string) {
   };
   const stop = async () => {
     client.destroy();
-    child.kill('SIGTERM');
-    await new Promise((r) => child.once('exit', r));
+    await s3rver.stop();
   };
   return { env, prefixSize, stop };
 }
@@ -193,7 +172,7 @@ function report(): void {
 async function main(): Promise<void> {
   await ensureSource();
   const work = mkdtempSync(join(process.env.BENCH_TMP ?? tmpdir(), 'dr-bench-'));
-  const s3 = await startS3rver(join(work, 's3rver'));
+  const s3 = await startBenchS3rver(join(work, 's3rver'));
   let oursSkipped: string | undefined;
   try {
     for (let run = 1; run <= RUNS; run++) {
