@@ -2,14 +2,13 @@
  * Getting a backup's files onto local disk, each checked against the manifest (size and SHA-256)
  * before anything reads it. A file:// repository is checked in place: no copy.
  */
-import { createHash } from 'node:crypto';
 import { createReadStream, createWriteStream } from 'node:fs';
 import { mkdir, statfs } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
-import { Transform } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { formatBytes } from './backup.ts';
 import { BackupIntegrityError, DrError } from './errors.ts';
+import { digestOf, Sha256Stream } from './hashing.ts';
 import { DATA_DIR, fileKey } from './layout.ts';
 import type { Manifest, ManifestFile } from './manifest.ts';
 import type { Repository } from './repository/types.ts';
@@ -53,7 +52,7 @@ export async function fetchVerified(repo: Repository, manifest: Manifest, option
       const path = join(root, f.path);
       let actual: { size: number; sha256: string };
       try {
-        actual = await hashStream(createReadStream(path));
+        actual = await digestOf(createReadStream(path));
       } catch (err) {
         throw missing(manifest, f, err);
       }
@@ -80,7 +79,7 @@ export async function fetchVerified(repo: Repository, manifest: Manifest, option
       throw missing(manifest, f, err);
     }
     // Hash while downloading: verification costs no second read.
-    const hasher = new HashingTransform();
+    const hasher = new Sha256Stream();
     await pipeline(body, hasher, createWriteStream(target));
     checkFile(manifest, f, hasher.result());
   });
@@ -100,31 +99,6 @@ function checkFile(manifest: Manifest, f: ManifestFile, actual: { size: number; 
   if (actual.sha256 !== f.sha256) {
     throw new BackupIntegrityError(`backup ${manifest.id}: checksum mismatch for ${f.path} (sha256 ${actual.sha256.slice(0, 12)}…, manifest says ${f.sha256.slice(0, 12)}…)`, 'the backup is damaged; restore another one');
   }
-}
-
-export class HashingTransform extends Transform {
-  private readonly hash = createHash('sha256');
-  private size = 0;
-
-  override _transform(chunk: Buffer, _enc: BufferEncoding, done: (err?: Error | null, data?: Buffer) => void): void {
-    this.hash.update(chunk);
-    this.size += chunk.length;
-    done(null, chunk);
-  }
-
-  result(): { size: number; sha256: string } {
-    return { size: this.size, sha256: this.hash.digest('hex') };
-  }
-}
-
-async function hashStream(stream: NodeJS.ReadableStream): Promise<{ size: number; sha256: string }> {
-  const hash = createHash('sha256');
-  let size = 0;
-  for await (const chunk of stream as AsyncIterable<Buffer>) {
-    hash.update(chunk);
-    size += chunk.length;
-  }
-  return { size, sha256: hash.digest('hex') };
 }
 
 async function freeBytes(dir: string): Promise<number | undefined> {

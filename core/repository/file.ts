@@ -1,4 +1,4 @@
-import { createHash, randomBytes } from 'node:crypto';
+import { randomBytes } from 'node:crypto';
 import type { Dirent } from 'node:fs';
 import { link, mkdir, open, readdir, stat, unlink } from 'node:fs/promises';
 import { dirname, join, resolve, sep } from 'node:path';
@@ -7,6 +7,7 @@ import { pipeline } from 'node:stream/promises';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { getSystemErrorMap } from 'node:util';
 import { DrError } from '../errors.ts';
+import { Sha256Stream, toReadable } from '../hashing.ts';
 import type { PutOptions, Repository, StoredObject } from './types.ts';
 
 /** Temp files of in-flight puts; never listed, and no key may name one. */
@@ -72,8 +73,7 @@ export class FileRepository implements Repository {
   async put(key: string, body: Readable | Buffer | string, _options: PutOptions): Promise<StoredObject> {
     const finalPath = this.pathOf(key);
     const tempPath = join(dirname(finalPath), `${TEMP_PREFIX}${randomBytes(8).toString('hex')}`);
-    const hash = createHash('sha256');
-    let size = 0;
+    const hasher = new Sha256Stream();
     const source = toReadable(body);
     let bodyError: unknown;
     source.on('error', (err) => (bodyError ??= err));
@@ -84,14 +84,7 @@ export class FileRepository implements Repository {
         try {
           await pipeline(
             source,
-            async function* (chunks: AsyncIterable<Buffer | string>) {
-              for await (const chunk of chunks) {
-                const bytes = typeof chunk === 'string' ? Buffer.from(chunk) : chunk;
-                hash.update(bytes);
-                size += bytes.length;
-                yield bytes;
-              }
-            },
+            hasher,
             // A FileHandle sink rather than a WriteStream: the handle must stay open for fsync.
             async (chunks: AsyncIterable<Buffer>) => {
               for await (const chunk of chunks) {
@@ -129,7 +122,7 @@ export class FileRepository implements Repository {
     } finally {
       await unlink(tempPath).catch(() => undefined);
     }
-    return { key, size, sha256: hash.digest('hex') };
+    return { key, ...hasher.result() };
   }
 
   async get(key: string): Promise<Readable> {
@@ -219,12 +212,6 @@ function isValidKey(key: string): boolean {
   return key.split('/').every((part) => part !== '' && part !== '.' && part !== '..' && !part.startsWith(TEMP_PREFIX));
 }
 
-function toReadable(body: Readable | Buffer | string): Readable {
-  if (typeof body === 'string' || Buffer.isBuffer(body)) {
-    return Readable.from([typeof body === 'string' ? Buffer.from(body) : body], { objectMode: false });
-  }
-  return body;
-}
 
 async function readEntries(dir: string): Promise<Dirent[]> {
   try {

@@ -1,8 +1,8 @@
-import { createHash } from 'node:crypto';
-import { Readable, Transform, type TransformCallback } from 'node:stream';
+import type { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import type { PutObjectCommandInput, S3Client } from '@aws-sdk/client-s3';
 import { DrError } from '../errors.ts';
+import { Sha256Stream, toReadable } from '../hashing.ts';
 import { RETENTION_TAG_KEY } from '../tiers.ts';
 import type { PutOptions, Repository, StoredObject } from './types.ts';
 
@@ -141,7 +141,7 @@ export class S3Repository implements Repository {
     // s3rver and older S3-compatible stores ignore If-None-Match on writes: refuse up front too.
     if (await this.head(key)) throw this.alreadyExists(key);
 
-    const hasher = new Sha256Counter();
+    const hasher = new Sha256Stream();
     // pipeline forwards a body error into the hasher, which fails the upload and aborts it.
     const feeding = pipeline(source, hasher);
     feeding.catch(() => undefined);
@@ -202,7 +202,7 @@ export class S3Repository implements Repository {
     } catch (err) {
       throw this.translate(err, `tag ${key} with ${RETENTION_TAG_KEY}=${options.tier}`);
     }
-    return { key, size: hasher.bytesSeen, sha256: hasher.digest() };
+    return { key, ...hasher.result() };
   }
 
   async get(key: string): Promise<Readable> {
@@ -309,29 +309,6 @@ export class S3Repository implements Repository {
 }
 
 /** Counts and hashes the bytes flowing to the upload, so the result describes what was sent. */
-class Sha256Counter extends Transform {
-  private readonly hash = createHash('sha256');
-  // Not `size`/`length`: lib-storage takes those as the body's total length and then aborts
-  // the upload for having more parts than that length implies.
-  bytesSeen = 0;
-
-  override _transform(chunk: Buffer, _encoding: BufferEncoding, callback: TransformCallback): void {
-    this.hash.update(chunk);
-    this.bytesSeen += chunk.length;
-    callback(null, chunk);
-  }
-
-  digest(): string {
-    return this.hash.digest('hex');
-  }
-}
-
-function toReadable(body: Readable | Buffer | string): Readable {
-  if (typeof body === 'string' || Buffer.isBuffer(body)) {
-    return Readable.from([typeof body === 'string' ? Buffer.from(body) : body], { objectMode: false });
-  }
-  return body;
-}
 
 /** The endpoint the SDK resolves from the environment, if one overrides AWS's. */
 function customEndpoint(): string | undefined {
