@@ -12,10 +12,17 @@ export const JobEnv = {
   repo: 'DR_REPO',
   /** KMS key id or ARN for SSE-KMS on every object written (task definition). */
   kmsKeyId: 'DR_KMS_KEY_ID',
-  /** The dr subcommand to run: backup | restore | list (override). */
+  /** The dr subcommand to run: one of JOB_COMMANDS (override). */
   command: 'DR_COMMAND',
-  /** Database name to act on (override). */
+  /** Database name to act on: the source for backup, the repository folder for restore (override). */
   database: 'DR_DATABASE',
+  /** Database restored into, on the server the secret and host name (override). @default - DR_DATABASE */
+  targetDatabase: 'DR_TARGET_DATABASE',
+  /**
+   * Further dr flags as a JSON array of strings, e.g. ["--tables","candles"] (override). The job
+   * accepts only the flags JOB_COMMANDS allows for the command, so an input cannot redirect it.
+   */
+  args: 'DR_ARGS',
   /** Server host and port (override; the secret's host/port are used when absent). */
   dbHost: 'DR_DB_HOST',
   dbPort: 'DR_DB_PORT',
@@ -36,3 +43,14 @@ export const JobEnv = {
 export function secretEnvVarFor(databaseName: string): string {
   return `DR_SECRET_${databaseName.toUpperCase().replace(/[^A-Z0-9]/g, '_')}`;
 }
+
+/**
+ * The dr commands the job runs, each with the flags a state machine may pass in `DR_ARGS`.
+ * Connection, repository and key flags are never among them: the job sets those itself.
+ */
+export const JOB_COMMANDS = {
+  backup: ['--tier'],
+  restore: ['--backup', '--overwrite', '--tables', '--since', '--until', '--time-column', '--no-owner', '--with-globals'],
+} as const satisfies Record<string, readonly string[]>;
+
+export type JobCommand = keyof typeof JOB_COMMANDS;

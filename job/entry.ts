@@ -6,7 +6,7 @@
  */
 import { z } from 'zod';
 import { main } from '../bin/dr.ts';
-import { JobEnv } from '../core/contract.ts';
+import { JOB_COMMANDS, type JobCommand, JobEnv } from '../core/contract.ts';
 import { DrError } from '../core/errors.ts';
 
 const DbSecretSchema = z.object({
@@ -30,7 +30,9 @@ export function jobInvocation(env: NodeJS.ProcessEnv): JobInvocation {
     return value;
   };
   const command = env[JobEnv.command] ?? 'backup';
+  if (!isJobCommand(command)) throw new DrError(`unknown job command "${command}"`, `use one of ${Object.keys(JOB_COMMANDS).join(', ')}`);
   const database = required(JobEnv.database);
+  const extra = jobArgs(command, env[JobEnv.args]);
   const secretVar = required(JobEnv.secretEnv);
   const rawSecret = required(secretVar);
   let secret: z.infer<typeof DbSecretSchema>;
@@ -56,13 +58,41 @@ export function jobInvocation(env: NodeJS.ProcessEnv): JobInvocation {
   if (env[JobEnv.jobs]) common.push('--jobs', env[JobEnv.jobs]!);
   switch (command) {
     case 'backup': {
-      const argv = ['backup', '--db', url, ...common];
+      const argv = ['backup', '--db', url, ...common, ...extra];
       if (env[JobEnv.tier]) argv.push('--tier', env[JobEnv.tier]!);
       return { argv, pgEnv };
     }
-    default:
-      throw new DrError(`unknown job command "${command}"`, 'use backup');
+    case 'restore': {
+      const targetDatabase = env[JobEnv.targetDatabase] || database;
+      const targetUrl = url.replace(/\/[^/]*$/, `/${encodeURIComponent(targetDatabase)}`);
+      return { argv: ['restore', '--database', database, '--target', targetUrl, ...common, ...extra], pgEnv };
+    }
   }
+}
+
+function isJobCommand(name: string): name is JobCommand {
+  return Object.hasOwn(JOB_COMMANDS, name);
+}
+
+/** DR_ARGS: a JSON array of strings whose flags the command allows (values follow their flag). */
+function jobArgs(command: JobCommand, raw: string | undefined): string[] {
+  if (raw === undefined || raw === '') return [];
+  let args: unknown;
+  try {
+    args = JSON.parse(raw);
+  } catch {
+    args = undefined;
+  }
+  if (!Array.isArray(args) || !args.every((a) => typeof a === 'string')) {
+    throw new DrError(`job setting ${JobEnv.args} is not a JSON array of strings`, 'the state machine passes e.g. ["--tables","candles"]');
+  }
+  const allowed: readonly string[] = JOB_COMMANDS[command];
+  for (const arg of args) {
+    if (arg.startsWith('--') && !allowed.includes(arg.split('=')[0])) {
+      throw new DrError(`flag ${arg.split('=')[0]} is not allowed for the job's ${command} command`, `allowed: ${allowed.join(', ')}`);
+    }
+  }
+  return args;
 }
 
 export async function runJob(env: NodeJS.ProcessEnv = process.env): Promise<number> {

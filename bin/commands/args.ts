@@ -1,0 +1,69 @@
+/** Flag parsing shared by the `dr` commands: each command is one module in this folder. */
+import type { ParseArgsConfig } from 'node:util';
+import { DrError } from '../../core/errors.ts';
+import { openRepository } from '../../core/repository/index.ts';
+
+export type Options = NonNullable<ParseArgsConfig['options']>;
+
+export const COMMON: Options = {
+  json: { type: 'boolean', default: false },
+  quiet: { type: 'boolean', short: 'q', default: false },
+  help: { type: 'boolean', short: 'h', default: false },
+};
+export const REPO: Options = {
+  repo: { type: 'string' },
+  'kms-key-id': { type: 'string' },
+};
+export const PG: Options = {
+  jobs: { type: 'string', short: 'j' },
+  'pg-bin': { type: 'string' },
+  'work-dir': { type: 'string' },
+};
+
+export interface Command {
+  readonly summary: string;
+  readonly usage: string;
+  readonly options: Options;
+  readonly run: (values: Values, io: Io) => Promise<unknown>;
+  readonly human: (result: never) => string;
+}
+
+export type Values = Record<string, string | boolean | undefined>;
+
+export interface Io {
+  readonly log: (message: string) => void;
+}
+
+export class UsageError extends DrError {
+  constructor(message: string) {
+    super(message, 'see dr --help', 2);
+  }
+}
+
+export function usage(message: string): UsageError {
+  return new UsageError(message);
+}
+
+export function optionalString(v: Values, name: string): string | undefined {
+  const value = v[name];
+  return typeof value === 'string' && value !== '' ? value : undefined;
+}
+
+export function required(v: Values, name: string): string {
+  const value = optionalString(v, name);
+  if (value === undefined) throw usage(`--${name} is required`);
+  return value;
+}
+
+export function jobs(v: Values): number | undefined {
+  const raw = optionalString(v, 'jobs');
+  if (raw === undefined) return undefined;
+  const n = Number(raw);
+  if (!Number.isInteger(n) || n < 1) throw usage(`--jobs must be a whole number ≥ 1, got "${raw}"`);
+  return n;
+}
+
+export function repository(v: Values) {
+  return openRepository(required(v, 'repo'), { kmsKeyId: optionalString(v, 'kms-key-id') });
+}
+

@@ -1,0 +1,39 @@
+import { formatBytes, runBackup } from '../../core/backup.ts';
+import { isTier, TIERS } from '../../core/tiers.ts';
+import { COMMON, type Command, jobs, optionalString, PG, REPO, repository, required, usage } from './args.ts';
+
+export const backupCommand: Command = {
+  summary: 'Dump a database into a repository',
+  usage: `Usage: dr backup --db URL --repo URL [flags]
+
+  --db URL           source database (postgres://user@host:5432/crypto_stock)
+  --repo URL         file:///dir or s3://bucket/prefix
+  --tier TIER        force the retention tier: ${TIERS.join(' | ')}
+                     (default: monthly on the 1st (UTC), weekly on Sundays, daily otherwise)
+  -j, --jobs N       parallel pg_dump jobs (default: CPU count)
+  --kms-key-id ID    SSE-KMS key for s3:// objects (default: the bucket's encryption)
+  --pg-bin DIR       directory of pg_dump/pg_dumpall (default: PATH)
+  --work-dir DIR     where pg_dump writes before upload (default: OS temp dir)
+  --json, --quiet`,
+  options: { ...COMMON, ...REPO, ...PG, db: { type: 'string' }, tier: { type: 'string' } },
+  async run(v, io) {
+    const tier = optionalString(v, 'tier');
+    if (tier !== undefined && !isTier(tier)) throw usage(`--tier must be one of ${TIERS.join(', ')}, got "${tier}"`);
+    return runBackup({
+      db: required(v, 'db'),
+      repository: repository(v),
+      jobs: jobs(v),
+      tier,
+      tools: { binDir: optionalString(v, 'pg-bin') },
+      workDir: optionalString(v, 'work-dir'),
+      log: io.log,
+    });
+  },
+  human: (r: Awaited<ReturnType<typeof runBackup>>) =>
+    [
+      `backup ${r.id} of ${r.database} complete (${r.tier})`,
+      `  ${r.files} files, ${formatBytes(r.bytes)}, ${r.tables} tables, ${r.rows} rows, ${(r.durationMs / 1000).toFixed(1)} s`,
+      `  repository: ${r.repository}`,
+      ...r.warnings.map((w) => `  warning: ${w}`),
+    ].join('\n'),
+};

@@ -1,0 +1,25 @@
+import { formatBytes } from '../../core/backup.ts';
+import { listBackups } from '../../core/backups.ts';
+import { COMMON, type Command, optionalString, REPO, repository } from './args.ts';
+
+export const listCommand: Command = {
+  summary: 'List the complete backups in a repository',
+  usage: `Usage: dr list --repo URL [--database NAME] [--json]
+
+  --repo URL         file:///dir or s3://bucket/prefix
+  --database NAME    only this database's backups
+  --json`,
+  options: { ...COMMON, ...REPO, database: { type: 'string' } },
+  async run(v) {
+    return listBackups(repository(v), optionalString(v, 'database'));
+  },
+  human: (r: Awaited<ReturnType<typeof listBackups>>) => {
+    if (r.backups.length === 0) return `no complete backups${r.incomplete.length ? ` (${r.incomplete.length} incomplete ignored)` : ''}`;
+    const rows = r.backups.map((b) => [b.id, b.database, b.tier, b.startedAt.replace(/\.\d+Z$/, 'Z'), formatBytes(b.bytes), String(b.tables), String(b.rows)]);
+    const table = [['ID', 'DATABASE', 'TIER', 'STARTED', 'SIZE', 'TABLES', 'ROWS'], ...rows];
+    const widths = table[0].map((_, i) => Math.max(...table.map((row) => row[i].length)));
+    const lines = table.map((row) => row.map((cell, i) => cell.padEnd(widths[i])).join('  ').trimEnd());
+    if (r.incomplete.length) lines.push(`(${r.incomplete.length} incomplete backups without a manifest ignored)`);
+    return lines.join('\n');
+  },
+};
