@@ -54,3 +54,23 @@ export const JOB_COMMANDS = {
 } as const satisfies Record<string, readonly string[]>;
 
 export type JobCommand = keyof typeof JOB_COMMANDS;
+
+/**
+ * CloudWatch metrics the DR system emits and alarms on. Every metric carries one dimension,
+ * `Metrics.dimension` = the database name.
+ */
+export const Metrics = {
+  namespace: 'CryptoStockDr',
+  /** Dimension name; its value is the database name. */
+  dimension: 'Database',
+  /** 1 per successful backup (backup workflow, after the job exited 0). Count. RPO alarm: none in 26 h. */
+  backupSucceeded: 'BackupSucceeded',
+  /** Total restore time of a drill (download + checksums + restore). Seconds. Alarm: above the RTO. */
+  restoreSeconds: 'RestoreSeconds',
+  /** 1 when a drill passed, 0 when it failed (drill-report Lambda). None. Alarm: below 1. */
+  drillPassed: 'DrillPassed',
+  /** Age of the backup a drill restored, at drill time (drill-report Lambda). Hours. */
+  backupAgeHours: 'BackupAgeHours',
+  /** Days since the newest drill report, emitted daily (drill-age Lambda). Days. Alarm: above 35 or missing. */
+  daysSinceLastDrill: 'DaysSinceLastDrill',
+} as const;
