@@ -44,4 +44,27 @@ describe('jobInvocation (the container overrides → the dr command line)', () =
     expect((bad as DrError).oneLine()).toBe(`the secret in ${secretVar} is not JSON with "username" and "password"; store the database secret in the RDS format {"username":…,"password":…}`);
     expect(() => jobInvocation({ ...base, [JobEnv.command]: 'format-disk' })).toThrow('unknown job command "format-disk"');
   });
+
+  it('runs dr restore into the target database (the source database names the repository folder)', () => {
+    const { argv } = jobInvocation({
+      ...base,
+      [JobEnv.command]: 'restore',
+      [JobEnv.targetDatabase]: 'crypto_stock_restored',
+      [JobEnv.args]: JSON.stringify(['--backup', 'latest', '--tables', 'candles', '--since', '2026-01-10T00:00:00Z']),
+    });
+    expect(argv).toEqual([
+      'restore', '--database', 'crypto_stock', '--target', 'postgres://backup@db.internal:5433/crypto_stock_restored',
+      '--repo', 's3://vault-bucket/', '--json',
+      '--kms-key-id', 'arn:aws:kms:eu-west-1:111122223333:key/abc', '--jobs', '2',
+      '--backup', 'latest', '--tables', 'candles', '--since', '2026-01-10T00:00:00Z',
+    ]);
+    expect(jobInvocation({ ...base, [JobEnv.command]: 'restore' }).argv.slice(0, 5)).toEqual(['restore', '--database', 'crypto_stock', '--target', 'postgres://backup@db.internal:5433/crypto_stock']);
+  });
+
+  it('refuses DR_ARGS flags the command does not allow, so an input cannot redirect the job', () => {
+    const restore = { ...base, [JobEnv.command]: 'restore' };
+    expect(() => jobInvocation({ ...restore, [JobEnv.args]: JSON.stringify(['--repo', 's3://elsewhere/']) })).toThrow('flag --repo is not allowed for the job\'s restore command');
+    expect(() => jobInvocation({ ...restore, [JobEnv.args]: JSON.stringify(['--target=postgres://evil/x']) })).toThrow('flag --target is not allowed');
+    expect(() => jobInvocation({ ...restore, [JobEnv.args]: '{"tables":"candles"}' })).toThrow(`job setting ${JobEnv.args} is not a JSON array of strings`);
+  });
 });
