@@ -43,9 +43,33 @@ export interface JobConfig {
   readonly dumpJobs: number;
 }
 
+/** A PostgreSQL server drills restore scratch databases into. */
+export interface ServerConfig {
+  readonly host: string;
+  /** @default 5432 */
+  readonly port: number;
+  /** Secrets Manager secret (name or ARN) with `{"username":…,"password":…}`; the role must be allowed to CREATE/DROP DATABASE. */
+  readonly secret: string;
+}
+
+export interface DrillConfig {
+  /**
+   * Staging server that receives the scratch databases `drill_<db>_<yyyymmdd>`.
+   * @default - the first database's server and secret
+   */
+  readonly scratchServer: ServerConfig;
+  /** Whether the monthly drill schedule (first Sunday, 03:00 UTC) is enabled. @default true */
+  readonly scheduleEnabled: boolean;
+  /** Application health URLs the verification calls (each must answer 2xx). @default - none */
+  readonly healthUrls: readonly string[];
+}
+
 export interface DrConfig {
   /** @default - one database: crypto_stock on db.internal.example:5432, secret crypto-stock/db */
   readonly databases: readonly DatabaseConfig[];
+  /** Recovery time objective of a restore, in seconds (the guide: critical 1 h, high 4 h, medium 24 h). @default 3600 */
+  readonly rtoSeconds: number;
+  readonly drill: DrillConfig;
   /** Existing VPC to run the job in (needs an account/region for the lookup). @default - a new VPC */
   readonly vpcId?: string;
   /** Email address subscribed to backup alarms. @default - no subscription (the topic still exists) */
@@ -79,8 +103,20 @@ const jobSchema = z.strictObject({
   dumpJobs: z.number().int().min(1).max(64).optional(),
 });
 
+const drillSchema = z.strictObject({
+  scratchServer: z.strictObject({
+    host: z.string().min(1),
+    port: z.number().int().min(1).max(65535).default(5432),
+    secret: z.string().min(1),
+  }).optional(),
+  scheduleEnabled: z.boolean().default(true),
+  healthUrls: z.array(z.url({ protocol: /^https?$/ })).default([]),
+});
+
 const configSchema = z.strictObject({
   databases: z.array(databaseSchema).min(1, 'list at least one database').default([DEFAULT_DATABASE]),
+  rtoSeconds: z.number().int().min(60, 'at least 60 seconds').max(7 * 86400, 'at most 7 days (604800)').default(3600),
+  drill: drillSchema.default({ scheduleEnabled: true, healthUrls: [] }),
   vpcId: z.string().regex(/^vpc-[0-9a-f]+$/, 'a VPC id like vpc-0123456789abcdef0').optional(),
   alertEmail: z.email().optional(),
   postgresMajorVersion: z.number().int().min(12).max(18).default(15),
@@ -121,8 +157,14 @@ export function parseConfig(raw: unknown): DrConfig {
     if (!ok) problems.push(`job.memoryMiB: ${c.job.memoryMiB} is not valid with cpu ${c.job.cpu}; use ${min}..${max} in steps of ${step}`);
   }
   if (problems.length > 0) throw new Error(`invalid dr configuration (${FIX_HINT}):\n${problems.map((p) => `  ✖ ${p}`).join('\n')}`);
+  const first = c.databases[0];
   return {
     ...c,
+    drill: {
+      scratchServer: c.drill.scratchServer ?? { host: first.host, port: first.port, secret: first.secret },
+      scheduleEnabled: c.drill.scheduleEnabled,
+      healthUrls: c.drill.healthUrls,
+    },
     job: { cpu: c.job.cpu, memoryMiB: c.job.memoryMiB, dumpJobs: c.job.dumpJobs ?? Math.max(1, Math.floor(c.job.cpu / 1024)) },
   };
 }

@@ -11,6 +11,12 @@ describe('parseConfig', () => {
       backupConcurrency: 2,
       sslMode: 'require',
       job: { cpu: 1024, memoryMiB: 2048, dumpJobs: 1 },
+      rtoSeconds: 3600,
+      drill: {
+        scratchServer: { host: 'db.internal.example', port: 5432, secret: 'crypto-stock/db' },
+        scheduleEnabled: true,
+        healthUrls: [],
+      },
     });
     expect(config.databases[0]).toEqual(DEFAULT_DATABASE);
   });
@@ -25,7 +31,16 @@ describe('parseConfig', () => {
     expect(config.job.dumpJobs).toBe(4);
   });
 
+  it('takes a separate drill scratch server, RTO and health URLs', () => {
+    const config = parseConfig({ rtoSeconds: 14400, drill: { scratchServer: { host: 'staging', secret: 'staging/db' }, scheduleEnabled: false, healthUrls: ['https://api.example/health'] } });
+    expect(config.rtoSeconds).toBe(14400);
+    expect(config.drill).toEqual({ scratchServer: { host: 'staging', port: 5432, secret: 'staging/db' }, scheduleEnabled: false, healthUrls: ['https://api.example/health'] });
+  });
+
   it.each([
+    [{ rtoSeconds: 10 }, /rtoSeconds: at least 60 seconds/],
+    [{ drill: { scratchServer: { host: 'h' } } }, /drill\.scratchServer\.secret/],
+    [{ drill: { healthUrls: ['ftp://x'] } }, /drill\.healthUrls\[0\]/],
     [{ databases: [] }, /databases: list at least one database/],
     [{ databases: [{ name: 'a-b', host: 'h' }, { name: 'a_b', host: 'h' }] }, /"a_b" and "a-b" collide .*rename one/],
     [{ databases: [{ name: '1x', host: 'h' }] }, /databases\[0\]\.name/],
