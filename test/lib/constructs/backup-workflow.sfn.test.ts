@@ -1,12 +1,9 @@
 /**
  * The synthesized backup state machine, executed by aws-local-stepfunctions. Only the ECS RunTask
- * call is replaced (ECS has no local equivalent): the handler starts the real job entry point as a
- * process with the environment ECS would give the container (task definition env + secrets +
- * the state's container overrides), against the real PostgreSQL server and s3rver.
+ * call is replaced (ECS has no local equivalent): the local job (./local-job.ts) starts the real job
+ * entry point as a process with the environment ECS would give the container (task definition env +
+ * secrets + the state's container overrides), against the real PostgreSQL server and s3rver.
  */
-import { spawn } from 'node:child_process';
-import { randomBytes } from 'node:crypto';
-import { fileURLToPath } from 'node:url';
 import { GetObjectCommand, ListObjectsV2Command } from '@aws-sdk/client-s3';
 import * as ecs from 'aws-cdk-lib/aws-ecs';
 import { StateMachine } from 'aws-local-stepfunctions';
@@ -14,16 +11,11 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { JobEnv } from '../../../core/contract.ts';
 import { MANIFEST_SUFFIX } from '../../../core/layout.ts';
 import { BackupWorkflow } from '../../../lib/constructs/workflows/backup-workflow.ts';
-import { PG_HOST, PG_PORT, PG_USER, createDatabase, dropDatabase, uniqueName } from '../../support/pg.ts';
-import { createTestBucket, s3Client, s3Env } from '../../support/s3.ts';
-import { buildStack, onlyResource } from '../helpers.ts';
-import { definitionOf, resolveTokens } from './definition.ts';
-
-const REPO_ROOT = fileURLToPath(new URL('../../..', import.meta.url));
-
-interface RunTaskParameters {
-  readonly Overrides: { readonly ContainerOverrides: readonly { readonly Name: string; readonly Environment: readonly { Name: string; Value: string }[] }[] };
-}
+import { PG_HOST, PG_PORT, createDatabase, dropDatabase, uniqueName } from '../../support/pg.ts';
+import { createTestBucket, s3Client } from '../../support/s3.ts';
+import { buildStack } from '../helpers.ts';
+import { definitionOf } from './definition.ts';
+import { localJob } from './local-job.ts';
 
 interface LocalWorkflow {
   run(input: Record<string, string>): Promise<{ output?: any; error?: { name: string; message: string }; tasks: Record<string, string>[]; logs: string[] }>;
@@ -37,62 +29,25 @@ function localWorkflow(databases: string[], bucket: string): LocalWorkflow {
     { jobImage: ecs.ContainerImage.fromRegistry('public.ecr.aws/docker/library/busybox:latest') },
   );
   const machine = new StateMachine(definitionOf(template) as any);
-  const container = onlyResource(template, 'AWS::ECS::TaskDefinition').Properties.ContainerDefinitions[0];
 
   return {
     async run(input) {
-      const tasks: Record<string, string>[] = [];
-      const logs: string[] = [];
+      // The vault bucket's name is a deploy-time token: point the repository at the test bucket.
+      const job = localJob(template, { env: { [JobEnv.repo]: `s3://${bucket}/` } });
       const execution = machine.run(input, {
-        overrides: {
-          taskResourceLocalHandlers: {
-            [BackupWorkflow.RUN_TASK_STATE]: async (parameters) => {
-              const override = (parameters as unknown as RunTaskParameters).Overrides.ContainerOverrides[0];
-              expect(override.Name).toBe(container.Name);
-              const env: Record<string, string> = {};
-              for (const e of container.Environment) env[e.Name] = resolveTokens(e.Value);
-              for (const s of container.Secrets) env[s.Name] = JSON.stringify({ username: PG_USER, password: '' });
-              for (const e of override.Environment) env[e.Name] = e.Value;
-              // The vault bucket's name is a deploy-time token: point the repository at the test bucket.
-              env[JobEnv.repo] = `s3://${bucket}/`;
-              tasks.push(env);
-              const { exitCode, output } = await runJob(env);
-              logs.push(output);
-              return {
-                TaskArn: `arn:aws:ecs:us-east-1:123456789012:task/local/${randomBytes(8).toString('hex')}`,
-                LastStatus: 'STOPPED',
-                StopCode: 'EssentialContainerExited',
-                Containers: [{ Name: override.Name, ExitCode: exitCode }],
-              };
-            },
-          },
-        },
+        overrides: { taskResourceLocalHandlers: { [BackupWorkflow.RUN_TASK_STATE]: job.handler } },
       });
+      const tasks = () => job.runs.map((r) => r.env);
+      const logs = () => job.runs.map((r) => r.output);
       try {
-        return { output: await execution.result, tasks, logs };
+        return { output: await execution.result, tasks: tasks(), logs: logs() };
       } catch (err) {
         const cause = (err as { cause?: { name: string; message: string } }).cause;
         if (!cause) throw err;
-        return { error: { name: cause.name, message: cause.message }, tasks, logs };
+        return { error: { name: cause.name, message: cause.message }, tasks: tasks(), logs: logs() };
       }
     },
   };
-}
-
-/** Runs job/entry.ts like the container's ENTRYPOINT, with only the container's environment. */
-function runJob(env: Record<string, string>): Promise<{ exitCode: number; output: string }> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, ['--import', 'tsx', 'job/entry.ts'], {
-      cwd: REPO_ROOT,
-      env: { PATH: process.env.PATH ?? '/usr/bin:/bin', ...s3Env(), ...env },
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
-    let output = '';
-    child.stdout.on('data', (d) => { output += d; });
-    child.stderr.on('data', (d) => { output += d; });
-    child.once('error', reject);
-    child.once('exit', (code) => resolve({ exitCode: code ?? 1, output }));
-  });
 }
 
 async function manifestKeys(bucket: string, database: string): Promise<string[]> {
