@@ -63,7 +63,8 @@ export async function main(argv: string[], io: MainIo = {}): Promise<number> {
   try {
     const result = await command.run(values, { log: (m) => { if (!quiet) stderr.write(`dr ${name}: ${m}\n`); } });
     stdout.write(json ? `${JSON.stringify({ ok: true, ...(result as object) })}\n` : `${command.human(result as never)}\n`);
-    return 0;
+    // A command that ran but found a failure (e.g. verify) still prints its result, then exits non-zero.
+    return command.exitCode?.(result as never) ?? 0;
   } catch (err) {
     if (err instanceof DrError) return fail(err);
     stderr.write(`dr ${name}: internal error: ${(err as Error)?.stack ?? String(err)}\n`);

@@ -26,9 +26,12 @@ export interface Command {
   readonly options: Options;
   readonly run: (values: Values, io: Io) => Promise<unknown>;
   readonly human: (result: never) => string;
+  /** Exit status for a result that ran to completion but failed (e.g. a verification). @default - 0 */
+  readonly exitCode?: (result: never) => number;
 }
 
-export type Values = Record<string, string | boolean | undefined>;
+/** parseArgs values; a string[] for options declared `multiple: true`. */
+export type Values = Record<string, string | boolean | string[] | undefined>;
 
 export interface Io {
   readonly log: (message: string) => void;
@@ -47,6 +50,12 @@ export function usage(message: string): UsageError {
 export function optionalString(v: Values, name: string): string | undefined {
   const value = v[name];
   return typeof value === 'string' && value !== '' ? value : undefined;
+}
+
+/** A repeatable string option (`multiple: true`): every value given, in order. */
+export function strings(v: Values, name: string): string[] {
+  const value = v[name];
+  return Array.isArray(value) ? value.filter((s) => s !== '') : typeof value === 'string' && value !== '' ? [value] : [];
 }
 
 export function required(v: Values, name: string): string {
