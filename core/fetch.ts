@@ -87,11 +87,11 @@ export async function fetchVerified(repo: Repository, manifest: Manifest, option
   return { root: options.workDir, dumpDir: join(options.workDir, DATA_DIR), inPlace: false, bytes, downloadMs: elapsed, verifyMs: 0 };
 }
 
-function missing(manifest: Manifest, f: ManifestFile, err: unknown): BackupIntegrityError {
+export function missing(manifest: Manifest, f: ManifestFile, err: unknown): BackupIntegrityError {
   return new BackupIntegrityError(`backup ${manifest.id}: file ${f.path} is missing (${(err as Error).message})`, 'the backup is damaged; restore another one', 1, { cause: err });
 }
 
-function checkFile(manifest: Manifest, f: ManifestFile, actual: { size: number; sha256: string }): void {
+export function checkFile(manifest: Manifest, f: ManifestFile, actual: { size: number; sha256: string }): void {
   if (actual.size !== f.size) {
     const how = actual.size < f.size ? 'truncated' : 'longer than recorded';
     throw new BackupIntegrityError(`backup ${manifest.id}: file ${f.path} is ${how} (${actual.size} bytes, manifest says ${f.size})`, 'the backup is damaged; restore another one');

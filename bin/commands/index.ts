@@ -1,11 +1,13 @@
 /** Every `dr` command, by name; `dr --help` lists them in this order. */
 import type { Command } from './args.ts';
 import { backupCommand } from './backup.ts';
+import { checkCommand } from './check.ts';
 import { listCommand } from './list.ts';
 import { restoreCommand } from './restore.ts';
 
 export const COMMANDS: Record<string, Command> = {
   backup: backupCommand,
   list: listCommand,
+  check: checkCommand,
   restore: restoreCommand,
 };
