@@ -34,6 +34,11 @@ export const JobEnv = {
   tier: 'DR_TIER',
   /** Parallel pg_dump/pg_restore jobs (task definition). */
   jobs: 'DR_JOBS',
+  /**
+   * Object Lock on what the job writes: 'governance' (task definition, on the Object Lock vault)
+   * or 'none'. @default 'none'
+   */
+  objectLock: 'DR_OBJECT_LOCK',
 } as const;
 
 /**

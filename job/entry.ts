@@ -60,6 +60,8 @@ export function jobInvocation(env: NodeJS.ProcessEnv): JobInvocation {
     case 'backup': {
       const argv = ['backup', '--db', url, ...common, ...extra];
       if (env[JobEnv.tier]) argv.push('--tier', env[JobEnv.tier]!);
+      // Only backup writes to the repository; restores read.
+      if (env[JobEnv.objectLock]) argv.push('--object-lock', env[JobEnv.objectLock]!);
       return { argv, pgEnv };
     }
     case 'restore': {

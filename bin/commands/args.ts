@@ -1,7 +1,7 @@
 /** Flag parsing shared by the `dr` commands: each command is one module in this folder. */
 import type { ParseArgsConfig } from 'node:util';
 import { DrError } from '../../core/errors.ts';
-import { openRepository } from '../../core/repository/index.ts';
+import { OBJECT_LOCKS, type ObjectLock, openRepository } from '../../core/repository/index.ts';
 
 export type Options = NonNullable<ParseArgsConfig['options']>;
 
@@ -13,6 +13,7 @@ export const COMMON: Options = {
 export const REPO: Options = {
   repo: { type: 'string' },
   'kms-key-id': { type: 'string' },
+  'object-lock': { type: 'string' },
 };
 export const PG: Options = {
   jobs: { type: 'string', short: 'j' },
@@ -73,6 +74,10 @@ export function jobs(v: Values): number | undefined {
 }
 
 export function repository(v: Values) {
-  return openRepository(required(v, 'repo'), { kmsKeyId: optionalString(v, 'kms-key-id') });
+  const objectLock = optionalString(v, 'object-lock') ?? 'none';
+  if (!(OBJECT_LOCKS as readonly string[]).includes(objectLock)) {
+    throw usage(`--object-lock must be one of ${OBJECT_LOCKS.join(', ')}, got "${objectLock}"`);
+  }
+  return openRepository(required(v, 'repo'), { kmsKeyId: optionalString(v, 'kms-key-id'), objectLock: objectLock as ObjectLock });
 }
 

@@ -12,6 +12,8 @@ export const backupCommand: Command = {
                      (default: monthly on the 1st (UTC), weekly on Sundays, daily otherwise)
   -j, --jobs N       parallel pg_dump jobs (default: CPU count)
   --kms-key-id ID    SSE-KMS key for s3:// objects (default: the bucket's encryption)
+  --object-lock MODE none | governance: lock each s3:// object until its tier's
+                     retention ends (Object Lock bucket; default: none)
   --pg-bin DIR       directory of pg_dump/pg_dumpall (default: PATH)
   --work-dir DIR     where pg_dump writes before upload (default: OS temp dir)
   --json, --quiet`,

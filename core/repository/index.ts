@@ -1,9 +1,9 @@
 import { DrError } from '../errors.ts';
 import { FileRepository } from './file.ts';
 import { S3Repository } from './s3.ts';
-import type { Repository } from './types.ts';
+import { type ObjectLock, OBJECT_LOCKS, type Repository } from './types.ts';
 
-export type { PutOptions, Repository, StoredObject } from './types.ts';
+export { type ObjectLock, OBJECT_LOCKS, type PutOptions, type Repository, type StoredObject } from './types.ts';
 export { FileRepository } from './file.ts';
 export { S3Repository, type S3RepositoryOptions } from './s3.ts';
 
@@ -12,6 +12,12 @@ const URL_HINT = 'use file:///path/to/dir or s3://bucket/prefix';
 export interface OpenRepositoryOptions {
   /** SSE-KMS key for every object written to an s3:// repository; ignored for file://. */
   readonly kmsKeyId?: string;
+  /**
+   * 'governance' locks every object written to an s3:// repository until its tier's retention
+   * ends (Object Lock, GOVERNANCE mode); ignored for file://.
+   * @default 'none'
+   */
+  readonly objectLock?: ObjectLock;
 }
 
 /**
@@ -37,7 +43,11 @@ export function openRepository(url: string, options: OpenRepositoryOptions = {})
   if (prefix.split('/').some((part, i, parts) => part === '' && i < parts.length - 1) || /[\0\\]/.test(prefix)) {
     throw new DrError(`unsupported repository URL "${url}": the prefix has empty or invalid segments`, URL_HINT);
   }
-  return new S3Repository({ bucket, prefix, kmsKeyId: options.kmsKeyId });
+  const objectLock = options.objectLock ?? 'none';
+  if (!OBJECT_LOCKS.includes(objectLock)) {
+    throw new DrError(`unsupported object lock "${String(objectLock)}"`, `use one of ${OBJECT_LOCKS.join(', ')}`, 2);
+  }
+  return new S3Repository({ bucket, prefix, kmsKeyId: options.kmsKeyId, objectLock });
 }
 
 function unsupported(url: string): DrError {

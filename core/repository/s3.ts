@@ -3,8 +3,10 @@ import { pipeline } from 'node:stream/promises';
 import type { PutObjectCommandInput, S3Client } from '@aws-sdk/client-s3';
 import { DrError } from '../errors.ts';
 import { Sha256Stream, toReadable } from '../hashing.ts';
-import { RETENTION_TAG_KEY } from '../tiers.ts';
-import type { PutOptions, Repository, StoredObject } from './types.ts';
+import { RETENTION_DAYS, RETENTION_TAG_KEY, type Tier } from '../tiers.ts';
+import type { ObjectLock, PutOptions, Repository, StoredObject } from './types.ts';
+
+const DAY_MS = 86_400_000;
 
 /**
  * Memory per upload is about QUEUE_SIZE × part size, so it stays flat whatever the object's size;
@@ -36,6 +38,14 @@ export interface S3RepositoryOptions {
   readonly prefix?: string;
   /** SSE-KMS key id or ARN; without it objects are encrypted with SSE-S3 (AES256). */
   readonly kmsKeyId?: string;
+  /**
+   * 'governance': every object is written with an Object Lock retain-until date of its tier's
+   * retention (core/tiers.ts) in GOVERNANCE mode. The bucket must have Object Lock enabled, and
+   * S3 requires a checksum on such writes: keep the SDK's default AWS_REQUEST_CHECKSUM_CALCULATION
+   * (WHEN_SUPPORTED, CRC32), do not set it to WHEN_REQUIRED against real S3.
+   * @default 'none'
+   */
+  readonly objectLock?: ObjectLock;
   /** ListObjectsV2 MaxKeys, so tests can exercise pagination without thousands of objects. */
   readonly listPageSize?: number;
   /** @default - a client from the standard AWS environment, built on first use */
@@ -49,7 +59,9 @@ export interface S3RepositoryOptions {
  *
  * The role needs s3:ListBucket (HeadBucket, listings, and a 404 rather than 403 from HEAD on a
  * missing key, which `put` relies on), s3:PutObject, s3:PutObjectTagging, s3:AbortMultipartUpload
- * and s3:GetObject, plus the KMS key's GenerateDataKey/Decrypt when one is configured.
+ * and s3:GetObject, plus the KMS key's GenerateDataKey/Decrypt when one is configured, and
+ * s3:PutObjectRetention with objectLock 'governance'. It never needs s3:Delete* or
+ * s3:BypassGovernanceRetention.
  */
 export class S3Repository implements Repository {
   readonly url: string;
@@ -57,6 +69,7 @@ export class S3Repository implements Repository {
   /** '' or ending in '/': prepended to every key. */
   readonly prefix: string;
   private readonly kmsKeyId: string | undefined;
+  readonly objectLock: ObjectLock;
   private readonly listPageSize: number | undefined;
   private clientInstance: S3Client | undefined;
 
@@ -66,6 +79,7 @@ export class S3Repository implements Repository {
     this.prefix = trimmed ? `${trimmed}/` : '';
     this.url = `s3://${this.bucket}${trimmed ? `/${trimmed}` : ''}`;
     this.kmsKeyId = options.kmsKeyId;
+    this.objectLock = options.objectLock ?? 'none';
     this.listPageSize = options.listPageSize;
     this.clientInstance = options.client;
   }
@@ -155,6 +169,9 @@ export class S3Repository implements Repository {
       ...(this.kmsKeyId
         ? { ServerSideEncryption: 'aws:kms', SSEKMSKeyId: this.kmsKeyId }
         : { ServerSideEncryption: 'AES256' }),
+      // Born tagged on S3, so lifecycle and replication see the tier from the first version.
+      Tagging: `${RETENTION_TAG_KEY}=${options.tier}`,
+      ...this.retention(options.tier),
     };
     const { client, s3, storage } = await this.api();
     // A body of known, moderate size streams in one PutObject: no part buffers, one request.
@@ -257,6 +274,12 @@ export class S3Repository implements Repository {
       token = page.IsTruncated ? page.NextContinuationToken : undefined;
     } while (token);
     return [...found].map((key) => key.slice(this.prefix.length)).sort();
+  }
+
+  /** The Object Lock fields of a write (lib-storage passes them on to CreateMultipartUpload). */
+  private retention(tier: Tier): Pick<PutObjectCommandInput, 'ObjectLockMode' | 'ObjectLockRetainUntilDate'> {
+    if (this.objectLock === 'none') return {};
+    return { ObjectLockMode: 'GOVERNANCE', ObjectLockRetainUntilDate: new Date(Date.now() + RETENTION_DAYS[tier] * DAY_MS) };
   }
 
   private objectKey(key: string): string {

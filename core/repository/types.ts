@@ -1,6 +1,10 @@
 import type { Readable } from 'node:stream';
 import type { Tier } from '../tiers.ts';
 
+/** Object Lock retention a repository applies to what it writes (s3:// only). */
+export const OBJECT_LOCKS = ['none', 'governance'] as const;
+export type ObjectLock = (typeof OBJECT_LOCKS)[number];
+
 /** What a completed write stored: the exact bytes' size and SHA-256 (hex). */
 export interface StoredObject {
   readonly key: string;

@@ -27,6 +27,12 @@ describe('jobInvocation (the container overrides → the dr command line)', () =
     expect(pgEnv).toMatchObject({ PGUSER: 'backup', PGPASSWORD: 'p@ss:w/rd', PGHOST: 'db.internal', PGPORT: '5433', PGSSLMODE: 'prefer' });
   });
 
+  it('passes the task definition\'s Object Lock mode to backups only (restores never write)', () => {
+    expect(jobInvocation({ ...base, [JobEnv.objectLock]: 'governance' }).argv.slice(-2)).toEqual(['--object-lock', 'governance']);
+    expect(jobInvocation({ ...base, [JobEnv.objectLock]: 'governance', [JobEnv.command]: 'restore' }).argv).not.toContain('--object-lock');
+    expect(jobInvocation(base).argv).not.toContain('--object-lock');
+  });
+
   it('lets the job choose the tier by date when the workflow passes an empty tier', () => {
     expect(jobInvocation({ ...base, [JobEnv.tier]: '' }).argv).not.toContain('--tier');
   });
