@@ -59,8 +59,11 @@ export interface LocalJobOptions {
 }
 
 export interface LocalJob {
-  /** The `taskResourceLocalHandlers` entry for an EcsRunTask state. */
-  readonly handler: (parameters: Record<string, unknown>) => Promise<RunJobResult>;
+  /**
+   * The `taskResourceLocalHandlers` entry for an EcsRunTask state: takes the state's Parameters,
+   * resolves to a RunJobResult (typed loosely, as aws-local-stepfunctions does not export its JSON type).
+   */
+  readonly handler: (parameters: any) => Promise<any>;
   /** Every run so far, in start order. */
   readonly runs: LocalJobRun[];
 }
@@ -81,7 +84,7 @@ export function localJob(template: Template, options: LocalJobOptions = {}): Loc
   const runs: LocalJobRun[] = [];
   return {
     runs,
-    async handler(parameters) {
+    async handler(parameters: Record<string, unknown>): Promise<RunJobResult> {
       const overrides = (parameters.Overrides ?? {}) as { ContainerOverrides?: readonly ContainerOverride[] };
       const override = overrides.ContainerOverrides?.find((o) => o.Name === container.Name);
       if (overrides.ContainerOverrides?.length && !override) {
