@@ -395,46 +395,6 @@ describe('s3 repository specifics', () => {
     expect(() => openRepository(`s3://${bucket}/a`, { objectLock: 'compliance' as never })).toThrow('unsupported object lock "compliance"');
   });
 
-  it('locks each object until its tier ends (GOVERNANCE) only with objectLock governance, on single and multipart writes', async () => {
-    const sent: { command: string; headers: Record<string, string> }[] = [];
-    const client = s3Client();
-    client.middlewareStack.add(
-      (next, context) => async (args) => {
-        sent.push({ command: context.commandName ?? '', headers: (args.request as { headers: Record<string, string> }).headers });
-        return next(args);
-      },
-      { step: 'finalizeRequest' },
-    );
-    const header = (command: string, name: string) => sent.filter((s) => s.command === command).map((s) => s.headers[name]);
-    const DAY = 86_400_000;
-    const lockedFor = (value: string | undefined) => Math.round((Date.parse(value ?? '') - Date.now()) / DAY);
-
-    // s3rver ignores the Object Lock headers; the request carrying them is what real S3 acts on.
-    const locked = new S3Repository({ bucket, prefix: 'locked', objectLock: 'governance', client });
-    await locked.put('backups/db/1/manifest.json', '{}', { tier: 'daily' });
-    await locked.put('backups/db/1/big', generatedBody(17).body, { tier: 'monthly' });
-    await locked.put('backups/db/1/weekly', 'w', { tier: 'weekly', expectedSize: 1 });
-    expect(header('PutObjectCommand', 'x-amz-object-lock-mode')).toEqual(['GOVERNANCE', 'GOVERNANCE']);
-    expect(header('PutObjectCommand', 'x-amz-object-lock-retain-until-date').map(lockedFor)).toEqual([7, 28]);
-    expect(header('PutObjectCommand', 'x-amz-tagging')).toEqual([`${RETENTION_TAG_KEY}=daily`, `${RETENTION_TAG_KEY}=weekly`]);
-    expect(header('CreateMultipartUploadCommand', 'x-amz-object-lock-mode')).toEqual(['GOVERNANCE']);
-    expect(header('CreateMultipartUploadCommand', 'x-amz-object-lock-retain-until-date').map(lockedFor)).toEqual([180]);
-    expect(header('CreateMultipartUploadCommand', 'x-amz-tagging')).toEqual([`${RETENTION_TAG_KEY}=monthly`]);
-    // The objects are still complete and readable.
-    expect(await text(await locked.get('backups/db/1/manifest.json'))).toBe('{}');
-
-    sent.length = 0;
-    await new S3Repository({ bucket, prefix: 'unlocked', client }).put('x', 'x', { tier: 'monthly' });
-    expect(header('PutObjectCommand', 'x-amz-object-lock-mode')).toEqual([undefined]);
-    expect(header('PutObjectCommand', 'x-amz-object-lock-retain-until-date')).toEqual([undefined]);
-  });
-
-  it('openRepository takes the Object Lock mode (default none) and refuses unknown ones', () => {
-    expect((openRepository(`s3://${bucket}/a`) as S3Repository).objectLock).toBe('none');
-    expect((openRepository(`s3://${bucket}/a`, { objectLock: 'governance' }) as S3Repository).objectLock).toBe('governance');
-    expect(() => openRepository(`s3://${bucket}/a`, { objectLock: 'compliance' as never })).toThrow('unsupported object lock "compliance"');
-  });
-
   it('fails assertWritable with a DrError when the bucket does not exist', async () => {
     const repo = openRepository('s3://dr-missing-bucket-0000/backups');
     const err = await rejection(repo.assertWritable());
