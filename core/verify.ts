@@ -225,7 +225,8 @@ export function displayName(schema: string, name: string): string {
   return `${ident(schema)}.${ident(name)}`;
 }
 
-function parseHealthUrl(value: string): URL {
+/** A health URL, or a DrError saying what is wrong with it. */
+export function parseHealthUrl(value: string): URL {
   let url: URL;
   try {
     url = new URL(value);

@@ -4,10 +4,12 @@ import { backupCommand } from './backup.ts';
 import { checkCommand } from './check.ts';
 import { listCommand } from './list.ts';
 import { restoreCommand } from './restore.ts';
+import { verifyCommand } from './verify.ts';
 
 export const COMMANDS: Record<string, Command> = {
   backup: backupCommand,
   list: listCommand,
   check: checkCommand,
   restore: restoreCommand,
+  verify: verifyCommand,
 };
