@@ -79,3 +79,22 @@ export const Metrics = {
   /** Days since the newest drill report, emitted daily (drill-age Lambda). Days. Alarm: above 35 or missing. */
   daysSinceLastDrill: 'DaysSinceLastDrill',
 } as const;
+
+/**
+ * Environment of the verify Lambda (lambdas/verify), set by the CDK side. The event names the
+ * backup and the scratch database; these say where the vault and the server's credentials are.
+ */
+export const VerifyEnv = {
+  /** Backup repository URL the manifest is read from, e.g. s3://bucket/backups. */
+  repo: JobEnv.repo,
+  /** ARN of the Secrets Manager secret of the server verified: RDS-style JSON {username, password, host?, port?}. */
+  secretArn: 'DR_DB_SECRET_ARN',
+  /**
+   * Path, inside the function, of a PEM CA bundle for the database server's certificate, e.g.
+   * /var/runtime/ca-cert.pem (the Lambda runtime's bundle). When set, TLS is verify-full.
+   * @default - unset: TLS is used without certificate verification when the server offers it (prefer)
+   */
+  caBundle: 'DR_DB_CA_BUNDLE',
+  /** Optional override of the TLS mode: disable, prefer, require or verify-full. @default - see caBundle */
+  sslMode: JobEnv.sslMode,
+} as const;
