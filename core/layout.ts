@@ -50,3 +50,44 @@ export function manifestKey(database: string, id: string): string {
 export function fileKey(database: string, id: string, relativePath: string): string {
   return `${backupPrefix(database, id)}${relativePath}`;
 }
+
+/**
+ * Drill reports, beside the backups in the same repository (or under `--report-dir`):
+ *
+ *   reports/drills/<yyyy-mm-dd>/<database>.{json,md,html}              the day's first drill
+ *   reports/drills/<yyyy-mm-dd>/<database>-<HHMMSS>Z[-<n>].{json,md,html}  later drills that day
+ *
+ * Repositories are write-once, so a second drill on the same day gets its start time (UTC) as a
+ * suffix, and `-2`, `-3`… if even that is taken. The JSON is written last: a report whose JSON
+ * exists is complete, and only JSON files are read back (for the trend).
+ */
+export const REPORTS_ROOT = 'reports';
+export const DRILL_REPORTS_DIR = 'drills';
+export const DRILL_REPORT_FORMATS = ['html', 'md', 'json'] as const;
+export type DrillReportFormat = (typeof DRILL_REPORT_FORMATS)[number];
+
+/** The folder of every drill report under `prefix` (`reports/` in a backup repository, '' in a report dir). */
+export function drillReportsPrefix(prefix: string): string {
+  return `${prefix}${DRILL_REPORTS_DIR}/`;
+}
+
+/** Key of one drill report file without its extension; `attempt` 0 is the day's first drill. */
+export function drillReportBase(prefix: string, database: string, at: Date, attempt = 0): string {
+  const iso = at.toISOString();
+  const day = iso.slice(0, 10);
+  const time = `${iso.slice(11, 19).replace(/:/g, '')}Z`;
+  const suffix = attempt === 0 ? '' : attempt === 1 ? `-${time}` : `-${time}-${attempt}`;
+  return `${drillReportsPrefix(prefix)}${day}/${database}${suffix}`;
+}
+
+/** Whether `key` is the JSON drill report of `database` (any day, any same-day suffix). */
+export function isDrillReportJsonKey(key: string, prefix: string, database: string): boolean {
+  const head = drillReportsPrefix(prefix);
+  if (!key.startsWith(head)) return false;
+  const rest = key.slice(head.length);
+  const slash = rest.indexOf('/');
+  if (!/^\d{4}-\d{2}-\d{2}$/.test(rest.slice(0, slash))) return false;
+  const name = rest.slice(slash + 1);
+  if (!name.startsWith(database) || !name.endsWith('.json')) return false;
+  return /^(-\d{6}Z(-\d+)?)?$/.test(name.slice(database.length, -'.json'.length));
+}

@@ -1,0 +1,579 @@
+/**
+ * Drill reports: what a restore drill proved, as one object rendered to JSON, Markdown and a
+ * self-contained HTML page (inline CSS and SVG, no external assets). `dr drill` and the
+ * drill-report Lambda both build them here, so a local drill and a monthly one read the same.
+ *
+ * PASS means: the restore completed within the RTO, the verification passed, and every checklist
+ * item that is configured is ✓.
+ */
+import { text } from 'node:stream/consumers';
+import { z } from 'zod';
+import { DRILL_REPORT_FORMATS, type DrillReportFormat, drillReportBase, drillReportsPrefix, isDrillReportJsonKey } from './layout.ts';
+import type { Repository } from './repository/types.ts';
+import type { VerifyCheck } from './verify.ts';
+
+export const DRILL_REPORT_KIND = 'crypto-stock-dr/drill-report';
+export const DRILL_REPORT_FORMAT_VERSION = 1;
+/** The guide's RTO for critical databases. */
+export const DEFAULT_RTO_SECONDS = 3600;
+/** How many previous drills the trend shows. */
+export const TREND_LENGTH = 12;
+
+export type PhaseName = 'backup' | 'download' | 'verify-checksums' | 'restore' | 'verify-data' | 'cleanup';
+export const PHASE_LABELS: Readonly<Record<PhaseName, string>> = {
+  backup: 'Fresh backup',
+  download: 'Download',
+  'verify-checksums': 'Verify checksums',
+  restore: 'Restore',
+  'verify-data': 'Verify data',
+  cleanup: 'Drop scratch database',
+};
+
+export type ChecklistState = 'pass' | 'fail' | 'not-configured';
+export const CHECKLIST_SYMBOLS: Readonly<Record<ChecklistState, string>> = { pass: '✓', fail: '✗', 'not-configured': 'not configured' };
+
+/** The recovery guide's drill checklist, in its order. */
+export const CHECKLIST_ITEMS = [
+  'Backup accessible',
+  'Restore completed',
+  'All tables present',
+  'Row counts match',
+  'Indexes created',
+  'Application starts',
+  'API endpoints respond',
+  'WebSocket connects',
+  'Data queries work',
+  'No errors in the restore logs',
+] as const;
+export type ChecklistItemName = (typeof CHECKLIST_ITEMS)[number];
+
+export interface ChecklistItem {
+  readonly item: ChecklistItemName;
+  readonly state: ChecklistState;
+  readonly detail: string;
+}
+
+export interface DrillIssue {
+  /** failed-check: a verification check; error: a step failed; fallback: a newer backup was damaged; warning: from the restore. */
+  readonly kind: 'failed-check' | 'error' | 'fallback' | 'warning';
+  readonly step: string;
+  readonly message: string;
+}
+
+export interface TrendPoint {
+  readonly startedAt: string;
+  readonly backupId: string | null;
+  readonly restoreSeconds: number | null;
+  readonly rtoSeconds: number;
+  readonly passed: boolean;
+}
+
+export interface DrillReport {
+  readonly kind: typeof DRILL_REPORT_KIND;
+  readonly formatVersion: typeof DRILL_REPORT_FORMAT_VERSION;
+  readonly database: string;
+  readonly startedAt: string;
+  readonly finishedAt: string;
+  readonly passed: boolean;
+  /** One line: PASS/FAIL, restore time against the RTO, what failed. */
+  readonly summary: string;
+  /** The backup restored (after any fallback); null when none was found. */
+  readonly backup: {
+    readonly id: string;
+    /** When its snapshot was taken: the data is as of then. */
+    readonly startedAt: string;
+    /** Age of that snapshot when the drill started. */
+    readonly ageHours: number;
+    readonly bytes: number | null;
+    readonly tier: string | null;
+    /** Taken by this drill (dr drill --db) rather than picked from the repository. */
+    readonly fresh: boolean;
+  } | null;
+  readonly scratch: { readonly database: string; readonly server: string; readonly dropped: boolean } | null;
+  /** Each phase's duration; null when it did not run (or its duration is unknown). */
+  readonly phases: { readonly name: PhaseName; readonly label: string; readonly seconds: number | null }[];
+  /** Restore time = the whole restore (download, checksums, pg_restore), measured against the RTO. */
+  readonly restore: {
+    readonly completed: boolean;
+    readonly seconds: number | null;
+    readonly rtoSeconds: number;
+    readonly rtoPassed: boolean;
+    readonly tables: number | null;
+    readonly rows: number | null;
+  };
+  readonly verification: { readonly passed: boolean; readonly seconds: number | null; readonly checks: VerifyCheck[] } | null;
+  readonly issues: DrillIssue[];
+  readonly checklist: ChecklistItem[];
+  readonly trend: {
+    /** Up to TREND_LENGTH previous drills of this database, oldest first. */
+    readonly previous: TrendPoint[];
+    /** This drill's restore time minus the previous drill's, in seconds; null without both. */
+    readonly changeSeconds: number | null;
+    /** Median restore time of the previous drills. */
+    readonly medianSeconds: number | null;
+  };
+}
+
+/** What a drill did, as far as it got; every step's result is optional because any step can fail. */
+export interface DrillFacts {
+  readonly database: string;
+  readonly startedAt: Date;
+  readonly finishedAt: Date;
+  /** @default DEFAULT_RTO_SECONDS */
+  readonly rtoSeconds?: number;
+  readonly backup?: { readonly id: string; readonly startedAt: string; readonly bytes?: number | null; readonly tier?: string | null; readonly fresh?: boolean };
+  readonly freshBackupMs?: number;
+  readonly scratch?: { readonly database: string; readonly server: string; readonly dropped: boolean };
+  /** The restore result (core/restore.ts RestoreResult, or the job's `dr restore --json`). */
+  readonly restore?: {
+    readonly durationMs: number;
+    readonly phases: { readonly downloadMs: number; readonly verifyMs: number; readonly restoreMs: number };
+    readonly fallbacks?: readonly { readonly id: string; readonly reason: string }[];
+    readonly warnings?: readonly string[];
+    readonly tables?: number;
+    readonly rows?: number;
+  };
+  /** Restore time when the restore failed or its result is missing (e.g. from ECS task timings). */
+  readonly restoreMs?: number;
+  readonly verification?: { readonly passed: boolean; readonly checks: readonly VerifyCheck[]; readonly durationMs?: number };
+  readonly cleanupMs?: number;
+  /** Steps that failed: `step` is backup, restore, verify-data, cleanup, report… */
+  readonly errors?: readonly { readonly step: string; readonly message: string }[];
+  /** Application URLs the drill was configured to check; decides "not configured" in the checklist. */
+  readonly healthUrls?: readonly string[];
+  /** Previous drills, any order (readDrillHistory). */
+  readonly previous?: readonly TrendPoint[];
+}
+
+const seconds = (ms: number | undefined | null) => (ms === undefined || ms === null ? null : Math.round(ms) / 1000);
+
+export function buildDrillReport(facts: DrillFacts): DrillReport {
+  const rtoSeconds = facts.rtoSeconds ?? DEFAULT_RTO_SECONDS;
+  const errors = facts.errors ?? [];
+  const restore = facts.restore;
+  const restoreSeconds = seconds(restore?.durationMs ?? facts.restoreMs);
+  const restoreCompleted = restore !== undefined && !errors.some((e) => e.step === 'restore');
+  const rtoPassed = restoreCompleted && restoreSeconds !== null && restoreSeconds <= rtoSeconds;
+  const checks = [...(facts.verification?.checks ?? [])];
+
+  const issues: DrillIssue[] = [];
+  for (const e of errors) issues.push({ kind: 'error', step: e.step, message: e.message });
+  for (const f of restore?.fallbacks ?? []) issues.push({ kind: 'fallback', step: 'restore', message: `backup ${f.id} failed verification and was skipped: ${f.reason}` });
+  for (const w of restore?.warnings ?? []) if (!w.startsWith('FALLBACK')) issues.push({ kind: 'warning', step: 'restore', message: w });
+  for (const c of checks) if (!c.passed) issues.push({ kind: 'failed-check', step: 'verify-data', message: describeCheck(c) });
+  if (restoreCompleted && !rtoPassed) issues.push({ kind: 'error', step: 'restore', message: `restore took ${formatSeconds(restoreSeconds)}, over the RTO of ${formatSeconds(rtoSeconds)}` });
+  if (facts.scratch && !facts.scratch.dropped && !errors.some((e) => e.step === 'cleanup')) {
+    issues.push({ kind: 'error', step: 'cleanup', message: `scratch database ${facts.scratch.database} was not dropped` });
+  }
+
+  const checklist = buildChecklist(facts, restoreCompleted, checks);
+  const verificationPassed = facts.verification?.passed === true;
+  const passed = rtoPassed && verificationPassed && !issues.some((i) => i.kind === 'error') && checklist.every((c) => c.state !== 'fail');
+
+  const phases: DrillReport['phases'] = [];
+  const phase = (name: PhaseName, ms: number | undefined | null) => phases.push({ name, label: PHASE_LABELS[name], seconds: seconds(ms) });
+  if (facts.freshBackupMs !== undefined || facts.backup?.fresh) phase('backup', facts.freshBackupMs);
+  phase('download', restore?.phases.downloadMs);
+  phase('verify-checksums', restore?.phases.verifyMs);
+  phase('restore', restore?.phases.restoreMs);
+  phase('verify-data', facts.verification?.durationMs);
+  if (facts.scratch) phase('cleanup', facts.cleanupMs);
+
+  const previous = [...(facts.previous ?? [])].filter((p) => p.startedAt < facts.startedAt.toISOString()).sort((a, b) => (a.startedAt < b.startedAt ? -1 : 1)).slice(-TREND_LENGTH);
+  const lastSeconds = [...previous].reverse().find((p) => p.restoreSeconds !== null)?.restoreSeconds ?? null;
+  const known = previous.map((p) => p.restoreSeconds).filter((s): s is number => s !== null).sort((a, b) => a - b);
+  const median = known.length === 0 ? null : known.length % 2 ? known[(known.length - 1) / 2] : (known[known.length / 2 - 1] + known[known.length / 2]) / 2;
+
+  const failedItems = checklist.filter((c) => c.state === 'fail').map((c) => c.item);
+  const summary =
+    `${passed ? 'PASS' : 'FAIL'} ${facts.database}: ` +
+    (restoreSeconds === null ? 'no restore time' : `restore ${formatSeconds(restoreSeconds)} of RTO ${formatSeconds(rtoSeconds)} (${rtoPassed ? 'met' : restoreCompleted ? 'exceeded' : 'restore failed'})`) +
+    (facts.verification ? `, ${checks.filter((c) => c.passed).length}/${checks.length} checks passed` : ', not verified') +
+    (failedItems.length ? `; failed: ${failedItems.join(', ')}` : '');
+
+  return {
+    kind: DRILL_REPORT_KIND,
+    formatVersion: DRILL_REPORT_FORMAT_VERSION,
+    database: facts.database,
+    startedAt: facts.startedAt.toISOString(),
+    finishedAt: facts.finishedAt.toISOString(),
+    passed,
+    summary,
+    backup: facts.backup
+      ? {
+          id: facts.backup.id,
+          startedAt: facts.backup.startedAt,
+          ageHours: Math.round(((facts.startedAt.getTime() - Date.parse(facts.backup.startedAt)) / 3_600_000) * 100) / 100,
+          bytes: facts.backup.bytes ?? null,
+          tier: facts.backup.tier ?? null,
+          fresh: facts.backup.fresh === true,
+        }
+      : null,
+    scratch: facts.scratch ?? null,
+    phases,
+    restore: { completed: restoreCompleted, seconds: restoreSeconds, rtoSeconds, rtoPassed, tables: restore?.tables ?? null, rows: restore?.rows ?? null },
+    verification: facts.verification ? { passed: facts.verification.passed, seconds: seconds(facts.verification.durationMs), checks } : null,
+    issues,
+    checklist,
+    trend: {
+      previous,
+      changeSeconds: restoreSeconds !== null && lastSeconds !== null ? Math.round((restoreSeconds - lastSeconds) * 1000) / 1000 : null,
+      medianSeconds: median,
+    },
+  };
+}
+
+function describeCheck(c: VerifyCheck): string {
+  return `${c.name} ${c.object}: expected ${c.expected ?? 'none'}, got ${c.actual ?? 'none'}`;
+}
+
+const HEALTH_PATH = /\/(health|healthz|ready|readyz|live|livez|status|ping)\b/i;
+
+/** Which checklist item a health URL stands for: ws(s):// → WebSocket, health-like paths → application, the rest → API. */
+export function healthUrlKind(url: string): 'websocket' | 'application' | 'api' {
+  if (/^wss?:/i.test(url)) return 'websocket';
+  return HEALTH_PATH.test(url) ? 'application' : 'api';
+}
+
+function buildChecklist(facts: DrillFacts, restoreCompleted: boolean, checks: readonly VerifyCheck[]): ChecklistItem[] {
+  const errors = facts.errors ?? [];
+  const restoreError = errors.find((e) => e.step === 'restore' || e.step === 'backup');
+  const verifyError = errors.find((e) => e.step === 'verify-data');
+  const notVerified = (): [ChecklistState, string] =>
+    !restoreCompleted ? ['fail', 'not reached: the restore did not complete'] : ['fail', `not verified${verifyError ? `: ${verifyError.message}` : ''}`];
+
+  /** ✓ when every check named `names` passed, ✗ naming the failures; ✗ "not reached" without a verification. */
+  const fromChecks = (names: readonly string[], what: string): [ChecklistState, string] => {
+    if (!facts.verification) return notVerified();
+    const relevant = checks.filter((c) => names.includes(c.name));
+    const failed = relevant.filter((c) => !c.passed);
+    if (failed.length) return ['fail', `${failed.length} of ${relevant.length} failed: ${failed.slice(0, 5).map((c) => c.object).join(', ')}${failed.length > 5 ? ', …' : ''}`];
+    if (!relevant.length) return ['fail', `no ${what} checks in the verification`];
+    return ['pass', `${relevant.length} ${what} checked`];
+  };
+
+  const urls = facts.healthUrls ?? checks.filter((c) => c.name === 'health-url' || c.name === 'websocket').map((c) => c.object);
+  const fromUrls = (kinds: readonly ReturnType<typeof healthUrlKind>[]): [ChecklistState, string] => {
+    const wanted = urls.filter((u) => kinds.includes(healthUrlKind(u)));
+    if (!wanted.length) return ['not-configured', 'no URL configured'];
+    if (!facts.verification) return notVerified();
+    const results = wanted.map((u) => checks.find((c) => (c.name === 'health-url' || c.name === 'websocket') && c.object === u));
+    const failed = wanted.filter((_, i) => !results[i]?.passed);
+    if (failed.length) return ['fail', `no answer from ${failed.join(', ')}`];
+    return ['pass', wanted.join(', ')];
+  };
+
+  /** The count(*) and MAX(time) queries of the verification answered (their values are judged by the items above). */
+  const dataQueries = (): [ChecklistState, string] => {
+    if (!facts.verification) return notVerified();
+    const queries = checks.filter((c) => c.name === 'row-count' || c.name === 'freshness');
+    const unanswered = queries.filter((c) => c.actual === null && c.expected !== null);
+    if (!queries.length) return ['fail', 'no count(*) or MAX(time) queries in the verification'];
+    if (unanswered.length) return ['fail', `no answer for ${unanswered.slice(0, 5).map((c) => `${c.name} ${c.object}`).join(', ')}`];
+    return ['pass', `${queries.length} count(*) and MAX(time) queries answered`];
+  };
+
+  let accessible: [ChecklistState, string];
+  if (facts.restore) accessible = ['pass', 'every file present and matching its SHA-256'];
+  else if (restoreError && /pg_restore failed|applying globals|could not replace/.test(restoreError.message)) accessible = ['pass', 'files verified; the restore itself failed'];
+  else if (restoreError) accessible = ['fail', restoreError.message];
+  else accessible = ['fail', 'not reached'];
+
+  const logErrors = [
+    ...(restoreError ? [restoreError.message] : []),
+    ...(facts.restore?.fallbacks ?? []).map((f) => `backup ${f.id} failed verification`),
+    ...(facts.restore?.warnings ?? []).filter((w) => !w.startsWith('FALLBACK') && /fail|error/i.test(w)),
+  ];
+
+  const application = urls.some((u) => healthUrlKind(u) === 'application') ? fromUrls(['application']) : fromUrls(['api']);
+  const items: Record<ChecklistItemName, [ChecklistState, string]> = {
+    'Backup accessible': accessible,
+    'Restore completed': restoreCompleted ? ['pass', `${facts.restore?.tables ?? '?'} tables, ${facts.restore?.rows ?? '?'} rows`] : ['fail', restoreError?.message ?? 'not reached'],
+    'All tables present': fromChecks(['table-present', 'unexpected-table'], 'tables'),
+    'Row counts match': fromChecks(['row-count'], 'row counts'),
+    'Indexes created': fromChecks(['index'], 'indexes'),
+    'Application starts': application,
+    'API endpoints respond': fromUrls(['api']),
+    'WebSocket connects': fromUrls(['websocket']),
+    'Data queries work': dataQueries(),
+    'No errors in the restore logs': !restoreCompleted && !restoreError ? ['fail', 'not reached'] : logErrors.length ? ['fail', logErrors.join('; ')] : ['pass', 'pg_restore ran with --exit-on-error and reported none'],
+  };
+  return CHECKLIST_ITEMS.map((item) => ({ item, state: items[item][0], detail: items[item][1] }));
+}
+
+export function formatSeconds(s: number | null): string {
+  if (s === null) return '—';
+  if (s < 100) return `${s.toFixed(1)} s`;
+  if (s < 120) return `${s.toFixed(0)} s`;
+  if (s < 3600) return `${(s / 60).toFixed(1)} min`;
+  return `${(s / 3600).toFixed(1)} h`;
+}
+
+function formatBytes(bytes: number | null): string {
+  if (bytes === null) return '—';
+  const units = ['B', 'KiB', 'MiB', 'GiB', 'TiB'];
+  let value = bytes;
+  let unit = 0;
+  while (value >= 1024 && unit < units.length - 1) {
+    value /= 1024;
+    unit++;
+  }
+  return `${value.toFixed(unit === 0 ? 0 : 1)} ${units[unit]}`;
+}
+
+// ---------------------------------------------------------------- rendering
+
+export function renderJson(report: DrillReport): string {
+  return `${JSON.stringify(report, null, 2)}\n`;
+}
+
+const mdCell = (s: string | number | null) => String(s ?? '—').replace(/\|/g, '\\|').replace(/\n/g, ' ');
+
+export function renderMarkdown(r: DrillReport): string {
+  const lines: string[] = [];
+  lines.push(`# Restore drill ${r.passed ? 'PASS' : 'FAIL'}: ${r.database}`, '');
+  lines.push(r.summary, '');
+  lines.push(`- **Started:** ${r.startedAt}, **finished:** ${r.finishedAt}`);
+  if (r.backup) {
+    lines.push(`- **Backup:** \`${r.backup.id}\`${r.backup.fresh ? ' (fresh)' : ''}, ${r.backup.tier ?? 'unknown tier'}, ${formatBytes(r.backup.bytes)}, ${r.backup.ageHours.toFixed(1)} h old at drill time`);
+  } else lines.push('- **Backup:** none found');
+  if (r.scratch) lines.push(`- **Scratch database:** \`${r.scratch.database}\` on ${r.scratch.server}, ${r.scratch.dropped ? 'dropped' : '**NOT dropped**'}`);
+  lines.push(`- **Restore time:** ${formatSeconds(r.restore.seconds)} against an RTO of ${formatSeconds(r.restore.rtoSeconds)}: **${r.restore.rtoPassed ? 'PASS' : 'FAIL'}**`, '');
+
+  lines.push('## Phases', '', '| Phase | Duration |', '| --- | ---: |');
+  for (const p of r.phases) lines.push(`| ${p.label} | ${formatSeconds(p.seconds)} |`);
+  lines.push('');
+
+  lines.push('## Checklist', '', '| | Item | Detail |', '| --- | --- | --- |');
+  for (const c of r.checklist) lines.push(`| ${CHECKLIST_SYMBOLS[c.state]} | ${c.item} | ${mdCell(c.detail)} |`);
+  lines.push('');
+
+  lines.push('## Issues', '');
+  if (!r.issues.length) lines.push('None.');
+  for (const i of r.issues) lines.push(`- **${i.kind}** (${i.step}): ${i.message}`);
+  lines.push('');
+
+  lines.push('## Verification', '');
+  if (!r.verification) lines.push('Not run.');
+  else {
+    const failed = r.verification.checks.filter((c) => !c.passed);
+    lines.push(`${r.verification.passed ? 'Passed' : 'Failed'}: ${r.verification.checks.length - failed.length} of ${r.verification.checks.length} checks passed in ${formatSeconds(r.verification.seconds)}.`, '');
+    if (failed.length) {
+      lines.push('| Check | Object | Expected | Actual |', '| --- | --- | --- | --- |');
+      for (const c of failed) lines.push(`| ${mdCell(c.name)} | ${mdCell(c.object)} | ${mdCell(c.expected)} | ${mdCell(c.actual)} |`);
+    }
+  }
+  lines.push('');
+
+  lines.push('## Trend', '');
+  if (!r.trend.previous.length) lines.push('First drill of this database: no previous drills to compare with.');
+  else {
+    lines.push(`Previous ${r.trend.previous.length} drills: median restore ${formatSeconds(r.trend.medianSeconds)}; this drill ${formatSeconds(r.restore.seconds)}${r.trend.changeSeconds === null ? '' : ` (${r.trend.changeSeconds >= 0 ? '+' : ''}${r.trend.changeSeconds.toFixed(1)} s vs the previous drill)`}.`, '');
+    lines.push('| Drill | Backup | Restore | RTO | Result |', '| --- | --- | ---: | ---: | --- |');
+    for (const p of [...r.trend.previous, currentPoint(r)]) {
+      lines.push(`| ${p.startedAt.slice(0, 16).replace('T', ' ')} | ${p.backupId ?? '—'} | ${formatSeconds(p.restoreSeconds)} | ${formatSeconds(p.rtoSeconds)} | ${p.passed ? 'PASS' : 'FAIL'} |`);
+    }
+  }
+  lines.push('');
+  return lines.join('\n');
+}
+
+export function currentPoint(r: DrillReport): TrendPoint {
+  return { startedAt: r.startedAt, backupId: r.backup?.id ?? null, restoreSeconds: r.restore.seconds, rtoSeconds: r.restore.rtoSeconds, passed: r.passed };
+}
+
+const esc = (s: unknown) => String(s ?? '—').replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;').replace(/"/g, '&quot;');
+
+const CSS = `
+body{font:14px/1.45 system-ui,-apple-system,"Segoe UI",Roboto,sans-serif;margin:0;background:#f6f7f9;color:#1d2330}
+main{max-width:960px;margin:0 auto;padding:24px}
+h1{font-size:22px;margin:0 0 4px}h2{font-size:17px;margin:28px 0 8px}
+.badge{display:inline-block;padding:2px 10px;border-radius:4px;color:#fff;font-weight:600;margin-right:8px}
+.pass{background:#1a7f37}.fail{background:#cf222e}
+.summary{color:#57606a;margin:0 0 16px}
+section{background:#fff;border:1px solid #d0d7de;border-radius:6px;padding:4px 16px 12px;margin-bottom:16px}
+table{border-collapse:collapse;width:100%}th,td{text-align:left;padding:5px 8px;border-bottom:1px solid #eaeef2;vertical-align:top}
+th{font-weight:600;color:#57606a}td.num{text-align:right;font-variant-numeric:tabular-nums}
+.s-pass{color:#1a7f37;font-weight:700}.s-fail{color:#cf222e;font-weight:700}.s-not-configured{color:#6e7781}
+dl{display:grid;grid-template-columns:max-content 1fr;gap:4px 16px;margin:12px 0}dt{color:#57606a}dd{margin:0}
+code{font:12px ui-monospace,SFMono-Regular,Menlo,monospace;background:#f0f2f4;padding:1px 4px;border-radius:3px}
+ul.issues{margin:8px 0;padding-left:20px}.kind{font-weight:600}
+svg text{font:11px system-ui,sans-serif;fill:#57606a}
+footer{color:#6e7781;font-size:12px;margin-top:24px}
+`;
+
+export function renderHtml(r: DrillReport): string {
+  const verdict = (ok: boolean) => `<span class="badge ${ok ? 'pass' : 'fail'}">${ok ? 'PASS' : 'FAIL'}</span>`;
+  const failedChecks = r.verification?.checks.filter((c) => !c.passed) ?? [];
+  return `<!DOCTYPE html>
+<html lang="en">
+<head>
+<meta charset="utf-8">
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<title>Restore drill ${r.passed ? 'PASS' : 'FAIL'}: ${esc(r.database)} ${esc(r.startedAt.slice(0, 10))}</title>
+<style>${CSS}</style>
+</head>
+<body><main>
+<h1>${verdict(r.passed)}Restore drill: ${esc(r.database)}</h1>
+<p class="summary">${esc(r.summary)}</p>
+<section><h2>Overview</h2><dl>
+<dt>Started</dt><dd>${esc(r.startedAt)}</dd>
+<dt>Finished</dt><dd>${esc(r.finishedAt)}</dd>
+<dt>Backup</dt><dd>${r.backup ? `<code>${esc(r.backup.id)}</code>${r.backup.fresh ? ' (fresh)' : ''}, ${esc(r.backup.tier ?? 'unknown tier')}, ${esc(formatBytes(r.backup.bytes))}, ${esc(r.backup.ageHours.toFixed(1))} h old at drill time` : 'none found'}</dd>
+<dt>Scratch database</dt><dd>${r.scratch ? `<code>${esc(r.scratch.database)}</code> on ${esc(r.scratch.server)}, ${r.scratch.dropped ? 'dropped' : '<strong class="s-fail">not dropped</strong>'}` : '—'}</dd>
+<dt>Restore time</dt><dd>${esc(formatSeconds(r.restore.seconds))} against an RTO of ${esc(formatSeconds(r.restore.rtoSeconds))} ${verdict(r.restore.rtoPassed)}</dd>
+<dt>Verification</dt><dd>${r.verification ? `${r.verification.checks.length - failedChecks.length} of ${r.verification.checks.length} checks passed ${verdict(r.verification.passed)}` : 'not run'}</dd>
+</dl></section>
+<section><h2>Phases</h2><table><tr><th>Phase</th><th class="num">Duration</th></tr>
+${r.phases.map((p) => `<tr><td>${esc(p.label)}</td><td class="num">${esc(formatSeconds(p.seconds))}</td></tr>`).join('\n')}
+</table></section>
+<section><h2>Checklist</h2><table><tr><th></th><th>Item</th><th>Detail</th></tr>
+${r.checklist.map((c) => `<tr><td class="s-${c.state}">${esc(CHECKLIST_SYMBOLS[c.state])}</td><td>${esc(c.item)}</td><td>${esc(c.detail)}</td></tr>`).join('\n')}
+</table></section>
+<section><h2>Issues</h2>${r.issues.length ? `<ul class="issues">${r.issues.map((i) => `<li><span class="kind">${esc(i.kind)}</span> (${esc(i.step)}): ${esc(i.message)}</li>`).join('')}</ul>` : '<p>None.</p>'}</section>
+<section><h2>Verification</h2>${
+    !r.verification
+      ? '<p>Not run.</p>'
+      : failedChecks.length
+        ? `<table><tr><th>Check</th><th>Object</th><th>Expected</th><th>Actual</th></tr>${failedChecks.map((c) => `<tr><td>${esc(c.name)}</td><td><code>${esc(c.object)}</code></td><td>${esc(c.expected)}</td><td>${esc(c.actual)}</td></tr>`).join('')}</table>`
+        : `<p>All ${r.verification.checks.length} checks passed (${esc(checkCounts(r.verification.checks))}).</p>`
+  }</section>
+<section><h2>Trend</h2>${trendSvg(r)}
+<p>${r.trend.previous.length ? `Median of the previous ${r.trend.previous.length} drills: ${esc(formatSeconds(r.trend.medianSeconds))}.${r.trend.changeSeconds === null ? '' : ` Change since the previous drill: ${r.trend.changeSeconds >= 0 ? '+' : ''}${esc(r.trend.changeSeconds.toFixed(1))} s.`}` : 'First drill of this database.'}</p></section>
+<footer>crypto-stock-dr drill report, format ${r.formatVersion}</footer>
+</main></body>
+</html>
+`;
+}
+
+function checkCounts(checks: readonly VerifyCheck[]): string {
+  const counts = new Map<string, number>();
+  for (const c of checks) counts.set(c.name, (counts.get(c.name) ?? 0) + 1);
+  return [...counts].map(([name, n]) => `${n} ${name}`).join(', ');
+}
+
+/**
+ * Restore seconds of the previous drills and this one, with the RTO as a dashed line. When the RTO
+ * dwarfs the restore times (seconds against an hour), the scale follows the restore times and the
+ * RTO line sits at the top marked "off scale", so the trend stays readable.
+ */
+export function trendSvg(r: DrillReport): string {
+  const points = [...r.trend.previous, currentPoint(r)];
+  const W = 880;
+  const H = 240;
+  const left = 56;
+  const right = 16;
+  const top = 20;
+  const bottom = 40;
+  const values = points.map((p) => p.restoreSeconds ?? 0);
+  const maxValue = Math.max(...values, 0.001);
+  const rto = r.restore.rtoSeconds;
+  const rtoOnScale = rto <= maxValue * 4;
+  const yMax = rtoOnScale ? Math.max(maxValue, rto) * 1.1 : maxValue * 1.25;
+  const y = (v: number) => top + (H - top - bottom) * (1 - Math.min(v, yMax) / yMax);
+  const step = (W - left - right) / points.length;
+  const x = (i: number) => left + step * (i + 0.5);
+  const barW = Math.min(48, step * 0.6);
+  const ticks = [0, 0.25, 0.5, 0.75, 1].map((f) => yMax * f);
+  const parts: string[] = [];
+  parts.push(`<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 ${W} ${H}" width="100%" role="img" aria-label="Restore seconds of the last ${points.length} drills against the RTO">`);
+  for (const t of ticks) {
+    parts.push(`<line x1="${left}" x2="${W - right}" y1="${y(t).toFixed(1)}" y2="${y(t).toFixed(1)}" stroke="#eaeef2"/>`);
+    parts.push(`<text x="${left - 6}" y="${(y(t) + 4).toFixed(1)}" text-anchor="end">${esc(formatSeconds(Math.round(t * 10) / 10))}</text>`);
+  }
+  points.forEach((p, i) => {
+    const current = i === points.length - 1;
+    const v = p.restoreSeconds;
+    const fill = p.passed ? '#1a7f37' : '#cf222e';
+    if (v !== null) {
+      parts.push(`<rect x="${(x(i) - barW / 2).toFixed(1)}" y="${y(v).toFixed(1)}" width="${barW.toFixed(1)}" height="${(y(0) - y(v)).toFixed(1)}" fill="${fill}" fill-opacity="${current ? 1 : 0.55}"><title>${esc(p.startedAt)}: ${esc(formatSeconds(v))} ${p.passed ? 'PASS' : 'FAIL'}</title></rect>`);
+      parts.push(`<text x="${x(i).toFixed(1)}" y="${(y(v) - 4).toFixed(1)}" text-anchor="middle">${esc(formatSeconds(v))}</text>`);
+    } else {
+      parts.push(`<text x="${x(i).toFixed(1)}" y="${(y(0) - 4).toFixed(1)}" text-anchor="middle" fill="#cf222e">✗</text>`);
+    }
+    parts.push(`<text x="${x(i).toFixed(1)}" y="${H - bottom + 16}" text-anchor="middle"${current ? ' font-weight="700"' : ''}>${esc(p.startedAt.slice(5, 10))}</text>`);
+  });
+  const rtoY = rtoOnScale ? y(rto) : top;
+  parts.push(`<line x1="${left}" x2="${W - right}" y1="${rtoY.toFixed(1)}" y2="${rtoY.toFixed(1)}" stroke="#cf222e" stroke-width="1.5" stroke-dasharray="6 4"/>`);
+  parts.push(`<text x="${W - right}" y="${(rtoY - 5).toFixed(1)}" text-anchor="end" fill="#cf222e">RTO ${esc(formatSeconds(rto))}${rtoOnScale ? '' : ' (off scale, above)'}</text>`);
+  parts.push(`<line x1="${left}" x2="${W - right}" y1="${y(0)}" y2="${y(0)}" stroke="#8c959f"/>`);
+  parts.push(`<text x="${left}" y="${H - 6}">restore time per drill (this drill in bold, right)</text>`);
+  parts.push('</svg>');
+  return parts.join('\n');
+}
+
+// ---------------------------------------------------------------- storage
+
+/** The fields of a stored report the trend needs; older or newer reports parse as long as these are there. */
+const StoredReportSchema = z.object({
+  kind: z.literal(DRILL_REPORT_KIND),
+  database: z.string(),
+  startedAt: z.string(),
+  passed: z.boolean(),
+  backup: z.object({ id: z.string() }).nullable(),
+  restore: z.object({ seconds: z.number().nullable(), rtoSeconds: z.number() }),
+  trend: z.object({ previous: z.array(z.object({ startedAt: z.string(), backupId: z.string().nullable(), restoreSeconds: z.number().nullable(), rtoSeconds: z.number(), passed: z.boolean() })) }).optional(),
+});
+
+/** Sort key of a report key: its day, then the same-day suffix (the day's first drill has none). */
+function reportOrder(key: string): string {
+  const m = /(\d{4}-\d{2}-\d{2})\/[^/]*?(?:-(\d{6})Z(?:-(\d+))?)?\.json$/.exec(key);
+  return `${m?.[1] ?? ''} ${m?.[2] ?? ''} ${(m?.[3] ?? '').padStart(6, '0')}`;
+}
+
+/**
+ * Previous drills of `database` from the stored JSON reports under `prefix` (newest TREND_LENGTH
+ * files), plus the trend each of them carried: reports expire with the vault's lifecycle rules,
+ * but the newest one still remembers the drills before it. Unreadable reports are skipped.
+ */
+export async function readDrillHistory(repo: Repository, database: string, options: { readonly prefix?: string } = {}): Promise<TrendPoint[]> {
+  const prefix = options.prefix ?? '';
+  const keys = (await repo.list(drillReportsPrefix(prefix))).filter((k) => isDrillReportJsonKey(k, prefix, database));
+  keys.sort((a, b) => (reportOrder(a) < reportOrder(b) ? -1 : 1));
+  const byStart = new Map<string, TrendPoint>();
+  const reports = await Promise.all(
+    keys.slice(-TREND_LENGTH).map(async (key) => {
+      try {
+        const parsed = StoredReportSchema.safeParse(JSON.parse(await text(await repo.get(key))));
+        return parsed.success && parsed.data.database === database ? parsed.data : undefined;
+      } catch {
+        return undefined;
+      }
+    }),
+  );
+  for (const r of reports) {
+    if (!r) continue;
+    for (const p of r.trend?.previous ?? []) if (!byStart.has(p.startedAt)) byStart.set(p.startedAt, p);
+    byStart.set(r.startedAt, { startedAt: r.startedAt, backupId: r.backup?.id ?? null, restoreSeconds: r.restore.seconds, rtoSeconds: r.restore.rtoSeconds, passed: r.passed });
+  }
+  return [...byStart.values()].sort((a, b) => (a.startedAt < b.startedAt ? -1 : 1)).slice(-TREND_LENGTH);
+}
+
+export type DrillReportKeys = Readonly<Record<DrillReportFormat, string>>;
+
+const CONTENT_TYPES: Readonly<Record<DrillReportFormat, string>> = {
+  html: 'text/html; charset=utf-8',
+  md: 'text/markdown; charset=utf-8',
+  json: 'application/json',
+};
+
+/**
+ * Writes the report as HTML, Markdown and JSON (JSON last: its presence marks a complete report)
+ * under `prefix` (`reports/` in a backup repository). The day's first drill of a database takes
+ * `<db>.*`; a later one, whose keys are taken (write-once), its start time as suffix.
+ */
+export async function writeDrillReport(repo: Repository, report: DrillReport, options: { readonly prefix?: string } = {}): Promise<DrillReportKeys> {
+  const prefix = options.prefix ?? '';
+  const at = new Date(report.startedAt);
+  const bodies: Record<DrillReportFormat, string> = { html: renderHtml(report), md: renderMarkdown(report), json: renderJson(report) };
+  for (let attempt = 0; attempt < 100; attempt++) {
+    const base = drillReportBase(prefix, report.database, at, attempt);
+    const keys = Object.fromEntries(DRILL_REPORT_FORMATS.map((f) => [f, `${base}.${f}`])) as Record<DrillReportFormat, string>;
+    const taken = await Promise.all(DRILL_REPORT_FORMATS.map((f) => repo.head(keys[f])));
+    if (taken.some(Boolean)) continue;
+    // Kept as long as monthly backups; the trend survives expiry through each report's own trend list.
+    for (const f of DRILL_REPORT_FORMATS) await repo.put(keys[f], bodies[f], { tier: 'monthly', contentType: CONTENT_TYPES[f] });
+    return keys;
+  }
+  throw new Error(`100 drill reports of ${report.database} already exist for ${report.startedAt.slice(0, 10)}`);
+}
