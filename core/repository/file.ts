@@ -8,7 +8,7 @@ import { fileURLToPath, pathToFileURL } from 'node:url';
 import { getSystemErrorMap } from 'node:util';
 import { DrError } from '../errors.ts';
 import { Sha256Stream, toReadable } from '../hashing.ts';
-import type { PutOptions, Repository, StoredObject } from './types.ts';
+import type { ObjectInfo, PutOptions, Repository, StoredObject } from './types.ts';
 
 /** Temp files of in-flight puts; never listed, and no key may name one. */
 const TEMP_PREFIX = '.tmp-';
@@ -139,12 +139,12 @@ export class FileRepository implements Repository {
     return handle.createReadStream();
   }
 
-  async head(key: string): Promise<{ readonly size: number } | undefined> {
+  async head(key: string): Promise<ObjectInfo | undefined> {
     const stats = await stat(this.pathOf(key)).catch((err: unknown) => {
       if (isMissing(err)) return undefined;
       throw err;
     });
-    return stats?.isFile() ? { size: stats.size } : undefined;
+    return stats?.isFile() ? { size: stats.size, lastModified: stats.mtime } : undefined;
   }
 
   async list(prefix: string, options?: { readonly delimiter?: string }): Promise<string[]> {

@@ -4,7 +4,7 @@ import type { PutObjectCommandInput, S3Client } from '@aws-sdk/client-s3';
 import { DrError } from '../errors.ts';
 import { Sha256Stream, toReadable } from '../hashing.ts';
 import { RETENTION_DAYS, RETENTION_TAG_KEY, type Tier } from '../tiers.ts';
-import type { ObjectLock, PutOptions, Repository, StoredObject } from './types.ts';
+import type { ObjectInfo, ObjectLock, PutOptions, Repository, StoredObject } from './types.ts';
 
 const DAY_MS = 86_400_000;
 
@@ -238,11 +238,11 @@ export class S3Repository implements Repository {
     }
   }
 
-  async head(key: string): Promise<{ readonly size: number } | undefined> {
+  async head(key: string): Promise<ObjectInfo | undefined> {
     const { client, s3 } = await this.api();
     try {
       const response = await client.send(new s3.HeadObjectCommand({ Bucket: this.bucket, Key: this.objectKey(key) }));
-      return { size: response.ContentLength ?? 0 };
+      return { size: response.ContentLength ?? 0, lastModified: response.LastModified ?? new Date(0) };
     } catch (err) {
       if (errorName(err) === 'NotFound' || errorName(err) === 'NoSuchKey' || httpStatus(err) === 404) return undefined;
       throw this.translate(err, `look up ${key}`);

@@ -12,6 +12,12 @@ export interface StoredObject {
   readonly sha256: string;
 }
 
+/** What `head` reports about an object. */
+export interface ObjectInfo {
+  readonly size: number;
+  readonly lastModified: Date;
+}
+
 export interface PutOptions {
   /** Stored as the `retention=<tier>` tag (S3) so lifecycle rules can expire it. */
   readonly tier: Tier;
@@ -42,8 +48,11 @@ export interface Repository {
   put(key: string, body: Readable | Buffer | string, options: PutOptions): Promise<StoredObject>;
   /** Reads an object; fails with a DrError naming the key when it is missing. */
   get(key: string): Promise<Readable>;
-  /** Size of an object, or undefined when it does not exist. */
-  head(key: string): Promise<{ readonly size: number } | undefined>;
+  /**
+   * Size and last-modified time of an object (S3 LastModified, the file's mtime), or undefined
+   * when it does not exist. The time lets the RPO watch age pgBackRest's WAL and backups.
+   */
+  head(key: string): Promise<ObjectInfo | undefined>;
   /**
    * Keys under `prefix`, in lexicographic order. With `delimiter` ('/'), as S3 does: the keys
    * directly at that level plus the common prefixes one level down (ending in '/').
