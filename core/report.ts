@@ -10,7 +10,7 @@ import { text } from 'node:stream/consumers';
 import { z } from 'zod';
 import { DRILL_REPORT_FORMATS, type DrillReportFormat, drillReportBase, drillReportsPrefix, isDrillReportJsonKey } from './layout.ts';
 import type { Repository } from './repository/types.ts';
-import type { VerifyCheck } from './verify.ts';
+import { describeFailure, type VerifyCheck } from './verify.ts';
 
 export const DRILL_REPORT_KIND = 'crypto-stock-dr/drill-report';
 export const DRILL_REPORT_FORMAT_VERSION = 1;
@@ -101,7 +101,13 @@ export interface DrillReport {
     readonly tables: number | null;
     readonly rows: number | null;
   };
-  readonly verification: { readonly passed: boolean; readonly seconds: number | null; readonly checks: VerifyCheck[] } | null;
+  /** `checks` may lack passing checks the verify Lambda omitted; `totals` counts them all. */
+  readonly verification: {
+    readonly passed: boolean;
+    readonly seconds: number | null;
+    readonly totals: { readonly checks: number; readonly failed: number };
+    readonly checks: VerifyCheck[];
+  } | null;
   readonly issues: DrillIssue[];
   readonly checklist: ChecklistItem[];
   readonly trend: {
@@ -135,7 +141,14 @@ export interface DrillFacts {
   };
   /** Restore time when the restore failed or its result is missing (e.g. from ECS task timings). */
   readonly restoreMs?: number;
-  readonly verification?: { readonly passed: boolean; readonly checks: readonly VerifyCheck[]; readonly durationMs?: number };
+  /** core/verify.ts VerifyResult; the verify Lambda may omit passing checks (counted in `totals`). */
+  readonly verification?: {
+    readonly passed: boolean;
+    readonly checks: readonly VerifyCheck[];
+    readonly totals?: { readonly checks: number; readonly failed: number };
+    readonly omittedPassedChecks?: number;
+    readonly durationMs?: number;
+  };
   readonly cleanupMs?: number;
   /** Steps that failed: `step` is backup, restore, verify-data, cleanup, report… */
   readonly errors?: readonly { readonly step: string; readonly message: string }[];
@@ -155,12 +168,13 @@ export function buildDrillReport(facts: DrillFacts): DrillReport {
   const restoreCompleted = restore !== undefined && !errors.some((e) => e.step === 'restore');
   const rtoPassed = restoreCompleted && restoreSeconds !== null && restoreSeconds <= rtoSeconds;
   const checks = [...(facts.verification?.checks ?? [])];
+  const totals = facts.verification?.totals ?? { checks: checks.length, failed: checks.filter((c) => !c.passed).length };
 
   const issues: DrillIssue[] = [];
   for (const e of errors) issues.push({ kind: 'error', step: e.step, message: e.message });
   for (const f of restore?.fallbacks ?? []) issues.push({ kind: 'fallback', step: 'restore', message: `backup ${f.id} failed verification and was skipped: ${f.reason}` });
   for (const w of restore?.warnings ?? []) if (!w.startsWith('FALLBACK')) issues.push({ kind: 'warning', step: 'restore', message: w });
-  for (const c of checks) if (!c.passed) issues.push({ kind: 'failed-check', step: 'verify-data', message: describeCheck(c) });
+  for (const c of checks) if (!c.passed) issues.push({ kind: 'failed-check', step: 'verify-data', message: describeFailure(c) });
   if (restoreCompleted && !rtoPassed) issues.push({ kind: 'error', step: 'restore', message: `restore took ${formatSeconds(restoreSeconds)}, over the RTO of ${formatSeconds(rtoSeconds)}` });
   if (facts.scratch && !facts.scratch.dropped && !errors.some((e) => e.step === 'cleanup')) {
     issues.push({ kind: 'error', step: 'cleanup', message: `scratch database ${facts.scratch.database} was not dropped` });
@@ -188,7 +202,7 @@ export function buildDrillReport(facts: DrillFacts): DrillReport {
   const summary =
     `${passed ? 'PASS' : 'FAIL'} ${facts.database}: ` +
     (restoreSeconds === null ? 'no restore time' : `restore ${formatSeconds(restoreSeconds)} of RTO ${formatSeconds(rtoSeconds)} (${rtoPassed ? 'met' : restoreCompleted ? 'exceeded' : 'restore failed'})`) +
-    (facts.verification ? `, ${checks.filter((c) => c.passed).length}/${checks.length} checks passed` : ', not verified') +
+    (facts.verification ? `, ${totals.checks - totals.failed}/${totals.checks} checks passed` : ', not verified') +
     (failedItems.length ? `; failed: ${failedItems.join(', ')}` : '');
 
   return {
@@ -212,7 +226,7 @@ export function buildDrillReport(facts: DrillFacts): DrillReport {
     scratch: facts.scratch ?? null,
     phases,
     restore: { completed: restoreCompleted, seconds: restoreSeconds, rtoSeconds, rtoPassed, tables: restore?.tables ?? null, rows: restore?.rows ?? null },
-    verification: facts.verification ? { passed: facts.verification.passed, seconds: seconds(facts.verification.durationMs), checks } : null,
+    verification: facts.verification ? { passed: facts.verification.passed, seconds: seconds(facts.verification.durationMs), totals, checks } : null,
     issues,
     checklist,
     trend: {
@@ -221,10 +235,6 @@ export function buildDrillReport(facts: DrillFacts): DrillReport {
       medianSeconds: median,
     },
   };
-}
-
-function describeCheck(c: VerifyCheck): string {
-  return `${c.name} ${c.object}: expected ${c.expected ?? 'none'}, got ${c.actual ?? 'none'}`;
 }
 
 const HEALTH_PATH = /\/(health|healthz|ready|readyz|live|livez|status|ping)\b/i;
@@ -248,6 +258,7 @@ function buildChecklist(facts: DrillFacts, restoreCompleted: boolean, checks: re
     const relevant = checks.filter((c) => names.includes(c.name));
     const failed = relevant.filter((c) => !c.passed);
     if (failed.length) return ['fail', `${failed.length} of ${relevant.length} failed: ${failed.slice(0, 5).map((c) => c.object).join(', ')}${failed.length > 5 ? ', …' : ''}`];
+    if (!relevant.length && facts.verification.omittedPassedChecks) return ['pass', `all passed (passing checks omitted from the result)`];
     if (!relevant.length) return ['fail', `no ${what} checks in the verification`];
     return ['pass', `${relevant.length} ${what} checked`];
   };
@@ -268,6 +279,7 @@ function buildChecklist(facts: DrillFacts, restoreCompleted: boolean, checks: re
     if (!facts.verification) return notVerified();
     const queries = checks.filter((c) => c.name === 'row-count' || c.name === 'freshness');
     const unanswered = queries.filter((c) => c.actual === null && c.expected !== null);
+    if (!queries.length && facts.verification.omittedPassedChecks) return ['pass', 'all answered (passing checks omitted from the result)'];
     if (!queries.length) return ['fail', 'no count(*) or MAX(time) queries in the verification'];
     if (unanswered.length) return ['fail', `no answer for ${unanswered.slice(0, 5).map((c) => `${c.name} ${c.object}`).join(', ')}`];
     return ['pass', `${queries.length} count(*) and MAX(time) queries answered`];
@@ -289,7 +301,7 @@ function buildChecklist(facts: DrillFacts, restoreCompleted: boolean, checks: re
   const items: Record<ChecklistItemName, [ChecklistState, string]> = {
     'Backup accessible': accessible,
     'Restore completed': restoreCompleted ? ['pass', `${facts.restore?.tables ?? '?'} tables, ${facts.restore?.rows ?? '?'} rows`] : ['fail', restoreError?.message ?? 'not reached'],
-    'All tables present': fromChecks(['table-present', 'unexpected-table'], 'tables'),
+    'All tables present': fromChecks(['table-present', 'unexpected-table', 'table-count'], 'tables'),
     'Row counts match': fromChecks(['row-count'], 'row counts'),
     'Indexes created': fromChecks(['index'], 'indexes'),
     'Application starts': application,
@@ -357,7 +369,7 @@ export function renderMarkdown(r: DrillReport): string {
   if (!r.verification) lines.push('Not run.');
   else {
     const failed = r.verification.checks.filter((c) => !c.passed);
-    lines.push(`${r.verification.passed ? 'Passed' : 'Failed'}: ${r.verification.checks.length - failed.length} of ${r.verification.checks.length} checks passed in ${formatSeconds(r.verification.seconds)}.`, '');
+    lines.push(`${r.verification.passed ? 'Passed' : 'Failed'}: ${r.verification.totals.checks - r.verification.totals.failed} of ${r.verification.totals.checks} checks passed in ${formatSeconds(r.verification.seconds)}.`, '');
     if (failed.length) {
       lines.push('| Check | Object | Expected | Actual |', '| --- | --- | --- | --- |');
       for (const c of failed) lines.push(`| ${mdCell(c.name)} | ${mdCell(c.object)} | ${mdCell(c.expected)} | ${mdCell(c.actual)} |`);
@@ -422,7 +434,7 @@ export function renderHtml(r: DrillReport): string {
 <dt>Backup</dt><dd>${r.backup ? `<code>${esc(r.backup.id)}</code>${r.backup.fresh ? ' (fresh)' : ''}, ${esc(r.backup.tier ?? 'unknown tier')}, ${esc(formatBytes(r.backup.bytes))}, ${esc(r.backup.ageHours.toFixed(1))} h old at drill time` : 'none found'}</dd>
 <dt>Scratch database</dt><dd>${r.scratch ? `<code>${esc(r.scratch.database)}</code> on ${esc(r.scratch.server)}, ${r.scratch.dropped ? 'dropped' : '<strong class="s-fail">not dropped</strong>'}` : '—'}</dd>
 <dt>Restore time</dt><dd>${esc(formatSeconds(r.restore.seconds))} against an RTO of ${esc(formatSeconds(r.restore.rtoSeconds))} ${verdict(r.restore.rtoPassed)}</dd>
-<dt>Verification</dt><dd>${r.verification ? `${r.verification.checks.length - failedChecks.length} of ${r.verification.checks.length} checks passed ${verdict(r.verification.passed)}` : 'not run'}</dd>
+<dt>Verification</dt><dd>${r.verification ? `${r.verification.totals.checks - r.verification.totals.failed} of ${r.verification.totals.checks} checks passed ${verdict(r.verification.passed)}` : 'not run'}</dd>
 </dl></section>
 <section><h2>Phases</h2><table><tr><th>Phase</th><th class="num">Duration</th></tr>
 ${r.phases.map((p) => `<tr><td>${esc(p.label)}</td><td class="num">${esc(formatSeconds(p.seconds))}</td></tr>`).join('\n')}
@@ -436,7 +448,7 @@ ${r.checklist.map((c) => `<tr><td class="s-${c.state}">${esc(CHECKLIST_SYMBOLS[c
       ? '<p>Not run.</p>'
       : failedChecks.length
         ? `<table><tr><th>Check</th><th>Object</th><th>Expected</th><th>Actual</th></tr>${failedChecks.map((c) => `<tr><td>${esc(c.name)}</td><td><code>${esc(c.object)}</code></td><td>${esc(c.expected)}</td><td>${esc(c.actual)}</td></tr>`).join('')}</table>`
-        : `<p>All ${r.verification.checks.length} checks passed (${esc(checkCounts(r.verification.checks))}).</p>`
+        : `<p>All ${r.verification.totals.checks} checks passed${r.verification.checks.length ? ` (${esc(checkCounts(r.verification.checks))})` : ''}.</p>`
   }</section>
 <section><h2>Trend</h2>${trendSvg(r)}
 <p>${r.trend.previous.length ? `Median of the previous ${r.trend.previous.length} drills: ${esc(formatSeconds(r.trend.medianSeconds))}.${r.trend.changeSeconds === null ? '' : ` Change since the previous drill: ${r.trend.changeSeconds >= 0 ? '+' : ''}${esc(r.trend.changeSeconds.toFixed(1))} s.`}` : 'First drill of this database.'}</p></section>

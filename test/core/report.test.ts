@@ -96,7 +96,7 @@ describe('buildDrillReport', () => {
     expect(r.passed).toBe(false);
     expect(state(r, 'Row counts match')).toEqual({ item: 'Row counts match', state: 'fail', detail: '1 of 2 failed: public.candles' });
     expect(state(r, 'All tables present').state).toBe('pass');
-    expect(r.issues).toEqual([{ kind: 'failed-check', step: 'verify-data', message: 'row-count public.candles: expected 5000, got 4990' }]);
+    expect(r.issues).toEqual([{ kind: 'failed-check', step: 'verify-data', message: 'table public.candles: 4990 rows, expected 5000' }]);
     expect(r.summary).toMatch(/^FAIL .*6\/7 checks passed; failed: Row counts match$/);
   });
 
@@ -155,6 +155,14 @@ describe('buildDrillReport', () => {
     expect(r.passed).toBe(false);
     expect(r.issues.map((i) => i.kind)).toEqual(['fallback', 'warning']);
     expect(state(r, 'No errors in the restore logs').detail).toMatch(/20261206T030000Z-ffffff failed verification; globals: 2 statements failed/);
+  });
+
+  it('counts passing checks the verify Lambda omitted, and still passes the items they cover', () => {
+    const r = buildDrillReport(facts({ verification: { passed: true, checks: [], totals: { checks: 250, failed: 0 }, omittedPassedChecks: 250 } }));
+    expect(r.passed).toBe(true);
+    expect(r.summary).toMatch(/250\/250 checks passed$/);
+    expect(state(r, 'Indexes created')).toMatchObject({ state: 'pass', detail: 'all passed (passing checks omitted from the result)' });
+    expect(state(r, 'Data queries work').state).toBe('pass');
   });
 
   it('a scratch database that was not dropped is an issue', () => {
