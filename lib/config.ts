@@ -64,6 +64,19 @@ export interface DrillConfig {
   readonly healthUrls: readonly string[];
 }
 
+export interface OffsiteConfig {
+  /** Replicate the vault to a locked bucket in another region (OffsiteVaultStack). @default true */
+  readonly enabled: boolean;
+  /** Region of the offsite bucket; must differ from the primary's. @default 'us-west-2' */
+  readonly region: string;
+  /** Account of the offsite bucket. @default - the primary's account */
+  readonly account?: string;
+  /** Offsite bucket name (globally unique). @default - crypto-stock-dr-offsite-<account>-<region> */
+  readonly bucketName?: string;
+  /** S3 Replication Time Control (15-minute SLA, extra per-GB charge). @default false */
+  readonly replicationTimeControl: boolean;
+}
+
 export interface DrConfig {
   /** @default - one database: crypto_stock on db.internal.example:5432, secret crypto-stock/db */
   readonly databases: readonly DatabaseConfig[];
@@ -78,8 +91,18 @@ export interface DrConfig {
   readonly postgresMajorVersion: number;
   /** Databases backed up at the same time. @default 2 */
   readonly backupConcurrency: number;
-  /** libpq sslmode for the job's connections. @default 'require' */
+  /** libpq sslmode for the job's connections. @default 'verify-full' with sslRootCert, else 'require' */
   readonly sslMode: SslMode;
+  /**
+   * CA bundle the job verifies database certificates against: 'rds' (the RDS global bundle shipped
+   * in the job image) or an absolute path inside the image. @default - none (libpq defaults)
+   */
+  readonly sslRootCert?: string;
+  /** Security group of the databases; the job (and verify) security groups get ingress on the database ports. @default - none: add the rules yourself */
+  readonly databaseSecurityGroupId?: string;
+  /** Rotate each database secret every N days with the hosted single-user PostgreSQL rotation. @default - no rotation schedule */
+  readonly secretRotationDays?: number;
+  readonly offsite: OffsiteConfig;
   readonly job: JobConfig;
 }
 
@@ -121,7 +144,17 @@ const configSchema = z.strictObject({
   alertEmail: z.email().optional(),
   postgresMajorVersion: z.number().int().min(12).max(18).default(15),
   backupConcurrency: z.number().int().min(1).max(40).default(2),
-  sslMode: z.enum(SSL_MODES).default('require'),
+  sslMode: z.enum(SSL_MODES).optional(),
+  sslRootCert: z.string().regex(/^(rds|\/.+)$/, "'rds' or an absolute path in the job image").optional(),
+  databaseSecurityGroupId: z.string().regex(/^sg-[0-9a-f]+$/, 'a security group id like sg-0123456789abcdef0').optional(),
+  secretRotationDays: z.number().int().min(1).max(365).optional(),
+  offsite: z.strictObject({
+    enabled: z.boolean().default(true),
+    region: z.string().regex(/^[a-z]{2}(-gov)?-[a-z]+-\d$/, 'an AWS region like us-west-2').default('us-west-2'),
+    account: z.string().regex(/^\d{12}$/, 'a 12-digit AWS account id').optional(),
+    bucketName: z.string().regex(/^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$/, 'an S3 bucket name (3-63 lowercase letters, digits, dots, hyphens)').optional(),
+    replicationTimeControl: z.boolean().default(false),
+  }).default({ enabled: true, region: 'us-west-2', replicationTimeControl: false }),
   job: jobSchema.default({ cpu: 1024, memoryMiB: 2048 }),
 });
 
@@ -165,6 +198,7 @@ export function parseConfig(raw: unknown): DrConfig {
       scheduleEnabled: c.drill.scheduleEnabled,
       healthUrls: c.drill.healthUrls,
     },
+    sslMode: c.sslMode ?? (c.sslRootCert ? 'verify-full' : 'require'),
     job: { cpu: c.job.cpu, memoryMiB: c.job.memoryMiB, dumpJobs: c.job.dumpJobs ?? Math.max(1, Math.floor(c.job.cpu / 1024)) },
   };
 }

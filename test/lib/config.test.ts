@@ -17,6 +17,7 @@ describe('parseConfig', () => {
         scheduleEnabled: true,
         healthUrls: [],
       },
+      offsite: { enabled: true, region: 'us-west-2', replicationTimeControl: false },
     });
     expect(config.databases[0]).toEqual(DEFAULT_DATABASE);
   });
@@ -37,7 +38,23 @@ describe('parseConfig', () => {
     expect(config.drill).toEqual({ scratchServer: { host: 'staging', port: 5432, secret: 'staging/db' }, scheduleEnabled: false, healthUrls: ['https://api.example/health'] });
   });
 
+  it('takes the offsite target and hardening options; a CA bundle makes sslmode verify-full unless set', () => {
+    const config = parseConfig({
+      offsite: { region: 'eu-central-1', account: '210987654321', replicationTimeControl: true },
+      sslRootCert: 'rds', databaseSecurityGroupId: 'sg-0123abcd', secretRotationDays: 30,
+    });
+    expect(config.offsite).toEqual({ enabled: true, region: 'eu-central-1', account: '210987654321', replicationTimeControl: true });
+    expect(config).toMatchObject({ sslMode: 'verify-full', sslRootCert: 'rds', databaseSecurityGroupId: 'sg-0123abcd', secretRotationDays: 30 });
+    expect(parseConfig({ sslRootCert: '/etc/ssl/db-ca.pem', sslMode: 'verify-ca' }).sslMode).toBe('verify-ca');
+    expect(parseConfig({ offsite: { enabled: false } }).offsite.enabled).toBe(false);
+  });
+
   it.each([
+    [{ offsite: { region: 'west' } }, /offsite\.region: an AWS region like us-west-2/],
+    [{ offsite: { account: '1234' } }, /offsite\.account: a 12-digit AWS account id/],
+    [{ sslRootCert: 'certs/ca.pem' }, /sslRootCert: 'rds' or an absolute path/],
+    [{ databaseSecurityGroupId: 'db-sg' }, /databaseSecurityGroupId/],
+    [{ secretRotationDays: 0 }, /secretRotationDays/],
     [{ rtoSeconds: 10 }, /rtoSeconds: at least 60 seconds/],
     [{ drill: { scratchServer: { host: 'h' } } }, /drill\.scratchServer\.secret/],
     [{ drill: { healthUrls: ['ftp://x'] } }, /drill\.healthUrls\[0\]/],
