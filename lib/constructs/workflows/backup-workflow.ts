@@ -5,7 +5,7 @@ import * as logs from 'aws-cdk-lib/aws-logs';
 import * as sfn from 'aws-cdk-lib/aws-stepfunctions';
 import * as tasks from 'aws-cdk-lib/aws-stepfunctions-tasks';
 import { Construct } from 'constructs';
-import { JobEnv, secretEnvVarFor } from '../../../core/contract.ts';
+import { JobEnv, Metrics, secretEnvVarFor } from '../../../core/contract.ts';
 import { TIERS } from '../../../core/tiers.ts';
 import { type DatabaseTarget, validateDatabaseTargets } from '../database-target.ts';
 
@@ -71,6 +71,8 @@ export interface WorkflowDatabaseItem {
 export class BackupWorkflow extends Construct {
   /** Name of the ECS task state, e.g. for local test overrides. */
   public static readonly RUN_TASK_STATE = 'Run backup task';
+  /** Name of the state that emits `Metrics.backupSucceeded` for a database, e.g. for local test overrides. */
+  public static readonly METRIC_STATE = 'Record backup succeeded metric';
   /** Error of a database whose container exited non-zero. */
   public static readonly BACKUP_FAILED_ERROR = 'DR.BackupFailed';
   /** Error of the execution when at least one database failed. */
@@ -148,10 +150,32 @@ export class BackupWorkflow extends Construct {
     const failWithCause = (name: string, error: string, cause: string): sfn.Chain =>
       sfn.Pass.jsonPath(this, `Describe: ${name}`, { parameters: { cause } })
         .next(sfn.Fail.jsonPath(this, name, { error, causePath: '$.cause' }));
+    // The RPO alarm watches this metric: no datapoint for a database in 26 h is a breach. Emitting it
+    // here, after the exit-code check, means it counts only backups whose manifest was written.
+    const recordMetric = tasks.CallAwsService.jsonPath(this, BackupWorkflow.METRIC_STATE, {
+      service: 'cloudwatch',
+      action: 'putMetricData',
+      // PutMetricData supports no resource-level scoping.
+      iamResources: ['*'],
+      parameters: {
+        Namespace: Metrics.namespace,
+        MetricData: [{
+          MetricName: Metrics.backupSucceeded,
+          Dimensions: [{ Name: Metrics.dimension, Value: sfn.JsonPath.stringAt('$.database.name') }],
+          Value: 1,
+          Unit: 'Count',
+        }],
+      },
+      resultPath: sfn.JsonPath.DISCARD,
+    });
+    recordMetric.addRetry({ errors: [sfn.Errors.ALL], interval: Duration.seconds(5), maxAttempts: 3, backoffRate: 2 });
+    // The backup itself succeeded; a lost datapoint surfaces as an RPO alarm, not as a failed backup.
+    const backedUp = sfn.Succeed.jsonPath(this, 'Container exited 0');
+    recordMetric.addCatch(sfn.Pass.jsonPath(this, 'Metric not recorded').next(backedUp), { errors: [sfn.Errors.ALL], resultPath: sfn.JsonPath.DISCARD });
     const checkExit = sfn.Choice.jsonPath(this, 'Check exit code')
       .when(absent(exitCode), failWithCause('Container did not run', 'DR.ContainerNotRun',
         sfn.JsonPath.format('the backup task for {} stopped without an exit code; see the ECS task {}', sfn.JsonPath.stringAt('$.database.name'), sfn.JsonPath.stringAt('$.task.TaskArn'))))
-      .when(sfn.Condition.numberEquals(exitCode, 0), sfn.Succeed.jsonPath(this, 'Container exited 0'))
+      .when(sfn.Condition.numberEquals(exitCode, 0), recordMetric.next(backedUp))
       .otherwise(failWithCause('Container failed', BackupWorkflow.BACKUP_FAILED_ERROR,
         sfn.JsonPath.format('dr backup of {} exited with code {}', sfn.JsonPath.stringAt('$.database.name'), sfn.JsonPath.stringAt(exitCode))));
 
@@ -211,6 +235,7 @@ export class BackupWorkflow extends Construct {
     Validations.of(this.stateMachine.role).acknowledge({
       id: 'AwsSolutions-IAM5[Resource::*]',
       reason: 'Added by CDK and not scopable: ecs:DescribeTasks/StopTask for RUN_JOB act on task ARNs known only at run time, '
+        + 'cloudwatch:PutMetricData (the BackupSucceeded metric) has no resource-level permissions, '
         + 'X-Ray tracing (xray:PutTraceSegments etc.) and CloudWatch Logs delivery (logs:*LogDelivery, DescribeLogGroups) support only Resource "*". '
         + 'ecs:RunTask and iam:PassRole stay scoped to the job task definition and its roles.',
     });

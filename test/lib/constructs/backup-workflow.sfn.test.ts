@@ -8,7 +8,7 @@ import { GetObjectCommand, ListObjectsV2Command } from '@aws-sdk/client-s3';
 import * as ecs from 'aws-cdk-lib/aws-ecs';
 import { StateMachine } from 'aws-local-stepfunctions';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { JobEnv } from '../../../core/contract.ts';
+import { JobEnv, Metrics } from '../../../core/contract.ts';
 import { MANIFEST_SUFFIX } from '../../../core/layout.ts';
 import { BackupWorkflow } from '../../../lib/constructs/workflows/backup-workflow.ts';
 import { PG_HOST, PG_PORT, createDatabase, dropDatabase, uniqueName } from '../../support/pg.ts';
@@ -18,7 +18,7 @@ import { definitionOf } from './definition.ts';
 import { localJob } from './local-job.ts';
 
 interface LocalWorkflow {
-  run(input: Record<string, string>): Promise<{ output?: any; error?: { name: string; message: string }; tasks: Record<string, string>[]; logs: string[] }>;
+  run(input: Record<string, string>): Promise<{ output?: any; error?: { name: string; message: string }; tasks: Record<string, string>[]; logs: string[]; metrics: any[] }>;
 }
 
 /** Synthesizes the stack for `databases` on the local server and prepares its definition to run locally. */
@@ -34,17 +34,27 @@ function localWorkflow(databases: string[], bucket: string): LocalWorkflow {
     async run(input) {
       // The vault bucket's name is a deploy-time token: point the repository at the test bucket.
       const job = localJob(template, { env: { [JobEnv.repo]: `s3://${bucket}/` } });
+      const metrics: any[] = [];
       const execution = machine.run(input, {
-        overrides: { taskResourceLocalHandlers: { [BackupWorkflow.RUN_TASK_STATE]: job.handler } },
+        overrides: {
+          taskResourceLocalHandlers: {
+            [BackupWorkflow.RUN_TASK_STATE]: job.handler,
+            // CloudWatch PutMetricData is mocked (no local CloudWatch): its parameters are recorded.
+            [BackupWorkflow.METRIC_STATE]: async (parameters: any) => {
+              metrics.push(parameters);
+              return {};
+            },
+          },
+        },
       });
       const tasks = () => job.runs.map((r) => r.env);
       const logs = () => job.runs.map((r) => r.output);
       try {
-        return { output: await execution.result, tasks: tasks(), logs: logs() };
+        return { output: await execution.result, tasks: tasks(), logs: logs(), metrics };
       } catch (err) {
         const cause = (err as { cause?: { name: string; message: string } }).cause;
         if (!cause) throw err;
-        return { error: { name: cause.name, message: cause.message }, tasks: tasks(), logs: logs() };
+        return { error: { name: cause.name, message: cause.message }, tasks: tasks(), logs: logs(), metrics };
       }
     },
   };
@@ -55,7 +65,7 @@ async function manifestKeys(bucket: string, database: string): Promise<string[]>
   return (listed.Contents ?? []).map((o) => o.Key!).filter((k) => k.endsWith(MANIFEST_SUFFIX));
 }
 
-describe('backup workflow executed locally (ECS RunTask replaced by a local job process: no local ECS)', () => {
+describe('backup workflow executed locally (ECS RunTask replaced by a local job process: no local ECS; CloudWatch PutMetricData mocked)', () => {
   const first = uniqueName('sfn_a');
   const second = uniqueName('sfn_b');
   const missing = uniqueName('sfn_missing');
@@ -71,8 +81,12 @@ describe('backup workflow executed locally (ECS RunTask replaced by a local job 
     await dropDatabase(second);
   });
 
-  it('backs up a database: the execution succeeds and a manifest appears in the bucket', async () => {
-    const { output, error, tasks, logs } = await localWorkflow([first], bucket).run({ tier: 'weekly' });
+  it('backs up a database: the execution succeeds, a manifest appears in the bucket and BackupSucceeded is emitted', async () => {
+    const { output, error, tasks, logs, metrics } = await localWorkflow([first], bucket).run({ tier: 'weekly' });
+    expect(metrics).toEqual([{
+      Namespace: Metrics.namespace,
+      MetricData: [{ MetricName: Metrics.backupSucceeded, Dimensions: [{ Name: Metrics.dimension, Value: first }], Value: 1, Unit: 'Count' }],
+    }]);
     expect(error, logs.join('\n')).toBeUndefined();
     expect(output).toMatchObject({ tier: 'weekly', databases: [first], anyFailed: false });
     expect(tasks).toHaveLength(1);
@@ -84,8 +98,9 @@ describe('backup workflow executed locally (ECS RunTask replaced by a local job 
   });
 
   it('fails the execution when the container exits non-zero', async () => {
-    const { output, error, logs } = await localWorkflow([missing], bucket).run({});
+    const { output, error, logs, metrics } = await localWorkflow([missing], bucket).run({});
     expect(output).toBeUndefined();
+    expect(metrics).toEqual([]);
     expect(logs.join('')).toContain(`database "${missing}" does not exist`);
     expect(error).toEqual({ name: BackupWorkflow.BACKUPS_FAILED_ERROR, message: expect.stringContaining(`backup failed for ["${missing}"]`) });
     expect(await manifestKeys(bucket, missing)).toEqual([]);

@@ -3,7 +3,7 @@ import { Match } from 'aws-cdk-lib/assertions';
 import * as ecs from 'aws-cdk-lib/aws-ecs';
 import * as secretsmanager from 'aws-cdk-lib/aws-secretsmanager';
 import { describe, expect, it } from 'vitest';
-import { JOB_CONTAINER_NAME, JobEnv, secretEnvVarFor } from '../../../core/contract.ts';
+import { JOB_CONTAINER_NAME, JobEnv, Metrics, secretEnvVarFor } from '../../../core/contract.ts';
 import { BackupJob } from '../../../lib/constructs/job.ts';
 import { BackupVault } from '../../../lib/constructs/vault.ts';
 import { BackupWorkflow } from '../../../lib/constructs/workflows/backup-workflow.ts';
@@ -75,6 +75,20 @@ describe('BackupWorkflow in the stack', () => {
     expect(states).not.toHaveProperty('Container failed');
     expect(inner['Container failed']).toMatchObject({ Type: 'Fail', Error: BackupWorkflow.BACKUP_FAILED_ERROR, CausePath: '$.cause' });
     expect(inner['Describe: Container failed'].Parameters['cause.$']).toContain('$.task.Containers[0].ExitCode');
+  });
+
+  it('emits BackupSucceeded for the database after exit code 0, and a lost datapoint does not fail the backup', () => {
+    expect(inner['Check exit code'].Choices).toEqual(expect.arrayContaining([
+      expect.objectContaining({ NumericEquals: 0, Next: BackupWorkflow.METRIC_STATE }),
+    ]));
+    const metric = inner[BackupWorkflow.METRIC_STATE];
+    expect(metric.Resource).toMatch(/:states:::aws-sdk:cloudwatch:putMetricData$/);
+    expect(metric.Parameters).toEqual({
+      Namespace: Metrics.namespace,
+      MetricData: [{ MetricName: Metrics.backupSucceeded, Dimensions: [{ Name: Metrics.dimension, 'Value.$': '$.database.name' }], Value: 1, Unit: 'Count' }],
+    });
+    expect(metric.Catch).toEqual([{ ErrorEquals: ['States.ALL'], ResultPath: null, Next: 'Metric not recorded' }]);
+    expect(inner['Metric not recorded'].Next).toBe('Container exited 0');
   });
 
   it('catches a database failure so the others continue, and fails the execution at the end', () => {
