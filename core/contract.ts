@@ -39,6 +39,12 @@ export const JobEnv = {
    * or 'none'. @default 'none'
    */
   objectLock: 'DR_OBJECT_LOCK',
+  /**
+   * The state machine execution's name (override, optional). When set, the job also writes its
+   * `--json` result to the repository under `jobResultKey(command, name)` (core/job-result.ts), where
+   * the workflow reads it back: ECS returns exit codes, not output.
+   */
+  resultName: 'DR_RESULT_NAME',
 } as const;
 
 /**
@@ -62,7 +68,7 @@ export type JobCommand = keyof typeof JOB_COMMANDS;
 
 /**
  * CloudWatch metrics the DR system emits and alarms on. Every metric carries one dimension,
- * `Metrics.dimension` = the database name.
+ * `Metrics.dimension` = the database name; the PITR ones `Metrics.stanzaDimension` instead.
  */
 export const Metrics = {
   namespace: 'CryptoStockDr',
@@ -78,6 +84,22 @@ export const Metrics = {
   backupAgeHours: 'BackupAgeHours',
   /** Days since the newest drill report, emitted daily (drill-age Lambda). Days. Alarm: above 35 or missing. */
   daysSinceLastDrill: 'DaysSinceLastDrill',
+  /** Dimension of the PITR metrics; its value is the pgBackRest stanza (one per cluster). */
+  stanzaDimension: 'Stanza',
+  /** Age of the newest archived WAL segment (rpo-watch Lambda, every minute). Seconds. Alarm: above the RPO target, or missing. */
+  walArchiveAgeSeconds: 'WalArchiveAgeSeconds',
+  /** Age of the newest complete pgBackRest backup, any type (rpo-watch Lambda). Seconds. Alarm: above 8 days, or missing. */
+  baseBackupAgeSeconds: 'BaseBackupAgeSeconds',
+  /** Age of the newest complete pgBackRest full backup (rpo-watch Lambda). Seconds. */
+  fullBackupAgeSeconds: 'FullBackupAgeSeconds',
+} as const;
+
+/** Environment of the RPO watch Lambda (lambdas/rpo-watch), set by the CDK side. */
+export const RpoWatchEnv = {
+  /** The pgBackRest repository, e.g. s3://bucket/pitr (pgBackRest repo1-path=/pitr). */
+  repo: 'DR_PITR_REPO',
+  /** The pgBackRest stanza watched, e.g. crypto_stock. */
+  stanza: 'DR_PITR_STANZA',
 } as const;
 
 /**
