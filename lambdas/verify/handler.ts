@@ -1,0 +1,197 @@
+/**
+ * The verify Lambda: checks a restored (drill scratch) database against its backup's manifest,
+ * with the same core as `dr verify`. A failed check is a result ({passed: false, ...}), never an
+ * exception: the drill state machine decides what to do with it. It throws only when it cannot
+ * verify at all (bad event, unreadable manifest, unreachable server).
+ *
+ * Event (validated, unknown fields refused so a misspelt one cannot silently skip a check):
+ *   { database, backupId, targetDatabase, host?, port?, healthUrls?, healthTimeoutMs? }
+ * Environment (names in core/contract.ts VerifyEnv, set by the CDK side): DR_REPO,
+ * DR_DB_SECRET_ARN, DR_DB_CA_BUNDLE (optional), DR_DB_SSLMODE (optional).
+ *
+ * TLS, with libpq's sslmode meanings: verify-full (certificate chain and host name checked) when
+ * a CA bundle is configured; otherwise prefer (TLS when the server offers it, unverified; plain
+ * text when it does not). DR_DB_SSLMODE overrides: disable, prefer, require or verify-full.
+ */
+import { readFileSync } from 'node:fs';
+import { GetSecretValueCommand, SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
+import pg from 'pg';
+import { z } from 'zod';
+import { readManifest, resolveBackup } from '../../core/backups.ts';
+import { VerifyEnv } from '../../core/contract.ts';
+import { DrError } from '../../core/errors.ts';
+import { connectionError } from '../../core/pg.ts';
+import { openRepository } from '../../core/repository/index.ts';
+import { type VerifyResult, verifyAgainstManifest } from '../../core/verify.ts';
+
+export const VerifyEventSchema = z.strictObject({
+  /** Source database name: the backup's folder in the repository. */
+  database: z.string().min(1),
+  /** A backup id, or `latest` (the newest complete backup of `database`). */
+  backupId: z.string().min(1),
+  /** The restored database to check, on the secret's server. */
+  targetDatabase: z.string().min(1),
+  /** @default - the secret's host */
+  host: z.string().min(1).optional(),
+  /** A number or numeric string (Step Functions paths). @default - the secret's port, else 5432 */
+  port: z.coerce.number().int().min(1).max(65535).optional(),
+  /** Application health endpoints that must answer 2xx. @default - none */
+  healthUrls: z.array(z.url({ protocol: /^https?$/ })).default([]),
+  /** @default 5000 */
+  healthTimeoutMs: z.number().int().positive().optional(),
+});
+
+export type VerifyEvent = z.input<typeof VerifyEventSchema>;
+
+/** RDS-style secret JSON; host and port may also come from the event. */
+const DatabaseSecretSchema = z.looseObject({
+  username: z.string().min(1),
+  password: z.string(),
+  host: z.string().min(1).optional(),
+  port: z.coerce.number().int().min(1).max(65535).optional(),
+});
+
+export const SSL_MODES = ['disable', 'prefer', 'require', 'verify-full'] as const;
+export type SslMode = (typeof SSL_MODES)[number];
+
+/** Step Functions carries at most 256 KiB between states: beyond this, passing checks are left out. */
+const MAX_RESULT_BYTES = 200_000;
+
+export interface VerifyHandlerDeps {
+  /** SecretString of the secret `arn` (Secrets Manager GetSecretValue in the deployed handler). */
+  readonly getSecret: (arn: string) => Promise<string>;
+  /** @default - process.env */
+  readonly env?: NodeJS.ProcessEnv;
+}
+
+export function createVerifyHandler(deps: VerifyHandlerDeps): (event: unknown) => Promise<VerifyResult> {
+  return async (raw) => {
+    const parsed = VerifyEventSchema.safeParse(raw);
+    if (!parsed.success) {
+      const issue = parsed.error.issues[0];
+      throw new DrError(`verify event is invalid: ${issue.path.join('.') || '(event)'}: ${issue.message}`, 'send {database, backupId, targetDatabase, host?, port?, healthUrls?, healthTimeoutMs?}');
+    }
+    const event = parsed.data;
+    const env = deps.env ?? process.env;
+    const repoUrl = requiredEnv(env, VerifyEnv.repo);
+    const secretArn = requiredEnv(env, VerifyEnv.secretArn);
+    const caBundle = env[VerifyEnv.caBundle] || undefined;
+    const sslMode = sslModeOf(env[VerifyEnv.sslMode] || undefined, caBundle);
+
+    const repo = openRepository(repoUrl);
+    const candidates = await resolveBackup(repo, event.backupId, event.database);
+    const manifest = await readManifest(repo, candidates.database, candidates.ids[0]);
+
+    const secret = parseSecret(await deps.getSecret(secretArn), secretArn);
+    const config: pg.ClientConfig = {
+      host: event.host ?? secret.host,
+      port: event.port ?? secret.port ?? 5432,
+      user: secret.username,
+      password: secret.password,
+      database: event.targetDatabase,
+      connectionTimeoutMillis: 10_000,
+      application_name: 'dr-verify',
+    };
+    if (!config.host) throw new DrError(`no database host: the secret ${secretArn} has none and the event gives none`, 'pass "host" in the event or store it in the secret');
+    const target = `postgres://${encodeURIComponent(secret.username)}@${config.host}:${config.port}/${encodeURIComponent(event.targetDatabase)}`;
+    const display = `${secret.username}@${config.host}:${config.port}/${event.targetDatabase}`;
+
+    const result = await verifyAgainstManifest({
+      manifest,
+      target,
+      healthUrls: event.healthUrls,
+      healthTimeoutMs: event.healthTimeoutMs,
+      connect: () => connectTls(config, sslMode, caBundle, display),
+    });
+    console.log(JSON.stringify({ verify: result.passed ? 'PASS' : 'FAIL', backupId: result.backupId, target: result.target, ...result.totals, failed: result.checks.filter((c) => !c.passed).map((c) => `${c.name} ${c.object}`) }));
+    return fitPayload(result);
+  };
+}
+
+function requiredEnv(env: NodeJS.ProcessEnv, name: string): string {
+  const value = env[name];
+  if (!value) throw new DrError(`environment variable ${name} is not set`, 'the CDK construct sets it; redeploy the stack');
+  return value;
+}
+
+/** The configured sslmode, else verify-full with a CA bundle and prefer without. */
+export function sslModeOf(configured: string | undefined, caBundle: string | undefined): SslMode {
+  if (configured === undefined) return caBundle ? 'verify-full' : 'prefer';
+  if (!(SSL_MODES as readonly string[]).includes(configured)) throw new DrError(`${VerifyEnv.sslMode} "${configured}" is not supported`, `use one of ${SSL_MODES.join(', ')}`);
+  return configured as SslMode;
+}
+
+function parseSecret(text: string, arn: string): z.infer<typeof DatabaseSecretSchema> {
+  let json: unknown;
+  try {
+    json = JSON.parse(text);
+  } catch {
+    throw new DrError(`secret ${arn} is not JSON`, 'store {"username": ..., "password": ..., "host": ..., "port": ...} as RDS does');
+  }
+  const parsed = DatabaseSecretSchema.safeParse(json);
+  if (!parsed.success) throw new DrError(`secret ${arn} lacks ${parsed.error.issues[0].path.join('.')}`, 'store {"username": ..., "password": ..., "host": ..., "port": ...} as RDS does');
+  return parsed.data;
+}
+
+let caCache: { path: string; pem: string } | undefined;
+
+function readCa(path: string): string {
+  if (caCache?.path !== path) {
+    try {
+      caCache = { path, pem: readFileSync(path, 'utf8') };
+    } catch (err) {
+      throw new DrError(`cannot read the CA bundle ${path} (${(err as Error).message})`, `set ${VerifyEnv.caBundle} to a PEM file inside the function, or unset it`);
+    }
+  }
+  return caCache.pem;
+}
+
+/** node-postgres TLS options for `mode`; verify-full checks the chain and the host name (Node's default). */
+export function tlsOptions(mode: SslMode, caBundle: string | undefined): pg.ClientConfig['ssl'] {
+  switch (mode) {
+    case 'disable':
+      return false;
+    case 'prefer':
+    case 'require':
+      return { rejectUnauthorized: false };
+    case 'verify-full':
+      return { rejectUnauthorized: true, ca: caBundle ? readCa(caBundle) : undefined };
+  }
+}
+
+/** Connects with TLS per `mode`; `prefer` falls back to plain text only when the server has no TLS at all. */
+export async function connectTls(config: pg.ClientConfig, mode: SslMode, caBundle: string | undefined, display: string): Promise<pg.Client> {
+  const attempt = async (ssl: pg.ClientConfig['ssl']) => {
+    const client = new pg.Client({ ...config, ssl });
+    client.on('error', () => {});
+    await client.connect();
+    return client;
+  };
+  try {
+    try {
+      return await attempt(tlsOptions(mode, caBundle));
+    } catch (err) {
+      if (mode === 'prefer' && /does not support SSL/i.test(String(err))) return await attempt(false);
+      throw err;
+    }
+  } catch (err) {
+    throw connectionError(err, display, 'target');
+  }
+}
+
+/** Keeps the result under the Step Functions payload limit: failed checks always stay. */
+export function fitPayload(result: VerifyResult, maxBytes = MAX_RESULT_BYTES): VerifyResult {
+  if (Buffer.byteLength(JSON.stringify(result)) <= maxBytes) return result;
+  const checks = result.checks.filter((c) => !c.passed);
+  return { ...result, checks, omittedPassedChecks: result.checks.length - checks.length };
+}
+
+const secrets = new SecretsManagerClient({});
+
+export const handler = createVerifyHandler({
+  async getSecret(arn) {
+    const response = await secrets.send(new GetSecretValueCommand({ SecretId: arn }));
+    if (response.SecretString === undefined) throw new DrError(`secret ${arn} has no string value`, 'store the credentials as a JSON SecretString');
+    return response.SecretString;
+  },
+});
