@@ -4,10 +4,13 @@
  * runs the very same CLI a user runs on a laptop. The database password reaches libpq through
  * PGPASSWORD, never through argv or output.
  */
+import { Writable } from 'node:stream';
 import { z } from 'zod';
 import { main } from '../bin/dr.ts';
 import { JOB_COMMANDS, type JobCommand, JobEnv } from '../core/contract.ts';
 import { DrError } from '../core/errors.ts';
+import { jobResultKey, lastJsonObject, writeJobResult } from '../core/job-result.ts';
+import { openRepository } from '../core/repository/index.ts';
 
 const DbSecretSchema = z.object({
   username: z.string().min(1),
@@ -98,18 +101,63 @@ function jobArgs(command: JobCommand, raw: string | undefined): string[] {
 }
 
 export async function runJob(env: NodeJS.ProcessEnv = process.env): Promise<number> {
+  const record = resultRecorder(env);
   let invocation: JobInvocation;
   try {
     invocation = jobInvocation(env);
   } catch (err) {
     if (err instanceof DrError) {
       process.stderr.write(`dr job: ${err.oneLine()}\n`);
+      await record?.(2, { ok: false, error: err.message, hint: err.hint ?? null });
       return 2;
     }
     throw err;
   }
   Object.assign(process.env, invocation.pgEnv);
-  return main(invocation.argv);
+  if (!record) return main(invocation.argv);
+  const stdout = new TeeStdout();
+  const code = await main(invocation.argv, { stdout });
+  await new Promise<void>((resolve) => stdout.end(resolve)); // every write reached process.stdout and `text`
+  await record(code, lastJsonObject(stdout.text));
+  return code;
+}
+
+type Recorder = (exitCode: number, result: Record<string, unknown> | null) => Promise<void>;
+
+/**
+ * With DR_RESULT_NAME, a function writing the command's result record to the repository (see
+ * core/job-result.ts). Recording is best effort: a failed write is reported on stderr and the exit
+ * code stays the command's, so a completed restore is never reported as failed because of it.
+ */
+function resultRecorder(env: NodeJS.ProcessEnv): Recorder | undefined {
+  const name = env[JobEnv.resultName];
+  if (!name) return undefined;
+  const command = env[JobEnv.command] ?? 'backup';
+  return async (exitCode, result) => {
+    try {
+      if (!isJobCommand(command)) return;
+      if (!env[JobEnv.repo]) throw new DrError(`${JobEnv.repo} is not set`, 'the task definition sets it');
+      const key = jobResultKey(command, name);
+      const repo = openRepository(env[JobEnv.repo]!, { kmsKeyId: env[JobEnv.kmsKeyId] || undefined });
+      await writeJobResult(repo, key, { command, exitCode, finishedAt: new Date().toISOString(), result });
+      process.stderr.write(`dr job: result recorded at ${key}\n`);
+    } catch (err) {
+      process.stderr.write(`dr job: could not record the result (${(err as Error).message}); the workflow will report it as unrecorded\n`);
+    }
+  };
+}
+
+/** process.stdout, also kept in memory (its tail) so the last line (the --json result) can be recorded. */
+class TeeStdout extends Writable {
+  private static readonly KEEP = 4 * 1024 * 1024;
+  text = '';
+
+  override _write(chunk: Buffer | string, _encoding: BufferEncoding, done: (err?: Error | null) => void): void {
+    const s = typeof chunk === 'string' ? chunk : chunk.toString('utf8');
+    this.text = (this.text + s).slice(-TeeStdout.KEEP);
+    if (process.stdout.write(s)) done();
+    else process.stdout.once('drain', () => done());
+  }
 }
 
 if (import.meta.url === `file://${process.argv[1]}`) {
