@@ -120,3 +120,11 @@ export const VerifyEnv = {
   /** Optional override of the TLS mode: disable, prefer, require or verify-full. @default - see caBundle */
   sslMode: JobEnv.sslMode,
 } as const;
+
+/** Environment of the drill-age Lambda (lambdas/drill-age), set by the CDK side. */
+export const DrillAgeEnv = {
+  /** Repository whose `reports/drills/` holds the drill reports, e.g. s3://bucket/. */
+  repo: JobEnv.repo,
+  /** The drilled database names as a JSON array of strings. */
+  databases: 'DR_DATABASES',
+} as const;
