@@ -128,3 +128,14 @@ export const DrillAgeEnv = {
   /** The drilled database names as a JSON array of strings. */
   databases: 'DR_DATABASES',
 } as const;
+
+/** Environment of the restore workflow's Lambdas (lambdas/validate-restore, lambdas/restore-result), set by the CDK side. */
+export const RestoreEnv = {
+  /**
+   * validate-restore: the configured databases as JSON `[{name, host, port, secretEnv}]`; a request
+   * names one of them, and its server, port and secret are the target's.
+   */
+  databases: 'DR_RESTORE_DATABASES',
+  /** restore-result: the repository the job records results in, e.g. s3://bucket/. */
+  repo: JobEnv.repo,
+} as const;
