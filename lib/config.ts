@@ -41,6 +41,22 @@ export interface JobConfig {
   readonly memoryMiB: number;
   /** Parallel pg_dump jobs inside one task (`DR_JOBS`). @default - one per vCPU */
   readonly dumpJobs: number;
+  /**
+   * Fargate ephemeral storage in GiB (21..200): a PITR restore unpacks the whole cluster and the
+   * WAL it replays onto the task's disk. @default 100
+   */
+  readonly ephemeralStorageGiB: number;
+}
+
+export interface PitrConfig {
+  /** Create the pgBackRest repository bucket, the host policy and the RPO watch with its alarms. @default true */
+  readonly enabled: boolean;
+  /** pgBackRest stanza of the database cluster (as in `dr pitr config --stanza`). @default 'crypto_stock' */
+  readonly stanza: string;
+  /** RPO target: alarm when the newest archived WAL segment is older (keep above archive_timeout). @default 300 */
+  readonly rpoSeconds: number;
+  /** Alarm when the newest complete base backup is older. @default 8 (weekly full + 1 day) */
+  readonly baseBackupMaxAgeDays: number;
 }
 
 /** A PostgreSQL server drills restore scratch databases into. */
@@ -103,6 +119,7 @@ export interface DrConfig {
   /** Rotate each database secret every N days with the hosted single-user PostgreSQL rotation. @default - no rotation schedule */
   readonly secretRotationDays?: number;
   readonly offsite: OffsiteConfig;
+  readonly pitr: PitrConfig;
   readonly job: JobConfig;
 }
 
@@ -124,6 +141,17 @@ const jobSchema = z.strictObject({
   cpu: z.number().int().default(1024),
   memoryMiB: z.number().int().default(2048),
   dumpJobs: z.number().int().min(1).max(64).optional(),
+  ephemeralStorageGiB: z.number().int()
+    .min(21, 'at least 21 GiB (Fargate gives 20 GiB without this setting; a PITR restore needs room for the whole cluster)')
+    .max(200, 'at most 200 GiB (the Fargate maximum)')
+    .default(100),
+});
+
+const pitrSchema = z.strictObject({
+  enabled: z.boolean().default(true),
+  stanza: z.string().regex(/^[A-Za-z0-9_][A-Za-z0-9_.-]{0,62}$/, 'a pgBackRest stanza: letters, digits, _, - and ., e.g. crypto_stock').default('crypto_stock'),
+  rpoSeconds: z.number().int().min(60, 'at least 60 seconds (archive_timeout plus archiving)').max(86_400, 'at most 86400 (1 day)').default(300),
+  baseBackupMaxAgeDays: z.number().int().min(1).max(60).default(8),
 });
 
 const drillSchema = z.strictObject({
@@ -155,7 +183,8 @@ const configSchema = z.strictObject({
     bucketName: z.string().regex(/^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$/, 'an S3 bucket name (3-63 lowercase letters, digits, dots, hyphens)').optional(),
     replicationTimeControl: z.boolean().default(false),
   }).default({ enabled: true, region: 'us-west-2', replicationTimeControl: false }),
-  job: jobSchema.default({ cpu: 1024, memoryMiB: 2048 }),
+  pitr: pitrSchema.default({ enabled: true, stanza: 'crypto_stock', rpoSeconds: 300, baseBackupMaxAgeDays: 8 }),
+  job: jobSchema.default({ cpu: 1024, memoryMiB: 2048, ephemeralStorageGiB: 100 }),
 });
 
 /** Where the raw value came from, for error messages. */
@@ -199,7 +228,7 @@ export function parseConfig(raw: unknown): DrConfig {
       healthUrls: c.drill.healthUrls,
     },
     sslMode: c.sslMode ?? (c.sslRootCert ? 'verify-full' : 'require'),
-    job: { cpu: c.job.cpu, memoryMiB: c.job.memoryMiB, dumpJobs: c.job.dumpJobs ?? Math.max(1, Math.floor(c.job.cpu / 1024)) },
+    job: { cpu: c.job.cpu, memoryMiB: c.job.memoryMiB, dumpJobs: c.job.dumpJobs ?? Math.max(1, Math.floor(c.job.cpu / 1024)), ephemeralStorageGiB: c.job.ephemeralStorageGiB },
   };
 }
 

@@ -10,7 +10,7 @@ describe('parseConfig', () => {
       postgresMajorVersion: 15,
       backupConcurrency: 2,
       sslMode: 'require',
-      job: { cpu: 1024, memoryMiB: 2048, dumpJobs: 1 },
+      job: { cpu: 1024, memoryMiB: 2048, dumpJobs: 1, ephemeralStorageGiB: 100 },
       rtoSeconds: 3600,
       drill: {
         scratchServer: { host: 'db.internal.example', port: 5432, secret: 'crypto-stock/db' },
@@ -18,6 +18,7 @@ describe('parseConfig', () => {
         healthUrls: [],
       },
       offsite: { enabled: true, region: 'us-west-2', replicationTimeControl: false },
+      pitr: { enabled: true, stanza: 'crypto_stock', rpoSeconds: 300, baseBackupMaxAgeDays: 8 },
     });
     expect(config.databases[0]).toEqual(DEFAULT_DATABASE);
   });
