@@ -12,7 +12,7 @@ const HELP = `dr: backups, restores and drills for PostgreSQL (crypto-stock-dr)
 Usage: dr <command> [flags]
 
 Commands:
-${Object.entries(COMMANDS).map(([name, c]) => `  ${name.padEnd(10)}${c.summary}`).join('\n')}
+${Object.entries(COMMANDS).map(([name, c]) => `  ${name.padEnd(Math.max(...Object.keys(COMMANDS).map((n) => n.length)) + 2)}${c.summary}`).join('\n')}
 
 Repositories: file:///path/to/dir (or file://./backups) and s3://bucket/prefix
 Connections:  postgres://user@host:5432/database; passwords come from PGPASSWORD or ~/.pgpass,
@@ -36,7 +36,9 @@ export interface MainIo {
 export async function main(argv: string[], io: MainIo = {}): Promise<number> {
   const stdout = io.stdout ?? process.stdout;
   const stderr = io.stderr ?? process.stderr;
-  const [name, ...rest] = argv;
+  let [name, ...rest] = argv;
+  // Two-word commands (`dr pitr config`) are registered under both words.
+  if (name !== undefined && rest.length > 0 && COMMANDS[`${name} ${rest[0]}`]) [name, ...rest] = [`${name} ${rest[0]}`, ...rest.slice(1)];
   if (name === undefined || name === '--help' || name === '-h' || name === 'help') {
     stdout.write(HELP);
     return name === undefined ? 2 : 0;

@@ -1,0 +1,127 @@
+/** `dr pitr config` and `dr pitr restore-server`: point-in-time recovery with pgBackRest. */
+import { buildPitrConfig, renderPitrConfig, type PitrConfig } from '../../core/pitr/config.ts';
+import { runRestoreServer } from '../../core/pitr/restore-server.ts';
+import { COMMON, type Command, jobs, optionalString, required, usage, type Values } from './args.ts';
+
+function optionalInt(v: Values, name: string): number | undefined {
+  const raw = optionalString(v, name);
+  if (raw === undefined) return undefined;
+  const n = Number(raw);
+  if (!Number.isInteger(n) || n < 1) throw usage(`--${name} must be a whole number ≥ 1, got "${raw}"`);
+  return n;
+}
+
+export const pitrConfigCommand: Command = {
+  summary: 'Print the pgBackRest, postgresql.conf and backup-schedule set-up for point-in-time recovery',
+  usage: `Usage: dr pitr config --repo URL --stanza NAME --pg-path DIR [flags]
+
+Prints what the database host needs for WAL archiving and base backups with pgBackRest:
+pgbackrest.conf, the postgresql.conf lines, the stanza-create/check commands, a weekly full +
+daily differential schedule (cron lines and a docker-compose service) and the resulting RPO.
+Nothing is changed; --json gives the pieces as one object.
+
+  --repo URL            s3://bucket/pitr (IAM role credentials, SSE-KMS) or file:///dir
+  --stanza NAME         pgBackRest stanza, e.g. crypto_stock
+  --pg-path DIR         the server's data directory, e.g. /var/lib/postgresql/data
+  --region REGION       S3 region (default: AWS_REGION); --endpoint HOST for S3-compatible stores
+  --kms-key-id ID       SSE-KMS key for the repository objects (s3:// only)
+  --rpo-seconds N       archive_timeout: longest wait before a WAL segment is archived (default 60)
+  --retention-full N    full backups kept (default 2: at least one week of recovery window)
+  --process-max N       pgBackRest parallel processes for backups (default 4)
+  --pg-port N           server port (default 5432); --pg-socket-path DIR its socket directory
+  --config-file FILE    where pgbackrest.conf goes (default /etc/pgbackrest/pgbackrest.conf)
+  --spool-path DIR, --log-path DIR, --lock-path DIR   pgBackRest's working directories
+  --json`,
+  options: {
+    ...COMMON,
+    repo: { type: 'string' },
+    stanza: { type: 'string' },
+    'pg-path': { type: 'string' },
+    'pg-port': { type: 'string' },
+    'pg-socket-path': { type: 'string' },
+    region: { type: 'string' },
+    endpoint: { type: 'string' },
+    'kms-key-id': { type: 'string' },
+    'rpo-seconds': { type: 'string' },
+    'retention-full': { type: 'string' },
+    'process-max': { type: 'string' },
+    'config-file': { type: 'string' },
+    'spool-path': { type: 'string' },
+    'log-path': { type: 'string' },
+    'lock-path': { type: 'string' },
+  },
+  async run(v) {
+    return buildPitrConfig({
+      repo: required(v, 'repo'),
+      stanza: required(v, 'stanza'),
+      pgPath: required(v, 'pg-path'),
+      pgPort: optionalInt(v, 'pg-port'),
+      pgSocketPath: optionalString(v, 'pg-socket-path'),
+      region: optionalString(v, 'region'),
+      endpoint: optionalString(v, 'endpoint'),
+      kmsKeyId: optionalString(v, 'kms-key-id'),
+      rpoSeconds: optionalInt(v, 'rpo-seconds'),
+      retentionFull: optionalInt(v, 'retention-full'),
+      processMax: optionalInt(v, 'process-max'),
+      configFile: optionalString(v, 'config-file'),
+      spoolPath: optionalString(v, 'spool-path'),
+      logPath: optionalString(v, 'log-path'),
+      lockPath: optionalString(v, 'lock-path'),
+    });
+  },
+  human: (c: PitrConfig) => renderPitrConfig(c),
+};
+
+export const pitrRestoreServerCommand: Command = {
+  summary: 'Physical point-in-time restore of the whole cluster into a data directory (replacement server)',
+  usage: `Usage: dr pitr restore-server --pitr URL --stanza NAME --pg-path DIR (--at TIME | --latest) [flags]
+
+Restores the newest pgBackRest base backup before the target into DIR and writes the recovery
+settings (recovery.signal); starting the server there replays the archived WAL and promotes.
+The fastest full recovery when WAL archiving is on. Run it on the replacement host, as root
+(the files are given to the postgres OS user) or as postgres.
+
+  --pitr URL           the pgBackRest repository: s3://bucket/pitr or file:///dir
+  --stanza NAME        pgBackRest stanza, e.g. crypto_stock
+  --pg-path DIR        the new data directory; created when missing, must be empty unless:
+  --delta              reuse a non-empty DIR, rewriting only files that differ (server stopped)
+  --force              overwrite a non-empty DIR
+  --at TIME            recover to this time (ISO 8601 with a zone: 2026-01-15T14:30:00Z), then promote
+  --latest             recover to the end of the archived WAL, then promote
+  --pg-server-bin DIR  PostgreSQL server binaries of the stanza's major (default /usr/lib/postgresql/<major>/bin)
+  -j, --jobs N         pgBackRest processes (default: CPU count)
+  --json, --quiet`,
+  options: {
+    ...COMMON,
+    pitr: { type: 'string' },
+    stanza: { type: 'string' },
+    'pg-path': { type: 'string' },
+    at: { type: 'string' },
+    latest: { type: 'boolean', default: false },
+    delta: { type: 'boolean', default: false },
+    force: { type: 'boolean', default: false },
+    'pg-server-bin': { type: 'string' },
+    jobs: { type: 'string', short: 'j' },
+  },
+  async run(v, io) {
+    return runRestoreServer({
+      repo: required(v, 'pitr'),
+      stanza: required(v, 'stanza'),
+      pgPath: required(v, 'pg-path'),
+      at: optionalString(v, 'at'),
+      latest: v.latest === true,
+      delta: v.delta === true,
+      force: v.force === true,
+      serverBinDir: optionalString(v, 'pg-server-bin'),
+      jobs: jobs(v),
+      log: io.log,
+    });
+  },
+  human: (r: Awaited<ReturnType<typeof runRestoreServer>>) =>
+    [
+      `restored base backup ${r.backup} of stanza ${r.stanza} (PostgreSQL ${r.pgVersion}) into ${r.pgPath} in ${(r.durationMs / 1000).toFixed(1)} s`,
+      `recovery target: ${r.at ?? 'end of the archived WAL'}`,
+      'next steps:',
+      ...r.nextSteps.map((s, i) => `  ${i + 1}. ${s}`),
+    ].join('\n'),
+};

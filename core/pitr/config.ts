@@ -1,0 +1,273 @@
+/**
+ * `dr pitr config`: everything a database host needs for point-in-time recovery with pgBackRest
+ * (https://pgbackrest.org): pgbackrest.conf, the postgresql.conf lines, the base-backup schedule
+ * and the commands that initialise the repository. Pure text generation: nothing is touched.
+ */
+import { isAbsolute } from 'node:path';
+import { DrError } from '../errors.ts';
+
+/** Where a pgBackRest repository lives, parsed from the `--pitr`/`--repo` URL. */
+export type PitrRepo =
+  | { readonly type: 's3'; readonly url: string; readonly bucket: string; readonly path: string }
+  | { readonly type: 'posix'; readonly url: string; readonly path: string };
+
+const BUCKET = /^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$/;
+
+/** `s3://bucket/prefix` (path defaults to `/`) or `file:///absolute/dir`. */
+export function parsePitrRepo(value: string, flag = '--repo'): PitrRepo {
+  const fix = 'use s3://bucket/pitr or file:///absolute/dir';
+  if (value.startsWith('file://')) {
+    const path = decodeURIComponent(value.slice('file://'.length)).replace(/\/+$/, '') || '/';
+    if (!isAbsolute(path)) throw new DrError(`${flag} "${value}" is not an absolute file:// path`, fix);
+    return { type: 'posix', url: value, path };
+  }
+  if (value.startsWith('s3://')) {
+    const [bucket, ...rest] = value.slice('s3://'.length).split('/');
+    if (!BUCKET.test(bucket)) throw new DrError(`${flag} "${value}": "${bucket}" is not a valid S3 bucket name`, fix);
+    return { type: 's3', url: value, bucket, path: `/${rest.filter(Boolean).join('/')}` };
+  }
+  throw new DrError(`${flag} "${value}" is not a pgBackRest repository URL`, fix);
+}
+
+/** Stanza names end up in paths and in archive_command: keep them to a safe alphabet. */
+export function checkStanza(stanza: string): string {
+  if (!/^[A-Za-z0-9_][A-Za-z0-9_.-]{0,62}$/.test(stanza)) {
+    throw new DrError(`--stanza "${stanza}" is not a valid stanza name`, 'use letters, digits, "_", "-" or "." (e.g. crypto_stock)');
+  }
+  return stanza;
+}
+
+export interface PitrConfigOptions {
+  readonly repo: string;
+  readonly stanza: string;
+  /** The server's data directory (pg1-path). */
+  readonly pgPath: string;
+  /** @default 5432 */
+  readonly pgPort?: number;
+  /** Directory of the server's Unix socket. @default - pgBackRest's default (/var/run/postgresql) */
+  readonly pgSocketPath?: string;
+  /** S3 region; required for s3://. @default - AWS_REGION */
+  readonly region?: string;
+  /** S3 endpoint. @default - s3.<region>.amazonaws.com */
+  readonly endpoint?: string;
+  /** SSE-KMS key for the repository's objects. @default - none (bucket default encryption) */
+  readonly kmsKeyId?: string;
+  /** archive_timeout: the longest a committed transaction waits for its WAL segment to be archived. @default 60 */
+  readonly rpoSeconds?: number;
+  /** Full backups kept (weekly fulls: 2 keeps at least one week of PITR window). @default 2 */
+  readonly retentionFull?: number;
+  /** @default 4 */
+  readonly processMax?: number;
+  /** Where pgbackrest.conf is installed; other paths make every command pass --config. @default /etc/pgbackrest/pgbackrest.conf */
+  readonly configFile?: string;
+  /** @default /var/spool/pgbackrest */
+  readonly spoolPath?: string;
+  /** @default /var/log/pgbackrest */
+  readonly logPath?: string;
+  /** @default /tmp/pgbackrest */
+  readonly lockPath?: string;
+}
+
+export interface PitrConfig {
+  readonly stanza: string;
+  readonly repo: PitrRepo;
+  readonly configFile: string;
+  /** The whole pgbackrest.conf. */
+  readonly pgbackrestConf: string;
+  /** Lines to add to postgresql.conf (restart needed for wal_level/archive_mode). */
+  readonly postgresqlConf: string;
+  /** The same settings as ALTER SYSTEM statements, for containers whose config is in the data volume. */
+  readonly alterSystem: string;
+  /** crontab lines for the postgres user: weekly full, daily differential. */
+  readonly cron: string;
+  /** A docker-compose service running the same schedule next to the TimescaleDB container. */
+  readonly compose: string;
+  /** Run once, as the postgres OS user, after PostgreSQL was restarted with the settings above. */
+  readonly commands: { readonly stanzaCreate: string; readonly check: string; readonly fullBackup: string; readonly diffBackup: string; readonly info: string };
+  readonly rpoSeconds: number;
+  /** What the RPO is with these settings, in one paragraph. */
+  readonly rpo: string;
+}
+
+export const DEFAULT_CONFIG_FILE = '/etc/pgbackrest/pgbackrest.conf';
+
+function positiveInt(value: number | undefined, fallback: number, flag: string, min = 1): number {
+  const n = value ?? fallback;
+  if (!Number.isInteger(n) || n < min) throw new DrError(`--${flag} must be a whole number ≥ ${min}, got ${value}`, `e.g. --${flag} ${fallback}`);
+  return n;
+}
+
+function absolute(path: string, flag: string): string {
+  if (!isAbsolute(path)) throw new DrError(`--${flag} "${path}" is not an absolute path`, `e.g. --${flag} /var/lib/postgresql/data`);
+  return path.replace(/\/+$/, '') || '/';
+}
+
+/** pgbackrest.conf for `repo`: the same option lines `dr restore --pitr` passes on the command line. */
+export function repoOptions(repo: PitrRepo, s3: { region?: string; endpoint?: string; kmsKeyId?: string } = {}): Record<string, string> {
+  if (repo.type === 'posix') return { 'repo1-type': 'posix', 'repo1-path': repo.path };
+  const region = s3.region ?? process.env.AWS_REGION ?? process.env.AWS_DEFAULT_REGION;
+  if (!region) throw new DrError(`an s3:// pgBackRest repository needs its region`, 'pass --region eu-west-1 (or set AWS_REGION)');
+  const options: Record<string, string> = {
+    'repo1-type': 's3',
+    'repo1-s3-bucket': repo.bucket,
+    'repo1-path': repo.path,
+    'repo1-s3-region': region,
+    'repo1-s3-endpoint': s3.endpoint ?? `s3.${region}.amazonaws.com`,
+    // Temporary credentials of the host's IAM role (instance profile); no keys in the file.
+    'repo1-s3-key-type': 'auto',
+  };
+  if (s3.kmsKeyId) options['repo1-s3-kms-key-id'] = s3.kmsKeyId;
+  return options;
+}
+
+export function buildPitrConfig(options: PitrConfigOptions): PitrConfig {
+  const stanza = checkStanza(options.stanza);
+  const repo = parsePitrRepo(options.repo);
+  const pgPath = absolute(options.pgPath, 'pg-path');
+  const pgPort = positiveInt(options.pgPort, 5432, 'pg-port');
+  const rpoSeconds = positiveInt(options.rpoSeconds, 60, 'rpo-seconds');
+  const retentionFull = positiveInt(options.retentionFull, 2, 'retention-full');
+  const processMax = positiveInt(options.processMax, 4, 'process-max');
+  const configFile = absolute(options.configFile ?? DEFAULT_CONFIG_FILE, 'config-file');
+  const spoolPath = absolute(options.spoolPath ?? '/var/spool/pgbackrest', 'spool-path');
+  const logPath = absolute(options.logPath ?? '/var/log/pgbackrest', 'log-path');
+  const lockPath = absolute(options.lockPath ?? '/tmp/pgbackrest', 'lock-path');
+  if (options.kmsKeyId && repo.type !== 's3') throw new DrError('--kms-key-id applies to s3:// repositories only', 'drop --kms-key-id for a file:// repository');
+
+  const global: Record<string, string> = {
+    ...repoOptions(repo, { region: options.region, endpoint: options.endpoint, kmsKeyId: options.kmsKeyId }),
+    // Weekly full + daily differential: each full keeps its diffs and the WAL needed to replay
+    // from it; `retentionFull` fulls = a PITR window of at least (retentionFull - 1) weeks.
+    'repo1-retention-full-type': 'count',
+    'repo1-retention-full': String(retentionFull),
+    'compress-type': 'zst',
+    'compress-level': '3',
+    'process-max': String(processMax),
+    // A background process pushes every ready segment in parallel, reusing its connections;
+    // archive_command still succeeds only once its segment is in the repository.
+    'archive-async': 'y',
+    'spool-path': spoolPath,
+    'log-path': logPath,
+    'lock-path': lockPath,
+    'log-level-file': 'detail',
+    // Backups begin with an immediate checkpoint instead of waiting for the next scheduled one.
+    'start-fast': 'y',
+  };
+  if (lockPath === '/tmp/pgbackrest') delete global['lock-path'];
+  const stanzaSection: Record<string, string> = { 'pg1-path': pgPath, 'pg1-port': String(pgPort) };
+  if (options.pgSocketPath) stanzaSection['pg1-socket-path'] = absolute(options.pgSocketPath, 'pg-socket-path');
+  const section = (name: string, values: Record<string, string>) => [`[${name}]`, ...Object.entries(values).map(([k, v]) => `${k}=${v}`)].join('\n');
+  const pgbackrestConf = [
+    `# pgbackrest.conf for stanza ${stanza}, generated by dr pitr config (install as ${configFile}, owner postgres, mode 0640)`,
+    section('global', global),
+    '',
+    section('global:archive-push', { 'process-max': String(Math.min(processMax, 2)) }),
+    '',
+    section('global:archive-get', { 'process-max': String(Math.min(processMax, 2)) }),
+    '',
+    section(stanza, stanzaSection),
+    '',
+  ].join('\n');
+
+  const config = configFile === DEFAULT_CONFIG_FILE ? '' : ` --config=${configFile}`;
+  const pgbackrest = `pgbackrest${config} --stanza=${stanza}`;
+  const settings: [string, string][] = [
+    ['wal_level', 'replica'],
+    ['archive_mode', 'on'],
+    ['archive_command', `'${pgbackrest} archive-push %p'`],
+    // A quiet server still closes (and so archives) its WAL segment at least this often.
+    ['archive_timeout', String(rpoSeconds)],
+    ['max_wal_senders', '10'],
+  ];
+  const postgresqlConf = [
+    `# postgresql.conf: WAL archiving to pgBackRest stanza ${stanza} (wal_level/archive_mode need a restart)`,
+    ...settings.map(([k, v]) => `${k} = ${v}`),
+    '',
+  ].join('\n');
+  const alterSystem = settings.map(([k, v]) => `ALTER SYSTEM SET ${k} = ${v.startsWith("'") ? `'${v.slice(1, -1).replace(/'/g, "''")}'` : `'${v}'`};`).join('\n') + '\n';
+
+  const commands = {
+    stanzaCreate: `${pgbackrest} stanza-create`,
+    check: `${pgbackrest} check`,
+    fullBackup: `${pgbackrest} --type=full backup`,
+    diffBackup: `${pgbackrest} --type=diff backup`,
+    info: `${pgbackrest} info`,
+  };
+  const cron = [
+    `# crontab -u postgres: full backup Sunday 01:00, differential Monday-Saturday 01:00 (host time)`,
+    `0 1 * * 0   ${commands.fullBackup}`,
+    `0 1 * * 1-6 ${commands.diffBackup}`,
+    '',
+  ].join('\n');
+  const compose = composeSnippet(stanza, pgPath, configFile, spoolPath, pgbackrest);
+  const rpo =
+    `RPO ≤ ${rpoSeconds} s plus the push time of one segment: PostgreSQL closes its WAL segment at least every ` +
+    `archive_timeout=${rpoSeconds} s when anything was written, and pgBackRest's asynchronous archive-push sends ` +
+    `ready segments in parallel, typically within a second or two. Only transactions committed since the last ` +
+    `archived segment are lost when the host and its disk are lost. Restores replay WAL from the newest ` +
+    `base backup (weekly full + daily diff), so at most one day of WAL is replayed; ${retentionFull} full backups are kept.`;
+  return { stanza, repo, configFile, pgbackrestConf, postgresqlConf, alterSystem, cron, compose, commands, rpoSeconds, rpo };
+}
+
+/**
+ * The TimescaleDB container setup: the database container needs pgBackRest (timescale/timescaledb-ha
+ * ships it) for archive_command; a second container of the same image shares its data and socket
+ * volumes and runs the backups on the same schedule as the cron lines.
+ */
+function composeSnippet(stanza: string, pgPath: string, configFile: string, spoolPath: string, pgbackrest: string): string {
+  return `# docker-compose.yml: add to the database service and add the pgbackrest service.
+# Both use an image with pgBackRest and the same PostgreSQL major (timescale/timescaledb-ha ships it).
+services:
+  db:
+    # ...your existing TimescaleDB service, plus:
+    volumes:
+      - pgdata:${pgPath}
+      - pgsocket:/var/run/postgresql
+      - pgbackrest-spool:${spoolPath}
+      - ./pgbackrest.conf:${configFile}:ro
+  pgbackrest:
+    image: timescale/timescaledb-ha:pg15   # same image as db
+    user: postgres
+    depends_on: [db]
+    restart: unless-stopped
+    volumes:
+      - pgdata:${pgPath}
+      - pgsocket:/var/run/postgresql
+      - pgbackrest-spool:${spoolPath}
+      - ./pgbackrest.conf:${configFile}:ro
+    entrypoint: ["/bin/sh", "-c"]
+    # 01:00 UTC every day: full on Sunday, differential otherwise (the cron lines' schedule).
+    command:
+      - |
+        while true; do
+          now=$$(date -u +%s); next=$$(( now / 86400 * 86400 + 3600 ))
+          [ "$$next" -le "$$now" ] && next=$$(( next + 86400 ))
+          sleep $$(( next - now ))
+          if [ "$$(date -u +%u)" = 7 ]; then type=full; else type=diff; fi
+          ${pgbackrest} --type=$$type backup || echo "pgbackrest $$type backup of ${stanza} failed" >&2
+        done
+volumes:
+  pgdata:
+  pgsocket:
+  pgbackrest-spool:
+`;
+}
+
+/** The human output: every piece, each under a heading that says where it goes. */
+export function renderPitrConfig(c: PitrConfig): string {
+  return [
+    `# ---- ${c.configFile}`,
+    c.pgbackrestConf,
+    '# ---- postgresql.conf (then restart PostgreSQL)',
+    c.postgresqlConf,
+    '# ---- or, where the configuration lives in the data volume (containers): psql -c for each, then restart',
+    c.alterSystem,
+    '# ---- once, as the postgres OS user, after the restart',
+    `${c.commands.stanzaCreate}\n${c.commands.check}\n${c.commands.fullBackup}\n`,
+    '# ---- base-backup schedule (cron)',
+    c.cron,
+    '# ---- or the same schedule as a docker-compose service',
+    c.compose,
+    `# ---- RPO\n# ${c.rpo}`,
+  ].join('\n');
+}

@@ -1,0 +1,251 @@
+/**
+ * Running pgBackRest and the PostgreSQL server binaries for a restore: as the `postgres` OS user
+ * when dr runs as root (PostgreSQL refuses root, and the files must belong to the server's user),
+ * with the repository given on the command line so no pgbackrest.conf is needed on the restore host.
+ */
+import { spawn } from 'node:child_process';
+import { existsSync, readdirSync } from 'node:fs';
+import { join } from 'node:path';
+import { DrError } from '../errors.ts';
+import { repoOptions, type PitrRepo } from './config.ts';
+
+/** The OS user the server runs as when dr is root. */
+export const SERVER_USER = 'postgres';
+
+export function runningAsRoot(): boolean {
+  return process.getuid?.() === 0;
+}
+
+export interface ProcResult {
+  readonly code: number;
+  readonly stdout: string;
+  readonly stderr: string;
+}
+
+/**
+ * Runs `file args` (as SERVER_USER when root); `env` is passed explicitly through `env(1)`, as
+ * runuser does not promise to keep the caller's environment. Never throws on a non-zero exit.
+ */
+export function runAsServerUser(file: string, args: string[], env: Record<string, string> = {}): Promise<ProcResult> {
+  const envArgs = Object.entries(env).map(([k, v]) => `${k}=${v}`);
+  const [cmd, argv] = runningAsRoot()
+    ? ['runuser', ['-u', SERVER_USER, '--', 'env', ...envArgs, file, ...args]]
+    : ['env', [...envArgs, file, ...args]];
+  return new Promise((resolve, reject) => {
+    const child = spawn(cmd, argv, { stdio: ['ignore', 'pipe', 'pipe'] });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.setEncoding('utf8').on('data', (d: string) => { stdout += d; });
+    child.stderr.setEncoding('utf8').on('data', (d: string) => { stderr = stderr.length < 1_000_000 ? stderr + d : stderr; });
+    child.once('error', reject);
+    child.once('close', (code, signal) => resolve({ code: code ?? (signal ? 128 : 1), stdout, stderr }));
+  });
+}
+
+/**
+ * S3 credentials for pgBackRest from the standard AWS environment, as PGBACKREST_* variables (never
+ * on a command line). Without keys, the repository options use key-type=auto (instance role).
+ */
+export function s3CredentialEnv(repo: PitrRepo): Record<string, string> {
+  if (repo.type !== 's3' || !process.env.AWS_ACCESS_KEY_ID || !process.env.AWS_SECRET_ACCESS_KEY) return {};
+  const env: Record<string, string> = {
+    PGBACKREST_REPO1_S3_KEY_TYPE: 'shared',
+    PGBACKREST_REPO1_S3_KEY: process.env.AWS_ACCESS_KEY_ID,
+    PGBACKREST_REPO1_S3_KEY_SECRET: process.env.AWS_SECRET_ACCESS_KEY,
+  };
+  if (process.env.AWS_SESSION_TOKEN) env.PGBACKREST_REPO1_S3_TOKEN = process.env.AWS_SESSION_TOKEN;
+  return env;
+}
+
+/** The repository as pgBackRest command-line options (they also end up in restore_command). */
+export function repoArgs(repo: PitrRepo): string[] {
+  const options = repoOptions(repo);
+  // Shared keys come from the environment; key-type=auto on the command line would override them.
+  if (Object.keys(s3CredentialEnv(repo)).length > 0) delete options['repo1-s3-key-type'];
+  return Object.entries(options).map(([k, v]) => `--${k}=${v}`);
+}
+
+export interface PgbackrestContext {
+  readonly repo: PitrRepo;
+  readonly stanza: string;
+  /** Directory for pgBackRest's lock files (it must be writable by the server user). */
+  readonly lockPath: string;
+}
+
+/** Environment for pgBackRest, also inherited by the restore_command of a temporary server. */
+export function pgbackrestEnv(ctx: PgbackrestContext): Record<string, string> {
+  return {
+    ...s3CredentialEnv(ctx.repo),
+    PGBACKREST_LOCK_PATH: ctx.lockPath,
+    // Logs go to stderr, which dr reads; no log files under /var/log on the restore host.
+    PGBACKREST_LOG_LEVEL_FILE: 'off',
+    PGBACKREST_LOG_LEVEL_CONSOLE: 'off',
+    PGBACKREST_LOG_LEVEL_STDERR: 'warn',
+  };
+}
+
+export async function pgbackrest(ctx: PgbackrestContext, command: string, args: string[] = []): Promise<ProcResult> {
+  const result = await runAsServerUser('pgbackrest', [...repoArgs(ctx.repo), `--stanza=${ctx.stanza}`, ...args, command], pgbackrestEnv(ctx)).catch((err: NodeJS.ErrnoException) => {
+    throw new DrError(`cannot run pgbackrest: ${err.message}`, 'install pgBackRest (apt-get install pgbackrest)');
+  });
+  if (result.code === 127) {
+    throw new DrError('pgbackrest is not installed on this host', 'install pgBackRest (apt-get install pgbackrest), the same version line as the database host');
+  }
+  return result;
+}
+
+/** pgBackRest's message without its `ERROR: [055]:` prefix, on one line. */
+export function pgbackrestError(stderr: string): string {
+  const line = stderr.split('\n').map((l) => l.trim()).find((l) => /ERROR|WARN/.test(l)) ?? stderr.trim().split('\n')[0] ?? 'no output';
+  return line.replace(/^.*?(ERROR|WARN):\s*(\[\d+\]:\s*)?/, '');
+}
+
+// ---------------------------------------------------------------------------------------------
+// Stanza information
+
+export interface BackupInfo {
+  readonly label: string;
+  readonly type: 'full' | 'diff' | 'incr';
+  /** When the backup started and stopped (pgBackRest records whole seconds). */
+  readonly start: Date;
+  readonly stop: Date;
+  readonly pgVersion: string;
+}
+
+export interface StanzaInfo {
+  readonly stanza: string;
+  /** The PostgreSQL major version of the stanza's current database, e.g. 15. */
+  readonly pgMajor: number;
+  /** Oldest first. */
+  readonly backups: BackupInfo[];
+  /** Newest WAL segment in the archive of the current database, if any. */
+  readonly archiveMax?: string;
+}
+
+interface InfoJson {
+  name: string;
+  status: { code: number; message: string };
+  db: { id: number; version: string }[];
+  backup: { label: string; type: 'full' | 'diff' | 'incr'; timestamp: { start: number; stop: number }; database: { id: number } }[];
+  archive: { database: { id: number }; max: string | null }[];
+}
+
+export async function stanzaInfo(ctx: PgbackrestContext): Promise<StanzaInfo> {
+  const result = await pgbackrest(ctx, 'info', ['--output=json']);
+  if (result.code !== 0) {
+    throw new DrError(`cannot read stanza ${ctx.stanza} in ${ctx.repo.url}: ${pgbackrestError(result.stderr)}`, 'check --pitr, --stanza and access to the repository');
+  }
+  let parsed: InfoJson[];
+  try {
+    parsed = JSON.parse(result.stdout) as InfoJson[];
+  } catch {
+    throw new DrError(`pgbackrest info printed no JSON for stanza ${ctx.stanza}`, 'check the pgBackRest installation (pgbackrest info)');
+  }
+  const info = parsed.find((s) => s.name === ctx.stanza);
+  if (!info || info.status.code === 1 || info.db.length === 0) {
+    throw new DrError(`stanza ${ctx.stanza} does not exist in ${ctx.repo.url}`, 'check --stanza and --pitr (pgbackrest info lists the stanzas), or run stanza-create on the database host');
+  }
+  const current = info.db.reduce((a, b) => (b.id > a.id ? b : a));
+  const versionOf = (id: number) => info.db.find((d) => d.id === id)?.version ?? current.version;
+  const backups = info.backup
+    .map((b) => ({ label: b.label, type: b.type, start: new Date(b.timestamp.start * 1000), stop: new Date(b.timestamp.stop * 1000), pgVersion: versionOf(b.database.id) }))
+    .sort((a, b) => a.stop.getTime() - b.stop.getTime());
+  const archiveMax = info.archive.find((a) => a.database.id === current.id)?.max ?? undefined;
+  return { stanza: info.name, pgMajor: Number.parseInt(current.version, 10), backups, archiveMax };
+}
+
+/**
+ * The newest backup that had finished before `at`: recovery can only stop after its backup's end.
+ * pgBackRest stores whole seconds, so a backup counts as finished one second after its stop second.
+ */
+export function backupForTarget(info: StanzaInfo, at: Date): BackupInfo {
+  const usable = info.backups.filter((b) => b.pgVersion === String(info.pgMajor) || Number.parseInt(b.pgVersion, 10) === info.pgMajor);
+  if (usable.length === 0) {
+    throw new DrError(`stanza ${info.stanza} has no base backup`, 'take one on the database host: pgbackrest --stanza=' + info.stanza + ' --type=full backup');
+  }
+  const candidates = usable.filter((b) => b.stop.getTime() + 1000 <= at.getTime());
+  if (candidates.length === 0) {
+    const oldest = usable[0];
+    throw new DrError(
+      `--at ${at.toISOString()} is before the oldest base backup of stanza ${info.stanza} (${oldest.label}, finished ${oldest.stop.toISOString()}): no backup can be recovered to that point`,
+      `choose an --at after ${new Date(oldest.stop.getTime() + 1000).toISOString()}, or use a logical backup (dr list)`,
+    );
+  }
+  return candidates[candidates.length - 1];
+}
+
+export function latestBackup(info: StanzaInfo): BackupInfo {
+  const last = info.backups[info.backups.length - 1];
+  if (!last) throw new DrError(`stanza ${info.stanza} has no base backup`, `take one on the database host: pgbackrest --stanza=${info.stanza} --type=full backup`);
+  return last;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Server binaries
+
+export interface ServerBinaries {
+  readonly binDir: string;
+  readonly version: string;
+  readonly major: number;
+}
+
+async function serverVersion(binDir: string): Promise<ServerBinaries | undefined> {
+  const postgres = join(binDir, 'postgres');
+  if (!existsSync(postgres)) return undefined;
+  const result = await runAsServerUser(postgres, ['--version']).catch(() => undefined);
+  const m = result && /\(PostgreSQL\)\s+(\d+)(?:\.(\d+))?/.exec(result.stdout);
+  if (!m) return undefined;
+  return { binDir, version: m[2] ? `${m[1]}.${m[2]}` : m[1], major: Number(m[1]) };
+}
+
+/** Debian/Ubuntu keep each major's server binaries in /usr/lib/postgresql/<major>/bin. */
+const DEBIAN_ROOT = '/usr/lib/postgresql';
+
+/**
+ * The local server binaries for a stanza of PostgreSQL `major`: `binDir` when given, else the
+ * Debian directory of that major. A physical restore only starts with the same major version.
+ */
+export async function serverBinariesFor(major: number, stanza: string, binDir?: string): Promise<ServerBinaries> {
+  const dirs = binDir
+    ? [binDir]
+    : existsSync(DEBIAN_ROOT)
+      ? readdirSync(DEBIAN_ROOT).filter((d) => /^\d+$/.test(d)).sort((a, b) => Number(b) - Number(a)).map((d) => join(DEBIAN_ROOT, d, 'bin'))
+      : [];
+  const found = (await Promise.all(dirs.map(serverVersion))).filter((b): b is ServerBinaries => b !== undefined);
+  const match = found.find((b) => b.major === major);
+  if (match) return match;
+  const local = found.length ? found.map((b) => `PostgreSQL ${b.version} (${b.binDir})`).join(', ') : `none${binDir ? ` in ${binDir}` : ` in ${DEBIAN_ROOT}`}`;
+  throw new DrError(
+    `stanza ${stanza} holds PostgreSQL ${major} backups, but the local server binaries are ${local}`,
+    `install the PostgreSQL ${major} server (apt-get install postgresql-${major}) or point --pg-server-bin at its bin directory`,
+  );
+}
+
+// ---------------------------------------------------------------------------------------------
+// Time targets
+
+/**
+ * `--at`: an ISO 8601 time with a zone (`2026-01-15T14:30:00Z`, `2026-01-15 14:30:00+01:00`).
+ * A time without a zone is refused: the server would read it in its own zone.
+ */
+export function parseAt(value: string, now = new Date()): Date {
+  const m = /^(\d{4}-\d{2}-\d{2})[T ](\d{2}:\d{2}(?::\d{2}(?:\.\d{1,6})?)?)\s*(Z|[+-]\d{2}(?::?\d{2})?)$/i.exec(value.trim());
+  if (!m) {
+    throw new DrError(`--at "${value}" is not a time with a zone`, 'use ISO 8601 with a zone, e.g. --at 2026-01-15T14:30:00Z');
+  }
+  // JavaScript keeps milliseconds; finer digits are cut (recovery still sees the target as given).
+  const [, date, time, zone] = m;
+  const [hms, frac = ''] = time.split('.');
+  const zoneText = zone.toUpperCase() === 'Z' ? 'Z' : zone.length === 3 ? `${zone}:00` : zone.replace(/^([+-]\d{2})(\d{2})$/, '$1:$2');
+  const at = new Date(`${date}T${hms.length === 5 ? `${hms}:00` : hms}${frac ? `.${frac.slice(0, 3).padEnd(3, '0')}` : ''}${zoneText}`);
+  if (Number.isNaN(at.getTime())) throw new DrError(`--at "${value}" is not a valid time`, 'use ISO 8601 with a zone, e.g. --at 2026-01-15T14:30:00Z');
+  if (at.getTime() > now.getTime()) {
+    throw new DrError(`--at ${at.toISOString()} is in the future (now ${now.toISOString()})`, 'choose a past time; to restore everything archived, use dr pitr restore-server --latest');
+  }
+  return at;
+}
+
+/** The target as PostgreSQL's recovery_target_time reads it, in UTC with milliseconds. */
+export function recoveryTargetTime(at: Date): string {
+  return at.toISOString().replace('T', ' ').replace('Z', '+00');
+}
