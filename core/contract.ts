@@ -45,6 +45,10 @@ export const JobEnv = {
    * the workflow reads it back: ECS returns exit codes, not output.
    */
   resultName: 'DR_RESULT_NAME',
+  /** pgBackRest repository of PITR restores, e.g. s3://bucket/pitr (task definition; never from input). */
+  pitrRepo: 'DR_PITR_REPO',
+  /** pgBackRest stanza of PITR restores (task definition; never from input). */
+  pitrStanza: 'DR_PITR_STANZA',
 } as const;
 
 /**
@@ -97,9 +101,9 @@ export const Metrics = {
 /** Environment of the RPO watch Lambda (lambdas/rpo-watch), set by the CDK side. */
 export const RpoWatchEnv = {
   /** The pgBackRest repository, e.g. s3://bucket/pitr (pgBackRest repo1-path=/pitr). */
-  repo: 'DR_PITR_REPO',
+  repo: JobEnv.pitrRepo,
   /** The pgBackRest stanza watched, e.g. crypto_stock. */
-  stanza: 'DR_PITR_STANZA',
+  stanza: JobEnv.pitrStanza,
 } as const;
 
 /**
@@ -138,4 +142,11 @@ export const RestoreEnv = {
   databases: 'DR_RESTORE_DATABASES',
   /** restore-result: the repository the job records results in, e.g. s3://bucket/. */
   repo: JobEnv.repo,
+} as const;
+
+/** Environment of the drill cleanup Lambda (lambdas/drill-cleanup): the staging server's credentials and TLS, as for verify. */
+export const DrillCleanupEnv = {
+  secretArn: VerifyEnv.secretArn,
+  caBundle: VerifyEnv.caBundle,
+  sslMode: VerifyEnv.sslMode,
 } as const;

@@ -1,0 +1,48 @@
+/**
+ * Drill scratch databases: `drill_<db>_<yyyymmdd>` on the staging server. The one place that names
+ * them and the only code that drops them, refusing anything not named `drill_*`, so a wrong input
+ * can never drop a production database.
+ */
+import type pg from 'pg';
+import { DrError } from './errors.ts';
+import { quoteIdent } from './pg.ts';
+
+export const SCRATCH_PREFIX = 'drill_';
+
+/** PostgreSQL's identifier limit. */
+const MAX_IDENTIFIER = 63;
+/** `drill_` + name + `_yyyymmdd` must fit in 63 bytes. */
+export const MAX_DRILLED_NAME = MAX_IDENTIFIER - SCRATCH_PREFIX.length - '_yyyymmdd'.length;
+
+/** The scratch database of `database`'s drill on `at` (UTC day). */
+export function scratchDatabaseName(database: string, at: Date): string {
+  const day = at.toISOString().slice(0, 10).replace(/-/g, '');
+  const name = `${SCRATCH_PREFIX}${database}_${day}`;
+  assertScratchName(name);
+  return name;
+}
+
+/** Throws unless `name` is a drill scratch database name. */
+export function assertScratchName(name: string): void {
+  if (!name.startsWith(SCRATCH_PREFIX) || name.length <= SCRATCH_PREFIX.length || Buffer.byteLength(name) > MAX_IDENTIFIER || !/^[A-Za-z0-9_-]+$/.test(name)) {
+    throw new DrError(`refusing to drop "${name}": not a drill scratch database`, `only databases named ${SCRATCH_PREFIX}<db>_<yyyymmdd> (letters, digits, _ and -, at most ${MAX_IDENTIFIER}) are dropped`);
+  }
+}
+
+export interface DropResult {
+  readonly database: string;
+  /** False when it did not exist (a drill that failed before the restore created it). */
+  readonly dropped: boolean;
+}
+
+/**
+ * Drops the scratch database `name` through `client` (connected to another database of the same
+ * server, e.g. `postgres`), ending its sessions first (WITH (FORCE), PostgreSQL 13+).
+ */
+export async function dropScratchDatabase(client: pg.Client, name: string): Promise<DropResult> {
+  assertScratchName(name);
+  const exists = await client.query('SELECT 1 FROM pg_database WHERE datname = $1', [name]);
+  if (exists.rowCount === 0) return { database: name, dropped: false };
+  await client.query(`DROP DATABASE IF EXISTS ${quoteIdent(name)} WITH (FORCE)`);
+  return { database: name, dropped: true };
+}

@@ -1,0 +1,87 @@
+/**
+ * The drill cleanup Lambda: drops a drill's scratch database on the staging server. The drill
+ * state machine calls it after every drill, also when the restore or the verification failed.
+ * It refuses any name not `drill_*` (core/scratch.ts), whatever the event says.
+ *
+ * Event (validated): { database: "drill_<db>_<yyyymmdd>", host?, port? }
+ * Environment (core/contract.ts DrillCleanupEnv): DR_DB_SECRET_ARN (the staging server's secret),
+ * DR_DB_CA_BUNDLE / DR_DB_SSLMODE (optional, as for the verify Lambda).
+ */
+import { GetSecretValueCommand, SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
+import { z } from 'zod';
+import { DrillCleanupEnv } from '../../core/contract.ts';
+import { DrError } from '../../core/errors.ts';
+import { type DropResult, assertScratchName, dropScratchDatabase } from '../../core/scratch.ts';
+// One TLS policy for every Lambda that connects to a database: the verify handler's.
+import { connectTls, sslModeOf } from '../verify/handler.ts';
+
+export const DrillCleanupEventSchema = z.strictObject({
+  /** The scratch database to drop; must be named drill_*. */
+  database: z.string().min(1),
+  /** @default - the secret's host */
+  host: z.string().min(1).optional(),
+  /** @default - the secret's port, else 5432 */
+  port: z.coerce.number().int().min(1).max(65535).optional(),
+});
+
+const SecretSchema = z.looseObject({
+  username: z.string().min(1),
+  password: z.string(),
+  host: z.string().min(1).optional(),
+  port: z.coerce.number().int().min(1).max(65535).optional(),
+});
+
+export interface DrillCleanupDeps {
+  /** SecretString of the secret `arn` (Secrets Manager GetSecretValue in the deployed handler). */
+  readonly getSecret: (arn: string) => Promise<string>;
+  /** @default - process.env */
+  readonly env?: NodeJS.ProcessEnv;
+}
+
+export function createDrillCleanupHandler(deps: DrillCleanupDeps): (event: unknown) => Promise<DropResult> {
+  return async (raw) => {
+    const parsed = DrillCleanupEventSchema.safeParse(raw);
+    if (!parsed.success) {
+      const issue = parsed.error.issues[0];
+      throw new DrError(`drill cleanup event is invalid: ${issue.path.join('.') || '(event)'}: ${issue.message}`, 'send {database: "drill_<db>_<yyyymmdd>", host?, port?}');
+    }
+    const event = parsed.data;
+    assertScratchName(event.database); // before any connection or secret read
+    const env = deps.env ?? process.env;
+    const secretArn = env[DrillCleanupEnv.secretArn];
+    if (!secretArn) throw new DrError(`environment variable ${DrillCleanupEnv.secretArn} is not set`, 'the CDK construct sets it; redeploy the stack');
+    let secret: z.infer<typeof SecretSchema>;
+    try {
+      secret = SecretSchema.parse(JSON.parse(await deps.getSecret(secretArn)));
+    } catch {
+      throw new DrError(`secret ${secretArn} is not JSON with username and password`, 'store {"username": ..., "password": ...} as RDS does');
+    }
+    const host = event.host ?? secret.host;
+    if (!host) throw new DrError(`no database host: the secret ${secretArn} has none and the event gives none`, 'pass "host" in the event or store it in the secret');
+    const port = event.port ?? secret.port ?? 5432;
+    const caBundle = env[DrillCleanupEnv.caBundle] || undefined;
+    const client = await connectTls(
+      { host, port, user: secret.username, password: secret.password, database: 'postgres', connectionTimeoutMillis: 10_000, application_name: 'dr-drill-cleanup' },
+      sslModeOf(env[DrillCleanupEnv.sslMode] || undefined, caBundle),
+      caBundle,
+      `${secret.username}@${host}:${port}/postgres`,
+    );
+    try {
+      const result = await dropScratchDatabase(client, event.database);
+      console.log(JSON.stringify({ cleanup: result.dropped ? 'DROPPED' : 'ABSENT', database: result.database, host }));
+      return result;
+    } finally {
+      await client.end();
+    }
+  };
+}
+
+const secrets = new SecretsManagerClient({});
+
+export const handler = createDrillCleanupHandler({
+  async getSecret(arn) {
+    const response = await secrets.send(new GetSecretValueCommand({ SecretId: arn }));
+    if (response.SecretString === undefined) throw new DrError(`secret ${arn} has no string value`, 'store the credentials as a JSON SecretString');
+    return response.SecretString;
+  },
+});

@@ -1,0 +1,68 @@
+/**
+ * The drill cleanup handler against the real PostgreSQL server; only Secrets Manager
+ * GetSecretValue is mocked (no local Secrets Manager).
+ */
+import pg from 'pg';
+import { afterAll, describe, expect, it } from 'vitest';
+import { DrillCleanupEnv } from '../../core/contract.ts';
+import { scratchDatabaseName } from '../../core/scratch.ts';
+import { createDrillCleanupHandler } from '../../lambdas/drill-cleanup/handler.ts';
+import { PG_HOST, PG_PORT, PG_USER, createDatabase, databaseExists, dropDatabase, pgUrl, uniqueName } from '../support/pg.ts';
+
+const SECRET_ARN = 'arn:aws:secretsmanager:us-east-1:123456789012:secret:staging-AbCdEf';
+const secretReads: string[] = [];
+const handler = createDrillCleanupHandler({
+  env: { [DrillCleanupEnv.secretArn]: SECRET_ARN, [DrillCleanupEnv.sslMode]: 'disable' },
+  async getSecret(arn) {
+    secretReads.push(arn);
+    return JSON.stringify({ username: PG_USER, password: '', host: PG_HOST, port: PG_PORT });
+  },
+});
+
+describe('drill-cleanup Lambda (real PostgreSQL; mocked Secrets Manager GetSecretValue)', () => {
+  const keep = uniqueName('not_a_drill');
+  afterAll(() => dropDatabase(keep));
+
+  it('drops a scratch database, also while a session is connected to it', async () => {
+    const name = uniqueName('drill_cleanup');
+    await createDatabase(name);
+    const session = new pg.Client({ connectionString: pgUrl(name) });
+    session.on('error', () => {});
+    await session.connect();
+    try {
+      expect(await handler({ database: name })).toEqual({ database: name, dropped: true });
+    } finally {
+      await session.end().catch(() => {});
+    }
+    expect(await databaseExists(name)).toBe(false);
+    expect(secretReads).toContain(SECRET_ARN);
+  });
+
+  it('succeeds when the scratch database does not exist (the restore failed before creating it)', async () => {
+    const name = uniqueName('drill_never');
+    expect(await handler({ database: name, host: PG_HOST, port: String(PG_PORT) })).toEqual({ database: name, dropped: false });
+  });
+
+  it.each(['crypto_stock', 'postgres', 'drill_', 'drill_x"; DROP DATABASE postgres; --', `drill_${'x'.repeat(60)}`])(
+    'refuses to drop %j, before reading any secret', async (name) => {
+      const reads = secretReads.length;
+      await expect(handler({ database: name })).rejects.toThrow(/not a drill scratch database/);
+      expect(secretReads).toHaveLength(reads);
+    },
+  );
+
+  it('leaves a database not named drill_* in place', async () => {
+    await createDatabase(keep);
+    await expect(handler({ database: keep })).rejects.toThrow(`refusing to drop "${keep}"`);
+    expect(await databaseExists(keep)).toBe(true);
+  });
+
+  it('rejects an event with unknown fields', async () => {
+    await expect(handler({ database: 'drill_a_20250105', force: true })).rejects.toThrow(/drill cleanup event is invalid/);
+  });
+
+  it('names scratch databases drill_<db>_<yyyymmdd> and refuses names that would exceed 63 bytes', () => {
+    expect(scratchDatabaseName('crypto_stock', new Date('2025-01-05T03:00:00Z'))).toBe('drill_crypto_stock_20250105');
+    expect(() => scratchDatabaseName('x'.repeat(49), new Date())).toThrow(/not a drill scratch database/);
+  });
+});
