@@ -7,7 +7,7 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { cpus, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type pg from 'pg';
-import { resolveBackup, readManifest } from './backups.ts';
+import { type BackupCandidates, resolveBackup, readManifest } from './backups.ts';
 import { BackupIntegrityError, DrError } from './errors.ts';
 import { fetchVerified, type FetchedBackup } from './fetch.ts';
 import type { Manifest } from './manifest.ts';
@@ -68,7 +68,7 @@ export interface RestoreResult {
 }
 
 /** Session settings that speed a bulk restore up; all are safe because a failed restore is discarded. */
-const RESTORE_SESSION_OPTIONS = ['-c synchronous_commit=off', '-c maintenance_work_mem=512MB', '-c work_mem=64MB'];
+export const RESTORE_SESSION_OPTIONS = ['-c synchronous_commit=off', '-c maintenance_work_mem=512MB', '-c work_mem=64MB'];
 
 export async function runRestore(options: RestoreOptions): Promise<RestoreResult> {
   const log = options.log ?? (() => {});
@@ -95,32 +95,14 @@ export async function runRestore(options: RestoreOptions): Promise<RestoreResult
       throw new DrError(`target database ${target.database} on ${target.display} is not empty`, 'pass --overwrite to replace it, or choose another --target database');
     }
 
-    // Verify newest first; `latest` falls back past damaged backups, an explicit id never does.
-    const fallbacks: FallbackRecord[] = [];
-    let manifest: Manifest | undefined;
-    let fetched: FetchedBackup | undefined;
-    for (const id of candidates.ids) {
+    const { manifest, value: fetched, fallbacks, warnings: fallbackWarnings } = await firstVerified(repo, candidates, log, async (manifest) => {
       if (workDir) await rm(workDir, { recursive: true, force: true });
       workDir = await mkdtemp(join(options.workDir ?? tmpdir(), 'dr-restore-'));
-      try {
-        manifest = await readManifest(repo, candidates.database, id);
-        await assertExtensionsAvailable(admin, manifest);
-        log(`verifying backup ${id} of ${candidates.database} (${manifest.totals.files} files)`);
-        fetched = await fetchVerified(repo, manifest, { workDir, concurrency: Math.max(4, jobs) });
-        break;
-      } catch (err) {
-        if (!(err instanceof BackupIntegrityError) || !candidates.latest) throw err;
-        fallbacks.push({ id, reason: err.message });
-        log(`WARNING: backup ${id} failed verification: ${err.message}; falling back to the previous backup`);
-        manifest = undefined;
-      }
-    }
-    if (!manifest || !fetched) {
-      throw new DrError(`no backup of ${candidates.database} passed verification (${fallbacks.length} tried)`, `first failure: ${fallbacks[0]?.reason ?? 'unknown'}`);
-    }
-    if (fallbacks.length > 0) {
-      warnings.push(`FALLBACK: newest backup ${fallbacks[0].id} failed verification (${fallbacks[0].reason}); restored ${manifest.id} instead`);
-    }
+      await assertExtensionsAvailable(admin, manifest);
+      log(`verifying backup ${manifest.id} of ${candidates.database} (${manifest.totals.files} files)`);
+      return fetchVerified(repo, manifest, { workDir, concurrency: Math.max(4, jobs) });
+    });
+    warnings.push(...fallbackWarnings);
 
     // The backup is verified: from here on the target server is touched.
     if (options.withGlobals) await applyGlobals(tools, fetched, target, manifest, warnings, log);
@@ -169,8 +151,46 @@ export async function runRestore(options: RestoreOptions): Promise<RestoreResult
   }
 }
 
+export interface Verified<T> {
+  readonly manifest: Manifest;
+  readonly value: T;
+  /** Newer backups that failed verification and were skipped (only with `latest`). */
+  readonly fallbacks: FallbackRecord[];
+  /** A `FALLBACK: …` line when a fallback happened, for the result's warnings. */
+  readonly warnings: string[];
+}
+
+/**
+ * Runs `attempt` (check, download and verify what the restore needs) on the newest candidate
+ * first. With `latest`, a backup failing verification (BackupIntegrityError) is skipped for the
+ * previous one and recorded; an explicit id never falls back.
+ */
+export async function firstVerified<T>(
+  repo: Repository,
+  candidates: BackupCandidates,
+  log: (message: string) => void,
+  attempt: (manifest: Manifest) => Promise<T>,
+): Promise<Verified<T>> {
+  const fallbacks: FallbackRecord[] = [];
+  for (const id of candidates.ids) {
+    try {
+      const manifest = await readManifest(repo, candidates.database, id);
+      const value = await attempt(manifest);
+      const warnings = fallbacks.length > 0
+        ? [`FALLBACK: newest backup ${fallbacks[0].id} failed verification (${fallbacks[0].reason}); restored ${manifest.id} instead`]
+        : [];
+      return { manifest, value, fallbacks, warnings };
+    } catch (err) {
+      if (!(err instanceof BackupIntegrityError) || !candidates.latest) throw err;
+      fallbacks.push({ id, reason: err.message });
+      log(`WARNING: backup ${id} failed verification: ${err.message}; falling back to the previous backup`);
+    }
+  }
+  throw new DrError(`no backup of ${candidates.database} passed verification (${fallbacks.length} tried)`, `first failure: ${fallbacks[0]?.reason ?? 'unknown'}`);
+}
+
 /** The maintenance database of the target server (`postgres`, or `template1` where that is missing). */
-async function connectAdmin(target: PgUrl): Promise<pg.Client> {
+export async function connectAdmin(target: PgUrl): Promise<pg.Client> {
   try {
     return await connect(withDatabase(target.url, 'postgres'), 'target');
   } catch (err) {
@@ -179,7 +199,7 @@ async function connectAdmin(target: PgUrl): Promise<pg.Client> {
   }
 }
 
-async function databaseExists(admin: pg.Client, name: string): Promise<boolean> {
+export async function databaseExists(admin: pg.Client, name: string): Promise<boolean> {
   return (await admin.query('SELECT 1 FROM pg_database WHERE datname = $1', [name])).rowCount === 1;
 }
 
@@ -203,7 +223,7 @@ async function isEmptyDatabase(target: PgUrl): Promise<boolean> {
 }
 
 /** Extensions the dump needs must be installable on the target server, at the same version for TimescaleDB. */
-async function assertExtensionsAvailable(admin: pg.Client, manifest: Manifest): Promise<void> {
+export async function assertExtensionsAvailable(admin: pg.Client, manifest: Manifest): Promise<void> {
   const timescale = manifest.extensions.find((e) => e.name === 'timescaledb');
   if (!timescale) return;
   const { rows } = await admin.query<{ version: string }>(`SELECT version FROM pg_available_extension_versions WHERE name = 'timescaledb' ORDER BY version`);
@@ -217,7 +237,7 @@ async function assertExtensionsAvailable(admin: pg.Client, manifest: Manifest): 
 }
 
 /** `name` + `suffix`, shortening `name` to stay within PostgreSQL's 63-byte identifier limit. */
-function suffixed(name: string, suffix: string): string {
+export function suffixed(name: string, suffix: string): string {
   let base = name;
   while (Buffer.byteLength(base + suffix) > 63) base = base.slice(0, -1);
   return base + suffix;
@@ -228,7 +248,7 @@ export function stagingName(target: string, backupId: string): string {
   return suffixed(target, `__dr_restore_${backupId.slice(-6)}`);
 }
 
-async function createDatabase(admin: pg.Client, name: string, manifest: Manifest, warnings: string[]): Promise<void> {
+export async function createDatabase(admin: pg.Client, name: string, manifest: Manifest, warnings: string[]): Promise<void> {
   const { encoding, collate, ctype } = manifest.databaseOptions;
   await admin.query(`DROP DATABASE IF EXISTS ${quoteIdent(name)} WITH (FORCE)`);
   try {
@@ -240,7 +260,7 @@ async function createDatabase(admin: pg.Client, name: string, manifest: Manifest
   }
 }
 
-async function prepareTimescale(url: string, version: string): Promise<void> {
+export async function prepareTimescale(url: string, version: string): Promise<void> {
   const client = await connect(url, 'target');
   try {
     await client.query(`CREATE EXTENSION IF NOT EXISTS timescaledb VERSION '${version.replace(/'/g, "''")}'`);
@@ -250,7 +270,7 @@ async function prepareTimescale(url: string, version: string): Promise<void> {
   }
 }
 
-async function finishTimescale(url: string): Promise<void> {
+export async function finishTimescale(url: string): Promise<void> {
   const client = await connect(url, 'target');
   try {
     await client.query('SELECT timescaledb_post_restore()');

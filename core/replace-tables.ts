@@ -1,0 +1,398 @@
+/**
+ * Replacing some tables' rows (whole, or one time range) in a live target database with the rows
+ * of a source database, in ONE transaction: for each table, keep the rows about to be replaced in
+ * a safety table next to it, delete them, stream the source's rows in with COPY, commit. Any
+ * failure rolls everything back. It knows nothing of backups or manifests: the table restore calls
+ * it with a scratch database restored from a backup, point-in-time recovery with a recovered
+ * cluster.
+ */
+import { pipeline } from 'node:stream/promises';
+import type pg from 'pg';
+import { from as copyFrom, to as copyTo } from 'pg-copy-streams';
+import { DrError } from './errors.ts';
+import { connect, firstErrorLine, parsePgUrl, type PgTools, qualified, quoteIdent, runTool } from './pg.ts';
+import { suffixed } from './restore.ts';
+
+export interface TableName {
+  readonly schema: string;
+  readonly name: string;
+}
+
+export interface ReplaceTable extends TableName {
+  /** Column the range applies to; needed when a range is given. */
+  readonly timeColumn?: string;
+}
+
+export interface TimeRange {
+  /** Inclusive lower bound, ISO 8601 with a zone (e.g. 2026-01-10T00:00:00Z). */
+  readonly since: string;
+  /** Exclusive upper bound. */
+  readonly until: string;
+}
+
+/** SQL creating a table missing from the target: `create` runs before its rows are loaded, `finish` (indexes, constraints, triggers) after. */
+export interface TableDefinition {
+  readonly create: string;
+  readonly finish: string;
+}
+
+export interface ReplaceTablesOptions {
+  /** Database holding the rows to put back (same table names). */
+  readonly sourceUrl: string;
+  readonly targetUrl: string;
+  /** Tables to replace; a partitioned parent (or TimescaleDB hypertable) covers all its partitions (chunks). */
+  readonly tables: readonly ReplaceTable[];
+  /** Replace only rows with `since <= timeColumn < until`; @default - every row */
+  readonly range?: TimeRange;
+  /**
+   * Definition of a table missing from the target. @default - `pg_dump --schema-only` of the table
+   * and its partitions from the source (right when the source is a full copy, e.g. a recovered cluster)
+   */
+  readonly definition?: (table: TableName) => Promise<TableDefinition>;
+  /** Leave ownership and privileges out of created tables' definitions. @default false */
+  readonly noOwner?: boolean;
+  /** Where the rows come from, recorded in the safety tables' comments, e.g. `backup 20260115T020000Z-a1b2c3`. */
+  readonly origin?: string;
+  /** Time used in safety table names. @default - now */
+  readonly now?: Date;
+  readonly tools?: PgTools;
+  readonly log?: (message: string) => void;
+}
+
+export interface ReplacedTable {
+  /** `schema.name`, quoted where SQL needs it. */
+  readonly table: string;
+  /** Rows of the target that were replaced (moved to the safety table). */
+  readonly rowsReplaced: number;
+  /** Rows inserted from the source. */
+  readonly rowsRestored: number;
+  /** The safety table holding the replaced rows (`schema.name`), or null when nothing was replaced. */
+  readonly safetyTable: string | null;
+  /** True when the table was missing from the target and was created from the source's definition. */
+  readonly created: boolean;
+  /** Owned sequences moved forward to the source's position, so new rows get no duplicate ids. */
+  readonly sequencesAdvanced: string[];
+}
+
+export interface ReplaceTablesResult {
+  readonly tables: ReplacedTable[];
+  readonly durationMs: number;
+  readonly warnings: string[];
+}
+
+/** The column types a time range can apply to. */
+const TIME_TYPES = ['timestamp with time zone', 'timestamp without time zone', 'date'];
+
+/**
+ * Safety table name: `<table>__dr_saved_<UTC stamp>`, e.g. `candles__dr_saved_20261125t203000z`,
+ * within 63 bytes; lower case, so SQL needs no quotes for it.
+ */
+export function safetyTableName(table: string, at: Date, attempt = 0): string {
+  const stamp = at.toISOString().replace(/[-:]/g, '').replace(/\.\d{3}/, '').toLowerCase();
+  return suffixed(table, `__dr_saved_${stamp}${attempt ? `_${attempt}` : ''}`);
+}
+
+/** Canonical UTC ISO text of a validated time, or a one-line error naming the flag. */
+export function parseTime(value: string, flag: string): string {
+  const ok = /^\d{4}-\d{2}-\d{2}$/.test(value) || /^\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}(:\d{2}(\.\d+)?)?(Z|[+-]\d{2}(:?\d{2})?)$/i.test(value);
+  const ms = ok ? Date.parse(value.replace(' ', 'T').replace(/([+-]\d{2})$/, '$1:00')) : NaN;
+  if (Number.isNaN(ms)) throw new DrError(`${flag} "${value}" is not an ISO time with a zone`, `use e.g. ${flag} 2026-01-10T00:00:00Z`);
+  return new Date(ms).toISOString();
+}
+
+const literal = (text: string) => `'${text.replace(/'/g, "''")}'`;
+
+function rangeCondition(column: string, range: TimeRange, alias = ''): string {
+  const col = `${alias}${quoteIdent(column)}`;
+  return `${col} >= ${literal(range.since)}::timestamptz AND ${col} < ${literal(range.until)}::timestamptz`;
+}
+
+interface TableInfo {
+  readonly oid: number;
+  /** Stored (non-generated) columns in order. */
+  readonly columns: string[];
+  readonly types: Map<string, string>;
+}
+
+async function tableInfo(client: pg.Client, t: TableName): Promise<TableInfo | undefined> {
+  const { rows } = await client.query<{ oid: number | null }>('SELECT to_regclass($1)::oid::int AS oid', [qualified(t.schema, t.name)]);
+  const oid = rows[0].oid;
+  if (oid === null) return undefined;
+  const cols = await client.query<{ name: string; type: string }>(
+    `SELECT attname AS name, format_type(atttypid, NULL) AS type FROM pg_attribute
+      WHERE attrelid = $1 AND attnum > 0 AND NOT attisdropped AND attgenerated = '' ORDER BY attnum`, [oid]);
+  return { oid, columns: cols.rows.map((c) => c.name), types: new Map(cols.rows.map((c) => [c.name, c.type])) };
+}
+
+/** The table and every partition/inheritance child (TimescaleDB chunks), as oids. */
+async function familyOids(client: pg.Client, oid: number): Promise<number[]> {
+  const { rows } = await client.query<{ oid: number }>(`
+    WITH RECURSIVE f(oid) AS (SELECT $1::oid UNION SELECT i.inhrelid FROM pg_inherits i JOIN f ON i.inhparent = f.oid)
+    SELECT oid::int FROM f`, [oid]);
+  return rows.map((r) => r.oid);
+}
+
+/** `schema.name` with quotes only where SQL needs them (for messages and results). */
+export function displayName(t: TableName): string {
+  const part = (s: string) => (/^[a-z_][a-z0-9_$]*$/.test(s) ? s : quoteIdent(s));
+  return `${part(t.schema)}.${part(t.name)}`;
+}
+
+/** Runs SQL produced by pg_dump/pg_restore: psql meta-commands (`\restrict`) are dropped. */
+function sqlOf(script: string): string {
+  return script.split('\n').filter((l) => !l.startsWith('\\')).join('\n');
+}
+
+/** The table's definition from the source database itself, via pg_dump --schema-only (partitions included). */
+export async function definitionFromDatabase(url: string, table: TableName, tools: PgTools = {}, noOwner = false): Promise<TableDefinition> {
+  const client = await connect(url, 'source');
+  let members: { schema: string; name: string }[];
+  try {
+    const info = await tableInfo(client, table);
+    if (!info) throw new DrError(`table ${displayName(table)} is not in the source database`, 'check the table name');
+    const oids = await familyOids(client, info.oid);
+    members = (await client.query<{ schema: string; name: string }>(
+      `SELECT n.nspname AS schema, c.relname AS name FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace WHERE c.oid = ANY($1::oid[])`, [oids])).rows;
+  } finally {
+    await client.end();
+  }
+  const pattern = (s: string) => `"${s.replace(/"/g, '""')}"`;
+  const args = ['--schema-only', ...(noOwner ? ['--no-owner', '--no-privileges'] : []), ...members.flatMap((m) => ['-t', `${pattern(m.schema)}.${pattern(m.name)}`]), `--dbname=${url}`];
+  const dump = async (section: string) => {
+    const r = await runTool(tools, 'pg_dump', [`--section=${section}`, ...args]);
+    if (r.code !== 0) throw new DrError(`pg_dump of ${displayName(table)}'s definition failed: ${firstErrorLine(r.stderr)}`, 'check the source database');
+    return r.stdout;
+  };
+  return { create: await dump('pre-data'), finish: await dump('post-data') };
+}
+
+interface Planned {
+  readonly table: ReplaceTable;
+  readonly display: string;
+  readonly sourceOid: number;
+  readonly columns: string[];
+  /** Target oid, or undefined when the table must be created. */
+  readonly targetOid?: number;
+  readonly definition?: TableDefinition;
+}
+
+/**
+ * Replaces `tables`' rows in the target with the source's, in one transaction (see the module
+ * comment). Validates everything it can before the transaction starts; the target is unchanged
+ * when it throws.
+ */
+export async function replaceTablesFromSource(options: ReplaceTablesOptions): Promise<ReplaceTablesResult> {
+  const log = options.log ?? (() => {});
+  const started = Date.now();
+  const now = options.now ?? new Date();
+  const target = parsePgUrl(options.targetUrl, 'target');
+  if (options.tables.length === 0) throw new DrError('no tables to restore', 'name at least one table, e.g. --tables candles');
+  const range = options.range ? { since: parseTime(options.range.since, '--since'), until: parseTime(options.range.until, '--until') } : undefined;
+  if (range && range.since >= range.until) {
+    throw new DrError(`--since ${options.range!.since} is not before --until ${options.range!.until}`, 'give a --since earlier than --until');
+  }
+  const source = await connect(options.sourceUrl, 'source');
+  const warnings: string[] = [];
+  let targetClient: pg.Client | undefined;
+  try {
+    targetClient = await connect(target.url, 'target');
+    const tgt = targetClient;
+    for (const c of [source, tgt]) await c.query(`SET TimeZone = 'UTC'`);
+
+    // Everything that can be refused is refused here, before the transaction.
+    const plans: Planned[] = [];
+    for (const table of options.tables) {
+      const display = displayName(table);
+      const src = await tableInfo(source, table);
+      if (!src) throw new DrError(`table ${display} is not in the source`, 'check the table name');
+      const dst = await tableInfo(tgt, table);
+      if (range) {
+        const column = table.timeColumn;
+        if (!column) throw new DrError(`no time column for ${display}`, 'pass --time-column NAME');
+        for (const [where, info] of [['backup', src], ['target', dst]] as const) {
+          if (!info) continue;
+          const type = info.types.get(column);
+          if (!type || !TIME_TYPES.includes(type)) {
+            const known = [...info.types].filter(([, t]) => TIME_TYPES.includes(t)).map(([n]) => n);
+            throw new DrError(
+              `${display} has no time column "${column}" in the ${where}`,
+              known.length ? `pass --time-column with one of: ${known.join(', ')}` : `${display} has no timestamp or date column: restore the whole table (drop --since/--until)`,
+            );
+          }
+        }
+      }
+      if (dst && (dst.columns.length !== src.columns.length || dst.columns.some((c) => !src.columns.includes(c)))) {
+        throw new DrError(
+          `${display} has different columns in the target (${dst.columns.join(', ')}) than in the source (${src.columns.join(', ')})`,
+          'align the target table\'s columns with the backup first, or restore into another database',
+        );
+      }
+      const definition = dst ? undefined : await (options.definition ?? ((t) => definitionFromDatabase(options.sourceUrl, t, options.tools, options.noOwner)))(table);
+      plans.push({ table, display, sourceOid: src.oid, columns: dst ? dst.columns : src.columns, targetOid: dst?.oid, definition });
+    }
+
+    const results: ReplacedTable[] = [];
+    await tgt.query('BEGIN');
+    try {
+      // Restored rows must not fire the target's triggers (an audit trigger would write to other
+      // tables) nor be blocked mid-way by foreign keys the replacement satisfies again at the end;
+      // foreign keys are checked explicitly below instead.
+      const triggersOff = await disableTriggers(tgt, plans, warnings);
+      for (const plan of plans) results.push(await replaceOne(source, tgt, plan, range, options, now, log));
+      for (const plan of plans) await checkForeignKeys(tgt, plan, range);
+      for (const t of triggersOff) await tgt.query(`ALTER TABLE ${t} ENABLE TRIGGER USER`);
+      warnings.push(...(await dependentMatviews(tgt, plans)));
+      await tgt.query('COMMIT');
+    } catch (err) {
+      await tgt.query('ROLLBACK').catch(() => {});
+      const e = err as Error & { code?: unknown };
+      if (err instanceof DrError || typeof e?.code !== 'string') throw err;
+      throw new DrError(`restoring the tables failed: ${e.message}`, 'the target was rolled back and is unchanged; fix the cause and run the restore again', 1, { cause: err });
+    }
+    for (const plan of plans) await tgt.query(`ANALYZE ${qualified(plan.table.schema, plan.table.name)}`).catch(() => {});
+    return { tables: results, durationMs: Date.now() - started, warnings };
+  } finally {
+    await source.end().catch(() => {});
+    await targetClient?.end().catch(() => {});
+  }
+}
+
+/** `session_replication_role = replica` when allowed (superuser, rds_superuser); else user triggers off per table, inside the transaction. */
+async function disableTriggers(client: pg.Client, plans: Planned[], warnings: string[]): Promise<string[]> {
+  await client.query('SAVEPOINT dr_replica');
+  try {
+    await client.query(`SET LOCAL session_replication_role = replica`);
+    await client.query('RELEASE SAVEPOINT dr_replica');
+    return [];
+  } catch {
+    await client.query('ROLLBACK TO SAVEPOINT dr_replica');
+    warnings.push('not allowed to set session_replication_role: user triggers were disabled per table instead, and foreign keys are enforced row by row');
+    const names = plans.filter((p) => p.targetOid !== undefined).map((p) => qualified(p.table.schema, p.table.name));
+    for (const t of names) await client.query(`ALTER TABLE ${t} DISABLE TRIGGER USER`);
+    return names;
+  }
+}
+
+async function replaceOne(
+  source: pg.Client, tgt: pg.Client, plan: Planned, range: TimeRange | undefined,
+  options: ReplaceTablesOptions, now: Date, log: (m: string) => void,
+): Promise<ReplacedTable> {
+  const { table, display } = plan;
+  const name = qualified(table.schema, table.name);
+  const where = range ? ` WHERE ${rangeCondition(table.timeColumn!, range)}` : '';
+  let rowsReplaced = 0;
+  let safetyTable: string | null = null;
+  if (plan.definition) {
+    log(`creating ${display} from the backup's definition`);
+    await tgt.query(`CREATE SCHEMA IF NOT EXISTS ${quoteIdent(table.schema)}`);
+    await runDefinition(tgt, plan.definition.create, display);
+  } else {
+    const { rows } = await tgt.query<{ n: string }>(`SELECT count(*) AS n FROM ${name}${where}`);
+    if (Number(rows[0].n) > 0) {
+      let attempt = 0;
+      let safety = safetyTableName(table.name, now);
+      while ((await tgt.query('SELECT to_regclass($1) AS r', [qualified(table.schema, safety)])).rows[0].r !== null) safety = safetyTableName(table.name, now, ++attempt);
+      const saved = await tgt.query(`CREATE TABLE ${qualified(table.schema, safety)} AS SELECT * FROM ${name}${where}`);
+      rowsReplaced = saved.rowCount ?? 0;
+      const what = range ? `rows of ${display} with ${table.timeColumn} in [${range.since}, ${range.until})` : `all rows of ${display}`;
+      await tgt.query(`COMMENT ON TABLE ${qualified(table.schema, safety)} IS ${literal(`dr restore ${now.toISOString()}: ${what}, as they were before being replaced from ${options.origin ?? 'the source'}`)}`);
+      safetyTable = displayName({ schema: table.schema, name: safety });
+      log(`kept ${rowsReplaced} rows of ${display} in ${safetyTable}`);
+    }
+    if (range) {
+      await tgt.query(`DELETE FROM ${name}${where}`);
+    } else {
+      // TRUNCATE is far cheaper than DELETE but refused while other tables' foreign keys point here.
+      const referenced = await tgt.query(
+        `SELECT 1 FROM pg_constraint WHERE contype = 'f' AND confrelid = ANY($1::oid[]) AND NOT conrelid = ANY($1::oid[]) LIMIT 1`,
+        [await familyOids(tgt, plan.targetOid!)]);
+      await tgt.query(referenced.rowCount ? `DELETE FROM ${name}` : `TRUNCATE ${name}`);
+    }
+  }
+
+  log(`copying ${display}${range ? ` [${range.since}, ${range.until})` : ''} from the source`);
+  const cols = plan.columns.map(quoteIdent).join(', ');
+  const reader = source.query(copyTo(`COPY (SELECT ${cols} FROM ${name}${where}) TO STDOUT`));
+  const writer = tgt.query(copyFrom(`COPY ${name} (${cols}) FROM STDIN`));
+  await pipeline(reader, writer);
+  const rowsRestored = writer.rowCount;
+
+  if (plan.definition) await runDefinition(tgt, plan.definition.finish, display);
+  const sequencesAdvanced = await advanceSequences(source, tgt, plan);
+  return { table: display, rowsReplaced, rowsRestored, safetyTable, created: plan.definition !== undefined, sequencesAdvanced };
+}
+
+async function runDefinition(client: pg.Client, script: string, display: string): Promise<void> {
+  try {
+    await client.query(sqlOf(script));
+  } catch (err) {
+    throw new DrError(
+      `creating ${display} from the backup's definition failed: ${(err as Error).message}`,
+      'create what it depends on first (types, schemas, referenced rows), or restore the full backup into a new database; the target is unchanged',
+      1, { cause: err },
+    );
+  } finally {
+    // The dump's script empties search_path for the session; later statements are qualified anyway.
+    await client.query('SET search_path TO DEFAULT').catch(() => {});
+  }
+}
+
+/** Sequences owned by the table (serial, identity) never go backwards, and never stay behind the source. */
+async function advanceSequences(source: pg.Client, tgt: pg.Client, plan: Planned): Promise<string[]> {
+  const owned = `SELECT n.nspname AS schema, s.relname AS name, q.last_value::text AS last_value
+      FROM pg_depend d JOIN pg_class s ON s.oid = d.objid AND s.relkind = 'S' JOIN pg_namespace n ON n.oid = s.relnamespace
+      JOIN pg_sequences q ON q.schemaname = n.nspname AND q.sequencename = s.relname
+     WHERE d.refobjid = to_regclass($1) AND d.deptype IN ('a', 'i')`;
+  const name = qualified(plan.table.schema, plan.table.name);
+  const src = new Map((await source.query<{ schema: string; name: string; last_value: string | null }>(owned, [name])).rows.map((r) => [`${r.schema}.${r.name}`, r.last_value]));
+  const advanced: string[] = [];
+  for (const seq of (await tgt.query<{ schema: string; name: string; last_value: string | null }>(owned, [name])).rows) {
+    const wanted = src.get(`${seq.schema}.${seq.name}`);
+    if (wanted == null || (seq.last_value !== null && BigInt(seq.last_value) >= BigInt(wanted))) continue;
+    await tgt.query('SELECT setval($1::regclass, $2::bigint, true)', [qualified(seq.schema, seq.name), wanted]);
+    advanced.push(displayName(seq));
+  }
+  return advanced;
+}
+
+/**
+ * Foreign keys from and to the replaced rows still hold (they were not enforced while loading).
+ * With a range, only the table's new rows are checked against their parents.
+ */
+async function checkForeignKeys(tgt: pg.Client, plan: Planned, range: TimeRange | undefined): Promise<void> {
+  const oid = (await tgt.query<{ oid: number }>('SELECT to_regclass($1)::oid::int AS oid', [qualified(plan.table.schema, plan.table.name)])).rows[0].oid;
+  const { rows } = await tgt.query<{ name: string; child: number; parent: number; child_cols: string[]; parent_cols: string[] }>(`
+    SELECT c.conname AS name, c.conrelid::int AS child, c.confrelid::int AS parent,
+           (SELECT array_agg(a.attname::text ORDER BY k.i) FROM unnest(c.conkey) WITH ORDINALITY k(n, i) JOIN pg_attribute a ON a.attrelid = c.conrelid AND a.attnum = k.n) AS child_cols,
+           (SELECT array_agg(a.attname::text ORDER BY k.i) FROM unnest(c.confkey) WITH ORDINALITY k(n, i) JOIN pg_attribute a ON a.attrelid = c.confrelid AND a.attnum = k.n) AS parent_cols
+      FROM pg_constraint c
+     WHERE c.contype = 'f' AND c.conparentid = 0 AND (c.conrelid = $1 OR c.confrelid = $1)`, [oid]);
+  for (const fk of rows) {
+    const onChild = fk.child === oid && range ? ` AND ${rangeCondition(plan.table.timeColumn!, range, 'ch.')}` : '';
+    const notNull = fk.child_cols.map((c) => `ch.${quoteIdent(c)} IS NOT NULL`).join(' AND ');
+    const join = fk.child_cols.map((c, i) => `pa.${quoteIdent(fk.parent_cols[i])} = ch.${quoteIdent(c)}`).join(' AND ');
+    const childName = (await tgt.query<{ n: string }>('SELECT $1::regclass::text AS n', [fk.child])).rows[0].n;
+    const parentName = (await tgt.query<{ n: string }>('SELECT $1::regclass::text AS n', [fk.parent])).rows[0].n;
+    const { rows: bad } = await tgt.query<{ key: string }>(
+      `SELECT concat_ws(', ', ${fk.child_cols.map((c) => `ch.${quoteIdent(c)}`).join(', ')}) AS key FROM ${childName} ch
+        WHERE ${notNull}${onChild} AND NOT EXISTS (SELECT 1 FROM ${parentName} pa WHERE ${join}) LIMIT 1`);
+    if (bad.length) {
+      const other = fk.child === oid ? parentName : childName;
+      throw new DrError(
+        `restoring ${plan.display} would break foreign key ${fk.name}: ${childName} row (${fk.child_cols.join(', ')}) = (${bad[0].key}) has no match in ${parentName}`,
+        `restore ${other} too (--tables ${plan.display},${other}); the target was rolled back and is unchanged`,
+      );
+    }
+  }
+}
+
+/** Materialized views reading the replaced tables are now stale: say which to refresh. */
+async function dependentMatviews(client: pg.Client, plans: Planned[]): Promise<string[]> {
+  const names = plans.map((p) => qualified(p.table.schema, p.table.name));
+  const { rows } = await client.query<{ mv: string; t: string }>(`
+    SELECT DISTINCT format('%I.%I', vn.nspname, v.relname) AS mv, format('%I.%I', tn.nspname, t.relname) AS t
+      FROM pg_depend d JOIN pg_rewrite r ON r.oid = d.objid JOIN pg_class v ON v.oid = r.ev_class AND v.relkind = 'm'
+      JOIN pg_namespace vn ON vn.oid = v.relnamespace JOIN pg_class t ON t.oid = d.refobjid JOIN pg_namespace tn ON tn.oid = t.relnamespace
+     WHERE d.classid = 'pg_rewrite'::regclass AND d.refobjid = ANY(SELECT to_regclass(x) FROM unnest($1::text[]) x) ORDER BY 1`, [names]);
+  return rows.map((r) => `materialized view ${r.mv} reads ${r.t} and is now stale: REFRESH MATERIALIZED VIEW ${r.mv}`);
+}

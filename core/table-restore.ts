@@ -1,0 +1,458 @@
+/**
+ * `dr restore --tables …` (optionally `--since/--until`): put some tables (or one time range of
+ * them) back from a backup while every other table stays as it is.
+ *
+ *   1. validate the tables, time column and range against the manifest (nothing runs before);
+ *   2. download and verify only `data/toc.dat`, then list it (`pg_restore -l`) to find the
+ *      tables' data entries, partitions and TimescaleDB chunks included;
+ *   3. stage the rows in a scratch database on the target server: the backup's pre-data (empty
+ *      tables, types, functions), then only those tables' data files, downloaded and verified;
+ *   4. replaceTablesFromSource() from the scratch database into the target, in one transaction;
+ *   5. drop the scratch database, whatever happened.
+ *
+ * TimescaleDB: hypertables are staged through their chunks (inheritance children) and the
+ * extension's catalog rows, as a full restore does; untested here (no TimescaleDB server).
+ */
+import { randomBytes } from 'node:crypto';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { cpus, tmpdir } from 'node:os';
+import { join } from 'node:path';
+import type pg from 'pg';
+import { resolveBackup } from './backups.ts';
+import { BackupIntegrityError, DrError } from './errors.ts';
+import { fetchVerified, type FetchedBackup } from './fetch.ts';
+import { DATA_DIR } from './layout.ts';
+import type { Manifest, ManifestTable } from './manifest.ts';
+import {
+  assertClientNotOlder, connect, firstErrorLine, parsePgUrl, type PgTools, qualified, quoteIdent, runTool, toolVersion, withDatabase,
+} from './pg.ts';
+import { displayName, parseTime, replaceTablesFromSource, type ReplacedTable, type TableDefinition, type TableName } from './replace-tables.ts';
+import type { Repository } from './repository/types.ts';
+import {
+  assertExtensionsAvailable, connectAdmin, createDatabase, databaseExists, type FallbackRecord, finishTimescale, firstVerified,
+  prepareTimescale, RESTORE_SESSION_OPTIONS, suffixed,
+} from './restore.ts';
+import { dataEntries, definitionEntries, listFile, readToc, type TableFamily, type TocEntry } from './toc.ts';
+
+export interface TableRestoreOptions {
+  readonly repository: Repository;
+  /** `latest` or a backup id. */
+  readonly backup: string;
+  /** Source database name in the repository; @default - the only one */
+  readonly database?: string;
+  /** Target database URL; the database must exist (tables missing from it are created). */
+  readonly target: string;
+  /** As typed: `candles`, `public.candles`, `"Reporting"."Daily Summary"`. */
+  readonly tables: readonly string[];
+  /** Range restore: both or neither, ISO times with a zone. */
+  readonly since?: string;
+  readonly until?: string;
+  /** @default - the time column the manifest recorded for each table */
+  readonly timeColumn?: string;
+  readonly noOwner?: boolean;
+  /** @default - the CPU count */
+  readonly jobs?: number;
+  readonly workDir?: string;
+  readonly tools?: PgTools;
+  readonly log?: (message: string) => void;
+}
+
+export interface TableRestoreResult {
+  readonly mode: 'tables' | 'range';
+  readonly backup: { readonly id: string; readonly database: string; readonly tier: string; readonly startedAt: string };
+  readonly fallbacks: FallbackRecord[];
+  readonly target: string;
+  readonly range: { readonly since: string; readonly until: string } | null;
+  readonly tables: (ReplacedTable & { readonly timeColumn: string | null })[];
+  /** Backup files downloaded and verified (manifest paths), and their total size. */
+  readonly files: string[];
+  readonly bytes: number;
+  /** The whole backup's size, for comparison. */
+  readonly backupBytes: number;
+  readonly durationMs: number;
+  readonly phases: { readonly downloadMs: number; readonly verifyMs: number; readonly stageMs: number; readonly applyMs: number };
+  readonly warnings: string[];
+}
+
+/** A table the user named, resolved against the manifest. */
+interface Resolved {
+  readonly table: ManifestTable;
+  readonly timeColumn?: string;
+}
+
+/** Splits `a,"b,c".d` on commas outside double quotes. */
+export function splitTableList(value: string): string[] {
+  const items: string[] = [];
+  let current = '';
+  let quoted = false;
+  for (const ch of value) {
+    if (ch === '"') quoted = !quoted;
+    if (ch === ',' && !quoted) {
+      items.push(current.trim());
+      current = '';
+    } else current += ch;
+  }
+  items.push(current.trim());
+  return items.filter(Boolean);
+}
+
+/** `schema.name` parts, double quotes honoured (`""` is a quote); null when malformed. */
+function nameParts(input: string): { text: string; quoted: boolean }[] | null {
+  const parts: { text: string; quoted: boolean }[] = [];
+  let i = 0;
+  while (i <= input.length) {
+    if (input[i] === '"') {
+      let text = '';
+      i++;
+      for (;;) {
+        if (i >= input.length) return null;
+        if (input[i] === '"') {
+          if (input[i + 1] === '"') { text += '"'; i += 2; continue; }
+          i++;
+          break;
+        }
+        text += input[i++];
+      }
+      parts.push({ text, quoted: true });
+    } else {
+      const end = input.indexOf('.', i);
+      const text = input.slice(i, end === -1 ? input.length : end);
+      parts.push({ text: text.trim(), quoted: false });
+      i = end === -1 ? input.length : end;
+    }
+    if (i >= input.length) break;
+    if (input[i] !== '.') return null;
+    i++;
+  }
+  return parts.length >= 1 && parts.length <= 2 && parts.every((p) => p.text !== '') ? parts : null;
+}
+
+/** Finds a named table in the manifest; unquoted names also match case-insensitively, as SQL folds them. */
+export function resolveTable(manifest: Manifest, input: string): ManifestTable {
+  const parts = nameParts(input);
+  const known = () => manifest.tables.filter((t) => t.kind !== 'partition' && t.kind !== 'materialized_view').map(displayName).join(', ');
+  if (!parts) throw new DrError(`--tables: "${input}" is not a table name`, 'use name, schema.name or "Quoted Schema"."Quoted Name"');
+  const matches = (p: { text: string; quoted: boolean }, actual: string) => (p.quoted ? p.text === actual : p.text === actual || p.text.toLowerCase() === actual.toLowerCase());
+  const [schemaPart, namePart] = parts.length === 2 ? parts : [undefined, parts[0]];
+  let hits = manifest.tables.filter((t) => matches(namePart, t.name) && (!schemaPart || matches(schemaPart, t.schema)));
+  if (hits.length > 1) {
+    const exact = hits.filter((t) => t.name === namePart.text && (!schemaPart || t.schema === schemaPart.text));
+    if (exact.length >= 1) hits = exact;
+  }
+  if (hits.length > 1 && !schemaPart) hits = hits.filter((t) => t.schema === 'public').length === 1 ? hits.filter((t) => t.schema === 'public') : hits;
+  if (hits.length === 0) throw new DrError(`unknown table "${input}" in backup ${manifest.id}`, `known tables: ${known()}`);
+  if (hits.length > 1) throw new DrError(`"${input}" names several tables in backup ${manifest.id} (${hits.map(displayName).join(', ')})`, 'qualify it with its schema, e.g. public.candles');
+  const table = hits[0];
+  if (table.kind === 'materialized_view') {
+    throw new DrError(`${displayName(table)} is a materialized view, not a table`, `restore the tables it reads, then REFRESH MATERIALIZED VIEW ${displayName(table)}`);
+  }
+  return table;
+}
+
+/** PostgreSQL's `max(…)::text` (`2026-01-31 23:20:00+00`) as epoch ms. */
+function pgTimeMs(text: string): number {
+  const iso = text.replace(' ', 'T').replace(/([+-]\d{2})$/, '$1:00');
+  // timestamp without time zone: the session ran in UTC.
+  return Date.parse(/T[\d:.]+$/.test(iso) ? `${iso}Z` : iso);
+}
+
+/** Checks the request against a manifest: nothing has run yet when this throws. */
+function resolveRequest(manifest: Manifest, options: TableRestoreOptions, range: { since: string; until: string } | undefined): Resolved[] {
+  const resolved: Resolved[] = [];
+  for (const input of options.tables) {
+    const table = resolveTable(manifest, input);
+    const same = resolved.find((r) => r.table === table);
+    if (same) throw new DrError(`--tables names ${displayName(table)} twice`, 'name each table once');
+    const ancestor = resolved.find((r) => table.parent !== undefined && isAncestor(manifest, r.table, table));
+    const descendant = resolved.find((r) => r.table.parent !== undefined && isAncestor(manifest, table, r.table));
+    if (ancestor || descendant) {
+      const [parent, child] = ancestor ? [ancestor.table, table] : [table, descendant!.table];
+      throw new DrError(`--tables names ${displayName(child)}, a partition of ${displayName(parent)}, which already restores it`, `drop ${displayName(child)} from --tables`);
+    }
+    if (!range) {
+      resolved.push({ table });
+      continue;
+    }
+    const timeColumn = options.timeColumn ?? table.timeColumn;
+    if (!timeColumn) throw new DrError(`backup ${manifest.id} records no time column for ${displayName(table)}`, 'pass --time-column NAME');
+    if (timeColumn === table.timeColumn) {
+      if (table.maxTime === null || table.maxTime === undefined) {
+        throw new DrError(`backup ${manifest.id} holds no rows of ${displayName(table)}`, 'nothing to restore in that range: choose another backup or table');
+      }
+      if (Date.parse(range.since) > pgTimeMs(table.maxTime)) {
+        throw new DrError(
+          `range starts at ${range.since}, after the newest ${displayName(table)} row in backup ${manifest.id} (${table.maxTime})`,
+          `choose a --since before ${new Date(pgTimeMs(table.maxTime)).toISOString()}, or a newer backup`,
+        );
+      }
+    }
+    resolved.push({ table, timeColumn });
+  }
+  return resolved;
+}
+
+/** True when `ancestor` is a (grand-)parent of `table` by the manifest's partition links. */
+function isAncestor(manifest: Manifest, ancestor: ManifestTable, table: ManifestTable): boolean {
+  const byName = new Map(manifest.tables.map((t) => [displayName(t), t]));
+  let current: ManifestTable | undefined = table;
+  while (current?.parent) {
+    current = byName.get(current.parent) ?? byName.get(current.parent.replace(/"/g, ''));
+    if (current === ancestor) return true;
+  }
+  return false;
+}
+
+interface Staged {
+  readonly scratchUrl: string;
+  readonly fetched: FetchedBackup;
+  readonly files: string[];
+  readonly bytes: number;
+  readonly downloadMs: number;
+  readonly verifyMs: number;
+  readonly stageMs: number;
+  readonly resolved: Resolved[];
+  readonly toc: TocEntry[];
+  readonly families: Map<ManifestTable, TableFamily>;
+}
+
+export async function runTableRestore(options: TableRestoreOptions): Promise<TableRestoreResult> {
+  const log = options.log ?? (() => {});
+  const tools = options.tools ?? {};
+  const repo = options.repository;
+  const started = Date.now();
+  const jobs = options.jobs ?? Math.max(1, cpus().length);
+  const target = parsePgUrl(options.target, '--target');
+  if (options.tables.length === 0) throw new DrError('--tables is empty', 'name at least one table, e.g. --tables candles');
+  if ((options.since === undefined) !== (options.until === undefined)) {
+    throw new DrError(`--${options.since === undefined ? 'until' : 'since'} needs --${options.since === undefined ? 'since' : 'until'}`, 'give both --since and --until for a range restore, or neither for whole tables');
+  }
+  if (options.timeColumn !== undefined && options.since === undefined) throw new DrError('--time-column applies to range restores only', 'add --since and --until, or drop --time-column');
+  const range = options.since !== undefined ? { since: parseTime(options.since, '--since'), until: parseTime(options.until!, '--until') } : undefined;
+  if (range && range.since >= range.until) throw new DrError(`--since ${options.since} is not before --until ${options.until}`, 'give a --since earlier than --until');
+
+  const candidates = await resolveBackup(repo, options.backup, options.database);
+  const pgRestore = await toolVersion(tools, 'pg_restore');
+  const warnings: string[] = [];
+  const admin = await connectAdmin(target);
+  let workDir: string | undefined;
+  let scratch: string | undefined;
+  const dropScratch = async () => {
+    if (scratch) await admin.query(`DROP DATABASE IF EXISTS ${quoteIdent(scratch)} WITH (FORCE)`).catch(() => {});
+    scratch = undefined;
+  };
+  try {
+    const server = await admin.query<{ v: string; n: string }>(`SELECT current_setting('server_version') AS v, current_setting('server_version_num') AS n`);
+    assertClientNotOlder('pg_restore', pgRestore, server.rows[0].v, Number(server.rows[0].n));
+    if (!(await databaseExists(admin, target.database))) {
+      throw new DrError(`target database ${target.database} does not exist on ${target.display}`, 'a table restore goes into an existing database: create it, or run a full restore (without --tables)');
+    }
+
+    const { manifest, value: staged, fallbacks, warnings: fallbackWarnings } = await firstVerified(repo, candidates, log, async (manifest) => {
+      const resolved = resolveRequest(manifest, options, range);
+      await checkTarget(target.url, resolved);
+      await assertExtensionsAvailable(admin, manifest);
+      await dropScratch();
+      if (workDir) await rm(workDir, { recursive: true, force: true });
+      workDir = await mkdtemp(join(options.workDir ?? tmpdir(), 'dr-table-restore-'));
+      return stage(manifest, resolved);
+    });
+    warnings.push(...fallbackWarnings);
+
+    async function stage(manifest: Manifest, resolved: Resolved[]): Promise<Staged> {
+      log(`verifying the table of contents of backup ${manifest.id}`);
+      const tocFetch = await fetchVerified(repo, manifest, { workDir: workDir!, paths: [`${DATA_DIR}/toc.dat`] });
+      const toc = await readToc(tools, tocFetch.dumpDir);
+
+      const stageStarted = Date.now();
+      scratch = suffixed(target.database, `__dr_stage_${randomBytes(3).toString('hex')}`);
+      await createDatabase(admin, scratch, manifest, warnings);
+      const scratchUrl = withDatabase(target.url, scratch);
+      const timescale = manifest.extensions.find((e) => e.name === 'timescaledb');
+      if (timescale) await prepareTimescale(scratchUrl, timescale.version);
+      // Definitions only (no data file needed): empty tables, types, functions, views.
+      await pgRestore_(tools, ['--section=pre-data', '--no-owner', '--no-privileges', '--exit-on-error', `--dbname=${scratchUrl}`, tocFetch.dumpDir], 'staging the backup\'s definitions');
+
+      const families = new Map<ManifestTable, TableFamily>();
+      const entries: TocEntry[] = [];
+      const client = await connect(scratchUrl, 'target');
+      try {
+        for (const r of resolved) {
+          const family = await familyOf(client, manifest, r.table);
+          families.set(r.table, family);
+          if (r.timeColumn) await assertTimeColumn(client, r.table, r.timeColumn, 'backup');
+          // A range needs only the partitions (chunks) that can hold it.
+          const members = range && r.timeColumn ? await membersScannedFor(client, r.table, r.timeColumn, range) : family.members;
+          entries.push(...dataEntries(toc, { ...family, members }));
+        }
+      } finally {
+        await client.end();
+      }
+      if (timescale) entries.push(...toc.filter((e) => e.desc === 'TABLE DATA' && e.rest.startsWith('_timescaledb_catalog ')));
+      const files = entries.map((e) => {
+        const file = manifest.files.find((f) => new RegExp(`^${DATA_DIR}/${e.dumpId}\\.dat(\\.\\w+)?$`).test(f.path));
+        if (!file) throw new BackupIntegrityError(`backup ${manifest.id}: no data file for ${e.line.replace(/^\d+; \d+ \d+ /, '')} in the manifest`, 'the backup is damaged; restore another one');
+        return file;
+      });
+      const paths = [`${DATA_DIR}/toc.dat`, ...files.map((f) => f.path)];
+      log(`verifying ${files.length} data files of ${resolved.map((r) => displayName(r.table)).join(', ')}`);
+      const fetched = await fetchVerified(repo, manifest, { workDir: workDir!, paths: files.map((f) => f.path), concurrency: Math.max(4, jobs) });
+
+      const list = join(workDir!, 'data.list');
+      await writeFile(list, listFile(entries));
+      log(`staging ${entries.length} table data entries in ${scratch}`);
+      await pgRestore_(tools, ['--data-only', `--use-list=${list}`, `--jobs=${jobs}`, '--exit-on-error', `--dbname=${scratchUrl}`, fetched.dumpDir], 'staging the backup\'s rows', {
+        PGOPTIONS: [process.env.PGOPTIONS ?? '', ...RESTORE_SESSION_OPTIONS].join(' ').trim(),
+      });
+      if (timescale) await finishTimescale(scratchUrl);
+      if (range) await checkStagedRange(scratchUrl, resolved, range, manifest);
+      const bytes = tocFetch.bytes + fetched.bytes;
+      return {
+        scratchUrl, fetched, files: paths, bytes, resolved, toc, families,
+        downloadMs: tocFetch.downloadMs + fetched.downloadMs, verifyMs: tocFetch.verifyMs + fetched.verifyMs, stageMs: Date.now() - stageStarted,
+      };
+    }
+
+    // Tables missing from the target are created from the backup's own definition.
+    const definition = async (t: TableName): Promise<TableDefinition> => {
+      const r = staged.resolved.find((x) => x.table.schema === t.schema && x.table.name === t.name)!;
+      const { create, finish } = definitionEntries(staged.toc, staged.families.get(r.table)!);
+      const sql = async (entries: TocEntry[], which: string) => {
+        if (entries.length === 0) return '';
+        const list = join(workDir!, `${which}-${create.length}-${Date.now()}.list`);
+        await writeFile(list, listFile(entries));
+        const out = await runTool(tools, 'pg_restore', ['--file=-', `--use-list=${list}`, ...(options.noOwner ? ['--no-owner', '--no-privileges'] : []), staged.fetched.dumpDir]);
+        if (out.code !== 0) throw new DrError(`reading ${displayName(t)}'s definition from the backup failed: ${firstErrorLine(out.stderr)}`, 'check the PostgreSQL client tools');
+        return out.stdout;
+      };
+      return { create: await sql(create, 'create'), finish: await sql(finish, 'finish') };
+    };
+
+    const applyStarted = Date.now();
+    const applied = await replaceTablesFromSource({
+      sourceUrl: staged.scratchUrl,
+      targetUrl: target.url,
+      tables: staged.resolved.map((r) => ({ schema: r.table.schema, name: r.table.name, timeColumn: r.timeColumn })),
+      range,
+      definition,
+      noOwner: options.noOwner,
+      origin: `backup ${manifest.id}`,
+      tools,
+      log,
+    });
+    warnings.push(...applied.warnings);
+    const applyMs = Date.now() - applyStarted;
+    log(`restored ${applied.tables.map((t) => `${t.table} (${t.rowsRestored} rows)`).join(', ')} from backup ${manifest.id} into ${target.display}`);
+    return {
+      mode: range ? 'range' : 'tables',
+      backup: { id: manifest.id, database: manifest.database, tier: manifest.tier, startedAt: manifest.startedAt },
+      fallbacks,
+      target: target.display,
+      range: range ?? null,
+      tables: applied.tables.map((t, i) => ({ ...t, timeColumn: staged.resolved[i].timeColumn ?? null })),
+      files: staged.files,
+      bytes: staged.bytes,
+      backupBytes: manifest.totals.bytes,
+      durationMs: Date.now() - started,
+      phases: { downloadMs: staged.downloadMs, verifyMs: staged.verifyMs, stageMs: staged.stageMs, applyMs },
+      warnings,
+    };
+  } finally {
+    await dropScratch();
+    await admin.end().catch(() => {});
+    if (workDir) await rm(workDir, { recursive: true, force: true });
+  }
+}
+
+async function pgRestore_(tools: PgTools, args: string[], doing: string, env?: NodeJS.ProcessEnv): Promise<void> {
+  const result = await runTool(tools, 'pg_restore', args, { env });
+  if (result.code !== 0) throw new DrError(`${doing} failed: ${firstErrorLine(result.stderr)}`, 'see the pg_restore message; the target was not changed');
+}
+
+/** The target's copy of each table, when present, must have the time column too. */
+async function checkTarget(url: string, resolved: Resolved[]): Promise<void> {
+  const client = await connect(url, 'target');
+  try {
+    for (const r of resolved) {
+      if (!r.timeColumn) continue;
+      const exists = (await client.query('SELECT to_regclass($1) AS r', [qualified(r.table.schema, r.table.name)])).rows[0].r !== null;
+      if (exists) await assertTimeColumn(client, r.table, r.timeColumn, 'target');
+    }
+  } finally {
+    await client.end();
+  }
+}
+
+const TIME_TYPES = ['timestamp with time zone', 'timestamp without time zone', 'date'];
+
+async function assertTimeColumn(client: pg.Client, table: ManifestTable, column: string, where: string): Promise<void> {
+  const { rows } = await client.query<{ name: string; type: string }>(
+    `SELECT attname AS name, format_type(atttypid, NULL) AS type FROM pg_attribute
+      WHERE attrelid = to_regclass($1) AND attnum > 0 AND NOT attisdropped ORDER BY attnum`, [qualified(table.schema, table.name)]);
+  const hit = rows.find((c) => c.name === column);
+  if (hit && TIME_TYPES.includes(hit.type)) return;
+  const known = rows.filter((c) => TIME_TYPES.includes(c.type)).map((c) => c.name);
+  throw new DrError(
+    `unknown time column "${column}" for ${displayName(table)} in the ${where}${hit ? ` (it is ${hit.type})` : ''}`,
+    known.length ? `pass --time-column with one of: ${known.join(', ')}` : `${displayName(table)} has no timestamp or date column: restore the whole table (drop --since/--until)`,
+  );
+}
+
+/** The table, its partitions and inheritance children (chunks), their indexes and owned sequences, read in the scratch database. */
+async function familyOf(client: pg.Client, manifest: Manifest, table: ManifestTable): Promise<TableFamily> {
+  const { rows: members } = await client.query<{ schema: string; name: string }>(`
+    WITH RECURSIVE f(oid) AS (SELECT to_regclass($1)::oid UNION SELECT i.inhrelid FROM pg_inherits i JOIN f ON i.inhparent = f.oid)
+    SELECT n.nspname AS schema, c.relname AS name FROM f JOIN pg_class c ON c.oid = f.oid JOIN pg_namespace n ON n.oid = c.relnamespace`,
+  [qualified(table.schema, table.name)]);
+  const { rows: sequences } = await client.query<{ schema: string; name: string }>(`
+    WITH RECURSIVE f(oid) AS (SELECT to_regclass($1)::oid UNION SELECT i.inhrelid FROM pg_inherits i JOIN f ON i.inhparent = f.oid)
+    SELECT n.nspname AS schema, s.relname AS name FROM f JOIN pg_depend d ON d.refobjid = f.oid AND d.deptype IN ('a', 'i')
+      JOIN pg_class s ON s.oid = d.objid AND s.relkind = 'S' JOIN pg_namespace n ON n.oid = s.relnamespace`,
+  [qualified(table.schema, table.name)]);
+  // Indexes are post-data, not in the scratch database: the manifest lists them per table.
+  const indexes = members.flatMap((m) => manifest.tables.find((t) => t.schema === m.schema && t.name === m.name)?.indexes.map((i) => ({ schema: m.schema, name: i.name })) ?? []);
+  return { members, indexes, sequences };
+}
+
+/**
+ * The members a range query actually reads, as the planner prunes them (partition bounds, and
+ * the CHECK constraints of inheritance children such as TimescaleDB chunks). The scratch tables
+ * are empty at this point, so planning is instant.
+ */
+async function membersScannedFor(client: pg.Client, table: ManifestTable, column: string, range: { since: string; until: string }): Promise<{ schema: string; name: string }[]> {
+  const col = quoteIdent(column);
+  const { rows } = await client.query<{ 'QUERY PLAN': unknown }>(
+    `EXPLAIN (FORMAT JSON, VERBOSE) SELECT 1 FROM ${qualified(table.schema, table.name)} WHERE ${col} >= '${range.since}'::timestamptz AND ${col} < '${range.until}'::timestamptz`);
+  const scanned = new Map<string, { schema: string; name: string }>();
+  const walk = (node: unknown): void => {
+    if (Array.isArray(node)) node.forEach(walk);
+    else if (node && typeof node === 'object') {
+      const n = node as Record<string, unknown>;
+      if (typeof n['Relation Name'] === 'string' && typeof n.Schema === 'string') scanned.set(`${n.Schema}.${n['Relation Name']}`, { schema: n.Schema, name: n['Relation Name'] });
+      Object.values(n).forEach(walk);
+    }
+  };
+  walk(rows[0]['QUERY PLAN']);
+  return [...scanned.values()];
+}
+
+/** The range must overlap the staged rows of each table. */
+async function checkStagedRange(url: string, resolved: Resolved[], range: { since: string; until: string }, manifest: Manifest): Promise<void> {
+  const client = await connect(url, 'target');
+  try {
+    await client.query(`SET TimeZone = 'UTC'; SET DateStyle = 'ISO'`);
+    for (const r of resolved) {
+      const col = quoteIdent(r.timeColumn!);
+      const { rows } = await client.query<{ min: string | null; max: string | null }>(`SELECT min(${col})::text AS min, max(${col})::text AS max FROM ${qualified(r.table.schema, r.table.name)}`);
+      const { min, max } = rows[0];
+      if (min === null || max === null) throw new DrError(`backup ${manifest.id} holds no rows of ${displayName(r.table)}`, 'nothing to restore in that range: choose another backup or table');
+      if (pgTimeMs(max) < Date.parse(range.since) || pgTimeMs(min) >= Date.parse(range.until)) {
+        throw new DrError(
+          `range [${range.since}, ${range.until}) is outside backup ${manifest.id}'s ${displayName(r.table)} rows (${r.timeColumn} from ${min} to ${max})`,
+          'choose a range within those times',
+        );
+      }
+    }
+  } finally {
+    await client.end();
+  }
+}
