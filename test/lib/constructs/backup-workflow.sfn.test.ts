@@ -28,7 +28,7 @@ function localWorkflow(databases: string[], bucket: string): LocalWorkflow {
     // The image is irrelevant here (the job runs as a local process); skip staging the Docker context.
     { jobImage: ecs.ContainerImage.fromRegistry('public.ecr.aws/docker/library/busybox:latest') },
   );
-  const machine = new StateMachine(definitionOf(template) as any);
+  const machine = new StateMachine(definitionOf(template, 'BackupWorkflow') as any);
 
   return {
     async run(input) {

@@ -15,7 +15,7 @@ describe('BackupWorkflow in the stack', () => {
     databases: [{ name: 'crypto_stock', host: 'db1.internal' }, { name: 'ticks', host: 'db2.internal', port: 5433 }],
     backupConcurrency: 3,
   });
-  const definition = definitionOf(template);
+  const definition = definitionOf(template, 'BackupWorkflow');
   const states = definition.States;
   const map = states['Back up each database'];
   const inner = map.ItemProcessor.States['Back up database'].Branches[0].States;

@@ -19,9 +19,13 @@ export function resolveTokens(value: unknown): string {
   throw new Error(`cannot resolve ${JSON.stringify(value)}`);
 }
 
-/** The (single) state machine's definition as plain JSON. */
-export function definitionOf(template: Template): Record<string, any> {
-  const machines = Object.values(template.findResources('AWS::StepFunctions::StateMachine')) as { Properties: { DefinitionString: unknown } }[];
-  if (machines.length !== 1) throw new Error(`expected one state machine, found ${machines.length}`);
-  return JSON.parse(resolveTokens(machines[0].Properties.DefinitionString));
+/**
+ * A state machine's definition as plain JSON: the one whose logical id contains `construct` (its
+ * construct id, e.g. 'BackupWorkflow'), or the template's only one when `construct` is omitted.
+ */
+export function definitionOf(template: Template, construct?: string): Record<string, any> {
+  const all = Object.entries(template.findResources('AWS::StepFunctions::StateMachine')) as [string, { Properties: { DefinitionString: unknown } }][];
+  const machines = construct === undefined ? all : all.filter(([logicalId]) => logicalId.includes(construct));
+  if (machines.length !== 1) throw new Error(`expected one state machine${construct ? ` of ${construct}` : ''}, found ${machines.length}: ${all.map(([id]) => id).join(', ')}`);
+  return JSON.parse(resolveTokens(machines[0][1].Properties.DefinitionString));
 }
