@@ -8,6 +8,7 @@ import { App, Validations } from 'aws-cdk-lib';
 import { AwsSolutionsChecks } from 'cdk-nag';
 import { parseConfig } from '../lib/config.ts';
 import { DrStack } from '../lib/dr-stack.ts';
+import { addOffsiteStack } from '../lib/offsite-stack.ts';
 
 const app = new App();
 
@@ -24,11 +25,16 @@ if (typeof configFile === 'string' && configFile !== '') {
 }
 const config = parseConfig(raw);
 
-new DrStack(app, 'CryptoStockDr', {
+const primary = new DrStack(app, 'CryptoStockDr', {
   config,
   description: 'crypto-stock-dr: PostgreSQL/TimescaleDB backups to an encrypted, versioned S3 vault',
   // Set by the CDK CLI from the current credentials; needed only for an existing VPC (vpcId lookup).
   env: { account: process.env.CDK_DEFAULT_ACCOUNT, region: process.env.CDK_DEFAULT_REGION },
 });
+
+if (config.offsite.enabled) {
+  // The primary account, as the offsite bucket policy names it (needed for a second account).
+  addOffsiteStack(app, primary, config.offsite, process.env.CDK_DEFAULT_ACCOUNT);
+}
 
 Validations.of(app).addPlugins(new AwsSolutionsChecks(app));
