@@ -1,7 +1,7 @@
 /**
- * Drill scratch databases: `drill_<db>_<yyyymmdd>` on the staging server. The one place that names
- * them and the only code that drops them, refusing anything not named `drill_*`, so a wrong input
- * can never drop a production database.
+ * Dropping drill scratch databases (`drill_<db>_<yyyymmdd>`, named by core/drill.ts
+ * scratchDatabaseName) on the staging server, refusing anything not named `drill_*`, so a wrong
+ * input to the cleanup Lambda can never drop a production database.
  */
 import type pg from 'pg';
 import { DrError } from './errors.ts';
@@ -11,16 +11,8 @@ export const SCRATCH_PREFIX = 'drill_';
 
 /** PostgreSQL's identifier limit. */
 const MAX_IDENTIFIER = 63;
-/** `drill_` + name + `_yyyymmdd` must fit in 63 bytes. */
+/** Longest database name whose scratch name is not shortened: `drill_` + name + `_yyyymmdd` within 63 bytes. */
 export const MAX_DRILLED_NAME = MAX_IDENTIFIER - SCRATCH_PREFIX.length - '_yyyymmdd'.length;
-
-/** The scratch database of `database`'s drill on `at` (UTC day). */
-export function scratchDatabaseName(database: string, at: Date): string {
-  const day = at.toISOString().slice(0, 10).replace(/-/g, '');
-  const name = `${SCRATCH_PREFIX}${database}_${day}`;
-  assertScratchName(name);
-  return name;
-}
 
 /** Throws unless `name` is a drill scratch database name. */
 export function assertScratchName(name: string): void {

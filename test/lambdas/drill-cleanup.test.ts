@@ -5,7 +5,8 @@
 import pg from 'pg';
 import { afterAll, describe, expect, it } from 'vitest';
 import { DrillCleanupEnv } from '../../core/contract.ts';
-import { scratchDatabaseName } from '../../core/scratch.ts';
+import { scratchDatabaseName } from '../../core/drill.ts';
+import { MAX_DRILLED_NAME } from '../../core/scratch.ts';
 import { createDrillCleanupHandler } from '../../lambdas/drill-cleanup/handler.ts';
 import { PG_HOST, PG_PORT, PG_USER, createDatabase, databaseExists, dropDatabase, pgUrl, uniqueName } from '../support/pg.ts';
 
@@ -61,8 +62,9 @@ describe('drill-cleanup Lambda (real PostgreSQL; mocked Secrets Manager GetSecre
     await expect(handler({ database: 'drill_a_20250105', force: true })).rejects.toThrow(/drill cleanup event is invalid/);
   });
 
-  it('names scratch databases drill_<db>_<yyyymmdd> and refuses names that would exceed 63 bytes', () => {
-    expect(scratchDatabaseName('crypto_stock', new Date('2025-01-05T03:00:00Z'))).toBe('drill_crypto_stock_20250105');
-    expect(() => scratchDatabaseName('x'.repeat(49), new Date())).toThrow(/not a drill scratch database/);
+  it('drops every name core/drill.ts gives a drilled database of up to MAX_DRILLED_NAME characters', async () => {
+    const name = scratchDatabaseName('x'.repeat(MAX_DRILLED_NAME), new Date('2025-01-05T03:00:00Z'));
+    expect(name).toBe(`drill_${'x'.repeat(MAX_DRILLED_NAME)}_20250105`);
+    expect(await handler({ database: name })).toEqual({ database: name, dropped: false });
   });
 });
