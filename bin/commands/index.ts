@@ -2,6 +2,7 @@
 import type { Command } from './args.ts';
 import { backupCommand } from './backup.ts';
 import { checkCommand } from './check.ts';
+import { drillCommand } from './drill.ts';
 import { listCommand } from './list.ts';
 import { pitrConfigCommand, pitrRestoreServerCommand } from './pitr.ts';
 import { restoreCommand } from './restore.ts';
@@ -13,6 +14,7 @@ export const COMMANDS: Record<string, Command> = {
   check: checkCommand,
   restore: restoreCommand,
   verify: verifyCommand,
+  drill: drillCommand,
   // Two-word commands: dr.ts joins `dr pitr config` into 'pitr config'.
   'pitr config': pitrConfigCommand,
   'pitr restore-server': pitrRestoreServerCommand,
