@@ -150,3 +150,15 @@ export const DrillCleanupEnv = {
   caBundle: VerifyEnv.caBundle,
   sslMode: VerifyEnv.sslMode,
 } as const;
+
+/**
+ * Environment of the drill-report Lambda (lambdas/drill-report), set by the CDK side. It writes
+ * `reports/drills/<yyyy-mm-dd>/<db>.{json,md,html}` to the vault, publishes a summary to the topic
+ * and prints the drill metrics (Metrics.restoreSeconds, drillPassed, backupAgeHours) as EMF lines.
+ */
+export const ReportEnv = {
+  /** The vault, e.g. s3://bucket/ (reports under reports/, job results under results/, manifests under backups/). */
+  repo: JobEnv.repo,
+  /** ARN of the SNS topic that receives the drill summary. */
+  topicArn: 'DR_REPORT_TOPIC_ARN',
+} as const;
