@@ -95,8 +95,9 @@ export function safetyTableName(table: string, at: Date, attempt = 0): string {
 /** Canonical UTC ISO text of a validated time, or a one-line error naming the flag. */
 export function parseTime(value: string, flag: string): string {
   const ok = /^\d{4}-\d{2}-\d{2}$/.test(value) || /^\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}(:\d{2}(\.\d+)?)?(Z|[+-]\d{2}(:?\d{2})?)$/i.test(value);
-  const ms = ok ? Date.parse(value.replace(' ', 'T').replace(/([+-]\d{2})$/, '$1:00')) : NaN;
-  if (Number.isNaN(ms)) throw new DrError(`${flag} "${value}" is not an ISO time with a zone`, `use e.g. ${flag} 2026-01-10T00:00:00Z`);
+  // A bare date is UTC midnight; `+01` becomes `+01:00`, which Date.parse needs.
+  const ms = !ok ? NaN : value.length === 10 ? Date.parse(`${value}T00:00:00Z`) : Date.parse(value.replace(' ', 'T').replace(/([+-]\d{2})$/, '$1:00'));
+  if (Number.isNaN(ms)) throw new DrError(`${flag} "${value}" is not an ISO 8601 time with a zone (or a date, taken as UTC)`, `use e.g. ${flag} 2026-01-10T00:00:00Z`);
   return new Date(ms).toISOString();
 }
 

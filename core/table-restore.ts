@@ -435,22 +435,22 @@ async function membersScannedFor(client: pg.Client, table: ManifestTable, column
   return [...scanned.values()];
 }
 
-/** The range must overlap the staged rows of each table. */
+/** The backup must hold rows in the range: restoring an empty range would only delete target rows. */
 async function checkStagedRange(url: string, resolved: Resolved[], range: { since: string; until: string }, manifest: Manifest): Promise<void> {
   const client = await connect(url, 'target');
   try {
     await client.query(`SET TimeZone = 'UTC'; SET DateStyle = 'ISO'`);
     for (const r of resolved) {
       const col = quoteIdent(r.timeColumn!);
-      const { rows } = await client.query<{ min: string | null; max: string | null }>(`SELECT min(${col})::text AS min, max(${col})::text AS max FROM ${qualified(r.table.schema, r.table.name)}`);
-      const { min, max } = rows[0];
-      if (min === null || max === null) throw new DrError(`backup ${manifest.id} holds no rows of ${displayName(r.table)}`, 'nothing to restore in that range: choose another backup or table');
-      if (pgTimeMs(max) < Date.parse(range.since) || pgTimeMs(min) >= Date.parse(range.until)) {
-        throw new DrError(
-          `range [${range.since}, ${range.until}) is outside backup ${manifest.id}'s ${displayName(r.table)} rows (${r.timeColumn} from ${min} to ${max})`,
-          'choose a range within those times',
-        );
-      }
+      const { rows } = await client.query<{ n: string; min: string | null; max: string | null }>(
+        `SELECT count(*) FILTER (WHERE ${col} >= $1::timestamptz AND ${col} < $2::timestamptz) AS n, min(${col})::text AS min, max(${col})::text AS max
+           FROM ${qualified(r.table.schema, r.table.name)}`, [range.since, range.until]);
+      if (Number(rows[0].n) > 0) continue;
+      const near = rows[0].min === null ? '' : ` (the partitions covering it hold rows from ${rows[0].min} to ${rows[0].max})`;
+      throw new DrError(
+        `range [${range.since}, ${range.until}) is outside backup ${manifest.id}'s data: it holds no ${displayName(r.table)} rows with ${r.timeColumn} in it${near}`,
+        'choose a range the backup has rows in, or another backup',
+      );
     }
   } finally {
     await client.end();

@@ -1,6 +1,9 @@
 import { formatBytes } from '../../core/backup.ts';
 import { runRestore } from '../../core/restore.ts';
-import { COMMON, type Command, jobs, optionalString, PG, REPO, repository, required } from './args.ts';
+import { runTableRestore, splitTableList, type TableRestoreResult } from '../../core/table-restore.ts';
+import { COMMON, type Command, jobs, optionalString, PG, REPO, repository, required, usage } from './args.ts';
+
+type FullResult = Awaited<ReturnType<typeof runRestore>>;
 
 export const restoreCommand: Command = {
   summary: 'Verify a backup and restore it into a target database',
@@ -15,6 +18,12 @@ export const restoreCommand: Command = {
                      database first; the target is swapped only when that succeeded
   --with-globals     first create the backup's roles and tablespaces on the target server
   --no-owner         do not restore ownership and privileges (target lacks the source's roles)
+  --tables A,B       restore only these tables (name, schema.name or "Schema"."Name") into the existing
+                     target, each in full with all its partitions; the other tables stay as they are.
+                     The replaced rows are kept in a safety table <table>__dr_saved_<UTC time>
+  --since TIME       with --tables and --until: restore only rows with since <= time < until
+  --until TIME       (ISO 8601 with a zone, e.g. 2026-01-10T00:00:00Z)
+  --time-column COL  column the range applies to (default: the one the backup recorded)
   -j, --jobs N       parallel pg_restore jobs (default: CPU count)
   --pg-bin DIR       directory of pg_restore/psql (default: PATH)
   --work-dir DIR     where s3:// backups are downloaded (default: OS temp dir)
@@ -29,8 +38,36 @@ export const restoreCommand: Command = {
     overwrite: { type: 'boolean', default: false },
     'with-globals': { type: 'boolean', default: false },
     'no-owner': { type: 'boolean', default: false },
+    tables: { type: 'string' },
+    since: { type: 'string' },
+    until: { type: 'string' },
+    'time-column': { type: 'string' },
   },
   async run(v, io) {
+    const tables = optionalString(v, 'tables');
+    if (tables === undefined) {
+      for (const flag of ['since', 'until', 'time-column']) {
+        if (optionalString(v, flag) !== undefined) throw usage(`--${flag} needs --tables (a range restore applies to named tables)`);
+      }
+    } else {
+      if (v.overwrite === true) throw usage('--overwrite replaces a whole database and does not apply to --tables; drop it (a table restore keeps the replaced rows in a safety table)');
+      if (v['with-globals'] === true) throw usage('--with-globals applies to full restores only; drop it, or restore without --tables');
+      return runTableRestore({
+        repository: repository(v),
+        backup: required(v, 'backup'),
+        database: optionalString(v, 'database'),
+        target: required(v, 'target'),
+        tables: splitTableList(tables),
+        since: optionalString(v, 'since'),
+        until: optionalString(v, 'until'),
+        timeColumn: optionalString(v, 'time-column'),
+        noOwner: v['no-owner'] === true,
+        jobs: jobs(v),
+        tools: { binDir: optionalString(v, 'pg-bin') },
+        workDir: optionalString(v, 'work-dir'),
+        log: io.log,
+      });
+    }
     return runRestore({
       repository: repository(v),
       backup: required(v, 'backup'),
@@ -45,11 +82,27 @@ export const restoreCommand: Command = {
       log: io.log,
     });
   },
-  human: (r: Awaited<ReturnType<typeof runRestore>>) =>
-    [
-      ...r.fallbacks.map((f) => `FALLBACK: backup ${f.id} failed verification: ${f.reason}`),
-      `restored backup ${r.backup.id} of ${r.backup.database} into ${r.target}${r.replaced ? ' (replaced)' : ''}`,
-      `  ${r.files} files, ${formatBytes(r.bytes)} verified, ${r.tables} tables, ${r.rows} rows, ${(r.durationMs / 1000).toFixed(1)} s`,
-      ...r.warnings.filter((w) => !w.startsWith('FALLBACK')).map((w) => `  warning: ${w}`),
-    ].join('\n'),
+  human: (r: FullResult | TableRestoreResult) => ('mode' in r ? humanTables(r) : humanFull(r)),
 };
+
+function humanFull(r: FullResult): string {
+  return [
+    ...r.fallbacks.map((f) => `FALLBACK: backup ${f.id} failed verification: ${f.reason}`),
+    `restored backup ${r.backup.id} of ${r.backup.database} into ${r.target}${r.replaced ? ' (replaced)' : ''}`,
+    `  ${r.files} files, ${formatBytes(r.bytes)} verified, ${r.tables} tables, ${r.rows} rows, ${(r.durationMs / 1000).toFixed(1)} s`,
+    ...r.warnings.filter((w) => !w.startsWith('FALLBACK')).map((w) => `  warning: ${w}`),
+  ].join('\n');
+}
+
+function humanTables(r: TableRestoreResult): string {
+  const range = r.range ? ` rows in [${r.range.since}, ${r.range.until})` : '';
+  return [
+    ...r.fallbacks.map((f) => `FALLBACK: backup ${f.id} failed verification: ${f.reason}`),
+    `restored ${r.tables.length} table(s)${range} from backup ${r.backup.id} of ${r.backup.database} into ${r.target}`,
+    ...r.tables.map((t) => `  ${t.table}${t.timeColumn && r.range ? ` (by ${t.timeColumn})` : ''}: ${t.rowsReplaced} rows replaced, ${t.rowsRestored} rows restored`
+      + `${t.created ? ', table created from the backup' : ''}; ${t.safetyTable ? `previous rows kept in ${t.safetyTable}` : 'no previous rows'}`),
+    `  ${r.files.length} files, ${formatBytes(r.bytes)} of ${formatBytes(r.backupBytes)} verified, ${(r.durationMs / 1000).toFixed(1)} s`
+      + ` (download ${(r.phases.downloadMs / 1000).toFixed(1)} s, stage ${(r.phases.stageMs / 1000).toFixed(1)} s, apply ${(r.phases.applyMs / 1000).toFixed(1)} s)`,
+    ...r.warnings.filter((w) => !w.startsWith('FALLBACK')).map((w) => `  warning: ${w}`),
+  ].join('\n');
+}
