@@ -273,7 +273,7 @@ export function describeFailure(c: VerifyCheck): string {
       if (c.expected === null) return `unexpected ${c.name} ${c.object} (${show(c.actual)})`;
       return `${c.name} ${c.object} differs: ${show(c.actual)}, expected ${show(c.expected)}`;
     case 'sequence':
-      return c.actual === null ? `sequence ${c.object} is missing or unused (expected ${show(c.expected)})` : `sequence ${c.object} is behind: ${show(c.actual)}, expected at least ${show(c.expected)}`;
+      return c.actual === null ? `sequence ${c.object} is missing or unused (expected ${show(c.expected)})` : `sequence ${c.object} is behind: ${show(c.actual)}, recorded ${show(c.expected)}`;
     case 'extension':
       if (c.actual === null) return `extension ${c.object} ${show(c.expected)} is missing`;
       if (c.expected === null) return `unexpected extension ${c.object} ${show(c.actual)}`;

@@ -76,7 +76,7 @@ describe('dr verify', () => {
     const run = await verify(copy);
     expect(run.code).toBe(1);
     expect(failLines(run.stdout)).toEqual(expect.arrayContaining([
-      `  FAIL sequence: sequence ${seq.schema}.${seq.name} is behind: 1, expected at least ${seq.lastValue}`,
+      `  FAIL sequence: sequence ${seq.schema}.${seq.name} is behind: 1, recorded ${seq.lastValue}`,
       '  FAIL unexpected-table: unexpected table "Reporting".leftover (not in the backup)',
     ]));
   });
