@@ -1,0 +1,241 @@
+/**
+ * The drill state machine's last step, reached on success and from every Catch: builds the drill
+ * report (core/report.ts) from what the steps got through, writes it to the vault as
+ * `reports/drills/<yyyy-mm-dd>/<db>.{html,md,json}`, publishes the summary to SNS and prints the
+ * metrics RestoreSeconds, DrillPassed and BackupAgeHours (dimension Database) as CloudWatch
+ * Embedded Metric Format lines. It throws only for a bad event or when the report cannot be
+ * written; a failed drill is a report saying FAIL.
+ *
+ * Event (validated; see DrillReportEventSchema):
+ *   { database, backupId?, startedAt?, rtoSeconds?, healthUrls?,
+ *     restore? | restoreResultName?, verify?, scratch?, timings?, errors? }
+ * Environment (core/contract.ts ReportEnv): DR_REPO (the vault), DR_REPORT_TOPIC_ARN.
+ */
+import { PublishCommand, SNSClient } from '@aws-sdk/client-sns';
+import { z } from 'zod';
+import { readManifest } from '../../core/backups.ts';
+import { Metrics, ReportEnv } from '../../core/contract.ts';
+import { emfLine, type EmfMetric } from '../../core/emf.ts';
+import { jobResultKey, readJobResult } from '../../core/job-result.ts';
+import { backupIdTime, isBackupId, REPORTS_ROOT } from '../../core/layout.ts';
+import { buildDrillReport, CHECKLIST_SYMBOLS, type DrillFacts, type DrillReport, type DrillReportKeys, readDrillHistory, writeDrillReport } from '../../core/report.ts';
+import { openRepository, type Repository } from '../../core/repository/index.ts';
+
+const CheckSchema = z.object({
+  name: z.string(),
+  object: z.string(),
+  expected: z.union([z.string(), z.number()]).nullable(),
+  actual: z.union([z.string(), z.number()]).nullable(),
+  passed: z.boolean(),
+});
+
+/** The restore result: core/restore.ts RestoreResult, as `dr restore --json` prints it. */
+const RestoreResultSchema = z.looseObject({
+  backup: z.looseObject({ id: z.string(), database: z.string(), tier: z.string().optional(), startedAt: z.string() }),
+  durationMs: z.number().nonnegative(),
+  phases: z.object({ downloadMs: z.number(), verifyMs: z.number(), restoreMs: z.number() }),
+  fallbacks: z.array(z.object({ id: z.string(), reason: z.string() })).default([]),
+  warnings: z.array(z.string()).default([]),
+  tables: z.number().optional(),
+  rows: z.number().optional(),
+  bytes: z.number().optional(),
+});
+
+/** A JSON string (a Step Functions path to a string field) or the object itself. */
+const jsonOrObject = <T extends z.ZodType>(schema: T) =>
+  z.preprocess((v) => {
+    if (typeof v !== 'string') return v;
+    try {
+      return JSON.parse(v);
+    } catch {
+      return v;
+    }
+  }, schema);
+
+/** ECS DescribeTasks times: epoch milliseconds or ISO text. */
+const instant = z.union([z.number(), z.string()]).transform((v, ctx) => {
+  const ms = typeof v === 'number' ? v : Date.parse(v);
+  if (!Number.isFinite(ms)) {
+    ctx.addIssue({ code: 'custom', message: 'a time: epoch milliseconds or ISO 8601' });
+    return z.NEVER;
+  }
+  return ms;
+});
+const TimingSchema = z.object({ startedAt: instant.optional(), stoppedAt: instant.optional() });
+
+/** A Step Functions Catch output (`{Error, Cause}`) named by the step it came from, or a plain message. */
+const StepErrorSchema = z.object({
+  step: z.string().min(1),
+  message: z.string().optional(),
+  Error: z.string().optional(),
+  Cause: z.string().optional(),
+});
+
+export const DrillReportEventSchema = z.object({
+  database: z.string().min(1),
+  /** The backup the drill picked; absent when it could not pick one. */
+  backupId: z.string().min(1).optional(),
+  /** When the drill started (the execution's start time). @default - now */
+  startedAt: z.string().refine((s) => Number.isFinite(Date.parse(s)), 'an ISO 8601 time').optional(),
+  /** @default 3600 */
+  rtoSeconds: z.coerce.number().positive().optional(),
+  /** The application URLs the verification was configured with (decides "not configured"). @default - those in the verify result */
+  healthUrls: z.array(z.string()).optional(),
+  /** The restore job's `dr restore --json` result, inline. */
+  restore: jsonOrObject(RestoreResultSchema).optional(),
+  /** Or: the DR_RESULT_NAME the restore job was given; its record is read from results/restores/<name>.json. */
+  restoreResultName: z.string().min(1).optional(),
+  /** The verify Lambda's result (core/verify.ts VerifyResult). */
+  verify: jsonOrObject(z.looseObject({
+    passed: z.boolean(),
+    checks: z.array(CheckSchema),
+    totals: z.object({ checks: z.number(), failed: z.number() }).optional(),
+    omittedPassedChecks: z.number().optional(),
+    durationMs: z.number().optional(),
+  })).optional(),
+  /** The scratch database and whether the cleanup step dropped it. */
+  scratch: z.object({ database: z.string(), server: z.string().default(''), dropped: z.boolean() }).optional(),
+  /** Task timings, used when a result lacks them (e.g. a restore that failed: its task's run time). */
+  timings: z.object({ restore: TimingSchema.optional(), verify: TimingSchema.optional(), cleanup: TimingSchema.optional() }).optional(),
+  /** Failed steps (restore, verify-data, cleanup, …): one Catch output or several. */
+  errors: z.union([StepErrorSchema, z.array(StepErrorSchema)]).transform((e) => (Array.isArray(e) ? e : [e])).default([]),
+});
+export type DrillReportEvent = z.input<typeof DrillReportEventSchema>;
+
+export interface DrillReportOutput {
+  readonly database: string;
+  readonly passed: boolean;
+  readonly rtoPassed: boolean;
+  readonly summary: string;
+  /** Keys written in the vault. */
+  readonly keys: DrillReportKeys;
+}
+
+export interface DrillReportDeps {
+  readonly env?: NodeJS.ProcessEnv;
+  readonly sns?: Pick<SNSClient, 'send'>;
+  /** Where EMF lines go (stdout in Lambda: CloudWatch Logs). */
+  readonly print?: (line: string) => void;
+  readonly now?: () => Date;
+}
+
+const sns = new SNSClient({});
+
+export function createHandler(deps: DrillReportDeps = {}): (event: unknown) => Promise<DrillReportOutput> {
+  const env = deps.env ?? process.env;
+  const client = deps.sns ?? sns;
+  const print = deps.print ?? ((line: string) => console.log(line));
+  const now = deps.now ?? (() => new Date());
+  let repo: Repository | undefined;
+  return async (raw) => {
+    const event = DrillReportEventSchema.parse(raw);
+    const url = env[ReportEnv.repo];
+    const topicArn = env[ReportEnv.topicArn];
+    if (!url) throw new Error(`${ReportEnv.repo} is not set; the drill workflow construct sets it to the vault`);
+    if (!topicArn) throw new Error(`${ReportEnv.topicArn} is not set; the drill workflow construct sets it to the alarm topic`);
+    repo ??= openRepository(url);
+    const finishedAt = now();
+
+    const facts = await gatherFacts(repo, event, finishedAt);
+    const report = buildDrillReport({ ...facts, previous: await readDrillHistory(repo, event.database, { prefix: `${REPORTS_ROOT}/` }).catch(() => []) });
+    const keys = await writeDrillReport(repo, report, { prefix: `${REPORTS_ROOT}/` });
+
+    const metrics: EmfMetric[] = [{ name: Metrics.drillPassed, value: report.passed ? 1 : 0, unit: 'None' }];
+    // Only a completed restore's time measures recovery; a failed one's would understate it.
+    if (report.restore.completed && report.restore.seconds !== null) metrics.push({ name: Metrics.restoreSeconds, value: report.restore.seconds, unit: 'Seconds' });
+    if (report.backup) metrics.push({ name: Metrics.backupAgeHours, value: report.backup.ageHours, unit: 'None' });
+    const line = emfLine(Metrics.namespace, { [Metrics.dimension]: event.database }, metrics, finishedAt);
+    if (line) print(line);
+
+    await client.send(new PublishCommand({
+      TopicArn: topicArn,
+      Subject: `Restore drill ${report.passed ? 'PASS' : 'FAIL'}: ${event.database}`.slice(0, 100),
+      Message: snsMessage(report, keys, repo.url),
+    }));
+    return { database: event.database, passed: report.passed, rtoPassed: report.restore.rtoPassed, summary: report.summary, keys };
+  };
+}
+
+export const handler = createHandler();
+
+type Event = z.output<typeof DrillReportEventSchema>;
+
+async function gatherFacts(repo: Repository, event: Event, finishedAt: Date): Promise<DrillFacts> {
+  const errors = event.errors.map((e) => ({ step: e.step, message: e.message ?? causeMessage(e.Error, e.Cause) }));
+  let restore = event.restore;
+  if (!restore && event.restoreResultName) {
+    const key = jobResultKey('restore', event.restoreResultName);
+    try {
+      const record = await readJobResult(repo, key);
+      const result = record?.result;
+      if (result?.ok === true) restore = RestoreResultSchema.parse(result);
+      else if (result && typeof result.error === 'string' && !errors.some((e) => e.step === 'restore')) {
+        errors.push({ step: 'restore', message: [result.error, result.hint].filter((s) => typeof s === 'string' && s).join('; ') });
+      } else if (!record && !errors.some((e) => e.step === 'restore')) {
+        errors.push({ step: 'restore', message: `the restore job recorded no result (${key})` });
+      }
+    } catch (err) {
+      errors.push({ step: 'restore', message: `reading the restore result ${key}: ${(err as Error).message}` });
+    }
+  }
+
+  const backupId = restore?.backup.id ?? event.backupId;
+  let backup: DrillFacts['backup'];
+  if (backupId && isBackupId(backupId)) {
+    // The manifest has the size and tier; a drill whose restore failed still reports them.
+    const manifest = await readManifest(repo, event.database, backupId).catch(() => undefined);
+    backup = manifest
+      ? { id: manifest.id, startedAt: manifest.startedAt, bytes: manifest.totals.bytes, tier: manifest.tier }
+      : { id: backupId, startedAt: restore?.backup.startedAt ?? backupIdTime(backupId).toISOString(), bytes: restore?.bytes ?? null, tier: restore?.backup.tier ?? null };
+  }
+
+  const span = (t?: { startedAt?: number; stoppedAt?: number }) => (t?.startedAt !== undefined && t.stoppedAt !== undefined ? t.stoppedAt - t.startedAt : undefined);
+  const startedAt = event.startedAt ? new Date(event.startedAt) : new Date(event.timings?.restore?.startedAt ?? finishedAt.getTime());
+  return {
+    database: event.database,
+    startedAt,
+    finishedAt,
+    rtoSeconds: event.rtoSeconds,
+    backup,
+    scratch: event.scratch,
+    restore,
+    restoreMs: restore ? undefined : span(event.timings?.restore),
+    verification: event.verify ? { ...event.verify, durationMs: event.verify.durationMs ?? span(event.timings?.verify) } : undefined,
+    cleanupMs: span(event.timings?.cleanup),
+    errors,
+    healthUrls: event.healthUrls,
+  };
+}
+
+/**
+ * A one-line reason from a Catch's Cause: a Lambda's errorMessage, an ECS task's stopped reason
+ * or exit code, else the text itself (shortened).
+ */
+export function causeMessage(error: string | undefined, cause: string | undefined): string {
+  if (!cause) return error ?? 'failed (no cause recorded)';
+  try {
+    const c = JSON.parse(cause) as Record<string, unknown>;
+    if (typeof c.errorMessage === 'string') return `${typeof c.errorType === 'string' ? `${c.errorType}: ` : ''}${c.errorMessage}`;
+    const containers = Array.isArray(c.Containers) ? (c.Containers as Record<string, unknown>[]) : [];
+    const exit = containers.find((x) => typeof x.ExitCode === 'number' && x.ExitCode !== 0)?.ExitCode;
+    const reason = [c.StoppedReason, containers.find((x) => typeof x.Reason === 'string')?.Reason].filter((s) => typeof s === 'string' && s).join(': ');
+    if (reason || exit !== undefined) return `${reason || 'task stopped'}${exit !== undefined ? ` (exit code ${exit})` : ''}`;
+  } catch {
+    // not JSON: the cause is the message
+  }
+  return `${error ? `${error}: ` : ''}${cause.length > 500 ? `${cause.slice(0, 500)}…` : cause}`;
+}
+
+function snsMessage(r: DrillReport, keys: DrillReportKeys, repoUrl: string): string {
+  const base = repoUrl.replace(/\/$/, '');
+  return [
+    r.summary,
+    '',
+    ...r.checklist.map((c) => `${CHECKLIST_SYMBOLS[c.state].padEnd(14)} ${c.item}${c.state === 'fail' ? `: ${c.detail}` : ''}`),
+    ...(r.issues.length ? ['', 'Issues:', ...r.issues.slice(0, 20).map((i) => `- ${i.kind} (${i.step}): ${i.message}`)] : []),
+    ...(r.issues.length > 20 ? [`- … ${r.issues.length - 20} more in the report`] : []),
+    '',
+    `Report: ${base}/${keys.html}`,
+    `        ${base}/${keys.json}`,
+  ].join('\n');
+}
