@@ -1,4 +1,4 @@
-import { CfnOutput, Stack, type StackProps } from 'aws-cdk-lib';
+import { CfnOutput, Duration, Stack, type StackProps } from 'aws-cdk-lib';
 import * as ec2 from 'aws-cdk-lib/aws-ec2';
 import type * as ecs from 'aws-cdk-lib/aws-ecs';
 import * as secretsmanager from 'aws-cdk-lib/aws-secretsmanager';
@@ -7,7 +7,9 @@ import type { DrConfig } from './config.ts';
 import type { DatabaseTarget } from './constructs/database-target.ts';
 import { BackupJob } from './constructs/job.ts';
 import { BackupMonitoring } from './constructs/monitoring.ts';
+import { PitrRepository } from './constructs/pitr-repository.ts';
 import { VaultReplication } from './constructs/replication.ts';
+import { RpoWatch } from './constructs/rpo-watch.ts';
 import { BackupSchedule } from './constructs/schedules.ts';
 import { BackupVault } from './constructs/vault.ts';
 import { BackupWorkflow } from './constructs/workflows/backup-workflow.ts';
@@ -30,6 +32,9 @@ export class DrStack extends Stack {
   public readonly backupWorkflow: BackupWorkflow;
   public readonly schedule: BackupSchedule;
   public readonly monitoring: BackupMonitoring;
+  /** The pgBackRest repository and the RPO watch (config pitr.enabled). */
+  public readonly pitrRepository?: PitrRepository;
+  public readonly rpoWatch?: RpoWatch;
   /** Replication to the OffsiteVaultStack's bucket (config offsite.enabled). */
   public readonly replication?: VaultReplication;
 
@@ -45,6 +50,9 @@ export class DrStack extends Stack {
     }));
 
     this.vault = new BackupVault(this, 'Vault');
+    if (config.pitr.enabled) {
+      this.pitrRepository = new PitrRepository(this, 'PitrRepository', { accessLogsBucket: this.vault.accessLogsBucket });
+    }
     this.job = new BackupJob(this, 'BackupJob', {
       vault: this.vault,
       databases,
@@ -54,6 +62,8 @@ export class DrStack extends Stack {
       dumpJobs: config.job.dumpJobs,
       sslMode: config.sslMode,
       postgresMajorVersion: config.postgresMajorVersion,
+      ephemeralStorageGiB: config.job.ephemeralStorageGiB,
+      pitr: this.pitrRepository ? { repository: this.pitrRepository, stanza: config.pitr.stanza } : undefined,
       image: props.jobImage,
     });
     this.backupWorkflow = new BackupWorkflow(this, 'BackupWorkflow', {
@@ -79,6 +89,25 @@ export class DrStack extends Stack {
         roleName: names.replicationRoleName,
         replicationTimeControl: config.offsite.replicationTimeControl,
         alarmTopic: this.monitoring.topic,
+      });
+    }
+
+    if (this.pitrRepository) {
+      this.rpoWatch = new RpoWatch(this, 'RpoWatch', {
+        repository: this.pitrRepository,
+        stanza: config.pitr.stanza,
+        alarmTopic: this.monitoring.topic,
+        rpo: Duration.seconds(config.pitr.rpoSeconds),
+        baseBackupMaxAge: Duration.days(config.pitr.baseBackupMaxAgeDays),
+      });
+      new CfnOutput(this, 'PitrRepositoryUrl', {
+        description: 'pgBackRest repository: dr pitr config --repo <this> --stanza ' + config.pitr.stanza + ' --kms-key-id <PitrKeyArn> ...',
+        value: this.pitrRepository.url,
+      });
+      new CfnOutput(this, 'PitrKeyArn', { description: 'SSE-KMS key of the pgBackRest repository (repo1-s3-kms-key-id)', value: this.pitrRepository.key.keyArn });
+      new CfnOutput(this, 'PitrHostPolicyArn', {
+        description: 'Attach to the database host role: aws iam attach-role-policy --role-name <host role> --policy-arn <this>',
+        value: this.pitrRepository.hostPolicy.managedPolicyArn,
       });
     }
 

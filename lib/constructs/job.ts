@@ -8,6 +8,7 @@ import { Construct } from 'constructs';
 import { JOB_CONTAINER_NAME, JobEnv, secretEnvVarFor } from '../../core/contract.ts';
 import type { SslMode } from '../config.ts';
 import { type DatabaseTarget, validateDatabaseTargets } from './database-target.ts';
+import type { PitrRepository } from './pitr-repository.ts';
 import type { BackupVault } from './vault.ts';
 
 /** Repository root: the Docker build context of the job image. */
@@ -44,6 +45,17 @@ export interface BackupJobProps {
    * @default 2048
    */
   readonly memoryLimitMiB?: number;
+  /**
+   * Fargate ephemeral storage in GiB, 21..200: a PITR restore unpacks the cluster and its WAL here.
+   * @default - Fargate's 20 GiB
+   */
+  readonly ephemeralStorageGiB?: number;
+  /**
+   * The pgBackRest repository PITR restores read (`--pitr`/`--stanza` come from the task
+   * definition, never from a state machine input); the task role may read it, not write it.
+   * @default - no PITR restores
+   */
+  readonly pitr?: { readonly repository: PitrRepository; readonly stanza: string };
   /**
    * Parallel pg_dump jobs inside one task (`DR_JOBS`).
    * @default 1
@@ -98,6 +110,11 @@ export class BackupJob extends Construct {
       throw new Error(`BackupJob ${this.node.path}: postgresMajorVersion is ${postgresMajorVersion}; use a supported major version such as 15 (>= the server's)`);
     }
 
+    const storage = props.ephemeralStorageGiB;
+    if (storage !== undefined && (!Number.isInteger(storage) || storage < 21 || storage > 200)) {
+      throw new Error(`BackupJob ${this.node.path}: ephemeralStorageGiB is ${storage}; use a whole number from 21 to 200 (Fargate's range), or leave it out for the default 20 GiB`);
+    }
+
     this.vpc = props.vpc ?? this.createVpc();
 
     this.cluster = new ecs.Cluster(this, 'Cluster', {
@@ -119,6 +136,7 @@ export class BackupJob extends Construct {
     this.taskDefinition = new ecs.FargateTaskDefinition(this, 'TaskDefinition', {
       cpu: props.cpu ?? 1024,
       memoryLimitMiB: props.memoryLimitMiB ?? 2048,
+      ephemeralStorageGiB: storage,
       runtimePlatform: { cpuArchitecture: ecs.CpuArchitecture.X86_64, operatingSystemFamily: ecs.OperatingSystemFamily.LINUX },
     });
 
@@ -147,6 +165,7 @@ export class BackupJob extends Construct {
         [JobEnv.kmsKeyId]: props.vault.key.keyArn,
         [JobEnv.sslMode]: props.sslMode ?? 'require',
         [JobEnv.jobs]: String(dumpJobs),
+        ...(props.pitr ? { [JobEnv.pitrRepo]: props.pitr.repository.url, [JobEnv.pitrStanza]: props.pitr.stanza } : {}),
       },
       secrets: Object.fromEntries(
         props.databases.map((db) => [secretEnvVarFor(db.name), ecs.Secret.fromSecretsManager(db.secret)]),
@@ -154,6 +173,7 @@ export class BackupJob extends Construct {
     });
 
     props.vault.grantBackupWrite(this.taskDefinition.taskRole);
+    props.pitr?.repository.grantRead(this.taskDefinition.taskRole);
 
     Validations.of(this.taskDefinition).acknowledge({
       id: 'AwsSolutions-ECS2',

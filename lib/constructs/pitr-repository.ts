@@ -1,0 +1,190 @@
+import { Duration, RemovalPolicy, Stack, Validations } from 'aws-cdk-lib';
+import * as iam from 'aws-cdk-lib/aws-iam';
+import * as kms from 'aws-cdk-lib/aws-kms';
+import * as s3 from 'aws-cdk-lib/aws-s3';
+import { Construct, type IConstruct } from 'constructs';
+import { nagResourceName } from '../nag.ts';
+
+const DAY_MS = 86_400_000;
+
+export interface PitrRepositoryProps {
+  /**
+   * Key for SSE-KMS on every repository object.
+   * @default - a new customer-managed key with yearly rotation, separate from the vault's, so the
+   * database host can use this one without being able to decrypt the logical backups
+   */
+  readonly encryptionKey?: kms.IKey;
+  /**
+   * Bucket receiving the server access logs (the vault's, usually).
+   * @default - a new bucket (SSE-S3, TLS only, no public access) whose logs expire after 365 days
+   */
+  readonly accessLogsBucket?: s3.IBucket;
+  /**
+   * How long an object version that pgBackRest overwrote (backup.info, archive.info) or deleted
+   * (expired backups and WAL) is kept. The host may delete objects but not versions, so this is
+   * the window in which a compromised host's deletions can be undone.
+   * @default Duration.days(7)
+   */
+  readonly noncurrentVersionExpiration?: Duration;
+  /**
+   * What happens to the bucket and key when they leave the stack.
+   * @default RemovalPolicy.RETAIN - the WAL archive outlives the stack
+   */
+  readonly removalPolicy?: RemovalPolicy;
+}
+
+/**
+ * The pgBackRest repository for point-in-time recovery: a bucket of its own, not a prefix of the
+ * BackupVault, because the two need opposite write semantics.
+ *
+ * - pgBackRest rewrites `backup.info`/`archive.info` (and their `.copy`) on every backup and
+ *   deletes its own expired backups and WAL (`repo1-retention-full`). The vault has Object Lock
+ *   enabled for write-once logical backups (per-object GOVERNANCE dates, and possibly a default
+ *   retention); under a default retention every pgBackRest object would be locked, the info files
+ *   could not be replaced in place and `expire` would fail. Object Lock cannot be disabled once on,
+ *   so the repository must live in a bucket that never had it.
+ * - The vault's lifecycle rules expire by the `retention` tag; pgBackRest writes untagged objects,
+ *   so they would never expire there, only accumulate noncurrent versions under the vault's rule.
+ *   Here lifecycle touches only noncurrent versions and incomplete uploads: pgBackRest owns retention.
+ * - The host's policy needs s3:DeleteObject for `expire`. In a bucket of its own that right cannot
+ *   reach the logical backups, whose writers are never allowed to delete.
+ *
+ * The bucket is versioned and the host gets no s3:DeleteObjectVersion, so whatever it deletes or
+ * overwrites stays recoverable for `noncurrentVersionExpiration`.
+ */
+export class PitrRepository extends Construct {
+  /** Key prefix of the repository: pgBackRest `repo1-path=/pitr`. */
+  public static readonly PREFIX = 'pitr';
+
+  public readonly key: kms.IKey;
+  public readonly bucket: s3.Bucket;
+  /** The repository as `dr` and pgBackRest name it: s3://<bucket>/pitr. */
+  public readonly url: string;
+  /** Attach to the database host's role: read, write and expire the repository, and use the key. */
+  public readonly hostPolicy: iam.ManagedPolicy;
+
+  constructor(scope: Construct, id: string, props: PitrRepositoryProps = {}) {
+    super(scope, id);
+    const noncurrent = props.noncurrentVersionExpiration ?? Duration.days(7);
+    const ms = noncurrent.toMilliseconds();
+    if (ms < DAY_MS || ms % DAY_MS !== 0) {
+      throw new Error(`PitrRepository ${this.node.path}: noncurrentVersionExpiration is ${noncurrent.toHumanString()}; S3 counts whole days, so pass Duration.days(n) with n >= 1`);
+    }
+    const removalPolicy = props.removalPolicy ?? RemovalPolicy.RETAIN;
+
+    this.key = props.encryptionKey ?? new kms.Key(this, 'Key', {
+      description: 'crypto-stock-dr pgBackRest repository (SSE-KMS for WAL and base backups)',
+      enableKeyRotation: true,
+      removalPolicy,
+    });
+
+    let accessLogs = props.accessLogsBucket;
+    if (!accessLogs) {
+      const logs = new s3.Bucket(this, 'AccessLogs', {
+        encryption: s3.BucketEncryption.S3_MANAGED,
+        blockPublicAccess: s3.BlockPublicAccess.BLOCK_ALL,
+        enforceSSL: true,
+        minimumTLSVersion: 1.2,
+        lifecycleRules: [{ id: 'expire-access-logs', expiration: Duration.days(365) }],
+        removalPolicy,
+      });
+      Validations.of(logs).acknowledge({
+        id: 'AwsSolutions-S1',
+        reason: 'This bucket is the server access log destination; logging it into itself would loop.',
+      });
+      accessLogs = logs;
+    }
+
+    this.bucket = new s3.Bucket(this, 'Bucket', {
+      versioned: true,
+      // No objectLockEnabled, deliberately: see the class comment.
+      encryption: s3.BucketEncryption.KMS,
+      encryptionKey: this.key,
+      // One KMS call per bucket key instead of one per WAL segment.
+      bucketKeyEnabled: true,
+      blockPublicAccess: s3.BlockPublicAccess.BLOCK_ALL,
+      enforceSSL: true,
+      minimumTLSVersion: 1.2,
+      objectOwnership: s3.ObjectOwnership.BUCKET_OWNER_ENFORCED,
+      serverAccessLogsBucket: accessLogs,
+      serverAccessLogsPrefix: 'pitr-repository/',
+      lifecycleRules: [
+        { id: 'expire-noncurrent-versions', noncurrentVersionExpiration: noncurrent, expiredObjectDeleteMarker: true },
+        { id: 'abort-incomplete-uploads', abortIncompleteMultipartUploadAfter: Duration.days(1) },
+      ],
+      removalPolicy,
+    });
+    this.url = `s3://${this.bucket.bucketName}/${PitrRepository.PREFIX}`;
+
+    const objects = this.objectsArn();
+    this.hostPolicy = new iam.ManagedPolicy(this, 'HostPolicy', {
+      description: 'crypto-stock-dr: attach to the database host role; pgBackRest archive-push, backup, expire and restore on the PITR repository',
+      statements: [
+        new iam.PolicyStatement({
+          sid: 'ListRepository',
+          actions: ['s3:ListBucket'],
+          resources: [this.bucket.bucketArn],
+          conditions: { StringLike: { 's3:prefix': [`${PitrRepository.PREFIX}/`, `${PitrRepository.PREFIX}/*`] } },
+        }),
+        new iam.PolicyStatement({
+          sid: 'ReadWriteExpireRepository',
+          // DeleteObject: pgBackRest `expire` removes old backups and WAL. No DeleteObjectVersion: the
+          // versions it deletes stay recoverable until the noncurrent-version rule removes them.
+          actions: ['s3:GetObject', 's3:PutObject', 's3:DeleteObject', 's3:AbortMultipartUpload'],
+          resources: [objects],
+        }),
+        new iam.PolicyStatement({
+          sid: 'RepositoryKey',
+          actions: ['kms:Encrypt', 'kms:Decrypt', 'kms:GenerateDataKey'],
+          resources: [this.key.keyArn],
+        }),
+      ],
+    });
+    this.acknowledgeObjectsWildcard(this.hostPolicy, 'pgBackRest chooses its keys at run time (archive/<stanza>/..., backup/<stanza>/<label>/...); the wildcard covers only the pitr/ prefix of the PITR repository bucket, never the backup vault.');
+  }
+
+  /** Lets `grantee` read the repository (a PITR restore: pgBackRest restore and archive-get) and decrypt it. */
+  public grantRead(grantee: iam.IGrantable): iam.Grant {
+    this.grantList(grantee);
+    const grant = iam.Grant.addToPrincipal({ grantee, actions: ['s3:GetObject'], resourceArns: [this.objectsArn()] });
+    this.key.grant(grantee, 'kms:Decrypt');
+    this.acknowledgeObjectsWildcard(grantee, 'A PITR restore reads pgBackRest keys chosen at run time (backup manifests, files, WAL); read-only, and only under the pitr/ prefix.');
+    return grant;
+  }
+
+  /**
+   * Lets `grantee` list the repository and read object metadata (the RPO watch). HEAD of an
+   * SSE-KMS object needs no key permission, so none is granted: the watcher cannot read WAL.
+   */
+  public grantWatch(grantee: iam.IGrantable): iam.Grant {
+    this.grantList(grantee);
+    // s3:GetObject authorizes HeadObject; there is no narrower action.
+    const grant = iam.Grant.addToPrincipal({ grantee, actions: ['s3:GetObject'], resourceArns: [this.objectsArn()] });
+    this.acknowledgeObjectsWildcard(grantee, 'The RPO watch heads the newest WAL segment and backup manifest, whose keys are chosen by pgBackRest; only under the pitr/ prefix, and without the key it cannot decrypt their content.');
+    return grant;
+  }
+
+  private grantList(grantee: iam.IGrantable): void {
+    iam.Grant.addToPrincipal({
+      grantee,
+      actions: ['s3:ListBucket'],
+      resourceArns: [this.bucket.bucketArn],
+      conditions: { StringLike: { 's3:prefix': [`${PitrRepository.PREFIX}/`, `${PitrRepository.PREFIX}/*`] } },
+    });
+  }
+
+  private objectsArn(): string {
+    return this.bucket.arnForObjects(`${PitrRepository.PREFIX}/*`);
+  }
+
+  private acknowledgeObjectsWildcard(target: iam.IGrantable | iam.ManagedPolicy, reason: string): void {
+    const construct = (target instanceof iam.ManagedPolicy ? target : target.grantPrincipal) as Partial<IConstruct>;
+    if (!construct.node) return; // an imported principal: its policy is not in this app
+    // Same-stack principals only: across stacks the nag name of the ARN differs.
+    if (Stack.of(construct as IConstruct) !== Stack.of(this)) return;
+    Validations.of(construct as IConstruct).acknowledge({
+      id: `AwsSolutions-IAM5[Resource::${nagResourceName(this, this.objectsArn())}]`,
+      reason,
+    });
+  }
+}
