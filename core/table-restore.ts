@@ -288,7 +288,7 @@ export async function runTableRestore(options: TableRestoreOptions): Promise<Tab
         await client.end();
       }
       if (timescale) entries.push(...toc.filter((e) => e.desc === 'TABLE DATA' && e.rest.startsWith('_timescaledb_catalog ')));
-      const files = entries.map((e) => {
+      const files = entries.filter((e) => e.desc === 'TABLE DATA').map((e) => {
         const file = manifest.files.find((f) => new RegExp(`^${DATA_DIR}/${e.dumpId}\\.dat(\\.\\w+)?$`).test(f.path));
         if (!file) throw new BackupIntegrityError(`backup ${manifest.id}: no data file for ${e.line.replace(/^\d+; \d+ \d+ /, '')} in the manifest`, 'the backup is damaged; restore another one');
         return file;
@@ -299,7 +299,7 @@ export async function runTableRestore(options: TableRestoreOptions): Promise<Tab
 
       const list = join(workDir!, 'data.list');
       await writeFile(list, listFile(entries));
-      log(`staging ${entries.length} table data entries in ${scratch}`);
+      log(`staging ${files.length} table data files in ${scratch}`);
       await pgRestore_(tools, ['--data-only', `--use-list=${list}`, `--jobs=${jobs}`, '--exit-on-error', `--dbname=${scratchUrl}`, fetched.dumpDir], 'staging the backup\'s rows', {
         PGOPTIONS: [process.env.PGOPTIONS ?? '', ...RESTORE_SESSION_OPTIONS].join(' ').trim(),
       });

@@ -62,9 +62,10 @@ export interface TableFamily {
   readonly sequences: readonly { readonly schema: string; readonly name: string }[];
 }
 
-/** The TABLE DATA entries of the members (the files a table restore downloads). */
+/** The TABLE DATA entries of the members (the files a table restore downloads) and the SEQUENCE SET entries of their sequences. */
 export function dataEntries(toc: readonly TocEntry[], family: TableFamily): TocEntry[] {
-  return toc.filter((e) => e.desc === 'TABLE DATA' && family.members.some((m) => tagIs(e, m.schema, m.name)));
+  return toc.filter((e) => (e.desc === 'TABLE DATA' && family.members.some((m) => tagIs(e, m.schema, m.name)))
+    || (e.desc === 'SEQUENCE SET' && family.sequences.some((s) => tagIs(e, s.schema, s.name))));
 }
 
 /**
