@@ -380,7 +380,7 @@ export function renderMarkdown(r: DrillReport): string {
   lines.push('## Trend', '');
   if (!r.trend.previous.length) lines.push('First drill of this database: no previous drills to compare with.');
   else {
-    lines.push(`Previous ${r.trend.previous.length} drills: median restore ${formatSeconds(r.trend.medianSeconds)}; this drill ${formatSeconds(r.restore.seconds)}${r.trend.changeSeconds === null ? '' : ` (${r.trend.changeSeconds >= 0 ? '+' : ''}${r.trend.changeSeconds.toFixed(1)} s vs the previous drill)`}.`, '');
+    lines.push(`Previous ${plural(r.trend.previous.length, 'drill')}: median restore ${formatSeconds(r.trend.medianSeconds)}; this drill ${formatSeconds(r.restore.seconds)}${r.trend.changeSeconds === null ? '' : ` (${r.trend.changeSeconds >= 0 ? '+' : ''}${r.trend.changeSeconds.toFixed(1)} s vs the previous drill)`}.`, '');
     lines.push('| Drill | Backup | Restore | RTO | Result |', '| --- | --- | ---: | ---: | --- |');
     for (const p of [...r.trend.previous, currentPoint(r)]) {
       lines.push(`| ${p.startedAt.slice(0, 16).replace('T', ' ')} | ${p.backupId ?? '—'} | ${formatSeconds(p.restoreSeconds)} | ${formatSeconds(p.rtoSeconds)} | ${p.passed ? 'PASS' : 'FAIL'} |`);
@@ -451,12 +451,14 @@ ${r.checklist.map((c) => `<tr><td class="s-${c.state}">${esc(CHECKLIST_SYMBOLS[c
         : `<p>All ${r.verification.totals.checks} checks passed${r.verification.checks.length ? ` (${esc(checkCounts(r.verification.checks))})` : ''}.</p>`
   }</section>
 <section><h2>Trend</h2>${trendSvg(r)}
-<p>${r.trend.previous.length ? `Median of the previous ${r.trend.previous.length} drills: ${esc(formatSeconds(r.trend.medianSeconds))}.${r.trend.changeSeconds === null ? '' : ` Change since the previous drill: ${r.trend.changeSeconds >= 0 ? '+' : ''}${esc(r.trend.changeSeconds.toFixed(1))} s.`}` : 'First drill of this database.'}</p></section>
+<p>${r.trend.previous.length ? `Median of the previous ${plural(r.trend.previous.length, 'drill')}: ${esc(formatSeconds(r.trend.medianSeconds))}.${r.trend.changeSeconds === null ? '' : ` Change since the previous drill: ${r.trend.changeSeconds >= 0 ? '+' : ''}${esc(r.trend.changeSeconds.toFixed(1))} s.`}` : 'First drill of this database.'}</p></section>
 <footer>crypto-stock-dr drill report, format ${r.formatVersion}</footer>
 </main></body>
 </html>
 `;
 }
+
+const plural = (n: number, noun: string) => `${n} ${noun}${n === 1 ? '' : 's'}`;
 
 function checkCounts(checks: readonly VerifyCheck[]): string {
   const counts = new Map<string, number>();
@@ -487,6 +489,9 @@ export function trendSvg(r: DrillReport): string {
   const x = (i: number) => left + step * (i + 0.5);
   const barW = Math.min(48, step * 0.6);
   const ticks = [0, 0.25, 0.5, 0.75, 1].map((f) => yMax * f);
+  // Dates label the bars; with two drills on one day, the time tells them apart.
+  const days = points.map((p) => p.startedAt.slice(5, 10));
+  const label = (p: TrendPoint, i: number) => (days.indexOf(days[i]) !== days.lastIndexOf(days[i]) ? `${days[i]} ${p.startedAt.slice(11, 16)}` : days[i]);
   const parts: string[] = [];
   parts.push(`<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 ${W} ${H}" width="100%" role="img" aria-label="Restore seconds of the last ${points.length} drills against the RTO">`);
   for (const t of ticks) {
@@ -503,7 +508,7 @@ export function trendSvg(r: DrillReport): string {
     } else {
       parts.push(`<text x="${x(i).toFixed(1)}" y="${(y(0) - 4).toFixed(1)}" text-anchor="middle" fill="#cf222e">✗</text>`);
     }
-    parts.push(`<text x="${x(i).toFixed(1)}" y="${H - bottom + 16}" text-anchor="middle"${current ? ' font-weight="700"' : ''}>${esc(p.startedAt.slice(5, 10))}</text>`);
+    parts.push(`<text x="${x(i).toFixed(1)}" y="${H - bottom + 16}" text-anchor="middle"${current ? ' font-weight="700"' : ''}>${esc(label(p, i))}</text>`);
   });
   const rtoY = rtoOnScale ? y(rto) : top;
   parts.push(`<line x1="${left}" x2="${W - right}" y1="${rtoY.toFixed(1)}" y2="${rtoY.toFixed(1)}" stroke="#cf222e" stroke-width="1.5" stroke-dasharray="6 4"/>`);
