@@ -8,7 +8,7 @@ describe('DrStack', () => {
   const { app, stack, template } = buildStack({ alertEmail: 'ops@example.com' });
 
   it('starts the backup workflow at 02:00 UTC every day with {} as input', () => {
-    const rule = onlyResource(template, 'AWS::Events::Rule').Properties;
+    const rule = onlyResource(template, 'AWS::Events::Rule', { ScheduleExpression: 'cron(0 2 * * ? *)' }).Properties;
     expect(rule.ScheduleExpression).toBe('cron(0 2 * * ? *)');
     expect(rule.State).toBe('ENABLED');
     expect(rule.Targets).toEqual([expect.objectContaining({
@@ -64,13 +64,20 @@ describe('DrStack', () => {
       .filter(([id]) => id.replace(/^annotation::/i, '').startsWith('AwsSolutions-'));
     expect(acks.map(([id]) => id.replace(/^annotation::/i, '').replace(/<[^>]+>/g, '<ref>')).sort()).toEqual([
       'AwsSolutions-ECS2',
+      'AwsSolutions-IAM4[Policy::arn:<ref>:iam::aws:policy/service-role/AWSLambdaBasicExecutionRole]',
+      'AwsSolutions-IAM5[Resource::*]',
       'AwsSolutions-IAM5[Resource::*]',
       'AwsSolutions-IAM5[Resource::*]',
       'AwsSolutions-IAM5[Resource::<ref>/backups/*]',
       // Offsite replication role (lib/constructs/replication.ts): source objects, offsite key by alias, offsite objects.
       'AwsSolutions-IAM5[Resource::<ref>/backups/*]',
+      // PITR repository: the host policy, the job's read grant, the RPO watch's head grant.
+      'AwsSolutions-IAM5[Resource::<ref>/pitr/*]',
+      'AwsSolutions-IAM5[Resource::<ref>/pitr/*]',
+      'AwsSolutions-IAM5[Resource::<ref>/pitr/*]',
       'AwsSolutions-IAM5[Resource::arn:<ref>:kms:us-west-2:<ref>:key/*]',
       'AwsSolutions-IAM5[Resource::arn:<ref>:s3:::crypto-stock-dr-offsite-<ref>-us-west-2/backups/*]',
+      'AwsSolutions-L1',
       'AwsSolutions-S1',
     ]);
     for (const [, reason] of acks) expect(reason.length).toBeGreaterThan(60);

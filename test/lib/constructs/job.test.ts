@@ -38,7 +38,7 @@ describe('BackupJob in the stack', () => {
 
   it('sets repo, KMS key, sslmode and jobs in the task definition environment', () => {
     const env = Object.fromEntries(container.Environment.map((e: { Name: string; Value: unknown }) => [e.Name, e.Value]));
-    expect(Object.keys(env).sort()).toEqual([JobEnv.kmsKeyId, JobEnv.repo, JobEnv.sslMode, JobEnv.jobs].sort());
+    expect(Object.keys(env).sort()).toEqual([JobEnv.kmsKeyId, JobEnv.repo, JobEnv.sslMode, JobEnv.jobs, JobEnv.pitrRepo, JobEnv.pitrStanza].sort());
     expect(env[JobEnv.repo]).toEqual({ 'Fn::Join': ['', ['s3://', { Ref: expect.stringMatching(/VaultBucket/) }, '/']] });
     expect(env[JobEnv.kmsKeyId]).toEqual({ 'Fn::GetAtt': [expect.stringMatching(/VaultKey/), 'Arn'] });
     expect(env[JobEnv.sslMode]).toBe('verify-full');
