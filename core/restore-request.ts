@@ -12,6 +12,7 @@
  * database in mode full; the named tables' rows, or the range's rows, in table and range mode), so
  * it needs `"overwrite": true`. Any other name on the same server is a scratch target and needs no
  * flag; `overwrite: true` there lets a full restore replace an existing non-empty scratch database.
+ * Table and range restores need an existing target and keep the rows they replace in safety tables.
  */
 import { z } from 'zod';
 import { JOB_COMMANDS } from './contract.ts';
@@ -37,7 +38,12 @@ const databaseName = z
   .string({ error: 'must be a database name (a string) such as "crypto_stock"' })
   .regex(DATABASE_NAME, 'must be a database name: letters, digits, _ and -, at most 63, not starting with a digit');
 
-const isoTime = z.iso.datetime({ offset: true, error: 'must be an ISO 8601 time with a time zone, e.g. "2026-01-10T00:00:00Z"' });
+const TIME_ERROR = 'must be an ISO 8601 time with a time zone, e.g. "2026-01-10T00:00:00Z", or a date (UTC midnight)';
+/** As dr restore takes it: a time with a zone, or a bare date meaning UTC midnight (made explicit here). */
+const isoTime = z.union([
+  z.iso.datetime({ offset: true, error: TIME_ERROR }),
+  z.iso.date({ error: TIME_ERROR }).transform((d) => `${d}T00:00:00Z`),
+], { error: TIME_ERROR });
 
 const identifierList = (what: string) =>
   z
@@ -173,9 +179,11 @@ export interface RestoreJobRequest {
 /** The job's view of a validated request. */
 export function restoreJobRequest(request: RestoreRequest): RestoreJobRequest {
   const args = ['--backup', request.backup];
-  if (request.target.overwrite) args.push('--overwrite');
   switch (request.mode) {
     case 'full':
+      // Table and range restores always keep the replaced rows in safety tables; dr restore takes
+      // --overwrite (replace a whole non-empty database) only here.
+      if (request.target.overwrite) args.push('--overwrite');
       break;
     case 'table':
       args.push('--tables', request.tables!.join(','));

@@ -88,7 +88,10 @@ describe('parseRestoreRequest', () => {
       'since: 2026-01-12T00:00:00Z is not before until 2026-01-10T00:00:00Z; the range is [since, until), so since must be earlier',
     ]);
     expect(problems({ ...range, until: range.since })).toHaveLength(1);
-    expect(problems({ ...range, since: '2026-01-10' })).toEqual(['since: must be an ISO 8601 time with a time zone, e.g. "2026-01-10T00:00:00Z"']);
+    expect(problems({ ...range, since: '10/01/2026' })).toEqual(['since: must be an ISO 8601 time with a time zone, e.g. "2026-01-10T00:00:00Z", or a date (UTC midnight)']);
+    expect(problems({ ...range, since: '2026-01-10T00:00:00' })).toHaveLength(1);
+    // A bare date is UTC midnight, as dr restore reads it, made explicit for the job.
+    expect(parseRestoreRequest({ ...range, since: '2026-01-10', until: '2026-01-11' }, { databases })).toMatchObject({ since: '2026-01-10T00:00:00Z', until: '2026-01-11T00:00:00Z' });
     // Offsets count: 01:00+02:00 is 23:00Z the day before, which is before until.
     expect(parseRestoreRequest({ ...range, since: '2026-01-12T01:00:00+02:00' }, { databases }).since).toBe('2026-01-12T01:00:00+02:00');
   });
@@ -140,7 +143,8 @@ describe('restoreJobRequest', () => {
     });
   });
 
-  it('table and range: the dr restore flags', () => {
+  it('table and range: the dr restore flags; never --overwrite (dr refuses it with --tables; replaced rows go to safety tables)', () => {
+    expect(job({ ...base, mode: 'table', tables: ['candles'], target: { database: 'crypto_stock', overwrite: true } }).args).toEqual(['--backup', 'latest', '--tables', 'candles']);
     expect(job({ ...base, mode: 'table', tables: ['candles', 'alerts'] }).args).toEqual(['--backup', 'latest', '--tables', 'candles,alerts']);
     expect(job({ ...range, timeColumn: 'time' }).args).toEqual([
       '--backup', 'latest', '--tables', 'candles', '--since', '2026-01-10T00:00:00Z', '--until', '2026-01-12T00:00:00Z', '--time-column', 'time',

@@ -1,0 +1,138 @@
+/**
+ * The restore state machine's output: what `dr restore --json` recorded (core/job-result.ts),
+ * shaped into a summary a person reads at the console — backup used, any fallback, checksums
+ * verified before the target was touched, rows, duration — or, on failure, a one-line reason for
+ * the alert. Works for full restores (core/restore.ts) and table/range restores (core/table-restore.ts).
+ */
+import { z } from 'zod';
+import type { JobResultRecord } from './job-result.ts';
+import type { RestoreRequest } from './restore-request.ts';
+
+/** The fields of dr restore's --json result the summary reads; the rest is kept as given. */
+const RestoreJsonSchema = z.looseObject({
+  ok: z.literal(true),
+  backup: z.looseObject({ id: z.string(), database: z.string(), tier: z.string(), startedAt: z.string() }),
+  fallbacks: z.array(z.object({ id: z.string(), reason: z.string() })).default([]),
+  target: z.string(),
+  /** Full: a count. Table/range: the manifest paths downloaded. */
+  files: z.union([z.number(), z.array(z.string())]),
+  bytes: z.number(),
+  /** Full: rows restored. */
+  rows: z.number().optional(),
+  /** Full: a count. Table/range: one entry per table. */
+  tables: z.union([
+    z.number(),
+    z.array(z.looseObject({ table: z.string(), rowsReplaced: z.number(), rowsRestored: z.number(), safetyTable: z.string().nullable() })),
+  ]),
+  range: z.object({ since: z.string(), until: z.string() }).nullable().optional(),
+  durationMs: z.number(),
+  warnings: z.array(z.string()).default([]),
+});
+
+export interface RestoreSummary {
+  readonly status: 'SUCCEEDED';
+  readonly execution: string;
+  readonly mode: RestoreRequest['mode'];
+  readonly database: string;
+  readonly targetDatabase: string;
+  /** The backup restored. */
+  readonly backup: { readonly id: string; readonly tier: string; readonly startedAt: string };
+  /** Set when `latest` skipped newer backups that failed verification. */
+  readonly fallback: { readonly used: true; readonly skipped: readonly { readonly id: string; readonly reason: string }[]; readonly note: string } | null;
+  /** dr restore verifies every file it uses against the manifest's SHA-256 before it touches the target. */
+  readonly checksums: { readonly verified: true; readonly files: number; readonly bytes: number; readonly note: string };
+  /** Rows restored (full: the whole database; table/range: inserted from the backup). */
+  readonly rows: number | null;
+  /** Table/range: rows of the target moved to safety tables. */
+  readonly rowsReplaced: number | null;
+  /** Table/range: per table, rows replaced and restored and the safety table's name. */
+  readonly tables: readonly { readonly table: string; readonly rowsReplaced: number; readonly rowsRestored: number; readonly safetyTable: string | null }[] | null;
+  readonly range: { readonly since: string; readonly until: string } | null;
+  /** The restore itself (dr's durationMs). */
+  readonly restoreSeconds: number;
+  /** From the execution's start to this summary (task start-up included). */
+  readonly executionSeconds: number;
+  readonly warnings: readonly string[];
+  /** The full dr result, in the vault. */
+  readonly resultKey: string;
+}
+
+export interface RestoreOutcome {
+  readonly ok: boolean;
+  /** On success. */
+  readonly summary: RestoreSummary | null;
+  /** On failure: why, in one line, for the alert and the execution's cause. */
+  readonly reason: string | null;
+}
+
+export interface SummarizeOptions {
+  readonly record: JobResultRecord | undefined;
+  readonly request: RestoreRequest;
+  readonly exitCode: number | undefined;
+  readonly executionName: string;
+  readonly executionStartedAt: string;
+  readonly resultKey: string;
+  readonly now?: Date;
+}
+
+const seconds = (ms: number) => Math.round(ms / 100) / 10;
+
+export function summarizeRestore(options: SummarizeOptions): RestoreOutcome {
+  const { record, request, exitCode, resultKey } = options;
+  const failed = (reason: string): RestoreOutcome => ({ ok: false, summary: null, reason });
+  if (exitCode === undefined) return failed('the restore task stopped without an exit code (it did not start or was stopped); see the ECS task in the execution history');
+  if (!record) {
+    return exitCode === 0
+      ? failed(`dr restore exited 0 but recorded no result at ${resultKey}; check the job logs before trusting the target`)
+      : failed(`dr restore exited with code ${exitCode} and recorded no result; see the job logs`);
+  }
+  if (exitCode !== 0 || record.result?.ok !== true) {
+    const result = record.result ?? {};
+    const what = typeof result.error === 'string' ? result.error : 'no error message recorded';
+    const hint = typeof result.hint === 'string' ? `; ${result.hint}` : '';
+    return failed(`dr restore exited with code ${exitCode}: ${what}${hint}`);
+  }
+  const parsed = RestoreJsonSchema.safeParse(record.result);
+  if (!parsed.success) {
+    return failed(`dr restore exited 0 but its result at ${resultKey} is not a restore result (${parsed.error.issues[0].path.join('.')}: ${parsed.error.issues[0].message})`);
+  }
+  const r = parsed.data;
+  const perTable = Array.isArray(r.tables)
+    ? r.tables.map((t) => ({ table: t.table, rowsReplaced: t.rowsReplaced, rowsRestored: t.rowsRestored, safetyTable: t.safetyTable }))
+    : null;
+  const files = Array.isArray(r.files) ? r.files.length : r.files;
+  const now = options.now ?? new Date();
+  return {
+    ok: true,
+    reason: null,
+    summary: {
+      status: 'SUCCEEDED',
+      execution: options.executionName,
+      mode: request.mode,
+      database: request.database,
+      targetDatabase: request.target.database,
+      backup: { id: r.backup.id, tier: r.backup.tier, startedAt: r.backup.startedAt },
+      fallback: r.fallbacks.length === 0
+        ? null
+        : {
+            used: true,
+            skipped: r.fallbacks,
+            note: `the newest backup ${r.fallbacks[0].id} failed verification; restored ${r.backup.id} instead`,
+          },
+      checksums: {
+        verified: true,
+        files,
+        bytes: r.bytes,
+        note: `${files} files verified against the manifest's SHA-256 before the target was touched`,
+      },
+      rows: perTable ? perTable.reduce((n, t) => n + t.rowsRestored, 0) : (r.rows ?? null),
+      rowsReplaced: perTable ? perTable.reduce((n, t) => n + t.rowsReplaced, 0) : null,
+      tables: perTable,
+      range: r.range ?? null,
+      restoreSeconds: seconds(r.durationMs),
+      executionSeconds: seconds(now.getTime() - Date.parse(options.executionStartedAt)),
+      warnings: r.warnings,
+      resultKey,
+    },
+  };
+}

@@ -1,0 +1,277 @@
+import { Duration, RemovalPolicy, Validations } from 'aws-cdk-lib';
+import type * as ec2 from 'aws-cdk-lib/aws-ec2';
+import * as ecs from 'aws-cdk-lib/aws-ecs';
+import * as iam from 'aws-cdk-lib/aws-iam';
+import * as logs from 'aws-cdk-lib/aws-logs';
+import type * as sns from 'aws-cdk-lib/aws-sns';
+import * as sfn from 'aws-cdk-lib/aws-stepfunctions';
+import * as tasks from 'aws-cdk-lib/aws-stepfunctions-tasks';
+import { Construct } from 'constructs';
+import { JobEnv, RestoreEnv, secretEnvVarFor } from '../../../core/contract.ts';
+import { jobResultsPrefix } from '../../../core/job-result.ts';
+import { InvalidRestoreRequest } from '../../../core/restore-request.ts';
+import { nagResourceName } from '../../nag.ts';
+import { type DatabaseTarget, validateDatabaseTargets } from '../database-target.ts';
+import { DrFunction } from '../function.ts';
+import type { BackupVault } from '../vault.ts';
+
+export interface RestoreWorkflowProps {
+  /** Cluster the job runs in. */
+  readonly cluster: ecs.ICluster;
+  /** The job's task definition (its container must be `container`); its task role gets read on backups and write on `results/restores/`. */
+  readonly taskDefinition: ecs.TaskDefinition;
+  /** The container whose environment is overridden per restore. */
+  readonly container: ecs.ContainerDefinition;
+  /** Security groups of the task. */
+  readonly securityGroups: readonly ec2.ISecurityGroup[];
+  /** Subnets of the task; they must reach the databases and AWS APIs without a public IP. */
+  readonly subnets: ec2.SubnetSelection;
+  /** The databases a request may name; a restore targets the named database's server, with its secret. */
+  readonly databases: readonly DatabaseTarget[];
+  /** The vault: backups are read from it, and the job records each restore's result in it. */
+  readonly vault: BackupVault;
+  /** Notified with the reason when a restore fails (not for rejected input, which fails at once). */
+  readonly alarmTopic: sns.ITopic;
+  /**
+   * Longest the restore task may run.
+   * @default Duration.hours(6)
+   */
+  readonly taskTimeout?: Duration;
+  /**
+   * Longest a whole execution may run.
+   * @default Duration.hours(8)
+   */
+  readonly timeout?: Duration;
+  /**
+   * Retention of the execution and Lambda log groups.
+   * @default logs.RetentionDays.THREE_MONTHS
+   */
+  readonly logRetention?: logs.RetentionDays;
+}
+
+/**
+ * Not(IsPresent: true) rather than IsPresent: false: the same on AWS, and also understood by
+ * aws-local-stepfunctions, which the tests run the definition with.
+ */
+function absent(path: string): sfn.Condition {
+  return sfn.Condition.not(sfn.Condition.isPresent(path));
+}
+
+/**
+ * A restore started by hand (Step Functions console, `dr remote restore`): validate the request,
+ * run `dr restore` on the Fargate job, read back what it recorded, then succeed with a summary or
+ * notify the alarm topic and fail.
+ *
+ * Input: core/restore-request.ts, e.g.
+ *   {"database":"crypto_stock","backup":"latest","mode":"table","tables":["candles"],"target":{"database":"crypto_stock_restored","overwrite":false}}
+ *
+ * The job's `--json` result reaches the state machine through the vault: RUN_JOB returns exit codes,
+ * not output, so the job writes `results/restores/<execution-name>.json` (DR_RESULT_NAME) and the
+ * restore-result Lambda reads it. That record stays in the vault as the restore's audit trail; a
+ * CloudWatch Logs read would depend on log delivery timing and the stream name of one task.
+ *
+ * Checksums: `dr restore` verifies every file it uses against the manifest before it touches the
+ * target (falling back past a damaged `latest`); the summary reports the verified files and bytes.
+ */
+export class RestoreWorkflow extends Construct {
+  /** State names, e.g. for local test overrides. */
+  public static readonly VALIDATE_STATE = 'Validate request';
+  public static readonly RUN_TASK_STATE = 'Run restore task';
+  public static readonly READ_RESULT_STATE = 'Read restore result';
+  public static readonly NOTIFY_STATE = 'Notify failure';
+  /** Errors the execution fails with. */
+  public static readonly INVALID_REQUEST_ERROR = InvalidRestoreRequest.NAME;
+  public static readonly RESTORE_FAILED_ERROR = 'DR.RestoreFailed';
+  public static readonly TASK_FAILED_ERROR = 'DR.RestoreTaskFailed';
+  public static readonly CONTAINER_NOT_RUN_ERROR = 'DR.ContainerNotRun';
+  public static readonly STEP_FAILED_ERROR = 'DR.RestoreStepFailed';
+
+  public readonly stateMachine: sfn.StateMachine;
+  public readonly logGroup: logs.LogGroup;
+  public readonly validateFunction: DrFunction;
+  public readonly resultFunction: DrFunction;
+
+  constructor(scope: Construct, id: string, props: RestoreWorkflowProps) {
+    super(scope, id);
+    validateDatabaseTargets(`RestoreWorkflow ${this.node.path}`, props.databases);
+    if (props.taskDefinition.findContainer(props.container.containerName) !== props.container) {
+      throw new Error(`RestoreWorkflow ${this.node.path}: container "${props.container.containerName}" is not in the given task definition; pass the job's own container`);
+    }
+    const taskTimeout = props.taskTimeout ?? Duration.hours(6);
+    const timeout = props.timeout ?? Duration.hours(8);
+    if (taskTimeout.toSeconds() >= timeout.toSeconds()) {
+      throw new Error(`RestoreWorkflow ${this.node.path}: taskTimeout (${taskTimeout.toHumanString()}) must be shorter than timeout (${timeout.toHumanString()}), so a stuck task is reported before the execution times out`);
+    }
+    const logRetention = props.logRetention ?? logs.RetentionDays.THREE_MONTHS;
+
+    // --- Lambdas: validate the input; read the job's recorded result ---
+    this.validateFunction = new DrFunction(this, 'ValidateFunction', {
+      name: 'validate-restore',
+      description: 'crypto-stock-dr: validates a restore request before any task runs',
+      environment: {
+        [RestoreEnv.databases]: JSON.stringify(props.databases.map((db) => ({ name: db.name, host: db.host, port: String(db.port), secretEnv: secretEnvVarFor(db.name) }))),
+      },
+      timeout: Duration.seconds(10),
+      memorySize: 256,
+      logRetention,
+    });
+    this.resultFunction = new DrFunction(this, 'ResultFunction', {
+      name: 'restore-result',
+      description: 'crypto-stock-dr: reads the result a restore job recorded in the vault and summarizes it',
+      environment: { [RestoreEnv.repo]: `s3://${props.vault.bucket.bucketName}/` },
+      timeout: Duration.seconds(30),
+      memorySize: 256,
+      logRetention,
+    });
+    const resultsPrefix = jobResultsPrefix('restore');
+    this.grantResults(props.vault, this.resultFunction.function, ['s3:GetObject'], resultsPrefix, 'kms:Decrypt');
+    // HeadObject on a missing record answers 404 (not 403) only with ListBucket.
+    iam.Grant.addToPrincipal({
+      grantee: this.resultFunction.function,
+      actions: ['s3:ListBucket'],
+      resourceArns: [props.vault.bucket.bucketArn],
+      conditions: { StringLikeIfExists: { 's3:prefix': [`${resultsPrefix}*`] } },
+    });
+    // The job reads backups (restore) and writes its result record; put checks the key first (GetObject/HEAD).
+    props.vault.grantRead(props.taskDefinition.taskRole);
+    this.grantResults(props.vault, props.taskDefinition.taskRole, ['s3:PutObject', 's3:PutObjectTagging', 's3:GetObject'], resultsPrefix, 'kms:GenerateDataKey', 'kms:Encrypt', 'kms:Decrypt');
+
+    // --- failures: describe (Pass builds {error, cause}), notify, fail ---
+    // Causes are built in Pass states first: Fail's CausePath takes intrinsics on AWS, but not in every local engine.
+    const fail = sfn.Fail.jsonPath(this, 'Restore failed', { errorPath: '$.error', causePath: '$.cause' });
+    const notify = new tasks.SnsPublish(this, RestoreWorkflow.NOTIFY_STATE, {
+      topic: props.alarmTopic,
+      subject: 'crypto-stock-dr: restore failed',
+      message: sfn.TaskInput.fromJsonPathAt('$.message'),
+      resultPath: sfn.JsonPath.DISCARD,
+    });
+    // A failed notification must not hide the restore's own error.
+    notify.addCatch(fail, { errors: [sfn.Errors.ALL], resultPath: '$.notifyError' });
+    notify.next(fail);
+    const failWith = (name: string, error: string, cause: string): sfn.Pass =>
+      sfn.Pass.jsonPath(this, `Describe: ${name}`, {
+        parameters: {
+          error,
+          cause,
+          message: sfn.JsonPath.format('Restore execution {} failed ({}): {} -- Execution: {}', sfn.JsonPath.executionName, error, cause, sfn.JsonPath.executionId),
+        },
+      });
+    // Two steps: Format cannot take a nested intrinsic in every engine, so the cause exists before the message.
+    const describeFailure = (name: string, error: string, cause: string): sfn.Chain => {
+      const build = sfn.Pass.jsonPath(this, `Cause: ${name}`, { parameters: { cause } });
+      return build.next(failWith(name, error, sfn.JsonPath.stringAt('$.cause'))).next(notify);
+    };
+
+    // --- 1. validate: nothing runs for a rejected request ---
+    const validate = tasks.LambdaInvoke.jsonPath(this, RestoreWorkflow.VALIDATE_STATE, {
+      lambdaFunction: this.validateFunction.function,
+      payload: sfn.TaskInput.fromObject({ request: sfn.JsonPath.entirePayload }),
+      // No ResultPath: the default replaces the input (an explicit '$' is mishandled by aws-local-stepfunctions).
+      resultSelector: { 'request.$': '$.Payload.request', 'job.$': '$.Payload.job' },
+    });
+    // Lambda's Cause is JSON {errorType, errorMessage, trace}: fail with the message alone.
+    const parseRejection = sfn.Pass.jsonPath(this, 'Parse rejection', {
+      parameters: { 'lambdaError.$': 'States.StringToJson($.Cause)' },
+    });
+    const rejected = sfn.Fail.jsonPath(this, 'Request rejected', {
+      error: RestoreWorkflow.INVALID_REQUEST_ERROR,
+      causePath: '$.lambdaError.errorMessage',
+    });
+    // Default ResultPath (the error replaces the input): the input may not even be an object, and nothing after this needs it.
+    validate.addCatch(parseRejection.next(rejected), { errors: [RestoreWorkflow.INVALID_REQUEST_ERROR] });
+    validate.addCatch(describeFailure('Validation step failed', RestoreWorkflow.STEP_FAILED_ERROR,
+      sfn.JsonPath.format('the validate step failed ({}): {}', sfn.JsonPath.stringAt('$.Error'), sfn.JsonPath.stringAt('$.Cause'))),
+    { errors: [sfn.Errors.ALL] });
+
+    // --- 2. the restore on the Fargate job ---
+    const runTask = tasks.EcsRunTask.jsonPath(this, RestoreWorkflow.RUN_TASK_STATE, {
+      integrationPattern: sfn.IntegrationPattern.RUN_JOB,
+      cluster: props.cluster,
+      taskDefinition: props.taskDefinition,
+      launchTarget: new tasks.EcsFargateLaunchTarget({ platformVersion: ecs.FargatePlatformVersion.LATEST }),
+      subnets: props.subnets,
+      securityGroups: [...props.securityGroups],
+      assignPublicIp: false,
+      propagatedTagSource: ecs.PropagatedTagSource.TASK_DEFINITION,
+      containerOverrides: [{
+        containerDefinition: props.container,
+        environment: [
+          { name: JobEnv.command, value: 'restore' },
+          { name: JobEnv.database, value: sfn.JsonPath.stringAt('$.job.database') },
+          { name: JobEnv.targetDatabase, value: sfn.JsonPath.stringAt('$.job.targetDatabase') },
+          { name: JobEnv.args, value: sfn.JsonPath.stringAt('$.job.args') },
+          { name: JobEnv.dbHost, value: sfn.JsonPath.stringAt('$.job.host') },
+          { name: JobEnv.dbPort, value: sfn.JsonPath.stringAt('$.job.port') },
+          { name: JobEnv.secretEnv, value: sfn.JsonPath.stringAt('$.job.secretEnv') },
+          { name: JobEnv.resultName, value: sfn.JsonPath.executionName },
+        ],
+      }],
+      taskTimeout: sfn.Timeout.duration(taskTimeout),
+      resultSelector: { 'Containers.$': '$.Containers', 'TaskArn.$': '$.TaskArn' },
+      resultPath: '$.task',
+    });
+    // RunTask itself can be throttled or find no capacity; those are worth a retry, a failed restore is not.
+    runTask.addRetry({ errors: ['ECS.AmazonECSException'], interval: Duration.seconds(30), maxAttempts: 3, backoffRate: 2 });
+    runTask.addCatch(describeFailure('Task failed', RestoreWorkflow.TASK_FAILED_ERROR,
+      sfn.JsonPath.format('the restore task of {} into {} did not complete ({}): {}', sfn.JsonPath.stringAt('$.job.database'), sfn.JsonPath.stringAt('$.job.targetDatabase'),
+        sfn.JsonPath.stringAt('$.taskError.Error'), sfn.JsonPath.stringAt('$.taskError.Cause'))),
+    { errors: [sfn.Errors.ALL], resultPath: '$.taskError' });
+
+    // --- 3. what the job recorded: summary or failure reason ---
+    const readResult = tasks.LambdaInvoke.jsonPath(this, RestoreWorkflow.READ_RESULT_STATE, {
+      lambdaFunction: this.resultFunction.function,
+      payload: sfn.TaskInput.fromObject({
+        executionName: sfn.JsonPath.executionName,
+        executionStartedAt: sfn.JsonPath.executionStartTime,
+        request: sfn.JsonPath.objectAt('$.request'),
+        containers: sfn.JsonPath.listAt('$.task.Containers'),
+      }),
+      resultSelector: { 'summary.$': '$.Payload.summary', 'reason.$': '$.Payload.reason' },
+      resultPath: '$.outcome',
+    });
+    readResult.addCatch(describeFailure('Result unreadable', RestoreWorkflow.STEP_FAILED_ERROR,
+      sfn.JsonPath.format('the restore task stopped, but its result could not be read ({}): {}; check the target and the job logs', sfn.JsonPath.stringAt('$.stepError.Error'), sfn.JsonPath.stringAt('$.stepError.Cause'))),
+    { errors: [sfn.Errors.ALL], resultPath: '$.stepError' });
+
+    // --- 4. RUN_JOB succeeds whenever the task stops: the exit code decides ---
+    const exitCode = '$.task.Containers[0].ExitCode';
+    const restored = sfn.Succeed.jsonPath(this, 'Restored', { outputPath: '$.outcome.summary' });
+    const checkExit = sfn.Choice.jsonPath(this, 'Check exit code')
+      .when(absent(exitCode), describeFailure('Container did not run', RestoreWorkflow.CONTAINER_NOT_RUN_ERROR,
+        sfn.JsonPath.format('the restore task stopped without an exit code; see the ECS task {}', sfn.JsonPath.stringAt('$.task.TaskArn'))))
+      .when(sfn.Condition.and(sfn.Condition.numberEquals(exitCode, 0), sfn.Condition.isNull('$.outcome.reason')), restored)
+      .otherwise(describeFailure('Restore failed', RestoreWorkflow.RESTORE_FAILED_ERROR, sfn.JsonPath.stringAt('$.outcome.reason')));
+
+    const definition = validate.next(runTask).next(readResult).next(checkExit);
+
+    this.logGroup = new logs.LogGroup(this, 'Logs', { retention: logRetention, removalPolicy: RemovalPolicy.RETAIN });
+    this.stateMachine = new sfn.StateMachine(this, 'StateMachine', {
+      comment: 'crypto-stock-dr: restore a backup (full, tables or a time range) into a database; input in the README',
+      definitionBody: sfn.DefinitionBody.fromChainable(definition),
+      timeout,
+      tracingEnabled: true,
+      logs: { destination: this.logGroup, level: sfn.LogLevel.ALL, includeExecutionData: true },
+    });
+    props.alarmTopic.masterKey?.grant(this.stateMachine, 'kms:Decrypt', 'kms:GenerateDataKey*');
+    Validations.of(this.stateMachine.role).acknowledge({
+      id: 'AwsSolutions-IAM5[Resource::*]',
+      reason: 'Added by CDK and not scopable: ecs:DescribeTasks/StopTask for RUN_JOB act on task ARNs known only at run time, '
+        + 'X-Ray tracing (xray:PutTraceSegments etc.) and CloudWatch Logs delivery (logs:*LogDelivery, DescribeLogGroups) support only Resource "*". '
+        + 'ecs:RunTask and iam:PassRole stay scoped to the job task definition and its roles.',
+    });
+  }
+
+  /** `actions` on the vault's objects under `prefix`, and `keyActions` on its key, for one principal. */
+  private grantResults(vault: BackupVault, grantee: iam.IGrantable, actions: string[], prefix: string, ...keyActions: string[]): void {
+    const objects = vault.bucket.arnForObjects(`${prefix}*`);
+    iam.Grant.addToPrincipal({ grantee, actions, resourceArns: [objects] });
+    vault.key.grant(grantee, ...keyActions);
+    const principal = grantee.grantPrincipal as Partial<Construct>;
+    if (principal.node) {
+      Validations.of(principal as Construct).acknowledge({
+        id: `AwsSolutions-IAM5[Resource::${nagResourceName(this, objects)}]`,
+        reason: `Restore result records are keyed by execution name (${prefix}<execution-name>.json), known only at run time; the wildcard covers only that prefix of the vault bucket.`,
+      });
+    }
+  }
+}
