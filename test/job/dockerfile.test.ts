@@ -41,4 +41,33 @@ describe('job/Dockerfile', () => {
     expect(instructions.filter((l) => l.startsWith('USER ')).at(-1)).toBe('USER node');
     expect(instructions.at(-1)).toBe('ENTRYPOINT ["node", "dist/dr-job.mjs"]');
   });
+
+  it('installs what a PITR restore runs: the PostgreSQL server of PG_MAJOR, pgBackRest and TimescaleDB, without a default cluster', () => {
+    const install = instructions.find((l) => l.includes('apt-get install -y --no-install-recommends "postgresql-client-${PG_MAJOR}"'));
+    expect(install).toBeDefined();
+    const packages = install!.split(/;\s*/).find((c) => c.startsWith('apt-get install -y --no-install-recommends "postgresql-client'))!.split(/\s+/).slice(4);
+    expect(packages).toEqual([
+      '"postgresql-client-${PG_MAJOR}"', '"postgresql-${PG_MAJOR}"', 'pgbackrest',
+      '"timescaledb-2-postgresql-${PG_MAJOR}${pin}"', '"timescaledb-2-loader-postgresql-${PG_MAJOR}${pin}"',
+    ]);
+    expect(install).toContain('https://packagecloud.io/timescale/timescaledb/debian/ bookworm main');
+    // The cluster setting is written before the server package is installed.
+    expect(install!.indexOf("echo 'create_main_cluster = false' > /etc/postgresql-common/createcluster.conf"))
+      .toBeLessThan(install!.indexOf('"postgresql-${PG_MAJOR}"'));
+    // The build fails unless the server, pgBackRest and the TimescaleDB library are really there.
+    expect(install).toContain('"/usr/lib/postgresql/${PG_MAJOR}/bin/postgres" --version');
+    expect(install).toContain('pgbackrest version');
+    expect(install).toContain('test -f "/usr/lib/postgresql/${PG_MAJOR}/lib/timescaledb.so"');
+    // pgBackRest's default paths are writable by the job's user.
+    expect(install).toContain('install -d -o node -g node /var/log/pgbackrest /var/spool/pgbackrest /tmp/pgbackrest');
+  });
+
+  it('pins TimescaleDB only when TIMESCALEDB_APT_VERSION is given (the pin expression, run by sh)', () => {
+    expect(instructions).toContain('ARG TIMESCALEDB_APT_VERSION=');
+    const pinLine = instructions.find((l) => l.includes('pin="${TIMESCALEDB_APT_VERSION'))!;
+    const pin = /pin="[^"]*"/.exec(pinLine)![0];
+    const expand = (version: string) => execFileSync('sh', ['-c', `${pin}; printf %s "timescaledb-2-postgresql-15$pin"`], { env: { TIMESCALEDB_APT_VERSION: version }, encoding: 'utf8' });
+    expect(expand('')).toBe('timescaledb-2-postgresql-15');
+    expect(expand('2.17.2~debian12')).toBe('timescaledb-2-postgresql-15=2.17.2~debian12');
+  });
 });
