@@ -2,9 +2,12 @@
  * `npm run bench`: backup and restore of a ≈1 GB market-data database, three ways side by side:
  *   guide — the recovery guide's `pg_dump | gzip` and `gunzip -c | psql`;
  *   floor — bare `pg_dump -Fd -j N` / `pg_restore -j N`, the best pg alone can do here;
- *   ours  — `dr backup` / `dr restore` through a file:// and an s3:// (s3rver) repository.
+ *   ours  — `dr backup` / `dr restore` through a file:// and an s3:// (s3rver) repository, then
+ *           `dr restore --tables candles` and a one-day range restore of candles, each into a copy
+ *           of the source, side by side with the full restore.
  * Env: BENCH_RUNS (default 4, one per rotation of the order), BENCH_TMP (default os.tmpdir()), BENCH_SKIP_GUIDE=1,
- *      BENCH_DR_TIMEOUT (seconds a dr command may take before it counts as hung, default 600).
+ *      BENCH_DR_TIMEOUT (seconds a dr command may take before it counts as hung, default 600),
+ *      BENCH_ONLY_OURS=1 (skip guide and floor: only dr's backup, full, table and range restores).
  */
 import { CreateBucketCommand, ListObjectsV2Command } from '@aws-sdk/client-s3';
 import { mkdtempSync, rmSync } from 'node:fs';
@@ -27,7 +30,16 @@ const MARKER = `crypto-stock-dr bench source v1: ${sampleSize('bench').candles} 
 
 type Method = 'guide' | 'floor' | 'ours file://' | 'ours s3://';
 
-interface Sample { backupMs: number; restoreMs: number; size: number; backupRss: number; restoreRss: number }
+interface Sample {
+  backupMs: number; restoreMs: number; size: number; backupRss: number; restoreRss: number;
+  /** dr restore --tables candles, and a one-day range of it (ours only). */
+  tableMs?: number; rangeMs?: number;
+  /** Bytes the table restore fetched / the whole backup's bytes. */
+  tableBytes?: number; backupBytes?: number; rangeBytes?: number;
+}
+
+/** The day the range restore puts back (the source's rows end 2026-02-01). */
+const RANGE = { since: '2026-01-15T00:00:00Z', until: '2026-01-16T00:00:00Z' };
 
 const results = new Map<Method, Sample[]>();
 function record(method: Method, sample: Sample): void {
@@ -99,7 +111,30 @@ async function benchOurs(method: Method, repo: string, env: NodeJS.ProcessEnv, s
   const target = `dr_bench_ours_${method === 'ours s3://' ? 's3' : 'file'}_${run}`;
   const restore = await intoFreshDatabase(target, (url) =>
     runProcess(process.execPath, [...DR, 'restore', '--repo', repo, '--backup', id, '--target', url, '--json'], { env, sampleRss: true, timeoutMs: DR_TIMEOUT_MS }));
-  record(method, { backupMs: backup.ms, restoreMs: restore.ms, size: await size(), backupRss: backup.peakRss, restoreRss: restore.peakRss });
+  const tables = await intoCopyOfSource(`${target}_tables`, (url) =>
+    runProcess(process.execPath, [...DR, 'restore', '--repo', repo, '--backup', id, '--target', url, '--tables', 'candles', '--json'], { env, timeoutMs: DR_TIMEOUT_MS }));
+  const range = await intoCopyOfSource(`${target}_range`, (url) =>
+    runProcess(process.execPath, [...DR, 'restore', '--repo', repo, '--backup', id, '--target', url, '--tables', 'candles', '--since', RANGE.since, '--until', RANGE.until, '--json'], { env, timeoutMs: DR_TIMEOUT_MS }));
+  const tableResult = lastJsonLine(tables.stdout);
+  const rangeResult = lastJsonLine(range.stdout);
+  console.log(`  ${method.padEnd(13)} table restore (candles) ${(tables.ms / 1000).toFixed(1)} s, one-day range ${(range.ms / 1000).toFixed(1)} s`);
+  record(method, {
+    backupMs: backup.ms, restoreMs: restore.ms, size: await size(), backupRss: backup.peakRss, restoreRss: restore.peakRss,
+    tableMs: tables.ms, rangeMs: range.ms,
+    tableBytes: Number(tableResult.bytes), backupBytes: Number(tableResult.backupBytes), rangeBytes: Number(rangeResult.bytes),
+  });
+}
+
+/** A table restore goes into an existing database: a copy of the source (made untimed), dropped right after. */
+async function intoCopyOfSource(name: string, restore: (url: string) => Promise<{ ms: number; stdout: string }>) {
+  await dropDatabase(name);
+  try {
+    await withClient('postgres', (c) => c.query(`CREATE DATABASE "${name}" TEMPLATE "${SOURCE}"`));
+    await settle();
+    return await restore(pgUrl(name));
+  } finally {
+    await dropDatabase(name);
+  }
 }
 
 function lastJsonLine(stdout: string): Record<string, unknown> {
@@ -136,7 +171,7 @@ async function startBenchS3rver(directory: string) {
 
 function report(): void {
   const get = (m: Method) => results.get(m) ?? [];
-  const med = (m: Method, key: keyof Sample) => median(get(m).map((s) => s[key]));
+  const med = (m: Method, key: keyof Sample) => median(get(m).map((s) => s[key] ?? NaN));
   console.log(`\n=== ${RUNS} run(s), ${JOBS} jobs, source ${SOURCE} — median (min–max) ===`);
   console.log(`${'method'.padEnd(14)}${'backup'.padEnd(22)}${'restore'.padEnd(22)}${'size'.padEnd(12)}dr peak RSS backup / restore`);
   for (const [method, samples] of results) {
@@ -162,6 +197,16 @@ function report(): void {
     ratio(`restore guide/ours (${ours})`, restoreGuide, 'info', true);
     const peak = Math.max(...get(ours).flatMap((s) => [s.backupRss, s.restoreRss]));
     console.log(`${`dr peak RSS (${ours})`.padEnd(40)}${formatBytes(peak)}  (target < 200 MB) ${peak < 200 * 1024 ** 2 ? 'OK' : 'MISSED'}`);
+  }
+  for (const ours of ['ours file://', 'ours s3://'] as const) {
+    const samples = get(ours).filter((s) => s.tableMs !== undefined);
+    if (samples.length === 0) continue;
+    const full = med(ours, 'restoreMs');
+    const table = median(samples.map((s) => s.tableMs!));
+    const range = median(samples.map((s) => s.rangeMs!));
+    const share = samples[0].tableBytes! / samples[0].backupBytes!;
+    console.log(`${`table restore candles (${ours})`.padEnd(40)}${formatSeconds(samples.map((s) => s.tableMs!))}  = ${(table / full).toFixed(2)}× the full restore; candles are ${(share * 100).toFixed(0)}% of the backup's bytes`);
+    console.log(`${`one-day range restore (${ours})`.padEnd(40)}${formatSeconds(samples.map((s) => s.rangeMs!))}  = ${(range / full).toFixed(2)}× the full restore; fetched ${formatBytes(samples[0].rangeBytes!)} of ${formatBytes(samples[0].backupBytes!)}`);
   }
   if (get('guide').length && get('floor').length) {
     console.log(`${'backup guide/floor'.padEnd(40)}${(med('guide', 'backupMs') / med('floor', 'backupMs')).toFixed(2)}×`);
@@ -190,6 +235,7 @@ async function main(): Promise<void> {
         const rotated = [...steps.slice((run - 1) % steps.length), ...steps.slice(0, (run - 1) % steps.length)];
         for (const [method, step] of rotated) {
           if (method === 'guide' && process.env.BENCH_SKIP_GUIDE === '1') continue;
+          if ((method === 'guide' || method === 'floor') && process.env.BENCH_ONLY_OURS === '1') continue;
           if (method.startsWith('ours') && oursSkipped) continue;
           try {
             await step();
