@@ -13,6 +13,7 @@ import { RpoWatch } from './constructs/rpo-watch.ts';
 import { BackupSchedule } from './constructs/schedules.ts';
 import { BackupVault } from './constructs/vault.ts';
 import { BackupWorkflow } from './constructs/workflows/backup-workflow.ts';
+import { RestoreWorkflow } from './constructs/workflows/restore-workflow.ts';
 import { offsiteNames } from './offsite-stack.ts';
 
 export interface DrStackProps extends StackProps {
@@ -32,6 +33,8 @@ export class DrStack extends Stack {
   public readonly backupWorkflow: BackupWorkflow;
   public readonly schedule: BackupSchedule;
   public readonly monitoring: BackupMonitoring;
+  /** Restores started by hand (console, `dr remote restore`); input in the README. */
+  public readonly restoreWorkflow: RestoreWorkflow;
   /** The pgBackRest repository and the RPO watch (config pitr.enabled). */
   public readonly pitrRepository?: PitrRepository;
   public readonly rpoWatch?: RpoWatch;
@@ -111,6 +114,19 @@ export class DrStack extends Stack {
       });
     }
 
+    // The job's task role is shared with backups (which already write backups/); restores need only
+    // read there, plus writing their result records under results/restores/.
+    this.restoreWorkflow = new RestoreWorkflow(this, 'RestoreWorkflow', {
+      cluster: this.job.cluster,
+      taskDefinition: this.job.taskDefinition,
+      container: this.job.container,
+      securityGroups: [this.job.securityGroup],
+      subnets: this.job.subnets,
+      databases,
+      vault: this.vault,
+      alarmTopic: this.monitoring.topic,
+    });
+
     new CfnOutput(this, 'BackupStateMachineArn', {
       description: 'Start a backup now: aws stepfunctions start-execution --state-machine-arn <this> --input \'{"tier":"daily"}\'',
       value: this.backupWorkflow.stateMachine.stateMachineArn,
@@ -120,6 +136,10 @@ export class DrStack extends Stack {
       value: this.vault.bucket.bucketName,
     });
     new CfnOutput(this, 'AlarmTopicArn', { value: this.monitoring.topic.topicArn });
+    new CfnOutput(this, 'RestoreStateMachineArn', {
+      description: 'Start a restore: dr remote restore ... (finds this output), or the Step Functions console with an input from the README',
+      value: this.restoreWorkflow.stateMachine.stateMachineArn,
+    });
   }
 }
 
