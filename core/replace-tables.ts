@@ -248,7 +248,10 @@ export async function replaceTablesFromSource(options: ReplaceTablesOptions): Pr
       await tgt.query('ROLLBACK').catch(() => {});
       const e = err as Error & { code?: unknown };
       if (err instanceof DrError || typeof e?.code !== 'string') throw err;
-      throw new DrError(`restoring the tables failed: ${e.message}`, 'the target was rolled back and is unchanged; fix the cause and run the restore again', 1, { cause: err });
+      const hint = e.code === '42501'
+        ? 'the target user needs to own the tables and have CREATE on their schema (for the safety table); the target was rolled back and is unchanged'
+        : 'the target was rolled back and is unchanged; fix the cause and run the restore again';
+      throw new DrError(`restoring the tables failed: ${e.message}`, hint, 1, { cause: err });
     }
     for (const plan of plans) await tgt.query(`ANALYZE ${qualified(plan.table.schema, plan.table.name)}`).catch(() => {});
     return { tables: results, durationMs: Date.now() - started, warnings };
@@ -268,7 +271,21 @@ async function disableTriggers(client: pg.Client, plans: Planned[], warnings: st
   } catch {
     await client.query('ROLLBACK TO SAVEPOINT dr_replica');
     warnings.push('not allowed to set session_replication_role: user triggers were disabled per table instead, and foreign keys are enforced row by row');
-    const names = plans.filter((p) => p.targetOid !== undefined).map((p) => qualified(p.table.schema, p.table.name));
+    const existing = plans.filter((p) => p.targetOid !== undefined);
+    // Foreign-key actions still fire here: deleting the old rows would cascade into other tables.
+    for (const plan of existing) {
+      const { rows } = await client.query<{ name: string; child: string }>(
+        `SELECT conname AS name, conrelid::regclass::text AS child FROM pg_constraint
+          WHERE contype = 'f' AND confdeltype IN ('c', 'n', 'd') AND confrelid = ANY($1::oid[]) AND NOT conrelid = ANY($1::oid[]) LIMIT 1`,
+        [await familyOids(client, plan.targetOid!)]);
+      if (rows.length) {
+        throw new DrError(
+          `restoring ${plan.display} would cascade into ${rows[0].child} (foreign key ${rows[0].name} ON DELETE acts), and this role may not set session_replication_role to prevent it`,
+          'run the restore as a role allowed to set session_replication_role (superuser, rds_superuser); the target is unchanged',
+        );
+      }
+    }
+    const names = existing.map((p) => qualified(p.table.schema, p.table.name));
     for (const t of names) await client.query(`ALTER TABLE ${t} DISABLE TRIGGER USER`);
     return names;
   }

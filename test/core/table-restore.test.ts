@@ -355,3 +355,48 @@ describe('replaceTablesFromSource from a live database (as point-in-time recover
     expect(await tableHashes(name)).toEqual(before);
   });
 });
+
+describe('replaceTablesFromSource as a role that may not set session_replication_role', () => {
+  const role = uniqueName('dr_trole');
+  const asRole = (db: string) => pgUrl(db).replace(/^postgres:\/\/[^@]+@/, `postgres://${role}@`);
+
+  beforeAll(async () => {
+    await withClient('postgres', (c) => c.query(`CREATE ROLE "${role}" LOGIN`));
+  });
+  afterAll(async () => {
+    for (const name of databases.splice(1)) await dropDatabase(name);
+    await withClient('postgres', (c) => c.query(`DROP ROLE IF EXISTS "${role}"`));
+  });
+
+  /** A copy of the source whose tables the role owns (as an application role would). */
+  async function ownedCopy(): Promise<string> {
+    const name = await cloneOfSource();
+    await withClient(name, async (c) => {
+      const { rows } = await c.query<{ t: string }>(`SELECT format('%I.%I', schemaname, tablename) AS t FROM pg_tables WHERE schemaname NOT IN ('pg_catalog', 'information_schema')`);
+      for (const { t } of rows) await c.query(`ALTER TABLE ${t} OWNER TO "${role}"`);
+      await c.query(`GRANT CREATE ON SCHEMA public TO "${role}"`);
+    });
+    return name;
+  }
+
+  it('turns user triggers off per table instead, so the audit trigger writes nothing', async () => {
+    const name = await ownedCopy();
+    await withClient(name, (c) => c.query(`UPDATE alerts SET message = 'changed'`));
+    const before = await tableHashes(name);
+    const result = await replaceTablesFromSource({ sourceUrl: pgUrl(source), targetUrl: asRole(name), tables: [{ schema: 'public', name: 'alerts' }] });
+    expect(result.warnings.join('\n')).toMatch(/user triggers were disabled per table/);
+    const after = await tableHashes(name);
+    expect(after['public.alerts']).toBe((await tableHashes(source))['public.alerts']);
+    expect(after['public.audit_logs']).toBe(before['public.audit_logs']);
+    const enabled = await withClient(name, async (c) => (await c.query(`SELECT tgenabled FROM pg_trigger WHERE tgname = 'alerts_audit'`)).rows[0].tgenabled);
+    expect(enabled).toBe('O');
+  });
+
+  it('refuses a restore whose deletes would cascade into another table, leaving the target unchanged', async () => {
+    const name = await ownedCopy();
+    const before = await tableHashes(name);
+    const err = await replaceTablesFromSource({ sourceUrl: pgUrl(source), targetUrl: asRole(name), tables: [{ schema: 'public', name: 'symbols' }] }).catch((e: unknown) => e);
+    expect((err as DrError).oneLine()).toMatch(/^restoring public.symbols would cascade into alerts \(foreign key alerts_symbol_fk ON DELETE acts\).*; run the restore as a role allowed to set session_replication_role/);
+    expect(await tableHashes(name)).toEqual(before);
+  });
+});
