@@ -65,7 +65,9 @@ export function secretEnvVarFor(databaseName: string): string {
  */
 export const JOB_COMMANDS = {
   backup: ['--tier'],
-  restore: ['--backup', '--overwrite', '--tables', '--since', '--until', '--time-column', '--no-owner', '--with-globals'],
+  // --at: a point-in-time restore; its --pitr repository and --stanza come from JobEnv.pitrRepo and
+  // JobEnv.pitrStanza (task definition) and are never allowed here.
+  restore: ['--backup', '--overwrite', '--tables', '--since', '--until', '--time-column', '--no-owner', '--with-globals', '--at'],
 } as const satisfies Record<string, readonly string[]>;
 
 export type JobCommand = keyof typeof JOB_COMMANDS;

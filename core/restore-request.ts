@@ -23,7 +23,7 @@ import { isBackupId } from './layout.ts';
  * What a request restores. Each mode has one entry in MODE_RULES (fields it needs and forbids) and
  * one branch in restoreJobArgs; adding a mode (e.g. pitr) means adding it in those three places.
  */
-export const RESTORE_MODES = ['full', 'table', 'range'] as const;
+export const RESTORE_MODES = ['full', 'table', 'range', 'pitr'] as const;
 export type RestoreMode = (typeof RESTORE_MODES)[number];
 
 /** Where the README documents the input, for error hints. */
@@ -67,6 +67,11 @@ export const RestoreRequestSchema = z.strictObject({
   since: isoTime.optional(),
   /** Range end, exclusive (mode range). */
   until: isoTime.optional(),
+  /**
+   * Mode pitr: the time to recover to, from the pgBackRest repository (the stack's PITR repository
+   * and stanza, never from input). With `tables` (and `since`/`until`) only those rows are restored.
+   */
+  at: isoTime.optional(),
   /** Column the range applies to (mode range). @default - the one the backup's manifest recorded */
   timeColumn: z.string({ error: 'must be a column name (a string)' }).max(63, 'a column name has at most 63 characters').regex(FLAG_VALUE, 'must be a column name, not empty and not starting with "-"').optional(),
   target: z.strictObject(
@@ -85,7 +90,7 @@ export type RestoreRequestInput = z.input<typeof RestoreRequestSchema>;
 /** A validated request, defaults filled in. */
 export type RestoreRequest = z.output<typeof RestoreRequestSchema>;
 
-type OptionalField = 'tables' | 'since' | 'until' | 'timeColumn';
+type OptionalField = 'tables' | 'since' | 'until' | 'timeColumn' | 'at';
 
 interface ModeRule {
   /** What the mode does, for messages. */
@@ -95,9 +100,11 @@ interface ModeRule {
 }
 
 const MODE_RULES: Readonly<Record<RestoreMode, ModeRule>> = {
-  full: { does: 'restores the whole database', requires: [], forbids: ['tables', 'since', 'until', 'timeColumn'] },
-  table: { does: 'replaces the named tables\' rows', requires: ['tables'], forbids: ['since', 'until', 'timeColumn'] },
-  range: { does: 'replaces the rows of one time range', requires: ['tables', 'since', 'until'], forbids: [] },
+  full: { does: 'restores the whole database', requires: [], forbids: ['tables', 'since', 'until', 'timeColumn', 'at'] },
+  table: { does: 'replaces the named tables\' rows', requires: ['tables'], forbids: ['since', 'until', 'timeColumn', 'at'] },
+  range: { does: 'replaces the rows of one time range', requires: ['tables', 'since', 'until'], forbids: ['at'] },
+  // Tables and a range are optional here: checked in parseRestoreRequest.
+  pitr: { does: 'restores the database (or the named tables, or a range of their rows) as it was at a point in time', requires: ['at'], forbids: [] },
 };
 
 const EXAMPLES: Readonly<Record<OptionalField, string>> = {
@@ -105,6 +112,7 @@ const EXAMPLES: Readonly<Record<OptionalField, string>> = {
   since: '"since": "2026-01-10T00:00:00Z"',
   until: '"until": "2026-01-12T00:00:00Z"',
   timeColumn: '"timeColumn": "time"',
+  at: '"at": "2026-01-15T14:30:00Z"',
 };
 
 /** A request that cannot run; `problems` are `<field>: <what is wrong>; <how to fix it>`. */
@@ -151,6 +159,7 @@ export function parseRestoreRequest(raw: unknown, options: ParseRestoreRequestOp
       problems.push(`${field}: not used by mode "${request.mode}" (it ${rule.does}); remove it${better ? `, or use "mode": "${better}"` : ''}`);
     }
   }
+  if (request.mode === 'pitr') problems.push(...pitrProblems(request, raw));
   if (request.since !== undefined && request.until !== undefined && Date.parse(request.since) >= Date.parse(request.until)) {
     problems.push(`since: ${request.since} is not before until ${request.until}; the range is [since, until), so since must be earlier`);
   }
@@ -166,6 +175,27 @@ export function parseRestoreRequest(raw: unknown, options: ParseRestoreRequestOp
   return request;
 }
 
+/** Mode pitr's own rules: the optional range needs tables and both ends; no logical backup id. */
+function pitrProblems(request: RestoreRequest, raw: unknown): string[] {
+  const problems: string[] = [];
+  if (request.tables === undefined) {
+    for (const field of ['since', 'until', 'timeColumn'] as const) {
+      if (request[field] !== undefined) problems.push(`${field}: a range applies to named tables; add e.g. ${EXAMPLES.tables}, or remove ${field}`);
+    }
+  }
+  if ((request.since === undefined) !== (request.until === undefined)) {
+    const missing = request.since === undefined ? 'since' : 'until';
+    problems.push(`${missing}: a range needs both since and until; add e.g. ${EXAMPLES[missing]}, or remove the other`);
+  }
+  if (valueAt(raw, ['backup']) !== undefined && request.backup !== 'latest') {
+    problems.push('backup: not used by mode "pitr" (pgBackRest picks the newest base backup before "at"); remove it');
+  }
+  if (request.at !== undefined && Date.parse(request.at) > Date.now()) {
+    problems.push(`at: ${request.at} is in the future; recovery can only reach a time that has passed (and whose WAL is archived)`);
+  }
+  return problems;
+}
+
 /** What the job needs to run a request (the container overrides). */
 export interface RestoreJobRequest {
   /** DR_DATABASE: the source database (backup folder; its configured server and secret). */
@@ -178,7 +208,8 @@ export interface RestoreJobRequest {
 
 /** The job's view of a validated request. */
 export function restoreJobRequest(request: RestoreRequest): RestoreJobRequest {
-  const args = ['--backup', request.backup];
+  // A point-in-time restore reads the pgBackRest repository, not a logical backup: no --backup.
+  const args = request.mode === 'pitr' ? [] : ['--backup', request.backup];
   switch (request.mode) {
     case 'full':
       // Table and range restores always keep the replaced rows in safety tables; dr restore takes
@@ -190,6 +221,14 @@ export function restoreJobRequest(request: RestoreRequest): RestoreJobRequest {
       break;
     case 'range':
       args.push('--tables', request.tables!.join(','), '--since', request.since!, '--until', request.until!);
+      if (request.timeColumn !== undefined) args.push('--time-column', request.timeColumn);
+      break;
+    case 'pitr':
+      // --pitr and --stanza are added by the job from its task definition, never from input.
+      args.push('--at', request.at!);
+      if (request.tables !== undefined) args.push('--tables', request.tables.join(','));
+      else if (request.target.overwrite) args.push('--overwrite');
+      if (request.since !== undefined) args.push('--since', request.since, '--until', request.until!);
       if (request.timeColumn !== undefined) args.push('--time-column', request.timeColumn);
       break;
   }

@@ -70,9 +70,26 @@ export function jobInvocation(env: NodeJS.ProcessEnv): JobInvocation {
     case 'restore': {
       const targetDatabase = env[JobEnv.targetDatabase] || database;
       const targetUrl = url.replace(/\/[^/]*$/, `/${encodeURIComponent(targetDatabase)}`);
+      if (extra.includes('--at')) {
+        // Point in time: the task definition's pgBackRest repository and stanza instead of --repo.
+        const pitr = ['--pitr', pitrSetting(env, JobEnv.pitrRepo), '--stanza', pitrSetting(env, JobEnv.pitrStanza), '--json'];
+        if (env[JobEnv.jobs]) pitr.push('--jobs', env[JobEnv.jobs]!);
+        return { argv: ['restore', '--database', database, '--target', targetUrl, ...pitr, ...extra], pgEnv };
+      }
       return { argv: ['restore', '--database', database, '--target', targetUrl, ...common, ...extra], pgEnv };
     }
   }
+}
+
+function pitrSetting(env: NodeJS.ProcessEnv, name: string): string {
+  const value = env[name];
+  if (!value) {
+    throw new DrError(
+      `job setting ${name} is not set, so this stack has no pgBackRest repository for a point-in-time restore`,
+      'enable pitr in the dr configuration and deploy, or restore a logical backup (mode full, table or range)',
+    );
+  }
+  return value;
 }
 
 function isJobCommand(name: string): name is JobCommand {

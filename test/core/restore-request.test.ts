@@ -48,7 +48,7 @@ describe('parseRestoreRequest', () => {
   it('names missing and mistyped fields with an example', () => {
     expect(problems({ mode: 'sideways', target: 'x' })).toEqual([
       'database: required; must be a database name (a string) such as "crypto_stock"',
-      'mode: must be one of "full", "table", "range"',
+      'mode: must be one of "full", "table", "range", "pitr"',
       'target: must be an object {"database": "<name>", "overwrite": false}',
     ]);
     expect(problems('restore please')).toEqual([expect.stringContaining('(input): must be a JSON object such as {"database":"crypto_stock"')]);
@@ -56,7 +56,7 @@ describe('parseRestoreRequest', () => {
 
   it('rejects unknown fields, listing the allowed ones (a typo must not be ignored)', () => {
     expect(problems({ ...base, mode: 'full', table: ['candles'] })).toEqual([
-      '(input): unknown field "table"; allowed: database, backup, mode, tables, since, until, timeColumn, target',
+      '(input): unknown field "table"; allowed: database, backup, mode, tables, since, until, at, timeColumn, target',
     ]);
     expect(problems({ ...base, mode: 'full', target: { database: 'x', overWrite: true } })).toEqual([
       'target: unknown field "overWrite"; allowed: database, overwrite',
