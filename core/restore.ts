@@ -81,19 +81,12 @@ export async function runRestore(options: RestoreOptions): Promise<RestoreResult
   const warnings: string[] = [];
 
   const candidates = await resolveBackup(repo, options.backup, options.database);
-  const pgRestore = await toolVersion(tools, 'pg_restore');
 
   // Check the target before downloading anything: refusing late would waste the download.
-  const admin = await connectAdmin(target);
+  const opened = await openTarget(target, { overwrite: options.overwrite, tools });
+  const admin = opened.admin;
   let workDir: string | undefined;
-  let staging: string | undefined;
   try {
-    const server = await admin.query<{ v: string; n: string }>(`SELECT current_setting('server_version') AS v, current_setting('server_version_num') AS n`);
-    assertClientNotOlder('pg_restore', pgRestore, server.rows[0].v, Number(server.rows[0].n));
-    const targetExists = await databaseExists(admin, target.database);
-    if (targetExists && !options.overwrite && !(await isEmptyDatabase(target))) {
-      throw new DrError(`target database ${target.database} on ${target.display} is not empty`, 'pass --overwrite to replace it, or choose another --target database');
-    }
 
     const { manifest, value: fetched, fallbacks, warnings: fallbackWarnings } = await firstVerified(repo, candidates, log, async (manifest) => {
       if (workDir) await rm(workDir, { recursive: true, force: true });
@@ -106,30 +99,13 @@ export async function runRestore(options: RestoreOptions): Promise<RestoreResult
 
     // The backup is verified: from here on the target server is touched.
     if (options.withGlobals) await applyGlobals(tools, fetched, target, manifest, warnings, log);
-    staging = stagingName(target.database, manifest.id);
-    await createDatabase(admin, staging, manifest, warnings);
-    const stagingUrl = withDatabase(target.url, staging);
-    const restoreStarted = Date.now();
-    const timescale = manifest.extensions.find((e) => e.name === 'timescaledb');
-    if (timescale) await prepareTimescale(stagingUrl, timescale.version);
-    log(`restoring into ${target.display} with pg_restore -j ${jobs}`);
-    const args = [`--jobs=${jobs}`, '--exit-on-error', `--dbname=${stagingUrl}`];
-    if (options.noOwner) args.push('--no-owner', '--no-privileges');
-    const result = await runTool(tools, 'pg_restore', [...args, fetched.dumpDir], {
-      env: { PGOPTIONS: [process.env.PGOPTIONS ?? '', ...RESTORE_SESSION_OPTIONS].join(' ').trim() },
-    });
-    if (result.code !== 0) {
-      const line = firstErrorLine(result.stderr);
-      const hint = /role ".*" does not exist/.test(line)
-        ? 'pass --with-globals to create the backup\'s roles, or --no-owner to restore without ownership'
-        : 'see the pg_restore message; the target was not changed';
-      throw new DrError(`pg_restore failed: ${line}`, hint);
-    }
-    if (timescale) await finishTimescale(stagingUrl);
-    const restoreMs = Date.now() - restoreStarted;
-
-    await swapIntoPlace(admin, staging, target.database, targetExists);
-    staging = undefined;
+    const { restoreMs } = await restoreDumpIntoTarget(opened, {
+      dumpDir: fetched.dumpDir,
+      id: manifest.id,
+      databaseOptions: manifest.databaseOptions,
+      timescaleVersion: manifest.extensions.find((e) => e.name === 'timescaledb')?.version,
+    }, { noOwner: options.noOwner, jobs, tools, log, warnings });
+    const targetExists = opened.exists;
     log(`restored backup ${manifest.id} into ${target.display}${targetExists ? ' (replaced the previous database)' : ''}`);
     return {
       backup: { id: manifest.id, database: manifest.database, tier: manifest.tier, startedAt: manifest.startedAt },
@@ -145,9 +121,85 @@ export async function runRestore(options: RestoreOptions): Promise<RestoreResult
       warnings,
     };
   } finally {
-    if (staging) await admin.query(`DROP DATABASE IF EXISTS ${quoteIdent(staging)} WITH (FORCE)`).catch(() => {});
     await admin.end().catch(() => {});
     if (workDir) await rm(workDir, { recursive: true, force: true });
+  }
+}
+
+/** A target checked for a full restore, with a connection to its server's maintenance database. */
+export interface OpenedTarget {
+  readonly target: PgUrl;
+  readonly admin: pg.Client;
+  /** The target database exists (it is then empty, or `overwrite` was given). */
+  readonly exists: boolean;
+}
+
+/**
+ * Connects to the target server and refuses what would fail or destroy data later: a pg_restore
+ * older than the server, a non-empty target without `overwrite`. The caller ends `admin`.
+ */
+export async function openTarget(target: PgUrl, options: { readonly overwrite?: boolean; readonly tools?: PgTools }): Promise<OpenedTarget> {
+  const pgRestore = await toolVersion(options.tools ?? {}, 'pg_restore');
+  const admin = await connectAdmin(target);
+  try {
+    const server = await admin.query<{ v: string; n: string }>(`SELECT current_setting('server_version') AS v, current_setting('server_version_num') AS n`);
+    assertClientNotOlder('pg_restore', pgRestore, server.rows[0].v, Number(server.rows[0].n));
+    const exists = await databaseExists(admin, target.database);
+    if (exists && !options.overwrite && !(await isEmptyDatabase(target))) {
+      throw new DrError(`target database ${target.database} on ${target.display} is not empty`, 'pass --overwrite to replace it, or choose another --target database');
+    }
+    return { target, admin, exists };
+  } catch (err) {
+    await admin.end().catch(() => {});
+    throw err;
+  }
+}
+
+/** A pg_dump directory on local disk, from a verified backup or a recovered cluster. */
+export interface LocalDump {
+  readonly dumpDir: string;
+  /** Names the staging database (its last 6 characters), e.g. the backup id. */
+  readonly id: string;
+  readonly databaseOptions: Manifest['databaseOptions'];
+  readonly timescaleVersion?: string;
+}
+
+/**
+ * pg_restore of `dump` into a staging database next to the target, then swapped into the target's
+ * place; on failure the staging database is dropped and the target is unchanged.
+ */
+export async function restoreDumpIntoTarget(
+  opened: OpenedTarget,
+  dump: LocalDump,
+  options: { readonly noOwner?: boolean; readonly jobs: number; readonly tools: PgTools; readonly log: (message: string) => void; readonly warnings: string[] },
+): Promise<{ readonly restoreMs: number }> {
+  const { admin, target } = opened;
+  let staging: string | undefined = stagingName(target.database, dump.id);
+  try {
+    await createDatabase(admin, staging, dump, options.warnings);
+    const stagingUrl = withDatabase(target.url, staging);
+    const restoreStarted = Date.now();
+    if (dump.timescaleVersion) await prepareTimescale(stagingUrl, dump.timescaleVersion);
+    options.log(`restoring into ${target.display} with pg_restore -j ${options.jobs}`);
+    const args = [`--jobs=${options.jobs}`, '--exit-on-error', `--dbname=${stagingUrl}`];
+    if (options.noOwner) args.push('--no-owner', '--no-privileges');
+    const result = await runTool(options.tools, 'pg_restore', [...args, dump.dumpDir], {
+      env: { PGOPTIONS: [process.env.PGOPTIONS ?? '', ...RESTORE_SESSION_OPTIONS].join(' ').trim() },
+    });
+    if (result.code !== 0) {
+      const line = firstErrorLine(result.stderr);
+      const hint = /role ".*" does not exist/.test(line)
+        ? 'pass --with-globals to create the backup\'s roles, or --no-owner to restore without ownership'
+        : 'see the pg_restore message; the target was not changed';
+      throw new DrError(`pg_restore failed: ${line}`, hint);
+    }
+    if (dump.timescaleVersion) await finishTimescale(stagingUrl);
+    const restoreMs = Date.now() - restoreStarted;
+    await swapIntoPlace(admin, staging, target.database, opened.exists);
+    staging = undefined;
+    return { restoreMs };
+  } finally {
+    if (staging) await admin.query(`DROP DATABASE IF EXISTS ${quoteIdent(staging)} WITH (FORCE)`).catch(() => {});
   }
 }
 
@@ -248,7 +300,7 @@ export function stagingName(target: string, backupId: string): string {
   return suffixed(target, `__dr_restore_${backupId.slice(-6)}`);
 }
 
-export async function createDatabase(admin: pg.Client, name: string, manifest: Manifest, warnings: string[]): Promise<void> {
+export async function createDatabase(admin: pg.Client, name: string, manifest: Pick<Manifest, 'databaseOptions'>, warnings: string[]): Promise<void> {
   const { encoding, collate, ctype } = manifest.databaseOptions;
   await admin.query(`DROP DATABASE IF EXISTS ${quoteIdent(name)} WITH (FORCE)`);
   try {
