@@ -1,7 +1,9 @@
 /** `dr pitr config` and `dr pitr restore-server`: point-in-time recovery with pgBackRest. */
 import { buildPitrConfig, renderPitrConfig, type PitrConfig } from '../../core/pitr/config.ts';
+import { runPitrRestore, type PitrRestoreResult } from '../../core/pitr/restore.ts';
 import { runRestoreServer } from '../../core/pitr/restore-server.ts';
-import { COMMON, type Command, jobs, optionalString, required, usage, type Values } from './args.ts';
+import { splitTableList } from '../../core/table-restore.ts';
+import { COMMON, type Command, type Io, jobs, optionalString, required, usage, type Values } from './args.ts';
 
 function optionalInt(v: Values, name: string): number | undefined {
   const raw = optionalString(v, name);
@@ -125,3 +127,49 @@ The fastest full recovery when WAL archiving is on. Run it on the replacement ho
       ...r.nextSteps.map((s, i) => `  ${i + 1}. ${s}`),
     ].join('\n'),
 };
+
+/** `dr restore --at T --pitr URL --stanza S …`: the point-in-time branch of the restore command. */
+export function pitrRestoreFromFlags(v: Values, io: Io): Promise<PitrRestoreResult> {
+  if (optionalString(v, 'repo') !== undefined) throw usage('--repo names a repository of logical backups; a point-in-time restore reads the pgBackRest repository given by --pitr');
+  if (v['with-globals'] === true) throw usage('--with-globals applies to logical backups; a recovered cluster has the roles: create them on the target first, or pass --no-owner');
+  const tables = optionalString(v, 'tables');
+  if (tables === undefined) {
+    for (const flag of ['since', 'until', 'time-column']) {
+      if (optionalString(v, flag) !== undefined) throw usage(`--${flag} needs --tables (a range restore applies to named tables)`);
+    }
+  } else if (v.overwrite === true) {
+    throw usage('--overwrite replaces a whole database and does not apply to --tables; drop it (a table restore keeps the replaced rows in a safety table)');
+  }
+  const since = optionalString(v, 'since');
+  const until = optionalString(v, 'until');
+  if ((since === undefined) !== (until === undefined)) throw usage('--since and --until go together');
+  return runPitrRestore({
+    at: required(v, 'at'),
+    repo: required(v, 'pitr'),
+    stanza: required(v, 'stanza'),
+    database: required(v, 'database'),
+    target: required(v, 'target'),
+    tables: tables === undefined ? undefined : splitTableList(tables),
+    range: since !== undefined && until !== undefined ? { since, until } : undefined,
+    timeColumn: optionalString(v, 'time-column'),
+    overwrite: v.overwrite === true,
+    noOwner: v['no-owner'] === true,
+    jobs: jobs(v),
+    tools: { binDir: optionalString(v, 'pg-bin') },
+    serverBinDir: optionalString(v, 'pg-server-bin'),
+    workDir: optionalString(v, 'work-dir'),
+    log: io.log,
+  });
+}
+
+export function humanPitrRestore(r: PitrRestoreResult): string {
+  const what = r.tables
+    ? `${r.tables.length} table(s) of ${r.database}: ${r.tables.map((t) => `${t.table} (${t.rowsReplaced} rows replaced, ${t.rowsRestored} restored${t.safetyTable ? `, previous rows in ${t.safetyTable}` : ''})`).join(', ')}`
+    : `${r.database}`;
+  return [
+    `restored ${what} as of ${r.at} into ${r.target}${r.replaced ? ' (replaced)' : ''}`,
+    `  base backup ${r.backup} (stanza ${r.stanza}); last transaction kept ${r.lastCommit ?? 'none since the backup'}, first left out ${r.stoppedBefore}`,
+    `  ${(r.durationMs / 1000).toFixed(1)} s (physical restore ${(r.phases.physicalMs / 1000).toFixed(1)} s, WAL replay ${(r.phases.recoveryMs / 1000).toFixed(1)} s, transfer ${(r.phases.transferMs / 1000).toFixed(1)} s)`,
+    ...r.warnings.map((w) => `  warning: ${w}`),
+  ].join('\n');
+}

@@ -2,6 +2,8 @@ import { formatBytes } from '../../core/backup.ts';
 import { runRestore } from '../../core/restore.ts';
 import { runTableRestore, splitTableList, type TableRestoreResult } from '../../core/table-restore.ts';
 import { COMMON, type Command, jobs, optionalString, PG, REPO, repository, required, usage } from './args.ts';
+import { humanPitrRestore, pitrRestoreFromFlags } from './pitr.ts';
+import type { PitrRestoreResult } from '../../core/pitr/restore.ts';
 
 type FullResult = Awaited<ReturnType<typeof runRestore>>;
 
@@ -27,7 +29,15 @@ export const restoreCommand: Command = {
   -j, --jobs N       parallel pg_restore jobs (default: CPU count)
   --pg-bin DIR       directory of pg_restore/psql (default: PATH)
   --work-dir DIR     where s3:// backups are downloaded (default: OS temp dir)
-  --json, --quiet`,
+  --json, --quiet
+
+Point-in-time recovery from a pgBackRest repository (set up with dr pitr config):
+  dr restore --at TIME --pitr URL --stanza NAME --database NAME --target URL [--tables … --since … --until …]
+  --at TIME          the database as it was at TIME (ISO 8601 with a zone, e.g. 2026-01-15T14:30:00Z)
+  --pitr URL         the pgBackRest repository, s3://bucket/pitr or file:///dir (instead of --repo)
+  --stanza NAME      its stanza; --database names the database inside the recovered cluster
+  --pg-server-bin DIR  PostgreSQL server binaries of the stanza's major (default /usr/lib/postgresql/<major>/bin)
+  --work-dir DIR     holds the temporary cluster and its dump (about twice the cluster's size)`,
   options: {
     ...COMMON,
     ...REPO,
@@ -42,8 +52,13 @@ export const restoreCommand: Command = {
     since: { type: 'string' },
     until: { type: 'string' },
     'time-column': { type: 'string' },
+    at: { type: 'string' },
+    pitr: { type: 'string' },
+    stanza: { type: 'string' },
+    'pg-server-bin': { type: 'string' },
   },
   async run(v, io) {
+    if (optionalString(v, 'at') !== undefined || optionalString(v, 'pitr') !== undefined) return pitrRestoreFromFlags(v, io);
     const tables = optionalString(v, 'tables');
     if (tables === undefined) {
       for (const flag of ['since', 'until', 'time-column']) {
@@ -82,7 +97,7 @@ export const restoreCommand: Command = {
       log: io.log,
     });
   },
-  human: (r: FullResult | TableRestoreResult) => ('mode' in r ? humanTables(r) : humanFull(r)),
+  human: (r: FullResult | TableRestoreResult | PitrRestoreResult) => ('stanza' in r ? humanPitrRestore(r) : 'mode' in r ? humanTables(r) : humanFull(r)),
 };
 
 function humanFull(r: FullResult): string {

@@ -22,6 +22,9 @@ export interface TemporaryServerOptions {
   /** Environment for restore_command (pgBackRest options, credentials). */
   readonly env: Record<string, string>;
   readonly log: (message: string) => void;
+  /** The recovery target and the archive's newest segment, for the error when recovery fails. */
+  readonly at: Date;
+  readonly archiveMax?: string;
 }
 
 /** The restored cluster's hot-standby limits (they must be at least the primary's), from pg_control. */
@@ -54,7 +57,8 @@ export class TemporaryServer {
 
   /** A connection URL over the private socket. */
   url(database: string, user: string): string {
-    return `postgres://${encodeURIComponent(user)}@/${encodeURIComponent(database)}?host=${encodeURIComponent(this.socketDir)}`;
+    // libpq and node-postgres both take a socket directory from the `host` parameter.
+    return `postgres://${encodeURIComponent(user)}@localhost:5432/${encodeURIComponent(database)}?host=${encodeURIComponent(this.socketDir)}`;
   }
 
   private pgCtl(args: string[]) {
@@ -113,7 +117,8 @@ export class TemporaryServer {
   }
 
   /** Turns the server log of a failed recovery into the error the user can act on. */
-  async failFromLog(what: string, context: { at?: Date; archiveMax?: string } = {}): Promise<never> {
+  async failFromLog(what: string): Promise<never> {
+    const context = this.options;
     const text = await this.serverLog();
     const lastTx = /last completed transaction was at log time (.+)$/m.exec(text)?.[1];
     const restored = [...text.matchAll(/restored log file "([0-9A-F]{24})" from archive/g)].map((m) => m[1]);
@@ -123,9 +128,9 @@ export class TemporaryServer {
         ? `; WAL segment ${nextSegment(lastSegment)} is missing from the archive (it holds up to ${context.archiveMax})`
         : '';
       throw new DrError(
-        `recovery to ${context.at?.toISOString() ?? 'the target'} is not possible: the archived WAL ends before it${missing}; the last transaction it holds committed at ${lastTx ?? 'unknown'}`,
+        `recovery to ${context.at.toISOString()} is not possible: the archived WAL ends before it${missing}; ${lastTx ? `the last transaction it holds committed at ${lastTx}` : 'it holds no transaction after the base backup'}`,
         missing
-          ? 'the archive has a gap: choose an --at before that transaction time, and check the repository (pgbackrest check, pgbackrest info)'
+          ? 'the archive has a gap: only an earlier --at can be recovered; check archiving on the database host (pgbackrest check) and take a new full backup'
           : 'choose an --at at or before that time, or wait for the database host to archive newer WAL (archive_timeout; pgbackrest check)',
       );
     }
@@ -136,10 +141,12 @@ export class TemporaryServer {
       );
     }
     const fatal = text.split('\n').find((l) => /\b(FATAL|PANIC):/.test(l));
-    throw new DrError(`${what}: ${fatal ? fatal.replace(/^.*?(FATAL|PANIC):\s*/, '') : 'no message in the server log'}`, `see the temporary server log (kept at ${this.logFile} until dr exits; run with --keep-work-dir to keep it)`);
+    // The log goes away with the temporary cluster: show its end with the progress output.
+    this.options.log(`temporary server log (last lines):\n${text.trimEnd().split('\n').slice(-15).join('\n')}`);
+    throw new DrError(`${what}: ${fatal ? fatal.replace(/^.*?(FATAL|PANIC):\s*/, '') : 'no message in the server log'}`, 'see the temporary server log printed above');
   }
 
-  private async isRunning(): Promise<boolean> {
+  async isRunning(): Promise<boolean> {
     const result = await this.pgCtl(['status']);
     return result.code === 0;
   }
@@ -148,13 +155,14 @@ export class TemporaryServer {
    * Waits until recovery paused at the target, checks the stop point against `at`, and promotes.
    * Returns the time of the last transaction kept and of the first one left out.
    */
-  async recoverTo(at: Date, superuser: string, archiveMax: string | undefined): Promise<{ lastCommit?: Date; stoppedBefore: Date }> {
+  async recoverTo(superuser: string): Promise<{ lastCommit?: Date; stoppedBefore: Date }> {
+    const at = this.options.at;
     let lastReport = Date.now();
     for (;;) {
       let client: pg.Client | undefined;
       try {
         client = await connect(this.url('postgres', superuser), 'temporary').catch(async (err) => {
-          if (!(await this.isRunning())) return this.failFromLog('recovery failed', { at, archiveMax });
+          if (!(await this.isRunning())) return this.failFromLog('recovery failed');
           throw err;
         });
         const { rows } = await client.query<{ recovery: boolean; pause: string; replayed: Date | null }>(
@@ -167,20 +175,20 @@ export class TemporaryServer {
         if (state.pause === 'paused') {
           const log = await this.serverLog();
           if (/hot standby is not possible because of insufficient parameter settings/.test(log)) {
-            return this.failFromLog('recovery paused: the temporary server\'s limits are below the primary\'s', { at, archiveMax });
+            return this.failFromLog('recovery paused: the temporary server\'s limits are below the primary\'s');
           }
           const stop = /recovery stopping before (?:commit|abort) of transaction \d+, time (.+)$/m.exec(log);
           const stoppedBefore = stop ? new Date(stop[1].replace(' ', 'T').replace(/\+00$/, 'Z')) : undefined;
           if (!stoppedBefore || Number.isNaN(stoppedBefore.getTime()) || stoppedBefore.getTime() <= at.getTime() || (state.replayed && state.replayed.getTime() > at.getTime())) {
             throw new DrError(
               `recovery paused at an unexpected point (${stop ? `stopped before a transaction at ${stop[1]}` : 'no stop record in the log'}, last replayed ${state.replayed?.toISOString() ?? 'none'}); not promoted`,
-              `see the temporary server log ${this.logFile}`,
+              'the temporary server was stopped without promoting; report this with dr\'s output',
             );
           }
           this.options.log(`recovery stopped before the first transaction after ${at.toISOString()} (committed ${stoppedBefore.toISOString()}); promoting`);
           await client.query('SELECT pg_promote(true, 600)');
           const promoted = await client.query<{ recovery: boolean }>('SELECT pg_is_in_recovery() AS recovery');
-          if (promoted.rows[0].recovery) throw new DrError('the temporary server did not promote within 10 minutes', `see ${this.logFile}`);
+          if (promoted.rows[0].recovery) throw new DrError('the temporary server did not promote within 10 minutes', 'check free space in --work-dir and retry');
           return { lastCommit: state.replayed ?? undefined, stoppedBefore };
         }
         if (Date.now() - lastReport > 10_000) {
@@ -190,7 +198,7 @@ export class TemporaryServer {
       } catch (err) {
         if (err instanceof DrError) throw err;
         // The server may have just shut down (recovery failed): the next round reads its log.
-        if (!(await this.isRunning())) return this.failFromLog('recovery failed', { at, archiveMax });
+        if (!(await this.isRunning())) return this.failFromLog('recovery failed');
       } finally {
         await client?.end().catch(() => {});
       }
@@ -239,4 +247,10 @@ export async function privateDir(path: string): Promise<void> {
   await mkdir(path, { recursive: true, mode: 0o700 });
   await chmod(path, 0o700);
   await chownToServer(path);
+  if (runningAsRoot() && (await runAsServerUser('test', ['-w', path])).code !== 0) {
+    throw new DrError(
+      `the ${SERVER_USER} OS user cannot reach ${path}`,
+      `choose a directory whose parents ${SERVER_USER} can traverse (e.g. chmod o+x on them; --work-dir for restores)`,
+    );
+  }
 }
