@@ -39,6 +39,8 @@ export const JobEnv = {
    * or 'none'. @default 'none'
    */
   objectLock: 'DR_OBJECT_LOCK',
+  /** CA bundle (a path in the image) for sslmode verify-ca/verify-full; becomes PGSSLROOTCERT (task definition). */
+  sslRootCert: 'DR_DB_SSLROOTCERT',
   /**
    * The state machine execution's name (override, optional). When set, the job also writes its
    * `--json` result to the repository under `jobResultKey(command, name)` (core/job-result.ts), where
@@ -50,6 +52,9 @@ export const JobEnv = {
   /** pgBackRest stanza of PITR restores (task definition; never from input). */
   pitrStanza: 'DR_PITR_STANZA',
 } as const;
+
+/** Where job/Dockerfile puts the RDS global CA bundle (config sslRootCert 'rds'). */
+export const RDS_CA_BUNDLE_PATH = '/opt/dr/rds-global-bundle.pem';
 
 /**
  * The env var that carries one database's Secrets Manager secret (JSON with username and

@@ -53,6 +53,8 @@ export function jobInvocation(env: NodeJS.ProcessEnv): JobInvocation {
     PGUSER: secret.username,
     PGPASSWORD: secret.password,
     PGSSLMODE: env[JobEnv.sslMode] ?? 'prefer',
+    // Only when configured: libpq treats sslmode=require as verify-ca whenever a root cert is set.
+    ...(env[JobEnv.sslRootCert] ? { PGSSLROOTCERT: env[JobEnv.sslRootCert] } : {}),
   };
   const url = `postgres://${encodeURIComponent(secret.username)}@${host.includes(':') ? `[${host}]` : host}:${port}/${encodeURIComponent(database)}`;
   const repo = required(JobEnv.repo);

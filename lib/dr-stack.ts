@@ -1,4 +1,4 @@
-import { CfnOutput, Duration, Stack, type StackProps } from 'aws-cdk-lib';
+import { CfnOutput, Duration as CdkDuration, Duration, Stack, type StackProps } from 'aws-cdk-lib';
 import * as ec2 from 'aws-cdk-lib/aws-ec2';
 import type * as ecs from 'aws-cdk-lib/aws-ecs';
 import * as secretsmanager from 'aws-cdk-lib/aws-secretsmanager';
@@ -64,6 +64,11 @@ export class DrStack extends Stack {
       memoryLimitMiB: config.job.memoryMiB,
       dumpJobs: config.job.dumpJobs,
       sslMode: config.sslMode,
+      sslRootCert: config.sslRootCert,
+      databaseSecurityGroup: config.databaseSecurityGroupId
+        ? ec2.SecurityGroup.fromSecurityGroupId(this, 'DatabaseSecurityGroup', config.databaseSecurityGroupId, { mutable: true })
+        : undefined,
+      rotateSecretsAfter: config.secretRotationDays ? CdkDuration.days(config.secretRotationDays) : undefined,
       postgresMajorVersion: config.postgresMajorVersion,
       ephemeralStorageGiB: config.job.ephemeralStorageGiB,
       pitr: this.pitrRepository ? { repository: this.pitrRepository, stanza: config.pitr.stanza } : undefined,

@@ -1,11 +1,12 @@
 import { fileURLToPath } from 'node:url';
-import { IgnoreMode, RemovalPolicy, Validations } from 'aws-cdk-lib';
+import { type Duration, IgnoreMode, RemovalPolicy, Validations } from 'aws-cdk-lib';
 import * as ec2 from 'aws-cdk-lib/aws-ec2';
 import * as ecs from 'aws-cdk-lib/aws-ecs';
 import { Platform } from 'aws-cdk-lib/aws-ecr-assets';
 import * as logs from 'aws-cdk-lib/aws-logs';
+import * as secretsmanager from 'aws-cdk-lib/aws-secretsmanager';
 import { Construct } from 'constructs';
-import { JOB_CONTAINER_NAME, JobEnv, secretEnvVarFor } from '../../core/contract.ts';
+import { JOB_CONTAINER_NAME, JobEnv, RDS_CA_BUNDLE_PATH, secretEnvVarFor } from '../../core/contract.ts';
 import type { SslMode } from '../config.ts';
 import { type DatabaseTarget, validateDatabaseTargets } from './database-target.ts';
 import type { PitrRepository } from './pitr-repository.ts';
@@ -67,6 +68,33 @@ export interface BackupJobProps {
    */
   readonly sslMode?: SslMode;
   /**
+   * CA bundle to verify database certificates with: 'rds' (the RDS global bundle the job image
+   * ships at RDS_CA_BUNDLE_PATH) or an absolute path inside the image. Use with sslMode 'verify-full'.
+   * @default - none
+   */
+  readonly sslRootCert?: string;
+  /**
+   * The databases' security group: it gets ingress on each database port from the job's security
+   * group (and from allowDatabaseAccess callers, e.g. the verify Lambda).
+   * @default - none: allow the job's security group on the database yourself
+   */
+  readonly databaseSecurityGroup?: ec2.ISecurityGroup;
+  /**
+   * Rotate each distinct database secret this often with the hosted single-user PostgreSQL
+   * rotation Lambda (in the job's subnets). Tasks read the secret when they start, so a rotation
+   * never breaks a running backup.
+   * @default - no rotation schedule (rotate the secret where it is managed)
+   */
+  readonly rotateSecretsAfter?: Duration;
+  /**
+   * Interface VPC endpoints (KMS, Secrets Manager, ECR, CloudWatch Logs and metrics, STS, SNS, Step
+   * Functions) in the VPC this construct creates, so AWS API traffic stays off the NAT gateway.
+   * Ignored for an imported `vpc`: add endpoints there yourself. The S3 gateway endpoint is always added
+   * to a created VPC (it is free).
+   * @default true
+   */
+  readonly interfaceEndpoints?: boolean;
+  /**
    * Major version of the PostgreSQL client built into the default image (build arg PG_MAJOR).
    * Ignored when `image` is given.
    * @default 15
@@ -97,6 +125,10 @@ export class BackupJob extends Construct {
   public readonly logGroup: logs.LogGroup;
   /** The subnets tasks must be started in. */
   public readonly subnets: ec2.SubnetSelection = { subnetType: ec2.SubnetType.PRIVATE_WITH_EGRESS };
+  /** The interface endpoints created with the VPC (empty for an imported VPC). */
+  public readonly endpoints: ec2.InterfaceVpcEndpoint[] = [];
+  private readonly databaseSecurityGroup?: ec2.ISecurityGroup;
+  private readonly databasePorts: readonly number[];
 
   constructor(scope: Construct, id: string, props: BackupJobProps) {
     super(scope, id);
@@ -115,7 +147,9 @@ export class BackupJob extends Construct {
       throw new Error(`BackupJob ${this.node.path}: ephemeralStorageGiB is ${storage}; use a whole number from 21 to 200 (Fargate's range), or leave it out for the default 20 GiB`);
     }
 
-    this.vpc = props.vpc ?? this.createVpc();
+    this.vpc = props.vpc ?? this.createVpc(props.interfaceEndpoints ?? true);
+    this.databaseSecurityGroup = props.databaseSecurityGroup;
+    this.databasePorts = [...new Set(props.databases.map((db) => db.port))];
 
     this.cluster = new ecs.Cluster(this, 'Cluster', {
       vpc: this.vpc,
@@ -165,6 +199,9 @@ export class BackupJob extends Construct {
         [JobEnv.kmsKeyId]: props.vault.key.keyArn,
         [JobEnv.sslMode]: props.sslMode ?? 'require',
         [JobEnv.jobs]: String(dumpJobs),
+        // The vault has Object Lock: every backup object is locked for its tier (GOVERNANCE).
+        [JobEnv.objectLock]: 'governance',
+        ...(props.sslRootCert ? { [JobEnv.sslRootCert]: props.sslRootCert === 'rds' ? RDS_CA_BUNDLE_PATH : props.sslRootCert } : {}),
         ...(props.pitr ? { [JobEnv.pitrRepo]: props.pitr.repository.url, [JobEnv.pitrStanza]: props.pitr.stanza } : {}),
       },
       secrets: Object.fromEntries(
@@ -173,6 +210,8 @@ export class BackupJob extends Construct {
     });
 
     props.vault.grantBackupWrite(this.taskDefinition.taskRole);
+    this.allowDatabaseAccess(this.securityGroup, 'crypto-stock-dr backup job');
+    if (props.rotateSecretsAfter) this.rotateSecrets(props.databases, props.rotateSecretsAfter);
     props.pitr?.repository.grantRead(this.taskDefinition.taskRole);
 
     Validations.of(this.taskDefinition).acknowledge({
@@ -187,12 +226,34 @@ export class BackupJob extends Construct {
     }
   }
 
-  private createVpc(): ec2.Vpc {
+  /**
+   * Lets `peer` (e.g. the verify Lambda's security group) reach every database port: an ingress
+   * rule on the database security group. Without `databaseSecurityGroup` there is nothing to add.
+   */
+  public allowDatabaseAccess(peer: ec2.ISecurityGroup, description: string): void {
+    if (!this.databaseSecurityGroup) return;
+    for (const port of this.databasePorts) {
+      this.databaseSecurityGroup.addIngressRule(peer, ec2.Port.tcp(port), `${description} to PostgreSQL on ${port}`);
+    }
+  }
+
+  private rotateSecrets(databases: readonly DatabaseTarget[], after: Duration): void {
+    const seen = new Set<string>();
+    databases.forEach((db, i) => {
+      if (seen.has(db.secret.secretName)) return;
+      seen.add(db.secret.secretName);
+      const hostedRotation = secretsmanager.HostedRotation.postgreSqlSingleUser({ vpc: this.vpc, vpcSubnets: this.subnets });
+      new secretsmanager.RotationSchedule(this, `SecretRotation${i}`, { secret: db.secret, hostedRotation, automaticallyAfter: after });
+      for (const sg of hostedRotation.connections.securityGroups) this.allowDatabaseAccess(sg, 'secret rotation');
+    });
+  }
+
+  private createVpc(interfaceEndpoints: boolean): ec2.Vpc {
     const flowLogGroup = new logs.LogGroup(this, 'FlowLogs', {
       retention: logs.RetentionDays.THREE_MONTHS,
       removalPolicy: RemovalPolicy.DESTROY,
     });
-    return new ec2.Vpc(this, 'Vpc', {
+    const vpc = new ec2.Vpc(this, 'Vpc', {
       maxAzs: 2,
       natGateways: 1,
       subnetConfiguration: [
@@ -202,6 +263,35 @@ export class BackupJob extends Construct {
       flowLogs: {
         all: { destination: ec2.FlowLogDestination.toCloudWatchLogs(flowLogGroup), trafficType: ec2.FlowLogTrafficType.ALL },
       },
+      gatewayEndpoints: { S3: { service: ec2.GatewayVpcEndpointAwsService.S3, subnets: [this.subnets] } },
     });
+    if (interfaceEndpoints) {
+      const services: [string, ec2.InterfaceVpcEndpointAwsService][] = [
+        ['Kms', ec2.InterfaceVpcEndpointAwsService.KMS],
+        ['SecretsManager', ec2.InterfaceVpcEndpointAwsService.SECRETS_MANAGER],
+        ['EcrApi', ec2.InterfaceVpcEndpointAwsService.ECR],
+        ['EcrDocker', ec2.InterfaceVpcEndpointAwsService.ECR_DOCKER],
+        ['Logs', ec2.InterfaceVpcEndpointAwsService.CLOUDWATCH_LOGS],
+        ['Monitoring', ec2.InterfaceVpcEndpointAwsService.CLOUDWATCH_MONITORING],
+        ['Sts', ec2.InterfaceVpcEndpointAwsService.STS],
+        ['Sns', ec2.InterfaceVpcEndpointAwsService.SNS],
+        ['StepFunctions', ec2.InterfaceVpcEndpointAwsService.STEP_FUNCTIONS],
+      ];
+      // One security group for all endpoints: HTTPS from inside the VPC (the job, the Lambdas, secret rotation).
+      const endpointSecurityGroup = new ec2.SecurityGroup(this, 'EndpointSecurityGroup', {
+        vpc,
+        description: 'crypto-stock-dr VPC endpoints: HTTPS from the VPC',
+        allowAllOutbound: false,
+      });
+      endpointSecurityGroup.addIngressRule(ec2.Peer.ipv4(vpc.vpcCidrBlock), ec2.Port.tcp(443), 'HTTPS to AWS APIs from inside the VPC');
+      Validations.of(endpointSecurityGroup).acknowledge({
+        id: 'AwsSolutions-EC23',
+        reason: 'The only ingress is HTTPS from this VPC\'s own CIDR block (a CloudFormation reference cdk-nag cannot resolve), never 0.0.0.0/0.',
+      });
+      for (const [id, service] of services) {
+        this.endpoints.push(vpc.addInterfaceEndpoint(id, { service, subnets: this.subnets, privateDnsEnabled: true, securityGroups: [endpointSecurityGroup], open: false }));
+      }
+    }
+    return vpc;
   }
 }

@@ -65,9 +65,18 @@ describe('DrStack', () => {
     expect(acks.map(([id]) => id.replace(/^annotation::/i, '').replace(/<[^>]+>/g, '<ref>')).sort()).toEqual([
       'AwsSolutions-ECS2',
       'AwsSolutions-IAM4[Policy::arn:<ref>:iam::aws:policy/service-role/AWSLambdaBasicExecutionRole]',
+      // Restore workflow: the validate and result Lambdas (DrFunction).
+      'AwsSolutions-IAM4[Policy::arn:<ref>:iam::aws:policy/service-role/AWSLambdaBasicExecutionRole]',
+      'AwsSolutions-IAM4[Policy::arn:<ref>:iam::aws:policy/service-role/AWSLambdaBasicExecutionRole]',
       'AwsSolutions-IAM5[Resource::*]',
       'AwsSolutions-IAM5[Resource::*]',
       'AwsSolutions-IAM5[Resource::*]',
+      // Restore workflow: its state machine role and its two Lambdas (X-Ray).
+      'AwsSolutions-IAM5[Resource::*]',
+      'AwsSolutions-IAM5[Resource::*]',
+      'AwsSolutions-IAM5[Resource::*]',
+      'AwsSolutions-IAM5[Resource::<ref>/backups/*]',
+      // Restore workflow: the job's read grant on backups, and results/restores/ for the job and the result Lambda.
       'AwsSolutions-IAM5[Resource::<ref>/backups/*]',
       // Offsite replication role (lib/constructs/replication.ts): source objects, offsite key by alias, offsite objects.
       'AwsSolutions-IAM5[Resource::<ref>/backups/*]',
@@ -75,8 +84,15 @@ describe('DrStack', () => {
       'AwsSolutions-IAM5[Resource::<ref>/pitr/*]',
       'AwsSolutions-IAM5[Resource::<ref>/pitr/*]',
       'AwsSolutions-IAM5[Resource::<ref>/pitr/*]',
+      'AwsSolutions-IAM5[Resource::<ref>/results/restores/*]',
+      'AwsSolutions-IAM5[Resource::<ref>/results/restores/*]',
+      // Restore workflow: LambdaInvoke's <function arn>:* (versions of the one function), twice.
+      'AwsSolutions-IAM5[Resource::<ref>:*]',
+      'AwsSolutions-IAM5[Resource::<ref>:*]',
       'AwsSolutions-IAM5[Resource::arn:<ref>:kms:us-west-2:<ref>:key/*]',
       'AwsSolutions-IAM5[Resource::arn:<ref>:s3:::crypto-stock-dr-offsite-<ref>-us-west-2/backups/*]',
+      'AwsSolutions-L1',
+      'AwsSolutions-L1',
       'AwsSolutions-L1',
       'AwsSolutions-S1',
     ]);

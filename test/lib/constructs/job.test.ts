@@ -38,7 +38,8 @@ describe('BackupJob in the stack', () => {
 
   it('sets repo, KMS key, sslmode and jobs in the task definition environment', () => {
     const env = Object.fromEntries(container.Environment.map((e: { Name: string; Value: unknown }) => [e.Name, e.Value]));
-    expect(Object.keys(env).sort()).toEqual([JobEnv.kmsKeyId, JobEnv.repo, JobEnv.sslMode, JobEnv.jobs, JobEnv.pitrRepo, JobEnv.pitrStanza].sort());
+    expect(Object.keys(env).sort()).toEqual([JobEnv.kmsKeyId, JobEnv.repo, JobEnv.sslMode, JobEnv.jobs, JobEnv.pitrRepo, JobEnv.pitrStanza, JobEnv.objectLock].sort());
+    expect(env[JobEnv.objectLock]).toBe('governance');
     expect(env[JobEnv.repo]).toEqual({ 'Fn::Join': ['', ['s3://', { Ref: expect.stringMatching(/VaultBucket/) }, '/']] });
     expect(env[JobEnv.kmsKeyId]).toEqual({ 'Fn::GetAtt': [expect.stringMatching(/VaultKey/), 'Arn'] });
     expect(env[JobEnv.sslMode]).toBe('verify-full');

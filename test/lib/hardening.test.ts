@@ -1,0 +1,221 @@
+/**
+ * Hardening of issue 6 as template assertions: nobody can delete backups or bypass their
+ * retention, least-privilege grants, Object Lock on what the job writes, private networking with
+ * VPC endpoints, database security group rules, secret rotation, TLS verification.
+ */
+import { Stack } from 'aws-cdk-lib';
+import { Template } from 'aws-cdk-lib/assertions';
+import * as ec2 from 'aws-cdk-lib/aws-ec2';
+import * as ecs from 'aws-cdk-lib/aws-ecs';
+import * as iam from 'aws-cdk-lib/aws-iam';
+import * as secretsmanager from 'aws-cdk-lib/aws-secretsmanager';
+import { AwsSolutionsChecks } from 'cdk-nag';
+import { describe, expect, it } from 'vitest';
+import { JobEnv, RDS_CA_BUNDLE_PATH } from '../../core/contract.ts';
+import { parseConfig } from '../../lib/config.ts';
+import { BackupJob } from '../../lib/constructs/job.ts';
+import { BackupVault } from '../../lib/constructs/vault.ts';
+import { DrStack } from '../../lib/dr-stack.ts';
+import { addOffsiteStack } from '../../lib/offsite-stack.ts';
+import { newApp, onlyResource, shippedConfig } from './helpers.ts';
+
+/** What would erase a backup or shorten its lock. */
+const FORBIDDEN = ['s3:DeleteObject', 's3:DeleteObjectVersion', 's3:BypassGovernanceRetention', 's3:PutLifecycleConfiguration', 's3:DeleteBucket'];
+
+const asList = (v: unknown): unknown[] => (v === undefined ? [] : Array.isArray(v) ? v : [v]);
+
+/** IAM action pattern (with * and ?) matching, case-insensitive as IAM does. */
+function actionMatches(pattern: string, action: string): boolean {
+  const regex = new RegExp(`^${pattern.replace(/[.+^${}()|[\]\\]/g, '\\$&').replace(/\*/g, '.*').replace(/\?/g, '.')}$`, 'i');
+  return regex.test(action);
+}
+
+function grants(statement: any, action: string): boolean {
+  if (statement.Effect !== 'Allow') return false;
+  if (statement.NotAction !== undefined) return !asList(statement.NotAction).some((p) => actionMatches(String(p), action));
+  return asList(statement.Action).some((p) => actionMatches(String(p), action));
+}
+
+/** Every identity-based statement of a template: AWS::IAM::Policy, ManagedPolicy and Role inline policies. */
+function identityStatements(template: Template): { where: string; statement: any }[] {
+  const out: { where: string; statement: any }[] = [];
+  for (const [id, resource] of Object.entries(template.toJSON().Resources ?? {}) as [string, any][]) {
+    const docs = resource.Type === 'AWS::IAM::Policy' || resource.Type === 'AWS::IAM::ManagedPolicy'
+      ? [resource.Properties.PolicyDocument]
+      : resource.Type === 'AWS::IAM::Role' ? asList(resource.Properties.Policies).map((p: any) => p.PolicyDocument) : [];
+    for (const doc of docs) for (const statement of asList(doc.Statement)) out.push({ where: id, statement });
+  }
+  return out;
+}
+
+/** Could this statement's resource address a vault object (primary or offsite)? */
+function mayAddressVault(statement: any, vaultBucketIds: string[]): boolean {
+  if (statement.NotResource !== undefined) return true;
+  return asList(statement.Resource).some((r) => {
+    const text = JSON.stringify(r);
+    return r === '*' || /s3:::\*/.test(text) || text.includes('crypto-stock-dr-offsite') || vaultBucketIds.some((id) => text.includes(`"${id}"`));
+  });
+}
+
+function deleteCapable(template: Template): string[] {
+  const vaultBucketIds = Object.keys(template.findResources('AWS::S3::Bucket', { Properties: { ObjectLockEnabled: true } }));
+  return identityStatements(template).flatMap(({ where, statement }) => FORBIDDEN
+    .filter((action) => grants(statement, action) && mayAddressVault(statement, vaultBucketIds))
+    .map((action) => `${where} may ${action}`));
+}
+
+function buildAll(raw: Record<string, unknown> = {}) {
+  const app = newApp();
+  const config = parseConfig({ ...(shippedConfig() as object), ...raw });
+  const primary = new DrStack(app, 'CryptoStockDr', { config });
+  const offsite = addOffsiteStack(app, primary, config.offsite, undefined);
+  return { app, primary, offsite, template: Template.fromStack(primary), offsiteTemplate: Template.fromStack(offsite) };
+}
+
+function jobEnvironment(template: Template): Record<string, string> {
+  const taskDefinitions = Object.values(template.findResources('AWS::ECS::TaskDefinition')) as any[];
+  const container = taskDefinitions[0].Properties.ContainerDefinitions[0];
+  return Object.fromEntries(container.Environment.map((e: { Name: string; Value: unknown }) => [e.Name, e.Value]));
+}
+
+describe('no role can delete backups or bypass their retention', () => {
+  const all = buildAll({ secretRotationDays: 30, databaseSecurityGroupId: 'sg-0123abcd' });
+
+  it('holds for every IAM policy, managed policy and inline role policy of both stacks (wildcards expanded)', () => {
+    expect(identityStatements(all.template).length).toBeGreaterThan(10);
+    expect(deleteCapable(all.template)).toEqual([]);
+    expect(deleteCapable(all.offsiteTemplate)).toEqual([]);
+    // s3:BypassGovernanceRetention appears nowhere in an Allow, whatever the resource.
+    for (const t of [all.template, all.offsiteTemplate]) {
+      expect(identityStatements(t).filter(({ statement }) => grants(statement, 's3:BypassGovernanceRetention')).map((s) => s.where)).toEqual([]);
+    }
+  });
+
+  it('the check itself catches s3:*, s3:Delete* and NotAction grants on the vault', () => {
+    const stack = new Stack(newApp(), 'Probe');
+    const vault = new BackupVault(stack, 'Vault');
+    const role = new iam.Role(stack, 'Role', { assumedBy: new iam.AccountRootPrincipal() });
+    role.addToPolicy(new iam.PolicyStatement({ actions: ['s3:Delete*'], resources: [vault.bucket.arnForObjects('backups/*')] }));
+    role.addToPolicy(new iam.PolicyStatement({ actions: ['s3:*'], resources: ['*'] }));
+    new iam.ManagedPolicy(stack, 'Managed', { statements: [new iam.PolicyStatement({ notActions: ['s3:GetObject'], resources: [vault.bucket.bucketArn] })] });
+    const found = deleteCapable(Template.fromStack(stack));
+    expect(found.filter((f) => f.startsWith('RoleDefaultPolicy'))).toEqual(expect.arrayContaining([
+      expect.stringContaining('may s3:DeleteObject'), expect.stringContaining('may s3:DeleteObjectVersion'), expect.stringContaining('may s3:BypassGovernanceRetention'),
+    ]));
+    expect(found.some((f) => f.startsWith('Managed') && f.endsWith('s3:PutLifecycleConfiguration'))).toBe(true);
+  });
+});
+
+describe('backup task least privilege and Object Lock', () => {
+  const { template } = buildAll();
+
+  it('writes with Object Lock GOVERNANCE (DR_OBJECT_LOCK) into the Object Lock vault', () => {
+    expect(jobEnvironment(template)[JobEnv.objectLock]).toBe('governance');
+  });
+
+  it('may put, tag, lock and read objects under backups/ only, and list with a backups/ prefix condition', () => {
+    const taskRolePolicy = identityStatements(template).filter(({ where }) => /BackupJobTaskDefinitionTaskRoleDefaultPolicy/.test(where)).map((s) => s.statement);
+    const s3Statements = taskRolePolicy.filter((s) => asList(s.Action).some((a) => String(a).startsWith('s3:')));
+    const objects = s3Statements.find((s) => asList(s.Action).includes('s3:PutObject'));
+    expect([...asList(objects.Action)].sort()).toEqual([
+      's3:AbortMultipartUpload', 's3:GetObject', 's3:GetObjectTagging', 's3:ListMultipartUploadParts', 's3:PutObject', 's3:PutObjectRetention', 's3:PutObjectTagging',
+    ]);
+    expect(JSON.stringify(objects.Resource)).toMatch(/\/backups\/\*"\]\]\}$/);
+    const list = s3Statements.find((s) => asList(s.Action).includes('s3:ListBucket'));
+    expect(list.Condition).toEqual({ StringLikeIfExists: { 's3:prefix': ['backups/', 'backups/*'] } });
+    for (const s of s3Statements) expect(asList(s.Action).every((a) => /^s3:(Put|Get|List|Abort)/.test(String(a)))).toBe(true);
+  });
+});
+
+describe('network', () => {
+  const { template } = buildAll({ databaseSecurityGroupId: 'sg-0123abcd' });
+
+  it('runs tasks in private subnets without public IPs; flow logs on', () => {
+    // RunTask leaves AssignPublicIp out, which is DISABLED for awsvpc tasks; the subnets are the private ones.
+    const definition = JSON.stringify(template.findResources('AWS::StepFunctions::StateMachine'));
+    expect(definition).not.toContain('AssignPublicIp');
+    expect(definition).toMatch(/Subnets.*BackupJobVpcprivateSubnet1.*BackupJobVpcprivateSubnet2/);
+    expect(definition).not.toMatch(/publicSubnet/i);
+    template.resourceCountIs('AWS::EC2::FlowLog', 1);
+    template.hasResourceProperties('AWS::EC2::FlowLog', { TrafficType: 'ALL', ResourceType: 'VPC' });
+  });
+
+  it('has an S3 gateway endpoint and private-DNS interface endpoints for the AWS APIs the job and workflows call', () => {
+    const gateway = Object.values(template.findResources('AWS::EC2::VPCEndpoint', { Properties: { VpcEndpointType: 'Gateway' } })) as any[];
+    expect(gateway.map((g) => g.Properties.ServiceName['Fn::Join'][1].at(-1))).toEqual(['.s3']);
+    const interfaces = Object.values(template.findResources('AWS::EC2::VPCEndpoint', { Properties: { VpcEndpointType: 'Interface' } })) as any[];
+    const services = interfaces.map((e) => String(e.Properties.ServiceName['Fn::Join'][1].at(-1)).slice(1)).sort();
+    expect(services).toEqual(['ecr.api', 'ecr.dkr', 'kms', 'logs', 'monitoring', 'secretsmanager', 'sns', 'states', 'sts']);
+    for (const e of interfaces) expect(e.Properties.PrivateDnsEnabled).toBe(true);
+    // One endpoint security group: HTTPS from inside the VPC only.
+    const groups = new Set(interfaces.map((e) => JSON.stringify(e.Properties.SecurityGroupIds)));
+    expect(groups.size).toBe(1);
+    const endpointGroup = onlyResource(template, 'AWS::EC2::SecurityGroup', { GroupDescription: 'crypto-stock-dr VPC endpoints: HTTPS from the VPC' }).Properties;
+    expect(endpointGroup.SecurityGroupIngress).toEqual([expect.objectContaining({
+      IpProtocol: 'tcp', FromPort: 443, ToPort: 443, CidrIp: { 'Fn::GetAtt': [expect.stringMatching(/BackupJobVpc/), 'CidrBlock'] },
+    })]);
+  });
+
+  it('creates no endpoints in an imported VPC (documented: add them there)', () => {
+    const stack = new Stack(newApp(), 'Imported');
+    const vpc = new ec2.Vpc(stack, 'ExistingVpc', { natGateways: 0, subnetConfiguration: [{ name: 'private', subnetType: ec2.SubnetType.PRIVATE_ISOLATED }] });
+    const job = new BackupJob(stack, 'Job', {
+      vault: new BackupVault(stack, 'Vault'),
+      vpc,
+      image: ecs.ContainerImage.fromRegistry('example/dr'),
+      databases: [{ name: 'db', host: 'h', port: 5432, secret: secretsmanager.Secret.fromSecretNameV2(stack, 'Secret', 'db') }],
+    });
+    expect(job.endpoints).toEqual([]);
+    Template.fromStack(stack).resourceCountIs('AWS::EC2::VPCEndpoint', 0);
+  });
+
+  it('opens the database port on the database security group to the job only', () => {
+    const ingress = Object.values(template.findResources('AWS::EC2::SecurityGroupIngress')).map((r: any) => r.Properties).filter((p) => p.GroupId === 'sg-0123abcd');
+    expect(ingress).toEqual([expect.objectContaining({
+      IpProtocol: 'tcp', FromPort: 5432, ToPort: 5432,
+      SourceSecurityGroupId: { 'Fn::GetAtt': [expect.stringMatching(/BackupJobSecurityGroup/), 'GroupId'] },
+    })]);
+  });
+
+  it('adds no database rules without databaseSecurityGroupId', () => {
+    const ingress = Object.values(buildAll().template.findResources('AWS::EC2::SecurityGroupIngress')).map((r: any) => r.Properties);
+    expect(ingress.filter((p) => p.FromPort === 5432)).toEqual([]);
+  });
+});
+
+describe('secrets and TLS', () => {
+  it('attaches the hosted single-user PostgreSQL rotation to each distinct database secret, reachable from its security group', () => {
+    const { template } = buildAll({
+      secretRotationDays: 30,
+      databaseSecurityGroupId: 'sg-0123abcd',
+      databases: [{ name: 'a', host: 'h' }, { name: 'b', host: 'h' }, { name: 'c', host: 'h', secret: 'other/db' }],
+    });
+    const schedules = Object.values(template.findResources('AWS::SecretsManager::RotationSchedule')).map((r: any) => r.Properties);
+    expect(schedules).toHaveLength(2);
+    for (const s of schedules) {
+      expect(s.RotationRules).toEqual({ ScheduleExpression: 'rate(30 days)' });
+      expect(s.HostedRotationLambda).toMatchObject({ RotationType: 'PostgreSQLSingleUser' });
+    }
+    const ingress = Object.values(template.findResources('AWS::EC2::SecurityGroupIngress')).map((r: any) => r.Properties).filter((p) => p.GroupId === 'sg-0123abcd');
+    expect(ingress).toHaveLength(3); // the job + one rotation function per secret
+  });
+
+  it('verifies the server certificate against the RDS bundle shipped in the image when sslRootCert is rds', () => {
+    const app = newApp();
+    const stack = new DrStack(app, 'Tls', { config: parseConfig({ sslRootCert: 'rds', offsite: { enabled: false } }) });
+    const env = jobEnvironment(Template.fromStack(stack));
+    expect(env[JobEnv.sslRootCert]).toBe(RDS_CA_BUNDLE_PATH);
+    expect(env[JobEnv.sslMode]).toBe('verify-full');
+    expect(jobEnvironment(buildAll().template)[JobEnv.sslRootCert]).toBeUndefined();
+  });
+});
+
+describe('cdk-nag with every hardening option on', () => {
+  it('finds nothing unacknowledged in either stack', () => {
+    const { app, primary, offsite } = buildAll({ secretRotationDays: 30, databaseSecurityGroupId: 'sg-0123abcd', sslRootCert: 'rds', offsite: { replicationTimeControl: true } });
+    for (const stack of [primary, offsite]) {
+      const report = new AwsSolutionsChecks(app).validateScope(stack);
+      expect(report.violations.map((v) => `${v.ruleName} at ${v.violatingResources.map((r) => r.constructPath).join(', ')}`)).toEqual([]);
+    }
+  });
+});
