@@ -8,7 +8,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, describe, expect, it } from 'vitest';
-import { JobEnv } from '../../core/contract.ts';
+import { JobEnv, RDS_CA_BUNDLE_PATH } from '../../core/contract.ts';
 
 const REPO_ROOT = fileURLToPath(new URL('../..', import.meta.url));
 const dockerfile = readFileSync(join(REPO_ROOT, 'job/Dockerfile'), 'utf8');
@@ -30,6 +30,14 @@ describe('job/Dockerfile', () => {
     const result = spawnSync(process.execPath, [join(out, 'dr-job.mjs')], { env: { PATH: process.env.PATH }, encoding: 'utf8' });
     expect(result.status).toBe(2);
     expect(result.stderr).toContain(`job setting ${JobEnv.database} is not set`);
+  });
+
+  it('ships the RDS global CA bundle, readable by the job user, where RDS_CA_BUNDLE_PATH says', () => {
+    const add = instructions.find((l) => l.startsWith('ADD https://truststore.pki.rds.amazonaws.com/'));
+    expect(add).toBe(`ADD https://truststore.pki.rds.amazonaws.com/global/global-bundle.pem ${RDS_CA_BUNDLE_PATH}`);
+    // ADD from a URL creates the file with mode 600 (root); the job runs as node.
+    expect(instructions).toContain(`RUN chmod 0644 ${RDS_CA_BUNDLE_PATH} && grep -q 'BEGIN CERTIFICATE' ${RDS_CA_BUNDLE_PATH}`);
+    expect(instructions.indexOf(add!)).toBeLessThan(instructions.indexOf('USER node'));
   });
 
   it('installs the PGDG client for ARG PG_MAJOR (default 15) and runs as a non-root user', () => {

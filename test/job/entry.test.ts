@@ -33,6 +33,12 @@ describe('jobInvocation (the container overrides → the dr command line)', () =
     expect(jobInvocation(base).argv).not.toContain('--object-lock');
   });
 
+  it('sets PGSSLROOTCERT only when a CA bundle is configured (libpq would turn require into verify-ca)', () => {
+    expect(jobInvocation({ ...base, [JobEnv.sslRootCert]: '/opt/dr/rds-global-bundle.pem', [JobEnv.sslMode]: 'verify-full' }).pgEnv)
+      .toMatchObject({ PGSSLROOTCERT: '/opt/dr/rds-global-bundle.pem', PGSSLMODE: 'verify-full' });
+    expect(jobInvocation(base).pgEnv.PGSSLROOTCERT).toBeUndefined();
+  });
+
   it('lets the job choose the tier by date when the workflow passes an empty tier', () => {
     expect(jobInvocation({ ...base, [JobEnv.tier]: '' }).argv).not.toContain('--tier');
   });
