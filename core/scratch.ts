@@ -23,8 +23,10 @@ export function assertScratchName(name: string): void {
 
 export interface DropResult {
   readonly database: string;
-  /** False when it did not exist (a drill that failed before the restore created it). */
-  readonly dropped: boolean;
+  /** The scratch database is gone (also when it never existed); what a drill report's cleanup checks. */
+  readonly dropped: true;
+  /** Whether it existed, i.e. this call dropped it (false: the drill failed before the restore created it). */
+  readonly existed: boolean;
 }
 
 /**
@@ -34,7 +36,7 @@ export interface DropResult {
 export async function dropScratchDatabase(client: pg.Client, name: string): Promise<DropResult> {
   assertScratchName(name);
   const exists = await client.query('SELECT 1 FROM pg_database WHERE datname = $1', [name]);
-  if (exists.rowCount === 0) return { database: name, dropped: false };
+  if (exists.rowCount === 0) return { database: name, dropped: true, existed: false };
   await client.query(`DROP DATABASE IF EXISTS ${quoteIdent(name)} WITH (FORCE)`);
-  return { database: name, dropped: true };
+  return { database: name, dropped: true, existed: true };
 }

@@ -68,7 +68,7 @@ export function createDrillCleanupHandler(deps: DrillCleanupDeps): (event: unkno
     );
     try {
       const result = await dropScratchDatabase(client, event.database);
-      console.log(JSON.stringify({ cleanup: result.dropped ? 'DROPPED' : 'ABSENT', database: result.database, host }));
+      console.log(JSON.stringify({ cleanup: result.existed ? 'DROPPED' : 'ABSENT', database: result.database, host }));
       return result;
     } finally {
       await client.end();

@@ -31,7 +31,7 @@ describe('drill-cleanup Lambda (real PostgreSQL; mocked Secrets Manager GetSecre
     session.on('error', () => {});
     await session.connect();
     try {
-      expect(await handler({ database: name })).toEqual({ database: name, dropped: true });
+      expect(await handler({ database: name })).toEqual({ database: name, dropped: true, existed: true });
     } finally {
       await session.end().catch(() => {});
     }
@@ -41,7 +41,7 @@ describe('drill-cleanup Lambda (real PostgreSQL; mocked Secrets Manager GetSecre
 
   it('succeeds when the scratch database does not exist (the restore failed before creating it)', async () => {
     const name = uniqueName('drill_never');
-    expect(await handler({ database: name, host: PG_HOST, port: String(PG_PORT) })).toEqual({ database: name, dropped: false });
+    expect(await handler({ database: name, host: PG_HOST, port: String(PG_PORT) })).toEqual({ database: name, dropped: true, existed: false });
   });
 
   it.each(['crypto_stock', 'postgres', 'drill_', 'drill_x"; DROP DATABASE postgres; --', `drill_${'x'.repeat(60)}`])(
@@ -65,6 +65,6 @@ describe('drill-cleanup Lambda (real PostgreSQL; mocked Secrets Manager GetSecre
   it('drops every name core/drill.ts gives a drilled database of up to MAX_DRILLED_NAME characters', async () => {
     const name = scratchDatabaseName('x'.repeat(MAX_DRILLED_NAME), new Date('2025-01-05T03:00:00Z'));
     expect(name).toBe(`drill_${'x'.repeat(MAX_DRILLED_NAME)}_20250105`);
-    expect(await handler({ database: name })).toEqual({ database: name, dropped: false });
+    expect(await handler({ database: name })).toEqual({ database: name, dropped: true, existed: false });
   });
 });
