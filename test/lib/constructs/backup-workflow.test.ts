@@ -21,7 +21,8 @@ describe('BackupWorkflow in the stack', () => {
   const inner = map.ItemProcessor.States['Back up database'].Branches[0].States;
 
   it('logs ALL with execution data and traces with X-Ray', () => {
-    const sm = onlyResource(template, 'AWS::StepFunctions::StateMachine').Properties;
+    const [sm] = Object.entries(template.findResources('AWS::StepFunctions::StateMachine'))
+      .filter(([id]) => id.includes('BackupWorkflow')).map(([, r]) => (r as { Properties: Record<string, any> }).Properties);
     expect(sm.LoggingConfiguration).toMatchObject({ Level: 'ALL', IncludeExecutionData: true });
     expect(sm.TracingConfiguration).toEqual({ Enabled: true });
   });
