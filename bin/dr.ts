@@ -53,7 +53,13 @@ export async function main(argv: string[], io: MainIo = {}): Promise<number> {
   if (!command) return fail(usage(`unknown command "${name}"; commands: ${Object.keys(COMMANDS).join(', ')}`));
   let values: Values;
   try {
-    values = parseArgs({ args: rest, options: command.options, allowPositionals: false, strict: true }).values as Values;
+    const parsed = parseArgs({ args: rest, options: command.options, allowPositionals: command.positional !== undefined, strict: true });
+    values = parsed.values as Values;
+    if (parsed.positionals.length > 1) throw new Error(`one ${command.positional} argument expected, got ${parsed.positionals.length}`);
+    if (command.positional !== undefined && parsed.positionals.length === 1) {
+      if (values[command.positional] !== undefined) throw new Error(`give ${command.positional} once: as an argument or as --${command.positional}`);
+      values[command.positional] = parsed.positionals[0];
+    }
   } catch (err) {
     return fail(usage((err as Error).message.split('\n')[0]));
   }

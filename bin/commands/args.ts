@@ -29,6 +29,11 @@ export interface Command {
   readonly human: (result: never) => string;
   /** Exit status for a result that ran to completion but failed (e.g. a verification). @default - 0 */
   readonly exitCode?: (result: never) => number;
+  /**
+   * The option one positional argument fills (`dr remote status <arn>` = `--execution <arn>`).
+   * @default - no positional arguments
+   */
+  readonly positional?: string;
 }
 
 /** parseArgs values; a string[] for options declared `multiple: true`. */
