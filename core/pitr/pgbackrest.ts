@@ -7,6 +7,7 @@ import { spawn } from 'node:child_process';
 import { existsSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { DrError } from '../errors.ts';
+import { resolveAwsCredentials } from '../repository/s3.ts';
 import { repoOptions, type PitrRepo } from './config.ts';
 
 /** The OS user the server runs as when dr is root. */
@@ -43,25 +44,31 @@ export function runAsServerUser(file: string, args: string[], env: Record<string
 }
 
 /**
- * S3 credentials for pgBackRest from the standard AWS environment, as PGBACKREST_* variables (never
- * on a command line). Without keys, the repository options use key-type=auto (instance role).
+ * S3 credentials for pgBackRest as PGBACKREST_* variables (never on a command line). pgBackRest's
+ * `auto` key type reads only the EC2 instance role; for keys in the environment, a profile, web
+ * identity or an ECS/Fargate task role, dr resolves them with the AWS SDK's default chain.
+ * Temporary credentials are fixed at start: a restore must finish before they expire (≥ 1 h).
  */
-export function s3CredentialEnv(repo: PitrRepo): Record<string, string> {
-  if (repo.type !== 's3' || !process.env.AWS_ACCESS_KEY_ID || !process.env.AWS_SECRET_ACCESS_KEY) return {};
+export async function s3CredentialEnv(repo: PitrRepo): Promise<Record<string, string>> {
+  if (repo.type !== 's3') return {};
+  const e = process.env;
+  const elsewhere = e.AWS_ACCESS_KEY_ID || e.AWS_PROFILE || e.AWS_WEB_IDENTITY_TOKEN_FILE || e.AWS_CONTAINER_CREDENTIALS_RELATIVE_URI || e.AWS_CONTAINER_CREDENTIALS_FULL_URI;
+  if (!elsewhere) return {};
+  const credentials = await resolveAwsCredentials();
   const env: Record<string, string> = {
     PGBACKREST_REPO1_S3_KEY_TYPE: 'shared',
-    PGBACKREST_REPO1_S3_KEY: process.env.AWS_ACCESS_KEY_ID,
-    PGBACKREST_REPO1_S3_KEY_SECRET: process.env.AWS_SECRET_ACCESS_KEY,
+    PGBACKREST_REPO1_S3_KEY: credentials.accessKeyId,
+    PGBACKREST_REPO1_S3_KEY_SECRET: credentials.secretAccessKey,
   };
-  if (process.env.AWS_SESSION_TOKEN) env.PGBACKREST_REPO1_S3_TOKEN = process.env.AWS_SESSION_TOKEN;
+  if (credentials.sessionToken) env.PGBACKREST_REPO1_S3_TOKEN = credentials.sessionToken;
   return env;
 }
 
 /** The repository as pgBackRest command-line options (they also end up in restore_command). */
-export function repoArgs(repo: PitrRepo): string[] {
+export function repoArgs(repo: PitrRepo, credentialEnv: Record<string, string>): string[] {
   const options = repoOptions(repo);
   // Shared keys come from the environment; key-type=auto on the command line would override them.
-  if (Object.keys(s3CredentialEnv(repo)).length > 0) delete options['repo1-s3-key-type'];
+  if (Object.keys(credentialEnv).length > 0) delete options['repo1-s3-key-type'];
   return Object.entries(options).map(([k, v]) => `--${k}=${v}`);
 }
 
@@ -70,12 +77,14 @@ export interface PgbackrestContext {
   readonly stanza: string;
   /** Directory for pgBackRest's lock files (it must be writable by the server user). */
   readonly lockPath: string;
+  /** From s3CredentialEnv(repo). */
+  readonly credentialEnv: Record<string, string>;
 }
 
 /** Environment for pgBackRest, also inherited by the restore_command of a temporary server. */
 export function pgbackrestEnv(ctx: PgbackrestContext): Record<string, string> {
   return {
-    ...s3CredentialEnv(ctx.repo),
+    ...ctx.credentialEnv,
     PGBACKREST_LOCK_PATH: ctx.lockPath,
     // Logs go to stderr, which dr reads; no log files under /var/log on the restore host.
     PGBACKREST_LOG_LEVEL_FILE: 'off',
@@ -85,7 +94,7 @@ export function pgbackrestEnv(ctx: PgbackrestContext): Record<string, string> {
 }
 
 export async function pgbackrest(ctx: PgbackrestContext, command: string, args: string[] = []): Promise<ProcResult> {
-  const result = await runAsServerUser('pgbackrest', [...repoArgs(ctx.repo), `--stanza=${ctx.stanza}`, ...args, command], pgbackrestEnv(ctx)).catch((err: NodeJS.ErrnoException) => {
+  const result = await runAsServerUser('pgbackrest', [...repoArgs(ctx.repo, ctx.credentialEnv), `--stanza=${ctx.stanza}`, ...args, command], pgbackrestEnv(ctx)).catch((err: NodeJS.ErrnoException) => {
     throw new DrError(`cannot run pgbackrest: ${err.message}`, 'install pgBackRest (apt-get install pgbackrest)');
   });
   if (result.code === 127) {

@@ -8,7 +8,7 @@ import { cpus, tmpdir } from 'node:os';
 import { isAbsolute, join } from 'node:path';
 import { DrError } from '../errors.ts';
 import { checkStanza, parsePitrRepo } from './config.ts';
-import { backupForTarget, latestBackup, parseAt, pgbackrest, pgbackrestError, type PgbackrestContext, recoveryTargetTime, runningAsRoot, SERVER_USER, serverBinariesFor, stanzaInfo } from './pgbackrest.ts';
+import { backupForTarget, latestBackup, parseAt, pgbackrest, pgbackrestError, type PgbackrestContext, recoveryTargetTime, s3CredentialEnv, runningAsRoot, SERVER_USER, serverBinariesFor, stanzaInfo } from './pgbackrest.ts';
 import { privateDir } from './recovery.ts';
 
 export interface RestoreServerOptions {
@@ -71,8 +71,9 @@ export async function runRestoreServer(options: RestoreServerOptions): Promise<R
   }
   const jobs = options.jobs ?? Math.max(1, cpus().length);
 
+  const credentialEnv = await s3CredentialEnv(repo);
   const lockPath = await mkdtemp(join(tmpdir(), 'dr-pitr-lock-'));
-  const ctx: PgbackrestContext = { repo, stanza, lockPath };
+  const ctx: PgbackrestContext = { repo, stanza, lockPath, credentialEnv };
   try {
     await privateDir(lockPath);
     const info = await stanzaInfo(ctx);
@@ -95,6 +96,9 @@ export async function runRestoreServer(options: RestoreServerOptions): Promise<R
     }
     const asUser = runningAsRoot() ? `runuser -u ${SERVER_USER} -- ` : '';
     const nextSteps = [
+      ...(Object.keys(credentialEnv).length > 0
+        ? [`the server's restore_command runs pgBackRest, whose key-type=auto reads only an EC2 instance role: on another host, give it keys first (PGBACKREST_REPO1_S3_KEY_TYPE=shared, PGBACKREST_REPO1_S3_KEY, PGBACKREST_REPO1_S3_KEY_SECRET in the server's environment, or in /etc/pgbackrest/pgbackrest.conf)`]
+        : []),
       `${asUser}${join(binaries.binDir, 'pg_ctl')} -D ${pgPath} -l ${pgPath}/recovery.log start   # or start the replacement server's service`,
       `psql -c 'SELECT pg_is_in_recovery()'   # t while replaying WAL${at ? ` to ${at.toISOString()}` : ' to the end of the archive'}; f once promoted`,
       at

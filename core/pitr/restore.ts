@@ -17,7 +17,7 @@ import { assertClientNotOlder, connect, defaultUser, firstErrorLine, parsePgUrl,
 import { displayName, replaceTablesFromSource, type ReplacedTable, type ReplaceTable, type TableName } from '../replace-tables.ts';
 import { openTarget, restoreDumpIntoTarget } from '../restore.ts';
 import { checkStanza, parsePitrRepo } from './config.ts';
-import { backupForTarget, parseAt, pgbackrest, pgbackrestEnv, pgbackrestError, type PgbackrestContext, recoveryTargetTime, serverBinariesFor, stanzaInfo } from './pgbackrest.ts';
+import { backupForTarget, parseAt, pgbackrest, pgbackrestEnv, pgbackrestError, type PgbackrestContext, recoveryTargetTime, s3CredentialEnv, serverBinariesFor, stanzaInfo } from './pgbackrest.ts';
 import { privateDir, TemporaryServer } from './recovery.ts';
 
 export interface PitrRestoreOptions {
@@ -83,8 +83,9 @@ export async function runPitrRestore(options: PitrRestoreOptions): Promise<PitrR
   if (options.range && !options.tables?.length) throw new DrError('--since/--until need --tables', 'name the tables whose rows to restore, e.g. --tables candles');
   const warnings: string[] = [];
 
+  const credentialEnv = await s3CredentialEnv(repo);
   const workRoot = await mkdtemp(join(options.workDir ?? tmpdir(), 'dr-pitr-'));
-  const ctx: PgbackrestContext = { repo, stanza, lockPath: join(workRoot, 'lock') };
+  const ctx: PgbackrestContext = { repo, stanza, lockPath: join(workRoot, 'lock'), credentialEnv };
   let server: TemporaryServer | undefined;
   let opened: Awaited<ReturnType<typeof openTarget>> | undefined;
   try {

@@ -32,6 +32,21 @@ function loadSdk(): Promise<Sdk> {
   return sdkLoading;
 }
 
+/**
+ * The credentials the SDK's default chain finds (environment, profile, web identity, ECS/Fargate
+ * task role, EC2 instance role), for tools that cannot look them up themselves (pgBackRest's
+ * `auto` key type knows only the EC2 instance role).
+ */
+export async function resolveAwsCredentials(): Promise<{ accessKeyId: string; secretAccessKey: string; sessionToken?: string }> {
+  const sdk = await loadSdk();
+  try {
+    const credentials = await new sdk.s3.S3Client({}).config.credentials();
+    return { accessKeyId: credentials.accessKeyId, secretAccessKey: credentials.secretAccessKey, sessionToken: credentials.sessionToken };
+  } catch (err) {
+    throw new DrError(`no AWS credentials found: ${(err as Error).message}`, 'run with a task/instance role, AWS_PROFILE or AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY', 1, { cause: err });
+  }
+}
+
 export interface S3RepositoryOptions {
   readonly bucket: string;
   /** Key prefix inside the bucket; slashes at either end are ignored. */

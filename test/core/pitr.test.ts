@@ -13,6 +13,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { parsePitrRepo } from '../../core/pitr/config.ts';
+import { repoArgs, s3CredentialEnv } from '../../core/pitr/pgbackrest.ts';
 import { createSampleDatabase } from '../../core/sample-database.ts';
 import { errorLines, runDr } from '../support/cli.ts';
 import { serverBinDir } from '../support/cluster.ts';
@@ -90,6 +92,35 @@ describe('dr pitr config', () => {
       expect(errorLines(out), args.join(' ')).toHaveLength(1);
       expect(errorLines(out)[0], args.join(' ')).toMatch(message);
       expect(out.stdout).toBe('');
+    }
+  });
+});
+
+describe('pgBackRest S3 credentials', () => {
+  const repo = parsePitrRepo('s3://crypto-dr-vault/pitr');
+  it('keys from the AWS default chain (here: the environment) go to pgBackRest as PGBACKREST_* variables, never as arguments', async () => {
+    const saved = { ...process.env };
+    Object.assign(process.env, { AWS_ACCESS_KEY_ID: 'AKIDTEST', AWS_SECRET_ACCESS_KEY: 'secret/test', AWS_SESSION_TOKEN: 'token', AWS_REGION: 'eu-west-1' });
+    try {
+      const env = await s3CredentialEnv(repo);
+      expect(env).toEqual({ PGBACKREST_REPO1_S3_KEY_TYPE: 'shared', PGBACKREST_REPO1_S3_KEY: 'AKIDTEST', PGBACKREST_REPO1_S3_KEY_SECRET: 'secret/test', PGBACKREST_REPO1_S3_TOKEN: 'token' });
+      const args = repoArgs(repo, env);
+      expect(args).toEqual(['--repo1-type=s3', '--repo1-s3-bucket=crypto-dr-vault', '--repo1-path=/pitr', '--repo1-s3-region=eu-west-1', '--repo1-s3-endpoint=s3.eu-west-1.amazonaws.com']);
+    } finally {
+      process.env = saved;
+    }
+  });
+
+  it('without credentials in the environment: key-type=auto (EC2 instance role), and nothing at all for file://', async () => {
+    const saved = { ...process.env };
+    for (const k of ['AWS_ACCESS_KEY_ID', 'AWS_PROFILE', 'AWS_WEB_IDENTITY_TOKEN_FILE', 'AWS_CONTAINER_CREDENTIALS_RELATIVE_URI', 'AWS_CONTAINER_CREDENTIALS_FULL_URI']) delete process.env[k];
+    process.env.AWS_REGION = 'eu-west-1';
+    try {
+      expect(await s3CredentialEnv(repo)).toEqual({});
+      expect(repoArgs(repo, {})).toContain('--repo1-s3-key-type=auto');
+      expect(await s3CredentialEnv(parsePitrRepo('file:///srv/pitr'))).toEqual({});
+    } finally {
+      process.env = saved;
     }
   });
 });
