@@ -199,7 +199,7 @@ describe('cdk-nag on the PITR constructs', () => {
     const { app, stack, repository, watch } = pitrStack();
     const report = new AwsSolutionsChecks(app).validateScope(stack);
     const ours = report.violations
-      .map((v) => ({ rule: v.ruleName, paths: v.violatingResources.map((r) => r.constructPath).filter((p) => /PitrRepository|RpoWatch/.test(p)) }))
+      .map((v) => ({ rule: v.ruleName, paths: v.violatingResources.map((r) => r.constructPath).filter((p) => /PitrRepository|RpoWatch/.test(p ?? '')) }))
       .filter((v) => v.paths.length > 0);
     expect(ours).toEqual([]);
     const acks = [repository, watch].flatMap((scope) => scope.node.findAll()).flatMap((c) => c.node.metadata
