@@ -5,6 +5,7 @@ import { checkCommand } from './check.ts';
 import { drillCommand } from './drill.ts';
 import { listCommand } from './list.ts';
 import { pitrConfigCommand, pitrRestoreServerCommand } from './pitr.ts';
+import { remoteRestoreCommand, remoteStatusCommand } from './remote.ts';
 import { restoreCommand } from './restore.ts';
 import { verifyCommand } from './verify.ts';
 
@@ -18,4 +19,6 @@ export const COMMANDS: Record<string, Command> = {
   // Two-word commands: dr.ts joins `dr pitr config` into 'pitr config'.
   'pitr config': pitrConfigCommand,
   'pitr restore-server': pitrRestoreServerCommand,
+  'remote restore': remoteRestoreCommand,
+  'remote status': remoteStatusCommand,
 };
