@@ -7,7 +7,7 @@ import { JOB_CONTAINER_NAME, JobEnv, Metrics, secretEnvVarFor } from '../../../c
 import { BackupJob } from '../../../lib/constructs/job.ts';
 import { BackupVault } from '../../../lib/constructs/vault.ts';
 import { BackupWorkflow } from '../../../lib/constructs/workflows/backup-workflow.ts';
-import { buildStack, newApp, onlyResource } from '../helpers.ts';
+import { buildStack, newApp } from '../helpers.ts';
 import { definitionOf } from './definition.ts';
 
 describe('BackupWorkflow in the stack', () => {
