@@ -63,6 +63,8 @@ describe('DrStack', () => {
       // aws-cdk-lib acknowledges some of its own CloudFormation-Validate rules; ours are the cdk-nag ones.
       .filter(([id]) => id.replace(/^annotation::/i, '').startsWith('AwsSolutions-'));
     expect(acks.map(([id]) => id.replace(/^annotation::/i, '').replace(/<[^>]+>/g, '<ref>')).sort()).toEqual([
+      // The VPC endpoints' security group: HTTPS from the VPC CIDR (lib/constructs/job.ts).
+      'AwsSolutions-EC23',
       'AwsSolutions-ECS2',
       'AwsSolutions-IAM4[Policy::arn:<ref>:iam::aws:policy/service-role/AWSLambdaBasicExecutionRole]',
       // Restore workflow: the validate and result Lambdas (DrFunction).
