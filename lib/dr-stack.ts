@@ -6,13 +6,15 @@ import type { Construct } from 'constructs';
 import type { DrConfig } from './config.ts';
 import type { DatabaseTarget } from './constructs/database-target.ts';
 import { BackupJob } from './constructs/job.ts';
-import { BackupMonitoring } from './constructs/monitoring.ts';
+import { DrillFunctions } from './constructs/drill-functions.ts';
+import { BackupMonitoring, DrDashboard, DrillMonitoring } from './constructs/monitoring.ts';
 import { PitrRepository } from './constructs/pitr-repository.ts';
 import { VaultReplication } from './constructs/replication.ts';
 import { RpoWatch } from './constructs/rpo-watch.ts';
-import { BackupSchedule } from './constructs/schedules.ts';
+import { BackupSchedule, DrillSchedule } from './constructs/schedules.ts';
 import { BackupVault } from './constructs/vault.ts';
 import { BackupWorkflow } from './constructs/workflows/backup-workflow.ts';
+import { DrillWorkflow } from './constructs/workflows/drill-workflow.ts';
 import { RestoreWorkflow } from './constructs/workflows/restore-workflow.ts';
 import { offsiteNames } from './offsite-stack.ts';
 
@@ -40,6 +42,12 @@ export class DrStack extends Stack {
   public readonly rpoWatch?: RpoWatch;
   /** Replication to the OffsiteVaultStack's bucket (config offsite.enabled). */
   public readonly replication?: VaultReplication;
+  /** Monthly restore drills: Lambdas, state machine, schedule, alarms, dashboard. */
+  public readonly drillFunctions: DrillFunctions;
+  public readonly drillWorkflow: DrillWorkflow;
+  public readonly drillSchedule: DrillSchedule;
+  public readonly drillMonitoring: DrillMonitoring;
+  public readonly dashboard: DrDashboard;
 
   constructor(scope: Construct, id: string, props: DrStackProps) {
     super(scope, id, props);
@@ -86,6 +94,7 @@ export class DrStack extends Stack {
     this.schedule = new BackupSchedule(this, 'BackupSchedule', { stateMachine: this.backupWorkflow.stateMachine });
     this.monitoring = new BackupMonitoring(this, 'Monitoring', {
       backupStateMachine: this.backupWorkflow.stateMachine,
+      databases: config.databases.map((db) => db.name),
       alertEmail: config.alertEmail,
     });
 
@@ -132,6 +141,51 @@ export class DrStack extends Stack {
       alarmTopic: this.monitoring.topic,
     });
 
+    // --- drills: restore into scratch databases on the staging server, verify, drop, report ---
+    const drilled = config.databases.map((db) => db.name);
+    const scratch = config.drill.scratchServer;
+    const scratchServer = { host: scratch.host, port: scratch.port, secret: importSecret(this, 'DrillScratchSecret', scratch.secret) };
+    if (!config.databases.some((db) => db.port === scratch.port)) {
+      this.job.securityGroup.addEgressRule(ec2.Peer.anyIpv4(), ec2.Port.tcp(scratch.port), `PostgreSQL staging server (drills) on ${scratch.port}`);
+    }
+    this.drillFunctions = new DrillFunctions(this, 'DrillFunctions', {
+      vault: this.vault,
+      vpc: this.job.vpc,
+      scratchServer,
+      databases: drilled,
+      topic: this.monitoring.topic,
+      rtoSeconds: config.rtoSeconds,
+      sslMode: config.sslMode,
+    });
+    this.drillWorkflow = new DrillWorkflow(this, 'DrillWorkflow', {
+      cluster: this.job.cluster,
+      taskDefinition: this.job.taskDefinition,
+      container: this.job.container,
+      securityGroups: [this.job.securityGroup],
+      subnets: this.job.subnets,
+      vault: this.vault,
+      databases: drilled,
+      scratchServer,
+      verifyFunction: this.drillFunctions.verify.function,
+      cleanupFunction: this.drillFunctions.cleanup.function,
+      reportFunction: this.drillFunctions.report.function,
+      rtoSeconds: config.rtoSeconds,
+      healthUrls: config.drill.healthUrls,
+    });
+    this.drillSchedule = new DrillSchedule(this, 'DrillSchedule', { stateMachine: this.drillWorkflow.stateMachine, enabled: config.drill.scheduleEnabled });
+    this.drillMonitoring = new DrillMonitoring(this, 'DrillMonitoring', {
+      topic: this.monitoring.topic,
+      drillStateMachine: this.drillWorkflow.stateMachine,
+      databases: drilled,
+      rtoSeconds: config.rtoSeconds,
+    });
+    this.dashboard = new DrDashboard(this, 'Dashboard', {
+      databases: drilled,
+      rtoSeconds: config.rtoSeconds,
+      backupStateMachine: this.backupWorkflow.stateMachine,
+      drillStateMachine: this.drillWorkflow.stateMachine,
+    });
+
     new CfnOutput(this, 'BackupStateMachineArn', {
       description: 'Start a backup now: aws stepfunctions start-execution --state-machine-arn <this> --input \'{"tier":"daily"}\'',
       value: this.backupWorkflow.stateMachine.stateMachineArn,
@@ -145,6 +199,11 @@ export class DrStack extends Stack {
       description: 'Start a restore: dr remote restore ... (finds this output), or the Step Functions console with an input from the README',
       value: this.restoreWorkflow.stateMachine.stateMachineArn,
     });
+    new CfnOutput(this, 'DrillStateMachineArn', {
+      description: 'Start a drill now: aws stepfunctions start-execution --state-machine-arn <this> --input \'{}\'',
+      value: this.drillWorkflow.stateMachine.stateMachineArn,
+    });
+    new CfnOutput(this, 'DashboardName', { value: this.dashboard.dashboard.dashboardName });
   }
 }
 

@@ -7,10 +7,37 @@ import * as sns from 'aws-cdk-lib/aws-sns';
 import * as subscriptions from 'aws-cdk-lib/aws-sns-subscriptions';
 import type * as sfn from 'aws-cdk-lib/aws-stepfunctions';
 import { Construct } from 'constructs';
+import { Metrics } from '../../core/contract.ts';
+
+/** A CryptoStockDr metric of one database (`Metrics.dimension`). */
+export function databaseMetric(metricName: string, database: string, options: { readonly statistic: string; readonly period: Duration; readonly label?: string }): cloudwatch.Metric {
+  return new cloudwatch.Metric({
+    namespace: Metrics.namespace,
+    metricName,
+    dimensionsMap: { [Metrics.dimension]: database },
+    statistic: options.statistic,
+    period: options.period,
+    // Only for graphs: a labelled metric would turn an alarm into a metric-math one.
+    label: options.label,
+  });
+}
+
+/** Construct-id-safe form of a database name (ids are paths; keep them readable). */
+function idOf(database: string): string {
+  return database.replace(/[^A-Za-z0-9]/g, '_');
+}
 
 export interface BackupMonitoringProps {
   /** The backup workflow whose failures raise the alarm. */
   readonly backupStateMachine: sfn.IStateMachine;
+  /** Databases the backup workflow backs up; each gets an RPO alarm on its `BackupSucceeded` metric. */
+  readonly databases: readonly string[];
+  /**
+   * A database with no successful backup for this long is an RPO breach (daily backups plus slack).
+   * At most 7 days (CloudWatch's longest alarm evaluation); a multiple of one minute.
+   * @default Duration.hours(26)
+   */
+  readonly rpoWindow?: Duration;
   /**
    * Email address subscribed to the alarm topic (the recipient must confirm it).
    * @default - no subscription; subscribe to `topic` by other means
@@ -18,16 +45,29 @@ export interface BackupMonitoringProps {
   readonly alertEmail?: string;
 }
 
-/** Alarms for the DR system, all notifying one encrypted SNS topic. */
+/**
+ * The alarm topic and the backup alarms: a failed backup execution, and per database an RPO breach
+ * (no `BackupSucceeded` datapoint within `rpoWindow`, which the backup workflow emits after a
+ * successful backup). The RPO alarm treats missing data as breaching: a database that was never
+ * backed up, a stopped schedule, or a workflow that stopped emitting all alarm the same way.
+ */
 export class BackupMonitoring extends Construct {
   public readonly topic: sns.Topic;
   public readonly topicKey: kms.Key;
   public readonly backupFailedAlarm: cloudwatch.Alarm;
+  /** One per database, by database name. */
+  public readonly rpoAlarms: ReadonlyMap<string, cloudwatch.Alarm>;
 
   constructor(scope: Construct, id: string, props: BackupMonitoringProps) {
     super(scope, id);
     if (props.alertEmail !== undefined && !/^[^@\s]+@[^@\s]+\.[^@\s]+$/.test(props.alertEmail)) {
       throw new Error(`BackupMonitoring ${this.node.path}: alertEmail "${props.alertEmail}" is not an email address; pass e.g. ops@example.com or leave it out`);
+    }
+    if (props.databases.length === 0) throw new Error(`BackupMonitoring ${this.node.path}: databases is empty; pass the backed-up database names (one RPO alarm each)`);
+    const rpoWindow = props.rpoWindow ?? Duration.hours(26);
+    const rpoSeconds = rpoWindow.toSeconds();
+    if (rpoSeconds % 60 !== 0 || rpoSeconds < 3600 || rpoSeconds > 7 * 86400) {
+      throw new Error(`BackupMonitoring ${this.node.path}: rpoWindow is ${rpoSeconds} s; use whole minutes from 1 hour to 7 days (CloudWatch's longest alarm period)`);
     }
 
     // A customer-managed key: CloudWatch alarms cannot publish to a topic under the AWS-managed SNS key.
@@ -52,5 +92,171 @@ export class BackupMonitoring extends Construct {
       treatMissingData: cloudwatch.TreatMissingData.NOT_BREACHING,
     });
     this.backupFailedAlarm.addAlarmAction(new actions.SnsAction(this.topic));
+
+    const rpoAlarms = new Map<string, cloudwatch.Alarm>();
+    for (const database of props.databases) {
+      // One period as long as the window: the sum is the number of successful backups in it.
+      const alarm = new cloudwatch.Alarm(this, `RpoBreach_${idOf(database)}`, {
+        alarmDescription: `RPO breach: no successful backup of ${database} in ${rpoWindow.toHumanString()} (metric ${Metrics.namespace} ${Metrics.backupSucceeded}, missing data counts). `
+          + 'Check the backup workflow executions and the job logs; a new deployment stays in alarm until the first backup.',
+        metric: databaseMetric(Metrics.backupSucceeded, database, { statistic: cloudwatch.Stats.SUM, period: rpoWindow }),
+        threshold: 1,
+        evaluationPeriods: 1,
+        comparisonOperator: cloudwatch.ComparisonOperator.LESS_THAN_THRESHOLD,
+        treatMissingData: cloudwatch.TreatMissingData.BREACHING,
+      });
+      alarm.addAlarmAction(new actions.SnsAction(this.topic));
+      rpoAlarms.set(database, alarm);
+    }
+    this.rpoAlarms = rpoAlarms;
+  }
+}
+
+export interface DrillMonitoringProps {
+  /** Where the alarms notify (BackupMonitoring's topic). */
+  readonly topic: sns.ITopic;
+  /** The drill workflow; a failed execution alarms (e.g. a drill that could not even report). */
+  readonly drillStateMachine: sfn.IStateMachine;
+  /** Drilled databases; each gets its drill alarms. */
+  readonly databases: readonly string[];
+  /** The recovery time objective in seconds; a drill's `RestoreSeconds` above it alarms. */
+  readonly rtoSeconds: number;
+  /**
+   * A database whose newest drill report is older than this many days alarms (the drill-age
+   * Lambda emits `DaysSinceLastDrill` daily; missing data counts, so a broken watch alarms too).
+   * @default 35 - a monthly drill plus slack
+   */
+  readonly maxDaysBetweenDrills?: number;
+}
+
+/**
+ * Drill alarms, per database: the drill failed (`DrillPassed` < 1), the RTO was exceeded
+ * (`RestoreSeconds` > RTO), no drill for `maxDaysBetweenDrills` days; and any failed drill execution.
+ */
+export class DrillMonitoring extends Construct {
+  public readonly drillExecutionFailedAlarm: cloudwatch.Alarm;
+  public readonly drillFailedAlarms: ReadonlyMap<string, cloudwatch.Alarm>;
+  public readonly rtoExceededAlarms: ReadonlyMap<string, cloudwatch.Alarm>;
+  public readonly noRecentDrillAlarms: ReadonlyMap<string, cloudwatch.Alarm>;
+
+  constructor(scope: Construct, id: string, props: DrillMonitoringProps) {
+    super(scope, id);
+    if (props.databases.length === 0) throw new Error(`DrillMonitoring ${this.node.path}: databases is empty; pass the drilled database names`);
+    if (!Number.isInteger(props.rtoSeconds) || props.rtoSeconds < 60) {
+      throw new Error(`DrillMonitoring ${this.node.path}: rtoSeconds is ${props.rtoSeconds}; use whole seconds >= 60 (config "rtoSeconds", e.g. 3600 for critical)`);
+    }
+    const maxDays = props.maxDaysBetweenDrills ?? 35;
+    if (!Number.isInteger(maxDays) || maxDays < 1) {
+      throw new Error(`DrillMonitoring ${this.node.path}: maxDaysBetweenDrills is ${maxDays}; use whole days >= 1`);
+    }
+    const notify = new actions.SnsAction(props.topic);
+    // Drill metrics arrive once a month: a day-long period keeps each drill's datapoint in view
+    // for a day, and missing data (no drill today) is simply not evaluated.
+    const day = Duration.days(1);
+
+    this.drillExecutionFailedAlarm = new cloudwatch.Alarm(this, 'DrillExecutionFailed', {
+      alarmDescription: 'A drill execution failed (it could not restore, verify or report). See the drill state machine execution.',
+      metric: props.drillStateMachine.metricFailed({ period: Duration.minutes(5), statistic: cloudwatch.Stats.SUM }),
+      threshold: 1,
+      evaluationPeriods: 1,
+      comparisonOperator: cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
+      treatMissingData: cloudwatch.TreatMissingData.NOT_BREACHING,
+    });
+    this.drillExecutionFailedAlarm.addAlarmAction(notify);
+
+    const failed = new Map<string, cloudwatch.Alarm>();
+    const rto = new Map<string, cloudwatch.Alarm>();
+    const stale = new Map<string, cloudwatch.Alarm>();
+    for (const database of props.databases) {
+      const dbId = idOf(database);
+      failed.set(database, new cloudwatch.Alarm(this, `DrillFailed_${dbId}`, {
+        alarmDescription: `The restore drill of ${database} FAILED: see reports/drills/<date>/${database}.html in the vault for the failed checks.`,
+        metric: databaseMetric(Metrics.drillPassed, database, { statistic: cloudwatch.Stats.MINIMUM, period: day }),
+        threshold: 1,
+        evaluationPeriods: 1,
+        comparisonOperator: cloudwatch.ComparisonOperator.LESS_THAN_THRESHOLD,
+        treatMissingData: cloudwatch.TreatMissingData.NOT_BREACHING,
+      }));
+      rto.set(database, new cloudwatch.Alarm(this, `RtoExceeded_${dbId}`, {
+        alarmDescription: `RTO exceeded: the drill restore of ${database} took longer than ${props.rtoSeconds} s. See the drill report's phase durations.`,
+        metric: databaseMetric(Metrics.restoreSeconds, database, { statistic: cloudwatch.Stats.MAXIMUM, period: day }),
+        threshold: props.rtoSeconds,
+        evaluationPeriods: 1,
+        comparisonOperator: cloudwatch.ComparisonOperator.GREATER_THAN_THRESHOLD,
+        treatMissingData: cloudwatch.TreatMissingData.NOT_BREACHING,
+      }));
+      // CloudWatch cannot evaluate 35 days at once (7 at most), hence the daily age metric.
+      stale.set(database, new cloudwatch.Alarm(this, `NoRecentDrill_${dbId}`, {
+        alarmDescription: `No restore drill of ${database} in ${maxDays} days (metric ${Metrics.daysSinceLastDrill}, missing data counts: never drilled, or the drill-age Lambda stopped). Start a drill by hand (README).`,
+        metric: databaseMetric(Metrics.daysSinceLastDrill, database, { statistic: cloudwatch.Stats.MAXIMUM, period: day }),
+        threshold: maxDays,
+        evaluationPeriods: 1,
+        comparisonOperator: cloudwatch.ComparisonOperator.GREATER_THAN_THRESHOLD,
+        treatMissingData: cloudwatch.TreatMissingData.BREACHING,
+      }));
+    }
+    for (const alarm of [...failed.values(), ...rto.values(), ...stale.values()]) alarm.addAlarmAction(notify);
+    this.drillFailedAlarms = failed;
+    this.rtoExceededAlarms = rto;
+    this.noRecentDrillAlarms = stale;
+  }
+}
+
+export interface DrDashboardProps {
+  readonly databases: readonly string[];
+  readonly rtoSeconds: number;
+  readonly backupStateMachine: sfn.IStateMachine;
+  readonly drillStateMachine: sfn.IStateMachine;
+  /**
+   * Dashboard name.
+   * @default - generated by CloudFormation
+   */
+  readonly dashboardName?: string;
+}
+
+/** One page: backups per day, backup age and restore time (against the RTO) at drills, drill results, workflow executions. */
+export class DrDashboard extends Construct {
+  public readonly dashboard: cloudwatch.Dashboard;
+
+  constructor(scope: Construct, id: string, props: DrDashboardProps) {
+    super(scope, id);
+    const per = (name: string, statistic: string, period: Duration) =>
+      props.databases.map((db) => databaseMetric(name, db, { statistic, period, label: db }));
+    const day = Duration.days(1);
+    const executions = (label: string, machine: sfn.IStateMachine) => [
+      machine.metricStarted({ period: day, statistic: cloudwatch.Stats.SUM, label: `${label} started` }),
+      machine.metricSucceeded({ period: day, statistic: cloudwatch.Stats.SUM, label: `${label} succeeded` }),
+      machine.metricFailed({ period: day, statistic: cloudwatch.Stats.SUM, label: `${label} failed` }),
+    ];
+    this.dashboard = new cloudwatch.Dashboard(this, 'Dashboard', {
+      dashboardName: props.dashboardName,
+      defaultInterval: Duration.days(90),
+      widgets: [
+        [
+          new cloudwatch.GraphWidget({ title: 'Successful backups per day', left: per(Metrics.backupSucceeded, cloudwatch.Stats.SUM, day), width: 12 }),
+          new cloudwatch.GraphWidget({ title: 'Age of the drilled backup (hours)', left: per(Metrics.backupAgeHours, cloudwatch.Stats.MAXIMUM, day), width: 12 }),
+        ],
+        [
+          new cloudwatch.GraphWidget({
+            title: 'Drill restore time vs RTO (seconds)',
+            left: per(Metrics.restoreSeconds, cloudwatch.Stats.MAXIMUM, day),
+            leftAnnotations: [{ value: props.rtoSeconds, label: `RTO ${props.rtoSeconds} s`, color: cloudwatch.Color.RED }],
+            leftYAxis: { min: 0 },
+            width: 12,
+          }),
+          new cloudwatch.GraphWidget({
+            title: 'Drill passed (1) / failed (0)',
+            left: per(Metrics.drillPassed, cloudwatch.Stats.MINIMUM, day),
+            leftYAxis: { min: 0, max: 1 },
+            width: 6,
+          }),
+          new cloudwatch.SingleValueWidget({ title: 'Days since last drill', metrics: per(Metrics.daysSinceLastDrill, cloudwatch.Stats.MAXIMUM, day), width: 6 }),
+        ],
+        [
+          new cloudwatch.GraphWidget({ title: 'Backup workflow executions', left: executions('backup', props.backupStateMachine), width: 12 }),
+          new cloudwatch.GraphWidget({ title: 'Drill workflow executions', left: executions('drill', props.drillStateMachine), width: 12 }),
+        ],
+      ],
+    });
   }
 }

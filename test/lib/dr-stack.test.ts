@@ -4,6 +4,24 @@ import { AwsSolutionsChecks } from 'cdk-nag';
 import { describe, expect, it } from 'vitest';
 import { buildStack, onlyResource } from './helpers.ts';
 
+/** Acknowledgements of the drills (lib/constructs/drill-functions.ts, lib/constructs/workflows/drill-workflow.ts). */
+const DRILL_ACKS = [
+  // verify, drill-cleanup, drill-report, drill-age (DrFunction): basic execution role, X-Ray, runtime.
+  ...Array(4).fill('AwsSolutions-IAM4[Policy::arn:<ref>:iam::aws:policy/service-role/AWSLambdaBasicExecutionRole]'),
+  ...Array(4).fill('AwsSolutions-IAM5[Resource::*]'),
+  ...Array(4).fill('AwsSolutions-L1'),
+  // verify and drill-cleanup run in the VPC.
+  ...Array(2).fill('AwsSolutions-IAM4[Policy::arn:<ref>:iam::aws:policy/service-role/AWSLambdaVPCAccessExecutionRole]'),
+  // verify and drill-report read backups; the report writes reports/ and publishes to the encrypted topic.
+  ...Array(2).fill('AwsSolutions-IAM5[Resource::<ref>/backups/*]'),
+  'AwsSolutions-IAM5[Resource::<ref>/reports/*]',
+  'AwsSolutions-IAM5[Action::kms:GenerateDataKey*]',
+  // The drill state machine: RUN_JOB/X-Ray/logs, its result records, LambdaInvoke version ARNs of its 3 functions.
+  'AwsSolutions-IAM5[Resource::*]',
+  'AwsSolutions-IAM5[Resource::<ref>/results/restores/*]',
+  ...Array(3).fill('AwsSolutions-IAM5[Resource::<ref>:*]'),
+];
+
 describe('DrStack', () => {
   const { app, stack, template } = buildStack({ alertEmail: 'ops@example.com' });
 
@@ -33,7 +51,7 @@ describe('DrStack', () => {
   });
 
   it('alarms on failed backup executions and notifies the topic', () => {
-    const alarm = onlyResource(template, 'AWS::CloudWatch::Alarm', { Namespace: 'AWS/States' }).Properties;
+    const alarm = onlyResource(template, 'AWS::CloudWatch::Alarm', { Namespace: 'AWS/States', AlarmDescription: Match.stringLikeRegexp('^A backup execution failed') }).Properties;
     expect(alarm).toMatchObject({
       Namespace: 'AWS/States',
       MetricName: 'ExecutionsFailed',
@@ -97,7 +115,8 @@ describe('DrStack', () => {
       'AwsSolutions-L1',
       'AwsSolutions-L1',
       'AwsSolutions-S1',
-    ]);
+      ...DRILL_ACKS,
+    ].sort());
     for (const [, reason] of acks) expect(reason.length).toBeGreaterThan(60);
   });
 });

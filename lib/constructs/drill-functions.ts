@@ -1,0 +1,134 @@
+import { Duration, Validations } from 'aws-cdk-lib';
+import * as ec2 from 'aws-cdk-lib/aws-ec2';
+import * as events from 'aws-cdk-lib/aws-events';
+import * as targets from 'aws-cdk-lib/aws-events-targets';
+import * as iam from 'aws-cdk-lib/aws-iam';
+import type * as sns from 'aws-cdk-lib/aws-sns';
+import { Construct } from 'constructs';
+import { DrillAgeEnv, DrillCleanupEnv, ReportEnv, VerifyEnv } from '../../core/contract.ts';
+import { DRILL_REPORTS_DIR, REPORTS_ROOT } from '../../core/layout.ts';
+import type { SslMode } from '../config.ts';
+import { DrFunction } from './function.ts';
+import type { ScratchServer } from './workflows/drill-workflow.ts';
+import type { BackupVault } from './vault.ts';
+
+export interface DrillFunctionsProps {
+  readonly vault: BackupVault;
+  /** VPC whose private subnets reach the staging server. */
+  readonly vpc: ec2.IVpc;
+  readonly scratchServer: ScratchServer;
+  /** Drilled databases (the drill-age Lambda reports each one's age). */
+  readonly databases: readonly string[];
+  /** Receives the drill summaries. */
+  readonly topic: sns.ITopic;
+  /** The recovery time objective the report judges restores by. */
+  readonly rtoSeconds: number;
+  /**
+   * libpq sslmode of the job; the Lambdas use the nearest mode node-postgres supports.
+   * @default 'require'
+   */
+  readonly sslMode?: SslMode;
+}
+
+/** The verify Lambda's TLS mode for a libpq sslmode (it knows disable, prefer, require, verify-full). */
+export function lambdaSslMode(mode: SslMode): 'disable' | 'prefer' | 'require' | 'verify-full' {
+  switch (mode) {
+    case 'disable': return 'disable';
+    case 'allow':
+    case 'prefer': return 'prefer';
+    case 'require': return 'require';
+    case 'verify-ca':
+    case 'verify-full': return 'verify-full';
+  }
+}
+
+/**
+ * The Lambdas of the drill: verify and cleanup (in the VPC, reaching the staging server), the
+ * report (vault and SNS), and the daily drill-age watch (vault reports listing) with its schedule.
+ */
+export class DrillFunctions extends Construct {
+  public readonly securityGroup: ec2.SecurityGroup;
+  public readonly verify: DrFunction;
+  public readonly cleanup: DrFunction;
+  public readonly report: DrFunction;
+  public readonly drillAge: DrFunction;
+  public readonly drillAgeRule: events.Rule;
+
+  constructor(scope: Construct, id: string, props: DrillFunctionsProps) {
+    super(scope, id);
+    const repo = `s3://${props.vault.bucket.bucketName}/`;
+    const sslMode = lambdaSslMode(props.sslMode ?? 'require');
+
+    this.securityGroup = new ec2.SecurityGroup(this, 'SecurityGroup', {
+      vpc: props.vpc,
+      description: 'crypto-stock-dr drill Lambdas: HTTPS to AWS APIs and the staging server',
+      allowAllOutbound: false,
+    });
+    this.securityGroup.addEgressRule(ec2.Peer.anyIpv4(), ec2.Port.tcp(443), 'AWS APIs (S3, Secrets Manager) and HTTPS health URLs');
+    this.securityGroup.addEgressRule(ec2.Peer.anyIpv4(), ec2.Port.tcp(props.scratchServer.port), `PostgreSQL staging server on ${props.scratchServer.port}`);
+
+    const inVpc = { vpc: props.vpc, securityGroups: [this.securityGroup] };
+    this.verify = new DrFunction(this, 'Verify', {
+      name: 'verify',
+      description: 'crypto-stock-dr: verify a drill scratch database against its backup manifest',
+      timeout: Duration.minutes(15),
+      memorySize: 1024,
+      environment: { [VerifyEnv.repo]: repo, [VerifyEnv.secretArn]: props.scratchServer.secret.secretArn, [VerifyEnv.sslMode]: sslMode },
+      ...inVpc,
+    });
+    props.vault.grantRead(this.verify.function);
+    props.scratchServer.secret.grantRead(this.verify.function);
+
+    this.cleanup = new DrFunction(this, 'Cleanup', {
+      name: 'drill-cleanup',
+      description: 'crypto-stock-dr: drop a drill scratch database (drill_* only)',
+      timeout: Duration.minutes(2),
+      environment: { [DrillCleanupEnv.secretArn]: props.scratchServer.secret.secretArn, [DrillCleanupEnv.sslMode]: sslMode },
+      ...inVpc,
+    });
+    props.scratchServer.secret.grantRead(this.cleanup.function);
+
+    this.report = new DrFunction(this, 'Report', {
+      name: 'drill-report',
+      description: 'crypto-stock-dr: write the drill report, publish its summary, emit the drill metrics',
+      timeout: Duration.minutes(2),
+      environment: { [ReportEnv.repo]: repo, [ReportEnv.topicArn]: props.topic.topicArn },
+    });
+    props.vault.grantRead(this.report.function);
+    props.vault.grantReportsWrite(this.report.function);
+    this.grantListReports(props.vault, this.report.function);
+    props.topic.grantPublish(this.report.function);
+    Validations.of(this.report.function.role!).acknowledge({
+      id: 'AwsSolutions-IAM5[Action::kms:GenerateDataKey*]',
+      reason: 'Added by CDK\'s grantPublish: publishing to the KMS-encrypted alarm topic needs kms:GenerateDataKey* (all its variants) on the topic key; the statement names only that key.',
+    });
+
+    this.drillAge = new DrFunction(this, 'DrillAge', {
+      name: 'drill-age',
+      description: 'crypto-stock-dr: daily DaysSinceLastDrill per database from the drill reports',
+      environment: { [DrillAgeEnv.repo]: repo, [DrillAgeEnv.databases]: JSON.stringify(props.databases) },
+    });
+    this.grantListReports(props.vault, this.drillAge.function);
+    this.drillAgeRule = new events.Rule(this, 'DrillAgeSchedule', {
+      description: 'crypto-stock-dr: daily drill age (DaysSinceLastDrill) for the no-recent-drill alarm',
+      schedule: events.Schedule.cron({ minute: '30', hour: '6' }),
+    });
+    this.drillAgeRule.addTarget(new targets.LambdaFunction(this.drillAge.function));
+
+    for (const fn of [this.verify, this.cleanup]) {
+      Validations.of(fn.function.role!).acknowledge({
+        id: 'AwsSolutions-IAM4[Policy::arn:<AWS::Partition>:iam::aws:policy/service-role/AWSLambdaVPCAccessExecutionRole]',
+        reason: 'The AWS managed policy Lambda needs to create and delete its VPC network interfaces (ec2:*NetworkInterface*, Resource "*"); nothing else is in it.',
+      });
+    }
+  }
+
+  /** ListBucket limited to the drill reports folder (reading the trend, finding the newest report). */
+  private grantListReports(vault: BackupVault, grantee: iam.IGrantable): void {
+    grantee.grantPrincipal.addToPrincipalPolicy(new iam.PolicyStatement({
+      actions: ['s3:ListBucket'],
+      resources: [vault.bucket.bucketArn],
+      conditions: { StringLike: { 's3:prefix': [`${REPORTS_ROOT}/${DRILL_REPORTS_DIR}/*`] } },
+    }));
+  }
+}
