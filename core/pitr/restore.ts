@@ -97,6 +97,7 @@ export async function runPitrRestore(options: PitrRestoreOptions): Promise<PitrR
 
     // The target is checked before the long part (a refusal after the restore would waste it).
     if (!options.tables) opened = await openTarget(target, { overwrite: options.overwrite, tools });
+    else await (await connect(target.url, 'target')).end();
 
     const dataDir = join(workRoot, 'data');
     await privateDir(dataDir);
