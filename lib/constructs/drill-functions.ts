@@ -6,7 +6,9 @@ import * as iam from 'aws-cdk-lib/aws-iam';
 import type * as sns from 'aws-cdk-lib/aws-sns';
 import { Construct } from 'constructs';
 import { DrillAgeEnv, DrillCleanupEnv, ReportEnv, VerifyEnv } from '../../core/contract.ts';
+import { jobResultsPrefix } from '../../core/job-result.ts';
 import { DRILL_REPORTS_DIR, REPORTS_ROOT } from '../../core/layout.ts';
+import { nagResourceName } from '../nag.ts';
 import type { SslMode } from '../config.ts';
 import { DrFunction } from './function.ts';
 import type { ScratchServer } from './workflows/drill-workflow.ts';
@@ -96,7 +98,15 @@ export class DrillFunctions extends Construct {
     });
     props.vault.grantRead(this.report.function);
     props.vault.grantReportsWrite(this.report.function);
-    this.grantListReports(props.vault, this.report.function);
+    this.grantList(props.vault, this.report.function, `${REPORTS_ROOT}/${DRILL_REPORTS_DIR}/`);
+    // The report reads the restore job's result record itself (restoreResultName); ListBucket makes a missing one a 404.
+    const results = props.vault.bucket.arnForObjects(`${jobResultsPrefix('restore')}*`);
+    this.report.function.addToRolePolicy(new iam.PolicyStatement({ actions: ['s3:GetObject'], resources: [results] }));
+    this.grantList(props.vault, this.report.function, jobResultsPrefix('restore'));
+    Validations.of(this.report.function.role!).acknowledge({
+      id: `AwsSolutions-IAM5[Resource::${nagResourceName(this, results)}]`,
+      reason: 'Read-only on results/restores/*: the drill report reads the restore result record named by a UUID chosen at run time; never backups or other prefixes.',
+    });
     props.topic.grantPublish(this.report.function);
     Validations.of(this.report.function.role!).acknowledge({
       id: 'AwsSolutions-IAM5[Action::kms:GenerateDataKey*]',
@@ -108,7 +118,7 @@ export class DrillFunctions extends Construct {
       description: 'crypto-stock-dr: daily DaysSinceLastDrill per database from the drill reports',
       environment: { [DrillAgeEnv.repo]: repo, [DrillAgeEnv.databases]: JSON.stringify(props.databases) },
     });
-    this.grantListReports(props.vault, this.drillAge.function);
+    this.grantList(props.vault, this.drillAge.function, `${REPORTS_ROOT}/${DRILL_REPORTS_DIR}/`);
     this.drillAgeRule = new events.Rule(this, 'DrillAgeSchedule', {
       description: 'crypto-stock-dr: daily drill age (DaysSinceLastDrill) for the no-recent-drill alarm',
       schedule: events.Schedule.cron({ minute: '30', hour: '6' }),
@@ -123,12 +133,12 @@ export class DrillFunctions extends Construct {
     }
   }
 
-  /** ListBucket limited to the drill reports folder (reading the trend, finding the newest report). */
-  private grantListReports(vault: BackupVault, grantee: iam.IGrantable): void {
+  /** ListBucket limited to one folder (the drill reports: trend and newest report; the result records: 404 for a missing one). */
+  private grantList(vault: BackupVault, grantee: iam.IGrantable, prefix: string): void {
     grantee.grantPrincipal.addToPrincipalPolicy(new iam.PolicyStatement({
       actions: ['s3:ListBucket'],
       resources: [vault.bucket.bucketArn],
-      conditions: { StringLike: { 's3:prefix': [`${REPORTS_ROOT}/${DRILL_REPORTS_DIR}/*`] } },
+      conditions: { StringLikeIfExists: { 's3:prefix': [`${prefix}*`] } },
     }));
   }
 }

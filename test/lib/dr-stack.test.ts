@@ -15,6 +15,7 @@ const DRILL_ACKS = [
   // verify and drill-report read backups; the report writes reports/ and publishes to the encrypted topic.
   ...Array(2).fill('AwsSolutions-IAM5[Resource::<ref>/backups/*]'),
   'AwsSolutions-IAM5[Resource::<ref>/reports/*]',
+  'AwsSolutions-IAM5[Resource::<ref>/results/restores/*]',
   'AwsSolutions-IAM5[Action::kms:GenerateDataKey*]',
   // The drill state machine: RUN_JOB/X-Ray/logs, its result records, LambdaInvoke version ARNs of its 3 functions.
   'AwsSolutions-IAM5[Resource::*]',

@@ -142,6 +142,14 @@ describe('drill Lambdas', () => {
     });
   });
 
+  it('lets the report read restore result records and list only the reports and results folders', () => {
+    const reportPolicy = Object.values(template.findResources('AWS::IAM::Policy', { Properties: { PolicyName: Match.stringLikeRegexp('DrillFunctionsReport') } }))[0] as any;
+    const statements = stack.resolve(reportPolicy.Properties.PolicyDocument.Statement) as any[];
+    expect(statements).toContainEqual(expect.objectContaining({ Action: 's3:GetObject', Resource: { 'Fn::Join': ['', [expect.anything(), '/results/restores/*']] } }));
+    const lists = statements.filter((st) => st.Action === 's3:ListBucket').map((st) => st.Condition.StringLikeIfExists['s3:prefix']);
+    expect(lists).toEqual(expect.arrayContaining([['reports/drills/*'], ['results/restores/*']]));
+  });
+
   it('gives the job the staging server secret as DR_SCRATCH_SECRET', () => {
     const container = (Object.values(template.findResources('AWS::ECS::TaskDefinition'))[0] as any).Properties.ContainerDefinitions[0];
     expect(container.Secrets.map((s: any) => s.Name)).toContain(DrillWorkflow.SCRATCH_SECRET_ENV);
