@@ -77,8 +77,9 @@ async function schemaOf(db: string, tables: string[]): Promise<string[]> {
   return normalizeSchemaDump(stdout);
 }
 
-async function scratchDatabases(): Promise<string[]> {
-  return withClient('postgres', async (c) => (await c.query<{ d: string }>(`SELECT datname AS d FROM pg_database WHERE datname LIKE '%\\_\\_dr\\_stage\\_%'`)).rows.map((r) => r.d));
+/** Scratch databases left next to a target (other suites' restores may be running on the same server). */
+async function scratchDatabases(target: string): Promise<string[]> {
+  return withClient('postgres', async (c) => (await c.query<{ d: string }>(`SELECT datname AS d FROM pg_database WHERE starts_with(datname, $1)`, [`${target}__dr_stage_`])).rows.map((r) => r.d));
 }
 
 const without = (hashes: Record<string, string>, ...names: string[]) => Object.fromEntries(Object.entries(hashes).filter(([k]) => !names.includes(k) && !k.includes('__dr_saved_')));
@@ -166,7 +167,7 @@ describe.each(kinds)('table and range restores from a $kind repository', ({ kind
     expect(after[saved.safetyTable!]).toBe(before['public.alerts']);
     const comment = await withClient(name, async (c) => (await c.query(`SELECT obj_description($1::regclass) AS d`, [saved.safetyTable])).rows[0].d);
     expect(comment).toMatch(new RegExp(`all rows of public.alerts.*backup ${id}`));
-    expect(await scratchDatabases()).toEqual([]);
+    expect(await scratchDatabases(name)).toEqual([]);
   });
 
   it('brings a partitioned table back whole (every partition), downloading only its files', async () => {
@@ -260,7 +261,7 @@ describe.each(kinds)('table and range restores from a $kind repository', ({ kind
     expect((err as DrError).oneLine()).toMatch(/^restoring the tables failed: .*reject_restored.*; the target was rolled back and is unchanged/);
     expect((err as DrError).oneLine()).not.toMatch(/\n/);
     expect(await tableHashes(name)).toEqual(before);
-    expect(await scratchDatabases()).toEqual([]);
+    expect(await scratchDatabases(name)).toEqual([]);
   });
 
   it('refuses bad input with one line before anything runs, leaving the target untouched', async () => {
@@ -287,7 +288,7 @@ describe.each(kinds)('table and range restores from a $kind repository', ({ kind
       expect((err as DrError).oneLine(), String(pattern)).toMatch(pattern);
     }
     expect(await tableHashes(name)).toEqual(before);
-    expect(await scratchDatabases()).toEqual([]);
+    expect(await scratchDatabases(name)).toEqual([]);
   });
 });
 
@@ -318,7 +319,7 @@ describe.each(kinds)('a damaged newest backup in a $kind repository', ({ open })
       .toBe(await rowsHash(source, `SELECT * FROM candles WHERE time >= '2026-01-15' AND time < '2026-01-16'`));
     // An explicit id never falls back.
     await expect(runTableRestore({ repository: repo, backup: newer, target: pgUrl(name), tables: ['candles'] })).rejects.toThrow(/checksum mismatch/);
-    expect(await scratchDatabases()).toEqual([]);
+    expect(await scratchDatabases(name)).toEqual([]);
   });
 });
 
