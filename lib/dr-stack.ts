@@ -157,6 +157,8 @@ export class DrStack extends Stack {
       rtoSeconds: config.rtoSeconds,
       sslMode: config.sslMode,
     });
+    // With databaseSecurityGroupId, the verify and cleanup Lambdas need ingress like the job (staging defaults to the database server).
+    this.job.allowDatabaseAccess(this.drillFunctions.securityGroup, 'crypto-stock-dr drill Lambdas');
     this.drillWorkflow = new DrillWorkflow(this, 'DrillWorkflow', {
       cluster: this.job.cluster,
       taskDefinition: this.job.taskDefinition,

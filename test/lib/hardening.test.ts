@@ -169,12 +169,19 @@ describe('network', () => {
     Template.fromStack(stack).resourceCountIs('AWS::EC2::VPCEndpoint', 0);
   });
 
-  it('opens the database port on the database security group to the job only', () => {
+  it('opens the database port on the database security group to the job and the drill Lambdas only', () => {
     const ingress = Object.values(template.findResources('AWS::EC2::SecurityGroupIngress')).map((r: any) => r.Properties).filter((p) => p.GroupId === 'sg-0123abcd');
-    expect(ingress).toEqual([expect.objectContaining({
-      IpProtocol: 'tcp', FromPort: 5432, ToPort: 5432,
-      SourceSecurityGroupId: { 'Fn::GetAtt': [expect.stringMatching(/BackupJobSecurityGroup/), 'GroupId'] },
-    })]);
+    expect(ingress).toEqual([
+      expect.objectContaining({
+        IpProtocol: 'tcp', FromPort: 5432, ToPort: 5432,
+        SourceSecurityGroupId: { 'Fn::GetAtt': [expect.stringMatching(/BackupJobSecurityGroup/), 'GroupId'] },
+      }),
+      // verify and drill-cleanup reach the staging server, by default the first database's server.
+      expect.objectContaining({
+        IpProtocol: 'tcp', FromPort: 5432, ToPort: 5432,
+        SourceSecurityGroupId: { 'Fn::GetAtt': [expect.stringMatching(/DrillFunctionsSecurityGroup/), 'GroupId'] },
+      }),
+    ]);
   });
 
   it('adds no database rules without databaseSecurityGroupId', () => {
@@ -197,7 +204,7 @@ describe('secrets and TLS', () => {
       expect(s.HostedRotationLambda).toMatchObject({ RotationType: 'PostgreSQLSingleUser' });
     }
     const ingress = Object.values(template.findResources('AWS::EC2::SecurityGroupIngress')).map((r: any) => r.Properties).filter((p) => p.GroupId === 'sg-0123abcd');
-    expect(ingress).toHaveLength(3); // the job + one rotation function per secret
+    expect(ingress).toHaveLength(4); // the job, the drill Lambdas, and one rotation function per secret
   });
 
   it('verifies the server certificate against the RDS bundle shipped in the image when sslRootCert is rds', () => {
