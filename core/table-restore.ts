@@ -265,7 +265,13 @@ export async function runTableRestore(options: TableRestoreOptions): Promise<Tab
 
       const stageStarted = Date.now();
       scratch = suffixed(target.database, `__dr_stage_${randomBytes(3).toString('hex')}`);
-      await createDatabase(admin, scratch, manifest, warnings);
+      try {
+        await createDatabase(admin, scratch, manifest, warnings);
+      } catch (err) {
+        const code = (err as { code?: string }).code;
+        if (typeof code !== 'string') throw err;
+        throw new DrError(`cannot create the scratch database ${scratch} on ${target.display}: ${(err as Error).message}`, 'the target user needs CREATEDB (the backup\'s rows are staged there, never in the target); the target was not changed', 1, { cause: err });
+      }
       const scratchUrl = withDatabase(target.url, scratch);
       const timescale = manifest.extensions.find((e) => e.name === 'timescaledb');
       if (timescale) await prepareTimescale(scratchUrl, timescale.version);

@@ -393,6 +393,16 @@ describe('replaceTablesFromSource as a role that may not set session_replication
     expect(enabled).toBe('O');
   });
 
+  it('a table restore without CREATEDB says so in one line, before the target is touched', async () => {
+    const repo = await kinds[0].open();
+    await runBackup({ db: pgUrl(source), repository: repo, jobs: 2 });
+    const name = await ownedCopy();
+    const before = await tableHashes(name);
+    const err = await runTableRestore({ repository: repo, backup: 'latest', target: asRole(name), tables: ['alerts'] }).catch((e: unknown) => e);
+    expect((err as DrError).oneLine()).toMatch(/^cannot create the scratch database \S+__dr_stage_[0-9a-f]{6} on .*permission denied.*; the target user needs CREATEDB/);
+    expect(await tableHashes(name)).toEqual(before);
+  });
+
   it('refuses a restore whose deletes would cascade into another table, leaving the target unchanged', async () => {
     const name = await ownedCopy();
     const before = await tableHashes(name);
