@@ -150,9 +150,10 @@ describe('drill Lambdas', () => {
     expect(lists).toEqual(expect.arrayContaining([['reports/drills/*'], ['results/restores/*']]));
   });
 
-  it('gives the job the staging server secret as DR_SCRATCH_SECRET', () => {
-    const container = (Object.values(template.findResources('AWS::ECS::TaskDefinition'))[0] as any).Properties.ContainerDefinitions[0];
-    expect(container.Secrets.map((s: any) => s.Name)).toContain(DrillWorkflow.SCRATCH_SECRET_ENV);
+  it('gives the restore job (not the backup job) the staging server secret as DR_SCRATCH_SECRET', () => {
+    const secretsOf = (t: { taskDefinitionArn: string }) => (template.toJSON().Resources[stack.resolve(t.taskDefinitionArn).Ref].Properties.ContainerDefinitions[0].Secrets as any[]).map((s) => s.Name);
+    expect(secretsOf(stack.job.restoreTaskDefinition)).toContain(DrillWorkflow.SCRATCH_SECRET_ENV);
+    expect(secretsOf(stack.job.taskDefinition)).not.toContain(DrillWorkflow.SCRATCH_SECRET_ENV);
   });
 
   it('outputs the drill state machine ARN and the dashboard name', () => {
@@ -210,6 +211,12 @@ describe('DrillWorkflow definition', () => {
     expect(inner[DrillWorkflow.REPORT_STATE].Parameters).toBeUndefined();
     expect(inner[DrillWorkflow.REPORT_STATE].Catch[0].Next).toBe('Record unreported drill');
     expect(json.States['Drills failed']).toMatchObject({ Type: 'Fail', Error: DrillWorkflow.DRILLS_FAILED_ERROR, CausePath: '$.cause' });
+  });
+
+  it('rejects an RTO under a minute, a bad staging port and a concurrency below 1, saying how to fix them', () => {
+    expect(() => drillFixture(['a'], { host: 'h', port: 5432 }, { rtoSeconds: 30 })).toThrow('DrillWorkflow Drill/DrillWorkflow: rtoSeconds is 30; use whole seconds >= 60');
+    expect(() => drillFixture(['a'], { host: 'h', port: 5432 }, { scratchServer: { host: 'h', port: 70000, secret: undefined as any } })).toThrow('scratchServer.port is 70000; use an integer from 1 to 65535');
+    expect(() => drillFixture(['a'], { host: 'h', port: 5432 }, { maxConcurrency: 0 })).toThrow('maxConcurrency is 0; use an integer >= 1');
   });
 
   it('rejects names whose scratch database would exceed 63 bytes, and a database listed twice', () => {
