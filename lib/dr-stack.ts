@@ -128,12 +128,12 @@ export class DrStack extends Stack {
       });
     }
 
-    // The job's task role is shared with backups (which already write backups/); restores need only
-    // read there, plus writing their result records under results/restores/.
+    // Restores and drills run the restore task definition: its role reads backups/ and writes only
+    // results/restores/, so a restore can never alter a backup.
     this.restoreWorkflow = new RestoreWorkflow(this, 'RestoreWorkflow', {
       cluster: this.job.cluster,
-      taskDefinition: this.job.taskDefinition,
-      container: this.job.container,
+      taskDefinition: this.job.restoreTaskDefinition,
+      container: this.job.restoreContainer,
       securityGroups: [this.job.securityGroup],
       subnets: this.job.subnets,
       databases,
@@ -161,8 +161,8 @@ export class DrStack extends Stack {
     this.job.allowDatabaseAccess(this.drillFunctions.securityGroup, 'crypto-stock-dr drill Lambdas');
     this.drillWorkflow = new DrillWorkflow(this, 'DrillWorkflow', {
       cluster: this.job.cluster,
-      taskDefinition: this.job.taskDefinition,
-      container: this.job.container,
+      taskDefinition: this.job.restoreTaskDefinition,
+      container: this.job.restoreContainer,
       securityGroups: [this.job.securityGroup],
       subnets: this.job.subnets,
       vault: this.vault,

@@ -3,11 +3,14 @@ import { type Duration, IgnoreMode, RemovalPolicy, Validations } from 'aws-cdk-l
 import * as ec2 from 'aws-cdk-lib/aws-ec2';
 import * as ecs from 'aws-cdk-lib/aws-ecs';
 import { Platform } from 'aws-cdk-lib/aws-ecr-assets';
+import * as iam from 'aws-cdk-lib/aws-iam';
 import * as logs from 'aws-cdk-lib/aws-logs';
 import * as secretsmanager from 'aws-cdk-lib/aws-secretsmanager';
 import { Construct } from 'constructs';
 import { JOB_CONTAINER_NAME, JobEnv, RDS_CA_BUNDLE_PATH, secretEnvVarFor } from '../../core/contract.ts';
+import { jobResultsPrefix } from '../../core/job-result.ts';
 import type { SslMode } from '../config.ts';
+import { nagResourceName } from '../nag.ts';
 import { type DatabaseTarget, validateDatabaseTargets } from './database-target.ts';
 import type { PitrRepository } from './pitr-repository.ts';
 import type { BackupVault } from './vault.ts';
@@ -27,9 +30,13 @@ export const JOB_IMAGE_EXCLUDES: readonly string[] = [
 ];
 
 export interface BackupJobProps {
-  /** Where backups are written; the task role may write and read `backups/`, never delete. */
+  /**
+   * Where backups are written. The backup task role may write and read `backups/`; the restore
+   * task role may read `backups/` and write only its result records under `results/restores/`.
+   * Neither may delete.
+   */
   readonly vault: BackupVault;
-  /** Databases the job may back up; each one's secret is injected as `secretEnvVarFor(name)`. */
+  /** Databases the job may back up and restore into; each one's secret is injected as `secretEnvVarFor(name)`. */
   readonly databases: readonly DatabaseTarget[];
   /**
    * VPC whose private subnets (with egress) run the task.
@@ -47,13 +54,16 @@ export interface BackupJobProps {
    */
   readonly memoryLimitMiB?: number;
   /**
-   * Fargate ephemeral storage in GiB, 21..200: a PITR restore unpacks the cluster and its WAL here.
+   * Fargate ephemeral storage in GiB, 21..200, of both task definitions: a backup keeps its whole
+   * compressed pg_dump directory on local disk until the manifest is written, a restore downloads
+   * the dump it restores, and a PITR restore unpacks the cluster and its WAL here.
    * @default - Fargate's 20 GiB
    */
   readonly ephemeralStorageGiB?: number;
   /**
-   * The pgBackRest repository PITR restores read (`--pitr`/`--stanza` come from the task
-   * definition, never from a state machine input); the task role may read it, not write it.
+   * The pgBackRest repository PITR restores read (`--pitr`/`--stanza` come from the restore task
+   * definition, never from a state machine input); the restore task role may read it, not write it.
+   * Backups never touch it.
    * @default - no PITR restores
    */
   readonly pitr?: { readonly repository: PitrRepository; readonly stanza: string };
@@ -112,15 +122,34 @@ export interface BackupJobProps {
   readonly logRetention?: logs.RetentionDays;
 }
 
+/** What one of the job's two task definitions sets beyond the settings they share. */
+interface JobTaskOptions {
+  /** Log stream prefix, e.g. 'backup'. */
+  readonly streamPrefix: string;
+  /** Environment added to the shared one (repository, key, sslmode, jobs, CA bundle). */
+  readonly environment: Record<string, string>;
+  /** What the plain environment holds, for the ECS2 acknowledgement. */
+  readonly settings: string;
+}
+
 /**
- * The backup job: a Fargate task running the `dr` CLI (job/entry.ts) in private subnets, with a
- * least-privilege task role and one Secrets Manager secret per database.
+ * The `dr` job: Fargate tasks running the CLI (job/entry.ts) in private subnets, one Secrets
+ * Manager secret per database. Two task definitions of the same image and container
+ * (JOB_CONTAINER_NAME), each with its own least-privilege task role:
+ *
+ * - `taskDefinition` (backups): put and read `backups/`, Object Lock GOVERNANCE on what it writes;
+ * - `restoreTaskDefinition` (restores and drills): read `backups/` and the PITR repository, write
+ *   only its result records under `results/restores/`. A restore cannot alter a backup.
  */
 export class BackupJob extends Construct {
   public readonly vpc: ec2.IVpc;
   public readonly cluster: ecs.Cluster;
+  /** The backup task definition (`dr backup`); its role may write backups. */
   public readonly taskDefinition: ecs.FargateTaskDefinition;
   public readonly container: ecs.ContainerDefinition;
+  /** The restore task definition (`dr restore`, drills); its role may only read backups. */
+  public readonly restoreTaskDefinition: ecs.FargateTaskDefinition;
+  public readonly restoreContainer: ecs.ContainerDefinition;
   public readonly securityGroup: ec2.SecurityGroup;
   public readonly logGroup: logs.LogGroup;
   /** The subnets tasks must be started in. */
@@ -167,13 +196,6 @@ export class BackupJob extends Construct {
       this.securityGroup.addEgressRule(ec2.Peer.anyIpv4(), ec2.Port.tcp(port), `PostgreSQL on ${port}`);
     }
 
-    this.taskDefinition = new ecs.FargateTaskDefinition(this, 'TaskDefinition', {
-      cpu: props.cpu ?? 1024,
-      memoryLimitMiB: props.memoryLimitMiB ?? 2048,
-      ephemeralStorageGiB: storage,
-      runtimePlatform: { cpuArchitecture: ecs.CpuArchitecture.X86_64, operatingSystemFamily: ecs.OperatingSystemFamily.LINUX },
-    });
-
     this.logGroup = new logs.LogGroup(this, 'Logs', {
       retention: props.logRetention ?? logs.RetentionDays.THREE_MONTHS,
       removalPolicy: RemovalPolicy.RETAIN,
@@ -187,43 +209,31 @@ export class BackupJob extends Construct {
       // Matches the task's X86_64 runtime platform even when built on an arm64 laptop.
       platform: Platform.LINUX_AMD64,
     });
-
-    this.container = this.taskDefinition.addContainer('Container', {
-      containerName: JOB_CONTAINER_NAME,
-      image,
-      essential: true,
-      logging: ecs.LogDrivers.awsLogs({ streamPrefix: 'backup', logGroup: this.logGroup }),
-      // Non-secret settings only; credentials arrive through `secrets` (ValueFrom).
-      environment: {
-        [JobEnv.repo]: `s3://${props.vault.bucket.bucketName}/`,
-        [JobEnv.kmsKeyId]: props.vault.key.keyArn,
-        [JobEnv.sslMode]: props.sslMode ?? 'require',
-        [JobEnv.jobs]: String(dumpJobs),
-        // The vault has Object Lock: every backup object is locked for its tier (GOVERNANCE).
-        [JobEnv.objectLock]: 'governance',
-        ...(props.sslRootCert ? { [JobEnv.sslRootCert]: props.sslRootCert === 'rds' ? RDS_CA_BUNDLE_PATH : props.sslRootCert } : {}),
-        ...(props.pitr ? { [JobEnv.pitrRepo]: props.pitr.repository.url, [JobEnv.pitrStanza]: props.pitr.stanza } : {}),
-      },
-      secrets: Object.fromEntries(
-        props.databases.map((db) => [secretEnvVarFor(db.name), ecs.Secret.fromSecretsManager(db.secret)]),
-      ),
+    // Both task definitions share the image, size, disk, log group and database secrets.
+    const backup = this.addJobTask('TaskDefinition', props, image, dumpJobs, {
+      streamPrefix: 'backup',
+      // The vault has Object Lock: every backup object is locked for its tier (GOVERNANCE).
+      environment: { [JobEnv.objectLock]: 'governance' },
+      settings: 'repository URL, KMS key ARN, sslmode, pg_dump jobs, Object Lock mode',
     });
+    this.taskDefinition = backup.taskDefinition;
+    this.container = backup.container;
+    const restore = this.addJobTask('RestoreTaskDefinition', props, image, dumpJobs, {
+      streamPrefix: 'restore',
+      // PITR repository and stanza only here: from the task definition, never from a state machine input.
+      environment: props.pitr ? { [JobEnv.pitrRepo]: props.pitr.repository.url, [JobEnv.pitrStanza]: props.pitr.stanza } : {},
+      settings: 'repository URL, KMS key ARN, sslmode, pg_restore jobs, PITR repository URL and stanza',
+    });
+    this.restoreTaskDefinition = restore.taskDefinition;
+    this.restoreContainer = restore.container;
 
     props.vault.grantBackupWrite(this.taskDefinition.taskRole);
+    props.vault.grantRead(this.restoreTaskDefinition.taskRole);
+    props.pitr?.repository.grantRead(this.restoreTaskDefinition.taskRole);
+    this.grantRestoreResults(props.vault, this.restoreTaskDefinition.taskRole);
+
     this.allowDatabaseAccess(this.securityGroup, 'crypto-stock-dr backup job');
     if (props.rotateSecretsAfter) this.rotateSecrets(props.databases, props.rotateSecretsAfter);
-    props.pitr?.repository.grantRead(this.taskDefinition.taskRole);
-
-    Validations.of(this.taskDefinition).acknowledge({
-      id: 'AwsSolutions-ECS2',
-      reason: 'The plain environment holds only non-secret settings (repository URL, KMS key ARN, sslmode, pg_dump jobs); database credentials are injected from Secrets Manager as ValueFrom secrets.',
-    });
-    if (this.taskDefinition.executionRole) {
-      Validations.of(this.taskDefinition.executionRole).acknowledge({
-        id: 'AwsSolutions-IAM5[Resource::*]',
-        reason: 'ecr:GetAuthorizationToken, added by CDK to pull the image, supports only Resource "*"; the execution role\'s other statements are scoped to the image repository, the log group and the database secrets.',
-      });
-    }
   }
 
   /**
@@ -235,6 +245,60 @@ export class BackupJob extends Construct {
     for (const port of this.databasePorts) {
       this.databaseSecurityGroup.addIngressRule(peer, ec2.Port.tcp(port), `${description} to PostgreSQL on ${port}`);
     }
+  }
+
+  /** One Fargate task definition of the job image with its container, logs and database secrets. */
+  private addJobTask(id: string, props: BackupJobProps, image: ecs.ContainerImage, dumpJobs: number, options: JobTaskOptions): { taskDefinition: ecs.FargateTaskDefinition; container: ecs.ContainerDefinition } {
+    const taskDefinition = new ecs.FargateTaskDefinition(this, id, {
+      cpu: props.cpu ?? 1024,
+      memoryLimitMiB: props.memoryLimitMiB ?? 2048,
+      ephemeralStorageGiB: props.ephemeralStorageGiB,
+      runtimePlatform: { cpuArchitecture: ecs.CpuArchitecture.X86_64, operatingSystemFamily: ecs.OperatingSystemFamily.LINUX },
+    });
+    const container = taskDefinition.addContainer('Container', {
+      containerName: JOB_CONTAINER_NAME,
+      image,
+      essential: true,
+      logging: ecs.LogDrivers.awsLogs({ streamPrefix: options.streamPrefix, logGroup: this.logGroup }),
+      // Non-secret settings only; credentials arrive through `secrets` (ValueFrom).
+      environment: {
+        [JobEnv.repo]: `s3://${props.vault.bucket.bucketName}/`,
+        [JobEnv.kmsKeyId]: props.vault.key.keyArn,
+        [JobEnv.sslMode]: props.sslMode ?? 'require',
+        [JobEnv.jobs]: String(dumpJobs),
+        ...(props.sslRootCert ? { [JobEnv.sslRootCert]: props.sslRootCert === 'rds' ? RDS_CA_BUNDLE_PATH : props.sslRootCert } : {}),
+        ...options.environment,
+      },
+      secrets: Object.fromEntries(
+        props.databases.map((db) => [secretEnvVarFor(db.name), ecs.Secret.fromSecretsManager(db.secret)]),
+      ),
+    });
+    Validations.of(taskDefinition).acknowledge({
+      id: 'AwsSolutions-ECS2',
+      reason: `The plain environment holds only non-secret settings (${options.settings}); database credentials are injected from Secrets Manager as ValueFrom secrets.`,
+    });
+    if (taskDefinition.executionRole) {
+      Validations.of(taskDefinition.executionRole).acknowledge({
+        id: 'AwsSolutions-IAM5[Resource::*]',
+        reason: 'ecr:GetAuthorizationToken, added by CDK to pull the image, supports only Resource "*"; the execution role\'s other statements are scoped to the image repository, the log group and the database secrets.',
+      });
+    }
+    return { taskDefinition, container };
+  }
+
+  /**
+   * The restore's result record (core/job-result.ts): put, tag and read back (put checks the key
+   * first) under `results/restores/` only, with the vault key. The workflows read it there.
+   */
+  private grantRestoreResults(vault: BackupVault, role: iam.IRole): void {
+    const prefix = jobResultsPrefix('restore');
+    const objects = vault.bucket.arnForObjects(`${prefix}*`);
+    iam.Grant.addToPrincipal({ grantee: role, actions: ['s3:PutObject', 's3:PutObjectTagging', 's3:GetObject'], resourceArns: [objects] });
+    vault.key.grant(role, 'kms:GenerateDataKey', 'kms:Encrypt', 'kms:Decrypt');
+    Validations.of(role).acknowledge({
+      id: `AwsSolutions-IAM5[Resource::${nagResourceName(this, objects)}]`,
+      reason: `Restore result records are keyed by execution name or drill UUID (${prefix}<name>.json), known only at run time; the wildcard covers only that prefix of the vault bucket, never backups/.`,
+    });
   }
 
   private rotateSecrets(databases: readonly DatabaseTarget[], after: Duration): void {

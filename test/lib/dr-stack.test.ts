@@ -84,27 +84,32 @@ describe('DrStack', () => {
     expect(acks.map(([id]) => id.replace(/^annotation::/i, '').replace(/<[^>]+>/g, '<ref>')).sort()).toEqual([
       // The VPC endpoints' security group: HTTPS from the VPC CIDR (lib/constructs/job.ts).
       'AwsSolutions-EC23',
+      // The job's two task definitions (backup, restore): non-secret environment, and each execution
+      // role's ecr:GetAuthorizationToken on "*".
       'AwsSolutions-ECS2',
+      'AwsSolutions-ECS2',
+      'AwsSolutions-IAM5[Resource::*]',
+      'AwsSolutions-IAM5[Resource::*]',
       'AwsSolutions-IAM4[Policy::arn:<ref>:iam::aws:policy/service-role/AWSLambdaBasicExecutionRole]',
       // Restore workflow: the validate and result Lambdas (DrFunction).
       'AwsSolutions-IAM4[Policy::arn:<ref>:iam::aws:policy/service-role/AWSLambdaBasicExecutionRole]',
       'AwsSolutions-IAM4[Policy::arn:<ref>:iam::aws:policy/service-role/AWSLambdaBasicExecutionRole]',
       'AwsSolutions-IAM5[Resource::*]',
       'AwsSolutions-IAM5[Resource::*]',
-      'AwsSolutions-IAM5[Resource::*]',
       // Restore workflow: its state machine role and its two Lambdas (X-Ray).
       'AwsSolutions-IAM5[Resource::*]',
       'AwsSolutions-IAM5[Resource::*]',
       'AwsSolutions-IAM5[Resource::*]',
+      // The backup role's write grant and the restore role's read grant on backups/.
       'AwsSolutions-IAM5[Resource::<ref>/backups/*]',
-      // Restore workflow: the job's read grant on backups, and results/restores/ for the job and the result Lambda.
       'AwsSolutions-IAM5[Resource::<ref>/backups/*]',
       // Offsite replication role (lib/constructs/replication.ts): source objects, offsite key by alias, offsite objects.
       'AwsSolutions-IAM5[Resource::<ref>/backups/*]',
-      // PITR repository: the host policy, the job's read grant, the RPO watch's head grant.
+      // PITR repository: the host policy, the restore role's read grant, the RPO watch's head grant.
       'AwsSolutions-IAM5[Resource::<ref>/pitr/*]',
       'AwsSolutions-IAM5[Resource::<ref>/pitr/*]',
       'AwsSolutions-IAM5[Resource::<ref>/pitr/*]',
+      // results/restores/: the restore role writes its records, the restore-result Lambda reads them.
       'AwsSolutions-IAM5[Resource::<ref>/results/restores/*]',
       'AwsSolutions-IAM5[Resource::<ref>/results/restores/*]',
       // Restore workflow: LambdaInvoke's <function arn>:* (versions of the one function), twice.

@@ -24,9 +24,12 @@ export interface ScratchServer {
 export interface DrillWorkflowProps {
   /** Cluster the job runs in. */
   readonly cluster: ecs.ICluster;
-  /** The job's task definition (its container must be `container`). */
+  /**
+   * The job's restore task definition (`BackupJob.restoreTaskDefinition`; its container must be
+   * `container`): its role reads backups and writes `results/restores/`, never backups.
+   */
   readonly taskDefinition: ecs.TaskDefinition;
-  /** The job container; the scratch server's secret is added to it as `DrillWorkflow.SCRATCH_SECRET_ENV`. */
+  /** The restore container; the scratch server's secret is added to it as `DrillWorkflow.SCRATCH_SECRET_ENV`. */
   readonly container: ecs.ContainerDefinition;
   readonly securityGroups: readonly ec2.ISecurityGroup[];
   readonly subnets: ec2.SubnetSelection;
@@ -378,7 +381,7 @@ export class DrillWorkflow extends Construct {
       id: 'AwsSolutions-IAM5[Resource::*]',
       reason: 'Added by CDK and not scopable: ecs:DescribeTasks/StopTask for RUN_JOB act on task ARNs known only at run time, '
         + 'X-Ray tracing (xray:PutTraceSegments etc.) and CloudWatch Logs delivery (logs:*LogDelivery, DescribeLogGroups) support only Resource "*". '
-        + 'ecs:RunTask and iam:PassRole stay scoped to the job task definition and its roles.',
+        + 'ecs:RunTask and iam:PassRole stay scoped to the restore task definition and its roles.',
     });
     Validations.of(this.stateMachine.role).acknowledge({
       id: `AwsSolutions-IAM5[Resource::${nagResourceName(this, props.vault.bucket.arnForObjects(`${resultsPrefix}*`))}]`,

@@ -18,7 +18,11 @@ import type { BackupVault } from '../vault.ts';
 export interface RestoreWorkflowProps {
   /** Cluster the job runs in. */
   readonly cluster: ecs.ICluster;
-  /** The job's task definition (its container must be `container`); its task role gets read on backups and write on `results/restores/`. */
+  /**
+   * The job's restore task definition (`BackupJob.restoreTaskDefinition`; its container must be
+   * `container`). Its task role must read backups and write `results/restores/`, and nothing more:
+   * this construct grants it nothing, so a restore never runs with the backup role's write access.
+   */
   readonly taskDefinition: ecs.TaskDefinition;
   /** The container whose environment is overridden per restore. */
   readonly container: ecs.ContainerDefinition;
@@ -132,9 +136,6 @@ export class RestoreWorkflow extends Construct {
       resourceArns: [props.vault.bucket.bucketArn],
       conditions: { StringLikeIfExists: { 's3:prefix': [`${resultsPrefix}*`] } },
     });
-    // The job reads backups (restore) and writes its result record; put checks the key first (GetObject/HEAD).
-    props.vault.grantRead(props.taskDefinition.taskRole);
-    this.grantResults(props.vault, props.taskDefinition.taskRole, ['s3:PutObject', 's3:PutObjectTagging', 's3:GetObject'], resultsPrefix, 'kms:GenerateDataKey', 'kms:Encrypt', 'kms:Decrypt');
 
     // --- failures: describe (Pass builds {error, cause}), notify, fail ---
     // Causes are built in Pass states first: Fail's CausePath takes intrinsics on AWS, but not in every local engine.
@@ -264,7 +265,7 @@ export class RestoreWorkflow extends Construct {
       id: 'AwsSolutions-IAM5[Resource::*]',
       reason: 'Added by CDK and not scopable: ecs:DescribeTasks/StopTask for RUN_JOB act on task ARNs known only at run time, '
         + 'X-Ray tracing (xray:PutTraceSegments etc.) and CloudWatch Logs delivery (logs:*LogDelivery, DescribeLogGroups) support only Resource "*". '
-        + 'ecs:RunTask and iam:PassRole stay scoped to the job task definition and its roles.',
+        + 'ecs:RunTask and iam:PassRole stay scoped to the restore task definition and its roles.',
     });
   }
 

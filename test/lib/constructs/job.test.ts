@@ -9,10 +9,11 @@ import { describe, expect, it } from 'vitest';
 import { JOB_CONTAINER_NAME, JobEnv, secretEnvVarFor } from '../../../core/contract.ts';
 import { BackupJob } from '../../../lib/constructs/job.ts';
 import { BackupVault } from '../../../lib/constructs/vault.ts';
-import { buildStack, newApp, onlyResource } from '../helpers.ts';
+import { DrillWorkflow } from '../../../lib/constructs/workflows/drill-workflow.ts';
+import { buildStack, newApp } from '../helpers.ts';
 
 describe('BackupJob in the stack', () => {
-  const { template } = buildStack({
+  const { template, stack } = buildStack({
     databases: [
       { name: 'crypto_stock', host: 'db.internal.example' },
       { name: 'market-ticks', host: 'ticks.internal.example', port: 5433, secret: 'arn:aws:secretsmanager:us-east-1:123456789012:secret:ticks-AbCdEf' },
@@ -20,8 +21,16 @@ describe('BackupJob in the stack', () => {
     sslMode: 'verify-full',
     job: { cpu: 2048, memoryMiB: 4096 },
   });
-  const taskDef = onlyResource(template, 'AWS::ECS::TaskDefinition').Properties;
+  /** A task definition's properties, found by its construct (never by a hashed logical id). */
+  const propertiesOf = (taskDefinition: ecs.TaskDefinition) => template.toJSON().Resources[stack.resolve(taskDefinition.taskDefinitionArn).Ref].Properties;
+  const taskDef = propertiesOf(stack.job.taskDefinition);
   const container = taskDef.ContainerDefinitions[0];
+  const restoreTaskDef = propertiesOf(stack.job.restoreTaskDefinition);
+  const restoreContainer = restoreTaskDef.ContainerDefinitions[0];
+  const environmentOf = (c: { Environment: { Name: string; Value: unknown }[] }) => Object.fromEntries(c.Environment.map((e) => [e.Name, e.Value]));
+  /** Every action of the task role's policies. */
+  const taskRoleActions = (t: Record<string, any>) => Object.values(template.findResources('AWS::IAM::Policy', { Properties: { Roles: [{ Ref: t.TaskRoleArn['Fn::GetAtt'][0] }] } }))
+    .flatMap((p: any) => p.Properties.PolicyDocument.Statement as Record<string, any>[]);
 
   it('enables Container Insights on the cluster (containerInsightsV2)', () => {
     template.hasResourceProperties('AWS::ECS::Cluster', {
@@ -29,17 +38,27 @@ describe('BackupJob in the stack', () => {
     });
   });
 
-  it('is a Fargate task sized from config, with one container named by the contract', () => {
-    expect(taskDef).toMatchObject({ RequiresCompatibilities: ['FARGATE'], Cpu: '2048', Memory: '4096', NetworkMode: 'awsvpc' });
-    expect(taskDef.ContainerDefinitions).toHaveLength(1);
-    expect(container.Name).toBe(JOB_CONTAINER_NAME);
-    expect(container.Essential).toBe(true);
+  it('has two Fargate task definitions (backup, restore) sized from config, each with one container named by the contract', () => {
+    template.resourceCountIs('AWS::ECS::TaskDefinition', 2);
+    for (const t of [taskDef, restoreTaskDef]) {
+      // Both get the configured ephemeral storage: a backup keeps its whole dump on local disk too.
+      expect(t).toMatchObject({ RequiresCompatibilities: ['FARGATE'], Cpu: '2048', Memory: '4096', NetworkMode: 'awsvpc', EphemeralStorage: { SizeInGiB: 100 } });
+      expect(t.ContainerDefinitions).toHaveLength(1);
+      expect(t.ContainerDefinitions[0]).toMatchObject({ Name: JOB_CONTAINER_NAME, Essential: true });
+      expect(t.ContainerDefinitions[0].Image).toEqual(container.Image);
+    }
+    expect(stack.job.restoreContainer.containerName).toBe(JOB_CONTAINER_NAME);
+    // Separate task roles: the restore one cannot write backups.
+    expect(restoreTaskDef.TaskRoleArn).not.toEqual(taskDef.TaskRoleArn);
   });
 
-  it('sets repo, KMS key, sslmode and jobs in the task definition environment', () => {
-    const env = Object.fromEntries(container.Environment.map((e: { Name: string; Value: unknown }) => [e.Name, e.Value]));
-    expect(Object.keys(env).sort()).toEqual([JobEnv.kmsKeyId, JobEnv.repo, JobEnv.sslMode, JobEnv.jobs, JobEnv.pitrRepo, JobEnv.pitrStanza, JobEnv.objectLock].sort());
+  it('sets repo, KMS key, sslmode, jobs and Object Lock in the backup environment, PITR only in the restore one', () => {
+    const env = environmentOf(container);
+    expect(Object.keys(env).sort()).toEqual([JobEnv.kmsKeyId, JobEnv.repo, JobEnv.sslMode, JobEnv.jobs, JobEnv.objectLock].sort());
     expect(env[JobEnv.objectLock]).toBe('governance');
+    const restoreEnv = environmentOf(restoreContainer);
+    expect(Object.keys(restoreEnv).sort()).toEqual([JobEnv.kmsKeyId, JobEnv.repo, JobEnv.sslMode, JobEnv.jobs, JobEnv.pitrRepo, JobEnv.pitrStanza].sort());
+    for (const name of [JobEnv.repo, JobEnv.kmsKeyId, JobEnv.sslMode, JobEnv.jobs]) expect(restoreEnv[name]).toEqual(env[name]);
     expect(env[JobEnv.repo]).toEqual({ 'Fn::Join': ['', ['s3://', { Ref: expect.stringMatching(/VaultBucket/) }, '/']] });
     expect(env[JobEnv.kmsKeyId]).toEqual({ 'Fn::GetAtt': [expect.stringMatching(/VaultKey/), 'Arn'] });
     expect(env[JobEnv.sslMode]).toBe('verify-full');
@@ -47,6 +66,8 @@ describe('BackupJob in the stack', () => {
   });
 
   it('injects each database secret as an ECS secret (ValueFrom), never as plain environment', () => {
+    // The restore container also gets the drills' staging server secret.
+    expect(restoreContainer.Secrets).toEqual([...container.Secrets, { Name: DrillWorkflow.SCRATCH_SECRET_ENV, ValueFrom: expect.anything() }]);
     expect(container.Secrets).toEqual([
       { Name: secretEnvVarFor('crypto_stock'), ValueFrom: expect.objectContaining({ 'Fn::Join': expect.anything() }) },
       { Name: secretEnvVarFor('market-ticks'), ValueFrom: 'arn:aws:secretsmanager:us-east-1:123456789012:secret:ticks-AbCdEf' },
@@ -56,21 +77,23 @@ describe('BackupJob in the stack', () => {
     expect(plainNames.filter((n: string) => n.startsWith('DR_SECRET_'))).toEqual([]);
   });
 
-  it('logs to a log group with a retention', () => {
-    expect(container.LogConfiguration).toMatchObject({ LogDriver: 'awslogs', Options: { 'awslogs-group': { Ref: expect.stringMatching(/Logs/) } } });
+  it('logs to a log group with a retention (one group, a stream prefix per task definition)', () => {
+    expect(container.LogConfiguration).toMatchObject({ LogDriver: 'awslogs', Options: { 'awslogs-group': { Ref: expect.stringMatching(/Logs/) }, 'awslogs-stream-prefix': 'backup' } });
+    expect(restoreContainer.LogConfiguration.Options).toEqual({ ...container.LogConfiguration.Options, 'awslogs-stream-prefix': 'restore' });
     const groups = template.findResources('AWS::Logs::LogGroup');
     expect(groups[container.LogConfiguration.Options['awslogs-group'].Ref].Properties.RetentionInDays).toBe(90);
   });
 
-  it('gives the task role no delete permission anywhere, and nothing outside the vault', () => {
-    const taskRoleRef = taskDef.TaskRoleArn['Fn::GetAtt'][0];
-    const policies = Object.values(template.findResources('AWS::IAM::Policy', { Properties: { Roles: [{ Ref: taskRoleRef }] } }));
-    expect(policies).toHaveLength(1);
-    const statements = (policies[0] as any).Properties.PolicyDocument.Statement as Record<string, any>[];
-    const actions = statements.flatMap((s) => [s.Action].flat() as string[]);
-    expect(actions.some((a) => /delete/i.test(a) || a === 's3:*' || a === '*')).toBe(false);
-    expect(actions).toContain('s3:PutObject');
-    expect(JSON.stringify(template.toJSON().Resources[taskRoleRef])).not.toMatch(/Delete/);
+  it('gives neither task role a delete permission anywhere; only the backup role may write backups/', () => {
+    for (const t of [taskDef, restoreTaskDef]) {
+      const actions = taskRoleActions(t).flatMap((s) => [s.Action].flat() as string[]);
+      expect(actions.some((a) => /delete/i.test(a) || a === 's3:*' || a === '*')).toBe(false);
+      expect(actions).toContain('s3:PutObject');
+      expect(JSON.stringify(template.toJSON().Resources[t.TaskRoleArn['Fn::GetAtt'][0]])).not.toMatch(/Delete/);
+    }
+    const puts = (t: Record<string, any>) => taskRoleActions(t).filter((s) => [s.Action].flat().includes('s3:PutObject')).map((s) => JSON.stringify(s.Resource));
+    expect(puts(taskDef)).toEqual([expect.stringMatching(/\/backups\/\*"\]\]\}$/)]);
+    expect(puts(restoreTaskDef)).toEqual([expect.stringMatching(/\/results\/restores\/\*"\]\]\}$/)]);
   });
 
   it('runs in a created VPC with private subnets and flow logs, under its own security group', () => {

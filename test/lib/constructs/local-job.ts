@@ -1,8 +1,8 @@
 /**
  * The Fargate job without ECS: a stand-in for an `EcsRunTask` RUN_JOB state in aws-local-stepfunctions.
  * It starts the real job entry point (job/entry.ts) as a process with the environment ECS would give
- * the container — the task definition's environment, its secrets, then the state's container
- * overrides — and answers with what RUN_JOB returns (DescribeTasks of the stopped task), so the
+ * the container — the environment of the task definition the state names (backup or restore), its
+ * secrets, then the state's container overrides — and answers with what RUN_JOB returns (DescribeTasks of the stopped task), so the
  * state's ResultSelector and the exit-code checks after it run unchanged.
  *
  * Usage:
@@ -16,7 +16,6 @@ import { fileURLToPath } from 'node:url';
 import type { Template } from 'aws-cdk-lib/assertions';
 import { PG_USER } from '../../support/pg.ts';
 import { s3Env } from '../../support/s3.ts';
-import { onlyResource } from '../helpers.ts';
 import { resolveTokens } from './definition.ts';
 
 const REPO_ROOT = fileURLToPath(new URL('../../..', import.meta.url));
@@ -73,18 +72,36 @@ interface ContainerOverride {
   readonly Environment?: readonly { readonly Name: string; readonly Value: string }[];
 }
 
-/** A local stand-in for the job's task definition in `template` (its one ECS task definition). */
+interface JobContainer {
+  readonly Name: string;
+  readonly Environment?: { Name: string; Value: unknown }[];
+  readonly Secrets?: { Name: string }[];
+}
+
+/**
+ * The container of the task definition a RunTask state names (its family, with or without a
+ * revision, or a reference to it), so a state running the wrong task definition runs with that
+ * one's environment and secrets, as on ECS.
+ */
+function containerOf(template: Template, taskDefinition: unknown): JobContainer {
+  const all = Object.entries(template.findResources('AWS::ECS::TaskDefinition')) as [string, { Properties: Record<string, any> }][];
+  const named = String(taskDefinition);
+  const family = named.replace(/^arn:aws:ecs:[^:]*:[^:]*:task-definition\//, '').replace(/:\d+$/, '');
+  const found = all.filter(([logicalId, r]) => r.Properties.Family === family || named === resolveTokens({ Ref: logicalId }));
+  if (found.length !== 1) {
+    throw new Error(`the RunTask state names task definition "${named}", which matches ${found.length} of the template's: ${all.map(([id, r]) => `${id} (family ${r.Properties.Family})`).join(', ')}`);
+  }
+  return found[0][1].Properties.ContainerDefinitions[0] as JobContainer;
+}
+
+/** A local stand-in for the job: each run uses the container of the task definition its state names. */
 export function localJob(template: Template, options: LocalJobOptions = {}): LocalJob {
-  const container = onlyResource(template, 'AWS::ECS::TaskDefinition').Properties.ContainerDefinitions[0] as {
-    Name: string;
-    Environment?: { Name: string; Value: unknown }[];
-    Secrets?: { Name: string }[];
-  };
   const secretValue = options.secretValue ?? (() => JSON.stringify({ username: PG_USER, password: '' }));
   const runs: LocalJobRun[] = [];
   return {
     runs,
     async handler(parameters: Record<string, unknown>): Promise<RunJobResult> {
+      const container = containerOf(template, parameters.TaskDefinition);
       const overrides = (parameters.Overrides ?? {}) as { ContainerOverrides?: readonly ContainerOverride[] };
       const override = overrides.ContainerOverrides?.find((o) => o.Name === container.Name);
       if (overrides.ContainerOverrides?.length && !override) {

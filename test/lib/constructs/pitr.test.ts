@@ -164,20 +164,25 @@ describe('RpoWatch', () => {
 });
 
 describe('BackupJob with PITR', () => {
-  const { template } = pitrStack();
-  const taskDef = onlyResource(template, 'AWS::ECS::TaskDefinition').Properties;
+  const { template, stack, job } = pitrStack();
+  const taskDef = (t: ecs.TaskDefinition) => template.toJSON().Resources[stack.resolve(t.taskDefinitionArn).Ref].Properties;
+  const environment = (t: ecs.TaskDefinition) => Object.fromEntries(taskDef(t).ContainerDefinitions[0].Environment.map((e: { Name: string; Value: unknown }) => [e.Name, e.Value]));
 
-  it('gets the configured ephemeral storage and the PITR repository and stanza from the task definition', () => {
-    expect(taskDef.EphemeralStorage).toEqual({ SizeInGiB: 100 });
-    const env = Object.fromEntries(taskDef.ContainerDefinitions[0].Environment.map((e: { Name: string; Value: unknown }) => [e.Name, e.Value]));
+  it('gets the configured ephemeral storage, and the PITR repository and stanza from the restore task definition only', () => {
+    expect(taskDef(job.restoreTaskDefinition).EphemeralStorage).toEqual({ SizeInGiB: 100 });
+    const env = environment(job.restoreTaskDefinition);
     expect(env[JobEnv.pitrRepo]).toEqual({ 'Fn::Join': ['', ['s3://', { Ref: expect.stringMatching(/^PitrRepositoryBucket/) }, '/pitr']] });
     expect(env[JobEnv.pitrStanza]).toBe('crypto_stock');
+    expect(environment(job.taskDefinition)[JobEnv.pitrRepo]).toBeUndefined();
   });
 
-  it('may read the PITR repository and decrypt it, but not write or delete there', () => {
-    const statements = statementsOf(template, 'AWS::IAM::Policy', /^JobTaskDefinitionTaskRole/);
+  it('the restore role may read the PITR repository and decrypt it, but not write or delete there; the backup role cannot touch it', () => {
+    const statements = statementsOf(template, 'AWS::IAM::Policy', /^JobRestoreTaskDefinitionTaskRole/);
     const onPitr = statements.filter((s) => JSON.stringify(s.Resource).includes('PitrRepository'));
     expect(actionsOf(onPitr)).toEqual(['kms:Decrypt', 's3:GetObject', 's3:ListBucket']);
+    const backup = statementsOf(template, 'AWS::IAM::Policy', /^JobTaskDefinitionTaskRole/);
+    expect(backup.length).toBeGreaterThan(0);
+    expect(backup.filter((s) => JSON.stringify(s.Resource).includes('PitrRepository'))).toEqual([]);
   });
 
   it('refuses ephemeral storage outside Fargate\'s 21..200 GiB, saying how to fix it', () => {

@@ -88,15 +88,18 @@ describe('RestoreWorkflow', () => {
     });
   });
 
-  it('lets the job write results/restores/* and the result Lambda read it, nothing wider', () => {
+  it('runs the restore task definition; the job (restore role) writes results/restores/* and the result Lambda reads it, nothing wider', () => {
+    expect(states[RestoreWorkflow.RUN_TASK_STATE].Parameters.TaskDefinition).toBe(stack.resolve(built.job.restoreTaskDefinition.family));
     const resolve = (v: unknown) => JSON.stringify(stack.resolve(v));
     const results = resolve(built.vault.bucket.arnForObjects('results/restores/*'));
     const statements = (role: unknown) => Object.values(template.findResources('AWS::IAM::Policy'))
       .filter((p: any) => JSON.stringify(p.Properties.Roles).includes(JSON.stringify(stack.resolve(role))))
       .flatMap((p: any) => p.Properties.PolicyDocument.Statement);
     const onResults = (role: unknown) => statements(role).filter((s: any) => JSON.stringify(s.Resource) === results).flatMap((s: any) => [s.Action].flat());
-    expect(onResults((built.job.taskDefinition.taskRole as any).roleName).sort()).toEqual(['s3:GetObject', 's3:PutObject', 's3:PutObjectTagging']);
+    expect(onResults((built.job.restoreTaskDefinition.taskRole as any).roleName).sort()).toEqual(['s3:GetObject', 's3:PutObject', 's3:PutObjectTagging']);
     expect(onResults((built.workflow.resultFunction.function.role as any).roleName)).toEqual(['s3:GetObject']);
+    // The backup role records no restore results.
+    expect(onResults((built.job.taskDefinition.taskRole as any).roleName)).toEqual([]);
   });
 
   it('lets the state machine publish to the encrypted topic (sns:Publish, and the topic key)', () => {
