@@ -285,6 +285,8 @@ export async function runTableRestore(options: TableRestoreOptions): Promise<Tab
         for (const r of resolved) {
           const family = await familyOf(client, manifest, r.table);
           families.set(r.table, family);
+          // The scratch copy is thrown away: loading it without WAL is safe and cheaper.
+          for (const m of family.members) await client.query(`ALTER TABLE ${qualified(m.schema, m.name)} SET UNLOGGED`).catch(() => {});
           if (r.timeColumn) await assertTimeColumn(client, r.table, r.timeColumn, 'backup');
           // A range needs only the partitions (chunks) that can hold it.
           const members = range && r.timeColumn ? await membersScannedFor(client, r.table, r.timeColumn, range) : family.members;
