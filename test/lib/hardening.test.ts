@@ -12,11 +12,13 @@ import * as secretsmanager from 'aws-cdk-lib/aws-secretsmanager';
 import { AwsSolutionsChecks } from 'cdk-nag';
 import { describe, expect, it } from 'vitest';
 import { JobEnv, RDS_CA_BUNDLE_PATH } from '../../core/contract.ts';
+import { jobResultsPrefix } from '../../core/job-result.ts';
 import { parseConfig } from '../../lib/config.ts';
 import { BackupJob } from '../../lib/constructs/job.ts';
 import { BackupVault } from '../../lib/constructs/vault.ts';
 import { DrStack } from '../../lib/dr-stack.ts';
 import { addOffsiteStack } from '../../lib/offsite-stack.ts';
+import { definitionOf } from './constructs/definition.ts';
 import { newApp, onlyResource, shippedConfig } from './helpers.ts';
 
 /** What would erase a backup or shorten its lock. */
@@ -72,10 +74,28 @@ function buildAll(raw: Record<string, unknown> = {}) {
   return { app, primary, offsite, template: Template.fromStack(primary), offsiteTemplate: Template.fromStack(offsite) };
 }
 
-function jobEnvironment(template: Template): Record<string, string> {
-  const taskDefinitions = Object.values(template.findResources('AWS::ECS::TaskDefinition')) as any[];
-  const container = taskDefinitions[0].Properties.ContainerDefinitions[0];
+/** The container environment of one of the job's task definitions (by default the backup one). */
+function jobEnvironment(stack: DrStack, taskDefinition: ecs.TaskDefinition = stack.job.taskDefinition): Record<string, string> {
+  const resource = Template.fromStack(stack).toJSON().Resources[stack.resolve(taskDefinition.taskDefinitionArn).Ref];
+  const container = resource.Properties.ContainerDefinitions[0];
   return Object.fromEntries(container.Environment.map((e: { Name: string; Value: unknown }) => [e.Name, e.Value]));
+}
+
+/** The statements of a role's policies, by the role construct (never by a hashed logical id). */
+function roleStatements(stack: Stack, template: Template, role: iam.IRole): any[] {
+  const ref = stack.resolve((role as iam.Role).roleName);
+  return Object.values(template.findResources('AWS::IAM::Policy', { Properties: { Roles: [ref] } }))
+    .flatMap((p: any) => asList(p.Properties.PolicyDocument.Statement));
+}
+
+/** The RunTask states of a state machine, Map and Parallel branches included. */
+function runTaskStates(states: Record<string, any>): any[] {
+  return Object.values(states).flatMap((state: any) => [
+    ...(String(state.Resource).startsWith('arn:aws:states:::ecs:runTask') ? [state] : []),
+    ...(state.ItemProcessor ? runTaskStates(state.ItemProcessor.States) : []),
+    ...(state.Iterator ? runTaskStates(state.Iterator.States) : []),
+    ...asList(state.Branches).flatMap((b: any) => runTaskStates(b.States)),
+  ]);
 }
 
 describe('no role can delete backups or bypass their retention', () => {
@@ -107,10 +127,11 @@ describe('no role can delete backups or bypass their retention', () => {
 });
 
 describe('backup task least privilege and Object Lock', () => {
-  const { template } = buildAll();
+  const { template, primary } = buildAll();
 
-  it('writes with Object Lock GOVERNANCE (DR_OBJECT_LOCK) into the Object Lock vault', () => {
-    expect(jobEnvironment(template)[JobEnv.objectLock]).toBe('governance');
+  it('writes with Object Lock GOVERNANCE (DR_OBJECT_LOCK) into the Object Lock vault; restores write no backups, so they have none', () => {
+    expect(jobEnvironment(primary)[JobEnv.objectLock]).toBe('governance');
+    expect(jobEnvironment(primary, primary.job.restoreTaskDefinition)[JobEnv.objectLock]).toBeUndefined();
   });
 
   it('may put, tag, lock and read objects under backups/ only, and list with a backups/ prefix condition', () => {
@@ -124,6 +145,61 @@ describe('backup task least privilege and Object Lock', () => {
     const list = s3Statements.find((s) => asList(s.Action).includes('s3:ListBucket'));
     expect(list.Condition).toEqual({ StringLikeIfExists: { 's3:prefix': ['backups/', 'backups/*'] } });
     for (const s of s3Statements) expect(asList(s.Action).every((a) => /^s3:(Put|Get|List|Abort)/.test(String(a)))).toBe(true);
+  });
+});
+
+describe('restore task least privilege', () => {
+  const { template, primary } = buildAll();
+  const vaultBucketIds = Object.keys(template.findResources('AWS::S3::Bucket', { Properties: { ObjectLockEnabled: true } }));
+  const restoreRole = roleStatements(primary, template, primary.job.restoreTaskDefinition.taskRole);
+  const backupRole = roleStatements(primary, template, primary.job.taskDefinition.taskRole);
+  /** Actions (wildcards expanded) that change objects or their retention. */
+  const WRITES = ['s3:PutObject', 's3:PutObjectTagging', 's3:PutObjectRetention', 's3:PutObjectLegalHold', 's3:PutObjectAcl', 's3:RestoreObject', 's3:ReplicateObject'];
+  const resourcesOf = (statement: any) => asList(statement.Resource).map((r) => JSON.stringify(primary.resolve(r)));
+
+  it('the restore role writes only results/restores/*, never backups/* or any other vault prefix', () => {
+    expect(restoreRole.length).toBeGreaterThan(3);
+    const writes = restoreRole.filter((st) => WRITES.some((a) => grants(st, a)) && mayAddressVault(st, vaultBucketIds));
+    expect(writes.map((st) => [...asList(st.Action)].sort())).toEqual([['s3:GetObject', 's3:PutObject', 's3:PutObjectTagging']]);
+    expect(writes.flatMap(resourcesOf)).toEqual([expect.stringMatching(new RegExp(`/${jobResultsPrefix('restore')}\\*"\\]\\]\\}$`))]);
+    for (const st of restoreRole) {
+      if (WRITES.some((a) => grants(st, a))) for (const r of resourcesOf(st)) expect(r).not.toMatch(/backups/);
+    }
+  });
+
+  it('the restore role reads backups/* (GetObject, tags, ListBucket with a backups/ prefix condition) and decrypts with the vault key', () => {
+    const reads = restoreRole.filter((st) => grants(st, 's3:GetObject') && resourcesOf(st).some((r) => /\/backups\/\*"\]\]\}$/.test(r)));
+    expect(reads.map((st) => [...asList(st.Action)].sort())).toEqual([['s3:GetObject', 's3:GetObjectTagging']]);
+    const lists = restoreRole.filter((st) => grants(st, 's3:ListBucket') && resourcesOf(st).some((r) => vaultBucketIds.some((id) => r.includes(id))));
+    expect(lists.map((st) => st.Condition)).toContainEqual({ StringLikeIfExists: { 's3:prefix': ['backups/', 'backups/*'] } });
+    const kms = restoreRole.filter((st) => asList(st.Action).some((a) => String(a).startsWith('kms:')));
+    expect(kms.flatMap((st) => asList(st.Action))).toContain('kms:Decrypt');
+  });
+
+  it('only the restore role reads the PITR repository, and only the backup role writes backups/', () => {
+    const onPitr = (statements: any[]) => statements.filter((st) => JSON.stringify(st.Resource).includes('PitrRepository'));
+    expect(onPitr(restoreRole).length).toBeGreaterThan(0);
+    expect(onPitr(backupRole)).toEqual([]);
+    const backupPuts = backupRole.filter((st) => grants(st, 's3:PutObject'));
+    expect(backupPuts.flatMap(resourcesOf)).toEqual([expect.stringMatching(/\/backups\/\*"\]\]\}$/)]);
+  });
+
+  it('the restore and drill state machines run the restore task definition, the backup state machine the backup one', () => {
+    const family = (t: ecs.TaskDefinition) => primary.resolve(t.family);
+    const taskDefinitionsOf = (construct: string) => runTaskStates(definitionOf(template, construct).States).map((st) => st.Parameters.TaskDefinition);
+    expect(taskDefinitionsOf('BackupWorkflow')).toEqual([family(primary.job.taskDefinition)]);
+    expect(taskDefinitionsOf('RestoreWorkflow')).toEqual([family(primary.job.restoreTaskDefinition)]);
+    expect(taskDefinitionsOf('DrillWorkflow')).toEqual([family(primary.job.restoreTaskDefinition)]);
+    expect(family(primary.job.taskDefinition)).not.toEqual(family(primary.job.restoreTaskDefinition));
+  });
+
+  it('the restore and drill state machines may pass only the restore task definition\'s roles, the backup one only the backup roles', () => {
+    const passed = (machine: { role: iam.IRole }) => roleStatements(primary, template, machine.role)
+      .filter((st) => grants(st, 'iam:PassRole')).flatMap(resourcesOf).sort();
+    const rolesOf = (t: ecs.TaskDefinition) => [t.taskRole, t.executionRole!].map((r) => JSON.stringify(primary.resolve(r.roleArn))).sort();
+    expect(passed(primary.restoreWorkflow.stateMachine)).toEqual(rolesOf(primary.job.restoreTaskDefinition));
+    expect(passed(primary.drillWorkflow.stateMachine)).toEqual(rolesOf(primary.job.restoreTaskDefinition));
+    expect(passed(primary.backupWorkflow.stateMachine)).toEqual(rolesOf(primary.job.taskDefinition));
   });
 });
 
@@ -210,10 +286,12 @@ describe('secrets and TLS', () => {
   it('verifies the server certificate against the RDS bundle shipped in the image when sslRootCert is rds', () => {
     const app = newApp();
     const stack = new DrStack(app, 'Tls', { config: parseConfig({ sslRootCert: 'rds', offsite: { enabled: false } }) });
-    const env = jobEnvironment(Template.fromStack(stack));
-    expect(env[JobEnv.sslRootCert]).toBe(RDS_CA_BUNDLE_PATH);
-    expect(env[JobEnv.sslMode]).toBe('verify-full');
-    expect(jobEnvironment(buildAll().template)[JobEnv.sslRootCert]).toBeUndefined();
+    for (const taskDefinition of [stack.job.taskDefinition, stack.job.restoreTaskDefinition]) {
+      const env = jobEnvironment(stack, taskDefinition);
+      expect(env[JobEnv.sslRootCert]).toBe(RDS_CA_BUNDLE_PATH);
+      expect(env[JobEnv.sslMode]).toBe('verify-full');
+    }
+    expect(jobEnvironment(buildAll().primary)[JobEnv.sslRootCert]).toBeUndefined();
   });
 });
 
