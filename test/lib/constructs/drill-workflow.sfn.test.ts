@@ -146,6 +146,8 @@ describe('drill workflow executed locally (real job process, verify, cleanup and
     const env = run.job.runs[0].env;
     expect(env).toMatchObject({ [JobEnv.command]: 'restore', [JobEnv.database]: source, [JobEnv.targetDatabase]: scratchOf(source), [JobEnv.args]: '["--backup","latest"]' });
     expect(env[JobEnv.secretEnv]).toBe(DrillWorkflow.SCRATCH_SECRET_ENV);
+    // Ran on the restore task definition: no Object Lock setting, which only the backup one has.
+    expect(env[JobEnv.objectLock]).toBeUndefined();
     const restored = run.job.runs[0].result as any;
     const verifyCall = run.calls.find((c) => c.state === DrillWorkflow.VERIFY_STATE)!;
     expect(verifyCall.input).toMatchObject({ database: source, backupId: restored.backup.id, targetDatabase: scratchOf(source) });

@@ -135,6 +135,8 @@ describe('restore workflow executed locally (real validate/result handlers and j
       [JobEnv.command]: 'restore', [JobEnv.database]: source, [JobEnv.targetDatabase]: restored,
       [JobEnv.args]: '["--backup","latest"]', [JobEnv.resultName]: e.name, [JobEnv.dbHost]: PG_HOST, [JobEnv.dbPort]: String(PG_PORT),
     });
+    // Ran on the restore task definition: no Object Lock setting, which only the backup one has.
+    expect(e.job.runs[0].env[JobEnv.objectLock]).toBeUndefined();
     expect(e.output).toMatchObject({
       status: 'SUCCEEDED',
       execution: e.name,
