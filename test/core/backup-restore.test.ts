@@ -173,7 +173,7 @@ describe.each(kinds)('backup and full restore through a $kind repository', ({ ki
   });
 });
 
-describe.each(kinds)('damaged and incomplete backups in a $kind repository', ({ kind, open }) => {
+describe.each(kinds)('damaged and incomplete backups in a $kind repository', ({ open }) => {
   let repo: Repository;
   let older: string;
   let newer: string;
