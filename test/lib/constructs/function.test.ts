@@ -3,7 +3,8 @@
  * error for a missing handler. Most stacks skip esbuild bundling (context aws:cdk:bundling-stacks
  * = []); one test bundles the real verify handler, as `cdk synth` does.
  */
-import { existsSync, readFileSync, rmSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import * as ecs from 'aws-cdk-lib/aws-ecs';
 import { join } from 'node:path';
 import { App, Duration, Stack } from 'aws-cdk-lib';
 import { Match, Template } from 'aws-cdk-lib/assertions';
@@ -11,7 +12,9 @@ import * as ec2 from 'aws-cdk-lib/aws-ec2';
 import * as logs from 'aws-cdk-lib/aws-logs';
 import { describe, expect, it } from 'vitest';
 import { DrFunction, type DrFunctionProps } from '../../../lib/constructs/function.ts';
-import { onlyResource } from '../helpers.ts';
+import { DrStack } from '../../../lib/dr-stack.ts';
+import { newApp, onlyResource, shippedConfig } from '../helpers.ts';
+import { resolveTokens } from './definition.ts';
 
 function synth(props: Partial<DrFunctionProps> & { withVpc?: boolean } = {}, bundle = false) {
   const app = new App({ context: bundle ? {} : { 'aws:cdk:bundling-stacks': [] } });
@@ -96,6 +99,35 @@ describe('DrFunction', () => {
       const { handler } = (await import(bundle)) as { handler: (event: unknown) => Promise<unknown> };
       await expect(handler({ database: 'crypto_stock' })).rejects.toThrow(/verify event is invalid: backupId/);
     } finally {
+      rmSync(assembly.directory, { recursive: true, force: true });
+    }
+  });
+
+  // Every Lambda the stack deploys bundles and loads as Lambda would load it: ESM, pg inside, and
+  // its module-scope checks passing with the environment the stack gives it.
+  it('bundles every Lambda of the stack, and each loads with the environment the stack sets', async () => {
+    const app = newApp();
+    const stack = new DrStack(app, 'BundleTest', {
+      config: shippedConfig(),
+      jobImage: ecs.ContainerImage.fromRegistry('public.ecr.aws/docker/library/busybox:latest'),
+    });
+    const assembly = app.synth();
+    const template = Template.fromStack(stack);
+    const functions = Object.values(template.findResources('AWS::Lambda::Function')) as { Properties: Record<string, any> }[];
+    const ours = functions.filter((f) => f.Properties.Runtime === 'nodejs22.x' && f.Properties.Architectures?.[0] === 'arm64');
+    expect(ours.length).toBe(readdirSync(new URL('../../../lambdas', import.meta.url)).length);
+    const saved = { ...process.env };
+    try {
+      for (const f of ours) {
+        const bundle = join(assembly.directory, `asset.${(f.Properties.Code.S3Key as string).replace(/\.zip$/, '')}`, 'index.mjs');
+        for (const [name, value] of Object.entries(f.Properties.Environment?.Variables ?? {})) {
+          process.env[name] = resolveTokens(value).replace(/^s3:\/\/arn:aws:dummy:[^/]*/, 's3://vault-bucket');
+        }
+        const { handler } = (await import(bundle)) as { handler: unknown };
+        expect(typeof handler, f.Properties.Description).toBe('function');
+      }
+    } finally {
+      process.env = saved;
       rmSync(assembly.directory, { recursive: true, force: true });
     }
   });
