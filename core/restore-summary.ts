@@ -2,7 +2,8 @@
  * The restore state machine's output: what `dr restore --json` recorded (core/job-result.ts),
  * shaped into a summary a person reads at the console — backup used, any fallback, checksums
  * verified before the target was touched, rows, duration — or, on failure, a one-line reason for
- * the alert. Works for full restores (core/restore.ts) and table/range restores (core/table-restore.ts).
+ * the alert. Works for full restores (core/restore.ts), table/range restores (core/table-restore.ts)
+ * and point-in-time restores (core/pitr/restore.ts).
  */
 import { z } from 'zod';
 import type { JobResultRecord } from './job-result.ts';
@@ -29,6 +30,21 @@ const RestoreJsonSchema = z.looseObject({
   warnings: z.array(z.string()).default([]),
 });
 
+/** dr restore --at's --json result (core/pitr/restore.ts PitrRestoreResult). */
+const PitrJsonSchema = z.looseObject({
+  ok: z.literal(true),
+  at: z.string(),
+  stanza: z.string(),
+  /** The pgBackRest base backup label recovery started from. */
+  backup: z.string(),
+  target: z.string(),
+  lastCommit: z.string().nullable(),
+  stoppedBefore: z.string(),
+  tables: z.array(z.looseObject({ table: z.string(), rowsReplaced: z.number(), rowsRestored: z.number(), safetyTable: z.string().nullable() })).optional(),
+  durationMs: z.number(),
+  warnings: z.array(z.string()).default([]),
+});
+
 export interface RestoreSummary {
   readonly status: 'SUCCEEDED';
   readonly execution: string;
@@ -48,6 +64,8 @@ export interface RestoreSummary {
   /** Table/range: per table, rows replaced and restored and the safety table's name. */
   readonly tables: readonly { readonly table: string; readonly rowsReplaced: number; readonly rowsRestored: number; readonly safetyTable: string | null }[] | null;
   readonly range: { readonly since: string; readonly until: string } | null;
+  /** Point-in-time restores: the target time and where recovery provably stopped. */
+  readonly pointInTime: { readonly at: string; readonly stanza: string; readonly lastCommit: string | null; readonly stoppedBefore: string } | null;
   /** The restore itself (dr's durationMs). */
   readonly restoreSeconds: number;
   /** From the execution's start to this summary (task start-up included). */
@@ -92,6 +110,7 @@ export function summarizeRestore(options: SummarizeOptions): RestoreOutcome {
     const hint = typeof result.hint === 'string' ? `; ${result.hint}` : '';
     return failed(`dr restore exited with code ${exitCode}: ${what}${hint}`);
   }
+  if (request.mode === 'pitr') return summarizePitr(options, record.result);
   const parsed = RestoreJsonSchema.safeParse(record.result);
   if (!parsed.success) {
     return failed(`dr restore exited 0 but its result at ${resultKey} is not a restore result (${parsed.error.issues[0].path.join('.')}: ${parsed.error.issues[0].message})`);
@@ -129,6 +148,42 @@ export function summarizeRestore(options: SummarizeOptions): RestoreOutcome {
       rowsReplaced: perTable ? perTable.reduce((n, t) => n + t.rowsReplaced, 0) : null,
       tables: perTable,
       range: r.range ?? null,
+      pointInTime: null,
+      restoreSeconds: seconds(r.durationMs),
+      executionSeconds: seconds(now.getTime() - Date.parse(options.executionStartedAt)),
+      warnings: r.warnings,
+      resultKey,
+    },
+  };
+}
+
+function summarizePitr(options: SummarizeOptions, result: unknown): RestoreOutcome {
+  const { request, resultKey } = options;
+  const parsed = PitrJsonSchema.safeParse(result);
+  if (!parsed.success) {
+    return { ok: false, summary: null, reason: `dr restore --at exited 0 but its result at ${resultKey} is not a point-in-time restore result (${parsed.error.issues[0].path.join('.')}: ${parsed.error.issues[0].message})` };
+  }
+  const r = parsed.data;
+  const perTable = r.tables?.map((t) => ({ table: t.table, rowsReplaced: t.rowsReplaced, rowsRestored: t.rowsRestored, safetyTable: t.safetyTable })) ?? null;
+  const now = options.now ?? new Date();
+  return {
+    ok: true,
+    reason: null,
+    summary: {
+      status: 'SUCCEEDED',
+      execution: options.executionName,
+      mode: request.mode,
+      database: request.database,
+      targetDatabase: request.target.database,
+      backup: { id: r.backup, tier: 'pgbackrest', startedAt: r.at },
+      fallback: null,
+      // pgBackRest checks every file it restores against its manifest's checksum, and WAL segments on replay.
+      checksums: { verified: true, files: 0, bytes: 0, note: `pgBackRest verified base backup ${r.backup} and the WAL it replayed before the target was touched` },
+      rows: perTable ? perTable.reduce((n, t) => n + t.rowsRestored, 0) : null,
+      rowsReplaced: perTable ? perTable.reduce((n, t) => n + t.rowsReplaced, 0) : null,
+      tables: perTable,
+      range: request.since && request.until ? { since: request.since, until: request.until } : null,
+      pointInTime: { at: r.at, stanza: r.stanza, lastCommit: r.lastCommit, stoppedBefore: r.stoppedBefore },
       restoreSeconds: seconds(r.durationMs),
       executionSeconds: seconds(now.getTime() - Date.parse(options.executionStartedAt)),
       warnings: r.warnings,
