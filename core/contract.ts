@@ -147,6 +147,8 @@ export const RestoreEnv = {
    * names one of them, and its server, port and secret are the target's.
    */
   databases: 'DR_RESTORE_DATABASES',
+  /** validate-restore: 'true' when the deployment archives WAL, so mode pitr is possible. */
+  pointInTimeRecovery: 'DR_RESTORE_PITR',
   /** restore-result: the repository the job records results in, e.g. s3://bucket/. */
   repo: JobEnv.repo,
 } as const;

@@ -135,6 +135,12 @@ export interface ParseRestoreRequestOptions {
    * checks the rest.
    */
   readonly databases?: readonly string[];
+  /**
+   * Whether the deployment archives WAL (config pitr.enabled). When false, mode pitr is refused
+   * here rather than by the job minutes later.
+   * @default true
+   */
+  readonly pointInTimeRecovery?: boolean;
 }
 
 /** Validates a request; throws InvalidRestoreRequest listing every problem. */
@@ -159,7 +165,10 @@ export function parseRestoreRequest(raw: unknown, options: ParseRestoreRequestOp
       problems.push(`${field}: not used by mode "${request.mode}" (it ${rule.does}); remove it${better ? `, or use "mode": "${better}"` : ''}`);
     }
   }
-  if (request.mode === 'pitr') problems.push(...pitrProblems(request, raw));
+  if (request.mode === 'pitr') {
+    if (options.pointInTimeRecovery === false) problems.push('mode: "pitr" needs WAL archiving, which this deployment does not have (config pitr.enabled is false); enable it and redeploy, or use "mode": "full", "table" or "range"');
+    problems.push(...pitrProblems(request, raw));
+  }
   if (request.since !== undefined && request.until !== undefined && Date.parse(request.since) >= Date.parse(request.until)) {
     problems.push(`since: ${request.since} is not before until ${request.until}; the range is [since, until), so since must be earlier`);
   }

@@ -139,6 +139,7 @@ export class DrStack extends Stack {
       databases,
       vault: this.vault,
       alarmTopic: this.monitoring.topic,
+      pointInTimeRecovery: this.pitrRepository !== undefined,
     });
 
     // --- drills: restore into scratch databases on the staging server, verify, drop, report ---

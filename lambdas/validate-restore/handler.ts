@@ -4,7 +4,8 @@
  * lists every problem and how to fix it; the state machine fails with it before any task runs.
  *
  * Event: `{ "request": <the execution input> }`.
- * Environment (core/contract.ts RestoreEnv): DR_RESTORE_DATABASES, the configured databases.
+ * Environment (core/contract.ts RestoreEnv): DR_RESTORE_DATABASES, the configured databases, and
+ * DR_RESTORE_PITR, 'true' when mode pitr is available.
  * Result: `{ request, job: { database, targetDatabase, args (DR_ARGS, a JSON string), host, port, secretEnv } }`.
  */
 import { z } from 'zod';
@@ -48,7 +49,7 @@ export function createHandler(env: NodeJS.ProcessEnv = process.env): (event: unk
   return async (event) => {
     databases ??= configuredDatabases(env);
     const { request: raw } = EventSchema.parse(event);
-    const request = parseRestoreRequest(raw, { databases: databases.map((d) => d.name) });
+    const request = parseRestoreRequest(raw, { databases: databases.map((d) => d.name), pointInTimeRecovery: env[RestoreEnv.pointInTimeRecovery] === 'true' });
     const job = restoreJobRequest(request);
     const db = databases.find((d) => d.name === request.database)!;
     return {

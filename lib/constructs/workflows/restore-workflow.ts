@@ -37,6 +37,12 @@ export interface RestoreWorkflowProps {
   /** Notified with the reason when a restore fails (not for rejected input, which fails at once). */
   readonly alarmTopic: sns.ITopic;
   /**
+   * Whether the task definition can restore to a point in time (it has a pgBackRest repository),
+   * so requests with mode pitr are accepted.
+   * @default false
+   */
+  readonly pointInTimeRecovery?: boolean;
+  /**
    * Longest the restore task may run.
    * @default Duration.hours(6)
    */
@@ -114,6 +120,7 @@ export class RestoreWorkflow extends Construct {
       description: 'crypto-stock-dr: validates a restore request before any task runs',
       environment: {
         [RestoreEnv.databases]: JSON.stringify(props.databases.map((db) => ({ name: db.name, host: db.host, port: String(db.port), secretEnv: secretEnvVarFor(db.name) }))),
+        [RestoreEnv.pointInTimeRecovery]: String(props.pointInTimeRecovery ?? false),
       },
       timeout: Duration.seconds(10),
       memorySize: 256,

@@ -10,9 +10,24 @@ import { RestoreWorkflow } from '../../../lib/constructs/workflows/restore-workf
 import { definitionOf } from './definition.ts';
 import { restoreStack } from './restore-stack.ts';
 
+const databasesEnv = { [RestoreEnv.databases]: JSON.stringify([{ name: 'crypto_stock', host: 'db.internal', port: '5432', secretEnv: 'DR_SECRET_CRYPTO_STOCK' }]) };
+
 describe('restore workflow, mode pitr', () => {
+  it('is refused before any task runs on a deployment without WAL archiving', async () => {
+    const validate = createHandler({ ...databasesEnv, [RestoreEnv.pointInTimeRecovery]: 'false' });
+    await expect(validate({ request: { database: 'crypto_stock', mode: 'pitr', at: '2026-01-15T14:30:00Z', target: { database: 'crypto_stock_at_1430' } } }))
+      .rejects.toThrow('mode: "pitr" needs WAL archiving, which this deployment does not have (config pitr.enabled is false)');
+    // The stack tells the validator which it is.
+    const pitrFlag = (withPitr: boolean) => {
+      const fn = Object.values(restoreStack({ workflow: { pointInTimeRecovery: withPitr } }).template.findResources('AWS::Lambda::Function'))
+        .find((f: any) => f.Properties.Environment?.Variables?.[RestoreEnv.databases]) as any;
+      return fn.Properties.Environment.Variables[RestoreEnv.pointInTimeRecovery];
+    };
+    expect([pitrFlag(true), pitrFlag(false)]).toEqual(['true', 'false']);
+  });
+
   it('the validate step yields DR_ARGS with --at (and tables/range), never --backup, --pitr or --stanza', async () => {
-    const validate = createHandler({ [RestoreEnv.databases]: JSON.stringify([{ name: 'crypto_stock', host: 'db.internal', port: '5432', secretEnv: 'DR_SECRET_CRYPTO_STOCK' }]) });
+    const validate = createHandler({ ...databasesEnv, [RestoreEnv.pointInTimeRecovery]: 'true' });
     const result = await validate({ request: { database: 'crypto_stock', mode: 'pitr', at: '2026-01-15T14:30:00Z', tables: ['candles'], since: '2026-01-01', until: '2026-01-15', target: { database: 'crypto_stock_at_1430' } } });
     expect(result.job).toEqual({
       database: 'crypto_stock',
