@@ -50,7 +50,16 @@ export async function main(argv: string[], io: MainIo = {}): Promise<number> {
     if (json) stdout.write(`${JSON.stringify({ ok: false, error: err.message, hint: err.hint ?? null })}\n`);
     return err.exitCode;
   };
-  if (!command) return fail(usage(`unknown command "${name}"; commands: ${Object.keys(COMMANDS).join(', ')}`));
+  if (!command) {
+    // `dr pitr` or `dr remote --help`: a group's subcommands, with their summaries.
+    const group = Object.entries(COMMANDS).filter(([n]) => n.startsWith(`${name} `));
+    if (group.length > 0) {
+      const lines = group.map(([n, c]) => `  dr ${n.padEnd(Math.max(...group.map(([g]) => g.length)) + 2)}${c.summary}`);
+      stdout.write(`Usage: dr ${name} <${group.map(([n]) => n.slice(name.length + 1)).join('|')}> [flags]\n\n${lines.join('\n')}\n`);
+      return rest.includes('--help') || rest.includes('-h') ? 0 : 2;
+    }
+    return fail(usage(`unknown command "${name}"; commands: ${Object.keys(COMMANDS).join(', ')}`));
+  }
   let values: Values;
   try {
     const parsed = parseArgs({ args: rest, options: command.options, allowPositionals: command.positional !== undefined, strict: true });

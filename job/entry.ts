@@ -59,11 +59,11 @@ export function jobInvocation(env: NodeJS.ProcessEnv): JobInvocation {
   const url = `postgres://${encodeURIComponent(secret.username)}@${host.includes(':') ? `[${host}]` : host}:${port}/${encodeURIComponent(database)}`;
   const repo = required(JobEnv.repo);
   const common = ['--repo', repo, '--json'];
-  if (env[JobEnv.kmsKeyId]) common.push('--kms-key-id', env[JobEnv.kmsKeyId]!);
   if (env[JobEnv.jobs]) common.push('--jobs', env[JobEnv.jobs]!);
   switch (command) {
     case 'backup': {
       const argv = ['backup', '--db', url, ...common, ...extra];
+      if (env[JobEnv.kmsKeyId]) argv.push('--kms-key-id', env[JobEnv.kmsKeyId]!);
       if (env[JobEnv.tier]) argv.push('--tier', env[JobEnv.tier]!);
       // Only backup writes to the repository; restores read.
       if (env[JobEnv.objectLock]) argv.push('--object-lock', env[JobEnv.objectLock]!);

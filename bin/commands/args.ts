@@ -10,8 +10,13 @@ export const COMMON: Options = {
   quiet: { type: 'boolean', short: 'q', default: false },
   help: { type: 'boolean', short: 'h', default: false },
 };
-export const REPO: Options = {
+/** Commands that only read the repository. */
+export const REPO_READ: Options = {
   repo: { type: 'string' },
+};
+/** Commands that write to it: SSE-KMS key and Object Lock retention for what they write. */
+export const REPO: Options = {
+  ...REPO_READ,
   'kms-key-id': { type: 'string' },
   'object-lock': { type: 'string' },
 };

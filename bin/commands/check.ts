@@ -1,7 +1,7 @@
 import { formatBytes } from '../../core/backup.ts';
 import { checkBackups } from '../../core/check.ts';
 import { DrError } from '../../core/errors.ts';
-import { COMMON, type Command, optionalString, REPO, repository } from './args.ts';
+import { COMMON, type Command, optionalString, REPO_READ, repository } from './args.ts';
 
 export const checkCommand: Command = {
   summary: 'Check backups against their manifests (size and SHA-256) without restoring',
@@ -10,10 +10,10 @@ export const checkCommand: Command = {
   --repo URL         file:///dir or s3://bucket/prefix
   --backup WHICH     latest (default: the newest of each database), all, or a backup id
   --database NAME    only this database's backups
-  --json
+  --json, --quiet
 
 Exit status 1 when any checked backup is damaged; the output names the file.`,
-  options: { ...COMMON, ...REPO, backup: { type: 'string', default: 'latest' }, database: { type: 'string' } },
+  options: { ...COMMON, ...REPO_READ, backup: { type: 'string', default: 'latest' }, database: { type: 'string' } },
   async run(v, io) {
     const result = await checkBackups(repository(v), { backup: optionalString(v, 'backup'), database: optionalString(v, 'database'), log: io.log });
     if (!result.passed) {

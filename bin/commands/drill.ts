@@ -25,6 +25,8 @@ export const drillCommand: Command = {
                        accept a WebSocket handshake; sorted into the checklist's application/API/WebSocket items
   --health-timeout MS  per URL (default 5000)
   --no-owner           restore without ownership (scratch server lacks the source's roles)
+  --kms-key-id ID      SSE-KMS key for the s3:// report objects (default: the bucket's encryption)
+  --object-lock MODE   none (default) or governance: lock the report objects for their tier
   -j, --jobs N, --pg-bin DIR, --work-dir DIR, --json, --quiet
 
 PASS: the restore completed within the RTO, every verification check passed and every configured

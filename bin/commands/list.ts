@@ -1,6 +1,6 @@
 import { formatBytes } from '../../core/backup.ts';
 import { listBackups } from '../../core/backups.ts';
-import { COMMON, type Command, optionalString, REPO, repository } from './args.ts';
+import { COMMON, type Command, optionalString, REPO_READ, repository } from './args.ts';
 
 export const listCommand: Command = {
   summary: 'List the complete backups in a repository',
@@ -8,8 +8,8 @@ export const listCommand: Command = {
 
   --repo URL         file:///dir or s3://bucket/prefix
   --database NAME    only this database's backups
-  --json`,
-  options: { ...COMMON, ...REPO, database: { type: 'string' } },
+  --json, --quiet`,
+  options: { ...COMMON, ...REPO_READ, database: { type: 'string' } },
   async run(v) {
     return listBackups(repository(v), optionalString(v, 'database'));
   },

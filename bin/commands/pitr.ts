@@ -33,7 +33,7 @@ Nothing is changed; --json gives the pieces as one object.
   --pg-port N           server port (default 5432); --pg-socket-path DIR its socket directory
   --config-file FILE    where pgbackrest.conf goes (default /etc/pgbackrest/pgbackrest.conf)
   --spool-path DIR, --log-path DIR, --lock-path DIR   pgBackRest's working directories
-  --json`,
+  --json, --quiet`,
   options: {
     ...COMMON,
     repo: { type: 'string' },

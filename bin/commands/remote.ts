@@ -287,6 +287,10 @@ export const remoteStatusCommand: Command = {
   summary: 'Show one restore execution: status, states entered, summary or failure reason',
   usage: `Usage: dr remote status <executionArn> [--region REGION] [--json]
 
+  <executionArn>     the ARN dr remote restore printed (or --execution ARN)
+  --region REGION    default: the ARN's region
+  --json, --quiet
+
   Exit status 0 when the execution succeeded or is still running, 1 when it failed, timed out or was aborted.`,
   positional: 'execution',
   options: { ...COMMON, execution: { type: 'string' }, region: { type: 'string' } },

@@ -1,7 +1,7 @@
 import { formatBytes } from '../../core/backup.ts';
 import { runRestore } from '../../core/restore.ts';
 import { runTableRestore, splitTableList, type TableRestoreResult } from '../../core/table-restore.ts';
-import { COMMON, type Command, jobs, optionalString, PG, REPO, repository, required, usage } from './args.ts';
+import { COMMON, type Command, jobs, optionalString, PG, REPO_READ, repository, required, usage } from './args.ts';
 import { humanPitrRestore, pitrRestoreFromFlags } from './pitr.ts';
 import type { PitrRestoreResult } from '../../core/pitr/restore.ts';
 
@@ -40,7 +40,7 @@ Point-in-time recovery from a pgBackRest repository (set up with dr pitr config)
   --work-dir DIR     holds the temporary cluster and its dump (about twice the cluster's size)`,
   options: {
     ...COMMON,
-    ...REPO,
+    ...REPO_READ,
     ...PG,
     backup: { type: 'string', default: 'latest' },
     database: { type: 'string' },

@@ -1,7 +1,7 @@
 import { readManifest, resolveBackup } from '../../core/backups.ts';
 import { parsePgUrl } from '../../core/pg.ts';
 import { describeFailure, parseHealthUrl, type VerifyResult, verifyAgainstManifest } from '../../core/verify.ts';
-import { COMMON, type Command, optionalString, REPO, repository, required, strings, usage } from './args.ts';
+import { COMMON, type Command, optionalString, REPO_READ, repository, required, strings, usage } from './args.ts';
 
 export const verifyCommand: Command = {
   summary: 'Check a restored database against its backup manifest (exit 1 on any difference)',
@@ -22,7 +22,7 @@ definition, sequences at or above the recorded values, extensions and versions, 
 Exit status: 0 when every check passed, 1 otherwise (the failing objects are listed).`,
   options: {
     ...COMMON,
-    ...REPO,
+    ...REPO_READ,
     backup: { type: 'string', default: 'latest' },
     database: { type: 'string' },
     target: { type: 'string' },

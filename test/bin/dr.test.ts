@@ -6,6 +6,7 @@ import { chmod, mkdtemp, readdir, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { COMMANDS } from '../../bin/commands/index.ts';
 import { createSampleDatabase } from '../../core/sample-database.ts';
 import { errorLines, runDr } from '../support/cli.ts';
 import { startThrowawayCluster, type ThrowawayCluster } from '../support/cluster.ts';
@@ -78,16 +79,20 @@ describe('dr backup, list and restore through the CLI', () => {
   it('--help documents every command and every flag', async () => {
     const help = await runDr(['--help']);
     expect(help.code).toBe(0);
-    expect(help.stdout).toMatch(/backup[\s\S]*list[\s\S]*restore/);
-    const flags: Record<string, string[]> = {
-      backup: ['--db', '--repo', '--tier', '--jobs', '--kms-key-id', '--pg-bin', '--work-dir', '--json', '--quiet'],
-      list: ['--repo', '--database', '--json'],
-      restore: ['--repo', '--backup', '--database', '--target', '--overwrite', '--with-globals', '--no-owner', '--jobs', '--pg-bin', '--work-dir', '--json', '--quiet'],
-    };
-    for (const [command, expected] of Object.entries(flags)) {
-      const out = (await runDr([command, '--help'])).stdout;
-      for (const flag of expected) expect(out, `${command} --help`).toContain(flag);
+    for (const name of Object.keys(COMMANDS)) expect(help.stdout).toContain(`  ${name} `);
+    for (const [name, command] of Object.entries(COMMANDS)) {
+      const out = (await runDr([...name.split(' '), '--help'])).stdout;
+      for (const flag of Object.keys(command.options).filter((f) => f !== 'help')) expect(out, `dr ${name} --help`).toContain(`--${flag}`);
     }
+  });
+
+  it('a command group alone lists its subcommands', async () => {
+    const pitr = await runDr(['pitr']);
+    expect(pitr.code).toBe(2);
+    expect(pitr.stdout).toMatch(/^Usage: dr pitr <config\|restore-server> \[flags\]\n\n  dr pitr config +Print the pgBackRest/);
+    const remote = await runDr(['remote', '--help']);
+    expect(remote.code).toBe(0);
+    expect(remote.stdout).toContain('dr remote status');
   });
 });
 

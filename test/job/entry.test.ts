@@ -20,8 +20,8 @@ describe('jobInvocation (the container overrides → the dr command line)', () =
     const { argv, pgEnv } = jobInvocation({ ...base, [JobEnv.tier]: 'monthly' });
     expect(argv).toEqual([
       'backup', '--db', 'postgres://backup@db.internal:5433/crypto_stock',
-      '--repo', 's3://vault-bucket/', '--json',
-      '--kms-key-id', 'arn:aws:kms:eu-west-1:111122223333:key/abc', '--jobs', '2', '--tier', 'monthly',
+      '--repo', 's3://vault-bucket/', '--json', '--jobs', '2',
+      '--kms-key-id', 'arn:aws:kms:eu-west-1:111122223333:key/abc', '--tier', 'monthly',
     ]);
     expect(argv.join(' ')).not.toContain('p@ss');
     expect(pgEnv).toMatchObject({ PGUSER: 'backup', PGPASSWORD: 'p@ss:w/rd', PGHOST: 'db.internal', PGPORT: '5433', PGSSLMODE: 'prefer' });
@@ -57,7 +57,7 @@ describe('jobInvocation (the container overrides → the dr command line)', () =
     expect(() => jobInvocation({ ...base, [JobEnv.command]: 'format-disk' })).toThrow('unknown job command "format-disk"');
   });
 
-  it('runs dr restore into the target database (the source database names the repository folder)', () => {
+  it('runs dr restore into the target database (the source database names the repository folder; a restore writes no backups, so no key)', () => {
     const { argv } = jobInvocation({
       ...base,
       [JobEnv.command]: 'restore',
@@ -66,8 +66,7 @@ describe('jobInvocation (the container overrides → the dr command line)', () =
     });
     expect(argv).toEqual([
       'restore', '--database', 'crypto_stock', '--target', 'postgres://backup@db.internal:5433/crypto_stock_restored',
-      '--repo', 's3://vault-bucket/', '--json',
-      '--kms-key-id', 'arn:aws:kms:eu-west-1:111122223333:key/abc', '--jobs', '2',
+      '--repo', 's3://vault-bucket/', '--json', '--jobs', '2',
       '--backup', 'latest', '--tables', 'candles', '--since', '2026-01-10T00:00:00Z',
     ]);
     expect(jobInvocation({ ...base, [JobEnv.command]: 'restore' }).argv.slice(0, 5)).toEqual(['restore', '--database', 'crypto_stock', '--target', 'postgres://backup@db.internal:5433/crypto_stock']);
