@@ -116,10 +116,52 @@ export function summarizeRestore(options: SummarizeOptions): RestoreOutcome {
     return failed(`dr restore exited 0 but its result at ${resultKey} is not a restore result (${parsed.error.issues[0].path.join('.')}: ${parsed.error.issues[0].message})`);
   }
   const r = parsed.data;
-  const perTable = Array.isArray(r.tables)
-    ? r.tables.map((t) => ({ table: t.table, rowsReplaced: t.rowsReplaced, rowsRestored: t.rowsRestored, safetyTable: t.safetyTable }))
-    : null;
+  const perTable = Array.isArray(r.tables) ? tableRows(r.tables) : null;
   const files = Array.isArray(r.files) ? r.files.length : r.files;
+  return succeeded(options, {
+    backup: { id: r.backup.id, tier: r.backup.tier, startedAt: r.backup.startedAt },
+    fallback: r.fallbacks.length === 0
+      ? null
+      : {
+          used: true,
+          skipped: r.fallbacks,
+          note: `the newest backup ${r.fallbacks[0].id} failed verification; restored ${r.backup.id} instead`,
+        },
+    checksums: {
+      verified: true,
+      files,
+      bytes: r.bytes,
+      note: `${files} files verified against the manifest's SHA-256 before the target was touched`,
+    },
+    ...rowTotals(perTable, r.rows ?? null),
+    range: r.range ?? null,
+    pointInTime: null,
+    restoreSeconds: seconds(r.durationMs),
+    warnings: r.warnings,
+  });
+}
+
+type TableRow = NonNullable<RestoreSummary['tables']>[number];
+
+function tableRows(tables: readonly TableRow[]): TableRow[] {
+  return tables.map((t) => ({ table: t.table, rowsReplaced: t.rowsReplaced, rowsRestored: t.rowsRestored, safetyTable: t.safetyTable }));
+}
+
+/** Table/range restores count rows per table; a full restore reports the database's rows. */
+function rowTotals(perTable: TableRow[] | null, fullRows: number | null): Pick<RestoreSummary, 'rows' | 'rowsReplaced' | 'tables'> {
+  if (!perTable) return { rows: fullRows, rowsReplaced: null, tables: null };
+  return {
+    rows: perTable.reduce((n, t) => n + t.rowsRestored, 0),
+    rowsReplaced: perTable.reduce((n, t) => n + t.rowsReplaced, 0),
+    tables: perTable,
+  };
+}
+
+/** The fields every successful summary shares, around what the restore itself reported. */
+function succeeded(
+  options: SummarizeOptions,
+  restore: Omit<RestoreSummary, 'status' | 'execution' | 'mode' | 'database' | 'targetDatabase' | 'executionSeconds' | 'resultKey'>,
+): RestoreOutcome {
   const now = options.now ?? new Date();
   return {
     ok: true,
@@ -127,32 +169,12 @@ export function summarizeRestore(options: SummarizeOptions): RestoreOutcome {
     summary: {
       status: 'SUCCEEDED',
       execution: options.executionName,
-      mode: request.mode,
-      database: request.database,
-      targetDatabase: request.target.database,
-      backup: { id: r.backup.id, tier: r.backup.tier, startedAt: r.backup.startedAt },
-      fallback: r.fallbacks.length === 0
-        ? null
-        : {
-            used: true,
-            skipped: r.fallbacks,
-            note: `the newest backup ${r.fallbacks[0].id} failed verification; restored ${r.backup.id} instead`,
-          },
-      checksums: {
-        verified: true,
-        files,
-        bytes: r.bytes,
-        note: `${files} files verified against the manifest's SHA-256 before the target was touched`,
-      },
-      rows: perTable ? perTable.reduce((n, t) => n + t.rowsRestored, 0) : (r.rows ?? null),
-      rowsReplaced: perTable ? perTable.reduce((n, t) => n + t.rowsReplaced, 0) : null,
-      tables: perTable,
-      range: r.range ?? null,
-      pointInTime: null,
-      restoreSeconds: seconds(r.durationMs),
+      mode: options.request.mode,
+      database: options.request.database,
+      targetDatabase: options.request.target.database,
+      ...restore,
       executionSeconds: seconds(now.getTime() - Date.parse(options.executionStartedAt)),
-      warnings: r.warnings,
-      resultKey,
+      resultKey: options.resultKey,
     },
   };
 }
@@ -164,30 +186,15 @@ function summarizePitr(options: SummarizeOptions, result: unknown): RestoreOutco
     return { ok: false, summary: null, reason: `dr restore --at exited 0 but its result at ${resultKey} is not a point-in-time restore result (${parsed.error.issues[0].path.join('.')}: ${parsed.error.issues[0].message})` };
   }
   const r = parsed.data;
-  const perTable = r.tables?.map((t) => ({ table: t.table, rowsReplaced: t.rowsReplaced, rowsRestored: t.rowsRestored, safetyTable: t.safetyTable })) ?? null;
-  const now = options.now ?? new Date();
-  return {
-    ok: true,
-    reason: null,
-    summary: {
-      status: 'SUCCEEDED',
-      execution: options.executionName,
-      mode: request.mode,
-      database: request.database,
-      targetDatabase: request.target.database,
-      backup: { id: r.backup, tier: 'pgbackrest', startedAt: r.at },
-      fallback: null,
-      // pgBackRest checks every file it restores against its manifest's checksum, and WAL segments on replay.
-      checksums: { verified: true, files: 0, bytes: 0, note: `pgBackRest verified base backup ${r.backup} and the WAL it replayed before the target was touched` },
-      rows: perTable ? perTable.reduce((n, t) => n + t.rowsRestored, 0) : null,
-      rowsReplaced: perTable ? perTable.reduce((n, t) => n + t.rowsReplaced, 0) : null,
-      tables: perTable,
-      range: request.since && request.until ? { since: request.since, until: request.until } : null,
-      pointInTime: { at: r.at, stanza: r.stanza, lastCommit: r.lastCommit, stoppedBefore: r.stoppedBefore },
-      restoreSeconds: seconds(r.durationMs),
-      executionSeconds: seconds(now.getTime() - Date.parse(options.executionStartedAt)),
-      warnings: r.warnings,
-      resultKey,
-    },
-  };
+  return succeeded(options, {
+    backup: { id: r.backup, tier: 'pgbackrest', startedAt: r.at },
+    fallback: null,
+    // pgBackRest checks every file it restores against its manifest's checksum, and WAL segments on replay.
+    checksums: { verified: true, files: 0, bytes: 0, note: `pgBackRest verified base backup ${r.backup} and the WAL it replayed before the target was touched` },
+    ...rowTotals(r.tables ? tableRows(r.tables) : null, null),
+    range: request.since && request.until ? { since: request.since, until: request.until } : null,
+    pointInTime: { at: r.at, stanza: r.stanza, lastCommit: r.lastCommit, stoppedBefore: r.stoppedBefore },
+    restoreSeconds: seconds(r.durationMs),
+    warnings: r.warnings,
+  });
 }
