@@ -1,6 +1,4 @@
-import { Duration, RemovalPolicy, Validations } from 'aws-cdk-lib';
-import type * as ec2 from 'aws-cdk-lib/aws-ec2';
-import * as ecs from 'aws-cdk-lib/aws-ecs';
+import { Duration } from 'aws-cdk-lib';
 import * as logs from 'aws-cdk-lib/aws-logs';
 import * as sfn from 'aws-cdk-lib/aws-stepfunctions';
 import * as tasks from 'aws-cdk-lib/aws-stepfunctions-tasks';
@@ -8,18 +6,9 @@ import { Construct } from 'constructs';
 import { JobEnv, Metrics, secretEnvVarFor } from '../../../core/contract.ts';
 import { TIERS } from '../../../core/tiers.ts';
 import { type DatabaseTarget, validateDatabaseTargets } from '../database-target.ts';
+import { absent, failWithCause, JOB_EXIT_CODE, type JobTaskProps, jobRunTask, validateJobTask, workflowStateMachine } from './job-task.ts';
 
-export interface BackupWorkflowProps {
-  /** Cluster the job runs in. */
-  readonly cluster: ecs.ICluster;
-  /** The job's task definition (its container must be `container`). */
-  readonly taskDefinition: ecs.TaskDefinition;
-  /** The container whose environment is overridden per database. */
-  readonly container: ecs.ContainerDefinition;
-  /** Security groups of the task. */
-  readonly securityGroups: readonly ec2.ISecurityGroup[];
-  /** Subnets of the task; they must reach the databases and AWS APIs without a public IP. */
-  readonly subnets: ec2.SubnetSelection;
+export interface BackupWorkflowProps extends JobTaskProps {
   /** Databases backed up by every execution, in this order; baked into the definition. */
   readonly databases: readonly DatabaseTarget[];
   /**
@@ -42,14 +31,6 @@ export interface BackupWorkflowProps {
    * @default logs.RetentionDays.THREE_MONTHS
    */
   readonly logRetention?: logs.RetentionDays;
-}
-
-/**
- * Not(IsPresent: true) rather than IsPresent: false: the same on AWS, and also understood by
- * aws-local-stepfunctions, which the tests run the definition with.
- */
-function absent(path: string): sfn.Condition {
-  return sfn.Condition.not(sfn.Condition.isPresent(path));
 }
 
 /** What the workflow puts in its Map, per database (a Pass state's Result). */
@@ -88,9 +69,7 @@ export class BackupWorkflow extends Construct {
     if (!Number.isInteger(maxConcurrency) || maxConcurrency < 1) {
       throw new Error(`BackupWorkflow ${this.node.path}: maxConcurrency is ${maxConcurrency}; use an integer >= 1 (databases backed up at once)`);
     }
-    if (props.taskDefinition.findContainer(props.container.containerName) !== props.container) {
-      throw new Error(`BackupWorkflow ${this.node.path}: container "${props.container.containerName}" is not in the given task definition; pass the job's own container`);
-    }
+    validateJobTask(`BackupWorkflow ${this.node.path}`, props);
 
     const items: WorkflowDatabaseItem[] = props.databases.map((db) => ({
       name: db.name,
@@ -116,40 +95,18 @@ export class BackupWorkflow extends Construct {
       .otherwise(invalidInput);
 
     // --- one database: run the task, then judge its exit code ---
-    const runTask = tasks.EcsRunTask.jsonPath(this, BackupWorkflow.RUN_TASK_STATE, {
-      integrationPattern: sfn.IntegrationPattern.RUN_JOB,
-      cluster: props.cluster,
-      taskDefinition: props.taskDefinition,
-      launchTarget: new tasks.EcsFargateLaunchTarget({ platformVersion: ecs.FargatePlatformVersion.LATEST }),
-      subnets: props.subnets,
-      securityGroups: [...props.securityGroups],
-      assignPublicIp: false,
-      propagatedTagSource: ecs.PropagatedTagSource.TASK_DEFINITION,
-      containerOverrides: [{
-        containerDefinition: props.container,
-        environment: [
-          { name: JobEnv.command, value: 'backup' },
-          { name: JobEnv.database, value: sfn.JsonPath.stringAt('$.database.name') },
-          { name: JobEnv.dbHost, value: sfn.JsonPath.stringAt('$.database.host') },
-          { name: JobEnv.dbPort, value: sfn.JsonPath.stringAt('$.database.port') },
-          { name: JobEnv.secretEnv, value: sfn.JsonPath.stringAt('$.database.secretEnv') },
-          { name: JobEnv.tier, value: sfn.JsonPath.stringAt('$.tier') },
-        ],
-      }],
-      taskTimeout: sfn.Timeout.duration(props.taskTimeout ?? Duration.hours(6)),
-      // Only what the exit-code check needs: the full DescribeTasks output would bloat the Map result.
-      resultSelector: { 'Containers.$': '$.Containers', 'TaskArn.$': '$.TaskArn' },
-      resultPath: '$.task',
+    const runTask = jobRunTask(this, BackupWorkflow.RUN_TASK_STATE, props, {
+      command: 'backup',
+      environment: [
+        { name: JobEnv.database, value: sfn.JsonPath.stringAt('$.database.name') },
+        { name: JobEnv.dbHost, value: sfn.JsonPath.stringAt('$.database.host') },
+        { name: JobEnv.dbPort, value: sfn.JsonPath.stringAt('$.database.port') },
+        { name: JobEnv.secretEnv, value: sfn.JsonPath.stringAt('$.database.secretEnv') },
+        { name: JobEnv.tier, value: sfn.JsonPath.stringAt('$.tier') },
+      ],
+      taskTimeout: props.taskTimeout ?? Duration.hours(6),
     });
-    // RunTask itself can be throttled or find no capacity; those are worth a retry, a failed backup is not.
-    runTask.addRetry({ errors: ['ECS.AmazonECSException'], interval: Duration.seconds(30), maxAttempts: 3, backoffRate: 2 });
 
-    // RUN_JOB succeeds whenever the task stops, whatever its exit code, so the code is checked here.
-    // Causes are built in a Pass first: Fail's CausePath takes intrinsics on AWS, but not in every local engine.
-    const exitCode = '$.task.Containers[0].ExitCode';
-    const failWithCause = (name: string, error: string, cause: string): sfn.Chain =>
-      sfn.Pass.jsonPath(this, `Describe: ${name}`, { parameters: { cause } })
-        .next(sfn.Fail.jsonPath(this, name, { error, causePath: '$.cause' }));
     // The RPO alarm watches this metric: no datapoint for a database in 26 h is a breach. Emitting it
     // here, after the exit-code check, means it counts only backups whose manifest was written.
     const recordMetric = tasks.CallAwsService.jsonPath(this, BackupWorkflow.METRIC_STATE, {
@@ -172,12 +129,13 @@ export class BackupWorkflow extends Construct {
     // The backup itself succeeded; a lost datapoint surfaces as an RPO alarm, not as a failed backup.
     const backedUp = sfn.Succeed.jsonPath(this, 'Container exited 0');
     recordMetric.addCatch(sfn.Pass.jsonPath(this, 'Metric not recorded').next(backedUp), { errors: [sfn.Errors.ALL], resultPath: sfn.JsonPath.DISCARD });
+    // RUN_JOB succeeds whenever the task stops, whatever its exit code, so the code is checked here.
     const checkExit = sfn.Choice.jsonPath(this, 'Check exit code')
-      .when(absent(exitCode), failWithCause('Container did not run', 'DR.ContainerNotRun',
+      .when(absent(JOB_EXIT_CODE), failWithCause(this, 'Container did not run', 'DR.ContainerNotRun',
         sfn.JsonPath.format('the backup task for {} stopped without an exit code; see the ECS task {}', sfn.JsonPath.stringAt('$.database.name'), sfn.JsonPath.stringAt('$.task.TaskArn'))))
-      .when(sfn.Condition.numberEquals(exitCode, 0), recordMetric.next(backedUp))
-      .otherwise(failWithCause('Container failed', BackupWorkflow.BACKUP_FAILED_ERROR,
-        sfn.JsonPath.format('dr backup of {} exited with code {}', sfn.JsonPath.stringAt('$.database.name'), sfn.JsonPath.stringAt(exitCode))));
+      .when(sfn.Condition.numberEquals(JOB_EXIT_CODE, 0), recordMetric.next(backedUp))
+      .otherwise(failWithCause(this, 'Container failed', BackupWorkflow.BACKUP_FAILED_ERROR,
+        sfn.JsonPath.format('dr backup of {} exited with code {}', sfn.JsonPath.stringAt('$.database.name'), sfn.JsonPath.stringAt(JOB_EXIT_CODE))));
 
     // The Parallel turns any failure of one database into a caught error, so the Map goes on.
     const backupOne = sfn.Parallel.jsonPath(this, 'Back up database', { resultPath: sfn.JsonPath.DISCARD })
@@ -215,29 +173,21 @@ export class BackupWorkflow extends Construct {
       parameters: { failed: sfn.JsonPath.listAt("$.results[?(@.status == 'FAILED')].name") },
     });
     const anyFailed = sfn.Choice.jsonPath(this, 'Any database failed?')
-      .when(sfn.Condition.booleanEquals('$.anyFailed', true), listFailures.next(failWithCause('Backups failed', BackupWorkflow.BACKUPS_FAILED_ERROR,
+      .when(sfn.Condition.booleanEquals('$.anyFailed', true), listFailures.next(failWithCause(this, 'Backups failed', BackupWorkflow.BACKUPS_FAILED_ERROR,
         sfn.JsonPath.format('backup failed for {}; every other database was backed up. Each error is in the execution history', sfn.JsonPath.jsonToString(sfn.JsonPath.listAt('$.failed'))))))
       .otherwise(sfn.Succeed.jsonPath(this, 'All backed up'));
 
     listDatabases.next(forEach).next(summarize).next(anyFailed);
 
-    this.logGroup = new logs.LogGroup(this, 'Logs', {
-      retention: props.logRetention ?? logs.RetentionDays.THREE_MONTHS,
-      removalPolicy: RemovalPolicy.RETAIN,
-    });
-    this.stateMachine = new sfn.StateMachine(this, 'StateMachine', {
+    const { stateMachine, logGroup } = workflowStateMachine(this, {
       comment: 'crypto-stock-dr: back up every configured database to the vault',
-      definitionBody: sfn.DefinitionBody.fromChainable(checkInput),
+      definition: checkInput,
       timeout: props.timeout ?? Duration.hours(23),
-      tracingEnabled: true,
-      logs: { destination: this.logGroup, level: sfn.LogLevel.ALL, includeExecutionData: true },
+      logRetention: props.logRetention ?? logs.RetentionDays.THREE_MONTHS,
+      alsoStar: 'cloudwatch:PutMetricData (the BackupSucceeded metric) has no resource-level permissions',
+      taskDefinitionName: 'job task definition',
     });
-    Validations.of(this.stateMachine.role).acknowledge({
-      id: 'AwsSolutions-IAM5[Resource::*]',
-      reason: 'Added by CDK and not scopable: ecs:DescribeTasks/StopTask for RUN_JOB act on task ARNs known only at run time, '
-        + 'cloudwatch:PutMetricData (the BackupSucceeded metric) has no resource-level permissions, '
-        + 'X-Ray tracing (xray:PutTraceSegments etc.) and CloudWatch Logs delivery (logs:*LogDelivery, DescribeLogGroups) support only Resource "*". '
-        + 'ecs:RunTask and iam:PassRole stay scoped to the job task definition and its roles.',
-    });
+    this.stateMachine = stateMachine;
+    this.logGroup = logGroup;
   }
 }

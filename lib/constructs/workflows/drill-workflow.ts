@@ -1,5 +1,4 @@
-import { Duration, RemovalPolicy, Validations } from 'aws-cdk-lib';
-import type * as ec2 from 'aws-cdk-lib/aws-ec2';
+import { Duration, Validations } from 'aws-cdk-lib';
 import * as ecs from 'aws-cdk-lib/aws-ecs';
 import type * as lambda from 'aws-cdk-lib/aws-lambda';
 import * as logs from 'aws-cdk-lib/aws-logs';
@@ -12,6 +11,7 @@ import { jobResultsPrefix } from '../../../core/job-result.ts';
 import { MAX_DRILLED_NAME } from '../../../core/scratch.ts';
 import { nagResourceName } from '../../nag.ts';
 import type { BackupVault } from '../vault.ts';
+import { failWithCause, JOB_EXIT_CODE, type JobTaskProps, jobRunTask, validateJobTask, workflowStateMachine } from './job-task.ts';
 
 /** The staging server that receives the scratch databases. */
 export interface ScratchServer {
@@ -21,9 +21,7 @@ export interface ScratchServer {
   readonly secret: secretsmanager.ISecret;
 }
 
-export interface DrillWorkflowProps {
-  /** Cluster the job runs in. */
-  readonly cluster: ecs.ICluster;
+export interface DrillWorkflowProps extends JobTaskProps {
   /**
    * The job's restore task definition (`BackupJob.restoreTaskDefinition`; its container must be
    * `container`): its role reads backups and writes `results/restores/`, never backups.
@@ -31,8 +29,6 @@ export interface DrillWorkflowProps {
   readonly taskDefinition: ecs.TaskDefinition;
   /** The restore container; the scratch server's secret is added to it as `DrillWorkflow.SCRATCH_SECRET_ENV`. */
   readonly container: ecs.ContainerDefinition;
-  readonly securityGroups: readonly ec2.ISecurityGroup[];
-  readonly subnets: ec2.SubnetSelection;
   /** The vault the job records its restore results in (`results/restores/`). */
   readonly vault: BackupVault;
   /** Names of the databases drilled by every execution, in this order; baked into the definition. */
@@ -125,9 +121,7 @@ export class DrillWorkflow extends Construct {
     }
     const port = props.scratchServer.port;
     if (!Number.isInteger(port) || port < 1 || port > 65535) throw new Error(`${owner}: scratchServer.port is ${port}; use an integer from 1 to 65535`);
-    if (props.taskDefinition.findContainer(props.container.containerName) !== props.container) {
-      throw new Error(`${owner}: container "${props.container.containerName}" is not in the given task definition; pass the job's own container`);
-    }
+    validateJobTask(owner, props);
 
     // The job restores with the staging server's credentials, whichever server the backups came from.
     props.container.addSecret(DrillWorkflow.SCRATCH_SECRET_ENV, ecs.Secret.fromSecretsManager(props.scratchServer.secret));
@@ -192,34 +186,20 @@ export class DrillWorkflow extends Construct {
       resultPath: sfn.JsonPath.DISCARD,
     });
 
-    const restore = tasks.EcsRunTask.jsonPath(this, DrillWorkflow.RESTORE_STATE, {
-      integrationPattern: sfn.IntegrationPattern.RUN_JOB,
-      cluster: props.cluster,
-      taskDefinition: props.taskDefinition,
-      launchTarget: new tasks.EcsFargateLaunchTarget({ platformVersion: ecs.FargatePlatformVersion.LATEST }),
-      subnets: props.subnets,
-      securityGroups: [...props.securityGroups],
-      assignPublicIp: false,
-      propagatedTagSource: ecs.PropagatedTagSource.TASK_DEFINITION,
-      containerOverrides: [{
-        containerDefinition: props.container,
-        environment: [
-          { name: JobEnv.command, value: 'restore' },
-          { name: JobEnv.database, value: sfn.JsonPath.stringAt('$.database') },
-          { name: JobEnv.targetDatabase, value: sfn.JsonPath.stringAt('$.scratchDatabase') },
-          { name: JobEnv.dbHost, value: sfn.JsonPath.stringAt('$.settings.scratchHost') },
-          { name: JobEnv.dbPort, value: sfn.JsonPath.stringAt('$.settings.scratchPort') },
-          { name: JobEnv.secretEnv, value: DrillWorkflow.SCRATCH_SECRET_ENV },
-          // The newest complete backup; the job falls back to an older one when it fails its checksums.
-          { name: JobEnv.args, value: JSON.stringify(['--backup', 'latest']) },
-          { name: JobEnv.resultName, value: sfn.JsonPath.stringAt('$.restoreResultName') },
-        ],
-      }],
-      taskTimeout: sfn.Timeout.duration(props.restoreTimeout ?? Duration.hours(6)),
-      resultSelector: { 'Containers.$': '$.Containers', 'TaskArn.$': '$.TaskArn' },
-      resultPath: '$.task',
+    const restore = jobRunTask(this, DrillWorkflow.RESTORE_STATE, props, {
+      command: 'restore',
+      environment: [
+        { name: JobEnv.database, value: sfn.JsonPath.stringAt('$.database') },
+        { name: JobEnv.targetDatabase, value: sfn.JsonPath.stringAt('$.scratchDatabase') },
+        { name: JobEnv.dbHost, value: sfn.JsonPath.stringAt('$.settings.scratchHost') },
+        { name: JobEnv.dbPort, value: sfn.JsonPath.stringAt('$.settings.scratchPort') },
+        { name: JobEnv.secretEnv, value: DrillWorkflow.SCRATCH_SECRET_ENV },
+        // The newest complete backup; the job falls back to an older one when it fails its checksums.
+        { name: JobEnv.args, value: JSON.stringify(['--backup', 'latest']) },
+        { name: JobEnv.resultName, value: sfn.JsonPath.stringAt('$.restoreResultName') },
+      ],
+      taskTimeout: props.restoreTimeout ?? Duration.hours(6),
     });
-    restore.addRetry({ errors: ['ECS.AmazonECSException'], interval: Duration.seconds(30), maxAttempts: 3, backoffRate: 2 });
 
     // ECS returns exit codes, not output: the job recorded its `dr restore --json` line in the vault.
     // Read here for the backup actually restored (after any fallback), which verify must compare with.
@@ -300,9 +280,8 @@ export class DrillWorkflow extends Construct {
 
     // RUN_JOB succeeds whenever the task stops: the exit code says whether the restore worked. On
     // failure the report reads the job's record for dr's error and hint.
-    const exitCode = '$.task.Containers[0].ExitCode';
     const checkRestore = sfn.Choice.jsonPath(this, 'Restore succeeded?')
-      .when(sfn.Condition.and(sfn.Condition.isPresent(exitCode), sfn.Condition.numberEquals(exitCode, 0)), readResult)
+      .when(sfn.Condition.and(sfn.Condition.isPresent(JOB_EXIT_CODE), sfn.Condition.numberEquals(JOB_EXIT_CODE, 0)), readResult)
       .otherwise(cleanup);
 
     const recordPassed = sfn.Pass.jsonPath(this, 'Record passed drill', {
@@ -350,39 +329,26 @@ export class DrillWorkflow extends Construct {
     const listFailures = sfn.Pass.jsonPath(this, 'List failures', {
       parameters: { failed: sfn.JsonPath.listAt("$.results[?(@.ok == 'no')].name") },
     });
-    const describeFailure = sfn.Pass.jsonPath(this, 'Describe: Drills failed', {
-      parameters: {
-        cause: sfn.JsonPath.format('the drill of {} did not pass or could not report; see reports/drills/ in the vault and the execution history',
-          sfn.JsonPath.jsonToString(sfn.JsonPath.listAt('$.failed'))),
-      },
-    });
     const anyFailed = sfn.Choice.jsonPath(this, 'Any drill failed?')
-      .when(sfn.Condition.booleanEquals('$.anyFailed', true), listFailures.next(describeFailure)
-        .next(sfn.Fail.jsonPath(this, 'Drills failed', { error: DrillWorkflow.DRILLS_FAILED_ERROR, causePath: '$.cause' })))
+      .when(sfn.Condition.booleanEquals('$.anyFailed', true), listFailures.next(failWithCause(this, 'Drills failed', DrillWorkflow.DRILLS_FAILED_ERROR,
+        sfn.JsonPath.format('the drill of {} did not pass or could not report; see reports/drills/ in the vault and the execution history',
+          sfn.JsonPath.jsonToString(sfn.JsonPath.listAt('$.failed'))))))
       .otherwise(sfn.Succeed.jsonPath(this, 'All drills passed'));
 
     const definition = nameDay.next(compactDay).next(listDatabases).next(settings).next(forEach).next(summarize).next(anyFailed);
 
-    this.logGroup = new logs.LogGroup(this, 'Logs', {
-      retention: props.logRetention ?? logs.RetentionDays.ONE_YEAR,
-      removalPolicy: RemovalPolicy.RETAIN,
-    });
-    this.stateMachine = new sfn.StateMachine(this, 'StateMachine', {
+    const { stateMachine, logGroup } = workflowStateMachine(this, {
       comment: 'crypto-stock-dr: monthly restore drill of every configured database into scratch databases on the staging server',
-      definitionBody: sfn.DefinitionBody.fromChainable(definition),
+      definition,
       timeout: props.timeout ?? Duration.hours(23),
-      tracingEnabled: true,
-      logs: { destination: this.logGroup, level: sfn.LogLevel.ALL, includeExecutionData: true },
+      logRetention: props.logRetention ?? logs.RetentionDays.ONE_YEAR,
+      taskDefinitionName: 'restore task definition',
     });
+    this.stateMachine = stateMachine;
+    this.logGroup = logGroup;
     // The result records are encrypted with the vault key.
     props.vault.key.grantDecrypt(this.stateMachine);
 
-    Validations.of(this.stateMachine.role).acknowledge({
-      id: 'AwsSolutions-IAM5[Resource::*]',
-      reason: 'Added by CDK and not scopable: ecs:DescribeTasks/StopTask for RUN_JOB act on task ARNs known only at run time, '
-        + 'X-Ray tracing (xray:PutTraceSegments etc.) and CloudWatch Logs delivery (logs:*LogDelivery, DescribeLogGroups) support only Resource "*". '
-        + 'ecs:RunTask and iam:PassRole stay scoped to the restore task definition and its roles.',
-    });
     Validations.of(this.stateMachine.role).acknowledge({
       id: `AwsSolutions-IAM5[Resource::${nagResourceName(this, props.vault.bucket.arnForObjects(`${resultsPrefix}*`))}]`,
       reason: `s3:GetObject on ${resultsPrefix}* only: the job records each restore result under a key named by a UUID chosen at run time; read-only, never backups.`,

@@ -1,6 +1,5 @@
-import { Duration, RemovalPolicy, Validations } from 'aws-cdk-lib';
-import type * as ec2 from 'aws-cdk-lib/aws-ec2';
-import * as ecs from 'aws-cdk-lib/aws-ecs';
+import { Duration, Validations } from 'aws-cdk-lib';
+import type * as ecs from 'aws-cdk-lib/aws-ecs';
 import * as iam from 'aws-cdk-lib/aws-iam';
 import * as logs from 'aws-cdk-lib/aws-logs';
 import type * as sns from 'aws-cdk-lib/aws-sns';
@@ -14,22 +13,15 @@ import { nagResourceName } from '../../nag.ts';
 import { type DatabaseTarget, validateDatabaseTargets } from '../database-target.ts';
 import { DrFunction } from '../function.ts';
 import type { BackupVault } from '../vault.ts';
+import { absent, JOB_EXIT_CODE, type JobTaskProps, jobRunTask, validateJobTask, workflowStateMachine } from './job-task.ts';
 
-export interface RestoreWorkflowProps {
-  /** Cluster the job runs in. */
-  readonly cluster: ecs.ICluster;
+export interface RestoreWorkflowProps extends JobTaskProps {
   /**
    * The job's restore task definition (`BackupJob.restoreTaskDefinition`; its container must be
    * `container`). Its task role must read backups and write `results/restores/`, and nothing more:
    * this construct grants it nothing, so a restore never runs with the backup role's write access.
    */
   readonly taskDefinition: ecs.TaskDefinition;
-  /** The container whose environment is overridden per restore. */
-  readonly container: ecs.ContainerDefinition;
-  /** Security groups of the task. */
-  readonly securityGroups: readonly ec2.ISecurityGroup[];
-  /** Subnets of the task; they must reach the databases and AWS APIs without a public IP. */
-  readonly subnets: ec2.SubnetSelection;
   /** The databases a request may name; a restore targets the named database's server, with its secret. */
   readonly databases: readonly DatabaseTarget[];
   /** The vault: backups are read from it, and the job records each restore's result in it. */
@@ -57,14 +49,6 @@ export interface RestoreWorkflowProps {
    * @default logs.RetentionDays.THREE_MONTHS
    */
   readonly logRetention?: logs.RetentionDays;
-}
-
-/**
- * Not(IsPresent: true) rather than IsPresent: false: the same on AWS, and also understood by
- * aws-local-stepfunctions, which the tests run the definition with.
- */
-function absent(path: string): sfn.Condition {
-  return sfn.Condition.not(sfn.Condition.isPresent(path));
 }
 
 /**
@@ -104,9 +88,7 @@ export class RestoreWorkflow extends Construct {
   constructor(scope: Construct, id: string, props: RestoreWorkflowProps) {
     super(scope, id);
     validateDatabaseTargets(`RestoreWorkflow ${this.node.path}`, props.databases);
-    if (props.taskDefinition.findContainer(props.container.containerName) !== props.container) {
-      throw new Error(`RestoreWorkflow ${this.node.path}: container "${props.container.containerName}" is not in the given task definition; pass the job's own container`);
-    }
+    validateJobTask(`RestoreWorkflow ${this.node.path}`, props);
     const taskTimeout = props.taskTimeout ?? Duration.hours(6);
     const timeout = props.timeout ?? Duration.hours(8);
     if (taskTimeout.toSeconds() >= timeout.toSeconds()) {
@@ -192,34 +174,19 @@ export class RestoreWorkflow extends Construct {
     { errors: [sfn.Errors.ALL] });
 
     // --- 2. the restore on the Fargate job ---
-    const runTask = tasks.EcsRunTask.jsonPath(this, RestoreWorkflow.RUN_TASK_STATE, {
-      integrationPattern: sfn.IntegrationPattern.RUN_JOB,
-      cluster: props.cluster,
-      taskDefinition: props.taskDefinition,
-      launchTarget: new tasks.EcsFargateLaunchTarget({ platformVersion: ecs.FargatePlatformVersion.LATEST }),
-      subnets: props.subnets,
-      securityGroups: [...props.securityGroups],
-      assignPublicIp: false,
-      propagatedTagSource: ecs.PropagatedTagSource.TASK_DEFINITION,
-      containerOverrides: [{
-        containerDefinition: props.container,
-        environment: [
-          { name: JobEnv.command, value: 'restore' },
-          { name: JobEnv.database, value: sfn.JsonPath.stringAt('$.job.database') },
-          { name: JobEnv.targetDatabase, value: sfn.JsonPath.stringAt('$.job.targetDatabase') },
-          { name: JobEnv.args, value: sfn.JsonPath.stringAt('$.job.args') },
-          { name: JobEnv.dbHost, value: sfn.JsonPath.stringAt('$.job.host') },
-          { name: JobEnv.dbPort, value: sfn.JsonPath.stringAt('$.job.port') },
-          { name: JobEnv.secretEnv, value: sfn.JsonPath.stringAt('$.job.secretEnv') },
-          { name: JobEnv.resultName, value: sfn.JsonPath.executionName },
-        ],
-      }],
-      taskTimeout: sfn.Timeout.duration(taskTimeout),
-      resultSelector: { 'Containers.$': '$.Containers', 'TaskArn.$': '$.TaskArn' },
-      resultPath: '$.task',
+    const runTask = jobRunTask(this, RestoreWorkflow.RUN_TASK_STATE, props, {
+      command: 'restore',
+      environment: [
+        { name: JobEnv.database, value: sfn.JsonPath.stringAt('$.job.database') },
+        { name: JobEnv.targetDatabase, value: sfn.JsonPath.stringAt('$.job.targetDatabase') },
+        { name: JobEnv.args, value: sfn.JsonPath.stringAt('$.job.args') },
+        { name: JobEnv.dbHost, value: sfn.JsonPath.stringAt('$.job.host') },
+        { name: JobEnv.dbPort, value: sfn.JsonPath.stringAt('$.job.port') },
+        { name: JobEnv.secretEnv, value: sfn.JsonPath.stringAt('$.job.secretEnv') },
+        { name: JobEnv.resultName, value: sfn.JsonPath.executionName },
+      ],
+      taskTimeout,
     });
-    // RunTask itself can be throttled or find no capacity; those are worth a retry, a failed restore is not.
-    runTask.addRetry({ errors: ['ECS.AmazonECSException'], interval: Duration.seconds(30), maxAttempts: 3, backoffRate: 2 });
     runTask.addCatch(describeFailure('Task failed', RestoreWorkflow.TASK_FAILED_ERROR,
       sfn.JsonPath.format('the restore task of {} into {} did not complete ({}): {}', sfn.JsonPath.stringAt('$.job.database'), sfn.JsonPath.stringAt('$.job.targetDatabase'),
         sfn.JsonPath.stringAt('$.taskError.Error'), sfn.JsonPath.stringAt('$.taskError.Cause'))),
@@ -242,24 +209,24 @@ export class RestoreWorkflow extends Construct {
     { errors: [sfn.Errors.ALL], resultPath: '$.stepError' });
 
     // --- 4. RUN_JOB succeeds whenever the task stops: the exit code decides ---
-    const exitCode = '$.task.Containers[0].ExitCode';
     const restored = sfn.Succeed.jsonPath(this, 'Restored', { outputPath: '$.outcome.summary' });
     const checkExit = sfn.Choice.jsonPath(this, 'Check exit code')
-      .when(absent(exitCode), describeFailure('Container did not run', RestoreWorkflow.CONTAINER_NOT_RUN_ERROR,
+      .when(absent(JOB_EXIT_CODE), describeFailure('Container did not run', RestoreWorkflow.CONTAINER_NOT_RUN_ERROR,
         sfn.JsonPath.format('the restore task stopped without an exit code; see the ECS task {}', sfn.JsonPath.stringAt('$.task.TaskArn'))))
-      .when(sfn.Condition.and(sfn.Condition.numberEquals(exitCode, 0), sfn.Condition.isNull('$.outcome.reason')), restored)
+      .when(sfn.Condition.and(sfn.Condition.numberEquals(JOB_EXIT_CODE, 0), sfn.Condition.isNull('$.outcome.reason')), restored)
       .otherwise(describeFailure('Restore failed', RestoreWorkflow.RESTORE_FAILED_ERROR, sfn.JsonPath.stringAt('$.outcome.reason')));
 
     const definition = validate.next(runTask).next(readResult).next(checkExit);
 
-    this.logGroup = new logs.LogGroup(this, 'Logs', { retention: logRetention, removalPolicy: RemovalPolicy.RETAIN });
-    this.stateMachine = new sfn.StateMachine(this, 'StateMachine', {
+    const { stateMachine, logGroup } = workflowStateMachine(this, {
       comment: 'crypto-stock-dr: restore a backup (full, tables or a time range) into a database; input in the README',
-      definitionBody: sfn.DefinitionBody.fromChainable(definition),
+      definition,
       timeout,
-      tracingEnabled: true,
-      logs: { destination: this.logGroup, level: sfn.LogLevel.ALL, includeExecutionData: true },
+      logRetention,
+      taskDefinitionName: 'restore task definition',
     });
+    this.stateMachine = stateMachine;
+    this.logGroup = logGroup;
     // Publishing to a topic under a customer-managed key takes these two (exact names: no wildcard).
     props.alarmTopic.masterKey?.grant(this.stateMachine, 'kms:Decrypt', 'kms:GenerateDataKey');
     for (const fn of [this.validateFunction, this.resultFunction]) {
@@ -268,12 +235,6 @@ export class RestoreWorkflow extends Construct {
         reason: `Added by LambdaInvoke: lambda:InvokeFunction on the versions and aliases of this one function (${fn.node.id}); no other function.`,
       });
     }
-    Validations.of(this.stateMachine.role).acknowledge({
-      id: 'AwsSolutions-IAM5[Resource::*]',
-      reason: 'Added by CDK and not scopable: ecs:DescribeTasks/StopTask for RUN_JOB act on task ARNs known only at run time, '
-        + 'X-Ray tracing (xray:PutTraceSegments etc.) and CloudWatch Logs delivery (logs:*LogDelivery, DescribeLogGroups) support only Resource "*". '
-        + 'ecs:RunTask and iam:PassRole stay scoped to the restore task definition and its roles.',
-    });
   }
 
   /** `actions` on the vault's objects under `prefix`, and `keyActions` on its key, for one principal. */

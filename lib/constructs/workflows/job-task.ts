@@ -1,0 +1,121 @@
+import { Duration, RemovalPolicy, Validations } from 'aws-cdk-lib';
+import type * as ec2 from 'aws-cdk-lib/aws-ec2';
+import * as ecs from 'aws-cdk-lib/aws-ecs';
+import * as logs from 'aws-cdk-lib/aws-logs';
+import * as sfn from 'aws-cdk-lib/aws-stepfunctions';
+import * as tasks from 'aws-cdk-lib/aws-stepfunctions-tasks';
+import type { Construct } from 'constructs';
+import { JobEnv } from '../../../core/contract.ts';
+
+/** Where and how a workflow runs the Fargate job (`BackupJob`). */
+export interface JobTaskProps {
+  /** Cluster the job runs in. */
+  readonly cluster: ecs.ICluster;
+  /** The job's task definition (its container must be `container`). */
+  readonly taskDefinition: ecs.TaskDefinition;
+  /** The container whose environment is overridden per run. */
+  readonly container: ecs.ContainerDefinition;
+  /** Security groups of the task. */
+  readonly securityGroups: readonly ec2.ISecurityGroup[];
+  /** Subnets of the task; they must reach the databases and AWS APIs without a public IP. */
+  readonly subnets: ec2.SubnetSelection;
+}
+
+/** Throws, saying how to fix it, when `container` is not the task definition's own. */
+export function validateJobTask(owner: string, props: JobTaskProps): void {
+  if (props.taskDefinition.findContainer(props.container.containerName) !== props.container) {
+    throw new Error(`${owner}: container "${props.container.containerName}" is not in the given task definition; pass the job's own container`);
+  }
+}
+
+/** Where the job task's exit code is once the run-task state (result path `$.task`) is done. */
+export const JOB_EXIT_CODE = '$.task.Containers[0].ExitCode';
+
+/**
+ * Not(IsPresent: true) rather than IsPresent: false: the same on AWS, and also understood by
+ * aws-local-stepfunctions, which the tests run the definitions with.
+ */
+export function absent(path: string): sfn.Condition {
+  return sfn.Condition.not(sfn.Condition.isPresent(path));
+}
+
+export interface JobRunOptions {
+  /** The `dr` command the job runs (`JobEnv.command`, the first override). */
+  readonly command: 'backup' | 'restore';
+  /** The other container overrides, in this order. */
+  readonly environment: tasks.TaskEnvironmentVariable[];
+  /** Longest the task may run. */
+  readonly taskTimeout: Duration;
+}
+
+/**
+ * A state that runs the job and waits until the task stops (RUN_JOB). Its result at `$.task` holds
+ * only the containers (the exit code is at JOB_EXIT_CODE) and the task ARN. RUN_JOB succeeds
+ * whenever the task stops, whatever its exit code: the caller judges the code.
+ */
+export function jobRunTask(scope: Construct, stateName: string, props: JobTaskProps, options: JobRunOptions): tasks.EcsRunTask {
+  const runTask = tasks.EcsRunTask.jsonPath(scope, stateName, {
+    integrationPattern: sfn.IntegrationPattern.RUN_JOB,
+    cluster: props.cluster,
+    taskDefinition: props.taskDefinition,
+    launchTarget: new tasks.EcsFargateLaunchTarget({ platformVersion: ecs.FargatePlatformVersion.LATEST }),
+    subnets: props.subnets,
+    securityGroups: [...props.securityGroups],
+    assignPublicIp: false,
+    propagatedTagSource: ecs.PropagatedTagSource.TASK_DEFINITION,
+    containerOverrides: [{
+      containerDefinition: props.container,
+      environment: [{ name: JobEnv.command, value: options.command }, ...options.environment],
+    }],
+    taskTimeout: sfn.Timeout.duration(options.taskTimeout),
+    // Only what the exit-code check needs: the full DescribeTasks output would bloat the state (and a Map's result).
+    resultSelector: { 'Containers.$': '$.Containers', 'TaskArn.$': '$.TaskArn' },
+    resultPath: '$.task',
+  });
+  // RunTask itself can be throttled or find no capacity; those are worth a retry, a failed job is not.
+  runTask.addRetry({ errors: ['ECS.AmazonECSException'], interval: Duration.seconds(30), maxAttempts: 3, backoffRate: 2 });
+  return runTask;
+}
+
+/**
+ * Pass `Describe: <name>` building `{cause}`, then Fail `<name>` with `error` and that cause.
+ * Causes are built in a Pass first: Fail's CausePath takes intrinsics on AWS, but not in every local engine.
+ */
+export function failWithCause(scope: Construct, name: string, error: string, cause: string): sfn.Chain {
+  return sfn.Pass.jsonPath(scope, `Describe: ${name}`, { parameters: { cause } })
+    .next(sfn.Fail.jsonPath(scope, name, { error, causePath: '$.cause' }));
+}
+
+export interface WorkflowStateMachineProps {
+  readonly comment: string;
+  readonly definition: sfn.IChainable;
+  readonly timeout: Duration;
+  readonly logRetention: logs.RetentionDays;
+  /** What the role's unavoidable `Resource: "*"` covers besides RUN_JOB, X-Ray and log delivery, e.g. a metric API. */
+  readonly alsoStar?: string;
+  /** Which task definition `ecs:RunTask` and `iam:PassRole` are scoped to, in the acknowledgement. */
+  readonly taskDefinitionName: string;
+}
+
+/**
+ * The workflow's state machine (X-Ray, full execution logs into a retained log group of its own)
+ * with the cdk-nag acknowledgement of the `Resource: "*"` statements CDK adds for RUN_JOB.
+ */
+export function workflowStateMachine(scope: Construct, props: WorkflowStateMachineProps): { stateMachine: sfn.StateMachine; logGroup: logs.LogGroup } {
+  const logGroup = new logs.LogGroup(scope, 'Logs', { retention: props.logRetention, removalPolicy: RemovalPolicy.RETAIN });
+  const stateMachine = new sfn.StateMachine(scope, 'StateMachine', {
+    comment: props.comment,
+    definitionBody: sfn.DefinitionBody.fromChainable(props.definition),
+    timeout: props.timeout,
+    tracingEnabled: true,
+    logs: { destination: logGroup, level: sfn.LogLevel.ALL, includeExecutionData: true },
+  });
+  Validations.of(stateMachine.role).acknowledge({
+    id: 'AwsSolutions-IAM5[Resource::*]',
+    reason: 'Added by CDK and not scopable: ecs:DescribeTasks/StopTask for RUN_JOB act on task ARNs known only at run time, '
+      + (props.alsoStar ? `${props.alsoStar}, ` : '')
+      + 'X-Ray tracing (xray:PutTraceSegments etc.) and CloudWatch Logs delivery (logs:*LogDelivery, DescribeLogGroups) support only Resource "*". '
+      + `ecs:RunTask and iam:PassRole stay scoped to the ${props.taskDefinitionName} and its roles.`,
+  });
+  return { stateMachine, logGroup };
+}
