@@ -4,8 +4,7 @@ import * as kms from 'aws-cdk-lib/aws-kms';
 import * as s3 from 'aws-cdk-lib/aws-s3';
 import { Construct, type IConstruct } from 'constructs';
 import { nagResourceName } from '../nag.ts';
-
-const DAY_MS = 86_400_000;
+import { newAccessLogsBucket, newVersionedKmsBucket, validateNoncurrentExpiration } from './versioned-bucket.ts';
 
 export interface PitrRepositoryProps {
   /**
@@ -66,10 +65,7 @@ export class PitrRepository extends Construct {
   constructor(scope: Construct, id: string, props: PitrRepositoryProps = {}) {
     super(scope, id);
     const noncurrent = props.noncurrentVersionExpiration ?? Duration.days(7);
-    const ms = noncurrent.toMilliseconds();
-    if (ms < DAY_MS || ms % DAY_MS !== 0) {
-      throw new Error(`PitrRepository ${this.node.path}: noncurrentVersionExpiration is ${noncurrent.toHumanString()}; S3 counts whole days, so pass Duration.days(n) with n >= 1`);
-    }
+    validateNoncurrentExpiration(`PitrRepository ${this.node.path}`, noncurrent);
     const removalPolicy = props.removalPolicy ?? RemovalPolicy.RETAIN;
 
     this.key = props.encryptionKey ?? new kms.Key(this, 'Key', {
@@ -78,40 +74,13 @@ export class PitrRepository extends Construct {
       removalPolicy,
     });
 
-    let accessLogs = props.accessLogsBucket;
-    if (!accessLogs) {
-      const logs = new s3.Bucket(this, 'AccessLogs', {
-        encryption: s3.BucketEncryption.S3_MANAGED,
-        blockPublicAccess: s3.BlockPublicAccess.BLOCK_ALL,
-        enforceSSL: true,
-        minimumTLSVersion: 1.2,
-        lifecycleRules: [{ id: 'expire-access-logs', expiration: Duration.days(365) }],
-        removalPolicy,
-      });
-      Validations.of(logs).acknowledge({
-        id: 'AwsSolutions-S1',
-        reason: 'This bucket is the server access log destination; logging it into itself would loop.',
-      });
-      accessLogs = logs;
-    }
-
-    this.bucket = new s3.Bucket(this, 'Bucket', {
-      versioned: true,
-      // No objectLockEnabled, deliberately: see the class comment.
-      encryption: s3.BucketEncryption.KMS,
+    // No objectLockEnabled, deliberately: see the class comment. Lifecycle touches only noncurrent
+    // versions and incomplete uploads: pgBackRest owns retention.
+    this.bucket = newVersionedKmsBucket(this, 'Bucket', {
       encryptionKey: this.key,
-      // One KMS call per bucket key instead of one per WAL segment.
-      bucketKeyEnabled: true,
-      blockPublicAccess: s3.BlockPublicAccess.BLOCK_ALL,
-      enforceSSL: true,
-      minimumTLSVersion: 1.2,
-      objectOwnership: s3.ObjectOwnership.BUCKET_OWNER_ENFORCED,
-      serverAccessLogsBucket: accessLogs,
-      serverAccessLogsPrefix: 'pitr-repository/',
-      lifecycleRules: [
-        { id: 'expire-noncurrent-versions', noncurrentVersionExpiration: noncurrent, expiredObjectDeleteMarker: true },
-        { id: 'abort-incomplete-uploads', abortIncompleteMultipartUploadAfter: Duration.days(1) },
-      ],
+      accessLogsBucket: props.accessLogsBucket ?? newAccessLogsBucket(this, removalPolicy),
+      accessLogsPrefix: 'pitr-repository/',
+      noncurrentVersionExpiration: noncurrent,
       removalPolicy,
     });
     this.url = `s3://${this.bucket.bucketName}/${PitrRepository.PREFIX}`;

@@ -6,8 +6,7 @@ import { Construct, type IConstruct } from 'constructs';
 import { BACKUPS_ROOT } from '../../core/layout.ts';
 import { RETENTION_DAYS, RETENTION_TAG_KEY, TIERS } from '../../core/tiers.ts';
 import { nagResourceName } from '../nag.ts';
-
-const DAY_MS = 86_400_000;
+import { newAccessLogsBucket, newVersionedKmsBucket, validateNoncurrentExpiration } from './versioned-bucket.ts';
 
 export interface BackupVaultProps {
   /**
@@ -64,10 +63,7 @@ export class BackupVault extends Construct {
   constructor(scope: Construct, id: string, props: BackupVaultProps = {}) {
     super(scope, id);
     const noncurrent = props.noncurrentVersionExpiration ?? Duration.days(1);
-    const ms = noncurrent.toMilliseconds();
-    if (ms < DAY_MS || ms % DAY_MS !== 0) {
-      throw new Error(`BackupVault ${this.node.path}: noncurrentVersionExpiration is ${noncurrent.toHumanString()}; S3 counts whole days, so pass Duration.days(n) with n >= 1`);
-    }
+    validateNoncurrentExpiration(`BackupVault ${this.node.path}`, noncurrent);
     const removalPolicy = props.removalPolicy ?? RemovalPolicy.RETAIN;
 
     this.key = props.encryptionKey ?? new kms.Key(this, 'Key', {
@@ -77,54 +73,22 @@ export class BackupVault extends Construct {
       removalPolicy,
     });
 
-    if (props.accessLogsBucket) {
-      this.accessLogsBucket = props.accessLogsBucket;
-    } else {
-      // Server access logs can only be delivered to an SSE-S3 bucket, hence no KMS here.
-      const logs = new s3.Bucket(this, 'AccessLogs', {
-        encryption: s3.BucketEncryption.S3_MANAGED,
-        blockPublicAccess: s3.BlockPublicAccess.BLOCK_ALL,
-        enforceSSL: true,
-        minimumTLSVersion: 1.2,
-        // objectOwnership left to CDK: it depends on whether log delivery is granted by ACL or bucket policy (feature flag).
-        lifecycleRules: [{ id: 'expire-access-logs', expiration: Duration.days(365) }],
-        removalPolicy,
-      });
-      Validations.of(logs).acknowledge({
-        id: 'AwsSolutions-S1',
-        reason: 'This bucket is the server access log destination; logging it into itself would loop and another log bucket would only move the problem.',
-      });
-      this.accessLogsBucket = logs;
-    }
+    this.accessLogsBucket = props.accessLogsBucket ?? newAccessLogsBucket(this, removalPolicy);
 
-    this.bucket = new s3.Bucket(this, 'Bucket', {
+    this.bucket = newVersionedKmsBucket(this, 'Bucket', {
       bucketName: props.bucketName,
-      versioned: true,
       // Per-object GOVERNANCE dates come from the writer (core/repository/s3.ts objectLock).
       objectLockEnabled: true,
       objectLockDefaultRetention: props.objectLockDefaultRetention,
-      encryption: s3.BucketEncryption.KMS,
       encryptionKey: this.key,
-      bucketKeyEnabled: true,
-      blockPublicAccess: s3.BlockPublicAccess.BLOCK_ALL,
-      enforceSSL: true,
-      minimumTLSVersion: 1.2,
-      objectOwnership: s3.ObjectOwnership.BUCKET_OWNER_ENFORCED,
-      serverAccessLogsBucket: this.accessLogsBucket,
-      serverAccessLogsPrefix: 'backup-vault/',
-      lifecycleRules: [
-        ...TIERS.map((tier) => ({
-          id: `expire-${tier}`,
-          tagFilters: { [RETENTION_TAG_KEY]: tier },
-          expiration: Duration.days(RETENTION_DAYS[tier]),
-        })),
-        {
-          id: 'expire-noncurrent-versions',
-          noncurrentVersionExpiration: noncurrent,
-          expiredObjectDeleteMarker: true,
-        },
-        { id: 'abort-incomplete-uploads', abortIncompleteMultipartUploadAfter: Duration.days(1) },
-      ],
+      accessLogsBucket: this.accessLogsBucket,
+      accessLogsPrefix: 'backup-vault/',
+      noncurrentVersionExpiration: noncurrent,
+      lifecycleRules: TIERS.map((tier) => ({
+        id: `expire-${tier}`,
+        tagFilters: { [RETENTION_TAG_KEY]: tier },
+        expiration: Duration.days(RETENTION_DAYS[tier]),
+      })),
       removalPolicy,
     });
   }
