@@ -13,9 +13,9 @@ import { chmodSync, mkdtempSync, rmSync } from 'node:fs';
 import { availableParallelism, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import pg from 'pg';
-import { serverBinDir } from '../test/support/cluster.ts';
+import { asPostgres, chownPostgres, freePort, serverBinDir } from '../test/support/cluster.ts';
 import { databaseExists, dropDatabase, pgUrl } from '../test/support/pg.ts';
-import { asPostgres, chownPostgres, freePort, startArchivingCluster } from '../test/support/pitr.ts';
+import { startArchivingCluster } from '../test/support/pitr.ts';
 import { formatBytes, pathSize, runProcess } from './lib.ts';
 
 const JOBS = availableParallelism();

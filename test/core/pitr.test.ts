@@ -17,10 +17,10 @@ import { parsePitrRepo } from '../../core/pitr/config.ts';
 import { repoArgs, s3CredentialEnv } from '../../core/pitr/pgbackrest.ts';
 import { createSampleDatabase } from '../../core/sample-database.ts';
 import { errorLines, runDr } from '../support/cli.ts';
-import { serverBinDir } from '../support/cluster.ts';
+import { asPostgres, chownPostgres, freePort, serverBinDir } from '../support/cluster.ts';
 import { compareDatabases } from '../support/compare.ts';
 import { databaseExists, dropDatabase, pgUrl, uniqueName, withClient } from '../support/pg.ts';
-import { asPostgres, chownPostgres, freePort, startArchivingCluster, type ArchivingCluster } from '../support/pitr.ts';
+import { startArchivingCluster, type ArchivingCluster } from '../support/pitr.ts';
 
 const run = promisify(execFile);
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));

@@ -3,14 +3,9 @@
  * repository, for the RPO watch tests: real initdb, real archive_command, real backups.
  * Everything runs as the `postgres` OS user (PostgreSQL and pgBackRest refuse root).
  */
-import { execFile } from 'node:child_process';
-import { chmod, mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { promisify } from 'node:util';
-import { serverBinDir } from './cluster.ts';
-
-const run = promisify(execFile);
+import { asPostgres, chownPostgres, initCluster, serverBinDir } from './cluster.ts';
 
 export interface ArchivingCluster {
   readonly stanza: string;
@@ -24,9 +19,8 @@ export interface ArchivingCluster {
 }
 
 export async function startArchivingCluster(stanza = 'rpo_test'): Promise<ArchivingCluster> {
-  const base = await mkdtemp(join(tmpdir(), 'dr-pgbackrest-'));
-  await chmod(base, 0o755);
-  const dataDir = join(base, 'data');
+  const server = await initCluster('dr-pgbackrest-');
+  const { base, dataDir } = server;
   const repoPath = join(base, 'repo');
   const spool = join(base, 'spool');
   const config = join(base, 'pgbackrest.conf');
@@ -47,30 +41,20 @@ export async function startArchivingCluster(stanza = 'rpo_test'): Promise<Archiv
     'pg1-port=5432',
     '',
   ].join('\n'));
-  await run('chown', ['-R', 'postgres:postgres', base]);
-  const bin = serverBinDir();
-  const asPostgres = (file: string, args: string[]) => run('runuser', ['-u', 'postgres', '--', file, ...args], { maxBuffer: 16 * 1024 * 1024 });
-  await asPostgres(join(bin, 'initdb'), ['-D', dataDir, '-U', 'postgres', '-A', 'trust', '--no-sync']);
+  await chownPostgres(base);
   // Socket only (no TCP port to collide with); pg1-port just names the socket file.
   const options = [
     `-c unix_socket_directories=${base}`, "-c listen_addresses=''", '-c fsync=off',
     '-c wal_level=replica', '-c archive_mode=on',
     `-c archive_command='pgbackrest --config=${config} --stanza=${stanza} archive-push %p'`,
   ].join(' ');
-  await asPostgres(join(bin, 'pg_ctl'), ['-D', dataDir, '-w', '-l', join(base, 'log'), '-o', options, 'start']);
+  await server.start(options);
   const cluster: ArchivingCluster = {
     stanza,
     repoPath,
-    async pgbackrest(...args) {
-      return (await asPostgres('pgbackrest', [`--config=${config}`, `--stanza=${stanza}`, ...args])).stdout;
-    },
-    async psql(sql) {
-      return (await asPostgres(join(bin, 'psql'), ['-h', base, '-U', 'postgres', '-d', 'postgres', '-XAtq', '-v', 'ON_ERROR_STOP=1', '-c', sql])).stdout;
-    },
-    async stop() {
-      await asPostgres(join(bin, 'pg_ctl'), ['-D', dataDir, '-m', 'immediate', 'stop']).catch(() => {});
-      await rm(base, { recursive: true, force: true });
-    },
+    pgbackrest: (...args) => asPostgres('pgbackrest', [`--config=${config}`, `--stanza=${stanza}`, ...args]),
+    psql: (sql) => asPostgres(join(serverBinDir(), 'psql'), ['-h', base, '-U', 'postgres', '-d', 'postgres', '-XAtq', '-v', 'ON_ERROR_STOP=1', '-c', sql]),
+    stop: () => server.stop(),
   };
   try {
     await cluster.pgbackrest('stanza-create');

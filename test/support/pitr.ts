@@ -3,41 +3,11 @@
  * with the configuration `dr pitr config` generates (so the test proves that configuration works).
  * Everything runs as the `postgres` OS user (PostgreSQL refuses root) on a loopback port.
  */
-import { execFile } from 'node:child_process';
-import { appendFile, chmod, mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
-import { createServer } from 'node:net';
-import { tmpdir } from 'node:os';
+import { appendFile, mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { promisify } from 'node:util';
 import pg from 'pg';
 import { buildPitrConfig, type PitrConfig } from '../../core/pitr/config.ts';
-import { serverBinDir } from './cluster.ts';
-
-const run = promisify(execFile);
-
-export async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const { port } = server.address() as { port: number };
-      server.close(() => resolve(port));
-    });
-  });
-}
-
-const asRoot = process.getuid?.() === 0;
-
-/** Runs a command as the postgres OS user (directly when not root). */
-export async function asPostgres(cmd: string, args: string[], env: Record<string, string> = {}): Promise<string> {
-  const [file, argv] = asRoot ? ['runuser', ['-u', 'postgres', '--', 'env', ...Object.entries(env).map(([k, v]) => `${k}=${v}`), cmd, ...args]] : [cmd, args];
-  const { stdout } = await run(file, argv, { env: { ...process.env, ...env }, maxBuffer: 64 * 1024 * 1024 });
-  return stdout;
-}
-
-export async function chownPostgres(path: string): Promise<void> {
-  if (asRoot) await run('chown', ['-R', 'postgres:postgres', path]);
-}
+import { asPostgres, chownPostgres, freePort, initCluster } from './cluster.ts';
 
 export interface ArchivingCluster {
   readonly base: string;
@@ -59,14 +29,10 @@ export interface ArchivingCluster {
 }
 
 export async function startArchivingCluster(stanza = 'crypto_stock'): Promise<ArchivingCluster> {
-  const base = await mkdtemp(join(tmpdir(), 'dr-pitr-cluster-'));
-  await chmod(base, 0o755);
-  const dataDir = join(base, 'data');
+  const server = await initCluster('dr-pitr-cluster-');
+  const { base, dataDir } = server;
   const repoPath = join(base, 'repo');
   for (const dir of ['repo', 'spool', 'log', 'lock', 'socket']) await mkdir(join(base, dir));
-  await chownPostgres(base);
-  const bin = serverBinDir();
-  await asPostgres(join(bin, 'initdb'), ['-D', dataDir, '-U', 'postgres', '-A', 'trust', '--no-sync']);
   const port = await freePort();
   const config = buildPitrConfig({
     repo: `file://${repoPath}`,
@@ -94,7 +60,7 @@ export async function startArchivingCluster(stanza = 'crypto_stock'): Promise<Ar
     '',
   ].join('\n'));
   await chownPostgres(base);
-  await asPostgres(join(bin, 'pg_ctl'), ['-D', dataDir, '-w', '-l', join(base, 'server.log'), 'start']);
+  await server.start();
   const pgbackrestArgs = (args: string[]) => [`--config=${config.configFile}`, `--stanza=${stanza}`, ...args];
   const cluster: ArchivingCluster = {
     base,
@@ -124,10 +90,7 @@ export async function startArchivingCluster(stanza = 'crypto_stock'): Promise<Ar
       }
       throw new Error(`WAL segment ${walfile} was not archived within 30 s; see ${base}/server.log`);
     },
-    async stop() {
-      await asPostgres(join(bin, 'pg_ctl'), ['-D', dataDir, '-m', 'immediate', 'stop']).catch(() => {});
-      await rm(base, { recursive: true, force: true });
-    },
+    stop: () => server.stop(),
   };
   return cluster;
 }
