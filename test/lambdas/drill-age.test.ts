@@ -2,38 +2,13 @@
  * The drill-age handler in its own process (as the Lambda runtime loads it), against report keys in
  * s3rver: its DaysSinceLastDrill datapoints are read back from the EMF lines it prints.
  */
-import { spawn } from 'node:child_process';
-import { join } from 'node:path';
 import { PutObjectCommand } from '@aws-sdk/client-s3';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { DrillAgeEnv, Metrics } from '../../core/contract.ts';
-import { createTestBucket, s3Client, s3Env } from '../support/s3.ts';
+import { invokeHandler } from '../support/handler.ts';
+import { createTestBucket, s3Client } from '../support/s3.ts';
 
-const REPO_ROOT = join(import.meta.dirname, '..', '..');
-
-interface Invocation { code: number; stdout: string[]; stderr: string; result: unknown }
-
-function invoke(env: Record<string, string>, event: unknown): Promise<Invocation> {
-  const script = `const { handler } = await import(${JSON.stringify(join(REPO_ROOT, 'lambdas/drill-age/handler.ts'))});
-process.stdout.write('RESULT ' + JSON.stringify(await handler(${JSON.stringify(event)})) + '\\n');`;
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', script], {
-      cwd: REPO_ROOT,
-      env: { PATH: process.env.PATH, ...s3Env(), ...env },
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.setEncoding('utf8').on('data', (d: string) => { stdout += d; });
-    child.stderr.setEncoding('utf8').on('data', (d: string) => { stderr += d; });
-    child.once('error', reject);
-    child.once('close', (code) => {
-      const lines = stdout.split('\n').filter(Boolean);
-      const result = lines.find((l) => l.startsWith('RESULT '));
-      resolve({ code: code ?? 1, stdout: lines.filter((l) => !l.startsWith('RESULT ')), stderr, result: result ? JSON.parse(result.slice(7)) : undefined });
-    });
-  });
-}
+const invoke = (env: Record<string, string>, event: unknown) => invokeHandler('drill-age', env, event);
 
 const day = (daysAgo: number) => new Date(Date.now() - daysAgo * 86_400_000).toISOString().slice(0, 10);
 

@@ -2,41 +2,16 @@
  * The rpo-watch handler in its own process (as the Lambda runtime loads it), against a real
  * pgBackRest repository copied into s3rver: its metrics are read back from the EMF line it prints.
  */
-import { spawn } from 'node:child_process';
 import { readdir, readFile } from 'node:fs/promises';
 import { join, relative } from 'node:path';
 import { PutObjectCommand } from '@aws-sdk/client-s3';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Metrics, RpoWatchEnv } from '../../core/contract.ts';
 import { type ArchivingCluster, startArchivingCluster } from '../support/pgbackrest-cluster.ts';
-import { createTestBucket, s3Client, s3Env } from '../support/s3.ts';
+import { invokeHandler } from '../support/handler.ts';
+import { createTestBucket, s3Client } from '../support/s3.ts';
 
-const REPO_ROOT = join(import.meta.dirname, '..', '..');
-
-interface Invocation { code: number; stdout: string[]; stderr: string; result: Record<string, unknown> }
-
-/** Imports the handler in a fresh Node process with `env` and invokes it with `event`, like the runtime. */
-function invoke(env: Record<string, string>, event: unknown): Promise<Invocation> {
-  const script = `const { handler } = await import(${JSON.stringify(join(REPO_ROOT, 'lambdas/rpo-watch/handler.ts'))});
-process.stdout.write('RESULT ' + JSON.stringify(await handler(${JSON.stringify(event)})) + '\\n');`;
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', script], {
-      cwd: REPO_ROOT,
-      env: { PATH: process.env.PATH, ...s3Env(), ...env },
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.setEncoding('utf8').on('data', (d: string) => { stdout += d; });
-    child.stderr.setEncoding('utf8').on('data', (d: string) => { stderr += d; });
-    child.once('error', reject);
-    child.once('close', (code) => {
-      const lines = stdout.split('\n').filter(Boolean);
-      const result = lines.find((l) => l.startsWith('RESULT '));
-      resolve({ code: code ?? 1, stdout: lines.filter((l) => !l.startsWith('RESULT ')), stderr, result: result ? JSON.parse(result.slice(7)) : {} });
-    });
-  });
-}
+const invoke = (env: Record<string, string>, event: unknown) => invokeHandler('rpo-watch', env, event);
 
 /** The EMF documents among the printed lines. */
 function emf(lines: string[]): Record<string, any>[] {
