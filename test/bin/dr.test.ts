@@ -8,7 +8,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { COMMANDS } from '../../bin/commands/index.ts';
 import { createSampleDatabase } from '../../core/sample-database.ts';
-import { errorLines, runDr } from '../support/cli.ts';
+import { expectOneLineError, runDr } from '../support/cli.ts';
 import { startThrowawayCluster, type ThrowawayCluster } from '../support/cluster.ts';
 import { createDatabase, dropDatabase, pgUrl, uniqueName, withClient } from '../support/pg.ts';
 import { s3Env } from '../support/s3.ts';
@@ -25,14 +25,6 @@ async function tempDir(prefix: string): Promise<string> {
 
 async function filesUnder(dir: string): Promise<string[]> {
   return (await readdir(dir, { recursive: true, withFileTypes: true }).catch(() => [])).filter((e) => e.isFile()).map((e) => e.name);
-}
-
-/** A failure as promised: non-zero exit, exactly one error line, saying `pattern`. */
-function expectOneLineError(run: Awaited<ReturnType<typeof runDr>>, pattern: RegExp): void {
-  expect(run.code, run.stderr).not.toBe(0);
-  const lines = errorLines(run);
-  expect(lines, run.stderr).toHaveLength(1);
-  expect(lines[0]).toMatch(pattern);
 }
 
 beforeAll(async () => {

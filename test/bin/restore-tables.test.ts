@@ -7,7 +7,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createSampleDatabase } from '../../core/sample-database.ts';
-import { errorLines, runDr } from '../support/cli.ts';
+import { expectOneLineError, runDr } from '../support/cli.ts';
 import { createDatabase, dropDatabase, pgUrl, uniqueName, withClient } from '../support/pg.ts';
 import { createTestBucket, s3Env } from '../support/s3.ts';
 
@@ -33,13 +33,6 @@ async function snapshot(db: string): Promise<Record<string, string>> {
     }
     return out;
   });
-}
-
-function expectOneLineError(run: Awaited<ReturnType<typeof runDr>>, pattern: RegExp, code = 1): void {
-  expect(run.code, run.stderr).toBe(code);
-  const lines = errorLines(run);
-  expect(lines, run.stderr).toHaveLength(1);
-  expect(lines[0]).toMatch(pattern);
 }
 
 beforeAll(async () => {
@@ -108,7 +101,7 @@ describe('dr restore --tables', () => {
       [['--tables', 'candles', '--since', '2027-01-10T00:00:00Z', '--until', '2027-01-11T00:00:00Z'], /error: range starts at 2027-01-10T00:00:00\.000Z, after the newest public\.candles row in backup/],
       [['--tables', 'candles', '--time-column', 'time'], /error: --time-column applies to range restores only/],
     ];
-    for (const [flags, pattern, code] of cases) expectOneLineError(await runDr([...base, ...flags]), pattern, code);
+    for (const [flags, pattern, code = 1] of cases) expectOneLineError(await runDr([...base, ...flags]), pattern, code);
     expect(await snapshot(name)).toEqual(before);
   });
 });
