@@ -36,18 +36,14 @@ export interface TableDefinition {
   readonly finish: string;
 }
 
-export interface ReplaceTablesOptions {
-  /** Database holding the rows to put back (same table names). */
-  readonly sourceUrl: string;
+/** What a replacement does, whatever the rows come from. */
+export interface ReplaceOptions {
   readonly targetUrl: string;
   /** Tables to replace; a partitioned parent (or TimescaleDB hypertable) covers all its partitions (chunks). */
   readonly tables: readonly ReplaceTable[];
   /** Replace only rows with `since <= timeColumn < until`; @default - every row */
   readonly range?: TimeRange;
-  /**
-   * Definition of a table missing from the target. @default - `pg_dump --schema-only` of the table
-   * and its partitions from the source (right when the source is a full copy, e.g. a recovered cluster)
-   */
+  /** Definition of a table missing from the target. @default - the row source's own */
   readonly definition?: (table: TableName) => Promise<TableDefinition>;
   /** Leave ownership and privileges out of created tables' definitions. @default false */
   readonly noOwner?: boolean;
@@ -57,6 +53,42 @@ export interface ReplaceTablesOptions {
   readonly now?: Date;
   readonly tools?: PgTools;
   readonly log?: (message: string) => void;
+}
+
+export interface ReplaceTablesOptions extends ReplaceOptions {
+  /** Database holding the rows to put back (same table names). */
+  readonly sourceUrl: string;
+  /**
+   * Definition of a table missing from the target. @default - `pg_dump --schema-only` of the table
+   * and its partitions from the source (right when the source is a full copy, e.g. a recovered cluster)
+   */
+  readonly definition?: (table: TableName) => Promise<TableDefinition>;
+}
+
+/** A table as the row source has it. */
+export interface SourceTable {
+  /** Stored columns in order; undefined when known only while loading (a dump's COPY blocks), and checked then. */
+  readonly columns?: string[];
+  /** Column types, for the time column of a range; undefined when the source cannot say (it then serves no ranges). */
+  readonly types?: Map<string, string>;
+}
+
+/**
+ * Where the rows come from: a database (a scratch copy of a backup, a recovered cluster) or a
+ * verified dump streamed straight in. replaceTables() runs the same transaction around either.
+ */
+export interface RowSource {
+  /** Where the rows come from, for messages (`the source`, `the backup`). */
+  readonly name: string;
+  /** The table in the source; undefined when it is not there. */
+  describe(table: TableName): Promise<SourceTable | undefined>;
+  /** COPYs the table's rows (those in `range`) into the target table's `columns`, on `target` inside its transaction; returns the rows loaded. */
+  load(target: pg.Client, table: ReplaceTable, columns: string[], range: TimeRange | undefined): Promise<number>;
+  /** last_value of the named sequences in the source, keyed `schema.name` (unquoted); unknown ones left out. */
+  sequenceValues(names: readonly TableName[]): Promise<Map<string, string | null>>;
+  /** Definition of a table missing from the target, unless the caller gives one. */
+  definition?(table: TableName): Promise<TableDefinition>;
+  close(): Promise<void>;
 }
 
 export interface ReplacedTable {
@@ -170,48 +202,92 @@ export async function definitionFromDatabase(url: string, table: TableName, tool
 interface Planned {
   readonly table: ReplaceTable;
   readonly display: string;
-  readonly sourceOid: number;
   readonly columns: string[];
   /** Target oid, or undefined when the table must be created. */
   readonly targetOid?: number;
   readonly definition?: TableDefinition;
 }
 
+/** A database as the row source: `COPY (SELECT …) TO STDOUT` piped into the target's COPY. */
+export async function databaseSource(sourceUrl: string, tools: PgTools = {}, noOwner = false): Promise<RowSource> {
+  const source = await connect(sourceUrl, 'source');
+  try {
+    await source.query(`SET TimeZone = 'UTC'`);
+  } catch (err) {
+    await source.end().catch(() => {});
+    throw err;
+  }
+  return {
+    name: 'the source',
+    async describe(table) {
+      const info = await tableInfo(source, table);
+      return info && { columns: info.columns, types: info.types };
+    },
+    async load(target, table, columns, range) {
+      const name = qualified(table.schema, table.name);
+      const where = range ? ` WHERE ${rangeCondition(table.timeColumn!, range)}` : '';
+      const cols = columns.map(quoteIdent).join(', ');
+      const reader = source.query(copyTo(`COPY (SELECT ${cols} FROM ${name}${where}) TO STDOUT`));
+      const writer = target.query(copyFrom(`COPY ${name} (${cols}) FROM STDIN`));
+      await pipeline(reader, writer);
+      return writer.rowCount;
+    },
+    async sequenceValues(names) {
+      if (names.length === 0) return new Map();
+      const { rows } = await source.query<{ schema: string; name: string; last_value: string | null }>(
+        `SELECT schemaname AS schema, sequencename AS name, last_value::text AS last_value FROM pg_sequences
+          WHERE (schemaname, sequencename) IN (SELECT * FROM unnest($1::text[], $2::text[]))`, [names.map((n) => n.schema), names.map((n) => n.name)]);
+      return new Map(rows.map((r) => [`${r.schema}.${r.name}`, r.last_value]));
+    },
+    definition: (table) => definitionFromDatabase(sourceUrl, table, tools, noOwner),
+    close: () => source.end().catch(() => {}),
+  };
+}
+
 /**
- * Replaces `tables`' rows in the target with the source's, in one transaction (see the module
- * comment). Validates everything it can before the transaction starts; the target is unchanged
- * when it throws.
+ * Replaces `tables`' rows in the target with the source database's, in one transaction (see the
+ * module comment). Validates everything it can before the transaction starts; the target is
+ * unchanged when it throws.
  */
 export async function replaceTablesFromSource(options: ReplaceTablesOptions): Promise<ReplaceTablesResult> {
+  // Bad input is refused before connecting anywhere.
+  parsePgUrl(options.targetUrl, 'target');
+  checkRequest(options);
+  return replaceTables(await databaseSource(options.sourceUrl, options.tools, options.noOwner), options);
+}
+
+/**
+ * The transaction every replacement runs, whatever the row source: for each table, create it
+ * when missing, else keep its rows in a safety table and remove them (TRUNCATE for whole tables
+ * nothing references, else DELETE), load the source's rows; then check foreign keys and commit.
+ * Closes `source`. The target is unchanged when it throws.
+ */
+export async function replaceTables(source: RowSource, options: ReplaceOptions): Promise<ReplaceTablesResult> {
   const log = options.log ?? (() => {});
   const started = Date.now();
   const now = options.now ?? new Date();
-  const target = parsePgUrl(options.targetUrl, 'target');
-  if (options.tables.length === 0) throw new DrError('no tables to restore', 'name at least one table, e.g. --tables candles');
-  const range = options.range ? { since: parseTime(options.range.since, '--since'), until: parseTime(options.range.until, '--until') } : undefined;
-  if (range && range.since >= range.until) {
-    throw new DrError(`--since ${options.range!.since} is not before --until ${options.range!.until}`, 'give a --since earlier than --until');
-  }
-  const source = await connect(options.sourceUrl, 'source');
   const warnings: string[] = [];
   let targetClient: pg.Client | undefined;
   try {
+    const target = parsePgUrl(options.targetUrl, 'target');
+    const range = checkRequest(options);
     targetClient = await connect(target.url, 'target');
     const tgt = targetClient;
-    for (const c of [source, tgt]) await c.query(`SET TimeZone = 'UTC'`);
+    await tgt.query(`SET TimeZone = 'UTC'`);
 
     // Everything that can be refused is refused here, before the transaction.
     const plans: Planned[] = [];
     for (const table of options.tables) {
       const display = displayName(table);
-      const src = await tableInfo(source, table);
-      if (!src) throw new DrError(`table ${display} is not in the source`, 'check the table name');
+      const src = await source.describe(table);
+      if (!src) throw new DrError(`table ${display} is not in ${source.name}`, 'check the table name');
       const dst = await tableInfo(tgt, table);
       if (range) {
         const column = table.timeColumn;
         if (!column) throw new DrError(`no time column for ${display}`, 'pass --time-column NAME');
         for (const [where, info] of [['backup', src], ['target', dst]] as const) {
           if (!info) continue;
+          if (!info.types) throw new Error(`${source.name} cannot serve a range restore`);
           const type = info.types.get(column);
           if (!type || !TIME_TYPES.includes(type)) {
             const known = [...info.types].filter(([, t]) => TIME_TYPES.includes(t)).map(([n]) => n);
@@ -222,14 +298,12 @@ export async function replaceTablesFromSource(options: ReplaceTablesOptions): Pr
           }
         }
       }
-      if (dst && (dst.columns.length !== src.columns.length || dst.columns.some((c) => !src.columns.includes(c)))) {
-        throw new DrError(
-          `${display} has different columns in the target (${dst.columns.join(', ')}) than in the source (${src.columns.join(', ')})`,
-          'align the target table\'s columns with the backup first, or restore into another database',
-        );
-      }
-      const definition = dst ? undefined : await (options.definition ?? ((t) => definitionFromDatabase(options.sourceUrl, t, options.tools, options.noOwner)))(table);
-      plans.push({ table, display, sourceOid: src.oid, columns: dst ? dst.columns : src.columns, targetOid: dst?.oid, definition });
+      if (dst && src.columns) assertSameColumns(display, dst.columns, src.columns, source.name);
+      if (!dst && !src.columns) throw new Error(`${source.name} cannot create the missing table ${display}`);
+      const define = options.definition ?? source.definition?.bind(source);
+      if (!dst && !define) throw new Error(`no definition for the missing table ${display}`);
+      const definition = dst ? undefined : await define!(table);
+      plans.push({ table, display, columns: dst ? dst.columns : src.columns!, targetOid: dst?.oid, definition });
     }
 
     const results: ReplacedTable[] = [];
@@ -256,9 +330,28 @@ export async function replaceTablesFromSource(options: ReplaceTablesOptions): Pr
     for (const plan of plans) await tgt.query(`ANALYZE ${qualified(plan.table.schema, plan.table.name)}`).catch(() => {});
     return { tables: results, durationMs: Date.now() - started, warnings };
   } finally {
-    await source.end().catch(() => {});
+    await source.close();
     await targetClient?.end().catch(() => {});
   }
+}
+
+/** The canonical range, after refusing an empty table list or an empty range. */
+function checkRequest(options: ReplaceOptions): TimeRange | undefined {
+  if (options.tables.length === 0) throw new DrError('no tables to restore', 'name at least one table, e.g. --tables candles');
+  const range = options.range ? { since: parseTime(options.range.since, '--since'), until: parseTime(options.range.until, '--until') } : undefined;
+  if (range && range.since >= range.until) {
+    throw new DrError(`--since ${options.range!.since} is not before --until ${options.range!.until}`, 'give a --since earlier than --until');
+  }
+  return range;
+}
+
+/** The target's columns must be the source's (any order: COPY names them). */
+export function assertSameColumns(display: string, target: readonly string[], source: readonly string[], sourceName: string): void {
+  if (target.length === source.length && target.every((c) => source.includes(c))) return;
+  throw new DrError(
+    `${display} has different columns in the target (${target.join(', ')}) than in ${sourceName} (${source.join(', ')})`,
+    'align the target table\'s columns with the backup first, or restore into another database; the target is unchanged',
+  );
 }
 
 /** `session_replication_role = replica` when allowed (superuser, rds_superuser); else user triggers off per table, inside the transaction. */
@@ -292,8 +385,8 @@ async function disableTriggers(client: pg.Client, plans: Planned[], warnings: st
 }
 
 async function replaceOne(
-  source: pg.Client, tgt: pg.Client, plan: Planned, range: TimeRange | undefined,
-  options: ReplaceTablesOptions, now: Date, log: (m: string) => void,
+  source: RowSource, tgt: pg.Client, plan: Planned, range: TimeRange | undefined,
+  options: ReplaceOptions, now: Date, log: (m: string) => void,
 ): Promise<ReplacedTable> {
   const { table, display } = plan;
   const name = qualified(table.schema, table.name);
@@ -328,12 +421,8 @@ async function replaceOne(
     }
   }
 
-  log(`copying ${display}${range ? ` [${range.since}, ${range.until})` : ''} from the source`);
-  const cols = plan.columns.map(quoteIdent).join(', ');
-  const reader = source.query(copyTo(`COPY (SELECT ${cols} FROM ${name}${where}) TO STDOUT`));
-  const writer = tgt.query(copyFrom(`COPY ${name} (${cols}) FROM STDIN`));
-  await pipeline(reader, writer);
-  const rowsRestored = writer.rowCount;
+  log(`copying ${display}${range ? ` [${range.since}, ${range.until})` : ''} from ${source.name}`);
+  const rowsRestored = await source.load(tgt, table, plan.columns, range);
 
   if (plan.definition) await runDefinition(tgt, plan.definition.finish, display);
   const sequencesAdvanced = await advanceSequences(source, tgt, plan);
@@ -356,15 +445,15 @@ async function runDefinition(client: pg.Client, script: string, display: string)
 }
 
 /** Sequences owned by the table (serial, identity) never go backwards, and never stay behind the source. */
-async function advanceSequences(source: pg.Client, tgt: pg.Client, plan: Planned): Promise<string[]> {
-  const owned = `SELECT n.nspname AS schema, s.relname AS name, q.last_value::text AS last_value
+async function advanceSequences(source: RowSource, tgt: pg.Client, plan: Planned): Promise<string[]> {
+  const { rows: owned } = await tgt.query<{ schema: string; name: string; last_value: string | null }>(`
+    SELECT n.nspname AS schema, s.relname AS name, q.last_value::text AS last_value
       FROM pg_depend d JOIN pg_class s ON s.oid = d.objid AND s.relkind = 'S' JOIN pg_namespace n ON n.oid = s.relnamespace
       JOIN pg_sequences q ON q.schemaname = n.nspname AND q.sequencename = s.relname
-     WHERE d.refobjid = to_regclass($1) AND d.deptype IN ('a', 'i')`;
-  const name = qualified(plan.table.schema, plan.table.name);
-  const src = new Map((await source.query<{ schema: string; name: string; last_value: string | null }>(owned, [name])).rows.map((r) => [`${r.schema}.${r.name}`, r.last_value]));
+     WHERE d.refobjid = to_regclass($1) AND d.deptype IN ('a', 'i')`, [qualified(plan.table.schema, plan.table.name)]);
+  const src = await source.sequenceValues(owned);
   const advanced: string[] = [];
-  for (const seq of (await tgt.query<{ schema: string; name: string; last_value: string | null }>(owned, [name])).rows) {
+  for (const seq of owned) {
     const wanted = src.get(`${seq.schema}.${seq.name}`);
     if (wanted == null || (seq.last_value !== null && BigInt(seq.last_value) >= BigInt(wanted))) continue;
     await tgt.query('SELECT setval($1::regclass, $2::bigint, true)', [qualified(seq.schema, seq.name), wanted]);

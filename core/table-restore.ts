@@ -5,10 +5,14 @@
  *   1. validate the tables, time column and range against the manifest (nothing runs before);
  *   2. download and verify only `data/toc.dat`, then list it (`pg_restore -l`) to find the
  *      tables' data entries, partitions and TimescaleDB chunks included;
- *   3. stage the rows in a scratch database on the target server: the backup's pre-data (empty
- *      tables, types, functions), then only those tables' data files, downloaded and verified;
- *   4. replaceTablesFromSource() from the scratch database into the target, in one transaction;
- *   5. drop the scratch database, whatever happened.
+ *   3. download and verify only those tables' data files;
+ *   4. whole tables already in the target: replaceTables() streams the rows from the verified
+ *      files straight into the target's transaction (`pg_restore --data-only --file=-`, see
+ *      dump-stream.ts), no staging copy, so the cost follows the tables' share of the backup;
+ *   5. ranges, tables missing from the target (created from the backup's definition) and
+ *      TimescaleDB: the rows are staged in a scratch database on the target server first (the
+ *      backup's pre-data, then the data files), which replaceTablesFromSource() reads with a
+ *      range condition; the scratch database is dropped whatever happened.
  *
  * TimescaleDB: hypertables are staged through their chunks (inheritance children) and the
  * extension's catalog rows, as a full restore does; untested here (no TimescaleDB server).
@@ -26,7 +30,10 @@ import type { Manifest, ManifestTable } from './manifest.ts';
 import {
   assertClientNotOlder, connect, firstErrorLine, parsePgUrl, type PgTools, qualified, quoteIdent, runTool, toolVersion, withDatabase,
 } from './pg.ts';
-import { displayName, parseTime, replaceTablesFromSource, type ReplacedTable, type TableDefinition, type TableName } from './replace-tables.ts';
+import { loadDumpData } from './dump-stream.ts';
+import {
+  assertSameColumns, displayName, parseTime, replaceTables, replaceTablesFromSource, type ReplacedTable, type RowSource, type TableDefinition, type TableName,
+} from './replace-tables.ts';
 import type { Repository } from './repository/types.ts';
 import {
   assertExtensionsAvailable, connectAdmin, createDatabase, databaseExists, type FallbackRecord, finishTimescale, firstVerified,
@@ -203,7 +210,8 @@ function isAncestor(manifest: Manifest, ancestor: ManifestTable, table: Manifest
 }
 
 interface Staged {
-  readonly scratchUrl: string;
+  /** The scratch database the rows were staged in; undefined when they are streamed from the files. */
+  readonly scratchUrl?: string;
   readonly fetched: FetchedBackup;
   readonly files: string[];
   readonly bytes: number;
@@ -213,6 +221,8 @@ interface Staged {
   readonly resolved: Resolved[];
   readonly toc: TocEntry[];
   readonly families: Map<ManifestTable, TableFamily>;
+  /** Each table's TABLE DATA entries (its partitions'), when streamed. */
+  readonly streamEntries?: Map<ManifestTable, TocEntry[]>;
 }
 
 export async function runTableRestore(options: TableRestoreOptions): Promise<TableRestoreResult> {
@@ -254,9 +264,39 @@ export async function runTableRestore(options: TableRestoreOptions): Promise<Tab
       await dropScratch();
       if (workDir) await rm(workDir, { recursive: true, force: true });
       workDir = await mkdtemp(join(options.workDir ?? tmpdir(), 'dr-table-restore-'));
-      return stage(manifest, resolved);
+      const streamed = !range && !manifest.extensions.some((e) => e.name === 'timescaledb') && (await presentWithoutInheritance(target.url, resolved));
+      return streamed ? fetchForStream(manifest, resolved) : stage(manifest, resolved);
     });
     warnings.push(...fallbackWarnings);
+
+    /** Whole tables: only the verified files, no scratch database; their partitions come from the manifest. */
+    async function fetchForStream(manifest: Manifest, resolved: Resolved[]): Promise<Staged> {
+      log(`verifying the table of contents of backup ${manifest.id}`);
+      const tocFetch = await fetchVerified(repo, manifest, { workDir: workDir!, paths: [`${DATA_DIR}/toc.dat`] });
+      const toc = await readToc(tools, tocFetch.dumpDir);
+      const streamEntries = new Map<ManifestTable, TocEntry[]>();
+      for (const r of resolved) {
+        const members = manifest.tables.filter((t) => t === r.table || isAncestor(manifest, r.table, t));
+        streamEntries.set(r.table, dataEntries(toc, { members, indexes: [], sequences: [] }));
+      }
+      const data = await fetchData(manifest, [...streamEntries.values()].flat(), resolved);
+      return {
+        fetched: data.fetched, files: [`${DATA_DIR}/toc.dat`, ...data.paths], bytes: tocFetch.bytes + data.fetched.bytes, resolved, toc, families: new Map(), streamEntries,
+        downloadMs: tocFetch.downloadMs + data.fetched.downloadMs, verifyMs: tocFetch.verifyMs + data.fetched.verifyMs, stageMs: 0,
+      };
+    }
+
+    /** Downloads and verifies the entries' data files. */
+    async function fetchData(manifest: Manifest, entries: TocEntry[], resolved: Resolved[]): Promise<{ fetched: FetchedBackup; paths: string[] }> {
+      const files = entries.filter((e) => e.desc === 'TABLE DATA').map((e) => {
+        const file = manifest.files.find((f) => new RegExp(`^${DATA_DIR}/${e.dumpId}\\.dat(\\.\\w+)?$`).test(f.path));
+        if (!file) throw new BackupIntegrityError(`backup ${manifest.id}: no data file for ${e.line.replace(/^\d+; \d+ \d+ /, '')} in the manifest`, 'the backup is damaged; restore another one');
+        return file;
+      });
+      log(`verifying ${files.length} data files of ${resolved.map((r) => displayName(r.table)).join(', ')}`);
+      const fetched = await fetchVerified(repo, manifest, { workDir: workDir!, paths: files.map((f) => f.path), concurrency: Math.max(4, jobs) });
+      return { fetched, paths: files.map((f) => f.path) };
+    }
 
     async function stage(manifest: Manifest, resolved: Resolved[]): Promise<Staged> {
       log(`verifying the table of contents of backup ${manifest.id}`);
@@ -296,18 +336,12 @@ export async function runTableRestore(options: TableRestoreOptions): Promise<Tab
         await client.end();
       }
       if (timescale) entries.push(...toc.filter((e) => e.desc === 'TABLE DATA' && e.rest.startsWith('_timescaledb_catalog ')));
-      const files = entries.filter((e) => e.desc === 'TABLE DATA').map((e) => {
-        const file = manifest.files.find((f) => new RegExp(`^${DATA_DIR}/${e.dumpId}\\.dat(\\.\\w+)?$`).test(f.path));
-        if (!file) throw new BackupIntegrityError(`backup ${manifest.id}: no data file for ${e.line.replace(/^\d+; \d+ \d+ /, '')} in the manifest`, 'the backup is damaged; restore another one');
-        return file;
-      });
-      const paths = [`${DATA_DIR}/toc.dat`, ...files.map((f) => f.path)];
-      log(`verifying ${files.length} data files of ${resolved.map((r) => displayName(r.table)).join(', ')}`);
-      const fetched = await fetchVerified(repo, manifest, { workDir: workDir!, paths: files.map((f) => f.path), concurrency: Math.max(4, jobs) });
+      const { fetched, paths: dataPaths } = await fetchData(manifest, entries, resolved);
+      const paths = [`${DATA_DIR}/toc.dat`, ...dataPaths];
 
       const list = join(workDir!, 'data.list');
       await writeFile(list, listFile(entries));
-      log(`staging ${files.length} table data files in ${scratch}`);
+      log(`staging ${dataPaths.length} table data files in ${scratch}`);
       await pgRestore_(tools, ['--data-only', `--use-list=${list}`, `--jobs=${jobs}`, '--exit-on-error', `--dbname=${scratchUrl}`, fetched.dumpDir], 'staging the backup\'s rows', {
         PGOPTIONS: [process.env.PGOPTIONS ?? '', ...RESTORE_SESSION_OPTIONS].join(' ').trim(),
       });
@@ -336,8 +370,7 @@ export async function runTableRestore(options: TableRestoreOptions): Promise<Tab
     };
 
     const applyStarted = Date.now();
-    const applied = await replaceTablesFromSource({
-      sourceUrl: staged.scratchUrl,
+    const replace = {
       targetUrl: target.url,
       tables: staged.resolved.map((r) => ({ schema: r.table.schema, name: r.table.name, timeColumn: r.timeColumn })),
       range,
@@ -346,7 +379,10 @@ export async function runTableRestore(options: TableRestoreOptions): Promise<Tab
       origin: `backup ${manifest.id}`,
       tools,
       log,
-    });
+    };
+    const applied = staged.scratchUrl
+      ? await replaceTablesFromSource({ ...replace, sourceUrl: staged.scratchUrl })
+      : await replaceTables(backupSource(manifest, staged, workDir!, tools), replace);
     warnings.push(...applied.warnings);
     const applyMs = Date.now() - applyStarted;
     log(`restored ${applied.tables.map((t) => `${t.table} (${t.rowsRestored} rows)`).join(', ')} from backup ${manifest.id} into ${target.display}`);
@@ -368,6 +404,55 @@ export async function runTableRestore(options: TableRestoreOptions): Promise<Tab
     await dropScratch();
     await admin.end().catch(() => {});
     if (workDir) await rm(workDir, { recursive: true, force: true });
+  }
+}
+
+/**
+ * The verified backup files as the row source of whole tables: each table's data entries
+ * (partitions included) streamed into the target's transaction, routed through the table itself
+ * as the scratch path does; owned sequences move forward to the manifest's values.
+ */
+function backupSource(manifest: Manifest, staged: Staged, workDir: string, tools: PgTools): RowSource {
+  const entriesOf = (t: TableName) => [...staged.streamEntries!].find(([m]) => m.schema === t.schema && m.name === t.name)?.[1];
+  return {
+    name: 'the backup',
+    // Columns are known from each COPY block and checked then.
+    describe: async (t) => (entriesOf(t) ? {} : undefined),
+    async load(client, table, columns, range) {
+      if (range) throw new Error('the backup files are streamed for whole tables only');
+      const display = displayName(table);
+      return loadDumpData(client, {
+        dumpDir: staged.fetched.dumpDir,
+        entries: entriesOf(table)!,
+        workDir,
+        tools,
+        into: (block) => {
+          assertSameColumns(display, columns, block.columns, 'the backup');
+          return `${qualified(table.schema, table.name)}${block.columns.length ? ` (${block.columns.map(quoteIdent).join(', ')})` : ''}`;
+        },
+      });
+    },
+    sequenceValues: async (names) => new Map(manifest.sequences
+      .filter((s) => names.some((n) => n.schema === s.schema && n.name === s.name)).map((s) => [`${s.schema}.${s.name}`, s.lastValue])),
+    close: async () => {},
+  };
+}
+
+/** True when every table is in the target and has no inheritance children other than partitions (the manifest knows only partitions). */
+async function presentWithoutInheritance(url: string, resolved: Resolved[]): Promise<boolean> {
+  const client = await connect(url, 'target');
+  try {
+    for (const r of resolved) {
+      const { rows } = await client.query<{ present: boolean; inherits: boolean }>(`
+        WITH RECURSIVE f(oid) AS (SELECT to_regclass($1)::oid UNION SELECT i.inhrelid FROM pg_inherits i JOIN f ON i.inhparent = f.oid)
+        SELECT to_regclass($1) IS NOT NULL AS present,
+               EXISTS (SELECT 1 FROM f JOIN pg_class c ON c.oid = f.oid WHERE c.oid <> to_regclass($1)::oid AND NOT c.relispartition) AS inherits`,
+      [qualified(r.table.schema, r.table.name)]);
+      if (!rows[0].present || rows[0].inherits) return false;
+    }
+    return true;
+  } finally {
+    await client.end();
   }
 }
 

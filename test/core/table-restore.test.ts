@@ -393,14 +393,33 @@ describe('replaceTablesFromSource as a role that may not set session_replication
     expect(enabled).toBe('O');
   });
 
-  it('a table restore without CREATEDB says so in one line, before the target is touched', async () => {
+  it('a range restore without CREATEDB says so in one line, before the target is touched', async () => {
     const repo = await kinds[0].open();
     await runBackup({ db: pgUrl(source), repository: repo, jobs: 2 });
     const name = await ownedCopy();
     const before = await tableHashes(name);
-    const err = await runTableRestore({ repository: repo, backup: 'latest', target: asRole(name), tables: ['alerts'] }).catch((e: unknown) => e);
+    const err = await runTableRestore({ repository: repo, backup: 'latest', target: asRole(name), tables: ['candles'], since: '2026-01-10T00:00:00Z', until: '2026-01-11T00:00:00Z' }).catch((e: unknown) => e);
     expect((err as DrError).oneLine()).toMatch(/^cannot create the scratch database \S+__dr_stage_[0-9a-f]{6} on .*permission denied.*; the target user needs CREATEDB/);
     expect(await tableHashes(name)).toEqual(before);
+  });
+
+  it('a whole-table restore streams the verified files straight in: no scratch database, so no CREATEDB needed', async () => {
+    const repo = await kinds[0].open();
+    const id = (await runBackup({ db: pgUrl(source), repository: repo, jobs: 2 })).id;
+    const name = await ownedCopy();
+    await withClient(name, (c) => c.query(`UPDATE candles SET close = 0 WHERE symbol_id = 2; DELETE FROM alerts WHERE id > 6`));
+    const before = await tableHashes(name);
+    const result = await runTableRestore({ repository: repo, backup: id, target: asRole(name), tables: ['candles', 'alerts'] });
+
+    expect(result.phases.stageMs).toBe(0);
+    expect(result.tables.map((t) => [t.table, t.rowsRestored])).toEqual([['public.candles', 3000], ['public.alerts', 12]]);
+    const after = await tableHashes(name);
+    const sourceHashes = await tableHashes(source);
+    const restored = Object.keys(sourceHashes).filter((t) => t.startsWith('public.candles_') || t === 'public.alerts');
+    for (const t of restored) expect(after[t], t).toBe(sourceHashes[t]);
+    expect(without(after, ...restored)).toEqual(without(before, ...restored));
+    expect([...result.files].sort()).toEqual(['data/toc.dat', ...(await dataFilesOf(repo, id, /^public (candles_\S+|alerts) /))].sort());
+    expect(await scratchDatabases(name)).toEqual([]);
   });
 
   it('refuses a restore whose deletes would cascade into another table, leaving the target unchanged', async () => {
