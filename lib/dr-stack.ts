@@ -83,11 +83,7 @@ export class DrStack extends Stack {
       image: props.jobImage,
     });
     this.backupWorkflow = new BackupWorkflow(this, 'BackupWorkflow', {
-      cluster: this.job.cluster,
-      taskDefinition: this.job.taskDefinition,
-      container: this.job.container,
-      securityGroups: [this.job.securityGroup],
-      subnets: this.job.subnets,
+      ...this.job.backupTask(),
       databases,
       maxConcurrency: config.backupConcurrency,
     });
@@ -131,11 +127,7 @@ export class DrStack extends Stack {
     // Restores and drills run the restore task definition: its role reads backups/ and writes only
     // results/restores/, so a restore can never alter a backup.
     this.restoreWorkflow = new RestoreWorkflow(this, 'RestoreWorkflow', {
-      cluster: this.job.cluster,
-      taskDefinition: this.job.restoreTaskDefinition,
-      container: this.job.restoreContainer,
-      securityGroups: [this.job.securityGroup],
-      subnets: this.job.subnets,
+      ...this.job.restoreTask(),
       databases,
       vault: this.vault,
       alarmTopic: this.monitoring.topic,
@@ -161,11 +153,7 @@ export class DrStack extends Stack {
     // With databaseSecurityGroupId, the verify and cleanup Lambdas need ingress like the job (staging defaults to the database server).
     this.job.allowDatabaseAccess(this.drillFunctions.securityGroup, 'crypto-stock-dr drill Lambdas');
     this.drillWorkflow = new DrillWorkflow(this, 'DrillWorkflow', {
-      cluster: this.job.cluster,
-      taskDefinition: this.job.restoreTaskDefinition,
-      container: this.job.restoreContainer,
-      securityGroups: [this.job.securityGroup],
-      subnets: this.job.subnets,
+      ...this.job.restoreTask(),
       vault: this.vault,
       databases: drilled,
       scratchServer,

@@ -14,6 +14,7 @@ import { nagResourceName } from '../nag.ts';
 import { type DatabaseTarget, validateDatabaseTargets } from './database-target.ts';
 import type { PitrRepository } from './pitr-repository.ts';
 import type { BackupVault } from './vault.ts';
+import type { JobTaskProps } from './workflows/job-task.ts';
 
 /** Repository root: the Docker build context of the job image. */
 const REPO_ROOT = fileURLToPath(new URL('../..', import.meta.url));
@@ -234,6 +235,16 @@ export class BackupJob extends Construct {
 
     this.allowDatabaseAccess(this.securityGroup, 'crypto-stock-dr backup job');
     if (props.rotateSecretsAfter) this.rotateSecrets(props.databases, props.rotateSecretsAfter);
+  }
+
+  /** Where and how the backup workflow runs `dr backup`: the backup task definition and its container. */
+  public backupTask(): JobTaskProps {
+    return { cluster: this.cluster, taskDefinition: this.taskDefinition, container: this.container, securityGroups: [this.securityGroup], subnets: this.subnets };
+  }
+
+  /** Where and how the restore and drill workflows run `dr restore`: the restore task definition and its container. */
+  public restoreTask(): JobTaskProps {
+    return { cluster: this.cluster, taskDefinition: this.restoreTaskDefinition, container: this.restoreContainer, securityGroups: [this.securityGroup], subnets: this.subnets };
   }
 
   /**

@@ -113,11 +113,7 @@ describe('BackupWorkflow props', () => {
       image: ecs.ContainerImage.fromRegistry('public.ecr.aws/docker/library/busybox:latest'),
     });
     return () => new BackupWorkflow(stack, 'Workflow', {
-      cluster: job.cluster,
-      taskDefinition: job.taskDefinition,
-      container: job.container,
-      securityGroups: [job.securityGroup],
-      subnets: job.subnets,
+      ...job.backupTask(),
       databases,
       ...overrides,
     });

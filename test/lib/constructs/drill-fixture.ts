@@ -35,11 +35,7 @@ export function drillFixture(
   });
   const fn = (name: string) => lambda.Function.fromFunctionArn(stack, name, `arn:aws:lambda:us-east-1:123456789012:function:${name}`);
   const workflow = new DrillWorkflow(stack, 'DrillWorkflow', {
-    cluster: job.cluster,
-    taskDefinition: job.restoreTaskDefinition,
-    container: job.restoreContainer,
-    securityGroups: [job.securityGroup],
-    subnets: job.subnets,
+    ...job.restoreTask(),
     vault,
     databases,
     scratchServer: { host: scratch.host, port: scratch.port, secret },

@@ -50,11 +50,7 @@ export function restoreStack(options: RestoreStackOptions = {}): RestoreStack {
   });
   const topic = new sns.Topic(stack, 'Alarms', { masterKey: new kms.Key(stack, 'AlarmKey', { enableKeyRotation: true }), enforceSSL: true });
   const workflow = new RestoreWorkflow(stack, 'RestoreWorkflow', {
-    cluster: job.cluster,
-    taskDefinition: job.restoreTaskDefinition,
-    container: job.restoreContainer,
-    securityGroups: [job.securityGroup],
-    subnets: job.subnets,
+    ...job.restoreTask(),
     databases,
     vault,
     alarmTopic: topic,
