@@ -8,6 +8,7 @@
  */
 import { text } from 'node:stream/consumers';
 import { z } from 'zod';
+import { formatBytes as formatByteSize } from './backup.ts';
 import { DRILL_REPORT_FORMATS, type DrillReportFormat, drillReportBase, drillReportsPrefix, isDrillReportJsonKey } from './layout.ts';
 import type { Repository } from './repository/types.ts';
 import { describeFailure, type VerifyCheck } from './verify.ts';
@@ -322,15 +323,7 @@ export function formatSeconds(s: number | null): string {
 }
 
 function formatBytes(bytes: number | null): string {
-  if (bytes === null) return '—';
-  const units = ['B', 'KiB', 'MiB', 'GiB', 'TiB'];
-  let value = bytes;
-  let unit = 0;
-  while (value >= 1024 && unit < units.length - 1) {
-    value /= 1024;
-    unit++;
-  }
-  return `${value.toFixed(unit === 0 ? 0 : 1)} ${units[unit]}`;
+  return bytes === null ? '—' : formatByteSize(bytes);
 }
 
 // ---------------------------------------------------------------- rendering
