@@ -393,6 +393,7 @@ async function replaceOne(
   const where = range ? ` WHERE ${rangeCondition(table.timeColumn!, range)}` : '';
   let rowsReplaced = 0;
   let safetyTable: string | null = null;
+  let rebuildIndexes: (() => Promise<void>) | undefined;
   if (plan.definition) {
     log(`creating ${display} from the backup's definition`);
     await tgt.query(`CREATE SCHEMA IF NOT EXISTS ${quoteIdent(table.schema)}`);
@@ -417,16 +418,82 @@ async function replaceOne(
       const referenced = await tgt.query(
         `SELECT 1 FROM pg_constraint WHERE contype = 'f' AND confrelid = ANY($1::oid[]) AND NOT conrelid = ANY($1::oid[]) LIMIT 1`,
         [await familyOids(tgt, plan.targetOid!)]);
-      await tgt.query(referenced.rowCount ? `DELETE FROM ${name}` : `TRUNCATE ${name}`);
+      if (referenced.rowCount) await tgt.query(`DELETE FROM ${name}`);
+      else {
+        await tgt.query(`TRUNCATE ${name}`);
+        rebuildIndexes = await dropIndexesUntilLoaded(tgt, await familyOids(tgt, plan.targetOid!));
+      }
     }
   }
 
   log(`copying ${display}${range ? ` [${range.since}, ${range.until})` : ''} from ${source.name}`);
   const rowsRestored = await source.load(tgt, table, plan.columns, range);
+  if (rebuildIndexes) {
+    log(`rebuilding the indexes of ${display}`);
+    await rebuildIndexes();
+  }
 
   if (plan.definition) await runDefinition(tgt, plan.definition.finish, display);
   const sequencesAdvanced = await advanceSequences(source, tgt, plan);
   return { table: display, rowsReplaced, rowsRestored, safetyTable, created: plan.definition !== undefined, sequencesAdvanced };
+}
+
+/**
+ * A freshly truncated table loads much faster without its indexes, built once at the end (as a
+ * full restore does), than with each row inserted into them. Drops them inside the transaction
+ * and returns what recreates them under the same names (partition indexes attached as before).
+ * Returns undefined, dropping nothing, when an index carries something a plain re-creation
+ * would lose (replica identity, clustering, comments, statistics targets, a tablespace) or a
+ * foreign key points at the family (it needs the unique index).
+ */
+async function dropIndexesUntilLoaded(tgt: pg.Client, family: number[]): Promise<(() => Promise<void>) | undefined> {
+  const { rows } = await tgt.query<{
+    oid: number; name: string; short: string; parent: string | null; constraint_name: string | null; constraint_def: string | null; table: string; index_def: string; keep: boolean;
+  }>(`
+    SELECT i.indexrelid::int AS oid, i.indexrelid::regclass::text AS name, quote_ident(ic.relname) AS short, i.indrelid::regclass::text AS table,
+           (SELECT h.inhparent::regclass::text FROM pg_inherits h WHERE h.inhrelid = i.indexrelid) AS parent,
+           quote_ident(c.conname) AS constraint_name, pg_get_constraintdef(c.oid) AS constraint_def, pg_get_indexdef(i.indexrelid) AS index_def,
+           (i.indisreplident OR i.indisclustered OR NOT i.indisvalid OR ic.reltablespace <> 0
+             OR obj_description(i.indexrelid, 'pg_class') IS NOT NULL OR (c.oid IS NOT NULL AND obj_description(c.oid, 'pg_constraint') IS NOT NULL)
+             OR EXISTS (SELECT 1 FROM pg_attribute a WHERE a.attrelid = i.indexrelid AND a.attstattarget >= 0)) AS keep
+      FROM pg_index i JOIN pg_class ic ON ic.oid = i.indexrelid
+      LEFT JOIN pg_constraint c ON c.conindid = i.indexrelid AND c.conrelid = i.indrelid AND c.contype IN ('p', 'u', 'x')
+     WHERE i.indrelid = ANY($1::oid[])`, [family]);
+  if (rows.length === 0 || rows.some((r) => r.keep)) return undefined;
+  const fks = await tgt.query(`SELECT 1 FROM pg_constraint WHERE contype = 'f' AND confrelid = ANY($1::oid[]) LIMIT 1`, [family]);
+  if (fks.rowCount) return undefined;
+  // Top-level ones only: dropping a partitioned index (or its constraint) drops its partitions'.
+  // Something else depending on them (a view grouping by the primary key) keeps them all.
+  await tgt.query('SAVEPOINT dr_indexes');
+  try {
+    for (const r of rows.filter((x) => x.parent === null)) {
+      await tgt.query(r.constraint_name ? `ALTER TABLE ${r.table} DROP CONSTRAINT ${r.constraint_name}` : `DROP INDEX ${r.name}`);
+    }
+    await tgt.query('RELEASE SAVEPOINT dr_indexes');
+  } catch {
+    await tgt.query('ROLLBACK TO SAVEPOINT dr_indexes');
+    await tgt.query('RELEASE SAVEPOINT dr_indexes');
+    return undefined;
+  }
+  return async () => {
+    await tgt.query(`SET LOCAL maintenance_work_mem = '512MB'`);
+    // As pg_dump does: every index on its own table only, then each attached to its parent's.
+    for (const r of rows) {
+      await tgt.query(r.constraint_name
+        ? `ALTER TABLE ONLY ${r.table} ADD CONSTRAINT ${r.constraint_name} ${r.constraint_def}`
+        : onlyOnItsTable(r.index_def, r.short));
+    }
+    for (const r of rows.filter((x) => x.parent !== null)) await tgt.query(`ALTER INDEX ${r.parent} ATTACH PARTITION ${r.name}`);
+    const invalid = await tgt.query<{ name: string }>(`SELECT indexrelid::regclass::text AS name FROM pg_index WHERE indrelid = ANY($1::oid[]) AND NOT indisvalid`, [family]);
+    if (invalid.rowCount) throw new DrError(`rebuilding index ${invalid.rows[0].name} left it invalid`, 'the target was rolled back and is unchanged; report this with the table\'s definition');
+  };
+}
+
+/** `CREATE [UNIQUE] INDEX name ON [ONLY] t …` as `… ON ONLY t …` (pg_get_indexdef writes ONLY for partitioned tables only). */
+function onlyOnItsTable(definition: string, name: string): string {
+  const head = `INDEX ${name} ON `;
+  const at = definition.indexOf(head) + head.length;
+  return definition.startsWith('ONLY ', at) ? definition : `${definition.slice(0, at)}ONLY ${definition.slice(at)}`;
 }
 
 async function runDefinition(client: pg.Client, script: string, display: string): Promise<void> {

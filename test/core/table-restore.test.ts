@@ -174,8 +174,13 @@ describe.each(kinds)('table and range restores from a $kind repository', ({ kind
     const name = await cloneOfSource();
     await withClient(name, (c) => c.query(`TRUNCATE candles_2025_09; DELETE FROM candles WHERE time < '2025-08-05'; UPDATE candles SET close = 0 WHERE time >= '2026-01-20'`));
     const before = await tableHashes(name);
+    const candlesTables = ['public.candles', 'public.candles_2*', 'public.candles_default'];
+    const schemaBefore = await schemaOf(name, candlesTables);
     const recorder = recording(repo);
     const result = await runTableRestore({ repository: recorder.repo, backup: id, target: pgUrl(name), tables: ['public.candles'], jobs: 2 });
+    // Its indexes were dropped for the load and rebuilt: same names, attached as before.
+    expect(await schemaOf(name, candlesTables)).toEqual(schemaBefore);
+    expect(schemaBefore.join('\n')).toMatch(/ATTACH PARTITION public\.candles_2025_09_pkey/);
 
     const after = await tableHashes(name);
     const sourceHashes = await tableHashes(source);
