@@ -399,6 +399,9 @@ async function replaceOne(
     await tgt.query(`CREATE SCHEMA IF NOT EXISTS ${quoteIdent(table.schema)}`);
     await runDefinition(tgt, plan.definition.create, display);
   } else {
+    // Writers wait until commit (readers do not): a row committed after the safety copy would
+    // otherwise be deleted (or, in a range, kept among the restored rows) without being saved.
+    await tgt.query(`LOCK TABLE ${name} IN EXCLUSIVE MODE`);
     const { rows } = await tgt.query<{ n: string }>(`SELECT count(*) AS n FROM ${name}${where}`);
     if (Number(rows[0].n) > 0) {
       let attempt = 0;

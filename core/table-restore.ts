@@ -322,6 +322,8 @@ export async function runTableRestore(options: TableRestoreOptions): Promise<Tab
       const entries: TocEntry[] = [];
       const client = await connect(scratchUrl, 'target');
       try {
+        // The planner prunes a timestamp-without-time-zone range in the session's zone: UTC, as the replacement reads it.
+        await client.query(`SET TimeZone = 'UTC'`);
         for (const r of resolved) {
           const family = await familyOf(client, manifest, r.table);
           families.set(r.table, family);

@@ -24,16 +24,18 @@ export interface ProcResult {
 }
 
 /**
- * Runs `file args` (as SERVER_USER when root); `env` is passed explicitly through `env(1)`, as
- * runuser does not promise to keep the caller's environment. Never throws on a non-zero exit.
+ * Runs `file args` (as SERVER_USER when root) with `env` added to the environment. The variables
+ * go in the environment, never on a command line: runuser stays the parent for the whole run and
+ * its arguments are readable by every local user (ps), and `env` carries S3 keys. runuser without
+ * --login keeps the environment; `env(1)` looks `file` up on PATH (exit 127 when missing).
+ * Never throws on a non-zero exit.
  */
 export function runAsServerUser(file: string, args: string[], env: Record<string, string> = {}): Promise<ProcResult> {
-  const envArgs = Object.entries(env).map(([k, v]) => `${k}=${v}`);
   const [cmd, argv] = runningAsRoot()
-    ? ['runuser', ['-u', SERVER_USER, '--', 'env', ...envArgs, file, ...args]]
-    : ['env', [...envArgs, file, ...args]];
+    ? ['runuser', ['-u', SERVER_USER, '--', 'env', file, ...args]]
+    : ['env', [file, ...args]];
   return new Promise((resolve, reject) => {
-    const child = spawn(cmd, argv, { stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn(cmd, argv, { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, ...env } });
     let stdout = '';
     let stderr = '';
     child.stdout.setEncoding('utf8').on('data', (d: string) => { stdout += d; });
