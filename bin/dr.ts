@@ -4,7 +4,7 @@
  */
 import { parseArgs } from 'node:util';
 import { DrError } from '../core/errors.ts';
-import { usage, type Values } from './commands/args.ts';
+import { usage, UsageError, type Values } from './commands/args.ts';
 import { COMMANDS } from './commands/index.ts';
 
 const HELP = `dr: backups, restores and drills for PostgreSQL (crypto-stock-dr)
@@ -24,7 +24,8 @@ Common flags:
   -q, --quiet     no progress on stderr
   -h, --help      help for a command: dr <command> --help
 
-Exit status: 0 success, 1 failure (one line on stderr says what and how to fix it), 2 bad usage.
+Exit status: 0 success, 1 failure (one line on stderr says what and how to fix it), 2 bad usage,
+             70 internal error (a bug in dr: its stack is printed).
 `;
 
 export interface MainIo {
@@ -46,16 +47,24 @@ export async function main(argv: string[], io: MainIo = {}): Promise<number> {
   const command = COMMANDS[name];
   const json = rest.includes('--json');
   const fail = (err: DrError) => {
-    stderr.write(`dr ${name}: error: ${err.oneLine()}\n`);
-    if (json) stdout.write(`${JSON.stringify({ ok: false, error: err.message, hint: err.hint ?? null })}\n`);
+    // A usage error of a known command points at that command's help, not the global one.
+    const hint = err instanceof UsageError && command ? `see dr ${name} --help` : err.hint;
+    const line = new DrError(err.message, hint, err.exitCode).oneLine();
+    stderr.write(`dr ${name}: error: ${line}\n`);
+    if (json) stdout.write(`${JSON.stringify({ ok: false, error: err.message, hint: hint ?? null })}\n`);
     return err.exitCode;
   };
   if (!command) {
     // `dr pitr` or `dr remote --help`: a group's subcommands, with their summaries.
     const group = Object.entries(COMMANDS).filter(([n]) => n.startsWith(`${name} `));
     if (group.length > 0) {
+      const subcommands = group.map(([n]) => n.slice(name.length + 1));
+      const given = rest[0];
+      if (given !== undefined && !given.startsWith('-')) {
+        return fail(new DrError(`unknown subcommand "${name} ${given}"; use one of: ${subcommands.map((s) => `dr ${name} ${s}`).join(', ')}`, `see dr ${name} --help`, 2));
+      }
       const lines = group.map(([n, c]) => `  dr ${n.padEnd(Math.max(...group.map(([g]) => g.length)) + 2)}${c.summary}`);
-      stdout.write(`Usage: dr ${name} <${group.map(([n]) => n.slice(name.length + 1)).join('|')}> [flags]\n\n${lines.join('\n')}\n`);
+      stdout.write(`Usage: dr ${name} <${subcommands.join('|')}> [flags]\n\n${lines.join('\n')}\n`);
       return rest.includes('--help') || rest.includes('-h') ? 0 : 2;
     }
     return fail(usage(`unknown command "${name}"; commands: ${Object.keys(COMMANDS).join(', ')}`));

@@ -47,6 +47,7 @@ checklist item is ✓. Exit status: 0 on PASS, 1 on FAIL (the report is written 
   },
   async run(v, io): Promise<DrillCommandResult> {
     const scratchServer = required(v, 'scratch');
+    if (optionalString(v, 'db') !== undefined && optionalString(v, 'backup') !== 'latest') throw usage('--db drills the fresh backup it takes, so --backup does not apply; drop one of them');
     const rtoSeconds = parseDuration(required(v, 'rto'));
     const healthTimeoutMs = parseTimeout(optionalString(v, 'health-timeout'));
     const reportDir = optionalString(v, 'report-dir');

@@ -53,6 +53,11 @@ Nothing is changed; --json gives the pieces as one object.
     'lock-path': { type: 'string' },
   },
   async run(v) {
+    if (optionalString(v, 'repo')?.startsWith('file:')) {
+      for (const flag of ['region', 'endpoint']) {
+        if (optionalString(v, flag) !== undefined) throw usage(`--${flag} applies to s3:// repositories only; drop --${flag} for a file:// repository`);
+      }
+    }
     return buildPitrConfig({
       repo: required(v, 'repo'),
       stanza: required(v, 'stanza'),
@@ -132,6 +137,7 @@ The fastest full recovery when WAL archiving is on. Run it on the replacement ho
 export function pitrRestoreFromFlags(v: Values, io: Io): Promise<PitrRestoreResult> {
   if (optionalString(v, 'repo') !== undefined) throw usage('--repo names a repository of logical backups; a point-in-time restore reads the pgBackRest repository given by --pitr');
   if (v['with-globals'] === true) throw usage('--with-globals applies to logical backups; a recovered cluster has the roles: create them on the target first, or pass --no-owner');
+  if (optionalString(v, 'backup') !== 'latest') throw usage('--backup names a logical backup; a point-in-time restore uses the newest pgBackRest base backup before --at: drop --backup');
   const tables = optionalString(v, 'tables');
   if (tables === undefined) {
     for (const flag of ['since', 'until', 'time-column']) {

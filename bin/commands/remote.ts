@@ -48,24 +48,27 @@ const FLAG_OF: Readonly<Record<string, string>> = {
   tables: '--tables',
   since: '--since',
   until: '--until',
+  at: '--at',
 };
 
-/** The request the flags describe; the mode follows from them (range with --since/--until, table with --tables, else full). */
+/** The request the flags describe; the mode follows from them (pitr with --at, range with --since/--until, table with --tables, else full). */
 export function requestFromFlags(v: Values): RestoreRequest {
   const tables = optionalString(v, 'tables');
   const since = optionalString(v, 'since');
   const until = optionalString(v, 'until');
   const timeColumn = optionalString(v, 'time-column');
+  const at = optionalString(v, 'at');
   if ((since || until || timeColumn) && !tables) throw usage('--since, --until and --time-column need --tables (a range restore applies to named tables)');
   if (timeColumn && !(since || until)) throw usage('--time-column needs --since and --until');
   const raw: RestoreRequestInput = {
     database: required(v, 'database'),
     backup: optionalString(v, 'backup') ?? 'latest',
-    mode: since || until ? 'range' : tables ? 'table' : 'full',
+    mode: at ? 'pitr' : since || until ? 'range' : tables ? 'table' : 'full',
     ...(tables ? { tables: tables.split(',').map((t) => t.trim()).filter(Boolean) } : {}),
     ...(since ? { since } : {}),
     ...(until ? { until } : {}),
     ...(timeColumn ? { timeColumn } : {}),
+    ...(at ? { at } : {}),
     target: { database: required(v, 'target-database'), overwrite: v.overwrite === true },
   };
   try {
@@ -229,6 +232,8 @@ Step Functions console takes; see the README). The target server is the database
   --since TIME            with --tables and --until: only rows with since <= time < until (range mode),
   --until TIME            ISO 8601 with a zone (2026-01-10T00:00:00Z) or a date (UTC midnight)
   --time-column COL       column the range applies to (default: the one the backup recorded)
+  --at TIME               point-in-time restore (mode pitr) from the stack's pgBackRest repository:
+                          the database, or with --tables its tables, as they were at TIME (no --backup)
   --overwrite             needed when --target-database is the source database itself (production);
                           in a full restore it also replaces a non-empty target
   --wait                  follow the execution (states on stderr) and print the summary; exit 1 if it fails
@@ -248,6 +253,7 @@ Step Functions console takes; see the README). The target server is the database
     since: { type: 'string' },
     until: { type: 'string' },
     'time-column': { type: 'string' },
+    at: { type: 'string' },
     overwrite: { type: 'boolean', default: false },
     wait: { type: 'boolean', default: false },
     'poll-seconds': { type: 'string' },

@@ -59,6 +59,9 @@ Point-in-time recovery from a pgBackRest repository (set up with dr pitr config)
   },
   async run(v, io) {
     if (optionalString(v, 'at') !== undefined || optionalString(v, 'pitr') !== undefined) return pitrRestoreFromFlags(v, io);
+    for (const flag of ['stanza', 'pg-server-bin']) {
+      if (optionalString(v, flag) !== undefined) throw usage(`--${flag} applies to point-in-time restores only; add --at and --pitr, or drop --${flag}`);
+    }
     const tables = optionalString(v, 'tables');
     if (tables === undefined) {
       for (const flag of ['since', 'until', 'time-column']) {

@@ -78,6 +78,19 @@ describe('dr backup, list and restore through the CLI', () => {
     }
   });
 
+  it('a flag that does not apply is refused, not ignored; a usage error points at the command\'s help', async () => {
+    const pitr = ['--at', '2026-01-15T14:30:00Z', '--pitr', 'file:///nonexistent', '--stanza', 's', '--database', 'd', '--target', pgUrl('x')];
+    expectOneLineError(await runDr(['restore', ...pitr, '--backup', '20260110T020000Z-a1b2c3']), /--backup names a logical backup; .*drop --backup; see dr restore --help$/, 2);
+    expectOneLineError(await runDr(['restore', '--repo', 'file:///nonexistent', '--target', pgUrl('x'), '--stanza', 's']), /--stanza applies to point-in-time restores only/, 2);
+    expectOneLineError(await runDr(['restore', '--repo', 'file:///nonexistent', '--target', pgUrl('x'), '--pg-server-bin', '/usr/bin']), /--pg-server-bin applies to point-in-time restores only/, 2);
+    expectOneLineError(
+      await runDr(['drill', '--repo', 'file:///nonexistent', '--scratch', pgUrl('postgres'), '--db', pgUrl(source), '--backup', '20260110T020000Z-a1b2c3']),
+      /--db drills the fresh backup it takes, so --backup does not apply/, 2,
+    );
+    expectOneLineError(await runDr(['pitr', 'config', '--repo', 'file:///srv/pgbackrest', '--stanza', 's', '--pg-path', '/var/lib/pg', '--region', 'eu-west-1']), /--region applies to s3:\/\/ repositories only/, 2);
+    expectOneLineError(await runDr(['pitr', 'bogus']), /^dr pitr: error: unknown subcommand "pitr bogus"; use one of: dr pitr config, dr pitr restore-server; see dr pitr --help$/, 2);
+  });
+
   it('a command group alone lists its subcommands', async () => {
     const pitr = await runDr(['pitr']);
     expect(pitr.code).toBe(2);

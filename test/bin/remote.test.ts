@@ -93,6 +93,14 @@ describe('dr remote restore: request from flags (real validation)', () => {
     expect(requestFromFlags({ database: 'crypto_stock', 'target-database': 'scratch', tables: 'candles, alerts' })).toMatchObject({ mode: 'table', tables: ['candles', 'alerts'] });
     expect(requestFromFlags({ database: 'crypto_stock', 'target-database': 'scratch', tables: 'candles', since: '2026-01-10', until: '2026-01-11T00:00:00Z', 'time-column': 'time' }))
       .toMatchObject({ mode: 'range', since: '2026-01-10T00:00:00Z', until: '2026-01-11T00:00:00Z', timeColumn: 'time' });
+    expect(requestFromFlags({ database: 'crypto_stock', 'target-database': 'scratch', at: '2026-01-15T14:30:00Z', tables: 'candles', since: '2026-01-01', until: '2026-02-01' }))
+      .toMatchObject({ mode: 'pitr', at: '2026-01-15T14:30:00Z', tables: ['candles'], since: '2026-01-01T00:00:00Z', until: '2026-02-01T00:00:00Z' });
+  });
+
+  it('--at (mode pitr) refuses a logical --backup id and a future time, in flag terms', () => {
+    const base = { database: 'crypto_stock', 'target-database': 'scratch' };
+    expect(() => requestFromFlags({ ...base, at: '2026-01-15T14:30:00Z', backup: '20260110T020000Z-a1b2c3' })).toThrow('--backup: not used by mode "pitr"');
+    expect(() => requestFromFlags({ ...base, at: '2999-01-01T00:00:00Z' })).toThrow('--at: 2999-01-01T00:00:00Z is in the future');
   });
 
   it('names execution names readably within 80 characters', () => {
@@ -120,9 +128,9 @@ describe('dr remote restore: bad input is refused before any AWS call (real CLI 
     expect(bad.code).toBe(2);
     expect(bad.json).toMatchObject({ ok: false, error: expect.stringContaining('--since: must be an ISO 8601 time with a time zone') });
     const orphan = await runDr(['remote', 'restore', '--database', 'crypto_stock', '--target-database', 'scratch', '--since', '2026-01-10']);
-    expect(errorLines(orphan)).toEqual(['dr remote restore: error: --since, --until and --time-column need --tables (a range restore applies to named tables); see dr --help']);
+    expect(errorLines(orphan)).toEqual(['dr remote restore: error: --since, --until and --time-column need --tables (a range restore applies to named tables); see dr remote restore --help']);
     const missing = await runDr(['remote', 'restore', '--database', 'crypto_stock']);
-    expect(errorLines(missing)).toEqual(['dr remote restore: error: --target-database is required; see dr --help']);
+    expect(errorLines(missing)).toEqual(['dr remote restore: error: --target-database is required; see dr remote restore --help']);
   });
 
   it('dr remote status needs an execution ARN', async () => {

@@ -95,7 +95,7 @@ describe('dr verify', () => {
   it('bad input is one error line and a non-zero exit', async () => {
     const noTarget = await runDr(['verify', '--repo', fx.repoUrl, '--backup', fx.manifest.id]);
     expect(noTarget.code).toBe(2);
-    expect(errorLines(noTarget)).toEqual(['dr verify: error: --target is required; see dr --help']);
+    expect(errorLines(noTarget)).toEqual(['dr verify: error: --target is required; see dr verify --help']);
     const badUrl = await verify(fx.restored, '--health-url', 'localhost:8080/health');
     expect(badUrl.code).toBe(1);
     expect(errorLines(badUrl)).toEqual([expect.stringMatching(/health URL "localhost:8080\/health" is not http\(s\); use http\(s\):\/\/host/)]);

@@ -132,7 +132,7 @@ describe('runDrill', () => {
     expect(await readFile(files.md, 'utf8')).toContain('| row-count | public.alerts |');
   });
 
-  it('fails when the restore fails: cleanup still runs and the report is written saying so', async () => {
+  it('fails when the restore fails (stand-in pg_restore reporting a full disk): cleanup still runs and the report is written saying so', async () => {
     const repo = new FileRepository(await tempDir());
     await runBackup({ db: pgUrl(source), repository: repo });
     // A pg_restore that reports its version and then fails, as one would on a full disk.
