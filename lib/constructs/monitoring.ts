@@ -96,10 +96,19 @@ export class BackupMonitoring extends Construct {
     const rpoAlarms = new Map<string, cloudwatch.Alarm>();
     for (const database of props.databases) {
       // One period as long as the window: the sum is the number of successful backups in it.
+      // FILL(…, 0): an empty window counts as 0 at once. With the plain metric, CloudWatch would
+      // evaluate the newest real datapoint of its wider evaluation range (an earlier window's
+      // backup) and apply TreatMissingData only once every window in that range is empty: days late.
+      const backups = databaseMetric(Metrics.backupSucceeded, database, { statistic: cloudwatch.Stats.SUM, period: rpoWindow });
       const alarm = new cloudwatch.Alarm(this, `RpoBreach_${idOf(database)}`, {
         alarmDescription: `RPO breach: no successful backup of ${database} in ${rpoWindow.toHumanString()} (metric ${Metrics.namespace} ${Metrics.backupSucceeded}, missing data counts). `
           + 'Check the backup workflow executions and the job logs; a new deployment stays in alarm until the first backup.',
-        metric: databaseMetric(Metrics.backupSucceeded, database, { statistic: cloudwatch.Stats.SUM, period: rpoWindow }),
+        metric: new cloudwatch.MathExpression({
+          expression: 'FILL(backups, 0)',
+          usingMetrics: { backups },
+          period: rpoWindow,
+          label: `Successful backups of ${database} in ${rpoWindow.toHumanString()}`,
+        }),
         threshold: 1,
         evaluationPeriods: 1,
         comparisonOperator: cloudwatch.ComparisonOperator.LESS_THAN_THRESHOLD,

@@ -31,14 +31,17 @@ function lambdaEnv(name: string): Record<string, unknown> {
 }
 
 describe('monitoring alarms', () => {
-  it('RPO: per database, no BackupSucceeded in 26 h alarms, and a missing metric counts as a breach', () => {
-    const rpo = alarms(Metrics.backupSucceeded);
-    expect(rpo.map((a) => a.Dimensions)).toEqual([[{ Name: Metrics.dimension, Value: 'crypto_stock' }], [{ Name: Metrics.dimension, Value: 'ticks' }]]);
-    for (const a of rpo) {
+  it('RPO: per database, no BackupSucceeded in 26 h alarms at once (an empty window is filled with 0), and a metric that never existed counts as a breach', () => {
+    const rpo = Object.values(template.findResources('AWS::CloudWatch::Alarm', { Properties: { AlarmDescription: Match.stringLikeRegexp('^RPO breach') } })).map((r: any) => r.Properties);
+    const stats = rpo.map((a) => a.Metrics.find((m: any) => m.MetricStat).MetricStat);
+    expect(stats.map((st) => st.Metric.Dimensions)).toEqual([[{ Name: Metrics.dimension, Value: 'crypto_stock' }], [{ Name: Metrics.dimension, Value: 'ticks' }]]);
+    for (const [i, a] of rpo.entries()) {
+      expect(stats[i]).toMatchObject({ Metric: { Namespace: Metrics.namespace, MetricName: Metrics.backupSucceeded }, Stat: 'Sum', Period: 26 * 3600 });
+      // FILL, not the bare metric: CloudWatch would otherwise judge the newest real datapoint of its
+      // wider evaluation range (yesterday's backup) and alarm days after the 26 h.
+      expect(a.Metrics).toContainEqual(expect.objectContaining({ Expression: 'FILL(backups, 0)', ReturnData: true }));
+      expect(a.Metrics.find((m: any) => m.MetricStat)).toMatchObject({ Id: 'backups', ReturnData: false });
       expect(a).toMatchObject({
-        Namespace: Metrics.namespace,
-        Statistic: 'Sum',
-        Period: 26 * 3600,
         EvaluationPeriods: 1,
         Threshold: 1,
         ComparisonOperator: 'LessThanThreshold',
