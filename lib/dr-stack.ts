@@ -6,7 +6,7 @@ import type { Construct } from 'constructs';
 import type { DrConfig } from './config.ts';
 import type { DatabaseTarget } from './constructs/database-target.ts';
 import { BackupJob } from './constructs/job.ts';
-import { DrillFunctions } from './constructs/drill-functions.ts';
+import { DrillFunctions, LAMBDA_RUNTIME_CA_BUNDLE } from './constructs/drill-functions.ts';
 import { BackupMonitoring, DrDashboard, DrillMonitoring } from './constructs/monitoring.ts';
 import { PitrRepository } from './constructs/pitr-repository.ts';
 import { VaultReplication } from './constructs/replication.ts';
@@ -149,6 +149,8 @@ export class DrStack extends Stack {
       topic: this.monitoring.topic,
       rtoSeconds: config.rtoSeconds,
       sslMode: config.sslMode,
+      // The job's 'rds' bundle is in its image; the Lambdas have the RDS CAs in their runtime.
+      caBundle: config.sslRootCert === 'rds' ? LAMBDA_RUNTIME_CA_BUNDLE : undefined,
     });
     // With databaseSecurityGroupId, the verify and cleanup Lambdas need ingress like the job (staging defaults to the database server).
     this.job.allowDatabaseAccess(this.drillFunctions.securityGroup, 'crypto-stock-dr drill Lambdas');

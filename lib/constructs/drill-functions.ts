@@ -30,7 +30,19 @@ export interface DrillFunctionsProps {
    * @default 'require'
    */
   readonly sslMode?: SslMode;
+  /**
+   * PEM CA bundle, as a path inside the Lambda runtime, that verify and cleanup check the staging
+   * server's certificate against (`VerifyEnv.caBundle`), e.g. LAMBDA_RUNTIME_CA_BUNDLE for RDS.
+   * @default - none: Node's default roots, which lack the RDS CAs
+   */
+  readonly caBundle?: string;
 }
+
+/**
+ * The Amazon CA certificates (the RDS CAs among them) the Lambda Node.js runtime ships; since
+ * nodejs20.x it no longer loads them by default, so a verify-full connection to RDS must name them.
+ */
+export const LAMBDA_RUNTIME_CA_BUNDLE = '/var/runtime/ca-cert.pem';
 
 /** The verify Lambda's TLS mode for a libpq sslmode (it knows disable, prefer, require, verify-full). */
 export function lambdaSslMode(mode: SslMode): 'disable' | 'prefer' | 'require' | 'verify-full' {
@@ -60,6 +72,10 @@ export class DrillFunctions extends Construct {
     super(scope, id);
     const repo = `s3://${props.vault.bucket.bucketName}/`;
     const sslMode = lambdaSslMode(props.sslMode ?? 'require');
+    if (props.caBundle !== undefined && !props.caBundle.startsWith('/')) {
+      throw new Error(`DrillFunctions ${this.node.path}: caBundle "${props.caBundle}" is not an absolute path; pass a PEM file inside the Lambda runtime, e.g. ${LAMBDA_RUNTIME_CA_BUNDLE}`);
+    }
+    const tls = { [VerifyEnv.sslMode]: sslMode, ...(props.caBundle ? { [VerifyEnv.caBundle]: props.caBundle } : {}) };
 
     this.securityGroup = new ec2.SecurityGroup(this, 'SecurityGroup', {
       vpc: props.vpc,
@@ -75,7 +91,7 @@ export class DrillFunctions extends Construct {
       description: 'crypto-stock-dr: verify a drill scratch database against its backup manifest',
       timeout: Duration.minutes(15),
       memorySize: 1024,
-      environment: { [VerifyEnv.repo]: repo, [VerifyEnv.secretArn]: props.scratchServer.secret.secretArn, [VerifyEnv.sslMode]: sslMode },
+      environment: { [VerifyEnv.repo]: repo, [VerifyEnv.secretArn]: props.scratchServer.secret.secretArn, ...tls },
       ...inVpc,
     });
     props.vault.grantRead(this.verify.function);
@@ -85,7 +101,8 @@ export class DrillFunctions extends Construct {
       name: 'drill-cleanup',
       description: 'crypto-stock-dr: drop a drill scratch database (drill_* only)',
       timeout: Duration.minutes(2),
-      environment: { [DrillCleanupEnv.secretArn]: props.scratchServer.secret.secretArn, [DrillCleanupEnv.sslMode]: sslMode },
+      // DrillCleanupEnv names the same TLS variables as VerifyEnv.
+      environment: { [DrillCleanupEnv.secretArn]: props.scratchServer.secret.secretArn, ...tls },
       ...inVpc,
     });
     props.scratchServer.secret.grantRead(this.cleanup.function);

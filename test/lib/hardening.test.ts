@@ -3,7 +3,7 @@
  * retention, least-privilege grants, Object Lock on what the job writes, private networking with
  * VPC endpoints, database security group rules, secret rotation, TLS verification.
  */
-import { Stack } from 'aws-cdk-lib';
+import { type CfnElement, Stack } from 'aws-cdk-lib';
 import { Template } from 'aws-cdk-lib/assertions';
 import * as ec2 from 'aws-cdk-lib/aws-ec2';
 import * as ecs from 'aws-cdk-lib/aws-ecs';
@@ -11,9 +11,10 @@ import * as iam from 'aws-cdk-lib/aws-iam';
 import * as secretsmanager from 'aws-cdk-lib/aws-secretsmanager';
 import { AwsSolutionsChecks } from 'cdk-nag';
 import { describe, expect, it } from 'vitest';
-import { JobEnv, RDS_CA_BUNDLE_PATH } from '../../core/contract.ts';
+import { JobEnv, RDS_CA_BUNDLE_PATH, VerifyEnv } from '../../core/contract.ts';
 import { jobResultsPrefix } from '../../core/job-result.ts';
 import { parseConfig } from '../../lib/config.ts';
+import { DrillFunctions, LAMBDA_RUNTIME_CA_BUNDLE } from '../../lib/constructs/drill-functions.ts';
 import { BackupJob } from '../../lib/constructs/job.ts';
 import { BackupVault } from '../../lib/constructs/vault.ts';
 import { DrStack } from '../../lib/dr-stack.ts';
@@ -292,6 +293,22 @@ describe('secrets and TLS', () => {
       expect(env[JobEnv.sslMode]).toBe('verify-full');
     }
     expect(jobEnvironment(buildAll().primary)[JobEnv.sslRootCert]).toBeUndefined();
+  });
+
+  it('the drill verify and cleanup Lambdas verify the staging server against the runtime\'s Amazon CA bundle (RDS CAs) when sslRootCert is rds', () => {
+    const app = newApp();
+    const stack = new DrStack(app, 'LambdaTls', { config: parseConfig({ sslRootCert: 'rds', offsite: { enabled: false } }) });
+    for (const fn of [stack.drillFunctions.verify, stack.drillFunctions.cleanup]) {
+      const env = Template.fromStack(stack).toJSON().Resources[stack.getLogicalId(fn.function.node.defaultChild as CfnElement)].Properties.Environment.Variables;
+      expect(env).toMatchObject({ [VerifyEnv.sslMode]: 'verify-full', [VerifyEnv.caBundle]: LAMBDA_RUNTIME_CA_BUNDLE });
+    }
+    const plain = buildAll().primary;
+    const plainEnv = Template.fromStack(plain).toJSON().Resources[plain.getLogicalId(plain.drillFunctions.verify.function.node.defaultChild as CfnElement)].Properties.Environment.Variables;
+    expect(plainEnv[VerifyEnv.caBundle]).toBeUndefined();
+    expect(() => new DrillFunctions(stack, 'BadCa', {
+      vault: stack.vault, vpc: stack.job.vpc, scratchServer: { host: 'h', port: 5432, secret: secretsmanager.Secret.fromSecretNameV2(stack, 'BadCaSecret', 'staging/db') },
+      databases: ['crypto_stock'], topic: stack.monitoring.topic, rtoSeconds: 3600, caBundle: 'rds-ca.pem',
+    })).toThrow(/caBundle "rds-ca.pem" is not an absolute path; pass a PEM file inside the Lambda runtime, e\.g\. \/var\/runtime\/ca-cert\.pem/);
   });
 });
 
