@@ -1,6 +1,5 @@
 import { formatBytes } from '../../core/backup.ts';
-import { checkBackups } from '../../core/check.ts';
-import { DrError } from '../../core/errors.ts';
+import { checkBackups, type CheckResult } from '../../core/check.ts';
 import { COMMON, type Command, optionalString, REPO_READ, repository } from './args.ts';
 
 export const checkCommand: Command = {
@@ -12,16 +11,21 @@ export const checkCommand: Command = {
   --database NAME    only this database's backups
   --json, --quiet
 
-Exit status 1 when any checked backup is damaged; the output names the file.`,
+Exit status 1 when any checked backup is damaged; the output names the backup and file
+(--json: "passed": false and every backup's result).`,
   options: { ...COMMON, ...REPO_READ, backup: { type: 'string', default: 'latest' }, database: { type: 'string' } },
   async run(v, io) {
-    const result = await checkBackups(repository(v), { backup: optionalString(v, 'backup'), database: optionalString(v, 'database'), log: io.log });
-    if (!result.passed) {
-      const bad = result.backups.filter((b) => !b.ok);
-      throw new DrError(`${bad.length} of ${result.backups.length} backups damaged: ${bad.map((b) => `${b.database}/${b.id}: ${b.problem}`).join('; ')}`, 'restore from an older backup or the offsite copy (dr restore --backup ID)');
-    }
-    return result;
+    return checkBackups(repository(v), { backup: optionalString(v, 'backup'), database: optionalString(v, 'database'), log: io.log });
   },
-  human: (r: Awaited<ReturnType<typeof checkBackups>>) =>
-    r.backups.map((b) => `ok  ${b.database}/${b.id}  ${b.files} files, ${formatBytes(b.bytes)} match the manifest`).join('\n'),
+  // Damaged backups are a result, not an error: the report names each one (and --json keeps them all).
+  exitCode: (r: CheckResult) => (r.passed ? 0 : 1),
+  human: (r: CheckResult) => {
+    const lines = r.backups.map((b) =>
+      b.ok
+        ? `ok       ${b.database}/${b.id}  ${b.files} files, ${formatBytes(b.bytes)} match the manifest`
+        : `DAMAGED  ${b.database}/${b.id}  ${b.problem}`);
+    const bad = r.backups.filter((b) => !b.ok).length;
+    if (bad > 0) lines.push(`${bad} of ${r.backups.length} backups damaged: restore from an older backup or the offsite copy (dr restore --backup ID)`);
+    return lines.join('\n');
+  },
 };

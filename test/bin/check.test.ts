@@ -45,11 +45,13 @@ describe('dr check', () => {
     await appendFile(join(dir, fileKey(source, newer, 'data/toc.dat')), 'x');
     const bad = await runDr(['check', '--repo', repo, '--backup', 'all'], s3Env());
     expect(bad.code).toBe(1);
-    expect(errorLines(bad)).toEqual([expect.stringMatching(new RegExp(`1 of 2 backups damaged: ${source}/${newer}: backup ${newer}: file data/toc\\.dat is longer than recorded`))]);
-    // latest checks only the newest backup of each database
+    expect(bad.stdout).toMatch(new RegExp(`DAMAGED  ${source}/${newer}  backup ${newer}: file data/toc\\.dat is longer than recorded`));
+    expect(bad.stdout).toMatch(new RegExp(`ok       ${source}/${older}  `));
+    expect(bad.stdout).toContain('1 of 2 backups damaged: restore from an older backup or the offsite copy');
+    // latest checks only the newest backup of each database; --json keeps every backup's result
     const latest = await runDr(['check', '--repo', repo, '--json'], s3Env());
     expect(latest.code).toBe(1);
-    expect(latest.json.error).toContain(newer);
+    expect(latest.json).toMatchObject({ ok: true, passed: false, backups: [{ id: newer, ok: false, problem: expect.stringContaining('data/toc.dat') }] });
     const explicit = await runDr(['check', '--repo', repo, '--backup', older, '--json'], s3Env());
     expect(explicit.json).toMatchObject({ ok: true, backups: [{ id: older }] });
   });
@@ -60,12 +62,12 @@ describe('dr check', () => {
     const id = await backupInto(repo);
     const ok = await runDr(['check', '--repo', repo], s3Env());
     expect(ok.code, ok.stderr).toBe(0);
-    expect(ok.stdout).toMatch(new RegExp(`ok  ${source}/${id}  \\d+ files`));
+    expect(ok.stdout).toMatch(new RegExp(`ok +${source}/${id}  \\d+ files`));
 
     await s3Client().send(new PutObjectCommand({ Bucket: bucket, Key: fileKey(source, id, 'data/toc.dat'), Body: 'tampered' }));
     const bad = await runDr(['check', '--repo', repo], s3Env());
     expect(bad.code).toBe(1);
-    expect(errorLines(bad)[0]).toMatch(/file data\/toc\.dat is truncated .*restore from an older backup or the offsite copy/);
+    expect(bad.stdout).toMatch(/DAMAGED .*file data\/toc\.dat is truncated/);
   });
 
   it('says what to do when there is nothing to check', async () => {
