@@ -99,6 +99,8 @@ export class TemporaryServer {
       'huge_pages=off',
       // The log is read to tell where recovery stopped: English, on stderr, LOG lines included.
       'lc_messages=C',
+      // The stop record's time is printed in the server's TimeZone; recoverTo parses it as UTC (+00).
+      'timezone=UTC',
       'logging_collector=off',
       'log_destination=stderr',
       'log_min_messages=warning',

@@ -374,4 +374,26 @@ describe('point-in-time recovery (real PostgreSQL + pgBackRest, file:// reposito
     expect(errorLines(again)[0]).toMatch(/--pg-path .* is not empty; .*--delta .*--force/);
     await rm(join(workDir, 'replacement'), { recursive: true, force: true });
   });
+
+  // Last in this block: it changes the cluster's configuration and adds a newer base backup.
+  it('a source cluster in a whole-hour time zone (stop record printed as +03): recovery is checked and promoted at T', async () => {
+    await cluster.query('postgres', `ALTER SYSTEM SET timezone = 'Etc/GMT-3'`);
+    await cluster.query('postgres', 'SELECT pg_reload_conf()');
+    await cluster.pgbackrest('--type=full', 'backup');
+    await sleep(1100);
+    await cluster.query('crypto_stock', `INSERT INTO alerts (symbol_id, severity, message, threshold, created_at) VALUES (1, 'info', 'zone K', 1, '2026-01-22T00:00:00Z')`);
+    await sleep(50);
+    const at = await serverNow();
+    await sleep(50);
+    await cluster.query('crypto_stock', `INSERT INTO alerts (symbol_id, severity, message, threshold, created_at) VALUES (1, 'info', 'zone L', 1, '2026-01-22T00:00:00Z')`);
+    await cluster.switchWalAndWait();
+    await sleep(1100);
+
+    const name = target('pitr_zone');
+    const out = await runDr(['restore', '--at', at, '--pitr', repo, '--stanza', 'crypto_stock', '--database', 'crypto_stock', '--target', pgUrl(name), '--work-dir', workDir, '--json']);
+    expect(out.code, out.stderr).toBe(0);
+    expect(Date.parse(out.json.stoppedBefore as string)).toBeGreaterThan(Date.parse(at));
+    const zone = await withClient(name, (c) => c.query<{ message: string }>(`SELECT message FROM alerts WHERE message LIKE 'zone %' ORDER BY 1`));
+    expect(zone.rows.map((r) => r.message)).toEqual(['zone K']);
+  });
 });
