@@ -20,8 +20,8 @@ import { DrError } from './errors.ts';
 import { isBackupId } from './layout.ts';
 
 /**
- * What a request restores. Each mode has one entry in MODE_RULES (fields it needs and forbids) and
- * one branch in restoreJobArgs; adding a mode (e.g. pitr) means adding it in those three places.
+ * What a request restores. Each mode is listed here, has one entry in MODE_RULES (fields it needs
+ * and forbids) and one branch in restoreJobRequest; adding a mode means adding it in those three places.
  */
 export const RESTORE_MODES = ['full', 'table', 'range', 'pitr'] as const;
 export type RestoreMode = (typeof RESTORE_MODES)[number];

@@ -244,7 +244,7 @@ export function parseAt(value: string, now = new Date()): Date {
   if (!m) {
     throw new DrError(`--at "${value}" is not a time with a zone`, 'use ISO 8601 with a zone, e.g. --at 2026-01-15T14:30:00Z');
   }
-  // JavaScript keeps milliseconds; finer digits are cut (recovery still sees the target as given).
+  // JavaScript keeps milliseconds: finer digits are cut, and recovery targets the cut time.
   const [, date, time, zone] = m;
   const [hms, frac = ''] = time.split('.');
   const zoneText = zone.toUpperCase() === 'Z' ? 'Z' : zone.length === 3 ? `${zone}:00` : zone.replace(/^([+-]\d{2})(\d{2})$/, '$1:$2');
