@@ -85,8 +85,9 @@ export interface OffsiteVaultStackProps extends StackProps {
 /**
  * The offsite copy: in a second region and optionally a second account, a BackupVault (own KMS
  * key, versioning, TLS only, access logs, the same tag-based lifecycle) with Object Lock in
- * COMPLIANCE mode by default, and a bucket policy that denies the source account any delete.
- * Replicas keep the Object Lock dates the job wrote on the primary.
+ * a COMPLIANCE default retention, and a bucket policy that denies the source account any delete.
+ * Replicas keep the Object Lock mode and date the job wrote on the primary (GOVERNANCE per tier);
+ * the COMPLIANCE default covers only objects that arrive without one.
  */
 export class OffsiteVaultStack extends Stack {
   public readonly vault: BackupVault;
@@ -168,7 +169,7 @@ export function addOffsiteStack(app: App, primary: Stack, offsite: OffsiteConfig
   const stack = new OffsiteVaultStack(app, `${primary.stackName}Offsite`, {
     names: offsiteNames({ primaryStackName: primary.stackName, ...offsite }),
     sourceAccount: offsite.account ? sourceAccount : undefined,
-    description: 'crypto-stock-dr: offsite replica of the backup vault (Object Lock COMPLIANCE, deletes denied to the source account)',
+    description: 'crypto-stock-dr: offsite replica of the backup vault (Object Lock, deletes denied to the source account)',
     env: { account: offsite.account ?? sourceAccount, region: offsite.region },
   });
   primary.addStackDependency(stack, 'the vault replicates to the offsite bucket');
