@@ -64,6 +64,17 @@ export interface TableFamily {
 
 /** The TABLE DATA entries of the members (the files a table restore downloads) and the SEQUENCE SET entries of their sequences. */
 export function dataEntries(toc: readonly TocEntry[], family: TableFamily): TocEntry[] {
+  // The TOC's `schema tag owner` is ambiguous when a name contains a space ("candles x" owned by
+  // root reads like "candles" owned by "x root"): refuse rather than load another table's rows.
+  for (const m of family.members) {
+    const matches = toc.filter((e) => e.desc === 'TABLE DATA' && tagIs(e, m.schema, m.name));
+    if (matches.length > 1) {
+      throw new DrError(
+        `the backup's table of contents has ${matches.length} data entries that may belong to ${m.schema}.${m.name} (${matches.map((e) => `"${e.rest}"`).join(', ')})`,
+        'a table name with a space makes them ambiguous; restore the whole database (dr restore without --tables) into another database and copy the table from there',
+      );
+    }
+  }
   return toc.filter((e) => (e.desc === 'TABLE DATA' && family.members.some((m) => tagIs(e, m.schema, m.name)))
     || (e.desc === 'SEQUENCE SET' && family.sequences.some((s) => tagIs(e, s.schema, s.name))));
 }
