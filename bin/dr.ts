@@ -37,6 +37,8 @@ export interface MainIo {
 export async function main(argv: string[], io: MainIo = {}): Promise<number> {
   const stdout = io.stdout ?? process.stdout;
   const stderr = io.stderr ?? process.stderr;
+  // `dr help restore` is `dr restore --help`.
+  if (argv[0] === 'help' && argv.length > 1) argv = [...argv.slice(1), '--help'];
   let [name, ...rest] = argv;
   // Two-word commands (`dr pitr config`) are registered under both words.
   if (name !== undefined && rest.length > 0 && COMMANDS[`${name} ${rest[0]}`]) [name, ...rest] = [`${name} ${rest[0]}`, ...rest.slice(1)];

@@ -95,6 +95,10 @@ describe('dr backup, list and restore through the CLI', () => {
     const pitr = await runDr(['pitr']);
     expect(pitr.code).toBe(2);
     expect(pitr.stdout).toMatch(/^Usage: dr pitr <config\|restore-server> \[flags\]\n\n  dr pitr config +Print the pgBackRest/);
+    const helpRestore = await runDr(['help', 'restore']);
+    expect(helpRestore.code).toBe(0);
+    expect(helpRestore.stdout).toMatch(/^Usage: dr restore /);
+    expect((await runDr(['help', 'pitr', 'config'])).stdout).toMatch(/^Usage: dr pitr config /);
     const remote = await runDr(['remote', '--help']);
     expect(remote.code).toBe(0);
     expect(remote.stdout).toContain('dr remote status');
