@@ -12,8 +12,7 @@ import { z } from 'zod';
 import { DrillCleanupEnv } from '../../core/contract.ts';
 import { DrError } from '../../core/errors.ts';
 import { type DropResult, assertScratchName, dropScratchDatabase } from '../../core/scratch.ts';
-// One TLS policy for every Lambda that connects to a database: the verify handler's.
-import { connectTls, sslModeOf } from '../verify/handler.ts';
+import { connectTls, parseSecret, sslModeOf } from '../../core/secret-connection.ts';
 
 export const DrillCleanupEventSchema = z.strictObject({
   /** The scratch database to drop; must be named drill_*. */
@@ -21,13 +20,6 @@ export const DrillCleanupEventSchema = z.strictObject({
   /** @default - the secret's host */
   host: z.string().min(1).optional(),
   /** @default - the secret's port, else 5432 */
-  port: z.coerce.number().int().min(1).max(65535).optional(),
-});
-
-const SecretSchema = z.looseObject({
-  username: z.string().min(1),
-  password: z.string(),
-  host: z.string().min(1).optional(),
   port: z.coerce.number().int().min(1).max(65535).optional(),
 });
 
@@ -50,12 +42,7 @@ export function createDrillCleanupHandler(deps: DrillCleanupDeps): (event: unkno
     const env = deps.env ?? process.env;
     const secretArn = env[DrillCleanupEnv.secretArn];
     if (!secretArn) throw new DrError(`environment variable ${DrillCleanupEnv.secretArn} is not set`, 'the CDK construct sets it; redeploy the stack');
-    let secret: z.infer<typeof SecretSchema>;
-    try {
-      secret = SecretSchema.parse(JSON.parse(await deps.getSecret(secretArn)));
-    } catch {
-      throw new DrError(`secret ${secretArn} is not JSON with username and password`, 'store {"username": ..., "password": ...} as RDS does');
-    }
+    const secret = parseSecret(await deps.getSecret(secretArn), secretArn);
     const host = event.host ?? secret.host;
     if (!host) throw new DrError(`no database host: the secret ${secretArn} has none and the event gives none`, 'pass "host" in the event or store it in the secret');
     const port = event.port ?? secret.port ?? 5432;
