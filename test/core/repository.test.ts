@@ -129,6 +129,22 @@ beforeAll(async () => {
   bucket = await createTestBucket('dr-repo');
 });
 
+
+/** An s3rver client that records every request's headers as sent (s3rver itself ignores several). */
+function capturingClient() {
+  const sent: { command: string; headers: Record<string, string> }[] = [];
+  const client = s3Client();
+  client.middlewareStack.add(
+    (next, context) => async (args) => {
+      sent.push({ command: context.commandName ?? '', headers: (args.request as { headers: Record<string, string> }).headers });
+      return next(args);
+    },
+    { step: 'finalizeRequest' },
+  );
+  const header = (command: string, name: string) => sent.filter((s) => s.command === command).map((s) => s.headers[name]);
+  return { client, sent, header };
+}
+
 describe.each([fileBackend, s3Backend])('$name repository', (backend) => {
   let repo: Repository;
   beforeAll(async () => {
@@ -331,16 +347,7 @@ describe('s3 repository specifics', () => {
   });
 
   it('asks for encryption and write-once on every write request', async () => {
-    const sent: { command: string; headers: Record<string, string> }[] = [];
-    const client = s3Client();
-    client.middlewareStack.add(
-      (next, context) => async (args) => {
-        sent.push({ command: context.commandName ?? '', headers: (args.request as { headers: Record<string, string> }).headers });
-        return next(args);
-      },
-      { step: 'finalizeRequest' },
-    );
-    const header = (command: string, name: string) => sent.filter((s) => s.command === command).map((s) => s.headers[name]);
+    const { client, sent, header } = capturingClient();
 
     const kms = new S3Repository({ bucket, prefix: 'sse-kms', kmsKeyId: 'alias/dr-vault', client });
     await kms.put('small', 'x', { tier: 'daily' });
@@ -358,16 +365,7 @@ describe('s3 repository specifics', () => {
   });
 
   it('locks each object until its tier ends (GOVERNANCE) only with objectLock governance, on single and multipart writes', async () => {
-    const sent: { command: string; headers: Record<string, string> }[] = [];
-    const client = s3Client();
-    client.middlewareStack.add(
-      (next, context) => async (args) => {
-        sent.push({ command: context.commandName ?? '', headers: (args.request as { headers: Record<string, string> }).headers });
-        return next(args);
-      },
-      { step: 'finalizeRequest' },
-    );
-    const header = (command: string, name: string) => sent.filter((s) => s.command === command).map((s) => s.headers[name]);
+    const { client, sent, header } = capturingClient();
     const DAY = 86_400_000;
     const lockedFor = (value: string | undefined) => Math.round((Date.parse(value ?? '') - Date.now()) / DAY);
 
