@@ -24,13 +24,8 @@ export class BackupSchedule extends Construct {
 
   constructor(scope: Construct, id: string, props: BackupScheduleProps) {
     super(scope, id);
-    this.rule = new events.Rule(this, 'Rule', {
-      description: 'crypto-stock-dr: nightly backup of every configured database',
-      schedule: props.schedule ?? events.Schedule.cron({ minute: '0', hour: '2' }),
-      enabled: props.enabled ?? true,
-    });
     // A fixed input, not the scheduled event: the workflow reads only an optional "tier".
-    this.rule.addTarget(new targets.SfnStateMachine(props.stateMachine, { input: events.RuleTargetInput.fromObject({}) }));
+    this.rule = startOnSchedule(this, props, 'crypto-stock-dr: nightly backup of every configured database', events.Schedule.cron({ minute: '0', hour: '2' }));
   }
 }
 
@@ -55,11 +50,17 @@ export class DrillSchedule extends Construct {
 
   constructor(scope: Construct, id: string, props: DrillScheduleProps) {
     super(scope, id);
-    this.rule = new events.Rule(this, 'Rule', {
-      description: 'crypto-stock-dr: monthly restore drill (first Sunday) of every configured database',
-      schedule: props.schedule ?? events.Schedule.cron({ minute: '0', hour: '3', weekDay: 'SUN#1' }),
-      enabled: props.enabled ?? true,
-    });
-    this.rule.addTarget(new targets.SfnStateMachine(props.stateMachine, { input: events.RuleTargetInput.fromObject({}) }));
+    this.rule = startOnSchedule(this, props, 'crypto-stock-dr: monthly restore drill (first Sunday) of every configured database', events.Schedule.cron({ minute: '0', hour: '3', weekDay: 'SUN#1' }));
   }
+}
+
+/** A rule starting `props.stateMachine` with `{}` as input on `props.schedule ?? defaultSchedule`. */
+function startOnSchedule(scope: Construct, props: BackupScheduleProps | DrillScheduleProps, description: string, defaultSchedule: events.Schedule): events.Rule {
+  const rule = new events.Rule(scope, 'Rule', {
+    description,
+    schedule: props.schedule ?? defaultSchedule,
+    enabled: props.enabled ?? true,
+  });
+  rule.addTarget(new targets.SfnStateMachine(props.stateMachine, { input: events.RuleTargetInput.fromObject({}) }));
+  return rule;
 }
