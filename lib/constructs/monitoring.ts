@@ -83,14 +83,8 @@ export class BackupMonitoring extends Construct {
     });
     if (props.alertEmail) this.topic.addSubscription(new subscriptions.EmailSubscription(props.alertEmail));
 
-    this.backupFailedAlarm = new cloudwatch.Alarm(this, 'BackupFailed', {
-      alarmDescription: 'A backup execution failed: at least one database was not backed up. See the state machine execution and the job logs.',
-      metric: props.backupStateMachine.metricFailed({ period: Duration.minutes(5), statistic: cloudwatch.Stats.SUM }),
-      threshold: 1,
-      evaluationPeriods: 1,
-      comparisonOperator: cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
-      treatMissingData: cloudwatch.TreatMissingData.NOT_BREACHING,
-    });
+    this.backupFailedAlarm = executionFailedAlarm(this, 'BackupFailed', props.backupStateMachine,
+      'A backup execution failed: at least one database was not backed up. See the state machine execution and the job logs.');
     this.backupFailedAlarm.addAlarmAction(new actions.SnsAction(this.topic));
 
     const rpoAlarms = new Map<string, cloudwatch.Alarm>();
@@ -163,14 +157,8 @@ export class DrillMonitoring extends Construct {
     // for a day, and missing data (no drill today) is simply not evaluated.
     const day = Duration.days(1);
 
-    this.drillExecutionFailedAlarm = new cloudwatch.Alarm(this, 'DrillExecutionFailed', {
-      alarmDescription: 'A drill execution failed (it could not restore, verify or report). See the drill state machine execution.',
-      metric: props.drillStateMachine.metricFailed({ period: Duration.minutes(5), statistic: cloudwatch.Stats.SUM }),
-      threshold: 1,
-      evaluationPeriods: 1,
-      comparisonOperator: cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
-      treatMissingData: cloudwatch.TreatMissingData.NOT_BREACHING,
-    });
+    this.drillExecutionFailedAlarm = executionFailedAlarm(this, 'DrillExecutionFailed', props.drillStateMachine,
+      'A drill execution failed (it could not restore, verify or report). See the drill state machine execution.');
     this.drillExecutionFailedAlarm.addAlarmAction(notify);
 
     const failed = new Map<string, cloudwatch.Alarm>();
@@ -268,4 +256,16 @@ export class DrDashboard extends Construct {
       ],
     });
   }
+}
+
+/** Fires on any failed execution of `stateMachine` in a 5-minute period; no executions is fine. */
+function executionFailedAlarm(scope: Construct, id: string, stateMachine: sfn.IStateMachine, description: string): cloudwatch.Alarm {
+  return new cloudwatch.Alarm(scope, id, {
+    alarmDescription: description,
+    metric: stateMachine.metricFailed({ period: Duration.minutes(5), statistic: cloudwatch.Stats.SUM }),
+    threshold: 1,
+    evaluationPeriods: 1,
+    comparisonOperator: cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
+    treatMissingData: cloudwatch.TreatMissingData.NOT_BREACHING,
+  });
 }
