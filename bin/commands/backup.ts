@@ -12,8 +12,9 @@ export const backupCommand: Command = {
                      (default: monthly on the 1st (UTC), weekly on Sundays, daily otherwise)
   -j, --jobs N       parallel pg_dump jobs (default: CPU count)
   --kms-key-id ID    SSE-KMS key for s3:// objects (default: the bucket's encryption)
-  --object-lock MODE none | governance: lock each s3:// object until its tier's
-                     retention ends (Object Lock bucket; default: none)
+  --object-lock MODE none | governance | tiered: lock each s3:// object until its
+                     tier's retention ends (Object Lock bucket; tiered: COMPLIANCE for
+                     weekly and monthly; default: none)
   --pg-bin DIR       directory of pg_dump/pg_dumpall (default: PATH)
   --work-dir DIR     where pg_dump writes before upload (default: OS temp dir)
   --json, --quiet`,

@@ -14,7 +14,8 @@ export interface OpenRepositoryOptions {
   readonly kmsKeyId?: string;
   /**
    * 'governance' locks every object written to an s3:// repository until its tier's retention
-   * ends (Object Lock, GOVERNANCE mode); ignored for file://.
+   * ends (Object Lock, GOVERNANCE mode); 'tiered' locks weekly and monthly ones in COMPLIANCE
+   * mode instead; ignored for file://.
    * @default 'none'
    */
   readonly objectLock?: ObjectLock;

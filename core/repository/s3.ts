@@ -222,8 +222,12 @@ export class S3Repository implements Repository {
       throw err;
     }
     // After the upload because s3rver ignores tags on PutObject. If this fails the object stays
-    // untagged, so lifecycle rules by tier would never expire it: the error is surfaced.
+    // untagged, so lifecycle rules by tier would never expire it: the error is surfaced. Only when
+    // the tag is missing: the vault's policy denies re-tagging an object that has one (AWS keeps
+    // the PutObject's tag).
     try {
+      const existing = await client.send(new s3.GetObjectTaggingCommand({ Bucket: this.bucket, Key: objectKey }));
+      if (existing.TagSet?.some((t) => t.Key === RETENTION_TAG_KEY && t.Value === options.tier)) return { key, ...hasher.result() };
       await client.send(
         new s3.PutObjectTaggingCommand({
           Bucket: this.bucket,
@@ -294,7 +298,8 @@ export class S3Repository implements Repository {
   /** The Object Lock fields of a write (lib-storage passes them on to CreateMultipartUpload). */
   private retention(tier: Tier): Pick<PutObjectCommandInput, 'ObjectLockMode' | 'ObjectLockRetainUntilDate'> {
     if (this.objectLock === 'none') return {};
-    return { ObjectLockMode: 'GOVERNANCE', ObjectLockRetainUntilDate: new Date(Date.now() + RETENTION_DAYS[tier] * DAY_MS) };
+    const mode = this.objectLock === 'tiered' && tier !== 'daily' ? 'COMPLIANCE' : 'GOVERNANCE';
+    return { ObjectLockMode: mode, ObjectLockRetainUntilDate: new Date(Date.now() + RETENTION_DAYS[tier] * DAY_MS) };
   }
 
   private objectKey(key: string): string {

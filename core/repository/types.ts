@@ -1,8 +1,11 @@
 import type { Readable } from 'node:stream';
 import type { Tier } from '../tiers.ts';
 
-/** Object Lock retention a repository applies to what it writes (s3:// only). */
-export const OBJECT_LOCKS = ['none', 'governance'] as const;
+/**
+ * Object Lock retention a repository applies to what it writes (s3:// only). 'tiered': GOVERNANCE
+ * for daily objects (break-glass can still remove a bad one), COMPLIANCE for weekly and monthly.
+ */
+export const OBJECT_LOCKS = ['none', 'governance', 'tiered'] as const;
 export type ObjectLock = (typeof OBJECT_LOCKS)[number];
 
 /** What a completed write stored: the exact bytes' size and SHA-256 (hex). */

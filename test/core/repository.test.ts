@@ -389,6 +389,18 @@ describe('s3 repository specifics', () => {
     expect(header('PutObjectCommand', 'x-amz-object-lock-retain-until-date')).toEqual([undefined]);
   });
 
+  it('objectLock tiered: daily objects GOVERNANCE, weekly and monthly COMPLIANCE; tags afterwards only after reading the object's tags (the vault denies re-tagging one that has them)', async () => {
+    const { client, sent, header } = capturingClient();
+    const tiered = new S3Repository({ bucket, prefix: 'tiered', objectLock: 'tiered', client });
+    await tiered.put('backups/db/1/d', 'd', { tier: 'daily', expectedSize: 1 });
+    await tiered.put('backups/db/1/w', 'w', { tier: 'weekly', expectedSize: 1 });
+    await tiered.put('backups/db/1/m', generatedBody(17).body, { tier: 'monthly' });
+    expect(header('PutObjectCommand', 'x-amz-object-lock-mode')).toEqual(['GOVERNANCE', 'COMPLIANCE']);
+    expect(header('CreateMultipartUploadCommand', 'x-amz-object-lock-mode')).toEqual(['COMPLIANCE']);
+    // s3rver drops PutObject's tags, so here every object is tagged afterwards, after a look.
+    expect(sent.filter((c) => c.command === 'GetObjectTaggingCommand')).toHaveLength(3);
+  });
+
   it('openRepository takes the Object Lock mode (default none) and refuses unknown ones', () => {
     expect((openRepository(`s3://${bucket}/a`) as S3Repository).objectLock).toBe('none');
     expect((openRepository(`s3://${bucket}/a`, { objectLock: 'governance' }) as S3Repository).objectLock).toBe('governance');
