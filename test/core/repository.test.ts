@@ -389,7 +389,7 @@ describe('s3 repository specifics', () => {
     expect(header('PutObjectCommand', 'x-amz-object-lock-retain-until-date')).toEqual([undefined]);
   });
 
-  it('objectLock tiered: daily objects GOVERNANCE, weekly and monthly COMPLIANCE; tags afterwards only after reading the object's tags (the vault denies re-tagging one that has them)', async () => {
+  it('objectLock tiered: daily objects GOVERNANCE, weekly and monthly COMPLIANCE; tags afterwards only after reading the object tags (the vault denies re-tagging one that has them)', async () => {
     const { client, sent, header } = capturingClient();
     const tiered = new S3Repository({ bucket, prefix: 'tiered', objectLock: 'tiered', client });
     await tiered.put('backups/db/1/d', 'd', { tier: 'daily', expectedSize: 1 });
