@@ -80,10 +80,15 @@ export const RestoreRequestSchema = z.strictObject({
       database: databaseName,
       /** Must be true to restore into a configured (production) database name. @default false */
       overwrite: z.boolean({ error: 'must be true or false' }).default(false),
+      /** A whole-database overwrite of a production database: its name again, typed deliberately. */
+      confirm: z.string({ error: 'must be the target database name (a string)' }).optional(),
     },
     { error: 'must be an object {"database": "<name>", "overwrite": false}' },
   ),
 }, { error: 'must be a JSON object such as {"database":"crypto_stock","mode":"full","target":{"database":"crypto_stock_restored"}}' });
+
+/** Databases a restore never targets: PostgreSQL's own and RDS's (replacing them breaks the server). */
+export const SYSTEM_DATABASES: readonly string[] = ['postgres', 'template0', 'template1', 'rdsadmin'];
 
 /** A request as given (before defaults). */
 export type RestoreRequestInput = z.input<typeof RestoreRequestSchema>;
@@ -173,12 +178,19 @@ export function parseRestoreRequest(raw: unknown, options: ParseRestoreRequestOp
     problems.push(`since: ${request.since} is not before until ${request.until}; the range is [since, until), so since must be earlier`);
   }
 
+  if (SYSTEM_DATABASES.includes(request.target.database.toLowerCase())) {
+    problems.push(`target.database: "${request.target.database}" is a system database (${SYSTEM_DATABASES.join(', ')}); restore into another name such as "${request.database}_restored"`);
+  }
   const production = new Set([...(configured ?? []), request.database]);
   if (production.has(request.target.database) && !request.target.overwrite) {
     problems.push(
       `target.overwrite: target.database "${request.target.database}" is a production database and this restore ${rule.does} there; `
       + `set "overwrite": true to do that deliberately, or restore into another name such as "${request.database}_restored"`,
     );
+  }
+  const wholeDatabase = request.mode === 'full' || (request.mode === 'pitr' && request.tables === undefined);
+  if (production.has(request.target.database) && request.target.overwrite && wholeDatabase && request.target.confirm !== request.target.database) {
+    problems.push(`target.confirm: replacing the whole production database "${request.target.database}" needs "confirm": "${request.target.database}" in target, typed deliberately`);
   }
   if (problems.length > 0) throw new InvalidRestoreRequest(problems);
   return request;
@@ -251,7 +263,7 @@ export function restoreJobRequest(request: RestoreRequest): RestoreJobRequest {
 function describeIssue(issue: z.core.$ZodIssue, raw: unknown): string {
   const path = issue.path.map((p, i) => (typeof p === 'number' ? `[${p}]` : `${i === 0 ? '' : '.'}${String(p)}`)).join('');
   if (issue.code === 'unrecognized_keys') {
-    const allowed = path === 'target' ? ['database', 'overwrite'] : Object.keys(RestoreRequestSchema.shape);
+    const allowed = path === 'target' ? ['database', 'overwrite', 'confirm'] : Object.keys(RestoreRequestSchema.shape);
     return `${path || '(input)'}: unknown field${issue.keys.length > 1 ? 's' : ''} ${issue.keys.map((k) => `"${k}"`).join(', ')}; allowed: ${allowed.join(', ')}`;
   }
   if (issue.code === 'invalid_type' && issue.path.length > 0 && valueAt(raw, issue.path) === undefined) {

@@ -41,6 +41,7 @@ const TARGET: Command['options'] = {
 /** Request field → the flag that sets it, so validation messages speak in flags. */
 const FLAG_OF: Readonly<Record<string, string>> = {
   'target.overwrite': '--overwrite',
+  'target.confirm': '--confirm',
   'target.database': '--target-database',
   timeColumn: '--time-column',
   database: '--database',
@@ -69,7 +70,7 @@ export function requestFromFlags(v: Values): RestoreRequest {
     ...(until ? { until } : {}),
     ...(timeColumn ? { timeColumn } : {}),
     ...(at ? { at } : {}),
-    target: { database: required(v, 'target-database'), overwrite: v.overwrite === true },
+    target: { database: required(v, 'target-database'), overwrite: v.overwrite === true, ...(typeof v.confirm === 'string' ? { confirm: v.confirm } : {}) },
   };
   try {
     return parseRestoreRequest(raw);
@@ -78,7 +79,7 @@ export function requestFromFlags(v: Values): RestoreRequest {
     const problems = err.problems.map((p) => {
       const field = Object.keys(FLAG_OF).find((f) => p.startsWith(`${f}:`));
       const text = field ? `${FLAG_OF[field]}${p.slice(field.length)}` : p;
-      return text.replace('set "overwrite": true', 'pass --overwrite').replace('target.database "', '--target-database "');
+      return text.replace('set "overwrite": true', 'pass --overwrite').replace(/needs "confirm": "([^"]+)" in target/, 'needs --confirm $1').replace('target.database "', '--target-database "');
     });
     throw new DrError(`invalid restore: ${problems.join('; ')}`, 'see dr remote restore --help', 2);
   }
@@ -236,6 +237,7 @@ Step Functions console takes; see the README). The target server is the database
                           the database, or with --tables its tables, as they were at TIME (no --backup)
   --overwrite             needed when --target-database is the source database itself (production);
                           in a full restore it also replaces a non-empty target
+  --confirm NAME          with --overwrite, a whole-database restore into production: its name again
   --wait                  follow the execution (states on stderr) and print the summary; exit 1 if it fails
   --poll-seconds N        how often --wait polls (default 10)
   --name NAME             execution name (default: restore-<mode>-<database>-<UTC time>-<random>)
@@ -255,6 +257,7 @@ Step Functions console takes; see the README). The target server is the database
     'time-column': { type: 'string' },
     at: { type: 'string' },
     overwrite: { type: 'boolean', default: false },
+    confirm: { type: 'string' },
     wait: { type: 'boolean', default: false },
     'poll-seconds': { type: 'string' },
     name: { type: 'string' },

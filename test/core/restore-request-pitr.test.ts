@@ -23,7 +23,7 @@ describe('restore request mode "pitr"', () => {
   });
 
   it('passes --overwrite for a whole-database restore into production only when asked', () => {
-    const request = parseRestoreRequest({ ...base, target: { database: 'crypto_stock', overwrite: true } }, { databases });
+    const request = parseRestoreRequest({ ...base, target: { database: 'crypto_stock', overwrite: true, confirm: 'crypto_stock' } }, { databases });
     expect(restoreJobRequest(request).args).toEqual(['--at', '2026-01-15T14:30:00Z', '--overwrite']);
     expect(problems({ ...base, target: { database: 'market_ticks' } })).toEqual([
       'target.overwrite: target.database "market_ticks" is a production database and this restore restores the database (or the named tables, or a range of their rows) as it was at a point in time there; set "overwrite": true to do that deliberately, or restore into another name such as "crypto_stock_restored"',

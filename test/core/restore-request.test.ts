@@ -59,7 +59,7 @@ describe('parseRestoreRequest', () => {
       '(input): unknown field "table"; allowed: database, backup, mode, tables, since, until, at, timeColumn, target',
     ]);
     expect(problems({ ...base, mode: 'full', target: { database: 'x', overWrite: true } })).toEqual([
-      'target: unknown field "overWrite"; allowed: database, overwrite',
+      'target: unknown field "overWrite"; allowed: database, overwrite, confirm',
     ]);
   });
 
@@ -110,13 +110,27 @@ describe('parseRestoreRequest', () => {
     ]);
   });
 
+  it('refuses the system databases postgres, template0, template1 and rdsadmin as targets, whatever the flags', () => {
+    for (const name of ['postgres', 'template0', 'template1', 'rdsadmin']) {
+      expect(problems({ ...base, mode: 'full', target: { database: name, overwrite: true, confirm: name } })).toEqual([
+        `target.database: "${name}" is a system database (postgres, template0, template1, rdsadmin); restore into another name such as "crypto_stock_restored"`,
+      ]);
+    }
+  });
+
   it('needs overwrite: true to restore into a production (configured) database, in every mode', () => {
     for (const request of [{ ...base, mode: 'full' }, { ...range }]) {
       expect(problems({ ...request, target: { database: 'crypto_stock' } })).toEqual([
         expect.stringMatching(/^target\.overwrite: target\.database "crypto_stock" is a production database and this restore .* there; set "overwrite": true to do that deliberately, or restore into another name such as "crypto_stock_restored"$/),
       ]);
-      expect(parseRestoreRequest({ ...request, target: { database: 'crypto_stock', overwrite: true } }, { databases }).target.overwrite).toBe(true);
+      expect(parseRestoreRequest({ ...request, target: { database: 'crypto_stock', overwrite: true, confirm: 'crypto_stock' } }, { databases }).target.overwrite).toBe(true);
     }
+    // Replacing the whole production database also needs its name typed in confirm; a range does not.
+    expect(problems({ ...base, mode: 'full', target: { database: 'crypto_stock', overwrite: true } })).toEqual([
+      'target.confirm: replacing the whole production database "crypto_stock" needs "confirm": "crypto_stock" in target, typed deliberately',
+    ]);
+    expect(problems({ ...base, mode: 'full', target: { database: 'crypto_stock', overwrite: true, confirm: 'analytics' } })).toHaveLength(1);
+    expect(parseRestoreRequest({ ...range, target: { database: 'crypto_stock', overwrite: true } }, { databases }).target.overwrite).toBe(true);
     // Another configured database is production too.
     expect(problems({ ...base, mode: 'full', target: { database: 'analytics', overwrite: false } })).toHaveLength(1);
     // A scratch name on the same server is not.
@@ -138,7 +152,7 @@ describe('restoreJobRequest', () => {
 
   it('full: backup only; overwrite when asked', () => {
     expect(job({ ...base, mode: 'full' })).toEqual({ database: 'crypto_stock', targetDatabase: 'crypto_stock_restored', args: ['--backup', 'latest'] });
-    expect(job({ ...base, mode: 'full', backup: '20260110T020000Z-a1b2c3', target: { database: 'crypto_stock', overwrite: true } })).toEqual({
+    expect(job({ ...base, mode: 'full', backup: '20260110T020000Z-a1b2c3', target: { database: 'crypto_stock', overwrite: true, confirm: 'crypto_stock' } })).toEqual({
       database: 'crypto_stock', targetDatabase: 'crypto_stock', args: ['--backup', '20260110T020000Z-a1b2c3', '--overwrite'],
     });
   });
