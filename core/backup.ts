@@ -23,6 +23,8 @@ import {
 } from './pg.ts';
 import type { Repository, StoredObject } from './repository/types.ts';
 import { type Tier, tierFor } from './tiers.ts';
+import { readTimescaleCatalog, unexpectedDumpWarnings, withChunkDataFiles } from './timescale.ts';
+import { readToc } from './toc.ts';
 
 export interface BackupOptions {
   /** Source database URL (libpq conventions). */
@@ -114,6 +116,7 @@ export async function runBackup(options: BackupOptions): Promise<BackupResult> {
     const sequences = await catalog.sequences(client);
     const extensions = await catalog.extensions(client);
     const databaseOptions = await catalog.databaseOptions(client);
+    const timescaleCatalog = await readTimescaleCatalog(client);
     const result = await dump;
     if (result.code !== 0) {
       await uploads.settle();
@@ -121,12 +124,20 @@ export async function runBackup(options: BackupOptions): Promise<BackupResult> {
         new DrError(`pg_dump failed: ${firstErrorLine(result.stderr)}`, 'see the pg_dump message; no backup was recorded (no manifest written)');
     }
     await client.query('COMMIT');
+    // pg_dump's stderr is read on success too: an unexpected warning is the user's to see.
+    for (const w of unexpectedDumpWarnings(result.stderr)) {
+      warnings.push(w);
+      log(`WARNING: ${w}`);
+    }
 
     // toc.dat is rewritten at the end of the dump, and small items may not report; take the rest now.
     for (const name of await readdir(dumpDir)) uploads.add(join(dumpDir, name), `${DATA_DIR}/${name}`);
     const globalsSql = await globals;
     if (globalsSql !== undefined) uploads.addBuffer(Buffer.from(globalsSql.sql), GLOBALS_NAME);
     const files = await uploads.finish();
+    // Each chunk's data files, from the dump's own table of contents: a range restore fetches only those.
+    const timescale = timescaleCatalog && withChunkDataFiles(timescaleCatalog, await readToc(tools, dumpDir), (dumpId) =>
+      files.find((f) => f.path === `${DATA_DIR}/${dumpId}.dat` || f.path.startsWith(`${DATA_DIR}/${dumpId}.dat.`))?.path);
 
     const finished = new Date();
     const manifest: Manifest = {
@@ -145,6 +156,7 @@ export async function runBackup(options: BackupOptions): Promise<BackupResult> {
       globals: globalsSql ? { path: GLOBALS_NAME, rolePasswords: globalsSql.rolePasswords } : null,
       tables,
       sequences,
+      ...(timescale ? { timescale } : {}),
       totals: {
         files: files.length,
         bytes: files.reduce((n, f) => n + f.size, 0),

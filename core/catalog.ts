@@ -5,6 +5,7 @@
 import type pg from 'pg';
 import type { Manifest, ManifestTable } from './manifest.ts';
 import { qualified } from './pg.ts';
+import { hypertableTimeColumns, internalRelationOids, isTimescaleSchemaSql } from './timescale.ts';
 
 /** Schemas that are never user data. */
 const SYSTEM_SCHEMAS_SQL = `n.nspname NOT IN ('pg_catalog', 'information_schema') AND n.nspname !~ '^pg_(toast|temp_|toast_temp_)'`;
@@ -45,14 +46,20 @@ interface RelationRow {
   parent: string | null;
   parent_oid: number | null;
   time_column: string | null;
+  /** A TimescaleDB hypertable: its rows are in its chunks. */
+  hypertable: boolean;
 }
 
 /**
- * Every user table (plain, partitioned, partition) and materialized view, skipping extension-owned tables, whose
- * contents belong to the extension and are restored by CREATE EXTENSION.
+ * Every user table (plain, partitioned, partition, hypertable) and materialized view, skipping
+ * extension-owned tables, whose contents belong to the extension and are restored by CREATE
+ * EXTENSION, and TimescaleDB's own relations (catalog, chunks, internal hypertables), which are
+ * described as parts of their hypertables (core/timescale.ts).
  */
 async function relations(client: pg.Client): Promise<RelationRow[]> {
-  const { rows } = await client.query<RelationRow & { columns: { name: string; type: string }[] | null }>(`
+  const internal = await internalRelationOids(client);
+  const timeColumns = await hypertableTimeColumns(client);
+  const { rows } = await client.query<Omit<RelationRow, 'hypertable'> & { columns: { name: string; type: string }[] | null }>(`
     SELECT c.oid::int AS oid, n.nspname AS schema, c.relname AS name, c.relkind,
            (SELECT quote_ident(pn.nspname) || '.' || quote_ident(pc.relname)
               FROM pg_inherits i JOIN pg_class pc ON pc.oid = i.inhparent JOIN pg_namespace pn ON pn.oid = pc.relnamespace
@@ -63,10 +70,14 @@ async function relations(client: pg.Client): Promise<RelationRow[]> {
              WHERE a.attrelid = c.oid AND a.attnum > 0 AND NOT a.attisdropped
                AND a.atttypid IN ('timestamptz'::regtype, 'timestamp'::regtype, 'date'::regtype)) AS columns
       FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
-     WHERE c.relkind IN ('r', 'p', 'm') AND ${SYSTEM_SCHEMAS_SQL}
+     WHERE c.relkind IN ('r', 'p', 'm') AND ${SYSTEM_SCHEMAS_SQL} AND NOT ${isTimescaleSchemaSql('n.nspname')} AND c.oid::int <> ALL($1::int[])
        AND NOT EXISTS (SELECT 1 FROM pg_depend d WHERE d.classid = 'pg_class'::regclass AND d.objid = c.oid AND d.deptype = 'e')
-     ORDER BY n.nspname, c.relname`);
-  return rows.map(({ columns, ...r }) => ({ ...r, time_column: pickTimeColumn(columns ?? []) }));
+     ORDER BY n.nspname, c.relname`, [internal]);
+  return rows.map(({ columns, ...r }) => {
+    // A hypertable's freshness is its time dimension, whatever the column is called.
+    const dimension = timeColumns.get(`${r.schema}\0${r.name}`);
+    return { ...r, hypertable: dimension !== undefined, time_column: dimension ?? pickTimeColumn(columns ?? []) };
+  });
 }
 
 export function pickTimeColumn(columns: readonly { name: string; type: string }[]): string | null {
@@ -96,13 +107,14 @@ async function constraintsByTable(client: pg.Client): Promise<Map<number, Manife
 export async function sequences(client: pg.Client): Promise<Manifest['sequences']> {
   const { rows } = await client.query<{ schema: string; name: string; last_value: string | null }>(`
     SELECT schemaname AS schema, sequencename AS name, last_value::text AS last_value
-      FROM pg_sequences ORDER BY 1, 2`);
+      FROM pg_sequences WHERE NOT ${isTimescaleSchemaSql('schemaname')} ORDER BY 1, 2`);
   return rows.map((r) => ({ schema: r.schema, name: r.name, lastValue: r.last_value }));
 }
 
 /**
  * Tables with exact counts and freshness. Counts scan leaf tables once each (count and max in
- * one pass); partitioned parents sum their partitions, so no row is read twice.
+ * one pass); partitioned parents sum their partitions, so no row is read twice. A hypertable is
+ * counted through itself (not ONLY): its rows, compressed or not, are in its chunks.
  */
 export async function tables(client: pg.Client): Promise<ManifestTable[]> {
   // One connection runs one query at a time: these stay sequential.
@@ -114,7 +126,7 @@ export async function tables(client: pg.Client): Promise<ManifestTable[]> {
   const stats = new Map<number, { rows: number; maxTime: string | null }>();
   for (const rel of rels.filter((r) => r.relkind !== 'p')) {
     const max = rel.time_column ? `max(${qualifiedColumn(rel.time_column)})::text` : 'NULL::text';
-    const { rows } = await client.query<{ n: string; max: string | null }>(`SELECT count(*) AS n, ${max} AS max FROM ONLY ${qualified(rel.schema, rel.name)}`);
+    const { rows } = await client.query<{ n: string; max: string | null }>(`SELECT count(*) AS n, ${max} AS max FROM ${rel.hypertable ? '' : 'ONLY '}${qualified(rel.schema, rel.name)}`);
     stats.set(rel.oid, { rows: Number(rows[0].n), maxTime: rows[0].max });
   }
   // Partitioned parents, deepest first, so sub-partitioned trees add up.
@@ -140,7 +152,7 @@ export async function tables(client: pg.Client): Promise<ManifestTable[]> {
     const table: ManifestTable = {
       schema: rel.schema,
       name: rel.name,
-      kind: rel.relkind === 'p' ? 'partitioned' : rel.relkind === 'm' ? 'materialized_view' : rel.parent ? 'partition' : 'table',
+      kind: rel.relkind === 'p' ? 'partitioned' : rel.relkind === 'm' ? 'materialized_view' : rel.hypertable ? 'hypertable' : rel.parent ? 'partition' : 'table',
       rows: s.rows,
       indexes: indexes.get(rel.oid) ?? [],
       constraints: constraints.get(rel.oid) ?? [],

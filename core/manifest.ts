@@ -6,7 +6,8 @@ import { TIERS } from './tiers.ts';
  * correct restore must contain. Bump MANIFEST_FORMAT_VERSION on any incompatible change; readers
  * refuse versions they do not know. Documented in README.md ("Manifest format").
  */
-export const MANIFEST_FORMAT_VERSION = 1;
+export const MANIFEST_FORMAT_VERSION = 2;
+
 export const MANIFEST_KIND = 'crypto-stock-dr/backup-manifest';
 
 const sha256Hex = z.string().regex(/^[0-9a-f]{64}$/);
@@ -34,8 +35,10 @@ export const TableSchema = z.object({
   /**
    * `partitioned` parents hold no rows themselves: their count is the sum of their partitions.
    * Materialized views are listed because a restore repopulates them (REFRESH) and can get them wrong.
+   * A `hypertable` (TimescaleDB) counts its rows through itself, chunks included; its chunks are
+   * described under `timescale`, not here.
    */
-  kind: z.enum(['table', 'partitioned', 'partition', 'materialized_view']),
+  kind: z.enum(['table', 'partitioned', 'partition', 'materialized_view', 'hypertable']),
   /** `schema.name` of the parent, for partitions. */
   parent: z.string().optional(),
   /** Exact count(*), taken in the dump's snapshot. */
@@ -55,9 +58,44 @@ export const SequenceSchema = z.object({
   lastValue: z.string().nullable(),
 });
 
+const relationName = z.object({ schema: z.string(), name: z.string() });
+
+export const TimescaleChunkSchema = relationName.extend({
+  /** `[rangeStart, rangeEnd)` on the time dimension, PostgreSQL text in UTC; null for a non-time dimension. */
+  rangeStart: z.string().nullable(),
+  rangeEnd: z.string().nullable(),
+  compressed: z.boolean(),
+  compressedChunk: relationName.optional(),
+  /** Manifest paths of the files holding the chunk's rows (its own, and its compressed chunk's). */
+  dataFiles: z.array(z.string()),
+});
+
+/** What a TimescaleDB database holds beyond its tables: hypertables' chunks, continuous aggregates, policy jobs. */
+export const TimescaleSchema = z.object({
+  version: z.string(),
+  hypertables: z.array(relationName.extend({
+    timeColumn: z.string().nullable(),
+    compressionEnabled: z.boolean(),
+    chunks: z.array(TimescaleChunkSchema),
+  })),
+  continuousAggregates: z.array(relationName.extend({ rows: z.number().int().nonnegative(), materializedOnly: z.boolean() })),
+  /** Users' jobs (policies and custom jobs); TimescaleDB's own (ids below 1000) are left out. */
+  jobs: z.array(z.object({
+    id: z.number().int(),
+    proc: z.string(),
+    hypertable: z.string().nullable(),
+    scheduleInterval: z.string(),
+    scheduled: z.boolean(),
+    config: z.string().nullable(),
+    /** When it was next due at backup time (its statistics, which a dump does not hold): a restore keeps that schedule. */
+    nextStart: z.string().nullable(),
+  })),
+});
+
 export const ManifestSchema = z.object({
   kind: z.literal(MANIFEST_KIND),
-  formatVersion: z.literal(MANIFEST_FORMAT_VERSION),
+  /** Readers take 1 too: it lacks only the `timescale` section and the `hypertable` kind. */
+  formatVersion: z.union([z.literal(1), z.literal(MANIFEST_FORMAT_VERSION)]),
   id: z.string().min(1),
   database: z.string().min(1),
   tier: z.enum(TIERS),
@@ -85,6 +123,8 @@ export const ManifestSchema = z.object({
     .nullable(),
   tables: z.array(TableSchema),
   sequences: z.array(SequenceSchema),
+  /** Present when the database has the timescaledb extension. */
+  timescale: TimescaleSchema.optional(),
   totals: z.object({
     files: z.number().int().nonnegative(),
     bytes: z.number().int().nonnegative(),
@@ -95,3 +135,4 @@ export const ManifestSchema = z.object({
 export type Manifest = z.infer<typeof ManifestSchema>;
 export type ManifestFile = z.infer<typeof ManifestFileSchema>;
 export type ManifestTable = z.infer<typeof TableSchema>;
+export type ManifestTimescale = z.infer<typeof TimescaleSchema>;

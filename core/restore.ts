@@ -3,7 +3,7 @@
  * and only then put it in the target's place. The target is never touched before the backup is
  * verified, and a failed restore leaves the target as it was.
  */
-import { mkdtemp, rm } from 'node:fs/promises';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { cpus, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type pg from 'pg';
@@ -24,6 +24,8 @@ import {
   withDatabase,
 } from './pg.ts';
 import type { Repository } from './repository/types.ts';
+import { assertServerCanRestore, type JobSchedule, scheduleRestoredJobs, TIMESCALE_EXTENSION, timescaleRestoreSteps } from './timescale.ts';
+import { listFile, readToc } from './toc.ts';
 
 export interface RestoreOptions {
   readonly repository: Repository;
@@ -41,6 +43,12 @@ export interface RestoreOptions {
   readonly noOwner?: boolean;
   /** @default - the CPU count */
   readonly jobs?: number;
+  /**
+   * Keep restored TimescaleDB policy jobs from running (see JobSchedule.hold): for a copy that is
+   * restored to be verified, as drills do.
+   * @default false - each job is next due when the source had it due
+   */
+  readonly holdTimescaleJobs?: boolean;
   /** Where remote backups are downloaded. @default - the OS temp directory */
   readonly workDir?: string;
   readonly tools?: PgTools;
@@ -103,7 +111,11 @@ export async function runRestore(options: RestoreOptions): Promise<RestoreResult
       dumpDir: fetched.dumpDir,
       id: manifest.id,
       databaseOptions: manifest.databaseOptions,
-      timescaleVersion: manifest.extensions.find((e) => e.name === 'timescaledb')?.version,
+      timescaleVersion: manifest.extensions.find((e) => e.name === TIMESCALE_EXTENSION)?.version,
+      timescaleJobs: {
+        hold: options.holdTimescaleJobs,
+        recorded: new Map((manifest.timescale?.jobs ?? []).map((j) => [j.id, j.nextStart])),
+      },
     }, { noOwner: options.noOwner, jobs, tools, log, warnings });
     const targetExists = opened.exists;
     log(`restored backup ${manifest.id} into ${target.display}${targetExists ? ' (replaced the previous database)' : ''}`);
@@ -162,6 +174,8 @@ export interface LocalDump {
   readonly id: string;
   readonly databaseOptions: Manifest['databaseOptions'];
   readonly timescaleVersion?: string;
+  /** How restored TimescaleDB policy jobs are scheduled. @default - each due now */
+  readonly timescaleJobs?: JobSchedule;
 }
 
 /**
@@ -179,27 +193,58 @@ export async function restoreDumpIntoTarget(
     await createDatabase(admin, staging, dump, options.warnings);
     const stagingUrl = withDatabase(target.url, staging);
     const restoreStarted = Date.now();
-    if (dump.timescaleVersion) await prepareTimescale(stagingUrl, dump.timescaleVersion);
     options.log(`restoring into ${target.display} with pg_restore -j ${options.jobs}`);
-    const args = [`--jobs=${options.jobs}`, '--exit-on-error', `--dbname=${stagingUrl}`];
-    if (options.noOwner) args.push('--no-owner', '--no-privileges');
-    const result = await runTool(options.tools, 'pg_restore', [...args, dump.dumpDir], {
-      env: { PGOPTIONS: [process.env.PGOPTIONS ?? '', ...RESTORE_SESSION_OPTIONS].join(' ').trim() },
-    });
-    if (result.code !== 0) {
-      const line = firstErrorLine(result.stderr);
-      const hint = /role ".*" does not exist/.test(line)
-        ? 'pass --with-globals to create the backup\'s roles, or --no-owner to restore without ownership'
-        : 'see the pg_restore message; the target was not changed';
-      throw new DrError(`pg_restore failed: ${line}`, hint);
-    }
-    if (dump.timescaleVersion) await finishTimescale(stagingUrl);
+    const args = [`--exit-on-error`, `--dbname=${stagingUrl}`, ...(options.noOwner ? ['--no-owner', '--no-privileges'] : [])];
+    const env = { PGOPTIONS: [process.env.PGOPTIONS ?? '', ...RESTORE_SESSION_OPTIONS].join(' ').trim() };
+    const pgRestore = async (extra: string[]) => {
+      const result = await runTool(options.tools, 'pg_restore', [...args, ...extra, dump.dumpDir], { env });
+      if (result.code !== 0) {
+        const line = firstErrorLine(result.stderr);
+        const hint = /role ".*" does not exist/.test(line)
+          ? 'pass --with-globals to create the backup\'s roles, or --no-owner to restore without ownership'
+          : 'see the pg_restore message; the target was not changed';
+        throw new DrError(`pg_restore failed: ${line}`, hint);
+      }
+    };
+    if (dump.timescaleVersion) await restoreTimescaleDump(stagingUrl, { ...dump, timescaleVersion: dump.timescaleVersion }, options, pgRestore);
+    else await pgRestore([`--jobs=${options.jobs}`]);
     const restoreMs = Date.now() - restoreStarted;
     await swapIntoPlace(admin, staging, target.database, opened.exists);
     staging = undefined;
     return { restoreMs };
   } finally {
     if (staging) await admin.query(`DROP DATABASE IF EXISTS ${quoteIdent(staging)} WITH (FORCE)`).catch(() => {});
+  }
+}
+
+/**
+ * A TimescaleDB dump, in the order TimescaleDB supports with parallelism (timescaleRestoreSteps):
+ * pre_restore, definitions, the catalog rows alone, the rest in parallel, post_restore, and only
+ * then the materialized views. While restoring, TimescaleDB's planner is off and a query on a
+ * hypertable reads plain inheritance, which misses compressed rows: a REFRESH then would populate
+ * a view from part of the data.
+ */
+async function restoreTimescaleDump(
+  url: string,
+  dump: LocalDump & { readonly timescaleVersion: string },
+  options: { readonly jobs: number; readonly tools: PgTools },
+  pgRestore: (args: string[]) => Promise<void>,
+): Promise<void> {
+  const steps = timescaleRestoreSteps(await readToc(options.tools, dump.dumpDir));
+  const lists = await mkdtemp(join(tmpdir(), 'dr-restore-lists-'));
+  const list = async (name: keyof typeof steps) => {
+    await writeFile(join(lists, `${name}.list`), listFile(steps[name]));
+    return `--use-list=${join(lists, `${name}.list`)}`;
+  };
+  try {
+    await prepareTimescale(url, dump.timescaleVersion);
+    await pgRestore(['--section=pre-data']);
+    await pgRestore([await list('catalog'), '--section=data']);
+    await pgRestore([`--jobs=${options.jobs}`, await list('parallel'), '--section=data', '--section=post-data']);
+    await finishTimescale(url, dump.timescaleJobs ?? {});
+    if (steps.refresh.length > 0) await pgRestore([`--jobs=${options.jobs}`, await list('refresh'), '--section=post-data']);
+  } finally {
+    await rm(lists, { recursive: true, force: true });
   }
 }
 
@@ -274,18 +319,10 @@ async function isEmptyDatabase(target: PgUrl): Promise<boolean> {
   }
 }
 
-/** Extensions the dump needs must be installable on the target server, at the same version for TimescaleDB. */
+/** Extensions the dump needs must be installable on the target server: for TimescaleDB, the backup's version, preloaded. */
 export async function assertExtensionsAvailable(admin: pg.Client, manifest: Manifest): Promise<void> {
-  const timescale = manifest.extensions.find((e) => e.name === 'timescaledb');
-  if (!timescale) return;
-  const { rows } = await admin.query<{ version: string }>(`SELECT version FROM pg_available_extension_versions WHERE name = 'timescaledb' ORDER BY version`);
-  if (!rows.some((r) => r.version === timescale.version)) {
-    const offered = rows.length ? rows.map((r) => r.version).join(', ') : 'none';
-    throw new DrError(
-      `backup ${manifest.id} needs TimescaleDB ${timescale.version}, the target server offers ${offered}`,
-      `install TimescaleDB ${timescale.version} on the target server (the extension version must match the backup's)`,
-    );
-  }
+  const timescale = manifest.extensions.find((e) => e.name === TIMESCALE_EXTENSION);
+  if (timescale) await assertServerCanRestore(admin, manifest.id, timescale.version);
 }
 
 /** `name` + `suffix`, shortening `name` to stay within PostgreSQL's 63-byte identifier limit. */
@@ -322,9 +359,10 @@ export async function prepareTimescale(url: string, version: string): Promise<vo
   }
 }
 
-export async function finishTimescale(url: string): Promise<void> {
+export async function finishTimescale(url: string, jobs: JobSchedule): Promise<void> {
   const client = await connect(url, 'target');
   try {
+    await scheduleRestoredJobs(client, jobs);
     await client.query('SELECT timescaledb_post_restore()');
   } finally {
     await client.end();

@@ -347,7 +347,8 @@ export async function runTableRestore(options: TableRestoreOptions): Promise<Tab
       await pgRestore_(tools, ['--data-only', `--use-list=${list}`, `--jobs=${jobs}`, '--exit-on-error', `--dbname=${scratchUrl}`, fetched.dumpDir], 'staging the backup\'s rows', {
         PGOPTIONS: [process.env.PGOPTIONS ?? '', ...RESTORE_SESSION_OPTIONS].join(' ').trim(),
       });
-      if (timescale) await finishTimescale(scratchUrl);
+      // The scratch copy only feeds the target: its policies must not run on it.
+      if (timescale) await finishTimescale(scratchUrl, { hold: true });
       if (range) await checkStagedRange(scratchUrl, resolved, range, manifest);
       const bytes = tocFetch.bytes + fetched.bytes;
       return {

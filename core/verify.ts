@@ -10,6 +10,7 @@ import * as catalog from './catalog.ts';
 import { DrError } from './errors.ts';
 import type { Manifest, ManifestTable } from './manifest.ts';
 import { connect, parsePgUrl, queryError, redact } from './pg.ts';
+import { readTimescaleCatalog, type TimescaleCatalog } from './timescale.ts';
 
 export interface VerifyOptions {
   readonly manifest: Manifest;
@@ -30,7 +31,8 @@ export interface VerifyOptions {
 export interface VerifyCheck {
   /**
    * What was checked: table-count, table-present, unexpected-table, row-count, freshness, index,
-   * constraint, sequence, extension, health-url.
+   * constraint, sequence, extension, health-url; on TimescaleDB also chunk-count,
+   * compressed-chunks (per hypertable), continuous-aggregate (its rows) and job.
    */
   readonly name: string;
   /**
@@ -107,6 +109,7 @@ interface RestoredCatalog {
   readonly tables: ManifestTable[];
   readonly sequences: (Manifest['sequences'][number] & { increment: string })[];
   readonly extensions: Manifest['extensions'];
+  readonly timescale: TimescaleCatalog | null;
 }
 
 /** The restored side, in one read-only snapshot, with the backup's own catalog queries. */
@@ -130,11 +133,13 @@ async function readCatalog(client: pg.Client): Promise<RestoredCatalog> {
   );
   const incrementOf = new Map(increments.rows.map((r) => [`${r.schema}\0${r.name}`, r.increment]));
   const extensions = await catalog.extensions(client);
+  const timescale = await readTimescaleCatalog(client);
   await client.query('COMMIT');
   return {
     tables,
     sequences: sequences.map((s) => ({ ...s, increment: incrementOf.get(`${s.schema}\0${s.name}`) ?? '1' })),
     extensions,
+    timescale,
   };
 }
 
@@ -191,6 +196,39 @@ export function compareCatalogs(manifest: Manifest, restored: RestoredCatalog): 
   for (const actual of restored.extensions) {
     if (!expectedExtensions.has(actual.name)) checks.push(check('extension', ident(actual.name), null, actual.version));
   }
+  if (manifest.timescale) checks.push(...compareTimescale(manifest.timescale, restored.timescale));
+  return checks;
+}
+
+/**
+ * TimescaleDB at the level a user cares about: each hypertable's chunks and compressed chunks
+ * (its rows and freshness are table checks), each continuous aggregate's rows, each policy job.
+ * Chunk names, job statistics and the extension's sequences are bookkeeping that a faithful
+ * restore may change, and are not compared.
+ */
+function compareTimescale(expected: NonNullable<Manifest['timescale']>, restored: TimescaleCatalog | null): VerifyCheck[] {
+  const checks: VerifyCheck[] = [];
+  const key = (t: { schema: string; name: string }) => `${t.schema}\0${t.name}`;
+  const hypertables = new Map((restored?.hypertables ?? []).map((h) => [key(h), h]));
+  for (const h of expected.hypertables) {
+    const actual = hypertables.get(key(h));
+    const object = displayName(h.schema, h.name);
+    // A hypertable restored as a plain table fails table-present (its kind); its chunks are then absent.
+    checks.push(check('chunk-count', object, h.chunks.length, actual ? actual.chunks.length : null));
+    checks.push(check('compressed-chunks', object, h.chunks.filter((c) => c.compressed).length, actual ? actual.chunks.filter((c) => c.compressed).length : null));
+  }
+  const caggs = new Map((restored?.continuousAggregates ?? []).map((c) => [key(c), c]));
+  const expectedCaggs = new Set(expected.continuousAggregates.map(key));
+  for (const c of expected.continuousAggregates) {
+    checks.push(check('continuous-aggregate', displayName(c.schema, c.name), c.rows, caggs.get(key(c))?.rows ?? null));
+  }
+  for (const c of restored?.continuousAggregates ?? []) {
+    if (!expectedCaggs.has(key(c))) checks.push(check('continuous-aggregate', displayName(c.schema, c.name), null, c.rows));
+  }
+  const describeJob = (j: NonNullable<Manifest['timescale']>['jobs'][number]) =>
+    `every ${j.scheduleInterval}, ${j.scheduled ? 'scheduled' : 'not scheduled'}, config ${j.config ?? 'none'}`;
+  const jobObject = (j: NonNullable<Manifest['timescale']>['jobs'][number]) => `job ${j.id} (${j.proc.replace(/^.*\./, '')}${j.hypertable ? ` on ${j.hypertable}` : ''})`;
+  checks.push(...compareNamed('job', expected.jobs.map((j) => ({ ...j, name: String(j.id) })), (restored?.jobs ?? []).map((j) => ({ ...j, name: String(j.id) })), jobObject, describeJob));
   return checks;
 }
 
@@ -280,6 +318,18 @@ export function describeFailure(c: VerifyCheck): string {
       return `extension ${c.object} is version ${show(c.actual)}, expected ${show(c.expected)}`;
     case 'health-url':
       return `health URL ${c.object} answered ${show(c.actual)}, expected 2xx`;
+    case 'chunk-count':
+      return c.actual === null ? `hypertable ${c.object} is not a hypertable in the restored database (expected ${show(c.expected)} chunks)` : `hypertable ${c.object} has ${show(c.actual)} chunks, expected ${show(c.expected)}`;
+    case 'compressed-chunks':
+      return c.actual === null ? `hypertable ${c.object} is not a hypertable in the restored database` : `hypertable ${c.object} has ${show(c.actual)} compressed chunks, expected ${show(c.expected)}`;
+    case 'continuous-aggregate':
+      if (c.actual === null) return `continuous aggregate ${c.object} is missing (expected ${show(c.expected)} rows)`;
+      if (c.expected === null) return `unexpected continuous aggregate ${c.object} (not in the backup)`;
+      return `continuous aggregate ${c.object}: ${show(c.actual)} rows, expected ${show(c.expected)}`;
+    case 'job':
+      if (c.actual === null) return `TimescaleDB ${c.object} is missing (${show(c.expected)})`;
+      if (c.expected === null) return `unexpected TimescaleDB ${c.object} (${show(c.actual)})`;
+      return `TimescaleDB ${c.object} differs: ${show(c.actual)}, expected ${show(c.expected)}`;
     case 'table-count':
       return `database ${c.object} has ${show(c.actual)} tables, expected ${show(c.expected)}`;
     default:

@@ -84,6 +84,11 @@ async function inspectData(url: string): Promise<DataSummary> {
       FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
       WHERE c.relkind IN ('r', 'p', 'm')
         AND n.nspname NOT IN ('pg_catalog', 'information_schema') AND n.nspname NOT LIKE 'pg\\_%'
+        -- TimescaleDB: compressed chunks are read through their chunks (TimescaleDB refuses them
+        -- directly); job statistics and the installation's identity (metadata: uuid, install time)
+        -- are bookkeeping that a new database starts afresh.
+        AND NOT (n.nspname = '_timescaledb_internal' AND c.relname ~ '^(compress_hyper_|_compressed_hypertable_|bgw_)')
+        AND NOT (n.nspname = '_timescaledb_catalog' AND c.relname = 'metadata')
       ORDER BY 1`);
     const tables = new Map<string, string>();
     for (const { name, relkind } of relations) {
@@ -97,7 +102,8 @@ async function inspectData(url: string): Promise<DataSummary> {
       tables.set(name, `rows=${rows[0]!.rows} md5=${rows[0]!.hash}`);
     }
     const { rows: sequences } = await client.query<{ name: string; last_value: string | null }>(`
-      SELECT format('%I.%I', schemaname, sequencename) AS name, last_value FROM pg_sequences ORDER BY 1`);
+      SELECT format('%I.%I', schemaname, sequencename) AS name, last_value FROM pg_sequences
+       WHERE NOT (schemaname = '_timescaledb_internal' AND sequencename ~ '^bgw_') ORDER BY 1`);
     return {
       tables,
       sequences: new Map(sequences.map((s) => [s.name, `last_value=${s.last_value ?? 'null'}`])),
