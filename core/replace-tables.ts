@@ -12,6 +12,7 @@ import { from as copyFrom, to as copyTo } from 'pg-copy-streams';
 import { DrError } from './errors.ts';
 import { connect, firstErrorLine, parsePgUrl, type PgTools, qualified, quoteIdent, runTool } from './pg.ts';
 import { suffixed } from './restore.ts';
+import { compressedChunks, compressedRanges, isHypertable, kindMismatchError, missingHypertableError, recompress, refreshAggregatesOver } from './timescale.ts';
 
 export interface TableName {
   readonly schema: string;
@@ -71,6 +72,8 @@ export interface SourceTable {
   readonly columns?: string[];
   /** Column types, for the time column of a range; undefined when the source cannot say (it then serves no ranges). */
   readonly types?: Map<string, string>;
+  /** A TimescaleDB hypertable in the source, with the time ranges of its compressed chunks. @default - a plain table */
+  readonly hypertable?: { readonly compressedRanges: { start: string; end: string }[] };
 }
 
 /**
@@ -206,6 +209,8 @@ interface Planned {
   /** Target oid, or undefined when the table must be created. */
   readonly targetOid?: number;
   readonly definition?: TableDefinition;
+  /** A hypertable on both sides (refused when only one side has it): chunks are compressed again after the load. */
+  readonly hypertable?: SourceTable['hypertable'];
 }
 
 /** A database as the row source: `COPY (SELECT …) TO STDOUT` piped into the target's COPY. */
@@ -221,7 +226,9 @@ export async function databaseSource(sourceUrl: string, tools: PgTools = {}, noO
     name: 'the source',
     async describe(table) {
       const info = await tableInfo(source, table);
-      return info && { columns: info.columns, types: info.types };
+      if (!info) return undefined;
+      const hypertable = (await isHypertable(source, table)) ? { compressedRanges: await compressedRanges(source, table) } : undefined;
+      return { columns: info.columns, types: info.types, hypertable };
     },
     async load(target, table, columns, range) {
       const name = qualified(table.schema, table.name);
@@ -299,11 +306,13 @@ export async function replaceTables(source: RowSource, options: ReplaceOptions):
         }
       }
       if (dst && src.columns) assertSameColumns(display, dst.columns, src.columns, source.name);
+      if (dst && (src.hypertable !== undefined) !== (await isHypertable(tgt, table))) throw kindMismatchError(display, src.hypertable !== undefined, source.name);
+      if (!dst && src.hypertable) throw missingHypertableError(display);
       if (!dst && !src.columns) throw new Error(`${source.name} cannot create the missing table ${display}`);
       const define = options.definition ?? source.definition?.bind(source);
       if (!dst && !define) throw new Error(`no definition for the missing table ${display}`);
       const definition = dst ? undefined : await define!(table);
-      plans.push({ table, display, columns: dst ? dst.columns : src.columns!, targetOid: dst?.oid, definition });
+      plans.push({ table, display, columns: dst ? dst.columns : src.columns!, targetOid: dst?.oid, definition, hypertable: src.hypertable });
     }
 
     const results: ReplacedTable[] = [];
@@ -328,6 +337,13 @@ export async function replaceTables(source: RowSource, options: ReplaceOptions):
       throw new DrError(`restoring the tables failed: ${e.message}`, hint, 1, { cause: err });
     }
     for (const plan of plans) await tgt.query(`ANALYZE ${qualified(plan.table.schema, plan.table.name)}`).catch(() => {});
+    // Continuous aggregates over a replaced hypertable: refreshed once the rows are committed.
+    for (const plan of plans.filter((p) => p.hypertable)) {
+      await refreshAggregatesOver(tgt, plan.table, range).then(
+        (views) => views.forEach((v) => log(`refreshed continuous aggregate ${v}${range ? ` over [${range.since}, ${range.until})` : ''}`)),
+        (err) => warnings.push(`continuous aggregates over ${plan.display} were not refreshed (${(err as Error).message}): CALL refresh_continuous_aggregate('<aggregate>', NULL, NULL, force => true)`),
+      );
+    }
     return { tables: results, durationMs: Date.now() - started, warnings };
   } finally {
     await source.close();
@@ -394,6 +410,8 @@ async function replaceOne(
   let rowsReplaced = 0;
   let safetyTable: string | null = null;
   let rebuildIndexes: (() => Promise<void>) | undefined;
+  // The target's compressed chunks in the range stay compressed (rows deleted and loaded make them partial).
+  const wasCompressed = plan.hypertable && range ? await compressedChunks(tgt, table, range) : [];
   if (plan.definition) {
     log(`creating ${display} from the backup's definition`);
     await tgt.query(`CREATE SCHEMA IF NOT EXISTS ${quoteIdent(table.schema)}`);
@@ -423,8 +441,9 @@ async function replaceOne(
         [await familyOids(tgt, plan.targetOid!)]);
       if (referenced.rowCount) await tgt.query(`DELETE FROM ${name}`);
       else {
+        // A hypertable's TRUNCATE drops its chunks; its indexes are the hypertable's and stay.
         await tgt.query(`TRUNCATE ${name}`);
-        rebuildIndexes = await dropIndexesUntilLoaded(tgt, await familyOids(tgt, plan.targetOid!));
+        if (!plan.hypertable) rebuildIndexes = await dropIndexesUntilLoaded(tgt, await familyOids(tgt, plan.targetOid!));
       }
     }
   }
@@ -437,6 +456,11 @@ async function replaceOne(
   }
 
   if (plan.definition) await runDefinition(tgt, plan.definition.finish, display);
+  if (plan.hypertable) {
+    // A range keeps the target's compression; a whole table takes the source's (its chunks were dropped).
+    const compressed = await recompress(tgt, table, wasCompressed, range ? [] : plan.hypertable.compressedRanges);
+    if (compressed.length) log(`compressed ${compressed.length} chunks of ${display} again`);
+  }
   const sequencesAdvanced = await advanceSequences(source, tgt, plan);
   return { table: display, rowsReplaced, rowsRestored, safetyTable, created: plan.definition !== undefined, sequencesAdvanced };
 }

@@ -14,8 +14,10 @@
  *      backup's pre-data, then the data files), which replaceTablesFromSource() reads with a
  *      range condition; the scratch database is dropped whatever happened.
  *
- * TimescaleDB: hypertables are staged through their chunks (inheritance children) and the
- * extension's catalog rows, as a full restore does; untested here (no TimescaleDB server).
+ * TimescaleDB: a hypertable is staged from the backup's catalog rows and the data files of the
+ * chunks (and compressed chunks) that the manifest says overlap the range; the target's
+ * compressed chunks in the range are compressed again after the swap, and continuous aggregates
+ * over it refreshed (replace-tables.ts). A hypertable restores only into a hypertable.
  */
 import { randomBytes } from 'node:crypto';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
@@ -39,6 +41,7 @@ import {
   assertExtensionsAvailable, connectAdmin, createDatabase, databaseExists, type FallbackRecord, finishTimescale, firstVerified,
   prepareTimescale, RESTORE_SESSION_OPTIONS, suffixed,
 } from './restore.ts';
+import { hypertableMembers, isHypertable, kindMismatchError, missingHypertableError, timescaleRestoreSteps } from './timescale.ts';
 import { dataEntries, definitionEntries, listFile, readToc, type TableFamily, type TocEntry } from './toc.ts';
 
 export interface TableRestoreOptions {
@@ -327,26 +330,38 @@ export async function runTableRestore(options: TableRestoreOptions): Promise<Tab
         for (const r of resolved) {
           const family = await familyOf(client, manifest, r.table);
           families.set(r.table, family);
+          if (r.timeColumn) await assertTimeColumn(client, r.table, r.timeColumn, 'backup');
+          if (r.table.kind === 'hypertable' && manifest.timescale) {
+            // The manifest knows each chunk's range and its compressed chunk (not an inheritance
+            // child, so not in the family): only the chunks overlapping the range are fetched.
+            const onTimeDimension = !range || r.timeColumn === r.table.timeColumn;
+            entries.push(...dataEntries(toc, { ...family, members: hypertableMembers(manifest.timescale, r.table, onTimeDimension ? range : undefined) }));
+            continue;
+          }
           // The scratch copy is thrown away: loading it without WAL is safe and cheaper.
           for (const m of family.members) await client.query(`ALTER TABLE ${qualified(m.schema, m.name)} SET UNLOGGED`).catch(() => {});
-          if (r.timeColumn) await assertTimeColumn(client, r.table, r.timeColumn, 'backup');
-          // A range needs only the partitions (chunks) that can hold it.
+          // A range needs only the partitions that can hold it.
           const members = range && r.timeColumn ? await membersScannedFor(client, r.table, r.timeColumn, range) : family.members;
           entries.push(...dataEntries(toc, { ...family, members }));
         }
       } finally {
         await client.end();
       }
-      if (timescale) entries.push(...toc.filter((e) => e.desc === 'TABLE DATA' && e.rest.startsWith('_timescaledb_catalog ')));
-      const { fetched, paths: dataPaths } = await fetchData(manifest, entries, resolved);
+      // TimescaleDB's catalog rows (which chunks exist, their ranges, compression) load first and
+      // alone, as in a full restore (timescaleRestoreSteps); then the chunks' rows in parallel.
+      const catalogEntries = timescale ? timescaleRestoreSteps(toc).catalog : [];
+      const { fetched, paths: dataPaths } = await fetchData(manifest, [...catalogEntries, ...entries], resolved);
       const paths = [`${DATA_DIR}/toc.dat`, ...dataPaths];
 
-      const list = join(workDir!, 'data.list');
-      await writeFile(list, listFile(entries));
+      const env = { PGOPTIONS: [process.env.PGOPTIONS ?? '', ...RESTORE_SESSION_OPTIONS].join(' ').trim() };
+      const load = async (name: string, selected: TocEntry[], parallel: boolean) => {
+        const list = join(workDir!, name);
+        await writeFile(list, listFile(selected));
+        await pgRestore_(tools, ['--data-only', `--use-list=${list}`, ...(parallel ? [`--jobs=${jobs}`] : []), '--exit-on-error', `--dbname=${scratchUrl}`, fetched.dumpDir], 'staging the backup\'s rows', env);
+      };
       log(`staging ${dataPaths.length} table data files in ${scratch}`);
-      await pgRestore_(tools, ['--data-only', `--use-list=${list}`, `--jobs=${jobs}`, '--exit-on-error', `--dbname=${scratchUrl}`, fetched.dumpDir], 'staging the backup\'s rows', {
-        PGOPTIONS: [process.env.PGOPTIONS ?? '', ...RESTORE_SESSION_OPTIONS].join(' ').trim(),
-      });
+      if (catalogEntries.length) await load('catalog.list', catalogEntries, false);
+      await load('data.list', entries, true);
       // The scratch copy only feeds the target: its policies must not run on it.
       if (timescale) await finishTimescale(scratchUrl, { hold: true });
       if (range) await checkStagedRange(scratchUrl, resolved, range, manifest);
@@ -464,14 +479,20 @@ async function pgRestore_(tools: PgTools, args: string[], doing: string, env?: N
   if (result.code !== 0) throw new DrError(`${doing} failed: ${firstErrorLine(result.stderr)}`, 'see the pg_restore message; the target was not changed');
 }
 
-/** The target's copy of each table, when present, must have the time column too. */
+/**
+ * The target's copy of each table, when present, must be a hypertable exactly when the backup's
+ * is, and have the time column too. A hypertable must be there (it cannot be created from a dump's
+ * definition alone).
+ */
 async function checkTarget(url: string, resolved: Resolved[]): Promise<void> {
   const client = await connect(url, 'target');
   try {
     for (const r of resolved) {
-      if (!r.timeColumn) continue;
       const exists = (await client.query('SELECT to_regclass($1) AS r', [qualified(r.table.schema, r.table.name)])).rows[0].r !== null;
-      if (exists) await assertTimeColumn(client, r.table, r.timeColumn, 'target');
+      const name = displayName(r.table);
+      if (!exists && r.table.kind === 'hypertable') throw missingHypertableError(name);
+      if (exists && (r.table.kind === 'hypertable') !== (await isHypertable(client, r.table))) throw kindMismatchError(name, r.table.kind === 'hypertable', 'the backup');
+      if (exists && r.timeColumn) await assertTimeColumn(client, r.table, r.timeColumn, 'target');
     }
   } finally {
     await client.end();

@@ -10,6 +10,7 @@
  */
 import type pg from 'pg';
 import { DrError } from './errors.ts';
+import type { ManifestTimescale } from './manifest.ts';
 import type { TocEntry } from './toc.ts';
 
 export const TIMESCALE_EXTENSION = 'timescaledb';
@@ -310,4 +311,121 @@ export async function assertServerCanRestore(admin: pg.Client, backupId: string,
 
 function quoted(schema: string, name: string): string {
   return `"${schema.replace(/"/g, '""')}"."${name.replace(/"/g, '""')}"`;
+}
+
+interface Relation {
+  readonly schema: string;
+  readonly name: string;
+}
+
+/** A `[since, until)` time range as ISO text. */
+interface Range {
+  readonly since: string;
+  readonly until: string;
+}
+
+/** PostgreSQL's timestamptz text in UTC (`2026-01-05 00:00:00+00`) as epoch ms. */
+function pgTextMs(text: string): number {
+  return Date.parse(text.replace(' ', 'T').replace(/([+-]\d{2})$/, '$1:00'));
+}
+
+/**
+ * The relations whose data files hold a hypertable's rows in `range` (all of them without one):
+ * each overlapping chunk and its compressed chunk, from the manifest. A range restore fetches
+ * only these, so its cost follows the range's share of the table.
+ */
+export function hypertableMembers(timescale: ManifestTimescale, table: Relation, range?: Range): Relation[] {
+  const hypertable = timescale.hypertables.find((h) => h.schema === table.schema && h.name === table.name);
+  if (!hypertable) return [];
+  const overlaps = (c: ManifestTimescale['hypertables'][number]['chunks'][number]) => !range || c.rangeStart === null || c.rangeEnd === null
+    || (pgTextMs(c.rangeStart) < Date.parse(range.until) && pgTextMs(c.rangeEnd) > Date.parse(range.since));
+  return [table, ...hypertable.chunks.filter(overlaps).flatMap((c) => [{ schema: c.schema, name: c.name }, ...(c.compressedChunk ? [c.compressedChunk] : [])])];
+}
+
+/** True when the connected database has TimescaleDB and `table` is one of its hypertables. */
+export async function isHypertable(client: pg.Client, table: Relation): Promise<boolean> {
+  if ((await installedVersion(client)) === null) return false;
+  const { rows } = await client.query(`SELECT 1 FROM timescaledb_information.hypertables WHERE hypertable_schema = $1 AND hypertable_name = $2`, [table.schema, table.name]);
+  return rows.length > 0;
+}
+
+/** The hypertable's compressed chunks (fully or partly), those overlapping `range` when given, as `schema.name` regclass text. */
+export async function compressedChunks(client: pg.Client, table: Relation, range?: Range): Promise<string[]> {
+  const { rows } = await client.query<{ chunk: string }>(`
+    SELECT format('%I.%I', chunk_schema, chunk_name) AS chunk FROM timescaledb_information.chunks
+     WHERE hypertable_schema = $1 AND hypertable_name = $2 AND is_compressed
+       AND ($3::timestamptz IS NULL OR (range_start < $4::timestamptz AND range_end > $3::timestamptz))
+     ORDER BY range_start`, [table.schema, table.name, range?.since ?? null, range?.until ?? null]);
+  return rows.map((r) => r.chunk);
+}
+
+/** Time ranges of the hypertable's compressed chunks, as PostgreSQL text (the source's compression layout). */
+export async function compressedRanges(client: pg.Client, table: Relation): Promise<{ start: string; end: string }[]> {
+  const { rows } = await client.query<{ start: string; end: string }>(`
+    SELECT range_start::text AS start, range_end::text AS end FROM timescaledb_information.chunks
+     WHERE hypertable_schema = $1 AND hypertable_name = $2 AND is_compressed AND range_start IS NOT NULL ORDER BY range_start`,
+  [table.schema, table.name]);
+  return rows;
+}
+
+/**
+ * Compresses the named chunks again (a chunk that took rows back is only partly compressed),
+ * and the hypertable's chunks lying within `within` (a source's compressed ranges); returns the
+ * chunks compressed. Runs inside the caller's transaction.
+ */
+export async function recompress(client: pg.Client, table: Relation, chunks: readonly string[], within: readonly { start: string; end: string }[] = []): Promise<string[]> {
+  const { rows: covered } = await client.query<{ chunk: string }>(`
+    SELECT format('%I.%I', c.chunk_schema, c.chunk_name) AS chunk FROM timescaledb_information.chunks c
+      JOIN unnest($3::timestamptz[], $4::timestamptz[]) AS w(s, e) ON c.range_start >= w.s AND c.range_end <= w.e
+     WHERE c.hypertable_schema = $1 AND c.hypertable_name = $2`,
+  [table.schema, table.name, within.map((w) => w.start), within.map((w) => w.end)]);
+  const all = [...new Set([...chunks, ...covered.map((r) => r.chunk)])];
+  for (const chunk of all) await client.query(`SELECT compress_chunk($1::regclass)`, [chunk]);
+  return all;
+}
+
+/**
+ * Refreshes, after the replacement committed, every continuous aggregate over the hypertable in
+ * `range` widened to whole buckets (the whole aggregate without a range): the restored rows were
+ * loaded with triggers off, so no invalidation was logged, hence `force`. Outside any transaction
+ * (TimescaleDB refuses a refresh inside one). Returns the aggregates refreshed.
+ */
+export async function refreshAggregatesOver(client: pg.Client, table: Relation, range?: Range): Promise<string[]> {
+  const { rows } = await client.query<{ view: string; width: string | null }>(`
+    SELECT format('%I.%I', ca.view_schema, ca.view_name) AS view, bf.bucket_width::text AS width
+      FROM timescaledb_information.continuous_aggregates ca
+      JOIN _timescaledb_catalog.continuous_agg c ON c.user_view_schema = ca.view_schema AND c.user_view_name = ca.view_name
+      LEFT JOIN _timescaledb_catalog.continuous_aggs_bucket_function bf ON bf.mat_hypertable_id = c.mat_hypertable_id
+     WHERE ca.hypertable_schema = $1 AND ca.hypertable_name = $2`, [table.schema, table.name]);
+  for (const r of rows) {
+    if (!range) {
+      await client.query(`CALL refresh_continuous_aggregate($1::regclass, NULL, NULL, force => true)`, [r.view]);
+      continue;
+    }
+    // Buckets the range only partly covers are recomputed whole.
+    const { rows: w } = r.width
+      ? await client.query<{ s: string; e: string }>(
+        `SELECT time_bucket($1::interval, $2::timestamptz)::text AS s, (time_bucket($1::interval, $3::timestamptz - interval '1 microsecond') + $1::interval)::text AS e`,
+        [r.width, range.since, range.until])
+      : { rows: [{ s: range.since, e: range.until }] };
+    await client.query(`CALL refresh_continuous_aggregate($1::regclass, $2::timestamptz, $3::timestamptz, force => true)`, [r.view, w[0].s, w[0].e]);
+  }
+  return rows.map((r) => r.view);
+}
+
+/** A table restore between a hypertable and a plain table: refused, whichever side is which. */
+export function kindMismatchError(display: string, sourceIsHypertable: boolean, sourceName: string): DrError {
+  const [inSource, inTarget] = sourceIsHypertable ? ['a hypertable', 'a plain table'] : ['a plain table', 'a hypertable'];
+  return new DrError(
+    `${display} is ${inSource} in ${sourceName} but ${inTarget} in the target`,
+    `make the target's ${display} ${inSource} like the backup's (or restore the full backup into a new database); the target is unchanged`,
+  );
+}
+
+/** A hypertable cannot be created from a dump's definition alone (that is plain tables plus catalog rows). */
+export function missingHypertableError(display: string): DrError {
+  return new DrError(
+    `hypertable ${display} is not in the target`,
+    'create it as a hypertable first (the backup\'s definition plus create_hypertable), or restore the full backup into a new database; the target is unchanged',
+  );
 }

@@ -3,57 +3,40 @@
  * continuous aggregate, policy jobs) backed up, restored with the default parallel jobs and
  * verified, against the run's real TimescaleDB server (test/support/timescale.ts).
  */
-import { mkdtemp, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { runBackup } from '../../core/backup.ts';
 import { readManifest } from '../../core/backups.ts';
 import { DrError } from '../../core/errors.ts';
 import { fileKey, manifestKey } from '../../core/layout.ts';
 import type { Manifest } from '../../core/manifest.ts';
-import { openRepository, type Repository } from '../../core/repository/index.ts';
+import type { Repository } from '../../core/repository/index.ts';
 import { runRestore } from '../../core/restore.ts';
 import { createSampleDatabase, TIMESCALE_SAMPLE } from '../../core/sample-database.ts';
 import { unexpectedDumpWarnings } from '../../core/timescale.ts';
 import { verifyAgainstManifest } from '../../core/verify.ts';
 import { compareDatabases } from '../support/compare.ts';
 import { createDatabase, databaseExists, dropDatabase, pgUrl, uniqueName } from '../support/pg.ts';
-import { createTimescaleDatabase, dropTimescaleDatabase, timescaleUrl, withTimescaleClient } from '../support/timescale.ts';
+import { type TimescaleFixture, timescaleBackupAndRestore, timescaleUrl, withTimescaleClient } from '../support/timescale.ts';
 
+let fx: TimescaleFixture;
 let source: string;
 let repo: Repository;
-let repoDir: string;
 let manifest: Manifest;
 let restored: string;
-const databases: string[] = [];
 
 const scalar = async <T>(database: string, sql: string): Promise<T> =>
   withTimescaleClient(database, async (c) => Object.values((await c.query(sql)).rows[0] as object)[0] as T);
 
 /** A database on the TimescaleDB server for this file, dropped at the end. */
-function name(prefix: string): string {
-  const n = uniqueName(prefix);
-  databases.push(n);
-  return n;
-}
+const name = (prefix: string) => fx.name(prefix);
 
 beforeAll(async () => {
-  source = await createTimescaleDatabase('dr_ts_src');
-  databases.push(source);
-  await createSampleDatabase(timescaleUrl(source), { scale: 'test', timescale: true });
-  repoDir = await mkdtemp(join(tmpdir(), 'dr-ts-repo-'));
-  repo = openRepository(`file://${repoDir}`);
-  const backup = await runBackup({ db: timescaleUrl(source), repository: repo, jobs: 2 });
-  manifest = await readManifest(repo, source, backup.id);
-  restored = name('dr_ts_restored');
-  // The default --jobs: parallel, as fast as TimescaleDB allows.
-  await runRestore({ repository: repo, backup: backup.id, target: timescaleUrl(restored) });
+  fx = await timescaleBackupAndRestore('dr_ts');
+  ({ source, repo, manifest, restored } = fx);
 });
 
 afterAll(async () => {
-  for (const db of databases) await dropTimescaleDatabase(db);
-  await rm(repoDir, { recursive: true, force: true });
+  await fx.cleanup();
 });
 
 describe('TimescaleDB backup', () => {
@@ -131,8 +114,7 @@ describe('TimescaleDB full restore (default parallel jobs)', () => {
   it('restores the continuous aggregate\'s rows, and its refresh works', async () => {
     const rows = 'SELECT count(*)::int FROM candles_daily';
     expect(await scalar(restored, rows)).toBe(await scalar(source, rows));
-    const copy = name('dr_ts_refresh');
-    await withTimescaleClient('postgres', (c) => c.query(`CREATE DATABASE "${copy}" TEMPLATE "${restored}"`));
+    const copy = await fx.clone();
     await withTimescaleClient(copy, async (c) => {
       await c.query(`INSERT INTO candles VALUES (1, '2026-01-31 12:00:00+00', 1, 2, 1, 1.5, 1000)`);
       await c.query(`CALL refresh_continuous_aggregate('candles_daily', '2026-01-31', '2026-02-01')`);
@@ -149,8 +131,7 @@ describe('TimescaleDB full restore (default parallel jobs)', () => {
   });
 
   it('creates a new chunk for a row in a future time range', async () => {
-    const copy = name('dr_ts_future');
-    await withTimescaleClient('postgres', (c) => c.query(`CREATE DATABASE "${copy}" TEMPLATE "${restored}"`));
+    const copy = await fx.clone();
     const before = await scalar<number>(copy, `SELECT count(*)::int FROM show_chunks('candles')`);
     await withTimescaleClient(copy, (c) => c.query(`INSERT INTO candles VALUES (2, '2027-06-01 00:00:00+00', 1, 2, 1, 1.5, 10)`));
     expect(await scalar<number>(copy, `SELECT count(*)::int FROM show_chunks('candles')`)).toBe(before + 1);
@@ -160,13 +141,7 @@ describe('TimescaleDB full restore (default parallel jobs)', () => {
 describe('TimescaleDB verify', () => {
   const verify = (database: string) => verifyAgainstManifest({ manifest, target: timescaleUrl(database) });
 
-  /** A copy of the restored database with `damage` done to it. */
-  async function damaged(sql: string): Promise<string> {
-    const copy = name('dr_ts_damaged');
-    await withTimescaleClient('postgres', (c) => c.query(`CREATE DATABASE "${copy}" TEMPLATE "${restored}"`));
-    await withTimescaleClient(copy, (c) => c.query(sql));
-    return copy;
-  }
+  const damaged = (sql: string) => fx.clone(sql);
 
   it('passes a faithful restore, comparing chunks, compression, the continuous aggregate and jobs (not TimescaleDB\'s bookkeeping)', async () => {
     const result = await verify(restored);

@@ -4,8 +4,17 @@
  * machine's server: the machine's server keeps its configuration (no preload, no restart of a
  * server other work uses), and every run gets the same TimescaleDB settings.
  */
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { inject } from 'vitest';
 import pg from 'pg';
+import { runBackup } from '../../core/backup.ts';
+import { readManifest } from '../../core/backups.ts';
+import type { Manifest } from '../../core/manifest.ts';
+import { openRepository, type Repository } from '../../core/repository/index.ts';
+import { runRestore } from '../../core/restore.ts';
+import { createSampleDatabase } from '../../core/sample-database.ts';
 import { freePort, initCluster } from './cluster.ts';
 import { uniqueName } from './pg.ts';
 
@@ -59,4 +68,73 @@ export async function createTimescaleDatabase(prefix: string): Promise<string> {
 
 export async function dropTimescaleDatabase(name: string): Promise<void> {
   await withTimescaleClient('postgres', (c) => c.query(`DROP DATABASE IF EXISTS "${name}" WITH (FORCE)`));
+}
+
+export interface TimescaleFixture {
+  /** The TimescaleDB sample database (scale 'test'). */
+  readonly source: string;
+  readonly repo: Repository;
+  readonly manifest: Manifest;
+  /** A full restore of the backup (default jobs), left untouched. */
+  readonly restored: string;
+  /** A copy of `restored` (CREATE DATABASE … TEMPLATE), optionally damaged by `sql`; dropped by cleanup(). */
+  readonly clone: (sql?: string) => Promise<string>;
+  /** A new name on the server, dropped by cleanup(). */
+  readonly name: (prefix: string) => string;
+  readonly cleanup: () => Promise<void>;
+}
+
+/**
+ * CREATE DATABASE … TEMPLATE, which needs the template free of connections: TimescaleDB's job
+ * scheduler connects to every database with the extension, so it is disconnected first (it
+ * comes back later on its own).
+ */
+export async function copyDatabase(template: string, copy: string): Promise<void> {
+  await withTimescaleClient('postgres', async (c) => {
+    for (let attempt = 1; ; attempt++) {
+      await c.query('SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = $1 AND pid <> pg_backend_pid()', [template]);
+      try {
+        await c.query(`CREATE DATABASE "${copy}" TEMPLATE "${template}"`);
+        return;
+      } catch (err) {
+        if (attempt >= 10 || !/being accessed by other users/.test((err as Error).message)) throw err;
+      }
+    }
+  });
+}
+
+/** The TimescaleDB sample, backed up to a file:// repository and restored with the real runBackup and runRestore. */
+export async function timescaleBackupAndRestore(prefix: string): Promise<TimescaleFixture> {
+  const databases: string[] = [];
+  const name = (p: string) => {
+    const n = uniqueName(p);
+    databases.push(n);
+    return n;
+  };
+  const source = name(`${prefix}_src`);
+  await withTimescaleClient('postgres', (c) => c.query(`CREATE DATABASE "${source}"`));
+  await createSampleDatabase(timescaleUrl(source), { scale: 'test', timescale: true });
+  const dir = await mkdtemp(join(tmpdir(), 'dr-ts-repo-'));
+  const repo = openRepository(`file://${dir}`);
+  const backup = await runBackup({ db: timescaleUrl(source), repository: repo, jobs: 2 });
+  const manifest = await readManifest(repo, source, backup.id);
+  const restored = name(`${prefix}_restored`);
+  await runRestore({ repository: repo, backup: backup.id, target: timescaleUrl(restored) });
+  return {
+    source,
+    repo,
+    manifest,
+    restored,
+    name,
+    async clone(sql) {
+      const copy = name(`${prefix}_copy`);
+      await copyDatabase(restored, copy);
+      if (sql) await withTimescaleClient(copy, (c) => c.query(sql));
+      return copy;
+    },
+    async cleanup() {
+      for (const db of databases) await dropTimescaleDatabase(db);
+      await rm(dir, { recursive: true, force: true });
+    },
+  };
 }
