@@ -157,6 +157,8 @@ export async function runDrill(options: DrillOptions): Promise<DrillResult> {
           database,
           target: scratchUrl,
           noOwner: options.noOwner,
+          // A policy running between the restore and the verification would change what is compared.
+          holdTimescaleJobs: true,
           jobs: options.jobs,
           tools: options.tools,
           workDir: options.workDir,

@@ -20,6 +20,9 @@ export const restoreCommand: Command = {
                      database first; the target is swapped only when that succeeded
   --with-globals     first create the backup's roles and tablespaces on the target server
   --no-owner         do not restore ownership and privileges (target lacks the source's roles)
+  --hold-timescale-jobs  keep the restored TimescaleDB policy jobs from running (next start infinity),
+                     for a copy restored to be verified (drills); default: each job is next due
+                     when the source had it due
   --tables A,B       restore only these tables (name, schema.name or "Schema"."Name") into the existing
                      target, each in full with all its partitions; the other tables stay as they are.
                      The replaced rows are kept in a safety table <table>__dr_saved_<UTC time>
@@ -48,6 +51,7 @@ Point-in-time recovery from a pgBackRest repository (set up with dr pitr config)
     overwrite: { type: 'boolean', default: false },
     'with-globals': { type: 'boolean', default: false },
     'no-owner': { type: 'boolean', default: false },
+    'hold-timescale-jobs': { type: 'boolean', default: false },
     tables: { type: 'string' },
     since: { type: 'string' },
     until: { type: 'string' },
@@ -70,6 +74,7 @@ Point-in-time recovery from a pgBackRest repository (set up with dr pitr config)
     } else {
       if (v.overwrite === true) throw usage('--overwrite replaces a whole database and does not apply to --tables; drop it (a table restore keeps the replaced rows in a safety table)');
       if (v['with-globals'] === true) throw usage('--with-globals applies to full restores only; drop it, or restore without --tables');
+      if (v['hold-timescale-jobs'] === true) throw usage('--hold-timescale-jobs applies to full restores only (a table restore keeps the target\'s jobs); drop it');
       return runTableRestore({
         repository: repository(v),
         backup: required(v, 'backup'),
@@ -94,6 +99,7 @@ Point-in-time recovery from a pgBackRest repository (set up with dr pitr config)
       overwrite: v.overwrite === true,
       withGlobals: v['with-globals'] === true,
       noOwner: v['no-owner'] === true,
+      holdTimescaleJobs: v['hold-timescale-jobs'] === true,
       jobs: jobs(v),
       tools: { binDir: optionalString(v, 'pg-bin') },
       workDir: optionalString(v, 'work-dir'),

@@ -11,6 +11,7 @@ import { fileKey, manifestKey } from '../../core/layout.ts';
 import type { Manifest } from '../../core/manifest.ts';
 import type { Repository } from '../../core/repository/index.ts';
 import { runRestore } from '../../core/restore.ts';
+import { runDrill } from '../../core/drill.ts';
 import { createSampleDatabase, TIMESCALE_SAMPLE } from '../../core/sample-database.ts';
 import { unexpectedDumpWarnings } from '../../core/timescale.ts';
 import { verifyAgainstManifest } from '../../core/verify.ts';
@@ -220,5 +221,17 @@ describe('TimescaleDB restore refusals (target untouched)', () => {
     } finally {
       await dropDatabase(plain);
     }
+  });
+});
+
+describe('TimescaleDB drill', () => {
+  it('restores the platform database into the scratch database, verifies it (policies held), drops it and passes', async () => {
+    const server = timescaleUrl('postgres').replace(/\/postgres$/, '');
+    const { report } = await runDrill({ repository: repo, source: timescaleUrl(source), scratchServer: server, backup: manifest.id });
+    expect(report.passed, report.summary).toBe(true);
+    expect(report.verification!.passed).toBe(true);
+    expect(report.scratch).toMatchObject({ dropped: true });
+    const left = await withTimescaleClient('postgres', async (c) => (await c.query(`SELECT datname FROM pg_database WHERE datname LIKE 'drill\\_%'`)).rows);
+    expect(left).toEqual([]);
   });
 });

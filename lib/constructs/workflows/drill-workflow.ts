@@ -195,7 +195,8 @@ export class DrillWorkflow extends Construct {
         { name: JobEnv.dbPort, value: sfn.JsonPath.stringAt('$.settings.scratchPort') },
         { name: JobEnv.secretEnv, value: DrillWorkflow.SCRATCH_SECRET_ENV },
         // The newest complete backup; the job falls back to an older one when it fails its checksums.
-        { name: JobEnv.args, value: JSON.stringify(['--backup', 'latest']) },
+        // TimescaleDB policies stay held in the scratch copy: a run before verify would change what it compares.
+        { name: JobEnv.args, value: JSON.stringify(['--backup', 'latest', '--hold-timescale-jobs']) },
         { name: JobEnv.resultName, value: sfn.JsonPath.stringAt('$.restoreResultName') },
       ],
       taskTimeout: props.restoreTimeout ?? Duration.hours(6),
