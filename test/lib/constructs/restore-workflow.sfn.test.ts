@@ -19,8 +19,9 @@ import { RestoreWorkflow } from '../../../lib/constructs/workflows/restore-workf
 import { createHandler as createResultHandler } from '../../../lambdas/restore-result/handler.ts';
 import { createHandler as createValidateHandler } from '../../../lambdas/validate-restore/handler.ts';
 import { runDr } from '../../support/cli.ts';
-import { PG_HOST, PG_PORT, createDatabase, dropDatabase, pgUrl, uniqueName, withClient } from '../../support/pg.ts';
+import { PG_HOST, PG_PORT, PG_USER, createDatabase, dropDatabase, pgUrl, uniqueName, withClient } from '../../support/pg.ts';
 import { createTestBucket, s3Client, s3Env, useS3Env } from '../../support/s3.ts';
+import { createTimescaleDatabase, dropTimescaleDatabase, timescaleUrl, withTimescaleClient } from '../../support/timescale.ts';
 import { definitionOf } from './definition.ts';
 import { localJob } from './local-job.ts';
 import { restoreStack } from './restore-stack.ts';
@@ -57,8 +58,17 @@ interface Execution {
   readonly tasks: string[];
 }
 
-function localWorkflow(source: string, bucket: string) {
-  const { template } = restoreStack({ databases: [{ name: source, host: PG_HOST, port: PG_PORT }], sslMode: 'disable' });
+/** The database server the workflow restores on: the machine's, or the run's TimescaleDB server. */
+interface Server {
+  readonly host: string;
+  readonly port: number;
+  readonly user: string;
+}
+
+const MACHINE_SERVER: Server = { host: PG_HOST, port: PG_PORT, user: PG_USER };
+
+function localWorkflow(source: string, bucket: string, server: Server = MACHINE_SERVER) {
+  const { template } = restoreStack({ databases: [{ name: source, host: server.host, port: server.port }], sslMode: 'disable' });
   const machine = new StateMachine(definitionOf(template) as any);
   const validate = createValidateHandler(lambdaEnv(template, 'validates a restore request'));
   // The vault's name is a deploy-time token: point the repository at the test bucket.
@@ -67,7 +77,10 @@ function localWorkflow(source: string, bucket: string) {
 
   return async (input: unknown): Promise<Execution> => {
     const name = `test-${randomBytes(6).toString('hex')}`;
-    const job = localJob(template, { env: { [JobEnv.repo]: `s3://${bucket}/` } });
+    const job = localJob(template, {
+      env: { [JobEnv.repo]: `s3://${bucket}/` },
+      secretValue: () => JSON.stringify({ username: server.user, password: '' }),
+    });
     const notifications: Execution['notifications'] = [];
     const tasks: string[] = [];
     const traced = <T>(state: string, fn: (p: any) => Promise<T>) => (p: any) => { tasks.push(state); return fn(p); };
@@ -252,3 +265,43 @@ async function readManifestJson(bucket: string, database: string, id: string): P
   for await (const chunk of await repo.get(`backups/${database}/${id}.manifest.json`)) chunks.push(Buffer.from(chunk));
   return JSON.parse(Buffer.concat(chunks).toString('utf8'));
 }
+
+describe('restore workflow on the TimescaleDB sample (real job process against the TimescaleDB server; SNS publish mocked)', () => {
+  let source: string;
+  let restored: string;
+  let bucket: string;
+  let run: ReturnType<typeof localWorkflow>;
+  const scalar = (db: string, sql: string) => withTimescaleClient(db, async (c) => Object.values((await c.query(sql)).rows[0] as object)[0]);
+
+  beforeAll(async () => {
+    useS3Env();
+    bucket = await createTestBucket('dr-rsfn-ts');
+    source = await createTimescaleDatabase('rsfn_ts_src');
+    restored = uniqueName('rsfn_ts_full');
+    await createSampleDatabase(timescaleUrl(source), { scale: 'test', timescale: true });
+    const backup = await runDr(['backup', '--db', timescaleUrl(source), '--repo', `s3://${bucket}/`, '--json', '--quiet'], s3Env());
+    expect(backup.code, backup.stderr).toBe(0);
+    const url = new URL(timescaleUrl());
+    run = localWorkflow(source, bucket, { host: url.hostname, port: Number(url.port), user: url.username });
+  });
+  afterAll(async () => {
+    for (const db of [source, restored]) await dropTimescaleDatabase(db);
+  });
+
+  it('full restore, then a range restore inside a compressed chunk: hypertables, compression and the continuous aggregate come back', async () => {
+    const full = await run({ database: source, backup: 'latest', mode: 'full', target: { database: restored } });
+    expect(full.error, logsOf(full)).toBeUndefined();
+    expect(full.output).toMatchObject({ status: 'SUCCEEDED', mode: 'full', checksums: { verified: true } });
+    const compressed = `SELECT count(*)::int FROM timescaledb_information.chunks WHERE hypertable_name = 'candles' AND is_compressed`;
+    expect(await scalar(restored, compressed)).toBe(await scalar(source, compressed));
+    expect(await scalar(restored, 'SELECT count(*)::int FROM candles_daily')).toBe(await scalar(source, 'SELECT count(*)::int FROM candles_daily'));
+
+    const day = "time >= '2025-10-10T00:00:00Z' AND time < '2025-10-11T00:00:00Z'";
+    await withTimescaleClient(restored, (c) => c.query(`DELETE FROM candles WHERE ${day}`));
+    const range = await run({ database: source, mode: 'range', tables: ['candles'], since: '2025-10-10T00:00:00Z', until: '2025-10-11T00:00:00Z', target: { database: restored } });
+    expect(range.error, logsOf(range)).toBeUndefined();
+    expect(range.output).toMatchObject({ mode: 'range', rows: await scalar(source, `SELECT count(*)::int FROM candles WHERE ${day}`) });
+    expect(await scalar(restored, `SELECT count(*)::int FROM candles WHERE ${day}`)).toBe(await scalar(source, `SELECT count(*)::int FROM candles WHERE ${day}`));
+    expect(await scalar(restored, compressed)).toBe(await scalar(source, compressed));
+  });
+});
