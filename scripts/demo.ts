@@ -3,7 +3,9 @@
  * variables (default 127.0.0.1:5432) it creates a sample crypto-stock database, backs it up into
  * ./backups with `dr backup`, runs a restore drill with `dr drill` (restore into a scratch database
  * on the same server, verify against the backup's manifest, drop the scratch database, write the
- * report), and prints where the HTML report is.
+ * report), and prints where the HTML report is. The sample is the platform's TimescaleDB shape
+ * (hypertables, compressed chunks, a continuous aggregate) when the server preloads TimescaleDB,
+ * and the declaratively partitioned one otherwise.
  */
 import type pg from 'pg';
 import { main } from '../bin/dr.ts';
@@ -36,10 +38,18 @@ async function dr(args: string[]): Promise<Record<string, unknown>> {
   return JSON.parse(chunks.join('').trim().split('\n').pop()!);
 }
 
-console.log(`1. Creating the sample database ${SOURCE} on ${host}:${port}`);
+/** TimescaleDB can be created here: installed, and in shared_preload_libraries. */
+async function serverHasTimescale(): Promise<boolean> {
+  const [row] = await query<{ available: boolean; preload: string }>('postgres', `
+    SELECT EXISTS (SELECT 1 FROM pg_available_extensions WHERE name = 'timescaledb') AS available, current_setting('shared_preload_libraries') AS preload`);
+  return row.available && /(^|,)\s*"?timescaledb/.test(row.preload);
+}
+
+const timescale = await serverHasTimescale();
+console.log(`1. Creating the sample database ${SOURCE} on ${host}:${port} (${timescale ? 'TimescaleDB: hypertables, compressed chunks, a continuous aggregate' : 'plain PostgreSQL: partitioned candles; preload TimescaleDB for the platform\'s real shape'})`);
 await query('postgres', `DROP DATABASE IF EXISTS ${SOURCE} WITH (FORCE)`);
 await query('postgres', `CREATE DATABASE ${SOURCE}`);
-const sample = await createSampleDatabase(url(SOURCE), { scale: 'demo' });
+const sample = await createSampleDatabase(url(SOURCE), { scale: 'demo', timescale });
 console.log(`   ${sample.candles} candles for ${sample.symbols} symbols, ${(sample.sizeBytes / 1048576).toFixed(0)} MiB`);
 
 console.log('\n2. Backing it up into ./backups');
