@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { TestProject } from 'vitest/node';
 import { startS3rver } from './s3rver.ts';
-import { startTimescaleServer } from './timescale.ts';
+import { startTimescaleServer } from './timescale-server.ts';
 
 declare module 'vitest' {
   export interface ProvidedContext {

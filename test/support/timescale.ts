@@ -1,8 +1,7 @@
 /**
- * The TimescaleDB server of a test run: a throwaway cluster (test/support/cluster.ts) with the
- * extension preloaded, started once by global-setup.ts. A cluster of its own rather than the
- * machine's server: the machine's server keeps its configuration (no preload, no restart of a
- * server other work uses), and every run gets the same TimescaleDB settings.
+ * Tests' access to the run's TimescaleDB server (started by global-setup.ts, see
+ * timescale-server.ts): its URL, clients, databases, and the TimescaleDB sample backed up and
+ * restored as a fixture.
  */
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -15,32 +14,8 @@ import type { Manifest } from '../../core/manifest.ts';
 import { openRepository, type Repository } from '../../core/repository/index.ts';
 import { runRestore } from '../../core/restore.ts';
 import { createSampleDatabase } from '../../core/sample-database.ts';
-import { freePort, initCluster } from './cluster.ts';
 import { uniqueName } from './pg.ts';
-
-export interface TimescaleServer {
-  /** `postgres://postgres@127.0.0.1:<port>/<database>` (trust auth). */
-  readonly url: (database?: string) => string;
-  readonly stop: () => Promise<void>;
-}
-
-/** Server options every TimescaleDB test server runs with (telemetry off: no network here). */
-export const TIMESCALE_SERVER_OPTIONS = `-c shared_preload_libraries=timescaledb -c timescaledb.telemetry_level=off`;
-
-export async function startTimescaleServer(): Promise<TimescaleServer> {
-  const cluster = await initCluster('dr-timescale-');
-  const port = await freePort();
-  try {
-    await cluster.start(`-p ${port} -k ${cluster.base} -c listen_addresses=127.0.0.1 -c fsync=off -c max_connections=200 ${TIMESCALE_SERVER_OPTIONS}`);
-  } catch (err) {
-    await cluster.stop();
-    throw new Error(`the TimescaleDB test server did not start (${(err as Error).message}): run ../shared/timescaledb/install.sh`);
-  }
-  return {
-    url: (database = 'postgres') => `postgres://postgres@127.0.0.1:${port}/${encodeURIComponent(database)}`,
-    stop: () => cluster.stop(),
-  };
-}
+import { copyDatabaseOn } from './timescale-server.ts';
 
 /** The run's TimescaleDB server URL for `database` (provided by global-setup). */
 export function timescaleUrl(database = 'postgres'): string {
@@ -84,24 +59,8 @@ export interface TimescaleFixture {
   readonly cleanup: () => Promise<void>;
 }
 
-/**
- * CREATE DATABASE … TEMPLATE, which needs the template free of connections: TimescaleDB's job
- * scheduler connects to every database with the extension, so it is disconnected first (it
- * comes back later on its own).
- */
-export async function copyDatabase(template: string, copy: string): Promise<void> {
-  await withTimescaleClient('postgres', async (c) => {
-    for (let attempt = 1; ; attempt++) {
-      await c.query('SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = $1 AND pid <> pg_backend_pid()', [template]);
-      try {
-        await c.query(`CREATE DATABASE "${copy}" TEMPLATE "${template}"`);
-        return;
-      } catch (err) {
-        if (attempt >= 10 || !/being accessed by other users/.test((err as Error).message)) throw err;
-      }
-    }
-  });
-}
+/** CREATE DATABASE `copy` TEMPLATE `template` on the run's TimescaleDB server (see copyDatabaseOn). */
+export const copyDatabase = (template: string, copy: string) => copyDatabaseOn(timescaleUrl(), template, copy);
 
 /** The TimescaleDB sample, backed up to a file:// repository and restored with the real runBackup and runRestore. */
 export async function timescaleBackupAndRestore(prefix: string): Promise<TimescaleFixture> {
