@@ -12,7 +12,7 @@ import { from as copyFrom, to as copyTo } from 'pg-copy-streams';
 import { DrError } from './errors.ts';
 import { connect, firstErrorLine, parsePgUrl, type PgTools, qualified, quoteIdent, runTool } from './pg.ts';
 import { suffixed } from './restore.ts';
-import { compressedChunks, compressedRanges, isHypertable, kindMismatchError, missingHypertableError, recompress, refreshAggregatesOver } from './timescale.ts';
+import { allowBulkDecompression, compressedChunks, compressedRanges, isHypertable, kindMismatchError, missingHypertableError, recompress, refreshAggregatesOver } from './timescale.ts';
 
 export interface TableName {
   readonly schema: string;
@@ -318,6 +318,7 @@ export async function replaceTables(source: RowSource, options: ReplaceOptions):
     const results: ReplacedTable[] = [];
     await tgt.query('BEGIN');
     try {
+      if (plans.some((p) => p.hypertable)) await allowBulkDecompression(tgt);
       // Restored rows must not fire the target's triggers (an audit trigger would write to other
       // tables) nor be blocked mid-way by foreign keys the replacement satisfies again at the end;
       // foreign keys are checked explicitly below instead.

@@ -429,3 +429,13 @@ export function missingHypertableError(display: string): DrError {
     'create it as a hypertable first (the backup\'s definition plus create_hypertable), or restore the full backup into a new database; the target is unchanged',
   );
 }
+
+/**
+ * Lifts, for the caller's transaction, TimescaleDB's cap on rows decompressed by one DML
+ * transaction (`max_tuples_decompressed_per_dml_transaction`, 100 000 by default): replacing a day
+ * inside a compressed chunk decompresses every batch that holds part of it, and the cap would
+ * fail the restore on a real table. The replacement is one deliberate transaction; its size is the range's.
+ */
+export async function allowBulkDecompression(client: pg.Client): Promise<void> {
+  await client.query(`SET LOCAL timescaledb.max_tuples_decompressed_per_dml_transaction = 0`);
+}

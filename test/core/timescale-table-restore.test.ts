@@ -74,6 +74,14 @@ describe('hypertable range restore', () => {
     expect((await query<{ r: string }>(target, `SELECT string_agg(c::text, '|' ORDER BY symbol_id, time) AS r FROM ${safety} c`))[0].r).toBe(changedDay);
   });
 
+  it('is not stopped by TimescaleDB\'s cap on rows decompressed per transaction (a day of a real table exceeds it)', async () => {
+    const target = await fx.clone();
+    // The cap, set low on the target database, as the default 100 000 stands to a production day.
+    await withTimescaleClient('postgres', (c) => c.query(`ALTER DATABASE "${target}" SET timescaledb.max_tuples_decompressed_per_dml_transaction = 5`));
+    await restore(target, COMPRESSED_DAY);
+    expect(await candles(target, inRange(COMPRESSED_DAY))).toBe(await candles(fx.source, inRange(COMPRESSED_DAY)));
+  });
+
   it('fetches only the overlapping chunk\'s data files (and the catalog), so the cost follows the range', async () => {
     const target = await fx.clone();
     const result = await restore(target, COMPRESSED_DAY);
