@@ -267,7 +267,9 @@ export async function runTableRestore(options: TableRestoreOptions): Promise<Tab
       await dropScratch();
       if (workDir) await rm(workDir, { recursive: true, force: true });
       workDir = await mkdtemp(join(options.workDir ?? tmpdir(), 'dr-table-restore-'));
-      const streamed = !range && !manifest.extensions.some((e) => e.name === 'timescaledb') && (await presentWithoutInheritance(target.url, resolved));
+      // A hypertable's rows need TimescaleDB's catalog staged with them; plain tables of a
+      // TimescaleDB database stream like any others.
+      const streamed = !range && !resolved.some((r) => r.table.kind === 'hypertable') && (await presentWithoutInheritance(target.url, resolved));
       return streamed ? fetchForStream(manifest, resolved) : stage(manifest, resolved);
     });
     warnings.push(...fallbackWarnings);

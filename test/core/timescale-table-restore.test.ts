@@ -133,6 +133,18 @@ describe('hypertable whole-table restore', () => {
   });
 });
 
+describe('plain tables of a TimescaleDB database', () => {
+  it('stream straight from the backup files, with no scratch database', async () => {
+    const target = await fx.clone(`DELETE FROM alerts`);
+    const logs: string[] = [];
+    const result = await runTableRestore({ repository: fx.repo, backup: fx.manifest.id, target: timescaleUrl(target), tables: ['alerts'], noOwner: true, log: (m) => logs.push(m) });
+    expect(result.tables[0]).toMatchObject({ table: 'public.alerts', rowsRestored: 12 });
+    expect(result.phases.stageMs).toBe(0);
+    expect(logs.some((l) => /__dr_stage_/.test(l))).toBe(false);
+    expect(await query(target, 'SELECT count(*)::int AS n FROM alerts')).toEqual([{ n: 12 }]);
+  });
+});
+
 describe('hypertable restore refusals (target untouched)', () => {
   it('refuses a hypertable restore into a target where candles is a plain table', async () => {
     const target = await fx.clone(`ALTER TABLE candles RENAME TO candles_ht; CREATE TABLE candles (LIKE candles_ht INCLUDING ALL); INSERT INTO candles SELECT * FROM candles_ht`);
