@@ -3,7 +3,10 @@
  * state machine calls it after every drill, also when the restore or the verification failed.
  * It refuses any name not `drill_*` (core/scratch.ts), whatever the event says.
  *
- * Event (validated): { database: "drill_<db>_<yyyymmdd>", host?, port? }
+ * Event (validated): { database: "drill_<db>_<yyyymmdd>", host?, port? }, or, from the EventBridge
+ * rule on a drill execution that timed out or was aborted (its cleanup step never ran):
+ * { sweepBefore: <execution start, epoch ms>, host?, port? }, which drops every drill_*_<yyyymmdd>
+ * database of that day or older (leftovers of earlier stopped drills too).
  * Environment (core/contract.ts DrillCleanupEnv): DR_DB_SECRET_ARN (the staging server's secret),
  * DR_DB_CA_BUNDLE / DR_DB_SSLMODE (optional, as for the verify Lambda).
  */
@@ -16,7 +19,9 @@ import { connectTls, parseSecret, sslModeOf } from '../../core/secret-connection
 
 export const DrillCleanupEventSchema = z.strictObject({
   /** The scratch database to drop; must be named drill_*. */
-  database: z.string().min(1),
+  database: z.string().min(1).optional(),
+  /** Drop every drill_*_<yyyymmdd> database dated on or before this time's UTC day (epoch ms). */
+  sweepBefore: z.coerce.number().int().positive().optional(),
   /** @default - the secret's host */
   host: z.string().min(1).optional(),
   /** @default - the secret's port, else 5432 */
@@ -30,15 +35,22 @@ export interface DrillCleanupDeps {
   readonly env?: NodeJS.ProcessEnv;
 }
 
-export function createDrillCleanupHandler(deps: DrillCleanupDeps): (event: unknown) => Promise<DropResult> {
+/** What a sweep dropped. */
+export interface SweepResult {
+  readonly dropped: readonly string[];
+}
+
+export function createDrillCleanupHandler(deps: DrillCleanupDeps): (event: unknown) => Promise<DropResult | SweepResult> {
   return async (raw) => {
     const parsed = DrillCleanupEventSchema.safeParse(raw);
+    const usage = 'send {database: "drill_<db>_<yyyymmdd>", host?, port?} or {sweepBefore: <epoch ms>, host?, port?}';
     if (!parsed.success) {
       const issue = parsed.error.issues[0];
-      throw new DrError(`drill cleanup event is invalid: ${issue.path.join('.') || '(event)'}: ${issue.message}`, 'send {database: "drill_<db>_<yyyymmdd>", host?, port?}');
+      throw new DrError(`drill cleanup event is invalid: ${issue.path.join('.') || '(event)'}: ${issue.message}`, usage);
     }
     const event = parsed.data;
-    assertScratchName(event.database); // before any connection or secret read
+    if ((event.database === undefined) === (event.sweepBefore === undefined)) throw new DrError('drill cleanup event needs exactly one of database and sweepBefore', usage);
+    if (event.database !== undefined) assertScratchName(event.database); // before any connection or secret read
     const env = deps.env ?? process.env;
     const secretArn = env[DrillCleanupEnv.secretArn];
     if (!secretArn) throw new DrError(`environment variable ${DrillCleanupEnv.secretArn} is not set`, 'the CDK construct sets it; redeploy the stack');
@@ -54,7 +66,15 @@ export function createDrillCleanupHandler(deps: DrillCleanupDeps): (event: unkno
       `${secret.username}@${host}:${port}/postgres`,
     );
     try {
-      const result = await dropScratchDatabase(client, event.database);
+      if (event.sweepBefore !== undefined) {
+        const lastDay = new Date(event.sweepBefore).toISOString().slice(0, 10).replace(/-/g, '');
+        const found = await client.query<{ datname: string }>(String.raw`SELECT datname FROM pg_database WHERE datname ~ '^drill_.+_[0-9]{8}$' ORDER BY datname`);
+        const stale = found.rows.map((r) => r.datname).filter((name) => name.slice(-8) <= lastDay);
+        for (const name of stale) await dropScratchDatabase(client, name);
+        console.log(JSON.stringify({ cleanup: 'SWEPT', dropped: stale, host }));
+        return { dropped: stale };
+      }
+      const result = await dropScratchDatabase(client, event.database!);
       console.log(JSON.stringify({ cleanup: result.existed ? 'DROPPED' : 'ABSENT', database: result.database, host }));
       return result;
     } finally {

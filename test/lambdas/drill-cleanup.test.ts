@@ -52,6 +52,24 @@ describe('drill-cleanup Lambda (real PostgreSQL; mocked Secrets Manager GetSecre
     },
   );
 
+  it('sweepBefore (a drill that timed out or was aborted): drops every drill_*_<yyyymmdd> of that UTC day or older, keeps later ones', async () => {
+    // Days long past, so the sweep cannot reach another test's scratch databases of today.
+    const base = uniqueName('drill_sweep');
+    const [older, sameDay, later] = ['19981231', '19990101', '19990102'].map((day) => `${base}_${day}`);
+    for (const name of [older, sameDay, later]) await createDatabase(name);
+    try {
+      const result = await handler({ sweepBefore: Date.parse('1999-01-01T23:00:00Z') }) as { dropped: string[] };
+      expect(result.dropped).toEqual(expect.arrayContaining([older, sameDay]));
+      expect(result.dropped).not.toContain(later);
+      expect(await databaseExists(older)).toBe(false);
+      expect(await databaseExists(sameDay)).toBe(false);
+      expect(await databaseExists(later)).toBe(true);
+    } finally {
+      await dropDatabase(later);
+    }
+    await expect(handler({ database: 'drill_x_19990101', sweepBefore: 1 })).rejects.toThrow('exactly one of database and sweepBefore');
+  });
+
   it('leaves a database not named drill_* in place', async () => {
     await createDatabase(keep);
     await expect(handler({ database: keep })).rejects.toThrow(`refusing to drop "${keep}"`);
