@@ -22,7 +22,7 @@ describe('job/Dockerfile', () => {
   it('bundles job/entry.ts with the build stage\'s own esbuild command, and the bundle runs', () => {
     const run = instructions.find((l) => l.startsWith('RUN npx esbuild'));
     expect(run).toBeDefined();
-    expect(run).toContain('--bundle --platform=node --format=esm --target=node20');
+    expect(run).toContain('--bundle --platform=node --format=esm --target=node22');
     const command = run!.slice('RUN '.length).replace('/app/dist/dr-job.mjs', join(out, 'dr-job.mjs'));
     execFileSync('sh', ['-c', command], { cwd: REPO_ROOT, stdio: 'pipe' });
 
@@ -45,7 +45,7 @@ describe('job/Dockerfile', () => {
     expect(dockerfile).toContain('apt.postgresql.org/pub/repos/apt bookworm-pgdg main');
     expect(dockerfile).toContain('"postgresql-client-${PG_MAJOR}"');
     const froms = instructions.filter((l) => l.startsWith('FROM '));
-    expect(froms).toEqual(['FROM node:20-bookworm-slim AS build', 'FROM node:20-bookworm-slim']);
+    expect(froms).toEqual(['FROM ${NODE_IMAGE} AS build', 'FROM ${NODE_IMAGE}']);
     expect(instructions.filter((l) => l.startsWith('USER ')).at(-1)).toBe('USER node');
     expect(instructions.at(-1)).toBe('ENTRYPOINT ["node", "dist/dr-job.mjs"]');
   });
@@ -65,17 +65,37 @@ describe('job/Dockerfile', () => {
     // The build fails unless the server, pgBackRest and the TimescaleDB library are really there.
     expect(install).toContain('"/usr/lib/postgresql/${PG_MAJOR}/bin/postgres" --version');
     expect(install).toContain('pgbackrest version');
-    expect(install).toContain('test -f "/usr/lib/postgresql/${PG_MAJOR}/lib/timescaledb.so"');
+    expect(install).toContain('test -f "/usr/lib/postgresql/${PG_MAJOR}/lib/timescaledb-${TIMESCALEDB_VERSION}.so"');
     // pgBackRest's default paths are writable by the job's user.
     expect(install).toContain('install -d -o node -g node /var/log/pgbackrest /var/spool/pgbackrest /tmp/pgbackrest');
   });
 
-  it('pins TimescaleDB only when TIMESCALEDB_APT_VERSION is given (the pin expression, run by sh)', () => {
-    expect(instructions).toContain('ARG TIMESCALEDB_APT_VERSION=');
-    const pinLine = instructions.find((l) => l.includes('pin="${TIMESCALEDB_APT_VERSION'))!;
+  it('bases both stages on Node 22 pinned by digest (no NodeVersionSupportWarning from the AWS SDK in the job)', () => {
+    const arg = instructions.find((l) => l.startsWith('ARG NODE_IMAGE='));
+    expect(arg).toMatch(/^ARG NODE_IMAGE=node:22-bookworm-slim@sha256:[0-9a-f]{64}$/);
+    // The ARG comes before the first FROM, so both FROMs can use it.
+    expect(instructions.indexOf(arg!)).toBeLessThan(instructions.findIndex((l) => l.startsWith('FROM ')));
+  });
+
+  it('trusts the PGDG and Timescale apt keys only after checking their fingerprints', () => {
+    expect(instructions).toContain('ARG PGDG_KEY_FPR=B97B0AFCAA1A47F044F244A07FCC7D46ACCC4CF8');
+    expect(instructions).toContain('ARG TIMESCALE_KEY_FPR=1005FB68604CE9B8F6879CF759F18EDF47F24417');
+    const install = instructions.find((l) => l.includes('apt.postgresql.org.asc'))!;
+    const steps = install.split(/;\s*/);
+    for (const [file, fpr] of [['/usr/share/postgresql-common/pgdg/apt.postgresql.org.asc', 'PGDG_KEY_FPR'], ['/usr/share/keyrings/timescaledb.asc', 'TIMESCALE_KEY_FPR']]) {
+      const check = steps.findIndex((c) => c === `gpg --show-keys --with-colons ${file} | grep -qx "fpr:::::::::\${${fpr}}:"`);
+      expect(check).toBeGreaterThan(steps.findIndex((c) => c.startsWith('curl') && c.includes(file)));
+      // Checked before apt reads the repository the key signs.
+      expect(check).toBeLessThan(steps.lastIndexOf('apt-get update'));
+    }
+  });
+
+  it('installs exactly TIMESCALEDB_VERSION (the build arg lib/constructs/job.ts sets from config timescaleVersion; default 2.28.3), the pin run by sh', () => {
+    expect(instructions).toContain('ARG TIMESCALEDB_VERSION=2.28.3');
+    const pinLine = instructions.find((l) => l.includes('pin="=${TIMESCALEDB_VERSION}'))!;
     const pin = /pin="[^"]*"/.exec(pinLine)![0];
-    const expand = (version: string) => execFileSync('sh', ['-c', `${pin}; printf %s "timescaledb-2-postgresql-15$pin"`], { env: { TIMESCALEDB_APT_VERSION: version }, encoding: 'utf8' });
-    expect(expand('')).toBe('timescaledb-2-postgresql-15');
-    expect(expand('2.17.2~debian12')).toBe('timescaledb-2-postgresql-15=2.17.2~debian12');
+    const expand = (version: string) => execFileSync('sh', ['-c', `${pin}; printf %s "timescaledb-2-postgresql-15$pin"`], { env: { TIMESCALEDB_VERSION: version }, encoding: 'utf8' });
+    expect(expand('2.28.3')).toBe('timescaledb-2-postgresql-15=2.28.3~debian12');
+    expect(expand('2.17.2')).toBe('timescaledb-2-postgresql-15=2.17.2~debian12');
   });
 });
