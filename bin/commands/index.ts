@@ -2,9 +2,10 @@
 import type { Command } from './args.ts';
 import { backupCommand } from './backup.ts';
 import { checkCommand } from './check.ts';
+import { doctorCommand } from './doctor.ts';
 import { drillCommand } from './drill.ts';
 import { listCommand } from './list.ts';
-import { pitrConfigCommand, pitrRestoreServerCommand } from './pitr.ts';
+import { pitrCheckCommand, pitrConfigCommand, pitrMarkCommand, pitrRestoreServerCommand } from './pitr.ts';
 import { remoteRestoreCommand, remoteStatusCommand } from './remote.ts';
 import { restoreCommand } from './restore.ts';
 import { verifyCommand } from './verify.ts';
@@ -16,9 +17,13 @@ export const COMMANDS: Record<string, Command> = {
   restore: restoreCommand,
   verify: verifyCommand,
   drill: drillCommand,
+  doctor: doctorCommand,
   // Two-word commands: dr.ts joins `dr pitr config` into 'pitr config'.
   'pitr config': pitrConfigCommand,
+  'pitr check': pitrCheckCommand,
+  'pitr info': { ...pitrCheckCommand, summary: 'The same report as dr pitr check' },
   'pitr restore-server': pitrRestoreServerCommand,
+  'pitr mark': pitrMarkCommand,
   'remote restore': remoteRestoreCommand,
   'remote status': remoteStatusCommand,
 };
