@@ -22,9 +22,18 @@ export class Sha256Stream extends Transform {
     callback(null, bytes);
   }
 
-  /** Call once, after the stream has ended. */
+  private digest: Buffer | undefined;
+
+  /** Call after the stream has ended. */
   result(): Digest {
-    return { size: this.bytesSeen, sha256: this.hash.digest('hex') };
+    this.digest ??= this.hash.digest();
+    return { size: this.bytesSeen, sha256: this.digest.toString('hex') };
+  }
+
+  /** The SHA-256 as S3 reports it (base64); after the stream has ended. */
+  sha256Base64(): string {
+    this.digest ??= this.hash.digest();
+    return this.digest.toString('base64');
   }
 }
 

@@ -221,6 +221,7 @@ export class S3Repository implements Repository {
       if (isSdkError(err) || networkCode(err)) throw this.translate(err, `upload ${key}`);
       throw err;
     }
+    await this.assertStored(key, objectKey, hasher.bytesSeen, hasher.sha256Base64());
     // After the upload because s3rver ignores tags on PutObject. If this fails the object stays
     // untagged, so lifecycle rules by tier would never expire it: the error is surfaced. Only when
     // the tag is missing: the vault's policy denies re-tagging an object that has one (AWS keeps
@@ -239,6 +240,32 @@ export class S3Repository implements Repository {
       throw this.translate(err, `tag ${key} with ${RETENTION_TAG_KEY}=${options.tier}`);
     }
     return { key, ...hasher.result() };
+  }
+
+  /**
+   * The store must hold exactly the bytes sent: a store that does not decode the SDK's
+   * `aws-chunked` uploads (s3rver, some Ceph, Backblaze and older MinIO) keeps the chunk framing
+   * as data, so the object comes out larger. Checked by a HEAD before the backup counts it, with
+   * the store's own SHA-256 when it reports one (single-part objects only; multipart ones carry
+   * a checksum of checksums).
+   */
+  private async assertStored(key: string, objectKey: string, size: number, sha256Base64: string): Promise<void> {
+    const { client, s3 } = await this.api();
+    let stored;
+    try {
+      stored = await client.send(new s3.HeadObjectCommand({ Bucket: this.bucket, Key: objectKey, ChecksumMode: 'ENABLED' }));
+    } catch (err) {
+      throw this.translate(err, `read back ${key}`);
+    }
+    const storedSize = stored.ContentLength;
+    const storedSha = stored.ChecksumSHA256;
+    const shaMismatch = storedSha !== undefined && !storedSha.includes('-') && storedSha !== sha256Base64;
+    if (storedSize === size && !shaMismatch) return;
+    const what = storedSize !== size ? `holds ${storedSize ?? 'an unknown number of'} bytes, ${size} were written` : 'reports another SHA-256 than the bytes written';
+    throw new DrError(
+      `upload of ${key} is damaged: ${this.url} ${what}, so the backup was not recorded`,
+      'this store does not decode the AWS SDK\'s aws-chunked uploads (s3rver, some Ceph, Backblaze, older MinIO): set AWS_REQUEST_CHECKSUM_CALCULATION=WHEN_REQUIRED and AWS_RESPONSE_CHECKSUM_VALIDATION=WHEN_REQUIRED for it',
+    );
   }
 
   async get(key: string): Promise<Readable> {
