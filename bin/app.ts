@@ -7,7 +7,7 @@ import { readFileSync } from 'node:fs';
 import { App, Validations } from 'aws-cdk-lib';
 import { AwsSolutionsChecks } from 'cdk-nag';
 import { parseConfig } from '../lib/config.ts';
-import { DrStack } from '../lib/dr-stack.ts';
+import { blockExampleDeploy, DrStack } from '../lib/dr-stack.ts';
 import { addOffsiteStack } from '../lib/offsite-stack.ts';
 
 const app = new App();
@@ -34,7 +34,8 @@ const primary = new DrStack(app, 'CryptoStockDr', {
 
 if (config.offsite.enabled) {
   // The primary account, as the offsite bucket policy names it (needed for a second account).
-  addOffsiteStack(app, primary, config.offsite, process.env.CDK_DEFAULT_ACCOUNT);
+  const offsite = addOffsiteStack(app, primary, config.offsite, process.env.CDK_DEFAULT_ACCOUNT, config.breakGlassRoleArn);
+  if (config.example) blockExampleDeploy(offsite, config.placeholders);
 }
 
 Validations.of(app).addPlugins(new AwsSolutionsChecks(app));

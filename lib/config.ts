@@ -70,8 +70,10 @@ export interface ServerConfig {
 
 export interface DrillConfig {
   /**
-   * Staging server that receives the scratch databases `drill_<db>_<yyyymmdd>`.
-   * @default - the first database's server and secret
+   * Staging server that receives the scratch databases `drill_<db>_<yyyymmdd>`, with its own
+   * secret. Required in a deployable config, and never a production database host: the drill's
+   * cleanup drops `drill_*` databases there.
+   * @default - in an example config only, the placeholder scratch.internal.example
    */
   readonly scratchServer: ServerConfig;
   /** Whether the monthly drill schedule (first Sunday, 03:00 UTC) is enabled. @default true */
@@ -85,8 +87,19 @@ export interface OffsiteConfig {
   readonly enabled: boolean;
   /** Region of the offsite bucket; must differ from the primary's. @default 'us-west-2' */
   readonly region: string;
-  /** Account of the offsite bucket. @default - the primary's account */
+  /**
+   * Account of the offsite bucket: another account than the primary's, so an administrator of the
+   * production account cannot remove the offsite copy. Required in a deployable config unless
+   * `allowSameAccount` is true.
+   * @default - the primary's account (only with allowSameAccount, or in an example config)
+   */
   readonly account?: string;
+  /**
+   * Accept an offsite bucket in the primary's own account (README "Offsite in the same account"):
+   * whoever takes over that account can then change the offsite bucket's policy too.
+   * @default false
+   */
+  readonly allowSameAccount: boolean;
   /** Offsite bucket name (globally unique). @default - crypto-stock-dr-offsite-<account>-<region> */
   readonly bucketName?: string;
   /** S3 Replication Time Control (15-minute SLA, extra per-GB charge). @default false */
@@ -101,20 +114,66 @@ export interface DrConfig {
   readonly drill: DrillConfig;
   /** Existing VPC to run the job in (needs an account/region for the lookup). @default - a new VPC */
   readonly vpcId?: string;
-  /** Email address subscribed to backup alarms. @default - no subscription (the topic still exists) */
+  /**
+   * Email address subscribed to the alarm topic. A deployable config needs this or `alertTopicArn`.
+   * @default - none
+   */
   readonly alertEmail?: string;
+  /**
+   * An existing SNS topic (e.g. the on-call paging topic) every alarm and tamper rule also notifies.
+   * A deployable config needs this or `alertEmail`.
+   * @default - none
+   */
+  readonly alertTopicArn?: string;
+  /**
+   * The one role that may change the vault's and keys' protections (bucket policy, lifecycle,
+   * Object Lock, replication, versioning, governance bypass, key deletion): the break-glass
+   * procedure in the README. An ARN of this account's role.
+   * @default - arn:<partition>:iam::<account>:role/crypto-stock-dr-break-glass
+   */
+  readonly breakGlassRoleArn?: string;
+  /**
+   * Marks the shipped example config (cdk.json): placeholders are allowed, listed in a synth
+   * warning, and the templates refuse to deploy. A real config leaves it out.
+   * @default false
+   */
+  readonly example: boolean;
+  /**
+   * Placeholder fields of an example config (filled in by parseConfig, never set by hand).
+   * @default - none
+   */
+  readonly placeholders: readonly string[];
   /** Major version of the PostgreSQL client in the job image; must be >= the server's. @default 15 */
   readonly postgresMajorVersion: number;
   /** Databases backed up at the same time. @default 2 */
   readonly backupConcurrency: number;
-  /** libpq sslmode for the job's connections. @default 'verify-full' with sslRootCert, else 'require' */
+  /**
+   * libpq sslmode for the job's and the Lambdas' connections. A mode that does not verify the
+   * server (disable, allow, prefer, require) must be spelled out with `insecureTls: true`.
+   * @default 'verify-full'
+   */
   readonly sslMode: SslMode;
   /**
    * CA bundle the job verifies database certificates against: 'rds' (the RDS global bundle shipped
-   * in the job image) or an absolute path inside the image. @default - none (libpq defaults)
+   * in the job image) or an absolute path inside the image.
+   * @default 'rds' with a verifying sslMode, else none
    */
   readonly sslRootCert?: string;
-  /** Security group of the databases; the job (and verify) security groups get ingress on the database ports. @default - none: add the rules yourself */
+  /** Allow an sslMode that does not verify the server's certificate. @default false */
+  readonly insecureTls: boolean;
+  /**
+   * Customer-managed KMS key the database secrets are encrypted with: the roles that read a
+   * secret get kms:Decrypt on it (through Secrets Manager only).
+   * @default - the secrets use the AWS-managed key, which needs no grant
+   */
+  readonly secretKmsKeyArn?: string;
+  /**
+   * TimescaleDB version production runs: the job image installs exactly this one (a restored or
+   * recovered cluster needs the extension version its catalog records).
+   * @default '2.28.3'
+   */
+  readonly timescaleVersion: string;
+  /** Security group of the databases (needs vpcId); the job and drill security groups get ingress on the database ports, and their database egress goes only to it. @default - none: add the rules yourself */
   readonly databaseSecurityGroupId?: string;
   /** Rotate each database secret every N days with the hosted single-user PostgreSQL rotation. @default - no rotation schedule */
   readonly secretRotationDays?: number;
@@ -168,6 +227,12 @@ const configSchema = z.strictObject({
   databases: z.array(databaseSchema).min(1, 'list at least one database').default([DEFAULT_DATABASE]),
   rtoSeconds: z.number().int().min(60, 'at least 60 seconds').max(7 * 86400, 'at most 7 days (604800)').default(3600),
   drill: drillSchema.default({ scheduleEnabled: true, healthUrls: [] }),
+  example: z.boolean().default(false),
+  breakGlassRoleArn: z.string().regex(/^arn:aws[a-z-]*:iam::\d{12}:role\/[\w+=,.@/-]+$/, 'an IAM role ARN like arn:aws:iam::123456789012:role/crypto-stock-dr-break-glass').optional(),
+  alertTopicArn: z.string().regex(/^arn:aws[a-z-]*:sns:[a-z0-9-]+:\d{12}:[\w-]+$/, 'an SNS topic ARN like arn:aws:sns:us-east-1:123456789012:on-call').optional(),
+  insecureTls: z.boolean().default(false),
+  secretKmsKeyArn: z.string().regex(/^arn:aws[a-z-]*:kms:[a-z0-9-]+:\d{12}:key\/[0-9a-f-]+$/, 'a KMS key ARN like arn:aws:kms:us-east-1:123456789012:key/1234abcd-...').optional(),
+  timescaleVersion: z.string().regex(/^\d+\.\d+\.\d+$/, 'a TimescaleDB release like 2.28.3 (SELECT extversion FROM pg_extension WHERE extname = \'timescaledb\' on production)').default('2.28.3'),
   vpcId: z.string().regex(/^vpc-[0-9a-f]+$/, 'a VPC id like vpc-0123456789abcdef0').optional(),
   alertEmail: z.email().optional(),
   postgresMajorVersion: z.number().int().min(12).max(18).default(15),
@@ -180,9 +245,10 @@ const configSchema = z.strictObject({
     enabled: z.boolean().default(true),
     region: z.string().regex(/^[a-z]{2}(-gov)?-[a-z]+-\d$/, 'an AWS region like us-west-2').default('us-west-2'),
     account: z.string().regex(/^\d{12}$/, 'a 12-digit AWS account id').optional(),
+    allowSameAccount: z.boolean().default(false),
     bucketName: z.string().regex(/^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$/, 'an S3 bucket name (3-63 lowercase letters, digits, dots, hyphens)').optional(),
     replicationTimeControl: z.boolean().default(false),
-  }).default({ enabled: true, region: 'us-west-2', replicationTimeControl: false }),
+  }).default({ enabled: true, region: 'us-west-2', allowSameAccount: false, replicationTimeControl: false }),
   pitr: pitrSchema.default({ enabled: true, stanza: 'crypto_stock', rpoSeconds: 300, baseBackupMaxAgeDays: 8 }),
   job: jobSchema.default({ cpu: 1024, memoryMiB: 2048, ephemeralStorageGiB: 100 }),
 });
@@ -190,9 +256,25 @@ const configSchema = z.strictObject({
 /** Where the raw value came from, for error messages. */
 const FIX_HINT = 'fix the "dr" object in cdk.json context, or the JSON file passed with `-c configFile=<path>`';
 
+/** sslmodes that do not check the server's certificate against a CA. */
+const UNVERIFIED_SSL_MODES: readonly SslMode[] = ['disable', 'allow', 'prefer', 'require'];
+
+/** The stand-in scratch server of an example config without one (never deployable: it is a placeholder). */
+const EXAMPLE_SCRATCH_SERVER: ServerConfig = { host: 'scratch.internal.example', port: 5432, secret: 'example/scratch-db' };
+
+/** A value copied from the example rather than written for a real deployment. */
+function isPlaceholder(value: string): boolean {
+  return /example/i.test(value);
+}
+
 /**
  * Validates raw configuration (`undefined` means "all defaults") and fills in defaults.
  * Throws an Error listing every problem with its path and how to fix it.
+ *
+ * A config with `"example": true` (the one cdk.json ships) may hold placeholders; they are
+ * returned in `placeholders`, and the stack warns and refuses to deploy. Any other config is
+ * deployable: a placeholder, or a missing offsite account, scratch server or alert subscription,
+ * fails here, naming each field.
  */
 export function parseConfig(raw: unknown): DrConfig {
   const parsed = configSchema.safeParse(raw ?? {});
@@ -218,16 +300,55 @@ export function parseConfig(raw: unknown): DrConfig {
     const ok = c.job.cpu === 256 ? [512, 1024, 2048].includes(c.job.memoryMiB) : c.job.memoryMiB >= min && c.job.memoryMiB <= max && c.job.memoryMiB % step === 0;
     if (!ok) problems.push(`job.memoryMiB: ${c.job.memoryMiB} is not valid with cpu ${c.job.cpu}; use ${min}..${max} in steps of ${step}`);
   }
+  if (c.databaseSecurityGroupId && !c.vpcId) {
+    problems.push('databaseSecurityGroupId: a security group lives in a VPC; set vpcId to the VPC of sg ' + c.databaseSecurityGroupId + ' (the job must run there to reach it)');
+  }
+  const sslMode = c.sslMode ?? 'verify-full';
+  if (UNVERIFIED_SSL_MODES.includes(sslMode) && !c.insecureTls) {
+    problems.push(`sslMode: "${sslMode}" does not verify the database server's certificate; use "verify-full" (with sslRootCert "rds" for RDS), or set "insecureTls": true to accept it`);
+  }
+  const scratch = c.drill.scratchServer;
+  if (scratch) {
+    const production = c.databases.find((db) => db.host.toLowerCase() === scratch.host.toLowerCase());
+    if (production) {
+      problems.push(`drill.scratchServer.host: ${scratch.host} is the server of production database "${production.name}"; drills create and drop drill_* databases there, so point it at a separate staging server`);
+    }
+    if (c.databases.some((db) => db.secret === scratch.secret)) {
+      problems.push(`drill.scratchServer.secret: "${scratch.secret}" is a production database secret; give the staging server a secret of its own`);
+    }
+  }
   if (problems.length > 0) throw new Error(`invalid dr configuration (${FIX_HINT}):\n${problems.map((p) => `  ✖ ${p}`).join('\n')}`);
-  const first = c.databases[0];
+
+  // Placeholders, and the settings a deployment cannot do without.
+  const placeholders: string[] = [];
+  c.databases.forEach((db, i) => {
+    if (isPlaceholder(db.host)) placeholders.push(`databases[${i}].host ("${db.host}")`);
+    if (isPlaceholder(db.secret)) placeholders.push(`databases[${i}].secret ("${db.secret}")`);
+  });
+  if (!scratch) placeholders.push('drill.scratchServer (missing: a staging server and its own secret, e.g. {"host":"staging.db.internal","secret":"crypto-stock/staging-db"})');
+  else {
+    if (isPlaceholder(scratch.host)) placeholders.push(`drill.scratchServer.host ("${scratch.host}")`);
+    if (isPlaceholder(scratch.secret)) placeholders.push(`drill.scratchServer.secret ("${scratch.secret}")`);
+  }
+  if (!c.alertEmail && !c.alertTopicArn) placeholders.push('alertEmail or alertTopicArn (missing: who the alarms reach, e.g. "alertEmail": "oncall@yourcompany.com")');
+  else if (c.alertEmail && isPlaceholder(c.alertEmail)) placeholders.push(`alertEmail ("${c.alertEmail}")`);
+  if (c.offsite.enabled && !c.offsite.account && !c.offsite.allowSameAccount) {
+    placeholders.push('offsite.account (missing: a separate AWS account for the offsite copy, or "allowSameAccount": true after reading README "Offsite in the same account")');
+  }
+  if (placeholders.length > 0 && !c.example) {
+    throw new Error(`invalid dr configuration (${FIX_HINT}): it is not marked "example": true, so it must be deployable; set each of these:\n${placeholders.map((p) => `  ✖ ${p}`).join('\n')}`);
+  }
+
   return {
     ...c,
     drill: {
-      scratchServer: c.drill.scratchServer ?? { host: first.host, port: first.port, secret: first.secret },
+      scratchServer: scratch ?? EXAMPLE_SCRATCH_SERVER,
       scheduleEnabled: c.drill.scheduleEnabled,
       healthUrls: c.drill.healthUrls,
     },
-    sslMode: c.sslMode ?? (c.sslRootCert ? 'verify-full' : 'require'),
+    sslMode,
+    sslRootCert: c.sslRootCert ?? (UNVERIFIED_SSL_MODES.includes(sslMode) ? undefined : 'rds'),
+    placeholders,
     job: { cpu: c.job.cpu, memoryMiB: c.job.memoryMiB, dumpJobs: c.job.dumpJobs ?? Math.max(1, Math.floor(c.job.cpu / 1024)), ephemeralStorageGiB: c.job.ephemeralStorageGiB },
   };
 }

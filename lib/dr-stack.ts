@@ -1,13 +1,19 @@
-import { CfnOutput, Duration as CdkDuration, Duration, Stack, type StackProps } from 'aws-cdk-lib';
+import { Annotations, CfnOutput, CfnRule, Duration as CdkDuration, Duration, Fn, Stack, type StackProps } from 'aws-cdk-lib';
+import * as cloudwatch from 'aws-cdk-lib/aws-cloudwatch';
+import * as actions from 'aws-cdk-lib/aws-cloudwatch-actions';
+import * as kms from 'aws-cdk-lib/aws-kms';
+import * as sns from 'aws-cdk-lib/aws-sns';
 import * as ec2 from 'aws-cdk-lib/aws-ec2';
 import type * as ecs from 'aws-cdk-lib/aws-ecs';
+import * as targets from 'aws-cdk-lib/aws-events-targets';
 import * as secretsmanager from 'aws-cdk-lib/aws-secretsmanager';
 import type { Construct } from 'constructs';
 import type { DrConfig } from './config.ts';
 import type { DatabaseTarget } from './constructs/database-target.ts';
 import { BackupJob } from './constructs/job.ts';
 import { DrillFunctions, LAMBDA_RUNTIME_CA_BUNDLE } from './constructs/drill-functions.ts';
-import { BackupMonitoring, DrDashboard, DrillMonitoring } from './constructs/monitoring.ts';
+import { BackupMonitoring, DrDashboard, DrillMonitoring, executionStoppedAlarms } from './constructs/monitoring.ts';
+import { defaultBreakGlassRoleArn, TamperAlarm } from './constructs/protection.ts';
 import { PitrRepository } from './constructs/pitr-repository.ts';
 import { VaultReplication } from './constructs/replication.ts';
 import { RpoWatch } from './constructs/rpo-watch.ts';
@@ -48,6 +54,10 @@ export class DrStack extends Stack {
   public readonly drillSchedule: DrillSchedule;
   public readonly drillMonitoring: DrillMonitoring;
   public readonly dashboard: DrDashboard;
+  /** Notifies the alarm topic on attempts to weaken the vault's, the PITR repository's or their keys' protection. */
+  public readonly tamperAlarm: TamperAlarm;
+  /** ExecutionsTimedOut and ExecutionsAborted alarms of every state machine. */
+  public readonly executionStoppedAlarms: readonly cloudwatch.Alarm[];
 
   constructor(scope: Construct, id: string, props: DrStackProps) {
     super(scope, id, props);
@@ -60,10 +70,16 @@ export class DrStack extends Stack {
       secret: importSecret(this, `DatabaseSecret${i}`, db.secret),
     }));
 
-    this.vault = new BackupVault(this, 'Vault');
+    if (config.example) blockExampleDeploy(this, config.placeholders);
+    const breakGlassRoleArn = config.breakGlassRoleArn ?? defaultBreakGlassRoleArn();
+    const secretKey = config.secretKmsKeyArn ? kms.Key.fromKeyArn(this, 'SecretKey', config.secretKmsKeyArn) : undefined;
+
+    this.vault = new BackupVault(this, 'Vault', { breakGlassRoleArn });
     if (config.pitr.enabled) {
-      this.pitrRepository = new PitrRepository(this, 'PitrRepository', { accessLogsBucket: this.vault.accessLogsBucket });
+      this.pitrRepository = new PitrRepository(this, 'PitrRepository', { accessLogsBucket: this.vault.accessLogsBucket, breakGlassRoleArn });
     }
+    const scratch = config.drill.scratchServer;
+    const scratchServer = { host: scratch.host, port: scratch.port, secret: importSecret(this, 'DrillScratchSecret', scratch.secret) };
     this.job = new BackupJob(this, 'BackupJob', {
       vault: this.vault,
       databases,
@@ -78,6 +94,9 @@ export class DrStack extends Stack {
         : undefined,
       rotateSecretsAfter: config.secretRotationDays ? CdkDuration.days(config.secretRotationDays) : undefined,
       postgresMajorVersion: config.postgresMajorVersion,
+      timescaleVersion: config.timescaleVersion,
+      scratchServer,
+      secretKey,
       ephemeralStorageGiB: config.job.ephemeralStorageGiB,
       pitr: this.pitrRepository ? { repository: this.pitrRepository, stanza: config.pitr.stanza } : undefined,
       image: props.jobImage,
@@ -126,18 +145,21 @@ export class DrStack extends Stack {
 
     // Restores and drills run the restore task definition: its role reads backups/ and writes only
     // results/restores/, so a restore can never alter a backup.
+    // The restore's task may run twice the RTO before it is stopped and reported: long enough for
+    // a slow restore to finish, short enough that a stuck one alarms while the RTO still matters.
+    const restoreTaskTimeout = Duration.seconds(2 * config.rtoSeconds);
     this.restoreWorkflow = new RestoreWorkflow(this, 'RestoreWorkflow', {
       ...this.job.restoreTask(),
       databases,
       vault: this.vault,
       alarmTopic: this.monitoring.topic,
       pointInTimeRecovery: this.pitrRepository !== undefined,
+      taskTimeout: restoreTaskTimeout,
+      timeout: restoreTaskTimeout.plus(Duration.hours(1)),
     });
 
     // --- drills: restore into scratch databases on the staging server, verify, drop, report ---
     const drilled = config.databases.map((db) => db.name);
-    const scratch = config.drill.scratchServer;
-    const scratchServer = { host: scratch.host, port: scratch.port, secret: importSecret(this, 'DrillScratchSecret', scratch.secret) };
     if (!config.databases.some((db) => db.port === scratch.port)) {
       this.job.securityGroup.addEgressRule(ec2.Peer.anyIpv4(), ec2.Port.tcp(scratch.port), `PostgreSQL staging server (drills) on ${scratch.port}`);
     }
@@ -151,11 +173,12 @@ export class DrStack extends Stack {
       sslMode: config.sslMode,
       // The job's 'rds' bundle is in its image; the Lambdas have the RDS CAs in their runtime.
       caBundle: config.sslRootCert === 'rds' ? LAMBDA_RUNTIME_CA_BUNDLE : undefined,
+      secretKey,
     });
     // With databaseSecurityGroupId, the verify and cleanup Lambdas need ingress like the job (staging defaults to the database server).
     this.job.allowDatabaseAccess(this.drillFunctions.securityGroup, 'crypto-stock-dr drill Lambdas');
     this.drillWorkflow = new DrillWorkflow(this, 'DrillWorkflow', {
-      ...this.job.restoreTask(),
+      ...this.job.drillTask(),
       vault: this.vault,
       databases: drilled,
       scratchServer,
@@ -164,7 +187,9 @@ export class DrStack extends Stack {
       reportFunction: this.drillFunctions.report.function,
       rtoSeconds: config.rtoSeconds,
       healthUrls: config.drill.healthUrls,
+      restoreTimeout: restoreTaskTimeout,
     });
+    this.drillFunctions.sweepAfterStoppedDrills(this.drillWorkflow.stateMachine);
     this.drillSchedule = new DrillSchedule(this, 'DrillSchedule', { stateMachine: this.drillWorkflow.stateMachine, enabled: config.drill.scheduleEnabled });
     this.drillMonitoring = new DrillMonitoring(this, 'DrillMonitoring', {
       topic: this.monitoring.topic,
@@ -178,6 +203,18 @@ export class DrStack extends Stack {
       backupStateMachine: this.backupWorkflow.stateMachine,
       drillStateMachine: this.drillWorkflow.stateMachine,
     });
+
+    this.executionStoppedAlarms = [
+      ...executionStoppedAlarms(this.monitoring, 'BackupExecution', this.backupWorkflow.stateMachine, this.monitoring.topic),
+      ...executionStoppedAlarms(this.monitoring, 'RestoreExecution', this.restoreWorkflow.stateMachine, this.monitoring.topic),
+      ...executionStoppedAlarms(this.drillMonitoring, 'DrillExecution', this.drillWorkflow.stateMachine, this.monitoring.topic),
+    ];
+    this.tamperAlarm = new TamperAlarm(this, 'TamperAlarm', {
+      buckets: [this.vault.bucket, ...(this.pitrRepository ? [this.pitrRepository.bucket] : [])],
+      keys: [this.vault.key, ...(this.pitrRepository ? [this.pitrRepository.key] : [])],
+      topic: this.monitoring.topic,
+    });
+    if (config.alertTopicArn) this.notifyExistingTopic(sns.Topic.fromTopicArn(this, 'AlertTopic', config.alertTopicArn));
 
     new CfnOutput(this, 'BackupStateMachineArn', {
       description: 'Start a backup now: aws stepfunctions start-execution --state-machine-arn <this> --input \'{"tier":"daily"}\'',
@@ -198,6 +235,28 @@ export class DrStack extends Stack {
     });
     new CfnOutput(this, 'DashboardName', { value: this.dashboard.dashboard.dashboardName });
   }
+
+  /** Every alarm and the tamper rules of this stack also notify `topic` (config alertTopicArn). */
+  private notifyExistingTopic(topic: sns.ITopic): void {
+    for (const construct of this.node.findAll()) {
+      if (construct instanceof cloudwatch.Alarm) construct.addAlarmAction(new actions.SnsAction(topic));
+    }
+    for (const rule of [this.tamperAlarm.bucketRule, this.tamperAlarm.keyRule]) rule.addTarget(new targets.SnsTopic(topic));
+  }
+}
+
+/**
+ * An example config synthesizes (for tests and a first `cdk synth`) but never deploys: a warning
+ * lists its placeholders, and a rule whose assertion is always false fails the change set.
+ */
+export function blockExampleDeploy(stack: Stack, placeholders: readonly string[]): void {
+  const message = 'This stack was synthesized from the EXAMPLE config (cdk.json "dr", "example": true) and cannot be deployed. '
+    + 'Write your own config file and deploy with `npx cdk deploy --all -c configFile=<your config>.json` (README "Deploying"). '
+    + `Placeholders: ${placeholders.join('; ') || 'none'}`;
+  Annotations.of(stack).addWarningV2('crypto-stock-dr:example-config', message);
+  new CfnRule(stack, 'ExampleConfigCannotDeploy', {
+    assertions: [{ assert: Fn.conditionEquals('example-config', 'deployable-config'), assertDescription: message.slice(0, 1024) }],
+  });
 }
 
 /** A secret given by name or ARN (complete ARNs end in the 6-character suffix Secrets Manager adds). */

@@ -76,17 +76,28 @@ export interface OffsiteVaultStackProps extends StackProps {
    */
   readonly sourceAccount?: string;
   /**
-   * COMPLIANCE retention of replicas that arrive without their own Object Lock date.
-   * @default Duration.days(7) - the shortest tier (core/tiers.ts), so nothing is kept longer than its tier
+   * COMPLIANCE retention of replicas that arrive without their own Object Lock date. Never shorter
+   * than the longest lock the source writes (the monthly tier), so no replica is ever less
+   * protected than its source object.
+   * @default Duration.days(180) - the longest tier (core/tiers.ts)
    */
   readonly defaultRetention?: Duration;
+  /**
+   * The only principal that may change the offsite bucket's and key's protection (a role of the
+   * offsite account).
+   * @default - role crypto-stock-dr-break-glass of the offsite account
+   */
+  readonly breakGlassRoleArn?: string;
 }
+
+/** The longest Object Lock the primary's writer sets (the longest tier). */
+const LONGEST_SOURCE_LOCK_DAYS = Math.max(...Object.values(RETENTION_DAYS));
 
 /**
  * The offsite copy: in a second region and optionally a second account, a BackupVault (own KMS
  * key, versioning, TLS only, access logs, the same tag-based lifecycle) with Object Lock in
  * a COMPLIANCE default retention, and a bucket policy that denies the source account any delete.
- * Replicas keep the Object Lock mode and date the job wrote on the primary (GOVERNANCE per tier);
+ * Replicas keep the Object Lock mode and date the job wrote on the primary (GOVERNANCE daily, COMPLIANCE weekly and monthly);
  * the COMPLIANCE default covers only objects that arrive without one.
  */
 export class OffsiteVaultStack extends Stack {
@@ -101,12 +112,16 @@ export class OffsiteVaultStack extends Stack {
     if (this.crossAccount && (Token.isUnresolved(sourceAccount) || Token.isUnresolved(this.account))) {
       throw new Error(`OffsiteVaultStack ${this.node.path}: the offsite account differs from the source account, so both must be literal account ids (source ${sourceAccount}, offsite ${this.account}); run cdk with credentials of the source account (CDK_DEFAULT_ACCOUNT) or set config offsite.account only for a second account`);
     }
-    const retention = props.defaultRetention ?? Duration.days(RETENTION_DAYS.daily);
+    const retention = props.defaultRetention ?? Duration.days(LONGEST_SOURCE_LOCK_DAYS);
+    if (retention.toDays() < LONGEST_SOURCE_LOCK_DAYS) {
+      throw new Error(`OffsiteVaultStack ${this.node.path}: defaultRetention is ${retention.toHumanString()}, shorter than the ${LONGEST_SOURCE_LOCK_DAYS}-day lock the source may put on a backup; use at least Duration.days(${LONGEST_SOURCE_LOCK_DAYS}) or leave it out`);
+    }
 
     this.vault = new BackupVault(this, 'Vault', {
       bucketName: props.names.bucketName,
       keyAlias: props.names.keyAlias,
       objectLockDefaultRetention: s3.ObjectLockRetention.compliance(retention),
+      breakGlassRoleArn: props.breakGlassRoleArn,
     });
     const { bucket, key } = this.vault;
     const replicationRoleArn = `arn:${Aws.PARTITION}:iam::${sourceAccount}:role/${props.names.replicationRoleName}`;
@@ -162,13 +177,15 @@ export class OffsiteVaultStack extends Stack {
  * before it: S3 checks that the destination bucket exists when the replication rule is created.
  * `sourceAccount` is the primary's account id (CDK_DEFAULT_ACCOUNT); required with offsite.account.
  */
-export function addOffsiteStack(app: App, primary: Stack, offsite: OffsiteConfig, sourceAccount: string | undefined): OffsiteVaultStack {
+export function addOffsiteStack(app: App, primary: Stack, offsite: OffsiteConfig, sourceAccount: string | undefined, breakGlassRoleArn?: string): OffsiteVaultStack {
   if (offsite.account && !sourceAccount) {
     throw new Error('config offsite.account is set, so the offsite bucket policy must name the source account: run cdk with credentials of the primary account (the CDK CLI sets CDK_DEFAULT_ACCOUNT from them)');
   }
   const stack = new OffsiteVaultStack(app, `${primary.stackName}Offsite`, {
     names: offsiteNames({ primaryStackName: primary.stackName, ...offsite }),
     sourceAccount: offsite.account ? sourceAccount : undefined,
+    // In the primary's account the primary's break-glass role; in another account that account's own.
+    breakGlassRoleArn: offsite.account ? undefined : breakGlassRoleArn,
     description: 'crypto-stock-dr: offsite replica of the backup vault (Object Lock, deletes denied to the source account)',
     env: { account: offsite.account ?? sourceAccount, region: offsite.region },
   });

@@ -3,6 +3,8 @@ import * as ec2 from 'aws-cdk-lib/aws-ec2';
 import * as events from 'aws-cdk-lib/aws-events';
 import * as targets from 'aws-cdk-lib/aws-events-targets';
 import * as iam from 'aws-cdk-lib/aws-iam';
+import type * as kms from 'aws-cdk-lib/aws-kms';
+import type * as sfn from 'aws-cdk-lib/aws-stepfunctions';
 import type * as sns from 'aws-cdk-lib/aws-sns';
 import { Construct } from 'constructs';
 import { DrillAgeEnv, DrillCleanupEnv, ReportEnv, VerifyEnv } from '../../core/contract.ts';
@@ -36,6 +38,12 @@ export interface DrillFunctionsProps {
    * @default - none: Node's default roots, which lack the RDS CAs
    */
   readonly caBundle?: string;
+  /**
+   * Customer-managed key of the scratch server's secret: verify and cleanup get kms:Decrypt on it
+   * through Secrets Manager.
+   * @default - none (a secret under the AWS-managed key needs no grant)
+   */
+  readonly secretKey?: kms.IKey;
 }
 
 /**
@@ -67,6 +75,9 @@ export class DrillFunctions extends Construct {
   public readonly report: DrFunction;
   public readonly drillAge: DrFunction;
   public readonly drillAgeRule: events.Rule;
+  /** With sweepAfterStoppedDrills: the rule that runs the cleanup when a drill times out or is aborted. */
+  public stoppedDrillRule?: events.Rule;
+  private readonly scratchServer: ScratchServer;
 
   constructor(scope: Construct, id: string, props: DrillFunctionsProps) {
     super(scope, id);
@@ -106,6 +117,16 @@ export class DrillFunctions extends Construct {
       ...inVpc,
     });
     props.scratchServer.secret.grantRead(this.cleanup.function);
+    this.scratchServer = props.scratchServer;
+    if (props.secretKey) {
+      for (const fn of [this.verify, this.cleanup]) {
+        fn.function.addToRolePolicy(new iam.PolicyStatement({
+          actions: ['kms:Decrypt'],
+          resources: [props.secretKey.keyArn],
+          conditions: { StringLike: { 'kms:ViaService': 'secretsmanager.*.amazonaws.com' } },
+        }));
+      }
+    }
 
     this.report = new DrFunction(this, 'Report', {
       name: 'drill-report',
@@ -148,6 +169,30 @@ export class DrillFunctions extends Construct {
         reason: 'The AWS managed policy Lambda needs to create and delete its VPC network interfaces (ec2:*NetworkInterface*, Resource "*"); nothing else is in it.',
       });
     }
+  }
+
+  /**
+   * A drill that times out or is aborted never reaches its cleanup step: on that status change the
+   * cleanup Lambda drops every drill_* database of the execution's day or older on the staging server.
+   */
+  public sweepAfterStoppedDrills(drillStateMachine: sfn.IStateMachine): events.Rule {
+    this.stoppedDrillRule = new events.Rule(this, 'StoppedDrillCleanup', {
+      description: 'crypto-stock-dr: drop the scratch databases of a drill execution that timed out or was aborted',
+      eventPattern: {
+        source: ['aws.states'],
+        detailType: ['Step Functions Execution Status Change'],
+        detail: { status: ['TIMED_OUT', 'ABORTED'], stateMachineArn: [drillStateMachine.stateMachineArn] },
+      },
+    });
+    this.stoppedDrillRule.addTarget(new targets.LambdaFunction(this.cleanup.function, {
+      event: events.RuleTargetInput.fromObject({
+        sweepBefore: events.EventField.fromPath('$.detail.startDate'),
+        host: this.scratchServer.host,
+        port: this.scratchServer.port,
+      }),
+      retryAttempts: 4,
+    }));
+    return this.stoppedDrillRule;
   }
 
   /** ListBucket limited to one folder (the drill reports: trend and newest report; the result records: 404 for a missing one). */

@@ -52,7 +52,7 @@ export class DrFunction extends Construct {
       entry,
       handler: 'handler',
       description: props.description,
-      runtime: lambda.Runtime.NODEJS_22_X,
+      runtime: lambda.Runtime.NODEJS_24_X,
       architecture: lambda.Architecture.ARM_64,
       tracing: lambda.Tracing.ACTIVE,
       timeout: props.timeout ?? Duration.minutes(1),
@@ -66,7 +66,7 @@ export class DrFunction extends Construct {
       depsLockFilePath: `${REPO_ROOT}package-lock.json`,
       bundling: {
         format: nodejs.OutputFormat.ESM,
-        target: 'node22',
+        target: 'node24',
         sourceMap: true,
         minify: true,
         // pg's optional native binding is never used; the SDK v3 ships in the runtime but is bundled for pinned versions.
@@ -78,7 +78,7 @@ export class DrFunction extends Construct {
     // The same three findings for every function this wrapper creates, so acknowledged here once.
     Validations.of(this.function).acknowledge({
       id: 'AwsSolutions-L1',
-      reason: 'The runtime is pinned to nodejs22.x on purpose: the esbuild target (node22) and the tested Node version follow it, so a runtime upgrade is a reviewed change, not a silent default.',
+      reason: 'The runtime is pinned to nodejs24.x, the newest aws-cdk-lib offers, on purpose: the esbuild target (node24) follows it, so a later runtime is a reviewed change, not a silent default.',
     });
     if (this.function.role) {
       Validations.of(this.function.role).acknowledge({

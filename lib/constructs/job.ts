@@ -4,6 +4,7 @@ import * as ec2 from 'aws-cdk-lib/aws-ec2';
 import * as ecs from 'aws-cdk-lib/aws-ecs';
 import { Platform } from 'aws-cdk-lib/aws-ecr-assets';
 import * as iam from 'aws-cdk-lib/aws-iam';
+import type * as kms from 'aws-cdk-lib/aws-kms';
 import * as logs from 'aws-cdk-lib/aws-logs';
 import * as secretsmanager from 'aws-cdk-lib/aws-secretsmanager';
 import { Construct } from 'constructs';
@@ -112,6 +113,24 @@ export interface BackupJobProps {
    */
   readonly postgresMajorVersion?: number;
   /**
+   * TimescaleDB version the default image installs (build arg TIMESCALEDB_VERSION): the one
+   * production runs (config timescaleVersion). Ignored when `image` is given.
+   * @default '2.28.3'
+   */
+  readonly timescaleVersion?: string;
+  /**
+   * The drill's staging server: with it, a third task definition (`drillTaskDefinition`) runs
+   * drills, and its roles can read only this server's secret, never a production one.
+   * @default - no drill task definition
+   */
+  readonly scratchServer?: { readonly secret: secretsmanager.ISecret };
+  /**
+   * Customer-managed key the database secrets are encrypted with: the execution roles that inject
+   * them get kms:Decrypt on it, through Secrets Manager only.
+   * @default - none (secrets under the AWS-managed key need no grant)
+   */
+  readonly secretKey?: kms.IKey;
+  /**
    * The job's image.
    * @default - built from job/Dockerfile with the repository root as context
    */
@@ -131,6 +150,8 @@ interface JobTaskOptions {
   readonly environment: Record<string, string>;
   /** What the plain environment holds, for the ECS2 acknowledgement. */
   readonly settings: string;
+  /** @default - every database's secret, as secretEnvVarFor(name) */
+  readonly secrets?: Record<string, secretsmanager.ISecret>;
 }
 
 /**
@@ -148,9 +169,12 @@ export class BackupJob extends Construct {
   /** The backup task definition (`dr backup`); its role may write backups. */
   public readonly taskDefinition: ecs.FargateTaskDefinition;
   public readonly container: ecs.ContainerDefinition;
-  /** The restore task definition (`dr restore`, drills); its role may only read backups. */
+  /** The restore task definition (`dr restore`); its role may only read backups. */
   public readonly restoreTaskDefinition: ecs.FargateTaskDefinition;
   public readonly restoreContainer: ecs.ContainerDefinition;
+  /** The drill task definition (with props.scratchServer): the restore role's rights, and only the scratch server's secret. */
+  public readonly drillTaskDefinition?: ecs.FargateTaskDefinition;
+  public readonly drillContainer?: ecs.ContainerDefinition;
   public readonly securityGroup: ec2.SecurityGroup;
   public readonly logGroup: logs.LogGroup;
   /** The subnets tasks must be started in. */
@@ -168,6 +192,10 @@ export class BackupJob extends Construct {
       throw new Error(`BackupJob ${this.node.path}: dumpJobs is ${dumpJobs}; use an integer >= 1 (parallel pg_dump jobs)`);
     }
     const postgresMajorVersion = props.postgresMajorVersion ?? 15;
+    const timescaleVersion = props.timescaleVersion ?? '2.28.3';
+    if (!/^\d+\.\d+\.\d+$/.test(timescaleVersion)) {
+      throw new Error(`BackupJob ${this.node.path}: timescaleVersion is "${timescaleVersion}"; use a TimescaleDB release such as 2.28.3 (SELECT extversion FROM pg_extension WHERE extname = 'timescaledb' on production)`);
+    }
     if (!Number.isInteger(postgresMajorVersion) || postgresMajorVersion < 12) {
       throw new Error(`BackupJob ${this.node.path}: postgresMajorVersion is ${postgresMajorVersion}; use a supported major version such as 15 (>= the server's)`);
     }
@@ -206,15 +234,16 @@ export class BackupJob extends Construct {
       file: 'job/Dockerfile',
       exclude: [...JOB_IMAGE_EXCLUDES],
       ignoreMode: IgnoreMode.DOCKER,
-      buildArgs: { PG_MAJOR: String(postgresMajorVersion) },
+      buildArgs: { PG_MAJOR: String(postgresMajorVersion), TIMESCALEDB_VERSION: timescaleVersion },
       // Matches the task's X86_64 runtime platform even when built on an arm64 laptop.
       platform: Platform.LINUX_AMD64,
     });
     // Both task definitions share the image, size, disk, log group and database secrets.
     const backup = this.addJobTask('TaskDefinition', props, image, dumpJobs, {
       streamPrefix: 'backup',
-      // The vault has Object Lock: every backup object is locked for its tier (GOVERNANCE).
-      environment: { [JobEnv.objectLock]: 'governance' },
+      // The vault has Object Lock: every backup object is locked for its tier, weekly and monthly
+      // ones in COMPLIANCE mode (nobody can shorten them), daily ones in GOVERNANCE (break-glass can).
+      environment: { [JobEnv.objectLock]: 'tiered' },
       settings: 'repository URL, KMS key ARN, sslmode, pg_dump jobs, Object Lock mode',
     });
     this.taskDefinition = backup.taskDefinition;
@@ -233,6 +262,22 @@ export class BackupJob extends Construct {
     props.pitr?.repository.grantRead(this.restoreTaskDefinition.taskRole);
     this.grantRestoreResults(props.vault, this.restoreTaskDefinition.taskRole);
 
+    if (props.scratchServer) {
+      // Drills restore only into the staging server: no production secret is injected, so neither
+      // the task nor its execution role can read one.
+      const drill = this.addJobTask('DrillTaskDefinition', props, image, dumpJobs, {
+        streamPrefix: 'drill',
+        environment: {},
+        settings: 'repository URL, KMS key ARN, sslmode, pg_restore jobs',
+        // Only the scratch secret, which the drill workflow adds (DrillWorkflow.SCRATCH_SECRET_ENV).
+        secrets: {},
+      });
+      this.drillTaskDefinition = drill.taskDefinition;
+      this.drillContainer = drill.container;
+      props.vault.grantRead(drill.taskDefinition.taskRole);
+      this.grantRestoreResults(props.vault, drill.taskDefinition.taskRole);
+    }
+
     this.allowDatabaseAccess(this.securityGroup, 'crypto-stock-dr backup job');
     if (props.rotateSecretsAfter) this.rotateSecrets(props.databases, props.rotateSecretsAfter);
   }
@@ -242,10 +287,19 @@ export class BackupJob extends Construct {
     return { cluster: this.cluster, taskDefinition: this.taskDefinition, container: this.container, securityGroups: [this.securityGroup], subnets: this.subnets };
   }
 
-  /** Where and how the restore and drill workflows run `dr restore`: the restore task definition and its container. */
+  /** Where and how the restore workflow runs `dr restore`: the restore task definition and its container. */
   public restoreTask(): JobTaskProps {
     return { cluster: this.cluster, taskDefinition: this.restoreTaskDefinition, container: this.restoreContainer, securityGroups: [this.securityGroup], subnets: this.subnets };
   }
+
+  /** Where the drill workflow runs `dr restore` into the staging server: the drill task definition (needs props.scratchServer). */
+  public drillTask(): JobTaskProps {
+    if (!this.drillTaskDefinition || !this.drillContainer) {
+      throw new Error(`BackupJob ${this.node.path}: no drill task definition; pass scratchServer to BackupJob so drills never run with production secrets`);
+    }
+    return { cluster: this.cluster, taskDefinition: this.drillTaskDefinition, container: this.drillContainer, securityGroups: [this.securityGroup], subnets: this.subnets };
+  }
+
 
   /**
    * Lets `peer` (e.g. the verify Lambda's security group) reach every database port: an ingress
@@ -281,9 +335,18 @@ export class BackupJob extends Construct {
         ...options.environment,
       },
       secrets: Object.fromEntries(
-        props.databases.map((db) => [secretEnvVarFor(db.name), ecs.Secret.fromSecretsManager(db.secret)]),
+        Object.entries(options.secrets ?? Object.fromEntries(props.databases.map((db) => [secretEnvVarFor(db.name), db.secret])))
+          .map(([name, secret]) => [name, ecs.Secret.fromSecretsManager(secret)]),
       ),
     });
+    if (props.secretKey && taskDefinition.executionRole) {
+      // ECS injects the secrets with the execution role; under a customer-managed key it needs the key too.
+      taskDefinition.executionRole.addToPrincipalPolicy(new iam.PolicyStatement({
+        actions: ['kms:Decrypt'],
+        resources: [props.secretKey.keyArn],
+        conditions: { StringLike: { 'kms:ViaService': 'secretsmanager.*.amazonaws.com' } },
+      }));
+    }
     Validations.of(taskDefinition).acknowledge({
       id: 'AwsSolutions-ECS2',
       reason: `The plain environment holds only non-secret settings (${options.settings}); database credentials are injected from Secrets Manager as ValueFrom secrets.`,

@@ -1,4 +1,4 @@
-import { Duration } from 'aws-cdk-lib';
+import { Aws, Duration } from 'aws-cdk-lib';
 import * as cloudwatch from 'aws-cdk-lib/aws-cloudwatch';
 import * as actions from 'aws-cdk-lib/aws-cloudwatch-actions';
 import * as iam from 'aws-cdk-lib/aws-iam';
@@ -45,6 +45,12 @@ export interface BackupMonitoringProps {
   readonly alertEmail?: string;
 }
 
+/** The principals that publish to the alarm topic: CloudWatch alarms and EventBridge rules of this account. */
+const TOPIC_PUBLISHERS: readonly { readonly service: string; readonly sourceArn: string }[] = [
+  { service: 'cloudwatch.amazonaws.com', sourceArn: `arn:${Aws.PARTITION}:cloudwatch:${Aws.REGION}:${Aws.ACCOUNT_ID}:alarm:*` },
+  { service: 'events.amazonaws.com', sourceArn: `arn:${Aws.PARTITION}:events:${Aws.REGION}:${Aws.ACCOUNT_ID}:rule/*` },
+];
+
 /**
  * The alarm topic and the backup alarms: a failed backup execution, and per database an RPO breach
  * (no `BackupSucceeded` datapoint within `rpoWindow`, which the backup workflow emits after a
@@ -75,12 +81,29 @@ export class BackupMonitoring extends Construct {
       description: 'crypto-stock-dr alarm topic',
       enableKeyRotation: true,
     });
-    this.topicKey.grant(new iam.ServicePrincipal('cloudwatch.amazonaws.com'), 'kms:Decrypt', 'kms:GenerateDataKey*');
     this.topic = new sns.Topic(this, 'Topic', {
       displayName: 'crypto-stock-dr alarms',
       masterKey: this.topicKey,
       enforceSSL: true,
     });
+    // A topic policy replaces SNS's default one, so the publishers must be allowed explicitly, and
+    // only from this account's alarms and rules (confused deputy).
+    for (const { service, sourceArn } of TOPIC_PUBLISHERS) {
+      const conditions = { StringEquals: { 'aws:SourceAccount': Aws.ACCOUNT_ID }, ArnLike: { 'aws:SourceArn': sourceArn } };
+      this.topic.addToResourcePolicy(new iam.PolicyStatement({
+        sid: `AllowPublishFrom${service.split('.')[0]}`,
+        principals: [new iam.ServicePrincipal(service)],
+        actions: ['sns:Publish'],
+        resources: [this.topic.topicArn],
+        conditions,
+      }));
+      this.topicKey.addToResourcePolicy(new iam.PolicyStatement({
+        principals: [new iam.ServicePrincipal(service)],
+        actions: ['kms:Decrypt', 'kms:GenerateDataKey*'],
+        resources: ['*'],
+        conditions,
+      }));
+    }
     if (props.alertEmail) this.topic.addSubscription(new subscriptions.EmailSubscription(props.alertEmail));
 
     this.backupFailedAlarm = executionFailedAlarm(this, 'BackupFailed', props.backupStateMachine,
@@ -256,6 +279,29 @@ export class DrDashboard extends Construct {
       ],
     });
   }
+}
+
+/**
+ * Alarms on executions of `stateMachine` that timed out or were aborted: neither counts as failed,
+ * so without these a stuck restore or a cancelled drill would stay silent.
+ */
+export function executionStoppedAlarms(scope: Construct, id: string, stateMachine: sfn.IStateMachine, topic: sns.ITopic): cloudwatch.Alarm[] {
+  const alarms = [
+    ['TimedOut', stateMachine.metricTimedOut({ period: Duration.minutes(5), statistic: cloudwatch.Stats.SUM }), 'timed out'],
+    ['Aborted', stateMachine.metricAborted({ period: Duration.minutes(5), statistic: cloudwatch.Stats.SUM }), 'was aborted'],
+  ] as const;
+  return alarms.map(([suffix, metric, what]) => {
+    const alarm = new cloudwatch.Alarm(scope, `${id}${suffix}`, {
+      alarmDescription: `An execution of ${id} ${what} (Step Functions Executions${suffix}); see its execution history. A restore may have been left half done, a drill's scratch database is dropped by the cleanup rule.`,
+      metric,
+      threshold: 1,
+      evaluationPeriods: 1,
+      comparisonOperator: cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
+      treatMissingData: cloudwatch.TreatMissingData.NOT_BREACHING,
+    });
+    alarm.addAlarmAction(new actions.SnsAction(topic));
+    return alarm;
+  });
 }
 
 /** Fires on any failed execution of `stateMachine` in a 5-minute period; no executions is fine. */

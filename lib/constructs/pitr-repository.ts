@@ -4,6 +4,7 @@ import * as kms from 'aws-cdk-lib/aws-kms';
 import * as s3 from 'aws-cdk-lib/aws-s3';
 import { Construct, type IConstruct } from 'constructs';
 import { nagResourceName } from '../nag.ts';
+import { defaultBreakGlassRoleArn, protectBucket, protectKey } from './protection.ts';
 import { newAccessLogsBucket, newVersionedKmsBucket, validateNoncurrentExpiration } from './versioned-bucket.ts';
 
 export interface PitrRepositoryProps {
@@ -19,12 +20,24 @@ export interface PitrRepositoryProps {
    */
   readonly accessLogsBucket?: s3.IBucket;
   /**
+   * How far back point-in-time recovery reaches: pgBackRest's retention (`dr pitr config`
+   * --retention-full 2 weekly fulls keeps up to 14 days).
+   * @default Duration.days(14)
+   */
+  readonly retention?: Duration;
+  /**
    * How long an object version that pgBackRest overwrote (backup.info, archive.info) or deleted
    * (expired backups and WAL) is kept. The host may delete objects but not versions, so this is
-   * the window in which a compromised host's deletions can be undone.
-   * @default Duration.days(7)
+   * the window in which a compromised host's deletions can be undone; at least `retention`, so a
+   * host that deletes everything cannot shorten the recovery window.
+   * @default - `retention`
    */
   readonly noncurrentVersionExpiration?: Duration;
+  /**
+   * The only principal that may delete versions or change the bucket's and key's protection.
+   * @default - defaultBreakGlassRoleArn(): role crypto-stock-dr-break-glass of this account
+   */
+  readonly breakGlassRoleArn?: string;
   /**
    * What happens to the bucket and key when they leave the stack.
    * @default RemovalPolicy.RETAIN - the WAL archive outlives the stack
@@ -61,11 +74,17 @@ export class PitrRepository extends Construct {
   public readonly url: string;
   /** Attach to the database host's role: read, write and expire the repository, and use the key. */
   public readonly hostPolicy: iam.ManagedPolicy;
+  /** The principal exempt from the bucket's and key's protection statements. */
+  public readonly breakGlassRoleArn: string;
 
   constructor(scope: Construct, id: string, props: PitrRepositoryProps = {}) {
     super(scope, id);
-    const noncurrent = props.noncurrentVersionExpiration ?? Duration.days(7);
+    const retention = props.retention ?? Duration.days(14);
+    const noncurrent = props.noncurrentVersionExpiration ?? retention;
     validateNoncurrentExpiration(`PitrRepository ${this.node.path}`, noncurrent);
+    if (noncurrent.toDays() < retention.toDays()) {
+      throw new Error(`PitrRepository ${this.node.path}: noncurrentVersionExpiration (${noncurrent.toHumanString()}) is shorter than retention (${retention.toHumanString()}); keep deleted versions at least as long as the recovery window, or leave it out`);
+    }
     const removalPolicy = props.removalPolicy ?? RemovalPolicy.RETAIN;
 
     this.key = props.encryptionKey ?? new kms.Key(this, 'Key', {
@@ -84,6 +103,9 @@ export class PitrRepository extends Construct {
       removalPolicy,
     });
     this.url = `s3://${this.bucket.bucketName}/${PitrRepository.PREFIX}`;
+    this.breakGlassRoleArn = props.breakGlassRoleArn ?? defaultBreakGlassRoleArn();
+    protectBucket(this.bucket, this.breakGlassRoleArn);
+    if (!props.encryptionKey) protectKey(this.key, this.breakGlassRoleArn);
 
     const objects = this.objectsArn();
     this.hostPolicy = new iam.ManagedPolicy(this, 'HostPolicy', {

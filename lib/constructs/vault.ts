@@ -6,6 +6,7 @@ import { Construct, type IConstruct } from 'constructs';
 import { BACKUPS_ROOT } from '../../core/layout.ts';
 import { RETENTION_DAYS, RETENTION_TAG_KEY, TIERS } from '../../core/tiers.ts';
 import { nagResourceName } from '../nag.ts';
+import { defaultBreakGlassRoleArn, protectBucket, protectKey } from './protection.ts';
 import { newAccessLogsBucket, newVersionedKmsBucket, validateNoncurrentExpiration } from './versioned-bucket.ts';
 
 export interface BackupVaultProps {
@@ -46,7 +47,16 @@ export interface BackupVaultProps {
    * @default RemovalPolicy.RETAIN - backups outlive the stack
    */
   readonly removalPolicy?: RemovalPolicy;
+  /**
+   * The only principal that may delete versions, bypass governance retention, change the bucket
+   * policy, lifecycle, Object Lock, replication or versioning, or delete, disable or re-policy the key.
+   * @default - defaultBreakGlassRoleArn(): role crypto-stock-dr-break-glass of this account
+   */
+  readonly breakGlassRoleArn?: string;
 }
+
+/** The longest Object Lock retention a writer may set on a backup: the longest tier plus a day of clock slack. */
+export const MAX_LOCK_DAYS = Math.max(...TIERS.map((tier) => RETENTION_DAYS[tier])) + 1;
 
 /**
  * Where backups live: a versioned, Object Lock enabled, KMS-encrypted, TLS-only bucket whose
@@ -59,6 +69,8 @@ export class BackupVault extends Construct {
   public readonly key: kms.IKey;
   public readonly bucket: s3.Bucket;
   public readonly accessLogsBucket: s3.IBucket;
+  /** The principal exempt from the bucket's and key's protection statements. */
+  public readonly breakGlassRoleArn: string;
 
   constructor(scope: Construct, id: string, props: BackupVaultProps = {}) {
     super(scope, id);
@@ -91,6 +103,50 @@ export class BackupVault extends Construct {
       })),
       removalPolicy,
     });
+
+    this.breakGlassRoleArn = props.breakGlassRoleArn ?? defaultBreakGlassRoleArn();
+    protectBucket(this.bucket, this.breakGlassRoleArn);
+    if (!props.encryptionKey) protectKey(this.key, this.breakGlassRoleArn);
+    this.denyWriterTampering();
+  }
+
+  /**
+   * Even a writer with s3:PutObject (the backup job, or whoever steals its role) cannot replace a
+   * backup, re-tag it into a shorter tier, or lock it for longer than any tier keeps it.
+   */
+  private denyWriterTampering(): void {
+    const backups = this.bucket.arnForObjects(`${BackupVault.BACKUPS_PREFIX}*`);
+    this.bucket.addToResourcePolicy(new iam.PolicyStatement({
+      sid: 'DenyOverwritingBackups',
+      effect: iam.Effect.DENY,
+      principals: [new iam.AnyPrincipal()],
+      actions: ['s3:PutObject'],
+      resources: [backups],
+      // PutObject and CompleteMultipartUpload must carry If-None-Match (write-once); the multipart
+      // steps that cannot carry it are exempt, as S3's conditional-write documentation prescribes.
+      conditions: {
+        'Null': { 's3:if-none-match': 'true' },
+        'StringNotEquals': { 's3:ObjectCreationOperation': ['CreateMultipartUpload', 'UploadPart', 'UploadPartCopy'] },
+      },
+    }));
+    this.bucket.addToResourcePolicy(new iam.PolicyStatement({
+      sid: 'DenyRetaggingBackups',
+      effect: iam.Effect.DENY,
+      principals: [new iam.AnyPrincipal()],
+      // A new object's tags come with its PutObject; changing them later could move a backup into a shorter tier.
+      actions: ['s3:PutObjectTagging', 's3:PutObjectVersionTagging'],
+      resources: [backups],
+      conditions: { Null: { [`s3:ExistingObjectTag/${RETENTION_TAG_KEY}`]: 'false' } },
+    }));
+    this.bucket.addToResourcePolicy(new iam.PolicyStatement({
+      sid: 'DenyLocksBeyondTierMaximum',
+      effect: iam.Effect.DENY,
+      principals: [new iam.AnyPrincipal()],
+      // A COMPLIANCE lock cannot be shortened by anyone: a years-long one would be a storage bill nobody can stop.
+      actions: ['s3:PutObject', 's3:PutObjectRetention'],
+      resources: [this.bucket.arnForObjects('*')],
+      conditions: { NumericGreaterThan: { 's3:object-lock-remaining-retention-days': String(MAX_LOCK_DAYS) } },
+    }));
   }
 
   /** Prefix of drill and verification reports (written by the drill report, never by the backup job). */

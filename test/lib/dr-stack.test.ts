@@ -64,8 +64,9 @@ describe('DrStack', () => {
     expect(alarm.AlarmActions).toEqual([{ Ref: expect.stringMatching(/MonitoringTopic/) }]);
   });
 
-  it('has no subscription when no alert email is configured', () => {
-    buildStack().template.resourceCountIs('AWS::SNS::Subscription', 0);
+  it('subscribes the configured alert email (the shipped example has one), and none with only alertTopicArn', () => {
+    buildStack().template.hasResourceProperties('AWS::SNS::Subscription', { Protocol: 'email', Endpoint: 'oncall@example.com' });
+    buildStack({ alertTopicArn: 'arn:aws:sns:us-east-1:123456789012:on-call' }).template.resourceCountIs('AWS::SNS::Subscription', 0);
   });
 
   it('passes the AwsSolutions cdk-nag checks with zero unacknowledged findings', () => {
@@ -84,10 +85,12 @@ describe('DrStack', () => {
     expect(acks.map(([id]) => id.replace(/^annotation::/i, '').replace(/<[^>]+>/g, '<ref>')).sort()).toEqual([
       // The VPC endpoints' security group: HTTPS from the VPC CIDR (lib/constructs/job.ts).
       'AwsSolutions-EC23',
-      // The job's two task definitions (backup, restore): non-secret environment, and each execution
-      // role's ecr:GetAuthorizationToken on "*".
+      // The job's three task definitions (backup, restore, drill): non-secret environment, and each
+      // execution role's ecr:GetAuthorizationToken on "*".
       'AwsSolutions-ECS2',
       'AwsSolutions-ECS2',
+      'AwsSolutions-ECS2',
+      'AwsSolutions-IAM5[Resource::*]',
       'AwsSolutions-IAM5[Resource::*]',
       'AwsSolutions-IAM5[Resource::*]',
       'AwsSolutions-IAM4[Policy::arn:<ref>:iam::aws:policy/service-role/AWSLambdaBasicExecutionRole]',
@@ -100,7 +103,8 @@ describe('DrStack', () => {
       'AwsSolutions-IAM5[Resource::*]',
       'AwsSolutions-IAM5[Resource::*]',
       'AwsSolutions-IAM5[Resource::*]',
-      // The backup role's write grant and the restore role's read grant on backups/.
+      // The backup role's write grant and the restore and drill roles' read grants on backups/.
+      'AwsSolutions-IAM5[Resource::<ref>/backups/*]',
       'AwsSolutions-IAM5[Resource::<ref>/backups/*]',
       'AwsSolutions-IAM5[Resource::<ref>/backups/*]',
       // Offsite replication role (lib/constructs/replication.ts): source objects, offsite key by alias, offsite objects.
@@ -109,7 +113,8 @@ describe('DrStack', () => {
       'AwsSolutions-IAM5[Resource::<ref>/pitr/*]',
       'AwsSolutions-IAM5[Resource::<ref>/pitr/*]',
       'AwsSolutions-IAM5[Resource::<ref>/pitr/*]',
-      // results/restores/: the restore role writes its records, the restore-result Lambda reads them.
+      // results/restores/: the restore and drill roles write their records, the restore-result Lambda reads them.
+      'AwsSolutions-IAM5[Resource::<ref>/results/restores/*]',
       'AwsSolutions-IAM5[Resource::<ref>/results/restores/*]',
       'AwsSolutions-IAM5[Resource::<ref>/results/restores/*]',
       // Restore workflow: LambdaInvoke's <function arn>:* (versions of the one function), twice.

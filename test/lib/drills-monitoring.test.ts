@@ -6,6 +6,7 @@
 import { Stack } from 'aws-cdk-lib';
 import { Match } from 'aws-cdk-lib/assertions';
 import * as sfn from 'aws-cdk-lib/aws-stepfunctions';
+import * as iam from 'aws-cdk-lib/aws-iam';
 import { describe, expect, it } from 'vitest';
 import { DrillAgeEnv, DrillCleanupEnv, JobEnv, Metrics, ReportEnv, VerifyEnv } from '../../core/contract.ts';
 import { BackupMonitoring, DrillMonitoring } from '../../lib/constructs/monitoring.ts';
@@ -127,8 +128,8 @@ describe('drill schedule', () => {
 
 describe('drill Lambdas', () => {
   it('verify and cleanup use the staging server secret and run in the VPC; the report has the vault and topic; drill-age the databases', () => {
-    expect(lambdaEnv('verify a drill scratch database')).toMatchObject({ [VerifyEnv.repo]: expect.anything(), [VerifyEnv.secretArn]: expect.anything(), [VerifyEnv.sslMode]: 'require' });
-    expect(lambdaEnv('drop a drill scratch database')).toMatchObject({ [DrillCleanupEnv.secretArn]: expect.anything(), [DrillCleanupEnv.sslMode]: 'require' });
+    expect(lambdaEnv('verify a drill scratch database')).toMatchObject({ [VerifyEnv.repo]: expect.anything(), [VerifyEnv.secretArn]: expect.anything(), [VerifyEnv.sslMode]: 'verify-full' });
+    expect(lambdaEnv('drop a drill scratch database')).toMatchObject({ [DrillCleanupEnv.secretArn]: expect.anything(), [DrillCleanupEnv.sslMode]: 'verify-full' });
     expect(lambdaEnv('write the drill report')).toMatchObject({ [ReportEnv.repo]: expect.anything(), [ReportEnv.topicArn]: { Ref: expect.stringMatching(/MonitoringTopic/) } });
     expect(lambdaEnv('DaysSinceLastDrill')).toMatchObject({ [DrillAgeEnv.databases]: '["crypto_stock","ticks"]' });
     template.resourcePropertiesCountIs('AWS::Lambda::Function', { VpcConfig: Match.anyValue(), Description: Match.stringLikeRegexp('drill scratch database') }, 2);
@@ -153,10 +154,16 @@ describe('drill Lambdas', () => {
     expect(lists).toEqual(expect.arrayContaining([['reports/drills/*'], ['results/restores/*']]));
   });
 
-  it('gives the restore job (not the backup job) the staging server secret as DR_SCRATCH_SECRET', () => {
+  it('drills run their own task definition, which holds only the staging server secret (DR_SCRATCH_SECRET), no production secret; no other task definition holds it', () => {
     const secretsOf = (t: { taskDefinitionArn: string }) => (template.toJSON().Resources[stack.resolve(t.taskDefinitionArn).Ref].Properties.ContainerDefinitions[0].Secrets as any[]).map((s) => s.Name);
-    expect(secretsOf(stack.job.restoreTaskDefinition)).toContain(DrillWorkflow.SCRATCH_SECRET_ENV);
+    expect(secretsOf(stack.job.drillTaskDefinition!)).toEqual([DrillWorkflow.SCRATCH_SECRET_ENV]);
+    expect(secretsOf(stack.job.restoreTaskDefinition)).not.toContain(DrillWorkflow.SCRATCH_SECRET_ENV);
     expect(secretsOf(stack.job.taskDefinition)).not.toContain(DrillWorkflow.SCRATCH_SECRET_ENV);
+    // Its execution role (which injects secrets) reads the scratch secret and no database secret.
+    const policies = Object.values(template.findResources('AWS::IAM::Policy', { Properties: { Roles: [stack.resolve((stack.job.drillTaskDefinition!.executionRole as iam.Role).roleName)] } })) as any[];
+    const secretReads = policies.flatMap((p) => p.Properties.PolicyDocument.Statement).filter((st: any) => [st.Action].flat().includes('secretsmanager:GetSecretValue'));
+    expect(JSON.stringify(secretReads)).toContain('staging-db');
+    expect(JSON.stringify(secretReads)).not.toContain('crypto-stock/db');
   });
 
   it('outputs the drill state machine ARN and the dashboard name', () => {

@@ -13,14 +13,13 @@ import { AwsSolutionsChecks } from 'cdk-nag';
 import { describe, expect, it } from 'vitest';
 import { JobEnv, RDS_CA_BUNDLE_PATH, VerifyEnv } from '../../core/contract.ts';
 import { jobResultsPrefix } from '../../core/job-result.ts';
-import { parseConfig } from '../../lib/config.ts';
 import { DrillFunctions, LAMBDA_RUNTIME_CA_BUNDLE } from '../../lib/constructs/drill-functions.ts';
 import { BackupJob } from '../../lib/constructs/job.ts';
 import { BackupVault } from '../../lib/constructs/vault.ts';
 import { DrStack } from '../../lib/dr-stack.ts';
 import { addOffsiteStack } from '../../lib/offsite-stack.ts';
 import { definitionOf } from './constructs/definition.ts';
-import { newApp, onlyResource, shippedConfig } from './helpers.ts';
+import { newApp, onlyResource, shippedRaw, testConfig } from './helpers.ts';
 
 /** What would erase a backup or shorten its lock. */
 const FORBIDDEN = ['s3:DeleteObject', 's3:DeleteObjectVersion', 's3:BypassGovernanceRetention', 's3:PutLifecycleConfiguration', 's3:DeleteBucket'];
@@ -67,10 +66,31 @@ function deleteCapable(template: Template): string[] {
     .map((action) => `${where} may ${action}`));
 }
 
+/** A database security group needs its VPC (vpcId), whose lookup needs a concrete account and region. */
+const LOOKUP_ENV = { account: '123456789012', region: 'us-east-1' };
+
+/** What `cdk synth` would have cached for vpc-0123abcd (a VPC lookup), so no dummy VPC is synthesized. */
+const LOOKED_UP_VPC = {
+  'vpc-provider:account=123456789012:filter.vpc-id=vpc-0123abcd:region=us-east-1:returnAsymmetricSubnets=true': {
+    vpcId: 'vpc-0123abcd',
+    vpcCidrBlock: '10.0.0.0/16',
+    ownerAccountId: '123456789012',
+    availabilityZones: [],
+    subnetGroups: [
+      { name: 'private', type: 'Private', subnets: [
+        { subnetId: 'subnet-0aaa1111', cidr: '10.0.0.0/22', availabilityZone: 'us-east-1a', routeTableId: 'rtb-0aaa1111' },
+        { subnetId: 'subnet-0bbb2222', cidr: '10.0.4.0/22', availabilityZone: 'us-east-1b', routeTableId: 'rtb-0bbb2222' },
+      ] },
+    ],
+  },
+};
+
 function buildAll(raw: Record<string, unknown> = {}) {
   const app = newApp();
-  const config = parseConfig({ ...(shippedConfig() as object), ...raw });
-  const primary = new DrStack(app, 'CryptoStockDr', { config });
+  for (const [key, value] of Object.entries(LOOKED_UP_VPC)) app.node.setContext(key, value);
+  const inVpc = raw.databaseSecurityGroupId !== undefined;
+  const config = testConfig({ ...shippedRaw(), ...(inVpc ? { vpcId: 'vpc-0123abcd' } : {}), ...raw });
+  const primary = new DrStack(app, 'CryptoStockDr', { config, env: inVpc ? LOOKUP_ENV : undefined });
   const offsite = addOffsiteStack(app, primary, config.offsite, undefined);
   return { app, primary, offsite, template: Template.fromStack(primary), offsiteTemplate: Template.fromStack(offsite) };
 }
@@ -130,8 +150,8 @@ describe('no role can delete backups or bypass their retention', () => {
 describe('backup task least privilege and Object Lock', () => {
   const { template, primary } = buildAll();
 
-  it('writes with Object Lock GOVERNANCE (DR_OBJECT_LOCK) into the Object Lock vault; restores write no backups, so they have none', () => {
-    expect(jobEnvironment(primary)[JobEnv.objectLock]).toBe('governance');
+  it('writes with Object Lock tiered (DR_OBJECT_LOCK: GOVERNANCE daily, COMPLIANCE weekly and monthly) into the Object Lock vault; restores write no backups, so they have none', () => {
+    expect(jobEnvironment(primary)[JobEnv.objectLock]).toBe('tiered');
     expect(jobEnvironment(primary, primary.job.restoreTaskDefinition)[JobEnv.objectLock]).toBeUndefined();
   });
 
@@ -185,27 +205,29 @@ describe('restore task least privilege', () => {
     expect(backupPuts.flatMap(resourcesOf)).toEqual([expect.stringMatching(/\/backups\/\*"\]\]\}$/)]);
   });
 
-  it('the restore and drill state machines run the restore task definition, the backup state machine the backup one', () => {
+  it('the restore state machine runs the restore task definition, the drill one the drill task definition, the backup one the backup task definition', () => {
     const family = (t: ecs.TaskDefinition) => primary.resolve(t.family);
     const taskDefinitionsOf = (construct: string) => runTaskStates(definitionOf(template, construct).States).map((st) => st.Parameters.TaskDefinition);
     expect(taskDefinitionsOf('BackupWorkflow')).toEqual([family(primary.job.taskDefinition)]);
     expect(taskDefinitionsOf('RestoreWorkflow')).toEqual([family(primary.job.restoreTaskDefinition)]);
-    expect(taskDefinitionsOf('DrillWorkflow')).toEqual([family(primary.job.restoreTaskDefinition)]);
+    expect(taskDefinitionsOf('DrillWorkflow')).toEqual([family(primary.job.drillTaskDefinition!)]);
     expect(family(primary.job.taskDefinition)).not.toEqual(family(primary.job.restoreTaskDefinition));
   });
 
-  it('the restore and drill state machines may pass only the restore task definition\'s roles, the backup one only the backup roles', () => {
+  it('each state machine may pass only its own task definition\'s roles', () => {
     const passed = (machine: { role: iam.IRole }) => roleStatements(primary, template, machine.role)
       .filter((st) => grants(st, 'iam:PassRole')).flatMap(resourcesOf).sort();
     const rolesOf = (t: ecs.TaskDefinition) => [t.taskRole, t.executionRole!].map((r) => JSON.stringify(primary.resolve(r.roleArn))).sort();
     expect(passed(primary.restoreWorkflow.stateMachine)).toEqual(rolesOf(primary.job.restoreTaskDefinition));
-    expect(passed(primary.drillWorkflow.stateMachine)).toEqual(rolesOf(primary.job.restoreTaskDefinition));
+    expect(passed(primary.drillWorkflow.stateMachine)).toEqual(rolesOf(primary.job.drillTaskDefinition!));
     expect(passed(primary.backupWorkflow.stateMachine)).toEqual(rolesOf(primary.job.taskDefinition));
   });
 });
 
 describe('network', () => {
-  const { template } = buildAll({ databaseSecurityGroupId: 'sg-0123abcd' });
+  const { template } = buildAll();
+  // A database security group lives in an existing VPC (vpcId), looked up.
+  const inVpc = buildAll({ databaseSecurityGroupId: 'sg-0123abcd' }).template;
 
   it('runs tasks in private subnets without public IPs; flow logs on', () => {
     // RunTask leaves AssignPublicIp out, which is DISABLED for awsvpc tasks; the subnets are the private ones.
@@ -247,7 +269,7 @@ describe('network', () => {
   });
 
   it('opens the database port on the database security group to the job and the drill Lambdas only', () => {
-    const ingress = Object.values(template.findResources('AWS::EC2::SecurityGroupIngress')).map((r: any) => r.Properties).filter((p) => p.GroupId === 'sg-0123abcd');
+    const ingress = Object.values(inVpc.findResources('AWS::EC2::SecurityGroupIngress')).map((r: any) => r.Properties).filter((p) => p.GroupId === 'sg-0123abcd');
     expect(ingress).toEqual([
       expect.objectContaining({
         IpProtocol: 'tcp', FromPort: 5432, ToPort: 5432,
@@ -286,23 +308,32 @@ describe('secrets and TLS', () => {
 
   it('verifies the server certificate against the RDS bundle shipped in the image when sslRootCert is rds', () => {
     const app = newApp();
-    const stack = new DrStack(app, 'Tls', { config: parseConfig({ sslRootCert: 'rds', offsite: { enabled: false } }) });
+    const stack = new DrStack(app, 'Tls', { config: testConfig({ sslRootCert: 'rds', offsite: { enabled: false } }) });
     for (const taskDefinition of [stack.job.taskDefinition, stack.job.restoreTaskDefinition]) {
       const env = jobEnvironment(stack, taskDefinition);
       expect(env[JobEnv.sslRootCert]).toBe(RDS_CA_BUNDLE_PATH);
       expect(env[JobEnv.sslMode]).toBe('verify-full');
     }
-    expect(jobEnvironment(buildAll().primary)[JobEnv.sslRootCert]).toBeUndefined();
+    const insecure = new DrStack(newApp(), 'Insecure', { config: testConfig({ sslMode: 'require', insecureTls: true, offsite: { enabled: false } }) });
+    expect(jobEnvironment(insecure)[JobEnv.sslRootCert]).toBeUndefined();
+    expect(jobEnvironment(insecure)[JobEnv.sslMode]).toBe('require');
+  });
+
+  it('verifies by default: verify-full against the RDS bundle in the job, the runtime CA bundle in the Lambdas', () => {
+    const { primary } = buildAll();
+    expect(jobEnvironment(primary)).toMatchObject({ [JobEnv.sslMode]: 'verify-full', [JobEnv.sslRootCert]: RDS_CA_BUNDLE_PATH });
+    const env = Template.fromStack(primary).toJSON().Resources[primary.getLogicalId(primary.drillFunctions.cleanup.function.node.defaultChild as CfnElement)].Properties.Environment.Variables;
+    expect(env).toMatchObject({ [VerifyEnv.sslMode]: 'verify-full', [VerifyEnv.caBundle]: LAMBDA_RUNTIME_CA_BUNDLE });
   });
 
   it('the drill verify and cleanup Lambdas verify the staging server against the runtime\'s Amazon CA bundle (RDS CAs) when sslRootCert is rds', () => {
     const app = newApp();
-    const stack = new DrStack(app, 'LambdaTls', { config: parseConfig({ sslRootCert: 'rds', offsite: { enabled: false } }) });
+    const stack = new DrStack(app, 'LambdaTls', { config: testConfig({ sslRootCert: 'rds', offsite: { enabled: false } }) });
     for (const fn of [stack.drillFunctions.verify, stack.drillFunctions.cleanup]) {
       const env = Template.fromStack(stack).toJSON().Resources[stack.getLogicalId(fn.function.node.defaultChild as CfnElement)].Properties.Environment.Variables;
       expect(env).toMatchObject({ [VerifyEnv.sslMode]: 'verify-full', [VerifyEnv.caBundle]: LAMBDA_RUNTIME_CA_BUNDLE });
     }
-    const plain = buildAll().primary;
+    const plain = new DrStack(newApp(), 'Plain', { config: testConfig({ sslMode: 'require', insecureTls: true, offsite: { enabled: false } }) });
     const plainEnv = Template.fromStack(plain).toJSON().Resources[plain.getLogicalId(plain.drillFunctions.verify.function.node.defaultChild as CfnElement)].Properties.Environment.Variables;
     expect(plainEnv[VerifyEnv.caBundle]).toBeUndefined();
     expect(() => new DrillFunctions(stack, 'BadCa', {

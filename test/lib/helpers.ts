@@ -11,6 +11,20 @@ export function newApp(): App {
   return new App({ context: cdkJson.context });
 }
 
+/**
+ * `raw` parsed as an example config (placeholders allowed, missing offsite account, scratch server
+ * and alert subscription filled with stand-ins), as most template tests need; parseConfig itself
+ * for a deployable one.
+ */
+export function testConfig(raw: Record<string, unknown> = {}): DrConfig {
+  return parseConfig({ example: true, ...raw });
+}
+
+/** cdk.json's raw `dr` object. */
+export function shippedRaw(): Record<string, unknown> {
+  return structuredClone(cdkJson.context.dr) as Record<string, unknown>;
+}
+
 /** The configuration cdk.json ships with. */
 export function shippedConfig(): DrConfig {
   return parseConfig(cdkJson.context.dr);
@@ -25,7 +39,7 @@ export interface BuiltStack {
 /** Builds the whole stack from raw config (as cdk.json's `dr` would hold it). */
 export function buildStack(rawConfig?: unknown, props: Partial<DrStackProps> = {}): BuiltStack {
   const app = newApp();
-  const config = rawConfig === undefined ? shippedConfig() : parseConfig(rawConfig);
+  const config = rawConfig === undefined ? shippedConfig() : testConfig(rawConfig as Record<string, unknown>);
   const stack = new DrStack(app, 'TestDr', { config, ...props });
   return { app, stack, template: Template.fromStack(stack) };
 }

@@ -3,11 +3,10 @@ import { Match, Template } from 'aws-cdk-lib/assertions';
 import { AwsSolutionsChecks } from 'cdk-nag';
 import { describe, expect, it } from 'vitest';
 import { RETENTION_DAYS } from '../../core/tiers.ts';
-import { parseConfig } from '../../lib/config.ts';
 import { VaultReplication } from '../../lib/constructs/replication.ts';
 import { DrStack } from '../../lib/dr-stack.ts';
 import { addOffsiteStack, DENIED_TO_SOURCE_ACCOUNT, DENIED_TO_SOURCE_ACCOUNT_CROSS_ACCOUNT } from '../../lib/offsite-stack.ts';
-import { newApp, shippedConfig } from './helpers.ts';
+import { newApp, shippedRaw, testConfig } from './helpers.ts';
 
 const SOURCE = '111111111111';
 const OFFSITE = '222222222222';
@@ -15,7 +14,7 @@ const OFFSITE = '222222222222';
 /** Both stacks as bin/app.ts builds them. */
 function buildApp(rawOffsite: Record<string, unknown> = {}, env: { account?: string; region?: string } = {}) {
   const app = newApp();
-  const config = parseConfig({ ...(shippedConfig() as object), offsite: rawOffsite });
+  const config = testConfig({ ...shippedRaw(), offsite: rawOffsite });
   const primary = new DrStack(app, 'CryptoStockDr', { config, env });
   const offsite = addOffsiteStack(app, primary, config.offsite, env.account);
   return { app, primary, offsite, primaryTemplate: Template.fromStack(primary), offsiteTemplate: Template.fromStack(offsite) };
@@ -52,9 +51,9 @@ describe('OffsiteVaultStack (default config: same account, us-west-2)', () => {
     });
   });
 
-  it('locks the bucket in COMPLIANCE mode for the shortest tier by default, versioned, with a deterministic name', () => {
+  it('locks the bucket in COMPLIANCE mode for the longest tier by default (never shorter than a source lock), versioned, with a deterministic name', () => {
     const bucket = lockedBucket(offsiteTemplate);
-    expect(bucket.ObjectLockConfiguration).toEqual({ ObjectLockEnabled: 'Enabled', Rule: { DefaultRetention: { Mode: 'COMPLIANCE', Days: RETENTION_DAYS.daily } } });
+    expect(bucket.ObjectLockConfiguration).toEqual({ ObjectLockEnabled: 'Enabled', Rule: { DefaultRetention: { Mode: 'COMPLIANCE', Days: RETENTION_DAYS.monthly } } });
     expect(bucket.VersioningConfiguration).toEqual({ Status: 'Enabled' });
     expect(bucket.BucketName).toEqual({ 'Fn::Join': ['', ['crypto-stock-dr-offsite-', { Ref: 'AWS::AccountId' }, '-us-west-2']] });
   });
@@ -194,7 +193,7 @@ describe('offsite configuration errors', () => {
 
   it('builds no replication and no offsite stack when disabled', () => {
     const app = newApp();
-    const primary = new DrStack(app, 'P', { config: parseConfig({ offsite: { enabled: false } }) });
+    const primary = new DrStack(app, 'P', { config: testConfig({ offsite: { enabled: false } }) });
     expect(primary.replication).toBeUndefined();
     expect(lockedBucket(Template.fromStack(primary)).ReplicationConfiguration).toBeUndefined();
     expect(app.node.children.filter((c) => c instanceof Stack)).toHaveLength(1);

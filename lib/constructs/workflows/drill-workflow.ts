@@ -58,8 +58,9 @@ export interface DrillWorkflowProps extends JobTaskProps {
    */
   readonly restoreTimeout?: Duration;
   /**
-   * Longest a whole execution may run.
-   * @default Duration.hours(23)
+   * Longest a whole execution may run: at least one `restoreTimeout` plus the verify, cleanup and
+   * report steps (DrillWorkflow.STEPS_MARGIN) for each round of `maxConcurrency` databases.
+   * @default - exactly that, plus one STEPS_MARGIN for naming and summarizing
    */
   readonly timeout?: Duration;
   /** @default logs.RetentionDays.ONE_YEAR - drills are audit evidence */
@@ -96,6 +97,8 @@ export class DrillWorkflow extends Construct {
   public static readonly REPORT_STATE = 'Write drill report';
   /** Job env var holding the scratch server's secret (the job reads the variable DR_DB_SECRET_ENV names). */
   public static readonly SCRATCH_SECRET_ENV = 'DR_SCRATCH_SECRET';
+  /** Time allowed per database beyond its restore: cleanup before and after (2 min each), verify (15 min), report (2 min), retries. */
+  public static readonly STEPS_MARGIN = Duration.hours(1);
   /** Error of the execution when a drill failed or could not report. */
   public static readonly DRILLS_FAILED_ERROR = 'DR.DrillsFailed';
 
@@ -122,6 +125,13 @@ export class DrillWorkflow extends Construct {
     const port = props.scratchServer.port;
     if (!Number.isInteger(port) || port < 1 || port > 65535) throw new Error(`${owner}: scratchServer.port is ${port}; use an integer from 1 to 65535`);
     validateJobTask(owner, props);
+    const restoreTimeout = props.restoreTimeout ?? Duration.hours(6);
+    const rounds = Math.ceil(props.databases.length / maxConcurrency);
+    const needed = Duration.seconds(rounds * (restoreTimeout.toSeconds() + DrillWorkflow.STEPS_MARGIN.toSeconds()));
+    const timeout = props.timeout ?? needed.plus(DrillWorkflow.STEPS_MARGIN);
+    if (timeout.toSeconds() < needed.toSeconds()) {
+      throw new Error(`${owner}: timeout ${timeout.toHumanString()} is shorter than ${rounds} round(s) of restoreTimeout ${restoreTimeout.toHumanString()} plus ${DrillWorkflow.STEPS_MARGIN.toHumanString()} of steps (${needed.toHumanString()}); raise it or leave it out`);
+    }
 
     // The job restores with the staging server's credentials, whichever server the backups came from.
     props.container.addSecret(DrillWorkflow.SCRATCH_SECRET_ENV, ecs.Secret.fromSecretsManager(props.scratchServer.secret));
@@ -199,7 +209,7 @@ export class DrillWorkflow extends Construct {
         { name: JobEnv.args, value: JSON.stringify(['--backup', 'latest', '--hold-timescale-jobs']) },
         { name: JobEnv.resultName, value: sfn.JsonPath.stringAt('$.restoreResultName') },
       ],
-      taskTimeout: props.restoreTimeout ?? Duration.hours(6),
+      taskTimeout: restoreTimeout,
     });
 
     // ECS returns exit codes, not output: the job recorded its `dr restore --json` line in the vault.
@@ -341,9 +351,9 @@ export class DrillWorkflow extends Construct {
     const { stateMachine, logGroup } = workflowStateMachine(this, {
       comment: 'crypto-stock-dr: monthly restore drill of every configured database into scratch databases on the staging server',
       definition,
-      timeout: props.timeout ?? Duration.hours(23),
+      timeout,
       logRetention: props.logRetention ?? logs.RetentionDays.ONE_YEAR,
-      taskDefinitionName: 'restore task definition',
+      taskDefinitionName: 'drill task definition',
     });
     this.stateMachine = stateMachine;
     this.logGroup = logGroup;

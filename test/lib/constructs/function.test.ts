@@ -26,11 +26,11 @@ function synth(props: Partial<DrFunctionProps> & { withVpc?: boolean } = {}, bun
 }
 
 describe('DrFunction', () => {
-  it('is Node.js 22 on arm64 with active X-Ray tracing, the handler export, and source maps on', () => {
+  it('is Node.js 24 (the newest runtime aws-cdk-lib offers) on arm64 with active X-Ray tracing, the handler export, and source maps on', () => {
     const { template } = synth();
     const fn = onlyResource(template, 'AWS::Lambda::Function').Properties;
     expect(fn).toMatchObject({
-      Runtime: 'nodejs22.x',
+      Runtime: 'nodejs24.x',
       Architectures: ['arm64'],
       TracingConfig: { Mode: 'Active' },
       Handler: 'index.handler',
@@ -114,7 +114,7 @@ describe('DrFunction', () => {
     const assembly = app.synth();
     const template = Template.fromStack(stack);
     const functions = Object.values(template.findResources('AWS::Lambda::Function')) as { Properties: Record<string, any> }[];
-    const ours = functions.filter((f) => f.Properties.Runtime === 'nodejs22.x' && f.Properties.Architectures?.[0] === 'arm64');
+    const ours = functions.filter((f) => f.Properties.Runtime === 'nodejs24.x' && f.Properties.Architectures?.[0] === 'arm64');
     expect(ours.length).toBe(readdirSync(new URL('../../../lambdas', import.meta.url)).length);
     const saved = { ...process.env };
     try {

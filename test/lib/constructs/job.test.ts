@@ -9,7 +9,6 @@ import { describe, expect, it } from 'vitest';
 import { JOB_CONTAINER_NAME, JobEnv, secretEnvVarFor } from '../../../core/contract.ts';
 import { BackupJob } from '../../../lib/constructs/job.ts';
 import { BackupVault } from '../../../lib/constructs/vault.ts';
-import { DrillWorkflow } from '../../../lib/constructs/workflows/drill-workflow.ts';
 import { buildStack, newApp } from '../helpers.ts';
 
 describe('BackupJob in the stack', () => {
@@ -38,8 +37,8 @@ describe('BackupJob in the stack', () => {
     });
   });
 
-  it('has two Fargate task definitions (backup, restore) sized from config, each with one container named by the contract', () => {
-    template.resourceCountIs('AWS::ECS::TaskDefinition', 2);
+  it('has three Fargate task definitions (backup, restore, drill) sized from config, each with one container named by the contract', () => {
+    template.resourceCountIs('AWS::ECS::TaskDefinition', 3);
     for (const t of [taskDef, restoreTaskDef]) {
       // Both get the configured ephemeral storage: a backup keeps its whole dump on local disk too.
       expect(t).toMatchObject({ RequiresCompatibilities: ['FARGATE'], Cpu: '2048', Memory: '4096', NetworkMode: 'awsvpc', EphemeralStorage: { SizeInGiB: 100 } });
@@ -54,10 +53,10 @@ describe('BackupJob in the stack', () => {
 
   it('sets repo, KMS key, sslmode, jobs and Object Lock in the backup environment, PITR only in the restore one', () => {
     const env = environmentOf(container);
-    expect(Object.keys(env).sort()).toEqual([JobEnv.kmsKeyId, JobEnv.repo, JobEnv.sslMode, JobEnv.jobs, JobEnv.objectLock].sort());
-    expect(env[JobEnv.objectLock]).toBe('governance');
+    expect(Object.keys(env).sort()).toEqual([JobEnv.kmsKeyId, JobEnv.repo, JobEnv.sslMode, JobEnv.sslRootCert, JobEnv.jobs, JobEnv.objectLock].sort());
+    expect(env[JobEnv.objectLock]).toBe('tiered');
     const restoreEnv = environmentOf(restoreContainer);
-    expect(Object.keys(restoreEnv).sort()).toEqual([JobEnv.kmsKeyId, JobEnv.repo, JobEnv.sslMode, JobEnv.jobs, JobEnv.pitrRepo, JobEnv.pitrStanza].sort());
+    expect(Object.keys(restoreEnv).sort()).toEqual([JobEnv.kmsKeyId, JobEnv.repo, JobEnv.sslMode, JobEnv.sslRootCert, JobEnv.jobs, JobEnv.pitrRepo, JobEnv.pitrStanza].sort());
     for (const name of [JobEnv.repo, JobEnv.kmsKeyId, JobEnv.sslMode, JobEnv.jobs]) expect(restoreEnv[name]).toEqual(env[name]);
     expect(env[JobEnv.repo]).toEqual({ 'Fn::Join': ['', ['s3://', { Ref: expect.stringMatching(/VaultBucket/) }, '/']] });
     expect(env[JobEnv.kmsKeyId]).toEqual({ 'Fn::GetAtt': [expect.stringMatching(/VaultKey/), 'Arn'] });
@@ -66,8 +65,8 @@ describe('BackupJob in the stack', () => {
   });
 
   it('injects each database secret as an ECS secret (ValueFrom), never as plain environment', () => {
-    // The restore container also gets the drills' staging server secret.
-    expect(restoreContainer.Secrets).toEqual([...container.Secrets, { Name: DrillWorkflow.SCRATCH_SECRET_ENV, ValueFrom: expect.anything() }]);
+    // The restore container gets the database secrets, never the drills' staging server secret (the drill task definition has only that one).
+    expect(restoreContainer.Secrets).toEqual(container.Secrets);
     expect(container.Secrets).toEqual([
       { Name: secretEnvVarFor('crypto_stock'), ValueFrom: expect.objectContaining({ 'Fn::Join': expect.anything() }) },
       { Name: secretEnvVarFor('market-ticks'), ValueFrom: 'arn:aws:secretsmanager:us-east-1:123456789012:secret:ticks-AbCdEf' },

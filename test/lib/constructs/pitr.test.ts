@@ -65,9 +65,9 @@ describe('PitrRepository', () => {
     template.hasResourceProperties('AWS::KMS::Key', { Description: Match.stringLikeRegexp('pgBackRest'), EnableKeyRotation: true });
   });
 
-  it('leaves retention to pgBackRest: lifecycle only for noncurrent versions (7 days) and incomplete uploads, no tag rules', () => {
+  it('leaves retention to pgBackRest: lifecycle only for noncurrent versions (kept 14 days, the default recovery window) and incomplete uploads, no tag rules', () => {
     expect(bucket.LifecycleConfiguration.Rules).toEqual([
-      { Id: 'expire-noncurrent-versions', Status: 'Enabled', NoncurrentVersionExpiration: { NoncurrentDays: 7 }, ExpiredObjectDeleteMarker: true },
+      { Id: 'expire-noncurrent-versions', Status: 'Enabled', NoncurrentVersionExpiration: { NoncurrentDays: 14 }, ExpiredObjectDeleteMarker: true },
       { Id: 'abort-incomplete-uploads', Status: 'Enabled', AbortIncompleteMultipartUpload: { DaysAfterInitiation: 1 } },
     ]);
   });
