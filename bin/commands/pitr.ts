@@ -1,9 +1,63 @@
-/** `dr pitr config` and `dr pitr restore-server`: point-in-time recovery with pgBackRest. */
-import { buildPitrConfig, renderPitrConfig, type PitrConfig } from '../../core/pitr/config.ts';
+/** `dr pitr config`, `check`, `restore-server` and `mark`: point-in-time recovery with pgBackRest. */
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { type ArchiveReport, checkArchive, renderArchiveReport } from '../../core/pitr/archive.ts';
+import { buildPitrConfig, checkStanza, parsePitrRepo, renderPitrConfig, type PitrConfig, type S3KeyType, type S3Settings } from '../../core/pitr/config.ts';
+import { s3CredentialEnv } from '../../core/pitr/pgbackrest.ts';
+import { createRestorePoint, type RestorePoint } from '../../core/pitr/mark.ts';
+import { privateDir } from '../../core/pitr/recovery.ts';
 import { runPitrRestore, type PitrRestoreResult } from '../../core/pitr/restore.ts';
 import { runRestoreServer } from '../../core/pitr/restore-server.ts';
 import { splitTableList } from '../../core/table-restore.ts';
 import { COMMON, type Command, type Io, jobs, optionalString, required, usage, type Values } from './args.ts';
+
+/** Flags that say where recovery stops and how the repository is reached (dr restore --pitr, restore-server). */
+export const PITR_TARGET_OPTIONS = {
+  latest: { type: 'boolean', default: false },
+  lsn: { type: 'string' },
+  xid: { type: 'string' },
+  'restore-point': { type: 'string' },
+  timeline: { type: 'string' },
+  'accept-gap': { type: 'boolean', default: false },
+} as const;
+
+export const PITR_S3_OPTIONS = {
+  endpoint: { type: 'string' },
+  region: { type: 'string' },
+  'ca-file': { type: 'string' },
+  'no-verify-tls': { type: 'boolean', default: false },
+} as const;
+
+export const PITR_TARGET_USAGE = `  --at TIME            recover to this time (ISO 8601 with a zone, to the microsecond: 2026-01-15T14:30:00.123456Z)
+  --latest             recover to the end of the archived WAL (after a continuity check)
+  --lsn LSN, --xid ID, --restore-point NAME   other targets (dr pitr mark NAME creates restore points)
+  --timeline T         current (the base backup's), latest, or a number; needed when the target is on two timelines
+  --accept-gap         with --latest/--xid/--restore-point: recover up to a gap in the archive, losing the WAL after it
+  --endpoint URL       S3-compatible endpoint, https://host:port (default AWS_ENDPOINT_URL_S3); --region REGION
+  --ca-file FILE       CA bundle for the endpoint (default AWS_CA_BUNDLE); --no-verify-tls for a self-signed test store`;
+
+export function s3Settings(v: Values): S3Settings {
+  return {
+    endpoint: optionalString(v, 'endpoint'),
+    region: optionalString(v, 'region'),
+    caFile: optionalString(v, 'ca-file'),
+    verifyTls: v['no-verify-tls'] === true ? false : undefined,
+  };
+}
+
+function targetFlags(v: Values) {
+  return {
+    at: optionalString(v, 'at'),
+    latest: v.latest === true,
+    lsn: optionalString(v, 'lsn'),
+    xid: optionalString(v, 'xid'),
+    restorePoint: optionalString(v, 'restore-point'),
+    timeline: optionalString(v, 'timeline'),
+    acceptGap: v['accept-gap'] === true,
+    s3: s3Settings(v),
+  };
+}
 
 function optionalInt(v: Values, name: string): number | undefined {
   const raw = optionalString(v, name);
@@ -26,6 +80,8 @@ Nothing is changed; --json gives the pieces as one object.
   --stanza NAME         pgBackRest stanza, e.g. crypto_stock
   --pg-path DIR         the server's data directory, e.g. /var/lib/postgresql/data
   --region REGION       S3 region (default: AWS_REGION); --endpoint HOST for S3-compatible stores
+  --ca-file FILE        CA bundle for an S3-compatible endpoint; --no-verify-tls for a self-signed test store
+  --s3-key-type TYPE    auto (EC2 instance role, default), web-id (EKS/IRSA) or shared (keys in the environment)
   --kms-key-id ID       SSE-KMS key for the repository objects (s3:// only)
   --rpo-seconds N       archive_timeout: longest wait before a WAL segment is archived (default 60)
   --retention-full N    full backups kept (default 2: at least one week of recovery window)
@@ -44,6 +100,9 @@ Nothing is changed; --json gives the pieces as one object.
     region: { type: 'string' },
     endpoint: { type: 'string' },
     'kms-key-id': { type: 'string' },
+    'ca-file': { type: 'string' },
+    'no-verify-tls': { type: 'boolean', default: false },
+    's3-key-type': { type: 'string' },
     'rpo-seconds': { type: 'string' },
     'retention-full': { type: 'string' },
     'process-max': { type: 'string' },
@@ -67,6 +126,9 @@ Nothing is changed; --json gives the pieces as one object.
       region: optionalString(v, 'region'),
       endpoint: optionalString(v, 'endpoint'),
       kmsKeyId: optionalString(v, 'kms-key-id'),
+      caFile: optionalString(v, 'ca-file'),
+      verifyTls: v['no-verify-tls'] === true ? false : undefined,
+      keyType: optionalString(v, 's3-key-type') as S3KeyType | undefined,
       rpoSeconds: optionalInt(v, 'rpo-seconds'),
       retentionFull: optionalInt(v, 'retention-full'),
       processMax: optionalInt(v, 'process-max'),
@@ -81,7 +143,7 @@ Nothing is changed; --json gives the pieces as one object.
 
 export const pitrRestoreServerCommand: Command = {
   summary: 'Physical point-in-time restore of the whole cluster into a data directory (replacement server)',
-  usage: `Usage: dr pitr restore-server --pitr URL --stanza NAME --pg-path DIR (--at TIME | --latest) [flags]
+  usage: `Usage: dr pitr restore-server --pitr URL --stanza NAME --pg-path DIR (--at TIME | --latest | --lsn | --xid | --restore-point) [flags]
 
 Restores the newest pgBackRest base backup before the target into DIR and writes the recovery
 settings (recovery.signal); starting the server there replays the archived WAL and promotes.
@@ -93,8 +155,7 @@ The fastest full recovery when WAL archiving is on. Run it on the replacement ho
   --pg-path DIR        the new data directory; created when missing, must be empty unless:
   --delta              reuse a non-empty DIR, rewriting only files that differ (server stopped)
   --force              overwrite a non-empty DIR
-  --at TIME            recover to this time (ISO 8601 with a zone: 2026-01-15T14:30:00Z), then promote
-  --latest             recover to the end of the archived WAL, then promote
+${PITR_TARGET_USAGE}
   --pg-server-bin DIR  PostgreSQL server binaries of the stanza's major (default /usr/lib/postgresql/<major>/bin)
   -j, --jobs N         pgBackRest processes (default: CPU count)
   --json, --quiet`,
@@ -104,7 +165,8 @@ The fastest full recovery when WAL archiving is on. Run it on the replacement ho
     stanza: { type: 'string' },
     'pg-path': { type: 'string' },
     at: { type: 'string' },
-    latest: { type: 'boolean', default: false },
+    ...PITR_TARGET_OPTIONS,
+    ...PITR_S3_OPTIONS,
     delta: { type: 'boolean', default: false },
     force: { type: 'boolean', default: false },
     'pg-server-bin': { type: 'string' },
@@ -115,8 +177,7 @@ The fastest full recovery when WAL archiving is on. Run it on the replacement ho
       repo: required(v, 'pitr'),
       stanza: required(v, 'stanza'),
       pgPath: required(v, 'pg-path'),
-      at: optionalString(v, 'at'),
-      latest: v.latest === true,
+      ...targetFlags(v),
       delta: v.delta === true,
       force: v.force === true,
       serverBinDir: optionalString(v, 'pg-server-bin'),
@@ -127,7 +188,8 @@ The fastest full recovery when WAL archiving is on. Run it on the replacement ho
   human: (r: Awaited<ReturnType<typeof runRestoreServer>>) =>
     [
       `restored base backup ${r.backup} of stanza ${r.stanza} (PostgreSQL ${r.pgVersion}) into ${r.pgPath} in ${(r.durationMs / 1000).toFixed(1)} s`,
-      `recovery target: ${r.at ?? 'end of the archived WAL'}`,
+      `recovery target: ${r.recovery.description} on timeline ${r.timeline}`,
+      ...r.warnings.map((w) => `WARNING: ${w}`),
       'next steps:',
       ...r.nextSteps.map((s, i) => `  ${i + 1}. ${s}`),
     ].join('\n'),
@@ -150,7 +212,7 @@ export function pitrRestoreFromFlags(v: Values, io: Io): Promise<PitrRestoreResu
   const until = optionalString(v, 'until');
   if ((since === undefined) !== (until === undefined)) throw usage('--since and --until go together');
   return runPitrRestore({
-    at: required(v, 'at'),
+    ...targetFlags(v),
     repo: required(v, 'pitr'),
     stanza: required(v, 'stanza'),
     database: required(v, 'database'),
@@ -174,8 +236,58 @@ export function humanPitrRestore(r: PitrRestoreResult): string {
     : `${r.database}`;
   return [
     `restored ${what} as of ${r.at} into ${r.target}${r.replaced ? ' (replaced)' : ''}`,
-    `  base backup ${r.backup} (stanza ${r.stanza}); last transaction kept ${r.lastCommit ?? 'none since the backup'}, first left out ${r.stoppedBefore}`,
+    `  base backup ${r.backup} (stanza ${r.stanza}), timeline ${r.timeline}; last transaction kept ${r.lastCommit ?? 'none since the backup'}${r.stoppedBefore ? `, first left out ${r.stoppedBefore}` : ''}`,
+    `  stopped: ${r.stopRecord}`,
     `  ${(r.durationMs / 1000).toFixed(1)} s (physical restore ${(r.phases.physicalMs / 1000).toFixed(1)} s, WAL replay ${(r.phases.recoveryMs / 1000).toFixed(1)} s, transfer ${(r.phases.transferMs / 1000).toFixed(1)} s)`,
     ...r.warnings.map((w) => `  warning: ${w}`),
   ].join('\n');
 }
+
+export const pitrCheckCommand: Command = {
+  summary: 'Check a pgBackRest repository: recoverable window per timeline, backups, WAL gaps, reachability',
+  usage: `Usage: dr pitr check --pitr URL --stanza NAME [flags]
+
+Reads the stanza through pgBackRest (info, repo-ls) and reports whether the repository is
+reachable (with pgBackRest's own error when not), each base backup with its WAL range, the
+recoverable window of every timeline (from the oldest usable backup to the last archived
+segment) and every gap in the WAL archive with the point after which recovery is impossible.
+Exits 1 on a gap, an unreachable repository or a stanza without backup. dr pitr info is the same.
+
+  --pitr URL           the pgBackRest repository: s3://bucket/pitr or file:///dir
+  --stanza NAME        pgBackRest stanza, e.g. crypto_stock
+  --endpoint URL, --region REGION, --ca-file FILE, --no-verify-tls   as for dr restore --pitr
+  --json, --quiet`,
+  options: { ...COMMON, pitr: { type: 'string' }, stanza: { type: 'string' }, ...PITR_S3_OPTIONS },
+  async run(v) {
+    const repo = parsePitrRepo(required(v, 'pitr'), '--pitr', s3Settings(v));
+    const stanza = checkStanza(required(v, 'stanza'));
+    const credentialEnv = await s3CredentialEnv(repo);
+    const lockPath = await mkdtemp(join(tmpdir(), 'dr-pitr-lock-'));
+    try {
+      await privateDir(lockPath);
+      return await checkArchive({ repo, stanza, lockPath, credentialEnv });
+    } finally {
+      await rm(lockPath, { recursive: true, force: true }).catch(() => {});
+    }
+  },
+  human: (r: ArchiveReport) => renderArchiveReport(r),
+  exitCode: (r: ArchiveReport) => (r.ok ? 0 : 1),
+};
+
+export const pitrMarkCommand: Command = {
+  summary: 'Create a named restore point (before a migration or bulk delete) and archive it',
+  usage: `Usage: dr pitr mark NAME --db URL [flags]
+
+Runs pg_create_restore_point(NAME) on the primary, then pg_switch_wal() so the point is archived
+at once. Recover to it later with --restore-point NAME (dr restore --pitr or dr pitr restore-server).
+
+  --db URL             the primary (a superuser or a role granted pg_create_restore_point)
+  --no-switch          do not switch WAL (the point is archived with the next segment)
+  --json, --quiet`,
+  positional: 'name',
+  options: { ...COMMON, name: { type: 'string' }, db: { type: 'string' }, 'no-switch': { type: 'boolean', default: false } },
+  async run(v) {
+    return createRestorePoint(required(v, 'db'), required(v, 'name'), v['no-switch'] !== true);
+  },
+  human: (r: RestorePoint) => `restore point "${r.name}" at ${r.lsn} (${r.time}, timeline ${r.timeline})${r.walFile ? `; WAL switched, segment ${r.walFile} goes to the archive` : ''}\nrecover to it with --restore-point ${r.name}`,
+};

@@ -2,7 +2,7 @@ import { formatBytes } from '../../core/backup.ts';
 import { runRestore } from '../../core/restore.ts';
 import { runTableRestore, splitTableList, type TableRestoreResult } from '../../core/table-restore.ts';
 import { COMMON, type Command, jobs, optionalString, PG, REPO_READ, repository, required, usage } from './args.ts';
-import { humanPitrRestore, pitrRestoreFromFlags } from './pitr.ts';
+import { humanPitrRestore, PITR_S3_OPTIONS, PITR_TARGET_OPTIONS, PITR_TARGET_USAGE, pitrRestoreFromFlags } from './pitr.ts';
 import type { PitrRestoreResult } from '../../core/pitr/restore.ts';
 
 type FullResult = Awaited<ReturnType<typeof runRestore>>;
@@ -29,6 +29,10 @@ export const restoreCommand: Command = {
   --since TIME       with --tables and --until: restore only rows with since <= time < until
   --until TIME       (ISO 8601 with a zone, e.g. 2026-01-10T00:00:00Z)
   --time-column COL  column the range applies to (default: the one the backup recorded)
+  --merge            with --tables: insert only the backup's rows whose primary key the target
+                     lacks, and keep every target row (any range, or whole tables)
+  --replace-newer    with --since/--until: replace the range even where the target holds rows
+                     newer than the backup (refused by default, counting them)
   -j, --jobs N       parallel pg_restore jobs (default: CPU count)
   --pg-bin DIR       directory of pg_restore/psql (default: PATH)
   --work-dir DIR     where s3:// backups are downloaded (default: OS temp dir)
@@ -36,7 +40,7 @@ export const restoreCommand: Command = {
 
 Point-in-time recovery from a pgBackRest repository (set up with dr pitr config):
   dr restore --at TIME --pitr URL --stanza NAME --database NAME --target URL [--tables … --since … --until …]
-  --at TIME          the database as it was at TIME (ISO 8601 with a zone, e.g. 2026-01-15T14:30:00Z)
+${PITR_TARGET_USAGE}
   --pitr URL         the pgBackRest repository, s3://bucket/pitr or file:///dir (instead of --repo)
   --stanza NAME      its stanza; --database names the database inside the recovered cluster
   --pg-server-bin DIR  PostgreSQL server binaries of the stanza's major (default /usr/lib/postgresql/<major>/bin)
@@ -56,13 +60,17 @@ Point-in-time recovery from a pgBackRest repository (set up with dr pitr config)
     since: { type: 'string' },
     until: { type: 'string' },
     'time-column': { type: 'string' },
+    merge: { type: 'boolean', default: false },
+    'replace-newer': { type: 'boolean', default: false },
     at: { type: 'string' },
     pitr: { type: 'string' },
     stanza: { type: 'string' },
     'pg-server-bin': { type: 'string' },
+    ...PITR_TARGET_OPTIONS,
+    ...PITR_S3_OPTIONS,
   },
   async run(v, io) {
-    if (optionalString(v, 'at') !== undefined || optionalString(v, 'pitr') !== undefined) return pitrRestoreFromFlags(v, io);
+    if (optionalString(v, 'at') !== undefined || optionalString(v, 'pitr') !== undefined || v.latest === true) return pitrRestoreFromFlags(v, io);
     for (const flag of ['stanza', 'pg-server-bin']) {
       if (optionalString(v, flag) !== undefined) throw usage(`--${flag} applies to point-in-time restores only; add --at and --pitr, or drop --${flag}`);
     }
@@ -71,7 +79,12 @@ Point-in-time recovery from a pgBackRest repository (set up with dr pitr config)
       for (const flag of ['since', 'until', 'time-column']) {
         if (optionalString(v, flag) !== undefined) throw usage(`--${flag} needs --tables (a range restore applies to named tables)`);
       }
+      for (const flag of ['merge', 'replace-newer']) {
+        if (v[flag] === true) throw usage(`--${flag} applies to table restores only; add --tables, or drop --${flag}`);
+      }
     } else {
+      if (v.merge === true && v['replace-newer'] === true) throw usage('--merge keeps the target\'s rows and --replace-newer replaces them: give one');
+      if (v['replace-newer'] === true && optionalString(v, 'since') === undefined) throw usage('--replace-newer applies to range restores (--since/--until) only; drop it');
       if (v.overwrite === true) throw usage('--overwrite replaces a whole database and does not apply to --tables; drop it (a table restore keeps the replaced rows in a safety table)');
       if (v['with-globals'] === true) throw usage('--with-globals applies to full restores only; drop it, or restore without --tables');
       if (v['hold-timescale-jobs'] === true) throw usage('--hold-timescale-jobs applies to full restores only (a table restore keeps the target\'s jobs); drop it');
@@ -84,6 +97,8 @@ Point-in-time recovery from a pgBackRest repository (set up with dr pitr config)
         since: optionalString(v, 'since'),
         until: optionalString(v, 'until'),
         timeColumn: optionalString(v, 'time-column'),
+        merge: v.merge === true,
+        replaceNewer: v['replace-newer'] === true,
         noOwner: v['no-owner'] === true,
         jobs: jobs(v),
         tools: { binDir: optionalString(v, 'pg-bin') },
@@ -123,7 +138,7 @@ function humanTables(r: TableRestoreResult): string {
   return [
     ...r.fallbacks.map((f) => `FALLBACK: backup ${f.id} failed verification: ${f.reason}`),
     `restored ${r.tables.length} table(s)${range} from backup ${r.backup.id} of ${r.backup.database} into ${r.target}`,
-    ...r.tables.map((t) => `  ${t.table}${t.timeColumn && r.range ? ` (by ${t.timeColumn})` : ''}: ${t.rowsReplaced} rows replaced, ${t.rowsRestored} rows restored`
+    ...r.tables.map((t) => `  ${t.table}${t.timeColumn && r.range ? ` (by ${t.timeColumn})` : ''}: ${t.rowsRestored} rows inserted, ${t.rowsReplaced} replaced, ${t.rowsKept} kept`
       + `${t.created ? ', table created from the backup' : ''}; ${t.safetyTable ? `previous rows kept in ${t.safetyTable}` : 'no previous rows'}`),
     `  ${r.files.length} files, ${formatBytes(r.bytes)} of ${formatBytes(r.backupBytes)} verified, ${(r.durationMs / 1000).toFixed(1)} s`
       + ` (download ${(r.phases.downloadMs / 1000).toFixed(1)} s, stage ${(r.phases.stageMs / 1000).toFixed(1)} s, apply ${(r.phases.applyMs / 1000).toFixed(1)} s)`,

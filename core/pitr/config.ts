@@ -8,13 +8,42 @@ import { DrError } from '../errors.ts';
 
 /** Where a pgBackRest repository lives, parsed from the `--pitr`/`--repo` URL. */
 export type PitrRepo =
-  | { readonly type: 's3'; readonly url: string; readonly bucket: string; readonly path: string }
+  | ({ readonly type: 's3'; readonly url: string; readonly bucket: string; readonly path: string } & S3Settings)
   | { readonly type: 'posix'; readonly url: string; readonly path: string };
+
+/** How pgBackRest reaches an S3(-compatible) repository. */
+export interface S3Settings {
+  /** @default - AWS_REGION / AWS_DEFAULT_REGION */
+  readonly region?: string;
+  /** https://host[:port] or host[:port] of an S3-compatible store. @default - AWS_ENDPOINT_URL_S3, AWS_ENDPOINT_URL, else s3.<region>.amazonaws.com */
+  readonly endpoint?: string;
+  /** CA bundle for the endpoint's certificate. @default - AWS_CA_BUNDLE, else the system's */
+  readonly caFile?: string;
+  /** false only for a test store with a self-signed certificate. @default true */
+  readonly verifyTls?: boolean;
+}
+
+/** An S3 endpoint as pgBackRest takes it: host, port, and path-style URIs for anything but AWS. */
+export function parseS3Endpoint(value: string, flag = '--endpoint'): { host: string; port?: number; custom: boolean } {
+  const text = value.trim();
+  let url: URL;
+  try {
+    url = new URL(/^[a-z][a-z0-9+.-]*:\/\//i.test(text) ? text : `https://${text}`);
+  } catch {
+    throw new DrError(`${flag} "${value}" is not an endpoint URL`, 'use https://host:port, e.g. --endpoint https://minio.internal:9000');
+  }
+  if (url.protocol !== 'https:') {
+    throw new DrError(`${flag} "${value}" is not https: pgBackRest reaches S3 only over TLS`, 'serve the store over HTTPS (a self-signed certificate works with --ca-file or --no-verify-tls)');
+  }
+  if (url.pathname !== '/' && url.pathname !== '') throw new DrError(`${flag} "${value}" has a path`, 'give only https://host[:port]; the bucket comes from the s3:// URL');
+  const host = url.hostname.replace(/^\[|\]$/g, '');
+  return { host, port: url.port ? Number(url.port) : undefined, custom: !/(^|\.)amazonaws\.com(\.cn)?$/.test(host) };
+}
 
 const BUCKET = /^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$/;
 
 /** `s3://bucket/prefix` (path defaults to `/`) or `file:///absolute/dir`. */
-export function parsePitrRepo(value: string, flag = '--repo'): PitrRepo {
+export function parsePitrRepo(value: string, flag = '--repo', s3: S3Settings = {}): PitrRepo {
   const fix = 'use s3://bucket/pitr or file:///absolute/dir';
   if (value.startsWith('file://')) {
     const path = decodeURIComponent(value.slice('file://'.length)).replace(/\/+$/, '') || '/';
@@ -24,7 +53,9 @@ export function parsePitrRepo(value: string, flag = '--repo'): PitrRepo {
   if (value.startsWith('s3://')) {
     const [bucket, ...rest] = value.slice('s3://'.length).split('/');
     if (!BUCKET.test(bucket)) throw new DrError(`${flag} "${value}": "${bucket}" is not a valid S3 bucket name`, fix);
-    return { type: 's3', url: value, bucket, path: `/${rest.filter(Boolean).join('/')}` };
+    const endpoint = s3.endpoint ?? (process.env.AWS_ENDPOINT_URL_S3 || process.env.AWS_ENDPOINT_URL || undefined);
+    if (endpoint !== undefined) parseS3Endpoint(endpoint, s3.endpoint !== undefined ? '--endpoint' : 'AWS_ENDPOINT_URL_S3');
+    return { type: 's3', url: value, bucket, path: `/${rest.filter(Boolean).join('/')}`, ...s3, endpoint, caFile: s3.caFile ?? (process.env.AWS_CA_BUNDLE || undefined) };
   }
   throw new DrError(`${flag} "${value}" is not a pgBackRest repository URL`, fix);
 }
@@ -50,6 +81,12 @@ export interface PitrConfigOptions {
   readonly region?: string;
   /** S3 endpoint. @default - s3.<region>.amazonaws.com */
   readonly endpoint?: string;
+  /** CA bundle for an S3-compatible endpoint's certificate. */
+  readonly caFile?: string;
+  /** false for a test store with a self-signed certificate. @default true */
+  readonly verifyTls?: boolean;
+  /** How pgBackRest gets S3 credentials on the database host. @default auto (EC2 instance role) */
+  readonly keyType?: S3KeyType;
   /** SSE-KMS key for the repository's objects. @default - none (bucket default encryption) */
   readonly kmsKeyId?: string;
   /** archive_timeout: the longest a committed transaction waits for its WAL segment to be archived. @default 60 */
@@ -103,26 +140,42 @@ function absolute(path: string, flag: string): string {
 }
 
 /** pgbackrest.conf for `repo`: the same option lines `dr restore --pitr` passes on the command line. */
-export function repoOptions(repo: PitrRepo, s3: { region?: string; endpoint?: string; kmsKeyId?: string } = {}): Record<string, string> {
+export function repoOptions(repo: PitrRepo, s3: { region?: string; endpoint?: string; kmsKeyId?: string; keyType?: S3KeyType } = {}): Record<string, string> {
   if (repo.type === 'posix') return { 'repo1-type': 'posix', 'repo1-path': repo.path };
-  const region = s3.region ?? process.env.AWS_REGION ?? process.env.AWS_DEFAULT_REGION;
+  const region = s3.region ?? repo.region ?? process.env.AWS_REGION ?? process.env.AWS_DEFAULT_REGION;
   if (!region) throw new DrError(`an s3:// pgBackRest repository needs its region`, 'pass --region eu-west-1 (or set AWS_REGION)');
+  const endpointText = s3.endpoint ?? repo.endpoint;
+  const endpoint = endpointText ? parseS3Endpoint(endpointText) : undefined;
   const options: Record<string, string> = {
     'repo1-type': 's3',
     'repo1-s3-bucket': repo.bucket,
     'repo1-path': repo.path,
     'repo1-s3-region': region,
-    'repo1-s3-endpoint': s3.endpoint ?? `s3.${region}.amazonaws.com`,
-    // Temporary credentials of the host's IAM role (instance profile); no keys in the file.
-    'repo1-s3-key-type': 'auto',
+    'repo1-s3-endpoint': endpoint?.host ?? `s3.${region}.amazonaws.com`,
   };
+  if (endpoint?.port) options['repo1-storage-port'] = String(endpoint.port);
+  // S3-compatible stores rarely resolve bucket.host names: path-style URIs (host/bucket/key).
+  if (endpoint?.custom) options['repo1-s3-uri-style'] = 'path';
+  if (repo.caFile) options['repo1-storage-ca-file'] = repo.caFile;
+  if (repo.verifyTls === false) options['repo1-storage-verify-tls'] = 'n';
+  // auto: the EC2 instance role; web-id: EKS/IRSA (AWS_ROLE_ARN + AWS_WEB_IDENTITY_TOKEN_FILE);
+  // shared: keys from PGBACKREST_REPO1_S3_KEY/_KEY_SECRET in the environment. Never keys in the file.
+  options['repo1-s3-key-type'] = s3.keyType ?? 'auto';
   if (s3.kmsKeyId) options['repo1-s3-kms-key-id'] = s3.kmsKeyId;
   return options;
 }
 
+export type S3KeyType = 'auto' | 'shared' | 'web-id';
+
 export function buildPitrConfig(options: PitrConfigOptions): PitrConfig {
   const stanza = checkStanza(options.stanza);
-  const repo = parsePitrRepo(options.repo);
+  const repo = parsePitrRepo(options.repo, '--repo', { region: options.region, endpoint: options.endpoint, caFile: options.caFile, verifyTls: options.verifyTls });
+  if (options.keyType !== undefined && !['auto', 'shared', 'web-id'].includes(options.keyType)) {
+    throw new DrError(`--s3-key-type must be auto, shared or web-id, got "${options.keyType}"`, 'auto: EC2 instance role; web-id: EKS service account (IRSA); shared: keys in the environment');
+  }
+  if (repo.type !== 's3' && (options.keyType || options.caFile || options.verifyTls === false)) {
+    throw new DrError('--s3-key-type, --ca-file and --no-verify-tls apply to s3:// repositories only', 'drop them for a file:// repository');
+  }
   const pgPath = absolute(options.pgPath, 'pg-path');
   const pgPort = positiveInt(options.pgPort, 5432, 'pg-port');
   const rpoSeconds = positiveInt(options.rpoSeconds, 60, 'rpo-seconds');
@@ -135,7 +188,7 @@ export function buildPitrConfig(options: PitrConfigOptions): PitrConfig {
   if (options.kmsKeyId && repo.type !== 's3') throw new DrError('--kms-key-id applies to s3:// repositories only', 'drop --kms-key-id for a file:// repository');
 
   const global: Record<string, string> = {
-    ...repoOptions(repo, { region: options.region, endpoint: options.endpoint, kmsKeyId: options.kmsKeyId }),
+    ...repoOptions(repo, { region: options.region, kmsKeyId: options.kmsKeyId, keyType: options.keyType }),
     // Weekly full + daily differential: each full keeps its diffs and the WAL needed to replay
     // from it; `retentionFull` fulls = a PITR window of at least (retentionFull - 1) weeks.
     'repo1-retention-full-type': 'count',
@@ -159,6 +212,11 @@ export function buildPitrConfig(options: PitrConfigOptions): PitrConfig {
   const section = (name: string, values: Record<string, string>) => [`[${name}]`, ...Object.entries(values).map(([k, v]) => `${k}=${v}`)].join('\n');
   const pgbackrestConf = [
     `# pgbackrest.conf for stanza ${stanza}, generated by dr pitr config (install as ${configFile}, owner postgres, mode 0640)`,
+    ...(options.keyType === 'shared'
+      ? ['# S3 keys: never in this file. Give the postgres server and the backup schedule PGBACKREST_REPO1_S3_KEY and', '# PGBACKREST_REPO1_S3_KEY_SECRET (and PGBACKREST_REPO1_S3_TOKEN for temporary keys) in their environment.']
+      : options.keyType === 'web-id'
+        ? ['# S3 credentials: the web identity of the pod (EKS/IRSA): AWS_ROLE_ARN and AWS_WEB_IDENTITY_TOKEN_FILE in the environment.']
+        : repo.type === 's3' ? ['# S3 credentials: the EC2 instance role (key-type=auto). ECS task roles are not read by pgBackRest: use --s3-key-type shared there.'] : []),
     section('global', global),
     '',
     section('global:archive-push', { 'process-max': String(Math.min(processMax, 2)) }),

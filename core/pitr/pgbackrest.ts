@@ -95,8 +95,13 @@ export function pgbackrestEnv(ctx: PgbackrestContext): Record<string, string> {
   };
 }
 
-export async function pgbackrest(ctx: PgbackrestContext, command: string, args: string[] = []): Promise<ProcResult> {
-  const result = await runAsServerUser('pgbackrest', [...repoArgs(ctx.repo, ctx.credentialEnv), `--stanza=${ctx.stanza}`, ...args, command], pgbackrestEnv(ctx)).catch((err: NodeJS.ErrnoException) => {
+/** Commands that only read metadata: a short I/O timeout, so an unreachable store fails in seconds, not minutes. */
+const QUICK_COMMANDS = new Set(['info', 'repo-ls', 'repo-get']);
+export const QUICK_IO_TIMEOUT_SECONDS = 5;
+
+export async function pgbackrest(ctx: PgbackrestContext, command: string, args: string[] = [], positional: string[] = []): Promise<ProcResult> {
+  const quick = QUICK_COMMANDS.has(command) ? [`--io-timeout=${QUICK_IO_TIMEOUT_SECONDS}`] : [];
+  const result = await runAsServerUser('pgbackrest', [...repoArgs(ctx.repo, ctx.credentialEnv), `--stanza=${ctx.stanza}`, ...quick, ...args, command, ...positional], pgbackrestEnv(ctx)).catch((err: NodeJS.ErrnoException) => {
     throw new DrError(`cannot run pgbackrest: ${err.message}`, 'install pgBackRest (apt-get install pgbackrest)');
   });
   if (result.code === 127) {
@@ -105,10 +110,22 @@ export async function pgbackrest(ctx: PgbackrestContext, command: string, args: 
   return result;
 }
 
-/** pgBackRest's message without its `ERROR: [055]:` prefix, on one line. */
+/**
+ * pgBackRest's message without its `ERROR: [055]:` prefix, on one line: the first ERROR (or WARN)
+ * line with its indented continuation lines (where pgBackRest puts the cause), hints left out.
+ */
 export function pgbackrestError(stderr: string): string {
-  const line = stderr.split('\n').map((l) => l.trim()).find((l) => /ERROR|WARN/.test(l)) ?? stderr.trim().split('\n')[0] ?? 'no output';
-  return line.replace(/^.*?(ERROR|WARN):\s*(\[\d+\]:\s*)?/, '');
+  const lines = stderr.split('\n');
+  const at = lines.findIndex((l) => /ERROR:/.test(l));
+  const first = at !== -1 ? at : lines.findIndex((l) => /WARN:/.test(l));
+  if (first === -1) return stderr.trim().split('\n')[0] || 'no output';
+  const parts = [lines[first].trim().replace(/^.*?(ERROR|WARN):\s*(\[\d+\]:\s*)?/, '')];
+  for (const line of lines.slice(first + 1)) {
+    if (!/^\s+\S/.test(line) || /^\s*HINT:/.test(line)) break;
+    parts.push(line.trim());
+  }
+  const text = parts.join(' ');
+  return text.length > 600 ? `${text.slice(0, 600)}…` : text;
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -133,18 +150,23 @@ export interface StanzaInfo {
   readonly archiveMax?: string;
 }
 
-interface InfoJson {
+export interface InfoJson {
   name: string;
   status: { code: number; message: string };
+  repo?: { key: number; status: { code: number; message: string } }[];
   db: { id: number; version: string }[];
-  backup: { label: string; type: 'full' | 'diff' | 'incr'; timestamp: { start: number; stop: number }; database: { id: number } }[];
-  archive: { database: { id: number }; max: string | null }[];
+  backup: { label: string; type: 'full' | 'diff' | 'incr'; timestamp: { start: number; stop: number }; archive: { start: string | null; stop: string | null }; lsn?: { start: string; stop: string }; database: { id: number } }[];
+  archive: { id: string; database: { id: number }; max: string | null; min: string | null }[];
 }
 
-export async function stanzaInfo(ctx: PgbackrestContext): Promise<StanzaInfo> {
+/** A repository dr cannot read: pgBackRest's own status, one line, with the fix. */
+export class RepositoryUnreachable extends DrError {}
+
+/** `pgbackrest info --output=json` of the stanza; an unreachable repository and a missing stanza are errors. */
+export async function readInfo(ctx: PgbackrestContext): Promise<InfoJson> {
   const result = await pgbackrest(ctx, 'info', ['--output=json']);
   if (result.code !== 0) {
-    throw new DrError(`cannot read stanza ${ctx.stanza} in ${ctx.repo.url}: ${pgbackrestError(result.stderr)}`, 'check --pitr, --stanza and access to the repository');
+    throw new RepositoryUnreachable(`cannot read stanza ${ctx.stanza} in ${ctx.repo.url}: ${pgbackrestError(result.stderr)}`, 'check --pitr, --stanza, the endpoint and access to the repository');
   }
   let parsed: InfoJson[];
   try {
@@ -153,9 +175,25 @@ export async function stanzaInfo(ctx: PgbackrestContext): Promise<StanzaInfo> {
     throw new DrError(`pgbackrest info printed no JSON for stanza ${ctx.stanza}`, 'check the pgBackRest installation (pgbackrest info)');
   }
   const info = parsed.find((s) => s.name === ctx.stanza);
+  // Status 99 ("other") carries the repository's own error, e.g. [HostConnectError]: not a missing stanza.
+  const repoError = info?.repo?.find((r) => r.status.code !== 0 && r.status.code !== 1);
+  if (info && repoError) {
+    throw new RepositoryUnreachable(
+      `the pgBackRest repository ${ctx.repo.url} is not reachable: ${repoError.status.message}`,
+      'check the endpoint (--endpoint, AWS_ENDPOINT_URL_S3), TLS (--ca-file), credentials and network access to the repository',
+    );
+  }
   if (!info || info.status.code === 1 || info.db.length === 0) {
     throw new DrError(`stanza ${ctx.stanza} does not exist in ${ctx.repo.url}`, 'check --stanza and --pitr (pgbackrest info lists the stanzas), or run stanza-create on the database host');
   }
+  return info;
+}
+
+export async function stanzaInfo(ctx: PgbackrestContext): Promise<StanzaInfo> {
+  return stanzaInfoFrom(await readInfo(ctx));
+}
+
+export function stanzaInfoFrom(info: InfoJson): StanzaInfo {
   const current = info.db.reduce((a, b) => (b.id > a.id ? b : a));
   const versionOf = (id: number) => info.db.find((d) => d.id === id)?.version ?? current.version;
   const backups = info.backup
@@ -235,28 +273,89 @@ export async function serverBinariesFor(major: number, stanza: string, binDir?: 
 // ---------------------------------------------------------------------------------------------
 // Time targets
 
+/** A recovery target time at PostgreSQL's precision (microseconds). */
+export interface TimeTarget {
+  /** Cut to milliseconds, for comparisons with backup times. */
+  readonly date: Date;
+  /** Microseconds since the epoch, exact. */
+  readonly micros: bigint;
+  /** UTC, six fractional digits: 2026-01-15T14:30:00.123456Z */
+  readonly iso: string;
+}
+
+export function timeTargetFromMicros(micros: bigint): TimeTarget {
+  const ms = micros / 1000n - (micros % 1000n < 0n ? 1n : 0n);
+  const date = new Date(Number(ms));
+  const sub = ((micros % 1000n) + 1000n) % 1000n;
+  return { date, micros, iso: date.toISOString().replace(/\.(\d{3})Z$/, (_, m: string) => `.${m}${sub.toString().padStart(3, '0')}Z`) };
+}
+
+/** A server-printed time (`2026-01-15 14:30:00.123456+00`, `…+03`, `…-05:30`) as microseconds. */
+export function parseServerTime(text: string): bigint | undefined {
+  const m = /^(\d{4}-\d{2}-\d{2})[T ](\d{2}:\d{2}:\d{2})(?:\.(\d{1,6}))?\s*(Z|[+-]\d{2}(?::?\d{2})?)$/i.exec(text.trim());
+  if (!m) return undefined;
+  const [, date, hms, frac = '', zone] = m;
+  const zoneText = zone.toUpperCase() === 'Z' ? 'Z' : zone.length === 3 ? `${zone}:00` : zone.replace(/^([+-]\d{2}):?(\d{2})$/, '$1:$2');
+  const seconds = Date.parse(`${date}T${hms}${zoneText}`);
+  if (Number.isNaN(seconds)) return undefined;
+  return BigInt(seconds) * 1000n + BigInt(frac.padEnd(6, '0'));
+}
+
 /**
- * `--at`: an ISO 8601 time with a zone (`2026-01-15T14:30:00Z`, `2026-01-15 14:30:00+01:00`).
- * A time without a zone is refused: the server would read it in its own zone.
+ * `--at`: an ISO 8601 time with a zone (`2026-01-15T14:30:00Z`, `2026-01-15 14:30:00.123456+01:00`),
+ * kept to the microsecond (PostgreSQL's precision). A time without a zone is refused: the server
+ * would read it in its own zone.
  */
-export function parseAt(value: string, now = new Date()): Date {
-  const m = /^(\d{4}-\d{2}-\d{2})[T ](\d{2}:\d{2}(?::\d{2}(?:\.\d{1,6})?)?)\s*(Z|[+-]\d{2}(?::?\d{2})?)$/i.exec(value.trim());
+export function parseAt(value: string, now = new Date()): TimeTarget {
+  const m = /^(\d{4}-\d{2}-\d{2})[T ](\d{2}:\d{2})(?::(\d{2})(?:\.(\d{1,6}))?)?\s*(Z|[+-]\d{2}(?::?\d{2})?)$/i.exec(value.trim());
   if (!m) {
     throw new DrError(`--at "${value}" is not a time with a zone`, 'use ISO 8601 with a zone, e.g. --at 2026-01-15T14:30:00Z');
   }
-  // JavaScript keeps milliseconds: finer digits are cut, and recovery targets the cut time.
-  const [, date, time, zone] = m;
-  const [hms, frac = ''] = time.split('.');
-  const zoneText = zone.toUpperCase() === 'Z' ? 'Z' : zone.length === 3 ? `${zone}:00` : zone.replace(/^([+-]\d{2})(\d{2})$/, '$1:$2');
-  const at = new Date(`${date}T${hms.length === 5 ? `${hms}:00` : hms}${frac ? `.${frac.slice(0, 3).padEnd(3, '0')}` : ''}${zoneText}`);
-  if (Number.isNaN(at.getTime())) throw new DrError(`--at "${value}" is not a valid time`, 'use ISO 8601 with a zone, e.g. --at 2026-01-15T14:30:00Z');
-  if (at.getTime() > now.getTime()) {
-    throw new DrError(`--at ${at.toISOString()} is in the future (now ${now.toISOString()})`, 'choose a past time; to restore everything archived, use dr pitr restore-server --latest');
+  const [, date, hm, sec = '00', frac = '', zone] = m;
+  const micros = parseServerTime(`${date} ${hm}:${sec}${frac ? `.${frac}` : ''}${zone}`);
+  if (micros === undefined || Number.isNaN(new Date(`${date}T${hm}:${sec}Z`).getTime())) {
+    throw new DrError(`--at "${value}" is not a valid time`, 'use ISO 8601 with a zone, e.g. --at 2026-01-15T14:30:00Z');
+  }
+  const at = timeTargetFromMicros(micros);
+  if (at.date.getTime() > now.getTime()) {
+    throw new DrError(`--at ${at.date.toISOString()} is in the future (now ${now.toISOString()})`, 'choose a past time; to restore everything archived, use --latest');
   }
   return at;
 }
 
-/** The target as PostgreSQL's recovery_target_time reads it, in UTC with milliseconds. */
-export function recoveryTargetTime(at: Date): string {
-  return at.toISOString().replace('T', ' ').replace('Z', '+00');
+/** The target as PostgreSQL's recovery_target_time reads it, in UTC with microseconds. */
+export function recoveryTargetTime(at: TimeTarget): string {
+  return at.iso.replace('T', ' ').replace('Z', '+00');
+}
+
+// ---------------------------------------------------------------------------------------------
+// restore_command
+
+/** Attempts of one archive-get before recovery is aborted. */
+export const ARCHIVE_GET_ATTEMPTS = 3;
+/** The exit status that makes PostgreSQL abort recovery (anything above 125) instead of promoting. */
+export const ABORT_RECOVERY_STATUS = 199;
+
+function shellWord(word: string): string {
+  if (/^[A-Za-z0-9_@%+=:,./-]+$/.test(word)) return word;
+  if (/['"\\$`!]/.test(word)) throw new DrError(`the pgBackRest option ${word} cannot go into restore_command`, 'use paths and names without quotes, $, ` or backslashes');
+  return `"${word}"`;
+}
+
+/**
+ * The restore_command dr writes: pgBackRest archive-get, telling "the segment does not exist"
+ * (status 1: PostgreSQL takes it as the end of the archive) from "it could not be read" (any other
+ * status: retried, then status ABORT_RECOVERY_STATUS, which makes PostgreSQL stop with FATAL
+ * instead of promoting at a point short of the archive). pgBackRest's own error goes to the
+ * server log (stderr), with a dr line naming the segment.
+ */
+export function restoreCommand(ctx: Pick<PgbackrestContext, 'repo' | 'stanza' | 'credentialEnv'>, pgPath: string, retryDelaySeconds = 3): string {
+  const pgbackrestCall = ['pgbackrest', ...repoArgs(ctx.repo, ctx.credentialEnv), `--stanza=${ctx.stanza}`, `--pg1-path=${pgPath}`].map(shellWord).join(' ');
+  return [
+    'n=0; while :; do',
+    `${pgbackrestCall} archive-get %f "%p"; r=$?;`,
+    '[ $r -eq 0 ] && exit 0; [ $r -eq 1 ] && exit 1; n=$((n+1));',
+    `if [ $n -ge ${ARCHIVE_GET_ATTEMPTS} ]; then echo "dr-restore-command: pgbackrest archive-get %f failed with status $r ${ARCHIVE_GET_ATTEMPTS} times: recovery aborted, not promoted" >&2; exit ${ABORT_RECOVERY_STATUS}; fi;`,
+    `sleep ${retryDelaySeconds}; done`,
+  ].join(' ');
 }

@@ -11,7 +11,8 @@ import { dirname, join } from 'node:path';
 import type pg from 'pg';
 import { DrError } from '../errors.ts';
 import { connect } from '../pg.ts';
-import { runAsServerUser, runningAsRoot, SERVER_USER, type ServerBinaries } from './pgbackrest.ts';
+import { parseServerTime, pgbackrestError, runAsServerUser, runningAsRoot, SERVER_USER, type ServerBinaries, timeTargetFromMicros } from './pgbackrest.ts';
+import { describeTarget, type RecoveryTarget } from './plan.ts';
 
 export interface TemporaryServerOptions {
   /** A restored data directory owned by the server user, with recovery.signal. */
@@ -22,10 +23,29 @@ export interface TemporaryServerOptions {
   /** Environment for restore_command (pgBackRest options, credentials). */
   readonly env: Record<string, string>;
   readonly log: (message: string) => void;
-  /** The recovery target and the archive's newest segment, for the error when recovery fails. */
-  readonly at: Date;
+  /** Where recovery must stop, and the archive's newest segment, for the checks and the errors. */
+  readonly target: RecoveryTarget;
   readonly archiveMax?: string;
+  /** --latest: the last segment the continuity check found; recovery must have read it. */
+  readonly lastSegment?: string | null;
+  /** The timeline the plan follows, reported when the log names none. */
+  readonly timeline: number;
 }
+
+export interface RecoveryStop {
+  /** Commit time of the last transaction replayed (microseconds, UTC), if any since the backup. */
+  readonly lastCommit?: string;
+  /** For a time target: commit time of the first transaction left out. */
+  readonly stoppedBefore?: string;
+  /** PostgreSQL's own line saying where it stopped. */
+  readonly stopRecord: string;
+  /** The timeline recovery ended on. */
+  readonly timeline: number;
+  readonly lastSegment?: string;
+}
+
+const micros = (t: string | null | undefined) => (t ? parseServerTime(t) : undefined);
+const isoMicros = (t: bigint) => timeTargetFromMicros(t).iso;
 
 /** The restored cluster's hot-standby limits (they must be at least the primary's), from pg_control. */
 async function controlSettings(binaries: ServerBinaries, dataDir: string): Promise<string[]> {
@@ -125,15 +145,29 @@ export class TemporaryServer {
     const lastTx = /last completed transaction was at log time (.+)$/m.exec(text)?.[1];
     const restored = [...text.matchAll(/restored log file "([0-9A-F]{24})" from archive/g)].map((m) => m[1]);
     const lastSegment = restored[restored.length - 1];
+    // dr's restore_command: the segment is there but pgBackRest could not read it (permissions, 403, outage).
+    const readError = /dr-restore-command: pgbackrest archive-get ([0-9A-F]{24}(?:\.history)?) failed with status (\d+)/.exec(text);
+    if (readError) {
+      const before = text.slice(0, readError.index);
+      const errorAt = before.lastIndexOf('ERROR:');
+      const cause = errorAt !== -1 ? pgbackrestError(before.slice(before.lastIndexOf('\n', errorAt) + 1)) : `status ${readError[2]}`;
+      throw new DrError(
+        `recovery aborted, nothing promoted: WAL ${readError[1]} could not be read from the repository (pgBackRest: ${cause})`,
+        'fix access to the repository (file permissions, credentials, endpoint, network) and retry; the segment is not missing',
+      );
+    }
+    const at = describeTarget(context.target);
     if (/recovery ended before configured recovery target was reached/.test(text)) {
       const missing = lastSegment && context.archiveMax && lastSegment < context.archiveMax
         ? `; WAL segment ${nextSegment(lastSegment)} is missing from the archive (it holds up to ${context.archiveMax})`
         : '';
       throw new DrError(
-        `recovery to ${context.at.toISOString()} is not possible: the archived WAL ends before it${missing}; ${lastTx ? `the last transaction it holds committed at ${lastTx}` : 'it holds no transaction after the base backup'}`,
+        `recovery to ${at} on timeline ${context.timeline} is not possible: the archived WAL ends before it${missing}; ${lastTx ? `the last transaction it holds committed at ${lastTx}` : 'it holds no transaction after the base backup'}`,
         missing
-          ? 'the archive has a gap: only an earlier --at can be recovered; check archiving on the database host (pgbackrest check) and take a new full backup'
-          : 'choose an --at at or before that time, or wait for the database host to archive newer WAL (archive_timeout; pgbackrest check)',
+          ? 'the archive has a gap: only an earlier target can be recovered; check archiving on the database host (pgbackrest check) and take a new full backup'
+          : context.target.kind === 'time'
+            ? 'choose an --at at or before that time, or wait for the database host to archive newer WAL (archive_timeout; pgbackrest check)'
+            : 'check the target (it may not exist on this timeline: --timeline), or wait for the database host to archive newer WAL',
       );
     }
     if (/WAL ends before end of online backup|could not locate required checkpoint record|WAL ends before consistent recovery point/.test(text)) {
@@ -142,6 +176,8 @@ export class TemporaryServer {
         'check the repository with pgbackrest check / pgbackrest info; another base backup may be usable (choose a later --at)',
       );
     }
+    const timelineError = /FATAL:\s+(requested timeline \d+ .*|recovery target timeline \d+ does not exist.*)$/m.exec(text)?.[1];
+    if (timelineError) throw new DrError(`recovery cannot follow timeline ${context.timeline}: ${timelineError}`, 'choose another --timeline (dr pitr check lists them)');
     const fatal = text.split('\n').find((l) => /\b(FATAL|PANIC):/.test(l));
     // The log goes away with the temporary cluster: show its end with the progress output.
     this.options.log(`temporary server log (last lines):\n${text.trimEnd().split('\n').slice(-15).join('\n')}`);
@@ -154,11 +190,12 @@ export class TemporaryServer {
   }
 
   /**
-   * Waits until recovery paused at the target, checks the stop point against `at`, and promotes.
-   * Returns the time of the last transaction kept and of the first one left out.
+   * Waits until recovery paused at the target, checks the stop point against it, and promotes.
+   * --latest (no target): waits for the end of recovery and checks it read the last segment the
+   * continuity check found, else refuses (the promoted scratch server is thrown away unused).
    */
-  async recoverTo(superuser: string): Promise<{ lastCommit?: Date; stoppedBefore: Date }> {
-    const at = this.options.at;
+  async recoverTo(superuser: string): Promise<RecoveryStop> {
+    const target = this.options.target;
     let lastReport = Date.now();
     for (;;) {
       let client: pg.Client | undefined;
@@ -167,34 +204,65 @@ export class TemporaryServer {
           if (!(await this.isRunning())) return this.failFromLog('recovery failed');
           throw err;
         });
-        const { rows } = await client.query<{ recovery: boolean; pause: string; replayed: Date | null }>(
-          'SELECT pg_is_in_recovery() AS recovery, pg_get_wal_replay_pause_state() AS pause, pg_last_xact_replay_timestamp() AS replayed',
+        const { rows } = await client.query<{ recovery: boolean; pause: string; replayed: string | null }>(
+          `SELECT pg_is_in_recovery() AS recovery, CASE WHEN pg_is_in_recovery() THEN pg_get_wal_replay_pause_state() END AS pause,
+                  to_char(pg_last_xact_replay_timestamp() AT TIME ZONE 'UTC', 'YYYY-MM-DD HH24:MI:SS.US') || '+00' AS replayed`,
         );
         const state = rows[0];
+        const replayed = micros(state.replayed);
         if (!state.recovery) {
-          throw new DrError('the temporary server left recovery before dr checked the stop point', 'the restored configuration may set recovery_target_action; report this as a bug');
+          if (target.kind !== 'latest') {
+            throw new DrError('the temporary server left recovery before dr checked the stop point', 'the restored configuration may set recovery_target_action; report this as a bug');
+          }
+          const log = await this.serverLog();
+          const restored = [...log.matchAll(/restored log file "([0-9A-F]{24})" from archive/g)].map((m) => m[1]);
+          const last = restored.at(-1);
+          const expected = this.options.lastSegment;
+          if (expected && last !== expected && !(last && last.slice(8) > expected.slice(8))) {
+            throw new DrError(
+              `recovery ended at WAL segment ${last ?? 'none'}, before ${expected}, the last one the continuity check found; nothing restored`,
+              'a segment could not be fetched at restore time: run dr pitr check, then retry',
+            );
+          }
+          return {
+            lastCommit: replayed !== undefined ? isoMicros(replayed) : undefined,
+            stopRecord: `end of the archived WAL (last segment ${last ?? 'none'})`,
+            timeline: last ? Number.parseInt(last.slice(0, 8), 16) : this.options.timeline,
+            lastSegment: last,
+          };
         }
         if (state.pause === 'paused') {
           const log = await this.serverLog();
           if (/hot standby is not possible because of insufficient parameter settings/.test(log)) {
             return this.failFromLog('recovery paused: the temporary server\'s limits are below the primary\'s');
           }
-          const stop = /recovery stopping before (?:commit|abort) of transaction \d+, time (.+)$/m.exec(log);
-          const stoppedBefore = stop ? new Date(stop[1].replace(' ', 'T').replace(/\+00$/, 'Z')) : undefined;
-          if (!stoppedBefore || Number.isNaN(stoppedBefore.getTime()) || stoppedBefore.getTime() <= at.getTime() || (state.replayed && state.replayed.getTime() > at.getTime())) {
-            throw new DrError(
-              `recovery paused at an unexpected point (${stop ? `stopped before a transaction at ${stop[1]}` : 'no stop record in the log'}, last replayed ${state.replayed?.toISOString() ?? 'none'}); not promoted`,
-              'the temporary server was stopped without promoting; report this with dr\'s output',
-            );
+          const restored = [...log.matchAll(/restored log file "([0-9A-F]{24})" from archive/g)].map((m) => m[1]);
+          const last = restored.at(-1);
+          const timeline = last ? Number.parseInt(last.slice(0, 8), 16) : this.options.timeline;
+          const stopLine = /LOG:\s+(recovery stopping .*)$/m.exec(log)?.[1];
+          let stoppedBefore: string | undefined;
+          if (target.kind === 'time') {
+            const stop = /recovery stopping before (?:commit|abort) of transaction \d+, time (.+)$/m.exec(log);
+            const stopAt = micros(stop?.[1]);
+            if (stopAt === undefined || stopAt <= target.at.micros || (replayed !== undefined && replayed > target.at.micros)) {
+              throw new DrError(
+                `recovery paused at an unexpected point (${stop ? `stopped before a transaction at ${stop[1]}` : 'no stop record in the log'}, last replayed ${state.replayed ?? 'none'}); not promoted`,
+                'the temporary server was stopped without promoting; report this with dr\'s output',
+              );
+            }
+            stoppedBefore = isoMicros(stopAt);
+            this.options.log(`recovery stopped before the first transaction after ${target.at.iso} (committed ${stoppedBefore}) on timeline ${timeline}; promoting`);
+          } else {
+            if (!stopLine) throw new DrError(`recovery paused without reaching ${describeTarget(target)} (no stop record in the log); not promoted`, 'the temporary server was stopped without promoting; report this with dr\'s output');
+            this.options.log(`${stopLine} on timeline ${timeline}; promoting`);
           }
-          this.options.log(`recovery stopped before the first transaction after ${at.toISOString()} (committed ${stoppedBefore.toISOString()}); promoting`);
           await client.query('SELECT pg_promote(true, 600)');
           const promoted = await client.query<{ recovery: boolean }>('SELECT pg_is_in_recovery() AS recovery');
           if (promoted.rows[0].recovery) throw new DrError('the temporary server did not promote within 10 minutes', 'check free space in --work-dir and retry');
-          return { lastCommit: state.replayed ?? undefined, stoppedBefore };
+          return { lastCommit: replayed !== undefined ? isoMicros(replayed) : undefined, stoppedBefore, stopRecord: stopLine ?? 'recovery target reached', timeline, lastSegment: last };
         }
         if (Date.now() - lastReport > 10_000) {
-          this.options.log(`replaying WAL: at ${state.replayed?.toISOString() ?? 'the base backup'} of ${at.toISOString()}`);
+          this.options.log(`replaying WAL: at ${state.replayed ?? 'the base backup'} of ${describeTarget(target)}`);
           lastReport = Date.now();
         }
       } catch (err) {

@@ -7,8 +7,10 @@ import { mkdtemp, readdir, rm, stat } from 'node:fs/promises';
 import { cpus, tmpdir } from 'node:os';
 import { isAbsolute, join } from 'node:path';
 import { DrError } from '../errors.ts';
-import { checkStanza, parsePitrRepo } from './config.ts';
-import { backupForTarget, latestBackup, parseAt, pgbackrest, pgbackrestError, type PgbackrestContext, recoveryTargetTime, s3CredentialEnv, runningAsRoot, SERVER_USER, serverBinariesFor, stanzaInfo } from './pgbackrest.ts';
+import { readArchive } from './archive.ts';
+import { checkStanza, parsePitrRepo, type S3Settings } from './config.ts';
+import { pgbackrest, pgbackrestError, type PgbackrestContext, s3CredentialEnv, runningAsRoot, SERVER_USER, serverBinariesFor, stanzaInfoFrom } from './pgbackrest.ts';
+import { describeTarget, parseTarget, parseTimeline, planRecovery, restoreArgs, targetValue } from './plan.ts';
 import { privateDir } from './recovery.ts';
 
 export interface RestoreServerOptions {
@@ -16,10 +18,18 @@ export interface RestoreServerOptions {
   readonly stanza: string;
   /** The new server's data directory. */
   readonly pgPath: string;
-  /** Recover to this time (ISO 8601 with a zone) and promote. Exclusive with `latest`. */
+  /** Recover to this time (ISO 8601 with a zone, to the microsecond) and promote. One of at / latest / lsn / xid / restorePoint. */
   readonly at?: string;
-  /** Recover to the end of the archived WAL and promote. */
+  /** Recover to the end of the archived WAL (after a continuity check) and promote. */
   readonly latest?: boolean;
+  readonly lsn?: string;
+  readonly xid?: string;
+  readonly restorePoint?: string;
+  /** current | latest | N. @default - the only timeline the target is on */
+  readonly timeline?: string;
+  /** Recover up to a gap in the archive, losing the WAL after it. */
+  readonly acceptGap?: boolean;
+  readonly s3?: S3Settings;
   /** Restore into a non-empty directory, keeping files whose checksum matches (pgBackRest --delta). */
   readonly delta?: boolean;
   /** Restore into a non-empty directory, overwriting it (pgBackRest --force). */
@@ -35,8 +45,14 @@ export interface RestoreServerResult {
   readonly pgPath: string;
   readonly stanza: string;
   readonly backup: string;
-  /** The recovery target, or null for the end of the archive. */
+  /** The recovery target time, or null for other targets (see recovery). */
   readonly at: string | null;
+  readonly recovery: { readonly kind: string; readonly value: string | null; readonly description: string };
+  /** The timeline the server follows (recovery_target_timeline). */
+  readonly timeline: number;
+  /** With --latest: the last segment the continuity check found, where the server promotes. */
+  readonly lastSegment: string | null;
+  readonly warnings: string[];
   readonly pgVersion: string;
   readonly serverBinDir: string;
   readonly durationMs: number;
@@ -58,12 +74,14 @@ export async function runRestoreServer(options: RestoreServerOptions): Promise<R
   const log = options.log ?? (() => {});
   const started = Date.now();
   const stanza = checkStanza(options.stanza);
-  const repo = parsePitrRepo(options.repo, '--pitr');
+  const repo = parsePitrRepo(options.repo, '--pitr', options.s3);
   if (!isAbsolute(options.pgPath)) throw new DrError(`--pg-path "${options.pgPath}" is not an absolute path`, 'e.g. --pg-path /var/lib/postgresql/15/main');
-  if (options.at !== undefined && options.latest) throw new DrError('--at and --latest exclude each other', 'pass one: --at 2026-01-15T14:30:00Z or --latest');
-  if (options.at === undefined && !options.latest) throw new DrError('say where recovery stops', 'pass --at 2026-01-15T14:30:00Z, or --latest for the end of the archived WAL');
+  const target = parseTarget({ at: options.at, latest: options.latest, lsn: options.lsn, xid: options.xid, restorePoint: options.restorePoint, now: options.now });
+  const timelineChoice = parseTimeline(options.timeline);
+  if (options.acceptGap && (target.kind === 'time' || target.kind === 'lsn')) {
+    throw new DrError('--accept-gap applies to --latest, --xid and --restore-point', 'a time or LSN target after a gap cannot be reached: choose an earlier one (dr pitr check shows the window)');
+  }
   if (options.delta && options.force) throw new DrError('--delta and --force exclude each other', '--delta keeps matching files (faster), --force rewrites everything');
-  const at = options.at !== undefined ? parseAt(options.at, options.now) : undefined;
   const pgPath = options.pgPath.replace(/\/+$/, '');
   const empty = await isEmptyDir(pgPath);
   if (empty === false && !options.delta && !options.force) {
@@ -76,14 +94,18 @@ export async function runRestoreServer(options: RestoreServerOptions): Promise<R
   const ctx: PgbackrestContext = { repo, stanza, lockPath, credentialEnv };
   try {
     await privateDir(lockPath);
-    const info = await stanzaInfo(ctx);
+    const state = await readArchive(ctx);
+    const info = stanzaInfoFrom(state.info);
     const binaries = await serverBinariesFor(info.pgMajor, stanza, options.serverBinDir);
-    const backup = at ? backupForTarget(info, at) : latestBackup(info);
+    // Continuity first: the server would promote at the first segment pgBackRest says is missing.
+    const plan = planRecovery(state, stanza, target, timelineChoice, options.acceptGap === true);
+    const backup = plan.backup;
+    for (const w of plan.warnings) log(`WARNING: ${w}`);
     if (empty === undefined) await privateDir(pgPath);
-    log(`restoring base backup ${backup.label} of stanza ${stanza} into ${pgPath}`);
-    const args = [`--pg1-path=${pgPath}`, `--set=${backup.label}`, `--process-max=${Math.min(jobs, 16)}`];
-    // --latest: pgBackRest's default type replays to the end of the archive, then promotes.
-    if (at) args.push('--type=time', `--target=${recoveryTargetTime(at)}`, '--target-action=promote');
+    log(`restoring base backup ${backup.label} of stanza ${stanza} into ${pgPath} for recovery to ${describeTarget(target)} on timeline ${plan.timeline}`);
+    // --latest: no target, the server replays to the end of the archive, then promotes. dr's
+    // restore_command aborts recovery (FATAL) on a read error instead of taking it for the end.
+    const args = [...restoreArgs(plan, ctx, pgPath, 'promote'), `--process-max=${Math.min(jobs, 16)}`];
     if (options.delta) args.push('--delta');
     if (options.force) args.push('--force');
     const result = await pgbackrest(ctx, 'restore', args);
@@ -100,10 +122,10 @@ export async function runRestoreServer(options: RestoreServerOptions): Promise<R
         ? [`the server's restore_command runs pgBackRest, whose key-type=auto reads only an EC2 instance role: on another host, give it keys first (PGBACKREST_REPO1_S3_KEY_TYPE=shared, PGBACKREST_REPO1_S3_KEY, PGBACKREST_REPO1_S3_KEY_SECRET in the server's environment, or in /etc/pgbackrest/pgbackrest.conf)`]
         : []),
       `${asUser}${join(binaries.binDir, 'pg_ctl')} -D ${pgPath} -l ${pgPath}/recovery.log start   # or start the replacement server's service`,
-      `psql -c 'SELECT pg_is_in_recovery()'   # t while replaying WAL${at ? ` to ${at.toISOString()}` : ' to the end of the archive'}; f once promoted`,
-      at
-        ? 'if the archive does not reach the target, the server stops with "recovery ended before configured recovery target was reached": choose an earlier --at'
-        : 'the server promotes after the last archived WAL segment',
+      `psql -c 'SELECT pg_is_in_recovery()'   # t while replaying WAL to ${describeTarget(target)} on timeline ${plan.timeline}; f once promoted`,
+      target.kind === 'latest'
+        ? `the archive is continuous from ${backup.label} to segment ${plan.lastSegment ?? 'none'}${plan.gap ? ' (up to the accepted gap)' : ''}: the server promotes after it; if a segment cannot be read, recovery stops with FATAL instead of promoting early (fix access, start again)`
+        : 'if the archive does not reach the target, the server stops with "recovery ended before configured recovery target was reached": choose an earlier target; a segment that cannot be read stops it with FATAL (fix access, start again)',
       `once promoted it archives to stanza ${stanza} on a new timeline: make sure the old server is gone, then take a full backup (pgbackrest --stanza=${stanza} --type=full backup)`,
     ];
     log(`restored ${backup.label} into ${pgPath}; start the server to replay WAL and promote`);
@@ -111,7 +133,11 @@ export async function runRestoreServer(options: RestoreServerOptions): Promise<R
       pgPath,
       stanza,
       backup: backup.label,
-      at: at?.toISOString() ?? null,
+      at: target.kind === 'time' ? target.at.iso : null,
+      recovery: { kind: target.kind, value: targetValue(target), description: describeTarget(target) },
+      timeline: plan.timeline,
+      lastSegment: target.kind === 'latest' ? plan.lastSegment : null,
+      warnings: plan.warnings,
       pgVersion: binaries.version,
       serverBinDir: binaries.binDir,
       durationMs: Date.now() - started,

@@ -16,16 +16,29 @@ import { DrError } from '../errors.ts';
 import { assertClientNotOlder, connect, defaultUser, firstErrorLine, parsePgUrl, type PgTools, runTool, toolVersion } from '../pg.ts';
 import { displayName, replaceTablesFromSource, type ReplacedTable, type ReplaceTable, type TableName } from '../replace-tables.ts';
 import { openTarget, restoreDumpIntoTarget } from '../restore.ts';
-import { checkStanza, parsePitrRepo } from './config.ts';
-import { backupForTarget, parseAt, pgbackrest, pgbackrestEnv, pgbackrestError, type PgbackrestContext, recoveryTargetTime, s3CredentialEnv, serverBinariesFor, stanzaInfo } from './pgbackrest.ts';
+import { readArchive } from './archive.ts';
+import { checkStanza, parsePitrRepo, type S3Settings } from './config.ts';
+import { pgbackrest, pgbackrestEnv, pgbackrestError, type PgbackrestContext, s3CredentialEnv, serverBinariesFor, stanzaInfoFrom } from './pgbackrest.ts';
+import { describeTarget, parseTarget, parseTimeline, planRecovery, type RecoveryTarget, restoreArgs, targetValue } from './plan.ts';
 import { privateDir, TemporaryServer } from './recovery.ts';
 
 export interface PitrRestoreOptions {
   /** pgBackRest repository: s3://bucket/path or file:///dir. */
   readonly repo: string;
   readonly stanza: string;
-  /** ISO 8601 time with a zone. */
-  readonly at: string;
+  /** ISO 8601 time with a zone (to the microsecond). Exactly one of at / latest / lsn / xid / restorePoint. */
+  readonly at?: string;
+  /** The end of the archived WAL (after a continuity check). */
+  readonly latest?: boolean;
+  readonly lsn?: string;
+  readonly xid?: string;
+  readonly restorePoint?: string;
+  /** current | latest | N (recovery_target_timeline). @default - the only timeline the target is on */
+  readonly timeline?: string;
+  /** Recover up to a gap in the archive (--latest, --xid, --restore-point), losing the WAL after it. */
+  readonly acceptGap?: boolean;
+  /** S3-compatible endpoint, CA file and TLS verification for an s3:// repository. */
+  readonly s3?: S3Settings;
   /** The database to take from the recovered cluster. */
   readonly database: string;
   /** Target database URL. */
@@ -53,7 +66,13 @@ export interface PitrRestoreOptions {
 
 export interface PitrRestoreResult {
   readonly mode: 'full' | 'tables';
+  /** The target as given: a time (UTC, microseconds), or a description (end of the archive, LSN, …). */
   readonly at: string;
+  readonly recovery: { readonly kind: RecoveryTarget['kind']; readonly value: string | null };
+  /** The timeline recovery followed. */
+  readonly timeline: number;
+  /** PostgreSQL's own line saying where recovery stopped. */
+  readonly stopRecord: string;
   readonly stanza: string;
   /** The pgBackRest base backup recovery started from. */
   readonly backup: string;
@@ -61,8 +80,8 @@ export interface PitrRestoreResult {
   readonly target: string;
   /** Commit time of the last transaction kept (null when none after the backup). */
   readonly lastCommit: string | null;
-  /** Commit time of the first transaction left out: proof recovery went past `at` and no further. */
-  readonly stoppedBefore: string;
+  /** Commit time of the first transaction left out: proof recovery went past `at` and no further (time targets). */
+  readonly stoppedBefore: string | null;
   readonly replaced: boolean;
   readonly tables?: ReplacedTable[];
   readonly durationMs: number;
@@ -75,8 +94,14 @@ export async function runPitrRestore(options: PitrRestoreOptions): Promise<PitrR
   const started = Date.now();
   // Bad input first: nothing is read or touched before these pass.
   const stanza = checkStanza(options.stanza);
-  const repo = parsePitrRepo(options.repo, '--pitr');
-  const at = parseAt(options.at, options.now);
+  const repo = parsePitrRepo(options.repo, '--pitr', options.s3);
+  const recoveryTarget = parseTarget({ at: options.at, latest: options.latest, lsn: options.lsn, xid: options.xid, restorePoint: options.restorePoint, now: options.now });
+  const timelineChoice = parseTimeline(options.timeline);
+  if (options.acceptGap && recoveryTarget.kind !== 'latest' && recoveryTarget.kind !== 'xid' && recoveryTarget.kind !== 'name') {
+    throw new DrError('--accept-gap applies to --latest, --xid and --restore-point', 'a time or LSN target after a gap cannot be reached: choose an earlier one (dr pitr check shows the window)');
+  }
+  const at = describeTarget(recoveryTarget);
+  const atDate = recoveryTarget.kind === 'time' ? recoveryTarget.at.date : undefined;
   const target = parsePgUrl(options.target, '--target');
   const jobs = options.jobs ?? Math.max(1, cpus().length);
   const tools = options.tools ?? {};
@@ -91,9 +116,16 @@ export async function runPitrRestore(options: PitrRestoreOptions): Promise<PitrR
   try {
     await privateDir(workRoot);
     await privateDir(ctx.lockPath);
-    const info = await stanzaInfo(ctx);
+    const state = await readArchive(ctx);
+    const info = stanzaInfoFrom(state.info);
     const binaries = await serverBinariesFor(info.pgMajor, stanza, options.serverBinDir);
-    const backup = backupForTarget(info, at);
+    // Continuity before anything is restored: a gap on the path refuses the recovery.
+    const plan = planRecovery(state, stanza, recoveryTarget, timelineChoice, options.acceptGap === true);
+    const backup = plan.backup;
+    for (const w of plan.warnings) {
+      log(`WARNING: ${w}`);
+      warnings.push(w);
+    }
 
     // The target is checked before the long part (a refusal after the restore would waste it).
     if (!options.tables) opened = await openTarget(target, { overwrite: options.overwrite, tools });
@@ -101,22 +133,15 @@ export async function runPitrRestore(options: PitrRestoreOptions): Promise<PitrR
 
     const dataDir = join(workRoot, 'data');
     await privateDir(dataDir);
-    log(`restoring base backup ${backup.label} of stanza ${stanza} (PostgreSQL ${binaries.version}) for recovery to ${at.toISOString()}`);
+    log(`restoring base backup ${backup.label} of stanza ${stanza} (PostgreSQL ${binaries.version}) for recovery to ${at} on timeline ${plan.timeline}`);
     const physicalStarted = Date.now();
-    const restored = await pgbackrest(ctx, 'restore', [
-      `--pg1-path=${dataDir}`,
-      `--set=${backup.label}`,
-      '--type=time',
-      `--target=${recoveryTargetTime(at)}`,
-      '--target-action=pause',
-      `--process-max=${Math.min(jobs, 16)}`,
-    ]);
+    const restored = await pgbackrest(ctx, 'restore', [...restoreArgs(plan, ctx, dataDir, 'pause'), `--process-max=${Math.min(jobs, 16)}`]);
     if (restored.code !== 0) throw new DrError(`pgbackrest restore of ${backup.label} failed: ${pgbackrestError(restored.stderr)}`, 'check the repository (pgbackrest info) and free space in --work-dir');
     const physicalMs = Date.now() - physicalStarted;
 
     const recoveryStarted = Date.now();
     // restore_command runs pgBackRest inside the temporary server: same options and credentials.
-    server = new TemporaryServer({ dataDir, runDir: join(workRoot, 'run'), binaries, env: pgbackrestEnv(ctx), log, at, archiveMax: info.archiveMax });
+    server = new TemporaryServer({ dataDir, runDir: join(workRoot, 'run'), binaries, env: pgbackrestEnv(ctx), log, target: recoveryTarget, archiveMax: info.archiveMax, lastSegment: plan.lastSegment, timeline: plan.timeline });
     await privateDir(join(workRoot, 'run'));
     await server.start();
     const superuser = await findSuperuser(server, [target.display.split('@')[0]]);
@@ -133,7 +158,7 @@ export async function runPitrRestore(options: PitrRestoreOptions): Promise<PitrR
       const dump = await dumpDatabase(sourceUrl, dumpDir, jobs, tools, log);
       await restoreDumpIntoTarget(opened, {
         dumpDir,
-        id: at.toISOString().replace(/\D/g, '').slice(0, 14),
+        id: (atDate ?? new Date()).toISOString().replace(/\D/g, '').slice(0, 14),
         databaseOptions: dump.databaseOptions,
         timescaleVersion: dump.timescaleVersion,
       }, { noOwner: options.noOwner, jobs, tools, log, warnings });
@@ -146,7 +171,7 @@ export async function runPitrRestore(options: PitrRestoreOptions): Promise<PitrR
         tables: planned,
         range: options.range,
         noOwner: options.noOwner,
-        origin: `point-in-time recovery of ${options.database} at ${at.toISOString()} (stanza ${stanza})`,
+        origin: `point-in-time recovery of ${options.database} at ${at} (stanza ${stanza})`,
         tools,
         log,
       });
@@ -154,16 +179,19 @@ export async function runPitrRestore(options: PitrRestoreOptions): Promise<PitrR
       warnings.push(...result.warnings);
     }
     const transferMs = Date.now() - transferStarted;
-    log(`restored ${options.database} as of ${at.toISOString()} into ${target.display}`);
+    log(`restored ${options.database} as of ${at} into ${target.display}`);
     return {
       mode: opened ? 'full' : 'tables',
-      at: at.toISOString(),
+      at,
+      recovery: { kind: recoveryTarget.kind, value: targetValue(recoveryTarget) },
+      timeline: stop.timeline,
+      stopRecord: stop.stopRecord,
       stanza,
       backup: backup.label,
       database: options.database,
       target: target.display,
-      lastCommit: stop.lastCommit?.toISOString() ?? null,
-      stoppedBefore: stop.stoppedBefore.toISOString(),
+      lastCommit: stop.lastCommit ?? null,
+      stoppedBefore: stop.stoppedBefore ?? null,
       replaced,
       tables,
       durationMs: Date.now() - started,
@@ -201,12 +229,12 @@ async function findSuperuser(server: TemporaryServer, extra: string[]): Promise<
   throw new DrError(`none of the roles ${candidates.join(', ')} is a superuser of the recovered cluster`, 'set PGUSER to the source cluster\'s superuser');
 }
 
-async function assertDatabaseExists(server: TemporaryServer, superuser: string, database: string, at: Date): Promise<void> {
+async function assertDatabaseExists(server: TemporaryServer, superuser: string, database: string, at: string): Promise<void> {
   const client = await connect(server.url('template1', superuser), 'temporary');
   try {
     const { rows } = await client.query<{ datname: string }>('SELECT datname FROM pg_database WHERE datallowconn AND NOT datistemplate ORDER BY 1');
     if (!rows.some((r) => r.datname === database)) {
-      throw new DrError(`database ${database} did not exist at ${at.toISOString()}; the recovered cluster has ${rows.map((r) => r.datname).join(', ')}`, 'choose one with --database');
+      throw new DrError(`database ${database} did not exist at ${at}; the recovered cluster has ${rows.map((r) => r.datname).join(', ')}`, 'choose one with --database');
     }
   } finally {
     await client.end();
@@ -237,7 +265,7 @@ async function dumpDatabase(url: string, dumpDir: string, jobs: number, tools: P
  * The named tables (as typed: `candles`, `public.candles`, `"Reporting"."Daily Summary"`), looked up in
  * the recovered database as SQL reads the names; with a range, each with its time column.
  */
-async function resolveTables(sourceUrl: string, inputs: readonly string[], at: Date, range: boolean, timeColumn?: string): Promise<ReplaceTable[]> {
+async function resolveTables(sourceUrl: string, inputs: readonly string[], at: string, range: boolean, timeColumn?: string): Promise<ReplaceTable[]> {
   const client = await connect(sourceUrl, 'temporary');
   try {
     const resolved: ReplaceTable[] = [];
@@ -250,7 +278,7 @@ async function resolveTables(sourceUrl: string, inputs: readonly string[], at: D
       } catch {
         throw new DrError(`--tables: "${input}" is not a table name`, 'use name, schema.name or "Quoted Schema"."Quoted Name"');
       }
-      if (rows.length === 0) throw new DrError(`table ${input} did not exist in the recovered database at ${at.toISOString()}`, 'check --tables (name or schema.name) and --database');
+      if (rows.length === 0) throw new DrError(`table ${input} did not exist in the recovered database at ${at}`, 'check --tables (name or schema.name) and --database');
       const table: TableName = { schema: rows[0].schema, name: rows[0].name };
       if (!range) {
         resolved.push(table);

@@ -101,6 +101,8 @@ describe('pgBackRest S3 credentials', () => {
   it('keys from the AWS default chain (here: the environment) go to pgBackRest as PGBACKREST_* variables, never as arguments', async () => {
     const saved = { ...process.env };
     Object.assign(process.env, { AWS_ACCESS_KEY_ID: 'AKIDTEST', AWS_SECRET_ACCESS_KEY: 'secret/test', AWS_SESSION_TOKEN: 'token', AWS_REGION: 'eu-west-1' });
+    for (const k of ['AWS_ENDPOINT_URL_S3', 'AWS_ENDPOINT_URL', 'AWS_CA_BUNDLE']) delete process.env[k];
+    const repo = parsePitrRepo('s3://crypto-dr-vault/pitr');
     try {
       const env = await s3CredentialEnv(repo);
       expect(env).toEqual({ PGBACKREST_REPO1_S3_KEY_TYPE: 'shared', PGBACKREST_REPO1_S3_KEY: 'AKIDTEST', PGBACKREST_REPO1_S3_KEY_SECRET: 'secret/test', PGBACKREST_REPO1_S3_TOKEN: 'token' });
@@ -317,7 +319,7 @@ describe('point-in-time recovery (real PostgreSQL + pgBackRest, file:// reposito
     const base = ['restore', '--pitr', repo, '--stanza', 'crypto_stock', '--database', 'crypto_stock', '--target', pgUrl('pitr_never')];
     const cases: [string[], RegExp][] = [
       [['restore', '--at', T, '--pitr', repo, '--database', 'crypto_stock', '--target', pgUrl('pitr_never')], /--stanza is required/],
-      [[...base], /--at is required/],
+      [[...base], /say where recovery stops; pass --at/],
       [[...base, '--at', 'yesterday'], /--at "yesterday" is not a time with a zone; use ISO 8601/],
       [[...base, '--at', '2026-01-15T14:30:00'], /is not a time with a zone/],
       [[...base, '--at', '2999-01-01T00:00:00Z'], /--at 2999-01-01T00:00:00.000Z is in the future/],
@@ -341,7 +343,7 @@ describe('point-in-time recovery (real PostgreSQL + pgBackRest, file:// reposito
     const dataDir = join(workDir, 'replacement', 'data');
     const out = await runDr(['pitr', 'restore-server', '--pitr', repo, '--stanza', 'crypto_stock', '--pg-path', dataDir, '--at', T, '--json']);
     expect(out.code, out.stderr).toBe(0);
-    expect(out.json).toMatchObject({ ok: true, pgPath: dataDir, stanza: 'crypto_stock', at: new Date(T).toISOString() });
+    expect(out.json).toMatchObject({ ok: true, pgPath: dataDir, stanza: 'crypto_stock', at: new Date(T).toISOString().replace('Z', '000Z'), timeline: 1 });
     expect((out.json.nextSteps as string[])[0]).toContain(`pg_ctl -D ${dataDir}`);
 
     // Started as the next steps say, on a free port and without archiving into the shared test repository.

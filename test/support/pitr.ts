@@ -28,14 +28,22 @@ export interface ArchivingCluster {
   stop(): Promise<void>;
 }
 
-export async function startArchivingCluster(stanza = 'crypto_stock'): Promise<ArchivingCluster> {
+export interface ArchivingClusterOptions {
+  /** An s3:// repository instead of the file:// one under the cluster's folder. */
+  readonly s3?: { readonly url: string; readonly endpoint: string; readonly caFile?: string; readonly verifyTls?: boolean };
+  /** Lines added to [global] of the test's pgbackrest.conf (e.g. test S3 keys). */
+  readonly extraGlobal?: string[];
+}
+
+export async function startArchivingCluster(stanza = 'crypto_stock', options: ArchivingClusterOptions = {}): Promise<ArchivingCluster> {
   const server = await initCluster('dr-pitr-cluster-');
   const { base, dataDir } = server;
   const repoPath = join(base, 'repo');
   for (const dir of ['repo', 'spool', 'log', 'lock', 'socket']) await mkdir(join(base, dir));
   const port = await freePort();
   const config = buildPitrConfig({
-    repo: `file://${repoPath}`,
+    repo: options.s3?.url ?? `file://${repoPath}`,
+    ...(options.s3 ? { region: 'us-east-1', endpoint: options.s3.endpoint, caFile: options.s3.caFile, verifyTls: options.s3.verifyTls, keyType: 'shared' as const } : {}),
     stanza,
     pgPath: dataDir,
     pgPort: port,
@@ -48,7 +56,7 @@ export async function startArchivingCluster(stanza = 'crypto_stock'): Promise<Ar
     rpoSeconds: 3600,
     processMax: 2,
   });
-  await writeFile(config.configFile, config.pgbackrestConf);
+  await writeFile(config.configFile, config.pgbackrestConf.replace('[global]\n', `[global]\n${(options.extraGlobal ?? []).map((l) => `${l}\n`).join('')}`));
   await appendFile(join(dataDir, 'postgresql.conf'), [
     config.postgresqlConf,
     `port = ${port}`,
@@ -57,6 +65,8 @@ export async function startArchivingCluster(stanza = 'crypto_stock'): Promise<Ar
     // No background transactions: only the test's commits are in the WAL.
     'autovacuum = off',
     'fsync = off',
+    // Tests read exact commit times (microseconds) with pg_xact_commit_timestamp.
+    'track_commit_timestamp = on',
     '',
   ].join('\n'));
   await chownPostgres(base);
@@ -67,7 +77,7 @@ export async function startArchivingCluster(stanza = 'crypto_stock'): Promise<Ar
     port,
     dataDir,
     stanza,
-    repoUrl: `file://${repoPath}`,
+    repoUrl: options.s3?.url ?? `file://${repoPath}`,
     repoPath,
     config,
     url: (database = 'postgres') => `postgres://postgres@127.0.0.1:${port}/${database}`,

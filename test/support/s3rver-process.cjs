@@ -29,7 +29,11 @@ FilesystemStore.prototype.listObjects = async function listObjectsFolded(bucket,
 };
 
 const directory = process.argv[2];
-const server = new S3rver({ address: '127.0.0.1', port: 0, silent: true, directory, resetOnClose: true });
+// Optional, for pgBackRest (S3 over TLS only): S3RVER_TLS_KEY/S3RVER_TLS_CERT files, S3RVER_BUCKETS=a,b created at start.
+const fs = require('node:fs');
+const tls = process.env.S3RVER_TLS_KEY ? { key: fs.readFileSync(process.env.S3RVER_TLS_KEY), cert: fs.readFileSync(process.env.S3RVER_TLS_CERT) } : {};
+const configureBuckets = (process.env.S3RVER_BUCKETS || '').split(',').filter(Boolean).map((name) => ({ name }));
+const server = new S3rver({ address: '127.0.0.1', port: 0, silent: true, directory, resetOnClose: true, configureBuckets, ...tls });
 server.run().then(
   (address) => process.stdout.write(JSON.stringify({ port: address.port }) + '\n'),
   (err) => { console.error(err); process.exit(1); },
