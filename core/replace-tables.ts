@@ -22,6 +22,12 @@ export interface TableName {
 export interface ReplaceTable extends TableName {
   /** Column the range applies to; needed when a range is given. */
   readonly timeColumn?: string;
+  /**
+   * The source's newest time for this table (ISO): replacing a range that holds target rows with
+   * a later time would delete rows the source never had, so the replacement is refused (a
+   * DrError counting them) unless `merge` or `replaceNewer` is set. @default - no check
+   */
+  readonly newerThan?: string;
 }
 
 export interface TimeRange {
@@ -50,6 +56,13 @@ export interface ReplaceOptions {
   readonly noOwner?: boolean;
   /** Where the rows come from, recorded in the safety tables' comments, e.g. `backup 20260115T020000Z-a1b2c3`. */
   readonly origin?: string;
+  /**
+   * Insert only the source's rows whose primary key the target lacks; every target row stays
+   * (nothing is deleted, no safety table). @default false: the rows in scope are replaced
+   */
+  readonly merge?: boolean;
+  /** Replace a range even when the target holds rows newer than the table's `newerThan`. @default false */
+  readonly replaceNewer?: boolean;
   /** Time used in safety table names. @default - now */
   readonly now?: Date;
   readonly tools?: PgTools;
@@ -85,8 +98,12 @@ export interface RowSource {
   readonly name: string;
   /** The table in the source; undefined when it is not there. */
   describe(table: TableName): Promise<SourceTable | undefined>;
-  /** COPYs the table's rows (those in `range`) into the target table's `columns`, on `target` inside its transaction; returns the rows loaded. */
-  load(target: pg.Client, table: ReplaceTable, columns: string[], range: TimeRange | undefined): Promise<number>;
+  /**
+   * COPYs the table's rows (those in `range`) into the target table's `columns`, on `target` inside
+   * its transaction; returns the rows loaded. `into` (SQL name) loads them into another table of the
+   * same columns instead (a merge's temporary table). @default - the target table itself
+   */
+  load(target: pg.Client, table: ReplaceTable, columns: string[], range: TimeRange | undefined, into?: string): Promise<number>;
   /** last_value of the named sequences in the source, keyed `schema.name` (unquoted); unknown ones left out. */
   sequenceValues(names: readonly TableName[]): Promise<Map<string, string | null>>;
   /** Definition of a table missing from the target, unless the caller gives one. */
@@ -101,6 +118,8 @@ export interface ReplacedTable {
   readonly rowsReplaced: number;
   /** Rows inserted from the source. */
   readonly rowsRestored: number;
+  /** Target rows in scope (the table, or the range) left as they were: a merge keeps them all. */
+  readonly rowsKept: number;
   /** The safety table holding the replaced rows (`schema.name`), or null when nothing was replaced. */
   readonly safetyTable: string | null;
   /** True when the table was missing from the target and was created from the source's definition. */
@@ -230,12 +249,12 @@ export async function databaseSource(sourceUrl: string, tools: PgTools = {}, noO
       const hypertable = (await isHypertable(source, table)) ? { compressedRanges: await compressedRanges(source, table) } : undefined;
       return { columns: info.columns, types: info.types, hypertable };
     },
-    async load(target, table, columns, range) {
+    async load(target, table, columns, range, into) {
       const name = qualified(table.schema, table.name);
       const where = range ? ` WHERE ${rangeCondition(table.timeColumn!, range)}` : '';
       const cols = columns.map(quoteIdent).join(', ');
       const reader = source.query(copyTo(`COPY (SELECT ${cols} FROM ${name}${where}) TO STDOUT`));
-      const writer = target.query(copyFrom(`COPY ${name} (${cols}) FROM STDIN`));
+      const writer = target.query(copyFrom(`COPY ${into ?? name} (${cols}) FROM STDIN`));
       await pipeline(reader, writer);
       return writer.rowCount;
     },
@@ -409,6 +428,7 @@ async function replaceOne(
   const name = qualified(table.schema, table.name);
   const where = range ? ` WHERE ${rangeCondition(table.timeColumn!, range)}` : '';
   let rowsReplaced = 0;
+  let rowsKept = 0;
   let safetyTable: string | null = null;
   let rebuildIndexes: (() => Promise<void>) | undefined;
   // The target's compressed chunks in the range stay compressed (rows deleted and loaded make them partial).
@@ -417,10 +437,32 @@ async function replaceOne(
     log(`creating ${display} from the backup's definition`);
     await tgt.query(`CREATE SCHEMA IF NOT EXISTS ${quoteIdent(table.schema)}`);
     await runDefinition(tgt, plan.definition.create, display);
+  } else if (options.merge) {
+    // Writers wait until commit, so the key check below sees every row the insert could clash with.
+    await tgt.query(`LOCK TABLE ${name} IN EXCLUSIVE MODE`);
+    const key = await primaryKey(tgt, plan.targetOid!);
+    if (key.length === 0) {
+      throw new DrError(`--merge needs a primary key on ${display} to tell the backup's missing rows from the target's`, 'add one, or restore without --merge (the range is then replaced, its rows kept in a safety table)');
+    }
+    rowsKept = Number((await tgt.query<{ n: string }>(`SELECT count(*) AS n FROM ${name}${where}`)).rows[0].n);
+    const staging = `pg_temp.${quoteIdent(`dr_merge_${plan.targetOid}`)}`;
+    await tgt.query(`CREATE TEMP TABLE ${quoteIdent(`dr_merge_${plan.targetOid}`)} (LIKE ${name}) ON COMMIT DROP`);
+    log(`copying ${display}${range ? ` [${range.since}, ${range.until})` : ''} from ${source.name} to merge it`);
+    const loaded = await source.load(tgt, table, plan.columns, range, staging);
+    const cols = plan.columns.map(quoteIdent).join(', ');
+    const match = key.map((c) => `t.${quoteIdent(c)} = s.${quoteIdent(c)}`).join(' AND ');
+    const inserted = await tgt.query(`INSERT INTO ${name} (${cols}) SELECT ${plan.columns.map((c) => `s.${quoteIdent(c)}`).join(', ')} FROM ${staging} s
+      WHERE NOT EXISTS (SELECT 1 FROM ${name} t WHERE ${match})`);
+    const rowsRestored = inserted.rowCount ?? 0;
+    log(`merged ${display}: ${rowsRestored} of the ${loaded} rows of ${source.name} inserted, ${rowsKept} target rows kept`);
+    if (plan.hypertable) await recompress(tgt, table, wasCompressed, []);
+    const sequencesAdvanced = await advanceSequences(source, tgt, plan);
+    return { table: display, rowsReplaced: 0, rowsRestored, rowsKept, safetyTable: null, created: false, sequencesAdvanced };
   } else {
     // Writers wait until commit (readers do not): a row committed after the safety copy would
     // otherwise be deleted (or, in a range, kept among the restored rows) without being saved.
     await tgt.query(`LOCK TABLE ${name} IN EXCLUSIVE MODE`);
+    if (range && table.newerThan && !options.replaceNewer) await refuseNewerRows(tgt, table, display, range, options.origin);
     const { rows } = await tgt.query<{ n: string }>(`SELECT count(*) AS n FROM ${name}${where}`);
     if (Number(rows[0].n) > 0) {
       let attempt = 0;
@@ -463,7 +505,36 @@ async function replaceOne(
     if (compressed.length) log(`compressed ${compressed.length} chunks of ${display} again`);
   }
   const sequencesAdvanced = await advanceSequences(source, tgt, plan);
-  return { table: display, rowsReplaced, rowsRestored, safetyTable, created: plan.definition !== undefined, sequencesAdvanced };
+  return { table: display, rowsReplaced, rowsRestored, rowsKept, safetyTable, created: plan.definition !== undefined, sequencesAdvanced };
+}
+
+/** The primary key's columns (a partitioned table's or hypertable's own), or [] when it has none. */
+async function primaryKey(client: pg.Client, oid: number): Promise<string[]> {
+  const { rows } = await client.query<{ name: string }>(`
+    SELECT a.attname AS name FROM pg_index i CROSS JOIN LATERAL unnest(i.indkey) WITH ORDINALITY k(n, o)
+      JOIN pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = k.n
+     WHERE i.indrelid = $1 AND i.indisprimary ORDER BY k.o`, [oid]);
+  return rows.map((r) => r.name);
+}
+
+/** Target rows in the range newer than the source's newest: replacing would delete them (they would survive only in the safety table). */
+export async function countNewerRows(client: pg.Client, table: ReplaceTable, range: TimeRange): Promise<number> {
+  const col = quoteIdent(table.timeColumn!);
+  const { rows } = await client.query<{ n: string }>(
+    `SELECT count(*) AS n FROM ${qualified(table.schema, table.name)} WHERE ${rangeCondition(table.timeColumn!, range)} AND ${col} > ${literal(table.newerThan!)}::timestamptz`);
+  return Number(rows[0].n);
+}
+
+export function newerRowsError(display: string, table: ReplaceTable, range: TimeRange, count: number, origin = 'the source'): DrError {
+  return new DrError(
+    `${count} rows of ${display} in [${range.since}, ${range.until}) are newer than ${origin} (its newest ${table.timeColumn} is ${table.newerThan}): replacing the range would delete them`,
+    'add --merge to insert only the backup\'s missing rows and keep every row there, or --replace-newer to replace the range anyway (the newer rows go to the safety table); the target is unchanged',
+  );
+}
+
+async function refuseNewerRows(tgt: pg.Client, table: ReplaceTable, display: string, range: TimeRange, origin: string | undefined): Promise<void> {
+  const count = await countNewerRows(tgt, table, range);
+  if (count > 0) throw newerRowsError(display, table, range, count, origin);
 }
 
 /**

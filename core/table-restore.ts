@@ -34,7 +34,7 @@ import {
 } from './pg.ts';
 import { loadDumpData } from './dump-stream.ts';
 import {
-  assertSameColumns, displayName, parseTime, replaceTables, replaceTablesFromSource, type ReplacedTable, type RowSource, type TableDefinition, type TableName,
+  assertSameColumns, countNewerRows, displayName, newerRowsError, parseTime, replaceTables, replaceTablesFromSource, type ReplacedTable, type RowSource, type TableDefinition, type TableName,
 } from './replace-tables.ts';
 import type { Repository } from './repository/types.ts';
 import {
@@ -60,6 +60,16 @@ export interface TableRestoreOptions {
   /** @default - the time column the manifest recorded for each table */
   readonly timeColumn?: string;
   readonly noOwner?: boolean;
+  /**
+   * Insert only the backup's rows whose primary key the target lacks and keep every target row
+   * (any range, or whole tables). @default false: the rows in scope are replaced
+   */
+  readonly merge?: boolean;
+  /**
+   * A range reaching past the backup's newest row of a table replaces target rows newer than the
+   * backup too (they survive only in the safety table). @default false: refused, counting them
+   */
+  readonly replaceNewer?: boolean;
   /** @default - the CPU count */
   readonly jobs?: number;
   readonly workDir?: string;
@@ -263,6 +273,8 @@ export async function runTableRestore(options: TableRestoreOptions): Promise<Tab
     const { manifest, value: staged, fallbacks, warnings: fallbackWarnings } = await firstVerified(repo, candidates, log, async (manifest) => {
       const resolved = resolveRequest(manifest, options, range);
       await checkTarget(target.url, resolved);
+      // Refused before anything is downloaded; checked again under the table lock in the transaction.
+      if (range && !options.merge && !options.replaceNewer) await refuseNewer(target.url, manifest, resolved, range);
       await assertExtensionsAvailable(admin, manifest);
       await dropScratch();
       if (workDir) await rm(workDir, { recursive: true, force: true });
@@ -392,8 +404,10 @@ export async function runTableRestore(options: TableRestoreOptions): Promise<Tab
     const applyStarted = Date.now();
     const replace = {
       targetUrl: target.url,
-      tables: staged.resolved.map((r) => ({ schema: r.table.schema, name: r.table.name, timeColumn: r.timeColumn })),
+      tables: staged.resolved.map((r) => ({ schema: r.table.schema, name: r.table.name, timeColumn: r.timeColumn, newerThan: range ? newerThan(manifest, r) : undefined })),
       range,
+      merge: options.merge,
+      replaceNewer: options.replaceNewer,
       definition,
       noOwner: options.noOwner,
       origin: `backup ${manifest.id}`,
@@ -438,7 +452,7 @@ function backupSource(manifest: Manifest, staged: Staged, workDir: string, tools
     name: 'the backup',
     // Columns are known from each COPY block and checked then.
     describe: async (t) => (entriesOf(t) ? {} : undefined),
-    async load(client, table, columns, range) {
+    async load(client, table, columns, range, into) {
       if (range) throw new Error('the backup files are streamed for whole tables only');
       const display = displayName(table);
       return loadDumpData(client, {
@@ -448,7 +462,7 @@ function backupSource(manifest: Manifest, staged: Staged, workDir: string, tools
         tools,
         into: (block) => {
           assertSameColumns(display, columns, block.columns, 'the backup');
-          return `${qualified(table.schema, table.name)}${block.columns.length ? ` (${block.columns.map(quoteIdent).join(', ')})` : ''}`;
+          return `${into ?? qualified(table.schema, table.name)}${block.columns.length ? ` (${block.columns.map(quoteIdent).join(', ')})` : ''}`;
         },
       });
     },
@@ -456,6 +470,32 @@ function backupSource(manifest: Manifest, staged: Staged, workDir: string, tools
       .filter((s) => names.some((n) => n.schema === s.schema && n.name === s.name)).map((s) => [`${s.schema}.${s.name}`, s.lastValue])),
     close: async () => {},
   };
+}
+
+/**
+ * The newest time of the table the backup holds (the manifest's max of its time column, as
+ * PostgreSQL printed it: microseconds kept), or the backup's start for another time column.
+ */
+function newerThan(manifest: Manifest, r: Resolved): string {
+  return r.timeColumn === r.table.timeColumn && r.table.maxTime ? r.table.maxTime : manifest.startedAt;
+}
+
+/** A range restore that would delete target rows newer than the backup is refused by default. */
+async function refuseNewer(url: string, manifest: Manifest, resolved: Resolved[], range: { since: string; until: string }): Promise<void> {
+  const client = await connect(url, 'target');
+  try {
+    await client.query(`SET TimeZone = 'UTC'`);
+    for (const r of resolved) {
+      if (!r.timeColumn) continue;
+      const exists = (await client.query('SELECT to_regclass($1) AS r', [qualified(r.table.schema, r.table.name)])).rows[0].r !== null;
+      if (!exists) continue;
+      const table = { schema: r.table.schema, name: r.table.name, timeColumn: r.timeColumn, newerThan: newerThan(manifest, r) };
+      const count = await countNewerRows(client, table, range);
+      if (count > 0) throw newerRowsError(displayName(r.table), table, range, count, `backup ${manifest.id}`);
+    }
+  } finally {
+    await client.end();
+  }
 }
 
 /** True when every table is in the target and has no inheritance children other than partitions (the manifest knows only partitions). */

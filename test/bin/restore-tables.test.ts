@@ -67,7 +67,7 @@ describe('dr restore --tables', () => {
     const human = await runDr(['restore', '--repo', fileRepo, '--target', pgUrl(name), '--tables', 'alerts']);
     expect(human.code, human.stderr).toBe(0);
     expect(human.stdout).toMatch(/^restored 1 table\(s\) from backup \S+ of dr_clit_src_\w+ into /m);
-    expect(human.stdout).toMatch(/^ {2}public\.alerts: 12 rows replaced, 12 rows restored; previous rows kept in public\.alerts__dr_saved_\d{8}t\d{6}z/m);
+    expect(human.stdout).toMatch(/^ {2}public\.alerts: 12 rows inserted, 12 replaced, 0 kept; previous rows kept in public\.alerts__dr_saved_\d{8}t\d{6}z/m);
   });
 
   it('restores a date range from an s3:// repository', async () => {
