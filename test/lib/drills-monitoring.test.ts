@@ -162,7 +162,7 @@ describe('drill Lambdas', () => {
     // Its execution role (which injects secrets) reads the scratch secret and no database secret.
     const policies = Object.values(template.findResources('AWS::IAM::Policy', { Properties: { Roles: [stack.resolve((stack.job.drillTaskDefinition!.executionRole as iam.Role).roleName)] } })) as any[];
     const secretReads = policies.flatMap((p) => p.Properties.PolicyDocument.Statement).filter((st: any) => [st.Action].flat().includes('secretsmanager:GetSecretValue'));
-    expect(JSON.stringify(secretReads)).toContain('staging-db');
+    expect(JSON.stringify(secretReads)).toContain(':secret:staging/db-');
     expect(JSON.stringify(secretReads)).not.toContain('crypto-stock/db');
   });
 
@@ -193,7 +193,7 @@ describe('DrillWorkflow definition', () => {
       { Name: JobEnv.dbHost, 'Value.$': '$.settings.scratchHost' },
       { Name: JobEnv.dbPort, 'Value.$': '$.settings.scratchPort' },
       { Name: JobEnv.secretEnv, Value: DrillWorkflow.SCRATCH_SECRET_ENV },
-      { Name: JobEnv.args, Value: '["--backup","latest"]' },
+      { Name: JobEnv.args, Value: '["--backup","latest","--hold-timescale-jobs"]' },
       { Name: JobEnv.resultName, 'Value.$': '$.restoreResultName' },
     ]);
     expect(inner['Restore succeeded?'].Choices[0].Next).toBe(DrillWorkflow.READ_RESULT_STATE);

@@ -24,7 +24,7 @@ interface LocalWorkflow {
 /** Synthesizes the stack for `databases` on the local server and prepares its definition to run locally. */
 function localWorkflow(databases: string[], bucket: string): LocalWorkflow {
   const { template } = buildStack(
-    { databases: databases.map((name) => ({ name, host: PG_HOST, port: PG_PORT, secret: 'test/db' })), sslMode: 'disable', backupConcurrency: 2 },
+    { databases: databases.map((name) => ({ name, host: PG_HOST, port: PG_PORT, secret: 'test/db' })), sslMode: 'disable', insecureTls: true, backupConcurrency: 2 },
     // The image is irrelevant here (the job runs as a local process); skip staging the Docker context.
     { jobImage: ecs.ContainerImage.fromRegistry('public.ecr.aws/docker/library/busybox:latest') },
   );

@@ -144,7 +144,7 @@ describe('drill workflow executed locally (real job process, verify, cleanup and
       DrillWorkflow.VERIFY_STATE, DrillWorkflow.CLEANUP_STATE, DrillWorkflow.REPORT_STATE,
     ]);
     const env = run.job.runs[0].env;
-    expect(env).toMatchObject({ [JobEnv.command]: 'restore', [JobEnv.database]: source, [JobEnv.targetDatabase]: scratchOf(source), [JobEnv.args]: '["--backup","latest"]' });
+    expect(env).toMatchObject({ [JobEnv.command]: 'restore', [JobEnv.database]: source, [JobEnv.targetDatabase]: scratchOf(source), [JobEnv.args]: '["--backup","latest","--hold-timescale-jobs"]' });
     expect(env[JobEnv.secretEnv]).toBe(DrillWorkflow.SCRATCH_SECRET_ENV);
     // Ran on the restore task definition: no Object Lock setting, which only the backup one has.
     expect(env[JobEnv.objectLock]).toBeUndefined();
