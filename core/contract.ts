@@ -103,6 +103,10 @@ export const Metrics = {
   baseBackupAgeSeconds: 'BaseBackupAgeSeconds',
   /** Age of the newest complete pgBackRest full backup (rpo-watch Lambda). Seconds. */
   fullBackupAgeSeconds: 'FullBackupAgeSeconds',
+  /** WAL segments missing inside the archive of the timeline being written (rpo-watch Lambda). Count. Alarm: above 0. */
+  walArchiveGaps: 'WalArchiveGaps',
+  /** 1 while the server's last archive attempt failed (pg_stat_archiver, host schedule of dr pitr config), else 0. Alarm: 1, or missing. */
+  archiverFailing: 'ArchiverFailing',
 } as const;
 
 /** Environment of the RPO watch Lambda (lambdas/rpo-watch), set by the CDK side. */

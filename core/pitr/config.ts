@@ -4,6 +4,7 @@
  * and the commands that initialise the repository. Pure text generation: nothing is touched.
  */
 import { isAbsolute } from 'node:path';
+import { Metrics } from '../contract.ts';
 import { DrError } from '../errors.ts';
 
 /** Where a pgBackRest repository lives, parsed from the `--pitr`/`--repo` URL. */
@@ -117,6 +118,12 @@ export interface PitrConfig {
   readonly alterSystem: string;
   /** crontab lines for the postgres user: weekly full, daily differential. */
   readonly cron: string;
+  /**
+   * The honest-RPO host schedule (crontab lines for the postgres user): a heartbeat write each
+   * minute, so an idle database still closes a segment every archive_timeout and the archive age
+   * measures real risk; and pg_stat_archiver's state pushed to CloudWatch as ArchiverFailing.
+   */
+  readonly rpoSignals: { readonly heartbeat: string; readonly archiverMetric: string; readonly cron: string };
   /** A docker-compose service running the same schedule next to the TimescaleDB container. */
   readonly compose: string;
   /** Run once, as the postgres OS user, after PostgreSQL was restarted with the settings above. */
@@ -258,13 +265,28 @@ export function buildPitrConfig(options: PitrConfigOptions): PitrConfig {
     '',
   ].join('\n');
   const compose = composeSnippet(stanza, pgPath, configFile, spoolPath, pgbackrest);
+  const psql = `psql -XAtq${options.pgSocketPath ? ` -h ${options.pgSocketPath}` : ''} -p ${pgPort} -d postgres`;
+  const region = repo.type === 's3' ? (options.region ?? repo.region ?? process.env.AWS_REGION ?? process.env.AWS_DEFAULT_REGION) : undefined;
+  const heartbeat = `${psql} -c "SELECT pg_logical_emit_message(false, 'dr-heartbeat', now()::text)"`;
+  const archiverMetric = `${psql} -c "SELECT CASE WHEN last_failed_time IS NOT NULL AND (last_archived_time IS NULL OR last_failed_time > last_archived_time) THEN 1 ELSE 0 END FROM pg_stat_archiver" | xargs -I{} aws cloudwatch put-metric-data${region ? ` --region ${region}` : ''} --namespace ${Metrics.namespace} --metric-name ${Metrics.archiverFailing} --dimensions ${Metrics.stanzaDimension}=${stanza} --unit None --value {}`;
+  const rpoSignals = {
+    heartbeat,
+    archiverMetric,
+    cron: [
+      `# crontab -u postgres: a tiny WAL write each minute (with archive_timeout=${rpoSeconds}, an idle database still archives a segment per period,`,
+      `# so WalArchiveAgeSeconds measures real risk), and the archiver's state as ${Metrics.archiverFailing} (needs the AWS CLI and cloudwatch:PutMetricData)`,
+      `* * * * * ${heartbeat}`,
+      `* * * * * ${archiverMetric}`,
+      '',
+    ].join('\n'),
+  };
   const rpo =
     `RPO ≤ ${rpoSeconds} s plus the push time of one segment: PostgreSQL closes its WAL segment at least every ` +
     `archive_timeout=${rpoSeconds} s when anything was written, and pgBackRest's asynchronous archive-push sends ` +
     `ready segments in parallel, typically within a second or two. Only transactions committed since the last ` +
     `archived segment are lost when the host and its disk are lost. Restores replay WAL from the newest ` +
     `base backup (weekly full + daily diff), so at most one day of WAL is replayed; ${retentionFull} full backups are kept.`;
-  return { stanza, repo, configFile, pgbackrestConf, postgresqlConf, alterSystem, cron, compose, commands, rpoSeconds, rpo };
+  return { stanza, repo, configFile, pgbackrestConf, postgresqlConf, alterSystem, cron, rpoSignals, compose, commands, rpoSeconds, rpo };
 }
 
 /**
@@ -324,6 +346,8 @@ export function renderPitrConfig(c: PitrConfig): string {
     `${c.commands.stanzaCreate}\n${c.commands.check}\n${c.commands.fullBackup}\n`,
     '# ---- base-backup schedule (cron)',
     c.cron,
+    '# ---- RPO signals: heartbeat and archiver failures (cron)',
+    c.rpoSignals.cron,
     '# ---- or the same schedule as a docker-compose service',
     c.compose,
     `# ---- RPO\n# ${c.rpo}`,

@@ -23,11 +23,22 @@ const BACKUP_LABEL = /^(\d{8}-\d{6})F(?:_(\d{8}-\d{6})([DI]))?\/$/;
 export interface WalStatus {
   /** e.g. 000000010000000A0000003F */
   readonly segment: string;
+  /** The timeline it belongs to: the one the primary is writing. */
+  readonly timeline: number;
+  /** Runs of segments missing between the timeline's oldest and newest archived segment. */
+  readonly gaps: WalGap[];
   /** The pgBackRest archive id, `<pg major>-<history id>`, e.g. 15-1. */
   readonly archiveId: string;
   readonly key: string;
   readonly archivedAt: Date;
   readonly ageSeconds: number;
+}
+
+export interface WalGap {
+  /** The last segment present before the gap and the first one after it. */
+  readonly after: string;
+  readonly before: string;
+  readonly missing: number;
 }
 
 export interface BaseBackupStatus {
@@ -59,6 +70,12 @@ export async function pitrStatus(repo: Repository, stanza: string, now: Date = n
   return { repository: repo.url, stanza, checkedAt: now, wal, ...backups };
 }
 
+/**
+ * The newest archived segment of the timeline the primary is writing: of each timeline's newest
+ * segment, the one stored last. Not simply the highest timeline folder: a restored server (a drill,
+ * a test restore) that archived a timeline 2 into the stanza and stopped would make the primary's
+ * fresh timeline 1 look stale (a false WalArchiveTooOld).
+ */
 async function newestWal(repo: Repository, stanza: string, now: Date): Promise<WalStatus | undefined> {
   const root = `archive/${stanza}/`;
   // The highest history id is the current one (a stanza-upgrade after a major upgrade adds one).
@@ -69,28 +86,54 @@ async function newestWal(repo: Repository, stanza: string, now: Date): Promise<W
     .sort((a, b) => Number(b.match[2]) - Number(a.match[2]));
   for (const { name: archiveDir } of archiveIds) {
     const idPrefix = `${root}${archiveDir}`;
-    // Timeline first, then log: the last folder holds the newest segments, also after a promotion.
-    const walDirs = (await repo.list(idPrefix, { delimiter: '/' }))
-      .filter((key) => WAL_DIR.test(key.slice(idPrefix.length)))
-      .reverse();
+    const walDirs = (await repo.list(idPrefix, { delimiter: '/' })).filter((key) => WAL_DIR.test(key.slice(idPrefix.length))).sort();
+    const byTimeline = new Map<string, string[]>();
     for (const dir of walDirs) {
-      const segments = (await repo.list(dir))
-        .filter((key) => WAL_SEGMENT.test(key.slice(dir.length)))
-        .sort();
-      const key = segments.at(-1);
-      if (key === undefined) continue;
-      const info = await repo.head(key);
-      if (!info) continue; // expired between list and head
-      return {
-        segment: WAL_SEGMENT.exec(key.slice(dir.length))![1],
-        archiveId: archiveDir.slice(0, -1),
-        key,
-        archivedAt: info.lastModified,
-        ageSeconds: ageSeconds(info.lastModified, now),
-      };
+      const timeline = dir.slice(idPrefix.length, idPrefix.length + 8);
+      byTimeline.set(timeline, [...(byTimeline.get(timeline) ?? []), dir]);
     }
+    const newestPerTimeline = (await Promise.all([...byTimeline.values()].map(async (dirs) => {
+      // Newest log folder first: the last one with a segment holds the timeline's newest.
+      for (const dir of [...dirs].reverse()) {
+        const key = (await repo.list(dir)).filter((k) => WAL_SEGMENT.test(k.slice(dir.length))).sort().at(-1);
+        if (key === undefined) continue;
+        const info = await repo.head(key);
+        if (info) return { key, dir, lastModified: info.lastModified }; // else expired between list and head
+      }
+      return undefined;
+    }))).filter((w): w is { key: string; dir: string; lastModified: Date } => w !== undefined);
+    const newest = newestPerTimeline.sort((a, b) => b.lastModified.getTime() - a.lastModified.getTime() || b.key.localeCompare(a.key))[0];
+    if (!newest) continue;
+    const segment = WAL_SEGMENT.exec(newest.key.slice(newest.dir.length))![1];
+    return {
+      segment,
+      timeline: Number.parseInt(segment.slice(0, 8), 16),
+      archiveId: archiveDir.slice(0, -1),
+      key: newest.key,
+      archivedAt: newest.lastModified,
+      ageSeconds: ageSeconds(newest.lastModified, now),
+      gaps: await gapsOnTimeline(repo, walDirs.filter((d) => d.startsWith(`${idPrefix}${segment.slice(0, 8)}`))),
+    };
   }
   return undefined;
+}
+
+/**
+ * Missing segments between the oldest and the newest archived segment of one timeline (expire
+ * removes WAL only before the oldest backup, so the range kept must be whole). 16 MiB segments.
+ */
+async function gapsOnTimeline(repo: Repository, dirs: string[]): Promise<WalGap[]> {
+  const seqs = (await Promise.all(dirs.map((dir) => repo.list(dir))))
+    .flat()
+    .map((key) => WAL_SEGMENT.exec(key.slice(key.lastIndexOf('/') + 1))?.[1])
+    .filter((s): s is string => s !== undefined)
+    .map((s) => ({ name: s, seq: Number.parseInt(s.slice(8, 16), 16) * 256 + Number.parseInt(s.slice(16, 24), 16) }))
+    .sort((a, b) => a.seq - b.seq);
+  const gaps: WalGap[] = [];
+  for (let i = 1; i < seqs.length; i++) {
+    if (seqs[i].seq !== seqs[i - 1].seq + 1) gaps.push({ after: seqs[i - 1].name, before: seqs[i].name, missing: seqs[i].seq - seqs[i - 1].seq - 1 });
+  }
+  return gaps;
 }
 
 async function newestBackups(repo: Repository, stanza: string, now: Date): Promise<Pick<PitrStatus, 'baseBackup' | 'fullBackup'>> {

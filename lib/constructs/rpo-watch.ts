@@ -47,6 +47,10 @@ export class RpoWatch extends Construct {
   public readonly baseBackupAge: cloudwatch.Metric;
   public readonly walTooOldAlarm: cloudwatch.Alarm;
   public readonly baseBackupTooOldAlarm: cloudwatch.Alarm;
+  /** Segments missing inside the archive of the timeline being written (the rpo-watch continuity check). */
+  public readonly walGapAlarm: cloudwatch.Alarm;
+  /** The server's archive_command failing (pg_stat_archiver), pushed by the host schedule dr pitr config prints. */
+  public readonly archiverFailingAlarm: cloudwatch.Alarm;
 
   constructor(scope: Construct, id: string, props: RpoWatchProps) {
     super(scope, id);
@@ -109,7 +113,24 @@ export class RpoWatch extends Construct {
       evaluationPeriods: 1,
       treatMissingData: cloudwatch.TreatMissingData.BREACHING,
     });
-    for (const alarm of [this.walTooOldAlarm, this.baseBackupTooOldAlarm]) {
+    this.walGapAlarm = new cloudwatch.Alarm(this, 'WalArchiveGap', {
+      alarmDescription: `WAL segments of stanza ${props.stanza} are missing inside the archive: recovery cannot go past the first gap. Run dr pitr check --pitr <repo> --stanza ${props.stanza} for the window, then take a full backup (pgbackrest --stanza=${props.stanza} --type=full backup).`,
+      metric: metric(Metrics.walArchiveGaps),
+      threshold: 0,
+      comparisonOperator: cloudwatch.ComparisonOperator.GREATER_THAN_THRESHOLD,
+      evaluationPeriods: 1,
+      // No measurement is already WalArchiveTooOld's alarm.
+      treatMissingData: cloudwatch.TreatMissingData.NOT_BREACHING,
+    });
+    this.archiverFailingAlarm = new cloudwatch.Alarm(this, 'ArchiverFailing', {
+      alarmDescription: `The archive_command of stanza ${props.stanza} is failing (pg_stat_archiver.last_failed_time after last_archived_time), or the host schedule from dr pitr config stopped reporting. A second writer (split brain) keeps WAL age fresh but fails here. On the host: SELECT * FROM pg_stat_archiver; the PostgreSQL log.`,
+      metric: metric(Metrics.archiverFailing),
+      threshold: 1,
+      comparisonOperator: cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
+      evaluationPeriods: 1,
+      treatMissingData: cloudwatch.TreatMissingData.BREACHING,
+    });
+    for (const alarm of [this.walTooOldAlarm, this.baseBackupTooOldAlarm, this.walGapAlarm, this.archiverFailingAlarm]) {
       alarm.addAlarmAction(new actions.SnsAction(props.alarmTopic));
       alarm.addOkAction(new actions.SnsAction(props.alarmTopic));
     }

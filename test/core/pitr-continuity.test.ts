@@ -15,6 +15,8 @@ import { errorLines, expectOneLineError, runDr } from '../support/cli.ts';
 import { asPostgres, chownPostgres, freePort, serverBinDir } from '../support/cluster.ts';
 import { databaseExists, dropDatabase, pgUrl, uniqueName, withClient } from '../support/pg.ts';
 import { startArchivingCluster, type ArchivingCluster } from '../support/pitr.ts';
+import { pitrStatus } from '../../core/pitr/rpo.ts';
+import { openRepository } from '../../core/repository/index.ts';
 
 const run = promisify(execFile);
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
@@ -119,6 +121,9 @@ describe('point-in-time recovery you can trust (real PostgreSQL + pgBackRest)', 
     const check = await runDr(['pitr', 'check', '--pitr', gapRepo, '--stanza', 'crypto_stock', '--json']);
     expect(check.code).toBe(1);
     expect(check.json).toMatchObject({ ok: false, reachable: true, gaps: [{ timeline: 1, firstMissing: commits[1].segment, missingCount: 1, reachableSegment: commits[0].segment }] });
+    // The scheduled rpo-watch check sees it too (WalArchiveGaps > 0 alarms).
+    const status = await pitrStatus(openRepository(gapRepo), 'crypto_stock');
+    expect(status.wal?.gaps).toEqual([{ after: commits[0].segment, before: commits[2].segment, missing: 1 }]);
     const human = await runDr(['pitr', 'check', '--pitr', gapRepo, '--stanza', 'crypto_stock']);
     expect(human.stdout).toContain(`GAP: 1 segment(s) ${commits[1].segment} missing; recovery cannot go past ${commits[0].segment}`);
 
@@ -248,6 +253,36 @@ describe('point-in-time recovery you can trust (real PostgreSQL + pgBackRest)', 
     expectOneLineError(await runDr(['pitr', 'mark', 'bad name', '--db', cluster.url('postgres')]), /NAME "bad name" is not a usable restore point name/);
   });
 
+  it('dr pitr config\'s RPO signals: the heartbeat writes WAL on an idle server; the archiver metric reads 1 while archive_command fails', async () => {
+    const { heartbeat, archiverMetric, cron } = cluster.config.rpoSignals;
+    expect(cron).toContain(`* * * * * ${heartbeat}`);
+    expect(archiverMetric).toContain('aws cloudwatch put-metric-data --namespace CryptoStockDr --metric-name ArchiverFailing --dimensions Stanza=crypto_stock');
+    const sh = (command: string) => asPostgres('sh', ['-c', command]);
+    const lsn = async () => (await cluster.query<{ l: string }>('postgres', 'SELECT pg_current_wal_insert_lsn()::text AS l'))[0].l;
+    const before = await lsn();
+    await sh(heartbeat);
+    expect(await lsn()).not.toBe(before);
+    const archiverState = archiverMetric.slice(0, archiverMetric.indexOf(' | xargs'));
+    expect((await sh(archiverState)).trim()).toBe('0');
+    await cluster.query('postgres', `ALTER SYSTEM SET archive_command = 'false'`);
+    await cluster.query('postgres', 'SELECT pg_reload_conf()');
+    try {
+      await sh(heartbeat);
+      await cluster.query('postgres', 'SELECT pg_switch_wal()');
+      let state = '';
+      for (let i = 0; i < 100 && state !== '1'; i++) {
+        await sleep(100);
+        state = (await sh(archiverState)).trim();
+      }
+      expect(state).toBe('1');
+    } finally {
+      await cluster.query('postgres', 'ALTER SYSTEM RESET archive_command');
+      await cluster.query('postgres', 'SELECT pg_reload_conf()');
+    }
+    await cluster.switchWalAndWait();
+    expect((await sh(archiverState)).trim()).toBe('0');
+  });
+
   // Last: it adds timeline 2 to the stanza.
   it('two timelines: an ambiguous --at is refused; --timeline picks one and is reported; check shows both windows', async () => {
     // A restored server promoted at row 2 and archiving into the same stanza (a drill left running).
@@ -322,6 +357,13 @@ describe('point-in-time recovery you can trust (real PostgreSQL + pgBackRest)', 
     const before = await restoreInto(early, ['--at', isoMicros(commits[0].at + 1n)]);
     expect(before.code, before.stderr).toBe(0);
     expect(await rowsOf(early)).toEqual(['row 1']);
+
+    // rpo-watch follows the timeline the primary writes (1), not the highest folder (2, stale now).
+    await sleep(1100);
+    await commit('row 7');
+    const newest = await cluster.switchWalAndWait();
+    const status = await pitrStatus(openRepository(repo), 'crypto_stock');
+    expect(status.wal).toMatchObject({ timeline: 1, segment: newest, gaps: [] });
     await run('true');
   });
 });

@@ -59,8 +59,10 @@ describe('rpo-watch handler (real pgBackRest repository in s3rver)', () => {
         { Name: Metrics.walArchiveAgeSeconds, Unit: 'Seconds' },
         { Name: Metrics.baseBackupAgeSeconds, Unit: 'Seconds' },
         { Name: Metrics.fullBackupAgeSeconds, Unit: 'Seconds' },
+        { Name: Metrics.walArchiveGaps, Unit: 'Count' },
       ],
     }]);
+    expect(doc[Metrics.walArchiveGaps]).toBe(0);
     expect(doc._aws.Timestamp).toBeGreaterThanOrEqual(fileStarted);
     expect(doc._aws.Timestamp).toBeLessThanOrEqual(Date.now());
     expect(doc[Metrics.stanzaDimension]).toBe('crypto_stock');
@@ -74,6 +76,8 @@ describe('rpo-watch handler (real pgBackRest repository in s3rver)', () => {
       walSegment: info.archive[0].max,
       baseBackupLabel: info.backup.at(-1)!.label,
       walArchiveAgeSeconds: doc[Metrics.walArchiveAgeSeconds],
+      walTimeline: 1,
+      walArchiveGaps: 0,
     });
   });
 

@@ -129,7 +129,9 @@ describe('RpoWatch', () => {
     const alarms = Object.values(template.findResources('AWS::CloudWatch::Alarm', { Properties: { Namespace: Metrics.namespace } }))
       .map((r) => (r as { Properties: Record<string, any> }).Properties);
     const byMetric = Object.fromEntries(alarms.map((a) => [a.MetricName, a]));
-    expect(Object.keys(byMetric).sort()).toEqual([Metrics.baseBackupAgeSeconds, Metrics.walArchiveAgeSeconds]);
+    expect(Object.keys(byMetric).sort()).toEqual([Metrics.archiverFailing, Metrics.baseBackupAgeSeconds, Metrics.walArchiveAgeSeconds, Metrics.walArchiveGaps].sort());
+    expect(byMetric[Metrics.walArchiveGaps]).toMatchObject({ Threshold: 0, ComparisonOperator: 'GreaterThanThreshold', TreatMissingData: 'notBreaching' });
+    expect(byMetric[Metrics.archiverFailing]).toMatchObject({ Threshold: 1, ComparisonOperator: 'GreaterThanOrEqualToThreshold', TreatMissingData: 'breaching' });
     for (const [metric, threshold] of [[Metrics.walArchiveAgeSeconds, 300], [Metrics.baseBackupAgeSeconds, 8 * 86400]] as const) {
       expect(byMetric[metric]).toMatchObject({
         Dimensions: [{ Name: Metrics.stanzaDimension, Value: 'crypto_stock' }],
