@@ -23,6 +23,7 @@ import {
 } from './pg.ts';
 import type { Repository, StoredObject } from './repository/types.ts';
 import { type Tier, tierFor } from './tiers.ts';
+import { copySessionPgOptions, fingerprintDump, planFingerprints } from './fingerprint.ts';
 import { readTimescaleCatalog, unexpectedDumpWarnings, withChunkDataFiles } from './timescale.ts';
 import { readToc } from './toc.ts';
 
@@ -35,6 +36,12 @@ export interface BackupOptions {
   /** @default - tierFor(start time): monthly on the 1st, weekly on Sundays, daily otherwise */
   readonly tier?: Tier;
   readonly tools?: PgTools;
+  /**
+   * Content fingerprints of every table, per day, from the dump's own data (core/fingerprint.ts);
+   * false for a huge table where the read-back is not wanted (verify then checks counts only).
+   * @default true
+   */
+  readonly fingerprints?: boolean;
   /** Where pg_dump writes before upload. @default - the OS temp directory */
   readonly workDir?: string;
   /** @default - the current time */
@@ -103,6 +110,8 @@ export async function runBackup(options: BackupOptions): Promise<BackupResult> {
       ['--format=directory', `--jobs=${jobs}`, `--compress=${compressArg}`, `--snapshot=${snapshot}`, '--no-sync', '--verbose', `--file=${dumpDir}`, source.url],
       {
         signal: abort.signal,
+        // Fixed text forms (UTC times, float digits…), so verify can hash the same COPY text.
+        env: { PGOPTIONS: [process.env.PGOPTIONS ?? '', copySessionPgOptions()].join(' ').trim() },
         onStderrLine: (line) => {
           // A parallel worker has closed this item's file: upload it while the dump goes on.
           const m = finishedItem.exec(line);
@@ -116,7 +125,9 @@ export async function runBackup(options: BackupOptions): Promise<BackupResult> {
     const sequences = await catalog.sequences(client);
     const extensions = await catalog.extensions(client);
     const databaseOptions = await catalog.databaseOptions(client);
+    const schema = await catalog.schemaObjects(client);
     const timescaleCatalog = await readTimescaleCatalog(client);
+    const fingerprintPlan = options.fingerprints === false ? undefined : await planFingerprints(client, tables, timescaleCatalog);
     const result = await dump;
     if (result.code !== 0) {
       await uploads.settle();
@@ -134,9 +145,16 @@ export async function runBackup(options: BackupOptions): Promise<BackupResult> {
     for (const name of await readdir(dumpDir)) uploads.add(join(dumpDir, name), `${DATA_DIR}/${name}`);
     const globalsSql = await globals;
     if (globalsSql !== undefined) uploads.addBuffer(Buffer.from(globalsSql.sql), GLOBALS_NAME);
+    const toc = await readToc(tools, dumpDir);
+    // The dump's files are read back from local disk while the last uploads run.
+    const fingerprinting = fingerprintPlan && fingerprintDump(fingerprintPlan, toc, dumpDir, await readdir(dumpDir));
+    // Awaited below; a failed upload must not leave it unhandled meanwhile.
+    fingerprinting?.catch(() => {});
     const files = await uploads.finish();
+    const fingerprints = await fingerprinting;
+    for (const s of fingerprints?.skipped ?? []) warnings.push(`${s.table}: content not fingerprinted (${s.reason}); verify checks its counts only`);
     // Each chunk's data files, from the dump's own table of contents: a range restore fetches only those.
-    const timescale = timescaleCatalog && withChunkDataFiles(timescaleCatalog, await readToc(tools, dumpDir), (dumpId) =>
+    const timescale = timescaleCatalog && withChunkDataFiles(timescaleCatalog, toc, (dumpId) =>
       files.find((f) => f.path === `${DATA_DIR}/${dumpId}.dat` || f.path.startsWith(`${DATA_DIR}/${dumpId}.dat.`))?.path);
 
     const finished = new Date();
@@ -156,7 +174,9 @@ export async function runBackup(options: BackupOptions): Promise<BackupResult> {
       globals: globalsSql ? { path: GLOBALS_NAME, rolePasswords: globalsSql.rolePasswords } : null,
       tables,
       sequences,
+      schema,
       ...(timescale ? { timescale } : {}),
+      ...(fingerprints ? { fingerprints } : {}),
       totals: {
         files: files.length,
         bytes: files.reduce((n, f) => n + f.size, 0),

@@ -179,3 +179,73 @@ function groupBy<R, V>(rows: R[], keyOf: (r: R) => number, valueOf: (r: R) => V)
   }
   return map;
 }
+
+/** A column as verify compares it: everything that changes what the column accepts or yields. */
+export interface ColumnShape {
+  readonly type: string;
+  readonly notNull: boolean;
+  readonly default: string | null;
+  /** `s` for a stored generated column, else empty. */
+  readonly generated: string;
+  /** A collation other than the type's default, or null. */
+  readonly collation: string | null;
+}
+
+/** The schema's shape beyond tables and indexes: what a restore can get subtly wrong. */
+export interface SchemaObjects {
+  /** Columns of the tables (not partitions or chunks: they follow their parent) and materialized views, by `schema.table.column`. */
+  readonly columns: { readonly table: string; readonly name: string; readonly shape: ColumnShape }[];
+  /** User triggers by `schema.table.trigger`, with pg_get_triggerdef. */
+  readonly triggers: { readonly table: string; readonly name: string; readonly definition: string }[];
+  /** Functions and procedures (not extensions'), by signature, with the SHA-256 of pg_get_functiondef. */
+  readonly routines: { readonly name: string; readonly kind: string; readonly sha256: string }[];
+  /** Enum types with their labels in order. */
+  readonly enums: { readonly name: string; readonly labels: string[] }[];
+  /** Views and materialized views with the SHA-256 of their definition. */
+  readonly views: { readonly name: string; readonly kind: string; readonly sha256: string }[];
+}
+
+/** User objects only: not in system or TimescaleDB schemas, not owned by an extension. */
+const NOT_EXTENSION_SQL = (catalog: string, alias: string) =>
+  `NOT EXISTS (SELECT 1 FROM pg_depend d WHERE d.classid = '${catalog}'::regclass AND d.objid = ${alias}.oid AND d.deptype = 'e')`;
+
+export async function schemaObjects(client: pg.Client): Promise<SchemaObjects> {
+  const internal = await internalRelationOids(client);
+  const userRelation = `${SYSTEM_SCHEMAS_SQL} AND NOT ${isTimescaleSchemaSql('n.nspname')} AND c.oid::int <> ALL($1::int[]) AND ${NOT_EXTENSION_SQL('pg_class', 'c')}`;
+  const { rows: columns } = await client.query<{ table: string; name: string; type: string; not_null: boolean; def: string | null; generated: string; collation: string | null }>(`
+    SELECT quote_ident(n.nspname) || '.' || quote_ident(c.relname) AS table, a.attname AS name, format_type(a.atttypid, a.atttypmod) AS type,
+           a.attnotnull AS not_null, pg_get_expr(ad.adbin, ad.adrelid) AS def, a.attgenerated::text AS generated,
+           CASE WHEN a.attcollation <> t.typcollation THEN (SELECT quote_ident(cn.nspname) || '.' || quote_ident(co.collname) FROM pg_collation co JOIN pg_namespace cn ON cn.oid = co.collnamespace WHERE co.oid = a.attcollation) END AS collation
+      FROM pg_attribute a JOIN pg_class c ON c.oid = a.attrelid JOIN pg_namespace n ON n.oid = c.relnamespace JOIN pg_type t ON t.oid = a.atttypid
+      LEFT JOIN pg_attrdef ad ON ad.adrelid = a.attrelid AND ad.adnum = a.attnum
+     WHERE c.relkind IN ('r', 'p', 'm') AND NOT c.relispartition AND a.attnum > 0 AND NOT a.attisdropped AND ${userRelation}
+     ORDER BY 1, a.attnum`, [internal]);
+  const { rows: triggers } = await client.query<{ table: string; name: string; definition: string }>(`
+    SELECT quote_ident(n.nspname) || '.' || quote_ident(c.relname) AS table, tg.tgname AS name, pg_get_triggerdef(tg.oid) AS definition
+      FROM pg_trigger tg JOIN pg_class c ON c.oid = tg.tgrelid JOIN pg_namespace n ON n.oid = c.relnamespace
+     WHERE NOT tg.tgisinternal AND NOT c.relispartition AND tg.tgparentid = 0 AND ${userRelation}
+     ORDER BY 1, 2`, [internal]);
+  const { rows: routines } = await client.query<{ name: string; kind: string; sha256: string }>(`
+    SELECT p.oid::regprocedure::text AS name, p.prokind::text AS kind, encode(sha256(convert_to(pg_get_functiondef(p.oid), 'UTF8')), 'hex') AS sha256
+      FROM pg_proc p JOIN pg_namespace n ON n.oid = p.pronamespace
+     WHERE p.prokind IN ('f', 'p', 'w') AND ${SYSTEM_SCHEMAS_SQL} AND NOT ${isTimescaleSchemaSql('n.nspname')} AND ${NOT_EXTENSION_SQL('pg_proc', 'p')}
+     ORDER BY 1`);
+  const { rows: enums } = await client.query<{ name: string; labels: string[] }>(`
+    SELECT t.oid::regtype::text AS name, array_agg(e.enumlabel::text ORDER BY e.enumsortorder) AS labels
+      FROM pg_type t JOIN pg_enum e ON e.enumtypid = t.oid JOIN pg_namespace n ON n.oid = t.typnamespace
+     WHERE ${SYSTEM_SCHEMAS_SQL} AND ${NOT_EXTENSION_SQL('pg_type', 't')}
+     GROUP BY t.oid ORDER BY 1`);
+  const { rows: views } = await client.query<{ name: string; kind: string; sha256: string }>(`
+    SELECT quote_ident(n.nspname) || '.' || quote_ident(c.relname) AS name, c.relkind::text AS kind,
+           encode(sha256(convert_to(pg_get_viewdef(c.oid), 'UTF8')), 'hex') AS sha256
+      FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+     WHERE c.relkind IN ('v', 'm') AND ${userRelation}
+     ORDER BY 1`, [internal]);
+  return {
+    columns: columns.map((c) => ({ table: c.table, name: c.name, shape: { type: c.type, notNull: c.not_null, default: c.def, generated: c.generated, collation: c.collation } })),
+    triggers,
+    routines,
+    enums,
+    views,
+  };
+}

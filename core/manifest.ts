@@ -92,6 +92,40 @@ export const TimescaleSchema = z.object({
   })),
 });
 
+const u32 = z.number().int().nonnegative();
+
+/** Content fingerprints of one dumped relation (a table, partition, chunk or compressed chunk): core/fingerprint.ts. */
+export const FingerprintRelationSchema = relationName.extend({
+  /** The manifest table whose rows these are (`schema.name` as in SQL): itself, its partitioned parent, its hypertable. */
+  table: z.string(),
+  /** The COPY column list, as pg_dump wrote it. */
+  columns: z.array(z.string()),
+  /** The column whose UTC day is the bucket, or null (one bucket `*`). */
+  timeColumn: z.string().nullable(),
+  /** Bucket → [rows, lane-1 sum, lane-2 sum]. */
+  buckets: z.record(z.string(), z.tuple([u32, u32, u32])),
+});
+
+export const FingerprintsSchema = z.object({
+  algorithm: z.string(),
+  relations: z.array(FingerprintRelationSchema),
+  /** Manifest tables whose content was not fingerprinted, and why (verify checks their counts only). */
+  skipped: z.array(z.object({ table: z.string(), reason: z.string() })),
+});
+
+/** The schema's shape beyond tables and indexes (core/catalog.ts schemaObjects), compared by verify. */
+export const SchemaObjectsSchema = z.object({
+  columns: z.array(z.object({
+    table: z.string(),
+    name: z.string(),
+    shape: z.object({ type: z.string(), notNull: z.boolean(), default: z.string().nullable(), generated: z.string(), collation: z.string().nullable() }),
+  })),
+  triggers: z.array(z.object({ table: z.string(), name: z.string(), definition: z.string() })),
+  routines: z.array(z.object({ name: z.string(), kind: z.string(), sha256: sha256Hex })),
+  enums: z.array(z.object({ name: z.string(), labels: z.array(z.string()) })),
+  views: z.array(z.object({ name: z.string(), kind: z.string(), sha256: sha256Hex })),
+});
+
 export const ManifestSchema = z.object({
   kind: z.literal(MANIFEST_KIND),
   /** Readers take 1 too: it lacks only the `timescale` section and the `hypertable` kind. */
@@ -125,6 +159,10 @@ export const ManifestSchema = z.object({
   sequences: z.array(SequenceSchema),
   /** Present when the database has the timescaledb extension. */
   timescale: TimescaleSchema.optional(),
+  /** Columns, triggers, routines, enums and views, in the dump's snapshot (absent in older backups). */
+  schema: SchemaObjectsSchema.optional(),
+  /** Content fingerprints taken from the dump's own data; absent with --no-fingerprints and in older backups (verify then checks counts only). */
+  fingerprints: FingerprintsSchema.optional(),
   totals: z.object({
     files: z.number().int().nonnegative(),
     bytes: z.number().int().nonnegative(),
@@ -136,3 +174,4 @@ export type Manifest = z.infer<typeof ManifestSchema>;
 export type ManifestFile = z.infer<typeof ManifestFileSchema>;
 export type ManifestTable = z.infer<typeof TableSchema>;
 export type ManifestTimescale = z.infer<typeof TimescaleSchema>;
+export type ManifestFingerprints = z.infer<typeof FingerprintsSchema>;

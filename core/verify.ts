@@ -10,6 +10,7 @@ import * as catalog from './catalog.ts';
 import { DrError } from './errors.ts';
 import type { Manifest, ManifestTable } from './manifest.ts';
 import { connect, parsePgUrl, queryError, redact } from './pg.ts';
+import { compareContent } from './fingerprint.ts';
 import { readTimescaleCatalog, type TimescaleCatalog } from './timescale.ts';
 
 export interface VerifyOptions {
@@ -22,17 +23,26 @@ export interface VerifyOptions {
   readonly healthTimeoutMs?: number;
   /**
    * Opens the connection to `target`, for callers with their own credentials and TLS settings
-   * (the verify Lambda). The connection is closed by verifyAgainstManifest.
+   * (the verify Lambda). Called once per connection (content checks use several); each is closed
+   * by verifyAgainstManifest.
    * @default - core/pg connect(target): libpq conventions (PG* variables, ~/.pgpass, sslmode)
    */
   readonly connect?: () => Promise<pg.Client>;
+  /**
+   * Recompute the backup's content fingerprints on the target (when the backup has them).
+   * @default true
+   */
+  readonly content?: boolean;
+  /** Connections for the content checks. @default 2 */
+  readonly jobs?: number;
 }
 
 export interface VerifyCheck {
   /**
    * What was checked: table-count, table-present, unexpected-table, row-count, freshness, index,
-   * constraint, sequence, extension, health-url; on TimescaleDB also chunk-count,
-   * compressed-chunks (per hypertable), continuous-aggregate (its rows) and job.
+   * constraint, sequence, extension, health-url, content (the rows' fingerprints per day); on
+   * TimescaleDB also chunk-count, compressed-chunks (per hypertable), continuous-aggregate (its
+   * rows) and job.
    */
   readonly name: string;
   /**
@@ -59,6 +69,12 @@ export interface VerifyResult {
   readonly totals: { readonly checks: number; readonly failed: number };
   /** Passing checks left out of `checks` to keep the result small (the verify Lambda's payload limit). @default - none */
   readonly omittedPassedChecks?: number;
+  /**
+   * How table contents were checked: `fingerprints` (every row's hash, per day), or `counts only`
+   * (a backup without fingerprints, or `content: false`); tables the backup could not fingerprint
+   * are listed in `countsOnly`.
+   */
+  readonly content: { readonly method: 'fingerprints' | 'counts only'; readonly countsOnly: string[] };
   readonly durationMs: number;
 }
 
@@ -82,7 +98,8 @@ export async function verifyAgainstManifest(options: VerifyOptions): Promise<Ver
 
   // Health URLs are independent of the database: probe them while the catalog is read.
   const health = Promise.all(healthUrls.map((url) => checkHealthUrl(url, timeoutMs)));
-  const client = await (options.connect ? options.connect() : connect(target.url, 'target'));
+  const open = () => (options.connect ? options.connect() : connect(target.url, 'target'));
+  const client = await open();
   let restored: RestoredCatalog;
   try {
     restored = await readCatalog(client);
@@ -92,7 +109,15 @@ export async function verifyAgainstManifest(options: VerifyOptions): Promise<Ver
     await client.end().catch(() => {});
   }
 
-  const checks = [...compareCatalogs(manifest, restored), ...(await health)];
+  const fingerprints = options.content === false ? undefined : manifest.fingerprints;
+  // A missing table fails table-present once; its content is not read again.
+  const present = new Set(restored.tables.map((t) => displayName(t.schema, t.name)));
+  const content = fingerprints
+    ? (await compareContent({ ...fingerprints, relations: fingerprints.relations.filter((r) => present.has(r.table)) }, open, options.jobs ?? 2)).map((c): VerifyCheck => ({
+      name: 'content', object: c.table, expected: `${c.rows} rows`, actual: c.differences.length ? c.differences.join('; ') : `${c.rows} rows`, passed: c.differences.length === 0,
+    }))
+    : [];
+  const checks = [...compareCatalogs(manifest, restored), ...content, ...(await health)];
   const failed = checks.filter((c) => !c.passed).length;
   return {
     passed: failed === 0,
@@ -101,12 +126,17 @@ export async function verifyAgainstManifest(options: VerifyOptions): Promise<Ver
     target: target.display,
     checks,
     totals: { checks: checks.length, failed },
+    content: {
+      method: fingerprints ? 'fingerprints' : 'counts only',
+      countsOnly: fingerprints ? fingerprints.skipped.map((s) => s.table) : manifest.tables.filter((t) => t.kind !== 'partitioned' && t.kind !== 'materialized_view').map((t) => displayName(t.schema, t.name)),
+    },
     durationMs: Date.now() - started,
   };
 }
 
 interface RestoredCatalog {
   readonly tables: ManifestTable[];
+  readonly schema: catalog.SchemaObjects;
   readonly sequences: (Manifest['sequences'][number] & { increment: string })[];
   readonly extensions: Manifest['extensions'];
   readonly timescale: TimescaleCatalog | null;
@@ -126,6 +156,7 @@ async function readCatalog(client: pg.Client): Promise<RestoredCatalog> {
     throw new DrError(`materialized view ${names} is not populated in the restored database`, 'the restore did not complete: check the pg_restore output and restore again');
   }
   const tables = await catalog.tables(client);
+  const schema = await catalog.schemaObjects(client);
   const sequences = await catalog.sequences(client);
   // Descending sequences count down: "at or above" becomes "at or below".
   const increments = await client.query<{ schema: string; name: string; increment: string }>(
@@ -137,6 +168,7 @@ async function readCatalog(client: pg.Client): Promise<RestoredCatalog> {
   await client.query('COMMIT');
   return {
     tables,
+    schema,
     sequences: sequences.map((s) => ({ ...s, increment: incrementOf.get(`${s.schema}\0${s.name}`) ?? '1' })),
     extensions,
     timescale,
@@ -196,8 +228,40 @@ export function compareCatalogs(manifest: Manifest, restored: RestoredCatalog): 
   for (const actual of restored.extensions) {
     if (!expectedExtensions.has(actual.name)) checks.push(check('extension', ident(actual.name), null, actual.version));
   }
+  if (manifest.schema) {
+    // A missing table's columns and triggers are missing with it: table-present says it once.
+    const missing = new Set(manifest.tables.filter((t) => !actualTables.has(key(t))).map((t) => displayName(t.schema, t.name)));
+    const kept = <T extends { table: string }>(items: readonly T[]) => items.filter((i) => !missing.has(i.table));
+    checks.push(...compareSchemaObjects({ ...manifest.schema, columns: kept(manifest.schema.columns), triggers: kept(manifest.schema.triggers) }, restored.schema));
+  }
   if (manifest.timescale) checks.push(...compareTimescale(manifest.timescale, restored.timescale));
   return checks;
+}
+
+/** Columns (type, NOT NULL, default, generated, collation), triggers, routines, enum labels, views: one check each, by name. */
+function compareSchemaObjects(expected: NonNullable<Manifest['schema']>, restored: catalog.SchemaObjects): VerifyCheck[] {
+  const named = <T>(items: readonly T[], name: (t: T) => string) => items.map((t) => ({ ...t, name: name(t) }));
+  const column = (c: catalog.SchemaObjects['columns'][number]) => `${c.table}.${ident(c.name)}`;
+  return [
+    ...compareNamed('column', named(expected.columns, column), named(restored.columns, column), (c) => c.name, (c) => JSON.stringify(c.shape)),
+    ...compareNamed('trigger', named(expected.triggers, (t) => `${t.table}.${ident(t.name)}`), named(restored.triggers, (t) => `${t.table}.${ident(t.name)}`), (t) => t.name, (t) => t.definition),
+    ...compareNamed('routine', expected.routines, restored.routines, (r) => r.name, (r) => `${r.kind === 'p' ? 'procedure' : 'function'} ${r.sha256.slice(0, 12)}`),
+    ...compareNamed('enum', expected.enums, restored.enums, (e) => e.name, (e) => e.labels.join(', ')),
+    ...compareNamed('view', expected.views, restored.views, (v) => v.name, (v) => `${v.kind === 'm' ? 'materialized view' : 'view'} ${v.sha256.slice(0, 12)}`),
+  ];
+}
+
+/** "type bigint, backup has numeric(20,8)", one clause per property that differs. */
+function columnDifference(expectedJson: string, actualJson: string): string {
+  const e = JSON.parse(expectedJson) as catalog.ColumnShape;
+  const a = JSON.parse(actualJson) as catalog.ColumnShape;
+  const parts: string[] = [];
+  if (e.type !== a.type) parts.push(`type ${a.type}, backup has ${e.type}`);
+  if (e.notNull !== a.notNull) parts.push(a.notNull ? 'NOT NULL, backup has none' : 'no NOT NULL, backup has NOT NULL');
+  if (e.default !== a.default) parts.push(`default ${a.default ?? 'none'}, backup has ${e.default ?? 'none'}`);
+  if (e.generated !== a.generated) parts.push(a.generated ? 'generated, backup has a plain column' : 'not generated, backup has a generated column');
+  if (e.collation !== a.collation) parts.push(`collation ${a.collation ?? 'default'}, backup has ${e.collation ?? 'default'}`);
+  return parts.join('; ');
 }
 
 /**
@@ -318,6 +382,19 @@ export function describeFailure(c: VerifyCheck): string {
       return `extension ${c.object} is version ${show(c.actual)}, expected ${show(c.expected)}`;
     case 'health-url':
       return `health URL ${c.object} answered ${show(c.actual)}, expected 2xx`;
+    case 'column':
+      if (c.actual === null) return `column ${c.object} is missing`;
+      if (c.expected === null) return `unexpected column ${c.object} (not in the backup)`;
+      return `column ${c.object} ${columnDifference(String(c.expected), String(c.actual))}`;
+    case 'trigger':
+    case 'routine':
+    case 'enum':
+    case 'view':
+      if (c.actual === null) return `${c.name} ${c.object} is missing (${show(c.expected)})`;
+      if (c.expected === null) return `unexpected ${c.name} ${c.object} (${show(c.actual)})`;
+      return `${c.name} ${c.object} differs: ${show(c.actual)}, backup has ${show(c.expected)}`;
+    case 'content':
+      return `content of ${c.object} differs from the backup: ${show(c.actual)}`;
     case 'chunk-count':
       return c.actual === null ? `hypertable ${c.object} is not a hypertable in the restored database (expected ${show(c.expected)} chunks)` : `hypertable ${c.object} has ${show(c.actual)} chunks, expected ${show(c.expected)}`;
     case 'compressed-chunks':

@@ -15,10 +15,12 @@ export const backupCommand: Command = {
   --object-lock MODE none | governance | tiered: lock each s3:// object until its
                      tier's retention ends (Object Lock bucket; tiered: COMPLIANCE for
                      weekly and monthly; default: none)
+  --no-fingerprints  skip the content fingerprints (every row hashed from the dump, per day);
+                     dr verify then checks row counts only, and says so
   --pg-bin DIR       directory of pg_dump/pg_dumpall (default: PATH)
   --work-dir DIR     where pg_dump writes before upload (default: OS temp dir)
   --json, --quiet`,
-  options: { ...COMMON, ...REPO, ...PG, db: { type: 'string' }, tier: { type: 'string' } },
+  options: { ...COMMON, ...REPO, ...PG, db: { type: 'string' }, tier: { type: 'string' }, 'no-fingerprints': { type: 'boolean', default: false } },
   async run(v, io) {
     const tier = optionalString(v, 'tier');
     if (tier !== undefined && !isTier(tier)) throw usage(`--tier must be one of ${TIERS.join(', ')}, got "${tier}"`);
@@ -27,6 +29,7 @@ export const backupCommand: Command = {
       repository: repository(v),
       jobs: jobs(v),
       tier,
+      fingerprints: v['no-fingerprints'] !== true,
       tools: { binDir: optionalString(v, 'pg-bin') },
       workDir: optionalString(v, 'work-dir'),
       log: io.log,

@@ -18,7 +18,9 @@ export const verifyCommand: Command = {
 
 Checks: table count, every table present and no unexpected ones, exact row counts (partitioned
 parents = sum of partitions), MAX(time column) per table, indexes and constraints by name and
-definition, sequences at or above the recorded values, extensions and versions, health URLs.
+definition, sequences at or above the recorded values, extensions and versions, health URLs, and
+each table's content: every row's fingerprint, per day, recomputed and compared with the one the
+backup took from its own dump (backups without fingerprints: counts only, and verify says so).
 Exit status: 0 when every check passed, 1 otherwise (the failing objects are listed).`,
   options: {
     ...COMMON,
@@ -45,7 +47,10 @@ Exit status: 0 when every check passed, 1 otherwise (the failing objects are lis
   human: (r: VerifyResult) => {
     const failed = r.checks.filter((c) => !c.passed);
     const head = `${r.passed ? 'PASS' : 'FAIL'}: ${r.target} against backup ${r.backupId} of ${r.database}: ${r.totals.checks - r.totals.failed}/${r.totals.checks} checks passed (${(r.durationMs / 1000).toFixed(1)} s)`;
-    return [head, ...failed.map((c) => `  FAIL ${c.name}: ${describeFailure(c)}`)].join('\n');
+    const content = r.content.method === 'counts only'
+      ? '  content: counts only (the backup has no fingerprints)'
+      : `  content: every row's fingerprint compared per day${r.content.countsOnly.length ? `; counts only for ${r.content.countsOnly.join(', ')}` : ''}`;
+    return [head, content, ...failed.map((c) => `  FAIL ${c.name}: ${describeFailure(c)}`)].join('\n');
   },
   exitCode: (r: VerifyResult) => (r.passed ? 0 : 1),
 };
