@@ -9,6 +9,7 @@ import { MANIFEST_FORMAT_VERSION, type Manifest, ManifestSchema } from './manife
 import type { Repository } from './repository/types.ts';
 
 export async function listDatabases(repo: Repository): Promise<string[]> {
+  await repo.assertExists?.();
   const prefixes = await repo.list(`${BACKUPS_ROOT}/`, { delimiter: '/' });
   return prefixes.map((p) => p.slice(BACKUPS_ROOT.length + 1).replace(/\/$/, '')).filter(Boolean).sort();
 }
@@ -22,6 +23,7 @@ interface DatabaseFolder {
 
 /** One delimiter listing of the database's folder: manifests are keys, backup folders are prefixes. */
 async function databaseFolder(repo: Repository, database: string): Promise<DatabaseFolder> {
+  await repo.assertExists?.();
   const prefix = databasePrefix(database);
   const entries = (await repo.list(prefix, { delimiter: '/' })).map((e) => e.slice(prefix.length));
   const complete = entries.filter((e) => e.endsWith(MANIFEST_SUFFIX)).map((e) => e.slice(0, -MANIFEST_SUFFIX.length)).filter(isBackupId);
@@ -34,6 +36,11 @@ async function databaseFolder(repo: Repository, database: string): Promise<Datab
 /** Ids of complete backups (with a manifest), newest first, from one listing. */
 export async function completeBackupIds(repo: Repository, database: string): Promise<string[]> {
   return (await databaseFolder(repo, database)).complete;
+}
+
+/** Ids of interrupted backups (files, no manifest), newest first. */
+export async function incompleteBackupIds(repo: Repository, database: string): Promise<string[]> {
+  return (await databaseFolder(repo, database)).incomplete;
 }
 
 export async function readManifest(repo: Repository, database: string, id: string): Promise<Manifest> {
@@ -88,7 +95,8 @@ export function summarize(m: Manifest): BackupSummary {
 }
 
 export interface BackupListing {
-  readonly backups: BackupSummary[];
+  /** With each backup's age when listed (from its start). */
+  readonly backups: (BackupSummary & { readonly ageSeconds: number })[];
   /** Folders without a manifest: interrupted backups, ignored by restore. */
   readonly incomplete: { readonly database: string; readonly id: string }[];
 }
@@ -96,13 +104,13 @@ export interface BackupListing {
 /** Complete backups, newest first, of one database or all. */
 export async function listBackups(repo: Repository, database?: string): Promise<BackupListing> {
   const databases = database ? [database] : await listDatabases(repo);
-  const backups: BackupSummary[] = [];
+  const backups: BackupListing['backups'] = [];
   const incomplete: BackupListing['incomplete'] = [];
   for (const db of databases) {
     const folder = await databaseFolder(repo, db);
     for (const id of folder.incomplete) incomplete.push({ database: db, id });
     const manifests = await Promise.all(folder.complete.map((id) => readManifest(repo, db, id).catch(() => undefined)));
-    for (const m of manifests) if (m) backups.push(summarize(m));
+    for (const m of manifests) if (m) backups.push({ ...summarize(m), ageSeconds: Math.max(0, Math.round((Date.now() - Date.parse(m.startedAt)) / 1000)) });
   }
   backups.sort((a, b) => (a.id < b.id ? 1 : -1));
   return { backups, incomplete };

@@ -6,7 +6,7 @@ import { completeBackupIds, listDatabases, readManifest, resolveBackup } from '.
 import { BackupIntegrityError, DrError } from './errors.ts';
 import { checkFile, forEachLimit, missing } from './fetch.ts';
 import { digestOf } from './hashing.ts';
-import { fileKey } from './layout.ts';
+import { backupIdTime, fileKey } from './layout.ts';
 import type { Repository } from './repository/types.ts';
 
 export interface CheckOptions {
@@ -16,7 +16,23 @@ export interface CheckOptions {
   readonly database?: string;
   /** Files read at once. @default 4 */
   readonly concurrency?: number;
+  /**
+   * Fails the check when a database's newest complete backup started longer ago than this
+   * (milliseconds), or it has none. @default - no age limit
+   */
+  readonly maxAgeMs?: number;
+  /** @default - now */
+  readonly now?: Date;
   readonly log?: (message: string) => void;
+}
+
+/** A database whose newest complete backup is older than --max-age. */
+export interface StaleDatabase {
+  readonly database: string;
+  /** The newest complete backup, or null when there is none. */
+  readonly id: string | null;
+  readonly ageSeconds: number | null;
+  readonly maxAgeSeconds: number;
 }
 
 export interface CheckedBackup {
@@ -32,6 +48,8 @@ export interface CheckedBackup {
 export interface CheckResult {
   readonly passed: boolean;
   readonly backups: CheckedBackup[];
+  /** With maxAgeMs: the databases whose newest backup is too old (they fail the check). */
+  readonly stale: StaleDatabase[];
 }
 
 export async function checkBackups(repo: Repository, options: CheckOptions = {}): Promise<CheckResult> {
@@ -53,7 +71,20 @@ export async function checkBackups(repo: Repository, options: CheckOptions = {})
     options.log?.(`checking backup ${t.id} of ${t.database}`);
     backups.push(await checkOne(repo, t.database, t.id, options.concurrency ?? 4));
   }
-  return { passed: backups.every((b) => b.ok), backups };
+  const stale = options.maxAgeMs === undefined ? [] : await staleDatabases(repo, options.maxAgeMs, options.now ?? new Date(), options.database);
+  return { passed: backups.every((b) => b.ok) && stale.length === 0, backups, stale };
+}
+
+/** Databases whose newest complete backup (by its start time) is older than `maxAgeMs`. */
+async function staleDatabases(repo: Repository, maxAgeMs: number, now: Date, database?: string): Promise<StaleDatabase[]> {
+  const stale: StaleDatabase[] = [];
+  for (const db of database ? [database] : await listDatabases(repo)) {
+    const newest = (await completeBackupIds(repo, db))[0];
+    const ageMs = newest === undefined ? undefined : now.getTime() - backupIdTime(newest).getTime();
+    if (ageMs !== undefined && ageMs <= maxAgeMs) continue;
+    stale.push({ database: db, id: newest ?? null, ageSeconds: ageMs === undefined ? null : Math.round(ageMs / 1000), maxAgeSeconds: Math.round(maxAgeMs / 1000) });
+  }
+  return stale;
 }
 
 async function checkOne(repo: Repository, database: string, id: string, concurrency: number): Promise<CheckedBackup> {

@@ -18,9 +18,13 @@ export const GLOBALS_NAME = 'globals.sql';
 
 const ID_PATTERN = /^\d{8}T\d{6}Z-[0-9a-f]{6}$/;
 
+/**
+ * `<UTC second>-<3 hex of the millisecond><3 random hex>`: two backups started in the same second
+ * still sort by start time (`latest` is the newer one); the random part only breaks a tie.
+ */
 export function newBackupId(at: Date = new Date()): string {
   const stamp = at.toISOString().replace(/[-:]/g, '').replace(/\.\d{3}/, '');
-  return `${stamp}-${randomBytes(3).toString('hex')}`;
+  return `${stamp}-${at.getUTCMilliseconds().toString(16).padStart(3, '0')}${randomBytes(2).toString('hex').slice(0, 3)}`;
 }
 
 export function isBackupId(value: string): boolean {

@@ -1,21 +1,29 @@
 import { formatBytes } from '../../core/backup.ts';
 import { checkBackups, type CheckResult } from '../../core/check.ts';
-import { COMMON, type Command, optionalString, REPO_READ, repository } from './args.ts';
+import { COMMON, type Command, optionalString, REPO_READ, repository, usage } from './args.ts';
 
 export const checkCommand: Command = {
   summary: 'Check backups against their manifests (size and SHA-256) without restoring',
-  usage: `Usage: dr check --repo URL [--backup latest|all|ID] [--database NAME] [--json]
+  usage: `Usage: dr check --repo URL [--backup latest|all|ID] [--database NAME] [--max-age DURATION] [--json]
 
   --repo URL         file:///dir or s3://bucket/prefix
   --backup WHICH     latest (default: the newest of each database), all, or a backup id
   --database NAME    only this database's backups
+  --max-age DURATION also fail when a database's newest complete backup started longer ago than
+                     this (e.g. 26h, 90m, 2d), for cron and monitoring
   --json, --quiet
 
-Exit status 1 when any checked backup is damaged; the output names the backup and file
-(--json: "passed": false and every backup's result).`,
-  options: { ...COMMON, ...REPO_READ, backup: { type: 'string', default: 'latest' }, database: { type: 'string' } },
+Exit status 1 when any checked backup is damaged, or a newest backup is older than --max-age;
+the output names the backup and file (--json: "passed": false, every backup's result, "stale").`,
+  options: { ...COMMON, ...REPO_READ, backup: { type: 'string', default: 'latest' }, database: { type: 'string' }, 'max-age': { type: 'string' } },
   async run(v, io) {
-    return checkBackups(repository(v), { backup: optionalString(v, 'backup'), database: optionalString(v, 'database'), log: io.log });
+    const maxAge = optionalString(v, 'max-age');
+    return checkBackups(repository(v), {
+      backup: optionalString(v, 'backup'),
+      database: optionalString(v, 'database'),
+      maxAgeMs: maxAge === undefined ? undefined : parseAge(maxAge) * 1000,
+      log: io.log,
+    });
   },
   // Damaged backups are a result, not an error: the report names each one (and --json keeps them all).
   exitCode: (r: CheckResult) => (r.passed ? 0 : 1),
@@ -26,6 +34,30 @@ Exit status 1 when any checked backup is damaged; the output names the backup an
         : `DAMAGED  ${b.database}/${b.id}  ${b.problem}`);
     const bad = r.backups.filter((b) => !b.ok).length;
     if (bad > 0) lines.push(`${bad} of ${r.backups.length} backups damaged: restore from an older backup or the offsite copy (dr restore --backup ID)`);
+    for (const s of r.stale) {
+      lines.push(s.id === null
+        ? `STALE    ${s.database}  no complete backup (--max-age ${formatAge(s.maxAgeSeconds)})`
+        : `STALE    ${s.database}  newest complete backup ${s.id} is ${formatAge(s.ageSeconds!)} old, older than --max-age ${formatAge(s.maxAgeSeconds)}: check the backup schedule (dr backup)`);
+    }
     return lines.join('\n');
   },
 };
+
+/** Seconds from `26h`, `90m`, `2d`, `1h30m`, `3600s` or `3600`. */
+export function parseAge(raw: string): number {
+  const units: Record<string, number> = { s: 1, m: 60, h: 3600, d: 86_400 };
+  const parts = [...raw.trim().matchAll(/(\d+(?:\.\d+)?)([smhd]?)/g)];
+  const valid = parts.length > 0 && parts.map((p) => p[0]).join('') === raw.trim() && (parts.length === 1 || parts.every((p) => p[2] !== ''));
+  const seconds = valid ? parts.reduce((n, p) => n + Number(p[1]) * units[p[2] || 's'], 0) : NaN;
+  if (!(seconds > 0)) throw usage(`--max-age must be a duration like 26h, 90m, 2d or 1h30m, got "${raw}"`);
+  return seconds;
+}
+
+/** `1d 4h`, `26h`, `5m`: an age for people. */
+export function formatAge(seconds: number): string {
+  if (seconds < 90) return `${Math.round(seconds)}s`;
+  if (seconds < 90 * 60) return `${Math.round(seconds / 60)}m`;
+  if (seconds < 48 * 3600) return `${Math.floor(seconds / 3600)}h${Math.round((seconds % 3600) / 60) ? ` ${Math.round((seconds % 3600) / 60)}m` : ''}`;
+  const hours = Math.round((seconds % 86_400) / 3600);
+  return `${Math.floor(seconds / 86_400)}d${hours ? ` ${hours}h` : ''}`;
+}

@@ -5,6 +5,7 @@ import { checkCommand } from './check.ts';
 import { doctorCommand } from './doctor.ts';
 import { drillCommand } from './drill.ts';
 import { listCommand } from './list.ts';
+import { pruneCommand } from './prune.ts';
 import { pitrCheckCommand, pitrConfigCommand, pitrMarkCommand, pitrRestoreServerCommand } from './pitr.ts';
 import { remoteRestoreCommand, remoteStatusCommand } from './remote.ts';
 import { restoreCommand } from './restore.ts';
@@ -17,6 +18,7 @@ export const COMMANDS: Record<string, Command> = {
   restore: restoreCommand,
   verify: verifyCommand,
   drill: drillCommand,
+  prune: pruneCommand,
   doctor: doctorCommand,
   // Two-word commands: dr.ts joins `dr pitr config` into 'pitr config'.
   'pitr config': pitrConfigCommand,

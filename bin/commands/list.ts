@@ -1,6 +1,7 @@
 import { formatBytes } from '../../core/backup.ts';
 import { listBackups } from '../../core/backups.ts';
 import { COMMON, type Command, optionalString, REPO_READ, repository } from './args.ts';
+import { formatAge } from './check.ts';
 
 export const listCommand: Command = {
   summary: 'List the complete backups in a repository',
@@ -15,8 +16,9 @@ export const listCommand: Command = {
   },
   human: (r: Awaited<ReturnType<typeof listBackups>>) => {
     if (r.backups.length === 0) return `no complete backups${r.incomplete.length ? ` (${r.incomplete.length} incomplete ignored)` : ''}`;
-    const rows = r.backups.map((b) => [b.id, b.database, b.tier, b.startedAt.replace(/\.\d+Z$/, 'Z'), formatBytes(b.bytes), String(b.tables), String(b.rows)]);
-    const table = [['ID', 'DATABASE', 'TIER', 'STARTED', 'SIZE', 'TABLES', 'ROWS'], ...rows];
+    const now = Date.now();
+    const rows = r.backups.map((b) => [b.id, b.database, b.tier, b.startedAt.replace(/\.\d+Z$/, 'Z'), formatAge(Math.max(0, (now - Date.parse(b.startedAt)) / 1000)), formatBytes(b.bytes), String(b.tables), String(b.rows)]);
+    const table = [['ID', 'DATABASE', 'TIER', 'STARTED', 'AGE', 'SIZE', 'TABLES', 'ROWS'], ...rows];
     const widths = table[0].map((_, i) => Math.max(...table.map((row) => row[i].length)));
     const lines = table.map((row) => row.map((cell, i) => cell.padEnd(widths[i])).join('  ').trimEnd());
     if (r.incomplete.length) lines.push(`(${r.incomplete.length} incomplete backups without a manifest ignored)`);

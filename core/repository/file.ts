@@ -1,6 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import type { Dirent } from 'node:fs';
-import { link, mkdir, open, readdir, stat, unlink } from 'node:fs/promises';
+import { link, mkdir, open, readdir, rmdir, stat, unlink } from 'node:fs/promises';
 import { dirname, join, resolve, sep } from 'node:path';
 import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
@@ -181,6 +181,31 @@ export class FileRepository implements Repository {
 
   localPath(key: string): string {
     return this.pathOf(key);
+  }
+
+  async assertExists(): Promise<void> {
+    const stats = await stat(this.root).catch((err: unknown) => {
+      if (isMissing(err)) return undefined;
+      throw new DrError(`cannot read repository directory ${this.root}: ${osReason(err)}`, 'check --repo and its permissions', 1, { cause: err });
+    });
+    if (!stats) throw new DrError(`repository directory ${this.root} does not exist`, 'check --repo (dr backup creates it)');
+    if (!stats.isDirectory()) throw new DrError(`repository ${this.root} is not a directory`, 'check --repo');
+  }
+
+  /** Unlinks the file, then its folders up to the root while they are empty. */
+  async delete(key: string): Promise<void> {
+    const path = this.pathOf(key);
+    try {
+      await unlink(path);
+    } catch (err) {
+      if (isMissing(err)) return;
+      const code = errnoCode(err);
+      const why = code === 'EPERM' ? ' (immutable or append-only: chattr -i to allow it)' : code === 'EROFS' ? ' (read-only filesystem)' : '';
+      throw new DrError(`cannot remove ${key} from ${this.url}: ${osReason(err)}${why}`, 'it stays; fix the permissions or the lock if it should go', 1, { cause: err });
+    }
+    for (let dir = dirname(path); dir.startsWith(this.root + sep) && dir !== this.root; dir = dirname(dir)) {
+      if (!(await rmdir(dir).then(() => true, () => false))) break;
+    }
   }
 
   /** Rejects keys that would escape the root or collide with temp files: a bug in the caller. */

@@ -288,10 +288,24 @@ export class S3Repository implements Repository {
     const { client, s3 } = await this.api();
     try {
       const response = await client.send(new s3.HeadObjectCommand({ Bucket: this.bucket, Key: this.objectKey(key) }));
-      return { size: response.ContentLength ?? 0, lastModified: response.LastModified ?? new Date(0) };
+      const lock = response.ObjectLockMode && response.ObjectLockRetainUntilDate ? { mode: response.ObjectLockMode, until: response.ObjectLockRetainUntilDate } : undefined;
+      return { size: response.ContentLength ?? 0, lastModified: response.LastModified ?? new Date(0), ...(lock ? { lock } : {}) };
     } catch (err) {
       if (errorName(err) === 'NotFound' || errorName(err) === 'NoSuchKey' || httpStatus(err) === 404) return undefined;
       throw this.translate(err, `look up ${key}`);
+    }
+  }
+
+  /** DeleteObject: on a versioned bucket a delete marker, the locked versions stay (dr prune checks locks first). */
+  async delete(key: string): Promise<void> {
+    const { client, s3 } = await this.api();
+    try {
+      await client.send(new s3.DeleteObjectCommand({ Bucket: this.bucket, Key: this.objectKey(key) }));
+    } catch (err) {
+      if (httpStatus(err) === 403) {
+        throw new DrError(`cannot remove ${key} from ${this.url}: access denied (locked, or the role may not s3:DeleteObject)`, 'it stays; the deployed vault expires backups by its lifecycle rules instead', 1, { cause: err });
+      }
+      throw this.translate(err, `remove ${key}`);
     }
   }
 

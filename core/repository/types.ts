@@ -19,6 +19,8 @@ export interface StoredObject {
 export interface ObjectInfo {
   readonly size: number;
   readonly lastModified: Date;
+  /** Object Lock retention the store reports (S3), when the object has one. */
+  readonly lock?: { readonly mode: string; readonly until: Date };
 }
 
 export interface PutOptions {
@@ -67,4 +69,14 @@ export interface Repository {
    * @default - undefined for remote repositories
    */
   localPath?(key: string): string | undefined;
+  /**
+   * Removes an object (dr prune); a missing key is not an error. Fails with a DrError saying why
+   * (locked, read-only, access denied). @default - undefined: the repository cannot delete
+   */
+  delete?(key: string): Promise<void>;
+  /**
+   * Fails with a DrError when the repository itself does not exist (a file:// directory that is
+   * not there), so readers say so rather than "no backups". @default - nothing to check
+   */
+  assertExists?(): Promise<void>;
 }

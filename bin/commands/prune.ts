@@ -1,0 +1,32 @@
+import { pruneRepository, type PruneResult } from '../../core/prune.ts';
+import { COMMON, type Command, optionalString, REPO_READ, repository } from './args.ts';
+
+export const pruneCommand: Command = {
+  summary: 'Remove backups past their tier\'s retention (for repositories without lifecycle rules)',
+  usage: `Usage: dr prune --repo URL [--dry-run] [--database NAME] [--json]
+
+  --repo URL         file:///dir or s3://bucket/prefix
+  --dry-run          say what would be removed; remove nothing
+  --database NAME    only this database's backups
+  --json, --quiet
+
+The tiers of the recovery guide: a daily backup goes after 7 days, a weekly one after 4 weeks
+(28 days), a monthly one after 6 months (180 days). Never removed: the newest backup that passed
+a drill, the newest that passes dr check (read back now), and locked objects (said which and why).
+Interrupted backups (no manifest) older than a day are removed. A backup's manifest goes first, so
+an interrupted prune never leaves a backup that looks complete. The deployed vault needs no prune:
+its lifecycle rules expire backups by the same tiers.`,
+  options: { ...COMMON, ...REPO_READ, 'dry-run': { type: 'boolean', default: false }, database: { type: 'string' } },
+  async run(v, io) {
+    return pruneRepository(repository(v), { dryRun: v['dry-run'] === true, database: optionalString(v, 'database'), log: io.log });
+  },
+  exitCode: (r: PruneResult) => (r.failures.length > 0 ? 1 : 0),
+  human: (r: PruneResult) => {
+    const verb = r.dryRun ? 'would remove' : 'removed';
+    const lines = r.removed.map((b) => `${verb} ${b.database}/${b.id}  ${b.tier ?? 'interrupted (no manifest)'}, ${b.ageDays} days old, ${b.files} files`);
+    for (const k of r.kept) lines.push(`kept    ${k.database}/${k.id}: ${k.reason}`);
+    for (const f of r.failures) lines.push(`FAILED  ${f.key}: ${f.reason}`);
+    lines.push(`${r.removed.length} backups ${r.dryRun ? 'to remove' : 'removed'}, ${r.kept.length} kept past retention, ${r.retained} within retention${r.dryRun ? ' (dry run: nothing removed)' : ''}`);
+    return lines.join('\n');
+  },
+};
