@@ -173,6 +173,13 @@ export interface DrConfig {
    * @default '2.28.3'
    */
   readonly timescaleVersion: string;
+  /**
+   * SHA-256 (64 lowercase hex digits) of the RDS global CA bundle the job image downloads; the image
+   * build (build arg RDS_CA_BUNDLE_SHA256) refuses a bundle with another hash, and refuses to build
+   * without one (README "RDS CA bundle").
+   * @default - none: synth warns and the job image does not build
+   */
+  readonly rdsCaBundleSha256?: string;
   /** Security group of the databases (needs vpcId); the job and drill security groups get ingress on the database ports, and their database egress goes only to it. @default - none: add the rules yourself */
   readonly databaseSecurityGroupId?: string;
   /** Rotate each database secret every N days with the hosted single-user PostgreSQL rotation. @default - no rotation schedule */
@@ -232,6 +239,7 @@ const configSchema = z.strictObject({
   alertTopicArn: z.string().regex(/^arn:aws[a-z-]*:sns:[a-z0-9-]+:\d{12}:[\w-]+$/, 'an SNS topic ARN like arn:aws:sns:us-east-1:123456789012:on-call').optional(),
   insecureTls: z.boolean().default(false),
   secretKmsKeyArn: z.string().regex(/^arn:aws[a-z-]*:kms:[a-z0-9-]+:\d{12}:key\/[0-9a-f-]+$/, 'a KMS key ARN like arn:aws:kms:us-east-1:123456789012:key/1234abcd-...').optional(),
+  rdsCaBundleSha256: z.string().regex(/^[0-9a-f]{64}$/, 'the SHA-256 of global-bundle.pem in 64 lowercase hex digits (curl -fsSL https://truststore.pki.rds.amazonaws.com/global/global-bundle.pem | sha256sum)').optional(),
   timescaleVersion: z.string().regex(/^\d+\.\d+\.\d+$/, 'a TimescaleDB release like 2.28.3 (SELECT extversion FROM pg_extension WHERE extname = \'timescaledb\' on production)').default('2.28.3'),
   vpcId: z.string().regex(/^vpc-[0-9a-f]+$/, 'a VPC id like vpc-0123456789abcdef0').optional(),
   alertEmail: z.email().optional(),

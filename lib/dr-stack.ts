@@ -95,6 +95,7 @@ export class DrStack extends Stack {
       rotateSecretsAfter: config.secretRotationDays ? CdkDuration.days(config.secretRotationDays) : undefined,
       postgresMajorVersion: config.postgresMajorVersion,
       timescaleVersion: config.timescaleVersion,
+      rdsCaBundleSha256: config.rdsCaBundleSha256,
       scratchServer,
       secretKey,
       ephemeralStorageGiB: config.job.ephemeralStorageGiB,

@@ -1,5 +1,5 @@
 import { fileURLToPath } from 'node:url';
-import { type Duration, IgnoreMode, RemovalPolicy, Validations } from 'aws-cdk-lib';
+import { Annotations, type Duration, IgnoreMode, RemovalPolicy, Validations } from 'aws-cdk-lib';
 import * as ec2 from 'aws-cdk-lib/aws-ec2';
 import * as ecs from 'aws-cdk-lib/aws-ecs';
 import { Platform } from 'aws-cdk-lib/aws-ecr-assets';
@@ -119,6 +119,12 @@ export interface BackupJobProps {
    */
   readonly timescaleVersion?: string;
   /**
+   * SHA-256 of the RDS global CA bundle (build arg RDS_CA_BUNDLE_SHA256): the default image's build
+   * checks the downloaded bundle against it and fails without it. Ignored when `image` is given.
+   * @default - none: a synth warning, and the default image refuses to build
+   */
+  readonly rdsCaBundleSha256?: string;
+  /**
    * The drill's staging server: with it, a third task definition (`drillTaskDefinition`) runs
    * drills, and its roles can read only this server's secret, never a production one.
    * @default - no drill task definition
@@ -234,10 +240,19 @@ export class BackupJob extends Construct {
       file: 'job/Dockerfile',
       exclude: [...JOB_IMAGE_EXCLUDES],
       ignoreMode: IgnoreMode.DOCKER,
-      buildArgs: { PG_MAJOR: String(postgresMajorVersion), TIMESCALEDB_VERSION: timescaleVersion },
+      buildArgs: {
+        PG_MAJOR: String(postgresMajorVersion),
+        TIMESCALEDB_VERSION: timescaleVersion,
+        ...(props.rdsCaBundleSha256 ? { RDS_CA_BUNDLE_SHA256: props.rdsCaBundleSha256 } : {}),
+      },
       // Matches the task's X86_64 runtime platform even when built on an arm64 laptop.
       platform: Platform.LINUX_AMD64,
     });
+    if (!props.image && !props.rdsCaBundleSha256) {
+      Annotations.of(this).addWarningV2('crypto-stock-dr:rds-ca-bundle-sha256', 'config rdsCaBundleSha256 is not set: the job image refuses to build (it verifies the downloaded RDS CA bundle by SHA-256); set it as README "RDS CA bundle" says before `cdk deploy`');
+    } else if (props.rdsCaBundleSha256 && !/^[0-9a-f]{64}$/.test(props.rdsCaBundleSha256)) {
+      throw new Error(`BackupJob ${this.node.path}: rdsCaBundleSha256 "${props.rdsCaBundleSha256}" is not a SHA-256 in 64 lowercase hex digits`);
+    }
     // Both task definitions share the image, size, disk, log group and database secrets.
     const backup = this.addJobTask('TaskDefinition', props, image, dumpJobs, {
       streamPrefix: 'backup',

@@ -3,7 +3,8 @@
  * the exact esbuild command of the build stage runs, and the bundle starts as the ENTRYPOINT would.
  */
 import { execFileSync, spawnSync } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { createHash } from 'node:crypto';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -36,8 +37,44 @@ describe('job/Dockerfile', () => {
     const add = instructions.find((l) => l.startsWith('ADD https://truststore.pki.rds.amazonaws.com/'));
     expect(add).toBe(`ADD https://truststore.pki.rds.amazonaws.com/global/global-bundle.pem ${RDS_CA_BUNDLE_PATH}`);
     // ADD from a URL creates the file with mode 600 (root); the job runs as node.
-    expect(instructions).toContain(`RUN chmod 0644 ${RDS_CA_BUNDLE_PATH} && grep -q 'BEGIN CERTIFICATE' ${RDS_CA_BUNDLE_PATH}`);
-    expect(instructions.indexOf(add!)).toBeLessThan(instructions.indexOf('USER node'));
+    const check = instructions.find((l) => l.startsWith('RUN ') && l.includes('RDS_CA_BUNDLE_SHA256'))!;
+    expect(check).toContain(`chmod 0644 ${RDS_CA_BUNDLE_PATH} && grep -q 'BEGIN CERTIFICATE' ${RDS_CA_BUNDLE_PATH}`);
+    expect(instructions.indexOf(add!)).toBeLessThan(instructions.indexOf(check));
+    expect(instructions.indexOf(check)).toBeLessThan(instructions.indexOf('USER node'));
+  });
+
+  describe('the RDS CA bundle is trusted only with the SHA-256 of build arg RDS_CA_BUNDLE_SHA256 (config rdsCaBundleSha256), which has no default', () => {
+    const bundle = '-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n';
+    const sha256 = createHash('sha256').update(bundle).digest('hex');
+    /** The Dockerfile's own RUN step, run by sh on a copy of the bundle (chmod included). */
+    function runCheck(arg: string | undefined, content = bundle): { status: number | null; stderr: string } {
+      expect(instructions).toContain('ARG RDS_CA_BUNDLE_SHA256');
+      const run = instructions.find((l) => l.startsWith('RUN ') && l.includes('RDS_CA_BUNDLE_SHA256'))!;
+      const file = join(out, 'rds-global-bundle.pem');
+      writeFileSync(file, content);
+      const script = run.slice('RUN '.length).replaceAll(RDS_CA_BUNDLE_PATH, file);
+      const env: NodeJS.ProcessEnv = { PATH: process.env.PATH, ...(arg === undefined ? {} : { RDS_CA_BUNDLE_SHA256: arg }) };
+      const result = spawnSync('sh', ['-c', script], { env, encoding: 'utf8' });
+      return { status: result.status, stderr: result.stderr };
+    }
+
+    it('passes with the matching hash', () => {
+      expect(runCheck(sha256).status).toBe(0);
+    });
+
+    it('refuses the build when the argument is missing or malformed, naming the config setting', () => {
+      for (const arg of [undefined, '', 'abc', sha256.toUpperCase()]) {
+        const result = runCheck(arg);
+        expect(result.status).toBe(1);
+        expect(result.stderr).toContain('build arg RDS_CA_BUNDLE_SHA256 is missing or not 64 hex digits: set config rdsCaBundleSha256');
+      }
+    });
+
+    it('refuses a downloaded bundle whose SHA-256 differs', () => {
+      const result = runCheck(sha256, bundle.replace('MIIB', 'MIIC'));
+      expect(result.status).not.toBe(0);
+      expect(result.stderr).toMatch(/WARNING: 1 computed checksum did NOT match|FAILED/);
+    });
   });
 
   it('installs the PGDG client for ARG PG_MAJOR (default 15) and runs as a non-root user', () => {
