@@ -20,22 +20,93 @@ export interface PgUrl {
   readonly display: string;
 }
 
-/** Parses a connection URL; `flag` names the option in the error, e.g. `--db`. */
+/**
+ * Parses a connection string as libpq does: a `postgres://` URI (query parameters `host` (a socket
+ * directory too), `port`, `user`, `dbname`, `sslmode`… included) or a keyword/value string
+ * (`host=db port=5432 dbname=crypto_stock`). `url` is the equivalent URI, for node-postgres and the
+ * client tools alike. `flag` names the option in the error (a usage error: exit 2), e.g. `--db`.
+ */
 export function parsePgUrl(value: string, flag: string): PgUrl {
-  let url: URL;
+  const uri = toUri(value);
+  let url: URL | undefined;
   try {
-    url = new URL(value);
+    url = uri === undefined ? undefined : new URL(uri);
   } catch {
-    throw new DrError(`${flag} "${redact(value)}" is not a connection URL`, 'use postgres://user@host:5432/database (password from PGPASSWORD or ~/.pgpass)');
+    url = undefined;
+  }
+  if (!url) {
+    throw new DrError(`${flag} "${redact(value)}" is not a connection URL`, 'use postgres://user@host:5432/database or "host=… dbname=…" (password from PGPASSWORD or ~/.pgpass)', 2);
   }
   if (url.protocol !== 'postgres:' && url.protocol !== 'postgresql:') {
-    throw new DrError(`${flag} "${redact(value)}" is not a PostgreSQL URL`, 'use postgres://user@host:5432/database');
+    throw new DrError(`${flag} "${redact(value)}" is not a PostgreSQL URL`, 'use postgres://user@host:5432/database', 2);
   }
-  const user = decodeURIComponent(url.username) || defaultUser();
-  const database = decodeURIComponent(url.pathname.replace(/^\//, '')) || process.env.PGDATABASE || user;
-  const host = url.hostname || process.env.PGHOST || 'localhost';
-  const port = url.port || process.env.PGPORT || '5432';
-  return { url: value, database, display: `${user}@${host}:${port}/${database}` };
+  const { user, database, host, port } = uriParts(url);
+  return { url: uri!, database, display: `${user}@${host ?? 'localhost'}:${port}/${database}` };
+}
+
+/** The parts libpq reads from a URI, query parameters and PG* defaults included. */
+function uriParts(url: URL): { user: string; password?: string; database: string; host?: string; port: number; params: Map<string, string> } {
+  const q = queryOf(url);
+  const user = decodeURIComponent(url.username) || q.get('user') || defaultUser();
+  const database = decodeURIComponent(url.pathname.replace(/^\//, '')) || q.get('dbname') || process.env.PGDATABASE || user;
+  const host = decodeURIComponent(url.hostname.replace(/^\[(.*)\]$/, '$1')) || q.get('host') || process.env.PGHOST || undefined;
+  const port = Number(url.port || q.get('port') || process.env.PGPORT || 5432);
+  const password = decodeURIComponent(url.password) || q.get('password') || undefined;
+  return { user, password, database, host, port, params: q };
+}
+
+/** A URI's query parameters as libpq decodes them (%XX only). */
+function queryOf(url: URL): Map<string, string> {
+  const params = new Map<string, string>();
+  for (const part of url.search.slice(1).split('&')) {
+    if (!part) continue;
+    const eq = part.indexOf('=');
+    const decode = (t: string) => { try { return decodeURIComponent(t); } catch { return t; } };
+    params.set(decode(eq < 0 ? part : part.slice(0, eq)), decode(eq < 0 ? '' : part.slice(eq + 1)));
+  }
+  return params;
+}
+
+/** A URI as given; a libpq keyword/value string as the equivalent URI; undefined when it is neither. */
+function toUri(value: string): string | undefined {
+  if (/^[a-z][a-z0-9+.-]*:\/\//i.test(value.trim())) return value.trim();
+  const pairs = parseConninfo(value);
+  if (!pairs || pairs.size === 0) return undefined;
+  const params = new Map<string, string>();
+  const host = pairs.get('host');
+  const inAuthority = host !== undefined && host !== '' && !host.startsWith('/') && !host.includes(',');
+  let authority = '';
+  if (inAuthority) {
+    const user = pairs.get('user');
+    const password = pairs.get('password');
+    if (user) authority = `${encodeURIComponent(user)}${password ? `:${encodeURIComponent(password)}` : ''}@`;
+    authority += host.includes(':') ? `[${host}]` : encodeURIComponent(host);
+    if (pairs.get('port')) authority += `:${pairs.get('port')}`;
+  }
+  for (const [key, v] of pairs) {
+    if (key === 'dbname' || (inAuthority && ['host', 'port', 'user', 'password'].includes(key))) continue;
+    params.set(key, v);
+  }
+  const db = pairs.get('dbname');
+  // Percent-encoding only: libpq reads `+` as a plus, not a space.
+  const query = [...params].map(([k, v]) => `${k}=${encodeURIComponent(v)}`).join('&');
+  return `postgresql://${authority}/${db ? encodeURIComponent(db) : ''}${query ? `?${query}` : ''}`;
+}
+
+/** `key=value key2='quoted \'value\''` as libpq reads it; undefined when malformed. */
+function parseConninfo(text: string): Map<string, string> | undefined {
+  const pairs = new Map<string, string>();
+  const re = /\s*([A-Za-z_][A-Za-z0-9_]*)\s*=\s*(?:'((?:\\.|[^'\\])*)'|((?:\\.|[^\s'\\])*))/y;
+  let at = 0;
+  while (at < text.length) {
+    if (/^\s*$/.test(text.slice(at))) break;
+    re.lastIndex = at;
+    const m = re.exec(text);
+    if (!m) return undefined;
+    pairs.set(m[1], (m[2] ?? m[3]).replace(/\\(.)/g, '$1'));
+    at = re.lastIndex;
+  }
+  return pairs;
 }
 
 /** libpq's default user: PGUSER, else the operating-system user name (not $USER, which may be unset). */
@@ -50,14 +121,17 @@ export function defaultUser(): string {
 
 /** The same server and credentials, another database (e.g. `postgres` for CREATE DATABASE). */
 export function withDatabase(url: string, database: string): string {
-  const u = new URL(url);
+  const u = new URL(toUri(url) ?? url);
+  if (queryOf(u).has('dbname')) u.search = u.search.replace(/([?&])dbname=[^&]*&?/, '$1').replace(/[?&]$/, '');
   u.pathname = `/${encodeURIComponent(database)}`;
   return u.toString();
 }
 
 /** Removes a password from anything that looks like a URL, for messages. */
 export function redact(text: string): string {
-  return text.replace(/(\w+:\/\/[^:/@\s]*):[^@\s]*@/g, '$1:***@');
+  return text
+    .replace(/(\w+:\/\/[^:/@\s]*):[^@\s]*@/g, '$1:***@')
+    .replace(/(\bpassword\s*=\s*)('(?:\\.|[^'\\])*'|[^\s&]*)/gi, '$1***');
 }
 
 /** node-postgres TLS options from libpq's sslmode (node-postgres has no `prefer`). */
@@ -87,25 +161,25 @@ function sslOptions(sslmode: string | undefined): pg.ClientConfig['ssl'] {
   }
 }
 
+/**
+ * node-postgres options from the URI's parts, explicitly: node-postgres' own connection-string
+ * parser knows neither libpq's defaults (the OS user) nor its sslmode semantics.
+ */
 function clientConfig(url: string, ssl: pg.ClientConfig['ssl']): pg.ClientConfig {
-  const u = new URL(url);
-  // node-postgres falls back to $USER (and lets the URL override any `user` option); libpq uses
-  // the OS user: put libpq's default into the URL.
-  if (!u.username) u.username = encodeURIComponent(defaultUser());
+  const { user, password, database, host, port, params } = uriParts(new URL(toUri(url) ?? url));
   const config: pg.ClientConfig = {
-    connectionString: u.toString(),
+    host: host ?? 'localhost',
+    port,
+    user,
+    database,
     ssl,
-    connectionTimeoutMillis: Number(process.env.PGCONNECT_TIMEOUT ?? 10) * 1000,
-    application_name: 'dr',
+    connectionTimeoutMillis: Number(params.get('connect_timeout') ?? process.env.PGCONNECT_TIMEOUT ?? 10) * 1000,
+    application_name: params.get('application_name') ?? 'dr',
   };
-  if (!u.password && process.env.PGPASSWORD === undefined) {
+  if (password !== undefined) config.password = password;
+  else if (process.env.PGPASSWORD === undefined) {
     // ~/.pgpass, looked up the way libpq does (node-postgres' built-in lookup is deprecated).
-    const info = {
-      host: u.hostname || process.env.PGHOST || 'localhost',
-      port: u.port || process.env.PGPORT || '5432',
-      database: decodeURIComponent(u.pathname.slice(1)) || process.env.PGDATABASE,
-      user: decodeURIComponent(u.username) || defaultUser(),
-    };
+    const info = { host: host && !host.startsWith('/') ? host : 'localhost', port: String(port), database, user };
     config.password = () => new Promise<string>((resolve) => pgpass(info, (pass) => resolve(pass ?? '')));
   }
   return config;
@@ -113,7 +187,11 @@ function clientConfig(url: string, ssl: pg.ClientConfig['ssl']): pg.ClientConfig
 
 /** Opens a node-postgres connection, turning connection failures into one-line DrErrors. */
 export async function connect(url: string, role = 'database'): Promise<pg.Client> {
-  const sslmode = new URL(url).searchParams.get('sslmode') ?? process.env.PGSSLMODE;
+  const parts = uriParts(new URL(toUri(url) ?? url));
+  // No sslmode: libpq's default `prefer` (TLS when the server offers it), as pg_dump in the same
+  // run does; a Unix socket never uses TLS.
+  const given = parts.params.get('sslmode') ?? process.env.PGSSLMODE;
+  const sslmode = given || (parts.host?.startsWith('/') ? 'disable' : 'prefer');
   const attempt = async (ssl: pg.ClientConfig['ssl']) => {
     const client = new pg.Client(clientConfig(url, ssl));
     // A dropped connection must surface as a query error, not crash the process.
