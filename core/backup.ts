@@ -8,7 +8,8 @@ import { cpus, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import * as catalog from './catalog.ts';
 import { DrError } from './errors.ts';
-import { DATA_DIR, GLOBALS_NAME, fileKey, manifestKey, newBackupId } from './layout.ts';
+import { CHECKSUMS_NAME, DATA_DIR, GLOBALS_NAME, RESTORE_GUIDE_NAME, fileKey, manifestKey, newBackupId } from './layout.ts';
+import { checksumList, restoreGuide } from './restore-guide.ts';
 import { MANIFEST_FORMAT_VERSION, MANIFEST_KIND, type Manifest, ManifestSchema } from './manifest.ts';
 import {
   assertClientNotOlder,
@@ -150,6 +151,13 @@ export async function runBackup(options: BackupOptions): Promise<BackupResult> {
     const fingerprinting = fingerprintPlan && fingerprintDump(fingerprintPlan, toc, dumpDir, await readdir(dumpDir));
     // Awaited below; a failed upload must not leave it unhandled meanwhile.
     fingerprinting?.catch(() => {});
+    const dataFiles = await uploads.finish();
+    // Anyone can check and restore it without dr: the checksum list and the guide, before the manifest.
+    uploads.addBuffer(Buffer.from(checksumList(dataFiles)), CHECKSUMS_NAME);
+    uploads.addBuffer(Buffer.from(restoreGuide({
+      id, database: source.database, serverVersion: server.version, pgDumpVersion: pgDump.text,
+      timescaleVersion: timescaleCatalog?.version, timescaleJobs: timescaleCatalog?.jobs, globals: globalsSql !== undefined,
+    })), RESTORE_GUIDE_NAME);
     const files = await uploads.finish();
     const fingerprints = await fingerprinting;
     for (const s of fingerprints?.skipped ?? []) warnings.push(`${s.table}: content not fingerprinted (${s.reason}); verify checks its counts only`);

@@ -5,6 +5,8 @@ import { randomBytes } from 'node:crypto';
  *
  *   backups/<database>/<id>/data/…             pg_dump directory-format files
  *   backups/<database>/<id>/globals.sql        pg_dumpall --globals-only
+ *   backups/<database>/<id>/SHA256SUMS         every file's SHA-256, for sha256sum -c
+ *   backups/<database>/<id>/RESTORE.md         how to restore it by hand
  *   backups/<database>/<id>.manifest.json      written last: the commit marker
  *
  * Ids start with the UTC start time, so they sort by time. The manifests sit directly in the
@@ -15,6 +17,9 @@ export const BACKUPS_ROOT = 'backups';
 export const MANIFEST_SUFFIX = '.manifest.json';
 export const DATA_DIR = 'data';
 export const GLOBALS_NAME = 'globals.sql';
+/** `sha256sum -c` list of the backup's files, and the by-hand restore guide (core/restore-guide.ts). */
+export const CHECKSUMS_NAME = 'SHA256SUMS';
+export const RESTORE_GUIDE_NAME = 'RESTORE.md';
 
 const ID_PATTERN = /^\d{8}T\d{6}Z-[0-9a-f]{6}$/;
 

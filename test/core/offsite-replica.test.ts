@@ -76,6 +76,6 @@ describe('a replica of the vault (the offsite bucket)', () => {
   it('refuses an unknown --object-lock mode before touching anything', async () => {
     const run = await runDr(['backup', '--db', pgUrl(source), '--repo', 's3://dr-never-written/', '--object-lock', 'compliance'], s3Env());
     expect(run.code).toBe(2);
-    expect(run.stderr.trim()).toBe('dr backup: error: --object-lock must be one of none, governance, got "compliance"; see dr backup --help');
+    expect(run.stderr.trim()).toBe('dr backup: error: --object-lock must be one of none, governance, tiered, got "compliance"; see dr backup --help');
   });
 });
