@@ -12,7 +12,7 @@ import { from as copyFrom, to as copyTo } from 'pg-copy-streams';
 import { DrError } from './errors.ts';
 import { connect, firstErrorLine, parsePgUrl, type PgTools, qualified, quoteIdent, runTool } from './pg.ts';
 import { suffixed } from './restore.ts';
-import { allowBulkDecompression, compressedChunks, compressedRanges, isHypertable, kindMismatchError, missingHypertableError, recompress, refreshAggregatesOver } from './timescale.ts';
+import { allowBulkDecompression, chunksOverlapping, compressedChunks, compressedRanges, isHypertable, kindMismatchError, missingHypertableError, recompress, refreshAggregatesOver } from './timescale.ts';
 
 export interface TableName {
   readonly schema: string;
@@ -356,7 +356,11 @@ export async function replaceTables(source: RowSource, options: ReplaceOptions):
         : 'the target was rolled back and is unchanged; fix the cause and run the restore again';
       throw new DrError(`restoring the tables failed: ${e.message}`, hint, 1, { cause: err });
     }
-    for (const plan of plans) await tgt.query(`ANALYZE ${qualified(plan.table.schema, plan.table.name)}`).catch(() => {});
+    for (const plan of plans) {
+      // A range of a hypertable changed only its chunks there: analyzing the whole hypertable samples every chunk.
+      const analyzed = plan.hypertable && range ? await chunksOverlapping(tgt, plan.table, range) : [qualified(plan.table.schema, plan.table.name)];
+      for (const name of analyzed) await tgt.query(`ANALYZE ${name}`).catch(() => {});
+    }
     // Continuous aggregates over a replaced hypertable: refreshed once the rows are committed.
     for (const plan of plans.filter((p) => p.hypertable)) {
       await refreshAggregatesOver(tgt, plan.table, range).then(

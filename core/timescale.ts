@@ -439,3 +439,12 @@ export function missingHypertableError(display: string): DrError {
 export async function allowBulkDecompression(client: pg.Client): Promise<void> {
   await client.query(`SET LOCAL timescaledb.max_tuples_decompressed_per_dml_transaction = 0`);
 }
+
+/** The hypertable's chunks overlapping `range`, as regclass text. */
+export async function chunksOverlapping(client: pg.Client, table: Relation, range: Range): Promise<string[]> {
+  const { rows } = await client.query<{ chunk: string }>(`
+    SELECT format('%I.%I', chunk_schema, chunk_name) AS chunk FROM timescaledb_information.chunks
+     WHERE hypertable_schema = $1 AND hypertable_name = $2 AND range_start < $4::timestamptz AND range_end > $3::timestamptz`,
+  [table.schema, table.name, range.since, range.until]);
+  return rows.map((r) => r.chunk);
+}
