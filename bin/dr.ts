@@ -3,6 +3,7 @@
  * Progress goes to stderr; the result goes to stdout, as one JSON object on the last line with --json.
  */
 import { parseArgs } from 'node:util';
+import pkg from '../package.json' with { type: 'json' };
 import { DrError } from '../core/errors.ts';
 import { usage, UsageError, type Values } from './commands/args.ts';
 import { COMMANDS } from './commands/index.ts';
@@ -20,9 +21,12 @@ Connections:  postgres://user@host:5432/database; passwords come from PGPASSWORD
 S3:           the standard AWS environment: AWS_REGION, AWS_PROFILE or keys, AWS_ENDPOINT_URL_S3.
 
 Common flags:
-  --json          print the result as one JSON object on the last stdout line
+  --json          print the result as one JSON object on the last stdout line: "ok" says the
+                  command ran (false: "error" and "hint"); commands that judge something
+                  (check, verify, drill) add "passed", and the exit status follows it
   -q, --quiet     no progress on stderr
   -h, --help      help for a command: dr <command> --help
+  --version       dr's version (and the Node.js it needs)
 
 Exit status: 0 success, 1 failure (one line on stderr says what and how to fix it), 2 bad usage,
              70 internal error (a bug in dr: its stack is printed).
@@ -42,6 +46,10 @@ export async function main(argv: string[], io: MainIo = {}): Promise<number> {
   let [name, ...rest] = argv;
   // Two-word commands (`dr pitr config`) are registered under both words.
   if (name !== undefined && rest.length > 0 && COMMANDS[`${name} ${rest[0]}`]) [name, ...rest] = [`${name} ${rest[0]}`, ...rest.slice(1)];
+  if (name === '--version' || name === '-V') {
+    stdout.write(`dr ${pkg.version} (${pkg.name}; Node.js ${pkg.engines.node}, running ${process.version})\n`);
+    return 0;
+  }
   if (name === undefined || name === '--help' || name === '-h' || name === 'help') {
     stdout.write(HELP);
     return name === undefined ? 2 : 0;
@@ -69,7 +77,8 @@ export async function main(argv: string[], io: MainIo = {}): Promise<number> {
       stdout.write(`Usage: dr ${name} <${subcommands.join('|')}> [flags]\n\n${lines.join('\n')}\n`);
       return rest.includes('--help') || rest.includes('-h') ? 0 : 2;
     }
-    return fail(usage(`unknown command "${name}"; commands: ${Object.keys(COMMANDS).join(', ')}`));
+    const guess = closest(name, [...new Set(Object.keys(COMMANDS).map((n) => n.split(' ')[0]))]);
+    return fail(usage(`unknown command "${name}"${guess ? `; did you mean "${guess}"?` : ''}; commands: ${Object.keys(COMMANDS).join(', ')}`));
   }
   let values: Values;
   try {
@@ -80,8 +89,15 @@ export async function main(argv: string[], io: MainIo = {}): Promise<number> {
       if (values[command.positional] !== undefined) throw new Error(`give ${command.positional} once: as an argument or as --${command.positional}`);
       values[command.positional] = parsed.positionals[0];
     }
+    // An empty value (an unset shell variable) is never "not given": --tables '' must not mean every table.
+    for (const [flag, value] of Object.entries(values)) {
+      if (value === '' || (Array.isArray(value) && value.includes(''))) throw new Error(`--${flag} is empty; give it a value, or leave the flag out`);
+    }
   } catch (err) {
-    return fail(usage((err as Error).message.split('\n')[0]));
+    const message = (err as Error).message.split('\n')[0];
+    const unknown = /^Unknown option '(-{1,2}[^']+)'/.exec(message)?.[1];
+    const guess = unknown && closest(unknown.replace(/^-+/, ''), Object.keys(command.options));
+    return fail(usage(guess ? `unknown option ${unknown}; did you mean --${guess}?` : message));
   }
   if (values.help) {
     stdout.write(`${command.usage}\n`);
@@ -99,4 +115,24 @@ export async function main(argv: string[], io: MainIo = {}): Promise<number> {
     if (json) stdout.write(`${JSON.stringify({ ok: false, error: String((err as Error)?.message ?? err), hint: 'this is a bug in dr; please report it with the output above' })}\n`);
     return 70;
   }
+}
+
+/** The candidate nearest to `input` by edit distance (at most 2, or a third of its length), if any. */
+export function closest(input: string, candidates: readonly string[]): string | undefined {
+  const distance = (a: string, b: string) => {
+    const row = Array.from({ length: b.length + 1 }, (_, j) => j);
+    for (let i = 1; i <= a.length; i++) {
+      let previous = row[0];
+      row[0] = i;
+      for (let j = 1; j <= b.length; j++) {
+        const current = row[j];
+        row[j] = Math.min(row[j] + 1, row[j - 1] + 1, previous + (a[i - 1] === b[j - 1] ? 0 : 1));
+        previous = current;
+      }
+    }
+    return row[b.length];
+  };
+  const limit = Math.max(2, Math.floor(input.length / 3));
+  const ranked = candidates.map((c) => ({ c, d: distance(input.toLowerCase(), c.toLowerCase()) })).filter((x) => x.d <= limit).sort((a, b) => a.d - b.d);
+  return ranked[0]?.c;
 }

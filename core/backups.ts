@@ -141,7 +141,7 @@ export async function resolveBackup(repo: Repository, backup: string, database?:
     return { database: db, ids, latest: true };
   }
   if (!isBackupId(backup)) {
-    throw new DrError(`"${backup}" is not a backup id`, 'use latest or an id from dr list, e.g. 20260115T020000Z-a1b2c3');
+    throw new DrError(`"${backup}" is not a backup id`, 'use latest or an id from dr list, e.g. 20260115T020000Z-a1b2c3', 2);
   }
   const dbs = database ? [database] : await listDatabases(repo);
   for (const db of dbs) {

@@ -52,6 +52,8 @@ export interface KeptBackup {
 }
 
 export interface PruneResult {
+  /** False when some object could not be removed (see failures); the exit status follows it. */
+  readonly passed: boolean;
   readonly dryRun: boolean;
   readonly repository: string;
   /** Removed (or, with dryRun, to be removed). */
@@ -146,7 +148,7 @@ export async function pruneRepository(repo: Repository, options: PruneOptions = 
       for (const key of files) await repo.delete!(key).catch((err: unknown) => failures.push({ key, reason: reasonOf(err) }));
     }
   }
-  return { dryRun, repository: repo.url, removed, kept, retained, failures };
+  return { passed: failures.length === 0, dryRun, repository: repo.url, removed, kept, retained, failures };
 }
 
 /** "locked (Object Lock COMPLIANCE until …)" when the store says the object is retained. */

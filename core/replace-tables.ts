@@ -146,13 +146,39 @@ export function safetyTableName(table: string, at: Date, attempt = 0): string {
   return suffixed(table, `__dr_saved_${stamp}${attempt ? `_${attempt}` : ''}`);
 }
 
-/** Canonical UTC ISO text of a validated time, or a one-line error naming the flag. */
+/**
+ * Canonical UTC ISO text of a validated time, or a one-line usage error (exit 2) naming the flag.
+ * Impossible dates (2026-02-30) are refused, not rolled over; fractions are kept to the
+ * microsecond, as PostgreSQL keeps them (rounded there): `…T00:00:00.000Z`, or six digits when
+ * the time has microseconds. Compare results with compareTimes, not as strings.
+ */
 export function parseTime(value: string, flag: string): string {
-  const ok = /^\d{4}-\d{2}-\d{2}$/.test(value) || /^\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}(:\d{2}(\.\d+)?)?(Z|[+-]\d{2}(:?\d{2})?)$/i.test(value);
-  // A bare date is UTC midnight; `+01` becomes `+01:00`, which Date.parse needs.
-  const ms = !ok ? NaN : value.length === 10 ? Date.parse(`${value}T00:00:00Z`) : Date.parse(value.replace(' ', 'T').replace(/([+-]\d{2})$/, '$1:00'));
-  if (Number.isNaN(ms)) throw new DrError(`${flag} "${value}" is not an ISO 8601 time with a zone (or a date, taken as UTC)`, `use e.g. ${flag} 2026-01-10T00:00:00Z`);
-  return new Date(ms).toISOString();
+  const m = /^(\d{4})-(\d{2})-(\d{2})(?:[T ](\d{2}):(\d{2})(?::(\d{2})(?:\.(\d+))?)?(Z|[+-]\d{2}(?::?\d{2})?))?$/i.exec(value.trim());
+  const bad = (why: string) => new DrError(`${flag} "${value}" ${why}`, `use e.g. ${flag} 2026-01-10T00:00:00Z`, 2);
+  if (!m) throw bad('is not an ISO 8601 time with a zone (or a date, taken as UTC)');
+  const [, y, mo, d, h = '00', mi = '00', sec = '00', frac = '', zone = 'Z'] = m;
+  const day = new Date(Date.UTC(Number(y), Number(mo) - 1, Number(d)));
+  if (day.getUTCFullYear() !== Number(y) || day.getUTCMonth() !== Number(mo) - 1 || day.getUTCDate() !== Number(d)) throw bad('is not a date that exists');
+  if (Number(h) > 23 || Number(mi) > 59 || Number(sec) > 59) throw bad('is not a valid time of day');
+  const offset = zone.toUpperCase() === 'Z' ? 'Z' : zone.length === 3 ? `${zone}:00` : zone.includes(':') ? zone : `${zone.slice(0, 3)}:${zone.slice(3)}`;
+  const wholeMs = Date.parse(`${y}-${mo}-${d}T${h}:${mi}:${sec}${offset}`);
+  if (Number.isNaN(wholeMs)) throw bad('is not an ISO 8601 time with a zone (or a date, taken as UTC)');
+  // Microseconds, rounded as PostgreSQL rounds a longer fraction.
+  const micros = BigInt(wholeMs) * 1000n + BigInt(Math.round(Number(`0.${frac || '0'}`) * 1e6));
+  const ms = Number(micros / 1000n);
+  const rest = Number(micros % 1000n);
+  const iso = new Date(ms).toISOString();
+  return rest === 0 ? iso : iso.replace(/Z$/, `${String(rest).padStart(3, '0')}Z`);
+}
+
+/** Orders two parseTime results (3 or 6 fraction digits). */
+export function compareTimes(a: string, b: string): number {
+  const micros = (t: string) => {
+    const m = /\.(\d{3})(\d{3})?Z$/.exec(t);
+    return BigInt(Date.parse(t)) * 1000n + BigInt(m?.[2] ?? '0');
+  };
+  const d = micros(a) - micros(b);
+  return d < 0n ? -1 : d > 0n ? 1 : 0;
 }
 
 const literal = (text: string) => `'${text.replace(/'/g, "''")}'`;
@@ -379,8 +405,8 @@ export async function replaceTables(source: RowSource, options: ReplaceOptions):
 function checkRequest(options: ReplaceOptions): TimeRange | undefined {
   if (options.tables.length === 0) throw new DrError('no tables to restore', 'name at least one table, e.g. --tables candles');
   const range = options.range ? { since: parseTime(options.range.since, '--since'), until: parseTime(options.range.until, '--until') } : undefined;
-  if (range && range.since >= range.until) {
-    throw new DrError(`--since ${options.range!.since} is not before --until ${options.range!.until}`, 'give a --since earlier than --until');
+  if (range && compareTimes(range.since, range.until) >= 0) {
+    throw new DrError(`--since ${options.range!.since} is not before --until ${options.range!.until}`, 'give a --since earlier than --until', 2);
   }
   return range;
 }

@@ -34,7 +34,7 @@ import {
 } from './pg.ts';
 import { loadDumpData } from './dump-stream.ts';
 import {
-  assertSameColumns, countNewerRows, displayName, newerRowsError, parseTime, replaceTables, replaceTablesFromSource, type ReplacedTable, type RowSource, type TableDefinition, type TableName,
+  assertSameColumns, compareTimes, countNewerRows, displayName, newerRowsError, parseTime, replaceTables, replaceTablesFromSource, type ReplacedTable, type RowSource, type TableDefinition, type TableName,
 } from './replace-tables.ts';
 import type { Repository } from './repository/types.ts';
 import {
@@ -245,13 +245,14 @@ export async function runTableRestore(options: TableRestoreOptions): Promise<Tab
   const started = Date.now();
   const jobs = options.jobs ?? Math.max(1, cpus().length);
   const target = parsePgUrl(options.target, '--target');
-  if (options.tables.length === 0) throw new DrError('--tables is empty', 'name at least one table, e.g. --tables candles');
+  // Usage errors (exit 2): nothing has been looked at yet.
+  if (options.tables.length === 0) throw new DrError('--tables is empty', 'name at least one table, e.g. --tables candles', 2);
   if ((options.since === undefined) !== (options.until === undefined)) {
-    throw new DrError(`--${options.since === undefined ? 'until' : 'since'} needs --${options.since === undefined ? 'since' : 'until'}`, 'give both --since and --until for a range restore, or neither for whole tables');
+    throw new DrError(`--${options.since === undefined ? 'until' : 'since'} needs --${options.since === undefined ? 'since' : 'until'}`, 'give both --since and --until for a range restore, or neither for whole tables', 2);
   }
-  if (options.timeColumn !== undefined && options.since === undefined) throw new DrError('--time-column applies to range restores only', 'add --since and --until, or drop --time-column');
+  if (options.timeColumn !== undefined && options.since === undefined) throw new DrError('--time-column applies to range restores only', 'add --since and --until, or drop --time-column', 2);
   const range = options.since !== undefined ? { since: parseTime(options.since, '--since'), until: parseTime(options.until!, '--until') } : undefined;
-  if (range && range.since >= range.until) throw new DrError(`--since ${options.since} is not before --until ${options.until}`, 'give a --since earlier than --until');
+  if (range && compareTimes(range.since, range.until) >= 0) throw new DrError(`--since ${options.since} is not before --until ${options.until}`, 'give a --since earlier than --until', 2);
 
   const candidates = await resolveBackup(repo, options.backup, options.database);
   const pgRestore = await toolVersion(tools, 'pg_restore');

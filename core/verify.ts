@@ -333,10 +333,10 @@ export function parseHealthUrl(value: string): URL {
   try {
     url = new URL(value);
   } catch {
-    throw new DrError(`health URL "${redact(value)}" is not a URL`, 'use http(s)://host[:port]/path, e.g. https://api.example.com/health');
+    throw new DrError(`health URL "${redact(value)}" is not a URL`, 'use http(s)://host[:port]/path, e.g. https://api.example.com/health', 2);
   }
   if (url.protocol !== 'http:' && url.protocol !== 'https:') {
-    throw new DrError(`health URL "${redact(value)}" is not http(s)`, 'use http(s)://host[:port]/path, e.g. https://api.example.com/health');
+    throw new DrError(`health URL "${redact(value)}" is not http(s)`, 'use http(s)://host[:port]/path, e.g. https://api.example.com/health', 2);
   }
   return url;
 }

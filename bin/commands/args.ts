@@ -84,10 +84,17 @@ export function jobs(v: Values): number | undefined {
 }
 
 export function repository(v: Values) {
+  const url = required(v, 'repo');
+  if (url.startsWith('file://')) {
+    // Encryption keys and Object Lock are S3's: on a directory they would be silently ignored.
+    if (optionalString(v, 'kms-key-id') !== undefined) throw usage('--kms-key-id applies to s3:// repositories only (SSE-KMS); drop it for a file:// repository');
+    const lock = optionalString(v, 'object-lock');
+    if (lock !== undefined && lock !== 'none') throw usage('--object-lock applies to s3:// repositories only (S3 Object Lock); drop it for a file:// repository');
+  }
   const objectLock = optionalString(v, 'object-lock') ?? 'none';
   if (!(OBJECT_LOCKS as readonly string[]).includes(objectLock)) {
     throw usage(`--object-lock must be one of ${OBJECT_LOCKS.join(', ')}, got "${objectLock}"`);
   }
-  return openRepository(required(v, 'repo'), { kmsKeyId: optionalString(v, 'kms-key-id'), objectLock: objectLock as ObjectLock });
+  return openRepository(url, { kmsKeyId: optionalString(v, 'kms-key-id'), objectLock: objectLock as ObjectLock });
 }
 

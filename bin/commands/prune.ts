@@ -20,7 +20,7 @@ its lifecycle rules expire backups by the same tiers.`,
   async run(v, io) {
     return pruneRepository(repository(v), { dryRun: v['dry-run'] === true, database: optionalString(v, 'database'), log: io.log });
   },
-  exitCode: (r: PruneResult) => (r.failures.length > 0 ? 1 : 0),
+  exitCode: (r: PruneResult) => (r.passed ? 0 : 1),
   human: (r: PruneResult) => {
     const verb = r.dryRun ? 'would remove' : 'removed';
     const lines = r.removed.map((b) => `${verb} ${b.database}/${b.id}  ${b.tier ?? 'interrupted (no manifest)'}, ${b.ageDays} days old, ${b.files} files`);

@@ -9,7 +9,7 @@ type FullResult = Awaited<ReturnType<typeof runRestore>>;
 
 export const restoreCommand: Command = {
   summary: 'Verify a backup and restore it into a target database',
-  usage: `Usage: dr restore --repo URL --backup latest|ID --target URL [flags]
+  usage: `Usage: dr restore --repo URL [--backup latest|ID] --target URL [flags]
 
   --repo URL         file:///dir or s3://bucket/prefix
   --backup ID        a backup id from dr list, or latest (default): the newest complete backup;

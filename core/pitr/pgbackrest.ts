@@ -309,12 +309,12 @@ export function parseServerTime(text: string): bigint | undefined {
 export function parseAt(value: string, now = new Date()): TimeTarget {
   const m = /^(\d{4}-\d{2}-\d{2})[T ](\d{2}:\d{2})(?::(\d{2})(?:\.(\d{1,6}))?)?\s*(Z|[+-]\d{2}(?::?\d{2})?)$/i.exec(value.trim());
   if (!m) {
-    throw new DrError(`--at "${value}" is not a time with a zone`, 'use ISO 8601 with a zone, e.g. --at 2026-01-15T14:30:00Z');
+    throw new DrError(`--at "${value}" is not a time with a zone`, 'use ISO 8601 with a zone, e.g. --at 2026-01-15T14:30:00Z', 2);
   }
   const [, date, hm, sec = '00', frac = '', zone] = m;
   const micros = parseServerTime(`${date} ${hm}:${sec}${frac ? `.${frac}` : ''}${zone}`);
   if (micros === undefined || Number.isNaN(new Date(`${date}T${hm}:${sec}Z`).getTime())) {
-    throw new DrError(`--at "${value}" is not a valid time`, 'use ISO 8601 with a zone, e.g. --at 2026-01-15T14:30:00Z');
+    throw new DrError(`--at "${value}" is not a valid time`, 'use ISO 8601 with a zone, e.g. --at 2026-01-15T14:30:00Z', 2);
   }
   const at = timeTargetFromMicros(micros);
   if (at.date.getTime() > now.getTime()) {

@@ -39,10 +39,11 @@ export function openRepository(url: string, options: OpenRepositoryOptions = {})
     throw new DrError(
       `unsupported repository URL "${url}": "${bucket}" is not a valid S3 bucket name`,
       'bucket names are 3-63 lowercase letters, digits, dots and hyphens; use s3://bucket/prefix',
+      2,
     );
   }
   if (prefix.split('/').some((part, i, parts) => part === '' && i < parts.length - 1) || /[\0\\]/.test(prefix)) {
-    throw new DrError(`unsupported repository URL "${url}": the prefix has empty or invalid segments`, URL_HINT);
+    throw new DrError(`unsupported repository URL "${url}": the prefix has empty or invalid segments`, URL_HINT, 2);
   }
   const objectLock = options.objectLock ?? 'none';
   if (!OBJECT_LOCKS.includes(objectLock)) {
@@ -51,8 +52,9 @@ export function openRepository(url: string, options: OpenRepositoryOptions = {})
   return new S3Repository({ bucket, prefix, kmsKeyId: options.kmsKeyId, objectLock });
 }
 
+/** A usage error (exit 2): the URL is what is wrong, not the environment. */
 function unsupported(url: string): DrError {
-  return new DrError(`unsupported repository URL "${url}"`, URL_HINT);
+  return new DrError(`unsupported repository URL "${url}"`, URL_HINT, 2);
 }
 
 /** The general-purpose bucket naming rules of S3. */

@@ -95,11 +95,11 @@ describe('dr restore --tables', () => {
       [['--tables', 'candles', '--overwrite'], /error: --overwrite replaces a whole database and does not apply to --tables; drop it/, 2],
       [['--tables', 'candles', '--with-globals'], /error: --with-globals applies to full restores only/, 2],
       [['--since', '2026-01-10T00:00:00Z', '--until', '2026-01-11T00:00:00Z'], /error: --since needs --tables/, 2],
-      [['--tables', 'candles', '--since', '2026-01-10T00:00:00Z'], /error: --since needs --until; give both --since and --until/],
-      [['--tables', 'candles', '--since', '2026-01-11T00:00:00Z', '--until', '2026-01-10T00:00:00Z'], /error: --since 2026-01-11T00:00:00Z is not before --until 2026-01-10T00:00:00Z/],
+      [['--tables', 'candles', '--since', '2026-01-10T00:00:00Z'], /error: --since needs --until; give both --since and --until/, 2],
+      [['--tables', 'candles', '--since', '2026-01-11T00:00:00Z', '--until', '2026-01-10T00:00:00Z'], /error: --since 2026-01-11T00:00:00Z is not before --until 2026-01-10T00:00:00Z/, 2],
       [['--tables', 'candles', '--since', '2026-01-10T00:00:00Z', '--until', '2026-01-11T00:00:00Z', '--time-column', 'volume'], /error: unknown time column "volume" for public\.candles in the target \(it is numeric\); pass --time-column with one of: time/],
       [['--tables', 'candles', '--since', '2027-01-10T00:00:00Z', '--until', '2027-01-11T00:00:00Z'], /error: range starts at 2027-01-10T00:00:00\.000Z, after the newest public\.candles row in backup/],
-      [['--tables', 'candles', '--time-column', 'time'], /error: --time-column applies to range restores only/],
+      [['--tables', 'candles', '--time-column', 'time'], /error: --time-column applies to range restores only/, 2],
     ];
     for (const [flags, pattern, code = 1] of cases) expectOneLineError(await runDr([...base, ...flags]), pattern, code);
     expect(await snapshot(name)).toEqual(before);
