@@ -18,7 +18,8 @@ import { DrError } from './errors.ts';
 import { REPORTS_ROOT } from './layout.ts';
 import type { Manifest } from './manifest.ts';
 import { connect, parsePgUrl, type PgTools, quoteIdent, withDatabase } from './pg.ts';
-import { buildDrillReport, DEFAULT_RTO_SECONDS, type DrillFacts, type DrillReport, type DrillReportKeys, readDrillHistory, type TrendPoint, writeDrillReport } from './report.ts';
+import { achievedRpo, DR_VERSION, fileSigner, manifestSha256, type ReportSigner, signReport } from './evidence.ts';
+import { buildDrillReport, DEFAULT_RTO_SECONDS, type DrillEvidence, type DrillFacts, type DrillReport, type DrillReportKeys, readDrillHistory, type TrendPoint, writeDrillReport } from './report.ts';
 import type { Repository } from './repository/types.ts';
 import { runRestore, type RestoreResult } from './restore.ts';
 import { parseHealthUrl, type VerifyCheck, verifyAgainstManifest } from './verify.ts';
@@ -45,6 +46,12 @@ export interface DrillOptions {
   readonly reportPrefix?: string;
   /** Restore without ownership and privileges (scratch server without the source's roles). @default false */
   readonly noOwner?: boolean;
+  /**
+   * Signs the report JSON (core/evidence.ts): an Ed25519 private key file, or a ready signer (KMS
+   * on AWS). A key that cannot be read fails the drill's report step, and the report is written
+   * unsigned, marked so. @default - unsigned
+   */
+  readonly signingKey?: string | ReportSigner;
   /** The drill's start time (names the scratch database and the report). @default - now */
   readonly now?: Date;
   readonly jobs?: number;
@@ -215,13 +222,31 @@ export async function runDrill(options: DrillOptions): Promise<DrillResult> {
   }
 
   phase('report');
+  let signer: ReportSigner | undefined;
+  let unsignedReason: string | undefined;
+  if (typeof options.signingKey === 'string') {
+    try {
+      signer = await fileSigner(options.signingKey);
+    } catch (err) {
+      unsignedReason = (err as Error).message;
+      fail('sign', err);
+    }
+  } else signer = options.signingKey;
+  let evidence: DrillEvidence | undefined;
+  if (manifest) {
+    evidence = {
+      manifestSha256: await manifestSha256(repo, manifest.database, manifest.id).catch(() => null),
+      achievedRpo: achievedRpo(manifest.startedAt, manifest.tables),
+      versions: { dr: DR_VERSION, pgDump: manifest.dump.version, server: manifest.server.version, timescaledb: manifest.timescale?.version ?? null },
+    };
+  }
   let previous: TrendPoint[] = [];
   try {
     previous = await readDrillHistory(reportRepo, database, { prefix: reportPrefix });
   } catch (err) {
     log(`could not read previous drill reports (the trend will be empty): ${(err as Error).message}`);
   }
-  const report = buildDrillReport({
+  const report = await signReport(buildDrillReport({
     database,
     startedAt,
     finishedAt: new Date(startedAt.getTime() + (Date.now() - clock)),
@@ -236,7 +261,8 @@ export async function runDrill(options: DrillOptions): Promise<DrillResult> {
     errors,
     healthUrls,
     previous,
-  });
+    evidence,
+  }), signer, unsignedReason);
   const keys = await writeDrillReport(reportRepo, report, { prefix: reportPrefix });
   const where = (key: string) => reportRepo.localPath?.(key) ?? `${reportRepo.url.replace(/\/$/, '')}/${key}`;
   const files = { html: where(keys.html), md: where(keys.md), json: where(keys.json) };

@@ -10,6 +10,7 @@ import { text } from 'node:stream/consumers';
 import { z } from 'zod';
 import { formatBytes as formatByteSize } from './backup.ts';
 import { DRILL_REPORT_FORMATS, type DrillReportFormat, drillReportBase, drillReportsPrefix, isDrillReportJsonKey } from './layout.ts';
+import { type ReportSignature, type ReportSigner, signReport } from './evidence.ts';
 import type { Repository } from './repository/types.ts';
 import { describeFailure, type VerifyCheck } from './verify.ts';
 
@@ -111,6 +112,11 @@ export interface DrillReport {
   } | null;
   readonly issues: DrillIssue[];
   readonly checklist: ChecklistItem[];
+  /** What an auditor checks it against: the manifest's SHA-256, the RPO achieved, the versions. @default - null (older reports) */
+  readonly evidence?: DrillEvidence | null;
+  /** Set when written (core/evidence.ts signReport): the signature, or null with `unsigned` saying why. */
+  readonly signature?: ReportSignature | null;
+  readonly unsigned?: string;
   readonly trend: {
     /** Up to TREND_LENGTH previous drills of this database, oldest first. */
     readonly previous: TrendPoint[];
@@ -119,6 +125,14 @@ export interface DrillReport {
     /** Median restore time of the previous drills. */
     readonly medianSeconds: number | null;
   };
+}
+
+export interface DrillEvidence {
+  /** SHA-256 of the restored backup's manifest as stored; `dr report verify --repo` checks it. */
+  readonly manifestSha256: string | null;
+  /** The backup's snapshot time minus the newest restored row (the most recent table's MAX(time)). */
+  readonly achievedRpo: { readonly seconds: number; readonly table: string; readonly newestRow: string } | null;
+  readonly versions: { readonly dr: string; readonly pgDump: string | null; readonly server: string | null; readonly timescaledb: string | null };
 }
 
 /** What a drill did, as far as it got; every step's result is optional because any step can fail. */
@@ -157,6 +171,7 @@ export interface DrillFacts {
   readonly healthUrls?: readonly string[];
   /** Previous drills, any order (readDrillHistory). */
   readonly previous?: readonly TrendPoint[];
+  readonly evidence?: DrillEvidence;
 }
 
 const seconds = (ms: number | undefined | null) => (ms === undefined || ms === null ? null : Math.round(ms) / 1000);
@@ -230,6 +245,7 @@ export function buildDrillReport(facts: DrillFacts): DrillReport {
     verification: facts.verification ? { passed: facts.verification.passed, seconds: seconds(facts.verification.durationMs), totals, checks } : null,
     issues,
     checklist,
+    evidence: facts.evidence ?? null,
     trend: {
       previous,
       changeSeconds: restoreSeconds !== null && lastSeconds !== null ? Math.round((restoreSeconds - lastSeconds) * 1000) / 1000 : null,
@@ -370,6 +386,8 @@ export function renderMarkdown(r: DrillReport): string {
   }
   lines.push('');
 
+  lines.push('## Evidence', '', ...evidenceLines(r).map((l) => `- ${l}`), '');
+
   lines.push('## Trend', '');
   if (!r.trend.previous.length) lines.push('First drill of this database: no previous drills to compare with.');
   else {
@@ -443,6 +461,7 @@ ${r.checklist.map((c) => `<tr><td class="s-${c.state}">${esc(CHECKLIST_SYMBOLS[c
         ? `<table><tr><th>Check</th><th>Object</th><th>Expected</th><th>Actual</th></tr>${failedChecks.map((c) => `<tr><td>${esc(c.name)}</td><td><code>${esc(c.object)}</code></td><td>${esc(c.expected)}</td><td>${esc(c.actual)}</td></tr>`).join('')}</table>`
         : `<p>All ${r.verification.totals.checks} checks passed${r.verification.checks.length ? ` (${esc(checkCounts(r.verification.checks))})` : ''}.</p>`
   }</section>
+<section><h2>Evidence</h2><ul>${evidenceLines(r).map((l) => `<li>${esc(l)}</li>`).join('')}</ul></section>
 <section><h2>Trend</h2>${trendSvg(r)}
 <p>${r.trend.previous.length ? `Median of the previous ${plural(r.trend.previous.length, 'drill')}: ${esc(formatSeconds(r.trend.medianSeconds))}.${r.trend.changeSeconds === null ? '' : ` Change since the previous drill: ${r.trend.changeSeconds >= 0 ? '+' : ''}${esc(r.trend.changeSeconds.toFixed(1))} s.`}` : 'First drill of this database.'}</p></section>
 <footer>crypto-stock-dr drill report, format ${r.formatVersion}</footer>
@@ -452,6 +471,21 @@ ${r.checklist.map((c) => `<tr><td class="s-${c.state}">${esc(CHECKLIST_SYMBOLS[c
 }
 
 const plural = (n: number, noun: string) => `${n} ${noun}${n === 1 ? '' : 's'}`;
+
+/** The evidence section's lines, the same in Markdown and HTML. */
+function evidenceLines(r: DrillReport): string[] {
+  const e = r.evidence;
+  const lines = [
+    r.signature ? `Signed (${r.signature.algorithm}, key ${r.signature.keyId}): check with dr report verify <report>.json` : `UNSIGNED: ${r.unsigned ?? 'no signing key configured'}`,
+  ];
+  if (!e) return [...lines, 'No evidence recorded (older report).'];
+  lines.push(`Manifest SHA-256: ${e.manifestSha256 ?? 'unknown'}`);
+  lines.push(e.achievedRpo
+    ? `Achieved RPO: ${formatSeconds(e.achievedRpo.seconds)} (newest restored row ${e.achievedRpo.newestRow} in ${e.achievedRpo.table}, before the backup's snapshot)`
+    : 'Achieved RPO: unknown (no time column recorded)');
+  lines.push(`Versions: crypto-stock-dr ${e.versions.dr}, pg_dump ${e.versions.pgDump ?? '—'}, PostgreSQL ${e.versions.server ?? '—'}${e.versions.timescaledb ? `, TimescaleDB ${e.versions.timescaledb}` : ''}`);
+  return lines;
+}
 
 function checkCounts(checks: readonly VerifyCheck[]): string {
   const counts = new Map<string, number>();
@@ -572,8 +606,20 @@ const CONTENT_TYPES: Readonly<Record<DrillReportFormat, string>> = {
  * under `prefix` (`reports/` in a backup repository). The day's first drill of a database takes
  * `<db>.*`; a later one, whose keys are taken (write-once), its start time as suffix.
  */
-export async function writeDrillReport(repo: Repository, report: DrillReport, options: { readonly prefix?: string } = {}): Promise<DrillReportKeys> {
+export async function writeDrillReport(
+  repo: Repository,
+  unsignedReport: DrillReport,
+  options: {
+    readonly prefix?: string;
+    /** Signs the JSON (core/evidence.ts). @default - none: the report is marked unsigned */
+    readonly signer?: ReportSigner;
+    /** Why it is unsigned, when `signer` is absent (e.g. the key could not be read). */
+    readonly unsignedReason?: string;
+  } = {},
+): Promise<DrillReportKeys> {
   const prefix = options.prefix ?? '';
+  // Signed once: a report the caller already signed (to return it) is written as it is.
+  const report = 'signature' in unsignedReport ? unsignedReport : await signReport(unsignedReport, options.signer, options.unsignedReason);
   const at = new Date(report.startedAt);
   const bodies: Record<DrillReportFormat, string> = { html: renderHtml(report), md: renderMarkdown(report), json: renderJson(report) };
   for (let attempt = 0; attempt < 100; attempt++) {

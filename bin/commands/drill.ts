@@ -25,6 +25,9 @@ export const drillCommand: Command = {
                        accept a WebSocket handshake; sorted into the checklist's application/API/WebSocket items
   --health-timeout MS  per URL (default 5000)
   --no-owner           restore without ownership (scratch server lacks the source's roles)
+  --signing-key FILE   sign the report JSON with this Ed25519 private key (PEM; openssl genpkey
+                       -algorithm ed25519); check it later with dr report verify. An unreadable key
+                       fails the drill and the report is written marked UNSIGNED
   --kms-key-id ID      SSE-KMS key for the s3:// report objects (default: the bucket's encryption)
   --object-lock MODE   none (default) or governance: lock the report objects for their tier
   -j, --jobs N, --pg-bin DIR, --work-dir DIR, --json, --quiet
@@ -44,6 +47,7 @@ checklist item is ✓. Exit status: 0 on PASS, 1 on FAIL (the report is written 
     'health-url': { type: 'string', multiple: true },
     'health-timeout': { type: 'string' },
     'no-owner': { type: 'boolean', default: false },
+    'signing-key': { type: 'string' },
   },
   async run(v, io): Promise<DrillCommandResult> {
     const scratchServer = required(v, 'scratch');
@@ -64,6 +68,7 @@ checklist item is ✓. Exit status: 0 on PASS, 1 on FAIL (the report is written 
         healthTimeoutMs,
         reportRepository: reportDir ? new FileRepository(resolve(reportDir)) : undefined,
         noOwner: v['no-owner'] === true,
+        signingKey: optionalString(v, 'signing-key'),
         jobs: jobs(v),
         tools: { binDir: optionalString(v, 'pg-bin') },
         workDir: optionalString(v, 'work-dir'),

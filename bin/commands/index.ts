@@ -8,6 +8,7 @@ import { listCommand } from './list.ts';
 import { pruneCommand } from './prune.ts';
 import { pitrCheckCommand, pitrConfigCommand, pitrMarkCommand, pitrRestoreServerCommand } from './pitr.ts';
 import { remoteRestoreCommand, remoteStatusCommand } from './remote.ts';
+import { reportVerifyCommand } from './report.ts';
 import { restoreCommand } from './restore.ts';
 import { verifyCommand } from './verify.ts';
 
@@ -26,6 +27,7 @@ export const COMMANDS: Record<string, Command> = {
   'pitr info': { ...pitrCheckCommand, summary: 'The same report as dr pitr check' },
   'pitr restore-server': pitrRestoreServerCommand,
   'pitr mark': pitrMarkCommand,
+  'report verify': reportVerifyCommand,
   'remote restore': remoteRestoreCommand,
   'remote status': remoteStatusCommand,
 };
