@@ -152,14 +152,17 @@ export function planRecovery(state: ArchiveState, stanza: string, target: Recove
   else if (choice === 'current') timeline = backup.timeline;
   else timeline = reachable[reachable.length - 1] ?? backup.timeline;
 
-  if (choice === undefined && target.kind === 'time' && reachable.length > 1) {
+  if (choice === undefined && reachable.length > 1) {
+    // A time before the branch is on one history only; any other target may be on either branch.
     const contested = reachable
       .map((t) => ({ t, since: contestedSince(state, t, backup) }))
-      .filter((c): c is { t: number; since: bigint } => c.since !== undefined && target.at.micros >= c.since);
+      .filter((c): c is { t: number; since: bigint } => c.since !== undefined && (target.kind !== 'time' || target.at.micros >= c.since));
     if (contested.length > 0) {
       const names = [...new Set(contested.flatMap((c) => [state.histories.get(c.t)!.ancestors.at(-1)!.timeline, c.t]))].sort((a, b) => a - b);
       throw new DrError(
-        `--at ${target.at.iso} exists on more than one timeline of stanza ${stanza} (${names.join(' and ')}: timeline ${contested[0].t} branched off before it and both were archived after it)`,
+        target.kind === 'time'
+          ? `--at ${target.at.iso} exists on more than one timeline of stanza ${stanza} (${names.join(' and ')}: timeline ${contested[0].t} branched off before it and both were archived after it)`
+          : `${describeTarget(target)} is ambiguous in stanza ${stanza}: timelines ${names.join(' and ')} both continue after timeline ${contested[0].t} branched off`,
         `choose one with --timeline ${names.join('|')} (current = the base backup's, latest = the newest); dr pitr check shows each timeline's window`,
       );
     }

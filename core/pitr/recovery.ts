@@ -77,8 +77,9 @@ export class TemporaryServer {
 
   /** A connection URL over the private socket. */
   url(database: string, user: string): string {
-    // libpq and node-postgres both take a socket directory from the `host` parameter.
-    return `postgres://${encodeURIComponent(user)}@localhost:5432/${encodeURIComponent(database)}?host=${encodeURIComponent(this.socketDir)}`;
+    // libpq and node-postgres both take a socket directory from the `host` parameter. No host in
+    // the authority: a parser that let it win over ?host= would reach a real server on localhost.
+    return `postgres:///${encodeURIComponent(database)}?host=${encodeURIComponent(this.socketDir)}&port=5432&user=${encodeURIComponent(user)}`;
   }
 
   private pgCtl(args: string[]) {

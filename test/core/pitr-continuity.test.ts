@@ -340,6 +340,9 @@ describe('point-in-time recovery you can trust (real PostgreSQL + pgBackRest)', 
     const ambiguous = await restoreInto(target('pitr_tl_amb'), ['--at', now]);
     expectOneLineError(ambiguous, /exists on more than one timeline of stanza crypto_stock \(1 and 2.*--timeline 1\|2/, 1);
 
+    // --latest is ambiguous as well: the restored server's stale timeline 2 is not the primary's.
+    expectOneLineError(await restoreInto(target('pitr_tl_latest'), ['--latest']), /the end of the archived WAL is ambiguous in stanza crypto_stock: timelines 1 and 2 both continue.*--timeline 1\|2/, 1);
+
     const one = target('pitr_tl1');
     const onOne = await restoreInto(one, ['--at', now, '--timeline', '1']);
     expect(onOne.code, onOne.stderr).toBe(0);
