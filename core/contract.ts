@@ -81,6 +81,14 @@ export type JobCommand = keyof typeof JOB_COMMANDS;
  * CloudWatch metrics the DR system emits and alarms on. Every metric carries one dimension,
  * `Metrics.dimension` = the database name; the PITR ones `Metrics.stanzaDimension` instead.
  */
+/** The restore-time trend alarms (drill reports compute the metrics, the monitoring construct alarms on them). */
+export const DrillTrend = {
+  /** The median of the last three drills' restore times grew more than this, in percent, over the three before… */
+  growthAlarmPercent: 20,
+  /** …or at the last 12 months' rate the restore time reaches the RTO within this many days. */
+  rtoHorizonDays: 90,
+} as const;
+
 export const Metrics = {
   namespace: 'CryptoStockDr',
   /** Dimension name; its value is the database name. */
@@ -93,6 +101,10 @@ export const Metrics = {
   drillPassed: 'DrillPassed',
   /** Age of the backup a drill restored, at drill time (drill-report Lambda). Hours. */
   backupAgeHours: 'BackupAgeHours',
+  /** Median restore time of the last three drills over the three before, in percent (drill-report Lambda). Alarm: above 20. */
+  restoreTrendGrowthPercent: 'RestoreTrendGrowthPercent',
+  /** Days until the restore time reaches the RTO at the last 12 months' rate (drill-report Lambda, when growing). Alarm: below 90. */
+  daysUntilRto: 'DaysUntilRto',
   /** Days since the newest drill report, emitted daily (drill-age Lambda). Days. Alarm: above 35 or missing. */
   daysSinceLastDrill: 'DaysSinceLastDrill',
   /** Dimension of the PITR metrics; its value is the pgBackRest stanza (one per cluster). */

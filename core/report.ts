@@ -124,7 +124,43 @@ export interface DrillReport {
     readonly changeSeconds: number | null;
     /** Median restore time of the previous drills. */
     readonly medianSeconds: number | null;
+    /**
+     * Median restore time of the last three drills (this one included) over the three before, in
+     * percent (+25 = 25% slower); null with fewer than six. Alarm: above DrillTrend.growthAlarmPercent.
+     */
+    readonly growthPercent?: number | null;
+    /**
+     * Days until the restore time reaches the RTO at the last 12 months' rate (least squares over
+     * the drills); null when it is not growing or there are fewer than three. Alarm: below DrillTrend.rtoHorizonDays.
+     */
+    readonly daysToRto?: number | null;
   };
+}
+
+/** The chart and the trend look back this far. */
+const TREND_WINDOW_DAYS = 365;
+
+const medianOf = (values: readonly number[]): number | null => {
+  const v = [...values].sort((a, b) => a - b);
+  return v.length === 0 ? null : v.length % 2 ? v[(v.length - 1) / 2] : (v[v.length / 2 - 1] + v[v.length / 2]) / 2;
+};
+
+/** Growth of the restore time and the days left before it reaches the RTO, from drills oldest first (this one last). */
+export function restoreTrend(points: readonly { startedAt: string; restoreSeconds: number | null }[], rtoSeconds: number): { growthPercent: number | null; daysToRto: number | null } {
+  const known = points.filter((p): p is { startedAt: string; restoreSeconds: number } => p.restoreSeconds !== null);
+  const recent = medianOf(known.slice(-3).map((p) => p.restoreSeconds));
+  const before = medianOf(known.slice(-6, -3).map((p) => p.restoreSeconds));
+  const growthPercent = known.length >= 6 && recent !== null && before !== null && before > 0 ? Math.round(((recent - before) / before) * 1000) / 10 : null;
+  if (known.length < 3) return { growthPercent, daysToRto: null };
+  const xs = known.map((p) => Date.parse(p.startedAt) / 86_400_000);
+  const ys = known.map((p) => p.restoreSeconds);
+  const mx = xs.reduce((a, b) => a + b, 0) / xs.length;
+  const my = ys.reduce((a, b) => a + b, 0) / ys.length;
+  const sxx = xs.reduce((a, x) => a + (x - mx) ** 2, 0);
+  const slope = sxx === 0 ? 0 : xs.reduce((a, x, i) => a + (x - mx) * (ys[i] - my), 0) / sxx;
+  const last = ys[ys.length - 1];
+  if (slope <= 0) return { growthPercent, daysToRto: null };
+  return { growthPercent, daysToRto: Math.max(0, Math.round(((rtoSeconds - last) / slope) * 10) / 10) };
 }
 
 export interface DrillEvidence {
@@ -209,7 +245,9 @@ export function buildDrillReport(facts: DrillFacts): DrillReport {
   phase('verify-data', facts.verification?.durationMs);
   if (facts.scratch) phase('cleanup', facts.cleanupMs);
 
-  const previous = [...(facts.previous ?? [])].filter((p) => p.startedAt < facts.startedAt.toISOString()).sort((a, b) => (a.startedAt < b.startedAt ? -1 : 1)).slice(-TREND_LENGTH);
+  const windowStart = new Date(facts.startedAt.getTime() - TREND_WINDOW_DAYS * 86_400_000).toISOString();
+  const previous = [...(facts.previous ?? [])].filter((p) => p.startedAt < facts.startedAt.toISOString() && p.startedAt >= windowStart)
+    .sort((a, b) => (a.startedAt < b.startedAt ? -1 : 1)).slice(-TREND_LENGTH);
   const lastSeconds = [...previous].reverse().find((p) => p.restoreSeconds !== null)?.restoreSeconds ?? null;
   const known = previous.map((p) => p.restoreSeconds).filter((s): s is number => s !== null).sort((a, b) => a - b);
   const median = known.length === 0 ? null : known.length % 2 ? known[(known.length - 1) / 2] : (known[known.length / 2 - 1] + known[known.length / 2]) / 2;
@@ -250,6 +288,7 @@ export function buildDrillReport(facts: DrillFacts): DrillReport {
       previous,
       changeSeconds: restoreSeconds !== null && lastSeconds !== null ? Math.round((restoreSeconds - lastSeconds) * 1000) / 1000 : null,
       medianSeconds: median,
+      ...restoreTrend([...previous, { startedAt: facts.startedAt.toISOString(), restoreSeconds: restoreCompleted ? restoreSeconds : null }], rtoSeconds),
     },
   };
 }

@@ -144,6 +144,8 @@ export function createHandler(deps: DrillReportDeps = {}): (event: unknown) => P
     // Only a completed restore's time measures recovery; a failed one's would understate it.
     if (report.restore.completed && report.restore.seconds !== null) metrics.push({ name: Metrics.restoreSeconds, value: report.restore.seconds, unit: 'Seconds' });
     if (report.backup) metrics.push({ name: Metrics.backupAgeHours, value: report.backup.ageHours, unit: 'None' });
+    if (report.trend.growthPercent != null) metrics.push({ name: Metrics.restoreTrendGrowthPercent, value: report.trend.growthPercent, unit: 'None' });
+    if (report.trend.daysToRto != null) metrics.push({ name: Metrics.daysUntilRto, value: report.trend.daysToRto, unit: 'None' });
     const line = emfLine(Metrics.namespace, { [Metrics.dimension]: event.database }, metrics, finishedAt);
     if (line) print(line);
 

@@ -7,7 +7,7 @@ import * as sns from 'aws-cdk-lib/aws-sns';
 import * as subscriptions from 'aws-cdk-lib/aws-sns-subscriptions';
 import type * as sfn from 'aws-cdk-lib/aws-stepfunctions';
 import { Construct } from 'constructs';
-import { Metrics } from '../../core/contract.ts';
+import { DrillTrend, Metrics } from '../../core/contract.ts';
 
 /** A CryptoStockDr metric of one database (`Metrics.dimension`). */
 export function databaseMetric(metricName: string, database: string, options: { readonly statistic: string; readonly period: Duration; readonly label?: string }): cloudwatch.Metric {
@@ -164,6 +164,8 @@ export class DrillMonitoring extends Construct {
   public readonly drillFailedAlarms: ReadonlyMap<string, cloudwatch.Alarm>;
   public readonly rtoExceededAlarms: ReadonlyMap<string, cloudwatch.Alarm>;
   public readonly noRecentDrillAlarms: ReadonlyMap<string, cloudwatch.Alarm>;
+  /** The restore time is trending towards the RTO: medians up more than 20%, or the RTO within 90 days at today's rate. */
+  public readonly restoreTrendAlarms: ReadonlyMap<string, cloudwatch.Alarm[]>;
 
   constructor(scope: Construct, id: string, props: DrillMonitoringProps) {
     super(scope, id);
@@ -215,7 +217,31 @@ export class DrillMonitoring extends Construct {
         treatMissingData: cloudwatch.TreatMissingData.BREACHING,
       }));
     }
-    for (const alarm of [...failed.values(), ...rto.values(), ...stale.values()]) alarm.addAlarmAction(notify);
+    const trend = new Map<string, cloudwatch.Alarm[]>();
+    for (const database of props.databases) {
+      const dbId = idOf(database);
+      // Both metrics come with a drill (monthly) and only when there is enough history: missing data is no trend.
+      trend.set(database, [
+        new cloudwatch.Alarm(this, `RestoreTrendGrowth_${dbId}`, {
+          alarmDescription: `Drill restores of ${database} are getting slower: the median of the last three is more than ${DrillTrend.growthAlarmPercent}% above the three before. See the drill report's trend; act before the RTO is at risk.`,
+          metric: databaseMetric(Metrics.restoreTrendGrowthPercent, database, { statistic: cloudwatch.Stats.MAXIMUM, period: day }),
+          threshold: DrillTrend.growthAlarmPercent,
+          evaluationPeriods: 1,
+          comparisonOperator: cloudwatch.ComparisonOperator.GREATER_THAN_THRESHOLD,
+          treatMissingData: cloudwatch.TreatMissingData.NOT_BREACHING,
+        }),
+        new cloudwatch.Alarm(this, `RtoWithinHorizon_${dbId}`, {
+          alarmDescription: `At the last 12 months' rate, drill restores of ${database} reach the RTO (${props.rtoSeconds} s) within ${DrillTrend.rtoHorizonDays} days. See the drill report's trend.`,
+          metric: databaseMetric(Metrics.daysUntilRto, database, { statistic: cloudwatch.Stats.MINIMUM, period: day }),
+          threshold: DrillTrend.rtoHorizonDays,
+          evaluationPeriods: 1,
+          comparisonOperator: cloudwatch.ComparisonOperator.LESS_THAN_THRESHOLD,
+          treatMissingData: cloudwatch.TreatMissingData.NOT_BREACHING,
+        }),
+      ]);
+    }
+    for (const alarm of [...failed.values(), ...rto.values(), ...stale.values(), ...[...trend.values()].flat()]) alarm.addAlarmAction(notify);
+    this.restoreTrendAlarms = trend;
     this.drillFailedAlarms = failed;
     this.rtoExceededAlarms = rto;
     this.noRecentDrillAlarms = stale;

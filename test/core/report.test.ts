@@ -17,6 +17,7 @@ import {
   renderJson,
   renderMarkdown,
   TREND_LENGTH,
+  restoreTrend,
   writeDrillReport,
 } from '../../core/report.ts';
 import type { VerifyCheck } from '../../core/verify.ts';
@@ -275,5 +276,23 @@ describe('storage', () => {
     await repo.put('drills/2026-03-01/crypto_stock.json', '{not json', { tier: 'monthly' });
     await writeDrillReport(repo, at('2026-04-05T03:00:00Z', 33));
     expect((await readDrillHistory(repo, 'crypto_stock')).map((p) => p.restoreSeconds)).toEqual([33]);
+  });
+});
+
+describe('restoreTrend', () => {
+  const drills = (seconds: number[]) => seconds.map((s, i) => ({ startedAt: new Date(Date.UTC(2026, i, 4)).toISOString(), restoreSeconds: s }));
+
+  it('compares the median of the last three drills with the three before', () => {
+    expect(restoreTrend(drills([100, 100, 100, 130, 125, 120]), 3600).growthPercent).toBe(25);
+    expect(restoreTrend(drills([100, 100, 100, 100, 100]), 3600).growthPercent).toBeNull();
+  });
+
+  it('projects when the restore time reaches the RTO at the drills\' rate (about 30 days a drill here)', () => {
+    const t = restoreTrend(drills([1000, 1500, 2000, 2500, 3000]), 3600);
+    // +500 s a month: 600 s left is a bit over a month.
+    expect(t.daysToRto).toBeGreaterThan(30);
+    expect(t.daysToRto).toBeLessThan(40);
+    expect(restoreTrend(drills([3000, 2500, 2000]), 3600).daysToRto).toBeNull();
+    expect(restoreTrend(drills([1000, 1100]), 3600).daysToRto).toBeNull();
   });
 });

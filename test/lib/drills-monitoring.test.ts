@@ -70,6 +70,16 @@ describe('monitoring alarms', () => {
     expect(stale[0]).toMatchObject({ Statistic: 'Maximum', Threshold: 35, ComparisonOperator: 'GreaterThanThreshold', TreatMissingData: 'breaching', Period: 86_400, EvaluationPeriods: 1 });
   });
 
+  it('restore times trending towards the RTO alarm: medians up more than 20%, or the RTO within 90 days at the year\'s rate', () => {
+    const growth = alarms(Metrics.restoreTrendGrowthPercent);
+    expect(growth).toHaveLength(2);
+    expect(growth[0]).toMatchObject({ Statistic: 'Maximum', Threshold: 20, ComparisonOperator: 'GreaterThanThreshold', TreatMissingData: 'notBreaching', Period: 86_400 });
+    const horizon = alarms(Metrics.daysUntilRto);
+    expect(horizon).toHaveLength(2);
+    expect(horizon[0]).toMatchObject({ Statistic: 'Minimum', Threshold: 90, ComparisonOperator: 'LessThanThreshold', TreatMissingData: 'notBreaching' });
+    expect(horizon[0].AlarmDescription).toContain('reach the RTO (14400 s) within 90 days');
+  });
+
   it('a failed drill execution alarms, and every alarm notifies the topic', () => {
     template.hasResourceProperties('AWS::CloudWatch::Alarm', {
       Namespace: 'AWS/States',
@@ -135,13 +145,13 @@ describe('drill Lambdas', () => {
     template.resourcePropertiesCountIs('AWS::Lambda::Function', { VpcConfig: Match.anyValue(), Description: Match.stringLikeRegexp('drill scratch database') }, 2);
   });
 
-  it('the Lambdas reach the staging server port and HTTPS only; the job can reach the staging port too', () => {
+  it('the Lambdas reach the staging server port and HTTPS only; the drill task can reach the staging port too (test/lib/hardening-12.test.ts: where HTTPS goes)', () => {
     template.hasResourceProperties('AWS::EC2::SecurityGroup', {
       GroupDescription: Match.stringLikeRegexp('drill Lambdas'),
       SecurityGroupEgress: [Match.objectLike({ FromPort: 443, ToPort: 443 }), Match.objectLike({ FromPort: 6432, ToPort: 6432 })],
     });
     template.hasResourceProperties('AWS::EC2::SecurityGroup', {
-      GroupDescription: Match.stringLikeRegexp('backup job'),
+      GroupDescription: Match.stringLikeRegexp('drill task'),
       SecurityGroupEgress: Match.arrayWith([Match.objectLike({ FromPort: 6432, ToPort: 6432 })]),
     });
   });
