@@ -161,9 +161,6 @@ export class DrStack extends Stack {
 
     // --- drills: restore into scratch databases on the staging server, verify, drop, report ---
     const drilled = config.databases.map((db) => db.name);
-    if (!config.databases.some((db) => db.port === scratch.port)) {
-      this.job.securityGroup.addEgressRule(ec2.Peer.anyIpv4(), ec2.Port.tcp(scratch.port), `PostgreSQL staging server (drills) on ${scratch.port}`);
-    }
     this.drillFunctions = new DrillFunctions(this, 'DrillFunctions', {
       vault: this.vault,
       vpc: this.job.vpc,
@@ -175,6 +172,8 @@ export class DrStack extends Stack {
       // The job's 'rds' bundle is in its image; the Lambdas have the RDS CAs in their runtime.
       caBundle: config.sslRootCert === 'rds' ? LAMBDA_RUNTIME_CA_BUNDLE : undefined,
       secretKey,
+      awsApiPeers: this.job.awsApiPeers,
+      healthUrls: config.drill.healthUrls,
     });
     // With databaseSecurityGroupId, the verify and cleanup Lambdas need ingress like the job (staging defaults to the database server).
     this.job.allowDatabaseAccess(this.drillFunctions.securityGroup, 'crypto-stock-dr drill Lambdas');

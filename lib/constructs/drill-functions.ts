@@ -44,6 +44,18 @@ export interface DrillFunctionsProps {
    * @default - none (a secret under the AWS-managed key needs no grant)
    */
   readonly secretKey?: kms.IKey;
+  /**
+   * Where the verify and cleanup Lambdas' HTTPS to AWS APIs may go (BackupJob.awsApiPeers: the
+   * interface endpoints' security group and the S3 prefix list in a created VPC).
+   * @default - [ec2.Peer.anyIpv4()]
+   */
+  readonly awsApiPeers?: readonly ec2.IPeer[];
+  /**
+   * The application health URLs the verification calls (config drill.healthUrls): their ports get
+   * egress to anywhere, since the applications' addresses are not known here.
+   * @default - none
+   */
+  readonly healthUrls?: readonly string[];
 }
 
 /**
@@ -93,7 +105,14 @@ export class DrillFunctions extends Construct {
       description: 'crypto-stock-dr drill Lambdas: HTTPS to AWS APIs and the staging server',
       allowAllOutbound: false,
     });
-    this.securityGroup.addEgressRule(ec2.Peer.anyIpv4(), ec2.Port.tcp(443), 'AWS APIs (S3, Secrets Manager) and HTTPS health URLs');
+    for (const peer of props.awsApiPeers ?? [ec2.Peer.anyIpv4()]) {
+      this.securityGroup.addEgressRule(peer, ec2.Port.tcp(443), 'AWS APIs (S3, Secrets Manager, CloudWatch Logs)');
+    }
+    const healthPorts = new Set((props.healthUrls ?? []).filter((u) => /^(https?|wss?):/i.test(u)).map((u) => {
+      const url = new URL(u);
+      return Number(url.port || (/^(https|wss):$/i.test(url.protocol) ? 443 : 80));
+    }));
+    for (const port of healthPorts) this.securityGroup.addEgressRule(ec2.Peer.anyIpv4(), ec2.Port.tcp(port), `Application health URLs (drill.healthUrls) on ${port}`);
     this.securityGroup.addEgressRule(ec2.Peer.anyIpv4(), ec2.Port.tcp(props.scratchServer.port), `PostgreSQL staging server on ${props.scratchServer.port}`);
 
     const inVpc = { vpc: props.vpc, securityGroups: [this.securityGroup] };

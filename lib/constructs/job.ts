@@ -1,5 +1,6 @@
 import { fileURLToPath } from 'node:url';
-import { Annotations, type Duration, IgnoreMode, RemovalPolicy, Validations } from 'aws-cdk-lib';
+import { Annotations, Aws, type Duration, IgnoreMode, RemovalPolicy, Stack, Validations } from 'aws-cdk-lib';
+import * as cr from 'aws-cdk-lib/custom-resources';
 import * as ec2 from 'aws-cdk-lib/aws-ec2';
 import * as ecs from 'aws-cdk-lib/aws-ecs';
 import { Platform } from 'aws-cdk-lib/aws-ecr-assets';
@@ -129,7 +130,7 @@ export interface BackupJobProps {
    * drills, and its roles can read only this server's secret, never a production one.
    * @default - no drill task definition
    */
-  readonly scratchServer?: { readonly secret: secretsmanager.ISecret };
+  readonly scratchServer?: ScratchServerAccess;
   /**
    * Customer-managed key the database secrets are encrypted with: the execution roles that inject
    * them get kms:Decrypt on it, through Secrets Manager only.
@@ -146,6 +147,21 @@ export interface BackupJobProps {
    * @default logs.RetentionDays.THREE_MONTHS
    */
   readonly logRetention?: logs.RetentionDays;
+}
+
+/** The staging server the drill task reaches: its secret and port. */
+export interface ScratchServerAccess {
+  readonly secret: secretsmanager.ISecret;
+  /**
+   * PostgreSQL port of the staging server: the drill security group's only egress beside HTTPS to AWS APIs.
+   * @default 5432
+   */
+  readonly port?: number;
+}
+
+/** The ECR layer bucket Fargate pulls image layers from through the S3 gateway endpoint. */
+export function ecrLayerBucketArn(): string {
+  return `arn:${Aws.PARTITION}:s3:::prod-${Aws.REGION}-starport-layer-bucket`;
 }
 
 /** What one of the job's two task definitions sets beyond the settings they share. */
@@ -181,13 +197,27 @@ export class BackupJob extends Construct {
   /** The drill task definition (with props.scratchServer): the restore role's rights, and only the scratch server's secret. */
   public readonly drillTaskDefinition?: ecs.FargateTaskDefinition;
   public readonly drillContainer?: ecs.ContainerDefinition;
+  /** Backups and restores: HTTPS to AWS APIs, and the database ports (to databaseSecurityGroup when given). */
   public readonly securityGroup: ec2.SecurityGroup;
+  /** Drills (with props.scratchServer): HTTPS to AWS APIs and the staging server's port, never the database security group. */
+  public readonly drillSecurityGroup?: ec2.SecurityGroup;
+  /** The interface endpoints' security group (created VPC with interface endpoints only). */
+  public endpointSecurityGroup?: ec2.SecurityGroup;
+  /** The S3 gateway endpoint of a created VPC; its policy admits only the buckets the job uses and the ECR layer bucket. */
+  public s3Endpoint?: ec2.GatewayVpcEndpoint;
+  /**
+   * Where HTTPS egress may go: in a created VPC with interface endpoints, the endpoints' security
+   * group and the region's S3 prefix list (gateway endpoint); in an imported VPC, or without
+   * interface endpoints, anywhere (the VPC's own endpoints or NAT are not known here).
+   */
+  public readonly awsApiPeers: readonly ec2.IPeer[];
   public readonly logGroup: logs.LogGroup;
   /** The subnets tasks must be started in. */
   public readonly subnets: ec2.SubnetSelection = { subnetType: ec2.SubnetType.PRIVATE_WITH_EGRESS };
   /** The interface endpoints created with the VPC (empty for an imported VPC). */
   public readonly endpoints: ec2.InterfaceVpcEndpoint[] = [];
   private readonly databaseSecurityGroup?: ec2.ISecurityGroup;
+  private readonly awsApiRules: readonly (readonly [ec2.IPeer, string])[];
   private readonly databasePorts: readonly number[];
 
   constructor(scope: Construct, id: string, props: BackupJobProps) {
@@ -212,6 +242,14 @@ export class BackupJob extends Construct {
     }
 
     this.vpc = props.vpc ?? this.createVpc(props.interfaceEndpoints ?? true);
+    this.awsApiRules = this.endpointSecurityGroup && this.s3Endpoint
+      ? [
+        [this.endpointSecurityGroup, 'AWS APIs through the interface endpoints (KMS, Secrets Manager, ECR, Logs, STS, SNS, Step Functions)'],
+        [ec2.Peer.prefixList(this.s3PrefixListId()), 'S3 through the gateway endpoint (the region\'s S3 prefix list)'],
+      ]
+      : [[ec2.Peer.anyIpv4(), 'AWS APIs (S3, Secrets Manager, ECR, CloudWatch Logs): the VPC\'s endpoints or NAT']];
+    this.awsApiPeers = this.awsApiRules.map(([peer]) => peer);
+    if (this.s3Endpoint) this.restrictS3Endpoint(this.s3Endpoint, props);
     this.databaseSecurityGroup = props.databaseSecurityGroup;
     this.databasePorts = [...new Set(props.databases.map((db) => db.port))];
 
@@ -226,9 +264,10 @@ export class BackupJob extends Construct {
       description: 'crypto-stock-dr backup job: HTTPS to AWS APIs and the database ports',
       allowAllOutbound: false,
     });
-    this.securityGroup.addEgressRule(ec2.Peer.anyIpv4(), ec2.Port.tcp(443), 'AWS APIs (S3, Secrets Manager, ECR, CloudWatch Logs)');
-    for (const port of new Set(props.databases.map((db) => db.port))) {
-      this.securityGroup.addEgressRule(ec2.Peer.anyIpv4(), ec2.Port.tcp(port), `PostgreSQL on ${port}`);
+    this.allowAwsApis(this.securityGroup);
+    for (const port of this.databasePorts) {
+      // To the databases' security group when there is one; without it the database addresses are not known here.
+      this.securityGroup.addEgressRule(props.databaseSecurityGroup ?? ec2.Peer.anyIpv4(), ec2.Port.tcp(port), `PostgreSQL on ${port}`);
     }
 
     this.logGroup = new logs.LogGroup(this, 'Logs', {
@@ -288,6 +327,15 @@ export class BackupJob extends Construct {
         secrets: {},
       });
       this.drillTaskDefinition = drill.taskDefinition;
+      const scratchPort = props.scratchServer.port ?? 5432;
+      this.drillSecurityGroup = new ec2.SecurityGroup(this, 'DrillSecurityGroup', {
+        vpc: this.vpc,
+        description: 'crypto-stock-dr drill task: HTTPS to AWS APIs and the staging server only',
+        allowAllOutbound: false,
+      });
+      this.allowAwsApis(this.drillSecurityGroup);
+      // The staging server's address is not known as a security group: its port, anywhere.
+      this.drillSecurityGroup.addEgressRule(ec2.Peer.anyIpv4(), ec2.Port.tcp(scratchPort), `PostgreSQL staging server (drills) on ${scratchPort}`);
       this.drillContainer = drill.container;
       props.vault.grantRead(drill.taskDefinition.taskRole);
       this.grantRestoreResults(props.vault, drill.taskDefinition.taskRole);
@@ -312,7 +360,60 @@ export class BackupJob extends Construct {
     if (!this.drillTaskDefinition || !this.drillContainer) {
       throw new Error(`BackupJob ${this.node.path}: no drill task definition; pass scratchServer to BackupJob so drills never run with production secrets`);
     }
-    return { cluster: this.cluster, taskDefinition: this.drillTaskDefinition, container: this.drillContainer, securityGroups: [this.securityGroup], subnets: this.subnets };
+    return { cluster: this.cluster, taskDefinition: this.drillTaskDefinition, container: this.drillContainer, securityGroups: [this.drillSecurityGroup!], subnets: this.subnets };
+  }
+
+  /** HTTPS egress of `securityGroup` to AWS APIs only: awsApiPeers (the endpoints and S3, in a created VPC). */
+  public allowAwsApis(securityGroup: ec2.SecurityGroup): void {
+    for (const [peer, description] of this.awsApiRules) securityGroup.addEgressRule(peer, ec2.Port.tcp(443), description);
+  }
+
+  /** The id of the region's AWS-managed S3 prefix list (com.amazonaws.<region>.s3), looked up at deploy time. */
+  private s3PrefixListId(): string {
+    const lookup = new cr.AwsCustomResource(this, 'S3PrefixList', {
+      onUpdate: {
+        service: 'EC2',
+        action: 'describeManagedPrefixLists',
+        parameters: { Filters: [{ Name: 'prefix-list-name', Values: [`com.amazonaws.${Aws.REGION}.s3`] }] },
+        physicalResourceId: cr.PhysicalResourceId.of(`s3-prefix-list-${Aws.REGION}`),
+        outputPaths: ['PrefixLists.0.PrefixListId'],
+      },
+      policy: cr.AwsCustomResourcePolicy.fromSdkCalls({ resources: cr.AwsCustomResourcePolicy.ANY_RESOURCE }),
+      installLatestAwsSdk: false,
+    });
+    Validations.of(lookup).acknowledge({
+      id: 'AwsSolutions-IAM5[Resource::*]',
+      reason: 'ec2:DescribeManagedPrefixLists, the only action of this lookup, supports only Resource "*"; it reads the id of the AWS-managed S3 prefix list and changes nothing.',
+    });
+    // The provider function AwsCustomResource adds once per stack (its id is fixed by aws-cdk-lib).
+    const provider = Stack.of(this).node.tryFindChild('AWS679f53fac002430cb0da5b7982bd2287');
+    if (provider) {
+      Validations.of(provider).acknowledge({
+        id: 'AwsSolutions-IAM4[Policy::arn:<AWS::Partition>:iam::aws:policy/service-role/AWSLambdaBasicExecutionRole]',
+        reason: 'The AwsCustomResource provider of aws-cdk-lib uses the AWS-managed basic execution policy only to write its own CloudWatch Logs; its one data permission is the prefix-list lookup.',
+      });
+    }
+    return lookup.getResponseField('PrefixLists.0.PrefixListId');
+  }
+
+  /**
+   * The S3 gateway endpoint admits only what the job and the Lambdas in the VPC read and write:
+   * the vault, the PITR repository, and the ECR layer bucket Fargate pulls the image from.
+   */
+  private restrictS3Endpoint(endpoint: ec2.GatewayVpcEndpoint, props: BackupJobProps): void {
+    const buckets = [props.vault.bucket, ...(props.pitr ? [props.pitr.repository.bucket] : [])];
+    endpoint.addToPolicy(new iam.PolicyStatement({
+      sid: 'OnlyThisStacksBuckets',
+      principals: [new iam.AnyPrincipal()],
+      actions: ['s3:*'],
+      resources: buckets.flatMap((b) => [b.bucketArn, b.arnForObjects('*')]),
+    }));
+    endpoint.addToPolicy(new iam.PolicyStatement({
+      sid: 'EcrImageLayers',
+      principals: [new iam.AnyPrincipal()],
+      actions: ['s3:GetObject'],
+      resources: [`${ecrLayerBucketArn()}/*`],
+    }));
   }
 
 
@@ -418,6 +519,7 @@ export class BackupJob extends Construct {
       },
       gatewayEndpoints: { S3: { service: ec2.GatewayVpcEndpointAwsService.S3, subnets: [this.subnets] } },
     });
+    this.s3Endpoint = vpc.node.findChild('S3') as ec2.GatewayVpcEndpoint;
     if (interfaceEndpoints) {
       const services: [string, ec2.InterfaceVpcEndpointAwsService][] = [
         ['Kms', ec2.InterfaceVpcEndpointAwsService.KMS],
@@ -436,6 +538,7 @@ export class BackupJob extends Construct {
         description: 'crypto-stock-dr VPC endpoints: HTTPS from the VPC',
         allowAllOutbound: false,
       });
+      this.endpointSecurityGroup = endpointSecurityGroup;
       endpointSecurityGroup.addIngressRule(ec2.Peer.ipv4(vpc.vpcCidrBlock), ec2.Port.tcp(443), 'HTTPS to AWS APIs from inside the VPC');
       Validations.of(endpointSecurityGroup).acknowledge({
         id: 'AwsSolutions-EC23',

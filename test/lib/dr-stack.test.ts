@@ -85,6 +85,9 @@ describe('DrStack', () => {
     expect(acks.map(([id]) => id.replace(/^annotation::/i, '').replace(/<[^>]+>/g, '<ref>')).sort()).toEqual([
       // The VPC endpoints' security group: HTTPS from the VPC CIDR (lib/constructs/job.ts).
       'AwsSolutions-EC23',
+      // The S3 prefix-list lookup (AwsCustomResource): DescribeManagedPrefixLists on "*", and its provider's basic execution role.
+      'AwsSolutions-IAM5[Resource::*]',
+      'AwsSolutions-IAM4[Policy::arn:<ref>:iam::aws:policy/service-role/AWSLambdaBasicExecutionRole]',
       // The job's three task definitions (backup, restore, drill): non-secret environment, and each
       // execution role's ecr:GetAuthorizationToken on "*".
       'AwsSolutions-ECS2',

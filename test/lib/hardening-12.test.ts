@@ -5,10 +5,35 @@
  * image's RDS CA bundle pinned by SHA-256.
  */
 import { readFileSync } from 'node:fs';
+import { Stack } from 'aws-cdk-lib';
+import { Match, Template } from 'aws-cdk-lib/assertions';
+import * as ec2 from 'aws-cdk-lib/aws-ec2';
+import * as ecs from 'aws-cdk-lib/aws-ecs';
+import * as secretsmanager from 'aws-cdk-lib/aws-secretsmanager';
 import * as cxapi from 'aws-cdk-lib/cx-api';
 import { describe, expect, it } from 'vitest';
+import { BackupJob } from '../../lib/constructs/job.ts';
+import { BackupVault } from '../../lib/constructs/vault.ts';
 import { DrStack } from '../../lib/dr-stack.ts';
-import { newApp, shippedRaw, testConfig } from './helpers.ts';
+import { newApp, onlyResource, shippedRaw, testConfig } from './helpers.ts';
+
+/** Logical id of the one security group whose description matches. */
+function groupId(template: Template, description: RegExp): string {
+  const ids = Object.entries(template.findResources('AWS::EC2::SecurityGroup')).filter(([, r]: [string, any]) => description.test(r.Properties.GroupDescription)).map(([id]) => id);
+  if (ids.length !== 1) throw new Error(`expected one security group matching ${description}, found ${ids.length}`);
+  return ids[0];
+}
+
+/** Every egress rule of a security group: inline ones and AWS::EC2::SecurityGroupEgress resources, without descriptions. */
+function egressOf(template: Template, logicalId: string): Record<string, unknown>[] {
+  const json = template.toJSON().Resources as Record<string, any>;
+  const inline = (json[logicalId].Properties.SecurityGroupEgress ?? []) as Record<string, unknown>[];
+  const separate = Object.values(json).filter((r) => r.Type === 'AWS::EC2::SecurityGroupEgress' && JSON.stringify(r.Properties.GroupId) === JSON.stringify({ 'Fn::GetAtt': [logicalId, 'GroupId'] }))
+    .map((r) => { const { GroupId: _, ...rest } = r.Properties; return rest; });
+  return [...inline, ...separate].map(({ Description: _, ...rule }) => rule);
+}
+
+const https = (to: Record<string, unknown>) => ({ IpProtocol: 'tcp', FromPort: 443, ToPort: 443, ...to });
 
 const SHA = 'a'.repeat(64);
 
@@ -37,5 +62,88 @@ describe('issue 12 §6: the RDS CA bundle is verified by SHA-256', () => {
 
   it('refuses a malformed hash in config, saying how to compute it', () => {
     expect(() => testConfig({ rdsCaBundleSha256: 'ABC' })).toThrow(/rdsCaBundleSha256: the SHA-256 of global-bundle.pem in 64 lowercase hex digits \(curl -fsSL https:\/\/truststore\.pki\.rds\.amazonaws\.com\/global\/global-bundle\.pem \| sha256sum\)/);
+  });
+});
+
+describe('issue 12 §5: egress only to the endpoints, the S3 prefix list and the database security group', () => {
+  const app = newApp();
+  const stack = new DrStack(app, 'Egress', { config: testConfig({ ...shippedRaw(), drill: { scratchServer: { host: 'staging.internal', port: 6432, secret: 'staging/db' }, healthUrls: ['https://app.internal/health', 'http://app.internal:8080/ready'] } }) });
+  const template = Template.fromStack(stack);
+  const endpoints = groupId(template, /VPC endpoints/);
+  const toEndpoints = https({ DestinationSecurityGroupId: { 'Fn::GetAtt': [endpoints, 'GroupId'] } });
+  const toS3 = https({ DestinationPrefixListId: { 'Fn::GetAtt': [expect.stringMatching(/S3PrefixList/), 'PrefixLists.0.PrefixListId'] } });
+
+  it('looks up the region\'s S3 prefix list (com.amazonaws.<region>.s3) at deploy time', () => {
+    const lookup = onlyResource(template, 'Custom::AWS').Properties;
+    const create = JSON.stringify(lookup.Create);
+    expect(create).toContain('describeManagedPrefixLists');
+    expect(create).toContain('com.amazonaws.');
+    expect(create).toContain('.s3');
+  });
+
+  it('backups and restores: HTTPS to the endpoints and S3 only, the database port (no database security group configured: anywhere)', () => {
+    expect(egressOf(template, groupId(template, /backup job/))).toEqual(expect.arrayContaining([toEndpoints, toS3]));
+    expect(egressOf(template, groupId(template, /backup job/))).toHaveLength(3);
+    expect(egressOf(template, groupId(template, /backup job/))).toContainEqual({ IpProtocol: 'tcp', FromPort: 5432, ToPort: 5432, CidrIp: '0.0.0.0/0' });
+  });
+
+  it('the drill task runs in a security group of its own: HTTPS to the endpoints and S3, and the staging server port', () => {
+    const drill = groupId(template, /drill task/);
+    expect(egressOf(template, drill)).toEqual(expect.arrayContaining([toEndpoints, toS3, { IpProtocol: 'tcp', FromPort: 6432, ToPort: 6432, CidrIp: '0.0.0.0/0' }]));
+    expect(egressOf(template, drill)).toHaveLength(3);
+    const runTask = JSON.stringify(template.toJSON().Resources[stack.resolve(stack.drillWorkflow.stateMachine.stateMachineArn).Ref].Properties.DefinitionString);
+    expect(runTask).toContain(drill);
+    expect(runTask).not.toContain(groupId(template, /backup job/));
+  });
+
+  it('the drill Lambdas: HTTPS to the endpoints and S3, the staging server, and the health URLs\' ports (their hosts are not known here)', () => {
+    const rules = egressOf(template, groupId(template, /drill Lambdas/));
+    expect(rules).toEqual(expect.arrayContaining([toEndpoints, toS3,
+      { IpProtocol: 'tcp', FromPort: 6432, ToPort: 6432, CidrIp: '0.0.0.0/0' },
+      { IpProtocol: 'tcp', FromPort: 443, ToPort: 443, CidrIp: '0.0.0.0/0' },
+      { IpProtocol: 'tcp', FromPort: 8080, ToPort: 8080, CidrIp: '0.0.0.0/0' }]));
+    expect(rules).toHaveLength(5);
+  });
+
+  it('without health URLs no security group of the stack sends HTTPS to 0.0.0.0/0', () => {
+    const plain = Template.fromStack(new DrStack(newApp(), 'NoHealth', { config: testConfig({ ...shippedRaw() }) }));
+    const groups = Object.keys(plain.findResources('AWS::EC2::SecurityGroup')).filter((id) => !/Rotation/.test(id));
+    for (const id of groups) expect(egressOf(plain, id)).not.toContainEqual(https({ CidrIp: '0.0.0.0/0' }));
+  });
+
+  it('the S3 gateway endpoint admits only the vault, the PITR repository and the ECR layer bucket', () => {
+    const policy = onlyResource(template, 'AWS::EC2::VPCEndpoint', { VpcEndpointType: 'Gateway' }).Properties.PolicyDocument;
+    const vault = stack.resolve(stack.vault.bucket.bucketArn);
+    const pitr = stack.resolve(stack.pitrRepository!.bucket.bucketArn);
+    expect(policy.Statement).toEqual([
+      {
+        Sid: 'OnlyThisStacksBuckets', Effect: 'Allow', Principal: { AWS: '*' }, Action: 's3:*',
+        Resource: expect.toSatisfy((r: unknown[]) => r.length === 4 && [vault, { 'Fn::Join': ['', [vault, '/*']] }, pitr, { 'Fn::Join': ['', [pitr, '/*']] }]
+          .every((arn) => r.some((x) => JSON.stringify(x) === JSON.stringify(arn)))),
+      },
+      {
+        Sid: 'EcrImageLayers', Effect: 'Allow', Principal: { AWS: '*' }, Action: 's3:GetObject',
+        Resource: { 'Fn::Join': ['', ['arn:', { Ref: 'AWS::Partition' }, ':s3:::prod-', { Ref: 'AWS::Region' }, '-starport-layer-bucket/*']] },
+      },
+    ]);
+  });
+
+  it('with a database security group, database egress goes only to it; the drill task never reaches it', () => {
+    const s = new Stack(newApp(), 'WithDbSg');
+    const databaseSecurityGroup = ec2.SecurityGroup.fromSecurityGroupId(s, 'DbSg', 'sg-0123abcd', { mutable: true });
+    new BackupJob(s, 'Job', {
+      vault: new BackupVault(s, 'Vault'),
+      image: ecs.ContainerImage.fromRegistry('example/dr'),
+      databases: [{ name: 'db', host: 'h', port: 5432, secret: secretsmanager.Secret.fromSecretNameV2(s, 'Secret', 'db') }],
+      databaseSecurityGroup,
+      scratchServer: { secret: secretsmanager.Secret.fromSecretNameV2(s, 'Scratch', 'scratch'), port: 6432 },
+    });
+    const t = Template.fromStack(s);
+    const job = egressOf(t, groupId(t, /backup job/));
+    expect(job.filter((r) => r.FromPort === 5432)).toEqual([{ IpProtocol: 'tcp', FromPort: 5432, ToPort: 5432, DestinationSecurityGroupId: 'sg-0123abcd' }]);
+    expect(job.filter((r) => r.CidrIp !== undefined)).toEqual([]);
+    const drill = egressOf(t, groupId(t, /drill task/));
+    expect(drill.filter((r) => r.DestinationSecurityGroupId === 'sg-0123abcd' || r.FromPort === 5432)).toEqual([]);
+    t.hasResourceProperties('AWS::EC2::SecurityGroupIngress', { GroupId: 'sg-0123abcd', FromPort: 5432, SourceSecurityGroupId: Match.anyValue() });
   });
 });
