@@ -69,6 +69,8 @@ describe('verify Lambda handler (mocked Secrets Manager GetSecretValue)', () => 
     expect(result.passed).toBe(false);
     expect(failed(result).map((c) => `${c.name} ${c.object}`).sort()).toEqual([
       `constraint public.ml_features.${fk.name}`,
+      // The deleted rows' fingerprints too: the content check names the table.
+      'content public.alerts',
       'index public.ml_features_features_gin',
       'row-count public.alerts',
     ]);
