@@ -116,7 +116,7 @@ export function segmentName(timeline: number, seq: bigint): string {
 
 export function parseLsn(lsn: string): bigint {
   const m = /^([0-9A-F]{1,8})\/([0-9A-F]{1,8})$/i.exec(lsn.trim());
-  if (!m) throw new DrError(`"${lsn}" is not a WAL location`, 'use the form 0/3000060 (pg_current_wal_lsn())');
+  if (!m) throw new DrError(`"${lsn}" is not a WAL location`, 'use the form 0/3000060 (pg_current_wal_lsn())', 2);
   return (BigInt(`0x${m[1]}`) << 32n) | BigInt(`0x${m[2]}`);
 }
 

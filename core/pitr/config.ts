@@ -31,12 +31,12 @@ export function parseS3Endpoint(value: string, flag = '--endpoint'): { host: str
   try {
     url = new URL(/^[a-z][a-z0-9+.-]*:\/\//i.test(text) ? text : `https://${text}`);
   } catch {
-    throw new DrError(`${flag} "${value}" is not an endpoint URL`, 'use https://host:port, e.g. --endpoint https://minio.internal:9000');
+    throw new DrError(`${flag} "${value}" is not an endpoint URL`, 'use https://host:port, e.g. --endpoint https://minio.internal:9000', 2);
   }
   if (url.protocol !== 'https:') {
-    throw new DrError(`${flag} "${value}" is not https: pgBackRest reaches S3 only over TLS`, 'serve the store over HTTPS (a self-signed certificate works with --ca-file or --no-verify-tls)');
+    throw new DrError(`${flag} "${value}" is not https: pgBackRest reaches S3 only over TLS`, 'serve the store over HTTPS (a self-signed certificate works with --ca-file or --no-verify-tls)', 2);
   }
-  if (url.pathname !== '/' && url.pathname !== '') throw new DrError(`${flag} "${value}" has a path`, 'give only https://host[:port]; the bucket comes from the s3:// URL');
+  if (url.pathname !== '/' && url.pathname !== '') throw new DrError(`${flag} "${value}" has a path`, 'give only https://host[:port]; the bucket comes from the s3:// URL', 2);
   const host = url.hostname.replace(/^\[|\]$/g, '');
   return { host, port: url.port ? Number(url.port) : undefined, custom: !/(^|\.)amazonaws\.com(\.cn)?$/.test(host) };
 }
@@ -178,10 +178,10 @@ export function buildPitrConfig(options: PitrConfigOptions): PitrConfig {
   const stanza = checkStanza(options.stanza);
   const repo = parsePitrRepo(options.repo, '--repo', { region: options.region, endpoint: options.endpoint, caFile: options.caFile, verifyTls: options.verifyTls });
   if (options.keyType !== undefined && !['auto', 'shared', 'web-id'].includes(options.keyType)) {
-    throw new DrError(`--s3-key-type must be auto, shared or web-id, got "${options.keyType}"`, 'auto: EC2 instance role; web-id: EKS service account (IRSA); shared: keys in the environment');
+    throw new DrError(`--s3-key-type must be auto, shared or web-id, got "${options.keyType}"`, 'auto: EC2 instance role; web-id: EKS service account (IRSA); shared: keys in the environment', 2);
   }
   if (repo.type !== 's3' && (options.keyType || options.caFile || options.verifyTls === false)) {
-    throw new DrError('--s3-key-type, --ca-file and --no-verify-tls apply to s3:// repositories only', 'drop them for a file:// repository');
+    throw new DrError('--s3-key-type, --ca-file and --no-verify-tls apply to s3:// repositories only', 'drop them for a file:// repository', 2);
   }
   const pgPath = absolute(options.pgPath, 'pg-path');
   const pgPort = positiveInt(options.pgPort, 5432, 'pg-port');

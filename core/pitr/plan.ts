@@ -35,8 +35,8 @@ export function parseTarget(options: TargetOptions): RecoveryTarget {
     options.xid !== undefined && '--xid',
     options.restorePoint !== undefined && '--restore-point',
   ].filter((g): g is string => typeof g === 'string');
-  if (given.length === 0) throw new DrError('say where recovery stops', TARGET_FIX);
-  if (given.length > 1) throw new DrError(`${given.join(' and ')} exclude each other`, TARGET_FIX);
+  if (given.length === 0) throw new DrError('say where recovery stops', TARGET_FIX, 2);
+  if (given.length > 1) throw new DrError(`${given.join(' and ')} exclude each other`, TARGET_FIX, 2);
   if (options.at !== undefined) return { kind: 'time', at: parseAt(options.at, options.now) };
   if (options.latest) return { kind: 'latest' };
   if (options.lsn !== undefined) {
@@ -44,14 +44,14 @@ export function parseTarget(options: TargetOptions): RecoveryTarget {
     return { kind: 'lsn', lsn: options.lsn.toUpperCase() };
   }
   if (options.xid !== undefined) {
-    if (!/^[1-9]\d{0,19}$/.test(options.xid)) throw new DrError(`--xid "${options.xid}" is not a transaction id`, 'give the number, e.g. --xid 73412 (txid_current())');
+    if (!/^[1-9]\d{0,19}$/.test(options.xid)) throw new DrError(`--xid "${options.xid}" is not a transaction id`, 'give the number, e.g. --xid 73412 (txid_current())', 2);
     return { kind: 'xid', xid: options.xid };
   }
   return { kind: 'name', name: checkRestorePointName(options.restorePoint!) };
 }
 
 export function checkRestorePointName(name: string, flag = '--restore-point'): string {
-  if (!/^[A-Za-z0-9_.:-]{1,63}$/.test(name)) throw new DrError(`${flag} "${name}" is not a usable restore point name`, 'use letters, digits, "_", "-", "." or ":" (at most 63), e.g. before-migration-42');
+  if (!/^[A-Za-z0-9_.:-]{1,63}$/.test(name)) throw new DrError(`${flag} "${name}" is not a usable restore point name`, 'use letters, digits, "_", "-", "." or ":" (at most 63), e.g. before-migration-42', 2);
   return name;
 }
 
@@ -71,7 +71,7 @@ export function parseTimeline(value: string | undefined): TimelineChoice | undef
   if (value === undefined) return undefined;
   if (value === 'current' || value === 'latest') return value;
   if (/^[1-9]\d{0,9}$/.test(value)) return Number(value);
-  throw new DrError(`--timeline "${value}" is not a timeline`, 'use current (the base backup\'s), latest, or a number such as 2');
+  throw new DrError(`--timeline "${value}" is not a timeline`, 'use current (the base backup\'s), latest, or a number such as 2', 2);
 }
 
 export interface RecoveryPlan {

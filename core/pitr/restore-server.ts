@@ -79,7 +79,7 @@ export async function runRestoreServer(options: RestoreServerOptions): Promise<R
   const target = parseTarget({ at: options.at, latest: options.latest, lsn: options.lsn, xid: options.xid, restorePoint: options.restorePoint, now: options.now });
   const timelineChoice = parseTimeline(options.timeline);
   if (options.acceptGap && (target.kind === 'time' || target.kind === 'lsn')) {
-    throw new DrError('--accept-gap applies to --latest, --xid and --restore-point', 'a time or LSN target after a gap cannot be reached: choose an earlier one (dr pitr check shows the window)');
+    throw new DrError('--accept-gap applies to --latest, --xid and --restore-point', 'a time or LSN target after a gap cannot be reached: choose an earlier one (dr pitr check shows the window)', 2);
   }
   if (options.delta && options.force) throw new DrError('--delta and --force exclude each other', '--delta keeps matching files (faster), --force rewrites everything');
   const pgPath = options.pgPath.replace(/\/+$/, '');

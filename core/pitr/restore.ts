@@ -98,7 +98,7 @@ export async function runPitrRestore(options: PitrRestoreOptions): Promise<PitrR
   const recoveryTarget = parseTarget({ at: options.at, latest: options.latest, lsn: options.lsn, xid: options.xid, restorePoint: options.restorePoint, now: options.now });
   const timelineChoice = parseTimeline(options.timeline);
   if (options.acceptGap && recoveryTarget.kind !== 'latest' && recoveryTarget.kind !== 'xid' && recoveryTarget.kind !== 'name') {
-    throw new DrError('--accept-gap applies to --latest, --xid and --restore-point', 'a time or LSN target after a gap cannot be reached: choose an earlier one (dr pitr check shows the window)');
+    throw new DrError('--accept-gap applies to --latest, --xid and --restore-point', 'a time or LSN target after a gap cannot be reached: choose an earlier one (dr pitr check shows the window)', 2);
   }
   const at = describeTarget(recoveryTarget);
   const atDate = recoveryTarget.kind === 'time' ? recoveryTarget.at.date : undefined;

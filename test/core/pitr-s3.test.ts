@@ -141,7 +141,7 @@ describe('PITR over an S3-compatible store with TLS (s3rver + real pgBackRest)',
 
   it('bad endpoints: one line each', async () => {
     const args = ['pitr', 'check', '--pitr', `s3://${BUCKET}/pitr`, '--stanza', 'crypto_stock'];
-    expectOneLineError(await runDr([...args, '--endpoint', 'http://localhost:1'], env), /--endpoint "http:\/\/localhost:1" is not https: pgBackRest reaches S3 only over TLS/, 1);
-    expectOneLineError(await runDr(args, { ...env, AWS_ENDPOINT_URL_S3: 'https://localhost:1/sub' }), /AWS_ENDPOINT_URL_S3 "https:\/\/localhost:1\/sub" has a path/, 1);
+    expectOneLineError(await runDr([...args, '--endpoint', 'http://localhost:1'], env), /--endpoint "http:\/\/localhost:1" is not https: pgBackRest reaches S3 only over TLS/, 2);
+    expectOneLineError(await runDr(args, { ...env, AWS_ENDPOINT_URL_S3: 'https://localhost:1/sub' }), /AWS_ENDPOINT_URL_S3 "https:\/\/localhost:1\/sub" has a path/, 2);
   });
 });
