@@ -276,7 +276,7 @@ Exits 1 on a gap, an unreachable repository or a stanza without backup. dr pitr 
 
 export const pitrMarkCommand: Command = {
   summary: 'Create a named restore point (before a migration or bulk delete) and archive it',
-  usage: `Usage: dr pitr mark NAME --db URL [flags]
+  usage: `Usage: dr pitr mark NAME --db URL [flags]   (NAME or --name NAME)
 
 Runs pg_create_restore_point(NAME) on the primary, then pg_switch_wal() so the point is archived
 at once. Recover to it later with --restore-point NAME (dr restore --pitr or dr pitr restore-server).

@@ -88,13 +88,13 @@ describe('dr backup, list and restore through the CLI', () => {
       /--db drills the fresh backup it takes, so --backup does not apply/, 2,
     );
     expectOneLineError(await runDr(['pitr', 'config', '--repo', 'file:///srv/pgbackrest', '--stanza', 's', '--pg-path', '/var/lib/pg', '--region', 'eu-west-1']), /--region applies to s3:\/\/ repositories only/, 2);
-    expectOneLineError(await runDr(['pitr', 'bogus']), /^dr pitr: error: unknown subcommand "pitr bogus"; use one of: dr pitr config, dr pitr restore-server; see dr pitr --help$/, 2);
+    expectOneLineError(await runDr(['pitr', 'bogus']), /^dr pitr: error: unknown subcommand "pitr bogus"; use one of: dr pitr config, dr pitr check, dr pitr info, dr pitr restore-server, dr pitr mark; see dr pitr --help$/, 2);
   });
 
   it('a command group alone lists its subcommands', async () => {
     const pitr = await runDr(['pitr']);
     expect(pitr.code).toBe(2);
-    expect(pitr.stdout).toMatch(/^Usage: dr pitr <config\|restore-server> \[flags\]\n\n  dr pitr config +Print the pgBackRest/);
+    expect(pitr.stdout).toMatch(/^Usage: dr pitr <config\|check\|info\|restore-server\|mark> \[flags\]\n\n  dr pitr config +Print the pgBackRest/);
     const helpRestore = await runDr(['help', 'restore']);
     expect(helpRestore.code).toBe(0);
     expect(helpRestore.stdout).toMatch(/^Usage: dr restore /);
