@@ -5,6 +5,7 @@
 import { parseArgs } from 'node:util';
 import pkg from '../package.json' with { type: 'json' };
 import { DrError } from '../core/errors.ts';
+import { handleSignals, InterruptedError, interruption } from '../core/signals.ts';
 import { usage, UsageError, type Values } from './commands/args.ts';
 import { COMMANDS } from './commands/index.ts';
 
@@ -104,16 +105,25 @@ export async function main(argv: string[], io: MainIo = {}): Promise<number> {
     return 0;
   }
   const quiet = values.quiet === true;
+  // Ctrl-C / SIGTERM: the tools are stopped and the command unwinds through its cleanups (core/signals.ts).
+  const release = handleSignals((signal) => {
+    if (!quiet) stderr.write(`dr ${name}: ${signal}: stopping, cleaning up (again to exit at once)\n`);
+  });
   try {
     const result = await command.run(values, { log: (m) => { if (!quiet) stderr.write(`dr ${name}: ${m}\n`); } });
     stdout.write(json ? `${JSON.stringify({ ok: true, ...(result as object) })}\n` : `${command.human(result as never)}\n`);
     // A command that ran but found a failure (e.g. verify) still prints its result, then exits non-zero.
     return command.exitCode?.(result as never) ?? 0;
   } catch (err) {
+    // Whatever failed after a signal failed because of it (a tool stopped, a checkpoint): one line.
+    const signal = interruption();
+    if (signal) return fail(err instanceof InterruptedError ? err : new InterruptedError(signal));
     if (err instanceof DrError) return fail(err);
     stderr.write(`dr ${name}: internal error: ${(err as Error)?.stack ?? String(err)}\n`);
     if (json) stdout.write(`${JSON.stringify({ ok: false, error: String((err as Error)?.message ?? err), hint: 'this is a bug in dr; please report it with the output above' })}\n`);
     return 70;
+  } finally {
+    release();
   }
 }
 

@@ -3,11 +3,14 @@
  * streamed to the repository with its SHA-256; the manifest written last as the commit marker.
  */
 import { createReadStream } from 'node:fs';
-import { mkdtemp, readdir, rm, stat } from 'node:fs/promises';
+import { readdir, rm, stat } from 'node:fs/promises';
 import { cpus, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import * as catalog from './catalog.ts';
 import { DrError } from './errors.ts';
+import { noSpaceError } from './faults.ts';
+import { workDirFor } from './leftovers.ts';
+import { throwIfInterrupted } from './signals.ts';
 import { CHECKSUMS_NAME, DATA_DIR, GLOBALS_NAME, RESTORE_GUIDE_NAME, fileKey, manifestKey, newBackupId } from './layout.ts';
 import { checksumList, restoreGuide } from './restore-guide.ts';
 import { MANIFEST_FORMAT_VERSION, MANIFEST_KIND, type Manifest, ManifestSchema } from './manifest.ts';
@@ -100,9 +103,11 @@ export async function runBackup(options: BackupOptions): Promise<BackupResult> {
     const snapshot = (await client.query<{ s: string }>('SELECT pg_export_snapshot() AS s')).rows[0].s;
     log(`backup ${id} of ${source.display}: tier ${tier}, pg_dump ${pgDump.text} -j ${jobs} --compress=${compression}`);
 
-    workDir = await mkdtemp(join(options.workDir ?? tmpdir(), 'dr-backup-'));
+    workDir = await workDirFor(options.workDir ?? tmpdir(), 'backup');
     const dumpDir = join(workDir, DATA_DIR);
     const uploads = new Uploader(repo, tier, (relative) => fileKey(source.database, id, relative));
+    // A failed upload stops the dump at once: its error is the one reported.
+    uploads.onFailure = () => abort.abort();
     const finishedItem = /finished item (\d+) /;
 
     const dump = runTool(
@@ -132,7 +137,8 @@ export async function runBackup(options: BackupOptions): Promise<BackupResult> {
     const result = await dump;
     if (result.code !== 0) {
       await uploads.settle();
-      throw toolConnectionError(result.stderr, source.display, 'source') ??
+      if (uploads.failed !== undefined) throw uploads.failed;
+      throw toolConnectionError(result.stderr, source.display, 'source') ?? noSpaceError(result.stderr, 'pg_dump', workDir) ??
         new DrError(`pg_dump failed: ${firstErrorLine(result.stderr)}`, 'see the pg_dump message; no backup was recorded (no manifest written)');
     }
     await client.query('COMMIT');
@@ -192,6 +198,7 @@ export async function runBackup(options: BackupOptions): Promise<BackupResult> {
       },
     };
     // The commit marker: only now does the backup exist for list and restore.
+    throwIfInterrupted();
     await repo.put(manifestKey(source.database, id), JSON.stringify(ManifestSchema.parse(manifest), null, 2), { tier, contentType: 'application/json' });
     log(`backup ${id} complete: ${manifest.totals.files} files, ${formatBytes(manifest.totals.bytes)}, ${manifest.totals.rows} rows`);
     return {
@@ -246,6 +253,13 @@ class Uploader {
   private running = 0;
   private failure: unknown;
   private idle: (() => void)[] = [];
+  /** Called once, at the first failed upload. */
+  onFailure?: () => void;
+
+  /** The first upload failure, if any. */
+  get failed(): unknown {
+    return this.failure;
+  }
 
   constructor(
     private readonly repo: Repository,
@@ -288,7 +302,12 @@ class Uploader {
       const task = this.pending.shift()!;
       this.running++;
       task()
-        .catch((err) => { this.failure ??= err; })
+        .catch((err) => {
+          if (this.failure === undefined) {
+            this.failure = err;
+            this.onFailure?.();
+          }
+        })
         .finally(() => {
           this.running--;
           this.pump();

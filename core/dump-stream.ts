@@ -15,6 +15,7 @@ import { pipeline } from 'node:stream/promises';
 import type pg from 'pg';
 import { from as copyFrom } from 'pg-copy-streams';
 import { DrError } from './errors.ts';
+import { diesWithParent, isSetprivExecFailure, throwIfInterrupted, trackChild } from './signals.ts';
 import { firstErrorLine, type PgTools, toolPath } from './pg.ts';
 import { listFile, type TocEntry } from './toc.ts';
 
@@ -162,7 +163,10 @@ export async function loadDumpData(client: pg.Client, options: StreamLoadOptions
   if (options.entries.length === 0) return 0;
   const list = join(options.workDir, `stream-${options.entries[0].dumpId}-${options.entries.length}.list`);
   await writeFile(list, listFile(options.entries));
-  const child = spawn(toolPath(options.tools ?? {}, 'pg_restore'), ['--data-only', `--use-list=${list}`, '--file=-', options.dumpDir], { stdio: ['ignore', 'pipe', 'pipe'] });
+  throwIfInterrupted();
+  const tool = diesWithParent(toolPath(options.tools ?? {}, 'pg_restore'), ['--data-only', `--use-list=${list}`, '--file=-', options.dumpDir]);
+  const child = spawn(tool.file, tool.args, { stdio: ['ignore', 'pipe', 'pipe'] });
+  trackChild(child);
   let stderr = '';
   child.stderr.setEncoding('utf8').on('data', (d: string) => { stderr = stderr.length < 100_000 ? stderr + d : stderr; });
   const exited = new Promise<number>((resolve, reject) => {
@@ -199,12 +203,15 @@ export async function loadDumpData(client: pg.Client, options: StreamLoadOptions
     }
     if (statement.trim()) throw new Error(`pg_restore's data script ends in an unfinished statement: ${statement.slice(0, 200)}`);
     const code = await exited;
+    throwIfInterrupted();
+    if (code !== 0 && isSetprivExecFailure(stderr)) throw new DrError(`pg_restore not found${options.tools?.binDir ? ` in ${options.tools.binDir}` : ' on PATH'}`, 'install the PostgreSQL client tools of the server\'s major version, or point --pg-bin at them');
     if (code !== 0) throw new DrError(`reading the backup's rows failed: ${firstErrorLine(stderr)}`, 'see the pg_restore message; the target was rolled back and is unchanged');
   } catch (err) {
     // Unread output would keep the process from closing.
     child.stdout.destroy();
     child.kill();
     await exited.catch(() => {});
+    throwIfInterrupted();
     if (err instanceof Error && !(err instanceof DrError) && (err as { code?: unknown }).code === undefined && stderr.trim()) {
       throw new DrError(`reading the backup's rows failed: ${firstErrorLine(stderr)}`, 'see the pg_restore message; the target was rolled back and is unchanged', 1, { cause: err });
     }

@@ -7,6 +7,7 @@ import { mkdir, statfs } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { pipeline } from 'node:stream/promises';
 import { formatBytes } from './backup.ts';
+import { throwIfInterrupted } from './signals.ts';
 import { BackupIntegrityError, DrError } from './errors.ts';
 import { digestOf, Sha256Stream } from './hashing.ts';
 import { DATA_DIR, fileKey } from './layout.ts';
@@ -115,6 +116,7 @@ export async function forEachLimit<T>(items: readonly T[], limit: number, fn: (i
   let failed = false;
   const worker = async () => {
     while (!failed && next < items.length) {
+      throwIfInterrupted();
       const item = items[next++];
       try {
         await fn(item);

@@ -10,6 +10,8 @@ import { join } from 'node:path';
 import pg from 'pg';
 import pgpass from 'pgpass';
 import { DrError } from './errors.ts';
+import { diesWithParent, interruption, isSetprivExecFailure, throwIfInterrupted, trackCancel, trackChild } from './signals.ts';
+import { createConnection } from 'node:net';
 
 export interface PgUrl {
   /** The URL as given, passed to libpq tools unchanged. */
@@ -187,6 +189,7 @@ function clientConfig(url: string, ssl: pg.ClientConfig['ssl']): pg.ClientConfig
 
 /** Opens a node-postgres connection, turning connection failures into one-line DrErrors. */
 export async function connect(url: string, role = 'database'): Promise<pg.Client> {
+  throwIfInterrupted();
   const parts = uriParts(new URL(toUri(url) ?? url));
   // No sslmode: libpq's default `prefer` (TLS when the server offers it), as pg_dump in the same
   // run does; a Unix socket never uses TLS.
@@ -199,16 +202,35 @@ export async function connect(url: string, role = 'database'): Promise<pg.Client
     await client.connect();
     return client;
   };
+  const tracked = async (ssl: pg.ClientConfig['ssl']) => {
+    const client = await attempt(ssl);
+    const { processID, secretKey } = client as unknown as { processID: number; secretKey: number };
+    const untrack = trackCancel(() => sendCancel(parts.host ?? 'localhost', parts.port, processID, secretKey));
+    client.once('end', untrack);
+    return client;
+  };
   try {
     try {
-      return await attempt(sslOptions(sslmode));
+      return await tracked(sslOptions(sslmode));
     } catch (err) {
-      if (sslmode === 'prefer' && /does not support SSL/i.test(String(err))) return await attempt(false);
+      if (sslmode === 'prefer' && /does not support SSL/i.test(String(err))) return await tracked(false);
       throw err;
     }
   } catch (err) {
     throw connectionError(err, parsePgUrl(url, role).display, role);
   }
+}
+
+/** PostgreSQL's CancelRequest (no authentication needed): stops the session's running statement. */
+function sendCancel(host: string, port: number, processID: number, secretKey: number): void {
+  const socket = host.startsWith('/') ? createConnection(`${host}/.s.PGSQL.${port}`) : createConnection(port, host);
+  const message = Buffer.alloc(16);
+  message.writeInt32BE(16, 0);
+  message.writeInt32BE(80877102, 4);
+  message.writeInt32BE(processID, 8);
+  message.writeInt32BE(secretKey, 12);
+  socket.once('connect', () => socket.end(message));
+  socket.on('error', () => {});
 }
 
 /** Maps node-postgres / libpq failures to what the user must fix. */
@@ -297,11 +319,17 @@ export interface RunToolOptions {
 /** Runs a client tool to completion; never throws on a non-zero exit (callers map the error). */
 export function runTool(tools: PgTools, name: string, args: string[], options: RunToolOptions = {}): Promise<ToolResult> {
   return new Promise((resolve, reject) => {
-    const child = spawn(toolPath(tools, name), args, {
+    // After a signal nothing new starts; the caller fails as for a tool that failed, and the CLI
+    // reports the interruption (never a rejection: a promise not awaited yet must not crash dr).
+    if (interruption()) return resolve({ code: 128, stdout: '', stderr: `${name}: not started: interrupted by ${interruption()}` });
+    // Under setpriv --pdeathsig where available: the tool dies with dr, even by kill -9.
+    const tool = diesWithParent(toolPath(tools, name), args);
+    const child = spawn(tool.file, tool.args, {
       env: { ...process.env, ...options.env },
       stdio: ['ignore', options.stdout === 'ignore' ? 'ignore' : 'pipe', 'pipe'],
       signal: options.signal,
     });
+    trackChild(child);
     let stdout = '';
     let stderr = '';
     let partial = '';
@@ -323,6 +351,9 @@ export function runTool(tools: PgTools, name: string, args: string[], options: R
     });
     child.once('close', (code, signal) => {
       if (partial && options.onStderrLine) options.onStderrLine(partial);
+      if (code !== 0 && isSetprivExecFailure(stderr)) {
+        return reject(new DrError(`${name} not found${tools.binDir ? ` in ${tools.binDir}` : ' on PATH'}`, 'install the PostgreSQL client tools of the server\'s major version, or point --pg-bin at them'));
+      }
       resolve({ code: code ?? (signal ? 128 : 1), stdout, stderr });
     });
   });

@@ -10,6 +10,7 @@ import { pipeline } from 'node:stream/promises';
 import type pg from 'pg';
 import { from as copyFrom, to as copyTo } from 'pg-copy-streams';
 import { DrError } from './errors.ts';
+import { throwIfInterrupted } from './signals.ts';
 import { connect, firstErrorLine, parsePgUrl, type PgTools, qualified, quoteIdent, runTool } from './pg.ts';
 import { suffixed } from './restore.ts';
 import { allowBulkDecompression, chunksOverlapping, compressedChunks, compressedRanges, isHypertable, kindMismatchError, missingHypertableError, recompress, refreshAggregatesOver } from './timescale.ts';
@@ -372,6 +373,8 @@ export async function replaceTables(source: RowSource, options: ReplaceOptions):
       for (const plan of plans) await checkForeignKeys(tgt, plan, range);
       for (const t of triggersOff) await tgt.query(`ALTER TABLE ${t} ENABLE TRIGGER USER`);
       warnings.push(...(await dependentMatviews(tgt, plans)));
+      // A signal before the commit rolls everything back: the target stays as it was.
+      throwIfInterrupted();
       await tgt.query('COMMIT');
     } catch (err) {
       await tgt.query('ROLLBACK').catch(() => {});

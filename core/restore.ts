@@ -8,6 +8,8 @@ import { cpus, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type pg from 'pg';
 import { type BackupCandidates, resolveBackup, readManifest } from './backups.ts';
+import { dropLeftovers, leftoverSuffix, workDirFor } from './leftovers.ts';
+import { throwIfInterrupted } from './signals.ts';
 import { BackupIntegrityError, DrError } from './errors.ts';
 import { fetchVerified, type FetchedBackup } from './fetch.ts';
 import type { Manifest } from './manifest.ts';
@@ -93,12 +95,16 @@ export async function runRestore(options: RestoreOptions): Promise<RestoreResult
   // Check the target before downloading anything: refusing late would waste the download.
   const opened = await openTarget(target, { overwrite: options.overwrite, tools });
   const admin = opened.admin;
+  for (const line of opened.cleaned) {
+    log(line);
+    warnings.push(line);
+  }
   let workDir: string | undefined;
   try {
 
     const { manifest, value: fetched, fallbacks, warnings: fallbackWarnings } = await firstVerified(repo, candidates, log, async (manifest) => {
       if (workDir) await rm(workDir, { recursive: true, force: true });
-      workDir = await mkdtemp(join(options.workDir ?? tmpdir(), 'dr-restore-'));
+      workDir = await workDirFor(options.workDir ?? tmpdir(), 'restore');
       await assertExtensionsAvailable(admin, manifest);
       log(`verifying backup ${manifest.id} of ${candidates.database} (${manifest.totals.files} files)`);
       return fetchVerified(repo, manifest, { workDir, concurrency: Math.max(4, jobs) });
@@ -144,6 +150,8 @@ export interface OpenedTarget {
   readonly admin: pg.Client;
   /** The target database exists (it is then empty, or `overwrite` was given). */
   readonly exists: boolean;
+  /** Leftover databases of interrupted dr runs dropped on the way (core/leftovers.ts), as messages. */
+  readonly cleaned: string[];
 }
 
 /**
@@ -160,7 +168,8 @@ export async function openTarget(target: PgUrl, options: { readonly overwrite?: 
     if (exists && !options.overwrite && !(await isEmptyDatabase(target))) {
       throw new DrError(`target database ${target.database} on ${target.display} is not empty`, 'pass --overwrite to replace it, or choose another --target database');
     }
-    return { target, admin, exists };
+    const cleaned = await dropLeftovers(admin);
+    return { target, admin, exists, cleaned };
   } catch (err) {
     await admin.end().catch(() => {});
     throw err;
@@ -209,8 +218,11 @@ export async function restoreDumpIntoTarget(
     if (dump.timescaleVersion) await restoreTimescaleDump(stagingUrl, { ...dump, timescaleVersion: dump.timescaleVersion }, options, pgRestore);
     else await pgRestore([`--jobs=${options.jobs}`]);
     const restoreMs = Date.now() - restoreStarted;
-    await swapIntoPlace(admin, staging, target.database, opened.exists);
+    // The last moment to stop: after the swap the target is the backup's.
+    throwIfInterrupted();
+    const leftover = await swapIntoPlace(admin, staging, target.database, opened.exists);
     staging = undefined;
+    if (leftover) options.warnings.push(leftover);
     return { restoreMs };
   } finally {
     if (staging) await admin.query(`DROP DATABASE IF EXISTS ${quoteIdent(staging)} WITH (FORCE)`).catch(() => {});
@@ -300,7 +312,11 @@ export async function databaseExists(admin: pg.Client, name: string): Promise<bo
   return (await admin.query('SELECT 1 FROM pg_database WHERE datname = $1', [name])).rowCount === 1;
 }
 
-/** No user tables, views, sequences, functions or types: safe to restore into without --overwrite. */
+/**
+ * No user objects at all (tables, views, sequences, functions, types, schemas besides public,
+ * extensions besides plpgsql, and no comment on public other than the default): safe to restore
+ * into without --overwrite.
+ */
 async function isEmptyDatabase(target: PgUrl): Promise<boolean> {
   const client = await connect(target.url, 'target');
   try {
@@ -312,7 +328,12 @@ async function isEmptyDatabase(target: PgUrl): Promise<boolean> {
                  AND NOT EXISTS (SELECT 1 FROM pg_depend d WHERE d.objid = p.oid AND d.deptype = 'e'))
            + (SELECT count(*) FROM pg_type t JOIN pg_namespace n ON n.oid = t.typnamespace
                WHERE n.nspname NOT IN ('pg_catalog', 'information_schema') AND n.nspname !~ '^pg_toast'
-                 AND t.typtype IN ('e', 'd', 'r', 'm')) AS n`);
+                 AND t.typtype IN ('e', 'd', 'r', 'm'))
+           + (SELECT count(*) FROM pg_namespace n
+               WHERE n.nspname NOT IN ('public', 'information_schema') AND n.nspname !~ '^pg_')
+           + (SELECT count(*) FROM pg_extension WHERE extname <> 'plpgsql')
+           + (SELECT count(*) FROM pg_description d JOIN pg_namespace n ON d.classoid = 'pg_namespace'::regclass AND d.objoid = n.oid
+               WHERE n.nspname = 'public' AND d.description <> 'standard public schema') AS n`);
     return Number(rows[0].n) === 0;
   } finally {
     await client.end();
@@ -334,7 +355,7 @@ export function suffixed(name: string, suffix: string): string {
 
 /** Staging database next to the target, named after the backup it receives. */
 export function stagingName(target: string, backupId: string): string {
-  return suffixed(target, `__dr_restore_${backupId.slice(-6)}`);
+  return suffixed(target, leftoverSuffix('__dr_restore_', `_${backupId.slice(-6)}`));
 }
 
 export async function createDatabase(admin: pg.Client, name: string, manifest: Pick<Manifest, 'databaseOptions'>, warnings: string[]): Promise<void> {
@@ -373,12 +394,12 @@ export async function finishTimescale(url: string, jobs: JobSchedule): Promise<v
  * Puts the restored staging database in the target's place. Renames are quick and need no copy;
  * the old database is dropped only after the new one has its name.
  */
-async function swapIntoPlace(admin: pg.Client, staging: string, target: string, targetExists: boolean): Promise<void> {
+async function swapIntoPlace(admin: pg.Client, staging: string, target: string, targetExists: boolean): Promise<string | undefined> {
   if (!targetExists) {
     await admin.query(`ALTER DATABASE ${quoteIdent(staging)} RENAME TO ${quoteIdent(target)}`);
-    return;
+    return undefined;
   }
-  const replaced = suffixed(target, `__dr_old_${Date.now().toString(16).slice(-6)}`);
+  const replaced = suffixed(target, leftoverSuffix('__dr_old_'));
   for (let attempt = 1; ; attempt++) {
     // Applications reconnect quickly: disconnect them and rename in one transaction.
     await admin.query('SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = $1 AND pid <> pg_backend_pid()', [target]);
@@ -396,7 +417,14 @@ async function swapIntoPlace(admin: pg.Client, staging: string, target: string, 
       await new Promise((r) => setTimeout(r, 200 * attempt));
     }
   }
-  await admin.query(`DROP DATABASE ${quoteIdent(replaced)} WITH (FORCE)`);
+  // The restore has succeeded: the new database is in place. A failed drop of the old one is a
+  // warning, not a failure; its name marks it for the next restore's cleanup (core/leftovers.ts).
+  try {
+    await admin.query(`DROP DATABASE ${quoteIdent(replaced)} WITH (FORCE)`);
+    return undefined;
+  } catch (err) {
+    return `the previous ${target} was renamed to ${replaced} and could not be dropped (${(err as Error).message}): DROP DATABASE ${quoteIdent(replaced)}, or the next restore on this server drops it after an hour`;
+  }
 }
 
 async function applyGlobals(tools: PgTools, fetched: FetchedBackup, target: PgUrl, manifest: Manifest, warnings: string[], log: (m: string) => void): Promise<void> {

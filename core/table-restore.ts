@@ -20,11 +20,12 @@
  * over it refreshed (replace-tables.ts). A hypertable restores only into a hypertable.
  */
 import { randomBytes } from 'node:crypto';
-import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { rm, writeFile } from 'node:fs/promises';
 import { cpus, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type pg from 'pg';
 import { resolveBackup } from './backups.ts';
+import { dropLeftovers, leftoverSuffix, workDirFor } from './leftovers.ts';
 import { BackupIntegrityError, DrError } from './errors.ts';
 import { fetchVerified, type FetchedBackup } from './fetch.ts';
 import { DATA_DIR } from './layout.ts';
@@ -267,6 +268,10 @@ export async function runTableRestore(options: TableRestoreOptions): Promise<Tab
   try {
     const server = await admin.query<{ v: string; n: string }>(`SELECT current_setting('server_version') AS v, current_setting('server_version_num') AS n`);
     assertClientNotOlder('pg_restore', pgRestore, server.rows[0].v, Number(server.rows[0].n));
+    for (const line of await dropLeftovers(admin)) {
+      log(line);
+      warnings.push(line);
+    }
     if (!(await databaseExists(admin, target.database))) {
       throw new DrError(`target database ${target.database} does not exist on ${target.display}`, 'a table restore goes into an existing database: create it, or run a full restore (without --tables)');
     }
@@ -279,7 +284,7 @@ export async function runTableRestore(options: TableRestoreOptions): Promise<Tab
       await assertExtensionsAvailable(admin, manifest);
       await dropScratch();
       if (workDir) await rm(workDir, { recursive: true, force: true });
-      workDir = await mkdtemp(join(options.workDir ?? tmpdir(), 'dr-table-restore-'));
+      workDir = await workDirFor(options.workDir ?? tmpdir(), 'table-restore');
       // A hypertable's rows need TimescaleDB's catalog staged with them; plain tables of a
       // TimescaleDB database stream like any others.
       const streamed = !range && !resolved.some((r) => r.table.kind === 'hypertable') && (await presentWithoutInheritance(target.url, resolved));
@@ -322,7 +327,7 @@ export async function runTableRestore(options: TableRestoreOptions): Promise<Tab
       const toc = await readToc(tools, tocFetch.dumpDir);
 
       const stageStarted = Date.now();
-      scratch = suffixed(target.database, `__dr_stage_${randomBytes(3).toString('hex')}`);
+      scratch = suffixed(target.database, leftoverSuffix('__dr_stage_', randomBytes(2).toString('hex')));
       try {
         await createDatabase(admin, scratch, manifest, warnings);
       } catch (err) {

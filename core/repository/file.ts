@@ -56,7 +56,7 @@ export class FileRepository implements Repository {
   async assertWritable(): Promise<void> {
     const probe = join(this.root, `${TEMP_PREFIX}probe-${randomBytes(6).toString('hex')}`);
     try {
-      await mkdir(this.root, { recursive: true });
+      await makeDirs(this.root);
       const handle = await open(probe, 'wx');
       await handle.close();
       await unlink(probe);
@@ -78,9 +78,11 @@ export class FileRepository implements Repository {
     let bodyError: unknown;
     source.on('error', (err) => (bodyError ??= err));
     try {
-      await this.fs(`create the directory of ${key}`, () => mkdir(dirname(finalPath), { recursive: true }));
+      await this.fs(`create the directory of ${key}`, () => makeDirs(dirname(finalPath)));
       const handle = await this.fs(`write ${key}`, () => open(tempPath, 'wx'));
       try {
+        // The disk's own error (ENOSPC, EIO): pipeline may report its AbortError instead.
+        let diskError: unknown;
         try {
           await pipeline(
             source,
@@ -89,15 +91,15 @@ export class FileRepository implements Repository {
             async (chunks: AsyncIterable<Buffer>) => {
               for await (const chunk of chunks) {
                 for (let offset = 0; offset < chunk.length; ) {
-                  offset += (await handle.write(chunk, offset)).bytesWritten;
+                  offset += (await handle.write(chunk, offset).catch((err: unknown) => { diskError ??= err; throw err; })).bytesWritten;
                 }
               }
             },
           );
         } catch (err) {
           // A failing body is the caller's to report; a failing disk (ENOSPC, EIO) the user's to fix.
-          if (err === bodyError) throw err;
-          throw this.writeFailure(`write ${key}`, err);
+          if (err === bodyError && diskError === undefined) throw err;
+          throw this.writeFailure(`write ${key}`, diskError ?? err);
         }
         await this.fs(`flush ${key} to disk`, () => handle.sync());
       } finally {
@@ -229,6 +231,35 @@ export class FileRepository implements Repository {
       1,
       { cause: err },
     );
+  }
+}
+
+/**
+ * `mkdir -p` that fails at once: Node's recursive mkdir retries forever where mkdir(2) answers
+ * ENOENT for a path whose parent exists (/proc, some FUSE mounts). One mkdir per missing level,
+ * from the deepest existing ancestor down; any error but EEXIST is the answer.
+ */
+async function makeDirs(dir: string): Promise<void> {
+  const missing: string[] = [];
+  let at = resolve(dir);
+  for (;;) {
+    const stats = await stat(at).catch((err: unknown) => {
+      if (isMissing(err)) return undefined;
+      throw err;
+    });
+    if (stats) {
+      if (!stats.isDirectory()) throw Object.assign(new Error(`${at} is not a directory`), { code: 'ENOTDIR', errno: -20 });
+      break;
+    }
+    missing.unshift(at);
+    const parent = dirname(at);
+    if (parent === at) break;
+    at = parent;
+  }
+  for (const d of missing) {
+    await mkdir(d).catch((err: unknown) => {
+      if (errnoCode(err) !== 'EEXIST') throw err;
+    });
   }
 }
 

@@ -404,7 +404,7 @@ describe('replaceTablesFromSource as a role that may not set session_replication
     const name = await ownedCopy();
     const before = await tableHashes(name);
     const err = await runTableRestore({ repository: repo, backup: 'latest', target: asRole(name), tables: ['candles'], since: '2026-01-10T00:00:00Z', until: '2026-01-11T00:00:00Z' }).catch((e: unknown) => e);
-    expect((err as DrError).oneLine()).toMatch(/^cannot create the scratch database \S+__dr_stage_[0-9a-f]{6} on .*permission denied.*; the target user needs CREATEDB/);
+    expect((err as DrError).oneLine()).toMatch(/^cannot create the scratch database \S+__dr_stage_[0-9a-f]{12} on .*permission denied.*; the target user needs CREATEDB/);
     expect(await tableHashes(name)).toEqual(before);
   });
 
