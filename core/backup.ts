@@ -10,6 +10,7 @@ import * as catalog from './catalog.ts';
 import { DrError } from './errors.ts';
 import { noSpaceError } from './faults.ts';
 import { workDirFor } from './leftovers.ts';
+import { DEFAULT_LOCK_TIMEOUT_MS, dumpLockError, isLockTimeout, lockTimeoutError, lockTimeoutSql } from './locks.ts';
 import { throwIfInterrupted } from './signals.ts';
 import { CHECKSUMS_NAME, DATA_DIR, GLOBALS_NAME, RESTORE_GUIDE_NAME, fileKey, manifestKey, newBackupId } from './layout.ts';
 import { checksumList, restoreGuide } from './restore-guide.ts';
@@ -48,6 +49,8 @@ export interface BackupOptions {
   readonly fingerprints?: boolean;
   /** Where pg_dump writes before upload. @default - the OS temp directory */
   readonly workDir?: string;
+  /** How long pg_dump and the catalog queries wait for another session's lock. @default 5 minutes */
+  readonly lockTimeoutMs?: number;
   /** @default - the current time */
   readonly now?: Date;
   readonly log?: (message: string) => void;
@@ -83,6 +86,7 @@ export async function runBackup(options: BackupOptions): Promise<BackupResult> {
   const tier = options.tier ?? tierFor(started);
   const id = newBackupId(started);
   const warnings: string[] = [];
+  const lockTimeoutMs = options.lockTimeoutMs ?? DEFAULT_LOCK_TIMEOUT_MS;
 
   // Everything that can fail cheaply fails before a byte is dumped.
   await repo.assertWritable();
@@ -99,6 +103,7 @@ export async function runBackup(options: BackupOptions): Promise<BackupResult> {
     const compressArg = pgDump.major >= 16 ? compression : '1';
 
     // One snapshot for the dump and every count: the manifest describes exactly what was dumped.
+    await client.query(lockTimeoutSql(lockTimeoutMs));
     await client.query('BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY');
     const snapshot = (await client.query<{ s: string }>('SELECT pg_export_snapshot() AS s')).rows[0].s;
     log(`backup ${id} of ${source.display}: tier ${tier}, pg_dump ${pgDump.text} -j ${jobs} --compress=${compression}`);
@@ -113,7 +118,7 @@ export async function runBackup(options: BackupOptions): Promise<BackupResult> {
     const dump = runTool(
       tools,
       'pg_dump',
-      ['--format=directory', `--jobs=${jobs}`, `--compress=${compressArg}`, `--snapshot=${snapshot}`, '--no-sync', '--verbose', `--file=${dumpDir}`, source.url],
+      ['--format=directory', `--jobs=${jobs}`, `--compress=${compressArg}`, `--snapshot=${snapshot}`, `--lock-wait-timeout=${Math.round(lockTimeoutMs)}`, '--no-sync', '--verbose', `--file=${dumpDir}`, source.url],
       {
         signal: abort.signal,
         // Fixed text forms (UTC times, float digits…), so verify can hash the same COPY text.
@@ -138,7 +143,7 @@ export async function runBackup(options: BackupOptions): Promise<BackupResult> {
     if (result.code !== 0) {
       await uploads.settle();
       if (uploads.failed !== undefined) throw uploads.failed;
-      throw toolConnectionError(result.stderr, source.display, 'source') ?? noSpaceError(result.stderr, 'pg_dump', workDir) ??
+      throw toolConnectionError(result.stderr, source.display, 'source') ?? noSpaceError(result.stderr, 'pg_dump', workDir) ?? (await dumpLockError(result.stderr, source.url, lockTimeoutMs)) ??
         new DrError(`pg_dump failed: ${firstErrorLine(result.stderr)}`, 'see the pg_dump message; no backup was recorded (no manifest written)');
     }
     await client.query('COMMIT');
@@ -217,6 +222,7 @@ export async function runBackup(options: BackupOptions): Promise<BackupResult> {
       warnings,
     };
   } catch (err) {
+    if (isLockTimeout(err)) throw await lockTimeoutError('the backup', source.url, lockTimeoutMs);
     throw queryError(err, `backup of ${source.display}`) ?? err;
   } finally {
     abort.abort();

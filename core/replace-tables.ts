@@ -11,6 +11,7 @@ import type pg from 'pg';
 import { from as copyFrom, to as copyTo } from 'pg-copy-streams';
 import { DrError } from './errors.ts';
 import { throwIfInterrupted } from './signals.ts';
+import { DEFAULT_LOCK_TIMEOUT_MS, isLockTimeout, lockTimeoutError, lockTimeoutSql } from './locks.ts';
 import { connect, firstErrorLine, parsePgUrl, type PgTools, qualified, quoteIdent, runTool } from './pg.ts';
 import { suffixed } from './restore.ts';
 import { allowBulkDecompression, chunksOverlapping, compressedChunks, compressedRanges, isHypertable, kindMismatchError, missingHypertableError, recompress, refreshAggregatesOver } from './timescale.ts';
@@ -64,6 +65,8 @@ export interface ReplaceOptions {
   readonly merge?: boolean;
   /** Replace a range even when the target holds rows newer than the table's `newerThan`. @default false */
   readonly replaceNewer?: boolean;
+  /** How long to wait for another session's lock on a table. @default 5 minutes */
+  readonly lockTimeoutMs?: number;
   /** Time used in safety table names. @default - now */
   readonly now?: Date;
   readonly tools?: PgTools;
@@ -327,6 +330,7 @@ export async function replaceTables(source: RowSource, options: ReplaceOptions):
     targetClient = await connect(target.url, 'target');
     const tgt = targetClient;
     await tgt.query(`SET TimeZone = 'UTC'`);
+    await tgt.query(lockTimeoutSql(options.lockTimeoutMs ?? DEFAULT_LOCK_TIMEOUT_MS));
 
     // Everything that can be refused is refused here, before the transaction.
     const plans: Planned[] = [];
@@ -472,7 +476,7 @@ async function replaceOne(
     await runDefinition(tgt, plan.definition.create, display);
   } else if (options.merge) {
     // Writers wait until commit, so the key check below sees every row the insert could clash with.
-    await tgt.query(`LOCK TABLE ${name} IN EXCLUSIVE MODE`);
+    await lockTable(tgt, name, display, options);
     const key = await primaryKey(tgt, plan.targetOid!);
     if (key.length === 0) {
       throw new DrError(`--merge needs a primary key on ${display} to tell the backup's missing rows from the target's`, 'add one, or restore without --merge (the range is then replaced, its rows kept in a safety table)');
@@ -494,7 +498,7 @@ async function replaceOne(
   } else {
     // Writers wait until commit (readers do not): a row committed after the safety copy would
     // otherwise be deleted (or, in a range, kept among the restored rows) without being saved.
-    await tgt.query(`LOCK TABLE ${name} IN EXCLUSIVE MODE`);
+    await lockTable(tgt, name, display, options);
     if (range && table.newerThan && !options.replaceNewer) await refuseNewerRows(tgt, table, display, range, options.origin);
     const { rows } = await tgt.query<{ n: string }>(`SELECT count(*) AS n FROM ${name}${where}`);
     if (Number(rows[0].n) > 0) {
@@ -539,6 +543,16 @@ async function replaceOne(
   }
   const sequencesAdvanced = await advanceSequences(source, tgt, plan);
   return { table: display, rowsReplaced, rowsRestored, rowsKept, safetyTable, created: plan.definition !== undefined, sequencesAdvanced };
+}
+
+/** LOCK TABLE … IN EXCLUSIVE MODE, or a one-line error naming the session that holds it past the lock timeout. */
+async function lockTable(tgt: pg.Client, name: string, display: string, options: ReplaceOptions): Promise<void> {
+  try {
+    await tgt.query(`LOCK TABLE ${name} IN EXCLUSIVE MODE`);
+  } catch (err) {
+    if (!isLockTimeout(err)) throw err;
+    throw await lockTimeoutError(`restoring ${display}`, options.targetUrl, options.lockTimeoutMs ?? DEFAULT_LOCK_TIMEOUT_MS, name);
+  }
 }
 
 /** The primary key's columns (a partitioned table's or hypertable's own), or [] when it has none. */

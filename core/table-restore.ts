@@ -26,6 +26,7 @@ import { join } from 'node:path';
 import type pg from 'pg';
 import { resolveBackup } from './backups.ts';
 import { dropLeftovers, leftoverSuffix, workDirFor } from './leftovers.ts';
+import { DEFAULT_LOCK_TIMEOUT_MS, isLockTimeout, lockTimeoutError, lockTimeoutSql } from './locks.ts';
 import { BackupIntegrityError, DrError } from './errors.ts';
 import { fetchVerified, type FetchedBackup } from './fetch.ts';
 import { DATA_DIR } from './layout.ts';
@@ -71,6 +72,8 @@ export interface TableRestoreOptions {
    * backup too (they survive only in the safety table). @default false: refused, counting them
    */
   readonly replaceNewer?: boolean;
+  /** How long to wait for another session's lock on a table. @default 5 minutes */
+  readonly lockTimeoutMs?: number;
   /** @default - the CPU count */
   readonly jobs?: number;
   readonly workDir?: string;
@@ -280,7 +283,7 @@ export async function runTableRestore(options: TableRestoreOptions): Promise<Tab
       const resolved = resolveRequest(manifest, options, range);
       await checkTarget(target.url, resolved);
       // Refused before anything is downloaded; checked again under the table lock in the transaction.
-      if (range && !options.merge && !options.replaceNewer) await refuseNewer(target.url, manifest, resolved, range);
+      if (range && !options.merge && !options.replaceNewer) await refuseNewer(target.url, manifest, resolved, range, options.lockTimeoutMs ?? DEFAULT_LOCK_TIMEOUT_MS);
       await assertExtensionsAvailable(admin, manifest);
       await dropScratch();
       if (workDir) await rm(workDir, { recursive: true, force: true });
@@ -414,6 +417,7 @@ export async function runTableRestore(options: TableRestoreOptions): Promise<Tab
       range,
       merge: options.merge,
       replaceNewer: options.replaceNewer,
+      lockTimeoutMs: options.lockTimeoutMs,
       definition,
       noOwner: options.noOwner,
       origin: `backup ${manifest.id}`,
@@ -487,16 +491,19 @@ function newerThan(manifest: Manifest, r: Resolved): string {
 }
 
 /** A range restore that would delete target rows newer than the backup is refused by default. */
-async function refuseNewer(url: string, manifest: Manifest, resolved: Resolved[], range: { since: string; until: string }): Promise<void> {
+async function refuseNewer(url: string, manifest: Manifest, resolved: Resolved[], range: { since: string; until: string }, lockTimeoutMs: number): Promise<void> {
   const client = await connect(url, 'target');
   try {
     await client.query(`SET TimeZone = 'UTC'`);
+    await client.query(lockTimeoutSql(lockTimeoutMs));
     for (const r of resolved) {
       if (!r.timeColumn) continue;
       const exists = (await client.query('SELECT to_regclass($1) AS r', [qualified(r.table.schema, r.table.name)])).rows[0].r !== null;
       if (!exists) continue;
       const table = { schema: r.table.schema, name: r.table.name, timeColumn: r.timeColumn, newerThan: newerThan(manifest, r) };
-      const count = await countNewerRows(client, table, range);
+      const count = await countNewerRows(client, table, range).catch(async (err: unknown) => {
+        throw isLockTimeout(err) ? await lockTimeoutError(`restoring ${displayName(r.table)}`, url, lockTimeoutMs, qualified(r.table.schema, r.table.name)) : err;
+      });
       if (count > 0) throw newerRowsError(displayName(r.table), table, range, count, `backup ${manifest.id}`);
     }
   } finally {

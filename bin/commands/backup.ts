@@ -1,5 +1,6 @@
 import { formatBytes, runBackup } from '../../core/backup.ts';
 import { isTier, TIERS } from '../../core/tiers.ts';
+import { lockTimeout } from './lock-timeout.ts';
 import { COMMON, type Command, jobs, optionalString, PG, REPO, repository, required, usage } from './args.ts';
 
 export const backupCommand: Command = {
@@ -19,8 +20,10 @@ export const backupCommand: Command = {
                      dr verify then checks row counts only, and says so
   --pg-bin DIR       directory of pg_dump/pg_dumpall (default: PATH)
   --work-dir DIR     where pg_dump writes before upload (default: OS temp dir)
+  --lock-timeout D   how long to wait for another session's lock on a table (default 5m; e.g. 30s, 10m);
+                     then fail naming the table and the session holding it
   --json, --quiet`,
-  options: { ...COMMON, ...REPO, ...PG, db: { type: 'string' }, tier: { type: 'string' }, 'no-fingerprints': { type: 'boolean', default: false } },
+  options: { ...COMMON, ...REPO, ...PG, db: { type: 'string' }, tier: { type: 'string' }, 'no-fingerprints': { type: 'boolean', default: false }, 'lock-timeout': { type: 'string' } },
   async run(v, io) {
     const tier = optionalString(v, 'tier');
     if (tier !== undefined && !isTier(tier)) throw usage(`--tier must be one of ${TIERS.join(', ')}, got "${tier}"`);
@@ -32,6 +35,7 @@ export const backupCommand: Command = {
       fingerprints: v['no-fingerprints'] !== true,
       tools: { binDir: optionalString(v, 'pg-bin') },
       workDir: optionalString(v, 'work-dir'),
+      lockTimeoutMs: lockTimeout(v),
       log: io.log,
     });
   },

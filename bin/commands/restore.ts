@@ -2,6 +2,7 @@ import { formatBytes } from '../../core/backup.ts';
 import { runRestore } from '../../core/restore.ts';
 import { runTableRestore, splitTableList, type TableRestoreResult } from '../../core/table-restore.ts';
 import { COMMON, type Command, jobs, optionalString, PG, REPO_READ, repository, required, usage } from './args.ts';
+import { lockTimeout } from './lock-timeout.ts';
 import { humanPitrRestore, PITR_S3_OPTIONS, PITR_TARGET_OPTIONS, PITR_TARGET_USAGE, pitrRestoreFromFlags } from './pitr.ts';
 import type { PitrRestoreResult } from '../../core/pitr/restore.ts';
 
@@ -33,6 +34,8 @@ export const restoreCommand: Command = {
                      lacks, and keep every target row (any range, or whole tables)
   --replace-newer    with --since/--until: replace the range even where the target holds rows
                      newer than the backup (refused by default, counting them)
+  --lock-timeout D   with --tables: how long to wait for another session's lock on a table
+                     (default 5m; e.g. 30s), then fail naming the session holding it
   -j, --jobs N       parallel pg_restore jobs (default: CPU count)
   --pg-bin DIR       directory of pg_restore/psql (default: PATH)
   --work-dir DIR     where s3:// backups are downloaded (default: OS temp dir)
@@ -62,6 +65,7 @@ ${PITR_TARGET_USAGE}
     'time-column': { type: 'string' },
     merge: { type: 'boolean', default: false },
     'replace-newer': { type: 'boolean', default: false },
+    'lock-timeout': { type: 'string' },
     at: { type: 'string' },
     pitr: { type: 'string' },
     stanza: { type: 'string' },
@@ -103,9 +107,11 @@ ${PITR_TARGET_USAGE}
         jobs: jobs(v),
         tools: { binDir: optionalString(v, 'pg-bin') },
         workDir: optionalString(v, 'work-dir'),
+        lockTimeoutMs: lockTimeout(v),
         log: io.log,
       });
     }
+    if (optionalString(v, 'lock-timeout') !== undefined) throw usage('--lock-timeout applies to table restores (--tables) only; drop it');
     return runRestore({
       repository: repository(v),
       backup: required(v, 'backup'),
