@@ -8,6 +8,7 @@ import { existsSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { DrError } from '../errors.ts';
 import { resolveAwsCredentials } from '../repository/s3.ts';
+import { trackChild } from '../signals.ts';
 import { repoOptions, type PitrRepo } from './config.ts';
 
 /** The OS user the server runs as when dr is root. */
@@ -36,6 +37,8 @@ export function runAsServerUser(file: string, args: string[], env: Record<string
     : ['env', [file, ...args]];
   return new Promise((resolve, reject) => {
     const child = spawn(cmd, argv, { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, ...env } });
+    // Stopped on Ctrl-C / SIGTERM like the client tools (core/signals.ts).
+    trackChild(child);
     let stdout = '';
     let stderr = '';
     child.stdout.setEncoding('utf8').on('data', (d: string) => { stdout += d; });
@@ -352,10 +355,11 @@ function shellWord(word: string): string {
 export function restoreCommand(ctx: Pick<PgbackrestContext, 'repo' | 'stanza' | 'credentialEnv'>, pgPath: string, retryDelaySeconds = 3): string {
   const pgbackrestCall = ['pgbackrest', ...repoArgs(ctx.repo, ctx.credentialEnv), `--stanza=${ctx.stanza}`, `--pg1-path=${pgPath}`].map(shellWord).join(' ');
   return [
-    'n=0; while :; do',
+    // p: the server process that runs this; once it is gone (stopped, aborted), stop retrying.
+    'n=0; p=$PPID; while :; do',
     `${pgbackrestCall} archive-get %f "%p"; r=$?;`,
     '[ $r -eq 0 ] && exit 0; [ $r -eq 1 ] && exit 1; n=$((n+1));',
     `if [ $n -ge ${ARCHIVE_GET_ATTEMPTS} ]; then echo "dr-restore-command: pgbackrest archive-get %f failed with status $r ${ARCHIVE_GET_ATTEMPTS} times: recovery aborted, not promoted" >&2; exit ${ABORT_RECOVERY_STATUS}; fi;`,
-    `sleep ${retryDelaySeconds}; done`,
+    `sleep ${retryDelaySeconds}; kill -0 $p 2>/dev/null || exit 1; done`,
   ].join(' ');
 }

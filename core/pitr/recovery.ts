@@ -11,6 +11,7 @@ import { dirname, join } from 'node:path';
 import type pg from 'pg';
 import { DrError } from '../errors.ts';
 import { connect } from '../pg.ts';
+import { throwIfInterrupted } from '../signals.ts';
 import { parseServerTime, pgbackrestError, runAsServerUser, runningAsRoot, SERVER_USER, type ServerBinaries, timeTargetFromMicros } from './pgbackrest.ts';
 import { describeTarget, type RecoveryTarget } from './plan.ts';
 
@@ -199,6 +200,8 @@ export class TemporaryServer {
     const target = this.options.target;
     let lastReport = Date.now();
     for (;;) {
+      // Ctrl-C / SIGTERM: unwind (the caller's finally stops and removes the temporary server).
+      throwIfInterrupted();
       let client: pg.Client | undefined;
       try {
         client = await connect(this.url('postgres', superuser), 'temporary').catch(async (err) => {

@@ -4,7 +4,7 @@
  * restore_command that aborts recovery on a read error, microsecond targets, --latest, --lsn /
  * --xid / --restore-point (dr pitr mark) and two timelines in one stanza.
  */
-import { execFile } from 'node:child_process';
+import { execFile, spawn } from 'node:child_process';
 import { chmod, cp, mkdtemp, readdir, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -178,6 +178,33 @@ describe('point-in-time recovery you can trust (real PostgreSQL + pgBackRest)', 
     expect(log).not.toMatch(/selected new timeline ID|database system is ready to accept connections/);
     const control = await asPostgres(join(serverBinDir(), 'pg_controldata'), [dataDir], { LC_ALL: 'C' });
     expect(control).toMatch(/Database cluster state:\s+in archive recovery/);
+  });
+
+  it('SIGTERM during WAL replay: dr exits 143, the temporary server is stopped and removed, nothing restored', async () => {
+    const copy = await copyRepo('signal-repo');
+    // An unreadable segment keeps recovery busy (archive-get retries) long enough to be interrupted.
+    await chmod(await segmentFile(copy, commits[1].segment), 0o000);
+    const name = target('pitr_signal');
+    const child = spawn(process.execPath, [join(import.meta.dirname, '..', '..', 'bin', 'dr.mjs'), 'restore', '--pitr', `file://${copy}`, '--stanza', 'crypto_stock',
+      '--database', 'app', '--target', pgUrl(name), '--work-dir', workDir, '--at', isoMicros(commits[2].at + 1n)], { stdio: ['ignore', 'pipe', 'pipe'] });
+    let stderr = '';
+    child.stderr.setEncoding('utf8').on('data', (d: string) => { stderr += d; });
+    for (let i = 0; i < 300 && !stderr.includes('starting a temporary PostgreSQL server'); i++) await sleep(100);
+    expect(stderr).toContain('starting a temporary PostgreSQL server');
+    await sleep(500);
+    child.kill('SIGTERM');
+    const code = await new Promise<number | null>((resolve) => child.once('exit', resolve));
+    expect(code, stderr).toBe(143);
+    expect((await readdir(workDir)).filter((n) => n.startsWith('dr-pitr-'))).toEqual([]);
+    // The server is stopped; a restore_command already waiting between retries ends with its sleep.
+    let left = '';
+    for (let i = 0; i < 100; i++) {
+      left = (await run('ps', ['-eo', 'args'])).stdout.split('\n').filter((l) => l.includes(join(workDir, 'dr-pitr-'))).join('\n');
+      if (!left) break;
+      await sleep(100);
+    }
+    expect(left).toBe('');
+    expect(await databaseExists(name)).toBe(false);
   });
 
   it('an unreachable repository: pgBackRest\'s real error (not "stanza does not exist"), exit 1, nothing restored', async () => {
