@@ -12,6 +12,7 @@ import { noSpaceError } from './faults.ts';
 import { workDirFor } from './leftovers.ts';
 import { DEFAULT_LOCK_TIMEOUT_MS, dumpLockError, isLockTimeout, lockTimeoutError, lockTimeoutSql } from './locks.ts';
 import { throwIfInterrupted } from './signals.ts';
+import { type Suspicion, suspicionOf } from './suspect.ts';
 import { CHECKSUMS_NAME, DATA_DIR, GLOBALS_NAME, RESTORE_GUIDE_NAME, fileKey, manifestKey, newBackupId } from './layout.ts';
 import { checksumList, restoreGuide } from './restore-guide.ts';
 import { MANIFEST_FORMAT_VERSION, MANIFEST_KIND, type Manifest, ManifestSchema } from './manifest.ts';
@@ -69,6 +70,8 @@ export interface BackupResult {
   readonly tables: number;
   readonly rows: number;
   readonly globals: boolean;
+  /** Set when the backup shrank against the previous one (core/suspect.ts). */
+  readonly suspect: Suspicion | null;
   readonly warnings: string[];
 }
 
@@ -202,6 +205,14 @@ export async function runBackup(options: BackupOptions): Promise<BackupResult> {
         rows: tables.filter((t) => t.kind !== 'partitioned').reduce((n, t) => n + t.rows, 0),
       },
     };
+    // A backup that shrank against the previous one is marked suspect: `latest` skips it.
+    const suspect = await suspicionOf(repo, source.database, manifest);
+    if (suspect) {
+      manifest.suspect = suspect;
+      const warning = `SUSPECT: backup ${id} shrank against ${suspect.previous}: ${suspect.reasons.join('; ')}; --backup latest skips it (latest-any takes it)`;
+      warnings.push(warning);
+      log(warning);
+    }
     // The commit marker: only now does the backup exist for list and restore.
     throwIfInterrupted();
     await repo.put(manifestKey(source.database, id), JSON.stringify(ManifestSchema.parse(manifest), null, 2), { tier, contentType: 'application/json' });
@@ -219,6 +230,7 @@ export async function runBackup(options: BackupOptions): Promise<BackupResult> {
       tables: tables.length,
       rows: manifest.totals.rows,
       globals: globalsSql !== undefined,
+      suspect: manifest.suspect ?? null,
       warnings,
     };
   } catch (err) {

@@ -77,6 +77,8 @@ export interface BackupSummary {
   readonly tables: number;
   readonly rows: number;
   readonly serverVersion: string;
+  /** Set when it shrank against the backup before it (core/suspect.ts). */
+  readonly suspect?: { readonly previous: string; readonly reasons: string[] };
 }
 
 export function summarize(m: Manifest): BackupSummary {
@@ -91,6 +93,7 @@ export function summarize(m: Manifest): BackupSummary {
     tables: m.tables.length,
     rows: m.totals.rows,
     serverVersion: m.server.version,
+    ...(m.suspect ? { suspect: m.suspect } : {}),
   };
 }
 
@@ -121,6 +124,8 @@ export interface BackupCandidates {
   /** Newest first; `latest` lists every complete backup so a bad one can fall back. */
   readonly ids: string[];
   readonly latest: boolean;
+  /** `latest-any`: suspect backups (core/suspect.ts) are candidates too. @default false: skipped */
+  readonly includeSuspect?: boolean;
 }
 
 /**
@@ -128,7 +133,7 @@ export interface BackupCandidates {
  * repository unless `database` is given; `latest` needs a database when there are several.
  */
 export async function resolveBackup(repo: Repository, backup: string, database?: string): Promise<BackupCandidates> {
-  if (backup === 'latest') {
+  if (backup === 'latest' || backup === 'latest-any') {
     let db = database;
     if (!db) {
       const dbs = await listDatabases(repo);
@@ -138,10 +143,10 @@ export async function resolveBackup(repo: Repository, backup: string, database?:
     }
     const ids = await completeBackupIds(repo, db);
     if (ids.length === 0) throw new DrError(`no complete backup of ${db} in ${repo.url}`, 'run dr backup first, or check --repo and --database');
-    return { database: db, ids, latest: true };
+    return { database: db, ids, latest: true, includeSuspect: backup === 'latest-any' };
   }
   if (!isBackupId(backup)) {
-    throw new DrError(`"${backup}" is not a backup id`, 'use latest or an id from dr list, e.g. 20260115T020000Z-a1b2c3', 2);
+    throw new DrError(`"${backup}" is not a backup id`, 'use latest, latest-any (suspect backups too) or an id from dr list, e.g. 20260115T020000Z-a1b2c3', 2);
   }
   const dbs = database ? [database] : await listDatabases(repo);
   for (const db of dbs) {

@@ -163,6 +163,8 @@ export const ManifestSchema = z.object({
   schema: SchemaObjectsSchema.optional(),
   /** Content fingerprints taken from the dump's own data; absent with --no-fingerprints and in older backups (verify then checks counts only). */
   fingerprints: FingerprintsSchema.optional(),
+  /** Set when this backup shrank against the previous one beyond the threshold (core/suspect.ts); `latest` skips it. */
+  suspect: z.object({ previous: z.string(), reasons: z.array(z.string()) }).optional(),
   totals: z.object({
     files: z.number().int().nonnegative(),
     bytes: z.number().int().nonnegative(),

@@ -13,7 +13,8 @@ export const restoreCommand: Command = {
   usage: `Usage: dr restore --repo URL [--backup latest|ID] --target URL [flags]
 
   --repo URL         file:///dir or s3://bucket/prefix
-  --backup ID        a backup id from dr list, or latest (default): the newest complete backup;
+  --backup ID        a backup id from dr list, or latest (default): the newest complete backup
+                     that is not suspect (shrank against the one before; latest-any takes those too);
                      if it fails verification, the previous one is used and the fallback reported
   --database NAME    source database in the repository (needed when it holds several)
   --target URL       target database; created when missing (postgres://user@host:5432/crypto_stock_restored)
