@@ -8,6 +8,7 @@ import { checkFile, forEachLimit, missing } from './fetch.ts';
 import { digestOf } from './hashing.ts';
 import { backupIdTime, fileKey } from './layout.ts';
 import type { Repository } from './repository/types.ts';
+import { holdNewestVerified, type VerifiedHold } from './verified-hold.ts';
 
 export interface CheckOptions {
   /** `latest` (default), `all`, or a backup id. */
@@ -23,6 +24,11 @@ export interface CheckOptions {
   readonly maxAgeMs?: number;
   /** @default - now */
   readonly now?: Date;
+  /**
+   * Place an S3 Legal Hold on the newest backup of each database that passed, releasing the hold
+   * on the one held before (core/verified-hold.ts; needs s3:PutObjectLegalHold). @default false
+   */
+  readonly hold?: boolean;
   readonly log?: (message: string) => void;
 }
 
@@ -50,6 +56,8 @@ export interface CheckResult {
   readonly backups: CheckedBackup[];
   /** With maxAgeMs: the databases whose newest backup is too old (they fail the check). */
   readonly stale: StaleDatabase[];
+  /** With `hold`: the newest verified backup held per database. */
+  readonly holds?: VerifiedHold[];
 }
 
 export async function checkBackups(repo: Repository, options: CheckOptions = {}): Promise<CheckResult> {
@@ -72,7 +80,14 @@ export async function checkBackups(repo: Repository, options: CheckOptions = {})
     backups.push(await checkOne(repo, t.database, t.id, options.concurrency ?? 4));
   }
   const stale = options.maxAgeMs === undefined ? [] : await staleDatabases(repo, options.maxAgeMs, options.now ?? new Date(), options.database);
-  return { passed: backups.every((b) => b.ok) && stale.length === 0, backups, stale };
+  const holds: VerifiedHold[] = [];
+  if (options.hold) {
+    for (const database of [...new Set(backups.map((b) => b.database))]) {
+      const newestOk = backups.filter((b) => b.database === database && b.ok).map((b) => b.id).sort().at(-1);
+      if (newestOk) holds.push(await holdNewestVerified(repo, database, newestOk, { now: options.now, log: options.log }));
+    }
+  }
+  return { passed: backups.every((b) => b.ok) && stale.length === 0, backups, stale, ...(options.hold ? { holds } : {}) };
 }
 
 /** Databases whose newest complete backup (by its start time) is older than `maxAgeMs`. */

@@ -105,6 +105,12 @@ export const Metrics = {
   restoreTrendGrowthPercent: 'RestoreTrendGrowthPercent',
   /** Days until the restore time reaches the RTO at the last 12 months' rate (drill-report Lambda, when growing). Alarm: below 90. */
   daysUntilRto: 'DaysUntilRto',
+  /**
+   * Age of the newest verified backup (the one under Legal Hold, core/verified-hold.ts), from its
+   * start: emitted by the drill report after a drill and daily by the drill-age Lambda. Hours.
+   * Alarm: above 8 days, or missing.
+   */
+  verifiedBackupAgeHours: 'VerifiedBackupAgeHours',
   /** Days since the newest drill report, emitted daily (drill-age Lambda). Days. Alarm: above 35 or missing. */
   daysSinceLastDrill: 'DaysSinceLastDrill',
   /** Dimension of the PITR metrics; its value is the pgBackRest stanza (one per cluster). */

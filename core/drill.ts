@@ -22,6 +22,7 @@ import { achievedRpo, DR_VERSION, fileSigner, manifestSha256, type ReportSigner,
 import { buildDrillReport, DEFAULT_RTO_SECONDS, type DrillEvidence, type DrillFacts, type DrillReport, type DrillReportKeys, readDrillHistory, type TrendPoint, writeDrillReport } from './report.ts';
 import type { Repository } from './repository/types.ts';
 import { runRestore, type RestoreResult } from './restore.ts';
+import { holdNewestVerified, type VerifiedHold } from './verified-hold.ts';
 import { parseHealthUrl, type VerifyCheck, verifyAgainstManifest } from './verify.ts';
 
 export interface DrillOptions {
@@ -70,6 +71,8 @@ export interface DrillResult {
   readonly keys: DrillReportKeys;
   /** Where to open them: local paths for a file:// repository, s3:// URLs otherwise. */
   readonly files: DrillReportKeys;
+  /** After a passed drill: the Legal Hold on the newest verified backup (core/verified-hold.ts). */
+  readonly hold?: VerifiedHold;
 }
 
 /** Marks a scratch database as a drill's, so a leftover can be told from someone's database. */
@@ -221,6 +224,16 @@ export async function runDrill(options: DrillOptions): Promise<DrillResult> {
     }
   }
 
+  // A passed drill verified this backup: the newest verified backup of the database keeps a Legal Hold.
+  let hold: VerifiedHold | undefined;
+  if (restore && manifest && verification?.passed && errors.length === 0) {
+    try {
+      hold = await holdNewestVerified(repo, manifest.database, manifest.id, { log });
+    } catch (err) {
+      fail('legal-hold', err);
+    }
+  }
+
   phase('report');
   let signer: ReportSigner | undefined;
   let unsignedReason: string | undefined;
@@ -267,7 +280,7 @@ export async function runDrill(options: DrillOptions): Promise<DrillResult> {
   const where = (key: string) => reportRepo.localPath?.(key) ?? `${reportRepo.url.replace(/\/$/, '')}/${key}`;
   const files = { html: where(keys.html), md: where(keys.md), json: where(keys.json) };
   log(`report written: ${files.html}`);
-  return { report, keys, files };
+  return { report, keys, files, hold };
 }
 
 /** Drops a drill leftover of that name; refuses (DrError) a database of that name that is not one. */

@@ -48,6 +48,8 @@ export class DrStack extends Stack {
   public readonly rpoWatch?: RpoWatch;
   /** Replication to the OffsiteVaultStack's bucket (config offsite.enabled). */
   public readonly replication?: VaultReplication;
+  /** Replication of the PITR repository to the OffsiteVaultStack's PITR bucket (config offsite.enabled and pitr.enabled). */
+  public readonly pitrReplication?: VaultReplication;
   /** Monthly restore drills: Lambdas, state machine, schedule, alarms, dashboard. */
   public readonly drillFunctions: DrillFunctions;
   public readonly drillWorkflow: DrillWorkflow;
@@ -123,6 +125,19 @@ export class DrStack extends Stack {
         replicationTimeControl: config.offsite.replicationTimeControl,
         alarmTopic: this.monitoring.topic,
       });
+      if (this.pitrRepository) {
+        // WAL and base backups too: a point in time is recoverable offsite, re-encrypted under the offsite PITR key.
+        this.pitrReplication = new VaultReplication(this, 'OffsitePitrReplication', {
+          vault: this.pitrRepository,
+          prefix: `${PitrRepository.PREFIX}/`,
+          ruleId: 'pitr-to-offsite',
+          what: 'the PITR repository',
+          destination: { bucketName: names.pitrBucketName, region: config.offsite.region, account: config.offsite.account, keyAlias: names.pitrKeyAlias },
+          roleName: names.pitrReplicationRoleName,
+          replicationTimeControl: config.offsite.replicationTimeControl,
+          alarmTopic: this.monitoring.topic,
+        });
+      }
     }
 
     if (this.pitrRepository) {

@@ -1,10 +1,14 @@
-import { type App, Aws, CfnOutput, Duration, Stack, type StackProps, Token } from 'aws-cdk-lib';
+import { type App, Aws, CfnOutput, Duration, RemovalPolicy, Stack, type StackProps, Token } from 'aws-cdk-lib';
 import * as iam from 'aws-cdk-lib/aws-iam';
+import * as kms from 'aws-cdk-lib/aws-kms';
 import * as s3 from 'aws-cdk-lib/aws-s3';
 import type { Construct } from 'constructs';
 import { RETENTION_DAYS } from '../core/tiers.ts';
 import type { OffsiteConfig } from './config.ts';
+import { PitrRepository } from './constructs/pitr-repository.ts';
+import { protectBucket, protectKey } from './constructs/protection.ts';
 import { BackupVault } from './constructs/vault.ts';
+import { newVersionedKmsBucket } from './constructs/versioned-bucket.ts';
 
 /**
  * Physical names shared by the primary stack (replication rule and role) and the offsite stack
@@ -18,6 +22,12 @@ export interface OffsiteNames {
   readonly keyAlias: string;
   /** The replication role in the primary (source) account. */
   readonly replicationRoleName: string;
+  /** The PITR repository's offsite replica bucket. */
+  readonly pitrBucketName: string;
+  /** KMS alias of the PITR replica's own key, without `alias/`. */
+  readonly pitrKeyAlias: string;
+  /** The PITR repository's replication role in the primary account. */
+  readonly pitrReplicationRoleName: string;
 }
 
 export interface OffsiteNamesInput {
@@ -37,6 +47,9 @@ export function offsiteNames(input: OffsiteNamesInput): OffsiteNames {
     bucketName: input.bucketName ?? `crypto-stock-dr-offsite-${account}-${input.region}`,
     keyAlias: `${input.primaryStackName.toLowerCase()}/offsite`,
     replicationRoleName: `${input.primaryStackName}-offsite-replication`.slice(0, 64),
+    pitrBucketName: input.bucketName ? `${input.bucketName.slice(0, 58)}-pitr` : `crypto-stock-dr-offsite-pitr-${account}-${input.region}`,
+    pitrKeyAlias: `${input.primaryStackName.toLowerCase()}/offsite-pitr`,
+    pitrReplicationRoleName: `${input.primaryStackName.slice(0, 38)}-offsite-pitr-replication`,
   };
 }
 
@@ -88,6 +101,19 @@ export interface OffsiteVaultStackProps extends StackProps {
    * @default - role crypto-stock-dr-break-glass of the offsite account
    */
   readonly breakGlassRoleArn?: string;
+  /**
+   * Also receive the primary's PITR repository (pgBackRest WAL and base backups): a bucket of its
+   * own, with its own KMS key, that the source account cannot delete from either.
+   * @default false
+   */
+  readonly pitr?: boolean;
+  /**
+   * With `pitr`: how long a replica stays after it was written. The primary's pgBackRest deletes
+   * expired backups and WAL, but deletions are never replicated, so replicas expire here instead;
+   * at least the PITR window and the week until the next full backup.
+   * @default Duration.days(28) - twice the default PITR retention (14 days)
+   */
+  readonly pitrReplicaExpiration?: Duration;
 }
 
 /** The longest Object Lock the primary's writer sets (the longest tier). */
@@ -102,6 +128,9 @@ const LONGEST_SOURCE_LOCK_DAYS = Math.max(...Object.values(RETENTION_DAYS));
  */
 export class OffsiteVaultStack extends Stack {
   public readonly vault: BackupVault;
+  /** With props.pitr: the PITR repository's replica bucket and its own key. */
+  public readonly pitrBucket?: s3.Bucket;
+  public readonly pitrKey?: kms.Key;
   /** True when the source account is another account than this stack's. */
   public readonly crossAccount: boolean;
 
@@ -123,52 +152,87 @@ export class OffsiteVaultStack extends Stack {
       objectLockDefaultRetention: s3.ObjectLockRetention.compliance(retention),
       breakGlassRoleArn: props.breakGlassRoleArn,
     });
-    const { bucket, key } = this.vault;
-    const replicationRoleArn = `arn:${Aws.PARTITION}:iam::${sourceAccount}:role/${props.names.replicationRoleName}`;
+    this.admitReplicas(this.vault.bucket, this.vault.key, BackupVault.BACKUPS_PREFIX, sourceAccount, props.names.replicationRoleName);
+
+    if (props.pitr) {
+      const expiration = props.pitrReplicaExpiration ?? Duration.days(28);
+      this.pitrKey = new kms.Key(this, 'PitrKey', {
+        description: 'crypto-stock-dr offsite replica of the PITR repository (re-encrypted under this key)',
+        enableKeyRotation: true,
+        alias: props.names.pitrKeyAlias,
+        removalPolicy: RemovalPolicy.RETAIN,
+      });
+      // No Object Lock, like the source (pgBackRest rewrites its info files); the source account may delete nothing here.
+      this.pitrBucket = newVersionedKmsBucket(this, 'PitrBucket', {
+        bucketName: props.names.pitrBucketName,
+        encryptionKey: this.pitrKey,
+        accessLogsBucket: this.vault.accessLogsBucket,
+        accessLogsPrefix: 'offsite-pitr/',
+        noncurrentVersionExpiration: Duration.days(14),
+        lifecycleRules: [{ id: 'expire-pitr-replicas', expiration }],
+        removalPolicy: RemovalPolicy.RETAIN,
+      });
+      protectBucket(this.pitrBucket, this.vault.breakGlassRoleArn);
+      protectKey(this.pitrKey, this.vault.breakGlassRoleArn);
+      this.admitReplicas(this.pitrBucket, this.pitrKey, `${PitrRepository.PREFIX}/`, sourceAccount, props.names.pitrReplicationRoleName, 'Pitr');
+      new CfnOutput(this, 'OffsitePitrUrl', {
+        description: 'The PITR repository\'s offsite replica: dr pitr ... --pitr <this> (AWS_REGION set to this region, --kms-key-id the OffsitePitrKeyArn)',
+        value: `s3://${this.pitrBucket.bucketName}/${PitrRepository.PREFIX}`,
+      });
+      new CfnOutput(this, 'OffsitePitrKeyArn', { value: this.pitrKey.keyArn });
+    }
+
+    new CfnOutput(this, 'OffsiteBucketName', {
+      description: 'The offsite replica; dr reaches it as s3://<this>/ (AWS_REGION set to this region)',
+      value: this.vault.bucket.bucketName,
+    });
+    new CfnOutput(this, 'OffsiteKeyArn', { value: this.vault.key.keyArn });
+  }
+
+  /**
+   * Bucket and key policies of a replica bucket: the source account may delete nothing (nor change
+   * the bucket, across accounts); across accounts its replication role may write replicas under
+   * `prefix` and encrypt them with `key`.
+   */
+  private admitReplicas(bucket: s3.Bucket, key: kms.IKey, prefix: string, sourceAccount: string, replicationRoleName: string, sidPrefix = ''): void {
+    const replicationRoleArn = `arn:${Aws.PARTITION}:iam::${sourceAccount}:role/${replicationRoleName}`;
     const fromSourceAccount = { StringEquals: { 'aws:PrincipalAccount': sourceAccount } };
 
     bucket.addToResourcePolicy(new iam.PolicyStatement({
-      sid: 'DenyDeletesFromSourceAccount',
+      sid: `${sidPrefix}DenyDeletesFromSourceAccount`,
       effect: iam.Effect.DENY,
       principals: [new iam.AnyPrincipal()],
       actions: [...DENIED_TO_SOURCE_ACCOUNT, ...(this.crossAccount ? DENIED_TO_SOURCE_ACCOUNT_CROSS_ACCOUNT : [])],
       resources: [bucket.bucketArn, bucket.arnForObjects('*')],
       conditions: fromSourceAccount,
     }));
+    if (!this.crossAccount) return;
 
-    if (this.crossAccount) {
-      // Principal is the account with an aws:PrincipalArn condition: a role ARN principal would make
-      // this policy fail to deploy before the primary stack has created the role.
-      const replicationRole = { ArnEquals: { 'aws:PrincipalArn': replicationRoleArn } };
-      const sourceRoot = new iam.AccountPrincipal(sourceAccount);
-      bucket.addToResourcePolicy(new iam.PolicyStatement({
-        sid: 'AllowReplicationFromSourceAccount',
-        principals: [sourceRoot],
-        actions: ['s3:ReplicateObject', 's3:ReplicateTags'],
-        resources: [bucket.arnForObjects(`${BackupVault.BACKUPS_PREFIX}*`)],
-        conditions: replicationRole,
-      }));
-      bucket.addToResourcePolicy(new iam.PolicyStatement({
-        sid: 'AllowReplicationChecks',
-        principals: [sourceRoot],
-        actions: ['s3:GetBucketVersioning', 's3:GetBucketObjectLockConfiguration', 's3:ListBucket'],
-        resources: [bucket.bucketArn],
-        conditions: replicationRole,
-      }));
-      key.addToResourcePolicy(new iam.PolicyStatement({
-        sid: 'AllowReplicaEncryption',
-        principals: [sourceRoot],
-        actions: ['kms:Encrypt', 'kms:GenerateDataKey'],
-        resources: ['*'],
-        conditions: { ...replicationRole, StringEquals: { 'kms:ViaService': `s3.${this.region}.amazonaws.com` } },
-      }));
-    }
-
-    new CfnOutput(this, 'OffsiteBucketName', {
-      description: 'The offsite replica; dr reaches it as s3://<this>/ (AWS_REGION set to this region)',
-      value: bucket.bucketName,
-    });
-    new CfnOutput(this, 'OffsiteKeyArn', { value: key.keyArn });
+    // Principal is the account with an aws:PrincipalArn condition: a role ARN principal would make
+    // this policy fail to deploy before the primary stack has created the role.
+    const replicationRole = { ArnEquals: { 'aws:PrincipalArn': replicationRoleArn } };
+    const sourceRoot = new iam.AccountPrincipal(sourceAccount);
+    bucket.addToResourcePolicy(new iam.PolicyStatement({
+      sid: `${sidPrefix}AllowReplicationFromSourceAccount`,
+      principals: [sourceRoot],
+      actions: ['s3:ReplicateObject', 's3:ReplicateTags'],
+      resources: [bucket.arnForObjects(`${prefix}*`)],
+      conditions: replicationRole,
+    }));
+    bucket.addToResourcePolicy(new iam.PolicyStatement({
+      sid: `${sidPrefix}AllowReplicationChecks`,
+      principals: [sourceRoot],
+      actions: ['s3:GetBucketVersioning', 's3:GetBucketObjectLockConfiguration', 's3:ListBucket'],
+      resources: [bucket.bucketArn],
+      conditions: replicationRole,
+    }));
+    key.addToResourcePolicy(new iam.PolicyStatement({
+      sid: 'AllowReplicaEncryption',
+      principals: [sourceRoot],
+      actions: ['kms:Encrypt', 'kms:GenerateDataKey'],
+      resources: ['*'],
+      conditions: { ...replicationRole, StringEquals: { 'kms:ViaService': `s3.${this.region}.amazonaws.com` } },
+    }));
   }
 }
 
@@ -186,6 +250,8 @@ export function addOffsiteStack(app: App, primary: Stack, offsite: OffsiteConfig
     sourceAccount: offsite.account ? sourceAccount : undefined,
     // In the primary's account the primary's break-glass role; in another account that account's own.
     breakGlassRoleArn: offsite.account ? undefined : breakGlassRoleArn,
+    // The primary replicates its PITR repository when it has one (DrStack.pitrRepository).
+    pitr: (primary as Stack & { readonly pitrRepository?: unknown }).pitrRepository !== undefined,
     description: 'crypto-stock-dr: offsite replica of the backup vault (Object Lock, deletes denied to the source account)',
     env: { account: offsite.account ?? sourceAccount, region: offsite.region },
   });

@@ -4,24 +4,28 @@ import { COMMON, type Command, optionalString, REPO_READ, repository, usage } fr
 
 export const checkCommand: Command = {
   summary: 'Check backups against their manifests (size and SHA-256) without restoring',
-  usage: `Usage: dr check --repo URL [--backup latest|all|ID] [--database NAME] [--max-age DURATION] [--json]
+  usage: `Usage: dr check --repo URL [--backup latest|all|ID] [--database NAME] [--max-age DURATION] [--hold] [--json]
 
   --repo URL         file:///dir or s3://bucket/prefix
   --backup WHICH     latest (default: the newest of each database), all, or a backup id
   --database NAME    only this database's backups
   --max-age DURATION also fail when a database's newest complete backup started longer ago than
                      this (e.g. 26h, 90m, 2d), for cron and monitoring
+  --hold             s3:// only: put an S3 Legal Hold on each database's newest backup that passed
+                     (manifest included) and release the one held before, so the newest verified
+                     backup never expires (needs s3:PutObjectLegalHold; file:// has nothing to hold)
   --json, --quiet
 
 Exit status 1 when any checked backup is damaged, or a newest backup is older than --max-age;
 the output names the backup and file (--json: "passed": false, every backup's result, "stale").`,
-  options: { ...COMMON, ...REPO_READ, backup: { type: 'string', default: 'latest' }, database: { type: 'string' }, 'max-age': { type: 'string' } },
+  options: { ...COMMON, ...REPO_READ, backup: { type: 'string', default: 'latest' }, database: { type: 'string' }, 'max-age': { type: 'string' }, hold: { type: 'boolean' } },
   async run(v, io) {
     const maxAge = optionalString(v, 'max-age');
     return checkBackups(repository(v), {
       backup: optionalString(v, 'backup'),
       database: optionalString(v, 'database'),
       maxAgeMs: maxAge === undefined ? undefined : parseAge(maxAge) * 1000,
+      hold: v.hold === true,
       log: io.log,
     });
   },
@@ -38,6 +42,11 @@ the output names the backup and file (--json: "passed": false, every backup's re
       lines.push(s.id === null
         ? `STALE    ${s.database}  no complete backup (--max-age ${formatAge(s.maxAgeSeconds)})`
         : `STALE    ${s.database}  newest complete backup ${s.id} is ${formatAge(s.ageSeconds!)} old, older than --max-age ${formatAge(s.maxAgeSeconds)}: check the backup schedule (dr backup)`);
+    }
+    for (const h of r.holds ?? []) {
+      lines.push(h.supported
+        ? `HELD     ${h.database}/${h.held}  newest verified backup under legal hold${h.released.length ? ` (released ${h.released.join(', ')})` : ''}`
+        : `HOLD     ${h.database}  not supported by this repository (file://): nothing expires there on its own`);
     }
     return lines.join('\n');
   },

@@ -296,6 +296,32 @@ export class S3Repository implements Repository {
     }
   }
 
+  /** PutObjectLegalHold ON/OFF (s3:PutObjectLegalHold; the bucket must have Object Lock enabled). */
+  async setLegalHold(key: string, on: boolean): Promise<void> {
+    const { client, s3 } = await this.api();
+    try {
+      await client.send(new s3.PutObjectLegalHoldCommand({ Bucket: this.bucket, Key: this.objectKey(key), LegalHold: { Status: on ? 'ON' : 'OFF' } }));
+    } catch (err) {
+      if (httpStatus(err) === 403) {
+        throw new DrError(`cannot ${on ? 'place' : 'release'} the legal hold on ${key} in ${this.url}: access denied`, 'the role needs s3:PutObjectLegalHold on backups/* (the drill report Lambda has it)', 1, { cause: err });
+      }
+      throw this.translate(err, `${on ? 'place' : 'release'} the legal hold on ${key}`);
+    }
+  }
+
+  /** GetObjectLegalHold: an object that never had a hold answers NoSuchObjectLockConfiguration, which is false. */
+  async legalHold(key: string): Promise<boolean | undefined> {
+    const { client, s3 } = await this.api();
+    try {
+      const response = await client.send(new s3.GetObjectLegalHoldCommand({ Bucket: this.bucket, Key: this.objectKey(key) }));
+      return response.LegalHold?.Status === 'ON';
+    } catch (err) {
+      if (errorName(err) === 'NoSuchObjectLockConfiguration') return false;
+      if (errorName(err) === 'NoSuchKey' || httpStatus(err) === 404) return undefined;
+      throw this.translate(err, `read the legal hold of ${key}`);
+    }
+  }
+
   /** DeleteObject: on a versioned bucket a delete marker, the locked versions stay (dr prune checks locks first). */
   async delete(key: string): Promise<void> {
     const { client, s3 } = await this.api();

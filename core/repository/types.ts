@@ -75,6 +75,15 @@ export interface Repository {
    */
   delete?(key: string): Promise<void>;
   /**
+   * Places (`on`) or releases an S3 Legal Hold on the object's current version: while held, no
+   * lifecycle rule or retention date can remove it (core/verified-hold.ts holds the newest verified
+   * backup). @default - undefined: the store has no holds (file://, where nothing expires on its
+   * own and dr prune keeps the newest backup that passed a drill or check anyway)
+   */
+  setLegalHold?(key: string, on: boolean): Promise<void>;
+  /** Whether the object's current version is under a Legal Hold; undefined when it does not exist. @default - with setLegalHold */
+  legalHold?(key: string): Promise<boolean | undefined>;
+  /**
    * Fails with a DrError when the repository itself does not exist (a file:// directory that is
    * not there), so readers say so rather than "no backups". @default - nothing to check
    */

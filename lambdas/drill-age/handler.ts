@@ -1,6 +1,7 @@
 /**
  * Drill age, started daily by EventBridge: days since each database's newest drill report, printed
- * as Embedded Metric Format lines (`DaysSinceLastDrill`, one per database). A database never
+ * as Embedded Metric Format lines (`DaysSinceLastDrill`, one per database), and the age of each
+ * database's newest verified backup (`VerifiedBackupAgeHours`, the one under Legal Hold). A database never
  * drilled gets no datapoint, and its alarm treats missing data as breaching.
  */
 import { z } from 'zod';
@@ -8,6 +9,7 @@ import { DrillAgeEnv, Metrics } from '../../core/contract.ts';
 import { type DrillAge, drillAges } from '../../core/drill-age.ts';
 import { emfLine } from '../../core/emf.ts';
 import { openRepository } from '../../core/repository/index.ts';
+import { newestVerifiedBackup } from '../../core/verified-hold.ts';
 
 const env = z.object({
   [DrillAgeEnv.repo]: z.string().regex(/^(s3|file):\/\//, 'an s3:// or file:// repository URL'),
@@ -33,6 +35,15 @@ export async function handler(event: unknown): Promise<DrillAge[]> {
   for (const age of ages) {
     if (age.days === undefined) continue;
     console.log(emfLine(Metrics.namespace, { [Metrics.dimension]: age.database }, [{ name: Metrics.daysSinceLastDrill, value: age.days, unit: 'None' }], now));
+  }
+  // The newest verified backup (under Legal Hold) and its age, daily, for the 8-day alarm; none held: no datapoint (breaching).
+  for (const database of env[DrillAgeEnv.databases]) {
+    try {
+      const verified = await newestVerifiedBackup(repository, database, now);
+      if (verified) console.log(emfLine(Metrics.namespace, { [Metrics.dimension]: database }, [{ name: Metrics.verifiedBackupAgeHours, value: verified.ageHours, unit: 'None' }], now));
+    } catch (err) {
+      console.error(`newest verified backup of ${database}: ${(err as Error).message}`);
+    }
   }
   return ages;
 }

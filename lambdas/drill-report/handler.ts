@@ -20,6 +20,7 @@ import { jobResultKey, readJobResult } from '../../core/job-result.ts';
 import { backupIdTime, isBackupId, REPORTS_ROOT } from '../../core/layout.ts';
 import { buildDrillReport, CHECKLIST_SYMBOLS, type DrillFacts, type DrillReport, type DrillReportKeys, readDrillHistory, writeDrillReport } from '../../core/report.ts';
 import { openRepository, type Repository } from '../../core/repository/index.ts';
+import { holdNewestVerified, newestVerifiedBackup, type VerifiedHold } from '../../core/verified-hold.ts';
 
 const CheckSchema = z.object({
   name: z.string(),
@@ -109,6 +110,15 @@ export interface DrillReportOutput {
   readonly summary: string;
   /** Keys written in the vault. */
   readonly keys: DrillReportKeys;
+  /** The newest verified backup under Legal Hold (core/verified-hold.ts), when there is one. */
+  readonly hold?: VerifiedHold;
+}
+
+/** The SNS message's line about the Legal Hold of the newest verified backup. */
+function holdLine(hold: VerifiedHold | undefined, error: string | undefined): string {
+  if (error) return `\n\nLEGAL HOLD FAILED: the newest verified backup may expire (${error})`;
+  if (!hold?.held) return '';
+  return `\n\nNewest verified backup under legal hold: ${hold.held}${hold.released.length ? ` (released ${hold.released.join(', ')})` : ''}`;
 }
 
 export interface DrillReportDeps {
@@ -117,6 +127,8 @@ export interface DrillReportDeps {
   /** Where EMF lines go (stdout in Lambda: CloudWatch Logs). */
   readonly print?: (line: string) => void;
   readonly now?: () => Date;
+  /** @default - openRepository(DR_REPO) */
+  readonly repository?: Repository;
 }
 
 const sns = new SNSClient({});
@@ -126,7 +138,7 @@ export function createHandler(deps: DrillReportDeps = {}): (event: unknown) => P
   const client = deps.sns ?? sns;
   const print = deps.print ?? ((line: string) => console.log(line));
   const now = deps.now ?? (() => new Date());
-  let repo: Repository | undefined;
+  let repo: Repository | undefined = deps.repository;
   return async (raw) => {
     const event = DrillReportEventSchema.parse(raw);
     const url = env[ReportEnv.repo];
@@ -140,21 +152,34 @@ export function createHandler(deps: DrillReportDeps = {}): (event: unknown) => P
     const report = buildDrillReport({ ...facts, previous: await readDrillHistory(repo, event.database, { prefix: `${REPORTS_ROOT}/` }).catch(() => []) });
     const keys = await writeDrillReport(repo, report, { prefix: `${REPORTS_ROOT}/` });
 
+    // A passed drill verified its backup: the newest verified one keeps a Legal Hold (the older one's is released).
+    let hold: VerifiedHold | undefined;
+    let holdError: string | undefined;
+    try {
+      hold = report.passed && report.backup
+        ? await holdNewestVerified(repo, event.database, report.backup.id, { now: finishedAt })
+        : await newestVerifiedBackup(repo, event.database, finishedAt).then((v) => v && { database: event.database, supported: true, held: v.id, released: [], ageHours: v.ageHours });
+    } catch (err) {
+      holdError = (err as Error).message;
+      console.error(`legal hold of the newest verified backup of ${event.database} failed: ${holdError}`);
+    }
+
     const metrics: EmfMetric[] = [{ name: Metrics.drillPassed, value: report.passed ? 1 : 0, unit: 'None' }];
     // Only a completed restore's time measures recovery; a failed one's would understate it.
     if (report.restore.completed && report.restore.seconds !== null) metrics.push({ name: Metrics.restoreSeconds, value: report.restore.seconds, unit: 'Seconds' });
     if (report.backup) metrics.push({ name: Metrics.backupAgeHours, value: report.backup.ageHours, unit: 'None' });
     if (report.trend.growthPercent != null) metrics.push({ name: Metrics.restoreTrendGrowthPercent, value: report.trend.growthPercent, unit: 'None' });
     if (report.trend.daysToRto != null) metrics.push({ name: Metrics.daysUntilRto, value: report.trend.daysToRto, unit: 'None' });
+    if (hold?.ageHours != null) metrics.push({ name: Metrics.verifiedBackupAgeHours, value: hold.ageHours, unit: 'None' });
     const line = emfLine(Metrics.namespace, { [Metrics.dimension]: event.database }, metrics, finishedAt);
     if (line) print(line);
 
     await client.send(new PublishCommand({
       TopicArn: topicArn,
       Subject: `Restore drill ${report.passed ? 'PASS' : 'FAIL'}: ${event.database}`.slice(0, 100),
-      Message: snsMessage(report, keys, repo.url),
+      Message: snsMessage(report, keys, repo.url) + holdLine(hold, holdError),
     }));
-    return { database: event.database, passed: report.passed, rtoPassed: report.restore.rtoPassed, summary: report.summary, keys };
+    return { database: event.database, passed: report.passed, rtoPassed: report.restore.rtoPassed, summary: report.summary, keys, ...(hold ? { hold } : {}) };
   };
 }
 

@@ -155,6 +155,8 @@ export class DrillFunctions extends Construct {
     });
     props.vault.grantRead(this.report.function);
     props.vault.grantReportsWrite(this.report.function);
+    // After a passed drill the report holds the newest verified backup and releases the one before.
+    props.vault.grantLegalHold(this.report.function);
     this.grantList(props.vault, this.report.function, `${REPORTS_ROOT}/${DRILL_REPORTS_DIR}/`);
     // The report reads the restore job's result record itself (restoreResultName); ListBucket makes a missing one a 404.
     const results = props.vault.bucket.arnForObjects(`${jobResultsPrefix('restore')}*`);
@@ -176,6 +178,8 @@ export class DrillFunctions extends Construct {
       environment: { [DrillAgeEnv.repo]: repo, [DrillAgeEnv.databases]: JSON.stringify(props.databases) },
     });
     this.grantList(props.vault, this.drillAge.function, `${REPORTS_ROOT}/${DRILL_REPORTS_DIR}/`);
+    // Daily VerifiedBackupAgeHours: which backup holds the Legal Hold (read only).
+    props.vault.grantLegalHoldRead(this.drillAge.function);
     this.drillAgeRule = new events.Rule(this, 'DrillAgeSchedule', {
       description: 'crypto-stock-dr: daily drill age (DaysSinceLastDrill) for the no-recent-drill alarm',
       schedule: events.Schedule.cron({ minute: '30', hour: '6' }),

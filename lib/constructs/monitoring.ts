@@ -153,6 +153,12 @@ export interface DrillMonitoringProps {
    * @default 35 - a monthly drill plus slack
    */
   readonly maxDaysBetweenDrills?: number;
+  /**
+   * Alarm when a database's newest verified backup (under Legal Hold after a passed drill or
+   * `dr check --hold`) started longer ago than this many days, or none is known.
+   * @default 8
+   */
+  readonly maxVerifiedBackupAgeDays?: number;
 }
 
 /**
@@ -166,6 +172,8 @@ export class DrillMonitoring extends Construct {
   public readonly noRecentDrillAlarms: ReadonlyMap<string, cloudwatch.Alarm>;
   /** The restore time is trending towards the RTO: medians up more than 20%, or the RTO within 90 days at today's rate. */
   public readonly restoreTrendAlarms: ReadonlyMap<string, cloudwatch.Alarm[]>;
+  /** The newest verified backup (Legal Hold) is older than maxVerifiedBackupAgeDays, or missing. */
+  public readonly verifiedBackupAgeAlarms: ReadonlyMap<string, cloudwatch.Alarm>;
 
   constructor(scope: Construct, id: string, props: DrillMonitoringProps) {
     super(scope, id);
@@ -240,7 +248,22 @@ export class DrillMonitoring extends Construct {
         }),
       ]);
     }
-    for (const alarm of [...failed.values(), ...rto.values(), ...stale.values(), ...[...trend.values()].flat()]) alarm.addAlarmAction(notify);
+    const verifiedDays = props.maxVerifiedBackupAgeDays ?? 8;
+    if (!(verifiedDays > 0)) throw new Error(`DrillMonitoring ${this.node.path}: maxVerifiedBackupAgeDays is ${verifiedDays}; use a number of days > 0`);
+    const verified = new Map<string, cloudwatch.Alarm>();
+    for (const database of props.databases) {
+      // Daily from the drill-age Lambda (and with each drill report): missing means nothing verified is held, or the watch stopped.
+      verified.set(database, new cloudwatch.Alarm(this, `VerifiedBackupTooOld_${idOf(database)}`, {
+        alarmDescription: `The newest verified backup of ${database} (under S3 Legal Hold, metric ${Metrics.verifiedBackupAgeHours}) is older than ${verifiedDays} days, or none is held (missing data counts). Run a drill or dr check --backup latest --hold (README "The newest verified backup").`,
+        metric: databaseMetric(Metrics.verifiedBackupAgeHours, database, { statistic: cloudwatch.Stats.MINIMUM, period: day }),
+        threshold: verifiedDays * 24,
+        evaluationPeriods: 1,
+        comparisonOperator: cloudwatch.ComparisonOperator.GREATER_THAN_THRESHOLD,
+        treatMissingData: cloudwatch.TreatMissingData.BREACHING,
+      }));
+    }
+    this.verifiedBackupAgeAlarms = verified;
+    for (const alarm of [...failed.values(), ...rto.values(), ...stale.values(), ...[...trend.values()].flat(), ...verified.values()]) alarm.addAlarmAction(notify);
     this.restoreTrendAlarms = trend;
     this.drillFailedAlarms = failed;
     this.rtoExceededAlarms = rto;

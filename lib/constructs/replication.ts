@@ -2,6 +2,7 @@ import { Aws, Duration, Stack, Validations } from 'aws-cdk-lib';
 import * as cloudwatch from 'aws-cdk-lib/aws-cloudwatch';
 import * as actions from 'aws-cdk-lib/aws-cloudwatch-actions';
 import * as iam from 'aws-cdk-lib/aws-iam';
+import type * as kms from 'aws-cdk-lib/aws-kms';
 import type * as s3 from 'aws-cdk-lib/aws-s3';
 import type * as sns from 'aws-cdk-lib/aws-sns';
 import { Construct } from 'constructs';
@@ -26,10 +27,31 @@ export interface ReplicationDestination {
   readonly keyAlias: string;
 }
 
+/** A replicated bucket and the key its objects are encrypted with (a BackupVault, a PitrRepository). */
+export interface ReplicationSource {
+  readonly bucket: s3.Bucket;
+  readonly key: kms.IKey;
+}
+
 export interface VaultReplicationProps {
-  /** The primary vault whose `backups/` objects are replicated. */
-  readonly vault: BackupVault;
+  /** The primary bucket (the vault, or the PITR repository) whose `prefix` objects are replicated. */
+  readonly vault: ReplicationSource;
   readonly destination: ReplicationDestination;
+  /**
+   * Key prefix replicated (and the only prefix the role may read and write), ending in '/'.
+   * @default BackupVault.BACKUPS_PREFIX ('backups/')
+   */
+  readonly prefix?: string;
+  /**
+   * Id of the replication rule (a dimension of the AWS/S3 replication metrics).
+   * @default VaultReplication.RULE_ID
+   */
+  readonly ruleId?: string;
+  /**
+   * What is replicated, for the role's description and the alarm texts.
+   * @default 'backups'
+   */
+  readonly what?: string;
   /**
    * Physical name of the replication role, so the destination's bucket and key policies can name it.
    * @default - generated (fine for same-account replication)
@@ -62,6 +84,8 @@ export class VaultReplication extends Construct {
   /** Id of the one replication rule (a dimension of the AWS/S3 replication metrics). */
   public static readonly RULE_ID = 'backups-to-offsite';
 
+  /** The rule id of this replication (props.ruleId). */
+  public readonly ruleId: string;
   public readonly role: iam.Role;
   public readonly latencyAlarm: cloudwatch.Alarm;
   public readonly failedAlarm: cloudwatch.Alarm;
@@ -79,12 +103,17 @@ export class VaultReplication extends Construct {
     const destinationBucketArn = `arn:${Aws.PARTITION}:s3:::${destination.bucketName}`;
     const destinationKeyArns = `arn:${Aws.PARTITION}:kms:${destination.region}:${destinationAccount}:key/*`;
     const aliasArn = `arn:${Aws.PARTITION}:kms:${destination.region}:${destinationAccount}:alias/${destination.keyAlias}`;
-    const backups = `${BackupVault.BACKUPS_PREFIX}*`;
+    const prefix = props.prefix ?? BackupVault.BACKUPS_PREFIX;
+    if (!prefix.endsWith('/') || prefix.startsWith('/')) throw new Error(`VaultReplication ${this.node.path}: prefix "${prefix}" must be a folder like "pitr/" (ending in /, no leading /)`);
+    const backups = `${prefix}*`;
+    const ruleId = props.ruleId ?? VaultReplication.RULE_ID;
+    const what = props.what ?? 'backups';
+    this.ruleId = ruleId;
 
     this.role = new iam.Role(this, 'Role', {
       roleName: props.roleName,
       assumedBy: new iam.ServicePrincipal('s3.amazonaws.com'),
-      description: 'crypto-stock-dr: replicates backups/ of the vault to the offsite bucket (no delete)',
+      description: `crypto-stock-dr: replicates ${prefix} of ${what === 'backups' ? 'the vault' : `the ${what}`} to the offsite bucket (no delete)`,
     });
     const policy = new iam.Policy(this, 'Policy', {
       statements: [
@@ -122,11 +151,11 @@ export class VaultReplication extends Construct {
     Validations.of(policy).acknowledge(
       {
         id: `AwsSolutions-IAM5[Resource::${nagResourceName(this, vault.bucket.arnForObjects(backups))}]`,
-        reason: 'Replication reads every object version under backups/ (keys chosen at run time); only the Get*ForReplication, tagging and Object Lock read actions, only that prefix.',
+        reason: `Replication reads every object version under ${prefix} (keys chosen at run time); only the Get*ForReplication, tagging and Object Lock read actions, only that prefix.`,
       },
       {
         id: `AwsSolutions-IAM5[Resource::${nagResourceName(this, `${destinationBucketArn}/${backups}`)}]`,
-        reason: 'Replication writes replicas under backups/ of the offsite bucket with the same run-time keys; ReplicateObject/ReplicateTags only, no ReplicateDelete.',
+        reason: `Replication writes replicas under ${prefix} of the offsite bucket with the same run-time keys; ReplicateObject/ReplicateTags only, no ReplicateDelete.`,
       },
       {
         id: `AwsSolutions-IAM5[Resource::${nagResourceName(this, destinationKeyArns)}]`,
@@ -138,10 +167,10 @@ export class VaultReplication extends Construct {
     cfnBucket.replicationConfiguration = {
       role: this.role.roleArn,
       rules: [{
-        id: VaultReplication.RULE_ID,
+        id: ruleId,
         status: 'Enabled',
         priority: 1,
-        filter: { prefix: BackupVault.BACKUPS_PREFIX },
+        filter: { prefix },
         // Never replicate deletions: a delete marker on the primary leaves the replica current.
         deleteMarkerReplication: { status: 'Disabled' },
         sourceSelectionCriteria: { sseKmsEncryptedObjects: { status: 'Enabled' } },
@@ -158,12 +187,12 @@ export class VaultReplication extends Construct {
     const metric = (metricName: string, statistic: string) => new cloudwatch.Metric({
       namespace: 'AWS/S3',
       metricName,
-      dimensionsMap: { SourceBucket: vault.bucket.bucketName, DestinationBucket: destination.bucketName, RuleId: VaultReplication.RULE_ID },
+      dimensionsMap: { SourceBucket: vault.bucket.bucketName, DestinationBucket: destination.bucketName, RuleId: ruleId },
       statistic,
       period: Duration.minutes(5),
     });
     this.latencyAlarm = new cloudwatch.Alarm(this, 'LatencyAlarm', {
-      alarmDescription: `Offsite replication of backups is more than ${maxLatency.toHumanString()} behind (AWS/S3 ReplicationLatency); check the replication role, the offsite bucket and key policies`,
+      alarmDescription: `Offsite replication of ${what} is more than ${maxLatency.toHumanString()} behind (AWS/S3 ReplicationLatency); check the replication role, the offsite bucket and key policies`,
       metric: metric('ReplicationLatency', 'Maximum'),
       threshold: maxLatency.toSeconds(),
       comparisonOperator: cloudwatch.ComparisonOperator.GREATER_THAN_THRESHOLD,
@@ -172,7 +201,7 @@ export class VaultReplication extends Construct {
       treatMissingData: cloudwatch.TreatMissingData.NOT_BREACHING,
     });
     this.failedAlarm = new cloudwatch.Alarm(this, 'FailedAlarm', {
-      alarmDescription: 'Offsite replication of backups failed for at least one object (AWS/S3 OperationsFailedReplication); usually a permission or KMS key policy problem at the offsite bucket',
+      alarmDescription: `Offsite replication of ${what} failed for at least one object (AWS/S3 OperationsFailedReplication); usually a permission or KMS key policy problem at the offsite bucket`,
       metric: metric('OperationsFailedReplication', 'Sum'),
       threshold: 1,
       comparisonOperator: cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,

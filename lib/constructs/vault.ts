@@ -193,6 +193,26 @@ export class BackupVault extends Construct {
   }
 
   /**
+   * Lets `grantee` place and release S3 Legal Holds on backups (core/verified-hold.ts: the newest
+   * verified backup of each database is held) and read them back. Nothing else: a hold only ever
+   * keeps objects longer, and releasing one leaves the object's retention date in force.
+   */
+  public grantLegalHold(grantee: iam.IGrantable): iam.Grant {
+    const grant = iam.Grant.addToPrincipal({ grantee, actions: ['s3:PutObjectLegalHold', 's3:GetObjectLegalHold'], resourceArns: [this.bucket.arnForObjects(`${BackupVault.BACKUPS_PREFIX}*`)] });
+    this.grantListBackups(grantee);
+    this.acknowledgeBackupsWildcard(grantee);
+    return grant;
+  }
+
+  /** Lets `grantee` read which backups are under Legal Hold (GetObjectLegalHold) and list backups/. */
+  public grantLegalHoldRead(grantee: iam.IGrantable): iam.Grant {
+    const grant = iam.Grant.addToPrincipal({ grantee, actions: ['s3:GetObjectLegalHold'], resourceArns: [this.bucket.arnForObjects(`${BackupVault.BACKUPS_PREFIX}*`)] });
+    this.grantListBackups(grantee);
+    this.acknowledgeBackupsWildcard(grantee);
+    return grant;
+  }
+
+  /**
    * Lets `grantee` write reports under `reports/` (write-once puts, no delete) with the vault key.
    * Combine with grantRead for a drill report that reads backups and writes its report.
    */

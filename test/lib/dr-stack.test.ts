@@ -14,6 +14,8 @@ const DRILL_ACKS = [
   ...Array(2).fill('AwsSolutions-IAM4[Policy::arn:<ref>:iam::aws:policy/service-role/AWSLambdaVPCAccessExecutionRole]'),
   // verify and drill-report read backups; the report writes reports/ and publishes to the encrypted topic.
   ...Array(2).fill('AwsSolutions-IAM5[Resource::<ref>/backups/*]'),
+  // Legal Hold of the newest verified backup: the report places and releases it, drill-age reads it.
+  ...Array(2).fill('AwsSolutions-IAM5[Resource::<ref>/backups/*]'),
   'AwsSolutions-IAM5[Resource::<ref>/reports/*]',
   'AwsSolutions-IAM5[Resource::<ref>/results/restores/*]',
   'AwsSolutions-IAM5[Action::kms:GenerateDataKey*]',
@@ -125,6 +127,10 @@ describe('DrStack', () => {
       'AwsSolutions-IAM5[Resource::<ref>:*]',
       'AwsSolutions-IAM5[Resource::arn:<ref>:kms:us-west-2:<ref>:key/*]',
       'AwsSolutions-IAM5[Resource::arn:<ref>:s3:::crypto-stock-dr-offsite-<ref>-us-west-2/backups/*]',
+      // Offsite replication of the PITR repository: its pitr/ objects, the offsite PITR key by alias, the replicas.
+      'AwsSolutions-IAM5[Resource::<ref>/pitr/*]',
+      'AwsSolutions-IAM5[Resource::arn:<ref>:kms:us-west-2:<ref>:key/*]',
+      'AwsSolutions-IAM5[Resource::arn:<ref>:s3:::crypto-stock-dr-offsite-pitr-<ref>-us-west-2/pitr/*]',
       'AwsSolutions-L1',
       'AwsSolutions-L1',
       'AwsSolutions-L1',

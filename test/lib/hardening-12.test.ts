@@ -15,6 +15,7 @@ import { describe, expect, it } from 'vitest';
 import { BackupJob } from '../../lib/constructs/job.ts';
 import { BackupVault } from '../../lib/constructs/vault.ts';
 import { DrStack } from '../../lib/dr-stack.ts';
+import { addOffsiteStack } from '../../lib/offsite-stack.ts';
 import { newApp, onlyResource, shippedRaw, testConfig } from './helpers.ts';
 
 /** Logical id of the one security group whose description matches. */
@@ -145,5 +146,142 @@ describe('issue 12 §5: egress only to the endpoints, the S3 prefix list and the
     const drill = egressOf(t, groupId(t, /drill task/));
     expect(drill.filter((r) => r.DestinationSecurityGroupId === 'sg-0123abcd' || r.FromPort === 5432)).toEqual([]);
     t.hasResourceProperties('AWS::EC2::SecurityGroupIngress', { GroupId: 'sg-0123abcd', FromPort: 5432, SourceSecurityGroupId: Match.anyValue() });
+  });
+});
+
+describe('issue 12 §1: the PITR repository is replicated offsite, re-encrypted under a key of its own', () => {
+  function build(raw: Record<string, unknown> = {}, env: { account?: string; region?: string } = {}) {
+    const app = newApp();
+    const config = testConfig({ ...shippedRaw(), ...raw });
+    const primary = new DrStack(app, 'CryptoStockDr', { config, env });
+    const offsite = addOffsiteStack(app, primary, config.offsite, env.account);
+    return { primary, offsite, primaryTemplate: Template.fromStack(primary), offsiteTemplate: Template.fromStack(offsite) };
+  }
+  const { primary, offsite, primaryTemplate, offsiteTemplate } = build();
+
+  it('the PITR bucket replicates pitr/ (never deletions, only SSE-KMS objects) to the offsite PITR bucket under the offsite PITR key alias', () => {
+    const bucket = primaryTemplate.toJSON().Resources[primary.resolve(primary.pitrRepository!.bucket.bucketName).Ref];
+    const rules = (bucket as any).Properties.ReplicationConfiguration.Rules;
+    expect(rules).toEqual([expect.objectContaining({
+      Id: 'pitr-to-offsite',
+      Status: 'Enabled',
+      Filter: { Prefix: 'pitr/' },
+      DeleteMarkerReplication: { Status: 'Disabled' },
+      SourceSelectionCriteria: { SseKmsEncryptedObjects: { Status: 'Enabled' } },
+      Destination: expect.objectContaining({
+        Bucket: { 'Fn::Join': ['', ['arn:', { Ref: 'AWS::Partition' }, ':s3:::crypto-stock-dr-offsite-pitr-', { Ref: 'AWS::AccountId' }, '-us-west-2']] },
+        EncryptionConfiguration: { ReplicaKmsKeyID: { 'Fn::Join': ['', ['arn:', { Ref: 'AWS::Partition' }, ':kms:us-west-2:', { Ref: 'AWS::AccountId' }, ':alias/cryptostockdr/offsite-pitr']] } },
+      }),
+    })]);
+    // The vault keeps its own rule.
+    primaryTemplate.hasResourceProperties('AWS::S3::Bucket', { ObjectLockEnabled: true, ReplicationConfiguration: { Rules: [Match.objectLike({ Id: 'backups-to-offsite', Filter: { Prefix: 'backups/' } })] } });
+  });
+
+  it('its replication role reads only pitr/ of the PITR bucket with the PITR key, writes only pitr/ replicas, and may delete nothing', () => {
+    const roleRef = primary.resolve(primary.pitrReplication!.role.roleName);
+    const statements = Object.values(primaryTemplate.findResources('AWS::IAM::Policy', { Properties: { Roles: [roleRef] } })).flatMap((p: any) => p.Properties.PolicyDocument.Statement);
+    const text = JSON.stringify(statements);
+    expect(text).not.toMatch(/ReplicateDelete|s3:Delete|BypassGovernance/);
+    expect(statements).toContainEqual(expect.objectContaining({ Action: ['s3:ReplicateObject', 's3:ReplicateTags'], Resource: { 'Fn::Join': ['', ['arn:', { Ref: 'AWS::Partition' }, ':s3:::crypto-stock-dr-offsite-pitr-', { Ref: 'AWS::AccountId' }, '-us-west-2/pitr/*']] } }));
+    expect(statements).toContainEqual(expect.objectContaining({ Action: 'kms:Decrypt', Resource: primary.resolve(primary.pitrRepository!.key.keyArn) }));
+    expect(statements).toContainEqual(expect.objectContaining({
+      Action: ['kms:Encrypt', 'kms:GenerateDataKey'],
+      Condition: expect.objectContaining({ 'ForAnyValue:StringEquals': { 'kms:ResourceAliases': 'alias/cryptostockdr/offsite-pitr' } }),
+    }));
+    expect(statements.filter((s: any) => JSON.stringify(s.Resource).includes('/backups/'))).toEqual([]);
+  });
+
+  it('alarms on failed and late PITR replication', () => {
+    for (const metric of ['OperationsFailedReplication', 'ReplicationLatency']) {
+      primaryTemplate.hasResourceProperties('AWS::CloudWatch::Alarm', {
+        MetricName: metric,
+        Dimensions: Match.arrayWith([{ Name: 'RuleId', Value: 'pitr-to-offsite' }]),
+        AlarmActions: [{ Ref: Match.stringLikeRegexp('MonitoringTopic') }],
+      });
+    }
+  });
+
+  it('the offsite stack has the PITR replica bucket: versioned, its own rotated key (not the vault\'s), no deletes from the source account, break-glass protections', () => {
+    const bucket = onlyResource(offsiteTemplate, 'AWS::S3::Bucket', { BucketName: { 'Fn::Join': ['', ['crypto-stock-dr-offsite-pitr-', { Ref: 'AWS::AccountId' }, '-us-west-2']] } }).Properties;
+    expect(bucket.VersioningConfiguration).toEqual({ Status: 'Enabled' });
+    const keyId = bucket.BucketEncryption.ServerSideEncryptionConfiguration[0].ServerSideEncryptionByDefault.KMSMasterKeyID['Fn::GetAtt'][0];
+    expect(keyId).toBe(offsite.resolve(offsite.pitrKey!.keyArn)['Fn::GetAtt'][0]);
+    expect(keyId).not.toBe(offsite.resolve(offsite.vault.key.keyArn)['Fn::GetAtt'][0]);
+    offsiteTemplate.hasResourceProperties('AWS::KMS::Key', { EnableKeyRotation: true, Description: Match.stringLikeRegexp('offsite replica of the PITR repository') });
+    offsiteTemplate.hasResourceProperties('AWS::KMS::Alias', { AliasName: 'alias/cryptostockdr/offsite-pitr' });
+    const bucketRef = offsite.resolve(offsite.pitrBucket!.bucketName);
+    const statements = Object.values(offsiteTemplate.findResources('AWS::S3::BucketPolicy', { Properties: { Bucket: bucketRef } })).flatMap((p: any) => p.Properties.PolicyDocument.Statement);
+    expect(statements).toContainEqual(expect.objectContaining({
+      Sid: 'PitrDenyDeletesFromSourceAccount', Effect: 'Deny',
+      Action: expect.arrayContaining(['s3:DeleteObject', 's3:DeleteObjectVersion', 's3:BypassGovernanceRetention', 's3:DeleteBucket']),
+    }));
+    // The same break-glass protections as the vault (protectBucket / protectKey).
+    expect(statements.filter((s: any) => s.Effect === 'Deny' && JSON.stringify(s.Action).includes('s3:PutBucketPolicy'))).toHaveLength(1);
+    const keyPolicy = onlyResource(offsiteTemplate, 'AWS::KMS::Key', { Description: Match.stringLikeRegexp('PITR') }).Properties.KeyPolicy.Statement;
+    expect(keyPolicy).toContainEqual(expect.objectContaining({ Effect: 'Deny', Action: expect.arrayContaining(['kms:ScheduleKeyDeletion', 'kms:DisableKey']) }));
+    // Deletions are never replicated, so replicas expire here (after twice the default PITR window).
+    expect(bucket.LifecycleConfiguration.Rules).toContainEqual(expect.objectContaining({ Id: 'expire-pitr-replicas', ExpirationInDays: 28, Status: 'Enabled' }));
+  });
+
+  it('in a second account the PITR replication role may write pitr/ replicas and use the PITR key, by its ARN', () => {
+    const { offsiteTemplate: cross } = build({ offsite: { account: '222222222222', region: 'eu-central-1' } }, { account: '111111111111', region: 'us-east-1' });
+    const statements = Object.values(cross.findResources('AWS::S3::BucketPolicy')).flatMap((p: any) => p.Properties.PolicyDocument.Statement);
+    expect(statements).toContainEqual(expect.objectContaining({
+      Sid: 'PitrAllowReplicationFromSourceAccount',
+      Action: ['s3:ReplicateObject', 's3:ReplicateTags'],
+      Condition: { ArnEquals: { 'aws:PrincipalArn': { 'Fn::Join': ['', ['arn:', { Ref: 'AWS::Partition' }, ':iam::111111111111:role/CryptoStockDr-offsite-pitr-replication']] } } },
+    }));
+    const pitrKey = onlyResource(cross, 'AWS::KMS::Key', { Description: Match.stringLikeRegexp('PITR') }).Properties.KeyPolicy.Statement;
+    expect(pitrKey).toContainEqual(expect.objectContaining({ Sid: 'AllowReplicaEncryption', Action: ['kms:Encrypt', 'kms:GenerateDataKey'] }));
+  });
+
+  it('without PITR (pitr.enabled false) neither the replication nor the offsite PITR bucket exists', () => {
+    const { primary: p, offsiteTemplate: o } = build({ pitr: { enabled: false } });
+    expect(p.pitrReplication).toBeUndefined();
+    expect(Object.keys(o.findResources('AWS::S3::Bucket', { Properties: { BucketName: Match.objectLike({ 'Fn::Join': ['', Match.arrayWith(['crypto-stock-dr-offsite-pitr-'])] }) } }))).toEqual([]);
+  });
+});
+
+describe('issue 12 §1: the newest verified backup never expires (S3 Legal Hold) and alarms when older than 8 days', () => {
+  const app = newApp();
+  const stack = new DrStack(app, 'Hold', { config: testConfig({ ...shippedRaw(), offsite: { enabled: false }, databases: [{ name: 'crypto_stock', host: 'db.internal' }, { name: 'ticks', host: 'db.internal' }] }) });
+  const template = Template.fromStack(stack);
+  const backups = { 'Fn::Join': ['', [stack.resolve(stack.vault.bucket.bucketArn), '/backups/*']] };
+  /** Every Allow statement of the stack's identity policies that grants a Legal Hold action, with its role. */
+  const holdStatements = () => Object.values(template.findResources('AWS::IAM::Policy')).flatMap((p: any) =>
+    [p.Properties.PolicyDocument.Statement].flat().filter((s: any) => s.Effect === 'Allow' && /LegalHold/.test(JSON.stringify(s.Action))).map((s: any) => ({ roles: p.Properties.Roles, statement: s })));
+
+  it('only the drill report may place and release holds, only on backups/*; the daily drill-age Lambda may only read them', () => {
+    const report = stack.resolve(stack.drillFunctions.report.function.role!.roleName);
+    const age = stack.resolve(stack.drillFunctions.drillAge.function.role!.roleName);
+    // CDK merges statements on the same resource, so each role's hold actions share one with its reads of backups/*.
+    const actions = (s: any) => [s.Action].flat() as string[];
+    expect(holdStatements()).toEqual([
+      { roles: [report], statement: expect.objectContaining({ Action: expect.arrayContaining(['s3:PutObjectLegalHold', 's3:GetObjectLegalHold']), Resource: backups }) },
+      { roles: [age], statement: expect.objectContaining({ Resource: backups }) },
+    ]);
+    expect(actions(holdStatements()[1].statement)).toEqual(['s3:GetObjectLegalHold']);
+    // The report role gets nothing that could shorten or remove a backup along with it.
+    expect(actions(holdStatements()[0].statement).filter((a) => !/^s3:Get/.test(a))).toEqual(['s3:PutObjectLegalHold']);
+    // Wildcards that could grant them elsewhere: none.
+    const text = JSON.stringify(template.findResources('AWS::IAM::Policy'));
+    expect(text).not.toMatch(/"s3:\*"|"s3:Put\*"|"s3:\*LegalHold"/);
+  });
+
+  it('one alarm per database on VerifiedBackupAgeHours above 8 days, missing data breaching, to the alarm topic', () => {
+    for (const database of ['crypto_stock', 'ticks']) {
+      template.hasResourceProperties('AWS::CloudWatch::Alarm', {
+        Namespace: 'CryptoStockDr',
+        MetricName: 'VerifiedBackupAgeHours',
+        Dimensions: [{ Name: 'Database', Value: database }],
+        Period: 86_400,
+        Threshold: 8 * 24,
+        ComparisonOperator: 'GreaterThanThreshold',
+        EvaluationPeriods: 1,
+        TreatMissingData: 'breaching',
+        AlarmActions: [{ Ref: Match.stringLikeRegexp('MonitoringTopic') }],
+      });
+    }
+    expect(stack.drillMonitoring.verifiedBackupAgeAlarms.size).toBe(2);
   });
 });

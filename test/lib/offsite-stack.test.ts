@@ -115,7 +115,9 @@ describe('OffsiteVaultStack (default config: same account, us-west-2)', () => {
       { Name: 'RuleId', Value: VaultReplication.RULE_ID },
       { Name: 'SourceBucket', Value: { Ref: expect.stringMatching(/VaultBucket/) } },
     ];
-    const alarms = Object.values(primaryTemplate.findResources('AWS::CloudWatch::Alarm')).map((a: any) => a.Properties).filter((p) => p.Namespace === 'AWS/S3');
+    // The vault's rule (the PITR repository's own replication alarms: test/lib/hardening-12.test.ts).
+    const alarms = Object.values(primaryTemplate.findResources('AWS::CloudWatch::Alarm')).map((a: any) => a.Properties)
+      .filter((p) => p.Namespace === 'AWS/S3' && p.Dimensions.some((d: any) => d.Name === 'RuleId' && d.Value === VaultReplication.RULE_ID));
     expect(alarms).toEqual(expect.arrayContaining([
       expect.objectContaining({ MetricName: 'ReplicationLatency', Statistic: 'Maximum', Threshold: 3600, ComparisonOperator: 'GreaterThanThreshold', TreatMissingData: 'notBreaching', Dimensions: dimensions, AlarmActions: [{ Ref: expect.stringMatching(/MonitoringTopic/) }] }),
       expect.objectContaining({ MetricName: 'OperationsFailedReplication', Statistic: 'Sum', Threshold: 1, ComparisonOperator: 'GreaterThanOrEqualToThreshold', Dimensions: dimensions, AlarmActions: [{ Ref: expect.stringMatching(/MonitoringTopic/) }] }),
