@@ -119,6 +119,9 @@ export async function main(argv: string[], io: MainIo = {}): Promise<number> {
     const signal = interruption();
     if (signal) return fail(err instanceof InterruptedError ? err : new InterruptedError(signal));
     if (err instanceof DrError) return fail(err);
+    // Environment errors that reached here unmapped are still the environment's (exit 1), not bugs.
+    const env = environmentError(err);
+    if (env) return fail(env);
     stderr.write(`dr ${name}: internal error: ${(err as Error)?.stack ?? String(err)}\n`);
     if (json) stdout.write(`${JSON.stringify({ ok: false, error: String((err as Error)?.message ?? err), hint: 'this is a bug in dr; please report it with the output above' })}\n`);
     return 70;
@@ -145,4 +148,13 @@ export function closest(input: string, candidates: readonly string[]): string | 
   const limit = Math.max(2, Math.floor(input.length / 3));
   const ranked = candidates.map((c) => ({ c, d: distance(input.toLowerCase(), c.toLowerCase()) })).filter((x) => x.d <= limit).sort((a, b) => a.d - b.d);
   return ranked[0]?.c;
+}
+
+/** An OS error (errno code) or a PostgreSQL error (SQLSTATE) as a one-line DrError; undefined for anything else (a bug). */
+function environmentError(err: unknown): DrError | undefined {
+  const e = err as { code?: unknown; message?: unknown } | undefined;
+  if (typeof e?.code !== 'string' || typeof e.message !== 'string') return undefined;
+  if (/^E[A-Z0-9]+$/.test(e.code)) return new DrError(e.message, 'check the path, free space and permissions', 1, { cause: err });
+  if (/^[0-9A-Z]{5}$/.test(e.code)) return new DrError(`PostgreSQL error ${e.code}: ${e.message}`, 'see the PostgreSQL server log', 1, { cause: err });
+  return undefined;
 }

@@ -1,6 +1,13 @@
 /** Environment faults as one-line errors that say what to do (a full disk, …). */
 import { DrError } from './errors.ts';
 
+/**
+ * The store refused to give a backup's bytes (403 AccessDenied, a disabled or inaccessible KMS
+ * key): a permission problem, not damage. It stops a restore or check at once instead of marking
+ * the backup damaged and falling back to older ones, which the same role could not read either.
+ */
+export class AccessError extends DrError {}
+
 /** pg_dump/pg_restore ran out of space (their message: "No space left on device"). */
 export function noSpaceError(stderr: string, tool: string, where: string): DrError | undefined {
   if (!/No space left on device/i.test(stderr)) return undefined;

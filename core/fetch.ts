@@ -8,6 +8,7 @@ import { dirname, join } from 'node:path';
 import { pipeline } from 'node:stream/promises';
 import { formatBytes } from './backup.ts';
 import { throwIfInterrupted } from './signals.ts';
+import { AccessError } from './faults.ts';
 import { BackupIntegrityError, DrError } from './errors.ts';
 import { digestOf, Sha256Stream } from './hashing.ts';
 import { DATA_DIR, fileKey } from './layout.ts';
@@ -88,7 +89,13 @@ export async function fetchVerified(repo: Repository, manifest: Manifest, option
   return { root: options.workDir, dumpDir: join(options.workDir, DATA_DIR), inPlace: false, bytes, downloadMs: elapsed, verifyMs: 0 };
 }
 
-export function missing(manifest: Manifest, f: ManifestFile, err: unknown): BackupIntegrityError {
+export function missing(manifest: Manifest, f: ManifestFile, err: unknown): DrError {
+  // Permissions are not damage: say so, and stop (no fallback to older backups).
+  if (err instanceof AccessError) return err;
+  const code = (err as NodeJS.ErrnoException | undefined)?.code;
+  if (code === 'EACCES' || code === 'EPERM') {
+    return new AccessError(`cannot read ${f.path} of backup ${manifest.id} (permission denied: ${(err as NodeJS.ErrnoException).path ?? 'the repository'})`, 'run as a user that may read the repository directory', 1, { cause: err });
+  }
   return new BackupIntegrityError(`backup ${manifest.id}: file ${f.path} is missing (${(err as Error).message})`, 'the backup is damaged; restore another one', 1, { cause: err });
 }
 

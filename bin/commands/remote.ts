@@ -119,7 +119,18 @@ async function stateMachineArn(v: Values, io: Io): Promise<string> {
 
 function awsError(err: unknown, what: string, hint: string): DrError {
   const e = err as { name?: string; message?: string };
-  return new DrError(`could not ${what}: ${e.name ?? 'Error'}: ${e.message ?? String(err)}`, hint, 1, { cause: err });
+  const message = e.message ?? String(err);
+  // The environment first: "deploy it" is the wrong advice without a region or credentials.
+  if (/region is missing|region not accepted: region=""/i.test(message)) {
+    return new DrError(`could not ${what}: no AWS region configured`, 'set AWS_REGION (or AWS_PROFILE with a region), or pass --region REGION', 1, { cause: err });
+  }
+  if (e.name === 'CredentialsProviderError' || /could not load credentials/i.test(message)) {
+    return new DrError(`could not ${what}: no AWS credentials found`, 'configure credentials (AWS_PROFILE, AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY, SSO or an instance role)', 1, { cause: err });
+  }
+  if (['InvalidClientTokenId', 'UnrecognizedClientException', 'ExpiredToken', 'ExpiredTokenException', 'SignatureDoesNotMatch'].includes(e.name ?? '')) {
+    return new DrError(`could not ${what}: the AWS credentials were refused (${e.name})`, 'refresh or fix the credentials (aws sso login, AWS_PROFILE)', 1, { cause: err });
+  }
+  return new DrError(`could not ${what}: ${e.name ?? 'Error'}: ${message}`, hint, 1, { cause: err });
 }
 
 /** One execution, as dr shows it. */

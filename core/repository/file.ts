@@ -7,6 +7,7 @@ import { pipeline } from 'node:stream/promises';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { getSystemErrorMap } from 'node:util';
 import { DrError } from '../errors.ts';
+import { AccessError } from '../faults.ts';
 import { Sha256Stream, toReadable } from '../hashing.ts';
 import type { ObjectInfo, PutOptions, Repository, StoredObject } from './types.ts';
 
@@ -131,6 +132,10 @@ export class FileRepository implements Repository {
     const path = this.pathOf(key);
     const handle = await open(path, 'r').catch((err: unknown) => {
       if (isMissing(err)) return undefined;
+      // Permissions are not damage: no fallback to older backups the same user cannot read either.
+      if (errnoCode(err) === 'EACCES' || errnoCode(err) === 'EPERM') {
+        throw new AccessError(`cannot read ${key} in ${this.url} (permission denied)`, 'run as a user that may read the repository directory', 1, { cause: err });
+      }
       throw err;
     });
     // Opening a directory succeeds on Linux, but it is no object.

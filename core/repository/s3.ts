@@ -2,6 +2,7 @@ import type { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import type { PutObjectCommandInput, S3Client } from '@aws-sdk/client-s3';
 import { DrError } from '../errors.ts';
+import { AccessError } from '../faults.ts';
 import { Sha256Stream, toReadable } from '../hashing.ts';
 import { RETENTION_DAYS, RETENTION_TAG_KEY, type Tier } from '../tiers.ts';
 import type { ObjectInfo, ObjectLock, PutOptions, Repository, StoredObject } from './types.ts';
@@ -401,10 +402,14 @@ export class S3Repository implements Repository {
         { cause: err },
       );
     }
+    if (typeof name === 'string' && name.startsWith('KMS.')) {
+      const why = name === 'KMS.DisabledException' ? 'disabled' : name === 'KMS.KMSInvalidStateException' ? 'pending deletion or unusable' : `refused: ${name.slice(4)}`;
+      return new AccessError(`cannot ${action} in ${this.url} (KMS key ${why})`, 'use a role that can decrypt with the vault key, and check that the key is enabled', 1, { cause: err });
+    }
     if (httpStatus(err) === 403) {
-      return new DrError(
-        `cannot ${action} in ${this.url}: access denied`,
-        'check that the role may read and write this bucket and use its KMS key',
+      return new AccessError(
+        `cannot ${action} in ${this.url} (access denied)`,
+        'use a role that may read this bucket and decrypt with the vault key (s3:GetObject, kms:Decrypt)',
         1,
         { cause: err },
       );
@@ -413,6 +418,10 @@ export class S3Repository implements Repository {
       return new DrError(`bucket ${this.bucket} does not exist (repository ${this.url})`, 'fix the bucket name in --repo', 1, {
         cause: err,
       });
+    }
+    // Any other answer of the store is the environment's, not a bug of dr (exit 1, never 70).
+    if (isSdkError(err)) {
+      return new DrError(`cannot ${action} in ${this.url}: ${name ?? 'error'} (HTTP ${httpStatus(err) ?? '?'}): ${(err as Error).message}`, 'check the bucket, the role\'s permissions and the KMS key', 1, { cause: err });
     }
     return err;
   }
