@@ -448,3 +448,15 @@ export async function chunksOverlapping(client: pg.Client, table: Relation, rang
   [table.schema, table.name, range.since, range.until]);
   return rows.map((r) => r.chunk);
 }
+
+/**
+ * Each user job's next start as the connected database has it (its job statistics), for a restore
+ * to keep that schedule (JobSchedule.recorded); empty without TimescaleDB.
+ */
+export async function jobNextStarts(client: pg.Client): Promise<Map<number, string | null>> {
+  if ((await installedVersion(client)) === null) return new Map();
+  const { rows } = await client.query<{ id: number; next_start: string | null }>(`
+    SELECT j.id, s.next_start::text AS next_start FROM _timescaledb_config.bgw_job j
+      LEFT JOIN timescaledb_information.job_stats s ON s.job_id = j.id WHERE j.id >= ${FIRST_USER_JOB_ID}`);
+  return new Map(rows.map((r) => [r.id, r.next_start]));
+}

@@ -110,6 +110,9 @@ export class TemporaryServer {
       'archive_mode=off',
       'hot_standby=on',
       'recovery_target_action=pause',
+      // TimescaleDB's policy jobs must not change the recovered data before it is dumped (an
+      // unknown setting is harmless where TimescaleDB is not loaded).
+      'timescaledb.max_background_workers=0',
       'recovery_target_inclusive=on',
       "primary_conninfo=''",
       "primary_slot_name=''",

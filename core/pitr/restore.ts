@@ -16,6 +16,7 @@ import { DrError } from '../errors.ts';
 import { assertClientNotOlder, connect, defaultUser, firstErrorLine, parsePgUrl, type PgTools, runTool, toolVersion } from '../pg.ts';
 import { displayName, replaceTablesFromSource, type ReplacedTable, type ReplaceTable, type TableName } from '../replace-tables.ts';
 import { openTarget, restoreDumpIntoTarget } from '../restore.ts';
+import { jobNextStarts } from '../timescale.ts';
 import { readArchive } from './archive.ts';
 import { checkStanza, parsePitrRepo, type S3Settings } from './config.ts';
 import { pgbackrest, pgbackrestEnv, pgbackrestError, type PgbackrestContext, s3CredentialEnv, serverBinariesFor, stanzaInfoFrom } from './pgbackrest.ts';
@@ -161,6 +162,7 @@ export async function runPitrRestore(options: PitrRestoreOptions): Promise<PitrR
         id: (atDate ?? new Date()).toISOString().replace(/\D/g, '').slice(0, 14),
         databaseOptions: dump.databaseOptions,
         timescaleVersion: dump.timescaleVersion,
+        timescaleJobs: { recorded: dump.timescaleJobs },
       }, { noOwner: options.noOwner, jobs, tools, log, warnings });
       replaced = opened.exists;
     } else {
@@ -246,11 +248,14 @@ async function dumpDatabase(url: string, dumpDir: string, jobs: number, tools: P
   const client = await connect(url, 'temporary');
   let options: Awaited<ReturnType<typeof databaseOptions>>;
   let timescaleVersion: string | undefined;
+  let timescaleJobs: Map<number, string | null> = new Map();
   try {
     const { rows } = await client.query<{ v: string; n: string }>(`SELECT current_setting('server_version') AS v, current_setting('server_version_num') AS n`);
     assertClientNotOlder('pg_dump', await toolVersion(tools, 'pg_dump'), rows[0].v, Number(rows[0].n));
     options = await databaseOptions(client);
     timescaleVersion = (await extensions(client)).find((e) => e.name === 'timescaledb')?.version;
+    // As at the recovery target: each policy is next due when it was then (the dump has no job statistics).
+    timescaleJobs = await jobNextStarts(client);
   } finally {
     await client.end();
   }
@@ -258,7 +263,7 @@ async function dumpDatabase(url: string, dumpDir: string, jobs: number, tools: P
   // Level 1: the dump is read once, locally, right away; CPU matters more than size.
   const result = await runTool(tools, 'pg_dump', ['-Fd', `--jobs=${jobs}`, '--compress=1', '--no-sync', `--file=${dumpDir}`, `--dbname=${url}`]);
   if (result.code !== 0) throw new DrError(`pg_dump of the recovered database failed: ${firstErrorLine(result.stderr)}`, 'see the message; the target was not changed');
-  return { databaseOptions: options, timescaleVersion };
+  return { databaseOptions: options, timescaleVersion, timescaleJobs };
 }
 
 /**

@@ -33,6 +33,8 @@ export interface ArchivingClusterOptions {
   readonly s3?: { readonly url: string; readonly endpoint: string; readonly caFile?: string; readonly verifyTls?: boolean };
   /** Lines added to [global] of the test's pgbackrest.conf (e.g. test S3 keys). */
   readonly extraGlobal?: string[];
+  /** Preload TimescaleDB, as the platform's servers do. @default false */
+  readonly timescale?: boolean;
 }
 
 export async function startArchivingCluster(stanza = 'crypto_stock', options: ArchivingClusterOptions = {}): Promise<ArchivingCluster> {
@@ -67,6 +69,7 @@ export async function startArchivingCluster(stanza = 'crypto_stock', options: Ar
     'fsync = off',
     // Tests read exact commit times (microseconds) with pg_xact_commit_timestamp.
     'track_commit_timestamp = on',
+    ...(options.timescale ? ["shared_preload_libraries = 'timescaledb'", 'timescaledb.telemetry_level = off'] : []),
     '',
   ].join('\n'));
   await chownPostgres(base);
