@@ -6,6 +6,7 @@ import { parseArgs } from 'node:util';
 import pkg from '../package.json' with { type: 'json' };
 import { DrError } from '../core/errors.ts';
 import { handleSignals, InterruptedError, interruption } from '../core/signals.ts';
+import { useProgress, writeAbove } from '../core/progress.ts';
 import { usage, UsageError, type Values } from './commands/args.ts';
 import { COMMANDS } from './commands/index.ts';
 
@@ -109,12 +110,20 @@ export async function main(argv: string[], io: MainIo = {}): Promise<number> {
   const release = handleSignals((signal) => {
     if (!quiet) stderr.write(`dr ${name}: ${signal}: stopping, cleaning up (again to exit at once)\n`);
   });
+  // Bytes, files, rate and ETA of long phases on stderr: a bar on a terminal, else a line every 30 s.
+  const releaseProgress = quiet ? () => {} : useProgress({ stream: stderr, prefix: `dr ${name}` });
+  const log = (m: string) => {
+    if (quiet) return;
+    if (!writeAbove(`dr ${name}: ${m}`)) stderr.write(`dr ${name}: ${m}\n`);
+  };
   try {
-    const result = await command.run(values, { log: (m) => { if (!quiet) stderr.write(`dr ${name}: ${m}\n`); } });
+    const result = await command.run(values, { log });
+    releaseProgress();
     stdout.write(json ? `${JSON.stringify({ ok: true, ...(result as object) })}\n` : `${command.human(result as never)}\n`);
     // A command that ran but found a failure (e.g. verify) still prints its result, then exits non-zero.
     return command.exitCode?.(result as never) ?? 0;
   } catch (err) {
+    releaseProgress();
     // Whatever failed after a signal failed because of it (a tool stopped, a checkpoint): one line.
     const signal = interruption();
     if (signal) return fail(err instanceof InterruptedError ? err : new InterruptedError(signal));
@@ -126,6 +135,7 @@ export async function main(argv: string[], io: MainIo = {}): Promise<number> {
     if (json) stdout.write(`${JSON.stringify({ ok: false, error: String((err as Error)?.message ?? err), hint: 'this is a bug in dr; please report it with the output above' })}\n`);
     return 70;
   } finally {
+    releaseProgress();
     release();
   }
 }

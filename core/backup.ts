@@ -12,6 +12,7 @@ import { noSpaceError } from './faults.ts';
 import { workDirFor } from './leftovers.ts';
 import { DEFAULT_LOCK_TIMEOUT_MS, dumpLockError, isLockTimeout, lockTimeoutError, lockTimeoutSql } from './locks.ts';
 import { throwIfInterrupted } from './signals.ts';
+import { phase } from './progress.ts';
 import { type Suspicion, suspicionOf } from './suspect.ts';
 import { CHECKSUMS_NAME, DATA_DIR, GLOBALS_NAME, RESTORE_GUIDE_NAME, fileKey, manifestKey, newBackupId } from './layout.ts';
 import { checksumList, restoreGuide } from './restore-guide.ts';
@@ -133,6 +134,7 @@ export async function runBackup(options: BackupOptions): Promise<BackupResult> {
         },
       },
     );
+    phase('pg_dump and upload');
     const globals = dumpGlobals(tools, source.url, warnings);
     // While pg_dump runs, in the same snapshot (one query at a time on this connection).
     const tables = await catalog.tables(client);

@@ -7,6 +7,7 @@ import { BackupIntegrityError, DrError } from './errors.ts';
 import { checkFile, forEachLimit, missing } from './fetch.ts';
 import { digestOf } from './hashing.ts';
 import { backupIdTime, fileKey } from './layout.ts';
+import { phase } from './progress.ts';
 import type { Repository } from './repository/types.ts';
 import { holdNewestVerified, type VerifiedHold } from './verified-hold.ts';
 
@@ -107,6 +108,7 @@ async function checkOne(repo: Repository, database: string, id: string, concurre
   let bytes = 0;
   try {
     const manifest = await readManifest(repo, database, id);
+    phase(`checking backup ${id} of ${database}`, { bytes: manifest.totals.bytes, files: manifest.files.length });
     await forEachLimit(manifest.files, concurrency, async (f) => {
       let actual;
       try {

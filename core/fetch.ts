@@ -8,6 +8,7 @@ import { dirname, join } from 'node:path';
 import { pipeline } from 'node:stream/promises';
 import { formatBytes } from './backup.ts';
 import { throwIfInterrupted } from './signals.ts';
+import { phase } from './progress.ts';
 import { AccessError } from './faults.ts';
 import { BackupIntegrityError, DrError } from './errors.ts';
 import { digestOf, Sha256Stream } from './hashing.ts';
@@ -50,6 +51,7 @@ export async function fetchVerified(repo: Repository, manifest: Manifest, option
   if (localFile !== undefined) {
     const root = dirname(localFile);
     const started = Date.now();
+    phase(`verifying backup ${manifest.id}`, { bytes, files: files.length });
     await forEachLimit(files, concurrency, async (f) => {
       const path = join(root, f.path);
       let actual: { size: number; sha256: string };
@@ -71,6 +73,7 @@ export async function fetchVerified(repo: Repository, manifest: Manifest, option
     );
   }
   const started = Date.now();
+  phase(`downloading and verifying backup ${manifest.id}`, { bytes, files: files.length });
   await forEachLimit(files, concurrency, async (f) => {
     const target = join(options.workDir, f.path);
     await mkdir(dirname(target), { recursive: true });

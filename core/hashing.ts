@@ -1,6 +1,7 @@
 /** SHA-256 of bytes as they stream past: every write and every read of a backup file uses this. */
 import { createHash } from 'node:crypto';
 import { Readable, Transform, type TransformCallback } from 'node:stream';
+import { advance } from './progress.ts';
 
 export interface Digest {
   readonly size: number;
@@ -19,7 +20,13 @@ export class Sha256Stream extends Transform {
     const bytes = typeof chunk === 'string' ? Buffer.from(chunk) : chunk;
     this.hash.update(bytes);
     this.bytesSeen += bytes.length;
+    advance(bytes.length);
     callback(null, bytes);
+  }
+
+  override _flush(callback: TransformCallback): void {
+    advance(0, 1);
+    callback();
   }
 
   private digest: Buffer | undefined;
@@ -44,7 +51,9 @@ export async function digestOf(stream: AsyncIterable<Buffer>): Promise<Digest> {
   for await (const chunk of stream) {
     hash.update(chunk);
     size += chunk.length;
+    advance(chunk.length);
   }
+  advance(0, 1);
   return { size, sha256: hash.digest('hex') };
 }
 

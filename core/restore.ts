@@ -10,6 +10,7 @@ import type pg from 'pg';
 import { type BackupCandidates, resolveBackup, readManifest } from './backups.ts';
 import { dropLeftovers, leftoverSuffix, workDirFor } from './leftovers.ts';
 import { throwIfInterrupted } from './signals.ts';
+import { phase } from './progress.ts';
 import { BackupIntegrityError, DrError } from './errors.ts';
 import { fetchVerified, type FetchedBackup } from './fetch.ts';
 import type { Manifest } from './manifest.ts';
@@ -203,6 +204,7 @@ export async function restoreDumpIntoTarget(
     const stagingUrl = withDatabase(target.url, staging);
     const restoreStarted = Date.now();
     options.log(`restoring into ${target.display} with pg_restore -j ${options.jobs}`);
+    phase('pg_restore');
     const args = [`--exit-on-error`, `--dbname=${stagingUrl}`, ...(options.noOwner ? ['--no-owner', '--no-privileges'] : [])];
     const env = { PGOPTIONS: [process.env.PGOPTIONS ?? '', ...RESTORE_SESSION_OPTIONS].join(' ').trim() };
     const pgRestore = async (extra: string[]) => {
