@@ -1,13 +1,17 @@
 /**
  * `npm run bench`: backup and restore of a ≈1 GB market-data database, three ways side by side:
  *   guide — the recovery guide's `pg_dump | gzip` and `gunzip -c | psql`;
- *   floor — bare `pg_dump -Fd -j N` / `pg_restore -j N`, the best pg alone can do here;
+ *   floor — bare `pg_dump -Fd -j N -Z <dr's level>` / `pg_restore -j N`, the best pg alone can do
+ *           here at the same compression dr uses (gzip level 1 before pg_dump 16, zstd:3 from 16);
  *   ours  — `dr backup` / `dr restore` through a file:// and an s3:// (s3rver) repository, then
  *           `dr restore --tables candles` and a one-day range restore of candles, each into a copy
  *           of the source, side by side with the full restore.
  * Env: BENCH_RUNS (default 4, one per rotation of the order), BENCH_TMP (default os.tmpdir()), BENCH_SKIP_GUIDE=1,
  *      BENCH_DR_TIMEOUT (seconds a dr command may take before it counts as hung, default 600),
  *      BENCH_ONLY_OURS=1 (skip guide and floor: only dr's backup, full, table and range restores).
+ * Also printed: where dr backup's time goes (start-up, before pg_dump, pg_dump, after it, manifest),
+ * dr --help and dr list start-up, the read-back check's cost (s3:// backup with and without it),
+ * and progress output's (file:// backup with and without --quiet).
  */
 import { CreateBucketCommand, ListObjectsV2Command } from '@aws-sdk/client-s3';
 import { mkdtempSync, rmSync } from 'node:fs';
@@ -24,7 +28,8 @@ const DR_TIMEOUT_MS = Number(process.env.BENCH_DR_TIMEOUT ?? 600) * 1000;
 const SOURCE = 'dr_bench_source';
 const SOURCE_URL = pgUrl(SOURCE);
 const ROOT = new URL('..', import.meta.url).pathname;
-const DR = [join(ROOT, 'bin/dr.mjs')];
+/** dr as shipped: the esbuild bundle (scripts/build-cli.mjs), built fresh into the run's work folder by main(). */
+let DR = [join(ROOT, 'bin/dr.mjs')];
 /** Written as the database comment only once the build committed, so a half-built source is rebuilt. */
 const MARKER = `crypto-stock-dr bench source v1: ${sampleSize('bench').candles} candles, complete`;
 
@@ -32,6 +37,8 @@ type Method = 'guide' | 'floor' | 'ours file://' | 'ours s3://';
 
 interface Sample {
   backupMs: number; restoreMs: number; size: number; backupRss: number; restoreRss: number;
+  /** dr backup's own phases (its --json result) and the process start-up around them. */
+  phases?: Record<string, number>; startupMs?: number;
   /** dr restore --tables candles, and a one-day range of it (ours only). */
   tableMs?: number; rangeMs?: number;
   /** Bytes the table restore fetched / the whole backup's bytes. */
@@ -42,6 +49,34 @@ interface Sample {
 const RANGE = { since: '2026-01-15T00:00:00Z', until: '2026-01-16T00:00:00Z' };
 
 const results = new Map<Method, Sample[]>();
+/** Lines of the side measurements (start-up, read-back, progress), printed with the report. */
+const extras: string[] = [];
+
+/** Median wall time of `runs` runs of dr with `args`. */
+async function timeDr(args: string[], env: NodeJS.ProcessEnv = {}, runs = 5): Promise<number> {
+  const ms: number[] = [];
+  for (let i = 0; i < runs; i++) ms.push((await runProcess(process.execPath, [...DR, ...args], { env, timeoutMs: DR_TIMEOUT_MS })).ms);
+  return median(ms);
+}
+
+/** dr --help / dr list start-up; the read-back check's cost; progress output's cost. */
+async function sideMeasurements(work: string, s3Env: NodeJS.ProcessEnv): Promise<void> {
+  const emptyRepo = mkdtempSync(join(work, 'empty-'));
+  const help = await timeDr(['--help']);
+  const list = await timeDr(['list', '--repo', `file://${emptyRepo}`]);
+  extras.push(`${'dr --help / dr list (file://) start-up'.padEnd(40)}${(help / 1000).toFixed(2)} s / ${(list / 1000).toFixed(2)} s  (target < 0.3 s / < 0.5 s) ${help < 300 && list < 500 ? 'OK' : 'MISSED'}`);
+  const backupOnce = async (repo: string, env: NodeJS.ProcessEnv, extra: string[] = []) => {
+    await settle();
+    return (await runProcess(process.execPath, [...DR, 'backup', '--db', SOURCE_URL, '--repo', repo, '--json', ...extra], { env, timeoutMs: DR_TIMEOUT_MS })).ms;
+  };
+  const withCheck = await backupOnce('s3://dr-bench/readback-on', s3Env);
+  const withoutCheck = await backupOnce('s3://dr-bench/readback-off', { ...s3Env, DR_S3_SKIP_READBACK: '1' });
+  extras.push(`${'read-back check (s3://, one run each)'.padEnd(40)}${(withCheck / 1000).toFixed(1)} s with, ${(withoutCheck / 1000).toFixed(1)} s without: ${(((withCheck - withoutCheck) / withoutCheck) * 100).toFixed(1)}%  (target < 5%)`);
+  const progress = await backupOnce(`file://${join(work, 'progress-on')}`, {});
+  const quiet = await backupOnce(`file://${join(work, 'progress-off')}`, {}, ['--quiet']);
+  extras.push(`${'progress output (file://, one run each)'.padEnd(40)}${(progress / 1000).toFixed(1)} s with, ${(quiet / 1000).toFixed(1)} s with --quiet: ${(((progress - quiet) / quiet) * 100).toFixed(1)}% (noise level: one line per phase and every 30 s)`);
+  rmSync(emptyRepo, { recursive: true, force: true });
+}
 function record(method: Method, sample: Sample): void {
   results.set(method, [...(results.get(method) ?? []), sample]);
   console.log(`  ${method.padEnd(13)} backup ${(sample.backupMs / 1000).toFixed(1)} s, restore ${(sample.restoreMs / 1000).toFixed(1)} s, ${formatBytes(sample.size)}`);
@@ -97,16 +132,26 @@ async function benchGuide(dir: string, run: number): Promise<void> {
 async function benchFloor(dir: string, run: number): Promise<void> {
   const out = join(dir, 'floor');
   await settle();
-  const backup = await runProcess('pg_dump', ['-Fd', '-j', String(JOBS), '-f', out, '--dbname', SOURCE_URL]);
+  const backup = await runProcess('pg_dump', ['-Fd', '-j', String(JOBS), `--compress=${await drCompression()}`, '-f', out, '--dbname', SOURCE_URL]);
   const restore = await intoFreshDatabase(`dr_bench_floor_${run}`, (url) =>
     runProcess('pg_restore', ['-j', String(JOBS), '-d', url, out]));
   record('floor', { backupMs: backup.ms, restoreMs: restore.ms, size: pathSize(out), backupRss: 0, restoreRss: 0 });
 }
 
+/** The --compress value dr passes to pg_dump (core/backup.ts), so the floor compresses alike. */
+async function drCompression(): Promise<string> {
+  const { stdout } = await runProcess('pg_dump', ['--version']);
+  const major = Number(/\(PostgreSQL\)\s+(\d+)/.exec(stdout)?.[1]);
+  return major >= 16 ? 'zstd:3' : '1';
+}
+
 async function benchOurs(method: Method, repo: string, env: NodeJS.ProcessEnv, size: () => Promise<number>, run: number) {
   await settle();
   const backup = await runProcess(process.execPath, [...DR, 'backup', '--db', SOURCE_URL, '--repo', repo, '--json'], { env, sampleRss: true, timeoutMs: DR_TIMEOUT_MS });
-  const id = lastJsonLine(backup.stdout).id;
+  const backupResult = lastJsonLine(backup.stdout);
+  const id = backupResult.id;
+  const phases = backupResult.phases as Record<string, number> | undefined;
+  const startupMs = phases ? backup.ms - Number(backupResult.durationMs) : undefined;
   if (typeof id !== 'string') throw new Error(`dr backup --json printed no id: ${backup.stdout.slice(-500)}`);
   const target = `dr_bench_ours_${method === 'ours s3://' ? 's3' : 'file'}_${run}`;
   const restore = await intoFreshDatabase(target, (url) =>
@@ -120,7 +165,7 @@ async function benchOurs(method: Method, repo: string, env: NodeJS.ProcessEnv, s
   console.log(`  ${method.padEnd(13)} table restore (candles) ${(tables.ms / 1000).toFixed(1)} s, one-day range ${(range.ms / 1000).toFixed(1)} s`);
   record(method, {
     backupMs: backup.ms, restoreMs: restore.ms, size: await size(), backupRss: backup.peakRss, restoreRss: restore.peakRss,
-    tableMs: tables.ms, rangeMs: range.ms,
+    tableMs: tables.ms, rangeMs: range.ms, phases, startupMs,
     tableBytes: Number(tableResult.bytes), backupBytes: Number(tableResult.backupBytes), rangeBytes: Number(rangeResult.bytes),
   });
 }
@@ -171,7 +216,7 @@ async function startBenchS3rver(directory: string) {
 
 function report(): void {
   const get = (m: Method) => results.get(m) ?? [];
-  const med = (m: Method, key: keyof Sample) => median(get(m).map((s) => s[key] ?? NaN));
+  const med = (m: Method, key: keyof Sample) => median(get(m).map((s) => Number(s[key] ?? NaN)));
   console.log(`\n=== ${RUNS} run(s), ${JOBS} jobs, source ${SOURCE} — median (min–max) ===`);
   console.log(`${'method'.padEnd(14)}${'backup'.padEnd(22)}${'restore'.padEnd(22)}${'size'.padEnd(12)}dr peak RSS backup / restore`);
   for (const [method, samples] of results) {
@@ -208,6 +253,15 @@ function report(): void {
     console.log(`${`table restore candles (${ours})`.padEnd(40)}${formatSeconds(samples.map((s) => s.tableMs!))}  = ${(table / full).toFixed(2)}× the full restore; candles are ${(share * 100).toFixed(0)}% of the backup's bytes`);
     console.log(`${`one-day range restore (${ours})`.padEnd(40)}${formatSeconds(samples.map((s) => s.rangeMs!))}  = ${(range / full).toFixed(2)}× the full restore; fetched ${formatBytes(samples[0].rangeBytes!)} of ${formatBytes(samples[0].backupBytes!)}`);
   }
+  for (const ours of ['ours file://', 'ours s3://'] as const) {
+    const samples = get(ours).filter((s) => s.phases);
+    if (samples.length === 0) continue;
+    const m = (f: (s: Sample) => number) => median(samples.map(f)) / 1000;
+    const p = (k: string) => m((s) => s.phases![k]);
+    console.log(`${`dr backup breakdown (${ours})`.padEnd(40)}start-up ${m((s) => s.startupMs!).toFixed(2)} s + before pg_dump ${p('prepareMs').toFixed(2)} s`
+      + ` + pg_dump ${p('dumpMs').toFixed(2)} s (catalog queries ${p('catalogMs').toFixed(2)} s of it, uploads overlap) + after pg_dump ${p('afterDumpMs').toFixed(2)} s + manifest ${p('finishMs').toFixed(2)} s`);
+  }
+  for (const line of extras) console.log(line);
   if (get('guide').length && get('floor').length) {
     console.log(`${'backup guide/floor'.padEnd(40)}${(med('guide', 'backupMs') / med('floor', 'backupMs')).toFixed(2)}×`);
     console.log(`${'restore guide/floor'.padEnd(40)}${(med('guide', 'restoreMs') / med('floor', 'restoreMs')).toFixed(2)}×`);
@@ -217,6 +271,9 @@ function report(): void {
 async function main(): Promise<void> {
   await ensureSource();
   const work = mkdtempSync(join(process.env.BENCH_TMP ?? tmpdir(), 'dr-bench-'));
+  // The bundle of the sources as they are now (bin/dr.mjs would fall back to tsx while files change).
+  await runProcess(process.execPath, [join(ROOT, 'scripts/build-cli.mjs'), join(work, 'cli')]);
+  DR = [join(work, 'cli', 'dr.mjs')];
   const s3 = await startBenchS3rver(join(work, 's3rver'));
   let oursSkipped: string | undefined;
   try {
@@ -249,6 +306,7 @@ async function main(): Promise<void> {
         rmSync(dir, { recursive: true, force: true });
       }
     }
+    if (!oursSkipped) await sideMeasurements(work, s3.env);
   } finally {
     await s3.stop();
     rmSync(work, { recursive: true, force: true });

@@ -73,6 +73,12 @@ export interface BackupResult {
   readonly globals: boolean;
   /** Set when the backup shrank against the previous one (core/suspect.ts). */
   readonly suspect: Suspicion | null;
+  /**
+   * Where the time went: connecting and checks before pg_dump starts; pg_dump running (uploads and
+   * dr's catalog queries overlap it: catalogMs of it); after pg_dump, until every upload is done;
+   * then the comparison with the previous backup and the manifest.
+   */
+  readonly phases: { readonly prepareMs: number; readonly dumpMs: number; readonly catalogMs: number; readonly afterDumpMs: number; readonly finishMs: number };
   readonly warnings: string[];
 }
 
@@ -87,6 +93,8 @@ export async function runBackup(options: BackupOptions): Promise<BackupResult> {
   const jobs = options.jobs ?? Math.max(1, cpus().length);
   if (!Number.isInteger(jobs) || jobs < 1) throw new DrError(`--jobs must be a whole number ≥ 1, got ${jobs}`, 'e.g. --jobs 4');
   const started = options.now ?? new Date();
+  // Where the time goes (npm run bench prints it): monotonic, whatever options.now says.
+  const clock = { start: performance.now(), dump: 0, dumped: 0, catalog: 0, uploaded: 0 };
   const tier = options.tier ?? tierFor(started);
   const id = newBackupId(started);
   const warnings: string[] = [];
@@ -119,6 +127,7 @@ export async function runBackup(options: BackupOptions): Promise<BackupResult> {
     uploads.onFailure = () => abort.abort();
     const finishedItem = /finished item (\d+) /;
 
+    clock.dump = performance.now();
     const dump = runTool(
       tools,
       'pg_dump',
@@ -137,6 +146,7 @@ export async function runBackup(options: BackupOptions): Promise<BackupResult> {
     phase('pg_dump and upload');
     const globals = dumpGlobals(tools, source.url, warnings);
     // While pg_dump runs, in the same snapshot (one query at a time on this connection).
+    const catalogStarted = performance.now();
     const tables = await catalog.tables(client);
     const sequences = await catalog.sequences(client);
     const extensions = await catalog.extensions(client);
@@ -144,7 +154,9 @@ export async function runBackup(options: BackupOptions): Promise<BackupResult> {
     const schema = await catalog.schemaObjects(client);
     const timescaleCatalog = await readTimescaleCatalog(client);
     const fingerprintPlan = options.fingerprints === false ? undefined : await planFingerprints(client, tables, timescaleCatalog);
+    clock.catalog = performance.now() - catalogStarted;
     const result = await dump;
+    clock.dumped = performance.now();
     if (result.code !== 0) {
       await uploads.settle();
       if (uploads.failed !== undefined) throw uploads.failed;
@@ -175,6 +187,7 @@ export async function runBackup(options: BackupOptions): Promise<BackupResult> {
       timescaleVersion: timescaleCatalog?.version, timescaleJobs: timescaleCatalog?.jobs, globals: globalsSql !== undefined,
     })), RESTORE_GUIDE_NAME);
     const files = await uploads.finish();
+    clock.uploaded = performance.now();
     const fingerprints = await fingerprinting;
     for (const s of fingerprints?.skipped ?? []) warnings.push(`${s.table}: content not fingerprinted (${s.reason}); verify checks its counts only`);
     // Each chunk's data files, from the dump's own table of contents: a range restore fetches only those.
@@ -233,6 +246,13 @@ export async function runBackup(options: BackupOptions): Promise<BackupResult> {
       rows: manifest.totals.rows,
       globals: globalsSql !== undefined,
       suspect: manifest.suspect ?? null,
+      phases: {
+        prepareMs: Math.round(clock.dump - clock.start),
+        dumpMs: Math.round(clock.dumped - clock.dump),
+        catalogMs: Math.round(clock.catalog),
+        afterDumpMs: Math.round(clock.uploaded - clock.dumped),
+        finishMs: Math.round(performance.now() - clock.uploaded),
+      },
       warnings,
     };
   } catch (err) {

@@ -222,7 +222,8 @@ export class S3Repository implements Repository {
       if (isSdkError(err) || networkCode(err)) throw this.translate(err, `upload ${key}`);
       throw err;
     }
-    await this.assertStored(key, objectKey, hasher.bytesSeen, hasher.sha256Base64());
+    // DR_S3_SKIP_READBACK=1 exists only so npm run bench can price the read-back; never set it otherwise.
+    if (process.env.DR_S3_SKIP_READBACK !== '1') await this.assertStored(key, objectKey, hasher.bytesSeen, hasher.sha256Base64());
     // After the upload because s3rver ignores tags on PutObject. If this fails the object stays
     // untagged, so lifecycle rules by tier would never expire it: the error is surfaced. Only when
     // the tag is missing: the vault's policy denies re-tagging an object that has one (AWS keeps
