@@ -13,6 +13,7 @@ import { workDirFor } from './leftovers.ts';
 import { DEFAULT_LOCK_TIMEOUT_MS, dumpLockError, isLockTimeout, lockTimeoutError, lockTimeoutSql } from './locks.ts';
 import { throwIfInterrupted } from './signals.ts';
 import { phase } from './progress.ts';
+import { readDatabaseProperties } from './database-properties.ts';
 import { type Suspicion, suspicionOf } from './suspect.ts';
 import { CHECKSUMS_NAME, DATA_DIR, GLOBALS_NAME, RESTORE_GUIDE_NAME, fileKey, manifestKey, newBackupId } from './layout.ts';
 import { checksumList, restoreGuide } from './restore-guide.ts';
@@ -151,6 +152,7 @@ export async function runBackup(options: BackupOptions): Promise<BackupResult> {
     const sequences = await catalog.sequences(client);
     const extensions = await catalog.extensions(client);
     const databaseOptions = await catalog.databaseOptions(client);
+    const databaseProperties = await readDatabaseProperties(client);
     const schema = await catalog.schemaObjects(client);
     const timescaleCatalog = await readTimescaleCatalog(client);
     const fingerprintPlan = options.fingerprints === false ? undefined : await planFingerprints(client, tables, timescaleCatalog);
@@ -205,6 +207,7 @@ export async function runBackup(options: BackupOptions): Promise<BackupResult> {
       finishedAt: finished.toISOString(),
       server,
       databaseOptions,
+      databaseProperties,
       dump: { tool: 'pg_dump', version: pgDump.text, format: 'directory', compression, jobs, snapshot },
       extensions,
       files: files.map((f) => ({ path: f.path, size: f.size, sha256: f.sha256 })),

@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { DatabasePropertiesSchema } from './database-properties.ts';
 import { TIERS } from './tiers.ts';
 
 /**
@@ -163,6 +164,8 @@ export const ManifestSchema = z.object({
   schema: SchemaObjectsSchema.optional(),
   /** Content fingerprints taken from the dump's own data; absent with --no-fingerprints and in older backups (verify then checks counts only). */
   fingerprints: FingerprintsSchema.optional(),
+  /** Owner, privileges, comment, connection limit and settings of the database itself (absent in older backups). */
+  databaseProperties: DatabasePropertiesSchema.optional(),
   /** Set when this backup shrank against the previous one beyond the threshold (core/suspect.ts); `latest` skips it. */
   suspect: z.object({ previous: z.string(), reasons: z.array(z.string()) }).optional(),
   totals: z.object({

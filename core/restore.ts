@@ -11,6 +11,7 @@ import { type BackupCandidates, resolveBackup, readManifest } from './backups.ts
 import { dropLeftovers, leftoverSuffix, workDirFor } from './leftovers.ts';
 import { throwIfInterrupted } from './signals.ts';
 import { phase } from './progress.ts';
+import { applyDatabaseProperties, type DatabaseProperties } from './database-properties.ts';
 import { BackupIntegrityError, DrError } from './errors.ts';
 import { fetchVerified, type FetchedBackup } from './fetch.ts';
 import type { Manifest } from './manifest.ts';
@@ -118,6 +119,7 @@ export async function runRestore(options: RestoreOptions): Promise<RestoreResult
       dumpDir: fetched.dumpDir,
       id: manifest.id,
       databaseOptions: manifest.databaseOptions,
+      databaseProperties: manifest.databaseProperties,
       timescaleVersion: manifest.extensions.find((e) => e.name === TIMESCALE_EXTENSION)?.version,
       timescaleJobs: {
         hold: options.holdTimescaleJobs,
@@ -183,6 +185,8 @@ export interface LocalDump {
   /** Names the staging database (its last 6 characters), e.g. the backup id. */
   readonly id: string;
   readonly databaseOptions: Manifest['databaseOptions'];
+  /** Owner, privileges, comment, connection limit, settings: applied before the swap. @default - none recorded */
+  readonly databaseProperties?: DatabaseProperties;
   readonly timescaleVersion?: string;
   /** How restored TimescaleDB policy jobs are scheduled. @default - each due now */
   readonly timescaleJobs?: JobSchedule;
@@ -220,6 +224,7 @@ export async function restoreDumpIntoTarget(
     if (dump.timescaleVersion) await restoreTimescaleDump(stagingUrl, { ...dump, timescaleVersion: dump.timescaleVersion }, options, pgRestore);
     else await pgRestore([`--jobs=${options.jobs}`]);
     const restoreMs = Date.now() - restoreStarted;
+    if (dump.databaseProperties) await applyDatabaseProperties(admin, staging, dump.databaseProperties, { noOwner: options.noOwner }, options.warnings);
     // The last moment to stop: after the swap the target is the backup's.
     throwIfInterrupted();
     const leftover = await swapIntoPlace(admin, staging, target.database, opened.exists);
