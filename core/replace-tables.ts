@@ -13,6 +13,7 @@ import { DrError } from './errors.ts';
 import { throwIfInterrupted } from './signals.ts';
 import { DEFAULT_LOCK_TIMEOUT_MS, isLockTimeout, lockTimeoutError, lockTimeoutSql } from './locks.ts';
 import { connect, firstErrorLine, parsePgUrl, type PgTools, qualified, quoteIdent, runTool } from './pg.ts';
+import { type Buckets, copySessionSql, differingBuckets, fingerprintCopy } from './fingerprint.ts';
 import { suffixed } from './restore.ts';
 import { allowBulkDecompression, chunksOverlapping, compressedChunks, compressedRanges, isHypertable, kindMismatchError, missingHypertableError, recompress, refreshAggregatesOver } from './timescale.ts';
 
@@ -112,6 +113,11 @@ export interface RowSource {
   sequenceValues(names: readonly TableName[]): Promise<Map<string, string | null>>;
   /** Definition of a table missing from the target, unless the caller gives one. */
   definition?(table: TableName): Promise<TableDefinition>;
+  /**
+   * Content fingerprints (core/fingerprint.ts) of the table's rows in `range`, as the target's are
+   * computed, so a range replacement can prove it before it commits. @default - not proven (streamed whole tables)
+   */
+  fingerprint?(table: ReplaceTable, columns: string[], range: TimeRange): Promise<Buckets>;
   close(): Promise<void>;
 }
 
@@ -296,6 +302,10 @@ export async function databaseSource(sourceUrl: string, tools: PgTools = {}, noO
       return new Map(rows.map((r) => [`${r.schema}.${r.name}`, r.last_value]));
     },
     definition: (table) => definitionFromDatabase(sourceUrl, table, tools, noOwner),
+    async fingerprint(table, columns, range) {
+      await source.query(copySessionSql(false));
+      return rangeFingerprint(source, table, columns, range);
+    },
     close: () => source.end().catch(() => {}),
   };
 }
@@ -375,6 +385,8 @@ export async function replaceTables(source: RowSource, options: ReplaceOptions):
       const triggersOff = await disableTriggers(tgt, plans, warnings);
       for (const plan of plans) results.push(await replaceOne(source, tgt, plan, range, options, now, log));
       for (const plan of plans) await checkForeignKeys(tgt, plan, range);
+      // A replaced range proves itself: the target's rows there hash as the source's do (a merge keeps target rows, so it cannot).
+      if (range && !options.merge && source.fingerprint) for (const plan of plans) await proveRange(source, tgt, plan, range);
       for (const t of triggersOff) await tgt.query(`ALTER TABLE ${t} ENABLE TRIGGER USER`);
       warnings.push(...(await dependentMatviews(tgt, plans)));
       // A signal before the commit rolls everything back: the target stays as it was.
@@ -405,6 +417,27 @@ export async function replaceTables(source: RowSource, options: ReplaceOptions):
   } finally {
     await source.close();
     await targetClient?.end().catch(() => {});
+  }
+}
+
+/** Fingerprints of a table's rows in `range` on `client` (whose session has COPY_SESSION), by UTC day. */
+function rangeFingerprint(client: pg.Client, table: ReplaceTable, columns: string[], range: TimeRange): Promise<Buckets> {
+  const cols = columns.map(quoteIdent).join(', ');
+  return fingerprintCopy(client, `(SELECT ${cols} FROM ${qualified(table.schema, table.name)} WHERE ${rangeCondition(table.timeColumn!, range)})`, columns.indexOf(table.timeColumn!));
+}
+
+/** Inside the replacement's transaction: the range's rows in the target must hash as the source's, day by day. */
+async function proveRange(source: RowSource, tgt: pg.Client, plan: Planned, range: TimeRange): Promise<void> {
+  const expected = await source.fingerprint!(plan.table, plan.columns, range);
+  await tgt.query(copySessionSql(true));
+  const actual = await rangeFingerprint(tgt, plan.table, plan.columns, range);
+  const differ = differingBuckets(expected, actual);
+  if (differ.length) {
+    const first = differ[0];
+    throw new DrError(
+      `the restored range of ${plan.display} does not match ${source.name}: ${first.bucket} has ${first.actualRows} rows, ${source.name} ${first.expectedRows}${first.actualRows === first.expectedRows ? ' (contents differ)' : ''}${differ.length > 1 ? `, and ${differ.length - 1} more days` : ''}`,
+      'report this with the table\'s definition; the target was rolled back and is unchanged',
+    );
   }
 }
 

@@ -256,6 +256,17 @@ describe.each(kinds)('table and range restores from a $kind repository', ({ kind
     }
   });
 
+  it('proves the restored range before it commits: a target column that rounds the backup\'s values fails it, unchanged', async () => {
+    const name = await cloneOfSource();
+    // Same columns, another type: the restored values would silently lose their last digits.
+    await withClient(name, (c) => c.query(`DROP VIEW latest_prices; DROP MATERIALIZED VIEW daily_volume; ALTER TABLE candles ALTER COLUMN close TYPE numeric(20,2)`));
+    const before = await tableHashes(name);
+    const err = await runTableRestore({ repository: repo, backup: id, target: pgUrl(name), tables: ['candles'], since: '2025-10-10T00:00:00Z', until: '2025-10-11T00:00:00Z' }).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(DrError);
+    expect((err as DrError).oneLine()).toMatch(/^the restored range of public\.candles does not match the source: 2025-10-10 has \d+ rows, the source \d+ \(contents differ\).*the target was rolled back and is unchanged/);
+    expect(await tableHashes(name)).toEqual(before);
+  });
+
   it('is atomic: a failure on the second table leaves the first and the target exactly as they were', async () => {
     const name = await cloneOfSource();
     await withClient(name, (c) => c.query(`UPDATE alerts SET message = 'kept'; DELETE FROM candles WHERE symbol_id = 1;
