@@ -493,10 +493,20 @@ export class BackupJob extends Construct {
 
   private rotateSecrets(databases: readonly DatabaseTarget[], after: Duration): void {
     const seen = new Set<string>();
+    // One security group for the rotation functions, with the job's egress: HTTPS to AWS APIs, the database ports.
+    const rotationSecurityGroup = new ec2.SecurityGroup(this, 'RotationSecurityGroup', {
+      vpc: this.vpc,
+      description: 'crypto-stock-dr secret rotation: HTTPS to AWS APIs and the database ports',
+      allowAllOutbound: false,
+    });
+    this.allowAwsApis(rotationSecurityGroup);
+    for (const port of this.databasePorts) {
+      rotationSecurityGroup.addEgressRule(this.databaseSecurityGroup ?? ec2.Peer.anyIpv4(), ec2.Port.tcp(port), `PostgreSQL on ${port}`);
+    }
     databases.forEach((db, i) => {
       if (seen.has(db.secret.secretName)) return;
       seen.add(db.secret.secretName);
-      const hostedRotation = secretsmanager.HostedRotation.postgreSqlSingleUser({ vpc: this.vpc, vpcSubnets: this.subnets });
+      const hostedRotation = secretsmanager.HostedRotation.postgreSqlSingleUser({ vpc: this.vpc, vpcSubnets: this.subnets, securityGroups: [rotationSecurityGroup] });
       new secretsmanager.RotationSchedule(this, `SecretRotation${i}`, { secret: db.secret, hostedRotation, automaticallyAfter: after });
       for (const sg of hostedRotation.connections.securityGroups) this.allowDatabaseAccess(sg, 'secret rotation');
     });

@@ -5,7 +5,7 @@
  * image's RDS CA bundle pinned by SHA-256.
  */
 import { readFileSync } from 'node:fs';
-import { Stack } from 'aws-cdk-lib';
+import { Duration, Stack } from 'aws-cdk-lib';
 import { Match, Template } from 'aws-cdk-lib/assertions';
 import * as ec2 from 'aws-cdk-lib/aws-ec2';
 import * as ecs from 'aws-cdk-lib/aws-ecs';
@@ -146,6 +146,26 @@ describe('issue 12 §5: egress only to the endpoints, the S3 prefix list and the
     const drill = egressOf(t, groupId(t, /drill task/));
     expect(drill.filter((r) => r.DestinationSecurityGroupId === 'sg-0123abcd' || r.FromPort === 5432)).toEqual([]);
     t.hasResourceProperties('AWS::EC2::SecurityGroupIngress', { GroupId: 'sg-0123abcd', FromPort: 5432, SourceSecurityGroupId: Match.anyValue() });
+  });
+
+  it('the secret rotation functions share a security group with the job\'s egress: HTTPS to the endpoints and S3, the database group', () => {
+    const s = new Stack(newApp(), 'Rotation');
+    new BackupJob(s, 'Job', {
+      vault: new BackupVault(s, 'Vault'),
+      image: ecs.ContainerImage.fromRegistry('example/dr'),
+      databases: [{ name: 'db', host: 'h', port: 5432, secret: secretsmanager.Secret.fromSecretNameV2(s, 'Secret', 'db') }],
+      databaseSecurityGroup: ec2.SecurityGroup.fromSecurityGroupId(s, 'DbSg', 'sg-0123abcd', { mutable: true }),
+      rotateSecretsAfter: Duration.days(30),
+    });
+    const t = Template.fromStack(s);
+    const rotation = groupId(t, /secret rotation/);
+    const rules = egressOf(t, rotation);
+    expect(rules).toHaveLength(3);
+    expect(rules).toContainEqual({ IpProtocol: 'tcp', FromPort: 5432, ToPort: 5432, DestinationSecurityGroupId: 'sg-0123abcd' });
+    expect(rules.filter((r) => r.CidrIp !== undefined)).toEqual([]);
+    // Every security group of the stack: no allow-all egress.
+    for (const id of Object.keys(t.findResources('AWS::EC2::SecurityGroup'))) expect(egressOf(t, id)).not.toContainEqual(expect.objectContaining({ IpProtocol: '-1' }));
+    t.hasResourceProperties('AWS::EC2::SecurityGroupIngress', { GroupId: 'sg-0123abcd', SourceSecurityGroupId: { 'Fn::GetAtt': [rotation, 'GroupId'] } });
   });
 });
 

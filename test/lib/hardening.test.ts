@@ -303,7 +303,7 @@ describe('secrets and TLS', () => {
       expect(s.HostedRotationLambda).toMatchObject({ RotationType: 'PostgreSQLSingleUser' });
     }
     const ingress = Object.values(template.findResources('AWS::EC2::SecurityGroupIngress')).map((r: any) => r.Properties).filter((p) => p.GroupId === 'sg-0123abcd');
-    expect(ingress).toHaveLength(4); // the job, the drill Lambdas, and one rotation function per secret
+    expect(ingress).toHaveLength(3); // the job, the drill Lambdas, and the rotation functions' one security group
   });
 
   it('verifies the server certificate against the RDS bundle shipped in the image when sslRootCert is rds', () => {
