@@ -151,7 +151,8 @@ async function benchOurs(method: Method, repo: string, env: NodeJS.ProcessEnv, s
   const backupResult = lastJsonLine(backup.stdout);
   const id = backupResult.id;
   const phases = backupResult.phases as Record<string, number> | undefined;
-  const startupMs = phases ? backup.ms - Number(backupResult.durationMs) : undefined;
+  // Outside dr's own phases: process start-up (and exit).
+  const startupMs = phases ? backup.ms - Object.entries(phases).filter(([k]) => k !== 'catalogMs').reduce((n, [, v]) => n + v, 0) : undefined;
   if (typeof id !== 'string') throw new Error(`dr backup --json printed no id: ${backup.stdout.slice(-500)}`);
   const target = `dr_bench_ours_${method === 'ours s3://' ? 's3' : 'file'}_${run}`;
   const restore = await intoFreshDatabase(target, (url) =>
@@ -259,7 +260,8 @@ function report(): void {
     const m = (f: (s: Sample) => number) => median(samples.map(f)) / 1000;
     const p = (k: string) => m((s) => s.phases![k]);
     console.log(`${`dr backup breakdown (${ours})`.padEnd(40)}start-up ${m((s) => s.startupMs!).toFixed(2)} s + before pg_dump ${p('prepareMs').toFixed(2)} s`
-      + ` + pg_dump ${p('dumpMs').toFixed(2)} s (catalog queries ${p('catalogMs').toFixed(2)} s of it, uploads overlap) + after pg_dump ${p('afterDumpMs').toFixed(2)} s + manifest ${p('finishMs').toFixed(2)} s`);
+      + ` + pg_dump ${p('dumpMs').toFixed(2)} s (catalog queries ${p('catalogMs').toFixed(2)} s of it, uploads overlap) + uploads after pg_dump ${p('afterDumpMs').toFixed(2)} s`
+      + ` + waiting for content fingerprints ${p('fingerprintWaitMs').toFixed(2)} s + manifest ${p('finishMs').toFixed(2)} s`);
   }
   for (const line of extras) console.log(line);
   if (get('guide').length && get('floor').length) {

@@ -79,7 +79,12 @@ export interface BackupResult {
    * dr's catalog queries overlap it: catalogMs of it); after pg_dump, until every upload is done;
    * then the comparison with the previous backup and the manifest.
    */
-  readonly phases: { readonly prepareMs: number; readonly dumpMs: number; readonly catalogMs: number; readonly afterDumpMs: number; readonly finishMs: number };
+  readonly phases: {
+    readonly prepareMs: number; readonly dumpMs: number; readonly catalogMs: number; readonly afterDumpMs: number;
+    /** Waiting, after the uploads, for the content fingerprints of the COPY data to finish. */
+    readonly fingerprintWaitMs: number;
+    readonly finishMs: number;
+  };
   readonly warnings: string[];
 }
 
@@ -95,7 +100,7 @@ export async function runBackup(options: BackupOptions): Promise<BackupResult> {
   if (!Number.isInteger(jobs) || jobs < 1) throw new DrError(`--jobs must be a whole number ≥ 1, got ${jobs}`, 'e.g. --jobs 4');
   const started = options.now ?? new Date();
   // Where the time goes (npm run bench prints it): monotonic, whatever options.now says.
-  const clock = { start: performance.now(), dump: 0, dumped: 0, catalog: 0, uploaded: 0 };
+  const clock = { start: performance.now(), dump: 0, dumped: 0, catalog: 0, uploaded: 0, fingerprinted: 0 };
   const tier = options.tier ?? tierFor(started);
   const id = newBackupId(started);
   const warnings: string[] = [];
@@ -191,6 +196,7 @@ export async function runBackup(options: BackupOptions): Promise<BackupResult> {
     const files = await uploads.finish();
     clock.uploaded = performance.now();
     const fingerprints = await fingerprinting;
+    clock.fingerprinted = performance.now();
     for (const s of fingerprints?.skipped ?? []) warnings.push(`${s.table}: content not fingerprinted (${s.reason}); verify checks its counts only`);
     // Each chunk's data files, from the dump's own table of contents: a range restore fetches only those.
     const timescale = timescaleCatalog && withChunkDataFiles(timescaleCatalog, toc, (dumpId) =>
@@ -254,7 +260,8 @@ export async function runBackup(options: BackupOptions): Promise<BackupResult> {
         dumpMs: Math.round(clock.dumped - clock.dump),
         catalogMs: Math.round(clock.catalog),
         afterDumpMs: Math.round(clock.uploaded - clock.dumped),
-        finishMs: Math.round(performance.now() - clock.uploaded),
+        fingerprintWaitMs: Math.round(clock.fingerprinted - clock.uploaded),
+        finishMs: Math.round(performance.now() - clock.fingerprinted),
       },
       warnings,
     };

@@ -8,6 +8,7 @@
 import { randomBytes } from 'node:crypto';
 import type { CloudFormationClient } from '@aws-sdk/client-cloudformation';
 import type { HistoryEvent, SFNClient } from '@aws-sdk/client-sfn';
+import { cjsExports } from '../../core/interop.ts';
 import { DrError } from '../../core/errors.ts';
 import { InvalidRestoreRequest, parseRestoreRequest, type RestoreRequest, type RestoreRequestInput } from '../../core/restore-request.ts';
 import type { RestoreSummary } from '../../core/restore-summary.ts';
@@ -23,11 +24,11 @@ export const RESTORE_OUTPUT = 'RestoreStateMachineArn';
  */
 export const remoteClients = {
   async sfn(region?: string): Promise<Pick<SFNClient, 'send'>> {
-    const { SFNClient } = await import('@aws-sdk/client-sfn');
+    const { SFNClient } = cjsExports(await import('@aws-sdk/client-sfn'), 'SFNClient');
     return new SFNClient(region ? { region } : {});
   },
   async cloudFormation(region?: string): Promise<Pick<CloudFormationClient, 'send'>> {
-    const { CloudFormationClient } = await import('@aws-sdk/client-cloudformation');
+    const { CloudFormationClient } = cjsExports(await import('@aws-sdk/client-cloudformation'), 'CloudFormationClient');
     return new CloudFormationClient(region ? { region } : {});
   },
 };
@@ -104,7 +105,7 @@ async function stateMachineArn(v: Values, io: Io): Promise<string> {
   }
   const stack = optionalString(v, 'stack') ?? DEFAULT_STACK;
   const cfn = await remoteClients.cloudFormation(optionalString(v, 'region'));
-  const { DescribeStacksCommand } = await import('@aws-sdk/client-cloudformation');
+  const { DescribeStacksCommand } = cjsExports(await import('@aws-sdk/client-cloudformation'), 'DescribeStacksCommand');
   let outputs: { OutputKey?: string; OutputValue?: string }[] | undefined;
   try {
     outputs = (await cfn.send(new DescribeStacksCommand({ StackName: stack }))).Stacks?.[0]?.Outputs;
@@ -162,7 +163,7 @@ const iso = (d: Date | undefined) => (d ? new Date(d).toISOString() : null);
 
 /** Reads an execution's history from `after` (event ids grow); calls `onEvent` for each new event. */
 async function historySince(sfn: Pick<SFNClient, 'send'>, executionArn: string, after: number, onEvent: (e: HistoryEvent) => void): Promise<number> {
-  const { GetExecutionHistoryCommand } = await import('@aws-sdk/client-sfn');
+  const { GetExecutionHistoryCommand } = cjsExports(await import('@aws-sdk/client-sfn'), 'GetExecutionHistoryCommand');
   let last = after;
   let nextToken: string | undefined;
   do {
@@ -178,7 +179,7 @@ async function historySince(sfn: Pick<SFNClient, 'send'>, executionArn: string, 
 }
 
 async function describe(sfn: Pick<SFNClient, 'send'>, executionArn: string, states: { name: string; at: string }[]): Promise<ExecutionView> {
-  const { DescribeExecutionCommand } = await import('@aws-sdk/client-sfn');
+  const { DescribeExecutionCommand } = cjsExports(await import('@aws-sdk/client-sfn'), 'DescribeExecutionCommand');
   let d;
   try {
     d = await sfn.send(new DescribeExecutionCommand({ executionArn }));
@@ -283,7 +284,7 @@ Step Functions console takes; see the README). The target server is the database
     const arn = await stateMachineArn(v, io);
     // The state machine's own region (ARN field 4), unless --region says otherwise.
     const sfn = await remoteClients.sfn(optionalString(v, 'region') ?? arn.split(':')[3]);
-    const { StartExecutionCommand } = await import('@aws-sdk/client-sfn');
+    const { StartExecutionCommand } = cjsExports(await import('@aws-sdk/client-sfn'), 'StartExecutionCommand');
     let executionArn: string;
     try {
       executionArn = (await sfn.send(new StartExecutionCommand({ stateMachineArn: arn, name, input: JSON.stringify(request) }))).executionArn!;

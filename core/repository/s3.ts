@@ -3,6 +3,7 @@ import { pipeline } from 'node:stream/promises';
 import type { PutObjectCommandInput, S3Client } from '@aws-sdk/client-s3';
 import { DrError } from '../errors.ts';
 import { AccessError } from '../faults.ts';
+import { cjsExports } from '../interop.ts';
 import { Sha256Stream, toReadable } from '../hashing.ts';
 import { RETENTION_DAYS, RETENTION_TAG_KEY, type Tier } from '../tiers.ts';
 import type { ObjectInfo, ObjectLock, PutOptions, Repository, StoredObject } from './types.ts';
@@ -29,7 +30,8 @@ let sdkLoading: Promise<Sdk> | undefined;
 
 /** The SDK loads on first use, so file:// runs of dr never pay its start-up time. */
 function loadSdk(): Promise<Sdk> {
-  sdkLoading ??= Promise.all([import('@aws-sdk/client-s3'), import('@aws-sdk/lib-storage')]).then(([s3, storage]) => ({ s3, storage }));
+  sdkLoading ??= Promise.all([import('@aws-sdk/client-s3'), import('@aws-sdk/lib-storage')])
+    .then(([s3, storage]) => ({ s3: cjsExports(s3, 'S3Client'), storage: cjsExports(storage, 'Upload') }));
   return sdkLoading;
 }
 

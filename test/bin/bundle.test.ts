@@ -10,6 +10,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { runNode } from '../support/process.ts';
 import { pgUrl } from '../support/pg.ts';
+import { createTestBucket, s3Env } from '../support/s3.ts';
 import pkg from '../../package.json' with { type: 'json' };
 
 const ROOT = join(import.meta.dirname, '..', '..');
@@ -45,6 +46,15 @@ describe('the bundled CLI', () => {
     const backup = await runNode([join(out, 'dr.mjs'), 'backup', '--db', pgUrl('postgres'), '--repo', `file://${repo}`, '-q', '--json'], env, tmpdir());
     expect(backup.code, backup.stderr).toBe(0);
     const list = await runNode([join(out, 'dr.mjs'), 'list', '--repo', `file://${repo}`, '--json'], env, tmpdir());
+    expect(JSON.parse(list.stdout.trim().split('\n').pop()!).backups).toHaveLength(1);
+  });
+
+  it('backs up to and lists an s3:// repository (the AWS SDK loads from its lazy chunk)', async () => {
+    const bucket = await createTestBucket('dr-bundle');
+    const env = { PATH: process.env.PATH!, HOME: process.env.HOME ?? '/root', ...s3Env() };
+    const backup = await runNode([join(out, 'dr.mjs'), 'backup', '--db', pgUrl('postgres'), '--repo', `s3://${bucket}/b`, '-q', '--json'], env, tmpdir());
+    expect(backup.code, backup.stderr).toBe(0);
+    const list = await runNode([join(out, 'dr.mjs'), 'list', '--repo', `s3://${bucket}/b`, '--json'], env, tmpdir());
     expect(JSON.parse(list.stdout.trim().split('\n').pop()!).backups).toHaveLength(1);
   });
 
