@@ -325,8 +325,11 @@ function buildChecklist(facts: DrillFacts, restoreCompleted: boolean, checks: re
     if (!wanted.length) return ['not-configured', 'no URL configured'];
     if (!facts.verification) return notVerified();
     const results = wanted.map((u) => checks.find((c) => (c.name === 'health-url' || c.name === 'websocket') && c.object === u));
-    const failed = wanted.filter((_, i) => !results[i]?.passed);
-    if (failed.length) return ['fail', `no answer from ${failed.join(', ')}`];
+    // An HTTP status is an answer: say which; only a timeout or a refused connection is "no answer".
+    const failed = wanted.map((u, i) => ({ u, r: results[i] })).filter(({ r }) => !r?.passed);
+    if (failed.length) {
+      return ['fail', failed.map(({ u, r }) => (r && /^\d{3}$/.test(String(r.actual)) ? `${u} answered ${r.actual}` : `no answer from ${u}${r?.actual ? ` (${r.actual})` : ''}`)).join('; ')];
+    }
     return ['pass', wanted.join(', ')];
   };
 

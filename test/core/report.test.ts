@@ -141,8 +141,16 @@ describe('buildDrillReport', () => {
     ];
     const r = buildDrillReport(facts({ healthUrls: urls, verification: { passed: false, checks } }));
     expect(state(r, 'Application starts')).toMatchObject({ state: 'pass', detail: urls[0] });
-    expect(state(r, 'API endpoints respond')).toMatchObject({ state: 'fail', detail: `no answer from ${urls[1]}` });
+    expect(state(r, 'API endpoints respond')).toMatchObject({ state: 'fail', detail: `${urls[1]} answered 503` });
     expect(state(r, 'WebSocket connects')).toMatchObject({ state: 'pass' });
+  });
+
+  it('a health URL that times out has no answer; one answering 404 answered 404', () => {
+    const urls = ['http://app.local/healthz', 'http://app.local/api/v1/symbols'];
+    const checks = [...passingChecks, check('health-url', urls[0], false, '2xx', 'no answer within 5000 ms'), check('health-url', urls[1], false, '2xx', 404)];
+    const r = buildDrillReport(facts({ healthUrls: urls, verification: { passed: false, checks } }));
+    expect(state(r, 'Application starts')).toMatchObject({ state: 'fail', detail: `no answer from ${urls[0]} (no answer within 5000 ms)` });
+    expect(state(r, 'API endpoints respond')).toMatchObject({ state: 'fail', detail: `${urls[1]} answered 404` });
   });
 
   it('turns fallbacks and failing restore warnings into issues and a ✗ for the logs', () => {
