@@ -73,6 +73,8 @@ export interface DrillResult {
   readonly files: DrillReportKeys;
   /** After a passed drill: the Legal Hold on the newest verified backup (core/verified-hold.ts). */
   readonly hold?: VerifiedHold;
+  /** Why the hold could not be placed (the drill still passes; the store may lack Legal Holds). */
+  readonly holdError?: string;
 }
 
 /** Marks a scratch database as a drill's, so a leftover can be told from someone's database. */
@@ -225,12 +227,15 @@ export async function runDrill(options: DrillOptions): Promise<DrillResult> {
   }
 
   // A passed drill verified this backup: the newest verified backup of the database keeps a Legal Hold.
+  // A store without Legal Holds (no Object Lock, or an S3-compatible one without the API) does not fail the drill: it is said.
   let hold: VerifiedHold | undefined;
+  let holdError: string | undefined;
   if (restore && manifest && verification?.passed && errors.length === 0) {
     try {
       hold = await holdNewestVerified(repo, manifest.database, manifest.id, { log });
     } catch (err) {
-      fail('legal-hold', err);
+      holdError = err instanceof DrError ? err.oneLine() : (err as Error)?.message ?? String(err);
+      log(`WARNING: no legal hold placed on the newest verified backup (${holdError})`);
     }
   }
 
@@ -280,7 +285,7 @@ export async function runDrill(options: DrillOptions): Promise<DrillResult> {
   const where = (key: string) => reportRepo.localPath?.(key) ?? `${reportRepo.url.replace(/\/$/, '')}/${key}`;
   const files = { html: where(keys.html), md: where(keys.md), json: where(keys.json) };
   log(`report written: ${files.html}`);
-  return { report, keys, files, hold };
+  return { report, keys, files, hold, ...(holdError ? { holdError } : {}) };
 }
 
 /** Drops a drill leftover of that name; refuses (DrError) a database of that name that is not one. */

@@ -127,3 +127,15 @@ describe('newest verified backup under Legal Hold', () => {
     expect((await checkBackups(repo, { hold: true })).holds).toEqual([{ database: source, supported: false, held: null, released: [], ageHours: null }]);
   });
 });
+
+describe('a store without Legal Holds', () => {
+  it('a passed drill from plain s3rver (no Legal Hold API) still passes and says why nothing was held', async () => {
+    const repo = new S3Repository({ bucket, prefix: 'no-holds' });
+    const logs: string[] = [];
+    const result = await runDrill({ repository: repo, source: pgUrl(source), scratchServer: pgUrl('postgres').replace(/\/postgres$/, ''), log: (m) => logs.push(m) });
+    expect(result.report.passed, result.report.summary).toBe(true);
+    expect(result.hold).toBeUndefined();
+    expect(result.holdError).toMatch(/not implemented/i);
+    expect(logs).toContainEqual(expect.stringMatching(/^WARNING: no legal hold placed on the newest verified backup/));
+  });
+});
