@@ -92,7 +92,8 @@ describe('dr drill', () => {
       expect(errorLines(run)).toEqual([expect.stringMatching(pattern)]);
     }
     const badUrl = await runDr(['drill', '--repo', `file://${repo}`, '--scratch', 'mysql://x', '--database', 'x']);
-    expect(badUrl.code).toBe(1);
+    // A malformed connection URL is a usage error (exit 2), like every other bad input here.
+    expect(badUrl.code).toBe(2);
     expect(errorLines(badUrl)).toEqual([expect.stringMatching(/--scratch "mysql:\/\/x" is not a PostgreSQL URL/)]);
     expect(await readdir(repo)).toEqual([]);
   });
