@@ -329,8 +329,12 @@ class Uploader {
   }
 
   add(localPath: string, relativePath: string): void {
-    this.enqueue(relativePath, async () =>
-      this.repo.put(this.keyFor(relativePath), createReadStream(localPath), { tier: this.tier, expectedSize: (await stat(localPath)).size }));
+    this.enqueue(relativePath, async () => {
+      // The size first: a stream opened on a file that is gone (the work folder removed after a
+      // failure) would emit an error nobody listens to yet, and crash dr.
+      const expectedSize = (await stat(localPath)).size;
+      return this.repo.put(this.keyFor(relativePath), createReadStream(localPath), { tier: this.tier, expectedSize });
+    });
   }
 
   addBuffer(body: Buffer, relativePath: string): void {

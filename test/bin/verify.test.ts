@@ -97,7 +97,8 @@ describe('dr verify', () => {
     expect(noTarget.code).toBe(2);
     expect(errorLines(noTarget)).toEqual(['dr verify: error: --target is required; see dr verify --help']);
     const badUrl = await verify(fx.restored, '--health-url', 'localhost:8080/health');
-    expect(badUrl.code).toBe(1);
+    // A malformed --health-url is a usage error (exit 2, issue 14 §5).
+    expect(badUrl.code).toBe(2);
     expect(errorLines(badUrl)).toEqual([expect.stringMatching(/health URL "localhost:8080\/health" is not http\(s\); use http\(s\):\/\/host/)]);
     const badTimeout = await verify(fx.restored, '--health-timeout', '5s');
     expect(errorLines(badTimeout)).toEqual([expect.stringMatching(/--health-timeout must be a whole number of milliseconds/)]);
