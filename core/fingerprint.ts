@@ -232,7 +232,14 @@ async function hashStream(stream: Readable, timeField: number | null): Promise<B
 /** Fingerprints of a pg_dump data file (`.dat` or `.dat.gz`); undefined for a compression Node cannot read here. */
 export async function fingerprintDumpFile(path: string, timeField: number | null): Promise<Buckets | undefined> {
   if (path.endsWith('.dat')) return hashStream(createReadStream(path), timeField);
-  if (path.endsWith('.gz')) return hashStream(createReadStream(path).pipe(createGunzip()), timeField);
+  if (path.endsWith('.gz')) {
+    // pipe() does not forward the file's errors: a file removed meanwhile (the work folder of a
+    // failed backup) must fail the gunzip stream, not crash dr with an unhandled 'error'.
+    const file = createReadStream(path);
+    const gunzip = createGunzip();
+    file.on('error', (err) => gunzip.destroy(err));
+    return hashStream(file.pipe(gunzip), timeField);
+  }
   return undefined;
 }
 
