@@ -168,7 +168,8 @@ describe('TimescaleDB verify', () => {
   it('fails on a chunk decompressed', async () => {
     const copy = await damaged(`SELECT decompress_chunk(c) FROM show_chunks('candles') c LIMIT 1`);
     const failed = (await verify(copy)).checks.filter((c) => !c.passed);
-    expect(failed).toEqual([expect.objectContaining({ name: 'compressed-chunks', object: 'public.candles' })]);
+    // Its rows moved out of the compressed relation: the content check sees that too.
+    expect(failed.map((c) => `${c.name} ${c.object}`).sort()).toEqual(['compressed-chunks public.candles', 'content public.candles']);
   });
 
   it('fails on a changed policy', async () => {
