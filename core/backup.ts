@@ -12,7 +12,7 @@ import { noSpaceError } from './faults.ts';
 import { workDirFor } from './leftovers.ts';
 import { DEFAULT_LOCK_TIMEOUT_MS, dumpLockError, isLockTimeout, lockTimeoutError, lockTimeoutSql } from './locks.ts';
 import { throwIfInterrupted } from './signals.ts';
-import { phase } from './progress.ts';
+import { formatBytes, phase } from './progress.ts';
 import { readDatabaseProperties } from './database-properties.ts';
 import { type Suspicion, suspicionOf } from './suspect.ts';
 import { CHECKSUMS_NAME, DATA_DIR, GLOBALS_NAME, RESTORE_GUIDE_NAME, fileKey, manifestKey, newBackupId } from './layout.ts';
@@ -387,13 +387,5 @@ class Uploader {
   }
 }
 
-export function formatBytes(bytes: number): string {
-  const units = ['B', 'KiB', 'MiB', 'GiB', 'TiB'];
-  let value = bytes;
-  let unit = 0;
-  while (value >= 1024 && unit < units.length - 1) {
-    value /= 1024;
-    unit++;
-  }
-  return `${value.toFixed(unit === 0 ? 0 : 1)} ${units[unit]}`;
-}
+/** Byte sizes for people: one rule for every command, defined beside the progress display. */
+export { formatBytes };
