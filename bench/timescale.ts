@@ -29,7 +29,7 @@ const SOURCE = 'dr_bench_ts_source';
 /** A day inside a compressed chunk (chunks ending before 2026-01-01 are compressed). */
 const RANGE = { since: '2025-11-12T00:00:00Z', until: '2025-11-13T00:00:00Z' };
 
-type Step = 'floor backup' | 'dr backup' | 'floor restore' | 'dr restore' | 'dr range restore';
+type Step = 'floor backup' | 'dr backup' | 'dr backup --no-fingerprints' | 'floor restore' | 'dr restore' | 'dr range restore';
 const samples = new Map<Step, number[]>();
 const record = (step: Step, ms: number) => {
   samples.set(step, [...(samples.get(step) ?? []), ms]);
@@ -64,10 +64,10 @@ try {
     const r = await runProcess('pg_dump', ['-Fd', '-j', String(JOBS), '-Z1', '-f', dir, '--dbname', url(SOURCE)]);
     record('floor backup', r.ms);
   };
-  const drBackup = async (repo: string) => {
+  const drBackup = async (repo: string, fingerprints = true) => {
     await settle();
-    const r = await runProcess(process.execPath, [...DR, 'backup', '--db', url(SOURCE), '--repo', repo, '--json']);
-    record('dr backup', r.ms);
+    const r = await runProcess(process.execPath, [...DR, 'backup', '--db', url(SOURCE), '--repo', repo, '--json', ...(fingerprints ? [] : ['--no-fingerprints'])]);
+    record(fingerprints ? 'dr backup' : 'dr backup --no-fingerprints', r.ms);
     return JSON.parse(r.stdout.trim().split('\n').at(-1)!).id as string;
   };
   /** The hand-made restore: the same four steps dr takes, typed by an expert. */
@@ -126,6 +126,9 @@ try {
       await floorBackup(dir);
     }
     sizes = { floor: pathSize(dir), ours: pathSize(repoDir) };
+    // What the content fingerprints (issue 15) cost here: the same backup without them.
+    await drBackup(`${repo}-nofp`, false);
+    rmSync(`${repoDir}-nofp`, { recursive: true, force: true });
     if (run % 2 === 1) {
       await floorRestore(dir, run);
       await drRestore(repo, id, run);
@@ -146,6 +149,7 @@ try {
     console.log(`${label.padEnd(44)}${value.toFixed(2)}×  (target ${target}) ${ok ? 'OK' : 'MISSED'}`);
   console.log('');
   ratio('backup dr/floor (pg_dump -Fd -j -Z1)', med('dr backup') / med('floor backup'), '≤ 1.2', med('dr backup') / med('floor backup') <= 1.2);
+  ratio('backup dr --no-fingerprints/floor', med('dr backup --no-fingerprints') / med('floor backup'), '≤ 1.2', med('dr backup --no-fingerprints') / med('floor backup') <= 1.2);
   ratio('restore dr/floor (hand-made TimescaleDB)', med('dr restore') / med('floor restore'), '≤ 1.2', med('dr restore') / med('floor restore') <= 1.2);
   ratio('one-day range restore / full dr restore', med('dr range restore') / med('dr restore'), '< 0.1', med('dr range restore') / med('dr restore') < 0.1);
   console.log(`${'range restore fetched'.padEnd(44)}${formatBytes(fetched.bytes)} of ${formatBytes(fetched.backupBytes)}`);
