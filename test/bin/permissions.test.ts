@@ -3,9 +3,12 @@
  * as the postgres OS user, one file mode 600 root) stops check and restore at once with "cannot
  * read … (permission denied)", instead of reporting the file missing, the backup DAMAGED, and
  * falling back to every older backup in turn. Needs root (to run dr as another user).
+ *
+ * The other user runs the bundled CLI and a Node binary from a world-readable temporary folder:
+ * the checkout and a cached Node may sit under /root (mode 700), which that user may not enter.
  */
-import { spawn } from 'node:child_process';
-import { chmod, mkdtemp, readdir, rm } from 'node:fs/promises';
+import { execFileSync, spawn } from 'node:child_process';
+import { chmod, copyFile, link, mkdtemp, readdir, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -15,16 +18,35 @@ import { createSampleDatabase } from '../../core/sample-database.ts';
 import { expectOneLineError, type DrRun } from '../support/cli.ts';
 import { createDatabase, databaseExists, dropDatabase, pgUrl, uniqueName } from '../support/pg.ts';
 
-const DR = join(import.meta.dirname, '..', '..', 'bin', 'dr.mjs');
+const ROOT = join(import.meta.dirname, '..', '..');
 const source = uniqueName('dr_perm_src');
 const databases: string[] = [source];
 let dir: string;
+let cli: string;
 let newest: string;
+
+/** The bundled CLI and this Node, in a folder every user may enter and run from. */
+async function installWorldReadableCli(): Promise<string> {
+  const out = await mkdtemp(join(tmpdir(), 'dr-perm-cli-'));
+  execFileSync(process.execPath, [join(ROOT, 'scripts', 'build-cli.mjs'), out], { stdio: 'inherit' });
+  // A hard link shares the binary's inode without its /root path; across file systems, a copy.
+  await link(process.execPath, join(out, 'node')).catch(() => copyFile(process.execPath, join(out, 'node')));
+  await chmodTree(out, 0o755, 0o755);
+  return out;
+}
+
+async function chmodTree(d: string, dirMode: number, fileMode: number): Promise<void> {
+  await chmod(d, dirMode);
+  for (const e of await readdir(d, { withFileTypes: true })) {
+    if (e.isDirectory()) await chmodTree(join(d, e.name), dirMode, fileMode);
+    else await chmod(join(d, e.name), fileMode);
+  }
+}
 
 /** dr as the postgres OS user. */
 function runDrAs(user: string, args: string[]): Promise<DrRun> {
   return new Promise((resolve) => {
-    const child = spawn('runuser', ['-u', user, '--', process.execPath, DR, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn('runuser', ['-u', user, '--', join(cli, 'node'), join(cli, 'dr.mjs'), ...args], { cwd: tmpdir(), stdio: ['ignore', 'pipe', 'pipe'] });
     let stdout = '';
     let stderr = '';
     child.stdout.setEncoding('utf8').on('data', (d: string) => { stdout += d; });
@@ -40,21 +62,16 @@ beforeAll(async () => {
   const repo = new FileRepository(dir);
   await runBackup({ db: pgUrl(source), repository: repo, jobs: 2 });
   newest = (await runBackup({ db: pgUrl(source), repository: repo, jobs: 2 })).id;
+  cli = await installWorldReadableCli();
   // Readable by everyone, except one data file of the newest backup.
-  const walk = async (d: string): Promise<void> => {
-    await chmod(d, 0o755);
-    for (const e of await readdir(d, { withFileTypes: true })) {
-      if (e.isDirectory()) await walk(join(d, e.name));
-      else await chmod(join(d, e.name), 0o644);
-    }
-  };
-  await walk(dir);
+  await chmodTree(dir, 0o755, 0o644);
   await chmod(join(dir, 'backups', source, newest, 'data', 'toc.dat'), 0o600);
 });
 
 afterAll(async () => {
   for (const db of databases) await dropDatabase(db);
   await rm(dir, { recursive: true, force: true });
+  if (cli) await rm(cli, { recursive: true, force: true });
 });
 
 describe.skipIf(process.getuid?.() !== 0)('a file the user may not read', () => {
