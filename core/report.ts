@@ -21,15 +21,26 @@ export const DEFAULT_RTO_SECONDS = 3600;
 /** How many previous drills the trend shows. */
 export const TREND_LENGTH = 12;
 
-export type PhaseName = 'backup' | 'download' | 'verify-checksums' | 'restore' | 'verify-data' | 'cleanup';
+/**
+ * Phases of a drill. The restore time (the headline, measured against the RTO) is the sum of the
+ * phases with `inRestoreTime`: check-target … other. `other` is what the restore did not measure
+ * separately (the headline minus the measured phases), so the parts always add up to the whole.
+ */
+export type PhaseName = 'backup' | 'check-target' | 'fallback' | 'download' | 'verify-checksums' | 'restore' | 'swap' | 'other' | 'verify-data' | 'cleanup';
 export const PHASE_LABELS: Readonly<Record<PhaseName, string>> = {
   backup: 'Fresh backup',
+  'check-target': 'Find the backup, check the target server',
+  fallback: 'Verify damaged backups that were skipped',
   download: 'Download',
   'verify-checksums': 'Verify checksums',
-  restore: 'Restore',
+  restore: 'Restore (pg_restore)',
+  swap: 'Database properties, swap into place',
+  other: 'Other (not measured separately)',
   'verify-data': 'Verify data',
   cleanup: 'Drop scratch database',
 };
+/** The label of `other` when the restore failed: its time is known only as a whole. */
+const FAILED_RESTORE_LABEL = 'Restore until it failed (not broken down)';
 
 export type ChecklistState = 'pass' | 'fail' | 'not-configured';
 export const CHECKLIST_SYMBOLS: Readonly<Record<ChecklistState, string>> = { pass: '✓', fail: '✗', 'not-configured': 'not configured' };
@@ -41,7 +52,9 @@ export const CHECKLIST_ITEMS = [
   'All tables present',
   'Row counts match',
   'Indexes created',
-  'Application starts',
+  // The guide's "Application starts": a drill cannot start the application on the scratch
+  // database, so this item says what it checks, the configured (production) health URLs.
+  'Production health endpoint answers',
   'API endpoints respond',
   'WebSocket connects',
   'Data queries work',
@@ -92,9 +105,12 @@ export interface DrillReport {
     readonly fresh: boolean;
   } | null;
   readonly scratch: { readonly database: string; readonly server: string; readonly dropped: boolean } | null;
-  /** Each phase's duration; null when it did not run (or its duration is unknown). */
-  readonly phases: { readonly name: PhaseName; readonly label: string; readonly seconds: number | null }[];
-  /** Restore time = the whole restore (download, checksums, pg_restore), measured against the RTO. */
+  /**
+   * Each phase's duration; null when it did not run (or its duration is unknown). The phases with
+   * `inRestoreTime` add up to `restore.seconds`. @default inRestoreTime - false (older reports)
+   */
+  readonly phases: { readonly name: PhaseName; readonly label: string; readonly seconds: number | null; readonly inRestoreTime?: boolean }[];
+  /** Restore time = the whole restore (target checks, download, checksums, pg_restore, swap), measured against the RTO. */
   readonly restore: {
     readonly completed: boolean;
     readonly seconds: number | null;
@@ -184,7 +200,15 @@ export interface DrillFacts {
   /** The restore result (core/restore.ts RestoreResult, or the job's `dr restore --json`). */
   readonly restore?: {
     readonly durationMs: number;
-    readonly phases: { readonly downloadMs: number; readonly verifyMs: number; readonly restoreMs: number };
+    /** core/restore.ts RestorePhases; results of older jobs carry only the first three (the rest shows as "other"). */
+    readonly phases: {
+      readonly downloadMs: number;
+      readonly verifyMs: number;
+      readonly restoreMs: number;
+      readonly checkTargetMs?: number;
+      readonly fallbackMs?: number;
+      readonly swapMs?: number;
+    };
     readonly fallbacks?: readonly { readonly id: string; readonly reason: string }[];
     readonly warnings?: readonly string[];
     readonly tables?: number;
@@ -237,11 +261,30 @@ export function buildDrillReport(facts: DrillFacts): DrillReport {
   const passed = rtoPassed && verificationPassed && !issues.some((i) => i.kind === 'error') && checklist.every((c) => c.state !== 'fail');
 
   const phases: DrillReport['phases'] = [];
-  const phase = (name: PhaseName, ms: number | undefined | null) => phases.push({ name, label: PHASE_LABELS[name], seconds: seconds(ms) });
+  const phase = (name: PhaseName, ms: number | undefined | null, inRestoreTime = false, label = PHASE_LABELS[name]) => phases.push({ name, label, seconds: seconds(ms), inRestoreTime });
   if (facts.freshBackupMs !== undefined || facts.backup?.fresh) phase('backup', facts.freshBackupMs);
-  phase('download', restore?.phases.downloadMs);
-  phase('verify-checksums', restore?.phases.verifyMs);
-  phase('restore', restore?.phases.restoreMs);
+  if (restore) {
+    const p = restore.phases;
+    const measured: [PhaseName, number | undefined][] = [
+      ['check-target', p.checkTargetMs],
+      // Only when a newer backup was skipped: otherwise there is no such phase.
+      ['fallback', p.fallbackMs ? p.fallbackMs : undefined],
+      ['download', p.downloadMs],
+      ['verify-checksums', p.verifyMs],
+      ['restore', p.restoreMs],
+      ['swap', p.swapMs],
+    ];
+    let accounted = 0;
+    for (const [name, ms] of measured) {
+      if (ms === undefined) continue;
+      phase(name, ms, true);
+      accounted += Math.round(ms);
+    }
+    // Whole milliseconds on both sides, so the shown seconds sum to the headline exactly.
+    phase('other', Math.round(restore.durationMs) - accounted, true);
+  } else if (restoreSeconds !== null) {
+    phase('other', facts.restoreMs, true, FAILED_RESTORE_LABEL);
+  }
   phase('verify-data', facts.verification?.durationMs);
   if (facts.scratch) phase('cleanup', facts.cleanupMs);
 
@@ -295,7 +338,7 @@ export function buildDrillReport(facts: DrillFacts): DrillReport {
 
 const HEALTH_PATH = /\/(health|healthz|ready|readyz|live|livez|status|ping)\b/i;
 
-/** Which checklist item a health URL stands for: ws(s):// → WebSocket, health-like paths → application, the rest → API. */
+/** Which checklist item a health URL stands for: ws(s):// → WebSocket, health-like paths → "Production health endpoint answers", the rest → API. */
 export function healthUrlKind(url: string): 'websocket' | 'application' | 'api' {
   if (/^wss?:/i.test(url)) return 'websocket';
   return HEALTH_PATH.test(url) ? 'application' : 'api';
@@ -344,32 +387,67 @@ function buildChecklist(facts: DrillFacts, restoreCompleted: boolean, checks: re
     return ['pass', `${queries.length} count(*) and MAX(time) queries answered`];
   };
 
+  // A backup is accessible when the one asked for verified. With `latest`, a newer backup that
+  // failed verification is a FAIL here, even though the restore went on with an older one.
+  const fallbacks = facts.restore?.fallbacks ?? [];
+  const restoredId = facts.backup?.id;
+  const restoreStepFailed = restoreError !== undefined && /pg_restore failed|applying globals|could not replace/.test(restoreError.message);
   let accessible: [ChecklistState, string];
-  if (facts.restore) accessible = ['pass', 'every file present and matching its SHA-256'];
-  else if (restoreError && /pg_restore failed|applying globals|could not replace/.test(restoreError.message)) accessible = ['pass', 'files verified; the restore itself failed'];
+  if (fallbacks.length) {
+    accessible = ['fail', `${fallbacks.map((f) => `newest backup ${f.id} is damaged (${f.reason})`).join('; ')}; fell back to ${restoredId ? `the older backup ${restoredId}` : 'an older backup'}, which verified`];
+  } else if (facts.restore) accessible = ['pass', 'every file present and matching its SHA-256'];
+  else if (restoreStepFailed) accessible = ['pass', 'files verified; the restore itself failed'];
   else if (restoreError) accessible = ['fail', restoreError.message];
   else accessible = ['fail', 'not reached'];
 
+  // What pg_restore and the steps after it said; damaged backups are "Backup accessible"'s, not the logs'.
   const logErrors = [
-    ...(restoreError ? [restoreError.message] : []),
-    ...(facts.restore?.fallbacks ?? []).map((f) => `backup ${f.id} failed verification`),
+    ...(restoreStepFailed ? [restoreError!.message] : []),
     ...(facts.restore?.warnings ?? []).filter((w) => !w.startsWith('FALLBACK') && /fail|error/i.test(w)),
   ];
+  const restoreLogs: [ChecklistState, string] = logErrors.length
+    ? ['fail', logErrors.join('; ')]
+    : !restoreCompleted
+      ? ['fail', restoreError && !restoreStepFailed ? 'not reached: no backup could be read (see Backup accessible)' : 'not reached']
+      : ['pass', 'pg_restore ran with --exit-on-error and reported none'];
 
-  const application = urls.some((u) => healthUrlKind(u) === 'application') ? fromUrls(['application']) : fromUrls(['api']);
   const items: Record<ChecklistItemName, [ChecklistState, string]> = {
     'Backup accessible': accessible,
-    'Restore completed': restoreCompleted ? ['pass', `${facts.restore?.tables ?? '?'} tables, ${facts.restore?.rows ?? '?'} rows`] : ['fail', restoreError?.message ?? 'not reached'],
-    'All tables present': fromChecks(['table-present', 'unexpected-table', 'table-count'], 'tables'),
+    'Restore completed': restoreCompleted ? ['pass', `${facts.restore?.tables === undefined ? '? tables' : plural(facts.restore.tables, 'table')} (as the backup's manifest lists them), ${facts.restore?.rows ?? '?'} rows`] : ['fail', restoreError?.message ?? 'not reached'],
+    'All tables present': tablesPresent(facts, checks, notVerified),
     'Row counts match': fromChecks(['row-count'], 'row counts'),
     'Indexes created': fromChecks(['index'], 'indexes'),
-    'Application starts': application,
+    'Production health endpoint answers': fromUrls(['application']),
     'API endpoints respond': fromUrls(['api']),
     'WebSocket connects': fromUrls(['websocket']),
     'Data queries work': dataQueries(),
-    'No errors in the restore logs': !restoreCompleted && !restoreError ? ['fail', 'not reached'] : logErrors.length ? ['fail', logErrors.join('; ')] : ['pass', 'pg_restore ran with --exit-on-error and reported none'],
+    'No errors in the restore logs': restoreLogs,
   };
   return CHECKLIST_ITEMS.map((item) => ({ item, state: items[item][0], detail: items[item][1] }));
+}
+
+/**
+ * "All tables present" counts the manifest's tables, as "Restore completed" does: one table-present
+ * check per table. The table-count check and tables that should not be there are said apart.
+ */
+function tablesPresent(facts: DrillFacts, checks: readonly VerifyCheck[], notVerified: () => [ChecklistState, string]): [ChecklistState, string] {
+  if (!facts.verification) return notVerified();
+  const present = checks.filter((c) => c.name === 'table-present');
+  const unexpected = checks.filter((c) => c.name === 'unexpected-table' && !c.passed);
+  const count = checks.find((c) => c.name === 'table-count');
+  if (!present.length && !unexpected.length && !count) {
+    return facts.verification.omittedPassedChecks ? ['pass', 'all passed (passing checks omitted from the result)'] : ['fail', 'no table checks in the verification'];
+  }
+  const missing = present.filter((c) => !c.passed);
+  // Without the passing checks (omitted by the verify Lambda), the manifest's count is the total.
+  const total = facts.verification.omittedPassedChecks ? Math.max(facts.restore?.tables ?? present.length, present.length) : present.length;
+  const list = (cs: readonly VerifyCheck[]) => `${cs.slice(0, 5).map((c) => c.object).join(', ')}${cs.length > 5 ? ', …' : ''}`;
+  const parts: string[] = [];
+  if (missing.length) parts.push(`${missing.length} of ${plural(total, 'table')} missing or of another kind: ${list(missing)}`);
+  if (unexpected.length) parts.push(`${plural(unexpected.length, 'table')} not in the backup: ${list(unexpected)}`);
+  if (count && !count.passed) parts.push(`${count.actual ?? '?'} tables restored, the manifest lists ${count.expected ?? '?'}`);
+  if (parts.length) return ['fail', parts.join('; ')];
+  return ['pass', `${total} of ${plural(total, 'table')} present, none unexpected`];
 }
 
 export function formatSeconds(s: number | null): string {
@@ -404,8 +482,8 @@ export function renderMarkdown(r: DrillReport): string {
   lines.push(`- **Restore time:** ${formatSeconds(r.restore.seconds)} against an RTO of ${formatSeconds(r.restore.rtoSeconds)}: **${r.restore.rtoPassed ? 'PASS' : 'FAIL'}**`, '');
 
   lines.push('## Phases', '', '| Phase | Duration |', '| --- | ---: |');
-  for (const p of r.phases) lines.push(`| ${p.label} | ${formatSeconds(p.seconds)} |`);
-  lines.push('');
+  for (const row of phaseRows(r)) lines.push(row.total ? `| **${row.label}** | **${row.duration}** |` : `| ${row.sub ? '· ' : ''}${row.label} | ${row.duration} |`);
+  lines.push('', PHASES_NOTE, '');
 
   lines.push('## Checklist', '', '| | Item | Detail |', '| --- | --- | --- |');
   for (const c of r.checklist) lines.push(`| ${CHECKLIST_SYMBOLS[c.state]} | ${c.item} | ${mdCell(c.detail)} |`);
@@ -443,6 +521,27 @@ export function renderMarkdown(r: DrillReport): string {
   return lines.join('\n');
 }
 
+const PHASES_NOTE = 'The indented phases add up to the restore time measured against the RTO; the others run before or after it.';
+
+/** A phase's duration in the phases table: to the millisecond below 100 s, so the parts visibly add up. */
+function phaseDuration(s: number | null): string {
+  return s !== null && s < 100 ? `${s.toFixed(3)} s` : formatSeconds(s);
+}
+
+/** The phases table: the restore time as a total row, its phases under it, the other phases around it. */
+function phaseRows(r: DrillReport): { label: string; duration: string; total: boolean; sub: boolean }[] {
+  const rows: { label: string; duration: string; total: boolean; sub: boolean }[] = [];
+  let totalShown = false;
+  for (const p of r.phases) {
+    if (p.inRestoreTime && !totalShown) {
+      rows.push({ label: 'Restore time (against the RTO)', duration: phaseDuration(r.restore.seconds), total: true, sub: false });
+      totalShown = true;
+    }
+    rows.push({ label: p.label, duration: phaseDuration(p.seconds), total: false, sub: p.inRestoreTime === true });
+  }
+  return rows;
+}
+
 export function currentPoint(r: DrillReport): TrendPoint {
   return { startedAt: r.startedAt, backupId: r.backup?.id ?? null, restoreSeconds: r.restore.seconds, rtoSeconds: r.restore.rtoSeconds, passed: r.passed };
 }
@@ -465,6 +564,7 @@ code{font:12px ui-monospace,SFMono-Regular,Menlo,monospace;background:#f0f2f4;pa
 ul.issues{margin:8px 0;padding-left:20px}.kind{font-weight:600}
 svg text{font:11px system-ui,sans-serif;fill:#57606a}
 footer{color:#6e7781;font-size:12px;margin-top:24px}
+td.sub{padding-left:24px}tr.total td{font-weight:600}.note{color:#57606a;font-size:12px}
 `;
 
 export function renderHtml(r: DrillReport): string {
@@ -490,8 +590,8 @@ export function renderHtml(r: DrillReport): string {
 <dt>Verification</dt><dd>${r.verification ? `${r.verification.totals.checks - r.verification.totals.failed} of ${r.verification.totals.checks} checks passed ${verdict(r.verification.passed)}` : 'not run'}</dd>
 </dl></section>
 <section><h2>Phases</h2><table><tr><th>Phase</th><th class="num">Duration</th></tr>
-${r.phases.map((p) => `<tr><td>${esc(p.label)}</td><td class="num">${esc(formatSeconds(p.seconds))}</td></tr>`).join('\n')}
-</table></section>
+${phaseRows(r).map((row) => `<tr${row.total ? ' class="total"' : ''}><td${row.sub ? ' class="sub"' : ''}>${esc(row.label)}</td><td class="num">${esc(row.duration)}</td></tr>`).join('\n')}
+</table><p class="note">${esc(PHASES_NOTE)}</p></section>
 <section><h2>Checklist</h2><table><tr><th></th><th>Item</th><th>Detail</th></tr>
 ${r.checklist.map((c) => `<tr><td class="s-${c.state}">${esc(CHECKLIST_SYMBOLS[c.state])}</td><td>${esc(c.item)}</td><td>${esc(c.detail)}</td></tr>`).join('\n')}
 </table></section>
@@ -546,12 +646,15 @@ export function trendSvg(r: DrillReport): string {
   const H = 240;
   const left = 56;
   const right = 16;
-  const top = 20;
   const bottom = 40;
   const values = points.map((p) => p.restoreSeconds ?? 0);
   const maxValue = Math.max(...values, 0.001);
   const rto = r.restore.rtoSeconds;
   const rtoOnScale = rto <= maxValue * 4;
+  // Off scale, the RTO line gets a band of its own above the plot: drawn on the top gridline it
+  // would read as that gridline's value (a single 0.3 s drill put "RTO 1 h" at "0.4 s").
+  const top = rtoOnScale ? 20 : 44;
+  const offScaleRtoY = 22;
   const yMax = rtoOnScale ? Math.max(maxValue, rto) * 1.1 : maxValue * 1.25;
   const y = (v: number) => top + (H - top - bottom) * (1 - Math.min(v, yMax) / yMax);
   const step = (W - left - right) / points.length;
@@ -564,7 +667,7 @@ export function trendSvg(r: DrillReport): string {
   const parts: string[] = [];
   parts.push(`<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 ${W} ${H}" width="100%" role="img" aria-label="Restore seconds of the last ${points.length} drills against the RTO">`);
   for (const t of ticks) {
-    parts.push(`<line x1="${left}" x2="${W - right}" y1="${y(t).toFixed(1)}" y2="${y(t).toFixed(1)}" stroke="#eaeef2"/>`);
+    parts.push(`<line class="grid" x1="${left}" x2="${W - right}" y1="${y(t).toFixed(1)}" y2="${y(t).toFixed(1)}" stroke="#eaeef2"/>`);
     parts.push(`<text x="${left - 6}" y="${(y(t) + 4).toFixed(1)}" text-anchor="end">${esc(formatSeconds(Math.round(t * 10) / 10))}</text>`);
   }
   points.forEach((p, i) => {
@@ -579,8 +682,8 @@ export function trendSvg(r: DrillReport): string {
     }
     parts.push(`<text x="${x(i).toFixed(1)}" y="${H - bottom + 16}" text-anchor="middle"${current ? ' font-weight="700"' : ''}>${esc(label(p, i))}</text>`);
   });
-  const rtoY = rtoOnScale ? y(rto) : top;
-  parts.push(`<line x1="${left}" x2="${W - right}" y1="${rtoY.toFixed(1)}" y2="${rtoY.toFixed(1)}" stroke="#cf222e" stroke-width="1.5" stroke-dasharray="6 4"/>`);
+  const rtoY = rtoOnScale ? y(rto) : offScaleRtoY;
+  parts.push(`<line class="rto" x1="${left}" x2="${W - right}" y1="${rtoY.toFixed(1)}" y2="${rtoY.toFixed(1)}" stroke="#cf222e" stroke-width="1.5" stroke-dasharray="6 4"/>`);
   parts.push(`<text x="${W - right}" y="${(rtoY - 5).toFixed(1)}" text-anchor="end" fill="#cf222e">RTO ${esc(formatSeconds(rto))}${rtoOnScale ? '' : ' (off scale, above)'}</text>`);
   parts.push(`<line x1="${left}" x2="${W - right}" y1="${y(0)}" y2="${y(0)}" stroke="#8c959f"/>`);
   parts.push(`<text x="${left}" y="${H - 6}">restore time per drill (this drill in bold, right)</text>`);

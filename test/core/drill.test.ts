@@ -9,7 +9,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { runBackup } from '../../core/backup.ts';
 import { DRILL_COMMENT_PREFIX, probeWebSocket, runDrill, scratchDatabaseName } from '../../core/drill.ts';
-import { manifestKey } from '../../core/layout.ts';
+import { fileKey, manifestKey } from '../../core/layout.ts';
 import { FileRepository, openRepository } from '../../core/repository/index.ts';
 import { createSampleDatabase } from '../../core/sample-database.ts';
 import { createDatabase, databaseExists, dropDatabase, pgUrl, uniqueName, withClient } from '../support/pg.ts';
@@ -68,12 +68,21 @@ describe('runDrill', () => {
     expect(report.backup).toMatchObject({ fresh: true, tier: expect.any(String) });
     expect(report.backup!.bytes).toBeGreaterThan(0);
     expect(report.scratch).toEqual({ database: scratchDatabaseName(source, new Date(report.startedAt)), server: expect.stringMatching(/^[^/]+@[^/]+:\d+$/), dropped: true });
-    expect(report.phases.map((p) => p.name)).toEqual(['backup', 'download', 'verify-checksums', 'restore', 'verify-data', 'cleanup']);
+    expect(report.phases.map((p) => p.name)).toEqual(['backup', 'check-target', 'download', 'verify-checksums', 'restore', 'swap', 'other', 'verify-data', 'cleanup']);
     expect(report.phases.every((p) => p.seconds !== null && p.seconds >= 0)).toBe(true);
+    // The phases of the restore add up to the restore time of the headline, to the millisecond.
+    const restorePhasesMs = report.phases.filter((p) => p.inRestoreTime).reduce((ms, p) => ms + Math.round(p.seconds! * 1000), 0);
+    expect(restorePhasesMs).toBe(Math.round(report.restore.seconds! * 1000));
+    // What is not measured separately is a small rest, not most of the restore.
+    expect(report.phases.find((p) => p.name === 'other')!.seconds!).toBeLessThan(report.restore.seconds! / 2);
+    // Both items count the manifest's tables.
+    const tables = report.restore.tables!;
+    expect(report.checklist.find((c) => c.item === 'Restore completed')!.detail).toMatch(new RegExp(`^${tables} tables `));
+    expect(report.checklist.find((c) => c.item === 'All tables present')!.detail).toBe(`${tables} of ${tables} tables present, none unexpected`);
     expect(report.restore).toMatchObject({ completed: true, rtoSeconds: 3600, rtoPassed: true });
     expect(report.verification!.passed).toBe(true);
     expect(report.checklist.filter((c) => c.state !== 'pass').map((c) => [c.item, c.state])).toEqual([
-      ['Application starts', 'not-configured'],
+      ['Production health endpoint answers', 'not-configured'],
       ['API endpoints respond', 'not-configured'],
       ['WebSocket connects', 'not-configured'],
     ]);
@@ -102,7 +111,7 @@ describe('runDrill', () => {
       reportRepository: new FileRepository(reportDir),
     });
     expect(report.passed, report.summary).toBe(true);
-    expect(report.checklist.find((c) => c.item === 'Application starts')).toMatchObject({ state: 'pass', detail: urls[0] });
+    expect(report.checklist.find((c) => c.item === 'Production health endpoint answers')).toMatchObject({ state: 'pass', detail: urls[0] });
     expect(report.checklist.find((c) => c.item === 'WebSocket connects')).toMatchObject({ state: 'pass', detail: urls[1] });
     expect(report.checklist.find((c) => c.item === 'API endpoints respond')!.state).toBe('not-configured');
     expect(keys.json).toMatch(/^drills\/\d{4}-\d{2}-\d{2}\/dr_drill_src_[0-9a-f]+\.json$/);
@@ -154,6 +163,34 @@ describe('runDrill', () => {
     expect(logs).toContain(`dropped scratch database ${report.scratch!.database}`);
     expect(await leftovers(source)).toEqual([]);
     expect(await readFile(files.html, 'utf8')).toContain('No space left on device');
+  });
+
+  it('fails under "Backup accessible" when the newest backup is damaged and it falls back to the previous one (a corrupted file in file://)', async () => {
+    const repo = new FileRepository(await tempDir());
+    const older = await runBackup({ db: pgUrl(source), repository: repo });
+    const newest = await runBackup({ db: pgUrl(source), repository: repo });
+    const manifest = JSON.parse(await readFile(repo.localPath!(manifestKey(source, newest.id)), 'utf8'));
+    const data = manifest.files.find((f: { path: string; size: number }) => f.path.startsWith('data/') && f.size > 0);
+    const path = repo.localPath!(fileKey(source, newest.id, data.path));
+    const bytes = await readFile(path);
+    bytes[0] ^= 0xff;
+    await chmod(path, 0o644);
+    await writeFile(path, bytes);
+
+    const { report } = await runDrill({ repository: repo, scratchServer: server });
+    expect(report.backup!.id).toBe(older.id);
+    expect(report.passed).toBe(false);
+    expect(report.summary).toMatch(/; failed: Backup accessible$/);
+    expect(report.checklist.find((c) => c.item === 'Backup accessible')).toMatchObject({
+      state: 'fail',
+      detail: expect.stringMatching(new RegExp(`^newest backup ${newest.id} is damaged \\(.*${data.path.replace(/[.]/g, '\\.')}.*\\); fell back to the older backup ${older.id}, which verified$`)),
+    });
+    expect(report.checklist.find((c) => c.item === 'No errors in the restore logs')!.state).toBe('pass');
+    expect(report.checklist.find((c) => c.item === 'Restore completed')!.state).toBe('pass');
+    expect(report.issues).toContainEqual(expect.objectContaining({ kind: 'fallback', step: 'restore' }));
+    // Verifying the damaged backup counts toward the restore time, as its own phase.
+    expect(report.phases.find((p) => p.name === 'fallback')).toMatchObject({ inRestoreTime: true, seconds: expect.any(Number) });
+    expect(await leftovers(source)).toEqual([]);
   });
 
   it('drops a leftover scratch database of an earlier drill, and refuses one that is not a drill\'s', async () => {

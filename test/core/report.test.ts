@@ -18,6 +18,7 @@ import {
   renderMarkdown,
   TREND_LENGTH,
   restoreTrend,
+  trendSvg,
   writeDrillReport,
 } from '../../core/report.ts';
 import type { VerifyCheck } from '../../core/verify.ts';
@@ -69,12 +70,14 @@ describe('buildDrillReport', () => {
     expect(r.summary).toMatch(/^PASS crypto_stock: restore 42\.5 s of RTO 1\.0 h \(met\), 7\/7 checks passed$/);
     expect(r.backup).toMatchObject({ id: '20261206T020000Z-a1b2c3', ageHours: 1, bytes: 5 * 1048576, fresh: false });
     expect(r.restore).toMatchObject({ completed: true, seconds: 42.5, rtoSeconds: 3600, rtoPassed: true });
-    expect(r.phases.map((p) => [p.name, p.seconds])).toEqual([
-      ['download', 10],
-      ['verify-checksums', 2.5],
-      ['restore', 30],
-      ['verify-data', 1.2],
-      ['cleanup', 0.3],
+    // A result without the newer phases (an older job): what it does not break down is "other".
+    expect(r.phases.map((p) => [p.name, p.seconds, p.inRestoreTime])).toEqual([
+      ['download', 10, true],
+      ['verify-checksums', 2.5, true],
+      ['restore', 30, true],
+      ['other', 0, true],
+      ['verify-data', 1.2, false],
+      ['cleanup', 0.3, false],
     ]);
     expect(Object.fromEntries(r.checklist.map((c) => [c.item, c.state]))).toEqual({
       'Backup accessible': 'pass',
@@ -82,7 +85,7 @@ describe('buildDrillReport', () => {
       'All tables present': 'pass',
       'Row counts match': 'pass',
       'Indexes created': 'pass',
-      'Application starts': 'not-configured',
+      'Production health endpoint answers': 'not-configured',
       'API endpoints respond': 'not-configured',
       'WebSocket connects': 'not-configured',
       'Data queries work': 'pass',
@@ -140,7 +143,7 @@ describe('buildDrillReport', () => {
       check('websocket', urls[2], true, 101, 101),
     ];
     const r = buildDrillReport(facts({ healthUrls: urls, verification: { passed: false, checks } }));
-    expect(state(r, 'Application starts')).toMatchObject({ state: 'pass', detail: urls[0] });
+    expect(state(r, 'Production health endpoint answers')).toMatchObject({ state: 'pass', detail: urls[0] });
     expect(state(r, 'API endpoints respond')).toMatchObject({ state: 'fail', detail: `${urls[1]} answered 503` });
     expect(state(r, 'WebSocket connects')).toMatchObject({ state: 'pass' });
   });
@@ -149,8 +152,53 @@ describe('buildDrillReport', () => {
     const urls = ['http://app.local/healthz', 'http://app.local/api/v1/symbols'];
     const checks = [...passingChecks, check('health-url', urls[0], false, '2xx', 'no answer within 5000 ms'), check('health-url', urls[1], false, '2xx', 404)];
     const r = buildDrillReport(facts({ healthUrls: urls, verification: { passed: false, checks } }));
-    expect(state(r, 'Application starts')).toMatchObject({ state: 'fail', detail: `no answer from ${urls[0]} (no answer within 5000 ms)` });
+    expect(state(r, 'Production health endpoint answers')).toMatchObject({ state: 'fail', detail: `no answer from ${urls[0]} (no answer within 5000 ms)` });
     expect(state(r, 'API endpoints respond')).toMatchObject({ state: 'fail', detail: `${urls[1]} answered 404` });
+  });
+
+  it('the restore phases add up to the restore time in the headline, to the millisecond; "other" is the unmeasured rest', () => {
+    const phases = { checkTargetMs: 211, fallbackMs: 0, downloadMs: 0, verifyMs: 37, restoreMs: 2_704, swapMs: 96 };
+    const r = buildDrillReport(facts({ freshBackupMs: 5_000, restore: { ...facts().restore!, durationMs: 3_213, phases } }));
+    const inRestore = r.phases.filter((p) => p.inRestoreTime);
+    expect(inRestore.map((p) => p.name)).toEqual(['check-target', 'download', 'verify-checksums', 'restore', 'swap', 'other']);
+    expect(inRestore.find((p) => p.name === 'other')!.seconds).toBe(0.165);
+    const sumMs = inRestore.reduce((ms, p) => ms + Math.round(p.seconds! * 1000), 0);
+    expect(sumMs).toBe(Math.round(r.restore.seconds! * 1000));
+    expect(r.restore.seconds).toBe(3.213);
+    // The fresh backup, verification and cleanup are outside the restore time.
+    expect(r.phases.filter((p) => !p.inRestoreTime).map((p) => p.name)).toEqual(['backup', 'verify-data', 'cleanup']);
+    const md = renderMarkdown(r);
+    expect(md).toContain('| **Restore time (against the RTO)** | **3.213 s** |');
+    expect(md).toContain('| · Restore (pg_restore) | 2.704 s |');
+    expect(md).toContain('| · Other (not measured separately) | 0.165 s |');
+    expect(md).toContain('| Fresh backup | 5.000 s |');
+  });
+
+  it('a failed restore\'s time is one phase, said to be not broken down', () => {
+    const r = buildDrillReport(facts({ restore: undefined, verification: undefined, restoreMs: 4_000, errors: [{ step: 'restore', message: 'pg_restore failed: x' }] }));
+    expect(r.phases.filter((p) => p.inRestoreTime)).toEqual([{ name: 'other', label: 'Restore until it failed (not broken down)', seconds: 4, inRestoreTime: true }]);
+  });
+
+  it('"Restore completed" and "All tables present" count the same tables; the table count and unexpected tables are said apart', () => {
+    const tables = passingChecks.filter((c) => c.name === 'table-present').length;
+    const checks = [...passingChecks, check('table-count', 'crypto_stock', true, tables)];
+    const ok = buildDrillReport(facts({ restore: { ...facts().restore!, tables }, verification: { passed: true, checks } }));
+    expect(state(ok, 'Restore completed').detail).toBe(`${tables} tables (as the backup's manifest lists them), 5020 rows`);
+    expect(state(ok, 'All tables present')).toMatchObject({ state: 'pass', detail: `${tables} of ${tables} tables present, none unexpected` });
+
+    const extra = [...checks.filter((c) => c.name !== 'table-count'), check('table-count', 'crypto_stock', false, tables, tables + 1), check('unexpected-table', 'public.tmp', false, null, 'table')];
+    const bad = buildDrillReport(facts({ restore: { ...facts().restore!, tables }, verification: { passed: false, checks: extra } }));
+    expect(state(bad, 'All tables present')).toMatchObject({ state: 'fail', detail: `1 table not in the backup: public.tmp; ${tables + 1} tables restored, the manifest lists ${tables}` });
+  });
+
+  it('a fallback past a damaged newest backup fails "Backup accessible", not the restore logs', () => {
+    const r = buildDrillReport(facts({
+      restore: { ...facts().restore!, fallbacks: [{ id: '20261206T030000Z-ffffff', reason: 'data/toc.dat is missing' }], warnings: ['FALLBACK: newest backup 20261206T030000Z-ffffff failed verification'] },
+    }));
+    expect(r.passed).toBe(false);
+    expect(state(r, 'Backup accessible')).toMatchObject({ state: 'fail', detail: 'newest backup 20261206T030000Z-ffffff is damaged (data/toc.dat is missing); fell back to the older backup 20261206T020000Z-a1b2c3, which verified' });
+    expect(state(r, 'No errors in the restore logs').state).toBe('pass');
+    expect(r.summary).toMatch(/; failed: Backup accessible$/);
   });
 
   it('turns fallbacks and failing restore warnings into issues and a ✗ for the logs', () => {
@@ -163,7 +211,8 @@ describe('buildDrillReport', () => {
     }));
     expect(r.passed).toBe(false);
     expect(r.issues.map((i) => i.kind)).toEqual(['fallback', 'warning']);
-    expect(state(r, 'No errors in the restore logs').detail).toMatch(/20261206T030000Z-ffffff failed verification; globals: 2 statements failed/);
+    expect(state(r, 'No errors in the restore logs').detail).toBe('globals: 2 statements failed, e.g. role "x" already exists');
+    expect(state(r, 'Backup accessible').state).toBe('fail');
   });
 
   it('counts passing checks the verify Lambda omitted, and still passes the items they cover', () => {
@@ -199,7 +248,7 @@ describe('rendering', () => {
     const checks = passingChecks.map((c) => (c.name === 'index' ? { ...c, actual: null, passed: false } : c));
     const md = renderMarkdown(buildDrillReport(facts({ previous, verification: { passed: false, checks } })));
     expect(md).toMatch(/^# Restore drill FAIL: crypto_stock$/m);
-    expect(md).toContain('| Verify checksums | 2.5 s |');
+    expect(md).toContain('| · Verify checksums | 2.500 s |');
     expect(md).toContain('| ✗ | Indexes created | 1 of 1 failed: public.candles_pkey |');
     expect(md).toContain('| not configured | WebSocket connects | no URL configured |');
     expect(md).toContain('| index | public.candles_pkey | CREATE UNIQUE INDEX … | — |');
@@ -222,6 +271,31 @@ describe('rendering', () => {
   it('keeps the RTO line visible but off scale when it dwarfs the restore times', () => {
     const html = renderHtml(buildDrillReport(facts({ previous })));
     expect(html).toContain('RTO 1.0 h (off scale, above)');
+  });
+
+  const lineYs = (svg: string, cls: string) => [...svg.matchAll(new RegExp(`<line class="${cls}"[^>]* y1="([\\d.]+)"`, 'g'))].map((m) => Number(m[1]));
+
+  it('a single drill: an off-scale RTO line is drawn above every gridline, never on one', () => {
+    const r = buildDrillReport(facts({ restore: { ...facts().restore!, durationMs: 300 } }));
+    const svg = trendSvg(r);
+    const grid = lineYs(svg, 'grid');
+    const [rto] = lineYs(svg, 'rto');
+    expect(grid).toHaveLength(5);
+    expect(grid).not.toContain(rto);
+    expect(rto).toBeLessThan(Math.min(...grid) - 10);
+    expect(svg).toContain('RTO 1.0 h (off scale, above)');
+  });
+
+  it('a single drill with the RTO on scale: the line sits at the RTO\'s value between the gridlines', () => {
+    const r = buildDrillReport(facts({ rtoSeconds: 3600, restore: { ...facts().restore!, durationMs: 3_000_000 } }));
+    const svg = trendSvg(r);
+    const grid = lineYs(svg, 'grid');
+    const [rto] = lineYs(svg, 'rto');
+    const zero = Math.max(...grid);
+    const topValue = 3600 * 1.1; // the scale's top: the larger of the restore time and the RTO, plus 10%
+    expect((zero - rto) / (zero - Math.min(...grid))).toBeCloseTo(3600 / topValue, 2);
+    expect(grid).not.toContain(rto);
+    expect(svg).not.toContain('off scale');
   });
 });
 
