@@ -78,6 +78,23 @@ export const JOB_COMMANDS = {
 export type JobCommand = keyof typeof JOB_COMMANDS;
 
 /**
+ * Exit statuses the backup workflow tells apart: ECS RunTask returns only the container's exit
+ * code, so what the state machine must react to differently is said by a code of its own.
+ */
+export const JobExit = {
+  /**
+   * A lock wait timed out (another session held a lock longer than --lock-timeout; core/locks.ts).
+   * dr's own exit status too (EX_TEMPFAIL): worth retrying later. The backup workflow retries once, and alarms.
+   */
+  lockTimeout: 75,
+  /**
+   * The job only (job/entry.ts): `dr backup` succeeded, but the backup is suspect (it shrank
+   * against the previous one, core/suspect.ts). The backup workflow counts it as a backup and alarms.
+   */
+  backupSuspect: 3,
+} as const;
+
+/**
  * CloudWatch metrics the DR system emits and alarms on. Every metric carries one dimension,
  * `Metrics.dimension` = the database name; the PITR ones `Metrics.stanzaDimension` instead.
  */
@@ -93,9 +110,13 @@ export const Metrics = {
   namespace: 'CryptoStockDr',
   /** Dimension name; its value is the database name. */
   dimension: 'Database',
-  /** 1 per successful backup (backup workflow, after the job exited 0). Count. RPO alarm: none in 26 h. */
+  /** 1 per successful backup (backup workflow, after the job exited 0 or JobExit.backupSuspect). Count. RPO alarm: none in 26 h. */
   backupSucceeded: 'BackupSucceeded',
-  /** Total restore time of a drill (download + checksums + restore). Seconds. Alarm: above the RTO. */
+  /** 1 per backup attempt that failed on a lock timeout (backup workflow, JobExit.lockTimeout; retried once). Count. Alarm: any. */
+  backupLockTimeouts: 'BackupLockTimeouts',
+  /** 1 per backup marked suspect: it shrank against the previous one (backup workflow, JobExit.backupSuspect). Count. Alarm: any. */
+  backupSuspect: 'BackupSuspect',
+  /** Total restore time of a drill (target checks, download, checksums, pg_restore, swap). Seconds. Alarm: above the RTO. */
   restoreSeconds: 'RestoreSeconds',
   /** 1 when a drill passed, 0 when it failed (drill-report Lambda). None. Alarm: below 1. */
   drillPassed: 'DrillPassed',

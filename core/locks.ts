@@ -4,6 +4,7 @@
  * naming the table and the session holding it, instead of waiting silently (on AWS only the task
  * timeout would end it).
  */
+import { JobExit } from './contract.ts';
 import { DrError } from './errors.ts';
 import { connect } from './pg.ts';
 
@@ -45,13 +46,14 @@ async function holders(url: string, table: string | undefined): Promise<{ table:
   }
 }
 
-/** The one-line error for a lock wait that timed out. */
+/** The one-line error for a lock wait that timed out; dr exits JobExit.lockTimeout with it, which the backup workflow retries. */
 export async function lockTimeoutError(what: string, url: string, timeoutMs: number, table?: string): Promise<DrError> {
   const found = await holders(url, table);
   const on = found?.table ?? table ?? 'a table';
   return new DrError(
     `${what} waited ${minutes(timeoutMs)} for a lock on ${on}${found ? `: session ${found.text}` : ''}`,
     `wait for that session to finish or end it (SELECT pg_terminate_backend(<pid>)), or give more time with --lock-timeout; nothing was changed`,
+    JobExit.lockTimeout,
   );
 }
 

@@ -7,7 +7,7 @@
 import { Writable } from 'node:stream';
 import { z } from 'zod';
 import { main } from '../bin/dr.ts';
-import { JOB_COMMANDS, type JobCommand, JobEnv } from '../core/contract.ts';
+import { JOB_COMMANDS, type JobCommand, JobEnv, JobExit } from '../core/contract.ts';
 import { DrError } from '../core/errors.ts';
 import { jobResultKey, lastJsonObject, writeJobResult } from '../core/job-result.ts';
 import { openRepository } from '../core/repository/index.ts';
@@ -133,11 +133,20 @@ export async function runJob(env: NodeJS.ProcessEnv = process.env): Promise<numb
     throw err;
   }
   Object.assign(process.env, invocation.pgEnv);
-  if (!record) return main(invocation.argv);
   const stdout = new TeeStdout();
   const code = await main(invocation.argv, { stdout });
   await new Promise<void>((resolve) => stdout.end(resolve)); // every write reached process.stdout and `text`
-  await record(code, lastJsonObject(stdout.text));
+  const result = lastJsonObject(stdout.text);
+  await record?.(code, result);
+  return jobExitCode(invocation.argv[0], code, result);
+}
+
+/**
+ * The container's exit code: dr's, except that a backup that succeeded but is suspect (it shrank)
+ * exits JobExit.backupSuspect, because the state machine sees exit codes only and alarms on it.
+ */
+export function jobExitCode(command: string | undefined, code: number, result: Record<string, unknown> | null): number {
+  if (command === 'backup' && code === 0 && result?.suspect) return JobExit.backupSuspect;
   return code;
 }
 

@@ -9,6 +9,7 @@ import { join } from 'node:path';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { runBackup } from '../../core/backup.ts';
+import { JobExit } from '../../core/contract.ts';
 import { FileRepository } from '../../core/repository/index.ts';
 import { createSampleDatabase } from '../../core/sample-database.ts';
 import { expectOneLineError, runDr } from '../support/cli.ts';
@@ -54,7 +55,7 @@ describe('--lock-timeout', () => {
     try {
       const target = await tempDir();
       const run = await runDr(['backup', '--db', pgUrl(source), '--repo', `file://${target}`, '--lock-timeout', '2s', '-q']);
-      expectOneLineError(run, new RegExp(`(pg_dump|the backup) waited 2 s for a lock on (public\\.)?candles: session pid ${lock.pid} \\(application nightly-etl, idle in transaction, query started \\S+\\) holds ACCESS EXCLUSIVE; wait for that session`), 1);
+      expectOneLineError(run, new RegExp(`(pg_dump|the backup) waited 2 s for a lock on (public\\.)?candles: session pid ${lock.pid} \\(application nightly-etl, idle in transaction, query started \\S+\\) holds ACCESS EXCLUSIVE; wait for that session`), JobExit.lockTimeout);
       const stored = await readdir(join(target, 'backups', source)).catch(() => []);
       expect(stored.filter((n) => n.endsWith('.manifest.json'))).toEqual([]);
     } finally {
@@ -69,9 +70,9 @@ describe('--lock-timeout', () => {
     const lock = await holdLock(name);
     try {
       const whole = await runDr(['restore', '--repo', repo, '--target', pgUrl(name), '--tables', 'candles', '--lock-timeout', '1s']);
-      expectOneLineError(whole, new RegExp(`restoring public\\.candles waited 1 s for a lock on "public"\\."candles": session pid ${lock.pid} \\(application nightly-etl`), 1);
+      expectOneLineError(whole, new RegExp(`restoring public\\.candles waited 1 s for a lock on "public"\\."candles": session pid ${lock.pid} \\(application nightly-etl`), JobExit.lockTimeout);
       const range = await runDr(['restore', '--repo', repo, '--target', pgUrl(name), '--tables', 'candles', '--since', '2026-01-10', '--until', '2026-01-11', '--lock-timeout', '1s']);
-      expectOneLineError(range, new RegExp(`waited 1 s for a lock on .*candles.*: session pid ${lock.pid}`), 1);
+      expectOneLineError(range, new RegExp(`waited 1 s for a lock on .*candles.*: session pid ${lock.pid}`), JobExit.lockTimeout);
     } finally {
       await lock.release();
     }

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
-import { JobEnv, secretEnvVarFor } from '../../core/contract.ts';
+import { JobEnv, JobExit, secretEnvVarFor } from '../../core/contract.ts';
 import { DrError } from '../../core/errors.ts';
-import { jobInvocation } from '../../job/entry.ts';
+import { jobExitCode, jobInvocation } from '../../job/entry.ts';
 
 const secretVar = secretEnvVarFor('crypto_stock');
 const base = {
@@ -77,5 +77,15 @@ describe('jobInvocation (the container overrides → the dr command line)', () =
     expect(() => jobInvocation({ ...restore, [JobEnv.args]: JSON.stringify(['--repo', 's3://elsewhere/']) })).toThrow('flag --repo is not allowed for the job\'s restore command');
     expect(() => jobInvocation({ ...restore, [JobEnv.args]: JSON.stringify(['--target=postgres://evil/x']) })).toThrow('flag --target is not allowed');
     expect(() => jobInvocation({ ...restore, [JobEnv.args]: '{"tables":"candles"}' })).toThrow(`job setting ${JobEnv.args} is not a JSON array of strings`);
+  });
+});
+
+describe('jobExitCode (what the state machine sees)', () => {
+  it('a suspect backup exits JobExit.backupSuspect; everything else keeps dr\'s exit code', () => {
+    expect(jobExitCode('backup', 0, { ok: true, suspect: { previous: 'x', reasons: ['1 table gone (public.alerts)'] } })).toBe(JobExit.backupSuspect);
+    expect(jobExitCode('backup', 0, { ok: true, suspect: null })).toBe(0);
+    expect(jobExitCode('backup', JobExit.lockTimeout, { ok: false, error: 'pg_dump waited 5 min for a lock on candles' })).toBe(JobExit.lockTimeout);
+    expect(jobExitCode('restore', 0, { ok: true, suspect: { previous: 'x', reasons: [] } })).toBe(0);
+    expect(jobExitCode('backup', 1, null)).toBe(1);
   });
 });
