@@ -63,6 +63,10 @@ export class BackupMonitoring extends Construct {
   public readonly backupFailedAlarm: cloudwatch.Alarm;
   /** One per database, by database name. */
   public readonly rpoAlarms: ReadonlyMap<string, cloudwatch.Alarm>;
+  /** Per database: a backup attempt failed on a lock timeout (`BackupLockTimeouts`), even when its retry then succeeded. */
+  public readonly lockTimeoutAlarms: ReadonlyMap<string, cloudwatch.Alarm>;
+  /** Per database: a backup was marked suspect, it shrank against the previous one (`BackupSuspect`). */
+  public readonly suspectBackupAlarms: ReadonlyMap<string, cloudwatch.Alarm>;
 
   constructor(scope: Construct, id: string, props: BackupMonitoringProps) {
     super(scope, id);
@@ -135,6 +139,26 @@ export class BackupMonitoring extends Construct {
       rpoAlarms.set(database, alarm);
     }
     this.rpoAlarms = rpoAlarms;
+
+    // Both metrics are emitted only when it happens: no data is no event.
+    const anyIn = (metricName: string, database: string, id: string, description: string) => {
+      const alarm = new cloudwatch.Alarm(this, `${id}_${idOf(database)}`, {
+        alarmDescription: description,
+        metric: databaseMetric(metricName, database, { statistic: cloudwatch.Stats.SUM, period: Duration.hours(1) }),
+        threshold: 1,
+        evaluationPeriods: 1,
+        comparisonOperator: cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
+        treatMissingData: cloudwatch.TreatMissingData.NOT_BREACHING,
+      });
+      alarm.addAlarmAction(new actions.SnsAction(this.topic));
+      return alarm;
+    };
+    this.lockTimeoutAlarms = new Map(props.databases.map((database) => [database, anyIn(Metrics.backupLockTimeouts, database, 'BackupLockTimeout',
+      `A backup of ${database} waited longer than its lock timeout for another session's lock (metric ${Metrics.backupLockTimeouts}). `
+        + 'The workflow retries once; if the retry failed too, BackupFailed fires as well. The job log names the blocking session (pid, application, query start).')]));
+    this.suspectBackupAlarms = new Map(props.databases.map((database) => [database, anyIn(Metrics.backupSuspect, database, 'BackupSuspect',
+      `A backup of ${database} is SUSPECT: a table is gone, or rows or bytes fell by more than half against the previous backup (metric ${Metrics.backupSuspect}). `
+        + 'restore and drill --backup latest skip it; check the source database (dr list shows the reasons), then take it with --backup latest-any if the shrink was intended.')]));
   }
 }
 

@@ -3,7 +3,7 @@ import * as logs from 'aws-cdk-lib/aws-logs';
 import * as sfn from 'aws-cdk-lib/aws-stepfunctions';
 import * as tasks from 'aws-cdk-lib/aws-stepfunctions-tasks';
 import { Construct } from 'constructs';
-import { JobEnv, Metrics, secretEnvVarFor } from '../../../core/contract.ts';
+import { JobEnv, JobExit, Metrics, secretEnvVarFor } from '../../../core/contract.ts';
 import { TIERS } from '../../../core/tiers.ts';
 import { type DatabaseTarget, validateDatabaseTargets } from '../database-target.ts';
 import { absent, failWithCause, JOB_EXIT_CODE, type JobTaskProps, jobRunTask, validateJobTask, workflowStateMachine } from './job-task.ts';
@@ -21,6 +21,12 @@ export interface BackupWorkflowProps extends JobTaskProps {
    * @default Duration.hours(6)
    */
   readonly taskTimeout?: Duration;
+  /**
+   * How long after a backup that failed on a lock timeout its one retry starts (the session holding
+   * the lock, e.g. a migration or an ETL job, gets that long to finish).
+   * @default Duration.minutes(10)
+   */
+  readonly lockRetryInterval?: Duration;
   /**
    * Longest a whole execution may run.
    * @default Duration.hours(23) - finishes before the next daily run
@@ -45,7 +51,9 @@ export interface WorkflowDatabaseItem {
 /**
  * The nightly backup: one Fargate task per database, a bounded number at a time. A database's
  * failure (task error or non-zero exit) is recorded and the others continue; the execution then
- * fails naming every failed database, or succeeds with a summary.
+ * fails naming every failed database, or succeeds with a summary. A backup that failed on a lock
+ * timeout (JobExit.lockTimeout) is retried once; each lock timeout and each suspect backup
+ * (JobExit.backupSuspect) emits a metric that BackupMonitoring alarms on.
  *
  * Input: `{}` or `{ "tier": "daily" | "weekly" | "monthly" }` (absent: the job picks by date).
  */
@@ -54,6 +62,14 @@ export class BackupWorkflow extends Construct {
   public static readonly RUN_TASK_STATE = 'Run backup task';
   /** Name of the state that emits `Metrics.backupSucceeded` for a database, e.g. for local test overrides. */
   public static readonly METRIC_STATE = 'Record backup succeeded metric';
+  /** Name of the state that emits `Metrics.backupLockTimeouts` for a database. */
+  public static readonly LOCK_TIMEOUT_METRIC_STATE = 'Record lock timeout metric';
+  /** Name of the state that emits `Metrics.backupSuspect` for a database. */
+  public static readonly SUSPECT_METRIC_STATE = 'Record suspect backup metric';
+  /** The state retried once when the backup failed on a lock timeout (it runs the task and judges its exit code). */
+  public static readonly ATTEMPT_STATE = 'Attempt backup';
+  /** Error of an attempt whose job exited JobExit.lockTimeout; the attempt is retried once on it. */
+  public static readonly LOCK_TIMEOUT_ERROR = 'DR.BackupLockTimeout';
   /** Error of a database whose container exited non-zero. */
   public static readonly BACKUP_FAILED_ERROR = 'DR.BackupFailed';
   /** Error of the execution when at least one database failed. */
@@ -107,39 +123,59 @@ export class BackupWorkflow extends Construct {
       taskTimeout: props.taskTimeout ?? Duration.hours(6),
     });
 
+    /** PutMetricData of 1 for this database; a lost datapoint goes on to `next`, never fails the backup's outcome. */
+    const putMetric = (stateName: string, metricName: string, lostName: string, next: sfn.IChainable): sfn.IChainable => {
+      const put = tasks.CallAwsService.jsonPath(this, stateName, {
+        service: 'cloudwatch',
+        action: 'putMetricData',
+        // PutMetricData supports no resource-level scoping.
+        iamResources: ['*'],
+        parameters: {
+          Namespace: Metrics.namespace,
+          MetricData: [{
+            MetricName: metricName,
+            Dimensions: [{ Name: Metrics.dimension, Value: sfn.JsonPath.stringAt('$.database.name') }],
+            Value: 1,
+            Unit: 'Count',
+          }],
+        },
+        resultPath: sfn.JsonPath.DISCARD,
+      });
+      put.addRetry({ errors: [sfn.Errors.ALL], interval: Duration.seconds(5), maxAttempts: 3, backoffRate: 2 });
+      put.addCatch(sfn.Pass.jsonPath(this, lostName).next(next), { errors: [sfn.Errors.ALL], resultPath: sfn.JsonPath.DISCARD });
+      return put.next(next);
+    };
+
     // The RPO alarm watches this metric: no datapoint for a database in 26 h is a breach. Emitting it
     // here, after the exit-code check, means it counts only backups whose manifest was written.
-    const recordMetric = tasks.CallAwsService.jsonPath(this, BackupWorkflow.METRIC_STATE, {
-      service: 'cloudwatch',
-      action: 'putMetricData',
-      // PutMetricData supports no resource-level scoping.
-      iamResources: ['*'],
-      parameters: {
-        Namespace: Metrics.namespace,
-        MetricData: [{
-          MetricName: Metrics.backupSucceeded,
-          Dimensions: [{ Name: Metrics.dimension, Value: sfn.JsonPath.stringAt('$.database.name') }],
-          Value: 1,
-          Unit: 'Count',
-        }],
-      },
-      resultPath: sfn.JsonPath.DISCARD,
-    });
-    recordMetric.addRetry({ errors: [sfn.Errors.ALL], interval: Duration.seconds(5), maxAttempts: 3, backoffRate: 2 });
     // The backup itself succeeded; a lost datapoint surfaces as an RPO alarm, not as a failed backup.
     const backedUp = sfn.Succeed.jsonPath(this, 'Container exited 0');
-    recordMetric.addCatch(sfn.Pass.jsonPath(this, 'Metric not recorded').next(backedUp), { errors: [sfn.Errors.ALL], resultPath: sfn.JsonPath.DISCARD });
+    const recordMetric = putMetric(BackupWorkflow.METRIC_STATE, Metrics.backupSucceeded, 'Metric not recorded', backedUp);
+    // A suspect backup is complete (its manifest is written), so it counts for the RPO; it alarms on its own metric.
+    const recordSuspect = putMetric(BackupWorkflow.SUSPECT_METRIC_STATE, Metrics.backupSuspect, 'Suspect metric not recorded', recordMetric);
+    // Each attempt that timed out on a lock is counted (the alarm), then fails with the error the attempt retries on.
+    const lockTimedOut = putMetric(BackupWorkflow.LOCK_TIMEOUT_METRIC_STATE, Metrics.backupLockTimeouts, 'Lock timeout metric not recorded',
+      failWithCause(this, 'Lock wait timed out', BackupWorkflow.LOCK_TIMEOUT_ERROR,
+        sfn.JsonPath.format('dr backup of {} waited too long for a lock held by another session (exit code {}); the job logs name the session', sfn.JsonPath.stringAt('$.database.name'), sfn.JsonPath.stringAt(JOB_EXIT_CODE))));
     // RUN_JOB succeeds whenever the task stops, whatever its exit code, so the code is checked here.
     const checkExit = sfn.Choice.jsonPath(this, 'Check exit code')
       .when(absent(JOB_EXIT_CODE), failWithCause(this, 'Container did not run', 'DR.ContainerNotRun',
         sfn.JsonPath.format('the backup task for {} stopped without an exit code; see the ECS task {}', sfn.JsonPath.stringAt('$.database.name'), sfn.JsonPath.stringAt('$.task.TaskArn'))))
-      .when(sfn.Condition.numberEquals(JOB_EXIT_CODE, 0), recordMetric.next(backedUp))
+      .when(sfn.Condition.numberEquals(JOB_EXIT_CODE, 0), recordMetric)
+      .when(sfn.Condition.numberEquals(JOB_EXIT_CODE, JobExit.backupSuspect), recordSuspect)
+      .when(sfn.Condition.numberEquals(JOB_EXIT_CODE, JobExit.lockTimeout), lockTimedOut)
       .otherwise(failWithCause(this, 'Container failed', BackupWorkflow.BACKUP_FAILED_ERROR,
         sfn.JsonPath.format('dr backup of {} exited with code {}', sfn.JsonPath.stringAt('$.database.name'), sfn.JsonPath.stringAt(JOB_EXIT_CODE))));
 
+    // A Retry needs a state that fails with an error, and RUN_JOB never does on an exit code: the
+    // attempt (task + exit-code check) is a Parallel, retried once when it failed on a lock timeout.
+    const attempt = sfn.Parallel.jsonPath(this, BackupWorkflow.ATTEMPT_STATE, { resultPath: sfn.JsonPath.DISCARD })
+      .branch(runTask.next(checkExit));
+    attempt.addRetry({ errors: [BackupWorkflow.LOCK_TIMEOUT_ERROR], interval: props.lockRetryInterval ?? Duration.minutes(10), maxAttempts: 1 });
+
     // The Parallel turns any failure of one database into a caught error, so the Map goes on.
     const backupOne = sfn.Parallel.jsonPath(this, 'Back up database', { resultPath: sfn.JsonPath.DISCARD })
-      .branch(runTask.next(checkExit));
+      .branch(attempt);
     const recordSuccess = sfn.Pass.jsonPath(this, 'Record success', {
       parameters: { name: sfn.JsonPath.stringAt('$.database.name'), status: 'SUCCEEDED' },
     });

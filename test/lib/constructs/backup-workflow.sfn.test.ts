@@ -8,17 +8,18 @@ import { GetObjectCommand, ListObjectsV2Command } from '@aws-sdk/client-s3';
 import * as ecs from 'aws-cdk-lib/aws-ecs';
 import { StateMachine } from 'aws-local-stepfunctions';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { JobEnv, Metrics } from '../../../core/contract.ts';
+import { JobEnv, JobExit, Metrics } from '../../../core/contract.ts';
 import { MANIFEST_SUFFIX } from '../../../core/layout.ts';
 import { BackupWorkflow } from '../../../lib/constructs/workflows/backup-workflow.ts';
-import { PG_HOST, PG_PORT, createDatabase, dropDatabase, uniqueName } from '../../support/pg.ts';
+import { PG_HOST, PG_PORT, createDatabase, dropDatabase, uniqueName, withClient } from '../../support/pg.ts';
 import { createTestBucket, s3Client } from '../../support/s3.ts';
 import { buildStack } from '../helpers.ts';
 import { definitionOf } from './definition.ts';
 import { localJob } from './local-job.ts';
 
 interface LocalWorkflow {
-  run(input: Record<string, string>): Promise<{ output?: any; error?: { name: string; message: string }; tasks: Record<string, string>[]; logs: string[]; metrics: any[] }>;
+  /** `stoppedFirst`: exit codes of stand-in tasks answered before the local job runs (no process is started for them). */
+  run(input: Record<string, string>, options?: { stoppedFirst?: number[] }): Promise<{ output?: any; error?: { name: string; message: string }; tasks: Record<string, string>[]; logs: string[]; metrics: any[] }>;
 }
 
 /** Synthesizes the stack for `databases` on the local server and prepares its definition to run locally. */
@@ -31,20 +32,31 @@ function localWorkflow(databases: string[], bucket: string): LocalWorkflow {
   const machine = new StateMachine(definitionOf(template, 'BackupWorkflow') as any);
 
   return {
-    async run(input) {
+    async run(input, options = {}) {
       // The vault bucket's name is a deploy-time token: point the repository at the test bucket.
       const job = localJob(template, { env: { [JobEnv.repo]: `s3://${bucket}/` } });
       const metrics: any[] = [];
+      const recordMetric = async (parameters: any) => {
+        metrics.push(parameters);
+        return {};
+      };
+      const stoppedFirst = [...(options.stoppedFirst ?? [])];
       const execution = machine.run(input, {
         overrides: {
           taskResourceLocalHandlers: {
-            [BackupWorkflow.RUN_TASK_STATE]: job.handler,
-            // CloudWatch PutMetricData is mocked (no local CloudWatch): its parameters are recorded.
-            [BackupWorkflow.METRIC_STATE]: async (parameters: any) => {
-              metrics.push(parameters);
-              return {};
+            // A stand-in task stopped with the given exit code, as RUN_JOB reports one; then the local job.
+            [BackupWorkflow.RUN_TASK_STATE]: async (parameters: any) => {
+              const code = stoppedFirst.shift();
+              if (code === undefined) return job.handler(parameters);
+              return { TaskArn: 'arn:aws:ecs:us-east-1:123456789012:task/local/stand-in', LastStatus: 'STOPPED', Containers: [{ Name: 'dr', ExitCode: code, LastStatus: 'STOPPED' }] };
             },
+            // CloudWatch PutMetricData is mocked (no local CloudWatch): its parameters are recorded.
+            [BackupWorkflow.METRIC_STATE]: recordMetric,
+            [BackupWorkflow.LOCK_TIMEOUT_METRIC_STATE]: recordMetric,
+            [BackupWorkflow.SUSPECT_METRIC_STATE]: recordMetric,
           },
+          // The retry after a lock timeout waits 10 minutes on AWS; here at once.
+          retryIntervalOverrides: { [BackupWorkflow.ATTEMPT_STATE]: 0 },
         },
       });
       const tasks = () => job.runs.map((r) => r.env);
@@ -116,6 +128,49 @@ describe('backup workflow executed locally (ECS RunTask replaced by a local job 
     expect(error?.message).not.toContain(second);
     expect(await manifestKeys(bucket, first)).toHaveLength(before + 1);
     expect(await manifestKeys(bucket, second)).toHaveLength(1);
+  });
+
+  it('retries once after a lock timeout (first ECS RunTask replaced by a stand-in task exiting JobExit.lockTimeout, the second by the local job): backed up, the lock timeout counted', async () => {
+    const before = (await manifestKeys(bucket, first)).length;
+    const { output, error, tasks, logs, metrics } = await localWorkflow([first], bucket).run({}, { stoppedFirst: [JobExit.lockTimeout] });
+    expect(error, logs.join('\n')).toBeUndefined();
+    expect(output).toMatchObject({ databases: [first], anyFailed: false });
+    expect(tasks).toHaveLength(1);
+    expect(metrics.map((m) => m.MetricData[0].MetricName)).toEqual([Metrics.backupLockTimeouts, Metrics.backupSucceeded]);
+    expect(metrics[0].MetricData[0].Dimensions).toEqual([{ Name: Metrics.dimension, Value: first }]);
+    expect(await manifestKeys(bucket, first)).toHaveLength(before + 1);
+  });
+
+  it('fails the database after a second lock timeout, naming it; the task ran twice, no more (ECS RunTask replaced by stand-in tasks)', async () => {
+    const { error, metrics } = await localWorkflow([first], bucket).run({}, { stoppedFirst: [JobExit.lockTimeout, JobExit.lockTimeout, 0] });
+    expect(error).toEqual({ name: BackupWorkflow.BACKUPS_FAILED_ERROR, message: expect.stringContaining(`backup failed for ["${first}"]`) });
+    expect(metrics.map((m) => m.MetricData[0].MetricName)).toEqual([Metrics.backupLockTimeouts, Metrics.backupLockTimeouts]);
+  });
+
+  it('does not retry other failures (ECS RunTask replaced by a stand-in task exiting 1)', async () => {
+    const { error, tasks, metrics } = await localWorkflow([first], bucket).run({}, { stoppedFirst: [1] });
+    expect(error?.name).toBe(BackupWorkflow.BACKUPS_FAILED_ERROR);
+    expect(tasks).toEqual([]);
+    expect(metrics).toEqual([]);
+  });
+
+  it('a backup that shrank (a table dropped since the last one) exits JobExit.backupSuspect from the real job: BackupSuspect emitted, counted as backed up', async () => {
+    const shrinking = uniqueName('sfn_shrink');
+    await createDatabase(shrinking);
+    try {
+      await withClient(shrinking, (c) => c.query('CREATE TABLE kept (id int); CREATE TABLE alerts (id int); INSERT INTO kept VALUES (1); INSERT INTO alerts VALUES (1)'));
+      const full = await localWorkflow([shrinking], bucket).run({});
+      expect(full.error, full.logs.join('\n')).toBeUndefined();
+      await withClient(shrinking, (c) => c.query('DROP TABLE alerts'));
+      const { output, error, logs, metrics } = await localWorkflow([shrinking], bucket).run({});
+      expect(error, logs.join('\n')).toBeUndefined();
+      expect(logs.join('')).toContain('SUSPECT');
+      expect(output).toMatchObject({ anyFailed: false });
+      expect(metrics.map((m) => m.MetricData[0].MetricName)).toEqual([Metrics.backupSuspect, Metrics.backupSucceeded]);
+      expect(metrics[0].MetricData[0].Dimensions).toEqual([{ Name: Metrics.dimension, Value: shrinking }]);
+    } finally {
+      await dropDatabase(shrinking);
+    }
   });
 
   it('rejects an unknown tier before starting any task', async () => {

@@ -3,7 +3,8 @@ import { Match } from 'aws-cdk-lib/assertions';
 import * as ecs from 'aws-cdk-lib/aws-ecs';
 import * as secretsmanager from 'aws-cdk-lib/aws-secretsmanager';
 import { describe, expect, it } from 'vitest';
-import { JOB_CONTAINER_NAME, JobEnv, Metrics, secretEnvVarFor } from '../../../core/contract.ts';
+import * as sfn from 'aws-cdk-lib/aws-stepfunctions';
+import { JOB_CONTAINER_NAME, JobEnv, JobExit, Metrics, secretEnvVarFor } from '../../../core/contract.ts';
 import { BackupJob } from '../../../lib/constructs/job.ts';
 import { BackupVault } from '../../../lib/constructs/vault.ts';
 import { BackupWorkflow } from '../../../lib/constructs/workflows/backup-workflow.ts';
@@ -18,7 +19,8 @@ describe('BackupWorkflow in the stack', () => {
   const definition = definitionOf(template, 'BackupWorkflow');
   const states = definition.States;
   const map = states['Back up each database'];
-  const inner = map.ItemProcessor.States['Back up database'].Branches[0].States;
+  const attempt = map.ItemProcessor.States['Back up database'].Branches[0].States[BackupWorkflow.ATTEMPT_STATE];
+  const inner = attempt.Branches[0].States;
 
   it('logs ALL with execution data and traces with X-Ray', () => {
     const [sm] = Object.entries(template.findResources('AWS::StepFunctions::StateMachine'))
@@ -90,6 +92,50 @@ describe('BackupWorkflow in the stack', () => {
     });
     expect(metric.Catch).toEqual([{ ErrorEquals: ['States.ALL'], ResultPath: null, Next: 'Metric not recorded' }]);
     expect(inner['Metric not recorded'].Next).toBe('Container exited 0');
+  });
+
+  it('retries the attempt (task + exit-code check) once, 10 min later, when the job exited on a lock timeout, and only then', () => {
+    const state = stack.backupWorkflow.node.findChild(BackupWorkflow.ATTEMPT_STATE) as sfn.Parallel;
+    expect(stack.resolve(state.toStateJson())).toMatchObject({
+      Type: 'Parallel',
+      Retry: [{ ErrorEquals: [BackupWorkflow.LOCK_TIMEOUT_ERROR], IntervalSeconds: 600, MaxAttempts: 1 }],
+    });
+    expect(attempt.Retry).toEqual([{ ErrorEquals: [BackupWorkflow.LOCK_TIMEOUT_ERROR], IntervalSeconds: 600, MaxAttempts: 1 }]);
+    expect(inner['Check exit code'].Choices).toEqual(expect.arrayContaining([
+      expect.objectContaining({ Variable: '$.task.Containers[0].ExitCode', NumericEquals: JobExit.lockTimeout, Next: BackupWorkflow.LOCK_TIMEOUT_METRIC_STATE }),
+    ]));
+    // Counted on every attempt that timed out (the alarm), then the error the Retry matches.
+    expect(inner[BackupWorkflow.LOCK_TIMEOUT_METRIC_STATE].Parameters.MetricData[0]).toMatchObject({ MetricName: Metrics.backupLockTimeouts, Value: 1 });
+    expect(inner[BackupWorkflow.LOCK_TIMEOUT_METRIC_STATE].Next).toBe('Describe: Lock wait timed out');
+    expect(inner['Lock wait timed out']).toMatchObject({ Type: 'Fail', Error: BackupWorkflow.LOCK_TIMEOUT_ERROR, CausePath: '$.cause' });
+    // Any other failure is not retried: it fails the database's backup as before.
+    expect(inner['Container failed'].Error).toBe(BackupWorkflow.BACKUP_FAILED_ERROR);
+  });
+
+  it('a suspect backup (job exit JobExit.backupSuspect) emits BackupSuspect, then BackupSucceeded: it is complete', () => {
+    expect(inner['Check exit code'].Choices).toEqual(expect.arrayContaining([
+      expect.objectContaining({ NumericEquals: JobExit.backupSuspect, Next: BackupWorkflow.SUSPECT_METRIC_STATE }),
+    ]));
+    expect(inner[BackupWorkflow.SUSPECT_METRIC_STATE].Parameters.MetricData[0]).toMatchObject({ MetricName: Metrics.backupSuspect, Value: 1 });
+    expect(inner[BackupWorkflow.SUSPECT_METRIC_STATE].Next).toBe(BackupWorkflow.METRIC_STATE);
+  });
+
+  it('alarms per database on any lock timeout and on any suspect backup, to the alarm topic', () => {
+    for (const [metric, id] of [[Metrics.backupLockTimeouts, 'BackupLockTimeout'], [Metrics.backupSuspect, 'BackupSuspect']] as const) {
+      for (const database of ['crypto_stock', 'ticks']) {
+        template.hasResourceProperties('AWS::CloudWatch::Alarm', {
+          Namespace: Metrics.namespace,
+          MetricName: metric,
+          Dimensions: [{ Name: Metrics.dimension, Value: database }],
+          Statistic: 'Sum',
+          Threshold: 1,
+          ComparisonOperator: 'GreaterThanOrEqualToThreshold',
+          TreatMissingData: 'notBreaching',
+          AlarmActions: [{ Ref: Match.stringLikeRegexp('MonitoringTopic') }],
+        });
+      }
+      expect(stack.monitoring[id === 'BackupLockTimeout' ? 'lockTimeoutAlarms' : 'suspectBackupAlarms'].size).toBe(2);
+    }
   });
 
   it('catches a database failure so the others continue, and fails the execution at the end', () => {
