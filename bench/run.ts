@@ -1,8 +1,8 @@
 /**
  * `npm run bench`: backup and restore of a ≈1 GB market-data database, three ways side by side:
  *   guide — the recovery guide's `pg_dump | gzip` and `gunzip -c | psql`;
- *   floor — bare `pg_dump -Fd -j N -Z <dr's level>` / `pg_restore -j N`, the best pg alone can do
- *           here at the same compression dr uses (gzip level 1 before pg_dump 16, zstd:3 from 16);
+ *   floor — bare `pg_dump -Fd -j N -Z1` / `pg_restore -j N`, the best pg alone can do here at the
+ *           compression of the files dr stores (gzip level 1, which dr applies to pg_dump's output);
  *   ours  — `dr backup` / `dr restore` through a file:// and an s3:// (s3rver) repository, then
  *           `dr restore --tables candles` and a one-day range restore of candles, each into a copy
  *           of the source, side by side with the full restore.
@@ -132,17 +132,10 @@ async function benchGuide(dir: string, run: number): Promise<void> {
 async function benchFloor(dir: string, run: number): Promise<void> {
   const out = join(dir, 'floor');
   await settle();
-  const backup = await runProcess('pg_dump', ['-Fd', '-j', String(JOBS), `--compress=${await drCompression()}`, '-f', out, '--dbname', SOURCE_URL]);
+  const backup = await runProcess('pg_dump', ['-Fd', '-j', String(JOBS), '--compress=1', '-f', out, '--dbname', SOURCE_URL]);
   const restore = await intoFreshDatabase(`dr_bench_floor_${run}`, (url) =>
     runProcess('pg_restore', ['-j', String(JOBS), '-d', url, out]));
   record('floor', { backupMs: backup.ms, restoreMs: restore.ms, size: pathSize(out), backupRss: 0, restoreRss: 0 });
-}
-
-/** The --compress value dr passes to pg_dump (core/backup.ts), so the floor compresses alike. */
-async function drCompression(): Promise<string> {
-  const { stdout } = await runProcess('pg_dump', ['--version']);
-  const major = Number(/\(PostgreSQL\)\s+(\d+)/.exec(stdout)?.[1]);
-  return major >= 16 ? 'zstd:3' : '1';
 }
 
 async function benchOurs(method: Method, repo: string, env: NodeJS.ProcessEnv, size: () => Promise<number>, run: number) {

@@ -2,7 +2,7 @@
  * `npm run bench:timescale` (also the last part of `npm run bench`): the platform's real shape on
  * TimescaleDB, about 5 M candle rows in weekly chunks, those older than a month compressed, plus
  * the sample's other hypertable, continuous aggregate and plain tables. Side by side, in one run:
- *   floor — bare `pg_dump -Fd -j N -Z1` (dr's own compression on pg_dump 15), and the best restore
+ *   floor — bare `pg_dump -Fd -j N -Z1` (the gzip level of the files dr stores), and the best restore
  *           TimescaleDB's docs allow by hand: pre_restore, the catalog rows alone, the rest with
  *           `pg_restore -j N`, post_restore (and the materialized views after it, without which
  *           the hand-made restore populates them from the uncompressed chunks only);

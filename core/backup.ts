@@ -1,14 +1,18 @@
 /**
- * `dr backup`: pg_dump in directory format, in parallel, from one exported snapshot; every file
- * streamed to the repository with its SHA-256; the manifest written last as the commit marker.
+ * `dr backup`: pg_dump in directory format, in parallel, from one exported snapshot; every data
+ * file compressed by dr (its rows fingerprinted on the way) and streamed to the repository with
+ * its SHA-256; the manifest written last as the commit marker.
  */
-import { createReadStream } from 'node:fs';
-import { readdir, rm, stat } from 'node:fs/promises';
+import { createReadStream, createWriteStream } from 'node:fs';
+import { readdir, rm, stat, unlink } from 'node:fs/promises';
 import { cpus, tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { Transform } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
+import { createGzip } from 'node:zlib';
 import * as catalog from './catalog.ts';
 import { DrError } from './errors.ts';
-import { noSpaceError } from './faults.ts';
+import { localNoSpaceError, noSpaceError } from './faults.ts';
 import { workDirFor } from './leftovers.ts';
 import { DEFAULT_LOCK_TIMEOUT_MS, dumpLockError, isLockTimeout, lockTimeoutError, lockTimeoutSql } from './locks.ts';
 import { throwIfInterrupted } from './signals.ts';
@@ -31,7 +35,7 @@ import {
 } from './pg.ts';
 import type { Repository, StoredObject } from './repository/types.ts';
 import { type Tier, tierFor } from './tiers.ts';
-import { copySessionPgOptions, fingerprintDump, planFingerprints } from './fingerprint.ts';
+import { copySessionPgOptions, DumpFingerprinter, type FingerprintTarget, planFingerprints, type RowTap } from './fingerprint.ts';
 import { readTimescaleCatalog, unexpectedDumpWarnings, withChunkDataFiles } from './timescale.ts';
 import { readToc } from './toc.ts';
 
@@ -45,8 +49,8 @@ export interface BackupOptions {
   readonly tier?: Tier;
   readonly tools?: PgTools;
   /**
-   * Content fingerprints of every table, per day, from the dump's own data (core/fingerprint.ts);
-   * false for a huge table where the read-back is not wanted (verify then checks counts only).
+   * Content fingerprints of every table, per day, from the dump's own data as it is uploaded
+   * (core/fingerprint.ts); false where the hashing is not wanted (verify then checks counts only).
    * @default true
    */
   readonly fingerprints?: boolean;
@@ -113,12 +117,15 @@ export async function runBackup(options: BackupOptions): Promise<BackupResult> {
   let workDir: string | undefined;
   // Stops pg_dump when anything else fails, so no dump outlives the backup it belonged to.
   const abort = new AbortController();
+  // What to fingerprint comes from the catalog queries, which run while pg_dump does; uploads wait for it.
+  const plan = deferred<FingerprintTarget[] | undefined>();
   try {
     const server = await catalog.serverInfo(client);
     assertClientNotOlder('pg_dump', pgDump, server.version, server.versionNum);
-    // zstd arrived in pg_dump 16; before it, a fast gzip level keeps the dump CPU-light.
-    const compression = pgDump.major >= 16 ? 'zstd:3' : 'gzip:1';
-    const compressArg = pgDump.major >= 16 ? compression : '1';
+    // pg_dump writes its data files uncompressed and dr gzips each (level 1, in libuv's pool) as
+    // it uploads: the rows are hashed for the fingerprints on the way, with no read-back and no
+    // decompression. pg_restore of any version finds `N.dat.gz` beside a TOC that says none.
+    const compression = 'gzip:1';
 
     // One snapshot for the dump and every count: the manifest describes exactly what was dumped.
     await client.query(lockTimeoutSql(lockTimeoutMs));
@@ -128,16 +135,17 @@ export async function runBackup(options: BackupOptions): Promise<BackupResult> {
 
     workDir = await workDirFor(options.workDir ?? tmpdir(), 'backup');
     const dumpDir = join(workDir, DATA_DIR);
-    const uploads = new Uploader(repo, tier, (relative) => fileKey(source.database, id, relative));
+    const fingerprinter = new DumpFingerprinter(plan.promise);
+    const uploads = new Uploader(repo, tier, (relative) => fileKey(source.database, id, relative), (dumpId, tag) => fingerprinter.tapFor(dumpId, tag));
     // A failed upload stops the dump at once: its error is the one reported.
     uploads.onFailure = () => abort.abort();
-    const finishedItem = /finished item (\d+) /;
+    const finishedItem = /finished item (\d+) TABLE DATA (.+)$/;
 
     clock.dump = performance.now();
     const dump = runTool(
       tools,
       'pg_dump',
-      ['--format=directory', `--jobs=${jobs}`, `--compress=${compressArg}`, `--snapshot=${snapshot}`, `--lock-wait-timeout=${Math.round(lockTimeoutMs)}`, '--no-sync', '--verbose', `--file=${dumpDir}`, source.url],
+      ['--format=directory', `--jobs=${jobs}`, '--compress=0', `--snapshot=${snapshot}`, `--lock-wait-timeout=${Math.round(lockTimeoutMs)}`, '--no-sync', '--verbose', `--file=${dumpDir}`, source.url],
       {
         signal: abort.signal,
         // Fixed text forms (UTC times, float digits…), so verify can hash the same COPY text.
@@ -145,7 +153,7 @@ export async function runBackup(options: BackupOptions): Promise<BackupResult> {
         onStderrLine: (line) => {
           // A parallel worker has closed this item's file: upload it while the dump goes on.
           const m = finishedItem.exec(line);
-          if (m) uploads.addMatching(dumpDir, `${m[1]}.dat`);
+          if (m) uploads.addDumpFile(dumpDir, `${m[1]}.dat`, m[2]);
         },
       },
     );
@@ -160,7 +168,7 @@ export async function runBackup(options: BackupOptions): Promise<BackupResult> {
     const databaseProperties = await readDatabaseProperties(client);
     const schema = await catalog.schemaObjects(client);
     const timescaleCatalog = await readTimescaleCatalog(client);
-    const fingerprintPlan = options.fingerprints === false ? undefined : await planFingerprints(client, tables, timescaleCatalog);
+    plan.resolve(options.fingerprints === false ? undefined : await planFingerprints(client, tables, timescaleCatalog));
     clock.catalog = performance.now() - catalogStarted;
     const result = await dump;
     clock.dumped = performance.now();
@@ -177,15 +185,13 @@ export async function runBackup(options: BackupOptions): Promise<BackupResult> {
       log(`WARNING: ${w}`);
     }
 
-    // toc.dat is rewritten at the end of the dump, and small items may not report; take the rest now.
-    for (const name of await readdir(dumpDir)) uploads.add(join(dumpDir, name), `${DATA_DIR}/${name}`);
+    // toc.dat is rewritten at the end of the dump, and items of a dump without --jobs > 1 do not
+    // report: take the rest now, with the table of contents naming each data file's relation.
+    const toc = await readToc(tools, dumpDir);
+    fingerprinter.setToc(toc);
+    for (const name of await readdir(dumpDir)) uploads.addDumpFile(dumpDir, name);
     const globalsSql = await globals;
     if (globalsSql !== undefined) uploads.addBuffer(Buffer.from(globalsSql.sql), GLOBALS_NAME);
-    const toc = await readToc(tools, dumpDir);
-    // The dump's files are read back from local disk while the last uploads run.
-    const fingerprinting = fingerprintPlan && fingerprintDump(fingerprintPlan, toc, dumpDir, await readdir(dumpDir));
-    // Awaited below; a failed upload must not leave it unhandled meanwhile.
-    fingerprinting?.catch(() => {});
     const dataFiles = await uploads.finish();
     // Anyone can check and restore it without dr: the checksum list and the guide, before the manifest.
     uploads.addBuffer(Buffer.from(checksumList(dataFiles)), CHECKSUMS_NAME);
@@ -195,7 +201,7 @@ export async function runBackup(options: BackupOptions): Promise<BackupResult> {
     })), RESTORE_GUIDE_NAME);
     const files = await uploads.finish();
     clock.uploaded = performance.now();
-    const fingerprints = await fingerprinting;
+    const fingerprints = await fingerprinter.result();
     clock.fingerprinted = performance.now();
     for (const s of fingerprints?.skipped ?? []) warnings.push(`${s.table}: content not fingerprinted (${s.reason}); verify checks its counts only`);
     // Each chunk's data files, from the dump's own table of contents: a range restore fetches only those.
@@ -269,6 +275,8 @@ export async function runBackup(options: BackupOptions): Promise<BackupResult> {
     if (isLockTimeout(err)) throw await lockTimeoutError('the backup', source.url, lockTimeoutMs);
     throw queryError(err, `backup of ${source.display}`) ?? err;
   } finally {
+    // A backup that failed before the plan: uploads still waiting on it go on, to their abort.
+    plan.resolve(undefined);
     abort.abort();
     await client.end().catch(() => {});
     if (workDir) await rm(workDir, { recursive: true, force: true });
@@ -295,6 +303,16 @@ interface UploadedFile extends StoredObject {
   readonly path: string;
 }
 
+/** pg_dump's uncompressed data files: `<dumpId>.dat` of a TABLE DATA item, `blob_<oid>.dat` of a large object. */
+const RAW_DATA_FILE = /^(?:(\d+)|blob_\d+)\.dat$/;
+
+/** A promise with its resolve function, for a value another part of the flow produces later. */
+function deferred<T>(): { promise: Promise<T>; resolve: (value: T) => void } {
+  let resolve!: (value: T) => void;
+  const promise = new Promise<T>((r) => { resolve = r; });
+  return { promise, resolve };
+}
+
 /** A bounded-concurrency queue of file uploads; each file is uploaded once. */
 class Uploader {
   private readonly queued = new Set<string>();
@@ -315,26 +333,53 @@ class Uploader {
     private readonly repo: Repository,
     private readonly tier: Tier,
     private readonly keyFor: (relativePath: string) => string,
+    /** Where the rows of data file `<dumpId>.dat` go as they pass, if anywhere. */
+    private readonly tapFor: (dumpId: number, tag: string | undefined) => Promise<RowTap | undefined>,
   ) {}
 
-  /** Queues the file in `dir` whose name starts with `prefix` (e.g. `3337.dat` → `3337.dat.gz`). */
-  addMatching(dir: string, prefix: string): void {
-    readdir(dir).then(
-      (names) => {
-        const name = names.find((n) => n === prefix || n.startsWith(`${prefix}.`));
-        if (name) this.add(join(dir, name), `${DATA_DIR}/${name}`);
-      },
-      () => {},
-    );
+  /**
+   * Queues pg_dump's file `name` in `dir`: a data file is gzipped beside itself, its rows passing
+   * the tap, then uploaded as `<name>.gz` and the uncompressed file removed; toc.dat and
+   * blobs.toc go as they are. `tag`: the table's name from pg_dump's "finished item" line.
+   */
+  addDumpFile(dir: string, name: string, tag?: string): void {
+    const data = RAW_DATA_FILE.exec(name);
+    // A `.gz` is the output of a compression this queue started for its raw file.
+    if (name.endsWith('.gz')) return;
+    if (!data) {
+      this.add(join(dir, name), `${DATA_DIR}/${name}`);
+      return;
+    }
+    const raw = join(dir, name);
+    const relativePath = `${DATA_DIR}/${name}.gz`;
+    this.enqueue(relativePath, async () => {
+      const tap = data[1] === undefined ? undefined : await this.tapFor(Number(data[1]), tag);
+      const passing = new Transform({
+        transform(chunk: Buffer, _encoding, done) {
+          tap?.write(chunk);
+          done(null, chunk);
+        },
+      });
+      try {
+        await pipeline(createReadStream(raw), passing, createGzip({ level: 1 }), createWriteStream(`${raw}.gz`));
+      } catch (err) {
+        throw localNoSpaceError(err, 'dr backup (compressing the dump)', dir) ?? err;
+      }
+      tap?.end();
+      await unlink(raw);
+      return this.putFile(`${raw}.gz`, relativePath);
+    });
   }
 
   add(localPath: string, relativePath: string): void {
-    this.enqueue(relativePath, async () => {
-      // The size first: a stream opened on a file that is gone (the work folder removed after a
-      // failure) would emit an error nobody listens to yet, and crash dr.
-      const expectedSize = (await stat(localPath)).size;
-      return this.repo.put(this.keyFor(relativePath), createReadStream(localPath), { tier: this.tier, expectedSize });
-    });
+    this.enqueue(relativePath, () => this.putFile(localPath, relativePath));
+  }
+
+  private async putFile(localPath: string, relativePath: string): Promise<StoredObject> {
+    // The size first: a stream opened on a file that is gone (the work folder removed after a
+    // failure) would emit an error nobody listens to yet, and crash dr.
+    const expectedSize = (await stat(localPath)).size;
+    return this.repo.put(this.keyFor(relativePath), createReadStream(localPath), { tier: this.tier, expectedSize });
   }
 
   addBuffer(body: Buffer, relativePath: string): void {

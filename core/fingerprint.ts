@@ -12,11 +12,8 @@
  * Both sides run COPY with the same session settings (COPY_SESSION), which fix the text form of
  * times, floats, intervals and bytea; pg_dump gets them through PGOPTIONS.
  */
-import { createReadStream } from 'node:fs';
-import { join } from 'node:path';
 import { pipeline } from 'node:stream/promises';
 import { Writable, type Readable } from 'node:stream';
-import { createGunzip } from 'node:zlib';
 import type pg from 'pg';
 import { to as copyTo } from 'pg-copy-streams';
 import type { ManifestFingerprints, ManifestTable, ManifestTimescale } from './manifest.ts';
@@ -116,31 +113,42 @@ export class RowHasher {
   private readonly sums = new Map<number, Sum>();
   /** Keys that are not days (times before year 1000, BC, infinity): their text. */
   private readonly others = new Map<string, Sum>();
-  private pending: Buffer | undefined;
+  /** The start of a row that no chunk has ended yet (a compressed batch spans many). */
+  private pending: Buffer[] = [];
   private ended = false;
 
   /** `timeField`: the 0-based COPY field whose day is the bucket; null for none. */
   constructor(private readonly timeField: number | null) {}
 
   write(chunk: Buffer): void {
-    let data = chunk;
-    if (this.pending) {
-      data = Buffer.concat([this.pending, chunk]);
-      this.pending = undefined;
-    }
     let start = 0;
-    for (;;) {
-      const nl = data.indexOf(10, start);
-      if (nl === -1) break;
-      this.row(data, start, nl);
+    if (this.pending.length > 0) {
+      const nl = chunk.indexOf(10);
+      // Collected, not concatenated per chunk: a long row would be copied once per chunk it spans.
+      if (nl === -1) {
+        this.pending.push(chunk);
+        return;
+      }
+      const row = Buffer.concat([...this.pending, chunk.subarray(0, nl)]);
+      this.pending = [];
+      this.row(row, 0, row.length);
       start = nl + 1;
     }
-    if (start < data.length) this.pending = data.subarray(start);
+    for (;;) {
+      const nl = chunk.indexOf(10, start);
+      if (nl === -1) break;
+      this.row(chunk, start, nl);
+      start = nl + 1;
+    }
+    if (start < chunk.length) this.pending.push(chunk.subarray(start));
   }
 
   end(): Buckets {
-    if (this.pending && this.pending.length > 0) this.row(this.pending, 0, this.pending.length);
-    this.pending = undefined;
+    if (this.pending.length > 0) {
+      const row = Buffer.concat(this.pending);
+      if (row.length > 0) this.row(row, 0, row.length);
+    }
+    this.pending = [];
     const out: Buckets = {};
     for (const [k, sum] of this.sums) {
       const key = k === NO_TIME ? '*' : k === NULL_TIME ? 'null' : `${String(Math.floor(k / 10000)).padStart(4, '0')}-${String(Math.floor(k / 100) % 100).padStart(2, '0')}-${String(k % 100).padStart(2, '0')}`;
@@ -227,20 +235,6 @@ async function hashStream(stream: Readable, timeField: number | null): Promise<B
     },
   }));
   return hasher.end();
-}
-
-/** Fingerprints of a pg_dump data file (`.dat` or `.dat.gz`); undefined for a compression Node cannot read here. */
-export async function fingerprintDumpFile(path: string, timeField: number | null): Promise<Buckets | undefined> {
-  if (path.endsWith('.dat')) return hashStream(createReadStream(path), timeField);
-  if (path.endsWith('.gz')) {
-    // pipe() does not forward the file's errors: a file removed meanwhile (the work folder of a
-    // failed backup) must fail the gunzip stream, not crash dr with an unhandled 'error'.
-    const file = createReadStream(path);
-    const gunzip = createGunzip();
-    file.on('error', (err) => gunzip.destroy(err));
-    return hashStream(file.pipe(gunzip), timeField);
-  }
-  return undefined;
 }
 
 /**
@@ -347,43 +341,104 @@ function splitQualified(text: string): { schema: string; name: string } {
   return { schema: parts[0] ?? '', name: parts[1] ?? '' };
 }
 
+/** Rows of one data file passing by: fed chunk by chunk, ended once. */
+export interface RowTap {
+  write(chunk: Buffer): void;
+  end(): void;
+}
+
 /**
- * Fingerprints of the planned relations from the dump's own files (`dumpDir`), read back from the
- * local disk after the dump: the text pg_dump wrote, decompressed and hashed row by row. A
- * relation whose file cannot be read here (a compression Node lacks, an ambiguous TOC name) is
- * skipped, and its table reported as checked by counts only.
+ * Content fingerprints taken from the dump's own COPY text as dr compresses each data file on its
+ * way to the repository (pg_dump writes it uncompressed): the rows are read once, by the upload,
+ * and never read back from disk.
+ *
+ * A file's relation is exact once the table of contents is known (`setToc`, after the dump). A
+ * file that pg_dump finished earlier is known only by its dump id and unqualified tag (its
+ * "finished item" line), so it is hashed once per distinct time-column position among the
+ * planned relations of that name; `result` keeps the buckets of the relation the TOC names.
  */
-export async function fingerprintDump(targets: readonly FingerprintTarget[], toc: readonly TocEntry[], dumpDir: string, files: readonly string[]): Promise<ManifestFingerprints> {
-  const relations: ManifestFingerprints['relations'] = [];
-  const skipped = new Map<string, string>();
-  const queue = [...targets];
-  const worker = async () => {
-    for (let t = queue.shift(); t; t = queue.shift()) {
+export class DumpFingerprinter {
+  private toc: readonly TocEntry[] | undefined;
+  private byDumpId: Map<number, FingerprintTarget[]> | undefined;
+  /** Dump id → buckets per time-field position (`-1` for none). */
+  private readonly hashed = new Map<number, Map<number, Buckets>>();
+
+  /** `plan`: the relations to fingerprint, from the dump's snapshot (may still be running); undefined for none. */
+  constructor(private readonly plan: Promise<readonly FingerprintTarget[] | undefined>) {}
+
+  setToc(toc: readonly TocEntry[]): void {
+    this.toc = toc;
+    this.byDumpId = undefined;
+  }
+
+  /** A tap for data file `<dumpId>.dat`, or undefined when none of its rows are fingerprinted. */
+  async tapFor(dumpId: number, tag: string | undefined): Promise<RowTap | undefined> {
+    // A failed plan fails the backup on its own path; here it only means nothing to hash.
+    const plan = await this.plan.catch(() => undefined);
+    if (!plan) return undefined;
+    const candidates = this.toc ? (this.targetsByDumpId(plan).get(dumpId) ?? []) : tag === undefined ? [] : plan.filter((t) => t.name === tag);
+    const fields = [...new Set(candidates.map(fieldOf))];
+    if (fields.length === 0) return undefined;
+    const hashers = fields.map((f) => new RowHasher(f === -1 ? null : f));
+    return {
+      write: (chunk) => {
+        for (const h of hashers) h.write(chunk);
+      },
+      end: () => {
+        this.hashed.set(dumpId, new Map(hashers.map((h, i) => [fields[i], h.end()])));
+      },
+    };
+  }
+
+  /**
+   * The manifest's fingerprints, once every data file has passed its tap and `setToc` was called.
+   * A relation whose file was not hashed (an ambiguous TOC name, no data entry) is skipped, and
+   * its table reported as checked by counts only.
+   */
+  async result(): Promise<ManifestFingerprints | undefined> {
+    const plan = await this.plan;
+    if (!plan) return undefined;
+    const relations: ManifestFingerprints['relations'] = [];
+    const skipped = new Map<string, string>();
+    for (const t of plan) {
       let entry: TocEntry | undefined;
       try {
-        entry = dataEntries(toc, { members: [{ schema: t.schema, name: t.name }], indexes: [], sequences: [] })[0];
+        entry = dataEntries(this.toc ?? [], { members: [{ schema: t.schema, name: t.name }], indexes: [], sequences: [] })[0];
       } catch (err) {
         skipped.set(t.table, (err as Error).message);
         continue;
       }
-      const file = entry && files.find((f) => f === `${entry!.dumpId}.dat` || f.startsWith(`${entry!.dumpId}.dat.`));
-      if (!file) {
-        skipped.set(t.table, `no data file for ${t.schema}.${t.name} in the dump`);
-        continue;
-      }
-      const timeField = t.timeColumn === null ? null : t.columns.indexOf(t.timeColumn);
-      const buckets = await fingerprintDumpFile(join(dumpDir, file), timeField);
+      const buckets = entry && this.hashed.get(entry.dumpId)?.get(fieldOf(t));
       if (!buckets) {
-        skipped.set(t.table, `data file ${file} uses a compression this Node cannot read`);
+        skipped.set(t.table, `no data file for ${t.schema}.${t.name} in the dump`);
         continue;
       }
       relations.push({ schema: t.schema, name: t.name, table: t.table, columns: t.columns, timeColumn: t.timeColumn, buckets });
     }
-  };
-  // Decompression runs in libuv's pool; hashing on this thread keeps up with about two files at once.
-  await Promise.all([worker(), worker(), worker()]);
-  const kept = relations.filter((r) => !skipped.has(r.table)).sort((a, b) => `${a.schema}.${a.name}`.localeCompare(`${b.schema}.${b.name}`));
-  return { algorithm: FINGERPRINT_ALGORITHM, relations: kept, skipped: [...skipped].map(([table, reason]) => ({ table, reason })) };
+    const kept = relations.filter((r) => !skipped.has(r.table)).sort((a, b) => `${a.schema}.${a.name}`.localeCompare(`${b.schema}.${b.name}`));
+    return { algorithm: FINGERPRINT_ALGORITHM, relations: kept, skipped: [...skipped].map(([table, reason]) => ({ table, reason })) };
+  }
+
+  private targetsByDumpId(plan: readonly FingerprintTarget[]): Map<number, FingerprintTarget[]> {
+    if (!this.byDumpId) {
+      this.byDumpId = new Map();
+      for (const t of plan) {
+        let entry: TocEntry | undefined;
+        try {
+          entry = dataEntries(this.toc!, { members: [{ schema: t.schema, name: t.name }], indexes: [], sequences: [] })[0];
+        } catch {
+          continue; // ambiguous: result() reports it
+        }
+        if (entry) this.byDumpId.set(entry.dumpId, [...(this.byDumpId.get(entry.dumpId) ?? []), t]);
+      }
+    }
+    return this.byDumpId;
+  }
+}
+
+/** The COPY field position of a target's time column, -1 for none. */
+function fieldOf(t: FingerprintTarget): number {
+  return t.timeColumn === null ? -1 : t.columns.indexOf(t.timeColumn);
 }
 
 /** Differences listed per table before the rest are counted. */

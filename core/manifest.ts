@@ -143,7 +143,10 @@ export const ManifestSchema = z.object({
     tool: z.literal('pg_dump'),
     version: z.string(),
     format: z.literal('directory'),
-    /** pg_dump --compress value, e.g. `gzip:1` or `zstd:3`. */
+    /**
+     * The stored data files' compression, e.g. `gzip:1`: dr gzips pg_dump's uncompressed output
+     * (older backups: pg_dump's own --compress value, e.g. `zstd:3`).
+     */
     compression: z.string(),
     jobs: z.number().int().positive(),
     /** The exported snapshot the dump and every count were taken in. */
