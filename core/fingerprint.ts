@@ -115,6 +115,9 @@ export class RowHasher {
   private readonly others = new Map<string, Sum>();
   /** The start of a row that no chunk has ended yet (a compressed batch spans many). */
   private pending: Buffer[] = [];
+  /** The bucket of the last row, unless it was OTHER_TIME (whose key is its text). */
+  private lastKey = Number.NaN;
+  private lastSum: Sum | undefined;
   private ended = false;
 
   /** `timeField`: the 0-based COPY field whose day is the bucket; null for none. */
@@ -166,6 +169,14 @@ export class RowHasher {
     }
     murmur2x(b, start, end);
     const key = this.bucketOf(b, start, end);
+    // Rows come mostly in time order: the previous row's bucket saves a map lookup per row.
+    if (key === this.lastKey) {
+      const sum = this.lastSum!;
+      sum[0]++;
+      sum[1] = (sum[1] + lane1) >>> 0;
+      sum[2] = (sum[2] + lane2) >>> 0;
+      return;
+    }
     const map = key === OTHER_TIME ? this.others : this.sums;
     const k = key === OTHER_TIME ? this.otherText(b, start, end) : key;
     const sum = (map as Map<number | string, Sum>).get(k);
@@ -173,7 +184,17 @@ export class RowHasher {
       sum[0]++;
       sum[1] = (sum[1] + lane1) >>> 0;
       sum[2] = (sum[2] + lane2) >>> 0;
-    } else (map as Map<number | string, Sum>).set(k, [1, lane1, lane2]);
+      if (key !== OTHER_TIME) this.remember(key, sum);
+    } else {
+      const added: Sum = [1, lane1, lane2];
+      (map as Map<number | string, Sum>).set(k, added);
+      if (key !== OTHER_TIME) this.remember(key, added);
+    }
+  }
+
+  private remember(key: number, sum: Sum): void {
+    this.lastKey = key;
+    this.lastSum = sum;
   }
 
   /** Start of the time field, or -1 when the row has fewer fields. */
