@@ -11,12 +11,12 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createSampleDatabase, sampleSize } from '../core/sample-database.ts';
 import { createDatabase, databaseExists, dropDatabase, pgUrl, withClient } from '../test/support/pg.ts';
-import { formatSeconds, median, runProcess } from './lib.ts';
+import { buildDr, formatSeconds, median, runProcess } from './lib.ts';
 
 const RUNS = Number(process.env.BENCH_RUNS ?? 3);
 const SOURCE = 'dr_bench_source';
 const MARKER = `crypto-stock-dr bench source v1: ${sampleSize('bench').candles} candles, complete`;
-const DR = [join(new URL('..', import.meta.url).pathname, 'bin/dr.mjs')];
+let DR: string[] = [];
 
 type Step = 'backup' | 'backup --no-fingerprints' | 'restore' | 'verify (content)' | 'verify (counts only)';
 const samples = new Map<Step, number[]>();
@@ -40,6 +40,7 @@ if (!(await databaseExists(SOURCE)) || (await withClient('postgres', async (c) =
 }
 
 const work = mkdtempSync(join(process.env.BENCH_TMP ?? tmpdir(), 'dr-bench-fp-'));
+DR = await buildDr(work);
 try {
   for (let run = 1; run <= RUNS; run++) {
     console.log(`run ${run}/${RUNS}`);

@@ -91,3 +91,13 @@ export function pathSize(path: string): number {
   if (!stat.isDirectory()) return stat.size;
   return readdirSync(path).reduce((sum, entry) => sum + pathSize(join(path, entry)), 0);
 }
+
+/**
+ * dr as shipped: the esbuild bundle of the sources as they are now (scripts/build-cli.mjs), built
+ * into `dir`. bin/dr.mjs would fall back to tsx while files change, timing the loader too.
+ */
+export async function buildDr(dir: string): Promise<string[]> {
+  const root = new URL('..', import.meta.url).pathname;
+  await runProcess(process.execPath, [join(root, 'scripts/build-cli.mjs'), join(dir, 'cli')]);
+  return [join(dir, 'cli', 'dr.mjs')];
+}

@@ -20,16 +20,15 @@ import { join } from 'node:path';
 import { createSampleDatabase, sampleSize } from '../core/sample-database.ts';
 import { createDatabase, databaseExists, dropDatabase, pgUrl, withClient } from '../test/support/pg.ts';
 import { s3ClientFor, s3EnvFor, startS3rver } from '../test/support/s3rver.ts';
-import { formatBytes, formatSeconds, median, pathSize, ProcessFailed, runProcess, runShell } from './lib.ts';
+import { buildDr, formatBytes, formatSeconds, median, pathSize, ProcessFailed, runProcess, runShell } from './lib.ts';
 
 const RUNS = Number(process.env.BENCH_RUNS ?? 4);
 const JOBS = availableParallelism();
 const DR_TIMEOUT_MS = Number(process.env.BENCH_DR_TIMEOUT ?? 600) * 1000;
 const SOURCE = 'dr_bench_source';
 const SOURCE_URL = pgUrl(SOURCE);
-const ROOT = new URL('..', import.meta.url).pathname;
 /** dr as shipped: the esbuild bundle (scripts/build-cli.mjs), built fresh into the run's work folder by main(). */
-let DR = [join(ROOT, 'bin/dr.mjs')];
+let DR: string[] = [];
 /** Written as the database comment only once the build committed, so a half-built source is rebuilt. */
 const MARKER = `crypto-stock-dr bench source v1: ${sampleSize('bench').candles} candles, complete`;
 
@@ -266,9 +265,7 @@ function report(): void {
 async function main(): Promise<void> {
   await ensureSource();
   const work = mkdtempSync(join(process.env.BENCH_TMP ?? tmpdir(), 'dr-bench-'));
-  // The bundle of the sources as they are now (bin/dr.mjs would fall back to tsx while files change).
-  await runProcess(process.execPath, [join(ROOT, 'scripts/build-cli.mjs'), join(work, 'cli')]);
-  DR = [join(work, 'cli', 'dr.mjs')];
+  DR = await buildDr(work);
   const s3 = await startBenchS3rver(join(work, 's3rver'));
   let oursSkipped: string | undefined;
   try {
