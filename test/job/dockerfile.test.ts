@@ -87,13 +87,13 @@ describe('job/Dockerfile', () => {
     expect(instructions.at(-1)).toBe('ENTRYPOINT ["node", "dist/dr-job.mjs"]');
   });
 
-  it('installs what a PITR restore runs: the PostgreSQL server of PG_MAJOR, pgBackRest and TimescaleDB, without a default cluster', () => {
+  it('installs what a PITR restore runs: the PostgreSQL server of PG_MAJOR, pgBackRest and TimescaleDB, without a default cluster, and setpriv', () => {
     const install = instructions.find((l) => l.includes('apt-get install -y --no-install-recommends "postgresql-client-${PG_MAJOR}"'));
     expect(install).toBeDefined();
     const packages = install!.split(/;\s*/).find((c) => c.startsWith('apt-get install -y --no-install-recommends "postgresql-client'))!.split(/\s+/).slice(4);
     expect(packages).toEqual([
       '"postgresql-client-${PG_MAJOR}"', '"postgresql-${PG_MAJOR}"', 'pgbackrest',
-      '"timescaledb-2-postgresql-${PG_MAJOR}${pin}"', '"timescaledb-2-loader-postgresql-${PG_MAJOR}${pin}"',
+      '"timescaledb-2-postgresql-${PG_MAJOR}${pin}"', '"timescaledb-2-loader-postgresql-${PG_MAJOR}${pin}"', 'util-linux',
     ]);
     expect(install).toContain('https://packagecloud.io/timescale/timescaledb/debian/ bookworm main');
     // The cluster setting is written before the server package is installed.
@@ -102,6 +102,8 @@ describe('job/Dockerfile', () => {
     // The build fails unless the server, pgBackRest and the TimescaleDB library are really there.
     expect(install).toContain('"/usr/lib/postgresql/${PG_MAJOR}/bin/postgres" --version');
     expect(install).toContain('pgbackrest version');
+    // setpriv (util-linux), under which core/signals.ts starts pg_dump and pg_restore so they die with the job.
+    expect(install).toContain('setpriv --version');
     expect(install).toContain('test -f "/usr/lib/postgresql/${PG_MAJOR}/lib/timescaledb-${TIMESCALEDB_VERSION}.so"');
     // pgBackRest's default paths are writable by the job's user.
     expect(install).toContain('install -d -o node -g node /var/log/pgbackrest /var/spool/pgbackrest /tmp/pgbackrest');
