@@ -12,6 +12,7 @@ import { formatBytes as formatByteSize } from './backup.ts';
 import { DRILL_REPORT_FORMATS, type DrillReportFormat, drillReportBase, drillReportsPrefix, isDrillReportJsonKey } from './layout.ts';
 import { type ReportSignature, type ReportSigner, signReport } from './evidence.ts';
 import type { Repository } from './repository/types.ts';
+import { EVIDENCE } from './tiers.ts';
 import { describeFailure, type VerifyCheck } from './verify.ts';
 
 export const DRILL_REPORT_KIND = 'crypto-stock-dr/drill-report';
@@ -772,8 +773,9 @@ export async function writeDrillReport(
     const keys = Object.fromEntries(DRILL_REPORT_FORMATS.map((f) => [f, `${base}.${f}`])) as Record<DrillReportFormat, string>;
     const taken = await Promise.all(DRILL_REPORT_FORMATS.map((f) => repo.head(keys[f])));
     if (taken.some(Boolean)) continue;
-    // Kept as long as monthly backups; the trend survives expiry through each report's own trend list.
-    for (const f of DRILL_REPORT_FORMATS) await repo.put(keys[f], bodies[f], { tier: 'monthly', contentType: CONTENT_TYPES[f] });
+    // Evidence: kept (and, on a locking S3 repository, COMPLIANCE-locked) for EVIDENCE_RETENTION_DAYS,
+    // so twelve months of drills stay readable for the trend and for an auditor.
+    for (const f of DRILL_REPORT_FORMATS) await repo.put(keys[f], bodies[f], { tier: EVIDENCE, contentType: CONTENT_TYPES[f] });
     return keys;
   }
   throw new Error(`100 drill reports of ${report.database} already exist for ${report.startedAt.slice(0, 10)}`);

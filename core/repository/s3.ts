@@ -5,7 +5,7 @@ import { DrError } from '../errors.ts';
 import { AccessError } from '../faults.ts';
 import { cjsExports } from '../interop.ts';
 import { Sha256Stream, toReadable } from '../hashing.ts';
-import { RETENTION_DAYS, RETENTION_TAG_KEY, type Tier } from '../tiers.ts';
+import { EVIDENCE, RETENTION_TAG_KEY, type RetentionClass, retentionDays } from '../tiers.ts';
 import type { ObjectInfo, ObjectLock, PutOptions, Repository, StoredObject } from './types.ts';
 
 const DAY_MS = 86_400_000;
@@ -367,10 +367,11 @@ export class S3Repository implements Repository {
   }
 
   /** The Object Lock fields of a write (lib-storage passes them on to CreateMultipartUpload). */
-  private retention(tier: Tier): Pick<PutObjectCommandInput, 'ObjectLockMode' | 'ObjectLockRetainUntilDate'> {
+  private retention(tier: RetentionClass): Pick<PutObjectCommandInput, 'ObjectLockMode' | 'ObjectLockRetainUntilDate'> {
     if (this.objectLock === 'none') return {};
-    const mode = this.objectLock === 'tiered' && tier !== 'daily' ? 'COMPLIANCE' : 'GOVERNANCE';
-    return { ObjectLockMode: mode, ObjectLockRetainUntilDate: new Date(Date.now() + RETENTION_DAYS[tier] * DAY_MS) };
+    // Evidence is never GOVERNANCE: an admin who can bypass governance could erase the drill record.
+    const mode = tier === EVIDENCE || (this.objectLock === 'tiered' && tier !== 'daily') ? 'COMPLIANCE' : 'GOVERNANCE';
+    return { ObjectLockMode: mode, ObjectLockRetainUntilDate: new Date(Date.now() + retentionDays(tier) * DAY_MS) };
   }
 
   private objectKey(key: string): string {

@@ -1,5 +1,5 @@
 import type { Readable } from 'node:stream';
-import type { Tier } from '../tiers.ts';
+import type { RetentionClass } from '../tiers.ts';
 
 /**
  * Object Lock retention a repository applies to what it writes (s3:// only). 'tiered': GOVERNANCE
@@ -24,8 +24,12 @@ export interface ObjectInfo {
 }
 
 export interface PutOptions {
-  /** Stored as the `retention=<tier>` tag (S3) so lifecycle rules can expire it. */
-  readonly tier: Tier;
+  /**
+   * Stored as the `retention=<tier>` tag (S3) so lifecycle rules can expire it. `evidence` (drill
+   * reports) is also locked in COMPLIANCE mode for EVIDENCE_RETENTION_DAYS wherever the repository
+   * locks objects (core/tiers.ts).
+   */
+  readonly tier: RetentionClass;
   /** @default - application/octet-stream */
   readonly contentType?: string;
   /**

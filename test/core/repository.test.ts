@@ -8,7 +8,7 @@ import { GetObjectTaggingCommand, PutObjectCommand } from '@aws-sdk/client-s3';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { DrError } from '../../core/errors.ts';
 import { FileRepository, openRepository, S3Repository, type Repository } from '../../core/repository/index.ts';
-import { RETENTION_TAG_KEY } from '../../core/tiers.ts';
+import { RETENTION_TAG_KEY, EVIDENCE, EVIDENCE_RETENTION_DAYS } from '../../core/tiers.ts';
 import { createTestBucket, s3Client, useS3Env } from '../support/s3.ts';
 
 const MiB = 1024 * 1024;
@@ -399,6 +399,20 @@ describe('s3 repository specifics', () => {
     expect(header('CreateMultipartUploadCommand', 'x-amz-object-lock-mode')).toEqual(['COMPLIANCE']);
     // s3rver drops PutObject's tags, so here every object is tagged afterwards, after a look.
     expect(sent.filter((c) => c.command === 'GetObjectTaggingCommand')).toHaveLength(3);
+  });
+
+  it('drill evidence (tier evidence): COMPLIANCE for 400 days wherever the repository locks, even with objectLock governance; no lock without one', async () => {
+    const { client, sent, header } = capturingClient();
+    const lockedFor = (value: string | undefined) => Math.round((Date.parse(value ?? '') - Date.now()) / 86_400_000);
+    for (const objectLock of ['governance', 'tiered'] as const) {
+      await new S3Repository({ bucket, prefix: `evidence-${objectLock}`, objectLock, client }).put('reports/drills/2026-12-06/db.json', '{}', { tier: EVIDENCE });
+    }
+    expect(header('PutObjectCommand', 'x-amz-object-lock-mode')).toEqual(['COMPLIANCE', 'COMPLIANCE']);
+    expect(header('PutObjectCommand', 'x-amz-object-lock-retain-until-date').map(lockedFor)).toEqual([EVIDENCE_RETENTION_DAYS, EVIDENCE_RETENTION_DAYS]);
+    expect(header('PutObjectCommand', 'x-amz-tagging')).toEqual([`${RETENTION_TAG_KEY}=evidence`, `${RETENTION_TAG_KEY}=evidence`]);
+    sent.length = 0;
+    await new S3Repository({ bucket, prefix: 'evidence-none', client }).put('reports/x.json', '{}', { tier: EVIDENCE });
+    expect(header('PutObjectCommand', 'x-amz-object-lock-mode')).toEqual([undefined]);
   });
 
   it('openRepository takes the Object Lock mode (default none) and refuses unknown ones', () => {
