@@ -126,6 +126,8 @@ export const Metrics = {
   restoreTrendGrowthPercent: 'RestoreTrendGrowthPercent',
   /** Days until the restore time reaches the RTO at the last 12 months' rate (drill-report Lambda, when growing). Alarm: below 90. */
   daysUntilRto: 'DaysUntilRto',
+  /** 1 when a drill report could not be signed (KMS refused or failed) and was written unsigned (drill-report Lambda). Count. */
+  reportUnsigned: 'ReportUnsigned',
   /**
    * Age of the newest verified backup (the one under Legal Hold, core/verified-hold.ts), from its
    * start: emitted by the drill report after a drill and daily by the drill-age Lambda. Hours.
@@ -213,4 +215,8 @@ export const ReportEnv = {
   repo: JobEnv.repo,
   /** ARN of the SNS topic that receives the drill summary. */
   topicArn: 'DR_REPORT_TOPIC_ARN',
+  /** ARN of the asymmetric KMS key (ECC_NIST_P256, SIGN_VERIFY) that signs the report JSON; unset: unsigned reports. */
+  signingKeyArn: 'DR_REPORT_SIGNING_KEY_ARN',
+  /** `compliance`: the vault has Object Lock, and reports are locked in COMPLIANCE mode for EVIDENCE_RETENTION_DAYS. */
+  reportLock: 'DR_REPORT_LOCK',
 } as const;

@@ -226,7 +226,7 @@ export class DrStack extends Stack {
     ];
     this.tamperAlarm = new TamperAlarm(this, 'TamperAlarm', {
       buckets: [this.vault.bucket, ...(this.pitrRepository ? [this.pitrRepository.bucket] : [])],
-      keys: [this.vault.key, ...(this.pitrRepository ? [this.pitrRepository.key] : [])],
+      keys: [this.vault.key, this.drillFunctions.reportSigningKey, ...(this.pitrRepository ? [this.pitrRepository.key] : [])],
       topic: this.monitoring.topic,
     });
     if (config.alertTopicArn) this.notifyExistingTopic(sns.Topic.fromTopicArn(this, 'AlertTopic', config.alertTopicArn));

@@ -9,13 +9,18 @@
  * Event (validated; see DrillReportEventSchema):
  *   { database, backupId?, startedAt?, rtoSeconds?, healthUrls?,
  *     restore? | restoreResultName?, verify?, scratch?, timings?, errors? }
- * Environment (core/contract.ts ReportEnv): DR_REPO (the vault), DR_REPORT_TOPIC_ARN.
+ * Environment (core/contract.ts ReportEnv): DR_REPO (the vault), DR_REPORT_TOPIC_ARN, and
+ * DR_REPORT_SIGNING_KEY_ARN (the report JSON is signed with KMS Sign; when KMS fails, the report is
+ * written unsigned with the reason, and ReportUnsigned is emitted) and DR_REPORT_LOCK=compliance
+ * (reports locked in COMPLIANCE mode for EVIDENCE_RETENTION_DAYS).
  */
+import { GetPublicKeyCommand, KMSClient, SignCommand } from '@aws-sdk/client-kms';
 import { PublishCommand, SNSClient } from '@aws-sdk/client-sns';
 import { z } from 'zod';
 import { readManifest } from '../../core/backups.ts';
 import { Metrics, ReportEnv } from '../../core/contract.ts';
 import { emfLine, type EmfMetric } from '../../core/emf.ts';
+import { kmsSigner, type ReportSigner, signReport } from '../../core/evidence.ts';
 import { jobResultKey, readJobResult } from '../../core/job-result.ts';
 import { backupIdTime, isBackupId, REPORTS_ROOT } from '../../core/layout.ts';
 import { buildDrillReport, CHECKLIST_SYMBOLS, type DrillFacts, type DrillReport, type DrillReportKeys, readDrillHistory, writeDrillReport } from '../../core/report.ts';
@@ -112,6 +117,8 @@ export interface DrillReportOutput {
   readonly keys: DrillReportKeys;
   /** The newest verified backup under Legal Hold (core/verified-hold.ts), when there is one. */
   readonly hold?: VerifiedHold;
+  /** Whether the report JSON carries a KMS signature (else it says why it is unsigned). */
+  readonly signed: boolean;
 }
 
 /** The SNS message's line about the Legal Hold of the newest verified backup. */
@@ -129,9 +136,30 @@ export interface DrillReportDeps {
   readonly now?: () => Date;
   /** @default - openRepository(DR_REPO) */
   readonly repository?: Repository;
+  /** KMS Sign and GetPublicKey of the signing key. @default - a KMSClient */
+  readonly kms?: Pick<KMSClient, 'send'>;
 }
 
 const sns = new SNSClient({});
+const kms = new KMSClient({});
+
+/** A signer over the KMS key `keyArn`; its public key is fetched once per container. */
+function kmsReportSigner(client: Pick<KMSClient, 'send'>, keyArn: string): () => Promise<ReportSigner> {
+  let signer: Promise<ReportSigner> | undefined;
+  return () => {
+    signer ??= client.send(new GetPublicKeyCommand({ KeyId: keyArn })).then((key) => {
+      if (!key.PublicKey) throw new Error(`KMS returned no public key for ${keyArn}`);
+      return kmsSigner(keyArn, key.PublicKey, async (digest) => {
+        const out = await client.send(new SignCommand({ KeyId: keyArn, Message: digest, MessageType: 'DIGEST', SigningAlgorithm: 'ECDSA_SHA_256' }));
+        if (!out.Signature) throw new Error(`KMS Sign returned no signature for ${keyArn}`);
+        return out.Signature;
+      });
+    });
+    // A failed lookup is retried by the next drill, not cached.
+    signer.catch(() => { signer = undefined; });
+    return signer;
+  };
+}
 
 export function createHandler(deps: DrillReportDeps = {}): (event: unknown) => Promise<DrillReportOutput> {
   const env = deps.env ?? process.env;
@@ -139,17 +167,30 @@ export function createHandler(deps: DrillReportDeps = {}): (event: unknown) => P
   const print = deps.print ?? ((line: string) => console.log(line));
   const now = deps.now ?? (() => new Date());
   let repo: Repository | undefined = deps.repository;
+  const keyArn = env[ReportEnv.signingKeyArn];
+  const signer = keyArn ? kmsReportSigner(deps.kms ?? kms, keyArn) : undefined;
   return async (raw) => {
     const event = DrillReportEventSchema.parse(raw);
     const url = env[ReportEnv.repo];
     const topicArn = env[ReportEnv.topicArn];
     if (!url) throw new Error(`${ReportEnv.repo} is not set; the drill workflow construct sets it to the vault`);
     if (!topicArn) throw new Error(`${ReportEnv.topicArn} is not set; the drill workflow construct sets it to the alarm topic`);
-    repo ??= openRepository(url);
+    // On the vault (Object Lock on), reports go COMPLIANCE-locked as evidence (core/tiers.ts).
+    repo ??= openRepository(url, env[ReportEnv.reportLock] === 'compliance' ? { objectLock: 'tiered' } : {});
     const finishedAt = now();
 
     const facts = await gatherFacts(repo, event, finishedAt);
-    const report = buildDrillReport({ ...facts, previous: await readDrillHistory(repo, event.database, { prefix: `${REPORTS_ROOT}/` }).catch(() => []) });
+    const unsignedReport = buildDrillReport({ ...facts, previous: await readDrillHistory(repo, event.database, { prefix: `${REPORTS_ROOT}/` }).catch(() => []) });
+    // An unsigned report is still evidence of the drill: written, marked unsigned with the reason, and alarmed on.
+    let unsignedReason: string | undefined = signer ? undefined : `no signing key configured (${ReportEnv.signingKeyArn})`;
+    let report;
+    try {
+      report = await signReport(unsignedReport, signer && (await signer()), unsignedReason);
+    } catch (err) {
+      unsignedReason = `signing with KMS key ${keyArn} failed: ${(err as Error).message}`;
+      console.error(`drill report of ${event.database} written unsigned: ${unsignedReason}`);
+      report = await signReport(unsignedReport, undefined, unsignedReason);
+    }
     const keys = await writeDrillReport(repo, report, { prefix: `${REPORTS_ROOT}/` });
 
     // A passed drill verified its backup: the newest verified one keeps a Legal Hold (the older one's is released).
@@ -165,6 +206,7 @@ export function createHandler(deps: DrillReportDeps = {}): (event: unknown) => P
     }
 
     const metrics: EmfMetric[] = [{ name: Metrics.drillPassed, value: report.passed ? 1 : 0, unit: 'None' }];
+    if (signer && !report.signature) metrics.push({ name: Metrics.reportUnsigned, value: 1, unit: 'Count' });
     // Only a completed restore's time measures recovery; a failed one's would understate it.
     if (report.restore.completed && report.restore.seconds !== null) metrics.push({ name: Metrics.restoreSeconds, value: report.restore.seconds, unit: 'Seconds' });
     if (report.backup) metrics.push({ name: Metrics.backupAgeHours, value: report.backup.ageHours, unit: 'None' });
@@ -179,7 +221,7 @@ export function createHandler(deps: DrillReportDeps = {}): (event: unknown) => P
       Subject: `Restore drill ${report.passed ? 'PASS' : 'FAIL'}: ${event.database}`.slice(0, 100),
       Message: snsMessage(report, keys, repo.url) + holdLine(hold, holdError),
     }));
-    return { database: event.database, passed: report.passed, rtoPassed: report.restore.rtoPassed, summary: report.summary, keys, ...(hold ? { hold } : {}) };
+    return { database: event.database, passed: report.passed, rtoPassed: report.restore.rtoPassed, summary: report.summary, keys, signed: report.signature !== null, ...(hold ? { hold } : {}) };
   };
 }
 

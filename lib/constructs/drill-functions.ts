@@ -1,9 +1,9 @@
-import { Duration, Validations } from 'aws-cdk-lib';
+import { Duration, RemovalPolicy, Validations } from 'aws-cdk-lib';
 import * as ec2 from 'aws-cdk-lib/aws-ec2';
 import * as events from 'aws-cdk-lib/aws-events';
 import * as targets from 'aws-cdk-lib/aws-events-targets';
 import * as iam from 'aws-cdk-lib/aws-iam';
-import type * as kms from 'aws-cdk-lib/aws-kms';
+import * as kms from 'aws-cdk-lib/aws-kms';
 import type * as sfn from 'aws-cdk-lib/aws-stepfunctions';
 import type * as sns from 'aws-cdk-lib/aws-sns';
 import { Construct } from 'constructs';
@@ -13,6 +13,7 @@ import { DRILL_REPORTS_DIR, REPORTS_ROOT } from '../../core/layout.ts';
 import { nagResourceName } from '../nag.ts';
 import type { SslMode } from '../config.ts';
 import { DrFunction } from './function.ts';
+import { protectKey } from './protection.ts';
 import type { ScratchServer } from './workflows/drill-workflow.ts';
 import type { BackupVault } from './vault.ts';
 
@@ -85,6 +86,12 @@ export class DrillFunctions extends Construct {
   public readonly verify: DrFunction;
   public readonly cleanup: DrFunction;
   public readonly report: DrFunction;
+  /**
+   * Signs each drill report's JSON (KMS Sign, ECDSA P-256 over its SHA-256), so that an edited
+   * report fails `dr report verify`. Only the report Lambda may sign; nobody but the break-glass
+   * role may delete, disable or re-policy it.
+   */
+  public readonly reportSigningKey: kms.Key;
   public readonly drillAge: DrFunction;
   public readonly drillAgeRule: events.Rule;
   /** With sweepAfterStoppedDrills: the rule that runs the cleanup when a drill times out or is aborted. */
@@ -153,6 +160,19 @@ export class DrillFunctions extends Construct {
       timeout: Duration.minutes(2),
       environment: { [ReportEnv.repo]: repo, [ReportEnv.topicArn]: props.topic.topicArn },
     });
+    this.reportSigningKey = new kms.Key(this, 'ReportSigningKey', {
+      description: 'crypto-stock-dr: signs drill reports (check one with dr report verify)',
+      keySpec: kms.KeySpec.ECC_NIST_P256,
+      keyUsage: kms.KeyUsage.SIGN_VERIFY,
+      // Reports signed with it stay verifiable for their 400 days whatever happens to the stack.
+      removalPolicy: RemovalPolicy.RETAIN,
+    });
+    protectKey(this.reportSigningKey, props.vault.breakGlassRoleArn);
+    // No rotation: KMS cannot rotate asymmetric keys, and one key keeps every report it signed verifiable.
+    this.reportSigningKey.grant(this.report.function, 'kms:Sign', 'kms:GetPublicKey');
+    this.report.function.addEnvironment(ReportEnv.signingKeyArn, this.reportSigningKey.keyArn);
+    // The vault has Object Lock: reports are locked as evidence (COMPLIANCE, EVIDENCE_RETENTION_DAYS).
+    this.report.function.addEnvironment(ReportEnv.reportLock, 'compliance');
     props.vault.grantRead(this.report.function);
     props.vault.grantReportsWrite(this.report.function);
     // After a passed drill the report holds the newest verified backup and releases the one before.

@@ -4,7 +4,7 @@ import * as kms from 'aws-cdk-lib/aws-kms';
 import * as s3 from 'aws-cdk-lib/aws-s3';
 import { Construct, type IConstruct } from 'constructs';
 import { BACKUPS_ROOT } from '../../core/layout.ts';
-import { RETENTION_DAYS, RETENTION_TAG_KEY, TIERS } from '../../core/tiers.ts';
+import { EVIDENCE, EVIDENCE_RETENTION_DAYS, RETENTION_DAYS, RETENTION_TAG_KEY, TIERS } from '../../core/tiers.ts';
 import { nagResourceName } from '../nag.ts';
 import { defaultBreakGlassRoleArn, protectBucket, protectKey } from './protection.ts';
 import { newAccessLogsBucket, newVersionedKmsBucket, validateNoncurrentExpiration } from './versioned-bucket.ts';
@@ -58,6 +58,9 @@ export interface BackupVaultProps {
 /** The longest Object Lock retention a writer may set on a backup: the longest tier plus a day of clock slack. */
 export const MAX_LOCK_DAYS = Math.max(...TIERS.map((tier) => RETENTION_DAYS[tier])) + 1;
 
+/** The longest Object Lock retention a writer may set on a drill report (evidence), with the same slack. */
+export const MAX_EVIDENCE_LOCK_DAYS = EVIDENCE_RETENTION_DAYS + 1;
+
 /**
  * Where backups live: a versioned, Object Lock enabled, KMS-encrypted, TLS-only bucket whose
  * lifecycle rules expire objects by their `retention` tag (the tiers of core/tiers.ts).
@@ -96,11 +99,15 @@ export class BackupVault extends Construct {
       accessLogsBucket: this.accessLogsBucket,
       accessLogsPrefix: 'backup-vault/',
       noncurrentVersionExpiration: noncurrent,
-      lifecycleRules: TIERS.map((tier) => ({
-        id: `expire-${tier}`,
-        tagFilters: { [RETENTION_TAG_KEY]: tier },
-        expiration: Duration.days(RETENTION_DAYS[tier]),
-      })),
+      lifecycleRules: [
+        ...TIERS.map((tier) => ({
+          id: `expire-${tier}`,
+          tagFilters: { [RETENTION_TAG_KEY]: tier },
+          expiration: Duration.days(RETENTION_DAYS[tier]),
+        })),
+        // Drill reports, COMPLIANCE-locked for EVIDENCE_RETENTION_DAYS: expired the day their lock ends.
+        { id: `expire-${EVIDENCE}`, tagFilters: { [RETENTION_TAG_KEY]: EVIDENCE }, expiration: Duration.days(MAX_EVIDENCE_LOCK_DAYS) },
+      ],
       removalPolicy,
     });
 
@@ -144,8 +151,17 @@ export class BackupVault extends Construct {
       principals: [new iam.AnyPrincipal()],
       // A COMPLIANCE lock cannot be shortened by anyone: a years-long one would be a storage bill nobody can stop.
       actions: ['s3:PutObject', 's3:PutObjectRetention'],
-      resources: [this.bucket.arnForObjects('*')],
+      // Reports are evidence, kept longer (below); every other object is held to the backup tiers.
+      notResources: [this.bucket.arnForObjects(`${BackupVault.REPORTS_PREFIX}*`)],
       conditions: { NumericGreaterThan: { 's3:object-lock-remaining-retention-days': String(MAX_LOCK_DAYS) } },
+    }));
+    this.bucket.addToResourcePolicy(new iam.PolicyStatement({
+      sid: 'DenyReportLocksBeyondEvidenceMaximum',
+      effect: iam.Effect.DENY,
+      principals: [new iam.AnyPrincipal()],
+      actions: ['s3:PutObject', 's3:PutObjectRetention'],
+      resources: [this.bucket.arnForObjects(`${BackupVault.REPORTS_PREFIX}*`)],
+      conditions: { NumericGreaterThan: { 's3:object-lock-remaining-retention-days': String(MAX_EVIDENCE_LOCK_DAYS) } },
     }));
   }
 
@@ -213,12 +229,13 @@ export class BackupVault extends Construct {
   }
 
   /**
-   * Lets `grantee` write reports under `reports/` (write-once puts, no delete) with the vault key.
+   * Lets `grantee` write reports under `reports/` (write-once puts, no delete) with the vault key,
+   * each with its own COMPLIANCE lock (PutObjectRetention: x-amz-object-lock-* on PutObject).
    * Combine with grantRead for a drill report that reads backups and writes its report.
    */
   public grantReportsWrite(grantee: iam.IGrantable): iam.Grant {
     const objects = this.bucket.arnForObjects(`${BackupVault.REPORTS_PREFIX}*`);
-    const grant = iam.Grant.addToPrincipal({ grantee, actions: ['s3:PutObject', 's3:PutObjectTagging', 's3:GetObject'], resourceArns: [objects] });
+    const grant = iam.Grant.addToPrincipal({ grantee, actions: ['s3:PutObject', 's3:PutObjectRetention', 's3:PutObjectTagging', 's3:GetObject'], resourceArns: [objects] });
     this.key.grant(grantee, 'kms:Encrypt', 'kms:GenerateDataKey');
     const principal = grantee.grantPrincipal as Partial<IConstruct>;
     if (principal.node) {

@@ -73,7 +73,7 @@ describe('drill-report Lambda (real s3rver, mocked SNS client)', () => {
       timings: { cleanup: { startedAt: 1_764_990_000_000, stoppedAt: 1_764_990_000_400 } },
     });
     const base = `reports/drills/${today()}/${source}`;
-    expect(out).toEqual({ database: source, passed: true, rtoPassed: true, summary: expect.stringMatching(/^PASS /), keys: { html: `${base}.html`, md: `${base}.md`, json: `${base}.json` } });
+    expect(out).toEqual({ database: source, passed: true, rtoPassed: true, summary: expect.stringMatching(/^PASS /), keys: { html: `${base}.html`, md: `${base}.md`, json: `${base}.json` }, signed: false });
     const report = await readJson(out.keys.json);
     expect(report).toMatchObject({ passed: true, backup: { id: backup.id, bytes: backup.bytes, tier: backup.tier }, scratch: { dropped: true } });
     expect(report.phases.find((p: { name: string }) => p.name === 'cleanup').seconds).toBe(0.4);

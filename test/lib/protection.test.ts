@@ -9,7 +9,9 @@ import { Stack } from 'aws-cdk-lib';
 import * as cxapi from 'aws-cdk-lib/cx-api';
 import { Match, Template } from 'aws-cdk-lib/assertions';
 import { describe, expect, it } from 'vitest';
-import { MAX_LOCK_DAYS } from '../../lib/constructs/vault.ts';
+import { MAX_EVIDENCE_LOCK_DAYS, MAX_LOCK_DAYS } from '../../lib/constructs/vault.ts';
+import { EVIDENCE_RETENTION_DAYS } from '../../core/tiers.ts';
+import { ReportEnv } from '../../core/contract.ts';
 import { PROTECTED_BUCKET_ACTIONS, PROTECTED_KEY_ACTIONS } from '../../lib/constructs/protection.ts';
 import { DrStack } from '../../lib/dr-stack.ts';
 import { addOffsiteStack } from '../../lib/offsite-stack.ts';
@@ -124,7 +126,11 @@ describe('§1 nobody but the break-glass role can weaken the vault, the PITR rep
         'source': ['aws.kms'],
         'detail': {
           eventName: ['ScheduleKeyDeletion', 'DisableKey', 'PutKeyPolicy', 'DeleteAlias'],
-          resources: { ARN: [{ 'Fn::GetAtt': [Match.stringLikeRegexp('^VaultKey'), 'Arn'] }, { 'Fn::GetAtt': [Match.stringLikeRegexp('^PitrRepositoryKey'), 'Arn'] }] },
+          resources: { ARN: [
+            { 'Fn::GetAtt': [Match.stringLikeRegexp('^VaultKey'), 'Arn'] },
+            { 'Fn::GetAtt': [Match.stringLikeRegexp('^DrillFunctionsReportSigningKey'), 'Arn'] },
+            { 'Fn::GetAtt': [Match.stringLikeRegexp('^PitrRepositoryKey'), 'Arn'] },
+          ] },
         },
       },
       Targets: [Match.objectLike({ Arn: topic })],
@@ -134,6 +140,58 @@ describe('§1 nobody but the break-glass role can weaken the vault, the PITR rep
   it('the offsite replica\'s default lock (COMPLIANCE) is never shorter than the longest lock the source writes', () => {
     const bucket = Object.values(offsiteTemplate.findResources('AWS::S3::Bucket', { Properties: { ObjectLockEnabled: true } }))[0] as any;
     expect(bucket.Properties.ObjectLockConfiguration.Rule.DefaultRetention).toEqual({ Mode: 'COMPLIANCE', Days: 180 });
+  });
+});
+
+describe('drill evidence that lasts (issue 15 §3): signed with KMS, locked for 400 days', () => {
+  const { template } = buildAll();
+  const keyId = (t: Template) => Object.keys(t.findResources('AWS::KMS::Key', { Properties: { KeySpec: 'ECC_NIST_P256' } }));
+
+  it('an asymmetric P-256 signing key, retained, that only the break-glass role may delete, disable or re-policy', () => {
+    template.hasResource('AWS::KMS::Key', {
+      Properties: Match.objectLike({ KeySpec: 'ECC_NIST_P256', KeyUsage: 'SIGN_VERIFY' }),
+      DeletionPolicy: 'Retain',
+    });
+    const [id] = keyId(template);
+    const key = template.toJSON().Resources[id];
+    expect(key.Properties.KeyPolicy.Statement).toContainEqual(expect.objectContaining({
+      Sid: 'DenyKeyDestructionExceptBreakGlass', Effect: 'Deny', Action: [...PROTECTED_KEY_ACTIONS].sort(),
+      Condition: { ArnNotEquals: { 'aws:PrincipalArn': BREAK_GLASS } },
+    }));
+  });
+
+  it('the report Lambda alone may Sign and GetPublicKey with it, and gets its ARN and the lock mode', () => {
+    const [id] = keyId(template);
+    const grants = Object.values(template.findResources('AWS::IAM::Policy')).flatMap((p: any) => (p.Properties.PolicyDocument.Statement as any[])
+      .filter((s) => asList(s.Resource).some((r) => JSON.stringify(r).includes(id)))
+      .map((s) => ({ roles: p.Properties.Roles, actions: asList(s.Action) })));
+    expect(grants).toHaveLength(1);
+    expect(grants[0].actions.sort()).toEqual(['kms:GetPublicKey', 'kms:Sign']);
+    expect(JSON.stringify(grants[0].roles)).toMatch(/DrillFunctionsReport/);
+    template.hasResourceProperties('AWS::Lambda::Function', {
+      Environment: { Variables: Match.objectLike({ [ReportEnv.signingKeyArn]: { 'Fn::GetAtt': [id, 'Arn'] }, [ReportEnv.reportLock]: 'compliance' }) },
+    });
+  });
+
+  it('reports may be locked up to 401 days (backups still 181), carry PutObjectRetention, and expire only when their lock ends', () => {
+    const statements = bucketPolicy(template, 'VaultBucket');
+    const reports = { 'Fn::Join': ['', [{ 'Fn::GetAtt': [Match.stringLikeRegexp('^VaultBucket'), 'Arn'] }, '/reports/*']] };
+    expect(EVIDENCE_RETENTION_DAYS).toBe(400);
+    expect(MAX_EVIDENCE_LOCK_DAYS).toBe(401);
+    Template.fromJSON({ Resources: { P: { Type: 'AWS::S3::BucketPolicy', Properties: { PolicyDocument: { Statement: statements } } } } }).hasResourceProperties('AWS::S3::BucketPolicy', {
+      PolicyDocument: { Statement: Match.arrayWith([
+        Match.objectLike({ Sid: 'DenyLocksBeyondTierMaximum', NotResource: reports, Condition: { NumericGreaterThan: { 's3:object-lock-remaining-retention-days': '181' } } }),
+        Match.objectLike({ Sid: 'DenyReportLocksBeyondEvidenceMaximum', Effect: 'Deny', Resource: reports, Condition: { NumericGreaterThan: { 's3:object-lock-remaining-retention-days': '401' } } }),
+      ]) },
+    });
+    const writes = Object.values(template.findResources('AWS::IAM::Policy')).flatMap((p: any) => p.Properties.PolicyDocument.Statement as any[])
+      .filter((s) => JSON.stringify(s.Resource ?? '').includes('/reports/*') && asList(s.Action).includes('s3:PutObject'));
+    expect(writes.length).toBeGreaterThan(0);
+    for (const s of writes) expect(asList(s.Action)).toContain('s3:PutObjectRetention');
+    const vault = Object.entries(template.findResources('AWS::S3::Bucket')).find(([id]) => id.startsWith('VaultBucket'))![1] as any;
+    expect(vault.Properties.LifecycleConfiguration.Rules).toContainEqual(expect.objectContaining({
+      Id: 'expire-evidence', ExpirationInDays: 401, TagFilters: [{ Key: 'retention', Value: 'evidence' }],
+    }));
   });
 });
 
