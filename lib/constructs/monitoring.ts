@@ -198,6 +198,8 @@ export class DrillMonitoring extends Construct {
   public readonly restoreTrendAlarms: ReadonlyMap<string, cloudwatch.Alarm[]>;
   /** The newest verified backup (Legal Hold) is older than maxVerifiedBackupAgeDays, or missing. */
   public readonly verifiedBackupAgeAlarms: ReadonlyMap<string, cloudwatch.Alarm>;
+  /** A drill report was written unsigned because KMS refused or failed to sign it. */
+  public readonly reportUnsignedAlarms: ReadonlyMap<string, cloudwatch.Alarm>;
 
   constructor(scope: Construct, id: string, props: DrillMonitoringProps) {
     super(scope, id);
@@ -287,7 +289,20 @@ export class DrillMonitoring extends Construct {
       }));
     }
     this.verifiedBackupAgeAlarms = verified;
-    for (const alarm of [...failed.values(), ...rto.values(), ...stale.values(), ...[...trend.values()].flat(), ...verified.values()]) alarm.addAlarmAction(notify);
+    const unsigned = new Map<string, cloudwatch.Alarm>();
+    for (const database of props.databases) {
+      // Emitted only when a report could not be signed: missing data is a signed report (or no drill).
+      unsigned.set(database, new cloudwatch.Alarm(this, `ReportUnsigned_${idOf(database)}`, {
+        alarmDescription: `The drill report of ${database} could not be signed with the KMS key and was written unsigned (its 'unsigned' field says why): it is not evidence an auditor can check. Fix the key or the report Lambda's kms:Sign permission.`,
+        metric: databaseMetric(Metrics.reportUnsigned, database, { statistic: cloudwatch.Stats.MAXIMUM, period: day }),
+        threshold: 1,
+        evaluationPeriods: 1,
+        comparisonOperator: cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
+        treatMissingData: cloudwatch.TreatMissingData.NOT_BREACHING,
+      }));
+    }
+    this.reportUnsignedAlarms = unsigned;
+    for (const alarm of [...failed.values(), ...rto.values(), ...stale.values(), ...[...trend.values()].flat(), ...verified.values(), ...unsigned.values()]) alarm.addAlarmAction(notify);
     this.restoreTrendAlarms = trend;
     this.drillFailedAlarms = failed;
     this.rtoExceededAlarms = rto;

@@ -304,4 +304,19 @@ describe('issue 12 §1: the newest verified backup never expires (S3 Legal Hold)
     }
     expect(stack.drillMonitoring.verifiedBackupAgeAlarms.size).toBe(2);
   });
+
+  it('a drill report written unsigned (KMS refused or failed) alarms per database (issue 15 §3)', () => {
+    for (const database of stack.drillMonitoring.reportUnsignedAlarms.keys()) {
+      template.hasResourceProperties('AWS::CloudWatch::Alarm', {
+        MetricName: 'ReportUnsigned',
+        Dimensions: [{ Name: 'Database', Value: database }],
+        Statistic: 'Maximum',
+        Threshold: 1,
+        ComparisonOperator: 'GreaterThanOrEqualToThreshold',
+        TreatMissingData: 'notBreaching',
+        AlarmActions: [{ Ref: Match.stringLikeRegexp('MonitoringTopic') }],
+      });
+    }
+    expect(stack.drillMonitoring.reportUnsignedAlarms.size).toBe(2);
+  });
 });
