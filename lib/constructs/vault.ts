@@ -145,24 +145,20 @@ export class BackupVault extends Construct {
       resources: [backups],
       conditions: { Null: { [`s3:ExistingObjectTag/${RETENTION_TAG_KEY}`]: 'false' } },
     }));
-    this.bucket.addToResourcePolicy(new iam.PolicyStatement({
-      sid: 'DenyLocksBeyondTierMaximum',
-      effect: iam.Effect.DENY,
-      principals: [new iam.AnyPrincipal()],
-      // A COMPLIANCE lock cannot be shortened by anyone: a years-long one would be a storage bill nobody can stop.
-      actions: ['s3:PutObject', 's3:PutObjectRetention'],
-      // Reports are evidence, kept longer (below); every other object is held to the backup tiers.
-      notResources: [this.bucket.arnForObjects(`${BackupVault.REPORTS_PREFIX}*`)],
-      conditions: { NumericGreaterThan: { 's3:object-lock-remaining-retention-days': String(MAX_LOCK_DAYS) } },
-    }));
-    this.bucket.addToResourcePolicy(new iam.PolicyStatement({
-      sid: 'DenyReportLocksBeyondEvidenceMaximum',
-      effect: iam.Effect.DENY,
-      principals: [new iam.AnyPrincipal()],
-      actions: ['s3:PutObject', 's3:PutObjectRetention'],
-      resources: [this.bucket.arnForObjects(`${BackupVault.REPORTS_PREFIX}*`)],
-      conditions: { NumericGreaterThan: { 's3:object-lock-remaining-retention-days': String(MAX_EVIDENCE_LOCK_DAYS) } },
-    }));
+    // A COMPLIANCE lock cannot be shortened by anyone: a years-long one would be a storage bill nobody can stop.
+    const denyLocksBeyond = (sid: string, days: number, scope: Pick<iam.PolicyStatementProps, 'resources' | 'notResources'>) =>
+      this.bucket.addToResourcePolicy(new iam.PolicyStatement({
+        sid,
+        effect: iam.Effect.DENY,
+        principals: [new iam.AnyPrincipal()],
+        actions: ['s3:PutObject', 's3:PutObjectRetention'],
+        ...scope,
+        conditions: { NumericGreaterThan: { 's3:object-lock-remaining-retention-days': String(days) } },
+      }));
+    // Reports are evidence, kept longer; every other object is held to the backup tiers.
+    const reports = this.bucket.arnForObjects(`${BackupVault.REPORTS_PREFIX}*`);
+    denyLocksBeyond('DenyLocksBeyondTierMaximum', MAX_LOCK_DAYS, { notResources: [reports] });
+    denyLocksBeyond('DenyReportLocksBeyondEvidenceMaximum', MAX_EVIDENCE_LOCK_DAYS, { resources: [reports] });
   }
 
   /** Prefix of drill and verification reports (written by the drill report, never by the backup job). */
