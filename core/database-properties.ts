@@ -82,3 +82,42 @@ export async function applyDatabaseProperties(admin: pg.Client, database: string
     }
   }
 }
+
+/** One difference (or match) of a database-level property, for verify's checks. */
+export interface PropertyComparison {
+  readonly property: string;
+  readonly expected: string;
+  readonly actual: string;
+}
+
+/**
+ * The backup's database-level properties against the restored database's. Owner and privileges
+ * are left out with `noOwner` (a --no-owner restore does not set them); a property of a role the
+ * target server lacks (its owner, a grant, a per-role setting) is left out too, since no restore
+ * can set it there and the restore has already warned about it.
+ */
+export function compareDatabaseProperties(
+  expected: DatabaseProperties,
+  actual: DatabaseProperties,
+  options: { readonly noOwner?: boolean; readonly skipComment?: boolean; readonly roleExists: (role: string) => boolean },
+): PropertyComparison[] {
+  const out: PropertyComparison[] = [{ property: 'connection limit', expected: String(expected.connectionLimit), actual: String(actual.connectionLimit) }];
+  if (!options.skipComment) out.push({ property: 'comment', expected: expected.comment ?? '(none)', actual: actual.comment ?? '(none)' });
+  if (!options.noOwner && options.roleExists(expected.owner)) {
+    out.push({ property: 'owner', expected: expected.owner, actual: actual.owner });
+    const grants = (p: DatabaseProperties) => p.grants === null
+      ? '(default privileges)'
+      : p.grants.filter((g) => g.grantee !== p.owner && (g.grantee === 'PUBLIC' || options.roleExists(g.grantee)))
+        .map((g) => `${g.grantee}:${g.privilege}${g.grantable ? '*' : ''}`).sort().join(', ') || '(none)';
+    out.push({ property: 'privileges', expected: grants(expected), actual: grants(actual) });
+  }
+  const settings = (p: DatabaseProperties) => new Map(p.settings
+    .filter((g) => g.role === null || options.roleExists(g.role))
+    .map((g) => [g.role ?? '', g.settings.filter((s) => !TRANSIENT.has(s.split('=')[0])).sort().join(', ')]));
+  const want = settings(expected);
+  const have = settings(actual);
+  for (const role of new Set([...want.keys(), ...have.keys()])) {
+    out.push({ property: role ? `settings for role ${role}` : 'settings', expected: want.get(role) || '(none)', actual: have.get(role) || '(none)' });
+  }
+  return out;
+}

@@ -194,7 +194,7 @@ export async function runDrill(options: DrillOptions): Promise<DrillResult> {
       const started = Date.now();
       try {
         const [verified, wsChecks] = await Promise.all([
-          verifyAgainstManifest({ manifest, target: scratchUrl, healthUrls: httpUrls, healthTimeoutMs: options.healthTimeoutMs }),
+          verifyAgainstManifest({ manifest, target: scratchUrl, healthUrls: httpUrls, healthTimeoutMs: options.healthTimeoutMs, noOwner: options.noOwner, skipDatabaseComment: true }),
           Promise.all(wsUrls.map((u) => probeWebSocket(u, options.healthTimeoutMs ?? 5000))),
         ]);
         const checks = [...verified.checks, ...wsChecks];

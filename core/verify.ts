@@ -11,6 +11,7 @@ import { DrError } from './errors.ts';
 import type { Manifest, ManifestTable } from './manifest.ts';
 import { connect, parsePgUrl, queryError, redact } from './pg.ts';
 import { compareContent } from './fingerprint.ts';
+import { compareDatabaseProperties, type DatabaseProperties, readDatabaseProperties } from './database-properties.ts';
 import { readTimescaleCatalog, type TimescaleCatalog } from './timescale.ts';
 
 export interface VerifyOptions {
@@ -35,12 +36,17 @@ export interface VerifyOptions {
   readonly content?: boolean;
   /** Connections for the content checks. @default 2 */
   readonly jobs?: number;
+  /** The restore ran with --no-owner: the database's owner and privileges are not compared. @default false */
+  readonly noOwner?: boolean;
+  /** The target's comment is not the backup's to compare: `dr drill` marks its scratch database with its own. @default false */
+  readonly skipDatabaseComment?: boolean;
 }
 
 export interface VerifyCheck {
   /**
    * What was checked: table-count, table-present, unexpected-table, row-count, freshness, index,
-   * constraint, sequence, extension, health-url, content (the rows' fingerprints per day); on
+   * constraint, sequence, extension, health-url, content (the rows' fingerprints per day),
+   * database-property (owner, privileges, comment, connection limit, settings); on
    * TimescaleDB also chunk-count, compressed-chunks (per hypertable), continuous-aggregate (its
    * rows) and job.
    */
@@ -117,7 +123,7 @@ export async function verifyAgainstManifest(options: VerifyOptions): Promise<Ver
       name: 'content', object: c.table, expected: `${c.rows} rows`, actual: c.differences.length ? c.differences.join('; ') : `${c.rows} rows`, passed: c.differences.length === 0,
     }))
     : [];
-  const checks = [...compareCatalogs(manifest, restored), ...content, ...(await health)];
+  const checks = [...compareCatalogs(manifest, restored, options), ...content, ...(await health)];
   const failed = checks.filter((c) => !c.passed).length;
   return {
     passed: failed === 0,
@@ -140,6 +146,9 @@ interface RestoredCatalog {
   readonly sequences: (Manifest['sequences'][number] & { increment: string })[];
   readonly extensions: Manifest['extensions'];
   readonly timescale: TimescaleCatalog | null;
+  readonly databaseProperties: DatabaseProperties;
+  /** The target server's roles, for properties that name one. */
+  readonly roles: ReadonlySet<string>;
 }
 
 /** The restored side, in one read-only snapshot, with the backup's own catalog queries. */
@@ -165,6 +174,8 @@ async function readCatalog(client: pg.Client): Promise<RestoredCatalog> {
   const incrementOf = new Map(increments.rows.map((r) => [`${r.schema}\0${r.name}`, r.increment]));
   const extensions = await catalog.extensions(client);
   const timescale = await readTimescaleCatalog(client);
+  const databaseProperties = await readDatabaseProperties(client);
+  const roles = new Set((await client.query<{ name: string }>('SELECT rolname AS name FROM pg_roles')).rows.map((r) => r.name));
   await client.query('COMMIT');
   return {
     tables,
@@ -172,11 +183,13 @@ async function readCatalog(client: pg.Client): Promise<RestoredCatalog> {
     sequences: sequences.map((s) => ({ ...s, increment: incrementOf.get(`${s.schema}\0${s.name}`) ?? '1' })),
     extensions,
     timescale,
+    databaseProperties,
+    roles,
   };
 }
 
 /** Pure comparison of the manifest with the restored catalog, one check per object. */
-export function compareCatalogs(manifest: Manifest, restored: RestoredCatalog): VerifyCheck[] {
+export function compareCatalogs(manifest: Manifest, restored: RestoredCatalog, options: { readonly noOwner?: boolean; readonly skipDatabaseComment?: boolean } = {}): VerifyCheck[] {
   const checks: VerifyCheck[] = [];
   const key = (t: { schema: string; name: string }) => `${t.schema}\0${t.name}`;
   const actualTables = new Map(restored.tables.map((t) => [key(t), t]));
@@ -235,6 +248,12 @@ export function compareCatalogs(manifest: Manifest, restored: RestoredCatalog): 
     checks.push(...compareSchemaObjects({ ...manifest.schema, columns: kept(manifest.schema.columns), triggers: kept(manifest.schema.triggers) }, restored.schema));
   }
   if (manifest.timescale) checks.push(...compareTimescale(manifest.timescale, restored.timescale));
+  // Older manifests have none: nothing to compare.
+  if (manifest.databaseProperties) {
+    for (const p of compareDatabaseProperties(manifest.databaseProperties, restored.databaseProperties, { noOwner: options.noOwner, skipComment: options.skipDatabaseComment, roleExists: (r) => restored.roles.has(r) })) {
+      checks.push(check('database-property', `${ident(manifest.database)} ${p.property}`, p.expected, p.actual));
+    }
+  }
   return checks;
 }
 

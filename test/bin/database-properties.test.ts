@@ -1,13 +1,17 @@
 /**
  * Database-level properties come back: owner, GRANT CONNECT (PUBLIC revoked), comment, connection
  * limit, ALTER DATABASE … SET and ALTER ROLE … IN DATABASE … SET, on a restore into a new database
- * and on --overwrite; --no-owner leaves owner and privileges out.
+ * and on --overwrite; --no-owner leaves owner and privileges out. dr verify compares them all and
+ * names each difference (issue 15 §2).
  */
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { listBackups, readManifest } from '../../core/backups.ts';
+import { openRepository } from '../../core/repository/index.ts';
 import { createSampleDatabase } from '../../core/sample-database.ts';
+import { verifyAgainstManifest } from '../../core/verify.ts';
 import { runDr } from '../support/cli.ts';
 import { createDatabase, dropDatabase, pgUrl, uniqueName, withClient } from '../support/pg.ts';
 
@@ -83,5 +87,44 @@ describe('database-level properties', () => {
     expect(props.owner).not.toBe(owner);
     expect(props).toMatchObject({ limit: 42, comment: 'market data; owner: data platform', public_connect: true });
     expect(props.settings).toEqual((await properties(source)).settings);
+
+    // Verify then leaves owner and privileges out too, and passes on the rest.
+    const repo = openRepository(`file://${dir}`);
+    const manifest = await readManifest(repo, source, (await listBackups(repo, source)).backups[0].id);
+    const verified = await verifyAgainstManifest({ manifest, target: pgUrl(target), noOwner: true, content: false });
+    const props_ = verified.checks.filter((c) => c.name === 'database-property');
+    expect(props_.map((c) => c.object.replace(/^\S+ /, '')).sort()).toEqual(['comment', 'connection limit', 'settings', `settings for role ${reader}`]);
+    expect(props_.filter((c) => !c.passed)).toEqual([]);
+  });
+
+  it('dr verify compares them and names each one that differs', async () => {
+    const target = uniqueName('dr_dbprop_vfy');
+    databases.push(target);
+    const run = await runDr(['restore', '--repo', `file://${dir}`, '--target', pgUrl(target), '-q']);
+    expect(run.code, run.stderr).toBe(0);
+    const verify = () => runDr(['verify', '--repo', `file://${dir}`, '--database', source, '--target', pgUrl(target), '--json']);
+    const faithful = await verify();
+    expect(faithful.code, faithful.stderr).toBe(0);
+    const checked = (faithful.json.checks as { name: string; object: string; passed: boolean }[]).filter((c) => c.name === 'database-property');
+    expect(checked.map((c) => c.object.replace(/^\S+ /, '')).sort()).toEqual(['comment', 'connection limit', 'owner', 'privileges', 'settings', `settings for role ${reader}`]);
+
+    await withClient('postgres', (c) => c.query(`
+      ALTER DATABASE "${target}" OWNER TO root;
+      GRANT CONNECT ON DATABASE "${target}" TO PUBLIC;
+      COMMENT ON DATABASE "${target}" IS 'edited';
+      ALTER DATABASE "${target}" CONNECTION LIMIT -1;
+      ALTER DATABASE "${target}" RESET work_mem;
+      ALTER ROLE "${reader}" IN DATABASE "${target}" RESET statement_timeout`));
+    const changed = await verify();
+    expect(changed.code).toBe(1);
+    const failed = (changed.json.checks as { name: string; object: string; expected: string; actual: string; passed: boolean }[]).filter((c) => c.name === 'database-property' && !c.passed);
+    expect(Object.fromEntries(failed.map((c) => [c.object.replace(/^\S+ /, ''), [c.expected, c.actual]]))).toEqual({
+      'owner': [owner, 'root'],
+      'privileges': [expect.stringContaining(`${reader}:CONNECT`), expect.stringContaining('PUBLIC:CONNECT')],
+      'comment': ['market data; owner: data platform', 'edited'],
+      'connection limit': ['42', '-1'],
+      'settings': [expect.stringContaining('work_mem=32MB'), expect.not.stringContaining('work_mem')],
+      [`settings for role ${reader}`]: ['statement_timeout=5min', '(none)'],
+    });
   });
 });
