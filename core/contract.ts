@@ -217,6 +217,9 @@ export const ReportEnv = {
   topicArn: 'DR_REPORT_TOPIC_ARN',
   /** ARN of the asymmetric KMS key (ECC_NIST_P256, SIGN_VERIFY) that signs the report JSON; unset: unsigned reports. */
   signingKeyArn: 'DR_REPORT_SIGNING_KEY_ARN',
-  /** `compliance`: the vault has Object Lock, and reports are locked in COMPLIANCE mode for EVIDENCE_RETENTION_DAYS. */
+  /** REPORT_LOCK_COMPLIANCE: the vault has Object Lock, and reports are locked in COMPLIANCE mode for EVIDENCE_RETENTION_DAYS. */
   reportLock: 'DR_REPORT_LOCK',
 } as const;
+
+/** The value of ReportEnv.reportLock (DR_REPORT_LOCK) that makes the drill-report Lambda lock its reports. */
+export const REPORT_LOCK_COMPLIANCE = 'compliance';

@@ -18,7 +18,7 @@ import { GetPublicKeyCommand, KMSClient, SignCommand } from '@aws-sdk/client-kms
 import { PublishCommand, SNSClient } from '@aws-sdk/client-sns';
 import { z } from 'zod';
 import { readManifest } from '../../core/backups.ts';
-import { Metrics, ReportEnv } from '../../core/contract.ts';
+import { Metrics, REPORT_LOCK_COMPLIANCE, ReportEnv } from '../../core/contract.ts';
 import { emfLine, type EmfMetric } from '../../core/emf.ts';
 import { kmsSigner, type ReportSigner, signReport } from '../../core/evidence.ts';
 import { jobResultKey, readJobResult } from '../../core/job-result.ts';
@@ -176,7 +176,7 @@ export function createHandler(deps: DrillReportDeps = {}): (event: unknown) => P
     if (!url) throw new Error(`${ReportEnv.repo} is not set; the drill workflow construct sets it to the vault`);
     if (!topicArn) throw new Error(`${ReportEnv.topicArn} is not set; the drill workflow construct sets it to the alarm topic`);
     // On the vault (Object Lock on), reports go COMPLIANCE-locked as evidence (core/tiers.ts).
-    repo ??= openRepository(url, env[ReportEnv.reportLock] === 'compliance' ? { objectLock: 'tiered' } : {});
+    repo ??= openRepository(url, env[ReportEnv.reportLock] === REPORT_LOCK_COMPLIANCE ? { objectLock: 'tiered' } : {});
     const finishedAt = now();
 
     const facts = await gatherFacts(repo, event, finishedAt);

@@ -7,7 +7,7 @@ import * as kms from 'aws-cdk-lib/aws-kms';
 import type * as sfn from 'aws-cdk-lib/aws-stepfunctions';
 import type * as sns from 'aws-cdk-lib/aws-sns';
 import { Construct } from 'constructs';
-import { DrillAgeEnv, DrillCleanupEnv, ReportEnv, VerifyEnv } from '../../core/contract.ts';
+import { DrillAgeEnv, DrillCleanupEnv, REPORT_LOCK_COMPLIANCE, ReportEnv, VerifyEnv } from '../../core/contract.ts';
 import { jobResultsPrefix } from '../../core/job-result.ts';
 import { DRILL_REPORTS_DIR, REPORTS_ROOT } from '../../core/layout.ts';
 import { nagResourceName } from '../nag.ts';
@@ -172,7 +172,7 @@ export class DrillFunctions extends Construct {
     this.reportSigningKey.grant(this.report.function, 'kms:Sign', 'kms:GetPublicKey');
     this.report.function.addEnvironment(ReportEnv.signingKeyArn, this.reportSigningKey.keyArn);
     // The vault has Object Lock: reports are locked as evidence (COMPLIANCE, EVIDENCE_RETENTION_DAYS).
-    this.report.function.addEnvironment(ReportEnv.reportLock, 'compliance');
+    this.report.function.addEnvironment(ReportEnv.reportLock, REPORT_LOCK_COMPLIANCE);
     props.vault.grantRead(this.report.function);
     props.vault.grantReportsWrite(this.report.function);
     // After a passed drill the report holds the newest verified backup and releases the one before.

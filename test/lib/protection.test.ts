@@ -11,7 +11,7 @@ import { Match, Template } from 'aws-cdk-lib/assertions';
 import { describe, expect, it } from 'vitest';
 import { MAX_EVIDENCE_LOCK_DAYS, MAX_LOCK_DAYS } from '../../lib/constructs/vault.ts';
 import { EVIDENCE_RETENTION_DAYS } from '../../core/tiers.ts';
-import { ReportEnv } from '../../core/contract.ts';
+import { REPORT_LOCK_COMPLIANCE, ReportEnv } from '../../core/contract.ts';
 import { PROTECTED_BUCKET_ACTIONS, PROTECTED_KEY_ACTIONS } from '../../lib/constructs/protection.ts';
 import { DrStack } from '../../lib/dr-stack.ts';
 import { addOffsiteStack } from '../../lib/offsite-stack.ts';
@@ -169,7 +169,7 @@ describe('drill evidence that lasts (issue 15 §3): signed with KMS, locked for 
     expect(grants[0].actions.sort()).toEqual(['kms:GetPublicKey', 'kms:Sign']);
     expect(JSON.stringify(grants[0].roles)).toMatch(/DrillFunctionsReport/);
     template.hasResourceProperties('AWS::Lambda::Function', {
-      Environment: { Variables: Match.objectLike({ [ReportEnv.signingKeyArn]: { 'Fn::GetAtt': [id, 'Arn'] }, [ReportEnv.reportLock]: 'compliance' }) },
+      Environment: { Variables: Match.objectLike({ [ReportEnv.signingKeyArn]: { 'Fn::GetAtt': [id, 'Arn'] }, [ReportEnv.reportLock]: REPORT_LOCK_COMPLIANCE }) },
     });
   });
 
