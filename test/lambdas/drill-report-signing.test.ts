@@ -4,6 +4,9 @@
  * signs: GetPublicKey answers a P-256 key's SPKI, and Sign (MessageType DIGEST) signs the digest
  * with `openssl pkeyutl`, as KMS does. The report must then pass core's verification, fail it
  * with one byte edited, and be written unsigned, with the reason and ReportUnsigned, when KMS fails.
+ * With DR_REPORT_LOCK=compliance (as the stack sets it) every report object's PutObject carries a
+ * COMPLIANCE lock for EVIDENCE_RETENTION_DAYS; s3rver does not enforce Object Lock, so what is
+ * checked is what the Lambda sends (S3Client.send observed, not replaced).
  */
 import { execFileSync } from 'node:child_process';
 import { generateKeyPairSync } from 'node:crypto';
@@ -12,8 +15,10 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { text } from 'node:stream/consumers';
 import { GetPublicKeyCommand, SignCommand } from '@aws-sdk/client-kms';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { Metrics, ReportEnv } from '../../core/contract.ts';
+import { PutObjectCommand, type PutObjectCommandInput, S3Client } from '@aws-sdk/client-s3';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
+import { Metrics, REPORT_LOCK_COMPLIANCE, ReportEnv } from '../../core/contract.ts';
+import { EVIDENCE, EVIDENCE_RETENTION_DAYS, RETENTION_TAG_KEY } from '../../core/tiers.ts';
 import { verifyReport } from '../../core/evidence.ts';
 import { openRepository, type Repository } from '../../core/repository/index.ts';
 import { createHandler } from '../../lambdas/drill-report/handler.ts';
@@ -34,15 +39,21 @@ beforeAll(async () => {
 });
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
-/** KMS as the handler uses it, signing for real; `fail` makes Sign throw as KMS does without kms:Sign. */
-function kmsStandIn(fail?: Error) {
+/**
+ * KMS as the handler uses it, signing for real; `fail` makes Sign throw as KMS does without
+ * kms:Sign, `failPublicKey` makes GetPublicKey throw (a disabled key) until it is cleared.
+ */
+function kmsStandIn(fail?: Error, failPublicKey?: { error?: Error }) {
   const calls: string[] = [];
   return {
     calls,
     send: async (command: GetPublicKeyCommand | SignCommand) => {
       calls.push(command.constructor.name);
       expect(command.input.KeyId).toBe(KEY_ARN);
-      if (command instanceof GetPublicKeyCommand) return { PublicKey: publicKey.export({ type: 'spki', format: 'der' }) };
+      if (command instanceof GetPublicKeyCommand) {
+        if (failPublicKey?.error) throw failPublicKey.error;
+        return { PublicKey: publicKey.export({ type: 'spki', format: 'der' }) };
+      }
       if (fail) throw fail;
       expect(command.input).toMatchObject({ MessageType: 'DIGEST', SigningAlgorithm: 'ECDSA_SHA_256' });
       const digest = join(dir, `digest-${calls.length}`);
@@ -52,10 +63,10 @@ function kmsStandIn(fail?: Error) {
   };
 }
 
-function harness(kms: ReturnType<typeof kmsStandIn>) {
+function harness(kms: ReturnType<typeof kmsStandIn>, env: Record<string, string> = {}) {
   const printed: string[] = [];
   const handler = createHandler({
-    env: { [ReportEnv.repo]: `s3://${bucket}/`, [ReportEnv.topicArn]: 'arn:aws:sns:eu-west-1:123456789012:dr-alarms', [ReportEnv.signingKeyArn]: KEY_ARN },
+    env: { [ReportEnv.repo]: `s3://${bucket}/`, [ReportEnv.topicArn]: 'arn:aws:sns:eu-west-1:123456789012:dr-alarms', [ReportEnv.signingKeyArn]: KEY_ARN, ...env },
     sns: { send: async () => ({}) } as never,
     kms: kms as never,
     print: (line) => printed.push(line),
@@ -100,5 +111,54 @@ describe('drill-report Lambda signing (real s3rver; mocked KMS control plane tha
     expect(report.unsigned).toMatch(new RegExp(`signing with KMS key ${KEY_ARN} failed: User is not authorized to perform: kms:Sign`));
     expect(emf()[0]).toMatchObject({ [Metrics.reportUnsigned]: 1 });
     expect((await verifyReport(JSON.stringify(report))).valid).toBe(false);
+  });
+
+  it('KMS key disabled (GetPublicKey fails): the report is written unsigned with the reason; the next drill fetches the key again and signs', async () => {
+    const disabled: { error?: Error } = { error: Object.assign(new Error(`${KEY_ARN} is disabled.`), { name: 'DisabledException' }) };
+    const kms = kmsStandIn(undefined, disabled);
+    const { handler, emf } = harness(kms);
+    const out = await handler(event);
+    expect(out.signed).toBe(false);
+    const report = JSON.parse(await text(await repo.get(out.keys.json)));
+    expect(report.signature).toBeNull();
+    expect(report.unsigned).toBe(`signing with KMS key ${KEY_ARN} failed: ${KEY_ARN} is disabled.`);
+    expect(emf()[0]).toMatchObject({ [Metrics.reportUnsigned]: 1 });
+    expect(kms.calls).toEqual(['GetPublicKeyCommand']);
+
+    // Re-enabled: a failed lookup was not cached.
+    disabled.error = undefined;
+    const again = await handler(event);
+    expect(again.signed).toBe(true);
+    expect((await verifyReport(await text(await repo.get(again.keys.json)))).valid).toBe(true);
+    expect(kms.calls).toEqual(['GetPublicKeyCommand', 'GetPublicKeyCommand', 'SignCommand']);
+  });
+});
+
+describe('drill-report Lambda Object Lock (real s3rver, which does not enforce locks: the PutObject input is checked)', () => {
+  it(`with ${ReportEnv.reportLock}=${REPORT_LOCK_COMPLIANCE} every report object is put with a COMPLIANCE lock for ${EVIDENCE_RETENTION_DAYS} days and tagged ${EVIDENCE}; without it, no lock`, async () => {
+    const send = vi.spyOn(S3Client.prototype, 'send');
+    try {
+      const puts = (): PutObjectCommandInput[] => send.mock.calls.map(([command]) => command as unknown).filter((c) => c instanceof PutObjectCommand).map((c) => c.input);
+      const before = Date.now();
+      const out = await harness(kmsStandIn(), { [ReportEnv.reportLock]: REPORT_LOCK_COMPLIANCE }).handler(event);
+      const after = Date.now();
+      const written = puts();
+      expect(written.map((p) => p.Key).sort()).toEqual(Object.values(out.keys).sort());
+      for (const put of written) {
+        expect(put).toMatchObject({ ObjectLockMode: 'COMPLIANCE', Tagging: `${RETENTION_TAG_KEY}=${EVIDENCE}` });
+        const until = (put.ObjectLockRetainUntilDate as Date).getTime();
+        expect(until).toBeGreaterThanOrEqual(before + EVIDENCE_RETENTION_DAYS * 86_400_000);
+        expect(until).toBeLessThanOrEqual(after + EVIDENCE_RETENTION_DAYS * 86_400_000);
+      }
+      // s3rver took the locked writes: the signed report reads back and verifies.
+      expect((await verifyReport(await text(await repo.get(out.keys.json)))).valid).toBe(true);
+
+      send.mockClear();
+      await harness(kmsStandIn()).handler(event);
+      expect(puts()).toHaveLength(3);
+      for (const put of puts()) expect(put.ObjectLockMode).toBeUndefined();
+    } finally {
+      send.mockRestore();
+    }
   });
 });
