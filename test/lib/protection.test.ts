@@ -168,6 +168,9 @@ describe('drill evidence that lasts (issue 15 §3): signed with KMS, locked for 
     expect(grants).toHaveLength(1);
     expect(grants[0].actions.sort()).toEqual(['kms:GetPublicKey', 'kms:Sign']);
     expect(JSON.stringify(grants[0].roles)).toMatch(/DrillFunctionsReport/);
+    // Nor does the key policy let the Lambda (or anyone it names) do more: account root and the break-glass deny only.
+    const { statements } = keyPolicy(template, id);
+    expect(statements.filter((st) => st.Effect === 'Allow').map((st) => st.Principal)).toEqual([{ AWS: { 'Fn::Join': ['', ['arn:', { Ref: 'AWS::Partition' }, ':iam::', { Ref: 'AWS::AccountId' }, ':root']] } }]);
     template.hasResourceProperties('AWS::Lambda::Function', {
       Environment: { Variables: Match.objectLike({ [ReportEnv.signingKeyArn]: { 'Fn::GetAtt': [id, 'Arn'] }, [ReportEnv.reportLock]: REPORT_LOCK_COMPLIANCE }) },
     });
@@ -188,6 +191,14 @@ describe('drill evidence that lasts (issue 15 §3): signed with KMS, locked for 
       .filter((s) => JSON.stringify(s.Resource ?? '').includes('/reports/*') && asList(s.Action).includes('s3:PutObject'));
     expect(writes.length).toBeGreaterThan(0);
     for (const s of writes) expect(asList(s.Action)).toContain('s3:PutObjectRetention');
+    // The report writer may set retention on reports/* and nowhere else.
+    const reportPolicies = Object.values(template.findResources('AWS::IAM::Policy')).filter((p: any) => JSON.stringify(p.Properties.Roles).includes('DrillFunctionsReport')) as any[];
+    const retention = reportPolicies.flatMap((p) => p.Properties.PolicyDocument.Statement as any[]).filter((s) => asList(s.Action).some((a) => a === 's3:PutObjectRetention' || a === 's3:*' || a === 's3:PutObject*'));
+    expect(retention.length).toBeGreaterThan(0);
+    for (const s of retention) {
+      expect(asList(s.Resource)).toHaveLength(1);
+      expect(s.Resource).toEqual({ 'Fn::Join': ['', [{ 'Fn::GetAtt': [expect.stringMatching(/^VaultBucket/), 'Arn'] }, '/reports/*']] });
+    }
     const vault = Object.entries(template.findResources('AWS::S3::Bucket')).find(([id]) => id.startsWith('VaultBucket'))![1] as any;
     expect(vault.Properties.LifecycleConfiguration.Rules).toContainEqual(expect.objectContaining({
       Id: 'expire-evidence', ExpirationInDays: 401, TagFilters: [{ Key: 'retention', Value: 'evidence' }],
