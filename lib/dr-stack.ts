@@ -249,6 +249,10 @@ export class DrStack extends Stack {
       value: this.drillWorkflow.stateMachine.stateMachineArn,
     });
     new CfnOutput(this, 'DashboardName', { value: this.dashboard.dashboard.dashboardName });
+    new CfnOutput(this, 'ReportSigningKeyArn', {
+      description: 'KMS key that signs drill reports: aws kms get-public-key --key-id <this>, then dr report verify <report>.json --public-key (README "Evidence an auditor accepts")',
+      value: this.drillFunctions.reportSigningKey.keyArn,
+    });
   }
 
   /** Every alarm and the tamper rules of this stack also notify `topic` (config alertTopicArn). */

@@ -171,6 +171,8 @@ describe('drill evidence that lasts (issue 15 §3): signed with KMS, locked for 
     // Nor does the key policy let the Lambda (or anyone it names) do more: account root and the break-glass deny only.
     const { statements } = keyPolicy(template, id);
     expect(statements.filter((st) => st.Effect === 'Allow').map((st) => st.Principal)).toEqual([{ AWS: { 'Fn::Join': ['', ['arn:', { Ref: 'AWS::Partition' }, ':iam::', { Ref: 'AWS::AccountId' }, ':root']] } }]);
+    // An auditor takes the public key from KMS by this ARN, not from the report.
+    template.hasOutput('ReportSigningKeyArn', { Value: { 'Fn::GetAtt': [id, 'Arn'] } });
     template.hasResourceProperties('AWS::Lambda::Function', {
       Environment: { Variables: Match.objectLike({ [ReportEnv.signingKeyArn]: { 'Fn::GetAtt': [id, 'Arn'] }, [ReportEnv.reportLock]: REPORT_LOCK_COMPLIANCE }) },
     });
