@@ -9,8 +9,8 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { createSampleDatabase, sampleSize } from '../core/sample-database.ts';
-import { createDatabase, databaseExists, dropDatabase, pgUrl, withClient } from '../test/support/pg.ts';
+import { createSampleDatabase, sampleSize } from '../fixtures/sample-database.ts';
+import { createDatabase, databaseExists, dropDatabase, pgUrl, withClient } from '../fixtures/pg.ts';
 import { buildDr, formatSeconds, median, runProcess } from './lib.ts';
 
 const RUNS = Number(process.env.BENCH_RUNS ?? 3);

@@ -15,10 +15,10 @@ import { chmodSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { availableParallelism, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import pg from 'pg';
-import { createSampleDatabase, type SampleScale } from '../core/sample-database.ts';
-import { asPostgres, chownPostgres, freePort, serverBinDir } from '../test/support/cluster.ts';
-import { databaseExists, dropDatabase, pgUrl, withClient } from '../test/support/pg.ts';
-import { startArchivingCluster } from '../test/support/pitr.ts';
+import { createSampleDatabase, type SampleScale } from '../fixtures/sample-database.ts';
+import { asPostgres, chownPostgres, freePort, serverBinDir } from '../fixtures/cluster.ts';
+import { databaseExists, dropDatabase, pgUrl, withClient } from '../fixtures/pg.ts';
+import { startArchivingCluster } from '../fixtures/pitr.ts';
 import { formatBytes, pathSize, runProcess } from './lib.ts';
 
 const JOBS = availableParallelism();

@@ -17,9 +17,9 @@ import { CreateBucketCommand, ListObjectsV2Command } from '@aws-sdk/client-s3';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { availableParallelism, tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { createSampleDatabase, sampleSize } from '../core/sample-database.ts';
-import { createDatabase, databaseExists, dropDatabase, pgUrl, withClient } from '../test/support/pg.ts';
-import { s3ClientFor, s3EnvFor, startS3rver } from '../test/support/s3rver.ts';
+import { createSampleDatabase, sampleSize } from '../fixtures/sample-database.ts';
+import { createDatabase, databaseExists, dropDatabase, pgUrl, withClient } from '../fixtures/pg.ts';
+import { s3ClientFor, s3EnvFor, startS3rver } from '../fixtures/s3rver.ts';
 import { buildDr, formatBytes, formatSeconds, median, pathSize, ProcessFailed, runProcess, runShell } from './lib.ts';
 
 const RUNS = Number(process.env.BENCH_RUNS ?? 4);

@@ -8,7 +8,7 @@
  *           the hand-made restore populates them from the uncompressed chunks only);
  *   ours  — `dr backup` / `dr restore` through a file:// repository, and a one-day range restore
  *           of candles (inside a compressed chunk) into a copy of the source, against the full restore.
- * The TimescaleDB server is a throwaway cluster like the tests' (test/support/timescale-server.ts).
+ * The TimescaleDB server is a throwaway cluster like the tests' (fixtures/timescale-server.ts).
  * Env: BENCH_RUNS (default 3, the order rotated each run), BENCH_TMP (default os.tmpdir()),
  *      BENCH_TS_CANDLES (default 5000000).
  */
@@ -16,8 +16,8 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { availableParallelism, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import pg from 'pg';
-import { createSampleDatabase } from '../core/sample-database.ts';
-import { copyDatabaseOn, startTimescaleServer } from '../test/support/timescale-server.ts';
+import { createSampleDatabase } from '../fixtures/sample-database.ts';
+import { copyDatabaseOn, startTimescaleServer } from '../fixtures/timescale-server.ts';
 import { buildDr, formatBytes, formatSeconds, median, pathSize, runProcess } from './lib.ts';
 
 const RUNS = Number(process.env.BENCH_RUNS ?? 3);

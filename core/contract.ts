@@ -83,13 +83,13 @@ export type JobCommand = keyof typeof JOB_COMMANDS;
  */
 export const JobExit = {
   /**
-   * A lock wait timed out (another session held a lock longer than --lock-timeout; core/locks.ts).
+   * A lock wait timed out (another session held a lock longer than --lock-timeout; core/pg/locks.ts).
    * dr's own exit status too (EX_TEMPFAIL): worth retrying later. The backup workflow retries once, and alarms.
    */
   lockTimeout: 75,
   /**
    * The job only (job/entry.ts): `dr backup` succeeded, but the backup is suspect (it shrank
-   * against the previous one, core/suspect.ts). The backup workflow counts it as a backup and alarms.
+   * against the previous one, core/backup/suspect.ts). The backup workflow counts it as a backup and alarms.
    */
   backupSuspect: 3,
 } as const;
@@ -129,7 +129,7 @@ export const Metrics = {
   /** 1 when a drill report could not be signed (KMS refused or failed) and was written unsigned (drill-report Lambda). Count. */
   reportUnsigned: 'ReportUnsigned',
   /**
-   * Age of the newest verified backup (the one under Legal Hold, core/verified-hold.ts), from its
+   * Age of the newest verified backup (the one under Legal Hold, core/repository/verified-hold.ts), from its
    * start: emitted by the drill report after a drill and daily by the drill-age Lambda. Hours.
    * Alarm: above 8 days, or missing.
    */

@@ -13,7 +13,7 @@ import { z } from 'zod';
 import type { JobCommand } from './contract.ts';
 import { DrError } from './errors.ts';
 import type { Repository } from './repository/types.ts';
-import type { Tier } from './tiers.ts';
+import type { Tier } from './repository/tiers.ts';
 
 export const RESULTS_ROOT = 'results';
 

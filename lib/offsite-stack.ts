@@ -3,7 +3,7 @@ import * as iam from 'aws-cdk-lib/aws-iam';
 import * as kms from 'aws-cdk-lib/aws-kms';
 import * as s3 from 'aws-cdk-lib/aws-s3';
 import type { Construct } from 'constructs';
-import { RETENTION_DAYS } from '../core/tiers.ts';
+import { RETENTION_DAYS } from '../core/repository/tiers.ts';
 import type { OffsiteConfig } from './config.ts';
 import { PitrRepository } from './constructs/pitr-repository.ts';
 import { protectBucket, protectKey } from './constructs/protection.ts';
@@ -92,7 +92,7 @@ export interface OffsiteVaultStackProps extends StackProps {
    * COMPLIANCE retention of replicas that arrive without their own Object Lock date. Never shorter
    * than the longest lock the source writes (the monthly tier), so no replica is ever less
    * protected than its source object.
-   * @default Duration.days(180) - the longest tier (core/tiers.ts)
+   * @default Duration.days(180) - the longest tier (core/repository/tiers.ts)
    */
   readonly defaultRetention?: Duration;
   /**

@@ -9,8 +9,8 @@
  */
 import type pg from 'pg';
 import { main } from '../bin/dr.ts';
-import { connect } from '../core/pg.ts';
-import { createSampleDatabase } from '../core/sample-database.ts';
+import { connect } from '../core/pg/connection.ts';
+import { createSampleDatabase } from '../fixtures/sample-database.ts';
 
 const host = process.env.PGHOST ?? '127.0.0.1';
 const port = process.env.PGPORT ?? '5432';

@@ -1,5 +1,5 @@
-import { formatBytes, runBackup } from '../../core/backup.ts';
-import { isTier, TIERS } from '../../core/tiers.ts';
+import { formatBytes, runBackup } from '../../core/backup/backup.ts';
+import { isTier, TIERS } from '../../core/repository/tiers.ts';
 import { lockTimeout } from './lock-timeout.ts';
 import { COMMON, type Command, jobs, optionalString, PG, REPO, repository, required, usage } from './args.ts';
 

@@ -1,5 +1,5 @@
-import { formatBytes } from '../../core/backup.ts';
-import { checkBackups, type CheckResult } from '../../core/check.ts';
+import { formatBytes } from '../../core/backup/backup.ts';
+import { checkBackups, type CheckResult } from '../../core/backup/check.ts';
 import { COMMON, type Command, optionalString, REPO_READ, repository, usage } from './args.ts';
 
 export const checkCommand: Command = {

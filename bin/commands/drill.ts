@@ -1,9 +1,9 @@
 import { resolve } from 'node:path';
-import { formatBytes } from '../../core/backup.ts';
-import { type DrillPhase, runDrill } from '../../core/drill.ts';
-import { formatSeconds, type DrillReport } from '../../core/report.ts';
+import { formatBytes } from '../../core/backup/backup.ts';
+import { type DrillPhase, runDrill } from '../../core/drill/run.ts';
+import { formatSeconds, type DrillReport } from '../../core/drill/report.ts';
 import { FileRepository } from '../../core/repository/index.ts';
-import { describeFailure } from '../../core/verify.ts';
+import { describeFailure } from '../../core/verify/verify.ts';
 import { COMMON, type Command, type Io, jobs, optionalString, PG, REPO, repository, required, strings, usage } from './args.ts';
 
 export type DrillCommandResult = DrillReport & { readonly files: { readonly html: string; readonly md: string; readonly json: string } };

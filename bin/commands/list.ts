@@ -1,5 +1,5 @@
-import { formatBytes } from '../../core/backup.ts';
-import { listBackups } from '../../core/backups.ts';
+import { formatBytes } from '../../core/backup/backup.ts';
+import { listBackups } from '../../core/repository/backups.ts';
 import { COMMON, type Command, optionalString, REPO_READ, repository } from './args.ts';
 import { formatAge } from './check.ts';
 

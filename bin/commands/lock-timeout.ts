@@ -1,7 +1,7 @@
 import { optionalString, usage, type Values } from './args.ts';
 import { parseAge } from './check.ts';
 
-/** --lock-timeout as milliseconds, or undefined (the default, 5 minutes: core/locks.ts). */
+/** --lock-timeout as milliseconds, or undefined (the default, 5 minutes: core/pg/locks.ts). */
 export function lockTimeout(v: Values): number | undefined {
   const raw = optionalString(v, 'lock-timeout');
   if (raw === undefined) return undefined;

@@ -9,7 +9,7 @@ import { createRestorePoint, type RestorePoint } from '../../core/pitr/mark.ts';
 import { privateDir } from '../../core/pitr/recovery.ts';
 import { runPitrRestore, type PitrRestoreResult } from '../../core/pitr/restore.ts';
 import { runRestoreServer } from '../../core/pitr/restore-server.ts';
-import { splitTableList } from '../../core/table-restore.ts';
+import { splitTableList } from '../../core/restore/tables.ts';
 import { COMMON, type Command, type Io, jobs, optionalString, required, usage, type Values } from './args.ts';
 
 /** Flags that say where recovery stops and how the repository is reached (dr restore --pitr, restore-server). */

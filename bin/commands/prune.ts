@@ -1,4 +1,4 @@
-import { pruneRepository, type PruneResult } from '../../core/prune.ts';
+import { pruneRepository, type PruneResult } from '../../core/repository/prune.ts';
 import { COMMON, type Command, optionalString, REPO_READ, repository } from './args.ts';
 
 export const pruneCommand: Command = {

@@ -1,7 +1,7 @@
 /**
  * `dr remote restore` and `dr remote status`: restores run by the deployed restore state machine
  * (lib/constructs/workflows/restore-workflow.ts), started and watched from a terminal. The flags
- * build the same request the Step Functions console takes (core/restore-request.ts), validated here
+ * build the same request the Step Functions console takes (core/restore/request.ts), validated here
  * with the same rules before anything starts; the state machine validates it again with the
  * configured database list.
  */
@@ -10,8 +10,8 @@ import type { CloudFormationClient } from '@aws-sdk/client-cloudformation';
 import type { HistoryEvent, SFNClient } from '@aws-sdk/client-sfn';
 import { cjsExports } from '../../core/interop.ts';
 import { DrError } from '../../core/errors.ts';
-import { InvalidRestoreRequest, parseRestoreRequest, type RestoreRequest, type RestoreRequestInput } from '../../core/restore-request.ts';
-import type { RestoreSummary } from '../../core/restore-summary.ts';
+import { InvalidRestoreRequest, parseRestoreRequest, type RestoreRequest, type RestoreRequestInput } from '../../core/restore/request.ts';
+import type { RestoreSummary } from '../../core/restore/summary.ts';
 import { COMMON, type Command, type Io, optionalString, required, usage, type Values } from './args.ts';
 
 /** The stack name bin/app.ts deploys, and its output holding the restore state machine's ARN. */

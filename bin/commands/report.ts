@@ -1,6 +1,6 @@
 import { readFile } from 'node:fs/promises';
 import { DrError } from '../../core/errors.ts';
-import { type ReportVerification, verifyReport } from '../../core/evidence.ts';
+import { type ReportVerification, verifyReport } from '../../core/drill/evidence.ts';
 import { COMMON, type Command, optionalString, REPO_READ, repository, usage } from './args.ts';
 
 export const reportVerifyCommand: Command = {

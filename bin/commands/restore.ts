@@ -1,6 +1,6 @@
-import { formatBytes } from '../../core/backup.ts';
-import { runRestore } from '../../core/restore.ts';
-import { runTableRestore, splitTableList, type TableRestoreResult } from '../../core/table-restore.ts';
+import { formatBytes } from '../../core/backup/backup.ts';
+import { runRestore } from '../../core/restore/full.ts';
+import { runTableRestore, splitTableList, type TableRestoreResult } from '../../core/restore/tables.ts';
 import { COMMON, type Command, jobs, optionalString, PG, REPO_READ, repository, required, usage } from './args.ts';
 import { lockTimeout } from './lock-timeout.ts';
 import { humanPitrRestore, PITR_S3_OPTIONS, PITR_TARGET_OPTIONS, PITR_TARGET_USAGE, pitrRestoreFromFlags } from './pitr.ts';

@@ -1,6 +1,6 @@
-import { readManifest, resolveBackup } from '../../core/backups.ts';
-import { parsePgUrl } from '../../core/pg.ts';
-import { describeFailure, parseHealthUrl, type VerifyResult, verifyAgainstManifest } from '../../core/verify.ts';
+import { readManifest, resolveBackup } from '../../core/repository/backups.ts';
+import { parsePgUrl } from '../../core/pg/connection.ts';
+import { describeFailure, parseHealthUrl, type VerifyResult, verifyAgainstManifest } from '../../core/verify/verify.ts';
 import { COMMON, type Command, optionalString, REPO_READ, repository, required, strings, usage } from './args.ts';
 
 export const verifyCommand: Command = {

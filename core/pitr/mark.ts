@@ -1,6 +1,6 @@
 /** `dr pitr mark NAME`: a named restore point on the primary, archived right away. */
 import { DrError } from '../errors.ts';
-import { connect, parsePgUrl } from '../pg.ts';
+import { connect, parsePgUrl } from '../pg/connection.ts';
 import { checkRestorePointName } from './plan.ts';
 
 export interface RestorePoint {

@@ -10,7 +10,7 @@ import { existsSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import type pg from 'pg';
 import { DrError } from '../errors.ts';
-import { connect } from '../pg.ts';
+import { connect } from '../pg/connection.ts';
 import { throwIfInterrupted } from '../signals.ts';
 import { parseServerTime, pgbackrestError, runAsServerUser, runningAsRoot, SERVER_USER, type ServerBinaries, timeTargetFromMicros } from './pgbackrest.ts';
 import { describeTarget, type RecoveryTarget } from './plan.ts';

@@ -4,19 +4,19 @@
  * pgBackRest restores the newest base backup finished before T into a scratch data directory; a
  * temporary server on a private socket replays the archived WAL up to T, pauses there, and is
  * promoted only once dr has checked where it stopped. The database is then moved into the target
- * with the logical paths: pg_dump + the staging/swap restore of core/restore.ts (whole database),
+ * with the logical paths: pg_dump + the staging/swap restore of core/restore/full.ts (whole database),
  * or replaceTablesFromSource (tables, optionally a time range) in one transaction. The temporary
  * cluster is always stopped and removed.
  */
 import { mkdtemp, rm } from 'node:fs/promises';
 import { cpus, tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { databaseOptions, extensions, pickTimeColumn } from '../catalog.ts';
+import { databaseOptions, extensions, pickTimeColumn } from '../backup/catalog.ts';
 import { DrError } from '../errors.ts';
-import { assertClientNotOlder, connect, defaultUser, firstErrorLine, parsePgUrl, type PgTools, runTool, toolVersion } from '../pg.ts';
-import { displayName, replaceTablesFromSource, type ReplacedTable, type ReplaceTable, type TableName } from '../replace-tables.ts';
-import { openTarget, restoreDumpIntoTarget } from '../restore.ts';
-import { jobNextStarts } from '../timescale.ts';
+import { assertClientNotOlder, connect, defaultUser, firstErrorLine, parsePgUrl, type PgTools, runTool, toolVersion } from '../pg/connection.ts';
+import { displayName, replaceTablesFromSource, type ReplacedTable, type ReplaceTable, type TableName } from '../restore/replace.ts';
+import { openTarget, restoreDumpIntoTarget } from '../restore/full.ts';
+import { jobNextStarts } from '../pg/timescale.ts';
 import { readArchive } from './archive.ts';
 import { checkStanza, parsePitrRepo, type S3Settings } from './config.ts';
 import { pgbackrest, pgbackrestEnv, pgbackrestError, type PgbackrestContext, s3CredentialEnv, serverBinariesFor, stanzaInfoFrom } from './pgbackrest.ts';

@@ -8,7 +8,7 @@ import { fileURLToPath, pathToFileURL } from 'node:url';
 import { getSystemErrorMap } from 'node:util';
 import { DrError } from '../errors.ts';
 import { AccessError } from '../faults.ts';
-import { Sha256Stream, toReadable } from '../hashing.ts';
+import { Sha256Stream, toReadable } from './hashing.ts';
 import type { ObjectInfo, PutOptions, Repository, StoredObject } from './types.ts';
 
 /** Temp files of in-flight puts; never listed, and no key may name one. */

@@ -4,8 +4,8 @@ import type { PutObjectCommandInput, S3Client } from '@aws-sdk/client-s3';
 import { DrError } from '../errors.ts';
 import { AccessError } from '../faults.ts';
 import { cjsExports } from '../interop.ts';
-import { Sha256Stream, toReadable } from '../hashing.ts';
-import { EVIDENCE, RETENTION_TAG_KEY, type RetentionClass, retentionDays } from '../tiers.ts';
+import { Sha256Stream, toReadable } from './hashing.ts';
+import { EVIDENCE, RETENTION_TAG_KEY, type RetentionClass, retentionDays } from './tiers.ts';
 import type { ObjectInfo, ObjectLock, PutOptions, Repository, StoredObject } from './types.ts';
 
 const DAY_MS = 86_400_000;
@@ -58,7 +58,7 @@ export interface S3RepositoryOptions {
   readonly kmsKeyId?: string;
   /**
    * 'governance': every object is written with an Object Lock retain-until date of its tier's
-   * retention (core/tiers.ts) in GOVERNANCE mode. The bucket must have Object Lock enabled, and
+   * retention (core/repository/tiers.ts) in GOVERNANCE mode. The bucket must have Object Lock enabled, and
    * S3 requires a checksum on such writes: keep the SDK's default AWS_REQUEST_CHECKSUM_CALCULATION
    * (WHEN_SUPPORTED, CRC32), do not set it to WHEN_REQUIRED against real S3.
    * @default 'none'

@@ -1,5 +1,5 @@
 import type { Readable } from 'node:stream';
-import type { RetentionClass } from '../tiers.ts';
+import type { RetentionClass } from './tiers.ts';
 
 /**
  * Object Lock retention a repository applies to what it writes (s3:// only). 'tiered': GOVERNANCE
@@ -27,7 +27,7 @@ export interface PutOptions {
   /**
    * Stored as the `retention=<tier>` tag (S3) so lifecycle rules can expire it. `evidence` (drill
    * reports) is also locked in COMPLIANCE mode for EVIDENCE_RETENTION_DAYS wherever the repository
-   * locks objects (core/tiers.ts).
+   * locks objects (core/repository/tiers.ts).
    */
   readonly tier: RetentionClass;
   /** @default - application/octet-stream */
@@ -80,7 +80,7 @@ export interface Repository {
   delete?(key: string): Promise<void>;
   /**
    * Places (`on`) or releases an S3 Legal Hold on the object's current version: while held, no
-   * lifecycle rule or retention date can remove it (core/verified-hold.ts holds the newest verified
+   * lifecycle rule or retention date can remove it (core/repository/verified-hold.ts holds the newest verified
    * backup). @default - undefined: the store has no holds (file://, where nothing expires on its
    * own and dr prune keeps the newest backup that passed a drill or check anyway)
    */

@@ -6,10 +6,10 @@
  */
 import { z } from 'zod';
 import { DrillAgeEnv, Metrics } from '../../core/contract.ts';
-import { type DrillAge, drillAges } from '../../core/drill-age.ts';
+import { type DrillAge, drillAges } from '../../core/drill/age.ts';
 import { emfLine } from '../../core/emf.ts';
 import { openRepository } from '../../core/repository/index.ts';
-import { newestVerifiedBackup } from '../../core/verified-hold.ts';
+import { newestVerifiedBackup } from '../../core/repository/verified-hold.ts';
 
 const env = z.object({
   [DrillAgeEnv.repo]: z.string().regex(/^(s3|file):\/\//, 'an s3:// or file:// repository URL'),

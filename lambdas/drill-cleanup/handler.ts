@@ -1,7 +1,7 @@
 /**
  * The drill cleanup Lambda: drops a drill's scratch database on the staging server. The drill
  * state machine calls it after every drill, also when the restore or the verification failed.
- * It refuses any name not `drill_*` (core/scratch.ts), whatever the event says.
+ * It refuses any name not `drill_*` (core/drill/scratch.ts), whatever the event says.
  *
  * Event (validated): { database: "drill_<db>_<yyyymmdd>", host?, port? }, or, from the EventBridge
  * rule on a drill execution that timed out or was aborted (its cleanup step never ran):
@@ -14,8 +14,8 @@ import { GetSecretValueCommand, SecretsManagerClient } from '@aws-sdk/client-sec
 import { z } from 'zod';
 import { DrillCleanupEnv } from '../../core/contract.ts';
 import { DrError } from '../../core/errors.ts';
-import { type DropResult, assertScratchName, dropScratchDatabase } from '../../core/scratch.ts';
-import { connectTls, parseSecret, sslModeOf } from '../../core/secret-connection.ts';
+import { type DropResult, assertScratchName, dropScratchDatabase } from '../../core/drill/scratch.ts';
+import { connectTls, parseSecret, sslModeOf } from '../../core/pg/secret-connection.ts';
 
 export const DrillCleanupEventSchema = z.strictObject({
   /** The scratch database to drop; must be named drill_*. */

@@ -1,6 +1,6 @@
 /**
  * The drill state machine's last step, reached on success and from every Catch: builds the drill
- * report (core/report.ts) from what the steps got through, writes it to the vault as
+ * report (core/drill/report.ts) from what the steps got through, writes it to the vault as
  * `reports/drills/<yyyy-mm-dd>/<db>.{html,md,json}`, publishes the summary to SNS and prints the
  * metrics RestoreSeconds, DrillPassed and BackupAgeHours (dimension Database) as CloudWatch
  * Embedded Metric Format lines. It throws only for a bad event or when the report cannot be
@@ -17,15 +17,15 @@
 import { GetPublicKeyCommand, KMSClient, SignCommand } from '@aws-sdk/client-kms';
 import { PublishCommand, SNSClient } from '@aws-sdk/client-sns';
 import { z } from 'zod';
-import { readManifest } from '../../core/backups.ts';
+import { readManifest } from '../../core/repository/backups.ts';
 import { Metrics, REPORT_LOCK_COMPLIANCE, ReportEnv } from '../../core/contract.ts';
 import { emfLine, type EmfMetric } from '../../core/emf.ts';
-import { kmsSigner, type ReportSigner, signReport } from '../../core/evidence.ts';
+import { kmsSigner, type ReportSigner, signReport } from '../../core/drill/evidence.ts';
 import { jobResultKey, readJobResult } from '../../core/job-result.ts';
-import { backupIdTime, isBackupId, REPORTS_ROOT } from '../../core/layout.ts';
-import { buildDrillReport, CHECKLIST_SYMBOLS, type DrillFacts, type DrillReport, type DrillReportKeys, readDrillHistory, writeDrillReport } from '../../core/report.ts';
+import { backupIdTime, isBackupId, REPORTS_ROOT } from '../../core/repository/layout.ts';
+import { buildDrillReport, CHECKLIST_SYMBOLS, type DrillFacts, type DrillReport, type DrillReportKeys, readDrillHistory, writeDrillReport } from '../../core/drill/report.ts';
 import { openRepository, type Repository } from '../../core/repository/index.ts';
-import { holdNewestVerified, newestVerifiedBackup, type VerifiedHold } from '../../core/verified-hold.ts';
+import { holdNewestVerified, newestVerifiedBackup, type VerifiedHold } from '../../core/repository/verified-hold.ts';
 
 const CheckSchema = z.object({
   name: z.string(),
@@ -35,7 +35,7 @@ const CheckSchema = z.object({
   passed: z.boolean(),
 });
 
-/** The restore result: core/restore.ts RestoreResult, as `dr restore --json` prints it. */
+/** The restore result: core/restore/full.ts RestoreResult, as `dr restore --json` prints it. */
 const RestoreResultSchema = z.looseObject({
   backup: z.looseObject({ id: z.string(), database: z.string(), tier: z.string().optional(), startedAt: z.string() }),
   durationMs: z.number().nonnegative(),
@@ -91,7 +91,7 @@ export const DrillReportEventSchema = z.object({
   restore: jsonOrObject(RestoreResultSchema).optional(),
   /** Or: the DR_RESULT_NAME the restore job was given; its record is read from results/restores/<name>.json. */
   restoreResultName: z.string().min(1).optional(),
-  /** The verify Lambda's result (core/verify.ts VerifyResult). */
+  /** The verify Lambda's result (core/verify/verify.ts VerifyResult). */
   verify: jsonOrObject(z.looseObject({
     passed: z.boolean(),
     checks: z.array(CheckSchema),
@@ -115,7 +115,7 @@ export interface DrillReportOutput {
   readonly summary: string;
   /** Keys written in the vault. */
   readonly keys: DrillReportKeys;
-  /** The newest verified backup under Legal Hold (core/verified-hold.ts), when there is one. */
+  /** The newest verified backup under Legal Hold (core/repository/verified-hold.ts), when there is one. */
   readonly hold?: VerifiedHold;
   /** Whether the report JSON carries a KMS signature (else it says why it is unsigned). */
   readonly signed: boolean;
@@ -175,7 +175,7 @@ export function createHandler(deps: DrillReportDeps = {}): (event: unknown) => P
     const topicArn = env[ReportEnv.topicArn];
     if (!url) throw new Error(`${ReportEnv.repo} is not set; the drill workflow construct sets it to the vault`);
     if (!topicArn) throw new Error(`${ReportEnv.topicArn} is not set; the drill workflow construct sets it to the alarm topic`);
-    // On the vault (Object Lock on), reports go COMPLIANCE-locked as evidence (core/tiers.ts).
+    // On the vault (Object Lock on), reports go COMPLIANCE-locked as evidence (core/repository/tiers.ts).
     repo ??= openRepository(url, env[ReportEnv.reportLock] === REPORT_LOCK_COMPLIANCE ? { objectLock: 'tiered' } : {});
     const finishedAt = now();
 

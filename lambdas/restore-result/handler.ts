@@ -1,7 +1,7 @@
 /**
  * The restore state machine's step after the Fargate task: reads the result the job recorded in
  * the vault (results/restores/<execution-name>.json, core/job-result.ts) and shapes it into the
- * execution's summary, or a one-line failure reason for the alert (core/restore-summary.ts).
+ * execution's summary, or a one-line failure reason for the alert (core/restore/summary.ts).
  * Reading never throws for a missing record: the outcome then says it was not recorded.
  *
  * Event: `{ executionName, executionStartedAt, request (validated), containers (RUN_JOB's Containers) }`.
@@ -11,8 +11,8 @@ import { z } from 'zod';
 import { RestoreEnv } from '../../core/contract.ts';
 import { jobResultKey, readJobResult } from '../../core/job-result.ts';
 import { openRepository, type Repository } from '../../core/repository/index.ts';
-import { RestoreRequestSchema } from '../../core/restore-request.ts';
-import { type RestoreOutcome, summarizeRestore } from '../../core/restore-summary.ts';
+import { RestoreRequestSchema } from '../../core/restore/request.ts';
+import { type RestoreOutcome, summarizeRestore } from '../../core/restore/summary.ts';
 
 const EventSchema = z.object({
   executionName: z.string().min(1),

@@ -1,5 +1,5 @@
 /**
- * The restore state machine's first step: validates the execution input (core/restore-request.ts)
+ * The restore state machine's first step: validates the execution input (core/restore/request.ts)
  * and says what the job must run. An invalid request throws InvalidRestoreRequest, whose message
  * lists every problem and how to fix it; the state machine fails with it before any task runs.
  *
@@ -10,7 +10,7 @@
  */
 import { z } from 'zod';
 import { RestoreEnv } from '../../core/contract.ts';
-import { type RestoreRequest, parseRestoreRequest, restoreJobRequest } from '../../core/restore-request.ts';
+import { type RestoreRequest, parseRestoreRequest, restoreJobRequest } from '../../core/restore/request.ts';
 
 const EventSchema = z.object({ request: z.unknown() });
 

@@ -16,12 +16,12 @@
 import { GetSecretValueCommand, SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
 import type pg from 'pg';
 import { z } from 'zod';
-import { readManifest, resolveBackup } from '../../core/backups.ts';
+import { readManifest, resolveBackup } from '../../core/repository/backups.ts';
 import { VerifyEnv } from '../../core/contract.ts';
 import { DrError } from '../../core/errors.ts';
 import { openRepository } from '../../core/repository/index.ts';
-import { connectTls, parseSecret, sslModeOf } from '../../core/secret-connection.ts';
-import { type VerifyResult, verifyAgainstManifest } from '../../core/verify.ts';
+import { connectTls, parseSecret, sslModeOf } from '../../core/pg/secret-connection.ts';
+import { type VerifyResult, verifyAgainstManifest } from '../../core/verify/verify.ts';
 
 export { sslModeOf };
 

@@ -9,7 +9,7 @@ import type * as sns from 'aws-cdk-lib/aws-sns';
 import { Construct } from 'constructs';
 import { DrillAgeEnv, DrillCleanupEnv, REPORT_LOCK_COMPLIANCE, ReportEnv, VerifyEnv } from '../../core/contract.ts';
 import { jobResultsPrefix } from '../../core/job-result.ts';
-import { DRILL_REPORTS_DIR, REPORTS_ROOT } from '../../core/layout.ts';
+import { DRILL_REPORTS_DIR, REPORTS_ROOT } from '../../core/repository/layout.ts';
 import { nagResourceName } from '../nag.ts';
 import type { SslMode } from '../config.ts';
 import { DrFunction } from './function.ts';

@@ -3,8 +3,8 @@ import * as iam from 'aws-cdk-lib/aws-iam';
 import * as kms from 'aws-cdk-lib/aws-kms';
 import * as s3 from 'aws-cdk-lib/aws-s3';
 import { Construct, type IConstruct } from 'constructs';
-import { BACKUPS_ROOT } from '../../core/layout.ts';
-import { EVIDENCE, EVIDENCE_RETENTION_DAYS, RETENTION_DAYS, RETENTION_TAG_KEY, TIERS } from '../../core/tiers.ts';
+import { BACKUPS_ROOT } from '../../core/repository/layout.ts';
+import { EVIDENCE, EVIDENCE_RETENTION_DAYS, RETENTION_DAYS, RETENTION_TAG_KEY, TIERS } from '../../core/repository/tiers.ts';
 import { nagResourceName } from '../nag.ts';
 import { defaultBreakGlassRoleArn, protectBucket, protectKey } from './protection.ts';
 import { newAccessLogsBucket, newVersionedKmsBucket, validateNoncurrentExpiration } from './versioned-bucket.ts';
@@ -63,10 +63,10 @@ export const MAX_EVIDENCE_LOCK_DAYS = EVIDENCE_RETENTION_DAYS + 1;
 
 /**
  * Where backups live: a versioned, Object Lock enabled, KMS-encrypted, TLS-only bucket whose
- * lifecycle rules expire objects by their `retention` tag (the tiers of core/tiers.ts).
+ * lifecycle rules expire objects by their `retention` tag (the tiers of core/repository/tiers.ts).
  */
 export class BackupVault extends Construct {
-  /** Prefix every backup object is written under (core/layout.ts). */
+  /** Prefix every backup object is written under (core/repository/layout.ts). */
   public static readonly BACKUPS_PREFIX = `${BACKUPS_ROOT}/`;
 
   public readonly key: kms.IKey;
@@ -205,7 +205,7 @@ export class BackupVault extends Construct {
   }
 
   /**
-   * Lets `grantee` place and release S3 Legal Holds on backups (core/verified-hold.ts: the newest
+   * Lets `grantee` place and release S3 Legal Holds on backups (core/repository/verified-hold.ts: the newest
    * verified backup of each database is held) and read them back. Nothing else: a hold only ever
    * keeps objects longer, and releasing one leaves the object's retention date in force.
    */

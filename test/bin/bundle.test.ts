@@ -9,7 +9,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { runNode } from '../support/process.ts';
-import { pgUrl } from '../support/pg.ts';
+import { pgUrl } from '../../fixtures/pg.ts';
 import { createTestBucket, s3Env } from '../support/s3.ts';
 import pkg from '../../package.json' with { type: 'json' };
 
@@ -33,7 +33,7 @@ describe('the bundled CLI', () => {
     const code = await readFile(join(out, 'dr.mjs'), 'utf8');
     expect(code).not.toMatch(/tsx\/esm|register\(\)/);
     const inputs = JSON.parse(await readFile(join(out, 'inputs.json'), 'utf8'));
-    expect(inputs.inputs).toEqual(expect.arrayContaining(['bin/dr.ts', 'core/backup.ts']));
+    expect(inputs.inputs).toEqual(expect.arrayContaining(['bin/dr.ts', 'core/backup/backup.ts']));
   });
 
   it('runs with plain node, outside the repository: --help, --version, backup, list', async () => {

@@ -7,10 +7,10 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { PutObjectCommand } from '@aws-sdk/client-s3';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { fileKey } from '../../core/layout.ts';
-import { createSampleDatabase } from '../../core/sample-database.ts';
+import { fileKey } from '../../core/repository/layout.ts';
+import { createSampleDatabase } from '../../fixtures/sample-database.ts';
 import { errorLines, runDr } from '../support/cli.ts';
-import { createDatabase, dropDatabase, pgUrl, uniqueName } from '../support/pg.ts';
+import { createDatabase, dropDatabase, pgUrl, uniqueName } from '../../fixtures/pg.ts';
 import { createTestBucket, s3Client, s3Env } from '../support/s3.ts';
 
 const source = uniqueName('dr_check_src');

@@ -8,10 +8,10 @@ import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createSampleDatabase } from '../../core/sample-database.ts';
+import { createSampleDatabase } from '../../fixtures/sample-database.ts';
 import { expectOneLineError, runDr } from '../support/cli.ts';
-import { chownPostgres, freePort, initCluster, type InitializedCluster } from '../support/cluster.ts';
-import { createDatabase, dropDatabase, pgUrl, uniqueName } from '../support/pg.ts';
+import { chownPostgres, freePort, initCluster, type InitializedCluster } from '../../fixtures/cluster.ts';
+import { createDatabase, dropDatabase, pgUrl, uniqueName } from '../../fixtures/pg.ts';
 
 const source = uniqueName('dr_conn_src');
 const dirs: string[] = [];

@@ -8,12 +8,12 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { listBackups, readManifest } from '../../core/backups.ts';
+import { listBackups, readManifest } from '../../core/repository/backups.ts';
 import { openRepository } from '../../core/repository/index.ts';
-import { createSampleDatabase } from '../../core/sample-database.ts';
-import { verifyAgainstManifest } from '../../core/verify.ts';
+import { createSampleDatabase } from '../../fixtures/sample-database.ts';
+import { verifyAgainstManifest } from '../../core/verify/verify.ts';
 import { runDr } from '../support/cli.ts';
-import { createDatabase, dropDatabase, pgUrl, uniqueName, withClient } from '../support/pg.ts';
+import { createDatabase, dropDatabase, pgUrl, uniqueName, withClient } from '../../fixtures/pg.ts';
 
 const source = uniqueName('dr_dbprop_src');
 const owner = uniqueName('dr_dbprop_owner');

@@ -8,7 +8,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { AWS_DEPS, type DoctorDeps, runDoctor } from '../../bin/commands/doctor.ts';
-import { PG_HOST, PG_PORT } from '../support/pg.ts';
+import { PG_HOST, PG_PORT } from '../../fixtures/pg.ts';
 
 const dir = mkdtempSync(join(tmpdir(), 'dr-doctor-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));

@@ -7,10 +7,10 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { COMMANDS } from '../../bin/commands/index.ts';
-import { createSampleDatabase } from '../../core/sample-database.ts';
+import { createSampleDatabase } from '../../fixtures/sample-database.ts';
 import { expectOneLineError, runDr } from '../support/cli.ts';
-import { startThrowawayCluster, type ThrowawayCluster } from '../support/cluster.ts';
-import { createDatabase, dropDatabase, pgUrl, uniqueName, withClient } from '../support/pg.ts';
+import { startThrowawayCluster, type ThrowawayCluster } from '../../fixtures/cluster.ts';
+import { createDatabase, dropDatabase, pgUrl, uniqueName, withClient } from '../../fixtures/pg.ts';
 import { s3Env } from '../support/s3.ts';
 
 const source = uniqueName('dr_cli_src');

@@ -6,10 +6,10 @@ import { mkdtemp, readdir, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { scratchDatabaseName } from '../../core/drill.ts';
-import { createSampleDatabase } from '../../core/sample-database.ts';
+import { scratchDatabaseName } from '../../core/drill/run.ts';
+import { createSampleDatabase } from '../../fixtures/sample-database.ts';
 import { errorLines, runDr } from '../support/cli.ts';
-import { createDatabase, databaseExists, dropDatabase, pgUrl, uniqueName } from '../support/pg.ts';
+import { createDatabase, databaseExists, dropDatabase, pgUrl, uniqueName } from '../../fixtures/pg.ts';
 
 const source = uniqueName('dr_cli_drill');
 const server = pgUrl('postgres').replace(/\/postgres$/, '');

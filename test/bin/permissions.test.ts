@@ -12,11 +12,11 @@ import { chmod, copyFile, link, mkdtemp, readdir, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { runBackup } from '../../core/backup.ts';
+import { runBackup } from '../../core/backup/backup.ts';
 import { FileRepository } from '../../core/repository/index.ts';
-import { createSampleDatabase } from '../../core/sample-database.ts';
+import { createSampleDatabase } from '../../fixtures/sample-database.ts';
 import { expectOneLineError, type DrRun } from '../support/cli.ts';
-import { createDatabase, databaseExists, dropDatabase, pgUrl, uniqueName } from '../support/pg.ts';
+import { createDatabase, databaseExists, dropDatabase, pgUrl, uniqueName } from '../../fixtures/pg.ts';
 
 const ROOT = join(import.meta.dirname, '..', '..');
 const source = uniqueName('dr_perm_src');

@@ -8,9 +8,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { describe as describeProgress } from '../../core/progress.ts';
-import { createSampleDatabase } from '../../core/sample-database.ts';
+import { createSampleDatabase } from '../../fixtures/sample-database.ts';
 import { runDr } from '../support/cli.ts';
-import { createDatabase, dropDatabase, pgUrl, uniqueName } from '../support/pg.ts';
+import { createDatabase, dropDatabase, pgUrl, uniqueName } from '../../fixtures/pg.ts';
 
 const DR = join(import.meta.dirname, '..', '..', 'bin', 'dr.mjs');
 const source = uniqueName('dr_prog_src');

@@ -9,12 +9,12 @@ import { appendFile, cp, mkdtemp, readFile, readdir, rm, writeFile } from 'node:
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { runBackup } from '../../core/backup.ts';
-import { isBackupId, newBackupId } from '../../core/layout.ts';
+import { runBackup } from '../../core/backup/backup.ts';
+import { isBackupId, newBackupId } from '../../core/repository/layout.ts';
 import { FileRepository } from '../../core/repository/index.ts';
-import { createSampleDatabase } from '../../core/sample-database.ts';
+import { createSampleDatabase } from '../../fixtures/sample-database.ts';
 import { expectOneLineError, runDr } from '../support/cli.ts';
-import { createDatabase, dropDatabase, pgUrl, uniqueName } from '../support/pg.ts';
+import { createDatabase, dropDatabase, pgUrl, uniqueName } from '../../fixtures/pg.ts';
 
 const source = uniqueName('dr_prune_src');
 const DAY = 86_400_000;

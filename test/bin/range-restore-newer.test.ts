@@ -8,9 +8,9 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createSampleDatabase } from '../../core/sample-database.ts';
+import { createSampleDatabase } from '../../fixtures/sample-database.ts';
 import { expectOneLineError, runDr } from '../support/cli.ts';
-import { createDatabase, dropDatabase, pgUrl, uniqueName, withClient } from '../support/pg.ts';
+import { createDatabase, dropDatabase, pgUrl, uniqueName, withClient } from '../../fixtures/pg.ts';
 
 const source = uniqueName('dr_newer_src');
 const databases: string[] = [source];

@@ -11,12 +11,12 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { runBackup } from '../../core/backup.ts';
-import { leftoverSuffix } from '../../core/leftovers.ts';
+import { runBackup } from '../../core/backup/backup.ts';
+import { leftoverSuffix } from '../../core/restore/leftovers.ts';
 import { FileRepository } from '../../core/repository/index.ts';
-import { createSampleDatabase } from '../../core/sample-database.ts';
+import { createSampleDatabase } from '../../fixtures/sample-database.ts';
 import { errorLines, runDr } from '../support/cli.ts';
-import { createDatabase, databaseExists, dropDatabase, pgUrl, uniqueName, withClient } from '../support/pg.ts';
+import { createDatabase, databaseExists, dropDatabase, pgUrl, uniqueName, withClient } from '../../fixtures/pg.ts';
 
 const DR = join(import.meta.dirname, '..', '..', 'bin', 'dr.mjs');
 const source = uniqueName('dr_sig_src');

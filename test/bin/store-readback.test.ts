@@ -5,9 +5,9 @@
  */
 import { ListObjectsV2Command } from '@aws-sdk/client-s3';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createSampleDatabase } from '../../core/sample-database.ts';
+import { createSampleDatabase } from '../../fixtures/sample-database.ts';
 import { expectOneLineError, runDr } from '../support/cli.ts';
-import { createDatabase, dropDatabase, pgUrl, uniqueName } from '../support/pg.ts';
+import { createDatabase, dropDatabase, pgUrl, uniqueName } from '../../fixtures/pg.ts';
 import { createTestBucket, s3Client, s3Env } from '../support/s3.ts';
 
 const source = uniqueName('dr_readback_src');

@@ -7,10 +7,10 @@ import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createSampleDatabase } from '../../core/sample-database.ts';
-import { shrinkage } from '../../core/suspect.ts';
+import { createSampleDatabase } from '../../fixtures/sample-database.ts';
+import { shrinkage } from '../../core/backup/suspect.ts';
 import { runDr } from '../support/cli.ts';
-import { createDatabase, dropDatabase, pgUrl, uniqueName, withClient } from '../support/pg.ts';
+import { createDatabase, dropDatabase, pgUrl, uniqueName, withClient } from '../../fixtures/pg.ts';
 
 const source = uniqueName('dr_susp_src');
 const databases: string[] = [source];

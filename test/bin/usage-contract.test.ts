@@ -8,7 +8,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { COMMANDS } from '../../bin/commands/index.ts';
 import { expectOneLineError, runDr } from '../support/cli.ts';
-import { pgUrl } from '../support/pg.ts';
+import { pgUrl } from '../../fixtures/pg.ts';
 import pkg from '../../package.json' with { type: 'json' };
 
 let dir: string;

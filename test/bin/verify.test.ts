@@ -4,7 +4,7 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { errorLines, runDr } from '../support/cli.ts';
-import { pgUrl } from '../support/pg.ts';
+import { pgUrl } from '../../fixtures/pg.ts';
 import { backupAndRestore, type HealthServer, type RestoredFixture, startHealthServer } from '../support/restored.ts';
 
 let fx: RestoredFixture;

@@ -9,7 +9,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { JobEnv, secretEnvVarFor } from '../../core/contract.ts';
 import { jobResultKey, lastJsonObject, readJobResult, writeJobResult } from '../../core/job-result.ts';
 import { openRepository } from '../../core/repository/index.ts';
-import { PG_HOST, PG_PORT, PG_USER, uniqueName } from '../support/pg.ts';
+import { PG_HOST, PG_PORT, PG_USER, uniqueName } from '../../fixtures/pg.ts';
 import { runJobProcess } from '../lib/constructs/local-job.ts';
 
 describe('job result records', () => {

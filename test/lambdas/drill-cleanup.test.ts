@@ -5,10 +5,10 @@
 import pg from 'pg';
 import { afterAll, describe, expect, it } from 'vitest';
 import { DrillCleanupEnv } from '../../core/contract.ts';
-import { scratchDatabaseName } from '../../core/drill.ts';
-import { MAX_DRILLED_NAME } from '../../core/scratch.ts';
+import { scratchDatabaseName } from '../../core/drill/run.ts';
+import { MAX_DRILLED_NAME } from '../../core/drill/scratch.ts';
 import { createDrillCleanupHandler } from '../../lambdas/drill-cleanup/handler.ts';
-import { PG_HOST, PG_PORT, PG_USER, createDatabase, databaseExists, dropDatabase, pgUrl, uniqueName } from '../support/pg.ts';
+import { PG_HOST, PG_PORT, PG_USER, createDatabase, databaseExists, dropDatabase, pgUrl, uniqueName } from '../../fixtures/pg.ts';
 
 const SECRET_ARN = 'arn:aws:secretsmanager:us-east-1:123456789012:secret:staging-AbCdEf';
 const secretReads: string[] = [];
@@ -80,7 +80,7 @@ describe('drill-cleanup Lambda (real PostgreSQL; mocked Secrets Manager GetSecre
     await expect(handler({ database: 'drill_a_20250105', force: true })).rejects.toThrow(/drill cleanup event is invalid/);
   });
 
-  it('drops every name core/drill.ts gives a drilled database of up to MAX_DRILLED_NAME characters', async () => {
+  it('drops every name core/drill/run.ts gives a drilled database of up to MAX_DRILLED_NAME characters', async () => {
     const name = scratchDatabaseName('x'.repeat(MAX_DRILLED_NAME), new Date('2025-01-05T03:00:00Z'));
     expect(name).toBe(`drill_${'x'.repeat(MAX_DRILLED_NAME)}_20250105`);
     expect(await handler({ database: name })).toEqual({ database: name, dropped: true, existed: false });

@@ -5,17 +5,17 @@
  */
 import type { PublishCommand } from '@aws-sdk/client-sns';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { runBackup, type BackupResult } from '../../core/backup.ts';
-import { readManifest } from '../../core/backups.ts';
+import { runBackup, type BackupResult } from '../../core/backup/backup.ts';
+import { readManifest } from '../../core/repository/backups.ts';
 import { Metrics, ReportEnv } from '../../core/contract.ts';
-import { manifestKey } from '../../core/layout.ts';
+import { manifestKey } from '../../core/repository/layout.ts';
 import { S3Repository } from '../../core/repository/s3.ts';
-import { runRestore, type RestoreResult } from '../../core/restore.ts';
-import { createSampleDatabase } from '../../core/sample-database.ts';
-import { type VerifyResult, verifyAgainstManifest } from '../../core/verify.ts';
+import { runRestore, type RestoreResult } from '../../core/restore/full.ts';
+import { createSampleDatabase } from '../../fixtures/sample-database.ts';
+import { type VerifyResult, verifyAgainstManifest } from '../../core/verify/verify.ts';
 import { createHandler } from '../../lambdas/drill-report/handler.ts';
 import { legalHoldClient } from '../support/legal-hold.ts';
-import { createDatabase, dropDatabase, pgUrl, uniqueName } from '../support/pg.ts';
+import { createDatabase, dropDatabase, pgUrl, uniqueName } from '../../fixtures/pg.ts';
 import { createTestBucket, s3Client, useS3Env } from '../support/s3.ts';
 
 const source = uniqueName('dr_hold_src');

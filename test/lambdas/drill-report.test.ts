@@ -6,16 +6,16 @@
 import { text } from 'node:stream/consumers';
 import type { PublishCommand } from '@aws-sdk/client-sns';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { runBackup, type BackupResult } from '../../core/backup.ts';
-import { readManifest } from '../../core/backups.ts';
+import { runBackup, type BackupResult } from '../../core/backup/backup.ts';
+import { readManifest } from '../../core/repository/backups.ts';
 import { Metrics, ReportEnv } from '../../core/contract.ts';
 import { jobResultKey, writeJobResult } from '../../core/job-result.ts';
 import { openRepository, type Repository } from '../../core/repository/index.ts';
-import { runRestore, type RestoreResult } from '../../core/restore.ts';
-import { createSampleDatabase } from '../../core/sample-database.ts';
-import { type VerifyResult, verifyAgainstManifest } from '../../core/verify.ts';
+import { runRestore, type RestoreResult } from '../../core/restore/full.ts';
+import { createSampleDatabase } from '../../fixtures/sample-database.ts';
+import { type VerifyResult, verifyAgainstManifest } from '../../core/verify/verify.ts';
 import { causeMessage, createHandler } from '../../lambdas/drill-report/handler.ts';
-import { createDatabase, dropDatabase, pgUrl, uniqueName } from '../support/pg.ts';
+import { createDatabase, dropDatabase, pgUrl, uniqueName } from '../../fixtures/pg.ts';
 import { createTestBucket, useS3Env } from '../support/s3.ts';
 
 const source = uniqueName('dr_report_src');

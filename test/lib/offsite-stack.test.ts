@@ -2,7 +2,7 @@ import { Stack, Validations } from 'aws-cdk-lib';
 import { Match, Template } from 'aws-cdk-lib/assertions';
 import { AwsSolutionsChecks } from 'cdk-nag';
 import { describe, expect, it } from 'vitest';
-import { RETENTION_DAYS } from '../../core/tiers.ts';
+import { RETENTION_DAYS } from '../../core/repository/tiers.ts';
 import { VaultReplication } from '../../lib/constructs/replication.ts';
 import { DrStack } from '../../lib/dr-stack.ts';
 import { addOffsiteStack, DENIED_TO_SOURCE_ACCOUNT, DENIED_TO_SOURCE_ACCOUNT_CROSS_ACCOUNT } from '../../lib/offsite-stack.ts';

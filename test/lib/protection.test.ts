@@ -10,7 +10,7 @@ import * as cxapi from 'aws-cdk-lib/cx-api';
 import { Match, Template } from 'aws-cdk-lib/assertions';
 import { describe, expect, it } from 'vitest';
 import { MAX_EVIDENCE_LOCK_DAYS, MAX_LOCK_DAYS } from '../../lib/constructs/vault.ts';
-import { EVIDENCE_RETENTION_DAYS } from '../../core/tiers.ts';
+import { EVIDENCE_RETENTION_DAYS } from '../../core/repository/tiers.ts';
 import { REPORT_LOCK_COMPLIANCE, ReportEnv } from '../../core/contract.ts';
 import { PROTECTED_BUCKET_ACTIONS, PROTECTED_KEY_ACTIONS } from '../../lib/constructs/protection.ts';
 import { DrStack } from '../../lib/dr-stack.ts';

@@ -2,8 +2,8 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { TestProject } from 'vitest/node';
-import { startS3rver } from './s3rver.ts';
-import { startTimescaleServer } from './timescale-server.ts';
+import { startS3rver } from '../../fixtures/s3rver.ts';
+import { startTimescaleServer } from '../../fixtures/timescale-server.ts';
 
 declare module 'vitest' {
   export interface ProvidedContext {

@@ -1,5 +1,5 @@
 /**
- * s3rver implements neither PutObjectLegalHold nor GetObjectLegalHold (test/core/verified-hold.test.ts
+ * s3rver implements neither PutObjectLegalHold nor GetObjectLegalHold (test/core/repository/verified-hold.test.ts
  * proves it), and Legal Holds are an AWS S3 data-plane feature with no local equivalent here: this
  * client sends every request to the real s3rver except those two, answered from `holds`.
  */

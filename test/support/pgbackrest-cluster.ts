@@ -5,7 +5,7 @@
  */
 import { mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { asPostgres, chownPostgres, initCluster, serverBinDir } from './cluster.ts';
+import { asPostgres, chownPostgres, initCluster, serverBinDir } from '../../fixtures/cluster.ts';
 
 export interface ArchivingCluster {
   readonly stanza: string;

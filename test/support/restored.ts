@@ -11,13 +11,13 @@ import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type pg from 'pg';
-import { runBackup } from '../../core/backup.ts';
-import { readManifest } from '../../core/backups.ts';
-import type { Manifest } from '../../core/manifest.ts';
+import { runBackup } from '../../core/backup/backup.ts';
+import { readManifest } from '../../core/repository/backups.ts';
+import type { Manifest } from '../../core/backup/manifest.ts';
 import { openRepository } from '../../core/repository/index.ts';
-import { runRestore } from '../../core/restore.ts';
-import { createSampleDatabase } from '../../core/sample-database.ts';
-import { createDatabase, dropDatabase, pgUrl, uniqueName, withClient } from './pg.ts';
+import { runRestore } from '../../core/restore/full.ts';
+import { createSampleDatabase } from '../../fixtures/sample-database.ts';
+import { createDatabase, dropDatabase, pgUrl, uniqueName, withClient } from '../../fixtures/pg.ts';
 
 export interface RestoredFixture {
   readonly source: string;

@@ -1,7 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { CreateBucketCommand, type S3Client } from '@aws-sdk/client-s3';
 import { inject } from 'vitest';
-import { s3ClientFor, s3EnvFor } from './s3rver.ts';
+import { s3ClientFor, s3EnvFor } from '../../fixtures/s3rver.ts';
 
 /** The standard AWS environment pointed at the run's s3rver (see s3EnvFor). */
 export function s3Env(): Record<string, string> {

@@ -8,14 +8,14 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { inject } from 'vitest';
 import pg from 'pg';
-import { runBackup } from '../../core/backup.ts';
-import { readManifest } from '../../core/backups.ts';
-import type { Manifest } from '../../core/manifest.ts';
+import { runBackup } from '../../core/backup/backup.ts';
+import { readManifest } from '../../core/repository/backups.ts';
+import type { Manifest } from '../../core/backup/manifest.ts';
 import { openRepository, type Repository } from '../../core/repository/index.ts';
-import { runRestore } from '../../core/restore.ts';
-import { createSampleDatabase } from '../../core/sample-database.ts';
-import { uniqueName } from './pg.ts';
-import { copyDatabaseOn } from './timescale-server.ts';
+import { runRestore } from '../../core/restore/full.ts';
+import { createSampleDatabase } from '../../fixtures/sample-database.ts';
+import { uniqueName } from '../../fixtures/pg.ts';
+import { copyDatabaseOn } from '../../fixtures/timescale-server.ts';
 
 /** The run's TimescaleDB server URL for `database` (provided by global-setup). */
 export function timescaleUrl(database = 'postgres'): string {

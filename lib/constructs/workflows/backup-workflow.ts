@@ -4,7 +4,7 @@ import * as sfn from 'aws-cdk-lib/aws-stepfunctions';
 import * as tasks from 'aws-cdk-lib/aws-stepfunctions-tasks';
 import { Construct } from 'constructs';
 import { JobEnv, JobExit, Metrics, secretEnvVarFor } from '../../../core/contract.ts';
-import { TIERS } from '../../../core/tiers.ts';
+import { TIERS } from '../../../core/repository/tiers.ts';
 import { type DatabaseTarget, validateDatabaseTargets } from '../database-target.ts';
 import { absent, failWithCause, JOB_EXIT_CODE, type JobTaskProps, jobRunTask, validateJobTask, workflowStateMachine } from './job-task.ts';
 

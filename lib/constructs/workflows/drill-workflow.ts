@@ -8,7 +8,7 @@ import * as tasks from 'aws-cdk-lib/aws-stepfunctions-tasks';
 import { Construct } from 'constructs';
 import { JobEnv } from '../../../core/contract.ts';
 import { jobResultsPrefix } from '../../../core/job-result.ts';
-import { MAX_DRILLED_NAME } from '../../../core/scratch.ts';
+import { MAX_DRILLED_NAME } from '../../../core/drill/scratch.ts';
 import { nagResourceName } from '../../nag.ts';
 import type { BackupVault } from '../vault.ts';
 import { failWithCause, JOB_EXIT_CODE, type JobTaskProps, jobRunTask, validateJobTask, workflowStateMachine } from './job-task.ts';

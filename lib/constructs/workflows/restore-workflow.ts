@@ -8,7 +8,7 @@ import * as tasks from 'aws-cdk-lib/aws-stepfunctions-tasks';
 import { Construct } from 'constructs';
 import { JobEnv, RestoreEnv, secretEnvVarFor } from '../../../core/contract.ts';
 import { jobResultsPrefix } from '../../../core/job-result.ts';
-import { InvalidRestoreRequest } from '../../../core/restore-request.ts';
+import { InvalidRestoreRequest } from '../../../core/restore/request.ts';
 import { nagResourceName } from '../../nag.ts';
 import { type DatabaseTarget, validateDatabaseTargets } from '../database-target.ts';
 import { DrFunction } from '../function.ts';
@@ -56,7 +56,7 @@ export interface RestoreWorkflowProps extends JobTaskProps {
  * run `dr restore` on the Fargate job, read back what it recorded, then succeed with a summary or
  * notify the alarm topic and fail.
  *
- * Input: core/restore-request.ts, e.g.
+ * Input: core/restore/request.ts, e.g.
  *   {"database":"crypto_stock","backup":"latest","mode":"table","tables":["candles"],"target":{"database":"crypto_stock_restored","overwrite":false}}
  *
  * The job's `--json` result reaches the state machine through the vault: RUN_JOB returns exit codes,

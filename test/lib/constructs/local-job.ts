@@ -14,7 +14,7 @@ import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { fileURLToPath } from 'node:url';
 import type { Template } from 'aws-cdk-lib/assertions';
-import { PG_USER } from '../../support/pg.ts';
+import { PG_USER } from '../../../fixtures/pg.ts';
 import { s3Env } from '../../support/s3.ts';
 import { resolveTokens } from './definition.ts';
 

@@ -3,7 +3,7 @@ import { Match, Template } from 'aws-cdk-lib/assertions';
 import * as iam from 'aws-cdk-lib/aws-iam';
 import { describe, expect, it } from 'vitest';
 import { BackupVault } from '../../../lib/constructs/vault.ts';
-import { RETENTION_DAYS } from '../../../core/tiers.ts';
+import { RETENTION_DAYS } from '../../../core/repository/tiers.ts';
 import { newApp } from '../helpers.ts';
 
 function vaultStack(): { stack: Stack; vault: BackupVault; role: iam.Role; template: () => Template } {
