@@ -11,6 +11,7 @@
  * passing a callback around.
  */
 import cliProgress from 'cli-progress';
+import { formatBytes, formatEstimate } from './format.ts';
 
 export interface PhaseTotals {
   /** Bytes the phase will move, when known (a manifest's). */
@@ -70,24 +71,6 @@ export function useProgress(options: ProgressOptions): () => void {
   };
 }
 
-export function formatBytes(bytes: number): string {
-  const units = ['B', 'KiB', 'MiB', 'GiB', 'TiB'];
-  let value = bytes;
-  let unit = 0;
-  while (value >= 1024 && unit < units.length - 1) {
-    value /= 1024;
-    unit++;
-  }
-  return `${value.toFixed(unit === 0 ? 0 : 1)} ${units[unit]}`;
-}
-
-function formatSeconds(s: number): string {
-  if (!Number.isFinite(s)) return '?';
-  if (s < 90) return `${Math.round(s)} s`;
-  if (s < 5400) return `${Math.round(s / 60)} min`;
-  return `${(s / 3600).toFixed(1)} h`;
-}
-
 interface State {
   name: string;
   totals: PhaseTotals;
@@ -100,11 +83,11 @@ interface State {
 export function describe(s: State, now = Date.now()): string {
   const elapsed = Math.max(0.001, (now - s.started) / 1000);
   const rate = s.bytes / elapsed;
-  if (s.bytes === 0 && !s.totals.bytes) return `${s.name}: ${formatSeconds(elapsed)} elapsed`;
+  if (s.bytes === 0 && !s.totals.bytes) return `${s.name}: ${formatEstimate(elapsed)} elapsed`;
   const parts = [`${formatBytes(s.bytes)}${s.totals.bytes ? ` of ${formatBytes(s.totals.bytes)}` : ''}`];
   if (s.totals.files || s.files) parts.push(`${s.files}${s.totals.files ? ` of ${s.totals.files}` : ''} files`);
   parts.push(`${formatBytes(rate)}/s`);
-  if (s.totals.bytes && rate > 0) parts.push(`ETA ${formatSeconds(Math.max(0, s.totals.bytes - s.bytes) / rate)}`);
+  if (s.totals.bytes && rate > 0) parts.push(`ETA ${formatEstimate(Math.max(0, s.totals.bytes - s.bytes) / rate)}`);
   return `${s.name}: ${parts.join(', ')}`;
 }
 

@@ -1,4 +1,5 @@
-import { formatBytes, runBackup } from '../../core/backup/backup.ts';
+import { runBackup } from '../../core/backup/backup.ts';
+import { formatBytes } from '../../core/format.ts';
 import { isTier, TIERS } from '../../core/repository/tiers.ts';
 import { lockTimeout } from './lock-timeout.ts';
 import { COMMON, type Command, jobs, optionalString, PG, REPO, repository, required, usage } from './args.ts';

@@ -1,4 +1,4 @@
-import { formatBytes } from '../../core/backup/backup.ts';
+import { formatAge, formatBytes } from '../../core/format.ts';
 import { checkBackups, type CheckResult } from '../../core/backup/check.ts';
 import { COMMON, type Command, optionalString, REPO_READ, repository, usage } from './args.ts';
 
@@ -62,11 +62,3 @@ export function parseAge(raw: string): number {
   return seconds;
 }
 
-/** `1d 4h`, `26h`, `5m`: an age for people. */
-export function formatAge(seconds: number): string {
-  if (seconds < 90) return `${Math.round(seconds)}s`;
-  if (seconds < 90 * 60) return `${Math.round(seconds / 60)}m`;
-  if (seconds < 48 * 3600) return `${Math.floor(seconds / 3600)}h${Math.round((seconds % 3600) / 60) ? ` ${Math.round((seconds % 3600) / 60)}m` : ''}`;
-  const hours = Math.round((seconds % 86_400) / 3600);
-  return `${Math.floor(seconds / 86_400)}d${hours ? ` ${hours}h` : ''}`;
-}

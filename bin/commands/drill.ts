@@ -1,7 +1,8 @@
 import { resolve } from 'node:path';
-import { formatBytes } from '../../core/backup/backup.ts';
+import { formatBytes } from '../../core/format.ts';
 import { type DrillPhase, runDrill } from '../../core/drill/run.ts';
-import { formatSeconds, type DrillReport } from '../../core/drill/report.ts';
+import type { DrillReport } from '../../core/drill/report.ts';
+import { formatSeconds } from '../../core/format.ts';
 import { FileRepository } from '../../core/repository/index.ts';
 import { describeFailure } from '../../core/verify/verify.ts';
 import { COMMON, type Command, type Io, jobs, optionalString, PG, REPO, repository, required, strings, usage } from './args.ts';

@@ -1,7 +1,6 @@
-import { formatBytes } from '../../core/backup/backup.ts';
+import { formatAge, formatBytes } from '../../core/format.ts';
 import { listBackups } from '../../core/repository/backups.ts';
 import { COMMON, type Command, optionalString, REPO_READ, repository } from './args.ts';
-import { formatAge } from './check.ts';
 
 export const listCommand: Command = {
   summary: 'List the complete backups in a repository',

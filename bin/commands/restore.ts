@@ -1,4 +1,4 @@
-import { formatBytes } from '../../core/backup/backup.ts';
+import { formatBytes } from '../../core/format.ts';
 import { runRestore } from '../../core/restore/full.ts';
 import { runTableRestore, splitTableList, type TableRestoreResult } from '../../core/restore/tables.ts';
 import { COMMON, type Command, jobs, optionalString, PG, REPO_READ, repository, required, usage } from './args.ts';

@@ -16,7 +16,8 @@ import { localNoSpaceError, noSpaceError } from '../faults.ts';
 import { workDirFor } from '../restore/leftovers.ts';
 import { DEFAULT_LOCK_TIMEOUT_MS, dumpLockError, isLockTimeout, lockTimeoutError, lockTimeoutSql } from '../pg/locks.ts';
 import { throwIfInterrupted } from '../signals.ts';
-import { formatBytes, phase } from '../progress.ts';
+import { formatBytes } from '../format.ts';
+import { phase } from '../progress.ts';
 import { readDatabaseProperties } from '../verify/database-properties.ts';
 import { type Suspicion, suspicionOf } from './suspect.ts';
 import { CHECKSUMS_NAME, DATA_DIR, GLOBALS_NAME, RESTORE_GUIDE_NAME, fileKey, manifestKey, newBackupId } from '../repository/layout.ts';
@@ -439,4 +440,3 @@ class Uploader {
 }
 
 /** Byte sizes for people: one rule for every command, defined beside the progress display. */
-export { formatBytes };

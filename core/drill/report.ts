@@ -8,7 +8,7 @@
  */
 import { text } from 'node:stream/consumers';
 import { z } from 'zod';
-import { formatBytes as formatByteSize } from '../backup/backup.ts';
+import { formatBytes as formatByteSize, formatSeconds } from '../format.ts';
 import { DRILL_REPORT_FORMATS, type DrillReportFormat, drillReportBase, drillReportsPrefix, isDrillReportJsonKey } from '../repository/layout.ts';
 import { type ReportSignature, type ReportSigner, signReport } from './evidence.ts';
 import type { Repository } from '../repository/types.ts';
@@ -449,14 +449,6 @@ function tablesPresent(facts: DrillFacts, checks: readonly VerifyCheck[], notVer
   if (count && !count.passed) parts.push(`${count.actual ?? '?'} tables restored, the manifest lists ${count.expected ?? '?'}`);
   if (parts.length) return ['fail', parts.join('; ')];
   return ['pass', `${total} of ${plural(total, 'table')} present, none unexpected`];
-}
-
-export function formatSeconds(s: number | null): string {
-  if (s === null) return '—';
-  if (s < 100) return `${s.toFixed(1)} s`;
-  if (s < 120) return `${s.toFixed(0)} s`;
-  if (s < 3600) return `${(s / 60).toFixed(1)} min`;
-  return `${(s / 3600).toFixed(1)} h`;
 }
 
 function formatBytes(bytes: number | null): string {

@@ -6,7 +6,7 @@ import { createReadStream, createWriteStream } from 'node:fs';
 import { mkdir, statfs } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { pipeline } from 'node:stream/promises';
-import { formatBytes } from '../backup/backup.ts';
+import { formatBytes } from '../format.ts';
 import { throwIfInterrupted } from '../signals.ts';
 import { phase } from '../progress.ts';
 import { AccessError } from '../faults.ts';
