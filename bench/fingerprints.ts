@@ -9,8 +9,8 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { createSampleDatabase, sampleSize } from '../fixtures/sample-database.ts';
 import { createDatabase, databaseExists, dropDatabase, pgUrl, withClient } from '../fixtures/pg.ts';
+import { createSampleDatabase, sampleSize } from '../fixtures/sample-database.ts';
 import { buildDr, formatSeconds, median, runProcess } from './lib.ts';
 
 const RUNS = Number(process.env.BENCH_RUNS ?? 3);
@@ -32,7 +32,16 @@ const dr = async (step: Step | undefined, args: string[]) => {
   return JSON.parse(r.stdout.trim().split('\n').at(-1)!) as Record<string, unknown>;
 };
 
-if (!(await databaseExists(SOURCE)) || (await withClient('postgres', async (c) => (await c.query(`SELECT shobj_description(oid, 'pg_database') AS d FROM pg_database WHERE datname = $1`, [SOURCE])).rows[0]?.d)) !== MARKER) {
+if (
+  !(await databaseExists(SOURCE)) ||
+  (await withClient(
+    'postgres',
+    async (c) =>
+      (
+        await c.query(`SELECT shobj_description(oid, 'pg_database') AS d FROM pg_database WHERE datname = $1`, [SOURCE])
+      ).rows[0]?.d,
+  )) !== MARKER
+) {
   console.log(`Building ${SOURCE} at scale 'bench' (a few minutes)…`);
   await dropDatabase(SOURCE);
   await createSampleDatabase(await createDatabase(SOURCE), { scale: 'bench' });
@@ -47,7 +56,15 @@ try {
     const repo = `file://${join(work, `repo-${run}`)}`;
     const backups = [
       () => dr('backup', ['backup', '--db', pgUrl(SOURCE), '--repo', repo]),
-      () => dr('backup --no-fingerprints', ['backup', '--db', pgUrl(SOURCE), '--repo', `${repo}-plain`, '--no-fingerprints']),
+      () =>
+        dr('backup --no-fingerprints', [
+          'backup',
+          '--db',
+          pgUrl(SOURCE),
+          '--repo',
+          `${repo}-plain`,
+          '--no-fingerprints',
+        ]),
     ];
     // Rotate which goes first, so neither always meets a cold or a warm cache.
     const [first, second] = run % 2 ? backups : [...backups].reverse();
@@ -59,7 +76,16 @@ try {
     await dr('restore', ['restore', '--repo', repo, '--backup', id, '--target', pgUrl(target)]);
     const verify = [
       () => dr('verify (content)', ['verify', '--repo', repo, '--backup', id, '--target', pgUrl(target)]),
-      () => dr('verify (counts only)', ['verify', '--repo', `${repo}-plain`, '--backup', String((run % 2 ? b : a).id), '--target', pgUrl(target)]),
+      () =>
+        dr('verify (counts only)', [
+          'verify',
+          '--repo',
+          `${repo}-plain`,
+          '--backup',
+          String((run % 2 ? b : a).id),
+          '--target',
+          pgUrl(target),
+        ]),
     ];
     for (const v of run % 2 ? verify : [...verify].reverse()) await v();
     await dropDatabase(target);
@@ -71,10 +97,16 @@ try {
   for (const [step, values] of samples) console.log(`${step.padEnd(28)}${formatSeconds(values)}`);
   console.log('');
   const grow = med('backup') / med('backup --no-fingerprints');
-  console.log(`${'backup with / without fingerprints'.padEnd(44)}${grow.toFixed(2)}×  (target ≤ 1.15) ${grow <= 1.15 ? 'OK' : 'MISSED'}`);
+  console.log(
+    `${'backup with / without fingerprints'.padEnd(44)}${grow.toFixed(2)}×  (target ≤ 1.15) ${grow <= 1.15 ? 'OK' : 'MISSED'}`,
+  );
   const ratio = med('verify (content)') / med('restore');
-  console.log(`${'verify with fingerprints / restore'.padEnd(44)}${ratio.toFixed(2)}×  (target ≤ 0.5) ${ratio <= 0.5 ? 'OK' : 'MISSED'}`);
-  console.log(`${'verify counts only / restore'.padEnd(44)}${(med('verify (counts only)') / med('restore')).toFixed(2)}×`);
+  console.log(
+    `${'verify with fingerprints / restore'.padEnd(44)}${ratio.toFixed(2)}×  (target ≤ 0.5) ${ratio <= 0.5 ? 'OK' : 'MISSED'}`,
+  );
+  console.log(
+    `${'verify counts only / restore'.padEnd(44)}${(med('verify (counts only)') / med('restore')).toFixed(2)}×`,
+  );
 } finally {
   rmSync(work, { recursive: true, force: true });
 }

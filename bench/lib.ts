@@ -12,7 +12,11 @@ export interface ProcessResult {
 }
 
 export class ProcessFailed extends Error {
-  constructor(readonly command: string, readonly code: number | null, readonly stderr: string) {
+  constructor(
+    readonly command: string,
+    readonly code: number | null,
+    readonly stderr: string,
+  ) {
     super(`${command} exited with ${code}: ${stderr.trim().split('\n').slice(-5).join('\n')}`);
   }
 }
@@ -33,15 +37,31 @@ export function runProcess(
     let stdout = '';
     let stderr = '';
     let peakRss = 0;
-    child.stdout.setEncoding('utf8').on('data', (d: string) => { stdout += d; });
-    child.stderr.setEncoding('utf8').on('data', (d: string) => { stderr += d; });
-    const sample = () => { peakRss = Math.max(peakRss, readVmHwm(child.pid)); };
+    child.stdout.setEncoding('utf8').on('data', (d: string) => {
+      stdout += d;
+    });
+    child.stderr.setEncoding('utf8').on('data', (d: string) => {
+      stderr += d;
+    });
+    const sample = () => {
+      peakRss = Math.max(peakRss, readVmHwm(child.pid));
+    };
     const timer = options.sampleRss ? setInterval(sample, 100) : undefined;
     if (options.sampleRss) sample();
     // A hung process must not stall the whole bench: kill it and report it as failed.
     let timedOut = false;
-    const deadline = options.timeoutMs === undefined ? undefined : setTimeout(() => { timedOut = true; child.kill('SIGTERM'); }, options.timeoutMs);
-    child.on('error', (err) => { clearInterval(timer); clearTimeout(deadline); reject(err); });
+    const deadline =
+      options.timeoutMs === undefined
+        ? undefined
+        : setTimeout(() => {
+            timedOut = true;
+            child.kill('SIGTERM');
+          }, options.timeoutMs);
+    child.on('error', (err) => {
+      clearInterval(timer);
+      clearTimeout(deadline);
+      reject(err);
+    });
     child.on('close', (code) => {
       clearInterval(timer);
       clearTimeout(deadline);

@@ -13,14 +13,15 @@
  * dr --help and dr list start-up, the read-back check's cost (s3:// backup with and without it),
  * and progress output's (file:// backup with and without --quiet).
  */
-import { CreateBucketCommand, ListObjectsV2Command } from '@aws-sdk/client-s3';
+
 import { mkdtempSync, rmSync } from 'node:fs';
 import { availableParallelism, tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { createSampleDatabase, sampleSize } from '../fixtures/sample-database.ts';
+import { CreateBucketCommand, ListObjectsV2Command } from '@aws-sdk/client-s3';
 import { createDatabase, databaseExists, dropDatabase, pgUrl, withClient } from '../fixtures/pg.ts';
 import { s3ClientFor, s3EnvFor, startS3rver } from '../fixtures/s3rver.ts';
-import { buildDr, formatBytes, formatSeconds, median, pathSize, ProcessFailed, runProcess, runShell } from './lib.ts';
+import { createSampleDatabase, sampleSize } from '../fixtures/sample-database.ts';
+import { buildDr, formatBytes, formatSeconds, median, ProcessFailed, pathSize, runProcess, runShell } from './lib.ts';
 
 const RUNS = Number(process.env.BENCH_RUNS ?? 4);
 const JOBS = availableParallelism();
@@ -35,13 +36,21 @@ const MARKER = `crypto-stock-dr bench source v1: ${sampleSize('bench').candles} 
 type Method = 'guide' | 'floor' | 'ours file://' | 'ours s3://';
 
 interface Sample {
-  backupMs: number; restoreMs: number; size: number; backupRss: number; restoreRss: number;
+  backupMs: number;
+  restoreMs: number;
+  size: number;
+  backupRss: number;
+  restoreRss: number;
   /** dr backup's own phases (its --json result) and the process start-up around them. */
-  phases?: Record<string, number>; startupMs?: number;
+  phases?: Record<string, number>;
+  startupMs?: number;
   /** dr restore --tables candles, and a one-day range of it (ours only). */
-  tableMs?: number; rangeMs?: number;
+  tableMs?: number;
+  rangeMs?: number;
   /** Bytes the table restore fetched / the whole backup's bytes. */
-  tableBytes?: number; backupBytes?: number; rangeBytes?: number;
+  tableBytes?: number;
+  backupBytes?: number;
+  rangeBytes?: number;
 }
 
 /** The day the range restore puts back (the source's rows end 2026-02-01). */
@@ -54,7 +63,8 @@ const extras: string[] = [];
 /** Median wall time of `runs` runs of dr with `args`. */
 async function timeDr(args: string[], env: NodeJS.ProcessEnv = {}, runs = 5): Promise<number> {
   const ms: number[] = [];
-  for (let i = 0; i < runs; i++) ms.push((await runProcess(process.execPath, [...DR, ...args], { env, timeoutMs: DR_TIMEOUT_MS })).ms);
+  for (let i = 0; i < runs; i++)
+    ms.push((await runProcess(process.execPath, [...DR, ...args], { env, timeoutMs: DR_TIMEOUT_MS })).ms);
   return median(ms);
 }
 
@@ -63,28 +73,48 @@ async function sideMeasurements(work: string, s3Env: NodeJS.ProcessEnv): Promise
   const emptyRepo = mkdtempSync(join(work, 'empty-'));
   const help = await timeDr(['--help']);
   const list = await timeDr(['list', '--repo', `file://${emptyRepo}`]);
-  extras.push(`${'dr --help / dr list (file://) start-up'.padEnd(40)}${(help / 1000).toFixed(2)} s / ${(list / 1000).toFixed(2)} s  (target < 0.3 s / < 0.5 s) ${help < 300 && list < 500 ? 'OK' : 'MISSED'}`);
+  extras.push(
+    `${'dr --help / dr list (file://) start-up'.padEnd(40)}${(help / 1000).toFixed(2)} s / ${(list / 1000).toFixed(2)} s  (target < 0.3 s / < 0.5 s) ${help < 300 && list < 500 ? 'OK' : 'MISSED'}`,
+  );
   const backupOnce = async (repo: string, env: NodeJS.ProcessEnv, extra: string[] = []) => {
     await settle();
-    return (await runProcess(process.execPath, [...DR, 'backup', '--db', SOURCE_URL, '--repo', repo, '--json', ...extra], { env, timeoutMs: DR_TIMEOUT_MS })).ms;
+    return (
+      await runProcess(process.execPath, [...DR, 'backup', '--db', SOURCE_URL, '--repo', repo, '--json', ...extra], {
+        env,
+        timeoutMs: DR_TIMEOUT_MS,
+      })
+    ).ms;
   };
   const withCheck = await backupOnce('s3://dr-bench/readback-on', s3Env);
   const withoutCheck = await backupOnce('s3://dr-bench/readback-off', { ...s3Env, DR_S3_SKIP_READBACK: '1' });
-  extras.push(`${'read-back check (s3://, one run each)'.padEnd(40)}${(withCheck / 1000).toFixed(1)} s with, ${(withoutCheck / 1000).toFixed(1)} s without: ${(((withCheck - withoutCheck) / withoutCheck) * 100).toFixed(1)}%  (target < 5%)`);
+  extras.push(
+    `${'read-back check (s3://, one run each)'.padEnd(40)}${(withCheck / 1000).toFixed(1)} s with, ${(withoutCheck / 1000).toFixed(1)} s without: ${(((withCheck - withoutCheck) / withoutCheck) * 100).toFixed(1)}%  (target < 5%)`,
+  );
   const progress = await backupOnce(`file://${join(work, 'progress-on')}`, {});
   const quiet = await backupOnce(`file://${join(work, 'progress-off')}`, {}, ['--quiet']);
-  extras.push(`${'progress output (file://, one run each)'.padEnd(40)}${(progress / 1000).toFixed(1)} s with, ${(quiet / 1000).toFixed(1)} s with --quiet: ${(((progress - quiet) / quiet) * 100).toFixed(1)}% (noise level: one line per phase and every 30 s)`);
+  extras.push(
+    `${'progress output (file://, one run each)'.padEnd(40)}${(progress / 1000).toFixed(1)} s with, ${(quiet / 1000).toFixed(1)} s with --quiet: ${(((progress - quiet) / quiet) * 100).toFixed(1)}% (noise level: one line per phase and every 30 s)`,
+  );
   rmSync(emptyRepo, { recursive: true, force: true });
 }
 function record(method: Method, sample: Sample): void {
   results.set(method, [...(results.get(method) ?? []), sample]);
-  console.log(`  ${method.padEnd(13)} backup ${(sample.backupMs / 1000).toFixed(1)} s, restore ${(sample.restoreMs / 1000).toFixed(1)} s, ${formatBytes(sample.size)}`);
+  console.log(
+    `  ${method.padEnd(13)} backup ${(sample.backupMs / 1000).toFixed(1)} s, restore ${(sample.restoreMs / 1000).toFixed(1)} s, ${formatBytes(sample.size)}`,
+  );
 }
 
 async function ensureSource(): Promise<void> {
   if (await databaseExists(SOURCE)) {
-    const comment = await withClient('postgres', async (c) => (await c.query(
-      `SELECT shobj_description(oid, 'pg_database') AS comment FROM pg_database WHERE datname = $1`, [SOURCE])).rows[0]?.comment);
+    const comment = await withClient(
+      'postgres',
+      async (c) =>
+        (
+          await c.query(`SELECT shobj_description(oid, 'pg_database') AS comment FROM pg_database WHERE datname = $1`, [
+            SOURCE,
+          ])
+        ).rows[0]?.comment,
+    );
     if (comment === MARKER) {
       console.log(`Reusing ${SOURCE} (${MARKER}).`);
       return;
@@ -95,7 +125,9 @@ async function ensureSource(): Promise<void> {
   console.log(`Building ${SOURCE} at scale 'bench' (a few minutes)…`);
   const info = await createSampleDatabase(await createDatabase(SOURCE), { scale: 'bench' });
   await withClient('postgres', (c) => c.query(`COMMENT ON DATABASE "${SOURCE}" IS '${MARKER}'`));
-  console.log(`Built in ${(info.elapsedMs / 1000).toFixed(0)} s: ${info.candles} candles, ${formatBytes(info.sizeBytes)}.`);
+  console.log(
+    `Built in ${(info.elapsedMs / 1000).toFixed(0)} s: ${info.candles} candles, ${formatBytes(info.sizeBytes)}.`,
+  );
 }
 
 /**
@@ -124,42 +156,110 @@ async function benchGuide(dir: string, run: number): Promise<void> {
   const backup = await runShell('pg_dump --dbname "$SRC" | gzip > "$FILE"', { SRC: SOURCE_URL, FILE: file });
   // ON_ERROR_STOP only makes a broken restore fail loudly; it does not change the work done.
   const restore = await intoFreshDatabase(`dr_bench_guide_${run}`, (url) =>
-    runShell('gunzip -c "$FILE" | psql -q -v ON_ERROR_STOP=1 -d "$DST"', { FILE: file, DST: url }));
+    runShell('gunzip -c "$FILE" | psql -q -v ON_ERROR_STOP=1 -d "$DST"', { FILE: file, DST: url }),
+  );
   record('guide', { backupMs: backup.ms, restoreMs: restore.ms, size: pathSize(file), backupRss: 0, restoreRss: 0 });
 }
 
 async function benchFloor(dir: string, run: number): Promise<void> {
   const out = join(dir, 'floor');
   await settle();
-  const backup = await runProcess('pg_dump', ['-Fd', '-j', String(JOBS), '--compress=1', '-f', out, '--dbname', SOURCE_URL]);
+  const backup = await runProcess('pg_dump', [
+    '-Fd',
+    '-j',
+    String(JOBS),
+    '--compress=1',
+    '-f',
+    out,
+    '--dbname',
+    SOURCE_URL,
+  ]);
   const restore = await intoFreshDatabase(`dr_bench_floor_${run}`, (url) =>
-    runProcess('pg_restore', ['-j', String(JOBS), '-d', url, out]));
+    runProcess('pg_restore', ['-j', String(JOBS), '-d', url, out]),
+  );
   record('floor', { backupMs: backup.ms, restoreMs: restore.ms, size: pathSize(out), backupRss: 0, restoreRss: 0 });
 }
 
-async function benchOurs(method: Method, repo: string, env: NodeJS.ProcessEnv, size: () => Promise<number>, run: number) {
+async function benchOurs(
+  method: Method,
+  repo: string,
+  env: NodeJS.ProcessEnv,
+  size: () => Promise<number>,
+  run: number,
+) {
   await settle();
-  const backup = await runProcess(process.execPath, [...DR, 'backup', '--db', SOURCE_URL, '--repo', repo, '--json'], { env, sampleRss: true, timeoutMs: DR_TIMEOUT_MS });
+  const backup = await runProcess(process.execPath, [...DR, 'backup', '--db', SOURCE_URL, '--repo', repo, '--json'], {
+    env,
+    sampleRss: true,
+    timeoutMs: DR_TIMEOUT_MS,
+  });
   const backupResult = lastJsonLine(backup.stdout);
   const id = backupResult.id;
   const phases = backupResult.phases as Record<string, number> | undefined;
   // Outside dr's own phases: process start-up (and exit).
-  const startupMs = phases ? backup.ms - Object.entries(phases).filter(([k]) => k !== 'catalogMs').reduce((n, [, v]) => n + v, 0) : undefined;
+  const startupMs = phases
+    ? backup.ms -
+      Object.entries(phases)
+        .filter(([k]) => k !== 'catalogMs')
+        .reduce((n, [, v]) => n + v, 0)
+    : undefined;
   if (typeof id !== 'string') throw new Error(`dr backup --json printed no id: ${backup.stdout.slice(-500)}`);
   const target = `dr_bench_ours_${method === 'ours s3://' ? 's3' : 'file'}_${run}`;
   const restore = await intoFreshDatabase(target, (url) =>
-    runProcess(process.execPath, [...DR, 'restore', '--repo', repo, '--backup', id, '--target', url, '--json'], { env, sampleRss: true, timeoutMs: DR_TIMEOUT_MS }));
+    runProcess(process.execPath, [...DR, 'restore', '--repo', repo, '--backup', id, '--target', url, '--json'], {
+      env,
+      sampleRss: true,
+      timeoutMs: DR_TIMEOUT_MS,
+    }),
+  );
   const tables = await intoCopyOfSource(`${target}_tables`, (url) =>
-    runProcess(process.execPath, [...DR, 'restore', '--repo', repo, '--backup', id, '--target', url, '--tables', 'candles', '--json'], { env, timeoutMs: DR_TIMEOUT_MS }));
+    runProcess(
+      process.execPath,
+      [...DR, 'restore', '--repo', repo, '--backup', id, '--target', url, '--tables', 'candles', '--json'],
+      { env, timeoutMs: DR_TIMEOUT_MS },
+    ),
+  );
   const range = await intoCopyOfSource(`${target}_range`, (url) =>
-    runProcess(process.execPath, [...DR, 'restore', '--repo', repo, '--backup', id, '--target', url, '--tables', 'candles', '--since', RANGE.since, '--until', RANGE.until, '--json'], { env, timeoutMs: DR_TIMEOUT_MS }));
+    runProcess(
+      process.execPath,
+      [
+        ...DR,
+        'restore',
+        '--repo',
+        repo,
+        '--backup',
+        id,
+        '--target',
+        url,
+        '--tables',
+        'candles',
+        '--since',
+        RANGE.since,
+        '--until',
+        RANGE.until,
+        '--json',
+      ],
+      { env, timeoutMs: DR_TIMEOUT_MS },
+    ),
+  );
   const tableResult = lastJsonLine(tables.stdout);
   const rangeResult = lastJsonLine(range.stdout);
-  console.log(`  ${method.padEnd(13)} table restore (candles) ${(tables.ms / 1000).toFixed(1)} s, one-day range ${(range.ms / 1000).toFixed(1)} s`);
+  console.log(
+    `  ${method.padEnd(13)} table restore (candles) ${(tables.ms / 1000).toFixed(1)} s, one-day range ${(range.ms / 1000).toFixed(1)} s`,
+  );
   record(method, {
-    backupMs: backup.ms, restoreMs: restore.ms, size: await size(), backupRss: backup.peakRss, restoreRss: restore.peakRss,
-    tableMs: tables.ms, rangeMs: range.ms, phases, startupMs,
-    tableBytes: Number(tableResult.bytes), backupBytes: Number(tableResult.backupBytes), rangeBytes: Number(rangeResult.bytes),
+    backupMs: backup.ms,
+    restoreMs: restore.ms,
+    size: await size(),
+    backupRss: backup.peakRss,
+    restoreRss: restore.peakRss,
+    tableMs: tables.ms,
+    rangeMs: range.ms,
+    phases,
+    startupMs,
+    tableBytes: Number(tableResult.bytes),
+    backupBytes: Number(tableResult.backupBytes),
+    rangeBytes: Number(rangeResult.bytes),
   });
 }
 
@@ -194,7 +294,9 @@ async function startBenchS3rver(directory: string) {
     let total = 0;
     let token: string | undefined;
     do {
-      const page = await client.send(new ListObjectsV2Command({ Bucket: 'dr-bench', Prefix: prefix, ContinuationToken: token }));
+      const page = await client.send(
+        new ListObjectsV2Command({ Bucket: 'dr-bench', Prefix: prefix, ContinuationToken: token }),
+      );
       total += (page.Contents ?? []).reduce((sum, o) => sum + (o.Size ?? 0), 0);
       token = page.NextContinuationToken;
     } while (token);
@@ -211,16 +313,21 @@ function report(): void {
   const get = (m: Method) => results.get(m) ?? [];
   const med = (m: Method, key: keyof Sample) => median(get(m).map((s) => Number(s[key] ?? NaN)));
   console.log(`\n=== ${RUNS} run(s), ${JOBS} jobs, source ${SOURCE} — median (min–max) ===`);
-  console.log(`${'method'.padEnd(14)}${'backup'.padEnd(22)}${'restore'.padEnd(22)}${'size'.padEnd(12)}dr peak RSS backup / restore`);
+  console.log(
+    `${'method'.padEnd(14)}${'backup'.padEnd(22)}${'restore'.padEnd(22)}${'size'.padEnd(12)}dr peak RSS backup / restore`,
+  );
   for (const [method, samples] of results) {
     const rss = method.startsWith('ours')
       ? `${formatBytes(Math.max(...samples.map((s) => s.backupRss)))} / ${formatBytes(Math.max(...samples.map((s) => s.restoreRss)))}`
       : '-';
-    console.log(`${method.padEnd(14)}${formatSeconds(samples.map((s) => s.backupMs)).padEnd(22)}`
-      + `${formatSeconds(samples.map((s) => s.restoreMs)).padEnd(22)}${formatBytes(med(method, 'size')).padEnd(12)}${rss}`);
+    console.log(
+      `${method.padEnd(14)}${formatSeconds(samples.map((s) => s.backupMs)).padEnd(22)}` +
+        `${formatSeconds(samples.map((s) => s.restoreMs)).padEnd(22)}${formatBytes(med(method, 'size')).padEnd(12)}${rss}`,
+    );
   }
   const ratio = (label: string, value: number, target: string, ok: boolean) => {
-    if (Number.isFinite(value)) console.log(`${label.padEnd(40)}${value.toFixed(2)}×  (target ${target}) ${ok ? 'OK' : 'MISSED'}`);
+    if (Number.isFinite(value))
+      console.log(`${label.padEnd(40)}${value.toFixed(2)}×  (target ${target}) ${ok ? 'OK' : 'MISSED'}`);
   };
   console.log('');
   for (const ours of ['ours file://', 'ours s3://'] as const) {
@@ -234,7 +341,9 @@ function report(): void {
     ratio(`restore ours/floor (${ours})`, restoreFloor, '≤ 1.15', restoreFloor <= 1.15);
     ratio(`restore guide/ours (${ours})`, restoreGuide, 'info', true);
     const peak = Math.max(...get(ours).flatMap((s) => [s.backupRss, s.restoreRss]));
-    console.log(`${`dr peak RSS (${ours})`.padEnd(40)}${formatBytes(peak)}  (target < 200 MB) ${peak < 200 * 1024 ** 2 ? 'OK' : 'MISSED'}`);
+    console.log(
+      `${`dr peak RSS (${ours})`.padEnd(40)}${formatBytes(peak)}  (target < 200 MB) ${peak < 200 * 1024 ** 2 ? 'OK' : 'MISSED'}`,
+    );
   }
   for (const ours of ['ours file://', 'ours s3://'] as const) {
     const samples = get(ours).filter((s) => s.tableMs !== undefined);
@@ -243,22 +352,32 @@ function report(): void {
     const table = median(samples.map((s) => s.tableMs!));
     const range = median(samples.map((s) => s.rangeMs!));
     const share = samples[0].tableBytes! / samples[0].backupBytes!;
-    console.log(`${`table restore candles (${ours})`.padEnd(40)}${formatSeconds(samples.map((s) => s.tableMs!))}  = ${(table / full).toFixed(2)}× the full restore; candles are ${(share * 100).toFixed(0)}% of the backup's bytes`);
-    console.log(`${`one-day range restore (${ours})`.padEnd(40)}${formatSeconds(samples.map((s) => s.rangeMs!))}  = ${(range / full).toFixed(2)}× the full restore; fetched ${formatBytes(samples[0].rangeBytes!)} of ${formatBytes(samples[0].backupBytes!)}`);
+    console.log(
+      `${`table restore candles (${ours})`.padEnd(40)}${formatSeconds(samples.map((s) => s.tableMs!))}  = ${(table / full).toFixed(2)}× the full restore; candles are ${(share * 100).toFixed(0)}% of the backup's bytes`,
+    );
+    console.log(
+      `${`one-day range restore (${ours})`.padEnd(40)}${formatSeconds(samples.map((s) => s.rangeMs!))}  = ${(range / full).toFixed(2)}× the full restore; fetched ${formatBytes(samples[0].rangeBytes!)} of ${formatBytes(samples[0].backupBytes!)}`,
+    );
   }
   for (const ours of ['ours file://', 'ours s3://'] as const) {
     const samples = get(ours).filter((s) => s.phases);
     if (samples.length === 0) continue;
     const m = (f: (s: Sample) => number) => median(samples.map(f)) / 1000;
     const p = (k: string) => m((s) => s.phases![k]);
-    console.log(`${`dr backup breakdown (${ours})`.padEnd(40)}start-up ${m((s) => s.startupMs!).toFixed(2)} s + before pg_dump ${p('prepareMs').toFixed(2)} s`
-      + ` + pg_dump ${p('dumpMs').toFixed(2)} s (catalog queries ${p('catalogMs').toFixed(2)} s of it, uploads overlap) + uploads after pg_dump ${p('afterDumpMs').toFixed(2)} s`
-      + ` + waiting for content fingerprints ${p('fingerprintWaitMs').toFixed(2)} s + manifest ${p('finishMs').toFixed(2)} s`);
+    console.log(
+      `${`dr backup breakdown (${ours})`.padEnd(40)}start-up ${m((s) => s.startupMs!).toFixed(2)} s + before pg_dump ${p('prepareMs').toFixed(2)} s` +
+        ` + pg_dump ${p('dumpMs').toFixed(2)} s (catalog queries ${p('catalogMs').toFixed(2)} s of it, uploads overlap) + uploads after pg_dump ${p('afterDumpMs').toFixed(2)} s` +
+        ` + waiting for content fingerprints ${p('fingerprintWaitMs').toFixed(2)} s + manifest ${p('finishMs').toFixed(2)} s`,
+    );
   }
   for (const line of extras) console.log(line);
   if (get('guide').length && get('floor').length) {
-    console.log(`${'backup guide/floor'.padEnd(40)}${(med('guide', 'backupMs') / med('floor', 'backupMs')).toFixed(2)}×`);
-    console.log(`${'restore guide/floor'.padEnd(40)}${(med('guide', 'restoreMs') / med('floor', 'restoreMs')).toFixed(2)}×`);
+    console.log(
+      `${'backup guide/floor'.padEnd(40)}${(med('guide', 'backupMs') / med('floor', 'backupMs')).toFixed(2)}×`,
+    );
+    console.log(
+      `${'restore guide/floor'.padEnd(40)}${(med('guide', 'restoreMs') / med('floor', 'restoreMs')).toFixed(2)}×`,
+    );
   }
 }
 
@@ -277,8 +396,14 @@ async function main(): Promise<void> {
         const steps: [Method, () => Promise<void>][] = [
           ['guide', () => benchGuide(dir, run)],
           ['floor', () => benchFloor(dir, run)],
-          ['ours file://', () => benchOurs('ours file://', `file://${repoDir}`, {}, async () => pathSize(repoDir), run)],
-          ['ours s3://', () => benchOurs('ours s3://', `s3://dr-bench/run-${run}`, s3.env, () => s3.prefixSize(`run-${run}/`), run)],
+          [
+            'ours file://',
+            () => benchOurs('ours file://', `file://${repoDir}`, {}, async () => pathSize(repoDir), run),
+          ],
+          [
+            'ours s3://',
+            () => benchOurs('ours s3://', `s3://dr-bench/run-${run}`, s3.env, () => s3.prefixSize(`run-${run}/`), run),
+          ],
         ];
         // Rotate the order each run, so no method always follows the same one.
         const rotated = [...steps.slice((run - 1) % steps.length), ...steps.slice(0, (run - 1) % steps.length)];

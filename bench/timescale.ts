@@ -28,7 +28,13 @@ const SOURCE = 'dr_bench_ts_source';
 /** A day inside a compressed chunk (chunks ending before 2026-01-01 are compressed). */
 const RANGE = { since: '2025-11-12T00:00:00Z', until: '2025-11-13T00:00:00Z' };
 
-type Step = 'floor backup' | 'dr backup' | 'dr backup --no-fingerprints' | 'floor restore' | 'dr restore' | 'dr range restore';
+type Step =
+  | 'floor backup'
+  | 'dr backup'
+  | 'dr backup --no-fingerprints'
+  | 'floor restore'
+  | 'dr restore'
+  | 'dr range restore';
 const samples = new Map<Step, number[]>();
 const record = (step: Step, ms: number) => {
   samples.set(step, [...(samples.get(step) ?? []), ms]);
@@ -48,16 +54,24 @@ async function sql(url: string, text: string): Promise<pg.QueryResultRow[]> {
 const work = mkdtempSync(join(process.env.BENCH_TMP ?? tmpdir(), 'dr-bench-ts-'));
 DR = await buildDr(work);
 // Memory settings for a 5 M-row restore on this machine, the same for every method.
-const server = await startTimescaleServer('-c shared_buffers=1GB -c maintenance_work_mem=512MB -c max_wal_size=4GB -c checkpoint_timeout=30min');
+const server = await startTimescaleServer(
+  '-c shared_buffers=1GB -c maintenance_work_mem=512MB -c max_wal_size=4GB -c checkpoint_timeout=30min',
+);
 const url = server.url;
 try {
   console.log(`Building ${SOURCE}: ${CANDLES} candles on TimescaleDB (a few minutes)…`);
   await sql(url(), `CREATE DATABASE ${SOURCE}`);
   const info = await createSampleDatabase(url(SOURCE), { scale: CANDLES, timescale: true });
-  const [chunks] = await sql(url(SOURCE), `SELECT count(*) AS n, count(*) FILTER (WHERE is_compressed) AS c FROM timescaledb_information.chunks WHERE hypertable_name = 'candles'`);
-  console.log(`Built in ${(info.elapsedMs / 1000).toFixed(0)} s: ${info.candles} candles in ${chunks.n} chunks (${chunks.c} compressed), ${formatBytes(info.sizeBytes)}.`);
+  const [chunks] = await sql(
+    url(SOURCE),
+    `SELECT count(*) AS n, count(*) FILTER (WHERE is_compressed) AS c FROM timescaledb_information.chunks WHERE hypertable_name = 'candles'`,
+  );
+  console.log(
+    `Built in ${(info.elapsedMs / 1000).toFixed(0)} s: ${info.candles} candles in ${chunks.n} chunks (${chunks.c} compressed), ${formatBytes(info.sizeBytes)}.`,
+  );
   const settle = () => sql(url(), 'CHECKPOINT');
-  const version = (await sql(url(SOURCE), `SELECT extversion AS v FROM pg_extension WHERE extname = 'timescaledb'`))[0].v as string;
+  const version = (await sql(url(SOURCE), `SELECT extversion AS v FROM pg_extension WHERE extname = 'timescaledb'`))[0]
+    .v as string;
 
   const floorBackup = async (dir: string) => {
     await settle();
@@ -66,7 +80,16 @@ try {
   };
   const drBackup = async (repo: string, fingerprints = true) => {
     await settle();
-    const r = await runProcess(process.execPath, [...DR, 'backup', '--db', url(SOURCE), '--repo', repo, '--json', ...(fingerprints ? [] : ['--no-fingerprints'])]);
+    const r = await runProcess(process.execPath, [
+      ...DR,
+      'backup',
+      '--db',
+      url(SOURCE),
+      '--repo',
+      repo,
+      '--json',
+      ...(fingerprints ? [] : ['--no-fingerprints']),
+    ]);
     record(fingerprints ? 'dr backup' : 'dr backup --no-fingerprints', r.ms);
     return JSON.parse(r.stdout.trim().split('\n').at(-1)!).id as string;
   };
@@ -85,7 +108,17 @@ try {
     writeFileSync(join(work, 'matviews.list'), list.filter(isMatview).join('\n'));
     await runProcess('pg_restore', ['--section=pre-data', '-d', url(db), dir]);
     await runProcess('pg_restore', ['--section=data', '-L', join(work, 'catalog.list'), '-d', url(db), dir]);
-    await runProcess('pg_restore', ['-j', String(JOBS), '--section=data', '--section=post-data', '-L', join(work, 'rest.list'), '-d', url(db), dir]);
+    await runProcess('pg_restore', [
+      '-j',
+      String(JOBS),
+      '--section=data',
+      '--section=post-data',
+      '-L',
+      join(work, 'rest.list'),
+      '-d',
+      url(db),
+      dir,
+    ]);
     await sql(url(db), 'SELECT timescaledb_post_restore()');
     await runProcess('pg_restore', ['--section=post-data', '-L', join(work, 'matviews.list'), '-d', url(db), dir]);
     record('floor restore', performance.now() - started);
@@ -94,7 +127,17 @@ try {
   const drRestore = async (repo: string, id: string, run: number) => {
     const db = `dr_bench_ts_ours_${run}`;
     await settle();
-    const r = await runProcess(process.execPath, [...DR, 'restore', '--repo', repo, '--backup', id, '--target', url(db), '--json']);
+    const r = await runProcess(process.execPath, [
+      ...DR,
+      'restore',
+      '--repo',
+      repo,
+      '--backup',
+      id,
+      '--target',
+      url(db),
+      '--json',
+    ]);
     record('dr restore', r.ms);
     await sql(url(), `DROP DATABASE ${db} WITH (FORCE)`);
   };
@@ -102,11 +145,32 @@ try {
     const db = `dr_bench_ts_range_${run}`;
     await copyDatabaseOn(url(), SOURCE, db);
     await settle();
-    const r = await runProcess(process.execPath, [...DR, 'restore', '--repo', repo, '--backup', id, '--target', url(db), '--tables', 'candles', '--since', RANGE.since, '--until', RANGE.until, '--json']);
+    const r = await runProcess(process.execPath, [
+      ...DR,
+      'restore',
+      '--repo',
+      repo,
+      '--backup',
+      id,
+      '--target',
+      url(db),
+      '--tables',
+      'candles',
+      '--since',
+      RANGE.since,
+      '--until',
+      RANGE.until,
+      '--json',
+    ]);
     record('dr range restore', r.ms);
     const result = JSON.parse(r.stdout.trim().split('\n').at(-1)!);
     await sql(url(), `DROP DATABASE ${db} WITH (FORCE)`);
-    return { bytes: Number(result.bytes), backupBytes: Number(result.backupBytes), phases: result.phases as Record<string, number>, durationMs: Number(result.durationMs) };
+    return {
+      bytes: Number(result.bytes),
+      backupBytes: Number(result.backupBytes),
+      phases: result.phases as Record<string, number>,
+      durationMs: Number(result.durationMs),
+    };
   };
 
   let fetched: Awaited<ReturnType<typeof drRange>> = { bytes: 0, backupBytes: 0, phases: {}, durationMs: 0 };
@@ -148,15 +212,41 @@ try {
   const ratio = (label: string, value: number, target: string, ok: boolean) =>
     console.log(`${label.padEnd(44)}${value.toFixed(2)}×  (target ${target}) ${ok ? 'OK' : 'MISSED'}`);
   console.log('');
-  ratio('backup dr/floor (pg_dump -Fd -j -Z1)', med('dr backup') / med('floor backup'), '≤ 1.2', med('dr backup') / med('floor backup') <= 1.2);
-  ratio('backup dr --no-fingerprints/floor', med('dr backup --no-fingerprints') / med('floor backup'), '≤ 1.2', med('dr backup --no-fingerprints') / med('floor backup') <= 1.2);
-  ratio('restore dr/floor (hand-made TimescaleDB)', med('dr restore') / med('floor restore'), '≤ 1.2', med('dr restore') / med('floor restore') <= 1.2);
-  ratio('one-day range restore / full dr restore', med('dr range restore') / med('dr restore'), '< 0.1', med('dr range restore') / med('dr restore') < 0.1);
-  console.log(`${'range restore fetched'.padEnd(44)}${formatBytes(fetched.bytes)} of ${formatBytes(fetched.backupBytes)}`);
+  ratio(
+    'backup dr/floor (pg_dump -Fd -j -Z1)',
+    med('dr backup') / med('floor backup'),
+    '≤ 1.2',
+    med('dr backup') / med('floor backup') <= 1.2,
+  );
+  ratio(
+    'backup dr --no-fingerprints/floor',
+    med('dr backup --no-fingerprints') / med('floor backup'),
+    '≤ 1.2',
+    med('dr backup --no-fingerprints') / med('floor backup') <= 1.2,
+  );
+  ratio(
+    'restore dr/floor (hand-made TimescaleDB)',
+    med('dr restore') / med('floor restore'),
+    '≤ 1.2',
+    med('dr restore') / med('floor restore') <= 1.2,
+  );
+  ratio(
+    'one-day range restore / full dr restore',
+    med('dr range restore') / med('dr restore'),
+    '< 0.1',
+    med('dr range restore') / med('dr restore') < 0.1,
+  );
+  console.log(
+    `${'range restore fetched'.padEnd(44)}${formatBytes(fetched.bytes)} of ${formatBytes(fetched.backupBytes)}`,
+  );
   // Where the last range restore's time went (its --json phases); the rest of dr's own duration is
   // connecting, choosing the backup and the checks around them, and outside it the process start-up.
-  const phases = Object.entries(fetched.phases).map(([k, v]) => `${k.replace(/Ms$/, '')} ${(v / 1000).toFixed(2)} s`).join(', ');
-  console.log(`${'range restore phases (last run)'.padEnd(44)}${phases}; dr ${(fetched.durationMs / 1000).toFixed(2)} s of ${(samples.get('dr range restore')!.at(-1)! / 1000).toFixed(2)} s`);
+  const phases = Object.entries(fetched.phases)
+    .map(([k, v]) => `${k.replace(/Ms$/, '')} ${(v / 1000).toFixed(2)} s`)
+    .join(', ');
+  console.log(
+    `${'range restore phases (last run)'.padEnd(44)}${phases}; dr ${(fetched.durationMs / 1000).toFixed(2)} s of ${(samples.get('dr range restore')!.at(-1)! / 1000).toFixed(2)} s`,
+  );
 } finally {
   await server.stop();
   rmSync(work, { recursive: true, force: true });

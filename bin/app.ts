@@ -34,7 +34,13 @@ const primary = new DrStack(app, 'CryptoStockDr', {
 
 if (config.offsite.enabled) {
   // The primary account, as the offsite bucket policy names it (needed for a second account).
-  const offsite = addOffsiteStack(app, primary, config.offsite, process.env.CDK_DEFAULT_ACCOUNT, config.breakGlassRoleArn);
+  const offsite = addOffsiteStack(
+    app,
+    primary,
+    config.offsite,
+    process.env.CDK_DEFAULT_ACCOUNT,
+    config.breakGlassRoleArn,
+  );
   if (config.example) blockExampleDeploy(offsite, config.placeholders);
 }
 

@@ -3,11 +3,11 @@
  * Progress goes to stderr; the result goes to stdout, as one JSON object on the last line with --json.
  */
 import { parseArgs } from 'node:util';
-import pkg from '../package.json' with { type: 'json' };
 import { DrError } from '../core/errors.ts';
-import { handleSignals, InterruptedError, interruption } from '../core/signals.ts';
 import { useProgress, writeAbove } from '../core/progress.ts';
-import { usage, UsageError, type Values } from './commands/args.ts';
+import { handleSignals, InterruptedError, interruption } from '../core/signals.ts';
+import pkg from '../package.json' with { type: 'json' };
+import { UsageError, usage, type Values } from './commands/args.ts';
 import { COMMANDS } from './commands/index.ts';
 
 const HELP = `dr: backups, restores and drills for PostgreSQL (crypto-stock-dr)
@@ -15,7 +15,9 @@ const HELP = `dr: backups, restores and drills for PostgreSQL (crypto-stock-dr)
 Usage: dr <command> [flags]
 
 Commands:
-${Object.entries(COMMANDS).map(([name, c]) => `  ${name.padEnd(Math.max(...Object.keys(COMMANDS).map((n) => n.length)) + 2)}${c.summary}`).join('\n')}
+${Object.entries(COMMANDS)
+  .map(([name, c]) => `  ${name.padEnd(Math.max(...Object.keys(COMMANDS).map((n) => n.length)) + 2)}${c.summary}`)
+  .join('\n')}
 
 Repositories: file:///path/to/dir (or file://./backups) and s3://bucket/prefix
 Connections:  postgres://user@host:5432/database; passwords come from PGPASSWORD or ~/.pgpass,
@@ -47,7 +49,8 @@ export async function main(argv: string[], io: MainIo = {}): Promise<number> {
   if (argv[0] === 'help' && argv.length > 1) argv = [...argv.slice(1), '--help'];
   let [name, ...rest] = argv;
   // Two-word commands (`dr pitr config`) are registered under both words.
-  if (name !== undefined && rest.length > 0 && COMMANDS[`${name} ${rest[0]}`]) [name, ...rest] = [`${name} ${rest[0]}`, ...rest.slice(1)];
+  if (name !== undefined && rest.length > 0 && COMMANDS[`${name} ${rest[0]}`])
+    [name, ...rest] = [`${name} ${rest[0]}`, ...rest.slice(1)];
   if (name === '--version' || name === '-V') {
     stdout.write(`dr ${pkg.version} (${pkg.name}; Node.js ${pkg.engines.node}, running ${process.version})\n`);
     return 0;
@@ -73,27 +76,47 @@ export async function main(argv: string[], io: MainIo = {}): Promise<number> {
       const subcommands = group.map(([n]) => n.slice(name.length + 1));
       const given = rest[0];
       if (given !== undefined && !given.startsWith('-')) {
-        return fail(new DrError(`unknown subcommand "${name} ${given}"; use one of: ${subcommands.map((s) => `dr ${name} ${s}`).join(', ')}`, `see dr ${name} --help`, 2));
+        return fail(
+          new DrError(
+            `unknown subcommand "${name} ${given}"; use one of: ${subcommands.map((s) => `dr ${name} ${s}`).join(', ')}`,
+            `see dr ${name} --help`,
+            2,
+          ),
+        );
       }
-      const lines = group.map(([n, c]) => `  dr ${n.padEnd(Math.max(...group.map(([g]) => g.length)) + 2)}${c.summary}`);
+      const lines = group.map(
+        ([n, c]) => `  dr ${n.padEnd(Math.max(...group.map(([g]) => g.length)) + 2)}${c.summary}`,
+      );
       stdout.write(`Usage: dr ${name} <${subcommands.join('|')}> [flags]\n\n${lines.join('\n')}\n`);
       return rest.includes('--help') || rest.includes('-h') ? 0 : 2;
     }
     const guess = closest(name, [...new Set(Object.keys(COMMANDS).map((n) => n.split(' ')[0]))]);
-    return fail(usage(`unknown command "${name}"${guess ? `; did you mean "${guess}"?` : ''}; commands: ${Object.keys(COMMANDS).join(', ')}`));
+    return fail(
+      usage(
+        `unknown command "${name}"${guess ? `; did you mean "${guess}"?` : ''}; commands: ${Object.keys(COMMANDS).join(', ')}`,
+      ),
+    );
   }
   let values: Values;
   try {
-    const parsed = parseArgs({ args: rest, options: command.options, allowPositionals: command.positional !== undefined, strict: true });
+    const parsed = parseArgs({
+      args: rest,
+      options: command.options,
+      allowPositionals: command.positional !== undefined,
+      strict: true,
+    });
     values = parsed.values as Values;
-    if (parsed.positionals.length > 1) throw new Error(`one ${command.positional} argument expected, got ${parsed.positionals.length}`);
+    if (parsed.positionals.length > 1)
+      throw new Error(`one ${command.positional} argument expected, got ${parsed.positionals.length}`);
     if (command.positional !== undefined && parsed.positionals.length === 1) {
-      if (values[command.positional] !== undefined) throw new Error(`give ${command.positional} once: as an argument or as --${command.positional}`);
+      if (values[command.positional] !== undefined)
+        throw new Error(`give ${command.positional} once: as an argument or as --${command.positional}`);
       values[command.positional] = parsed.positionals[0];
     }
     // An empty value (an unset shell variable) is never "not given": --tables '' must not mean every table.
     for (const [flag, value] of Object.entries(values)) {
-      if (value === '' || (Array.isArray(value) && value.includes(''))) throw new Error(`--${flag} is empty; give it a value, or leave the flag out`);
+      if (value === '' || (Array.isArray(value) && value.includes('')))
+        throw new Error(`--${flag} is empty; give it a value, or leave the flag out`);
     }
   } catch (err) {
     const message = (err as Error).message.split('\n')[0];
@@ -119,7 +142,9 @@ export async function main(argv: string[], io: MainIo = {}): Promise<number> {
   try {
     const result = await command.run(values, { log });
     releaseProgress();
-    stdout.write(json ? `${JSON.stringify({ ok: true, ...(result as object) })}\n` : `${command.human(result as never)}\n`);
+    stdout.write(
+      json ? `${JSON.stringify({ ok: true, ...(result as object) })}\n` : `${command.human(result as never)}\n`,
+    );
     // A command that ran but found a failure (e.g. verify) still prints its result, then exits non-zero.
     return command.exitCode?.(result as never) ?? 0;
   } catch (err) {
@@ -132,7 +157,10 @@ export async function main(argv: string[], io: MainIo = {}): Promise<number> {
     const env = environmentError(err);
     if (env) return fail(env);
     stderr.write(`dr ${name}: internal error: ${(err as Error)?.stack ?? String(err)}\n`);
-    if (json) stdout.write(`${JSON.stringify({ ok: false, error: String((err as Error)?.message ?? err), hint: 'this is a bug in dr; please report it with the output above' })}\n`);
+    if (json)
+      stdout.write(
+        `${JSON.stringify({ ok: false, error: String((err as Error)?.message ?? err), hint: 'this is a bug in dr; please report it with the output above' })}\n`,
+      );
     return 70;
   } finally {
     releaseProgress();
@@ -156,7 +184,10 @@ export function closest(input: string, candidates: readonly string[]): string | 
     return row[b.length];
   };
   const limit = Math.max(2, Math.floor(input.length / 3));
-  const ranked = candidates.map((c) => ({ c, d: distance(input.toLowerCase(), c.toLowerCase()) })).filter((x) => x.d <= limit).sort((a, b) => a.d - b.d);
+  const ranked = candidates
+    .map((c) => ({ c, d: distance(input.toLowerCase(), c.toLowerCase()) }))
+    .filter((x) => x.d <= limit)
+    .sort((a, b) => a.d - b.d);
   return ranked[0]?.c;
 }
 
@@ -164,7 +195,9 @@ export function closest(input: string, candidates: readonly string[]): string | 
 function environmentError(err: unknown): DrError | undefined {
   const e = err as { code?: unknown; message?: unknown } | undefined;
   if (typeof e?.code !== 'string' || typeof e.message !== 'string') return undefined;
-  if (/^E[A-Z0-9]+$/.test(e.code)) return new DrError(e.message, 'check the path, free space and permissions', 1, { cause: err });
-  if (/^[0-9A-Z]{5}$/.test(e.code)) return new DrError(`PostgreSQL error ${e.code}: ${e.message}`, 'see the PostgreSQL server log', 1, { cause: err });
+  if (/^E[A-Z0-9]+$/.test(e.code))
+    return new DrError(e.message, 'check the path, free space and permissions', 1, { cause: err });
+  if (/^[0-9A-Z]{5}$/.test(e.code))
+    return new DrError(`PostgreSQL error ${e.code}: ${e.message}`, 'see the PostgreSQL server log', 1, { cause: err });
   return undefined;
 }

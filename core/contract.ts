@@ -72,7 +72,18 @@ export const JOB_COMMANDS = {
   backup: ['--tier'],
   // --at: a point-in-time restore; its --pitr repository and --stanza come from JobEnv.pitrRepo and
   // JobEnv.pitrStanza (task definition) and are never allowed here.
-  restore: ['--backup', '--overwrite', '--tables', '--since', '--until', '--time-column', '--no-owner', '--with-globals', '--at', '--hold-timescale-jobs'],
+  restore: [
+    '--backup',
+    '--overwrite',
+    '--tables',
+    '--since',
+    '--until',
+    '--time-column',
+    '--no-owner',
+    '--with-globals',
+    '--at',
+    '--hold-timescale-jobs',
+  ],
 } as const satisfies Record<string, readonly string[]>;
 
 export type JobCommand = keyof typeof JOB_COMMANDS;

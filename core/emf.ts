@@ -29,11 +29,13 @@ export function emfLine(
   return JSON.stringify({
     _aws: {
       Timestamp: timestamp.getTime(),
-      CloudWatchMetrics: [{
-        Namespace: namespace,
-        Dimensions: [Object.keys(dimensions)],
-        Metrics: metrics.map((m) => ({ Name: m.name, Unit: m.unit })),
-      }],
+      CloudWatchMetrics: [
+        {
+          Namespace: namespace,
+          Dimensions: [Object.keys(dimensions)],
+          Metrics: metrics.map((m) => ({ Name: m.name, Unit: m.unit })),
+        },
+      ],
     },
     ...dimensions,
     ...Object.fromEntries(metrics.map((m) => [m.name, m.value])),

@@ -24,7 +24,3 @@ export class DrError extends Error {
 
 /** A backup that exists but cannot be trusted (missing, truncated or altered file). */
 export class BackupIntegrityError extends DrError {}
-
-export function isDrError(err: unknown): err is DrError {
-  return err instanceof DrError;
-}

@@ -33,7 +33,8 @@ export function formatEstimate(s: number): string {
 export function formatAge(seconds: number): string {
   if (seconds < 90) return `${Math.round(seconds)}s`;
   if (seconds < 90 * 60) return `${Math.round(seconds / 60)}m`;
-  if (seconds < 48 * 3600) return `${Math.floor(seconds / 3600)}h${Math.round((seconds % 3600) / 60) ? ` ${Math.round((seconds % 3600) / 60)}m` : ''}`;
+  if (seconds < 48 * 3600)
+    return `${Math.floor(seconds / 3600)}h${Math.round((seconds % 3600) / 60) ? ` ${Math.round((seconds % 3600) / 60)}m` : ''}`;
   const hours = Math.round((seconds % 86_400) / 3600);
   return `${Math.floor(seconds / 86_400)}d${hours ? ` ${hours}h` : ''}`;
 }

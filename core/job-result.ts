@@ -12,8 +12,8 @@
 import { z } from 'zod';
 import type { JobCommand } from './contract.ts';
 import { DrError } from './errors.ts';
-import type { Repository } from './repository/types.ts';
 import type { Tier } from './repository/tiers.ts';
+import type { Repository } from './repository/types.ts';
 
 export const RESULTS_ROOT = 'results';
 
@@ -58,7 +58,10 @@ export async function readJobResult(repo: Repository, key: string): Promise<JobR
   try {
     return JobResultRecordSchema.parse(JSON.parse(text));
   } catch {
-    throw new DrError(`the job result ${key} in ${repo.url} is not a result record`, 'it is written only by the job; inspect the object and the job logs');
+    throw new DrError(
+      `the job result ${key} in ${repo.url} is not a result record`,
+      'it is written only by the job; inspect the object and the job logs',
+    );
   }
 }
 
@@ -67,7 +70,9 @@ export function lastJsonObject(text: string): Record<string, unknown> | null {
   const line = text.trimEnd().split('\n').pop() ?? '';
   try {
     const value: unknown = JSON.parse(line);
-    return value !== null && typeof value === 'object' && !Array.isArray(value) ? (value as Record<string, unknown>) : null;
+    return value !== null && typeof value === 'object' && !Array.isArray(value)
+      ? (value as Record<string, unknown>)
+      : null;
   } catch {
     return null;
   }

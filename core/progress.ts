@@ -46,11 +46,6 @@ export function writeAbove(line: string): boolean {
   return true;
 }
 
-/** Ends the current phase's display. */
-export function endPhase(): void {
-  sink?.end();
-}
-
 export interface ProgressOptions {
   readonly stream: NodeJS.WriteStream | NodeJS.WritableStream;
   /** Prefix of the line-mode lines, e.g. `dr backup`. */
@@ -103,9 +98,17 @@ function lineSink(options: ProgressOptions): Sink {
     phase(name, totals) {
       stop();
       state = { name, totals, bytes: 0, files: 0, started: Date.now() };
-      const size = [totals.bytes ? formatBytes(totals.bytes) : undefined, totals.files ? `${totals.files} files` : undefined].filter(Boolean).join(', ');
+      const size = [
+        totals.bytes ? formatBytes(totals.bytes) : undefined,
+        totals.files ? `${totals.files} files` : undefined,
+      ]
+        .filter(Boolean)
+        .join(', ');
       write(`${name}${size ? ` (${size})` : ''}`);
-      timer = setInterval(() => state && write(describe(state)), options.intervalMs ?? (Number(process.env.DR_PROGRESS_INTERVAL_MS) || 30_000));
+      timer = setInterval(
+        () => state && write(describe(state)),
+        options.intervalMs ?? (Number(process.env.DR_PROGRESS_INTERVAL_MS) || 30_000),
+      );
       timer.unref();
     },
     advance(bytes, files) {
@@ -134,7 +137,9 @@ function barSink(options: ProgressOptions): Sink {
         stream: options.stream as NodeJS.WriteStream,
         format: (opts, params) => {
           const width = opts.barsize ?? 30;
-          const done = s.totals.bytes ? Math.min(width, Math.round((params.value / Math.max(1, params.total)) * width)) : 0;
+          const done = s.totals.bytes
+            ? Math.min(width, Math.round((params.value / Math.max(1, params.total)) * width))
+            : 0;
           const gauge = s.totals.bytes ? `[${'='.repeat(done)}${' '.repeat(width - done)}] ` : '';
           return `${options.prefix}: ${gauge}${describe(s)}`;
         },

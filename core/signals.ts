@@ -21,7 +21,11 @@ let interrupted: NodeJS.Signals | undefined;
 /** The run was interrupted: say so in one line, exit 128 + signal. */
 export class InterruptedError extends DrError {
   constructor(readonly signal: NodeJS.Signals) {
-    super(`interrupted by ${signal}`, 'stopped the PostgreSQL tools, removed temporary folders and staging databases; nothing was committed', exitCodeFor(signal));
+    super(
+      `interrupted by ${signal}`,
+      'stopped the PostgreSQL tools, removed temporary folders and staging databases; nothing was committed',
+      exitCodeFor(signal),
+    );
   }
 }
 
@@ -79,7 +83,9 @@ let pdeathsig: boolean | undefined;
 /** The command and arguments that start `file` so that it dies with dr (see the module comment). */
 export function diesWithParent(file: string, args: readonly string[]): { file: string; args: string[] } {
   pdeathsig ??= process.platform === 'linux' && existsSync(SETPRIV);
-  return pdeathsig ? { file: SETPRIV, args: ['--pdeathsig', 'SIGKILL', '--', file, ...args] } : { file, args: [...args] };
+  return pdeathsig
+    ? { file: SETPRIV, args: ['--pdeathsig', 'SIGKILL', '--', file, ...args] }
+    : { file, args: [...args] };
 }
 
 /** setpriv's message when the tool itself could not be started (not installed). */

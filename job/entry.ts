@@ -29,11 +29,16 @@ export interface JobInvocation {
 export function jobInvocation(env: NodeJS.ProcessEnv): JobInvocation {
   const required = (name: string): string => {
     const value = env[name];
-    if (!value) throw new DrError(`job setting ${name} is not set`, 'the state machine passes it as a container override; check the task definition and workflow');
+    if (!value)
+      throw new DrError(
+        `job setting ${name} is not set`,
+        'the state machine passes it as a container override; check the task definition and workflow',
+      );
     return value;
   };
   const command = env[JobEnv.command] ?? 'backup';
-  if (!isJobCommand(command)) throw new DrError(`unknown job command "${command}"`, `use one of ${Object.keys(JOB_COMMANDS).join(', ')}`);
+  if (!isJobCommand(command))
+    throw new DrError(`unknown job command "${command}"`, `use one of ${Object.keys(JOB_COMMANDS).join(', ')}`);
   const database = required(JobEnv.database);
   const extra = jobArgs(command, env[JobEnv.args]);
   const secretVar = required(JobEnv.secretEnv);
@@ -42,7 +47,10 @@ export function jobInvocation(env: NodeJS.ProcessEnv): JobInvocation {
   try {
     secret = DbSecretSchema.parse(JSON.parse(rawSecret));
   } catch {
-    throw new DrError(`the secret in ${secretVar} is not JSON with "username" and "password"`, 'store the database secret in the RDS format {"username":…,"password":…}');
+    throw new DrError(
+      `the secret in ${secretVar} is not JSON with "username" and "password"`,
+      'store the database secret in the RDS format {"username":…,"password":…}',
+    );
   }
   const host = env[JobEnv.dbHost] ?? secret.host;
   if (!host) throw new DrError(`no database host for ${database}`, `set ${JobEnv.dbHost} or "host" in the secret`);
@@ -74,7 +82,13 @@ export function jobInvocation(env: NodeJS.ProcessEnv): JobInvocation {
       const targetUrl = url.replace(/\/[^/]*$/, `/${encodeURIComponent(targetDatabase)}`);
       if (extra.includes('--at')) {
         // Point in time: the task definition's pgBackRest repository and stanza instead of --repo.
-        const pitr = ['--pitr', pitrSetting(env, JobEnv.pitrRepo), '--stanza', pitrSetting(env, JobEnv.pitrStanza), '--json'];
+        const pitr = [
+          '--pitr',
+          pitrSetting(env, JobEnv.pitrRepo),
+          '--stanza',
+          pitrSetting(env, JobEnv.pitrStanza),
+          '--json',
+        ];
         if (env[JobEnv.jobs]) pitr.push('--jobs', env[JobEnv.jobs]!);
         return { argv: ['restore', '--database', database, '--target', targetUrl, ...pitr, ...extra], pgEnv };
       }
@@ -108,12 +122,18 @@ function jobArgs(command: JobCommand, raw: string | undefined): string[] {
     args = undefined;
   }
   if (!Array.isArray(args) || !args.every((a) => typeof a === 'string')) {
-    throw new DrError(`job setting ${JobEnv.args} is not a JSON array of strings`, 'the state machine passes e.g. ["--tables","candles"]');
+    throw new DrError(
+      `job setting ${JobEnv.args} is not a JSON array of strings`,
+      'the state machine passes e.g. ["--tables","candles"]',
+    );
   }
   const allowed: readonly string[] = JOB_COMMANDS[command];
   for (const arg of args) {
     if (arg.startsWith('--') && !allowed.includes(arg.split('=')[0])) {
-      throw new DrError(`flag ${arg.split('=')[0]} is not allowed for the job's ${command} command`, `allowed: ${allowed.join(', ')}`);
+      throw new DrError(
+        `flag ${arg.split('=')[0]} is not allowed for the job's ${command} command`,
+        `allowed: ${allowed.join(', ')}`,
+      );
     }
   }
   return args;
@@ -170,7 +190,9 @@ function resultRecorder(env: NodeJS.ProcessEnv): Recorder | undefined {
       await writeJobResult(repo, key, { command, exitCode, finishedAt: new Date().toISOString(), result });
       process.stderr.write(`dr job: result recorded at ${key}\n`);
     } catch (err) {
-      process.stderr.write(`dr job: could not record the result (${(err as Error).message}); the workflow will report it as unrecorded\n`);
+      process.stderr.write(
+        `dr job: could not record the result (${(err as Error).message}); the workflow will report it as unrecorded\n`,
+      );
     }
   };
 }

@@ -197,7 +197,9 @@ export const DEFAULT_DATABASE: DatabaseConfig = {
 };
 
 const databaseSchema = z.strictObject({
-  name: z.string().regex(/^[A-Za-z_][A-Za-z0-9_-]{0,62}$/, 'letters, digits, _ and -, at most 63, not starting with a digit'),
+  name: z
+    .string()
+    .regex(/^[A-Za-z_][A-Za-z0-9_-]{0,62}$/, 'letters, digits, _ and -, at most 63, not starting with a digit'),
   host: z.string().min(1),
   port: z.number().int().min(1).max(65535).default(5432),
   secret: z.string().min(1).default(DEFAULT_DATABASE.secret),
@@ -207,56 +209,129 @@ const jobSchema = z.strictObject({
   cpu: z.number().int().default(1024),
   memoryMiB: z.number().int().default(2048),
   dumpJobs: z.number().int().min(1).max(64).optional(),
-  ephemeralStorageGiB: z.number().int()
-    .min(21, 'at least 21 GiB (Fargate gives 20 GiB without this setting; a PITR restore needs room for the whole cluster)')
+  ephemeralStorageGiB: z
+    .number()
+    .int()
+    .min(
+      21,
+      'at least 21 GiB (Fargate gives 20 GiB without this setting; a PITR restore needs room for the whole cluster)',
+    )
     .max(200, 'at most 200 GiB (the Fargate maximum)')
     .default(100),
 });
 
 const pitrSchema = z.strictObject({
   enabled: z.boolean().default(true),
-  stanza: z.string().regex(/^[A-Za-z0-9_][A-Za-z0-9_.-]{0,62}$/, 'a pgBackRest stanza: letters, digits, _, - and ., e.g. crypto_stock').default('crypto_stock'),
-  rpoSeconds: z.number().int().min(60, 'at least 60 seconds (archive_timeout plus archiving)').max(86_400, 'at most 86400 (1 day)').default(300),
+  stanza: z
+    .string()
+    .regex(/^[A-Za-z0-9_][A-Za-z0-9_.-]{0,62}$/, 'a pgBackRest stanza: letters, digits, _, - and ., e.g. crypto_stock')
+    .default('crypto_stock'),
+  rpoSeconds: z
+    .number()
+    .int()
+    .min(60, 'at least 60 seconds (archive_timeout plus archiving)')
+    .max(86_400, 'at most 86400 (1 day)')
+    .default(300),
   baseBackupMaxAgeDays: z.number().int().min(1).max(60).default(8),
 });
 
 const drillSchema = z.strictObject({
-  scratchServer: z.strictObject({
-    host: z.string().min(1),
-    port: z.number().int().min(1).max(65535).default(5432),
-    secret: z.string().min(1),
-  }).optional(),
+  scratchServer: z
+    .strictObject({
+      host: z.string().min(1),
+      port: z.number().int().min(1).max(65535).default(5432),
+      secret: z.string().min(1),
+    })
+    .optional(),
   scheduleEnabled: z.boolean().default(true),
   healthUrls: z.array(z.url({ protocol: /^https?$/ })).default([]),
 });
 
 const configSchema = z.strictObject({
   databases: z.array(databaseSchema).min(1, 'list at least one database').default([DEFAULT_DATABASE]),
-  rtoSeconds: z.number().int().min(60, 'at least 60 seconds').max(7 * 86400, 'at most 7 days (604800)').default(3600),
+  rtoSeconds: z
+    .number()
+    .int()
+    .min(60, 'at least 60 seconds')
+    .max(7 * 86400, 'at most 7 days (604800)')
+    .default(3600),
   drill: drillSchema.default({ scheduleEnabled: true, healthUrls: [] }),
   example: z.boolean().default(false),
-  breakGlassRoleArn: z.string().regex(/^arn:aws[a-z-]*:iam::\d{12}:role\/[\w+=,.@/-]+$/, 'an IAM role ARN like arn:aws:iam::123456789012:role/crypto-stock-dr-break-glass').optional(),
-  alertTopicArn: z.string().regex(/^arn:aws[a-z-]*:sns:[a-z0-9-]+:\d{12}:[\w-]+$/, 'an SNS topic ARN like arn:aws:sns:us-east-1:123456789012:on-call').optional(),
+  breakGlassRoleArn: z
+    .string()
+    .regex(
+      /^arn:aws[a-z-]*:iam::\d{12}:role\/[\w+=,.@/-]+$/,
+      'an IAM role ARN like arn:aws:iam::123456789012:role/crypto-stock-dr-break-glass',
+    )
+    .optional(),
+  alertTopicArn: z
+    .string()
+    .regex(
+      /^arn:aws[a-z-]*:sns:[a-z0-9-]+:\d{12}:[\w-]+$/,
+      'an SNS topic ARN like arn:aws:sns:us-east-1:123456789012:on-call',
+    )
+    .optional(),
   insecureTls: z.boolean().default(false),
-  secretKmsKeyArn: z.string().regex(/^arn:aws[a-z-]*:kms:[a-z0-9-]+:\d{12}:key\/[0-9a-f-]+$/, 'a KMS key ARN like arn:aws:kms:us-east-1:123456789012:key/1234abcd-...').optional(),
-  rdsCaBundleSha256: z.string().regex(/^[0-9a-f]{64}$/, 'the SHA-256 of global-bundle.pem in 64 lowercase hex digits (curl -fsSL https://truststore.pki.rds.amazonaws.com/global/global-bundle.pem | sha256sum)').optional(),
-  timescaleVersion: z.string().regex(/^\d+\.\d+\.\d+$/, 'a TimescaleDB release like 2.28.3 (SELECT extversion FROM pg_extension WHERE extname = \'timescaledb\' on production)').default('2.28.3'),
-  vpcId: z.string().regex(/^vpc-[0-9a-f]+$/, 'a VPC id like vpc-0123456789abcdef0').optional(),
+  secretKmsKeyArn: z
+    .string()
+    .regex(
+      /^arn:aws[a-z-]*:kms:[a-z0-9-]+:\d{12}:key\/[0-9a-f-]+$/,
+      'a KMS key ARN like arn:aws:kms:us-east-1:123456789012:key/1234abcd-...',
+    )
+    .optional(),
+  rdsCaBundleSha256: z
+    .string()
+    .regex(
+      /^[0-9a-f]{64}$/,
+      'the SHA-256 of global-bundle.pem in 64 lowercase hex digits (curl -fsSL https://truststore.pki.rds.amazonaws.com/global/global-bundle.pem | sha256sum)',
+    )
+    .optional(),
+  timescaleVersion: z
+    .string()
+    .regex(
+      /^\d+\.\d+\.\d+$/,
+      "a TimescaleDB release like 2.28.3 (SELECT extversion FROM pg_extension WHERE extname = 'timescaledb' on production)",
+    )
+    .default('2.28.3'),
+  vpcId: z
+    .string()
+    .regex(/^vpc-[0-9a-f]+$/, 'a VPC id like vpc-0123456789abcdef0')
+    .optional(),
   alertEmail: z.email().optional(),
   postgresMajorVersion: z.number().int().min(12).max(18).default(15),
   backupConcurrency: z.number().int().min(1).max(40).default(2),
   sslMode: z.enum(SSL_MODES).optional(),
-  sslRootCert: z.string().regex(/^(rds|\/.+)$/, "'rds' or an absolute path in the job image").optional(),
-  databaseSecurityGroupId: z.string().regex(/^sg-[0-9a-f]+$/, 'a security group id like sg-0123456789abcdef0').optional(),
+  sslRootCert: z
+    .string()
+    .regex(/^(rds|\/.+)$/, "'rds' or an absolute path in the job image")
+    .optional(),
+  databaseSecurityGroupId: z
+    .string()
+    .regex(/^sg-[0-9a-f]+$/, 'a security group id like sg-0123456789abcdef0')
+    .optional(),
   secretRotationDays: z.number().int().min(1).max(365).optional(),
-  offsite: z.strictObject({
-    enabled: z.boolean().default(true),
-    region: z.string().regex(/^[a-z]{2}(-gov)?-[a-z]+-\d$/, 'an AWS region like us-west-2').default('us-west-2'),
-    account: z.string().regex(/^\d{12}$/, 'a 12-digit AWS account id').optional(),
-    allowSameAccount: z.boolean().default(false),
-    bucketName: z.string().regex(/^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$/, 'an S3 bucket name (3-63 lowercase letters, digits, dots, hyphens)').optional(),
-    replicationTimeControl: z.boolean().default(false),
-  }).default({ enabled: true, region: 'us-west-2', allowSameAccount: false, replicationTimeControl: false }),
+  offsite: z
+    .strictObject({
+      enabled: z.boolean().default(true),
+      region: z
+        .string()
+        .regex(/^[a-z]{2}(-gov)?-[a-z]+-\d$/, 'an AWS region like us-west-2')
+        .default('us-west-2'),
+      account: z
+        .string()
+        .regex(/^\d{12}$/, 'a 12-digit AWS account id')
+        .optional(),
+      allowSameAccount: z.boolean().default(false),
+      bucketName: z
+        .string()
+        .regex(
+          /^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$/,
+          'an S3 bucket name (3-63 lowercase letters, digits, dots, hyphens)',
+        )
+        .optional(),
+      replicationTimeControl: z.boolean().default(false),
+    })
+    .default({ enabled: true, region: 'us-west-2', allowSameAccount: false, replicationTimeControl: false }),
   pitr: pitrSchema.default({ enabled: true, stanza: 'crypto_stock', rpoSeconds: 300, baseBackupMaxAgeDays: 8 }),
   job: jobSchema.default({ cpu: 1024, memoryMiB: 2048, ephemeralStorageGiB: 100 }),
 });
@@ -268,7 +343,11 @@ const FIX_HINT = 'fix the "dr" object in cdk.json context, or the JSON file pass
 const UNVERIFIED_SSL_MODES: readonly SslMode[] = ['disable', 'allow', 'prefer', 'require'];
 
 /** The stand-in scratch server of an example config without one (never deployable: it is a placeholder). */
-const EXAMPLE_SCRATCH_SERVER: ServerConfig = { host: 'scratch.internal.example', port: 5432, secret: 'example/scratch-db' };
+const EXAMPLE_SCRATCH_SERVER: ServerConfig = {
+  host: 'scratch.internal.example',
+  port: 5432,
+  secret: 'example/scratch-db',
+};
 
 /** A value copied from the example rather than written for a real deployment. */
 function isPlaceholder(value: string): boolean {
@@ -297,7 +376,10 @@ export function parseConfig(raw: unknown): DrConfig {
     // Database names become env var names (secretEnvVarFor) and S3 folders, so they must stay distinct.
     const key = db.name.toUpperCase().replace(/[^A-Z0-9]/g, '_');
     const other = seen.get(key);
-    if (other !== undefined) problems.push(`databases: "${db.name}" and "${other}" collide (names must differ after upper-casing and mapping - to _); rename one`);
+    if (other !== undefined)
+      problems.push(
+        `databases: "${db.name}" and "${other}" collide (names must differ after upper-casing and mapping - to _); rename one`,
+      );
     seen.set(key, db.name);
   }
   const memory = FARGATE_MEMORY[c.job.cpu];
@@ -305,27 +387,44 @@ export function parseConfig(raw: unknown): DrConfig {
     problems.push(`job.cpu: ${c.job.cpu} is not a Fargate size; use one of ${Object.keys(FARGATE_MEMORY).join(', ')}`);
   } else {
     const [min, max, step] = memory;
-    const ok = c.job.cpu === 256 ? [512, 1024, 2048].includes(c.job.memoryMiB) : c.job.memoryMiB >= min && c.job.memoryMiB <= max && c.job.memoryMiB % step === 0;
-    if (!ok) problems.push(`job.memoryMiB: ${c.job.memoryMiB} is not valid with cpu ${c.job.cpu}; use ${min}..${max} in steps of ${step}`);
+    const ok =
+      c.job.cpu === 256
+        ? [512, 1024, 2048].includes(c.job.memoryMiB)
+        : c.job.memoryMiB >= min && c.job.memoryMiB <= max && c.job.memoryMiB % step === 0;
+    if (!ok)
+      problems.push(
+        `job.memoryMiB: ${c.job.memoryMiB} is not valid with cpu ${c.job.cpu}; use ${min}..${max} in steps of ${step}`,
+      );
   }
   if (c.databaseSecurityGroupId && !c.vpcId) {
-    problems.push('databaseSecurityGroupId: a security group lives in a VPC; set vpcId to the VPC of sg ' + c.databaseSecurityGroupId + ' (the job must run there to reach it)');
+    problems.push(
+      'databaseSecurityGroupId: a security group lives in a VPC; set vpcId to the VPC of sg ' +
+        c.databaseSecurityGroupId +
+        ' (the job must run there to reach it)',
+    );
   }
   const sslMode = c.sslMode ?? 'verify-full';
   if (UNVERIFIED_SSL_MODES.includes(sslMode) && !c.insecureTls) {
-    problems.push(`sslMode: "${sslMode}" does not verify the database server's certificate; use "verify-full" (with sslRootCert "rds" for RDS), or set "insecureTls": true to accept it`);
+    problems.push(
+      `sslMode: "${sslMode}" does not verify the database server's certificate; use "verify-full" (with sslRootCert "rds" for RDS), or set "insecureTls": true to accept it`,
+    );
   }
   const scratch = c.drill.scratchServer;
   if (scratch) {
     const production = c.databases.find((db) => db.host.toLowerCase() === scratch.host.toLowerCase());
     if (production) {
-      problems.push(`drill.scratchServer.host: ${scratch.host} is the server of production database "${production.name}"; drills create and drop drill_* databases there, so point it at a separate staging server`);
+      problems.push(
+        `drill.scratchServer.host: ${scratch.host} is the server of production database "${production.name}"; drills create and drop drill_* databases there, so point it at a separate staging server`,
+      );
     }
     if (c.databases.some((db) => db.secret === scratch.secret)) {
-      problems.push(`drill.scratchServer.secret: "${scratch.secret}" is a production database secret; give the staging server a secret of its own`);
+      problems.push(
+        `drill.scratchServer.secret: "${scratch.secret}" is a production database secret; give the staging server a secret of its own`,
+      );
     }
   }
-  if (problems.length > 0) throw new Error(`invalid dr configuration (${FIX_HINT}):\n${problems.map((p) => `  ✖ ${p}`).join('\n')}`);
+  if (problems.length > 0)
+    throw new Error(`invalid dr configuration (${FIX_HINT}):\n${problems.map((p) => `  ✖ ${p}`).join('\n')}`);
 
   // Placeholders, and the settings a deployment cannot do without.
   const placeholders: string[] = [];
@@ -333,18 +432,28 @@ export function parseConfig(raw: unknown): DrConfig {
     if (isPlaceholder(db.host)) placeholders.push(`databases[${i}].host ("${db.host}")`);
     if (isPlaceholder(db.secret)) placeholders.push(`databases[${i}].secret ("${db.secret}")`);
   });
-  if (!scratch) placeholders.push('drill.scratchServer (missing: a staging server and its own secret, e.g. {"host":"staging.db.internal","secret":"crypto-stock/staging-db"})');
+  if (!scratch)
+    placeholders.push(
+      'drill.scratchServer (missing: a staging server and its own secret, e.g. {"host":"staging.db.internal","secret":"crypto-stock/staging-db"})',
+    );
   else {
     if (isPlaceholder(scratch.host)) placeholders.push(`drill.scratchServer.host ("${scratch.host}")`);
     if (isPlaceholder(scratch.secret)) placeholders.push(`drill.scratchServer.secret ("${scratch.secret}")`);
   }
-  if (!c.alertEmail && !c.alertTopicArn) placeholders.push('alertEmail or alertTopicArn (missing: who the alarms reach, e.g. "alertEmail": "oncall@yourcompany.com")');
+  if (!c.alertEmail && !c.alertTopicArn)
+    placeholders.push(
+      'alertEmail or alertTopicArn (missing: who the alarms reach, e.g. "alertEmail": "oncall@yourcompany.com")',
+    );
   else if (c.alertEmail && isPlaceholder(c.alertEmail)) placeholders.push(`alertEmail ("${c.alertEmail}")`);
   if (c.offsite.enabled && !c.offsite.account && !c.offsite.allowSameAccount) {
-    placeholders.push('offsite.account (missing: a separate AWS account for the offsite copy, or "allowSameAccount": true after reading README "Offsite in the same account")');
+    placeholders.push(
+      'offsite.account (missing: a separate AWS account for the offsite copy, or "allowSameAccount": true after reading README "Offsite in the same account")',
+    );
   }
   if (placeholders.length > 0 && !c.example) {
-    throw new Error(`invalid dr configuration (${FIX_HINT}): it is not marked "example": true, so it must be deployable; set each of these:\n${placeholders.map((p) => `  ✖ ${p}`).join('\n')}`);
+    throw new Error(
+      `invalid dr configuration (${FIX_HINT}): it is not marked "example": true, so it must be deployable; set each of these:\n${placeholders.map((p) => `  ✖ ${p}`).join('\n')}`,
+    );
   }
 
   return {
@@ -357,7 +466,12 @@ export function parseConfig(raw: unknown): DrConfig {
     sslMode,
     sslRootCert: c.sslRootCert ?? (UNVERIFIED_SSL_MODES.includes(sslMode) ? undefined : 'rds'),
     placeholders,
-    job: { cpu: c.job.cpu, memoryMiB: c.job.memoryMiB, dumpJobs: c.job.dumpJobs ?? Math.max(1, Math.floor(c.job.cpu / 1024)), ephemeralStorageGiB: c.job.ephemeralStorageGiB },
+    job: {
+      cpu: c.job.cpu,
+      memoryMiB: c.job.memoryMiB,
+      dumpJobs: c.job.dumpJobs ?? Math.max(1, Math.floor(c.job.cpu / 1024)),
+      ephemeralStorageGiB: c.job.ephemeralStorageGiB,
+    },
   };
 }
 

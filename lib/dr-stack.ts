@@ -1,20 +1,29 @@
-import { Annotations, CfnOutput, CfnRule, Duration as CdkDuration, Duration, Fn, Stack, type StackProps } from 'aws-cdk-lib';
+import {
+  Annotations,
+  Duration as CdkDuration,
+  CfnOutput,
+  CfnRule,
+  Duration,
+  Fn,
+  Stack,
+  type StackProps,
+} from 'aws-cdk-lib';
 import * as cloudwatch from 'aws-cdk-lib/aws-cloudwatch';
 import * as actions from 'aws-cdk-lib/aws-cloudwatch-actions';
-import * as kms from 'aws-cdk-lib/aws-kms';
-import * as sns from 'aws-cdk-lib/aws-sns';
 import * as ec2 from 'aws-cdk-lib/aws-ec2';
 import type * as ecs from 'aws-cdk-lib/aws-ecs';
 import * as targets from 'aws-cdk-lib/aws-events-targets';
+import * as kms from 'aws-cdk-lib/aws-kms';
 import * as secretsmanager from 'aws-cdk-lib/aws-secretsmanager';
+import * as sns from 'aws-cdk-lib/aws-sns';
 import type { Construct } from 'constructs';
 import type { DrConfig } from './config.ts';
 import type { DatabaseTarget } from './constructs/database-target.ts';
-import { BackupJob } from './constructs/job.ts';
 import { DrillFunctions, LAMBDA_RUNTIME_CA_BUNDLE } from './constructs/drill-functions.ts';
+import { BackupJob } from './constructs/job.ts';
 import { BackupMonitoring, DrDashboard, DrillMonitoring, executionStoppedAlarms } from './constructs/monitoring.ts';
-import { defaultBreakGlassRoleArn, TamperAlarm } from './constructs/protection.ts';
 import { PitrRepository } from './constructs/pitr-repository.ts';
+import { defaultBreakGlassRoleArn, TamperAlarm } from './constructs/protection.ts';
 import { VaultReplication } from './constructs/replication.ts';
 import { RpoWatch } from './constructs/rpo-watch.ts';
 import { BackupSchedule, DrillSchedule } from './constructs/schedules.ts';
@@ -74,14 +83,23 @@ export class DrStack extends Stack {
 
     if (config.example) blockExampleDeploy(this, config.placeholders);
     const breakGlassRoleArn = config.breakGlassRoleArn ?? defaultBreakGlassRoleArn();
-    const secretKey = config.secretKmsKeyArn ? kms.Key.fromKeyArn(this, 'SecretKey', config.secretKmsKeyArn) : undefined;
+    const secretKey = config.secretKmsKeyArn
+      ? kms.Key.fromKeyArn(this, 'SecretKey', config.secretKmsKeyArn)
+      : undefined;
 
     this.vault = new BackupVault(this, 'Vault', { breakGlassRoleArn });
     if (config.pitr.enabled) {
-      this.pitrRepository = new PitrRepository(this, 'PitrRepository', { accessLogsBucket: this.vault.accessLogsBucket, breakGlassRoleArn });
+      this.pitrRepository = new PitrRepository(this, 'PitrRepository', {
+        accessLogsBucket: this.vault.accessLogsBucket,
+        breakGlassRoleArn,
+      });
     }
     const scratch = config.drill.scratchServer;
-    const scratchServer = { host: scratch.host, port: scratch.port, secret: importSecret(this, 'DrillScratchSecret', scratch.secret) };
+    const scratchServer = {
+      host: scratch.host,
+      port: scratch.port,
+      secret: importSecret(this, 'DrillScratchSecret', scratch.secret),
+    };
     this.job = new BackupJob(this, 'BackupJob', {
       vault: this.vault,
       databases,
@@ -92,7 +110,9 @@ export class DrStack extends Stack {
       sslMode: config.sslMode,
       sslRootCert: config.sslRootCert,
       databaseSecurityGroup: config.databaseSecurityGroupId
-        ? ec2.SecurityGroup.fromSecurityGroupId(this, 'DatabaseSecurityGroup', config.databaseSecurityGroupId, { mutable: true })
+        ? ec2.SecurityGroup.fromSecurityGroupId(this, 'DatabaseSecurityGroup', config.databaseSecurityGroupId, {
+            mutable: true,
+          })
         : undefined,
       rotateSecretsAfter: config.secretRotationDays ? CdkDuration.days(config.secretRotationDays) : undefined,
       postgresMajorVersion: config.postgresMajorVersion,
@@ -120,7 +140,12 @@ export class DrStack extends Stack {
       const names = offsiteNames({ primaryStackName: this.stackName, ...config.offsite });
       this.replication = new VaultReplication(this, 'OffsiteReplication', {
         vault: this.vault,
-        destination: { bucketName: names.bucketName, region: config.offsite.region, account: config.offsite.account, keyAlias: names.keyAlias },
+        destination: {
+          bucketName: names.bucketName,
+          region: config.offsite.region,
+          account: config.offsite.account,
+          keyAlias: names.keyAlias,
+        },
         roleName: names.replicationRoleName,
         replicationTimeControl: config.offsite.replicationTimeControl,
         alarmTopic: this.monitoring.topic,
@@ -132,7 +157,12 @@ export class DrStack extends Stack {
           prefix: `${PitrRepository.PREFIX}/`,
           ruleId: 'pitr-to-offsite',
           what: 'the PITR repository',
-          destination: { bucketName: names.pitrBucketName, region: config.offsite.region, account: config.offsite.account, keyAlias: names.pitrKeyAlias },
+          destination: {
+            bucketName: names.pitrBucketName,
+            region: config.offsite.region,
+            account: config.offsite.account,
+            keyAlias: names.pitrKeyAlias,
+          },
           roleName: names.pitrReplicationRoleName,
           replicationTimeControl: config.offsite.replicationTimeControl,
           alarmTopic: this.monitoring.topic,
@@ -149,12 +179,19 @@ export class DrStack extends Stack {
         baseBackupMaxAge: Duration.days(config.pitr.baseBackupMaxAgeDays),
       });
       new CfnOutput(this, 'PitrRepositoryUrl', {
-        description: 'pgBackRest repository: dr pitr config --repo <this> --stanza ' + config.pitr.stanza + ' --kms-key-id <PitrKeyArn> ...',
+        description:
+          'pgBackRest repository: dr pitr config --repo <this> --stanza ' +
+          config.pitr.stanza +
+          ' --kms-key-id <PitrKeyArn> ...',
         value: this.pitrRepository.url,
       });
-      new CfnOutput(this, 'PitrKeyArn', { description: 'SSE-KMS key of the pgBackRest repository (repo1-s3-kms-key-id)', value: this.pitrRepository.key.keyArn });
+      new CfnOutput(this, 'PitrKeyArn', {
+        description: 'SSE-KMS key of the pgBackRest repository (repo1-s3-kms-key-id)',
+        value: this.pitrRepository.key.keyArn,
+      });
       new CfnOutput(this, 'PitrHostPolicyArn', {
-        description: 'Attach to the database host role: aws iam attach-role-policy --role-name <host role> --policy-arn <this>',
+        description:
+          'Attach to the database host role: aws iam attach-role-policy --role-name <host role> --policy-arn <this>',
         value: this.pitrRepository.hostPolicy.managedPolicyArn,
       });
     }
@@ -205,7 +242,10 @@ export class DrStack extends Stack {
       restoreTimeout: restoreTaskTimeout,
     });
     this.drillFunctions.sweepAfterStoppedDrills(this.drillWorkflow.stateMachine);
-    this.drillSchedule = new DrillSchedule(this, 'DrillSchedule', { stateMachine: this.drillWorkflow.stateMachine, enabled: config.drill.scheduleEnabled });
+    this.drillSchedule = new DrillSchedule(this, 'DrillSchedule', {
+      stateMachine: this.drillWorkflow.stateMachine,
+      enabled: config.drill.scheduleEnabled,
+    });
     this.drillMonitoring = new DrillMonitoring(this, 'DrillMonitoring', {
       topic: this.monitoring.topic,
       drillStateMachine: this.drillWorkflow.stateMachine,
@@ -220,19 +260,40 @@ export class DrStack extends Stack {
     });
 
     this.executionStoppedAlarms = [
-      ...executionStoppedAlarms(this.monitoring, 'BackupExecution', this.backupWorkflow.stateMachine, this.monitoring.topic),
-      ...executionStoppedAlarms(this.monitoring, 'RestoreExecution', this.restoreWorkflow.stateMachine, this.monitoring.topic),
-      ...executionStoppedAlarms(this.drillMonitoring, 'DrillExecution', this.drillWorkflow.stateMachine, this.monitoring.topic),
+      ...executionStoppedAlarms(
+        this.monitoring,
+        'BackupExecution',
+        this.backupWorkflow.stateMachine,
+        this.monitoring.topic,
+      ),
+      ...executionStoppedAlarms(
+        this.monitoring,
+        'RestoreExecution',
+        this.restoreWorkflow.stateMachine,
+        this.monitoring.topic,
+      ),
+      ...executionStoppedAlarms(
+        this.drillMonitoring,
+        'DrillExecution',
+        this.drillWorkflow.stateMachine,
+        this.monitoring.topic,
+      ),
     ];
     this.tamperAlarm = new TamperAlarm(this, 'TamperAlarm', {
       buckets: [this.vault.bucket, ...(this.pitrRepository ? [this.pitrRepository.bucket] : [])],
-      keys: [this.vault.key, this.drillFunctions.reportSigningKey, ...(this.pitrRepository ? [this.pitrRepository.key] : [])],
+      keys: [
+        this.vault.key,
+        this.drillFunctions.reportSigningKey,
+        ...(this.pitrRepository ? [this.pitrRepository.key] : []),
+      ],
       topic: this.monitoring.topic,
     });
-    if (config.alertTopicArn) this.notifyExistingTopic(sns.Topic.fromTopicArn(this, 'AlertTopic', config.alertTopicArn));
+    if (config.alertTopicArn)
+      this.notifyExistingTopic(sns.Topic.fromTopicArn(this, 'AlertTopic', config.alertTopicArn));
 
     new CfnOutput(this, 'BackupStateMachineArn', {
-      description: 'Start a backup now: aws stepfunctions start-execution --state-machine-arn <this> --input \'{"tier":"daily"}\'',
+      description:
+        'Start a backup now: aws stepfunctions start-execution --state-machine-arn <this> --input \'{"tier":"daily"}\'',
       value: this.backupWorkflow.stateMachine.stateMachineArn,
     });
     new CfnOutput(this, 'BackupBucketName', {
@@ -241,16 +302,18 @@ export class DrStack extends Stack {
     });
     new CfnOutput(this, 'AlarmTopicArn', { value: this.monitoring.topic.topicArn });
     new CfnOutput(this, 'RestoreStateMachineArn', {
-      description: 'Start a restore: dr remote restore ... (finds this output), or the Step Functions console with an input from the README',
+      description:
+        'Start a restore: dr remote restore ... (finds this output), or the Step Functions console with an input from the README',
       value: this.restoreWorkflow.stateMachine.stateMachineArn,
     });
     new CfnOutput(this, 'DrillStateMachineArn', {
-      description: 'Start a drill now: aws stepfunctions start-execution --state-machine-arn <this> --input \'{}\'',
+      description: "Start a drill now: aws stepfunctions start-execution --state-machine-arn <this> --input '{}'",
       value: this.drillWorkflow.stateMachine.stateMachineArn,
     });
     new CfnOutput(this, 'DashboardName', { value: this.dashboard.dashboard.dashboardName });
     new CfnOutput(this, 'ReportSigningKeyArn', {
-      description: 'KMS key that signs drill reports: aws kms get-public-key --key-id <this>, then dr report verify <report>.json --public-key (README "Evidence an auditor accepts")',
+      description:
+        'KMS key that signs drill reports: aws kms get-public-key --key-id <this>, then dr report verify <report>.json --public-key (README "Evidence an auditor accepts")',
       value: this.drillFunctions.reportSigningKey.keyArn,
     });
   }
@@ -260,7 +323,8 @@ export class DrStack extends Stack {
     for (const construct of this.node.findAll()) {
       if (construct instanceof cloudwatch.Alarm) construct.addAlarmAction(new actions.SnsAction(topic));
     }
-    for (const rule of [this.tamperAlarm.bucketRule, this.tamperAlarm.keyRule]) rule.addTarget(new targets.SnsTopic(topic));
+    for (const rule of [this.tamperAlarm.bucketRule, this.tamperAlarm.keyRule])
+      rule.addTarget(new targets.SnsTopic(topic));
   }
 }
 
@@ -269,12 +333,15 @@ export class DrStack extends Stack {
  * lists its placeholders, and a rule whose assertion is always false fails the change set.
  */
 export function blockExampleDeploy(stack: Stack, placeholders: readonly string[]): void {
-  const message = 'This stack was synthesized from the EXAMPLE config (cdk.json "dr", "example": true) and cannot be deployed. '
-    + 'Write your own config file and deploy with `npx cdk deploy --all -c configFile=<your config>.json` (README "Deploying"). '
-    + `Placeholders: ${placeholders.join('; ') || 'none'}`;
+  const message =
+    'This stack was synthesized from the EXAMPLE config (cdk.json "dr", "example": true) and cannot be deployed. ' +
+    'Write your own config file and deploy with `npx cdk deploy --all -c configFile=<your config>.json` (README "Deploying"). ' +
+    `Placeholders: ${placeholders.join('; ') || 'none'}`;
   Annotations.of(stack).addWarningV2('crypto-stock-dr:example-config', message);
   new CfnRule(stack, 'ExampleConfigCannotDeploy', {
-    assertions: [{ assert: Fn.conditionEquals('example-config', 'deployable-config'), assertDescription: message.slice(0, 1024) }],
+    assertions: [
+      { assert: Fn.conditionEquals('example-config', 'deployable-config'), assertDescription: message.slice(0, 1024) },
+    ],
   });
 }
 

@@ -47,7 +47,9 @@ export function offsiteNames(input: OffsiteNamesInput): OffsiteNames {
     bucketName: input.bucketName ?? `crypto-stock-dr-offsite-${account}-${input.region}`,
     keyAlias: `${input.primaryStackName.toLowerCase()}/offsite`,
     replicationRoleName: `${input.primaryStackName}-offsite-replication`.slice(0, 64),
-    pitrBucketName: input.bucketName ? `${input.bucketName.slice(0, 58)}-pitr` : `crypto-stock-dr-offsite-pitr-${account}-${input.region}`,
+    pitrBucketName: input.bucketName
+      ? `${input.bucketName.slice(0, 58)}-pitr`
+      : `crypto-stock-dr-offsite-pitr-${account}-${input.region}`,
     pitrKeyAlias: `${input.primaryStackName.toLowerCase()}/offsite-pitr`,
     pitrReplicationRoleName: `${input.primaryStackName.slice(0, 38)}-offsite-pitr-replication`,
   };
@@ -139,11 +141,15 @@ export class OffsiteVaultStack extends Stack {
     const sourceAccount = props.sourceAccount ?? this.account;
     this.crossAccount = sourceAccount !== this.account;
     if (this.crossAccount && (Token.isUnresolved(sourceAccount) || Token.isUnresolved(this.account))) {
-      throw new Error(`OffsiteVaultStack ${this.node.path}: the offsite account differs from the source account, so both must be literal account ids (source ${sourceAccount}, offsite ${this.account}); run cdk with credentials of the source account (CDK_DEFAULT_ACCOUNT) or set config offsite.account only for a second account`);
+      throw new Error(
+        `OffsiteVaultStack ${this.node.path}: the offsite account differs from the source account, so both must be literal account ids (source ${sourceAccount}, offsite ${this.account}); run cdk with credentials of the source account (CDK_DEFAULT_ACCOUNT) or set config offsite.account only for a second account`,
+      );
     }
     const retention = props.defaultRetention ?? Duration.days(LONGEST_SOURCE_LOCK_DAYS);
     if (retention.toDays() < LONGEST_SOURCE_LOCK_DAYS) {
-      throw new Error(`OffsiteVaultStack ${this.node.path}: defaultRetention is ${retention.toHumanString()}, shorter than the ${LONGEST_SOURCE_LOCK_DAYS}-day lock the source may put on a backup; use at least Duration.days(${LONGEST_SOURCE_LOCK_DAYS}) or leave it out`);
+      throw new Error(
+        `OffsiteVaultStack ${this.node.path}: defaultRetention is ${retention.toHumanString()}, shorter than the ${LONGEST_SOURCE_LOCK_DAYS}-day lock the source may put on a backup; use at least Duration.days(${LONGEST_SOURCE_LOCK_DAYS}) or leave it out`,
+      );
     }
 
     this.vault = new BackupVault(this, 'Vault', {
@@ -152,7 +158,13 @@ export class OffsiteVaultStack extends Stack {
       objectLockDefaultRetention: s3.ObjectLockRetention.compliance(retention),
       breakGlassRoleArn: props.breakGlassRoleArn,
     });
-    this.admitReplicas(this.vault.bucket, this.vault.key, BackupVault.BACKUPS_PREFIX, sourceAccount, props.names.replicationRoleName);
+    this.admitReplicas(
+      this.vault.bucket,
+      this.vault.key,
+      BackupVault.BACKUPS_PREFIX,
+      sourceAccount,
+      props.names.replicationRoleName,
+    );
 
     if (props.pitr) {
       const expiration = props.pitrReplicaExpiration ?? Duration.days(28);
@@ -174,9 +186,17 @@ export class OffsiteVaultStack extends Stack {
       });
       protectBucket(this.pitrBucket, this.vault.breakGlassRoleArn);
       protectKey(this.pitrKey, this.vault.breakGlassRoleArn);
-      this.admitReplicas(this.pitrBucket, this.pitrKey, `${PitrRepository.PREFIX}/`, sourceAccount, props.names.pitrReplicationRoleName, 'Pitr');
+      this.admitReplicas(
+        this.pitrBucket,
+        this.pitrKey,
+        `${PitrRepository.PREFIX}/`,
+        sourceAccount,
+        props.names.pitrReplicationRoleName,
+        'Pitr',
+      );
       new CfnOutput(this, 'OffsitePitrUrl', {
-        description: 'The PITR repository\'s offsite replica: dr pitr ... --pitr <this> (AWS_REGION set to this region, --kms-key-id the OffsitePitrKeyArn)',
+        description:
+          "The PITR repository's offsite replica: dr pitr ... --pitr <this> (AWS_REGION set to this region, --kms-key-id the OffsitePitrKeyArn)",
         value: `s3://${this.pitrBucket.bucketName}/${PitrRepository.PREFIX}`,
       });
       new CfnOutput(this, 'OffsitePitrKeyArn', { value: this.pitrKey.keyArn });
@@ -194,45 +214,60 @@ export class OffsiteVaultStack extends Stack {
    * the bucket, across accounts); across accounts its replication role may write replicas under
    * `prefix` and encrypt them with `key`.
    */
-  private admitReplicas(bucket: s3.Bucket, key: kms.IKey, prefix: string, sourceAccount: string, replicationRoleName: string, sidPrefix = ''): void {
+  private admitReplicas(
+    bucket: s3.Bucket,
+    key: kms.IKey,
+    prefix: string,
+    sourceAccount: string,
+    replicationRoleName: string,
+    sidPrefix = '',
+  ): void {
     const replicationRoleArn = `arn:${Aws.PARTITION}:iam::${sourceAccount}:role/${replicationRoleName}`;
     const fromSourceAccount = { StringEquals: { 'aws:PrincipalAccount': sourceAccount } };
 
-    bucket.addToResourcePolicy(new iam.PolicyStatement({
-      sid: `${sidPrefix}DenyDeletesFromSourceAccount`,
-      effect: iam.Effect.DENY,
-      principals: [new iam.AnyPrincipal()],
-      actions: [...DENIED_TO_SOURCE_ACCOUNT, ...(this.crossAccount ? DENIED_TO_SOURCE_ACCOUNT_CROSS_ACCOUNT : [])],
-      resources: [bucket.bucketArn, bucket.arnForObjects('*')],
-      conditions: fromSourceAccount,
-    }));
+    bucket.addToResourcePolicy(
+      new iam.PolicyStatement({
+        sid: `${sidPrefix}DenyDeletesFromSourceAccount`,
+        effect: iam.Effect.DENY,
+        principals: [new iam.AnyPrincipal()],
+        actions: [...DENIED_TO_SOURCE_ACCOUNT, ...(this.crossAccount ? DENIED_TO_SOURCE_ACCOUNT_CROSS_ACCOUNT : [])],
+        resources: [bucket.bucketArn, bucket.arnForObjects('*')],
+        conditions: fromSourceAccount,
+      }),
+    );
     if (!this.crossAccount) return;
 
     // Principal is the account with an aws:PrincipalArn condition: a role ARN principal would make
     // this policy fail to deploy before the primary stack has created the role.
     const replicationRole = { ArnEquals: { 'aws:PrincipalArn': replicationRoleArn } };
     const sourceRoot = new iam.AccountPrincipal(sourceAccount);
-    bucket.addToResourcePolicy(new iam.PolicyStatement({
-      sid: `${sidPrefix}AllowReplicationFromSourceAccount`,
-      principals: [sourceRoot],
-      actions: ['s3:ReplicateObject', 's3:ReplicateTags'],
-      resources: [bucket.arnForObjects(`${prefix}*`)],
-      conditions: replicationRole,
-    }));
-    bucket.addToResourcePolicy(new iam.PolicyStatement({
-      sid: `${sidPrefix}AllowReplicationChecks`,
-      principals: [sourceRoot],
-      actions: ['s3:GetBucketVersioning', 's3:GetBucketObjectLockConfiguration', 's3:ListBucket'],
-      resources: [bucket.bucketArn],
-      conditions: replicationRole,
-    }));
-    key.addToResourcePolicy(new iam.PolicyStatement({
-      sid: 'AllowReplicaEncryption',
-      principals: [sourceRoot],
-      actions: ['kms:Encrypt', 'kms:GenerateDataKey'],
-      resources: ['*'],
-      conditions: { ...replicationRole, StringEquals: { 'kms:ViaService': `s3.${this.region}.amazonaws.com` } },
-    }));
+    bucket.addToResourcePolicy(
+      new iam.PolicyStatement({
+        sid: `${sidPrefix}AllowReplicationFromSourceAccount`,
+        principals: [sourceRoot],
+        actions: ['s3:ReplicateObject', 's3:ReplicateTags'],
+        resources: [bucket.arnForObjects(`${prefix}*`)],
+        conditions: replicationRole,
+      }),
+    );
+    bucket.addToResourcePolicy(
+      new iam.PolicyStatement({
+        sid: `${sidPrefix}AllowReplicationChecks`,
+        principals: [sourceRoot],
+        actions: ['s3:GetBucketVersioning', 's3:GetBucketObjectLockConfiguration', 's3:ListBucket'],
+        resources: [bucket.bucketArn],
+        conditions: replicationRole,
+      }),
+    );
+    key.addToResourcePolicy(
+      new iam.PolicyStatement({
+        sid: 'AllowReplicaEncryption',
+        principals: [sourceRoot],
+        actions: ['kms:Encrypt', 'kms:GenerateDataKey'],
+        resources: ['*'],
+        conditions: { ...replicationRole, StringEquals: { 'kms:ViaService': `s3.${this.region}.amazonaws.com` } },
+      }),
+    );
   }
 }
 
@@ -241,9 +276,17 @@ export class OffsiteVaultStack extends Stack {
  * before it: S3 checks that the destination bucket exists when the replication rule is created.
  * `sourceAccount` is the primary's account id (CDK_DEFAULT_ACCOUNT); required with offsite.account.
  */
-export function addOffsiteStack(app: App, primary: Stack, offsite: OffsiteConfig, sourceAccount: string | undefined, breakGlassRoleArn?: string): OffsiteVaultStack {
+export function addOffsiteStack(
+  app: App,
+  primary: Stack,
+  offsite: OffsiteConfig,
+  sourceAccount: string | undefined,
+  breakGlassRoleArn?: string,
+): OffsiteVaultStack {
   if (offsite.account && !sourceAccount) {
-    throw new Error('config offsite.account is set, so the offsite bucket policy must name the source account: run cdk with credentials of the primary account (the CDK CLI sets CDK_DEFAULT_ACCOUNT from them)');
+    throw new Error(
+      'config offsite.account is set, so the offsite bucket policy must name the source account: run cdk with credentials of the primary account (the CDK CLI sets CDK_DEFAULT_ACCOUNT from them)',
+    );
   }
   const stack = new OffsiteVaultStack(app, `${primary.stackName}Offsite`, {
     names: offsiteNames({ primaryStackName: primary.stackName, ...offsite }),
@@ -252,7 +295,8 @@ export function addOffsiteStack(app: App, primary: Stack, offsite: OffsiteConfig
     breakGlassRoleArn: offsite.account ? undefined : breakGlassRoleArn,
     // The primary replicates its PITR repository when it has one (DrStack.pitrRepository).
     pitr: (primary as Stack & { readonly pitrRepository?: unknown }).pitrRepository !== undefined,
-    description: 'crypto-stock-dr: offsite replica of the backup vault (Object Lock, deletes denied to the source account)',
+    description:
+      'crypto-stock-dr: offsite replica of the backup vault (Object Lock, deletes denied to the source account)',
     env: { account: offsite.account ?? sourceAccount, region: offsite.region },
   });
   primary.addStackDependency(stack, 'the vault replicates to the offsite bucket');

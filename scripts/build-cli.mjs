@@ -27,7 +27,9 @@ const result = await build({
   // pg's optional native binding, never used.
   external: ['pg-native'],
   // Bundled CommonJS dependencies call require() inside an ES module.
-  banner: { js: "import { createRequire as __drCreateRequire } from 'node:module'; const require = __drCreateRequire(import.meta.url);" },
+  banner: {
+    js: "import { createRequire as __drCreateRequire } from 'node:module'; const require = __drCreateRequire(import.meta.url);",
+  },
   metafile: true,
   write: false,
   logLevel: 'warning',
@@ -44,7 +46,11 @@ const put = (path, contents) => {
   renameSync(temp, path);
 };
 // Chunks first (content-hashed names), then the entry, then the marker the launcher trusts.
-const files = [...result.outputFiles].sort((a, b) => Number(a.path.endsWith('/dr.mjs')) - Number(b.path.endsWith('/dr.mjs')));
+const files = [...result.outputFiles].sort(
+  (a, b) => Number(a.path.endsWith('/dr.mjs')) - Number(b.path.endsWith('/dr.mjs')),
+);
 for (const file of files) put(file.path, file.contents);
-const inputs = Object.keys(result.metafile.inputs).filter((p) => !p.includes('node_modules')).map((p) => relative(root, join(root, p)));
+const inputs = Object.keys(result.metafile.inputs)
+  .filter((p) => !p.includes('node_modules'))
+  .map((p) => relative(root, join(root, p)));
 put(join(outdir, 'inputs.json'), `${JSON.stringify({ builtAt: started, inputs }, null, 1)}\n`);

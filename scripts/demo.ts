@@ -32,7 +32,13 @@ async function query<T extends pg.QueryResultRow>(db: string, sql: string): Prom
 async function dr(args: string[]): Promise<Record<string, unknown>> {
   process.stdout.write(`\n$ npx dr ${args.join(' ')}\n`);
   const chunks: string[] = [];
-  const stdout = { write: (s: string) => { chunks.push(s); process.stdout.write(s); return true; } } as NodeJS.WritableStream;
+  const stdout = {
+    write: (s: string) => {
+      chunks.push(s);
+      process.stdout.write(s);
+      return true;
+    },
+  } as NodeJS.WritableStream;
   const code = await main([...args, '--json'], { stdout });
   if (code !== 0) throw new Error(`dr ${args[0]} failed (exit ${code})`);
   return JSON.parse(chunks.join('').trim().split('\n').pop()!);
@@ -40,26 +46,49 @@ async function dr(args: string[]): Promise<Record<string, unknown>> {
 
 /** TimescaleDB can be created here: installed, and in shared_preload_libraries. */
 async function serverHasTimescale(): Promise<boolean> {
-  const [row] = await query<{ available: boolean; preload: string }>('postgres', `
-    SELECT EXISTS (SELECT 1 FROM pg_available_extensions WHERE name = 'timescaledb') AS available, current_setting('shared_preload_libraries') AS preload`);
+  const [row] = await query<{ available: boolean; preload: string }>(
+    'postgres',
+    `
+    SELECT EXISTS (SELECT 1 FROM pg_available_extensions WHERE name = 'timescaledb') AS available, current_setting('shared_preload_libraries') AS preload`,
+  );
   return row.available && /(^|,)\s*"?timescaledb/.test(row.preload);
 }
 
 const timescale = await serverHasTimescale();
-console.log(`1. Creating the sample database ${SOURCE} on ${host}:${port} (${timescale ? 'TimescaleDB: hypertables, compressed chunks, a continuous aggregate' : 'plain PostgreSQL: partitioned candles; preload TimescaleDB for the platform\'s real shape'})`);
+console.log(
+  `1. Creating the sample database ${SOURCE} on ${host}:${port} (${timescale ? 'TimescaleDB: hypertables, compressed chunks, a continuous aggregate' : "plain PostgreSQL: partitioned candles; preload TimescaleDB for the platform's real shape"})`,
+);
 await query('postgres', `DROP DATABASE IF EXISTS ${SOURCE} WITH (FORCE)`);
 await query('postgres', `CREATE DATABASE ${SOURCE}`);
 const sample = await createSampleDatabase(url(SOURCE), { scale: 'demo', timescale });
-console.log(`   ${sample.candles} candles for ${sample.symbols} symbols, ${(sample.sizeBytes / 1048576).toFixed(0)} MiB`);
+console.log(
+  `   ${sample.candles} candles for ${sample.symbols} symbols, ${(sample.sizeBytes / 1048576).toFixed(0)} MiB`,
+);
 
 console.log('\n2. Backing it up into ./backups');
 const backup = await dr(['backup', '--db', url(SOURCE), '--repo', REPO]);
 
 console.log('\n3. Restore drill: restore into a scratch database on the same server, verify, drop it, report');
-const drillArgs = ['drill', '--repo', REPO, '--database', SOURCE, '--backup', String(backup.id), '--scratch', url('postgres')];
+const drillArgs = [
+  'drill',
+  '--repo',
+  REPO,
+  '--database',
+  SOURCE,
+  '--backup',
+  String(backup.id),
+  '--scratch',
+  url('postgres'),
+];
 process.stdout.write(`\n$ npx dr ${drillArgs.join(' ')}\n`);
 const out: string[] = [];
-const drillStdout = { write: (s: string) => { out.push(s); process.stdout.write(s); return true; } } as NodeJS.WritableStream;
+const drillStdout = {
+  write: (s: string) => {
+    out.push(s);
+    process.stdout.write(s);
+    return true;
+  },
+} as NodeJS.WritableStream;
 const code = await main(drillArgs, { stdout: drillStdout });
 const html = /^ {2}report: (.+\.html)$/m.exec(out.join(''))?.[1];
 if (!html) {
@@ -69,4 +98,6 @@ if (!html) {
 console.log(`\n4. The drill report (${code === 0 ? 'PASS' : 'FAIL'}): open it in a browser\n   ${html}`);
 console.log(`   (also .md and .json beside it; the next drill's report adds this one to its trend chart)`);
 if (code !== 0) process.exit(code);
-console.log(`\nDone. Backup ${backup.id} is in ./backups; try:\n  npx dr list --repo ${REPO}\n  npx dr drill --repo ${REPO} --database ${SOURCE} --scratch ${url('postgres')} --rto 1h\n  npx dr restore --repo ${REPO} --database ${SOURCE} --target ${url('my_copy')}`);
+console.log(
+  `\nDone. Backup ${backup.id} is in ./backups; try:\n  npx dr list --repo ${REPO}\n  npx dr drill --repo ${REPO} --database ${SOURCE} --scratch ${url('postgres')} --rto 1h\n  npx dr restore --repo ${REPO} --database ${SOURCE} --target ${url('my_copy')}`,
+);

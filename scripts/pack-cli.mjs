@@ -15,15 +15,28 @@ mkdirSync(stage, { recursive: true });
 execFileSync(process.execPath, [join(root, 'scripts', 'build-cli.mjs'), join(stage, 'cli')], { stdio: 'inherit' });
 rmSync(join(stage, 'cli', 'inputs.json'));
 writeFileSync(join(stage, 'dr.mjs'), "#!/usr/bin/env node\nimport './cli/dr.mjs';\n", { mode: 0o755 });
-writeFileSync(join(stage, 'package.json'), `${JSON.stringify({
-  name: `${pkg.name}-cli`,
-  version: pkg.version,
-  description: `The dr CLI of ${pkg.name}, bundled: backups, restores and drills for PostgreSQL/TimescaleDB`,
-  type: 'module',
-  bin: { dr: 'dr.mjs' },
-  engines: pkg.engines,
-  files: ['dr.mjs', 'cli'],
-}, null, 2)}\n`);
+writeFileSync(
+  join(stage, 'package.json'),
+  `${JSON.stringify(
+    {
+      name: `${pkg.name}-cli`,
+      version: pkg.version,
+      description: `The dr CLI of ${pkg.name}, bundled: backups, restores and drills for PostgreSQL/TimescaleDB`,
+      type: 'module',
+      bin: { dr: 'dr.mjs' },
+      engines: pkg.engines,
+      files: ['dr.mjs', 'cli'],
+    },
+    null,
+    2,
+  )}\n`,
+);
 cpSync(join(root, 'README.md'), join(stage, 'README.md'));
-const tgz = execFileSync('npm', ['pack', '--silent', '--pack-destination', join(root, 'dist')], { cwd: stage, encoding: 'utf8' }).trim().split('\n').pop();
+const tgz = execFileSync('npm', ['pack', '--silent', '--pack-destination', join(root, 'dist')], {
+  cwd: stage,
+  encoding: 'utf8',
+})
+  .trim()
+  .split('\n')
+  .pop();
 process.stdout.write(`${join(root, 'dist', tgz)}\n`);

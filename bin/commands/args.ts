@@ -66,7 +66,11 @@ export function optionalString(v: Values, name: string): string | undefined {
 /** A repeatable string option (`multiple: true`): every value given, in order. */
 export function strings(v: Values, name: string): string[] {
   const value = v[name];
-  return Array.isArray(value) ? value.filter((s) => s !== '') : typeof value === 'string' && value !== '' ? [value] : [];
+  return Array.isArray(value)
+    ? value.filter((s) => s !== '')
+    : typeof value === 'string' && value !== ''
+      ? [value]
+      : [];
 }
 
 export function required(v: Values, name: string): string {
@@ -87,9 +91,13 @@ export function repository(v: Values) {
   const url = required(v, 'repo');
   if (url.startsWith('file://')) {
     // Encryption keys and Object Lock are S3's: on a directory they would be silently ignored.
-    if (optionalString(v, 'kms-key-id') !== undefined) throw usage('--kms-key-id applies to s3:// repositories only (SSE-KMS); drop it for a file:// repository');
+    if (optionalString(v, 'kms-key-id') !== undefined)
+      throw usage('--kms-key-id applies to s3:// repositories only (SSE-KMS); drop it for a file:// repository');
     const lock = optionalString(v, 'object-lock');
-    if (lock !== undefined && lock !== 'none') throw usage('--object-lock applies to s3:// repositories only (S3 Object Lock); drop it for a file:// repository');
+    if (lock !== undefined && lock !== 'none')
+      throw usage(
+        '--object-lock applies to s3:// repositories only (S3 Object Lock); drop it for a file:// repository',
+      );
   }
   const objectLock = optionalString(v, 'object-lock') ?? 'none';
   if (!(OBJECT_LOCKS as readonly string[]).includes(objectLock)) {
@@ -97,4 +105,3 @@ export function repository(v: Values) {
   }
   return openRepository(url, { kmsKeyId: optionalString(v, 'kms-key-id'), objectLock: objectLock as ObjectLock });
 }
-

@@ -1,8 +1,8 @@
 import { runBackup } from '../../core/backup/backup.ts';
 import { formatBytes } from '../../core/format.ts';
 import { isTier, TIERS } from '../../core/repository/tiers.ts';
-import { lockTimeout } from './lock-timeout.ts';
 import { COMMON, type Command, jobs, optionalString, PG, REPO, repository, required, usage } from './args.ts';
+import { lockTimeout } from './lock-timeout.ts';
 
 export const backupCommand: Command = {
   summary: 'Dump a database into a repository',
@@ -24,7 +24,15 @@ export const backupCommand: Command = {
   --lock-timeout D   how long to wait for another session's lock on a table (default 5m; e.g. 30s, 10m);
                      then fail naming the table and the session holding it
   --json, --quiet`,
-  options: { ...COMMON, ...REPO, ...PG, db: { type: 'string' }, tier: { type: 'string' }, 'no-fingerprints': { type: 'boolean', default: false }, 'lock-timeout': { type: 'string' } },
+  options: {
+    ...COMMON,
+    ...REPO,
+    ...PG,
+    db: { type: 'string' },
+    tier: { type: 'string' },
+    'no-fingerprints': { type: 'boolean', default: false },
+    'lock-timeout': { type: 'string' },
+  },
   async run(v, io) {
     const tier = optionalString(v, 'tier');
     if (tier !== undefined && !isTier(tier)) throw usage(`--tier must be one of ${TIERS.join(', ')}, got "${tier}"`);

@@ -1,5 +1,5 @@
+import { type CheckResult, checkBackups } from '../../core/backup/check.ts';
 import { formatAge, formatBytes } from '../../core/format.ts';
-import { checkBackups, type CheckResult } from '../../core/backup/check.ts';
 import { COMMON, type Command, optionalString, REPO_READ, repository, usage } from './args.ts';
 
 export const checkCommand: Command = {
@@ -18,7 +18,14 @@ export const checkCommand: Command = {
 
 Exit status 1 when any checked backup is damaged, or a newest backup is older than --max-age;
 the output names the backup and file (--json: "passed": false, every backup's result, "stale").`,
-  options: { ...COMMON, ...REPO_READ, backup: { type: 'string', default: 'latest' }, database: { type: 'string' }, 'max-age': { type: 'string' }, hold: { type: 'boolean' } },
+  options: {
+    ...COMMON,
+    ...REPO_READ,
+    backup: { type: 'string', default: 'latest' },
+    database: { type: 'string' },
+    'max-age': { type: 'string' },
+    hold: { type: 'boolean' },
+  },
   async run(v, io) {
     const maxAge = optionalString(v, 'max-age');
     return checkBackups(repository(v), {
@@ -35,18 +42,26 @@ the output names the backup and file (--json: "passed": false, every backup's re
     const lines = r.backups.map((b) =>
       b.ok
         ? `ok       ${b.database}/${b.id}  ${b.files} files, ${formatBytes(b.bytes)} match the manifest`
-        : `DAMAGED  ${b.database}/${b.id}  ${b.problem}`);
+        : `DAMAGED  ${b.database}/${b.id}  ${b.problem}`,
+    );
     const bad = r.backups.filter((b) => !b.ok).length;
-    if (bad > 0) lines.push(`${bad} of ${r.backups.length} backups damaged: restore from an older backup or the offsite copy (dr restore --backup ID)`);
+    if (bad > 0)
+      lines.push(
+        `${bad} of ${r.backups.length} backups damaged: restore from an older backup or the offsite copy (dr restore --backup ID)`,
+      );
     for (const s of r.stale) {
-      lines.push(s.id === null
-        ? `STALE    ${s.database}  no complete backup (--max-age ${formatAge(s.maxAgeSeconds)})`
-        : `STALE    ${s.database}  newest complete backup ${s.id} is ${formatAge(s.ageSeconds!)} old, older than --max-age ${formatAge(s.maxAgeSeconds)}: check the backup schedule (dr backup)`);
+      lines.push(
+        s.id === null
+          ? `STALE    ${s.database}  no complete backup (--max-age ${formatAge(s.maxAgeSeconds)})`
+          : `STALE    ${s.database}  newest complete backup ${s.id} is ${formatAge(s.ageSeconds!)} old, older than --max-age ${formatAge(s.maxAgeSeconds)}: check the backup schedule (dr backup)`,
+      );
     }
     for (const h of r.holds ?? []) {
-      lines.push(h.supported
-        ? `HELD     ${h.database}/${h.held}  newest verified backup under legal hold${h.released.length ? ` (released ${h.released.join(', ')})` : ''}`
-        : `HOLD     ${h.database}  not supported by this repository (file://): nothing expires there on its own`);
+      lines.push(
+        h.supported
+          ? `HELD     ${h.database}/${h.held}  newest verified backup under legal hold${h.released.length ? ` (released ${h.released.join(', ')})` : ''}`
+          : `HOLD     ${h.database}  not supported by this repository (file://): nothing expires there on its own`,
+      );
     }
     return lines.join('\n');
   },
@@ -56,9 +71,11 @@ the output names the backup and file (--json: "passed": false, every backup's re
 export function parseAge(raw: string): number {
   const units: Record<string, number> = { s: 1, m: 60, h: 3600, d: 86_400 };
   const parts = [...raw.trim().matchAll(/(\d+(?:\.\d+)?)([smhd]?)/g)];
-  const valid = parts.length > 0 && parts.map((p) => p[0]).join('') === raw.trim() && (parts.length === 1 || parts.every((p) => p[2] !== ''));
+  const valid =
+    parts.length > 0 &&
+    parts.map((p) => p[0]).join('') === raw.trim() &&
+    (parts.length === 1 || parts.every((p) => p[2] !== ''));
   const seconds = valid ? parts.reduce((n, p) => n + Number(p[1]) * units[p[2] || 's'], 0) : NaN;
   if (!(seconds > 0)) throw usage(`--max-age must be a duration like 26h, 90m, 2d or 1h30m, got "${raw}"`);
   return seconds;
 }
-

@@ -40,7 +40,9 @@ export interface DoctorDeps {
 export const AWS_DEPS: DoctorDeps = {
   async bootstrapStatus(region) {
     try {
-      const out = await new CloudFormationClient({ region }).send(new DescribeStacksCommand({ StackName: 'CDKToolkit' }));
+      const out = await new CloudFormationClient({ region }).send(
+        new DescribeStacksCommand({ StackName: 'CDKToolkit' }),
+      );
       return out.Stacks?.[0]?.StackStatus;
     } catch (err) {
       if (/does not exist/.test((err as Error).message)) return undefined;
@@ -58,9 +60,19 @@ export const AWS_DEPS: DoctorDeps = {
   reach(host, port, timeoutMs) {
     return new Promise((resolve, reject) => {
       const socket = connect({ host, port });
-      const timer = setTimeout(() => { socket.destroy(); reject(new Error(`no answer within ${timeoutMs / 1000} s`)); }, timeoutMs);
-      socket.once('connect', () => { clearTimeout(timer); socket.end(); resolve(); });
-      socket.once('error', (err) => { clearTimeout(timer); reject(err); });
+      const timer = setTimeout(() => {
+        socket.destroy();
+        reject(new Error(`no answer within ${timeoutMs / 1000} s`));
+      }, timeoutMs);
+      socket.once('connect', () => {
+        clearTimeout(timer);
+        socket.end();
+        resolve();
+      });
+      socket.once('error', (err) => {
+        clearTimeout(timer);
+        reject(err);
+      });
     });
   },
 };
@@ -68,7 +80,11 @@ export const AWS_DEPS: DoctorDeps = {
 const message = (err: unknown) => (err instanceof Error ? err.message : String(err)).split('\n')[0];
 
 /** Runs every check; never throws for a failed check (each is a line of the result). */
-export async function runDoctor(configFile: string, region: string | undefined, deps: DoctorDeps = AWS_DEPS): Promise<DoctorResult> {
+export async function runDoctor(
+  configFile: string,
+  region: string | undefined,
+  deps: DoctorDeps = AWS_DEPS,
+): Promise<DoctorResult> {
   const checks: DoctorCheck[] = [];
   const add = (name: string, status: CheckStatus, text: string) => checks.push({ name, status, message: text });
 
@@ -79,7 +95,11 @@ export async function runDoctor(configFile: string, region: string | undefined, 
     add('config', 'fail', `${configFile}: ${(err as Error).message}`);
   }
   if (config?.example) {
-    add('config', 'fail', `${configFile} is marked "example": true and cannot be deployed; remove "example" and set: ${config.placeholders.join('; ') || '(nothing else)'}`);
+    add(
+      'config',
+      'fail',
+      `${configFile} is marked "example": true and cannot be deployed; remove "example" and set: ${config.placeholders.join('; ') || '(nothing else)'}`,
+    );
   } else if (config) {
     add('config', 'ok', `${configFile} is a deployable config (${config.databases.length} database(s))`);
   }
@@ -87,13 +107,27 @@ export async function runDoctor(configFile: string, region: string | undefined, 
   // Docker with buildx: the job image is built locally for linux/amd64 by cdk deploy.
   const docker = deps.run('docker', ['version', '--format', '{{.Server.Version}}']);
   if (docker.error || docker.status === null) {
-    add('docker', 'fail', 'Docker is not installed (or not on PATH): cdk deploy builds the job image with it; install Docker Engine or Docker Desktop with buildx');
+    add(
+      'docker',
+      'fail',
+      'Docker is not installed (or not on PATH): cdk deploy builds the job image with it; install Docker Engine or Docker Desktop with buildx',
+    );
   } else if (docker.status !== 0) {
-    add('docker', 'fail', 'Docker is installed but its engine is not running or not reachable (docker version failed); start Docker (or check DOCKER_HOST and your permissions on the socket)');
+    add(
+      'docker',
+      'fail',
+      'Docker is installed but its engine is not running or not reachable (docker version failed); start Docker (or check DOCKER_HOST and your permissions on the socket)',
+    );
   } else {
     const buildx = deps.run('docker', ['buildx', 'version']);
-    if (buildx.status === 0) add('docker', 'ok', `Docker engine ${docker.stdout.trim()} with buildx (the image is built for linux/amd64)`);
-    else add('docker', 'fail', 'Docker has no buildx plugin: install docker-buildx-plugin, needed to build the linux/amd64 job image');
+    if (buildx.status === 0)
+      add('docker', 'ok', `Docker engine ${docker.stdout.trim()} with buildx (the image is built for linux/amd64)`);
+    else
+      add(
+        'docker',
+        'fail',
+        'Docker has no buildx plugin: install docker-buildx-plugin, needed to build the linux/amd64 job image',
+      );
   }
 
   if (!region) {
@@ -109,11 +143,26 @@ export async function runDoctor(configFile: string, region: string | undefined, 
     try {
       const status = await deps.bootstrapStatus(r);
       const how = `npx cdk bootstrap aws://${offsiteElsewhere ? config.offsite.account : '<account>'}/${r}${offsiteElsewhere ? ' --trust <primary account> --cloudformation-execution-policies arn:aws:iam::aws:policy/AdministratorAccess' : ''}`;
-      if (status === undefined) add(`bootstrap ${r}`, 'fail', `region ${r} is not bootstrapped for the CDK (no CDKToolkit stack); run ${how}`);
-      else if (!/_COMPLETE$/.test(status) || /ROLLBACK|DELETE/.test(status)) add(`bootstrap ${r}`, 'fail', `the CDKToolkit stack in ${r} is ${status}; fix it in the CloudFormation console, then ${how}`);
-      else add(`bootstrap ${r}`, 'ok', `CDKToolkit ${status}${offsiteElsewhere ? ' (checked with the current credentials: run doctor with the offsite account\'s too)' : ''}`);
+      if (status === undefined)
+        add(`bootstrap ${r}`, 'fail', `region ${r} is not bootstrapped for the CDK (no CDKToolkit stack); run ${how}`);
+      else if (!/_COMPLETE$/.test(status) || /ROLLBACK|DELETE/.test(status))
+        add(
+          `bootstrap ${r}`,
+          'fail',
+          `the CDKToolkit stack in ${r} is ${status}; fix it in the CloudFormation console, then ${how}`,
+        );
+      else
+        add(
+          `bootstrap ${r}`,
+          'ok',
+          `CDKToolkit ${status}${offsiteElsewhere ? " (checked with the current credentials: run doctor with the offsite account's too)" : ''}`,
+        );
     } catch (err) {
-      add(`bootstrap ${r}`, 'fail', `cannot read the CDKToolkit stack in ${r}: ${message(err)}; check your AWS credentials (aws sts get-caller-identity)`);
+      add(
+        `bootstrap ${r}`,
+        'fail',
+        `cannot read the CDKToolkit stack in ${r}: ${message(err)}; check your AWS credentials (aws sts get-caller-identity)`,
+      );
     }
   }
 
@@ -126,10 +175,19 @@ export async function runDoctor(configFile: string, region: string | undefined, 
       const text = await deps.secretString(region, secretId);
       const parsed = text === undefined ? undefined : (JSON.parse(text) as Record<string, unknown>);
       const missing = ['username', 'password'].filter((k) => typeof parsed?.[k] !== 'string' || parsed[k] === '');
-      if (missing.length > 0) add(`secret ${secretId}`, 'fail', `secret of ${owner} lacks ${missing.join(' and ')}; store {"username":"…","password":"…"} (README "Deploying": aws secretsmanager create-secret)`);
+      if (missing.length > 0)
+        add(
+          `secret ${secretId}`,
+          'fail',
+          `secret of ${owner} lacks ${missing.join(' and ')}; store {"username":"…","password":"…"} (README "Deploying": aws secretsmanager create-secret)`,
+        );
       else add(`secret ${secretId}`, 'ok', `readable, with username and password (${owner})`);
     } catch (err) {
-      add(`secret ${secretId}`, 'fail', `cannot read the secret of ${owner} in ${region}: ${message(err)}; create it (README "Deploying") or fix its name in the config`);
+      add(
+        `secret ${secretId}`,
+        'fail',
+        `cannot read the secret of ${owner} in ${region}: ${message(err)}; create it (README "Deploying") or fix its name in the config`,
+      );
     }
   }
 
@@ -142,7 +200,11 @@ export async function runDoctor(configFile: string, region: string | undefined, 
       await deps.reach(host, port, 5000);
       add(`reach ${host}:${port}`, 'ok', 'PostgreSQL port answers from this machine');
     } catch (err) {
-      add(`reach ${host}:${port}`, 'warn', `not reachable from this machine (${message(err)}); fine if it is reachable only inside the VPC: the job's subnets need a route and the database security group an ingress rule (README "Deploying")`);
+      add(
+        `reach ${host}:${port}`,
+        'warn',
+        `not reachable from this machine (${message(err)}); fine if it is reachable only inside the VPC: the job's subnets need a route and the database security group an ingress rule (README "Deploying")`,
+      );
     }
   }
   return { passed: checks.every((c) => c.status !== 'fail'), checks };
@@ -165,13 +227,21 @@ Exit status 1 when any check fails; each failing line says how to fix it.`,
   options: { ...COMMON, config: { type: 'string' }, region: { type: 'string' } },
   async run(v) {
     const file = required(v, 'config');
-    const result = await runDoctor(file, optionalString(v, 'region') ?? process.env.AWS_REGION ?? process.env.AWS_DEFAULT_REGION);
+    const result = await runDoctor(
+      file,
+      optionalString(v, 'region') ?? process.env.AWS_REGION ?? process.env.AWS_DEFAULT_REGION,
+    );
     if (result.checks.length === 0) throw new DrError('doctor ran no checks', 'report this as a bug');
     return result;
   },
   exitCode: (r: DoctorResult) => (r.passed ? 0 : 1),
-  human: (r: DoctorResult) => [
-    ...r.checks.map((c) => `${c.status === 'ok' ? 'ok  ' : c.status === 'warn' ? 'WARN' : 'FAIL'}  ${c.name}: ${c.message}`),
-    r.passed ? 'ready to deploy: npx cdk deploy --all -c configFile=<this config>' : `${r.checks.filter((c) => c.status === 'fail').length} check(s) failed: fix them, then run dr doctor again`,
-  ].join('\n'),
+  human: (r: DoctorResult) =>
+    [
+      ...r.checks.map(
+        (c) => `${c.status === 'ok' ? 'ok  ' : c.status === 'warn' ? 'WARN' : 'FAIL'}  ${c.name}: ${c.message}`,
+      ),
+      r.passed
+        ? 'ready to deploy: npx cdk deploy --all -c configFile=<this config>'
+        : `${r.checks.filter((c) => c.status === 'fail').length} check(s) failed: fix them, then run dr doctor again`,
+    ].join('\n'),
 };

@@ -1,13 +1,26 @@
 import { resolve } from 'node:path';
-import { formatBytes } from '../../core/format.ts';
-import { type DrillPhase, runDrill } from '../../core/drill/run.ts';
 import type { DrillReport } from '../../core/drill/report.ts';
-import { formatSeconds } from '../../core/format.ts';
+import { type DrillPhase, runDrill } from '../../core/drill/run.ts';
+import { formatBytes, formatSeconds } from '../../core/format.ts';
 import { FileRepository } from '../../core/repository/index.ts';
 import { describeFailure } from '../../core/verify/verify.ts';
-import { COMMON, type Command, type Io, jobs, optionalString, PG, REPO, repository, required, strings, usage } from './args.ts';
+import {
+  COMMON,
+  type Command,
+  type Io,
+  jobs,
+  optionalString,
+  PG,
+  REPO,
+  repository,
+  required,
+  strings,
+  usage,
+} from './args.ts';
 
-export type DrillCommandResult = DrillReport & { readonly files: { readonly html: string; readonly md: string; readonly json: string } };
+export type DrillCommandResult = DrillReport & {
+  readonly files: { readonly html: string; readonly md: string; readonly json: string };
+};
 
 export const drillCommand: Command = {
   summary: 'Restore drill: restore into a scratch database, verify, drop it, write a PASS/FAIL report',
@@ -52,7 +65,8 @@ checklist item is ✓. Exit status: 0 on PASS, 1 on FAIL (the report is written 
   },
   async run(v, io): Promise<DrillCommandResult> {
     const scratchServer = required(v, 'scratch');
-    if (optionalString(v, 'db') !== undefined && optionalString(v, 'backup') !== 'latest') throw usage('--db drills the fresh backup it takes, so --backup does not apply; drop one of them');
+    if (optionalString(v, 'db') !== undefined && optionalString(v, 'backup') !== 'latest')
+      throw usage('--db drills the fresh backup it takes, so --backup does not apply; drop one of them');
     const rtoSeconds = parseDuration(required(v, 'rto'));
     const healthTimeoutMs = parseTimeout(optionalString(v, 'health-timeout'));
     const reportDir = optionalString(v, 'report-dir');
@@ -83,13 +97,22 @@ checklist item is ✓. Exit status: 0 on PASS, 1 on FAIL (the report is written 
   },
   human: (r: DrillCommandResult) => {
     const lines = [r.summary];
-    if (r.backup) lines.push(`  backup ${r.backup.id}${r.backup.fresh ? ' (fresh)' : ''}: ${r.backup.bytes === null ? '?' : formatBytes(r.backup.bytes)}, ${r.backup.ageHours.toFixed(1)} h old`);
-    lines.push(`  restore ${formatSeconds(r.restore.seconds)} against RTO ${formatSeconds(r.restore.rtoSeconds)}: ${r.restore.rtoPassed ? 'PASS' : 'FAIL'}`);
-    if (r.scratch) lines.push(`  scratch database ${r.scratch.database} ${r.scratch.dropped ? 'dropped' : 'NOT dropped: drop it by hand'}`);
+    if (r.backup)
+      lines.push(
+        `  backup ${r.backup.id}${r.backup.fresh ? ' (fresh)' : ''}: ${r.backup.bytes === null ? '?' : formatBytes(r.backup.bytes)}, ${r.backup.ageHours.toFixed(1)} h old`,
+      );
+    lines.push(
+      `  restore ${formatSeconds(r.restore.seconds)} against RTO ${formatSeconds(r.restore.rtoSeconds)}: ${r.restore.rtoPassed ? 'PASS' : 'FAIL'}`,
+    );
+    if (r.scratch)
+      lines.push(
+        `  scratch database ${r.scratch.database} ${r.scratch.dropped ? 'dropped' : 'NOT dropped: drop it by hand'}`,
+      );
     const failed = r.verification?.checks.filter((c) => !c.passed) ?? [];
     for (const c of failed.slice(0, 20)) lines.push(`  FAIL ${c.name}: ${describeFailure(c)}`);
     if (failed.length > 20) lines.push(`  … and ${failed.length - 20} more failed checks (see the report)`);
-    for (const i of r.issues.filter((i) => i.kind !== 'failed-check')) lines.push(`  ${i.kind} (${i.step}): ${i.message}`);
+    for (const i of r.issues.filter((i) => i.kind !== 'failed-check'))
+      lines.push(`  ${i.kind} (${i.step}): ${i.message}`);
     lines.push(`  report: ${r.files.html}`);
     return lines.join('\n');
   },
@@ -107,7 +130,8 @@ export function parseDuration(raw: string): number {
 function parseTimeout(raw: string | undefined): number | undefined {
   if (raw === undefined) return undefined;
   const n = Number(raw);
-  if (!Number.isInteger(n) || n < 1) throw usage(`--health-timeout must be a whole number of milliseconds ≥ 1, got "${raw}"`);
+  if (!Number.isInteger(n) || n < 1)
+    throw usage(`--health-timeout must be a whole number of milliseconds ≥ 1, got "${raw}"`);
   return n;
 }
 
@@ -120,7 +144,10 @@ class Progress {
   private current: { readonly name: DrillPhase; readonly started: number } | undefined;
   private timer: NodeJS.Timeout | undefined;
 
-  constructor(private readonly io: Io, private readonly tty: boolean) {}
+  constructor(
+    private readonly io: Io,
+    private readonly tty: boolean,
+  ) {}
 
   phase(name: DrillPhase): void {
     this.finish();
@@ -155,7 +182,9 @@ class Progress {
 
   private render(): void {
     if (!this.current) return;
-    process.stderr.write(`\r\x1b[2K  ${this.current.name} … ${Math.floor((Date.now() - this.current.started) / 1000)} s`);
+    process.stderr.write(
+      `\r\x1b[2K  ${this.current.name} … ${Math.floor((Date.now() - this.current.started) / 1000)} s`,
+    );
   }
 
   private clear(): void {

@@ -14,14 +14,32 @@ export const listCommand: Command = {
     return listBackups(repository(v), optionalString(v, 'database'));
   },
   human: (r: Awaited<ReturnType<typeof listBackups>>) => {
-    if (r.backups.length === 0) return `no complete backups${r.incomplete.length ? ` (${r.incomplete.length} incomplete ignored)` : ''}`;
+    if (r.backups.length === 0)
+      return `no complete backups${r.incomplete.length ? ` (${r.incomplete.length} incomplete ignored)` : ''}`;
     const now = Date.now();
-    const rows = r.backups.map((b) => [b.id + (b.suspect ? ' SUSPECT' : ''), b.database, b.tier, b.startedAt.replace(/\.\d+Z$/, 'Z'), formatAge(Math.max(0, (now - Date.parse(b.startedAt)) / 1000)), formatBytes(b.bytes), String(b.tables), String(b.rows)]);
+    const rows = r.backups.map((b) => [
+      b.id + (b.suspect ? ' SUSPECT' : ''),
+      b.database,
+      b.tier,
+      b.startedAt.replace(/\.\d+Z$/, 'Z'),
+      formatAge(Math.max(0, (now - Date.parse(b.startedAt)) / 1000)),
+      formatBytes(b.bytes),
+      String(b.tables),
+      String(b.rows),
+    ]);
     const table = [['ID', 'DATABASE', 'TIER', 'STARTED', 'AGE', 'SIZE', 'TABLES', 'ROWS'], ...rows];
     const widths = table[0].map((_, i) => Math.max(...table.map((row) => row[i].length)));
-    const lines = table.map((row) => row.map((cell, i) => cell.padEnd(widths[i])).join('  ').trimEnd());
+    const lines = table.map((row) =>
+      row
+        .map((cell, i) => cell.padEnd(widths[i]))
+        .join('  ')
+        .trimEnd(),
+    );
     if (r.incomplete.length) lines.push(`(${r.incomplete.length} incomplete backups without a manifest ignored)`);
-    for (const b of r.backups.filter((x) => x.suspect)) lines.push(`SUSPECT ${b.id}: shrank against ${b.suspect!.previous}: ${b.suspect!.reasons.join('; ')} (--backup latest skips it)`);
+    for (const b of r.backups.filter((x) => x.suspect))
+      lines.push(
+        `SUSPECT ${b.id}: shrank against ${b.suspect!.previous}: ${b.suspect!.reasons.join('; ')} (--backup latest skips it)`,
+      );
     return lines.join('\n');
   },
 };

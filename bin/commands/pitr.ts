@@ -3,11 +3,19 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { type ArchiveReport, checkArchive, renderArchiveReport } from '../../core/pitr/archive.ts';
-import { buildPitrConfig, checkStanza, parsePitrRepo, renderPitrConfig, type PitrConfig, type S3KeyType, type S3Settings } from '../../core/pitr/config.ts';
-import { s3CredentialEnv } from '../../core/pitr/pgbackrest.ts';
+import {
+  buildPitrConfig,
+  checkStanza,
+  type PitrConfig,
+  parsePitrRepo,
+  renderPitrConfig,
+  type S3KeyType,
+  type S3Settings,
+} from '../../core/pitr/config.ts';
 import { createRestorePoint, type RestorePoint } from '../../core/pitr/mark.ts';
+import { s3CredentialEnv } from '../../core/pitr/pgbackrest.ts';
 import { privateDir } from '../../core/pitr/recovery.ts';
-import { runPitrRestore, type PitrRestoreResult } from '../../core/pitr/restore.ts';
+import { type PitrRestoreResult, runPitrRestore } from '../../core/pitr/restore.ts';
 import { runRestoreServer } from '../../core/pitr/restore-server.ts';
 import { splitTableList } from '../../core/restore/tables.ts';
 import { COMMON, type Command, type Io, jobs, optionalString, required, usage, type Values } from './args.ts';
@@ -114,7 +122,8 @@ Nothing is changed; --json gives the pieces as one object.
   async run(v) {
     if (optionalString(v, 'repo')?.startsWith('file:')) {
       for (const flag of ['region', 'endpoint']) {
-        if (optionalString(v, flag) !== undefined) throw usage(`--${flag} applies to s3:// repositories only; drop --${flag} for a file:// repository`);
+        if (optionalString(v, flag) !== undefined)
+          throw usage(`--${flag} applies to s3:// repositories only; drop --${flag} for a file:// repository`);
       }
     }
     return buildPitrConfig({
@@ -197,16 +206,28 @@ ${PITR_TARGET_USAGE}
 
 /** `dr restore --at T --pitr URL --stanza S …`: the point-in-time branch of the restore command. */
 export function pitrRestoreFromFlags(v: Values, io: Io): Promise<PitrRestoreResult> {
-  if (optionalString(v, 'repo') !== undefined) throw usage('--repo names a repository of logical backups; a point-in-time restore reads the pgBackRest repository given by --pitr');
-  if (v['with-globals'] === true) throw usage('--with-globals applies to logical backups; a recovered cluster has the roles: create them on the target first, or pass --no-owner');
-  if (optionalString(v, 'backup') !== 'latest') throw usage('--backup names a logical backup; a point-in-time restore uses the newest pgBackRest base backup before --at: drop --backup');
+  if (optionalString(v, 'repo') !== undefined)
+    throw usage(
+      '--repo names a repository of logical backups; a point-in-time restore reads the pgBackRest repository given by --pitr',
+    );
+  if (v['with-globals'] === true)
+    throw usage(
+      '--with-globals applies to logical backups; a recovered cluster has the roles: create them on the target first, or pass --no-owner',
+    );
+  if (optionalString(v, 'backup') !== 'latest')
+    throw usage(
+      '--backup names a logical backup; a point-in-time restore uses the newest pgBackRest base backup before --at: drop --backup',
+    );
   const tables = optionalString(v, 'tables');
   if (tables === undefined) {
     for (const flag of ['since', 'until', 'time-column']) {
-      if (optionalString(v, flag) !== undefined) throw usage(`--${flag} needs --tables (a range restore applies to named tables)`);
+      if (optionalString(v, flag) !== undefined)
+        throw usage(`--${flag} needs --tables (a range restore applies to named tables)`);
     }
   } else if (v.overwrite === true) {
-    throw usage('--overwrite replaces a whole database and does not apply to --tables; drop it (a table restore keeps the replaced rows in a safety table)');
+    throw usage(
+      '--overwrite replaces a whole database and does not apply to --tables; drop it (a table restore keeps the replaced rows in a safety table)',
+    );
   }
   const since = optionalString(v, 'since');
   const until = optionalString(v, 'until');
@@ -285,9 +306,15 @@ at once. Recover to it later with --restore-point NAME (dr restore --pitr or dr 
   --no-switch          do not switch WAL (the point is archived with the next segment)
   --json, --quiet`,
   positional: 'name',
-  options: { ...COMMON, name: { type: 'string' }, db: { type: 'string' }, 'no-switch': { type: 'boolean', default: false } },
+  options: {
+    ...COMMON,
+    name: { type: 'string' },
+    db: { type: 'string' },
+    'no-switch': { type: 'boolean', default: false },
+  },
   async run(v) {
     return createRestorePoint(required(v, 'db'), required(v, 'name'), v['no-switch'] !== true);
   },
-  human: (r: RestorePoint) => `restore point "${r.name}" at ${r.lsn} (${r.time}, timeline ${r.timeline})${r.walFile ? `; WAL switched, segment ${r.walFile} goes to the archive` : ''}\nrecover to it with --restore-point ${r.name}`,
+  human: (r: RestorePoint) =>
+    `restore point "${r.name}" at ${r.lsn} (${r.time}, timeline ${r.timeline})${r.walFile ? `; WAL switched, segment ${r.walFile} goes to the archive` : ''}\nrecover to it with --restore-point ${r.name}`,
 };

@@ -1,8 +1,8 @@
-import { pruneRepository, type PruneResult } from '../../core/repository/prune.ts';
+import { type PruneResult, pruneRepository } from '../../core/repository/prune.ts';
 import { COMMON, type Command, optionalString, REPO_READ, repository } from './args.ts';
 
 export const pruneCommand: Command = {
-  summary: 'Remove backups past their tier\'s retention (for repositories without lifecycle rules)',
+  summary: "Remove backups past their tier's retention (for repositories without lifecycle rules)",
   usage: `Usage: dr prune --repo URL [--dry-run] [--database NAME] [--json]
 
   --repo URL         file:///dir or s3://bucket/prefix
@@ -18,15 +18,24 @@ an interrupted prune never leaves a backup that looks complete. The deployed vau
 its lifecycle rules expire backups by the same tiers.`,
   options: { ...COMMON, ...REPO_READ, 'dry-run': { type: 'boolean', default: false }, database: { type: 'string' } },
   async run(v, io) {
-    return pruneRepository(repository(v), { dryRun: v['dry-run'] === true, database: optionalString(v, 'database'), log: io.log });
+    return pruneRepository(repository(v), {
+      dryRun: v['dry-run'] === true,
+      database: optionalString(v, 'database'),
+      log: io.log,
+    });
   },
   exitCode: (r: PruneResult) => (r.passed ? 0 : 1),
   human: (r: PruneResult) => {
     const verb = r.dryRun ? 'would remove' : 'removed';
-    const lines = r.removed.map((b) => `${verb} ${b.database}/${b.id}  ${b.tier ?? 'interrupted (no manifest)'}, ${b.ageDays} days old, ${b.files} files`);
+    const lines = r.removed.map(
+      (b) =>
+        `${verb} ${b.database}/${b.id}  ${b.tier ?? 'interrupted (no manifest)'}, ${b.ageDays} days old, ${b.files} files`,
+    );
     for (const k of r.kept) lines.push(`kept    ${k.database}/${k.id}: ${k.reason}`);
     for (const f of r.failures) lines.push(`FAILED  ${f.key}: ${f.reason}`);
-    lines.push(`${r.removed.length} backups ${r.dryRun ? 'to remove' : 'removed'}, ${r.kept.length} kept past retention, ${r.retained} within retention${r.dryRun ? ' (dry run: nothing removed)' : ''}`);
+    lines.push(
+      `${r.removed.length} backups ${r.dryRun ? 'to remove' : 'removed'}, ${r.kept.length} kept past retention, ${r.retained} within retention${r.dryRun ? ' (dry run: nothing removed)' : ''}`,
+    );
     return lines.join('\n');
   },
 };

@@ -8,9 +8,14 @@
 import { randomBytes } from 'node:crypto';
 import type { CloudFormationClient } from '@aws-sdk/client-cloudformation';
 import type { HistoryEvent, SFNClient } from '@aws-sdk/client-sfn';
-import { cjsExports } from '../../core/interop.ts';
 import { DrError } from '../../core/errors.ts';
-import { InvalidRestoreRequest, parseRestoreRequest, type RestoreRequest, type RestoreRequestInput } from '../../core/restore/request.ts';
+import { cjsExports } from '../../core/interop.ts';
+import {
+  InvalidRestoreRequest,
+  parseRestoreRequest,
+  type RestoreRequest,
+  type RestoreRequestInput,
+} from '../../core/restore/request.ts';
 import type { RestoreSummary } from '../../core/restore/summary.ts';
 import { COMMON, type Command, type Io, optionalString, required, usage, type Values } from './args.ts';
 
@@ -60,18 +65,30 @@ export function requestFromFlags(v: Values): RestoreRequest {
   const until = optionalString(v, 'until');
   const timeColumn = optionalString(v, 'time-column');
   const at = optionalString(v, 'at');
-  if ((since || until || timeColumn) && !tables) throw usage('--since, --until and --time-column need --tables (a range restore applies to named tables)');
+  if ((since || until || timeColumn) && !tables)
+    throw usage('--since, --until and --time-column need --tables (a range restore applies to named tables)');
   if (timeColumn && !(since || until)) throw usage('--time-column needs --since and --until');
   const raw: RestoreRequestInput = {
     database: required(v, 'database'),
     backup: optionalString(v, 'backup') ?? 'latest',
     mode: at ? 'pitr' : since || until ? 'range' : tables ? 'table' : 'full',
-    ...(tables ? { tables: tables.split(',').map((t) => t.trim()).filter(Boolean) } : {}),
+    ...(tables
+      ? {
+          tables: tables
+            .split(',')
+            .map((t) => t.trim())
+            .filter(Boolean),
+        }
+      : {}),
     ...(since ? { since } : {}),
     ...(until ? { until } : {}),
     ...(timeColumn ? { timeColumn } : {}),
     ...(at ? { at } : {}),
-    target: { database: required(v, 'target-database'), overwrite: v.overwrite === true, ...(typeof v.confirm === 'string' ? { confirm: v.confirm } : {}) },
+    target: {
+      database: required(v, 'target-database'),
+      overwrite: v.overwrite === true,
+      ...(typeof v.confirm === 'string' ? { confirm: v.confirm } : {}),
+    },
   };
   try {
     return parseRestoreRequest(raw);
@@ -80,7 +97,10 @@ export function requestFromFlags(v: Values): RestoreRequest {
     const problems = err.problems.map((p) => {
       const field = Object.keys(FLAG_OF).find((f) => p.startsWith(`${f}:`));
       const text = field ? `${FLAG_OF[field]}${p.slice(field.length)}` : p;
-      return text.replace('set "overwrite": true', 'pass --overwrite').replace(/needs "confirm": "([^"]+)" in target/, 'needs --confirm $1').replace('target.database "', '--target-database "');
+      return text
+        .replace('set "overwrite": true', 'pass --overwrite')
+        .replace(/needs "confirm": "([^"]+)" in target/, 'needs --confirm $1')
+        .replace('target.database "', '--target-database "');
     });
     throw new DrError(`invalid restore: ${problems.join('; ')}`, 'see dr remote restore --help', 2);
   }
@@ -88,7 +108,10 @@ export function requestFromFlags(v: Values): RestoreRequest {
 
 /** The execution name: readable in the console, unique, within Step Functions' 80 characters. */
 export function executionName(request: RestoreRequest, now = new Date()): string {
-  const stamp = now.toISOString().replace(/[-:]/g, '').replace(/\.\d+Z$/, 'Z');
+  const stamp = now
+    .toISOString()
+    .replace(/[-:]/g, '')
+    .replace(/\.\d+Z$/, 'Z');
   const suffix = `-${stamp}-${randomBytes(3).toString('hex')}`;
   return `restore-${request.mode}-${request.database}`.slice(0, 80 - suffix.length) + suffix;
 }
@@ -99,7 +122,9 @@ async function stateMachineArn(v: Values, io: Io): Promise<string> {
   const given = optionalString(v, 'state-machine-arn');
   if (given) {
     if (!/^arn:aws[a-z-]*:states:[a-z0-9-]+:\d{12}:stateMachine:[A-Za-z0-9_-]+$/.test(given)) {
-      throw usage(`--state-machine-arn "${given}" is not a state machine ARN; copy the stack output ${RESTORE_OUTPUT}, e.g. arn:aws:states:eu-west-1:111122223333:stateMachine:RestoreWorkflowStateMachine-abc`);
+      throw usage(
+        `--state-machine-arn "${given}" is not a state machine ARN; copy the stack output ${RESTORE_OUTPUT}, e.g. arn:aws:states:eu-west-1:111122223333:stateMachine:RestoreWorkflowStateMachine-abc`,
+      );
     }
     return given;
   }
@@ -110,10 +135,18 @@ async function stateMachineArn(v: Values, io: Io): Promise<string> {
   try {
     outputs = (await cfn.send(new DescribeStacksCommand({ StackName: stack }))).Stacks?.[0]?.Outputs;
   } catch (err) {
-    throw awsError(err, `read the outputs of stack ${stack}`, `deploy it (npx cdk deploy), or pass --stack NAME / --region REGION, or --state-machine-arn`);
+    throw awsError(
+      err,
+      `read the outputs of stack ${stack}`,
+      `deploy it (npx cdk deploy), or pass --stack NAME / --region REGION, or --state-machine-arn`,
+    );
   }
   const arn = outputs?.find((o) => o.OutputKey === RESTORE_OUTPUT)?.OutputValue;
-  if (!arn) throw new DrError(`stack ${stack} has no ${RESTORE_OUTPUT} output`, 'deploy the current version of the stack (npx cdk deploy), or pass --state-machine-arn');
+  if (!arn)
+    throw new DrError(
+      `stack ${stack} has no ${RESTORE_OUTPUT} output`,
+      'deploy the current version of the stack (npx cdk deploy), or pass --state-machine-arn',
+    );
   io.log(`restore state machine from stack ${stack}: ${arn}`);
   return arn;
 }
@@ -123,13 +156,36 @@ function awsError(err: unknown, what: string, hint: string): DrError {
   const message = e.message ?? String(err);
   // The environment first: "deploy it" is the wrong advice without a region or credentials.
   if (/region is missing|region not accepted: region=""/i.test(message)) {
-    return new DrError(`could not ${what}: no AWS region configured`, 'set AWS_REGION (or AWS_PROFILE with a region), or pass --region REGION', 1, { cause: err });
+    return new DrError(
+      `could not ${what}: no AWS region configured`,
+      'set AWS_REGION (or AWS_PROFILE with a region), or pass --region REGION',
+      1,
+      { cause: err },
+    );
   }
   if (e.name === 'CredentialsProviderError' || /could not load credentials/i.test(message)) {
-    return new DrError(`could not ${what}: no AWS credentials found`, 'configure credentials (AWS_PROFILE, AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY, SSO or an instance role)', 1, { cause: err });
+    return new DrError(
+      `could not ${what}: no AWS credentials found`,
+      'configure credentials (AWS_PROFILE, AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY, SSO or an instance role)',
+      1,
+      { cause: err },
+    );
   }
-  if (['InvalidClientTokenId', 'UnrecognizedClientException', 'ExpiredToken', 'ExpiredTokenException', 'SignatureDoesNotMatch'].includes(e.name ?? '')) {
-    return new DrError(`could not ${what}: the AWS credentials were refused (${e.name})`, 'refresh or fix the credentials (aws sso login, AWS_PROFILE)', 1, { cause: err });
+  if (
+    [
+      'InvalidClientTokenId',
+      'UnrecognizedClientException',
+      'ExpiredToken',
+      'ExpiredTokenException',
+      'SignatureDoesNotMatch',
+    ].includes(e.name ?? '')
+  ) {
+    return new DrError(
+      `could not ${what}: the AWS credentials were refused (${e.name})`,
+      'refresh or fix the credentials (aws sso login, AWS_PROFILE)',
+      1,
+      { cause: err },
+    );
   }
   return new DrError(`could not ${what}: ${e.name ?? 'Error'}: ${message}`, hint, 1, { cause: err });
 }
@@ -151,6 +207,7 @@ export interface ExecutionView {
   readonly states: readonly { readonly name: string; readonly at: string }[];
 }
 
+// biome-ignore lint/suspicious/noExplicitAny: an execution's input and output are whatever JSON the state machine carried.
 const parseJson = (text: string | undefined): any => {
   if (text === undefined) return null;
   try {
@@ -162,12 +219,19 @@ const parseJson = (text: string | undefined): any => {
 const iso = (d: Date | undefined) => (d ? new Date(d).toISOString() : null);
 
 /** Reads an execution's history from `after` (event ids grow); calls `onEvent` for each new event. */
-async function historySince(sfn: Pick<SFNClient, 'send'>, executionArn: string, after: number, onEvent: (e: HistoryEvent) => void): Promise<number> {
+async function historySince(
+  sfn: Pick<SFNClient, 'send'>,
+  executionArn: string,
+  after: number,
+  onEvent: (e: HistoryEvent) => void,
+): Promise<number> {
   const { GetExecutionHistoryCommand } = cjsExports(await import('@aws-sdk/client-sfn'), 'GetExecutionHistoryCommand');
   let last = after;
   let nextToken: string | undefined;
   do {
-    const page = await sfn.send(new GetExecutionHistoryCommand({ executionArn, nextToken, maxResults: 1000, includeExecutionData: false }));
+    const page = await sfn.send(
+      new GetExecutionHistoryCommand({ executionArn, nextToken, maxResults: 1000, includeExecutionData: false }),
+    );
     for (const event of page.events ?? []) {
       if ((event.id ?? 0) <= last) continue;
       last = event.id ?? last;
@@ -178,14 +242,19 @@ async function historySince(sfn: Pick<SFNClient, 'send'>, executionArn: string, 
   return last;
 }
 
-async function describe(sfn: Pick<SFNClient, 'send'>, executionArn: string, states: { name: string; at: string }[]): Promise<ExecutionView> {
+async function describe(
+  sfn: Pick<SFNClient, 'send'>,
+  executionArn: string,
+  states: { name: string; at: string }[],
+): Promise<ExecutionView> {
   const { DescribeExecutionCommand } = cjsExports(await import('@aws-sdk/client-sfn'), 'DescribeExecutionCommand');
-  let d;
-  try {
-    d = await sfn.send(new DescribeExecutionCommand({ executionArn }));
-  } catch (err) {
-    throw awsError(err, `describe execution ${executionArn}`, 'check the ARN (dr remote restore prints it) and the region (--region)');
-  }
+  const d = await sfn.send(new DescribeExecutionCommand({ executionArn })).catch((err: unknown) => {
+    throw awsError(
+      err,
+      `describe execution ${executionArn}`,
+      'check the ARN (dr remote restore prints it) and the region (--region)',
+    );
+  });
   return {
     executionArn,
     name: d.name ?? executionArn.split(':').pop()!,
@@ -202,7 +271,12 @@ async function describe(sfn: Pick<SFNClient, 'send'>, executionArn: string, stat
 
 const entered = (e: HistoryEvent) => (e.type?.endsWith('StateEntered') ? e.stateEnteredEventDetails?.name : undefined);
 
-async function watch(sfn: Pick<SFNClient, 'send'>, executionArn: string, io: Io, pollMs: number): Promise<ExecutionView> {
+async function watch(
+  sfn: Pick<SFNClient, 'send'>,
+  executionArn: string,
+  io: Io,
+  pollMs: number,
+): Promise<ExecutionView> {
   const states: { name: string; at: string }[] = [];
   let last = 0;
   for (;;) {
@@ -229,7 +303,8 @@ export interface RemoteRestoreResult {
   readonly execution: ExecutionView | null;
 }
 
-const failed = (status: string | undefined) => status !== undefined && ['FAILED', 'TIMED_OUT', 'ABORTED'].includes(status);
+const failed = (status: string | undefined) =>
+  status !== undefined && ['FAILED', 'TIMED_OUT', 'ABORTED'].includes(status);
 
 export const remoteRestoreCommand: Command = {
   summary: 'Start a restore on the deployed restore state machine (--wait to follow it)',
@@ -280,16 +355,23 @@ Step Functions console takes; see the README). The target server is the database
     const poll = Number(pollRaw);
     if (!Number.isFinite(poll) || poll < 1) throw usage(`--poll-seconds must be a number ≥ 1, got "${pollRaw}"`);
     const name = optionalString(v, 'name') ?? executionName(request);
-    if (!/^[A-Za-z0-9_-]{1,80}$/.test(name)) throw usage(`--name "${name}" is not a valid execution name; use 1-80 letters, digits, - and _`);
+    if (!/^[A-Za-z0-9_-]{1,80}$/.test(name))
+      throw usage(`--name "${name}" is not a valid execution name; use 1-80 letters, digits, - and _`);
     const arn = await stateMachineArn(v, io);
     // The state machine's own region (ARN field 4), unless --region says otherwise.
     const sfn = await remoteClients.sfn(optionalString(v, 'region') ?? arn.split(':')[3]);
     const { StartExecutionCommand } = cjsExports(await import('@aws-sdk/client-sfn'), 'StartExecutionCommand');
     let executionArn: string;
     try {
-      executionArn = (await sfn.send(new StartExecutionCommand({ stateMachineArn: arn, name, input: JSON.stringify(request) }))).executionArn!;
+      executionArn = (
+        await sfn.send(new StartExecutionCommand({ stateMachineArn: arn, name, input: JSON.stringify(request) }))
+      ).executionArn!;
     } catch (err) {
-      throw awsError(err, `start the restore state machine ${arn}`, 'check the ARN, the region and that your credentials may states:StartExecution');
+      throw awsError(
+        err,
+        `start the restore state machine ${arn}`,
+        'check the ARN, the region and that your credentials may states:StartExecution',
+      );
     }
     io.log(`started ${executionArn}`);
     const execution = v.wait === true ? await watch(sfn, executionArn, io, poll * 1000) : null;
@@ -297,7 +379,11 @@ Step Functions console takes; see the README). The target server is the database
   },
   human: (r: RemoteRestoreResult) => {
     if (!r.execution) {
-      return [`started restore ${r.name} (${r.request.mode} of ${r.request.database} into ${r.request.target.database})`, `  ${r.executionArn}`, `  follow it: dr remote status ${r.executionArn}`].join('\n');
+      return [
+        `started restore ${r.name} (${r.request.mode} of ${r.request.database} into ${r.request.target.database})`,
+        `  ${r.executionArn}`,
+        `  follow it: dr remote status ${r.executionArn}`,
+      ].join('\n');
     }
     return humanExecution(r.execution);
   },
@@ -318,7 +404,10 @@ export const remoteStatusCommand: Command = {
   async run(v): Promise<ExecutionView> {
     const arn = required(v, 'execution');
     const match = EXECUTION_ARN.exec(arn);
-    if (!match) throw usage(`"${arn}" is not an execution ARN; use the one dr remote restore printed (arn:aws:states:<region>:<account>:execution:<state machine>:<name>)`);
+    if (!match)
+      throw usage(
+        `"${arn}" is not an execution ARN; use the one dr remote restore printed (arn:aws:states:<region>:<account>:execution:<state machine>:<name>)`,
+      );
     const sfn = await remoteClients.sfn(optionalString(v, 'region') ?? match[1]);
     const states: { name: string; at: string }[] = [];
     try {
@@ -336,15 +425,22 @@ export const remoteStatusCommand: Command = {
 };
 
 function humanExecution(e: ExecutionView): string {
-  const lines = [`${e.name}: ${e.status}${e.startDate ? ` (started ${e.startDate}${e.stopDate ? `, stopped ${e.stopDate}` : ''})` : ''}`];
+  const lines = [
+    `${e.name}: ${e.status}${e.startDate ? ` (started ${e.startDate}${e.stopDate ? `, stopped ${e.stopDate}` : ''})` : ''}`,
+  ];
   if (e.states.length) lines.push(`  states: ${e.states.map((s) => s.name).join(' → ')}`);
   const s = e.output;
   if (s && typeof s === 'object' && s.backup) {
     if (s.fallback) lines.push(`  FALLBACK: ${s.fallback.note}`);
-    lines.push(`  restored backup ${s.backup.id} (${s.backup.tier}) of ${s.database} into ${s.targetDatabase}, mode ${s.mode}`);
+    lines.push(
+      `  restored backup ${s.backup.id} (${s.backup.tier}) of ${s.database} into ${s.targetDatabase}, mode ${s.mode}`,
+    );
     lines.push(`  checksums: ${s.checksums.note}`);
     if (s.tables) {
-      for (const t of s.tables) lines.push(`  ${t.table}: ${t.rowsReplaced} rows replaced, ${t.rowsRestored} restored; ${t.safetyTable ? `previous rows in ${t.safetyTable}` : 'no previous rows'}`);
+      for (const t of s.tables)
+        lines.push(
+          `  ${t.table}: ${t.rowsReplaced} rows replaced, ${t.rowsRestored} restored; ${t.safetyTable ? `previous rows in ${t.safetyTable}` : 'no previous rows'}`,
+        );
     } else if (s.rows !== null) {
       lines.push(`  ${s.rows} rows`);
     }

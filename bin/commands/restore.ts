@@ -1,10 +1,16 @@
 import { formatBytes } from '../../core/format.ts';
+import type { PitrRestoreResult } from '../../core/pitr/restore.ts';
 import { runRestore } from '../../core/restore/full.ts';
 import { runTableRestore, splitTableList, type TableRestoreResult } from '../../core/restore/tables.ts';
 import { COMMON, type Command, jobs, optionalString, PG, REPO_READ, repository, required, usage } from './args.ts';
 import { lockTimeout } from './lock-timeout.ts';
-import { humanPitrRestore, PITR_S3_OPTIONS, PITR_TARGET_OPTIONS, PITR_TARGET_USAGE, pitrRestoreFromFlags } from './pitr.ts';
-import type { PitrRestoreResult } from '../../core/pitr/restore.ts';
+import {
+  humanPitrRestore,
+  PITR_S3_OPTIONS,
+  PITR_TARGET_OPTIONS,
+  PITR_TARGET_USAGE,
+  pitrRestoreFromFlags,
+} from './pitr.ts';
 
 type FullResult = Awaited<ReturnType<typeof runRestore>>;
 
@@ -75,24 +81,36 @@ ${PITR_TARGET_USAGE}
     ...PITR_S3_OPTIONS,
   },
   async run(v, io) {
-    if (optionalString(v, 'at') !== undefined || optionalString(v, 'pitr') !== undefined || v.latest === true) return pitrRestoreFromFlags(v, io);
+    if (optionalString(v, 'at') !== undefined || optionalString(v, 'pitr') !== undefined || v.latest === true)
+      return pitrRestoreFromFlags(v, io);
     for (const flag of ['stanza', 'pg-server-bin']) {
-      if (optionalString(v, flag) !== undefined) throw usage(`--${flag} applies to point-in-time restores only; add --at and --pitr, or drop --${flag}`);
+      if (optionalString(v, flag) !== undefined)
+        throw usage(`--${flag} applies to point-in-time restores only; add --at and --pitr, or drop --${flag}`);
     }
     const tables = optionalString(v, 'tables');
     if (tables === undefined) {
       for (const flag of ['since', 'until', 'time-column']) {
-        if (optionalString(v, flag) !== undefined) throw usage(`--${flag} needs --tables (a range restore applies to named tables)`);
+        if (optionalString(v, flag) !== undefined)
+          throw usage(`--${flag} needs --tables (a range restore applies to named tables)`);
       }
       for (const flag of ['merge', 'replace-newer']) {
         if (v[flag] === true) throw usage(`--${flag} applies to table restores only; add --tables, or drop --${flag}`);
       }
     } else {
-      if (v.merge === true && v['replace-newer'] === true) throw usage('--merge keeps the target\'s rows and --replace-newer replaces them: give one');
-      if (v['replace-newer'] === true && optionalString(v, 'since') === undefined) throw usage('--replace-newer applies to range restores (--since/--until) only; drop it');
-      if (v.overwrite === true) throw usage('--overwrite replaces a whole database and does not apply to --tables; drop it (a table restore keeps the replaced rows in a safety table)');
-      if (v['with-globals'] === true) throw usage('--with-globals applies to full restores only; drop it, or restore without --tables');
-      if (v['hold-timescale-jobs'] === true) throw usage('--hold-timescale-jobs applies to full restores only (a table restore keeps the target\'s jobs); drop it');
+      if (v.merge === true && v['replace-newer'] === true)
+        throw usage("--merge keeps the target's rows and --replace-newer replaces them: give one");
+      if (v['replace-newer'] === true && optionalString(v, 'since') === undefined)
+        throw usage('--replace-newer applies to range restores (--since/--until) only; drop it');
+      if (v.overwrite === true)
+        throw usage(
+          '--overwrite replaces a whole database and does not apply to --tables; drop it (a table restore keeps the replaced rows in a safety table)',
+        );
+      if (v['with-globals'] === true)
+        throw usage('--with-globals applies to full restores only; drop it, or restore without --tables');
+      if (v['hold-timescale-jobs'] === true)
+        throw usage(
+          "--hold-timescale-jobs applies to full restores only (a table restore keeps the target's jobs); drop it",
+        );
       return runTableRestore({
         repository: repository(v),
         backup: required(v, 'backup'),
@@ -112,7 +130,8 @@ ${PITR_TARGET_USAGE}
         log: io.log,
       });
     }
-    if (optionalString(v, 'lock-timeout') !== undefined) throw usage('--lock-timeout applies to table restores (--tables) only; drop it');
+    if (optionalString(v, 'lock-timeout') !== undefined)
+      throw usage('--lock-timeout applies to table restores (--tables) only; drop it');
     return runRestore({
       repository: repository(v),
       backup: required(v, 'backup'),
@@ -128,7 +147,8 @@ ${PITR_TARGET_USAGE}
       log: io.log,
     });
   },
-  human: (r: FullResult | TableRestoreResult | PitrRestoreResult) => ('stanza' in r ? humanPitrRestore(r) : 'mode' in r ? humanTables(r) : humanFull(r)),
+  human: (r: FullResult | TableRestoreResult | PitrRestoreResult) =>
+    'stanza' in r ? humanPitrRestore(r) : 'mode' in r ? humanTables(r) : humanFull(r),
 };
 
 function humanFull(r: FullResult): string {
@@ -145,10 +165,13 @@ function humanTables(r: TableRestoreResult): string {
   return [
     ...r.fallbacks.map((f) => `FALLBACK: backup ${f.id} failed verification: ${f.reason}`),
     `restored ${r.tables.length} table(s)${range} from backup ${r.backup.id} of ${r.backup.database} into ${r.target}`,
-    ...r.tables.map((t) => `  ${t.table}${t.timeColumn && r.range ? ` (by ${t.timeColumn})` : ''}: ${t.rowsRestored} rows inserted, ${t.rowsReplaced} replaced, ${t.rowsKept} kept`
-      + `${t.created ? ', table created from the backup' : ''}; ${t.safetyTable ? `previous rows kept in ${t.safetyTable}` : 'no previous rows'}`),
-    `  ${r.files.length} files, ${formatBytes(r.bytes)} of ${formatBytes(r.backupBytes)} verified, ${(r.durationMs / 1000).toFixed(1)} s`
-      + ` (download ${(r.phases.downloadMs / 1000).toFixed(1)} s, stage ${(r.phases.stageMs / 1000).toFixed(1)} s, apply ${(r.phases.applyMs / 1000).toFixed(1)} s)`,
+    ...r.tables.map(
+      (t) =>
+        `  ${t.table}${t.timeColumn && r.range ? ` (by ${t.timeColumn})` : ''}: ${t.rowsRestored} rows inserted, ${t.rowsReplaced} replaced, ${t.rowsKept} kept` +
+        `${t.created ? ', table created from the backup' : ''}; ${t.safetyTable ? `previous rows kept in ${t.safetyTable}` : 'no previous rows'}`,
+    ),
+    `  ${r.files.length} files, ${formatBytes(r.bytes)} of ${formatBytes(r.backupBytes)} verified, ${(r.durationMs / 1000).toFixed(1)} s` +
+      ` (download ${(r.phases.downloadMs / 1000).toFixed(1)} s, stage ${(r.phases.stageMs / 1000).toFixed(1)} s, apply ${(r.phases.applyMs / 1000).toFixed(1)} s)`,
     ...r.warnings.filter((w) => !w.startsWith('FALLBACK')).map((w) => `  warning: ${w}`),
   ].join('\n');
 }

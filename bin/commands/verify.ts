@@ -1,5 +1,5 @@
-import { readManifest, resolveBackup } from '../../core/repository/backups.ts';
 import { parsePgUrl } from '../../core/pg/connection.ts';
+import { readManifest, resolveBackup } from '../../core/repository/backups.ts';
 import { describeFailure, parseHealthUrl, type VerifyResult, verifyAgainstManifest } from '../../core/verify/verify.ts';
 import { COMMON, type Command, optionalString, REPO_READ, repository, required, strings, usage } from './args.ts';
 
@@ -47,9 +47,10 @@ Exit status: 0 when every check passed, 1 otherwise (the failing objects are lis
   human: (r: VerifyResult) => {
     const failed = r.checks.filter((c) => !c.passed);
     const head = `${r.passed ? 'PASS' : 'FAIL'}: ${r.target} against backup ${r.backupId} of ${r.database}: ${r.totals.checks - r.totals.failed}/${r.totals.checks} checks passed (${(r.durationMs / 1000).toFixed(1)} s)`;
-    const content = r.content.method === 'counts only'
-      ? '  content: counts only (the backup has no fingerprints)'
-      : `  content: every row's fingerprint compared per day${r.content.countsOnly.length ? `; counts only for ${r.content.countsOnly.join(', ')}` : ''}`;
+    const content =
+      r.content.method === 'counts only'
+        ? '  content: counts only (the backup has no fingerprints)'
+        : `  content: every row's fingerprint compared per day${r.content.countsOnly.length ? `; counts only for ${r.content.countsOnly.join(', ')}` : ''}`;
     return [head, content, ...failed.map((c) => `  FAIL ${c.name}: ${describeFailure(c)}`)].join('\n');
   },
   exitCode: (r: VerifyResult) => (r.passed ? 0 : 1),
@@ -58,6 +59,7 @@ Exit status: 0 when every check passed, 1 otherwise (the failing objects are lis
 function healthTimeout(raw: string | undefined): number | undefined {
   if (raw === undefined) return undefined;
   const n = Number(raw);
-  if (!Number.isInteger(n) || n < 1) throw usage(`--health-timeout must be a whole number of milliseconds ≥ 1, got "${raw}"`);
+  if (!Number.isInteger(n) || n < 1)
+    throw usage(`--health-timeout must be a whole number of milliseconds ≥ 1, got "${raw}"`);
   return n;
 }

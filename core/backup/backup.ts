@@ -10,35 +10,55 @@ import { join } from 'node:path';
 import { Transform } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { createGzip } from 'node:zlib';
-import * as catalog from './catalog.ts';
 import { DrError } from '../errors.ts';
 import { localNoSpaceError, noSpaceError } from '../faults.ts';
-import { workDirFor } from '../restore/leftovers.ts';
-import { DEFAULT_LOCK_TIMEOUT_MS, dumpLockError, isLockTimeout, lockTimeoutError, lockTimeoutSql } from '../pg/locks.ts';
-import { throwIfInterrupted } from '../signals.ts';
 import { formatBytes } from '../format.ts';
-import { phase } from '../progress.ts';
-import { readDatabaseProperties } from '../verify/database-properties.ts';
-import { type Suspicion, suspicionOf } from './suspect.ts';
-import { CHECKSUMS_NAME, DATA_DIR, GLOBALS_NAME, RESTORE_GUIDE_NAME, fileKey, manifestKey, newBackupId } from '../repository/layout.ts';
-import { checksumList, restoreGuide } from './restore-guide.ts';
-import { MANIFEST_FORMAT_VERSION, MANIFEST_KIND, type Manifest, ManifestSchema } from './manifest.ts';
 import {
   assertClientNotOlder,
   connect,
   firstErrorLine,
-  parsePgUrl,
   type PgTools,
+  parsePgUrl,
   queryError,
   runTool,
   toolConnectionError,
   toolVersion,
 } from '../pg/connection.ts';
-import type { Repository, StoredObject } from '../repository/types.ts';
-import { type Tier, tierFor } from '../repository/tiers.ts';
-import { copySessionPgOptions, DumpFingerprinter, type FingerprintTarget, planFingerprints, type RowTap } from './fingerprint.ts';
+import {
+  DEFAULT_LOCK_TIMEOUT_MS,
+  dumpLockError,
+  isLockTimeout,
+  lockTimeoutError,
+  lockTimeoutSql,
+} from '../pg/locks.ts';
 import { readTimescaleCatalog, unexpectedDumpWarnings, withChunkDataFiles } from '../pg/timescale.ts';
+import { phase } from '../progress.ts';
+import {
+  CHECKSUMS_NAME,
+  DATA_DIR,
+  fileKey,
+  GLOBALS_NAME,
+  manifestKey,
+  newBackupId,
+  RESTORE_GUIDE_NAME,
+} from '../repository/layout.ts';
+import { type Tier, tierFor } from '../repository/tiers.ts';
+import type { Repository, StoredObject } from '../repository/types.ts';
+import { workDirFor } from '../restore/leftovers.ts';
 import { readToc } from '../restore/toc.ts';
+import { throwIfInterrupted } from '../signals.ts';
+import { readDatabaseProperties } from '../verify/database-properties.ts';
+import * as catalog from './catalog.ts';
+import {
+  copySessionPgOptions,
+  DumpFingerprinter,
+  type FingerprintTarget,
+  planFingerprints,
+  type RowTap,
+} from './fingerprint.ts';
+import { MANIFEST_FORMAT_VERSION, MANIFEST_KIND, type Manifest, ManifestSchema } from './manifest.ts';
+import { checksumList, restoreGuide } from './restore-guide.ts';
+import { type Suspicion, suspicionOf } from './suspect.ts';
 
 export interface BackupOptions {
   /** Source database URL (libpq conventions). */
@@ -85,7 +105,10 @@ export interface BackupResult {
    * then the comparison with the previous backup and the manifest.
    */
   readonly phases: {
-    readonly prepareMs: number; readonly dumpMs: number; readonly catalogMs: number; readonly afterDumpMs: number;
+    readonly prepareMs: number;
+    readonly dumpMs: number;
+    readonly catalogMs: number;
+    readonly afterDumpMs: number;
     /** Waiting, after the uploads, for the content fingerprints of the COPY data to finish. */
     readonly fingerprintWaitMs: number;
     readonly finishMs: number;
@@ -102,7 +125,8 @@ export async function runBackup(options: BackupOptions): Promise<BackupResult> {
   const source = parsePgUrl(options.db, '--db');
   const repo = options.repository;
   const jobs = options.jobs ?? Math.max(1, cpus().length);
-  if (!Number.isInteger(jobs) || jobs < 1) throw new DrError(`--jobs must be a whole number ≥ 1, got ${jobs}`, 'e.g. --jobs 4');
+  if (!Number.isInteger(jobs) || jobs < 1)
+    throw new DrError(`--jobs must be a whole number ≥ 1, got ${jobs}`, 'e.g. --jobs 4');
   const started = options.now ?? new Date();
   // Where the time goes (npm run bench prints it): monotonic, whatever options.now says.
   const clock = { start: performance.now(), dump: 0, dumped: 0, catalog: 0, uploaded: 0, fingerprinted: 0 };
@@ -137,7 +161,12 @@ export async function runBackup(options: BackupOptions): Promise<BackupResult> {
     workDir = await workDirFor(options.workDir ?? tmpdir(), 'backup');
     const dumpDir = join(workDir, DATA_DIR);
     const fingerprinter = new DumpFingerprinter(plan.promise);
-    const uploads = new Uploader(repo, tier, (relative) => fileKey(source.database, id, relative), (dumpId, tag) => fingerprinter.tapFor(dumpId, tag));
+    const uploads = new Uploader(
+      repo,
+      tier,
+      (relative) => fileKey(source.database, id, relative),
+      (dumpId, tag) => fingerprinter.tapFor(dumpId, tag),
+    );
     // A failed upload stops the dump at once: its error is the one reported.
     uploads.onFailure = () => abort.abort();
     const finishedItem = /finished item (\d+) TABLE DATA (.+)$/;
@@ -146,7 +175,17 @@ export async function runBackup(options: BackupOptions): Promise<BackupResult> {
     const dump = runTool(
       tools,
       'pg_dump',
-      ['--format=directory', `--jobs=${jobs}`, '--compress=0', `--snapshot=${snapshot}`, `--lock-wait-timeout=${Math.round(lockTimeoutMs)}`, '--no-sync', '--verbose', `--file=${dumpDir}`, source.url],
+      [
+        '--format=directory',
+        `--jobs=${jobs}`,
+        '--compress=0',
+        `--snapshot=${snapshot}`,
+        `--lock-wait-timeout=${Math.round(lockTimeoutMs)}`,
+        '--no-sync',
+        '--verbose',
+        `--file=${dumpDir}`,
+        source.url,
+      ],
       {
         signal: abort.signal,
         // Fixed text forms (UTC times, float digits…), so verify can hash the same COPY text.
@@ -176,8 +215,15 @@ export async function runBackup(options: BackupOptions): Promise<BackupResult> {
     if (result.code !== 0) {
       await uploads.settle();
       if (uploads.failed !== undefined) throw uploads.failed;
-      throw toolConnectionError(result.stderr, source.display, 'source') ?? noSpaceError(result.stderr, 'pg_dump', workDir) ?? (await dumpLockError(result.stderr, source.url, lockTimeoutMs)) ??
-        new DrError(`pg_dump failed: ${firstErrorLine(result.stderr)}`, 'see the pg_dump message; no backup was recorded (no manifest written)');
+      throw (
+        toolConnectionError(result.stderr, source.display, 'source') ??
+        noSpaceError(result.stderr, 'pg_dump', workDir) ??
+        (await dumpLockError(result.stderr, source.url, lockTimeoutMs)) ??
+        new DrError(
+          `pg_dump failed: ${firstErrorLine(result.stderr)}`,
+          'see the pg_dump message; no backup was recorded (no manifest written)',
+        )
+      );
     }
     await client.query('COMMIT');
     // pg_dump's stderr is read on success too: an unexpected warning is the user's to see.
@@ -196,18 +242,36 @@ export async function runBackup(options: BackupOptions): Promise<BackupResult> {
     const dataFiles = await uploads.finish();
     // Anyone can check and restore it without dr: the checksum list and the guide, before the manifest.
     uploads.addBuffer(Buffer.from(checksumList(dataFiles)), CHECKSUMS_NAME);
-    uploads.addBuffer(Buffer.from(restoreGuide({
-      id, database: source.database, serverVersion: server.version, pgDumpVersion: pgDump.text,
-      timescaleVersion: timescaleCatalog?.version, timescaleJobs: timescaleCatalog?.jobs, globals: globalsSql !== undefined,
-    })), RESTORE_GUIDE_NAME);
+    uploads.addBuffer(
+      Buffer.from(
+        restoreGuide({
+          id,
+          database: source.database,
+          serverVersion: server.version,
+          pgDumpVersion: pgDump.text,
+          timescaleVersion: timescaleCatalog?.version,
+          timescaleJobs: timescaleCatalog?.jobs,
+          globals: globalsSql !== undefined,
+        }),
+      ),
+      RESTORE_GUIDE_NAME,
+    );
     const files = await uploads.finish();
     clock.uploaded = performance.now();
     const fingerprints = await fingerprinter.result();
     clock.fingerprinted = performance.now();
-    for (const s of fingerprints?.skipped ?? []) warnings.push(`${s.table}: content not fingerprinted (${s.reason}); verify checks its counts only`);
+    for (const s of fingerprints?.skipped ?? [])
+      warnings.push(`${s.table}: content not fingerprinted (${s.reason}); verify checks its counts only`);
     // Each chunk's data files, from the dump's own table of contents: a range restore fetches only those.
-    const timescale = timescaleCatalog && withChunkDataFiles(timescaleCatalog, toc, (dumpId) =>
-      files.find((f) => f.path === `${DATA_DIR}/${dumpId}.dat` || f.path.startsWith(`${DATA_DIR}/${dumpId}.dat.`))?.path);
+    const timescale =
+      timescaleCatalog &&
+      withChunkDataFiles(
+        timescaleCatalog,
+        toc,
+        (dumpId) =>
+          files.find((f) => f.path === `${DATA_DIR}/${dumpId}.dat` || f.path.startsWith(`${DATA_DIR}/${dumpId}.dat.`))
+            ?.path,
+      );
 
     const finished = new Date();
     const manifest: Manifest = {
@@ -246,8 +310,13 @@ export async function runBackup(options: BackupOptions): Promise<BackupResult> {
     }
     // The commit marker: only now does the backup exist for list and restore.
     throwIfInterrupted();
-    await repo.put(manifestKey(source.database, id), JSON.stringify(ManifestSchema.parse(manifest), null, 2), { tier, contentType: 'application/json' });
-    log(`backup ${id} complete: ${manifest.totals.files} files, ${formatBytes(manifest.totals.bytes)}, ${manifest.totals.rows} rows`);
+    await repo.put(manifestKey(source.database, id), JSON.stringify(ManifestSchema.parse(manifest), null, 2), {
+      tier,
+      contentType: 'application/json',
+    });
+    log(
+      `backup ${id} complete: ${manifest.totals.files} files, ${formatBytes(manifest.totals.bytes)}, ${manifest.totals.rows} rows`,
+    );
     return {
       id,
       database: source.database,
@@ -288,7 +357,11 @@ export async function runBackup(options: BackupOptions): Promise<BackupResult> {
  * Roles and tablespaces. Managed services (RDS) hide pg_authid, so a plain --globals-only fails
  * there; without role passwords it works, and the passwords are reset on restore anyway.
  */
-async function dumpGlobals(tools: PgTools, url: string, warnings: string[]): Promise<{ sql: string; rolePasswords: boolean } | undefined> {
+async function dumpGlobals(
+  tools: PgTools,
+  url: string,
+  warnings: string[],
+): Promise<{ sql: string; rolePasswords: boolean } | undefined> {
   const full = await runTool(tools, 'pg_dumpall', ['--globals-only', `--dbname=${url}`]);
   if (full.code === 0) return { sql: full.stdout, rolePasswords: true };
   const noPasswords = await runTool(tools, 'pg_dumpall', ['--globals-only', '--no-role-passwords', `--dbname=${url}`]);
@@ -316,7 +389,9 @@ const RAW_DATA_FILE = /^(?:(\d+)|blob_\d+)\.dat$/;
 /** A promise with its resolve function, for a value another part of the flow produces later. */
 function deferred<T>(): { promise: Promise<T>; resolve: (value: T) => void } {
   let resolve!: (value: T) => void;
-  const promise = new Promise<T>((r) => { resolve = r; });
+  const promise = new Promise<T>((r) => {
+    resolve = r;
+  });
   return { promise, resolve };
 }
 
@@ -368,7 +443,12 @@ class Uploader {
         },
       });
       try {
-        await pipeline(createReadStream(raw, { highWaterMark: IO_CHUNK }), passing, createGzip({ level: 1, chunkSize: IO_CHUNK }), createWriteStream(`${raw}.gz`, { highWaterMark: IO_CHUNK }));
+        await pipeline(
+          createReadStream(raw, { highWaterMark: IO_CHUNK }),
+          passing,
+          createGzip({ level: 1, chunkSize: IO_CHUNK }),
+          createWriteStream(`${raw}.gz`, { highWaterMark: IO_CHUNK }),
+        );
       } catch (err) {
         throw localNoSpaceError(err, 'dr backup (compressing the dump)', dir) ?? err;
       }
@@ -386,7 +466,10 @@ class Uploader {
     // The size first: a stream opened on a file that is gone (the work folder removed after a
     // failure) would emit an error nobody listens to yet, and crash dr.
     const expectedSize = (await stat(localPath)).size;
-    return this.repo.put(this.keyFor(relativePath), createReadStream(localPath, { highWaterMark: IO_CHUNK }), { tier: this.tier, expectedSize });
+    return this.repo.put(this.keyFor(relativePath), createReadStream(localPath, { highWaterMark: IO_CHUNK }), {
+      tier: this.tier,
+      expectedSize,
+    });
   }
 
   addBuffer(body: Buffer, relativePath: string): void {
@@ -417,7 +500,8 @@ class Uploader {
         .finally(() => {
           this.running--;
           this.pump();
-          if (this.running === 0 && (this.pending.length === 0 || this.failure !== undefined)) this.idle.splice(0).forEach((r) => r());
+          if (this.running === 0 && (this.pending.length === 0 || this.failure !== undefined))
+            for (const resolve of this.idle.splice(0)) resolve();
         });
     }
   }

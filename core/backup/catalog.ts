@@ -3,15 +3,26 @@
  * row counts, freshness, indexes, constraints, sequences, extensions.
  */
 import type pg from 'pg';
-import type { Manifest, ManifestTable } from './manifest.ts';
 import { qualified } from '../pg/connection.ts';
 import { hypertableTimeColumns, internalRelationOids, isTimescaleSchemaSql } from '../pg/timescale.ts';
+import type { Manifest, ManifestTable } from './manifest.ts';
 
 /** Schemas that are never user data. */
 const SYSTEM_SCHEMAS_SQL = `n.nspname NOT IN ('pg_catalog', 'information_schema') AND n.nspname !~ '^pg_(toast|temp_|toast_temp_)'`;
 
 /** Preferred names for the freshness column, in order; otherwise the first timestamp-like column. */
-const TIME_COLUMN_NAMES = ['time', 'ts', 'timestamp', 'bucket', 'occurred_at', 'created_at', 'recorded_at', 'updated_at', 'date', 'day'];
+const TIME_COLUMN_NAMES = [
+  'time',
+  'ts',
+  'timestamp',
+  'bucket',
+  'occurred_at',
+  'created_at',
+  'recorded_at',
+  'updated_at',
+  'date',
+  'day',
+];
 
 export interface ServerInfo {
   readonly version: string;
@@ -19,7 +30,9 @@ export interface ServerInfo {
 }
 
 export async function serverInfo(client: pg.Client): Promise<ServerInfo> {
-  const { rows } = await client.query<{ v: string; n: string }>(`SELECT current_setting('server_version') AS v, current_setting('server_version_num') AS n`);
+  const { rows } = await client.query<{ v: string; n: string }>(
+    `SELECT current_setting('server_version') AS v, current_setting('server_version_num') AS n`,
+  );
   return { version: rows[0].v.split(' ')[0], versionNum: Number(rows[0].n) };
 }
 
@@ -59,7 +72,10 @@ interface RelationRow {
 async function relations(client: pg.Client): Promise<RelationRow[]> {
   const internal = await internalRelationOids(client);
   const timeColumns = await hypertableTimeColumns(client);
-  const { rows } = await client.query<Omit<RelationRow, 'hypertable'> & { columns: { name: string; type: string }[] | null }>(`
+  const { rows } = await client.query<
+    Omit<RelationRow, 'hypertable'> & { columns: { name: string; type: string }[] | null }
+  >(
+    `
     SELECT c.oid::int AS oid, n.nspname AS schema, c.relname AS name, c.relkind,
            (SELECT quote_ident(pn.nspname) || '.' || quote_ident(pc.relname)
               FROM pg_inherits i JOIN pg_class pc ON pc.oid = i.inhparent JOIN pg_namespace pn ON pn.oid = pc.relnamespace
@@ -72,7 +88,9 @@ async function relations(client: pg.Client): Promise<RelationRow[]> {
       FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
      WHERE c.relkind IN ('r', 'p', 'm') AND ${SYSTEM_SCHEMAS_SQL} AND NOT ${isTimescaleSchemaSql('n.nspname')} AND c.oid::int <> ALL($1::int[])
        AND NOT EXISTS (SELECT 1 FROM pg_depend d WHERE d.classid = 'pg_class'::regclass AND d.objid = c.oid AND d.deptype = 'e')
-     ORDER BY n.nspname, c.relname`, [internal]);
+     ORDER BY n.nspname, c.relname`,
+    [internal],
+  );
   return rows.map(({ columns, ...r }) => {
     // A hypertable's freshness is its time dimension, whatever the column is called.
     const dimension = timeColumns.get(`${r.schema}\0${r.name}`);
@@ -93,7 +111,11 @@ async function indexesByTable(client: pg.Client): Promise<Map<number, ManifestTa
     SELECT i.indrelid::int AS table_oid, c.relname AS name, pg_get_indexdef(i.indexrelid) AS definition
       FROM pg_index i JOIN pg_class c ON c.oid = i.indexrelid JOIN pg_namespace n ON n.oid = c.relnamespace
      WHERE ${SYSTEM_SCHEMAS_SQL} ORDER BY 2`);
-  return groupBy(rows, (r) => r.table_oid, (r) => ({ name: r.name, definition: r.definition }));
+  return groupBy(
+    rows,
+    (r) => r.table_oid,
+    (r) => ({ name: r.name, definition: r.definition }),
+  );
 }
 
 async function constraintsByTable(client: pg.Client): Promise<Map<number, ManifestTable['constraints']>> {
@@ -101,7 +123,11 @@ async function constraintsByTable(client: pg.Client): Promise<Map<number, Manife
     SELECT co.conrelid::int AS table_oid, co.conname AS name, co.contype::text AS type, pg_get_constraintdef(co.oid) AS definition
       FROM pg_constraint co JOIN pg_namespace n ON n.oid = co.connamespace
      WHERE co.conrelid <> 0 AND ${SYSTEM_SCHEMAS_SQL} ORDER BY 2`);
-  return groupBy(rows, (r) => r.table_oid, (r) => ({ name: r.name, type: r.type, definition: r.definition }));
+  return groupBy(
+    rows,
+    (r) => r.table_oid,
+    (r) => ({ name: r.name, type: r.type, definition: r.definition }),
+  );
 }
 
 export async function sequences(client: pg.Client): Promise<Manifest['sequences']> {
@@ -126,7 +152,9 @@ export async function tables(client: pg.Client): Promise<ManifestTable[]> {
   const stats = new Map<number, { rows: number; maxTime: string | null }>();
   for (const rel of rels.filter((r) => r.relkind !== 'p')) {
     const max = rel.time_column ? `max(${qualifiedColumn(rel.time_column)})::text` : 'NULL::text';
-    const { rows } = await client.query<{ n: string; max: string | null }>(`SELECT count(*) AS n, ${max} AS max FROM ${rel.hypertable ? '' : 'ONLY '}${qualified(rel.schema, rel.name)}`);
+    const { rows } = await client.query<{ n: string; max: string | null }>(
+      `SELECT count(*) AS n, ${max} AS max FROM ${rel.hypertable ? '' : 'ONLY '}${qualified(rel.schema, rel.name)}`,
+    );
     stats.set(rel.oid, { rows: Number(rows[0].n), maxTime: rows[0].max });
   }
   // Partitioned parents, deepest first, so sub-partitioned trees add up.
@@ -152,7 +180,16 @@ export async function tables(client: pg.Client): Promise<ManifestTable[]> {
     const table: ManifestTable = {
       schema: rel.schema,
       name: rel.name,
-      kind: rel.relkind === 'p' ? 'partitioned' : rel.relkind === 'm' ? 'materialized_view' : rel.hypertable ? 'hypertable' : rel.parent ? 'partition' : 'table',
+      kind:
+        rel.relkind === 'p'
+          ? 'partitioned'
+          : rel.relkind === 'm'
+            ? 'materialized_view'
+            : rel.hypertable
+              ? 'hypertable'
+              : rel.parent
+                ? 'partition'
+                : 'table',
       rows: s.rows,
       indexes: indexes.get(rel.oid) ?? [],
       constraints: constraints.get(rel.oid) ?? [],
@@ -170,11 +207,11 @@ function qualifiedColumn(column: string): string {
   return `"${column.replace(/"/g, '""')}"`;
 }
 
-function groupBy<R, V>(rows: R[], keyOf: (r: R) => number, valueOf: (r: R) => V): Map<number, V[]> {
+function groupBy<R, V>(rows: R[], keyOf: (r: R) => number, value: (r: R) => V): Map<number, V[]> {
   const map = new Map<number, V[]>();
   for (const r of rows) {
     const list = map.get(keyOf(r)) ?? [];
-    list.push(valueOf(r));
+    list.push(value(r));
     map.set(keyOf(r), list);
   }
   return map;
@@ -212,19 +249,33 @@ const NOT_EXTENSION_SQL = (catalog: string, alias: string) =>
 export async function schemaObjects(client: pg.Client): Promise<SchemaObjects> {
   const internal = await internalRelationOids(client);
   const userRelation = `${SYSTEM_SCHEMAS_SQL} AND NOT ${isTimescaleSchemaSql('n.nspname')} AND c.oid::int <> ALL($1::int[]) AND ${NOT_EXTENSION_SQL('pg_class', 'c')}`;
-  const { rows: columns } = await client.query<{ table: string; name: string; type: string; not_null: boolean; def: string | null; generated: string; collation: string | null }>(`
+  const { rows: columns } = await client.query<{
+    table: string;
+    name: string;
+    type: string;
+    not_null: boolean;
+    def: string | null;
+    generated: string;
+    collation: string | null;
+  }>(
+    `
     SELECT quote_ident(n.nspname) || '.' || quote_ident(c.relname) AS table, a.attname AS name, format_type(a.atttypid, a.atttypmod) AS type,
            a.attnotnull AS not_null, pg_get_expr(ad.adbin, ad.adrelid) AS def, a.attgenerated::text AS generated,
            CASE WHEN a.attcollation <> t.typcollation THEN (SELECT quote_ident(cn.nspname) || '.' || quote_ident(co.collname) FROM pg_collation co JOIN pg_namespace cn ON cn.oid = co.collnamespace WHERE co.oid = a.attcollation) END AS collation
       FROM pg_attribute a JOIN pg_class c ON c.oid = a.attrelid JOIN pg_namespace n ON n.oid = c.relnamespace JOIN pg_type t ON t.oid = a.atttypid
       LEFT JOIN pg_attrdef ad ON ad.adrelid = a.attrelid AND ad.adnum = a.attnum
      WHERE c.relkind IN ('r', 'p', 'm') AND NOT c.relispartition AND a.attnum > 0 AND NOT a.attisdropped AND ${userRelation}
-     ORDER BY 1, a.attnum`, [internal]);
-  const { rows: triggers } = await client.query<{ table: string; name: string; definition: string }>(`
+     ORDER BY 1, a.attnum`,
+    [internal],
+  );
+  const { rows: triggers } = await client.query<{ table: string; name: string; definition: string }>(
+    `
     SELECT quote_ident(n.nspname) || '.' || quote_ident(c.relname) AS table, tg.tgname AS name, pg_get_triggerdef(tg.oid) AS definition
       FROM pg_trigger tg JOIN pg_class c ON c.oid = tg.tgrelid JOIN pg_namespace n ON n.oid = c.relnamespace
      WHERE NOT tg.tgisinternal AND NOT c.relispartition AND tg.tgparentid = 0 AND ${userRelation}
-     ORDER BY 1, 2`, [internal]);
+     ORDER BY 1, 2`,
+    [internal],
+  );
   const { rows: routines } = await client.query<{ name: string; kind: string; sha256: string }>(`
     SELECT p.oid::regprocedure::text AS name, p.prokind::text AS kind, encode(sha256(convert_to(pg_get_functiondef(p.oid), 'UTF8')), 'hex') AS sha256
       FROM pg_proc p JOIN pg_namespace n ON n.oid = p.pronamespace
@@ -235,14 +286,21 @@ export async function schemaObjects(client: pg.Client): Promise<SchemaObjects> {
       FROM pg_type t JOIN pg_enum e ON e.enumtypid = t.oid JOIN pg_namespace n ON n.oid = t.typnamespace
      WHERE ${SYSTEM_SCHEMAS_SQL} AND ${NOT_EXTENSION_SQL('pg_type', 't')}
      GROUP BY t.oid ORDER BY 1`);
-  const { rows: views } = await client.query<{ name: string; kind: string; sha256: string }>(`
+  const { rows: views } = await client.query<{ name: string; kind: string; sha256: string }>(
+    `
     SELECT quote_ident(n.nspname) || '.' || quote_ident(c.relname) AS name, c.relkind::text AS kind,
            encode(sha256(convert_to(pg_get_viewdef(c.oid), 'UTF8')), 'hex') AS sha256
       FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
      WHERE c.relkind IN ('v', 'm') AND ${userRelation}
-     ORDER BY 1`, [internal]);
+     ORDER BY 1`,
+    [internal],
+  );
   return {
-    columns: columns.map((c) => ({ table: c.table, name: c.name, shape: { type: c.type, notNull: c.not_null, default: c.def, generated: c.generated, collation: c.collation } })),
+    columns: columns.map((c) => ({
+      table: c.table,
+      name: c.name,
+      shape: { type: c.type, notNull: c.not_null, default: c.def, generated: c.generated, collation: c.collation },
+    })),
     triggers,
     routines,
     enums,

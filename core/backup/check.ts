@@ -2,14 +2,15 @@
  * `dr check`: the guide's "test backup integrity" without restoring anything. Every file of a
  * backup is read once and compared with the manifest (size and SHA-256); nothing is written.
  */
-import { completeBackupIds, listDatabases, readManifest, resolveBackup } from '../repository/backups.ts';
+
 import { BackupIntegrityError, DrError } from '../errors.ts';
-import { checkFile, forEachLimit, missing } from '../restore/fetch.ts';
+import { phase } from '../progress.ts';
+import { completeBackupIds, listDatabases, readManifest, resolveBackup } from '../repository/backups.ts';
 import { digestOf } from '../repository/hashing.ts';
 import { backupIdTime, fileKey } from '../repository/layout.ts';
-import { phase } from '../progress.ts';
 import type { Repository } from '../repository/types.ts';
 import { holdNewestVerified, type VerifiedHold } from '../repository/verified-hold.ts';
+import { checkFile, forEachLimit, missing } from '../restore/fetch.ts';
 
 export interface CheckOptions {
   /** `latest` (default), `all`, or a backup id. */
@@ -70,7 +71,11 @@ export async function checkBackups(repo: Repository, options: CheckOptions = {})
       const ids = await completeBackupIds(repo, database);
       for (const id of backup === 'latest' ? ids.slice(0, 1) : ids) targets.push({ database, id });
     }
-    if (targets.length === 0) throw new DrError(`no complete backups in ${repo.url}${options.database ? ` for ${options.database}` : ''}`, 'check --repo and --database (dr list)');
+    if (targets.length === 0)
+      throw new DrError(
+        `no complete backups in ${repo.url}${options.database ? ` for ${options.database}` : ''}`,
+        'check --repo and --database (dr list)',
+      );
   } else {
     const found = await resolveBackup(repo, backup, options.database);
     targets.push({ database: found.database, id: found.ids[0] });
@@ -80,25 +85,48 @@ export async function checkBackups(repo: Repository, options: CheckOptions = {})
     options.log?.(`checking backup ${t.id} of ${t.database}`);
     backups.push(await checkOne(repo, t.database, t.id, options.concurrency ?? 4));
   }
-  const stale = options.maxAgeMs === undefined ? [] : await staleDatabases(repo, options.maxAgeMs, options.now ?? new Date(), options.database);
+  const stale =
+    options.maxAgeMs === undefined
+      ? []
+      : await staleDatabases(repo, options.maxAgeMs, options.now ?? new Date(), options.database);
   const holds: VerifiedHold[] = [];
   if (options.hold) {
     for (const database of [...new Set(backups.map((b) => b.database))]) {
-      const newestOk = backups.filter((b) => b.database === database && b.ok).map((b) => b.id).sort().at(-1);
-      if (newestOk) holds.push(await holdNewestVerified(repo, database, newestOk, { now: options.now, log: options.log }));
+      const newestOk = backups
+        .filter((b) => b.database === database && b.ok)
+        .map((b) => b.id)
+        .sort()
+        .at(-1);
+      if (newestOk)
+        holds.push(await holdNewestVerified(repo, database, newestOk, { now: options.now, log: options.log }));
     }
   }
-  return { passed: backups.every((b) => b.ok) && stale.length === 0, backups, stale, ...(options.hold ? { holds } : {}) };
+  return {
+    passed: backups.every((b) => b.ok) && stale.length === 0,
+    backups,
+    stale,
+    ...(options.hold ? { holds } : {}),
+  };
 }
 
 /** Databases whose newest complete backup (by its start time) is older than `maxAgeMs`. */
-async function staleDatabases(repo: Repository, maxAgeMs: number, now: Date, database?: string): Promise<StaleDatabase[]> {
+async function staleDatabases(
+  repo: Repository,
+  maxAgeMs: number,
+  now: Date,
+  database?: string,
+): Promise<StaleDatabase[]> {
   const stale: StaleDatabase[] = [];
   for (const db of database ? [database] : await listDatabases(repo)) {
     const newest = (await completeBackupIds(repo, db))[0];
     const ageMs = newest === undefined ? undefined : now.getTime() - backupIdTime(newest).getTime();
     if (ageMs !== undefined && ageMs <= maxAgeMs) continue;
-    stale.push({ database: db, id: newest ?? null, ageSeconds: ageMs === undefined ? null : Math.round(ageMs / 1000), maxAgeSeconds: Math.round(maxAgeMs / 1000) });
+    stale.push({
+      database: db,
+      id: newest ?? null,
+      ageSeconds: ageMs === undefined ? null : Math.round(ageMs / 1000),
+      maxAgeSeconds: Math.round(maxAgeMs / 1000),
+    });
   }
   return stale;
 }
@@ -110,12 +138,12 @@ async function checkOne(repo: Repository, database: string, id: string, concurre
     const manifest = await readManifest(repo, database, id);
     phase(`checking backup ${id} of ${database}`, { bytes: manifest.totals.bytes, files: manifest.files.length });
     await forEachLimit(manifest.files, concurrency, async (f) => {
-      let actual;
-      try {
-        actual = await digestOf(await repo.get(fileKey(database, id, f.path)));
-      } catch (err) {
-        throw missing(manifest, f, err);
-      }
+      const actual = await repo
+        .get(fileKey(database, id, f.path))
+        .then(digestOf)
+        .catch((err: unknown) => {
+          throw missing(manifest, f, err);
+        });
       checkFile(manifest, f, actual);
       files += 1;
       bytes += actual.size;

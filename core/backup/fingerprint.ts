@@ -12,13 +12,14 @@
  * Both sides run COPY with the same session settings (COPY_SESSION), which fix the text form of
  * times, floats, intervals and bytea; pg_dump gets them through PGOPTIONS.
  */
+
+import { type Readable, Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
-import { Writable, type Readable } from 'node:stream';
 import type pg from 'pg';
 import { to as copyTo } from 'pg-copy-streams';
-import type { ManifestFingerprints, ManifestTable, ManifestTimescale } from './manifest.ts';
 import { displayName } from '../restore/replace.ts';
 import { dataEntries, type TocEntry } from '../restore/toc.ts';
+import type { ManifestFingerprints, ManifestTable, ManifestTimescale } from './manifest.ts';
 
 export const FINGERPRINT_ALGORITHM = 'murmur3x2-sum/copy-text/day/v1';
 
@@ -33,12 +34,16 @@ export const COPY_SESSION: Readonly<Record<string, string>> = {
 
 /** COPY_SESSION as libpq PGOPTIONS, for pg_dump. */
 export function copySessionPgOptions(): string {
-  return Object.entries(COPY_SESSION).map(([k, v]) => `-c ${k}=${v}`).join(' ');
+  return Object.entries(COPY_SESSION)
+    .map(([k, v]) => `-c ${k}=${v}`)
+    .join(' ');
 }
 
 /** SET LOCAL statements of COPY_SESSION, for a transaction that computes fingerprints. */
 export function copySessionSql(local = true): string {
-  return Object.entries(COPY_SESSION).map(([k, v]) => `SET ${local ? 'LOCAL ' : ''}${k} = '${v}'`).join('; ');
+  return Object.entries(COPY_SESSION)
+    .map(([k, v]) => `SET ${local ? 'LOCAL ' : ''}${k} = '${v}'`)
+    .join('; ');
 }
 
 /** Row count and the two lanes' sums. */
@@ -154,7 +159,12 @@ export class RowHasher {
     this.pending = [];
     const out: Buckets = {};
     for (const [k, sum] of this.sums) {
-      const key = k === NO_TIME ? '*' : k === NULL_TIME ? 'null' : `${String(Math.floor(k / 10000)).padStart(4, '0')}-${String(Math.floor(k / 100) % 100).padStart(2, '0')}-${String(k % 100).padStart(2, '0')}`;
+      const key =
+        k === NO_TIME
+          ? '*'
+          : k === NULL_TIME
+            ? 'null'
+            : `${String(Math.floor(k / 10000)).padStart(4, '0')}-${String(Math.floor(k / 100) % 100).padStart(2, '0')}-${String(k % 100).padStart(2, '0')}`;
       out[key] = sum;
     }
     for (const [k, sum] of this.others) addBuckets(out, { [k]: sum });
@@ -213,10 +223,26 @@ export class RowHasher {
     const at = this.fieldStart(b, start, end);
     if (at === -1 || (b[at] === 92 && b[at + 1] === 78)) return NULL_TIME; // \N
     // ISO `YYYY-MM-DD…` (COPY_SESSION's DateStyle): the day as yyyymmdd.
-    if (at + 10 <= end && b[at + 4] === 45 && b[at + 7] === 45 && isDigit(b[at]) && isDigit(b[at + 1]) && isDigit(b[at + 2]) && isDigit(b[at + 3])
-      && isDigit(b[at + 5]) && isDigit(b[at + 6]) && isDigit(b[at + 8]) && isDigit(b[at + 9]) && (at + 10 === end || b[at + 10] !== 32 || b[at + 11] !== 66)) {
-      return ((b[at] - 48) * 1000 + (b[at + 1] - 48) * 100 + (b[at + 2] - 48) * 10 + (b[at + 3] - 48)) * 10000
-        + ((b[at + 5] - 48) * 10 + (b[at + 6] - 48)) * 100 + (b[at + 8] - 48) * 10 + (b[at + 9] - 48);
+    if (
+      at + 10 <= end &&
+      b[at + 4] === 45 &&
+      b[at + 7] === 45 &&
+      isDigit(b[at]) &&
+      isDigit(b[at + 1]) &&
+      isDigit(b[at + 2]) &&
+      isDigit(b[at + 3]) &&
+      isDigit(b[at + 5]) &&
+      isDigit(b[at + 6]) &&
+      isDigit(b[at + 8]) &&
+      isDigit(b[at + 9]) &&
+      (at + 10 === end || b[at + 10] !== 32 || b[at + 11] !== 66)
+    ) {
+      return (
+        ((b[at] - 48) * 1000 + (b[at + 1] - 48) * 100 + (b[at + 2] - 48) * 10 + (b[at + 3] - 48)) * 10000 +
+        ((b[at + 5] - 48) * 10 + (b[at + 6] - 48)) * 100 +
+        (b[at + 8] - 48) * 10 +
+        (b[at + 9] - 48)
+      );
     }
     return OTHER_TIME;
   }
@@ -244,17 +270,23 @@ export function addBuckets(into: Buckets, more: Buckets): Buckets {
 
 /** The buckets' total. */
 export function totalOf(buckets: Buckets): Sum {
-  return Object.values(buckets).reduce<Sum>((t, [r, a, b]) => [t[0] + r, (t[1] + a) >>> 0, (t[2] + b) >>> 0], [0, 0, 0]);
+  return Object.values(buckets).reduce<Sum>(
+    (t, [r, a, b]) => [t[0] + r, (t[1] + a) >>> 0, (t[2] + b) >>> 0],
+    [0, 0, 0],
+  );
 }
 
 async function hashStream(stream: Readable, timeField: number | null): Promise<Buckets> {
   const hasher = new RowHasher(timeField);
-  await pipeline(stream, new Writable({
-    write(chunk: Buffer, _enc, done) {
-      hasher.write(chunk);
-      done();
-    },
-  }));
+  await pipeline(
+    stream,
+    new Writable({
+      write(chunk: Buffer, _enc, done) {
+        hasher.write(chunk);
+        done();
+      },
+    }),
+  );
   return hasher.end();
 }
 
@@ -262,18 +294,27 @@ async function hashStream(stream: Readable, timeField: number | null): Promise<B
  * Fingerprints of `COPY <relation> (columns) TO STDOUT` — the statement pg_dump runs — or of a
  * query's rows, on `client`, whose session must have COPY_SESSION.
  */
-export async function fingerprintCopy(client: pg.Client, copySource: string, timeField: number | null): Promise<Buckets> {
+export async function fingerprintCopy(
+  client: pg.Client,
+  copySource: string,
+  timeField: number | null,
+): Promise<Buckets> {
   return hashStream(client.query(copyTo(`COPY ${copySource} TO STDOUT`)), timeField);
 }
 
 /** A difference between two bucket sets, for messages: the buckets that differ, with both sides' row counts. */
-export function differingBuckets(expected: Buckets, actual: Buckets): { bucket: string; expectedRows: number; actualRows: number }[] {
+export function differingBuckets(
+  expected: Buckets,
+  actual: Buckets,
+): { bucket: string; expectedRows: number; actualRows: number }[] {
   const keys = [...new Set([...Object.keys(expected), ...Object.keys(actual)])].sort();
-  return keys.filter((k) => {
-    const e = expected[k];
-    const a = actual[k];
-    return !e || !a || e[0] !== a[0] || e[1] !== a[1] || e[2] !== a[2];
-  }).map((k) => ({ bucket: k, expectedRows: expected[k]?.[0] ?? 0, actualRows: actual[k]?.[0] ?? 0 }));
+  return keys
+    .filter((k) => {
+      const e = expected[k];
+      const a = actual[k];
+      return !e || !a || e[0] !== a[0] || e[1] !== a[1] || e[2] !== a[2];
+    })
+    .map((k) => ({ bucket: k, expectedRows: expected[k]?.[0] ?? 0, actualRows: actual[k]?.[0] ?? 0 }));
 }
 
 /** One relation to fingerprint, as the dump wrote it. */
@@ -311,29 +352,36 @@ export async function planFingerprints(
   };
   const wanted: { schema: string; name: string; table: string; timeColumn: string | null; compressed?: boolean }[] = [];
   for (const t of tables) {
-    if (t.kind === 'table' || t.kind === 'partition') wanted.push({ schema: t.schema, name: t.name, table: displayName(rootOf(t)), timeColumn: t.timeColumn ?? null });
+    if (t.kind === 'table' || t.kind === 'partition')
+      wanted.push({ schema: t.schema, name: t.name, table: displayName(rootOf(t)), timeColumn: t.timeColumn ?? null });
     if (t.kind !== 'hypertable') continue;
     const h = timescale?.hypertables.find((x) => x.schema === t.schema && x.name === t.name);
     for (const c of h?.chunks ?? []) {
       wanted.push({ schema: c.schema, name: c.name, table: displayName(t), timeColumn: t.timeColumn ?? null });
-      if (c.compressedChunk) wanted.push({ ...c.compressedChunk, table: displayName(t), timeColumn: null, compressed: true });
+      if (c.compressedChunk)
+        wanted.push({ ...c.compressedChunk, table: displayName(t), timeColumn: null, compressed: true });
     }
   }
   if (wanted.length === 0) return [];
-  const { rows } = await client.query<{ schema: string; name: string; columns: string[]; types: string[] }>(`
+  const { rows } = await client.query<{ schema: string; name: string; columns: string[]; types: string[] }>(
+    `
     SELECT n.nspname AS schema, c.relname AS name,
            array_agg(a.attname::text ORDER BY a.attnum) AS columns, array_agg(format_type(a.atttypid, NULL) ORDER BY a.attnum) AS types
       FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
       JOIN pg_attribute a ON a.attrelid = c.oid AND a.attnum > 0 AND NOT a.attisdropped AND a.attgenerated = ''
      WHERE (n.nspname, c.relname) IN (SELECT * FROM unnest($1::text[], $2::text[]))
-     GROUP BY 1, 2`, [wanted.map((w) => w.schema), wanted.map((w) => w.name)]);
+     GROUP BY 1, 2`,
+    [wanted.map((w) => w.schema), wanted.map((w) => w.name)],
+  );
   const columnsOf = new Map(rows.map((r) => [`${r.schema}\0${r.name}`, r]));
   return wanted.flatMap((w) => {
     const r = columnsOf.get(`${w.schema}\0${w.name}`);
     if (!r) return [];
     const timeColumn = w.compressed
       ? (r.columns.find((c, i) => /^_ts_meta_min_\d+$/.test(c) && TIME_TYPES.has(r.types[i])) ?? null)
-      : (w.timeColumn !== null && r.columns.includes(w.timeColumn) ? w.timeColumn : null);
+      : w.timeColumn !== null && r.columns.includes(w.timeColumn)
+        ? w.timeColumn
+        : null;
     return [{ schema: w.schema, name: w.name, table: w.table, columns: r.columns, timeColumn }];
   });
 }
@@ -347,8 +395,15 @@ function splitQualified(text: string): { schema: string; name: string } {
       let s = '';
       i++;
       while (i < text.length) {
-        if (text[i] === '"' && text[i + 1] === '"') { s += '"'; i += 2; continue; }
-        if (text[i] === '"') { i++; break; }
+        if (text[i] === '"' && text[i + 1] === '"') {
+          s += '"';
+          i += 2;
+          continue;
+        }
+        if (text[i] === '"') {
+          i++;
+          break;
+        }
         s += text[i++];
       }
       parts.push(s);
@@ -397,7 +452,11 @@ export class DumpFingerprinter {
     // A failed plan fails the backup on its own path; here it only means nothing to hash.
     const plan = await this.plan.catch(() => undefined);
     if (!plan) return undefined;
-    const candidates = this.toc ? (this.targetsByDumpId(plan).get(dumpId) ?? []) : tag === undefined ? [] : plan.filter((t) => t.name === tag);
+    const candidates = this.toc
+      ? (this.targetsByDumpId(plan).get(dumpId) ?? [])
+      : tag === undefined
+        ? []
+        : plan.filter((t) => t.name === tag);
     const fields = [...new Set(candidates.map(fieldOf))];
     if (fields.length === 0) return undefined;
     const hashers = fields.map((f) => new RowHasher(f === -1 ? null : f));
@@ -424,7 +483,11 @@ export class DumpFingerprinter {
     for (const t of plan) {
       let entry: TocEntry | undefined;
       try {
-        entry = dataEntries(this.toc ?? [], { members: [{ schema: t.schema, name: t.name }], indexes: [], sequences: [] })[0];
+        entry = dataEntries(this.toc ?? [], {
+          members: [{ schema: t.schema, name: t.name }],
+          indexes: [],
+          sequences: [],
+        })[0];
       } catch (err) {
         skipped.set(t.table, (err as Error).message);
         continue;
@@ -434,10 +497,23 @@ export class DumpFingerprinter {
         skipped.set(t.table, `no data file for ${t.schema}.${t.name} in the dump`);
         continue;
       }
-      relations.push({ schema: t.schema, name: t.name, table: t.table, columns: t.columns, timeColumn: t.timeColumn, buckets });
+      relations.push({
+        schema: t.schema,
+        name: t.name,
+        table: t.table,
+        columns: t.columns,
+        timeColumn: t.timeColumn,
+        buckets,
+      });
     }
-    const kept = relations.filter((r) => !skipped.has(r.table)).sort((a, b) => `${a.schema}.${a.name}`.localeCompare(`${b.schema}.${b.name}`));
-    return { algorithm: FINGERPRINT_ALGORITHM, relations: kept, skipped: [...skipped].map(([table, reason]) => ({ table, reason })) };
+    const kept = relations
+      .filter((r) => !skipped.has(r.table))
+      .sort((a, b) => `${a.schema}.${a.name}`.localeCompare(`${b.schema}.${b.name}`));
+    return {
+      algorithm: FINGERPRINT_ALGORITHM,
+      relations: kept,
+      skipped: [...skipped].map(([table, reason]) => ({ table, reason })),
+    };
   }
 
   private targetsByDumpId(plan: readonly FingerprintTarget[]): Map<number, FingerprintTarget[]> {
@@ -446,7 +522,11 @@ export class DumpFingerprinter {
       for (const t of plan) {
         let entry: TocEntry | undefined;
         try {
-          entry = dataEntries(this.toc!, { members: [{ schema: t.schema, name: t.name }], indexes: [], sequences: [] })[0];
+          entry = dataEntries(this.toc!, {
+            members: [{ schema: t.schema, name: t.name }],
+            indexes: [],
+            sequences: [],
+          })[0];
         } catch {
           continue; // ambiguous: result() reports it
         }
@@ -479,7 +559,11 @@ export interface ContentComparison {
  * compares them per table: a difference names the relation (partition, chunk) when it is not the
  * table itself, the bucket (day), and both sides' row counts.
  */
-export async function compareContent(fingerprints: ManifestFingerprints, open: () => Promise<pg.Client>, jobs: number): Promise<ContentComparison[]> {
+export async function compareContent(
+  fingerprints: ManifestFingerprints,
+  open: () => Promise<pg.Client>,
+  jobs: number,
+): Promise<ContentComparison[]> {
   const actual = new Map<(typeof fingerprints.relations)[number], Buckets | Error>();
   // Largest first, so one big table does not start last.
   const queue = [...fingerprints.relations].sort((a, b) => totalOf(b.buckets)[0] - totalOf(a.buckets)[0]);
@@ -490,7 +574,12 @@ export async function compareContent(fingerprints: ManifestFingerprints, open: (
       await client.query(copySessionSql(false));
       for (let r = queue.shift(); r; r = queue.shift()) {
         const source = `${quoted(r.schema, r.name)} (${r.columns.map((c) => quoted(c)).join(', ')})`;
-        actual.set(r, await fingerprintCopy(client, source, r.timeColumn === null ? null : r.columns.indexOf(r.timeColumn)).catch((err: Error) => err));
+        actual.set(
+          r,
+          await fingerprintCopy(client, source, r.timeColumn === null ? null : r.columns.indexOf(r.timeColumn)).catch(
+            (err: Error) => err,
+          ),
+        );
       }
     } finally {
       await client.end().catch(() => {});
@@ -513,15 +602,20 @@ export async function compareContent(fingerprints: ManifestFingerprints, open: (
       if (r.timeColumn?.startsWith('_ts_meta_')) {
         // A compressed chunk's rows are compared as its compressed batches: say so once per chunk.
         const [e, a] = [totalOf(r.buckets)[0], totalOf(got)[0]];
-        differences.push(`compressed batches of ${r.schema}.${r.name} differ (${a} batches, backup has ${e}; from ${diff[0].bucket})`);
+        differences.push(
+          `compressed batches of ${r.schema}.${r.name} differ (${a} batches, backup has ${e}; from ${diff[0].bucket})`,
+        );
         continue;
       }
       for (const d of diff) {
         const bucket = d.bucket === '*' ? 'rows' : d.bucket === 'null' ? `${r.timeColumn} NULL` : d.bucket;
-        differences.push(`${bucket}${where}: ${d.actualRows} rows, backup has ${d.expectedRows}${d.actualRows === d.expectedRows ? ' (contents differ)' : ''}`);
+        differences.push(
+          `${bucket}${where}: ${d.actualRows} rows, backup has ${d.expectedRows}${d.actualRows === d.expectedRows ? ' (contents differ)' : ''}`,
+        );
       }
     }
-    if (differences.length > MAX_LISTED) differences.splice(MAX_LISTED, differences.length, `and ${differences.length - MAX_LISTED} more`);
+    if (differences.length > MAX_LISTED)
+      differences.splice(MAX_LISTED, differences.length, `and ${differences.length - MAX_LISTED} more`);
     return { table, rows: relations.reduce((n, r) => n + totalOf(r.buckets)[0], 0), differences };
   });
 }

@@ -1,6 +1,6 @@
 import { z } from 'zod';
-import { DatabasePropertiesSchema } from '../verify/database-properties.ts';
 import { TIERS } from '../repository/tiers.ts';
+import { DatabasePropertiesSchema } from '../verify/database-properties.ts';
 
 /**
  * The backup manifest: written last, it is the backup's commit marker, and it records what a
@@ -74,23 +74,29 @@ export const TimescaleChunkSchema = relationName.extend({
 /** What a TimescaleDB database holds beyond its tables: hypertables' chunks, continuous aggregates, policy jobs. */
 export const TimescaleSchema = z.object({
   version: z.string(),
-  hypertables: z.array(relationName.extend({
-    timeColumn: z.string().nullable(),
-    compressionEnabled: z.boolean(),
-    chunks: z.array(TimescaleChunkSchema),
-  })),
-  continuousAggregates: z.array(relationName.extend({ rows: z.number().int().nonnegative(), materializedOnly: z.boolean() })),
+  hypertables: z.array(
+    relationName.extend({
+      timeColumn: z.string().nullable(),
+      compressionEnabled: z.boolean(),
+      chunks: z.array(TimescaleChunkSchema),
+    }),
+  ),
+  continuousAggregates: z.array(
+    relationName.extend({ rows: z.number().int().nonnegative(), materializedOnly: z.boolean() }),
+  ),
   /** Users' jobs (policies and custom jobs); TimescaleDB's own (ids below 1000) are left out. */
-  jobs: z.array(z.object({
-    id: z.number().int(),
-    proc: z.string(),
-    hypertable: z.string().nullable(),
-    scheduleInterval: z.string(),
-    scheduled: z.boolean(),
-    config: z.string().nullable(),
-    /** When it was next due at backup time (its statistics, which a dump does not hold): a restore keeps that schedule. */
-    nextStart: z.string().nullable(),
-  })),
+  jobs: z.array(
+    z.object({
+      id: z.number().int(),
+      proc: z.string(),
+      hypertable: z.string().nullable(),
+      scheduleInterval: z.string(),
+      scheduled: z.boolean(),
+      config: z.string().nullable(),
+      /** When it was next due at backup time (its statistics, which a dump does not hold): a restore keeps that schedule. */
+      nextStart: z.string().nullable(),
+    }),
+  ),
 });
 
 const u32 = z.number().int().nonnegative();
@@ -116,11 +122,19 @@ export const FingerprintsSchema = z.object({
 
 /** The schema's shape beyond tables and indexes (core/backup/catalog.ts schemaObjects), compared by verify. */
 export const SchemaObjectsSchema = z.object({
-  columns: z.array(z.object({
-    table: z.string(),
-    name: z.string(),
-    shape: z.object({ type: z.string(), notNull: z.boolean(), default: z.string().nullable(), generated: z.string(), collation: z.string().nullable() }),
-  })),
+  columns: z.array(
+    z.object({
+      table: z.string(),
+      name: z.string(),
+      shape: z.object({
+        type: z.string(),
+        notNull: z.boolean(),
+        default: z.string().nullable(),
+        generated: z.string(),
+        collation: z.string().nullable(),
+      }),
+    }),
+  ),
   triggers: z.array(z.object({ table: z.string(), name: z.string(), definition: z.string() })),
   routines: z.array(z.object({ name: z.string(), kind: z.string(), sha256: sha256Hex })),
   enums: z.array(z.object({ name: z.string(), labels: z.array(z.string()) })),
@@ -156,9 +170,7 @@ export const ManifestSchema = z.object({
   /** Every stored file of the backup except the manifest itself. */
   files: z.array(ManifestFileSchema),
   /** pg_dumpall --globals-only output (roles, tablespaces), when it could be taken. */
-  globals: z
-    .object({ path: z.string(), rolePasswords: z.boolean() })
-    .nullable(),
+  globals: z.object({ path: z.string(), rolePasswords: z.boolean() }).nullable(),
   tables: z.array(TableSchema),
   sequences: z.array(SequenceSchema),
   /** Present when the database has the timescaledb extension. */

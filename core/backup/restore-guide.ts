@@ -8,7 +8,10 @@ import { CHECKSUMS_NAME, DATA_DIR, GLOBALS_NAME } from '../repository/layout.ts'
 
 /** `sha256sum` format: `<hex>  <path>`, paths relative to the backup's folder. */
 export function checksumList(files: readonly { path: string; sha256: string }[]): string {
-  return `${[...files].sort((a, b) => a.path.localeCompare(b.path)).map((f) => `${f.sha256}  ${f.path}`).join('\n')}\n`;
+  return `${[...files]
+    .sort((a, b) => a.path.localeCompare(b.path))
+    .map((f) => `${f.sha256}  ${f.path}`)
+    .join('\n')}\n`;
 }
 
 export interface GuideFacts {
@@ -25,14 +28,13 @@ export interface GuideFacts {
 /** The `bash` blocks of the guide are meant to be run as they stand, in the backup's folder, with TARGET set. */
 export function restoreGuide(f: GuideFacts): string {
   const globals = f.globals
-    ? ['# Roles and tablespaces first, if the target server lacks them ("already exists" errors are harmless):', `psql -X -d "\${TARGET%/*}/postgres" -f ${GLOBALS_NAME}`, '']
+    ? [
+        '# Roles and tablespaces first, if the target server lacks them ("already exists" errors are harmless):',
+        `psql -X -d "\${TARGET%/*}/postgres" -f ${GLOBALS_NAME}`,
+        '',
+      ]
     : [];
-  const plain = [
-    '```bash',
-    ...globals,
-    `pg_restore --jobs=4 --exit-on-error --dbname="$TARGET" ${DATA_DIR}`,
-    '```',
-  ];
+  const plain = ['```bash', ...globals, `pg_restore --jobs=4 --exit-on-error --dbname="$TARGET" ${DATA_DIR}`, '```'];
   const timescale = [
     '```bash',
     ...globals,
@@ -46,9 +48,9 @@ export function restoreGuide(f: GuideFacts): string {
     `pg_restore --exit-on-error --jobs=4 --section=data --section=post-data --use-list=rest.list --dbname="$TARGET" ${DATA_DIR}`,
     ...(f.timescaleJobs?.length
       ? [
-        '# Each policy job next due when the source had it due, not at once (the dump holds no job statistics):',
-        `psql -X -v ON_ERROR_STOP=1 -d "$TARGET" ${f.timescaleJobs.map((j) => `-c "SELECT alter_job(${j.id}, next_start => greatest(${j.nextStart ? `'${j.nextStart}'::timestamptz` : 'now()'}, now()))"`).join(' ')}`,
-      ]
+          '# Each policy job next due when the source had it due, not at once (the dump holds no job statistics):',
+          `psql -X -v ON_ERROR_STOP=1 -d "$TARGET" ${f.timescaleJobs.map((j) => `-c "SELECT alter_job(${j.id}, next_start => greatest(${j.nextStart ? `'${j.nextStart}'::timestamptz` : 'now()'}, now()))"`).join(' ')}`,
+        ]
       : []),
     `psql -X -v ON_ERROR_STOP=1 -d "$TARGET" -c "SELECT timescaledb_post_restore()"`,
     `[ -s matviews.list ] && pg_restore --exit-on-error --section=post-data --use-list=matviews.list --dbname="$TARGET" ${DATA_DIR}`,
@@ -64,7 +66,8 @@ export function restoreGuide(f: GuideFacts): string {
     '',
     '## 1. Check every file',
     '',
-    'In this folder (for an S3 vault, download it first: `aws s3 cp --recursive s3://<vault>/backups/' + `${f.database}/${f.id}/ .\`):`,
+    'In this folder (for an S3 vault, download it first: `aws s3 cp --recursive s3://<vault>/backups/' +
+      `${f.database}/${f.id}/ .\`):`,
     '',
     '```bash',
     `sha256sum --quiet -c ${CHECKSUMS_NAME}`,
@@ -78,17 +81,18 @@ export function restoreGuide(f: GuideFacts): string {
     '',
     ...(f.timescaleVersion
       ? [
-        `The target server needs TimescaleDB ${f.timescaleVersion} installed and \`shared_preload_libraries = 'timescaledb'\`.`,
-        'TimescaleDB\'s catalog rows must load alone and in order (their foreign keys are live), and the',
-        'materialized views only after `timescaledb_post_restore()`; everything else loads in parallel:',
-        '',
-        ...timescale,
-      ]
+          `The target server needs TimescaleDB ${f.timescaleVersion} installed and \`shared_preload_libraries = 'timescaledb'\`.`,
+          "TimescaleDB's catalog rows must load alone and in order (their foreign keys are live), and the",
+          'materialized views only after `timescaledb_post_restore()`; everything else loads in parallel:',
+          '',
+          ...timescale,
+        ]
       : plain),
     '',
     '## 3. Check the result',
     '',
-    '`dr verify --repo … --backup ' + `${f.id} --target "$TARGET"\` compares it with this backup's manifest (counts, content`,
+    '`dr verify --repo … --backup ' +
+      `${f.id} --target "$TARGET"\` compares it with this backup's manifest (counts, content`,
     'fingerprints, schema); without dr, compare `SELECT count(*)` of each table with `tables[].rows` in',
     `\`${f.id}.manifest.json\` (one folder up).`,
     '',

@@ -4,7 +4,7 @@
  * finished drill, passed or failed). CloudWatch alarms look back at most 7 days, so "no drill in
  * 35 days" needs this age as a daily metric (lambdas/drill-age).
  */
-import { REPORTS_ROOT, drillReportsPrefix, isDrillReportJsonKey } from '../repository/layout.ts';
+import { drillReportsPrefix, isDrillReportJsonKey, REPORTS_ROOT } from '../repository/layout.ts';
 import type { Repository } from '../repository/types.ts';
 
 export interface DrillAge {
@@ -17,7 +17,11 @@ export interface DrillAge {
 
 const DAY_MS = 86_400_000;
 
-export async function drillAges(repository: Repository, databases: readonly string[], now: Date = new Date()): Promise<DrillAge[]> {
+export async function drillAges(
+  repository: Repository,
+  databases: readonly string[],
+  now: Date = new Date(),
+): Promise<DrillAge[]> {
   const prefix = `${REPORTS_ROOT}/`;
   // Reports are few (one per database and drill, kept as long as monthly backups): one listing reads them all.
   const keys = await repository.list(drillReportsPrefix(prefix));
@@ -28,6 +32,10 @@ export async function drillAges(repository: Repository, databases: readonly stri
       .sort();
     const lastDrill = days.at(-1);
     if (lastDrill === undefined) return { database };
-    return { database, lastDrill, days: Math.max(0, Math.floor((now.getTime() - Date.parse(`${lastDrill}T00:00:00Z`)) / DAY_MS)) };
+    return {
+      database,
+      lastDrill,
+      days: Math.max(0, Math.floor((now.getTime() - Date.parse(`${lastDrill}T00:00:00Z`)) / DAY_MS)),
+    };
   });
 }

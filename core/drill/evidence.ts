@@ -7,10 +7,10 @@
 import { createHash, createPrivateKey, createPublicKey, type KeyObject, sign, verify } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
 import { buffer } from 'node:stream/consumers';
+import pkg from '../../package.json' with { type: 'json' };
 import { DrError } from '../errors.ts';
 import { manifestKey } from '../repository/layout.ts';
 import type { Repository } from '../repository/types.ts';
-import pkg from '../../package.json' with { type: 'json' };
 
 /** This tool's version, recorded in every report. */
 export const DR_VERSION: string = pkg.version;
@@ -38,7 +38,9 @@ export interface ReportSigner {
 export function canonicalJson(value: unknown): string {
   if (Array.isArray(value)) return `[${value.map(canonicalJson).join(',')}]`;
   if (value && typeof value === 'object') {
-    const entries = Object.entries(value as Record<string, unknown>).filter(([, v]) => v !== undefined).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
+    const entries = Object.entries(value as Record<string, unknown>)
+      .filter(([, v]) => v !== undefined)
+      .sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
     return `{${entries.map(([k, v]) => `${JSON.stringify(k)}:${canonicalJson(v)}`).join(',')}}`;
   }
   return JSON.stringify(value);
@@ -51,7 +53,9 @@ function signedBytes(report: Record<string, unknown>): Buffer {
 }
 
 export function keyFingerprint(publicKey: KeyObject): string {
-  return `sha256:${createHash('sha256').update(publicKey.export({ type: 'spki', format: 'der' })).digest('hex')}`;
+  return `sha256:${createHash('sha256')
+    .update(publicKey.export({ type: 'spki', format: 'der' }))
+    .digest('hex')}`;
 }
 
 /** A signer from an Ed25519 private key in a PEM file (`openssl genpkey -algorithm ed25519 -out key.pem`). */
@@ -60,9 +64,16 @@ export async function fileSigner(path: string): Promise<ReportSigner> {
   try {
     key = createPrivateKey(await readFile(path));
   } catch (err) {
-    throw new DrError(`cannot read the signing key ${path}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`, 'give an Ed25519 private key in PEM (openssl genpkey -algorithm ed25519 -out drill-signing.pem)');
+    throw new DrError(
+      `cannot read the signing key ${path}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`,
+      'give an Ed25519 private key in PEM (openssl genpkey -algorithm ed25519 -out drill-signing.pem)',
+    );
   }
-  if (key.asymmetricKeyType !== 'ed25519') throw new DrError(`signing key ${path} is ${key.asymmetricKeyType}, not Ed25519`, 'create one with openssl genpkey -algorithm ed25519 -out drill-signing.pem');
+  if (key.asymmetricKeyType !== 'ed25519')
+    throw new DrError(
+      `signing key ${path} is ${key.asymmetricKeyType}, not Ed25519`,
+      'create one with openssl genpkey -algorithm ed25519 -out drill-signing.pem',
+    );
   const publicKey = createPublicKey(key);
   return {
     algorithm: 'ed25519',
@@ -77,20 +88,38 @@ export async function fileSigner(path: string): Promise<ReportSigner> {
  * signed (MessageType DIGEST), so a report of any size fits KMS's 4 KiB message limit. `kmsSign`
  * is KMS Sign; `publicKeyDer` its GetPublicKey answer.
  */
-export function kmsSigner(keyArn: string, publicKeyDer: Uint8Array, kmsSign: (digest: Buffer) => Promise<Uint8Array>): ReportSigner {
+export function kmsSigner(
+  keyArn: string,
+  publicKeyDer: Uint8Array,
+  kmsSign: (digest: Buffer) => Promise<Uint8Array>,
+): ReportSigner {
   return {
     algorithm: 'ecdsa-p256-sha256',
     keyId: keyArn,
-    publicKey: createPublicKey({ key: Buffer.from(publicKeyDer), format: 'der', type: 'spki' }).export({ type: 'spki', format: 'pem' }).toString(),
+    publicKey: createPublicKey({ key: Buffer.from(publicKeyDer), format: 'der', type: 'spki' })
+      .export({ type: 'spki', format: 'pem' })
+      .toString(),
     sign: async (data) => Buffer.from(await kmsSign(createHash('sha256').update(data).digest())),
   };
 }
 
 /** The report with its signature, or, when `signer` fails, marked unsigned with the reason. */
-export async function signReport<T extends object>(report: T, signer: ReportSigner | undefined, unsignedReason?: string): Promise<T & { signature: ReportSignature | null; unsigned?: string }> {
+export async function signReport<T extends object>(
+  report: T,
+  signer: ReportSigner | undefined,
+  unsignedReason?: string,
+): Promise<T & { signature: ReportSignature | null; unsigned?: string }> {
   if (!signer) return { ...report, signature: null, unsigned: unsignedReason ?? 'no signing key configured' };
   const value = await signer.sign(signedBytes(report as Record<string, unknown>));
-  return { ...report, signature: { algorithm: signer.algorithm, keyId: signer.keyId, publicKey: signer.publicKey, value: value.toString('base64') } };
+  return {
+    ...report,
+    signature: {
+      algorithm: signer.algorithm,
+      keyId: signer.keyId,
+      publicKey: signer.publicKey,
+      value: value.toString('base64'),
+    },
+  };
 }
 
 export interface ReportVerification {
@@ -105,7 +134,10 @@ export interface ReportVerification {
  * report carries, whose fingerprint is then reported for the caller to pin) and, with `repo`, that
  * the manifest the drill restored still has the recorded SHA-256.
  */
-export async function verifyReport(json: string, options: { readonly trustedPublicKey?: string; readonly repo?: Repository } = {}): Promise<ReportVerification> {
+export async function verifyReport(
+  json: string,
+  options: { readonly trustedPublicKey?: string; readonly repo?: Repository } = {},
+): Promise<ReportVerification> {
   let report: Record<string, unknown>;
   try {
     report = JSON.parse(json) as Record<string, unknown>;
@@ -115,17 +147,27 @@ export async function verifyReport(json: string, options: { readonly trustedPubl
   const findings: string[] = [];
   const signature = report.signature as ReportSignature | null | undefined;
   if (!signature) {
-    return { valid: false, findings: [`the report is unsigned${typeof report.unsigned === 'string' ? ` (${report.unsigned})` : ''}`], keyId: null };
+    return {
+      valid: false,
+      findings: [`the report is unsigned${typeof report.unsigned === 'string' ? ` (${report.unsigned})` : ''}`],
+      keyId: null,
+    };
   }
   let valid = true;
   try {
     const key = createPublicKey(options.trustedPublicKey ?? signature.publicKey);
     const data = signedBytes(report);
-    const ok = signature.algorithm === 'ed25519'
-      ? verify(null, data, key, Buffer.from(signature.value, 'base64'))
-      : verify('sha256', data, { key, dsaEncoding: 'der' }, Buffer.from(signature.value, 'base64'));
-    findings.push(ok ? `signature valid (${signature.algorithm}, key ${signature.algorithm === 'ed25519' ? keyFingerprint(key) : signature.keyId})` : 'signature does not match: the report was changed after it was signed, or signed by another key');
-    if (!options.trustedPublicKey) findings.push('the key was taken from the report itself: pass --public-key to check it against your own copy');
+    const ok =
+      signature.algorithm === 'ed25519'
+        ? verify(null, data, key, Buffer.from(signature.value, 'base64'))
+        : verify('sha256', data, { key, dsaEncoding: 'der' }, Buffer.from(signature.value, 'base64'));
+    findings.push(
+      ok
+        ? `signature valid (${signature.algorithm}, key ${signature.algorithm === 'ed25519' ? keyFingerprint(key) : signature.keyId})`
+        : 'signature does not match: the report was changed after it was signed, or signed by another key',
+    );
+    if (!options.trustedPublicKey)
+      findings.push('the key was taken from the report itself: pass --public-key to check it against your own copy');
     valid &&= ok;
   } catch (err) {
     findings.push(`signature cannot be checked: ${(err as Error).message}`);
@@ -138,9 +180,15 @@ export async function verifyReport(json: string, options: { readonly trustedPubl
       findings.push('the report records no manifest SHA-256');
       valid = false;
     } else {
-      const actual = await manifestSha256(options.repo, report.database, backup.id).catch((err: Error) => `unreadable (${err.message})`);
+      const actual = await manifestSha256(options.repo, report.database, backup.id).catch(
+        (err: Error) => `unreadable (${err.message})`,
+      );
       const ok = actual === evidence.manifestSha256;
-      findings.push(ok ? `manifest of backup ${backup.id} unchanged (SHA-256 ${actual.slice(0, 16)}…)` : `manifest of backup ${backup.id} is ${actual.startsWith('unreadable') ? actual : `SHA-256 ${actual}`}, the report recorded ${evidence.manifestSha256}`);
+      findings.push(
+        ok
+          ? `manifest of backup ${backup.id} unchanged (SHA-256 ${actual.slice(0, 16)}…)`
+          : `manifest of backup ${backup.id} is ${actual.startsWith('unreadable') ? actual : `SHA-256 ${actual}`}, the report recorded ${evidence.manifestSha256}`,
+      );
       valid &&= ok;
     }
   }
@@ -149,14 +197,19 @@ export async function verifyReport(json: string, options: { readonly trustedPubl
 
 /** SHA-256 of a backup's manifest as stored. */
 export async function manifestSha256(repo: Repository, database: string, id: string): Promise<string> {
-  return createHash('sha256').update(await buffer(await repo.get(manifestKey(database, id)))).digest('hex');
+  return createHash('sha256')
+    .update(await buffer(await repo.get(manifestKey(database, id))))
+    .digest('hex');
 }
 
 /**
  * The RPO the drill achieved: how far the newest row restored (the most recent table's MAX(time)
  * in the manifest, which verify checked) lies before the backup's snapshot.
  */
-export function achievedRpo(backupStartedAt: string, tables: readonly { schema: string; name: string; maxTime?: string | null }[]): { seconds: number; table: string; newestRow: string } | null {
+export function achievedRpo(
+  backupStartedAt: string,
+  tables: readonly { schema: string; name: string; maxTime?: string | null }[],
+): { seconds: number; table: string; newestRow: string } | null {
   let best: { ms: number; table: string; text: string } | undefined;
   for (const t of tables) {
     if (!t.maxTime) continue;
@@ -165,7 +218,11 @@ export function achievedRpo(backupStartedAt: string, tables: readonly { schema: 
     if (!best || ms > best.ms) best = { ms, table: `${t.schema}.${t.name}`, text: t.maxTime };
   }
   if (!best) return null;
-  return { seconds: Math.max(0, Math.round((Date.parse(backupStartedAt) - best.ms) / 1000)), table: best.table, newestRow: best.text };
+  return {
+    seconds: Math.max(0, Math.round((Date.parse(backupStartedAt) - best.ms) / 1000)),
+    table: best.table,
+    newestRow: best.text,
+  };
 }
 
 /** PostgreSQL's text of a date, timestamp or timestamptz (UTC session) as epoch ms; a value without a zone is UTC. */

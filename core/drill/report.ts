@@ -9,11 +9,17 @@
 import { text } from 'node:stream/consumers';
 import { z } from 'zod';
 import { formatBytes as formatByteSize, formatSeconds } from '../format.ts';
-import { DRILL_REPORT_FORMATS, type DrillReportFormat, drillReportBase, drillReportsPrefix, isDrillReportJsonKey } from '../repository/layout.ts';
-import { type ReportSignature, type ReportSigner, signReport } from './evidence.ts';
-import type { Repository } from '../repository/types.ts';
+import {
+  DRILL_REPORT_FORMATS,
+  type DrillReportFormat,
+  drillReportBase,
+  drillReportsPrefix,
+  isDrillReportJsonKey,
+} from '../repository/layout.ts';
 import { EVIDENCE } from '../repository/tiers.ts';
+import type { Repository } from '../repository/types.ts';
 import { describeFailure, type VerifyCheck } from '../verify/verify.ts';
+import { type ReportSignature, type ReportSigner, signReport } from './evidence.ts';
 
 export const DRILL_REPORT_KIND = 'crypto-stock-dr/drill-report';
 export const DRILL_REPORT_FORMAT_VERSION = 1;
@@ -27,7 +33,17 @@ export const TREND_LENGTH = 12;
  * phases with `inRestoreTime`: check-target … other. `other` is what the restore did not measure
  * separately (the headline minus the measured phases), so the parts always add up to the whole.
  */
-export type PhaseName = 'backup' | 'check-target' | 'fallback' | 'download' | 'verify-checksums' | 'restore' | 'swap' | 'other' | 'verify-data' | 'cleanup';
+export type PhaseName =
+  | 'backup'
+  | 'check-target'
+  | 'fallback'
+  | 'download'
+  | 'verify-checksums'
+  | 'restore'
+  | 'swap'
+  | 'other'
+  | 'verify-data'
+  | 'cleanup';
 export const PHASE_LABELS: Readonly<Record<PhaseName, string>> = {
   backup: 'Fresh backup',
   'check-target': 'Find the backup, check the target server',
@@ -44,7 +60,11 @@ export const PHASE_LABELS: Readonly<Record<PhaseName, string>> = {
 const FAILED_RESTORE_LABEL = 'Restore until it failed (not broken down)';
 
 export type ChecklistState = 'pass' | 'fail' | 'not-configured';
-export const CHECKLIST_SYMBOLS: Readonly<Record<ChecklistState, string>> = { pass: '✓', fail: '✗', 'not-configured': 'not configured' };
+export const CHECKLIST_SYMBOLS: Readonly<Record<ChecklistState, string>> = {
+  pass: '✓',
+  fail: '✗',
+  'not-configured': 'not configured',
+};
 
 /** The recovery guide's drill checklist, in its order. */
 export const CHECKLIST_ITEMS = [
@@ -110,7 +130,12 @@ export interface DrillReport {
    * Each phase's duration; null when it did not run (or its duration is unknown). The phases with
    * `inRestoreTime` add up to `restore.seconds`. @default inRestoreTime - false (older reports)
    */
-  readonly phases: { readonly name: PhaseName; readonly label: string; readonly seconds: number | null; readonly inRestoreTime?: boolean }[];
+  readonly phases: {
+    readonly name: PhaseName;
+    readonly label: string;
+    readonly seconds: number | null;
+    readonly inRestoreTime?: boolean;
+  }[];
   /** Restore time = the whole restore (target checks, download, checksums, pg_restore, swap), measured against the RTO. */
   readonly restore: {
     readonly completed: boolean;
@@ -163,11 +188,17 @@ const medianOf = (values: readonly number[]): number | null => {
 };
 
 /** Growth of the restore time and the days left before it reaches the RTO, from drills oldest first (this one last). */
-export function restoreTrend(points: readonly { startedAt: string; restoreSeconds: number | null }[], rtoSeconds: number): { growthPercent: number | null; daysToRto: number | null } {
+export function restoreTrend(
+  points: readonly { startedAt: string; restoreSeconds: number | null }[],
+  rtoSeconds: number,
+): { growthPercent: number | null; daysToRto: number | null } {
   const known = points.filter((p): p is { startedAt: string; restoreSeconds: number } => p.restoreSeconds !== null);
   const recent = medianOf(known.slice(-3).map((p) => p.restoreSeconds));
   const before = medianOf(known.slice(-6, -3).map((p) => p.restoreSeconds));
-  const growthPercent = known.length >= 6 && recent !== null && before !== null && before > 0 ? Math.round(((recent - before) / before) * 1000) / 10 : null;
+  const growthPercent =
+    known.length >= 6 && recent !== null && before !== null && before > 0
+      ? Math.round(((recent - before) / before) * 1000) / 10
+      : null;
   if (known.length < 3) return { growthPercent, daysToRto: null };
   const xs = known.map((p) => Date.parse(p.startedAt) / 86_400_000);
   const ys = known.map((p) => p.restoreSeconds);
@@ -185,7 +216,12 @@ export interface DrillEvidence {
   readonly manifestSha256: string | null;
   /** The backup's snapshot time minus the newest restored row (the most recent table's MAX(time)). */
   readonly achievedRpo: { readonly seconds: number; readonly table: string; readonly newestRow: string } | null;
-  readonly versions: { readonly dr: string; readonly pgDump: string | null; readonly server: string | null; readonly timescaledb: string | null };
+  readonly versions: {
+    readonly dr: string;
+    readonly pgDump: string | null;
+    readonly server: string | null;
+    readonly timescaledb: string | null;
+  };
 }
 
 /** What a drill did, as far as it got; every step's result is optional because any step can fail. */
@@ -195,7 +231,13 @@ export interface DrillFacts {
   readonly finishedAt: Date;
   /** @default DEFAULT_RTO_SECONDS */
   readonly rtoSeconds?: number;
-  readonly backup?: { readonly id: string; readonly startedAt: string; readonly bytes?: number | null; readonly tier?: string | null; readonly fresh?: boolean };
+  readonly backup?: {
+    readonly id: string;
+    readonly startedAt: string;
+    readonly bytes?: number | null;
+    readonly tier?: string | null;
+    readonly fresh?: boolean;
+  };
   readonly freshBackupMs?: number;
   readonly scratch?: { readonly database: string; readonly server: string; readonly dropped: boolean };
   /** The restore result (core/restore/full.ts RestoreResult, or the job's `dr restore --json`). */
@@ -245,24 +287,48 @@ export function buildDrillReport(facts: DrillFacts): DrillReport {
   const restoreCompleted = restore !== undefined && !errors.some((e) => e.step === 'restore');
   const rtoPassed = restoreCompleted && restoreSeconds !== null && restoreSeconds <= rtoSeconds;
   const checks = [...(facts.verification?.checks ?? [])];
-  const totals = facts.verification?.totals ?? { checks: checks.length, failed: checks.filter((c) => !c.passed).length };
+  const totals = facts.verification?.totals ?? {
+    checks: checks.length,
+    failed: checks.filter((c) => !c.passed).length,
+  };
 
   const issues: DrillIssue[] = [];
   for (const e of errors) issues.push({ kind: 'error', step: e.step, message: e.message });
-  for (const f of restore?.fallbacks ?? []) issues.push({ kind: 'fallback', step: 'restore', message: `backup ${f.id} failed verification and was skipped: ${f.reason}` });
-  for (const w of restore?.warnings ?? []) if (!w.startsWith('FALLBACK')) issues.push({ kind: 'warning', step: 'restore', message: w });
-  for (const c of checks) if (!c.passed) issues.push({ kind: 'failed-check', step: 'verify-data', message: describeFailure(c) });
-  if (restoreCompleted && !rtoPassed) issues.push({ kind: 'error', step: 'restore', message: `restore took ${formatSeconds(restoreSeconds)}, over the RTO of ${formatSeconds(rtoSeconds)}` });
+  for (const f of restore?.fallbacks ?? [])
+    issues.push({
+      kind: 'fallback',
+      step: 'restore',
+      message: `backup ${f.id} failed verification and was skipped: ${f.reason}`,
+    });
+  for (const w of restore?.warnings ?? [])
+    if (!w.startsWith('FALLBACK')) issues.push({ kind: 'warning', step: 'restore', message: w });
+  for (const c of checks)
+    if (!c.passed) issues.push({ kind: 'failed-check', step: 'verify-data', message: describeFailure(c) });
+  if (restoreCompleted && !rtoPassed)
+    issues.push({
+      kind: 'error',
+      step: 'restore',
+      message: `restore took ${formatSeconds(restoreSeconds)}, over the RTO of ${formatSeconds(rtoSeconds)}`,
+    });
   if (facts.scratch && !facts.scratch.dropped && !errors.some((e) => e.step === 'cleanup')) {
-    issues.push({ kind: 'error', step: 'cleanup', message: `scratch database ${facts.scratch.database} was not dropped` });
+    issues.push({
+      kind: 'error',
+      step: 'cleanup',
+      message: `scratch database ${facts.scratch.database} was not dropped`,
+    });
   }
 
   const checklist = buildChecklist(facts, restoreCompleted, checks);
   const verificationPassed = facts.verification?.passed === true;
-  const passed = rtoPassed && verificationPassed && !issues.some((i) => i.kind === 'error') && checklist.every((c) => c.state !== 'fail');
+  const passed =
+    rtoPassed &&
+    verificationPassed &&
+    !issues.some((i) => i.kind === 'error') &&
+    checklist.every((c) => c.state !== 'fail');
 
   const phases: DrillReport['phases'] = [];
-  const phase = (name: PhaseName, ms: number | undefined | null, inRestoreTime = false, label = PHASE_LABELS[name]) => phases.push({ name, label, seconds: seconds(ms), inRestoreTime });
+  const phase = (name: PhaseName, ms: number | undefined | null, inRestoreTime = false, label = PHASE_LABELS[name]) =>
+    phases.push({ name, label, seconds: seconds(ms), inRestoreTime });
   if (facts.freshBackupMs !== undefined || facts.backup?.fresh) phase('backup', facts.freshBackupMs);
   if (restore) {
     const p = restore.phases;
@@ -290,16 +356,28 @@ export function buildDrillReport(facts: DrillFacts): DrillReport {
   if (facts.scratch) phase('cleanup', facts.cleanupMs);
 
   const windowStart = new Date(facts.startedAt.getTime() - TREND_WINDOW_DAYS * 86_400_000).toISOString();
-  const previous = [...(facts.previous ?? [])].filter((p) => p.startedAt < facts.startedAt.toISOString() && p.startedAt >= windowStart)
-    .sort((a, b) => (a.startedAt < b.startedAt ? -1 : 1)).slice(-TREND_LENGTH);
+  const previous = [...(facts.previous ?? [])]
+    .filter((p) => p.startedAt < facts.startedAt.toISOString() && p.startedAt >= windowStart)
+    .sort((a, b) => (a.startedAt < b.startedAt ? -1 : 1))
+    .slice(-TREND_LENGTH);
   const lastSeconds = [...previous].reverse().find((p) => p.restoreSeconds !== null)?.restoreSeconds ?? null;
-  const known = previous.map((p) => p.restoreSeconds).filter((s): s is number => s !== null).sort((a, b) => a - b);
-  const median = known.length === 0 ? null : known.length % 2 ? known[(known.length - 1) / 2] : (known[known.length / 2 - 1] + known[known.length / 2]) / 2;
+  const known = previous
+    .map((p) => p.restoreSeconds)
+    .filter((s): s is number => s !== null)
+    .sort((a, b) => a - b);
+  const median =
+    known.length === 0
+      ? null
+      : known.length % 2
+        ? known[(known.length - 1) / 2]
+        : (known[known.length / 2 - 1] + known[known.length / 2]) / 2;
 
   const failedItems = checklist.filter((c) => c.state === 'fail').map((c) => c.item);
   const summary =
     `${passed ? 'PASS' : 'FAIL'} ${facts.database}: ` +
-    (restoreSeconds === null ? 'no restore time' : `restore ${formatSeconds(restoreSeconds)} of RTO ${formatSeconds(rtoSeconds)} (${rtoPassed ? 'met' : restoreCompleted ? 'exceeded' : 'restore failed'})`) +
+    (restoreSeconds === null
+      ? 'no restore time'
+      : `restore ${formatSeconds(restoreSeconds)} of RTO ${formatSeconds(rtoSeconds)} (${rtoPassed ? 'met' : restoreCompleted ? 'exceeded' : 'restore failed'})`) +
     (facts.verification ? `, ${totals.checks - totals.failed}/${totals.checks} checks passed` : ', not verified') +
     (failedItems.length ? `; failed: ${failedItems.join(', ')}` : '');
 
@@ -315,7 +393,8 @@ export function buildDrillReport(facts: DrillFacts): DrillReport {
       ? {
           id: facts.backup.id,
           startedAt: facts.backup.startedAt,
-          ageHours: Math.round(((facts.startedAt.getTime() - Date.parse(facts.backup.startedAt)) / 3_600_000) * 100) / 100,
+          ageHours:
+            Math.round(((facts.startedAt.getTime() - Date.parse(facts.backup.startedAt)) / 3_600_000) * 100) / 100,
           bytes: facts.backup.bytes ?? null,
           tier: facts.backup.tier ?? null,
           fresh: facts.backup.fresh === true,
@@ -323,16 +402,34 @@ export function buildDrillReport(facts: DrillFacts): DrillReport {
       : null,
     scratch: facts.scratch ?? null,
     phases,
-    restore: { completed: restoreCompleted, seconds: restoreSeconds, rtoSeconds, rtoPassed, tables: restore?.tables ?? null, rows: restore?.rows ?? null },
-    verification: facts.verification ? { passed: facts.verification.passed, seconds: seconds(facts.verification.durationMs), totals, checks } : null,
+    restore: {
+      completed: restoreCompleted,
+      seconds: restoreSeconds,
+      rtoSeconds,
+      rtoPassed,
+      tables: restore?.tables ?? null,
+      rows: restore?.rows ?? null,
+    },
+    verification: facts.verification
+      ? { passed: facts.verification.passed, seconds: seconds(facts.verification.durationMs), totals, checks }
+      : null,
     issues,
     checklist,
     evidence: facts.evidence ?? null,
     trend: {
       previous,
-      changeSeconds: restoreSeconds !== null && lastSeconds !== null ? Math.round((restoreSeconds - lastSeconds) * 1000) / 1000 : null,
+      changeSeconds:
+        restoreSeconds !== null && lastSeconds !== null
+          ? Math.round((restoreSeconds - lastSeconds) * 1000) / 1000
+          : null,
       medianSeconds: median,
-      ...restoreTrend([...previous, { startedAt: facts.startedAt.toISOString(), restoreSeconds: restoreCompleted ? restoreSeconds : null }], rtoSeconds),
+      ...restoreTrend(
+        [
+          ...previous,
+          { startedAt: facts.startedAt.toISOString(), restoreSeconds: restoreCompleted ? restoreSeconds : null },
+        ],
+        rtoSeconds,
+      ),
     },
   };
 }
@@ -350,29 +447,51 @@ function buildChecklist(facts: DrillFacts, restoreCompleted: boolean, checks: re
   const restoreError = errors.find((e) => e.step === 'restore' || e.step === 'backup');
   const verifyError = errors.find((e) => e.step === 'verify-data');
   const notVerified = (): [ChecklistState, string] =>
-    !restoreCompleted ? ['fail', 'not reached: the restore did not complete'] : ['fail', `not verified${verifyError ? `: ${verifyError.message}` : ''}`];
+    !restoreCompleted
+      ? ['fail', 'not reached: the restore did not complete']
+      : ['fail', `not verified${verifyError ? `: ${verifyError.message}` : ''}`];
 
   /** ✓ when every check named `names` passed, ✗ naming the failures; ✗ "not reached" without a verification. */
   const fromChecks = (names: readonly string[], what: string): [ChecklistState, string] => {
     if (!facts.verification) return notVerified();
     const relevant = checks.filter((c) => names.includes(c.name));
     const failed = relevant.filter((c) => !c.passed);
-    if (failed.length) return ['fail', `${failed.length} of ${relevant.length} failed: ${failed.slice(0, 5).map((c) => c.object).join(', ')}${failed.length > 5 ? ', …' : ''}`];
-    if (!relevant.length && facts.verification.omittedPassedChecks) return ['pass', `all passed (passing checks omitted from the result)`];
+    if (failed.length)
+      return [
+        'fail',
+        `${failed.length} of ${relevant.length} failed: ${failed
+          .slice(0, 5)
+          .map((c) => c.object)
+          .join(', ')}${failed.length > 5 ? ', …' : ''}`,
+      ];
+    if (!relevant.length && facts.verification.omittedPassedChecks)
+      return ['pass', `all passed (passing checks omitted from the result)`];
     if (!relevant.length) return ['fail', `no ${what} checks in the verification`];
     return ['pass', `${relevant.length} ${what} checked`];
   };
 
-  const urls = facts.healthUrls ?? checks.filter((c) => c.name === 'health-url' || c.name === 'websocket').map((c) => c.object);
+  const urls =
+    facts.healthUrls ?? checks.filter((c) => c.name === 'health-url' || c.name === 'websocket').map((c) => c.object);
   const fromUrls = (kinds: readonly ReturnType<typeof healthUrlKind>[]): [ChecklistState, string] => {
     const wanted = urls.filter((u) => kinds.includes(healthUrlKind(u)));
     if (!wanted.length) return ['not-configured', 'no URL configured'];
     if (!facts.verification) return notVerified();
-    const results = wanted.map((u) => checks.find((c) => (c.name === 'health-url' || c.name === 'websocket') && c.object === u));
+    const results = wanted.map((u) =>
+      checks.find((c) => (c.name === 'health-url' || c.name === 'websocket') && c.object === u),
+    );
     // An HTTP status is an answer: say which; only a timeout or a refused connection is "no answer".
     const failed = wanted.map((u, i) => ({ u, r: results[i] })).filter(({ r }) => !r?.passed);
     if (failed.length) {
-      return ['fail', failed.map(({ u, r }) => (r && /^\d{3}$/.test(String(r.actual)) ? `${u} answered ${r.actual}` : `no answer from ${u}${r?.actual ? ` (${r.actual})` : ''}`)).join('; ')];
+      return [
+        'fail',
+        failed
+          .map(({ u, r }) =>
+            r && /^\d{3}$/.test(String(r.actual))
+              ? `${u} answered ${r.actual}`
+              : `no answer from ${u}${r?.actual ? ` (${r.actual})` : ''}`,
+          )
+          .join('; '),
+      ];
     }
     return ['pass', wanted.join(', ')];
   };
@@ -382,9 +501,17 @@ function buildChecklist(facts: DrillFacts, restoreCompleted: boolean, checks: re
     if (!facts.verification) return notVerified();
     const queries = checks.filter((c) => c.name === 'row-count' || c.name === 'freshness');
     const unanswered = queries.filter((c) => c.actual === null && c.expected !== null);
-    if (!queries.length && facts.verification.omittedPassedChecks) return ['pass', 'all answered (passing checks omitted from the result)'];
+    if (!queries.length && facts.verification.omittedPassedChecks)
+      return ['pass', 'all answered (passing checks omitted from the result)'];
     if (!queries.length) return ['fail', 'no count(*) or MAX(time) queries in the verification'];
-    if (unanswered.length) return ['fail', `no answer for ${unanswered.slice(0, 5).map((c) => `${c.name} ${c.object}`).join(', ')}`];
+    if (unanswered.length)
+      return [
+        'fail',
+        `no answer for ${unanswered
+          .slice(0, 5)
+          .map((c) => `${c.name} ${c.object}`)
+          .join(', ')}`,
+      ];
     return ['pass', `${queries.length} count(*) and MAX(time) queries answered`];
   };
 
@@ -392,10 +519,14 @@ function buildChecklist(facts: DrillFacts, restoreCompleted: boolean, checks: re
   // failed verification is a FAIL here, even though the restore went on with an older one.
   const fallbacks = facts.restore?.fallbacks ?? [];
   const restoredId = facts.backup?.id;
-  const restoreStepFailed = restoreError !== undefined && /pg_restore failed|applying globals|could not replace/.test(restoreError.message);
+  const restoreStepFailed =
+    restoreError !== undefined && /pg_restore failed|applying globals|could not replace/.test(restoreError.message);
   let accessible: [ChecklistState, string];
   if (fallbacks.length) {
-    accessible = ['fail', `${fallbacks.map((f) => `newest backup ${f.id} is damaged (${f.reason})`).join('; ')}; fell back to ${restoredId ? `the older backup ${restoredId}` : 'an older backup'}, which verified`];
+    accessible = [
+      'fail',
+      `${fallbacks.map((f) => `newest backup ${f.id} is damaged (${f.reason})`).join('; ')}; fell back to ${restoredId ? `the older backup ${restoredId}` : 'an older backup'}, which verified`,
+    ];
   } else if (facts.restore) accessible = ['pass', 'every file present and matching its SHA-256'];
   else if (restoreStepFailed) accessible = ['pass', 'files verified; the restore itself failed'];
   else if (restoreError) accessible = ['fail', restoreError.message];
@@ -409,12 +540,22 @@ function buildChecklist(facts: DrillFacts, restoreCompleted: boolean, checks: re
   const restoreLogs: [ChecklistState, string] = logErrors.length
     ? ['fail', logErrors.join('; ')]
     : !restoreCompleted
-      ? ['fail', restoreError && !restoreStepFailed ? 'not reached: no backup could be read (see Backup accessible)' : 'not reached']
+      ? [
+          'fail',
+          restoreError && !restoreStepFailed
+            ? 'not reached: no backup could be read (see Backup accessible)'
+            : 'not reached',
+        ]
       : ['pass', 'pg_restore ran with --exit-on-error and reported none'];
 
   const items: Record<ChecklistItemName, [ChecklistState, string]> = {
     'Backup accessible': accessible,
-    'Restore completed': restoreCompleted ? ['pass', `${facts.restore?.tables === undefined ? '? tables' : plural(facts.restore.tables, 'table')} (as the backup's manifest lists them), ${facts.restore?.rows ?? '?'} rows`] : ['fail', restoreError?.message ?? 'not reached'],
+    'Restore completed': restoreCompleted
+      ? [
+          'pass',
+          `${facts.restore?.tables === undefined ? '? tables' : plural(facts.restore.tables, 'table')} (as the backup's manifest lists them), ${facts.restore?.rows ?? '?'} rows`,
+        ]
+      : ['fail', restoreError?.message ?? 'not reached'],
     'All tables present': tablesPresent(facts, checks, notVerified),
     'Row counts match': fromChecks(['row-count'], 'row counts'),
     'Indexes created': fromChecks(['index'], 'indexes'),
@@ -431,22 +572,36 @@ function buildChecklist(facts: DrillFacts, restoreCompleted: boolean, checks: re
  * "All tables present" counts the manifest's tables, as "Restore completed" does: one table-present
  * check per table. The table-count check and tables that should not be there are said apart.
  */
-function tablesPresent(facts: DrillFacts, checks: readonly VerifyCheck[], notVerified: () => [ChecklistState, string]): [ChecklistState, string] {
+function tablesPresent(
+  facts: DrillFacts,
+  checks: readonly VerifyCheck[],
+  notVerified: () => [ChecklistState, string],
+): [ChecklistState, string] {
   if (!facts.verification) return notVerified();
   const present = checks.filter((c) => c.name === 'table-present');
   const unexpected = checks.filter((c) => c.name === 'unexpected-table' && !c.passed);
   const count = checks.find((c) => c.name === 'table-count');
   if (!present.length && !unexpected.length && !count) {
-    return facts.verification.omittedPassedChecks ? ['pass', 'all passed (passing checks omitted from the result)'] : ['fail', 'no table checks in the verification'];
+    return facts.verification.omittedPassedChecks
+      ? ['pass', 'all passed (passing checks omitted from the result)']
+      : ['fail', 'no table checks in the verification'];
   }
   const missing = present.filter((c) => !c.passed);
   // Without the passing checks (omitted by the verify Lambda), the manifest's count is the total.
-  const total = facts.verification.omittedPassedChecks ? Math.max(facts.restore?.tables ?? present.length, present.length) : present.length;
-  const list = (cs: readonly VerifyCheck[]) => `${cs.slice(0, 5).map((c) => c.object).join(', ')}${cs.length > 5 ? ', …' : ''}`;
+  const total = facts.verification.omittedPassedChecks
+    ? Math.max(facts.restore?.tables ?? present.length, present.length)
+    : present.length;
+  const list = (cs: readonly VerifyCheck[]) =>
+    `${cs
+      .slice(0, 5)
+      .map((c) => c.object)
+      .join(', ')}${cs.length > 5 ? ', …' : ''}`;
   const parts: string[] = [];
-  if (missing.length) parts.push(`${missing.length} of ${plural(total, 'table')} missing or of another kind: ${list(missing)}`);
+  if (missing.length)
+    parts.push(`${missing.length} of ${plural(total, 'table')} missing or of another kind: ${list(missing)}`);
   if (unexpected.length) parts.push(`${plural(unexpected.length, 'table')} not in the backup: ${list(unexpected)}`);
-  if (count && !count.passed) parts.push(`${count.actual ?? '?'} tables restored, the manifest lists ${count.expected ?? '?'}`);
+  if (count && !count.passed)
+    parts.push(`${count.actual ?? '?'} tables restored, the manifest lists ${count.expected ?? '?'}`);
   if (parts.length) return ['fail', parts.join('; ')];
   return ['pass', `${total} of ${plural(total, 'table')} present, none unexpected`];
 }
@@ -461,7 +616,10 @@ export function renderJson(report: DrillReport): string {
   return `${JSON.stringify(report, null, 2)}\n`;
 }
 
-const mdCell = (s: string | number | null) => String(s ?? '—').replace(/\|/g, '\\|').replace(/\n/g, ' ');
+const mdCell = (s: string | number | null) =>
+  String(s ?? '—')
+    .replace(/\|/g, '\\|')
+    .replace(/\n/g, ' ');
 
 export function renderMarkdown(r: DrillReport): string {
   const lines: string[] = [];
@@ -469,13 +627,26 @@ export function renderMarkdown(r: DrillReport): string {
   lines.push(r.summary, '');
   lines.push(`- **Started:** ${r.startedAt}, **finished:** ${r.finishedAt}`);
   if (r.backup) {
-    lines.push(`- **Backup:** \`${r.backup.id}\`${r.backup.fresh ? ' (fresh)' : ''}, ${r.backup.tier ?? 'unknown tier'}, ${formatBytes(r.backup.bytes)}, ${r.backup.ageHours.toFixed(1)} h old at drill time`);
+    lines.push(
+      `- **Backup:** \`${r.backup.id}\`${r.backup.fresh ? ' (fresh)' : ''}, ${r.backup.tier ?? 'unknown tier'}, ${formatBytes(r.backup.bytes)}, ${r.backup.ageHours.toFixed(1)} h old at drill time`,
+    );
   } else lines.push('- **Backup:** none found');
-  if (r.scratch) lines.push(`- **Scratch database:** \`${r.scratch.database}\` on ${r.scratch.server}, ${r.scratch.dropped ? 'dropped' : '**NOT dropped**'}`);
-  lines.push(`- **Restore time:** ${formatSeconds(r.restore.seconds)} against an RTO of ${formatSeconds(r.restore.rtoSeconds)}: **${r.restore.rtoPassed ? 'PASS' : 'FAIL'}**`, '');
+  if (r.scratch)
+    lines.push(
+      `- **Scratch database:** \`${r.scratch.database}\` on ${r.scratch.server}, ${r.scratch.dropped ? 'dropped' : '**NOT dropped**'}`,
+    );
+  lines.push(
+    `- **Restore time:** ${formatSeconds(r.restore.seconds)} against an RTO of ${formatSeconds(r.restore.rtoSeconds)}: **${r.restore.rtoPassed ? 'PASS' : 'FAIL'}**`,
+    '',
+  );
 
   lines.push('## Phases', '', '| Phase | Duration |', '| --- | ---: |');
-  for (const row of phaseRows(r)) lines.push(row.total ? `| **${row.label}** | **${row.duration}** |` : `| ${row.sub ? '· ' : ''}${row.label} | ${row.duration} |`);
+  for (const row of phaseRows(r))
+    lines.push(
+      row.total
+        ? `| **${row.label}** | **${row.duration}** |`
+        : `| ${row.sub ? '· ' : ''}${row.label} | ${row.duration} |`,
+    );
   lines.push('', PHASES_NOTE, '');
 
   lines.push('## Checklist', '', '| | Item | Detail |', '| --- | --- | --- |');
@@ -491,10 +662,14 @@ export function renderMarkdown(r: DrillReport): string {
   if (!r.verification) lines.push('Not run.');
   else {
     const failed = r.verification.checks.filter((c) => !c.passed);
-    lines.push(`${r.verification.passed ? 'Passed' : 'Failed'}: ${r.verification.totals.checks - r.verification.totals.failed} of ${r.verification.totals.checks} checks passed in ${formatSeconds(r.verification.seconds)}.`, '');
+    lines.push(
+      `${r.verification.passed ? 'Passed' : 'Failed'}: ${r.verification.totals.checks - r.verification.totals.failed} of ${r.verification.totals.checks} checks passed in ${formatSeconds(r.verification.seconds)}.`,
+      '',
+    );
     if (failed.length) {
       lines.push('| Check | Object | Expected | Actual |', '| --- | --- | --- | --- |');
-      for (const c of failed) lines.push(`| ${mdCell(c.name)} | ${mdCell(c.object)} | ${mdCell(c.expected)} | ${mdCell(c.actual)} |`);
+      for (const c of failed)
+        lines.push(`| ${mdCell(c.name)} | ${mdCell(c.object)} | ${mdCell(c.expected)} | ${mdCell(c.actual)} |`);
     }
   }
   lines.push('');
@@ -504,17 +679,23 @@ export function renderMarkdown(r: DrillReport): string {
   lines.push('## Trend', '');
   if (!r.trend.previous.length) lines.push('First drill of this database: no previous drills to compare with.');
   else {
-    lines.push(`Previous ${plural(r.trend.previous.length, 'drill')}: median restore ${formatSeconds(r.trend.medianSeconds)}; this drill ${formatSeconds(r.restore.seconds)}${r.trend.changeSeconds === null ? '' : ` (${r.trend.changeSeconds >= 0 ? '+' : ''}${r.trend.changeSeconds.toFixed(1)} s vs the previous drill)`}.`, '');
+    lines.push(
+      `Previous ${plural(r.trend.previous.length, 'drill')}: median restore ${formatSeconds(r.trend.medianSeconds)}; this drill ${formatSeconds(r.restore.seconds)}${r.trend.changeSeconds === null ? '' : ` (${r.trend.changeSeconds >= 0 ? '+' : ''}${r.trend.changeSeconds.toFixed(1)} s vs the previous drill)`}.`,
+      '',
+    );
     lines.push('| Drill | Backup | Restore | RTO | Result |', '| --- | --- | ---: | ---: | --- |');
     for (const p of [...r.trend.previous, currentPoint(r)]) {
-      lines.push(`| ${p.startedAt.slice(0, 16).replace('T', ' ')} | ${p.backupId ?? '—'} | ${formatSeconds(p.restoreSeconds)} | ${formatSeconds(p.rtoSeconds)} | ${p.passed ? 'PASS' : 'FAIL'} |`);
+      lines.push(
+        `| ${p.startedAt.slice(0, 16).replace('T', ' ')} | ${p.backupId ?? '—'} | ${formatSeconds(p.restoreSeconds)} | ${formatSeconds(p.rtoSeconds)} | ${p.passed ? 'PASS' : 'FAIL'} |`,
+      );
     }
   }
   lines.push('');
   return lines.join('\n');
 }
 
-const PHASES_NOTE = 'The indented phases add up to the restore time measured against the RTO; the others run before or after it.';
+const PHASES_NOTE =
+  'The indented phases add up to the restore time measured against the RTO; the others run before or after it.';
 
 /** A phase's duration in the phases table: to the millisecond below 100 s, so the parts visibly add up. */
 function phaseDuration(s: number | null): string {
@@ -527,7 +708,12 @@ function phaseRows(r: DrillReport): { label: string; duration: string; total: bo
   let totalShown = false;
   for (const p of r.phases) {
     if (p.inRestoreTime && !totalShown) {
-      rows.push({ label: 'Restore time (against the RTO)', duration: phaseDuration(r.restore.seconds), total: true, sub: false });
+      rows.push({
+        label: 'Restore time (against the RTO)',
+        duration: phaseDuration(r.restore.seconds),
+        total: true,
+        sub: false,
+      });
       totalShown = true;
     }
     rows.push({ label: p.label, duration: phaseDuration(p.seconds), total: false, sub: p.inRestoreTime === true });
@@ -536,10 +722,21 @@ function phaseRows(r: DrillReport): { label: string; duration: string; total: bo
 }
 
 export function currentPoint(r: DrillReport): TrendPoint {
-  return { startedAt: r.startedAt, backupId: r.backup?.id ?? null, restoreSeconds: r.restore.seconds, rtoSeconds: r.restore.rtoSeconds, passed: r.passed };
+  return {
+    startedAt: r.startedAt,
+    backupId: r.backup?.id ?? null,
+    restoreSeconds: r.restore.seconds,
+    rtoSeconds: r.restore.rtoSeconds,
+    passed: r.passed,
+  };
 }
 
-const esc = (s: unknown) => String(s ?? '—').replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;').replace(/"/g, '&quot;');
+const esc = (s: unknown) =>
+  String(s ?? '—')
+    .replace(/&/g, '&amp;')
+    .replace(/</g, '&lt;')
+    .replace(/>/g, '&gt;')
+    .replace(/"/g, '&quot;');
 
 const CSS = `
 body{font:14px/1.45 system-ui,-apple-system,"Segoe UI",Roboto,sans-serif;margin:0;background:#f6f7f9;color:#1d2330}
@@ -583,7 +780,12 @@ export function renderHtml(r: DrillReport): string {
 <dt>Verification</dt><dd>${r.verification ? `${r.verification.totals.checks - r.verification.totals.failed} of ${r.verification.totals.checks} checks passed ${verdict(r.verification.passed)}` : 'not run'}</dd>
 </dl></section>
 <section><h2>Phases</h2><table><tr><th>Phase</th><th class="num">Duration</th></tr>
-${phaseRows(r).map((row) => `<tr${row.total ? ' class="total"' : ''}><td${row.sub ? ' class="sub"' : ''}>${esc(row.label)}</td><td class="num">${esc(row.duration)}</td></tr>`).join('\n')}
+${phaseRows(r)
+  .map(
+    (row) =>
+      `<tr${row.total ? ' class="total"' : ''}><td${row.sub ? ' class="sub"' : ''}>${esc(row.label)}</td><td class="num">${esc(row.duration)}</td></tr>`,
+  )
+  .join('\n')}
 </table><p class="note">${esc(PHASES_NOTE)}</p></section>
 <section><h2>Checklist</h2><table><tr><th></th><th>Item</th><th>Detail</th></tr>
 ${r.checklist.map((c) => `<tr><td class="s-${c.state}">${esc(CHECKLIST_SYMBOLS[c.state])}</td><td>${esc(c.item)}</td><td>${esc(c.detail)}</td></tr>`).join('\n')}
@@ -596,7 +798,9 @@ ${r.checklist.map((c) => `<tr><td class="s-${c.state}">${esc(CHECKLIST_SYMBOLS[c
         ? `<table><tr><th>Check</th><th>Object</th><th>Expected</th><th>Actual</th></tr>${failedChecks.map((c) => `<tr><td>${esc(c.name)}</td><td><code>${esc(c.object)}</code></td><td>${esc(c.expected)}</td><td>${esc(c.actual)}</td></tr>`).join('')}</table>`
         : `<p>All ${r.verification.totals.checks} checks passed${r.verification.checks.length ? ` (${esc(checkCounts(r.verification.checks))})` : ''}.</p>`
   }</section>
-<section><h2>Evidence</h2><ul>${evidenceLines(r).map((l) => `<li>${esc(l)}</li>`).join('')}</ul></section>
+<section><h2>Evidence</h2><ul>${evidenceLines(r)
+    .map((l) => `<li>${esc(l)}</li>`)
+    .join('')}</ul></section>
 <section><h2>Trend</h2>${trendSvg(r)}
 <p>${r.trend.previous.length ? `Median of the previous ${plural(r.trend.previous.length, 'drill')}: ${esc(formatSeconds(r.trend.medianSeconds))}.${r.trend.changeSeconds === null ? '' : ` Change since the previous drill: ${r.trend.changeSeconds >= 0 ? '+' : ''}${esc(r.trend.changeSeconds.toFixed(1))} s.`}` : 'First drill of this database.'}</p></section>
 <footer>crypto-stock-dr drill report, format ${r.formatVersion}</footer>
@@ -611,14 +815,20 @@ const plural = (n: number, noun: string) => `${n} ${noun}${n === 1 ? '' : 's'}`;
 function evidenceLines(r: DrillReport): string[] {
   const e = r.evidence;
   const lines = [
-    r.signature ? `Signed (${r.signature.algorithm}, key ${r.signature.keyId}): check with dr report verify <report>.json` : `UNSIGNED: ${r.unsigned ?? 'no signing key configured'}`,
+    r.signature
+      ? `Signed (${r.signature.algorithm}, key ${r.signature.keyId}): check with dr report verify <report>.json`
+      : `UNSIGNED: ${r.unsigned ?? 'no signing key configured'}`,
   ];
   if (!e) return [...lines, 'No evidence recorded (older report).'];
   lines.push(`Manifest SHA-256: ${e.manifestSha256 ?? 'unknown'}`);
-  lines.push(e.achievedRpo
-    ? `Achieved RPO: ${formatSeconds(e.achievedRpo.seconds)} (newest restored row ${e.achievedRpo.newestRow} in ${e.achievedRpo.table}, before the backup's snapshot)`
-    : 'Achieved RPO: unknown (no time column recorded)');
-  lines.push(`Versions: crypto-stock-dr ${e.versions.dr}, pg_dump ${e.versions.pgDump ?? '—'}, PostgreSQL ${e.versions.server ?? '—'}${e.versions.timescaledb ? `, TimescaleDB ${e.versions.timescaledb}` : ''}`);
+  lines.push(
+    e.achievedRpo
+      ? `Achieved RPO: ${formatSeconds(e.achievedRpo.seconds)} (newest restored row ${e.achievedRpo.newestRow} in ${e.achievedRpo.table}, before the backup's snapshot)`
+      : 'Achieved RPO: unknown (no time column recorded)',
+  );
+  lines.push(
+    `Versions: crypto-stock-dr ${e.versions.dr}, pg_dump ${e.versions.pgDump ?? '—'}, PostgreSQL ${e.versions.server ?? '—'}${e.versions.timescaledb ? `, TimescaleDB ${e.versions.timescaledb}` : ''}`,
+  );
   return lines;
 }
 
@@ -656,28 +866,47 @@ export function trendSvg(r: DrillReport): string {
   const ticks = [0, 0.25, 0.5, 0.75, 1].map((f) => yMax * f);
   // Dates label the bars; with two drills on one day, the time tells them apart.
   const days = points.map((p) => p.startedAt.slice(5, 10));
-  const label = (p: TrendPoint, i: number) => (days.indexOf(days[i]) !== days.lastIndexOf(days[i]) ? `${days[i]} ${p.startedAt.slice(11, 16)}` : days[i]);
+  const label = (p: TrendPoint, i: number) =>
+    days.indexOf(days[i]) !== days.lastIndexOf(days[i]) ? `${days[i]} ${p.startedAt.slice(11, 16)}` : days[i];
   const parts: string[] = [];
-  parts.push(`<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 ${W} ${H}" width="100%" role="img" aria-label="Restore seconds of the last ${points.length} drills against the RTO">`);
+  parts.push(
+    `<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 ${W} ${H}" width="100%" role="img" aria-label="Restore seconds of the last ${points.length} drills against the RTO">`,
+  );
   for (const t of ticks) {
-    parts.push(`<line class="grid" x1="${left}" x2="${W - right}" y1="${y(t).toFixed(1)}" y2="${y(t).toFixed(1)}" stroke="#eaeef2"/>`);
-    parts.push(`<text x="${left - 6}" y="${(y(t) + 4).toFixed(1)}" text-anchor="end">${esc(formatSeconds(Math.round(t * 10) / 10))}</text>`);
+    parts.push(
+      `<line class="grid" x1="${left}" x2="${W - right}" y1="${y(t).toFixed(1)}" y2="${y(t).toFixed(1)}" stroke="#eaeef2"/>`,
+    );
+    parts.push(
+      `<text x="${left - 6}" y="${(y(t) + 4).toFixed(1)}" text-anchor="end">${esc(formatSeconds(Math.round(t * 10) / 10))}</text>`,
+    );
   }
   points.forEach((p, i) => {
     const current = i === points.length - 1;
     const v = p.restoreSeconds;
     const fill = p.passed ? '#1a7f37' : '#cf222e';
     if (v !== null) {
-      parts.push(`<rect x="${(x(i) - barW / 2).toFixed(1)}" y="${y(v).toFixed(1)}" width="${barW.toFixed(1)}" height="${(y(0) - y(v)).toFixed(1)}" fill="${fill}" fill-opacity="${current ? 1 : 0.55}"><title>${esc(p.startedAt)}: ${esc(formatSeconds(v))} ${p.passed ? 'PASS' : 'FAIL'}</title></rect>`);
-      parts.push(`<text x="${x(i).toFixed(1)}" y="${(y(v) - 4).toFixed(1)}" text-anchor="middle">${esc(formatSeconds(v))}</text>`);
+      parts.push(
+        `<rect x="${(x(i) - barW / 2).toFixed(1)}" y="${y(v).toFixed(1)}" width="${barW.toFixed(1)}" height="${(y(0) - y(v)).toFixed(1)}" fill="${fill}" fill-opacity="${current ? 1 : 0.55}"><title>${esc(p.startedAt)}: ${esc(formatSeconds(v))} ${p.passed ? 'PASS' : 'FAIL'}</title></rect>`,
+      );
+      parts.push(
+        `<text x="${x(i).toFixed(1)}" y="${(y(v) - 4).toFixed(1)}" text-anchor="middle">${esc(formatSeconds(v))}</text>`,
+      );
     } else {
-      parts.push(`<text x="${x(i).toFixed(1)}" y="${(y(0) - 4).toFixed(1)}" text-anchor="middle" fill="#cf222e">✗</text>`);
+      parts.push(
+        `<text x="${x(i).toFixed(1)}" y="${(y(0) - 4).toFixed(1)}" text-anchor="middle" fill="#cf222e">✗</text>`,
+      );
     }
-    parts.push(`<text x="${x(i).toFixed(1)}" y="${H - bottom + 16}" text-anchor="middle"${current ? ' font-weight="700"' : ''}>${esc(label(p, i))}</text>`);
+    parts.push(
+      `<text x="${x(i).toFixed(1)}" y="${H - bottom + 16}" text-anchor="middle"${current ? ' font-weight="700"' : ''}>${esc(label(p, i))}</text>`,
+    );
   });
   const rtoY = rtoOnScale ? y(rto) : offScaleRtoY;
-  parts.push(`<line class="rto" x1="${left}" x2="${W - right}" y1="${rtoY.toFixed(1)}" y2="${rtoY.toFixed(1)}" stroke="#cf222e" stroke-width="1.5" stroke-dasharray="6 4"/>`);
-  parts.push(`<text x="${W - right}" y="${(rtoY - 5).toFixed(1)}" text-anchor="end" fill="#cf222e">RTO ${esc(formatSeconds(rto))}${rtoOnScale ? '' : ' (off scale, above)'}</text>`);
+  parts.push(
+    `<line class="rto" x1="${left}" x2="${W - right}" y1="${rtoY.toFixed(1)}" y2="${rtoY.toFixed(1)}" stroke="#cf222e" stroke-width="1.5" stroke-dasharray="6 4"/>`,
+  );
+  parts.push(
+    `<text x="${W - right}" y="${(rtoY - 5).toFixed(1)}" text-anchor="end" fill="#cf222e">RTO ${esc(formatSeconds(rto))}${rtoOnScale ? '' : ' (off scale, above)'}</text>`,
+  );
   parts.push(`<line x1="${left}" x2="${W - right}" y1="${y(0)}" y2="${y(0)}" stroke="#8c959f"/>`);
   parts.push(`<text x="${left}" y="${H - 6}">restore time per drill (this drill in bold, right)</text>`);
   parts.push('</svg>');
@@ -694,7 +923,19 @@ const StoredReportSchema = z.object({
   passed: z.boolean(),
   backup: z.object({ id: z.string() }).nullable(),
   restore: z.object({ seconds: z.number().nullable(), rtoSeconds: z.number() }),
-  trend: z.object({ previous: z.array(z.object({ startedAt: z.string(), backupId: z.string().nullable(), restoreSeconds: z.number().nullable(), rtoSeconds: z.number(), passed: z.boolean() })) }).optional(),
+  trend: z
+    .object({
+      previous: z.array(
+        z.object({
+          startedAt: z.string(),
+          backupId: z.string().nullable(),
+          restoreSeconds: z.number().nullable(),
+          rtoSeconds: z.number(),
+          passed: z.boolean(),
+        }),
+      ),
+    })
+    .optional(),
 });
 
 /** Sort key of a report key: its day, then the same-day suffix (the day's first drill has none). */
@@ -708,7 +949,11 @@ function reportOrder(key: string): string {
  * files), plus the trend each of them carried: reports expire with the vault's lifecycle rules,
  * but the newest one still remembers the drills before it. Unreadable reports are skipped.
  */
-export async function readDrillHistory(repo: Repository, database: string, options: { readonly prefix?: string } = {}): Promise<TrendPoint[]> {
+export async function readDrillHistory(
+  repo: Repository,
+  database: string,
+  options: { readonly prefix?: string } = {},
+): Promise<TrendPoint[]> {
   const prefix = options.prefix ?? '';
   const keys = (await repo.list(drillReportsPrefix(prefix))).filter((k) => isDrillReportJsonKey(k, prefix, database));
   keys.sort((a, b) => (reportOrder(a) < reportOrder(b) ? -1 : 1));
@@ -726,7 +971,13 @@ export async function readDrillHistory(repo: Repository, database: string, optio
   for (const r of reports) {
     if (!r) continue;
     for (const p of r.trend?.previous ?? []) if (!byStart.has(p.startedAt)) byStart.set(p.startedAt, p);
-    byStart.set(r.startedAt, { startedAt: r.startedAt, backupId: r.backup?.id ?? null, restoreSeconds: r.restore.seconds, rtoSeconds: r.restore.rtoSeconds, passed: r.passed });
+    byStart.set(r.startedAt, {
+      startedAt: r.startedAt,
+      backupId: r.backup?.id ?? null,
+      restoreSeconds: r.restore.seconds,
+      rtoSeconds: r.restore.rtoSeconds,
+      passed: r.passed,
+    });
   }
   return [...byStart.values()].sort((a, b) => (a.startedAt < b.startedAt ? -1 : 1)).slice(-TREND_LENGTH);
 }
@@ -757,17 +1008,28 @@ export async function writeDrillReport(
 ): Promise<DrillReportKeys> {
   const prefix = options.prefix ?? '';
   // Signed once: a report the caller already signed (to return it) is written as it is.
-  const report = 'signature' in unsignedReport ? unsignedReport : await signReport(unsignedReport, options.signer, options.unsignedReason);
+  const report =
+    'signature' in unsignedReport
+      ? unsignedReport
+      : await signReport(unsignedReport, options.signer, options.unsignedReason);
   const at = new Date(report.startedAt);
-  const bodies: Record<DrillReportFormat, string> = { html: renderHtml(report), md: renderMarkdown(report), json: renderJson(report) };
+  const bodies: Record<DrillReportFormat, string> = {
+    html: renderHtml(report),
+    md: renderMarkdown(report),
+    json: renderJson(report),
+  };
   for (let attempt = 0; attempt < 100; attempt++) {
     const base = drillReportBase(prefix, report.database, at, attempt);
-    const keys = Object.fromEntries(DRILL_REPORT_FORMATS.map((f) => [f, `${base}.${f}`])) as Record<DrillReportFormat, string>;
+    const keys = Object.fromEntries(DRILL_REPORT_FORMATS.map((f) => [f, `${base}.${f}`])) as Record<
+      DrillReportFormat,
+      string
+    >;
     const taken = await Promise.all(DRILL_REPORT_FORMATS.map((f) => repo.head(keys[f])));
     if (taken.some(Boolean)) continue;
     // Evidence: kept (and, on a locking S3 repository, COMPLIANCE-locked) for EVIDENCE_RETENTION_DAYS,
     // so twelve months of drills stay readable for the trend and for an auditor.
-    for (const f of DRILL_REPORT_FORMATS) await repo.put(keys[f], bodies[f], { tier: EVIDENCE, contentType: CONTENT_TYPES[f] });
+    for (const f of DRILL_REPORT_FORMATS)
+      await repo.put(keys[f], bodies[f], { tier: EVIDENCE, contentType: CONTENT_TYPES[f] });
     return keys;
   }
   throw new Error(`100 drill reports of ${report.database} already exist for ${report.startedAt.slice(0, 10)}`);

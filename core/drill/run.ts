@@ -9,21 +9,32 @@
  * that name is refused before anything is touched. Two drills of one database on one scratch
  * server at the same time are not supported.
  */
+
+import { randomBytes } from 'node:crypto';
 import { request as httpRequest } from 'node:http';
 import { request as httpsRequest } from 'node:https';
-import { randomBytes } from 'node:crypto';
 import { runBackup } from '../backup/backup.ts';
-import { readManifest, resolveBackup } from '../repository/backups.ts';
-import { DrError } from '../errors.ts';
-import { REPORTS_ROOT } from '../repository/layout.ts';
 import type { Manifest } from '../backup/manifest.ts';
-import { connect, parsePgUrl, type PgTools, quoteIdent, withDatabase } from '../pg/connection.ts';
-import { achievedRpo, DR_VERSION, fileSigner, manifestSha256, type ReportSigner, signReport } from './evidence.ts';
-import { buildDrillReport, DEFAULT_RTO_SECONDS, type DrillEvidence, type DrillFacts, type DrillReport, type DrillReportKeys, readDrillHistory, type TrendPoint, writeDrillReport } from './report.ts';
+import { DrError } from '../errors.ts';
+import { connect, type PgTools, parsePgUrl, quoteIdent, withDatabase } from '../pg/connection.ts';
+import { readManifest, resolveBackup } from '../repository/backups.ts';
+import { REPORTS_ROOT } from '../repository/layout.ts';
 import type { Repository } from '../repository/types.ts';
-import { runRestore, type RestoreResult } from '../restore/full.ts';
 import { holdNewestVerified, type VerifiedHold } from '../repository/verified-hold.ts';
+import { type RestoreResult, runRestore } from '../restore/full.ts';
 import { parseHealthUrl, type VerifyCheck, verifyAgainstManifest } from '../verify/verify.ts';
+import { achievedRpo, DR_VERSION, fileSigner, manifestSha256, type ReportSigner, signReport } from './evidence.ts';
+import {
+  buildDrillReport,
+  DEFAULT_RTO_SECONDS,
+  type DrillEvidence,
+  type DrillFacts,
+  type DrillReport,
+  type DrillReportKeys,
+  readDrillHistory,
+  type TrendPoint,
+  writeDrillReport,
+} from './report.ts';
 
 export interface DrillOptions {
   readonly repository: Repository;
@@ -63,7 +74,13 @@ export interface DrillOptions {
   readonly onPhase?: (phase: DrillPhase) => void;
 }
 
-export type DrillPhase = 'backup' | 'download and verify checksums' | 'restore' | 'verify data' | 'drop scratch database' | 'report';
+export type DrillPhase =
+  | 'backup'
+  | 'download and verify checksums'
+  | 'restore'
+  | 'verify data'
+  | 'drop scratch database'
+  | 'report';
 
 export interface DrillResult {
   readonly report: DrillReport;
@@ -95,7 +112,8 @@ export async function runDrill(options: DrillOptions): Promise<DrillResult> {
   const startedAt = options.now ?? new Date();
   const clock = Date.now();
   const rtoSeconds = options.rtoSeconds ?? DEFAULT_RTO_SECONDS;
-  if (!(rtoSeconds > 0)) throw new DrError(`RTO must be a positive number of seconds, got ${rtoSeconds}`, 'e.g. --rto 1h or --rto 3600');
+  if (!(rtoSeconds > 0))
+    throw new DrError(`RTO must be a positive number of seconds, got ${rtoSeconds}`, 'e.g. --rto 1h or --rto 3600');
 
   // Bad input fails before anything is touched.
   const scratchServer = parsePgUrl(options.scratchServer, '--scratch');
@@ -118,7 +136,7 @@ export async function runDrill(options: DrillOptions): Promise<DrillResult> {
 
   const errors: { step: string; message: string }[] = [];
   const fail = (step: string, err: unknown) => {
-    const message = err instanceof DrError ? err.oneLine() : (err as Error)?.message ?? String(err);
+    const message = err instanceof DrError ? err.oneLine() : ((err as Error)?.message ?? String(err));
     errors.push({ step, message });
     log(`${step} failed: ${message}`);
   };
@@ -138,7 +156,15 @@ export async function runDrill(options: DrillOptions): Promise<DrillResult> {
       phase('backup');
       const started = Date.now();
       try {
-        const b = await runBackup({ db: source.url, repository: repo, jobs: options.jobs, tools: options.tools, workDir: options.workDir, now: startedAt, log });
+        const b = await runBackup({
+          db: source.url,
+          repository: repo,
+          jobs: options.jobs,
+          tools: options.tools,
+          workDir: options.workDir,
+          now: startedAt,
+          log,
+        });
         freshBackupMs = b.durationMs;
         backupRef = b.id;
         backupInfo = { id: b.id, startedAt: b.startedAt, bytes: b.bytes, tier: b.tier, fresh: true };
@@ -153,7 +179,13 @@ export async function runDrill(options: DrillOptions): Promise<DrillResult> {
       try {
         const candidates = await resolveBackup(repo, backupRef, database);
         const m = await readManifest(repo, candidates.database, candidates.ids[0]);
-        backupInfo = { id: m.id, startedAt: m.startedAt, bytes: m.totals.bytes, tier: m.tier, fresh: backupInfo?.fresh };
+        backupInfo = {
+          id: m.id,
+          startedAt: m.startedAt,
+          bytes: m.totals.bytes,
+          tier: m.tier,
+          fresh: backupInfo?.fresh,
+        };
       } catch (err) {
         // runRestore reports the same problem (or falls back past it); keep going.
         log(`could not read the manifest of ${backupRef}: ${(err as Error).message}`);
@@ -180,7 +212,13 @@ export async function runDrill(options: DrillOptions): Promise<DrillResult> {
           },
         });
         manifest = await readManifest(repo, restore.backup.database, restore.backup.id);
-        backupInfo = { id: manifest.id, startedAt: manifest.startedAt, bytes: manifest.totals.bytes, tier: manifest.tier, fresh: backupInfo?.fresh && backupInfo.id === manifest.id };
+        backupInfo = {
+          id: manifest.id,
+          startedAt: manifest.startedAt,
+          bytes: manifest.totals.bytes,
+          tier: manifest.tier,
+          fresh: backupInfo?.fresh && backupInfo.id === manifest.id,
+        };
         await markScratch(options.scratchServer, scratch, manifest.id, startedAt);
       } catch (err) {
         restoreMs = Date.now() - started;
@@ -194,7 +232,14 @@ export async function runDrill(options: DrillOptions): Promise<DrillResult> {
       const started = Date.now();
       try {
         const [verified, wsChecks] = await Promise.all([
-          verifyAgainstManifest({ manifest, target: scratchUrl, healthUrls: httpUrls, healthTimeoutMs: options.healthTimeoutMs, noOwner: options.noOwner, skipDatabaseComment: true }),
+          verifyAgainstManifest({
+            manifest,
+            target: scratchUrl,
+            healthUrls: httpUrls,
+            healthTimeoutMs: options.healthTimeoutMs,
+            noOwner: options.noOwner,
+            skipDatabaseComment: true,
+          }),
           Promise.all(wsUrls.map((u) => probeWebSocket(u, options.healthTimeoutMs ?? 5000))),
         ]);
         const checks = [...verified.checks, ...wsChecks];
@@ -205,7 +250,9 @@ export async function runDrill(options: DrillOptions): Promise<DrillResult> {
           totals: { checks: verified.totals.checks + wsChecks.length, failed: verified.totals.failed + wsFailed },
           durationMs: Date.now() - started,
         };
-        log(`verification ${verification.passed ? 'passed' : 'FAILED'}: ${verification.totals!.checks - verification.totals!.failed}/${verification.totals!.checks} checks`);
+        log(
+          `verification ${verification.passed ? 'passed' : 'FAILED'}: ${verification.totals!.checks - verification.totals!.failed}/${verification.totals!.checks} checks`,
+        );
       } catch (err) {
         fail('verify-data', err);
       }
@@ -234,7 +281,7 @@ export async function runDrill(options: DrillOptions): Promise<DrillResult> {
     try {
       hold = await holdNewestVerified(repo, manifest.database, manifest.id, { log });
     } catch (err) {
-      holdError = err instanceof DrError ? err.oneLine() : (err as Error)?.message ?? String(err);
+      holdError = err instanceof DrError ? err.oneLine() : ((err as Error)?.message ?? String(err));
       log(`WARNING: no legal hold placed on the newest verified backup (${holdError})`);
     }
   }
@@ -255,7 +302,12 @@ export async function runDrill(options: DrillOptions): Promise<DrillResult> {
     evidence = {
       manifestSha256: await manifestSha256(repo, manifest.database, manifest.id).catch(() => null),
       achievedRpo: achievedRpo(manifest.startedAt, manifest.tables),
-      versions: { dr: DR_VERSION, pgDump: manifest.dump.version, server: manifest.server.version, timescaledb: manifest.timescale?.version ?? null },
+      versions: {
+        dr: DR_VERSION,
+        pgDump: manifest.dump.version,
+        server: manifest.server.version,
+        timescaledb: manifest.timescale?.version ?? null,
+      },
     };
   }
   let previous: TrendPoint[] = [];
@@ -264,23 +316,29 @@ export async function runDrill(options: DrillOptions): Promise<DrillResult> {
   } catch (err) {
     log(`could not read previous drill reports (the trend will be empty): ${(err as Error).message}`);
   }
-  const report = await signReport(buildDrillReport({
-    database,
-    startedAt,
-    finishedAt: new Date(startedAt.getTime() + (Date.now() - clock)),
-    rtoSeconds,
-    backup: backupInfo,
-    freshBackupMs,
-    scratch: scratchTouched ? { database: scratch, server: scratchServer.display.replace(/\/[^/]*$/, ''), dropped } : undefined,
-    restore,
-    restoreMs,
-    verification,
-    cleanupMs,
-    errors,
-    healthUrls,
-    previous,
-    evidence,
-  }), signer, unsignedReason);
+  const report = await signReport(
+    buildDrillReport({
+      database,
+      startedAt,
+      finishedAt: new Date(startedAt.getTime() + (Date.now() - clock)),
+      rtoSeconds,
+      backup: backupInfo,
+      freshBackupMs,
+      scratch: scratchTouched
+        ? { database: scratch, server: scratchServer.display.replace(/\/[^/]*$/, ''), dropped }
+        : undefined,
+      restore,
+      restoreMs,
+      verification,
+      cleanupMs,
+      errors,
+      healthUrls,
+      previous,
+      evidence,
+    }),
+    signer,
+    unsignedReason,
+  );
   const keys = await writeDrillReport(reportRepo, report, { prefix: reportPrefix });
   const where = (key: string) => reportRepo.localPath?.(key) ?? `${reportRepo.url.replace(/\/$/, '')}/${key}`;
   const files = { html: where(keys.html), md: where(keys.md), json: where(keys.json) };
@@ -289,7 +347,12 @@ export async function runDrill(options: DrillOptions): Promise<DrillResult> {
 }
 
 /** Drops a drill leftover of that name; refuses (DrError) a database of that name that is not one. */
-async function clearLeftover(server: string, scratch: string, display: string, log: (m: string) => void): Promise<void> {
+async function clearLeftover(
+  server: string,
+  scratch: string,
+  display: string,
+  log: (m: string) => void,
+): Promise<void> {
   const admin = await connectAdmin(server);
   try {
     const { rows } = await admin.query<{ comment: string | null }>(
@@ -333,7 +396,8 @@ async function connectAdmin(server: string) {
   try {
     return await connect(withDatabase(server, 'postgres'), 'scratch server');
   } catch (err) {
-    if (err instanceof DrError && /does not exist/.test(err.message)) return connect(withDatabase(server, 'template1'), 'scratch server');
+    if (err instanceof DrError && /does not exist/.test(err.message))
+      return connect(withDatabase(server, 'template1'), 'scratch server');
     throw err;
   }
 }
@@ -343,7 +407,13 @@ async function connectAdmin(server: string) {
  * Protocols within `timeoutMs`. The connection is closed right after; no frames are sent.
  */
 export function probeWebSocket(url: string, timeoutMs: number): Promise<VerifyCheck> {
-  const check = (actual: string | number | null): VerifyCheck => ({ name: 'websocket', object: url, expected: 101, actual, passed: actual === 101 });
+  const check = (actual: string | number | null): VerifyCheck => ({
+    name: 'websocket',
+    object: url,
+    expected: 101,
+    actual,
+    passed: actual === 101,
+  });
   return new Promise((resolve) => {
     let u: URL;
     try {

@@ -16,8 +16,16 @@ export const MAX_DRILLED_NAME = MAX_IDENTIFIER - SCRATCH_PREFIX.length - '_yyyym
 
 /** Throws unless `name` is a drill scratch database name. */
 export function assertScratchName(name: string): void {
-  if (!name.startsWith(SCRATCH_PREFIX) || name.length <= SCRATCH_PREFIX.length || Buffer.byteLength(name) > MAX_IDENTIFIER || !/^[A-Za-z0-9_-]+$/.test(name)) {
-    throw new DrError(`refusing to drop "${name}": not a drill scratch database`, `only databases named ${SCRATCH_PREFIX}<db>_<yyyymmdd> (letters, digits, _ and -, at most ${MAX_IDENTIFIER}) are dropped`);
+  if (
+    !name.startsWith(SCRATCH_PREFIX) ||
+    name.length <= SCRATCH_PREFIX.length ||
+    Buffer.byteLength(name) > MAX_IDENTIFIER ||
+    !/^[A-Za-z0-9_-]+$/.test(name)
+  ) {
+    throw new DrError(
+      `refusing to drop "${name}": not a drill scratch database`,
+      `only databases named ${SCRATCH_PREFIX}<db>_<yyyymmdd> (letters, digits, _ and -, at most ${MAX_IDENTIFIER}) are dropped`,
+    );
   }
 }
 

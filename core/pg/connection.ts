@@ -5,13 +5,20 @@
  */
 import { spawn } from 'node:child_process';
 import { readFileSync } from 'node:fs';
+import { createConnection } from 'node:net';
 import { userInfo } from 'node:os';
 import { join } from 'node:path';
 import pg from 'pg';
 import pgpass from 'pgpass';
 import { DrError } from '../errors.ts';
-import { diesWithParent, interruption, isSetprivExecFailure, throwIfInterrupted, trackCancel, trackChild } from '../signals.ts';
-import { createConnection } from 'node:net';
+import {
+  diesWithParent,
+  interruption,
+  isSetprivExecFailure,
+  throwIfInterrupted,
+  trackCancel,
+  trackChild,
+} from '../signals.ts';
 
 export interface PgUrl {
   /** The URL as given, passed to libpq tools unchanged. */
@@ -37,21 +44,38 @@ export function parsePgUrl(value: string, flag: string): PgUrl {
     url = undefined;
   }
   if (!url) {
-    throw new DrError(`${flag} "${redact(value)}" is not a connection URL`, 'use postgres://user@host:5432/database or "host=… dbname=…" (password from PGPASSWORD or ~/.pgpass)', 2);
+    throw new DrError(
+      `${flag} "${redact(value)}" is not a connection URL`,
+      'use postgres://user@host:5432/database or "host=… dbname=…" (password from PGPASSWORD or ~/.pgpass)',
+      2,
+    );
   }
   if (url.protocol !== 'postgres:' && url.protocol !== 'postgresql:') {
-    throw new DrError(`${flag} "${redact(value)}" is not a PostgreSQL URL`, 'use postgres://user@host:5432/database', 2);
+    throw new DrError(
+      `${flag} "${redact(value)}" is not a PostgreSQL URL`,
+      'use postgres://user@host:5432/database',
+      2,
+    );
   }
   const { user, database, host, port } = uriParts(url);
   return { url: uri!, database, display: `${user}@${host ?? 'localhost'}:${port}/${database}` };
 }
 
 /** The parts libpq reads from a URI, query parameters and PG* defaults included. */
-function uriParts(url: URL): { user: string; password?: string; database: string; host?: string; port: number; params: Map<string, string> } {
+function uriParts(url: URL): {
+  user: string;
+  password?: string;
+  database: string;
+  host?: string;
+  port: number;
+  params: Map<string, string>;
+} {
   const q = queryOf(url);
   const user = decodeURIComponent(url.username) || q.get('user') || defaultUser();
-  const database = decodeURIComponent(url.pathname.replace(/^\//, '')) || q.get('dbname') || process.env.PGDATABASE || user;
-  const host = decodeURIComponent(url.hostname.replace(/^\[(.*)\]$/, '$1')) || q.get('host') || process.env.PGHOST || undefined;
+  const database =
+    decodeURIComponent(url.pathname.replace(/^\//, '')) || q.get('dbname') || process.env.PGDATABASE || user;
+  const host =
+    decodeURIComponent(url.hostname.replace(/^\[(.*)\]$/, '$1')) || q.get('host') || process.env.PGHOST || undefined;
   const port = Number(url.port || q.get('port') || process.env.PGPORT || 5432);
   const password = decodeURIComponent(url.password) || q.get('password') || undefined;
   return { user, password, database, host, port, params: q };
@@ -63,7 +87,13 @@ function queryOf(url: URL): Map<string, string> {
   for (const part of url.search.slice(1).split('&')) {
     if (!part) continue;
     const eq = part.indexOf('=');
-    const decode = (t: string) => { try { return decodeURIComponent(t); } catch { return t; } };
+    const decode = (t: string) => {
+      try {
+        return decodeURIComponent(t);
+      } catch {
+        return t;
+      }
+    };
     params.set(decode(eq < 0 ? part : part.slice(0, eq)), decode(eq < 0 ? '' : part.slice(eq + 1)));
   }
   return params;
@@ -244,17 +274,42 @@ export function connectionError(err: unknown, display: string, role: string): Dr
     case 'EAI_AGAIN':
     case 'EHOSTUNREACH':
     case 'ETIMEDOUT':
-      return new DrError(`cannot reach the ${role} server ${display} (${e.code})`, 'check host and port, that PostgreSQL is running, and the network path (security groups)', 1, { cause: err });
+      return new DrError(
+        `cannot reach the ${role} server ${display} (${e.code})`,
+        'check host and port, that PostgreSQL is running, and the network path (security groups)',
+        1,
+        { cause: err },
+      );
     case '28P01':
     case '28000':
-      return new DrError(`authentication failed for ${display}: ${message}`, 'check PGPASSWORD, ~/.pgpass or the database secret', 1, { cause: err });
+      return new DrError(
+        `authentication failed for ${display}: ${message}`,
+        'check PGPASSWORD, ~/.pgpass or the database secret',
+        1,
+        { cause: err },
+      );
     case '3D000':
-      return new DrError(`database "${parsePgUrlSafe(display)}" does not exist on the ${role} server (${display})`, 'check the database name in the URL', 1, { cause: err });
+      return new DrError(
+        `database "${parsePgUrlSafe(display)}" does not exist on the ${role} server (${display})`,
+        'check the database name in the URL',
+        1,
+        { cause: err },
+      );
   }
   if (/timeout/i.test(message)) {
-    return new DrError(`cannot reach the ${role} server ${display} (timeout)`, 'check host and port, and the network path (security groups)', 1, { cause: err });
+    return new DrError(
+      `cannot reach the ${role} server ${display} (timeout)`,
+      'check host and port, and the network path (security groups)',
+      1,
+      { cause: err },
+    );
   }
-  return new DrError(`cannot connect to the ${role} server ${display}: ${message}`, 'check the connection URL and the server log', 1, { cause: err });
+  return new DrError(
+    `cannot connect to the ${role} server ${display}: ${message}`,
+    'check the connection URL and the server log',
+    1,
+    { cause: err },
+  );
 }
 
 function parsePgUrlSafe(display: string): string {
@@ -265,15 +320,20 @@ function parsePgUrlSafe(display: string): string {
 export function queryError(err: unknown, doing: string): DrError | undefined {
   const e = err as { code?: unknown; message?: string };
   if (typeof e?.code !== 'string' || !/^[0-9A-Z]{5}$/.test(e.code)) return undefined;
-  const hint = e.code === '42501'
-    ? 'the backup user needs read access to every table: GRANT pg_read_all_data TO <user> (PostgreSQL 14+)'
-    : 'see the PostgreSQL server log';
+  const hint =
+    e.code === '42501'
+      ? 'the backup user needs read access to every table: GRANT pg_read_all_data TO <user> (PostgreSQL 14+)'
+      : 'see the PostgreSQL server log';
   return new DrError(`${doing} failed: ${redact(e.message ?? e.code)}`, hint, 1, { cause: err });
 }
 
 /** libpq error text printed by pg_dump/pg_restore/psql, mapped like connectionError(). */
 export function toolConnectionError(stderr: string, display: string, role: string): DrError | undefined {
-  if (/Connection refused|could not translate host name|No route to host|timeout expired|Network is unreachable/i.test(stderr)) {
+  if (
+    /Connection refused|could not translate host name|No route to host|timeout expired|Network is unreachable/i.test(
+      stderr,
+    )
+  ) {
     return connectionError({ code: 'ECONNREFUSED' }, display, role);
   }
   if (/password authentication failed|no password supplied|no pg_hba.conf entry/i.test(stderr)) {
@@ -284,7 +344,10 @@ export function toolConnectionError(stderr: string, display: string, role: strin
 }
 
 export function firstErrorLine(stderr: string): string {
-  const lines = stderr.split('\n').map((l) => l.trim()).filter(Boolean);
+  const lines = stderr
+    .split('\n')
+    .map((l) => l.trim())
+    .filter(Boolean);
   return redact(lines.find((l) => /error|fatal/i.test(l)) ?? lines[0] ?? 'no output');
 }
 
@@ -317,11 +380,17 @@ export interface RunToolOptions {
 }
 
 /** Runs a client tool to completion; never throws on a non-zero exit (callers map the error). */
-export function runTool(tools: PgTools, name: string, args: string[], options: RunToolOptions = {}): Promise<ToolResult> {
+export function runTool(
+  tools: PgTools,
+  name: string,
+  args: string[],
+  options: RunToolOptions = {},
+): Promise<ToolResult> {
   return new Promise((resolve, reject) => {
     // After a signal nothing new starts; the caller fails as for a tool that failed, and the CLI
     // reports the interruption (never a rejection: a promise not awaited yet must not crash dr).
-    if (interruption()) return resolve({ code: 128, stdout: '', stderr: `${name}: not started: interrupted by ${interruption()}` });
+    if (interruption())
+      return resolve({ code: 128, stdout: '', stderr: `${name}: not started: interrupted by ${interruption()}` });
     // Under setpriv --pdeathsig where available: the tool dies with dr, even by kill -9.
     const tool = diesWithParent(toolPath(tools, name), args);
     const child = spawn(tool.file, tool.args, {
@@ -333,7 +402,9 @@ export function runTool(tools: PgTools, name: string, args: string[], options: R
     let stdout = '';
     let stderr = '';
     let partial = '';
-    child.stdout?.setEncoding('utf8').on('data', (d: string) => { stdout += d; });
+    child.stdout?.setEncoding('utf8').on('data', (d: string) => {
+      stdout += d;
+    });
     child.stderr!.setEncoding('utf8').on('data', (d: string) => {
       // Keep the head and tail of very chatty output (verbose mode), enough for error messages.
       stderr = stderr.length < 1_000_000 ? stderr + d : stderr;
@@ -346,13 +417,23 @@ export function runTool(tools: PgTools, name: string, args: string[], options: R
     child.once('error', (err: NodeJS.ErrnoException) => {
       if (err.name === 'AbortError') return; // 'close' follows and reports the exit
       if (err.code === 'ENOENT') {
-        reject(new DrError(`${name} not found${tools.binDir ? ` in ${tools.binDir}` : ' on PATH'}`, 'install the PostgreSQL client tools of the server\'s major version, or point --pg-bin at them'));
+        reject(
+          new DrError(
+            `${name} not found${tools.binDir ? ` in ${tools.binDir}` : ' on PATH'}`,
+            "install the PostgreSQL client tools of the server's major version, or point --pg-bin at them",
+          ),
+        );
       } else reject(err);
     });
     child.once('close', (code, signal) => {
       if (partial && options.onStderrLine) options.onStderrLine(partial);
       if (code !== 0 && isSetprivExecFailure(stderr)) {
-        return reject(new DrError(`${name} not found${tools.binDir ? ` in ${tools.binDir}` : ' on PATH'}`, 'install the PostgreSQL client tools of the server\'s major version, or point --pg-bin at them'));
+        return reject(
+          new DrError(
+            `${name} not found${tools.binDir ? ` in ${tools.binDir}` : ' on PATH'}`,
+            "install the PostgreSQL client tools of the server's major version, or point --pg-bin at them",
+          ),
+        );
       }
       resolve({ code: code ?? (signal ? 128 : 1), stdout, stderr });
     });
@@ -368,7 +449,11 @@ export interface ToolVersion {
 export async function toolVersion(tools: PgTools, name: string): Promise<ToolVersion> {
   const result = await runTool(tools, name, ['--version']);
   const m = /\(PostgreSQL\)\s+(\d+)(?:\.(\d+))?/.exec(result.stdout);
-  if (result.code !== 0 || !m) throw new DrError(`cannot tell the version of ${toolPath(tools, name)}`, 'check the PostgreSQL client installation');
+  if (result.code !== 0 || !m)
+    throw new DrError(
+      `cannot tell the version of ${toolPath(tools, name)}`,
+      'check the PostgreSQL client installation',
+    );
   return { text: m[2] ? `${m[1]}.${m[2]}` : m[1], major: Number(m[1]) };
 }
 
@@ -378,10 +463,18 @@ export function serverMajor(versionNum: number): number {
 }
 
 /** pg_dump and pg_restore cannot read a newer server's catalogs or archives: say which client to install. */
-export function assertClientNotOlder(tool: string, client: ToolVersion, serverVersion: string, serverVersionNum: number): void {
+export function assertClientNotOlder(
+  tool: string,
+  client: ToolVersion,
+  serverVersion: string,
+  serverVersionNum: number,
+): void {
   const major = serverMajor(serverVersionNum);
   if (client.major < major) {
-    throw new DrError(`${tool} ${client.text} is older than the server (PostgreSQL ${serverVersion})`, `install the PostgreSQL ${major} client tools, or point --pg-bin at them`);
+    throw new DrError(
+      `${tool} ${client.text} is older than the server (PostgreSQL ${serverVersion})`,
+      `install the PostgreSQL ${major} client tools, or point --pg-bin at them`,
+    );
   }
 }
 

@@ -27,17 +27,35 @@ function minutes(ms: number): string {
 async function holders(url: string, table: string | undefined): Promise<{ table: string; text: string } | undefined> {
   const client = await connect(url, 'database');
   try {
-    const { rows } = await client.query<{ rel: string; pid: number; app: string; started: Date | null; mode: string; state: string | null }>(`
+    const { rows } = await client.query<{
+      rel: string;
+      pid: number;
+      app: string;
+      started: Date | null;
+      mode: string;
+      state: string | null;
+    }>(
+      `
       SELECT l.relation::regclass::text AS rel, a.pid, a.application_name AS app, a.query_start AS started, l.mode, a.state
         FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid JOIN pg_class c ON c.oid = l.relation
        WHERE l.locktype = 'relation' AND l.granted AND a.pid <> pg_backend_pid()
          AND l.database = (SELECT oid FROM pg_database WHERE datname = current_database())
          AND ($1::text IS NULL AND l.mode = 'AccessExclusiveLock' OR l.relation = to_regclass($1) AND l.mode IN ('AccessExclusiveLock', 'ExclusiveLock', 'ShareRowExclusiveLock', 'ShareLock', 'ShareUpdateExclusiveLock', 'RowExclusiveLock'))
-       ORDER BY c.relispartition, l.mode = 'AccessExclusiveLock' DESC, a.query_start`, [table ?? null]);
+       ORDER BY c.relispartition, l.mode = 'AccessExclusiveLock' DESC, a.query_start`,
+      [table ?? null],
+    );
     if (rows.length === 0) return undefined;
     // One line per session: a lock on a partitioned table also locks every partition.
     const sessions = rows.filter((r, i) => rows.findIndex((x) => x.pid === r.pid) === i).slice(0, 3);
-    const text = sessions.map((r) => `pid ${r.pid} (application ${r.app || 'unnamed'}, ${r.state ?? 'state unknown'}, query started ${r.started ? r.started.toISOString() : 'unknown'}) holds ${r.mode.replace(/Lock$/, '').replace(/([a-z])([A-Z])/g, '$1 $2').toUpperCase()}`).join('; ');
+    const text = sessions
+      .map(
+        (r) =>
+          `pid ${r.pid} (application ${r.app || 'unnamed'}, ${r.state ?? 'state unknown'}, query started ${r.started ? r.started.toISOString() : 'unknown'}) holds ${r.mode
+            .replace(/Lock$/, '')
+            .replace(/([a-z])([A-Z])/g, '$1 $2')
+            .toUpperCase()}`,
+      )
+      .join('; ');
     return { table: table ?? rows[0].rel, text };
   } catch {
     return undefined;

@@ -25,7 +25,8 @@ export type SslMode = (typeof SSL_MODES)[number];
 /** The configured sslmode, else verify-full with a CA bundle and prefer without. */
 export function sslModeOf(configured: string | undefined, caBundle: string | undefined): SslMode {
   if (configured === undefined) return caBundle ? 'verify-full' : 'prefer';
-  if (!(SSL_MODES as readonly string[]).includes(configured)) throw new DrError(`${VerifyEnv.sslMode} "${configured}" is not supported`, `use one of ${SSL_MODES.join(', ')}`);
+  if (!(SSL_MODES as readonly string[]).includes(configured))
+    throw new DrError(`${VerifyEnv.sslMode} "${configured}" is not supported`, `use one of ${SSL_MODES.join(', ')}`);
   return configured as SslMode;
 }
 
@@ -34,10 +35,17 @@ export function parseSecret(text: string, arn: string): z.infer<typeof DatabaseS
   try {
     json = JSON.parse(text);
   } catch {
-    throw new DrError(`secret ${arn} is not JSON`, 'store {"username": ..., "password": ..., "host": ..., "port": ...} as RDS does');
+    throw new DrError(
+      `secret ${arn} is not JSON`,
+      'store {"username": ..., "password": ..., "host": ..., "port": ...} as RDS does',
+    );
   }
   const parsed = DatabaseSecretSchema.safeParse(json);
-  if (!parsed.success) throw new DrError(`secret ${arn} lacks ${parsed.error.issues[0].path.join('.')}`, 'store {"username": ..., "password": ..., "host": ..., "port": ...} as RDS does');
+  if (!parsed.success)
+    throw new DrError(
+      `secret ${arn} lacks ${parsed.error.issues[0].path.join('.')}`,
+      'store {"username": ..., "password": ..., "host": ..., "port": ...} as RDS does',
+    );
   return parsed.data;
 }
 
@@ -48,7 +56,10 @@ function readCa(path: string): string {
     try {
       caCache = { path, pem: readFileSync(path, 'utf8') };
     } catch (err) {
-      throw new DrError(`cannot read the CA bundle ${path} (${(err as Error).message})`, `set ${VerifyEnv.caBundle} to a PEM file inside the function, or unset it`);
+      throw new DrError(
+        `cannot read the CA bundle ${path} (${(err as Error).message})`,
+        `set ${VerifyEnv.caBundle} to a PEM file inside the function, or unset it`,
+      );
     }
   }
   return caCache.pem;
@@ -68,7 +79,12 @@ export function tlsOptions(mode: SslMode, caBundle: string | undefined): pg.Clie
 }
 
 /** Connects with TLS per `mode`; `prefer` falls back to plain text only when the server has no TLS at all. */
-export async function connectTls(config: pg.ClientConfig, mode: SslMode, caBundle: string | undefined, display: string): Promise<pg.Client> {
+export async function connectTls(
+  config: pg.ClientConfig,
+  mode: SslMode,
+  caBundle: string | undefined,
+  display: string,
+): Promise<pg.Client> {
   const attempt = async (ssl: pg.ClientConfig['ssl']) => {
     const client = new pg.Client({ ...config, ssl });
     client.on('error', () => {});

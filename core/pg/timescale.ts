@@ -9,8 +9,8 @@
  * chunks out the same way verifies, and one that loses a chunk or its compression does not.
  */
 import type pg from 'pg';
-import { DrError } from '../errors.ts';
 import type { ManifestTimescale } from '../backup/manifest.ts';
+import { DrError } from '../errors.ts';
 import type { TocEntry } from '../restore/toc.ts';
 
 export const TIMESCALE_EXTENSION = 'timescaledb';
@@ -83,7 +83,9 @@ export interface TimescaleCatalog {
 
 /** The installed TimescaleDB version of the connected database, or null when it has none. */
 export async function installedVersion(client: pg.Client): Promise<string | null> {
-  const { rows } = await client.query<{ v: string }>(`SELECT extversion AS v FROM pg_extension WHERE extname = $1`, [TIMESCALE_EXTENSION]);
+  const { rows } = await client.query<{ v: string }>(`SELECT extversion AS v FROM pg_extension WHERE extname = $1`, [
+    TIMESCALE_EXTENSION,
+  ]);
   return rows[0]?.v ?? null;
 }
 
@@ -119,15 +121,27 @@ export async function hypertableTimeColumns(client: pg.Client): Promise<Map<stri
 export async function readTimescaleCatalog(client: pg.Client): Promise<TimescaleCatalog | null> {
   const version = await installedVersion(client);
   if (version === null) return null;
-  const { rows: hypertables } = await client.query<{ schema: string; name: string; compression: boolean; time_column: string | null }>(`
+  const { rows: hypertables } = await client.query<{
+    schema: string;
+    name: string;
+    compression: boolean;
+    time_column: string | null;
+  }>(`
     SELECT h.hypertable_schema AS schema, h.hypertable_name AS name, h.compression_enabled AS compression,
            (SELECT d.column_name FROM timescaledb_information.dimensions d
              WHERE d.hypertable_schema = h.hypertable_schema AND d.hypertable_name = h.hypertable_name AND d.dimension_type = 'Time'
              ORDER BY d.dimension_number LIMIT 1) AS time_column
       FROM timescaledb_information.hypertables h ORDER BY 1, 2`);
   const { rows: chunks } = await client.query<{
-    hschema: string; hname: string; schema: string; name: string; range_start: string | null; range_end: string | null;
-    compressed: boolean; cschema: string | null; cname: string | null;
+    hschema: string;
+    hname: string;
+    schema: string;
+    name: string;
+    range_start: string | null;
+    range_end: string | null;
+    compressed: boolean;
+    cschema: string | null;
+    cname: string | null;
   }>(`
     SELECT ch.hypertable_schema AS hschema, ch.hypertable_name AS hname, ch.chunk_schema AS schema, ch.chunk_name AS name,
            ch.range_start::text AS range_start, ch.range_end::text AS range_end, ch.is_compressed AS compressed,
@@ -141,10 +155,22 @@ export async function readTimescaleCatalog(client: pg.Client): Promise<Timescale
   const continuousAggregates: TimescaleContinuousAggregate[] = [];
   for (const c of caggs) {
     const { rows } = await client.query<{ n: string }>(`SELECT count(*) AS n FROM ${quoted(c.schema, c.name)}`);
-    continuousAggregates.push({ schema: c.schema, name: c.name, rows: Number(rows[0].n), materializedOnly: c.materialized_only });
+    continuousAggregates.push({
+      schema: c.schema,
+      name: c.name,
+      rows: Number(rows[0].n),
+      materializedOnly: c.materialized_only,
+    });
   }
   const { rows: jobs } = await client.query<{
-    id: number; proc: string; hschema: string | null; hname: string | null; schedule: string; scheduled: boolean; config: string | null; next_start: string | null;
+    id: number;
+    proc: string;
+    hschema: string | null;
+    hname: string | null;
+    schedule: string;
+    scheduled: boolean;
+    config: string | null;
+    next_start: string | null;
   }>(`
     SELECT j.job_id AS id, j.proc_schema || '.' || j.proc_name AS proc, j.hypertable_schema AS hschema, j.hypertable_name AS hname,
            j.schedule_interval::text AS schedule, j.scheduled, j.config::text AS config, s.next_start::text AS next_start
@@ -157,15 +183,17 @@ export async function readTimescaleCatalog(client: pg.Client): Promise<Timescale
       name: h.name,
       timeColumn: h.time_column,
       compressionEnabled: h.compression,
-      chunks: chunks.filter((c) => c.hschema === h.schema && c.hname === h.name).map((c) => ({
-        schema: c.schema,
-        name: c.name,
-        rangeStart: c.range_start,
-        rangeEnd: c.range_end,
-        compressed: c.compressed,
-        ...(c.cschema !== null && c.cname !== null ? { compressedChunk: { schema: c.cschema, name: c.cname } } : {}),
-        dataFiles: [],
-      })),
+      chunks: chunks
+        .filter((c) => c.hschema === h.schema && c.hname === h.name)
+        .map((c) => ({
+          schema: c.schema,
+          name: c.name,
+          rangeStart: c.range_start,
+          rangeEnd: c.range_end,
+          compressed: c.compressed,
+          ...(c.cschema !== null && c.cname !== null ? { compressedChunk: { schema: c.cschema, name: c.cname } } : {}),
+          dataFiles: [],
+        })),
     })),
     continuousAggregates,
     jobs: jobs.map((j) => ({
@@ -184,18 +212,28 @@ export async function readTimescaleCatalog(client: pg.Client): Promise<Timescale
  * Fills each chunk's data files from the dump's table of contents: the TABLE DATA entries of the
  * chunk and of its compressed chunk, as the names of the files the dump wrote.
  */
-export function withChunkDataFiles(catalog: TimescaleCatalog, toc: readonly TocEntry[], dataFileOf: (dumpId: number) => string | undefined): TimescaleCatalog {
-  const filesOf = (schema: string, name: string) => toc
-    .filter((e) => e.desc === 'TABLE DATA' && (e.rest === `${schema} ${name}` || e.rest.startsWith(`${schema} ${name} `)))
-    .map((e) => dataFileOf(e.dumpId))
-    .filter((f): f is string => f !== undefined);
+export function withChunkDataFiles(
+  catalog: TimescaleCatalog,
+  toc: readonly TocEntry[],
+  dataFileOf: (dumpId: number) => string | undefined,
+): TimescaleCatalog {
+  const filesOf = (schema: string, name: string) =>
+    toc
+      .filter(
+        (e) => e.desc === 'TABLE DATA' && (e.rest === `${schema} ${name}` || e.rest.startsWith(`${schema} ${name} `)),
+      )
+      .map((e) => dataFileOf(e.dumpId))
+      .filter((f): f is string => f !== undefined);
   return {
     ...catalog,
     hypertables: catalog.hypertables.map((h) => ({
       ...h,
       chunks: h.chunks.map((c) => ({
         ...c,
-        dataFiles: [...filesOf(c.schema, c.name), ...(c.compressedChunk ? filesOf(c.compressedChunk.schema, c.compressedChunk.name) : [])],
+        dataFiles: [
+          ...filesOf(c.schema, c.name),
+          ...(c.compressedChunk ? filesOf(c.compressedChunk.schema, c.compressedChunk.name) : []),
+        ],
       })),
     })),
   };
@@ -206,7 +244,8 @@ export function withChunkDataFiles(catalog: TimescaleCatalog, toc: readonly TocE
  * (hypertable ↔ chunk ↔ dimension_slice, continuous_agg …): a restore handles them through
  * timescaledb_pre_restore(), so that warning is expected on every dump of such a database.
  */
-const TIMESCALE_CATALOG_TABLE = /^(hypertable|chunk|chunk_\w+|dimension|dimension_slice|continuous_agg|continuous_aggs?_\w+|compression_\w+|tablespace|bgw_\w+|hypertable_\w+)$/;
+const TIMESCALE_CATALOG_TABLE =
+  /^(hypertable|chunk|chunk_\w+|dimension|dimension_slice|continuous_agg|continuous_aggs?_\w+|compression_\w+|tablespace|bgw_\w+|hypertable_\w+)$/;
 
 /** pg_dump's notice when it meets a hypertable's own (empty) table: its rows are dumped through the chunks. */
 const HYPERTABLE_DATA_NOTICE = /hypertable data are in the chunks, no data will be copied/;
@@ -221,7 +260,8 @@ export function unexpectedDumpWarnings(stderr: string): string[] {
   for (const raw of stderr.split('\n')) {
     const line = raw.trim().replace(/^pg_dump:\s*/, '');
     if (/^(warning|WARNING|NOTICE):/.test(line)) groups.push({ head: line, details: [] });
-    else if (/^(detail|DETAIL|hint|HINT):/.test(line) && groups.length > 0) groups[groups.length - 1].details.push(line.replace(/^\w+:\s*/, ''));
+    else if (/^(detail|DETAIL|hint|HINT):/.test(line) && groups.length > 0)
+      groups[groups.length - 1].details.push(line.replace(/^\w+:\s*/, ''));
   }
   const known = (g: { head: string; details: string[] }) => {
     if (HYPERTABLE_DATA_NOTICE.test(g.head)) return true;
@@ -230,10 +270,12 @@ export function unexpectedDumpWarnings(stderr: string): string[] {
     const tables = g.details.filter((d) => !/^(You might not|Consider using)/.test(d)).flatMap((d) => d.split(/,\s*/));
     return tables.length > 0 && tables.every((t) => TIMESCALE_CATALOG_TABLE.test(t.trim()));
   };
-  return groups.filter((g) => !known(g)).map((g) => {
-    const detail = g.details.filter((d) => !/^(You might not|Consider using)/.test(d));
-    return `pg_dump ${g.head}${detail.length ? ` (${detail.join('; ')})` : ''}`;
-  });
+  return groups
+    .filter((g) => !known(g))
+    .map((g) => {
+      const detail = g.details.filter((d) => !/^(You might not|Consider using)/.test(d));
+      return `pg_dump ${g.head}${detail.length ? ` (${detail.join('; ')})` : ''}`;
+    });
 }
 
 /**
@@ -247,10 +289,19 @@ export function unexpectedDumpWarnings(stderr: string): string[] {
  *      query on a hypertable reads plain inheritance, which misses compressed rows; and pg_dump
  *      records a view's dependency on the (empty) hypertable, not on its chunks.
  */
-export function timescaleRestoreSteps(toc: readonly TocEntry[]): { catalog: TocEntry[]; parallel: TocEntry[]; refresh: TocEntry[] } {
-  const isCatalog = (e: TocEntry) => (e.desc === 'TABLE DATA' || e.desc === 'SEQUENCE SET') && /^_timescaledb_(catalog|config) /.test(e.rest);
+export function timescaleRestoreSteps(toc: readonly TocEntry[]): {
+  catalog: TocEntry[];
+  parallel: TocEntry[];
+  refresh: TocEntry[];
+} {
+  const isCatalog = (e: TocEntry) =>
+    (e.desc === 'TABLE DATA' || e.desc === 'SEQUENCE SET') && /^_timescaledb_(catalog|config) /.test(e.rest);
   const isRefresh = (e: TocEntry) => e.desc === 'MATERIALIZED VIEW DATA';
-  return { catalog: toc.filter(isCatalog), parallel: toc.filter((e) => !isCatalog(e) && !isRefresh(e)), refresh: toc.filter(isRefresh) };
+  return {
+    catalog: toc.filter(isCatalog),
+    parallel: toc.filter((e) => !isCatalog(e) && !isRefresh(e)),
+    refresh: toc.filter(isRefresh),
+  };
 }
 
 /** How a restore schedules the restored policy jobs. */
@@ -273,12 +324,14 @@ export interface JobSchedule {
  */
 export async function scheduleRestoredJobs(client: pg.Client, schedule: JobSchedule): Promise<void> {
   const recorded = [...(schedule.recorded ?? new Map())];
-  await client.query(`
+  await client.query(
+    `
     SELECT alter_job(j.id, next_start => CASE WHEN $1 THEN 'infinity'::timestamptz ELSE greatest(r.next_start::timestamptz, now()) END)
       FROM _timescaledb_config.bgw_job j
       LEFT JOIN unnest($2::int[], $3::text[]) AS r(id, next_start) ON r.id = j.id
      WHERE j.id >= ${FIRST_USER_JOB_ID}`,
-  [schedule.hold ?? false, recorded.map(([id]) => id), recorded.map(([, at]) => at)]);
+    [schedule.hold ?? false, recorded.map(([id]) => id), recorded.map(([, at]) => at)],
+  );
 }
 
 /**
@@ -286,7 +339,10 @@ export async function scheduleRestoredJobs(client: pg.Client, schedule: JobSched
  * preloaded; checked on its maintenance database before anything is touched.
  */
 export async function assertServerCanRestore(admin: pg.Client, backupId: string, version: string): Promise<void> {
-  const { rows } = await admin.query<{ version: string }>(`SELECT version FROM pg_available_extension_versions WHERE name = $1 ORDER BY version`, [TIMESCALE_EXTENSION]);
+  const { rows } = await admin.query<{ version: string }>(
+    `SELECT version FROM pg_available_extension_versions WHERE name = $1 ORDER BY version`,
+    [TIMESCALE_EXTENSION],
+  );
   if (rows.length === 0) {
     throw new DrError(
       `backup ${backupId} holds TimescaleDB ${version} data, but the target server has no TimescaleDB extension installed`,
@@ -300,8 +356,17 @@ export async function assertServerCanRestore(admin: pg.Client, backupId: string,
       `install TimescaleDB ${version} on the target server (then, if you want the newer version, restore and run ALTER EXTENSION timescaledb UPDATE)`,
     );
   }
-  const preload = (await admin.query<{ s: string }>(`SELECT current_setting('shared_preload_libraries') AS s`)).rows[0].s;
-  if (!preload.split(',').some((lib) => lib.trim().replace(/^"|"$/g, '').replace(/-[\d.]+$/, '') === TIMESCALE_EXTENSION)) {
+  const preload = (await admin.query<{ s: string }>(`SELECT current_setting('shared_preload_libraries') AS s`)).rows[0]
+    .s;
+  if (
+    !preload.split(',').some(
+      (lib) =>
+        lib
+          .trim()
+          .replace(/^"|"$/g, '')
+          .replace(/-[\d.]+$/, '') === TIMESCALE_EXTENSION,
+    )
+  ) {
     throw new DrError(
       `the target server has TimescaleDB installed but not preloaded (shared_preload_libraries = '${preload}')`,
       `add timescaledb to shared_preload_libraries in postgresql.conf and restart the server (on RDS: the parameter group)`,
@@ -337,34 +402,50 @@ function pgTextMs(text: string): number {
 export function hypertableMembers(timescale: ManifestTimescale, table: Relation, range?: Range): Relation[] {
   const hypertable = timescale.hypertables.find((h) => h.schema === table.schema && h.name === table.name);
   if (!hypertable) return [];
-  const overlaps = (c: ManifestTimescale['hypertables'][number]['chunks'][number]) => !range || c.rangeStart === null || c.rangeEnd === null
-    || (pgTextMs(c.rangeStart) < Date.parse(range.until) && pgTextMs(c.rangeEnd) > Date.parse(range.since));
-  return [table, ...hypertable.chunks.filter(overlaps).flatMap((c) => [{ schema: c.schema, name: c.name }, ...(c.compressedChunk ? [c.compressedChunk] : [])])];
+  const overlaps = (c: ManifestTimescale['hypertables'][number]['chunks'][number]) =>
+    !range ||
+    c.rangeStart === null ||
+    c.rangeEnd === null ||
+    (pgTextMs(c.rangeStart) < Date.parse(range.until) && pgTextMs(c.rangeEnd) > Date.parse(range.since));
+  return [
+    table,
+    ...hypertable.chunks
+      .filter(overlaps)
+      .flatMap((c) => [{ schema: c.schema, name: c.name }, ...(c.compressedChunk ? [c.compressedChunk] : [])]),
+  ];
 }
 
 /** True when the connected database has TimescaleDB and `table` is one of its hypertables. */
 export async function isHypertable(client: pg.Client, table: Relation): Promise<boolean> {
   if ((await installedVersion(client)) === null) return false;
-  const { rows } = await client.query(`SELECT 1 FROM timescaledb_information.hypertables WHERE hypertable_schema = $1 AND hypertable_name = $2`, [table.schema, table.name]);
+  const { rows } = await client.query(
+    `SELECT 1 FROM timescaledb_information.hypertables WHERE hypertable_schema = $1 AND hypertable_name = $2`,
+    [table.schema, table.name],
+  );
   return rows.length > 0;
 }
 
 /** The hypertable's compressed chunks (fully or partly), those overlapping `range` when given, as `schema.name` regclass text. */
 export async function compressedChunks(client: pg.Client, table: Relation, range?: Range): Promise<string[]> {
-  const { rows } = await client.query<{ chunk: string }>(`
+  const { rows } = await client.query<{ chunk: string }>(
+    `
     SELECT format('%I.%I', chunk_schema, chunk_name) AS chunk FROM timescaledb_information.chunks
      WHERE hypertable_schema = $1 AND hypertable_name = $2 AND is_compressed
        AND ($3::timestamptz IS NULL OR (range_start < $4::timestamptz AND range_end > $3::timestamptz))
-     ORDER BY range_start`, [table.schema, table.name, range?.since ?? null, range?.until ?? null]);
+     ORDER BY range_start`,
+    [table.schema, table.name, range?.since ?? null, range?.until ?? null],
+  );
   return rows.map((r) => r.chunk);
 }
 
 /** Time ranges of the hypertable's compressed chunks, as PostgreSQL text (the source's compression layout). */
 export async function compressedRanges(client: pg.Client, table: Relation): Promise<{ start: string; end: string }[]> {
-  const { rows } = await client.query<{ start: string; end: string }>(`
+  const { rows } = await client.query<{ start: string; end: string }>(
+    `
     SELECT range_start::text AS start, range_end::text AS end FROM timescaledb_information.chunks
      WHERE hypertable_schema = $1 AND hypertable_name = $2 AND is_compressed AND range_start IS NOT NULL ORDER BY range_start`,
-  [table.schema, table.name]);
+    [table.schema, table.name],
+  );
   return rows;
 }
 
@@ -373,12 +454,19 @@ export async function compressedRanges(client: pg.Client, table: Relation): Prom
  * and the hypertable's chunks lying within `within` (a source's compressed ranges); returns the
  * chunks compressed. Runs inside the caller's transaction.
  */
-export async function recompress(client: pg.Client, table: Relation, chunks: readonly string[], within: readonly { start: string; end: string }[] = []): Promise<string[]> {
-  const { rows: covered } = await client.query<{ chunk: string }>(`
+export async function recompress(
+  client: pg.Client,
+  table: Relation,
+  chunks: readonly string[],
+  within: readonly { start: string; end: string }[] = [],
+): Promise<string[]> {
+  const { rows: covered } = await client.query<{ chunk: string }>(
+    `
     SELECT format('%I.%I', c.chunk_schema, c.chunk_name) AS chunk FROM timescaledb_information.chunks c
       JOIN unnest($3::timestamptz[], $4::timestamptz[]) AS w(s, e) ON c.range_start >= w.s AND c.range_end <= w.e
      WHERE c.hypertable_schema = $1 AND c.hypertable_name = $2`,
-  [table.schema, table.name, within.map((w) => w.start), within.map((w) => w.end)]);
+    [table.schema, table.name, within.map((w) => w.start), within.map((w) => w.end)],
+  );
   const all = [...new Set([...chunks, ...covered.map((r) => r.chunk)])];
   for (const chunk of all) await client.query(`SELECT compress_chunk($1::regclass)`, [chunk]);
   return all;
@@ -391,12 +479,15 @@ export async function recompress(client: pg.Client, table: Relation, chunks: rea
  * (TimescaleDB refuses a refresh inside one). Returns the aggregates refreshed.
  */
 export async function refreshAggregatesOver(client: pg.Client, table: Relation, range?: Range): Promise<string[]> {
-  const { rows } = await client.query<{ view: string; width: string | null }>(`
+  const { rows } = await client.query<{ view: string; width: string | null }>(
+    `
     SELECT format('%I.%I', ca.view_schema, ca.view_name) AS view, bf.bucket_width::text AS width
       FROM timescaledb_information.continuous_aggregates ca
       JOIN _timescaledb_catalog.continuous_agg c ON c.user_view_schema = ca.view_schema AND c.user_view_name = ca.view_name
       LEFT JOIN _timescaledb_catalog.continuous_aggs_bucket_function bf ON bf.mat_hypertable_id = c.mat_hypertable_id
-     WHERE ca.hypertable_schema = $1 AND ca.hypertable_name = $2`, [table.schema, table.name]);
+     WHERE ca.hypertable_schema = $1 AND ca.hypertable_name = $2`,
+    [table.schema, table.name],
+  );
   for (const r of rows) {
     if (!range) {
       await client.query(`CALL refresh_continuous_aggregate($1::regclass, NULL, NULL, force => true)`, [r.view]);
@@ -405,17 +496,23 @@ export async function refreshAggregatesOver(client: pg.Client, table: Relation, 
     // Buckets the range only partly covers are recomputed whole.
     const { rows: w } = r.width
       ? await client.query<{ s: string; e: string }>(
-        `SELECT time_bucket($1::interval, $2::timestamptz)::text AS s, (time_bucket($1::interval, $3::timestamptz - interval '1 microsecond') + $1::interval)::text AS e`,
-        [r.width, range.since, range.until])
+          `SELECT time_bucket($1::interval, $2::timestamptz)::text AS s, (time_bucket($1::interval, $3::timestamptz - interval '1 microsecond') + $1::interval)::text AS e`,
+          [r.width, range.since, range.until],
+        )
       : { rows: [{ s: range.since, e: range.until }] };
-    await client.query(`CALL refresh_continuous_aggregate($1::regclass, $2::timestamptz, $3::timestamptz, force => true)`, [r.view, w[0].s, w[0].e]);
+    await client.query(
+      `CALL refresh_continuous_aggregate($1::regclass, $2::timestamptz, $3::timestamptz, force => true)`,
+      [r.view, w[0].s, w[0].e],
+    );
   }
   return rows.map((r) => r.view);
 }
 
 /** A table restore between a hypertable and a plain table: refused, whichever side is which. */
 export function kindMismatchError(display: string, sourceIsHypertable: boolean, sourceName: string): DrError {
-  const [inSource, inTarget] = sourceIsHypertable ? ['a hypertable', 'a plain table'] : ['a plain table', 'a hypertable'];
+  const [inSource, inTarget] = sourceIsHypertable
+    ? ['a hypertable', 'a plain table']
+    : ['a plain table', 'a hypertable'];
   return new DrError(
     `${display} is ${inSource} in ${sourceName} but ${inTarget} in the target`,
     `make the target's ${display} ${inSource} like the backup's (or restore the full backup into a new database); the target is unchanged`,
@@ -426,7 +523,7 @@ export function kindMismatchError(display: string, sourceIsHypertable: boolean, 
 export function missingHypertableError(display: string): DrError {
   return new DrError(
     `hypertable ${display} is not in the target`,
-    'create it as a hypertable first (the backup\'s definition plus create_hypertable), or restore the full backup into a new database; the target is unchanged',
+    "create it as a hypertable first (the backup's definition plus create_hypertable), or restore the full backup into a new database; the target is unchanged",
   );
 }
 
@@ -442,10 +539,12 @@ export async function allowBulkDecompression(client: pg.Client): Promise<void> {
 
 /** The hypertable's chunks overlapping `range`, as regclass text. */
 export async function chunksOverlapping(client: pg.Client, table: Relation, range: Range): Promise<string[]> {
-  const { rows } = await client.query<{ chunk: string }>(`
+  const { rows } = await client.query<{ chunk: string }>(
+    `
     SELECT format('%I.%I', chunk_schema, chunk_name) AS chunk FROM timescaledb_information.chunks
      WHERE hypertable_schema = $1 AND hypertable_name = $2 AND range_start < $4::timestamptz AND range_end > $3::timestamptz`,
-  [table.schema, table.name, range.since, range.until]);
+    [table.schema, table.name, range.since, range.until],
+  );
   return rows.map((r) => r.chunk);
 }
 

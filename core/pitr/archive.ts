@@ -12,7 +12,15 @@
  * archive layout and dr's nextSegment already do.
  */
 import { DrError } from '../errors.ts';
-import { type InfoJson, parseServerTime, pgbackrest, pgbackrestError, type PgbackrestContext, readInfo, RepositoryUnreachable } from './pgbackrest.ts';
+import {
+  type InfoJson,
+  type PgbackrestContext,
+  parseServerTime,
+  pgbackrest,
+  pgbackrestError,
+  RepositoryUnreachable,
+  readInfo,
+} from './pgbackrest.ts';
 
 export { RepositoryUnreachable };
 
@@ -106,7 +114,10 @@ export interface ArchiveReport {
 // WAL names and LSNs
 
 export function segmentParts(name: string): { timeline: number; seq: bigint } {
-  return { timeline: Number.parseInt(name.slice(0, 8), 16), seq: BigInt(`0x${name.slice(8, 16)}`) * SEGMENTS_PER_LOG + BigInt(`0x${name.slice(16, 24)}`) };
+  return {
+    timeline: Number.parseInt(name.slice(0, 8), 16),
+    seq: BigInt(`0x${name.slice(8, 16)}`) * SEGMENTS_PER_LOG + BigInt(`0x${name.slice(16, 24)}`),
+  };
 }
 
 export function segmentName(timeline: number, seq: bigint): string {
@@ -130,8 +141,14 @@ export function parseHistory(timeline: number, text: string, createdAt?: Date): 
   for (const line of text.split('\n')) {
     const m = /^\s*(\d+)\s+([0-9A-F]+\/[0-9A-F]+)\s*(.*)$/i.exec(line);
     if (!m) continue;
-    const time = /(?:before|after)\s+(\d{4}-\d{2}-\d{2} \d{2}:\d{2}:\d{2}(?:\.\d+)?[+-]\d{2}(?::?\d{2})?)/.exec(m[3])?.[1];
-    ancestors.push({ timeline: Number(m[1]), switchLsn: m[2].toUpperCase(), switchTime: time ? parseServerTime(time) : undefined });
+    const time = /(?:before|after)\s+(\d{4}-\d{2}-\d{2} \d{2}:\d{2}:\d{2}(?:\.\d+)?[+-]\d{2}(?::?\d{2})?)/.exec(
+      m[3],
+    )?.[1];
+    ancestors.push({
+      timeline: Number(m[1]),
+      switchLsn: m[2].toUpperCase(),
+      switchTime: time ? parseServerTime(time) : undefined,
+    });
   }
   return { timeline, ancestors, createdAt };
 }
@@ -141,7 +158,11 @@ export function parseHistory(timeline: number, text: string, createdAt?: Date): 
  * reach the end of that timeline, as [timeline, first seq, last seq | undefined = open end].
  * The segment holding a switch point is read with the child's timeline id.
  */
-export function requiredRanges(history: TimelineHistory, fromTimeline: number, fromSeq: bigint): { timeline: number; from: bigint; to?: bigint }[] {
+export function requiredRanges(
+  history: TimelineHistory,
+  fromTimeline: number,
+  fromSeq: bigint,
+): { timeline: number; from: bigint; to?: bigint }[] {
   const chain = [...history.ancestors, { timeline: history.timeline, switchLsn: '' }];
   const start = chain.findIndex((c) => c.timeline === fromTimeline);
   if (start === -1) return [];
@@ -163,7 +184,10 @@ export function requiredRanges(history: TimelineHistory, fromTimeline: number, f
 }
 
 /** Every run of missing segments in `ranges`, each with the last segment present before it. */
-export function gapsIn(ranges: { timeline: number; from: bigint; to?: bigint }[], byTimeline: Map<number, Map<bigint, ArchivedSegment>>): ArchiveGap[] {
+export function gapsIn(
+  ranges: { timeline: number; from: bigint; to?: bigint }[],
+  byTimeline: Map<number, Map<bigint, ArchivedSegment>>,
+): ArchiveGap[] {
   const gaps: ArchiveGap[] = [];
   let previous: ArchivedSegment | undefined;
   for (const range of ranges) {
@@ -184,9 +208,14 @@ export function gapsIn(ranges: { timeline: number; from: bigint; to?: bigint }[]
         firstMissing: segmentName(timeline, seq),
         lastMissing: segmentName(timeline, end),
         missingCount: Number(end - seq + 1n),
-        reachableSegment: gaps.length === 0 ? previous?.name ?? null : gaps[0].reachableSegment,
+        reachableSegment: gaps.length === 0 ? (previous?.name ?? null) : gaps[0].reachableSegment,
         // Archive times are whole seconds (rounded down): its commits happened before the next second.
-        reachableUntil: gaps.length === 0 ? (previous ? new Date(previous.archivedAt.getTime() + 1000).toISOString() : null) : gaps[0].reachableUntil,
+        reachableUntil:
+          gaps.length === 0
+            ? previous
+              ? new Date(previous.archivedAt.getTime() + 1000).toISOString()
+              : null
+            : gaps[0].reachableUntil,
       });
       seq = end;
     }
@@ -197,17 +226,29 @@ export function gapsIn(ranges: { timeline: number; from: bigint; to?: bigint }[]
 // ---------------------------------------------------------------------------------------------
 // Reading the repository
 
-interface RepoLsEntry { type: 'path' | 'file' | 'link'; size?: number; time?: number }
+interface RepoLsEntry {
+  type: 'path' | 'file' | 'link';
+  size?: number;
+  time?: number;
+}
 
 async function repoLs(ctx: PgbackrestContext, path: string): Promise<Record<string, RepoLsEntry>> {
   const result = await pgbackrest(ctx, 'repo-ls', ['--recurse', '--output=json'], [path]);
-  if (result.code !== 0) throw new RepositoryUnreachable(`cannot list ${path} in ${ctx.repo.url}: ${pgbackrestError(result.stderr)}`, 'check access to the repository');
+  if (result.code !== 0)
+    throw new RepositoryUnreachable(
+      `cannot list ${path} in ${ctx.repo.url}: ${pgbackrestError(result.stderr)}`,
+      'check access to the repository',
+    );
   return JSON.parse(result.stdout || '{}') as Record<string, RepoLsEntry>;
 }
 
 async function repoGet(ctx: PgbackrestContext, path: string): Promise<string> {
   const result = await pgbackrest(ctx, 'repo-get', [], [path]);
-  if (result.code !== 0) throw new RepositoryUnreachable(`cannot read ${path} in ${ctx.repo.url}: ${pgbackrestError(result.stderr)}`, 'check access to the repository');
+  if (result.code !== 0)
+    throw new RepositoryUnreachable(
+      `cannot read ${path} in ${ctx.repo.url}: ${pgbackrestError(result.stderr)}`,
+      'check access to the repository',
+    );
   return result.stdout;
 }
 
@@ -244,11 +285,17 @@ export async function readArchive(ctx: PgbackrestContext): Promise<ArchiveState>
     if (h) historyFiles.push({ timeline: Number.parseInt(h[1], 16), path, time: entry.time ? archivedAt : undefined });
   }
   const histories = new Map<number, TimelineHistory>([[1, { timeline: 1, ancestors: [] }]]);
-  await Promise.all(historyFiles.map(async (f) => {
-    histories.set(f.timeline, parseHistory(f.timeline, await repoGet(ctx, `archive/${ctx.stanza}/${archiveId}/${f.path}`), f.time));
-  }));
+  await Promise.all(
+    historyFiles.map(async (f) => {
+      histories.set(
+        f.timeline,
+        parseHistory(f.timeline, await repoGet(ctx, `archive/${ctx.stanza}/${archiveId}/${f.path}`), f.time),
+      );
+    }),
+  );
   // A timeline with segments but no history file (e.g. a new stanza after a restore) has no known ancestors.
-  for (const timeline of segments.keys()) if (!histories.has(timeline)) histories.set(timeline, { timeline, ancestors: [] });
+  for (const timeline of segments.keys())
+    if (!histories.has(timeline)) histories.set(timeline, { timeline, ancestors: [] });
   const backups = info.backup
     .filter((b) => b.database.id === current.id && b.archive.start && b.archive.stop)
     .map((b) => ({
@@ -266,7 +313,11 @@ export async function readArchive(ctx: PgbackrestContext): Promise<ArchiveState>
 }
 
 /** The path from `backup` to the end of `timeline`, and its first gap. */
-export function gapAfterBackup(state: ArchiveState, backup: BackupWal, timeline: number): { ranges: ReturnType<typeof requiredRanges>; gap?: ArchiveGap } {
+export function gapAfterBackup(
+  state: ArchiveState,
+  backup: BackupWal,
+  timeline: number,
+): { ranges: ReturnType<typeof requiredRanges>; gap?: ArchiveGap } {
   const history = state.histories.get(timeline) ?? { timeline, ancestors: [] };
   const ranges = requiredRanges(history, backup.timeline, segmentParts(backup.walStart).seq);
   return { ranges, gap: gapsIn(ranges, state.segments)[0] };
@@ -278,7 +329,9 @@ export function backupsFor(state: ArchiveState, timeline: number): BackupWal[] {
 }
 
 export function timelineWindows(state: ArchiveState): TimelineWindow[] {
-  const timelines = [...new Set([...state.segments.keys(), ...state.backups.map((b) => b.timeline)])].sort((a, b) => a - b);
+  const timelines = [...new Set([...state.segments.keys(), ...state.backups.map((b) => b.timeline)])].sort(
+    (a, b) => a - b,
+  );
   return timelines.map((timeline) => {
     const history = state.histories.get(timeline) ?? { timeline, ancestors: [] };
     const present = [...(state.segments.get(timeline)?.values() ?? [])].sort((a, b) => (a.seq < b.seq ? -1 : 1));
@@ -288,7 +341,7 @@ export function timelineWindows(state: ArchiveState): TimelineWindow[] {
     let until: string | null = null;
     if (oldest) {
       gaps = gapsIn(gapAfterBackup(state, oldest, timeline).ranges, state.segments);
-      until = gaps.length ? gaps[0].reachableUntil : present.at(-1)?.archivedAt.toISOString() ?? null;
+      until = gaps.length ? gaps[0].reachableUntil : (present.at(-1)?.archivedAt.toISOString() ?? null);
     }
     const parent = history.ancestors.at(-1);
     return {
@@ -316,10 +369,23 @@ export async function checkArchive(ctx: PgbackrestContext): Promise<ArchiveRepor
     state = await readArchive(ctx);
   } catch (err) {
     if (!(err instanceof DrError)) throw err;
-    return { ...base, reachable: !(err instanceof RepositoryUnreachable), error: err.oneLine(), pgVersion: null, archiveId: null, backups: [], timelines: [], gaps: [], ok: false, durationMs: Date.now() - started };
+    return {
+      ...base,
+      reachable: !(err instanceof RepositoryUnreachable),
+      error: err.oneLine(),
+      pgVersion: null,
+      archiveId: null,
+      backups: [],
+      timelines: [],
+      gaps: [],
+      ok: false,
+      durationMs: Date.now() - started,
+    };
   }
   const timelines = timelineWindows(state);
-  const gaps = timelines.flatMap((t) => t.gaps).filter((g, i, all) => all.findIndex((o) => o.firstMissing === g.firstMissing) === i);
+  const gaps = timelines
+    .flatMap((t) => t.gaps)
+    .filter((g, i, all) => all.findIndex((o) => o.firstMissing === g.firstMissing) === i);
   return {
     ...base,
     reachable: true,
@@ -342,17 +408,29 @@ export function renderArchiveReport(r: ArchiveReport): string {
   }
   lines.push(`  repository reachable; PostgreSQL ${r.pgVersion}, archive ${r.archiveId}`);
   lines.push(`  backups (${r.backups.length}):`);
-  for (const b of r.backups) lines.push(`    ${b.label} ${b.type.padEnd(4)} ${b.start} → ${b.stop}  timeline ${b.timeline}, WAL ${b.walStart}..${b.walStop}`);
+  for (const b of r.backups)
+    lines.push(
+      `    ${b.label} ${b.type.padEnd(4)} ${b.start} → ${b.stop}  timeline ${b.timeline}, WAL ${b.walStart}..${b.walStop}`,
+    );
   lines.push('  recoverable window per timeline:');
   for (const t of r.timelines) {
-    const origin = t.parent === null ? '' : ` (branched from ${t.parent} at ${t.branchLsn}${t.createdAt ? `, ${t.createdAt}` : ''})`;
+    const origin =
+      t.parent === null ? '' : ` (branched from ${t.parent} at ${t.branchLsn}${t.createdAt ? `, ${t.createdAt}` : ''})`;
     const window = t.from ? `${t.from} → ${t.until ?? 'none'}` : 'none (no base backup leads here)';
-    lines.push(`    timeline ${t.timeline}${origin}: ${window}; ${t.segments} segments ${t.firstSegment ?? ''}..${t.lastSegment ?? ''}`);
+    lines.push(
+      `    timeline ${t.timeline}${origin}: ${window}; ${t.segments} segments ${t.firstSegment ?? ''}..${t.lastSegment ?? ''}`,
+    );
     for (const g of t.gaps) {
-      lines.push(`      GAP: ${g.missingCount} segment(s) ${g.firstMissing}${g.missingCount > 1 ? `..${g.lastMissing}` : ''} missing; recovery cannot go past ${g.reachableSegment ?? 'the base backup'}${g.reachableUntil ? ` (archived ${g.reachableUntil})` : ''}`);
+      lines.push(
+        `      GAP: ${g.missingCount} segment(s) ${g.firstMissing}${g.missingCount > 1 ? `..${g.lastMissing}` : ''} missing; recovery cannot go past ${g.reachableSegment ?? 'the base backup'}${g.reachableUntil ? ` (archived ${g.reachableUntil})` : ''}`,
+      );
     }
   }
   if (r.error) lines.push(`  error: ${r.error}`);
-  lines.push(r.ok ? '  archive continuous: ok' : `  NOT OK: ${r.gaps.length ? `${r.gaps.length} gap(s) in the archive; take a new full backup on the database host (pgbackrest --stanza=${r.stanza} --type=full backup) to start a continuous window` : r.error ?? ''}`);
+  lines.push(
+    r.ok
+      ? '  archive continuous: ok'
+      : `  NOT OK: ${r.gaps.length ? `${r.gaps.length} gap(s) in the archive; take a new full backup on the database host (pgbackrest --stanza=${r.stanza} --type=full backup) to start a continuous window` : (r.error ?? '')}`,
+  );
   return lines.join('\n');
 }

@@ -31,12 +31,25 @@ export function parseS3Endpoint(value: string, flag = '--endpoint'): { host: str
   try {
     url = new URL(/^[a-z][a-z0-9+.-]*:\/\//i.test(text) ? text : `https://${text}`);
   } catch {
-    throw new DrError(`${flag} "${value}" is not an endpoint URL`, 'use https://host:port, e.g. --endpoint https://minio.internal:9000', 2);
+    throw new DrError(
+      `${flag} "${value}" is not an endpoint URL`,
+      'use https://host:port, e.g. --endpoint https://minio.internal:9000',
+      2,
+    );
   }
   if (url.protocol !== 'https:') {
-    throw new DrError(`${flag} "${value}" is not https: pgBackRest reaches S3 only over TLS`, 'serve the store over HTTPS (a self-signed certificate works with --ca-file or --no-verify-tls)', 2);
+    throw new DrError(
+      `${flag} "${value}" is not https: pgBackRest reaches S3 only over TLS`,
+      'serve the store over HTTPS (a self-signed certificate works with --ca-file or --no-verify-tls)',
+      2,
+    );
   }
-  if (url.pathname !== '/' && url.pathname !== '') throw new DrError(`${flag} "${value}" has a path`, 'give only https://host[:port]; the bucket comes from the s3:// URL', 2);
+  if (url.pathname !== '/' && url.pathname !== '')
+    throw new DrError(
+      `${flag} "${value}" has a path`,
+      'give only https://host[:port]; the bucket comes from the s3:// URL',
+      2,
+    );
   const host = url.hostname.replace(/^\[|\]$/g, '');
   return { host, port: url.port ? Number(url.port) : undefined, custom: !/(^|\.)amazonaws\.com(\.cn)?$/.test(host) };
 }
@@ -55,8 +68,17 @@ export function parsePitrRepo(value: string, flag = '--repo', s3: S3Settings = {
     const [bucket, ...rest] = value.slice('s3://'.length).split('/');
     if (!BUCKET.test(bucket)) throw new DrError(`${flag} "${value}": "${bucket}" is not a valid S3 bucket name`, fix);
     const endpoint = s3.endpoint ?? (process.env.AWS_ENDPOINT_URL_S3 || process.env.AWS_ENDPOINT_URL || undefined);
-    if (endpoint !== undefined) parseS3Endpoint(endpoint, s3.endpoint !== undefined ? '--endpoint' : 'AWS_ENDPOINT_URL_S3');
-    return { type: 's3', url: value, bucket, path: `/${rest.filter(Boolean).join('/')}`, ...s3, endpoint, caFile: s3.caFile ?? (process.env.AWS_CA_BUNDLE || undefined) };
+    if (endpoint !== undefined)
+      parseS3Endpoint(endpoint, s3.endpoint !== undefined ? '--endpoint' : 'AWS_ENDPOINT_URL_S3');
+    return {
+      type: 's3',
+      url: value,
+      bucket,
+      path: `/${rest.filter(Boolean).join('/')}`,
+      ...s3,
+      endpoint,
+      caFile: s3.caFile ?? (process.env.AWS_CA_BUNDLE || undefined),
+    };
   }
   throw new DrError(`${flag} "${value}" is not a pgBackRest repository URL`, fix);
 }
@@ -64,7 +86,10 @@ export function parsePitrRepo(value: string, flag = '--repo', s3: S3Settings = {
 /** Stanza names end up in paths and in archive_command: keep them to a safe alphabet. */
 export function checkStanza(stanza: string): string {
   if (!/^[A-Za-z0-9_][A-Za-z0-9_.-]{0,62}$/.test(stanza)) {
-    throw new DrError(`--stanza "${stanza}" is not a valid stanza name`, 'use letters, digits, "_", "-" or "." (e.g. crypto_stock)');
+    throw new DrError(
+      `--stanza "${stanza}" is not a valid stanza name`,
+      'use letters, digits, "_", "-" or "." (e.g. crypto_stock)',
+    );
   }
   return stanza;
 }
@@ -127,7 +152,13 @@ export interface PitrConfig {
   /** A docker-compose service running the same schedule next to the TimescaleDB container. */
   readonly compose: string;
   /** Run once, as the postgres OS user, after PostgreSQL was restarted with the settings above. */
-  readonly commands: { readonly stanzaCreate: string; readonly check: string; readonly fullBackup: string; readonly diffBackup: string; readonly info: string };
+  readonly commands: {
+    readonly stanzaCreate: string;
+    readonly check: string;
+    readonly fullBackup: string;
+    readonly diffBackup: string;
+    readonly info: string;
+  };
   readonly rpoSeconds: number;
   /** What the RPO is with these settings, in one paragraph. */
   readonly rpo: string;
@@ -137,20 +168,26 @@ export const DEFAULT_CONFIG_FILE = '/etc/pgbackrest/pgbackrest.conf';
 
 function positiveInt(value: number | undefined, fallback: number, flag: string, min = 1): number {
   const n = value ?? fallback;
-  if (!Number.isInteger(n) || n < min) throw new DrError(`--${flag} must be a whole number ≥ ${min}, got ${value}`, `e.g. --${flag} ${fallback}`);
+  if (!Number.isInteger(n) || n < min)
+    throw new DrError(`--${flag} must be a whole number ≥ ${min}, got ${value}`, `e.g. --${flag} ${fallback}`);
   return n;
 }
 
 function absolute(path: string, flag: string): string {
-  if (!isAbsolute(path)) throw new DrError(`--${flag} "${path}" is not an absolute path`, `e.g. --${flag} /var/lib/postgresql/data`);
+  if (!isAbsolute(path))
+    throw new DrError(`--${flag} "${path}" is not an absolute path`, `e.g. --${flag} /var/lib/postgresql/data`);
   return path.replace(/\/+$/, '') || '/';
 }
 
 /** pgbackrest.conf for `repo`: the same option lines `dr restore --pitr` passes on the command line. */
-export function repoOptions(repo: PitrRepo, s3: { region?: string; endpoint?: string; kmsKeyId?: string; keyType?: S3KeyType } = {}): Record<string, string> {
+export function repoOptions(
+  repo: PitrRepo,
+  s3: { region?: string; endpoint?: string; kmsKeyId?: string; keyType?: S3KeyType } = {},
+): Record<string, string> {
   if (repo.type === 'posix') return { 'repo1-type': 'posix', 'repo1-path': repo.path };
   const region = s3.region ?? repo.region ?? process.env.AWS_REGION ?? process.env.AWS_DEFAULT_REGION;
-  if (!region) throw new DrError(`an s3:// pgBackRest repository needs its region`, 'pass --region eu-west-1 (or set AWS_REGION)');
+  if (!region)
+    throw new DrError(`an s3:// pgBackRest repository needs its region`, 'pass --region eu-west-1 (or set AWS_REGION)');
   const endpointText = s3.endpoint ?? repo.endpoint;
   const endpoint = endpointText ? parseS3Endpoint(endpointText) : undefined;
   const options: Record<string, string> = {
@@ -176,12 +213,25 @@ export type S3KeyType = 'auto' | 'shared' | 'web-id';
 
 export function buildPitrConfig(options: PitrConfigOptions): PitrConfig {
   const stanza = checkStanza(options.stanza);
-  const repo = parsePitrRepo(options.repo, '--repo', { region: options.region, endpoint: options.endpoint, caFile: options.caFile, verifyTls: options.verifyTls });
+  const repo = parsePitrRepo(options.repo, '--repo', {
+    region: options.region,
+    endpoint: options.endpoint,
+    caFile: options.caFile,
+    verifyTls: options.verifyTls,
+  });
   if (options.keyType !== undefined && !['auto', 'shared', 'web-id'].includes(options.keyType)) {
-    throw new DrError(`--s3-key-type must be auto, shared or web-id, got "${options.keyType}"`, 'auto: EC2 instance role; web-id: EKS service account (IRSA); shared: keys in the environment', 2);
+    throw new DrError(
+      `--s3-key-type must be auto, shared or web-id, got "${options.keyType}"`,
+      'auto: EC2 instance role; web-id: EKS service account (IRSA); shared: keys in the environment',
+      2,
+    );
   }
   if (repo.type !== 's3' && (options.keyType || options.caFile || options.verifyTls === false)) {
-    throw new DrError('--s3-key-type, --ca-file and --no-verify-tls apply to s3:// repositories only', 'drop them for a file:// repository', 2);
+    throw new DrError(
+      '--s3-key-type, --ca-file and --no-verify-tls apply to s3:// repositories only',
+      'drop them for a file:// repository',
+      2,
+    );
   }
   const pgPath = absolute(options.pgPath, 'pg-path');
   const pgPort = positiveInt(options.pgPort, 5432, 'pg-port');
@@ -192,7 +242,8 @@ export function buildPitrConfig(options: PitrConfigOptions): PitrConfig {
   const spoolPath = absolute(options.spoolPath ?? '/var/spool/pgbackrest', 'spool-path');
   const logPath = absolute(options.logPath ?? '/var/log/pgbackrest', 'log-path');
   const lockPath = absolute(options.lockPath ?? '/tmp/pgbackrest', 'lock-path');
-  if (options.kmsKeyId && repo.type !== 's3') throw new DrError('--kms-key-id applies to s3:// repositories only', 'drop --kms-key-id for a file:// repository');
+  if (options.kmsKeyId && repo.type !== 's3')
+    throw new DrError('--kms-key-id applies to s3:// repositories only', 'drop --kms-key-id for a file:// repository');
 
   const global: Record<string, string> = {
     ...repoOptions(repo, { region: options.region, kmsKeyId: options.kmsKeyId, keyType: options.keyType }),
@@ -216,14 +267,24 @@ export function buildPitrConfig(options: PitrConfigOptions): PitrConfig {
   if (lockPath === '/tmp/pgbackrest') delete global['lock-path'];
   const stanzaSection: Record<string, string> = { 'pg1-path': pgPath, 'pg1-port': String(pgPort) };
   if (options.pgSocketPath) stanzaSection['pg1-socket-path'] = absolute(options.pgSocketPath, 'pg-socket-path');
-  const section = (name: string, values: Record<string, string>) => [`[${name}]`, ...Object.entries(values).map(([k, v]) => `${k}=${v}`)].join('\n');
+  const section = (name: string, values: Record<string, string>) =>
+    [`[${name}]`, ...Object.entries(values).map(([k, v]) => `${k}=${v}`)].join('\n');
   const pgbackrestConf = [
     `# pgbackrest.conf for stanza ${stanza}, generated by dr pitr config (install as ${configFile}, owner postgres, mode 0640)`,
     ...(options.keyType === 'shared'
-      ? ['# S3 keys: never in this file. Give the postgres server and the backup schedule PGBACKREST_REPO1_S3_KEY and', '# PGBACKREST_REPO1_S3_KEY_SECRET (and PGBACKREST_REPO1_S3_TOKEN for temporary keys) in their environment.']
+      ? [
+          '# S3 keys: never in this file. Give the postgres server and the backup schedule PGBACKREST_REPO1_S3_KEY and',
+          '# PGBACKREST_REPO1_S3_KEY_SECRET (and PGBACKREST_REPO1_S3_TOKEN for temporary keys) in their environment.',
+        ]
       : options.keyType === 'web-id'
-        ? ['# S3 credentials: the web identity of the pod (EKS/IRSA): AWS_ROLE_ARN and AWS_WEB_IDENTITY_TOKEN_FILE in the environment.']
-        : repo.type === 's3' ? ['# S3 credentials: the EC2 instance role (key-type=auto). ECS task roles are not read by pgBackRest: use --s3-key-type shared there.'] : []),
+        ? [
+            '# S3 credentials: the web identity of the pod (EKS/IRSA): AWS_ROLE_ARN and AWS_WEB_IDENTITY_TOKEN_FILE in the environment.',
+          ]
+        : repo.type === 's3'
+          ? [
+              '# S3 credentials: the EC2 instance role (key-type=auto). ECS task roles are not read by pgBackRest: use --s3-key-type shared there.',
+            ]
+          : []),
     section('global', global),
     '',
     section('global:archive-push', { 'process-max': String(Math.min(processMax, 2)) }),
@@ -249,7 +310,12 @@ export function buildPitrConfig(options: PitrConfigOptions): PitrConfig {
     ...settings.map(([k, v]) => `${k} = ${v}`),
     '',
   ].join('\n');
-  const alterSystem = settings.map(([k, v]) => `ALTER SYSTEM SET ${k} = ${v.startsWith("'") ? `'${v.slice(1, -1).replace(/'/g, "''")}'` : `'${v}'`};`).join('\n') + '\n';
+  const alterSystem = `${settings
+    .map(
+      ([k, v]) =>
+        `ALTER SYSTEM SET ${k} = ${v.startsWith("'") ? `'${v.slice(1, -1).replace(/'/g, "''")}'` : `'${v}'`};`,
+    )
+    .join('\n')}\n`;
 
   const commands = {
     stanzaCreate: `${pgbackrest} stanza-create`,
@@ -266,7 +332,10 @@ export function buildPitrConfig(options: PitrConfigOptions): PitrConfig {
   ].join('\n');
   const compose = composeSnippet(stanza, pgPath, configFile, spoolPath, pgbackrest);
   const psql = `psql -XAtq${options.pgSocketPath ? ` -h ${options.pgSocketPath}` : ''} -p ${pgPort} -d postgres`;
-  const region = repo.type === 's3' ? (options.region ?? repo.region ?? process.env.AWS_REGION ?? process.env.AWS_DEFAULT_REGION) : undefined;
+  const region =
+    repo.type === 's3'
+      ? (options.region ?? repo.region ?? process.env.AWS_REGION ?? process.env.AWS_DEFAULT_REGION)
+      : undefined;
   const heartbeat = `${psql} -c "SELECT pg_logical_emit_message(false, 'dr-heartbeat', now()::text)"`;
   const archiverMetric = `${psql} -c "SELECT CASE WHEN last_failed_time IS NOT NULL AND (last_archived_time IS NULL OR last_failed_time > last_archived_time) THEN 1 ELSE 0 END FROM pg_stat_archiver" | xargs -I{} aws cloudwatch put-metric-data${region ? ` --region ${region}` : ''} --namespace ${Metrics.namespace} --metric-name ${Metrics.archiverFailing} --dimensions ${Metrics.stanzaDimension}=${stanza} --unit None --value {}`;
   const rpoSignals = {
@@ -286,7 +355,20 @@ export function buildPitrConfig(options: PitrConfigOptions): PitrConfig {
     `ready segments in parallel, typically within a second or two. Only transactions committed since the last ` +
     `archived segment are lost when the host and its disk are lost. Restores replay WAL from the newest ` +
     `base backup (weekly full + daily diff), so at most one day of WAL is replayed; ${retentionFull} full backups are kept.`;
-  return { stanza, repo, configFile, pgbackrestConf, postgresqlConf, alterSystem, cron, rpoSignals, compose, commands, rpoSeconds, rpo };
+  return {
+    stanza,
+    repo,
+    configFile,
+    pgbackrestConf,
+    postgresqlConf,
+    alterSystem,
+    cron,
+    rpoSignals,
+    compose,
+    commands,
+    rpoSeconds,
+    rpo,
+  };
 }
 
 /**
@@ -294,7 +376,13 @@ export function buildPitrConfig(options: PitrConfigOptions): PitrConfig {
  * ships it) for archive_command; a second container of the same image shares its data and socket
  * volumes and runs the backups on the same schedule as the cron lines.
  */
-function composeSnippet(stanza: string, pgPath: string, configFile: string, spoolPath: string, pgbackrest: string): string {
+function composeSnippet(
+  stanza: string,
+  pgPath: string,
+  configFile: string,
+  spoolPath: string,
+  pgbackrest: string,
+): string {
   return `# docker-compose.yml: add to the database service and add the pgbackrest service.
 # Both use an image with pgBackRest and the same PostgreSQL major (timescale/timescaledb-ha ships it).
 services:

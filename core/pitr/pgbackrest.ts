@@ -9,7 +9,7 @@ import { join } from 'node:path';
 import { DrError } from '../errors.ts';
 import { resolveAwsCredentials } from '../repository/s3.ts';
 import { trackChild } from '../signals.ts';
-import { repoOptions, type PitrRepo } from './config.ts';
+import { type PitrRepo, repoOptions } from './config.ts';
 
 /** The OS user the server runs as when dr is root. */
 export const SERVER_USER = 'postgres';
@@ -41,8 +41,12 @@ export function runAsServerUser(file: string, args: string[], env: Record<string
     trackChild(child);
     let stdout = '';
     let stderr = '';
-    child.stdout.setEncoding('utf8').on('data', (d: string) => { stdout += d; });
-    child.stderr.setEncoding('utf8').on('data', (d: string) => { stderr = stderr.length < 1_000_000 ? stderr + d : stderr; });
+    child.stdout.setEncoding('utf8').on('data', (d: string) => {
+      stdout += d;
+    });
+    child.stderr.setEncoding('utf8').on('data', (d: string) => {
+      stderr = stderr.length < 1_000_000 ? stderr + d : stderr;
+    });
     child.once('error', reject);
     child.once('close', (code, signal) => resolve({ code: code ?? (signal ? 128 : 1), stdout, stderr }));
   });
@@ -57,7 +61,12 @@ export function runAsServerUser(file: string, args: string[], env: Record<string
 export async function s3CredentialEnv(repo: PitrRepo): Promise<Record<string, string>> {
   if (repo.type !== 's3') return {};
   const e = process.env;
-  const elsewhere = e.AWS_ACCESS_KEY_ID || e.AWS_PROFILE || e.AWS_WEB_IDENTITY_TOKEN_FILE || e.AWS_CONTAINER_CREDENTIALS_RELATIVE_URI || e.AWS_CONTAINER_CREDENTIALS_FULL_URI;
+  const elsewhere =
+    e.AWS_ACCESS_KEY_ID ||
+    e.AWS_PROFILE ||
+    e.AWS_WEB_IDENTITY_TOKEN_FILE ||
+    e.AWS_CONTAINER_CREDENTIALS_RELATIVE_URI ||
+    e.AWS_CONTAINER_CREDENTIALS_FULL_URI;
   if (!elsewhere) return {};
   const credentials = await resolveAwsCredentials();
   const env: Record<string, string> = {
@@ -102,13 +111,25 @@ export function pgbackrestEnv(ctx: PgbackrestContext): Record<string, string> {
 const QUICK_COMMANDS = new Set(['info', 'repo-ls', 'repo-get']);
 export const QUICK_IO_TIMEOUT_SECONDS = 5;
 
-export async function pgbackrest(ctx: PgbackrestContext, command: string, args: string[] = [], positional: string[] = []): Promise<ProcResult> {
+export async function pgbackrest(
+  ctx: PgbackrestContext,
+  command: string,
+  args: string[] = [],
+  positional: string[] = [],
+): Promise<ProcResult> {
   const quick = QUICK_COMMANDS.has(command) ? [`--io-timeout=${QUICK_IO_TIMEOUT_SECONDS}`] : [];
-  const result = await runAsServerUser('pgbackrest', [...repoArgs(ctx.repo, ctx.credentialEnv), `--stanza=${ctx.stanza}`, ...quick, ...args, command, ...positional], pgbackrestEnv(ctx)).catch((err: NodeJS.ErrnoException) => {
+  const result = await runAsServerUser(
+    'pgbackrest',
+    [...repoArgs(ctx.repo, ctx.credentialEnv), `--stanza=${ctx.stanza}`, ...quick, ...args, command, ...positional],
+    pgbackrestEnv(ctx),
+  ).catch((err: NodeJS.ErrnoException) => {
     throw new DrError(`cannot run pgbackrest: ${err.message}`, 'install pgBackRest (apt-get install pgbackrest)');
   });
   if (result.code === 127) {
-    throw new DrError('pgbackrest is not installed on this host', 'install pgBackRest (apt-get install pgbackrest), the same version line as the database host');
+    throw new DrError(
+      'pgbackrest is not installed on this host',
+      'install pgBackRest (apt-get install pgbackrest), the same version line as the database host',
+    );
   }
   return result;
 }
@@ -158,7 +179,14 @@ export interface InfoJson {
   status: { code: number; message: string };
   repo?: { key: number; status: { code: number; message: string } }[];
   db: { id: number; version: string }[];
-  backup: { label: string; type: 'full' | 'diff' | 'incr'; timestamp: { start: number; stop: number }; archive: { start: string | null; stop: string | null }; lsn?: { start: string; stop: string }; database: { id: number } }[];
+  backup: {
+    label: string;
+    type: 'full' | 'diff' | 'incr';
+    timestamp: { start: number; stop: number };
+    archive: { start: string | null; stop: string | null };
+    lsn?: { start: string; stop: string };
+    database: { id: number };
+  }[];
   archive: { id: string; database: { id: number }; max: string | null; min: string | null }[];
 }
 
@@ -169,13 +197,19 @@ export class RepositoryUnreachable extends DrError {}
 export async function readInfo(ctx: PgbackrestContext): Promise<InfoJson> {
   const result = await pgbackrest(ctx, 'info', ['--output=json']);
   if (result.code !== 0) {
-    throw new RepositoryUnreachable(`cannot read stanza ${ctx.stanza} in ${ctx.repo.url}: ${pgbackrestError(result.stderr)}`, 'check --pitr, --stanza, the endpoint and access to the repository');
+    throw new RepositoryUnreachable(
+      `cannot read stanza ${ctx.stanza} in ${ctx.repo.url}: ${pgbackrestError(result.stderr)}`,
+      'check --pitr, --stanza, the endpoint and access to the repository',
+    );
   }
   let parsed: InfoJson[];
   try {
     parsed = JSON.parse(result.stdout) as InfoJson[];
   } catch {
-    throw new DrError(`pgbackrest info printed no JSON for stanza ${ctx.stanza}`, 'check the pgBackRest installation (pgbackrest info)');
+    throw new DrError(
+      `pgbackrest info printed no JSON for stanza ${ctx.stanza}`,
+      'check the pgBackRest installation (pgbackrest info)',
+    );
   }
   const info = parsed.find((s) => s.name === ctx.stanza);
   // Status 99 ("other") carries the repository's own error, e.g. [HostConnectError]: not a missing stanza.
@@ -187,49 +221,28 @@ export async function readInfo(ctx: PgbackrestContext): Promise<InfoJson> {
     );
   }
   if (!info || info.status.code === 1 || info.db.length === 0) {
-    throw new DrError(`stanza ${ctx.stanza} does not exist in ${ctx.repo.url}`, 'check --stanza and --pitr (pgbackrest info lists the stanzas), or run stanza-create on the database host');
+    throw new DrError(
+      `stanza ${ctx.stanza} does not exist in ${ctx.repo.url}`,
+      'check --stanza and --pitr (pgbackrest info lists the stanzas), or run stanza-create on the database host',
+    );
   }
   return info;
-}
-
-export async function stanzaInfo(ctx: PgbackrestContext): Promise<StanzaInfo> {
-  return stanzaInfoFrom(await readInfo(ctx));
 }
 
 export function stanzaInfoFrom(info: InfoJson): StanzaInfo {
   const current = info.db.reduce((a, b) => (b.id > a.id ? b : a));
   const versionOf = (id: number) => info.db.find((d) => d.id === id)?.version ?? current.version;
   const backups = info.backup
-    .map((b) => ({ label: b.label, type: b.type, start: new Date(b.timestamp.start * 1000), stop: new Date(b.timestamp.stop * 1000), pgVersion: versionOf(b.database.id) }))
+    .map((b) => ({
+      label: b.label,
+      type: b.type,
+      start: new Date(b.timestamp.start * 1000),
+      stop: new Date(b.timestamp.stop * 1000),
+      pgVersion: versionOf(b.database.id),
+    }))
     .sort((a, b) => a.stop.getTime() - b.stop.getTime());
   const archiveMax = info.archive.find((a) => a.database.id === current.id)?.max ?? undefined;
   return { stanza: info.name, pgMajor: Number.parseInt(current.version, 10), backups, archiveMax };
-}
-
-/**
- * The newest backup that had finished before `at`: recovery can only stop after its backup's end.
- * pgBackRest stores whole seconds, so a backup counts as finished one second after its stop second.
- */
-export function backupForTarget(info: StanzaInfo, at: Date): BackupInfo {
-  const usable = info.backups.filter((b) => b.pgVersion === String(info.pgMajor) || Number.parseInt(b.pgVersion, 10) === info.pgMajor);
-  if (usable.length === 0) {
-    throw new DrError(`stanza ${info.stanza} has no base backup`, 'take one on the database host: pgbackrest --stanza=' + info.stanza + ' --type=full backup');
-  }
-  const candidates = usable.filter((b) => b.stop.getTime() + 1000 <= at.getTime());
-  if (candidates.length === 0) {
-    const oldest = usable[0];
-    throw new DrError(
-      `--at ${at.toISOString()} is before the oldest base backup of stanza ${info.stanza} (${oldest.label}, finished ${oldest.stop.toISOString()}): no backup can be recovered to that point`,
-      `choose an --at after ${new Date(oldest.stop.getTime() + 1000).toISOString()}, or use a logical backup (dr list)`,
-    );
-  }
-  return candidates[candidates.length - 1];
-}
-
-export function latestBackup(info: StanzaInfo): BackupInfo {
-  const last = info.backups[info.backups.length - 1];
-  if (!last) throw new DrError(`stanza ${info.stanza} has no base backup`, `take one on the database host: pgbackrest --stanza=${info.stanza} --type=full backup`);
-  return last;
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -261,12 +274,17 @@ export async function serverBinariesFor(major: number, stanza: string, binDir?: 
   const dirs = binDir
     ? [binDir]
     : existsSync(DEBIAN_ROOT)
-      ? readdirSync(DEBIAN_ROOT).filter((d) => /^\d+$/.test(d)).sort((a, b) => Number(b) - Number(a)).map((d) => join(DEBIAN_ROOT, d, 'bin'))
+      ? readdirSync(DEBIAN_ROOT)
+          .filter((d) => /^\d+$/.test(d))
+          .sort((a, b) => Number(b) - Number(a))
+          .map((d) => join(DEBIAN_ROOT, d, 'bin'))
       : [];
   const found = (await Promise.all(dirs.map(serverVersion))).filter((b): b is ServerBinaries => b !== undefined);
   const match = found.find((b) => b.major === major);
   if (match) return match;
-  const local = found.length ? found.map((b) => `PostgreSQL ${b.version} (${b.binDir})`).join(', ') : `none${binDir ? ` in ${binDir}` : ` in ${DEBIAN_ROOT}`}`;
+  const local = found.length
+    ? found.map((b) => `PostgreSQL ${b.version} (${b.binDir})`).join(', ')
+    : `none${binDir ? ` in ${binDir}` : ` in ${DEBIAN_ROOT}`}`;
   throw new DrError(
     `stanza ${stanza} holds PostgreSQL ${major} backups, but the local server binaries are ${local}`,
     `install the PostgreSQL ${major} server (apt-get install postgresql-${major}) or point --pg-server-bin at its bin directory`,
@@ -290,15 +308,26 @@ export function timeTargetFromMicros(micros: bigint): TimeTarget {
   const ms = micros / 1000n - (micros % 1000n < 0n ? 1n : 0n);
   const date = new Date(Number(ms));
   const sub = ((micros % 1000n) + 1000n) % 1000n;
-  return { date, micros, iso: date.toISOString().replace(/\.(\d{3})Z$/, (_, m: string) => `.${m}${sub.toString().padStart(3, '0')}Z`) };
+  return {
+    date,
+    micros,
+    iso: date.toISOString().replace(/\.(\d{3})Z$/, (_, m: string) => `.${m}${sub.toString().padStart(3, '0')}Z`),
+  };
 }
 
 /** A server-printed time (`2026-01-15 14:30:00.123456+00`, `…+03`, `…-05:30`) as microseconds. */
 export function parseServerTime(text: string): bigint | undefined {
-  const m = /^(\d{4}-\d{2}-\d{2})[T ](\d{2}:\d{2}:\d{2})(?:\.(\d{1,6}))?\s*(Z|[+-]\d{2}(?::?\d{2})?)$/i.exec(text.trim());
+  const m = /^(\d{4}-\d{2}-\d{2})[T ](\d{2}:\d{2}:\d{2})(?:\.(\d{1,6}))?\s*(Z|[+-]\d{2}(?::?\d{2})?)$/i.exec(
+    text.trim(),
+  );
   if (!m) return undefined;
   const [, date, hms, frac = '', zone] = m;
-  const zoneText = zone.toUpperCase() === 'Z' ? 'Z' : zone.length === 3 ? `${zone}:00` : zone.replace(/^([+-]\d{2}):?(\d{2})$/, '$1:$2');
+  const zoneText =
+    zone.toUpperCase() === 'Z'
+      ? 'Z'
+      : zone.length === 3
+        ? `${zone}:00`
+        : zone.replace(/^([+-]\d{2}):?(\d{2})$/, '$1:$2');
   const seconds = Date.parse(`${date}T${hms}${zoneText}`);
   if (Number.isNaN(seconds)) return undefined;
   return BigInt(seconds) * 1000n + BigInt(frac.padEnd(6, '0'));
@@ -310,18 +339,31 @@ export function parseServerTime(text: string): bigint | undefined {
  * would read it in its own zone.
  */
 export function parseAt(value: string, now = new Date()): TimeTarget {
-  const m = /^(\d{4}-\d{2}-\d{2})[T ](\d{2}:\d{2})(?::(\d{2})(?:\.(\d{1,6}))?)?\s*(Z|[+-]\d{2}(?::?\d{2})?)$/i.exec(value.trim());
+  const m = /^(\d{4}-\d{2}-\d{2})[T ](\d{2}:\d{2})(?::(\d{2})(?:\.(\d{1,6}))?)?\s*(Z|[+-]\d{2}(?::?\d{2})?)$/i.exec(
+    value.trim(),
+  );
   if (!m) {
-    throw new DrError(`--at "${value}" is not a time with a zone`, 'use ISO 8601 with a zone, e.g. --at 2026-01-15T14:30:00Z', 2);
+    throw new DrError(
+      `--at "${value}" is not a time with a zone`,
+      'use ISO 8601 with a zone, e.g. --at 2026-01-15T14:30:00Z',
+      2,
+    );
   }
   const [, date, hm, sec = '00', frac = '', zone] = m;
   const micros = parseServerTime(`${date} ${hm}:${sec}${frac ? `.${frac}` : ''}${zone}`);
   if (micros === undefined || Number.isNaN(new Date(`${date}T${hm}:${sec}Z`).getTime())) {
-    throw new DrError(`--at "${value}" is not a valid time`, 'use ISO 8601 with a zone, e.g. --at 2026-01-15T14:30:00Z', 2);
+    throw new DrError(
+      `--at "${value}" is not a valid time`,
+      'use ISO 8601 with a zone, e.g. --at 2026-01-15T14:30:00Z',
+      2,
+    );
   }
   const at = timeTargetFromMicros(micros);
   if (at.date.getTime() > now.getTime()) {
-    throw new DrError(`--at ${at.date.toISOString()} is in the future (now ${now.toISOString()})`, 'choose a past time; to restore everything archived, use --latest');
+    throw new DrError(
+      `--at ${at.date.toISOString()} is in the future (now ${now.toISOString()})`,
+      'choose a past time; to restore everything archived, use --latest',
+    );
   }
   return at;
 }
@@ -341,7 +383,11 @@ export const ABORT_RECOVERY_STATUS = 199;
 
 function shellWord(word: string): string {
   if (/^[A-Za-z0-9_@%+=:,./-]+$/.test(word)) return word;
-  if (/['"\\$`!]/.test(word)) throw new DrError(`the pgBackRest option ${word} cannot go into restore_command`, 'use paths and names without quotes, $, ` or backslashes');
+  if (/['"\\$`!]/.test(word))
+    throw new DrError(
+      `the pgBackRest option ${word} cannot go into restore_command`,
+      'use paths and names without quotes, $, ` or backslashes',
+    );
   return `"${word}"`;
 }
 
@@ -352,8 +398,19 @@ function shellWord(word: string): string {
  * instead of promoting at a point short of the archive). pgBackRest's own error goes to the
  * server log (stderr), with a dr line naming the segment.
  */
-export function restoreCommand(ctx: Pick<PgbackrestContext, 'repo' | 'stanza' | 'credentialEnv'>, pgPath: string, retryDelaySeconds = 3): string {
-  const pgbackrestCall = ['pgbackrest', ...repoArgs(ctx.repo, ctx.credentialEnv), `--stanza=${ctx.stanza}`, `--pg1-path=${pgPath}`].map(shellWord).join(' ');
+export function restoreCommand(
+  ctx: Pick<PgbackrestContext, 'repo' | 'stanza' | 'credentialEnv'>,
+  pgPath: string,
+  retryDelaySeconds = 3,
+): string {
+  const pgbackrestCall = [
+    'pgbackrest',
+    ...repoArgs(ctx.repo, ctx.credentialEnv),
+    `--stanza=${ctx.stanza}`,
+    `--pg1-path=${pgPath}`,
+  ]
+    .map(shellWord)
+    .join(' ');
   return [
     // p: the server process that runs this; once it is gone (stopped, aborted), stop retrying.
     'n=0; p=$PPID; while :; do',

@@ -5,14 +5,22 @@
  * promotes, so a server never comes up at a point other than the one asked for.
  */
 import { spawn } from 'node:child_process';
-import { chmod, mkdir, readFile, writeFile } from 'node:fs/promises';
 import { existsSync } from 'node:fs';
+import { chmod, mkdir, readFile, writeFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import type pg from 'pg';
 import { DrError } from '../errors.ts';
 import { connect } from '../pg/connection.ts';
 import { throwIfInterrupted } from '../signals.ts';
-import { parseServerTime, pgbackrestError, runAsServerUser, runningAsRoot, SERVER_USER, type ServerBinaries, timeTargetFromMicros } from './pgbackrest.ts';
+import {
+  parseServerTime,
+  pgbackrestError,
+  runAsServerUser,
+  runningAsRoot,
+  SERVER_USER,
+  type ServerBinaries,
+  timeTargetFromMicros,
+} from './pgbackrest.ts';
 import { describeTarget, type RecoveryTarget } from './plan.ts';
 
 export interface TemporaryServerOptions {
@@ -84,7 +92,11 @@ export class TemporaryServer {
   }
 
   private pgCtl(args: string[]) {
-    return runAsServerUser(join(this.options.binaries.binDir, 'pg_ctl'), ['-D', this.options.dataDir, ...args], this.options.env);
+    return runAsServerUser(
+      join(this.options.binaries.binDir, 'pg_ctl'),
+      ['-D', this.options.dataDir, ...args],
+      this.options.env,
+    );
   }
 
   async start(): Promise<void> {
@@ -131,7 +143,9 @@ export class TemporaryServer {
       'log_min_messages=warning',
       ...(await controlSettings(binaries, dataDir)),
     ];
-    const opts = settings.map((s) => `-c ${s.replace(/=(.*)$/, (_, v: string) => `=${v.includes(' ') ? `'${v}'` : v}`)}`).join(' ');
+    const opts = settings
+      .map((s) => `-c ${s.replace(/=(.*)$/, (_, v: string) => `=${v.includes(' ') ? `'${v}'` : v}`)}`)
+      .join(' ');
     this.options.log('starting a temporary PostgreSQL server on a private socket to replay WAL');
     this.started = true;
     // -w returns once the server accepts (read-only) connections, or when it failed to get there.
@@ -151,11 +165,15 @@ export class TemporaryServer {
     const restored = [...text.matchAll(/restored log file "([0-9A-F]{24})" from archive/g)].map((m) => m[1]);
     const lastSegment = restored[restored.length - 1];
     // dr's restore_command: the segment is there but pgBackRest could not read it (permissions, 403, outage).
-    const readError = /dr-restore-command: pgbackrest archive-get ([0-9A-F]{24}(?:\.history)?) failed with status (\d+)/.exec(text);
+    const readError =
+      /dr-restore-command: pgbackrest archive-get ([0-9A-F]{24}(?:\.history)?) failed with status (\d+)/.exec(text);
     if (readError) {
       const before = text.slice(0, readError.index);
       const errorAt = before.lastIndexOf('ERROR:');
-      const cause = errorAt !== -1 ? pgbackrestError(before.slice(before.lastIndexOf('\n', errorAt) + 1)) : `status ${readError[2]}`;
+      const cause =
+        errorAt !== -1
+          ? pgbackrestError(before.slice(before.lastIndexOf('\n', errorAt) + 1))
+          : `status ${readError[2]}`;
       throw new DrError(
         `recovery aborted, nothing promoted: WAL ${readError[1]} could not be read from the repository (pgBackRest: ${cause})`,
         'fix access to the repository (file permissions, credentials, endpoint, network) and retry; the segment is not missing',
@@ -163,9 +181,10 @@ export class TemporaryServer {
     }
     const at = describeTarget(context.target);
     if (/recovery ended before configured recovery target was reached/.test(text)) {
-      const missing = lastSegment && context.archiveMax && lastSegment < context.archiveMax
-        ? `; WAL segment ${nextSegment(lastSegment)} is missing from the archive (it holds up to ${context.archiveMax})`
-        : '';
+      const missing =
+        lastSegment && context.archiveMax && lastSegment < context.archiveMax
+          ? `; WAL segment ${nextSegment(lastSegment)} is missing from the archive (it holds up to ${context.archiveMax})`
+          : '';
       throw new DrError(
         `recovery to ${at} on timeline ${context.timeline} is not possible: the archived WAL ends before it${missing}; ${lastTx ? `the last transaction it holds committed at ${lastTx}` : 'it holds no transaction after the base backup'}`,
         missing
@@ -175,18 +194,31 @@ export class TemporaryServer {
             : 'check the target (it may not exist on this timeline: --timeline), or wait for the database host to archive newer WAL',
       );
     }
-    if (/WAL ends before end of online backup|could not locate required checkpoint record|WAL ends before consistent recovery point/.test(text)) {
+    if (
+      /WAL ends before end of online backup|could not locate required checkpoint record|WAL ends before consistent recovery point/.test(
+        text,
+      )
+    ) {
       throw new DrError(
         `the WAL the base backup needs to become consistent is missing from the archive${lastSegment ? ` (last segment found: ${lastSegment})` : ''}`,
         'check the repository with pgbackrest check / pgbackrest info; another base backup may be usable (choose a later --at)',
       );
     }
-    const timelineError = /FATAL:\s+(requested timeline \d+ .*|recovery target timeline \d+ does not exist.*)$/m.exec(text)?.[1];
-    if (timelineError) throw new DrError(`recovery cannot follow timeline ${context.timeline}: ${timelineError}`, 'choose another --timeline (dr pitr check lists them)');
+    const timelineError = /FATAL:\s+(requested timeline \d+ .*|recovery target timeline \d+ does not exist.*)$/m.exec(
+      text,
+    )?.[1];
+    if (timelineError)
+      throw new DrError(
+        `recovery cannot follow timeline ${context.timeline}: ${timelineError}`,
+        'choose another --timeline (dr pitr check lists them)',
+      );
     const fatal = text.split('\n').find((l) => /\b(FATAL|PANIC):/.test(l));
     // The log goes away with the temporary cluster: show its end with the progress output.
     this.options.log(`temporary server log (last lines):\n${text.trimEnd().split('\n').slice(-15).join('\n')}`);
-    throw new DrError(`${what}: ${fatal ? fatal.replace(/^.*?(FATAL|PANIC):\s*/, '') : 'no message in the server log'}`, 'see the temporary server log printed above');
+    throw new DrError(
+      `${what}: ${fatal ? fatal.replace(/^.*?(FATAL|PANIC):\s*/, '') : 'no message in the server log'}`,
+      'see the temporary server log printed above',
+    );
   }
 
   async isRunning(): Promise<boolean> {
@@ -219,7 +251,10 @@ export class TemporaryServer {
         const replayed = micros(state.replayed);
         if (!state.recovery) {
           if (target.kind !== 'latest') {
-            throw new DrError('the temporary server left recovery before dr checked the stop point', 'the restored configuration may set recovery_target_action; report this as a bug');
+            throw new DrError(
+              'the temporary server left recovery before dr checked the stop point',
+              'the restored configuration may set recovery_target_action; report this as a bug',
+            );
           }
           const log = await this.serverLog();
           const restored = [...log.matchAll(/restored log file "([0-9A-F]{24})" from archive/g)].map((m) => m[1]);
@@ -241,7 +276,7 @@ export class TemporaryServer {
         if (state.pause === 'paused') {
           const log = await this.serverLog();
           if (/hot standby is not possible because of insufficient parameter settings/.test(log)) {
-            return this.failFromLog('recovery paused: the temporary server\'s limits are below the primary\'s');
+            return this.failFromLog("recovery paused: the temporary server's limits are below the primary's");
           }
           const restored = [...log.matchAll(/restored log file "([0-9A-F]{24})" from archive/g)].map((m) => m[1]);
           const last = restored.at(-1);
@@ -251,22 +286,42 @@ export class TemporaryServer {
           if (target.kind === 'time') {
             const stop = /recovery stopping before (?:commit|abort) of transaction \d+, time (.+)$/m.exec(log);
             const stopAt = micros(stop?.[1]);
-            if (stopAt === undefined || stopAt <= target.at.micros || (replayed !== undefined && replayed > target.at.micros)) {
+            if (
+              stopAt === undefined ||
+              stopAt <= target.at.micros ||
+              (replayed !== undefined && replayed > target.at.micros)
+            ) {
               throw new DrError(
                 `recovery paused at an unexpected point (${stop ? `stopped before a transaction at ${stop[1]}` : 'no stop record in the log'}, last replayed ${state.replayed ?? 'none'}); not promoted`,
-                'the temporary server was stopped without promoting; report this with dr\'s output',
+                "the temporary server was stopped without promoting; report this with dr's output",
               );
             }
             stoppedBefore = isoMicros(stopAt);
-            this.options.log(`recovery stopped before the first transaction after ${target.at.iso} (committed ${stoppedBefore}) on timeline ${timeline}; promoting`);
+            this.options.log(
+              `recovery stopped before the first transaction after ${target.at.iso} (committed ${stoppedBefore}) on timeline ${timeline}; promoting`,
+            );
           } else {
-            if (!stopLine) throw new DrError(`recovery paused without reaching ${describeTarget(target)} (no stop record in the log); not promoted`, 'the temporary server was stopped without promoting; report this with dr\'s output');
+            if (!stopLine)
+              throw new DrError(
+                `recovery paused without reaching ${describeTarget(target)} (no stop record in the log); not promoted`,
+                "the temporary server was stopped without promoting; report this with dr's output",
+              );
             this.options.log(`${stopLine} on timeline ${timeline}; promoting`);
           }
           await client.query('SELECT pg_promote(true, 600)');
           const promoted = await client.query<{ recovery: boolean }>('SELECT pg_is_in_recovery() AS recovery');
-          if (promoted.rows[0].recovery) throw new DrError('the temporary server did not promote within 10 minutes', 'check free space in --work-dir and retry');
-          return { lastCommit: replayed !== undefined ? isoMicros(replayed) : undefined, stoppedBefore, stopRecord: stopLine ?? 'recovery target reached', timeline, lastSegment: last };
+          if (promoted.rows[0].recovery)
+            throw new DrError(
+              'the temporary server did not promote within 10 minutes',
+              'check free space in --work-dir and retry',
+            );
+          return {
+            lastCommit: replayed !== undefined ? isoMicros(replayed) : undefined,
+            stoppedBefore,
+            stopRecord: stopLine ?? 'recovery target reached',
+            timeline,
+            lastSegment: last,
+          };
         }
         if (Date.now() - lastReport > 10_000) {
           this.options.log(`replaying WAL: at ${state.replayed ?? 'the base backup'} of ${describeTarget(target)}`);
@@ -304,14 +359,20 @@ export function nextSegment(segment: string): string {
 export async function chownToServer(path: string): Promise<void> {
   if (!runningAsRoot()) return;
   const result = await runChown(path);
-  if (result.code !== 0) throw new DrError(`cannot give ${path} to the ${SERVER_USER} OS user: ${result.stderr.trim()}`, `create the ${SERVER_USER} user (the PostgreSQL server package does)`);
+  if (result.code !== 0)
+    throw new DrError(
+      `cannot give ${path} to the ${SERVER_USER} OS user: ${result.stderr.trim()}`,
+      `create the ${SERVER_USER} user (the PostgreSQL server package does)`,
+    );
 }
 
 function runChown(path: string) {
   return new Promise<{ code: number; stderr: string }>((resolve) => {
     const child = spawn('chown', ['-R', `${SERVER_USER}:`, path], { stdio: ['ignore', 'ignore', 'pipe'] });
     let stderr = '';
-    child.stderr.setEncoding('utf8').on('data', (d: string) => { stderr += d; });
+    child.stderr.setEncoding('utf8').on('data', (d: string) => {
+      stderr += d;
+    });
     child.once('error', (err) => resolve({ code: 1, stderr: err.message }));
     child.once('close', (code) => resolve({ code: code ?? 1, stderr }));
   });

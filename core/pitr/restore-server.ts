@@ -9,7 +9,16 @@ import { isAbsolute, join } from 'node:path';
 import { DrError } from '../errors.ts';
 import { readArchive } from './archive.ts';
 import { checkStanza, parsePitrRepo, type S3Settings } from './config.ts';
-import { pgbackrest, pgbackrestError, type PgbackrestContext, s3CredentialEnv, runningAsRoot, SERVER_USER, serverBinariesFor, stanzaInfoFrom } from './pgbackrest.ts';
+import {
+  type PgbackrestContext,
+  pgbackrest,
+  pgbackrestError,
+  runningAsRoot,
+  SERVER_USER,
+  s3CredentialEnv,
+  serverBinariesFor,
+  stanzaInfoFrom,
+} from './pgbackrest.ts';
 import { describeTarget, parseTarget, parseTimeline, planRecovery, restoreArgs, targetValue } from './plan.ts';
 import { privateDir } from './recovery.ts';
 
@@ -62,7 +71,8 @@ export interface RestoreServerResult {
 
 async function isEmptyDir(path: string): Promise<boolean | undefined> {
   try {
-    if (!(await stat(path)).isDirectory()) throw new DrError(`--pg-path ${path} is not a directory`, 'give the data directory of the new server');
+    if (!(await stat(path)).isDirectory())
+      throw new DrError(`--pg-path ${path} is not a directory`, 'give the data directory of the new server');
   } catch (err) {
     if ((err as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
     throw err;
@@ -75,17 +85,39 @@ export async function runRestoreServer(options: RestoreServerOptions): Promise<R
   const started = Date.now();
   const stanza = checkStanza(options.stanza);
   const repo = parsePitrRepo(options.repo, '--pitr', options.s3);
-  if (!isAbsolute(options.pgPath)) throw new DrError(`--pg-path "${options.pgPath}" is not an absolute path`, 'e.g. --pg-path /var/lib/postgresql/15/main');
-  const target = parseTarget({ at: options.at, latest: options.latest, lsn: options.lsn, xid: options.xid, restorePoint: options.restorePoint, now: options.now });
+  if (!isAbsolute(options.pgPath))
+    throw new DrError(
+      `--pg-path "${options.pgPath}" is not an absolute path`,
+      'e.g. --pg-path /var/lib/postgresql/15/main',
+    );
+  const target = parseTarget({
+    at: options.at,
+    latest: options.latest,
+    lsn: options.lsn,
+    xid: options.xid,
+    restorePoint: options.restorePoint,
+    now: options.now,
+  });
   const timelineChoice = parseTimeline(options.timeline);
   if (options.acceptGap && (target.kind === 'time' || target.kind === 'lsn')) {
-    throw new DrError('--accept-gap applies to --latest, --xid and --restore-point', 'a time or LSN target after a gap cannot be reached: choose an earlier one (dr pitr check shows the window)', 2);
+    throw new DrError(
+      '--accept-gap applies to --latest, --xid and --restore-point',
+      'a time or LSN target after a gap cannot be reached: choose an earlier one (dr pitr check shows the window)',
+      2,
+    );
   }
-  if (options.delta && options.force) throw new DrError('--delta and --force exclude each other', '--delta keeps matching files (faster), --force rewrites everything');
+  if (options.delta && options.force)
+    throw new DrError(
+      '--delta and --force exclude each other',
+      '--delta keeps matching files (faster), --force rewrites everything',
+    );
   const pgPath = options.pgPath.replace(/\/+$/, '');
   const empty = await isEmptyDir(pgPath);
   if (empty === false && !options.delta && !options.force) {
-    throw new DrError(`--pg-path ${pgPath} is not empty`, 'give an empty or new directory, or pass --delta (reuse matching files) or --force (overwrite); stop any server using it first');
+    throw new DrError(
+      `--pg-path ${pgPath} is not empty`,
+      'give an empty or new directory, or pass --delta (reuse matching files) or --force (overwrite); stop any server using it first',
+    );
   }
   const jobs = options.jobs ?? Math.max(1, cpus().length);
 
@@ -102,7 +134,9 @@ export async function runRestoreServer(options: RestoreServerOptions): Promise<R
     const backup = plan.backup;
     for (const w of plan.warnings) log(`WARNING: ${w}`);
     if (empty === undefined) await privateDir(pgPath);
-    log(`restoring base backup ${backup.label} of stanza ${stanza} into ${pgPath} for recovery to ${describeTarget(target)} on timeline ${plan.timeline}`);
+    log(
+      `restoring base backup ${backup.label} of stanza ${stanza} into ${pgPath} for recovery to ${describeTarget(target)} on timeline ${plan.timeline}`,
+    );
     // --latest: no target, the server replays to the end of the archive, then promotes. dr's
     // restore_command aborts recovery (FATAL) on a read error instead of taking it for the end.
     const args = [...restoreArgs(plan, ctx, pgPath, 'promote'), `--process-max=${Math.min(jobs, 16)}`];
@@ -113,13 +147,17 @@ export async function runRestoreServer(options: RestoreServerOptions): Promise<R
       const message = pgbackrestError(result.stderr);
       const hint = /Permission denied/.test(message)
         ? `the ${SERVER_USER} OS user must be able to reach ${pgPath} (check the parent directories' permissions)`
-        : /running/.test(message) ? `stop the server using ${pgPath} first` : 'check the repository (pgbackrest info), the directory\'s owner and free space';
+        : /running/.test(message)
+          ? `stop the server using ${pgPath} first`
+          : "check the repository (pgbackrest info), the directory's owner and free space";
       throw new DrError(`pgbackrest restore into ${pgPath} failed: ${message}`, hint);
     }
     const asUser = runningAsRoot() ? `runuser -u ${SERVER_USER} -- ` : '';
     const nextSteps = [
       ...(Object.keys(credentialEnv).length > 0
-        ? [`the server's restore_command runs pgBackRest, whose key-type=auto reads only an EC2 instance role: on another host, give it keys first (PGBACKREST_REPO1_S3_KEY_TYPE=shared, PGBACKREST_REPO1_S3_KEY, PGBACKREST_REPO1_S3_KEY_SECRET in the server's environment, or in /etc/pgbackrest/pgbackrest.conf)`]
+        ? [
+            `the server's restore_command runs pgBackRest, whose key-type=auto reads only an EC2 instance role: on another host, give it keys first (PGBACKREST_REPO1_S3_KEY_TYPE=shared, PGBACKREST_REPO1_S3_KEY, PGBACKREST_REPO1_S3_KEY_SECRET in the server's environment, or in /etc/pgbackrest/pgbackrest.conf)`,
+          ]
         : []),
       `${asUser}${join(binaries.binDir, 'pg_ctl')} -D ${pgPath} -l ${pgPath}/recovery.log start   # or start the replacement server's service`,
       `psql -c 'SELECT pg_is_in_recovery()'   # t while replaying WAL to ${describeTarget(target)} on timeline ${plan.timeline}; f once promoted`,

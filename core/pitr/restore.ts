@@ -13,14 +13,45 @@ import { cpus, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { databaseOptions, extensions, pickTimeColumn } from '../backup/catalog.ts';
 import { DrError } from '../errors.ts';
-import { assertClientNotOlder, connect, defaultUser, firstErrorLine, parsePgUrl, type PgTools, runTool, toolVersion } from '../pg/connection.ts';
-import { displayName, replaceTablesFromSource, type ReplacedTable, type ReplaceTable, type TableName } from '../restore/replace.ts';
-import { openTarget, restoreDumpIntoTarget } from '../restore/full.ts';
+import {
+  assertClientNotOlder,
+  connect,
+  defaultUser,
+  firstErrorLine,
+  type PgTools,
+  parsePgUrl,
+  runTool,
+  toolVersion,
+} from '../pg/connection.ts';
 import { jobNextStarts } from '../pg/timescale.ts';
+import { openTarget, restoreDumpIntoTarget } from '../restore/full.ts';
+import {
+  displayName,
+  type ReplacedTable,
+  type ReplaceTable,
+  replaceTablesFromSource,
+  type TableName,
+} from '../restore/replace.ts';
 import { readArchive } from './archive.ts';
 import { checkStanza, parsePitrRepo, type S3Settings } from './config.ts';
-import { pgbackrest, pgbackrestEnv, pgbackrestError, type PgbackrestContext, s3CredentialEnv, serverBinariesFor, stanzaInfoFrom } from './pgbackrest.ts';
-import { describeTarget, parseTarget, parseTimeline, planRecovery, type RecoveryTarget, restoreArgs, targetValue } from './plan.ts';
+import {
+  type PgbackrestContext,
+  pgbackrest,
+  pgbackrestEnv,
+  pgbackrestError,
+  s3CredentialEnv,
+  serverBinariesFor,
+  stanzaInfoFrom,
+} from './pgbackrest.ts';
+import {
+  describeTarget,
+  parseTarget,
+  parseTimeline,
+  planRecovery,
+  type RecoveryTarget,
+  restoreArgs,
+  targetValue,
+} from './plan.ts';
 import { privateDir, TemporaryServer } from './recovery.ts';
 
 export interface PitrRestoreOptions {
@@ -96,17 +127,34 @@ export async function runPitrRestore(options: PitrRestoreOptions): Promise<PitrR
   // Bad input first: nothing is read or touched before these pass.
   const stanza = checkStanza(options.stanza);
   const repo = parsePitrRepo(options.repo, '--pitr', options.s3);
-  const recoveryTarget = parseTarget({ at: options.at, latest: options.latest, lsn: options.lsn, xid: options.xid, restorePoint: options.restorePoint, now: options.now });
+  const recoveryTarget = parseTarget({
+    at: options.at,
+    latest: options.latest,
+    lsn: options.lsn,
+    xid: options.xid,
+    restorePoint: options.restorePoint,
+    now: options.now,
+  });
   const timelineChoice = parseTimeline(options.timeline);
-  if (options.acceptGap && recoveryTarget.kind !== 'latest' && recoveryTarget.kind !== 'xid' && recoveryTarget.kind !== 'name') {
-    throw new DrError('--accept-gap applies to --latest, --xid and --restore-point', 'a time or LSN target after a gap cannot be reached: choose an earlier one (dr pitr check shows the window)', 2);
+  if (
+    options.acceptGap &&
+    recoveryTarget.kind !== 'latest' &&
+    recoveryTarget.kind !== 'xid' &&
+    recoveryTarget.kind !== 'name'
+  ) {
+    throw new DrError(
+      '--accept-gap applies to --latest, --xid and --restore-point',
+      'a time or LSN target after a gap cannot be reached: choose an earlier one (dr pitr check shows the window)',
+      2,
+    );
   }
   const at = describeTarget(recoveryTarget);
   const atDate = recoveryTarget.kind === 'time' ? recoveryTarget.at.date : undefined;
   const target = parsePgUrl(options.target, '--target');
   const jobs = options.jobs ?? Math.max(1, cpus().length);
   const tools = options.tools ?? {};
-  if (options.range && !options.tables?.length) throw new DrError('--since/--until need --tables', 'name the tables whose rows to restore, e.g. --tables candles');
+  if (options.range && !options.tables?.length)
+    throw new DrError('--since/--until need --tables', 'name the tables whose rows to restore, e.g. --tables candles');
   const warnings: string[] = [];
 
   const credentialEnv = await s3CredentialEnv(repo);
@@ -134,15 +182,34 @@ export async function runPitrRestore(options: PitrRestoreOptions): Promise<PitrR
 
     const dataDir = join(workRoot, 'data');
     await privateDir(dataDir);
-    log(`restoring base backup ${backup.label} of stanza ${stanza} (PostgreSQL ${binaries.version}) for recovery to ${at} on timeline ${plan.timeline}`);
+    log(
+      `restoring base backup ${backup.label} of stanza ${stanza} (PostgreSQL ${binaries.version}) for recovery to ${at} on timeline ${plan.timeline}`,
+    );
     const physicalStarted = Date.now();
-    const restored = await pgbackrest(ctx, 'restore', [...restoreArgs(plan, ctx, dataDir, 'pause'), `--process-max=${Math.min(jobs, 16)}`]);
-    if (restored.code !== 0) throw new DrError(`pgbackrest restore of ${backup.label} failed: ${pgbackrestError(restored.stderr)}`, 'check the repository (pgbackrest info) and free space in --work-dir');
+    const restored = await pgbackrest(ctx, 'restore', [
+      ...restoreArgs(plan, ctx, dataDir, 'pause'),
+      `--process-max=${Math.min(jobs, 16)}`,
+    ]);
+    if (restored.code !== 0)
+      throw new DrError(
+        `pgbackrest restore of ${backup.label} failed: ${pgbackrestError(restored.stderr)}`,
+        'check the repository (pgbackrest info) and free space in --work-dir',
+      );
     const physicalMs = Date.now() - physicalStarted;
 
     const recoveryStarted = Date.now();
     // restore_command runs pgBackRest inside the temporary server: same options and credentials.
-    server = new TemporaryServer({ dataDir, runDir: join(workRoot, 'run'), binaries, env: pgbackrestEnv(ctx), log, target: recoveryTarget, archiveMax: info.archiveMax, lastSegment: plan.lastSegment, timeline: plan.timeline });
+    server = new TemporaryServer({
+      dataDir,
+      runDir: join(workRoot, 'run'),
+      binaries,
+      env: pgbackrestEnv(ctx),
+      log,
+      target: recoveryTarget,
+      archiveMax: info.archiveMax,
+      lastSegment: plan.lastSegment,
+      timeline: plan.timeline,
+    });
     await privateDir(join(workRoot, 'run'));
     await server.start();
     const superuser = await findSuperuser(server, [target.display.split('@')[0]]);
@@ -157,16 +224,26 @@ export async function runPitrRestore(options: PitrRestoreOptions): Promise<PitrR
     if (opened) {
       const dumpDir = join(workRoot, 'dump');
       const dump = await dumpDatabase(sourceUrl, dumpDir, jobs, tools, log);
-      await restoreDumpIntoTarget(opened, {
-        dumpDir,
-        id: (atDate ?? new Date()).toISOString().replace(/\D/g, '').slice(0, 14),
-        databaseOptions: dump.databaseOptions,
-        timescaleVersion: dump.timescaleVersion,
-        timescaleJobs: { recorded: dump.timescaleJobs },
-      }, { noOwner: options.noOwner, jobs, tools, log, warnings });
+      await restoreDumpIntoTarget(
+        opened,
+        {
+          dumpDir,
+          id: (atDate ?? new Date()).toISOString().replace(/\D/g, '').slice(0, 14),
+          databaseOptions: dump.databaseOptions,
+          timescaleVersion: dump.timescaleVersion,
+          timescaleJobs: { recorded: dump.timescaleJobs },
+        },
+        { noOwner: options.noOwner, jobs, tools, log, warnings },
+      );
       replaced = opened.exists;
     } else {
-      const planned = await resolveTables(sourceUrl, options.tables!, at, options.range !== undefined, options.timeColumn);
+      const planned = await resolveTables(
+        sourceUrl,
+        options.tables!,
+        at,
+        options.range !== undefined,
+        options.timeColumn,
+      );
       const result = await replaceTablesFromSource({
         sourceUrl,
         targetUrl: target.url,
@@ -217,7 +294,9 @@ async function findSuperuser(server: TemporaryServer, extra: string[]): Promise<
     try {
       const client = await connect(server.url('template1', user), 'temporary');
       try {
-        const { rows } = await client.query<{ s: boolean }>('SELECT rolsuper AS s FROM pg_roles WHERE rolname = current_user');
+        const { rows } = await client.query<{ s: boolean }>(
+          'SELECT rolsuper AS s FROM pg_roles WHERE rolname = current_user',
+        );
         if (rows[0]?.s) return user;
       } finally {
         await client.end();
@@ -228,15 +307,28 @@ async function findSuperuser(server: TemporaryServer, extra: string[]): Promise<
   }
   // Recovery may have failed right after the server opened for connections.
   if (!(await server.isRunning())) return server.failFromLog('recovery failed');
-  throw new DrError(`none of the roles ${candidates.join(', ')} is a superuser of the recovered cluster`, 'set PGUSER to the source cluster\'s superuser');
+  throw new DrError(
+    `none of the roles ${candidates.join(', ')} is a superuser of the recovered cluster`,
+    "set PGUSER to the source cluster's superuser",
+  );
 }
 
-async function assertDatabaseExists(server: TemporaryServer, superuser: string, database: string, at: string): Promise<void> {
+async function assertDatabaseExists(
+  server: TemporaryServer,
+  superuser: string,
+  database: string,
+  at: string,
+): Promise<void> {
   const client = await connect(server.url('template1', superuser), 'temporary');
   try {
-    const { rows } = await client.query<{ datname: string }>('SELECT datname FROM pg_database WHERE datallowconn AND NOT datistemplate ORDER BY 1');
+    const { rows } = await client.query<{ datname: string }>(
+      'SELECT datname FROM pg_database WHERE datallowconn AND NOT datistemplate ORDER BY 1',
+    );
     if (!rows.some((r) => r.datname === database)) {
-      throw new DrError(`database ${database} did not exist at ${at}; the recovered cluster has ${rows.map((r) => r.datname).join(', ')}`, 'choose one with --database');
+      throw new DrError(
+        `database ${database} did not exist at ${at}; the recovered cluster has ${rows.map((r) => r.datname).join(', ')}`,
+        'choose one with --database',
+      );
     }
   } finally {
     await client.end();
@@ -250,7 +342,9 @@ async function dumpDatabase(url: string, dumpDir: string, jobs: number, tools: P
   let timescaleVersion: string | undefined;
   let timescaleJobs: Map<number, string | null> = new Map();
   try {
-    const { rows } = await client.query<{ v: string; n: string }>(`SELECT current_setting('server_version') AS v, current_setting('server_version_num') AS n`);
+    const { rows } = await client.query<{ v: string; n: string }>(
+      `SELECT current_setting('server_version') AS v, current_setting('server_version_num') AS n`,
+    );
     assertClientNotOlder('pg_dump', await toolVersion(tools, 'pg_dump'), rows[0].v, Number(rows[0].n));
     options = await databaseOptions(client);
     timescaleVersion = (await extensions(client)).find((e) => e.name === 'timescaledb')?.version;
@@ -261,8 +355,19 @@ async function dumpDatabase(url: string, dumpDir: string, jobs: number, tools: P
   }
   log(`dumping the recovered database with pg_dump -j ${jobs}`);
   // Level 1: the dump is read once, locally, right away; CPU matters more than size.
-  const result = await runTool(tools, 'pg_dump', ['-Fd', `--jobs=${jobs}`, '--compress=1', '--no-sync', `--file=${dumpDir}`, `--dbname=${url}`]);
-  if (result.code !== 0) throw new DrError(`pg_dump of the recovered database failed: ${firstErrorLine(result.stderr)}`, 'see the message; the target was not changed');
+  const result = await runTool(tools, 'pg_dump', [
+    '-Fd',
+    `--jobs=${jobs}`,
+    '--compress=1',
+    '--no-sync',
+    `--file=${dumpDir}`,
+    `--dbname=${url}`,
+  ]);
+  if (result.code !== 0)
+    throw new DrError(
+      `pg_dump of the recovered database failed: ${firstErrorLine(result.stderr)}`,
+      'see the message; the target was not changed',
+    );
   return { databaseOptions: options, timescaleVersion, timescaleJobs };
 }
 
@@ -270,7 +375,13 @@ async function dumpDatabase(url: string, dumpDir: string, jobs: number, tools: P
  * The named tables (as typed: `candles`, `public.candles`, `"Reporting"."Daily Summary"`), looked up in
  * the recovered database as SQL reads the names; with a range, each with its time column.
  */
-async function resolveTables(sourceUrl: string, inputs: readonly string[], at: string, range: boolean, timeColumn?: string): Promise<ReplaceTable[]> {
+async function resolveTables(
+  sourceUrl: string,
+  inputs: readonly string[],
+  at: string,
+  range: boolean,
+  timeColumn?: string,
+): Promise<ReplaceTable[]> {
   const client = await connect(sourceUrl, 'temporary');
   try {
     const resolved: ReplaceTable[] = [];
@@ -279,11 +390,20 @@ async function resolveTables(sourceUrl: string, inputs: readonly string[], at: s
       try {
         ({ rows } = await client.query<{ oid: number; schema: string; name: string }>(
           `SELECT c.oid::int AS oid, n.nspname AS schema, c.relname AS name FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
-            WHERE c.oid = to_regclass($1) AND c.relkind IN ('r', 'p')`, [input]));
+            WHERE c.oid = to_regclass($1) AND c.relkind IN ('r', 'p')`,
+          [input],
+        ));
       } catch {
-        throw new DrError(`--tables: "${input}" is not a table name`, 'use name, schema.name or "Quoted Schema"."Quoted Name"');
+        throw new DrError(
+          `--tables: "${input}" is not a table name`,
+          'use name, schema.name or "Quoted Schema"."Quoted Name"',
+        );
       }
-      if (rows.length === 0) throw new DrError(`table ${input} did not exist in the recovered database at ${at}`, 'check --tables (name or schema.name) and --database');
+      if (rows.length === 0)
+        throw new DrError(
+          `table ${input} did not exist in the recovered database at ${at}`,
+          'check --tables (name or schema.name) and --database',
+        );
       const table: TableName = { schema: rows[0].schema, name: rows[0].name };
       if (!range) {
         resolved.push(table);
@@ -292,7 +412,9 @@ async function resolveTables(sourceUrl: string, inputs: readonly string[], at: s
       const columns = await client.query<{ name: string; type: string }>(
         `SELECT attname AS name, format_type(atttypid, NULL) AS type FROM pg_attribute
           WHERE attrelid = $1 AND attnum > 0 AND NOT attisdropped
-            AND atttypid IN ('timestamptz'::regtype, 'timestamp'::regtype, 'date'::regtype) ORDER BY attnum`, [rows[0].oid]);
+            AND atttypid IN ('timestamptz'::regtype, 'timestamp'::regtype, 'date'::regtype) ORDER BY attnum`,
+        [rows[0].oid],
+      );
       const column = timeColumn ?? pickTimeColumn(columns.rows);
       if (!column || !columns.rows.some((c) => c.name === column)) {
         throw new DrError(

@@ -64,7 +64,10 @@ export interface PitrStatus {
 /** The newest archived WAL segment and base backups of `stanza`, with their ages at `now`. */
 export async function pitrStatus(repo: Repository, stanza: string, now: Date = new Date()): Promise<PitrStatus> {
   if (!STANZA.test(stanza)) {
-    throw new DrError(`invalid pgBackRest stanza "${stanza}"`, 'use letters, digits, _, - and . (e.g. crypto_stock), as in pgbackrest.conf');
+    throw new DrError(
+      `invalid pgBackRest stanza "${stanza}"`,
+      'use letters, digits, _, - and . (e.g. crypto_stock), as in pgbackrest.conf',
+    );
   }
   const [wal, backups] = await Promise.all([newestWal(repo, stanza, now), newestBackups(repo, stanza, now)]);
   return { repository: repo.url, stanza, checkedAt: now, wal, ...backups };
@@ -86,23 +89,34 @@ async function newestWal(repo: Repository, stanza: string, now: Date): Promise<W
     .sort((a, b) => Number(b.match[2]) - Number(a.match[2]));
   for (const { name: archiveDir } of archiveIds) {
     const idPrefix = `${root}${archiveDir}`;
-    const walDirs = (await repo.list(idPrefix, { delimiter: '/' })).filter((key) => WAL_DIR.test(key.slice(idPrefix.length))).sort();
+    const walDirs = (await repo.list(idPrefix, { delimiter: '/' }))
+      .filter((key) => WAL_DIR.test(key.slice(idPrefix.length)))
+      .sort();
     const byTimeline = new Map<string, string[]>();
     for (const dir of walDirs) {
       const timeline = dir.slice(idPrefix.length, idPrefix.length + 8);
       byTimeline.set(timeline, [...(byTimeline.get(timeline) ?? []), dir]);
     }
-    const newestPerTimeline = (await Promise.all([...byTimeline.values()].map(async (dirs) => {
-      // Newest log folder first: the last one with a segment holds the timeline's newest.
-      for (const dir of [...dirs].reverse()) {
-        const key = (await repo.list(dir)).filter((k) => WAL_SEGMENT.test(k.slice(dir.length))).sort().at(-1);
-        if (key === undefined) continue;
-        const info = await repo.head(key);
-        if (info) return { key, dir, lastModified: info.lastModified }; // else expired between list and head
-      }
-      return undefined;
-    }))).filter((w): w is { key: string; dir: string; lastModified: Date } => w !== undefined);
-    const newest = newestPerTimeline.sort((a, b) => b.lastModified.getTime() - a.lastModified.getTime() || b.key.localeCompare(a.key))[0];
+    const newestPerTimeline = (
+      await Promise.all(
+        [...byTimeline.values()].map(async (dirs) => {
+          // Newest log folder first: the last one with a segment holds the timeline's newest.
+          for (const dir of [...dirs].reverse()) {
+            const key = (await repo.list(dir))
+              .filter((k) => WAL_SEGMENT.test(k.slice(dir.length)))
+              .sort()
+              .at(-1);
+            if (key === undefined) continue;
+            const info = await repo.head(key);
+            if (info) return { key, dir, lastModified: info.lastModified }; // else expired between list and head
+          }
+          return undefined;
+        }),
+      )
+    ).filter((w): w is { key: string; dir: string; lastModified: Date } => w !== undefined);
+    const newest = newestPerTimeline.sort(
+      (a, b) => b.lastModified.getTime() - a.lastModified.getTime() || b.key.localeCompare(a.key),
+    )[0];
     if (!newest) continue;
     const segment = WAL_SEGMENT.exec(newest.key.slice(newest.dir.length))![1];
     return {
@@ -112,7 +126,10 @@ async function newestWal(repo: Repository, stanza: string, now: Date): Promise<W
       key: newest.key,
       archivedAt: newest.lastModified,
       ageSeconds: ageSeconds(newest.lastModified, now),
-      gaps: await gapsOnTimeline(repo, walDirs.filter((d) => d.startsWith(`${idPrefix}${segment.slice(0, 8)}`))),
+      gaps: await gapsOnTimeline(
+        repo,
+        walDirs.filter((d) => d.startsWith(`${idPrefix}${segment.slice(0, 8)}`)),
+      ),
     };
   }
   return undefined;
@@ -131,12 +148,17 @@ async function gapsOnTimeline(repo: Repository, dirs: string[]): Promise<WalGap[
     .sort((a, b) => a.seq - b.seq);
   const gaps: WalGap[] = [];
   for (let i = 1; i < seqs.length; i++) {
-    if (seqs[i].seq !== seqs[i - 1].seq + 1) gaps.push({ after: seqs[i - 1].name, before: seqs[i].name, missing: seqs[i].seq - seqs[i - 1].seq - 1 });
+    if (seqs[i].seq !== seqs[i - 1].seq + 1)
+      gaps.push({ after: seqs[i - 1].name, before: seqs[i].name, missing: seqs[i].seq - seqs[i - 1].seq - 1 });
   }
   return gaps;
 }
 
-async function newestBackups(repo: Repository, stanza: string, now: Date): Promise<Pick<PitrStatus, 'baseBackup' | 'fullBackup'>> {
+async function newestBackups(
+  repo: Repository,
+  stanza: string,
+  now: Date,
+): Promise<Pick<PitrStatus, 'baseBackup' | 'fullBackup'>> {
   const root = `backup/${stanza}/`;
   const labels = (await repo.list(root, { delimiter: '/' }))
     .map((key) => key.slice(root.length))
@@ -151,7 +173,13 @@ async function newestBackups(repo: Repository, stanza: string, now: Date): Promi
     const key = `${root}${name}backup.manifest`;
     const info = await repo.head(key);
     if (!info) continue; // still running, or aborted
-    const status: BaseBackupStatus = { label: name.slice(0, -1), type, key, completedAt: info.lastModified, ageSeconds: ageSeconds(info.lastModified, now) };
+    const status: BaseBackupStatus = {
+      label: name.slice(0, -1),
+      type,
+      key,
+      completedAt: info.lastModified,
+      ageSeconds: ageSeconds(info.lastModified, now),
+    };
     baseBackup ??= status;
     if (type === 'full') return { baseBackup, fullBackup: status };
   }

@@ -2,7 +2,7 @@ import { randomBytes } from 'node:crypto';
 import type { Dirent } from 'node:fs';
 import { link, mkdir, open, readdir, rmdir, stat, unlink } from 'node:fs/promises';
 import { dirname, join, resolve, sep } from 'node:path';
-import { Readable } from 'node:stream';
+import type { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { getSystemErrorMap } from 'node:util';
@@ -92,7 +92,12 @@ export class FileRepository implements Repository {
             async (chunks: AsyncIterable<Buffer>) => {
               for await (const chunk of chunks) {
                 for (let offset = 0; offset < chunk.length; ) {
-                  offset += (await handle.write(chunk, offset).catch((err: unknown) => { diskError ??= err; throw err; })).bytesWritten;
+                  offset += (
+                    await handle.write(chunk, offset).catch((err: unknown) => {
+                      diskError ??= err;
+                      throw err;
+                    })
+                  ).bytesWritten;
                 }
               }
             },
@@ -134,7 +139,12 @@ export class FileRepository implements Repository {
       if (isMissing(err)) return undefined;
       // Permissions are not damage: no fallback to older backups the same user cannot read either.
       if (errnoCode(err) === 'EACCES' || errnoCode(err) === 'EPERM') {
-        throw new AccessError(`cannot read ${key} in ${this.url} (permission denied)`, 'run as a user that may read the repository directory', 1, { cause: err });
+        throw new AccessError(
+          `cannot read ${key} in ${this.url} (permission denied)`,
+          'run as a user that may read the repository directory',
+          1,
+          { cause: err },
+        );
       }
       throw err;
     });
@@ -168,7 +178,8 @@ export class FileRepository implements Repository {
       for (const entry of await readEntries(baseDir)) {
         if (!entry.name.startsWith(partial)) continue;
         if (entry.isFile() && !entry.name.startsWith(TEMP_PREFIX)) found.push(`${baseKey}${entry.name}`);
-        if (entry.isDirectory() && (await containsFile(join(baseDir, entry.name)))) found.push(`${baseKey}${entry.name}/`);
+        if (entry.isDirectory() && (await containsFile(join(baseDir, entry.name))))
+          found.push(`${baseKey}${entry.name}/`);
       }
       return found.sort();
     }
@@ -193,9 +204,15 @@ export class FileRepository implements Repository {
   async assertExists(): Promise<void> {
     const stats = await stat(this.root).catch((err: unknown) => {
       if (isMissing(err)) return undefined;
-      throw new DrError(`cannot read repository directory ${this.root}: ${osReason(err)}`, 'check --repo and its permissions', 1, { cause: err });
+      throw new DrError(
+        `cannot read repository directory ${this.root}: ${osReason(err)}`,
+        'check --repo and its permissions',
+        1,
+        { cause: err },
+      );
     });
-    if (!stats) throw new DrError(`repository directory ${this.root} does not exist`, 'check --repo (dr backup creates it)');
+    if (!stats)
+      throw new DrError(`repository directory ${this.root} does not exist`, 'check --repo (dr backup creates it)');
     if (!stats.isDirectory()) throw new DrError(`repository ${this.root} is not a directory`, 'check --repo');
   }
 
@@ -207,11 +224,27 @@ export class FileRepository implements Repository {
     } catch (err) {
       if (isMissing(err)) return;
       const code = errnoCode(err);
-      const why = code === 'EPERM' ? ' (immutable or append-only: chattr -i to allow it)' : code === 'EROFS' ? ' (read-only filesystem)' : '';
-      throw new DrError(`cannot remove ${key} from ${this.url}: ${osReason(err)}${why}`, 'it stays; fix the permissions or the lock if it should go', 1, { cause: err });
+      const why =
+        code === 'EPERM'
+          ? ' (immutable or append-only: chattr -i to allow it)'
+          : code === 'EROFS'
+            ? ' (read-only filesystem)'
+            : '';
+      throw new DrError(
+        `cannot remove ${key} from ${this.url}: ${osReason(err)}${why}`,
+        'it stays; fix the permissions or the lock if it should go',
+        1,
+        { cause: err },
+      );
     }
     for (let dir = dirname(path); dir.startsWith(this.root + sep) && dir !== this.root; dir = dirname(dir)) {
-      if (!(await rmdir(dir).then(() => true, () => false))) break;
+      if (
+        !(await rmdir(dir).then(
+          () => true,
+          () => false,
+        ))
+      )
+        break;
     }
   }
 
@@ -253,7 +286,8 @@ async function makeDirs(dir: string): Promise<void> {
       throw err;
     });
     if (stats) {
-      if (!stats.isDirectory()) throw Object.assign(new Error(`${at} is not a directory`), { code: 'ENOTDIR', errno: -20 });
+      if (!stats.isDirectory())
+        throw Object.assign(new Error(`${at} is not a directory`), { code: 'ENOTDIR', errno: -20 });
       break;
     }
     missing.unshift(at);
@@ -272,7 +306,6 @@ function isValidKey(key: string): boolean {
   if (key === '' || key.includes('\0') || key.includes('\\') || (sep !== '/' && key.includes(sep))) return false;
   return key.split('/').every((part) => part !== '' && part !== '.' && part !== '..' && !part.startsWith(TEMP_PREFIX));
 }
-
 
 async function readEntries(dir: string): Promise<Dirent[]> {
   try {

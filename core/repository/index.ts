@@ -1,11 +1,11 @@
 import { DrError } from '../errors.ts';
 import { FileRepository } from './file.ts';
 import { S3Repository } from './s3.ts';
-import { type ObjectLock, OBJECT_LOCKS, type Repository } from './types.ts';
+import { OBJECT_LOCKS, type ObjectLock, type Repository } from './types.ts';
 
-export { type ObjectLock, OBJECT_LOCKS, type PutOptions, type Repository, type StoredObject } from './types.ts';
 export { FileRepository } from './file.ts';
-export { S3Repository, type S3RepositoryOptions } from './s3.ts';
+export { S3Repository } from './s3.ts';
+export { OBJECT_LOCKS, type ObjectLock, type Repository } from './types.ts';
 
 const URL_HINT = 'use file:///path/to/dir or s3://bucket/prefix';
 

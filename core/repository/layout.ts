@@ -28,7 +28,10 @@ const ID_PATTERN = /^\d{8}T\d{6}Z-[0-9a-f]{6}$/;
  * still sort by start time (`latest` is the newer one); the random part only breaks a tie.
  */
 export function newBackupId(at: Date = new Date()): string {
-  const stamp = at.toISOString().replace(/[-:]/g, '').replace(/\.\d{3}/, '');
+  const stamp = at
+    .toISOString()
+    .replace(/[-:]/g, '')
+    .replace(/\.\d{3}/, '');
   return `${stamp}-${at.getUTCMilliseconds().toString(16).padStart(3, '0')}${randomBytes(2).toString('hex').slice(0, 3)}`;
 }
 

@@ -13,13 +13,12 @@
  * ignore it), so an interrupted prune never leaves a backup that looks complete but is not.
  */
 import { checkBackups } from '../backup/check.ts';
-import { completeBackupIds, incompleteBackupIds, listDatabases, readManifest } from './backups.ts';
-import { DrError } from '../errors.ts';
-import { backupIdTime, backupPrefix, manifestKey } from './layout.ts';
-import { REPORTS_ROOT } from './layout.ts';
 import { readDrillHistory } from '../drill/report.ts';
-import type { Repository } from './types.ts';
+import { DrError } from '../errors.ts';
+import { completeBackupIds, incompleteBackupIds, listDatabases, readManifest } from './backups.ts';
+import { backupIdTime, backupPrefix, manifestKey, REPORTS_ROOT } from './layout.ts';
 import { RETENTION_DAYS, type Tier } from './tiers.ts';
+import type { Repository } from './types.ts';
 
 const DAY_MS = 86_400_000;
 /** An interrupted backup younger than this may still be running. */
@@ -93,14 +92,23 @@ export async function pruneRepository(repo: Repository, options: PruneOptions = 
     if (expired.length > 0) {
       // The newest backup a drill passed on (its reports beside the backups).
       const drills = await readDrillHistory(repo, database, { prefix: `${REPORTS_ROOT}/` }).catch(() => []);
-      const drilled = drills.filter((d) => d.passed && d.backupId && ids.includes(d.backupId)).map((d) => d.backupId!).sort().at(-1);
+      const drilled = drills
+        .filter((d) => d.passed && d.backupId && ids.includes(d.backupId))
+        .map((d) => d.backupId!)
+        .sort()
+        .at(-1);
       if (drilled) protectedIds.set(drilled, 'the newest backup that passed a drill');
       // The newest backup that passes check, read back newest first.
       for (const id of ids) {
         log(`checking backup ${id} of ${database} (the newest that passes check is kept)`);
         const result = await checkBackups(repo, { backup: id, database });
         if (result.passed) {
-          protectedIds.set(id, protectedIds.has(id) ? 'the newest backup that passed check and a drill' : 'the newest backup that passes check');
+          protectedIds.set(
+            id,
+            protectedIds.has(id)
+              ? 'the newest backup that passed check and a drill'
+              : 'the newest backup that passes check',
+          );
           break;
         }
       }
@@ -131,7 +139,8 @@ export async function pruneRepository(repo: Repository, options: PruneOptions = 
         kept.push({ database, id, reason: reasonOf(err) });
         continue;
       }
-      for (const key of files) await repo.delete!(key).catch((err: unknown) => failures.push({ key, reason: reasonOf(err) }));
+      for (const key of files)
+        await repo.delete!(key).catch((err: unknown) => failures.push({ key, reason: reasonOf(err) }));
     }
 
     for (const id of await incompleteBackupIds(repo, database)) {
@@ -142,10 +151,17 @@ export async function pruneRepository(repo: Repository, options: PruneOptions = 
         kept.push({ database, id, reason: `interrupted backup, ${lock}` });
         continue;
       }
-      removed.push({ database, id, tier: null, ageDays: Math.floor((now.getTime() - backupIdTime(id).getTime()) / DAY_MS), files: files.length });
+      removed.push({
+        database,
+        id,
+        tier: null,
+        ageDays: Math.floor((now.getTime() - backupIdTime(id).getTime()) / DAY_MS),
+        files: files.length,
+      });
       if (dryRun) continue;
       log(`removing interrupted backup ${database}/${id} (no manifest)`);
-      for (const key of files) await repo.delete!(key).catch((err: unknown) => failures.push({ key, reason: reasonOf(err) }));
+      for (const key of files)
+        await repo.delete!(key).catch((err: unknown) => failures.push({ key, reason: reasonOf(err) }));
     }
   }
   return { passed: failures.length === 0, dryRun, repository: repo.url, removed, kept, retained, failures };
@@ -154,7 +170,8 @@ export async function pruneRepository(repo: Repository, options: PruneOptions = 
 /** "locked (Object Lock COMPLIANCE until …)" when the store says the object is retained. */
 async function lockOf(repo: Repository, key: string, now: Date): Promise<string | undefined> {
   const info = await repo.head(key);
-  if (info?.lock && info.lock.until.getTime() > now.getTime()) return `locked (Object Lock ${info.lock.mode} until ${info.lock.until.toISOString()})`;
+  if (info?.lock && info.lock.until.getTime() > now.getTime())
+    return `locked (Object Lock ${info.lock.mode} until ${info.lock.until.toISOString()})`;
   return undefined;
 }
 

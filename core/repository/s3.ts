@@ -30,8 +30,10 @@ let sdkLoading: Promise<Sdk> | undefined;
 
 /** The SDK loads on first use, so file:// runs of dr never pay its start-up time. */
 function loadSdk(): Promise<Sdk> {
-  sdkLoading ??= Promise.all([import('@aws-sdk/client-s3'), import('@aws-sdk/lib-storage')])
-    .then(([s3, storage]) => ({ s3: cjsExports(s3, 'S3Client'), storage: cjsExports(storage, 'Upload') }));
+  sdkLoading ??= Promise.all([import('@aws-sdk/client-s3'), import('@aws-sdk/lib-storage')]).then(([s3, storage]) => ({
+    s3: cjsExports(s3, 'S3Client'),
+    storage: cjsExports(storage, 'Upload'),
+  }));
   return sdkLoading;
 }
 
@@ -40,13 +42,26 @@ function loadSdk(): Promise<Sdk> {
  * task role, EC2 instance role), for tools that cannot look them up themselves (pgBackRest's
  * `auto` key type knows only the EC2 instance role).
  */
-export async function resolveAwsCredentials(): Promise<{ accessKeyId: string; secretAccessKey: string; sessionToken?: string }> {
+export async function resolveAwsCredentials(): Promise<{
+  accessKeyId: string;
+  secretAccessKey: string;
+  sessionToken?: string;
+}> {
   const sdk = await loadSdk();
   try {
     const credentials = await new sdk.s3.S3Client({}).config.credentials();
-    return { accessKeyId: credentials.accessKeyId, secretAccessKey: credentials.secretAccessKey, sessionToken: credentials.sessionToken };
+    return {
+      accessKeyId: credentials.accessKeyId,
+      secretAccessKey: credentials.secretAccessKey,
+      sessionToken: credentials.sessionToken,
+    };
   } catch (err) {
-    throw new DrError(`no AWS credentials found: ${(err as Error).message}`, 'run with a task/instance role, AWS_PROFILE or AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY', 1, { cause: err });
+    throw new DrError(
+      `no AWS credentials found: ${(err as Error).message}`,
+      'run with a task/instance role, AWS_PROFILE or AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY',
+      1,
+      { cause: err },
+    );
   }
 }
 
@@ -199,19 +214,34 @@ export class S3Repository implements Repository {
       if (single) {
         // A body that ends short of its announced length would leave the request waiting forever.
         const aborter = new AbortController();
-        feeding.then(() => {
-          if (hasher.bytesSeen !== options.expectedSize) {
-            aborter.abort(new DrError(`upload of ${key} stopped: the file has ${hasher.bytesSeen} bytes, ${options.expectedSize} were announced`, 'the file changed while it was uploaded; run the backup again'));
-          }
-        }, () => undefined);
+        feeding.then(
+          () => {
+            if (hasher.bytesSeen !== options.expectedSize) {
+              aborter.abort(
+                new DrError(
+                  `upload of ${key} stopped: the file has ${hasher.bytesSeen} bytes, ${options.expectedSize} were announced`,
+                  'the file changed while it was uploaded; run the backup again',
+                ),
+              );
+            }
+          },
+          () => undefined,
+        );
         try {
-          await client.send(new s3.PutObjectCommand({ ...params, ContentLength: options.expectedSize }), { abortSignal: aborter.signal });
+          await client.send(new s3.PutObjectCommand({ ...params, ContentLength: options.expectedSize }), {
+            abortSignal: aborter.signal,
+          });
         } catch (err) {
           if (aborter.signal.aborted) throw aborter.signal.reason;
           throw err;
         }
       } else {
-        await new storage.Upload({ client, params, partSize: partSizeFor(options.expectedSize), queueSize: QUEUE_SIZE }).done();
+        await new storage.Upload({
+          client,
+          params,
+          partSize: partSizeFor(options.expectedSize),
+          queueSize: QUEUE_SIZE,
+        }).done();
       }
       await feeding;
     } catch (err) {
@@ -225,14 +255,16 @@ export class S3Repository implements Repository {
       throw err;
     }
     // DR_S3_SKIP_READBACK=1 exists only so npm run bench can price the read-back; never set it otherwise.
-    if (process.env.DR_S3_SKIP_READBACK !== '1') await this.assertStored(key, objectKey, hasher.bytesSeen, hasher.sha256Base64());
+    if (process.env.DR_S3_SKIP_READBACK !== '1')
+      await this.assertStored(key, objectKey, hasher.bytesSeen, hasher.sha256Base64());
     // After the upload because s3rver ignores tags on PutObject. If this fails the object stays
     // untagged, so lifecycle rules by tier would never expire it: the error is surfaced. Only when
     // the tag is missing: the vault's policy denies re-tagging an object that has one (AWS keeps
     // the PutObject's tag).
     try {
       const existing = await client.send(new s3.GetObjectTaggingCommand({ Bucket: this.bucket, Key: objectKey }));
-      if (existing.TagSet?.some((t) => t.Key === RETENTION_TAG_KEY && t.Value === options.tier)) return { key, ...hasher.result() };
+      if (existing.TagSet?.some((t) => t.Key === RETENTION_TAG_KEY && t.Value === options.tier))
+        return { key, ...hasher.result() };
       await client.send(
         new s3.PutObjectTaggingCommand({
           Bucket: this.bucket,
@@ -255,20 +287,22 @@ export class S3Repository implements Repository {
    */
   private async assertStored(key: string, objectKey: string, size: number, sha256Base64: string): Promise<void> {
     const { client, s3 } = await this.api();
-    let stored;
-    try {
-      stored = await client.send(new s3.HeadObjectCommand({ Bucket: this.bucket, Key: objectKey, ChecksumMode: 'ENABLED' }));
-    } catch (err) {
-      throw this.translate(err, `read back ${key}`);
-    }
+    const stored = await client
+      .send(new s3.HeadObjectCommand({ Bucket: this.bucket, Key: objectKey, ChecksumMode: 'ENABLED' }))
+      .catch((err: unknown) => {
+        throw this.translate(err, `read back ${key}`);
+      });
     const storedSize = stored.ContentLength;
     const storedSha = stored.ChecksumSHA256;
     const shaMismatch = storedSha !== undefined && !storedSha.includes('-') && storedSha !== sha256Base64;
     if (storedSize === size && !shaMismatch) return;
-    const what = storedSize !== size ? `holds ${storedSize ?? 'an unknown number of'} bytes, ${size} were written` : 'reports another SHA-256 than the bytes written';
+    const what =
+      storedSize !== size
+        ? `holds ${storedSize ?? 'an unknown number of'} bytes, ${size} were written`
+        : 'reports another SHA-256 than the bytes written';
     throw new DrError(
       `upload of ${key} is damaged: ${this.url} ${what}, so the backup was not recorded`,
-      'this store does not decode the AWS SDK\'s aws-chunked uploads (s3rver, some Ceph, Backblaze, older MinIO): set AWS_REQUEST_CHECKSUM_CALCULATION=WHEN_REQUIRED and AWS_RESPONSE_CHECKSUM_VALIDATION=WHEN_REQUIRED for it',
+      "this store does not decode the AWS SDK's aws-chunked uploads (s3rver, some Ceph, Backblaze, older MinIO): set AWS_REQUEST_CHECKSUM_CALCULATION=WHEN_REQUIRED and AWS_RESPONSE_CHECKSUM_VALIDATION=WHEN_REQUIRED for it",
     );
   }
 
@@ -292,8 +326,15 @@ export class S3Repository implements Repository {
     const { client, s3 } = await this.api();
     try {
       const response = await client.send(new s3.HeadObjectCommand({ Bucket: this.bucket, Key: this.objectKey(key) }));
-      const lock = response.ObjectLockMode && response.ObjectLockRetainUntilDate ? { mode: response.ObjectLockMode, until: response.ObjectLockRetainUntilDate } : undefined;
-      return { size: response.ContentLength ?? 0, lastModified: response.LastModified ?? new Date(0), ...(lock ? { lock } : {}) };
+      const lock =
+        response.ObjectLockMode && response.ObjectLockRetainUntilDate
+          ? { mode: response.ObjectLockMode, until: response.ObjectLockRetainUntilDate }
+          : undefined;
+      return {
+        size: response.ContentLength ?? 0,
+        lastModified: response.LastModified ?? new Date(0),
+        ...(lock ? { lock } : {}),
+      };
     } catch (err) {
       if (errorName(err) === 'NotFound' || errorName(err) === 'NoSuchKey' || httpStatus(err) === 404) return undefined;
       throw this.translate(err, `look up ${key}`);
@@ -304,10 +345,21 @@ export class S3Repository implements Repository {
   async setLegalHold(key: string, on: boolean): Promise<void> {
     const { client, s3 } = await this.api();
     try {
-      await client.send(new s3.PutObjectLegalHoldCommand({ Bucket: this.bucket, Key: this.objectKey(key), LegalHold: { Status: on ? 'ON' : 'OFF' } }));
+      await client.send(
+        new s3.PutObjectLegalHoldCommand({
+          Bucket: this.bucket,
+          Key: this.objectKey(key),
+          LegalHold: { Status: on ? 'ON' : 'OFF' },
+        }),
+      );
     } catch (err) {
       if (httpStatus(err) === 403) {
-        throw new DrError(`cannot ${on ? 'place' : 'release'} the legal hold on ${key} in ${this.url}: access denied`, 'the role needs s3:PutObjectLegalHold on backups/* (the drill report Lambda has it)', 1, { cause: err });
+        throw new DrError(
+          `cannot ${on ? 'place' : 'release'} the legal hold on ${key} in ${this.url}: access denied`,
+          'the role needs s3:PutObjectLegalHold on backups/* (the drill report Lambda has it)',
+          1,
+          { cause: err },
+        );
       }
       throw this.translate(err, `${on ? 'place' : 'release'} the legal hold on ${key}`);
     }
@@ -317,7 +369,9 @@ export class S3Repository implements Repository {
   async legalHold(key: string): Promise<boolean | undefined> {
     const { client, s3 } = await this.api();
     try {
-      const response = await client.send(new s3.GetObjectLegalHoldCommand({ Bucket: this.bucket, Key: this.objectKey(key) }));
+      const response = await client.send(
+        new s3.GetObjectLegalHoldCommand({ Bucket: this.bucket, Key: this.objectKey(key) }),
+      );
       return response.LegalHold?.Status === 'ON';
     } catch (err) {
       if (errorName(err) === 'NoSuchObjectLockConfiguration') return false;
@@ -333,7 +387,12 @@ export class S3Repository implements Repository {
       await client.send(new s3.DeleteObjectCommand({ Bucket: this.bucket, Key: this.objectKey(key) }));
     } catch (err) {
       if (httpStatus(err) === 403) {
-        throw new DrError(`cannot remove ${key} from ${this.url}: access denied (locked, or the role may not s3:DeleteObject)`, 'it stays; the deployed vault expires backups by its lifecycle rules instead', 1, { cause: err });
+        throw new DrError(
+          `cannot remove ${key} from ${this.url}: access denied (locked, or the role may not s3:DeleteObject)`,
+          'it stays; the deployed vault expires backups by its lifecycle rules instead',
+          1,
+          { cause: err },
+        );
       }
       throw this.translate(err, `remove ${key}`);
     }
@@ -345,9 +404,8 @@ export class S3Repository implements Repository {
     const found = new Set<string>();
     let token: string | undefined;
     do {
-      let page;
-      try {
-        page = await client.send(
+      const page = await client
+        .send(
           new s3.ListObjectsV2Command({
             Bucket: this.bucket,
             Prefix: this.prefix + prefix,
@@ -355,10 +413,10 @@ export class S3Repository implements Repository {
             MaxKeys: this.listPageSize,
             ContinuationToken: token,
           }),
-        );
-      } catch (err) {
-        throw this.translate(err, `list ${prefix || '/'}`);
-      }
+        )
+        .catch((err: unknown) => {
+          throw this.translate(err, `list ${prefix || '/'}`);
+        });
       for (const common of page.CommonPrefixes ?? []) if (common.Prefix) found.add(common.Prefix);
       for (const object of page.Contents ?? []) if (object.Key) found.add(object.Key);
       token = page.IsTruncated ? page.NextContinuationToken : undefined;
@@ -398,7 +456,12 @@ export class S3Repository implements Repository {
       );
     }
     const name = errorName(err);
-    if (name === 'CredentialsProviderError' || name === 'InvalidAccessKeyId' || name === 'SignatureDoesNotMatch' || name === 'ExpiredToken') {
+    if (
+      name === 'CredentialsProviderError' ||
+      name === 'InvalidAccessKeyId' ||
+      name === 'SignatureDoesNotMatch' ||
+      name === 'ExpiredToken'
+    ) {
       return new DrError(
         `cannot ${action} in ${this.url}: AWS credentials are missing or invalid (${name})`,
         'configure credentials (AWS_PROFILE, AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY or an instance role)',
@@ -407,8 +470,18 @@ export class S3Repository implements Repository {
       );
     }
     if (typeof name === 'string' && name.startsWith('KMS.')) {
-      const why = name === 'KMS.DisabledException' ? 'disabled' : name === 'KMS.KMSInvalidStateException' ? 'pending deletion or unusable' : `refused: ${name.slice(4)}`;
-      return new AccessError(`cannot ${action} in ${this.url} (KMS key ${why})`, 'use a role that can decrypt with the vault key, and check that the key is enabled', 1, { cause: err });
+      const why =
+        name === 'KMS.DisabledException'
+          ? 'disabled'
+          : name === 'KMS.KMSInvalidStateException'
+            ? 'pending deletion or unusable'
+            : `refused: ${name.slice(4)}`;
+      return new AccessError(
+        `cannot ${action} in ${this.url} (KMS key ${why})`,
+        'use a role that can decrypt with the vault key, and check that the key is enabled',
+        1,
+        { cause: err },
+      );
     }
     if (httpStatus(err) === 403) {
       return new AccessError(
@@ -419,13 +492,23 @@ export class S3Repository implements Repository {
       );
     }
     if (name === 'NoSuchBucket') {
-      return new DrError(`bucket ${this.bucket} does not exist (repository ${this.url})`, 'fix the bucket name in --repo', 1, {
-        cause: err,
-      });
+      return new DrError(
+        `bucket ${this.bucket} does not exist (repository ${this.url})`,
+        'fix the bucket name in --repo',
+        1,
+        {
+          cause: err,
+        },
+      );
     }
     // Any other answer of the store is the environment's, not a bug of dr (exit 1, never 70).
     if (isSdkError(err)) {
-      return new DrError(`cannot ${action} in ${this.url}: ${name ?? 'error'} (HTTP ${httpStatus(err) ?? '?'}): ${(err as Error).message}`, 'check the bucket, the role\'s permissions and the KMS key', 1, { cause: err });
+      return new DrError(
+        `cannot ${action} in ${this.url}: ${name ?? 'error'} (HTTP ${httpStatus(err) ?? '?'}): ${(err as Error).message}`,
+        "check the bucket, the role's permissions and the KMS key",
+        1,
+        { cause: err },
+      );
     }
     return err;
   }

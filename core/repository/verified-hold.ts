@@ -57,7 +57,11 @@ export async function heldBackups(repo: Repository, database: string): Promise<s
 }
 
 /** The newest verified (held) backup of `database` and its age, without changing anything. */
-export async function newestVerifiedBackup(repo: Repository, database: string, now: Date = new Date()): Promise<{ id: string; ageHours: number } | undefined> {
+export async function newestVerifiedBackup(
+  repo: Repository,
+  database: string,
+  now: Date = new Date(),
+): Promise<{ id: string; ageHours: number } | undefined> {
   const id = (await heldBackups(repo, database))[0];
   return id === undefined ? undefined : { id, ageHours: ageHours(id, now) };
 }
@@ -66,7 +70,12 @@ export async function newestVerifiedBackup(repo: Repository, database: string, n
  * `verifiedId` of `database` has just been verified: hold it if it is newer than the backup held
  * so far (else keep that one), then release every other held backup of the database.
  */
-export async function holdNewestVerified(repo: Repository, database: string, verifiedId: string, options: HoldOptions = {}): Promise<VerifiedHold> {
+export async function holdNewestVerified(
+  repo: Repository,
+  database: string,
+  verifiedId: string,
+  options: HoldOptions = {},
+): Promise<VerifiedHold> {
   const now = options.now ?? new Date();
   if (!canHold(repo)) return { database, supported: false, held: null, released: [], ageHours: null };
   const log = options.log ?? (() => {});
@@ -76,7 +85,8 @@ export async function holdNewestVerified(repo: Repository, database: string, ver
   // Manifest first: once it is held, the backup counts as held until its last hold is released.
   const keys = await backupKeys(repo, database, newest);
   for (const key of [keys.at(-1)!, ...keys.slice(0, -1)]) await repo.setLegalHold(key, true);
-  if (newest === verifiedId && held[0] !== verifiedId) log(`legal hold placed on ${database}/${verifiedId}: the newest verified backup`);
+  if (newest === verifiedId && held[0] !== verifiedId)
+    log(`legal hold placed on ${database}/${verifiedId}: the newest verified backup`);
   const released: string[] = [];
   for (const id of held.filter((h) => h !== newest)) {
     // Files first, manifest last: an interrupted release is finished by the next run.

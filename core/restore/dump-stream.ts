@@ -15,8 +15,8 @@ import { pipeline } from 'node:stream/promises';
 import type pg from 'pg';
 import { from as copyFrom } from 'pg-copy-streams';
 import { DrError } from '../errors.ts';
-import { diesWithParent, isSetprivExecFailure, throwIfInterrupted, trackChild } from '../signals.ts';
 import { firstErrorLine, type PgTools, toolPath } from '../pg/connection.ts';
+import { diesWithParent, isSetprivExecFailure, throwIfInterrupted, trackChild } from '../signals.ts';
 import { listFile, type TocEntry } from './toc.ts';
 
 const NEWLINE = 0x0a;
@@ -95,8 +95,10 @@ function identAt(text: string, i: number): [string, number] | null {
     let name = '';
     for (let j = i + 1; j < text.length; j++) {
       if (text[j] !== '"') name += text[j];
-      else if (text[j + 1] === '"') { name += '"'; j++; }
-      else return [name, j + 1];
+      else if (text[j + 1] === '"') {
+        name += '"';
+        j++;
+      } else return [name, j + 1];
     }
     return null;
   }
@@ -128,8 +130,10 @@ export function parseCopyHeader(line: string): CopyHeader | null {
       columns.push(column[0]);
       i = column[1];
       if (line.startsWith(', ', i)) i += 2;
-      else if (line[i] === ')') { i++; break; }
-      else return null;
+      else if (line[i] === ')') {
+        i++;
+        break;
+      } else return null;
     }
   }
   return line.slice(i).trim() === 'FROM stdin;' ? { schema: schema[0], name: name[0], columns } : null;
@@ -164,15 +168,29 @@ export async function loadDumpData(client: pg.Client, options: StreamLoadOptions
   const list = join(options.workDir, `stream-${options.entries[0].dumpId}-${options.entries.length}.list`);
   await writeFile(list, listFile(options.entries));
   throwIfInterrupted();
-  const tool = diesWithParent(toolPath(options.tools ?? {}, 'pg_restore'), ['--data-only', `--use-list=${list}`, '--file=-', options.dumpDir]);
+  const tool = diesWithParent(toolPath(options.tools ?? {}, 'pg_restore'), [
+    '--data-only',
+    `--use-list=${list}`,
+    '--file=-',
+    options.dumpDir,
+  ]);
   const child = spawn(tool.file, tool.args, { stdio: ['ignore', 'pipe', 'pipe'] });
   trackChild(child);
   let stderr = '';
-  child.stderr.setEncoding('utf8').on('data', (d: string) => { stderr = stderr.length < 100_000 ? stderr + d : stderr; });
+  child.stderr.setEncoding('utf8').on('data', (d: string) => {
+    stderr = stderr.length < 100_000 ? stderr + d : stderr;
+  });
   const exited = new Promise<number>((resolve, reject) => {
-    child.once('error', (err: NodeJS.ErrnoException) => reject(err.code === 'ENOENT'
-      ? new DrError(`pg_restore not found${options.tools?.binDir ? ` in ${options.tools.binDir}` : ' on PATH'}`, 'install the PostgreSQL client tools of the server\'s major version, or point --pg-bin at them')
-      : err));
+    child.once('error', (err: NodeJS.ErrnoException) =>
+      reject(
+        err.code === 'ENOENT'
+          ? new DrError(
+              `pg_restore not found${options.tools?.binDir ? ` in ${options.tools.binDir}` : ' on PATH'}`,
+              "install the PostgreSQL client tools of the server's major version, or point --pg-bin at them",
+            )
+          : err,
+      ),
+    );
     child.once('close', (code, signal) => resolve(code ?? (signal ? 128 : 1)));
   });
   exited.catch(() => {});
@@ -193,7 +211,8 @@ export async function loadDumpData(client: pg.Client, options: StreamLoadOptions
         rows += writer.rowCount;
       } else {
         const local = localSetting(statement);
-        if (local === undefined) throw new Error(`unexpected statement in pg_restore's data script: ${statement.slice(0, 200)}`);
+        if (local === undefined)
+          throw new Error(`unexpected statement in pg_restore's data script: ${statement.slice(0, 200)}`);
         if (local !== null) {
           await client.query(local);
           encodingChanged ||= /^SET LOCAL client_encoding /.test(local);
@@ -201,19 +220,38 @@ export async function loadDumpData(client: pg.Client, options: StreamLoadOptions
       }
       statement = '';
     }
-    if (statement.trim()) throw new Error(`pg_restore's data script ends in an unfinished statement: ${statement.slice(0, 200)}`);
+    if (statement.trim())
+      throw new Error(`pg_restore's data script ends in an unfinished statement: ${statement.slice(0, 200)}`);
     const code = await exited;
     throwIfInterrupted();
-    if (code !== 0 && isSetprivExecFailure(stderr)) throw new DrError(`pg_restore not found${options.tools?.binDir ? ` in ${options.tools.binDir}` : ' on PATH'}`, 'install the PostgreSQL client tools of the server\'s major version, or point --pg-bin at them');
-    if (code !== 0) throw new DrError(`reading the backup's rows failed: ${firstErrorLine(stderr)}`, 'see the pg_restore message; the target was rolled back and is unchanged');
+    if (code !== 0 && isSetprivExecFailure(stderr))
+      throw new DrError(
+        `pg_restore not found${options.tools?.binDir ? ` in ${options.tools.binDir}` : ' on PATH'}`,
+        "install the PostgreSQL client tools of the server's major version, or point --pg-bin at them",
+      );
+    if (code !== 0)
+      throw new DrError(
+        `reading the backup's rows failed: ${firstErrorLine(stderr)}`,
+        'see the pg_restore message; the target was rolled back and is unchanged',
+      );
   } catch (err) {
     // Unread output would keep the process from closing.
     child.stdout.destroy();
     child.kill();
     await exited.catch(() => {});
     throwIfInterrupted();
-    if (err instanceof Error && !(err instanceof DrError) && (err as { code?: unknown }).code === undefined && stderr.trim()) {
-      throw new DrError(`reading the backup's rows failed: ${firstErrorLine(stderr)}`, 'see the pg_restore message; the target was rolled back and is unchanged', 1, { cause: err });
+    if (
+      err instanceof Error &&
+      !(err instanceof DrError) &&
+      (err as { code?: unknown }).code === undefined &&
+      stderr.trim()
+    ) {
+      throw new DrError(
+        `reading the backup's rows failed: ${firstErrorLine(stderr)}`,
+        'see the pg_restore message; the target was rolled back and is unchanged',
+        1,
+        { cause: err },
+      );
     }
     throw err;
   } finally {

@@ -6,15 +6,15 @@ import { createReadStream, createWriteStream } from 'node:fs';
 import { mkdir, statfs } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { pipeline } from 'node:stream/promises';
-import { formatBytes } from '../format.ts';
-import { throwIfInterrupted } from '../signals.ts';
-import { phase } from '../progress.ts';
-import { AccessError } from '../faults.ts';
+import type { Manifest, ManifestFile } from '../backup/manifest.ts';
 import { BackupIntegrityError, DrError } from '../errors.ts';
+import { AccessError } from '../faults.ts';
+import { formatBytes } from '../format.ts';
+import { phase } from '../progress.ts';
 import { digestOf, Sha256Stream } from '../repository/hashing.ts';
 import { DATA_DIR, fileKey } from '../repository/layout.ts';
-import type { Manifest, ManifestFile } from '../backup/manifest.ts';
 import type { Repository } from '../repository/types.ts';
+import { throwIfInterrupted } from '../signals.ts';
 
 export interface FetchedBackup {
   /** Local directory holding the backup's files by their manifest paths (`data/…`, `globals.sql`). */
@@ -40,7 +40,11 @@ export interface FetchOptions {
 /** Head-room kept free beyond the files' sizes when downloading. */
 const SPACE_MARGIN = 1.05;
 
-export async function fetchVerified(repo: Repository, manifest: Manifest, options: FetchOptions): Promise<FetchedBackup> {
+export async function fetchVerified(
+  repo: Repository,
+  manifest: Manifest,
+  options: FetchOptions,
+): Promise<FetchedBackup> {
   const wanted = options.paths ? new Set(options.paths) : undefined;
   const files = manifest.files.filter((f) => !wanted || wanted.has(f.path));
   const bytes = files.reduce((n, f) => n + f.size, 0);
@@ -77,19 +81,23 @@ export async function fetchVerified(repo: Repository, manifest: Manifest, option
   await forEachLimit(files, concurrency, async (f) => {
     const target = join(options.workDir, f.path);
     await mkdir(dirname(target), { recursive: true });
-    let body;
-    try {
-      body = await repo.get(key(f));
-    } catch (err) {
+    const body = await repo.get(key(f)).catch((err: unknown) => {
       throw missing(manifest, f, err);
-    }
+    });
     // Hash while downloading: verification costs no second read.
     const hasher = new Sha256Stream();
     await pipeline(body, hasher, createWriteStream(target));
     checkFile(manifest, f, hasher.result());
   });
   const elapsed = Date.now() - started;
-  return { root: options.workDir, dumpDir: join(options.workDir, DATA_DIR), inPlace: false, bytes, downloadMs: elapsed, verifyMs: 0 };
+  return {
+    root: options.workDir,
+    dumpDir: join(options.workDir, DATA_DIR),
+    inPlace: false,
+    bytes,
+    downloadMs: elapsed,
+    verifyMs: 0,
+  };
 }
 
 export function missing(manifest: Manifest, f: ManifestFile, err: unknown): DrError {
@@ -97,18 +105,34 @@ export function missing(manifest: Manifest, f: ManifestFile, err: unknown): DrEr
   if (err instanceof AccessError) return err;
   const code = (err as NodeJS.ErrnoException | undefined)?.code;
   if (code === 'EACCES' || code === 'EPERM') {
-    return new AccessError(`cannot read ${f.path} of backup ${manifest.id} (permission denied: ${(err as NodeJS.ErrnoException).path ?? 'the repository'})`, 'run as a user that may read the repository directory', 1, { cause: err });
+    return new AccessError(
+      `cannot read ${f.path} of backup ${manifest.id} (permission denied: ${(err as NodeJS.ErrnoException).path ?? 'the repository'})`,
+      'run as a user that may read the repository directory',
+      1,
+      { cause: err },
+    );
   }
-  return new BackupIntegrityError(`backup ${manifest.id}: file ${f.path} is missing (${(err as Error).message})`, 'the backup is damaged; restore another one', 1, { cause: err });
+  return new BackupIntegrityError(
+    `backup ${manifest.id}: file ${f.path} is missing (${(err as Error).message})`,
+    'the backup is damaged; restore another one',
+    1,
+    { cause: err },
+  );
 }
 
 export function checkFile(manifest: Manifest, f: ManifestFile, actual: { size: number; sha256: string }): void {
   if (actual.size !== f.size) {
     const how = actual.size < f.size ? 'truncated' : 'longer than recorded';
-    throw new BackupIntegrityError(`backup ${manifest.id}: file ${f.path} is ${how} (${actual.size} bytes, manifest says ${f.size})`, 'the backup is damaged; restore another one');
+    throw new BackupIntegrityError(
+      `backup ${manifest.id}: file ${f.path} is ${how} (${actual.size} bytes, manifest says ${f.size})`,
+      'the backup is damaged; restore another one',
+    );
   }
   if (actual.sha256 !== f.sha256) {
-    throw new BackupIntegrityError(`backup ${manifest.id}: checksum mismatch for ${f.path} (sha256 ${actual.sha256.slice(0, 12)}…, manifest says ${f.sha256.slice(0, 12)}…)`, 'the backup is damaged; restore another one');
+    throw new BackupIntegrityError(
+      `backup ${manifest.id}: checksum mismatch for ${f.path} (sha256 ${actual.sha256.slice(0, 12)}…, manifest says ${f.sha256.slice(0, 12)}…)`,
+      'the backup is damaged; restore another one',
+    );
   }
 }
 
@@ -121,7 +145,11 @@ async function freeBytes(dir: string): Promise<number | undefined> {
   }
 }
 
-export async function forEachLimit<T>(items: readonly T[], limit: number, fn: (item: T) => Promise<void>): Promise<void> {
+export async function forEachLimit<T>(
+  items: readonly T[],
+  limit: number,
+  fn: (item: T) => Promise<void>,
+): Promise<void> {
   let next = 0;
   let failed = false;
   const worker = async () => {

@@ -7,28 +7,34 @@ import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { cpus, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type pg from 'pg';
-import { type BackupCandidates, resolveBackup, readManifest } from '../repository/backups.ts';
-import { dropLeftovers, leftoverSuffix, workDirFor } from './leftovers.ts';
-import { throwIfInterrupted } from '../signals.ts';
-import { phase } from '../progress.ts';
-import { applyDatabaseProperties, type DatabaseProperties } from '../verify/database-properties.ts';
-import { BackupIntegrityError, DrError } from '../errors.ts';
-import { fetchVerified, type FetchedBackup } from './fetch.ts';
 import type { Manifest } from '../backup/manifest.ts';
+import { BackupIntegrityError, DrError } from '../errors.ts';
 import {
   assertClientNotOlder,
   connect,
   firstErrorLine,
-  parsePgUrl,
   type PgTools,
   type PgUrl,
+  parsePgUrl,
   quoteIdent,
   runTool,
   toolVersion,
   withDatabase,
 } from '../pg/connection.ts';
+import {
+  assertServerCanRestore,
+  type JobSchedule,
+  scheduleRestoredJobs,
+  TIMESCALE_EXTENSION,
+  timescaleRestoreSteps,
+} from '../pg/timescale.ts';
+import { phase } from '../progress.ts';
+import { type BackupCandidates, readManifest, resolveBackup } from '../repository/backups.ts';
 import type { Repository } from '../repository/types.ts';
-import { assertServerCanRestore, type JobSchedule, scheduleRestoredJobs, TIMESCALE_EXTENSION, timescaleRestoreSteps } from '../pg/timescale.ts';
+import { throwIfInterrupted } from '../signals.ts';
+import { applyDatabaseProperties, type DatabaseProperties } from '../verify/database-properties.ts';
+import { type FetchedBackup, fetchVerified } from './fetch.ts';
+import { dropLeftovers, leftoverSuffix, workDirFor } from './leftovers.ts';
 import { listFile, readToc } from './toc.ts';
 
 export interface RestoreOptions {
@@ -65,7 +71,12 @@ export interface FallbackRecord {
 }
 
 export interface RestoreResult {
-  readonly backup: { readonly id: string; readonly database: string; readonly tier: string; readonly startedAt: string };
+  readonly backup: {
+    readonly id: string;
+    readonly database: string;
+    readonly tier: string;
+    readonly startedAt: string;
+  };
   /** Newer backups that failed verification and were skipped (only with `latest`). */
   readonly fallbacks: FallbackRecord[];
   readonly target: string;
@@ -102,14 +113,19 @@ export interface RestorePhases {
 }
 
 /** Session settings that speed a bulk restore up; all are safe because a failed restore is discarded. */
-export const RESTORE_SESSION_OPTIONS = ['-c synchronous_commit=off', '-c maintenance_work_mem=512MB', '-c work_mem=64MB'];
+export const RESTORE_SESSION_OPTIONS = [
+  '-c synchronous_commit=off',
+  '-c maintenance_work_mem=512MB',
+  '-c work_mem=64MB',
+];
 
 export async function runRestore(options: RestoreOptions): Promise<RestoreResult> {
   const log = options.log ?? (() => {});
   const tools = options.tools ?? {};
   const repo = options.repository;
   const jobs = options.jobs ?? Math.max(1, cpus().length);
-  if (!Number.isInteger(jobs) || jobs < 1) throw new DrError(`--jobs must be a whole number ≥ 1, got ${jobs}`, 'e.g. --jobs 4');
+  if (!Number.isInteger(jobs) || jobs < 1)
+    throw new DrError(`--jobs must be a whole number ≥ 1, got ${jobs}`, 'e.g. --jobs 4');
   const started = Date.now();
   const target = parsePgUrl(options.target, '--target');
   const warnings: string[] = [];
@@ -125,11 +141,15 @@ export async function runRestore(options: RestoreOptions): Promise<RestoreResult
   }
   let workDir: string | undefined;
   try {
-
     const checkTargetMs = Date.now() - started;
     const verifyStarted = Date.now();
     let attemptStarted = verifyStarted;
-    const { manifest, value: fetched, fallbacks, warnings: fallbackWarnings } = await firstVerified(repo, candidates, log, async (manifest) => {
+    const {
+      manifest,
+      value: fetched,
+      fallbacks,
+      warnings: fallbackWarnings,
+    } = await firstVerified(repo, candidates, log, async (manifest) => {
       // The time until the attempt that succeeds went into backups that failed verification.
       attemptStarted = Date.now();
       if (workDir) await rm(workDir, { recursive: true, force: true });
@@ -142,22 +162,35 @@ export async function runRestore(options: RestoreOptions): Promise<RestoreResult
 
     // The backup is verified: from here on the target server is touched.
     if (options.withGlobals) await applyGlobals(tools, fetched, target, manifest, warnings, log);
-    const { restoreMs, swapMs } = await restoreDumpIntoTarget(opened, {
-      dumpDir: fetched.dumpDir,
-      id: manifest.id,
-      databaseOptions: manifest.databaseOptions,
-      databaseProperties: manifest.databaseProperties,
-      timescaleVersion: manifest.extensions.find((e) => e.name === TIMESCALE_EXTENSION)?.version,
-      timescaleJobs: {
-        hold: options.holdTimescaleJobs,
-        recorded: new Map((manifest.timescale?.jobs ?? []).map((j) => [j.id, j.nextStart])),
+    const { restoreMs, swapMs } = await restoreDumpIntoTarget(
+      opened,
+      {
+        dumpDir: fetched.dumpDir,
+        id: manifest.id,
+        databaseOptions: manifest.databaseOptions,
+        databaseProperties: manifest.databaseProperties,
+        timescaleVersion: manifest.extensions.find((e) => e.name === TIMESCALE_EXTENSION)?.version,
+        timescaleJobs: {
+          hold: options.holdTimescaleJobs,
+          recorded: new Map((manifest.timescale?.jobs ?? []).map((j) => [j.id, j.nextStart])),
+        },
       },
-    }, { noOwner: options.noOwner, jobs, tools, log, warnings });
+      { noOwner: options.noOwner, jobs, tools, log, warnings },
+    );
     const targetExists = opened.exists;
-    log(`restored backup ${manifest.id} into ${target.display}${targetExists ? ' (replaced the previous database)' : ''}`);
+    log(
+      `restored backup ${manifest.id} into ${target.display}${targetExists ? ' (replaced the previous database)' : ''}`,
+    );
     const durationMs = Date.now() - started;
     const fallbackMs = fallbacks.length > 0 ? attemptStarted - verifyStarted : 0;
-    const measured = { checkTargetMs, fallbackMs, downloadMs: fetched.downloadMs, verifyMs: fetched.verifyMs, restoreMs, swapMs };
+    const measured = {
+      checkTargetMs,
+      fallbackMs,
+      downloadMs: fetched.downloadMs,
+      verifyMs: fetched.verifyMs,
+      restoreMs,
+      swapMs,
+    };
     const otherMs = durationMs - Object.values(measured).reduce((a, b) => a + b, 0);
     return {
       backup: { id: manifest.id, database: manifest.database, tier: manifest.tier, startedAt: manifest.startedAt },
@@ -192,15 +225,23 @@ export interface OpenedTarget {
  * Connects to the target server and refuses what would fail or destroy data later: a pg_restore
  * older than the server, a non-empty target without `overwrite`. The caller ends `admin`.
  */
-export async function openTarget(target: PgUrl, options: { readonly overwrite?: boolean; readonly tools?: PgTools }): Promise<OpenedTarget> {
+export async function openTarget(
+  target: PgUrl,
+  options: { readonly overwrite?: boolean; readonly tools?: PgTools },
+): Promise<OpenedTarget> {
   const pgRestore = await toolVersion(options.tools ?? {}, 'pg_restore');
   const admin = await connectAdmin(target);
   try {
-    const server = await admin.query<{ v: string; n: string }>(`SELECT current_setting('server_version') AS v, current_setting('server_version_num') AS n`);
+    const server = await admin.query<{ v: string; n: string }>(
+      `SELECT current_setting('server_version') AS v, current_setting('server_version_num') AS n`,
+    );
     assertClientNotOlder('pg_restore', pgRestore, server.rows[0].v, Number(server.rows[0].n));
     const exists = await databaseExists(admin, target.database);
     if (exists && !options.overwrite && !(await isEmptyDatabase(target))) {
-      throw new DrError(`target database ${target.database} on ${target.display} is not empty`, 'pass --overwrite to replace it, or choose another --target database');
+      throw new DrError(
+        `target database ${target.database} on ${target.display} is not empty`,
+        'pass --overwrite to replace it, or choose another --target database',
+      );
     }
     const cleaned = await dropLeftovers(admin);
     return { target, admin, exists, cleaned };
@@ -230,7 +271,13 @@ export interface LocalDump {
 export async function restoreDumpIntoTarget(
   opened: OpenedTarget,
   dump: LocalDump,
-  options: { readonly noOwner?: boolean; readonly jobs: number; readonly tools: PgTools; readonly log: (message: string) => void; readonly warnings: string[] },
+  options: {
+    readonly noOwner?: boolean;
+    readonly jobs: number;
+    readonly tools: PgTools;
+    readonly log: (message: string) => void;
+    readonly warnings: string[];
+  },
 ): Promise<{ readonly restoreMs: number; readonly swapMs: number }> {
   const { admin, target } = opened;
   let staging: string | undefined = stagingName(target.database, dump.id);
@@ -240,23 +287,35 @@ export async function restoreDumpIntoTarget(
     const restoreStarted = Date.now();
     options.log(`restoring into ${target.display} with pg_restore -j ${options.jobs}`);
     phase('pg_restore');
-    const args = [`--exit-on-error`, `--dbname=${stagingUrl}`, ...(options.noOwner ? ['--no-owner', '--no-privileges'] : [])];
+    const args = [
+      `--exit-on-error`,
+      `--dbname=${stagingUrl}`,
+      ...(options.noOwner ? ['--no-owner', '--no-privileges'] : []),
+    ];
     const env = { PGOPTIONS: [process.env.PGOPTIONS ?? '', ...RESTORE_SESSION_OPTIONS].join(' ').trim() };
     const pgRestore = async (extra: string[]) => {
       const result = await runTool(options.tools, 'pg_restore', [...args, ...extra, dump.dumpDir], { env });
       if (result.code !== 0) {
         const line = firstErrorLine(result.stderr);
         const hint = /role ".*" does not exist/.test(line)
-          ? 'pass --with-globals to create the backup\'s roles, or --no-owner to restore without ownership'
+          ? "pass --with-globals to create the backup's roles, or --no-owner to restore without ownership"
           : 'see the pg_restore message; the target was not changed';
         throw new DrError(`pg_restore failed: ${line}`, hint);
       }
     };
-    if (dump.timescaleVersion) await restoreTimescaleDump(stagingUrl, { ...dump, timescaleVersion: dump.timescaleVersion }, options, pgRestore);
+    if (dump.timescaleVersion)
+      await restoreTimescaleDump(stagingUrl, { ...dump, timescaleVersion: dump.timescaleVersion }, options, pgRestore);
     else await pgRestore([`--jobs=${options.jobs}`]);
     const restoreMs = Date.now() - restoreStarted;
     const swapStarted = Date.now();
-    if (dump.databaseProperties) await applyDatabaseProperties(admin, staging, dump.databaseProperties, { noOwner: options.noOwner }, options.warnings);
+    if (dump.databaseProperties)
+      await applyDatabaseProperties(
+        admin,
+        staging,
+        dump.databaseProperties,
+        { noOwner: options.noOwner },
+        options.warnings,
+      );
     // The last moment to stop: after the swap the target is the backup's.
     throwIfInterrupted();
     const leftover = await swapIntoPlace(admin, staging, target.database, opened.exists);
@@ -293,7 +352,8 @@ async function restoreTimescaleDump(
     await pgRestore([await list('catalog'), '--section=data']);
     await pgRestore([`--jobs=${options.jobs}`, await list('parallel'), '--section=data', '--section=post-data']);
     await finishTimescale(url, dump.timescaleJobs ?? {});
-    if (steps.refresh.length > 0) await pgRestore([`--jobs=${options.jobs}`, await list('refresh'), '--section=post-data']);
+    if (steps.refresh.length > 0)
+      await pgRestore([`--jobs=${options.jobs}`, await list('refresh'), '--section=post-data']);
   } finally {
     await rm(lists, { recursive: true, force: true });
   }
@@ -326,13 +386,21 @@ export async function firstVerified<T>(
       const manifest = await readManifest(repo, candidates.database, id);
       if (candidates.latest && !candidates.includeSuspect && manifest.suspect) {
         suspects.push(id);
-        log(`WARNING: skipping suspect backup ${id} (${manifest.suspect.reasons.join('; ')}); --backup latest-any would take it`);
+        log(
+          `WARNING: skipping suspect backup ${id} (${manifest.suspect.reasons.join('; ')}); --backup latest-any would take it`,
+        );
         continue;
       }
       const value = await attempt(manifest);
       const warnings = [
-        ...(fallbacks.length > 0 ? [`FALLBACK: newest backup ${fallbacks[0].id} failed verification (${fallbacks[0].reason}); restored ${manifest.id} instead`] : []),
-        ...suspects.map((s) => `skipped suspect backup ${s} (it shrank against the one before; --backup latest-any takes it)`),
+        ...(fallbacks.length > 0
+          ? [
+              `FALLBACK: newest backup ${fallbacks[0].id} failed verification (${fallbacks[0].reason}); restored ${manifest.id} instead`,
+            ]
+          : []),
+        ...suspects.map(
+          (s) => `skipped suspect backup ${s} (it shrank against the one before; --backup latest-any takes it)`,
+        ),
       ];
       return { manifest, value, fallbacks, warnings };
     } catch (err) {
@@ -342,9 +410,15 @@ export async function firstVerified<T>(
     }
   }
   if (fallbacks.length === 0 && suspects.length > 0) {
-    throw new DrError(`every backup of ${candidates.database} is suspect (${suspects.join(', ')})`, 'check them (dr list), then name one with --backup ID or take the newest with --backup latest-any');
+    throw new DrError(
+      `every backup of ${candidates.database} is suspect (${suspects.join(', ')})`,
+      'check them (dr list), then name one with --backup ID or take the newest with --backup latest-any',
+    );
   }
-  throw new DrError(`no backup of ${candidates.database} passed verification (${fallbacks.length} tried)`, `first failure: ${fallbacks[0]?.reason ?? 'unknown'}`);
+  throw new DrError(
+    `no backup of ${candidates.database} passed verification (${fallbacks.length} tried)`,
+    `first failure: ${fallbacks[0]?.reason ?? 'unknown'}`,
+  );
 }
 
 /** The maintenance database of the target server (`postgres`, or `template1` where that is missing). */
@@ -352,7 +426,8 @@ export async function connectAdmin(target: PgUrl): Promise<pg.Client> {
   try {
     return await connect(withDatabase(target.url, 'postgres'), 'target');
   } catch (err) {
-    if (err instanceof DrError && /does not exist/.test(err.message)) return connect(withDatabase(target.url, 'template1'), 'target');
+    if (err instanceof DrError && /does not exist/.test(err.message))
+      return connect(withDatabase(target.url, 'template1'), 'target');
     throw err;
   }
 }
@@ -407,14 +482,23 @@ export function stagingName(target: string, backupId: string): string {
   return suffixed(target, leftoverSuffix('__dr_restore_', `_${backupId.slice(-6)}`));
 }
 
-export async function createDatabase(admin: pg.Client, name: string, manifest: Pick<Manifest, 'databaseOptions'>, warnings: string[]): Promise<void> {
+export async function createDatabase(
+  admin: pg.Client,
+  name: string,
+  manifest: Pick<Manifest, 'databaseOptions'>,
+  warnings: string[],
+): Promise<void> {
   const { encoding, collate, ctype } = manifest.databaseOptions;
   await admin.query(`DROP DATABASE IF EXISTS ${quoteIdent(name)} WITH (FORCE)`);
   try {
-    await admin.query(`CREATE DATABASE ${quoteIdent(name)} TEMPLATE template0 ENCODING '${encoding}' LC_COLLATE '${collate.replace(/'/g, "''")}' LC_CTYPE '${ctype.replace(/'/g, "''")}'`);
+    await admin.query(
+      `CREATE DATABASE ${quoteIdent(name)} TEMPLATE template0 ENCODING '${encoding}' LC_COLLATE '${collate.replace(/'/g, "''")}' LC_CTYPE '${ctype.replace(/'/g, "''")}'`,
+    );
   } catch (err) {
     // The source's locale may not exist on the target server: keep the encoding, warn about sorting.
-    warnings.push(`locale ${collate}/${ctype} is not available on the target server (${(err as Error).message}); created the database with the server's default locale`);
+    warnings.push(
+      `locale ${collate}/${ctype} is not available on the target server (${(err as Error).message}); created the database with the server's default locale`,
+    );
     await admin.query(`CREATE DATABASE ${quoteIdent(name)} TEMPLATE template0 ENCODING '${encoding}'`);
   }
 }
@@ -443,7 +527,12 @@ export async function finishTimescale(url: string, jobs: JobSchedule): Promise<v
  * Puts the restored staging database in the target's place. Renames are quick and need no copy;
  * the old database is dropped only after the new one has its name.
  */
-async function swapIntoPlace(admin: pg.Client, staging: string, target: string, targetExists: boolean): Promise<string | undefined> {
+async function swapIntoPlace(
+  admin: pg.Client,
+  staging: string,
+  target: string,
+  targetExists: boolean,
+): Promise<string | undefined> {
   if (!targetExists) {
     await admin.query(`ALTER DATABASE ${quoteIdent(staging)} RENAME TO ${quoteIdent(target)}`);
     return undefined;
@@ -451,7 +540,10 @@ async function swapIntoPlace(admin: pg.Client, staging: string, target: string, 
   const replaced = suffixed(target, leftoverSuffix('__dr_old_'));
   for (let attempt = 1; ; attempt++) {
     // Applications reconnect quickly: disconnect them and rename in one transaction.
-    await admin.query('SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = $1 AND pid <> pg_backend_pid()', [target]);
+    await admin.query(
+      'SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = $1 AND pid <> pg_backend_pid()',
+      [target],
+    );
     try {
       await admin.query('BEGIN');
       await admin.query(`ALTER DATABASE ${quoteIdent(target)} RENAME TO ${quoteIdent(replaced)}`);
@@ -461,7 +553,10 @@ async function swapIntoPlace(admin: pg.Client, staging: string, target: string, 
     } catch (err) {
       await admin.query('ROLLBACK').catch(() => {});
       if (attempt >= 5 || !/being accessed by other users/.test((err as Error).message)) {
-        throw new DrError(`could not replace ${target}: ${(err as Error).message}`, 'stop the applications using it and run the restore again; the target is unchanged');
+        throw new DrError(
+          `could not replace ${target}: ${(err as Error).message}`,
+          'stop the applications using it and run the restore again; the target is unchanged',
+        );
       }
       await new Promise((r) => setTimeout(r, 200 * attempt));
     }
@@ -476,15 +571,35 @@ async function swapIntoPlace(admin: pg.Client, staging: string, target: string, 
   }
 }
 
-async function applyGlobals(tools: PgTools, fetched: FetchedBackup, target: PgUrl, manifest: Manifest, warnings: string[], log: (m: string) => void): Promise<void> {
+async function applyGlobals(
+  tools: PgTools,
+  fetched: FetchedBackup,
+  target: PgUrl,
+  manifest: Manifest,
+  warnings: string[],
+  log: (m: string) => void,
+): Promise<void> {
   if (!manifest.globals) {
     warnings.push(`backup ${manifest.id} has no globals; roles were not created`);
     return;
   }
   log('applying roles and tablespaces (globals)');
   // Without ON_ERROR_STOP: on a server that has some of the roles, "already exists" is expected.
-  const result = await runTool(tools, 'psql', ['-X', '-q', '-v', 'ON_ERROR_STOP=0', `--dbname=${withDatabase(target.url, 'postgres')}`, '-f', join(fetched.root, manifest.globals.path)]);
+  const result = await runTool(tools, 'psql', [
+    '-X',
+    '-q',
+    '-v',
+    'ON_ERROR_STOP=0',
+    `--dbname=${withDatabase(target.url, 'postgres')}`,
+    '-f',
+    join(fetched.root, manifest.globals.path),
+  ]);
   const errors = result.stderr.split('\n').filter((l) => /ERROR:/.test(l));
-  if (result.code !== 0) throw new DrError(`applying globals failed: ${firstErrorLine(result.stderr)}`, 'check the target server and user rights');
-  if (errors.length) warnings.push(`globals: ${errors.length} statements failed, e.g. ${errors[0].replace(/^.*ERROR:\s*/, '')}`);
+  if (result.code !== 0)
+    throw new DrError(
+      `applying globals failed: ${firstErrorLine(result.stderr)}`,
+      'check the target server and user rights',
+    );
+  if (errors.length)
+    warnings.push(`globals: ${errors.length} statements failed, e.g. ${errors[0].replace(/^.*ERROR:\s*/, '')}`);
 }

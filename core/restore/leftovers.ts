@@ -16,7 +16,9 @@ const MARKERS = ['__dr_restore_', '__dr_stage_', '__dr_old_'] as const;
 
 /** The suffix of a new staging/scratch/old database: marker + creation time (+ `extra`). */
 export function leftoverSuffix(marker: (typeof MARKERS)[number], extra = '', at: Date = new Date()): string {
-  return `${marker}${Math.floor(at.getTime() / 1000).toString(16).padStart(8, '0')}${extra}`;
+  return `${marker}${Math.floor(at.getTime() / 1000)
+    .toString(16)
+    .padStart(8, '0')}${extra}`;
 }
 
 /** When a dr database of that name was created, or undefined when the name is not one. */
@@ -69,7 +71,10 @@ export async function sweepWorkDirs(parent: string): Promise<string[]> {
   for (const name of await readdir(parent).catch(() => [] as string[])) {
     const pid = Number(WORK_DIR.exec(name)?.[2]);
     if (!pid || pid === process.pid || isAlive(pid)) continue;
-    await rm(join(parent, name), { recursive: true, force: true }).then(() => removed.push(join(parent, name)), () => {});
+    await rm(join(parent, name), { recursive: true, force: true }).then(
+      () => removed.push(join(parent, name)),
+      () => {},
+    );
   }
   return removed;
 }

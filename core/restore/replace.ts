@@ -9,13 +9,23 @@
 import { pipeline } from 'node:stream/promises';
 import type pg from 'pg';
 import { from as copyFrom, to as copyTo } from 'pg-copy-streams';
-import { DrError } from '../errors.ts';
-import { throwIfInterrupted } from '../signals.ts';
-import { DEFAULT_LOCK_TIMEOUT_MS, isLockTimeout, lockTimeoutError, lockTimeoutSql } from '../pg/locks.ts';
-import { connect, firstErrorLine, parsePgUrl, type PgTools, qualified, quoteIdent, runTool } from '../pg/connection.ts';
 import { type Buckets, copySessionSql, differingBuckets, fingerprintCopy } from '../backup/fingerprint.ts';
+import { DrError } from '../errors.ts';
+import { connect, firstErrorLine, type PgTools, parsePgUrl, qualified, quoteIdent, runTool } from '../pg/connection.ts';
+import { DEFAULT_LOCK_TIMEOUT_MS, isLockTimeout, lockTimeoutError, lockTimeoutSql } from '../pg/locks.ts';
+import {
+  allowBulkDecompression,
+  chunksOverlapping,
+  compressedChunks,
+  compressedRanges,
+  isHypertable,
+  kindMismatchError,
+  missingHypertableError,
+  recompress,
+  refreshAggregatesOver,
+} from '../pg/timescale.ts';
+import { throwIfInterrupted } from '../signals.ts';
 import { suffixed } from './full.ts';
-import { allowBulkDecompression, chunksOverlapping, compressedChunks, compressedRanges, isHypertable, kindMismatchError, missingHypertableError, recompress, refreshAggregatesOver } from '../pg/timescale.ts';
 
 export interface TableName {
   readonly schema: string;
@@ -108,7 +118,13 @@ export interface RowSource {
    * its transaction; returns the rows loaded. `into` (SQL name) loads them into another table of the
    * same columns instead (a merge's temporary table). @default - the target table itself
    */
-  load(target: pg.Client, table: ReplaceTable, columns: string[], range: TimeRange | undefined, into?: string): Promise<number>;
+  load(
+    target: pg.Client,
+    table: ReplaceTable,
+    columns: string[],
+    range: TimeRange | undefined,
+    into?: string,
+  ): Promise<number>;
   /** last_value of the named sequences in the source, keyed `schema.name` (unquoted); unknown ones left out. */
   sequenceValues(names: readonly TableName[]): Promise<Map<string, string | null>>;
   /** Definition of a table missing from the target, unless the caller gives one. */
@@ -152,7 +168,11 @@ const TIME_TYPES = ['timestamp with time zone', 'timestamp without time zone', '
  * within 63 bytes; lower case, so SQL needs no quotes for it.
  */
 export function safetyTableName(table: string, at: Date, attempt = 0): string {
-  const stamp = at.toISOString().replace(/[-:]/g, '').replace(/\.\d{3}/, '').toLowerCase();
+  const stamp = at
+    .toISOString()
+    .replace(/[-:]/g, '')
+    .replace(/\.\d{3}/, '')
+    .toLowerCase();
   return suffixed(table, `__dr_saved_${stamp}${attempt ? `_${attempt}` : ''}`);
 }
 
@@ -163,14 +183,24 @@ export function safetyTableName(table: string, at: Date, attempt = 0): string {
  * the time has microseconds. Compare results with compareTimes, not as strings.
  */
 export function parseTime(value: string, flag: string): string {
-  const m = /^(\d{4})-(\d{2})-(\d{2})(?:[T ](\d{2}):(\d{2})(?::(\d{2})(?:\.(\d+))?)?(Z|[+-]\d{2}(?::?\d{2})?))?$/i.exec(value.trim());
+  const m = /^(\d{4})-(\d{2})-(\d{2})(?:[T ](\d{2}):(\d{2})(?::(\d{2})(?:\.(\d+))?)?(Z|[+-]\d{2}(?::?\d{2})?))?$/i.exec(
+    value.trim(),
+  );
   const bad = (why: string) => new DrError(`${flag} "${value}" ${why}`, `use e.g. ${flag} 2026-01-10T00:00:00Z`, 2);
   if (!m) throw bad('is not an ISO 8601 time with a zone (or a date, taken as UTC)');
   const [, y, mo, d, h = '00', mi = '00', sec = '00', frac = '', zone = 'Z'] = m;
   const day = new Date(Date.UTC(Number(y), Number(mo) - 1, Number(d)));
-  if (day.getUTCFullYear() !== Number(y) || day.getUTCMonth() !== Number(mo) - 1 || day.getUTCDate() !== Number(d)) throw bad('is not a date that exists');
+  if (day.getUTCFullYear() !== Number(y) || day.getUTCMonth() !== Number(mo) - 1 || day.getUTCDate() !== Number(d))
+    throw bad('is not a date that exists');
   if (Number(h) > 23 || Number(mi) > 59 || Number(sec) > 59) throw bad('is not a valid time of day');
-  const offset = zone.toUpperCase() === 'Z' ? 'Z' : zone.length === 3 ? `${zone}:00` : zone.includes(':') ? zone : `${zone.slice(0, 3)}:${zone.slice(3)}`;
+  const offset =
+    zone.toUpperCase() === 'Z'
+      ? 'Z'
+      : zone.length === 3
+        ? `${zone}:00`
+        : zone.includes(':')
+          ? zone
+          : `${zone.slice(0, 3)}:${zone.slice(3)}`;
   const wholeMs = Date.parse(`${y}-${mo}-${d}T${h}:${mi}:${sec}${offset}`);
   if (Number.isNaN(wholeMs)) throw bad('is not an ISO 8601 time with a zone (or a date, taken as UTC)');
   // Microseconds, rounded as PostgreSQL rounds a longer fraction.
@@ -206,20 +236,27 @@ interface TableInfo {
 }
 
 async function tableInfo(client: pg.Client, t: TableName): Promise<TableInfo | undefined> {
-  const { rows } = await client.query<{ oid: number | null }>('SELECT to_regclass($1)::oid::int AS oid', [qualified(t.schema, t.name)]);
+  const { rows } = await client.query<{ oid: number | null }>('SELECT to_regclass($1)::oid::int AS oid', [
+    qualified(t.schema, t.name),
+  ]);
   const oid = rows[0].oid;
   if (oid === null) return undefined;
   const cols = await client.query<{ name: string; type: string }>(
     `SELECT attname AS name, format_type(atttypid, NULL) AS type FROM pg_attribute
-      WHERE attrelid = $1 AND attnum > 0 AND NOT attisdropped AND attgenerated = '' ORDER BY attnum`, [oid]);
+      WHERE attrelid = $1 AND attnum > 0 AND NOT attisdropped AND attgenerated = '' ORDER BY attnum`,
+    [oid],
+  );
   return { oid, columns: cols.rows.map((c) => c.name), types: new Map(cols.rows.map((c) => [c.name, c.type])) };
 }
 
 /** The table and every partition/inheritance child (TimescaleDB chunks), as oids. */
 async function familyOids(client: pg.Client, oid: number): Promise<number[]> {
-  const { rows } = await client.query<{ oid: number }>(`
+  const { rows } = await client.query<{ oid: number }>(
+    `
     WITH RECURSIVE f(oid) AS (SELECT $1::oid UNION SELECT i.inhrelid FROM pg_inherits i JOIN f ON i.inhparent = f.oid)
-    SELECT oid::int FROM f`, [oid]);
+    SELECT oid::int FROM f`,
+    [oid],
+  );
   return rows.map((r) => r.oid);
 }
 
@@ -231,27 +268,48 @@ export function displayName(t: TableName): string {
 
 /** Runs SQL produced by pg_dump/pg_restore: psql meta-commands (`\restrict`) are dropped. */
 function sqlOf(script: string): string {
-  return script.split('\n').filter((l) => !l.startsWith('\\')).join('\n');
+  return script
+    .split('\n')
+    .filter((l) => !l.startsWith('\\'))
+    .join('\n');
 }
 
 /** The table's definition from the source database itself, via pg_dump --schema-only (partitions included). */
-export async function definitionFromDatabase(url: string, table: TableName, tools: PgTools = {}, noOwner = false): Promise<TableDefinition> {
+export async function definitionFromDatabase(
+  url: string,
+  table: TableName,
+  tools: PgTools = {},
+  noOwner = false,
+): Promise<TableDefinition> {
   const client = await connect(url, 'source');
   let members: { schema: string; name: string }[];
   try {
     const info = await tableInfo(client, table);
     if (!info) throw new DrError(`table ${displayName(table)} is not in the source database`, 'check the table name');
     const oids = await familyOids(client, info.oid);
-    members = (await client.query<{ schema: string; name: string }>(
-      `SELECT n.nspname AS schema, c.relname AS name FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace WHERE c.oid = ANY($1::oid[])`, [oids])).rows;
+    members = (
+      await client.query<{ schema: string; name: string }>(
+        `SELECT n.nspname AS schema, c.relname AS name FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace WHERE c.oid = ANY($1::oid[])`,
+        [oids],
+      )
+    ).rows;
   } finally {
     await client.end();
   }
   const pattern = (s: string) => `"${s.replace(/"/g, '""')}"`;
-  const args = ['--schema-only', ...(noOwner ? ['--no-owner', '--no-privileges'] : []), ...members.flatMap((m) => ['-t', `${pattern(m.schema)}.${pattern(m.name)}`]), `--dbname=${url}`];
+  const args = [
+    '--schema-only',
+    ...(noOwner ? ['--no-owner', '--no-privileges'] : []),
+    ...members.flatMap((m) => ['-t', `${pattern(m.schema)}.${pattern(m.name)}`]),
+    `--dbname=${url}`,
+  ];
   const dump = async (section: string) => {
     const r = await runTool(tools, 'pg_dump', [`--section=${section}`, ...args]);
-    if (r.code !== 0) throw new DrError(`pg_dump of ${displayName(table)}'s definition failed: ${firstErrorLine(r.stderr)}`, 'check the source database');
+    if (r.code !== 0)
+      throw new DrError(
+        `pg_dump of ${displayName(table)}'s definition failed: ${firstErrorLine(r.stderr)}`,
+        'check the source database',
+      );
     return r.stdout;
   };
   return { create: await dump('pre-data'), finish: await dump('post-data') };
@@ -282,7 +340,9 @@ export async function databaseSource(sourceUrl: string, tools: PgTools = {}, noO
     async describe(table) {
       const info = await tableInfo(source, table);
       if (!info) return undefined;
-      const hypertable = (await isHypertable(source, table)) ? { compressedRanges: await compressedRanges(source, table) } : undefined;
+      const hypertable = (await isHypertable(source, table))
+        ? { compressedRanges: await compressedRanges(source, table) }
+        : undefined;
       return { columns: info.columns, types: info.types, hypertable };
     },
     async load(target, table, columns, range, into) {
@@ -298,7 +358,9 @@ export async function databaseSource(sourceUrl: string, tools: PgTools = {}, noO
       if (names.length === 0) return new Map();
       const { rows } = await source.query<{ schema: string; name: string; last_value: string | null }>(
         `SELECT schemaname AS schema, sequencename AS name, last_value::text AS last_value FROM pg_sequences
-          WHERE (schemaname, sequencename) IN (SELECT * FROM unnest($1::text[], $2::text[]))`, [names.map((n) => n.schema), names.map((n) => n.name)]);
+          WHERE (schemaname, sequencename) IN (SELECT * FROM unnest($1::text[], $2::text[]))`,
+        [names.map((n) => n.schema), names.map((n) => n.name)],
+      );
       return new Map(rows.map((r) => [`${r.schema}.${r.name}`, r.last_value]));
     },
     definition: (table) => definitionFromDatabase(sourceUrl, table, tools, noOwner),
@@ -352,7 +414,10 @@ export async function replaceTables(source: RowSource, options: ReplaceOptions):
       if (range) {
         const column = table.timeColumn;
         if (!column) throw new DrError(`no time column for ${display}`, 'pass --time-column NAME');
-        for (const [where, info] of [['backup', src], ['target', dst]] as const) {
+        for (const [where, info] of [
+          ['backup', src],
+          ['target', dst],
+        ] as const) {
           if (!info) continue;
           if (!info.types) throw new Error(`${source.name} cannot serve a range restore`);
           const type = info.types.get(column);
@@ -360,19 +425,29 @@ export async function replaceTables(source: RowSource, options: ReplaceOptions):
             const known = [...info.types].filter(([, t]) => TIME_TYPES.includes(t)).map(([n]) => n);
             throw new DrError(
               `${display} has no time column "${column}" in the ${where}`,
-              known.length ? `pass --time-column with one of: ${known.join(', ')}` : `${display} has no timestamp or date column: restore the whole table (drop --since/--until)`,
+              known.length
+                ? `pass --time-column with one of: ${known.join(', ')}`
+                : `${display} has no timestamp or date column: restore the whole table (drop --since/--until)`,
             );
           }
         }
       }
       if (dst && src.columns) assertSameColumns(display, dst.columns, src.columns, source.name);
-      if (dst && (src.hypertable !== undefined) !== (await isHypertable(tgt, table))) throw kindMismatchError(display, src.hypertable !== undefined, source.name);
+      if (dst && (src.hypertable !== undefined) !== (await isHypertable(tgt, table)))
+        throw kindMismatchError(display, src.hypertable !== undefined, source.name);
       if (!dst && src.hypertable) throw missingHypertableError(display);
       if (!dst && !src.columns) throw new Error(`${source.name} cannot create the missing table ${display}`);
       const define = options.definition ?? source.definition?.bind(source);
       if (!dst && !define) throw new Error(`no definition for the missing table ${display}`);
       const definition = dst ? undefined : await define!(table);
-      plans.push({ table, display, columns: dst ? dst.columns : src.columns!, targetOid: dst?.oid, definition, hypertable: src.hypertable });
+      plans.push({
+        table,
+        display,
+        columns: dst ? dst.columns : src.columns!,
+        targetOid: dst?.oid,
+        definition,
+        hypertable: src.hypertable,
+      });
     }
 
     const results: ReplacedTable[] = [];
@@ -386,7 +461,8 @@ export async function replaceTables(source: RowSource, options: ReplaceOptions):
       for (const plan of plans) results.push(await replaceOne(source, tgt, plan, range, options, now, log));
       for (const plan of plans) await checkForeignKeys(tgt, plan, range);
       // A replaced range proves itself: the target's rows there hash as the source's do (a merge keeps target rows, so it cannot).
-      if (range && !options.merge && source.fingerprint) for (const plan of plans) await proveRange(source, tgt, plan, range);
+      if (range && !options.merge && source.fingerprint)
+        for (const plan of plans) await proveRange(source, tgt, plan, range);
       for (const t of triggersOff) await tgt.query(`ALTER TABLE ${t} ENABLE TRIGGER USER`);
       warnings.push(...(await dependentMatviews(tgt, plans)));
       // A signal before the commit rolls everything back: the target stays as it was.
@@ -396,21 +472,31 @@ export async function replaceTables(source: RowSource, options: ReplaceOptions):
       await tgt.query('ROLLBACK').catch(() => {});
       const e = err as Error & { code?: unknown };
       if (err instanceof DrError || typeof e?.code !== 'string') throw err;
-      const hint = e.code === '42501'
-        ? 'the target user needs to own the tables and have CREATE on their schema (for the safety table); the target was rolled back and is unchanged'
-        : 'the target was rolled back and is unchanged; fix the cause and run the restore again';
+      const hint =
+        e.code === '42501'
+          ? 'the target user needs to own the tables and have CREATE on their schema (for the safety table); the target was rolled back and is unchanged'
+          : 'the target was rolled back and is unchanged; fix the cause and run the restore again';
       throw new DrError(`restoring the tables failed: ${e.message}`, hint, 1, { cause: err });
     }
     for (const plan of plans) {
       // A range of a hypertable changed only its chunks there: analyzing the whole hypertable samples every chunk.
-      const analyzed = plan.hypertable && range ? await chunksOverlapping(tgt, plan.table, range) : [qualified(plan.table.schema, plan.table.name)];
+      const analyzed =
+        plan.hypertable && range
+          ? await chunksOverlapping(tgt, plan.table, range)
+          : [qualified(plan.table.schema, plan.table.name)];
       for (const name of analyzed) await tgt.query(`ANALYZE ${name}`).catch(() => {});
     }
     // Continuous aggregates over a replaced hypertable: refreshed once the rows are committed.
     for (const plan of plans.filter((p) => p.hypertable)) {
       await refreshAggregatesOver(tgt, plan.table, range).then(
-        (views) => views.forEach((v) => log(`refreshed continuous aggregate ${v}${range ? ` over [${range.since}, ${range.until})` : ''}`)),
-        (err) => warnings.push(`continuous aggregates over ${plan.display} were not refreshed (${(err as Error).message}): CALL refresh_continuous_aggregate('<aggregate>', NULL, NULL, force => true)`),
+        (views) => {
+          for (const v of views)
+            log(`refreshed continuous aggregate ${v}${range ? ` over [${range.since}, ${range.until})` : ''}`);
+        },
+        (err) =>
+          warnings.push(
+            `continuous aggregates over ${plan.display} were not refreshed (${(err as Error).message}): CALL refresh_continuous_aggregate('<aggregate>', NULL, NULL, force => true)`,
+          ),
       );
     }
     return { tables: results, durationMs: Date.now() - started, warnings };
@@ -421,9 +507,18 @@ export async function replaceTables(source: RowSource, options: ReplaceOptions):
 }
 
 /** Fingerprints of a table's rows in `range` on `client` (whose session has COPY_SESSION), by UTC day. */
-function rangeFingerprint(client: pg.Client, table: ReplaceTable, columns: string[], range: TimeRange): Promise<Buckets> {
+function rangeFingerprint(
+  client: pg.Client,
+  table: ReplaceTable,
+  columns: string[],
+  range: TimeRange,
+): Promise<Buckets> {
   const cols = columns.map(quoteIdent).join(', ');
-  return fingerprintCopy(client, `(SELECT ${cols} FROM ${qualified(table.schema, table.name)} WHERE ${rangeCondition(table.timeColumn!, range)})`, columns.indexOf(table.timeColumn!));
+  return fingerprintCopy(
+    client,
+    `(SELECT ${cols} FROM ${qualified(table.schema, table.name)} WHERE ${rangeCondition(table.timeColumn!, range)})`,
+    columns.indexOf(table.timeColumn!),
+  );
 }
 
 /** Inside the replacement's transaction: the range's rows in the target must hash as the source's, day by day. */
@@ -436,27 +531,39 @@ async function proveRange(source: RowSource, tgt: pg.Client, plan: Planned, rang
     const first = differ[0];
     throw new DrError(
       `the restored range of ${plan.display} does not match ${source.name}: ${first.bucket} has ${first.actualRows} rows, ${source.name} ${first.expectedRows}${first.actualRows === first.expectedRows ? ' (contents differ)' : ''}${differ.length > 1 ? `, and ${differ.length - 1} more days` : ''}`,
-      'report this with the table\'s definition; the target was rolled back and is unchanged',
+      "report this with the table's definition; the target was rolled back and is unchanged",
     );
   }
 }
 
 /** The canonical range, after refusing an empty table list or an empty range. */
 function checkRequest(options: ReplaceOptions): TimeRange | undefined {
-  if (options.tables.length === 0) throw new DrError('no tables to restore', 'name at least one table, e.g. --tables candles');
-  const range = options.range ? { since: parseTime(options.range.since, '--since'), until: parseTime(options.range.until, '--until') } : undefined;
+  if (options.tables.length === 0)
+    throw new DrError('no tables to restore', 'name at least one table, e.g. --tables candles');
+  const range = options.range
+    ? { since: parseTime(options.range.since, '--since'), until: parseTime(options.range.until, '--until') }
+    : undefined;
   if (range && compareTimes(range.since, range.until) >= 0) {
-    throw new DrError(`--since ${options.range!.since} is not before --until ${options.range!.until}`, 'give a --since earlier than --until', 2);
+    throw new DrError(
+      `--since ${options.range!.since} is not before --until ${options.range!.until}`,
+      'give a --since earlier than --until',
+      2,
+    );
   }
   return range;
 }
 
 /** The target's columns must be the source's (any order: COPY names them). */
-export function assertSameColumns(display: string, target: readonly string[], source: readonly string[], sourceName: string): void {
+export function assertSameColumns(
+  display: string,
+  target: readonly string[],
+  source: readonly string[],
+  sourceName: string,
+): void {
   if (target.length === source.length && target.every((c) => source.includes(c))) return;
   throw new DrError(
     `${display} has different columns in the target (${target.join(', ')}) than in ${sourceName} (${source.join(', ')})`,
-    'align the target table\'s columns with the backup first, or restore into another database; the target is unchanged',
+    "align the target table's columns with the backup first, or restore into another database; the target is unchanged",
   );
 }
 
@@ -469,14 +576,17 @@ async function disableTriggers(client: pg.Client, plans: Planned[], warnings: st
     return [];
   } catch {
     await client.query('ROLLBACK TO SAVEPOINT dr_replica');
-    warnings.push('not allowed to set session_replication_role: user triggers were disabled per table instead, and foreign keys are enforced row by row');
+    warnings.push(
+      'not allowed to set session_replication_role: user triggers were disabled per table instead, and foreign keys are enforced row by row',
+    );
     const existing = plans.filter((p) => p.targetOid !== undefined);
     // Foreign-key actions still fire here: deleting the old rows would cascade into other tables.
     for (const plan of existing) {
       const { rows } = await client.query<{ name: string; child: string }>(
         `SELECT conname AS name, conrelid::regclass::text AS child FROM pg_constraint
           WHERE contype = 'f' AND confdeltype IN ('c', 'n', 'd') AND confrelid = ANY($1::oid[]) AND NOT conrelid = ANY($1::oid[]) LIMIT 1`,
-        [await familyOids(client, plan.targetOid!)]);
+        [await familyOids(client, plan.targetOid!)],
+      );
       if (rows.length) {
         throw new DrError(
           `restoring ${plan.display} would cascade into ${rows[0].child} (foreign key ${rows[0].name} ON DELETE acts), and this role may not set session_replication_role to prevent it`,
@@ -491,8 +601,13 @@ async function disableTriggers(client: pg.Client, plans: Planned[], warnings: st
 }
 
 async function replaceOne(
-  source: RowSource, tgt: pg.Client, plan: Planned, range: TimeRange | undefined,
-  options: ReplaceOptions, now: Date, log: (m: string) => void,
+  source: RowSource,
+  tgt: pg.Client,
+  plan: Planned,
+  range: TimeRange | undefined,
+  options: ReplaceOptions,
+  now: Date,
+  log: (m: string) => void,
 ): Promise<ReplacedTable> {
   const { table, display } = plan;
   const name = qualified(table.schema, table.name);
@@ -512,7 +627,10 @@ async function replaceOne(
     await lockTable(tgt, name, display, options);
     const key = await primaryKey(tgt, plan.targetOid!);
     if (key.length === 0) {
-      throw new DrError(`--merge needs a primary key on ${display} to tell the backup's missing rows from the target's`, 'add one, or restore without --merge (the range is then replaced, its rows kept in a safety table)');
+      throw new DrError(
+        `--merge needs a primary key on ${display} to tell the backup's missing rows from the target's`,
+        'add one, or restore without --merge (the range is then replaced, its rows kept in a safety table)',
+      );
     }
     rowsKept = Number((await tgt.query<{ n: string }>(`SELECT count(*) AS n FROM ${name}${where}`)).rows[0].n);
     const staging = `pg_temp.${quoteIdent(`dr_merge_${plan.targetOid}`)}`;
@@ -521,27 +639,44 @@ async function replaceOne(
     const loaded = await source.load(tgt, table, plan.columns, range, staging);
     const cols = plan.columns.map(quoteIdent).join(', ');
     const match = key.map((c) => `t.${quoteIdent(c)} = s.${quoteIdent(c)}`).join(' AND ');
-    const inserted = await tgt.query(`INSERT INTO ${name} (${cols}) SELECT ${plan.columns.map((c) => `s.${quoteIdent(c)}`).join(', ')} FROM ${staging} s
+    const inserted =
+      await tgt.query(`INSERT INTO ${name} (${cols}) SELECT ${plan.columns.map((c) => `s.${quoteIdent(c)}`).join(', ')} FROM ${staging} s
       WHERE NOT EXISTS (SELECT 1 FROM ${name} t WHERE ${match})`);
     const rowsRestored = inserted.rowCount ?? 0;
-    log(`merged ${display}: ${rowsRestored} of the ${loaded} rows of ${source.name} inserted, ${rowsKept} target rows kept`);
+    log(
+      `merged ${display}: ${rowsRestored} of the ${loaded} rows of ${source.name} inserted, ${rowsKept} target rows kept`,
+    );
     if (plan.hypertable) await recompress(tgt, table, wasCompressed, []);
     const sequencesAdvanced = await advanceSequences(source, tgt, plan);
-    return { table: display, rowsReplaced: 0, rowsRestored, rowsKept, safetyTable: null, created: false, sequencesAdvanced };
+    return {
+      table: display,
+      rowsReplaced: 0,
+      rowsRestored,
+      rowsKept,
+      safetyTable: null,
+      created: false,
+      sequencesAdvanced,
+    };
   } else {
     // Writers wait until commit (readers do not): a row committed after the safety copy would
     // otherwise be deleted (or, in a range, kept among the restored rows) without being saved.
     await lockTable(tgt, name, display, options);
-    if (range && table.newerThan && !options.replaceNewer) await refuseNewerRows(tgt, table, display, range, options.origin);
+    if (range && table.newerThan && !options.replaceNewer)
+      await refuseNewerRows(tgt, table, display, range, options.origin);
     const { rows } = await tgt.query<{ n: string }>(`SELECT count(*) AS n FROM ${name}${where}`);
     if (Number(rows[0].n) > 0) {
       let attempt = 0;
       let safety = safetyTableName(table.name, now);
-      while ((await tgt.query('SELECT to_regclass($1) AS r', [qualified(table.schema, safety)])).rows[0].r !== null) safety = safetyTableName(table.name, now, ++attempt);
+      while ((await tgt.query('SELECT to_regclass($1) AS r', [qualified(table.schema, safety)])).rows[0].r !== null)
+        safety = safetyTableName(table.name, now, ++attempt);
       const saved = await tgt.query(`CREATE TABLE ${qualified(table.schema, safety)} AS SELECT * FROM ${name}${where}`);
       rowsReplaced = saved.rowCount ?? 0;
-      const what = range ? `rows of ${display} with ${table.timeColumn} in [${range.since}, ${range.until})` : `all rows of ${display}`;
-      await tgt.query(`COMMENT ON TABLE ${qualified(table.schema, safety)} IS ${literal(`dr restore ${now.toISOString()}: ${what}, as they were before being replaced from ${options.origin ?? 'the source'}`)}`);
+      const what = range
+        ? `rows of ${display} with ${table.timeColumn} in [${range.since}, ${range.until})`
+        : `all rows of ${display}`;
+      await tgt.query(
+        `COMMENT ON TABLE ${qualified(table.schema, safety)} IS ${literal(`dr restore ${now.toISOString()}: ${what}, as they were before being replaced from ${options.origin ?? 'the source'}`)}`,
+      );
       safetyTable = displayName({ schema: table.schema, name: safety });
       log(`kept ${rowsReplaced} rows of ${display} in ${safetyTable}`);
     }
@@ -551,12 +686,14 @@ async function replaceOne(
       // TRUNCATE is far cheaper than DELETE but refused while other tables' foreign keys point here.
       const referenced = await tgt.query(
         `SELECT 1 FROM pg_constraint WHERE contype = 'f' AND confrelid = ANY($1::oid[]) AND NOT conrelid = ANY($1::oid[]) LIMIT 1`,
-        [await familyOids(tgt, plan.targetOid!)]);
+        [await familyOids(tgt, plan.targetOid!)],
+      );
       if (referenced.rowCount) await tgt.query(`DELETE FROM ${name}`);
       else {
         // A hypertable's TRUNCATE drops its chunks; its indexes are the hypertable's and stay.
         await tgt.query(`TRUNCATE ${name}`);
-        if (!plan.hypertable) rebuildIndexes = await dropIndexesUntilLoaded(tgt, await familyOids(tgt, plan.targetOid!));
+        if (!plan.hypertable)
+          rebuildIndexes = await dropIndexesUntilLoaded(tgt, await familyOids(tgt, plan.targetOid!));
       }
     }
   }
@@ -575,7 +712,15 @@ async function replaceOne(
     if (compressed.length) log(`compressed ${compressed.length} chunks of ${display} again`);
   }
   const sequencesAdvanced = await advanceSequences(source, tgt, plan);
-  return { table: display, rowsReplaced, rowsRestored, rowsKept, safetyTable, created: plan.definition !== undefined, sequencesAdvanced };
+  return {
+    table: display,
+    rowsReplaced,
+    rowsRestored,
+    rowsKept,
+    safetyTable,
+    created: plan.definition !== undefined,
+    sequencesAdvanced,
+  };
 }
 
 /** LOCK TABLE … IN EXCLUSIVE MODE, or a one-line error naming the session that holds it past the lock timeout. */
@@ -584,16 +729,24 @@ async function lockTable(tgt: pg.Client, name: string, display: string, options:
     await tgt.query(`LOCK TABLE ${name} IN EXCLUSIVE MODE`);
   } catch (err) {
     if (!isLockTimeout(err)) throw err;
-    throw await lockTimeoutError(`restoring ${display}`, options.targetUrl, options.lockTimeoutMs ?? DEFAULT_LOCK_TIMEOUT_MS, name);
+    throw await lockTimeoutError(
+      `restoring ${display}`,
+      options.targetUrl,
+      options.lockTimeoutMs ?? DEFAULT_LOCK_TIMEOUT_MS,
+      name,
+    );
   }
 }
 
 /** The primary key's columns (a partitioned table's or hypertable's own), or [] when it has none. */
 async function primaryKey(client: pg.Client, oid: number): Promise<string[]> {
-  const { rows } = await client.query<{ name: string }>(`
+  const { rows } = await client.query<{ name: string }>(
+    `
     SELECT a.attname AS name FROM pg_index i CROSS JOIN LATERAL unnest(i.indkey) WITH ORDINALITY k(n, o)
       JOIN pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = k.n
-     WHERE i.indrelid = $1 AND i.indisprimary ORDER BY k.o`, [oid]);
+     WHERE i.indrelid = $1 AND i.indisprimary ORDER BY k.o`,
+    [oid],
+  );
   return rows.map((r) => r.name);
 }
 
@@ -601,18 +754,31 @@ async function primaryKey(client: pg.Client, oid: number): Promise<string[]> {
 export async function countNewerRows(client: pg.Client, table: ReplaceTable, range: TimeRange): Promise<number> {
   const col = quoteIdent(table.timeColumn!);
   const { rows } = await client.query<{ n: string }>(
-    `SELECT count(*) AS n FROM ${qualified(table.schema, table.name)} WHERE ${rangeCondition(table.timeColumn!, range)} AND ${col} > ${literal(table.newerThan!)}::timestamptz`);
+    `SELECT count(*) AS n FROM ${qualified(table.schema, table.name)} WHERE ${rangeCondition(table.timeColumn!, range)} AND ${col} > ${literal(table.newerThan!)}::timestamptz`,
+  );
   return Number(rows[0].n);
 }
 
-export function newerRowsError(display: string, table: ReplaceTable, range: TimeRange, count: number, origin = 'the source'): DrError {
+export function newerRowsError(
+  display: string,
+  table: ReplaceTable,
+  range: TimeRange,
+  count: number,
+  origin = 'the source',
+): DrError {
   return new DrError(
     `${count} rows of ${display} in [${range.since}, ${range.until}) are newer than ${origin} (its newest ${table.timeColumn} is ${table.newerThan}): replacing the range would delete them`,
-    'add --merge to insert only the backup\'s missing rows and keep every row there, or --replace-newer to replace the range anyway (the newer rows go to the safety table); the target is unchanged',
+    "add --merge to insert only the backup's missing rows and keep every row there, or --replace-newer to replace the range anyway (the newer rows go to the safety table); the target is unchanged",
   );
 }
 
-async function refuseNewerRows(tgt: pg.Client, table: ReplaceTable, display: string, range: TimeRange, origin: string | undefined): Promise<void> {
+async function refuseNewerRows(
+  tgt: pg.Client,
+  table: ReplaceTable,
+  display: string,
+  range: TimeRange,
+  origin: string | undefined,
+): Promise<void> {
   const count = await countNewerRows(tgt, table, range);
   if (count > 0) throw newerRowsError(display, table, range, count, origin);
 }
@@ -627,8 +793,17 @@ async function refuseNewerRows(tgt: pg.Client, table: ReplaceTable, display: str
  */
 async function dropIndexesUntilLoaded(tgt: pg.Client, family: number[]): Promise<(() => Promise<void>) | undefined> {
   const { rows } = await tgt.query<{
-    oid: number; name: string; short: string; parent: string | null; constraint_name: string | null; constraint_def: string | null; table: string; index_def: string; keep: boolean;
-  }>(`
+    oid: number;
+    name: string;
+    short: string;
+    parent: string | null;
+    constraint_name: string | null;
+    constraint_def: string | null;
+    table: string;
+    index_def: string;
+    keep: boolean;
+  }>(
+    `
     SELECT i.indexrelid::int AS oid, i.indexrelid::regclass::text AS name, quote_ident(ic.relname) AS short, i.indrelid::regclass::text AS table,
            (SELECT h.inhparent::regclass::text FROM pg_inherits h WHERE h.inhrelid = i.indexrelid) AS parent,
            quote_ident(c.conname) AS constraint_name, pg_get_constraintdef(c.oid) AS constraint_def, pg_get_indexdef(i.indexrelid) AS index_def,
@@ -637,16 +812,23 @@ async function dropIndexesUntilLoaded(tgt: pg.Client, family: number[]): Promise
              OR EXISTS (SELECT 1 FROM pg_attribute a WHERE a.attrelid = i.indexrelid AND a.attstattarget >= 0)) AS keep
       FROM pg_index i JOIN pg_class ic ON ic.oid = i.indexrelid
       LEFT JOIN pg_constraint c ON c.conindid = i.indexrelid AND c.conrelid = i.indrelid AND c.contype IN ('p', 'u', 'x')
-     WHERE i.indrelid = ANY($1::oid[])`, [family]);
+     WHERE i.indrelid = ANY($1::oid[])`,
+    [family],
+  );
   if (rows.length === 0 || rows.some((r) => r.keep)) return undefined;
-  const fks = await tgt.query(`SELECT 1 FROM pg_constraint WHERE contype = 'f' AND confrelid = ANY($1::oid[]) LIMIT 1`, [family]);
+  const fks = await tgt.query(
+    `SELECT 1 FROM pg_constraint WHERE contype = 'f' AND confrelid = ANY($1::oid[]) LIMIT 1`,
+    [family],
+  );
   if (fks.rowCount) return undefined;
   // Top-level ones only: dropping a partitioned index (or its constraint) drops its partitions'.
   // Something else depending on them (a view grouping by the primary key) keeps them all.
   await tgt.query('SAVEPOINT dr_indexes');
   try {
     for (const r of rows.filter((x) => x.parent === null)) {
-      await tgt.query(r.constraint_name ? `ALTER TABLE ${r.table} DROP CONSTRAINT ${r.constraint_name}` : `DROP INDEX ${r.name}`);
+      await tgt.query(
+        r.constraint_name ? `ALTER TABLE ${r.table} DROP CONSTRAINT ${r.constraint_name}` : `DROP INDEX ${r.name}`,
+      );
     }
     await tgt.query('RELEASE SAVEPOINT dr_indexes');
   } catch {
@@ -658,13 +840,23 @@ async function dropIndexesUntilLoaded(tgt: pg.Client, family: number[]): Promise
     await tgt.query(`SET LOCAL maintenance_work_mem = '512MB'`);
     // As pg_dump does: every index on its own table only, then each attached to its parent's.
     for (const r of rows) {
-      await tgt.query(r.constraint_name
-        ? `ALTER TABLE ONLY ${r.table} ADD CONSTRAINT ${r.constraint_name} ${r.constraint_def}`
-        : onlyOnItsTable(r.index_def, r.short));
+      await tgt.query(
+        r.constraint_name
+          ? `ALTER TABLE ONLY ${r.table} ADD CONSTRAINT ${r.constraint_name} ${r.constraint_def}`
+          : onlyOnItsTable(r.index_def, r.short),
+      );
     }
-    for (const r of rows.filter((x) => x.parent !== null)) await tgt.query(`ALTER INDEX ${r.parent} ATTACH PARTITION ${r.name}`);
-    const invalid = await tgt.query<{ name: string }>(`SELECT indexrelid::regclass::text AS name FROM pg_index WHERE indrelid = ANY($1::oid[]) AND NOT indisvalid`, [family]);
-    if (invalid.rowCount) throw new DrError(`rebuilding index ${invalid.rows[0].name} left it invalid`, 'the target was rolled back and is unchanged; report this with the table\'s definition');
+    for (const r of rows.filter((x) => x.parent !== null))
+      await tgt.query(`ALTER INDEX ${r.parent} ATTACH PARTITION ${r.name}`);
+    const invalid = await tgt.query<{ name: string }>(
+      `SELECT indexrelid::regclass::text AS name FROM pg_index WHERE indrelid = ANY($1::oid[]) AND NOT indisvalid`,
+      [family],
+    );
+    if (invalid.rowCount)
+      throw new DrError(
+        `rebuilding index ${invalid.rows[0].name} left it invalid`,
+        "the target was rolled back and is unchanged; report this with the table's definition",
+      );
   };
 }
 
@@ -682,7 +874,8 @@ async function runDefinition(client: pg.Client, script: string, display: string)
     throw new DrError(
       `creating ${display} from the backup's definition failed: ${(err as Error).message}`,
       'create what it depends on first (types, schemas, referenced rows), or restore the full backup into a new database; the target is unchanged',
-      1, { cause: err },
+      1,
+      { cause: err },
     );
   } finally {
     // The dump's script empties search_path for the session; later statements are qualified anyway.
@@ -692,11 +885,14 @@ async function runDefinition(client: pg.Client, script: string, display: string)
 
 /** Sequences owned by the table (serial, identity) never go backwards, and never stay behind the source. */
 async function advanceSequences(source: RowSource, tgt: pg.Client, plan: Planned): Promise<string[]> {
-  const { rows: owned } = await tgt.query<{ schema: string; name: string; last_value: string | null }>(`
+  const { rows: owned } = await tgt.query<{ schema: string; name: string; last_value: string | null }>(
+    `
     SELECT n.nspname AS schema, s.relname AS name, q.last_value::text AS last_value
       FROM pg_depend d JOIN pg_class s ON s.oid = d.objid AND s.relkind = 'S' JOIN pg_namespace n ON n.oid = s.relnamespace
       JOIN pg_sequences q ON q.schemaname = n.nspname AND q.sequencename = s.relname
-     WHERE d.refobjid = to_regclass($1) AND d.deptype IN ('a', 'i')`, [qualified(plan.table.schema, plan.table.name)]);
+     WHERE d.refobjid = to_regclass($1) AND d.deptype IN ('a', 'i')`,
+    [qualified(plan.table.schema, plan.table.name)],
+  );
   const src = await source.sequenceValues(owned);
   const advanced: string[] = [];
   for (const seq of owned) {
@@ -713,13 +909,26 @@ async function advanceSequences(source: RowSource, tgt: pg.Client, plan: Planned
  * With a range, only the table's new rows are checked against their parents.
  */
 async function checkForeignKeys(tgt: pg.Client, plan: Planned, range: TimeRange | undefined): Promise<void> {
-  const oid = (await tgt.query<{ oid: number }>('SELECT to_regclass($1)::oid::int AS oid', [qualified(plan.table.schema, plan.table.name)])).rows[0].oid;
-  const { rows } = await tgt.query<{ name: string; child: number; parent: number; child_cols: string[]; parent_cols: string[] }>(`
+  const oid = (
+    await tgt.query<{ oid: number }>('SELECT to_regclass($1)::oid::int AS oid', [
+      qualified(plan.table.schema, plan.table.name),
+    ])
+  ).rows[0].oid;
+  const { rows } = await tgt.query<{
+    name: string;
+    child: number;
+    parent: number;
+    child_cols: string[];
+    parent_cols: string[];
+  }>(
+    `
     SELECT c.conname AS name, c.conrelid::int AS child, c.confrelid::int AS parent,
            (SELECT array_agg(a.attname::text ORDER BY k.i) FROM unnest(c.conkey) WITH ORDINALITY k(n, i) JOIN pg_attribute a ON a.attrelid = c.conrelid AND a.attnum = k.n) AS child_cols,
            (SELECT array_agg(a.attname::text ORDER BY k.i) FROM unnest(c.confkey) WITH ORDINALITY k(n, i) JOIN pg_attribute a ON a.attrelid = c.confrelid AND a.attnum = k.n) AS parent_cols
       FROM pg_constraint c
-     WHERE c.contype = 'f' AND c.conparentid = 0 AND (c.conrelid = $1 OR c.confrelid = $1)`, [oid]);
+     WHERE c.contype = 'f' AND c.conparentid = 0 AND (c.conrelid = $1 OR c.confrelid = $1)`,
+    [oid],
+  );
   for (const fk of rows) {
     const onChild = fk.child === oid && range ? ` AND ${rangeCondition(plan.table.timeColumn!, range, 'ch.')}` : '';
     const notNull = fk.child_cols.map((c) => `ch.${quoteIdent(c)} IS NOT NULL`).join(' AND ');
@@ -728,7 +937,8 @@ async function checkForeignKeys(tgt: pg.Client, plan: Planned, range: TimeRange 
     const parentName = (await tgt.query<{ n: string }>('SELECT $1::regclass::text AS n', [fk.parent])).rows[0].n;
     const { rows: bad } = await tgt.query<{ key: string }>(
       `SELECT concat_ws(', ', ${fk.child_cols.map((c) => `ch.${quoteIdent(c)}`).join(', ')}) AS key FROM ${childName} ch
-        WHERE ${notNull}${onChild} AND NOT EXISTS (SELECT 1 FROM ${parentName} pa WHERE ${join}) LIMIT 1`);
+        WHERE ${notNull}${onChild} AND NOT EXISTS (SELECT 1 FROM ${parentName} pa WHERE ${join}) LIMIT 1`,
+    );
     if (bad.length) {
       const other = fk.child === oid ? parentName : childName;
       throw new DrError(
@@ -742,10 +952,13 @@ async function checkForeignKeys(tgt: pg.Client, plan: Planned, range: TimeRange 
 /** Materialized views reading the replaced tables are now stale: say which to refresh. */
 async function dependentMatviews(client: pg.Client, plans: Planned[]): Promise<string[]> {
   const names = plans.map((p) => qualified(p.table.schema, p.table.name));
-  const { rows } = await client.query<{ mv: string; t: string }>(`
+  const { rows } = await client.query<{ mv: string; t: string }>(
+    `
     SELECT DISTINCT format('%I.%I', vn.nspname, v.relname) AS mv, format('%I.%I', tn.nspname, t.relname) AS t
       FROM pg_depend d JOIN pg_rewrite r ON r.oid = d.objid JOIN pg_class v ON v.oid = r.ev_class AND v.relkind = 'm'
       JOIN pg_namespace vn ON vn.oid = v.relnamespace JOIN pg_class t ON t.oid = d.refobjid JOIN pg_namespace tn ON tn.oid = t.relnamespace
-     WHERE d.classid = 'pg_rewrite'::regclass AND d.refobjid = ANY(SELECT to_regclass(x) FROM unnest($1::text[]) x) ORDER BY 1`, [names]);
+     WHERE d.classid = 'pg_rewrite'::regclass AND d.refobjid = ANY(SELECT to_regclass(x) FROM unnest($1::text[]) x) ORDER BY 1`,
+    [names],
+  );
   return rows.map((r) => `materialized view ${r.mv} reads ${r.t} and is now stale: REFRESH MATERIALIZED VIEW ${r.mv}`);
 }

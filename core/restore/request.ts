@@ -40,52 +40,74 @@ const databaseName = z
 
 const TIME_ERROR = 'must be an ISO 8601 time with a time zone, e.g. "2026-01-10T00:00:00Z", or a date (UTC midnight)';
 /** As dr restore takes it: a time with a zone, or a bare date meaning UTC midnight (made explicit here). */
-const isoTime = z.union([
-  z.iso.datetime({ offset: true, error: TIME_ERROR }),
-  z.iso.date({ error: TIME_ERROR }).transform((d) => `${d}T00:00:00Z`),
-], { error: TIME_ERROR });
+const isoTime = z.union(
+  [
+    z.iso.datetime({ offset: true, error: TIME_ERROR }),
+    z.iso.date({ error: TIME_ERROR }).transform((d) => `${d}T00:00:00Z`),
+  ],
+  { error: TIME_ERROR },
+);
 
 const identifierList = (what: string) =>
   z
-    .array(z.string().max(127, `each ${what} name has at most 127 characters`).regex(FLAG_VALUE, `each ${what} name must be non-empty, without commas, not starting with "-"`), {
-      error: `must be a list of ${what} names, e.g. ["candles"]`,
-    })
+    .array(
+      z
+        .string()
+        .max(127, `each ${what} name has at most 127 characters`)
+        .regex(FLAG_VALUE, `each ${what} name must be non-empty, without commas, not starting with "-"`),
+      {
+        error: `must be a list of ${what} names, e.g. ["candles"]`,
+      },
+    )
     .min(1, `list at least one ${what}, e.g. ["candles"]`);
 
-export const RestoreRequestSchema = z.strictObject({
-  /** Source database: a configured one, whose backups are under backups/<database>/. */
-  database: databaseName,
-  /** "latest" (falls back past a backup failing verification, and reports it) or a backup id. */
-  backup: z
-    .string({ error: 'must be "latest" or a backup id' })
-    .refine((v) => v === 'latest' || isBackupId(v), 'must be "latest" or a backup id such as "20260110T020000Z-a1b2c3" (`dr list` shows them)')
-    .default('latest'),
-  mode: z.enum(RESTORE_MODES, { error: `must be one of ${RESTORE_MODES.map((m) => `"${m}"`).join(', ')}` }),
-  /** Tables to restore (mode table and range); schema-qualified names are allowed (public.candles). */
-  tables: identifierList('table').optional(),
-  /** Range start, inclusive (mode range). */
-  since: isoTime.optional(),
-  /** Range end, exclusive (mode range). */
-  until: isoTime.optional(),
-  /**
-   * Mode pitr: the time to recover to, from the pgBackRest repository (the stack's PITR repository
-   * and stanza, never from input). With `tables` (and `since`/`until`) only those rows are restored.
-   */
-  at: isoTime.optional(),
-  /** Column the range applies to (mode range). @default - the one the backup's manifest recorded */
-  timeColumn: z.string({ error: 'must be a column name (a string)' }).max(63, 'a column name has at most 63 characters').regex(FLAG_VALUE, 'must be a column name, not empty and not starting with "-"').optional(),
-  target: z.strictObject(
-    {
-      /** Database restored into, on the source database's configured server. */
-      database: databaseName,
-      /** Must be true to restore into a configured (production) database name. @default false */
-      overwrite: z.boolean({ error: 'must be true or false' }).default(false),
-      /** A whole-database overwrite of a production database: its name again, typed deliberately. */
-      confirm: z.string({ error: 'must be the target database name (a string)' }).optional(),
-    },
-    { error: 'must be an object {"database": "<name>", "overwrite": false}' },
-  ),
-}, { error: 'must be a JSON object such as {"database":"crypto_stock","mode":"full","target":{"database":"crypto_stock_restored"}}' });
+export const RestoreRequestSchema = z.strictObject(
+  {
+    /** Source database: a configured one, whose backups are under backups/<database>/. */
+    database: databaseName,
+    /** "latest" (falls back past a backup failing verification, and reports it) or a backup id. */
+    backup: z
+      .string({ error: 'must be "latest" or a backup id' })
+      .refine(
+        (v) => v === 'latest' || isBackupId(v),
+        'must be "latest" or a backup id such as "20260110T020000Z-a1b2c3" (`dr list` shows them)',
+      )
+      .default('latest'),
+    mode: z.enum(RESTORE_MODES, { error: `must be one of ${RESTORE_MODES.map((m) => `"${m}"`).join(', ')}` }),
+    /** Tables to restore (mode table and range); schema-qualified names are allowed (public.candles). */
+    tables: identifierList('table').optional(),
+    /** Range start, inclusive (mode range). */
+    since: isoTime.optional(),
+    /** Range end, exclusive (mode range). */
+    until: isoTime.optional(),
+    /**
+     * Mode pitr: the time to recover to, from the pgBackRest repository (the stack's PITR repository
+     * and stanza, never from input). With `tables` (and `since`/`until`) only those rows are restored.
+     */
+    at: isoTime.optional(),
+    /** Column the range applies to (mode range). @default - the one the backup's manifest recorded */
+    timeColumn: z
+      .string({ error: 'must be a column name (a string)' })
+      .max(63, 'a column name has at most 63 characters')
+      .regex(FLAG_VALUE, 'must be a column name, not empty and not starting with "-"')
+      .optional(),
+    target: z.strictObject(
+      {
+        /** Database restored into, on the source database's configured server. */
+        database: databaseName,
+        /** Must be true to restore into a configured (production) database name. @default false */
+        overwrite: z.boolean({ error: 'must be true or false' }).default(false),
+        /** A whole-database overwrite of a production database: its name again, typed deliberately. */
+        confirm: z.string({ error: 'must be the target database name (a string)' }).optional(),
+      },
+      { error: 'must be an object {"database": "<name>", "overwrite": false}' },
+    ),
+  },
+  {
+    error:
+      'must be a JSON object such as {"database":"crypto_stock","mode":"full","target":{"database":"crypto_stock_restored"}}',
+  },
+);
 
 /** Databases a restore never targets: PostgreSQL's own and RDS's (replacing them breaks the server). */
 export const SYSTEM_DATABASES: readonly string[] = ['postgres', 'template0', 'template1', 'rdsadmin'];
@@ -105,11 +127,23 @@ interface ModeRule {
 }
 
 const MODE_RULES: Readonly<Record<RestoreMode, ModeRule>> = {
-  full: { does: 'restores the whole database', requires: [], forbids: ['tables', 'since', 'until', 'timeColumn', 'at'] },
-  table: { does: 'replaces the named tables\' rows', requires: ['tables'], forbids: ['since', 'until', 'timeColumn', 'at'] },
+  full: {
+    does: 'restores the whole database',
+    requires: [],
+    forbids: ['tables', 'since', 'until', 'timeColumn', 'at'],
+  },
+  table: {
+    does: "replaces the named tables' rows",
+    requires: ['tables'],
+    forbids: ['since', 'until', 'timeColumn', 'at'],
+  },
   range: { does: 'replaces the rows of one time range', requires: ['tables', 'since', 'until'], forbids: ['at'] },
   // Tables and a range are optional here: checked in parseRestoreRequest.
-  pitr: { does: 'restores the database (or the named tables, or a range of their rows) as it was at a point in time', requires: ['at'], forbids: [] },
+  pitr: {
+    does: 'restores the database (or the named tables, or a range of their rows) as it was at a point in time',
+    requires: ['at'],
+    forbids: [],
+  },
 };
 
 const EXAMPLES: Readonly<Record<OptionalField, string>> = {
@@ -128,7 +162,12 @@ export class InvalidRestoreRequest extends DrError {
   constructor(readonly problems: readonly string[]) {
     super(`invalid restore request: ${problems.join('; ')}`, `see the ${RESTORE_REQUEST_DOCS} section`, 2);
     // DrError fixes `name`; Lambda reports `name` as the errorType the state machine matches.
-    Object.defineProperty(this, 'name', { value: InvalidRestoreRequest.NAME, enumerable: false, configurable: true, writable: false });
+    Object.defineProperty(this, 'name', {
+      value: InvalidRestoreRequest.NAME,
+      enumerable: false,
+      configurable: true,
+      writable: false,
+    });
   }
 }
 
@@ -157,40 +196,63 @@ export function parseRestoreRequest(raw: unknown, options: ParseRestoreRequestOp
 
   const configured = options.databases;
   if (configured && !configured.includes(request.database)) {
-    problems.push(`database: "${request.database}" is not a configured database; use one of ${configured.map((d) => `"${d}"`).join(', ')}`);
+    problems.push(
+      `database: "${request.database}" is not a configured database; use one of ${configured.map((d) => `"${d}"`).join(', ')}`,
+    );
   }
 
   const rule = MODE_RULES[request.mode];
   for (const field of rule.requires) {
-    if (request[field] === undefined) problems.push(`${field}: required for mode "${request.mode}" (it ${rule.does}); add e.g. ${EXAMPLES[field]}`);
+    if (request[field] === undefined)
+      problems.push(`${field}: required for mode "${request.mode}" (it ${rule.does}); add e.g. ${EXAMPLES[field]}`);
   }
   for (const field of rule.forbids) {
     if (request[field] !== undefined) {
       const better = RESTORE_MODES.find((m) => MODE_RULES[m].requires.includes(field));
-      problems.push(`${field}: not used by mode "${request.mode}" (it ${rule.does}); remove it${better ? `, or use "mode": "${better}"` : ''}`);
+      problems.push(
+        `${field}: not used by mode "${request.mode}" (it ${rule.does}); remove it${better ? `, or use "mode": "${better}"` : ''}`,
+      );
     }
   }
   if (request.mode === 'pitr') {
-    if (options.pointInTimeRecovery === false) problems.push('mode: "pitr" needs WAL archiving, which this deployment does not have (config pitr.enabled is false); enable it and redeploy, or use "mode": "full", "table" or "range"');
+    if (options.pointInTimeRecovery === false)
+      problems.push(
+        'mode: "pitr" needs WAL archiving, which this deployment does not have (config pitr.enabled is false); enable it and redeploy, or use "mode": "full", "table" or "range"',
+      );
     problems.push(...pitrProblems(request, raw));
   }
-  if (request.since !== undefined && request.until !== undefined && Date.parse(request.since) >= Date.parse(request.until)) {
-    problems.push(`since: ${request.since} is not before until ${request.until}; the range is [since, until), so since must be earlier`);
+  if (
+    request.since !== undefined &&
+    request.until !== undefined &&
+    Date.parse(request.since) >= Date.parse(request.until)
+  ) {
+    problems.push(
+      `since: ${request.since} is not before until ${request.until}; the range is [since, until), so since must be earlier`,
+    );
   }
 
   if (SYSTEM_DATABASES.includes(request.target.database.toLowerCase())) {
-    problems.push(`target.database: "${request.target.database}" is a system database (${SYSTEM_DATABASES.join(', ')}); restore into another name such as "${request.database}_restored"`);
+    problems.push(
+      `target.database: "${request.target.database}" is a system database (${SYSTEM_DATABASES.join(', ')}); restore into another name such as "${request.database}_restored"`,
+    );
   }
   const production = new Set([...(configured ?? []), request.database]);
   if (production.has(request.target.database) && !request.target.overwrite) {
     problems.push(
-      `target.overwrite: target.database "${request.target.database}" is a production database and this restore ${rule.does} there; `
-      + `set "overwrite": true to do that deliberately, or restore into another name such as "${request.database}_restored"`,
+      `target.overwrite: target.database "${request.target.database}" is a production database and this restore ${rule.does} there; ` +
+        `set "overwrite": true to do that deliberately, or restore into another name such as "${request.database}_restored"`,
     );
   }
   const wholeDatabase = request.mode === 'full' || (request.mode === 'pitr' && request.tables === undefined);
-  if (production.has(request.target.database) && request.target.overwrite && wholeDatabase && request.target.confirm !== request.target.database) {
-    problems.push(`target.confirm: replacing the whole production database "${request.target.database}" needs "confirm": "${request.target.database}" in target, typed deliberately`);
+  if (
+    production.has(request.target.database) &&
+    request.target.overwrite &&
+    wholeDatabase &&
+    request.target.confirm !== request.target.database
+  ) {
+    problems.push(
+      `target.confirm: replacing the whole production database "${request.target.database}" needs "confirm": "${request.target.database}" in target, typed deliberately`,
+    );
   }
   if (problems.length > 0) throw new InvalidRestoreRequest(problems);
   return request;
@@ -201,7 +263,8 @@ function pitrProblems(request: RestoreRequest, raw: unknown): string[] {
   const problems: string[] = [];
   if (request.tables === undefined) {
     for (const field of ['since', 'until', 'timeColumn'] as const) {
-      if (request[field] !== undefined) problems.push(`${field}: a range applies to named tables; add e.g. ${EXAMPLES.tables}, or remove ${field}`);
+      if (request[field] !== undefined)
+        problems.push(`${field}: a range applies to named tables; add e.g. ${EXAMPLES.tables}, or remove ${field}`);
     }
   }
   if ((request.since === undefined) !== (request.until === undefined)) {
@@ -212,7 +275,9 @@ function pitrProblems(request: RestoreRequest, raw: unknown): string[] {
     problems.push('backup: not used by mode "pitr" (pgBackRest picks the newest base backup before "at"); remove it');
   }
   if (request.at !== undefined && Date.parse(request.at) > Date.now()) {
-    problems.push(`at: ${request.at} is in the future; recovery can only reach a time that has passed (and whose WAL is archived)`);
+    problems.push(
+      `at: ${request.at} is in the future; recovery can only reach a time that has passed (and whose WAL is archived)`,
+    );
   }
   return problems;
 }
@@ -256,12 +321,15 @@ export function restoreJobRequest(request: RestoreRequest): RestoreJobRequest {
   const allowed: readonly string[] = JOB_COMMANDS.restore;
   const flag = args.find((a) => a.startsWith('--') && !allowed.includes(a));
   // A programming error (the allow-list and this function disagree), not a user's.
-  if (flag) throw new Error(`restoreJobRequest: ${flag} is not in JOB_COMMANDS.restore; add it there or stop passing it`);
+  if (flag)
+    throw new Error(`restoreJobRequest: ${flag} is not in JOB_COMMANDS.restore; add it there or stop passing it`);
   return { database: request.database, targetDatabase: request.target.database, args };
 }
 
 function describeIssue(issue: z.core.$ZodIssue, raw: unknown): string {
-  const path = issue.path.map((p, i) => (typeof p === 'number' ? `[${p}]` : `${i === 0 ? '' : '.'}${String(p)}`)).join('');
+  const path = issue.path
+    .map((p, i) => (typeof p === 'number' ? `[${p}]` : `${i === 0 ? '' : '.'}${String(p)}`))
+    .join('');
   if (issue.code === 'unrecognized_keys') {
     const allowed = path === 'target' ? ['database', 'overwrite', 'confirm'] : Object.keys(RestoreRequestSchema.shape);
     return `${path || '(input)'}: unknown field${issue.keys.length > 1 ? 's' : ''} ${issue.keys.map((k) => `"${k}"`).join(', ')}; allowed: ${allowed.join(', ')}`;

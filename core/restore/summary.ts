@@ -23,7 +23,14 @@ const RestoreJsonSchema = z.looseObject({
   /** Full: a count. Table/range: one entry per table. */
   tables: z.union([
     z.number(),
-    z.array(z.looseObject({ table: z.string(), rowsReplaced: z.number(), rowsRestored: z.number(), safetyTable: z.string().nullable() })),
+    z.array(
+      z.looseObject({
+        table: z.string(),
+        rowsReplaced: z.number(),
+        rowsRestored: z.number(),
+        safetyTable: z.string().nullable(),
+      }),
+    ),
   ]),
   range: z.object({ since: z.string(), until: z.string() }).nullable().optional(),
   durationMs: z.number(),
@@ -40,7 +47,16 @@ const PitrJsonSchema = z.looseObject({
   target: z.string(),
   lastCommit: z.string().nullable(),
   stoppedBefore: z.string(),
-  tables: z.array(z.looseObject({ table: z.string(), rowsReplaced: z.number(), rowsRestored: z.number(), safetyTable: z.string().nullable() })).optional(),
+  tables: z
+    .array(
+      z.looseObject({
+        table: z.string(),
+        rowsReplaced: z.number(),
+        rowsRestored: z.number(),
+        safetyTable: z.string().nullable(),
+      }),
+    )
+    .optional(),
   durationMs: z.number(),
   warnings: z.array(z.string()).default([]),
 });
@@ -54,18 +70,39 @@ export interface RestoreSummary {
   /** The backup restored. */
   readonly backup: { readonly id: string; readonly tier: string; readonly startedAt: string };
   /** Set when `latest` skipped newer backups that failed verification. */
-  readonly fallback: { readonly used: true; readonly skipped: readonly { readonly id: string; readonly reason: string }[]; readonly note: string } | null;
+  readonly fallback: {
+    readonly used: true;
+    readonly skipped: readonly { readonly id: string; readonly reason: string }[];
+    readonly note: string;
+  } | null;
   /** dr restore verifies every file it uses against the manifest's SHA-256 before it touches the target. */
-  readonly checksums: { readonly verified: true; readonly files: number; readonly bytes: number; readonly note: string };
+  readonly checksums: {
+    readonly verified: true;
+    readonly files: number;
+    readonly bytes: number;
+    readonly note: string;
+  };
   /** Rows restored (full: the whole database; table/range: inserted from the backup). */
   readonly rows: number | null;
   /** Table/range: rows of the target moved to safety tables. */
   readonly rowsReplaced: number | null;
   /** Table/range: per table, rows replaced and restored and the safety table's name. */
-  readonly tables: readonly { readonly table: string; readonly rowsReplaced: number; readonly rowsRestored: number; readonly safetyTable: string | null }[] | null;
+  readonly tables:
+    | readonly {
+        readonly table: string;
+        readonly rowsReplaced: number;
+        readonly rowsRestored: number;
+        readonly safetyTable: string | null;
+      }[]
+    | null;
   readonly range: { readonly since: string; readonly until: string } | null;
   /** Point-in-time restores: the target time and where recovery provably stopped. */
-  readonly pointInTime: { readonly at: string; readonly stanza: string; readonly lastCommit: string | null; readonly stoppedBefore: string } | null;
+  readonly pointInTime: {
+    readonly at: string;
+    readonly stanza: string;
+    readonly lastCommit: string | null;
+    readonly stoppedBefore: string;
+  } | null;
   /** The restore itself (dr's durationMs). */
   readonly restoreSeconds: number;
   /** From the execution's start to this summary (task start-up included). */
@@ -98,10 +135,15 @@ const seconds = (ms: number) => Math.round(ms / 100) / 10;
 export function summarizeRestore(options: SummarizeOptions): RestoreOutcome {
   const { record, request, exitCode, resultKey } = options;
   const failed = (reason: string): RestoreOutcome => ({ ok: false, summary: null, reason });
-  if (exitCode === undefined) return failed('the restore task stopped without an exit code (it did not start or was stopped); see the ECS task in the execution history');
+  if (exitCode === undefined)
+    return failed(
+      'the restore task stopped without an exit code (it did not start or was stopped); see the ECS task in the execution history',
+    );
   if (!record) {
     return exitCode === 0
-      ? failed(`dr restore exited 0 but recorded no result at ${resultKey}; check the job logs before trusting the target`)
+      ? failed(
+          `dr restore exited 0 but recorded no result at ${resultKey}; check the job logs before trusting the target`,
+        )
       : failed(`dr restore exited with code ${exitCode} and recorded no result; see the job logs`);
   }
   if (exitCode !== 0 || record.result?.ok !== true) {
@@ -113,20 +155,23 @@ export function summarizeRestore(options: SummarizeOptions): RestoreOutcome {
   if (request.mode === 'pitr') return summarizePitr(options, record.result);
   const parsed = RestoreJsonSchema.safeParse(record.result);
   if (!parsed.success) {
-    return failed(`dr restore exited 0 but its result at ${resultKey} is not a restore result (${parsed.error.issues[0].path.join('.')}: ${parsed.error.issues[0].message})`);
+    return failed(
+      `dr restore exited 0 but its result at ${resultKey} is not a restore result (${parsed.error.issues[0].path.join('.')}: ${parsed.error.issues[0].message})`,
+    );
   }
   const r = parsed.data;
   const perTable = Array.isArray(r.tables) ? tableRows(r.tables) : null;
   const files = Array.isArray(r.files) ? r.files.length : r.files;
   return succeeded(options, {
     backup: { id: r.backup.id, tier: r.backup.tier, startedAt: r.backup.startedAt },
-    fallback: r.fallbacks.length === 0
-      ? null
-      : {
-          used: true,
-          skipped: r.fallbacks,
-          note: `the newest backup ${r.fallbacks[0].id} failed verification; restored ${r.backup.id} instead`,
-        },
+    fallback:
+      r.fallbacks.length === 0
+        ? null
+        : {
+            used: true,
+            skipped: r.fallbacks,
+            note: `the newest backup ${r.fallbacks[0].id} failed verification; restored ${r.backup.id} instead`,
+          },
     checksums: {
       verified: true,
       files,
@@ -144,11 +189,19 @@ export function summarizeRestore(options: SummarizeOptions): RestoreOutcome {
 type TableRow = NonNullable<RestoreSummary['tables']>[number];
 
 function tableRows(tables: readonly TableRow[]): TableRow[] {
-  return tables.map((t) => ({ table: t.table, rowsReplaced: t.rowsReplaced, rowsRestored: t.rowsRestored, safetyTable: t.safetyTable }));
+  return tables.map((t) => ({
+    table: t.table,
+    rowsReplaced: t.rowsReplaced,
+    rowsRestored: t.rowsRestored,
+    safetyTable: t.safetyTable,
+  }));
 }
 
 /** Table/range restores count rows per table; a full restore reports the database's rows. */
-function rowTotals(perTable: TableRow[] | null, fullRows: number | null): Pick<RestoreSummary, 'rows' | 'rowsReplaced' | 'tables'> {
+function rowTotals(
+  perTable: TableRow[] | null,
+  fullRows: number | null,
+): Pick<RestoreSummary, 'rows' | 'rowsReplaced' | 'tables'> {
   if (!perTable) return { rows: fullRows, rowsReplaced: null, tables: null };
   return {
     rows: perTable.reduce((n, t) => n + t.rowsRestored, 0),
@@ -160,7 +213,10 @@ function rowTotals(perTable: TableRow[] | null, fullRows: number | null): Pick<R
 /** The fields every successful summary shares, around what the restore itself reported. */
 function succeeded(
   options: SummarizeOptions,
-  restore: Omit<RestoreSummary, 'status' | 'execution' | 'mode' | 'database' | 'targetDatabase' | 'executionSeconds' | 'resultKey'>,
+  restore: Omit<
+    RestoreSummary,
+    'status' | 'execution' | 'mode' | 'database' | 'targetDatabase' | 'executionSeconds' | 'resultKey'
+  >,
 ): RestoreOutcome {
   const now = options.now ?? new Date();
   return {
@@ -183,14 +239,23 @@ function summarizePitr(options: SummarizeOptions, result: unknown): RestoreOutco
   const { request, resultKey } = options;
   const parsed = PitrJsonSchema.safeParse(result);
   if (!parsed.success) {
-    return { ok: false, summary: null, reason: `dr restore --at exited 0 but its result at ${resultKey} is not a point-in-time restore result (${parsed.error.issues[0].path.join('.')}: ${parsed.error.issues[0].message})` };
+    return {
+      ok: false,
+      summary: null,
+      reason: `dr restore --at exited 0 but its result at ${resultKey} is not a point-in-time restore result (${parsed.error.issues[0].path.join('.')}: ${parsed.error.issues[0].message})`,
+    };
   }
   const r = parsed.data;
   return succeeded(options, {
     backup: { id: r.backup, tier: 'pgbackrest', startedAt: r.at },
     fallback: null,
     // pgBackRest checks every file it restores against its manifest's checksum, and WAL segments on replay.
-    checksums: { verified: true, files: 0, bytes: 0, note: `pgBackRest verified base backup ${r.backup} and the WAL it replayed before the target was touched` },
+    checksums: {
+      verified: true,
+      files: 0,
+      bytes: 0,
+      note: `pgBackRest verified base backup ${r.backup} and the WAL it replayed before the target was touched`,
+    },
     ...rowTotals(r.tables ? tableRows(r.tables) : null, null),
     range: request.since && request.until ? { since: request.since, until: request.until } : null,
     pointInTime: { at: r.at, stanza: r.stanza, lastCommit: r.lastCommit, stoppedBefore: r.stoppedBefore },

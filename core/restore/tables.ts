@@ -24,26 +24,60 @@ import { rm, writeFile } from 'node:fs/promises';
 import { cpus, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type pg from 'pg';
-import { resolveBackup } from '../repository/backups.ts';
-import { dropLeftovers, leftoverSuffix, workDirFor } from './leftovers.ts';
-import { DEFAULT_LOCK_TIMEOUT_MS, isLockTimeout, lockTimeoutError, lockTimeoutSql } from '../pg/locks.ts';
-import { BackupIntegrityError, DrError } from '../errors.ts';
-import { fetchVerified, type FetchedBackup } from './fetch.ts';
-import { DATA_DIR } from '../repository/layout.ts';
 import type { Manifest, ManifestTable } from '../backup/manifest.ts';
+import { BackupIntegrityError, DrError } from '../errors.ts';
 import {
-  assertClientNotOlder, connect, firstErrorLine, parsePgUrl, type PgTools, qualified, quoteIdent, runTool, toolVersion, withDatabase,
+  assertClientNotOlder,
+  connect,
+  firstErrorLine,
+  type PgTools,
+  parsePgUrl,
+  qualified,
+  quoteIdent,
+  runTool,
+  toolVersion,
+  withDatabase,
 } from '../pg/connection.ts';
-import { loadDumpData } from './dump-stream.ts';
+import { DEFAULT_LOCK_TIMEOUT_MS, isLockTimeout, lockTimeoutError, lockTimeoutSql } from '../pg/locks.ts';
 import {
-  assertSameColumns, compareTimes, countNewerRows, displayName, newerRowsError, parseTime, replaceTables, replaceTablesFromSource, type ReplacedTable, type RowSource, type TableDefinition, type TableName,
-} from './replace.ts';
+  hypertableMembers,
+  isHypertable,
+  kindMismatchError,
+  missingHypertableError,
+  timescaleRestoreSteps,
+} from '../pg/timescale.ts';
+import { resolveBackup } from '../repository/backups.ts';
+import { DATA_DIR } from '../repository/layout.ts';
 import type { Repository } from '../repository/types.ts';
+import { loadDumpData } from './dump-stream.ts';
+import { type FetchedBackup, fetchVerified } from './fetch.ts';
 import {
-  assertExtensionsAvailable, connectAdmin, createDatabase, databaseExists, type FallbackRecord, finishTimescale, firstVerified,
-  prepareTimescale, RESTORE_SESSION_OPTIONS, suffixed,
+  assertExtensionsAvailable,
+  connectAdmin,
+  createDatabase,
+  databaseExists,
+  type FallbackRecord,
+  finishTimescale,
+  firstVerified,
+  prepareTimescale,
+  RESTORE_SESSION_OPTIONS,
+  suffixed,
 } from './full.ts';
-import { hypertableMembers, isHypertable, kindMismatchError, missingHypertableError, timescaleRestoreSteps } from '../pg/timescale.ts';
+import { dropLeftovers, leftoverSuffix, workDirFor } from './leftovers.ts';
+import {
+  assertSameColumns,
+  compareTimes,
+  countNewerRows,
+  displayName,
+  newerRowsError,
+  parseTime,
+  type ReplacedTable,
+  type RowSource,
+  replaceTables,
+  replaceTablesFromSource,
+  type TableDefinition,
+  type TableName,
+} from './replace.ts';
 import { dataEntries, definitionEntries, listFile, readToc, type TableFamily, type TocEntry } from './toc.ts';
 
 export interface TableRestoreOptions {
@@ -83,7 +117,12 @@ export interface TableRestoreOptions {
 
 export interface TableRestoreResult {
   readonly mode: 'tables' | 'range';
-  readonly backup: { readonly id: string; readonly database: string; readonly tier: string; readonly startedAt: string };
+  readonly backup: {
+    readonly id: string;
+    readonly database: string;
+    readonly tier: string;
+    readonly startedAt: string;
+  };
   readonly fallbacks: FallbackRecord[];
   readonly target: string;
   readonly range: { readonly since: string; readonly until: string } | null;
@@ -94,7 +133,12 @@ export interface TableRestoreResult {
   /** The whole backup's size, for comparison. */
   readonly backupBytes: number;
   readonly durationMs: number;
-  readonly phases: { readonly downloadMs: number; readonly verifyMs: number; readonly stageMs: number; readonly applyMs: number };
+  readonly phases: {
+    readonly downloadMs: number;
+    readonly verifyMs: number;
+    readonly stageMs: number;
+    readonly applyMs: number;
+  };
   readonly warnings: string[];
 }
 
@@ -131,7 +175,11 @@ function nameParts(input: string): { text: string; quoted: boolean }[] | null {
       for (;;) {
         if (i >= input.length) return null;
         if (input[i] === '"') {
-          if (input[i + 1] === '"') { text += '"'; i += 2; continue; }
+          if (input[i + 1] === '"') {
+            text += '"';
+            i += 2;
+            continue;
+          }
           i++;
           break;
         }
@@ -154,21 +202,39 @@ function nameParts(input: string): { text: string; quoted: boolean }[] | null {
 /** Finds a named table in the manifest; unquoted names also match case-insensitively, as SQL folds them. */
 export function resolveTable(manifest: Manifest, input: string): ManifestTable {
   const parts = nameParts(input);
-  const known = () => manifest.tables.filter((t) => t.kind !== 'partition' && t.kind !== 'materialized_view').map(displayName).join(', ');
-  if (!parts) throw new DrError(`--tables: "${input}" is not a table name`, 'use name, schema.name or "Quoted Schema"."Quoted Name"');
-  const matches = (p: { text: string; quoted: boolean }, actual: string) => (p.quoted ? p.text === actual : p.text === actual || p.text.toLowerCase() === actual.toLowerCase());
+  const known = () =>
+    manifest.tables
+      .filter((t) => t.kind !== 'partition' && t.kind !== 'materialized_view')
+      .map(displayName)
+      .join(', ');
+  if (!parts)
+    throw new DrError(
+      `--tables: "${input}" is not a table name`,
+      'use name, schema.name or "Quoted Schema"."Quoted Name"',
+    );
+  const matches = (p: { text: string; quoted: boolean }, actual: string) =>
+    p.quoted ? p.text === actual : p.text === actual || p.text.toLowerCase() === actual.toLowerCase();
   const [schemaPart, namePart] = parts.length === 2 ? parts : [undefined, parts[0]];
   let hits = manifest.tables.filter((t) => matches(namePart, t.name) && (!schemaPart || matches(schemaPart, t.schema)));
   if (hits.length > 1) {
     const exact = hits.filter((t) => t.name === namePart.text && (!schemaPart || t.schema === schemaPart.text));
     if (exact.length >= 1) hits = exact;
   }
-  if (hits.length > 1 && !schemaPart) hits = hits.filter((t) => t.schema === 'public').length === 1 ? hits.filter((t) => t.schema === 'public') : hits;
-  if (hits.length === 0) throw new DrError(`unknown table "${input}" in backup ${manifest.id}`, `known tables: ${known()}`);
-  if (hits.length > 1) throw new DrError(`"${input}" names several tables in backup ${manifest.id} (${hits.map(displayName).join(', ')})`, 'qualify it with its schema, e.g. public.candles');
+  if (hits.length > 1 && !schemaPart)
+    hits = hits.filter((t) => t.schema === 'public').length === 1 ? hits.filter((t) => t.schema === 'public') : hits;
+  if (hits.length === 0)
+    throw new DrError(`unknown table "${input}" in backup ${manifest.id}`, `known tables: ${known()}`);
+  if (hits.length > 1)
+    throw new DrError(
+      `"${input}" names several tables in backup ${manifest.id} (${hits.map(displayName).join(', ')})`,
+      'qualify it with its schema, e.g. public.candles',
+    );
   const table = hits[0];
   if (table.kind === 'materialized_view') {
-    throw new DrError(`${displayName(table)} is a materialized view, not a table`, `restore the tables it reads, then REFRESH MATERIALIZED VIEW ${displayName(table)}`);
+    throw new DrError(
+      `${displayName(table)} is a materialized view, not a table`,
+      `restore the tables it reads, then REFRESH MATERIALIZED VIEW ${displayName(table)}`,
+    );
   }
   return table;
 }
@@ -181,7 +247,11 @@ function pgTimeMs(text: string): number {
 }
 
 /** Checks the request against a manifest: nothing has run yet when this throws. */
-function resolveRequest(manifest: Manifest, options: TableRestoreOptions, range: { since: string; until: string } | undefined): Resolved[] {
+function resolveRequest(
+  manifest: Manifest,
+  options: TableRestoreOptions,
+  range: { since: string; until: string } | undefined,
+): Resolved[] {
   const resolved: Resolved[] = [];
   for (const input of options.tables) {
     const table = resolveTable(manifest, input);
@@ -191,17 +261,27 @@ function resolveRequest(manifest: Manifest, options: TableRestoreOptions, range:
     const descendant = resolved.find((r) => r.table.parent !== undefined && isAncestor(manifest, table, r.table));
     if (ancestor || descendant) {
       const [parent, child] = ancestor ? [ancestor.table, table] : [table, descendant!.table];
-      throw new DrError(`--tables names ${displayName(child)}, a partition of ${displayName(parent)}, which already restores it`, `drop ${displayName(child)} from --tables`);
+      throw new DrError(
+        `--tables names ${displayName(child)}, a partition of ${displayName(parent)}, which already restores it`,
+        `drop ${displayName(child)} from --tables`,
+      );
     }
     if (!range) {
       resolved.push({ table });
       continue;
     }
     const timeColumn = options.timeColumn ?? table.timeColumn;
-    if (!timeColumn) throw new DrError(`backup ${manifest.id} records no time column for ${displayName(table)}`, 'pass --time-column NAME');
+    if (!timeColumn)
+      throw new DrError(
+        `backup ${manifest.id} records no time column for ${displayName(table)}`,
+        'pass --time-column NAME',
+      );
     if (timeColumn === table.timeColumn) {
       if (table.maxTime === null || table.maxTime === undefined) {
-        throw new DrError(`backup ${manifest.id} holds no rows of ${displayName(table)}`, 'nothing to restore in that range: choose another backup or table');
+        throw new DrError(
+          `backup ${manifest.id} holds no rows of ${displayName(table)}`,
+          'nothing to restore in that range: choose another backup or table',
+        );
       }
       if (Date.parse(range.since) > pgTimeMs(table.maxTime)) {
         throw new DrError(
@@ -250,13 +330,31 @@ export async function runTableRestore(options: TableRestoreOptions): Promise<Tab
   const jobs = options.jobs ?? Math.max(1, cpus().length);
   const target = parsePgUrl(options.target, '--target');
   // Usage errors (exit 2): nothing has been looked at yet.
-  if (options.tables.length === 0) throw new DrError('--tables is empty', 'name at least one table, e.g. --tables candles', 2);
+  if (options.tables.length === 0)
+    throw new DrError('--tables is empty', 'name at least one table, e.g. --tables candles', 2);
   if ((options.since === undefined) !== (options.until === undefined)) {
-    throw new DrError(`--${options.since === undefined ? 'until' : 'since'} needs --${options.since === undefined ? 'since' : 'until'}`, 'give both --since and --until for a range restore, or neither for whole tables', 2);
+    throw new DrError(
+      `--${options.since === undefined ? 'until' : 'since'} needs --${options.since === undefined ? 'since' : 'until'}`,
+      'give both --since and --until for a range restore, or neither for whole tables',
+      2,
+    );
   }
-  if (options.timeColumn !== undefined && options.since === undefined) throw new DrError('--time-column applies to range restores only', 'add --since and --until, or drop --time-column', 2);
-  const range = options.since !== undefined ? { since: parseTime(options.since, '--since'), until: parseTime(options.until!, '--until') } : undefined;
-  if (range && compareTimes(range.since, range.until) >= 0) throw new DrError(`--since ${options.since} is not before --until ${options.until}`, 'give a --since earlier than --until', 2);
+  if (options.timeColumn !== undefined && options.since === undefined)
+    throw new DrError(
+      '--time-column applies to range restores only',
+      'add --since and --until, or drop --time-column',
+      2,
+    );
+  const range =
+    options.since !== undefined
+      ? { since: parseTime(options.since, '--since'), until: parseTime(options.until!, '--until') }
+      : undefined;
+  if (range && compareTimes(range.since, range.until) >= 0)
+    throw new DrError(
+      `--since ${options.since} is not before --until ${options.until}`,
+      'give a --since earlier than --until',
+      2,
+    );
 
   const candidates = await resolveBackup(repo, options.backup, options.database);
   const pgRestore = await toolVersion(tools, 'pg_restore');
@@ -269,28 +367,42 @@ export async function runTableRestore(options: TableRestoreOptions): Promise<Tab
     scratch = undefined;
   };
   try {
-    const server = await admin.query<{ v: string; n: string }>(`SELECT current_setting('server_version') AS v, current_setting('server_version_num') AS n`);
+    const server = await admin.query<{ v: string; n: string }>(
+      `SELECT current_setting('server_version') AS v, current_setting('server_version_num') AS n`,
+    );
     assertClientNotOlder('pg_restore', pgRestore, server.rows[0].v, Number(server.rows[0].n));
     for (const line of await dropLeftovers(admin)) {
       log(line);
       warnings.push(line);
     }
     if (!(await databaseExists(admin, target.database))) {
-      throw new DrError(`target database ${target.database} does not exist on ${target.display}`, 'a table restore goes into an existing database: create it, or run a full restore (without --tables)');
+      throw new DrError(
+        `target database ${target.database} does not exist on ${target.display}`,
+        'a table restore goes into an existing database: create it, or run a full restore (without --tables)',
+      );
     }
 
-    const { manifest, value: staged, fallbacks, warnings: fallbackWarnings } = await firstVerified(repo, candidates, log, async (manifest) => {
+    const {
+      manifest,
+      value: staged,
+      fallbacks,
+      warnings: fallbackWarnings,
+    } = await firstVerified(repo, candidates, log, async (manifest) => {
       const resolved = resolveRequest(manifest, options, range);
       await checkTarget(target.url, resolved);
       // Refused before anything is downloaded; checked again under the table lock in the transaction.
-      if (range && !options.merge && !options.replaceNewer) await refuseNewer(target.url, manifest, resolved, range, options.lockTimeoutMs ?? DEFAULT_LOCK_TIMEOUT_MS);
+      if (range && !options.merge && !options.replaceNewer)
+        await refuseNewer(target.url, manifest, resolved, range, options.lockTimeoutMs ?? DEFAULT_LOCK_TIMEOUT_MS);
       await assertExtensionsAvailable(admin, manifest);
       await dropScratch();
       if (workDir) await rm(workDir, { recursive: true, force: true });
       workDir = await workDirFor(options.workDir ?? tmpdir(), 'table-restore');
       // A hypertable's rows need TimescaleDB's catalog staged with them; plain tables of a
       // TimescaleDB database stream like any others.
-      const streamed = !range && !resolved.some((r) => r.table.kind === 'hypertable') && (await presentWithoutInheritance(target.url, resolved));
+      const streamed =
+        !range &&
+        !resolved.some((r) => r.table.kind === 'hypertable') &&
+        (await presentWithoutInheritance(target.url, resolved));
       return streamed ? fetchForStream(manifest, resolved) : stage(manifest, resolved);
     });
     warnings.push(...fallbackWarnings);
@@ -307,20 +419,42 @@ export async function runTableRestore(options: TableRestoreOptions): Promise<Tab
       }
       const data = await fetchData(manifest, [...streamEntries.values()].flat(), resolved);
       return {
-        fetched: data.fetched, files: [`${DATA_DIR}/toc.dat`, ...data.paths], bytes: tocFetch.bytes + data.fetched.bytes, resolved, toc, families: new Map(), streamEntries,
-        downloadMs: tocFetch.downloadMs + data.fetched.downloadMs, verifyMs: tocFetch.verifyMs + data.fetched.verifyMs, stageMs: 0,
+        fetched: data.fetched,
+        files: [`${DATA_DIR}/toc.dat`, ...data.paths],
+        bytes: tocFetch.bytes + data.fetched.bytes,
+        resolved,
+        toc,
+        families: new Map(),
+        streamEntries,
+        downloadMs: tocFetch.downloadMs + data.fetched.downloadMs,
+        verifyMs: tocFetch.verifyMs + data.fetched.verifyMs,
+        stageMs: 0,
       };
     }
 
     /** Downloads and verifies the entries' data files. */
-    async function fetchData(manifest: Manifest, entries: TocEntry[], resolved: Resolved[]): Promise<{ fetched: FetchedBackup; paths: string[] }> {
-      const files = entries.filter((e) => e.desc === 'TABLE DATA').map((e) => {
-        const file = manifest.files.find((f) => new RegExp(`^${DATA_DIR}/${e.dumpId}\\.dat(\\.\\w+)?$`).test(f.path));
-        if (!file) throw new BackupIntegrityError(`backup ${manifest.id}: no data file for ${e.line.replace(/^\d+; \d+ \d+ /, '')} in the manifest`, 'the backup is damaged; restore another one');
-        return file;
-      });
+    async function fetchData(
+      manifest: Manifest,
+      entries: TocEntry[],
+      resolved: Resolved[],
+    ): Promise<{ fetched: FetchedBackup; paths: string[] }> {
+      const files = entries
+        .filter((e) => e.desc === 'TABLE DATA')
+        .map((e) => {
+          const file = manifest.files.find((f) => new RegExp(`^${DATA_DIR}/${e.dumpId}\\.dat(\\.\\w+)?$`).test(f.path));
+          if (!file)
+            throw new BackupIntegrityError(
+              `backup ${manifest.id}: no data file for ${e.line.replace(/^\d+; \d+ \d+ /, '')} in the manifest`,
+              'the backup is damaged; restore another one',
+            );
+          return file;
+        });
       log(`verifying ${files.length} data files of ${resolved.map((r) => displayName(r.table)).join(', ')}`);
-      const fetched = await fetchVerified(repo, manifest, { workDir: workDir!, paths: files.map((f) => f.path), concurrency: Math.max(4, jobs) });
+      const fetched = await fetchVerified(repo, manifest, {
+        workDir: workDir!,
+        paths: files.map((f) => f.path),
+        concurrency: Math.max(4, jobs),
+      });
       return { fetched, paths: files.map((f) => f.path) };
     }
 
@@ -336,13 +470,29 @@ export async function runTableRestore(options: TableRestoreOptions): Promise<Tab
       } catch (err) {
         const code = (err as { code?: string }).code;
         if (typeof code !== 'string') throw err;
-        throw new DrError(`cannot create the scratch database ${scratch} on ${target.display}: ${(err as Error).message}`, 'the target user needs CREATEDB (the backup\'s rows are staged there, never in the target); the target was not changed', 1, { cause: err });
+        throw new DrError(
+          `cannot create the scratch database ${scratch} on ${target.display}: ${(err as Error).message}`,
+          "the target user needs CREATEDB (the backup's rows are staged there, never in the target); the target was not changed",
+          1,
+          { cause: err },
+        );
       }
       const scratchUrl = withDatabase(target.url, scratch);
       const timescale = manifest.extensions.find((e) => e.name === 'timescaledb');
       if (timescale) await prepareTimescale(scratchUrl, timescale.version);
       // Definitions only (no data file needed): empty tables, types, functions, views.
-      await pgRestore_(tools, ['--section=pre-data', '--no-owner', '--no-privileges', '--exit-on-error', `--dbname=${scratchUrl}`, tocFetch.dumpDir], 'staging the backup\'s definitions');
+      await pgRestore_(
+        tools,
+        [
+          '--section=pre-data',
+          '--no-owner',
+          '--no-privileges',
+          '--exit-on-error',
+          `--dbname=${scratchUrl}`,
+          tocFetch.dumpDir,
+        ],
+        "staging the backup's definitions",
+      );
 
       const families = new Map<ManifestTable, TableFamily>();
       const entries: TocEntry[] = [];
@@ -358,13 +508,20 @@ export async function runTableRestore(options: TableRestoreOptions): Promise<Tab
             // The manifest knows each chunk's range and its compressed chunk (not an inheritance
             // child, so not in the family): only the chunks overlapping the range are fetched.
             const onTimeDimension = !range || r.timeColumn === r.table.timeColumn;
-            entries.push(...dataEntries(toc, { ...family, members: hypertableMembers(manifest.timescale, r.table, onTimeDimension ? range : undefined) }));
+            entries.push(
+              ...dataEntries(toc, {
+                ...family,
+                members: hypertableMembers(manifest.timescale, r.table, onTimeDimension ? range : undefined),
+              }),
+            );
             continue;
           }
           // The scratch copy is thrown away: loading it without WAL is safe and cheaper.
-          for (const m of family.members) await client.query(`ALTER TABLE ${qualified(m.schema, m.name)} SET UNLOGGED`).catch(() => {});
+          for (const m of family.members)
+            await client.query(`ALTER TABLE ${qualified(m.schema, m.name)} SET UNLOGGED`).catch(() => {});
           // A range needs only the partitions that can hold it.
-          const members = range && r.timeColumn ? await membersScannedFor(client, r.table, r.timeColumn, range) : family.members;
+          const members =
+            range && r.timeColumn ? await membersScannedFor(client, r.table, r.timeColumn, range) : family.members;
           entries.push(...dataEntries(toc, { ...family, members }));
         }
       } finally {
@@ -380,7 +537,19 @@ export async function runTableRestore(options: TableRestoreOptions): Promise<Tab
       const load = async (name: string, selected: TocEntry[], parallel: boolean) => {
         const list = join(workDir!, name);
         await writeFile(list, listFile(selected));
-        await pgRestore_(tools, ['--data-only', `--use-list=${list}`, ...(parallel ? [`--jobs=${jobs}`] : []), '--exit-on-error', `--dbname=${scratchUrl}`, fetched.dumpDir], 'staging the backup\'s rows', env);
+        await pgRestore_(
+          tools,
+          [
+            '--data-only',
+            `--use-list=${list}`,
+            ...(parallel ? [`--jobs=${jobs}`] : []),
+            '--exit-on-error',
+            `--dbname=${scratchUrl}`,
+            fetched.dumpDir,
+          ],
+          "staging the backup's rows",
+          env,
+        );
       };
       log(`staging ${dataPaths.length} table data files in ${scratch}`);
       if (catalogEntries.length) await load('catalog.list', catalogEntries, false);
@@ -390,8 +559,16 @@ export async function runTableRestore(options: TableRestoreOptions): Promise<Tab
       if (range) await checkStagedRange(scratchUrl, resolved, range, manifest);
       const bytes = tocFetch.bytes + fetched.bytes;
       return {
-        scratchUrl, fetched, files: paths, bytes, resolved, toc, families,
-        downloadMs: tocFetch.downloadMs + fetched.downloadMs, verifyMs: tocFetch.verifyMs + fetched.verifyMs, stageMs: Date.now() - stageStarted,
+        scratchUrl,
+        fetched,
+        files: paths,
+        bytes,
+        resolved,
+        toc,
+        families,
+        downloadMs: tocFetch.downloadMs + fetched.downloadMs,
+        verifyMs: tocFetch.verifyMs + fetched.verifyMs,
+        stageMs: Date.now() - stageStarted,
       };
     }
 
@@ -403,8 +580,17 @@ export async function runTableRestore(options: TableRestoreOptions): Promise<Tab
         if (entries.length === 0) return '';
         const list = join(workDir!, `${which}-${create.length}-${Date.now()}.list`);
         await writeFile(list, listFile(entries));
-        const out = await runTool(tools, 'pg_restore', ['--file=-', `--use-list=${list}`, ...(options.noOwner ? ['--no-owner', '--no-privileges'] : []), staged.fetched.dumpDir]);
-        if (out.code !== 0) throw new DrError(`reading ${displayName(t)}'s definition from the backup failed: ${firstErrorLine(out.stderr)}`, 'check the PostgreSQL client tools');
+        const out = await runTool(tools, 'pg_restore', [
+          '--file=-',
+          `--use-list=${list}`,
+          ...(options.noOwner ? ['--no-owner', '--no-privileges'] : []),
+          staged.fetched.dumpDir,
+        ]);
+        if (out.code !== 0)
+          throw new DrError(
+            `reading ${displayName(t)}'s definition from the backup failed: ${firstErrorLine(out.stderr)}`,
+            'check the PostgreSQL client tools',
+          );
         return out.stdout;
       };
       return { create: await sql(create, 'create'), finish: await sql(finish, 'finish') };
@@ -413,7 +599,12 @@ export async function runTableRestore(options: TableRestoreOptions): Promise<Tab
     const applyStarted = Date.now();
     const replace = {
       targetUrl: target.url,
-      tables: staged.resolved.map((r) => ({ schema: r.table.schema, name: r.table.name, timeColumn: r.timeColumn, newerThan: range ? newerThan(manifest, r) : undefined })),
+      tables: staged.resolved.map((r) => ({
+        schema: r.table.schema,
+        name: r.table.name,
+        timeColumn: r.timeColumn,
+        newerThan: range ? newerThan(manifest, r) : undefined,
+      })),
       range,
       merge: options.merge,
       replaceNewer: options.replaceNewer,
@@ -429,7 +620,9 @@ export async function runTableRestore(options: TableRestoreOptions): Promise<Tab
       : await replaceTables(backupSource(manifest, staged, workDir!, tools), replace);
     warnings.push(...applied.warnings);
     const applyMs = Date.now() - applyStarted;
-    log(`restored ${applied.tables.map((t) => `${t.table} (${t.rowsRestored} rows)`).join(', ')} from backup ${manifest.id} into ${target.display}`);
+    log(
+      `restored ${applied.tables.map((t) => `${t.table} (${t.rowsRestored} rows)`).join(', ')} from backup ${manifest.id} into ${target.display}`,
+    );
     return {
       mode: range ? 'range' : 'tables',
       backup: { id: manifest.id, database: manifest.database, tier: manifest.tier, startedAt: manifest.startedAt },
@@ -457,7 +650,8 @@ export async function runTableRestore(options: TableRestoreOptions): Promise<Tab
  * as the scratch path does; owned sequences move forward to the manifest's values.
  */
 function backupSource(manifest: Manifest, staged: Staged, workDir: string, tools: PgTools): RowSource {
-  const entriesOf = (t: TableName) => [...staged.streamEntries!].find(([m]) => m.schema === t.schema && m.name === t.name)?.[1];
+  const entriesOf = (t: TableName) =>
+    [...staged.streamEntries!].find(([m]) => m.schema === t.schema && m.name === t.name)?.[1];
   return {
     name: 'the backup',
     // Columns are known from each COPY block and checked then.
@@ -476,8 +670,12 @@ function backupSource(manifest: Manifest, staged: Staged, workDir: string, tools
         },
       });
     },
-    sequenceValues: async (names) => new Map(manifest.sequences
-      .filter((s) => names.some((n) => n.schema === s.schema && n.name === s.name)).map((s) => [`${s.schema}.${s.name}`, s.lastValue])),
+    sequenceValues: async (names) =>
+      new Map(
+        manifest.sequences
+          .filter((s) => names.some((n) => n.schema === s.schema && n.name === s.name))
+          .map((s) => [`${s.schema}.${s.name}`, s.lastValue]),
+      ),
     close: async () => {},
   };
 }
@@ -491,18 +689,38 @@ function newerThan(manifest: Manifest, r: Resolved): string {
 }
 
 /** A range restore that would delete target rows newer than the backup is refused by default. */
-async function refuseNewer(url: string, manifest: Manifest, resolved: Resolved[], range: { since: string; until: string }, lockTimeoutMs: number): Promise<void> {
+async function refuseNewer(
+  url: string,
+  manifest: Manifest,
+  resolved: Resolved[],
+  range: { since: string; until: string },
+  lockTimeoutMs: number,
+): Promise<void> {
   const client = await connect(url, 'target');
   try {
     await client.query(`SET TimeZone = 'UTC'`);
     await client.query(lockTimeoutSql(lockTimeoutMs));
     for (const r of resolved) {
       if (!r.timeColumn) continue;
-      const exists = (await client.query('SELECT to_regclass($1) AS r', [qualified(r.table.schema, r.table.name)])).rows[0].r !== null;
+      const exists =
+        (await client.query('SELECT to_regclass($1) AS r', [qualified(r.table.schema, r.table.name)])).rows[0].r !==
+        null;
       if (!exists) continue;
-      const table = { schema: r.table.schema, name: r.table.name, timeColumn: r.timeColumn, newerThan: newerThan(manifest, r) };
+      const table = {
+        schema: r.table.schema,
+        name: r.table.name,
+        timeColumn: r.timeColumn,
+        newerThan: newerThan(manifest, r),
+      };
       const count = await countNewerRows(client, table, range).catch(async (err: unknown) => {
-        throw isLockTimeout(err) ? await lockTimeoutError(`restoring ${displayName(r.table)}`, url, lockTimeoutMs, qualified(r.table.schema, r.table.name)) : err;
+        throw isLockTimeout(err)
+          ? await lockTimeoutError(
+              `restoring ${displayName(r.table)}`,
+              url,
+              lockTimeoutMs,
+              qualified(r.table.schema, r.table.name),
+            )
+          : err;
       });
       if (count > 0) throw newerRowsError(displayName(r.table), table, range, count, `backup ${manifest.id}`);
     }
@@ -516,11 +734,13 @@ async function presentWithoutInheritance(url: string, resolved: Resolved[]): Pro
   const client = await connect(url, 'target');
   try {
     for (const r of resolved) {
-      const { rows } = await client.query<{ present: boolean; inherits: boolean }>(`
+      const { rows } = await client.query<{ present: boolean; inherits: boolean }>(
+        `
         WITH RECURSIVE f(oid) AS (SELECT to_regclass($1)::oid UNION SELECT i.inhrelid FROM pg_inherits i JOIN f ON i.inhparent = f.oid)
         SELECT to_regclass($1) IS NOT NULL AS present,
                EXISTS (SELECT 1 FROM f JOIN pg_class c ON c.oid = f.oid WHERE c.oid <> to_regclass($1)::oid AND NOT c.relispartition) AS inherits`,
-      [qualified(r.table.schema, r.table.name)]);
+        [qualified(r.table.schema, r.table.name)],
+      );
       if (!rows[0].present || rows[0].inherits) return false;
     }
     return true;
@@ -531,7 +751,11 @@ async function presentWithoutInheritance(url: string, resolved: Resolved[]): Pro
 
 async function pgRestore_(tools: PgTools, args: string[], doing: string, env?: NodeJS.ProcessEnv): Promise<void> {
   const result = await runTool(tools, 'pg_restore', args, { env });
-  if (result.code !== 0) throw new DrError(`${doing} failed: ${firstErrorLine(result.stderr)}`, 'see the pg_restore message; the target was not changed');
+  if (result.code !== 0)
+    throw new DrError(
+      `${doing} failed: ${firstErrorLine(result.stderr)}`,
+      'see the pg_restore message; the target was not changed',
+    );
 }
 
 /**
@@ -543,10 +767,13 @@ async function checkTarget(url: string, resolved: Resolved[]): Promise<void> {
   const client = await connect(url, 'target');
   try {
     for (const r of resolved) {
-      const exists = (await client.query('SELECT to_regclass($1) AS r', [qualified(r.table.schema, r.table.name)])).rows[0].r !== null;
+      const exists =
+        (await client.query('SELECT to_regclass($1) AS r', [qualified(r.table.schema, r.table.name)])).rows[0].r !==
+        null;
       const name = displayName(r.table);
       if (!exists && r.table.kind === 'hypertable') throw missingHypertableError(name);
-      if (exists && (r.table.kind === 'hypertable') !== (await isHypertable(client, r.table))) throw kindMismatchError(name, r.table.kind === 'hypertable', 'the backup');
+      if (exists && (r.table.kind === 'hypertable') !== (await isHypertable(client, r.table)))
+        throw kindMismatchError(name, r.table.kind === 'hypertable', 'the backup');
       if (exists && r.timeColumn) await assertTimeColumn(client, r.table, r.timeColumn, 'target');
     }
   } finally {
@@ -559,29 +786,42 @@ const TIME_TYPES = ['timestamp with time zone', 'timestamp without time zone', '
 async function assertTimeColumn(client: pg.Client, table: ManifestTable, column: string, where: string): Promise<void> {
   const { rows } = await client.query<{ name: string; type: string }>(
     `SELECT attname AS name, format_type(atttypid, NULL) AS type FROM pg_attribute
-      WHERE attrelid = to_regclass($1) AND attnum > 0 AND NOT attisdropped ORDER BY attnum`, [qualified(table.schema, table.name)]);
+      WHERE attrelid = to_regclass($1) AND attnum > 0 AND NOT attisdropped ORDER BY attnum`,
+    [qualified(table.schema, table.name)],
+  );
   const hit = rows.find((c) => c.name === column);
   if (hit && TIME_TYPES.includes(hit.type)) return;
   const known = rows.filter((c) => TIME_TYPES.includes(c.type)).map((c) => c.name);
   throw new DrError(
     `unknown time column "${column}" for ${displayName(table)} in the ${where}${hit ? ` (it is ${hit.type})` : ''}`,
-    known.length ? `pass --time-column with one of: ${known.join(', ')}` : `${displayName(table)} has no timestamp or date column: restore the whole table (drop --since/--until)`,
+    known.length
+      ? `pass --time-column with one of: ${known.join(', ')}`
+      : `${displayName(table)} has no timestamp or date column: restore the whole table (drop --since/--until)`,
   );
 }
 
 /** The table, its partitions and inheritance children (chunks), their indexes and owned sequences, read in the scratch database. */
 async function familyOf(client: pg.Client, manifest: Manifest, table: ManifestTable): Promise<TableFamily> {
-  const { rows: members } = await client.query<{ schema: string; name: string }>(`
+  const { rows: members } = await client.query<{ schema: string; name: string }>(
+    `
     WITH RECURSIVE f(oid) AS (SELECT to_regclass($1)::oid UNION SELECT i.inhrelid FROM pg_inherits i JOIN f ON i.inhparent = f.oid)
     SELECT n.nspname AS schema, c.relname AS name FROM f JOIN pg_class c ON c.oid = f.oid JOIN pg_namespace n ON n.oid = c.relnamespace`,
-  [qualified(table.schema, table.name)]);
-  const { rows: sequences } = await client.query<{ schema: string; name: string }>(`
+    [qualified(table.schema, table.name)],
+  );
+  const { rows: sequences } = await client.query<{ schema: string; name: string }>(
+    `
     WITH RECURSIVE f(oid) AS (SELECT to_regclass($1)::oid UNION SELECT i.inhrelid FROM pg_inherits i JOIN f ON i.inhparent = f.oid)
     SELECT n.nspname AS schema, s.relname AS name FROM f JOIN pg_depend d ON d.refobjid = f.oid AND d.deptype IN ('a', 'i')
       JOIN pg_class s ON s.oid = d.objid AND s.relkind = 'S' JOIN pg_namespace n ON n.oid = s.relnamespace`,
-  [qualified(table.schema, table.name)]);
+    [qualified(table.schema, table.name)],
+  );
   // Indexes are post-data, not in the scratch database: the manifest lists them per table.
-  const indexes = members.flatMap((m) => manifest.tables.find((t) => t.schema === m.schema && t.name === m.name)?.indexes.map((i) => ({ schema: m.schema, name: i.name })) ?? []);
+  const indexes = members.flatMap(
+    (m) =>
+      manifest.tables
+        .find((t) => t.schema === m.schema && t.name === m.name)
+        ?.indexes.map((i) => ({ schema: m.schema, name: i.name })) ?? [],
+  );
   return { members, indexes, sequences };
 }
 
@@ -590,16 +830,23 @@ async function familyOf(client: pg.Client, manifest: Manifest, table: ManifestTa
  * the CHECK constraints of inheritance children such as TimescaleDB chunks). The scratch tables
  * are empty at this point, so planning is instant.
  */
-async function membersScannedFor(client: pg.Client, table: ManifestTable, column: string, range: { since: string; until: string }): Promise<{ schema: string; name: string }[]> {
+async function membersScannedFor(
+  client: pg.Client,
+  table: ManifestTable,
+  column: string,
+  range: { since: string; until: string },
+): Promise<{ schema: string; name: string }[]> {
   const col = quoteIdent(column);
   const { rows } = await client.query<{ 'QUERY PLAN': unknown }>(
-    `EXPLAIN (FORMAT JSON, VERBOSE) SELECT 1 FROM ${qualified(table.schema, table.name)} WHERE ${col} >= '${range.since}'::timestamptz AND ${col} < '${range.until}'::timestamptz`);
+    `EXPLAIN (FORMAT JSON, VERBOSE) SELECT 1 FROM ${qualified(table.schema, table.name)} WHERE ${col} >= '${range.since}'::timestamptz AND ${col} < '${range.until}'::timestamptz`,
+  );
   const scanned = new Map<string, { schema: string; name: string }>();
   const walk = (node: unknown): void => {
     if (Array.isArray(node)) node.forEach(walk);
     else if (node && typeof node === 'object') {
       const n = node as Record<string, unknown>;
-      if (typeof n['Relation Name'] === 'string' && typeof n.Schema === 'string') scanned.set(`${n.Schema}.${n['Relation Name']}`, { schema: n.Schema, name: n['Relation Name'] });
+      if (typeof n['Relation Name'] === 'string' && typeof n.Schema === 'string')
+        scanned.set(`${n.Schema}.${n['Relation Name']}`, { schema: n.Schema, name: n['Relation Name'] });
       Object.values(n).forEach(walk);
     }
   };
@@ -608,7 +855,12 @@ async function membersScannedFor(client: pg.Client, table: ManifestTable, column
 }
 
 /** The backup must hold rows in the range: restoring an empty range would only delete target rows. */
-async function checkStagedRange(url: string, resolved: Resolved[], range: { since: string; until: string }, manifest: Manifest): Promise<void> {
+async function checkStagedRange(
+  url: string,
+  resolved: Resolved[],
+  range: { since: string; until: string },
+  manifest: Manifest,
+): Promise<void> {
   const client = await connect(url, 'target');
   try {
     await client.query(`SET TimeZone = 'UTC'; SET DateStyle = 'ISO'`);
@@ -616,9 +868,12 @@ async function checkStagedRange(url: string, resolved: Resolved[], range: { sinc
       const col = quoteIdent(r.timeColumn!);
       const { rows } = await client.query<{ n: string; min: string | null; max: string | null }>(
         `SELECT count(*) FILTER (WHERE ${col} >= $1::timestamptz AND ${col} < $2::timestamptz) AS n, min(${col})::text AS min, max(${col})::text AS max
-           FROM ${qualified(r.table.schema, r.table.name)}`, [range.since, range.until]);
+           FROM ${qualified(r.table.schema, r.table.name)}`,
+        [range.since, range.until],
+      );
       if (Number(rows[0].n) > 0) continue;
-      const near = rows[0].min === null ? '' : ` (the partitions covering it hold rows from ${rows[0].min} to ${rows[0].max})`;
+      const near =
+        rows[0].min === null ? '' : ` (the partitions covering it hold rows from ${rows[0].min} to ${rows[0].max})`;
       throw new DrError(
         `range [${range.since}, ${range.until}) is outside backup ${manifest.id}'s data: it holds no ${displayName(r.table)} rows with ${r.timeColumn} in it${near}`,
         'choose a range the backup has rows in, or another backup',

@@ -3,8 +3,9 @@
  * alone (no data file needed). Used to pick the few entries a table restore needs and write
  * them to a `pg_restore -L` list.
  */
-import { runTool, type PgTools } from '../pg/connection.ts';
+
 import { DrError } from '../errors.ts';
+import { type PgTools, runTool } from '../pg/connection.ts';
 
 export interface TocEntry {
   /** The dump id: the data of a TABLE DATA entry is in `<dumpId>.dat[.gz|.zst|.lz4]`. */
@@ -19,9 +20,24 @@ export interface TocEntry {
 
 /** Entry types pg_restore prints; longest first, so `TABLE DATA` wins over `TABLE`. */
 const DESCS = [
-  'MATERIALIZED VIEW DATA', 'SEQUENCE OWNED BY', 'FK CONSTRAINT', 'INDEX ATTACH', 'TABLE ATTACH', 'SEQUENCE SET',
-  'ROW SECURITY', 'TABLE DATA', 'CONSTRAINT', 'SEQUENCE', 'TRIGGER', 'DEFAULT', 'COMMENT', 'POLICY', 'INDEX', 'TABLE',
-  'RULE', 'ACL',
+  'MATERIALIZED VIEW DATA',
+  'SEQUENCE OWNED BY',
+  'FK CONSTRAINT',
+  'INDEX ATTACH',
+  'TABLE ATTACH',
+  'SEQUENCE SET',
+  'ROW SECURITY',
+  'TABLE DATA',
+  'CONSTRAINT',
+  'SEQUENCE',
+  'TRIGGER',
+  'DEFAULT',
+  'COMMENT',
+  'POLICY',
+  'INDEX',
+  'TABLE',
+  'RULE',
+  'ACL',
 ].sort((a, b) => b.length - a.length);
 
 export function parseTocList(text: string): TocEntry[] {
@@ -31,14 +47,23 @@ export function parseTocList(text: string): TocEntry[] {
     if (!m) continue;
     const desc = DESCS.find((d) => m[2].startsWith(`${d} `));
     // Other types (SCHEMA, TYPE, FUNCTION…) are never picked by name here.
-    entries.push({ dumpId: Number(m[1]), desc: desc ?? m[2].split(' ')[0], rest: desc ? m[2].slice(desc.length + 1) : m[2], line });
+    entries.push({
+      dumpId: Number(m[1]),
+      desc: desc ?? m[2].split(' ')[0],
+      rest: desc ? m[2].slice(desc.length + 1) : m[2],
+      line,
+    });
   }
   return entries;
 }
 
 export async function readToc(tools: PgTools, dumpDir: string): Promise<TocEntry[]> {
   const result = await runTool(tools, 'pg_restore', ['--list', dumpDir]);
-  if (result.code !== 0) throw new DrError(`pg_restore --list failed: ${result.stderr.trim().split('\n')[0]}`, 'check the PostgreSQL client tools');
+  if (result.code !== 0)
+    throw new DrError(
+      `pg_restore --list failed: ${result.stderr.trim().split('\n')[0]}`,
+      'check the PostgreSQL client tools',
+    );
   return parseTocList(result.stdout);
 }
 
@@ -75,8 +100,11 @@ export function dataEntries(toc: readonly TocEntry[], family: TableFamily): TocE
       );
     }
   }
-  return toc.filter((e) => (e.desc === 'TABLE DATA' && family.members.some((m) => tagIs(e, m.schema, m.name)))
-    || (e.desc === 'SEQUENCE SET' && family.sequences.some((s) => tagIs(e, s.schema, s.name))));
+  return toc.filter(
+    (e) =>
+      (e.desc === 'TABLE DATA' && family.members.some((m) => tagIs(e, m.schema, m.name))) ||
+      (e.desc === 'SEQUENCE SET' && family.sequences.some((s) => tagIs(e, s.schema, s.name))),
+  );
 }
 
 /**
@@ -84,7 +112,10 @@ export function dataEntries(toc: readonly TocEntry[], family: TableFamily): TocE
  * attachments, defaults, owned sequences, comments, privileges) and `finish` (constraints,
  * indexes, foreign keys, triggers, rules, policies), to run before and after its rows are loaded.
  */
-export function definitionEntries(toc: readonly TocEntry[], family: TableFamily): { create: TocEntry[]; finish: TocEntry[] } {
+export function definitionEntries(
+  toc: readonly TocEntry[],
+  family: TableFamily,
+): { create: TocEntry[]; finish: TocEntry[] } {
   const member = (f: (schema: string, name: string) => boolean) => family.members.some((m) => f(m.schema, m.name));
   const sequence = (e: TocEntry) => family.sequences.some((s) => tagIs(e, s.schema, s.name));
   const create = toc.filter((e) => {

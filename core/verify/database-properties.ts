@@ -23,7 +23,14 @@ export type DatabaseProperties = z.infer<typeof DatabasePropertiesSchema>;
 /** Settings that belong to a restore in progress, never to the database. */
 const TRANSIENT = new Set(['timescaledb.restoring']);
 /** GUCs whose value is a list written as SQL (pg_dump's GUC_LIST_QUOTE ones). */
-const LIST_GUCS = new Set(['search_path', 'temp_tablespaces', 'session_preload_libraries', 'local_preload_libraries', 'shared_preload_libraries', 'default_text_search_config']);
+const LIST_GUCS = new Set([
+  'search_path',
+  'temp_tablespaces',
+  'session_preload_libraries',
+  'local_preload_libraries',
+  'shared_preload_libraries',
+  'default_text_search_config',
+]);
 
 export async function readDatabaseProperties(client: pg.Client): Promise<DatabaseProperties> {
   const { rows } = await client.query<DatabaseProperties>(`
@@ -53,7 +60,13 @@ function settingSql(entry: string): { name: string; value: string } | undefined 
  * the target server is a warning, not a failed restore. `noOwner` leaves owner and privileges out,
  * as pg_restore --no-owner --no-privileges does.
  */
-export async function applyDatabaseProperties(admin: pg.Client, database: string, props: DatabaseProperties, options: { readonly noOwner?: boolean }, warnings: string[]): Promise<void> {
+export async function applyDatabaseProperties(
+  admin: pg.Client,
+  database: string,
+  props: DatabaseProperties,
+  options: { readonly noOwner?: boolean },
+  warnings: string[],
+): Promise<void> {
   const db = quoteIdent(database);
   const run = async (sql: string, what: string) => {
     try {
@@ -63,14 +76,18 @@ export async function applyDatabaseProperties(admin: pg.Client, database: string
     }
   };
   if (!options.noOwner) await run(`ALTER DATABASE ${db} OWNER TO ${quoteIdent(props.owner)}`, `owner ${props.owner}`);
-  if (props.connectionLimit !== -1) await run(`ALTER DATABASE ${db} CONNECTION LIMIT ${props.connectionLimit}`, 'connection limit');
+  if (props.connectionLimit !== -1)
+    await run(`ALTER DATABASE ${db} CONNECTION LIMIT ${props.connectionLimit}`, 'connection limit');
   if (props.comment !== null) await run(`COMMENT ON DATABASE ${db} IS ${literal(props.comment)}`, 'comment');
   if (!options.noOwner && props.grants !== null) {
     await run(`REVOKE ALL ON DATABASE ${db} FROM PUBLIC`, 'privileges');
     for (const g of props.grants) {
       if (g.grantee === props.owner) continue;
       const grantee = g.grantee === 'PUBLIC' ? 'PUBLIC' : quoteIdent(g.grantee);
-      await run(`GRANT ${g.privilege} ON DATABASE ${db} TO ${grantee}${g.grantable ? ' WITH GRANT OPTION' : ''}`, `privilege ${g.privilege} for ${g.grantee}`);
+      await run(
+        `GRANT ${g.privilege} ON DATABASE ${db} TO ${grantee}${g.grantable ? ' WITH GRANT OPTION' : ''}`,
+        `privilege ${g.privilege} for ${g.grantee}`,
+      );
     }
   }
   for (const group of props.settings) {
@@ -78,7 +95,10 @@ export async function applyDatabaseProperties(admin: pg.Client, database: string
       const s = settingSql(entry);
       if (!s) continue;
       const target = group.role === null ? `DATABASE ${db}` : `ROLE ${quoteIdent(group.role)} IN DATABASE ${db}`;
-      await run(`ALTER ${target} SET ${quoteIdent(s.name)} TO ${s.value}`, `setting ${entry}${group.role ? ` for ${group.role}` : ''}`);
+      await run(
+        `ALTER ${target} SET ${quoteIdent(s.name)} TO ${s.value}`,
+        `setting ${entry}${group.role ? ` for ${group.role}` : ''}`,
+      );
     }
   }
 }
@@ -99,25 +119,53 @@ export interface PropertyComparison {
 export function compareDatabaseProperties(
   expected: DatabaseProperties,
   actual: DatabaseProperties,
-  options: { readonly noOwner?: boolean; readonly skipComment?: boolean; readonly roleExists: (role: string) => boolean },
+  options: {
+    readonly noOwner?: boolean;
+    readonly skipComment?: boolean;
+    readonly roleExists: (role: string) => boolean;
+  },
 ): PropertyComparison[] {
-  const out: PropertyComparison[] = [{ property: 'connection limit', expected: String(expected.connectionLimit), actual: String(actual.connectionLimit) }];
-  if (!options.skipComment) out.push({ property: 'comment', expected: expected.comment ?? '(none)', actual: actual.comment ?? '(none)' });
+  const out: PropertyComparison[] = [
+    {
+      property: 'connection limit',
+      expected: String(expected.connectionLimit),
+      actual: String(actual.connectionLimit),
+    },
+  ];
+  if (!options.skipComment)
+    out.push({ property: 'comment', expected: expected.comment ?? '(none)', actual: actual.comment ?? '(none)' });
   if (!options.noOwner && options.roleExists(expected.owner)) {
     out.push({ property: 'owner', expected: expected.owner, actual: actual.owner });
-    const grants = (p: DatabaseProperties) => p.grants === null
-      ? '(default privileges)'
-      : p.grants.filter((g) => g.grantee !== p.owner && (g.grantee === 'PUBLIC' || options.roleExists(g.grantee)))
-        .map((g) => `${g.grantee}:${g.privilege}${g.grantable ? '*' : ''}`).sort().join(', ') || '(none)';
+    const grants = (p: DatabaseProperties) =>
+      p.grants === null
+        ? '(default privileges)'
+        : p.grants
+            .filter((g) => g.grantee !== p.owner && (g.grantee === 'PUBLIC' || options.roleExists(g.grantee)))
+            .map((g) => `${g.grantee}:${g.privilege}${g.grantable ? '*' : ''}`)
+            .sort()
+            .join(', ') || '(none)';
     out.push({ property: 'privileges', expected: grants(expected), actual: grants(actual) });
   }
-  const settings = (p: DatabaseProperties) => new Map(p.settings
-    .filter((g) => g.role === null || options.roleExists(g.role))
-    .map((g) => [g.role ?? '', g.settings.filter((s) => !TRANSIENT.has(s.split('=')[0])).sort().join(', ')]));
+  const settings = (p: DatabaseProperties) =>
+    new Map(
+      p.settings
+        .filter((g) => g.role === null || options.roleExists(g.role))
+        .map((g) => [
+          g.role ?? '',
+          g.settings
+            .filter((s) => !TRANSIENT.has(s.split('=')[0]))
+            .sort()
+            .join(', '),
+        ]),
+    );
   const want = settings(expected);
   const have = settings(actual);
   for (const role of new Set([...want.keys(), ...have.keys()])) {
-    out.push({ property: role ? `settings for role ${role}` : 'settings', expected: want.get(role) || '(none)', actual: have.get(role) || '(none)' });
+    out.push({
+      property: role ? `settings for role ${role}` : 'settings',
+      expected: want.get(role) || '(none)',
+      actual: have.get(role) || '(none)',
+    });
   }
   return out;
 }

@@ -7,12 +7,12 @@
  */
 import type pg from 'pg';
 import * as catalog from '../backup/catalog.ts';
-import { DrError } from '../errors.ts';
-import type { Manifest, ManifestTable } from '../backup/manifest.ts';
-import { connect, parsePgUrl, queryError, redact } from '../pg/connection.ts';
 import { compareContent } from '../backup/fingerprint.ts';
-import { compareDatabaseProperties, type DatabaseProperties, readDatabaseProperties } from './database-properties.ts';
+import type { Manifest, ManifestTable } from '../backup/manifest.ts';
+import { DrError } from '../errors.ts';
+import { connect, parsePgUrl, queryError, redact } from '../pg/connection.ts';
 import { readTimescaleCatalog, type TimescaleCatalog } from '../pg/timescale.ts';
+import { compareDatabaseProperties, type DatabaseProperties, readDatabaseProperties } from './database-properties.ts';
 
 export interface VerifyOptions {
   readonly manifest: Manifest;
@@ -100,7 +100,8 @@ export async function verifyAgainstManifest(options: VerifyOptions): Promise<Ver
   const target = parsePgUrl(options.target, '--target');
   const healthUrls = (options.healthUrls ?? []).map(parseHealthUrl);
   const timeoutMs = options.healthTimeoutMs ?? DEFAULT_HEALTH_TIMEOUT_MS;
-  if (!Number.isInteger(timeoutMs) || timeoutMs < 1) throw new DrError(`health timeout must be a whole number of milliseconds ≥ 1, got ${timeoutMs}`, 'e.g. 5000');
+  if (!Number.isInteger(timeoutMs) || timeoutMs < 1)
+    throw new DrError(`health timeout must be a whole number of milliseconds ≥ 1, got ${timeoutMs}`, 'e.g. 5000');
 
   // Health URLs are independent of the database: probe them while the catalog is read.
   const health = Promise.all(healthUrls.map((url) => checkHealthUrl(url, timeoutMs)));
@@ -119,9 +120,21 @@ export async function verifyAgainstManifest(options: VerifyOptions): Promise<Ver
   // A missing table fails table-present once; its content is not read again.
   const present = new Set(restored.tables.map((t) => displayName(t.schema, t.name)));
   const content = fingerprints
-    ? (await compareContent({ ...fingerprints, relations: fingerprints.relations.filter((r) => present.has(r.table)) }, open, options.jobs ?? 2)).map((c): VerifyCheck => ({
-      name: 'content', object: c.table, expected: `${c.rows} rows`, actual: c.differences.length ? c.differences.join('; ') : `${c.rows} rows`, passed: c.differences.length === 0,
-    }))
+    ? (
+        await compareContent(
+          { ...fingerprints, relations: fingerprints.relations.filter((r) => present.has(r.table)) },
+          open,
+          options.jobs ?? 2,
+        )
+      ).map(
+        (c): VerifyCheck => ({
+          name: 'content',
+          object: c.table,
+          expected: `${c.rows} rows`,
+          actual: c.differences.length ? c.differences.join('; ') : `${c.rows} rows`,
+          passed: c.differences.length === 0,
+        }),
+      )
     : [];
   const checks = [...compareCatalogs(manifest, restored, options), ...content, ...(await health)];
   const failed = checks.filter((c) => !c.passed).length;
@@ -134,7 +147,11 @@ export async function verifyAgainstManifest(options: VerifyOptions): Promise<Ver
     totals: { checks: checks.length, failed },
     content: {
       method: fingerprints ? 'fingerprints' : 'counts only',
-      countsOnly: fingerprints ? fingerprints.skipped.map((s) => s.table) : manifest.tables.filter((t) => t.kind !== 'partitioned' && t.kind !== 'materialized_view').map((t) => displayName(t.schema, t.name)),
+      countsOnly: fingerprints
+        ? fingerprints.skipped.map((s) => s.table)
+        : manifest.tables
+            .filter((t) => t.kind !== 'partitioned' && t.kind !== 'materialized_view')
+            .map((t) => displayName(t.schema, t.name)),
     },
     durationMs: Date.now() - started,
   };
@@ -162,7 +179,10 @@ async function readCatalog(client: pg.Client): Promise<RestoredCatalog> {
   if (unpopulated.rows.length > 0) {
     await client.query('ROLLBACK');
     const names = unpopulated.rows.map((r) => r.name).join(', ');
-    throw new DrError(`materialized view ${names} is not populated in the restored database`, 'the restore did not complete: check the pg_restore output and restore again');
+    throw new DrError(
+      `materialized view ${names} is not populated in the restored database`,
+      'the restore did not complete: check the pg_restore output and restore again',
+    );
   }
   const tables = await catalog.tables(client);
   const schema = await catalog.schemaObjects(client);
@@ -175,7 +195,9 @@ async function readCatalog(client: pg.Client): Promise<RestoredCatalog> {
   const extensions = await catalog.extensions(client);
   const timescale = await readTimescaleCatalog(client);
   const databaseProperties = await readDatabaseProperties(client);
-  const roles = new Set((await client.query<{ name: string }>('SELECT rolname AS name FROM pg_roles')).rows.map((r) => r.name));
+  const roles = new Set(
+    (await client.query<{ name: string }>('SELECT rolname AS name FROM pg_roles')).rows.map((r) => r.name),
+  );
   await client.query('COMMIT');
   return {
     tables,
@@ -189,7 +211,11 @@ async function readCatalog(client: pg.Client): Promise<RestoredCatalog> {
 }
 
 /** Pure comparison of the manifest with the restored catalog, one check per object. */
-export function compareCatalogs(manifest: Manifest, restored: RestoredCatalog, options: { readonly noOwner?: boolean; readonly skipDatabaseComment?: boolean } = {}): VerifyCheck[] {
+export function compareCatalogs(
+  manifest: Manifest,
+  restored: RestoredCatalog,
+  options: { readonly noOwner?: boolean; readonly skipDatabaseComment?: boolean } = {},
+): VerifyCheck[] {
   const checks: VerifyCheck[] = [];
   const key = (t: { schema: string; name: string }) => `${t.schema}\0${t.name}`;
   const actualTables = new Map(restored.tables.map((t) => [key(t), t]));
@@ -206,14 +232,38 @@ export function compareCatalogs(manifest: Manifest, restored: RestoredCatalog, o
     if (expected.timeColumn !== undefined) {
       const sameColumn = actual.timeColumn === expected.timeColumn;
       const actualMax = sameColumn ? (actual.maxTime ?? null) : `no column ${JSON.stringify(expected.timeColumn)}`;
-      checks.push({ name: 'freshness', object: `${table}.${ident(expected.timeColumn)}`, expected: expected.maxTime ?? null, actual: actualMax, passed: sameColumn && actualMax === (expected.maxTime ?? null) });
+      checks.push({
+        name: 'freshness',
+        object: `${table}.${ident(expected.timeColumn)}`,
+        expected: expected.maxTime ?? null,
+        actual: actualMax,
+        passed: sameColumn && actualMax === (expected.maxTime ?? null),
+      });
     }
-    checks.push(...compareNamed('index', expected.indexes, actual.indexes, (i) => displayName(expected.schema, i.name), (i) => i.definition));
-    const constraints = (list: ManifestTable['constraints']) => list.filter((c) => COMPARED_CONSTRAINT_TYPES.has(c.type));
-    checks.push(...compareNamed('constraint', constraints(expected.constraints), constraints(actual.constraints), (c) => `${table}.${ident(c.name)}`, (c) => c.definition));
+    checks.push(
+      ...compareNamed(
+        'index',
+        expected.indexes,
+        actual.indexes,
+        (i) => displayName(expected.schema, i.name),
+        (i) => i.definition,
+      ),
+    );
+    const constraints = (list: ManifestTable['constraints']) =>
+      list.filter((c) => COMPARED_CONSTRAINT_TYPES.has(c.type));
+    checks.push(
+      ...compareNamed(
+        'constraint',
+        constraints(expected.constraints),
+        constraints(actual.constraints),
+        (c) => `${table}.${ident(c.name)}`,
+        (c) => c.definition,
+      ),
+    );
   }
   for (const actual of restored.tables) {
-    if (!expectedKeys.has(key(actual))) checks.push(check('unexpected-table', displayName(actual.schema, actual.name), null, actual.kind));
+    if (!expectedKeys.has(key(actual)))
+      checks.push(check('unexpected-table', displayName(actual.schema, actual.name), null, actual.kind));
   }
 
   const actualSequences = new Map(restored.sequences.map((s) => [key(s), s]));
@@ -228,7 +278,11 @@ export function compareCatalogs(manifest: Manifest, restored: RestoredCatalog, o
     if (expected.lastValue !== null) {
       // A sequence behind its recorded value would hand out ids that already exist.
       const descending = BigInt(actual.increment) < 0n;
-      passed = actual.lastValue !== null && (descending ? BigInt(actual.lastValue) <= BigInt(expected.lastValue) : BigInt(actual.lastValue) >= BigInt(expected.lastValue));
+      passed =
+        actual.lastValue !== null &&
+        (descending
+          ? BigInt(actual.lastValue) <= BigInt(expected.lastValue)
+          : BigInt(actual.lastValue) >= BigInt(expected.lastValue));
     }
     checks.push({ name: 'sequence', object, expected: expected.lastValue, actual: actual.lastValue, passed });
   }
@@ -236,21 +290,34 @@ export function compareCatalogs(manifest: Manifest, restored: RestoredCatalog, o
   const actualExtensions = new Map(restored.extensions.map((e) => [e.name, e]));
   const expectedExtensions = new Set(manifest.extensions.map((e) => e.name));
   for (const expected of manifest.extensions) {
-    checks.push(check('extension', ident(expected.name), expected.version, actualExtensions.get(expected.name)?.version ?? null));
+    checks.push(
+      check('extension', ident(expected.name), expected.version, actualExtensions.get(expected.name)?.version ?? null),
+    );
   }
   for (const actual of restored.extensions) {
     if (!expectedExtensions.has(actual.name)) checks.push(check('extension', ident(actual.name), null, actual.version));
   }
   if (manifest.schema) {
     // A missing table's columns and triggers are missing with it: table-present says it once.
-    const missing = new Set(manifest.tables.filter((t) => !actualTables.has(key(t))).map((t) => displayName(t.schema, t.name)));
+    const missing = new Set(
+      manifest.tables.filter((t) => !actualTables.has(key(t))).map((t) => displayName(t.schema, t.name)),
+    );
     const kept = <T extends { table: string }>(items: readonly T[]) => items.filter((i) => !missing.has(i.table));
-    checks.push(...compareSchemaObjects({ ...manifest.schema, columns: kept(manifest.schema.columns), triggers: kept(manifest.schema.triggers) }, restored.schema));
+    checks.push(
+      ...compareSchemaObjects(
+        { ...manifest.schema, columns: kept(manifest.schema.columns), triggers: kept(manifest.schema.triggers) },
+        restored.schema,
+      ),
+    );
   }
   if (manifest.timescale) checks.push(...compareTimescale(manifest.timescale, restored.timescale));
   // Older manifests have none: nothing to compare.
   if (manifest.databaseProperties) {
-    for (const p of compareDatabaseProperties(manifest.databaseProperties, restored.databaseProperties, { noOwner: options.noOwner, skipComment: options.skipDatabaseComment, roleExists: (r) => restored.roles.has(r) })) {
+    for (const p of compareDatabaseProperties(manifest.databaseProperties, restored.databaseProperties, {
+      noOwner: options.noOwner,
+      skipComment: options.skipDatabaseComment,
+      roleExists: (r) => restored.roles.has(r),
+    })) {
       checks.push(check('database-property', `${ident(manifest.database)} ${p.property}`, p.expected, p.actual));
     }
   }
@@ -258,15 +325,48 @@ export function compareCatalogs(manifest: Manifest, restored: RestoredCatalog, o
 }
 
 /** Columns (type, NOT NULL, default, generated, collation), triggers, routines, enum labels, views: one check each, by name. */
-function compareSchemaObjects(expected: NonNullable<Manifest['schema']>, restored: catalog.SchemaObjects): VerifyCheck[] {
+function compareSchemaObjects(
+  expected: NonNullable<Manifest['schema']>,
+  restored: catalog.SchemaObjects,
+): VerifyCheck[] {
   const named = <T>(items: readonly T[], name: (t: T) => string) => items.map((t) => ({ ...t, name: name(t) }));
   const column = (c: catalog.SchemaObjects['columns'][number]) => `${c.table}.${ident(c.name)}`;
   return [
-    ...compareNamed('column', named(expected.columns, column), named(restored.columns, column), (c) => c.name, (c) => JSON.stringify(c.shape)),
-    ...compareNamed('trigger', named(expected.triggers, (t) => `${t.table}.${ident(t.name)}`), named(restored.triggers, (t) => `${t.table}.${ident(t.name)}`), (t) => t.name, (t) => t.definition),
-    ...compareNamed('routine', expected.routines, restored.routines, (r) => r.name, (r) => `${r.kind === 'p' ? 'procedure' : 'function'} ${r.sha256.slice(0, 12)}`),
-    ...compareNamed('enum', expected.enums, restored.enums, (e) => e.name, (e) => e.labels.join(', ')),
-    ...compareNamed('view', expected.views, restored.views, (v) => v.name, (v) => `${v.kind === 'm' ? 'materialized view' : 'view'} ${v.sha256.slice(0, 12)}`),
+    ...compareNamed(
+      'column',
+      named(expected.columns, column),
+      named(restored.columns, column),
+      (c) => c.name,
+      (c) => JSON.stringify(c.shape),
+    ),
+    ...compareNamed(
+      'trigger',
+      named(expected.triggers, (t) => `${t.table}.${ident(t.name)}`),
+      named(restored.triggers, (t) => `${t.table}.${ident(t.name)}`),
+      (t) => t.name,
+      (t) => t.definition,
+    ),
+    ...compareNamed(
+      'routine',
+      expected.routines,
+      restored.routines,
+      (r) => r.name,
+      (r) => `${r.kind === 'p' ? 'procedure' : 'function'} ${r.sha256.slice(0, 12)}`,
+    ),
+    ...compareNamed(
+      'enum',
+      expected.enums,
+      restored.enums,
+      (e) => e.name,
+      (e) => e.labels.join(', '),
+    ),
+    ...compareNamed(
+      'view',
+      expected.views,
+      restored.views,
+      (v) => v.name,
+      (v) => `${v.kind === 'm' ? 'materialized view' : 'view'} ${v.sha256.slice(0, 12)}`,
+    ),
   ];
 }
 
@@ -278,8 +378,10 @@ function columnDifference(expectedJson: string, actualJson: string): string {
   if (e.type !== a.type) parts.push(`type ${a.type}, backup has ${e.type}`);
   if (e.notNull !== a.notNull) parts.push(a.notNull ? 'NOT NULL, backup has none' : 'no NOT NULL, backup has NOT NULL');
   if (e.default !== a.default) parts.push(`default ${a.default ?? 'none'}, backup has ${e.default ?? 'none'}`);
-  if (e.generated !== a.generated) parts.push(a.generated ? 'generated, backup has a plain column' : 'not generated, backup has a generated column');
-  if (e.collation !== a.collation) parts.push(`collation ${a.collation ?? 'default'}, backup has ${e.collation ?? 'default'}`);
+  if (e.generated !== a.generated)
+    parts.push(a.generated ? 'generated, backup has a plain column' : 'not generated, backup has a generated column');
+  if (e.collation !== a.collation)
+    parts.push(`collation ${a.collation ?? 'default'}, backup has ${e.collation ?? 'default'}`);
   return parts.join('; ');
 }
 
@@ -289,7 +391,10 @@ function columnDifference(expectedJson: string, actualJson: string): string {
  * Chunk names, job statistics and the extension's sequences are bookkeeping that a faithful
  * restore may change, and are not compared.
  */
-function compareTimescale(expected: NonNullable<Manifest['timescale']>, restored: TimescaleCatalog | null): VerifyCheck[] {
+function compareTimescale(
+  expected: NonNullable<Manifest['timescale']>,
+  restored: TimescaleCatalog | null,
+): VerifyCheck[] {
   const checks: VerifyCheck[] = [];
   const key = (t: { schema: string; name: string }) => `${t.schema}\0${t.name}`;
   const hypertables = new Map((restored?.hypertables ?? []).map((h) => [key(h), h]));
@@ -298,7 +403,14 @@ function compareTimescale(expected: NonNullable<Manifest['timescale']>, restored
     const object = displayName(h.schema, h.name);
     // A hypertable restored as a plain table fails table-present (its kind); its chunks are then absent.
     checks.push(check('chunk-count', object, h.chunks.length, actual ? actual.chunks.length : null));
-    checks.push(check('compressed-chunks', object, h.chunks.filter((c) => c.compressed).length, actual ? actual.chunks.filter((c) => c.compressed).length : null));
+    checks.push(
+      check(
+        'compressed-chunks',
+        object,
+        h.chunks.filter((c) => c.compressed).length,
+        actual ? actual.chunks.filter((c) => c.compressed).length : null,
+      ),
+    );
   }
   const caggs = new Map((restored?.continuousAggregates ?? []).map((c) => [key(c), c]));
   const expectedCaggs = new Set(expected.continuousAggregates.map(key));
@@ -306,16 +418,31 @@ function compareTimescale(expected: NonNullable<Manifest['timescale']>, restored
     checks.push(check('continuous-aggregate', displayName(c.schema, c.name), c.rows, caggs.get(key(c))?.rows ?? null));
   }
   for (const c of restored?.continuousAggregates ?? []) {
-    if (!expectedCaggs.has(key(c))) checks.push(check('continuous-aggregate', displayName(c.schema, c.name), null, c.rows));
+    if (!expectedCaggs.has(key(c)))
+      checks.push(check('continuous-aggregate', displayName(c.schema, c.name), null, c.rows));
   }
   const describeJob = (j: NonNullable<Manifest['timescale']>['jobs'][number]) =>
     `every ${j.scheduleInterval}, ${j.scheduled ? 'scheduled' : 'not scheduled'}, config ${j.config ?? 'none'}`;
-  const jobObject = (j: NonNullable<Manifest['timescale']>['jobs'][number]) => `job ${j.id} (${j.proc.replace(/^.*\./, '')}${j.hypertable ? ` on ${j.hypertable}` : ''})`;
-  checks.push(...compareNamed('job', expected.jobs.map((j) => ({ ...j, name: String(j.id) })), (restored?.jobs ?? []).map((j) => ({ ...j, name: String(j.id) })), jobObject, describeJob));
+  const jobObject = (j: NonNullable<Manifest['timescale']>['jobs'][number]) =>
+    `job ${j.id} (${j.proc.replace(/^.*\./, '')}${j.hypertable ? ` on ${j.hypertable}` : ''})`;
+  checks.push(
+    ...compareNamed(
+      'job',
+      expected.jobs.map((j) => ({ ...j, name: String(j.id) })),
+      (restored?.jobs ?? []).map((j) => ({ ...j, name: String(j.id) })),
+      jobObject,
+      describeJob,
+    ),
+  );
   return checks;
 }
 
-function check(name: string, object: string, expected: string | number | null, actual: string | number | null): VerifyCheck {
+function check(
+  name: string,
+  object: string,
+  expected: string | number | null,
+  actual: string | number | null,
+): VerifyCheck {
   return { name, object, expected, actual, passed: expected === actual };
 }
 
@@ -352,10 +479,18 @@ export function parseHealthUrl(value: string): URL {
   try {
     url = new URL(value);
   } catch {
-    throw new DrError(`health URL "${redact(value)}" is not a URL`, 'use http(s)://host[:port]/path, e.g. https://api.example.com/health', 2);
+    throw new DrError(
+      `health URL "${redact(value)}" is not a URL`,
+      'use http(s)://host[:port]/path, e.g. https://api.example.com/health',
+      2,
+    );
   }
   if (url.protocol !== 'http:' && url.protocol !== 'https:') {
-    throw new DrError(`health URL "${redact(value)}" is not http(s)`, 'use http(s)://host[:port]/path, e.g. https://api.example.com/health', 2);
+    throw new DrError(
+      `health URL "${redact(value)}" is not http(s)`,
+      'use http(s)://host[:port]/path, e.g. https://api.example.com/health',
+      2,
+    );
   }
   return url;
 }
@@ -365,15 +500,25 @@ export async function checkHealthUrl(url: URL, timeoutMs: number): Promise<Verif
   const object = redact(url.toString());
   let actual: string | number;
   try {
-    const response = await fetch(url, { signal: AbortSignal.timeout(timeoutMs), headers: { 'user-agent': 'crypto-stock-dr verify' } });
+    const response = await fetch(url, {
+      signal: AbortSignal.timeout(timeoutMs),
+      headers: { 'user-agent': 'crypto-stock-dr verify' },
+    });
     // Release the socket; the body is not needed.
     await response.body?.cancel().catch(() => {});
     actual = response.status;
   } catch (err) {
     const e = err as Error & { cause?: { code?: string; message?: string } };
-    actual = e.name === 'TimeoutError' ? `no answer within ${timeoutMs} ms` : (e.cause?.code ?? e.cause?.message ?? e.message);
+    actual =
+      e.name === 'TimeoutError' ? `no answer within ${timeoutMs} ms` : (e.cause?.code ?? e.cause?.message ?? e.message);
   }
-  return { name: 'health-url', object, expected: '2xx', actual, passed: typeof actual === 'number' && actual >= 200 && actual < 300 };
+  return {
+    name: 'health-url',
+    object,
+    expected: '2xx',
+    actual,
+    passed: typeof actual === 'number' && actual >= 200 && actual < 300,
+  };
 }
 
 /** One line per failing check, naming the object, for the CLI and reports. */
@@ -394,7 +539,9 @@ export function describeFailure(c: VerifyCheck): string {
       if (c.expected === null) return `unexpected ${c.name} ${c.object} (${show(c.actual)})`;
       return `${c.name} ${c.object} differs: ${show(c.actual)}, expected ${show(c.expected)}`;
     case 'sequence':
-      return c.actual === null ? `sequence ${c.object} is missing or unused (expected ${show(c.expected)})` : `sequence ${c.object} is behind: ${show(c.actual)}, recorded ${show(c.expected)}`;
+      return c.actual === null
+        ? `sequence ${c.object} is missing or unused (expected ${show(c.expected)})`
+        : `sequence ${c.object} is behind: ${show(c.actual)}, recorded ${show(c.expected)}`;
     case 'extension':
       if (c.actual === null) return `extension ${c.object} ${show(c.expected)} is missing`;
       if (c.expected === null) return `unexpected extension ${c.object} ${show(c.actual)}`;
@@ -415,9 +562,13 @@ export function describeFailure(c: VerifyCheck): string {
     case 'content':
       return `content of ${c.object} differs from the backup: ${show(c.actual)}`;
     case 'chunk-count':
-      return c.actual === null ? `hypertable ${c.object} is not a hypertable in the restored database (expected ${show(c.expected)} chunks)` : `hypertable ${c.object} has ${show(c.actual)} chunks, expected ${show(c.expected)}`;
+      return c.actual === null
+        ? `hypertable ${c.object} is not a hypertable in the restored database (expected ${show(c.expected)} chunks)`
+        : `hypertable ${c.object} has ${show(c.actual)} chunks, expected ${show(c.expected)}`;
     case 'compressed-chunks':
-      return c.actual === null ? `hypertable ${c.object} is not a hypertable in the restored database` : `hypertable ${c.object} has ${show(c.actual)} compressed chunks, expected ${show(c.expected)}`;
+      return c.actual === null
+        ? `hypertable ${c.object} is not a hypertable in the restored database`
+        : `hypertable ${c.object} has ${show(c.actual)} compressed chunks, expected ${show(c.expected)}`;
     case 'continuous-aggregate':
       if (c.actual === null) return `continuous aggregate ${c.object} is missing (expected ${show(c.expected)} rows)`;
       if (c.expected === null) return `unexpected continuous aggregate ${c.object} (not in the backup)`;

@@ -13,8 +13,8 @@
 import { GetSecretValueCommand, SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
 import { z } from 'zod';
 import { DrillCleanupEnv } from '../../core/contract.ts';
+import { assertScratchName, type DropResult, dropScratchDatabase } from '../../core/drill/scratch.ts';
 import { DrError } from '../../core/errors.ts';
-import { type DropResult, assertScratchName, dropScratchDatabase } from '../../core/drill/scratch.ts';
 import { connectTls, parseSecret, sslModeOf } from '../../core/pg/secret-connection.ts';
 
 export const DrillCleanupEventSchema = z.strictObject({
@@ -40,27 +40,49 @@ export interface SweepResult {
   readonly dropped: readonly string[];
 }
 
-export function createDrillCleanupHandler(deps: DrillCleanupDeps): (event: unknown) => Promise<DropResult | SweepResult> {
+export function createDrillCleanupHandler(
+  deps: DrillCleanupDeps,
+): (event: unknown) => Promise<DropResult | SweepResult> {
   return async (raw) => {
     const parsed = DrillCleanupEventSchema.safeParse(raw);
     const usage = 'send {database: "drill_<db>_<yyyymmdd>", host?, port?} or {sweepBefore: <epoch ms>, host?, port?}';
     if (!parsed.success) {
       const issue = parsed.error.issues[0];
-      throw new DrError(`drill cleanup event is invalid: ${issue.path.join('.') || '(event)'}: ${issue.message}`, usage);
+      throw new DrError(
+        `drill cleanup event is invalid: ${issue.path.join('.') || '(event)'}: ${issue.message}`,
+        usage,
+      );
     }
     const event = parsed.data;
-    if ((event.database === undefined) === (event.sweepBefore === undefined)) throw new DrError('drill cleanup event needs exactly one of database and sweepBefore', usage);
+    if ((event.database === undefined) === (event.sweepBefore === undefined))
+      throw new DrError('drill cleanup event needs exactly one of database and sweepBefore', usage);
     if (event.database !== undefined) assertScratchName(event.database); // before any connection or secret read
     const env = deps.env ?? process.env;
     const secretArn = env[DrillCleanupEnv.secretArn];
-    if (!secretArn) throw new DrError(`environment variable ${DrillCleanupEnv.secretArn} is not set`, 'the CDK construct sets it; redeploy the stack');
+    if (!secretArn)
+      throw new DrError(
+        `environment variable ${DrillCleanupEnv.secretArn} is not set`,
+        'the CDK construct sets it; redeploy the stack',
+      );
     const secret = parseSecret(await deps.getSecret(secretArn), secretArn);
     const host = event.host ?? secret.host;
-    if (!host) throw new DrError(`no database host: the secret ${secretArn} has none and the event gives none`, 'pass "host" in the event or store it in the secret');
+    if (!host)
+      throw new DrError(
+        `no database host: the secret ${secretArn} has none and the event gives none`,
+        'pass "host" in the event or store it in the secret',
+      );
     const port = event.port ?? secret.port ?? 5432;
     const caBundle = env[DrillCleanupEnv.caBundle] || undefined;
     const client = await connectTls(
-      { host, port, user: secret.username, password: secret.password, database: 'postgres', connectionTimeoutMillis: 10_000, application_name: 'dr-drill-cleanup' },
+      {
+        host,
+        port,
+        user: secret.username,
+        password: secret.password,
+        database: 'postgres',
+        connectionTimeoutMillis: 10_000,
+        application_name: 'dr-drill-cleanup',
+      },
       sslModeOf(env[DrillCleanupEnv.sslMode] || undefined, caBundle),
       caBundle,
       `${secret.username}@${host}:${port}/postgres`,
@@ -68,7 +90,9 @@ export function createDrillCleanupHandler(deps: DrillCleanupDeps): (event: unkno
     try {
       if (event.sweepBefore !== undefined) {
         const lastDay = new Date(event.sweepBefore).toISOString().slice(0, 10).replace(/-/g, '');
-        const found = await client.query<{ datname: string }>(String.raw`SELECT datname FROM pg_database WHERE datname ~ '^drill_.+_[0-9]{8}$' ORDER BY datname`);
+        const found = await client.query<{ datname: string }>(
+          "SELECT datname FROM pg_database WHERE datname ~ '^drill_.+_[0-9]{8}$' ORDER BY datname",
+        );
         const stale = found.rows.map((r) => r.datname).filter((name) => name.slice(-8) <= lastDay);
         for (const name of stale) await dropScratchDatabase(client, name);
         console.log(JSON.stringify({ cleanup: 'SWEPT', dropped: stale, host }));
@@ -88,7 +112,8 @@ const secrets = new SecretsManagerClient({});
 export const handler = createDrillCleanupHandler({
   async getSecret(arn) {
     const response = await secrets.send(new GetSecretValueCommand({ SecretId: arn }));
-    if (response.SecretString === undefined) throw new DrError(`secret ${arn} has no string value`, 'store the credentials as a JSON SecretString');
+    if (response.SecretString === undefined)
+      throw new DrError(`secret ${arn} has no string value`, 'store the credentials as a JSON SecretString');
     return response.SecretString;
   },
 });

@@ -17,14 +17,22 @@
 import { GetPublicKeyCommand, KMSClient, SignCommand } from '@aws-sdk/client-kms';
 import { PublishCommand, SNSClient } from '@aws-sdk/client-sns';
 import { z } from 'zod';
-import { readManifest } from '../../core/repository/backups.ts';
 import { Metrics, REPORT_LOCK_COMPLIANCE, ReportEnv } from '../../core/contract.ts';
-import { emfLine, type EmfMetric } from '../../core/emf.ts';
 import { kmsSigner, type ReportSigner, signReport } from '../../core/drill/evidence.ts';
+import {
+  buildDrillReport,
+  CHECKLIST_SYMBOLS,
+  type DrillFacts,
+  type DrillReport,
+  type DrillReportKeys,
+  readDrillHistory,
+  writeDrillReport,
+} from '../../core/drill/report.ts';
+import { type EmfMetric, emfLine } from '../../core/emf.ts';
 import { jobResultKey, readJobResult } from '../../core/job-result.ts';
-import { backupIdTime, isBackupId, REPORTS_ROOT } from '../../core/repository/layout.ts';
-import { buildDrillReport, CHECKLIST_SYMBOLS, type DrillFacts, type DrillReport, type DrillReportKeys, readDrillHistory, writeDrillReport } from '../../core/drill/report.ts';
+import { readManifest } from '../../core/repository/backups.ts';
 import { openRepository, type Repository } from '../../core/repository/index.ts';
+import { backupIdTime, isBackupId, REPORTS_ROOT } from '../../core/repository/layout.ts';
 import { holdNewestVerified, newestVerifiedBackup, type VerifiedHold } from '../../core/repository/verified-hold.ts';
 
 const CheckSchema = z.object({
@@ -82,7 +90,10 @@ export const DrillReportEventSchema = z.object({
   /** The backup the drill picked; absent when it could not pick one. */
   backupId: z.string().min(1).optional(),
   /** When the drill started (the execution's start time). @default - now */
-  startedAt: z.string().refine((s) => Number.isFinite(Date.parse(s)), 'an ISO 8601 time').optional(),
+  startedAt: z
+    .string()
+    .refine((s) => Number.isFinite(Date.parse(s)), 'an ISO 8601 time')
+    .optional(),
   /** @default 3600 */
   rtoSeconds: z.coerce.number().positive().optional(),
   /** The application URLs the verification was configured with (decides "not configured"). @default - those in the verify result */
@@ -92,19 +103,26 @@ export const DrillReportEventSchema = z.object({
   /** Or: the DR_RESULT_NAME the restore job was given; its record is read from results/restores/<name>.json. */
   restoreResultName: z.string().min(1).optional(),
   /** The verify Lambda's result (core/verify/verify.ts VerifyResult). */
-  verify: jsonOrObject(z.looseObject({
-    passed: z.boolean(),
-    checks: z.array(CheckSchema),
-    totals: z.object({ checks: z.number(), failed: z.number() }).optional(),
-    omittedPassedChecks: z.number().optional(),
-    durationMs: z.number().optional(),
-  })).optional(),
+  verify: jsonOrObject(
+    z.looseObject({
+      passed: z.boolean(),
+      checks: z.array(CheckSchema),
+      totals: z.object({ checks: z.number(), failed: z.number() }).optional(),
+      omittedPassedChecks: z.number().optional(),
+      durationMs: z.number().optional(),
+    }),
+  ).optional(),
   /** The scratch database and whether the cleanup step dropped it. */
   scratch: z.object({ database: z.string(), server: z.string().default(''), dropped: z.boolean() }).optional(),
   /** Task timings, used when a result lacks them (e.g. a restore that failed: its task's run time). */
-  timings: z.object({ restore: TimingSchema.optional(), verify: TimingSchema.optional(), cleanup: TimingSchema.optional() }).optional(),
+  timings: z
+    .object({ restore: TimingSchema.optional(), verify: TimingSchema.optional(), cleanup: TimingSchema.optional() })
+    .optional(),
   /** Failed steps (restore, verify-data, cleanup, …): one Catch output or several. */
-  errors: z.union([StepErrorSchema, z.array(StepErrorSchema)]).transform((e) => (Array.isArray(e) ? e : [e])).default([]),
+  errors: z
+    .union([StepErrorSchema, z.array(StepErrorSchema)])
+    .transform((e) => (Array.isArray(e) ? e : [e]))
+    .default([]),
 });
 export type DrillReportEvent = z.input<typeof DrillReportEventSchema>;
 
@@ -150,13 +168,17 @@ function kmsReportSigner(client: Pick<KMSClient, 'send'>, keyArn: string): () =>
     signer ??= client.send(new GetPublicKeyCommand({ KeyId: keyArn })).then((key) => {
       if (!key.PublicKey) throw new Error(`KMS returned no public key for ${keyArn}`);
       return kmsSigner(keyArn, key.PublicKey, async (digest) => {
-        const out = await client.send(new SignCommand({ KeyId: keyArn, Message: digest, MessageType: 'DIGEST', SigningAlgorithm: 'ECDSA_SHA_256' }));
+        const out = await client.send(
+          new SignCommand({ KeyId: keyArn, Message: digest, MessageType: 'DIGEST', SigningAlgorithm: 'ECDSA_SHA_256' }),
+        );
         if (!out.Signature) throw new Error(`KMS Sign returned no signature for ${keyArn}`);
         return out.Signature;
       });
     });
     // A failed lookup is retried by the next drill, not cached.
-    signer.catch(() => { signer = undefined; });
+    signer.catch(() => {
+      signer = undefined;
+    });
     return signer;
   };
 }
@@ -174,16 +196,22 @@ export function createHandler(deps: DrillReportDeps = {}): (event: unknown) => P
     const url = env[ReportEnv.repo];
     const topicArn = env[ReportEnv.topicArn];
     if (!url) throw new Error(`${ReportEnv.repo} is not set; the drill workflow construct sets it to the vault`);
-    if (!topicArn) throw new Error(`${ReportEnv.topicArn} is not set; the drill workflow construct sets it to the alarm topic`);
+    if (!topicArn)
+      throw new Error(`${ReportEnv.topicArn} is not set; the drill workflow construct sets it to the alarm topic`);
     // On the vault (Object Lock on), reports go COMPLIANCE-locked as evidence (core/repository/tiers.ts).
     repo ??= openRepository(url, env[ReportEnv.reportLock] === REPORT_LOCK_COMPLIANCE ? { objectLock: 'tiered' } : {});
     const finishedAt = now();
 
     const facts = await gatherFacts(repo, event, finishedAt);
-    const unsignedReport = buildDrillReport({ ...facts, previous: await readDrillHistory(repo, event.database, { prefix: `${REPORTS_ROOT}/` }).catch(() => []) });
+    const unsignedReport = buildDrillReport({
+      ...facts,
+      previous: await readDrillHistory(repo, event.database, { prefix: `${REPORTS_ROOT}/` }).catch(() => []),
+    });
     // An unsigned report is still evidence of the drill: written, marked unsigned with the reason, and alarmed on.
-    let unsignedReason: string | undefined = signer ? undefined : `no signing key configured (${ReportEnv.signingKeyArn})`;
-    let report;
+    let unsignedReason: string | undefined = signer
+      ? undefined
+      : `no signing key configured (${ReportEnv.signingKeyArn})`;
+    let report: Awaited<ReturnType<typeof signReport<typeof unsignedReport>>>;
     try {
       report = await signReport(unsignedReport, signer && (await signer()), unsignedReason);
     } catch (err) {
@@ -197,9 +225,12 @@ export function createHandler(deps: DrillReportDeps = {}): (event: unknown) => P
     let hold: VerifiedHold | undefined;
     let holdError: string | undefined;
     try {
-      hold = report.passed && report.backup
-        ? await holdNewestVerified(repo, event.database, report.backup.id, { now: finishedAt })
-        : await newestVerifiedBackup(repo, event.database, finishedAt).then((v) => v && { database: event.database, supported: true, held: v.id, released: [], ageHours: v.ageHours });
+      hold =
+        report.passed && report.backup
+          ? await holdNewestVerified(repo, event.database, report.backup.id, { now: finishedAt })
+          : await newestVerifiedBackup(repo, event.database, finishedAt).then(
+              (v) => v && { database: event.database, supported: true, held: v.id, released: [], ageHours: v.ageHours },
+            );
     } catch (err) {
       holdError = (err as Error).message;
       console.error(`legal hold of the newest verified backup of ${event.database} failed: ${holdError}`);
@@ -208,20 +239,34 @@ export function createHandler(deps: DrillReportDeps = {}): (event: unknown) => P
     const metrics: EmfMetric[] = [{ name: Metrics.drillPassed, value: report.passed ? 1 : 0, unit: 'None' }];
     if (signer && !report.signature) metrics.push({ name: Metrics.reportUnsigned, value: 1, unit: 'Count' });
     // Only a completed restore's time measures recovery; a failed one's would understate it.
-    if (report.restore.completed && report.restore.seconds !== null) metrics.push({ name: Metrics.restoreSeconds, value: report.restore.seconds, unit: 'Seconds' });
+    if (report.restore.completed && report.restore.seconds !== null)
+      metrics.push({ name: Metrics.restoreSeconds, value: report.restore.seconds, unit: 'Seconds' });
     if (report.backup) metrics.push({ name: Metrics.backupAgeHours, value: report.backup.ageHours, unit: 'None' });
-    if (report.trend.growthPercent != null) metrics.push({ name: Metrics.restoreTrendGrowthPercent, value: report.trend.growthPercent, unit: 'None' });
-    if (report.trend.daysToRto != null) metrics.push({ name: Metrics.daysUntilRto, value: report.trend.daysToRto, unit: 'None' });
-    if (hold?.ageHours != null) metrics.push({ name: Metrics.verifiedBackupAgeHours, value: hold.ageHours, unit: 'None' });
+    if (report.trend.growthPercent != null)
+      metrics.push({ name: Metrics.restoreTrendGrowthPercent, value: report.trend.growthPercent, unit: 'None' });
+    if (report.trend.daysToRto != null)
+      metrics.push({ name: Metrics.daysUntilRto, value: report.trend.daysToRto, unit: 'None' });
+    if (hold?.ageHours != null)
+      metrics.push({ name: Metrics.verifiedBackupAgeHours, value: hold.ageHours, unit: 'None' });
     const line = emfLine(Metrics.namespace, { [Metrics.dimension]: event.database }, metrics, finishedAt);
     if (line) print(line);
 
-    await client.send(new PublishCommand({
-      TopicArn: topicArn,
-      Subject: `Restore drill ${report.passed ? 'PASS' : 'FAIL'}: ${event.database}`.slice(0, 100),
-      Message: snsMessage(report, keys, repo.url) + holdLine(hold, holdError),
-    }));
-    return { database: event.database, passed: report.passed, rtoPassed: report.restore.rtoPassed, summary: report.summary, keys, signed: report.signature !== null, ...(hold ? { hold } : {}) };
+    await client.send(
+      new PublishCommand({
+        TopicArn: topicArn,
+        Subject: `Restore drill ${report.passed ? 'PASS' : 'FAIL'}: ${event.database}`.slice(0, 100),
+        Message: snsMessage(report, keys, repo.url) + holdLine(hold, holdError),
+      }),
+    );
+    return {
+      database: event.database,
+      passed: report.passed,
+      rtoPassed: report.restore.rtoPassed,
+      summary: report.summary,
+      keys,
+      signed: report.signature !== null,
+      ...(hold ? { hold } : {}),
+    };
   };
 }
 
@@ -239,7 +284,10 @@ async function gatherFacts(repo: Repository, event: Event, finishedAt: Date): Pr
       const result = record?.result;
       if (result?.ok === true) restore = RestoreResultSchema.parse(result);
       else if (result && typeof result.error === 'string' && !errors.some((e) => e.step === 'restore')) {
-        errors.push({ step: 'restore', message: [result.error, result.hint].filter((s) => typeof s === 'string' && s).join('; ') });
+        errors.push({
+          step: 'restore',
+          message: [result.error, result.hint].filter((s) => typeof s === 'string' && s).join('; '),
+        });
       } else if (!record && !errors.some((e) => e.step === 'restore')) {
         errors.push({ step: 'restore', message: `the restore job recorded no result (${key})` });
       }
@@ -255,11 +303,19 @@ async function gatherFacts(repo: Repository, event: Event, finishedAt: Date): Pr
     const manifest = await readManifest(repo, event.database, backupId).catch(() => undefined);
     backup = manifest
       ? { id: manifest.id, startedAt: manifest.startedAt, bytes: manifest.totals.bytes, tier: manifest.tier }
-      : { id: backupId, startedAt: restore?.backup.startedAt ?? backupIdTime(backupId).toISOString(), bytes: restore?.bytes ?? null, tier: restore?.backup.tier ?? null };
+      : {
+          id: backupId,
+          startedAt: restore?.backup.startedAt ?? backupIdTime(backupId).toISOString(),
+          bytes: restore?.bytes ?? null,
+          tier: restore?.backup.tier ?? null,
+        };
   }
 
-  const span = (t?: { startedAt?: number; stoppedAt?: number }) => (t?.startedAt !== undefined && t.stoppedAt !== undefined ? t.stoppedAt - t.startedAt : undefined);
-  const startedAt = event.startedAt ? new Date(event.startedAt) : new Date(event.timings?.restore?.startedAt ?? finishedAt.getTime());
+  const span = (t?: { startedAt?: number; stoppedAt?: number }) =>
+    t?.startedAt !== undefined && t.stoppedAt !== undefined ? t.stoppedAt - t.startedAt : undefined;
+  const startedAt = event.startedAt
+    ? new Date(event.startedAt)
+    : new Date(event.timings?.restore?.startedAt ?? finishedAt.getTime());
   return {
     database: event.database,
     startedAt,
@@ -269,7 +325,9 @@ async function gatherFacts(repo: Repository, event: Event, finishedAt: Date): Pr
     scratch: event.scratch,
     restore,
     restoreMs: restore ? undefined : span(event.timings?.restore),
-    verification: event.verify ? { ...event.verify, durationMs: event.verify.durationMs ?? span(event.timings?.verify) } : undefined,
+    verification: event.verify
+      ? { ...event.verify, durationMs: event.verify.durationMs ?? span(event.timings?.verify) }
+      : undefined,
     cleanupMs: span(event.timings?.cleanup),
     errors,
     healthUrls: event.healthUrls,
@@ -284,11 +342,15 @@ export function causeMessage(error: string | undefined, cause: string | undefine
   if (!cause) return error ?? 'failed (no cause recorded)';
   try {
     const c = JSON.parse(cause) as Record<string, unknown>;
-    if (typeof c.errorMessage === 'string') return `${typeof c.errorType === 'string' ? `${c.errorType}: ` : ''}${c.errorMessage}`;
+    if (typeof c.errorMessage === 'string')
+      return `${typeof c.errorType === 'string' ? `${c.errorType}: ` : ''}${c.errorMessage}`;
     const containers = Array.isArray(c.Containers) ? (c.Containers as Record<string, unknown>[]) : [];
     const exit = containers.find((x) => typeof x.ExitCode === 'number' && x.ExitCode !== 0)?.ExitCode;
-    const reason = [c.StoppedReason, containers.find((x) => typeof x.Reason === 'string')?.Reason].filter((s) => typeof s === 'string' && s).join(': ');
-    if (reason || exit !== undefined) return `${reason || 'task stopped'}${exit !== undefined ? ` (exit code ${exit})` : ''}`;
+    const reason = [c.StoppedReason, containers.find((x) => typeof x.Reason === 'string')?.Reason]
+      .filter((s) => typeof s === 'string' && s)
+      .join(': ');
+    if (reason || exit !== undefined)
+      return `${reason || 'task stopped'}${exit !== undefined ? ` (exit code ${exit})` : ''}`;
   } catch {
     // not JSON: the cause is the message
   }
@@ -300,8 +362,12 @@ function snsMessage(r: DrillReport, keys: DrillReportKeys, repoUrl: string): str
   return [
     r.summary,
     '',
-    ...r.checklist.map((c) => `${CHECKLIST_SYMBOLS[c.state].padEnd(14)} ${c.item}${c.state === 'fail' ? `: ${c.detail}` : ''}`),
-    ...(r.issues.length ? ['', 'Issues:', ...r.issues.slice(0, 20).map((i) => `- ${i.kind} (${i.step}): ${i.message}`)] : []),
+    ...r.checklist.map(
+      (c) => `${CHECKLIST_SYMBOLS[c.state].padEnd(14)} ${c.item}${c.state === 'fail' ? `: ${c.detail}` : ''}`,
+    ),
+    ...(r.issues.length
+      ? ['', 'Issues:', ...r.issues.slice(0, 20).map((i) => `- ${i.kind} (${i.step}): ${i.message}`)]
+      : []),
     ...(r.issues.length > 20 ? [`- … ${r.issues.length - 20} more in the report`] : []),
     '',
     `Report: ${base}/${keys.html}`,

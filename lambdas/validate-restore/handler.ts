@@ -10,17 +10,21 @@
  */
 import { z } from 'zod';
 import { RestoreEnv } from '../../core/contract.ts';
-import { type RestoreRequest, parseRestoreRequest, restoreJobRequest } from '../../core/restore/request.ts';
+import { parseRestoreRequest, type RestoreRequest, restoreJobRequest } from '../../core/restore/request.ts';
 
 const EventSchema = z.object({ request: z.unknown() });
 
-const DatabasesSchema = z.array(z.strictObject({
-  name: z.string().min(1),
-  host: z.string().min(1),
-  /** A string: it becomes an ECS environment value. */
-  port: z.string().regex(/^\d+$/),
-  secretEnv: z.string().min(1),
-})).min(1);
+const DatabasesSchema = z
+  .array(
+    z.strictObject({
+      name: z.string().min(1),
+      host: z.string().min(1),
+      /** A string: it becomes an ECS environment value. */
+      port: z.string().regex(/^\d+$/),
+      secretEnv: z.string().min(1),
+    }),
+  )
+  .min(1);
 export type RestoreDatabase = z.infer<typeof DatabasesSchema>[number];
 
 export interface ValidatedRestore {
@@ -40,7 +44,10 @@ export interface ValidatedRestore {
 function configuredDatabases(env: NodeJS.ProcessEnv): RestoreDatabase[] {
   const raw = env[RestoreEnv.databases];
   const parsed = DatabasesSchema.safeParse(raw ? JSON.parse(raw) : undefined);
-  if (!parsed.success) throw new Error(`${RestoreEnv.databases} is missing or malformed (${parsed.error.issues[0].message}); it is set by the RestoreWorkflow construct`);
+  if (!parsed.success)
+    throw new Error(
+      `${RestoreEnv.databases} is missing or malformed (${parsed.error.issues[0].message}); it is set by the RestoreWorkflow construct`,
+    );
   return parsed.data;
 }
 
@@ -49,12 +56,22 @@ export function createHandler(env: NodeJS.ProcessEnv = process.env): (event: unk
   return async (event) => {
     databases ??= configuredDatabases(env);
     const { request: raw } = EventSchema.parse(event);
-    const request = parseRestoreRequest(raw, { databases: databases.map((d) => d.name), pointInTimeRecovery: env[RestoreEnv.pointInTimeRecovery] === 'true' });
+    const request = parseRestoreRequest(raw, {
+      databases: databases.map((d) => d.name),
+      pointInTimeRecovery: env[RestoreEnv.pointInTimeRecovery] === 'true',
+    });
     const job = restoreJobRequest(request);
     const db = databases.find((d) => d.name === request.database)!;
     return {
       request,
-      job: { database: job.database, targetDatabase: job.targetDatabase, args: JSON.stringify(job.args), host: db.host, port: db.port, secretEnv: db.secretEnv },
+      job: {
+        database: job.database,
+        targetDatabase: job.targetDatabase,
+        args: JSON.stringify(job.args),
+        host: db.host,
+        port: db.port,
+        secretEnv: db.secretEnv,
+      },
     };
   };
 }

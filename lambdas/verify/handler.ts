@@ -16,11 +16,11 @@
 import { GetSecretValueCommand, SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
 import type pg from 'pg';
 import { z } from 'zod';
-import { readManifest, resolveBackup } from '../../core/repository/backups.ts';
 import { VerifyEnv } from '../../core/contract.ts';
 import { DrError } from '../../core/errors.ts';
-import { openRepository } from '../../core/repository/index.ts';
 import { connectTls, parseSecret, sslModeOf } from '../../core/pg/secret-connection.ts';
+import { readManifest, resolveBackup } from '../../core/repository/backups.ts';
+import { openRepository } from '../../core/repository/index.ts';
 import { type VerifyResult, verifyAgainstManifest } from '../../core/verify/verify.ts';
 
 export { sslModeOf };
@@ -59,7 +59,10 @@ export function createVerifyHandler(deps: VerifyHandlerDeps): (event: unknown) =
     const parsed = VerifyEventSchema.safeParse(raw);
     if (!parsed.success) {
       const issue = parsed.error.issues[0];
-      throw new DrError(`verify event is invalid: ${issue.path.join('.') || '(event)'}: ${issue.message}`, 'send {database, backupId, targetDatabase, host?, port?, healthUrls?, healthTimeoutMs?}');
+      throw new DrError(
+        `verify event is invalid: ${issue.path.join('.') || '(event)'}: ${issue.message}`,
+        'send {database, backupId, targetDatabase, host?, port?, healthUrls?, healthTimeoutMs?}',
+      );
     }
     const event = parsed.data;
     const env = deps.env ?? process.env;
@@ -82,7 +85,11 @@ export function createVerifyHandler(deps: VerifyHandlerDeps): (event: unknown) =
       connectionTimeoutMillis: 10_000,
       application_name: 'dr-verify',
     };
-    if (!config.host) throw new DrError(`no database host: the secret ${secretArn} has none and the event gives none`, 'pass "host" in the event or store it in the secret');
+    if (!config.host)
+      throw new DrError(
+        `no database host: the secret ${secretArn} has none and the event gives none`,
+        'pass "host" in the event or store it in the secret',
+      );
     const target = `postgres://${encodeURIComponent(secret.username)}@${config.host}:${config.port}/${encodeURIComponent(event.targetDatabase)}`;
     const display = `${secret.username}@${config.host}:${config.port}/${event.targetDatabase}`;
 
@@ -93,14 +100,23 @@ export function createVerifyHandler(deps: VerifyHandlerDeps): (event: unknown) =
       healthTimeoutMs: event.healthTimeoutMs,
       connect: () => connectTls(config, sslMode, caBundle, display),
     });
-    console.log(JSON.stringify({ verify: result.passed ? 'PASS' : 'FAIL', backupId: result.backupId, target: result.target, ...result.totals, failed: result.checks.filter((c) => !c.passed).map((c) => `${c.name} ${c.object}`) }));
+    console.log(
+      JSON.stringify({
+        verify: result.passed ? 'PASS' : 'FAIL',
+        backupId: result.backupId,
+        target: result.target,
+        ...result.totals,
+        failed: result.checks.filter((c) => !c.passed).map((c) => `${c.name} ${c.object}`),
+      }),
+    );
     return fitPayload(result);
   };
 }
 
 function requiredEnv(env: NodeJS.ProcessEnv, name: string): string {
   const value = env[name];
-  if (!value) throw new DrError(`environment variable ${name} is not set`, 'the CDK construct sets it; redeploy the stack');
+  if (!value)
+    throw new DrError(`environment variable ${name} is not set`, 'the CDK construct sets it; redeploy the stack');
   return value;
 }
 
@@ -116,7 +132,8 @@ const secrets = new SecretsManagerClient({});
 export const handler = createVerifyHandler({
   async getSecret(arn) {
     const response = await secrets.send(new GetSecretValueCommand({ SecretId: arn }));
-    if (response.SecretString === undefined) throw new DrError(`secret ${arn} has no string value`, 'store the credentials as a JSON SecretString');
+    if (response.SecretString === undefined)
+      throw new DrError(`secret ${arn} has no string value`, 'store the credentials as a JSON SecretString');
     return response.SecretString;
   },
 });

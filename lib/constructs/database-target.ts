@@ -21,12 +21,16 @@ const NAME = /^[A-Za-z_][A-Za-z0-9_-]{0,62}$/;
  */
 export function validateDatabaseTargets(owner: string, databases: readonly DatabaseTarget[]): void {
   if (databases.length === 0) {
-    throw new Error(`${owner}: databases is empty; pass at least one database to back up (config "databases": [{ "name", "host", "port", "secret" }])`);
+    throw new Error(
+      `${owner}: databases is empty; pass at least one database to back up (config "databases": [{ "name", "host", "port", "secret" }])`,
+    );
   }
   const byEnv = new Map<string, string>();
   for (const db of databases) {
     if (!NAME.test(db.name)) {
-      throw new Error(`${owner}: database name "${db.name}" is invalid; use letters, digits, _ and - (at most 63, not starting with a digit)`);
+      throw new Error(
+        `${owner}: database name "${db.name}" is invalid; use letters, digits, _ and - (at most 63, not starting with a digit)`,
+      );
     }
     if (!Number.isInteger(db.port) || db.port < 1 || db.port > 65535) {
       throw new Error(`${owner}: database "${db.name}" has port ${db.port}; use an integer from 1 to 65535`);

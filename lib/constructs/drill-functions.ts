@@ -4,18 +4,18 @@ import * as events from 'aws-cdk-lib/aws-events';
 import * as targets from 'aws-cdk-lib/aws-events-targets';
 import * as iam from 'aws-cdk-lib/aws-iam';
 import * as kms from 'aws-cdk-lib/aws-kms';
-import type * as sfn from 'aws-cdk-lib/aws-stepfunctions';
 import type * as sns from 'aws-cdk-lib/aws-sns';
+import type * as sfn from 'aws-cdk-lib/aws-stepfunctions';
 import { Construct } from 'constructs';
 import { DrillAgeEnv, DrillCleanupEnv, REPORT_LOCK_COMPLIANCE, ReportEnv, VerifyEnv } from '../../core/contract.ts';
 import { jobResultsPrefix } from '../../core/job-result.ts';
 import { DRILL_REPORTS_DIR, REPORTS_ROOT } from '../../core/repository/layout.ts';
-import { nagResourceName } from '../nag.ts';
 import type { SslMode } from '../config.ts';
+import { nagResourceName } from '../nag.ts';
 import { DrFunction } from './function.ts';
 import { protectKey } from './protection.ts';
-import type { ScratchServer } from './workflows/drill-workflow.ts';
 import type { BackupVault } from './vault.ts';
+import type { ScratchServer } from './workflows/drill-workflow.ts';
 
 export interface DrillFunctionsProps {
   readonly vault: BackupVault;
@@ -68,12 +68,16 @@ export const LAMBDA_RUNTIME_CA_BUNDLE = '/var/runtime/ca-cert.pem';
 /** The verify Lambda's TLS mode for a libpq sslmode (it knows disable, prefer, require, verify-full). */
 export function lambdaSslMode(mode: SslMode): 'disable' | 'prefer' | 'require' | 'verify-full' {
   switch (mode) {
-    case 'disable': return 'disable';
+    case 'disable':
+      return 'disable';
     case 'allow':
-    case 'prefer': return 'prefer';
-    case 'require': return 'require';
+    case 'prefer':
+      return 'prefer';
+    case 'require':
+      return 'require';
     case 'verify-ca':
-    case 'verify-full': return 'verify-full';
+    case 'verify-full':
+      return 'verify-full';
   }
 }
 
@@ -103,7 +107,9 @@ export class DrillFunctions extends Construct {
     const repo = `s3://${props.vault.bucket.bucketName}/`;
     const sslMode = lambdaSslMode(props.sslMode ?? 'require');
     if (props.caBundle !== undefined && !props.caBundle.startsWith('/')) {
-      throw new Error(`DrillFunctions ${this.node.path}: caBundle "${props.caBundle}" is not an absolute path; pass a PEM file inside the Lambda runtime, e.g. ${LAMBDA_RUNTIME_CA_BUNDLE}`);
+      throw new Error(
+        `DrillFunctions ${this.node.path}: caBundle "${props.caBundle}" is not an absolute path; pass a PEM file inside the Lambda runtime, e.g. ${LAMBDA_RUNTIME_CA_BUNDLE}`,
+      );
     }
     const tls = { [VerifyEnv.sslMode]: sslMode, ...(props.caBundle ? { [VerifyEnv.caBundle]: props.caBundle } : {}) };
 
@@ -115,12 +121,25 @@ export class DrillFunctions extends Construct {
     for (const peer of props.awsApiPeers ?? [ec2.Peer.anyIpv4()]) {
       this.securityGroup.addEgressRule(peer, ec2.Port.tcp(443), 'AWS APIs (S3, Secrets Manager, CloudWatch Logs)');
     }
-    const healthPorts = new Set((props.healthUrls ?? []).filter((u) => /^(https?|wss?):/i.test(u)).map((u) => {
-      const url = new URL(u);
-      return Number(url.port || (/^(https|wss):$/i.test(url.protocol) ? 443 : 80));
-    }));
-    for (const port of healthPorts) this.securityGroup.addEgressRule(ec2.Peer.anyIpv4(), ec2.Port.tcp(port), `Application health URLs (drill.healthUrls) on ${port}`);
-    this.securityGroup.addEgressRule(ec2.Peer.anyIpv4(), ec2.Port.tcp(props.scratchServer.port), `PostgreSQL staging server on ${props.scratchServer.port}`);
+    const healthPorts = new Set(
+      (props.healthUrls ?? [])
+        .filter((u) => /^(https?|wss?):/i.test(u))
+        .map((u) => {
+          const url = new URL(u);
+          return Number(url.port || (/^(https|wss):$/i.test(url.protocol) ? 443 : 80));
+        }),
+    );
+    for (const port of healthPorts)
+      this.securityGroup.addEgressRule(
+        ec2.Peer.anyIpv4(),
+        ec2.Port.tcp(port),
+        `Application health URLs (drill.healthUrls) on ${port}`,
+      );
+    this.securityGroup.addEgressRule(
+      ec2.Peer.anyIpv4(),
+      ec2.Port.tcp(props.scratchServer.port),
+      `PostgreSQL staging server on ${props.scratchServer.port}`,
+    );
 
     const inVpc = { vpc: props.vpc, securityGroups: [this.securityGroup] };
     this.verify = new DrFunction(this, 'Verify', {
@@ -146,11 +165,13 @@ export class DrillFunctions extends Construct {
     this.scratchServer = props.scratchServer;
     if (props.secretKey) {
       for (const fn of [this.verify, this.cleanup]) {
-        fn.function.addToRolePolicy(new iam.PolicyStatement({
-          actions: ['kms:Decrypt'],
-          resources: [props.secretKey.keyArn],
-          conditions: { StringLike: { 'kms:ViaService': 'secretsmanager.*.amazonaws.com' } },
-        }));
+        fn.function.addToRolePolicy(
+          new iam.PolicyStatement({
+            actions: ['kms:Decrypt'],
+            resources: [props.secretKey.keyArn],
+            conditions: { StringLike: { 'kms:ViaService': 'secretsmanager.*.amazonaws.com' } },
+          }),
+        );
       }
     }
 
@@ -184,12 +205,14 @@ export class DrillFunctions extends Construct {
     this.grantList(props.vault, this.report.function, jobResultsPrefix('restore'));
     Validations.of(this.report.function.role!).acknowledge({
       id: `AwsSolutions-IAM5[Resource::${nagResourceName(this, results)}]`,
-      reason: 'Read-only on results/restores/*: the drill report reads the restore result record named by a UUID chosen at run time; never backups or other prefixes.',
+      reason:
+        'Read-only on results/restores/*: the drill report reads the restore result record named by a UUID chosen at run time; never backups or other prefixes.',
     });
     props.topic.grantPublish(this.report.function);
     Validations.of(this.report.function.role!).acknowledge({
       id: 'AwsSolutions-IAM5[Action::kms:GenerateDataKey*]',
-      reason: 'Added by CDK\'s grantPublish: publishing to the KMS-encrypted alarm topic needs kms:GenerateDataKey* (all its variants) on the topic key; the statement names only that key.',
+      reason:
+        "Added by CDK's grantPublish: publishing to the KMS-encrypted alarm topic needs kms:GenerateDataKey* (all its variants) on the topic key; the statement names only that key.",
     });
 
     this.drillAge = new DrFunction(this, 'DrillAge', {
@@ -209,7 +232,8 @@ export class DrillFunctions extends Construct {
     for (const fn of [this.verify, this.cleanup]) {
       Validations.of(fn.function.role!).acknowledge({
         id: 'AwsSolutions-IAM4[Policy::arn:<AWS::Partition>:iam::aws:policy/service-role/AWSLambdaVPCAccessExecutionRole]',
-        reason: 'The AWS managed policy Lambda needs to create and delete its VPC network interfaces (ec2:*NetworkInterface*, Resource "*"); nothing else is in it.',
+        reason:
+          'The AWS managed policy Lambda needs to create and delete its VPC network interfaces (ec2:*NetworkInterface*, Resource "*"); nothing else is in it.',
       });
     }
   }
@@ -227,23 +251,27 @@ export class DrillFunctions extends Construct {
         detail: { status: ['TIMED_OUT', 'ABORTED'], stateMachineArn: [drillStateMachine.stateMachineArn] },
       },
     });
-    this.stoppedDrillRule.addTarget(new targets.LambdaFunction(this.cleanup.function, {
-      event: events.RuleTargetInput.fromObject({
-        sweepBefore: events.EventField.fromPath('$.detail.startDate'),
-        host: this.scratchServer.host,
-        port: this.scratchServer.port,
+    this.stoppedDrillRule.addTarget(
+      new targets.LambdaFunction(this.cleanup.function, {
+        event: events.RuleTargetInput.fromObject({
+          sweepBefore: events.EventField.fromPath('$.detail.startDate'),
+          host: this.scratchServer.host,
+          port: this.scratchServer.port,
+        }),
+        retryAttempts: 4,
       }),
-      retryAttempts: 4,
-    }));
+    );
     return this.stoppedDrillRule;
   }
 
   /** ListBucket limited to one folder (the drill reports: trend and newest report; the result records: 404 for a missing one). */
   private grantList(vault: BackupVault, grantee: iam.IGrantable, prefix: string): void {
-    grantee.grantPrincipal.addToPrincipalPolicy(new iam.PolicyStatement({
-      actions: ['s3:ListBucket'],
-      resources: [vault.bucket.bucketArn],
-      conditions: { StringLikeIfExists: { 's3:prefix': [`${prefix}*`] } },
-    }));
+    grantee.grantPrincipal.addToPrincipalPolicy(
+      new iam.PolicyStatement({
+        actions: ['s3:ListBucket'],
+        resources: [vault.bucket.bucketArn],
+        conditions: { StringLikeIfExists: { 's3:prefix': [`${prefix}*`] } },
+      }),
+    );
   }
 }

@@ -43,7 +43,10 @@ export class DrFunction extends Construct {
   constructor(scope: Construct, id: string, props: DrFunctionProps) {
     super(scope, id);
     const entry = `${REPO_ROOT}lambdas/${props.name}/handler.ts`;
-    if (!existsSync(entry)) throw new Error(`DrFunction ${this.node.path}: no handler at lambdas/${props.name}/handler.ts; name an existing folder under lambdas/`);
+    if (!existsSync(entry))
+      throw new Error(
+        `DrFunction ${this.node.path}: no handler at lambdas/${props.name}/handler.ts; name an existing folder under lambdas/`,
+      );
     this.logGroup = new logs.LogGroup(this, 'Logs', {
       retention: props.logRetention ?? logs.RetentionDays.THREE_MONTHS,
       removalPolicy: RemovalPolicy.RETAIN,
@@ -78,16 +81,19 @@ export class DrFunction extends Construct {
     // The same three findings for every function this wrapper creates, so acknowledged here once.
     Validations.of(this.function).acknowledge({
       id: 'AwsSolutions-L1',
-      reason: 'The runtime is pinned to nodejs24.x, the newest aws-cdk-lib offers, on purpose: the esbuild target (node24) follows it, so a later runtime is a reviewed change, not a silent default.',
+      reason:
+        'The runtime is pinned to nodejs24.x, the newest aws-cdk-lib offers, on purpose: the esbuild target (node24) follows it, so a later runtime is a reviewed change, not a silent default.',
     });
     if (this.function.role) {
       Validations.of(this.function.role).acknowledge({
         id: 'AwsSolutions-IAM4[Policy::arn:<AWS::Partition>:iam::aws:policy/service-role/AWSLambdaBasicExecutionRole]',
-        reason: 'The AWS-managed basic execution policy only lets the function write its own CloudWatch Logs (CreateLogStream/PutLogEvents); every data permission is a scoped inline grant.',
+        reason:
+          'The AWS-managed basic execution policy only lets the function write its own CloudWatch Logs (CreateLogStream/PutLogEvents); every data permission is a scoped inline grant.',
       });
       Validations.of(this.function.role).acknowledge({
         id: 'AwsSolutions-IAM5[Resource::*]',
-        reason: 'Active tracing adds xray:PutTraceSegments and xray:PutTelemetryRecords, which support only Resource "*"; the data permissions of the role are scoped grants.',
+        reason:
+          'Active tracing adds xray:PutTraceSegments and xray:PutTelemetryRecords, which support only Resource "*"; the data permissions of the role are scoped grants.',
       });
     }
   }

@@ -1,13 +1,13 @@
 import { fileURLToPath } from 'node:url';
 import { Annotations, Aws, type Duration, IgnoreMode, RemovalPolicy, Stack, Validations } from 'aws-cdk-lib';
-import * as cr from 'aws-cdk-lib/custom-resources';
 import * as ec2 from 'aws-cdk-lib/aws-ec2';
-import * as ecs from 'aws-cdk-lib/aws-ecs';
 import { Platform } from 'aws-cdk-lib/aws-ecr-assets';
+import * as ecs from 'aws-cdk-lib/aws-ecs';
 import * as iam from 'aws-cdk-lib/aws-iam';
 import type * as kms from 'aws-cdk-lib/aws-kms';
 import * as logs from 'aws-cdk-lib/aws-logs';
 import * as secretsmanager from 'aws-cdk-lib/aws-secretsmanager';
+import * as cr from 'aws-cdk-lib/custom-resources';
 import { Construct } from 'constructs';
 import { JOB_CONTAINER_NAME, JobEnv, RDS_CA_BUNDLE_PATH, secretEnvVarFor } from '../../core/contract.ts';
 import { jobResultsPrefix } from '../../core/job-result.ts';
@@ -27,9 +27,22 @@ const REPO_ROOT = fileURLToPath(new URL('../..', import.meta.url));
  */
 export const JOB_IMAGE_EXCLUDES: readonly string[] = [
   '*',
-  '!package.json', '!package-lock.json', '!tsconfig.json',
-  '!bin', '!bin/**', '!core', '!core/**', '!job', '!job/**',
-  'node_modules', '**/node_modules', 'cdk.out', '.git', 'backups', 'bench/.data', '**/*.log',
+  '!package.json',
+  '!package-lock.json',
+  '!tsconfig.json',
+  '!bin',
+  '!bin/**',
+  '!core',
+  '!core/**',
+  '!job',
+  '!job/**',
+  'node_modules',
+  '**/node_modules',
+  'cdk.out',
+  '.git',
+  'backups',
+  'bench/.data',
+  '**/*.log',
 ];
 
 export interface BackupJobProps {
@@ -225,29 +238,44 @@ export class BackupJob extends Construct {
     validateDatabaseTargets(`BackupJob ${this.node.path}`, props.databases);
     const dumpJobs = props.dumpJobs ?? 1;
     if (!Number.isInteger(dumpJobs) || dumpJobs < 1) {
-      throw new Error(`BackupJob ${this.node.path}: dumpJobs is ${dumpJobs}; use an integer >= 1 (parallel pg_dump jobs)`);
+      throw new Error(
+        `BackupJob ${this.node.path}: dumpJobs is ${dumpJobs}; use an integer >= 1 (parallel pg_dump jobs)`,
+      );
     }
     const postgresMajorVersion = props.postgresMajorVersion ?? 15;
     const timescaleVersion = props.timescaleVersion ?? '2.28.3';
     if (!/^\d+\.\d+\.\d+$/.test(timescaleVersion)) {
-      throw new Error(`BackupJob ${this.node.path}: timescaleVersion is "${timescaleVersion}"; use a TimescaleDB release such as 2.28.3 (SELECT extversion FROM pg_extension WHERE extname = 'timescaledb' on production)`);
+      throw new Error(
+        `BackupJob ${this.node.path}: timescaleVersion is "${timescaleVersion}"; use a TimescaleDB release such as 2.28.3 (SELECT extversion FROM pg_extension WHERE extname = 'timescaledb' on production)`,
+      );
     }
     if (!Number.isInteger(postgresMajorVersion) || postgresMajorVersion < 12) {
-      throw new Error(`BackupJob ${this.node.path}: postgresMajorVersion is ${postgresMajorVersion}; use a supported major version such as 15 (>= the server's)`);
+      throw new Error(
+        `BackupJob ${this.node.path}: postgresMajorVersion is ${postgresMajorVersion}; use a supported major version such as 15 (>= the server's)`,
+      );
     }
 
     const storage = props.ephemeralStorageGiB;
     if (storage !== undefined && (!Number.isInteger(storage) || storage < 21 || storage > 200)) {
-      throw new Error(`BackupJob ${this.node.path}: ephemeralStorageGiB is ${storage}; use a whole number from 21 to 200 (Fargate's range), or leave it out for the default 20 GiB`);
+      throw new Error(
+        `BackupJob ${this.node.path}: ephemeralStorageGiB is ${storage}; use a whole number from 21 to 200 (Fargate's range), or leave it out for the default 20 GiB`,
+      );
     }
 
     this.vpc = props.vpc ?? this.createVpc(props.interfaceEndpoints ?? true);
-    this.awsApiRules = this.endpointSecurityGroup && this.s3Endpoint
-      ? [
-        [this.endpointSecurityGroup, 'AWS APIs through the interface endpoints (KMS, Secrets Manager, ECR, Logs, STS, SNS, Step Functions)'],
-        [ec2.Peer.prefixList(this.s3PrefixListId()), 'S3 through the gateway endpoint (the region\'s S3 prefix list)'],
-      ]
-      : [[ec2.Peer.anyIpv4(), 'AWS APIs (S3, Secrets Manager, ECR, CloudWatch Logs): the VPC\'s endpoints or NAT']];
+    this.awsApiRules =
+      this.endpointSecurityGroup && this.s3Endpoint
+        ? [
+            [
+              this.endpointSecurityGroup,
+              'AWS APIs through the interface endpoints (KMS, Secrets Manager, ECR, Logs, STS, SNS, Step Functions)',
+            ],
+            [
+              ec2.Peer.prefixList(this.s3PrefixListId()),
+              "S3 through the gateway endpoint (the region's S3 prefix list)",
+            ],
+          ]
+        : [[ec2.Peer.anyIpv4(), "AWS APIs (S3, Secrets Manager, ECR, CloudWatch Logs): the VPC's endpoints or NAT"]];
     this.awsApiPeers = this.awsApiRules.map(([peer]) => peer);
     if (this.s3Endpoint) this.restrictS3Endpoint(this.s3Endpoint, props);
     this.databaseSecurityGroup = props.databaseSecurityGroup;
@@ -267,7 +295,11 @@ export class BackupJob extends Construct {
     this.allowAwsApis(this.securityGroup);
     for (const port of this.databasePorts) {
       // To the databases' security group when there is one; without it the database addresses are not known here.
-      this.securityGroup.addEgressRule(props.databaseSecurityGroup ?? ec2.Peer.anyIpv4(), ec2.Port.tcp(port), `PostgreSQL on ${port}`);
+      this.securityGroup.addEgressRule(
+        props.databaseSecurityGroup ?? ec2.Peer.anyIpv4(),
+        ec2.Port.tcp(port),
+        `PostgreSQL on ${port}`,
+      );
     }
 
     this.logGroup = new logs.LogGroup(this, 'Logs', {
@@ -275,22 +307,29 @@ export class BackupJob extends Construct {
       removalPolicy: RemovalPolicy.RETAIN,
     });
 
-    const image = props.image ?? ecs.ContainerImage.fromAsset(REPO_ROOT, {
-      file: 'job/Dockerfile',
-      exclude: [...JOB_IMAGE_EXCLUDES],
-      ignoreMode: IgnoreMode.DOCKER,
-      buildArgs: {
-        PG_MAJOR: String(postgresMajorVersion),
-        TIMESCALEDB_VERSION: timescaleVersion,
-        ...(props.rdsCaBundleSha256 ? { RDS_CA_BUNDLE_SHA256: props.rdsCaBundleSha256 } : {}),
-      },
-      // Matches the task's X86_64 runtime platform even when built on an arm64 laptop.
-      platform: Platform.LINUX_AMD64,
-    });
+    const image =
+      props.image ??
+      ecs.ContainerImage.fromAsset(REPO_ROOT, {
+        file: 'job/Dockerfile',
+        exclude: [...JOB_IMAGE_EXCLUDES],
+        ignoreMode: IgnoreMode.DOCKER,
+        buildArgs: {
+          PG_MAJOR: String(postgresMajorVersion),
+          TIMESCALEDB_VERSION: timescaleVersion,
+          ...(props.rdsCaBundleSha256 ? { RDS_CA_BUNDLE_SHA256: props.rdsCaBundleSha256 } : {}),
+        },
+        // Matches the task's X86_64 runtime platform even when built on an arm64 laptop.
+        platform: Platform.LINUX_AMD64,
+      });
     if (!props.image && !props.rdsCaBundleSha256) {
-      Annotations.of(this).addWarningV2('crypto-stock-dr:rds-ca-bundle-sha256', 'config rdsCaBundleSha256 is not set: the job image refuses to build (it verifies the downloaded RDS CA bundle by SHA-256); set it as README "RDS CA bundle" says before `cdk deploy`');
+      Annotations.of(this).addWarningV2(
+        'crypto-stock-dr:rds-ca-bundle-sha256',
+        'config rdsCaBundleSha256 is not set: the job image refuses to build (it verifies the downloaded RDS CA bundle by SHA-256); set it as README "RDS CA bundle" says before `cdk deploy`',
+      );
     } else if (props.rdsCaBundleSha256 && !/^[0-9a-f]{64}$/.test(props.rdsCaBundleSha256)) {
-      throw new Error(`BackupJob ${this.node.path}: rdsCaBundleSha256 "${props.rdsCaBundleSha256}" is not a SHA-256 in 64 lowercase hex digits`);
+      throw new Error(
+        `BackupJob ${this.node.path}: rdsCaBundleSha256 "${props.rdsCaBundleSha256}" is not a SHA-256 in 64 lowercase hex digits`,
+      );
     }
     // Both task definitions share the image, size, disk, log group and database secrets.
     const backup = this.addJobTask('TaskDefinition', props, image, dumpJobs, {
@@ -305,7 +344,9 @@ export class BackupJob extends Construct {
     const restore = this.addJobTask('RestoreTaskDefinition', props, image, dumpJobs, {
       streamPrefix: 'restore',
       // PITR repository and stanza only here: from the task definition, never from a state machine input.
-      environment: props.pitr ? { [JobEnv.pitrRepo]: props.pitr.repository.url, [JobEnv.pitrStanza]: props.pitr.stanza } : {},
+      environment: props.pitr
+        ? { [JobEnv.pitrRepo]: props.pitr.repository.url, [JobEnv.pitrStanza]: props.pitr.stanza }
+        : {},
       settings: 'repository URL, KMS key ARN, sslmode, pg_restore jobs, PITR repository URL and stanza',
     });
     this.restoreTaskDefinition = restore.taskDefinition;
@@ -335,7 +376,11 @@ export class BackupJob extends Construct {
       });
       this.allowAwsApis(this.drillSecurityGroup);
       // The staging server's address is not known as a security group: its port, anywhere.
-      this.drillSecurityGroup.addEgressRule(ec2.Peer.anyIpv4(), ec2.Port.tcp(scratchPort), `PostgreSQL staging server (drills) on ${scratchPort}`);
+      this.drillSecurityGroup.addEgressRule(
+        ec2.Peer.anyIpv4(),
+        ec2.Port.tcp(scratchPort),
+        `PostgreSQL staging server (drills) on ${scratchPort}`,
+      );
       this.drillContainer = drill.container;
       props.vault.grantRead(drill.taskDefinition.taskRole);
       this.grantRestoreResults(props.vault, drill.taskDefinition.taskRole);
@@ -347,25 +392,46 @@ export class BackupJob extends Construct {
 
   /** Where and how the backup workflow runs `dr backup`: the backup task definition and its container. */
   public backupTask(): JobTaskProps {
-    return { cluster: this.cluster, taskDefinition: this.taskDefinition, container: this.container, securityGroups: [this.securityGroup], subnets: this.subnets };
+    return {
+      cluster: this.cluster,
+      taskDefinition: this.taskDefinition,
+      container: this.container,
+      securityGroups: [this.securityGroup],
+      subnets: this.subnets,
+    };
   }
 
   /** Where and how the restore workflow runs `dr restore`: the restore task definition and its container. */
   public restoreTask(): JobTaskProps {
-    return { cluster: this.cluster, taskDefinition: this.restoreTaskDefinition, container: this.restoreContainer, securityGroups: [this.securityGroup], subnets: this.subnets };
+    return {
+      cluster: this.cluster,
+      taskDefinition: this.restoreTaskDefinition,
+      container: this.restoreContainer,
+      securityGroups: [this.securityGroup],
+      subnets: this.subnets,
+    };
   }
 
   /** Where the drill workflow runs `dr restore` into the staging server: the drill task definition (needs props.scratchServer). */
   public drillTask(): JobTaskProps {
     if (!this.drillTaskDefinition || !this.drillContainer) {
-      throw new Error(`BackupJob ${this.node.path}: no drill task definition; pass scratchServer to BackupJob so drills never run with production secrets`);
+      throw new Error(
+        `BackupJob ${this.node.path}: no drill task definition; pass scratchServer to BackupJob so drills never run with production secrets`,
+      );
     }
-    return { cluster: this.cluster, taskDefinition: this.drillTaskDefinition, container: this.drillContainer, securityGroups: [this.drillSecurityGroup!], subnets: this.subnets };
+    return {
+      cluster: this.cluster,
+      taskDefinition: this.drillTaskDefinition,
+      container: this.drillContainer,
+      securityGroups: [this.drillSecurityGroup!],
+      subnets: this.subnets,
+    };
   }
 
   /** HTTPS egress of `securityGroup` to AWS APIs only: awsApiPeers (the endpoints and S3, in a created VPC). */
   public allowAwsApis(securityGroup: ec2.SecurityGroup): void {
-    for (const [peer, description] of this.awsApiRules) securityGroup.addEgressRule(peer, ec2.Port.tcp(443), description);
+    for (const [peer, description] of this.awsApiRules)
+      securityGroup.addEgressRule(peer, ec2.Port.tcp(443), description);
   }
 
   /** The id of the region's AWS-managed S3 prefix list (com.amazonaws.<region>.s3), looked up at deploy time. */
@@ -383,14 +449,16 @@ export class BackupJob extends Construct {
     });
     Validations.of(lookup).acknowledge({
       id: 'AwsSolutions-IAM5[Resource::*]',
-      reason: 'ec2:DescribeManagedPrefixLists, the only action of this lookup, supports only Resource "*"; it reads the id of the AWS-managed S3 prefix list and changes nothing.',
+      reason:
+        'ec2:DescribeManagedPrefixLists, the only action of this lookup, supports only Resource "*"; it reads the id of the AWS-managed S3 prefix list and changes nothing.',
     });
     // The provider function AwsCustomResource adds once per stack (its id is fixed by aws-cdk-lib).
     const provider = Stack.of(this).node.tryFindChild('AWS679f53fac002430cb0da5b7982bd2287');
     if (provider) {
       Validations.of(provider).acknowledge({
         id: 'AwsSolutions-IAM4[Policy::arn:<AWS::Partition>:iam::aws:policy/service-role/AWSLambdaBasicExecutionRole]',
-        reason: 'The AwsCustomResource provider of aws-cdk-lib uses the AWS-managed basic execution policy only to write its own CloudWatch Logs; its one data permission is the prefix-list lookup.',
+        reason:
+          'The AwsCustomResource provider of aws-cdk-lib uses the AWS-managed basic execution policy only to write its own CloudWatch Logs; its one data permission is the prefix-list lookup.',
       });
     }
     return lookup.getResponseField('PrefixLists.0.PrefixListId');
@@ -402,20 +470,23 @@ export class BackupJob extends Construct {
    */
   private restrictS3Endpoint(endpoint: ec2.GatewayVpcEndpoint, props: BackupJobProps): void {
     const buckets = [props.vault.bucket, ...(props.pitr ? [props.pitr.repository.bucket] : [])];
-    endpoint.addToPolicy(new iam.PolicyStatement({
-      sid: 'OnlyThisStacksBuckets',
-      principals: [new iam.AnyPrincipal()],
-      actions: ['s3:*'],
-      resources: buckets.flatMap((b) => [b.bucketArn, b.arnForObjects('*')]),
-    }));
-    endpoint.addToPolicy(new iam.PolicyStatement({
-      sid: 'EcrImageLayers',
-      principals: [new iam.AnyPrincipal()],
-      actions: ['s3:GetObject'],
-      resources: [`${ecrLayerBucketArn()}/*`],
-    }));
+    endpoint.addToPolicy(
+      new iam.PolicyStatement({
+        sid: 'OnlyThisStacksBuckets',
+        principals: [new iam.AnyPrincipal()],
+        actions: ['s3:*'],
+        resources: buckets.flatMap((b) => [b.bucketArn, b.arnForObjects('*')]),
+      }),
+    );
+    endpoint.addToPolicy(
+      new iam.PolicyStatement({
+        sid: 'EcrImageLayers',
+        principals: [new iam.AnyPrincipal()],
+        actions: ['s3:GetObject'],
+        resources: [`${ecrLayerBucketArn()}/*`],
+      }),
+    );
   }
-
 
   /**
    * Lets `peer` (e.g. the verify Lambda's security group) reach every database port: an ingress
@@ -429,12 +500,21 @@ export class BackupJob extends Construct {
   }
 
   /** One Fargate task definition of the job image with its container, logs and database secrets. */
-  private addJobTask(id: string, props: BackupJobProps, image: ecs.ContainerImage, dumpJobs: number, options: JobTaskOptions): { taskDefinition: ecs.FargateTaskDefinition; container: ecs.ContainerDefinition } {
+  private addJobTask(
+    id: string,
+    props: BackupJobProps,
+    image: ecs.ContainerImage,
+    dumpJobs: number,
+    options: JobTaskOptions,
+  ): { taskDefinition: ecs.FargateTaskDefinition; container: ecs.ContainerDefinition } {
     const taskDefinition = new ecs.FargateTaskDefinition(this, id, {
       cpu: props.cpu ?? 1024,
       memoryLimitMiB: props.memoryLimitMiB ?? 2048,
       ephemeralStorageGiB: props.ephemeralStorageGiB,
-      runtimePlatform: { cpuArchitecture: ecs.CpuArchitecture.X86_64, operatingSystemFamily: ecs.OperatingSystemFamily.LINUX },
+      runtimePlatform: {
+        cpuArchitecture: ecs.CpuArchitecture.X86_64,
+        operatingSystemFamily: ecs.OperatingSystemFamily.LINUX,
+      },
     });
     const container = taskDefinition.addContainer('Container', {
       containerName: JOB_CONTAINER_NAME,
@@ -447,21 +527,26 @@ export class BackupJob extends Construct {
         [JobEnv.kmsKeyId]: props.vault.key.keyArn,
         [JobEnv.sslMode]: props.sslMode ?? 'require',
         [JobEnv.jobs]: String(dumpJobs),
-        ...(props.sslRootCert ? { [JobEnv.sslRootCert]: props.sslRootCert === 'rds' ? RDS_CA_BUNDLE_PATH : props.sslRootCert } : {}),
+        ...(props.sslRootCert
+          ? { [JobEnv.sslRootCert]: props.sslRootCert === 'rds' ? RDS_CA_BUNDLE_PATH : props.sslRootCert }
+          : {}),
         ...options.environment,
       },
       secrets: Object.fromEntries(
-        Object.entries(options.secrets ?? Object.fromEntries(props.databases.map((db) => [secretEnvVarFor(db.name), db.secret])))
-          .map(([name, secret]) => [name, ecs.Secret.fromSecretsManager(secret)]),
+        Object.entries(
+          options.secrets ?? Object.fromEntries(props.databases.map((db) => [secretEnvVarFor(db.name), db.secret])),
+        ).map(([name, secret]) => [name, ecs.Secret.fromSecretsManager(secret)]),
       ),
     });
     if (props.secretKey && taskDefinition.executionRole) {
       // ECS injects the secrets with the execution role; under a customer-managed key it needs the key too.
-      taskDefinition.executionRole.addToPrincipalPolicy(new iam.PolicyStatement({
-        actions: ['kms:Decrypt'],
-        resources: [props.secretKey.keyArn],
-        conditions: { StringLike: { 'kms:ViaService': 'secretsmanager.*.amazonaws.com' } },
-      }));
+      taskDefinition.executionRole.addToPrincipalPolicy(
+        new iam.PolicyStatement({
+          actions: ['kms:Decrypt'],
+          resources: [props.secretKey.keyArn],
+          conditions: { StringLike: { 'kms:ViaService': 'secretsmanager.*.amazonaws.com' } },
+        }),
+      );
     }
     Validations.of(taskDefinition).acknowledge({
       id: 'AwsSolutions-ECS2',
@@ -470,7 +555,8 @@ export class BackupJob extends Construct {
     if (taskDefinition.executionRole) {
       Validations.of(taskDefinition.executionRole).acknowledge({
         id: 'AwsSolutions-IAM5[Resource::*]',
-        reason: 'ecr:GetAuthorizationToken, added by CDK to pull the image, supports only Resource "*"; the execution role\'s other statements are scoped to the image repository, the log group and the database secrets.',
+        reason:
+          'ecr:GetAuthorizationToken, added by CDK to pull the image, supports only Resource "*"; the execution role\'s other statements are scoped to the image repository, the log group and the database secrets.',
       });
     }
     return { taskDefinition, container };
@@ -483,7 +569,11 @@ export class BackupJob extends Construct {
   private grantRestoreResults(vault: BackupVault, role: iam.IRole): void {
     const prefix = jobResultsPrefix('restore');
     const objects = vault.bucket.arnForObjects(`${prefix}*`);
-    iam.Grant.addToPrincipal({ grantee: role, actions: ['s3:PutObject', 's3:PutObjectTagging', 's3:GetObject'], resourceArns: [objects] });
+    iam.Grant.addToPrincipal({
+      grantee: role,
+      actions: ['s3:PutObject', 's3:PutObjectTagging', 's3:GetObject'],
+      resourceArns: [objects],
+    });
     vault.key.grant(role, 'kms:GenerateDataKey', 'kms:Encrypt', 'kms:Decrypt');
     Validations.of(role).acknowledge({
       id: `AwsSolutions-IAM5[Resource::${nagResourceName(this, objects)}]`,
@@ -501,13 +591,25 @@ export class BackupJob extends Construct {
     });
     this.allowAwsApis(rotationSecurityGroup);
     for (const port of this.databasePorts) {
-      rotationSecurityGroup.addEgressRule(this.databaseSecurityGroup ?? ec2.Peer.anyIpv4(), ec2.Port.tcp(port), `PostgreSQL on ${port}`);
+      rotationSecurityGroup.addEgressRule(
+        this.databaseSecurityGroup ?? ec2.Peer.anyIpv4(),
+        ec2.Port.tcp(port),
+        `PostgreSQL on ${port}`,
+      );
     }
     databases.forEach((db, i) => {
       if (seen.has(db.secret.secretName)) return;
       seen.add(db.secret.secretName);
-      const hostedRotation = secretsmanager.HostedRotation.postgreSqlSingleUser({ vpc: this.vpc, vpcSubnets: this.subnets, securityGroups: [rotationSecurityGroup] });
-      new secretsmanager.RotationSchedule(this, `SecretRotation${i}`, { secret: db.secret, hostedRotation, automaticallyAfter: after });
+      const hostedRotation = secretsmanager.HostedRotation.postgreSqlSingleUser({
+        vpc: this.vpc,
+        vpcSubnets: this.subnets,
+        securityGroups: [rotationSecurityGroup],
+      });
+      new secretsmanager.RotationSchedule(this, `SecretRotation${i}`, {
+        secret: db.secret,
+        hostedRotation,
+        automaticallyAfter: after,
+      });
       for (const sg of hostedRotation.connections.securityGroups) this.allowDatabaseAccess(sg, 'secret rotation');
     });
   }
@@ -525,7 +627,10 @@ export class BackupJob extends Construct {
         { name: 'private', subnetType: ec2.SubnetType.PRIVATE_WITH_EGRESS, cidrMask: 22 },
       ],
       flowLogs: {
-        all: { destination: ec2.FlowLogDestination.toCloudWatchLogs(flowLogGroup), trafficType: ec2.FlowLogTrafficType.ALL },
+        all: {
+          destination: ec2.FlowLogDestination.toCloudWatchLogs(flowLogGroup),
+          trafficType: ec2.FlowLogTrafficType.ALL,
+        },
       },
       gatewayEndpoints: { S3: { service: ec2.GatewayVpcEndpointAwsService.S3, subnets: [this.subnets] } },
     });
@@ -549,13 +654,26 @@ export class BackupJob extends Construct {
         allowAllOutbound: false,
       });
       this.endpointSecurityGroup = endpointSecurityGroup;
-      endpointSecurityGroup.addIngressRule(ec2.Peer.ipv4(vpc.vpcCidrBlock), ec2.Port.tcp(443), 'HTTPS to AWS APIs from inside the VPC');
+      endpointSecurityGroup.addIngressRule(
+        ec2.Peer.ipv4(vpc.vpcCidrBlock),
+        ec2.Port.tcp(443),
+        'HTTPS to AWS APIs from inside the VPC',
+      );
       Validations.of(endpointSecurityGroup).acknowledge({
         id: 'AwsSolutions-EC23',
-        reason: 'The only ingress is HTTPS from this VPC\'s own CIDR block (a CloudFormation reference cdk-nag cannot resolve), never 0.0.0.0/0.',
+        reason:
+          "The only ingress is HTTPS from this VPC's own CIDR block (a CloudFormation reference cdk-nag cannot resolve), never 0.0.0.0/0.",
       });
       for (const [id, service] of services) {
-        this.endpoints.push(vpc.addInterfaceEndpoint(id, { service, subnets: this.subnets, privateDnsEnabled: true, securityGroups: [endpointSecurityGroup], open: false }));
+        this.endpoints.push(
+          vpc.addInterfaceEndpoint(id, {
+            service,
+            subnets: this.subnets,
+            privateDnsEnabled: true,
+            securityGroups: [endpointSecurityGroup],
+            open: false,
+          }),
+        );
       }
     }
     return vpc;

@@ -10,7 +10,11 @@ import { Construct } from 'constructs';
 import { DrillTrend, Metrics } from '../../core/contract.ts';
 
 /** A CryptoStockDr metric of one database (`Metrics.dimension`). */
-export function databaseMetric(metricName: string, database: string, options: { readonly statistic: string; readonly period: Duration; readonly label?: string }): cloudwatch.Metric {
+export function databaseMetric(
+  metricName: string,
+  database: string,
+  options: { readonly statistic: string; readonly period: Duration; readonly label?: string },
+): cloudwatch.Metric {
   return new cloudwatch.Metric({
     namespace: Metrics.namespace,
     metricName,
@@ -47,7 +51,10 @@ export interface BackupMonitoringProps {
 
 /** The principals that publish to the alarm topic: CloudWatch alarms and EventBridge rules of this account. */
 const TOPIC_PUBLISHERS: readonly { readonly service: string; readonly sourceArn: string }[] = [
-  { service: 'cloudwatch.amazonaws.com', sourceArn: `arn:${Aws.PARTITION}:cloudwatch:${Aws.REGION}:${Aws.ACCOUNT_ID}:alarm:*` },
+  {
+    service: 'cloudwatch.amazonaws.com',
+    sourceArn: `arn:${Aws.PARTITION}:cloudwatch:${Aws.REGION}:${Aws.ACCOUNT_ID}:alarm:*`,
+  },
   { service: 'events.amazonaws.com', sourceArn: `arn:${Aws.PARTITION}:events:${Aws.REGION}:${Aws.ACCOUNT_ID}:rule/*` },
 ];
 
@@ -71,13 +78,20 @@ export class BackupMonitoring extends Construct {
   constructor(scope: Construct, id: string, props: BackupMonitoringProps) {
     super(scope, id);
     if (props.alertEmail !== undefined && !/^[^@\s]+@[^@\s]+\.[^@\s]+$/.test(props.alertEmail)) {
-      throw new Error(`BackupMonitoring ${this.node.path}: alertEmail "${props.alertEmail}" is not an email address; pass e.g. ops@example.com or leave it out`);
+      throw new Error(
+        `BackupMonitoring ${this.node.path}: alertEmail "${props.alertEmail}" is not an email address; pass e.g. ops@example.com or leave it out`,
+      );
     }
-    if (props.databases.length === 0) throw new Error(`BackupMonitoring ${this.node.path}: databases is empty; pass the backed-up database names (one RPO alarm each)`);
+    if (props.databases.length === 0)
+      throw new Error(
+        `BackupMonitoring ${this.node.path}: databases is empty; pass the backed-up database names (one RPO alarm each)`,
+      );
     const rpoWindow = props.rpoWindow ?? Duration.hours(26);
     const rpoSeconds = rpoWindow.toSeconds();
     if (rpoSeconds % 60 !== 0 || rpoSeconds < 3600 || rpoSeconds > 7 * 86400) {
-      throw new Error(`BackupMonitoring ${this.node.path}: rpoWindow is ${rpoSeconds} s; use whole minutes from 1 hour to 7 days (CloudWatch's longest alarm period)`);
+      throw new Error(
+        `BackupMonitoring ${this.node.path}: rpoWindow is ${rpoSeconds} s; use whole minutes from 1 hour to 7 days (CloudWatch's longest alarm period)`,
+      );
     }
 
     // A customer-managed key: CloudWatch alarms cannot publish to a topic under the AWS-managed SNS key.
@@ -93,25 +107,36 @@ export class BackupMonitoring extends Construct {
     // A topic policy replaces SNS's default one, so the publishers must be allowed explicitly, and
     // only from this account's alarms and rules (confused deputy).
     for (const { service, sourceArn } of TOPIC_PUBLISHERS) {
-      const conditions = { StringEquals: { 'aws:SourceAccount': Aws.ACCOUNT_ID }, ArnLike: { 'aws:SourceArn': sourceArn } };
-      this.topic.addToResourcePolicy(new iam.PolicyStatement({
-        sid: `AllowPublishFrom${service.split('.')[0]}`,
-        principals: [new iam.ServicePrincipal(service)],
-        actions: ['sns:Publish'],
-        resources: [this.topic.topicArn],
-        conditions,
-      }));
-      this.topicKey.addToResourcePolicy(new iam.PolicyStatement({
-        principals: [new iam.ServicePrincipal(service)],
-        actions: ['kms:Decrypt', 'kms:GenerateDataKey*'],
-        resources: ['*'],
-        conditions,
-      }));
+      const conditions = {
+        StringEquals: { 'aws:SourceAccount': Aws.ACCOUNT_ID },
+        ArnLike: { 'aws:SourceArn': sourceArn },
+      };
+      this.topic.addToResourcePolicy(
+        new iam.PolicyStatement({
+          sid: `AllowPublishFrom${service.split('.')[0]}`,
+          principals: [new iam.ServicePrincipal(service)],
+          actions: ['sns:Publish'],
+          resources: [this.topic.topicArn],
+          conditions,
+        }),
+      );
+      this.topicKey.addToResourcePolicy(
+        new iam.PolicyStatement({
+          principals: [new iam.ServicePrincipal(service)],
+          actions: ['kms:Decrypt', 'kms:GenerateDataKey*'],
+          resources: ['*'],
+          conditions,
+        }),
+      );
     }
     if (props.alertEmail) this.topic.addSubscription(new subscriptions.EmailSubscription(props.alertEmail));
 
-    this.backupFailedAlarm = executionFailedAlarm(this, 'BackupFailed', props.backupStateMachine,
-      'A backup execution failed: at least one database was not backed up. See the state machine execution and the job logs.');
+    this.backupFailedAlarm = executionFailedAlarm(
+      this,
+      'BackupFailed',
+      props.backupStateMachine,
+      'A backup execution failed: at least one database was not backed up. See the state machine execution and the job logs.',
+    );
     this.backupFailedAlarm.addAlarmAction(new actions.SnsAction(this.topic));
 
     const rpoAlarms = new Map<string, cloudwatch.Alarm>();
@@ -120,10 +145,14 @@ export class BackupMonitoring extends Construct {
       // FILL(…, 0): an empty window counts as 0 at once. With the plain metric, CloudWatch would
       // evaluate the newest real datapoint of its wider evaluation range (an earlier window's
       // backup) and apply TreatMissingData only once every window in that range is empty: days late.
-      const backups = databaseMetric(Metrics.backupSucceeded, database, { statistic: cloudwatch.Stats.SUM, period: rpoWindow });
+      const backups = databaseMetric(Metrics.backupSucceeded, database, {
+        statistic: cloudwatch.Stats.SUM,
+        period: rpoWindow,
+      });
       const alarm = new cloudwatch.Alarm(this, `RpoBreach_${idOf(database)}`, {
-        alarmDescription: `RPO breach: no successful backup of ${database} in ${rpoWindow.toHumanString()} (metric ${Metrics.namespace} ${Metrics.backupSucceeded}, missing data counts). `
-          + 'Check the backup workflow executions and the job logs; a new deployment stays in alarm until the first backup.',
+        alarmDescription:
+          `RPO breach: no successful backup of ${database} in ${rpoWindow.toHumanString()} (metric ${Metrics.namespace} ${Metrics.backupSucceeded}, missing data counts). ` +
+          'Check the backup workflow executions and the job logs; a new deployment stays in alarm until the first backup.',
         metric: new cloudwatch.MathExpression({
           expression: 'FILL(backups, 0)',
           usingMetrics: { backups },
@@ -153,12 +182,30 @@ export class BackupMonitoring extends Construct {
       alarm.addAlarmAction(new actions.SnsAction(this.topic));
       return alarm;
     };
-    this.lockTimeoutAlarms = new Map(props.databases.map((database) => [database, anyIn(Metrics.backupLockTimeouts, database, 'BackupLockTimeout',
-      `A backup of ${database} waited longer than its lock timeout for another session's lock (metric ${Metrics.backupLockTimeouts}). `
-        + 'The workflow retries once; if the retry failed too, BackupFailed fires as well. The job log names the blocking session (pid, application, query start).')]));
-    this.suspectBackupAlarms = new Map(props.databases.map((database) => [database, anyIn(Metrics.backupSuspect, database, 'BackupSuspect',
-      `A backup of ${database} is SUSPECT: a table is gone, or rows or bytes fell by more than half against the previous backup (metric ${Metrics.backupSuspect}). `
-        + 'restore and drill --backup latest skip it; check the source database (dr list shows the reasons), then take it with --backup latest-any if the shrink was intended.')]));
+    this.lockTimeoutAlarms = new Map(
+      props.databases.map((database) => [
+        database,
+        anyIn(
+          Metrics.backupLockTimeouts,
+          database,
+          'BackupLockTimeout',
+          `A backup of ${database} waited longer than its lock timeout for another session's lock (metric ${Metrics.backupLockTimeouts}). ` +
+            'The workflow retries once; if the retry failed too, BackupFailed fires as well. The job log names the blocking session (pid, application, query start).',
+        ),
+      ]),
+    );
+    this.suspectBackupAlarms = new Map(
+      props.databases.map((database) => [
+        database,
+        anyIn(
+          Metrics.backupSuspect,
+          database,
+          'BackupSuspect',
+          `A backup of ${database} is SUSPECT: a table is gone, or rows or bytes fell by more than half against the previous backup (metric ${Metrics.backupSuspect}). ` +
+            'restore and drill --backup latest skip it; check the source database (dr list shows the reasons), then take it with --backup latest-any if the shrink was intended.',
+        ),
+      ]),
+    );
   }
 }
 
@@ -203,9 +250,12 @@ export class DrillMonitoring extends Construct {
 
   constructor(scope: Construct, id: string, props: DrillMonitoringProps) {
     super(scope, id);
-    if (props.databases.length === 0) throw new Error(`DrillMonitoring ${this.node.path}: databases is empty; pass the drilled database names`);
+    if (props.databases.length === 0)
+      throw new Error(`DrillMonitoring ${this.node.path}: databases is empty; pass the drilled database names`);
     if (!Number.isInteger(props.rtoSeconds) || props.rtoSeconds < 60) {
-      throw new Error(`DrillMonitoring ${this.node.path}: rtoSeconds is ${props.rtoSeconds}; use whole seconds >= 60 (config "rtoSeconds", e.g. 3600 for critical)`);
+      throw new Error(
+        `DrillMonitoring ${this.node.path}: rtoSeconds is ${props.rtoSeconds}; use whole seconds >= 60 (config "rtoSeconds", e.g. 3600 for critical)`,
+      );
     }
     const maxDays = props.maxDaysBetweenDrills ?? 35;
     if (!Number.isInteger(maxDays) || maxDays < 1) {
@@ -216,8 +266,12 @@ export class DrillMonitoring extends Construct {
     // for a day, and missing data (no drill today) is simply not evaluated.
     const day = Duration.days(1);
 
-    this.drillExecutionFailedAlarm = executionFailedAlarm(this, 'DrillExecutionFailed', props.drillStateMachine,
-      'A drill execution failed (it could not restore, verify or report). See the drill state machine execution.');
+    this.drillExecutionFailedAlarm = executionFailedAlarm(
+      this,
+      'DrillExecutionFailed',
+      props.drillStateMachine,
+      'A drill execution failed (it could not restore, verify or report). See the drill state machine execution.',
+    );
     this.drillExecutionFailedAlarm.addAlarmAction(notify);
 
     const failed = new Map<string, cloudwatch.Alarm>();
@@ -225,31 +279,46 @@ export class DrillMonitoring extends Construct {
     const stale = new Map<string, cloudwatch.Alarm>();
     for (const database of props.databases) {
       const dbId = idOf(database);
-      failed.set(database, new cloudwatch.Alarm(this, `DrillFailed_${dbId}`, {
-        alarmDescription: `The restore drill of ${database} FAILED: see reports/drills/<date>/${database}.html in the vault for the failed checks.`,
-        metric: databaseMetric(Metrics.drillPassed, database, { statistic: cloudwatch.Stats.MINIMUM, period: day }),
-        threshold: 1,
-        evaluationPeriods: 1,
-        comparisonOperator: cloudwatch.ComparisonOperator.LESS_THAN_THRESHOLD,
-        treatMissingData: cloudwatch.TreatMissingData.NOT_BREACHING,
-      }));
-      rto.set(database, new cloudwatch.Alarm(this, `RtoExceeded_${dbId}`, {
-        alarmDescription: `RTO exceeded: the drill restore of ${database} took longer than ${props.rtoSeconds} s. See the drill report's phase durations.`,
-        metric: databaseMetric(Metrics.restoreSeconds, database, { statistic: cloudwatch.Stats.MAXIMUM, period: day }),
-        threshold: props.rtoSeconds,
-        evaluationPeriods: 1,
-        comparisonOperator: cloudwatch.ComparisonOperator.GREATER_THAN_THRESHOLD,
-        treatMissingData: cloudwatch.TreatMissingData.NOT_BREACHING,
-      }));
+      failed.set(
+        database,
+        new cloudwatch.Alarm(this, `DrillFailed_${dbId}`, {
+          alarmDescription: `The restore drill of ${database} FAILED: see reports/drills/<date>/${database}.html in the vault for the failed checks.`,
+          metric: databaseMetric(Metrics.drillPassed, database, { statistic: cloudwatch.Stats.MINIMUM, period: day }),
+          threshold: 1,
+          evaluationPeriods: 1,
+          comparisonOperator: cloudwatch.ComparisonOperator.LESS_THAN_THRESHOLD,
+          treatMissingData: cloudwatch.TreatMissingData.NOT_BREACHING,
+        }),
+      );
+      rto.set(
+        database,
+        new cloudwatch.Alarm(this, `RtoExceeded_${dbId}`, {
+          alarmDescription: `RTO exceeded: the drill restore of ${database} took longer than ${props.rtoSeconds} s. See the drill report's phase durations.`,
+          metric: databaseMetric(Metrics.restoreSeconds, database, {
+            statistic: cloudwatch.Stats.MAXIMUM,
+            period: day,
+          }),
+          threshold: props.rtoSeconds,
+          evaluationPeriods: 1,
+          comparisonOperator: cloudwatch.ComparisonOperator.GREATER_THAN_THRESHOLD,
+          treatMissingData: cloudwatch.TreatMissingData.NOT_BREACHING,
+        }),
+      );
       // CloudWatch cannot evaluate 35 days at once (7 at most), hence the daily age metric.
-      stale.set(database, new cloudwatch.Alarm(this, `NoRecentDrill_${dbId}`, {
-        alarmDescription: `No restore drill of ${database} in ${maxDays} days (metric ${Metrics.daysSinceLastDrill}, missing data counts: never drilled, or the drill-age Lambda stopped). Start a drill by hand (README).`,
-        metric: databaseMetric(Metrics.daysSinceLastDrill, database, { statistic: cloudwatch.Stats.MAXIMUM, period: day }),
-        threshold: maxDays,
-        evaluationPeriods: 1,
-        comparisonOperator: cloudwatch.ComparisonOperator.GREATER_THAN_THRESHOLD,
-        treatMissingData: cloudwatch.TreatMissingData.BREACHING,
-      }));
+      stale.set(
+        database,
+        new cloudwatch.Alarm(this, `NoRecentDrill_${dbId}`, {
+          alarmDescription: `No restore drill of ${database} in ${maxDays} days (metric ${Metrics.daysSinceLastDrill}, missing data counts: never drilled, or the drill-age Lambda stopped). Start a drill by hand (README).`,
+          metric: databaseMetric(Metrics.daysSinceLastDrill, database, {
+            statistic: cloudwatch.Stats.MAXIMUM,
+            period: day,
+          }),
+          threshold: maxDays,
+          evaluationPeriods: 1,
+          comparisonOperator: cloudwatch.ComparisonOperator.GREATER_THAN_THRESHOLD,
+          treatMissingData: cloudwatch.TreatMissingData.BREACHING,
+        }),
+      );
     }
     const trend = new Map<string, cloudwatch.Alarm[]>();
     for (const database of props.databases) {
@@ -258,7 +327,10 @@ export class DrillMonitoring extends Construct {
       trend.set(database, [
         new cloudwatch.Alarm(this, `RestoreTrendGrowth_${dbId}`, {
           alarmDescription: `Drill restores of ${database} are getting slower: the median of the last three is more than ${DrillTrend.growthAlarmPercent}% above the three before. See the drill report's trend; act before the RTO is at risk.`,
-          metric: databaseMetric(Metrics.restoreTrendGrowthPercent, database, { statistic: cloudwatch.Stats.MAXIMUM, period: day }),
+          metric: databaseMetric(Metrics.restoreTrendGrowthPercent, database, {
+            statistic: cloudwatch.Stats.MAXIMUM,
+            period: day,
+          }),
           threshold: DrillTrend.growthAlarmPercent,
           evaluationPeriods: 1,
           comparisonOperator: cloudwatch.ComparisonOperator.GREATER_THAN_THRESHOLD,
@@ -275,34 +347,57 @@ export class DrillMonitoring extends Construct {
       ]);
     }
     const verifiedDays = props.maxVerifiedBackupAgeDays ?? 8;
-    if (!(verifiedDays > 0)) throw new Error(`DrillMonitoring ${this.node.path}: maxVerifiedBackupAgeDays is ${verifiedDays}; use a number of days > 0`);
+    if (!(verifiedDays > 0))
+      throw new Error(
+        `DrillMonitoring ${this.node.path}: maxVerifiedBackupAgeDays is ${verifiedDays}; use a number of days > 0`,
+      );
     const verified = new Map<string, cloudwatch.Alarm>();
     for (const database of props.databases) {
       // Daily from the drill-age Lambda (and with each drill report): missing means nothing verified is held, or the watch stopped.
-      verified.set(database, new cloudwatch.Alarm(this, `VerifiedBackupTooOld_${idOf(database)}`, {
-        alarmDescription: `The newest verified backup of ${database} (under S3 Legal Hold, metric ${Metrics.verifiedBackupAgeHours}) is older than ${verifiedDays} days, or none is held (missing data counts). Run a drill or dr check --backup latest --hold (README "The newest verified backup").`,
-        metric: databaseMetric(Metrics.verifiedBackupAgeHours, database, { statistic: cloudwatch.Stats.MINIMUM, period: day }),
-        threshold: verifiedDays * 24,
-        evaluationPeriods: 1,
-        comparisonOperator: cloudwatch.ComparisonOperator.GREATER_THAN_THRESHOLD,
-        treatMissingData: cloudwatch.TreatMissingData.BREACHING,
-      }));
+      verified.set(
+        database,
+        new cloudwatch.Alarm(this, `VerifiedBackupTooOld_${idOf(database)}`, {
+          alarmDescription: `The newest verified backup of ${database} (under S3 Legal Hold, metric ${Metrics.verifiedBackupAgeHours}) is older than ${verifiedDays} days, or none is held (missing data counts). Run a drill or dr check --backup latest --hold (README "The newest verified backup").`,
+          metric: databaseMetric(Metrics.verifiedBackupAgeHours, database, {
+            statistic: cloudwatch.Stats.MINIMUM,
+            period: day,
+          }),
+          threshold: verifiedDays * 24,
+          evaluationPeriods: 1,
+          comparisonOperator: cloudwatch.ComparisonOperator.GREATER_THAN_THRESHOLD,
+          treatMissingData: cloudwatch.TreatMissingData.BREACHING,
+        }),
+      );
     }
     this.verifiedBackupAgeAlarms = verified;
     const unsigned = new Map<string, cloudwatch.Alarm>();
     for (const database of props.databases) {
       // Emitted only when a report could not be signed: missing data is a signed report (or no drill).
-      unsigned.set(database, new cloudwatch.Alarm(this, `ReportUnsigned_${idOf(database)}`, {
-        alarmDescription: `The drill report of ${database} could not be signed with the KMS key and was written unsigned (its 'unsigned' field says why): it is not evidence an auditor can check. Fix the key or the report Lambda's kms:Sign permission.`,
-        metric: databaseMetric(Metrics.reportUnsigned, database, { statistic: cloudwatch.Stats.MAXIMUM, period: day }),
-        threshold: 1,
-        evaluationPeriods: 1,
-        comparisonOperator: cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
-        treatMissingData: cloudwatch.TreatMissingData.NOT_BREACHING,
-      }));
+      unsigned.set(
+        database,
+        new cloudwatch.Alarm(this, `ReportUnsigned_${idOf(database)}`, {
+          alarmDescription: `The drill report of ${database} could not be signed with the KMS key and was written unsigned (its 'unsigned' field says why): it is not evidence an auditor can check. Fix the key or the report Lambda's kms:Sign permission.`,
+          metric: databaseMetric(Metrics.reportUnsigned, database, {
+            statistic: cloudwatch.Stats.MAXIMUM,
+            period: day,
+          }),
+          threshold: 1,
+          evaluationPeriods: 1,
+          comparisonOperator: cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
+          treatMissingData: cloudwatch.TreatMissingData.NOT_BREACHING,
+        }),
+      );
     }
     this.reportUnsignedAlarms = unsigned;
-    for (const alarm of [...failed.values(), ...rto.values(), ...stale.values(), ...[...trend.values()].flat(), ...verified.values(), ...unsigned.values()]) alarm.addAlarmAction(notify);
+    for (const alarm of [
+      ...failed.values(),
+      ...rto.values(),
+      ...stale.values(),
+      ...[...trend.values()].flat(),
+      ...verified.values(),
+      ...unsigned.values(),
+    ])
+      alarm.addAlarmAction(notify);
     this.restoreTrendAlarms = trend;
     this.drillFailedAlarms = failed;
     this.rtoExceededAlarms = rto;
@@ -341,14 +436,24 @@ export class DrDashboard extends Construct {
       defaultInterval: Duration.days(90),
       widgets: [
         [
-          new cloudwatch.GraphWidget({ title: 'Successful backups per day', left: per(Metrics.backupSucceeded, cloudwatch.Stats.SUM, day), width: 12 }),
-          new cloudwatch.GraphWidget({ title: 'Age of the drilled backup (hours)', left: per(Metrics.backupAgeHours, cloudwatch.Stats.MAXIMUM, day), width: 12 }),
+          new cloudwatch.GraphWidget({
+            title: 'Successful backups per day',
+            left: per(Metrics.backupSucceeded, cloudwatch.Stats.SUM, day),
+            width: 12,
+          }),
+          new cloudwatch.GraphWidget({
+            title: 'Age of the drilled backup (hours)',
+            left: per(Metrics.backupAgeHours, cloudwatch.Stats.MAXIMUM, day),
+            width: 12,
+          }),
         ],
         [
           new cloudwatch.GraphWidget({
             title: 'Drill restore time vs RTO (seconds)',
             left: per(Metrics.restoreSeconds, cloudwatch.Stats.MAXIMUM, day),
-            leftAnnotations: [{ value: props.rtoSeconds, label: `RTO ${props.rtoSeconds} s`, color: cloudwatch.Color.RED }],
+            leftAnnotations: [
+              { value: props.rtoSeconds, label: `RTO ${props.rtoSeconds} s`, color: cloudwatch.Color.RED },
+            ],
             leftYAxis: { min: 0 },
             width: 12,
           }),
@@ -358,11 +463,23 @@ export class DrDashboard extends Construct {
             leftYAxis: { min: 0, max: 1 },
             width: 6,
           }),
-          new cloudwatch.SingleValueWidget({ title: 'Days since last drill', metrics: per(Metrics.daysSinceLastDrill, cloudwatch.Stats.MAXIMUM, day), width: 6 }),
+          new cloudwatch.SingleValueWidget({
+            title: 'Days since last drill',
+            metrics: per(Metrics.daysSinceLastDrill, cloudwatch.Stats.MAXIMUM, day),
+            width: 6,
+          }),
         ],
         [
-          new cloudwatch.GraphWidget({ title: 'Backup workflow executions', left: executions('backup', props.backupStateMachine), width: 12 }),
-          new cloudwatch.GraphWidget({ title: 'Drill workflow executions', left: executions('drill', props.drillStateMachine), width: 12 }),
+          new cloudwatch.GraphWidget({
+            title: 'Backup workflow executions',
+            left: executions('backup', props.backupStateMachine),
+            width: 12,
+          }),
+          new cloudwatch.GraphWidget({
+            title: 'Drill workflow executions',
+            left: executions('drill', props.drillStateMachine),
+            width: 12,
+          }),
         ],
       ],
     });
@@ -373,10 +490,23 @@ export class DrDashboard extends Construct {
  * Alarms on executions of `stateMachine` that timed out or were aborted: neither counts as failed,
  * so without these a stuck restore or a cancelled drill would stay silent.
  */
-export function executionStoppedAlarms(scope: Construct, id: string, stateMachine: sfn.IStateMachine, topic: sns.ITopic): cloudwatch.Alarm[] {
+export function executionStoppedAlarms(
+  scope: Construct,
+  id: string,
+  stateMachine: sfn.IStateMachine,
+  topic: sns.ITopic,
+): cloudwatch.Alarm[] {
   const alarms = [
-    ['TimedOut', stateMachine.metricTimedOut({ period: Duration.minutes(5), statistic: cloudwatch.Stats.SUM }), 'timed out'],
-    ['Aborted', stateMachine.metricAborted({ period: Duration.minutes(5), statistic: cloudwatch.Stats.SUM }), 'was aborted'],
+    [
+      'TimedOut',
+      stateMachine.metricTimedOut({ period: Duration.minutes(5), statistic: cloudwatch.Stats.SUM }),
+      'timed out',
+    ],
+    [
+      'Aborted',
+      stateMachine.metricAborted({ period: Duration.minutes(5), statistic: cloudwatch.Stats.SUM }),
+      'was aborted',
+    ],
   ] as const;
   return alarms.map(([suffix, metric, what]) => {
     const alarm = new cloudwatch.Alarm(scope, `${id}${suffix}`, {
@@ -393,7 +523,12 @@ export function executionStoppedAlarms(scope: Construct, id: string, stateMachin
 }
 
 /** Fires on any failed execution of `stateMachine` in a 5-minute period; no executions is fine. */
-function executionFailedAlarm(scope: Construct, id: string, stateMachine: sfn.IStateMachine, description: string): cloudwatch.Alarm {
+function executionFailedAlarm(
+  scope: Construct,
+  id: string,
+  stateMachine: sfn.IStateMachine,
+  description: string,
+): cloudwatch.Alarm {
   return new cloudwatch.Alarm(scope, id, {
     alarmDescription: description,
     metric: stateMachine.metricFailed({ period: Duration.minutes(5), statistic: cloudwatch.Stats.SUM }),

@@ -1,7 +1,7 @@
 import { Duration, RemovalPolicy, Stack, Validations } from 'aws-cdk-lib';
 import * as iam from 'aws-cdk-lib/aws-iam';
 import * as kms from 'aws-cdk-lib/aws-kms';
-import * as s3 from 'aws-cdk-lib/aws-s3';
+import type * as s3 from 'aws-cdk-lib/aws-s3';
 import { Construct, type IConstruct } from 'constructs';
 import { nagResourceName } from '../nag.ts';
 import { defaultBreakGlassRoleArn, protectBucket, protectKey } from './protection.ts';
@@ -83,15 +83,19 @@ export class PitrRepository extends Construct {
     const noncurrent = props.noncurrentVersionExpiration ?? retention;
     validateNoncurrentExpiration(`PitrRepository ${this.node.path}`, noncurrent);
     if (noncurrent.toDays() < retention.toDays()) {
-      throw new Error(`PitrRepository ${this.node.path}: noncurrentVersionExpiration (${noncurrent.toHumanString()}) is shorter than retention (${retention.toHumanString()}); keep deleted versions at least as long as the recovery window, or leave it out`);
+      throw new Error(
+        `PitrRepository ${this.node.path}: noncurrentVersionExpiration (${noncurrent.toHumanString()}) is shorter than retention (${retention.toHumanString()}); keep deleted versions at least as long as the recovery window, or leave it out`,
+      );
     }
     const removalPolicy = props.removalPolicy ?? RemovalPolicy.RETAIN;
 
-    this.key = props.encryptionKey ?? new kms.Key(this, 'Key', {
-      description: 'crypto-stock-dr pgBackRest repository (SSE-KMS for WAL and base backups)',
-      enableKeyRotation: true,
-      removalPolicy,
-    });
+    this.key =
+      props.encryptionKey ??
+      new kms.Key(this, 'Key', {
+        description: 'crypto-stock-dr pgBackRest repository (SSE-KMS for WAL and base backups)',
+        enableKeyRotation: true,
+        removalPolicy,
+      });
 
     // No objectLockEnabled, deliberately: see the class comment. Lifecycle touches only noncurrent
     // versions and incomplete uploads: pgBackRest owns retention.
@@ -109,7 +113,8 @@ export class PitrRepository extends Construct {
 
     const objects = this.objectsArn();
     this.hostPolicy = new iam.ManagedPolicy(this, 'HostPolicy', {
-      description: 'crypto-stock-dr: attach to the database host role; pgBackRest archive-push, backup, expire and restore on the PITR repository',
+      description:
+        'crypto-stock-dr: attach to the database host role; pgBackRest archive-push, backup, expire and restore on the PITR repository',
       statements: [
         new iam.PolicyStatement({
           sid: 'ListRepository',
@@ -131,7 +136,10 @@ export class PitrRepository extends Construct {
         }),
       ],
     });
-    this.acknowledgeObjectsWildcard(this.hostPolicy, 'pgBackRest chooses its keys at run time (archive/<stanza>/..., backup/<stanza>/<label>/...); the wildcard covers only the pitr/ prefix of the PITR repository bucket, never the backup vault.');
+    this.acknowledgeObjectsWildcard(
+      this.hostPolicy,
+      'pgBackRest chooses its keys at run time (archive/<stanza>/..., backup/<stanza>/<label>/...); the wildcard covers only the pitr/ prefix of the PITR repository bucket, never the backup vault.',
+    );
   }
 
   /** Lets `grantee` read the repository (a PITR restore: pgBackRest restore and archive-get) and decrypt it. */
@@ -139,7 +147,10 @@ export class PitrRepository extends Construct {
     this.grantList(grantee);
     const grant = iam.Grant.addToPrincipal({ grantee, actions: ['s3:GetObject'], resourceArns: [this.objectsArn()] });
     this.key.grant(grantee, 'kms:Decrypt');
-    this.acknowledgeObjectsWildcard(grantee, 'A PITR restore reads pgBackRest keys chosen at run time (backup manifests, files, WAL); read-only, and only under the pitr/ prefix.');
+    this.acknowledgeObjectsWildcard(
+      grantee,
+      'A PITR restore reads pgBackRest keys chosen at run time (backup manifests, files, WAL); read-only, and only under the pitr/ prefix.',
+    );
     return grant;
   }
 
@@ -151,7 +162,10 @@ export class PitrRepository extends Construct {
     this.grantList(grantee);
     // s3:GetObject authorizes HeadObject; there is no narrower action.
     const grant = iam.Grant.addToPrincipal({ grantee, actions: ['s3:GetObject'], resourceArns: [this.objectsArn()] });
-    this.acknowledgeObjectsWildcard(grantee, 'The RPO watch heads the newest WAL segment and backup manifest, whose keys are chosen by pgBackRest; only under the pitr/ prefix, and without the key it cannot decrypt their content.');
+    this.acknowledgeObjectsWildcard(
+      grantee,
+      'The RPO watch heads the newest WAL segment and backup manifest, whose keys are chosen by pgBackRest; only under the pitr/ prefix, and without the key it cannot decrypt their content.',
+    );
     return grant;
   }
 

@@ -32,20 +32,27 @@ export const PROTECTED_BUCKET_ACTIONS = [
 ] as const;
 
 /** Key actions that would make every copy unreadable (deletion, disabling) or unlock the key policy. */
-export const PROTECTED_KEY_ACTIONS = ['kms:ScheduleKeyDeletion', 'kms:DisableKey', 'kms:PutKeyPolicy', 'kms:DeleteAlias'] as const;
+export const PROTECTED_KEY_ACTIONS = [
+  'kms:ScheduleKeyDeletion',
+  'kms:DisableKey',
+  'kms:PutKeyPolicy',
+  'kms:DeleteAlias',
+] as const;
 
 const notBreakGlass = (breakGlassRoleArn: string) => ({ ArnNotEquals: { 'aws:PrincipalArn': breakGlassRoleArn } });
 
 /** Adds the DenyProtectionChanges statement to `bucket`'s policy. */
 export function protectBucket(bucket: s3.Bucket, breakGlassRoleArn: string): void {
-  bucket.addToResourcePolicy(new iam.PolicyStatement({
-    sid: 'DenyProtectionChangesExceptBreakGlass',
-    effect: iam.Effect.DENY,
-    principals: [new iam.AnyPrincipal()],
-    actions: [...PROTECTED_BUCKET_ACTIONS],
-    resources: [bucket.bucketArn, bucket.arnForObjects('*')],
-    conditions: notBreakGlass(breakGlassRoleArn),
-  }));
+  bucket.addToResourcePolicy(
+    new iam.PolicyStatement({
+      sid: 'DenyProtectionChangesExceptBreakGlass',
+      effect: iam.Effect.DENY,
+      principals: [new iam.AnyPrincipal()],
+      actions: [...PROTECTED_BUCKET_ACTIONS],
+      resources: [bucket.bucketArn, bucket.arnForObjects('*')],
+      conditions: notBreakGlass(breakGlassRoleArn),
+    }),
+  );
 }
 
 /**
@@ -54,16 +61,20 @@ export function protectBucket(bucket: s3.Bucket, breakGlassRoleArn: string): voi
  */
 export function protectKey(key: kms.IKey, breakGlassRoleArn: string): void {
   if (!(key instanceof kms.Key)) {
-    throw new Error(`protectKey: the key ${key.node.path} is imported, so its policy is not in this app; protect it where it is defined, or let the construct create its key`);
+    throw new Error(
+      `protectKey: the key ${key.node.path} is imported, so its policy is not in this app; protect it where it is defined, or let the construct create its key`,
+    );
   }
-  key.addToResourcePolicy(new iam.PolicyStatement({
-    sid: 'DenyKeyDestructionExceptBreakGlass',
-    effect: iam.Effect.DENY,
-    principals: [new iam.AnyPrincipal()],
-    actions: [...PROTECTED_KEY_ACTIONS],
-    resources: ['*'],
-    conditions: notBreakGlass(breakGlassRoleArn),
-  }));
+  key.addToResourcePolicy(
+    new iam.PolicyStatement({
+      sid: 'DenyKeyDestructionExceptBreakGlass',
+      effect: iam.Effect.DENY,
+      principals: [new iam.AnyPrincipal()],
+      actions: [...PROTECTED_KEY_ACTIONS],
+      resources: ['*'],
+      conditions: notBreakGlass(breakGlassRoleArn),
+    }),
+  );
   // KMS refuses a key policy that denies PutKeyPolicy to the principal creating the key (here
   // CloudFormation's role) unless the lockout safety check is bypassed. The lockout is the point:
   // only the break-glass role may change this policy afterwards.
@@ -80,9 +91,23 @@ export interface TamperAlarmProps {
 }
 
 /** Bucket API calls (CloudTrail management events) that would weaken a bucket's protection. */
-export const TAMPER_BUCKET_EVENTS = ['PutBucketPolicy', 'DeleteBucketPolicy', 'PutBucketLifecycleConfiguration', 'DeleteBucketLifecycle', 'PutBucketReplication', 'DeleteBucketReplication', 'PutBucketVersioning', 'PutObjectLockConfiguration'] as const;
+export const TAMPER_BUCKET_EVENTS = [
+  'PutBucketPolicy',
+  'DeleteBucketPolicy',
+  'PutBucketLifecycleConfiguration',
+  'DeleteBucketLifecycle',
+  'PutBucketReplication',
+  'DeleteBucketReplication',
+  'PutBucketVersioning',
+  'PutObjectLockConfiguration',
+] as const;
 /** Object deletes: no role of this app may delete a backup, so any attempt (a governance bypass above all) is tampering. S3 data events: they need a trail that records them (README). */
-export const TAMPER_OBJECT_EVENTS = ['DeleteObject', 'DeleteObjects', 'PutObjectRetention', 'PutObjectLegalHold'] as const;
+export const TAMPER_OBJECT_EVENTS = [
+  'DeleteObject',
+  'DeleteObjects',
+  'PutObjectRetention',
+  'PutObjectLegalHold',
+] as const;
 /** Key API calls that would make every copy unreadable or unlock the key policy. */
 export const TAMPER_KEY_EVENTS = ['ScheduleKeyDeletion', 'DisableKey', 'PutKeyPolicy', 'DeleteAlias'] as const;
 
@@ -99,12 +124,13 @@ export class TamperAlarm extends Construct {
     super(scope, id);
     const target = new targets.SnsTopic(props.topic, {
       message: events.RuleTargetInput.fromText(
-        `crypto-stock-dr TAMPERING ALERT: ${events.EventField.fromPath('$.detail.eventName')} by ${events.EventField.fromPath('$.detail.userIdentity.arn')}`
-        + ` on ${events.EventField.fromPath('$.detail.requestParameters')} (error: ${events.EventField.fromPath('$.detail.errorCode')}). Check CloudTrail; README "Break glass".`,
+        `crypto-stock-dr TAMPERING ALERT: ${events.EventField.fromPath('$.detail.eventName')} by ${events.EventField.fromPath('$.detail.userIdentity.arn')}` +
+          ` on ${events.EventField.fromPath('$.detail.requestParameters')} (error: ${events.EventField.fromPath('$.detail.errorCode')}). Check CloudTrail; README "Break glass".`,
       ),
     });
     this.bucketRule = new events.Rule(this, 'BucketRule', {
-      description: 'crypto-stock-dr: attempts to change the backup buckets\' policy, lifecycle, replication, versioning or Object Lock, or to delete their objects',
+      description:
+        "crypto-stock-dr: attempts to change the backup buckets' policy, lifecycle, replication, versioning or Object Lock, or to delete their objects",
       eventPattern: {
         source: ['aws.s3'],
         detailType: ['AWS API Call via CloudTrail'],

@@ -95,7 +95,9 @@ export class VaultReplication extends Construct {
     const { vault, destination } = props;
     const stack = Stack.of(this);
     if (destination.region === stack.region) {
-      throw new Error(`VaultReplication ${this.node.path}: the destination region ${destination.region} is the vault's own region; choose another region (config offsite.region) so a regional outage cannot take both copies`);
+      throw new Error(
+        `VaultReplication ${this.node.path}: the destination region ${destination.region} is the vault's own region; choose another region (config offsite.region) so a regional outage cannot take both copies`,
+      );
     }
     const rtc = props.replicationTimeControl ?? false;
     const maxLatency = props.maxLatency ?? (rtc ? Duration.minutes(15) : Duration.hours(1));
@@ -104,7 +106,10 @@ export class VaultReplication extends Construct {
     const destinationKeyArns = `arn:${Aws.PARTITION}:kms:${destination.region}:${destinationAccount}:key/*`;
     const aliasArn = `arn:${Aws.PARTITION}:kms:${destination.region}:${destinationAccount}:alias/${destination.keyAlias}`;
     const prefix = props.prefix ?? BackupVault.BACKUPS_PREFIX;
-    if (!prefix.endsWith('/') || prefix.startsWith('/')) throw new Error(`VaultReplication ${this.node.path}: prefix "${prefix}" must be a folder like "pitr/" (ending in /, no leading /)`);
+    if (!prefix.endsWith('/') || prefix.startsWith('/'))
+      throw new Error(
+        `VaultReplication ${this.node.path}: prefix "${prefix}" must be a folder like "pitr/" (ending in /, no leading /)`,
+      );
     const backups = `${prefix}*`;
     const ruleId = props.ruleId ?? VaultReplication.RULE_ID;
     const what = props.what ?? 'backups';
@@ -123,7 +128,13 @@ export class VaultReplication extends Construct {
         }),
         new iam.PolicyStatement({
           // GetObjectRetention/LegalHold: the replica keeps the source's Object Lock dates.
-          actions: ['s3:GetObjectVersionForReplication', 's3:GetObjectVersionAcl', 's3:GetObjectVersionTagging', 's3:GetObjectRetention', 's3:GetObjectLegalHold'],
+          actions: [
+            's3:GetObjectVersionForReplication',
+            's3:GetObjectVersionAcl',
+            's3:GetObjectVersionTagging',
+            's3:GetObjectRetention',
+            's3:GetObjectLegalHold',
+          ],
           resources: [vault.bucket.arnForObjects(backups)],
         }),
         new iam.PolicyStatement({
@@ -141,7 +152,7 @@ export class VaultReplication extends Construct {
           actions: ['kms:Encrypt', 'kms:GenerateDataKey'],
           resources: [destinationKeyArns],
           conditions: {
-            'StringEquals': { 'kms:ViaService': `s3.${destination.region}.amazonaws.com` },
+            StringEquals: { 'kms:ViaService': `s3.${destination.region}.amazonaws.com` },
             'ForAnyValue:StringEquals': { 'kms:ResourceAliases': `alias/${destination.keyAlias}` },
           },
         }),
@@ -159,38 +170,46 @@ export class VaultReplication extends Construct {
       },
       {
         id: `AwsSolutions-IAM5[Resource::${nagResourceName(this, destinationKeyArns)}]`,
-        reason: 'The offsite key is in another region (maybe account) and its key id is random, so it is named by alias: key/* is narrowed by kms:ResourceAliases to the offsite alias and kms:ViaService to S3 in that region.',
+        reason:
+          'The offsite key is in another region (maybe account) and its key id is random, so it is named by alias: key/* is narrowed by kms:ResourceAliases to the offsite alias and kms:ViaService to S3 in that region.',
       },
     );
 
     const cfnBucket = vault.bucket.node.defaultChild as s3.CfnBucket;
     cfnBucket.replicationConfiguration = {
       role: this.role.roleArn,
-      rules: [{
-        id: ruleId,
-        status: 'Enabled',
-        priority: 1,
-        filter: { prefix },
-        // Never replicate deletions: a delete marker on the primary leaves the replica current.
-        deleteMarkerReplication: { status: 'Disabled' },
-        sourceSelectionCriteria: { sseKmsEncryptedObjects: { status: 'Enabled' } },
-        destination: {
-          bucket: destinationBucketArn,
-          account: destination.account,
-          encryptionConfiguration: { replicaKmsKeyId: aliasArn },
-          metrics: rtc ? { status: 'Enabled', eventThreshold: { minutes: 15 } } : { status: 'Enabled' },
-          replicationTime: rtc ? { status: 'Enabled', time: { minutes: 15 } } : undefined,
+      rules: [
+        {
+          id: ruleId,
+          status: 'Enabled',
+          priority: 1,
+          filter: { prefix },
+          // Never replicate deletions: a delete marker on the primary leaves the replica current.
+          deleteMarkerReplication: { status: 'Disabled' },
+          sourceSelectionCriteria: { sseKmsEncryptedObjects: { status: 'Enabled' } },
+          destination: {
+            bucket: destinationBucketArn,
+            account: destination.account,
+            encryptionConfiguration: { replicaKmsKeyId: aliasArn },
+            metrics: rtc ? { status: 'Enabled', eventThreshold: { minutes: 15 } } : { status: 'Enabled' },
+            replicationTime: rtc ? { status: 'Enabled', time: { minutes: 15 } } : undefined,
+          },
         },
-      }],
+      ],
     };
 
-    const metric = (metricName: string, statistic: string) => new cloudwatch.Metric({
-      namespace: 'AWS/S3',
-      metricName,
-      dimensionsMap: { SourceBucket: vault.bucket.bucketName, DestinationBucket: destination.bucketName, RuleId: ruleId },
-      statistic,
-      period: Duration.minutes(5),
-    });
+    const metric = (metricName: string, statistic: string) =>
+      new cloudwatch.Metric({
+        namespace: 'AWS/S3',
+        metricName,
+        dimensionsMap: {
+          SourceBucket: vault.bucket.bucketName,
+          DestinationBucket: destination.bucketName,
+          RuleId: ruleId,
+        },
+        statistic,
+        period: Duration.minutes(5),
+      });
     this.latencyAlarm = new cloudwatch.Alarm(this, 'LatencyAlarm', {
       alarmDescription: `Offsite replication of ${what} is more than ${maxLatency.toHumanString()} behind (AWS/S3 ReplicationLatency); check the replication role, the offsite bucket and key policies`,
       metric: metric('ReplicationLatency', 'Maximum'),
@@ -209,7 +228,8 @@ export class VaultReplication extends Construct {
       treatMissingData: cloudwatch.TreatMissingData.NOT_BREACHING,
     });
     if (props.alarmTopic) {
-      for (const alarm of [this.latencyAlarm, this.failedAlarm]) alarm.addAlarmAction(new actions.SnsAction(props.alarmTopic));
+      for (const alarm of [this.latencyAlarm, this.failedAlarm])
+        alarm.addAlarmAction(new actions.SnsAction(props.alarmTopic));
     }
   }
 }

@@ -56,19 +56,27 @@ export class RpoWatch extends Construct {
     super(scope, id);
     const where = `RpoWatch ${this.node.path}`;
     if (!/^[A-Za-z0-9_][A-Za-z0-9_.-]{0,62}$/.test(props.stanza)) {
-      throw new Error(`${where}: stanza "${props.stanza}" is not a pgBackRest stanza name; use letters, digits, _, - and . as in pgbackrest.conf (e.g. crypto_stock)`);
+      throw new Error(
+        `${where}: stanza "${props.stanza}" is not a pgBackRest stanza name; use letters, digits, _, - and . as in pgbackrest.conf (e.g. crypto_stock)`,
+      );
     }
     const rpo = props.rpo ?? Duration.minutes(5);
     const interval = props.interval ?? Duration.minutes(1);
     const baseMax = props.baseBackupMaxAge ?? Duration.days(8);
     if (rpo.toSeconds() < 60 || rpo.toSeconds() > 86_400) {
-      throw new Error(`${where}: rpo is ${rpo.toHumanString()}; use 1 minute to 1 day (WAL is archived at least every archive_timeout)`);
+      throw new Error(
+        `${where}: rpo is ${rpo.toHumanString()}; use 1 minute to 1 day (WAL is archived at least every archive_timeout)`,
+      );
     }
     if (interval.toSeconds() < 60 || interval.toSeconds() > 300 || interval.toSeconds() % 60 !== 0) {
-      throw new Error(`${where}: interval is ${interval.toHumanString()}; use whole minutes from 1 to 5, so a check lands in every 5-minute alarm period`);
+      throw new Error(
+        `${where}: interval is ${interval.toHumanString()}; use whole minutes from 1 to 5, so a check lands in every 5-minute alarm period`,
+      );
     }
     if (baseMax.toSeconds() < 86_400) {
-      throw new Error(`${where}: baseBackupMaxAge is ${baseMax.toHumanString()}; use at least Duration.days(1) (backups run daily at most)`);
+      throw new Error(
+        `${where}: baseBackupMaxAge is ${baseMax.toHumanString()}; use at least Duration.days(1) (backups run daily at most)`,
+      );
     }
 
     this.function = new DrFunction(this, 'Function', {
@@ -87,13 +95,14 @@ export class RpoWatch extends Construct {
     // A retry would only report a later age; the next scheduled run does that anyway.
     this.rule.addTarget(new targets.LambdaFunction(this.function.function, { retryAttempts: 0 }));
 
-    const metric = (metricName: string) => new cloudwatch.Metric({
-      namespace: Metrics.namespace,
-      metricName,
-      dimensionsMap: { [Metrics.stanzaDimension]: props.stanza },
-      statistic: cloudwatch.Stats.MAXIMUM,
-      period: Duration.minutes(5),
-    });
+    const metric = (metricName: string) =>
+      new cloudwatch.Metric({
+        namespace: Metrics.namespace,
+        metricName,
+        dimensionsMap: { [Metrics.stanzaDimension]: props.stanza },
+        statistic: cloudwatch.Stats.MAXIMUM,
+        period: Duration.minutes(5),
+      });
     this.walArchiveAge = metric(Metrics.walArchiveAgeSeconds);
     this.baseBackupAge = metric(Metrics.baseBackupAgeSeconds);
 
@@ -130,7 +139,12 @@ export class RpoWatch extends Construct {
       evaluationPeriods: 1,
       treatMissingData: cloudwatch.TreatMissingData.BREACHING,
     });
-    for (const alarm of [this.walTooOldAlarm, this.baseBackupTooOldAlarm, this.walGapAlarm, this.archiverFailingAlarm]) {
+    for (const alarm of [
+      this.walTooOldAlarm,
+      this.baseBackupTooOldAlarm,
+      this.walGapAlarm,
+      this.archiverFailingAlarm,
+    ]) {
       alarm.addAlarmAction(new actions.SnsAction(props.alarmTopic));
       alarm.addOkAction(new actions.SnsAction(props.alarmTopic));
     }

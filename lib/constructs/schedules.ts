@@ -25,7 +25,12 @@ export class BackupSchedule extends Construct {
   constructor(scope: Construct, id: string, props: BackupScheduleProps) {
     super(scope, id);
     // A fixed input, not the scheduled event: the workflow reads only an optional "tier".
-    this.rule = startOnSchedule(this, props, 'crypto-stock-dr: nightly backup of every configured database', events.Schedule.cron({ minute: '0', hour: '2' }));
+    this.rule = startOnSchedule(
+      this,
+      props,
+      'crypto-stock-dr: nightly backup of every configured database',
+      events.Schedule.cron({ minute: '0', hour: '2' }),
+    );
   }
 }
 
@@ -50,12 +55,22 @@ export class DrillSchedule extends Construct {
 
   constructor(scope: Construct, id: string, props: DrillScheduleProps) {
     super(scope, id);
-    this.rule = startOnSchedule(this, props, 'crypto-stock-dr: monthly restore drill (first Sunday) of every configured database', events.Schedule.cron({ minute: '0', hour: '3', weekDay: 'SUN#1' }));
+    this.rule = startOnSchedule(
+      this,
+      props,
+      'crypto-stock-dr: monthly restore drill (first Sunday) of every configured database',
+      events.Schedule.cron({ minute: '0', hour: '3', weekDay: 'SUN#1' }),
+    );
   }
 }
 
 /** A rule starting `props.stateMachine` with `{}` as input on `props.schedule ?? defaultSchedule`. */
-function startOnSchedule(scope: Construct, props: BackupScheduleProps | DrillScheduleProps, description: string, defaultSchedule: events.Schedule): events.Rule {
+function startOnSchedule(
+  scope: Construct,
+  props: BackupScheduleProps | DrillScheduleProps,
+  description: string,
+  defaultSchedule: events.Schedule,
+): events.Rule {
   const rule = new events.Rule(scope, 'Rule', {
     description,
     schedule: props.schedule ?? defaultSchedule,

@@ -1,10 +1,16 @@
 import { Duration, RemovalPolicy, Validations } from 'aws-cdk-lib';
 import * as iam from 'aws-cdk-lib/aws-iam';
 import * as kms from 'aws-cdk-lib/aws-kms';
-import * as s3 from 'aws-cdk-lib/aws-s3';
+import type * as s3 from 'aws-cdk-lib/aws-s3';
 import { Construct, type IConstruct } from 'constructs';
 import { BACKUPS_ROOT } from '../../core/repository/layout.ts';
-import { EVIDENCE, EVIDENCE_RETENTION_DAYS, RETENTION_DAYS, RETENTION_TAG_KEY, TIERS } from '../../core/repository/tiers.ts';
+import {
+  EVIDENCE,
+  EVIDENCE_RETENTION_DAYS,
+  RETENTION_DAYS,
+  RETENTION_TAG_KEY,
+  TIERS,
+} from '../../core/repository/tiers.ts';
 import { nagResourceName } from '../nag.ts';
 import { defaultBreakGlassRoleArn, protectBucket, protectKey } from './protection.ts';
 import { newAccessLogsBucket, newVersionedKmsBucket, validateNoncurrentExpiration } from './versioned-bucket.ts';
@@ -81,12 +87,14 @@ export class BackupVault extends Construct {
     validateNoncurrentExpiration(`BackupVault ${this.node.path}`, noncurrent);
     const removalPolicy = props.removalPolicy ?? RemovalPolicy.RETAIN;
 
-    this.key = props.encryptionKey ?? new kms.Key(this, 'Key', {
-      description: 'crypto-stock-dr backup vault (SSE-KMS for backup objects)',
-      enableKeyRotation: true,
-      alias: props.keyAlias,
-      removalPolicy,
-    });
+    this.key =
+      props.encryptionKey ??
+      new kms.Key(this, 'Key', {
+        description: 'crypto-stock-dr backup vault (SSE-KMS for backup objects)',
+        enableKeyRotation: true,
+        alias: props.keyAlias,
+        removalPolicy,
+      });
 
     this.accessLogsBucket = props.accessLogsBucket ?? newAccessLogsBucket(this, removalPolicy);
 
@@ -106,7 +114,11 @@ export class BackupVault extends Construct {
           expiration: Duration.days(RETENTION_DAYS[tier]),
         })),
         // Drill reports, COMPLIANCE-locked for EVIDENCE_RETENTION_DAYS: expired the day their lock ends.
-        { id: `expire-${EVIDENCE}`, tagFilters: { [RETENTION_TAG_KEY]: EVIDENCE }, expiration: Duration.days(MAX_EVIDENCE_LOCK_DAYS) },
+        {
+          id: `expire-${EVIDENCE}`,
+          tagFilters: { [RETENTION_TAG_KEY]: EVIDENCE },
+          expiration: Duration.days(MAX_EVIDENCE_LOCK_DAYS),
+        },
       ],
       removalPolicy,
     });
@@ -123,38 +135,48 @@ export class BackupVault extends Construct {
    */
   private denyWriterTampering(): void {
     const backups = this.bucket.arnForObjects(`${BackupVault.BACKUPS_PREFIX}*`);
-    this.bucket.addToResourcePolicy(new iam.PolicyStatement({
-      sid: 'DenyOverwritingBackups',
-      effect: iam.Effect.DENY,
-      principals: [new iam.AnyPrincipal()],
-      actions: ['s3:PutObject'],
-      resources: [backups],
-      // PutObject and CompleteMultipartUpload must carry If-None-Match (write-once); the multipart
-      // steps that cannot carry it are exempt, as S3's conditional-write documentation prescribes.
-      conditions: {
-        'Null': { 's3:if-none-match': 'true' },
-        'StringNotEquals': { 's3:ObjectCreationOperation': ['CreateMultipartUpload', 'UploadPart', 'UploadPartCopy'] },
-      },
-    }));
-    this.bucket.addToResourcePolicy(new iam.PolicyStatement({
-      sid: 'DenyRetaggingBackups',
-      effect: iam.Effect.DENY,
-      principals: [new iam.AnyPrincipal()],
-      // A new object's tags come with its PutObject; changing them later could move a backup into a shorter tier.
-      actions: ['s3:PutObjectTagging', 's3:PutObjectVersionTagging'],
-      resources: [backups],
-      conditions: { Null: { [`s3:ExistingObjectTag/${RETENTION_TAG_KEY}`]: 'false' } },
-    }));
-    // A COMPLIANCE lock cannot be shortened by anyone: a years-long one would be a storage bill nobody can stop.
-    const denyLocksBeyond = (sid: string, days: number, scope: Pick<iam.PolicyStatementProps, 'resources' | 'notResources'>) =>
-      this.bucket.addToResourcePolicy(new iam.PolicyStatement({
-        sid,
+    this.bucket.addToResourcePolicy(
+      new iam.PolicyStatement({
+        sid: 'DenyOverwritingBackups',
         effect: iam.Effect.DENY,
         principals: [new iam.AnyPrincipal()],
-        actions: ['s3:PutObject', 's3:PutObjectRetention'],
-        ...scope,
-        conditions: { NumericGreaterThan: { 's3:object-lock-remaining-retention-days': String(days) } },
-      }));
+        actions: ['s3:PutObject'],
+        resources: [backups],
+        // PutObject and CompleteMultipartUpload must carry If-None-Match (write-once); the multipart
+        // steps that cannot carry it are exempt, as S3's conditional-write documentation prescribes.
+        conditions: {
+          Null: { 's3:if-none-match': 'true' },
+          StringNotEquals: { 's3:ObjectCreationOperation': ['CreateMultipartUpload', 'UploadPart', 'UploadPartCopy'] },
+        },
+      }),
+    );
+    this.bucket.addToResourcePolicy(
+      new iam.PolicyStatement({
+        sid: 'DenyRetaggingBackups',
+        effect: iam.Effect.DENY,
+        principals: [new iam.AnyPrincipal()],
+        // A new object's tags come with its PutObject; changing them later could move a backup into a shorter tier.
+        actions: ['s3:PutObjectTagging', 's3:PutObjectVersionTagging'],
+        resources: [backups],
+        conditions: { Null: { [`s3:ExistingObjectTag/${RETENTION_TAG_KEY}`]: 'false' } },
+      }),
+    );
+    // A COMPLIANCE lock cannot be shortened by anyone: a years-long one would be a storage bill nobody can stop.
+    const denyLocksBeyond = (
+      sid: string,
+      days: number,
+      scope: Pick<iam.PolicyStatementProps, 'resources' | 'notResources'>,
+    ) =>
+      this.bucket.addToResourcePolicy(
+        new iam.PolicyStatement({
+          sid,
+          effect: iam.Effect.DENY,
+          principals: [new iam.AnyPrincipal()],
+          actions: ['s3:PutObject', 's3:PutObjectRetention'],
+          ...scope,
+          conditions: { NumericGreaterThan: { 's3:object-lock-remaining-retention-days': String(days) } },
+        }),
+      );
     // Reports are evidence, kept longer; every other object is held to the backup tiers.
     const reports = this.bucket.arnForObjects(`${BackupVault.REPORTS_PREFIX}*`);
     denyLocksBeyond('DenyLocksBeyondTierMaximum', MAX_LOCK_DAYS, { notResources: [reports] });
@@ -210,7 +232,11 @@ export class BackupVault extends Construct {
    * keeps objects longer, and releasing one leaves the object's retention date in force.
    */
   public grantLegalHold(grantee: iam.IGrantable): iam.Grant {
-    const grant = iam.Grant.addToPrincipal({ grantee, actions: ['s3:PutObjectLegalHold', 's3:GetObjectLegalHold'], resourceArns: [this.bucket.arnForObjects(`${BackupVault.BACKUPS_PREFIX}*`)] });
+    const grant = iam.Grant.addToPrincipal({
+      grantee,
+      actions: ['s3:PutObjectLegalHold', 's3:GetObjectLegalHold'],
+      resourceArns: [this.bucket.arnForObjects(`${BackupVault.BACKUPS_PREFIX}*`)],
+    });
     this.grantListBackups(grantee);
     this.acknowledgeBackupsWildcard(grantee);
     return grant;
@@ -218,7 +244,11 @@ export class BackupVault extends Construct {
 
   /** Lets `grantee` read which backups are under Legal Hold (GetObjectLegalHold) and list backups/. */
   public grantLegalHoldRead(grantee: iam.IGrantable): iam.Grant {
-    const grant = iam.Grant.addToPrincipal({ grantee, actions: ['s3:GetObjectLegalHold'], resourceArns: [this.bucket.arnForObjects(`${BackupVault.BACKUPS_PREFIX}*`)] });
+    const grant = iam.Grant.addToPrincipal({
+      grantee,
+      actions: ['s3:GetObjectLegalHold'],
+      resourceArns: [this.bucket.arnForObjects(`${BackupVault.BACKUPS_PREFIX}*`)],
+    });
     this.grantListBackups(grantee);
     this.acknowledgeBackupsWildcard(grantee);
     return grant;
@@ -231,13 +261,18 @@ export class BackupVault extends Construct {
    */
   public grantReportsWrite(grantee: iam.IGrantable): iam.Grant {
     const objects = this.bucket.arnForObjects(`${BackupVault.REPORTS_PREFIX}*`);
-    const grant = iam.Grant.addToPrincipal({ grantee, actions: ['s3:PutObject', 's3:PutObjectRetention', 's3:PutObjectTagging', 's3:GetObject'], resourceArns: [objects] });
+    const grant = iam.Grant.addToPrincipal({
+      grantee,
+      actions: ['s3:PutObject', 's3:PutObjectRetention', 's3:PutObjectTagging', 's3:GetObject'],
+      resourceArns: [objects],
+    });
     this.key.grant(grantee, 'kms:Encrypt', 'kms:GenerateDataKey');
     const principal = grantee.grantPrincipal as Partial<IConstruct>;
     if (principal.node) {
       Validations.of(principal as IConstruct).acknowledge({
         id: `AwsSolutions-IAM5[Resource::${nagResourceName(this, objects)}]`,
-        reason: 'Report keys (reports/<date>/...) are chosen at run time; the wildcard covers only the reports/ prefix of the vault bucket, never backups/.',
+        reason:
+          'Report keys (reports/<date>/...) are chosen at run time; the wildcard covers only the reports/ prefix of the vault bucket, never backups/.',
       });
     }
     return grant;
@@ -249,7 +284,8 @@ export class BackupVault extends Construct {
     const objects = nagResourceName(this, this.bucket.arnForObjects(`${BackupVault.BACKUPS_PREFIX}*`));
     Validations.of(principal as IConstruct).acknowledge({
       id: `AwsSolutions-IAM5[Resource::${objects}]`,
-      reason: 'Backup object keys (backups/<database>/<id>/...) are chosen at run time; the wildcard covers only the backups/ prefix of the vault bucket.',
+      reason:
+        'Backup object keys (backups/<database>/<id>/...) are chosen at run time; the wildcard covers only the backups/ prefix of the vault bucket.',
     });
   }
 
@@ -259,7 +295,9 @@ export class BackupVault extends Construct {
       actions: ['s3:ListBucket'],
       resourceArns: [this.bucket.bucketArn],
       // IfExists: HeadBucket (the CLI's reachability check) is authorized as s3:ListBucket without any prefix.
-      conditions: { StringLikeIfExists: { 's3:prefix': [BackupVault.BACKUPS_PREFIX, `${BackupVault.BACKUPS_PREFIX}*`] } },
+      conditions: {
+        StringLikeIfExists: { 's3:prefix': [BackupVault.BACKUPS_PREFIX, `${BackupVault.BACKUPS_PREFIX}*`] },
+      },
     });
   }
 }

@@ -9,7 +9,9 @@ const DAY_MS = 86_400_000;
 export function validateNoncurrentExpiration(owner: string, noncurrent: Duration): void {
   const ms = noncurrent.toMilliseconds();
   if (ms < DAY_MS || ms % DAY_MS !== 0) {
-    throw new Error(`${owner}: noncurrentVersionExpiration is ${noncurrent.toHumanString()}; S3 counts whole days, so pass Duration.days(n) with n >= 1`);
+    throw new Error(
+      `${owner}: noncurrentVersionExpiration is ${noncurrent.toHumanString()}; S3 counts whole days, so pass Duration.days(n) with n >= 1`,
+    );
   }
 }
 
@@ -27,7 +29,8 @@ export function newAccessLogsBucket(scope: Construct, removalPolicy: RemovalPoli
   });
   Validations.of(logs).acknowledge({
     id: 'AwsSolutions-S1',
-    reason: 'This bucket is the server access log destination; logging it into itself would loop and another log bucket would only move the problem.',
+    reason:
+      'This bucket is the server access log destination; logging it into itself would loop and another log bucket would only move the problem.',
   });
   return logs;
 }
@@ -73,7 +76,11 @@ export function newVersionedKmsBucket(scope: Construct, id: string, props: Versi
     serverAccessLogsPrefix: props.accessLogsPrefix,
     lifecycleRules: [
       ...(props.lifecycleRules ?? []),
-      { id: 'expire-noncurrent-versions', noncurrentVersionExpiration: props.noncurrentVersionExpiration, expiredObjectDeleteMarker: true },
+      {
+        id: 'expire-noncurrent-versions',
+        noncurrentVersionExpiration: props.noncurrentVersionExpiration,
+        expiredObjectDeleteMarker: true,
+      },
       { id: 'abort-incomplete-uploads', abortIncompleteMultipartUploadAfter: Duration.days(1) },
     ],
     removalPolicy: props.removalPolicy,

@@ -8,10 +8,10 @@ import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { runNode } from '../support/process.ts';
 import { pgUrl } from '../../fixtures/pg.ts';
-import { createTestBucket, s3Env } from '../support/s3.ts';
 import pkg from '../../package.json' with { type: 'json' };
+import { runNode } from '../support/process.ts';
+import { createTestBucket, s3Env } from '../support/s3.ts';
 
 const ROOT = join(import.meta.dirname, '..', '..');
 let out: string;
@@ -43,7 +43,11 @@ describe('the bundled CLI', () => {
     expect(help.stdout).toMatch(/^dr: backups, restores and drills/);
     const version = await runNode([join(out, 'dr.mjs'), '--version'], env, tmpdir());
     expect(version.stdout).toContain(`dr ${pkg.version}`);
-    const backup = await runNode([join(out, 'dr.mjs'), 'backup', '--db', pgUrl('postgres'), '--repo', `file://${repo}`, '-q', '--json'], env, tmpdir());
+    const backup = await runNode(
+      [join(out, 'dr.mjs'), 'backup', '--db', pgUrl('postgres'), '--repo', `file://${repo}`, '-q', '--json'],
+      env,
+      tmpdir(),
+    );
     expect(backup.code, backup.stderr).toBe(0);
     const list = await runNode([join(out, 'dr.mjs'), 'list', '--repo', `file://${repo}`, '--json'], env, tmpdir());
     expect(JSON.parse(list.stdout.trim().split('\n').pop()!).backups).toHaveLength(1);
@@ -52,20 +56,29 @@ describe('the bundled CLI', () => {
   it('backs up to and lists an s3:// repository (the AWS SDK loads from its lazy chunk)', async () => {
     const bucket = await createTestBucket('dr-bundle');
     const env = { PATH: process.env.PATH!, HOME: process.env.HOME ?? '/root', ...s3Env() };
-    const backup = await runNode([join(out, 'dr.mjs'), 'backup', '--db', pgUrl('postgres'), '--repo', `s3://${bucket}/b`, '-q', '--json'], env, tmpdir());
+    const backup = await runNode(
+      [join(out, 'dr.mjs'), 'backup', '--db', pgUrl('postgres'), '--repo', `s3://${bucket}/b`, '-q', '--json'],
+      env,
+      tmpdir(),
+    );
     expect(backup.code, backup.stderr).toBe(0);
     const list = await runNode([join(out, 'dr.mjs'), 'list', '--repo', `s3://${bucket}/b`, '--json'], env, tmpdir());
     expect(JSON.parse(list.stdout.trim().split('\n').pop()!).backups).toHaveLength(1);
   });
 
   it('installs on a host from one tarball with no dependencies: npm install -g of npm run pack:cli', async () => {
-    const tgz = execFileSync(process.execPath, [join(ROOT, 'scripts', 'pack-cli.mjs')], { encoding: 'utf8' }).trim().split('\n').pop()!;
+    const tgz = execFileSync(process.execPath, [join(ROOT, 'scripts', 'pack-cli.mjs')], { encoding: 'utf8' })
+      .trim()
+      .split('\n')
+      .pop()!;
     const prefix = await mkdtemp(join(tmpdir(), 'dr-bundle-prefix-'));
     try {
       execFileSync('npm', ['install', '-g', '--offline', '--prefix', prefix, tgz], { stdio: 'ignore' });
       const version = await runNode([join(prefix, 'bin', 'dr'), '--version'], { PATH: process.env.PATH! }, tmpdir());
       expect(version.stdout).toContain(`dr ${pkg.version}`);
-      const installed = JSON.parse(await readFile(join(prefix, 'lib', 'node_modules', `${pkg.name}-cli`, 'package.json'), 'utf8'));
+      const installed = JSON.parse(
+        await readFile(join(prefix, 'lib', 'node_modules', `${pkg.name}-cli`, 'package.json'), 'utf8'),
+      );
       expect(installed.dependencies).toBeUndefined();
     } finally {
       await rm(prefix, { recursive: true, force: true });

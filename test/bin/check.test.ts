@@ -8,9 +8,9 @@ import { join } from 'node:path';
 import { PutObjectCommand } from '@aws-sdk/client-s3';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { fileKey } from '../../core/repository/layout.ts';
+import { createDatabase, dropDatabase, pgUrl, uniqueName } from '../../fixtures/pg.ts';
 import { createSampleDatabase } from '../../fixtures/sample-database.ts';
 import { errorLines, runDr } from '../support/cli.ts';
-import { createDatabase, dropDatabase, pgUrl, uniqueName } from '../../fixtures/pg.ts';
 import { createTestBucket, s3Client, s3Env } from '../support/s3.ts';
 
 const source = uniqueName('dr_check_src');
@@ -40,18 +40,31 @@ describe('dr check', () => {
     const newer = await backupInto(repo);
     const ok = await runDr(['check', '--repo', repo, '--backup', 'all', '--json'], s3Env());
     expect(ok.code, ok.stderr).toBe(0);
-    expect(ok.json).toMatchObject({ ok: true, passed: true, backups: [{ id: newer, ok: true }, { id: older, ok: true }] });
+    expect(ok.json).toMatchObject({
+      ok: true,
+      passed: true,
+      backups: [
+        { id: newer, ok: true },
+        { id: older, ok: true },
+      ],
+    });
 
     await appendFile(join(dir, fileKey(source, newer, 'data/toc.dat')), 'x');
     const bad = await runDr(['check', '--repo', repo, '--backup', 'all'], s3Env());
     expect(bad.code).toBe(1);
-    expect(bad.stdout).toMatch(new RegExp(`DAMAGED  ${source}/${newer}  backup ${newer}: file data/toc\\.dat is longer than recorded`));
+    expect(bad.stdout).toMatch(
+      new RegExp(`DAMAGED  ${source}/${newer}  backup ${newer}: file data/toc\\.dat is longer than recorded`),
+    );
     expect(bad.stdout).toMatch(new RegExp(`ok       ${source}/${older}  `));
     expect(bad.stdout).toContain('1 of 2 backups damaged: restore from an older backup or the offsite copy');
     // latest checks only the newest backup of each database; --json keeps every backup's result
     const latest = await runDr(['check', '--repo', repo, '--json'], s3Env());
     expect(latest.code).toBe(1);
-    expect(latest.json).toMatchObject({ ok: true, passed: false, backups: [{ id: newer, ok: false, problem: expect.stringContaining('data/toc.dat') }] });
+    expect(latest.json).toMatchObject({
+      ok: true,
+      passed: false,
+      backups: [{ id: newer, ok: false, problem: expect.stringContaining('data/toc.dat') }],
+    });
     const explicit = await runDr(['check', '--repo', repo, '--backup', older, '--json'], s3Env());
     expect(explicit.json).toMatchObject({ ok: true, backups: [{ id: older }] });
   });
@@ -64,7 +77,9 @@ describe('dr check', () => {
     expect(ok.code, ok.stderr).toBe(0);
     expect(ok.stdout).toMatch(new RegExp(`ok +${source}/${id}  \\d+ files`));
 
-    await s3Client().send(new PutObjectCommand({ Bucket: bucket, Key: fileKey(source, id, 'data/toc.dat'), Body: 'tampered' }));
+    await s3Client().send(
+      new PutObjectCommand({ Bucket: bucket, Key: fileKey(source, id, 'data/toc.dat'), Body: 'tampered' }),
+    );
     const bad = await runDr(['check', '--repo', repo], s3Env());
     expect(bad.code).toBe(1);
     expect(bad.stdout).toMatch(/DAMAGED .*file data\/toc\.dat is truncated/);

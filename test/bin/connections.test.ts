@@ -8,10 +8,10 @@ import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { chownPostgres, freePort, type InitializedCluster, initCluster } from '../../fixtures/cluster.ts';
+import { createDatabase, dropDatabase, pgUrl, uniqueName } from '../../fixtures/pg.ts';
 import { createSampleDatabase } from '../../fixtures/sample-database.ts';
 import { expectOneLineError, runDr } from '../support/cli.ts';
-import { chownPostgres, freePort, initCluster, type InitializedCluster } from '../../fixtures/cluster.ts';
-import { createDatabase, dropDatabase, pgUrl, uniqueName } from '../../fixtures/pg.ts';
 
 const source = uniqueName('dr_conn_src');
 const dirs: string[] = [];
@@ -35,9 +35,29 @@ beforeAll(async () => {
   await createSampleDatabase(pgUrl(source), { scale: 'test' });
   // A server that refuses plain-text TCP connections: hostssl only.
   tls = await initCluster('dr-tls-');
-  execFileSync('openssl', ['req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-days', '1', '-subj', '/CN=127.0.0.1',
-    '-keyout', join(tls.dataDir, 'server.key'), '-out', join(tls.dataDir, 'server.crt')], { stdio: 'ignore' });
-  await writeFile(join(tls.dataDir, 'pg_hba.conf'), 'local all all trust\nhostssl all all 127.0.0.1/32 trust\nhostnossl all all 127.0.0.1/32 reject\n');
+  execFileSync(
+    'openssl',
+    [
+      'req',
+      '-x509',
+      '-newkey',
+      'rsa:2048',
+      '-nodes',
+      '-days',
+      '1',
+      '-subj',
+      '/CN=127.0.0.1',
+      '-keyout',
+      join(tls.dataDir, 'server.key'),
+      '-out',
+      join(tls.dataDir, 'server.crt'),
+    ],
+    { stdio: 'ignore' },
+  );
+  await writeFile(
+    join(tls.dataDir, 'pg_hba.conf'),
+    'local all all trust\nhostssl all all 127.0.0.1/32 trust\nhostnossl all all 127.0.0.1/32 reject\n',
+  );
   await chownPostgres(tls.base);
   execFileSync('chmod', ['600', join(tls.dataDir, 'server.key')]);
   tlsPort = await freePort();
@@ -53,27 +73,63 @@ afterAll(async () => {
 describe('libpq-compatible connections', () => {
   it('takes a keyword/value string and a ?host= socket URI for --db', async () => {
     const repo = `file://${await tempDir()}`;
-    const keywords = await runDr(['backup', '--db', `host=127.0.0.1 port=5432 user=root dbname='${source}'`, '--repo', repo, '--json', '-q', '-j', '2'], noSslEnv());
+    const keywords = await runDr(
+      [
+        'backup',
+        '--db',
+        `host=127.0.0.1 port=5432 user=root dbname='${source}'`,
+        '--repo',
+        repo,
+        '--json',
+        '-q',
+        '-j',
+        '2',
+      ],
+      noSslEnv(),
+    );
     expect(keywords.code, keywords.stderr).toBe(0);
     expect(keywords.json).toMatchObject({ database: source });
-    const socket = await runDr(['backup', '--db', `postgres:///${source}?host=/var/run/postgresql&user=root`, '--repo', repo, '--json', '-q', '-j', '2'], noSslEnv());
+    const socket = await runDr(
+      [
+        'backup',
+        '--db',
+        `postgres:///${source}?host=/var/run/postgresql&user=root`,
+        '--repo',
+        repo,
+        '--json',
+        '-q',
+        '-j',
+        '2',
+      ],
+      noSslEnv(),
+    );
     expect(socket.code, socket.stderr).toBe(0);
     expect(socket.json).toMatchObject({ database: source });
   });
 
   it('with no PGSSLMODE, behaves as libpq prefer: a TLS-only server works for dr as for pg_dump', async () => {
     const repo = `file://${await tempDir()}`;
-    const run = await runDr(['backup', '--db', `postgres://postgres@127.0.0.1:${tlsPort}/postgres`, '--repo', repo, '--json', '-q'], noSslEnv());
+    const run = await runDr(
+      ['backup', '--db', `postgres://postgres@127.0.0.1:${tlsPort}/postgres`, '--repo', repo, '--json', '-q'],
+      noSslEnv(),
+    );
     expect(run.code, run.stderr).toBe(0);
     expect(run.json).toMatchObject({ database: 'postgres' });
     // sslmode=disable is still honoured, and the refusal is the server's, in one line.
-    const off = await runDr(['backup', '--db', `postgres://postgres@127.0.0.1:${tlsPort}/postgres?sslmode=disable`, '--repo', repo, '-q'], noSslEnv());
+    const off = await runDr(
+      ['backup', '--db', `postgres://postgres@127.0.0.1:${tlsPort}/postgres?sslmode=disable`, '--repo', repo, '-q'],
+      noSslEnv(),
+    );
     expectOneLineError(off, /127\.0\.0\.1:\d+\/postgres/, 1);
   });
 
   it('a malformed connection string is a usage error (exit 2)', async () => {
     const repo = `file://${await tempDir()}`;
-    expectOneLineError(await runDr(['backup', '--db', 'not a url', '--repo', repo]), /--db "not a url" is not a connection URL/, 2);
+    expectOneLineError(
+      await runDr(['backup', '--db', 'not a url', '--repo', repo]),
+      /--db "not a url" is not a connection URL/,
+      2,
+    );
     expectOneLineError(await runDr(['backup', '--db', 'mysql://x@y/z', '--repo', repo]), /is not a PostgreSQL URL/, 2);
   });
 });

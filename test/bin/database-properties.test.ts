@@ -10,10 +10,10 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { listBackups, readManifest } from '../../core/repository/backups.ts';
 import { openRepository } from '../../core/repository/index.ts';
-import { createSampleDatabase } from '../../fixtures/sample-database.ts';
 import { verifyAgainstManifest } from '../../core/verify/verify.ts';
-import { runDr } from '../support/cli.ts';
 import { createDatabase, dropDatabase, pgUrl, uniqueName, withClient } from '../../fixtures/pg.ts';
+import { createSampleDatabase } from '../../fixtures/sample-database.ts';
+import { runDr } from '../support/cli.ts';
 
 const source = uniqueName('dr_dbprop_src');
 const owner = uniqueName('dr_dbprop_owner');
@@ -21,12 +21,22 @@ const reader = uniqueName('dr_dbprop_reader');
 const databases = [source];
 let dir: string;
 
-const properties = (db: string) => withClient('postgres', async (c) => (await c.query(`
+const properties = (db: string) =>
+  withClient(
+    'postgres',
+    async (c) =>
+      (
+        await c.query(
+          `
   SELECT pg_get_userbyid(d.datdba) AS owner, d.datconnlimit AS limit, shobj_description(d.oid, 'pg_database') AS comment,
          has_database_privilege($2, d.oid, 'CONNECT') AS reader_connect, has_database_privilege('public', d.oid, 'CONNECT') AS public_connect,
          (SELECT array_agg(x ORDER BY x) FROM pg_db_role_setting s, unnest(s.setconfig) x WHERE s.setdatabase = d.oid AND s.setrole = 0) AS settings,
          (SELECT array_agg(x ORDER BY x) FROM pg_db_role_setting s, unnest(s.setconfig) x WHERE s.setdatabase = d.oid AND s.setrole = to_regrole($2)) AS role_settings
-    FROM pg_database d WHERE d.datname = $1`, [db, reader])).rows[0]);
+    FROM pg_database d WHERE d.datname = $1`,
+          [db, reader],
+        )
+      ).rows[0],
+  );
 
 beforeAll(async () => {
   await withClient('postgres', async (c) => {
@@ -35,7 +45,8 @@ beforeAll(async () => {
   });
   await createDatabase(source);
   await createSampleDatabase(pgUrl(source), { scale: 'test' });
-  await withClient('postgres', (c) => c.query(`
+  await withClient('postgres', (c) =>
+    c.query(`
     ALTER DATABASE "${source}" OWNER TO "${owner}";
     REVOKE ALL ON DATABASE "${source}" FROM PUBLIC;
     GRANT CONNECT ON DATABASE "${source}" TO "${reader}";
@@ -43,7 +54,8 @@ beforeAll(async () => {
     ALTER DATABASE "${source}" CONNECTION LIMIT 42;
     ALTER DATABASE "${source}" SET work_mem = '32MB';
     ALTER DATABASE "${source}" SET search_path = "$user", public, market;
-    ALTER ROLE "${reader}" IN DATABASE "${source}" SET statement_timeout = '5min'`));
+    ALTER ROLE "${reader}" IN DATABASE "${source}" SET statement_timeout = '5min'`),
+  );
   dir = await mkdtemp(join(tmpdir(), 'dr-dbprop-'));
   const backup = await runDr(['backup', '--db', pgUrl(source), '--repo', `file://${dir}`, '-q', '-j', '2']);
   expect(backup.code, backup.stderr).toBe(0);
@@ -93,7 +105,12 @@ describe('database-level properties', () => {
     const manifest = await readManifest(repo, source, (await listBackups(repo, source)).backups[0].id);
     const verified = await verifyAgainstManifest({ manifest, target: pgUrl(target), noOwner: true, content: false });
     const props_ = verified.checks.filter((c) => c.name === 'database-property');
-    expect(props_.map((c) => c.object.replace(/^\S+ /, '')).sort()).toEqual(['comment', 'connection limit', 'settings', `settings for role ${reader}`]);
+    expect(props_.map((c) => c.object.replace(/^\S+ /, '')).sort()).toEqual([
+      'comment',
+      'connection limit',
+      'settings',
+      `settings for role ${reader}`,
+    ]);
     expect(props_.filter((c) => !c.passed)).toEqual([]);
   });
 
@@ -102,28 +119,42 @@ describe('database-level properties', () => {
     databases.push(target);
     const run = await runDr(['restore', '--repo', `file://${dir}`, '--target', pgUrl(target), '-q']);
     expect(run.code, run.stderr).toBe(0);
-    const verify = () => runDr(['verify', '--repo', `file://${dir}`, '--database', source, '--target', pgUrl(target), '--json']);
+    const verify = () =>
+      runDr(['verify', '--repo', `file://${dir}`, '--database', source, '--target', pgUrl(target), '--json']);
     const faithful = await verify();
     expect(faithful.code, faithful.stderr).toBe(0);
-    const checked = (faithful.json.checks as { name: string; object: string; passed: boolean }[]).filter((c) => c.name === 'database-property');
-    expect(checked.map((c) => c.object.replace(/^\S+ /, '')).sort()).toEqual(['comment', 'connection limit', 'owner', 'privileges', 'settings', `settings for role ${reader}`]);
+    const checked = (faithful.json.checks as { name: string; object: string; passed: boolean }[]).filter(
+      (c) => c.name === 'database-property',
+    );
+    expect(checked.map((c) => c.object.replace(/^\S+ /, '')).sort()).toEqual([
+      'comment',
+      'connection limit',
+      'owner',
+      'privileges',
+      'settings',
+      `settings for role ${reader}`,
+    ]);
 
-    await withClient('postgres', (c) => c.query(`
+    await withClient('postgres', (c) =>
+      c.query(`
       ALTER DATABASE "${target}" OWNER TO root;
       GRANT CONNECT ON DATABASE "${target}" TO PUBLIC;
       COMMENT ON DATABASE "${target}" IS 'edited';
       ALTER DATABASE "${target}" CONNECTION LIMIT -1;
       ALTER DATABASE "${target}" RESET work_mem;
-      ALTER ROLE "${reader}" IN DATABASE "${target}" RESET statement_timeout`));
+      ALTER ROLE "${reader}" IN DATABASE "${target}" RESET statement_timeout`),
+    );
     const changed = await verify();
     expect(changed.code).toBe(1);
-    const failed = (changed.json.checks as { name: string; object: string; expected: string; actual: string; passed: boolean }[]).filter((c) => c.name === 'database-property' && !c.passed);
+    const failed = (
+      changed.json.checks as { name: string; object: string; expected: string; actual: string; passed: boolean }[]
+    ).filter((c) => c.name === 'database-property' && !c.passed);
     expect(Object.fromEntries(failed.map((c) => [c.object.replace(/^\S+ /, ''), [c.expected, c.actual]]))).toEqual({
-      'owner': [owner, 'root'],
-      'privileges': [expect.stringContaining(`${reader}:CONNECT`), expect.stringContaining('PUBLIC:CONNECT')],
-      'comment': ['market data; owner: data platform', 'edited'],
+      owner: [owner, 'root'],
+      privileges: [expect.stringContaining(`${reader}:CONNECT`), expect.stringContaining('PUBLIC:CONNECT')],
+      comment: ['market data; owner: data platform', 'edited'],
       'connection limit': ['42', '-1'],
-      'settings': [expect.stringContaining('work_mem=32MB'), expect.not.stringContaining('work_mem')],
+      settings: [expect.stringContaining('work_mem=32MB'), expect.not.stringContaining('work_mem')],
       [`settings for role ${reader}`]: ['statement_timeout=5min', '(none)'],
     });
   });

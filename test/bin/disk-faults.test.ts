@@ -9,9 +9,9 @@ import { mkdtemp, readdir, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createDatabase, dropDatabase, pgUrl, uniqueName, withClient } from '../../fixtures/pg.ts';
 import { createSampleDatabase } from '../../fixtures/sample-database.ts';
 import { expectOneLineError, runDr } from '../support/cli.ts';
-import { createDatabase, dropDatabase, pgUrl, uniqueName, withClient } from '../../fixtures/pg.ts';
 
 const source = uniqueName('dr_disk_src');
 const dirs: string[] = [];
@@ -41,7 +41,11 @@ beforeAll(async () => {
   await createDatabase(source);
   await createSampleDatabase(pgUrl(source), { scale: 'test' });
   // About 10 MB of incompressible text: more than the small disks hold.
-  await withClient(source, (c) => c.query(`CREATE TABLE filler AS SELECT g AS id, md5(g::text) || md5((g * 7)::text) AS pad FROM generate_series(1, 150000) g`));
+  await withClient(source, (c) =>
+    c.query(
+      `CREATE TABLE filler AS SELECT g AS id, md5(g::text) || md5((g * 7)::text) AS pad FROM generate_series(1, 150000) g`,
+    ),
+  );
 });
 
 afterAll(async () => {
@@ -52,8 +56,16 @@ afterAll(async () => {
 
 describe('repository paths', () => {
   it('a path that cannot be created fails at once with the reason', async () => {
-    expectOneLineError(await runDr(['backup', '--db', pgUrl(source), '--repo', 'file:///proc/dr-x', '-q']), /cannot write to repository directory \/proc\/dr-x: ENOENT/, 1);
-    expectOneLineError(await runDr(['backup', '--db', pgUrl(source), '--repo', 'file:///etc/hostname/x', '-q']), /cannot write to repository directory \/etc\/hostname\/x: ENOTDIR \(not a directory\)/, 1);
+    expectOneLineError(
+      await runDr(['backup', '--db', pgUrl(source), '--repo', 'file:///proc/dr-x', '-q']),
+      /cannot write to repository directory \/proc\/dr-x: ENOENT/,
+      1,
+    );
+    expectOneLineError(
+      await runDr(['backup', '--db', pgUrl(source), '--repo', 'file:///etc/hostname/x', '-q']),
+      /cannot write to repository directory \/etc\/hostname\/x: ENOTDIR \(not a directory\)/,
+      1,
+    );
   });
 });
 
@@ -61,7 +73,18 @@ describe.skipIf(!canMount)('a full disk (tmpfs)', () => {
   it('as the repository: ENOSPC in one line, pg_dump stopped, no manifest, the backup left as interrupted', async () => {
     const disk = (await smallDisk('1m'))!;
     const work = await tempDir();
-    const run = await runDr(['backup', '--db', pgUrl(source), '--repo', `file://${disk}`, '--work-dir', work, '-q', '-j', '2']);
+    const run = await runDr([
+      'backup',
+      '--db',
+      pgUrl(source),
+      '--repo',
+      `file://${disk}`,
+      '--work-dir',
+      work,
+      '-q',
+      '-j',
+      '2',
+    ]);
     expectOneLineError(run, /cannot write .* in file:\/\/.*: ENOSPC \(no space left on device\); check free space/, 1);
     expect(await readdir(work)).toEqual([]);
     const folder = join(disk, 'backups', source);
@@ -76,9 +99,24 @@ describe.skipIf(!canMount)('a full disk (tmpfs)', () => {
   it('as --work-dir: "… ran out of space in <work dir> (ENOSPC)", the work folder removed, nothing recorded', async () => {
     const disk = (await smallDisk('1m'))!;
     const repoDir = await tempDir();
-    const run = await runDr(['backup', '--db', pgUrl(source), '--repo', `file://${repoDir}`, '--work-dir', disk, '-q', '-j', '2']);
+    const run = await runDr([
+      'backup',
+      '--db',
+      pgUrl(source),
+      '--repo',
+      `file://${repoDir}`,
+      '--work-dir',
+      disk,
+      '-q',
+      '-j',
+      '2',
+    ]);
     // pg_dump's own write or dr's compression of a finished file: whichever fills the disk first.
-    expectOneLineError(run, /(pg_dump|dr backup \(compressing the dump\)) ran out of space in .*: no space left on device \(ENOSPC\); free space there, or point --work-dir at a larger volume/, 1);
+    expectOneLineError(
+      run,
+      /(pg_dump|dr backup \(compressing the dump\)) ran out of space in .*: no space left on device \(ENOSPC\); free space there, or point --work-dir at a larger volume/,
+      1,
+    );
     expect(await readdir(disk)).toEqual([]);
     const stored = await readdir(join(repoDir, 'backups', source)).catch(() => []);
     expect(stored.filter((n) => n.endsWith('.manifest.json'))).toEqual([]);

@@ -30,7 +30,9 @@ const deployable = {
 function mockedAws(bootstrapped: Record<string, string | undefined>, secrets: Record<string, string>): DoctorDeps {
   return {
     ...AWS_DEPS,
-    async bootstrapStatus(region) { return bootstrapped[region]; },
+    async bootstrapStatus(region) {
+      return bootstrapped[region];
+    },
     async secretString(_region, id) {
       if (!(id in secrets)) throw new Error(`Secrets Manager can't find the specified secret.`);
       return secrets[id];
@@ -42,29 +44,58 @@ function mockedAws(bootstrapped: Record<string, string | undefined>, secrets: Re
 
 describe('dr doctor (real Docker, config and TCP checks; mocked CloudFormation DescribeStacks and Secrets Manager GetSecretValue)', () => {
   it('reports each problem with its fix: missing bootstrap, unreadable or incomplete secrets, Docker missing; the database that answers is ok', async () => {
-    const deps = mockedAws({ 'us-east-1': 'UPDATE_COMPLETE' }, { 'crypto-stock/db': JSON.stringify({ username: 'dr', password: '' }) });
+    const deps = mockedAws(
+      { 'us-east-1': 'UPDATE_COMPLETE' },
+      { 'crypto-stock/db': JSON.stringify({ username: 'dr', password: '' }) },
+    );
     const result = await runDoctor(configFile('real.json', deployable), 'us-east-1', deps);
     const byName = Object.fromEntries(result.checks.map((c) => [c.name, c]));
     expect(result.passed).toBe(false);
     expect(byName.config).toMatchObject({ status: 'ok' });
     expect(byName['bootstrap us-east-1']).toMatchObject({ status: 'ok' });
-    expect(byName['bootstrap us-west-2']).toMatchObject({ status: 'fail', message: expect.stringContaining('run npx cdk bootstrap aws://210987654321/us-west-2 --trust <primary account>') });
-    expect(byName['secret crypto-stock/db']).toMatchObject({ status: 'fail', message: expect.stringContaining('lacks password') });
-    expect(byName['secret crypto-stock/staging-db']).toMatchObject({ status: 'fail', message: expect.stringContaining("cannot read the secret of the drill scratch server in us-east-1: Secrets Manager can't find the specified secret.") });
+    expect(byName['bootstrap us-west-2']).toMatchObject({
+      status: 'fail',
+      message: expect.stringContaining('run npx cdk bootstrap aws://210987654321/us-west-2 --trust <primary account>'),
+    });
+    expect(byName['secret crypto-stock/db']).toMatchObject({
+      status: 'fail',
+      message: expect.stringContaining('lacks password'),
+    });
+    expect(byName['secret crypto-stock/staging-db']).toMatchObject({
+      status: 'fail',
+      message: expect.stringContaining(
+        "cannot read the secret of the drill scratch server in us-east-1: Secrets Manager can't find the specified secret.",
+      ),
+    });
     // No Docker engine on this machine: a clear message, not a stack trace.
     expect(byName.docker.status).toBe('fail');
     expect(byName.docker.message).toMatch(/^Docker is (not installed|installed but its engine is not running)/);
     expect(byName[`reach ${PG_HOST}:${PG_PORT}`]).toMatchObject({ status: 'ok' });
-    expect(byName['reach 192.0.2.1:5432']).toMatchObject({ status: 'warn', message: expect.stringContaining('fine if it is reachable only inside the VPC') });
+    expect(byName['reach 192.0.2.1:5432']).toMatchObject({
+      status: 'warn',
+      message: expect.stringContaining('fine if it is reachable only inside the VPC'),
+    });
   });
 
   it('refuses the example config, listing its placeholders, and a config that does not parse', async () => {
     const deps = mockedAws({}, {});
     const example = await runDoctor(configFile('example.json', { example: true }), 'us-east-1', deps);
-    expect(example.checks.find((c) => c.name === 'config')).toMatchObject({ status: 'fail', message: expect.stringMatching(/is marked "example": true and cannot be deployed; remove "example" and set: databases\[0\]\.host \("db\.internal\.example"\); drill\.scratchServer \(missing/) });
+    expect(example.checks.find((c) => c.name === 'config')).toMatchObject({
+      status: 'fail',
+      message: expect.stringMatching(
+        /is marked "example": true and cannot be deployed; remove "example" and set: databases\[0\]\.host \("db\.internal\.example"\); drill\.scratchServer \(missing/,
+      ),
+    });
     const broken = await runDoctor(configFile('broken.json', { databases: [] }), 'us-east-1', deps);
-    expect(broken.checks.find((c) => c.name === 'config')).toMatchObject({ status: 'fail', message: expect.stringContaining('databases: list at least one database') });
+    expect(broken.checks.find((c) => c.name === 'config')).toMatchObject({
+      status: 'fail',
+      message: expect.stringContaining('databases: list at least one database'),
+    });
     const noRegion = await runDoctor(configFile('real2.json', deployable), undefined, deps);
-    expect(noRegion.checks.at(-1)).toMatchObject({ name: 'aws', status: 'fail', message: expect.stringContaining('pass --region or set AWS_REGION') });
+    expect(noRegion.checks.at(-1)).toMatchObject({
+      name: 'aws',
+      status: 'fail',
+      message: expect.stringContaining('pass --region or set AWS_REGION'),
+    });
   });
 });

@@ -7,9 +7,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { scratchDatabaseName } from '../../core/drill/run.ts';
+import { createDatabase, databaseExists, dropDatabase, pgUrl, uniqueName } from '../../fixtures/pg.ts';
 import { createSampleDatabase } from '../../fixtures/sample-database.ts';
 import { errorLines, runDr } from '../support/cli.ts';
-import { createDatabase, databaseExists, dropDatabase, pgUrl, uniqueName } from '../../fixtures/pg.ts';
 
 const source = uniqueName('dr_cli_drill');
 const server = pgUrl('postgres').replace(/\/postgres$/, '');
@@ -35,10 +35,24 @@ describe('dr drill', () => {
   it('PASS: fresh backup, drill, summary with the restore time against the RTO and the HTML path; exit 0', async () => {
     const repo = await tempDir();
     const reports = await tempDir();
-    const run = await runDr(['drill', '--repo', `file://${repo}`, '--db', pgUrl(source), '--scratch', server, '--report-dir', reports, '--rto', '30m']);
+    const run = await runDr([
+      'drill',
+      '--repo',
+      `file://${repo}`,
+      '--db',
+      pgUrl(source),
+      '--scratch',
+      server,
+      '--report-dir',
+      reports,
+      '--rto',
+      '30m',
+    ]);
     expect(run.code, run.stderr).toBe(0);
     const lines = run.stdout.trimEnd().split('\n');
-    expect(lines[0]).toMatch(new RegExp(`^PASS ${source}: restore \\d+\\.\\d s of RTO 30\\.0 min \\(met\\), (\\d+)/\\1 checks passed$`));
+    expect(lines[0]).toMatch(
+      new RegExp(`^PASS ${source}: restore \\d+\\.\\d s of RTO 30\\.0 min \\(met\\), (\\d+)/\\1 checks passed$`),
+    );
     expect(run.stdout).toMatch(/^ {2}restore \d+\.\d s against RTO 30\.0 min: PASS$/m);
     expect(run.stdout).toContain(`scratch database ${scratchDatabaseName(source, new Date())} dropped`);
     const html = /^ {2}report: (.+\.html)$/m.exec(run.stdout)?.[1];
@@ -56,7 +70,17 @@ describe('dr drill', () => {
     const backup = await runDr(['backup', '--db', pgUrl(source), '--repo', `file://${repo}`, '--json']);
     expect(backup.code, backup.stderr).toBe(0);
     const url = 'http://127.0.0.1:1/api/v1/symbols';
-    const run = await runDr(['drill', '--repo', `file://${repo}`, '--scratch', server, '--health-url', url, '--health-timeout', '2000']);
+    const run = await runDr([
+      'drill',
+      '--repo',
+      `file://${repo}`,
+      '--scratch',
+      server,
+      '--health-url',
+      url,
+      '--health-timeout',
+      '2000',
+    ]);
     expect(run.code, run.stderr).toBe(1);
     expect(run.stdout).toMatch(new RegExp(`^FAIL ${source}: .*; failed: API endpoints respond$`, 'm'));
     expect(run.stdout).toContain(`FAIL health-url: health URL ${url} answered`);
@@ -65,7 +89,18 @@ describe('dr drill', () => {
     const written = await readdir(join(repo, 'reports', 'drills'), { recursive: true });
     expect(written.filter((f) => f.endsWith('.html'))).toHaveLength(1);
 
-    const json = await runDr(['drill', '--repo', `file://${repo}`, '--scratch', server, '--health-url', url, '--health-timeout', '2000', '--json']);
+    const json = await runDr([
+      'drill',
+      '--repo',
+      `file://${repo}`,
+      '--scratch',
+      server,
+      '--health-url',
+      url,
+      '--health-timeout',
+      '2000',
+      '--json',
+    ]);
     expect(json.code).toBe(1);
     expect(json.json).toMatchObject({
       ok: true,
@@ -74,9 +109,13 @@ describe('dr drill', () => {
       passed: false,
       backup: { id: backup.json.id },
       restore: { completed: true, rtoPassed: true },
-      files: { html: expect.stringMatching(new RegExp(`/reports/drills/\\d{4}-\\d{2}-\\d{2}/${source}-\\d{6}Z\\.html$`)) },
+      files: {
+        html: expect.stringMatching(new RegExp(`/reports/drills/\\d{4}-\\d{2}-\\d{2}/${source}-\\d{6}Z\\.html$`)),
+      },
     });
-    expect((json.json.checklist as { item: string; state: string }[]).find((c) => c.item === 'API endpoints respond')?.state).toBe('fail');
+    expect(
+      (json.json.checklist as { item: string; state: string }[]).find((c) => c.item === 'API endpoints respond')?.state,
+    ).toBe('fail');
     expect((json.json.trend as { previous: unknown[] }).previous).toHaveLength(1);
   });
 
@@ -84,8 +123,14 @@ describe('dr drill', () => {
     const repo = await tempDir();
     for (const [args, pattern] of [
       [['--repo', `file://${repo}`], /--scratch is required/],
-      [['--repo', `file://${repo}`, '--scratch', server, '--rto', 'soon'], /--rto must be a duration like 3600, 90m or 1h, got "soon"/],
-      [['--repo', `file://${repo}`, '--scratch', server, '--health-timeout', 'soon'], /--health-timeout must be a whole number/],
+      [
+        ['--repo', `file://${repo}`, '--scratch', server, '--rto', 'soon'],
+        /--rto must be a duration like 3600, 90m or 1h, got "soon"/,
+      ],
+      [
+        ['--repo', `file://${repo}`, '--scratch', server, '--health-timeout', 'soon'],
+        /--health-timeout must be a whole number/,
+      ],
     ] as const) {
       const run = await runDr(['drill', ...args]);
       expect(run.code, run.stderr).toBe(2);

@@ -14,9 +14,9 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { runBackup } from '../../core/backup/backup.ts';
 import { FileRepository } from '../../core/repository/index.ts';
-import { createSampleDatabase } from '../../fixtures/sample-database.ts';
-import { expectOneLineError, type DrRun } from '../support/cli.ts';
 import { createDatabase, databaseExists, dropDatabase, pgUrl, uniqueName } from '../../fixtures/pg.ts';
+import { createSampleDatabase } from '../../fixtures/sample-database.ts';
+import { type DrRun, expectOneLineError } from '../support/cli.ts';
 
 const ROOT = join(import.meta.dirname, '..', '..');
 const source = uniqueName('dr_perm_src');
@@ -46,11 +46,18 @@ async function chmodTree(d: string, dirMode: number, fileMode: number): Promise<
 /** dr as the postgres OS user. */
 function runDrAs(user: string, args: string[]): Promise<DrRun> {
   return new Promise((resolve) => {
-    const child = spawn('runuser', ['-u', user, '--', join(cli, 'node'), join(cli, 'dr.mjs'), ...args], { cwd: tmpdir(), stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn('runuser', ['-u', user, '--', join(cli, 'node'), join(cli, 'dr.mjs'), ...args], {
+      cwd: tmpdir(),
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
     let stdout = '';
     let stderr = '';
-    child.stdout.setEncoding('utf8').on('data', (d: string) => { stdout += d; });
-    child.stderr.setEncoding('utf8').on('data', (d: string) => { stderr += d; });
+    child.stdout.setEncoding('utf8').on('data', (d: string) => {
+      stdout += d;
+    });
+    child.stderr.setEncoding('utf8').on('data', (d: string) => {
+      stderr += d;
+    });
     child.once('close', (code) => resolve({ code: code ?? 1, stdout, stderr, json: {} }));
   });
 }
@@ -77,7 +84,11 @@ afterAll(async () => {
 describe.skipIf(process.getuid?.() !== 0)('a file the user may not read', () => {
   it('check: one line, exit 1, no DAMAGED verdict', async () => {
     const run = await runDrAs('postgres', ['check', '--repo', `file://${dir}`]);
-    expectOneLineError(run, /cannot read backups\/\S+\/data\/toc\.dat in file:\/\/\S+ \(permission denied\); run as a user that may read/, 1);
+    expectOneLineError(
+      run,
+      /cannot read backups\/\S+\/data\/toc\.dat in file:\/\/\S+ \(permission denied\); run as a user that may read/,
+      1,
+    );
     expect(run.stdout).not.toMatch(/DAMAGED/);
   });
 
@@ -85,7 +96,11 @@ describe.skipIf(process.getuid?.() !== 0)('a file the user may not read', () => 
     const target = uniqueName('dr_perm_tgt');
     databases.push(target);
     const run = await runDrAs('postgres', ['restore', '--repo', `file://${dir}`, '--target', pgUrl(target)]);
-    expectOneLineError(run, /cannot read data\/toc\.dat of backup \S+ \(permission denied: \S+toc\.dat\); run as a user that may read/, 1);
+    expectOneLineError(
+      run,
+      /cannot read data\/toc\.dat of backup \S+ \(permission denied: \S+toc\.dat\); run as a user that may read/,
+      1,
+    );
     expect(run.stderr).not.toMatch(/FALLBACK|falling back/);
     expect(await databaseExists(target)).toBe(false);
   });

@@ -8,9 +8,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { describe as describeProgress } from '../../core/progress.ts';
+import { createDatabase, dropDatabase, pgUrl, uniqueName } from '../../fixtures/pg.ts';
 import { createSampleDatabase } from '../../fixtures/sample-database.ts';
 import { runDr } from '../support/cli.ts';
-import { createDatabase, dropDatabase, pgUrl, uniqueName } from '../../fixtures/pg.ts';
 
 const DR = join(import.meta.dirname, '..', '..', 'bin', 'dr.mjs');
 const source = uniqueName('dr_prog_src');
@@ -49,13 +49,25 @@ describe('progress', () => {
   });
 
   it('on a terminal: a bar with bytes and files done of the total, rate and ETA', () => {
-    const out = execFileSync('script', ['-qec', `${process.execPath} ${DR} check --repo ${repo}`, '/dev/null'], { encoding: 'utf8' });
-    expect(out).toMatch(/dr check: \[=+\] checking backup \S+ of \S+: \d+(?:\.\d)? KiB of \d+(?:\.\d)? KiB, (\d+) of \1 files, \S+ \S+\/s, ETA 0 s/);
+    const out = execFileSync('script', ['-qec', `${process.execPath} ${DR} check --repo ${repo}`, '/dev/null'], {
+      encoding: 'utf8',
+    });
+    expect(out).toMatch(
+      /dr check: \[=+\] checking backup \S+ of \S+: \d+(?:\.\d)? KiB of \d+(?:\.\d)? KiB, (\d+) of \1 files, \S+ \S+\/s, ETA 0 s/,
+    );
   });
 
   it('formats a phase: done of total, files, rate, ETA', () => {
-    const state = { name: 'upload', totals: { bytes: 100 * 1024 * 1024, files: 10 }, bytes: 25 * 1024 * 1024, files: 2, started: 0 };
+    const state = {
+      name: 'upload',
+      totals: { bytes: 100 * 1024 * 1024, files: 10 },
+      bytes: 25 * 1024 * 1024,
+      files: 2,
+      started: 0,
+    };
     expect(describeProgress(state, 5000)).toBe('upload: 25.0 MiB of 100.0 MiB, 2 of 10 files, 5.0 MiB/s, ETA 15 s');
-    expect(describeProgress({ name: 'pg_restore', totals: {}, bytes: 0, files: 0, started: 0 }, 125_000)).toBe('pg_restore: 2 min elapsed');
+    expect(describeProgress({ name: 'pg_restore', totals: {}, bytes: 0, files: 0, started: 0 }, 125_000)).toBe(
+      'pg_restore: 2 min elapsed',
+    );
   });
 });

@@ -5,16 +5,16 @@
  * repository; dr list shows ages; a repository directory that does not exist is an error.
  */
 import { execFileSync } from 'node:child_process';
-import { appendFile, cp, mkdtemp, readFile, readdir, rm, writeFile } from 'node:fs/promises';
+import { appendFile, cp, mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { runBackup } from '../../core/backup/backup.ts';
-import { isBackupId, newBackupId } from '../../core/repository/layout.ts';
 import { FileRepository } from '../../core/repository/index.ts';
+import { isBackupId, newBackupId } from '../../core/repository/layout.ts';
+import { createDatabase, dropDatabase, pgUrl, uniqueName } from '../../fixtures/pg.ts';
 import { createSampleDatabase } from '../../fixtures/sample-database.ts';
 import { expectOneLineError, runDr } from '../support/cli.ts';
-import { createDatabase, dropDatabase, pgUrl, uniqueName } from '../../fixtures/pg.ts';
 
 const source = uniqueName('dr_prune_src');
 const DAY = 86_400_000;
@@ -36,13 +36,21 @@ async function backupAged(repoDir: string, ageMs: number, tier: string, interrup
   await cp(join(from, seedId), join(to, id), { recursive: true });
   if (!interrupted) {
     const manifest = JSON.parse(await readFile(join(from, `${seedId}.manifest.json`), 'utf8'));
-    Object.assign(manifest, { id, tier, startedAt: new Date(Date.now() - ageMs).toISOString(), finishedAt: new Date(Date.now() - ageMs + 1000).toISOString() });
+    Object.assign(manifest, {
+      id,
+      tier,
+      startedAt: new Date(Date.now() - ageMs).toISOString(),
+      finishedAt: new Date(Date.now() - ageMs + 1000).toISOString(),
+    });
     await writeFile(join(to, `${id}.manifest.json`), JSON.stringify(manifest));
   }
   return id;
 }
 
-const idsIn = async (repoDir: string) => (await readdir(join(repoDir, 'backups', source)).catch(() => [])).map((n) => n.replace('.manifest.json', '')).filter(isBackupId);
+const idsIn = async (repoDir: string) =>
+  (await readdir(join(repoDir, 'backups', source)).catch(() => []))
+    .map((n) => n.replace('.manifest.json', ''))
+    .filter(isBackupId);
 
 beforeAll(async () => {
   await createDatabase(source);
@@ -60,9 +68,18 @@ describe('dr prune', () => {
   it('removes what is past its tier (dry run first) and interrupted backups older than a day, keeping the rest', async () => {
     const dir = await tempDir();
     const repo = `file://${dir}`;
-    const keep = [await backupAged(dir, 1 * DAY, 'daily'), await backupAged(dir, 20 * DAY, 'weekly'), await backupAged(dir, 100 * DAY, 'monthly')];
+    const keep = [
+      await backupAged(dir, 1 * DAY, 'daily'),
+      await backupAged(dir, 20 * DAY, 'weekly'),
+      await backupAged(dir, 100 * DAY, 'monthly'),
+    ];
     const fresh = await backupAged(dir, 3_600_000, 'daily', true);
-    const go = [await backupAged(dir, 10 * DAY, 'daily'), await backupAged(dir, 40 * DAY, 'weekly'), await backupAged(dir, 200 * DAY, 'monthly'), await backupAged(dir, 3 * DAY, 'daily', true)];
+    const go = [
+      await backupAged(dir, 10 * DAY, 'daily'),
+      await backupAged(dir, 40 * DAY, 'weekly'),
+      await backupAged(dir, 200 * DAY, 'monthly'),
+      await backupAged(dir, 3 * DAY, 'daily', true),
+    ];
     const before = await idsIn(dir);
 
     const dry = await runDr(['prune', '--repo', repo, '--dry-run', '--json']);
@@ -72,7 +89,9 @@ describe('dr prune', () => {
     expect(await idsIn(dir)).toEqual(before);
     const words = await runDr(['prune', '--repo', repo, '--dry-run']);
     expect(words.stdout).toMatch(/^would remove \S+\/\S+ {2}interrupted \(no manifest\), 3 days old/m);
-    expect(words.stdout).toMatch(/^4 backups to remove, 0 kept past retention, 3 within retention \(dry run: nothing removed\)$/m);
+    expect(words.stdout).toMatch(
+      /^4 backups to remove, 0 kept past retention, 3 within retention \(dry run: nothing removed\)$/m,
+    );
 
     const run = await runDr(['prune', '--repo', repo, '--json']);
     expect(run.code, run.stderr).toBe(0);
@@ -80,7 +99,8 @@ describe('dr prune', () => {
     const list = await runDr(['list', '--repo', repo, '--json']);
     expect((list.json.backups as { id: string }[]).map((b) => b.id).sort()).toEqual([...keep].sort());
     // Nothing of the removed backups is left behind.
-    for (const id of go) expect((await readdir(join(dir, 'backups', source))).some((n) => n.startsWith(id))).toBe(false);
+    for (const id of go)
+      expect((await readdir(join(dir, 'backups', source))).some((n) => n.startsWith(id))).toBe(false);
   });
 
   it('never removes the newest backup that passes check, even past its retention', async () => {
@@ -115,7 +135,9 @@ describe('dr prune', () => {
     try {
       const run = await runDr(['prune', '--repo', `file://${dir}`]);
       expect(run.code, run.stderr).toBe(0);
-      expect(run.stdout).toMatch(new RegExp(`^kept {4}${source}/${locked}: cannot remove .*manifest\\.json .*EPERM.*immutable`, 'm'));
+      expect(run.stdout).toMatch(
+        new RegExp(`^kept {4}${source}/${locked}: cannot remove .*manifest\\.json .*EPERM.*immutable`, 'm'),
+      );
       expect(await idsIn(dir)).toContain(locked);
       expect((await readdir(join(dir, 'backups', source, locked))).length).toBeGreaterThan(0);
     } finally {
@@ -134,10 +156,16 @@ describe('dr check --max-age and dr list ages', () => {
     expect(fresh.json).toMatchObject({ passed: true, stale: [] });
     const stale = await runDr(['check', '--repo', repo, '--max-age', '26h']);
     expect(stale.code).toBe(1);
-    expect(stale.stdout).toMatch(new RegExp(`^STALE {4}${source} {2}newest complete backup ${id} is 30h old, older than --max-age 26h`, 'm'));
+    expect(stale.stdout).toMatch(
+      new RegExp(`^STALE {4}${source} {2}newest complete backup ${id} is 30h old, older than --max-age 26h`, 'm'),
+    );
     const json = await runDr(['check', '--repo', repo, '--max-age', '26h', '--json']);
     expect(json.json).toMatchObject({ passed: false, stale: [{ database: source, id, maxAgeSeconds: 93_600 }] });
-    expectOneLineError(await runDr(['check', '--repo', repo, '--max-age', 'soon']), /--max-age must be a duration like 26h/, 2);
+    expectOneLineError(
+      await runDr(['check', '--repo', repo, '--max-age', 'soon']),
+      /--max-age must be a duration like 26h/,
+      2,
+    );
 
     const list = await runDr(['list', '--repo', repo]);
     expect(list.stdout).toMatch(/^ID\s+DATABASE\s+TIER\s+STARTED\s+AGE\s+SIZE/m);
@@ -147,7 +175,11 @@ describe('dr check --max-age and dr list ages', () => {
   it('a repository directory that does not exist is an error, not "no complete backups"', async () => {
     const missing = `file://${join(tmpdir(), 'dr-no-such-repo-x9')}`;
     for (const args of [['list'], ['check'], ['prune'], ['restore', '--target', pgUrl('dr_never_created_x9')]]) {
-      expectOneLineError(await runDr([...args, '--repo', missing]), /repository directory .*dr-no-such-repo-x9 does not exist; check --repo/, 1);
+      expectOneLineError(
+        await runDr([...args, '--repo', missing]),
+        /repository directory .*dr-no-such-repo-x9 does not exist; check --repo/,
+        1,
+      );
     }
   });
 });

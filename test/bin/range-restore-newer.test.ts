@@ -8,9 +8,9 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createDatabase, dropDatabase, pgUrl, uniqueName, withClient } from '../../fixtures/pg.ts';
 import { createSampleDatabase } from '../../fixtures/sample-database.ts';
 import { expectOneLineError, runDr } from '../support/cli.ts';
-import { createDatabase, dropDatabase, pgUrl, uniqueName, withClient } from '../../fixtures/pg.ts';
 
 const source = uniqueName('dr_newer_src');
 const databases: string[] = [source];
@@ -29,20 +29,32 @@ async function copyOfSource(): Promise<string> {
 
 /** 1,000 rows newer than anything in the backup, inside the range (ingest after the backup). */
 async function ingestNewer(db: string): Promise<void> {
-  await withClient(db, (c) => c.query(`
+  await withClient(db, (c) =>
+    c.query(`
     INSERT INTO candles (symbol_id, time, open, high, low, close, volume)
     SELECT s.id, m.t + g * interval '1 second', 1, 2, 1, 1.5, 10
-      FROM (SELECT max(time) AS t FROM candles) m, (SELECT id FROM symbols ORDER BY id LIMIT 1) s, generate_series(1, 1000) g`));
+      FROM (SELECT max(time) AS t FROM candles) m, (SELECT id FROM symbols ORDER BY id LIMIT 1) s, generate_series(1, 1000) g`),
+  );
 }
 
 async function count(db: string, where = 'true'): Promise<number> {
-  return withClient(db, async (c) => Number((await c.query(`SELECT count(*) AS n FROM candles WHERE ${where}`)).rows[0].n));
+  return withClient(db, async (c) =>
+    Number((await c.query(`SELECT count(*) AS n FROM candles WHERE ${where}`)).rows[0].n),
+  );
 }
 
 beforeAll(async () => {
   await createDatabase(source);
   await createSampleDatabase(pgUrl(source), { scale: 'test' });
-  const max = await withClient(source, async (c) => (await c.query<{ d: string }>(`SELECT to_char(date_trunc('day', max(time) AT TIME ZONE 'UTC'), 'YYYY-MM-DD') AS d FROM candles`)).rows[0].d);
+  const max = await withClient(
+    source,
+    async (c) =>
+      (
+        await c.query<{ d: string }>(
+          `SELECT to_char(date_trunc('day', max(time) AT TIME ZONE 'UTC'), 'YYYY-MM-DD') AS d FROM candles`,
+        )
+      ).rows[0].d,
+  );
   since = `${max}T00:00:00Z`;
   until = new Date(Date.parse(since) + 2 * 86_400_000).toISOString();
   dir = await mkdtemp(join(tmpdir(), 'dr-newer-repo-'));
@@ -61,10 +73,30 @@ describe('dr restore --since/--until past the backup', () => {
     const name = await copyOfSource();
     await ingestNewer(name);
     const before = await count(name);
-    const run = await runDr(['restore', '--repo', repo, '--target', pgUrl(name), '--tables', 'candles', '--since', since, '--until', until]);
-    expectOneLineError(run, /error: 1000 rows of public\.candles in \[.*\) are newer than backup \S+ \(its newest time is .*\): replacing the range would delete them; add --merge .* or --replace-newer/, 1);
+    const run = await runDr([
+      'restore',
+      '--repo',
+      repo,
+      '--target',
+      pgUrl(name),
+      '--tables',
+      'candles',
+      '--since',
+      since,
+      '--until',
+      until,
+    ]);
+    expectOneLineError(
+      run,
+      /error: 1000 rows of public\.candles in \[.*\) are newer than backup \S+ \(its newest time is .*\): replacing the range would delete them; add --merge .* or --replace-newer/,
+      1,
+    );
     expect(await count(name)).toBe(before);
-    const saved = await withClient(name, async (c) => (await c.query(`SELECT count(*) AS n FROM pg_tables WHERE tablename LIKE 'candles__dr_saved_%'`)).rows[0].n);
+    const saved = await withClient(
+      name,
+      async (c) =>
+        (await c.query(`SELECT count(*) AS n FROM pg_tables WHERE tablename LIKE 'candles__dr_saved_%'`)).rows[0].n,
+    );
     expect(Number(saved)).toBe(0);
   });
 
@@ -73,17 +105,60 @@ describe('dr restore --since/--until past the backup', () => {
     await ingestNewer(name);
     const inRange = `time >= '${since}' AND time < '${until}'`;
     // Rows lost in the range (what the restore is for), and one row changed since the backup.
-    const lost = await withClient(name, async (c) => (await c.query(`DELETE FROM candles WHERE ${inRange} AND volume <> 10 AND symbol_id % 2 = 0`)).rowCount ?? 0);
+    const lost = await withClient(
+      name,
+      async (c) =>
+        (await c.query(`DELETE FROM candles WHERE ${inRange} AND volume <> 10 AND symbol_id % 2 = 0`)).rowCount ?? 0,
+    );
     expect(lost).toBeGreaterThan(0);
-    await withClient(name, (c) => c.query(`UPDATE candles SET close = 4242.4242 WHERE (symbol_id, time) = (SELECT symbol_id, time FROM candles WHERE ${inRange} AND volume <> 10 AND symbol_id % 2 = 1 LIMIT 1)`));
+    await withClient(name, (c) =>
+      c.query(
+        `UPDATE candles SET close = 4242.4242 WHERE (symbol_id, time) = (SELECT symbol_id, time FROM candles WHERE ${inRange} AND volume <> 10 AND symbol_id % 2 = 1 LIMIT 1)`,
+      ),
+    );
     const kept = await count(name, inRange);
-    const run = await runDr(['restore', '--repo', repo, '--target', pgUrl(name), '--tables', 'candles', '--since', since, '--until', until, '--merge', '--json']);
+    const run = await runDr([
+      'restore',
+      '--repo',
+      repo,
+      '--target',
+      pgUrl(name),
+      '--tables',
+      'candles',
+      '--since',
+      since,
+      '--until',
+      until,
+      '--merge',
+      '--json',
+    ]);
     expect(run.code, run.stderr).toBe(0);
-    expect(run.json.tables).toEqual([expect.objectContaining({ table: 'public.candles', rowsRestored: lost, rowsReplaced: 0, rowsKept: kept, safetyTable: null })]);
+    expect(run.json.tables).toEqual([
+      expect.objectContaining({
+        table: 'public.candles',
+        rowsRestored: lost,
+        rowsReplaced: 0,
+        rowsKept: kept,
+        safetyTable: null,
+      }),
+    ]);
     expect(await count(name, inRange)).toBe(kept + lost);
     expect(await count(name, 'volume = 10')).toBe(1000);
     expect(await count(name, 'close = 4242.4242')).toBe(1);
-    const human = await runDr(['restore', '--repo', repo, '--target', pgUrl(name), '--tables', 'candles', '--since', since, '--until', until, '--merge']);
+    const human = await runDr([
+      'restore',
+      '--repo',
+      repo,
+      '--target',
+      pgUrl(name),
+      '--tables',
+      'candles',
+      '--since',
+      since,
+      '--until',
+      until,
+      '--merge',
+    ]);
     expect(human.code, human.stderr).toBe(0);
     expect(human.stdout).toMatch(/public\.candles \(by time\): 0 rows inserted, 0 replaced, \d+ kept/);
   });
@@ -91,8 +166,21 @@ describe('dr restore --since/--until past the backup', () => {
   it('--merge works on whole tables too (no range)', async () => {
     const name = await copyOfSource();
     await ingestNewer(name);
-    const lost = await withClient(name, async (c) => (await c.query(`DELETE FROM candles WHERE volume <> 10 AND symbol_id = 1`)).rowCount ?? 0);
-    const run = await runDr(['restore', '--repo', repo, '--target', pgUrl(name), '--tables', 'candles', '--merge', '--json']);
+    const lost = await withClient(
+      name,
+      async (c) => (await c.query(`DELETE FROM candles WHERE volume <> 10 AND symbol_id = 1`)).rowCount ?? 0,
+    );
+    const run = await runDr([
+      'restore',
+      '--repo',
+      repo,
+      '--target',
+      pgUrl(name),
+      '--tables',
+      'candles',
+      '--merge',
+      '--json',
+    ]);
     expect(run.code, run.stderr).toBe(0);
     expect(run.json.tables).toEqual([expect.objectContaining({ rowsRestored: lost, rowsReplaced: 0 })]);
     expect(await count(name)).toBe((await count(source)) + 1000);
@@ -101,13 +189,34 @@ describe('dr restore --since/--until past the backup', () => {
   it('--replace-newer replaces the range as asked, the newer rows kept in the safety table', async () => {
     const name = await copyOfSource();
     await ingestNewer(name);
-    const run = await runDr(['restore', '--repo', repo, '--target', pgUrl(name), '--tables', 'candles', '--since', since, '--until', until, '--replace-newer', '--json']);
+    const run = await runDr([
+      'restore',
+      '--repo',
+      repo,
+      '--target',
+      pgUrl(name),
+      '--tables',
+      'candles',
+      '--since',
+      since,
+      '--until',
+      until,
+      '--replace-newer',
+      '--json',
+    ]);
     expect(run.code, run.stderr).toBe(0);
-    const [table] = run.json.tables as { rowsReplaced: number; rowsRestored: number; rowsKept: number; safetyTable: string }[];
+    const [table] = run.json.tables as {
+      rowsReplaced: number;
+      rowsRestored: number;
+      rowsKept: number;
+      safetyTable: string;
+    }[];
     expect(table.rowsReplaced - table.rowsRestored).toBe(1000);
     expect(table.rowsKept).toBe(0);
     expect(await count(name, 'volume = 10')).toBe(0);
-    const saved = await withClient(name, async (c) => Number((await c.query(`SELECT count(*) AS n FROM ${table.safetyTable} WHERE volume = 10`)).rows[0].n));
+    const saved = await withClient(name, async (c) =>
+      Number((await c.query(`SELECT count(*) AS n FROM ${table.safetyTable} WHERE volume = 10`)).rows[0].n),
+    );
     expect(saved).toBe(1000);
   });
 
@@ -115,7 +224,15 @@ describe('dr restore --since/--until past the backup', () => {
     const name = await copyOfSource();
     const base = ['restore', '--repo', repo, '--target', pgUrl(name)];
     expectOneLineError(await runDr([...base, '--merge']), /--merge applies to table restores only/, 2);
-    expectOneLineError(await runDr([...base, '--tables', 'candles', '--replace-newer']), /--replace-newer applies to range restores/, 2);
-    expectOneLineError(await runDr([...base, '--tables', 'candles', '--since', since, '--until', until, '--merge', '--replace-newer']), /give one/, 2);
+    expectOneLineError(
+      await runDr([...base, '--tables', 'candles', '--replace-newer']),
+      /--replace-newer applies to range restores/,
+      2,
+    );
+    expectOneLineError(
+      await runDr([...base, '--tables', 'candles', '--since', since, '--until', until, '--merge', '--replace-newer']),
+      /give one/,
+      2,
+    );
   });
 });

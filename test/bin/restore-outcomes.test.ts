@@ -9,9 +9,9 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { runBackup } from '../../core/backup/backup.ts';
 import { FileRepository } from '../../core/repository/index.ts';
+import { createDatabase, databaseExists, dropDatabase, pgUrl, uniqueName, withClient } from '../../fixtures/pg.ts';
 import { createSampleDatabase } from '../../fixtures/sample-database.ts';
 import { expectOneLineError, runDr } from '../support/cli.ts';
-import { createDatabase, databaseExists, dropDatabase, pgUrl, uniqueName, withClient } from '../../fixtures/pg.ts';
 
 const source = uniqueName('dr_out_src');
 const databases: string[] = [source];
@@ -50,7 +50,10 @@ describe('dr restore --overwrite', () => {
     databases.push(leftover!);
     expect(await databaseExists(leftover!)).toBe(true);
     // The target is the backup's now.
-    const tables = await withClient(name, async (c) => (await c.query(`SELECT to_regclass('old_stuff') AS o, to_regclass('candles') AS c`)).rows[0]);
+    const tables = await withClient(
+      name,
+      async (c) => (await c.query(`SELECT to_regclass('old_stuff') AS o, to_regclass('candles') AS c`)).rows[0],
+    );
     expect(tables).toEqual({ o: null, c: 'candles' });
     const fresh = uniqueName('dr_out_fresh');
     databases.push(fresh);
@@ -71,7 +74,11 @@ describe('an empty target', () => {
       databases.push(name);
       await createDatabase(name);
       await withClient(name, (c) => c.query(sql));
-      expectOneLineError(await runDr(['restore', '--repo', repo, '--target', pgUrl(name)]), /target database \S+ on .* is not empty; pass --overwrite/, 1);
+      expectOneLineError(
+        await runDr(['restore', '--repo', repo, '--target', pgUrl(name)]),
+        /target database \S+ on .* is not empty; pass --overwrite/,
+        1,
+      );
     }
     const empty = uniqueName('dr_out_empty');
     databases.push(empty);

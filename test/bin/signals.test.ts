@@ -6,17 +6,17 @@
  * databases older than an hour.
  */
 import { spawn } from 'node:child_process';
-import { mkdtemp, readFile, readdir, rm } from 'node:fs/promises';
+import { mkdtemp, readdir, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { runBackup } from '../../core/backup/backup.ts';
-import { leftoverSuffix } from '../../core/restore/leftovers.ts';
 import { FileRepository } from '../../core/repository/index.ts';
+import { leftoverSuffix } from '../../core/restore/leftovers.ts';
+import { createDatabase, databaseExists, dropDatabase, pgUrl, uniqueName, withClient } from '../../fixtures/pg.ts';
 import { createSampleDatabase } from '../../fixtures/sample-database.ts';
 import { errorLines, runDr } from '../support/cli.ts';
-import { createDatabase, databaseExists, dropDatabase, pgUrl, uniqueName, withClient } from '../../fixtures/pg.ts';
 
 const DR = join(import.meta.dirname, '..', '..', 'bin', 'dr.mjs');
 const source = uniqueName('dr_sig_src');
@@ -43,21 +43,30 @@ function startDr(args: string[]): Running {
   let stdout = '';
   let stderr = '';
   const waiters: { pattern: RegExp; resolve: () => void }[] = [];
-  child.stdout.setEncoding('utf8').on('data', (d: string) => { stdout += d; });
+  child.stdout.setEncoding('utf8').on('data', (d: string) => {
+    stdout += d;
+  });
   child.stderr.setEncoding('utf8').on('data', (d: string) => {
     stderr += d;
-    for (const w of [...waiters]) if (w.pattern.test(stderr)) { waiters.splice(waiters.indexOf(w), 1); w.resolve(); }
+    for (const w of [...waiters])
+      if (w.pattern.test(stderr)) {
+        waiters.splice(waiters.indexOf(w), 1);
+        w.resolve();
+      }
   });
-  const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null; stdout: string; stderr: string }>((resolve) => {
-    child.once('close', (code, signal) => {
-      for (const w of waiters) w.resolve();
-      resolve({ code, signal, stdout, stderr });
-    });
-  });
+  const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null; stdout: string; stderr: string }>(
+    (resolve) => {
+      child.once('close', (code, signal) => {
+        for (const w of waiters) w.resolve();
+        resolve({ code, signal, stdout, stderr });
+      });
+    },
+  );
   return {
     pid: child.pid!,
     kill: (signal) => child.kill(signal),
-    waitFor: (pattern) => new Promise((resolve) => (pattern.test(stderr) ? resolve() : waiters.push({ pattern, resolve }))),
+    waitFor: (pattern) =>
+      new Promise((resolve) => (pattern.test(stderr) ? resolve() : waiters.push({ pattern, resolve }))),
     exited,
   };
 }
@@ -74,12 +83,28 @@ async function holdLock(database: string, sql: string): Promise<{ release: () =>
   await client.connect();
   await client.query('BEGIN');
   await client.query(sql);
-  return { release: async () => { await client.query('ROLLBACK'); await client.end(); } };
+  return {
+    release: async () => {
+      await client.query('ROLLBACK');
+      await client.end();
+    },
+  };
 }
 
 /** Waits until a session of `application` on `database` waits for a lock. */
-const waitingOnLock = (database: string, application: string) => eventually(async () => withClient('postgres', async (c) =>
-  (await c.query(`SELECT 1 FROM pg_stat_activity WHERE datname = $1 AND application_name = $2 AND wait_event_type = 'Lock'`, [database, application])).rowCount! > 0));
+const waitingOnLock = (database: string, application: string) =>
+  eventually(async () =>
+    withClient(
+      'postgres',
+      async (c) =>
+        (
+          await c.query(
+            `SELECT 1 FROM pg_stat_activity WHERE datname = $1 AND application_name = $2 AND wait_event_type = 'Lock'`,
+            [database, application],
+          )
+        ).rowCount! > 0,
+    ),
+  );
 
 /** OS processes whose command line mentions `marker` (a unique work folder). */
 async function processesMentioning(marker: string): Promise<number[]> {
@@ -92,8 +117,12 @@ async function processesMentioning(marker: string): Promise<number[]> {
   return pids;
 }
 
-const databasesLike = (pattern: string) => withClient('postgres', async (c) =>
-  (await c.query<{ d: string }>(`SELECT datname AS d FROM pg_database WHERE datname LIKE $1`, [pattern])).rows.map((r) => r.d));
+const databasesLike = (pattern: string) =>
+  withClient('postgres', async (c) =>
+    (await c.query<{ d: string }>(`SELECT datname AS d FROM pg_database WHERE datname LIKE $1`, [pattern])).rows.map(
+      (r) => r.d,
+    ),
+  );
 
 async function copyOfSource(): Promise<string> {
   const name = uniqueName('dr_sig_tgt');
@@ -102,7 +131,8 @@ async function copyOfSource(): Promise<string> {
   return name;
 }
 
-const countCandles = (db: string) => withClient(db, async (c) => Number((await c.query('SELECT count(*) AS n FROM candles')).rows[0].n));
+const countCandles = (db: string) =>
+  withClient(db, async (c) => Number((await c.query('SELECT count(*) AS n FROM candles')).rows[0].n));
 
 beforeAll(async () => {
   await createDatabase(source);
@@ -123,12 +153,24 @@ describe('a signal mid-run', () => {
     const target = await tempDir('dr-sig-repo-');
     const lock = await holdLock(source, 'LOCK TABLE candles IN ACCESS EXCLUSIVE MODE');
     try {
-      const run = startDr(['backup', '--db', pgUrl(source), '--repo', `file://${target}`, '--work-dir', work, '-j', '2']);
+      const run = startDr([
+        'backup',
+        '--db',
+        pgUrl(source),
+        '--repo',
+        `file://${target}`,
+        '--work-dir',
+        work,
+        '-j',
+        '2',
+      ]);
       await waitingOnLock(source, 'pg_dump');
       run.kill('SIGTERM');
       const out = await run.exited;
       expect(out.code, out.stderr).toBe(143);
-      expect(errorLines({ ...out, code: out.code ?? 1, json: {} })).toEqual([expect.stringMatching(/^dr backup: error: interrupted by SIGTERM; stopped the PostgreSQL tools/)]);
+      expect(errorLines({ ...out, code: out.code ?? 1, json: {} })).toEqual([
+        expect.stringMatching(/^dr backup: error: interrupted by SIGTERM; stopped the PostgreSQL tools/),
+      ]);
       expect(await readdir(work)).toEqual([]);
       expect(await processesMentioning(work)).toEqual([]);
       const stored = await readdir(join(target, 'backups', source)).catch(() => []);
@@ -147,7 +189,22 @@ describe('a signal mid-run', () => {
     const lock = await holdLock(name, 'LOCK TABLE candles IN ACCESS EXCLUSIVE MODE');
     let released = false;
     try {
-      const run = startDr(['restore', '--repo', repo, '--target', pgUrl(name), '--tables', 'candles', '--since', '2026-01-10', '--until', '2026-01-11', '--replace-newer', '--work-dir', work]);
+      const run = startDr([
+        'restore',
+        '--repo',
+        repo,
+        '--target',
+        pgUrl(name),
+        '--tables',
+        'candles',
+        '--since',
+        '2026-01-10',
+        '--until',
+        '2026-01-11',
+        '--replace-newer',
+        '--work-dir',
+        work,
+      ]);
       await run.waitFor(/staging \d+ table data files/);
       await waitingOnLock(name, 'dr');
       run.kill('SIGINT');
@@ -159,7 +216,10 @@ describe('a signal mid-run', () => {
       expect(await countCandles(name)).toBe(before);
       expect(await databasesLike(`${name.slice(0, 20)}%__dr_stage_%`)).toEqual([]);
       expect(await readdir(work)).toEqual([]);
-      const saved = await withClient(name, async (c) => (await c.query(`SELECT 1 FROM pg_tables WHERE tablename LIKE 'candles__dr_saved_%'`)).rowCount);
+      const saved = await withClient(
+        name,
+        async (c) => (await c.query(`SELECT 1 FROM pg_tables WHERE tablename LIKE 'candles__dr_saved_%'`)).rowCount,
+      );
       expect(saved).toBe(0);
     } finally {
       if (!released) await lock.release();
@@ -177,8 +237,17 @@ describe('a signal mid-run', () => {
     try {
       const run = startDr(['restore', '--repo', repo, '--target', pgUrl(name), '--overwrite', '--work-dir', work]);
       await run.waitFor(/restoring into/);
-      await eventually(async () => withClient('postgres', async (c) =>
-        (await c.query(`SELECT 1 FROM pg_stat_activity WHERE application_name = 'dr' AND wait_event_type = 'Lock' AND query LIKE 'ALTER DATABASE%RENAME%'`)).rowCount! > 0));
+      await eventually(async () =>
+        withClient(
+          'postgres',
+          async (c) =>
+            (
+              await c.query(
+                `SELECT 1 FROM pg_stat_activity WHERE application_name = 'dr' AND wait_event_type = 'Lock' AND query LIKE 'ALTER DATABASE%RENAME%'`,
+              )
+            ).rowCount! > 0,
+        ),
+      );
       run.kill('SIGTERM');
       const out = await run.exited;
       expect(out.code, out.stderr).toBe(143);
@@ -195,14 +264,29 @@ describe('a signal mid-run', () => {
 });
 
 describe('kill -9', () => {
-  it('takes pg_dump with dr (no dump outlives it), and the next backup removes the dead run\'s work folder', async () => {
+  it("takes pg_dump with dr (no dump outlives it), and the next backup removes the dead run's work folder", async () => {
     const target = await tempDir('dr-sig-repo-');
     const work = await tempDir('dr-sig-work-');
     const lock = await holdLock(source, 'LOCK TABLE candles IN ACCESS EXCLUSIVE MODE');
     try {
-      const run = startDr(['backup', '--db', pgUrl(source), '--repo', `file://${target}`, '--work-dir', work, '-j', '2']);
+      const run = startDr([
+        'backup',
+        '--db',
+        pgUrl(source),
+        '--repo',
+        `file://${target}`,
+        '--work-dir',
+        work,
+        '-j',
+        '2',
+      ]);
       await waitingOnLock(source, 'pg_dump');
-      const dumps = async () => (await Promise.all((await processesMentioning(work)).map((pid) => readFile(`/proc/${pid}/cmdline`, 'utf8').catch(() => '')))).filter((c) => /(^|\/)pg_dump\0/.test(c));
+      const dumps = async () =>
+        (
+          await Promise.all(
+            (await processesMentioning(work)).map((pid) => readFile(`/proc/${pid}/cmdline`, 'utf8').catch(() => '')),
+          )
+        ).filter((c) => /(^|\/)pg_dump\0/.test(c));
       expect(await dumps()).toHaveLength(1);
       run.kill('SIGKILL');
       await run.exited;
@@ -212,7 +296,18 @@ describe('kill -9', () => {
     } finally {
       await lock.release();
     }
-    const next = await runDr(['backup', '--db', pgUrl(source), '--repo', `file://${target}`, '--work-dir', work, '-j', '2', '-q']);
+    const next = await runDr([
+      'backup',
+      '--db',
+      pgUrl(source),
+      '--repo',
+      `file://${target}`,
+      '--work-dir',
+      work,
+      '-j',
+      '2',
+      '-q',
+    ]);
     expect(next.code, next.stderr).toBe(0);
     expect(await readdir(work)).toEqual([]);
   });
@@ -228,7 +323,9 @@ describe('kill -9', () => {
     const run = await runDr(['restore', '--repo', repo, '--target', pgUrl(target), '--json']);
     expect(run.code, run.stderr).toBe(0);
     expect(run.stderr).toContain(`dropped ${old}`);
-    expect(run.json.warnings).toEqual(expect.arrayContaining([expect.stringMatching(new RegExp(`^dropped ${old}, left by an interrupted dr run`))]));
+    expect(run.json.warnings).toEqual(
+      expect.arrayContaining([expect.stringMatching(new RegExp(`^dropped ${old}, left by an interrupted dr run`))]),
+    );
     expect(await databaseExists(old)).toBe(false);
     expect(await databaseExists(fresh)).toBe(true);
   });

@@ -5,9 +5,9 @@
  */
 import { ListObjectsV2Command } from '@aws-sdk/client-s3';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createDatabase, dropDatabase, pgUrl, uniqueName } from '../../fixtures/pg.ts';
 import { createSampleDatabase } from '../../fixtures/sample-database.ts';
 import { expectOneLineError, runDr } from '../support/cli.ts';
-import { createDatabase, dropDatabase, pgUrl, uniqueName } from '../../fixtures/pg.ts';
 import { createTestBucket, s3Client, s3Env } from '../support/s3.ts';
 
 const source = uniqueName('dr_readback_src');
@@ -32,9 +32,17 @@ function sdkDefaults(): Record<string, string> {
 describe('dr backup reads back what the store holds', () => {
   it('fails with the SDK defaults against s3rver, naming AWS_REQUEST_CHECKSUM_CALCULATION=WHEN_REQUIRED, and writes no manifest', async () => {
     const bucket = await createTestBucket('dr-readback');
-    const run = await runDr(['backup', '--db', pgUrl(source), '--repo', `s3://${bucket}/b`, '-q', '--jobs', '2'], sdkDefaults());
-    expectOneLineError(run, /is damaged: s3:\/\/.* holds \d+ bytes, \d+ were written.*AWS_REQUEST_CHECKSUM_CALCULATION=WHEN_REQUIRED/, 1);
-    const keys = (await s3Client().send(new ListObjectsV2Command({ Bucket: bucket }))).Contents?.map((o) => o.Key) ?? [];
+    const run = await runDr(
+      ['backup', '--db', pgUrl(source), '--repo', `s3://${bucket}/b`, '-q', '--jobs', '2'],
+      sdkDefaults(),
+    );
+    expectOneLineError(
+      run,
+      /is damaged: s3:\/\/.* holds \d+ bytes, \d+ were written.*AWS_REQUEST_CHECKSUM_CALCULATION=WHEN_REQUIRED/,
+      1,
+    );
+    const keys =
+      (await s3Client().send(new ListObjectsV2Command({ Bucket: bucket }))).Contents?.map((o) => o.Key) ?? [];
     expect(keys.filter((k) => k?.endsWith('manifest.json'))).toEqual([]);
     const list = await runDr(['list', '--repo', `s3://${bucket}/b`, '--json'], s3Env());
     expect(list.json.backups).toEqual([]);

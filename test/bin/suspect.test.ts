@@ -7,10 +7,10 @@ import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createSampleDatabase } from '../../fixtures/sample-database.ts';
 import { shrinkage } from '../../core/backup/suspect.ts';
-import { runDr } from '../support/cli.ts';
 import { createDatabase, dropDatabase, pgUrl, uniqueName, withClient } from '../../fixtures/pg.ts';
+import { createSampleDatabase } from '../../fixtures/sample-database.ts';
+import { runDr } from '../support/cli.ts';
 
 const source = uniqueName('dr_susp_src');
 const databases: string[] = [source];
@@ -37,7 +37,13 @@ describe('suspect backups', () => {
     await withClient(source, (c) => c.query('DROP TABLE alerts; DELETE FROM candles WHERE symbol_id <> 1'));
     const bad = await runDr(['backup', '--db', pgUrl(source), '--repo', repo, '--json', '-j', '2']);
     expect(bad.code, bad.stderr).toBe(0);
-    expect(bad.json.suspect).toMatchObject({ previous: good.json.id, reasons: expect.arrayContaining(['1 table gone (public.alerts)', expect.stringMatching(/^(rows|size) down \d+\.\d% \(\d+ → \d+( bytes)?\)$/)]) });
+    expect(bad.json.suspect).toMatchObject({
+      previous: good.json.id,
+      reasons: expect.arrayContaining([
+        '1 table gone (public.alerts)',
+        expect.stringMatching(/^(rows|size) down \d+\.\d% \(\d+ → \d+( bytes)?\)$/),
+      ]),
+    });
     expect(bad.stderr).toMatch(/SUSPECT: backup \S+ shrank against \S+: 1 table gone/);
     const manifest = JSON.parse(await readFile(join(dir, 'backups', source, `${bad.json.id}.manifest.json`), 'utf8'));
     expect(manifest.suspect.previous).toBe(good.json.id);
@@ -51,20 +57,36 @@ describe('suspect backups', () => {
     const restored = await runDr(['restore', '--repo', repo, '--target', pgUrl(target), '--json']);
     expect(restored.code, restored.stderr).toBe(0);
     expect(restored.json).toMatchObject({ backup: { id: good.json.id } });
-    expect(restored.json.warnings).toEqual(expect.arrayContaining([expect.stringMatching(new RegExp(`^skipped suspect backup ${bad.json.id}`))]));
+    expect(restored.json.warnings).toEqual(
+      expect.arrayContaining([expect.stringMatching(new RegExp(`^skipped suspect backup ${bad.json.id}`))]),
+    );
 
     const anyTarget = uniqueName('dr_susp_any');
     databases.push(anyTarget);
-    const any = await runDr(['restore', '--repo', repo, '--target', pgUrl(anyTarget), '--backup', 'latest-any', '--json']);
+    const any = await runDr([
+      'restore',
+      '--repo',
+      repo,
+      '--target',
+      pgUrl(anyTarget),
+      '--backup',
+      'latest-any',
+      '--json',
+    ]);
     expect(any.code, any.stderr).toBe(0);
     expect(any.json).toMatchObject({ backup: { id: bad.json.id } });
   });
 
   it('the threshold: a small drop is not suspect, a lost table always is', () => {
     const t = (name: string) => ({ schema: 'public', name, kind: 'table' }) as never;
-    const shape = (tables: string[], rows: number, bytes: number) => ({ tables: tables.map(t), totals: { files: 1, rows, bytes } });
+    const shape = (tables: string[], rows: number, bytes: number) => ({
+      tables: tables.map(t),
+      totals: { files: 1, rows, bytes },
+    });
     expect(shrinkage(shape(['a', 'b'], 1000, 1000), shape(['a', 'b'], 600, 900))).toEqual([]);
-    expect(shrinkage(shape(['a', 'b'], 1000, 1000), shape(['a', 'b'], 400, 900))).toEqual(['rows down 60.0% (1000 → 400)']);
+    expect(shrinkage(shape(['a', 'b'], 1000, 1000), shape(['a', 'b'], 400, 900))).toEqual([
+      'rows down 60.0% (1000 → 400)',
+    ]);
     expect(shrinkage(shape(['a', 'b'], 1000, 1000), shape(['a'], 1000, 1000))).toEqual(['1 table gone (public.b)']);
   });
 });

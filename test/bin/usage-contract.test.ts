@@ -7,9 +7,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { COMMANDS } from '../../bin/commands/index.ts';
-import { expectOneLineError, runDr } from '../support/cli.ts';
 import { pgUrl } from '../../fixtures/pg.ts';
 import pkg from '../../package.json' with { type: 'json' };
+import { expectOneLineError, runDr } from '../support/cli.ts';
 
 let dir: string;
 let repo: string;
@@ -31,7 +31,8 @@ describe('exit 2 for every usage error', () => {
       const unknown = await runDr([...words, '--no-such-flag']);
       expectOneLineError(unknown, new RegExp(`^dr ${name}: error: .*no-such-flag.*see dr ${name} --help$`), 2);
       const firstString = Object.entries(COMMANDS[name].options).find(([, o]) => o.type === 'string')?.[0];
-      if (firstString) expectOneLineError(await runDr([...words, `--${firstString}`, '']), new RegExp(`--${firstString} is empty`), 2);
+      if (firstString)
+        expectOneLineError(await runDr([...words, `--${firstString}`, '']), new RegExp(`--${firstString} is empty`), 2);
     }
   }, 300_000);
 
@@ -44,22 +45,88 @@ describe('exit 2 for every usage error', () => {
       [['backup', '--db', 'not a url', '--repo', repo], /is not a connection URL/],
       [['backup', '--db', pgUrl('x'), '--repo', 'ftp://host/x'], /unsupported repository URL "ftp:\/\/host\/x"/],
       [['backup', '--db', pgUrl('x'), '--repo', 's3://Bad_Bucket/x'], /is not a valid S3 bucket name/],
-      [['backup', '--db', pgUrl('x'), '--repo', repo, '--kms-key-id', 'k'], /--kms-key-id applies to s3:\/\/ repositories only/],
-      [['backup', '--db', pgUrl('x'), '--repo', repo, '--object-lock', 'governance'], /--object-lock applies to s3:\/\/ repositories only/],
+      [
+        ['backup', '--db', pgUrl('x'), '--repo', repo, '--kms-key-id', 'k'],
+        /--kms-key-id applies to s3:\/\/ repositories only/,
+      ],
+      [
+        ['backup', '--db', pgUrl('x'), '--repo', repo, '--object-lock', 'governance'],
+        /--object-lock applies to s3:\/\/ repositories only/,
+      ],
       [['backup', '--db', pgUrl('x'), '--repo', repo, '--tier', 'hourly'], /--tier must be one of/],
       [['backup', '--db', pgUrl('x'), '--repo', repo, '--jobs', '0'], /--jobs must be a whole number/],
       [['restore', '--repo', repo, '--target', target, '--backup', 'yesterday'], /"yesterday" is not a backup id/],
       [['restore', '--repo', repo, '--target', 'nope'], /--target "nope" is not a connection URL/],
       [['restore', '--repo', repo, '--target', target, '--tables', ''], /--tables is empty/],
-      [['restore', '--repo', repo, '--target', target, '--tables', 'candles', '--since', '2026-01-10'], /--since needs --until/],
-      [['restore', '--repo', repo, '--target', target, '--tables', 'candles', '--since', '2026-01-10T00:00:00', '--until', '2026-01-11T00:00:00Z'], /is not an ISO 8601 time with a zone/],
-      [['restore', '--repo', repo, '--target', target, '--tables', 'candles', '--since', '2026-02-30', '--until', '2026-03-02'], /"2026-02-30" is not a date that exists/],
-      [['restore', '--repo', repo, '--target', target, '--tables', 'candles', '--since', '2026-01-11', '--until', '2026-01-10'], /is not before --until/],
-      [['restore', '--repo', repo, '--target', target, '--tables', 'candles', '--time-column', 'time'], /--time-column applies to range restores only/],
-      [['restore', '--repo', repo, '--target', target, '--since', '2026-01-10', '--until', '2026-01-11'], /--since needs --tables/],
+      [
+        ['restore', '--repo', repo, '--target', target, '--tables', 'candles', '--since', '2026-01-10'],
+        /--since needs --until/,
+      ],
+      [
+        [
+          'restore',
+          '--repo',
+          repo,
+          '--target',
+          target,
+          '--tables',
+          'candles',
+          '--since',
+          '2026-01-10T00:00:00',
+          '--until',
+          '2026-01-11T00:00:00Z',
+        ],
+        /is not an ISO 8601 time with a zone/,
+      ],
+      [
+        [
+          'restore',
+          '--repo',
+          repo,
+          '--target',
+          target,
+          '--tables',
+          'candles',
+          '--since',
+          '2026-02-30',
+          '--until',
+          '2026-03-02',
+        ],
+        /"2026-02-30" is not a date that exists/,
+      ],
+      [
+        [
+          'restore',
+          '--repo',
+          repo,
+          '--target',
+          target,
+          '--tables',
+          'candles',
+          '--since',
+          '2026-01-11',
+          '--until',
+          '2026-01-10',
+        ],
+        /is not before --until/,
+      ],
+      [
+        ['restore', '--repo', repo, '--target', target, '--tables', 'candles', '--time-column', 'time'],
+        /--time-column applies to range restores only/,
+      ],
+      [
+        ['restore', '--repo', repo, '--target', target, '--since', '2026-01-10', '--until', '2026-01-11'],
+        /--since needs --tables/,
+      ],
       [['restore', '--repo', repo, '--target', target, '--merge'], /--merge applies to table restores only/],
-      [['restore', '--pitr', repo, '--stanza', 's', '--database', 'd', '--target', target, '--at', '2026-01-15 14:30'], /--at "2026-01-15 14:30" is not a time with a zone/],
-      [['verify', '--repo', repo, '--target', target, '--health-url', 'not a url'], /health URL "not a url" is not a URL/],
+      [
+        ['restore', '--pitr', repo, '--stanza', 's', '--database', 'd', '--target', target, '--at', '2026-01-15 14:30'],
+        /--at "2026-01-15 14:30" is not a time with a zone/,
+      ],
+      [
+        ['verify', '--repo', repo, '--target', target, '--health-url', 'not a url'],
+        /health URL "not a url" is not a URL/,
+      ],
       [['verify', '--repo', repo, '--target', target, '--health-url', 'ftp://x/health'], /is not http\(s\)/],
       [['drill', '--repo', repo, '--scratch', target, '--rto', 'soon'], /--rto must be a duration/],
       [['check', '--repo', repo, '--max-age', 'old'], /--max-age must be a duration/],
@@ -82,7 +149,9 @@ describe('small things', () => {
   it('dr --version prints the version and the Node.js it needs', async () => {
     const run = await runDr(['--version']);
     expect(run.code).toBe(0);
-    expect(run.stdout).toBe(`dr ${pkg.version} (crypto-stock-dr; Node.js ${pkg.engines.node}, running ${process.version})\n`);
+    expect(run.stdout).toBe(
+      `dr ${pkg.version} (crypto-stock-dr; Node.js ${pkg.engines.node}, running ${process.version})\n`,
+    );
   });
 
   it('restore --help shows --backup as optional (it defaults to latest)', async () => {

@@ -3,8 +3,8 @@
  * only when everything passed; otherwise exit 1 with each failing object named.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { errorLines, runDr } from '../support/cli.ts';
 import { pgUrl } from '../../fixtures/pg.ts';
+import { errorLines, runDr } from '../support/cli.ts';
 import { backupAndRestore, type HealthServer, type RestoredFixture, startHealthServer } from '../support/restored.ts';
 
 let fx: RestoredFixture;
@@ -28,26 +28,48 @@ const failLines = (stdout: string) => stdout.split('\n').filter((l) => l.startsW
 
 describe('dr verify', () => {
   it('exits 0 and prints PASS for the restored copy (latest, --database)', async () => {
-    const run = await runDr(['verify', '--repo', fx.repoUrl, '--backup', 'latest', '--database', fx.source, '--target', pgUrl(fx.restored)]);
+    const run = await runDr([
+      'verify',
+      '--repo',
+      fx.repoUrl,
+      '--backup',
+      'latest',
+      '--database',
+      fx.source,
+      '--target',
+      pgUrl(fx.restored),
+    ]);
     expect(run.code, run.stderr).toBe(0);
-    expect(run.stdout).toMatch(new RegExp(`^PASS: .*/${fx.restored} against backup ${fx.manifest.id} of ${fx.source}: (\\d+)/\\1 checks passed`));
+    expect(run.stdout).toMatch(
+      new RegExp(`^PASS: .*/${fx.restored} against backup ${fx.manifest.id} of ${fx.source}: (\\d+)/\\1 checks passed`),
+    );
     expect(run.stderr).toContain(`dr verify: verifying`);
   });
 
   it('--json prints the result object as the last stdout line', async () => {
     const run = await verify(fx.restored, '--json');
     expect(run.code).toBe(0);
-    expect(run.json).toMatchObject({ ok: true, passed: true, backupId: fx.manifest.id, database: fx.source, totals: { failed: 0 } });
+    expect(run.json).toMatchObject({
+      ok: true,
+      passed: true,
+      backupId: fx.manifest.id,
+      database: fx.source,
+      totals: { failed: 0 },
+    });
     expect((run.json.checks as unknown[]).length).toBe((run.json.totals as { checks: number }).checks);
   });
 
   it('catches rows deleted from one table: exit 1, names the table', async () => {
-    const copy = await fx.clone((c) => c.query('DELETE FROM audit_logs WHERE id IN (SELECT id FROM audit_logs ORDER BY id LIMIT 5)'));
+    const copy = await fx.clone((c) =>
+      c.query('DELETE FROM audit_logs WHERE id IN (SELECT id FROM audit_logs ORDER BY id LIMIT 5)'),
+    );
     const run = await verify(copy);
     expect(run.code).toBe(1);
     expect(run.stdout).toMatch(/^FAIL: /);
     const expected = fx.manifest.tables.find((t) => t.name === 'audit_logs')!.rows;
-    expect(failLines(run.stdout)).toContain(`  FAIL row-count: table public.audit_logs: ${expected - 5} rows, expected ${expected}`);
+    expect(failLines(run.stdout)).toContain(
+      `  FAIL row-count: table public.audit_logs: ${expected - 5} rows, expected ${expected}`,
+    );
     // A failed check is a result, not an error.
     expect(errorLines(run)).toEqual([]);
   });
@@ -56,7 +78,11 @@ describe('dr verify', () => {
     const copy = await fx.clone((c) => c.query('DROP INDEX alerts_unacknowledged'));
     const run = await verify(copy);
     expect(run.code).toBe(1);
-    expect(failLines(run.stdout)).toEqual([expect.stringMatching(/^ {2}FAIL index: index public\.alerts_unacknowledged is missing \(CREATE INDEX alerts_unacknowledged ON public\.alerts .* WHERE \(NOT acknowledged\)\)$/)]);
+    expect(failLines(run.stdout)).toEqual([
+      expect.stringMatching(
+        /^ {2}FAIL index: index public\.alerts_unacknowledged is missing \(CREATE INDEX alerts_unacknowledged ON public\.alerts .* WHERE \(NOT acknowledged\)\)$/,
+      ),
+    ]);
   });
 
   it('catches a dropped constraint: exit 1, names the constraint and its table', async () => {
@@ -66,25 +92,45 @@ describe('dr verify', () => {
     expect(run.code).toBe(1);
     expect(run.json).toMatchObject({ ok: true, passed: false, totals: { failed: 1 } });
     expect((run.json.checks as { passed: boolean }[]).filter((c) => !c.passed)).toEqual([
-      { name: 'constraint', object: `public.indicators.${fk.name}`, expected: fk.definition, actual: null, passed: false },
+      {
+        name: 'constraint',
+        object: `public.indicators.${fk.name}`,
+        expected: fk.definition,
+        actual: null,
+        passed: false,
+      },
     ]);
   });
 
   it('catches a sequence behind and an unexpected table: exit 1, names both', async () => {
     const seq = fx.manifest.sequences.find((s) => s.lastValue !== null && BigInt(s.lastValue) > 1n)!;
-    const copy = await fx.clone((c) => c.query(`SELECT setval('"${seq.schema}"."${seq.name}"', 1); CREATE TABLE "Reporting".leftover (id int)`));
+    const copy = await fx.clone((c) =>
+      c.query(`SELECT setval('"${seq.schema}"."${seq.name}"', 1); CREATE TABLE "Reporting".leftover (id int)`),
+    );
     const run = await verify(copy);
     expect(run.code).toBe(1);
-    expect(failLines(run.stdout)).toEqual(expect.arrayContaining([
-      `  FAIL sequence: sequence ${seq.schema}.${seq.name} is behind: 1, recorded ${seq.lastValue}`,
-      '  FAIL unexpected-table: unexpected table "Reporting".leftover (not in the backup)',
-    ]));
+    expect(failLines(run.stdout)).toEqual(
+      expect.arrayContaining([
+        `  FAIL sequence: sequence ${seq.schema}.${seq.name} is behind: 1, recorded ${seq.lastValue}`,
+        '  FAIL unexpected-table: unexpected table "Reporting".leftover (not in the backup)',
+      ]),
+    );
   });
 
   it('--health-url (repeatable): a 2xx URL passes, a 500 and a silent one fail and are named', async () => {
     const ok = await verify(fx.restored, '--health-url', health.ok);
     expect(ok.code, ok.stdout).toBe(0);
-    const run = await verify(fx.restored, '--health-url', health.ok, '--health-url', health.failing, '--health-url', health.hanging, '--health-timeout', '300');
+    const run = await verify(
+      fx.restored,
+      '--health-url',
+      health.ok,
+      '--health-url',
+      health.failing,
+      '--health-url',
+      health.hanging,
+      '--health-timeout',
+      '300',
+    );
     expect(run.code).toBe(1);
     expect(failLines(run.stdout)).toEqual([
       `  FAIL health-url: health URL ${health.failing} answered 500, expected 2xx`,
@@ -99,11 +145,25 @@ describe('dr verify', () => {
     const badUrl = await verify(fx.restored, '--health-url', 'localhost:8080/health');
     // A malformed --health-url is a usage error (exit 2, issue 14 §5).
     expect(badUrl.code).toBe(2);
-    expect(errorLines(badUrl)).toEqual([expect.stringMatching(/health URL "localhost:8080\/health" is not http\(s\); use http\(s\):\/\/host/)]);
+    expect(errorLines(badUrl)).toEqual([
+      expect.stringMatching(/health URL "localhost:8080\/health" is not http\(s\); use http\(s\):\/\/host/),
+    ]);
     const badTimeout = await verify(fx.restored, '--health-timeout', '5s');
-    expect(errorLines(badTimeout)).toEqual([expect.stringMatching(/--health-timeout must be a whole number of milliseconds/)]);
-    const unknown = await runDr(['verify', '--repo', fx.repoUrl, '--backup', '20990101T000000Z-abcdef', '--target', pgUrl(fx.restored)]);
+    expect(errorLines(badTimeout)).toEqual([
+      expect.stringMatching(/--health-timeout must be a whole number of milliseconds/),
+    ]);
+    const unknown = await runDr([
+      'verify',
+      '--repo',
+      fx.repoUrl,
+      '--backup',
+      '20990101T000000Z-abcdef',
+      '--target',
+      pgUrl(fx.restored),
+    ]);
     expect(unknown.code).toBe(1);
-    expect(errorLines(unknown)).toEqual([expect.stringMatching(/backup 20990101T000000Z-abcdef not found .*; run dr list/)]);
+    expect(errorLines(unknown)).toEqual([
+      expect.stringMatching(/backup 20990101T000000Z-abcdef not found .*; run dr list/),
+    ]);
   });
 });

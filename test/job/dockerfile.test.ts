@@ -14,13 +14,17 @@ import { JobEnv, RDS_CA_BUNDLE_PATH } from '../../core/contract.ts';
 const REPO_ROOT = fileURLToPath(new URL('../..', import.meta.url));
 const dockerfile = readFileSync(join(REPO_ROOT, 'job/Dockerfile'), 'utf8');
 /** Instructions with line continuations joined. */
-const instructions = dockerfile.replace(/\\\n/g, ' ').split('\n').map((l) => l.trim()).filter((l) => l && !l.startsWith('#'));
+const instructions = dockerfile
+  .replace(/\\\n/g, ' ')
+  .split('\n')
+  .map((l) => l.trim())
+  .filter((l) => l && !l.startsWith('#'));
 
 describe('job/Dockerfile', () => {
   const out = mkdtempSync(join(tmpdir(), 'dr-job-bundle-'));
   afterAll(() => rmSync(out, { recursive: true, force: true }));
 
-  it('bundles job/entry.ts with the build stage\'s own esbuild command, and the bundle runs', () => {
+  it("bundles job/entry.ts with the build stage's own esbuild command, and the bundle runs", () => {
     const run = instructions.find((l) => l.startsWith('RUN npx esbuild'));
     expect(run).toBeDefined();
     expect(run).toContain('--bundle --platform=node --format=esm --target=node22');
@@ -28,7 +32,10 @@ describe('job/Dockerfile', () => {
     execFileSync('sh', ['-c', command], { cwd: REPO_ROOT, stdio: 'pipe' });
 
     // As ENTRYPOINT ["node", "dist/dr-job.mjs"] with no overrides: a clear usage error, exit 2.
-    const result = spawnSync(process.execPath, [join(out, 'dr-job.mjs')], { env: { PATH: process.env.PATH }, encoding: 'utf8' });
+    const result = spawnSync(process.execPath, [join(out, 'dr-job.mjs')], {
+      env: { PATH: process.env.PATH },
+      encoding: 'utf8',
+    });
     expect(result.status).toBe(2);
     expect(result.stderr).toContain(`job setting ${JobEnv.database} is not set`);
   });
@@ -53,7 +60,10 @@ describe('job/Dockerfile', () => {
       const file = join(out, 'rds-global-bundle.pem');
       writeFileSync(file, content);
       const script = run.slice('RUN '.length).replaceAll(RDS_CA_BUNDLE_PATH, file);
-      const env: NodeJS.ProcessEnv = { PATH: process.env.PATH, ...(arg === undefined ? {} : { RDS_CA_BUNDLE_SHA256: arg }) };
+      const env: NodeJS.ProcessEnv = {
+        PATH: process.env.PATH,
+        ...(arg === undefined ? {} : { RDS_CA_BUNDLE_SHA256: arg }),
+      };
       const result = spawnSync('sh', ['-c', script], { env, encoding: 'utf8' });
       return { status: result.status, stderr: result.stderr };
     }
@@ -66,7 +76,9 @@ describe('job/Dockerfile', () => {
       for (const arg of [undefined, '', 'abc', sha256.toUpperCase()]) {
         const result = runCheck(arg);
         expect(result.status).toBe(1);
-        expect(result.stderr).toContain('build arg RDS_CA_BUNDLE_SHA256 is missing or not 64 hex digits: set config rdsCaBundleSha256');
+        expect(result.stderr).toContain(
+          'build arg RDS_CA_BUNDLE_SHA256 is missing or not 64 hex digits: set config rdsCaBundleSha256',
+        );
       }
     });
 
@@ -88,17 +100,28 @@ describe('job/Dockerfile', () => {
   });
 
   it('installs what a PITR restore runs: the PostgreSQL server of PG_MAJOR, pgBackRest and TimescaleDB, without a default cluster, and setpriv', () => {
-    const install = instructions.find((l) => l.includes('apt-get install -y --no-install-recommends "postgresql-client-${PG_MAJOR}"'));
+    const install = instructions.find((l) =>
+      l.includes('apt-get install -y --no-install-recommends "postgresql-client-${PG_MAJOR}"'),
+    );
     expect(install).toBeDefined();
-    const packages = install!.split(/;\s*/).find((c) => c.startsWith('apt-get install -y --no-install-recommends "postgresql-client'))!.split(/\s+/).slice(4);
+    const packages = install!
+      .split(/;\s*/)
+      .find((c) => c.startsWith('apt-get install -y --no-install-recommends "postgresql-client'))!
+      .split(/\s+/)
+      .slice(4);
     expect(packages).toEqual([
-      '"postgresql-client-${PG_MAJOR}"', '"postgresql-${PG_MAJOR}"', 'pgbackrest',
-      '"timescaledb-2-postgresql-${PG_MAJOR}${pin}"', '"timescaledb-2-loader-postgresql-${PG_MAJOR}${pin}"', 'util-linux',
+      '"postgresql-client-${PG_MAJOR}"',
+      '"postgresql-${PG_MAJOR}"',
+      'pgbackrest',
+      '"timescaledb-2-postgresql-${PG_MAJOR}${pin}"',
+      '"timescaledb-2-loader-postgresql-${PG_MAJOR}${pin}"',
+      'util-linux',
     ]);
     expect(install).toContain('https://packagecloud.io/timescale/timescaledb/debian/ bookworm main');
     // The cluster setting is written before the server package is installed.
-    expect(install!.indexOf("echo 'create_main_cluster = false' > /etc/postgresql-common/createcluster.conf"))
-      .toBeLessThan(install!.indexOf('"postgresql-${PG_MAJOR}"'));
+    expect(
+      install!.indexOf("echo 'create_main_cluster = false' > /etc/postgresql-common/createcluster.conf"),
+    ).toBeLessThan(install!.indexOf('"postgresql-${PG_MAJOR}"'));
     // The build fails unless the server, pgBackRest and the TimescaleDB library are really there.
     expect(install).toContain('"/usr/lib/postgresql/${PG_MAJOR}/bin/postgres" --version');
     expect(install).toContain('pgbackrest version');
@@ -121,8 +144,11 @@ describe('job/Dockerfile', () => {
     expect(instructions).toContain('ARG TIMESCALE_KEY_FPR=1005FB68604CE9B8F6879CF759F18EDF47F24417');
     const install = instructions.find((l) => l.includes('apt.postgresql.org.asc'))!;
     const steps = install.split(/;\s*/);
-    for (const [file, fpr] of [['/usr/share/postgresql-common/pgdg/apt.postgresql.org.asc', 'PGDG_KEY_FPR'], ['/usr/share/keyrings/timescaledb.asc', 'TIMESCALE_KEY_FPR']]) {
-      const check = steps.findIndex((c) => c === `gpg --show-keys --with-colons ${file} | grep -qx "fpr:::::::::\${${fpr}}:"`);
+    for (const [file, fpr] of [
+      ['/usr/share/postgresql-common/pgdg/apt.postgresql.org.asc', 'PGDG_KEY_FPR'],
+      ['/usr/share/keyrings/timescaledb.asc', 'TIMESCALE_KEY_FPR'],
+    ]) {
+      const check = steps.indexOf(`gpg --show-keys --with-colons ${file} | grep -qx "fpr:::::::::\${${fpr}}:"`);
       expect(check).toBeGreaterThan(steps.findIndex((c) => c.startsWith('curl') && c.includes(file)));
       // Checked before apt reads the repository the key signs.
       expect(check).toBeLessThan(steps.lastIndexOf('apt-get update'));
@@ -133,7 +159,11 @@ describe('job/Dockerfile', () => {
     expect(instructions).toContain('ARG TIMESCALEDB_VERSION=2.28.3');
     const pinLine = instructions.find((l) => l.includes('pin="=${TIMESCALEDB_VERSION}'))!;
     const pin = /pin="[^"]*"/.exec(pinLine)![0];
-    const expand = (version: string) => execFileSync('sh', ['-c', `${pin}; printf %s "timescaledb-2-postgresql-15$pin"`], { env: { TIMESCALEDB_VERSION: version }, encoding: 'utf8' });
+    const expand = (version: string) =>
+      execFileSync('sh', ['-c', `${pin}; printf %s "timescaledb-2-postgresql-15$pin"`], {
+        env: { TIMESCALEDB_VERSION: version },
+        encoding: 'utf8',
+      });
     expect(expand('2.28.3')).toBe('timescaledb-2-postgresql-15=2.28.3~debian12');
     expect(expand('2.17.2')).toBe('timescaledb-2-postgresql-15=2.17.2~debian12');
   });

@@ -20,12 +20,28 @@ const task = {
 };
 
 describe('jobInvocation for a point-in-time restore', () => {
-  it('runs dr restore --at with the task definition\'s pgBackRest repository and stanza instead of --repo', () => {
-    const { argv } = jobInvocation({ ...task, [JobEnv.args]: JSON.stringify(['--at', '2026-01-15T14:30:00Z', '--tables', 'candles']) });
+  it("runs dr restore --at with the task definition's pgBackRest repository and stanza instead of --repo", () => {
+    const { argv } = jobInvocation({
+      ...task,
+      [JobEnv.args]: JSON.stringify(['--at', '2026-01-15T14:30:00Z', '--tables', 'candles']),
+    });
     expect(argv).toEqual([
-      'restore', '--database', 'crypto_stock', '--target', 'postgres://restorer@db.internal:5432/crypto_stock_at_1430',
-      '--pitr', 's3://pitr-bucket/pitr', '--stanza', 'crypto_stock', '--json', '--jobs', '2',
-      '--at', '2026-01-15T14:30:00Z', '--tables', 'candles',
+      'restore',
+      '--database',
+      'crypto_stock',
+      '--target',
+      'postgres://restorer@db.internal:5432/crypto_stock_at_1430',
+      '--pitr',
+      's3://pitr-bucket/pitr',
+      '--stanza',
+      'crypto_stock',
+      '--json',
+      '--jobs',
+      '2',
+      '--at',
+      '2026-01-15T14:30:00Z',
+      '--tables',
+      'candles',
     ]);
     expect(argv).not.toContain('--repo');
     expect(argv).not.toContain('--kms-key-id');
@@ -47,7 +63,9 @@ describe('jobInvocation for a point-in-time restore', () => {
 
   it('says how to fix a stack without a PITR repository', () => {
     const { [JobEnv.pitrRepo]: _, ...withoutPitr } = task;
-    expect(() => jobInvocation({ ...withoutPitr, [JobEnv.args]: JSON.stringify(['--at', '2026-01-15T14:30:00Z']) })).toThrow(
+    expect(() =>
+      jobInvocation({ ...withoutPitr, [JobEnv.args]: JSON.stringify(['--at', '2026-01-15T14:30:00Z']) }),
+    ).toThrow(
       `job setting ${JobEnv.pitrRepo} is not set, so this stack has no pgBackRest repository for a point-in-time restore`,
     );
   });

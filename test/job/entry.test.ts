@@ -19,23 +19,45 @@ describe('jobInvocation (the container overrides → the dr command line)', () =
   it('runs dr backup with the database URL, repository and key; the password goes to PGPASSWORD only', () => {
     const { argv, pgEnv } = jobInvocation({ ...base, [JobEnv.tier]: 'monthly' });
     expect(argv).toEqual([
-      'backup', '--db', 'postgres://backup@db.internal:5433/crypto_stock',
-      '--repo', 's3://vault-bucket/', '--json', '--jobs', '2',
-      '--kms-key-id', 'arn:aws:kms:eu-west-1:111122223333:key/abc', '--tier', 'monthly',
+      'backup',
+      '--db',
+      'postgres://backup@db.internal:5433/crypto_stock',
+      '--repo',
+      's3://vault-bucket/',
+      '--json',
+      '--jobs',
+      '2',
+      '--kms-key-id',
+      'arn:aws:kms:eu-west-1:111122223333:key/abc',
+      '--tier',
+      'monthly',
     ]);
     expect(argv.join(' ')).not.toContain('p@ss');
-    expect(pgEnv).toMatchObject({ PGUSER: 'backup', PGPASSWORD: 'p@ss:w/rd', PGHOST: 'db.internal', PGPORT: '5433', PGSSLMODE: 'prefer' });
+    expect(pgEnv).toMatchObject({
+      PGUSER: 'backup',
+      PGPASSWORD: 'p@ss:w/rd',
+      PGHOST: 'db.internal',
+      PGPORT: '5433',
+      PGSSLMODE: 'prefer',
+    });
   });
 
-  it('passes the task definition\'s Object Lock mode to backups only (restores never write)', () => {
-    expect(jobInvocation({ ...base, [JobEnv.objectLock]: 'governance' }).argv.slice(-2)).toEqual(['--object-lock', 'governance']);
-    expect(jobInvocation({ ...base, [JobEnv.objectLock]: 'governance', [JobEnv.command]: 'restore' }).argv).not.toContain('--object-lock');
+  it("passes the task definition's Object Lock mode to backups only (restores never write)", () => {
+    expect(jobInvocation({ ...base, [JobEnv.objectLock]: 'governance' }).argv.slice(-2)).toEqual([
+      '--object-lock',
+      'governance',
+    ]);
+    expect(
+      jobInvocation({ ...base, [JobEnv.objectLock]: 'governance', [JobEnv.command]: 'restore' }).argv,
+    ).not.toContain('--object-lock');
     expect(jobInvocation(base).argv).not.toContain('--object-lock');
   });
 
   it('sets PGSSLROOTCERT only when a CA bundle is configured (libpq would turn require into verify-ca)', () => {
-    expect(jobInvocation({ ...base, [JobEnv.sslRootCert]: '/opt/dr/rds-global-bundle.pem', [JobEnv.sslMode]: 'verify-full' }).pgEnv)
-      .toMatchObject({ PGSSLROOTCERT: '/opt/dr/rds-global-bundle.pem', PGSSLMODE: 'verify-full' });
+    expect(
+      jobInvocation({ ...base, [JobEnv.sslRootCert]: '/opt/dr/rds-global-bundle.pem', [JobEnv.sslMode]: 'verify-full' })
+        .pgEnv,
+    ).toMatchObject({ PGSSLROOTCERT: '/opt/dr/rds-global-bundle.pem', PGSSLMODE: 'verify-full' });
     expect(jobInvocation(base).pgEnv.PGSSLROOTCERT).toBeUndefined();
   });
 
@@ -49,12 +71,24 @@ describe('jobInvocation (the container overrides → the dr command line)', () =
   });
 
   it('names what is missing or malformed', () => {
-    expect(() => jobInvocation({ ...base, [JobEnv.database]: undefined })).toThrow(`job setting ${JobEnv.database} is not set`);
+    expect(() => jobInvocation({ ...base, [JobEnv.database]: undefined })).toThrow(
+      `job setting ${JobEnv.database} is not set`,
+    );
     expect(() => jobInvocation({ ...base, [secretVar]: undefined })).toThrow(`job setting ${secretVar} is not set`);
-    const bad = (() => { try { jobInvocation({ ...base, [secretVar]: '{"user":"x"}' }); } catch (e) { return e; } })();
+    const bad = (() => {
+      try {
+        jobInvocation({ ...base, [secretVar]: '{"user":"x"}' });
+      } catch (e) {
+        return e;
+      }
+    })();
     expect(bad).toBeInstanceOf(DrError);
-    expect((bad as DrError).oneLine()).toBe(`the secret in ${secretVar} is not JSON with "username" and "password"; store the database secret in the RDS format {"username":…,"password":…}`);
-    expect(() => jobInvocation({ ...base, [JobEnv.command]: 'format-disk' })).toThrow('unknown job command "format-disk"');
+    expect((bad as DrError).oneLine()).toBe(
+      `the secret in ${secretVar} is not JSON with "username" and "password"; store the database secret in the RDS format {"username":…,"password":…}`,
+    );
+    expect(() => jobInvocation({ ...base, [JobEnv.command]: 'format-disk' })).toThrow(
+      'unknown job command "format-disk"',
+    );
   });
 
   it('runs dr restore into the target database (the source database names the repository folder; a restore writes no backups, so no key)', () => {
@@ -65,26 +99,55 @@ describe('jobInvocation (the container overrides → the dr command line)', () =
       [JobEnv.args]: JSON.stringify(['--backup', 'latest', '--tables', 'candles', '--since', '2026-01-10T00:00:00Z']),
     });
     expect(argv).toEqual([
-      'restore', '--database', 'crypto_stock', '--target', 'postgres://backup@db.internal:5433/crypto_stock_restored',
-      '--repo', 's3://vault-bucket/', '--json', '--jobs', '2',
-      '--backup', 'latest', '--tables', 'candles', '--since', '2026-01-10T00:00:00Z',
+      'restore',
+      '--database',
+      'crypto_stock',
+      '--target',
+      'postgres://backup@db.internal:5433/crypto_stock_restored',
+      '--repo',
+      's3://vault-bucket/',
+      '--json',
+      '--jobs',
+      '2',
+      '--backup',
+      'latest',
+      '--tables',
+      'candles',
+      '--since',
+      '2026-01-10T00:00:00Z',
     ]);
-    expect(jobInvocation({ ...base, [JobEnv.command]: 'restore' }).argv.slice(0, 5)).toEqual(['restore', '--database', 'crypto_stock', '--target', 'postgres://backup@db.internal:5433/crypto_stock']);
+    expect(jobInvocation({ ...base, [JobEnv.command]: 'restore' }).argv.slice(0, 5)).toEqual([
+      'restore',
+      '--database',
+      'crypto_stock',
+      '--target',
+      'postgres://backup@db.internal:5433/crypto_stock',
+    ]);
   });
 
   it('refuses DR_ARGS flags the command does not allow, so an input cannot redirect the job', () => {
     const restore = { ...base, [JobEnv.command]: 'restore' };
-    expect(() => jobInvocation({ ...restore, [JobEnv.args]: JSON.stringify(['--repo', 's3://elsewhere/']) })).toThrow('flag --repo is not allowed for the job\'s restore command');
-    expect(() => jobInvocation({ ...restore, [JobEnv.args]: JSON.stringify(['--target=postgres://evil/x']) })).toThrow('flag --target is not allowed');
-    expect(() => jobInvocation({ ...restore, [JobEnv.args]: '{"tables":"candles"}' })).toThrow(`job setting ${JobEnv.args} is not a JSON array of strings`);
+    expect(() => jobInvocation({ ...restore, [JobEnv.args]: JSON.stringify(['--repo', 's3://elsewhere/']) })).toThrow(
+      "flag --repo is not allowed for the job's restore command",
+    );
+    expect(() => jobInvocation({ ...restore, [JobEnv.args]: JSON.stringify(['--target=postgres://evil/x']) })).toThrow(
+      'flag --target is not allowed',
+    );
+    expect(() => jobInvocation({ ...restore, [JobEnv.args]: '{"tables":"candles"}' })).toThrow(
+      `job setting ${JobEnv.args} is not a JSON array of strings`,
+    );
   });
 });
 
 describe('jobExitCode (what the state machine sees)', () => {
-  it('a suspect backup exits JobExit.backupSuspect; everything else keeps dr\'s exit code', () => {
-    expect(jobExitCode('backup', 0, { ok: true, suspect: { previous: 'x', reasons: ['1 table gone (public.alerts)'] } })).toBe(JobExit.backupSuspect);
+  it("a suspect backup exits JobExit.backupSuspect; everything else keeps dr's exit code", () => {
+    expect(
+      jobExitCode('backup', 0, { ok: true, suspect: { previous: 'x', reasons: ['1 table gone (public.alerts)'] } }),
+    ).toBe(JobExit.backupSuspect);
     expect(jobExitCode('backup', 0, { ok: true, suspect: null })).toBe(0);
-    expect(jobExitCode('backup', JobExit.lockTimeout, { ok: false, error: 'pg_dump waited 5 min for a lock on candles' })).toBe(JobExit.lockTimeout);
+    expect(
+      jobExitCode('backup', JobExit.lockTimeout, { ok: false, error: 'pg_dump waited 5 min for a lock on candles' }),
+    ).toBe(JobExit.lockTimeout);
     expect(jobExitCode('restore', 0, { ok: true, suspect: { previous: 'x', reasons: [] } })).toBe(0);
     expect(jobExitCode('backup', 1, null)).toBe(1);
   });

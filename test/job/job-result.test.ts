@@ -43,7 +43,12 @@ describe('job result records', () => {
     const repo = openRepository(url);
     const key = jobResultKey('restore', uniqueName('rt'));
     expect(await readJobResult(repo, key)).toBeUndefined();
-    const record = { command: 'restore', exitCode: 0, finishedAt: '2026-01-12T00:00:00.000Z', result: { ok: true, rows: 3 } };
+    const record = {
+      command: 'restore',
+      exitCode: 0,
+      finishedAt: '2026-01-12T00:00:00.000Z',
+      result: { ok: true, rows: 3 },
+    };
     await writeJobResult(repo, key, record);
     expect(await readJobResult(repo, key)).toEqual(record);
   });
@@ -60,7 +65,11 @@ describe('job result records', () => {
     const run = await runJobProcess(jobEnv(uniqueName('nodb'), { [JobEnv.resultName]: name }));
     expect(run.exitCode).toBe(1);
     const record = await readJobResult(openRepository(url), jobResultKey('restore', name));
-    expect(record).toMatchObject({ command: 'restore', exitCode: 1, result: { ok: false, error: expect.any(String), hint: expect.anything() } });
+    expect(record).toMatchObject({
+      command: 'restore',
+      exitCode: 1,
+      result: { ok: false, error: expect.any(String), hint: expect.anything() },
+    });
     // The recorded result is the very line dr printed.
     expect(record!.result).toEqual(run.result);
     expect(run.stderr).toContain(`result recorded at results/restores/${name}.json`);
@@ -68,11 +77,13 @@ describe('job result records', () => {
 
   it('the job records an invocation error (a flag the job does not allow), exit 2', async () => {
     const name = uniqueName('exec');
-    const run = await runJobProcess(jobEnv('crypto_stock', { [JobEnv.resultName]: name, [JobEnv.args]: '["--repo","s3://elsewhere/"]' }));
+    const run = await runJobProcess(
+      jobEnv('crypto_stock', { [JobEnv.resultName]: name, [JobEnv.args]: '["--repo","s3://elsewhere/"]' }),
+    );
     expect(run.exitCode).toBe(2);
     expect(await readJobResult(openRepository(url), jobResultKey('restore', name))).toMatchObject({
       exitCode: 2,
-      result: { ok: false, error: 'flag --repo is not allowed for the job\'s restore command' },
+      result: { ok: false, error: "flag --repo is not allowed for the job's restore command" },
     });
   });
 

@@ -27,7 +27,10 @@ describe('drill-age Lambda (real handler process, real s3rver; the EMF line stan
 
   it('prints DaysSinceLastDrill per drilled database and none for a database never drilled', async () => {
     const { code, stdout, stderr, result } = await invoke(
-      { [DrillAgeEnv.repo]: `s3://${bucket}/`, [DrillAgeEnv.databases]: JSON.stringify(['crypto_stock', 'never_drilled']) },
+      {
+        [DrillAgeEnv.repo]: `s3://${bucket}/`,
+        [DrillAgeEnv.databases]: JSON.stringify(['crypto_stock', 'never_drilled']),
+      },
       { 'detail-type': 'Scheduled Event', source: 'aws.events', detail: {} },
     );
     expect(code, stderr).toBe(0);
@@ -35,14 +38,25 @@ describe('drill-age Lambda (real handler process, real s3rver; the EMF line stan
     const emf = stdout.map((l) => JSON.parse(l));
     expect(emf).toHaveLength(1);
     expect(emf[0]).toMatchObject({
-      _aws: { CloudWatchMetrics: [{ Namespace: Metrics.namespace, Dimensions: [[Metrics.dimension]], Metrics: [{ Name: Metrics.daysSinceLastDrill, Unit: 'None' }] }] },
+      _aws: {
+        CloudWatchMetrics: [
+          {
+            Namespace: Metrics.namespace,
+            Dimensions: [[Metrics.dimension]],
+            Metrics: [{ Name: Metrics.daysSinceLastDrill, Unit: 'None' }],
+          },
+        ],
+      },
       [Metrics.dimension]: 'crypto_stock',
       [Metrics.daysSinceLastDrill]: 10,
     });
   });
 
   it('refuses to start without its database list, naming the setting', async () => {
-    const { code, stderr } = await invoke({ [DrillAgeEnv.repo]: `s3://${bucket}/`, [DrillAgeEnv.databases]: 'crypto_stock' }, {});
+    const { code, stderr } = await invoke(
+      { [DrillAgeEnv.repo]: `s3://${bucket}/`, [DrillAgeEnv.databases]: 'crypto_stock' },
+      {},
+    );
     expect(code).not.toBe(0);
     expect(stderr).toContain(DrillAgeEnv.databases);
     expect(stderr).toContain('a JSON array of database names');

@@ -7,8 +7,17 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { DrillCleanupEnv } from '../../core/contract.ts';
 import { scratchDatabaseName } from '../../core/drill/run.ts';
 import { MAX_DRILLED_NAME } from '../../core/drill/scratch.ts';
+import {
+  createDatabase,
+  databaseExists,
+  dropDatabase,
+  PG_HOST,
+  PG_PORT,
+  PG_USER,
+  pgUrl,
+  uniqueName,
+} from '../../fixtures/pg.ts';
 import { createDrillCleanupHandler } from '../../lambdas/drill-cleanup/handler.ts';
-import { PG_HOST, PG_PORT, PG_USER, createDatabase, databaseExists, dropDatabase, pgUrl, uniqueName } from '../../fixtures/pg.ts';
 
 const SECRET_ARN = 'arn:aws:secretsmanager:us-east-1:123456789012:secret:staging-AbCdEf';
 const secretReads: string[] = [];
@@ -41,11 +50,16 @@ describe('drill-cleanup Lambda (real PostgreSQL; mocked Secrets Manager GetSecre
 
   it('succeeds when the scratch database does not exist (the restore failed before creating it)', async () => {
     const name = uniqueName('drill_never');
-    expect(await handler({ database: name, host: PG_HOST, port: String(PG_PORT) })).toEqual({ database: name, dropped: true, existed: false });
+    expect(await handler({ database: name, host: PG_HOST, port: String(PG_PORT) })).toEqual({
+      database: name,
+      dropped: true,
+      existed: false,
+    });
   });
 
   it.each(['crypto_stock', 'postgres', 'drill_', 'drill_x"; DROP DATABASE postgres; --', `drill_${'x'.repeat(60)}`])(
-    'refuses to drop %j, before reading any secret', async (name) => {
+    'refuses to drop %j, before reading any secret',
+    async (name) => {
       const reads = secretReads.length;
       await expect(handler({ database: name })).rejects.toThrow(/not a drill scratch database/);
       expect(secretReads).toHaveLength(reads);
@@ -58,7 +72,7 @@ describe('drill-cleanup Lambda (real PostgreSQL; mocked Secrets Manager GetSecre
     const [older, sameDay, later] = ['19981231', '19990101', '19990102'].map((day) => `${base}_${day}`);
     for (const name of [older, sameDay, later]) await createDatabase(name);
     try {
-      const result = await handler({ sweepBefore: Date.parse('1999-01-01T23:00:00Z') }) as { dropped: string[] };
+      const result = (await handler({ sweepBefore: Date.parse('1999-01-01T23:00:00Z') })) as { dropped: string[] };
       expect(result.dropped).toEqual(expect.arrayContaining([older, sameDay]));
       expect(result.dropped).not.toContain(later);
       expect(await databaseExists(older)).toBe(false);
@@ -67,7 +81,9 @@ describe('drill-cleanup Lambda (real PostgreSQL; mocked Secrets Manager GetSecre
     } finally {
       await dropDatabase(later);
     }
-    await expect(handler({ database: 'drill_x_19990101', sweepBefore: 1 })).rejects.toThrow('exactly one of database and sweepBefore');
+    await expect(handler({ database: 'drill_x_19990101', sweepBefore: 1 })).rejects.toThrow(
+      'exactly one of database and sweepBefore',
+    );
   });
 
   it('leaves a database not named drill_* in place', async () => {
@@ -77,7 +93,9 @@ describe('drill-cleanup Lambda (real PostgreSQL; mocked Secrets Manager GetSecre
   });
 
   it('rejects an event with unknown fields', async () => {
-    await expect(handler({ database: 'drill_a_20250105', force: true })).rejects.toThrow(/drill cleanup event is invalid/);
+    await expect(handler({ database: 'drill_a_20250105', force: true })).rejects.toThrow(
+      /drill cleanup event is invalid/,
+    );
   });
 
   it('drops every name core/drill/run.ts gives a drilled database of up to MAX_DRILLED_NAME characters', async () => {

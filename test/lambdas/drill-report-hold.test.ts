@@ -5,17 +5,17 @@
  */
 import type { PublishCommand } from '@aws-sdk/client-sns';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { runBackup, type BackupResult } from '../../core/backup/backup.ts';
-import { readManifest } from '../../core/repository/backups.ts';
+import { type BackupResult, runBackup } from '../../core/backup/backup.ts';
 import { Metrics, ReportEnv } from '../../core/contract.ts';
+import { readManifest } from '../../core/repository/backups.ts';
 import { manifestKey } from '../../core/repository/layout.ts';
 import { S3Repository } from '../../core/repository/s3.ts';
-import { runRestore, type RestoreResult } from '../../core/restore/full.ts';
-import { createSampleDatabase } from '../../fixtures/sample-database.ts';
+import { type RestoreResult, runRestore } from '../../core/restore/full.ts';
 import { type VerifyResult, verifyAgainstManifest } from '../../core/verify/verify.ts';
+import { createDatabase, dropDatabase, pgUrl, uniqueName } from '../../fixtures/pg.ts';
+import { createSampleDatabase } from '../../fixtures/sample-database.ts';
 import { createHandler } from '../../lambdas/drill-report/handler.ts';
 import { legalHoldClient } from '../support/legal-hold.ts';
-import { createDatabase, dropDatabase, pgUrl, uniqueName } from '../../fixtures/pg.ts';
 import { createTestBucket, s3Client, useS3Env } from '../support/s3.ts';
 
 const source = uniqueName('dr_hold_src');
@@ -37,7 +37,10 @@ beforeAll(async () => {
   older = await runBackup({ db: pgUrl(source), repository: repo });
   newer = await runBackup({ db: pgUrl(source), repository: repo });
   restore = await runRestore({ repository: repo, backup: newer.id, database: source, target: pgUrl(scratch) });
-  verify = await verifyAgainstManifest({ manifest: await readManifest(repo, source, newer.id), target: pgUrl(scratch) });
+  verify = await verifyAgainstManifest({
+    manifest: await readManifest(repo, source, newer.id),
+    target: pgUrl(scratch),
+  });
   await dropDatabase(scratch);
 });
 
@@ -51,11 +54,20 @@ function harness() {
   const printed: string[] = [];
   const handler = createHandler({
     env: { [ReportEnv.repo]: `s3://${bucket}/`, [ReportEnv.topicArn]: 'arn:aws:sns:eu-west-1:123456789012:dr-alarms' },
-    sns: { send: async (command: PublishCommand) => { published.push(command.input); return {}; } } as never,
+    sns: {
+      send: async (command: PublishCommand) => {
+        published.push(command.input);
+        return {};
+      },
+    } as never,
     print: (line) => printed.push(line),
     repository: repo,
   });
-  const verifiedAge = () => printed.map((l) => JSON.parse(l)).map((m) => m[Metrics.verifiedBackupAgeHours]).filter((v) => v !== undefined);
+  const verifiedAge = () =>
+    printed
+      .map((l) => JSON.parse(l))
+      .map((m) => m[Metrics.verifiedBackupAgeHours])
+      .filter((v) => v !== undefined);
   return { handler, published, verifiedAge };
 }
 
@@ -71,7 +83,9 @@ describe('drill-report Lambda: Legal Hold of the newest verified backup (legal-h
     expect(holds.get(`${bucket}/${manifestKey(source, older.id)}`)).toBe('OFF');
     expect(verifiedAge()).toEqual([expect.any(Number)]);
     expect(verifiedAge()[0]).toBeGreaterThanOrEqual(0);
-    expect(published[0].Message).toContain(`Newest verified backup under legal hold: ${newer.id} (released ${older.id})`);
+    expect(published[0].Message).toContain(
+      `Newest verified backup under legal hold: ${newer.id} (released ${older.id})`,
+    );
   });
 
   it('a failed drill holds nothing new but still reports the age of the backup that is held', async () => {

@@ -14,13 +14,13 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { text } from 'node:stream/consumers';
-import { GetPublicKeyCommand, SignCommand } from '@aws-sdk/client-kms';
+import { GetPublicKeyCommand, type SignCommand } from '@aws-sdk/client-kms';
 import { PutObjectCommand, type PutObjectCommandInput, S3Client } from '@aws-sdk/client-s3';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { Metrics, REPORT_LOCK_COMPLIANCE, ReportEnv } from '../../core/contract.ts';
-import { EVIDENCE, EVIDENCE_RETENTION_DAYS, RETENTION_TAG_KEY } from '../../core/repository/tiers.ts';
 import { verifyReport } from '../../core/drill/evidence.ts';
 import { openRepository, type Repository } from '../../core/repository/index.ts';
+import { EVIDENCE, EVIDENCE_RETENTION_DAYS, RETENTION_TAG_KEY } from '../../core/repository/tiers.ts';
 import { createHandler } from '../../lambdas/drill-report/handler.ts';
 import { createTestBucket, useS3Env } from '../support/s3.ts';
 
@@ -66,7 +66,12 @@ function kmsStandIn(fail?: Error, failPublicKey?: { error?: Error }) {
 function harness(kms: ReturnType<typeof kmsStandIn>, env: Record<string, string> = {}) {
   const printed: string[] = [];
   const handler = createHandler({
-    env: { [ReportEnv.repo]: `s3://${bucket}/`, [ReportEnv.topicArn]: 'arn:aws:sns:eu-west-1:123456789012:dr-alarms', [ReportEnv.signingKeyArn]: KEY_ARN, ...env },
+    env: {
+      [ReportEnv.repo]: `s3://${bucket}/`,
+      [ReportEnv.topicArn]: 'arn:aws:sns:eu-west-1:123456789012:dr-alarms',
+      [ReportEnv.signingKeyArn]: KEY_ARN,
+      ...env,
+    },
     sns: { send: async () => ({}) } as never,
     kms: kms as never,
     print: (line) => printed.push(line),
@@ -89,11 +94,19 @@ describe('drill-report Lambda signing (real s3rver; mocked KMS control plane tha
     expect(report.unsigned).toBeUndefined();
     expect(await verifyReport(json)).toMatchObject({ valid: true, keyId: KEY_ARN });
     // Pinned to the KMS key's public key, as an auditor would check it.
-    expect((await verifyReport(json, { trustedPublicKey: publicKey.export({ type: 'spki', format: 'pem' }).toString() })).valid).toBe(true);
+    expect(
+      (await verifyReport(json, { trustedPublicKey: publicKey.export({ type: 'spki', format: 'pem' }).toString() }))
+        .valid,
+    ).toBe(true);
     const edited = json.replace('"crypto_stock"', '"crypto_stocc"');
     expect(edited).not.toBe(json);
-    expect(await verifyReport(edited)).toMatchObject({ valid: false, findings: expect.arrayContaining([expect.stringMatching(/signature does not match/)]) });
-    expect(emf()[0]._aws.CloudWatchMetrics[0].Metrics.map((m: { Name: string }) => m.Name)).not.toContain(Metrics.reportUnsigned);
+    expect(await verifyReport(edited)).toMatchObject({
+      valid: false,
+      findings: expect.arrayContaining([expect.stringMatching(/signature does not match/)]),
+    });
+    expect(emf()[0]._aws.CloudWatchMetrics[0].Metrics.map((m: { Name: string }) => m.Name)).not.toContain(
+      Metrics.reportUnsigned,
+    );
 
     // The public key is fetched once per container, not per drill.
     await handler(event);
@@ -102,19 +115,25 @@ describe('drill-report Lambda signing (real s3rver; mocked KMS control plane tha
   });
 
   it('KMS refusing Sign: the report is still written, marked unsigned with the reason, and ReportUnsigned is emitted', async () => {
-    const denied = Object.assign(new Error('User is not authorized to perform: kms:Sign'), { name: 'AccessDeniedException' });
+    const denied = Object.assign(new Error('User is not authorized to perform: kms:Sign'), {
+      name: 'AccessDeniedException',
+    });
     const { handler, emf } = harness(kmsStandIn(denied));
     const out = await handler(event);
     expect(out.signed).toBe(false);
     const report = JSON.parse(await text(await repo.get(out.keys.json)));
     expect(report.signature).toBeNull();
-    expect(report.unsigned).toMatch(new RegExp(`signing with KMS key ${KEY_ARN} failed: User is not authorized to perform: kms:Sign`));
+    expect(report.unsigned).toMatch(
+      new RegExp(`signing with KMS key ${KEY_ARN} failed: User is not authorized to perform: kms:Sign`),
+    );
     expect(emf()[0]).toMatchObject({ [Metrics.reportUnsigned]: 1 });
     expect((await verifyReport(JSON.stringify(report))).valid).toBe(false);
   });
 
   it('KMS key disabled (GetPublicKey fails): the report is written unsigned with the reason; the next drill fetches the key again and signs', async () => {
-    const disabled: { error?: Error } = { error: Object.assign(new Error(`${KEY_ARN} is disabled.`), { name: 'DisabledException' }) };
+    const disabled: { error?: Error } = {
+      error: Object.assign(new Error(`${KEY_ARN} is disabled.`), { name: 'DisabledException' }),
+    };
     const kms = kmsStandIn(undefined, disabled);
     const { handler, emf } = harness(kms);
     const out = await handler(event);
@@ -138,7 +157,11 @@ describe('drill-report Lambda Object Lock (real s3rver, which does not enforce l
   it(`with ${ReportEnv.reportLock}=${REPORT_LOCK_COMPLIANCE} every report object is put with a COMPLIANCE lock for ${EVIDENCE_RETENTION_DAYS} days and tagged ${EVIDENCE}; without it, no lock`, async () => {
     const send = vi.spyOn(S3Client.prototype, 'send');
     try {
-      const puts = (): PutObjectCommandInput[] => send.mock.calls.map(([command]) => command as unknown).filter((c) => c instanceof PutObjectCommand).map((c) => c.input);
+      const puts = (): PutObjectCommandInput[] =>
+        send.mock.calls
+          .map(([command]) => command as unknown)
+          .filter((c) => c instanceof PutObjectCommand)
+          .map((c) => c.input);
       const before = Date.now();
       const out = await harness(kmsStandIn(), { [ReportEnv.reportLock]: REPORT_LOCK_COMPLIANCE }).handler(event);
       const after = Date.now();

@@ -6,16 +6,16 @@
 import { text } from 'node:stream/consumers';
 import type { PublishCommand } from '@aws-sdk/client-sns';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { runBackup, type BackupResult } from '../../core/backup/backup.ts';
-import { readManifest } from '../../core/repository/backups.ts';
+import { type BackupResult, runBackup } from '../../core/backup/backup.ts';
 import { Metrics, ReportEnv } from '../../core/contract.ts';
 import { jobResultKey, writeJobResult } from '../../core/job-result.ts';
+import { readManifest } from '../../core/repository/backups.ts';
 import { openRepository, type Repository } from '../../core/repository/index.ts';
-import { runRestore, type RestoreResult } from '../../core/restore/full.ts';
-import { createSampleDatabase } from '../../fixtures/sample-database.ts';
+import { type RestoreResult, runRestore } from '../../core/restore/full.ts';
 import { type VerifyResult, verifyAgainstManifest } from '../../core/verify/verify.ts';
-import { causeMessage, createHandler } from '../../lambdas/drill-report/handler.ts';
 import { createDatabase, dropDatabase, pgUrl, uniqueName } from '../../fixtures/pg.ts';
+import { createSampleDatabase } from '../../fixtures/sample-database.ts';
+import { causeMessage, createHandler } from '../../lambdas/drill-report/handler.ts';
 import { createTestBucket, useS3Env } from '../support/s3.ts';
 
 const source = uniqueName('dr_report_src');
@@ -36,7 +36,10 @@ beforeAll(async () => {
   // What the drill's job and verify Lambda would produce: a real restore and verification.
   backup = await runBackup({ db: pgUrl(source), repository: repo });
   restore = await runRestore({ repository: repo, backup: backup.id, database: source, target: pgUrl(scratch) });
-  verify = await verifyAgainstManifest({ manifest: await readManifest(repo, source, backup.id), target: pgUrl(scratch) });
+  verify = await verifyAgainstManifest({
+    manifest: await readManifest(repo, source, backup.id),
+    target: pgUrl(scratch),
+  });
   await dropDatabase(scratch);
 });
 
@@ -51,7 +54,12 @@ function harness() {
   const printed: string[] = [];
   const handler = createHandler({
     env: { [ReportEnv.repo]: `s3://${bucket}/`, [ReportEnv.topicArn]: TOPIC },
-    sns: { send: async (command: PublishCommand) => { published.push(command.input); return {}; } } as never,
+    sns: {
+      send: async (command: PublishCommand) => {
+        published.push(command.input);
+        return {};
+      },
+    } as never,
     print: (line) => printed.push(line),
   });
   return { handler, published, emf: () => printed.map((l) => JSON.parse(l)) };
@@ -73,9 +81,20 @@ describe('drill-report Lambda (real s3rver, mocked SNS client)', () => {
       timings: { cleanup: { startedAt: 1_764_990_000_000, stoppedAt: 1_764_990_000_400 } },
     });
     const base = `reports/drills/${today()}/${source}`;
-    expect(out).toEqual({ database: source, passed: true, rtoPassed: true, summary: expect.stringMatching(/^PASS /), keys: { html: `${base}.html`, md: `${base}.md`, json: `${base}.json` }, signed: false });
+    expect(out).toEqual({
+      database: source,
+      passed: true,
+      rtoPassed: true,
+      summary: expect.stringMatching(/^PASS /),
+      keys: { html: `${base}.html`, md: `${base}.md`, json: `${base}.json` },
+      signed: false,
+    });
     const report = await readJson(out.keys.json);
-    expect(report).toMatchObject({ passed: true, backup: { id: backup.id, bytes: backup.bytes, tier: backup.tier }, scratch: { dropped: true } });
+    expect(report).toMatchObject({
+      passed: true,
+      backup: { id: backup.id, bytes: backup.bytes, tier: backup.tier },
+      scratch: { dropped: true },
+    });
     expect(report.phases.find((p: { name: string }) => p.name === 'cleanup').seconds).toBe(0.4);
     expect(await text(await repo.get(out.keys.html))).toMatch(/^<!DOCTYPE html>[\s\S]*<svg/);
     expect(await text(await repo.get(out.keys.md))).toMatch(/^# Restore drill PASS/);
@@ -86,11 +105,17 @@ describe('drill-report Lambda (real s3rver, mocked SNS client)', () => {
     expect(published[0].Message).toContain(`Report: s3://${bucket}/${out.keys.html}`);
 
     const [line] = emf();
-    expect(line._aws.CloudWatchMetrics).toEqual([{
-      Namespace: Metrics.namespace,
-      Dimensions: [[Metrics.dimension]],
-      Metrics: [{ Name: 'DrillPassed', Unit: 'None' }, { Name: 'RestoreSeconds', Unit: 'Seconds' }, { Name: 'BackupAgeHours', Unit: 'None' }],
-    }]);
+    expect(line._aws.CloudWatchMetrics).toEqual([
+      {
+        Namespace: Metrics.namespace,
+        Dimensions: [[Metrics.dimension]],
+        Metrics: [
+          { Name: 'DrillPassed', Unit: 'None' },
+          { Name: 'RestoreSeconds', Unit: 'Seconds' },
+          { Name: 'BackupAgeHours', Unit: 'None' },
+        ],
+      },
+    ]);
     expect(line).toMatchObject({ Database: source, DrillPassed: 1, RestoreSeconds: restore.durationMs / 1000 });
     expect(line.BackupAgeHours).toBeGreaterThanOrEqual(0);
   });
@@ -104,31 +129,50 @@ describe('drill-report Lambda (real s3rver, mocked SNS client)', () => {
       checks: verify.checks.map((c) => (c === broken ? { ...c, actual: Number(c.expected) - 1, passed: false } : c)),
       totals: { checks: verify.totals.checks, failed: 1 },
     };
-    const out = await handler({ database: source, backupId: backup.id, restore, verify: failing, scratch: { database: 'drill_x', dropped: true } });
+    const out = await handler({
+      database: source,
+      backupId: backup.id,
+      restore,
+      verify: failing,
+      scratch: { database: 'drill_x', dropped: true },
+    });
     expect(out.passed).toBe(false);
     expect(out.keys.json).toMatch(new RegExp(`/${source}-\\d{6}Z\\.json$`));
     const report = await readJson(out.keys.json);
-    expect(report.checklist.find((c: { item: string }) => c.item === 'Row counts match')).toMatchObject({ state: 'fail', detail: expect.stringContaining(broken.object) });
+    expect(report.checklist.find((c: { item: string }) => c.item === 'Row counts match')).toMatchObject({
+      state: 'fail',
+      detail: expect.stringContaining(broken.object),
+    });
     expect(report.trend.previous).toHaveLength(1);
     expect(published[0].Subject).toBe(`Restore drill FAIL: ${source}`);
-    expect(published[0].Message).toMatch(new RegExp(`✗\\s+Row counts match: 1 of \\d+ failed: ${broken.object.replace(/[.$]/g, '\\$&')}`));
+    expect(published[0].Message).toMatch(
+      new RegExp(`✗\\s+Row counts match: 1 of \\d+ failed: ${broken.object.replace(/[.$]/g, '\\$&')}`),
+    );
     expect(emf()[0]).toMatchObject({ DrillPassed: 0 });
   });
 
-  it('a drill whose restore failed: the job\'s recorded error, the task\'s run time, backup size from the manifest, no RestoreSeconds', async () => {
+  it("a drill whose restore failed: the job's recorded error, the task's run time, backup size from the manifest, no RestoreSeconds", async () => {
     const { handler, published, emf } = harness();
     const name = `drill-${Date.now()}-${source}`.slice(0, 80);
     await writeJobResult(repo, jobResultKey('restore', name), {
       command: 'restore',
       exitCode: 1,
       finishedAt: new Date().toISOString(),
-      result: { ok: false, error: 'pg_restore failed: could not extend file: No space left on device', hint: 'see the pg_restore message; the target was not changed' },
+      result: {
+        ok: false,
+        error: 'pg_restore failed: could not extend file: No space left on device',
+        hint: 'see the pg_restore message; the target was not changed',
+      },
     });
     const out = await handler({
       database: source,
       backupId: backup.id,
       restoreResultName: name,
-      errors: { step: 'cleanup', Error: 'States.TaskFailed', Cause: JSON.stringify({ errorType: 'DrError', errorMessage: 'could not connect to the staging server' }) },
+      errors: {
+        step: 'cleanup',
+        Error: 'States.TaskFailed',
+        Cause: JSON.stringify({ errorType: 'DrError', errorMessage: 'could not connect to the staging server' }),
+      },
       timings: { restore: { startedAt: '2026-12-06T03:00:00Z', stoppedAt: '2026-12-06T03:05:30Z' } },
       scratch: { database: 'drill_x', dropped: false },
     });
@@ -136,11 +180,16 @@ describe('drill-report Lambda (real s3rver, mocked SNS client)', () => {
     const report = await readJson(out.keys.json);
     expect(report.restore).toMatchObject({ completed: false, seconds: 330 });
     expect(report.backup).toMatchObject({ id: backup.id, bytes: backup.bytes });
-    expect(report.checklist.find((c: { item: string }) => c.item === 'Restore completed')).toMatchObject({ state: 'fail', detail: expect.stringContaining('No space left on device') });
-    expect(report.issues).toEqual(expect.arrayContaining([
-      { kind: 'error', step: 'cleanup', message: 'DrError: could not connect to the staging server' },
-      { kind: 'error', step: 'restore', message: expect.stringContaining('pg_restore failed') },
-    ]));
+    expect(report.checklist.find((c: { item: string }) => c.item === 'Restore completed')).toMatchObject({
+      state: 'fail',
+      detail: expect.stringContaining('No space left on device'),
+    });
+    expect(report.issues).toEqual(
+      expect.arrayContaining([
+        { kind: 'error', step: 'cleanup', message: 'DrError: could not connect to the staging server' },
+        { kind: 'error', step: 'restore', message: expect.stringContaining('pg_restore failed') },
+      ]),
+    );
     expect(published[0].Message).toContain('No space left on device');
     const line = emf()[0];
     expect(line.DrillPassed).toBe(0);
@@ -151,7 +200,9 @@ describe('drill-report Lambda (real s3rver, mocked SNS client)', () => {
     const { handler, published, emf } = harness();
     const before = await repo.list('reports/');
     await expect(handler({ backupId: backup.id })).rejects.toThrow(/database/);
-    await expect(handler({ database: source, timings: { restore: { startedAt: 'yesterday' } } })).rejects.toThrow(/a time/);
+    await expect(handler({ database: source, timings: { restore: { startedAt: 'yesterday' } } })).rejects.toThrow(
+      /a time/,
+    );
     expect(await repo.list('reports/')).toEqual(before);
     expect(published).toEqual([]);
     expect(emf()).toEqual([]);
@@ -160,8 +211,18 @@ describe('drill-report Lambda (real s3rver, mocked SNS client)', () => {
 
 describe('causeMessage', () => {
   it('reads Lambda and ECS causes, and keeps other text', () => {
-    expect(causeMessage('Lambda.Unknown', JSON.stringify({ errorType: 'Error', errorMessage: 'boom' }))).toBe('Error: boom');
-    expect(causeMessage('States.TaskFailed', JSON.stringify({ StoppedReason: 'Essential container in task exited', Containers: [{ Name: 'dr', ExitCode: 1 }] }))).toBe('Essential container in task exited (exit code 1)');
+    expect(causeMessage('Lambda.Unknown', JSON.stringify({ errorType: 'Error', errorMessage: 'boom' }))).toBe(
+      'Error: boom',
+    );
+    expect(
+      causeMessage(
+        'States.TaskFailed',
+        JSON.stringify({
+          StoppedReason: 'Essential container in task exited',
+          Containers: [{ Name: 'dr', ExitCode: 1 }],
+        }),
+      ),
+    ).toBe('Essential container in task exited (exit code 1)');
     expect(causeMessage('States.Timeout', undefined)).toBe('States.Timeout');
     expect(causeMessage('X', 'plain words')).toBe('X: plain words');
   });

@@ -7,8 +7,8 @@ import { join, relative } from 'node:path';
 import { PutObjectCommand } from '@aws-sdk/client-s3';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Metrics, RpoWatchEnv } from '../../core/contract.ts';
-import { type ArchivingCluster, startArchivingCluster } from '../support/pgbackrest-cluster.ts';
 import { invokeHandler } from '../support/handler.ts';
+import { type ArchivingCluster, startArchivingCluster } from '../support/pgbackrest-cluster.ts';
 import { createTestBucket, s3Client } from '../support/s3.ts';
 
 /** Everything this file archives or emits happens after this. */
@@ -23,7 +23,12 @@ function emf(lines: string[]): Record<string, any>[] {
 
 let cluster: ArchivingCluster;
 let bucket: string;
-const scheduledEvent = { 'detail-type': 'Scheduled Event', source: 'aws.events', time: new Date().toISOString(), detail: {} };
+const scheduledEvent = {
+  'detail-type': 'Scheduled Event',
+  source: 'aws.events',
+  time: new Date().toISOString(),
+  detail: {},
+};
 
 beforeAll(async () => {
   cluster = await startArchivingCluster('crypto_stock');
@@ -35,10 +40,18 @@ beforeAll(async () => {
   // pgBackRest's S3 client needs TLS, s3rver speaks HTTP: the repository tree is copied instead.
   const files = (await readdir(cluster.repoPath, { recursive: true, withFileTypes: true })).filter((e) => e.isFile());
   for (let i = 0; i < files.length; i += 16) {
-    await Promise.all(files.slice(i, i + 16).map(async (e) => {
-      const path = join(e.parentPath, e.name);
-      await s3Client().send(new PutObjectCommand({ Bucket: bucket, Key: `pitr/${relative(cluster.repoPath, path)}`, Body: await readFile(path) }));
-    }));
+    await Promise.all(
+      files.slice(i, i + 16).map(async (e) => {
+        const path = join(e.parentPath, e.name);
+        await s3Client().send(
+          new PutObjectCommand({
+            Bucket: bucket,
+            Key: `pitr/${relative(cluster.repoPath, path)}`,
+            Body: await readFile(path),
+          }),
+        );
+      }),
+    );
   }
 });
 afterAll(async () => {
@@ -47,21 +60,26 @@ afterAll(async () => {
 
 describe('rpo-watch handler (real pgBackRest repository in s3rver)', () => {
   it('prints one EMF line with the WAL and backup ages under the Stanza dimension', async () => {
-    const run = await invoke({ [RpoWatchEnv.repo]: `s3://${bucket}/pitr`, [RpoWatchEnv.stanza]: 'crypto_stock' }, scheduledEvent);
+    const run = await invoke(
+      { [RpoWatchEnv.repo]: `s3://${bucket}/pitr`, [RpoWatchEnv.stanza]: 'crypto_stock' },
+      scheduledEvent,
+    );
     expect(run.stderr).not.toMatch(/error/i);
     expect(run.code).toBe(0);
     const [doc, ...more] = emf(run.stdout);
     expect(more).toEqual([]);
-    expect(doc._aws.CloudWatchMetrics).toEqual([{
-      Namespace: Metrics.namespace,
-      Dimensions: [[Metrics.stanzaDimension]],
-      Metrics: [
-        { Name: Metrics.walArchiveAgeSeconds, Unit: 'Seconds' },
-        { Name: Metrics.baseBackupAgeSeconds, Unit: 'Seconds' },
-        { Name: Metrics.fullBackupAgeSeconds, Unit: 'Seconds' },
-        { Name: Metrics.walArchiveGaps, Unit: 'Count' },
-      ],
-    }]);
+    expect(doc._aws.CloudWatchMetrics).toEqual([
+      {
+        Namespace: Metrics.namespace,
+        Dimensions: [[Metrics.stanzaDimension]],
+        Metrics: [
+          { Name: Metrics.walArchiveAgeSeconds, Unit: 'Seconds' },
+          { Name: Metrics.baseBackupAgeSeconds, Unit: 'Seconds' },
+          { Name: Metrics.fullBackupAgeSeconds, Unit: 'Seconds' },
+          { Name: Metrics.walArchiveGaps, Unit: 'Count' },
+        ],
+      },
+    ]);
     expect(doc[Metrics.walArchiveGaps]).toBe(0);
     expect(doc._aws.Timestamp).toBeGreaterThanOrEqual(fileStarted);
     expect(doc._aws.Timestamp).toBeLessThanOrEqual(Date.now());
@@ -70,7 +88,9 @@ describe('rpo-watch handler (real pgBackRest repository in s3rver)', () => {
       expect(doc[name]).toBeGreaterThanOrEqual(0);
       expect(doc[name]).toBeLessThanOrEqual(Math.ceil((Date.now() - fileStarted) / 1000) + 1);
     }
-    const [info] = JSON.parse(await cluster.pgbackrest('info', '--output=json')) as [{ backup: { label: string }[]; archive: { max: string }[] }];
+    const [info] = JSON.parse(await cluster.pgbackrest('info', '--output=json')) as [
+      { backup: { label: string }[]; archive: { max: string }[] },
+    ];
     expect(run.result).toMatchObject({
       stanza: 'crypto_stock',
       walSegment: info.archive[0].max,

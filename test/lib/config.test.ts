@@ -3,7 +3,7 @@ import { DEFAULT_DATABASE, parseConfig } from '../../lib/config.ts';
 import { shippedConfig, testConfig } from './helpers.ts';
 
 describe('parseConfig', () => {
-  it('fills in the documented defaults around an example config\'s placeholders, and lists them', () => {
+  it("fills in the documented defaults around an example config's placeholders, and lists them", () => {
     const config = parseConfig({ example: true });
     expect(config).toEqual({
       example: true,
@@ -53,31 +53,55 @@ describe('parseConfig', () => {
 
   it('a real config (not "example": true) with every required setting parses, with no placeholders', () => {
     expect(parseConfig(deployable).placeholders).toEqual([]);
-    expect(parseConfig({ ...deployable, offsite: { allowSameAccount: true } }).offsite).toMatchObject({ allowSameAccount: true });
-    expect(parseConfig({ ...deployable, alertEmail: undefined, alertTopicArn: 'arn:aws:sns:us-east-1:123456789012:on-call' }).alertTopicArn).toBe('arn:aws:sns:us-east-1:123456789012:on-call');
+    expect(parseConfig({ ...deployable, offsite: { allowSameAccount: true } }).offsite).toMatchObject({
+      allowSameAccount: true,
+    });
+    expect(
+      parseConfig({ ...deployable, alertEmail: undefined, alertTopicArn: 'arn:aws:sns:us-east-1:123456789012:on-call' })
+        .alertTopicArn,
+    ).toBe('arn:aws:sns:us-east-1:123456789012:on-call');
   });
 
   it('a real config with placeholders, or without offsite account, scratch server or alert subscription, fails naming each field and how to set it', () => {
-    expect(() => parseConfig({})).toThrow(/it is not marked "example": true, so it must be deployable; set each of these:\n  ✖ databases\[0\]\.host \("db\.internal\.example"\)\n  ✖ drill\.scratchServer \(missing: a staging server and its own secret.*\n  ✖ alertEmail or alertTopicArn \(missing: who the alarms reach.*\n  ✖ offsite\.account \(missing: a separate AWS account for the offsite copy, or "allowSameAccount": true/);
-    expect(() => parseConfig({ ...deployable, alertEmail: 'ops@example.com' })).toThrow('✖ alertEmail ("ops@example.com")');
-    expect(() => parseConfig({ ...deployable, databases: [{ name: 'a', host: 'h', secret: 'example-secret' }] })).toThrow('✖ databases[0].secret ("example-secret")');
+    expect(() => parseConfig({})).toThrow(
+      /it is not marked "example": true, so it must be deployable; set each of these:\n {2}✖ databases\[0\]\.host \("db\.internal\.example"\)\n {2}✖ drill\.scratchServer \(missing: a staging server and its own secret.*\n {2}✖ alertEmail or alertTopicArn \(missing: who the alarms reach.*\n {2}✖ offsite\.account \(missing: a separate AWS account for the offsite copy, or "allowSameAccount": true/,
+    );
+    expect(() => parseConfig({ ...deployable, alertEmail: 'ops@example.com' })).toThrow(
+      '✖ alertEmail ("ops@example.com")',
+    );
+    expect(() =>
+      parseConfig({ ...deployable, databases: [{ name: 'a', host: 'h', secret: 'example-secret' }] }),
+    ).toThrow('✖ databases[0].secret ("example-secret")');
     expect(() => parseConfig({ ...deployable, offsite: {} })).toThrow('✖ offsite.account (missing');
     expect(parseConfig({ ...deployable, offsite: { enabled: false } }).placeholders).toEqual([]);
   });
 
   it('refuses a scratch server on a production host or with a production secret, and a database security group without vpcId', () => {
-    expect(() => parseConfig({ ...deployable, drill: { scratchServer: { host: 'DB.prod.internal', secret: 's' } } }))
-      .toThrow('drill.scratchServer.host: DB.prod.internal is the server of production database "crypto_stock"; drills create and drop drill_* databases there, so point it at a separate staging server');
-    expect(() => parseConfig({ ...deployable, drill: { scratchServer: { host: 'staging', secret: 'crypto-stock/db' } } }))
-      .toThrow('drill.scratchServer.secret: "crypto-stock/db" is a production database secret; give the staging server a secret of its own');
-    expect(() => parseConfig({ ...deployable, databaseSecurityGroupId: 'sg-0123abcd' })).toThrow(/databaseSecurityGroupId: a security group lives in a VPC; set vpcId/);
+    expect(() =>
+      parseConfig({ ...deployable, drill: { scratchServer: { host: 'DB.prod.internal', secret: 's' } } }),
+    ).toThrow(
+      'drill.scratchServer.host: DB.prod.internal is the server of production database "crypto_stock"; drills create and drop drill_* databases there, so point it at a separate staging server',
+    );
+    expect(() =>
+      parseConfig({ ...deployable, drill: { scratchServer: { host: 'staging', secret: 'crypto-stock/db' } } }),
+    ).toThrow(
+      'drill.scratchServer.secret: "crypto-stock/db" is a production database secret; give the staging server a secret of its own',
+    );
+    expect(() => parseConfig({ ...deployable, databaseSecurityGroupId: 'sg-0123abcd' })).toThrow(
+      /databaseSecurityGroupId: a security group lives in a VPC; set vpcId/,
+    );
   });
 
   it('TLS verifies by default (verify-full, RDS bundle); a mode that does not verify needs insecureTls: true', () => {
     expect(parseConfig(deployable)).toMatchObject({ sslMode: 'verify-full', sslRootCert: 'rds' });
     for (const mode of ['disable', 'allow', 'prefer', 'require']) {
-      expect(() => parseConfig({ ...deployable, sslMode: mode })).toThrow(`sslMode: "${mode}" does not verify the database server's certificate; use "verify-full" (with sslRootCert "rds" for RDS), or set "insecureTls": true to accept it`);
-      expect(parseConfig({ ...deployable, sslMode: mode, insecureTls: true })).toMatchObject({ sslMode: mode, sslRootCert: undefined });
+      expect(() => parseConfig({ ...deployable, sslMode: mode })).toThrow(
+        `sslMode: "${mode}" does not verify the database server's certificate; use "verify-full" (with sslRootCert "rds" for RDS), or set "insecureTls": true to accept it`,
+      );
+      expect(parseConfig({ ...deployable, sslMode: mode, insecureTls: true })).toMatchObject({
+        sslMode: mode,
+        sslRootCert: undefined,
+      });
     }
   });
 
@@ -88,20 +112,49 @@ describe('parseConfig', () => {
   });
 
   it('takes a separate drill scratch server, RTO and health URLs', () => {
-    const config = testConfig({ rtoSeconds: 14400, drill: { scratchServer: { host: 'staging', secret: 'staging/db' }, scheduleEnabled: false, healthUrls: ['https://api.example/health'] } });
+    const config = testConfig({
+      rtoSeconds: 14400,
+      drill: {
+        scratchServer: { host: 'staging', secret: 'staging/db' },
+        scheduleEnabled: false,
+        healthUrls: ['https://api.example/health'],
+      },
+    });
     expect(config.rtoSeconds).toBe(14400);
-    expect(config.drill).toEqual({ scratchServer: { host: 'staging', port: 5432, secret: 'staging/db' }, scheduleEnabled: false, healthUrls: ['https://api.example/health'] });
+    expect(config.drill).toEqual({
+      scratchServer: { host: 'staging', port: 5432, secret: 'staging/db' },
+      scheduleEnabled: false,
+      healthUrls: ['https://api.example/health'],
+    });
   });
 
   it('takes the offsite target and hardening options; a CA bundle makes sslmode verify-full unless set', () => {
     const config = testConfig({
       offsite: { region: 'eu-central-1', account: '210987654321', replicationTimeControl: true },
-      sslRootCert: 'rds', databaseSecurityGroupId: 'sg-0123abcd', vpcId: 'vpc-0123abcd', secretRotationDays: 30,
-      secretKmsKeyArn: 'arn:aws:kms:us-east-1:123456789012:key/1234abcd-12ab-34cd-56ef-1234567890ab', timescaleVersion: '2.17.2',
+      sslRootCert: 'rds',
+      databaseSecurityGroupId: 'sg-0123abcd',
+      vpcId: 'vpc-0123abcd',
+      secretRotationDays: 30,
+      secretKmsKeyArn: 'arn:aws:kms:us-east-1:123456789012:key/1234abcd-12ab-34cd-56ef-1234567890ab',
+      timescaleVersion: '2.17.2',
     });
-    expect(config.offsite).toEqual({ enabled: true, region: 'eu-central-1', account: '210987654321', allowSameAccount: false, replicationTimeControl: true });
-    expect(config).toMatchObject({ secretKmsKeyArn: expect.stringMatching(/^arn:aws:kms:/), timescaleVersion: '2.17.2' });
-    expect(config).toMatchObject({ sslMode: 'verify-full', sslRootCert: 'rds', databaseSecurityGroupId: 'sg-0123abcd', secretRotationDays: 30 });
+    expect(config.offsite).toEqual({
+      enabled: true,
+      region: 'eu-central-1',
+      account: '210987654321',
+      allowSameAccount: false,
+      replicationTimeControl: true,
+    });
+    expect(config).toMatchObject({
+      secretKmsKeyArn: expect.stringMatching(/^arn:aws:kms:/),
+      timescaleVersion: '2.17.2',
+    });
+    expect(config).toMatchObject({
+      sslMode: 'verify-full',
+      sslRootCert: 'rds',
+      databaseSecurityGroupId: 'sg-0123abcd',
+      secretRotationDays: 30,
+    });
     expect(testConfig({ sslRootCert: '/etc/ssl/db-ca.pem', sslMode: 'verify-ca' }).sslMode).toBe('verify-ca');
     expect(testConfig({ offsite: { enabled: false } }).offsite.enabled).toBe(false);
   });
@@ -116,7 +169,15 @@ describe('parseConfig', () => {
     [{ drill: { scratchServer: { host: 'h' } } }, /drill\.scratchServer\.secret/],
     [{ drill: { healthUrls: ['ftp://x'] } }, /drill\.healthUrls\[0\]/],
     [{ databases: [] }, /databases: list at least one database/],
-    [{ databases: [{ name: 'a-b', host: 'h' }, { name: 'a_b', host: 'h' }] }, /"a_b" and "a-b" collide .*rename one/],
+    [
+      {
+        databases: [
+          { name: 'a-b', host: 'h' },
+          { name: 'a_b', host: 'h' },
+        ],
+      },
+      /"a_b" and "a-b" collide .*rename one/,
+    ],
     [{ databases: [{ name: '1x', host: 'h' }] }, /databases\[0\]\.name/],
     [{ backupConcurrency: 0 }, /backupConcurrency/],
     [{ job: { cpu: 1000 } }, /job\.cpu: 1000 is not a Fargate size; use one of 256, 512/],

@@ -4,7 +4,9 @@ import { Template } from 'aws-cdk-lib/assertions';
 import { type DrConfig, parseConfig } from '../../lib/config.ts';
 import { DrStack, type DrStackProps } from '../../lib/dr-stack.ts';
 
-const cdkJson = JSON.parse(readFileSync(new URL('../../cdk.json', import.meta.url), 'utf8')) as { context: Record<string, unknown> };
+const cdkJson = JSON.parse(readFileSync(new URL('../../cdk.json', import.meta.url), 'utf8')) as {
+  context: Record<string, unknown>;
+};
 
 /** An App with cdk.json's context (feature flags included), so tests see what `cdk synth` deploys. */
 export function newApp(): App {

@@ -19,7 +19,10 @@ const MAX_SCHEMA_LINES = 10;
 
 export async function compareDatabases(sourceUrl: string, targetUrl: string): Promise<Comparison> {
   const [sourceSchema, targetSchema, sourceData, targetData] = await Promise.all([
-    dumpSchema(sourceUrl), dumpSchema(targetUrl), inspectData(sourceUrl), inspectData(targetUrl),
+    dumpSchema(sourceUrl),
+    dumpSchema(targetUrl),
+    inspectData(sourceUrl),
+    inspectData(targetUrl),
   ]);
   const differences = [
     ...compareSchemas(sourceSchema, targetSchema),
@@ -30,7 +33,9 @@ export async function compareDatabases(sourceUrl: string, targetUrl: string): Pr
 }
 
 async function dumpSchema(url: string): Promise<string[]> {
-  const { stdout } = await execFileAsync('pg_dump', ['--schema-only', '--dbname', url], { maxBuffer: 256 * 1024 * 1024 });
+  const { stdout } = await execFileAsync('pg_dump', ['--schema-only', '--dbname', url], {
+    maxBuffer: 256 * 1024 * 1024,
+  });
   return normalizeSchemaDump(stdout);
 }
 
@@ -40,13 +45,17 @@ async function dumpSchema(url: string): Promise<string[]> {
  * \restrict / \unrestrict keys, and blank lines.
  */
 export function normalizeSchemaDump(dump: string): string[] {
-  return dump.split('\n').filter((line) =>
-    line.trim() !== ''
-    && !line.startsWith('--')
-    && !line.startsWith('SET ')
-    && !line.startsWith('SELECT pg_catalog.set_config(')
-    && !line.startsWith('\\restrict ')
-    && !line.startsWith('\\unrestrict '));
+  return dump
+    .split('\n')
+    .filter(
+      (line) =>
+        line.trim() !== '' &&
+        !line.startsWith('--') &&
+        !line.startsWith('SET ') &&
+        !line.startsWith('SELECT pg_catalog.set_config(') &&
+        !line.startsWith('\\restrict ') &&
+        !line.startsWith('\\unrestrict '),
+    );
 }
 
 function compareSchemas(source: string[], target: string[]): string[] {
@@ -54,7 +63,9 @@ function compareSchemas(source: string[], target: string[]): string[] {
   const length = Math.max(source.length, target.length);
   for (let i = 0; i < length && differences.length < MAX_SCHEMA_LINES; i++) {
     if (source[i] !== target[i]) {
-      differences.push(`schema line ${i + 1}: source ${JSON.stringify(source[i] ?? '<end>')} ≠ target ${JSON.stringify(target[i] ?? '<end>')}`);
+      differences.push(
+        `schema line ${i + 1}: source ${JSON.stringify(source[i] ?? '<end>')} ≠ target ${JSON.stringify(target[i] ?? '<end>')}`,
+      );
       // One missing line shifts everything after it; the first few differences say enough.
     }
   }
@@ -76,7 +87,9 @@ async function inspectData(url: string): Promise<DataSummary> {
   await client.connect();
   try {
     // Fixed output settings so the text form of every value is the same on both sides.
-    await client.query(`SET TimeZone = 'UTC'; SET DateStyle = 'ISO, YMD'; SET IntervalStyle = 'postgres'; SET extra_float_digits = 1`);
+    await client.query(
+      `SET TimeZone = 'UTC'; SET DateStyle = 'ISO, YMD'; SET IntervalStyle = 'postgres'; SET extra_float_digits = 1`,
+    );
     // Every user table, partition and materialized view. A partitioned parent only gets a count:
     // its rows are hashed in its partitions.
     const { rows: relations } = await client.query<{ name: string; relkind: string }>(`
@@ -94,9 +107,10 @@ async function inspectData(url: string): Promise<DataSummary> {
     for (const { name, relkind } of relations) {
       // Hash each row's text form, then hash the sorted row hashes: order-independent, and the
       // intermediate string stays at 32 bytes a row even for millions of rows.
-      const sql = relkind === 'p'
-        ? `SELECT count(*) AS rows, '-' AS hash FROM ${name}`
-        : `SELECT count(*) AS rows, coalesce(md5(string_agg(h, '' ORDER BY h COLLATE "C")), '-') AS hash
+      const sql =
+        relkind === 'p'
+          ? `SELECT count(*) AS rows, '-' AS hash FROM ${name}`
+          : `SELECT count(*) AS rows, coalesce(md5(string_agg(h, '' ORDER BY h COLLATE "C")), '-') AS hash
            FROM (SELECT md5(t::text) AS h FROM ${name} t) rows`;
       const { rows } = await client.query<{ rows: string; hash: string }>(sql);
       tables.set(name, `rows=${rows[0]!.rows} md5=${rows[0]!.hash}`);

@@ -20,10 +20,18 @@ const RESULT = 'RESULT ';
  * Imports lambdas/<name>/handler.ts in a fresh Node process, as the Lambda runtime loads it, and
  * invokes it with `event`. Its environment is PATH, the test s3rver's AWS settings and `env` only.
  */
-export async function invokeHandler(name: string, env: Record<string, string>, event: unknown): Promise<HandlerInvocation> {
+export async function invokeHandler(
+  name: string,
+  env: Record<string, string>,
+  event: unknown,
+): Promise<HandlerInvocation> {
   const script = `const { handler } = await import(${JSON.stringify(join(REPO_ROOT, 'lambdas', name, 'handler.ts'))});
 process.stdout.write(${JSON.stringify(RESULT)} + JSON.stringify(await handler(${JSON.stringify(event)})) + '\\n');`;
-  const run = await runNode(['--import', 'tsx', '--input-type=module', '-e', script], { PATH: process.env.PATH, ...s3Env(), ...env }, REPO_ROOT);
+  const run = await runNode(
+    ['--import', 'tsx', '--input-type=module', '-e', script],
+    { PATH: process.env.PATH, ...s3Env(), ...env },
+    REPO_ROOT,
+  );
   const lines = run.stdout.split('\n').filter(Boolean);
   const result = lines.find((l) => l.startsWith(RESULT));
   return {

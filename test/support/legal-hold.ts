@@ -16,11 +16,14 @@ export function legalHoldClient(real: S3Client, holds: Map<string, 'ON' | 'OFF'>
     }
     if (command instanceof GetObjectLegalHoldCommand) {
       const status = holds.get(`${command.input.Bucket}/${command.input.Key}`);
-      if (status === undefined) throw Object.assign(new Error('The specified object does not have a ObjectLock configuration'), { name: 'NoSuchObjectLockConfiguration', $metadata: { httpStatusCode: 404 } });
+      if (status === undefined)
+        throw Object.assign(new Error('The specified object does not have a ObjectLock configuration'), {
+          name: 'NoSuchObjectLockConfiguration',
+          $metadata: { httpStatusCode: 404 },
+        });
       return { LegalHold: { Status: status } };
     }
     return real.send(command);
   };
   return new Proxy(real, { get: (target, prop) => (prop === 'send' ? send : Reflect.get(target, prop)) });
 }
-

@@ -26,26 +26,32 @@ export async function startArchivingCluster(stanza = 'rpo_test'): Promise<Archiv
   const config = join(base, 'pgbackrest.conf');
   await mkdir(repoPath);
   await mkdir(spool);
-  await writeFile(config, [
-    '[global]',
-    `repo1-path=${repoPath}`,
-    'repo1-retention-full=2',
-    `lock-path=${spool}`,
-    `spool-path=${spool}`,
-    'log-level-console=warn',
-    'log-level-file=off',
-    'start-fast=y',
-    `[${stanza}]`,
-    `pg1-path=${dataDir}`,
-    `pg1-socket-path=${base}`,
-    'pg1-port=5432',
-    '',
-  ].join('\n'));
+  await writeFile(
+    config,
+    [
+      '[global]',
+      `repo1-path=${repoPath}`,
+      'repo1-retention-full=2',
+      `lock-path=${spool}`,
+      `spool-path=${spool}`,
+      'log-level-console=warn',
+      'log-level-file=off',
+      'start-fast=y',
+      `[${stanza}]`,
+      `pg1-path=${dataDir}`,
+      `pg1-socket-path=${base}`,
+      'pg1-port=5432',
+      '',
+    ].join('\n'),
+  );
   await chownPostgres(base);
   // Socket only (no TCP port to collide with); pg1-port just names the socket file.
   const options = [
-    `-c unix_socket_directories=${base}`, "-c listen_addresses=''", '-c fsync=off',
-    '-c wal_level=replica', '-c archive_mode=on',
+    `-c unix_socket_directories=${base}`,
+    "-c listen_addresses=''",
+    '-c fsync=off',
+    '-c wal_level=replica',
+    '-c archive_mode=on',
     `-c archive_command='pgbackrest --config=${config} --stanza=${stanza} archive-push %p'`,
   ].join(' ');
   await server.start(options);
@@ -53,7 +59,20 @@ export async function startArchivingCluster(stanza = 'rpo_test'): Promise<Archiv
     stanza,
     repoPath,
     pgbackrest: (...args) => asPostgres('pgbackrest', [`--config=${config}`, `--stanza=${stanza}`, ...args]),
-    psql: (sql) => asPostgres(join(serverBinDir(), 'psql'), ['-h', base, '-U', 'postgres', '-d', 'postgres', '-XAtq', '-v', 'ON_ERROR_STOP=1', '-c', sql]),
+    psql: (sql) =>
+      asPostgres(join(serverBinDir(), 'psql'), [
+        '-h',
+        base,
+        '-U',
+        'postgres',
+        '-d',
+        'postgres',
+        '-XAtq',
+        '-v',
+        'ON_ERROR_STOP=1',
+        '-c',
+        sql,
+      ]),
     stop: () => server.stop(),
   };
   try {

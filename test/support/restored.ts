@@ -12,12 +12,12 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type pg from 'pg';
 import { runBackup } from '../../core/backup/backup.ts';
-import { readManifest } from '../../core/repository/backups.ts';
 import type { Manifest } from '../../core/backup/manifest.ts';
+import { readManifest } from '../../core/repository/backups.ts';
 import { openRepository } from '../../core/repository/index.ts';
 import { runRestore } from '../../core/restore/full.ts';
-import { createSampleDatabase } from '../../fixtures/sample-database.ts';
 import { createDatabase, dropDatabase, pgUrl, uniqueName, withClient } from '../../fixtures/pg.ts';
+import { createSampleDatabase } from '../../fixtures/sample-database.ts';
 
 export interface RestoredFixture {
   readonly source: string;

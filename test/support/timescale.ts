@@ -6,15 +6,15 @@
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { inject } from 'vitest';
 import pg from 'pg';
+import { inject } from 'vitest';
 import { runBackup } from '../../core/backup/backup.ts';
-import { readManifest } from '../../core/repository/backups.ts';
 import type { Manifest } from '../../core/backup/manifest.ts';
+import { readManifest } from '../../core/repository/backups.ts';
 import { openRepository, type Repository } from '../../core/repository/index.ts';
 import { runRestore } from '../../core/restore/full.ts';
-import { createSampleDatabase } from '../../fixtures/sample-database.ts';
 import { uniqueName } from '../../fixtures/pg.ts';
+import { createSampleDatabase } from '../../fixtures/sample-database.ts';
 import { copyDatabaseOn } from '../../fixtures/timescale-server.ts';
 
 /** The run's TimescaleDB server URL for `database` (provided by global-setup). */

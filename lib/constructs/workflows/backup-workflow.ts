@@ -6,7 +6,15 @@ import { Construct } from 'constructs';
 import { JobEnv, JobExit, Metrics, secretEnvVarFor } from '../../../core/contract.ts';
 import { TIERS } from '../../../core/repository/tiers.ts';
 import { type DatabaseTarget, validateDatabaseTargets } from '../database-target.ts';
-import { absent, failWithCause, JOB_EXIT_CODE, type JobTaskProps, jobRunTask, validateJobTask, workflowStateMachine } from './job-task.ts';
+import {
+  absent,
+  failWithCause,
+  JOB_EXIT_CODE,
+  type JobTaskProps,
+  jobRunTask,
+  validateJobTask,
+  workflowStateMachine,
+} from './job-task.ts';
 
 export interface BackupWorkflowProps extends JobTaskProps {
   /** Databases backed up by every execution, in this order; baked into the definition. */
@@ -83,7 +91,9 @@ export class BackupWorkflow extends Construct {
     validateDatabaseTargets(`BackupWorkflow ${this.node.path}`, props.databases);
     const maxConcurrency = props.maxConcurrency ?? 2;
     if (!Number.isInteger(maxConcurrency) || maxConcurrency < 1) {
-      throw new Error(`BackupWorkflow ${this.node.path}: maxConcurrency is ${maxConcurrency}; use an integer >= 1 (databases backed up at once)`);
+      throw new Error(
+        `BackupWorkflow ${this.node.path}: maxConcurrency is ${maxConcurrency}; use an integer >= 1 (databases backed up at once)`,
+      );
     }
     validateJobTask(`BackupWorkflow ${this.node.path}`, props);
 
@@ -124,7 +134,12 @@ export class BackupWorkflow extends Construct {
     });
 
     /** PutMetricData of 1 for this database; a lost datapoint goes on to `next`, never fails the backup's outcome. */
-    const putMetric = (stateName: string, metricName: string, lostName: string, next: sfn.IChainable): sfn.IChainable => {
+    const putMetric = (
+      stateName: string,
+      metricName: string,
+      lostName: string,
+      next: sfn.IChainable,
+    ): sfn.IChainable => {
       const put = tasks.CallAwsService.jsonPath(this, stateName, {
         service: 'cloudwatch',
         action: 'putMetricData',
@@ -132,17 +147,22 @@ export class BackupWorkflow extends Construct {
         iamResources: ['*'],
         parameters: {
           Namespace: Metrics.namespace,
-          MetricData: [{
-            MetricName: metricName,
-            Dimensions: [{ Name: Metrics.dimension, Value: sfn.JsonPath.stringAt('$.database.name') }],
-            Value: 1,
-            Unit: 'Count',
-          }],
+          MetricData: [
+            {
+              MetricName: metricName,
+              Dimensions: [{ Name: Metrics.dimension, Value: sfn.JsonPath.stringAt('$.database.name') }],
+              Value: 1,
+              Unit: 'Count',
+            },
+          ],
         },
         resultPath: sfn.JsonPath.DISCARD,
       });
       put.addRetry({ errors: [sfn.Errors.ALL], interval: Duration.seconds(5), maxAttempts: 3, backoffRate: 2 });
-      put.addCatch(sfn.Pass.jsonPath(this, lostName).next(next), { errors: [sfn.Errors.ALL], resultPath: sfn.JsonPath.DISCARD });
+      put.addCatch(sfn.Pass.jsonPath(this, lostName).next(next), {
+        errors: [sfn.Errors.ALL],
+        resultPath: sfn.JsonPath.DISCARD,
+      });
       return put.next(next);
     };
 
@@ -150,37 +170,90 @@ export class BackupWorkflow extends Construct {
     // here, after the exit-code check, means it counts only backups whose manifest was written.
     // The backup itself succeeded; a lost datapoint surfaces as an RPO alarm, not as a failed backup.
     const backedUp = sfn.Succeed.jsonPath(this, 'Container exited 0');
-    const recordMetric = putMetric(BackupWorkflow.METRIC_STATE, Metrics.backupSucceeded, 'Metric not recorded', backedUp);
+    const recordMetric = putMetric(
+      BackupWorkflow.METRIC_STATE,
+      Metrics.backupSucceeded,
+      'Metric not recorded',
+      backedUp,
+    );
     // A suspect backup is complete (its manifest is written), so it counts for the RPO; it alarms on its own metric.
-    const recordSuspect = putMetric(BackupWorkflow.SUSPECT_METRIC_STATE, Metrics.backupSuspect, 'Suspect metric not recorded', recordMetric);
+    const recordSuspect = putMetric(
+      BackupWorkflow.SUSPECT_METRIC_STATE,
+      Metrics.backupSuspect,
+      'Suspect metric not recorded',
+      recordMetric,
+    );
     // Each attempt that timed out on a lock is counted (the alarm), then fails with the error the attempt retries on.
-    const lockTimedOut = putMetric(BackupWorkflow.LOCK_TIMEOUT_METRIC_STATE, Metrics.backupLockTimeouts, 'Lock timeout metric not recorded',
-      failWithCause(this, 'Lock wait timed out', BackupWorkflow.LOCK_TIMEOUT_ERROR,
-        sfn.JsonPath.format('dr backup of {} waited too long for a lock held by another session (exit code {}); the job logs name the session', sfn.JsonPath.stringAt('$.database.name'), sfn.JsonPath.stringAt(JOB_EXIT_CODE))));
+    const lockTimedOut = putMetric(
+      BackupWorkflow.LOCK_TIMEOUT_METRIC_STATE,
+      Metrics.backupLockTimeouts,
+      'Lock timeout metric not recorded',
+      failWithCause(
+        this,
+        'Lock wait timed out',
+        BackupWorkflow.LOCK_TIMEOUT_ERROR,
+        sfn.JsonPath.format(
+          'dr backup of {} waited too long for a lock held by another session (exit code {}); the job logs name the session',
+          sfn.JsonPath.stringAt('$.database.name'),
+          sfn.JsonPath.stringAt(JOB_EXIT_CODE),
+        ),
+      ),
+    );
     // RUN_JOB succeeds whenever the task stops, whatever its exit code, so the code is checked here.
     const checkExit = sfn.Choice.jsonPath(this, 'Check exit code')
-      .when(absent(JOB_EXIT_CODE), failWithCause(this, 'Container did not run', 'DR.ContainerNotRun',
-        sfn.JsonPath.format('the backup task for {} stopped without an exit code; see the ECS task {}', sfn.JsonPath.stringAt('$.database.name'), sfn.JsonPath.stringAt('$.task.TaskArn'))))
+      .when(
+        absent(JOB_EXIT_CODE),
+        failWithCause(
+          this,
+          'Container did not run',
+          'DR.ContainerNotRun',
+          sfn.JsonPath.format(
+            'the backup task for {} stopped without an exit code; see the ECS task {}',
+            sfn.JsonPath.stringAt('$.database.name'),
+            sfn.JsonPath.stringAt('$.task.TaskArn'),
+          ),
+        ),
+      )
       .when(sfn.Condition.numberEquals(JOB_EXIT_CODE, 0), recordMetric)
       .when(sfn.Condition.numberEquals(JOB_EXIT_CODE, JobExit.backupSuspect), recordSuspect)
       .when(sfn.Condition.numberEquals(JOB_EXIT_CODE, JobExit.lockTimeout), lockTimedOut)
-      .otherwise(failWithCause(this, 'Container failed', BackupWorkflow.BACKUP_FAILED_ERROR,
-        sfn.JsonPath.format('dr backup of {} exited with code {}', sfn.JsonPath.stringAt('$.database.name'), sfn.JsonPath.stringAt(JOB_EXIT_CODE))));
+      .otherwise(
+        failWithCause(
+          this,
+          'Container failed',
+          BackupWorkflow.BACKUP_FAILED_ERROR,
+          sfn.JsonPath.format(
+            'dr backup of {} exited with code {}',
+            sfn.JsonPath.stringAt('$.database.name'),
+            sfn.JsonPath.stringAt(JOB_EXIT_CODE),
+          ),
+        ),
+      );
 
     // A Retry needs a state that fails with an error, and RUN_JOB never does on an exit code: the
     // attempt (task + exit-code check) is a Parallel, retried once when it failed on a lock timeout.
-    const attempt = sfn.Parallel.jsonPath(this, BackupWorkflow.ATTEMPT_STATE, { resultPath: sfn.JsonPath.DISCARD })
-      .branch(runTask.next(checkExit));
-    attempt.addRetry({ errors: [BackupWorkflow.LOCK_TIMEOUT_ERROR], interval: props.lockRetryInterval ?? Duration.minutes(10), maxAttempts: 1 });
+    const attempt = sfn.Parallel.jsonPath(this, BackupWorkflow.ATTEMPT_STATE, {
+      resultPath: sfn.JsonPath.DISCARD,
+    }).branch(runTask.next(checkExit));
+    attempt.addRetry({
+      errors: [BackupWorkflow.LOCK_TIMEOUT_ERROR],
+      interval: props.lockRetryInterval ?? Duration.minutes(10),
+      maxAttempts: 1,
+    });
 
     // The Parallel turns any failure of one database into a caught error, so the Map goes on.
-    const backupOne = sfn.Parallel.jsonPath(this, 'Back up database', { resultPath: sfn.JsonPath.DISCARD })
-      .branch(attempt);
+    const backupOne = sfn.Parallel.jsonPath(this, 'Back up database', { resultPath: sfn.JsonPath.DISCARD }).branch(
+      attempt,
+    );
     const recordSuccess = sfn.Pass.jsonPath(this, 'Record success', {
       parameters: { name: sfn.JsonPath.stringAt('$.database.name'), status: 'SUCCEEDED' },
     });
     const recordFailure = sfn.Pass.jsonPath(this, 'Record failure', {
-      parameters: { name: sfn.JsonPath.stringAt('$.database.name'), status: 'FAILED', error: sfn.JsonPath.objectAt('$.error') },
+      parameters: {
+        name: sfn.JsonPath.stringAt('$.database.name'),
+        status: 'FAILED',
+        error: sfn.JsonPath.objectAt('$.error'),
+      },
     });
     backupOne.addCatch(recordFailure, { errors: [sfn.Errors.ALL], resultPath: '$.error' });
 
@@ -209,8 +282,20 @@ export class BackupWorkflow extends Construct {
       parameters: { failed: sfn.JsonPath.listAt("$.results[?(@.status == 'FAILED')].name") },
     });
     const anyFailed = sfn.Choice.jsonPath(this, 'Any database failed?')
-      .when(sfn.Condition.booleanEquals('$.anyFailed', true), listFailures.next(failWithCause(this, 'Backups failed', BackupWorkflow.BACKUPS_FAILED_ERROR,
-        sfn.JsonPath.format('backup failed for {}; every other database was backed up. Each error is in the execution history', sfn.JsonPath.jsonToString(sfn.JsonPath.listAt('$.failed'))))))
+      .when(
+        sfn.Condition.booleanEquals('$.anyFailed', true),
+        listFailures.next(
+          failWithCause(
+            this,
+            'Backups failed',
+            BackupWorkflow.BACKUPS_FAILED_ERROR,
+            sfn.JsonPath.format(
+              'backup failed for {}; every other database was backed up. Each error is in the execution history',
+              sfn.JsonPath.jsonToString(sfn.JsonPath.listAt('$.failed')),
+            ),
+          ),
+        ),
+      )
       .otherwise(sfn.Succeed.jsonPath(this, 'All backed up'));
 
     listDatabases.next(forEach).next(summarize).next(anyFailed);

@@ -7,11 +7,18 @@ import * as sfn from 'aws-cdk-lib/aws-stepfunctions';
 import * as tasks from 'aws-cdk-lib/aws-stepfunctions-tasks';
 import { Construct } from 'constructs';
 import { JobEnv } from '../../../core/contract.ts';
-import { jobResultsPrefix } from '../../../core/job-result.ts';
 import { MAX_DRILLED_NAME } from '../../../core/drill/scratch.ts';
+import { jobResultsPrefix } from '../../../core/job-result.ts';
 import { nagResourceName } from '../../nag.ts';
 import type { BackupVault } from '../vault.ts';
-import { failWithCause, JOB_EXIT_CODE, type JobTaskProps, jobRunTask, validateJobTask, workflowStateMachine } from './job-task.ts';
+import {
+  failWithCause,
+  JOB_EXIT_CODE,
+  type JobTaskProps,
+  jobRunTask,
+  validateJobTask,
+  workflowStateMachine,
+} from './job-task.ts';
 
 /** The staging server that receives the scratch databases. */
 export interface ScratchServer {
@@ -108,33 +115,45 @@ export class DrillWorkflow extends Construct {
   constructor(scope: Construct, id: string, props: DrillWorkflowProps) {
     super(scope, id);
     const owner = `DrillWorkflow ${this.node.path}`;
-    if (props.databases.length === 0) throw new Error(`${owner}: databases is empty; pass at least one database to drill`);
+    if (props.databases.length === 0)
+      throw new Error(`${owner}: databases is empty; pass at least one database to drill`);
     for (const name of props.databases) {
       if (!/^[A-Za-z_][A-Za-z0-9_-]*$/.test(name) || name.length > MAX_DRILLED_NAME) {
-        throw new Error(`${owner}: database "${name}" cannot be drilled: drill_<name>_<yyyymmdd> must be a valid name of at most 63 bytes; use names of at most ${MAX_DRILLED_NAME} letters, digits, _ and -`);
+        throw new Error(
+          `${owner}: database "${name}" cannot be drilled: drill_<name>_<yyyymmdd> must be a valid name of at most 63 bytes; use names of at most ${MAX_DRILLED_NAME} letters, digits, _ and -`,
+        );
       }
     }
-    if (new Set(props.databases).size !== props.databases.length) throw new Error(`${owner}: a database is listed twice; list each database once`);
+    if (new Set(props.databases).size !== props.databases.length)
+      throw new Error(`${owner}: a database is listed twice; list each database once`);
     const maxConcurrency = props.maxConcurrency ?? 1;
     if (!Number.isInteger(maxConcurrency) || maxConcurrency < 1) {
       throw new Error(`${owner}: maxConcurrency is ${maxConcurrency}; use an integer >= 1 (databases drilled at once)`);
     }
     if (!Number.isInteger(props.rtoSeconds) || props.rtoSeconds < 60) {
-      throw new Error(`${owner}: rtoSeconds is ${props.rtoSeconds}; use whole seconds >= 60 (config "rtoSeconds", e.g. 3600 for critical)`);
+      throw new Error(
+        `${owner}: rtoSeconds is ${props.rtoSeconds}; use whole seconds >= 60 (config "rtoSeconds", e.g. 3600 for critical)`,
+      );
     }
     const port = props.scratchServer.port;
-    if (!Number.isInteger(port) || port < 1 || port > 65535) throw new Error(`${owner}: scratchServer.port is ${port}; use an integer from 1 to 65535`);
+    if (!Number.isInteger(port) || port < 1 || port > 65535)
+      throw new Error(`${owner}: scratchServer.port is ${port}; use an integer from 1 to 65535`);
     validateJobTask(owner, props);
     const restoreTimeout = props.restoreTimeout ?? Duration.hours(6);
     const rounds = Math.ceil(props.databases.length / maxConcurrency);
     const needed = Duration.seconds(rounds * (restoreTimeout.toSeconds() + DrillWorkflow.STEPS_MARGIN.toSeconds()));
     const timeout = props.timeout ?? needed.plus(DrillWorkflow.STEPS_MARGIN);
     if (timeout.toSeconds() < needed.toSeconds()) {
-      throw new Error(`${owner}: timeout ${timeout.toHumanString()} is shorter than ${rounds} round(s) of restoreTimeout ${restoreTimeout.toHumanString()} plus ${DrillWorkflow.STEPS_MARGIN.toHumanString()} of steps (${needed.toHumanString()}); raise it or leave it out`);
+      throw new Error(
+        `${owner}: timeout ${timeout.toHumanString()} is shorter than ${rounds} round(s) of restoreTimeout ${restoreTimeout.toHumanString()} plus ${DrillWorkflow.STEPS_MARGIN.toHumanString()} of steps (${needed.toHumanString()}); raise it or leave it out`,
+      );
     }
 
     // The job restores with the staging server's credentials, whichever server the backups came from.
-    props.container.addSecret(DrillWorkflow.SCRATCH_SECRET_ENV, ecs.Secret.fromSecretsManager(props.scratchServer.secret));
+    props.container.addSecret(
+      DrillWorkflow.SCRATCH_SECRET_ENV,
+      ecs.Secret.fromSecretsManager(props.scratchServer.secret),
+    );
 
     // --- once: the day (names the scratch databases) and the settings every drill needs ---
     const startTime = sfn.JsonPath.stringAt('$$.Execution.StartTime');
@@ -148,14 +167,19 @@ export class DrillWorkflow extends Construct {
       parameters: {
         startedAt: sfn.JsonPath.stringAt('$.startedAt'),
         day: sfn.JsonPath.stringAt('$.day'),
-        yyyymmdd: sfn.JsonPath.format('{}{}{}',
+        yyyymmdd: sfn.JsonPath.format(
+          '{}{}{}',
           sfn.JsonPath.arrayGetItem(sfn.JsonPath.stringSplit(sfn.JsonPath.stringAt('$.day'), '-'), 0),
           sfn.JsonPath.arrayGetItem(sfn.JsonPath.stringSplit(sfn.JsonPath.stringAt('$.day'), '-'), 1),
-          sfn.JsonPath.arrayGetItem(sfn.JsonPath.stringSplit(sfn.JsonPath.stringAt('$.day'), '-'), 2)),
+          sfn.JsonPath.arrayGetItem(sfn.JsonPath.stringSplit(sfn.JsonPath.stringAt('$.day'), '-'), 2),
+        ),
       },
     });
     const items: DrillDatabaseItem[] = props.databases.map((name) => ({ name }));
-    const listDatabases = sfn.Pass.jsonPath(this, 'List databases', { result: sfn.Result.fromArray(items), resultPath: '$.databases' });
+    const listDatabases = sfn.Pass.jsonPath(this, 'List databases', {
+      result: sfn.Result.fromArray(items),
+      resultPath: '$.databases',
+    });
     const settings = sfn.Pass.jsonPath(this, 'Drill settings', {
       result: sfn.Result.fromObject({
         scratchHost: props.scratchServer.host,
@@ -173,7 +197,11 @@ export class DrillWorkflow extends Construct {
     const nameScratch = sfn.Pass.jsonPath(this, 'Name scratch database', {
       parameters: {
         database: sfn.JsonPath.stringAt('$.database.name'),
-        scratchDatabase: sfn.JsonPath.format('drill_{}_{}', sfn.JsonPath.stringAt('$.database.name'), sfn.JsonPath.stringAt('$.yyyymmdd')),
+        scratchDatabase: sfn.JsonPath.format(
+          'drill_{}_{}',
+          sfn.JsonPath.stringAt('$.database.name'),
+          sfn.JsonPath.stringAt('$.yyyymmdd'),
+        ),
         // The job records its result under results/restores/<name>.json; a UUID is unique per
         // drill and fits the 80-character limit whatever the execution's name.
         restoreResultName: sfn.JsonPath.uuid(),
@@ -226,7 +254,12 @@ export class DrillWorkflow extends Construct {
       resultSelector: { 'record.$': 'States.StringToJson($.Body)' },
       resultPath: '$.restoreRecord',
     });
-    readResult.addRetry({ errors: ['S3.S3Exception', 'S3.SdkClientException'], interval: Duration.seconds(5), maxAttempts: 3, backoffRate: 2 });
+    readResult.addRetry({
+      errors: ['S3.S3Exception', 'S3.SdkClientException'],
+      interval: Duration.seconds(5),
+      maxAttempts: 3,
+      backoffRate: 2,
+    });
 
     const verify = new tasks.LambdaInvoke(this, DrillWorkflow.VERIFY_STATE, {
       lambdaFunction: props.verifyFunction,
@@ -261,10 +294,15 @@ export class DrillWorkflow extends Construct {
     });
 
     // A caught error becomes the report's {step, Error, Cause}.
-    const noteError = (name: string, step: string, resultPath = '$.errors') => sfn.Pass.jsonPath(this, name, {
-      parameters: { step, Error: sfn.JsonPath.stringAt('$.caught.Error'), Cause: sfn.JsonPath.stringAt('$.caught.Cause') },
-      resultPath,
-    });
+    const noteError = (name: string, step: string, resultPath = '$.errors') =>
+      sfn.Pass.jsonPath(this, name, {
+        parameters: {
+          step,
+          Error: sfn.JsonPath.stringAt('$.caught.Error'),
+          Cause: sfn.JsonPath.stringAt('$.caught.Cause'),
+        },
+        resultPath,
+      });
     const caught = { errors: [sfn.Errors.ALL], resultPath: '$.caught' };
     dropLeftover.addCatch(noteError('Note leftover cleanup error', 'cleanup').next(cleanup), caught);
     restore.addCatch(noteError('Note restore error', 'restore').next(cleanup), caught);
@@ -277,22 +315,35 @@ export class DrillWorkflow extends Construct {
       resultPath: '$.scratch',
     });
     const addCleanupError = sfn.Pass.jsonPath(this, 'Add cleanup error', {
-      parameters: { all: sfn.JsonPath.array(sfn.JsonPath.stringAt('$.errors'), sfn.JsonPath.stringAt('$.cleanupError')) },
+      parameters: {
+        all: sfn.JsonPath.array(sfn.JsonPath.stringAt('$.errors'), sfn.JsonPath.stringAt('$.cleanupError')),
+      },
       resultPath: '$.errorList',
     });
     // A Pass without Parameters passes its input on: here the two-error list, into $.errors.
     const listErrors = sfn.Pass.jsonPath(this, 'List errors', { inputPath: '$.errorList.all', resultPath: '$.errors' });
-    const onlyCleanupError = sfn.Pass.jsonPath(this, 'Only the cleanup error', { inputPath: '$.cleanupError', resultPath: '$.errors' });
-    cleanup.addCatch(noteError('Note cleanup error', 'cleanup', '$.cleanupError').next(scratchKept).next(
-      sfn.Choice.jsonPath(this, 'Earlier error?')
-        .when(sfn.Condition.isPresent('$.errors'), addCleanupError.next(listErrors).next(report))
-        .otherwise(onlyCleanupError.next(report)),
-    ), caught);
+    const onlyCleanupError = sfn.Pass.jsonPath(this, 'Only the cleanup error', {
+      inputPath: '$.cleanupError',
+      resultPath: '$.errors',
+    });
+    cleanup.addCatch(
+      noteError('Note cleanup error', 'cleanup', '$.cleanupError')
+        .next(scratchKept)
+        .next(
+          sfn.Choice.jsonPath(this, 'Earlier error?')
+            .when(sfn.Condition.isPresent('$.errors'), addCleanupError.next(listErrors).next(report))
+            .otherwise(onlyCleanupError.next(report)),
+        ),
+      caught,
+    );
 
     // RUN_JOB succeeds whenever the task stops: the exit code says whether the restore worked. On
     // failure the report reads the job's record for dr's error and hint.
     const checkRestore = sfn.Choice.jsonPath(this, 'Restore succeeded?')
-      .when(sfn.Condition.and(sfn.Condition.isPresent(JOB_EXIT_CODE), sfn.Condition.numberEquals(JOB_EXIT_CODE, 0)), readResult)
+      .when(
+        sfn.Condition.and(sfn.Condition.isPresent(JOB_EXIT_CODE), sfn.Condition.numberEquals(JOB_EXIT_CODE, 0)),
+        readResult,
+      )
       .otherwise(cleanup);
 
     const recordPassed = sfn.Pass.jsonPath(this, 'Record passed drill', {
@@ -305,7 +356,12 @@ export class DrillWorkflow extends Construct {
       .when(sfn.Condition.booleanEquals('$.report.passed', true), recordPassed)
       .otherwise(recordFailed);
     const recordUnreported = sfn.Pass.jsonPath(this, 'Record unreported drill', {
-      parameters: { name: sfn.JsonPath.stringAt('$.database'), status: 'UNREPORTED', ok: 'no', error: sfn.JsonPath.objectAt('$.caught') },
+      parameters: {
+        name: sfn.JsonPath.stringAt('$.database'),
+        status: 'UNREPORTED',
+        ok: 'no',
+        error: sfn.JsonPath.objectAt('$.caught'),
+      },
     });
     report.addCatch(recordUnreported, caught);
 
@@ -341,15 +397,33 @@ export class DrillWorkflow extends Construct {
       parameters: { failed: sfn.JsonPath.listAt("$.results[?(@.ok == 'no')].name") },
     });
     const anyFailed = sfn.Choice.jsonPath(this, 'Any drill failed?')
-      .when(sfn.Condition.booleanEquals('$.anyFailed', true), listFailures.next(failWithCause(this, 'Drills failed', DrillWorkflow.DRILLS_FAILED_ERROR,
-        sfn.JsonPath.format('the drill of {} did not pass or could not report; see reports/drills/ in the vault and the execution history',
-          sfn.JsonPath.jsonToString(sfn.JsonPath.listAt('$.failed'))))))
+      .when(
+        sfn.Condition.booleanEquals('$.anyFailed', true),
+        listFailures.next(
+          failWithCause(
+            this,
+            'Drills failed',
+            DrillWorkflow.DRILLS_FAILED_ERROR,
+            sfn.JsonPath.format(
+              'the drill of {} did not pass or could not report; see reports/drills/ in the vault and the execution history',
+              sfn.JsonPath.jsonToString(sfn.JsonPath.listAt('$.failed')),
+            ),
+          ),
+        ),
+      )
       .otherwise(sfn.Succeed.jsonPath(this, 'All drills passed'));
 
-    const definition = nameDay.next(compactDay).next(listDatabases).next(settings).next(forEach).next(summarize).next(anyFailed);
+    const definition = nameDay
+      .next(compactDay)
+      .next(listDatabases)
+      .next(settings)
+      .next(forEach)
+      .next(summarize)
+      .next(anyFailed);
 
     const { stateMachine, logGroup } = workflowStateMachine(this, {
-      comment: 'crypto-stock-dr: monthly restore drill of every configured database into scratch databases on the staging server',
+      comment:
+        'crypto-stock-dr: monthly restore drill of every configured database into scratch databases on the staging server',
       definition,
       timeout,
       logRetention: props.logRetention ?? logs.RetentionDays.ONE_YEAR,
@@ -367,7 +441,8 @@ export class DrillWorkflow extends Construct {
     for (const fn of [props.verifyFunction, props.cleanupFunction, props.reportFunction]) {
       Validations.of(this.stateMachine.role).acknowledge({
         id: `AwsSolutions-IAM5[Resource::${nagResourceName(this, fn.functionArn)}:*]`,
-        reason: 'lambda:InvokeFunction on the function\'s versions and aliases (ARN:*), added by CDK so a qualified ARN can be invoked; it is this one function.',
+        reason:
+          "lambda:InvokeFunction on the function's versions and aliases (ARN:*), added by CDK so a qualified ARN can be invoked; it is this one function.",
       });
     }
   }

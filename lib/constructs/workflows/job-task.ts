@@ -24,7 +24,9 @@ export interface JobTaskProps {
 /** Throws, saying how to fix it, when `container` is not the task definition's own. */
 export function validateJobTask(owner: string, props: JobTaskProps): void {
   if (props.taskDefinition.findContainer(props.container.containerName) !== props.container) {
-    throw new Error(`${owner}: container "${props.container.containerName}" is not in the given task definition; pass the job's own container`);
+    throw new Error(
+      `${owner}: container "${props.container.containerName}" is not in the given task definition; pass the job's own container`,
+    );
   }
 }
 
@@ -53,7 +55,12 @@ export interface JobRunOptions {
  * only the containers (the exit code is at JOB_EXIT_CODE) and the task ARN. RUN_JOB succeeds
  * whenever the task stops, whatever its exit code: the caller judges the code.
  */
-export function jobRunTask(scope: Construct, stateName: string, props: JobTaskProps, options: JobRunOptions): tasks.EcsRunTask {
+export function jobRunTask(
+  scope: Construct,
+  stateName: string,
+  props: JobTaskProps,
+  options: JobRunOptions,
+): tasks.EcsRunTask {
   const runTask = tasks.EcsRunTask.jsonPath(scope, stateName, {
     integrationPattern: sfn.IntegrationPattern.RUN_JOB,
     cluster: props.cluster,
@@ -63,17 +70,24 @@ export function jobRunTask(scope: Construct, stateName: string, props: JobTaskPr
     securityGroups: [...props.securityGroups],
     assignPublicIp: false,
     propagatedTagSource: ecs.PropagatedTagSource.TASK_DEFINITION,
-    containerOverrides: [{
-      containerDefinition: props.container,
-      environment: [{ name: JobEnv.command, value: options.command }, ...options.environment],
-    }],
+    containerOverrides: [
+      {
+        containerDefinition: props.container,
+        environment: [{ name: JobEnv.command, value: options.command }, ...options.environment],
+      },
+    ],
     taskTimeout: sfn.Timeout.duration(options.taskTimeout),
     // Only what the exit-code check needs: the full DescribeTasks output would bloat the state (and a Map's result).
     resultSelector: { 'Containers.$': '$.Containers', 'TaskArn.$': '$.TaskArn' },
     resultPath: '$.task',
   });
   // RunTask itself can be throttled or find no capacity; those are worth a retry, a failed job is not.
-  runTask.addRetry({ errors: ['ECS.AmazonECSException'], interval: Duration.seconds(30), maxAttempts: 3, backoffRate: 2 });
+  runTask.addRetry({
+    errors: ['ECS.AmazonECSException'],
+    interval: Duration.seconds(30),
+    maxAttempts: 3,
+    backoffRate: 2,
+  });
   return runTask;
 }
 
@@ -82,8 +96,9 @@ export function jobRunTask(scope: Construct, stateName: string, props: JobTaskPr
  * Causes are built in a Pass first: Fail's CausePath takes intrinsics on AWS, but not in every local engine.
  */
 export function failWithCause(scope: Construct, name: string, error: string, cause: string): sfn.Chain {
-  return sfn.Pass.jsonPath(scope, `Describe: ${name}`, { parameters: { cause } })
-    .next(sfn.Fail.jsonPath(scope, name, { error, causePath: '$.cause' }));
+  return sfn.Pass.jsonPath(scope, `Describe: ${name}`, { parameters: { cause } }).next(
+    sfn.Fail.jsonPath(scope, name, { error, causePath: '$.cause' }),
+  );
 }
 
 export interface WorkflowStateMachineProps {
@@ -101,8 +116,14 @@ export interface WorkflowStateMachineProps {
  * The workflow's state machine (X-Ray, full execution logs into a retained log group of its own)
  * with the cdk-nag acknowledgement of the `Resource: "*"` statements CDK adds for RUN_JOB.
  */
-export function workflowStateMachine(scope: Construct, props: WorkflowStateMachineProps): { stateMachine: sfn.StateMachine; logGroup: logs.LogGroup } {
-  const logGroup = new logs.LogGroup(scope, 'Logs', { retention: props.logRetention, removalPolicy: RemovalPolicy.RETAIN });
+export function workflowStateMachine(
+  scope: Construct,
+  props: WorkflowStateMachineProps,
+): { stateMachine: sfn.StateMachine; logGroup: logs.LogGroup } {
+  const logGroup = new logs.LogGroup(scope, 'Logs', {
+    retention: props.logRetention,
+    removalPolicy: RemovalPolicy.RETAIN,
+  });
   const stateMachine = new sfn.StateMachine(scope, 'StateMachine', {
     comment: props.comment,
     definitionBody: sfn.DefinitionBody.fromChainable(props.definition),
@@ -112,10 +133,11 @@ export function workflowStateMachine(scope: Construct, props: WorkflowStateMachi
   });
   Validations.of(stateMachine.role).acknowledge({
     id: 'AwsSolutions-IAM5[Resource::*]',
-    reason: 'Added by CDK and not scopable: ecs:DescribeTasks/StopTask for RUN_JOB act on task ARNs known only at run time, '
-      + (props.alsoStar ? `${props.alsoStar}, ` : '')
-      + 'X-Ray tracing (xray:PutTraceSegments etc.) and CloudWatch Logs delivery (logs:*LogDelivery, DescribeLogGroups) support only Resource "*". '
-      + `ecs:RunTask and iam:PassRole stay scoped to the ${props.taskDefinitionName} and its roles.`,
+    reason:
+      'Added by CDK and not scopable: ecs:DescribeTasks/StopTask for RUN_JOB act on task ARNs known only at run time, ' +
+      (props.alsoStar ? `${props.alsoStar}, ` : '') +
+      'X-Ray tracing (xray:PutTraceSegments etc.) and CloudWatch Logs delivery (logs:*LogDelivery, DescribeLogGroups) support only Resource "*". ' +
+      `ecs:RunTask and iam:PassRole stay scoped to the ${props.taskDefinitionName} and its roles.`,
   });
   return { stateMachine, logGroup };
 }

@@ -13,7 +13,14 @@ import { nagResourceName } from '../../nag.ts';
 import { type DatabaseTarget, validateDatabaseTargets } from '../database-target.ts';
 import { DrFunction } from '../function.ts';
 import type { BackupVault } from '../vault.ts';
-import { absent, JOB_EXIT_CODE, type JobTaskProps, jobRunTask, validateJobTask, workflowStateMachine } from './job-task.ts';
+import {
+  absent,
+  JOB_EXIT_CODE,
+  type JobTaskProps,
+  jobRunTask,
+  validateJobTask,
+  workflowStateMachine,
+} from './job-task.ts';
 
 export interface RestoreWorkflowProps extends JobTaskProps {
   /**
@@ -92,7 +99,9 @@ export class RestoreWorkflow extends Construct {
     const taskTimeout = props.taskTimeout ?? Duration.hours(6);
     const timeout = props.timeout ?? Duration.hours(8);
     if (taskTimeout.toSeconds() >= timeout.toSeconds()) {
-      throw new Error(`RestoreWorkflow ${this.node.path}: taskTimeout (${taskTimeout.toHumanString()}) must be shorter than timeout (${timeout.toHumanString()}), so a stuck task is reported before the execution times out`);
+      throw new Error(
+        `RestoreWorkflow ${this.node.path}: taskTimeout (${taskTimeout.toHumanString()}) must be shorter than timeout (${timeout.toHumanString()}), so a stuck task is reported before the execution times out`,
+      );
     }
     const logRetention = props.logRetention ?? logs.RetentionDays.THREE_MONTHS;
 
@@ -101,7 +110,14 @@ export class RestoreWorkflow extends Construct {
       name: 'validate-restore',
       description: 'crypto-stock-dr: validates a restore request before any task runs',
       environment: {
-        [RestoreEnv.databases]: JSON.stringify(props.databases.map((db) => ({ name: db.name, host: db.host, port: String(db.port), secretEnv: secretEnvVarFor(db.name) }))),
+        [RestoreEnv.databases]: JSON.stringify(
+          props.databases.map((db) => ({
+            name: db.name,
+            host: db.host,
+            port: String(db.port),
+            secretEnv: secretEnvVarFor(db.name),
+          })),
+        ),
         [RestoreEnv.pointInTimeRecovery]: String(props.pointInTimeRecovery ?? false),
       },
       timeout: Duration.seconds(10),
@@ -143,7 +159,13 @@ export class RestoreWorkflow extends Construct {
         parameters: {
           error,
           cause,
-          message: sfn.JsonPath.format('Restore execution {} failed ({}): {} -- Execution: {}', sfn.JsonPath.executionName, error, cause, sfn.JsonPath.executionId),
+          message: sfn.JsonPath.format(
+            'Restore execution {} failed ({}): {} -- Execution: {}',
+            sfn.JsonPath.executionName,
+            error,
+            cause,
+            sfn.JsonPath.executionId,
+          ),
         },
       });
     // Two steps: Format cannot take a nested intrinsic in every engine, so the cause exists before the message.
@@ -169,9 +191,18 @@ export class RestoreWorkflow extends Construct {
     });
     // Default ResultPath (the error replaces the input): the input may not even be an object, and nothing after this needs it.
     validate.addCatch(parseRejection.next(rejected), { errors: [RestoreWorkflow.INVALID_REQUEST_ERROR] });
-    validate.addCatch(describeFailure('Validation step failed', RestoreWorkflow.STEP_FAILED_ERROR,
-      sfn.JsonPath.format('the validate step failed ({}): {}', sfn.JsonPath.stringAt('$.Error'), sfn.JsonPath.stringAt('$.Cause'))),
-    { errors: [sfn.Errors.ALL] });
+    validate.addCatch(
+      describeFailure(
+        'Validation step failed',
+        RestoreWorkflow.STEP_FAILED_ERROR,
+        sfn.JsonPath.format(
+          'the validate step failed ({}): {}',
+          sfn.JsonPath.stringAt('$.Error'),
+          sfn.JsonPath.stringAt('$.Cause'),
+        ),
+      ),
+      { errors: [sfn.Errors.ALL] },
+    );
 
     // --- 2. the restore on the Fargate job ---
     const runTask = jobRunTask(this, RestoreWorkflow.RUN_TASK_STATE, props, {
@@ -187,10 +218,20 @@ export class RestoreWorkflow extends Construct {
       ],
       taskTimeout,
     });
-    runTask.addCatch(describeFailure('Task failed', RestoreWorkflow.TASK_FAILED_ERROR,
-      sfn.JsonPath.format('the restore task of {} into {} did not complete ({}): {}', sfn.JsonPath.stringAt('$.job.database'), sfn.JsonPath.stringAt('$.job.targetDatabase'),
-        sfn.JsonPath.stringAt('$.taskError.Error'), sfn.JsonPath.stringAt('$.taskError.Cause'))),
-    { errors: [sfn.Errors.ALL], resultPath: '$.taskError' });
+    runTask.addCatch(
+      describeFailure(
+        'Task failed',
+        RestoreWorkflow.TASK_FAILED_ERROR,
+        sfn.JsonPath.format(
+          'the restore task of {} into {} did not complete ({}): {}',
+          sfn.JsonPath.stringAt('$.job.database'),
+          sfn.JsonPath.stringAt('$.job.targetDatabase'),
+          sfn.JsonPath.stringAt('$.taskError.Error'),
+          sfn.JsonPath.stringAt('$.taskError.Cause'),
+        ),
+      ),
+      { errors: [sfn.Errors.ALL], resultPath: '$.taskError' },
+    );
 
     // --- 3. what the job recorded: summary or failure reason ---
     const readResult = tasks.LambdaInvoke.jsonPath(this, RestoreWorkflow.READ_RESULT_STATE, {
@@ -204,17 +245,44 @@ export class RestoreWorkflow extends Construct {
       resultSelector: { 'summary.$': '$.Payload.summary', 'reason.$': '$.Payload.reason' },
       resultPath: '$.outcome',
     });
-    readResult.addCatch(describeFailure('Result unreadable', RestoreWorkflow.STEP_FAILED_ERROR,
-      sfn.JsonPath.format('the restore task stopped, but its result could not be read ({}): {}; check the target and the job logs', sfn.JsonPath.stringAt('$.stepError.Error'), sfn.JsonPath.stringAt('$.stepError.Cause'))),
-    { errors: [sfn.Errors.ALL], resultPath: '$.stepError' });
+    readResult.addCatch(
+      describeFailure(
+        'Result unreadable',
+        RestoreWorkflow.STEP_FAILED_ERROR,
+        sfn.JsonPath.format(
+          'the restore task stopped, but its result could not be read ({}): {}; check the target and the job logs',
+          sfn.JsonPath.stringAt('$.stepError.Error'),
+          sfn.JsonPath.stringAt('$.stepError.Cause'),
+        ),
+      ),
+      { errors: [sfn.Errors.ALL], resultPath: '$.stepError' },
+    );
 
     // --- 4. RUN_JOB succeeds whenever the task stops: the exit code decides ---
     const restored = sfn.Succeed.jsonPath(this, 'Restored', { outputPath: '$.outcome.summary' });
     const checkExit = sfn.Choice.jsonPath(this, 'Check exit code')
-      .when(absent(JOB_EXIT_CODE), describeFailure('Container did not run', RestoreWorkflow.CONTAINER_NOT_RUN_ERROR,
-        sfn.JsonPath.format('the restore task stopped without an exit code; see the ECS task {}', sfn.JsonPath.stringAt('$.task.TaskArn'))))
-      .when(sfn.Condition.and(sfn.Condition.numberEquals(JOB_EXIT_CODE, 0), sfn.Condition.isNull('$.outcome.reason')), restored)
-      .otherwise(describeFailure('Restore failed', RestoreWorkflow.RESTORE_FAILED_ERROR, sfn.JsonPath.stringAt('$.outcome.reason')));
+      .when(
+        absent(JOB_EXIT_CODE),
+        describeFailure(
+          'Container did not run',
+          RestoreWorkflow.CONTAINER_NOT_RUN_ERROR,
+          sfn.JsonPath.format(
+            'the restore task stopped without an exit code; see the ECS task {}',
+            sfn.JsonPath.stringAt('$.task.TaskArn'),
+          ),
+        ),
+      )
+      .when(
+        sfn.Condition.and(sfn.Condition.numberEquals(JOB_EXIT_CODE, 0), sfn.Condition.isNull('$.outcome.reason')),
+        restored,
+      )
+      .otherwise(
+        describeFailure(
+          'Restore failed',
+          RestoreWorkflow.RESTORE_FAILED_ERROR,
+          sfn.JsonPath.stringAt('$.outcome.reason'),
+        ),
+      );
 
     const definition = validate.next(runTask).next(readResult).next(checkExit);
 
@@ -238,7 +306,13 @@ export class RestoreWorkflow extends Construct {
   }
 
   /** `actions` on the vault's objects under `prefix`, and `keyActions` on its key, for one principal. */
-  private grantResults(vault: BackupVault, grantee: iam.IGrantable, actions: string[], prefix: string, ...keyActions: string[]): void {
+  private grantResults(
+    vault: BackupVault,
+    grantee: iam.IGrantable,
+    actions: string[],
+    prefix: string,
+    ...keyActions: string[]
+  ): void {
     const objects = vault.bucket.arnForObjects(`${prefix}*`);
     iam.Grant.addToPrincipal({ grantee, actions, resourceArns: [objects] });
     vault.key.grant(grantee, ...keyActions);

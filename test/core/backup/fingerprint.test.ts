@@ -8,8 +8,13 @@ import { describe, expect, it } from 'vitest';
 import { type Buckets, RowHasher } from '../../../core/backup/fingerprint.ts';
 
 const rows = [
-  '1\t2026-01-10 00:00:00+00\t1.5', '2\t2026-01-11 23:59:59.999999+00\t2', '3\t2026-01-10 12:00:00+00\t\\N',
-  '4\t\\N\t3', '5\tinfinity\t4', '6\t2026-01-11 01:00:00+00\tx', '7\t2026-01-10 01:00:00+00\tlong ' + 'y'.repeat(5000),
+  '1\t2026-01-10 00:00:00+00\t1.5',
+  '2\t2026-01-11 23:59:59.999999+00\t2',
+  '3\t2026-01-10 12:00:00+00\t\\N',
+  '4\t\\N\t3',
+  '5\tinfinity\t4',
+  '6\t2026-01-11 01:00:00+00\tx',
+  `7\t2026-01-10 01:00:00+00\tlong ${'y'.repeat(5000)}`,
 ];
 
 function hash(lines: string[], chunk: number, timeField: number | null = 1): Buckets {
@@ -29,7 +34,7 @@ describe('RowHasher', () => {
     expect(hash([...rows].reverse(), 5)).toEqual(expected);
   });
 
-  it('puts each day\'s rows in its own bucket when days interleave, as when they come one after another', () => {
+  it("puts each day's rows in its own bucket when days interleave, as when they come one after another", () => {
     const days = ['2026-01-10', '2026-01-11'].map((d) => rows.filter((r) => r.includes(d)));
     const interleaved = [days[0][0], days[1][0], days[0][1], days[1][1], days[0][2]];
     const sorted = [...days[0], ...days[1]];

@@ -4,18 +4,17 @@
  * database identical to the source, on the plain and on the TimescaleDB sample.
  */
 import { execFile } from 'node:child_process';
-import { readFile, rm, writeFile } from 'node:fs/promises';
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { promisify } from 'node:util';
 import { afterAll, describe, expect, it } from 'vitest';
 import { runBackup } from '../../../core/backup/backup.ts';
-import { CHECKSUMS_NAME, fileKey, RESTORE_GUIDE_NAME } from '../../../core/repository/layout.ts';
 import { FileRepository } from '../../../core/repository/index.ts';
+import { CHECKSUMS_NAME, fileKey, RESTORE_GUIDE_NAME } from '../../../core/repository/layout.ts';
+import { createDatabase, dropDatabase, pgUrl, uniqueName } from '../../../fixtures/pg.ts';
 import { createSampleDatabase } from '../../../fixtures/sample-database.ts';
 import { compareDatabases } from '../../support/compare.ts';
-import { createDatabase, dropDatabase, pgUrl, uniqueName } from '../../../fixtures/pg.ts';
-import { mkdtemp } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
 import { createTimescaleDatabase, dropTimescaleDatabase, timescaleUrl } from '../../support/timescale.ts';
 
 const run = promisify(execFile);
@@ -75,7 +74,10 @@ describe('RESTORE.md', () => {
       expect(guide).toContain(server.timescale ? 'timescaledb_pre_restore()' : 'pg_restore --jobs=4');
       const target = await server.target();
       for (const block of bashBlocks(guide)) {
-        await run('bash', ['-e', '-o', 'pipefail', '-c', block], { cwd: folder, env: { ...process.env, TARGET: server.url(target) } });
+        await run('bash', ['-e', '-o', 'pipefail', '-c', block], {
+          cwd: folder,
+          env: { ...process.env, TARGET: server.url(target) },
+        });
       }
       expect((await compareDatabases(server.url(source), server.url(target))).differences).toEqual([]);
     });
@@ -89,9 +91,14 @@ describe('RESTORE.md', () => {
     const backup = await runBackup({ db: pgUrl(source), repository: repo, jobs: 2 });
     const folder = dirname(repo.localPath!(fileKey(source, backup.id, CHECKSUMS_NAME))!);
     const sums = await readFile(join(folder, CHECKSUMS_NAME), 'utf8');
-    const victim = sums.split('\n').find((l) => l.endsWith('.dat.gz'))!.split('  ')[1];
+    const victim = sums
+      .split('\n')
+      .find((l) => l.endsWith('.dat.gz'))!
+      .split('  ')[1];
     await writeFile(join(folder, victim), 'not the bytes the backup wrote');
-    const check = await run('bash', ['-c', bashBlocks(await readFile(join(folder, RESTORE_GUIDE_NAME), 'utf8'))[0]], { cwd: folder }).catch((e) => e);
+    const check = await run('bash', ['-c', bashBlocks(await readFile(join(folder, RESTORE_GUIDE_NAME), 'utf8'))[0]], {
+      cwd: folder,
+    }).catch((e) => e);
     expect(check.code).toBe(1);
     expect(check.stdout).toContain(`${victim}: FAILED`);
   });

@@ -7,7 +7,6 @@ import { mkdtemp, readFile, rm, unlink } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { FileRepository } from '../../../core/repository/index.ts';
 import {
   buildDrillReport,
   type DrillFacts,
@@ -16,11 +15,12 @@ import {
   renderHtml,
   renderJson,
   renderMarkdown,
-  TREND_LENGTH,
   restoreTrend,
+  TREND_LENGTH,
   trendSvg,
   writeDrillReport,
 } from '../../../core/drill/report.ts';
+import { FileRepository } from '../../../core/repository/index.ts';
 import type { VerifyCheck } from '../../../core/verify/verify.ts';
 
 const dirs: string[] = [];
@@ -34,7 +34,13 @@ async function tempRepo(): Promise<FileRepository> {
   return new FileRepository(dir);
 }
 
-const check = (name: string, object: string, passed = true, expected: string | number | null = 1, actual: string | number | null = passed ? expected : 0): VerifyCheck => ({ name, object, expected, actual, passed });
+const check = (
+  name: string,
+  object: string,
+  passed = true,
+  expected: string | number | null = 1,
+  actual: string | number | null = passed ? expected : 0,
+): VerifyCheck => ({ name, object, expected, actual, passed });
 
 const passingChecks: VerifyCheck[] = [
   check('table-present', 'public.symbols'),
@@ -52,9 +58,21 @@ function facts(overrides: Partial<DrillFacts> = {}): DrillFacts {
     startedAt: new Date('2026-12-06T03:00:00Z'),
     finishedAt: new Date('2026-12-06T03:02:00Z'),
     rtoSeconds: 3600,
-    backup: { id: '20261206T020000Z-a1b2c3', startedAt: '2026-12-06T02:00:00.000Z', bytes: 5 * 1048576, tier: 'weekly' },
+    backup: {
+      id: '20261206T020000Z-a1b2c3',
+      startedAt: '2026-12-06T02:00:00.000Z',
+      bytes: 5 * 1048576,
+      tier: 'weekly',
+    },
     scratch: { database: 'drill_crypto_stock_20261206', server: 'root@127.0.0.1:5432', dropped: true },
-    restore: { durationMs: 42_500, phases: { downloadMs: 10_000, verifyMs: 2_500, restoreMs: 30_000 }, fallbacks: [], warnings: [], tables: 12, rows: 5020 },
+    restore: {
+      durationMs: 42_500,
+      phases: { downloadMs: 10_000, verifyMs: 2_500, restoreMs: 30_000 },
+      fallbacks: [],
+      warnings: [],
+      tables: 12,
+      rows: 5020,
+    },
     verification: { passed: true, checks: passingChecks, durationMs: 1_200 },
     cleanupMs: 300,
     ...overrides,
@@ -95,12 +113,20 @@ describe('buildDrillReport', () => {
   });
 
   it('fails on a failed check and names it in the checklist, the issues and the summary', () => {
-    const checks = passingChecks.map((c) => (c.name === 'row-count' && c.object === 'public.candles' ? { ...c, actual: 4990, passed: false } : c));
+    const checks = passingChecks.map((c) =>
+      c.name === 'row-count' && c.object === 'public.candles' ? { ...c, actual: 4990, passed: false } : c,
+    );
     const r = buildDrillReport(facts({ verification: { passed: false, checks, durationMs: 900 } }));
     expect(r.passed).toBe(false);
-    expect(state(r, 'Row counts match')).toEqual({ item: 'Row counts match', state: 'fail', detail: '1 of 2 failed: public.candles' });
+    expect(state(r, 'Row counts match')).toEqual({
+      item: 'Row counts match',
+      state: 'fail',
+      detail: '1 of 2 failed: public.candles',
+    });
     expect(state(r, 'All tables present').state).toBe('pass');
-    expect(r.issues).toEqual([{ kind: 'failed-check', step: 'verify-data', message: 'table public.candles: 4990 rows, expected 5000' }]);
+    expect(r.issues).toEqual([
+      { kind: 'failed-check', step: 'verify-data', message: 'table public.candles: 4990 rows, expected 5000' },
+    ]);
     expect(r.summary).toMatch(/^FAIL .*6\/7 checks passed; failed: Row counts match$/);
   });
 
@@ -108,21 +134,34 @@ describe('buildDrillReport', () => {
     const r = buildDrillReport(facts({ rtoSeconds: 30 }));
     expect(r.passed).toBe(false);
     expect(r.restore.rtoPassed).toBe(false);
-    expect(r.issues).toEqual([{ kind: 'error', step: 'restore', message: 'restore took 42.5 s, over the RTO of 30.0 s' }]);
+    expect(r.issues).toEqual([
+      { kind: 'error', step: 'restore', message: 'restore took 42.5 s, over the RTO of 30.0 s' },
+    ]);
   });
 
   it('reports a failed restore: not completed, later items not reached, the error in the logs item', () => {
-    const r = buildDrillReport(facts({
-      restore: undefined,
-      verification: undefined,
-      restoreMs: 4_000,
-      errors: [{ step: 'restore', message: 'pg_restore failed: ERROR: out of disk space' }],
-    }));
+    const r = buildDrillReport(
+      facts({
+        restore: undefined,
+        verification: undefined,
+        restoreMs: 4_000,
+        errors: [{ step: 'restore', message: 'pg_restore failed: ERROR: out of disk space' }],
+      }),
+    );
     expect(r.passed).toBe(false);
     expect(r.restore).toMatchObject({ completed: false, seconds: 4, rtoPassed: false });
-    expect(state(r, 'Backup accessible')).toMatchObject({ state: 'pass', detail: 'files verified; the restore itself failed' });
-    expect(state(r, 'Restore completed')).toMatchObject({ state: 'fail', detail: 'pg_restore failed: ERROR: out of disk space' });
-    expect(state(r, 'All tables present')).toMatchObject({ state: 'fail', detail: 'not reached: the restore did not complete' });
+    expect(state(r, 'Backup accessible')).toMatchObject({
+      state: 'pass',
+      detail: 'files verified; the restore itself failed',
+    });
+    expect(state(r, 'Restore completed')).toMatchObject({
+      state: 'fail',
+      detail: 'pg_restore failed: ERROR: out of disk space',
+    });
+    expect(state(r, 'All tables present')).toMatchObject({
+      state: 'fail',
+      detail: 'not reached: the restore did not complete',
+    });
     expect(state(r, 'No errors in the restore logs').state).toBe('fail');
     expect(state(r, 'API endpoints respond').state).toBe('not-configured');
     expect(r.verification).toBeNull();
@@ -130,7 +169,13 @@ describe('buildDrillReport', () => {
   });
 
   it('marks the backup inaccessible when its files failed verification', () => {
-    const r = buildDrillReport(facts({ restore: undefined, verification: undefined, errors: [{ step: 'restore', message: 'backup x: data/3.dat.gz has SHA-256 abc…, the manifest says def…' }] }));
+    const r = buildDrillReport(
+      facts({
+        restore: undefined,
+        verification: undefined,
+        errors: [{ step: 'restore', message: 'backup x: data/3.dat.gz has SHA-256 abc…, the manifest says def…' }],
+      }),
+    );
     expect(state(r, 'Backup accessible')).toMatchObject({ state: 'fail', detail: expect.stringMatching(/SHA-256/) });
   });
 
@@ -150,17 +195,33 @@ describe('buildDrillReport', () => {
 
   it('a health URL that times out has no answer; one answering 404 answered 404', () => {
     const urls = ['http://app.local/healthz', 'http://app.local/api/v1/symbols'];
-    const checks = [...passingChecks, check('health-url', urls[0], false, '2xx', 'no answer within 5000 ms'), check('health-url', urls[1], false, '2xx', 404)];
+    const checks = [
+      ...passingChecks,
+      check('health-url', urls[0], false, '2xx', 'no answer within 5000 ms'),
+      check('health-url', urls[1], false, '2xx', 404),
+    ];
     const r = buildDrillReport(facts({ healthUrls: urls, verification: { passed: false, checks } }));
-    expect(state(r, 'Production health endpoint answers')).toMatchObject({ state: 'fail', detail: `no answer from ${urls[0]} (no answer within 5000 ms)` });
+    expect(state(r, 'Production health endpoint answers')).toMatchObject({
+      state: 'fail',
+      detail: `no answer from ${urls[0]} (no answer within 5000 ms)`,
+    });
     expect(state(r, 'API endpoints respond')).toMatchObject({ state: 'fail', detail: `${urls[1]} answered 404` });
   });
 
   it('the restore phases add up to the restore time in the headline, to the millisecond; "other" is the unmeasured rest', () => {
     const phases = { checkTargetMs: 211, fallbackMs: 0, downloadMs: 0, verifyMs: 37, restoreMs: 2_704, swapMs: 96 };
-    const r = buildDrillReport(facts({ freshBackupMs: 5_000, restore: { ...facts().restore!, durationMs: 3_213, phases } }));
+    const r = buildDrillReport(
+      facts({ freshBackupMs: 5_000, restore: { ...facts().restore!, durationMs: 3_213, phases } }),
+    );
     const inRestore = r.phases.filter((p) => p.inRestoreTime);
-    expect(inRestore.map((p) => p.name)).toEqual(['check-target', 'download', 'verify-checksums', 'restore', 'swap', 'other']);
+    expect(inRestore.map((p) => p.name)).toEqual([
+      'check-target',
+      'download',
+      'verify-checksums',
+      'restore',
+      'swap',
+      'other',
+    ]);
     expect(inRestore.find((p) => p.name === 'other')!.seconds).toBe(0.165);
     const sumMs = inRestore.reduce((ms, p) => ms + Math.round(p.seconds! * 1000), 0);
     expect(sumMs).toBe(Math.round(r.restore.seconds! * 1000));
@@ -174,59 +235,112 @@ describe('buildDrillReport', () => {
     expect(md).toContain('| Fresh backup | 5.000 s |');
   });
 
-  it('a failed restore\'s time is one phase, said to be not broken down', () => {
-    const r = buildDrillReport(facts({ restore: undefined, verification: undefined, restoreMs: 4_000, errors: [{ step: 'restore', message: 'pg_restore failed: x' }] }));
-    expect(r.phases.filter((p) => p.inRestoreTime)).toEqual([{ name: 'other', label: 'Restore until it failed (not broken down)', seconds: 4, inRestoreTime: true }]);
+  it("a failed restore's time is one phase, said to be not broken down", () => {
+    const r = buildDrillReport(
+      facts({
+        restore: undefined,
+        verification: undefined,
+        restoreMs: 4_000,
+        errors: [{ step: 'restore', message: 'pg_restore failed: x' }],
+      }),
+    );
+    expect(r.phases.filter((p) => p.inRestoreTime)).toEqual([
+      { name: 'other', label: 'Restore until it failed (not broken down)', seconds: 4, inRestoreTime: true },
+    ]);
   });
 
   it('"Restore completed" and "All tables present" count the same tables; the table count and unexpected tables are said apart', () => {
     const tables = passingChecks.filter((c) => c.name === 'table-present').length;
     const checks = [...passingChecks, check('table-count', 'crypto_stock', true, tables)];
-    const ok = buildDrillReport(facts({ restore: { ...facts().restore!, tables }, verification: { passed: true, checks } }));
-    expect(state(ok, 'Restore completed').detail).toBe(`${tables} tables (as the backup's manifest lists them), 5020 rows`);
-    expect(state(ok, 'All tables present')).toMatchObject({ state: 'pass', detail: `${tables} of ${tables} tables present, none unexpected` });
+    const ok = buildDrillReport(
+      facts({ restore: { ...facts().restore!, tables }, verification: { passed: true, checks } }),
+    );
+    expect(state(ok, 'Restore completed').detail).toBe(
+      `${tables} tables (as the backup's manifest lists them), 5020 rows`,
+    );
+    expect(state(ok, 'All tables present')).toMatchObject({
+      state: 'pass',
+      detail: `${tables} of ${tables} tables present, none unexpected`,
+    });
 
-    const extra = [...checks.filter((c) => c.name !== 'table-count'), check('table-count', 'crypto_stock', false, tables, tables + 1), check('unexpected-table', 'public.tmp', false, null, 'table')];
-    const bad = buildDrillReport(facts({ restore: { ...facts().restore!, tables }, verification: { passed: false, checks: extra } }));
-    expect(state(bad, 'All tables present')).toMatchObject({ state: 'fail', detail: `1 table not in the backup: public.tmp; ${tables + 1} tables restored, the manifest lists ${tables}` });
+    const extra = [
+      ...checks.filter((c) => c.name !== 'table-count'),
+      check('table-count', 'crypto_stock', false, tables, tables + 1),
+      check('unexpected-table', 'public.tmp', false, null, 'table'),
+    ];
+    const bad = buildDrillReport(
+      facts({ restore: { ...facts().restore!, tables }, verification: { passed: false, checks: extra } }),
+    );
+    expect(state(bad, 'All tables present')).toMatchObject({
+      state: 'fail',
+      detail: `1 table not in the backup: public.tmp; ${tables + 1} tables restored, the manifest lists ${tables}`,
+    });
   });
 
   it('a fallback past a damaged newest backup fails "Backup accessible", not the restore logs', () => {
-    const r = buildDrillReport(facts({
-      restore: { ...facts().restore!, fallbacks: [{ id: '20261206T030000Z-ffffff', reason: 'data/toc.dat is missing' }], warnings: ['FALLBACK: newest backup 20261206T030000Z-ffffff failed verification'] },
-    }));
+    const r = buildDrillReport(
+      facts({
+        restore: {
+          ...facts().restore!,
+          fallbacks: [{ id: '20261206T030000Z-ffffff', reason: 'data/toc.dat is missing' }],
+          warnings: ['FALLBACK: newest backup 20261206T030000Z-ffffff failed verification'],
+        },
+      }),
+    );
     expect(r.passed).toBe(false);
-    expect(state(r, 'Backup accessible')).toMatchObject({ state: 'fail', detail: 'newest backup 20261206T030000Z-ffffff is damaged (data/toc.dat is missing); fell back to the older backup 20261206T020000Z-a1b2c3, which verified' });
+    expect(state(r, 'Backup accessible')).toMatchObject({
+      state: 'fail',
+      detail:
+        'newest backup 20261206T030000Z-ffffff is damaged (data/toc.dat is missing); fell back to the older backup 20261206T020000Z-a1b2c3, which verified',
+    });
     expect(state(r, 'No errors in the restore logs').state).toBe('pass');
     expect(r.summary).toMatch(/; failed: Backup accessible$/);
   });
 
   it('turns fallbacks and failing restore warnings into issues and a ✗ for the logs', () => {
-    const r = buildDrillReport(facts({
-      restore: {
-        ...facts().restore!,
-        fallbacks: [{ id: '20261206T030000Z-ffffff', reason: 'data/toc.dat is missing' }],
-        warnings: ['FALLBACK: newest backup 20261206T030000Z-ffffff failed verification', 'globals: 2 statements failed, e.g. role "x" already exists'],
-      },
-    }));
+    const r = buildDrillReport(
+      facts({
+        restore: {
+          ...facts().restore!,
+          fallbacks: [{ id: '20261206T030000Z-ffffff', reason: 'data/toc.dat is missing' }],
+          warnings: [
+            'FALLBACK: newest backup 20261206T030000Z-ffffff failed verification',
+            'globals: 2 statements failed, e.g. role "x" already exists',
+          ],
+        },
+      }),
+    );
     expect(r.passed).toBe(false);
     expect(r.issues.map((i) => i.kind)).toEqual(['fallback', 'warning']);
-    expect(state(r, 'No errors in the restore logs').detail).toBe('globals: 2 statements failed, e.g. role "x" already exists');
+    expect(state(r, 'No errors in the restore logs').detail).toBe(
+      'globals: 2 statements failed, e.g. role "x" already exists',
+    );
     expect(state(r, 'Backup accessible').state).toBe('fail');
   });
 
   it('counts passing checks the verify Lambda omitted, and still passes the items they cover', () => {
-    const r = buildDrillReport(facts({ verification: { passed: true, checks: [], totals: { checks: 250, failed: 0 }, omittedPassedChecks: 250 } }));
+    const r = buildDrillReport(
+      facts({
+        verification: { passed: true, checks: [], totals: { checks: 250, failed: 0 }, omittedPassedChecks: 250 },
+      }),
+    );
     expect(r.passed).toBe(true);
     expect(r.summary).toMatch(/250\/250 checks passed$/);
-    expect(state(r, 'Indexes created')).toMatchObject({ state: 'pass', detail: 'all passed (passing checks omitted from the result)' });
+    expect(state(r, 'Indexes created')).toMatchObject({
+      state: 'pass',
+      detail: 'all passed (passing checks omitted from the result)',
+    });
     expect(state(r, 'Data queries work').state).toBe('pass');
   });
 
   it('a scratch database that was not dropped is an issue', () => {
     const r = buildDrillReport(facts({ scratch: { database: 'drill_x', server: 's', dropped: false } }));
     expect(r.passed).toBe(false);
-    expect(r.issues).toContainEqual({ kind: 'error', step: 'cleanup', message: 'scratch database drill_x was not dropped' });
+    expect(r.issues).toContainEqual({
+      kind: 'error',
+      step: 'cleanup',
+      message: 'scratch database drill_x was not dropped',
+    });
   });
 });
 
@@ -258,7 +372,9 @@ describe('rendering', () => {
 
   it('HTML is self-contained, escapes text, and charts the trend with the RTO line', () => {
     const checks = [...passingChecks, check('table-present', 'public."<script>alert(1)</script>"', false)];
-    const html = renderHtml(buildDrillReport(facts({ previous, rtoSeconds: 60, verification: { passed: false, checks } })));
+    const html = renderHtml(
+      buildDrillReport(facts({ previous, rtoSeconds: 60, verification: { passed: false, checks } })),
+    );
     expect(html).toMatch(/^<!DOCTYPE html>/);
     expect(html).not.toMatch(/<(link|script|img)\b/i);
     expect(html).not.toMatch(/https?:\/\/(?!www\.w3\.org\/2000\/svg)/);
@@ -273,7 +389,8 @@ describe('rendering', () => {
     expect(html).toContain('RTO 1.0 h (off scale, above)');
   });
 
-  const lineYs = (svg: string, cls: string) => [...svg.matchAll(new RegExp(`<line class="${cls}"[^>]* y1="([\\d.]+)"`, 'g'))].map((m) => Number(m[1]));
+  const lineYs = (svg: string, cls: string) =>
+    [...svg.matchAll(new RegExp(`<line class="${cls}"[^>]* y1="([\\d.]+)"`, 'g'))].map((m) => Number(m[1]));
 
   it('a single drill: an off-scale RTO line is drawn above every gridline, never on one', () => {
     const r = buildDrillReport(facts({ restore: { ...facts().restore!, durationMs: 300 } }));
@@ -286,7 +403,7 @@ describe('rendering', () => {
     expect(svg).toContain('RTO 1.0 h (off scale, above)');
   });
 
-  it('a single drill with the RTO on scale: the line sits at the RTO\'s value between the gridlines', () => {
+  it("a single drill with the RTO on scale: the line sits at the RTO's value between the gridlines", () => {
     const r = buildDrillReport(facts({ rtoSeconds: 3600, restore: { ...facts().restore!, durationMs: 3_000_000 } }));
     const svg = trendSvg(r);
     const grid = lineYs(svg, 'grid');
@@ -301,12 +418,14 @@ describe('rendering', () => {
 
 describe('storage', () => {
   const at = (iso: string, seconds: number, passed = true): DrillReport =>
-    buildDrillReport(facts({
-      startedAt: new Date(iso),
-      finishedAt: new Date(Date.parse(iso) + 60_000),
-      rtoSeconds: passed ? 3600 : 1,
-      restore: { ...facts().restore!, durationMs: seconds * 1000 },
-    }));
+    buildDrillReport(
+      facts({
+        startedAt: new Date(iso),
+        finishedAt: new Date(Date.parse(iso) + 60_000),
+        rtoSeconds: passed ? 3600 : 1,
+        restore: { ...facts().restore!, durationMs: seconds * 1000 },
+      }),
+    );
 
   it('writes html, md and json under reports/drills/<date>/<db>; a second drill that day gets its time as suffix', async () => {
     const repo = await tempRepo();
@@ -326,7 +445,11 @@ describe('storage', () => {
 
   it('reads the trend back in drill order, only for the database asked, at most 12', async () => {
     const repo = await tempRepo();
-    for (let i = 0; i < 14; i++) await writeDrillReport(repo, at(`2026-${String(1 + (i % 12)).padStart(2, '0')}-0${1 + Math.floor(i / 12)}T03:00:00Z`, 30 + i, i !== 5));
+    for (let i = 0; i < 14; i++)
+      await writeDrillReport(
+        repo,
+        at(`2026-${String(1 + (i % 12)).padStart(2, '0')}-0${1 + Math.floor(i / 12)}T03:00:00Z`, 30 + i, i !== 5),
+      );
     await writeDrillReport(repo, { ...at('2026-06-01T09:00:00Z', 99), database: 'other_db' });
     await writeDrillReport(repo, at('2026-06-01T09:00:00Z', 77));
     const history = await readDrillHistory(repo, 'crypto_stock');
@@ -339,11 +462,16 @@ describe('storage', () => {
     expect(history.find((p) => p.startedAt === '2026-06-01T03:00:00.000Z')?.passed).toBe(false);
   });
 
-  it('keeps expired drills in the trend through the newest report\'s own trend list', async () => {
+  it("keeps expired drills in the trend through the newest report's own trend list", async () => {
     const repo = await tempRepo();
     const first = await writeDrillReport(repo, at('2026-01-04T03:00:00Z', 20));
     const history1 = await readDrillHistory(repo, 'crypto_stock');
-    const secondReport = buildDrillReport({ ...facts(), startedAt: new Date('2026-02-01T03:00:00Z'), finishedAt: new Date('2026-02-01T03:01:00Z'), previous: history1 });
+    const secondReport = buildDrillReport({
+      ...facts(),
+      startedAt: new Date('2026-02-01T03:00:00Z'),
+      finishedAt: new Date('2026-02-01T03:01:00Z'),
+      previous: history1,
+    });
     await writeDrillReport(repo, secondReport);
     await unlink(join(repo.root, first.json)); // the vault's lifecycle rule expired it
     const history = await readDrillHistory(repo, 'crypto_stock');
@@ -362,14 +490,15 @@ describe('storage', () => {
 });
 
 describe('restoreTrend', () => {
-  const drills = (seconds: number[]) => seconds.map((s, i) => ({ startedAt: new Date(Date.UTC(2026, i, 4)).toISOString(), restoreSeconds: s }));
+  const drills = (seconds: number[]) =>
+    seconds.map((s, i) => ({ startedAt: new Date(Date.UTC(2026, i, 4)).toISOString(), restoreSeconds: s }));
 
   it('compares the median of the last three drills with the three before', () => {
     expect(restoreTrend(drills([100, 100, 100, 130, 125, 120]), 3600).growthPercent).toBe(25);
     expect(restoreTrend(drills([100, 100, 100, 100, 100]), 3600).growthPercent).toBeNull();
   });
 
-  it('projects when the restore time reaches the RTO at the drills\' rate (about 30 days a drill here)', () => {
+  it("projects when the restore time reaches the RTO at the drills' rate (about 30 days a drill here)", () => {
     const t = restoreTrend(drills([1000, 1500, 2000, 2500, 3000]), 3600);
     // +500 s a month: 600 s left is a bit over a month.
     expect(t.daysToRto).toBeGreaterThan(30);

@@ -9,10 +9,10 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { runBackup } from '../../../core/backup/backup.ts';
 import { DRILL_COMMENT_PREFIX, probeWebSocket, runDrill, scratchDatabaseName } from '../../../core/drill/run.ts';
-import { fileKey, manifestKey } from '../../../core/repository/layout.ts';
 import { FileRepository, openRepository } from '../../../core/repository/index.ts';
-import { createSampleDatabase } from '../../../fixtures/sample-database.ts';
+import { fileKey, manifestKey } from '../../../core/repository/layout.ts';
 import { createDatabase, databaseExists, dropDatabase, pgUrl, uniqueName, withClient } from '../../../fixtures/pg.ts';
+import { createSampleDatabase } from '../../../fixtures/sample-database.ts';
 import { createTestBucket, useS3Env } from '../../support/s3.ts';
 
 const source = uniqueName('dr_drill_src');
@@ -30,7 +30,11 @@ async function tempDir(): Promise<string> {
 /** No database of this drill's scratch name (nor a staging one next to it) is left on the server. */
 async function leftovers(database: string): Promise<string[]> {
   const prefix = scratchDatabaseName(database, new Date());
-  return withClient('postgres', async (c) => (await c.query<{ datname: string }>('SELECT datname FROM pg_database WHERE starts_with(datname, $1)', [prefix])).rows.map((r) => r.datname));
+  return withClient('postgres', async (c) =>
+    (
+      await c.query<{ datname: string }>('SELECT datname FROM pg_database WHERE starts_with(datname, $1)', [prefix])
+    ).rows.map((r) => r.datname),
+  );
 }
 
 beforeAll(async () => {
@@ -43,7 +47,8 @@ beforeAll(async () => {
     res.end();
   });
   http.on('upgrade', (req, socket) => {
-    if (req.url === '/ws') socket.end('HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\r\n');
+    if (req.url === '/ws')
+      socket.end('HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\r\n');
     else socket.end('HTTP/1.1 404 Not Found\r\n\r\n');
   });
   await new Promise<void>((resolve) => http.listen(0, '127.0.0.1', resolve));
@@ -61,24 +66,56 @@ describe('runDrill', () => {
   it('passes: fresh backup into file://, restore into the scratch database, verify, drop, report; a second drill that day adds to the trend', async () => {
     const repo = new FileRepository(await tempDir());
     const phases: string[] = [];
-    const { report, keys, files } = await runDrill({ repository: repo, source: pgUrl(source), scratchServer: server, onPhase: (p) => phases.push(p) });
+    const { report, keys, files } = await runDrill({
+      repository: repo,
+      source: pgUrl(source),
+      scratchServer: server,
+      onPhase: (p) => phases.push(p),
+    });
     expect(report.passed, report.summary).toBe(true);
-    expect(phases).toEqual(['backup', 'download and verify checksums', 'restore', 'verify data', 'drop scratch database', 'report']);
+    expect(phases).toEqual([
+      'backup',
+      'download and verify checksums',
+      'restore',
+      'verify data',
+      'drop scratch database',
+      'report',
+    ]);
     expect(report.database).toBe(source);
     expect(report.backup).toMatchObject({ fresh: true, tier: expect.any(String) });
     expect(report.backup!.bytes).toBeGreaterThan(0);
-    expect(report.scratch).toEqual({ database: scratchDatabaseName(source, new Date(report.startedAt)), server: expect.stringMatching(/^[^/]+@[^/]+:\d+$/), dropped: true });
-    expect(report.phases.map((p) => p.name)).toEqual(['backup', 'check-target', 'download', 'verify-checksums', 'restore', 'swap', 'other', 'verify-data', 'cleanup']);
+    expect(report.scratch).toEqual({
+      database: scratchDatabaseName(source, new Date(report.startedAt)),
+      server: expect.stringMatching(/^[^/]+@[^/]+:\d+$/),
+      dropped: true,
+    });
+    expect(report.phases.map((p) => p.name)).toEqual([
+      'backup',
+      'check-target',
+      'download',
+      'verify-checksums',
+      'restore',
+      'swap',
+      'other',
+      'verify-data',
+      'cleanup',
+    ]);
     expect(report.phases.every((p) => p.seconds !== null && p.seconds >= 0)).toBe(true);
     // The phases of the restore add up to the restore time of the headline, to the millisecond.
-    const restorePhasesMs = report.phases.filter((p) => p.inRestoreTime).reduce((ms, p) => ms + Math.round(p.seconds! * 1000), 0);
+    const restorePhasesMs = report.phases
+      .filter((p) => p.inRestoreTime)
+      .reduce((ms, p) => ms + Math.round(p.seconds! * 1000), 0);
     expect(restorePhasesMs).toBe(Math.round(report.restore.seconds! * 1000));
     // What is not measured separately is a small rest, not most of the restore.
     expect(report.phases.find((p) => p.name === 'other')!.seconds!).toBeLessThan(report.restore.seconds! / 2);
     // Both items count the manifest's tables.
     const tables = report.restore.tables!;
-    expect(report.checklist.find((c) => c.item === 'Restore completed')!.detail).toMatch(new RegExp(`^${tables} tables `));
-    expect(report.checklist.find((c) => c.item === 'All tables present')!.detail).toBe(`${tables} of ${tables} tables present, none unexpected`);
+    expect(report.checklist.find((c) => c.item === 'Restore completed')!.detail).toMatch(
+      new RegExp(`^${tables} tables `),
+    );
+    expect(report.checklist.find((c) => c.item === 'All tables present')!.detail).toBe(
+      `${tables} of ${tables} tables present, none unexpected`,
+    );
     expect(report.restore).toMatchObject({ completed: true, rtoSeconds: 3600, rtoPassed: true });
     expect(report.verification!.passed).toBe(true);
     expect(report.checklist.filter((c) => c.state !== 'pass').map((c) => [c.item, c.state])).toEqual([
@@ -91,10 +128,24 @@ describe('runDrill', () => {
     expect(JSON.parse(await readFile(files.json, 'utf8'))).toEqual(report);
     expect(await leftovers(source)).toEqual([]);
 
-    const second = await runDrill({ repository: repo, database: source, backup: report.backup!.id, scratchServer: server, rtoSeconds: 600 });
+    const second = await runDrill({
+      repository: repo,
+      database: source,
+      backup: report.backup!.id,
+      scratchServer: server,
+      rtoSeconds: 600,
+    });
     expect(second.report.passed).toBe(true);
     expect(second.keys.json).toMatch(new RegExp(`/${source}-\\d{6}Z\\.json$`));
-    expect(second.report.trend.previous).toEqual([{ startedAt: report.startedAt, backupId: report.backup!.id, restoreSeconds: report.restore.seconds, rtoSeconds: 3600, passed: true }]);
+    expect(second.report.trend.previous).toEqual([
+      {
+        startedAt: report.startedAt,
+        backupId: report.backup!.id,
+        restoreSeconds: report.restore.seconds,
+        rtoSeconds: 3600,
+        passed: true,
+      },
+    ]);
     expect(second.report.backup).toMatchObject({ id: report.backup!.id, fresh: false });
   });
 
@@ -111,8 +162,14 @@ describe('runDrill', () => {
       reportRepository: new FileRepository(reportDir),
     });
     expect(report.passed, report.summary).toBe(true);
-    expect(report.checklist.find((c) => c.item === 'Production health endpoint answers')).toMatchObject({ state: 'pass', detail: urls[0] });
-    expect(report.checklist.find((c) => c.item === 'WebSocket connects')).toMatchObject({ state: 'pass', detail: urls[1] });
+    expect(report.checklist.find((c) => c.item === 'Production health endpoint answers')).toMatchObject({
+      state: 'pass',
+      detail: urls[0],
+    });
+    expect(report.checklist.find((c) => c.item === 'WebSocket connects')).toMatchObject({
+      state: 'pass',
+      detail: urls[1],
+    });
     expect(report.checklist.find((c) => c.item === 'API endpoints respond')!.state).toBe('not-configured');
     expect(keys.json).toMatch(/^drills\/\d{4}-\d{2}-\d{2}\/dr_drill_src_[0-9a-f]+\.json$/);
     expect(files.html).toBe(join(reportDir, keys.html));
@@ -134,8 +191,15 @@ describe('runDrill', () => {
     const { report, files } = await runDrill({ repository: repo, scratchServer: server });
     expect(report.passed).toBe(false);
     expect(report.summary).toMatch(/^FAIL .*failed: Row counts match$/);
-    expect(report.checklist.find((c) => c.item === 'Row counts match')).toMatchObject({ state: 'fail', detail: expect.stringContaining('public.alerts') });
-    expect(report.issues).toContainEqual({ kind: 'failed-check', step: 'verify-data', message: `table public.alerts: ${alerts.rows - 1} rows, expected ${alerts.rows}` });
+    expect(report.checklist.find((c) => c.item === 'Row counts match')).toMatchObject({
+      state: 'fail',
+      detail: expect.stringContaining('public.alerts'),
+    });
+    expect(report.issues).toContainEqual({
+      kind: 'failed-check',
+      step: 'verify-data',
+      message: `table public.alerts: ${alerts.rows - 1} rows, expected ${alerts.rows}`,
+    });
     expect(report.scratch!.dropped).toBe(true);
     expect(await leftovers(source)).toEqual([]);
     expect(await readFile(files.md, 'utf8')).toContain('| row-count | public.alerts |');
@@ -147,15 +211,27 @@ describe('runDrill', () => {
     // A pg_restore that reports its version and then fails, as one would on a full disk.
     const bin = await tempDir();
     const fake = join(bin, 'pg_restore');
-    await writeFile(fake, '#!/bin/sh\nif [ "$1" = "--version" ]; then exec pg_restore --version; fi\necho "pg_restore: error: could not extend file: No space left on device" >&2\nexit 1\n');
+    await writeFile(
+      fake,
+      '#!/bin/sh\nif [ "$1" = "--version" ]; then exec pg_restore --version; fi\necho "pg_restore: error: could not extend file: No space left on device" >&2\nexit 1\n',
+    );
     await chmod(fake, 0o755);
 
     const logs: string[] = [];
-    const { report, files } = await runDrill({ repository: repo, scratchServer: server, tools: { binDir: bin }, log: (m) => logs.push(m) });
+    const { report, files } = await runDrill({
+      repository: repo,
+      scratchServer: server,
+      tools: { binDir: bin },
+      log: (m) => logs.push(m),
+    });
     expect(report.passed).toBe(false);
     expect(report.restore).toMatchObject({ completed: false, rtoPassed: false });
     expect(report.restore.seconds).toBeGreaterThanOrEqual(0);
-    expect(report.issues[0]).toMatchObject({ kind: 'error', step: 'restore', message: expect.stringContaining('No space left on device') });
+    expect(report.issues[0]).toMatchObject({
+      kind: 'error',
+      step: 'restore',
+      message: expect.stringContaining('No space left on device'),
+    });
     expect(report.checklist.find((c) => c.item === 'Backup accessible')!.state).toBe('pass');
     expect(report.checklist.find((c) => c.item === 'Restore completed')!.state).toBe('fail');
     expect(report.verification).toBeNull();
@@ -183,27 +259,38 @@ describe('runDrill', () => {
     expect(report.summary).toMatch(/; failed: Backup accessible$/);
     expect(report.checklist.find((c) => c.item === 'Backup accessible')).toMatchObject({
       state: 'fail',
-      detail: expect.stringMatching(new RegExp(`^newest backup ${newest.id} is damaged \\(.*${data.path.replace(/[.]/g, '\\.')}.*\\); fell back to the older backup ${older.id}, which verified$`)),
+      detail: expect.stringMatching(
+        new RegExp(
+          `^newest backup ${newest.id} is damaged \\(.*${data.path.replace(/[.]/g, '\\.')}.*\\); fell back to the older backup ${older.id}, which verified$`,
+        ),
+      ),
     });
     expect(report.checklist.find((c) => c.item === 'No errors in the restore logs')!.state).toBe('pass');
     expect(report.checklist.find((c) => c.item === 'Restore completed')!.state).toBe('pass');
     expect(report.issues).toContainEqual(expect.objectContaining({ kind: 'fallback', step: 'restore' }));
     // Verifying the damaged backup counts toward the restore time, as its own phase.
-    expect(report.phases.find((p) => p.name === 'fallback')).toMatchObject({ inRestoreTime: true, seconds: expect.any(Number) });
+    expect(report.phases.find((p) => p.name === 'fallback')).toMatchObject({
+      inRestoreTime: true,
+      seconds: expect.any(Number),
+    });
     expect(await leftovers(source)).toEqual([]);
   });
 
-  it('drops a leftover scratch database of an earlier drill, and refuses one that is not a drill\'s', async () => {
+  it("drops a leftover scratch database of an earlier drill, and refuses one that is not a drill's", async () => {
     const repo = new FileRepository(await tempDir());
     await runBackup({ db: pgUrl(source), repository: repo });
     const scratch = scratchDatabaseName(source, new Date());
     await createDatabase(scratch);
     try {
-      await expect(runDrill({ repository: repo, scratchServer: server })).rejects.toThrow(`database ${scratch} already exists`);
+      await expect(runDrill({ repository: repo, scratchServer: server })).rejects.toThrow(
+        `database ${scratch} already exists`,
+      );
       expect(await databaseExists(scratch)).toBe(true);
       expect(await repo.list('reports/')).toEqual([]);
 
-      await withClient('postgres', (c) => c.query(`COMMENT ON DATABASE "${scratch}" IS '${DRILL_COMMENT_PREFIX}: backup x, drill started y'`));
+      await withClient('postgres', (c) =>
+        c.query(`COMMENT ON DATABASE "${scratch}" IS '${DRILL_COMMENT_PREFIX}: backup x, drill started y'`),
+      );
       const logs: string[] = [];
       const { report } = await runDrill({ repository: repo, scratchServer: server, log: (m) => logs.push(m) });
       expect(report.passed, report.summary).toBe(true);
@@ -224,7 +311,11 @@ describe('helpers', () => {
   });
 
   it('probeWebSocket passes on 101 and names what came back otherwise', async () => {
-    expect(await probeWebSocket(`ws://${httpBase}/ws`, 2000)).toMatchObject({ name: 'websocket', actual: 101, passed: true });
+    expect(await probeWebSocket(`ws://${httpBase}/ws`, 2000)).toMatchObject({
+      name: 'websocket',
+      actual: 101,
+      passed: true,
+    });
     expect(await probeWebSocket(`ws://${httpBase}/nope`, 2000)).toMatchObject({ actual: 404, passed: false });
     expect((await probeWebSocket('ws://127.0.0.1:1/ws', 2000)).passed).toBe(false);
   });

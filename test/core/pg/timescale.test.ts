@@ -5,19 +5,24 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { runBackup } from '../../../core/backup/backup.ts';
-import { readManifest } from '../../../core/repository/backups.ts';
-import { DrError } from '../../../core/errors.ts';
-import { fileKey, manifestKey } from '../../../core/repository/layout.ts';
 import type { Manifest } from '../../../core/backup/manifest.ts';
-import type { Repository } from '../../../core/repository/index.ts';
-import { runRestore } from '../../../core/restore/full.ts';
 import { runDrill } from '../../../core/drill/run.ts';
-import { createSampleDatabase, TIMESCALE_SAMPLE } from '../../../fixtures/sample-database.ts';
+import { DrError } from '../../../core/errors.ts';
 import { unexpectedDumpWarnings } from '../../../core/pg/timescale.ts';
+import { readManifest } from '../../../core/repository/backups.ts';
+import type { Repository } from '../../../core/repository/index.ts';
+import { fileKey, manifestKey } from '../../../core/repository/layout.ts';
+import { runRestore } from '../../../core/restore/full.ts';
 import { verifyAgainstManifest } from '../../../core/verify/verify.ts';
-import { compareDatabases } from '../../support/compare.ts';
 import { createDatabase, databaseExists, dropDatabase, pgUrl, uniqueName } from '../../../fixtures/pg.ts';
-import { type TimescaleFixture, timescaleBackupAndRestore, timescaleUrl, withTimescaleClient } from '../../support/timescale.ts';
+import { createSampleDatabase, TIMESCALE_SAMPLE } from '../../../fixtures/sample-database.ts';
+import { compareDatabases } from '../../support/compare.ts';
+import {
+  type TimescaleFixture,
+  timescaleBackupAndRestore,
+  timescaleUrl,
+  withTimescaleClient,
+} from '../../support/timescale.ts';
 
 let fx: TimescaleFixture;
 let source: string;
@@ -43,7 +48,11 @@ afterAll(async () => {
 describe('TimescaleDB backup', () => {
   it('counts rows and freshness through each hypertable, compressed chunks included, in the manifest', async () => {
     const candles = manifest.tables.find((t) => t.name === 'candles')!;
-    expect(candles).toMatchObject({ kind: 'hypertable', timeColumn: 'time', rows: await scalar<number>(source, 'SELECT count(*)::int FROM candles') });
+    expect(candles).toMatchObject({
+      kind: 'hypertable',
+      timeColumn: 'time',
+      rows: await scalar<number>(source, 'SELECT count(*)::int FROM candles'),
+    });
     const newest = await withTimescaleClient(source, async (c) => {
       await c.query(`SET TimeZone = 'UTC'`);
       return (await c.query('SELECT max(time)::text AS m FROM candles')).rows[0].m;
@@ -56,12 +65,15 @@ describe('TimescaleDB backup', () => {
     expect(manifest.sequences.map((s) => s.schema)).not.toContain('_timescaledb_catalog');
   });
 
-  it('records the version, each hypertable\'s chunks with range, compression and data files, the continuous aggregate and the jobs', async () => {
+  it("records the version, each hypertable's chunks with range, compression and data files, the continuous aggregate and the jobs", async () => {
     const ts = manifest.timescale!;
     expect(ts.version).toBe('2.28.3');
     const candles = ts.hypertables.find((h) => h.name === 'candles')!;
     const chunkCount = await scalar<number>(source, `SELECT count(*)::int FROM show_chunks('candles')`);
-    const compressedCount = await scalar<number>(source, `SELECT count(*)::int FROM timescaledb_information.chunks WHERE hypertable_name = 'candles' AND is_compressed`);
+    const compressedCount = await scalar<number>(
+      source,
+      `SELECT count(*)::int FROM timescaledb_information.chunks WHERE hypertable_name = 'candles' AND is_compressed`,
+    );
     expect(candles.chunks).toHaveLength(chunkCount);
     expect(candles.chunks.filter((c) => c.compressed)).toHaveLength(compressedCount);
     expect(compressedCount).toBeGreaterThan(0);
@@ -73,8 +85,22 @@ describe('TimescaleDB backup', () => {
       expect(chunk.dataFiles.length).toBe(chunk.compressed ? 2 : 1);
       for (const f of chunk.dataFiles) expect(files.has(f)).toBe(true);
     }
-    expect(candles.chunks.every((c) => c.compressed === (Date.parse(`${c.rangeEnd!.replace(' ', 'T').replace('+00', 'Z')}`) <= Date.parse(TIMESCALE_SAMPLE.compressedBefore)))).toBe(true);
-    expect(ts.continuousAggregates).toEqual([{ schema: 'public', name: 'candles_daily', rows: await scalar<number>(source, 'SELECT count(*)::int FROM candles_daily'), materializedOnly: true }]);
+    expect(
+      candles.chunks.every(
+        (c) =>
+          c.compressed ===
+          Date.parse(`${c.rangeEnd!.replace(' ', 'T').replace('+00', 'Z')}`) <=
+            Date.parse(TIMESCALE_SAMPLE.compressedBefore),
+      ),
+    ).toBe(true);
+    expect(ts.continuousAggregates).toEqual([
+      {
+        schema: 'public',
+        name: 'candles_daily',
+        rows: await scalar<number>(source, 'SELECT count(*)::int FROM candles_daily'),
+        materializedOnly: true,
+      },
+    ]);
     expect(ts.jobs.map((j) => [j.proc.replace(/^.*\./, ''), j.hypertable, j.scheduled])).toEqual([
       ['policy_compression', 'public.candles', true],
       ['policy_retention', 'public.indicators', true],
@@ -82,7 +108,7 @@ describe('TimescaleDB backup', () => {
     ]);
   });
 
-  it('tolerates pg_dump\'s known TimescaleDB warnings by name and surfaces any other', () => {
+  it("tolerates pg_dump's known TimescaleDB warnings by name and surfaces any other", () => {
     const stderr = [
       'pg_dump: warning: there are circular foreign-key constraints on this table:',
       'pg_dump: detail: continuous_agg',
@@ -112,15 +138,19 @@ describe('TimescaleDB full restore (default parallel jobs)', () => {
     expect(await scalar(restored, compressed)).toBe(await scalar(source, compressed));
   });
 
-  it('restores the continuous aggregate\'s rows, and its refresh works', async () => {
+  it("restores the continuous aggregate's rows, and its refresh works", async () => {
     const rows = 'SELECT count(*)::int FROM candles_daily';
     expect(await scalar(restored, rows)).toBe(await scalar(source, rows));
     const copy = await fx.clone();
     await withTimescaleClient(copy, async (c) => {
       await c.query(`INSERT INTO candles VALUES (1, '2026-01-31 12:00:00+00', 1, 2, 1, 1.5, 1000)`);
       await c.query(`CALL refresh_continuous_aggregate('candles_daily', '2026-01-31', '2026-02-01')`);
-      const { rows: day } = await c.query(`SELECT volume::text FROM candles_daily WHERE symbol_id = 1 AND bucket = '2026-01-31'`);
-      const { rows: raw } = await c.query(`SELECT sum(volume)::text AS v FROM candles WHERE symbol_id = 1 AND time >= '2026-01-31' AND time < '2026-02-01'`);
+      const { rows: day } = await c.query(
+        `SELECT volume::text FROM candles_daily WHERE symbol_id = 1 AND bucket = '2026-01-31'`,
+      );
+      const { rows: raw } = await c.query(
+        `SELECT sum(volume)::text AS v FROM candles WHERE symbol_id = 1 AND time >= '2026-01-31' AND time < '2026-02-01'`,
+      );
       expect(day[0].volume).toBe(raw[0].v);
     });
   });
@@ -128,13 +158,17 @@ describe('TimescaleDB full restore (default parallel jobs)', () => {
   it('keeps the policy jobs, scheduled when the source had them due (not run at restore)', async () => {
     const jobs = `SELECT string_agg(j.job_id || ':' || j.scheduled || ':' || s.next_start, ',' ORDER BY j.job_id)
                     FROM timescaledb_information.jobs j JOIN timescaledb_information.job_stats s USING (job_id) WHERE j.job_id >= 1000`;
-    expect(await scalar(restored, jobs)).toBe('1000:true:2100-01-01 00:00:00+00,1001:true:2100-01-01 00:00:00+00,1002:true:2100-01-01 00:00:00+00');
+    expect(await scalar(restored, jobs)).toBe(
+      '1000:true:2100-01-01 00:00:00+00,1001:true:2100-01-01 00:00:00+00,1002:true:2100-01-01 00:00:00+00',
+    );
   });
 
   it('creates a new chunk for a row in a future time range', async () => {
     const copy = await fx.clone();
     const before = await scalar<number>(copy, `SELECT count(*)::int FROM show_chunks('candles')`);
-    await withTimescaleClient(copy, (c) => c.query(`INSERT INTO candles VALUES (2, '2027-06-01 00:00:00+00', 1, 2, 1, 1.5, 10)`));
+    await withTimescaleClient(copy, (c) =>
+      c.query(`INSERT INTO candles VALUES (2, '2027-06-01 00:00:00+00', 1, 2, 1, 1.5, 10)`),
+    );
     expect(await scalar<number>(copy, `SELECT count(*)::int FROM show_chunks('candles')`)).toBe(before + 1);
   });
 });
@@ -144,24 +178,31 @@ describe('TimescaleDB verify', () => {
 
   const damaged = (sql: string) => fx.clone(sql);
 
-  it('passes a faithful restore, comparing chunks, compression, the continuous aggregate and jobs (not TimescaleDB\'s bookkeeping)', async () => {
+  it("passes a faithful restore, comparing chunks, compression, the continuous aggregate and jobs (not TimescaleDB's bookkeeping)", async () => {
     const result = await verify(restored);
     expect(result.checks.filter((c) => !c.passed)).toEqual([]);
     const names = new Set(result.checks.map((c) => c.name));
-    for (const n of ['chunk-count', 'compressed-chunks', 'continuous-aggregate', 'job']) expect(names.has(n)).toBe(true);
+    for (const n of ['chunk-count', 'compressed-chunks', 'continuous-aggregate', 'job'])
+      expect(names.has(n)).toBe(true);
     expect(result.checks.some((c) => c.object.includes('bgw_job_stat'))).toBe(false);
   });
 
   it('fails on a row deleted from a compressed chunk, naming the hypertable', async () => {
-    const copy = await damaged(`DELETE FROM candles WHERE symbol_id = 1 AND time = (SELECT min(time) FROM candles WHERE symbol_id = 1)`);
+    const copy = await damaged(
+      `DELETE FROM candles WHERE symbol_id = 1 AND time = (SELECT min(time) FROM candles WHERE symbol_id = 1)`,
+    );
     const failed = (await verify(copy)).checks.filter((c) => !c.passed);
-    expect(failed).toContainEqual(expect.objectContaining({ name: 'row-count', object: 'public.candles', expected: 3000, actual: 2999 }));
+    expect(failed).toContainEqual(
+      expect.objectContaining({ name: 'row-count', object: 'public.candles', expected: 3000, actual: 2999 }),
+    );
   });
 
   it('fails on a missing continuous aggregate', async () => {
     const copy = await damaged(`DROP MATERIALIZED VIEW candles_daily`);
     const failed = (await verify(copy)).checks.filter((c) => !c.passed);
-    expect(failed).toContainEqual(expect.objectContaining({ name: 'continuous-aggregate', object: 'public.candles_daily', actual: null }));
+    expect(failed).toContainEqual(
+      expect.objectContaining({ name: 'continuous-aggregate', object: 'public.candles_daily', actual: null }),
+    );
     expect(failed).toContainEqual(expect.objectContaining({ name: 'job', actual: null }));
   });
 
@@ -169,20 +210,28 @@ describe('TimescaleDB verify', () => {
     const copy = await damaged(`SELECT decompress_chunk(c) FROM show_chunks('candles') c LIMIT 1`);
     const failed = (await verify(copy)).checks.filter((c) => !c.passed);
     // Its rows moved out of the compressed relation: the content check sees that too.
-    expect(failed.map((c) => `${c.name} ${c.object}`).sort()).toEqual(['compressed-chunks public.candles', 'content public.candles']);
+    expect(failed.map((c) => `${c.name} ${c.object}`).sort()).toEqual([
+      'compressed-chunks public.candles',
+      'content public.candles',
+    ]);
   });
 
   it('fails on a changed policy', async () => {
     const copy = await damaged(`SELECT alter_job(1000, schedule_interval => INTERVAL '1 day')`);
     const failed = (await verify(copy)).checks.filter((c) => !c.passed);
-    expect(failed).toEqual([expect.objectContaining({ name: 'job', object: 'job 1000 (policy_compression on public.candles)' })]);
+    expect(failed).toEqual([
+      expect.objectContaining({ name: 'job', object: 'job 1000 (policy_compression on public.candles)' }),
+    ]);
   });
 });
 
 describe('TimescaleDB restore refusals (target untouched)', () => {
   /** The backup again under a new id, its manifest edited by `edit`. */
   async function forged(id: string, edit: (m: Manifest) => Manifest): Promise<string> {
-    for (const f of manifest.files) await repo.put(fileKey(source, id, f.path), await repo.get(fileKey(source, manifest.id, f.path)), { tier: 'daily' });
+    for (const f of manifest.files)
+      await repo.put(fileKey(source, id, f.path), await repo.get(fileKey(source, manifest.id, f.path)), {
+        tier: 'daily',
+      });
     await repo.put(manifestKey(source, id), JSON.stringify(edit(manifest)), { tier: 'daily' });
     return id;
   }
@@ -196,15 +245,24 @@ describe('TimescaleDB restore refusals (target untouched)', () => {
     const target = name('dr_ts_mismatch');
     const err = await runRestore({ repository: repo, backup: id, target: timescaleUrl(target) }).catch((e) => e);
     expect(err).toBeInstanceOf(DrError);
-    expect(err.oneLine()).toMatch(/needs TimescaleDB 2\.14\.2, the target server can create only 2\.28\.3; install TimescaleDB 2\.14\.2 .*ALTER EXTENSION timescaledb UPDATE/);
-    expect(await withTimescaleClient('postgres', async (c) => (await c.query('SELECT 1 FROM pg_database WHERE datname = $1', [target])).rowCount)).toBe(0);
+    expect(err.oneLine()).toMatch(
+      /needs TimescaleDB 2\.14\.2, the target server can create only 2\.28\.3; install TimescaleDB 2\.14\.2 .*ALTER EXTENSION timescaledb UPDATE/,
+    );
+    expect(
+      await withTimescaleClient(
+        'postgres',
+        async (c) => (await c.query('SELECT 1 FROM pg_database WHERE datname = $1', [target])).rowCount,
+      ),
+    ).toBe(0);
   });
 
-  it('refuses a server where TimescaleDB is installed but not preloaded (the machine\'s own server)', async () => {
+  it("refuses a server where TimescaleDB is installed but not preloaded (the machine's own server)", async () => {
     const target = uniqueName('dr_ts_nopreload');
     const err = await runRestore({ repository: repo, backup: manifest.id, target: pgUrl(target) }).catch((e) => e);
     expect(err).toBeInstanceOf(DrError);
-    expect(err.oneLine()).toMatch(/TimescaleDB installed but not preloaded .*add timescaledb to shared_preload_libraries/);
+    expect(err.oneLine()).toMatch(
+      /TimescaleDB installed but not preloaded .*add timescaledb to shared_preload_libraries/,
+    );
     expect(await databaseExists(target)).toBe(false);
     await dropDatabase(target);
   });
@@ -216,8 +274,17 @@ describe('TimescaleDB restore refusals (target untouched)', () => {
       await createSampleDatabase(pgUrl(plain), { scale: 12 });
       const backup = await runBackup({ db: pgUrl(plain), repository: repo, jobs: 2 });
       const target = name('dr_ts_plain');
-      await runRestore({ repository: repo, backup: backup.id, database: plain, target: timescaleUrl(target), noOwner: true });
-      const result = await verifyAgainstManifest({ manifest: await readManifest(repo, plain, backup.id), target: timescaleUrl(target) });
+      await runRestore({
+        repository: repo,
+        backup: backup.id,
+        database: plain,
+        target: timescaleUrl(target),
+        noOwner: true,
+      });
+      const result = await verifyAgainstManifest({
+        manifest: await readManifest(repo, plain, backup.id),
+        target: timescaleUrl(target),
+      });
       expect(result.checks.filter((c) => !c.passed)).toEqual([]);
     } finally {
       await dropDatabase(plain);
@@ -228,11 +295,19 @@ describe('TimescaleDB restore refusals (target untouched)', () => {
 describe('TimescaleDB drill', () => {
   it('restores the platform database into the scratch database, verifies it (policies held), drops it and passes', async () => {
     const server = timescaleUrl('postgres').replace(/\/postgres$/, '');
-    const { report } = await runDrill({ repository: repo, source: timescaleUrl(source), scratchServer: server, backup: manifest.id });
+    const { report } = await runDrill({
+      repository: repo,
+      source: timescaleUrl(source),
+      scratchServer: server,
+      backup: manifest.id,
+    });
     expect(report.passed, report.summary).toBe(true);
     expect(report.verification!.passed).toBe(true);
     expect(report.scratch).toMatchObject({ dropped: true });
-    const left = await withTimescaleClient('postgres', async (c) => (await c.query(`SELECT datname FROM pg_database WHERE datname LIKE 'drill\\_%'`)).rows);
+    const left = await withTimescaleClient(
+      'postgres',
+      async (c) => (await c.query(`SELECT datname FROM pg_database WHERE datname LIKE 'drill\\_%'`)).rows,
+    );
     expect(left).toEqual([]);
   });
 });

@@ -11,12 +11,12 @@ import { join } from 'node:path';
 import { promisify } from 'node:util';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { errorLines, expectOneLineError, runDr } from '../../support/cli.ts';
-import { asPostgres, chownPostgres, freePort, serverBinDir } from '../../../fixtures/cluster.ts';
-import { databaseExists, dropDatabase, pgUrl, uniqueName, withClient } from '../../../fixtures/pg.ts';
-import { startArchivingCluster, type ArchivingCluster } from '../../../fixtures/pitr.ts';
 import { pitrStatus } from '../../../core/pitr/rpo.ts';
 import { openRepository } from '../../../core/repository/index.ts';
+import { asPostgres, chownPostgres, freePort, serverBinDir } from '../../../fixtures/cluster.ts';
+import { databaseExists, dropDatabase, pgUrl, uniqueName, withClient } from '../../../fixtures/pg.ts';
+import { type ArchivingCluster, startArchivingCluster } from '../../../fixtures/pitr.ts';
+import { errorLines, expectOneLineError, runDr } from '../../support/cli.ts';
 
 const run = promisify(execFile);
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
@@ -28,7 +28,9 @@ function micros(text: string): bigint {
 }
 function isoMicros(us: bigint): string {
   const ms = us / 1000n;
-  return new Date(Number(ms)).toISOString().replace(/\.(\d{3})Z$/, (_, d: string) => `.${d}${(us % 1000n).toString().padStart(3, '0')}Z`);
+  return new Date(Number(ms))
+    .toISOString()
+    .replace(/\.(\d{3})Z$/, (_, d: string) => `.${d}${(us % 1000n).toString().padStart(3, '0')}Z`);
 }
 
 describe('point-in-time recovery you can trust (real PostgreSQL + pgBackRest)', () => {
@@ -45,17 +47,40 @@ describe('point-in-time recovery you can trust (real PostgreSQL + pgBackRest)', 
     targets.push(name);
     return name;
   };
-  const rowsOf = async (name: string) => (await withClient(name, (c) => c.query<{ label: string }>('SELECT label FROM trail ORDER BY id'))).rows.map((r) => r.label);
+  const rowsOf = async (name: string) =>
+    (await withClient(name, (c) => c.query<{ label: string }>('SELECT label FROM trail ORDER BY id'))).rows.map(
+      (r) => r.label,
+    );
   const base = () => ['--pitr', repo, '--stanza', 'crypto_stock'];
   const restoreInto = (name: string, extra: string[], repoUrl = repo) =>
-    runDr(['restore', '--pitr', repoUrl, '--stanza', 'crypto_stock', '--database', 'app', '--target', pgUrl(name), '--work-dir', workDir, '--json', ...extra]);
+    runDr([
+      'restore',
+      '--pitr',
+      repoUrl,
+      '--stanza',
+      'crypto_stock',
+      '--database',
+      'app',
+      '--target',
+      pgUrl(name),
+      '--work-dir',
+      workDir,
+      '--json',
+      ...extra,
+    ]);
 
   async function commit(label: string): Promise<{ at: bigint }> {
-    const [row] = await cluster.query<{ t: string; x: string }>('app',
-      `INSERT INTO trail (label) VALUES ($1) RETURNING to_char(pg_xact_commit_timestamp(xmin) AT TIME ZONE 'UTC', 'YYYY-MM-DD HH24:MI:SS.US') || '+00' AS t, xmin::text AS x`, [label]);
+    const [row] = await cluster.query<{ t: string; x: string }>(
+      'app',
+      `INSERT INTO trail (label) VALUES ($1) RETURNING to_char(pg_xact_commit_timestamp(xmin) AT TIME ZONE 'UTC', 'YYYY-MM-DD HH24:MI:SS.US') || '+00' AS t, xmin::text AS x`,
+      [label],
+    );
     // RETURNING runs before the commit: read the commit time afterwards.
-    const [after] = await cluster.query<{ t: string }>('app',
-      `SELECT to_char(pg_xact_commit_timestamp(xmin) AT TIME ZONE 'UTC', 'YYYY-MM-DD HH24:MI:SS.US') || '+00' AS t FROM trail WHERE label = $1`, [label]);
+    const [after] = await cluster.query<{ t: string }>(
+      'app',
+      `SELECT to_char(pg_xact_commit_timestamp(xmin) AT TIME ZONE 'UTC', 'YYYY-MM-DD HH24:MI:SS.US') || '+00' AS t FROM trail WHERE label = $1`,
+      [label],
+    );
     if (label === 'row 3') xidOfRow3 = row.x;
     return { at: micros(after.t) };
   }
@@ -84,7 +109,10 @@ describe('point-in-time recovery you can trust (real PostgreSQL + pgBackRest)', 
     await sleep(1100);
     for (const label of ['row 1', 'row 2', 'row 3', 'row 4']) {
       if (label === 'row 3') {
-        [{ lsn: restorePointLsn }] = await cluster.query<{ lsn: string }>('postgres', `SELECT pg_create_restore_point('before-row-3')::text AS lsn`);
+        [{ lsn: restorePointLsn }] = await cluster.query<{ lsn: string }>(
+          'postgres',
+          `SELECT pg_create_restore_point('before-row-3')::text AS lsn`,
+        );
       }
       const { at } = await commit(label);
       commits.push({ label, at, segment: await cluster.switchWalAndWait() });
@@ -102,11 +130,24 @@ describe('point-in-time recovery you can trust (real PostgreSQL + pgBackRest)', 
   it('dr pitr check: reachable, the backup with its WAL range, the window of timeline 1, no gap; exit 0', async () => {
     const out = await runDr(['pitr', 'check', ...base(), '--json']);
     expect(out.code, out.stderr).toBe(0);
-    expect(out.json).toMatchObject({ ok: true, reachable: true, error: null, pgVersion: '15', archiveId: '15-1', gaps: [] });
+    expect(out.json).toMatchObject({
+      ok: true,
+      reachable: true,
+      error: null,
+      pgVersion: '15',
+      archiveId: '15-1',
+      gaps: [],
+    });
     const [backup] = out.json.backups as { label: string; walStart: string; walStop: string; timeline: number }[];
     expect(backup.timeline).toBe(1);
     expect(backup.walStart <= backup.walStop).toBe(true);
-    const [tl] = out.json.timelines as { timeline: number; lastSegment: string; oldestBackup: string; from: string; until: string }[];
+    const [tl] = out.json.timelines as {
+      timeline: number;
+      lastSegment: string;
+      oldestBackup: string;
+      from: string;
+      until: string;
+    }[];
     expect(tl).toMatchObject({ timeline: 1, lastSegment: commits[3].segment, oldestBackup: backup.label });
     expect(Date.parse(tl.until)).toBeGreaterThanOrEqual(Date.parse(tl.from));
     const human = await runDr(['pitr', 'info', ...base()]);
@@ -120,16 +161,38 @@ describe('point-in-time recovery you can trust (real PostgreSQL + pgBackRest)', 
     const gapRepo = `file://${copy}`;
     const check = await runDr(['pitr', 'check', '--pitr', gapRepo, '--stanza', 'crypto_stock', '--json']);
     expect(check.code).toBe(1);
-    expect(check.json).toMatchObject({ ok: false, reachable: true, gaps: [{ timeline: 1, firstMissing: commits[1].segment, missingCount: 1, reachableSegment: commits[0].segment }] });
+    expect(check.json).toMatchObject({
+      ok: false,
+      reachable: true,
+      gaps: [{ timeline: 1, firstMissing: commits[1].segment, missingCount: 1, reachableSegment: commits[0].segment }],
+    });
     // The scheduled rpo-watch check sees it too (WalArchiveGaps > 0 alarms).
     const status = await pitrStatus(openRepository(gapRepo), 'crypto_stock');
     expect(status.wal?.gaps).toEqual([{ after: commits[0].segment, before: commits[2].segment, missing: 1 }]);
     const human = await runDr(['pitr', 'check', '--pitr', gapRepo, '--stanza', 'crypto_stock']);
-    expect(human.stdout).toContain(`GAP: 1 segment(s) ${commits[1].segment} missing; recovery cannot go past ${commits[0].segment}`);
+    expect(human.stdout).toContain(
+      `GAP: 1 segment(s) ${commits[1].segment} missing; recovery cannot go past ${commits[0].segment}`,
+    );
 
     const dataDir = join(workDir, 'gap-server', 'data');
-    const refused = await runDr(['pitr', 'restore-server', '--pitr', gapRepo, '--stanza', 'crypto_stock', '--pg-path', dataDir, '--latest']);
-    expectOneLineError(refused, new RegExp(`has a gap on timeline 1: WAL segment ${commits[1].segment} is missing from the archive; recovery from \\S+ cannot go past segment ${commits[0].segment}.*pass --accept-gap`), 1);
+    const refused = await runDr([
+      'pitr',
+      'restore-server',
+      '--pitr',
+      gapRepo,
+      '--stanza',
+      'crypto_stock',
+      '--pg-path',
+      dataDir,
+      '--latest',
+    ]);
+    expectOneLineError(
+      refused,
+      new RegExp(
+        `has a gap on timeline 1: WAL segment ${commits[1].segment} is missing from the archive; recovery from \\S+ cannot go past segment ${commits[0].segment}.*pass --accept-gap`,
+      ),
+      1,
+    );
     expect(await readdir(join(workDir)).then((d) => d.includes('gap-server'))).toBe(false);
 
     const name = target('pitr_gap_latest');
@@ -150,19 +213,36 @@ describe('point-in-time recovery you can trust (real PostgreSQL + pgBackRest)', 
     expect(await rowsOf(name)).toEqual(['row 1']);
   });
 
-  it('an unreadable segment: recovery aborts with pgBackRest\'s own error, never promotes; the same file is not called missing', async () => {
+  it("an unreadable segment: recovery aborts with pgBackRest's own error, never promotes; the same file is not called missing", async () => {
     const copy = await copyRepo('unreadable-repo');
     await chmod(await segmentFile(copy, commits[1].segment), 0o000);
     const badRepo = `file://${copy}`;
     const name = target('pitr_unreadable');
     const out = await restoreInto(name, ['--at', isoMicros(commits[2].at + 1n)], badRepo);
-    expectOneLineError(out, new RegExp(`recovery aborted, nothing promoted: WAL ${commits[1].segment} could not be read from the repository \\(pgBackRest: .*Permission denied.*\\); fix access`), 1);
+    expectOneLineError(
+      out,
+      new RegExp(
+        `recovery aborted, nothing promoted: WAL ${commits[1].segment} could not be read from the repository \\(pgBackRest: .*Permission denied.*\\); fix access`,
+      ),
+      1,
+    );
     expect(errorLines(out)[0]).not.toContain('is missing from the archive');
     expect(await databaseExists(name)).toBe(false);
 
     // restore-server --latest: the files are restored; the server started on them stops with FATAL instead of promoting at row 1.
     const dataDir = join(workDir, 'unreadable-server', 'data');
-    const restored = await runDr(['pitr', 'restore-server', '--pitr', badRepo, '--stanza', 'crypto_stock', '--pg-path', dataDir, '--latest', '--json']);
+    const restored = await runDr([
+      'pitr',
+      'restore-server',
+      '--pitr',
+      badRepo,
+      '--stanza',
+      'crypto_stock',
+      '--pg-path',
+      dataDir,
+      '--latest',
+      '--json',
+    ]);
     expect(restored.code, restored.stderr).toBe(0);
     expect(restored.json).toMatchObject({ timeline: 1, lastSegment: commits[3].segment });
     const conf = await readFile(join(dataDir, 'postgresql.auto.conf'), 'utf8');
@@ -170,7 +250,21 @@ describe('point-in-time recovery you can trust (real PostgreSQL + pgBackRest)', 
     const runDir = join(workDir, 'unreadable-server');
     await chownPostgres(runDir);
     const port = await freePort();
-    const started = await asPostgres(join(serverBinDir(), 'pg_ctl'), ['-D', dataDir, '-w', '-t', '120', '-l', join(runDir, 'log'), '-o', `-p ${port} -k ${runDir} -c archive_mode=off -c listen_addresses=''`, 'start']).then(() => 'started', () => 'failed');
+    const started = await asPostgres(join(serverBinDir(), 'pg_ctl'), [
+      '-D',
+      dataDir,
+      '-w',
+      '-t',
+      '120',
+      '-l',
+      join(runDir, 'log'),
+      '-o',
+      `-p ${port} -k ${runDir} -c archive_mode=off -c listen_addresses=''`,
+      'start',
+    ]).then(
+      () => 'started',
+      () => 'failed',
+    );
     await asPostgres(join(serverBinDir(), 'pg_ctl'), ['-D', dataDir, '-m', 'immediate', 'stop']).catch(() => {});
     const log = await readFile(join(runDir, 'log'), 'utf8');
     expect(started, log).toBe('failed');
@@ -185,10 +279,30 @@ describe('point-in-time recovery you can trust (real PostgreSQL + pgBackRest)', 
     // An unreadable segment keeps recovery busy (archive-get retries) long enough to be interrupted.
     await chmod(await segmentFile(copy, commits[1].segment), 0o000);
     const name = target('pitr_signal');
-    const child = spawn(process.execPath, [join(import.meta.dirname, '..', '..', '..', 'bin', 'dr.mjs'), 'restore', '--pitr', `file://${copy}`, '--stanza', 'crypto_stock',
-      '--database', 'app', '--target', pgUrl(name), '--work-dir', workDir, '--at', isoMicros(commits[2].at + 1n)], { stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn(
+      process.execPath,
+      [
+        join(import.meta.dirname, '..', '..', '..', 'bin', 'dr.mjs'),
+        'restore',
+        '--pitr',
+        `file://${copy}`,
+        '--stanza',
+        'crypto_stock',
+        '--database',
+        'app',
+        '--target',
+        pgUrl(name),
+        '--work-dir',
+        workDir,
+        '--at',
+        isoMicros(commits[2].at + 1n),
+      ],
+      { stdio: ['ignore', 'pipe', 'pipe'] },
+    );
     let stderr = '';
-    child.stderr.setEncoding('utf8').on('data', (d: string) => { stderr += d; });
+    child.stderr.setEncoding('utf8').on('data', (d: string) => {
+      stderr += d;
+    });
     for (let i = 0; i < 300 && !stderr.includes('starting a temporary PostgreSQL server'); i++) await sleep(100);
     expect(stderr).toContain('starting a temporary PostgreSQL server');
     await sleep(500);
@@ -199,7 +313,10 @@ describe('point-in-time recovery you can trust (real PostgreSQL + pgBackRest)', 
     // The server is stopped; a restore_command already waiting between retries ends with its sleep.
     let left = '';
     for (let i = 0; i < 100; i++) {
-      left = (await run('ps', ['-eo', 'args'])).stdout.split('\n').filter((l) => l.includes(join(workDir, 'dr-pitr-'))).join('\n');
+      left = (await run('ps', ['-eo', 'args'])).stdout
+        .split('\n')
+        .filter((l) => l.includes(join(workDir, 'dr-pitr-')))
+        .join('\n');
       if (!left) break;
       await sleep(100);
     }
@@ -210,14 +327,26 @@ describe('point-in-time recovery you can trust (real PostgreSQL + pgBackRest)', 
   it('an unreachable repository: pgBackRest\'s real error (not "stanza does not exist"), exit 1, nothing restored', async () => {
     const env = { AWS_ACCESS_KEY_ID: 'S3RVER', AWS_SECRET_ACCESS_KEY: 'S3RVER', AWS_REGION: 'us-east-1' };
     const port = await freePort();
-    const s3 = ['--pitr', 's3://dr-nowhere/pitr', '--stanza', 'crypto_stock', '--endpoint', `https://127.0.0.1:${port}`, '--no-verify-tls'];
+    const s3 = [
+      '--pitr',
+      's3://dr-nowhere/pitr',
+      '--stanza',
+      'crypto_stock',
+      '--endpoint',
+      `https://127.0.0.1:${port}`,
+      '--no-verify-tls',
+    ];
     const check = await runDr(['pitr', 'check', ...s3, '--json'], env);
     expect(check.code).toBe(1);
     expect(check.json).toMatchObject({ ok: false, reachable: false });
     expect(check.json.error).toMatch(/is not reachable: \[HostConnectError\] unable to connect to '127\.0\.0\.1:\d+'/);
     const name = target('pitr_unreachable');
     const out = await runDr(['restore', ...s3, '--database', 'app', '--target', pgUrl(name), '--latest'], env);
-    expectOneLineError(out, /the pgBackRest repository s3:\/\/dr-nowhere\/pitr is not reachable: \[HostConnectError\].*; check the endpoint/, 1);
+    expectOneLineError(
+      out,
+      /the pgBackRest repository s3:\/\/dr-nowhere\/pitr is not reachable: \[HostConnectError\].*; check the endpoint/,
+      1,
+    );
     expect(await databaseExists(name)).toBe(false);
   });
 
@@ -268,7 +397,11 @@ describe('point-in-time recovery you can trust (real PostgreSQL + pgBackRest)', 
       [['--latest', '--timeline', '7'], /timeline 7 does not exist in stanza crypto_stock/],
       [['--at', isoMicros(commits[0].at), '--accept-gap'], /--accept-gap applies to --latest/],
     ] as [string[], RegExp][]) {
-      expectOneLineError(await restoreInto(target('pitr_never'), args), message, /timeline 7 does not exist/.test(String(message)) ? 1 : 2);
+      expectOneLineError(
+        await restoreInto(target('pitr_never'), args),
+        message,
+        /timeline 7 does not exist/.test(String(message)) ? 1 : 2,
+      );
     }
   });
 
@@ -277,15 +410,21 @@ describe('point-in-time recovery you can trust (real PostgreSQL + pgBackRest)', 
     expect(out.code, out.stderr).toBe(0);
     expect(out.json).toMatchObject({ ok: true, name: 'before-migration-7', timeline: 1 });
     expect(out.json.walFile).toMatch(/^[0-9A-F]{24}$/);
-    expectOneLineError(await runDr(['pitr', 'mark', 'bad name', '--db', cluster.url('postgres')]), /NAME "bad name" is not a usable restore point name/);
+    expectOneLineError(
+      await runDr(['pitr', 'mark', 'bad name', '--db', cluster.url('postgres')]),
+      /NAME "bad name" is not a usable restore point name/,
+    );
   });
 
-  it('dr pitr config\'s RPO signals: the heartbeat writes WAL on an idle server; the archiver metric reads 1 while archive_command fails', async () => {
+  it("dr pitr config's RPO signals: the heartbeat writes WAL on an idle server; the archiver metric reads 1 while archive_command fails", async () => {
     const { heartbeat, archiverMetric, cron } = cluster.config.rpoSignals;
     expect(cron).toContain(`* * * * * ${heartbeat}`);
-    expect(archiverMetric).toContain('aws cloudwatch put-metric-data --namespace CryptoStockDr --metric-name ArchiverFailing --dimensions Stanza=crypto_stock');
+    expect(archiverMetric).toContain(
+      'aws cloudwatch put-metric-data --namespace CryptoStockDr --metric-name ArchiverFailing --dimensions Stanza=crypto_stock',
+    );
     const sh = (command: string) => asPostgres('sh', ['-c', command]);
-    const lsn = async () => (await cluster.query<{ l: string }>('postgres', 'SELECT pg_current_wal_insert_lsn()::text AS l'))[0].l;
+    const lsn = async () =>
+      (await cluster.query<{ l: string }>('postgres', 'SELECT pg_current_wal_insert_lsn()::text AS l'))[0].l;
     const before = await lsn();
     await sh(heartbeat);
     expect(await lsn()).not.toBe(before);
@@ -315,7 +454,16 @@ describe('point-in-time recovery you can trust (real PostgreSQL + pgBackRest)', 
     // A restored server promoted at row 2 and archiving into the same stanza (a drill left running).
     const dataDir = join(workDir, 'tl2', 'data');
     const branchAt = isoMicros(commits[1].at + 1n);
-    const restored = await runDr(['pitr', 'restore-server', ...base(), '--pg-path', dataDir, '--at', branchAt, '--json']);
+    const restored = await runDr([
+      'pitr',
+      'restore-server',
+      ...base(),
+      '--pg-path',
+      dataDir,
+      '--at',
+      branchAt,
+      '--json',
+    ]);
     expect(restored.code, restored.stderr).toBe(0);
     expect(restored.json).toMatchObject({ timeline: 1, at: branchAt });
     const runDir = join(workDir, 'tl2');
@@ -324,7 +472,16 @@ describe('point-in-time recovery you can trust (real PostgreSQL + pgBackRest)', 
     // Its own spool and lock (not the primary's): synchronous archive-push.
     const archive = `pgbackrest --config=${cluster.config.configFile} --stanza=crypto_stock --pg1-path=${dataDir} --no-archive-async --lock-path=${runDir} archive-push %p`;
     let now = '';
-    await asPostgres(join(serverBinDir(), 'pg_ctl'), ['-D', dataDir, '-w', '-l', join(runDir, 'log'), '-o', `-p ${port} -k ${runDir} -c listen_addresses=127.0.0.1 -c archive_mode=on -c "archive_command=${archive}"`, 'start']);
+    await asPostgres(join(serverBinDir(), 'pg_ctl'), [
+      '-D',
+      dataDir,
+      '-w',
+      '-l',
+      join(runDir, 'log'),
+      '-o',
+      `-p ${port} -k ${runDir} -c listen_addresses=127.0.0.1 -c archive_mode=on -c "archive_command=${archive}"`,
+      'start',
+    ]);
     const other = async (sql: string) => {
       const client = new pg.Client({ connectionString: `postgres://postgres@127.0.0.1:${port}/app` });
       await client.connect();
@@ -341,7 +498,10 @@ describe('point-in-time recovery you can trust (real PostgreSQL + pgBackRest)', 
       await commit('row 5');
       await cluster.switchWalAndWait();
       await sleep(20);
-      [{ now }] = await cluster.query<{ now: string }>('postgres', `SELECT to_char(clock_timestamp() AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"') AS now`);
+      [{ now }] = await cluster.query<{ now: string }>(
+        'postgres',
+        `SELECT to_char(clock_timestamp() AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"') AS now`,
+      );
       await sleep(20);
       // A commit after T on each timeline: recovery proves it stopped at T.
       await commit('row 6');
@@ -362,13 +522,24 @@ describe('point-in-time recovery you can trust (real PostgreSQL + pgBackRest)', 
     const check = await runDr(['pitr', 'check', ...base(), '--json']);
     expect(check.code, check.stdout).toBe(0);
     const timelines = check.json.timelines as { timeline: number; parent: number | null }[];
-    expect(timelines.map((t) => [t.timeline, t.parent])).toEqual([[1, null], [2, 1]]);
+    expect(timelines.map((t) => [t.timeline, t.parent])).toEqual([
+      [1, null],
+      [2, 1],
+    ]);
 
     const ambiguous = await restoreInto(target('pitr_tl_amb'), ['--at', now]);
-    expectOneLineError(ambiguous, /exists on more than one timeline of stanza crypto_stock \(1 and 2.*--timeline 1\|2/, 1);
+    expectOneLineError(
+      ambiguous,
+      /exists on more than one timeline of stanza crypto_stock \(1 and 2.*--timeline 1\|2/,
+      1,
+    );
 
     // --latest is ambiguous as well: the restored server's stale timeline 2 is not the primary's.
-    expectOneLineError(await restoreInto(target('pitr_tl_latest'), ['--latest']), /the end of the archived WAL is ambiguous in stanza crypto_stock: timelines 1 and 2 both continue.*--timeline 1\|2/, 1);
+    expectOneLineError(
+      await restoreInto(target('pitr_tl_latest'), ['--latest']),
+      /the end of the archived WAL is ambiguous in stanza crypto_stock: timelines 1 and 2 both continue.*--timeline 1\|2/,
+      1,
+    );
 
     const one = target('pitr_tl1');
     const onOne = await restoreInto(one, ['--at', now, '--timeline', '1']);

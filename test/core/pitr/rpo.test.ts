@@ -4,7 +4,7 @@
  * The same tree, copied into s3rver (pgBackRest's S3 client needs TLS, s3rver speaks only HTTP),
  * is read through s3://.
  */
-import { readdir, readFile, mkdtemp, rm } from 'node:fs/promises';
+import { mkdtemp, readdir, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join, relative } from 'node:path';
 import { PutObjectCommand } from '@aws-sdk/client-s3';
@@ -33,14 +33,17 @@ afterAll(async () => {
 async function switchAndArchive(): Promise<string> {
   const segment = (await cluster.psql('SELECT pg_walfile_name(pg_switch_wal())')).trim();
   for (let i = 0; i < 300; i++) {
-    const archived = (await cluster.psql('SELECT coalesce(last_archived_wal, \'\') FROM pg_stat_archiver')).trim();
+    const archived = (await cluster.psql("SELECT coalesce(last_archived_wal, '') FROM pg_stat_archiver")).trim();
     if (archived >= segment) return segment;
     await new Promise((resolve) => setTimeout(resolve, 100));
   }
   throw new Error(`WAL segment ${segment} was not archived within 30 s`);
 }
 
-interface BackupInfo { label: string; type: string }
+interface BackupInfo {
+  label: string;
+  type: string;
+}
 async function pgbackrestBackups(): Promise<BackupInfo[]> {
   const [stanza] = JSON.parse(await cluster.pgbackrest('info', '--output=json')) as [{ backup: BackupInfo[] }];
   return stanza.backup;
@@ -51,10 +54,18 @@ async function copyToS3(root: string, bucket: string, prefix: string): Promise<n
   const files = (await readdir(root, { recursive: true, withFileTypes: true })).filter((e) => e.isFile());
   const client = s3Client();
   for (let i = 0; i < files.length; i += 16) {
-    await Promise.all(files.slice(i, i + 16).map(async (entry) => {
-      const path = join(entry.parentPath, entry.name);
-      await client.send(new PutObjectCommand({ Bucket: bucket, Key: `${prefix}/${relative(root, path)}`, Body: await readFile(path) }));
-    }));
+    await Promise.all(
+      files.slice(i, i + 16).map(async (entry) => {
+        const path = join(entry.parentPath, entry.name);
+        await client.send(
+          new PutObjectCommand({
+            Bucket: bucket,
+            Key: `${prefix}/${relative(root, path)}`,
+            Body: await readFile(path),
+          }),
+        );
+      }),
+    );
   }
   return files.length;
 }
@@ -81,8 +92,14 @@ describe('pitrStatus (real pgBackRest repository)', () => {
     const now = new Date();
     const status = await pitrStatus(repo, 'rpo_test', now);
     expect(status.wal).toMatchObject({ segment: lastSegment, archiveId: '15-1' });
-    expect(status.wal!.key).toMatch(new RegExp(`^archive/rpo_test/15-1/${lastSegment.slice(0, 16)}/${lastSegment}-[0-9a-f]{40}\\.gz$`));
-    expect(status.baseBackup).toMatchObject({ label: diff.label, type: 'diff', key: `backup/rpo_test/${diff.label}/backup.manifest` });
+    expect(status.wal!.key).toMatch(
+      new RegExp(`^archive/rpo_test/15-1/${lastSegment.slice(0, 16)}/${lastSegment}-[0-9a-f]{40}\\.gz$`),
+    );
+    expect(status.baseBackup).toMatchObject({
+      label: diff.label,
+      type: 'diff',
+      key: `backup/rpo_test/${diff.label}/backup.manifest`,
+    });
     expect(status.fullBackup).toMatchObject({ label: full.label, type: 'full' });
     // All of it happened since this file started; the WAL after the diff backup is the newest.
     for (const age of [status.wal!.ageSeconds, status.baseBackup!.ageSeconds, status.fullBackup!.ageSeconds]) {
@@ -100,7 +117,13 @@ describe('pitrStatus (real pgBackRest repository)', () => {
     const copied = await copyToS3(cluster.repoPath, bucket, 'pitr');
     expect(copied).toBeGreaterThan(10);
     // A backup that never completed (only the .copy manifest pgBackRest writes while running) is not a base.
-    await s3Client().send(new PutObjectCommand({ Bucket: bucket, Key: 'pitr/backup/rpo_test/20991231-235959F/backup.manifest.copy', Body: '[backup]' }));
+    await s3Client().send(
+      new PutObjectCommand({
+        Bucket: bucket,
+        Key: 'pitr/backup/rpo_test/20991231-235959F/backup.manifest.copy',
+        Body: '[backup]',
+      }),
+    );
     const s3Status = await pitrStatus(openRepository(`s3://${bucket}/pitr`), 'rpo_test');
     expect(s3Status.repository).toBe(`s3://${bucket}/pitr`);
     expect(s3Status.wal).toMatchObject({ segment: lastSegment, key: status.wal!.key });
@@ -131,6 +154,8 @@ describe('pitrStatus (real pgBackRest repository)', () => {
     }
     const err = await pitrStatus(openRepository(`file://${cluster.repoPath}`), '../etc').catch((e: unknown) => e);
     expect(err).toBeInstanceOf(DrError);
-    expect((err as DrError).oneLine()).toBe('invalid pgBackRest stanza "../etc"; use letters, digits, _, - and . (e.g. crypto_stock), as in pgbackrest.conf');
+    expect((err as DrError).oneLine()).toBe(
+      'invalid pgBackRest stanza "../etc"; use letters, digits, _, - and . (e.g. crypto_stock), as in pgbackrest.conf',
+    );
   });
 });

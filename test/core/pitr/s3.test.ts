@@ -12,11 +12,11 @@ import { join } from 'node:path';
 import { promisify } from 'node:util';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { expectOneLineError, runDr } from '../../support/cli.ts';
 import { asPostgres, chownPostgres, freePort, serverBinDir } from '../../../fixtures/cluster.ts';
 import { dropDatabase, pgUrl, uniqueName, withClient } from '../../../fixtures/pg.ts';
-import { startArchivingCluster, type ArchivingCluster } from '../../../fixtures/pitr.ts';
-import { startS3rver, type S3rverProcess } from '../../../fixtures/s3rver.ts';
+import { type ArchivingCluster, startArchivingCluster } from '../../../fixtures/pitr.ts';
+import { type S3rverProcess, startS3rver } from '../../../fixtures/s3rver.ts';
+import { expectOneLineError, runDr } from '../../support/cli.ts';
 
 const run = promisify(execFile);
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
@@ -37,7 +37,23 @@ describe('PITR over an S3-compatible store with TLS (s3rver + real pgBackRest)',
     await chmod(work, 0o755);
     const key = join(work, 'key.pem');
     caFile = join(work, 'cert.pem');
-    await run('openssl', ['req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-keyout', key, '-out', caFile, '-days', '1', '-subj', '/CN=localhost', '-addext', 'subjectAltName=DNS:localhost']);
+    await run('openssl', [
+      'req',
+      '-x509',
+      '-newkey',
+      'rsa:2048',
+      '-nodes',
+      '-keyout',
+      key,
+      '-out',
+      caFile,
+      '-days',
+      '1',
+      '-subj',
+      '/CN=localhost',
+      '-addext',
+      'subjectAltName=DNS:localhost',
+    ]);
     await chmod(key, 0o644);
     Object.assign(process.env, { S3RVER_TLS_KEY: key, S3RVER_TLS_CERT: caFile, S3RVER_BUCKETS: BUCKET });
     try {
@@ -46,7 +62,13 @@ describe('PITR over an S3-compatible store with TLS (s3rver + real pgBackRest)',
       for (const k of ['S3RVER_TLS_KEY', 'S3RVER_TLS_CERT', 'S3RVER_BUCKETS']) delete process.env[k];
     }
     endpoint = `https://localhost:${new URL(s3.endpoint).port}`;
-    env = { AWS_ENDPOINT_URL_S3: endpoint, AWS_ACCESS_KEY_ID: 'S3RVER', AWS_SECRET_ACCESS_KEY: 'S3RVER', AWS_REGION: 'us-east-1', AWS_CA_BUNDLE: '' };
+    env = {
+      AWS_ENDPOINT_URL_S3: endpoint,
+      AWS_ACCESS_KEY_ID: 'S3RVER',
+      AWS_SECRET_ACCESS_KEY: 'S3RVER',
+      AWS_REGION: 'us-east-1',
+      AWS_CA_BUNDLE: '',
+    };
     // The database host's pgbackrest.conf from dr pitr config (path-style URIs, the CA file); test keys in the file.
     cluster = await startArchivingCluster('crypto_stock', {
       s3: { url: `s3://${BUCKET}/pitr`, endpoint, caFile },
@@ -61,7 +83,10 @@ describe('PITR over an S3-compatible store with TLS (s3rver + real pgBackRest)',
     await sleep(1100);
     await cluster.query('app', `INSERT INTO trail (label) VALUES ('before T')`);
     await sleep(20);
-    [{ T }] = await cluster.query<{ T: string }>('postgres', `SELECT to_char(clock_timestamp() AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"') AS "T"`);
+    [{ T }] = await cluster.query<{ T: string }>(
+      'postgres',
+      `SELECT to_char(clock_timestamp() AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"') AS "T"`,
+    );
     await sleep(20);
     await cluster.query('app', `INSERT INTO trail (label) VALUES ('after T')`);
     await cluster.switchWalAndWait();
@@ -77,19 +102,33 @@ describe('PITR over an S3-compatible store with TLS (s3rver + real pgBackRest)',
 
   it('dr pitr config for an S3-compatible endpoint: endpoint, port, path-style URIs, CA file, shared keys from the environment', () => {
     const conf = cluster.config.pgbackrestConf.split('\n');
-    for (const line of ['repo1-type=s3', `repo1-s3-bucket=${BUCKET}`, 'repo1-s3-endpoint=localhost', `repo1-storage-port=${new URL(endpoint).port}`, 'repo1-s3-uri-style=path', `repo1-storage-ca-file=${caFile}`, 'repo1-s3-key-type=shared']) {
+    for (const line of [
+      'repo1-type=s3',
+      `repo1-s3-bucket=${BUCKET}`,
+      'repo1-s3-endpoint=localhost',
+      `repo1-storage-port=${new URL(endpoint).port}`,
+      'repo1-s3-uri-style=path',
+      `repo1-storage-ca-file=${caFile}`,
+      'repo1-s3-key-type=shared',
+    ]) {
       expect(conf, line).toContain(line);
     }
     expect(cluster.config.pgbackrestConf).not.toMatch(/repo1-s3-key=|key-secret=/);
   });
 
   it('dr pitr check over TLS with the CA file: reachable, one backup, no gap', async () => {
-    const out = await runDr(['pitr', 'check', '--pitr', `s3://${BUCKET}/pitr`, '--stanza', 'crypto_stock', '--ca-file', caFile, '--json'], env);
+    const out = await runDr(
+      ['pitr', 'check', '--pitr', `s3://${BUCKET}/pitr`, '--stanza', 'crypto_stock', '--ca-file', caFile, '--json'],
+      env,
+    );
     expect(out.code, out.stderr + out.stdout).toBe(0);
     expect(out.json).toMatchObject({ ok: true, reachable: true, gaps: [] });
     expect(out.json.backups).toHaveLength(1);
     // Without the CA the certificate is refused, and said so.
-    const untrusted = await runDr(['pitr', 'check', '--pitr', `s3://${BUCKET}/pitr`, '--stanza', 'crypto_stock', '--json'], env);
+    const untrusted = await runDr(
+      ['pitr', 'check', '--pitr', `s3://${BUCKET}/pitr`, '--stanza', 'crypto_stock', '--json'],
+      env,
+    );
     expect(untrusted.code).toBe(1);
     expect(untrusted.json.reachable).toBe(false);
     expect(untrusted.json.error).toMatch(/not reachable|cannot read stanza/);
@@ -98,7 +137,27 @@ describe('PITR over an S3-compatible store with TLS (s3rver + real pgBackRest)',
   it('dr restore --at T from s3:// into a database: exactly the rows before T', async () => {
     const name = uniqueName('pitr_s3');
     targets.push(name);
-    const out = await runDr(['restore', '--at', T, '--pitr', `s3://${BUCKET}/pitr`, '--stanza', 'crypto_stock', '--database', 'app', '--target', pgUrl(name), '--ca-file', caFile, '--work-dir', work, '--json'], env);
+    const out = await runDr(
+      [
+        'restore',
+        '--at',
+        T,
+        '--pitr',
+        `s3://${BUCKET}/pitr`,
+        '--stanza',
+        'crypto_stock',
+        '--database',
+        'app',
+        '--target',
+        pgUrl(name),
+        '--ca-file',
+        caFile,
+        '--work-dir',
+        work,
+        '--json',
+      ],
+      env,
+    );
     expect(out.code, out.stderr).toBe(0);
     expect(out.json).toMatchObject({ timeline: 1, at: T });
     const rows = await withClient(name, (c) => c.query<{ label: string }>('SELECT label FROM trail ORDER BY id'));
@@ -107,7 +166,23 @@ describe('PITR over an S3-compatible store with TLS (s3rver + real pgBackRest)',
 
   it('dr pitr restore-server --latest from s3://: restore_command carries the endpoint; the server replays from S3 and promotes', async () => {
     const dataDir = join(work, 'server', 'data');
-    const out = await runDr(['pitr', 'restore-server', '--pitr', `s3://${BUCKET}/pitr`, '--stanza', 'crypto_stock', '--pg-path', dataDir, '--latest', '--ca-file', caFile, '--json'], env);
+    const out = await runDr(
+      [
+        'pitr',
+        'restore-server',
+        '--pitr',
+        `s3://${BUCKET}/pitr`,
+        '--stanza',
+        'crypto_stock',
+        '--pg-path',
+        dataDir,
+        '--latest',
+        '--ca-file',
+        caFile,
+        '--json',
+      ],
+      env,
+    );
     expect(out.code, out.stderr).toBe(0);
     const conf = await readFile(join(dataDir, 'postgresql.auto.conf'), 'utf8');
     expect(conf).toContain('--repo1-s3-endpoint=localhost');
@@ -119,8 +194,26 @@ describe('PITR over an S3-compatible store with TLS (s3rver + real pgBackRest)',
     await chownPostgres(runDir);
     const port = await freePort();
     // The keys reach the server's restore_command through its environment, as the next steps say.
-    await asPostgres(join(serverBinDir(), 'pg_ctl'), ['-D', dataDir, '-w', '-t', '120', '-l', join(runDir, 'log'), '-o', `-p ${port} -k ${runDir} -c archive_mode=off -c listen_addresses=127.0.0.1`, 'start'],
-      { PGBACKREST_REPO1_S3_KEY_TYPE: 'shared', PGBACKREST_REPO1_S3_KEY: 'S3RVER', PGBACKREST_REPO1_S3_KEY_SECRET: 'S3RVER' });
+    await asPostgres(
+      join(serverBinDir(), 'pg_ctl'),
+      [
+        '-D',
+        dataDir,
+        '-w',
+        '-t',
+        '120',
+        '-l',
+        join(runDir, 'log'),
+        '-o',
+        `-p ${port} -k ${runDir} -c archive_mode=off -c listen_addresses=127.0.0.1`,
+        'start',
+      ],
+      {
+        PGBACKREST_REPO1_S3_KEY_TYPE: 'shared',
+        PGBACKREST_REPO1_S3_KEY: 'S3RVER',
+        PGBACKREST_REPO1_S3_KEY_SECRET: 'S3RVER',
+      },
+    );
     try {
       const query = async (sql: string) => {
         const client = new pg.Client({ connectionString: `postgres://postgres@127.0.0.1:${port}/app` });
@@ -133,7 +226,10 @@ describe('PITR over an S3-compatible store with TLS (s3rver + real pgBackRest)',
       };
       for (let i = 0; i < 200 && (await query('SELECT pg_is_in_recovery() AS r')).rows[0].r; i++) await sleep(100);
       expect((await query('SELECT pg_is_in_recovery() AS r')).rows[0].r).toBe(false);
-      expect((await query('SELECT label FROM trail ORDER BY id')).rows.map((r) => r.label)).toEqual(['before T', 'after T']);
+      expect((await query('SELECT label FROM trail ORDER BY id')).rows.map((r) => r.label)).toEqual([
+        'before T',
+        'after T',
+      ]);
     } finally {
       await asPostgres(join(serverBinDir(), 'pg_ctl'), ['-D', dataDir, '-m', 'immediate', 'stop']).catch(() => {});
     }
@@ -141,7 +237,15 @@ describe('PITR over an S3-compatible store with TLS (s3rver + real pgBackRest)',
 
   it('bad endpoints: one line each', async () => {
     const args = ['pitr', 'check', '--pitr', `s3://${BUCKET}/pitr`, '--stanza', 'crypto_stock'];
-    expectOneLineError(await runDr([...args, '--endpoint', 'http://localhost:1'], env), /--endpoint "http:\/\/localhost:1" is not https: pgBackRest reaches S3 only over TLS/, 2);
-    expectOneLineError(await runDr(args, { ...env, AWS_ENDPOINT_URL_S3: 'https://localhost:1/sub' }), /AWS_ENDPOINT_URL_S3 "https:\/\/localhost:1\/sub" has a path/, 2);
+    expectOneLineError(
+      await runDr([...args, '--endpoint', 'http://localhost:1'], env),
+      /--endpoint "http:\/\/localhost:1" is not https: pgBackRest reaches S3 only over TLS/,
+      2,
+    );
+    expectOneLineError(
+      await runDr(args, { ...env, AWS_ENDPOINT_URL_S3: 'https://localhost:1/sub' }),
+      /AWS_ENDPOINT_URL_S3 "https:\/\/localhost:1\/sub" has a path/,
+      2,
+    );
   });
 });

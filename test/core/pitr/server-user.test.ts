@@ -9,7 +9,9 @@ import { runAsServerUser } from '../../../core/pitr/pgbackrest.ts';
 describe('runAsServerUser', () => {
   it('passes variables in the environment only: the program sees them, no command line (ps) shows them', async () => {
     const secret = `dr-test-secret-${process.pid}-${Date.now()}`;
-    const result = await runAsServerUser('sh', ['-c', 'echo "seen=$DR_TEST_SECRET"; ps -eo args'], { DR_TEST_SECRET: secret });
+    const result = await runAsServerUser('sh', ['-c', 'echo "seen=$DR_TEST_SECRET"; ps -eo args'], {
+      DR_TEST_SECRET: secret,
+    });
     expect(result.code, result.stderr).toBe(0);
     const [first, ...processes] = result.stdout.split('\n');
     expect(first).toBe(`seen=${secret}`);

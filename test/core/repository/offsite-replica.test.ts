@@ -3,12 +3,18 @@
  * simulated here by copying every object key for key into a second s3rver bucket; `dr list` and
  * `dr restore` must work against it unchanged.
  */
-import { GetObjectCommand, GetObjectTaggingCommand, ListObjectsV2Command, PutObjectCommand, PutObjectTaggingCommand } from '@aws-sdk/client-s3';
+import {
+  GetObjectCommand,
+  GetObjectTaggingCommand,
+  ListObjectsV2Command,
+  PutObjectCommand,
+  PutObjectTaggingCommand,
+} from '@aws-sdk/client-s3';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createDatabase, dropDatabase, pgUrl, uniqueName } from '../../../fixtures/pg.ts';
 import { createSampleDatabase } from '../../../fixtures/sample-database.ts';
 import { runDr } from '../../support/cli.ts';
 import { compareDatabases } from '../../support/compare.ts';
-import { createDatabase, dropDatabase, pgUrl, uniqueName } from '../../../fixtures/pg.ts';
 import { createTestBucket, s3Client, s3Env } from '../../support/s3.ts';
 
 const source = uniqueName('dr_offsite_src');
@@ -50,7 +56,23 @@ describe('a replica of the vault (the offsite bucket)', () => {
     const [primary, offsite] = await Promise.all([createTestBucket('dr-primary'), createTestBucket('dr-offsite')]);
 
     // As the job writes to the primary: with Object Lock retention (s3rver ignores the headers).
-    const backup = await runDr(['backup', '--db', pgUrl(source), '--repo', `s3://${primary}/`, '--object-lock', 'governance', '--tier', 'weekly', '--json', '--jobs', '2'], env);
+    const backup = await runDr(
+      [
+        'backup',
+        '--db',
+        pgUrl(source),
+        '--repo',
+        `s3://${primary}/`,
+        '--object-lock',
+        'governance',
+        '--tier',
+        'weekly',
+        '--json',
+        '--jobs',
+        '2',
+      ],
+      env,
+    );
     expect(backup.code, backup.stderr).toBe(0);
 
     const keys = await replicate(primary, offsite);
@@ -64,9 +86,14 @@ describe('a replica of the vault (the offsite bucket)', () => {
     ]);
     expect(fromOffsite.code, fromOffsite.stderr).toBe(0);
     expect(fromOffsite.json.backups).toEqual(fromPrimary.json.backups);
-    expect(fromOffsite.json.backups).toEqual([expect.objectContaining({ id: backup.json.id, database: source, tier: 'weekly' })]);
+    expect(fromOffsite.json.backups).toEqual([
+      expect.objectContaining({ id: backup.json.id, database: source, tier: 'weekly' }),
+    ]);
 
-    const restore = await runDr(['restore', '--repo', `s3://${offsite}/`, '--backup', 'latest', '--target', pgUrl(target), '--json'], env);
+    const restore = await runDr(
+      ['restore', '--repo', `s3://${offsite}/`, '--backup', 'latest', '--target', pgUrl(target), '--json'],
+      env,
+    );
     expect(restore.code, restore.stderr).toBe(0);
     expect(restore.json).toMatchObject({ ok: true, backup: { id: backup.json.id }, fallbacks: [] });
     const comparison = await compareDatabases(pgUrl(source), pgUrl(target));
@@ -74,8 +101,13 @@ describe('a replica of the vault (the offsite bucket)', () => {
   });
 
   it('refuses an unknown --object-lock mode before touching anything', async () => {
-    const run = await runDr(['backup', '--db', pgUrl(source), '--repo', 's3://dr-never-written/', '--object-lock', 'compliance'], s3Env());
+    const run = await runDr(
+      ['backup', '--db', pgUrl(source), '--repo', 's3://dr-never-written/', '--object-lock', 'compliance'],
+      s3Env(),
+    );
     expect(run.code).toBe(2);
-    expect(run.stderr.trim()).toBe('dr backup: error: --object-lock must be one of none, governance, tiered, got "compliance"; see dr backup --help');
+    expect(run.stderr.trim()).toBe(
+      'dr backup: error: --object-lock must be one of none, governance, tiered, got "compliance"; see dr backup --help',
+    );
   });
 });

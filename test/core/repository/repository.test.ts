@@ -7,14 +7,17 @@ import { Readable } from 'node:stream';
 import { GetObjectTaggingCommand, PutObjectCommand } from '@aws-sdk/client-s3';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { DrError } from '../../../core/errors.ts';
-import { FileRepository, openRepository, S3Repository, type Repository } from '../../../core/repository/index.ts';
-import { RETENTION_TAG_KEY, EVIDENCE, EVIDENCE_RETENTION_DAYS } from '../../../core/repository/tiers.ts';
+import { FileRepository, openRepository, type Repository, S3Repository } from '../../../core/repository/index.ts';
+import { EVIDENCE, EVIDENCE_RETENTION_DAYS, RETENTION_TAG_KEY } from '../../../core/repository/tiers.ts';
 import { createTestBucket, s3Client, useS3Env } from '../../support/s3.ts';
 
 const MiB = 1024 * 1024;
 
 /** `chunks` random MiB chunks plus a tail, hashed independently as they are produced. */
-function generatedBody(chunks: number, tail = 123): { body: Readable; expected: () => { size: number; sha256: string } } {
+function generatedBody(
+  chunks: number,
+  tail = 123,
+): { body: Readable; expected: () => { size: number; sha256: string } } {
   const hash = createHash('sha256');
   let size = 0;
   function* produce(): Generator<Buffer> {
@@ -129,19 +132,22 @@ beforeAll(async () => {
   bucket = await createTestBucket('dr-repo');
 });
 
-
 /** An s3rver client that records every request's headers as sent (s3rver itself ignores several). */
 function capturingClient() {
   const sent: { command: string; headers: Record<string, string> }[] = [];
   const client = s3Client();
   client.middlewareStack.add(
     (next, context) => async (args) => {
-      sent.push({ command: context.commandName ?? '', headers: (args.request as { headers: Record<string, string> }).headers });
+      sent.push({
+        command: context.commandName ?? '',
+        headers: (args.request as { headers: Record<string, string> }).headers,
+      });
       return next(args);
     },
     { step: 'finalizeRequest' },
   );
-  const header = (command: string, name: string) => sent.filter((s) => s.command === command).map((s) => s.headers[name]);
+  const header = (command: string, name: string) =>
+    sent.filter((s) => s.command === command).map((s) => s.headers[name]);
   return { client, sent, header };
 }
 
@@ -158,21 +164,30 @@ describe.each([fileBackend, s3Backend])('$name repository', (backend) => {
     const want = expected();
     expect(want.size).toBe(40 * MiB + 123);
     expect(stored).toEqual({ key: 'backups/db/big/data/3001.dat', ...want });
-    expect(await repo.head('backups/db/big/data/3001.dat')).toEqual({ size: want.size, lastModified: expect.any(Date) });
+    expect(await repo.head('backups/db/big/data/3001.dat')).toEqual({
+      size: want.size,
+      lastModified: expect.any(Date),
+    });
     expect(await sha256Of(await repo.get('backups/db/big/data/3001.dat'))).toEqual(want);
   });
 
   it('streams a body of announced size (one PutObject on S3), and refuses one whose size differs', async () => {
     const { body, expected } = generatedBody(12);
-    const stored = await repo.put('backups/db/known/data/3002.dat', body, { tier: 'daily', expectedSize: 12 * MiB + 123 });
+    const stored = await repo.put('backups/db/known/data/3002.dat', body, {
+      tier: 'daily',
+      expectedSize: 12 * MiB + 123,
+    });
     const want = expected();
     expect(stored).toEqual({ key: 'backups/db/known/data/3002.dat', ...want });
     expect(await sha256Of(await repo.get('backups/db/known/data/3002.dat'))).toEqual(want);
     if (backend.name === 's3') {
       // A file that changed after its size was taken must not be stored as if complete.
       const short = generatedBody(1);
-      await expect(repo.put('backups/db/known/data/3003.dat', short.body, { tier: 'daily', expectedSize: 2 * MiB }))
-        .rejects.toThrow(/upload of backups\/db\/known\/data\/3003.dat stopped: the file has \d+ bytes, 2097152 were announced/);
+      await expect(
+        repo.put('backups/db/known/data/3003.dat', short.body, { tier: 'daily', expectedSize: 2 * MiB }),
+      ).rejects.toThrow(
+        /upload of backups\/db\/known\/data\/3003.dat stopped: the file has \d+ bytes, 2097152 were announced/,
+      );
       // (S3 stores no object from an aborted PUT; s3rver keeps the partial body, so that is not asserted here.)
     }
   });
@@ -198,7 +213,9 @@ describe.each([fileBackend, s3Backend])('$name repository', (backend) => {
     await repo.put('once/manifest.json', '{"v":1}', { tier: 'daily' });
     const err = await rejection(repo.put('once/manifest.json', '{"v":2}', { tier: 'daily' }));
     expect(err).toBeInstanceOf(DrError);
-    expect((err as DrError).message).toBe(`object once/manifest.json already exists in ${repo.url}; backups are write-once`);
+    expect((err as DrError).message).toBe(
+      `object once/manifest.json already exists in ${repo.url}; backups are write-once`,
+    );
     expect(await text(await repo.get('once/manifest.json'))).toBe('{"v":1}');
   });
 
@@ -310,7 +327,9 @@ describe('file repository specifics', () => {
     const repo = openRepository(`file://${file}/backups`);
     const err = await rejection(repo.assertWritable());
     expect(err).toBeInstanceOf(DrError);
-    expect((err as DrError).message).toBe(`cannot write to repository directory ${file}/backups: ENOTDIR (not a directory)`);
+    expect((err as DrError).message).toBe(
+      `cannot write to repository directory ${file}/backups: ENOTDIR (not a directory)`,
+    );
     expect((err as DrError).hint).toContain('writable directory');
   });
 
@@ -342,7 +361,9 @@ describe('s3 repository specifics', () => {
     const { body, expected } = generatedBody(17, 0);
     const stored = await repo.put('big.dat', body, { tier: 'monthly' });
     expect(stored.sha256).toBe(expected().sha256);
-    const { TagSet } = await s3Client().send(new GetObjectTaggingCommand({ Bucket: bucket, Key: 'tagged-big/big.dat' }));
+    const { TagSet } = await s3Client().send(
+      new GetObjectTaggingCommand({ Bucket: bucket, Key: 'tagged-big/big.dat' }),
+    );
     expect(TagSet).toEqual([{ Key: RETENTION_TAG_KEY, Value: 'monthly' }]);
   });
 
@@ -376,7 +397,10 @@ describe('s3 repository specifics', () => {
     await locked.put('backups/db/1/weekly', 'w', { tier: 'weekly', expectedSize: 1 });
     expect(header('PutObjectCommand', 'x-amz-object-lock-mode')).toEqual(['GOVERNANCE', 'GOVERNANCE']);
     expect(header('PutObjectCommand', 'x-amz-object-lock-retain-until-date').map(lockedFor)).toEqual([7, 28]);
-    expect(header('PutObjectCommand', 'x-amz-tagging')).toEqual([`${RETENTION_TAG_KEY}=daily`, `${RETENTION_TAG_KEY}=weekly`]);
+    expect(header('PutObjectCommand', 'x-amz-tagging')).toEqual([
+      `${RETENTION_TAG_KEY}=daily`,
+      `${RETENTION_TAG_KEY}=weekly`,
+    ]);
     expect(header('CreateMultipartUploadCommand', 'x-amz-object-lock-mode')).toEqual(['GOVERNANCE']);
     expect(header('CreateMultipartUploadCommand', 'x-amz-object-lock-retain-until-date').map(lockedFor)).toEqual([180]);
     expect(header('CreateMultipartUploadCommand', 'x-amz-tagging')).toEqual([`${RETENTION_TAG_KEY}=monthly`]);
@@ -405,11 +429,21 @@ describe('s3 repository specifics', () => {
     const { client, sent, header } = capturingClient();
     const lockedFor = (value: string | undefined) => Math.round((Date.parse(value ?? '') - Date.now()) / 86_400_000);
     for (const objectLock of ['governance', 'tiered'] as const) {
-      await new S3Repository({ bucket, prefix: `evidence-${objectLock}`, objectLock, client }).put('reports/drills/2026-12-06/db.json', '{}', { tier: EVIDENCE });
+      await new S3Repository({ bucket, prefix: `evidence-${objectLock}`, objectLock, client }).put(
+        'reports/drills/2026-12-06/db.json',
+        '{}',
+        { tier: EVIDENCE },
+      );
     }
     expect(header('PutObjectCommand', 'x-amz-object-lock-mode')).toEqual(['COMPLIANCE', 'COMPLIANCE']);
-    expect(header('PutObjectCommand', 'x-amz-object-lock-retain-until-date').map(lockedFor)).toEqual([EVIDENCE_RETENTION_DAYS, EVIDENCE_RETENTION_DAYS]);
-    expect(header('PutObjectCommand', 'x-amz-tagging')).toEqual([`${RETENTION_TAG_KEY}=evidence`, `${RETENTION_TAG_KEY}=evidence`]);
+    expect(header('PutObjectCommand', 'x-amz-object-lock-retain-until-date').map(lockedFor)).toEqual([
+      EVIDENCE_RETENTION_DAYS,
+      EVIDENCE_RETENTION_DAYS,
+    ]);
+    expect(header('PutObjectCommand', 'x-amz-tagging')).toEqual([
+      `${RETENTION_TAG_KEY}=evidence`,
+      `${RETENTION_TAG_KEY}=evidence`,
+    ]);
     sent.length = 0;
     await new S3Repository({ bucket, prefix: 'evidence-none', client }).put('reports/x.json', '{}', { tier: EVIDENCE });
     expect(header('PutObjectCommand', 'x-amz-object-lock-mode')).toEqual([undefined]);
@@ -417,15 +451,21 @@ describe('s3 repository specifics', () => {
 
   it('openRepository takes the Object Lock mode (default none) and refuses unknown ones', () => {
     expect((openRepository(`s3://${bucket}/a`) as S3Repository).objectLock).toBe('none');
-    expect((openRepository(`s3://${bucket}/a`, { objectLock: 'governance' }) as S3Repository).objectLock).toBe('governance');
-    expect(() => openRepository(`s3://${bucket}/a`, { objectLock: 'compliance' as never })).toThrow('unsupported object lock "compliance"');
+    expect((openRepository(`s3://${bucket}/a`, { objectLock: 'governance' }) as S3Repository).objectLock).toBe(
+      'governance',
+    );
+    expect(() => openRepository(`s3://${bucket}/a`, { objectLock: 'compliance' as never })).toThrow(
+      'unsupported object lock "compliance"',
+    );
   });
 
   it('fails assertWritable with a DrError when the bucket does not exist', async () => {
     const repo = openRepository('s3://dr-missing-bucket-0000/backups');
     const err = await rejection(repo.assertWritable());
     expect(err).toBeInstanceOf(DrError);
-    expect((err as DrError).message).toBe('bucket dr-missing-bucket-0000 does not exist (repository s3://dr-missing-bucket-0000/backups)');
+    expect((err as DrError).message).toBe(
+      'bucket dr-missing-bucket-0000 does not exist (repository s3://dr-missing-bucket-0000/backups)',
+    );
     expect((err as DrError).hint).toBeTruthy();
   });
 

@@ -7,8 +7,9 @@
  * named "(legal-hold calls mocked)" only those two commands are answered by an in-memory map; every
  * other request (puts, listings, reads of the backup) goes to s3rver.
  */
-import { rm } from 'node:fs/promises';
+
 import { mkdtempSync } from 'node:fs';
+import { rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { GetObjectLegalHoldCommand, PutObjectCommand, PutObjectLegalHoldCommand } from '@aws-sdk/client-s3';
@@ -16,13 +17,13 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { runBackup } from '../../../core/backup/backup.ts';
 import { checkBackups } from '../../../core/backup/check.ts';
 import { runDrill } from '../../../core/drill/run.ts';
-import { manifestKey } from '../../../core/repository/layout.ts';
 import { FileRepository } from '../../../core/repository/file.ts';
+import { manifestKey } from '../../../core/repository/layout.ts';
 import { S3Repository } from '../../../core/repository/s3.ts';
-import { createSampleDatabase } from '../../../fixtures/sample-database.ts';
 import { heldBackups, holdNewestVerified, newestVerifiedBackup } from '../../../core/repository/verified-hold.ts';
-import { legalHoldClient } from '../../support/legal-hold.ts';
 import { createDatabase, dropDatabase, pgUrl, uniqueName } from '../../../fixtures/pg.ts';
+import { createSampleDatabase } from '../../../fixtures/sample-database.ts';
+import { legalHoldClient } from '../../support/legal-hold.ts';
 import { createTestBucket, s3Client, useS3Env } from '../../support/s3.ts';
 
 const source = uniqueName('hold_src');
@@ -45,8 +46,12 @@ describe('newest verified backup under Legal Hold', () => {
   it('s3rver has no Legal Hold support (why the hold calls are mocked below)', async () => {
     const client = s3Client();
     await client.send(new PutObjectCommand({ Bucket: bucket, Key: 'probe', Body: 'x' }));
-    await expect(client.send(new PutObjectLegalHoldCommand({ Bucket: bucket, Key: 'probe', LegalHold: { Status: 'ON' } }))).rejects.toThrow();
-    await expect(client.send(new GetObjectLegalHoldCommand({ Bucket: bucket, Key: 'probe' }))).rejects.toThrow(/not implemented/i);
+    await expect(
+      client.send(new PutObjectLegalHoldCommand({ Bucket: bucket, Key: 'probe', LegalHold: { Status: 'ON' } })),
+    ).rejects.toThrow();
+    await expect(client.send(new GetObjectLegalHoldCommand({ Bucket: bucket, Key: 'probe' }))).rejects.toThrow(
+      /not implemented/i,
+    );
   });
 
   it('holds every object of the newer verified backup (manifest first), releases the older one, keeps a newer hold when an older backup is verified (legal-hold calls mocked)', async () => {
@@ -56,10 +61,17 @@ describe('newest verified backup under Legal Hold', () => {
     const older = '20260101T020000Z-000aaa';
     const newer = '20260108T020000Z-000bbb';
     for (const id of [older, newer]) {
-      for (const file of ['data/toc.dat', 'data/3001.dat.gz', 'globals.sql']) await repo.put(`backups/db/${id}/${file}`, file, { tier: 'daily' });
+      for (const file of ['data/toc.dat', 'data/3001.dat.gz', 'globals.sql'])
+        await repo.put(`backups/db/${id}/${file}`, file, { tier: 'daily' });
       await repo.put(manifestKey('db', id), '{}', { tier: 'daily' });
     }
-    const objects = (id: string) => [manifestKey('db', id), `backups/db/${id}/data/3001.dat.gz`, `backups/db/${id}/data/toc.dat`, `backups/db/${id}/globals.sql`].map((k) => `${bucket}/unit/${k}`);
+    const objects = (id: string) =>
+      [
+        manifestKey('db', id),
+        `backups/db/${id}/data/3001.dat.gz`,
+        `backups/db/${id}/data/toc.dat`,
+        `backups/db/${id}/globals.sql`,
+      ].map((k) => `${bucket}/unit/${k}`);
 
     const first = await holdNewestVerified(repo, 'db', older, { now: new Date('2026-01-02T02:00:00Z') });
     expect(first).toEqual({ database: 'db', supported: true, held: older, released: [], ageHours: 24 });
@@ -79,7 +91,10 @@ describe('newest verified backup under Legal Hold', () => {
     const third = await holdNewestVerified(repo, 'db', older, { now: new Date('2026-01-10T02:00:00Z') });
     expect(third).toMatchObject({ held: newer, released: [], ageHours: 48 });
     expect(objects(older).map((k) => holds.get(k))).toEqual(['OFF', 'OFF', 'OFF', 'OFF']);
-    expect(await newestVerifiedBackup(repo, 'db', new Date('2026-01-17T02:00:00Z'))).toEqual({ id: newer, ageHours: 9 * 24 });
+    expect(await newestVerifiedBackup(repo, 'db', new Date('2026-01-17T02:00:00Z'))).toEqual({
+      id: newer,
+      ageHours: 9 * 24,
+    });
 
     // An interrupted release (manifest still held) is finished by the next hold.
     holds.set(`${bucket}/unit/${manifestKey('db', older)}`, 'ON');
@@ -93,7 +108,9 @@ describe('newest verified backup under Legal Hold', () => {
     const a = await runBackup({ db: pgUrl(source), repository: repo, tier: 'daily' });
     const first = await checkBackups(repo, { database: source, hold: true });
     expect(first.passed).toBe(true);
-    expect(first.holds).toEqual([expect.objectContaining({ database: source, supported: true, held: a.id, released: [] })]);
+    expect(first.holds).toEqual([
+      expect.objectContaining({ database: source, supported: true, held: a.id, released: [] }),
+    ]);
     const b = await runBackup({ db: pgUrl(source), repository: repo, tier: 'daily' });
     const second = await checkBackups(repo, { database: source, hold: true });
     expect(second.holds).toEqual([expect.objectContaining({ held: b.id, released: [a.id] })]);
@@ -111,9 +128,18 @@ describe('newest verified backup under Legal Hold', () => {
   it('a passed drill from s3rver holds the backup it verified (legal-hold calls mocked)', async () => {
     const holds = new Map<string, 'ON' | 'OFF'>();
     const repo = new S3Repository({ bucket, prefix: 'drill', client: legalHoldClient(s3Client(), holds) });
-    const result = await runDrill({ repository: repo, source: pgUrl(source), scratchServer: pgUrl('postgres').replace(/\/postgres$/, '') });
+    const result = await runDrill({
+      repository: repo,
+      source: pgUrl(source),
+      scratchServer: pgUrl('postgres').replace(/\/postgres$/, ''),
+    });
     expect(result.report.passed, result.report.summary).toBe(true);
-    expect(result.hold).toMatchObject({ database: source, supported: true, held: result.report.backup!.id, released: [] });
+    expect(result.hold).toMatchObject({
+      database: source,
+      supported: true,
+      held: result.report.backup!.id,
+      released: [],
+    });
     expect(holds.get(`${bucket}/drill/${manifestKey(source, result.report.backup!.id)}`)).toBe('ON');
   });
 
@@ -121,10 +147,16 @@ describe('newest verified backup under Legal Hold', () => {
     const dir = mkdtempSync(join(tmpdir(), 'dr-hold-'));
     dirs.push(dir);
     const repo = new FileRepository(dir);
-    const result = await runDrill({ repository: repo, source: pgUrl(source), scratchServer: pgUrl('postgres').replace(/\/postgres$/, '') });
+    const result = await runDrill({
+      repository: repo,
+      source: pgUrl(source),
+      scratchServer: pgUrl('postgres').replace(/\/postgres$/, ''),
+    });
     expect(result.report.passed, result.report.summary).toBe(true);
     expect(result.hold).toEqual({ database: source, supported: false, held: null, released: [], ageHours: null });
-    expect((await checkBackups(repo, { hold: true })).holds).toEqual([{ database: source, supported: false, held: null, released: [], ageHours: null }]);
+    expect((await checkBackups(repo, { hold: true })).holds).toEqual([
+      { database: source, supported: false, held: null, released: [], ageHours: null },
+    ]);
   });
 });
 
@@ -132,7 +164,12 @@ describe('a store without Legal Holds', () => {
   it('a passed drill from plain s3rver (no Legal Hold API) still passes and says why nothing was held', async () => {
     const repo = new S3Repository({ bucket, prefix: 'no-holds' });
     const logs: string[] = [];
-    const result = await runDrill({ repository: repo, source: pgUrl(source), scratchServer: pgUrl('postgres').replace(/\/postgres$/, ''), log: (m) => logs.push(m) });
+    const result = await runDrill({
+      repository: repo,
+      source: pgUrl(source),
+      scratchServer: pgUrl('postgres').replace(/\/postgres$/, ''),
+      log: (m) => logs.push(m),
+    });
     expect(result.report.passed, result.report.summary).toBe(true);
     expect(result.hold).toBeUndefined();
     expect(result.holdError).toMatch(/not implemented/i);

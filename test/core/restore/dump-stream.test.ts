@@ -31,12 +31,18 @@ async function readAll(text: string, size: number): Promise<(string | { rows: st
 
 describe('pg_restore data script', () => {
   it('parses COPY headers, quoted names and columns included', () => {
-    expect(parseCopyHeader('COPY public.candles_2025_09 (symbol_id, "time", open) FROM stdin;'))
-      .toEqual({ schema: 'public', name: 'candles_2025_09', columns: ['symbol_id', 'time', 'open'] });
-    expect(parseCopyHeader('COPY "Reporting"."Daily ""Summary"", (x)" ("Day", "a, b") FROM stdin;'))
-      .toEqual({ schema: 'Reporting', name: 'Daily "Summary", (x)', columns: ['Day', 'a, b'] });
+    expect(parseCopyHeader('COPY public.candles_2025_09 (symbol_id, "time", open) FROM stdin;')).toEqual({
+      schema: 'public',
+      name: 'candles_2025_09',
+      columns: ['symbol_id', 'time', 'open'],
+    });
+    expect(parseCopyHeader('COPY "Reporting"."Daily ""Summary"", (x)" ("Day", "a, b") FROM stdin;')).toEqual({
+      schema: 'Reporting',
+      name: 'Daily "Summary", (x)',
+      columns: ['Day', 'a, b'],
+    });
     expect(parseCopyHeader('COPY public.empty  FROM stdin;')).toEqual({ schema: 'public', name: 'empty', columns: [] });
-    expect(parseCopyHeader('SET client_encoding = \'UTF8\';')).toBeNull();
+    expect(parseCopyHeader("SET client_encoding = 'UTF8';")).toBeNull();
     expect(parseCopyHeader('COPY public.t (a) TO stdout;')).toBeNull();
   });
 
@@ -59,12 +65,20 @@ describe('pg_restore data script', () => {
       '',
     ].join('\n');
     const expected = [
-      'SET statement_timeout = 0;', '',
-      'COPY public.a (x, y) FROM stdin;', { rows: '1\t\\\\.\n2\tline\\nbreak \\\\. end\n' }, '',
-      'COPY public.empty (x) FROM stdin;', { rows: '' },
-      'COPY public.b (x) FROM stdin;', { rows: '\\\\.\n' }, '', '-- done',
+      'SET statement_timeout = 0;',
+      '',
+      'COPY public.a (x, y) FROM stdin;',
+      { rows: '1\t\\\\.\n2\tline\\nbreak \\\\. end\n' },
+      '',
+      'COPY public.empty (x) FROM stdin;',
+      { rows: '' },
+      'COPY public.b (x) FROM stdin;',
+      { rows: '\\\\.\n' },
+      '',
+      '-- done',
     ];
-    for (const size of [1, 2, 3, 4, 5, 7, 16, 1000]) expect(await readAll(script, size), `chunks of ${size}`).toEqual(expected);
+    for (const size of [1, 2, 3, 4, 5, 7, 16, 1000])
+      expect(await readAll(script, size), `chunks of ${size}`).toEqual(expected);
   });
 
   it('refuses COPY data that ends without its \\. line', async () => {

@@ -10,15 +10,15 @@ import { buffer } from 'node:stream/consumers';
 import { GetObjectTaggingCommand } from '@aws-sdk/client-s3';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { runBackup } from '../../../core/backup/backup.ts';
-import { completeBackupIds, listBackups, readManifest } from '../../../core/repository/backups.ts';
-import { BackupIntegrityError, DrError } from '../../../core/errors.ts';
-import { fileKey, manifestKey } from '../../../core/repository/layout.ts';
 import type { Manifest } from '../../../core/backup/manifest.ts';
+import { BackupIntegrityError, type DrError } from '../../../core/errors.ts';
+import { completeBackupIds, listBackups, readManifest } from '../../../core/repository/backups.ts';
 import { openRepository, type Repository } from '../../../core/repository/index.ts';
+import { fileKey, manifestKey } from '../../../core/repository/layout.ts';
 import { runRestore } from '../../../core/restore/full.ts';
+import { createDatabase, databaseExists, dropDatabase, pgUrl, uniqueName, withClient } from '../../../fixtures/pg.ts';
 import { createSampleDatabase } from '../../../fixtures/sample-database.ts';
 import { compareDatabases } from '../../support/compare.ts';
-import { createDatabase, databaseExists, dropDatabase, pgUrl, uniqueName, withClient } from '../../../fixtures/pg.ts';
 import { createTestBucket, s3Client, useS3Env } from '../../support/s3.ts';
 
 const source = uniqueName('dr_src');
@@ -71,14 +71,22 @@ async function damage(repo: Repository, key: string, mutate: (bytes: Buffer) => 
     // Write-once applies to dr, not to an attacker with bucket rights: overwrite directly.
     const { PutObjectCommand } = await import('@aws-sdk/client-s3');
     const url = new URL(repo.url);
-    await s3Client().send(new PutObjectCommand({ Bucket: url.hostname, Key: `${url.pathname.slice(1).replace(/\/?$/, '/')}${key}`, Body: bytes }));
+    await s3Client().send(
+      new PutObjectCommand({
+        Bucket: url.hostname,
+        Key: `${url.pathname.slice(1).replace(/\/?$/, '/')}${key}`,
+        Body: bytes,
+      }),
+    );
   }
 }
 
 const exactCounts = (db: string) =>
   withClient(db, async (c) => {
     // Partitioned parents hold no rows of their own; the manifest sums their partitions.
-    const { rows } = await c.query<{ t: string }>(`SELECT format('%I.%I', schemaname, relname) AS t FROM pg_stat_user_tables WHERE relid::regclass::text <> 'candles' ORDER BY 1`);
+    const { rows } = await c.query<{ t: string }>(
+      `SELECT format('%I.%I', schemaname, relname) AS t FROM pg_stat_user_tables WHERE relid::regclass::text <> 'candles' ORDER BY 1`,
+    );
     const counts: Record<string, number> = {};
     for (const { t } of rows) counts[t] = Number((await c.query(`SELECT count(*) AS n FROM ONLY ${t}`)).rows[0].n);
     return counts;
@@ -96,16 +104,34 @@ describe.each(kinds)('backup and full restore through a $kind repository', ({ ki
   });
 
   it('records what a correct restore must contain, taken in the dump snapshot', async () => {
-    expect(manifest).toMatchObject({ database: source, tier: 'weekly', formatVersion: 2, dump: { format: 'directory', jobs: 2 } });
+    expect(manifest).toMatchObject({
+      database: source,
+      tier: 'weekly',
+      formatVersion: 2,
+      dump: { format: 'directory', jobs: 2 },
+    });
     const actual = await exactCounts(source);
     const recorded = Object.fromEntries(
-      manifest.tables.filter((t) => t.kind !== 'partitioned').map((t) => [`${/^[a-z_]+$/.test(t.schema) ? t.schema : `"${t.schema}"`}.${/^[a-z_0-9]+$/.test(t.name) ? t.name : `"${t.name}"`}`, t.rows]),
+      manifest.tables
+        .filter((t) => t.kind !== 'partitioned')
+        .map((t) => [
+          `${/^[a-z_]+$/.test(t.schema) ? t.schema : `"${t.schema}"`}.${/^[a-z_0-9]+$/.test(t.name) ? t.name : `"${t.name}"`}`,
+          t.rows,
+        ]),
     );
     expect(recorded).toEqual(actual);
     const candles = manifest.tables.find((t) => t.name === 'candles')!;
     expect(candles.kind).toBe('partitioned');
-    expect(candles.rows).toBe(manifest.tables.filter((t) => t.parent === 'public.candles').reduce((n, t) => n + t.rows, 0));
-    const maxTime = await withClient(source, async (c) => (await c.query(`SET TimeZone = 'UTC'; SELECT max(time)::text AS m FROM candles`)) as unknown as { rows: { m: string }[] }[]);
+    expect(candles.rows).toBe(
+      manifest.tables.filter((t) => t.parent === 'public.candles').reduce((n, t) => n + t.rows, 0),
+    );
+    const maxTime = await withClient(
+      source,
+      async (c) =>
+        (await c.query(`SET TimeZone = 'UTC'; SELECT max(time)::text AS m FROM candles`)) as unknown as {
+          rows: { m: string }[];
+        }[],
+    );
     expect(candles.timeColumn).toBe('time');
     expect(candles.maxTime).toBe(maxTime[1].rows[0].m);
     const alerts = manifest.tables.find((t) => t.name === 'alerts')!;
@@ -145,7 +171,9 @@ describe.each(kinds)('backup and full restore through a $kind repository', ({ ki
     const name = target();
     await createDatabase(name);
     await withClient(name, (c) => c.query('CREATE TABLE keep_me (id int); INSERT INTO keep_me VALUES (42)'));
-    await expect(runRestore({ repository: repo, backup: 'latest', target: pgUrl(name) })).rejects.toThrow(/is not empty.*|--overwrite/);
+    await expect(runRestore({ repository: repo, backup: 'latest', target: pgUrl(name) })).rejects.toThrow(
+      /is not empty.*|--overwrite/,
+    );
     const err = await runRestore({ repository: repo, backup: 'latest', target: pgUrl(name) }).catch((e: DrError) => e);
     expect((err as DrError).oneLine()).toMatch(/target database .* is not empty; pass --overwrite/);
     expect(await withClient(name, async (c) => (await c.query('SELECT id FROM keep_me')).rows)).toEqual([{ id: 42 }]);
@@ -159,7 +187,10 @@ describe.each(kinds)('backup and full restore through a $kind repository', ({ ki
     expect(result.replaced).toBe(true);
     expect((await compareDatabases(pgUrl(source), pgUrl(name))).differences).toEqual([]);
     // No staging or replaced database is left behind.
-    const leftovers = await withClient('postgres', async (c) => (await c.query(`SELECT datname FROM pg_database WHERE datname LIKE $1`, [`${name}__dr_%`])).rows);
+    const leftovers = await withClient(
+      'postgres',
+      async (c) => (await c.query(`SELECT datname FROM pg_database WHERE datname LIKE $1`, [`${name}__dr_%`])).rows,
+    );
     expect(leftovers).toEqual([]);
   });
 
@@ -180,11 +211,16 @@ describe.each(kinds)('damaged and incomplete backups in a $kind repository', ({ 
 
   beforeAll(async () => {
     ({ repo } = await open());
-    older = (await runBackup({ db: pgUrl(source), repository: repo, jobs: 2, now: new Date('2026-01-14T02:00:00Z') })).id;
-    newer = (await runBackup({ db: pgUrl(source), repository: repo, jobs: 2, now: new Date('2026-01-15T02:00:00Z') })).id;
+    older = (await runBackup({ db: pgUrl(source), repository: repo, jobs: 2, now: new Date('2026-01-14T02:00:00Z') }))
+      .id;
+    newer = (await runBackup({ db: pgUrl(source), repository: repo, jobs: 2, now: new Date('2026-01-15T02:00:00Z') }))
+      .id;
     const m = await readManifest(repo, source, newer);
     const biggest = [...m.files].sort((a, b) => b.size - a.size)[0];
-    await damage(repo, fileKey(source, newer, biggest.path), (b) => { b[Math.floor(b.length / 2)] ^= 0xff; return b; });
+    await damage(repo, fileKey(source, newer, biggest.path), (b) => {
+      b[Math.floor(b.length / 2)] ^= 0xff;
+      return b;
+    });
   });
 
   it('latest falls back past a backup whose checksum fails, and says so', async () => {
@@ -199,11 +235,17 @@ describe.each(kinds)('damaged and incomplete backups in a $kind repository', ({ 
   it('an explicit id never falls back, and the target is not touched', async () => {
     const name = target();
     await createDatabase(name);
-    await withClient(name, (c) => c.query('CREATE TABLE precious (v text); INSERT INTO precious VALUES ($$still here$$)'));
-    const err = await runRestore({ repository: repo, backup: newer, target: pgUrl(name), overwrite: true }).catch((e) => e);
+    await withClient(name, (c) =>
+      c.query('CREATE TABLE precious (v text); INSERT INTO precious VALUES ($$still here$$)'),
+    );
+    const err = await runRestore({ repository: repo, backup: newer, target: pgUrl(name), overwrite: true }).catch(
+      (e) => e,
+    );
     expect(err).toBeInstanceOf(BackupIntegrityError);
     expect(err.message).toMatch(new RegExp(`backup ${newer}: checksum mismatch for data/`));
-    expect(await withClient(name, async (c) => (await c.query('SELECT v FROM precious')).rows)).toEqual([{ v: 'still here' }]);
+    expect(await withClient(name, async (c) => (await c.query('SELECT v FROM precious')).rows)).toEqual([
+      { v: 'still here' },
+    ]);
   });
 
   it('a truncated file is reported as truncated', async () => {
@@ -238,7 +280,11 @@ describe.each(kinds)('damaged and incomplete backups in a $kind repository', ({ 
   });
 
   it('an unknown backup id says how to find the right one', async () => {
-    const err = await runRestore({ repository: repo, backup: '20200101T000000Z-000000', target: pgUrl(target()) }).catch((e) => e);
+    const err = await runRestore({
+      repository: repo,
+      backup: '20200101T000000Z-000000',
+      target: pgUrl(target()),
+    }).catch((e) => e);
     expect(err.oneLine()).toMatch(/backup 20200101T000000Z-000000 not found in .*; run dr list/);
   });
 });

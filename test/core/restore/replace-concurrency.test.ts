@@ -5,7 +5,7 @@
  */
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { replaceTablesFromSource, type ReplaceTablesResult } from '../../../core/restore/replace.ts';
+import { type ReplaceTablesResult, replaceTablesFromSource } from '../../../core/restore/replace.ts';
 import { createDatabase, dropDatabase, pgUrl, uniqueName, withClient } from '../../../fixtures/pg.ts';
 
 const source = uniqueName('dr_csrc');
@@ -15,8 +15,10 @@ const TABLE = `CREATE TABLE ticks (id int NOT NULL, time timestamptz NOT NULL, p
 
 beforeAll(async () => {
   await createDatabase(source);
-  await withClient(source, (c) => c.query(`${TABLE};
-    INSERT INTO ticks SELECT g, '2026-01-10T00:00:00Z'::timestamptz + g * interval '1 hour', g FROM generate_series(1, 48) g`));
+  await withClient(source, (c) =>
+    c.query(`${TABLE};
+    INSERT INTO ticks SELECT g, '2026-01-10T00:00:00Z'::timestamptz + g * interval '1 hour', g FROM generate_series(1, 48) g`),
+  );
 });
 
 afterAll(async () => {
@@ -36,18 +38,28 @@ async function target(): Promise<string> {
  * Runs `restore` while another session holds an uncommitted insert of tick 99 (at `time`), and
  * commits that insert as soon as the restore waits for a lock (or has finished without waiting).
  */
-async function restoreWhileWriting(db: string, time: string, restore: () => Promise<ReplaceTablesResult>): Promise<ReplaceTablesResult> {
+async function restoreWhileWriting(
+  db: string,
+  time: string,
+  restore: () => Promise<ReplaceTablesResult>,
+): Promise<ReplaceTablesResult> {
   const writer = new pg.Client({ connectionString: pgUrl(db) });
   await writer.connect();
   try {
     await writer.query('BEGIN');
     await writer.query(`INSERT INTO ticks VALUES (99, $1, 99)`, [time]);
     let settled = false;
-    const running = restore().finally(() => { settled = true; });
+    const running = restore().finally(() => {
+      settled = true;
+    });
     running.catch(() => {});
     for (;;) {
-      const waiting = await withClient('postgres', (c) => c.query<{ n: string }>(
-        `SELECT count(*) AS n FROM pg_locks l JOIN pg_database d ON d.oid = l.database WHERE NOT l.granted AND d.datname = $1`, [db]));
+      const waiting = await withClient('postgres', (c) =>
+        c.query<{ n: string }>(
+          `SELECT count(*) AS n FROM pg_locks l JOIN pg_database d ON d.oid = l.database WHERE NOT l.granted AND d.datname = $1`,
+          [db],
+        ),
+      );
       if (settled || Number(waiting.rows[0].n) > 0) break;
       await new Promise((r) => setTimeout(r, 20));
     }
@@ -58,26 +70,36 @@ async function restoreWhileWriting(db: string, time: string, restore: () => Prom
   }
 }
 
-const ids = (db: string, sql: string) => withClient(db, async (c) => (await c.query<{ id: number }>(sql)).rows.map((r) => r.id));
+const ids = (db: string, sql: string) =>
+  withClient(db, async (c) => (await c.query<{ id: number }>(sql)).rows.map((r) => r.id));
 
 describe('replaceTables with a concurrent writer on the target', () => {
   it('whole table: a row committed while the restore runs ends up in the safety table, not deleted unsaved', async () => {
     const db = await target();
-    const result = await restoreWhileWriting(db, '2026-01-11T00:30:00Z', () => replaceTablesFromSource({
-      sourceUrl: pgUrl(source), targetUrl: pgUrl(db), tables: [{ schema: 'public', name: 'ticks' }],
-    }));
+    const result = await restoreWhileWriting(db, '2026-01-11T00:30:00Z', () =>
+      replaceTablesFromSource({
+        sourceUrl: pgUrl(source),
+        targetUrl: pgUrl(db),
+        tables: [{ schema: 'public', name: 'ticks' }],
+      }),
+    );
     const safety = result.tables[0].safetyTable!;
     expect(await ids(db, `SELECT id FROM ${safety} WHERE id = 99`)).toEqual([99]);
     expect(result.tables[0].rowsReplaced).toBe(49);
     expect(await ids(db, 'SELECT count(*)::int AS id FROM ticks')).toEqual([48]);
   });
 
-  it('range: a row committed into the range while the restore runs is saved, and the range equals the backup\'s', async () => {
+  it("range: a row committed into the range while the restore runs is saved, and the range equals the backup's", async () => {
     const db = await target();
     const range = { since: '2026-01-11T00:00:00Z', until: '2026-01-12T00:00:00Z' };
-    const result = await restoreWhileWriting(db, '2026-01-11T00:30:00Z', () => replaceTablesFromSource({
-      sourceUrl: pgUrl(source), targetUrl: pgUrl(db), tables: [{ schema: 'public', name: 'ticks', timeColumn: 'time' }], range,
-    }));
+    const result = await restoreWhileWriting(db, '2026-01-11T00:30:00Z', () =>
+      replaceTablesFromSource({
+        sourceUrl: pgUrl(source),
+        targetUrl: pgUrl(db),
+        tables: [{ schema: 'public', name: 'ticks', timeColumn: 'time' }],
+        range,
+      }),
+    );
     const inRange = `SELECT id FROM ticks WHERE time >= '${range.since}' AND time < '${range.until}' ORDER BY id`;
     expect(await ids(db, inRange)).toEqual(await ids(source, inRange));
     expect(await ids(db, `SELECT id FROM ${result.tables[0].safetyTable!} WHERE id = 99`)).toEqual([99]);

@@ -4,7 +4,12 @@ import { JOB_COMMANDS } from '../../../core/contract.ts';
 import { InvalidRestoreRequest, parseRestoreRequest, restoreJobRequest } from '../../../core/restore/request.ts';
 
 const databases = ['crypto_stock', 'market_ticks'];
-const base = { database: 'crypto_stock', mode: 'pitr', at: '2026-01-15T14:30:00Z', target: { database: 'crypto_stock_at_1430' } };
+const base = {
+  database: 'crypto_stock',
+  mode: 'pitr',
+  at: '2026-01-15T14:30:00Z',
+  target: { database: 'crypto_stock_at_1430' },
+};
 
 function problems(raw: unknown): readonly string[] {
   try {
@@ -19,11 +24,18 @@ function problems(raw: unknown): readonly string[] {
 describe('restore request mode "pitr"', () => {
   it('restores a whole database at a time: --at only, no --backup (pgBackRest picks the base backup)', () => {
     const request = parseRestoreRequest(base, { databases });
-    expect(restoreJobRequest(request)).toEqual({ database: 'crypto_stock', targetDatabase: 'crypto_stock_at_1430', args: ['--at', '2026-01-15T14:30:00Z'] });
+    expect(restoreJobRequest(request)).toEqual({
+      database: 'crypto_stock',
+      targetDatabase: 'crypto_stock_at_1430',
+      args: ['--at', '2026-01-15T14:30:00Z'],
+    });
   });
 
   it('passes --overwrite for a whole-database restore into production only when asked', () => {
-    const request = parseRestoreRequest({ ...base, target: { database: 'crypto_stock', overwrite: true, confirm: 'crypto_stock' } }, { databases });
+    const request = parseRestoreRequest(
+      { ...base, target: { database: 'crypto_stock', overwrite: true, confirm: 'crypto_stock' } },
+      { databases },
+    );
     expect(restoreJobRequest(request).args).toEqual(['--at', '2026-01-15T14:30:00Z', '--overwrite']);
     expect(problems({ ...base, target: { database: 'market_ticks' } })).toEqual([
       'target.overwrite: target.database "market_ticks" is a production database and this restore restores the database (or the named tables, or a range of their rows) as it was at a point in time there; set "overwrite": true to do that deliberately, or restore into another name such as "crypto_stock_restored"',
@@ -32,10 +44,34 @@ describe('restore request mode "pitr"', () => {
 
   it('restores named tables, or a range of their rows, as they were at the time (a bare date is UTC midnight)', () => {
     const tables = parseRestoreRequest({ ...base, tables: ['candles', 'public.indicators'] }, { databases });
-    expect(restoreJobRequest(tables).args).toEqual(['--at', '2026-01-15T14:30:00Z', '--tables', 'candles,public.indicators']);
-    const range = parseRestoreRequest({ ...base, at: '2026-01-16', tables: ['candles'], since: '2026-01-01', until: '2026-02-01T00:00:00Z', timeColumn: 'bucket' }, { databases });
+    expect(restoreJobRequest(tables).args).toEqual([
+      '--at',
+      '2026-01-15T14:30:00Z',
+      '--tables',
+      'candles,public.indicators',
+    ]);
+    const range = parseRestoreRequest(
+      {
+        ...base,
+        at: '2026-01-16',
+        tables: ['candles'],
+        since: '2026-01-01',
+        until: '2026-02-01T00:00:00Z',
+        timeColumn: 'bucket',
+      },
+      { databases },
+    );
     expect(restoreJobRequest(range).args).toEqual([
-      '--at', '2026-01-16T00:00:00Z', '--tables', 'candles', '--since', '2026-01-01T00:00:00Z', '--until', '2026-02-01T00:00:00Z', '--time-column', 'bucket',
+      '--at',
+      '2026-01-16T00:00:00Z',
+      '--tables',
+      'candles',
+      '--since',
+      '2026-01-01T00:00:00Z',
+      '--until',
+      '2026-02-01T00:00:00Z',
+      '--time-column',
+      'bucket',
     ]);
     // Every flag is one the job allows; --pitr and --stanza never are (the task definition sets them).
     const allowed: readonly string[] = JOB_COMMANDS.restore;
@@ -70,8 +106,8 @@ describe('restore request mode "pitr"', () => {
   });
 
   it('refuses "at" in the logical modes, pointing to mode "pitr"', () => {
-    expect(problems({ database: 'crypto_stock', mode: 'full', at: '2026-01-15T14:30:00Z', target: { database: 'x' } })).toEqual([
-      'at: not used by mode "full" (it restores the whole database); remove it, or use "mode": "pitr"',
-    ]);
+    expect(
+      problems({ database: 'crypto_stock', mode: 'full', at: '2026-01-15T14:30:00Z', target: { database: 'x' } }),
+    ).toEqual(['at: not used by mode "full" (it restores the whole database); remove it, or use "mode": "pitr"']);
   });
 });

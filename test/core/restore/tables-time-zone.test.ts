@@ -19,11 +19,13 @@ let repo: Repository;
 
 beforeAll(async () => {
   await createDatabase(source);
-  await withClient(source, (c) => c.query(`
+  await withClient(source, (c) =>
+    c.query(`
     CREATE TABLE readings (time timestamp NOT NULL, v int NOT NULL) PARTITION BY RANGE (time);
     CREATE TABLE readings_2026_01 PARTITION OF readings FOR VALUES FROM ('2026-01-01') TO ('2026-02-01');
     CREATE TABLE readings_2026_02 PARTITION OF readings FOR VALUES FROM ('2026-02-01') TO ('2026-03-01');
-    INSERT INTO readings SELECT t, 1 FROM generate_series(timestamp '2026-01-31 22:00', timestamp '2026-02-01 02:00', interval '10 minutes') t`));
+    INSERT INTO readings SELECT t, 1 FROM generate_series(timestamp '2026-01-31 22:00', timestamp '2026-02-01 02:00', interval '10 minutes') t`),
+  );
   repoDir = await mkdtemp(join(tmpdir(), 'dr-tzrepo-'));
   repo = openRepository(`file://${repoDir}`);
   await runBackup({ db: pgUrl(source), repository: repo, jobs: 1 });
@@ -46,13 +48,38 @@ describe('range restore in a non-UTC session', () => {
     // UTC+3: read in this zone, the range lies wholly in February's partition.
     process.env.PGOPTIONS = '-c TimeZone=Etc/GMT-3';
     try {
-      await runTableRestore({ repository: repo, backup: 'latest', target: pgUrl(name), tables: ['readings'], since, until, timeColumn: 'time', jobs: 1 });
+      await runTableRestore({
+        repository: repo,
+        backup: 'latest',
+        target: pgUrl(name),
+        tables: ['readings'],
+        since,
+        until,
+        timeColumn: 'time',
+        jobs: 1,
+      });
     } finally {
       if (previous === undefined) delete process.env.PGOPTIONS;
       else process.env.PGOPTIONS = previous;
     }
-    const rows = await withClient(name, async (c) => (await c.query<{ t: string; v: number }>(
-      `SELECT to_char(time, 'YYYY-MM-DD HH24:MI') AS t, v FROM readings WHERE time >= '2026-01-31 23:30' AND time < '2026-02-01 00:30' ORDER BY time`)).rows);
-    expect(rows).toEqual(['2026-01-31 23:30', '2026-01-31 23:40', '2026-01-31 23:50', '2026-02-01 00:00', '2026-02-01 00:10', '2026-02-01 00:20'].map((t) => ({ t, v: 1 })));
+    const rows = await withClient(
+      name,
+      async (c) =>
+        (
+          await c.query<{ t: string; v: number }>(
+            `SELECT to_char(time, 'YYYY-MM-DD HH24:MI') AS t, v FROM readings WHERE time >= '2026-01-31 23:30' AND time < '2026-02-01 00:30' ORDER BY time`,
+          )
+        ).rows,
+    );
+    expect(rows).toEqual(
+      [
+        '2026-01-31 23:30',
+        '2026-01-31 23:40',
+        '2026-01-31 23:50',
+        '2026-02-01 00:00',
+        '2026-02-01 00:10',
+        '2026-02-01 00:20',
+      ].map((t) => ({ t, v: 1 })),
+    );
   });
 });

@@ -6,7 +6,12 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { DrError } from '../../../core/errors.ts';
 import { runTableRestore } from '../../../core/restore/tables.ts';
-import { type TimescaleFixture, timescaleBackupAndRestore, timescaleUrl, withTimescaleClient } from '../../support/timescale.ts';
+import {
+  type TimescaleFixture,
+  timescaleBackupAndRestore,
+  timescaleUrl,
+  withTimescaleClient,
+} from '../../support/timescale.ts';
 
 let fx: TimescaleFixture;
 
@@ -19,17 +24,29 @@ afterAll(async () => {
 });
 
 const count = (database: string, where = 'true') =>
-  withTimescaleClient(database, async (c) => Number((await c.query(`SELECT count(*) AS n FROM candles WHERE ${where}`)).rows[0].n));
+  withTimescaleClient(database, async (c) =>
+    Number((await c.query(`SELECT count(*) AS n FROM candles WHERE ${where}`)).rows[0].n),
+  );
 
 const restore = (target: string, extra: { since: string; until: string; merge?: boolean; replaceNewer?: boolean }) =>
-  runTableRestore({ repository: fx.repo, backup: fx.manifest.id, target: timescaleUrl(target), tables: ['candles'], noOwner: true, ...extra });
+  runTableRestore({
+    repository: fx.repo,
+    backup: fx.manifest.id,
+    target: timescaleUrl(target),
+    tables: ['candles'],
+    noOwner: true,
+    ...extra,
+  });
 
 const COMPRESSED_DAY = { since: '2025-10-10T00:00:00Z', until: '2025-10-11T00:00:00Z' };
 const inRange = (r: { since: string; until: string }) => `time >= '${r.since}' AND time < '${r.until}'`;
 
 describe('hypertable range restore past the backup', () => {
   it('refuses a range holding newer target rows, then --merge inserts only what is missing and keeps them', async () => {
-    const max = await withTimescaleClient(fx.source, async (c) => (await c.query<{ t: Date }>('SELECT max(time) AS t FROM candles')).rows[0].t);
+    const max = await withTimescaleClient(
+      fx.source,
+      async (c) => (await c.query<{ t: Date }>('SELECT max(time) AS t FROM candles')).rows[0].t,
+    );
     const day = new Date(Date.UTC(max.getUTCFullYear(), max.getUTCMonth(), max.getUTCDate()));
     const range = { since: day.toISOString(), until: new Date(day.getTime() + 2 * 86_400_000).toISOString() };
     const target = await fx.clone(`
@@ -55,9 +72,15 @@ describe('hypertable range restore past the backup', () => {
     const result = await restore(target, { ...COMPRESSED_DAY, merge: true });
     expect(result.tables[0]).toMatchObject({ rowsRestored: lost, rowsReplaced: 0 });
     expect(await count(target, inRange(COMPRESSED_DAY))).toBe(await count(fx.source, inRange(COMPRESSED_DAY)));
-    const uncompressed = await withTimescaleClient(target, async (c) => (await c.query(`
+    const uncompressed = await withTimescaleClient(
+      target,
+      async (c) =>
+        (
+          await c.query(`
       SELECT count(*)::int AS n FROM timescaledb_information.chunks WHERE hypertable_name = 'candles'
-         AND range_start <= '${COMPRESSED_DAY.since}' AND range_end > '${COMPRESSED_DAY.since}' AND NOT is_compressed`)).rows[0].n);
+         AND range_start <= '${COMPRESSED_DAY.since}' AND range_end > '${COMPRESSED_DAY.since}' AND NOT is_compressed`)
+        ).rows[0].n,
+    );
     expect(uncompressed).toBe(0);
   });
 });

@@ -21,13 +21,29 @@ const family = (name: string, sequences: string[] = []) => ({
 describe('dataEntries', () => {
   it('picks the data entries of the table and its sequences by exact name', () => {
     expect(dataEntries(toc, family('alerts', ['alerts_id_seq'])).map((e) => e.dumpId)).toEqual([3403, 3405]);
-    expect(dataEntries(toc, { ...family('candles_2026_01'), members: [{ schema: 'public', name: 'candles_2026_01' }, { schema: 'public', name: 'candles_2026_02' }] }).map((e) => e.dumpId)).toEqual([3401, 3402]);
+    expect(
+      dataEntries(toc, {
+        ...family('candles_2026_01'),
+        members: [
+          { schema: 'public', name: 'candles_2026_01' },
+          { schema: 'public', name: 'candles_2026_02' },
+        ],
+      }).map((e) => e.dumpId),
+    ).toEqual([3401, 3402]);
   });
 
-  it('refuses a name that a table with a space in its name makes ambiguous, rather than loading that table\'s rows', () => {
+  it("refuses a name that a table with a space in its name makes ambiguous, rather than loading that table's rows", () => {
     const toc2 = [...toc, ...parseTocList('3406; 0 16420 TABLE DATA public candles root\n')];
-    const err = (() => { try { dataEntries(toc2, family('candles')); } catch (e) { return e; } })();
+    const err = (() => {
+      try {
+        dataEntries(toc2, family('candles'));
+      } catch (e) {
+        return e;
+      }
+    })();
     expect(err).toBeInstanceOf(DrError);
-    expect((err as DrError).oneLine()).toMatch(/^the backup's table of contents has 2 data entries that may belong to public\.candles \("public candles x root", "public candles root"\); .*restore the whole database/);
+    expect((err as DrError).oneLine()).toMatch(
+      /^the backup's table of contents has 2 data entries that may belong to public\.candles \("public candles x root", "public candles root"\); .*restore the whole database/,
+    );
   });
 });

@@ -8,10 +8,10 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { runBackup } from '../../../core/backup/backup.ts';
 import { readManifest } from '../../../core/repository/backups.ts';
 import { openRepository } from '../../../core/repository/index.ts';
-import { describeFailure, verifyAgainstManifest, type VerifyResult } from '../../../core/verify/verify.ts';
-import { backupAndRestore, type RestoredFixture } from '../../support/restored.ts';
+import { describeFailure, type VerifyResult, verifyAgainstManifest } from '../../../core/verify/verify.ts';
 import { pgUrl } from '../../../fixtures/pg.ts';
 import { runDr } from '../../support/cli.ts';
+import { backupAndRestore, type RestoredFixture } from '../../support/restored.ts';
 import { type TimescaleFixture, timescaleBackupAndRestore, timescaleUrl } from '../../support/timescale.ts';
 
 /** Each change, and what verify must say about it. */
@@ -19,29 +19,63 @@ const CHANGES: { what: string; sql: string; check: string; says: RegExp }[] = [
   {
     what: 'a candles value changed (same count, same MAX(time))',
     sql: `UPDATE candles SET close = close + 1 WHERE symbol_id = 2 AND time = (SELECT max(time) FROM candles WHERE symbol_id = 2)`,
-    check: 'content', says: /content of public\.candles differs from the backup: /,
+    check: 'content',
+    says: /content of public\.candles differs from the backup: /,
   },
   {
     what: 'an ml_features jsonb value changed',
     sql: `UPDATE ml_features SET features = features || '{"momentum": 9}' WHERE id = (SELECT min(id) FROM ml_features)`,
-    check: 'content', says: /content of public\.ml_features differs from the backup: \d{4}-\d{2}-\d{2}: 1\d* rows, backup has 1\d* \(contents differ\)/,
+    check: 'content',
+    says: /content of public\.ml_features differs from the backup: \d{4}-\d{2}-\d{2}: 1\d* rows, backup has 1\d* \(contents differ\)/,
   },
   {
     what: 'a value of the quoted unicode table changed',
     sql: `UPDATE "Reporting"."Daily Summary" SET "Note" = 'Clôture modifiée' WHERE "Day" = (SELECT min("Day") FROM "Reporting"."Daily Summary") AND "Note" IS NOT NULL`,
-    check: 'content', says: /content of "Reporting"\."Daily Summary" differs from the backup: \d{4}-\d{2}-\d{2}: \d+ rows, backup has \d+ \(contents differ\)/,
+    check: 'content',
+    says: /content of "Reporting"\."Daily Summary" differs from the backup: \d{4}-\d{2}-\d{2}: \d+ rows, backup has \d+ \(contents differ\)/,
   },
-  { what: 'a dropped trigger', sql: 'DROP TRIGGER alerts_audit ON alerts', check: 'trigger', says: /trigger public\.alerts\.alerts_audit is missing/ },
+  {
+    what: 'a dropped trigger',
+    sql: 'DROP TRIGGER alerts_audit ON alerts',
+    check: 'trigger',
+    says: /trigger public\.alerts\.alerts_audit is missing/,
+  },
   {
     what: 'a replaced function body',
     sql: `CREATE OR REPLACE FUNCTION audit_alert_change() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN RETURN NEW; END $$`,
-    check: 'routine', says: /routine audit_alert_change\(\) differs/,
+    check: 'routine',
+    says: /routine audit_alert_change\(\) differs/,
   },
-  { what: 'a renamed enum value', sql: `ALTER TYPE alert_severity RENAME VALUE 'info' TO 'notice'`, check: 'enum', says: /enum alert_severity differs: notice, warning, critical, backup has info, warning, critical/ },
-  { what: 'a dropped column', sql: 'ALTER TABLE ml_features DROP COLUMN score', check: 'column', says: /column public\.ml_features\.score is missing/ },
-  { what: 'a changed column type', sql: 'ALTER TABLE audit_logs ALTER COLUMN actor TYPE varchar(100)', check: 'column', says: /column public\.audit_logs\.actor type character varying\(100\), backup has text/ },
-  { what: 'a dropped default', sql: 'ALTER TABLE alerts ALTER COLUMN acknowledged DROP DEFAULT', check: 'column', says: /column public\.alerts\.acknowledged default none, backup has false/ },
-  { what: 'a dropped NOT NULL', sql: 'ALTER TABLE alerts ALTER COLUMN message DROP NOT NULL', check: 'column', says: /column public\.alerts\.message no NOT NULL, backup has NOT NULL/ },
+  {
+    what: 'a renamed enum value',
+    sql: `ALTER TYPE alert_severity RENAME VALUE 'info' TO 'notice'`,
+    check: 'enum',
+    says: /enum alert_severity differs: notice, warning, critical, backup has info, warning, critical/,
+  },
+  {
+    what: 'a dropped column',
+    sql: 'ALTER TABLE ml_features DROP COLUMN score',
+    check: 'column',
+    says: /column public\.ml_features\.score is missing/,
+  },
+  {
+    what: 'a changed column type',
+    sql: 'ALTER TABLE audit_logs ALTER COLUMN actor TYPE varchar(100)',
+    check: 'column',
+    says: /column public\.audit_logs\.actor type character varying\(100\), backup has text/,
+  },
+  {
+    what: 'a dropped default',
+    sql: 'ALTER TABLE alerts ALTER COLUMN acknowledged DROP DEFAULT',
+    check: 'column',
+    says: /column public\.alerts\.acknowledged default none, backup has false/,
+  },
+  {
+    what: 'a dropped NOT NULL',
+    sql: 'ALTER TABLE alerts ALTER COLUMN message DROP NOT NULL',
+    check: 'column',
+    says: /column public\.alerts\.message no NOT NULL, backup has NOT NULL/,
+  },
 ];
 
 const failures = (r: VerifyResult) => r.checks.filter((c) => !c.passed);
@@ -70,11 +104,13 @@ for (const sample of ['plain', 'TimescaleDB'] as const) {
       await cleanup();
     });
 
-    it('passes a faithful restore, with every table\'s content compared', async () => {
+    it("passes a faithful restore, with every table's content compared", async () => {
       const result = await verify(restored);
       expect(failures(result)).toEqual([]);
       expect(result.content).toEqual({ method: 'fingerprints', countsOnly: [] });
-      expect(result.checks.filter((c) => c.name === 'content').map((c) => c.object)).toEqual(expect.arrayContaining(['public.candles', 'public.ml_features', '"Reporting"."Daily Summary"']));
+      expect(result.checks.filter((c) => c.name === 'content').map((c) => c.object)).toEqual(
+        expect.arrayContaining(['public.candles', 'public.ml_features', '"Reporting"."Daily Summary"']),
+      );
     });
 
     for (const change of CHANGES) {
@@ -83,7 +119,10 @@ for (const sample of ['plain', 'TimescaleDB'] as const) {
         const failed = failures(result);
         expect(failed.length).toBeGreaterThan(0);
         const named = failed.filter((c) => c.name === change.check).map(describeFailure);
-        expect(named.some((line) => change.says.test(line)), named.join('\n') || failed.map(describeFailure).join('\n')).toBe(true);
+        expect(
+          named.some((line) => change.says.test(line)),
+          named.join('\n') || failed.map(describeFailure).join('\n'),
+        ).toBe(true);
         // Counts and freshness alone would not have seen it.
         expect(failed.filter((c) => c.name === 'row-count' || c.name === 'freshness')).toEqual([]);
       });
@@ -112,7 +151,17 @@ describe('backups without fingerprints', () => {
     const repository = openRepository(fx.repoUrl);
     const backup = await runBackup({ db: pgUrl(fx.source), repository, jobs: 2, fingerprints: false });
     expect((await readManifest(repository, fx.source, backup.id)).fingerprints).toBeUndefined();
-    const cli = await runDr(['verify', '--repo', fx.repoUrl, '--backup', backup.id, '--database', fx.source, '--target', pgUrl(fx.restored)]);
+    const cli = await runDr([
+      'verify',
+      '--repo',
+      fx.repoUrl,
+      '--backup',
+      backup.id,
+      '--database',
+      fx.source,
+      '--target',
+      pgUrl(fx.restored),
+    ]);
     expect(cli.code, cli.stderr).toBe(0);
     expect(cli.stdout).toContain('content: counts only (the backup has no fingerprints)');
   });

@@ -10,8 +10,8 @@ import { StateMachine } from 'aws-local-stepfunctions';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { JobEnv, JobExit, Metrics } from '../../../core/contract.ts';
 import { MANIFEST_SUFFIX } from '../../../core/repository/layout.ts';
+import { createDatabase, dropDatabase, PG_HOST, PG_PORT, uniqueName, withClient } from '../../../fixtures/pg.ts';
 import { BackupWorkflow } from '../../../lib/constructs/workflows/backup-workflow.ts';
-import { PG_HOST, PG_PORT, createDatabase, dropDatabase, uniqueName, withClient } from '../../../fixtures/pg.ts';
 import { createTestBucket, s3Client } from '../../support/s3.ts';
 import { buildStack } from '../helpers.ts';
 import { definitionOf } from './definition.ts';
@@ -19,13 +19,27 @@ import { localJob } from './local-job.ts';
 
 interface LocalWorkflow {
   /** `stoppedFirst`: exit codes of stand-in tasks answered before the local job runs (no process is started for them). */
-  run(input: Record<string, string>, options?: { stoppedFirst?: number[] }): Promise<{ output?: any; error?: { name: string; message: string }; tasks: Record<string, string>[]; logs: string[]; metrics: any[] }>;
+  run(
+    input: Record<string, string>,
+    options?: { stoppedFirst?: number[] },
+  ): Promise<{
+    output?: any;
+    error?: { name: string; message: string };
+    tasks: Record<string, string>[];
+    logs: string[];
+    metrics: any[];
+  }>;
 }
 
 /** Synthesizes the stack for `databases` on the local server and prepares its definition to run locally. */
 function localWorkflow(databases: string[], bucket: string): LocalWorkflow {
   const { template } = buildStack(
-    { databases: databases.map((name) => ({ name, host: PG_HOST, port: PG_PORT, secret: 'test/db' })), sslMode: 'disable', insecureTls: true, backupConcurrency: 2 },
+    {
+      databases: databases.map((name) => ({ name, host: PG_HOST, port: PG_PORT, secret: 'test/db' })),
+      sslMode: 'disable',
+      insecureTls: true,
+      backupConcurrency: 2,
+    },
     // The image is irrelevant here (the job runs as a local process); skip staging the Docker context.
     { jobImage: ecs.ContainerImage.fromRegistry('public.ecr.aws/docker/library/busybox:latest') },
   );
@@ -48,7 +62,11 @@ function localWorkflow(databases: string[], bucket: string): LocalWorkflow {
             [BackupWorkflow.RUN_TASK_STATE]: async (parameters: any) => {
               const code = stoppedFirst.shift();
               if (code === undefined) return job.handler(parameters);
-              return { TaskArn: 'arn:aws:ecs:us-east-1:123456789012:task/local/stand-in', LastStatus: 'STOPPED', Containers: [{ Name: 'dr', ExitCode: code, LastStatus: 'STOPPED' }] };
+              return {
+                TaskArn: 'arn:aws:ecs:us-east-1:123456789012:task/local/stand-in',
+                LastStatus: 'STOPPED',
+                Containers: [{ Name: 'dr', ExitCode: code, LastStatus: 'STOPPED' }],
+              };
             },
             // CloudWatch PutMetricData is mocked (no local CloudWatch): its parameters are recorded.
             [BackupWorkflow.METRIC_STATE]: recordMetric,
@@ -95,17 +113,35 @@ describe('backup workflow executed locally (ECS RunTask replaced by a local job 
 
   it('backs up a database: the execution succeeds, a manifest appears in the bucket and BackupSucceeded is emitted', async () => {
     const { output, error, tasks, logs, metrics } = await localWorkflow([first], bucket).run({ tier: 'weekly' });
-    expect(metrics).toEqual([{
-      Namespace: Metrics.namespace,
-      MetricData: [{ MetricName: Metrics.backupSucceeded, Dimensions: [{ Name: Metrics.dimension, Value: first }], Value: 1, Unit: 'Count' }],
-    }]);
+    expect(metrics).toEqual([
+      {
+        Namespace: Metrics.namespace,
+        MetricData: [
+          {
+            MetricName: Metrics.backupSucceeded,
+            Dimensions: [{ Name: Metrics.dimension, Value: first }],
+            Value: 1,
+            Unit: 'Count',
+          },
+        ],
+      },
+    ]);
     expect(error, logs.join('\n')).toBeUndefined();
     expect(output).toMatchObject({ tier: 'weekly', databases: [first], anyFailed: false });
     expect(tasks).toHaveLength(1);
-    expect(tasks[0]).toMatchObject({ [JobEnv.command]: 'backup', [JobEnv.database]: first, [JobEnv.tier]: 'weekly', [JobEnv.sslMode]: 'disable' });
+    expect(tasks[0]).toMatchObject({
+      [JobEnv.command]: 'backup',
+      [JobEnv.database]: first,
+      [JobEnv.tier]: 'weekly',
+      [JobEnv.sslMode]: 'disable',
+    });
     const keys = await manifestKeys(bucket, first);
-    expect(keys).toEqual([expect.stringMatching(new RegExp(`^backups/${first}/\\d{8}T\\d{6}Z-[0-9a-f]{6}\\.manifest\\.json$`))]);
-    const manifest = JSON.parse(await (await s3Client().send(new GetObjectCommand({ Bucket: bucket, Key: keys[0] }))).Body!.transformToString());
+    expect(keys).toEqual([
+      expect.stringMatching(new RegExp(`^backups/${first}/\\d{8}T\\d{6}Z-[0-9a-f]{6}\\.manifest\\.json$`)),
+    ]);
+    const manifest = JSON.parse(
+      await (await s3Client().send(new GetObjectCommand({ Bucket: bucket, Key: keys[0] }))).Body!.transformToString(),
+    );
     expect(manifest.tier).toBe('weekly');
   });
 
@@ -114,7 +150,10 @@ describe('backup workflow executed locally (ECS RunTask replaced by a local job 
     expect(output).toBeUndefined();
     expect(metrics).toEqual([]);
     expect(logs.join('')).toContain(`database "${missing}" does not exist`);
-    expect(error).toEqual({ name: BackupWorkflow.BACKUPS_FAILED_ERROR, message: expect.stringContaining(`backup failed for ["${missing}"]`) });
+    expect(error).toEqual({
+      name: BackupWorkflow.BACKUPS_FAILED_ERROR,
+      message: expect.stringContaining(`backup failed for ["${missing}"]`),
+    });
     expect(await manifestKeys(bucket, missing)).toEqual([]);
   });
 
@@ -132,19 +171,34 @@ describe('backup workflow executed locally (ECS RunTask replaced by a local job 
 
   it('retries once after a lock timeout (first ECS RunTask replaced by a stand-in task exiting JobExit.lockTimeout, the second by the local job): backed up, the lock timeout counted', async () => {
     const before = (await manifestKeys(bucket, first)).length;
-    const { output, error, tasks, logs, metrics } = await localWorkflow([first], bucket).run({}, { stoppedFirst: [JobExit.lockTimeout] });
+    const { output, error, tasks, logs, metrics } = await localWorkflow([first], bucket).run(
+      {},
+      { stoppedFirst: [JobExit.lockTimeout] },
+    );
     expect(error, logs.join('\n')).toBeUndefined();
     expect(output).toMatchObject({ databases: [first], anyFailed: false });
     expect(tasks).toHaveLength(1);
-    expect(metrics.map((m) => m.MetricData[0].MetricName)).toEqual([Metrics.backupLockTimeouts, Metrics.backupSucceeded]);
+    expect(metrics.map((m) => m.MetricData[0].MetricName)).toEqual([
+      Metrics.backupLockTimeouts,
+      Metrics.backupSucceeded,
+    ]);
     expect(metrics[0].MetricData[0].Dimensions).toEqual([{ Name: Metrics.dimension, Value: first }]);
     expect(await manifestKeys(bucket, first)).toHaveLength(before + 1);
   });
 
   it('fails the database after a second lock timeout, naming it; the task ran twice, no more (ECS RunTask replaced by stand-in tasks)', async () => {
-    const { error, metrics } = await localWorkflow([first], bucket).run({}, { stoppedFirst: [JobExit.lockTimeout, JobExit.lockTimeout, 0] });
-    expect(error).toEqual({ name: BackupWorkflow.BACKUPS_FAILED_ERROR, message: expect.stringContaining(`backup failed for ["${first}"]`) });
-    expect(metrics.map((m) => m.MetricData[0].MetricName)).toEqual([Metrics.backupLockTimeouts, Metrics.backupLockTimeouts]);
+    const { error, metrics } = await localWorkflow([first], bucket).run(
+      {},
+      { stoppedFirst: [JobExit.lockTimeout, JobExit.lockTimeout, 0] },
+    );
+    expect(error).toEqual({
+      name: BackupWorkflow.BACKUPS_FAILED_ERROR,
+      message: expect.stringContaining(`backup failed for ["${first}"]`),
+    });
+    expect(metrics.map((m) => m.MetricData[0].MetricName)).toEqual([
+      Metrics.backupLockTimeouts,
+      Metrics.backupLockTimeouts,
+    ]);
   });
 
   it('does not retry other failures (ECS RunTask replaced by a stand-in task exiting 1)', async () => {
@@ -158,7 +212,11 @@ describe('backup workflow executed locally (ECS RunTask replaced by a local job 
     const shrinking = uniqueName('sfn_shrink');
     await createDatabase(shrinking);
     try {
-      await withClient(shrinking, (c) => c.query('CREATE TABLE kept (id int); CREATE TABLE alerts (id int); INSERT INTO kept VALUES (1); INSERT INTO alerts VALUES (1)'));
+      await withClient(shrinking, (c) =>
+        c.query(
+          'CREATE TABLE kept (id int); CREATE TABLE alerts (id int); INSERT INTO kept VALUES (1); INSERT INTO alerts VALUES (1)',
+        ),
+      );
       const full = await localWorkflow([shrinking], bucket).run({});
       expect(full.error, full.logs.join('\n')).toBeUndefined();
       await withClient(shrinking, (c) => c.query('DROP TABLE alerts'));

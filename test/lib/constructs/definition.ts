@@ -15,7 +15,8 @@ export function resolveTokens(value: unknown): string {
   const o = value as Record<string, any>;
   if ('Fn::Join' in o) return (o['Fn::Join'][1] as unknown[]).map(resolveTokens).join(o['Fn::Join'][0]);
   if ('Ref' in o) return PSEUDO[o.Ref] ?? `arn:aws:dummy:us-east-1:123456789012:ref/${o.Ref}`;
-  if ('Fn::GetAtt' in o) return `arn:aws:dummy:us-east-1:123456789012:getatt/${o['Fn::GetAtt'][0]}/${o['Fn::GetAtt'][1]}`;
+  if ('Fn::GetAtt' in o)
+    return `arn:aws:dummy:us-east-1:123456789012:getatt/${o['Fn::GetAtt'][0]}/${o['Fn::GetAtt'][1]}`;
   throw new Error(`cannot resolve ${JSON.stringify(value)}`);
 }
 
@@ -24,8 +25,14 @@ export function resolveTokens(value: unknown): string {
  * construct id, e.g. 'BackupWorkflow'), or the template's only one when `construct` is omitted.
  */
 export function definitionOf(template: Template, construct?: string): Record<string, any> {
-  const all = Object.entries(template.findResources('AWS::StepFunctions::StateMachine')) as [string, { Properties: { DefinitionString: unknown } }][];
+  const all = Object.entries(template.findResources('AWS::StepFunctions::StateMachine')) as [
+    string,
+    { Properties: { DefinitionString: unknown } },
+  ][];
   const machines = construct === undefined ? all : all.filter(([logicalId]) => logicalId.includes(construct));
-  if (machines.length !== 1) throw new Error(`expected one state machine${construct ? ` of ${construct}` : ''}, found ${machines.length}: ${all.map(([id]) => id).join(', ')}`);
+  if (machines.length !== 1)
+    throw new Error(
+      `expected one state machine${construct ? ` of ${construct}` : ''}, found ${machines.length}: ${all.map(([id]) => id).join(', ')}`,
+    );
   return JSON.parse(resolveTokens(machines[0][1].Properties.DefinitionString));
 }

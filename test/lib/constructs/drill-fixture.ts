@@ -33,7 +33,8 @@ export function drillFixture(
     // The image is irrelevant here (the job runs as a local process); skip staging the Docker context.
     image: ecs.ContainerImage.fromRegistry('public.ecr.aws/docker/library/busybox:latest'),
   });
-  const fn = (name: string) => lambda.Function.fromFunctionArn(stack, name, `arn:aws:lambda:us-east-1:123456789012:function:${name}`);
+  const fn = (name: string) =>
+    lambda.Function.fromFunctionArn(stack, name, `arn:aws:lambda:us-east-1:123456789012:function:${name}`);
   const workflow = new DrillWorkflow(stack, 'DrillWorkflow', {
     ...job.restoreTask(),
     vault,

@@ -10,13 +10,23 @@ import { GetObjectCommand, ListObjectsV2Command } from '@aws-sdk/client-s3';
 import { StateMachine } from 'aws-local-stepfunctions';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { DrillCleanupEnv, JobEnv, Metrics, ReportEnv, VerifyEnv } from '../../../core/contract.ts';
+import {
+  createDatabase,
+  databaseExists,
+  dropDatabase,
+  PG_HOST,
+  PG_PORT,
+  PG_USER,
+  pgUrl,
+  uniqueName,
+  withClient,
+} from '../../../fixtures/pg.ts';
 import { createSampleDatabase } from '../../../fixtures/sample-database.ts';
 import { createDrillCleanupHandler } from '../../../lambdas/drill-cleanup/handler.ts';
 import { createHandler as createReportHandler } from '../../../lambdas/drill-report/handler.ts';
 import { createVerifyHandler } from '../../../lambdas/verify/handler.ts';
 import { DrillWorkflow } from '../../../lib/constructs/workflows/drill-workflow.ts';
 import { runDr } from '../../support/cli.ts';
-import { PG_HOST, PG_PORT, PG_USER, createDatabase, databaseExists, dropDatabase, pgUrl, uniqueName, withClient } from '../../../fixtures/pg.ts';
 import { createTestBucket, s3Client, s3Env, useS3Env } from '../../support/s3.ts';
 import { definitionOf } from './definition.ts';
 import { drillFixture } from './drill-fixture.ts';
@@ -63,38 +73,52 @@ async function runDrill(databases: string[], bucket: string, sabotage: Sabotage 
   const published: DrillRun['published'] = [];
   const emf: DrillRun['emf'] = [];
   const getSecret = async () => JSON.stringify({ username: PG_USER, password: '', host: PG_HOST, port: PG_PORT });
-  const verify = createVerifyHandler({ getSecret, env: { [VerifyEnv.repo]: repo, [VerifyEnv.secretArn]: SECRET_ARN, [VerifyEnv.sslMode]: 'disable' } });
-  const cleanup = createDrillCleanupHandler({ getSecret, env: { [DrillCleanupEnv.secretArn]: SECRET_ARN, [DrillCleanupEnv.sslMode]: 'disable' } });
+  const verify = createVerifyHandler({
+    getSecret,
+    env: { [VerifyEnv.repo]: repo, [VerifyEnv.secretArn]: SECRET_ARN, [VerifyEnv.sslMode]: 'disable' },
+  });
+  const cleanup = createDrillCleanupHandler({
+    getSecret,
+    env: { [DrillCleanupEnv.secretArn]: SECRET_ARN, [DrillCleanupEnv.sslMode]: 'disable' },
+  });
   const report = createReportHandler({
     env: { [ReportEnv.repo]: repo, [ReportEnv.topicArn]: TOPIC_ARN },
-    sns: { send: async (command: any) => { published.push(command.input); return {}; } } as any,
+    sns: {
+      send: async (command: any) => {
+        published.push(command.input);
+        return {};
+      },
+    } as any,
     print: (line) => emf.push(JSON.parse(line)),
   });
   const record = (state: string, fn: (input: any) => Promise<any>) => async (input: any) => {
     calls.push({ state, input });
     return fn(input);
   };
-  const execution = machine.run({}, {
-    overrides: {
-      taskResourceLocalHandlers: {
-        [DrillWorkflow.DROP_LEFTOVER_STATE]: record(DrillWorkflow.DROP_LEFTOVER_STATE, asLambda(cleanup)),
-        [DrillWorkflow.RESTORE_STATE]: record(DrillWorkflow.RESTORE_STATE, async (parameters) => {
-          const result = await job.handler(parameters);
-          const env = job.runs.at(-1)!.env;
-          await sabotage.afterRestore?.(env[JobEnv.targetDatabase]);
-          return result;
-        }),
-        // A real GetObject on s3rver; the vault's name is a deploy-time token, so the test bucket is read.
-        [DrillWorkflow.READ_RESULT_STATE]: record(DrillWorkflow.READ_RESULT_STATE, async (parameters) => {
-          const got = await s3Client().send(new GetObjectCommand({ Bucket: bucket, Key: parameters.Key }));
-          return { Body: await got.Body!.transformToString(), ContentType: got.ContentType };
-        }),
-        [DrillWorkflow.VERIFY_STATE]: record(DrillWorkflow.VERIFY_STATE, asLambda(verify)),
-        [DrillWorkflow.CLEANUP_STATE]: record(DrillWorkflow.CLEANUP_STATE, asLambda(cleanup)),
-        [DrillWorkflow.REPORT_STATE]: record(DrillWorkflow.REPORT_STATE, asLambda(report)),
+  const execution = machine.run(
+    {},
+    {
+      overrides: {
+        taskResourceLocalHandlers: {
+          [DrillWorkflow.DROP_LEFTOVER_STATE]: record(DrillWorkflow.DROP_LEFTOVER_STATE, asLambda(cleanup)),
+          [DrillWorkflow.RESTORE_STATE]: record(DrillWorkflow.RESTORE_STATE, async (parameters) => {
+            const result = await job.handler(parameters);
+            const env = job.runs.at(-1)!.env;
+            await sabotage.afterRestore?.(env[JobEnv.targetDatabase]);
+            return result;
+          }),
+          // A real GetObject on s3rver; the vault's name is a deploy-time token, so the test bucket is read.
+          [DrillWorkflow.READ_RESULT_STATE]: record(DrillWorkflow.READ_RESULT_STATE, async (parameters) => {
+            const got = await s3Client().send(new GetObjectCommand({ Bucket: bucket, Key: parameters.Key }));
+            return { Body: await got.Body!.transformToString(), ContentType: got.ContentType };
+          }),
+          [DrillWorkflow.VERIFY_STATE]: record(DrillWorkflow.VERIFY_STATE, asLambda(verify)),
+          [DrillWorkflow.CLEANUP_STATE]: record(DrillWorkflow.CLEANUP_STATE, asLambda(cleanup)),
+          [DrillWorkflow.REPORT_STATE]: record(DrillWorkflow.REPORT_STATE, asLambda(report)),
+        },
       },
     },
-  });
+  );
   try {
     return { output: await execution.result, job, calls, published, emf };
   } catch (err) {
@@ -137,37 +161,72 @@ describe('drill workflow executed locally (real job process, verify, cleanup and
 
   it('passes: restores the latest backup into drill_<db>_<yyyymmdd>, verifies it, drops it and writes a PASS report', async () => {
     const run = await runDrill([source], bucket);
-    expect(run.error, `${run.job.runs.map((r) => r.output).join('\n')}\n${JSON.stringify(run.calls.at(-1), null, 1)}`).toBeUndefined();
+    expect(
+      run.error,
+      `${run.job.runs.map((r) => r.output).join('\n')}\n${JSON.stringify(run.calls.at(-1), null, 1)}`,
+    ).toBeUndefined();
     expect(run.output).toMatchObject({ anyFailed: false, results: [{ name: source, status: 'PASSED' }] });
     expect(run.calls.map((c) => c.state)).toEqual([
-      DrillWorkflow.DROP_LEFTOVER_STATE, DrillWorkflow.RESTORE_STATE, DrillWorkflow.READ_RESULT_STATE,
-      DrillWorkflow.VERIFY_STATE, DrillWorkflow.CLEANUP_STATE, DrillWorkflow.REPORT_STATE,
+      DrillWorkflow.DROP_LEFTOVER_STATE,
+      DrillWorkflow.RESTORE_STATE,
+      DrillWorkflow.READ_RESULT_STATE,
+      DrillWorkflow.VERIFY_STATE,
+      DrillWorkflow.CLEANUP_STATE,
+      DrillWorkflow.REPORT_STATE,
     ]);
     const env = run.job.runs[0].env;
-    expect(env).toMatchObject({ [JobEnv.command]: 'restore', [JobEnv.database]: source, [JobEnv.targetDatabase]: scratchOf(source), [JobEnv.args]: '["--backup","latest","--hold-timescale-jobs"]' });
+    expect(env).toMatchObject({
+      [JobEnv.command]: 'restore',
+      [JobEnv.database]: source,
+      [JobEnv.targetDatabase]: scratchOf(source),
+      [JobEnv.args]: '["--backup","latest","--hold-timescale-jobs"]',
+    });
     expect(env[JobEnv.secretEnv]).toBe(DrillWorkflow.SCRATCH_SECRET_ENV);
     // Ran on the restore task definition: no Object Lock setting, which only the backup one has.
     expect(env[JobEnv.objectLock]).toBeUndefined();
     const restored = run.job.runs[0].result as any;
     const verifyCall = run.calls.find((c) => c.state === DrillWorkflow.VERIFY_STATE)!;
-    expect(verifyCall.input).toMatchObject({ database: source, backupId: restored.backup.id, targetDatabase: scratchOf(source) });
+    expect(verifyCall.input).toMatchObject({
+      database: source,
+      backupId: restored.backup.id,
+      targetDatabase: scratchOf(source),
+    });
     expect(await databaseExists(scratchOf(source))).toBe(false);
 
     const keys = await reportKeys(bucket, source);
     const json = keys.find((k) => k.endsWith('.json'))!;
-    expect(keys.filter((k) => k.startsWith(`reports/drills/${today()}/`)).map((k) => k.split('.').pop()).sort()).toEqual(['html', 'json', 'md']);
+    expect(
+      keys
+        .filter((k) => k.startsWith(`reports/drills/${today()}/`))
+        .map((k) => k.split('.').pop())
+        .sort(),
+    ).toEqual(['html', 'json', 'md']);
     const reportJson = await readJson(bucket, json);
     expect(reportJson).toMatchObject({ passed: true, database: source });
-    expect(run.published).toEqual([expect.objectContaining({ TopicArn: TOPIC_ARN, Subject: `Restore drill PASS: ${source}` })]);
-    expect(run.emf).toEqual([expect.objectContaining({ [Metrics.dimension]: source, [Metrics.drillPassed]: 1, [Metrics.restoreSeconds]: expect.any(Number) })]);
+    expect(run.published).toEqual([
+      expect.objectContaining({ TopicArn: TOPIC_ARN, Subject: `Restore drill PASS: ${source}` }),
+    ]);
+    expect(run.emf).toEqual([
+      expect.objectContaining({
+        [Metrics.dimension]: source,
+        [Metrics.drillPassed]: 1,
+        [Metrics.restoreSeconds]: expect.any(Number),
+      }),
+    ]);
   }, 180_000);
 
   it('fails verification (rows deleted in the scratch database after the restore): drops the scratch database, reports FAIL naming the check', async () => {
     const before = (await reportKeys(bucket, source)).filter((k) => k.endsWith('.json'));
     const run = await runDrill([source], bucket, {
-      afterRestore: (scratch) => withClient(scratch, async (c) => { await c.query('DELETE FROM audit_logs WHERE id IN (SELECT id FROM audit_logs LIMIT 3)'); }),
+      afterRestore: (scratch) =>
+        withClient(scratch, async (c) => {
+          await c.query('DELETE FROM audit_logs WHERE id IN (SELECT id FROM audit_logs LIMIT 3)');
+        }),
     });
-    expect(run.error).toEqual({ name: DrillWorkflow.DRILLS_FAILED_ERROR, message: expect.stringContaining(`["${source}"]`) });
+    expect(run.error).toEqual({
+      name: DrillWorkflow.DRILLS_FAILED_ERROR,
+      message: expect.stringContaining(`["${source}"]`),
+    });
     const verified = run.calls.find((c) => c.state === DrillWorkflow.VERIFY_STATE);
     expect(verified).toBeDefined();
     expect(run.calls.at(-2)?.state).toBe(DrillWorkflow.CLEANUP_STATE);
@@ -178,7 +237,13 @@ describe('drill workflow executed locally (real job process, verify, cleanup and
     const report = await readJson(bucket, json[0]);
     expect(report.passed).toBe(false);
     expect(JSON.stringify(report.verification)).toContain('public.audit_logs');
-    expect(report.checklist).toContainEqual(expect.objectContaining({ item: 'Row counts match', state: 'fail', detail: expect.stringContaining('audit_logs') }));
+    expect(report.checklist).toContainEqual(
+      expect.objectContaining({
+        item: 'Row counts match',
+        state: 'fail',
+        detail: expect.stringContaining('audit_logs'),
+      }),
+    );
     expect(run.published[0].Subject).toBe(`Restore drill FAIL: ${source}`);
     expect(run.published[0].Message).toContain('audit_logs');
     expect(run.emf[0]).toMatchObject({ [Metrics.drillPassed]: 0 });
@@ -191,15 +256,27 @@ describe('drill workflow executed locally (real job process, verify, cleanup and
       expect(run.error?.name).toBe(DrillWorkflow.DRILLS_FAILED_ERROR);
       expect(run.job.runs[0].exitCode).not.toBe(0);
       expect(run.calls.map((c) => c.state)).toEqual([
-        DrillWorkflow.DROP_LEFTOVER_STATE, DrillWorkflow.RESTORE_STATE, DrillWorkflow.CLEANUP_STATE, DrillWorkflow.REPORT_STATE,
+        DrillWorkflow.DROP_LEFTOVER_STATE,
+        DrillWorkflow.RESTORE_STATE,
+        DrillWorkflow.CLEANUP_STATE,
+        DrillWorkflow.REPORT_STATE,
       ]);
-      expect(run.calls.find((c) => c.state === DrillWorkflow.CLEANUP_STATE)!.input).toEqual({ database: scratchOf(unbacked), host: PG_HOST, port: String(PG_PORT) });
+      expect(run.calls.find((c) => c.state === DrillWorkflow.CLEANUP_STATE)!.input).toEqual({
+        database: scratchOf(unbacked),
+        host: PG_HOST,
+        port: String(PG_PORT),
+      });
       expect(await databaseExists(scratchOf(unbacked))).toBe(false);
       const json = (await reportKeys(bucket, unbacked)).filter((k) => k.endsWith('.json'));
       expect(json).toHaveLength(1);
       const report = await readJson(bucket, json[0]);
       expect(report.passed).toBe(false);
-      expect(report.issues).toEqual([expect.objectContaining({ step: 'restore', message: expect.stringContaining(`no complete backup of ${unbacked}`) })]);
+      expect(report.issues).toEqual([
+        expect.objectContaining({
+          step: 'restore',
+          message: expect.stringContaining(`no complete backup of ${unbacked}`),
+        }),
+      ]);
       expect(report.checklist).toContainEqual(expect.objectContaining({ item: 'Restore completed', state: 'fail' }));
       expect(run.published[0].Subject).toBe(`Restore drill FAIL: ${unbacked}`);
     } finally {

@@ -4,11 +4,11 @@
  * = []); one test bundles the real verify handler, as `cdk synth` does.
  */
 import { existsSync, readdirSync, readFileSync, rmSync } from 'node:fs';
-import * as ecs from 'aws-cdk-lib/aws-ecs';
 import { join } from 'node:path';
 import { App, Duration, Stack } from 'aws-cdk-lib';
 import { Match, Template } from 'aws-cdk-lib/assertions';
 import * as ec2 from 'aws-cdk-lib/aws-ec2';
+import * as ecs from 'aws-cdk-lib/aws-ecs';
 import * as logs from 'aws-cdk-lib/aws-logs';
 import { describe, expect, it } from 'vitest';
 import { DrFunction, type DrFunctionProps } from '../../../lib/constructs/function.ts';
@@ -21,7 +21,12 @@ function synth(props: Partial<DrFunctionProps> & { withVpc?: boolean } = {}, bun
   const stack = new Stack(app, 'FnTest', { env: { account: '123456789012', region: 'eu-west-1' } });
   const { withVpc, ...rest } = props;
   const vpc = withVpc ? new ec2.Vpc(stack, 'Vpc', { maxAzs: 2, natGateways: 1 }) : undefined;
-  const fn = new DrFunction(stack, 'Verify', { name: 'verify', description: 'Verifies a restored database', vpc, ...rest });
+  const fn = new DrFunction(stack, 'Verify', {
+    name: 'verify',
+    description: 'Verifies a restored database',
+    vpc,
+    ...rest,
+  });
   return { app, stack, fn, template: Template.fromStack(stack) };
 }
 
@@ -44,14 +49,23 @@ describe('DrFunction', () => {
 
   it('logs to its own log group, retained three months by default and kept on stack deletion', () => {
     const { template, stack, fn } = synth();
-    template.hasResource('AWS::Logs::LogGroup', { Properties: { RetentionInDays: 90 }, DeletionPolicy: 'Retain', UpdateReplacePolicy: 'Retain' });
+    template.hasResource('AWS::Logs::LogGroup', {
+      Properties: { RetentionInDays: 90 },
+      DeletionPolicy: 'Retain',
+      UpdateReplacePolicy: 'Retain',
+    });
     template.hasResourceProperties('AWS::Lambda::Function', {
       LoggingConfig: { LogGroup: stack.resolve(fn.logGroup.logGroupName) },
     });
   });
 
   it('takes timeout, memory, environment and log retention from props', () => {
-    const { template } = synth({ timeout: Duration.minutes(5), memorySize: 1024, environment: { DR_REPO: 's3://vault/backups' }, logRetention: logs.RetentionDays.ONE_YEAR });
+    const { template } = synth({
+      timeout: Duration.minutes(5),
+      memorySize: 1024,
+      environment: { DR_REPO: 's3://vault/backups' },
+      logRetention: logs.RetentionDays.ONE_YEAR,
+    });
     template.hasResourceProperties('AWS::Lambda::Function', {
       Timeout: 300,
       MemorySize: 1024,
@@ -63,16 +77,28 @@ describe('DrFunction', () => {
   it('in a VPC: private subnets with egress and a new security group', () => {
     const { template, stack } = synth({ withVpc: true });
     const fn = onlyResource(template, 'AWS::Lambda::Function').Properties;
-    const privateSubnets = Object.entries(template.findResources('AWS::EC2::Subnet', { Properties: { Tags: Match.arrayWith([{ Key: 'aws-cdk:subnet-type', Value: 'Private' }]) } })).map(([id]) => ({ Ref: id }));
+    const privateSubnets = Object.entries(
+      template.findResources('AWS::EC2::Subnet', {
+        Properties: { Tags: Match.arrayWith([{ Key: 'aws-cdk:subnet-type', Value: 'Private' }]) },
+      }),
+    ).map(([id]) => ({ Ref: id }));
     expect(privateSubnets).toHaveLength(2);
     expect(fn.VpcConfig.SubnetIds).toEqual(expect.arrayContaining(privateSubnets));
     expect(fn.VpcConfig.SecurityGroupIds).toHaveLength(1);
     template.resourceCountIs('AWS::EC2::SecurityGroup', 1);
     // ENI management for the VPC, on the function's role.
     template.hasResourceProperties('AWS::IAM::Role', {
-      ManagedPolicyArns: Match.arrayWith([Match.objectLike({ 'Fn::Join': Match.arrayWith([Match.arrayWith([':iam::aws:policy/service-role/AWSLambdaVPCAccessExecutionRole']) ]) })]),
+      ManagedPolicyArns: Match.arrayWith([
+        Match.objectLike({
+          'Fn::Join': Match.arrayWith([
+            Match.arrayWith([':iam::aws:policy/service-role/AWSLambdaVPCAccessExecutionRole']),
+          ]),
+        }),
+      ]),
     });
-    expect(stack.resolve(fn.VpcConfig.SecurityGroupIds[0])).toEqual({ 'Fn::GetAtt': [expect.stringMatching(/^VerifyFunctionSecurityGroup/), 'GroupId'] });
+    expect(stack.resolve(fn.VpcConfig.SecurityGroupIds[0])).toEqual({
+      'Fn::GetAtt': [expect.stringMatching(/^VerifyFunctionSecurityGroup/), 'GroupId'],
+    });
   });
 
   it('names the missing handler and how to fix it', () => {
@@ -113,13 +139,21 @@ describe('DrFunction', () => {
     });
     const assembly = app.synth();
     const template = Template.fromStack(stack);
-    const functions = Object.values(template.findResources('AWS::Lambda::Function')) as { Properties: Record<string, any> }[];
-    const ours = functions.filter((f) => f.Properties.Runtime === 'nodejs24.x' && f.Properties.Architectures?.[0] === 'arm64');
+    const functions = Object.values(template.findResources('AWS::Lambda::Function')) as {
+      Properties: Record<string, any>;
+    }[];
+    const ours = functions.filter(
+      (f) => f.Properties.Runtime === 'nodejs24.x' && f.Properties.Architectures?.[0] === 'arm64',
+    );
     expect(ours.length).toBe(readdirSync(new URL('../../../lambdas', import.meta.url)).length);
     const saved = { ...process.env };
     try {
       for (const f of ours) {
-        const bundle = join(assembly.directory, `asset.${(f.Properties.Code.S3Key as string).replace(/\.zip$/, '')}`, 'index.mjs');
+        const bundle = join(
+          assembly.directory,
+          `asset.${(f.Properties.Code.S3Key as string).replace(/\.zip$/, '')}`,
+          'index.mjs',
+        );
         for (const [name, value] of Object.entries(f.Properties.Environment?.Variables ?? {})) {
           process.env[name] = resolveTokens(value).replace(/^s3:\/\/arn:aws:dummy:[^/]*/, 's3://vault-bucket');
         }

@@ -15,21 +15,30 @@ describe('BackupJob in the stack', () => {
   const { template, stack } = buildStack({
     databases: [
       { name: 'crypto_stock', host: 'db.internal.example' },
-      { name: 'market-ticks', host: 'ticks.internal.example', port: 5433, secret: 'arn:aws:secretsmanager:us-east-1:123456789012:secret:ticks-AbCdEf' },
+      {
+        name: 'market-ticks',
+        host: 'ticks.internal.example',
+        port: 5433,
+        secret: 'arn:aws:secretsmanager:us-east-1:123456789012:secret:ticks-AbCdEf',
+      },
     ],
     sslMode: 'verify-full',
     job: { cpu: 2048, memoryMiB: 4096 },
   });
   /** A task definition's properties, found by its construct (never by a hashed logical id). */
-  const propertiesOf = (taskDefinition: ecs.TaskDefinition) => template.toJSON().Resources[stack.resolve(taskDefinition.taskDefinitionArn).Ref].Properties;
+  const propertiesOf = (taskDefinition: ecs.TaskDefinition) =>
+    template.toJSON().Resources[stack.resolve(taskDefinition.taskDefinitionArn).Ref].Properties;
   const taskDef = propertiesOf(stack.job.taskDefinition);
   const container = taskDef.ContainerDefinitions[0];
   const restoreTaskDef = propertiesOf(stack.job.restoreTaskDefinition);
   const restoreContainer = restoreTaskDef.ContainerDefinitions[0];
-  const environmentOf = (c: { Environment: { Name: string; Value: unknown }[] }) => Object.fromEntries(c.Environment.map((e) => [e.Name, e.Value]));
+  const environmentOf = (c: { Environment: { Name: string; Value: unknown }[] }) =>
+    Object.fromEntries(c.Environment.map((e) => [e.Name, e.Value]));
   /** Every action of the task role's policies. */
-  const taskRoleActions = (t: Record<string, any>) => Object.values(template.findResources('AWS::IAM::Policy', { Properties: { Roles: [{ Ref: t.TaskRoleArn['Fn::GetAtt'][0] }] } }))
-    .flatMap((p: any) => p.Properties.PolicyDocument.Statement as Record<string, any>[]);
+  const taskRoleActions = (t: Record<string, any>) =>
+    Object.values(
+      template.findResources('AWS::IAM::Policy', { Properties: { Roles: [{ Ref: t.TaskRoleArn['Fn::GetAtt'][0] }] } }),
+    ).flatMap((p: any) => p.Properties.PolicyDocument.Statement as Record<string, any>[]);
 
   it('enables Container Insights on the cluster (containerInsightsV2)', () => {
     template.hasResourceProperties('AWS::ECS::Cluster', {
@@ -41,7 +50,13 @@ describe('BackupJob in the stack', () => {
     template.resourceCountIs('AWS::ECS::TaskDefinition', 3);
     for (const t of [taskDef, restoreTaskDef]) {
       // Both get the configured ephemeral storage: a backup keeps its whole dump on local disk too.
-      expect(t).toMatchObject({ RequiresCompatibilities: ['FARGATE'], Cpu: '2048', Memory: '4096', NetworkMode: 'awsvpc', EphemeralStorage: { SizeInGiB: 100 } });
+      expect(t).toMatchObject({
+        RequiresCompatibilities: ['FARGATE'],
+        Cpu: '2048',
+        Memory: '4096',
+        NetworkMode: 'awsvpc',
+        EphemeralStorage: { SizeInGiB: 100 },
+      });
       expect(t.ContainerDefinitions).toHaveLength(1);
       expect(t.ContainerDefinitions[0]).toMatchObject({ Name: JOB_CONTAINER_NAME, Essential: true });
       expect(t.ContainerDefinitions[0].Image).toEqual(container.Image);
@@ -53,12 +68,27 @@ describe('BackupJob in the stack', () => {
 
   it('sets repo, KMS key, sslmode, jobs and Object Lock in the backup environment, PITR only in the restore one', () => {
     const env = environmentOf(container);
-    expect(Object.keys(env).sort()).toEqual([JobEnv.kmsKeyId, JobEnv.repo, JobEnv.sslMode, JobEnv.sslRootCert, JobEnv.jobs, JobEnv.objectLock].sort());
+    expect(Object.keys(env).sort()).toEqual(
+      [JobEnv.kmsKeyId, JobEnv.repo, JobEnv.sslMode, JobEnv.sslRootCert, JobEnv.jobs, JobEnv.objectLock].sort(),
+    );
     expect(env[JobEnv.objectLock]).toBe('tiered');
     const restoreEnv = environmentOf(restoreContainer);
-    expect(Object.keys(restoreEnv).sort()).toEqual([JobEnv.kmsKeyId, JobEnv.repo, JobEnv.sslMode, JobEnv.sslRootCert, JobEnv.jobs, JobEnv.pitrRepo, JobEnv.pitrStanza].sort());
-    for (const name of [JobEnv.repo, JobEnv.kmsKeyId, JobEnv.sslMode, JobEnv.jobs]) expect(restoreEnv[name]).toEqual(env[name]);
-    expect(env[JobEnv.repo]).toEqual({ 'Fn::Join': ['', ['s3://', { Ref: expect.stringMatching(/VaultBucket/) }, '/']] });
+    expect(Object.keys(restoreEnv).sort()).toEqual(
+      [
+        JobEnv.kmsKeyId,
+        JobEnv.repo,
+        JobEnv.sslMode,
+        JobEnv.sslRootCert,
+        JobEnv.jobs,
+        JobEnv.pitrRepo,
+        JobEnv.pitrStanza,
+      ].sort(),
+    );
+    for (const name of [JobEnv.repo, JobEnv.kmsKeyId, JobEnv.sslMode, JobEnv.jobs])
+      expect(restoreEnv[name]).toEqual(env[name]);
+    expect(env[JobEnv.repo]).toEqual({
+      'Fn::Join': ['', ['s3://', { Ref: expect.stringMatching(/VaultBucket/) }, '/']],
+    });
     expect(env[JobEnv.kmsKeyId]).toEqual({ 'Fn::GetAtt': [expect.stringMatching(/VaultKey/), 'Arn'] });
     expect(env[JobEnv.sslMode]).toBe('verify-full');
     expect(env[JobEnv.jobs]).toBe('2');
@@ -69,7 +99,10 @@ describe('BackupJob in the stack', () => {
     expect(restoreContainer.Secrets).toEqual(container.Secrets);
     expect(container.Secrets).toEqual([
       { Name: secretEnvVarFor('crypto_stock'), ValueFrom: expect.objectContaining({ 'Fn::Join': expect.anything() }) },
-      { Name: secretEnvVarFor('market-ticks'), ValueFrom: 'arn:aws:secretsmanager:us-east-1:123456789012:secret:ticks-AbCdEf' },
+      {
+        Name: secretEnvVarFor('market-ticks'),
+        ValueFrom: 'arn:aws:secretsmanager:us-east-1:123456789012:secret:ticks-AbCdEf',
+      },
     ]);
     expect(JSON.stringify(container.Secrets[0].ValueFrom)).toContain(':secret:crypto-stock/db');
     const plainNames = container.Environment.map((e: { Name: string }) => e.Name);
@@ -77,8 +110,14 @@ describe('BackupJob in the stack', () => {
   });
 
   it('logs to a log group with a retention (one group, a stream prefix per task definition)', () => {
-    expect(container.LogConfiguration).toMatchObject({ LogDriver: 'awslogs', Options: { 'awslogs-group': { Ref: expect.stringMatching(/Logs/) }, 'awslogs-stream-prefix': 'backup' } });
-    expect(restoreContainer.LogConfiguration.Options).toEqual({ ...container.LogConfiguration.Options, 'awslogs-stream-prefix': 'restore' });
+    expect(container.LogConfiguration).toMatchObject({
+      LogDriver: 'awslogs',
+      Options: { 'awslogs-group': { Ref: expect.stringMatching(/Logs/) }, 'awslogs-stream-prefix': 'backup' },
+    });
+    expect(restoreContainer.LogConfiguration.Options).toEqual({
+      ...container.LogConfiguration.Options,
+      'awslogs-stream-prefix': 'restore',
+    });
     const groups = template.findResources('AWS::Logs::LogGroup');
     expect(groups[container.LogConfiguration.Options['awslogs-group'].Ref].Properties.RetentionInDays).toBe(90);
   });
@@ -90,7 +129,10 @@ describe('BackupJob in the stack', () => {
       expect(actions).toContain('s3:PutObject');
       expect(JSON.stringify(template.toJSON().Resources[t.TaskRoleArn['Fn::GetAtt'][0]])).not.toMatch(/Delete/);
     }
-    const puts = (t: Record<string, any>) => taskRoleActions(t).filter((s) => [s.Action].flat().includes('s3:PutObject')).map((s) => JSON.stringify(s.Resource));
+    const puts = (t: Record<string, any>) =>
+      taskRoleActions(t)
+        .filter((s) => [s.Action].flat().includes('s3:PutObject'))
+        .map((s) => JSON.stringify(s.Resource));
     expect(puts(taskDef)).toEqual([expect.stringMatching(/\/backups\/\*"\]\]\}$/)]);
     expect(puts(restoreTaskDef)).toEqual([expect.stringMatching(/\/results\/restores\/\*"\]\]\}$/)]);
   });
@@ -108,7 +150,9 @@ describe('BackupJob in the stack', () => {
     // HTTPS to the endpoints' group and the S3 prefix list: separate egress resources (they reference other resources).
     template.hasResourceProperties('AWS::EC2::SecurityGroupEgress', {
       GroupId: { 'Fn::GetAtt': [Match.stringLikeRegexp('SecurityGroup'), 'GroupId'] },
-      IpProtocol: 'tcp', FromPort: 443, ToPort: 443,
+      IpProtocol: 'tcp',
+      FromPort: 443,
+      ToPort: 443,
     });
   });
 
@@ -116,15 +160,29 @@ describe('BackupJob in the stack', () => {
     const stack = new Stack(newApp(), 'ImageTest');
     const job = new BackupJob(stack, 'Job', {
       vault: new BackupVault(stack, 'Vault'),
-      databases: [{ name: 'db', host: 'h', port: 5432, secret: secretsmanager.Secret.fromSecretNameV2(stack, 'S', 's') }],
+      databases: [
+        { name: 'db', host: 'h', port: 5432, secret: secretsmanager.Secret.fromSecretNameV2(stack, 'S', 's') },
+      ],
       postgresMajorVersion: 16,
     });
     const images = Object.values(dockerImageAssets(stack));
     expect(images).toHaveLength(1);
-    expect(images[0].source).toMatchObject({ dockerFile: 'job/Dockerfile', dockerBuildArgs: { PG_MAJOR: '16' }, platform: 'linux/amd64' });
+    expect(images[0].source).toMatchObject({
+      dockerFile: 'job/Dockerfile',
+      dockerBuildArgs: { PG_MAJOR: '16' },
+      platform: 'linux/amd64',
+    });
     // The build context holds only what the Dockerfile copies.
     const context = join(assemblyDir(stack), images[0].source.directory);
-    expect(readdirSync(context).sort()).toEqual(['.dockerignore', 'bin', 'core', 'job', 'package-lock.json', 'package.json', 'tsconfig.json']);
+    expect(readdirSync(context).sort()).toEqual([
+      '.dockerignore',
+      'bin',
+      'core',
+      'job',
+      'package-lock.json',
+      'package.json',
+      'tsconfig.json',
+    ]);
     expect(existsSync(join(context, 'job', 'Dockerfile'))).toBe(true);
     expect(job.container.containerName).toBe(JOB_CONTAINER_NAME);
   });
@@ -134,25 +192,34 @@ describe('BackupJob props', () => {
   function make(overrides: Record<string, unknown>) {
     const stack = new Stack(newApp(), 'Props');
     const secret = secretsmanager.Secret.fromSecretNameV2(stack, 'S', 's');
-    return () => new BackupJob(stack, 'Job', {
-      vault: new BackupVault(stack, 'Vault'),
-      databases: [{ name: 'db', host: 'h', port: 5432, secret }],
-      image: ecs.ContainerImage.fromRegistry('public.ecr.aws/docker/library/busybox:latest'),
-      ...overrides,
-    });
+    return () =>
+      new BackupJob(stack, 'Job', {
+        vault: new BackupVault(stack, 'Vault'),
+        databases: [{ name: 'db', host: 'h', port: 5432, secret }],
+        image: ecs.ContainerImage.fromRegistry('public.ecr.aws/docker/library/busybox:latest'),
+        ...overrides,
+      });
   }
 
   it('rejects an empty database list', () => {
-    expect(make({ databases: [] })).toThrow('BackupJob Props/Job: databases is empty; pass at least one database to back up');
+    expect(make({ databases: [] })).toThrow(
+      'BackupJob Props/Job: databases is empty; pass at least one database to back up',
+    );
   });
 
   it('rejects names that map to the same secret variable', () => {
     const stack = new Stack(newApp(), 'Dup');
     const secret = secretsmanager.Secret.fromSecretNameV2(stack, 'S', 's');
-    expect(() => new BackupJob(stack, 'Job', {
-      vault: new BackupVault(stack, 'Vault'),
-      databases: [{ name: 'a-b', host: 'h', port: 5432, secret }, { name: 'a_b', host: 'h', port: 5432, secret }],
-    })).toThrow('databases "a-b" and "a_b" both map to secret variable DR_SECRET_A_B; rename one');
+    expect(
+      () =>
+        new BackupJob(stack, 'Job', {
+          vault: new BackupVault(stack, 'Vault'),
+          databases: [
+            { name: 'a-b', host: 'h', port: 5432, secret },
+            { name: 'a_b', host: 'h', port: 5432, secret },
+          ],
+        }),
+    ).toThrow('databases "a-b" and "a_b" both map to secret variable DR_SECRET_A_B; rename one');
   });
 
   it('rejects dumpJobs < 1', () => {
@@ -164,7 +231,9 @@ describe('BackupJob props', () => {
     const vpc = new ec2.Vpc(stack, 'Existing', { restrictDefaultSecurityGroup: false });
     const job = new BackupJob(stack, 'Job', {
       vault: new BackupVault(stack, 'Vault'),
-      databases: [{ name: 'db', host: 'h', port: 5432, secret: secretsmanager.Secret.fromSecretNameV2(stack, 'S', 's') }],
+      databases: [
+        { name: 'db', host: 'h', port: 5432, secret: secretsmanager.Secret.fromSecretNameV2(stack, 'S', 's') },
+      ],
       image: ecs.ContainerImage.fromRegistry('public.ecr.aws/docker/library/busybox:latest'),
       vpc,
     });
@@ -178,7 +247,9 @@ function assemblyDir(stack: Stack): string {
 }
 
 /** The docker image assets of the synthesized asset manifest. */
-function dockerImageAssets(stack: Stack): Record<string, { source: { directory: string; dockerFile: string; dockerBuildArgs: Record<string, string> } }> {
+function dockerImageAssets(
+  stack: Stack,
+): Record<string, { source: { directory: string; dockerFile: string; dockerBuildArgs: Record<string, string> } }> {
   const manifest = JSON.parse(readFileSync(join(assemblyDir(stack), `${stack.artifactId}.assets.json`), 'utf8'));
   return manifest.dockerImages;
 }

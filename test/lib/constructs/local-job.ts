@@ -84,12 +84,19 @@ interface JobContainer {
  * one's environment and secrets, as on ECS.
  */
 function containerOf(template: Template, taskDefinition: unknown): JobContainer {
-  const all = Object.entries(template.findResources('AWS::ECS::TaskDefinition')) as [string, { Properties: Record<string, any> }][];
+  const all = Object.entries(template.findResources('AWS::ECS::TaskDefinition')) as [
+    string,
+    { Properties: Record<string, any> },
+  ][];
   const named = String(taskDefinition);
   const family = named.replace(/^arn:aws:ecs:[^:]*:[^:]*:task-definition\//, '').replace(/:\d+$/, '');
-  const found = all.filter(([logicalId, r]) => r.Properties.Family === family || named === resolveTokens({ Ref: logicalId }));
+  const found = all.filter(
+    ([logicalId, r]) => r.Properties.Family === family || named === resolveTokens({ Ref: logicalId }),
+  );
   if (found.length !== 1) {
-    throw new Error(`the RunTask state names task definition "${named}", which matches ${found.length} of the template's: ${all.map(([id, r]) => `${id} (family ${r.Properties.Family})`).join(', ')}`);
+    throw new Error(
+      `the RunTask state names task definition "${named}", which matches ${found.length} of the template's: ${all.map(([id, r]) => `${id} (family ${r.Properties.Family})`).join(', ')}`,
+    );
   }
   return found[0][1].Properties.ContainerDefinitions[0] as JobContainer;
 }
@@ -105,7 +112,9 @@ export function localJob(template: Template, options: LocalJobOptions = {}): Loc
       const overrides = (parameters.Overrides ?? {}) as { ContainerOverrides?: readonly ContainerOverride[] };
       const override = overrides.ContainerOverrides?.find((o) => o.Name === container.Name);
       if (overrides.ContainerOverrides?.length && !override) {
-        throw new Error(`container override names ${overrides.ContainerOverrides.map((o) => o.Name).join(', ')}, but the task definition's container is "${container.Name}"`);
+        throw new Error(
+          `container override names ${overrides.ContainerOverrides.map((o) => o.Name).join(', ')}, but the task definition's container is "${container.Name}"`,
+        );
       }
       const env: Record<string, string> = {};
       for (const e of container.Environment ?? []) env[e.Name] = resolveTokens(e.Value);
@@ -137,8 +146,14 @@ export function runJobProcess(env: Record<string, string>): Promise<LocalJobRun>
     let stdout = '';
     let stderr = '';
     let output = '';
-    child.stdout.setEncoding('utf8').on('data', (d: string) => { stdout += d; output += d; });
-    child.stderr.setEncoding('utf8').on('data', (d: string) => { stderr += d; output += d; });
+    child.stdout.setEncoding('utf8').on('data', (d: string) => {
+      stdout += d;
+      output += d;
+    });
+    child.stderr.setEncoding('utf8').on('data', (d: string) => {
+      stderr += d;
+      output += d;
+    });
     child.once('error', reject);
     child.once('close', (code) => {
       let result: Record<string, unknown> | undefined;

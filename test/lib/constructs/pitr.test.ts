@@ -27,10 +27,22 @@ function pitrStack(rpoWatchProps: Partial<ConstructorParameters<typeof RpoWatch>
   const vault = new BackupVault(stack, 'Vault');
   const repository = new PitrRepository(stack, 'PitrRepository', { accessLogsBucket: vault.accessLogsBucket });
   const topic = new sns.Topic(stack, 'Topic', { enforceSSL: true, masterKey: vault.key });
-  const watch = new RpoWatch(stack, 'RpoWatch', { repository, stanza: 'crypto_stock', alarmTopic: topic, ...rpoWatchProps });
+  const watch = new RpoWatch(stack, 'RpoWatch', {
+    repository,
+    stanza: 'crypto_stock',
+    alarmTopic: topic,
+    ...rpoWatchProps,
+  });
   const job = new BackupJob(stack, 'Job', {
     vault,
-    databases: [{ name: 'crypto_stock', host: 'db.internal.example', port: 5432, secret: secretsmanager.Secret.fromSecretNameV2(stack, 'Secret', 'crypto-stock/db') }],
+    databases: [
+      {
+        name: 'crypto_stock',
+        host: 'db.internal.example',
+        port: 5432,
+        secret: secretsmanager.Secret.fromSecretNameV2(stack, 'Secret', 'crypto-stock/db'),
+      },
+    ],
     image: ecs.ContainerImage.fromRegistry('example/dr-job:test'),
     ephemeralStorageGiB: 100,
     pitr: { repository, stanza: 'crypto_stock' },
@@ -39,35 +51,68 @@ function pitrStack(rpoWatchProps: Partial<ConstructorParameters<typeof RpoWatch>
 }
 
 /** The statements of the IAM policies (inline or managed) whose logical id matches `owner`. */
-function statementsOf(template: Template, type: 'AWS::IAM::Policy' | 'AWS::IAM::ManagedPolicy', owner: RegExp): Statement[] {
+function statementsOf(
+  template: Template,
+  type: 'AWS::IAM::Policy' | 'AWS::IAM::ManagedPolicy',
+  owner: RegExp,
+): Statement[] {
   return Object.entries(template.findResources(type))
     .filter(([id]) => owner.test(id))
-    .flatMap(([, r]) => (r as { Properties: { PolicyDocument: { Statement: Statement[] } } }).Properties.PolicyDocument.Statement);
+    .flatMap(
+      ([, r]) =>
+        (r as { Properties: { PolicyDocument: { Statement: Statement[] } } }).Properties.PolicyDocument.Statement,
+    );
 }
 
-const actionsOf = (statements: Statement[]) => statements.flatMap((s) => (Array.isArray(s.Action) ? s.Action : [s.Action])).sort();
-const PITR_OBJECTS = { 'Fn::Join': ['', [{ 'Fn::GetAtt': [expect.stringMatching(/^PitrRepositoryBucket/), 'Arn'] }, '/pitr/*']] };
+const actionsOf = (statements: Statement[]) =>
+  statements.flatMap((s) => (Array.isArray(s.Action) ? s.Action : [s.Action])).sort();
+const PITR_OBJECTS = {
+  'Fn::Join': ['', [{ 'Fn::GetAtt': [expect.stringMatching(/^PitrRepositoryBucket/), 'Arn'] }, '/pitr/*']],
+};
 const PITR_PREFIX_CONDITION = { StringLike: { 's3:prefix': ['pitr/', 'pitr/*'] } };
 
 describe('PitrRepository', () => {
   const { template, stack } = pitrStack();
-  const bucket = onlyResource(template, 'AWS::S3::Bucket', { VersioningConfiguration: { Status: 'Enabled' }, LoggingConfiguration: { LogFilePrefix: 'pitr-repository/' } }).Properties;
+  const bucket = onlyResource(template, 'AWS::S3::Bucket', {
+    VersioningConfiguration: { Status: 'Enabled' },
+    LoggingConfiguration: { LogFilePrefix: 'pitr-repository/' },
+  }).Properties;
 
-  it('is a versioned, KMS-encrypted bucket WITHOUT Object Lock, logging to the vault\'s access-log bucket', () => {
+  it("is a versioned, KMS-encrypted bucket WITHOUT Object Lock, logging to the vault's access-log bucket", () => {
     expect(bucket.ObjectLockEnabled).toBeUndefined();
     expect(bucket.ObjectLockConfiguration).toBeUndefined();
-    expect(bucket.BucketEncryption.ServerSideEncryptionConfiguration).toEqual([{
-      BucketKeyEnabled: true,
-      ServerSideEncryptionByDefault: { SSEAlgorithm: 'aws:kms', KMSMasterKeyID: { 'Fn::GetAtt': [expect.stringMatching(/^PitrRepositoryKey/), 'Arn'] } },
-    }]);
-    expect(bucket.PublicAccessBlockConfiguration).toEqual({ BlockPublicAcls: true, BlockPublicPolicy: true, IgnorePublicAcls: true, RestrictPublicBuckets: true });
-    expect(bucket.LoggingConfiguration.DestinationBucketName).toEqual({ Ref: expect.stringMatching(/^VaultAccessLogs/) });
-    template.hasResourceProperties('AWS::KMS::Key', { Description: Match.stringLikeRegexp('pgBackRest'), EnableKeyRotation: true });
+    expect(bucket.BucketEncryption.ServerSideEncryptionConfiguration).toEqual([
+      {
+        BucketKeyEnabled: true,
+        ServerSideEncryptionByDefault: {
+          SSEAlgorithm: 'aws:kms',
+          KMSMasterKeyID: { 'Fn::GetAtt': [expect.stringMatching(/^PitrRepositoryKey/), 'Arn'] },
+        },
+      },
+    ]);
+    expect(bucket.PublicAccessBlockConfiguration).toEqual({
+      BlockPublicAcls: true,
+      BlockPublicPolicy: true,
+      IgnorePublicAcls: true,
+      RestrictPublicBuckets: true,
+    });
+    expect(bucket.LoggingConfiguration.DestinationBucketName).toEqual({
+      Ref: expect.stringMatching(/^VaultAccessLogs/),
+    });
+    template.hasResourceProperties('AWS::KMS::Key', {
+      Description: Match.stringLikeRegexp('pgBackRest'),
+      EnableKeyRotation: true,
+    });
   });
 
   it('leaves retention to pgBackRest: lifecycle only for noncurrent versions (kept 14 days, the default recovery window) and incomplete uploads, no tag rules', () => {
     expect(bucket.LifecycleConfiguration.Rules).toEqual([
-      { Id: 'expire-noncurrent-versions', Status: 'Enabled', NoncurrentVersionExpiration: { NoncurrentDays: 14 }, ExpiredObjectDeleteMarker: true },
+      {
+        Id: 'expire-noncurrent-versions',
+        Status: 'Enabled',
+        NoncurrentVersionExpiration: { NoncurrentDays: 14 },
+        ExpiredObjectDeleteMarker: true,
+      },
       { Id: 'abort-incomplete-uploads', Status: 'Enabled', AbortIncompleteMultipartUpload: { DaysAfterInitiation: 1 } },
     ]);
   });
@@ -75,44 +120,76 @@ describe('PitrRepository', () => {
   it('refuses TLS-less requests', () => {
     template.hasResourceProperties('AWS::S3::BucketPolicy', {
       Bucket: { Ref: Match.stringLikeRegexp('^PitrRepositoryBucket') },
-      PolicyDocument: { Statement: Match.arrayWith([Match.objectLike({ Effect: 'Deny', Condition: { Bool: { 'aws:SecureTransport': 'false' } } })]) },
+      PolicyDocument: {
+        Statement: Match.arrayWith([
+          Match.objectLike({ Effect: 'Deny', Condition: { Bool: { 'aws:SecureTransport': 'false' } } }),
+        ]),
+      },
     });
   });
 
   it('host policy: list pitr/, get/put/delete objects under pitr/ only, the repository key; never versions, never the vault', () => {
     const statements = statementsOf(template, 'AWS::IAM::ManagedPolicy', /^PitrRepositoryHostPolicy/);
     expect(statements).toEqual([
-      { Sid: 'ListRepository', Effect: 'Allow', Action: 's3:ListBucket', Resource: { 'Fn::GetAtt': [expect.stringMatching(/^PitrRepositoryBucket/), 'Arn'] }, Condition: PITR_PREFIX_CONDITION },
-      { Sid: 'ReadWriteExpireRepository', Effect: 'Allow', Action: ['s3:AbortMultipartUpload', 's3:DeleteObject', 's3:GetObject', 's3:PutObject'], Resource: PITR_OBJECTS },
-      { Sid: 'RepositoryKey', Effect: 'Allow', Action: ['kms:Decrypt', 'kms:Encrypt', 'kms:GenerateDataKey'], Resource: { 'Fn::GetAtt': [expect.stringMatching(/^PitrRepositoryKey/), 'Arn'] } },
+      {
+        Sid: 'ListRepository',
+        Effect: 'Allow',
+        Action: 's3:ListBucket',
+        Resource: { 'Fn::GetAtt': [expect.stringMatching(/^PitrRepositoryBucket/), 'Arn'] },
+        Condition: PITR_PREFIX_CONDITION,
+      },
+      {
+        Sid: 'ReadWriteExpireRepository',
+        Effect: 'Allow',
+        Action: ['s3:AbortMultipartUpload', 's3:DeleteObject', 's3:GetObject', 's3:PutObject'],
+        Resource: PITR_OBJECTS,
+      },
+      {
+        Sid: 'RepositoryKey',
+        Effect: 'Allow',
+        Action: ['kms:Decrypt', 'kms:Encrypt', 'kms:GenerateDataKey'],
+        Resource: { 'Fn::GetAtt': [expect.stringMatching(/^PitrRepositoryKey/), 'Arn'] },
+      },
     ]);
     expect(JSON.stringify(statements)).not.toMatch(/Vault|DeleteObjectVersion|PutObjectRetention|BypassGovernance/);
   });
 
   it('outputs nothing by itself but exposes the repository URL s3://<bucket>/pitr', () => {
     const { repository } = pitrStack();
-    expect(Stack.of(repository).resolve(repository.url)).toEqual({ 'Fn::Join': ['', ['s3://', { Ref: expect.stringMatching(/^PitrRepositoryBucket/) }, '/pitr']] });
+    expect(Stack.of(repository).resolve(repository.url)).toEqual({
+      'Fn::Join': ['', ['s3://', { Ref: expect.stringMatching(/^PitrRepositoryBucket/) }, '/pitr']],
+    });
     expect(stack.node.tryFindChild('PitrRepository')).toBeDefined();
   });
 
   it('refuses a noncurrent-version expiry that is not whole days, saying how to fix it', () => {
     const stack2 = new Stack(newApp(), 'Bad');
-    expect(() => new PitrRepository(stack2, 'Repo', { noncurrentVersionExpiration: Duration.hours(12) }))
-      .toThrow('PitrRepository Bad/Repo: noncurrentVersionExpiration is 12 hours; S3 counts whole days, so pass Duration.days(n) with n >= 1');
+    expect(() => new PitrRepository(stack2, 'Repo', { noncurrentVersionExpiration: Duration.hours(12) })).toThrow(
+      'PitrRepository Bad/Repo: noncurrentVersionExpiration is 12 hours; S3 counts whole days, so pass Duration.days(n) with n >= 1',
+    );
   });
 });
 
 describe('RpoWatch', () => {
   const { template } = pitrStack();
-  const fn = onlyResource(template, 'AWS::Lambda::Function', { Description: Match.stringLikeRegexp('archived WAL') }).Properties;
+  const fn = onlyResource(template, 'AWS::Lambda::Function', {
+    Description: Match.stringLikeRegexp('archived WAL'),
+  }).Properties;
 
   it('runs lambdas/rpo-watch every minute with the repository URL and stanza, no retries', () => {
     expect(fn.Environment.Variables).toMatchObject({
-      [RpoWatchEnv.repo]: { 'Fn::Join': ['', ['s3://', { Ref: expect.stringMatching(/^PitrRepositoryBucket/) }, '/pitr']] },
+      [RpoWatchEnv.repo]: {
+        'Fn::Join': ['', ['s3://', { Ref: expect.stringMatching(/^PitrRepositoryBucket/) }, '/pitr']],
+      },
       [RpoWatchEnv.stanza]: 'crypto_stock',
     });
     const rule = onlyResource(template, 'AWS::Events::Rule', { ScheduleExpression: 'rate(1 minute)' }).Properties;
-    expect(rule.Targets).toEqual([expect.objectContaining({ Arn: { 'Fn::GetAtt': [expect.stringMatching(/^RpoWatchFunction/), 'Arn'] }, RetryPolicy: { MaximumRetryAttempts: 0 } })]);
+    expect(rule.Targets).toEqual([
+      expect.objectContaining({
+        Arn: { 'Fn::GetAtt': [expect.stringMatching(/^RpoWatchFunction/), 'Arn'] },
+        RetryPolicy: { MaximumRetryAttempts: 0 },
+      }),
+    ]);
   });
 
   it('may list pitr/ and head objects under it, without the key (it cannot read WAL content)', () => {
@@ -126,13 +203,32 @@ describe('RpoWatch', () => {
   });
 
   it('alarms when WAL is older than the RPO, the base backup older than 8 days, or either is missing', () => {
-    const alarms = Object.values(template.findResources('AWS::CloudWatch::Alarm', { Properties: { Namespace: Metrics.namespace } }))
-      .map((r) => (r as { Properties: Record<string, any> }).Properties);
+    const alarms = Object.values(
+      template.findResources('AWS::CloudWatch::Alarm', { Properties: { Namespace: Metrics.namespace } }),
+    ).map((r) => (r as { Properties: Record<string, any> }).Properties);
     const byMetric = Object.fromEntries(alarms.map((a) => [a.MetricName, a]));
-    expect(Object.keys(byMetric).sort()).toEqual([Metrics.archiverFailing, Metrics.baseBackupAgeSeconds, Metrics.walArchiveAgeSeconds, Metrics.walArchiveGaps].sort());
-    expect(byMetric[Metrics.walArchiveGaps]).toMatchObject({ Threshold: 0, ComparisonOperator: 'GreaterThanThreshold', TreatMissingData: 'notBreaching' });
-    expect(byMetric[Metrics.archiverFailing]).toMatchObject({ Threshold: 1, ComparisonOperator: 'GreaterThanOrEqualToThreshold', TreatMissingData: 'breaching' });
-    for (const [metric, threshold] of [[Metrics.walArchiveAgeSeconds, 300], [Metrics.baseBackupAgeSeconds, 8 * 86400]] as const) {
+    expect(Object.keys(byMetric).sort()).toEqual(
+      [
+        Metrics.archiverFailing,
+        Metrics.baseBackupAgeSeconds,
+        Metrics.walArchiveAgeSeconds,
+        Metrics.walArchiveGaps,
+      ].sort(),
+    );
+    expect(byMetric[Metrics.walArchiveGaps]).toMatchObject({
+      Threshold: 0,
+      ComparisonOperator: 'GreaterThanThreshold',
+      TreatMissingData: 'notBreaching',
+    });
+    expect(byMetric[Metrics.archiverFailing]).toMatchObject({
+      Threshold: 1,
+      ComparisonOperator: 'GreaterThanOrEqualToThreshold',
+      TreatMissingData: 'breaching',
+    });
+    for (const [metric, threshold] of [
+      [Metrics.walArchiveAgeSeconds, 300],
+      [Metrics.baseBackupAgeSeconds, 8 * 86400],
+    ] as const) {
       expect(byMetric[metric]).toMatchObject({
         Dimensions: [{ Name: Metrics.stanzaDimension, Value: 'crypto_stock' }],
         Statistic: 'Maximum',
@@ -149,17 +245,29 @@ describe('RpoWatch', () => {
   });
 
   it('takes the RPO target and base backup age from props', () => {
-    const { template: t } = pitrStack({ rpo: Duration.minutes(2), baseBackupMaxAge: Duration.days(2), interval: Duration.minutes(5) });
+    const { template: t } = pitrStack({
+      rpo: Duration.minutes(2),
+      baseBackupMaxAge: Duration.days(2),
+      interval: Duration.minutes(5),
+    });
     t.hasResourceProperties('AWS::CloudWatch::Alarm', { MetricName: Metrics.walArchiveAgeSeconds, Threshold: 120 });
     t.hasResourceProperties('AWS::CloudWatch::Alarm', { MetricName: Metrics.baseBackupAgeSeconds, Threshold: 172800 });
     t.hasResourceProperties('AWS::Events::Rule', { ScheduleExpression: 'rate(5 minutes)' });
   });
 
   it.each([
-    ['stanza', { stanza: 'a b' }, 'stanza "a b" is not a pgBackRest stanza name; use letters, digits, _, - and . as in pgbackrest.conf (e.g. crypto_stock)'],
+    [
+      'stanza',
+      { stanza: 'a b' },
+      'stanza "a b" is not a pgBackRest stanza name; use letters, digits, _, - and . as in pgbackrest.conf (e.g. crypto_stock)',
+    ],
     ['rpo', { rpo: Duration.seconds(30) }, 'rpo is 30 seconds; use 1 minute to 1 day'],
     ['interval', { interval: Duration.minutes(10) }, 'interval is 10 minutes; use whole minutes from 1 to 5'],
-    ['baseBackupMaxAge', { baseBackupMaxAge: Duration.hours(6) }, 'baseBackupMaxAge is 6 hours; use at least Duration.days(1)'],
+    [
+      'baseBackupMaxAge',
+      { baseBackupMaxAge: Duration.hours(6) },
+      'baseBackupMaxAge is 6 hours; use at least Duration.days(1)',
+    ],
   ])('refuses a bad %s with a message saying how to fix it', (_name, props, message) => {
     expect(() => pitrStack(props)).toThrow(`RpoWatch Pitr/RpoWatch: ${message}`);
   });
@@ -167,13 +275,19 @@ describe('RpoWatch', () => {
 
 describe('BackupJob with PITR', () => {
   const { template, stack, job } = pitrStack();
-  const taskDef = (t: ecs.TaskDefinition) => template.toJSON().Resources[stack.resolve(t.taskDefinitionArn).Ref].Properties;
-  const environment = (t: ecs.TaskDefinition) => Object.fromEntries(taskDef(t).ContainerDefinitions[0].Environment.map((e: { Name: string; Value: unknown }) => [e.Name, e.Value]));
+  const taskDef = (t: ecs.TaskDefinition) =>
+    template.toJSON().Resources[stack.resolve(t.taskDefinitionArn).Ref].Properties;
+  const environment = (t: ecs.TaskDefinition) =>
+    Object.fromEntries(
+      taskDef(t).ContainerDefinitions[0].Environment.map((e: { Name: string; Value: unknown }) => [e.Name, e.Value]),
+    );
 
   it('gets the configured ephemeral storage, and the PITR repository and stanza from the restore task definition only', () => {
     expect(taskDef(job.restoreTaskDefinition).EphemeralStorage).toEqual({ SizeInGiB: 100 });
     const env = environment(job.restoreTaskDefinition);
-    expect(env[JobEnv.pitrRepo]).toEqual({ 'Fn::Join': ['', ['s3://', { Ref: expect.stringMatching(/^PitrRepositoryBucket/) }, '/pitr']] });
+    expect(env[JobEnv.pitrRepo]).toEqual({
+      'Fn::Join': ['', ['s3://', { Ref: expect.stringMatching(/^PitrRepositoryBucket/) }, '/pitr']],
+    });
     expect(env[JobEnv.pitrStanza]).toBe('crypto_stock');
     expect(environment(job.taskDefinition)[JobEnv.pitrRepo]).toBeUndefined();
   });
@@ -187,16 +301,26 @@ describe('BackupJob with PITR', () => {
     expect(backup.filter((s) => JSON.stringify(s.Resource).includes('PitrRepository'))).toEqual([]);
   });
 
-  it('refuses ephemeral storage outside Fargate\'s 21..200 GiB, saying how to fix it', () => {
+  it("refuses ephemeral storage outside Fargate's 21..200 GiB, saying how to fix it", () => {
     const stack = new Stack(newApp(), 'Bad');
     const vault = new BackupVault(stack, 'Vault');
-    const make = (ephemeralStorageGiB: number) => new BackupJob(stack, `Job${ephemeralStorageGiB}`, {
-      vault,
-      databases: [{ name: 'db', host: 'h', port: 5432, secret: secretsmanager.Secret.fromSecretNameV2(stack, `S${ephemeralStorageGiB}`, 's') }],
-      image: ecs.ContainerImage.fromRegistry('example/dr-job:test'),
-      ephemeralStorageGiB,
-    });
-    expect(() => make(20)).toThrow('BackupJob Bad/Job20: ephemeralStorageGiB is 20; use a whole number from 21 to 200 (Fargate\'s range), or leave it out for the default 20 GiB');
+    const make = (ephemeralStorageGiB: number) =>
+      new BackupJob(stack, `Job${ephemeralStorageGiB}`, {
+        vault,
+        databases: [
+          {
+            name: 'db',
+            host: 'h',
+            port: 5432,
+            secret: secretsmanager.Secret.fromSecretNameV2(stack, `S${ephemeralStorageGiB}`, 's'),
+          },
+        ],
+        image: ecs.ContainerImage.fromRegistry('example/dr-job:test'),
+        ephemeralStorageGiB,
+      });
+    expect(() => make(20)).toThrow(
+      "BackupJob Bad/Job20: ephemeralStorageGiB is 20; use a whole number from 21 to 200 (Fargate's range), or leave it out for the default 20 GiB",
+    );
     expect(() => make(201)).toThrow('ephemeralStorageGiB is 201; use a whole number from 21 to 200');
   });
 });
@@ -206,12 +330,19 @@ describe('cdk-nag on the PITR constructs', () => {
     const { app, stack, repository, watch } = pitrStack();
     const report = new AwsSolutionsChecks(app).validateScope(stack);
     const ours = report.violations
-      .map((v) => ({ rule: v.ruleName, paths: v.violatingResources.map((r) => r.constructPath).filter((p) => /PitrRepository|RpoWatch/.test(p ?? '')) }))
+      .map((v) => ({
+        rule: v.ruleName,
+        paths: v.violatingResources.map((r) => r.constructPath).filter((p) => /PitrRepository|RpoWatch/.test(p ?? '')),
+      }))
       .filter((v) => v.paths.length > 0);
     expect(ours).toEqual([]);
-    const acks = [repository, watch].flatMap((scope) => scope.node.findAll()).flatMap((c) => c.node.metadata
-      .filter((m) => m.type === Validations.ACKNOWLEDGED_RULES_METADATA_KEY)
-      .flatMap((m) => Object.values(m.data as Record<string, string>)));
+    const acks = [repository, watch]
+      .flatMap((scope) => scope.node.findAll())
+      .flatMap((c) =>
+        c.node.metadata
+          .filter((m) => m.type === Validations.ACKNOWLEDGED_RULES_METADATA_KEY)
+          .flatMap((m) => Object.values(m.data as Record<string, string>)),
+      );
     expect(acks.length).toBeGreaterThan(0);
     for (const reason of acks) expect(reason.length).toBeGreaterThan(60);
   });

@@ -15,7 +15,9 @@ import { BackupJob } from '../../../lib/constructs/job.ts';
 import { BackupVault } from '../../../lib/constructs/vault.ts';
 import { RestoreWorkflow, type RestoreWorkflowProps } from '../../../lib/constructs/workflows/restore-workflow.ts';
 
-const cdkJson = JSON.parse(readFileSync(new URL('../../../cdk.json', import.meta.url), 'utf8')) as { context: Record<string, unknown> };
+const cdkJson = JSON.parse(readFileSync(new URL('../../../cdk.json', import.meta.url), 'utf8')) as {
+  context: Record<string, unknown>;
+};
 
 export interface RestoreStack {
   readonly app: App;
@@ -36,7 +38,9 @@ export interface RestoreStackOptions {
 export function restoreStack(options: RestoreStackOptions = {}): RestoreStack {
   const app = new App({ context: { ...cdkJson.context, 'aws:cdk:bundling-stacks': [] } });
   const stack = new Stack(app, 'TestRestore', { env: { account: '123456789012', region: 'us-east-1' } });
-  const databases: DatabaseTarget[] = (options.databases ?? [{ name: 'crypto_stock', host: 'db.internal.example', port: 5432 }]).map((db, i) => ({
+  const databases: DatabaseTarget[] = (
+    options.databases ?? [{ name: 'crypto_stock', host: 'db.internal.example', port: 5432 }]
+  ).map((db, i) => ({
     ...db,
     secret: secretsmanager.Secret.fromSecretNameV2(stack, `Secret${i}`, `test/${db.name}`),
   }));
@@ -48,7 +52,10 @@ export function restoreStack(options: RestoreStackOptions = {}): RestoreStack {
     // The job runs as a local process in the tests; skip staging the Docker context.
     image: ecs.ContainerImage.fromRegistry('public.ecr.aws/docker/library/busybox:latest'),
   });
-  const topic = new sns.Topic(stack, 'Alarms', { masterKey: new kms.Key(stack, 'AlarmKey', { enableKeyRotation: true }), enforceSSL: true });
+  const topic = new sns.Topic(stack, 'Alarms', {
+    masterKey: new kms.Key(stack, 'AlarmKey', { enableKeyRotation: true }),
+    enforceSSL: true,
+  });
   const workflow = new RestoreWorkflow(stack, 'RestoreWorkflow', {
     ...job.restoreTask(),
     databases,

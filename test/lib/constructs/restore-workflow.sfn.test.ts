@@ -12,23 +12,39 @@ import { StateMachine } from 'aws-local-stepfunctions';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { JobEnv } from '../../../core/contract.ts';
 import { jobResultKey, readJobResult } from '../../../core/job-result.ts';
-import { fileKey } from '../../../core/repository/layout.ts';
 import { openRepository } from '../../../core/repository/index.ts';
+import { fileKey } from '../../../core/repository/layout.ts';
+import {
+  createDatabase,
+  dropDatabase,
+  PG_HOST,
+  PG_PORT,
+  PG_USER,
+  pgUrl,
+  uniqueName,
+  withClient,
+} from '../../../fixtures/pg.ts';
 import { createSampleDatabase } from '../../../fixtures/sample-database.ts';
-import { RestoreWorkflow } from '../../../lib/constructs/workflows/restore-workflow.ts';
 import { createHandler as createResultHandler } from '../../../lambdas/restore-result/handler.ts';
 import { createHandler as createValidateHandler } from '../../../lambdas/validate-restore/handler.ts';
+import { RestoreWorkflow } from '../../../lib/constructs/workflows/restore-workflow.ts';
 import { runDr } from '../../support/cli.ts';
-import { PG_HOST, PG_PORT, PG_USER, createDatabase, dropDatabase, pgUrl, uniqueName, withClient } from '../../../fixtures/pg.ts';
 import { createTestBucket, s3Client, s3Env, useS3Env } from '../../support/s3.ts';
-import { createTimescaleDatabase, dropTimescaleDatabase, timescaleUrl, withTimescaleClient } from '../../support/timescale.ts';
+import {
+  createTimescaleDatabase,
+  dropTimescaleDatabase,
+  timescaleUrl,
+  withTimescaleClient,
+} from '../../support/timescale.ts';
 import { definitionOf } from './definition.ts';
 import { localJob } from './local-job.ts';
 import { restoreStack } from './restore-stack.ts';
 
 /** The environment the template gives the Lambda whose description contains `what`. */
 function lambdaEnv(template: Template, what: string): Record<string, string> {
-  const fns = Object.values(template.findResources('AWS::Lambda::Function')).filter((f: any) => String(f.Properties.Description).includes(what));
+  const fns = Object.values(template.findResources('AWS::Lambda::Function')).filter((f: any) =>
+    String(f.Properties.Description).includes(what),
+  );
   if (fns.length !== 1) throw new Error(`expected one Lambda "${what}", found ${fns.length}`);
   return (fns[0] as any).Properties.Environment.Variables;
 }
@@ -37,11 +53,17 @@ function lambdaEnv(template: Template, what: string): Record<string, string> {
 function asLambdaInvoke(handler: (event: unknown) => Promise<unknown>) {
   return async (parameters: any) => {
     try {
-      return { StatusCode: 200, ExecutedVersion: '$LATEST', Payload: JSON.parse(JSON.stringify(await handler(parameters.Payload))) };
+      return {
+        StatusCode: 200,
+        ExecutedVersion: '$LATEST',
+        Payload: JSON.parse(JSON.stringify(await handler(parameters.Payload))),
+      };
     } catch (err) {
       // Lambda: Error = the error's name (errorType), Cause = JSON {errorType, errorMessage, trace}.
       const e = err as Error;
-      const failure = new Error(JSON.stringify({ errorType: e.name, errorMessage: e.message, trace: (e.stack ?? '').split('\n') }));
+      const failure = new Error(
+        JSON.stringify({ errorType: e.name, errorMessage: e.message, trace: (e.stack ?? '').split('\n') }),
+      );
       failure.name = e.name;
       throw failure;
     }
@@ -68,7 +90,10 @@ interface Server {
 const MACHINE_SERVER: Server = { host: PG_HOST, port: PG_PORT, user: PG_USER };
 
 function localWorkflow(source: string, bucket: string, server: Server = MACHINE_SERVER) {
-  const { template } = restoreStack({ databases: [{ name: source, host: server.host, port: server.port }], sslMode: 'disable' });
+  const { template } = restoreStack({
+    databases: [{ name: source, host: server.host, port: server.port }],
+    sslMode: 'disable',
+  });
   const machine = new StateMachine(definitionOf(template) as any);
   const validate = createValidateHandler(lambdaEnv(template, 'validates a restore request'));
   // The vault's name is a deploy-time token: point the repository at the test bucket.
@@ -83,9 +108,16 @@ function localWorkflow(source: string, bucket: string, server: Server = MACHINE_
     });
     const notifications: Execution['notifications'] = [];
     const tasks: string[] = [];
-    const traced = <T>(state: string, fn: (p: any) => Promise<T>) => (p: any) => { tasks.push(state); return fn(p); };
+    const traced =
+      <T>(state: string, fn: (p: any) => Promise<T>) =>
+      (p: any) => {
+        tasks.push(state);
+        return fn(p);
+      };
     const execution = machine.run(input as any, {
-      context: { Execution: { Id: `arn:aws:states:us-east-1:123456789012:execution:restore:${name}`, Name: name } } as any,
+      context: {
+        Execution: { Id: `arn:aws:states:us-east-1:123456789012:execution:restore:${name}`, Name: name },
+      } as any,
       overrides: {
         taskResourceLocalHandlers: {
           [RestoreWorkflow.VALIDATE_STATE]: traced(RestoreWorkflow.VALIDATE_STATE, asLambdaInvoke(validate)),
@@ -115,7 +147,9 @@ const count = (db: string, sql: string) => withClient(db, async (c) => Number((a
 
 /** Replaces one stored object's bytes, as disk rot or tampering would (write-once binds dr, not an attacker). */
 async function damage(bucket: string, key: string): Promise<void> {
-  await s3Client().send(new PutObjectCommand({ Bucket: bucket, Key: key, Body: Buffer.from('not the bytes the manifest recorded') }));
+  await s3Client().send(
+    new PutObjectCommand({ Bucket: bucket, Key: key, Body: Buffer.from('not the bytes the manifest recorded') }),
+  );
 }
 
 describe('restore workflow executed locally (real validate/result handlers and job process; SNS publish mocked)', () => {
@@ -131,7 +165,10 @@ describe('restore workflow executed locally (real validate/result handlers and j
     bucket = await createTestBucket('dr-rsfn');
     await createDatabase(source);
     await createSampleDatabase(pgUrl(source), { scale: 'test' });
-    const backup = await runDr(['backup', '--db', pgUrl(source), '--repo', `s3://${bucket}/`, '--json', '--quiet'], s3Env());
+    const backup = await runDr(
+      ['backup', '--db', pgUrl(source), '--repo', `s3://${bucket}/`, '--json', '--quiet'],
+      s3Env(),
+    );
     expect(backup.code, backup.stderr).toBe(0);
     firstBackup = backup.json.id as string;
     run = localWorkflow(source, bucket);
@@ -141,12 +178,26 @@ describe('restore workflow executed locally (real validate/result handlers and j
   });
 
   it('full restore: validates, runs dr restore in the job, and outputs the summary (backup, verified checksums, rows, duration)', async () => {
-    const e = await run({ database: source, backup: 'latest', mode: 'full', target: { database: restored, overwrite: false } });
+    const e = await run({
+      database: source,
+      backup: 'latest',
+      mode: 'full',
+      target: { database: restored, overwrite: false },
+    });
     expect(e.error, logsOf(e)).toBeUndefined();
-    expect(e.tasks).toEqual([RestoreWorkflow.VALIDATE_STATE, RestoreWorkflow.RUN_TASK_STATE, RestoreWorkflow.READ_RESULT_STATE]);
+    expect(e.tasks).toEqual([
+      RestoreWorkflow.VALIDATE_STATE,
+      RestoreWorkflow.RUN_TASK_STATE,
+      RestoreWorkflow.READ_RESULT_STATE,
+    ]);
     expect(e.job.runs[0].env).toMatchObject({
-      [JobEnv.command]: 'restore', [JobEnv.database]: source, [JobEnv.targetDatabase]: restored,
-      [JobEnv.args]: '["--backup","latest"]', [JobEnv.resultName]: e.name, [JobEnv.dbHost]: PG_HOST, [JobEnv.dbPort]: String(PG_PORT),
+      [JobEnv.command]: 'restore',
+      [JobEnv.database]: source,
+      [JobEnv.targetDatabase]: restored,
+      [JobEnv.args]: '["--backup","latest"]',
+      [JobEnv.resultName]: e.name,
+      [JobEnv.dbHost]: PG_HOST,
+      [JobEnv.dbPort]: String(PG_PORT),
     });
     // Ran on the restore task definition: no Object Lock setting, which only the backup one has.
     expect(e.job.runs[0].env[JobEnv.objectLock]).toBeUndefined();
@@ -158,7 +209,12 @@ describe('restore workflow executed locally (real validate/result handlers and j
       targetDatabase: restored,
       backup: { id: firstBackup },
       fallback: null,
-      checksums: { verified: true, files: expect.any(Number), bytes: expect.any(Number), note: expect.stringContaining('verified against the manifest\'s SHA-256 before the target was touched') },
+      checksums: {
+        verified: true,
+        files: expect.any(Number),
+        bytes: expect.any(Number),
+        note: expect.stringContaining("verified against the manifest's SHA-256 before the target was touched"),
+      },
       rows: expect.any(Number),
       restoreSeconds: expect.any(Number),
       executionSeconds: expect.any(Number),
@@ -166,14 +222,23 @@ describe('restore workflow executed locally (real validate/result handlers and j
     });
     expect(e.output.rows).toBeGreaterThan(0);
     expect(e.output.checksums.files).toBeGreaterThan(1);
-    expect(await count(restored, 'SELECT count(*) AS n FROM candles')).toBe(await count(source, 'SELECT count(*) AS n FROM candles'));
+    expect(await count(restored, 'SELECT count(*) AS n FROM candles')).toBe(
+      await count(source, 'SELECT count(*) AS n FROM candles'),
+    );
     // The job's record stays in the vault as the audit trail.
-    expect(await readJobResult(openRepository(`s3://${bucket}/`), jobResultKey('restore', e.name))).toMatchObject({ exitCode: 0, result: { ok: true } });
+    expect(await readJobResult(openRepository(`s3://${bucket}/`), jobResultKey('restore', e.name))).toMatchObject({
+      exitCode: 0,
+      result: { ok: true },
+    });
     expect(e.notifications).toEqual([]);
   });
 
   it('table restore: replaces only the named table in the existing target, keeping the old rows in a safety table', async () => {
-    await withClient(restored, (c) => c.query(`DELETE FROM alerts; DELETE FROM candles_2025_09 WHERE ctid IN (SELECT ctid FROM candles_2025_09 LIMIT 10)`));
+    await withClient(restored, (c) =>
+      c.query(
+        `DELETE FROM alerts; DELETE FROM candles_2025_09 WHERE ctid IN (SELECT ctid FROM candles_2025_09 LIMIT 10)`,
+      ),
+    );
     const alertsBefore = await count(restored, 'SELECT count(*) AS n FROM alerts');
     const expected = await count(source, 'SELECT count(*) AS n FROM candles');
     const e = await run({ database: source, mode: 'table', tables: ['candles'], target: { database: restored } });
@@ -184,7 +249,14 @@ describe('restore workflow executed locally (real validate/result handlers and j
       backup: { id: firstBackup },
       rows: expected,
       rowsReplaced: expected - 10,
-      tables: [{ table: expect.stringContaining('candles'), rowsRestored: expected, rowsReplaced: expected - 10, safetyTable: expect.stringContaining('candles__dr_saved_') }],
+      tables: [
+        {
+          table: expect.stringContaining('candles'),
+          rowsRestored: expected,
+          rowsReplaced: expected - 10,
+          safetyTable: expect.stringContaining('candles__dr_saved_'),
+        },
+      ],
       checksums: { verified: true },
     });
     expect(await count(restored, 'SELECT count(*) AS n FROM candles')).toBe(expected);
@@ -196,18 +268,50 @@ describe('restore workflow executed locally (real validate/result handlers and j
     const day = "time >= '2026-01-10T00:00:00Z' AND time < '2026-01-11T00:00:00Z'";
     const inDay = await count(source, `SELECT count(*) AS n FROM candles WHERE ${day}`);
     expect(inDay).toBeGreaterThan(0);
-    await withClient(restored, (c) => c.query(`DELETE FROM candles WHERE ${day}; DELETE FROM candles_2025_10 WHERE ctid IN (SELECT ctid FROM candles_2025_10 LIMIT 5)`));
+    await withClient(restored, (c) =>
+      c.query(
+        `DELETE FROM candles WHERE ${day}; DELETE FROM candles_2025_10 WHERE ctid IN (SELECT ctid FROM candles_2025_10 LIMIT 5)`,
+      ),
+    );
     const outsideBefore = await count(restored, `SELECT count(*) AS n FROM candles WHERE NOT (${day})`);
-    const e = await run({ database: source, mode: 'range', tables: ['candles'], since: '2026-01-10T00:00:00Z', until: '2026-01-11', target: { database: restored } });
+    const e = await run({
+      database: source,
+      mode: 'range',
+      tables: ['candles'],
+      since: '2026-01-10T00:00:00Z',
+      until: '2026-01-11',
+      target: { database: restored },
+    });
     expect(e.error, logsOf(e)).toBeUndefined();
-    expect(JSON.parse(e.job.runs[0].env[JobEnv.args])).toEqual(['--backup', 'latest', '--tables', 'candles', '--since', '2026-01-10T00:00:00Z', '--until', '2026-01-11T00:00:00Z']);
-    expect(e.output).toMatchObject({ mode: 'range', rows: inDay, rowsReplaced: 0, range: { since: expect.stringContaining('2026-01-10'), until: expect.stringContaining('2026-01-11') } });
+    expect(JSON.parse(e.job.runs[0].env[JobEnv.args])).toEqual([
+      '--backup',
+      'latest',
+      '--tables',
+      'candles',
+      '--since',
+      '2026-01-10T00:00:00Z',
+      '--until',
+      '2026-01-11T00:00:00Z',
+    ]);
+    expect(e.output).toMatchObject({
+      mode: 'range',
+      rows: inDay,
+      rowsReplaced: 0,
+      range: { since: expect.stringContaining('2026-01-10'), until: expect.stringContaining('2026-01-11') },
+    });
     expect(await count(restored, `SELECT count(*) AS n FROM candles WHERE ${day}`)).toBe(inDay);
     expect(await count(restored, `SELECT count(*) AS n FROM candles WHERE NOT (${day})`)).toBe(outsideBefore);
   });
 
   it('invalid input fails with InvalidRestoreRequest before any task runs (no job, no notification)', async () => {
-    const e = await run({ database: source, mode: 'range', tables: ['candles'], since: '2026-01-12T00:00:00Z', until: '2026-01-10T00:00:00Z', target: { database: source } });
+    const e = await run({
+      database: source,
+      mode: 'range',
+      tables: ['candles'],
+      since: '2026-01-12T00:00:00Z',
+      until: '2026-01-10T00:00:00Z',
+      target: { database: source },
+    });
     expect(e.error?.name).toBe('InvalidRestoreRequest');
     expect(e.error?.message).toContain('since: 2026-01-12T00:00:00Z is not before until 2026-01-10T00:00:00Z');
     expect(e.error?.message).toContain(`target.overwrite: target.database "${source}" is a production database`);
@@ -222,25 +326,42 @@ describe('restore workflow executed locally (real validate/result handlers and j
     expect(unknownDb.error?.message).toContain(`database: "nope" is not a configured database; use one of "${source}"`);
   });
 
-  it('a failing dr restore notifies the topic with dr\'s reason and fails the execution', async () => {
+  it("a failing dr restore notifies the topic with dr's reason and fails the execution", async () => {
     // The full restore's target is not empty: without overwrite, dr refuses before touching it.
     const e = await run({ database: source, mode: 'full', target: { database: restored } });
-    expect(e.tasks).toEqual([RestoreWorkflow.VALIDATE_STATE, RestoreWorkflow.RUN_TASK_STATE, RestoreWorkflow.READ_RESULT_STATE, RestoreWorkflow.NOTIFY_STATE]);
+    expect(e.tasks).toEqual([
+      RestoreWorkflow.VALIDATE_STATE,
+      RestoreWorkflow.RUN_TASK_STATE,
+      RestoreWorkflow.READ_RESULT_STATE,
+      RestoreWorkflow.NOTIFY_STATE,
+    ]);
     expect(e.job.runs[0].exitCode).toBe(1);
-    expect(e.error).toEqual({ name: RestoreWorkflow.RESTORE_FAILED_ERROR, message: expect.stringMatching(new RegExp(`^dr restore exited with code 1: target database ${restored} .* is not empty; pass --overwrite`)) });
-    expect(e.notifications).toEqual([{
-      Subject: 'crypto-stock-dr: restore failed',
-      Message: `Restore execution ${e.name} failed (DR.RestoreFailed): ${e.error!.message} -- Execution: arn:aws:states:us-east-1:123456789012:execution:restore:${e.name}`,
-    }]);
+    expect(e.error).toEqual({
+      name: RestoreWorkflow.RESTORE_FAILED_ERROR,
+      message: expect.stringMatching(
+        new RegExp(`^dr restore exited with code 1: target database ${restored} .* is not empty; pass --overwrite`),
+      ),
+    });
+    expect(e.notifications).toEqual([
+      {
+        Subject: 'crypto-stock-dr: restore failed',
+        Message: `Restore execution ${e.name} failed (DR.RestoreFailed): ${e.error!.message} -- Execution: arn:aws:states:us-east-1:123456789012:execution:restore:${e.name}`,
+      },
+    ]);
   });
 
   it('a corrupted newest backup: latest falls back to the previous one and the summary reports it', async () => {
     await withClient(source, (c) => c.query(`UPDATE symbols SET name = name || ' (renamed)' WHERE ticker = 'SPY'`));
-    const newer = await runDr(['backup', '--db', pgUrl(source), '--repo', `s3://${bucket}/`, '--json', '--quiet'], s3Env());
+    const newer = await runDr(
+      ['backup', '--db', pgUrl(source), '--repo', `s3://${bucket}/`, '--json', '--quiet'],
+      s3Env(),
+    );
     expect(newer.code, newer.stderr).toBe(0);
     const newerId = newer.json.id as string;
     const manifest = await readManifestJson(bucket, source, newerId);
-    const dataFile = manifest.files.find((f: { path: string }) => f.path.startsWith('data/') && !f.path.endsWith('toc.dat')).path;
+    const dataFile = manifest.files.find(
+      (f: { path: string }) => f.path.startsWith('data/') && !f.path.endsWith('toc.dat'),
+    ).path;
     await damage(bucket, fileKey(source, newerId, dataFile));
 
     const target = uniqueName('rsfn_fallback');
@@ -271,7 +392,8 @@ describe('restore workflow on the TimescaleDB sample (real job process against t
   let restored: string;
   let bucket: string;
   let run: ReturnType<typeof localWorkflow>;
-  const scalar = (db: string, sql: string) => withTimescaleClient(db, async (c) => Object.values((await c.query(sql)).rows[0] as object)[0]);
+  const scalar = (db: string, sql: string) =>
+    withTimescaleClient(db, async (c) => Object.values((await c.query(sql)).rows[0] as object)[0]);
 
   beforeAll(async () => {
     useS3Env();
@@ -279,7 +401,10 @@ describe('restore workflow on the TimescaleDB sample (real job process against t
     source = await createTimescaleDatabase('rsfn_ts_src');
     restored = uniqueName('rsfn_ts_full');
     await createSampleDatabase(timescaleUrl(source), { scale: 'test', timescale: true });
-    const backup = await runDr(['backup', '--db', timescaleUrl(source), '--repo', `s3://${bucket}/`, '--json', '--quiet'], s3Env());
+    const backup = await runDr(
+      ['backup', '--db', timescaleUrl(source), '--repo', `s3://${bucket}/`, '--json', '--quiet'],
+      s3Env(),
+    );
     expect(backup.code, backup.stderr).toBe(0);
     const url = new URL(timescaleUrl());
     run = localWorkflow(source, bucket, { host: url.hostname, port: Number(url.port), user: url.username });
@@ -294,14 +419,28 @@ describe('restore workflow on the TimescaleDB sample (real job process against t
     expect(full.output).toMatchObject({ status: 'SUCCEEDED', mode: 'full', checksums: { verified: true } });
     const compressed = `SELECT count(*)::int FROM timescaledb_information.chunks WHERE hypertable_name = 'candles' AND is_compressed`;
     expect(await scalar(restored, compressed)).toBe(await scalar(source, compressed));
-    expect(await scalar(restored, 'SELECT count(*)::int FROM candles_daily')).toBe(await scalar(source, 'SELECT count(*)::int FROM candles_daily'));
+    expect(await scalar(restored, 'SELECT count(*)::int FROM candles_daily')).toBe(
+      await scalar(source, 'SELECT count(*)::int FROM candles_daily'),
+    );
 
     const day = "time >= '2025-10-10T00:00:00Z' AND time < '2025-10-11T00:00:00Z'";
     await withTimescaleClient(restored, (c) => c.query(`DELETE FROM candles WHERE ${day}`));
-    const range = await run({ database: source, mode: 'range', tables: ['candles'], since: '2025-10-10T00:00:00Z', until: '2025-10-11T00:00:00Z', target: { database: restored } });
+    const range = await run({
+      database: source,
+      mode: 'range',
+      tables: ['candles'],
+      since: '2025-10-10T00:00:00Z',
+      until: '2025-10-11T00:00:00Z',
+      target: { database: restored },
+    });
     expect(range.error, logsOf(range)).toBeUndefined();
-    expect(range.output).toMatchObject({ mode: 'range', rows: await scalar(source, `SELECT count(*)::int FROM candles WHERE ${day}`) });
-    expect(await scalar(restored, `SELECT count(*)::int FROM candles WHERE ${day}`)).toBe(await scalar(source, `SELECT count(*)::int FROM candles WHERE ${day}`));
+    expect(range.output).toMatchObject({
+      mode: 'range',
+      rows: await scalar(source, `SELECT count(*)::int FROM candles WHERE ${day}`),
+    });
+    expect(await scalar(restored, `SELECT count(*)::int FROM candles WHERE ${day}`)).toBe(
+      await scalar(source, `SELECT count(*)::int FROM candles WHERE ${day}`),
+    );
     expect(await scalar(restored, compressed)).toBe(await scalar(source, compressed));
   });
 });

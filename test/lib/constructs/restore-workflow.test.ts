@@ -9,7 +9,12 @@ import { definitionOf } from './definition.ts';
 import { restoreStack } from './restore-stack.ts';
 
 describe('RestoreWorkflow', () => {
-  const built = restoreStack({ databases: [{ name: 'crypto_stock', host: 'db.internal.example', port: 5432 }, { name: 'ticks', host: 'ticks.internal', port: 5433 }] });
+  const built = restoreStack({
+    databases: [
+      { name: 'crypto_stock', host: 'db.internal.example', port: 5432 },
+      { name: 'ticks', host: 'ticks.internal', port: 5433 },
+    ],
+  });
   const { template, stack } = built;
   const definition = definitionOf(template);
   const states = definition.States as Record<string, any>;
@@ -17,17 +22,31 @@ describe('RestoreWorkflow', () => {
   it('validates first; a rejected request fails with InvalidRestoreRequest and its message, before any task', () => {
     expect(definition.StartAt).toBe(RestoreWorkflow.VALIDATE_STATE);
     const validate = states[RestoreWorkflow.VALIDATE_STATE];
-    expect(validate).toMatchObject({ Resource: 'arn:aws:states:::lambda:invoke', Parameters: { Payload: { 'request.$': '$' } }, Next: RestoreWorkflow.RUN_TASK_STATE });
+    expect(validate).toMatchObject({
+      Resource: 'arn:aws:states:::lambda:invoke',
+      Parameters: { Payload: { 'request.$': '$' } },
+      Next: RestoreWorkflow.RUN_TASK_STATE,
+    });
     expect(validate.Catch[0]).toEqual({ ErrorEquals: ['InvalidRestoreRequest'], Next: 'Parse rejection' });
-    expect(states['Parse rejection']).toMatchObject({ Type: 'Pass', Parameters: { 'lambdaError.$': 'States.StringToJson($.Cause)' }, Next: 'Request rejected' });
-    expect(states['Request rejected']).toEqual({ Type: 'Fail', Error: 'InvalidRestoreRequest', CausePath: '$.lambdaError.errorMessage' });
+    expect(states['Parse rejection']).toMatchObject({
+      Type: 'Pass',
+      Parameters: { 'lambdaError.$': 'States.StringToJson($.Cause)' },
+      Next: 'Request rejected',
+    });
+    expect(states['Request rejected']).toEqual({
+      Type: 'Fail',
+      Error: 'InvalidRestoreRequest',
+      CausePath: '$.lambdaError.errorMessage',
+    });
   });
 
   it('runs dr restore on the job (RUN_JOB) with the validated overrides and the execution name for its result', () => {
     const run = states[RestoreWorkflow.RUN_TASK_STATE];
     expect(run.Resource).toBe('arn:aws:states:::ecs:runTask.sync');
     expect(run.TimeoutSeconds).toBe(6 * 3600);
-    const env = Object.fromEntries(run.Parameters.Overrides.ContainerOverrides[0].Environment.map((e: any) => [e.Name, e.Value ?? e['Value.$']]));
+    const env = Object.fromEntries(
+      run.Parameters.Overrides.ContainerOverrides[0].Environment.map((e: any) => [e.Name, e.Value ?? e['Value.$']]),
+    );
     expect(env).toEqual({
       [JobEnv.command]: 'restore',
       [JobEnv.database]: '$.job.database',
@@ -44,12 +63,22 @@ describe('RestoreWorkflow', () => {
 
   it('reads the recorded result, then judges the exit code: success outputs the summary', () => {
     expect(states[RestoreWorkflow.READ_RESULT_STATE]).toMatchObject({
-      Parameters: { Payload: { 'executionName.$': '$$.Execution.Name', 'executionStartedAt.$': '$$.Execution.StartTime', 'request.$': '$.request', 'containers.$': '$.task.Containers' } },
+      Parameters: {
+        Payload: {
+          'executionName.$': '$$.Execution.Name',
+          'executionStartedAt.$': '$$.Execution.StartTime',
+          'request.$': '$.request',
+          'containers.$': '$.task.Containers',
+        },
+      },
       ResultPath: '$.outcome',
       Next: 'Check exit code',
     });
     const check = states['Check exit code'];
-    expect(check.Choices[0]).toEqual({ Not: { Variable: '$.task.Containers[0].ExitCode', IsPresent: true }, Next: 'Cause: Container did not run' });
+    expect(check.Choices[0]).toEqual({
+      Not: { Variable: '$.task.Containers[0].ExitCode', IsPresent: true },
+      Next: 'Cause: Container did not run',
+    });
     expect(check.Choices[1].Next).toBe('Restored');
     expect(check.Default).toBe('Cause: Restore failed');
     expect(states.Restored).toEqual({ Type: 'Succeed', OutputPath: '$.outcome.summary' });
@@ -57,10 +86,16 @@ describe('RestoreWorkflow', () => {
 
   it('every failure after validation notifies the alarm topic, then fails with its own error and cause', () => {
     const notify = states[RestoreWorkflow.NOTIFY_STATE];
-    expect(notify).toMatchObject({ Resource: 'arn:aws:states:::sns:publish', Parameters: { 'Message.$': '$.message', Subject: 'crypto-stock-dr: restore failed' }, Next: 'Restore failed' });
+    expect(notify).toMatchObject({
+      Resource: 'arn:aws:states:::sns:publish',
+      Parameters: { 'Message.$': '$.message', Subject: 'crypto-stock-dr: restore failed' },
+      Next: 'Restore failed',
+    });
     expect(notify.Parameters.TopicArn).toContain('ref/Alarms');
     // A failed publish still ends in the restore's own failure.
-    expect(notify.Catch).toEqual([{ ErrorEquals: ['States.ALL'], ResultPath: '$.notifyError', Next: 'Restore failed' }]);
+    expect(notify.Catch).toEqual([
+      { ErrorEquals: ['States.ALL'], ResultPath: '$.notifyError', Next: 'Restore failed' },
+    ]);
     expect(states['Restore failed']).toEqual({ Type: 'Fail', ErrorPath: '$.error', CausePath: '$.cause' });
     const describes = Object.entries(states).filter(([name]) => name.startsWith('Describe: '));
     expect(describes.map(([, s]) => [s.Parameters.error, s.Next]).sort()).toEqual([
@@ -75,48 +110,79 @@ describe('RestoreWorkflow', () => {
   it('gives the validate Lambda the configured databases, and the result Lambda the vault', () => {
     template.hasResourceProperties('AWS::Lambda::Function', {
       Description: Match.stringLikeRegexp('validates a restore request'),
-      Environment: { Variables: Match.objectLike({
-        [RestoreEnv.databases]: JSON.stringify([
-          { name: 'crypto_stock', host: 'db.internal.example', port: '5432', secretEnv: secretEnvVarFor('crypto_stock') },
-          { name: 'ticks', host: 'ticks.internal', port: '5433', secretEnv: secretEnvVarFor('ticks') },
-        ]),
-      }) },
+      Environment: {
+        Variables: Match.objectLike({
+          [RestoreEnv.databases]: JSON.stringify([
+            {
+              name: 'crypto_stock',
+              host: 'db.internal.example',
+              port: '5432',
+              secretEnv: secretEnvVarFor('crypto_stock'),
+            },
+            { name: 'ticks', host: 'ticks.internal', port: '5433', secretEnv: secretEnvVarFor('ticks') },
+          ]),
+        }),
+      },
     });
     template.hasResourceProperties('AWS::Lambda::Function', {
       Description: Match.stringLikeRegexp('reads the result'),
-      Environment: { Variables: Match.objectLike({ [RestoreEnv.repo]: { 'Fn::Join': ['', ['s3://', { Ref: Match.stringLikeRegexp('VaultBucket') }, '/']] } }) },
+      Environment: {
+        Variables: Match.objectLike({
+          [RestoreEnv.repo]: { 'Fn::Join': ['', ['s3://', { Ref: Match.stringLikeRegexp('VaultBucket') }, '/']] },
+        }),
+      },
     });
   });
 
   it('runs the restore task definition; the job (restore role) writes results/restores/* and the result Lambda reads it, nothing wider', () => {
-    expect(states[RestoreWorkflow.RUN_TASK_STATE].Parameters.TaskDefinition).toBe(stack.resolve(built.job.restoreTaskDefinition.family));
+    expect(states[RestoreWorkflow.RUN_TASK_STATE].Parameters.TaskDefinition).toBe(
+      stack.resolve(built.job.restoreTaskDefinition.family),
+    );
     const resolve = (v: unknown) => JSON.stringify(stack.resolve(v));
     const results = resolve(built.vault.bucket.arnForObjects('results/restores/*'));
-    const statements = (role: unknown) => Object.values(template.findResources('AWS::IAM::Policy'))
-      .filter((p: any) => JSON.stringify(p.Properties.Roles).includes(JSON.stringify(stack.resolve(role))))
-      .flatMap((p: any) => p.Properties.PolicyDocument.Statement);
-    const onResults = (role: unknown) => statements(role).filter((s: any) => JSON.stringify(s.Resource) === results).flatMap((s: any) => [s.Action].flat());
-    expect(onResults((built.job.restoreTaskDefinition.taskRole as any).roleName).sort()).toEqual(['s3:GetObject', 's3:PutObject', 's3:PutObjectTagging']);
+    const statements = (role: unknown) =>
+      Object.values(template.findResources('AWS::IAM::Policy'))
+        .filter((p: any) => JSON.stringify(p.Properties.Roles).includes(JSON.stringify(stack.resolve(role))))
+        .flatMap((p: any) => p.Properties.PolicyDocument.Statement);
+    const onResults = (role: unknown) =>
+      statements(role)
+        .filter((s: any) => JSON.stringify(s.Resource) === results)
+        .flatMap((s: any) => [s.Action].flat());
+    expect(onResults((built.job.restoreTaskDefinition.taskRole as any).roleName).sort()).toEqual([
+      's3:GetObject',
+      's3:PutObject',
+      's3:PutObjectTagging',
+    ]);
     expect(onResults((built.workflow.resultFunction.function.role as any).roleName)).toEqual(['s3:GetObject']);
     // The backup role records no restore results.
     expect(onResults((built.job.taskDefinition.taskRole as any).roleName)).toEqual([]);
   });
 
   it('lets the state machine publish to the encrypted topic (sns:Publish, and the topic key)', () => {
-    const policies = JSON.stringify(Object.values(template.findResources('AWS::IAM::Policy')).filter((p: any) => JSON.stringify(p.Properties.Roles).includes('RestoreWorkflowStateMachineRole')));
+    const policies = JSON.stringify(
+      Object.values(template.findResources('AWS::IAM::Policy')).filter((p: any) =>
+        JSON.stringify(p.Properties.Roles).includes('RestoreWorkflowStateMachineRole'),
+      ),
+    );
     expect(policies).toContain('"sns:Publish"');
     expect(policies).toContain('"kms:GenerateDataKey"');
   });
 
   it('passes the AwsSolutions cdk-nag checks with zero unacknowledged findings', () => {
     const report = new AwsSolutionsChecks(built.app).validateScope(stack);
-    expect(report.violations.map((v) => `${v.ruleName} at ${v.violatingResources.map((r) => r.constructPath).join(', ')}`)).toEqual([]);
+    expect(
+      report.violations.map((v) => `${v.ruleName} at ${v.violatingResources.map((r) => r.constructPath).join(', ')}`),
+    ).toEqual([]);
   });
 
   it('rejects a container from another task definition and a task timeout not shorter than the execution timeout', () => {
     const other = new ecs.FargateTaskDefinition(new Stack(), 'Other');
     const container = other.addContainer('c', { image: ecs.ContainerImage.fromRegistry('busybox') });
-    expect(() => restoreStack({ workflow: { container } })).toThrow('RestoreWorkflow TestRestore/RestoreWorkflow: container "c" is not in the given task definition; pass the job\'s own container');
-    expect(() => restoreStack({ workflow: { taskTimeout: Duration.hours(8) } })).toThrow('taskTimeout (8 hours) must be shorter than timeout (8 hours), so a stuck task is reported before the execution times out');
+    expect(() => restoreStack({ workflow: { container } })).toThrow(
+      'RestoreWorkflow TestRestore/RestoreWorkflow: container "c" is not in the given task definition; pass the job\'s own container',
+    );
+    expect(() => restoreStack({ workflow: { taskTimeout: Duration.hours(8) } })).toThrow(
+      'taskTimeout (8 hours) must be shorter than timeout (8 hours), so a stuck task is reported before the execution times out',
+    );
   });
 });
