@@ -68,8 +68,8 @@ try {
     ];
     // Rotate which goes first, so neither always meets a cold or a warm cache.
     const [first, second] = run % 2 ? backups : [...backups].reverse();
-    const a = await first();
-    const b = await second();
+    const a = await first!();
+    const b = await second!();
     const id = String((run % 2 ? a : b).id);
     const target = `dr_bench_fp_${run}`;
     await dropDatabase(target);

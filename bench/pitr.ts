@@ -19,7 +19,7 @@ import { asPostgres, chownPostgres, freePort, serverBinDir } from '../fixtures/c
 import { databaseExists, dropDatabase, pgUrl, withClient } from '../fixtures/pg.ts';
 import { startArchivingCluster } from '../fixtures/pitr.ts';
 import { createSampleDatabase, type SampleScale } from '../fixtures/sample-database.ts';
-import { formatBytes, pathSize, runProcess } from './lib.ts';
+import { formatBytes, median, pathSize, runProcess } from './lib.ts';
 
 const JOBS = availableParallelism();
 const SOURCE = 'dr_bench_source';
@@ -50,7 +50,6 @@ async function bundleDr(work: string): Promise<string> {
 }
 const RUNS = Number(process.env.BENCH_PITR_RUNS ?? 3);
 const seconds = (ms: number) => `${(ms / 1000).toFixed(2)} s`;
-const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 async function time(fn: () => Promise<unknown>): Promise<number> {
@@ -108,21 +107,22 @@ async function main(): Promise<void> {
       });
     }
     await cluster.query('crypto_stock', 'VACUUM ANALYZE');
-    const [{ size }] = await cluster.query<{ size: string }>(
-      'crypto_stock',
-      `SELECT pg_database_size('crypto_stock')::text AS size`,
-    );
+    const { size } = (
+      await cluster.query<{ size: string }>('crypto_stock', `SELECT pg_database_size('crypto_stock')::text AS size`)
+    )[0]!;
     await cluster.pgbackrest('--type=full', 'backup');
-    const [{ label }] = (
+    const { label } = (
       JSON.parse(await cluster.pgbackrest('info', '--output=json')) as [{ backup: { label: string }[] }]
-    )[0].backup.slice(-1);
+    )[0].backup.slice(-1)[0]!;
     await sleep(1100);
     await cluster.query('crypto_stock', `UPDATE alerts SET acknowledged = true WHERE id % 10 = 0`);
     await sleep(50);
-    const [{ t }] = await cluster.query<{ t: string }>(
-      'postgres',
-      `SELECT to_char(clock_timestamp() AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"') AS t`,
-    );
+    const { t } = (
+      await cluster.query<{ t: string }>(
+        'postgres',
+        `SELECT to_char(clock_timestamp() AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"') AS t`,
+      )
+    )[0]!;
     await sleep(50);
     await cluster.query('crypto_stock', `UPDATE alerts SET acknowledged = false WHERE id % 10 = 0`);
     await cluster.switchWalAndWait();
@@ -192,7 +192,7 @@ async function main(): Promise<void> {
             '--database',
             'crypto_stock',
             '--target',
-            pgUrl(targets[0]),
+            pgUrl(targets[0]!),
             '--no-owner',
             '--work-dir',
             work,
@@ -201,7 +201,7 @@ async function main(): Promise<void> {
           ]),
         ),
       );
-      manualDb.push(await time(() => manualRestore(work, serverDir('bare'), label, t, targets[1], pgbackrest)));
+      manualDb.push(await time(() => manualRestore(work, serverDir('bare'), label, t, targets[1]!, pgbackrest)));
     }
 
     // ---- dr pitr check on 1,000 real segments (archived in batches, so pg_wal stays small)
@@ -227,7 +227,7 @@ async function main(): Promise<void> {
       '\nResults (medians; the machine is shared, treat them as rough). dr runs as the esbuild bundle the job image runs:',
     );
     console.log(
-      `  ${'dr start-up (dr --help)'.padEnd(34)} bundle ${seconds(startBundle)} | tsx launcher (npx dr, no build) ${seconds(startTsx)}`,
+      `  ${'dr start-up (dr --help)'.padEnd(34)} bundle ${seconds(startBundle!)} | tsx launcher (npx dr, no build) ${seconds(startTsx!)}`,
     );
     console.log(
       row(
@@ -299,7 +299,7 @@ async function manualRestore(
       await client.connect();
       const { rows } = await client.query<{ r: boolean }>('SELECT pg_is_in_recovery() AS r');
       await client.end();
-      if (!rows[0].r) break;
+      if (!rows[0]!.r) break;
       await sleep(100);
     }
     const dump = join(work, 'manual-dump');

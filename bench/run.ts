@@ -351,19 +351,19 @@ function report(): void {
     const full = med(ours, 'restoreMs');
     const table = median(samples.map((s) => s.tableMs!));
     const range = median(samples.map((s) => s.rangeMs!));
-    const share = samples[0].tableBytes! / samples[0].backupBytes!;
+    const share = samples[0]!.tableBytes! / samples[0]!.backupBytes!;
     console.log(
       `${`table restore candles (${ours})`.padEnd(40)}${formatSeconds(samples.map((s) => s.tableMs!))}  = ${(table / full).toFixed(2)}× the full restore; candles are ${(share * 100).toFixed(0)}% of the backup's bytes`,
     );
     console.log(
-      `${`one-day range restore (${ours})`.padEnd(40)}${formatSeconds(samples.map((s) => s.rangeMs!))}  = ${(range / full).toFixed(2)}× the full restore; fetched ${formatBytes(samples[0].rangeBytes!)} of ${formatBytes(samples[0].backupBytes!)}`,
+      `${`one-day range restore (${ours})`.padEnd(40)}${formatSeconds(samples.map((s) => s.rangeMs!))}  = ${(range / full).toFixed(2)}× the full restore; fetched ${formatBytes(samples[0]!.rangeBytes!)} of ${formatBytes(samples[0]!.backupBytes!)}`,
     );
   }
   for (const ours of ['ours file://', 'ours s3://'] as const) {
     const samples = get(ours).filter((s) => s.phases);
     if (samples.length === 0) continue;
     const m = (f: (s: Sample) => number) => median(samples.map(f)) / 1000;
-    const p = (k: string) => m((s) => s.phases![k]);
+    const p = (k: string) => m((s) => s.phases![k]!);
     console.log(
       `${`dr backup breakdown (${ours})`.padEnd(40)}start-up ${m((s) => s.startupMs!).toFixed(2)} s + before pg_dump ${p('prepareMs').toFixed(2)} s` +
         ` + pg_dump ${p('dumpMs').toFixed(2)} s (catalog queries ${p('catalogMs').toFixed(2)} s of it, uploads overlap) + uploads after pg_dump ${p('afterDumpMs').toFixed(2)} s` +

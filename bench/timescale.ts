@@ -67,10 +67,10 @@ try {
     `SELECT count(*) AS n, count(*) FILTER (WHERE is_compressed) AS c FROM timescaledb_information.chunks WHERE hypertable_name = 'candles'`,
   );
   console.log(
-    `Built in ${(info.elapsedMs / 1000).toFixed(0)} s: ${info.candles} candles in ${chunks.n} chunks (${chunks.c} compressed), ${formatBytes(info.sizeBytes)}.`,
+    `Built in ${(info.elapsedMs / 1000).toFixed(0)} s: ${info.candles} candles in ${chunks!.n} chunks (${chunks!.c} compressed), ${formatBytes(info.sizeBytes)}.`,
   );
   const settle = () => sql(url(), 'CHECKPOINT');
-  const version = (await sql(url(SOURCE), `SELECT extversion AS v FROM pg_extension WHERE extname = 'timescaledb'`))[0]
+  const version = (await sql(url(SOURCE), `SELECT extversion AS v FROM pg_extension WHERE extname = 'timescaledb'`))[0]!
     .v as string;
 
   const floorBackup = async (dir: string) => {

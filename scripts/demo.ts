@@ -51,7 +51,7 @@ async function serverHasTimescale(): Promise<boolean> {
     `
     SELECT EXISTS (SELECT 1 FROM pg_available_extensions WHERE name = 'timescaledb') AS available, current_setting('shared_preload_libraries') AS preload`,
   );
-  return row.available && /(^|,)\s*"?timescaledb/.test(row.preload);
+  return row!.available && /(^|,)\s*"?timescaledb/.test(row!.preload);
 }
 
 const timescale = await serverHasTimescale();

@@ -149,7 +149,7 @@ describe('job/Dockerfile', () => {
       ['/usr/share/keyrings/timescaledb.asc', 'TIMESCALE_KEY_FPR'],
     ]) {
       const check = steps.indexOf(`gpg --show-keys --with-colons ${file} | grep -qx "fpr:::::::::\${${fpr}}:"`);
-      expect(check).toBeGreaterThan(steps.findIndex((c) => c.startsWith('curl') && c.includes(file)));
+      expect(check).toBeGreaterThan(steps.findIndex((c) => c.startsWith('curl') && c.includes(file!)));
       // Checked before apt reads the repository the key signs.
       expect(check).toBeLessThan(steps.lastIndexOf('apt-get update'));
     }

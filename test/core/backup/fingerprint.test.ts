@@ -28,19 +28,22 @@ describe('RowHasher', () => {
   it('gives the same buckets whatever the row order and chunk sizes', () => {
     const expected = hash(rows, 1 << 20);
     expect(Object.keys(expected).sort()).toEqual(['2026-01-10', '2026-01-11', 'infinity', 'null'].sort());
-    expect(expected['2026-01-10'][0]).toBe(3);
-    expect(expected['2026-01-11'][0]).toBe(2);
+    expect(expected['2026-01-10']![0]).toBe(3);
+    expect(expected['2026-01-11']![0]).toBe(2);
     for (const chunk of [1, 3, 7, 64, 4096]) expect(hash(rows, chunk)).toEqual(expected);
     expect(hash([...rows].reverse(), 5)).toEqual(expected);
   });
 
   it("puts each day's rows in its own bucket when days interleave, as when they come one after another", () => {
-    const days = ['2026-01-10', '2026-01-11'].map((d) => rows.filter((r) => r.includes(d)));
-    const interleaved = [days[0][0], days[1][0], days[0][1], days[1][1], days[0][2]];
-    const sorted = [...days[0], ...days[1]];
+    const [day1, day2] = ['2026-01-10', '2026-01-11'].map((d) => rows.filter((r) => r.includes(d))) as [
+      string[],
+      string[],
+    ];
+    const interleaved = [day1[0]!, day2[0]!, day1[1]!, day2[1]!, day1[2]!];
+    const sorted = [...day1, ...day2];
     expect(hash(interleaved, 11)).toEqual(hash(sorted, 11));
     // Each day alone hashes to what the mixed input holds for it.
-    expect(hash(days[0], 11)['2026-01-10']).toEqual(hash(interleaved, 11)['2026-01-10']);
+    expect(hash(day1, 11)['2026-01-10']).toEqual(hash(interleaved, 11)['2026-01-10']);
   });
 
   it('changes the bucket of a changed row only', () => {

@@ -74,7 +74,7 @@ describe('RESTORE.md', () => {
       expect(guide).toContain(server.timescale ? 'timescaledb_pre_restore()' : 'pg_restore --jobs=4');
       const target = await server.target();
       for (const block of bashBlocks(guide)) {
-        await run('bash', ['-e', '-o', 'pipefail', '-c', block], {
+        await run('bash', ['-e', '-o', 'pipefail', '-c', block!], {
           cwd: folder,
           env: { ...process.env, TARGET: server.url(target) },
         });
@@ -95,8 +95,8 @@ describe('RESTORE.md', () => {
       .split('\n')
       .find((l) => l.endsWith('.dat.gz'))!
       .split('  ')[1];
-    await writeFile(join(folder, victim), 'not the bytes the backup wrote');
-    const check = await run('bash', ['-c', bashBlocks(await readFile(join(folder, RESTORE_GUIDE_NAME), 'utf8'))[0]], {
+    await writeFile(join(folder, victim!), 'not the bytes the backup wrote');
+    const check = await run('bash', ['-c', bashBlocks(await readFile(join(folder, RESTORE_GUIDE_NAME), 'utf8'))[0]!], {
       cwd: folder,
     }).catch((e) => e);
     expect(check.code).toBe(1);

@@ -24,7 +24,7 @@ const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 /** `2026-01-15 14:30:00.123456+00` → microseconds since the epoch. */
 function micros(text: string): bigint {
   const m = /^(.{19})(?:\.(\d+))?\+00$/.exec(text)!;
-  return BigInt(Date.parse(`${m[1].replace(' ', 'T')}Z`)) * 1000n + BigInt((m[2] ?? '').padEnd(6, '0'));
+  return BigInt(Date.parse(`${m[1]!.replace(' ', 'T')}Z`)) * 1000n + BigInt((m[2] ?? '').padEnd(6, '0'));
 }
 function isoMicros(us: bigint): string {
   const ms = us / 1000n;
@@ -81,8 +81,8 @@ describe('point-in-time recovery you can trust (real PostgreSQL + pgBackRest)', 
       `SELECT to_char(pg_xact_commit_timestamp(xmin) AT TIME ZONE 'UTC', 'YYYY-MM-DD HH24:MI:SS.US') || '+00' AS t FROM trail WHERE label = $1`,
       [label],
     );
-    if (label === 'row 3') xidOfRow3 = row.x;
-    return { at: micros(after.t) };
+    if (label === 'row 3') xidOfRow3 = row!.x;
+    return { at: micros(after!.t) };
   }
 
   async function copyRepo(name: string): Promise<string> {
@@ -94,7 +94,7 @@ describe('point-in-time recovery you can trust (real PostgreSQL + pgBackRest)', 
   async function segmentFile(repoPath: string, segment: string): Promise<string> {
     const dir = join(repoPath, 'archive', 'crypto_stock', '15-1', segment.slice(0, 16));
     const [file] = (await readdir(dir)).filter((f) => f.startsWith(segment));
-    return join(dir, file);
+    return join(dir, file!);
   }
 
   beforeAll(async () => {
@@ -109,10 +109,12 @@ describe('point-in-time recovery you can trust (real PostgreSQL + pgBackRest)', 
     await sleep(1100);
     for (const label of ['row 1', 'row 2', 'row 3', 'row 4']) {
       if (label === 'row 3') {
-        [{ lsn: restorePointLsn }] = await cluster.query<{ lsn: string }>(
-          'postgres',
-          `SELECT pg_create_restore_point('before-row-3')::text AS lsn`,
-        );
+        ({ lsn: restorePointLsn } = (
+          await cluster.query<{ lsn: string }>(
+            'postgres',
+            `SELECT pg_create_restore_point('before-row-3')::text AS lsn`,
+          )
+        )[0]!);
       }
       const { at } = await commit(label);
       commits.push({ label, at, segment: await cluster.switchWalAndWait() });
@@ -139,8 +141,8 @@ describe('point-in-time recovery you can trust (real PostgreSQL + pgBackRest)', 
       gaps: [],
     });
     const [backup] = out.json.backups as { label: string; walStart: string; walStop: string; timeline: number }[];
-    expect(backup.timeline).toBe(1);
-    expect(backup.walStart <= backup.walStop).toBe(true);
+    expect(backup!.timeline).toBe(1);
+    expect(backup!.walStart <= backup!.walStop).toBe(true);
     const [tl] = out.json.timelines as {
       timeline: number;
       lastSegment: string;
@@ -148,8 +150,8 @@ describe('point-in-time recovery you can trust (real PostgreSQL + pgBackRest)', 
       from: string;
       until: string;
     }[];
-    expect(tl).toMatchObject({ timeline: 1, lastSegment: commits[3].segment, oldestBackup: backup.label });
-    expect(Date.parse(tl.until)).toBeGreaterThanOrEqual(Date.parse(tl.from));
+    expect(tl).toMatchObject({ timeline: 1, lastSegment: commits[3]!.segment, oldestBackup: backup!.label });
+    expect(Date.parse(tl!.until)).toBeGreaterThanOrEqual(Date.parse(tl!.from));
     const human = await runDr(['pitr', 'info', ...base()]);
     expect(human.code).toBe(0);
     expect(human.stdout).toContain('archive continuous: ok');
@@ -157,21 +159,23 @@ describe('point-in-time recovery you can trust (real PostgreSQL + pgBackRest)', 
 
   it('a segment missing in the middle: check names the gap (exit 1); --latest refuses before restoring; --accept-gap restores up to it, loudly', async () => {
     const copy = await copyRepo('gap-repo');
-    await rm(await segmentFile(copy, commits[1].segment));
+    await rm(await segmentFile(copy, commits[1]!.segment));
     const gapRepo = `file://${copy}`;
     const check = await runDr(['pitr', 'check', '--pitr', gapRepo, '--stanza', 'crypto_stock', '--json']);
     expect(check.code).toBe(1);
     expect(check.json).toMatchObject({
       ok: false,
       reachable: true,
-      gaps: [{ timeline: 1, firstMissing: commits[1].segment, missingCount: 1, reachableSegment: commits[0].segment }],
+      gaps: [
+        { timeline: 1, firstMissing: commits[1]!.segment, missingCount: 1, reachableSegment: commits[0]!.segment },
+      ],
     });
     // The scheduled rpo-watch check sees it too (WalArchiveGaps > 0 alarms).
     const status = await pitrStatus(openRepository(gapRepo), 'crypto_stock');
-    expect(status.wal?.gaps).toEqual([{ after: commits[0].segment, before: commits[2].segment, missing: 1 }]);
+    expect(status.wal?.gaps).toEqual([{ after: commits[0]!.segment, before: commits[2]!.segment, missing: 1 }]);
     const human = await runDr(['pitr', 'check', '--pitr', gapRepo, '--stanza', 'crypto_stock']);
     expect(human.stdout).toContain(
-      `GAP: 1 segment(s) ${commits[1].segment} missing; recovery cannot go past ${commits[0].segment}`,
+      `GAP: 1 segment(s) ${commits[1]!.segment} missing; recovery cannot go past ${commits[0]!.segment}`,
     );
 
     const dataDir = join(workDir, 'gap-server', 'data');
@@ -189,7 +193,7 @@ describe('point-in-time recovery you can trust (real PostgreSQL + pgBackRest)', 
     expectOneLineError(
       refused,
       new RegExp(
-        `has a gap on timeline 1: WAL segment ${commits[1].segment} is missing from the archive; recovery from \\S+ cannot go past segment ${commits[0].segment}.*pass --accept-gap`,
+        `has a gap on timeline 1: WAL segment ${commits[1]!.segment} is missing from the archive; recovery from \\S+ cannot go past segment ${commits[0]!.segment}.*pass --accept-gap`,
       ),
       1,
     );
@@ -201,8 +205,8 @@ describe('point-in-time recovery you can trust (real PostgreSQL + pgBackRest)', 
     expect(await databaseExists(name)).toBe(false);
     // A time after the gap cannot be reached either; --accept-gap does not apply to it.
     // (Refused by the continuity check, or, within the second the gap's neighbour was archived, by PostgreSQL itself.)
-    const late = await restoreInto(name, ['--at', isoMicros(commits[3].at + 1n)], gapRepo);
-    expectOneLineError(late, new RegExp(`WAL segment ${commits[1].segment} is missing from the archive`), 1);
+    const late = await restoreInto(name, ['--at', isoMicros(commits[3]!.at + 1n)], gapRepo);
+    expectOneLineError(late, new RegExp(`WAL segment ${commits[1]!.segment} is missing from the archive`), 1);
     expect(await databaseExists(name)).toBe(false);
 
     const accepted = await restoreInto(name, ['--latest', '--accept-gap'], gapRepo);
@@ -215,14 +219,14 @@ describe('point-in-time recovery you can trust (real PostgreSQL + pgBackRest)', 
 
   it("an unreadable segment: recovery aborts with pgBackRest's own error, never promotes; the same file is not called missing", async () => {
     const copy = await copyRepo('unreadable-repo');
-    await chmod(await segmentFile(copy, commits[1].segment), 0o000);
+    await chmod(await segmentFile(copy, commits[1]!.segment), 0o000);
     const badRepo = `file://${copy}`;
     const name = target('pitr_unreadable');
-    const out = await restoreInto(name, ['--at', isoMicros(commits[2].at + 1n)], badRepo);
+    const out = await restoreInto(name, ['--at', isoMicros(commits[2]!.at + 1n)], badRepo);
     expectOneLineError(
       out,
       new RegExp(
-        `recovery aborted, nothing promoted: WAL ${commits[1].segment} could not be read from the repository \\(pgBackRest: .*Permission denied.*\\); fix access`,
+        `recovery aborted, nothing promoted: WAL ${commits[1]!.segment} could not be read from the repository \\(pgBackRest: .*Permission denied.*\\); fix access`,
       ),
       1,
     );
@@ -244,7 +248,7 @@ describe('point-in-time recovery you can trust (real PostgreSQL + pgBackRest)', 
       '--json',
     ]);
     expect(restored.code, restored.stderr).toBe(0);
-    expect(restored.json).toMatchObject({ timeline: 1, lastSegment: commits[3].segment });
+    expect(restored.json).toMatchObject({ timeline: 1, lastSegment: commits[3]!.segment });
     const conf = await readFile(join(dataDir, 'postgresql.auto.conf'), 'utf8');
     expect(conf).toMatch(/restore_command = '.*archive-get %f "%p".*exit 199/);
     const runDir = join(workDir, 'unreadable-server');
@@ -268,7 +272,7 @@ describe('point-in-time recovery you can trust (real PostgreSQL + pgBackRest)', 
     await asPostgres(join(serverBinDir(), 'pg_ctl'), ['-D', dataDir, '-m', 'immediate', 'stop']).catch(() => {});
     const log = await readFile(join(runDir, 'log'), 'utf8');
     expect(started, log).toBe('failed');
-    expect(log).toContain(`dr-restore-command: pgbackrest archive-get ${commits[1].segment} failed`);
+    expect(log).toContain(`dr-restore-command: pgbackrest archive-get ${commits[1]!.segment} failed`);
     expect(log).not.toMatch(/selected new timeline ID|database system is ready to accept connections/);
     const control = await asPostgres(join(serverBinDir(), 'pg_controldata'), [dataDir], { LC_ALL: 'C' });
     expect(control).toMatch(/Database cluster state:\s+in archive recovery/);
@@ -277,7 +281,7 @@ describe('point-in-time recovery you can trust (real PostgreSQL + pgBackRest)', 
   it('SIGTERM during WAL replay: dr exits 143, the temporary server is stopped and removed, nothing restored', async () => {
     const copy = await copyRepo('signal-repo');
     // An unreadable segment keeps recovery busy (archive-get retries) long enough to be interrupted.
-    await chmod(await segmentFile(copy, commits[1].segment), 0o000);
+    await chmod(await segmentFile(copy, commits[1]!.segment), 0o000);
     const name = target('pitr_signal');
     const child = spawn(
       process.execPath,
@@ -295,7 +299,7 @@ describe('point-in-time recovery you can trust (real PostgreSQL + pgBackRest)', 
         '--work-dir',
         workDir,
         '--at',
-        isoMicros(commits[2].at + 1n),
+        isoMicros(commits[2]!.at + 1n),
       ],
       { stdio: ['ignore', 'pipe', 'pipe'] },
     );
@@ -352,15 +356,15 @@ describe('point-in-time recovery you can trust (real PostgreSQL + pgBackRest)', 
 
   it('microseconds: a target 1 µs before the next commit, in the same millisecond, keeps everything before it and nothing after', async () => {
     const next = commits[2];
-    const at = isoMicros(next.at - 1n);
+    const at = isoMicros(next!.at - 1n);
     const name = target('pitr_micro');
     const out = await restoreInto(name, ['--at', at]);
     expect(out.code, out.stderr).toBe(0);
-    expect(out.json).toMatchObject({ at, timeline: 1, stoppedBefore: isoMicros(next.at) });
+    expect(out.json).toMatchObject({ at, timeline: 1, stoppedBefore: isoMicros(next!.at) });
     expect(await rowsOf(name)).toEqual(['row 1', 'row 2']);
     // And 1 µs after a commit keeps it.
     const name2 = target('pitr_micro_after');
-    const after = await restoreInto(name2, ['--at', isoMicros(commits[0].at + 1n)]);
+    const after = await restoreInto(name2, ['--at', isoMicros(commits[0]!.at + 1n)]);
     expect(after.code, after.stderr).toBe(0);
     expect(await rowsOf(name2)).toEqual(['row 1']);
   });
@@ -389,13 +393,13 @@ describe('point-in-time recovery you can trust (real PostgreSQL + pgBackRest)', 
     expect(await rowsOf(lsn)).toEqual(['row 1', 'row 2']);
 
     for (const [args, message] of [
-      [['--latest', '--at', isoMicros(commits[0].at)], /--at and --latest exclude each other/],
+      [['--latest', '--at', isoMicros(commits[0]!.at)], /--at and --latest exclude each other/],
       [['--lsn', 'nope'], /"nope" is not a WAL location/],
       [['--xid=abc'], /--xid "abc" is not a transaction id/],
       [['--restore-point', 'bad name'], /--restore-point "bad name" is not a usable restore point name/],
       [['--latest', '--timeline', 'sideways'], /--timeline "sideways" is not a timeline/],
       [['--latest', '--timeline', '7'], /timeline 7 does not exist in stanza crypto_stock/],
-      [['--at', isoMicros(commits[0].at), '--accept-gap'], /--accept-gap applies to --latest/],
+      [['--at', isoMicros(commits[0]!.at), '--accept-gap'], /--accept-gap applies to --latest/],
     ] as [string[], RegExp][]) {
       expectOneLineError(
         await restoreInto(target('pitr_never'), args),
@@ -424,7 +428,7 @@ describe('point-in-time recovery you can trust (real PostgreSQL + pgBackRest)', 
     );
     const sh = (command: string) => asPostgres('sh', ['-c', command]);
     const lsn = async () =>
-      (await cluster.query<{ l: string }>('postgres', 'SELECT pg_current_wal_insert_lsn()::text AS l'))[0].l;
+      (await cluster.query<{ l: string }>('postgres', 'SELECT pg_current_wal_insert_lsn()::text AS l'))[0]!.l;
     const before = await lsn();
     await sh(heartbeat);
     expect(await lsn()).not.toBe(before);
@@ -453,7 +457,7 @@ describe('point-in-time recovery you can trust (real PostgreSQL + pgBackRest)', 
   it('two timelines: an ambiguous --at is refused; --timeline picks one and is reported; check shows both windows', async () => {
     // A restored server promoted at row 2 and archiving into the same stanza (a drill left running).
     const dataDir = join(workDir, 'tl2', 'data');
-    const branchAt = isoMicros(commits[1].at + 1n);
+    const branchAt = isoMicros(commits[1]!.at + 1n);
     const restored = await runDr([
       'pitr',
       'restore-server',
@@ -498,16 +502,18 @@ describe('point-in-time recovery you can trust (real PostgreSQL + pgBackRest)', 
       await commit('row 5');
       await cluster.switchWalAndWait();
       await sleep(20);
-      [{ now }] = await cluster.query<{ now: string }>(
-        'postgres',
-        `SELECT to_char(clock_timestamp() AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"') AS now`,
-      );
+      ({ now } = (
+        await cluster.query<{ now: string }>(
+          'postgres',
+          `SELECT to_char(clock_timestamp() AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"') AS now`,
+        )
+      )[0]!);
       await sleep(20);
       // A commit after T on each timeline: recovery proves it stopped at T.
       await commit('row 6');
       await cluster.switchWalAndWait();
       await other(`INSERT INTO trail (label) VALUES ('timeline 2 later')`);
-      const [{ w }] = (await other('SELECT pg_walfile_name(pg_switch_wal()) AS w')).rows as { w: string }[];
+      const { w } = ((await other('SELECT pg_walfile_name(pg_switch_wal()) AS w')).rows as { w: string }[])[0]!;
       expect(w.slice(0, 8)).toBe('00000002');
       for (let i = 0; i < 300; i++) {
         const { rows } = await other('SELECT last_archived_wal AS l FROM pg_stat_archiver');
@@ -555,7 +561,7 @@ describe('point-in-time recovery you can trust (real PostgreSQL + pgBackRest)', 
 
     // Before the branch the target is on one history only: no --timeline needed.
     const early = target('pitr_tl_early');
-    const before = await restoreInto(early, ['--at', isoMicros(commits[0].at + 1n)]);
+    const before = await restoreInto(early, ['--at', isoMicros(commits[0]!.at + 1n)]);
     expect(before.code, before.stderr).toBe(0);
     expect(await rowsOf(early)).toEqual(['row 1']);
 

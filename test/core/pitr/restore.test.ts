@@ -272,7 +272,7 @@ describe('point-in-time recovery (real PostgreSQL + pgBackRest, file:// reposito
           await url.query(
             `SELECT count(*) || ':' || coalesce(md5(string_agg(c::text, ',' ORDER BY symbol_id, time)), '') AS h FROM candles c WHERE ${where}`,
           )
-        ).rows[0].h,
+        ).rows[0]!.h,
       );
     return {
       alerts: (await url.query(`SELECT message FROM alerts WHERE message LIKE 'batch %' ORDER BY message`)).rows.map(
@@ -292,7 +292,7 @@ describe('point-in-time recovery (real PostgreSQL + pgBackRest, file:// reposito
         'postgres',
         `SELECT to_char(clock_timestamp() AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"') AS t`,
       )
-    )[0].t;
+    )[0]!.t;
   /** The dr-pitr-* scratch directories left in the work dir (must be none after every run). */
   const leftovers = async () => (await readdir(workDir)).filter((n) => n.startsWith('dr-pitr-'));
 
@@ -497,7 +497,7 @@ describe('point-in-time recovery (real PostgreSQL + pgBackRest, file:// reposito
     const archiveDir = join(copy, 'archive', 'crypto_stock', '15-1', segmentAB.slice(0, 16));
     const removed = (await readdir(archiveDir)).filter((f) => f.startsWith(segmentAB));
     expect(removed).toHaveLength(1);
-    await rm(join(archiveDir, removed[0]));
+    await rm(join(archiveDir, removed[0]!));
     await chownPostgres(copy);
     const name = target('pitr_gap');
     const out = await runDr([

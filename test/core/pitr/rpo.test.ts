@@ -86,7 +86,7 @@ describe('pitrStatus (real pgBackRest repository)', () => {
     await cluster.psql('INSERT INTO ticks SELECT g FROM generate_series(10001, 20000) g');
     const lastSegment = await switchAndArchive();
     const [full, diff] = await pgbackrestBackups();
-    expect([full.type, diff.type]).toEqual(['full', 'diff']);
+    expect([full!.type, diff!.type]).toEqual(['full', 'diff']);
 
     const repo = openRepository(`file://${cluster.repoPath}`);
     const now = new Date();
@@ -96,11 +96,11 @@ describe('pitrStatus (real pgBackRest repository)', () => {
       new RegExp(`^archive/rpo_test/15-1/${lastSegment.slice(0, 16)}/${lastSegment}-[0-9a-f]{40}\\.gz$`),
     );
     expect(status.baseBackup).toMatchObject({
-      label: diff.label,
+      label: diff!.label,
       type: 'diff',
-      key: `backup/rpo_test/${diff.label}/backup.manifest`,
+      key: `backup/rpo_test/${diff!.label}/backup.manifest`,
     });
-    expect(status.fullBackup).toMatchObject({ label: full.label, type: 'full' });
+    expect(status.fullBackup).toMatchObject({ label: full!.label, type: 'full' });
     // All of it happened since this file started; the WAL after the diff backup is the newest.
     for (const age of [status.wal!.ageSeconds, status.baseBackup!.ageSeconds, status.fullBackup!.ageSeconds]) {
       expect(age).toBeGreaterThanOrEqual(0);
@@ -127,8 +127,8 @@ describe('pitrStatus (real pgBackRest repository)', () => {
     const s3Status = await pitrStatus(openRepository(`s3://${bucket}/pitr`), 'rpo_test');
     expect(s3Status.repository).toBe(`s3://${bucket}/pitr`);
     expect(s3Status.wal).toMatchObject({ segment: lastSegment, key: status.wal!.key });
-    expect(s3Status.baseBackup).toMatchObject({ label: diff.label, type: 'diff' });
-    expect(s3Status.fullBackup).toMatchObject({ label: full.label, type: 'full' });
+    expect(s3Status.baseBackup).toMatchObject({ label: diff!.label, type: 'diff' });
+    expect(s3Status.fullBackup).toMatchObject({ label: full!.label, type: 'full' });
     // s3rver stamps objects with their upload time.
     expect(s3Status.wal!.ageSeconds).toBeLessThanOrEqual(secondsSinceFileStart());
   });

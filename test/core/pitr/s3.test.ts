@@ -83,10 +83,12 @@ describe('PITR over an S3-compatible store with TLS (s3rver + real pgBackRest)',
     await sleep(1100);
     await cluster.query('app', `INSERT INTO trail (label) VALUES ('before T')`);
     await sleep(20);
-    [{ T }] = await cluster.query<{ T: string }>(
-      'postgres',
-      `SELECT to_char(clock_timestamp() AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"') AS "T"`,
-    );
+    ({ T } = (
+      await cluster.query<{ T: string }>(
+        'postgres',
+        `SELECT to_char(clock_timestamp() AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"') AS "T"`,
+      )
+    )[0]!);
     await sleep(20);
     await cluster.query('app', `INSERT INTO trail (label) VALUES ('after T')`);
     await cluster.switchWalAndWait();

@@ -66,7 +66,7 @@ beforeAll(async () => {
       'postgres',
       `SELECT to_char(clock_timestamp() AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"') AS t`,
     )
-  )[0].t;
+  )[0]!.t;
   await sleep(50);
   atT = await state(onCluster);
   // After T: a day's rows deleted inside a compressed chunk, and more.
