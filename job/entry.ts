@@ -129,7 +129,7 @@ function jobArgs(command: JobCommand, raw: string | undefined): string[] {
   }
   const allowed: readonly string[] = JOB_COMMANDS[command];
   for (const arg of args) {
-    if (arg.startsWith('--') && !allowed.includes(arg.split('=')[0])) {
+    if (arg.startsWith('--') && !allowed.includes(arg.split('=')[0]!)) {
       throw new DrError(
         `flag ${arg.split('=')[0]} is not allowed for the job's ${command} command`,
         `allowed: ${allowed.join(', ')}`,

@@ -155,7 +155,7 @@ export async function runBackup(options: BackupOptions): Promise<BackupResult> {
     // One snapshot for the dump and every count: the manifest describes exactly what was dumped.
     await client.query(lockTimeoutSql(lockTimeoutMs));
     await client.query('BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY');
-    const snapshot = (await client.query<{ s: string }>('SELECT pg_export_snapshot() AS s')).rows[0].s;
+    const snapshot = (await client.query<{ s: string }>('SELECT pg_export_snapshot() AS s')).rows[0]!.s;
     log(`backup ${id} of ${source.display}: tier ${tier}, pg_dump ${pgDump.text} -j ${jobs} --compress=${compression}`);
 
     workDir = await workDirFor(options.workDir ?? tmpdir(), 'backup');

@@ -33,14 +33,14 @@ export async function serverInfo(client: pg.Client): Promise<ServerInfo> {
   const { rows } = await client.query<{ v: string; n: string }>(
     `SELECT current_setting('server_version') AS v, current_setting('server_version_num') AS n`,
   );
-  return { version: rows[0].v.split(' ')[0], versionNum: Number(rows[0].n) };
+  return { version: rows[0]!.v.split(' ')[0]!, versionNum: Number(rows[0]!.n) };
 }
 
 export async function databaseOptions(client: pg.Client): Promise<Manifest['databaseOptions']> {
   const { rows } = await client.query<{ encoding: string; collate: string; ctype: string }>(
     `SELECT pg_encoding_to_char(encoding) AS encoding, datcollate AS collate, datctype AS ctype FROM pg_database WHERE datname = current_database()`,
   );
-  return rows[0];
+  return rows[0]!;
 }
 
 export async function extensions(client: pg.Client): Promise<Manifest['extensions']> {
@@ -155,7 +155,7 @@ export async function tables(client: pg.Client): Promise<ManifestTable[]> {
     const { rows } = await client.query<{ n: string; max: string | null }>(
       `SELECT count(*) AS n, ${max} AS max FROM ${rel.hypertable ? '' : 'ONLY '}${qualified(rel.schema, rel.name)}`,
     );
-    stats.set(rel.oid, { rows: Number(rows[0].n), maxTime: rows[0].max });
+    stats.set(rel.oid, { rows: Number(rows[0]!.n), maxTime: rows[0]!.max });
   }
   // Partitioned parents, deepest first, so sub-partitioned trees add up.
   const parents = rels.filter((r) => r.relkind === 'p');

@@ -78,7 +78,7 @@ export async function checkBackups(repo: Repository, options: CheckOptions = {})
       );
   } else {
     const found = await resolveBackup(repo, backup, options.database);
-    targets.push({ database: found.database, id: found.ids[0] });
+    targets.push({ database: found.database, id: found.ids[0]! });
   }
   const backups: CheckedBackup[] = [];
   for (const t of targets) {

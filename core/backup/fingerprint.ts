@@ -66,7 +66,7 @@ function murmur2x(b: Buffer, start: number, end: number): void {
   let i = start;
   const blocks = start + ((end - start) & ~3);
   for (; i < blocks; i += 4) {
-    let k = b[i] | (b[i + 1] << 8) | (b[i + 2] << 16) | (b[i + 3] << 24);
+    let k = b[i]! | (b[i + 1]! << 8) | (b[i + 2]! << 16) | (b[i + 3]! << 24);
     k = Math.imul(k, 0xcc9e2d51);
     k = (k << 15) | (k >>> 17);
     k = Math.imul(k, 0x1b873593);
@@ -79,9 +79,9 @@ function murmur2x(b: Buffer, start: number, end: number): void {
   }
   const tail = (end - start) & 3;
   if (tail > 0) {
-    let k = b[i];
-    if (tail > 1) k ^= b[i + 1] << 8;
-    if (tail > 2) k ^= b[i + 2] << 16;
+    let k = b[i]!;
+    if (tail > 1) k ^= b[i + 1]! << 8;
+    if (tail > 2) k ^= b[i + 2]! << 16;
     k = Math.imul(k, 0xcc9e2d51);
     k = (k << 15) | (k >>> 17);
     k = Math.imul(k, 0x1b873593);
@@ -227,21 +227,21 @@ export class RowHasher {
       at + 10 <= end &&
       b[at + 4] === 45 &&
       b[at + 7] === 45 &&
-      isDigit(b[at]) &&
-      isDigit(b[at + 1]) &&
-      isDigit(b[at + 2]) &&
-      isDigit(b[at + 3]) &&
-      isDigit(b[at + 5]) &&
-      isDigit(b[at + 6]) &&
-      isDigit(b[at + 8]) &&
-      isDigit(b[at + 9]) &&
+      isDigit(b[at]!) &&
+      isDigit(b[at + 1]!) &&
+      isDigit(b[at + 2]!) &&
+      isDigit(b[at + 3]!) &&
+      isDigit(b[at + 5]!) &&
+      isDigit(b[at + 6]!) &&
+      isDigit(b[at + 8]!) &&
+      isDigit(b[at + 9]!) &&
       (at + 10 === end || b[at + 10] !== 32 || b[at + 11] !== 66)
     ) {
       return (
-        ((b[at] - 48) * 1000 + (b[at + 1] - 48) * 100 + (b[at + 2] - 48) * 10 + (b[at + 3] - 48)) * 10000 +
-        ((b[at + 5] - 48) * 10 + (b[at + 6] - 48)) * 100 +
-        (b[at + 8] - 48) * 10 +
-        (b[at + 9] - 48)
+        ((b[at]! - 48) * 1000 + (b[at + 1]! - 48) * 100 + (b[at + 2]! - 48) * 10 + (b[at + 3]! - 48)) * 10000 +
+        ((b[at + 5]! - 48) * 10 + (b[at + 6]! - 48)) * 100 +
+        (b[at + 8]! - 48) * 10 +
+        (b[at + 9]! - 48)
       );
     }
     return OTHER_TIME;
@@ -378,7 +378,7 @@ export async function planFingerprints(
     const r = columnsOf.get(`${w.schema}\0${w.name}`);
     if (!r) return [];
     const timeColumn = w.compressed
-      ? (r.columns.find((c, i) => /^_ts_meta_min_\d+$/.test(c) && TIME_TYPES.has(r.types[i])) ?? null)
+      ? (r.columns.find((c, i) => /^_ts_meta_min_\d+$/.test(c) && TIME_TYPES.has(r.types[i]!)) ?? null)
       : w.timeColumn !== null && r.columns.includes(w.timeColumn)
         ? w.timeColumn
         : null;
@@ -465,7 +465,7 @@ export class DumpFingerprinter {
         for (const h of hashers) h.write(chunk);
       },
       end: () => {
-        this.hashed.set(dumpId, new Map(hashers.map((h, i) => [fields[i], h.end()])));
+        this.hashed.set(dumpId, new Map(hashers.map((h, i) => [fields[i]!, h.end()])));
       },
     };
   }
@@ -603,7 +603,7 @@ export async function compareContent(
         // A compressed chunk's rows are compared as its compressed batches: say so once per chunk.
         const [e, a] = [totalOf(r.buckets)[0], totalOf(got)[0]];
         differences.push(
-          `compressed batches of ${r.schema}.${r.name} differ (${a} batches, backup has ${e}; from ${diff[0].bucket})`,
+          `compressed batches of ${r.schema}.${r.name} differ (${a} batches, backup has ${e}; from ${diff[0]!.bucket})`,
         );
         continue;
       }

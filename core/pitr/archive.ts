@@ -142,11 +142,11 @@ export function parseHistory(timeline: number, text: string, createdAt?: Date): 
     const m = /^\s*(\d+)\s+([0-9A-F]+\/[0-9A-F]+)\s*(.*)$/i.exec(line);
     if (!m) continue;
     const time = /(?:before|after)\s+(\d{4}-\d{2}-\d{2} \d{2}:\d{2}:\d{2}(?:\.\d+)?[+-]\d{2}(?::?\d{2})?)/.exec(
-      m[3],
+      m[3]!,
     )?.[1];
     ancestors.push({
       timeline: Number(m[1]),
-      switchLsn: m[2].toUpperCase(),
+      switchLsn: m[2]!.toUpperCase(),
       switchTime: time ? parseServerTime(time) : undefined,
     });
   }
@@ -169,7 +169,7 @@ export function requiredRanges(
   const ranges: { timeline: number; from: bigint; to?: bigint }[] = [];
   let from = fromSeq;
   for (let i = start; i < chain.length; i++) {
-    const { timeline, switchLsn } = chain[i];
+    const { timeline, switchLsn } = chain[i]!;
     if (!switchLsn) {
       ranges.push({ timeline, from });
       break;
@@ -208,14 +208,14 @@ export function gapsIn(
         firstMissing: segmentName(timeline, seq),
         lastMissing: segmentName(timeline, end),
         missingCount: Number(end - seq + 1n),
-        reachableSegment: gaps.length === 0 ? (previous?.name ?? null) : gaps[0].reachableSegment,
+        reachableSegment: gaps.length === 0 ? (previous?.name ?? null) : gaps[0]!.reachableSegment,
         // Archive times are whole seconds (rounded down): its commits happened before the next second.
         reachableUntil:
           gaps.length === 0
             ? previous
               ? new Date(previous.archivedAt.getTime() + 1000).toISOString()
               : null
-            : gaps[0].reachableUntil,
+            : gaps[0]!.reachableUntil,
       });
       seq = end;
     }
@@ -282,7 +282,7 @@ export async function readArchive(ctx: PgbackrestContext): Promise<ArchiveState>
       continue;
     }
     const h = HISTORY_FILE.exec(name);
-    if (h) historyFiles.push({ timeline: Number.parseInt(h[1], 16), path, time: entry.time ? archivedAt : undefined });
+    if (h) historyFiles.push({ timeline: Number.parseInt(h[1]!, 16), path, time: entry.time ? archivedAt : undefined });
   }
   const histories = new Map<number, TimelineHistory>([[1, { timeline: 1, ancestors: [] }]]);
   await Promise.all(
@@ -341,7 +341,7 @@ export function timelineWindows(state: ArchiveState): TimelineWindow[] {
     let until: string | null = null;
     if (oldest) {
       gaps = gapsIn(gapAfterBackup(state, oldest, timeline).ranges, state.segments);
-      until = gaps.length ? gaps[0].reachableUntil : (present.at(-1)?.archivedAt.toISOString() ?? null);
+      until = gaps.length ? gaps[0]!.reachableUntil : (present.at(-1)?.archivedAt.toISOString() ?? null);
     }
     const parent = history.ancestors.at(-1);
     return {

@@ -65,7 +65,7 @@ export function parsePitrRepo(value: string, flag = '--repo', s3: S3Settings = {
     return { type: 'posix', url: value, path };
   }
   if (value.startsWith('s3://')) {
-    const [bucket, ...rest] = value.slice('s3://'.length).split('/');
+    const [bucket = '', ...rest] = value.slice('s3://'.length).split('/');
     if (!BUCKET.test(bucket)) throw new DrError(`${flag} "${value}": "${bucket}" is not a valid S3 bucket name`, fix);
     const endpoint = s3.endpoint ?? (process.env.AWS_ENDPOINT_URL_S3 || process.env.AWS_ENDPOINT_URL || undefined);
     if (endpoint !== undefined)

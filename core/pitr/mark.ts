@@ -1,6 +1,7 @@
 /** `dr pitr mark NAME`: a named restore point on the primary, archived right away. */
 import { DrError } from '../errors.ts';
 import { connect, parsePgUrl } from '../pg/connection.ts';
+import { onlyRow } from '../pg/rows.ts';
 import { checkRestorePointName } from './plan.ts';
 
 export interface RestorePoint {
@@ -18,10 +19,10 @@ export async function createRestorePoint(url: string, name: string, switchWal = 
   const target = parsePgUrl(url, '--db');
   const client = await connect(target.url, 'database');
   try {
-    const {
-      rows: [state],
-    } = await client.query<{ recovery: boolean; archive: string }>(
-      `SELECT pg_is_in_recovery() AS recovery, current_setting('archive_mode') AS archive`,
+    const state = onlyRow(
+      await client.query<{ recovery: boolean; archive: string }>(
+        `SELECT pg_is_in_recovery() AS recovery, current_setting('archive_mode') AS archive`,
+      ),
     );
     if (state.recovery)
       throw new DrError(
@@ -35,26 +36,26 @@ export async function createRestorePoint(url: string, name: string, switchWal = 
       );
     let lsn: string;
     try {
-      ({
-        rows: [{ lsn }],
-      } = await client.query<{ lsn: string }>('SELECT pg_create_restore_point($1)::text AS lsn', [name]));
+      ({ lsn } = onlyRow(
+        await client.query<{ lsn: string }>('SELECT pg_create_restore_point($1)::text AS lsn', [name]),
+      ));
     } catch (err) {
       throw new DrError(
         `cannot create restore point "${name}" on ${target.display}: ${(err as Error).message}`,
         'connect as a superuser, or GRANT EXECUTE ON FUNCTION pg_create_restore_point(text) to the role',
       );
     }
-    const {
-      rows: [meta],
-    } = await client.query<{ time: string; timeline: number }>(
-      `SELECT to_char(clock_timestamp() AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"') AS time, (SELECT timeline_id FROM pg_control_checkpoint())::int AS timeline`,
+    const meta = onlyRow(
+      await client.query<{ time: string; timeline: number }>(
+        `SELECT to_char(clock_timestamp() AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"') AS time, (SELECT timeline_id FROM pg_control_checkpoint())::int AS timeline`,
+      ),
     );
     let walFile: string | null = null;
     if (switchWal) {
       try {
-        ({
-          rows: [{ walFile }],
-        } = await client.query<{ walFile: string }>('SELECT pg_walfile_name(pg_switch_wal()) AS "walFile"'));
+        ({ walFile } = onlyRow(
+          await client.query<{ walFile: string }>('SELECT pg_walfile_name(pg_switch_wal()) AS "walFile"'),
+        ));
       } catch (err) {
         throw new DrError(
           `restore point "${name}" created at ${lsn}, but pg_switch_wal failed: ${(err as Error).message}`,

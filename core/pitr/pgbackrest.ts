@@ -143,7 +143,7 @@ export function pgbackrestError(stderr: string): string {
   const at = lines.findIndex((l) => /ERROR:/.test(l));
   const first = at !== -1 ? at : lines.findIndex((l) => /WARN:/.test(l));
   if (first === -1) return stderr.trim().split('\n')[0] || 'no output';
-  const parts = [lines[first].trim().replace(/^.*?(ERROR|WARN):\s*(\[\d+\]:\s*)?/, '')];
+  const parts = [lines[first]!.trim().replace(/^.*?(ERROR|WARN):\s*(\[\d+\]:\s*)?/, '')];
   for (const line of lines.slice(first + 1)) {
     if (!/^\s+\S/.test(line) || /^\s*HINT:/.test(line)) break;
     parts.push(line.trim());
@@ -260,7 +260,8 @@ async function serverVersion(binDir: string): Promise<ServerBinaries | undefined
   const result = await runAsServerUser(postgres, ['--version']).catch(() => undefined);
   const m = result && /\(PostgreSQL\)\s+(\d+)(?:\.(\d+))?/.exec(result.stdout);
   if (!m) return undefined;
-  return { binDir, version: m[2] ? `${m[1]}.${m[2]}` : m[1], major: Number(m[1]) };
+  const [, major = '', minor] = m;
+  return { binDir, version: minor ? `${major}.${minor}` : major, major: Number(major) };
 }
 
 /** Debian/Ubuntu keep each major's server binaries in /usr/lib/postgresql/<major>/bin. */
@@ -321,7 +322,7 @@ export function parseServerTime(text: string): bigint | undefined {
     text.trim(),
   );
   if (!m) return undefined;
-  const [, date, hms, frac = '', zone] = m;
+  const [, date, hms, frac = '', zone = ''] = m;
   const zoneText =
     zone.toUpperCase() === 'Z'
       ? 'Z'

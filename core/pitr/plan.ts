@@ -179,28 +179,28 @@ export function planRecovery(
     // pgBackRest stores whole seconds: a backup counts as finished one second after its stop second.
     const usable = candidates.filter((b) => Date.parse(b.stop) + 1000 <= target.at.date.getTime());
     if (usable.length === 0) {
-      const oldest = candidates[0];
+      const oldest = candidates[0]!;
       throw new DrError(
         `--at ${target.at.iso} is before the oldest base backup of stanza ${stanza} (${oldest.label}, finished ${oldest.stop}): no backup can be recovered to that point`,
         `choose an --at after ${new Date(Date.parse(oldest.stop) + 1000).toISOString()}, or use a logical backup (dr list)`,
       );
     }
     candidates = usable;
-    backup = usable[usable.length - 1];
+    backup = usable[usable.length - 1]!;
   } else if (target.kind === 'lsn') {
     const lsn = parseLsn(target.lsn);
     const usable = candidates.filter((b) => b.lsnStop !== null && parseLsn(b.lsnStop) <= lsn);
     if (usable.length === 0)
       throw new DrError(
-        `--lsn ${target.lsn} is before the end of the oldest base backup of stanza ${stanza} (${candidates[0].label})`,
+        `--lsn ${target.lsn} is before the end of the oldest base backup of stanza ${stanza} (${candidates[0]!.label})`,
         'choose a later --lsn, or --at / --latest',
       );
-    backup = usable[usable.length - 1];
+    backup = usable[usable.length - 1]!;
   } else if (target.kind === 'latest') {
-    backup = candidates[candidates.length - 1];
+    backup = candidates[candidates.length - 1]!;
   } else {
     // A transaction id or restore point has no known position: the oldest backup reaches every later one.
-    backup = candidates[0];
+    backup = candidates[0]!;
   }
 
   const reachable = reachableTimelines(state, backup);
@@ -223,8 +223,8 @@ export function planRecovery(
       ].sort((a, b) => a - b);
       throw new DrError(
         target.kind === 'time'
-          ? `--at ${target.at.iso} exists on more than one timeline of stanza ${stanza} (${names.join(' and ')}: timeline ${contested[0].t} branched off before it and both were archived after it)`
-          : `${describeTarget(target)} is ambiguous in stanza ${stanza}: timelines ${names.join(' and ')} both continue after timeline ${contested[0].t} branched off`,
+          ? `--at ${target.at.iso} exists on more than one timeline of stanza ${stanza} (${names.join(' and ')}: timeline ${contested[0]!.t} branched off before it and both were archived after it)`
+          : `${describeTarget(target)} is ambiguous in stanza ${stanza}: timelines ${names.join(' and ')} both continue after timeline ${contested[0]!.t} branched off`,
         `choose one with --timeline ${names.join('|')} (current = the base backup's, latest = the newest); dr pitr check shows each timeline's window`,
       );
     }

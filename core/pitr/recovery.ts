@@ -247,7 +247,7 @@ export class TemporaryServer {
           `SELECT pg_is_in_recovery() AS recovery, CASE WHEN pg_is_in_recovery() THEN pg_get_wal_replay_pause_state() END AS pause,
                   to_char(pg_last_xact_replay_timestamp() AT TIME ZONE 'UTC', 'YYYY-MM-DD HH24:MI:SS.US') || '+00' AS replayed`,
         );
-        const state = rows[0];
+        const state = rows[0]!;
         const replayed = micros(state.replayed);
         if (!state.recovery) {
           if (target.kind !== 'latest') {
@@ -310,7 +310,7 @@ export class TemporaryServer {
           }
           await client.query('SELECT pg_promote(true, 600)');
           const promoted = await client.query<{ recovery: boolean }>('SELECT pg_is_in_recovery() AS recovery');
-          if (promoted.rows[0].recovery)
+          if (promoted.rows[0]!.recovery)
             throw new DrError(
               'the temporary server did not promote within 10 minutes',
               'check free space in --work-dir and retry',

@@ -212,7 +212,7 @@ export async function runPitrRestore(options: PitrRestoreOptions): Promise<PitrR
     });
     await privateDir(join(workRoot, 'run'));
     await server.start();
-    const superuser = await findSuperuser(server, [target.display.split('@')[0]]);
+    const superuser = await findSuperuser(server, [target.display.split('@')[0]!]);
     const stop = await server.recoverTo(superuser);
     const recoveryMs = Date.now() - recoveryStarted;
     const sourceUrl = server.url(options.database, superuser);
@@ -345,7 +345,7 @@ async function dumpDatabase(url: string, dumpDir: string, jobs: number, tools: P
     const { rows } = await client.query<{ v: string; n: string }>(
       `SELECT current_setting('server_version') AS v, current_setting('server_version_num') AS n`,
     );
-    assertClientNotOlder('pg_dump', await toolVersion(tools, 'pg_dump'), rows[0].v, Number(rows[0].n));
+    assertClientNotOlder('pg_dump', await toolVersion(tools, 'pg_dump'), rows[0]!.v, Number(rows[0]!.n));
     options = await databaseOptions(client);
     timescaleVersion = (await extensions(client)).find((e) => e.name === 'timescaledb')?.version;
     // As at the recovery target: each policy is next due when it was then (the dump has no job statistics).
@@ -404,7 +404,7 @@ async function resolveTables(
           `table ${input} did not exist in the recovered database at ${at}`,
           'check --tables (name or schema.name) and --database',
         );
-      const table: TableName = { schema: rows[0].schema, name: rows[0].name };
+      const table: TableName = { schema: rows[0]!.schema, name: rows[0]!.name };
       if (!range) {
         resolved.push(table);
         continue;
@@ -413,7 +413,7 @@ async function resolveTables(
         `SELECT attname AS name, format_type(atttypid, NULL) AS type FROM pg_attribute
           WHERE attrelid = $1 AND attnum > 0 AND NOT attisdropped
             AND atttypid IN ('timestamptz'::regtype, 'timestamp'::regtype, 'date'::regtype) ORDER BY attnum`,
-        [rows[0].oid],
+        [rows[0]!.oid],
       );
       const column = timeColumn ?? pickTimeColumn(columns.rows);
       if (!column || !columns.rows.some((c) => c.name === column)) {

@@ -118,7 +118,7 @@ async function newestWal(repo: Repository, stanza: string, now: Date): Promise<W
       (a, b) => b.lastModified.getTime() - a.lastModified.getTime() || b.key.localeCompare(a.key),
     )[0];
     if (!newest) continue;
-    const segment = WAL_SEGMENT.exec(newest.key.slice(newest.dir.length))![1];
+    const segment = WAL_SEGMENT.exec(newest.key.slice(newest.dir.length))![1]!;
     return {
       segment,
       timeline: Number.parseInt(segment.slice(0, 8), 16),
@@ -148,8 +148,8 @@ async function gapsOnTimeline(repo: Repository, dirs: string[]): Promise<WalGap[
     .sort((a, b) => a.seq - b.seq);
   const gaps: WalGap[] = [];
   for (let i = 1; i < seqs.length; i++) {
-    if (seqs[i].seq !== seqs[i - 1].seq + 1)
-      gaps.push({ after: seqs[i - 1].name, before: seqs[i].name, missing: seqs[i].seq - seqs[i - 1].seq - 1 });
+    if (seqs[i]!.seq !== seqs[i - 1]!.seq + 1)
+      gaps.push({ after: seqs[i - 1]!.name, before: seqs[i]!.name, missing: seqs[i]!.seq - seqs[i - 1]!.seq - 1 });
   }
   return gaps;
 }
@@ -187,7 +187,7 @@ async function newestBackups(
 }
 
 function ownStart(match: RegExpExecArray): string {
-  return match[2] ?? match[1];
+  return match[2] ?? match[1]!;
 }
 
 function ageSeconds(at: Date, now: Date): number {

@@ -172,7 +172,7 @@ export async function resolveBackup(repo: Repository, backup: string, database?:
       if (dbs.length === 0) throw new DrError(`no backups in ${repo.url}`, 'run dr backup first, or check --repo');
       if (dbs.length > 1)
         throw new DrError(`${repo.url} holds backups of several databases (${dbs.join(', ')})`, 'pass --database NAME');
-      db = dbs[0];
+      db = dbs[0]!;
     }
     const ids = await completeBackupIds(repo, db);
     if (ids.length === 0)

@@ -146,7 +146,7 @@ export async function pruneRepository(repo: Repository, options: PruneOptions = 
     for (const id of await incompleteBackupIds(repo, database)) {
       if (now.getTime() - backupIdTime(id).getTime() < INCOMPLETE_GRACE_MS) continue;
       const files = await repo.list(backupPrefix(database, id));
-      const lock = files.length ? await lockOf(repo, files[0], now) : undefined;
+      const lock = files.length ? await lockOf(repo, files[0]!, now) : undefined;
       if (lock) {
         kept.push({ database, id, reason: `interrupted backup, ${lock}` });
         continue;
