@@ -1,7 +1,7 @@
 /**
  * What every backup carries so that anyone can restore it without dr: a `SHA256SUMS` list that
  * `sha256sum -c` checks, and a `RESTORE.md` with the commands, in the order TimescaleDB needs
- * (the same steps as core/restore/full.ts and timescaleRestoreSteps). Both are written before the
+ * (the same steps as core/restore/target.ts and timescaleRestoreSteps). Both are written before the
  * manifest, beside the data, and are listed in the manifest like every other file.
  */
 import { CHECKSUMS_NAME, DATA_DIR, GLOBALS_NAME } from '../repository/layout.ts';

@@ -4,7 +4,7 @@
  * pgBackRest restores the newest base backup finished before T into a scratch data directory; a
  * temporary server on a private socket replays the archived WAL up to T, pauses there, and is
  * promoted only once dr has checked where it stopped. The database is then moved into the target
- * with the logical paths: pg_dump + the staging/swap restore of core/restore/full.ts (whole database),
+ * with the logical paths: pg_dump + the staging/swap restore of core/restore/target.ts (whole database),
  * or replaceTablesFromSource (tables, optionally a time range) in one transaction. The temporary
  * cluster is always stopped and removed.
  */
@@ -24,7 +24,6 @@ import {
   toolVersion,
 } from '../pg/connection.ts';
 import { jobNextStarts } from '../pg/timescale.ts';
-import { openTarget, restoreDumpIntoTarget } from '../restore/full.ts';
 import {
   displayName,
   type ReplacedTable,
@@ -32,6 +31,7 @@ import {
   replaceTablesFromSource,
   type TableName,
 } from '../restore/replace.ts';
+import { openTarget, restoreDumpIntoTarget } from '../restore/target.ts';
 import { readArchive } from './archive.ts';
 import { checkStanza, parsePitrRepo, type S3Settings } from './config.ts';
 import {

@@ -25,7 +25,7 @@ import {
   refreshAggregatesOver,
 } from '../pg/timescale.ts';
 import { throwIfInterrupted } from '../signals.ts';
-import { suffixed } from './full.ts';
+import { suffixed } from './target.ts';
 
 export interface TableName {
   readonly schema: string;

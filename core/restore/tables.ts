@@ -50,19 +50,8 @@ import { resolveBackup } from '../repository/backups.ts';
 import { DATA_DIR } from '../repository/layout.ts';
 import type { Repository } from '../repository/types.ts';
 import { loadDumpData } from './dump-stream.ts';
+import { type FallbackRecord, firstVerified } from './fallback.ts';
 import { type FetchedBackup, fetchVerified } from './fetch.ts';
-import {
-  assertExtensionsAvailable,
-  connectAdmin,
-  createDatabase,
-  databaseExists,
-  type FallbackRecord,
-  finishTimescale,
-  firstVerified,
-  prepareTimescale,
-  RESTORE_SESSION_OPTIONS,
-  suffixed,
-} from './full.ts';
 import { dropLeftovers, leftoverSuffix, workDirFor } from './leftovers.ts';
 import {
   assertSameColumns,
@@ -78,6 +67,16 @@ import {
   type TableDefinition,
   type TableName,
 } from './replace.ts';
+import {
+  assertExtensionsAvailable,
+  connectAdmin,
+  createDatabase,
+  databaseExists,
+  finishTimescale,
+  prepareTimescale,
+  RESTORE_SESSION_OPTIONS,
+  suffixed,
+} from './target.ts';
 import { dataEntries, definitionEntries, listFile, readToc, type TableFamily, type TocEntry } from './toc.ts';
 
 export interface TableRestoreOptions {
