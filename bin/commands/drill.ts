@@ -1,5 +1,5 @@
 import { resolve } from 'node:path';
-import type { DrillReport } from '../../core/drill/report.ts';
+import type { DrillReport } from '../../core/drill/report/model.ts';
 import { type DrillPhase, runDrill } from '../../core/drill/run.ts';
 import { formatBytes, formatSeconds } from '../../core/format.ts';
 import { FileRepository } from '../../core/repository/index.ts';

@@ -2,7 +2,7 @@
  * `dr drill`: the guide's monthly restore drill on one machine. An optional fresh backup, then a
  * restore of the chosen backup into a scratch database `drill_<db>_<yyyymmdd>` on a scratch
  * server, verification against the backup's manifest, the scratch database ALWAYS dropped, and a
- * report (core/drill/report.ts) written also when a step failed, saying which.
+ * report (core/drill/report/) written also when a step failed, saying which.
  *
  * A scratch database of that name that already exists is dropped only when it carries the drill
  * comment (a leftover of an earlier drill that was killed before its cleanup); anything else of
@@ -24,17 +24,15 @@ import { holdNewestVerified, type VerifiedHold } from '../repository/verified-ho
 import { type RestoreResult, runRestore } from '../restore/full.ts';
 import { parseHealthUrl, type VerifyCheck, verifyAgainstManifest } from '../verify/verify.ts';
 import { achievedRpo, DR_VERSION, fileSigner, manifestSha256, type ReportSigner, signReport } from './evidence.ts';
+import { buildDrillReport } from './report/build.ts';
 import {
-  buildDrillReport,
   DEFAULT_RTO_SECONDS,
   type DrillEvidence,
   type DrillFacts,
   type DrillReport,
-  type DrillReportKeys,
-  readDrillHistory,
   type TrendPoint,
-  writeDrillReport,
-} from './report.ts';
+} from './report/model.ts';
+import { type DrillReportKeys, readDrillHistory, writeDrillReport } from './report/store.ts';
 
 export interface DrillOptions {
   readonly repository: Repository;

@@ -13,7 +13,7 @@
  * ignore it), so an interrupted prune never leaves a backup that looks complete but is not.
  */
 import { checkBackups } from '../backup/check.ts';
-import { readDrillHistory } from '../drill/report.ts';
+import { readDrillHistory } from '../drill/report/store.ts';
 import { DrError } from '../errors.ts';
 import { completeBackupIds, incompleteBackupIds, listDatabases, readManifest } from './backups.ts';
 import { backupIdTime, backupPrefix, manifestKey, REPORTS_ROOT } from './layout.ts';

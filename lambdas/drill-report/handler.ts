@@ -1,6 +1,6 @@
 /**
  * The drill state machine's last step, reached on success and from every Catch: builds the drill
- * report (core/drill/report.ts) from what the steps got through, writes it to the vault as
+ * report (core/drill/report/) from what the steps got through, writes it to the vault as
  * `reports/drills/<yyyy-mm-dd>/<db>.{html,md,json}`, publishes the summary to SNS and prints the
  * metrics RestoreSeconds, DrillPassed and BackupAgeHours (dimension Database) as CloudWatch
  * Embedded Metric Format lines. It throws only for a bad event or when the report cannot be
@@ -19,15 +19,9 @@ import { PublishCommand, SNSClient } from '@aws-sdk/client-sns';
 import { z } from 'zod';
 import { Metrics, REPORT_LOCK_COMPLIANCE, ReportEnv } from '../../core/contract.ts';
 import { kmsSigner, type ReportSigner, signReport } from '../../core/drill/evidence.ts';
-import {
-  buildDrillReport,
-  CHECKLIST_SYMBOLS,
-  type DrillFacts,
-  type DrillReport,
-  type DrillReportKeys,
-  readDrillHistory,
-  writeDrillReport,
-} from '../../core/drill/report.ts';
+import { buildDrillReport } from '../../core/drill/report/build.ts';
+import { CHECKLIST_SYMBOLS, type DrillFacts, type DrillReport } from '../../core/drill/report/model.ts';
+import { type DrillReportKeys, readDrillHistory, writeDrillReport } from '../../core/drill/report/store.ts';
 import { type EmfMetric, emfLine } from '../../core/emf.ts';
 import { jobResultKey, readJobResult } from '../../core/job-result.ts';
 import { readManifest } from '../../core/repository/backups.ts';

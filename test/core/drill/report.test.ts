@@ -7,19 +7,12 @@ import { mkdtemp, readFile, rm, unlink } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import {
-  buildDrillReport,
-  type DrillFacts,
-  type DrillReport,
-  readDrillHistory,
-  renderHtml,
-  renderJson,
-  renderMarkdown,
-  restoreTrend,
-  TREND_LENGTH,
-  trendSvg,
-  writeDrillReport,
-} from '../../../core/drill/report.ts';
+import { buildDrillReport, restoreTrend } from '../../../core/drill/report/build.ts';
+import { trendSvg } from '../../../core/drill/report/chart.ts';
+import { type DrillFacts, type DrillReport, renderJson, TREND_LENGTH } from '../../../core/drill/report/model.ts';
+import { renderHtml } from '../../../core/drill/report/render-html.ts';
+import { renderMarkdown } from '../../../core/drill/report/render-md.ts';
+import { readDrillHistory, writeDrillReport } from '../../../core/drill/report/store.ts';
 import { FileRepository } from '../../../core/repository/index.ts';
 import type { VerifyCheck } from '../../../core/verify/verify.ts';
 
