@@ -140,7 +140,7 @@ export async function main(argv: string[], io: MainIo = {}): Promise<number> {
     if (!writeAbove(`dr ${name}: ${m}`)) stderr.write(`dr ${name}: ${m}\n`);
   };
   try {
-    const result = await command.run(values, { log });
+    const result = await command.run(values, { log, stderr });
     releaseProgress();
     stdout.write(
       json ? `${JSON.stringify({ ok: true, ...(result as object) })}\n` : `${command.human(result as never)}\n`,

@@ -46,6 +46,8 @@ export type Values = Record<string, string | boolean | string[] | undefined>;
 
 export interface Io {
   readonly log: (message: string) => void;
+  /** Where `log` writes, for a command that draws in place (the drill's ticker). */
+  readonly stderr: NodeJS.WritableStream;
 }
 
 export class UsageError extends DrError {

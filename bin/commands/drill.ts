@@ -70,7 +70,7 @@ checklist item is ✓. Exit status: 0 on PASS, 1 on FAIL (the report is written 
     const rtoSeconds = parseDuration(required(v, 'rto'));
     const healthTimeoutMs = parseTimeout(optionalString(v, 'health-timeout'));
     const reportDir = optionalString(v, 'report-dir');
-    const progress = new Progress(io, process.stderr.isTTY === true && v.quiet !== true);
+    const progress = new Progress(io, (io.stderr as NodeJS.WriteStream).isTTY === true && v.quiet !== true);
     try {
       const { report, files } = await runDrill({
         repository: repository(v),
@@ -182,12 +182,12 @@ class Progress {
 
   private render(): void {
     if (!this.current) return;
-    process.stderr.write(
+    this.io.stderr.write(
       `\r\x1b[2K  ${this.current.name} … ${Math.floor((Date.now() - this.current.started) / 1000)} s`,
     );
   }
 
   private clear(): void {
-    process.stderr.write('\r\x1b[2K');
+    this.io.stderr.write('\r\x1b[2K');
   }
 }
