@@ -1,6 +1,7 @@
 import { parsePgUrl } from '../../core/pg/connection.ts';
 import { readManifest, resolveBackup } from '../../core/repository/backups.ts';
-import { describeFailure, parseHealthUrl, type VerifyResult, verifyAgainstManifest } from '../../core/verify/verify.ts';
+import { parseHealthUrl } from '../../core/verify/probes.ts';
+import { describeFailure, type VerifyResult, verifyAgainstManifest } from '../../core/verify/verify.ts';
 import { COMMON, type Command, optionalString, REPO_READ, repository, required, strings, usage } from './args.ts';
 
 export const verifyCommand: Command = {

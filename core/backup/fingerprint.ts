@@ -17,7 +17,7 @@ import { type Readable, Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import type pg from 'pg';
 import { to as copyTo } from 'pg-copy-streams';
-import { displayName } from '../restore/replace.ts';
+import { displayName } from '../pg/ident.ts';
 import { dataEntries, type TocEntry } from '../restore/toc.ts';
 import type { ManifestFingerprints, ManifestTable, ManifestTimescale } from './manifest.ts';
 

@@ -10,19 +10,17 @@
  * server at the same time are not supported.
  */
 
-import { randomBytes } from 'node:crypto';
-import { request as httpRequest } from 'node:http';
-import { request as httpsRequest } from 'node:https';
 import { runBackup } from '../backup/backup.ts';
 import type { Manifest } from '../backup/manifest.ts';
 import { DrError } from '../errors.ts';
-import { connect, type PgTools, parsePgUrl, quoteIdent, withDatabase } from '../pg/connection.ts';
+import { connect, type PgTools, parsePgUrl, quoteIdent, quoteLiteral, withDatabase } from '../pg/connection.ts';
 import { readManifest, resolveBackup } from '../repository/backups.ts';
 import { REPORTS_ROOT } from '../repository/layout.ts';
 import type { Repository } from '../repository/types.ts';
 import { holdNewestVerified, type VerifiedHold } from '../repository/verified-hold.ts';
 import { type RestoreResult, runRestore } from '../restore/full.ts';
-import { parseHealthUrl, type VerifyCheck, verifyAgainstManifest } from '../verify/verify.ts';
+import { parseHealthUrl, probeWebSocket } from '../verify/probes.ts';
+import { verifyAgainstManifest } from '../verify/verify.ts';
 import { achievedRpo, DR_VERSION, fileSigner, manifestSha256, type ReportSigner, signReport } from './evidence.ts';
 import { buildDrillReport } from './report/build.ts';
 import {
@@ -33,6 +31,7 @@ import {
   type TrendPoint,
 } from './report/model.ts';
 import { type DrillReportKeys, readDrillHistory, writeDrillReport } from './report/store.ts';
+import { scratchDatabaseName } from './scratch.ts';
 
 export interface DrillOptions {
   readonly repository: Repository;
@@ -94,14 +93,6 @@ export interface DrillResult {
 
 /** Marks a scratch database as a drill's, so a leftover can be told from someone's database. */
 export const DRILL_COMMENT_PREFIX = 'crypto-stock-dr drill scratch database';
-
-/** `drill_<db>_<yyyymmdd>` (UTC), shortened to PostgreSQL's 63-byte identifier limit. */
-export function scratchDatabaseName(database: string, at: Date): string {
-  const suffix = `_${at.toISOString().slice(0, 10).replace(/-/g, '')}`;
-  let base = `drill_${database}`;
-  while (Buffer.byteLength(base + suffix) > 63) base = base.slice(0, -1);
-  return base + suffix;
-}
 
 export async function runDrill(options: DrillOptions): Promise<DrillResult> {
   const log = options.log ?? (() => {});
@@ -375,7 +366,7 @@ async function markScratch(server: string, scratch: string, backupId: string, st
   const admin = await connectAdmin(server);
   try {
     const comment = `${DRILL_COMMENT_PREFIX}: backup ${backupId}, drill started ${startedAt.toISOString()}`;
-    await admin.query(`COMMENT ON DATABASE ${quoteIdent(scratch)} IS '${comment.replace(/'/g, "''")}'`);
+    await admin.query(`COMMENT ON DATABASE ${quoteIdent(scratch)} IS ${quoteLiteral(comment)}`);
   } finally {
     await admin.end().catch(() => {});
   }
@@ -398,52 +389,4 @@ async function connectAdmin(server: string) {
       return connect(withDatabase(server, 'template1'), 'scratch server');
     throw err;
   }
-}
-
-/**
- * A WebSocket handshake (HTTP Upgrade, RFC 6455): passes when the server answers 101 Switching
- * Protocols within `timeoutMs`. The connection is closed right after; no frames are sent.
- */
-export function probeWebSocket(url: string, timeoutMs: number): Promise<VerifyCheck> {
-  const check = (actual: string | number | null): VerifyCheck => ({
-    name: 'websocket',
-    object: url,
-    expected: 101,
-    actual,
-    passed: actual === 101,
-  });
-  return new Promise((resolve) => {
-    let u: URL;
-    try {
-      u = new URL(url.replace(/^ws/i, 'http'));
-    } catch {
-      resolve(check('invalid URL'));
-      return;
-    }
-    const request = u.protocol === 'https:' ? httpsRequest : httpRequest;
-    const req = request(u, {
-      headers: {
-        Connection: 'Upgrade',
-        Upgrade: 'websocket',
-        'Sec-WebSocket-Version': '13',
-        'Sec-WebSocket-Key': randomBytes(16).toString('base64'),
-        'User-Agent': 'crypto-stock-dr drill',
-      },
-      timeout: timeoutMs,
-    });
-    req.on('upgrade', (res, socket) => {
-      socket.destroy();
-      resolve(check(res.statusCode ?? null));
-    });
-    req.on('response', (res) => {
-      res.resume();
-      resolve(check(res.statusCode ?? null));
-    });
-    req.on('timeout', () => {
-      req.destroy();
-      resolve(check(`no answer in ${timeoutMs} ms`));
-    });
-    req.on('error', (err) => resolve(check(err.message)));
-    req.end();
-  });
 }

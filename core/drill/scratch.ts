@@ -1,18 +1,41 @@
 /**
- * Dropping drill scratch databases (`drill_<db>_<yyyymmdd>`, named by core/drill/run.ts
- * scratchDatabaseName) on the staging server, refusing anything not named `drill_*`, so a wrong
- * input to the cleanup Lambda can never drop a production database.
+ * Drill scratch databases `drill_<db>_<yyyymmdd>`: their name, stated once for `dr drill`, the
+ * drill workflow (as a States.Format template) and the cleanup Lambda (as the pattern its sweep
+ * looks for), and dropping them on the staging server, refusing anything not named `drill_*`, so
+ * a wrong input to the cleanup Lambda can never drop a production database.
  */
 import type pg from 'pg';
 import { DrError } from '../errors.ts';
 import { quoteIdent } from '../pg/connection.ts';
 
-export const SCRATCH_PREFIX = 'drill_';
+const SCRATCH_PREFIX = 'drill_';
 
 /** PostgreSQL's identifier limit. */
 const MAX_IDENTIFIER = 63;
 /** Longest database name whose scratch name is not shortened: `drill_` + name + `_yyyymmdd` within 63 bytes. */
 export const MAX_DRILLED_NAME = MAX_IDENTIFIER - SCRATCH_PREFIX.length - '_yyyymmdd'.length;
+
+/** The UTC day of `at` as a scratch name carries it: yyyymmdd. */
+export function scratchDay(at: Date): string {
+  return at.toISOString().slice(0, 10).replace(/-/g, '');
+}
+
+/** `drill_<db>_<yyyymmdd>` (UTC), shortened to PostgreSQL's 63-byte identifier limit. */
+export function scratchDatabaseName(database: string, at: Date): string {
+  const suffix = `_${scratchDay(at)}`;
+  let base = `${SCRATCH_PREFIX}${database}`;
+  while (Buffer.byteLength(base + suffix) > MAX_IDENTIFIER) base = base.slice(0, -1);
+  return base + suffix;
+}
+
+/**
+ * scratchDatabaseName as a States.Format template, `{}` being the database and the yyyymmdd day:
+ * the workflow accepts only databases of at most MAX_DRILLED_NAME bytes, whose names are not shortened.
+ */
+export const SCRATCH_NAME_FORMAT = `${SCRATCH_PREFIX}{}_{}`;
+
+/** Every scratch name, as a regular expression for PostgreSQL's `~` (and JavaScript's RegExp). */
+export const SCRATCH_NAME_PATTERN = `^${SCRATCH_PREFIX}.+_[0-9]{8}$`;
 
 /** Throws unless `name` is a drill scratch database name. */
 export function assertScratchName(name: string): void {

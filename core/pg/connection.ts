@@ -478,6 +478,11 @@ export function assertClientNotOlder(
   }
 }
 
+/** A string literal for SQL text (standard_conforming_strings, on since PostgreSQL 9.1: only quotes double). */
+export function quoteLiteral(text: string): string {
+  return `'${text.replace(/'/g, "''")}'`;
+}
+
 export function quoteIdent(name: string): string {
   return `"${name.replace(/"/g, '""')}"`;
 }

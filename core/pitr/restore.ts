@@ -23,14 +23,9 @@ import {
   runTool,
   toolVersion,
 } from '../pg/connection.ts';
+import { displayName } from '../pg/ident.ts';
 import { jobNextStarts } from '../pg/timescale.ts';
-import {
-  displayName,
-  type ReplacedTable,
-  type ReplaceTable,
-  replaceTablesFromSource,
-  type TableName,
-} from '../restore/replace.ts';
+import { type ReplacedTable, type ReplaceTable, replaceTablesFromSource, type TableName } from '../restore/replace.ts';
 import { openTarget, restoreDumpIntoTarget } from '../restore/target.ts';
 import { readArchive } from './archive.ts';
 import { checkStanza, parsePitrRepo, type S3Settings } from './config.ts';

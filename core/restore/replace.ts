@@ -11,7 +11,17 @@ import type pg from 'pg';
 import { from as copyFrom, to as copyTo } from 'pg-copy-streams';
 import { type Buckets, copySessionSql, differingBuckets, fingerprintCopy } from '../backup/fingerprint.ts';
 import { DrError } from '../errors.ts';
-import { connect, firstErrorLine, type PgTools, parsePgUrl, qualified, quoteIdent, runTool } from '../pg/connection.ts';
+import {
+  connect,
+  firstErrorLine,
+  type PgTools,
+  parsePgUrl,
+  qualified,
+  quoteIdent,
+  quoteLiteral,
+  runTool,
+} from '../pg/connection.ts';
+import { displayName } from '../pg/ident.ts';
 import { DEFAULT_LOCK_TIMEOUT_MS, isLockTimeout, lockTimeoutError, lockTimeoutSql } from '../pg/locks.ts';
 import {
   allowBulkDecompression,
@@ -221,11 +231,9 @@ export function compareTimes(a: string, b: string): number {
   return d < 0n ? -1 : d > 0n ? 1 : 0;
 }
 
-const literal = (text: string) => `'${text.replace(/'/g, "''")}'`;
-
 function rangeCondition(column: string, range: TimeRange, alias = ''): string {
   const col = `${alias}${quoteIdent(column)}`;
-  return `${col} >= ${literal(range.since)}::timestamptz AND ${col} < ${literal(range.until)}::timestamptz`;
+  return `${col} >= ${quoteLiteral(range.since)}::timestamptz AND ${col} < ${quoteLiteral(range.until)}::timestamptz`;
 }
 
 interface TableInfo {
@@ -258,12 +266,6 @@ async function familyOids(client: pg.Client, oid: number): Promise<number[]> {
     [oid],
   );
   return rows.map((r) => r.oid);
-}
-
-/** `schema.name` with quotes only where SQL needs them (for messages and results). */
-export function displayName(t: TableName): string {
-  const part = (s: string) => (/^[a-z_][a-z0-9_$]*$/.test(s) ? s : quoteIdent(s));
-  return `${part(t.schema)}.${part(t.name)}`;
 }
 
 /** Runs SQL produced by pg_dump/pg_restore: psql meta-commands (`\restrict`) are dropped. */
@@ -675,7 +677,7 @@ async function replaceOne(
         ? `rows of ${display} with ${table.timeColumn} in [${range.since}, ${range.until})`
         : `all rows of ${display}`;
       await tgt.query(
-        `COMMENT ON TABLE ${qualified(table.schema, safety)} IS ${literal(`dr restore ${now.toISOString()}: ${what}, as they were before being replaced from ${options.origin ?? 'the source'}`)}`,
+        `COMMENT ON TABLE ${qualified(table.schema, safety)} IS ${quoteLiteral(`dr restore ${now.toISOString()}: ${what}, as they were before being replaced from ${options.origin ?? 'the source'}`)}`,
       );
       safetyTable = displayName({ schema: table.schema, name: safety });
       log(`kept ${rowsReplaced} rows of ${display} in ${safetyTable}`);
@@ -754,7 +756,7 @@ async function primaryKey(client: pg.Client, oid: number): Promise<string[]> {
 export async function countNewerRows(client: pg.Client, table: ReplaceTable, range: TimeRange): Promise<number> {
   const col = quoteIdent(table.timeColumn!);
   const { rows } = await client.query<{ n: string }>(
-    `SELECT count(*) AS n FROM ${qualified(table.schema, table.name)} WHERE ${rangeCondition(table.timeColumn!, range)} AND ${col} > ${literal(table.newerThan!)}::timestamptz`,
+    `SELECT count(*) AS n FROM ${qualified(table.schema, table.name)} WHERE ${rangeCondition(table.timeColumn!, range)} AND ${col} > ${quoteLiteral(table.newerThan!)}::timestamptz`,
   );
   return Number(rows[0].n);
 }

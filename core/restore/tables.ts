@@ -38,6 +38,7 @@ import {
   toolVersion,
   withDatabase,
 } from '../pg/connection.ts';
+import { displayName } from '../pg/ident.ts';
 import { DEFAULT_LOCK_TIMEOUT_MS, isLockTimeout, lockTimeoutError, lockTimeoutSql } from '../pg/locks.ts';
 import {
   hypertableMembers,
@@ -57,7 +58,6 @@ import {
   assertSameColumns,
   compareTimes,
   countNewerRows,
-  displayName,
   newerRowsError,
   parseTime,
   type ReplacedTable,

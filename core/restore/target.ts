@@ -16,6 +16,7 @@ import {
   type PgTools,
   type PgUrl,
   quoteIdent,
+  quoteLiteral,
   runTool,
   toolVersion,
   withDatabase,
@@ -259,21 +260,21 @@ export async function createDatabase(
   await admin.query(`DROP DATABASE IF EXISTS ${quoteIdent(name)} WITH (FORCE)`);
   try {
     await admin.query(
-      `CREATE DATABASE ${quoteIdent(name)} TEMPLATE template0 ENCODING '${encoding}' LC_COLLATE '${collate.replace(/'/g, "''")}' LC_CTYPE '${ctype.replace(/'/g, "''")}'`,
+      `CREATE DATABASE ${quoteIdent(name)} TEMPLATE template0 ENCODING ${quoteLiteral(encoding)} LC_COLLATE ${quoteLiteral(collate)} LC_CTYPE ${quoteLiteral(ctype)}`,
     );
   } catch (err) {
     // The source's locale may not exist on the target server: keep the encoding, warn about sorting.
     warnings.push(
       `locale ${collate}/${ctype} is not available on the target server (${(err as Error).message}); created the database with the server's default locale`,
     );
-    await admin.query(`CREATE DATABASE ${quoteIdent(name)} TEMPLATE template0 ENCODING '${encoding}'`);
+    await admin.query(`CREATE DATABASE ${quoteIdent(name)} TEMPLATE template0 ENCODING ${quoteLiteral(encoding)}`);
   }
 }
 
 export async function prepareTimescale(url: string, version: string): Promise<void> {
   const client = await connect(url, 'target');
   try {
-    await client.query(`CREATE EXTENSION IF NOT EXISTS timescaledb VERSION '${version.replace(/'/g, "''")}'`);
+    await client.query(`CREATE EXTENSION IF NOT EXISTS timescaledb VERSION ${quoteLiteral(version)}`);
     await client.query('SELECT timescaledb_pre_restore()');
   } finally {
     await client.end();

@@ -7,7 +7,7 @@
  */
 import type pg from 'pg';
 import { z } from 'zod';
-import { quoteIdent } from '../pg/connection.ts';
+import { quoteIdent, quoteLiteral } from '../pg/connection.ts';
 
 export const DatabasePropertiesSchema = z.object({
   owner: z.string(),
@@ -44,15 +44,13 @@ export async function readDatabaseProperties(client: pg.Client): Promise<Databas
   return rows[0];
 }
 
-const literal = (text: string) => `'${text.replace(/'/g, "''")}'`;
-
 function settingSql(entry: string): { name: string; value: string } | undefined {
   const at = entry.indexOf('=');
   if (at <= 0) return undefined;
   const name = entry.slice(0, at);
   const value = entry.slice(at + 1);
   if (TRANSIENT.has(name)) return undefined;
-  return { name, value: LIST_GUCS.has(name) ? value : literal(value) };
+  return { name, value: LIST_GUCS.has(name) ? value : quoteLiteral(value) };
 }
 
 /**
@@ -78,7 +76,7 @@ export async function applyDatabaseProperties(
   if (!options.noOwner) await run(`ALTER DATABASE ${db} OWNER TO ${quoteIdent(props.owner)}`, `owner ${props.owner}`);
   if (props.connectionLimit !== -1)
     await run(`ALTER DATABASE ${db} CONNECTION LIMIT ${props.connectionLimit}`, 'connection limit');
-  if (props.comment !== null) await run(`COMMENT ON DATABASE ${db} IS ${literal(props.comment)}`, 'comment');
+  if (props.comment !== null) await run(`COMMENT ON DATABASE ${db} IS ${quoteLiteral(props.comment)}`, 'comment');
   if (!options.noOwner && props.grants !== null) {
     await run(`REVOKE ALL ON DATABASE ${db} FROM PUBLIC`, 'privileges');
     for (const g of props.grants) {

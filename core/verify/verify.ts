@@ -10,9 +10,11 @@ import * as catalog from '../backup/catalog.ts';
 import { compareContent } from '../backup/fingerprint.ts';
 import type { Manifest, ManifestTable } from '../backup/manifest.ts';
 import { DrError } from '../errors.ts';
-import { connect, parsePgUrl, queryError, redact } from '../pg/connection.ts';
+import { connect, parsePgUrl, queryError } from '../pg/connection.ts';
+import { displayName, ident } from '../pg/ident.ts';
 import { readTimescaleCatalog, type TimescaleCatalog } from '../pg/timescale.ts';
 import { compareDatabaseProperties, type DatabaseProperties, readDatabaseProperties } from './database-properties.ts';
+import { checkHealthUrl, parseHealthUrl } from './probes.ts';
 
 export interface VerifyOptions {
   readonly manifest: Manifest;
@@ -118,7 +120,7 @@ export async function verifyAgainstManifest(options: VerifyOptions): Promise<Ver
 
   const fingerprints = options.content === false ? undefined : manifest.fingerprints;
   // A missing table fails table-present once; its content is not read again.
-  const present = new Set(restored.tables.map((t) => displayName(t.schema, t.name)));
+  const present = new Set(restored.tables.map((t) => displayName(t)));
   const content = fingerprints
     ? (
         await compareContent(
@@ -151,7 +153,7 @@ export async function verifyAgainstManifest(options: VerifyOptions): Promise<Ver
         ? fingerprints.skipped.map((s) => s.table)
         : manifest.tables
             .filter((t) => t.kind !== 'partitioned' && t.kind !== 'materialized_view')
-            .map((t) => displayName(t.schema, t.name)),
+            .map((t) => displayName(t)),
     },
     durationMs: Date.now() - started,
   };
@@ -223,7 +225,7 @@ export function compareCatalogs(
 
   checks.push(check('table-count', manifest.database, manifest.tables.length, restored.tables.length));
   for (const expected of manifest.tables) {
-    const table = displayName(expected.schema, expected.name);
+    const table = displayName(expected);
     const actual = actualTables.get(key(expected));
     checks.push(check('table-present', table, expected.kind, actual?.kind ?? null));
     // A missing table's rows, indexes and constraints are missing with it: one failure says it.
@@ -245,7 +247,7 @@ export function compareCatalogs(
         'index',
         expected.indexes,
         actual.indexes,
-        (i) => displayName(expected.schema, i.name),
+        (i) => displayName({ schema: expected.schema, name: i.name }),
         (i) => i.definition,
       ),
     );
@@ -262,14 +264,13 @@ export function compareCatalogs(
     );
   }
   for (const actual of restored.tables) {
-    if (!expectedKeys.has(key(actual)))
-      checks.push(check('unexpected-table', displayName(actual.schema, actual.name), null, actual.kind));
+    if (!expectedKeys.has(key(actual))) checks.push(check('unexpected-table', displayName(actual), null, actual.kind));
   }
 
   const actualSequences = new Map(restored.sequences.map((s) => [key(s), s]));
   for (const expected of manifest.sequences) {
     const actual = actualSequences.get(key(expected));
-    const object = displayName(expected.schema, expected.name);
+    const object = displayName(expected);
     if (!actual) {
       checks.push({ name: 'sequence', object, expected: expected.lastValue, actual: null, passed: false });
       continue;
@@ -299,9 +300,7 @@ export function compareCatalogs(
   }
   if (manifest.schema) {
     // A missing table's columns and triggers are missing with it: table-present says it once.
-    const missing = new Set(
-      manifest.tables.filter((t) => !actualTables.has(key(t))).map((t) => displayName(t.schema, t.name)),
-    );
+    const missing = new Set(manifest.tables.filter((t) => !actualTables.has(key(t))).map((t) => displayName(t)));
     const kept = <T extends { table: string }>(items: readonly T[]) => items.filter((i) => !missing.has(i.table));
     checks.push(
       ...compareSchemaObjects(
@@ -400,7 +399,7 @@ function compareTimescale(
   const hypertables = new Map((restored?.hypertables ?? []).map((h) => [key(h), h]));
   for (const h of expected.hypertables) {
     const actual = hypertables.get(key(h));
-    const object = displayName(h.schema, h.name);
+    const object = displayName(h);
     // A hypertable restored as a plain table fails table-present (its kind); its chunks are then absent.
     checks.push(check('chunk-count', object, h.chunks.length, actual ? actual.chunks.length : null));
     checks.push(
@@ -415,11 +414,10 @@ function compareTimescale(
   const caggs = new Map((restored?.continuousAggregates ?? []).map((c) => [key(c), c]));
   const expectedCaggs = new Set(expected.continuousAggregates.map(key));
   for (const c of expected.continuousAggregates) {
-    checks.push(check('continuous-aggregate', displayName(c.schema, c.name), c.rows, caggs.get(key(c))?.rows ?? null));
+    checks.push(check('continuous-aggregate', displayName(c), c.rows, caggs.get(key(c))?.rows ?? null));
   }
   for (const c of restored?.continuousAggregates ?? []) {
-    if (!expectedCaggs.has(key(c)))
-      checks.push(check('continuous-aggregate', displayName(c.schema, c.name), null, c.rows));
+    if (!expectedCaggs.has(key(c))) checks.push(check('continuous-aggregate', displayName(c), null, c.rows));
   }
   const describeJob = (j: NonNullable<Manifest['timescale']>['jobs'][number]) =>
     `every ${j.scheduleInterval}, ${j.scheduled ? 'scheduled' : 'not scheduled'}, config ${j.config ?? 'none'}`;
@@ -462,63 +460,6 @@ function compareNamed<T extends { name: string }>(
   });
   for (const a of actual) if (!expectedNames.has(a.name)) checks.push(check(name, objectOf(a), null, definitionOf(a)));
   return checks;
-}
-
-/** An identifier as SQL needs it written: bare when it is plain lower case, else double-quoted. */
-export function ident(name: string): string {
-  return /^[a-z_][a-z0-9_$]*$/.test(name) ? name : `"${name.replace(/"/g, '""')}"`;
-}
-
-export function displayName(schema: string, name: string): string {
-  return `${ident(schema)}.${ident(name)}`;
-}
-
-/** A health URL, or a DrError saying what is wrong with it. */
-export function parseHealthUrl(value: string): URL {
-  let url: URL;
-  try {
-    url = new URL(value);
-  } catch {
-    throw new DrError(
-      `health URL "${redact(value)}" is not a URL`,
-      'use http(s)://host[:port]/path, e.g. https://api.example.com/health',
-      2,
-    );
-  }
-  if (url.protocol !== 'http:' && url.protocol !== 'https:') {
-    throw new DrError(
-      `health URL "${redact(value)}" is not http(s)`,
-      'use http(s)://host[:port]/path, e.g. https://api.example.com/health',
-      2,
-    );
-  }
-  return url;
-}
-
-/** GET `url`: passes on a 2xx answer within the timeout (redirects followed); actual is the status or the failure. */
-export async function checkHealthUrl(url: URL, timeoutMs: number): Promise<VerifyCheck> {
-  const object = redact(url.toString());
-  let actual: string | number;
-  try {
-    const response = await fetch(url, {
-      signal: AbortSignal.timeout(timeoutMs),
-      headers: { 'user-agent': 'crypto-stock-dr verify' },
-    });
-    // Release the socket; the body is not needed.
-    await response.body?.cancel().catch(() => {});
-    actual = response.status;
-  } catch (err) {
-    const e = err as Error & { cause?: { code?: string; message?: string } };
-    actual =
-      e.name === 'TimeoutError' ? `no answer within ${timeoutMs} ms` : (e.cause?.code ?? e.cause?.message ?? e.message);
-  }
-  return {
-    name: 'health-url',
-    object,
-    expected: '2xx',
-    actual,
-    passed: typeof actual === 'number' && actual >= 200 && actual < 300,
-  };
 }
 
 /** One line per failing check, naming the object, for the CLI and reports. */

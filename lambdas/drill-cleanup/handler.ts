@@ -13,7 +13,13 @@
 import { GetSecretValueCommand, SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
 import { z } from 'zod';
 import { DrillCleanupEnv } from '../../core/contract.ts';
-import { assertScratchName, type DropResult, dropScratchDatabase } from '../../core/drill/scratch.ts';
+import {
+  assertScratchName,
+  type DropResult,
+  dropScratchDatabase,
+  SCRATCH_NAME_PATTERN,
+  scratchDay,
+} from '../../core/drill/scratch.ts';
 import { DrError } from '../../core/errors.ts';
 import { connectTls, parseSecret, sslModeOf } from '../../core/pg/secret-connection.ts';
 
@@ -89,9 +95,10 @@ export function createDrillCleanupHandler(
     );
     try {
       if (event.sweepBefore !== undefined) {
-        const lastDay = new Date(event.sweepBefore).toISOString().slice(0, 10).replace(/-/g, '');
+        const lastDay = scratchDay(new Date(event.sweepBefore));
         const found = await client.query<{ datname: string }>(
-          "SELECT datname FROM pg_database WHERE datname ~ '^drill_.+_[0-9]{8}$' ORDER BY datname",
+          'SELECT datname FROM pg_database WHERE datname ~ $1 ORDER BY datname',
+          [SCRATCH_NAME_PATTERN],
         );
         const stale = found.rows.map((r) => r.datname).filter((name) => name.slice(-8) <= lastDay);
         for (const name of stale) await dropScratchDatabase(client, name);

@@ -6,7 +6,7 @@ import { mkdtemp, readdir, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { scratchDatabaseName } from '../../core/drill/run.ts';
+import { scratchDatabaseName } from '../../core/drill/scratch.ts';
 import { createDatabase, databaseExists, dropDatabase, pgUrl, uniqueName } from '../../fixtures/pg.ts';
 import { createSampleDatabase } from '../../fixtures/sample-database.ts';
 import { errorLines, runDr } from '../support/cli.ts';

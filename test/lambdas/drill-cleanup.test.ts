@@ -5,8 +5,7 @@
 import pg from 'pg';
 import { afterAll, describe, expect, it } from 'vitest';
 import { DrillCleanupEnv } from '../../core/contract.ts';
-import { scratchDatabaseName } from '../../core/drill/run.ts';
-import { MAX_DRILLED_NAME } from '../../core/drill/scratch.ts';
+import { MAX_DRILLED_NAME, scratchDatabaseName } from '../../core/drill/scratch.ts';
 import {
   createDatabase,
   databaseExists,

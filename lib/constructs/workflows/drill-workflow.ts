@@ -7,7 +7,7 @@ import * as sfn from 'aws-cdk-lib/aws-stepfunctions';
 import * as tasks from 'aws-cdk-lib/aws-stepfunctions-tasks';
 import { Construct } from 'constructs';
 import { JobEnv } from '../../../core/contract.ts';
-import { MAX_DRILLED_NAME } from '../../../core/drill/scratch.ts';
+import { MAX_DRILLED_NAME, SCRATCH_NAME_FORMAT } from '../../../core/drill/scratch.ts';
 import { jobResultsPrefix } from '../../../core/job-result.ts';
 import { nagResourceName } from '../../nag.ts';
 import type { BackupVault } from '../vault.ts';
@@ -198,7 +198,7 @@ export class DrillWorkflow extends Construct {
       parameters: {
         database: sfn.JsonPath.stringAt('$.database.name'),
         scratchDatabase: sfn.JsonPath.format(
-          'drill_{}_{}',
+          SCRATCH_NAME_FORMAT,
           sfn.JsonPath.stringAt('$.database.name'),
           sfn.JsonPath.stringAt('$.yyyymmdd'),
         ),
