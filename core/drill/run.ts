@@ -8,6 +8,10 @@
  * comment (a leftover of an earlier drill that was killed before its cleanup); anything else of
  * that name is refused before anything is touched. Two drills of one database on one scratch
  * server at the same time are not supported.
+ *
+ * One function per step: freshBackup, restoreIntoScratch, verifyScratch, dropScratch (always),
+ * holdVerified, writeReport. The restore time is judged against the RTO where the report is built
+ * (report/build.ts), so a local drill and the AWS one judge it the same way.
  */
 
 import { runBackup } from '../backup/backup.ts';
@@ -95,8 +99,6 @@ export interface DrillResult {
 export const DRILL_COMMENT_PREFIX = 'crypto-stock-dr drill scratch database';
 
 export async function runDrill(options: DrillOptions): Promise<DrillResult> {
-  const log = options.log ?? (() => {});
-  const phase = options.onPhase ?? (() => {});
   const repo = options.repository;
   const startedAt = options.now ?? new Date();
   const clock = Date.now();
@@ -120,162 +122,294 @@ export async function runDrill(options: DrillOptions): Promise<DrillResult> {
   // source, or the repository's only database.
   const database = options.database ?? source?.database ?? (await resolveBackup(repo, 'latest')).database;
   const scratch = scratchDatabaseName(database, startedAt);
-  const scratchUrl = withDatabase(options.scratchServer, scratch);
+  const log = options.log ?? (() => {});
   await clearLeftover(options.scratchServer, scratch, scratchServer.display, log);
 
   const errors: { step: string; message: string }[] = [];
-  const fail = (step: string, err: unknown) => {
-    const message = err instanceof DrError ? err.oneLine() : ((err as Error)?.message ?? String(err));
-    errors.push({ step, message });
-    log(`${step} failed: ${message}`);
+  const drill: Drill = {
+    options,
+    log,
+    phase: options.onPhase ?? (() => {}),
+    database,
+    startedAt,
+    scratch,
+    scratchUrl: withDatabase(options.scratchServer, scratch),
+    errors,
+    fail: (step, err) => {
+      const message = err instanceof DrError ? err.oneLine() : ((err as Error)?.message ?? String(err));
+      errors.push({ step, message });
+      log(`${step} failed: ${message}`);
+    },
   };
-  let backupRef = options.backup ?? 'latest';
-  let freshBackupMs: number | undefined;
-  let backupInfo: DrillFacts['backup'];
-  let manifest: Manifest | undefined;
-  let restore: RestoreResult | undefined;
-  let restoreMs: number | undefined;
+
+  let backup: BackupStep = { ref: options.backup ?? 'latest' };
+  let restored: RestoreStep | undefined;
   let verification: DrillFacts['verification'];
+  let cleanup: CleanupStep | undefined;
   let scratchTouched = false;
-  let dropped = false;
-  let cleanupMs: number | undefined;
-
   try {
-    if (source) {
-      phase('backup');
-      const started = Date.now();
-      try {
-        const b = await runBackup({
-          db: source.url,
-          repository: repo,
-          jobs: options.jobs,
-          tools: options.tools,
-          workDir: options.workDir,
-          now: startedAt,
-          log,
-        });
-        freshBackupMs = b.durationMs;
-        backupRef = b.id;
-        backupInfo = { id: b.id, startedAt: b.startedAt, bytes: b.bytes, tier: b.tier, fresh: true };
-      } catch (err) {
-        freshBackupMs = Date.now() - started;
-        fail('backup', err);
-      }
-    }
-
+    if (source) backup = await freshBackup(drill, source.url);
     if (!errors.length) {
-      // Which backup, before restoring: a restore that fails still reports the backup it tried.
-      try {
-        const candidates = await resolveBackup(repo, backupRef, database);
-        const m = await readManifest(repo, candidates.database, candidates.ids[0]);
-        backupInfo = {
-          id: m.id,
-          startedAt: m.startedAt,
-          bytes: m.totals.bytes,
-          tier: m.tier,
-          fresh: backupInfo?.fresh,
-        };
-      } catch (err) {
-        // runRestore reports the same problem (or falls back past it); keep going.
-        log(`could not read the manifest of ${backupRef}: ${(err as Error).message}`);
-      }
-
-      phase('download and verify checksums');
-      const started = Date.now();
       scratchTouched = true;
-      try {
-        restore = await runRestore({
-          repository: repo,
-          backup: backupRef,
-          database,
-          target: scratchUrl,
-          noOwner: options.noOwner,
-          // A policy running between the restore and the verification would change what is compared.
-          holdTimescaleJobs: true,
-          jobs: options.jobs,
-          tools: options.tools,
-          workDir: options.workDir,
-          log: (m) => {
-            if (/^restoring into /.test(m)) phase('restore');
-            log(m);
-          },
-        });
-        manifest = await readManifest(repo, restore.backup.database, restore.backup.id);
-        backupInfo = {
-          id: manifest.id,
-          startedAt: manifest.startedAt,
-          bytes: manifest.totals.bytes,
-          tier: manifest.tier,
-          fresh: backupInfo?.fresh && backupInfo.id === manifest.id,
-        };
-        await markScratch(options.scratchServer, scratch, manifest.id, startedAt);
-      } catch (err) {
-        restoreMs = Date.now() - started;
-        restore = undefined;
-        fail('restore', err);
-      }
+      restored = await restoreIntoScratch(drill, backup);
     }
-
-    if (restore && manifest) {
-      phase('verify data');
-      const started = Date.now();
-      try {
-        const [verified, wsChecks] = await Promise.all([
-          verifyAgainstManifest({
-            manifest,
-            target: scratchUrl,
-            healthUrls: httpUrls,
-            healthTimeoutMs: options.healthTimeoutMs,
-            noOwner: options.noOwner,
-            skipDatabaseComment: true,
-          }),
-          Promise.all(wsUrls.map((u) => probeWebSocket(u, options.healthTimeoutMs ?? 5000))),
-        ]);
-        const checks = [...verified.checks, ...wsChecks];
-        const wsFailed = wsChecks.filter((c) => !c.passed).length;
-        verification = {
-          passed: verified.passed && wsFailed === 0,
-          checks,
-          totals: { checks: verified.totals.checks + wsChecks.length, failed: verified.totals.failed + wsFailed },
-          durationMs: Date.now() - started,
-        };
-        log(
-          `verification ${verification.passed ? 'passed' : 'FAILED'}: ${verification.totals!.checks - verification.totals!.failed}/${verification.totals!.checks} checks`,
-        );
-      } catch (err) {
-        fail('verify-data', err);
-      }
-    }
+    if (restored?.restore && restored.manifest)
+      verification = await verifyScratch(drill, restored.manifest, httpUrls, wsUrls);
   } finally {
     // Always, also after a failure: a drill leaves nothing behind on the scratch server.
-    if (scratchTouched) {
-      phase('drop scratch database');
-      const started = Date.now();
-      try {
-        await dropDatabase(options.scratchServer, scratch);
-        dropped = true;
-        log(`dropped scratch database ${scratch}`);
-      } catch (err) {
-        fail('cleanup', err);
-      }
-      cleanupMs = Date.now() - started;
-    }
+    if (scratchTouched) cleanup = await dropScratch(drill);
   }
 
-  // A passed drill verified this backup: the newest verified backup of the database keeps a Legal Hold.
-  // A store without Legal Holds (no Object Lock, or an S3-compatible one without the API) does not fail the drill: it is said.
-  let hold: VerifiedHold | undefined;
-  let holdError: string | undefined;
-  if (restore && manifest && verification?.passed && errors.length === 0) {
-    try {
-      hold = await holdNewestVerified(repo, manifest.database, manifest.id, { log });
-    } catch (err) {
-      holdError = err instanceof DrError ? err.oneLine() : ((err as Error)?.message ?? String(err));
-      log(`WARNING: no legal hold placed on the newest verified backup (${holdError})`);
-    }
+  const manifest = restored?.manifest;
+  const { hold, holdError } =
+    restored?.restore && manifest && verification?.passed && errors.length === 0
+      ? await holdVerified(drill, manifest)
+      : {};
+
+  const { report, keys, files } = await writeReport(drill, {
+    reportRepo,
+    reportPrefix,
+    clock,
+    facts: {
+      database,
+      startedAt,
+      rtoSeconds,
+      backup: restored?.backupInfo ?? backup.info,
+      freshBackupMs: backup.freshBackupMs,
+      scratch: scratchTouched
+        ? {
+            database: scratch,
+            server: scratchServer.display.replace(/\/[^/]*$/, ''),
+            dropped: cleanup?.dropped ?? false,
+          }
+        : undefined,
+      restore: restored?.restore,
+      restoreMs: restored?.restoreMs,
+      verification,
+      cleanupMs: cleanup?.cleanupMs,
+      healthUrls,
+    },
+    manifest,
+  });
+  return { report, keys, files, hold, ...(holdError ? { holdError } : {}) };
+}
+
+/** What every step of one drill needs. */
+interface Drill {
+  readonly options: DrillOptions;
+  readonly log: (message: string) => void;
+  readonly phase: (phase: DrillPhase) => void;
+  readonly database: string;
+  readonly startedAt: Date;
+  readonly scratch: string;
+  readonly scratchUrl: string;
+  /** Steps that failed so far (the report lists them). */
+  readonly errors: readonly { readonly step: string; readonly message: string }[];
+  /** Records a failed step and goes on: the report is written whatever failed. */
+  readonly fail: (step: string, err: unknown) => void;
+}
+
+interface BackupStep {
+  /** The backup to restore: `latest`, the option's id, or the fresh backup's id. */
+  readonly ref: string;
+  readonly info?: DrillFacts['backup'];
+  readonly freshBackupMs?: number;
+}
+
+/** The fresh backup of `dr drill --db`; a failure is recorded and stops the drill before the restore. */
+async function freshBackup(drill: Drill, source: string): Promise<BackupStep> {
+  const { options } = drill;
+  drill.phase('backup');
+  const started = Date.now();
+  const ref = options.backup ?? 'latest';
+  try {
+    const b = await runBackup({
+      db: source,
+      repository: options.repository,
+      jobs: options.jobs,
+      tools: options.tools,
+      workDir: options.workDir,
+      now: drill.startedAt,
+      log: drill.log,
+    });
+    return {
+      ref: b.id,
+      info: { id: b.id, startedAt: b.startedAt, bytes: b.bytes, tier: b.tier, fresh: true },
+      freshBackupMs: b.durationMs,
+    };
+  } catch (err) {
+    drill.fail('backup', err);
+    return { ref, freshBackupMs: Date.now() - started };
+  }
+}
+
+interface RestoreStep {
+  /** The backup tried, or restored (after any fallback). */
+  readonly backupInfo: DrillFacts['backup'];
+  /** Set when the restore completed (and the scratch database was marked). */
+  readonly restore?: RestoreResult;
+  readonly manifest?: Manifest;
+  /** The restore's time when it failed (a result carries its own). */
+  readonly restoreMs?: number;
+}
+
+/** The backup restored into the scratch database, which is then marked as a drill's. */
+async function restoreIntoScratch(drill: Drill, backup: BackupStep): Promise<RestoreStep> {
+  const { options, log } = drill;
+  const repo = options.repository;
+  let backupInfo = backup.info;
+  // Which backup, before restoring: a restore that fails still reports the backup it tried.
+  try {
+    const candidates = await resolveBackup(repo, backup.ref, drill.database);
+    const m = await readManifest(repo, candidates.database, candidates.ids[0]);
+    backupInfo = {
+      id: m.id,
+      startedAt: m.startedAt,
+      bytes: m.totals.bytes,
+      tier: m.tier,
+      fresh: backupInfo?.fresh,
+    };
+  } catch (err) {
+    // runRestore reports the same problem (or falls back past it); keep going.
+    log(`could not read the manifest of ${backup.ref}: ${(err as Error).message}`);
   }
 
-  phase('report');
+  drill.phase('download and verify checksums');
+  const started = Date.now();
+  let manifest: Manifest | undefined;
+  try {
+    const restore = await runRestore({
+      repository: repo,
+      backup: backup.ref,
+      database: drill.database,
+      target: drill.scratchUrl,
+      noOwner: options.noOwner,
+      // A policy running between the restore and the verification would change what is compared.
+      holdTimescaleJobs: true,
+      jobs: options.jobs,
+      tools: options.tools,
+      workDir: options.workDir,
+      log: (m) => {
+        if (/^restoring into /.test(m)) drill.phase('restore');
+        log(m);
+      },
+    });
+    manifest = await readManifest(repo, restore.backup.database, restore.backup.id);
+    backupInfo = {
+      id: manifest.id,
+      startedAt: manifest.startedAt,
+      bytes: manifest.totals.bytes,
+      tier: manifest.tier,
+      fresh: backupInfo?.fresh && backupInfo.id === manifest.id,
+    };
+    await markScratch(options.scratchServer, drill.scratch, manifest.id, drill.startedAt);
+    return { backupInfo, restore, manifest };
+  } catch (err) {
+    const restoreMs = Date.now() - started;
+    drill.fail('restore', err);
+    // Read before a later step failed (marking the scratch database): the report's evidence still names it.
+    return { backupInfo, manifest, restoreMs };
+  }
+}
+
+/** The scratch database against the backup's manifest, and the application's URLs. */
+async function verifyScratch(
+  drill: Drill,
+  manifest: Manifest,
+  httpUrls: readonly string[],
+  wsUrls: readonly string[],
+): Promise<DrillFacts['verification']> {
+  const { options } = drill;
+  drill.phase('verify data');
+  const started = Date.now();
+  try {
+    const [verified, wsChecks] = await Promise.all([
+      verifyAgainstManifest({
+        manifest,
+        target: drill.scratchUrl,
+        healthUrls: httpUrls,
+        healthTimeoutMs: options.healthTimeoutMs,
+        noOwner: options.noOwner,
+        skipDatabaseComment: true,
+      }),
+      Promise.all(wsUrls.map((u) => probeWebSocket(u, options.healthTimeoutMs ?? 5000))),
+    ]);
+    const checks = [...verified.checks, ...wsChecks];
+    const wsFailed = wsChecks.filter((c) => !c.passed).length;
+    const totals = { checks: verified.totals.checks + wsChecks.length, failed: verified.totals.failed + wsFailed };
+    const verification = {
+      passed: verified.passed && wsFailed === 0,
+      checks,
+      totals,
+      durationMs: Date.now() - started,
+    };
+    drill.log(
+      `verification ${verification.passed ? 'passed' : 'FAILED'}: ${totals.checks - totals.failed}/${totals.checks} checks`,
+    );
+    return verification;
+  } catch (err) {
+    drill.fail('verify-data', err);
+    return undefined;
+  }
+}
+
+interface CleanupStep {
+  readonly dropped: boolean;
+  readonly cleanupMs: number;
+}
+
+/** Drops the scratch database; a failure is recorded (the report says it was not dropped). */
+async function dropScratch(drill: Drill): Promise<CleanupStep> {
+  drill.phase('drop scratch database');
+  const started = Date.now();
+  let dropped = false;
+  try {
+    await dropDatabase(drill.options.scratchServer, drill.scratch);
+    dropped = true;
+    drill.log(`dropped scratch database ${drill.scratch}`);
+  } catch (err) {
+    drill.fail('cleanup', err);
+  }
+  return { dropped, cleanupMs: Date.now() - started };
+}
+
+/**
+ * A passed drill verified this backup: the newest verified backup of the database keeps a Legal Hold.
+ * A store without Legal Holds (no Object Lock, or an S3-compatible one without the API) does not fail the drill: it is said.
+ */
+async function holdVerified(
+  drill: Drill,
+  manifest: Manifest,
+): Promise<{ readonly hold?: VerifiedHold; readonly holdError?: string }> {
+  try {
+    return {
+      hold: await holdNewestVerified(drill.options.repository, manifest.database, manifest.id, { log: drill.log }),
+    };
+  } catch (err) {
+    const holdError = err instanceof DrError ? err.oneLine() : ((err as Error)?.message ?? String(err));
+    drill.log(`WARNING: no legal hold placed on the newest verified backup (${holdError})`);
+    return { holdError };
+  }
+}
+
+/**
+ * The report: signed when a key is given (a key that cannot be read is a failed `sign` step, and
+ * the report says why it is unsigned), with the evidence and the trend of the previous drills.
+ */
+async function writeReport(
+  drill: Drill,
+  input: {
+    readonly reportRepo: Repository;
+    readonly reportPrefix: string;
+    /** Date.now() when the drill started: finishedAt is taken when the report is built. */
+    readonly clock: number;
+    readonly facts: Omit<DrillFacts, 'finishedAt' | 'errors' | 'previous' | 'evidence'>;
+    readonly manifest?: Manifest;
+  },
+): Promise<{ readonly report: DrillReport; readonly keys: DrillReportKeys; readonly files: DrillReportKeys }> {
+  const { options, log } = drill;
+  const { reportRepo, reportPrefix, manifest } = input;
+  drill.phase('report');
   let signer: ReportSigner | undefined;
   let unsignedReason: string | undefined;
   if (typeof options.signingKey === 'string') {
@@ -283,13 +417,13 @@ export async function runDrill(options: DrillOptions): Promise<DrillResult> {
       signer = await fileSigner(options.signingKey);
     } catch (err) {
       unsignedReason = (err as Error).message;
-      fail('sign', err);
+      drill.fail('sign', err);
     }
   } else signer = options.signingKey;
   let evidence: DrillEvidence | undefined;
   if (manifest) {
     evidence = {
-      manifestSha256: await manifestSha256(repo, manifest.database, manifest.id).catch(() => null),
+      manifestSha256: await manifestSha256(options.repository, manifest.database, manifest.id).catch(() => null),
       achievedRpo: achievedRpo(manifest.startedAt, manifest.tables),
       versions: {
         dr: DR_VERSION,
@@ -301,27 +435,15 @@ export async function runDrill(options: DrillOptions): Promise<DrillResult> {
   }
   let previous: TrendPoint[] = [];
   try {
-    previous = await readDrillHistory(reportRepo, database, { prefix: reportPrefix });
+    previous = await readDrillHistory(reportRepo, drill.database, { prefix: reportPrefix });
   } catch (err) {
     log(`could not read previous drill reports (the trend will be empty): ${(err as Error).message}`);
   }
   const report = await signReport(
     buildDrillReport({
-      database,
-      startedAt,
-      finishedAt: new Date(startedAt.getTime() + (Date.now() - clock)),
-      rtoSeconds,
-      backup: backupInfo,
-      freshBackupMs,
-      scratch: scratchTouched
-        ? { database: scratch, server: scratchServer.display.replace(/\/[^/]*$/, ''), dropped }
-        : undefined,
-      restore,
-      restoreMs,
-      verification,
-      cleanupMs,
-      errors,
-      healthUrls,
+      ...input.facts,
+      finishedAt: new Date(drill.startedAt.getTime() + (Date.now() - input.clock)),
+      errors: drill.errors,
       previous,
       evidence,
     }),
@@ -332,7 +454,7 @@ export async function runDrill(options: DrillOptions): Promise<DrillResult> {
   const where = (key: string) => reportRepo.localPath?.(key) ?? `${reportRepo.url.replace(/\/$/, '')}/${key}`;
   const files = { html: where(keys.html), md: where(keys.md), json: where(keys.json) };
   log(`report written: ${files.html}`);
-  return { report, keys, files, hold, ...(holdError ? { holdError } : {}) };
+  return { report, keys, files };
 }
 
 /** Drops a drill leftover of that name; refuses (DrError) a database of that name that is not one. */
