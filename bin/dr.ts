@@ -8,6 +8,7 @@ import { useProgress, writeAbove } from '../core/progress.ts';
 import { handleSignals, InterruptedError, interruption } from '../core/signals.ts';
 import pkg from '../package.json' with { type: 'json' };
 import { UsageError, usage, type Values } from './commands/args.ts';
+import { type Command, parseArgsOptions } from './commands/command.ts';
 import { COMMANDS } from './commands/index.ts';
 
 const HELP = `dr: backups, restores and drills for PostgreSQL (crypto-stock-dr)
@@ -39,17 +40,23 @@ Exit status: 0 success, 1 failure (one line on stderr says what and how to fix i
 export interface MainIo {
   readonly stdout?: NodeJS.WritableStream;
   readonly stderr?: NodeJS.WritableStream;
+  /**
+   * The commands by name; tests give the remote commands mocked AWS clients this way.
+   * @default - COMMANDS
+   */
+  readonly commands?: Readonly<Record<string, Command>>;
 }
 
 /** Runs one command; returns the exit status. Never throws for user errors. */
 export async function main(argv: string[], io: MainIo = {}): Promise<number> {
   const stdout = io.stdout ?? process.stdout;
   const stderr = io.stderr ?? process.stderr;
+  const commands = io.commands ?? COMMANDS;
   // `dr help restore` is `dr restore --help`.
   if (argv[0] === 'help' && argv.length > 1) argv = [...argv.slice(1), '--help'];
   let [name, ...rest] = argv;
   // Two-word commands (`dr pitr config`) are registered under both words.
-  if (name !== undefined && rest.length > 0 && COMMANDS[`${name} ${rest[0]}`])
+  if (name !== undefined && rest.length > 0 && commands[`${name} ${rest[0]}`])
     [name, ...rest] = [`${name} ${rest[0]}`, ...rest.slice(1)];
   if (name === '--version' || name === '-V') {
     stdout.write(`dr ${pkg.version} (${pkg.name}; Node.js ${pkg.engines.node}, running ${process.version})\n`);
@@ -59,7 +66,7 @@ export async function main(argv: string[], io: MainIo = {}): Promise<number> {
     stdout.write(HELP);
     return name === undefined ? 2 : 0;
   }
-  const command = COMMANDS[name];
+  const command = commands[name];
   const json = rest.includes('--json');
   const fail = (err: DrError) => {
     // A usage error of a known command points at that command's help, not the global one.
@@ -71,7 +78,7 @@ export async function main(argv: string[], io: MainIo = {}): Promise<number> {
   };
   if (!command) {
     // `dr pitr` or `dr remote --help`: a group's subcommands, with their summaries.
-    const group = Object.entries(COMMANDS).filter(([n]) => n.startsWith(`${name} `));
+    const group = Object.entries(commands).filter(([n]) => n.startsWith(`${name} `));
     if (group.length > 0) {
       const subcommands = group.map(([n]) => n.slice(name.length + 1));
       const given = rest[0];
@@ -90,10 +97,10 @@ export async function main(argv: string[], io: MainIo = {}): Promise<number> {
       stdout.write(`Usage: dr ${name} <${subcommands.join('|')}> [flags]\n\n${lines.join('\n')}\n`);
       return rest.includes('--help') || rest.includes('-h') ? 0 : 2;
     }
-    const guess = closest(name, [...new Set(Object.keys(COMMANDS).map((n) => n.split(' ')[0]))]);
+    const guess = closest(name, [...new Set(Object.keys(commands).map((n) => n.split(' ')[0]))]);
     return fail(
       usage(
-        `unknown command "${name}"${guess ? `; did you mean "${guess}"?` : ''}; commands: ${Object.keys(COMMANDS).join(', ')}`,
+        `unknown command "${name}"${guess ? `; did you mean "${guess}"?` : ''}; commands: ${Object.keys(commands).join(', ')}`,
       ),
     );
   }
@@ -101,7 +108,7 @@ export async function main(argv: string[], io: MainIo = {}): Promise<number> {
   try {
     const parsed = parseArgs({
       args: rest,
-      options: command.options,
+      options: parseArgsOptions(command.options),
       allowPositionals: command.positional !== undefined,
       strict: true,
     });
@@ -140,13 +147,11 @@ export async function main(argv: string[], io: MainIo = {}): Promise<number> {
     if (!writeAbove(`dr ${name}: ${m}`)) stderr.write(`dr ${name}: ${m}\n`);
   };
   try {
-    const result = await command.run(values, { log, stderr });
+    const outcome = await command.execute(values, { log, stderr });
     releaseProgress();
-    stdout.write(
-      json ? `${JSON.stringify({ ok: true, ...(result as object) })}\n` : `${command.human(result as never)}\n`,
-    );
+    stdout.write(json ? `${JSON.stringify({ ok: true, ...outcome.result })}\n` : `${outcome.human()}\n`);
     // A command that ran but found a failure (e.g. verify) still prints its result, then exits non-zero.
-    return command.exitCode?.(result as never) ?? 0;
+    return outcome.exitCode;
   } catch (err) {
     releaseProgress();
     // Whatever failed after a signal failed because of it (a tool stopped, a checkpoint): one line.

@@ -1,45 +1,36 @@
 /** Flag parsing shared by the `dr` commands: each command is one module in this folder. */
-import type { ParseArgsConfig } from 'node:util';
 import { DrError } from '../../core/errors.ts';
 import { OBJECT_LOCKS, type ObjectLock, openRepository } from '../../core/repository/index.ts';
+import type { Flags } from './command.ts';
 
-export type Options = NonNullable<ParseArgsConfig['options']>;
-
-export const COMMON: Options = {
-  json: { type: 'boolean', default: false },
-  quiet: { type: 'boolean', short: 'q', default: false },
-  help: { type: 'boolean', short: 'h', default: false },
-};
+export const COMMON = {
+  json: { type: 'boolean', default: false, help: 'the result as one JSON object on the last stdout line' },
+  quiet: { type: 'boolean', short: 'q', default: false, help: 'no progress on stderr' },
+  help: { type: 'boolean', short: 'h', default: false, help: 'this help' },
+} as const satisfies Flags;
 /** Commands that only read the repository. */
-export const REPO_READ: Options = {
-  repo: { type: 'string' },
-};
+export const REPO_READ = {
+  repo: { type: 'string', arg: 'URL', help: 'file:///dir or s3://bucket/prefix' },
+} as const satisfies Flags;
 /** Commands that write to it: SSE-KMS key and Object Lock retention for what they write. */
-export const REPO: Options = {
+export const REPO = {
   ...REPO_READ,
-  'kms-key-id': { type: 'string' },
-  'object-lock': { type: 'string' },
-};
-export const PG: Options = {
-  jobs: { type: 'string', short: 'j' },
-  'pg-bin': { type: 'string' },
-  'work-dir': { type: 'string' },
-};
-
-export interface Command {
-  readonly summary: string;
-  readonly usage: string;
-  readonly options: Options;
-  readonly run: (values: Values, io: Io) => Promise<unknown>;
-  readonly human: (result: never) => string;
-  /** Exit status for a result that ran to completion but failed (e.g. a verification). @default - 0 */
-  readonly exitCode?: (result: never) => number;
-  /**
-   * The option one positional argument fills (`dr remote status <arn>` = `--execution <arn>`).
-   * @default - no positional arguments
-   */
-  readonly positional?: string;
-}
+  'kms-key-id': {
+    type: 'string',
+    arg: 'ID',
+    help: "SSE-KMS key for s3:// objects (default: the bucket's encryption)",
+  },
+  'object-lock': {
+    type: 'string',
+    arg: 'MODE',
+    help: "none | governance | tiered: lock each s3:// object until its tier's retention ends (default: none)",
+  },
+} as const satisfies Flags;
+export const PG = {
+  jobs: { type: 'string', short: 'j', arg: 'N', help: 'parallel pg_dump/pg_restore jobs (default: CPU count)' },
+  'pg-bin': { type: 'string', arg: 'DIR', help: 'directory of the PostgreSQL client programs (default: PATH)' },
+  'work-dir': { type: 'string', arg: 'DIR', help: 'where dumps are written and downloaded (default: OS temp dir)' },
+} as const satisfies Flags;
 
 /** parseArgs values; a string[] for options declared `multiple: true`. */
 export type Values = Record<string, string | boolean | string[] | undefined>;
@@ -81,11 +72,16 @@ export function required(v: Values, name: string): string {
   return value;
 }
 
-export function jobs(v: Values): number | undefined {
-  const raw = optionalString(v, 'jobs');
+/**
+ * A whole number ≥ 1 (`--jobs`, `--health-timeout`, `--rpo-seconds`), or undefined when not given.
+ * `unit` names what it counts in the message (milliseconds).
+ */
+export function positiveInt(v: Values, name: string, unit?: string): number | undefined {
+  const raw = optionalString(v, name);
   if (raw === undefined) return undefined;
   const n = Number(raw);
-  if (!Number.isInteger(n) || n < 1) throw usage(`--jobs must be a whole number ≥ 1, got "${raw}"`);
+  if (!Number.isInteger(n) || n < 1)
+    throw usage(`--${name} must be a whole number${unit ? ` of ${unit}` : ''} ≥ 1, got "${raw}"`);
   return n;
 }
 

@@ -1,37 +1,40 @@
 import { runBackup } from '../../core/backup/backup.ts';
 import { formatBytes } from '../../core/format.ts';
 import { isTier, TIERS } from '../../core/repository/tiers.ts';
-import { COMMON, type Command, jobs, optionalString, PG, REPO, repository, required, usage } from './args.ts';
+import { COMMON, optionalString, PG, positiveInt, REPO, repository, required, usage } from './args.ts';
+import { defineCommand } from './command.ts';
 import { lockTimeout } from './lock-timeout.ts';
 
-export const backupCommand: Command = {
+export const backupCommand = defineCommand({
   summary: 'Dump a database into a repository',
-  usage: `Usage: dr backup --db URL --repo URL [flags]
-
-  --db URL           source database (postgres://user@host:5432/crypto_stock)
-  --repo URL         file:///dir or s3://bucket/prefix
-  --tier TIER        force the retention tier: ${TIERS.join(' | ')}
-                     (default: monthly on the 1st (UTC), weekly on Sundays, daily otherwise)
-  -j, --jobs N       parallel pg_dump jobs (default: CPU count)
-  --kms-key-id ID    SSE-KMS key for s3:// objects (default: the bucket's encryption)
-  --object-lock MODE none | governance | tiered: lock each s3:// object until its
-                     tier's retention ends (Object Lock bucket; tiered: COMPLIANCE for
-                     weekly and monthly; default: none)
-  --no-fingerprints  skip the content fingerprints (every row hashed from the dump, per day);
-                     dr verify then checks row counts only, and says so
-  --pg-bin DIR       directory of pg_dump/pg_dumpall (default: PATH)
-  --work-dir DIR     where pg_dump writes before upload (default: OS temp dir)
-  --lock-timeout D   how long to wait for another session's lock on a table (default 5m; e.g. 30s, 10m);
-                     then fail naming the table and the session holding it
-  --json, --quiet`,
-  options: {
+  synopsis: 'backup --db URL --repo URL [flags]',
+  flags: {
     ...COMMON,
-    ...REPO,
-    ...PG,
-    db: { type: 'string' },
-    tier: { type: 'string' },
-    'no-fingerprints': { type: 'boolean', default: false },
-    'lock-timeout': { type: 'string' },
+    db: { type: 'string', arg: 'URL', help: 'source database (postgres://user@host:5432/crypto_stock)' },
+    repo: REPO.repo,
+    tier: {
+      type: 'string',
+      arg: 'TIER',
+      help: `force the retention tier: ${TIERS.join(' | ')}\n(default: monthly on the 1st (UTC), weekly on Sundays, daily otherwise)`,
+    },
+    jobs: { ...PG.jobs, help: 'parallel pg_dump jobs (default: CPU count)' },
+    'kms-key-id': REPO['kms-key-id'],
+    'object-lock': {
+      ...REPO['object-lock'],
+      help: "none | governance | tiered: lock each s3:// object until its\ntier's retention ends (Object Lock bucket; tiered: COMPLIANCE for\nweekly and monthly; default: none)",
+    },
+    'no-fingerprints': {
+      type: 'boolean',
+      default: false,
+      help: 'skip the content fingerprints (every row hashed from the dump, per day);\ndr verify then checks row counts only, and says so',
+    },
+    'pg-bin': { ...PG['pg-bin'], help: 'directory of pg_dump/pg_dumpall (default: PATH)' },
+    'work-dir': { ...PG['work-dir'], help: 'where pg_dump writes before upload (default: OS temp dir)' },
+    'lock-timeout': {
+      type: 'string',
+      arg: 'D',
+      help: "how long to wait for another session's lock on a table (default 5m; e.g. 30s, 10m);\nthen fail naming the table and the session holding it",
+    },
   },
   async run(v, io) {
     const tier = optionalString(v, 'tier');
@@ -39,7 +42,7 @@ export const backupCommand: Command = {
     return runBackup({
       db: required(v, 'db'),
       repository: repository(v),
-      jobs: jobs(v),
+      jobs: positiveInt(v, 'jobs'),
       tier,
       fingerprints: v['no-fingerprints'] !== true,
       tools: { binDir: optionalString(v, 'pg-bin') },
@@ -48,11 +51,11 @@ export const backupCommand: Command = {
       log: io.log,
     });
   },
-  human: (r: Awaited<ReturnType<typeof runBackup>>) =>
+  human: (r) =>
     [
       `backup ${r.id} of ${r.database} complete (${r.tier})`,
       `  ${r.files} files, ${formatBytes(r.bytes)}, ${r.tables} tables, ${r.rows} rows, ${(r.durationMs / 1000).toFixed(1)} s`,
       `  repository: ${r.repository}`,
       ...r.warnings.map((w) => `  warning: ${w}`),
     ].join('\n'),
-};
+});

@@ -1,31 +1,33 @@
-import { type CheckResult, checkBackups } from '../../core/backup/check.ts';
+import { checkBackups } from '../../core/backup/check.ts';
 import { formatAge, formatBytes } from '../../core/format.ts';
-import { COMMON, type Command, optionalString, REPO_READ, repository, usage } from './args.ts';
+import { COMMON, optionalString, REPO_READ, repository, usage } from './args.ts';
+import { defineCommand } from './command.ts';
 
-export const checkCommand: Command = {
+export const checkCommand = defineCommand({
   summary: 'Check backups against their manifests (size and SHA-256) without restoring',
-  usage: `Usage: dr check --repo URL [--backup latest|all|ID] [--database NAME] [--max-age DURATION] [--hold] [--json]
-
-  --repo URL         file:///dir or s3://bucket/prefix
-  --backup WHICH     latest (default: the newest of each database), all, or a backup id
-  --database NAME    only this database's backups
-  --max-age DURATION also fail when a database's newest complete backup started longer ago than
-                     this (e.g. 26h, 90m, 2d), for cron and monitoring
-  --hold             s3:// only: put an S3 Legal Hold on each database's newest backup that passed
-                     (manifest included) and release the one held before, so the newest verified
-                     backup never expires (needs s3:PutObjectLegalHold; file:// has nothing to hold)
-  --json, --quiet
-
-Exit status 1 when any checked backup is damaged, or a newest backup is older than --max-age;
-the output names the backup and file (--json: "passed": false, every backup's result, "stale").`,
-  options: {
+  synopsis: 'check --repo URL [--backup latest|all|ID] [--database NAME] [--max-age DURATION] [--hold] [--json]',
+  flags: {
     ...COMMON,
     ...REPO_READ,
-    backup: { type: 'string', default: 'latest' },
-    database: { type: 'string' },
-    'max-age': { type: 'string' },
-    hold: { type: 'boolean' },
+    backup: {
+      type: 'string',
+      default: 'latest',
+      arg: 'WHICH',
+      help: 'latest (default: the newest of each database), all, or a backup id',
+    },
+    database: { type: 'string', arg: 'NAME', help: "only this database's backups" },
+    'max-age': {
+      type: 'string',
+      arg: 'DURATION',
+      help: "also fail when a database's newest complete backup started longer ago than\nthis (e.g. 26h, 90m, 2d), for cron and monitoring",
+    },
+    hold: {
+      type: 'boolean',
+      help: "s3:// only: put an S3 Legal Hold on each database's newest backup that passed\n(manifest included) and release the one held before, so the newest verified\nbackup never expires (needs s3:PutObjectLegalHold; file:// has nothing to hold)",
+    },
   },
+  notes: `Exit status 1 when any checked backup is damaged, or a newest backup is older than --max-age;
+the output names the backup and file (--json: "passed": false, every backup's result, "stale").`,
   async run(v, io) {
     const maxAge = optionalString(v, 'max-age');
     return checkBackups(repository(v), {
@@ -37,8 +39,8 @@ the output names the backup and file (--json: "passed": false, every backup's re
     });
   },
   // Damaged backups are a result, not an error: the report names each one (and --json keeps them all).
-  exitCode: (r: CheckResult) => (r.passed ? 0 : 1),
-  human: (r: CheckResult) => {
+  exitCode: (r) => (r.passed ? 0 : 1),
+  human: (r) => {
     const lines = r.backups.map((b) =>
       b.ok
         ? `ok       ${b.database}/${b.id}  ${b.files} files, ${formatBytes(b.bytes)} match the manifest`
@@ -65,7 +67,7 @@ the output names the backup and file (--json: "passed": false, every backup's re
     }
     return lines.join('\n');
   },
-};
+});
 
 /** Seconds from `26h`, `90m`, `2d`, `1h30m`, `3600s` or `3600`. */
 export function parseAge(raw: string): number {

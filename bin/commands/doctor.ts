@@ -10,7 +10,8 @@ import { CloudFormationClient, DescribeStacksCommand } from '@aws-sdk/client-clo
 import { GetSecretValueCommand, SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
 import { DrError } from '../../core/errors.ts';
 import { type DrConfig, parseConfig } from '../../lib/config.ts';
-import { COMMON, type Command, optionalString, required } from './args.ts';
+import { COMMON, optionalString, required } from './args.ts';
+import { defineCommand } from './command.ts';
 
 export type CheckStatus = 'ok' | 'warn' | 'fail';
 
@@ -210,21 +211,19 @@ export async function runDoctor(
   return { passed: checks.every((c) => c.status !== 'fail'), checks };
 }
 
-export const doctorCommand: Command = {
+export const doctorCommand = defineCommand({
   summary: 'Check a deployment config and this machine before cdk deploy',
-  usage: `Usage: dr doctor --config FILE [--region REGION] [--json]
-
-Checks, without deploying, what \`npx cdk deploy --all -c configFile=FILE\` would fail on:
+  synopsis: 'doctor --config FILE [--region REGION] [--json]',
+  description: `Checks, without deploying, what \`npx cdk deploy --all -c configFile=FILE\` would fail on:
 the config (placeholders, required settings), Docker with buildx, the CDK bootstrap of the
 primary and offsite regions, the database and scratch secrets (readable, with username and
-password), and whether each database port answers from here (a warning only).
-
-  --config FILE      the deployment config (JSON, as for -c configFile=FILE)
-  --region REGION    the primary region (default: AWS_REGION)
-  --json, --quiet
-
-Exit status 1 when any check fails; each failing line says how to fix it.`,
-  options: { ...COMMON, config: { type: 'string' }, region: { type: 'string' } },
+password), and whether each database port answers from here (a warning only).`,
+  flags: {
+    ...COMMON,
+    config: { type: 'string', arg: 'FILE', help: 'the deployment config (JSON, as for -c configFile=FILE)' },
+    region: { type: 'string', arg: 'REGION', help: 'the primary region (default: AWS_REGION)' },
+  },
+  notes: 'Exit status 1 when any check fails; each failing line says how to fix it.',
   async run(v) {
     const file = required(v, 'config');
     const result = await runDoctor(
@@ -234,8 +233,8 @@ Exit status 1 when any check fails; each failing line says how to fix it.`,
     if (result.checks.length === 0) throw new DrError('doctor ran no checks', 'report this as a bug');
     return result;
   },
-  exitCode: (r: DoctorResult) => (r.passed ? 0 : 1),
-  human: (r: DoctorResult) =>
+  exitCode: (r) => (r.passed ? 0 : 1),
+  human: (r) =>
     [
       ...r.checks.map(
         (c) => `${c.status === 'ok' ? 'ok  ' : c.status === 'warn' ? 'WARN' : 'FAIL'}  ${c.name}: ${c.message}`,
@@ -244,4 +243,4 @@ Exit status 1 when any check fails; each failing line says how to fix it.`,
         ? 'ready to deploy: npx cdk deploy --all -c configFile=<this config>'
         : `${r.checks.filter((c) => c.status === 'fail').length} check(s) failed: fix them, then run dr doctor again`,
     ].join('\n'),
-};
+});

@@ -6,69 +6,91 @@ import { FileRepository } from '../../core/repository/index.ts';
 import { describeFailure } from '../../core/verify/verify.ts';
 import {
   COMMON,
-  type Command,
   type Io,
-  jobs,
   optionalString,
   PG,
+  positiveInt,
   REPO,
   repository,
   required,
   strings,
   usage,
 } from './args.ts';
+import { defineCommand } from './command.ts';
 
 export type DrillCommandResult = DrillReport & {
   readonly files: { readonly html: string; readonly md: string; readonly json: string };
 };
 
-export const drillCommand: Command = {
+export const drillCommand = defineCommand({
   summary: 'Restore drill: restore into a scratch database, verify, drop it, write a PASS/FAIL report',
-  usage: `Usage: dr drill --repo URL --scratch URL [flags]
-
-  --repo URL           file:///dir or s3://bucket/prefix
-  --db URL             take a fresh backup of this database first and drill that one
-  --database NAME      database in the repository (default: the --db one, or the only one)
-  --backup ID          latest (default; falls back past a damaged backup, reported as an issue) or an id
-  --scratch URL        server for the scratch database drill_<db>_<yyyymmdd>, e.g. postgres://user@staging:5432
-                       (its database part is ignored); the scratch database is always dropped afterwards
-  --report-dir DIR     write the report to DIR/drills/<yyyy-mm-dd>/<db>.{html,md,json}
-                       (default: into the repository, reports/drills/…)
-  --rto DURATION       recovery time objective: 3600, 90m, 1h (default 1h, the guide's critical RTO)
-  --health-url URL     application URL to check (repeatable): http(s) must answer 2xx, ws(s) must
-                       accept a WebSocket handshake; sorted into the checklist's application/API/WebSocket items
-  --health-timeout MS  per URL (default 5000)
-  --no-owner           restore without ownership (scratch server lacks the source's roles)
-  --signing-key FILE   sign the report JSON with this Ed25519 private key (PEM; openssl genpkey
-                       -algorithm ed25519); check it later with dr report verify. An unreadable key
-                       fails the drill and the report is written marked UNSIGNED
-  --kms-key-id ID      SSE-KMS key for the s3:// report objects (default: the bucket's encryption)
-  --object-lock MODE   none (default) or governance: lock the report objects for their tier
-  -j, --jobs N, --pg-bin DIR, --work-dir DIR, --json, --quiet
-
-PASS: the restore completed within the RTO, every verification check passed and every configured
-checklist item is ✓. Exit status: 0 on PASS, 1 on FAIL (the report is written either way).`,
-  options: {
+  synopsis: 'drill --repo URL --scratch URL [flags]',
+  flags: {
     ...COMMON,
-    ...REPO,
+    repo: REPO.repo,
+    db: { type: 'string', arg: 'URL', help: 'take a fresh backup of this database first and drill that one' },
+    database: {
+      type: 'string',
+      arg: 'NAME',
+      help: 'database in the repository (default: the --db one, or the only one)',
+    },
+    backup: {
+      type: 'string',
+      default: 'latest',
+      arg: 'ID',
+      help: 'latest (default; falls back past a damaged backup, reported as an issue) or an id',
+    },
+    scratch: {
+      type: 'string',
+      arg: 'URL',
+      help: 'server for the scratch database drill_<db>_<yyyymmdd>, e.g. postgres://user@staging:5432\n(its database part is ignored); the scratch database is always dropped afterwards',
+    },
+    'report-dir': {
+      type: 'string',
+      arg: 'DIR',
+      help: 'write the report to DIR/drills/<yyyy-mm-dd>/<db>.{html,md,json}\n(default: into the repository, reports/drills/…)',
+    },
+    rto: {
+      type: 'string',
+      default: '1h',
+      arg: 'DURATION',
+      help: "recovery time objective: 3600, 90m, 1h (default 1h, the guide's critical RTO)",
+    },
+    'health-url': {
+      type: 'string',
+      multiple: true,
+      arg: 'URL',
+      help: "application URL to check (repeatable): http(s) must answer 2xx, ws(s) must\naccept a WebSocket handshake; sorted into the checklist's application/API/WebSocket items",
+    },
+    'health-timeout': { type: 'string', arg: 'MS', help: 'per URL (default 5000)' },
+    'no-owner': {
+      type: 'boolean',
+      default: false,
+      help: "restore without ownership (scratch server lacks the source's roles)",
+    },
+    'signing-key': {
+      type: 'string',
+      arg: 'FILE',
+      help: 'sign the report JSON with this Ed25519 private key (PEM; openssl genpkey\n-algorithm ed25519); check it later with dr report verify. An unreadable key\nfails the drill and the report is written marked UNSIGNED',
+    },
+    'kms-key-id': {
+      ...REPO['kms-key-id'],
+      help: "SSE-KMS key for the s3:// report objects (default: the bucket's encryption)",
+    },
+    'object-lock': {
+      ...REPO['object-lock'],
+      help: 'none (default) or governance: lock the report objects for their tier',
+    },
     ...PG,
-    db: { type: 'string' },
-    database: { type: 'string' },
-    backup: { type: 'string', default: 'latest' },
-    scratch: { type: 'string' },
-    'report-dir': { type: 'string' },
-    rto: { type: 'string', default: '1h' },
-    'health-url': { type: 'string', multiple: true },
-    'health-timeout': { type: 'string' },
-    'no-owner': { type: 'boolean', default: false },
-    'signing-key': { type: 'string' },
   },
+  notes: `PASS: the restore completed within the RTO, every verification check passed and every configured
+checklist item is ✓. Exit status: 0 on PASS, 1 on FAIL (the report is written either way).`,
   async run(v, io): Promise<DrillCommandResult> {
     const scratchServer = required(v, 'scratch');
     if (optionalString(v, 'db') !== undefined && optionalString(v, 'backup') !== 'latest')
       throw usage('--db drills the fresh backup it takes, so --backup does not apply; drop one of them');
     const rtoSeconds = parseDuration(required(v, 'rto'));
-    const healthTimeoutMs = parseTimeout(optionalString(v, 'health-timeout'));
+    const healthTimeoutMs = positiveInt(v, 'health-timeout', 'milliseconds');
     const reportDir = optionalString(v, 'report-dir');
     const progress = new Progress(io, (io.stderr as NodeJS.WriteStream).isTTY === true && v.quiet !== true);
     try {
@@ -84,7 +106,7 @@ checklist item is ✓. Exit status: 0 on PASS, 1 on FAIL (the report is written 
         reportRepository: reportDir ? new FileRepository(resolve(reportDir)) : undefined,
         noOwner: v['no-owner'] === true,
         signingKey: optionalString(v, 'signing-key'),
-        jobs: jobs(v),
+        jobs: positiveInt(v, 'jobs'),
         tools: { binDir: optionalString(v, 'pg-bin') },
         workDir: optionalString(v, 'work-dir'),
         log: (m) => progress.log(m),
@@ -95,7 +117,7 @@ checklist item is ✓. Exit status: 0 on PASS, 1 on FAIL (the report is written 
       progress.stop();
     }
   },
-  human: (r: DrillCommandResult) => {
+  human: (r) => {
     const lines = [r.summary];
     if (r.backup)
       lines.push(
@@ -116,8 +138,8 @@ checklist item is ✓. Exit status: 0 on PASS, 1 on FAIL (the report is written 
     lines.push(`  report: ${r.files.html}`);
     return lines.join('\n');
   },
-  exitCode: (r: DrillCommandResult) => (r.passed ? 0 : 1),
-};
+  exitCode: (r) => (r.passed ? 0 : 1),
+});
 
 /** Seconds from `3600`, `3600s`, `90m` or `1h`. */
 export function parseDuration(raw: string): number {
@@ -125,14 +147,6 @@ export function parseDuration(raw: string): number {
   const value = m ? Number(m[1]) * (m[2] === 'h' ? 3600 : m[2] === 'm' || m[2] === 'min' ? 60 : 1) : NaN;
   if (!(value > 0)) throw usage(`--rto must be a duration like 3600, 90m or 1h, got "${raw}"`);
   return value;
-}
-
-function parseTimeout(raw: string | undefined): number | undefined {
-  if (raw === undefined) return undefined;
-  const n = Number(raw);
-  if (!Number.isInteger(n) || n < 1)
-    throw usage(`--health-timeout must be a whole number of milliseconds ≥ 1, got "${raw}"`);
-  return n;
 }
 
 /**

@@ -1,13 +1,15 @@
 /** Every `dr` command, by name; `dr --help` lists them in this order. */
-import type { Command } from './args.ts';
+
 import { backupCommand } from './backup.ts';
 import { checkCommand } from './check.ts';
+import type { Command } from './command.ts';
 import { doctorCommand } from './doctor.ts';
 import { drillCommand } from './drill.ts';
 import { listCommand } from './list.ts';
 import { pitrCheckCommand, pitrConfigCommand, pitrMarkCommand, pitrRestoreServerCommand } from './pitr.ts';
 import { pruneCommand } from './prune.ts';
-import { remoteRestoreCommand, remoteStatusCommand } from './remote.ts';
+import { AWS_CLIENTS } from './remote/client.ts';
+import { remoteRestoreCommand, remoteStatusCommand } from './remote/commands.ts';
 import { reportVerifyCommand } from './report.ts';
 import { restoreCommand } from './restore.ts';
 import { verifyCommand } from './verify.ts';
@@ -28,6 +30,6 @@ export const COMMANDS: Record<string, Command> = {
   'pitr restore-server': pitrRestoreServerCommand,
   'pitr mark': pitrMarkCommand,
   'report verify': reportVerifyCommand,
-  'remote restore': remoteRestoreCommand,
-  'remote status': remoteStatusCommand,
+  'remote restore': remoteRestoreCommand(AWS_CLIENTS),
+  'remote status': remoteStatusCommand(AWS_CLIENTS),
 };

@@ -1,19 +1,16 @@
 import { formatAge, formatBytes } from '../../core/format.ts';
 import { listBackups } from '../../core/repository/backups.ts';
-import { COMMON, type Command, optionalString, REPO_READ, repository } from './args.ts';
+import { COMMON, optionalString, REPO_READ, repository } from './args.ts';
+import { defineCommand } from './command.ts';
 
-export const listCommand: Command = {
+export const listCommand = defineCommand({
   summary: 'List the complete backups in a repository',
-  usage: `Usage: dr list --repo URL [--database NAME] [--json]
-
-  --repo URL         file:///dir or s3://bucket/prefix
-  --database NAME    only this database's backups
-  --json, --quiet`,
-  options: { ...COMMON, ...REPO_READ, database: { type: 'string' } },
+  synopsis: 'list --repo URL [--database NAME] [--json]',
+  flags: { ...COMMON, ...REPO_READ, database: { type: 'string', arg: 'NAME', help: "only this database's backups" } },
   async run(v) {
     return listBackups(repository(v), optionalString(v, 'database'));
   },
-  human: (r: Awaited<ReturnType<typeof listBackups>>) => {
+  human: (r) => {
     if (r.backups.length === 0)
       return `no complete backups${r.incomplete.length ? ` (${r.incomplete.length} incomplete ignored)` : ''}`;
     const now = Date.now();
@@ -42,4 +39,4 @@ export const listCommand: Command = {
       );
     return lines.join('\n');
   },
-};
+});

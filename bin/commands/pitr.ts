@@ -2,7 +2,7 @@
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { type ArchiveReport, checkArchive, renderArchiveReport } from '../../core/pitr/archive.ts';
+import { checkArchive, renderArchiveReport } from '../../core/pitr/archive.ts';
 import {
   buildPitrConfig,
   checkStanza,
@@ -12,38 +12,63 @@ import {
   type S3KeyType,
   type S3Settings,
 } from '../../core/pitr/config.ts';
-import { createRestorePoint, type RestorePoint } from '../../core/pitr/mark.ts';
+import { createRestorePoint } from '../../core/pitr/mark.ts';
 import { s3CredentialEnv } from '../../core/pitr/pgbackrest.ts';
 import { privateDir } from '../../core/pitr/recovery.ts';
 import { type PitrRestoreResult, runPitrRestore } from '../../core/pitr/restore.ts';
 import { runRestoreServer } from '../../core/pitr/restore-server.ts';
 import { splitTableList } from '../../core/restore/tables.ts';
-import { COMMON, type Command, type Io, jobs, optionalString, required, usage, type Values } from './args.ts';
+import { COMMON, type Io, optionalString, PG, positiveInt, required, usage, type Values } from './args.ts';
+import { defineCommand, type Flag, type Flags } from './command.ts';
 
-/** Flags that say where recovery stops and how the repository is reached (dr restore --pitr, restore-server). */
+/** Flags that say where recovery stops (dr restore --pitr, restore-server). */
 export const PITR_TARGET_OPTIONS = {
-  latest: { type: 'boolean', default: false },
-  lsn: { type: 'string' },
-  xid: { type: 'string' },
-  'restore-point': { type: 'string' },
-  timeline: { type: 'string' },
-  'accept-gap': { type: 'boolean', default: false },
-} as const;
+  at: {
+    type: 'string',
+    arg: 'TIME',
+    help: 'recover to this time (ISO 8601 with a zone, to the microsecond: 2026-01-15T14:30:00.123456Z)',
+  },
+  latest: {
+    type: 'boolean',
+    default: false,
+    help: 'recover to the end of the archived WAL (after a continuity check)',
+  },
+  lsn: { type: 'string', arg: 'LSN', help: 'recover to this WAL position' },
+  xid: { type: 'string', arg: 'ID', help: 'recover to this transaction id' },
+  'restore-point': {
+    type: 'string',
+    arg: 'NAME',
+    help: 'recover to this named restore point (dr pitr mark NAME creates them)',
+  },
+  timeline: {
+    type: 'string',
+    arg: 'T',
+    help: "current (the base backup's), latest, or a number; needed when the target is on two timelines",
+  },
+  'accept-gap': {
+    type: 'boolean',
+    default: false,
+    help: 'with --latest/--xid/--restore-point: recover up to a gap in the archive, losing the WAL after it',
+  },
+} as const satisfies Flags;
 
+/** How the pgBackRest repository is reached when it is in S3. */
 export const PITR_S3_OPTIONS = {
-  endpoint: { type: 'string' },
-  region: { type: 'string' },
-  'ca-file': { type: 'string' },
-  'no-verify-tls': { type: 'boolean', default: false },
-} as const;
+  endpoint: {
+    type: 'string',
+    arg: 'URL',
+    help: 'S3-compatible endpoint, https://host:port (default AWS_ENDPOINT_URL_S3)',
+  },
+  region: { type: 'string', arg: 'REGION', help: 'S3 region (default: AWS_REGION)' },
+  'ca-file': { type: 'string', arg: 'FILE', help: 'CA bundle for the endpoint (default AWS_CA_BUNDLE)' },
+  'no-verify-tls': { type: 'boolean', default: false, help: 'do not verify TLS, for a self-signed test store' },
+} as const satisfies Flags;
 
-export const PITR_TARGET_USAGE = `  --at TIME            recover to this time (ISO 8601 with a zone, to the microsecond: 2026-01-15T14:30:00.123456Z)
-  --latest             recover to the end of the archived WAL (after a continuity check)
-  --lsn LSN, --xid ID, --restore-point NAME   other targets (dr pitr mark NAME creates restore points)
-  --timeline T         current (the base backup's), latest, or a number; needed when the target is on two timelines
-  --accept-gap         with --latest/--xid/--restore-point: recover up to a gap in the archive, losing the WAL after it
-  --endpoint URL       S3-compatible endpoint, https://host:port (default AWS_ENDPOINT_URL_S3); --region REGION
-  --ca-file FILE       CA bundle for the endpoint (default AWS_CA_BUNDLE); --no-verify-tls for a self-signed test store`;
+export const PG_SERVER_BIN = {
+  type: 'string',
+  arg: 'DIR',
+  help: "PostgreSQL server binaries of the stanza's major (default /usr/lib/postgresql/<major>/bin)",
+} as const satisfies Flag;
 
 export function s3Settings(v: Values): S3Settings {
   return {
@@ -67,57 +92,53 @@ function targetFlags(v: Values) {
   };
 }
 
-function optionalInt(v: Values, name: string): number | undefined {
-  const raw = optionalString(v, name);
-  if (raw === undefined) return undefined;
-  const n = Number(raw);
-  if (!Number.isInteger(n) || n < 1) throw usage(`--${name} must be a whole number ≥ 1, got "${raw}"`);
-  return n;
-}
-
-export const pitrConfigCommand: Command = {
+export const pitrConfigCommand = defineCommand({
   summary: 'Print the pgBackRest, postgresql.conf and backup-schedule set-up for point-in-time recovery',
-  usage: `Usage: dr pitr config --repo URL --stanza NAME --pg-path DIR [flags]
-
-Prints what the database host needs for WAL archiving and base backups with pgBackRest:
+  synopsis: 'pitr config --repo URL --stanza NAME --pg-path DIR [flags]',
+  description: `Prints what the database host needs for WAL archiving and base backups with pgBackRest:
 pgbackrest.conf, the postgresql.conf lines, the stanza-create/check commands, a weekly full +
 daily differential schedule (cron lines and a docker-compose service) and the resulting RPO.
-Nothing is changed; --json gives the pieces as one object.
-
-  --repo URL            s3://bucket/pitr (IAM role credentials, SSE-KMS) or file:///dir
-  --stanza NAME         pgBackRest stanza, e.g. crypto_stock
-  --pg-path DIR         the server's data directory, e.g. /var/lib/postgresql/data
-  --region REGION       S3 region (default: AWS_REGION); --endpoint HOST for S3-compatible stores
-  --ca-file FILE        CA bundle for an S3-compatible endpoint; --no-verify-tls for a self-signed test store
-  --s3-key-type TYPE    auto (EC2 instance role, default), web-id (EKS/IRSA) or shared (keys in the environment)
-  --kms-key-id ID       SSE-KMS key for the repository objects (s3:// only)
-  --rpo-seconds N       archive_timeout: longest wait before a WAL segment is archived (default 60)
-  --retention-full N    full backups kept (default 2: at least one week of recovery window)
-  --process-max N       pgBackRest parallel processes for backups (default 4)
-  --pg-port N           server port (default 5432); --pg-socket-path DIR its socket directory
-  --config-file FILE    where pgbackrest.conf goes (default /etc/pgbackrest/pgbackrest.conf)
-  --spool-path DIR, --log-path DIR, --lock-path DIR   pgBackRest's working directories
-  --json, --quiet`,
-  options: {
+Nothing is changed; --json gives the pieces as one object.`,
+  flags: {
     ...COMMON,
-    repo: { type: 'string' },
-    stanza: { type: 'string' },
-    'pg-path': { type: 'string' },
-    'pg-port': { type: 'string' },
-    'pg-socket-path': { type: 'string' },
-    region: { type: 'string' },
-    endpoint: { type: 'string' },
-    'kms-key-id': { type: 'string' },
-    'ca-file': { type: 'string' },
-    'no-verify-tls': { type: 'boolean', default: false },
-    's3-key-type': { type: 'string' },
-    'rpo-seconds': { type: 'string' },
-    'retention-full': { type: 'string' },
-    'process-max': { type: 'string' },
-    'config-file': { type: 'string' },
-    'spool-path': { type: 'string' },
-    'log-path': { type: 'string' },
-    'lock-path': { type: 'string' },
+    repo: {
+      type: 'string',
+      arg: 'URL',
+      help: 's3://bucket/pitr (IAM role credentials, SSE-KMS) or file:///dir',
+    },
+    stanza: { type: 'string', arg: 'NAME', help: 'pgBackRest stanza, e.g. crypto_stock' },
+    'pg-path': { type: 'string', arg: 'DIR', help: "the server's data directory, e.g. /var/lib/postgresql/data" },
+    region: PITR_S3_OPTIONS.region,
+    endpoint: { type: 'string', arg: 'HOST', help: 'endpoint of an S3-compatible store' },
+    'ca-file': { ...PITR_S3_OPTIONS['ca-file'], help: 'CA bundle for an S3-compatible endpoint' },
+    'no-verify-tls': PITR_S3_OPTIONS['no-verify-tls'],
+    's3-key-type': {
+      type: 'string',
+      arg: 'TYPE',
+      help: 'auto (EC2 instance role, default), web-id (EKS/IRSA) or shared (keys in the environment)',
+    },
+    'kms-key-id': { type: 'string', arg: 'ID', help: 'SSE-KMS key for the repository objects (s3:// only)' },
+    'rpo-seconds': {
+      type: 'string',
+      arg: 'N',
+      help: 'archive_timeout: longest wait before a WAL segment is archived (default 60)',
+    },
+    'retention-full': {
+      type: 'string',
+      arg: 'N',
+      help: 'full backups kept (default 2: at least one week of recovery window)',
+    },
+    'process-max': { type: 'string', arg: 'N', help: 'pgBackRest parallel processes for backups (default 4)' },
+    'pg-port': { type: 'string', arg: 'N', help: 'server port (default 5432)' },
+    'pg-socket-path': { type: 'string', arg: 'DIR', help: "the server's socket directory" },
+    'config-file': {
+      type: 'string',
+      arg: 'FILE',
+      help: 'where pgbackrest.conf goes (default /etc/pgbackrest/pgbackrest.conf)',
+    },
+    'spool-path': { type: 'string', arg: 'DIR', help: "pgBackRest's spool directory" },
+    'log-path': { type: 'string', arg: 'DIR', help: "pgBackRest's log directory" },
+    'lock-path': { type: 'string', arg: 'DIR', help: "pgBackRest's lock directory" },
   },
   async run(v) {
     if (optionalString(v, 'repo')?.startsWith('file:')) {
@@ -130,7 +151,7 @@ Nothing is changed; --json gives the pieces as one object.
       repo: required(v, 'repo'),
       stanza: required(v, 'stanza'),
       pgPath: required(v, 'pg-path'),
-      pgPort: optionalInt(v, 'pg-port'),
+      pgPort: positiveInt(v, 'pg-port'),
       pgSocketPath: optionalString(v, 'pg-socket-path'),
       region: optionalString(v, 'region'),
       endpoint: optionalString(v, 'endpoint'),
@@ -138,9 +159,9 @@ Nothing is changed; --json gives the pieces as one object.
       caFile: optionalString(v, 'ca-file'),
       verifyTls: v['no-verify-tls'] === true ? false : undefined,
       keyType: optionalString(v, 's3-key-type') as S3KeyType | undefined,
-      rpoSeconds: optionalInt(v, 'rpo-seconds'),
-      retentionFull: optionalInt(v, 'retention-full'),
-      processMax: optionalInt(v, 'process-max'),
+      rpoSeconds: positiveInt(v, 'rpo-seconds'),
+      retentionFull: positiveInt(v, 'retention-full'),
+      processMax: positiveInt(v, 'process-max'),
       configFile: optionalString(v, 'config-file'),
       spoolPath: optionalString(v, 'spool-path'),
       logPath: optionalString(v, 'log-path'),
@@ -148,38 +169,35 @@ Nothing is changed; --json gives the pieces as one object.
     });
   },
   human: (c: PitrConfig) => renderPitrConfig(c),
-};
+});
 
-export const pitrRestoreServerCommand: Command = {
+export const pitrRestoreServerCommand = defineCommand({
   summary: 'Physical point-in-time restore of the whole cluster into a data directory (replacement server)',
-  usage: `Usage: dr pitr restore-server --pitr URL --stanza NAME --pg-path DIR (--at TIME | --latest | --lsn | --xid | --restore-point) [flags]
-
-Restores the newest pgBackRest base backup before the target into DIR and writes the recovery
+  synopsis:
+    'pitr restore-server --pitr URL --stanza NAME --pg-path DIR (--at TIME | --latest | --lsn | --xid | --restore-point) [flags]',
+  description: `Restores the newest pgBackRest base backup before the target into DIR and writes the recovery
 settings (recovery.signal); starting the server there replays the archived WAL and promotes.
 The fastest full recovery when WAL archiving is on. Run it on the replacement host, as root
-(the files are given to the postgres OS user) or as postgres.
-
-  --pitr URL           the pgBackRest repository: s3://bucket/pitr or file:///dir
-  --stanza NAME        pgBackRest stanza, e.g. crypto_stock
-  --pg-path DIR        the new data directory; created when missing, must be empty unless:
-  --delta              reuse a non-empty DIR, rewriting only files that differ (server stopped)
-  --force              overwrite a non-empty DIR
-${PITR_TARGET_USAGE}
-  --pg-server-bin DIR  PostgreSQL server binaries of the stanza's major (default /usr/lib/postgresql/<major>/bin)
-  -j, --jobs N         pgBackRest processes (default: CPU count)
-  --json, --quiet`,
-  options: {
+(the files are given to the postgres OS user) or as postgres.`,
+  flags: {
     ...COMMON,
-    pitr: { type: 'string' },
-    stanza: { type: 'string' },
-    'pg-path': { type: 'string' },
-    at: { type: 'string' },
+    pitr: { type: 'string', arg: 'URL', help: 'the pgBackRest repository: s3://bucket/pitr or file:///dir' },
+    stanza: { type: 'string', arg: 'NAME', help: 'pgBackRest stanza, e.g. crypto_stock' },
+    'pg-path': {
+      type: 'string',
+      arg: 'DIR',
+      help: 'the new data directory; created when missing, must be empty unless:',
+    },
+    delta: {
+      type: 'boolean',
+      default: false,
+      help: 'reuse a non-empty DIR, rewriting only files that differ (server stopped)',
+    },
+    force: { type: 'boolean', default: false, help: 'overwrite a non-empty DIR' },
     ...PITR_TARGET_OPTIONS,
     ...PITR_S3_OPTIONS,
-    delta: { type: 'boolean', default: false },
-    force: { type: 'boolean', default: false },
-    'pg-server-bin': { type: 'string' },
-    jobs: { type: 'string', short: 'j' },
+    'pg-server-bin': PG_SERVER_BIN,
+    jobs: { ...PG.jobs, help: 'pgBackRest processes (default: CPU count)' },
   },
   async run(v, io) {
     return runRestoreServer({
@@ -190,11 +208,11 @@ ${PITR_TARGET_USAGE}
       delta: v.delta === true,
       force: v.force === true,
       serverBinDir: optionalString(v, 'pg-server-bin'),
-      jobs: jobs(v),
+      jobs: positiveInt(v, 'jobs'),
       log: io.log,
     });
   },
-  human: (r: Awaited<ReturnType<typeof runRestoreServer>>) =>
+  human: (r) =>
     [
       `restored base backup ${r.backup} of stanza ${r.stanza} (PostgreSQL ${r.pgVersion}) into ${r.pgPath} in ${(r.durationMs / 1000).toFixed(1)} s`,
       `recovery target: ${r.recovery.description} on timeline ${r.timeline}`,
@@ -202,7 +220,7 @@ ${PITR_TARGET_USAGE}
       'next steps:',
       ...r.nextSteps.map((s, i) => `  ${i + 1}. ${s}`),
     ].join('\n'),
-};
+});
 
 /** `dr restore --at T --pitr URL --stanza S …`: the point-in-time branch of the restore command. */
 export function pitrRestoreFromFlags(v: Values, io: Io): Promise<PitrRestoreResult> {
@@ -243,7 +261,7 @@ export function pitrRestoreFromFlags(v: Values, io: Io): Promise<PitrRestoreResu
     timeColumn: optionalString(v, 'time-column'),
     overwrite: v.overwrite === true,
     noOwner: v['no-owner'] === true,
-    jobs: jobs(v),
+    jobs: positiveInt(v, 'jobs'),
     tools: { binDir: optionalString(v, 'pg-bin') },
     serverBinDir: optionalString(v, 'pg-server-bin'),
     workDir: optionalString(v, 'work-dir'),
@@ -264,21 +282,20 @@ export function humanPitrRestore(r: PitrRestoreResult): string {
   ].join('\n');
 }
 
-export const pitrCheckCommand: Command = {
+export const pitrCheckCommand = defineCommand({
   summary: 'Check a pgBackRest repository: recoverable window per timeline, backups, WAL gaps, reachability',
-  usage: `Usage: dr pitr check --pitr URL --stanza NAME [flags]
-
-Reads the stanza through pgBackRest (info, repo-ls) and reports whether the repository is
+  synopsis: 'pitr check --pitr URL --stanza NAME [flags]',
+  description: `Reads the stanza through pgBackRest (info, repo-ls) and reports whether the repository is
 reachable (with pgBackRest's own error when not), each base backup with its WAL range, the
 recoverable window of every timeline (from the oldest usable backup to the last archived
 segment) and every gap in the WAL archive with the point after which recovery is impossible.
-Exits 1 on a gap, an unreachable repository or a stanza without backup. dr pitr info is the same.
-
-  --pitr URL           the pgBackRest repository: s3://bucket/pitr or file:///dir
-  --stanza NAME        pgBackRest stanza, e.g. crypto_stock
-  --endpoint URL, --region REGION, --ca-file FILE, --no-verify-tls   as for dr restore --pitr
-  --json, --quiet`,
-  options: { ...COMMON, pitr: { type: 'string' }, stanza: { type: 'string' }, ...PITR_S3_OPTIONS },
+Exits 1 on a gap, an unreachable repository or a stanza without backup. dr pitr info is the same.`,
+  flags: {
+    ...COMMON,
+    pitr: { type: 'string', arg: 'URL', help: 'the pgBackRest repository: s3://bucket/pitr or file:///dir' },
+    stanza: { type: 'string', arg: 'NAME', help: 'pgBackRest stanza, e.g. crypto_stock' },
+    ...PITR_S3_OPTIONS,
+  },
   async run(v) {
     const repo = parsePitrRepo(required(v, 'pitr'), '--pitr', s3Settings(v));
     const stanza = checkStanza(required(v, 'stanza'));
@@ -291,30 +308,33 @@ Exits 1 on a gap, an unreachable repository or a stanza without backup. dr pitr 
       await rm(lockPath, { recursive: true, force: true }).catch(() => {});
     }
   },
-  human: (r: ArchiveReport) => renderArchiveReport(r),
-  exitCode: (r: ArchiveReport) => (r.ok ? 0 : 1),
-};
+  human: (r) => renderArchiveReport(r),
+  exitCode: (r) => (r.ok ? 0 : 1),
+});
 
-export const pitrMarkCommand: Command = {
+export const pitrMarkCommand = defineCommand({
   summary: 'Create a named restore point (before a migration or bulk delete) and archive it',
-  usage: `Usage: dr pitr mark NAME --db URL [flags]   (NAME or --name NAME)
-
-Runs pg_create_restore_point(NAME) on the primary, then pg_switch_wal() so the point is archived
-at once. Recover to it later with --restore-point NAME (dr restore --pitr or dr pitr restore-server).
-
-  --db URL             the primary (a superuser or a role granted pg_create_restore_point)
-  --no-switch          do not switch WAL (the point is archived with the next segment)
-  --json, --quiet`,
+  synopsis: 'pitr mark NAME --db URL [flags]   (NAME or --name NAME)',
+  description: `Runs pg_create_restore_point(NAME) on the primary, then pg_switch_wal() so the point is archived
+at once. Recover to it later with --restore-point NAME (dr restore --pitr or dr pitr restore-server).`,
   positional: 'name',
-  options: {
+  flags: {
     ...COMMON,
-    name: { type: 'string' },
-    db: { type: 'string' },
-    'no-switch': { type: 'boolean', default: false },
+    name: { type: 'string', arg: 'NAME', help: 'the restore point (or NAME as the argument)' },
+    db: {
+      type: 'string',
+      arg: 'URL',
+      help: 'the primary (a superuser or a role granted pg_create_restore_point)',
+    },
+    'no-switch': {
+      type: 'boolean',
+      default: false,
+      help: 'do not switch WAL (the point is archived with the next segment)',
+    },
   },
   async run(v) {
     return createRestorePoint(required(v, 'db'), required(v, 'name'), v['no-switch'] !== true);
   },
-  human: (r: RestorePoint) =>
+  human: (r) =>
     `restore point "${r.name}" at ${r.lsn} (${r.time}, timeline ${r.timeline})${r.walFile ? `; WAL switched, segment ${r.walFile} goes to the archive` : ''}\nrecover to it with --restore-point ${r.name}`,
-};
+});

@@ -1,22 +1,22 @@
-import { type PruneResult, pruneRepository } from '../../core/repository/prune.ts';
-import { COMMON, type Command, optionalString, REPO_READ, repository } from './args.ts';
+import { pruneRepository } from '../../core/repository/prune.ts';
+import { COMMON, optionalString, REPO_READ, repository } from './args.ts';
+import { defineCommand } from './command.ts';
 
-export const pruneCommand: Command = {
+export const pruneCommand = defineCommand({
   summary: "Remove backups past their tier's retention (for repositories without lifecycle rules)",
-  usage: `Usage: dr prune --repo URL [--dry-run] [--database NAME] [--json]
-
-  --repo URL         file:///dir or s3://bucket/prefix
-  --dry-run          say what would be removed; remove nothing
-  --database NAME    only this database's backups
-  --json, --quiet
-
-The tiers of the recovery guide: a daily backup goes after 7 days, a weekly one after 4 weeks
+  synopsis: 'prune --repo URL [--dry-run] [--database NAME] [--json]',
+  flags: {
+    ...COMMON,
+    ...REPO_READ,
+    'dry-run': { type: 'boolean', default: false, help: 'say what would be removed; remove nothing' },
+    database: { type: 'string', arg: 'NAME', help: "only this database's backups" },
+  },
+  notes: `The tiers of the recovery guide: a daily backup goes after 7 days, a weekly one after 4 weeks
 (28 days), a monthly one after 6 months (180 days). Never removed: the newest backup that passed
 a drill, the newest that passes dr check (read back now), and locked objects (said which and why).
 Interrupted backups (no manifest) older than a day are removed. A backup's manifest goes first, so
 an interrupted prune never leaves a backup that looks complete. The deployed vault needs no prune:
 its lifecycle rules expire backups by the same tiers.`,
-  options: { ...COMMON, ...REPO_READ, 'dry-run': { type: 'boolean', default: false }, database: { type: 'string' } },
   async run(v, io) {
     return pruneRepository(repository(v), {
       dryRun: v['dry-run'] === true,
@@ -24,8 +24,8 @@ its lifecycle rules expire backups by the same tiers.`,
       log: io.log,
     });
   },
-  exitCode: (r: PruneResult) => (r.passed ? 0 : 1),
-  human: (r: PruneResult) => {
+  exitCode: (r) => (r.passed ? 0 : 1),
+  human: (r) => {
     const verb = r.dryRun ? 'would remove' : 'removed';
     const lines = r.removed.map(
       (b) =>
@@ -38,4 +38,4 @@ its lifecycle rules expire backups by the same tiers.`,
     );
     return lines.join('\n');
   },
-};
+});

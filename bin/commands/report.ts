@@ -1,22 +1,27 @@
 import { readFile } from 'node:fs/promises';
-import { type ReportVerification, verifyReport } from '../../core/drill/evidence.ts';
+import { verifyReport } from '../../core/drill/evidence.ts';
 import { DrError } from '../../core/errors.ts';
-import { COMMON, type Command, optionalString, REPO_READ, repository, usage } from './args.ts';
+import { COMMON, optionalString, REPO_READ, repository, usage } from './args.ts';
+import { defineCommand } from './command.ts';
 
-export const reportVerifyCommand: Command = {
+export const reportVerifyCommand = defineCommand({
   summary: "Check a drill report's signature, and that the backup manifest it records is unchanged",
-  usage: `Usage: dr report verify FILE [--public-key PEM] [--repo URL]
-
-  FILE, --file FILE  a drill report's .json
-  --public-key PEM   the signer's public key (openssl pkey -in key.pem -pubout), to check the
-                     signature against your own copy rather than the one the report carries
-  --repo URL         the backup repository: also check that the manifest the drill restored still
-                     has the SHA-256 the report recorded
-  --json, --quiet
-
-Exit status: 0 when the signature (and manifest) check out; 1 when anything was edited, the
+  synopsis: 'report verify FILE [--public-key PEM] [--repo URL]',
+  flags: {
+    ...COMMON,
+    file: { type: 'string', arg: 'FILE', help: "a drill report's .json (or FILE as the argument)" },
+    'public-key': {
+      type: 'string',
+      arg: 'PEM',
+      help: "the signer's public key (openssl pkey -in key.pem -pubout), to check the\nsignature against your own copy rather than the one the report carries",
+    },
+    repo: {
+      ...REPO_READ.repo,
+      help: 'the backup repository: also check that the manifest the drill restored still\nhas the SHA-256 the report recorded',
+    },
+  },
+  notes: `Exit status: 0 when the signature (and manifest) check out; 1 when anything was edited, the
 report is unsigned, or the manifest changed.`,
-  options: { ...COMMON, ...REPO_READ, file: { type: 'string' }, 'public-key': { type: 'string' } },
   positional: 'file',
   async run(v, io) {
     const file = optionalString(v, 'file');
@@ -41,6 +46,6 @@ report is unsigned, or the manifest changed.`,
       repo: optionalString(v, 'repo') === undefined ? undefined : repository(v),
     });
   },
-  human: (r: ReportVerification) => [r.valid ? 'VALID' : 'INVALID', ...r.findings.map((f) => `  ${f}`)].join('\n'),
-  exitCode: (r: ReportVerification) => (r.valid ? 0 : 1),
-};
+  human: (r) => [r.valid ? 'VALID' : 'INVALID', ...r.findings.map((f) => `  ${f}`)].join('\n'),
+  exitCode: (r) => (r.valid ? 0 : 1),
+});

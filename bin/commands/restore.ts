@@ -2,83 +2,103 @@ import { formatBytes } from '../../core/format.ts';
 import type { PitrRestoreResult } from '../../core/pitr/restore.ts';
 import { runRestore } from '../../core/restore/full.ts';
 import { runTableRestore, splitTableList, type TableRestoreResult } from '../../core/restore/tables.ts';
-import { COMMON, type Command, jobs, optionalString, PG, REPO_READ, repository, required, usage } from './args.ts';
+import { COMMON, optionalString, PG, positiveInt, REPO_READ, repository, required, usage } from './args.ts';
+import { defineCommand } from './command.ts';
 import { lockTimeout } from './lock-timeout.ts';
-import {
-  humanPitrRestore,
-  PITR_S3_OPTIONS,
-  PITR_TARGET_OPTIONS,
-  PITR_TARGET_USAGE,
-  pitrRestoreFromFlags,
-} from './pitr.ts';
+import { humanPitrRestore, PG_SERVER_BIN, PITR_S3_OPTIONS, PITR_TARGET_OPTIONS, pitrRestoreFromFlags } from './pitr.ts';
 
 type FullResult = Awaited<ReturnType<typeof runRestore>>;
 
-export const restoreCommand: Command = {
+export const restoreCommand = defineCommand({
   summary: 'Verify a backup and restore it into a target database',
-  usage: `Usage: dr restore --repo URL [--backup latest|ID] --target URL [flags]
-
-  --repo URL         file:///dir or s3://bucket/prefix
-  --backup ID        a backup id from dr list, or latest (default): the newest complete backup
-                     that is not suspect (shrank against the one before; latest-any takes those too);
-                     if it fails verification, the previous one is used and the fallback reported
-  --database NAME    source database in the repository (needed when it holds several)
-  --target URL       target database; created when missing (postgres://user@host:5432/crypto_stock_restored)
-  --overwrite        replace a non-empty target: the backup is verified and restored into a staging
-                     database first; the target is swapped only when that succeeded
-  --with-globals     first create the backup's roles and tablespaces on the target server
-  --no-owner         do not restore ownership and privileges (target lacks the source's roles)
-  --hold-timescale-jobs  keep the restored TimescaleDB policy jobs from running (next start infinity),
-                     for a copy restored to be verified (drills); default: each job is next due
-                     when the source had it due
-  --tables A,B       restore only these tables (name, schema.name or "Schema"."Name") into the existing
-                     target, each in full with all its partitions; the other tables stay as they are.
-                     The replaced rows are kept in a safety table <table>__dr_saved_<UTC time>
-  --since TIME       with --tables and --until: restore only rows with since <= time < until
-  --until TIME       (ISO 8601 with a zone, e.g. 2026-01-10T00:00:00Z)
-  --time-column COL  column the range applies to (default: the one the backup recorded)
-  --merge            with --tables: insert only the backup's rows whose primary key the target
-                     lacks, and keep every target row (any range, or whole tables)
-  --replace-newer    with --since/--until: replace the range even where the target holds rows
-                     newer than the backup (refused by default, counting them)
-  --lock-timeout D   with --tables: how long to wait for another session's lock on a table
-                     (default 5m; e.g. 30s), then fail naming the session holding it
-  -j, --jobs N       parallel pg_restore jobs (default: CPU count)
-  --pg-bin DIR       directory of pg_restore/psql (default: PATH)
-  --work-dir DIR     where s3:// backups are downloaded (default: OS temp dir)
-  --json, --quiet
-
-Point-in-time recovery from a pgBackRest repository (set up with dr pitr config):
-  dr restore --at TIME --pitr URL --stanza NAME --database NAME --target URL [--tables … --since … --until …]
-${PITR_TARGET_USAGE}
-  --pitr URL         the pgBackRest repository, s3://bucket/pitr or file:///dir (instead of --repo)
-  --stanza NAME      its stanza; --database names the database inside the recovered cluster
-  --pg-server-bin DIR  PostgreSQL server binaries of the stanza's major (default /usr/lib/postgresql/<major>/bin)
-  --work-dir DIR     holds the temporary cluster and its dump (about twice the cluster's size)`,
-  options: {
+  synopsis: 'restore --repo URL [--backup latest|ID] --target URL [flags]',
+  flags: {
     ...COMMON,
     ...REPO_READ,
-    ...PG,
-    backup: { type: 'string', default: 'latest' },
-    database: { type: 'string' },
-    target: { type: 'string' },
-    overwrite: { type: 'boolean', default: false },
-    'with-globals': { type: 'boolean', default: false },
-    'no-owner': { type: 'boolean', default: false },
-    'hold-timescale-jobs': { type: 'boolean', default: false },
-    tables: { type: 'string' },
-    since: { type: 'string' },
-    until: { type: 'string' },
-    'time-column': { type: 'string' },
-    merge: { type: 'boolean', default: false },
-    'replace-newer': { type: 'boolean', default: false },
-    'lock-timeout': { type: 'string' },
-    at: { type: 'string' },
-    pitr: { type: 'string' },
-    stanza: { type: 'string' },
-    'pg-server-bin': { type: 'string' },
+    backup: {
+      type: 'string',
+      default: 'latest',
+      arg: 'ID',
+      help: 'a backup id from dr list, or latest (default): the newest complete backup\nthat is not suspect (shrank against the one before; latest-any takes those too);\nif it fails verification, the previous one is used and the fallback reported',
+    },
+    database: { type: 'string', arg: 'NAME', help: 'source database in the repository (needed when it holds several)' },
+    target: {
+      type: 'string',
+      arg: 'URL',
+      help: 'target database; created when missing (postgres://user@host:5432/crypto_stock_restored)',
+    },
+    overwrite: {
+      type: 'boolean',
+      default: false,
+      help: 'replace a non-empty target: the backup is verified and restored into a staging\ndatabase first; the target is swapped only when that succeeded',
+    },
+    'with-globals': {
+      type: 'boolean',
+      default: false,
+      help: "first create the backup's roles and tablespaces on the target server",
+    },
+    'no-owner': {
+      type: 'boolean',
+      default: false,
+      help: "do not restore ownership and privileges (target lacks the source's roles)",
+    },
+    'hold-timescale-jobs': {
+      type: 'boolean',
+      default: false,
+      help: 'keep the restored TimescaleDB policy jobs from running (next start infinity),\nfor a copy restored to be verified (drills); default: each job is next due\nwhen the source had it due',
+    },
+    tables: {
+      type: 'string',
+      arg: 'A,B',
+      help: 'restore only these tables (name, schema.name or "Schema"."Name") into the existing\ntarget, each in full with all its partitions; the other tables stay as they are.\nThe replaced rows are kept in a safety table <table>__dr_saved_<UTC time>',
+    },
+    since: {
+      type: 'string',
+      arg: 'TIME',
+      help: 'with --tables and --until: restore only rows with since <= time < until',
+    },
+    until: { type: 'string', arg: 'TIME', help: '(ISO 8601 with a zone, e.g. 2026-01-10T00:00:00Z)' },
+    'time-column': {
+      type: 'string',
+      arg: 'COL',
+      help: 'column the range applies to (default: the one the backup recorded)',
+    },
+    merge: {
+      type: 'boolean',
+      default: false,
+      help: "with --tables: insert only the backup's rows whose primary key the target\nlacks, and keep every target row (any range, or whole tables)",
+    },
+    'replace-newer': {
+      type: 'boolean',
+      default: false,
+      help: 'with --since/--until: replace the range even where the target holds rows\nnewer than the backup (refused by default, counting them)',
+    },
+    'lock-timeout': {
+      type: 'string',
+      arg: 'D',
+      help: "with --tables: how long to wait for another session's lock on a table\n(default 5m; e.g. 30s), then fail naming the session holding it",
+    },
+    jobs: { ...PG.jobs, help: 'parallel pg_restore jobs (default: CPU count)' },
+    'pg-bin': { ...PG['pg-bin'], help: 'directory of pg_restore/psql (default: PATH)' },
+    'work-dir': {
+      ...PG['work-dir'],
+      help: "where s3:// backups are downloaded (default: OS temp dir); with --pitr it holds\nthe temporary cluster and its dump (about twice the cluster's size)",
+    },
+    pitr: {
+      type: 'string',
+      arg: 'URL',
+      help: 'the pgBackRest repository, s3://bucket/pitr or file:///dir (instead of --repo)',
+      section:
+        'Point-in-time recovery from a pgBackRest repository (set up with dr pitr config):\n  dr restore --at TIME --pitr URL --stanza NAME --database NAME --target URL [--tables … --since … --until …]',
+    },
+    stanza: {
+      type: 'string',
+      arg: 'NAME',
+      help: 'its stanza; --database names the database inside the recovered cluster',
+    },
     ...PITR_TARGET_OPTIONS,
     ...PITR_S3_OPTIONS,
+    'pg-server-bin': PG_SERVER_BIN,
   },
   async run(v, io) {
     if (optionalString(v, 'at') !== undefined || optionalString(v, 'pitr') !== undefined || v.latest === true)
@@ -123,7 +143,7 @@ ${PITR_TARGET_USAGE}
         merge: v.merge === true,
         replaceNewer: v['replace-newer'] === true,
         noOwner: v['no-owner'] === true,
-        jobs: jobs(v),
+        jobs: positiveInt(v, 'jobs'),
         tools: { binDir: optionalString(v, 'pg-bin') },
         workDir: optionalString(v, 'work-dir'),
         lockTimeoutMs: lockTimeout(v),
@@ -141,7 +161,7 @@ ${PITR_TARGET_USAGE}
       withGlobals: v['with-globals'] === true,
       noOwner: v['no-owner'] === true,
       holdTimescaleJobs: v['hold-timescale-jobs'] === true,
-      jobs: jobs(v),
+      jobs: positiveInt(v, 'jobs'),
       tools: { binDir: optionalString(v, 'pg-bin') },
       workDir: optionalString(v, 'work-dir'),
       log: io.log,
@@ -149,7 +169,7 @@ ${PITR_TARGET_USAGE}
   },
   human: (r: FullResult | TableRestoreResult | PitrRestoreResult) =>
     'stanza' in r ? humanPitrRestore(r) : 'mode' in r ? humanTables(r) : humanFull(r),
-};
+});
 
 function humanFull(r: FullResult): string {
   return [

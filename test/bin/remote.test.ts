@@ -4,8 +4,11 @@
  * mocked clients, and the tests that use them say so.
  */
 import { Writable } from 'node:stream';
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { executionName, remoteClients, requestFromFlags } from '../../bin/commands/remote.ts';
+import { describe, expect, it } from 'vitest';
+import { COMMANDS } from '../../bin/commands/index.ts';
+import type { RemoteClients } from '../../bin/commands/remote/client.ts';
+import { remoteRestoreCommand, remoteStatusCommand } from '../../bin/commands/remote/commands.ts';
+import { executionName, requestFromFlags } from '../../bin/commands/remote/request.ts';
 import { main } from '../../bin/dr.ts';
 import { errorLines, runDr } from '../support/cli.ts';
 
@@ -48,6 +51,9 @@ const SUMMARY = {
   resultKey: 'results/restores/x.json',
 };
 
+/** The clients the last fakeAws() made; dr() gives them to the remote commands. */
+let clients: RemoteClients;
+
 /** A recording fake of the SFN and CloudFormation clients: the execution runs, then ends as `finish` says. */
 function fakeAws(
   finish: { status: string; output?: unknown; error?: string; cause?: string },
@@ -78,7 +84,7 @@ function fakeAws(
       stateEnteredEventDetails: { name: 'Read restore result' },
     },
   ];
-  remoteClients.sfn = async (region) =>
+  const sfn: RemoteClients['sfn'] = async (region) =>
     ({
       async send(command: any) {
         const name = command.constructor.name;
@@ -113,7 +119,7 @@ function fakeAws(
         }
       },
     }) as any;
-  remoteClients.cloudFormation = async (region) =>
+  const cloudFormation: RemoteClients['cloudFormation'] = async (region) =>
     ({
       async send(command: any) {
         calls.push({ client: 'cloudformation', region, command: command.constructor.name, input: command.input });
@@ -125,6 +131,7 @@ function fakeAws(
         return { Stacks: [{ StackName: command.input.StackName, Outputs: stackOutputs }] };
       },
     }) as any;
+  clients = { sfn, cloudFormation };
   return calls;
 }
 
@@ -138,7 +145,13 @@ async function dr(args: string[]): Promise<{ code: number; stdout: string; stder
         done();
       },
     });
+  const commands = {
+    ...COMMANDS,
+    'remote restore': remoteRestoreCommand(clients),
+    'remote status': remoteStatusCommand(clients),
+  };
   const code = await main(args, {
+    commands,
     stdout: sink((s) => {
       stdout += s;
     }),
@@ -166,6 +179,14 @@ describe('dr remote restore: request from flags (real validation)', () => {
     expect(
       requestFromFlags({ database: 'crypto_stock', 'target-database': 'scratch', tables: 'candles, alerts' }),
     ).toMatchObject({ mode: 'table', tables: ['candles', 'alerts'] });
+    // The same quoting-aware list as dr restore --tables: a quoted name keeps its spaces and dots.
+    expect(
+      requestFromFlags({
+        database: 'crypto_stock',
+        'target-database': 'scratch',
+        tables: '"Reporting"."Daily Summary", candles',
+      }),
+    ).toMatchObject({ mode: 'table', tables: ['"Reporting"."Daily Summary"', 'candles'] });
     expect(
       requestFromFlags({
         database: 'crypto_stock',
@@ -304,14 +325,6 @@ describe('dr remote restore: bad input is refused before any AWS call (real CLI 
 });
 
 describe('dr remote (mocked SFN and CloudFormation clients)', () => {
-  const saved = { ...remoteClients };
-  beforeEach(() => {
-    Object.assign(remoteClients, saved);
-  });
-  afterEach(() => {
-    Object.assign(remoteClients, saved);
-  });
-
   it('starts the state machine found in the stack outputs with the validated request as input (mocked SFN/CFN clients)', async () => {
     const calls = fakeAws({ status: 'SUCCEEDED', output: SUMMARY });
     const r = await dr([
@@ -465,7 +478,7 @@ describe('dr remote (mocked SFN and CloudFormation clients)', () => {
 
   it('dr remote status <arn> shows one execution: status, states, summary (mocked SFN client)', async () => {
     const calls = fakeAws({ status: 'SUCCEEDED', output: SUMMARY });
-    await remoteClients
+    await clients
       .sfn()
       .then((c) =>
         c.send({ constructor: { name: 'DescribeExecutionCommand' }, input: { executionArn: execArn('warm') } } as any),
@@ -496,7 +509,7 @@ describe('dr remote (mocked SFN and CloudFormation clients)', () => {
       error: 'InvalidRestoreRequest',
       cause: 'invalid restore request: mode: must be one of "full", "table", "range"',
     });
-    await remoteClients
+    await clients
       .sfn()
       .then((c) =>
         c.send({ constructor: { name: 'DescribeExecutionCommand' }, input: { executionArn: execArn('warm') } } as any),
