@@ -222,31 +222,12 @@ The fastest full recovery when WAL archiving is on. Run it on the replacement ho
     ].join('\n'),
 });
 
-/** `dr restore --at T --pitr URL --stanza S …`: the point-in-time branch of the restore command. */
+/**
+ * `dr restore --at T --pitr URL --stanza S …`: the point-in-time branch of the restore command,
+ * its flags already checked against the mode (restoreFlagProblem).
+ */
 export function pitrRestoreFromFlags(v: Values, io: Io): Promise<PitrRestoreResult> {
-  if (optionalString(v, 'repo') !== undefined)
-    throw usage(
-      '--repo names a repository of logical backups; a point-in-time restore reads the pgBackRest repository given by --pitr',
-    );
-  if (v['with-globals'] === true)
-    throw usage(
-      '--with-globals applies to logical backups; a recovered cluster has the roles: create them on the target first, or pass --no-owner',
-    );
-  if (optionalString(v, 'backup') !== 'latest')
-    throw usage(
-      '--backup names a logical backup; a point-in-time restore uses the newest pgBackRest base backup before --at: drop --backup',
-    );
   const tables = optionalString(v, 'tables');
-  if (tables === undefined) {
-    for (const flag of ['since', 'until', 'time-column']) {
-      if (optionalString(v, flag) !== undefined)
-        throw usage(`--${flag} needs --tables (a range restore applies to named tables)`);
-    }
-  } else if (v.overwrite === true) {
-    throw usage(
-      '--overwrite replaces a whole database and does not apply to --tables; drop it (a table restore keeps the replaced rows in a safety table)',
-    );
-  }
   const since = optionalString(v, 'since');
   const until = optionalString(v, 'until');
   if ((since === undefined) !== (until === undefined)) throw usage('--since and --until go together');

@@ -1,6 +1,7 @@
 import { formatBytes } from '../../core/format.ts';
 import type { PitrRestoreResult } from '../../core/pitr/restore.ts';
 import { runRestore } from '../../core/restore/full.ts';
+import { restoreFlagProblem, restoreModeOf } from '../../core/restore/request.ts';
 import { runTableRestore, splitTableList, type TableRestoreResult } from '../../core/restore/tables.ts';
 import { COMMON, optionalString, PG, positiveInt, REPO_READ, repository, required, usage } from './args.ts';
 import { defineCommand } from './command.ts';
@@ -101,69 +102,50 @@ export const restoreCommand = defineCommand({
     'pg-server-bin': PG_SERVER_BIN,
   },
   async run(v, io) {
-    if (optionalString(v, 'at') !== undefined || optionalString(v, 'pitr') !== undefined || v.latest === true)
-      return pitrRestoreFromFlags(v, io);
-    for (const flag of ['stanza', 'pg-server-bin']) {
-      if (optionalString(v, flag) !== undefined)
-        throw usage(`--${flag} applies to point-in-time restores only; add --at and --pitr, or drop --${flag}`);
-    }
-    const tables = optionalString(v, 'tables');
-    if (tables === undefined) {
-      for (const flag of ['since', 'until', 'time-column']) {
-        if (optionalString(v, flag) !== undefined)
-          throw usage(`--${flag} needs --tables (a range restore applies to named tables)`);
-      }
-      for (const flag of ['merge', 'replace-newer']) {
-        if (v[flag] === true) throw usage(`--${flag} applies to table restores only; add --tables, or drop --${flag}`);
-      }
-    } else {
-      if (v.merge === true && v['replace-newer'] === true)
-        throw usage("--merge keeps the target's rows and --replace-newer replaces them: give one");
-      if (v['replace-newer'] === true && optionalString(v, 'since') === undefined)
-        throw usage('--replace-newer applies to range restores (--since/--until) only; drop it');
-      if (v.overwrite === true)
-        throw usage(
-          '--overwrite replaces a whole database and does not apply to --tables; drop it (a table restore keeps the replaced rows in a safety table)',
-        );
-      if (v['with-globals'] === true)
-        throw usage('--with-globals applies to full restores only; drop it, or restore without --tables');
-      if (v['hold-timescale-jobs'] === true)
-        throw usage(
-          "--hold-timescale-jobs applies to full restores only (a table restore keeps the target's jobs); drop it",
-        );
-      return runTableRestore({
+    // --backup always has a value (latest by default): it counts as given when it names a backup.
+    const given = (flag: string) =>
+      flag === 'backup'
+        ? optionalString(v, flag) !== 'latest'
+        : v[flag] === true || optionalString(v, flag) !== undefined;
+    const mode = restoreModeOf({
+      pointInTime: given('at') || given('pitr') || given('latest'),
+      range: given('since') || given('until') || given('time-column'),
+      tables: given('tables'),
+    });
+    const problem = restoreFlagProblem(mode, given);
+    if (problem) throw usage(problem);
+    if (mode === 'pitr') return pitrRestoreFromFlags(v, io);
+    if (mode === 'full')
+      return runRestore({
         repository: repository(v),
         backup: required(v, 'backup'),
         database: optionalString(v, 'database'),
         target: required(v, 'target'),
-        tables: splitTableList(tables),
-        since: optionalString(v, 'since'),
-        until: optionalString(v, 'until'),
-        timeColumn: optionalString(v, 'time-column'),
-        merge: v.merge === true,
-        replaceNewer: v['replace-newer'] === true,
+        overwrite: v.overwrite === true,
+        withGlobals: v['with-globals'] === true,
         noOwner: v['no-owner'] === true,
+        holdTimescaleJobs: v['hold-timescale-jobs'] === true,
         jobs: positiveInt(v, 'jobs'),
         tools: { binDir: optionalString(v, 'pg-bin') },
         workDir: optionalString(v, 'work-dir'),
-        lockTimeoutMs: lockTimeout(v),
         log: io.log,
       });
-    }
-    if (optionalString(v, 'lock-timeout') !== undefined)
-      throw usage('--lock-timeout applies to table restores (--tables) only; drop it');
-    return runRestore({
+    return runTableRestore({
       repository: repository(v),
       backup: required(v, 'backup'),
       database: optionalString(v, 'database'),
       target: required(v, 'target'),
-      overwrite: v.overwrite === true,
-      withGlobals: v['with-globals'] === true,
+      tables: splitTableList(required(v, 'tables')),
+      since: optionalString(v, 'since'),
+      until: optionalString(v, 'until'),
+      timeColumn: optionalString(v, 'time-column'),
+      merge: v.merge === true,
+      replaceNewer: v['replace-newer'] === true,
       noOwner: v['no-owner'] === true,
-      holdTimescaleJobs: v['hold-timescale-jobs'] === true,
       jobs: positiveInt(v, 'jobs'),
       tools: { binDir: optionalString(v, 'pg-bin') },
       workDir: optionalString(v, 'work-dir'),
+      lockTimeoutMs: lockTimeout(v),
       log: io.log,
     });
   },

@@ -21,7 +21,8 @@ import { isBackupId } from '../repository/layout.ts';
 
 /**
  * What a request restores. Each mode is listed here, has one entry in MODE_RULES (fields it needs
- * and forbids) and one branch in restoreJobRequest; adding a mode means adding it in those three places.
+ * and forbids), one row in FLAGS_OF_MODE (the `dr restore` flags it takes) and one branch in
+ * restoreJobRequest; adding a mode means adding it in those four places.
  */
 export const RESTORE_MODES = ['full', 'table', 'range', 'pitr'] as const;
 export type RestoreMode = (typeof RESTORE_MODES)[number];
@@ -145,6 +146,104 @@ const MODE_RULES: Readonly<Record<RestoreMode, ModeRule>> = {
     forbids: [],
   },
 };
+
+/**
+ * The mode a set of flags (or request fields) asks for: pitr with a recovery target, range with a
+ * time range, table with tables, else full. `dr restore` and `dr remote restore` both derive it here.
+ */
+export function restoreModeOf(given: {
+  readonly pointInTime: boolean;
+  readonly range: boolean;
+  readonly tables: boolean;
+}): RestoreMode {
+  return given.pointInTime ? 'pitr' : given.range ? 'range' : given.tables ? 'table' : 'full';
+}
+
+/**
+ * The `dr restore` flags that apply to some modes only, in the order they are checked; any other
+ * flag applies to every mode (or selects one).
+ */
+const MODE_FLAGS = [
+  'stanza',
+  'pg-server-bin',
+  'repo',
+  'with-globals',
+  'backup',
+  'since',
+  'until',
+  'time-column',
+  'merge',
+  'replace-newer',
+  'overwrite',
+  'hold-timescale-jobs',
+  'lock-timeout',
+] as const;
+type ModeFlag = (typeof MODE_FLAGS)[number];
+
+/** Each mode's row: the flags of MODE_FLAGS a local `dr restore` in that mode takes. */
+const FLAGS_OF_MODE: Readonly<Record<RestoreMode, readonly ModeFlag[]>> = {
+  full: ['repo', 'backup', 'overwrite', 'with-globals', 'hold-timescale-jobs'],
+  table: ['repo', 'backup', 'merge', 'lock-timeout'],
+  range: ['repo', 'backup', 'since', 'until', 'time-column', 'merge', 'replace-newer', 'lock-timeout'],
+  pitr: ['stanza', 'pg-server-bin', 'since', 'until', 'time-column', 'overwrite'],
+};
+
+const OVERWRITE_TABLES =
+  '--overwrite replaces a whole database and does not apply to --tables; drop it (a table restore keeps the replaced rows in a safety table)';
+
+/** Why a flag does not apply to a mode: by mode where the reason differs, else `other`. */
+const REFUSED: Readonly<Record<ModeFlag, Partial<Record<RestoreMode | 'other', string>>>> = {
+  stanza: { other: '--stanza applies to point-in-time restores only; add --at and --pitr, or drop --stanza' },
+  'pg-server-bin': {
+    other: '--pg-server-bin applies to point-in-time restores only; add --at and --pitr, or drop --pg-server-bin',
+  },
+  repo: {
+    pitr: '--repo names a repository of logical backups; a point-in-time restore reads the pgBackRest repository given by --pitr',
+  },
+  'with-globals': {
+    pitr: '--with-globals applies to logical backups; a recovered cluster has the roles: create them on the target first, or pass --no-owner',
+    other: '--with-globals applies to full restores only; drop it, or restore without --tables',
+  },
+  backup: {
+    pitr: '--backup names a logical backup; a point-in-time restore uses the newest pgBackRest base backup before --at: drop --backup',
+  },
+  since: {},
+  until: {},
+  'time-column': {},
+  merge: { full: '--merge applies to table restores only; add --tables, or drop --merge' },
+  'replace-newer': {
+    full: '--replace-newer applies to table restores only; add --tables, or drop --replace-newer',
+    table: '--replace-newer applies to range restores (--since/--until) only; drop it',
+  },
+  overwrite: { other: OVERWRITE_TABLES },
+  'hold-timescale-jobs': {
+    pitr: '--hold-timescale-jobs applies to restores of logical backups only; drop it',
+    other: "--hold-timescale-jobs applies to full restores only (a table restore keeps the target's jobs); drop it",
+  },
+  'lock-timeout': { full: '--lock-timeout applies to table restores (--tables) only; drop it' },
+};
+
+/**
+ * The first flag rule a local `dr restore` breaks, as a usage message; undefined when none.
+ * `given(flag)` says whether the flag was given (for --backup: a value other than latest).
+ */
+export function restoreFlagProblem(mode: RestoreMode, given: (flag: string) => boolean): string | undefined {
+  const tables = given('tables');
+  for (const flag of MODE_FLAGS) {
+    if (!given(flag)) continue;
+    // A range applies to named tables, in every mode; the first range flag given is named.
+    if ((flag === 'since' || flag === 'until' || flag === 'time-column') && !tables)
+      return `--${flag} needs --tables (a range restore applies to named tables)`;
+    if (flag === 'overwrite' && tables) return OVERWRITE_TABLES;
+    if (flag === 'merge' && given('replace-newer') && FLAGS_OF_MODE[mode].includes('merge'))
+      return "--merge keeps the target's rows and --replace-newer replaces them: give one";
+    if (!FLAGS_OF_MODE[mode].includes(flag)) {
+      const reasons = REFUSED[flag];
+      return reasons[mode] ?? reasons.other ?? `--${flag} does not apply to a ${mode} restore; drop it`;
+    }
+  }
+  return undefined;
+}
 
 const EXAMPLES: Readonly<Record<OptionalField, string>> = {
   tables: '"tables": ["candles"]',

@@ -6,6 +6,7 @@ import {
   parseRestoreRequest,
   type RestoreRequest,
   type RestoreRequestInput,
+  restoreModeOf,
 } from '../../../core/restore/request.ts';
 import { splitTableList } from '../../../core/restore/tables.ts';
 import { optionalString, required, usage, type Values } from '../args.ts';
@@ -37,7 +38,7 @@ export function requestFromFlags(v: Values): RestoreRequest {
   const raw: RestoreRequestInput = {
     database: required(v, 'database'),
     backup: optionalString(v, 'backup') ?? 'latest',
-    mode: at ? 'pitr' : since || until ? 'range' : tables ? 'table' : 'full',
+    mode: restoreModeOf({ pointInTime: at !== undefined, range: !!(since || until), tables: tables !== undefined }),
     // The same quoting-aware split as dr restore --tables (a "Schema"."a,b" name keeps its comma).
     ...(tables ? { tables: splitTableList(tables) } : {}),
     ...(since ? { since } : {}),
