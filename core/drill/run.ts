@@ -26,6 +26,7 @@ import { type RestoreResult, runRestore } from '../restore/full.ts';
 import { parseHealthUrl, probeWebSocket } from '../verify/probes.ts';
 import { verifyAgainstManifest } from '../verify/verify.ts';
 import { achievedRpo, DR_VERSION, fileSigner, manifestSha256, type ReportSigner, signReport } from './evidence.ts';
+import { backupFacts } from './facts.ts';
 import { buildDrillReport } from './report/build.ts';
 import {
   DEFAULT_RTO_SECONDS,
@@ -262,13 +263,7 @@ async function restoreIntoScratch(drill: Drill, backup: BackupStep): Promise<Res
   try {
     const candidates = await resolveBackup(repo, backup.ref, drill.database);
     const m = await readManifest(repo, candidates.database, candidates.ids[0]);
-    backupInfo = {
-      id: m.id,
-      startedAt: m.startedAt,
-      bytes: m.totals.bytes,
-      tier: m.tier,
-      fresh: backupInfo?.fresh,
-    };
+    backupInfo = { ...backupFacts(m), fresh: backupInfo?.fresh };
   } catch (err) {
     // runRestore reports the same problem (or falls back past it); keep going.
     log(`could not read the manifest of ${backup.ref}: ${(err as Error).message}`);
@@ -295,13 +290,7 @@ async function restoreIntoScratch(drill: Drill, backup: BackupStep): Promise<Res
       },
     });
     manifest = await readManifest(repo, restore.backup.database, restore.backup.id);
-    backupInfo = {
-      id: manifest.id,
-      startedAt: manifest.startedAt,
-      bytes: manifest.totals.bytes,
-      tier: manifest.tier,
-      fresh: backupInfo?.fresh && backupInfo.id === manifest.id,
-    };
+    backupInfo = { ...backupFacts(manifest), fresh: backupInfo?.fresh && backupInfo.id === manifest.id };
     await markScratch(options.scratchServer, drill.scratch, manifest.id, drill.startedAt);
     return { backupInfo, restore, manifest };
   } catch (err) {

@@ -10,7 +10,7 @@
  * Environment (core/contract.ts DrillCleanupEnv): DR_DB_SECRET_ARN (the staging server's secret),
  * DR_DB_CA_BUNDLE / DR_DB_SSLMODE (optional, as for the verify Lambda).
  */
-import { GetSecretValueCommand, SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
+import { SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
 import { z } from 'zod';
 import { DrillCleanupEnv } from '../../core/contract.ts';
 import {
@@ -22,6 +22,9 @@ import {
 } from '../../core/drill/scratch.ts';
 import { DrError } from '../../core/errors.ts';
 import { connectTls, parseSecret, sslModeOf } from '../../core/pg/secret-connection.ts';
+import { optional, readEnv, required } from '../shared/env.ts';
+import { type Observability, observability, startInvocation } from '../shared/observability.ts';
+import { type SecretReader, secretReader } from '../shared/secrets.ts';
 
 export const DrillCleanupEventSchema = z.strictObject({
   /** The scratch database to drop; must be named drill_*. */
@@ -34,11 +37,19 @@ export const DrillCleanupEventSchema = z.strictObject({
   port: z.coerce.number().int().min(1).max(65535).optional(),
 });
 
+const EnvSchema = z.object({
+  [DrillCleanupEnv.secretArn]: required,
+  [DrillCleanupEnv.caBundle]: optional,
+  [DrillCleanupEnv.sslMode]: optional,
+});
+
 export interface DrillCleanupDeps {
   /** SecretString of the secret `arn` (Secrets Manager GetSecretValue in the deployed handler). */
-  readonly getSecret: (arn: string) => Promise<string>;
-  /** @default - process.env */
+  readonly getSecret: SecretReader;
+  /** Read at each invocation, after the event is checked. @default - process.env */
   readonly env?: NodeJS.ProcessEnv;
+  /** @default - observability('drill-cleanup') */
+  readonly observability?: Observability;
 }
 
 /** What a sweep dropped. */
@@ -46,10 +57,12 @@ export interface SweepResult {
   readonly dropped: readonly string[];
 }
 
-export function createDrillCleanupHandler(
+export function createHandler(
   deps: DrillCleanupDeps,
-): (event: unknown) => Promise<DropResult | SweepResult> {
-  return async (raw) => {
+): (event: unknown, context?: unknown) => Promise<DropResult | SweepResult> {
+  const { logger } = deps.observability ?? observability('drill-cleanup');
+  return async (raw, context) => {
+    startInvocation(logger, raw, context);
     const parsed = DrillCleanupEventSchema.safeParse(raw);
     const usage = 'send {database: "drill_<db>_<yyyymmdd>", host?, port?} or {sweepBefore: <epoch ms>, host?, port?}';
     if (!parsed.success) {
@@ -63,13 +76,8 @@ export function createDrillCleanupHandler(
     if ((event.database === undefined) === (event.sweepBefore === undefined))
       throw new DrError('drill cleanup event needs exactly one of database and sweepBefore', usage);
     if (event.database !== undefined) assertScratchName(event.database); // before any connection or secret read
-    const env = deps.env ?? process.env;
+    const env = readEnv(EnvSchema, deps.env);
     const secretArn = env[DrillCleanupEnv.secretArn];
-    if (!secretArn)
-      throw new DrError(
-        `environment variable ${DrillCleanupEnv.secretArn} is not set`,
-        'the CDK construct sets it; redeploy the stack',
-      );
     const secret = parseSecret(await deps.getSecret(secretArn), secretArn);
     const host = event.host ?? secret.host;
     if (!host)
@@ -78,7 +86,7 @@ export function createDrillCleanupHandler(
         'pass "host" in the event or store it in the secret',
       );
     const port = event.port ?? secret.port ?? 5432;
-    const caBundle = env[DrillCleanupEnv.caBundle] || undefined;
+    const caBundle = env[DrillCleanupEnv.caBundle];
     const client = await connectTls(
       {
         host,
@@ -89,7 +97,7 @@ export function createDrillCleanupHandler(
         connectionTimeoutMillis: 10_000,
         application_name: 'dr-drill-cleanup',
       },
-      sslModeOf(env[DrillCleanupEnv.sslMode] || undefined, caBundle),
+      sslModeOf(env[DrillCleanupEnv.sslMode], caBundle),
       caBundle,
       `${secret.username}@${host}:${port}/postgres`,
     );
@@ -102,11 +110,19 @@ export function createDrillCleanupHandler(
         );
         const stale = found.rows.map((r) => r.datname).filter((name) => name.slice(-8) <= lastDay);
         for (const name of stale) await dropScratchDatabase(client, name);
-        console.log(JSON.stringify({ cleanup: 'SWEPT', dropped: stale, host }));
+        logger.info(`swept ${stale.length} drill scratch database(s) on ${host}`, {
+          cleanup: 'SWEPT',
+          dropped: stale,
+          host,
+        });
         return { dropped: stale };
       }
       const result = await dropScratchDatabase(client, event.database!);
-      console.log(JSON.stringify({ cleanup: result.existed ? 'DROPPED' : 'ABSENT', database: result.database, host }));
+      logger.info(`scratch database ${result.database} ${result.existed ? 'dropped' : 'was absent'} on ${host}`, {
+        cleanup: result.existed ? 'DROPPED' : 'ABSENT',
+        database: result.database,
+        host,
+      });
       return result;
     } finally {
       await client.end();
@@ -114,13 +130,8 @@ export function createDrillCleanupHandler(
   };
 }
 
-const secrets = new SecretsManagerClient({});
+export function defaultDeps(): DrillCleanupDeps {
+  return { getSecret: secretReader(new SecretsManagerClient({})), observability: observability('drill-cleanup') };
+}
 
-export const handler = createDrillCleanupHandler({
-  async getSecret(arn) {
-    const response = await secrets.send(new GetSecretValueCommand({ SecretId: arn }));
-    if (response.SecretString === undefined)
-      throw new DrError(`secret ${arn} has no string value`, 'store the credentials as a JSON SecretString');
-    return response.SecretString;
-  },
-});
+export const handler = createHandler(defaultDeps());

@@ -1,10 +1,11 @@
 /**
  * The drill state machine's last step, reached on success and from every Catch: builds the drill
  * report (core/drill/report/) from what the steps got through, writes it to the vault as
- * `reports/drills/<yyyy-mm-dd>/<db>.{html,md,json}`, publishes the summary to SNS and prints the
- * metrics RestoreSeconds, DrillPassed and BackupAgeHours (dimension Database) as CloudWatch
- * Embedded Metric Format lines. It throws only for a bad event or when the report cannot be
- * written; a failed drill is a report saying FAIL.
+ * `reports/drills/<yyyy-mm-dd>/<db>.{html,md,json}`, publishes the summary to SNS and emits the
+ * metrics RestoreSeconds, DrillPassed and BackupAgeHours (dimension Database) as one CloudWatch
+ * Embedded Metric Format document. The report's facts are gathered by core/drill/facts.ts, as
+ * the local drill's. It throws only for a bad event or when the report cannot be written; a
+ * failed drill is a report saying FAIL.
  *
  * Event (validated; see DrillReportEventSchema):
  *   { database, backupId?, startedAt?, rtoSeconds?, healthUrls?,
@@ -19,15 +20,21 @@ import { PublishCommand, SNSClient } from '@aws-sdk/client-sns';
 import { z } from 'zod';
 import { Metrics, REPORT_LOCK_COMPLIANCE, ReportEnv } from '../../core/contract.ts';
 import { kmsSigner, type ReportSigner, signReport } from '../../core/drill/evidence.ts';
+import { gatherFacts, RestoreResultSchema } from '../../core/drill/facts.ts';
 import { buildDrillReport } from '../../core/drill/report/build.ts';
-import { CHECKLIST_SYMBOLS, type DrillFacts, type DrillReport } from '../../core/drill/report/model.ts';
+import { CHECKLIST_SYMBOLS, type DrillReport } from '../../core/drill/report/model.ts';
 import { type DrillReportKeys, readDrillHistory, writeDrillReport } from '../../core/drill/report/store.ts';
-import { type EmfMetric, emfLine } from '../../core/emf.ts';
-import { jobResultKey, readJobResult } from '../../core/job-result.ts';
-import { readManifest } from '../../core/repository/backups.ts';
 import { openRepository, type Repository } from '../../core/repository/index.ts';
-import { backupIdTime, isBackupId, REPORTS_ROOT } from '../../core/repository/layout.ts';
+import { REPORTS_ROOT } from '../../core/repository/layout.ts';
 import { holdNewestVerified, newestVerifiedBackup, type VerifiedHold } from '../../core/repository/verified-hold.ts';
+import { optional, readEnv, required } from '../shared/env.ts';
+import {
+  type MetricValue,
+  type Observability,
+  observability,
+  publishMetrics,
+  startInvocation,
+} from '../shared/observability.ts';
 
 const CheckSchema = z.object({
   name: z.string(),
@@ -35,18 +42,6 @@ const CheckSchema = z.object({
   expected: z.union([z.string(), z.number()]).nullable(),
   actual: z.union([z.string(), z.number()]).nullable(),
   passed: z.boolean(),
-});
-
-/** The restore result: core/restore/full.ts RestoreResult, as `dr restore --json` prints it. */
-const RestoreResultSchema = z.looseObject({
-  backup: z.looseObject({ id: z.string(), database: z.string(), tier: z.string().optional(), startedAt: z.string() }),
-  durationMs: z.number().nonnegative(),
-  phases: z.object({ downloadMs: z.number(), verifyMs: z.number(), restoreMs: z.number() }),
-  fallbacks: z.array(z.object({ id: z.string(), reason: z.string() })).default([]),
-  warnings: z.array(z.string()).default([]),
-  tables: z.number().optional(),
-  rows: z.number().optional(),
-  bytes: z.number().optional(),
 });
 
 /** A JSON string (a Step Functions path to a string field) or the object itself. */
@@ -140,20 +135,26 @@ function holdLine(hold: VerifiedHold | undefined, error: string | undefined): st
   return `\n\nNewest verified backup under legal hold: ${hold.held}${hold.released.length ? ` (released ${hold.released.join(', ')})` : ''}`;
 }
 
+const EnvSchema = z.object({
+  [ReportEnv.repo]: required,
+  [ReportEnv.topicArn]: required,
+  [ReportEnv.signingKeyArn]: optional,
+  [ReportEnv.reportLock]: optional,
+});
+
 export interface DrillReportDeps {
+  /** The signing key is read when the handler is made, the rest at each invocation. @default - process.env */
   readonly env?: NodeJS.ProcessEnv;
-  readonly sns?: Pick<SNSClient, 'send'>;
-  /** Where EMF lines go (stdout in Lambda: CloudWatch Logs). */
-  readonly print?: (line: string) => void;
+  /** SNS Publish of the summary. */
+  readonly sns: Pick<SNSClient, 'send'>;
+  /** KMS Sign and GetPublicKey of the signing key. */
+  readonly kms: Pick<KMSClient, 'send'>;
+  /** @default - observability('drill-report') */
+  readonly observability?: Observability;
   readonly now?: () => Date;
   /** @default - openRepository(DR_REPO) */
   readonly repository?: Repository;
-  /** KMS Sign and GetPublicKey of the signing key. @default - a KMSClient */
-  readonly kms?: Pick<KMSClient, 'send'>;
 }
-
-const sns = new SNSClient({});
-const kms = new KMSClient({});
 
 /** A signer over the KMS key `keyArn`; its public key is fetched once per container. */
 function kmsReportSigner(client: Pick<KMSClient, 'send'>, keyArn: string): () => Promise<ReportSigner> {
@@ -177,23 +178,24 @@ function kmsReportSigner(client: Pick<KMSClient, 'send'>, keyArn: string): () =>
   };
 }
 
-export function createHandler(deps: DrillReportDeps = {}): (event: unknown) => Promise<DrillReportOutput> {
-  const env = deps.env ?? process.env;
-  const client = deps.sns ?? sns;
-  const print = deps.print ?? ((line: string) => console.log(line));
+export function createHandler(
+  deps: DrillReportDeps,
+): (event: unknown, context?: unknown) => Promise<DrillReportOutput> {
   const now = deps.now ?? (() => new Date());
+  const { logger, metrics } = deps.observability ?? observability('drill-report');
   let repo: Repository | undefined = deps.repository;
-  const keyArn = env[ReportEnv.signingKeyArn];
-  const signer = keyArn ? kmsReportSigner(deps.kms ?? kms, keyArn) : undefined;
-  return async (raw) => {
+  const keyArn = readEnv(EnvSchema.pick({ [ReportEnv.signingKeyArn]: true }), deps.env)[ReportEnv.signingKeyArn];
+  const signer = keyArn ? kmsReportSigner(deps.kms, keyArn) : undefined;
+  return async (raw, context) => {
+    startInvocation(logger, raw, context);
     const event = DrillReportEventSchema.parse(raw);
-    const url = env[ReportEnv.repo];
+    const env = readEnv(EnvSchema, deps.env);
     const topicArn = env[ReportEnv.topicArn];
-    if (!url) throw new Error(`${ReportEnv.repo} is not set; the drill workflow construct sets it to the vault`);
-    if (!topicArn)
-      throw new Error(`${ReportEnv.topicArn} is not set; the drill workflow construct sets it to the alarm topic`);
     // On the vault (Object Lock on), reports go COMPLIANCE-locked as evidence (core/repository/tiers.ts).
-    repo ??= openRepository(url, env[ReportEnv.reportLock] === REPORT_LOCK_COMPLIANCE ? { objectLock: 'tiered' } : {});
+    repo ??= openRepository(
+      env[ReportEnv.repo],
+      env[ReportEnv.reportLock] === REPORT_LOCK_COMPLIANCE ? { objectLock: 'tiered' } : {},
+    );
     const finishedAt = now();
 
     const facts = await gatherFacts(repo, event, finishedAt);
@@ -210,7 +212,7 @@ export function createHandler(deps: DrillReportDeps = {}): (event: unknown) => P
       report = await signReport(unsignedReport, signer && (await signer()), unsignedReason);
     } catch (err) {
       unsignedReason = `signing with KMS key ${keyArn} failed: ${(err as Error).message}`;
-      console.error(`drill report of ${event.database} written unsigned: ${unsignedReason}`);
+      logger.error(`drill report of ${event.database} written unsigned: ${unsignedReason}`);
       report = await signReport(unsignedReport, undefined, unsignedReason);
     }
     const keys = await writeDrillReport(repo, report, { prefix: `${REPORTS_ROOT}/` });
@@ -227,25 +229,24 @@ export function createHandler(deps: DrillReportDeps = {}): (event: unknown) => P
             );
     } catch (err) {
       holdError = (err as Error).message;
-      console.error(`legal hold of the newest verified backup of ${event.database} failed: ${holdError}`);
+      logger.error(`legal hold of the newest verified backup of ${event.database} failed: ${holdError}`);
     }
 
-    const metrics: EmfMetric[] = [{ name: Metrics.drillPassed, value: report.passed ? 1 : 0, unit: 'None' }];
-    if (signer && !report.signature) metrics.push({ name: Metrics.reportUnsigned, value: 1, unit: 'Count' });
+    const values: MetricValue[] = [{ name: Metrics.drillPassed, value: report.passed ? 1 : 0, unit: 'None' }];
+    if (signer && !report.signature) values.push({ name: Metrics.reportUnsigned, value: 1, unit: 'Count' });
     // Only a completed restore's time measures recovery; a failed one's would understate it.
     if (report.restore.completed && report.restore.seconds !== null)
-      metrics.push({ name: Metrics.restoreSeconds, value: report.restore.seconds, unit: 'Seconds' });
-    if (report.backup) metrics.push({ name: Metrics.backupAgeHours, value: report.backup.ageHours, unit: 'None' });
+      values.push({ name: Metrics.restoreSeconds, value: report.restore.seconds, unit: 'Seconds' });
+    if (report.backup) values.push({ name: Metrics.backupAgeHours, value: report.backup.ageHours, unit: 'None' });
     if (report.trend.growthPercent != null)
-      metrics.push({ name: Metrics.restoreTrendGrowthPercent, value: report.trend.growthPercent, unit: 'None' });
+      values.push({ name: Metrics.restoreTrendGrowthPercent, value: report.trend.growthPercent, unit: 'None' });
     if (report.trend.daysToRto != null)
-      metrics.push({ name: Metrics.daysUntilRto, value: report.trend.daysToRto, unit: 'None' });
+      values.push({ name: Metrics.daysUntilRto, value: report.trend.daysToRto, unit: 'None' });
     if (hold?.ageHours != null)
-      metrics.push({ name: Metrics.verifiedBackupAgeHours, value: hold.ageHours, unit: 'None' });
-    const line = emfLine(Metrics.namespace, { [Metrics.dimension]: event.database }, metrics, finishedAt);
-    if (line) print(line);
+      values.push({ name: Metrics.verifiedBackupAgeHours, value: hold.ageHours, unit: 'None' });
+    publishMetrics(metrics, { [Metrics.dimension]: event.database }, values, finishedAt);
 
-    await client.send(
+    await deps.sns.send(
       new PublishCommand({
         TopicArn: topicArn,
         Subject: `Restore drill ${report.passed ? 'PASS' : 'FAIL'}: ${event.database}`.slice(0, 100),
@@ -264,92 +265,11 @@ export function createHandler(deps: DrillReportDeps = {}): (event: unknown) => P
   };
 }
 
-export const handler = createHandler();
-
-type Event = z.output<typeof DrillReportEventSchema>;
-
-async function gatherFacts(repo: Repository, event: Event, finishedAt: Date): Promise<DrillFacts> {
-  const errors = event.errors.map((e) => ({ step: e.step, message: e.message ?? causeMessage(e.Error, e.Cause) }));
-  let restore = event.restore;
-  if (!restore && event.restoreResultName) {
-    const key = jobResultKey('restore', event.restoreResultName);
-    try {
-      const record = await readJobResult(repo, key);
-      const result = record?.result;
-      if (result?.ok === true) restore = RestoreResultSchema.parse(result);
-      else if (result && typeof result.error === 'string' && !errors.some((e) => e.step === 'restore')) {
-        errors.push({
-          step: 'restore',
-          message: [result.error, result.hint].filter((s) => typeof s === 'string' && s).join('; '),
-        });
-      } else if (!record && !errors.some((e) => e.step === 'restore')) {
-        errors.push({ step: 'restore', message: `the restore job recorded no result (${key})` });
-      }
-    } catch (err) {
-      errors.push({ step: 'restore', message: `reading the restore result ${key}: ${(err as Error).message}` });
-    }
-  }
-
-  const backupId = restore?.backup.id ?? event.backupId;
-  let backup: DrillFacts['backup'];
-  if (backupId && isBackupId(backupId)) {
-    // The manifest has the size and tier; a drill whose restore failed still reports them.
-    const manifest = await readManifest(repo, event.database, backupId).catch(() => undefined);
-    backup = manifest
-      ? { id: manifest.id, startedAt: manifest.startedAt, bytes: manifest.totals.bytes, tier: manifest.tier }
-      : {
-          id: backupId,
-          startedAt: restore?.backup.startedAt ?? backupIdTime(backupId).toISOString(),
-          bytes: restore?.bytes ?? null,
-          tier: restore?.backup.tier ?? null,
-        };
-  }
-
-  const span = (t?: { startedAt?: number; stoppedAt?: number }) =>
-    t?.startedAt !== undefined && t.stoppedAt !== undefined ? t.stoppedAt - t.startedAt : undefined;
-  const startedAt = event.startedAt
-    ? new Date(event.startedAt)
-    : new Date(event.timings?.restore?.startedAt ?? finishedAt.getTime());
-  return {
-    database: event.database,
-    startedAt,
-    finishedAt,
-    rtoSeconds: event.rtoSeconds,
-    backup,
-    scratch: event.scratch,
-    restore,
-    restoreMs: restore ? undefined : span(event.timings?.restore),
-    verification: event.verify
-      ? { ...event.verify, durationMs: event.verify.durationMs ?? span(event.timings?.verify) }
-      : undefined,
-    cleanupMs: span(event.timings?.cleanup),
-    errors,
-    healthUrls: event.healthUrls,
-  };
+export function defaultDeps(): DrillReportDeps {
+  return { sns: new SNSClient({}), kms: new KMSClient({}), observability: observability('drill-report') };
 }
 
-/**
- * A one-line reason from a Catch's Cause: a Lambda's errorMessage, an ECS task's stopped reason
- * or exit code, else the text itself (shortened).
- */
-export function causeMessage(error: string | undefined, cause: string | undefined): string {
-  if (!cause) return error ?? 'failed (no cause recorded)';
-  try {
-    const c = JSON.parse(cause) as Record<string, unknown>;
-    if (typeof c.errorMessage === 'string')
-      return `${typeof c.errorType === 'string' ? `${c.errorType}: ` : ''}${c.errorMessage}`;
-    const containers = Array.isArray(c.Containers) ? (c.Containers as Record<string, unknown>[]) : [];
-    const exit = containers.find((x) => typeof x.ExitCode === 'number' && x.ExitCode !== 0)?.ExitCode;
-    const reason = [c.StoppedReason, containers.find((x) => typeof x.Reason === 'string')?.Reason]
-      .filter((s) => typeof s === 'string' && s)
-      .join(': ');
-    if (reason || exit !== undefined)
-      return `${reason || 'task stopped'}${exit !== undefined ? ` (exit code ${exit})` : ''}`;
-  } catch {
-    // not JSON: the cause is the message
-  }
-  return `${error ? `${error}: ` : ''}${cause.length > 500 ? `${cause.slice(0, 500)}…` : cause}`;
-}
+export const handler = createHandler(defaultDeps());
 
 function snsMessage(r: DrillReport, keys: DrillReportKeys, repoUrl: string): string {
   const base = repoUrl.replace(/\/$/, '');

@@ -13,6 +13,8 @@ import { jobResultKey, readJobResult } from '../../core/job-result.ts';
 import { openRepository, type Repository } from '../../core/repository/index.ts';
 import { RestoreRequestSchema } from '../../core/restore/request.ts';
 import { type RestoreOutcome, summarizeRestore } from '../../core/restore/summary.ts';
+import { readEnv, required } from '../shared/env.ts';
+import { type Observability, observability, startInvocation } from '../shared/observability.ts';
 
 const EventSchema = z.object({
   executionName: z.string().min(1),
@@ -22,13 +24,22 @@ const EventSchema = z.object({
   containers: z.array(z.looseObject({ ExitCode: z.number().int().optional() })).default([]),
 });
 
-export function createHandler(env: NodeJS.ProcessEnv = process.env): (event: unknown) => Promise<RestoreOutcome> {
+const EnvSchema = z.object({ [RestoreEnv.repo]: required });
+
+export interface RestoreResultDeps {
+  /** Read at the first invocation. @default - process.env */
+  readonly env?: NodeJS.ProcessEnv;
+  /** @default - observability('restore-result') */
+  readonly observability?: Observability;
+}
+
+export function createHandler(deps: RestoreResultDeps): (event: unknown, context?: unknown) => Promise<RestoreOutcome> {
+  const { logger } = deps.observability ?? observability('restore-result');
   let repo: Repository | undefined;
-  return async (raw) => {
+  return async (raw, context) => {
+    startInvocation(logger, raw, context);
     const event = EventSchema.parse(raw);
-    const url = env[RestoreEnv.repo];
-    if (!url) throw new Error(`${RestoreEnv.repo} is not set; it is set by the RestoreWorkflow construct`);
-    repo ??= openRepository(url);
+    repo ??= openRepository(readEnv(EnvSchema, deps.env)[RestoreEnv.repo]);
     const key = jobResultKey('restore', event.executionName);
     return summarizeRestore({
       record: await readJobResult(repo, key),
@@ -41,4 +52,8 @@ export function createHandler(env: NodeJS.ProcessEnv = process.env): (event: unk
   };
 }
 
-export const handler = createHandler();
+export function defaultDeps(): RestoreResultDeps {
+  return { env: process.env, observability: observability('restore-result') };
+}
+
+export const handler = createHandler(defaultDeps());

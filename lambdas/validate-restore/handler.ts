@@ -11,6 +11,8 @@
 import { z } from 'zod';
 import { RestoreEnv } from '../../core/contract.ts';
 import { parseRestoreRequest, type RestoreRequest, restoreJobRequest } from '../../core/restore/request.ts';
+import { readEnv } from '../shared/env.ts';
+import { type Observability, observability, startInvocation } from '../shared/observability.ts';
 
 const EventSchema = z.object({ request: z.unknown() });
 
@@ -40,25 +42,50 @@ export interface ValidatedRestore {
   };
 }
 
-/** Read once per container: the list is fixed at deploy time. */
-function configuredDatabases(env: NodeJS.ProcessEnv): RestoreDatabase[] {
-  const raw = env[RestoreEnv.databases];
-  const parsed = DatabasesSchema.safeParse(raw ? JSON.parse(raw) : undefined);
-  if (!parsed.success)
-    throw new Error(
-      `${RestoreEnv.databases} is missing or malformed (${parsed.error.issues[0].message}); it is set by the RestoreWorkflow construct`,
+const EnvSchema = z.object({
+  [RestoreEnv.databases]: z.string().transform((s, ctx) => {
+    const parsed = DatabasesSchema.safeParse(
+      (() => {
+        try {
+          return JSON.parse(s);
+        } catch {
+          return undefined;
+        }
+      })(),
     );
-  return parsed.data;
+    if (parsed.success) return parsed.data;
+    ctx.addIssue({
+      code: 'custom',
+      message: `a JSON array of {name, host, port, secretEnv} (${parsed.error.issues[0]!.message})`,
+    });
+    return z.NEVER;
+  }),
+  [RestoreEnv.pointInTimeRecovery]: z
+    .string()
+    .optional()
+    .transform((v) => v === 'true'),
+});
+
+export interface ValidateRestoreDeps {
+  /** Read once, at the first invocation: the list is fixed at deploy time. @default - process.env */
+  readonly env?: NodeJS.ProcessEnv;
+  /** @default - observability('validate-restore') */
+  readonly observability?: Observability;
 }
 
-export function createHandler(env: NodeJS.ProcessEnv = process.env): (event: unknown) => Promise<ValidatedRestore> {
-  let databases: RestoreDatabase[] | undefined;
-  return async (event) => {
-    databases ??= configuredDatabases(env);
+export function createHandler(
+  deps: ValidateRestoreDeps,
+): (event: unknown, context?: unknown) => Promise<ValidatedRestore> {
+  const { logger } = deps.observability ?? observability('validate-restore');
+  let env: z.output<typeof EnvSchema> | undefined;
+  return async (event, context) => {
+    startInvocation(logger, event, context);
+    env ??= readEnv(EnvSchema, deps.env);
+    const databases = env[RestoreEnv.databases];
     const { request: raw } = EventSchema.parse(event);
     const request = parseRestoreRequest(raw, {
       databases: databases.map((d) => d.name),
-      pointInTimeRecovery: env[RestoreEnv.pointInTimeRecovery] === 'true',
+      pointInTimeRecovery: env[RestoreEnv.pointInTimeRecovery],
     });
     const job = restoreJobRequest(request);
     const db = databases.find((d) => d.name === request.database)!;
@@ -76,4 +103,8 @@ export function createHandler(env: NodeJS.ProcessEnv = process.env): (event: unk
   };
 }
 
-export const handler = createHandler();
+export function defaultDeps(): ValidateRestoreDeps {
+  return { env: process.env, observability: observability('validate-restore') };
+}
+
+export const handler = createHandler(defaultDeps());

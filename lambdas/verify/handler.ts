@@ -13,7 +13,7 @@
  * a CA bundle is configured; otherwise prefer (TLS when the server offers it, unverified; plain
  * text when it does not). DR_DB_SSLMODE overrides: disable, prefer, require or verify-full.
  */
-import { GetSecretValueCommand, SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
+import { SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
 import type pg from 'pg';
 import { z } from 'zod';
 import { VerifyEnv } from '../../core/contract.ts';
@@ -22,6 +22,9 @@ import { connectTls, parseSecret, sslModeOf } from '../../core/pg/secret-connect
 import { readManifest, resolveBackup } from '../../core/repository/backups.ts';
 import { openRepository } from '../../core/repository/index.ts';
 import { type VerifyResult, verifyAgainstManifest } from '../../core/verify/verify.ts';
+import { optional, readEnv, required } from '../shared/env.ts';
+import { type Observability, observability, startInvocation } from '../shared/observability.ts';
+import { type SecretReader, secretReader } from '../shared/secrets.ts';
 
 export { sslModeOf };
 
@@ -44,18 +47,29 @@ export const VerifyEventSchema = z.strictObject({
 
 export type VerifyEvent = z.input<typeof VerifyEventSchema>;
 
+const EnvSchema = z.object({
+  [VerifyEnv.repo]: required,
+  [VerifyEnv.secretArn]: required,
+  [VerifyEnv.caBundle]: optional,
+  [VerifyEnv.sslMode]: optional,
+});
+
 /** Step Functions carries at most 256 KiB between states: beyond this, passing checks are left out. */
 const MAX_RESULT_BYTES = 200_000;
 
 export interface VerifyHandlerDeps {
   /** SecretString of the secret `arn` (Secrets Manager GetSecretValue in the deployed handler). */
-  readonly getSecret: (arn: string) => Promise<string>;
-  /** @default - process.env */
+  readonly getSecret: SecretReader;
+  /** Read at each invocation. @default - process.env */
   readonly env?: NodeJS.ProcessEnv;
+  /** @default - observability('verify') */
+  readonly observability?: Observability;
 }
 
-export function createVerifyHandler(deps: VerifyHandlerDeps): (event: unknown) => Promise<VerifyResult> {
-  return async (raw) => {
+export function createHandler(deps: VerifyHandlerDeps): (event: unknown, context?: unknown) => Promise<VerifyResult> {
+  const { logger } = deps.observability ?? observability('verify');
+  return async (raw, context) => {
+    startInvocation(logger, raw, context);
     const parsed = VerifyEventSchema.safeParse(raw);
     if (!parsed.success) {
       const issue = parsed.error.issues[0];
@@ -65,11 +79,11 @@ export function createVerifyHandler(deps: VerifyHandlerDeps): (event: unknown) =
       );
     }
     const event = parsed.data;
-    const env = deps.env ?? process.env;
-    const repoUrl = requiredEnv(env, VerifyEnv.repo);
-    const secretArn = requiredEnv(env, VerifyEnv.secretArn);
-    const caBundle = env[VerifyEnv.caBundle] || undefined;
-    const sslMode = sslModeOf(env[VerifyEnv.sslMode] || undefined, caBundle);
+    const env = readEnv(EnvSchema, deps.env);
+    const repoUrl = env[VerifyEnv.repo];
+    const secretArn = env[VerifyEnv.secretArn];
+    const caBundle = env[VerifyEnv.caBundle];
+    const sslMode = sslModeOf(env[VerifyEnv.sslMode], caBundle);
 
     const repo = openRepository(repoUrl);
     const candidates = await resolveBackup(repo, event.backupId, event.database);
@@ -100,24 +114,15 @@ export function createVerifyHandler(deps: VerifyHandlerDeps): (event: unknown) =
       healthTimeoutMs: event.healthTimeoutMs,
       connect: () => connectTls(config, sslMode, caBundle, display),
     });
-    console.log(
-      JSON.stringify({
-        verify: result.passed ? 'PASS' : 'FAIL',
-        backupId: result.backupId,
-        target: result.target,
-        ...result.totals,
-        failed: result.checks.filter((c) => !c.passed).map((c) => `${c.name} ${c.object}`),
-      }),
-    );
+    logger.info(`verification ${result.passed ? 'PASS' : 'FAIL'}`, {
+      verify: result.passed ? 'PASS' : 'FAIL',
+      backupId: result.backupId,
+      target: result.target,
+      ...result.totals,
+      failed: result.checks.filter((c) => !c.passed).map((c) => `${c.name} ${c.object}`),
+    });
     return fitPayload(result);
   };
-}
-
-function requiredEnv(env: NodeJS.ProcessEnv, name: string): string {
-  const value = env[name];
-  if (!value)
-    throw new DrError(`environment variable ${name} is not set`, 'the CDK construct sets it; redeploy the stack');
-  return value;
 }
 
 /** Keeps the result under the Step Functions payload limit: failed checks always stay. */
@@ -127,13 +132,8 @@ export function fitPayload(result: VerifyResult, maxBytes = MAX_RESULT_BYTES): V
   return { ...result, checks, omittedPassedChecks: result.checks.length - checks.length };
 }
 
-const secrets = new SecretsManagerClient({});
+export function defaultDeps(): VerifyHandlerDeps {
+  return { getSecret: secretReader(new SecretsManagerClient({})), observability: observability('verify') };
+}
 
-export const handler = createVerifyHandler({
-  async getSecret(arn) {
-    const response = await secrets.send(new GetSecretValueCommand({ SecretId: arn }));
-    if (response.SecretString === undefined)
-      throw new DrError(`secret ${arn} has no string value`, 'store the credentials as a JSON SecretString');
-    return response.SecretString;
-  },
-});
+export const handler = createHandler(defaultDeps());

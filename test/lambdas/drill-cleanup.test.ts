@@ -16,11 +16,11 @@ import {
   pgUrl,
   uniqueName,
 } from '../../fixtures/pg.ts';
-import { createDrillCleanupHandler } from '../../lambdas/drill-cleanup/handler.ts';
+import { createHandler } from '../../lambdas/drill-cleanup/handler.ts';
 
 const SECRET_ARN = 'arn:aws:secretsmanager:us-east-1:123456789012:secret:staging-AbCdEf';
 const secretReads: string[] = [];
-const handler = createDrillCleanupHandler({
+const handler = createHandler({
   env: { [DrillCleanupEnv.secretArn]: SECRET_ARN, [DrillCleanupEnv.sslMode]: 'disable' },
   async getSecret(arn) {
     secretReads.push(arn);

@@ -15,6 +15,7 @@ import { type VerifyResult, verifyAgainstManifest } from '../../core/verify/veri
 import { createDatabase, dropDatabase, pgUrl, uniqueName } from '../../fixtures/pg.ts';
 import { createSampleDatabase } from '../../fixtures/sample-database.ts';
 import { createHandler } from '../../lambdas/drill-report/handler.ts';
+import { captureStdout, type StdoutCapture } from '../support/handler.ts';
 import { legalHoldClient } from '../support/legal-hold.ts';
 import { createTestBucket, s3Client, useS3Env } from '../support/s3.ts';
 
@@ -27,8 +28,10 @@ let older: BackupResult;
 let newer: BackupResult;
 let restore: RestoreResult;
 let verify: VerifyResult;
+let stdout: StdoutCapture;
 
 beforeAll(async () => {
+  stdout = captureStdout();
   useS3Env();
   bucket = await createTestBucket('dr-report-hold');
   repo = new S3Repository({ bucket, client: legalHoldClient(s3Client(), holds) });
@@ -45,13 +48,14 @@ beforeAll(async () => {
 });
 
 afterAll(async () => {
+  stdout.restore();
   await dropDatabase(source);
   await dropDatabase(scratch);
 });
 
 function harness() {
   const published: PublishCommand['input'][] = [];
-  const printed: string[] = [];
+  const mark = stdout.mark();
   const handler = createHandler({
     env: { [ReportEnv.repo]: `s3://${bucket}/`, [ReportEnv.topicArn]: 'arn:aws:sns:eu-west-1:123456789012:dr-alarms' },
     sns: {
@@ -60,12 +64,12 @@ function harness() {
         return {};
       },
     } as never,
-    print: (line) => printed.push(line),
+    kms: { send: async () => ({}) } as never,
     repository: repo,
   });
   const verifiedAge = () =>
-    printed
-      .map((l) => JSON.parse(l))
+    stdout
+      .emf(mark)
       .map((m) => m[Metrics.verifiedBackupAgeHours])
       .filter((v) => v !== undefined);
   return { handler, published, verifiedAge };

@@ -22,6 +22,7 @@ import { verifyReport } from '../../core/drill/evidence.ts';
 import { openRepository, type Repository } from '../../core/repository/index.ts';
 import { EVIDENCE, EVIDENCE_RETENTION_DAYS, RETENTION_TAG_KEY } from '../../core/repository/tiers.ts';
 import { createHandler } from '../../lambdas/drill-report/handler.ts';
+import { captureStdout, type StdoutCapture } from '../support/handler.ts';
 import { createTestBucket, useS3Env } from '../support/s3.ts';
 
 const KEY_ARN = 'arn:aws:kms:eu-west-1:123456789012:key/0b1c2d3e-drill-report-signing';
@@ -31,13 +32,18 @@ const keyFile = join(dir, 'key.pem');
 writeFileSync(keyFile, privateKey.export({ type: 'pkcs8', format: 'pem' }));
 let bucket: string;
 let repo: Repository;
+let stdout: StdoutCapture;
 
 beforeAll(async () => {
+  stdout = captureStdout();
   useS3Env();
   bucket = await createTestBucket('dr-signing');
   repo = openRepository(`s3://${bucket}/`);
 });
-afterAll(() => rmSync(dir, { recursive: true, force: true }));
+afterAll(() => {
+  stdout.restore();
+  rmSync(dir, { recursive: true, force: true });
+});
 
 /**
  * KMS as the handler uses it, signing for real; `fail` makes Sign throw as KMS does without
@@ -64,7 +70,7 @@ function kmsStandIn(fail?: Error, failPublicKey?: { error?: Error }) {
 }
 
 function harness(kms: ReturnType<typeof kmsStandIn>, env: Record<string, string> = {}) {
-  const printed: string[] = [];
+  const mark = stdout.mark();
   const handler = createHandler({
     env: {
       [ReportEnv.repo]: `s3://${bucket}/`,
@@ -74,9 +80,8 @@ function harness(kms: ReturnType<typeof kmsStandIn>, env: Record<string, string>
     },
     sns: { send: async () => ({}) } as never,
     kms: kms as never,
-    print: (line) => printed.push(line),
   });
-  return { handler, emf: () => printed.map((l) => JSON.parse(l)) };
+  return { handler, emf: () => stdout.emf(mark) };
 }
 
 // A drill that failed before it picked a backup: still a report, still evidence to sign.

@@ -8,6 +8,7 @@ import type { PublishCommand } from '@aws-sdk/client-sns';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type BackupResult, runBackup } from '../../core/backup/backup.ts';
 import { Metrics, ReportEnv } from '../../core/contract.ts';
+import { causeMessage } from '../../core/drill/facts.ts';
 import { jobResultKey, writeJobResult } from '../../core/job-result.ts';
 import { readManifest } from '../../core/repository/backups.ts';
 import { openRepository, type Repository } from '../../core/repository/index.ts';
@@ -15,7 +16,8 @@ import { type RestoreResult, runRestore } from '../../core/restore/full.ts';
 import { type VerifyResult, verifyAgainstManifest } from '../../core/verify/verify.ts';
 import { createDatabase, dropDatabase, pgUrl, uniqueName } from '../../fixtures/pg.ts';
 import { createSampleDatabase } from '../../fixtures/sample-database.ts';
-import { causeMessage, createHandler } from '../../lambdas/drill-report/handler.ts';
+import { createHandler } from '../../lambdas/drill-report/handler.ts';
+import { captureStdout, type StdoutCapture } from '../support/handler.ts';
 import { createTestBucket, useS3Env } from '../support/s3.ts';
 
 const source = uniqueName('dr_report_src');
@@ -26,8 +28,10 @@ let repo: Repository;
 let backup: BackupResult;
 let restore: RestoreResult;
 let verify: VerifyResult;
+let stdout: StdoutCapture;
 
 beforeAll(async () => {
+  stdout = captureStdout();
   useS3Env();
   bucket = await createTestBucket('dr-report');
   repo = openRepository(`s3://${bucket}/`);
@@ -44,14 +48,15 @@ beforeAll(async () => {
 });
 
 afterAll(async () => {
+  stdout.restore();
   await dropDatabase(source);
   await dropDatabase(scratch);
 });
 
-/** The handler with a recording SNS client and EMF sink. */
+/** The handler with a recording SNS client; the EMF documents are those it prints to stdout. */
 function harness() {
   const published: PublishCommand['input'][] = [];
-  const printed: string[] = [];
+  const mark = stdout.mark();
   const handler = createHandler({
     env: { [ReportEnv.repo]: `s3://${bucket}/`, [ReportEnv.topicArn]: TOPIC },
     sns: {
@@ -60,9 +65,9 @@ function harness() {
         return {};
       },
     } as never,
-    print: (line) => printed.push(line),
+    kms: { send: async () => ({}) } as never,
   });
-  return { handler, published, emf: () => printed.map((l) => JSON.parse(l)) };
+  return { handler, published, emf: () => stdout.emf(mark) };
 }
 
 const readJson = async (key: string) => JSON.parse(await text(await repo.get(key)));

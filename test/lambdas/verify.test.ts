@@ -18,7 +18,8 @@ import { openRepository } from '../../core/repository/index.ts';
 import type { VerifyResult } from '../../core/verify/verify.ts';
 import { startThrowawayCluster, type ThrowawayCluster } from '../../fixtures/cluster.ts';
 import { createDatabase, dropDatabase, PG_HOST, PG_PORT, PG_USER, pgUrl, uniqueName } from '../../fixtures/pg.ts';
-import { createVerifyHandler, fitPayload, handler, sslModeOf, type VerifyEvent } from '../../lambdas/verify/handler.ts';
+import { createHandler, fitPayload, handler, sslModeOf, type VerifyEvent } from '../../lambdas/verify/handler.ts';
+import { captureStdout, type StdoutCapture } from '../support/handler.ts';
 import { backupAndRestore, type HealthServer, type RestoredFixture, startHealthServer } from '../support/restored.ts';
 
 const run = promisify(execFile);
@@ -27,18 +28,17 @@ const SECRET_ARN = 'arn:aws:secretsmanager:eu-west-1:123456789012:secret:dr/stag
 let fx: RestoredFixture;
 let health: HealthServer;
 
-const logs: string[] = [];
+let stdout: StdoutCapture;
 
 beforeAll(async () => {
-  // The handler logs one summary line per invocation (CloudWatch); keep it out of the test output.
-  vi.spyOn(console, 'log').mockImplementation((line: string) => {
-    logs.push(line);
-  });
+  // The handler logs one summary line per invocation (CloudWatch); kept out of the test output and read back.
+  stdout = captureStdout();
   fx = await backupAndRestore('dr_verify_lambda');
   health = await startHealthServer();
 });
 
 afterAll(async () => {
+  stdout.restore();
   await health?.close();
   await fx?.cleanup();
 });
@@ -49,7 +49,7 @@ function localHandler(
   secret: object = { username: PG_USER, password: 'unused-with-trust', host: PG_HOST, port: PG_PORT },
 ) {
   const getSecret = vi.fn(async (_arn: string) => JSON.stringify(secret));
-  const invoke = createVerifyHandler({
+  const invoke = createHandler({
     getSecret,
     env: { [VerifyEnv.repo]: fx.repoUrl, [VerifyEnv.secretArn]: SECRET_ARN, ...env },
   });
@@ -77,7 +77,7 @@ describe('verify Lambda handler (mocked Secrets Manager GetSecretValue)', () => 
       target: `${PG_USER}@${PG_HOST}:${PG_PORT}/${fx.restored}`,
     });
     expect(JSON.stringify(result)).not.toContain('unused-with-trust');
-    expect(JSON.parse(logs.at(-1)!)).toMatchObject({
+    expect(stdout.json().at(-1)).toMatchObject({
       verify: 'PASS',
       backupId: fx.manifest.id,
       checks: result.totals.checks,
@@ -152,7 +152,7 @@ describe('verify Lambda handler (mocked Secrets Manager GetSecretValue)', () => 
   });
 
   it('fails clearly on missing environment, a bad secret, a missing scratch database or an unknown sslmode', async () => {
-    const noRepo = createVerifyHandler({ getSecret: async () => '{}', env: { [VerifyEnv.secretArn]: SECRET_ARN } });
+    const noRepo = createHandler({ getSecret: async () => '{}', env: { [VerifyEnv.secretArn]: SECRET_ARN } });
     await expect(noRepo(event(fx.restored))).rejects.toThrow(/environment variable DR_REPO is not set/);
     await expect(localHandler({}, { user: 'x' }).invoke(event(fx.restored))).rejects.toThrow(
       /secret .* lacks username/,
@@ -289,7 +289,7 @@ describe('verify Lambda TLS against a server that only accepts TLS (mocked Secre
   });
 
   const tlsHandler = (env: Record<string, string>) =>
-    createVerifyHandler({
+    createHandler({
       getSecret: async () =>
         JSON.stringify({ username: 'postgres', password, host: '127.0.0.1', port: cluster.port, engine: 'postgres' }),
       env: { [VerifyEnv.repo]: fx.repoUrl, [VerifyEnv.secretArn]: SECRET_ARN, ...env },

@@ -1,4 +1,4 @@
-/** A Lambda handler run as the Lambda runtime runs it: in a process of its own, its printed lines (EMF) captured. */
+/** Lambda handlers run as the Lambda runtime runs them, in a process of their own or in this one, their printed lines (JSON logs, EMF) captured. */
 import { join } from 'node:path';
 import { runNode } from './process.ts';
 import { s3Env } from './s3.ts';
@@ -39,5 +39,41 @@ process.stdout.write(${JSON.stringify(RESULT)} + JSON.stringify(await handler(${
     stdout: lines.filter((l) => !l.startsWith(RESULT)),
     stderr: run.stderr,
     result: result ? JSON.parse(result.slice(RESULT.length)) : undefined,
+  };
+}
+
+export interface StdoutCapture {
+  /** The position now, to read only what is printed after it. */
+  mark(): number;
+  /** The JSON documents printed (log lines and EMF documents) since `mark` (default: since the capture began). */
+  json(mark?: number): Record<string, any>[];
+  /** The EMF documents among them: CloudWatch's metrics. */
+  emf(mark?: number): Record<string, any>[];
+  restore(): void;
+}
+
+/**
+ * For handlers run in this process: what Powertools prints to stdout (JSON log lines, EMF
+ * documents) is kept instead of printed; other output passes through. Call in beforeAll, restore in afterAll.
+ */
+export function captureStdout(): StdoutCapture {
+  const lines: string[] = [];
+  const write = process.stdout.write;
+  process.stdout.write = function (this: NodeJS.WriteStream, chunk: unknown, ...rest: unknown[]): boolean {
+    const text = typeof chunk === 'string' ? chunk : Buffer.from(chunk as Uint8Array).toString('utf8');
+    if (!text.startsWith('{')) return (write as (...args: unknown[]) => boolean).call(this, chunk, ...rest);
+    lines.push(...text.split('\n').filter(Boolean));
+    const callback = rest.find((r) => typeof r === 'function') as (() => void) | undefined;
+    callback?.();
+    return true;
+  } as typeof process.stdout.write;
+  const json = (mark = 0) => lines.slice(mark).map((l) => JSON.parse(l) as Record<string, any>);
+  return {
+    mark: () => lines.length,
+    json,
+    emf: (mark) => json(mark).filter((d) => '_aws' in d),
+    restore: () => {
+      process.stdout.write = write;
+    },
   };
 }

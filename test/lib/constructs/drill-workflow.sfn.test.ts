@@ -22,11 +22,12 @@ import {
   withClient,
 } from '../../../fixtures/pg.ts';
 import { createSampleDatabase } from '../../../fixtures/sample-database.ts';
-import { createDrillCleanupHandler } from '../../../lambdas/drill-cleanup/handler.ts';
+import { createHandler as createDrillCleanupHandler } from '../../../lambdas/drill-cleanup/handler.ts';
 import { createHandler as createReportHandler } from '../../../lambdas/drill-report/handler.ts';
-import { createVerifyHandler } from '../../../lambdas/verify/handler.ts';
+import { createHandler as createVerifyHandler } from '../../../lambdas/verify/handler.ts';
 import { DrillWorkflow } from '../../../lib/constructs/workflows/drill-workflow.ts';
 import { runDr } from '../../support/cli.ts';
+import { captureStdout } from '../../support/handler.ts';
 import { createTestBucket, s3Client, s3Env, useS3Env } from '../../support/s3.ts';
 import { definitionOf } from './definition.ts';
 import { drillFixture } from './drill-fixture.ts';
@@ -71,7 +72,6 @@ async function runDrill(databases: string[], bucket: string, sabotage: Sabotage 
   const job = localJob(template, { env: { [JobEnv.repo]: repo } });
   const calls: DrillRun['calls'] = [];
   const published: DrillRun['published'] = [];
-  const emf: DrillRun['emf'] = [];
   const getSecret = async () => JSON.stringify({ username: PG_USER, password: '', host: PG_HOST, port: PG_PORT });
   const verify = createVerifyHandler({
     getSecret,
@@ -89,12 +89,13 @@ async function runDrill(databases: string[], bucket: string, sabotage: Sabotage 
         return {};
       },
     } as any,
-    print: (line) => emf.push(JSON.parse(line)),
+    kms: { send: async () => ({}) } as any,
   });
   const record = (state: string, fn: (input: any) => Promise<any>) => async (input: any) => {
     calls.push({ state, input });
     return fn(input);
   };
+  const stdout = captureStdout(); // the report Lambda's EMF documents
   const execution = machine.run(
     {},
     {
@@ -120,11 +121,13 @@ async function runDrill(databases: string[], bucket: string, sabotage: Sabotage 
     },
   );
   try {
-    return { output: await execution.result, job, calls, published, emf };
+    return { output: await execution.result, job, calls, published, emf: stdout.emf() };
   } catch (err) {
     const cause = (err as { cause?: { name: string; message: string } }).cause;
     if (!cause) throw err;
-    return { error: { name: cause.name, message: cause.message }, job, calls, published, emf };
+    return { error: { name: cause.name, message: cause.message }, job, calls, published, emf: stdout.emf() };
+  } finally {
+    stdout.restore();
   }
 }
 

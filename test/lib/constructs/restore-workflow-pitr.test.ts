@@ -18,7 +18,7 @@ const databasesEnv = {
 
 describe('restore workflow, mode pitr', () => {
   it('is refused before any task runs on a deployment without WAL archiving', async () => {
-    const validate = createHandler({ ...databasesEnv, [RestoreEnv.pointInTimeRecovery]: 'false' });
+    const validate = createHandler({ env: { ...databasesEnv, [RestoreEnv.pointInTimeRecovery]: 'false' } });
     await expect(
       validate({
         request: {
@@ -42,7 +42,7 @@ describe('restore workflow, mode pitr', () => {
   });
 
   it('the validate step yields DR_ARGS with --at (and tables/range), never --backup, --pitr or --stanza', async () => {
-    const validate = createHandler({ ...databasesEnv, [RestoreEnv.pointInTimeRecovery]: 'true' });
+    const validate = createHandler({ env: { ...databasesEnv, [RestoreEnv.pointInTimeRecovery]: 'true' } });
     const result = await validate({
       request: {
         database: 'crypto_stock',

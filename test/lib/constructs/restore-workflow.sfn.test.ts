@@ -95,10 +95,10 @@ function localWorkflow(source: string, bucket: string, server: Server = MACHINE_
     sslMode: 'disable',
   });
   const machine = new StateMachine(definitionOf(template) as any);
-  const validate = createValidateHandler(lambdaEnv(template, 'validates a restore request'));
+  const validate = createValidateHandler({ env: lambdaEnv(template, 'validates a restore request') });
   // The vault's name is a deploy-time token: point the repository at the test bucket.
   const repoEnv = { ...lambdaEnv(template, 'reads the result'), [JobEnv.repo]: `s3://${bucket}/` };
-  const result = createResultHandler(repoEnv);
+  const result = createResultHandler({ env: repoEnv });
 
   return async (input: unknown): Promise<Execution> => {
     const name = `test-${randomBytes(6).toString('hex')}`;
