@@ -9,19 +9,12 @@ import { DrillAgeEnv, Metrics } from '../../core/contract.ts';
 import { type DrillAge, drillAges } from '../../core/drill/age.ts';
 import { openRepository } from '../../core/repository/index.ts';
 import { newestVerifiedBackup } from '../../core/repository/verified-hold.ts';
-import { readEnv, repositoryUrl } from '../shared/env.ts';
+import { json, readEnv, repositoryUrl } from '../shared/env.ts';
 import { type Observability, observability, publishMetrics, startInvocation } from '../shared/observability.ts';
 
 const EnvSchema = z.object({
   [DrillAgeEnv.repo]: repositoryUrl('repository URL'),
-  [DrillAgeEnv.databases]: z.string().transform((s, ctx) => {
-    try {
-      return z.array(z.string().min(1)).min(1).parse(JSON.parse(s));
-    } catch {
-      ctx.addIssue({ code: 'custom', message: 'a JSON array of database names' });
-      return z.NEVER;
-    }
-  }),
+  [DrillAgeEnv.databases]: json(z.array(z.string().min(1)).min(1), 'a JSON array of database names'),
 });
 
 /** An EventBridge scheduled event, or `{}` for a manual `aws lambda invoke`. */

@@ -16,6 +16,23 @@ export const optional = z
 /** A repository URL: s3:// or file://. */
 export const repositoryUrl = (what: string) => z.string().regex(/^(s3|file):\/\//, `an s3:// or file:// ${what}`);
 
+/** A variable holding JSON that `schema` accepts; `what` says what it must be. */
+export const json = <T extends z.ZodType>(schema: T, what: string) =>
+  z.string().transform((text, ctx): z.output<T> => {
+    let value: unknown;
+    try {
+      value = JSON.parse(text);
+    } catch {
+      ctx.addIssue({ code: 'custom', message: `${what} (not JSON)` });
+      return z.NEVER;
+    }
+    const parsed = schema.safeParse(value);
+    if (parsed.success) return parsed.data;
+    const issue = parsed.error.issues[0]!;
+    ctx.addIssue({ code: 'custom', message: `${what} (${[...issue.path, ''].join('.')} ${issue.message})` });
+    return z.NEVER;
+  });
+
 /** `schema` applied to `env`; throws a DrError naming the first variable unset or invalid. */
 export function readEnv<T extends z.ZodObject>(schema: T, env: NodeJS.ProcessEnv = process.env): z.output<T> {
   const parsed = schema.safeParse(env);

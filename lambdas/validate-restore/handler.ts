@@ -11,7 +11,7 @@
 import { z } from 'zod';
 import { RestoreEnv } from '../../core/contract.ts';
 import { parseRestoreRequest, type RestoreRequest, restoreJobRequest } from '../../core/restore/request.ts';
-import { readEnv } from '../shared/env.ts';
+import { json, readEnv } from '../shared/env.ts';
 import { type Observability, observability, startInvocation } from '../shared/observability.ts';
 
 const EventSchema = z.object({ request: z.unknown() });
@@ -43,23 +43,7 @@ export interface ValidatedRestore {
 }
 
 const EnvSchema = z.object({
-  [RestoreEnv.databases]: z.string().transform((s, ctx) => {
-    const parsed = DatabasesSchema.safeParse(
-      (() => {
-        try {
-          return JSON.parse(s);
-        } catch {
-          return undefined;
-        }
-      })(),
-    );
-    if (parsed.success) return parsed.data;
-    ctx.addIssue({
-      code: 'custom',
-      message: `a JSON array of {name, host, port, secretEnv} (${parsed.error.issues[0]!.message})`,
-    });
-    return z.NEVER;
-  }),
+  [RestoreEnv.databases]: json(DatabasesSchema, 'a JSON array of {name, host, port, secretEnv}'),
   [RestoreEnv.pointInTimeRecovery]: z
     .string()
     .optional()

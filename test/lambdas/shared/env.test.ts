@@ -2,7 +2,7 @@
 
 import { describe, expect, it } from 'vitest';
 import { z } from 'zod';
-import { optional, readEnv, repositoryUrl, required } from '../../../lambdas/shared/env.ts';
+import { json, optional, readEnv, repositoryUrl, required } from '../../../lambdas/shared/env.ts';
 
 const schema = z.object({ DR_REPO: repositoryUrl('repository URL'), DR_TOPIC: required, DR_CA: optional });
 
@@ -30,5 +30,16 @@ describe('readEnv', () => {
       error = err;
     }
     expect(error).toMatchObject({ name: 'DrError', hint: 'the CDK construct sets it; redeploy the stack' });
+  });
+
+  it('parses a JSON variable through its schema, saying what it must be', () => {
+    const names = z.object({ DR_DATABASES: json(z.array(z.string().min(1)).min(1), 'a JSON array of database names') });
+    expect(readEnv(names, { DR_DATABASES: '["a","b"]' })).toEqual({ DR_DATABASES: ['a', 'b'] });
+    expect(() => readEnv(names, { DR_DATABASES: 'a' })).toThrow(
+      'environment variable DR_DATABASES is invalid: a JSON array of database names (not JSON)',
+    );
+    expect(() => readEnv(names, { DR_DATABASES: '["a",""]' })).toThrow(
+      /DR_DATABASES is invalid: a JSON array of database names \(1\. Too small/,
+    );
   });
 });
