@@ -1,8 +1,8 @@
 /**
- * What a drill's report is built from (DrillFacts, core/drill/report/model.ts), assembled the same way
- * for the local drill (core/drill/run.ts) and the AWS drill (lambdas/drill-report, from what the
- * state machine's steps returned): the backup as its manifest describes it, the restore's
- * recorded result, step failures as one-line reasons, and task timings where a result has none.
+ * What a drill's report is built from (DrillFacts, core/drill/report/model.ts). The backup's facts
+ * come from its manifest the same way in the local drill (core/drill/run.ts) and the AWS drill;
+ * gatherFacts assembles the AWS drill's from what the state machine's steps returned (the restore
+ * job's recorded result, Catch causes as one-line reasons, task timings where a result has none).
  */
 import { z } from 'zod';
 import type { Manifest } from '../backup/manifest.ts';

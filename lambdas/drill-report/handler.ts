@@ -3,9 +3,9 @@
  * report (core/drill/report/) from what the steps got through, writes it to the vault as
  * `reports/drills/<yyyy-mm-dd>/<db>.{html,md,json}`, publishes the summary to SNS and emits the
  * metrics RestoreSeconds, DrillPassed and BackupAgeHours (dimension Database) as one CloudWatch
- * Embedded Metric Format document. The report's facts are gathered by core/drill/facts.ts, as
- * the local drill's. It throws only for a bad event or when the report cannot be written; a
- * failed drill is a report saying FAIL.
+ * Embedded Metric Format document. The report's facts are gathered by core/drill/facts.ts (the
+ * backup's facts the same way as the local drill's). It throws only for a bad event or when the
+ * report cannot be written; a failed drill is a report saying FAIL.
  *
  * Event (validated; see DrillReportEventSchema):
  *   { database, backupId?, startedAt?, rtoSeconds?, healthUrls?,
