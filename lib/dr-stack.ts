@@ -1,13 +1,4 @@
-import {
-  Annotations,
-  Duration as CdkDuration,
-  CfnOutput,
-  CfnRule,
-  Duration,
-  Fn,
-  Stack,
-  type StackProps,
-} from 'aws-cdk-lib';
+import { Annotations, CfnOutput, CfnRule, Duration, Fn, Stack, type StackProps } from 'aws-cdk-lib';
 import * as cloudwatch from 'aws-cdk-lib/aws-cloudwatch';
 import * as actions from 'aws-cdk-lib/aws-cloudwatch-actions';
 import * as ec2 from 'aws-cdk-lib/aws-ec2';
@@ -20,7 +11,7 @@ import type { Construct } from 'constructs';
 import type { DrConfig } from './config.ts';
 import type { DatabaseTarget } from './constructs/database-target.ts';
 import { DrillFunctions, LAMBDA_RUNTIME_CA_BUNDLE } from './constructs/drill-functions.ts';
-import { BackupJob } from './constructs/job.ts';
+import { DrJob } from './constructs/job.ts';
 import { BackupMonitoring, DrDashboard, DrillMonitoring, executionStoppedAlarms } from './constructs/monitoring.ts';
 import { PitrRepository } from './constructs/pitr-repository.ts';
 import { defaultBreakGlassRoleArn, TamperAlarm } from './constructs/protection.ts';
@@ -46,7 +37,7 @@ export interface DrStackProps extends StackProps {
 /** The DR system: vault, backup job, nightly workflow, schedule and alarms. */
 export class DrStack extends Stack {
   public readonly vault: BackupVault;
-  public readonly job: BackupJob;
+  public readonly job: DrJob;
   public readonly backupWorkflow: BackupWorkflow;
   public readonly schedule: BackupSchedule;
   public readonly monitoring: BackupMonitoring;
@@ -100,7 +91,8 @@ export class DrStack extends Stack {
       port: scratch.port,
       secret: importSecret(this, 'DrillScratchSecret', scratch.secret),
     };
-    this.job = new BackupJob(this, 'BackupJob', {
+    // 'BackupJob': the id its resources' logical IDs were named by before it also ran restores.
+    this.job = new DrJob(this, 'BackupJob', {
       vault: this.vault,
       databases,
       vpc: config.vpcId ? ec2.Vpc.fromLookup(this, 'Vpc', { vpcId: config.vpcId }) : undefined,
@@ -114,7 +106,7 @@ export class DrStack extends Stack {
             mutable: true,
           })
         : undefined,
-      rotateSecretsAfter: config.secretRotationDays ? CdkDuration.days(config.secretRotationDays) : undefined,
+      rotateSecretsAfter: config.secretRotationDays ? Duration.days(config.secretRotationDays) : undefined,
       postgresMajorVersion: config.postgresMajorVersion,
       timescaleVersion: config.timescaleVersion,
       rdsCaBundleSha256: config.rdsCaBundleSha256,
@@ -125,7 +117,7 @@ export class DrStack extends Stack {
       image: props.jobImage,
     });
     this.backupWorkflow = new BackupWorkflow(this, 'BackupWorkflow', {
-      ...this.job.backupTask(),
+      task: this.job.backup,
       databases,
       maxConcurrency: config.backupConcurrency,
     });
@@ -202,7 +194,7 @@ export class DrStack extends Stack {
     // a slow restore to finish, short enough that a stuck one alarms while the RTO still matters.
     const restoreTaskTimeout = Duration.seconds(2 * config.rtoSeconds);
     this.restoreWorkflow = new RestoreWorkflow(this, 'RestoreWorkflow', {
-      ...this.job.restoreTask(),
+      task: this.job.restore,
       databases,
       vault: this.vault,
       alarmTopic: this.monitoring.topic,
@@ -230,7 +222,7 @@ export class DrStack extends Stack {
     // With databaseSecurityGroupId, the verify and cleanup Lambdas need ingress like the job (staging defaults to the database server).
     this.job.allowDatabaseAccess(this.drillFunctions.securityGroup, 'crypto-stock-dr drill Lambdas');
     this.drillWorkflow = new DrillWorkflow(this, 'DrillWorkflow', {
-      ...this.job.drillTask(),
+      task: this.job.drill,
       vault: this.vault,
       databases: drilled,
       scratchServer,

@@ -46,7 +46,7 @@ export interface DrillFunctionsProps {
    */
   readonly secretKey?: kms.IKey;
   /**
-   * Where the verify and cleanup Lambdas' HTTPS to AWS APIs may go (BackupJob.awsApiPeers: the
+   * Where the verify and cleanup Lambdas' HTTPS to AWS APIs may go (DrJob.awsApiPeers: the
    * interface endpoints' security group and the S3 prefix list in a created VPC).
    * @default - [ec2.Peer.anyIpv4()]
    */

@@ -16,7 +16,7 @@ import { nagResourceName } from '../nag.ts';
 import { type DatabaseTarget, validateDatabaseTargets } from './database-target.ts';
 import type { PitrRepository } from './pitr-repository.ts';
 import type { BackupVault } from './vault.ts';
-import type { JobTaskProps } from './workflows/job-task.ts';
+import type { JobTask } from './workflows/job-task.ts';
 
 /** Repository root: the Docker build context of the job image. */
 const REPO_ROOT = fileURLToPath(new URL('../..', import.meta.url));
@@ -45,7 +45,7 @@ export const JOB_IMAGE_EXCLUDES: readonly string[] = [
   '**/*.log',
 ];
 
-export interface BackupJobProps {
+export interface DrJobProps {
   /**
    * Where backups are written. The backup task role may write and read `backups/`; the restore
    * task role may read `backups/` and write only its result records under `results/restores/`.
@@ -139,7 +139,7 @@ export interface BackupJobProps {
    */
   readonly rdsCaBundleSha256?: string;
   /**
-   * The drill's staging server: with it, a third task definition (`drillTaskDefinition`) runs
+   * The drill's staging server: with it, a third task part (`drill`) runs
    * drills, and its roles can read only this server's secret, never a production one.
    * @default - no drill task definition
    */
@@ -189,31 +189,76 @@ interface JobTaskOptions {
   readonly secrets?: Record<string, secretsmanager.ISecret>;
 }
 
+/** What one of the job's task definitions is made of, as DrJob builds it. */
+interface DrJobTaskParts {
+  readonly cluster: ecs.ICluster;
+  readonly taskDefinition: ecs.FargateTaskDefinition;
+  readonly container: ecs.ContainerDefinition;
+  readonly securityGroup: ec2.SecurityGroup;
+  readonly subnets: ec2.SubnetSelection;
+}
+
 /**
- * The `dr` job: Fargate tasks running the CLI (job/entry.ts) in private subnets, one Secrets
- * Manager secret per database. Two task definitions of the same image and container
- * (JOB_CONTAINER_NAME), each with its own least-privilege task role:
- *
- * - `taskDefinition` (backups): put and read `backups/`, Object Lock GOVERNANCE on what it writes;
- * - `restoreTaskDefinition` (restores and drills): read `backups/` and the PITR repository, write
- *   only its result records under `results/restores/`. A restore cannot alter a backup.
+ * One task part of the job (`DrJob.backup`, `.restore`, `.drill`): a task definition of the job
+ * image, its container (JOB_CONTAINER_NAME), its least-privilege task role and its security group.
+ * Workflows run it (JobTask); secrets and egress are added through it, never by reaching into the
+ * container or the security group.
  */
-export class BackupJob extends Construct {
-  public readonly vpc: ec2.IVpc;
-  public readonly cluster: ecs.Cluster;
-  /** The backup task definition (`dr backup`); its role may write backups. */
+export class DrJobTask implements JobTask {
+  public readonly cluster: ecs.ICluster;
   public readonly taskDefinition: ecs.FargateTaskDefinition;
   public readonly container: ecs.ContainerDefinition;
-  /** The restore task definition (`dr restore`); its role may only read backups. */
-  public readonly restoreTaskDefinition: ecs.FargateTaskDefinition;
-  public readonly restoreContainer: ecs.ContainerDefinition;
-  /** The drill task definition (with props.scratchServer): the restore role's rights, and only the scratch server's secret. */
-  public readonly drillTaskDefinition?: ecs.FargateTaskDefinition;
-  public readonly drillContainer?: ecs.ContainerDefinition;
-  /** Backups and restores: HTTPS to AWS APIs, and the database ports (to databaseSecurityGroup when given). */
+  /** The task's security group (backup and restore share one: the same egress). */
   public readonly securityGroup: ec2.SecurityGroup;
-  /** Drills (with props.scratchServer): HTTPS to AWS APIs and the staging server's port, never the database security group. */
-  public readonly drillSecurityGroup?: ec2.SecurityGroup;
+  public readonly securityGroups: readonly ec2.ISecurityGroup[];
+  public readonly subnets: ec2.SubnetSelection;
+
+  constructor(parts: DrJobTaskParts) {
+    this.cluster = parts.cluster;
+    this.taskDefinition = parts.taskDefinition;
+    this.container = parts.container;
+    this.securityGroup = parts.securityGroup;
+    this.securityGroups = [parts.securityGroup];
+    this.subnets = parts.subnets;
+  }
+
+  /** The task role: what the running task may do in AWS. */
+  public get role(): iam.IRole {
+    return this.taskDefinition.taskRole;
+  }
+
+  public addSecret(name: string, secret: secretsmanager.ISecret): void {
+    this.container.addSecret(name, ecs.Secret.fromSecretsManager(secret));
+  }
+
+  /** TCP egress of the task's security group to `peer` on `port`. */
+  public allowEgressTo(peer: ec2.IPeer, port: number, description: string): void {
+    this.securityGroup.addEgressRule(peer, ec2.Port.tcp(port), description);
+  }
+}
+
+/**
+ * The `dr` job: Fargate tasks running the CLI (job/entry.ts) in private subnets, one Secrets
+ * Manager secret per database. Task parts of the same image and container (JOB_CONTAINER_NAME),
+ * each with its own least-privilege task role:
+ *
+ * - `backup` (`dr backup`): put and read `backups/`, Object Lock GOVERNANCE on what it writes;
+ * - `restore` (`dr restore`): read `backups/` and the PITR repository, write only its result
+ *   records under `results/restores/`. A restore cannot alter a backup;
+ * - `drill` (with props.scratchServer): the restore role's rights, only the staging server's
+ *   secret and egress, never a production one.
+ */
+export class DrJob extends Construct {
+  /** Job env var holding the staging server's secret in drills (the job reads the variable DR_DB_SECRET_ENV names). */
+  public static readonly SCRATCH_SECRET_ENV = 'DR_SCRATCH_SECRET';
+
+  public readonly vpc: ec2.IVpc;
+  public readonly cluster: ecs.Cluster;
+  /** Backups (`dr backup`): its role may write backups. HTTPS to AWS APIs and the database ports. */
+  public readonly backup: DrJobTask;
+  /** Restores (`dr restore`): its role may only read backups. The backup part's security group. */
+  public readonly restore: DrJobTask;
+  private readonly drillPart?: DrJobTask;
   /** The interface endpoints' security group (created VPC with interface endpoints only). */
   public endpointSecurityGroup?: ec2.SecurityGroup;
   /** The S3 gateway endpoint of a created VPC; its policy admits only the buckets the job uses and the ECR layer bucket. */
@@ -233,32 +278,30 @@ export class BackupJob extends Construct {
   private readonly awsApiRules: readonly (readonly [ec2.IPeer, string])[];
   private readonly databasePorts: readonly number[];
 
-  constructor(scope: Construct, id: string, props: BackupJobProps) {
+  constructor(scope: Construct, id: string, props: DrJobProps) {
     super(scope, id);
-    validateDatabaseTargets(`BackupJob ${this.node.path}`, props.databases);
+    validateDatabaseTargets(`DrJob ${this.node.path}`, props.databases);
     const dumpJobs = props.dumpJobs ?? 1;
     if (!Number.isInteger(dumpJobs) || dumpJobs < 1) {
-      throw new Error(
-        `BackupJob ${this.node.path}: dumpJobs is ${dumpJobs}; use an integer >= 1 (parallel pg_dump jobs)`,
-      );
+      throw new Error(`DrJob ${this.node.path}: dumpJobs is ${dumpJobs}; use an integer >= 1 (parallel pg_dump jobs)`);
     }
     const postgresMajorVersion = props.postgresMajorVersion ?? 15;
     const timescaleVersion = props.timescaleVersion ?? '2.28.3';
     if (!/^\d+\.\d+\.\d+$/.test(timescaleVersion)) {
       throw new Error(
-        `BackupJob ${this.node.path}: timescaleVersion is "${timescaleVersion}"; use a TimescaleDB release such as 2.28.3 (SELECT extversion FROM pg_extension WHERE extname = 'timescaledb' on production)`,
+        `DrJob ${this.node.path}: timescaleVersion is "${timescaleVersion}"; use a TimescaleDB release such as 2.28.3 (SELECT extversion FROM pg_extension WHERE extname = 'timescaledb' on production)`,
       );
     }
     if (!Number.isInteger(postgresMajorVersion) || postgresMajorVersion < 12) {
       throw new Error(
-        `BackupJob ${this.node.path}: postgresMajorVersion is ${postgresMajorVersion}; use a supported major version such as 15 (>= the server's)`,
+        `DrJob ${this.node.path}: postgresMajorVersion is ${postgresMajorVersion}; use a supported major version such as 15 (>= the server's)`,
       );
     }
 
     const storage = props.ephemeralStorageGiB;
     if (storage !== undefined && (!Number.isInteger(storage) || storage < 21 || storage > 200)) {
       throw new Error(
-        `BackupJob ${this.node.path}: ephemeralStorageGiB is ${storage}; use a whole number from 21 to 200 (Fargate's range), or leave it out for the default 20 GiB`,
+        `DrJob ${this.node.path}: ephemeralStorageGiB is ${storage}; use a whole number from 21 to 200 (Fargate's range), or leave it out for the default 20 GiB`,
       );
     }
 
@@ -287,15 +330,15 @@ export class BackupJob extends Construct {
     });
 
     // Egress only where the job talks: AWS APIs over HTTPS (S3, Secrets Manager, ECR, logs) and the databases.
-    this.securityGroup = new ec2.SecurityGroup(this, 'SecurityGroup', {
+    const securityGroup = new ec2.SecurityGroup(this, 'SecurityGroup', {
       vpc: this.vpc,
       description: 'crypto-stock-dr backup job: HTTPS to AWS APIs and the database ports',
       allowAllOutbound: false,
     });
-    this.allowAwsApis(this.securityGroup);
+    this.allowAwsApis(securityGroup);
     for (const port of this.databasePorts) {
       // To the databases' security group when there is one; without it the database addresses are not known here.
-      this.securityGroup.addEgressRule(
+      securityGroup.addEgressRule(
         props.databaseSecurityGroup ?? ec2.Peer.anyIpv4(),
         ec2.Port.tcp(port),
         `PostgreSQL on ${port}`,
@@ -328,7 +371,7 @@ export class BackupJob extends Construct {
       );
     } else if (props.rdsCaBundleSha256 && !/^[0-9a-f]{64}$/.test(props.rdsCaBundleSha256)) {
       throw new Error(
-        `BackupJob ${this.node.path}: rdsCaBundleSha256 "${props.rdsCaBundleSha256}" is not a SHA-256 in 64 lowercase hex digits`,
+        `DrJob ${this.node.path}: rdsCaBundleSha256 "${props.rdsCaBundleSha256}" is not a SHA-256 in 64 lowercase hex digits`,
       );
     }
     // Both task definitions share the image, size, disk, log group and database secrets.
@@ -339,8 +382,7 @@ export class BackupJob extends Construct {
       environment: { [JobEnv.objectLock]: 'tiered' },
       settings: 'repository URL, KMS key ARN, sslmode, pg_dump jobs, Object Lock mode',
     });
-    this.taskDefinition = backup.taskDefinition;
-    this.container = backup.container;
+    this.backup = new DrJobTask({ cluster: this.cluster, securityGroup, subnets: this.subnets, ...backup });
     const restore = this.addJobTask('RestoreTaskDefinition', props, image, dumpJobs, {
       streamPrefix: 'restore',
       // PITR repository and stanza only here: from the task definition, never from a state machine input.
@@ -349,13 +391,12 @@ export class BackupJob extends Construct {
         : {},
       settings: 'repository URL, KMS key ARN, sslmode, pg_restore jobs, PITR repository URL and stanza',
     });
-    this.restoreTaskDefinition = restore.taskDefinition;
-    this.restoreContainer = restore.container;
+    this.restore = new DrJobTask({ cluster: this.cluster, securityGroup, subnets: this.subnets, ...restore });
 
-    props.vault.grantBackupWrite(this.taskDefinition.taskRole);
-    props.vault.grantRead(this.restoreTaskDefinition.taskRole);
-    props.pitr?.repository.grantRead(this.restoreTaskDefinition.taskRole);
-    this.grantRestoreResults(props.vault, this.restoreTaskDefinition.taskRole);
+    props.vault.grantBackupWrite(this.backup.role);
+    props.vault.grantRead(this.restore.role);
+    props.pitr?.repository.grantRead(this.restore.role);
+    this.grantRestoreResults(props.vault, this.restore.role);
 
     if (props.scratchServer) {
       // Drills restore only into the staging server: no production secret is injected, so neither
@@ -364,68 +405,48 @@ export class BackupJob extends Construct {
         streamPrefix: 'drill',
         environment: {},
         settings: 'repository URL, KMS key ARN, sslmode, pg_restore jobs',
-        // Only the scratch secret, which the drill workflow adds (DrillWorkflow.SCRATCH_SECRET_ENV).
+        // Only the scratch secret, which the drill workflow adds (DrJob.SCRATCH_SECRET_ENV).
         secrets: {},
       });
-      this.drillTaskDefinition = drill.taskDefinition;
       const scratchPort = props.scratchServer.port ?? 5432;
-      this.drillSecurityGroup = new ec2.SecurityGroup(this, 'DrillSecurityGroup', {
+      const drillSecurityGroup = new ec2.SecurityGroup(this, 'DrillSecurityGroup', {
         vpc: this.vpc,
         description: 'crypto-stock-dr drill task: HTTPS to AWS APIs and the staging server only',
         allowAllOutbound: false,
       });
-      this.allowAwsApis(this.drillSecurityGroup);
+      this.allowAwsApis(drillSecurityGroup);
+      this.drillPart = new DrJobTask({
+        cluster: this.cluster,
+        securityGroup: drillSecurityGroup,
+        subnets: this.subnets,
+        ...drill,
+      });
       // The staging server's address is not known as a security group: its port, anywhere.
-      this.drillSecurityGroup.addEgressRule(
+      this.drillPart.allowEgressTo(
         ec2.Peer.anyIpv4(),
-        ec2.Port.tcp(scratchPort),
+        scratchPort,
         `PostgreSQL staging server (drills) on ${scratchPort}`,
       );
-      this.drillContainer = drill.container;
-      props.vault.grantRead(drill.taskDefinition.taskRole);
-      this.grantRestoreResults(props.vault, drill.taskDefinition.taskRole);
+      props.vault.grantRead(this.drillPart.role);
+      this.grantRestoreResults(props.vault, this.drillPart.role);
     }
 
-    this.allowDatabaseAccess(this.securityGroup, 'crypto-stock-dr backup job');
+    this.allowDatabaseAccess(securityGroup, 'crypto-stock-dr backup job');
     if (props.rotateSecretsAfter) this.rotateSecrets(props.databases, props.rotateSecretsAfter);
   }
 
-  /** Where and how the backup workflow runs `dr backup`: the backup task definition and its container. */
-  public backupTask(): JobTaskProps {
-    return {
-      cluster: this.cluster,
-      taskDefinition: this.taskDefinition,
-      container: this.container,
-      securityGroups: [this.securityGroup],
-      subnets: this.subnets,
-    };
-  }
-
-  /** Where and how the restore workflow runs `dr restore`: the restore task definition and its container. */
-  public restoreTask(): JobTaskProps {
-    return {
-      cluster: this.cluster,
-      taskDefinition: this.restoreTaskDefinition,
-      container: this.restoreContainer,
-      securityGroups: [this.securityGroup],
-      subnets: this.subnets,
-    };
-  }
-
-  /** Where the drill workflow runs `dr restore` into the staging server: the drill task definition (needs props.scratchServer). */
-  public drillTask(): JobTaskProps {
-    if (!this.drillTaskDefinition || !this.drillContainer) {
+  /**
+   * Drills (`dr restore` into the staging server): the restore role's rights, only the staging
+   * server's secret, HTTPS to AWS APIs and the staging server's port, never the database security group.
+   * Throws without props.scratchServer.
+   */
+  public get drill(): DrJobTask {
+    if (!this.drillPart) {
       throw new Error(
-        `BackupJob ${this.node.path}: no drill task definition; pass scratchServer to BackupJob so drills never run with production secrets`,
+        `DrJob ${this.node.path}: no drill task definition; pass scratchServer to DrJob so drills never run with production secrets`,
       );
     }
-    return {
-      cluster: this.cluster,
-      taskDefinition: this.drillTaskDefinition,
-      container: this.drillContainer,
-      securityGroups: [this.drillSecurityGroup!],
-      subnets: this.subnets,
-    };
+    return this.drillPart;
   }
 
   /** HTTPS egress of `securityGroup` to AWS APIs only: awsApiPeers (the endpoints and S3, in a created VPC). */
@@ -468,7 +489,7 @@ export class BackupJob extends Construct {
    * The S3 gateway endpoint admits only what the job and the Lambdas in the VPC read and write:
    * the vault, the PITR repository, and the ECR layer bucket Fargate pulls the image from.
    */
-  private restrictS3Endpoint(endpoint: ec2.GatewayVpcEndpoint, props: BackupJobProps): void {
+  private restrictS3Endpoint(endpoint: ec2.GatewayVpcEndpoint, props: DrJobProps): void {
     const buckets = [props.vault.bucket, ...(props.pitr ? [props.pitr.repository.bucket] : [])];
     endpoint.addToPolicy(
       new iam.PolicyStatement({
@@ -502,7 +523,7 @@ export class BackupJob extends Construct {
   /** One Fargate task definition of the job image with its container, logs and database secrets. */
   private addJobTask(
     id: string,
-    props: BackupJobProps,
+    props: DrJobProps,
     image: ecs.ContainerImage,
     dumpJobs: number,
     options: JobTaskOptions,

@@ -285,13 +285,13 @@ describe('drill Lambdas', () => {
         template.toJSON().Resources[stack.resolve(t.taskDefinitionArn).Ref].Properties.ContainerDefinitions[0]
           .Secrets as any[]
       ).map((s) => s.Name);
-    expect(secretsOf(stack.job.drillTaskDefinition!)).toEqual([DrillWorkflow.SCRATCH_SECRET_ENV]);
-    expect(secretsOf(stack.job.restoreTaskDefinition)).not.toContain(DrillWorkflow.SCRATCH_SECRET_ENV);
-    expect(secretsOf(stack.job.taskDefinition)).not.toContain(DrillWorkflow.SCRATCH_SECRET_ENV);
+    expect(secretsOf(stack.job.drill.taskDefinition)).toEqual([DrillWorkflow.SCRATCH_SECRET_ENV]);
+    expect(secretsOf(stack.job.restore.taskDefinition)).not.toContain(DrillWorkflow.SCRATCH_SECRET_ENV);
+    expect(secretsOf(stack.job.backup.taskDefinition)).not.toContain(DrillWorkflow.SCRATCH_SECRET_ENV);
     // Its execution role (which injects secrets) reads the scratch secret and no database secret.
     const policies = Object.values(
       template.findResources('AWS::IAM::Policy', {
-        Properties: { Roles: [stack.resolve((stack.job.drillTaskDefinition!.executionRole as iam.Role).roleName)] },
+        Properties: { Roles: [stack.resolve((stack.job.drill.taskDefinition.executionRole as iam.Role).roleName)] },
       }),
     ) as any[];
     const secretReads = policies

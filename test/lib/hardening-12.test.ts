@@ -12,7 +12,7 @@ import * as ecs from 'aws-cdk-lib/aws-ecs';
 import * as secretsmanager from 'aws-cdk-lib/aws-secretsmanager';
 import * as cxapi from 'aws-cdk-lib/cx-api';
 import { describe, expect, it } from 'vitest';
-import { BackupJob } from '../../lib/constructs/job.ts';
+import { DrJob } from '../../lib/constructs/job.ts';
 import { BackupVault } from '../../lib/constructs/vault.ts';
 import { DrStack } from '../../lib/dr-stack.ts';
 import { addOffsiteStack } from '../../lib/offsite-stack.ts';
@@ -203,7 +203,7 @@ describe('issue 12 §5: egress only to the endpoints, the S3 prefix list and the
   it('with a database security group, database egress goes only to it; the drill task never reaches it', () => {
     const s = new Stack(newApp(), 'WithDbSg');
     const databaseSecurityGroup = ec2.SecurityGroup.fromSecurityGroupId(s, 'DbSg', 'sg-0123abcd', { mutable: true });
-    new BackupJob(s, 'Job', {
+    new DrJob(s, 'Job', {
       vault: new BackupVault(s, 'Vault'),
       image: ecs.ContainerImage.fromRegistry('example/dr'),
       databases: [
@@ -229,7 +229,7 @@ describe('issue 12 §5: egress only to the endpoints, the S3 prefix list and the
 
   it("the secret rotation functions share a security group with the job's egress: HTTPS to the endpoints and S3, the database group", () => {
     const s = new Stack(newApp(), 'Rotation');
-    new BackupJob(s, 'Job', {
+    new DrJob(s, 'Job', {
       vault: new BackupVault(s, 'Vault'),
       image: ecs.ContainerImage.fromRegistry('example/dr'),
       databases: [

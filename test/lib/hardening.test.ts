@@ -14,7 +14,7 @@ import { describe, expect, it } from 'vitest';
 import { JobEnv, RDS_CA_BUNDLE_PATH, VerifyEnv } from '../../core/contract.ts';
 import { jobResultsPrefix } from '../../core/job-result.ts';
 import { DrillFunctions, LAMBDA_RUNTIME_CA_BUNDLE } from '../../lib/constructs/drill-functions.ts';
-import { BackupJob } from '../../lib/constructs/job.ts';
+import { DrJob } from '../../lib/constructs/job.ts';
 import { BackupVault } from '../../lib/constructs/vault.ts';
 import { DrStack } from '../../lib/dr-stack.ts';
 import { addOffsiteStack } from '../../lib/offsite-stack.ts';
@@ -137,7 +137,7 @@ function buildAll(raw: Record<string, unknown> = {}) {
 /** The container environment of one of the job's task definitions (by default the backup one). */
 function jobEnvironment(
   stack: DrStack,
-  taskDefinition: ecs.TaskDefinition = stack.job.taskDefinition,
+  taskDefinition: ecs.TaskDefinition = stack.job.backup.taskDefinition,
 ): Record<string, string> {
   const resource = Template.fromStack(stack).toJSON().Resources[stack.resolve(taskDefinition.taskDefinitionArn).Ref];
   const container = resource.Properties.ContainerDefinitions[0];
@@ -207,7 +207,7 @@ describe('backup task least privilege and Object Lock', () => {
 
   it('writes with Object Lock tiered (DR_OBJECT_LOCK: GOVERNANCE daily, COMPLIANCE weekly and monthly) into the Object Lock vault; restores write no backups, so they have none', () => {
     expect(jobEnvironment(primary)[JobEnv.objectLock]).toBe('tiered');
-    expect(jobEnvironment(primary, primary.job.restoreTaskDefinition)[JobEnv.objectLock]).toBeUndefined();
+    expect(jobEnvironment(primary, primary.job.restore.taskDefinition)[JobEnv.objectLock]).toBeUndefined();
   });
 
   it('may put, tag, lock and read objects under backups/ only, and list with a backups/ prefix condition', () => {
@@ -238,8 +238,8 @@ describe('restore task least privilege', () => {
   const vaultBucketIds = Object.keys(
     template.findResources('AWS::S3::Bucket', { Properties: { ObjectLockEnabled: true } }),
   );
-  const restoreRole = roleStatements(primary, template, primary.job.restoreTaskDefinition.taskRole);
-  const backupRole = roleStatements(primary, template, primary.job.taskDefinition.taskRole);
+  const restoreRole = roleStatements(primary, template, primary.job.restore.taskDefinition.taskRole);
+  const backupRole = roleStatements(primary, template, primary.job.backup.taskDefinition.taskRole);
   /** Actions (wildcards expanded) that change objects or their retention. */
   const WRITES = [
     's3:PutObject',
@@ -294,10 +294,10 @@ describe('restore task least privilege', () => {
     const family = (t: ecs.TaskDefinition) => primary.resolve(t.family);
     const taskDefinitionsOf = (construct: string) =>
       runTaskStates(definitionOf(template, construct).States).map((st) => st.Parameters.TaskDefinition);
-    expect(taskDefinitionsOf('BackupWorkflow')).toEqual([family(primary.job.taskDefinition)]);
-    expect(taskDefinitionsOf('RestoreWorkflow')).toEqual([family(primary.job.restoreTaskDefinition)]);
-    expect(taskDefinitionsOf('DrillWorkflow')).toEqual([family(primary.job.drillTaskDefinition!)]);
-    expect(family(primary.job.taskDefinition)).not.toEqual(family(primary.job.restoreTaskDefinition));
+    expect(taskDefinitionsOf('BackupWorkflow')).toEqual([family(primary.job.backup.taskDefinition)]);
+    expect(taskDefinitionsOf('RestoreWorkflow')).toEqual([family(primary.job.restore.taskDefinition)]);
+    expect(taskDefinitionsOf('DrillWorkflow')).toEqual([family(primary.job.drill.taskDefinition)]);
+    expect(family(primary.job.backup.taskDefinition)).not.toEqual(family(primary.job.restore.taskDefinition));
   });
 
   it("each state machine may pass only its own task definition's roles", () => {
@@ -308,9 +308,9 @@ describe('restore task least privilege', () => {
         .sort();
     const rolesOf = (t: ecs.TaskDefinition) =>
       [t.taskRole, t.executionRole!].map((r) => JSON.stringify(primary.resolve(r.roleArn))).sort();
-    expect(passed(primary.restoreWorkflow.stateMachine)).toEqual(rolesOf(primary.job.restoreTaskDefinition));
-    expect(passed(primary.drillWorkflow.stateMachine)).toEqual(rolesOf(primary.job.drillTaskDefinition!));
-    expect(passed(primary.backupWorkflow.stateMachine)).toEqual(rolesOf(primary.job.taskDefinition));
+    expect(passed(primary.restoreWorkflow.stateMachine)).toEqual(rolesOf(primary.job.restore.taskDefinition));
+    expect(passed(primary.drillWorkflow.stateMachine)).toEqual(rolesOf(primary.job.drill.taskDefinition));
+    expect(passed(primary.backupWorkflow.stateMachine)).toEqual(rolesOf(primary.job.backup.taskDefinition));
   });
 });
 
@@ -372,7 +372,7 @@ describe('network', () => {
       natGateways: 0,
       subnetConfiguration: [{ name: 'private', subnetType: ec2.SubnetType.PRIVATE_ISOLATED }],
     });
-    const job = new BackupJob(stack, 'Job', {
+    const job = new DrJob(stack, 'Job', {
       vault: new BackupVault(stack, 'Vault'),
       vpc,
       image: ecs.ContainerImage.fromRegistry('example/dr'),
@@ -441,7 +441,7 @@ describe('secrets and TLS', () => {
   it('verifies the server certificate against the RDS bundle shipped in the image when sslRootCert is rds', () => {
     const app = newApp();
     const stack = new DrStack(app, 'Tls', { config: testConfig({ sslRootCert: 'rds', offsite: { enabled: false } }) });
-    for (const taskDefinition of [stack.job.taskDefinition, stack.job.restoreTaskDefinition]) {
+    for (const taskDefinition of [stack.job.backup.taskDefinition, stack.job.restore.taskDefinition]) {
       const env = jobEnvironment(stack, taskDefinition);
       expect(env[JobEnv.sslRootCert]).toBe(RDS_CA_BUNDLE_PATH);
       expect(env[JobEnv.sslMode]).toBe('verify-full');

@@ -10,13 +10,15 @@ import {
   absent,
   failWithCause,
   JOB_EXIT_CODE,
-  type JobTaskProps,
+  type JobTask,
   jobRunTask,
   validateJobTask,
   workflowStateMachine,
 } from './job-task.ts';
 
-export interface BackupWorkflowProps extends JobTaskProps {
+export interface BackupWorkflowProps {
+  /** Where `dr backup` runs: the job's backup part (`DrJob.backup`). */
+  readonly task: JobTask;
   /** Databases backed up by every execution, in this order; baked into the definition. */
   readonly databases: readonly DatabaseTarget[];
   /**
@@ -95,7 +97,7 @@ export class BackupWorkflow extends Construct {
         `BackupWorkflow ${this.node.path}: maxConcurrency is ${maxConcurrency}; use an integer >= 1 (databases backed up at once)`,
       );
     }
-    validateJobTask(`BackupWorkflow ${this.node.path}`, props);
+    validateJobTask(`BackupWorkflow ${this.node.path}`, props.task);
 
     const items: WorkflowDatabaseItem[] = props.databases.map((db) => ({
       name: db.name,
@@ -121,7 +123,7 @@ export class BackupWorkflow extends Construct {
       .otherwise(invalidInput);
 
     // --- one database: run the task, then judge its exit code ---
-    const runTask = jobRunTask(this, BackupWorkflow.RUN_TASK_STATE, props, {
+    const runTask = jobRunTask(this, BackupWorkflow.RUN_TASK_STATE, props.task, {
       command: 'backup',
       environment: [
         { name: JobEnv.database, value: sfn.JsonPath.stringAt('$.database.name') },

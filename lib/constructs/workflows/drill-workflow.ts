@@ -1,5 +1,4 @@
 import { Duration, Validations } from 'aws-cdk-lib';
-import * as ecs from 'aws-cdk-lib/aws-ecs';
 import type * as lambda from 'aws-cdk-lib/aws-lambda';
 import * as logs from 'aws-cdk-lib/aws-logs';
 import type * as secretsmanager from 'aws-cdk-lib/aws-secretsmanager';
@@ -10,11 +9,12 @@ import { JobEnv } from '../../../core/contract.ts';
 import { MAX_DRILLED_NAME, SCRATCH_NAME_FORMAT } from '../../../core/drill/scratch.ts';
 import { jobResultsPrefix } from '../../../core/job-result.ts';
 import { nagResourceName } from '../../nag.ts';
+import { DrJob } from '../job.ts';
 import type { BackupVault } from '../vault.ts';
 import {
   failWithCause,
   JOB_EXIT_CODE,
-  type JobTaskProps,
+  type JobTask,
   jobRunTask,
   validateJobTask,
   workflowStateMachine,
@@ -28,14 +28,13 @@ export interface ScratchServer {
   readonly secret: secretsmanager.ISecret;
 }
 
-export interface DrillWorkflowProps extends JobTaskProps {
+export interface DrillWorkflowProps {
   /**
-   * The job's restore task definition (`BackupJob.restoreTaskDefinition`; its container must be
-   * `container`): its role reads backups and writes `results/restores/`, never backups.
+   * Where `dr restore` runs into the staging server: the job's drill part (`DrJob.drill`), whose
+   * role reads backups and writes `results/restores/`, never backups. The scratch server's secret
+   * is added to it as `DrillWorkflow.SCRATCH_SECRET_ENV`.
    */
-  readonly taskDefinition: ecs.TaskDefinition;
-  /** The restore container; the scratch server's secret is added to it as `DrillWorkflow.SCRATCH_SECRET_ENV`. */
-  readonly container: ecs.ContainerDefinition;
+  readonly task: JobTask;
   /** The vault the job records its restore results in (`results/restores/`). */
   readonly vault: BackupVault;
   /** Names of the databases drilled by every execution, in this order; baked into the definition. */
@@ -103,7 +102,7 @@ export class DrillWorkflow extends Construct {
   public static readonly CLEANUP_STATE = 'Drop scratch database';
   public static readonly REPORT_STATE = 'Write drill report';
   /** Job env var holding the scratch server's secret (the job reads the variable DR_DB_SECRET_ENV names). */
-  public static readonly SCRATCH_SECRET_ENV = 'DR_SCRATCH_SECRET';
+  public static readonly SCRATCH_SECRET_ENV = DrJob.SCRATCH_SECRET_ENV;
   /** Time allowed per database beyond its restore: cleanup before and after (2 min each), verify (15 min), report (2 min), retries. */
   public static readonly STEPS_MARGIN = Duration.hours(1);
   /** Error of the execution when a drill failed or could not report. */
@@ -138,7 +137,7 @@ export class DrillWorkflow extends Construct {
     const port = props.scratchServer.port;
     if (!Number.isInteger(port) || port < 1 || port > 65535)
       throw new Error(`${owner}: scratchServer.port is ${port}; use an integer from 1 to 65535`);
-    validateJobTask(owner, props);
+    validateJobTask(owner, props.task);
     const restoreTimeout = props.restoreTimeout ?? Duration.hours(6);
     const rounds = Math.ceil(props.databases.length / maxConcurrency);
     const needed = Duration.seconds(rounds * (restoreTimeout.toSeconds() + DrillWorkflow.STEPS_MARGIN.toSeconds()));
@@ -150,10 +149,7 @@ export class DrillWorkflow extends Construct {
     }
 
     // The job restores with the staging server's credentials, whichever server the backups came from.
-    props.container.addSecret(
-      DrillWorkflow.SCRATCH_SECRET_ENV,
-      ecs.Secret.fromSecretsManager(props.scratchServer.secret),
-    );
+    props.task.addSecret(DrillWorkflow.SCRATCH_SECRET_ENV, props.scratchServer.secret);
 
     // --- once: the day (names the scratch databases) and the settings every drill needs ---
     const startTime = sfn.JsonPath.stringAt('$$.Execution.StartTime');
@@ -224,7 +220,7 @@ export class DrillWorkflow extends Construct {
       resultPath: sfn.JsonPath.DISCARD,
     });
 
-    const restore = jobRunTask(this, DrillWorkflow.RESTORE_STATE, props, {
+    const restore = jobRunTask(this, DrillWorkflow.RESTORE_STATE, props.task, {
       command: 'restore',
       environment: [
         { name: JobEnv.database, value: sfn.JsonPath.stringAt('$.database') },

@@ -2,12 +2,13 @@ import { Duration, RemovalPolicy, Validations } from 'aws-cdk-lib';
 import type * as ec2 from 'aws-cdk-lib/aws-ec2';
 import * as ecs from 'aws-cdk-lib/aws-ecs';
 import * as logs from 'aws-cdk-lib/aws-logs';
+import type * as secretsmanager from 'aws-cdk-lib/aws-secretsmanager';
 import * as sfn from 'aws-cdk-lib/aws-stepfunctions';
 import * as tasks from 'aws-cdk-lib/aws-stepfunctions-tasks';
 import type { Construct } from 'constructs';
 import { JobEnv } from '../../../core/contract.ts';
 
-/** Where and how a workflow runs the Fargate job (`BackupJob`). */
+/** Where and how a workflow runs the Fargate job: one of `DrJob`'s task parts (`backup`, `restore`, `drill`). */
 export interface JobTaskProps {
   /** Cluster the job runs in. */
   readonly cluster: ecs.ICluster;
@@ -19,6 +20,12 @@ export interface JobTaskProps {
   readonly securityGroups: readonly ec2.ISecurityGroup[];
   /** Subnets of the task; they must reach the databases and AWS APIs without a public IP. */
   readonly subnets: ec2.SubnetSelection;
+}
+
+/** A task part of the job as a workflow uses it: where it runs, and the secrets a workflow adds to it. */
+export interface JobTask extends JobTaskProps {
+  /** Injects `secret` into the container as the environment variable `name` (ValueFrom, never plain text). */
+  addSecret(name: string, secret: secretsmanager.ISecret): void;
 }
 
 /** Throws, saying how to fix it, when `container` is not the task definition's own. */

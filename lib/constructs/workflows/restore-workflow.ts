@@ -1,5 +1,4 @@
 import { Duration, Validations } from 'aws-cdk-lib';
-import type * as ecs from 'aws-cdk-lib/aws-ecs';
 import * as iam from 'aws-cdk-lib/aws-iam';
 import * as logs from 'aws-cdk-lib/aws-logs';
 import type * as sns from 'aws-cdk-lib/aws-sns';
@@ -13,22 +12,15 @@ import { nagResourceName } from '../../nag.ts';
 import { type DatabaseTarget, validateDatabaseTargets } from '../database-target.ts';
 import { DrFunction } from '../function.ts';
 import type { BackupVault } from '../vault.ts';
-import {
-  absent,
-  JOB_EXIT_CODE,
-  type JobTaskProps,
-  jobRunTask,
-  validateJobTask,
-  workflowStateMachine,
-} from './job-task.ts';
+import { absent, JOB_EXIT_CODE, type JobTask, jobRunTask, validateJobTask, workflowStateMachine } from './job-task.ts';
 
-export interface RestoreWorkflowProps extends JobTaskProps {
+export interface RestoreWorkflowProps {
   /**
-   * The job's restore task definition (`BackupJob.restoreTaskDefinition`; its container must be
-   * `container`). Its task role must read backups and write `results/restores/`, and nothing more:
-   * this construct grants it nothing, so a restore never runs with the backup role's write access.
+   * Where `dr restore` runs: the job's restore part (`DrJob.restore`). Its task role must read
+   * backups and write `results/restores/`, and nothing more: this construct grants it nothing, so a
+   * restore never runs with the backup role's write access.
    */
-  readonly taskDefinition: ecs.TaskDefinition;
+  readonly task: JobTask;
   /** The databases a request may name; a restore targets the named database's server, with its secret. */
   readonly databases: readonly DatabaseTarget[];
   /** The vault: backups are read from it, and the job records each restore's result in it. */
@@ -95,7 +87,7 @@ export class RestoreWorkflow extends Construct {
   constructor(scope: Construct, id: string, props: RestoreWorkflowProps) {
     super(scope, id);
     validateDatabaseTargets(`RestoreWorkflow ${this.node.path}`, props.databases);
-    validateJobTask(`RestoreWorkflow ${this.node.path}`, props);
+    validateJobTask(`RestoreWorkflow ${this.node.path}`, props.task);
     const taskTimeout = props.taskTimeout ?? Duration.hours(6);
     const timeout = props.timeout ?? Duration.hours(8);
     if (taskTimeout.toSeconds() >= timeout.toSeconds()) {
@@ -205,7 +197,7 @@ export class RestoreWorkflow extends Construct {
     );
 
     // --- 2. the restore on the Fargate job ---
-    const runTask = jobRunTask(this, RestoreWorkflow.RUN_TASK_STATE, props, {
+    const runTask = jobRunTask(this, RestoreWorkflow.RUN_TASK_STATE, props.task, {
       command: 'restore',
       environment: [
         { name: JobEnv.database, value: sfn.JsonPath.stringAt('$.job.database') },

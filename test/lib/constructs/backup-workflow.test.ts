@@ -5,7 +5,7 @@ import * as secretsmanager from 'aws-cdk-lib/aws-secretsmanager';
 import type * as sfn from 'aws-cdk-lib/aws-stepfunctions';
 import { describe, expect, it } from 'vitest';
 import { JOB_CONTAINER_NAME, JobEnv, JobExit, Metrics, secretEnvVarFor } from '../../../core/contract.ts';
-import { BackupJob } from '../../../lib/constructs/job.ts';
+import { DrJob } from '../../../lib/constructs/job.ts';
 import { BackupVault } from '../../../lib/constructs/vault.ts';
 import { BackupWorkflow } from '../../../lib/constructs/workflows/backup-workflow.ts';
 import { buildStack, newApp } from '../helpers.ts';
@@ -208,14 +208,14 @@ describe('BackupWorkflow props', () => {
     const databases = [
       { name: 'db', host: 'h', port: 5432, secret: secretsmanager.Secret.fromSecretNameV2(stack, 'S', 's') },
     ];
-    const job = new BackupJob(stack, 'Job', {
+    const job = new DrJob(stack, 'Job', {
       vault: new BackupVault(stack, 'Vault'),
       databases,
       image: ecs.ContainerImage.fromRegistry('public.ecr.aws/docker/library/busybox:latest'),
     });
     return () =>
       new BackupWorkflow(stack, 'Workflow', {
-        ...job.backupTask(),
+        task: job.backup,
         databases,
         ...overrides,
       });

@@ -7,7 +7,7 @@ import { Template } from 'aws-cdk-lib/assertions';
 import * as ecs from 'aws-cdk-lib/aws-ecs';
 import * as lambda from 'aws-cdk-lib/aws-lambda';
 import * as secretsmanager from 'aws-cdk-lib/aws-secretsmanager';
-import { BackupJob } from '../../../lib/constructs/job.ts';
+import { DrJob } from '../../../lib/constructs/job.ts';
 import { BackupVault } from '../../../lib/constructs/vault.ts';
 import { DrillWorkflow, type DrillWorkflowProps } from '../../../lib/constructs/workflows/drill-workflow.ts';
 import { newApp } from '../helpers.ts';
@@ -26,7 +26,7 @@ export function drillFixture(
   const stack = new Stack(newApp(), 'Drill');
   const secret = secretsmanager.Secret.fromSecretNameV2(stack, 'Secret', 'staging/db');
   const vault = new BackupVault(stack, 'Vault');
-  const job = new BackupJob(stack, 'Job', {
+  const job = new DrJob(stack, 'Job', {
     vault,
     databases: databases.map((name) => ({ name, host: scratch.host, port: scratch.port, secret })),
     sslMode: 'disable',
@@ -36,7 +36,7 @@ export function drillFixture(
   const fn = (name: string) =>
     lambda.Function.fromFunctionArn(stack, name, `arn:aws:lambda:us-east-1:123456789012:function:${name}`);
   const workflow = new DrillWorkflow(stack, 'DrillWorkflow', {
-    ...job.restoreTask(),
+    task: job.restore,
     vault,
     databases,
     scratchServer: { host: scratch.host, port: scratch.port, secret },

@@ -7,11 +7,11 @@ import * as ecs from 'aws-cdk-lib/aws-ecs';
 import * as secretsmanager from 'aws-cdk-lib/aws-secretsmanager';
 import { describe, expect, it } from 'vitest';
 import { JOB_CONTAINER_NAME, JobEnv, secretEnvVarFor } from '../../../core/contract.ts';
-import { BackupJob } from '../../../lib/constructs/job.ts';
+import { DrJob } from '../../../lib/constructs/job.ts';
 import { BackupVault } from '../../../lib/constructs/vault.ts';
 import { buildStack, newApp } from '../helpers.ts';
 
-describe('BackupJob in the stack', () => {
+describe('DrJob in the stack', () => {
   const { template, stack } = buildStack({
     databases: [
       { name: 'crypto_stock', host: 'db.internal.example' },
@@ -28,9 +28,9 @@ describe('BackupJob in the stack', () => {
   /** A task definition's properties, found by its construct (never by a hashed logical id). */
   const propertiesOf = (taskDefinition: ecs.TaskDefinition) =>
     template.toJSON().Resources[stack.resolve(taskDefinition.taskDefinitionArn).Ref].Properties;
-  const taskDef = propertiesOf(stack.job.taskDefinition);
+  const taskDef = propertiesOf(stack.job.backup.taskDefinition);
   const container = taskDef.ContainerDefinitions[0];
-  const restoreTaskDef = propertiesOf(stack.job.restoreTaskDefinition);
+  const restoreTaskDef = propertiesOf(stack.job.restore.taskDefinition);
   const restoreContainer = restoreTaskDef.ContainerDefinitions[0];
   const environmentOf = (c: { Environment: { Name: string; Value: unknown }[] }) =>
     Object.fromEntries(c.Environment.map((e) => [e.Name, e.Value]));
@@ -61,7 +61,7 @@ describe('BackupJob in the stack', () => {
       expect(t.ContainerDefinitions[0]).toMatchObject({ Name: JOB_CONTAINER_NAME, Essential: true });
       expect(t.ContainerDefinitions[0].Image).toEqual(container.Image);
     }
-    expect(stack.job.restoreContainer.containerName).toBe(JOB_CONTAINER_NAME);
+    expect(stack.job.restore.container.containerName).toBe(JOB_CONTAINER_NAME);
     // Separate task roles: the restore one cannot write backups.
     expect(restoreTaskDef.TaskRoleArn).not.toEqual(taskDef.TaskRoleArn);
   });
@@ -158,7 +158,7 @@ describe('BackupJob in the stack', () => {
 
   it('builds the default image from job/Dockerfile with PG_MAJOR from config', () => {
     const stack = new Stack(newApp(), 'ImageTest');
-    const job = new BackupJob(stack, 'Job', {
+    const job = new DrJob(stack, 'Job', {
       vault: new BackupVault(stack, 'Vault'),
       databases: [
         { name: 'db', host: 'h', port: 5432, secret: secretsmanager.Secret.fromSecretNameV2(stack, 'S', 's') },
@@ -184,16 +184,16 @@ describe('BackupJob in the stack', () => {
       'tsconfig.json',
     ]);
     expect(existsSync(join(context, 'job', 'Dockerfile'))).toBe(true);
-    expect(job.container.containerName).toBe(JOB_CONTAINER_NAME);
+    expect(job.backup.container.containerName).toBe(JOB_CONTAINER_NAME);
   });
 });
 
-describe('BackupJob props', () => {
+describe('DrJob props', () => {
   function make(overrides: Record<string, unknown>) {
     const stack = new Stack(newApp(), 'Props');
     const secret = secretsmanager.Secret.fromSecretNameV2(stack, 'S', 's');
     return () =>
-      new BackupJob(stack, 'Job', {
+      new DrJob(stack, 'Job', {
         vault: new BackupVault(stack, 'Vault'),
         databases: [{ name: 'db', host: 'h', port: 5432, secret }],
         image: ecs.ContainerImage.fromRegistry('public.ecr.aws/docker/library/busybox:latest'),
@@ -203,7 +203,7 @@ describe('BackupJob props', () => {
 
   it('rejects an empty database list', () => {
     expect(make({ databases: [] })).toThrow(
-      'BackupJob Props/Job: databases is empty; pass at least one database to back up',
+      'DrJob Props/Job: databases is empty; pass at least one database to back up',
     );
   });
 
@@ -212,7 +212,7 @@ describe('BackupJob props', () => {
     const secret = secretsmanager.Secret.fromSecretNameV2(stack, 'S', 's');
     expect(
       () =>
-        new BackupJob(stack, 'Job', {
+        new DrJob(stack, 'Job', {
           vault: new BackupVault(stack, 'Vault'),
           databases: [
             { name: 'a-b', host: 'h', port: 5432, secret },
@@ -229,7 +229,7 @@ describe('BackupJob props', () => {
   it('uses a given VPC instead of creating one', () => {
     const stack = new Stack(newApp(), 'GivenVpc');
     const vpc = new ec2.Vpc(stack, 'Existing', { restrictDefaultSecurityGroup: false });
-    const job = new BackupJob(stack, 'Job', {
+    const job = new DrJob(stack, 'Job', {
       vault: new BackupVault(stack, 'Vault'),
       databases: [
         { name: 'db', host: 'h', port: 5432, secret: secretsmanager.Secret.fromSecretNameV2(stack, 'S', 's') },

@@ -6,7 +6,7 @@ import * as sns from 'aws-cdk-lib/aws-sns';
 import { AwsSolutionsChecks } from 'cdk-nag';
 import { describe, expect, it } from 'vitest';
 import { JobEnv, Metrics, RpoWatchEnv } from '../../../core/contract.ts';
-import { BackupJob } from '../../../lib/constructs/job.ts';
+import { DrJob } from '../../../lib/constructs/job.ts';
 import { PitrRepository } from '../../../lib/constructs/pitr-repository.ts';
 import { RpoWatch } from '../../../lib/constructs/rpo-watch.ts';
 import { BackupVault } from '../../../lib/constructs/vault.ts';
@@ -33,7 +33,7 @@ function pitrStack(rpoWatchProps: Partial<ConstructorParameters<typeof RpoWatch>
     alarmTopic: topic,
     ...rpoWatchProps,
   });
-  const job = new BackupJob(stack, 'Job', {
+  const job = new DrJob(stack, 'Job', {
     vault,
     databases: [
       {
@@ -273,7 +273,7 @@ describe('RpoWatch', () => {
   });
 });
 
-describe('BackupJob with PITR', () => {
+describe('DrJob with PITR', () => {
   const { template, stack, job } = pitrStack();
   const taskDef = (t: ecs.TaskDefinition) =>
     template.toJSON().Resources[stack.resolve(t.taskDefinitionArn).Ref].Properties;
@@ -283,13 +283,13 @@ describe('BackupJob with PITR', () => {
     );
 
   it('gets the configured ephemeral storage, and the PITR repository and stanza from the restore task definition only', () => {
-    expect(taskDef(job.restoreTaskDefinition).EphemeralStorage).toEqual({ SizeInGiB: 100 });
-    const env = environment(job.restoreTaskDefinition);
+    expect(taskDef(job.restore.taskDefinition).EphemeralStorage).toEqual({ SizeInGiB: 100 });
+    const env = environment(job.restore.taskDefinition);
     expect(env[JobEnv.pitrRepo]).toEqual({
       'Fn::Join': ['', ['s3://', { Ref: expect.stringMatching(/^PitrRepositoryBucket/) }, '/pitr']],
     });
     expect(env[JobEnv.pitrStanza]).toBe('crypto_stock');
-    expect(environment(job.taskDefinition)[JobEnv.pitrRepo]).toBeUndefined();
+    expect(environment(job.backup.taskDefinition)[JobEnv.pitrRepo]).toBeUndefined();
   });
 
   it('the restore role may read the PITR repository and decrypt it, but not write or delete there; the backup role cannot touch it', () => {
@@ -305,7 +305,7 @@ describe('BackupJob with PITR', () => {
     const stack = new Stack(newApp(), 'Bad');
     const vault = new BackupVault(stack, 'Vault');
     const make = (ephemeralStorageGiB: number) =>
-      new BackupJob(stack, `Job${ephemeralStorageGiB}`, {
+      new DrJob(stack, `Job${ephemeralStorageGiB}`, {
         vault,
         databases: [
           {
@@ -319,7 +319,7 @@ describe('BackupJob with PITR', () => {
         ephemeralStorageGiB,
       });
     expect(() => make(20)).toThrow(
-      "BackupJob Bad/Job20: ephemeralStorageGiB is 20; use a whole number from 21 to 200 (Fargate's range), or leave it out for the default 20 GiB",
+      "DrJob Bad/Job20: ephemeralStorageGiB is 20; use a whole number from 21 to 200 (Fargate's range), or leave it out for the default 20 GiB",
     );
     expect(() => make(201)).toThrow('ephemeralStorageGiB is 201; use a whole number from 21 to 200');
   });

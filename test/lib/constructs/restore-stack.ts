@@ -11,7 +11,7 @@ import * as kms from 'aws-cdk-lib/aws-kms';
 import * as secretsmanager from 'aws-cdk-lib/aws-secretsmanager';
 import * as sns from 'aws-cdk-lib/aws-sns';
 import type { DatabaseTarget } from '../../../lib/constructs/database-target.ts';
-import { BackupJob } from '../../../lib/constructs/job.ts';
+import { DrJob } from '../../../lib/constructs/job.ts';
 import { BackupVault } from '../../../lib/constructs/vault.ts';
 import { RestoreWorkflow, type RestoreWorkflowProps } from '../../../lib/constructs/workflows/restore-workflow.ts';
 
@@ -23,7 +23,7 @@ export interface RestoreStack {
   readonly app: App;
   readonly stack: Stack;
   readonly vault: BackupVault;
-  readonly job: BackupJob;
+  readonly job: DrJob;
   readonly topic: sns.Topic;
   readonly workflow: RestoreWorkflow;
   readonly template: Template;
@@ -45,7 +45,7 @@ export function restoreStack(options: RestoreStackOptions = {}): RestoreStack {
     secret: secretsmanager.Secret.fromSecretNameV2(stack, `Secret${i}`, `test/${db.name}`),
   }));
   const vault = new BackupVault(stack, 'Vault');
-  const job = new BackupJob(stack, 'Job', {
+  const job = new DrJob(stack, 'Job', {
     vault,
     databases,
     sslMode: options.sslMode ?? 'require',
@@ -57,7 +57,7 @@ export function restoreStack(options: RestoreStackOptions = {}): RestoreStack {
     enforceSSL: true,
   });
   const workflow = new RestoreWorkflow(stack, 'RestoreWorkflow', {
-    ...job.restoreTask(),
+    task: job.restore,
     databases,
     vault,
     alarmTopic: topic,

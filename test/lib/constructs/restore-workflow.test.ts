@@ -136,7 +136,7 @@ describe('RestoreWorkflow', () => {
 
   it('runs the restore task definition; the job (restore role) writes results/restores/* and the result Lambda reads it, nothing wider', () => {
     expect(states[RestoreWorkflow.RUN_TASK_STATE].Parameters.TaskDefinition).toBe(
-      stack.resolve(built.job.restoreTaskDefinition.family),
+      stack.resolve(built.job.restore.taskDefinition.family),
     );
     const resolve = (v: unknown) => JSON.stringify(stack.resolve(v));
     const results = resolve(built.vault.bucket.arnForObjects('results/restores/*'));
@@ -148,14 +148,14 @@ describe('RestoreWorkflow', () => {
       statements(role)
         .filter((s: any) => JSON.stringify(s.Resource) === results)
         .flatMap((s: any) => [s.Action].flat());
-    expect(onResults((built.job.restoreTaskDefinition.taskRole as any).roleName).sort()).toEqual([
+    expect(onResults((built.job.restore.taskDefinition.taskRole as any).roleName).sort()).toEqual([
       's3:GetObject',
       's3:PutObject',
       's3:PutObjectTagging',
     ]);
     expect(onResults((built.workflow.resultFunction.function.role as any).roleName)).toEqual(['s3:GetObject']);
     // The backup role records no restore results.
-    expect(onResults((built.job.taskDefinition.taskRole as any).roleName)).toEqual([]);
+    expect(onResults((built.job.backup.taskDefinition.taskRole as any).roleName)).toEqual([]);
   });
 
   it('lets the state machine publish to the encrypted topic (sns:Publish, and the topic key)', () => {
@@ -178,7 +178,9 @@ describe('RestoreWorkflow', () => {
   it('rejects a container from another task definition and a task timeout not shorter than the execution timeout', () => {
     const other = new ecs.FargateTaskDefinition(new Stack(), 'Other');
     const container = other.addContainer('c', { image: ecs.ContainerImage.fromRegistry('busybox') });
-    expect(() => restoreStack({ workflow: { container } })).toThrow(
+    // The job's restore part with a container it does not own.
+    const task = { ...built.job.restore, container, addSecret: () => {} };
+    expect(() => restoreStack({ workflow: { task } })).toThrow(
       'RestoreWorkflow TestRestore/RestoreWorkflow: container "c" is not in the given task definition; pass the job\'s own container',
     );
     expect(() => restoreStack({ workflow: { taskTimeout: Duration.hours(8) } })).toThrow(
