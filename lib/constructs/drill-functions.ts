@@ -8,10 +8,7 @@ import type * as sns from 'aws-cdk-lib/aws-sns';
 import type * as sfn from 'aws-cdk-lib/aws-stepfunctions';
 import { Construct } from 'constructs';
 import { DrillAgeEnv, DrillCleanupEnv, REPORT_LOCK_COMPLIANCE, ReportEnv, VerifyEnv } from '../../core/contract.ts';
-import { jobResultsPrefix } from '../../core/job-result.ts';
-import { DRILL_REPORTS_DIR, REPORTS_ROOT } from '../../core/repository/layout.ts';
 import type { SslMode } from '../config.ts';
-import { nagResourceName } from '../nag.ts';
 import { DrFunction } from './function.ts';
 import { protectKey } from './protection.ts';
 import type { BackupVault } from './vault.ts';
@@ -198,16 +195,9 @@ export class DrillFunctions extends Construct {
     props.vault.grantReportsWrite(this.report.function);
     // After a passed drill the report holds the newest verified backup and releases the one before.
     props.vault.grantLegalHold(this.report.function);
-    this.grantList(props.vault, this.report.function, `${REPORTS_ROOT}/${DRILL_REPORTS_DIR}/`);
-    // The report reads the restore job's result record itself (restoreResultName); ListBucket makes a missing one a 404.
-    const results = props.vault.bucket.arnForObjects(`${jobResultsPrefix('restore')}*`);
-    this.report.function.addToRolePolicy(new iam.PolicyStatement({ actions: ['s3:GetObject'], resources: [results] }));
-    this.grantList(props.vault, this.report.function, jobResultsPrefix('restore'));
-    Validations.of(this.report.function.role!).acknowledge({
-      id: `AwsSolutions-IAM5[Resource::${nagResourceName(this, results)}]`,
-      reason:
-        'Read-only on results/restores/*: the drill report reads the restore result record named by a UUID chosen at run time; never backups or other prefixes.',
-    });
+    props.vault.grantListDrillReports(this.report.function);
+    // The report reads the restore job's result record itself (restoreResultName); grantRead gave the key.
+    props.vault.grantReadRestoreResults(this.report.function, false);
     props.topic.grantPublish(this.report.function);
     Validations.of(this.report.function.role!).acknowledge({
       id: 'AwsSolutions-IAM5[Action::kms:GenerateDataKey*]',
@@ -220,7 +210,7 @@ export class DrillFunctions extends Construct {
       description: 'crypto-stock-dr: daily DaysSinceLastDrill per database from the drill reports',
       environment: { [DrillAgeEnv.repo]: repo, [DrillAgeEnv.databases]: JSON.stringify(props.databases) },
     });
-    this.grantList(props.vault, this.drillAge.function, `${REPORTS_ROOT}/${DRILL_REPORTS_DIR}/`);
+    props.vault.grantListDrillReports(this.drillAge.function);
     // Daily VerifiedBackupAgeHours: which backup holds the Legal Hold (read only).
     props.vault.grantLegalHoldRead(this.drillAge.function);
     this.drillAgeRule = new events.Rule(this, 'DrillAgeSchedule', {
@@ -262,16 +252,5 @@ export class DrillFunctions extends Construct {
       }),
     );
     return this.stoppedDrillRule;
-  }
-
-  /** ListBucket limited to one folder (the drill reports: trend and newest report; the result records: 404 for a missing one). */
-  private grantList(vault: BackupVault, grantee: iam.IGrantable, prefix: string): void {
-    grantee.grantPrincipal.addToPrincipalPolicy(
-      new iam.PolicyStatement({
-        actions: ['s3:ListBucket'],
-        resources: [vault.bucket.bucketArn],
-        conditions: { StringLikeIfExists: { 's3:prefix': [`${prefix}*`] } },
-      }),
-    );
   }
 }

@@ -10,9 +10,7 @@ import * as secretsmanager from 'aws-cdk-lib/aws-secretsmanager';
 import * as cr from 'aws-cdk-lib/custom-resources';
 import { Construct } from 'constructs';
 import { JOB_CONTAINER_NAME, JobEnv, RDS_CA_BUNDLE_PATH, secretEnvVarFor } from '../../core/contract.ts';
-import { jobResultsPrefix } from '../../core/job-result.ts';
 import type { SslMode } from '../config.ts';
-import { nagResourceName } from '../nag.ts';
 import { type DatabaseTarget, validateDatabaseTargets } from './database-target.ts';
 import type { PitrRepository } from './pitr-repository.ts';
 import type { BackupVault } from './vault.ts';
@@ -396,7 +394,7 @@ export class DrJob extends Construct {
     props.vault.grantBackupWrite(this.backup.role);
     props.vault.grantRead(this.restore.role);
     props.pitr?.repository.grantRead(this.restore.role);
-    this.grantRestoreResults(props.vault, this.restore.role);
+    props.vault.grantWriteRestoreResults(this.restore.role);
 
     if (props.scratchServer) {
       // Drills restore only into the staging server: no production secret is injected, so neither
@@ -428,7 +426,7 @@ export class DrJob extends Construct {
         `PostgreSQL staging server (drills) on ${scratchPort}`,
       );
       props.vault.grantRead(this.drillPart.role);
-      this.grantRestoreResults(props.vault, this.drillPart.role);
+      props.vault.grantWriteRestoreResults(this.drillPart.role);
     }
 
     this.allowDatabaseAccess(securityGroup, 'crypto-stock-dr backup job');
@@ -581,25 +579,6 @@ export class DrJob extends Construct {
       });
     }
     return { taskDefinition, container };
-  }
-
-  /**
-   * The restore's result record (core/job-result.ts): put, tag and read back (put checks the key
-   * first) under `results/restores/` only, with the vault key. The workflows read it there.
-   */
-  private grantRestoreResults(vault: BackupVault, role: iam.IRole): void {
-    const prefix = jobResultsPrefix('restore');
-    const objects = vault.bucket.arnForObjects(`${prefix}*`);
-    iam.Grant.addToPrincipal({
-      grantee: role,
-      actions: ['s3:PutObject', 's3:PutObjectTagging', 's3:GetObject'],
-      resourceArns: [objects],
-    });
-    vault.key.grant(role, 'kms:GenerateDataKey', 'kms:Encrypt', 'kms:Decrypt');
-    Validations.of(role).acknowledge({
-      id: `AwsSolutions-IAM5[Resource::${nagResourceName(this, objects)}]`,
-      reason: `Restore result records are keyed by execution name or drill UUID (${prefix}<name>.json), known only at run time; the wildcard covers only that prefix of the vault bucket, never backups/.`,
-    });
   }
 
   private rotateSecrets(databases: readonly DatabaseTarget[], after: Duration): void {

@@ -3,7 +3,8 @@ import * as iam from 'aws-cdk-lib/aws-iam';
 import * as kms from 'aws-cdk-lib/aws-kms';
 import type * as s3 from 'aws-cdk-lib/aws-s3';
 import { Construct, type IConstruct } from 'constructs';
-import { BACKUPS_ROOT } from '../../core/repository/layout.ts';
+import { jobResultsPrefix } from '../../core/job-result.ts';
+import { BACKUPS_ROOT, DRILL_REPORTS_DIR, REPORTS_ROOT } from '../../core/repository/layout.ts';
 import {
   EVIDENCE,
   EVIDENCE_RETENTION_DAYS,
@@ -74,6 +75,12 @@ export const MAX_EVIDENCE_LOCK_DAYS = EVIDENCE_RETENTION_DAYS + 1;
 export class BackupVault extends Construct {
   /** Prefix every backup object is written under (core/repository/layout.ts). */
   public static readonly BACKUPS_PREFIX = `${BACKUPS_ROOT}/`;
+  /** Prefix of drill and verification reports (written by the drill report, never by the backup job). */
+  public static readonly REPORTS_PREFIX = `${REPORTS_ROOT}/`;
+  /** Prefix of the drill reports (the drill age and the report's trend list it). */
+  public static readonly DRILL_REPORTS_PREFIX = `${REPORTS_ROOT}/${DRILL_REPORTS_DIR}/`;
+  /** Prefix of the restore jobs' result records (core/job-result.ts), keyed by execution name or drill UUID. */
+  public static readonly RESTORE_RESULTS_PREFIX = jobResultsPrefix('restore');
 
   public readonly key: kms.IKey;
   public readonly bucket: s3.Bucket;
@@ -183,9 +190,6 @@ export class BackupVault extends Construct {
     denyLocksBeyond('DenyReportLocksBeyondEvidenceMaximum', MAX_EVIDENCE_LOCK_DAYS, { resources: [reports] });
   }
 
-  /** Prefix of drill and verification reports (written by the drill report, never by the backup job). */
-  public static readonly REPORTS_PREFIX = 'reports/';
-
   /**
    * Lets `grantee` write and read backups under `backups/`: put (with the retention tag and its
    * Object Lock retain-until date), get, list, abort its own multipart uploads, and use the key.
@@ -276,6 +280,73 @@ export class BackupVault extends Construct {
       });
     }
     return grant;
+  }
+
+  /** The ARN of every restore result record (`results/restores/*`), e.g. for a state that reads one. */
+  public arnForRestoreResults(): string {
+    return this.bucket.arnForObjects(`${BackupVault.RESTORE_RESULTS_PREFIX}*`);
+  }
+
+  /**
+   * Lets `grantee` (a restore or drill task role) record its restore results (core/job-result.ts):
+   * put, tag and read back (put checks the key first) under `results/restores/` only, with the
+   * vault key. Never backups/.
+   */
+  public grantWriteRestoreResults(grantee: iam.IGrantable): iam.Grant {
+    const grant = iam.Grant.addToPrincipal({
+      grantee,
+      actions: ['s3:PutObject', 's3:PutObjectTagging', 's3:GetObject'],
+      resourceArns: [this.arnForRestoreResults()],
+    });
+    this.key.grant(grantee, 'kms:GenerateDataKey', 'kms:Encrypt', 'kms:Decrypt');
+    this.acknowledgeRestoreResultsWildcard(grantee);
+    return grant;
+  }
+
+  /**
+   * Lets `grantee` read restore result records under `results/restores/`, and list that folder so
+   * a missing record is a 404 rather than a 403.
+   * @param decrypt - also kms:Decrypt on the vault key (leave out when grantRead already gives it)
+   */
+  public grantReadRestoreResults(grantee: iam.IGrantable, decrypt = true): iam.Grant {
+    const grant = iam.Grant.addToPrincipal({
+      grantee,
+      actions: ['s3:GetObject'],
+      resourceArns: [this.arnForRestoreResults()],
+    });
+    if (decrypt) this.key.grant(grantee, 'kms:Decrypt');
+    this.grantListPrefix(grantee, BackupVault.RESTORE_RESULTS_PREFIX);
+    this.acknowledgeRestoreResultsWildcard(grantee);
+    return grant;
+  }
+
+  /** Lets `grantee` list the drill reports folder (`reports/drills/`): the newest report per database, the trend. */
+  public grantListDrillReports(grantee: iam.IGrantable): iam.Grant {
+    return this.grantListPrefix(grantee, BackupVault.DRILL_REPORTS_PREFIX);
+  }
+
+  /**
+   * Acknowledges, on `grantee`, the wildcard of a grant on the restore result records made outside
+   * the vault (e.g. by a Step Functions task's own policy on arnForRestoreResults()).
+   */
+  public acknowledgeRestoreResultsWildcard(grantee: iam.IGrantable): void {
+    const principal = grantee.grantPrincipal as Partial<IConstruct>;
+    if (!principal.node) return; // an imported principal: its policy is not in this app
+    const prefix = BackupVault.RESTORE_RESULTS_PREFIX;
+    Validations.of(principal as IConstruct).acknowledge({
+      id: `AwsSolutions-IAM5[Resource::${nagResourceName(this, this.arnForRestoreResults())}]`,
+      reason: `Restore result records are keyed by execution name or drill UUID (${prefix}<name>.json), known only at run time; the wildcard covers only that prefix of the vault bucket, never backups/.`,
+    });
+  }
+
+  /** ListBucket limited to one folder of the vault. */
+  private grantListPrefix(grantee: iam.IGrantable, prefix: string): iam.Grant {
+    return iam.Grant.addToPrincipal({
+      grantee,
+      actions: ['s3:ListBucket'],
+      resourceArns: [this.bucket.bucketArn],
+      conditions: { StringLikeIfExists: { 's3:prefix': [`${prefix}*`] } },
+    });
   }
 
   private acknowledgeBackupsWildcard(grantee: iam.IGrantable): void {

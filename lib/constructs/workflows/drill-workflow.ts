@@ -7,10 +7,9 @@ import * as tasks from 'aws-cdk-lib/aws-stepfunctions-tasks';
 import { Construct } from 'constructs';
 import { JobEnv } from '../../../core/contract.ts';
 import { MAX_DRILLED_NAME, SCRATCH_NAME_FORMAT } from '../../../core/drill/scratch.ts';
-import { jobResultsPrefix } from '../../../core/job-result.ts';
 import { nagResourceName } from '../../nag.ts';
 import { DrJob } from '../job.ts';
-import type { BackupVault } from '../vault.ts';
+import { BackupVault } from '../vault.ts';
 import {
   failWithCause,
   JOB_EXIT_CODE,
@@ -238,11 +237,11 @@ export class DrillWorkflow extends Construct {
 
     // ECS returns exit codes, not output: the job recorded its `dr restore --json` line in the vault.
     // Read here for the backup actually restored (after any fallback), which verify must compare with.
-    const resultsPrefix = jobResultsPrefix('restore');
+    const resultsPrefix = BackupVault.RESTORE_RESULTS_PREFIX;
     const readResult = new tasks.CallAwsService(this, DrillWorkflow.READ_RESULT_STATE, {
       service: 's3',
       action: 'getObject',
-      iamResources: [props.vault.bucket.arnForObjects(`${resultsPrefix}*`)],
+      iamResources: [props.vault.arnForRestoreResults()],
       parameters: {
         Bucket: props.vault.bucket.bucketName,
         Key: sfn.JsonPath.format(`${resultsPrefix}{}.json`, sfn.JsonPath.stringAt('$.restoreResultName')),
@@ -430,10 +429,8 @@ export class DrillWorkflow extends Construct {
     // The result records are encrypted with the vault key.
     props.vault.key.grantDecrypt(this.stateMachine);
 
-    Validations.of(this.stateMachine.role).acknowledge({
-      id: `AwsSolutions-IAM5[Resource::${nagResourceName(this, props.vault.bucket.arnForObjects(`${resultsPrefix}*`))}]`,
-      reason: `s3:GetObject on ${resultsPrefix}* only: the job records each restore result under a key named by a UUID chosen at run time; read-only, never backups.`,
-    });
+    // s3:GetObject on results/restores/* only (the Read restore result state's own statement): read-only, never backups.
+    props.vault.acknowledgeRestoreResultsWildcard(this.stateMachine);
     for (const fn of [props.verifyFunction, props.cleanupFunction, props.reportFunction]) {
       Validations.of(this.stateMachine.role).acknowledge({
         id: `AwsSolutions-IAM5[Resource::${nagResourceName(this, fn.functionArn)}:*]`,

@@ -1,12 +1,10 @@
 import { Duration, Validations } from 'aws-cdk-lib';
-import * as iam from 'aws-cdk-lib/aws-iam';
 import * as logs from 'aws-cdk-lib/aws-logs';
 import type * as sns from 'aws-cdk-lib/aws-sns';
 import * as sfn from 'aws-cdk-lib/aws-stepfunctions';
 import * as tasks from 'aws-cdk-lib/aws-stepfunctions-tasks';
 import { Construct } from 'constructs';
 import { JobEnv, RestoreEnv, secretEnvVarFor } from '../../../core/contract.ts';
-import { jobResultsPrefix } from '../../../core/job-result.ts';
 import { InvalidRestoreRequest } from '../../../core/restore/request.ts';
 import { nagResourceName } from '../../nag.ts';
 import { type DatabaseTarget, validateDatabaseTargets } from '../database-target.ts';
@@ -124,18 +122,10 @@ export class RestoreWorkflow extends Construct {
       memorySize: 256,
       logRetention,
     });
-    const resultsPrefix = jobResultsPrefix('restore');
-    this.grantResults(props.vault, this.resultFunction.function, ['s3:GetObject'], resultsPrefix, 'kms:Decrypt');
-    // HeadObject on a missing record answers 404 (not 403) only with ListBucket.
-    iam.Grant.addToPrincipal({
-      grantee: this.resultFunction.function,
-      actions: ['s3:ListBucket'],
-      resourceArns: [props.vault.bucket.bucketArn],
-      conditions: { StringLikeIfExists: { 's3:prefix': [`${resultsPrefix}*`] } },
-    });
+    props.vault.grantReadRestoreResults(this.resultFunction.function);
 
     // --- failures: describe (Pass builds {error, cause}), notify, fail ---
-    // Causes are built in Pass states first: Fail's CausePath takes intrinsics on AWS, but not in every local engine.
+    // Causes are built in Pass states first (portable ASL 2, job-task.ts).
     const fail = sfn.Fail.jsonPath(this, 'Restore failed', { errorPath: '$.error', causePath: '$.cause' });
     const notify = new tasks.SnsPublish(this, RestoreWorkflow.NOTIFY_STATE, {
       topic: props.alarmTopic,
@@ -160,7 +150,7 @@ export class RestoreWorkflow extends Construct {
           ),
         },
       });
-    // Two steps: Format cannot take a nested intrinsic in every engine, so the cause exists before the message.
+    // Two steps (portable ASL 3): the cause exists before the message formats it.
     const describeFailure = (name: string, error: string, cause: string): sfn.Chain => {
       const build = sfn.Pass.jsonPath(this, `Cause: ${name}`, { parameters: { cause } });
       return build.next(failWith(name, error, sfn.JsonPath.stringAt('$.cause'))).next(notify);
@@ -170,7 +160,7 @@ export class RestoreWorkflow extends Construct {
     const validate = tasks.LambdaInvoke.jsonPath(this, RestoreWorkflow.VALIDATE_STATE, {
       lambdaFunction: this.validateFunction.function,
       payload: sfn.TaskInput.fromObject({ request: sfn.JsonPath.entirePayload }),
-      // No ResultPath: the default replaces the input (an explicit '$' is mishandled by aws-local-stepfunctions).
+      // No ResultPath: the default replaces the input (portable ASL 4).
       resultSelector: { 'request.$': '$.Payload.request', 'job.$': '$.Payload.job' },
     });
     // Lambda's Cause is JSON {errorType, errorMessage, trace}: fail with the message alone.
@@ -293,26 +283,6 @@ export class RestoreWorkflow extends Construct {
       Validations.of(this.stateMachine.role).acknowledge({
         id: `AwsSolutions-IAM5[Resource::${nagResourceName(this, fn.function.functionArn)}:*]`,
         reason: `Added by LambdaInvoke: lambda:InvokeFunction on the versions and aliases of this one function (${fn.node.id}); no other function.`,
-      });
-    }
-  }
-
-  /** `actions` on the vault's objects under `prefix`, and `keyActions` on its key, for one principal. */
-  private grantResults(
-    vault: BackupVault,
-    grantee: iam.IGrantable,
-    actions: string[],
-    prefix: string,
-    ...keyActions: string[]
-  ): void {
-    const objects = vault.bucket.arnForObjects(`${prefix}*`);
-    iam.Grant.addToPrincipal({ grantee, actions, resourceArns: [objects] });
-    vault.key.grant(grantee, ...keyActions);
-    const principal = grantee.grantPrincipal as Partial<Construct>;
-    if (principal.node) {
-      Validations.of(principal as Construct).acknowledge({
-        id: `AwsSolutions-IAM5[Resource::${nagResourceName(this, objects)}]`,
-        reason: `Restore result records are keyed by execution name (${prefix}<execution-name>.json), known only at run time; the wildcard covers only that prefix of the vault bucket.`,
       });
     }
   }
