@@ -9,6 +9,7 @@ import * as secretsmanager from 'aws-cdk-lib/aws-secretsmanager';
 import * as sns from 'aws-cdk-lib/aws-sns';
 import type { Construct } from 'constructs';
 import type { DrConfig } from './config.ts';
+import type { AlarmTopic } from './constructs/alarm-topic.ts';
 import type { DatabaseTarget } from './constructs/database-target.ts';
 import { DrillFunctions, LAMBDA_RUNTIME_CA_BUNDLE } from './constructs/drill-functions.ts';
 import { DrJob } from './constructs/job.ts';
@@ -41,6 +42,8 @@ export class DrStack extends Stack {
   public readonly backupWorkflow: BackupWorkflow;
   public readonly schedule: BackupSchedule;
   public readonly monitoring: BackupMonitoring;
+  /** The topic every alarm, tamper rule, failed restore and drill summary notifies, and its key. */
+  public readonly alarmTopic: AlarmTopic;
   /** Restores started by hand (console, `dr remote restore`); input in the README. */
   public readonly restoreWorkflow: RestoreWorkflow;
   /** The pgBackRest repository and the RPO watch (config pitr.enabled). */
@@ -127,6 +130,7 @@ export class DrStack extends Stack {
       databases: config.databases.map((db) => db.name),
       alertEmail: config.alertEmail,
     });
+    this.alarmTopic = this.monitoring.alarmTopic;
 
     if (config.offsite.enabled) {
       const names = offsiteNames({ primaryStackName: this.stackName, ...config.offsite });
@@ -140,7 +144,7 @@ export class DrStack extends Stack {
         },
         roleName: names.replicationRoleName,
         replicationTimeControl: config.offsite.replicationTimeControl,
-        alarmTopic: this.monitoring.topic,
+        alarmTopic: this.alarmTopic.topic,
       });
       if (this.pitrRepository) {
         // WAL and base backups too: a point in time is recoverable offsite, re-encrypted under the offsite PITR key.
@@ -157,7 +161,7 @@ export class DrStack extends Stack {
           },
           roleName: names.pitrReplicationRoleName,
           replicationTimeControl: config.offsite.replicationTimeControl,
-          alarmTopic: this.monitoring.topic,
+          alarmTopic: this.alarmTopic.topic,
         });
       }
     }
@@ -166,7 +170,7 @@ export class DrStack extends Stack {
       this.rpoWatch = new RpoWatch(this, 'RpoWatch', {
         repository: this.pitrRepository,
         stanza: config.pitr.stanza,
-        alarmTopic: this.monitoring.topic,
+        alarmTopic: this.alarmTopic.topic,
         rpo: Duration.seconds(config.pitr.rpoSeconds),
         baseBackupMaxAge: Duration.days(config.pitr.baseBackupMaxAgeDays),
       });
@@ -197,7 +201,7 @@ export class DrStack extends Stack {
       task: this.job.restore,
       databases,
       vault: this.vault,
-      alarmTopic: this.monitoring.topic,
+      alarmTopic: this.alarmTopic.topic,
       pointInTimeRecovery: this.pitrRepository !== undefined,
       taskTimeout: restoreTaskTimeout,
       timeout: restoreTaskTimeout.plus(Duration.hours(1)),
@@ -210,7 +214,7 @@ export class DrStack extends Stack {
       vpc: this.job.vpc,
       scratchServer,
       databases: drilled,
-      topic: this.monitoring.topic,
+      topic: this.alarmTopic.topic,
       rtoSeconds: config.rtoSeconds,
       sslMode: config.sslMode,
       // The job's 'rds' bundle is in its image; the Lambdas have the RDS CAs in their runtime.
@@ -239,7 +243,7 @@ export class DrStack extends Stack {
       enabled: config.drill.scheduleEnabled,
     });
     this.drillMonitoring = new DrillMonitoring(this, 'DrillMonitoring', {
-      topic: this.monitoring.topic,
+      topic: this.alarmTopic.topic,
       drillStateMachine: this.drillWorkflow.stateMachine,
       databases: drilled,
       rtoSeconds: config.rtoSeconds,
@@ -256,19 +260,19 @@ export class DrStack extends Stack {
         this.monitoring,
         'BackupExecution',
         this.backupWorkflow.stateMachine,
-        this.monitoring.topic,
+        this.alarmTopic.topic,
       ),
       ...executionStoppedAlarms(
         this.monitoring,
         'RestoreExecution',
         this.restoreWorkflow.stateMachine,
-        this.monitoring.topic,
+        this.alarmTopic.topic,
       ),
       ...executionStoppedAlarms(
         this.drillMonitoring,
         'DrillExecution',
         this.drillWorkflow.stateMachine,
-        this.monitoring.topic,
+        this.alarmTopic.topic,
       ),
     ];
     this.tamperAlarm = new TamperAlarm(this, 'TamperAlarm', {
@@ -278,7 +282,7 @@ export class DrStack extends Stack {
         this.drillFunctions.reportSigningKey,
         ...(this.pitrRepository ? [this.pitrRepository.key] : []),
       ],
-      topic: this.monitoring.topic,
+      topic: this.alarmTopic.topic,
     });
     if (config.alertTopicArn)
       this.notifyExistingTopic(sns.Topic.fromTopicArn(this, 'AlertTopic', config.alertTopicArn));
@@ -292,7 +296,7 @@ export class DrStack extends Stack {
       description: 'The vault; the dr CLI reaches it as s3://<this>/',
       value: this.vault.bucket.bucketName,
     });
-    new CfnOutput(this, 'AlarmTopicArn', { value: this.monitoring.topic.topicArn });
+    new CfnOutput(this, 'AlarmTopicArn', { value: this.alarmTopic.topic.topicArn });
     new CfnOutput(this, 'RestoreStateMachineArn', {
       description:
         'Start a restore: dr remote restore ... (finds this output), or the Step Functions console with an input from the README',

@@ -1,13 +1,12 @@
-import { Aws, Duration } from 'aws-cdk-lib';
+import { Duration } from 'aws-cdk-lib';
 import * as cloudwatch from 'aws-cdk-lib/aws-cloudwatch';
 import * as actions from 'aws-cdk-lib/aws-cloudwatch-actions';
-import * as iam from 'aws-cdk-lib/aws-iam';
-import * as kms from 'aws-cdk-lib/aws-kms';
-import * as sns from 'aws-cdk-lib/aws-sns';
-import * as subscriptions from 'aws-cdk-lib/aws-sns-subscriptions';
+import type * as kms from 'aws-cdk-lib/aws-kms';
+import type * as sns from 'aws-cdk-lib/aws-sns';
 import type * as sfn from 'aws-cdk-lib/aws-stepfunctions';
 import { Construct } from 'constructs';
 import { DrillTrend, Metrics } from '../../core/contract.ts';
+import { AlarmTopic } from './alarm-topic.ts';
 
 /** A CryptoStockDr metric of one database (`Metrics.dimension`). */
 export function databaseMetric(
@@ -49,15 +48,6 @@ export interface BackupMonitoringProps {
   readonly alertEmail?: string;
 }
 
-/** The principals that publish to the alarm topic: CloudWatch alarms and EventBridge rules of this account. */
-const TOPIC_PUBLISHERS: readonly { readonly service: string; readonly sourceArn: string }[] = [
-  {
-    service: 'cloudwatch.amazonaws.com',
-    sourceArn: `arn:${Aws.PARTITION}:cloudwatch:${Aws.REGION}:${Aws.ACCOUNT_ID}:alarm:*`,
-  },
-  { service: 'events.amazonaws.com', sourceArn: `arn:${Aws.PARTITION}:events:${Aws.REGION}:${Aws.ACCOUNT_ID}:rule/*` },
-];
-
 /**
  * The alarm topic and the backup alarms: a failed backup execution, and per database an RPO breach
  * (no `BackupSucceeded` datapoint within `rpoWindow`, which the backup workflow emits after a
@@ -65,7 +55,11 @@ const TOPIC_PUBLISHERS: readonly { readonly service: string; readonly sourceArn:
  * backed up, a stopped schedule, or a workflow that stopped emitting all alarm the same way.
  */
 export class BackupMonitoring extends Construct {
+  /** The alarm topic and its key. */
+  public readonly alarmTopic: AlarmTopic;
+  /** `alarmTopic.topic`. */
   public readonly topic: sns.Topic;
+  /** `alarmTopic.key`. */
   public readonly topicKey: kms.Key;
   public readonly backupFailedAlarm: cloudwatch.Alarm;
   /** One per database, by database name. */
@@ -94,42 +88,10 @@ export class BackupMonitoring extends Construct {
       );
     }
 
-    // A customer-managed key: CloudWatch alarms cannot publish to a topic under the AWS-managed SNS key.
-    this.topicKey = new kms.Key(this, 'TopicKey', {
-      description: 'crypto-stock-dr alarm topic',
-      enableKeyRotation: true,
-    });
-    this.topic = new sns.Topic(this, 'Topic', {
-      displayName: 'crypto-stock-dr alarms',
-      masterKey: this.topicKey,
-      enforceSSL: true,
-    });
-    // A topic policy replaces SNS's default one, so the publishers must be allowed explicitly, and
-    // only from this account's alarms and rules (confused deputy).
-    for (const { service, sourceArn } of TOPIC_PUBLISHERS) {
-      const conditions = {
-        StringEquals: { 'aws:SourceAccount': Aws.ACCOUNT_ID },
-        ArnLike: { 'aws:SourceArn': sourceArn },
-      };
-      this.topic.addToResourcePolicy(
-        new iam.PolicyStatement({
-          sid: `AllowPublishFrom${service.split('.')[0]}`,
-          principals: [new iam.ServicePrincipal(service)],
-          actions: ['sns:Publish'],
-          resources: [this.topic.topicArn],
-          conditions,
-        }),
-      );
-      this.topicKey.addToResourcePolicy(
-        new iam.PolicyStatement({
-          principals: [new iam.ServicePrincipal(service)],
-          actions: ['kms:Decrypt', 'kms:GenerateDataKey*'],
-          resources: ['*'],
-          conditions,
-        }),
-      );
-    }
-    if (props.alertEmail) this.topic.addSubscription(new subscriptions.EmailSubscription(props.alertEmail));
+    // 'Default': the topic and its key keep the logical IDs they had as this construct's own children.
+    this.alarmTopic = new AlarmTopic(this, 'Default', { alertEmail: props.alertEmail });
+    this.topic = this.alarmTopic.topic;
+    this.topicKey = this.alarmTopic.key;
 
     this.backupFailedAlarm = executionFailedAlarm(
       this,

@@ -111,7 +111,7 @@ export class BackupWorkflow extends Construct {
       result: sfn.Result.fromArray(items),
       resultPath: '$.databases',
     });
-    // Parameters, not Result: the execution input holds nothing else we read, and some local engines skip an empty Result.
+    // Parameters, not Result (portable ASL 5): the execution input holds nothing else we read.
     const defaultTier = sfn.Pass.jsonPath(this, 'Tier by date', { parameters: { tier: '' } });
     const invalidInput = sfn.Fail.jsonPath(this, 'Invalid input', {
       error: 'DR.InvalidInput',

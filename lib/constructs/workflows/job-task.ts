@@ -8,6 +8,20 @@ import * as tasks from 'aws-cdk-lib/aws-stepfunctions-tasks';
 import type { Construct } from 'constructs';
 import { JobEnv } from '../../../core/contract.ts';
 
+/*
+ * Portable ASL. The tests execute every definition with aws-local-stepfunctions, so the workflows
+ * keep to constructs both it and AWS run alike. Each is equivalent on AWS, which needs none of them:
+ *
+ * 1. Not(IsPresent) rather than IsPresent: false (`absent`).
+ * 2. A Fail's cause is built in a Pass first, then read with CausePath: Fail's CausePath takes
+ *    intrinsics on AWS, not locally (`failWithCause`, RestoreWorkflow's failures).
+ * 3. No intrinsic nested in States.Format: the inner value is built in a Pass of its own first.
+ * 4. No explicit ResultPath '$' (mishandled locally): leave ResultPath out, the default replaces the input.
+ * 5. Parameters rather than an empty Result on a Pass (skipped locally).
+ *
+ * Comments at each use point here as "(portable ASL n)".
+ */
+
 /** Where and how a workflow runs the Fargate job: one of `DrJob`'s task parts (`backup`, `restore`, `drill`). */
 export interface JobTaskProps {
   /** Cluster the job runs in. */
@@ -40,10 +54,7 @@ export function validateJobTask(owner: string, props: JobTaskProps): void {
 /** Where the job task's exit code is once the run-task state (result path `$.task`) is done. */
 export const JOB_EXIT_CODE = '$.task.Containers[0].ExitCode';
 
-/**
- * Not(IsPresent: true) rather than IsPresent: false: the same on AWS, and also understood by
- * aws-local-stepfunctions, which the tests run the definitions with.
- */
+/** Not(IsPresent: true) rather than IsPresent: false (portable ASL 1). */
 export function absent(path: string): sfn.Condition {
   return sfn.Condition.not(sfn.Condition.isPresent(path));
 }
@@ -98,10 +109,7 @@ export function jobRunTask(
   return runTask;
 }
 
-/**
- * Pass `Describe: <name>` building `{cause}`, then Fail `<name>` with `error` and that cause.
- * Causes are built in a Pass first: Fail's CausePath takes intrinsics on AWS, but not in every local engine.
- */
+/** Pass `Describe: <name>` building `{cause}`, then Fail `<name>` with `error` and that cause (portable ASL 2). */
 export function failWithCause(scope: Construct, name: string, error: string, cause: string): sfn.Chain {
   return sfn.Pass.jsonPath(scope, `Describe: ${name}`, { parameters: { cause } }).next(
     sfn.Fail.jsonPath(scope, name, { error, causePath: '$.cause' }),
