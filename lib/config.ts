@@ -4,6 +4,7 @@
  * `configFile`); constructs receive typed props and never read context or the environment.
  */
 import { z } from 'zod';
+import { DATABASE_NAME, DATABASE_NAME_RULE, MIN_RTO_SECONDS, STANZA_NAME } from '../core/names.ts';
 
 /** libpq sslmode values the job passes to pg_dump. */
 export const SSL_MODES = ['disable', 'allow', 'prefer', 'require', 'verify-ca', 'verify-full'] as const;
@@ -197,9 +198,7 @@ export const DEFAULT_DATABASE: DatabaseConfig = {
 };
 
 const databaseSchema = z.strictObject({
-  name: z
-    .string()
-    .regex(/^[A-Za-z_][A-Za-z0-9_-]{0,62}$/, 'letters, digits, _ and -, at most 63, not starting with a digit'),
+  name: z.string().regex(DATABASE_NAME, DATABASE_NAME_RULE),
   host: z.string().min(1),
   port: z.number().int().min(1).max(65535).default(5432),
   secret: z.string().min(1).default(DEFAULT_DATABASE.secret),
@@ -224,7 +223,7 @@ const pitrSchema = z.strictObject({
   enabled: z.boolean().default(true),
   stanza: z
     .string()
-    .regex(/^[A-Za-z0-9_][A-Za-z0-9_.-]{0,62}$/, 'a pgBackRest stanza: letters, digits, _, - and ., e.g. crypto_stock')
+    .regex(STANZA_NAME, 'a pgBackRest stanza: letters, digits, _, - and ., e.g. crypto_stock')
     .default('crypto_stock'),
   rpoSeconds: z
     .number()
@@ -252,7 +251,7 @@ const configSchema = z.strictObject({
   rtoSeconds: z
     .number()
     .int()
-    .min(60, 'at least 60 seconds')
+    .min(MIN_RTO_SECONDS, `at least ${MIN_RTO_SECONDS} seconds`)
     .max(7 * 86400, 'at most 7 days (604800)')
     .default(3600),
   drill: drillSchema.default({ scheduleEnabled: true, healthUrls: [] }),

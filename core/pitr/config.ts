@@ -6,6 +6,7 @@
 import { isAbsolute } from 'node:path';
 import { Metrics } from '../contract.ts';
 import { DrError } from '../errors.ts';
+import { STANZA_NAME } from '../names.ts';
 
 /** Where a pgBackRest repository lives, parsed from the `--pitr`/`--repo` URL. */
 export type PitrRepo =
@@ -85,7 +86,7 @@ export function parsePitrRepo(value: string, flag = '--repo', s3: S3Settings = {
 
 /** Stanza names end up in paths and in archive_command: keep them to a safe alphabet. */
 export function checkStanza(stanza: string): string {
-  if (!/^[A-Za-z0-9_][A-Za-z0-9_.-]{0,62}$/.test(stanza)) {
+  if (!STANZA_NAME.test(stanza)) {
     throw new DrError(
       `--stanza "${stanza}" is not a valid stanza name`,
       'use letters, digits, "_", "-" or "." (e.g. crypto_stock)',

@@ -10,10 +10,9 @@
  * so its modification time is the backup's stop time.
  */
 import { DrError } from '../errors.ts';
+import { STANZA_NAME } from '../names.ts';
 import type { Repository } from '../repository/index.ts';
 
-/** pgBackRest stanza names: what its own option parser accepts, minus path separators. */
-const STANZA = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$/;
 const ARCHIVE_ID = /^(\d+)-(\d+)\/$/;
 const WAL_DIR = /^[0-9A-F]{16}\/$/;
 /** A WAL segment file (not a .backup label, .history or a .partial from promotion). */
@@ -63,7 +62,7 @@ export interface PitrStatus {
 
 /** The newest archived WAL segment and base backups of `stanza`, with their ages at `now`. */
 export async function pitrStatus(repo: Repository, stanza: string, now: Date = new Date()): Promise<PitrStatus> {
-  if (!STANZA.test(stanza)) {
+  if (!STANZA_NAME.test(stanza)) {
     throw new DrError(
       `invalid pgBackRest stanza "${stanza}"`,
       'use letters, digits, _, - and . (e.g. crypto_stock), as in pgbackrest.conf',

@@ -17,6 +17,7 @@
 import { z } from 'zod';
 import { JOB_COMMANDS } from '../contract.ts';
 import { DrError } from '../errors.ts';
+import { DATABASE_NAME, DATABASE_NAME_RULE } from '../names.ts';
 import { isBackupId } from '../repository/layout.ts';
 
 /**
@@ -30,14 +31,12 @@ export type RestoreMode = (typeof RESTORE_MODES)[number];
 /** Where the README documents the input, for error hints. */
 export const RESTORE_REQUEST_DOCS = 'README "Restores from the Step Functions console"';
 
-/** PostgreSQL database names as the configuration allows them (lib/config.ts). */
-const DATABASE_NAME = /^[A-Za-z_][A-Za-z0-9_-]{0,62}$/;
 /** A name passed to dr as a flag value: not empty, no comma (the list separator), not flag-like. */
 const FLAG_VALUE = /^[^,\-\s][^,]*$/;
 
 const databaseName = z
   .string({ error: 'must be a database name (a string) such as "crypto_stock"' })
-  .regex(DATABASE_NAME, 'must be a database name: letters, digits, _ and -, at most 63, not starting with a digit');
+  .regex(DATABASE_NAME, `must be a database name: ${DATABASE_NAME_RULE}`);
 
 const TIME_ERROR = 'must be an ISO 8601 time with a time zone, e.g. "2026-01-10T00:00:00Z", or a date (UTC midnight)';
 /** As dr restore takes it: a time with a zone, or a bare date meaning UTC midnight (made explicit here). */

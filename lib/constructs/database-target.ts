@@ -1,5 +1,6 @@
 import type * as secretsmanager from 'aws-cdk-lib/aws-secretsmanager';
 import { secretEnvVarFor } from '../../core/contract.ts';
+import { DATABASE_NAME } from '../../core/names.ts';
 
 /** One database the job backs up. */
 export interface DatabaseTarget {
@@ -13,8 +14,6 @@ export interface DatabaseTarget {
   readonly secret: secretsmanager.ISecret;
 }
 
-const NAME = /^[A-Za-z_][A-Za-z0-9_-]{0,62}$/;
-
 /**
  * Checks a database list the way the job and workflow need it: non-empty, valid names, valid
  * ports, and distinct secret env var names (two names may map to the same DR_SECRET_* variable).
@@ -27,7 +26,7 @@ export function validateDatabaseTargets(owner: string, databases: readonly Datab
   }
   const byEnv = new Map<string, string>();
   for (const db of databases) {
-    if (!NAME.test(db.name)) {
+    if (!DATABASE_NAME.test(db.name)) {
       throw new Error(
         `${owner}: database name "${db.name}" is invalid; use letters, digits, _ and - (at most 63, not starting with a digit)`,
       );

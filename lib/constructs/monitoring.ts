@@ -6,6 +6,7 @@ import type * as sns from 'aws-cdk-lib/aws-sns';
 import type * as sfn from 'aws-cdk-lib/aws-stepfunctions';
 import { Construct } from 'constructs';
 import { DrillTrend, Metrics } from '../../core/contract.ts';
+import { isValidRtoSeconds, MIN_RTO_SECONDS } from '../../core/names.ts';
 import { AlarmTopic } from './alarm-topic.ts';
 
 /** A CryptoStockDr metric of one database (`Metrics.dimension`). */
@@ -214,9 +215,9 @@ export class DrillMonitoring extends Construct {
     super(scope, id);
     if (props.databases.length === 0)
       throw new Error(`DrillMonitoring ${this.node.path}: databases is empty; pass the drilled database names`);
-    if (!Number.isInteger(props.rtoSeconds) || props.rtoSeconds < 60) {
+    if (!isValidRtoSeconds(props.rtoSeconds)) {
       throw new Error(
-        `DrillMonitoring ${this.node.path}: rtoSeconds is ${props.rtoSeconds}; use whole seconds >= 60 (config "rtoSeconds", e.g. 3600 for critical)`,
+        `DrillMonitoring ${this.node.path}: rtoSeconds is ${props.rtoSeconds}; use whole seconds >= ${MIN_RTO_SECONDS} (config "rtoSeconds", e.g. 3600 for critical)`,
       );
     }
     const maxDays = props.maxDaysBetweenDrills ?? 35;

@@ -6,6 +6,7 @@ import * as targets from 'aws-cdk-lib/aws-events-targets';
 import type * as sns from 'aws-cdk-lib/aws-sns';
 import { Construct } from 'constructs';
 import { Metrics, RpoWatchEnv } from '../../core/contract.ts';
+import { STANZA_NAME } from '../../core/names.ts';
 import { DrFunction } from './function.ts';
 import type { PitrRepository } from './pitr-repository.ts';
 
@@ -55,7 +56,7 @@ export class RpoWatch extends Construct {
   constructor(scope: Construct, id: string, props: RpoWatchProps) {
     super(scope, id);
     const where = `RpoWatch ${this.node.path}`;
-    if (!/^[A-Za-z0-9_][A-Za-z0-9_.-]{0,62}$/.test(props.stanza)) {
+    if (!STANZA_NAME.test(props.stanza)) {
       throw new Error(
         `${where}: stanza "${props.stanza}" is not a pgBackRest stanza name; use letters, digits, _, - and . as in pgbackrest.conf (e.g. crypto_stock)`,
       );

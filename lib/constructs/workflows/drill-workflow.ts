@@ -7,6 +7,7 @@ import * as tasks from 'aws-cdk-lib/aws-stepfunctions-tasks';
 import { Construct } from 'constructs';
 import { JobEnv } from '../../../core/contract.ts';
 import { MAX_DRILLED_NAME, SCRATCH_NAME_FORMAT } from '../../../core/drill/scratch.ts';
+import { DATABASE_NAME, isValidRtoSeconds, MIN_RTO_SECONDS } from '../../../core/names.ts';
 import { nagResourceName } from '../../nag.ts';
 import { DrJob } from '../job.ts';
 import { BackupVault } from '../vault.ts';
@@ -116,7 +117,7 @@ export class DrillWorkflow extends Construct {
     if (props.databases.length === 0)
       throw new Error(`${owner}: databases is empty; pass at least one database to drill`);
     for (const name of props.databases) {
-      if (!/^[A-Za-z_][A-Za-z0-9_-]*$/.test(name) || name.length > MAX_DRILLED_NAME) {
+      if (!DATABASE_NAME.test(name) || name.length > MAX_DRILLED_NAME) {
         throw new Error(
           `${owner}: database "${name}" cannot be drilled: drill_<name>_<yyyymmdd> must be a valid name of at most 63 bytes; use names of at most ${MAX_DRILLED_NAME} letters, digits, _ and -`,
         );
@@ -128,9 +129,9 @@ export class DrillWorkflow extends Construct {
     if (!Number.isInteger(maxConcurrency) || maxConcurrency < 1) {
       throw new Error(`${owner}: maxConcurrency is ${maxConcurrency}; use an integer >= 1 (databases drilled at once)`);
     }
-    if (!Number.isInteger(props.rtoSeconds) || props.rtoSeconds < 60) {
+    if (!isValidRtoSeconds(props.rtoSeconds)) {
       throw new Error(
-        `${owner}: rtoSeconds is ${props.rtoSeconds}; use whole seconds >= 60 (config "rtoSeconds", e.g. 3600 for critical)`,
+        `${owner}: rtoSeconds is ${props.rtoSeconds}; use whole seconds >= ${MIN_RTO_SECONDS} (config "rtoSeconds", e.g. 3600 for critical)`,
       );
     }
     const port = props.scratchServer.port;
