@@ -9,6 +9,7 @@ import { join } from 'node:path';
 import { DrError } from '../errors.ts';
 import { resolveAwsCredentials } from '../repository/s3.ts';
 import { trackChild } from '../signals.ts';
+import { readTime, TIME_PROBLEM_TEXT } from '../time.ts';
 import { type PitrRepo, repoOptions } from './config.ts';
 
 /** The OS user the server runs as when dr is root. */
@@ -335,30 +336,20 @@ export function parseServerTime(text: string): bigint | undefined {
 }
 
 /**
- * `--at`: an ISO 8601 time with a zone (`2026-01-15T14:30:00Z`, `2026-01-15 14:30:00.123456+01:00`),
- * kept to the microsecond (PostgreSQL's precision). A time without a zone is refused: the server
- * would read it in its own zone.
+ * `--at`: a time of the grammar in core/time.ts, with a zone (`2026-01-15T14:30:00Z`,
+ * `2026-01-15 14:30:00.123456+01:00`), kept to the microsecond (PostgreSQL's precision). A time
+ * without a zone, or a bare date, is refused: the server would read it in its own zone.
  */
 export function parseAt(value: string, now = new Date()): TimeTarget {
-  const m = /^(\d{4}-\d{2}-\d{2})[T ](\d{2}:\d{2})(?::(\d{2})(?:\.(\d{1,6}))?)?\s*(Z|[+-]\d{2}(?::?\d{2})?)$/i.exec(
-    value.trim(),
-  );
-  if (!m) {
+  const time = readTime(value, { dateOnly: false });
+  if (typeof time === 'string') {
     throw new DrError(
-      `--at "${value}" is not a time with a zone`,
+      `--at "${value}" ${time === 'format' ? 'is not a time with a zone' : TIME_PROBLEM_TEXT[time]}`,
       'use ISO 8601 with a zone, e.g. --at 2026-01-15T14:30:00Z',
       2,
     );
   }
-  const [, date, hm, sec = '00', frac = '', zone] = m;
-  const micros = parseServerTime(`${date} ${hm}:${sec}${frac ? `.${frac}` : ''}${zone}`);
-  if (micros === undefined || Number.isNaN(new Date(`${date}T${hm}:${sec}Z`).getTime())) {
-    throw new DrError(
-      `--at "${value}" is not a valid time`,
-      'use ISO 8601 with a zone, e.g. --at 2026-01-15T14:30:00Z',
-      2,
-    );
-  }
+  const micros = time.micros;
   const at = timeTargetFromMicros(micros);
   if (at.date.getTime() > now.getTime()) {
     throw new DrError(

@@ -35,6 +35,7 @@ import {
   refreshAggregatesOver,
 } from '../pg/timescale.ts';
 import { throwIfInterrupted } from '../signals.ts';
+import { readTime, TIME_PROBLEM_TEXT } from '../time.ts';
 import { suffixed } from './target.ts';
 
 export interface TableName {
@@ -187,37 +188,21 @@ export function safetyTableName(table: string, at: Date, attempt = 0): string {
 }
 
 /**
- * Canonical UTC ISO text of a validated time, or a one-line usage error (exit 2) naming the flag.
- * Impossible dates (2026-02-30) are refused, not rolled over; fractions are kept to the
- * microsecond, as PostgreSQL keeps them (rounded there): `…T00:00:00.000Z`, or six digits when
- * the time has microseconds. Compare results with compareTimes, not as strings.
+ * Canonical UTC ISO text of a time of the grammar in core/time.ts (a bare date is UTC midnight),
+ * or a one-line usage error (exit 2) naming the flag. Fractions are kept to the microsecond, as
+ * PostgreSQL keeps them: `…T00:00:00.000Z`, or six digits when the time has microseconds. Compare
+ * results with compareTimes, not as strings.
  */
 export function parseTime(value: string, flag: string): string {
-  const m = /^(\d{4})-(\d{2})-(\d{2})(?:[T ](\d{2}):(\d{2})(?::(\d{2})(?:\.(\d+))?)?(Z|[+-]\d{2}(?::?\d{2})?))?$/i.exec(
-    value.trim(),
-  );
-  const bad = (why: string) => new DrError(`${flag} "${value}" ${why}`, `use e.g. ${flag} 2026-01-10T00:00:00Z`, 2);
-  if (!m) throw bad('is not an ISO 8601 time with a zone (or a date, taken as UTC)');
-  const [, y, mo, d, h = '00', mi = '00', sec = '00', frac = '', zone = 'Z'] = m;
-  const day = new Date(Date.UTC(Number(y), Number(mo) - 1, Number(d)));
-  if (day.getUTCFullYear() !== Number(y) || day.getUTCMonth() !== Number(mo) - 1 || day.getUTCDate() !== Number(d))
-    throw bad('is not a date that exists');
-  if (Number(h) > 23 || Number(mi) > 59 || Number(sec) > 59) throw bad('is not a valid time of day');
-  const offset =
-    zone.toUpperCase() === 'Z'
-      ? 'Z'
-      : zone.length === 3
-        ? `${zone}:00`
-        : zone.includes(':')
-          ? zone
-          : `${zone.slice(0, 3)}:${zone.slice(3)}`;
-  const wholeMs = Date.parse(`${y}-${mo}-${d}T${h}:${mi}:${sec}${offset}`);
-  if (Number.isNaN(wholeMs)) throw bad('is not an ISO 8601 time with a zone (or a date, taken as UTC)');
-  // Microseconds, rounded as PostgreSQL rounds a longer fraction.
-  const micros = BigInt(wholeMs) * 1000n + BigInt(Math.round(Number(`0.${frac || '0'}`) * 1e6));
-  const ms = Number(micros / 1000n);
-  const rest = Number(micros % 1000n);
-  const iso = new Date(ms).toISOString();
+  const time = readTime(value, { dateOnly: true });
+  if (typeof time === 'string') {
+    const why =
+      time === 'format' ? 'is not an ISO 8601 time with a zone (or a date, taken as UTC)' : TIME_PROBLEM_TEXT[time];
+    throw new DrError(`${flag} "${value}" ${why}`, `use e.g. ${flag} 2026-01-10T00:00:00Z`, 2);
+  }
+  const ms = time.micros / 1000n - (time.micros % 1000n < 0n ? 1n : 0n);
+  const rest = Number(time.micros - ms * 1000n);
+  const iso = new Date(Number(ms)).toISOString();
   return rest === 0 ? iso : iso.replace(/Z$/, `${String(rest).padStart(3, '0')}Z`);
 }
 

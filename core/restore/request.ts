@@ -19,6 +19,7 @@ import { JOB_COMMANDS } from '../contract.ts';
 import { DrError } from '../errors.ts';
 import { DATABASE_NAME, DATABASE_NAME_RULE } from '../names.ts';
 import { isBackupId } from '../repository/layout.ts';
+import { type GivenTime, readTime, TIME_PROBLEM_TEXT } from '../time.ts';
 
 /**
  * What a request restores. Each mode is listed here, has one entry in MODE_RULES (fields it needs
@@ -38,15 +39,28 @@ const databaseName = z
   .string({ error: 'must be a database name (a string) such as "crypto_stock"' })
   .regex(DATABASE_NAME, `must be a database name: ${DATABASE_NAME_RULE}`);
 
-const TIME_ERROR = 'must be an ISO 8601 time with a time zone, e.g. "2026-01-10T00:00:00Z", or a date (UTC midnight)';
-/** As dr restore takes it: a time with a zone, or a bare date meaning UTC midnight (made explicit here). */
-const isoTime = z.union(
-  [
-    z.iso.datetime({ offset: true, error: TIME_ERROR }),
-    z.iso.date({ error: TIME_ERROR }).transform((d) => `${d}T00:00:00Z`),
-  ],
-  { error: TIME_ERROR },
-);
+const RANGE_TIME_ERROR =
+  'must be an ISO 8601 time with a time zone, e.g. "2026-01-10T00:00:00Z", or a date (UTC midnight)';
+const AT_TIME_ERROR = 'must be an ISO 8601 time with a time zone, e.g. "2026-01-15T14:30:00Z"';
+
+/**
+ * A time as dr restore takes it (the grammar of core/time.ts), kept as given (trimmed) so the job
+ * reads the same text; a bare date, where allowed, is made explicit as UTC midnight.
+ */
+const givenTime = (dateOnly: boolean) => {
+  const error = dateOnly ? RANGE_TIME_ERROR : AT_TIME_ERROR;
+  return z.string({ error }).transform((value, ctx) => {
+    const time = readTime(value, { dateOnly });
+    if (typeof time !== 'string') return time.dateOnly ? `${value.trim()}T00:00:00Z` : value.trim();
+    ctx.addIssue({
+      code: 'custom',
+      message: time === 'format' ? error : `"${value}" ${TIME_PROBLEM_TEXT[time]}; ${error}`,
+    });
+    return z.NEVER;
+  });
+};
+/** Microseconds of a time the schema accepted. */
+const micros = (time: string) => (readTime(time, { dateOnly: false }) as GivenTime).micros;
 
 const identifierList = (what: string) =>
   z
@@ -77,14 +91,14 @@ export const RestoreRequestSchema = z.strictObject(
     /** Tables to restore (mode table and range); schema-qualified names are allowed (public.candles). */
     tables: identifierList('table').optional(),
     /** Range start, inclusive (mode range). */
-    since: isoTime.optional(),
+    since: givenTime(true).optional(),
     /** Range end, exclusive (mode range). */
-    until: isoTime.optional(),
+    until: givenTime(true).optional(),
     /**
      * Mode pitr: the time to recover to, from the pgBackRest repository (the stack's PITR repository
      * and stanza, never from input). With `tables` (and `since`/`until`) only those rows are restored.
      */
-    at: isoTime.optional(),
+    at: givenTime(false).optional(),
     /** Column the range applies to (mode range). @default - the one the backup's manifest recorded */
     timeColumn: z
       .string({ error: 'must be a column name (a string)' })
@@ -319,11 +333,7 @@ export function parseRestoreRequest(raw: unknown, options: ParseRestoreRequestOp
       );
     problems.push(...pitrProblems(request, raw));
   }
-  if (
-    request.since !== undefined &&
-    request.until !== undefined &&
-    Date.parse(request.since) >= Date.parse(request.until)
-  ) {
+  if (request.since !== undefined && request.until !== undefined && micros(request.since) >= micros(request.until)) {
     problems.push(
       `since: ${request.since} is not before until ${request.until}; the range is [since, until), so since must be earlier`,
     );
@@ -372,7 +382,7 @@ function pitrProblems(request: RestoreRequest, raw: unknown): string[] {
   if (valueAt(raw, ['backup']) !== undefined && request.backup !== 'latest') {
     problems.push('backup: not used by mode "pitr" (pgBackRest picks the newest base backup before "at"); remove it');
   }
-  if (request.at !== undefined && Date.parse(request.at) > Date.now()) {
+  if (request.at !== undefined && micros(request.at) > BigInt(Date.now()) * 1000n) {
     problems.push(
       `at: ${request.at} is in the future; recovery can only reach a time that has passed (and whose WAL is archived)`,
     );

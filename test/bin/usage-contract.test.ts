@@ -10,6 +10,7 @@ import { COMMANDS } from '../../bin/commands/index.ts';
 import { pgUrl } from '../../fixtures/pg.ts';
 import pkg from '../../package.json' with { type: 'json' };
 import { expectOneLineError, runDr } from '../support/cli.ts';
+import { DISPUTED_TIMES, TIME_TABLE } from '../support/time-table.ts';
 
 let dir: string;
 let repo: string;
@@ -160,6 +161,49 @@ describe('exit 2 for every usage error', () => {
         continue;
       }
       expectOneLineError(run, pattern, 2);
+    }
+  }, 300_000);
+
+  it('takes the same times on --since/--until and --at as the restore request does (core/time.ts)', async () => {
+    const runs = DISPUTED_TIMES.map(async (input) => {
+      const [, instant, kind] = TIME_TABLE.find(([t]) => t === input)!;
+      const since = await runDr([
+        'restore',
+        '--repo',
+        repo,
+        '--target',
+        target,
+        '--tables',
+        'candles',
+        '--since',
+        input,
+        '--until',
+        '2026-01-12T00:00:00Z',
+      ]);
+      const at = await runDr([
+        'restore',
+        '--pitr',
+        repo,
+        '--stanza',
+        's',
+        '--database',
+        'd',
+        '--target',
+        target,
+        '--at',
+        input,
+      ]);
+      return { input, instant, dateOnly: kind === 'date', since, at };
+    });
+    for (const { input, instant, dateOnly, since, at } of await Promise.all(runs)) {
+      const quoted = input.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
+      // Accepted times get past parsing: the empty repository is what fails (exit 1).
+      if (instant) expectOneLineError(since, /no backups in/, 1);
+      else expectOneLineError(since, new RegExp(`--since "${quoted}" `), 2);
+      if (instant && !dateOnly) {
+        expect(at.code, at.stderr).toBe(1);
+        expect(at.stderr).not.toMatch(/--at "/);
+      } else expectOneLineError(at, new RegExp(`--at "${quoted}" `), 2);
     }
   }, 300_000);
 });

@@ -42,7 +42,7 @@ describe('restore request mode "pitr"', () => {
     ]);
   });
 
-  it('restores named tables, or a range of their rows, as they were at the time (a bare date is UTC midnight)', () => {
+  it('restores named tables, or a range of their rows, as they were at the time (a bare date is UTC midnight for since/until)', () => {
     const tables = parseRestoreRequest({ ...base, tables: ['candles', 'public.indicators'] }, { databases });
     expect(restoreJobRequest(tables).args).toEqual([
       '--at',
@@ -53,7 +53,7 @@ describe('restore request mode "pitr"', () => {
     const range = parseRestoreRequest(
       {
         ...base,
-        at: '2026-01-16',
+        at: '2026-01-16T00:00:00Z',
         tables: ['candles'],
         since: '2026-01-01',
         until: '2026-02-01T00:00:00Z',
@@ -85,7 +85,11 @@ describe('restore request mode "pitr"', () => {
       'at: required for mode "pitr" (it restores the database (or the named tables, or a range of their rows) as it was at a point in time); add e.g. "at": "2026-01-15T14:30:00Z"',
     ]);
     expect(problems({ ...base, at: '15.01.2026 14:30' })).toEqual([
-      'at: must be an ISO 8601 time with a time zone, e.g. "2026-01-10T00:00:00Z", or a date (UTC midnight)',
+      'at: must be an ISO 8601 time with a time zone, e.g. "2026-01-15T14:30:00Z"',
+    ]);
+    // A recovery target is an instant: a bare date is refused, as dr restore --at refuses it (core/time.ts).
+    expect(problems({ ...base, at: '2026-01-16' })).toEqual([
+      'at: must be an ISO 8601 time with a time zone, e.g. "2026-01-15T14:30:00Z"',
     ]);
   });
 
