@@ -5,10 +5,7 @@
  */
 import { z } from 'zod';
 import { DATABASE_NAME, DATABASE_NAME_RULE, MIN_RTO_SECONDS, STANZA_NAME } from '../core/names.ts';
-
-/** libpq sslmode values the job passes to pg_dump. */
-export const SSL_MODES = ['disable', 'allow', 'prefer', 'require', 'verify-ca', 'verify-full'] as const;
-export type SslMode = (typeof SSL_MODES)[number];
+import { SSL_MODES, type SslMode } from '../core/pg/tls.ts';
 
 /** Fargate's valid cpu units and the memory (MiB) each allows. */
 const FARGATE_MEMORY: Readonly<Record<number, readonly [min: number, max: number, step: number]>> = {

@@ -19,6 +19,7 @@ import {
   trackCancel,
   trackChild,
 } from '../signals.ts';
+import { connectWithSslMode, isSslMode, verifiesServer } from './tls.ts';
 
 export interface PgUrl {
   /** The URL as given, passed to libpq tools unchanged. */
@@ -166,33 +167,6 @@ export function redact(text: string): string {
     .replace(/(\bpassword\s*=\s*)('(?:\\.|[^'\\])*'|[^\s&]*)/gi, '$1***');
 }
 
-/** node-postgres TLS options from libpq's sslmode (node-postgres has no `prefer`). */
-function sslOptions(sslmode: string | undefined): pg.ClientConfig['ssl'] {
-  switch (sslmode) {
-    case undefined:
-    case '':
-    case 'disable':
-    case 'allow':
-    case 'prefer':
-      // `prefer` falls back to plain text when the server has no TLS; see connect().
-      return sslmode === 'prefer' ? { rejectUnauthorized: false } : false;
-    case 'require':
-      return { rejectUnauthorized: false };
-    case 'verify-ca':
-    case 'verify-full': {
-      const rootCert = process.env.PGSSLROOTCERT;
-      return {
-        rejectUnauthorized: true,
-        ca: rootCert ? readFileSync(rootCert, 'utf8') : undefined,
-        // verify-ca checks the chain only, as libpq does.
-        checkServerIdentity: sslmode === 'verify-ca' ? () => undefined : undefined,
-      };
-    }
-    default:
-      throw new DrError(`unknown sslmode "${sslmode}"`, 'use disable, prefer, require, verify-ca or verify-full');
-  }
-}
-
 /**
  * node-postgres options from the URI's parts, explicitly: node-postgres' own connection-string
  * parser knows neither libpq's defaults (the OS user) nor its sslmode semantics.
@@ -240,12 +214,10 @@ export async function connect(url: string, role = 'database'): Promise<pg.Client
     return client;
   };
   try {
-    try {
-      return await tracked(sslOptions(sslmode));
-    } catch (err) {
-      if (sslmode === 'prefer' && /does not support SSL/i.test(String(err))) return await tracked(false);
-      throw err;
-    }
+    if (!isSslMode(sslmode))
+      throw new DrError(`unknown sslmode "${sslmode}"`, 'use disable, prefer, require, verify-ca or verify-full');
+    const rootCert = verifiesServer(sslmode) ? process.env.PGSSLROOTCERT : undefined;
+    return await connectWithSslMode(sslmode, rootCert ? readFileSync(rootCert, 'utf8') : undefined, tracked);
   } catch (err) {
     throw connectionError(err, parsePgUrl(url, role).display, role);
   }

@@ -9,6 +9,7 @@ import { z } from 'zod';
 import { VerifyEnv } from '../contract.ts';
 import { DrError } from '../errors.ts';
 import { connectionError } from './connection.ts';
+import { connectWithSslMode, isSslMode, SSL_MODES, type SslMode, verifiesServer } from './tls.ts';
 
 /** RDS-style secret JSON; host and port may also come from the event. */
 const DatabaseSecretSchema = z.looseObject({
@@ -18,16 +19,12 @@ const DatabaseSecretSchema = z.looseObject({
   port: z.coerce.number().int().min(1).max(65535).optional(),
 });
 
-/** The sslmodes the Lambdas support (libpq names). */
-export const SSL_MODES = ['disable', 'prefer', 'require', 'verify-full'] as const;
-export type SslMode = (typeof SSL_MODES)[number];
-
 /** The configured sslmode, else verify-full with a CA bundle and prefer without. */
 export function sslModeOf(configured: string | undefined, caBundle: string | undefined): SslMode {
   if (configured === undefined) return caBundle ? 'verify-full' : 'prefer';
-  if (!(SSL_MODES as readonly string[]).includes(configured))
+  if (!isSslMode(configured))
     throw new DrError(`${VerifyEnv.sslMode} "${configured}" is not supported`, `use one of ${SSL_MODES.join(', ')}`);
-  return configured as SslMode;
+  return configured;
 }
 
 export function parseSecret(text: string, arn: string): z.infer<typeof DatabaseSecretSchema> {
@@ -65,20 +62,7 @@ function readCa(path: string): string {
   return caCache.pem;
 }
 
-/** node-postgres TLS options for `mode`; verify-full checks the chain and the host name (Node's default). */
-export function tlsOptions(mode: SslMode, caBundle: string | undefined): pg.ClientConfig['ssl'] {
-  switch (mode) {
-    case 'disable':
-      return false;
-    case 'prefer':
-    case 'require':
-      return { rejectUnauthorized: false };
-    case 'verify-full':
-      return { rejectUnauthorized: true, ca: caBundle ? readCa(caBundle) : undefined };
-  }
-}
-
-/** Connects with TLS per `mode`; `prefer` falls back to plain text only when the server has no TLS at all. */
+/** Connects with TLS per `mode` (core/pg/tls.ts, as libpq); `caBundle` is a PEM file for the verifying modes. */
 export async function connectTls(
   config: pg.ClientConfig,
   mode: SslMode,
@@ -92,12 +76,7 @@ export async function connectTls(
     return client;
   };
   try {
-    try {
-      return await attempt(tlsOptions(mode, caBundle));
-    } catch (err) {
-      if (mode === 'prefer' && /does not support SSL/i.test(String(err))) return await attempt(false);
-      throw err;
-    }
+    return await connectWithSslMode(mode, verifiesServer(mode) && caBundle ? readCa(caBundle) : undefined, attempt);
   } catch (err) {
     throw connectionError(err, display, 'target');
   }

@@ -8,7 +8,7 @@ import type * as sns from 'aws-cdk-lib/aws-sns';
 import type * as sfn from 'aws-cdk-lib/aws-stepfunctions';
 import { Construct } from 'constructs';
 import { DrillAgeEnv, DrillCleanupEnv, REPORT_LOCK_COMPLIANCE, ReportEnv, VerifyEnv } from '../../core/contract.ts';
-import type { SslMode } from '../config.ts';
+import type { SslMode } from '../../core/pg/tls.ts';
 import { DrFunction } from './function.ts';
 import { protectKey } from './protection.ts';
 import type { BackupVault } from './vault.ts';
@@ -26,7 +26,7 @@ export interface DrillFunctionsProps {
   /** The recovery time objective the report judges restores by. */
   readonly rtoSeconds: number;
   /**
-   * libpq sslmode of the job; the Lambdas use the nearest mode node-postgres supports.
+   * libpq sslmode of the job; the Lambdas use lambdaSslMode of it.
    * @default 'require'
    */
   readonly sslMode?: SslMode;
@@ -62,8 +62,12 @@ export interface DrillFunctionsProps {
  */
 export const LAMBDA_RUNTIME_CA_BUNDLE = '/var/runtime/ca-cert.pem';
 
-/** The verify Lambda's TLS mode for a libpq sslmode (it knows disable, prefer, require, verify-full). */
-export function lambdaSslMode(mode: SslMode): 'disable' | 'prefer' | 'require' | 'verify-full' {
+/**
+ * The Lambdas' sslmode for the job's. They take every libpq mode (core/pg/tls.ts) but are kept on
+ * TLS first and a host name check, as they were when they knew only four modes: `allow` becomes
+ * `prefer` and `verify-ca` becomes `verify-full`, never weaker than the job's.
+ */
+export function lambdaSslMode(mode: SslMode): SslMode {
   switch (mode) {
     case 'disable':
       return 'disable';

@@ -10,7 +10,7 @@ import * as secretsmanager from 'aws-cdk-lib/aws-secretsmanager';
 import * as cr from 'aws-cdk-lib/custom-resources';
 import { Construct } from 'constructs';
 import { JOB_CONTAINER_NAME, JobEnv, RDS_CA_BUNDLE_PATH, secretEnvVarFor } from '../../core/contract.ts';
-import type { SslMode } from '../config.ts';
+import type { SslMode } from '../../core/pg/tls.ts';
 import { type DatabaseTarget, validateDatabaseTargets } from './database-target.ts';
 import type { PitrRepository } from './pitr-repository.ts';
 import type { BackupVault } from './vault.ts';

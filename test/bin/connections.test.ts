@@ -8,6 +8,7 @@ import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { connectTls } from '../../core/pg/secret-connection.ts';
 import { chownPostgres, freePort, type InitializedCluster, initCluster } from '../../fixtures/cluster.ts';
 import { createDatabase, dropDatabase, pgUrl, uniqueName } from '../../fixtures/pg.ts';
 import { createSampleDatabase } from '../../fixtures/sample-database.ts';
@@ -47,6 +48,9 @@ beforeAll(async () => {
       '1',
       '-subj',
       '/CN=127.0.0.1',
+      // Node matches an IP address against the subjectAltName only (verify-full).
+      '-addext',
+      'subjectAltName=IP:127.0.0.1',
       '-keyout',
       join(tls.dataDir, 'server.key'),
       '-out',
@@ -121,6 +125,36 @@ describe('libpq-compatible connections', () => {
       noSslEnv(),
     );
     expectOneLineError(off, /127\.0\.0\.1:\d+\/postgres/, 1);
+  });
+
+  it('takes every libpq sslmode against a TLS-only server, on the CLI and the Lambdas alike (core/pg/tls.ts)', async () => {
+    const repo = `file://${await tempDir()}`;
+    const url = (mode: string) => `postgres://postgres@127.0.0.1:${tlsPort}/postgres?sslmode=${mode}`;
+    const ca = { PGSSLROOTCERT: join(tls.dataDir, 'server.crt') };
+    // allow (plain text first) moves to TLS when the server refuses plain text, as libpq does.
+    for (const [mode, env] of [
+      ['allow', {}],
+      ['prefer', {}],
+      ['require', {}],
+      ['verify-ca', ca],
+      ['verify-full', ca],
+    ] as const) {
+      const run = await runDr(['backup', '--db', url(mode), '--repo', repo, '--json', '-q'], env);
+      expect(run.code, `${mode}: ${run.stderr}`).toBe(0);
+    }
+    // A verifying mode without the CA that signed the server's certificate is refused, in one line.
+    expectOneLineError(await runDr(['backup', '--db', url('verify-full'), '--repo', repo, '-q']), /certificate/i, 1);
+    // The Lambdas' path (verify, drill-cleanup): the same modes through connectTls.
+    const config = { host: '127.0.0.1', port: tlsPort, user: 'postgres', database: 'postgres' };
+    const caFile = join(tls.dataDir, 'server.crt');
+    for (const mode of ['allow', 'prefer', 'require', 'verify-ca', 'verify-full'] as const) {
+      const client = await connectTls(config, mode, caFile, 'tls-only');
+      expect((await client.query('SELECT ssl FROM pg_stat_ssl WHERE pid = pg_backend_pid()')).rows).toEqual([
+        { ssl: true },
+      ]);
+      await client.end();
+    }
+    await expect(connectTls(config, 'disable', undefined, 'tls-only')).rejects.toThrow(/no encryption/);
   });
 
   it('a malformed connection string is a usage error (exit 2)', async () => {

@@ -158,8 +158,8 @@ describe('verify Lambda handler (mocked Secrets Manager GetSecretValue)', () => 
       /secret .* lacks username/,
     );
     await expect(localHandler().invoke(event('dr_verify_no_such_db'))).rejects.toThrow(/does not exist/);
-    await expect(localHandler({ [VerifyEnv.sslMode]: 'verify-ca' }).invoke(event(fx.restored))).rejects.toThrow(
-      /DR_DB_SSLMODE "verify-ca" is not supported/,
+    await expect(localHandler({ [VerifyEnv.sslMode]: 'verify_full' }).invoke(event(fx.restored))).rejects.toThrow(
+      /DR_DB_SSLMODE "verify_full" is not supported/,
     );
   });
 
