@@ -262,7 +262,8 @@ async function restoreIntoScratch(drill: Drill, backup: BackupStep): Promise<Res
   // Which backup, before restoring: a restore that fails still reports the backup it tried.
   try {
     const candidates = await resolveBackup(repo, backup.ref, drill.database);
-    const m = await readManifest(repo, candidates.database, candidates.ids[0]);
+    // resolveBackup throws rather than return no candidate.
+    const m = await readManifest(repo, candidates.database, candidates.ids[0]!);
     backupInfo = { ...backupFacts(m), fresh: backupInfo?.fresh };
   } catch (err) {
     // runRestore reports the same problem (or falls back past it); keep going.
@@ -459,14 +460,15 @@ async function clearLeftover(
       `SELECT shobj_description(oid, 'pg_database') AS comment FROM pg_database WHERE datname = $1`,
       [scratch],
     );
-    if (rows.length === 0) return;
-    if (!rows[0].comment?.startsWith(DRILL_COMMENT_PREFIX)) {
+    const [row] = rows;
+    if (row === undefined) return;
+    if (!row.comment?.startsWith(DRILL_COMMENT_PREFIX)) {
       throw new DrError(
         `database ${scratch} already exists on ${display.replace(/\/[^/]*$/, '')} and is not a drill's scratch database`,
         'drop or rename it if it is a leftover (DROP DATABASE), or drill on another --scratch server',
       );
     }
-    log(`dropping ${scratch}, left over from an earlier drill (${rows[0].comment})`);
+    log(`dropping ${scratch}, left over from an earlier drill (${row.comment})`);
     await admin.query(`DROP DATABASE ${quoteIdent(scratch)} WITH (FORCE)`);
   } finally {
     await admin.end().catch(() => {});

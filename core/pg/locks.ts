@@ -44,7 +44,8 @@ async function holders(url: string, table: string | undefined): Promise<{ table:
        ORDER BY c.relispartition, l.mode = 'AccessExclusiveLock' DESC, a.query_start`,
       [table ?? null],
     );
-    if (rows.length === 0) return undefined;
+    const [first] = rows;
+    if (first === undefined) return undefined;
     // One line per session: a lock on a partitioned table also locks every partition.
     const sessions = rows.filter((r, i) => rows.findIndex((x) => x.pid === r.pid) === i).slice(0, 3);
     const text = sessions
@@ -56,7 +57,7 @@ async function holders(url: string, table: string | undefined): Promise<{ table:
             .toUpperCase()}`,
       )
       .join('; ');
-    return { table: table ?? rows[0].rel, text };
+    return { table: table ?? first.rel, text };
   } catch {
     return undefined;
   } finally {

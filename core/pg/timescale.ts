@@ -12,6 +12,7 @@ import type pg from 'pg';
 import type { ManifestTimescale } from '../backup/manifest.ts';
 import { DrError } from '../errors.ts';
 import type { TocEntry } from '../restore/toc.ts';
+import { onlyRow } from './rows.ts';
 
 export const TIMESCALE_EXTENSION = 'timescaledb';
 
@@ -154,11 +155,11 @@ export async function readTimescaleCatalog(client: pg.Client): Promise<Timescale
     SELECT view_schema AS schema, view_name AS name, materialized_only FROM timescaledb_information.continuous_aggregates ORDER BY 1, 2`);
   const continuousAggregates: TimescaleContinuousAggregate[] = [];
   for (const c of caggs) {
-    const { rows } = await client.query<{ n: string }>(`SELECT count(*) AS n FROM ${quoted(c.schema, c.name)}`);
+    const { n } = onlyRow(await client.query<{ n: string }>(`SELECT count(*) AS n FROM ${quoted(c.schema, c.name)}`));
     continuousAggregates.push({
       schema: c.schema,
       name: c.name,
-      rows: Number(rows[0].n),
+      rows: Number(n),
       materializedOnly: c.materialized_only,
     });
   }
@@ -260,8 +261,7 @@ export function unexpectedDumpWarnings(stderr: string): string[] {
   for (const raw of stderr.split('\n')) {
     const line = raw.trim().replace(/^pg_dump:\s*/, '');
     if (/^(warning|WARNING|NOTICE):/.test(line)) groups.push({ head: line, details: [] });
-    else if (/^(detail|DETAIL|hint|HINT):/.test(line) && groups.length > 0)
-      groups[groups.length - 1].details.push(line.replace(/^\w+:\s*/, ''));
+    else if (/^(detail|DETAIL|hint|HINT):/.test(line)) groups.at(-1)?.details.push(line.replace(/^\w+:\s*/, ''));
   }
   const known = (g: { head: string; details: string[] }) => {
     if (HYPERTABLE_DATA_NOTICE.test(g.head)) return true;
@@ -356,8 +356,9 @@ export async function assertServerCanRestore(admin: pg.Client, backupId: string,
       `install TimescaleDB ${version} on the target server (then, if you want the newer version, restore and run ALTER EXTENSION timescaledb UPDATE)`,
     );
   }
-  const preload = (await admin.query<{ s: string }>(`SELECT current_setting('shared_preload_libraries') AS s`)).rows[0]
-    .s;
+  const preload = onlyRow(
+    await admin.query<{ s: string }>(`SELECT current_setting('shared_preload_libraries') AS s`),
+  ).s;
   if (
     !preload.split(',').some(
       (lib) =>
@@ -494,15 +495,17 @@ export async function refreshAggregatesOver(client: pg.Client, table: Relation, 
       continue;
     }
     // Buckets the range only partly covers are recomputed whole.
-    const { rows: w } = r.width
-      ? await client.query<{ s: string; e: string }>(
-          `SELECT time_bucket($1::interval, $2::timestamptz)::text AS s, (time_bucket($1::interval, $3::timestamptz - interval '1 microsecond') + $1::interval)::text AS e`,
-          [r.width, range.since, range.until],
+    const w = r.width
+      ? onlyRow(
+          await client.query<{ s: string; e: string }>(
+            `SELECT time_bucket($1::interval, $2::timestamptz)::text AS s, (time_bucket($1::interval, $3::timestamptz - interval '1 microsecond') + $1::interval)::text AS e`,
+            [r.width, range.since, range.until],
+          ),
         )
-      : { rows: [{ s: range.since, e: range.until }] };
+      : { s: range.since, e: range.until };
     await client.query(
       `CALL refresh_continuous_aggregate($1::regclass, $2::timestamptz, $3::timestamptz, force => true)`,
-      [r.view, w[0].s, w[0].e],
+      [r.view, w.s, w.e],
     );
   }
   return rows.map((r) => r.view);

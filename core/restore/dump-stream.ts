@@ -164,8 +164,9 @@ export interface StreamLoadOptions {
 
 /** Streams the entries' rows into `client` (inside its open transaction); returns the rows loaded. */
 export async function loadDumpData(client: pg.Client, options: StreamLoadOptions): Promise<number> {
-  if (options.entries.length === 0) return 0;
-  const list = join(options.workDir, `stream-${options.entries[0].dumpId}-${options.entries.length}.list`);
+  const [first] = options.entries;
+  if (first === undefined) return 0;
+  const list = join(options.workDir, `stream-${first.dumpId}-${options.entries.length}.list`);
   await writeFile(list, listFile(options.entries));
   throwIfInterrupted();
   const tool = diesWithParent(toolPath(options.tools ?? {}, 'pg_restore'), [

@@ -45,10 +45,11 @@ export async function firstVerified<T>(
         continue;
       }
       const value = await attempt(manifest);
+      const [newest] = fallbacks;
       const warnings = [
-        ...(fallbacks.length > 0
+        ...(newest
           ? [
-              `FALLBACK: newest backup ${fallbacks[0].id} failed verification (${fallbacks[0].reason}); restored ${manifest.id} instead`,
+              `FALLBACK: newest backup ${newest.id} failed verification (${newest.reason}); restored ${manifest.id} instead`,
             ]
           : []),
         ...suspects.map(

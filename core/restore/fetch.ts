@@ -155,7 +155,8 @@ export async function forEachLimit<T>(
   const worker = async () => {
     while (!failed && next < items.length) {
       throwIfInterrupted();
-      const item = items[next++];
+      // next < items.length was checked just above, with no await in between.
+      const item = items[next++]!;
       try {
         await fn(item);
       } catch (err) {

@@ -208,6 +208,7 @@ async function applyGlobals(
       `applying globals failed: ${firstErrorLine(result.stderr)}`,
       'check the target server and user rights',
     );
-  if (errors.length)
-    warnings.push(`globals: ${errors.length} statements failed, e.g. ${errors[0].replace(/^.*ERROR:\s*/, '')}`);
+  const [firstError] = errors;
+  if (firstError !== undefined)
+    warnings.push(`globals: ${errors.length} statements failed, e.g. ${firstError.replace(/^.*ERROR:\s*/, '')}`);
 }

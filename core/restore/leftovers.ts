@@ -28,7 +28,7 @@ export function leftoverCreatedAt(name: string): Date | undefined {
     if (at < 0) continue;
     const m = /^([0-9a-f]{8})/.exec(name.slice(at + marker.length));
     if (!m) continue;
-    const seconds = parseInt(m[1], 16);
+    const seconds = parseInt(m[1]!, 16);
     // Sanity: 2020 to 2100; anything else is a name that merely looks like one.
     if (seconds > 1_577_836_800 && seconds < 4_102_444_800) return new Date(seconds * 1000);
   }

@@ -23,6 +23,7 @@ import {
 } from '../pg/connection.ts';
 import { displayName } from '../pg/ident.ts';
 import { DEFAULT_LOCK_TIMEOUT_MS, isLockTimeout, lockTimeoutError, lockTimeoutSql } from '../pg/locks.ts';
+import { onlyRow } from '../pg/rows.ts';
 import {
   allowBulkDecompression,
   chunksOverlapping,
@@ -229,10 +230,11 @@ interface TableInfo {
 }
 
 async function tableInfo(client: pg.Client, t: TableName): Promise<TableInfo | undefined> {
-  const { rows } = await client.query<{ oid: number | null }>('SELECT to_regclass($1)::oid::int AS oid', [
-    qualified(t.schema, t.name),
-  ]);
-  const oid = rows[0].oid;
+  const { oid } = onlyRow(
+    await client.query<{ oid: number | null }>('SELECT to_regclass($1)::oid::int AS oid', [
+      qualified(t.schema, t.name),
+    ]),
+  );
   if (oid === null) return undefined;
   const cols = await client.query<{ name: string; type: string }>(
     `SELECT attname AS name, format_type(atttypid, NULL) AS type FROM pg_attribute
@@ -514,8 +516,8 @@ async function proveRange(source: RowSource, tgt: pg.Client, plan: Planned, rang
   await tgt.query(copySessionSql(true));
   const actual = await rangeFingerprint(tgt, plan.table, plan.columns, range);
   const differ = differingBuckets(expected, actual);
-  if (differ.length) {
-    const first = differ[0];
+  const [first] = differ;
+  if (first) {
     throw new DrError(
       `the restored range of ${plan.display} does not match ${source.name}: ${first.bucket} has ${first.actualRows} rows, ${source.name} ${first.expectedRows}${first.actualRows === first.expectedRows ? ' (contents differ)' : ''}${differ.length > 1 ? `, and ${differ.length - 1} more days` : ''}`,
       "report this with the table's definition; the target was rolled back and is unchanged",
@@ -574,9 +576,10 @@ async function disableTriggers(client: pg.Client, plans: Planned[], warnings: st
           WHERE contype = 'f' AND confdeltype IN ('c', 'n', 'd') AND confrelid = ANY($1::oid[]) AND NOT conrelid = ANY($1::oid[]) LIMIT 1`,
         [await familyOids(client, plan.targetOid!)],
       );
-      if (rows.length) {
+      const [cascade] = rows;
+      if (cascade) {
         throw new DrError(
-          `restoring ${plan.display} would cascade into ${rows[0].child} (foreign key ${rows[0].name} ON DELETE acts), and this role may not set session_replication_role to prevent it`,
+          `restoring ${plan.display} would cascade into ${cascade.child} (foreign key ${cascade.name} ON DELETE acts), and this role may not set session_replication_role to prevent it`,
           'run the restore as a role allowed to set session_replication_role (superuser, rds_superuser); the target is unchanged',
         );
       }
@@ -619,7 +622,7 @@ async function replaceOne(
         'add one, or restore without --merge (the range is then replaced, its rows kept in a safety table)',
       );
     }
-    rowsKept = Number((await tgt.query<{ n: string }>(`SELECT count(*) AS n FROM ${name}${where}`)).rows[0].n);
+    rowsKept = Number(onlyRow(await tgt.query<{ n: string }>(`SELECT count(*) AS n FROM ${name}${where}`)).n);
     const staging = `pg_temp.${quoteIdent(`dr_merge_${plan.targetOid}`)}`;
     await tgt.query(`CREATE TEMP TABLE ${quoteIdent(`dr_merge_${plan.targetOid}`)} (LIKE ${name}) ON COMMIT DROP`);
     log(`copying ${display}${range ? ` [${range.since}, ${range.until})` : ''} from ${source.name} to merge it`);
@@ -650,8 +653,8 @@ async function replaceOne(
     await lockTable(tgt, name, display, options);
     if (range && table.newerThan && !options.replaceNewer)
       await refuseNewerRows(tgt, table, display, range, options.origin);
-    const { rows } = await tgt.query<{ n: string }>(`SELECT count(*) AS n FROM ${name}${where}`);
-    if (Number(rows[0].n) > 0) {
+    const { n } = onlyRow(await tgt.query<{ n: string }>(`SELECT count(*) AS n FROM ${name}${where}`));
+    if (Number(n) > 0) {
       let attempt = 0;
       let safety = safetyTableName(table.name, now);
       while ((await tgt.query('SELECT to_regclass($1) AS r', [qualified(table.schema, safety)])).rows[0].r !== null)
@@ -740,10 +743,12 @@ async function primaryKey(client: pg.Client, oid: number): Promise<string[]> {
 /** Target rows in the range newer than the source's newest: replacing would delete them (they would survive only in the safety table). */
 export async function countNewerRows(client: pg.Client, table: ReplaceTable, range: TimeRange): Promise<number> {
   const col = quoteIdent(table.timeColumn!);
-  const { rows } = await client.query<{ n: string }>(
-    `SELECT count(*) AS n FROM ${qualified(table.schema, table.name)} WHERE ${rangeCondition(table.timeColumn!, range)} AND ${col} > ${quoteLiteral(table.newerThan!)}::timestamptz`,
+  const { n } = onlyRow(
+    await client.query<{ n: string }>(
+      `SELECT count(*) AS n FROM ${qualified(table.schema, table.name)} WHERE ${rangeCondition(table.timeColumn!, range)} AND ${col} > ${quoteLiteral(table.newerThan!)}::timestamptz`,
+    ),
   );
-  return Number(rows[0].n);
+  return Number(n);
 }
 
 export function newerRowsError(
@@ -839,9 +844,10 @@ async function dropIndexesUntilLoaded(tgt: pg.Client, family: number[]): Promise
       `SELECT indexrelid::regclass::text AS name FROM pg_index WHERE indrelid = ANY($1::oid[]) AND NOT indisvalid`,
       [family],
     );
-    if (invalid.rowCount)
+    const [broken] = invalid.rows;
+    if (broken)
       throw new DrError(
-        `rebuilding index ${invalid.rows[0].name} left it invalid`,
+        `rebuilding index ${broken.name} left it invalid`,
         "the target was rolled back and is unchanged; report this with the table's definition",
       );
   };
@@ -896,11 +902,11 @@ async function advanceSequences(source: RowSource, tgt: pg.Client, plan: Planned
  * With a range, only the table's new rows are checked against their parents.
  */
 async function checkForeignKeys(tgt: pg.Client, plan: Planned, range: TimeRange | undefined): Promise<void> {
-  const oid = (
+  const { oid } = onlyRow(
     await tgt.query<{ oid: number }>('SELECT to_regclass($1)::oid::int AS oid', [
       qualified(plan.table.schema, plan.table.name),
-    ])
-  ).rows[0].oid;
+    ]),
+  );
   const { rows } = await tgt.query<{
     name: string;
     child: number;
@@ -919,17 +925,21 @@ async function checkForeignKeys(tgt: pg.Client, plan: Planned, range: TimeRange 
   for (const fk of rows) {
     const onChild = fk.child === oid && range ? ` AND ${rangeCondition(plan.table.timeColumn!, range, 'ch.')}` : '';
     const notNull = fk.child_cols.map((c) => `ch.${quoteIdent(c)} IS NOT NULL`).join(' AND ');
-    const join = fk.child_cols.map((c, i) => `pa.${quoteIdent(fk.parent_cols[i])} = ch.${quoteIdent(c)}`).join(' AND ');
-    const childName = (await tgt.query<{ n: string }>('SELECT $1::regclass::text AS n', [fk.child])).rows[0].n;
-    const parentName = (await tgt.query<{ n: string }>('SELECT $1::regclass::text AS n', [fk.parent])).rows[0].n;
+    // A foreign key has as many referenced columns as referencing ones.
+    const join = fk.child_cols
+      .map((c, i) => `pa.${quoteIdent(fk.parent_cols[i]!)} = ch.${quoteIdent(c)}`)
+      .join(' AND ');
+    const childName = onlyRow(await tgt.query<{ n: string }>('SELECT $1::regclass::text AS n', [fk.child])).n;
+    const parentName = onlyRow(await tgt.query<{ n: string }>('SELECT $1::regclass::text AS n', [fk.parent])).n;
     const { rows: bad } = await tgt.query<{ key: string }>(
       `SELECT concat_ws(', ', ${fk.child_cols.map((c) => `ch.${quoteIdent(c)}`).join(', ')}) AS key FROM ${childName} ch
         WHERE ${notNull}${onChild} AND NOT EXISTS (SELECT 1 FROM ${parentName} pa WHERE ${join}) LIMIT 1`,
     );
-    if (bad.length) {
+    const [unmatched] = bad;
+    if (unmatched) {
       const other = fk.child === oid ? parentName : childName;
       throw new DrError(
-        `restoring ${plan.display} would break foreign key ${fk.name}: ${childName} row (${fk.child_cols.join(', ')}) = (${bad[0].key}) has no match in ${parentName}`,
+        `restoring ${plan.display} would break foreign key ${fk.name}: ${childName} row (${fk.child_cols.join(', ')}) = (${unmatched.key}) has no match in ${parentName}`,
         `restore ${other} too (--tables ${plan.display},${other}); the target was rolled back and is unchanged`,
       );
     }

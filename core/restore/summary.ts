@@ -9,6 +9,12 @@ import { z } from 'zod';
 import type { JobResultRecord } from '../job-result.ts';
 import type { RestoreRequest } from './request.ts';
 
+/** Where and why a result failed its schema: `path: message` of the first issue (a failed parse has one). */
+const firstIssue = (error: z.ZodError): string => {
+  const issue = error.issues[0]!;
+  return `${issue.path.join('.')}: ${issue.message}`;
+};
+
 /** The fields of dr restore's --json result the summary reads; the rest is kept as given. */
 const RestoreJsonSchema = z.looseObject({
   ok: z.literal(true),
@@ -156,21 +162,22 @@ export function summarizeRestore(options: SummarizeOptions): RestoreOutcome {
   const parsed = RestoreJsonSchema.safeParse(record.result);
   if (!parsed.success) {
     return failed(
-      `dr restore exited 0 but its result at ${resultKey} is not a restore result (${parsed.error.issues[0].path.join('.')}: ${parsed.error.issues[0].message})`,
+      `dr restore exited 0 but its result at ${resultKey} is not a restore result (${firstIssue(parsed.error)})`,
     );
   }
   const r = parsed.data;
   const perTable = Array.isArray(r.tables) ? tableRows(r.tables) : null;
   const files = Array.isArray(r.files) ? r.files.length : r.files;
+  const [newest] = r.fallbacks;
   return succeeded(options, {
     backup: { id: r.backup.id, tier: r.backup.tier, startedAt: r.backup.startedAt },
     fallback:
-      r.fallbacks.length === 0
+      newest === undefined
         ? null
         : {
             used: true,
             skipped: r.fallbacks,
-            note: `the newest backup ${r.fallbacks[0].id} failed verification; restored ${r.backup.id} instead`,
+            note: `the newest backup ${newest.id} failed verification; restored ${r.backup.id} instead`,
           },
     checksums: {
       verified: true,
@@ -242,7 +249,7 @@ function summarizePitr(options: SummarizeOptions, result: unknown): RestoreOutco
     return {
       ok: false,
       summary: null,
-      reason: `dr restore --at exited 0 but its result at ${resultKey} is not a point-in-time restore result (${parsed.error.issues[0].path.join('.')}: ${parsed.error.issues[0].message})`,
+      reason: `dr restore --at exited 0 but its result at ${resultKey} is not a point-in-time restore result (${firstIssue(parsed.error)})`,
     };
   }
   const r = parsed.data;

@@ -21,6 +21,7 @@ import {
   toolVersion,
   withDatabase,
 } from '../pg/connection.ts';
+import { onlyRow } from '../pg/rows.ts';
 import {
   assertServerCanRestore,
   type JobSchedule,
@@ -62,10 +63,12 @@ export async function openTarget(
   const pgRestore = await toolVersion(options.tools ?? {}, 'pg_restore');
   const admin = await connectAdmin(target);
   try {
-    const server = await admin.query<{ v: string; n: string }>(
-      `SELECT current_setting('server_version') AS v, current_setting('server_version_num') AS n`,
+    const server = onlyRow(
+      await admin.query<{ v: string; n: string }>(
+        `SELECT current_setting('server_version') AS v, current_setting('server_version_num') AS n`,
+      ),
     );
-    assertClientNotOlder('pg_restore', pgRestore, server.rows[0].v, Number(server.rows[0].n));
+    assertClientNotOlder('pg_restore', pgRestore, server.v, Number(server.n));
     const exists = await databaseExists(admin, target.database);
     if (exists && !options.overwrite && !(await isEmptyDatabase(target))) {
       throw new DrError(
@@ -212,7 +215,8 @@ export async function databaseExists(admin: pg.Client, name: string): Promise<bo
 async function isEmptyDatabase(target: PgUrl): Promise<boolean> {
   const client = await connect(target.url, 'target');
   try {
-    const { rows } = await client.query<{ n: string }>(`
+    const { n } = onlyRow(
+      await client.query<{ n: string }>(`
       SELECT (SELECT count(*) FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
                WHERE n.nspname NOT IN ('pg_catalog', 'information_schema') AND n.nspname !~ '^pg_toast')
            + (SELECT count(*) FROM pg_proc p JOIN pg_namespace n ON n.oid = p.pronamespace
@@ -225,8 +229,9 @@ async function isEmptyDatabase(target: PgUrl): Promise<boolean> {
                WHERE n.nspname NOT IN ('public', 'information_schema') AND n.nspname !~ '^pg_')
            + (SELECT count(*) FROM pg_extension WHERE extname <> 'plpgsql')
            + (SELECT count(*) FROM pg_description d JOIN pg_namespace n ON d.classoid = 'pg_namespace'::regclass AND d.objoid = n.oid
-               WHERE n.nspname = 'public' AND d.description <> 'standard public schema') AS n`);
-    return Number(rows[0].n) === 0;
+               WHERE n.nspname = 'public' AND d.description <> 'standard public schema') AS n`),
+    );
+    return Number(n) === 0;
   } finally {
     await client.end();
   }

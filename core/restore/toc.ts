@@ -45,12 +45,14 @@ export function parseTocList(text: string): TocEntry[] {
   for (const line of text.split('\n')) {
     const m = /^(\d+); \d+ \d+ (.*)$/.exec(line);
     if (!m) continue;
-    const desc = DESCS.find((d) => m[2].startsWith(`${d} `));
+    // Both groups are mandatory, so a match has them.
+    const tail = m[2]!;
+    const desc = DESCS.find((d) => tail.startsWith(`${d} `));
     // Other types (SCHEMA, TYPE, FUNCTION…) are never picked by name here.
     entries.push({
       dumpId: Number(m[1]),
-      desc: desc ?? m[2].split(' ')[0],
-      rest: desc ? m[2].slice(desc.length + 1) : m[2],
+      desc: desc ?? tail.split(' ')[0]!,
+      rest: desc ? tail.slice(desc.length + 1) : tail,
       line,
     });
   }

@@ -8,6 +8,7 @@
 import type pg from 'pg';
 import { z } from 'zod';
 import { quoteIdent, quoteLiteral } from '../pg/connection.ts';
+import { onlyRow } from '../pg/rows.ts';
 
 export const DatabasePropertiesSchema = z.object({
   owner: z.string(),
@@ -33,15 +34,16 @@ const LIST_GUCS = new Set([
 ]);
 
 export async function readDatabaseProperties(client: pg.Client): Promise<DatabaseProperties> {
-  const { rows } = await client.query<DatabaseProperties>(`
+  return onlyRow(
+    await client.query<DatabaseProperties>(`
     SELECT pg_get_userbyid(d.datdba) AS owner, d.datconnlimit AS "connectionLimit", shobj_description(d.oid, 'pg_database') AS comment,
            CASE WHEN d.datacl IS NULL THEN NULL ELSE (SELECT coalesce(json_agg(json_build_object(
              'grantee', CASE WHEN a.grantee = 0 THEN 'PUBLIC' ELSE pg_get_userbyid(a.grantee) END,
              'privilege', a.privilege_type, 'grantable', a.is_grantable) ORDER BY a.grantee, a.privilege_type), '[]'::json) FROM aclexplode(d.datacl) a) END AS grants,
            (SELECT coalesce(json_agg(json_build_object('role', CASE WHEN s.setrole = 0 THEN NULL ELSE pg_get_userbyid(s.setrole) END, 'settings', s.setconfig)), '[]'::json)
               FROM pg_db_role_setting s WHERE s.setdatabase = d.oid) AS settings
-      FROM pg_database d WHERE d.datname = current_database()`);
-  return rows[0];
+      FROM pg_database d WHERE d.datname = current_database()`),
+  );
 }
 
 function settingSql(entry: string): { name: string; value: string } | undefined {
@@ -151,7 +153,7 @@ export function compareDatabaseProperties(
         .map((g) => [
           g.role ?? '',
           g.settings
-            .filter((s) => !TRANSIENT.has(s.split('=')[0]))
+            .filter((s) => !TRANSIENT.has(s.split('=')[0]!))
             .sort()
             .join(', '),
         ]),

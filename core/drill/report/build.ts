@@ -26,7 +26,9 @@ const TREND_WINDOW_DAYS = 365;
 
 const medianOf = (values: readonly number[]): number | null => {
   const v = [...values].sort((a, b) => a - b);
-  return v.length === 0 ? null : v.length % 2 ? v[(v.length - 1) / 2] : (v[v.length / 2 - 1] + v[v.length / 2]) / 2;
+  if (v.length === 0) return null;
+  // Both indexes are within 0 .. length - 1 for a non-empty list.
+  return v.length % 2 ? v[(v.length - 1) / 2]! : (v[v.length / 2 - 1]! + v[v.length / 2]!) / 2;
 };
 
 /** Growth of the restore time and the days left before it reaches the RTO, from drills oldest first (this one last). */
@@ -47,8 +49,9 @@ export function restoreTrend(
   const mx = xs.reduce((a, b) => a + b, 0) / xs.length;
   const my = ys.reduce((a, b) => a + b, 0) / ys.length;
   const sxx = xs.reduce((a, x) => a + (x - mx) ** 2, 0);
-  const slope = sxx === 0 ? 0 : xs.reduce((a, x, i) => a + (x - mx) * (ys[i] - my), 0) / sxx;
-  const last = ys[ys.length - 1];
+  // xs and ys are both mapped from known, so ys[i] exists; known has at least 3 points here.
+  const slope = sxx === 0 ? 0 : xs.reduce((a, x, i) => a + (x - mx) * (ys[i]! - my), 0) / sxx;
+  const last = ys[ys.length - 1]!;
   if (slope <= 0) return { growthPercent, daysToRto: null };
   return { growthPercent, daysToRto: Math.max(0, Math.round(((rtoSeconds - last) / slope) * 10) / 10) };
 }
@@ -137,16 +140,7 @@ export function buildDrillReport(facts: DrillFacts): DrillReport {
     .sort((a, b) => (a.startedAt < b.startedAt ? -1 : 1))
     .slice(-TREND_LENGTH);
   const lastSeconds = [...previous].reverse().find((p) => p.restoreSeconds !== null)?.restoreSeconds ?? null;
-  const known = previous
-    .map((p) => p.restoreSeconds)
-    .filter((s): s is number => s !== null)
-    .sort((a, b) => a - b);
-  const median =
-    known.length === 0
-      ? null
-      : known.length % 2
-        ? known[(known.length - 1) / 2]
-        : (known[known.length / 2 - 1] + known[known.length / 2]) / 2;
+  const median = medianOf(previous.map((p) => p.restoreSeconds).filter((s): s is number => s !== null));
 
   const failedItems = checklist.filter((c) => c.state === 'fail').map((c) => c.item);
   const summary =

@@ -31,8 +31,10 @@ export function trendSvg(r: DrillReport): string {
   const ticks = [0, 0.25, 0.5, 0.75, 1].map((f) => yMax * f);
   // Dates label the bars; with two drills on one day, the time tells them apart.
   const days = points.map((p) => p.startedAt.slice(5, 10));
-  const label = (p: TrendPoint, i: number) =>
-    days.indexOf(days[i]) !== days.lastIndexOf(days[i]) ? `${days[i]} ${p.startedAt.slice(11, 16)}` : days[i];
+  const label = (p: TrendPoint) => {
+    const day = p.startedAt.slice(5, 10);
+    return days.indexOf(day) !== days.lastIndexOf(day) ? `${day} ${p.startedAt.slice(11, 16)}` : day;
+  };
   const parts: string[] = [];
   parts.push(
     `<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 ${W} ${H}" width="100%" role="img" aria-label="Restore seconds of the last ${points.length} drills against the RTO">`,
@@ -62,7 +64,7 @@ export function trendSvg(r: DrillReport): string {
       );
     }
     parts.push(
-      `<text x="${x(i).toFixed(1)}" y="${H - bottom + 16}" text-anchor="middle"${current ? ' font-weight="700"' : ''}>${esc(label(p, i))}</text>`,
+      `<text x="${x(i).toFixed(1)}" y="${H - bottom + 16}" text-anchor="middle"${current ? ' font-weight="700"' : ''}>${esc(label(p))}</text>`,
     );
   });
   const rtoY = rtoOnScale ? y(rto) : offScaleRtoY;
