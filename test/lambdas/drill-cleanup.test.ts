@@ -68,7 +68,11 @@ describe('drill-cleanup Lambda (real PostgreSQL; mocked Secrets Manager GetSecre
   it('sweepBefore (a drill that timed out or was aborted): drops every drill_*_<yyyymmdd> of that UTC day or older, keeps later ones', async () => {
     // Days long past, so the sweep cannot reach another test's scratch databases of today.
     const base = uniqueName('drill_sweep');
-    const [older, sameDay, later] = ['19981231', '19990101', '19990102'].map((day) => `${base}_${day}`);
+    const [older, sameDay, later] = ['19981231', '19990101', '19990102'].map((day) => `${base}_${day}`) as [
+      string,
+      string,
+      string,
+    ];
     for (const name of [older, sameDay, later]) await createDatabase(name);
     try {
       const result = (await handler({ sweepBefore: Date.parse('1999-01-01T23:00:00Z') })) as { dropped: string[] };

@@ -87,7 +87,7 @@ describe('drill-report Lambda: Legal Hold of the newest verified backup (legal-h
     expect(holds.get(`${bucket}/${manifestKey(source, older.id)}`)).toBe('OFF');
     expect(verifiedAge()).toEqual([expect.any(Number)]);
     expect(verifiedAge()[0]).toBeGreaterThanOrEqual(0);
-    expect(published[0].Message).toContain(
+    expect(published[0]!.Message).toContain(
       `Newest verified backup under legal hold: ${newer.id} (released ${older.id})`,
     );
   });

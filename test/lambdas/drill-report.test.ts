@@ -106,8 +106,8 @@ describe('drill-report Lambda (real s3rver, mocked SNS client)', () => {
 
     expect(published).toHaveLength(1);
     expect(published[0]).toMatchObject({ TopicArn: TOPIC, Subject: `Restore drill PASS: ${source}` });
-    expect(published[0].Message).toContain(report.summary);
-    expect(published[0].Message).toContain(`Report: s3://${bucket}/${out.keys.html}`);
+    expect(published[0]!.Message).toContain(report.summary);
+    expect(published[0]!.Message).toContain(`Report: s3://${bucket}/${out.keys.html}`);
 
     const [line] = emf();
     expect(line._aws.CloudWatchMetrics).toEqual([
@@ -149,8 +149,8 @@ describe('drill-report Lambda (real s3rver, mocked SNS client)', () => {
       detail: expect.stringContaining(broken.object),
     });
     expect(report.trend.previous).toHaveLength(1);
-    expect(published[0].Subject).toBe(`Restore drill FAIL: ${source}`);
-    expect(published[0].Message).toMatch(
+    expect(published[0]!.Subject).toBe(`Restore drill FAIL: ${source}`);
+    expect(published[0]!.Message).toMatch(
       new RegExp(`✗\\s+Row counts match: 1 of \\d+ failed: ${broken.object.replace(/[.$]/g, '\\$&')}`),
     );
     expect(emf()[0]).toMatchObject({ DrillPassed: 0 });
@@ -195,7 +195,7 @@ describe('drill-report Lambda (real s3rver, mocked SNS client)', () => {
         { kind: 'error', step: 'restore', message: expect.stringContaining('pg_restore failed') },
       ]),
     );
-    expect(published[0].Message).toContain('No space left on device');
+    expect(published[0]!.Message).toContain('No space left on device');
     const line = emf()[0];
     expect(line.DrillPassed).toBe(0);
     expect(line).not.toHaveProperty('RestoreSeconds');

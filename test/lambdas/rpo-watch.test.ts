@@ -66,7 +66,7 @@ describe('rpo-watch handler (real pgBackRest repository in s3rver)', () => {
     );
     expect(run.stderr).not.toMatch(/error/i);
     expect(run.code).toBe(0);
-    const [doc, ...more] = emf(run.stdout);
+    const [doc, ...more] = emf(run.stdout) as [Record<string, any>, ...Record<string, any>[]];
     expect(more).toEqual([]);
     expect(doc._aws.CloudWatchMetrics).toEqual([
       {
@@ -93,7 +93,7 @@ describe('rpo-watch handler (real pgBackRest repository in s3rver)', () => {
     ];
     expect(run.result).toMatchObject({
       stanza: 'crypto_stock',
-      walSegment: info.archive[0].max,
+      walSegment: info.archive[0]!.max,
       baseBackupLabel: info.backup.at(-1)!.label,
       walArchiveAgeSeconds: doc[Metrics.walArchiveAgeSeconds],
       walTimeline: 1,

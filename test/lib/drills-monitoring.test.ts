@@ -127,7 +127,7 @@ describe('monitoring alarms', () => {
       ComparisonOperator: 'LessThanThreshold',
       TreatMissingData: 'notBreaching',
     });
-    expect(horizon[0].AlarmDescription).toContain('reach the RTO (14400 s) within 90 days');
+    expect(horizon[0]!.AlarmDescription).toContain('reach the RTO (14400 s) within 90 days');
   });
 
   it('a failed drill execution alarms, and every alarm notifies the topic', () => {
@@ -365,7 +365,7 @@ describe('DrillWorkflow definition', () => {
       [DrillWorkflow.RESTORE_STATE, 'Note restore error'],
       [DrillWorkflow.READ_RESULT_STATE, 'Note restore result error'],
       [DrillWorkflow.VERIFY_STATE, 'Note verify error'],
-    ]) {
+    ] as const) {
       expect(inner[state].Catch).toEqual([{ ErrorEquals: ['States.ALL'], ResultPath: '$.caught', Next: note }]);
       expect(inner[note].Next).toBe(DrillWorkflow.CLEANUP_STATE);
     }

@@ -24,7 +24,7 @@ function groupId(template: Template, description: RegExp): string {
     .filter(([, r]: [string, any]) => description.test(r.Properties.GroupDescription))
     .map(([id]) => id);
   if (ids.length !== 1) throw new Error(`expected one security group matching ${description}, found ${ids.length}`);
-  return ids[0];
+  return ids[0]!;
 }
 
 /** Every egress rule of a security group: inline ones and AWS::EC2::SecurityGroupEgress resources, without descriptions. */
@@ -505,9 +505,11 @@ describe('issue 12 §1: the newest verified backup never expires (S3 Legal Hold)
       },
       { roles: [age], statement: expect.objectContaining({ Resource: backups }) },
     ]);
-    expect(actions(holdStatements()[1].statement)).toEqual(['s3:GetObjectLegalHold']);
+    expect(actions(holdStatements()[1]!.statement)).toEqual(['s3:GetObjectLegalHold']);
     // The report role gets nothing that could shorten or remove a backup along with it.
-    expect(actions(holdStatements()[0].statement).filter((a) => !/^s3:Get/.test(a))).toEqual(['s3:PutObjectLegalHold']);
+    expect(actions(holdStatements()[0]!.statement).filter((a) => !/^s3:Get/.test(a))).toEqual([
+      's3:PutObjectLegalHold',
+    ]);
     // Wildcards that could grant them elsewhere: none.
     const text = JSON.stringify(template.findResources('AWS::IAM::Policy'));
     expect(text).not.toMatch(/"s3:\*"|"s3:Put\*"|"s3:\*LegalHold"/);

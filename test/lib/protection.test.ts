@@ -227,7 +227,7 @@ describe('drill evidence that lasts (issue 15 §3): signed with KMS, locked for 
       Properties: Match.objectLike({ KeySpec: 'ECC_NIST_P256', KeyUsage: 'SIGN_VERIFY' }),
       DeletionPolicy: 'Retain',
     });
-    const [id] = keyId(template);
+    const [id] = keyId(template) as [string];
     const key = template.toJSON().Resources[id];
     expect(key.Properties.KeyPolicy.Statement).toContainEqual(
       expect.objectContaining({
@@ -240,15 +240,15 @@ describe('drill evidence that lasts (issue 15 §3): signed with KMS, locked for 
   });
 
   it('the report Lambda alone may Sign and GetPublicKey with it, and gets its ARN and the lock mode', () => {
-    const [id] = keyId(template);
+    const [id] = keyId(template) as [string];
     const grants = Object.values(template.findResources('AWS::IAM::Policy')).flatMap((p: any) =>
       (p.Properties.PolicyDocument.Statement as any[])
         .filter((s) => asList(s.Resource).some((r) => JSON.stringify(r).includes(id)))
         .map((s) => ({ roles: p.Properties.Roles, actions: asList(s.Action) })),
     );
     expect(grants).toHaveLength(1);
-    expect(grants[0].actions.sort()).toEqual(['kms:GetPublicKey', 'kms:Sign']);
-    expect(JSON.stringify(grants[0].roles)).toMatch(/DrillFunctionsReport/);
+    expect(grants[0]!.actions.sort()).toEqual(['kms:GetPublicKey', 'kms:Sign']);
+    expect(JSON.stringify(grants[0]!.roles)).toMatch(/DrillFunctionsReport/);
     // Nor does the key policy let the Lambda (or anyone it names) do more: account root and the break-glass deny only.
     const { statements } = keyPolicy(template, id);
     expect(statements.filter((st) => st.Effect === 'Allow').map((st) => st.Principal)).toEqual([

@@ -176,9 +176,9 @@ describe('buildDrillReport', () => {
     const urls = ['http://app.local/healthz', 'http://app.local/api/v1/symbols', 'ws://app.local/ws'];
     const checks = [
       ...passingChecks,
-      check('health-url', urls[0], true, '2xx', 200),
-      check('health-url', urls[1], false, '2xx', 503),
-      check('websocket', urls[2], true, 101, 101),
+      check('health-url', urls[0]!, true, '2xx', 200),
+      check('health-url', urls[1]!, false, '2xx', 503),
+      check('websocket', urls[2]!, true, 101, 101),
     ];
     const r = buildDrillReport(facts({ healthUrls: urls, verification: { passed: false, checks } }));
     expect(state(r, 'Production health endpoint answers')).toMatchObject({ state: 'pass', detail: urls[0] });
@@ -190,8 +190,8 @@ describe('buildDrillReport', () => {
     const urls = ['http://app.local/healthz', 'http://app.local/api/v1/symbols'];
     const checks = [
       ...passingChecks,
-      check('health-url', urls[0], false, '2xx', 'no answer within 5000 ms'),
-      check('health-url', urls[1], false, '2xx', 404),
+      check('health-url', urls[0]!, false, '2xx', 'no answer within 5000 ms'),
+      check('health-url', urls[1]!, false, '2xx', 404),
     ];
     const r = buildDrillReport(facts({ healthUrls: urls, verification: { passed: false, checks } }));
     expect(state(r, 'Production health endpoint answers')).toMatchObject({
@@ -400,7 +400,7 @@ describe('rendering', () => {
     const r = buildDrillReport(facts({ rtoSeconds: 3600, restore: { ...facts().restore!, durationMs: 3_000_000 } }));
     const svg = trendSvg(r);
     const grid = lineYs(svg, 'grid');
-    const [rto] = lineYs(svg, 'rto');
+    const rto = lineYs(svg, 'rto')[0]!;
     const zero = Math.max(...grid);
     const topValue = 3600 * 1.1; // the scale's top: the larger of the restore time and the RTO, plus 10%
     expect((zero - rto) / (zero - Math.min(...grid))).toBeCloseTo(3600 / topValue, 2);

@@ -251,7 +251,7 @@ describe('runDrill', () => {
     const data = manifest.files.find((f: { path: string; size: number }) => f.path.startsWith('data/') && f.size > 0);
     const path = repo.localPath!(fileKey(source, newest.id, data.path));
     const bytes = await readFile(path);
-    bytes[0] ^= 0xff;
+    bytes[0] = bytes[0]! ^ 0xff;
     await chmod(path, 0o644);
     await writeFile(path, bytes);
 

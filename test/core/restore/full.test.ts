@@ -133,7 +133,7 @@ describe.each(kinds)('backup and full restore through a $kind repository', ({ ki
         }[],
     );
     expect(candles.timeColumn).toBe('time');
-    expect(candles.maxTime).toBe(maxTime[1].rows[0].m);
+    expect(candles.maxTime).toBe(maxTime[1]!.rows[0]!.m);
     const alerts = manifest.tables.find((t) => t.name === 'alerts')!;
     expect(alerts.indexes.some((i) => / WHERE /.test(i.definition))).toBe(true);
     expect(alerts.constraints.map((c) => c.type).sort()).toEqual(expect.arrayContaining(['c', 'f', 'p']));
@@ -216,9 +216,9 @@ describe.each(kinds)('damaged and incomplete backups in a $kind repository', ({ 
     newer = (await runBackup({ db: pgUrl(source), repository: repo, jobs: 2, now: new Date('2026-01-15T02:00:00Z') }))
       .id;
     const m = await readManifest(repo, source, newer);
-    const biggest = [...m.files].sort((a, b) => b.size - a.size)[0];
+    const biggest = [...m.files].sort((a, b) => b.size - a.size)[0]!;
     await damage(repo, fileKey(source, newer, biggest.path), (b) => {
-      b[Math.floor(b.length / 2)] ^= 0xff;
+      b[Math.floor(b.length / 2)] = b[Math.floor(b.length / 2)]! ^ 0xff;
       return b;
     });
   });

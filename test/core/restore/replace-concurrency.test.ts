@@ -60,7 +60,7 @@ async function restoreWhileWriting(
           [db],
         ),
       );
-      if (settled || Number(waiting.rows[0].n) > 0) break;
+      if (settled || Number(waiting.rows[0]!.n) > 0) break;
       await new Promise((r) => setTimeout(r, 20));
     }
     await writer.query('COMMIT');
@@ -83,9 +83,9 @@ describe('replaceTables with a concurrent writer on the target', () => {
         tables: [{ schema: 'public', name: 'ticks' }],
       }),
     );
-    const safety = result.tables[0].safetyTable!;
+    const safety = result.tables[0]!.safetyTable!;
     expect(await ids(db, `SELECT id FROM ${safety} WHERE id = 99`)).toEqual([99]);
-    expect(result.tables[0].rowsReplaced).toBe(49);
+    expect(result.tables[0]!.rowsReplaced).toBe(49);
     expect(await ids(db, 'SELECT count(*)::int AS id FROM ticks')).toEqual([48]);
   });
 
@@ -102,6 +102,6 @@ describe('replaceTables with a concurrent writer on the target', () => {
     );
     const inRange = `SELECT id FROM ticks WHERE time >= '${range.since}' AND time < '${range.until}' ORDER BY id`;
     expect(await ids(db, inRange)).toEqual(await ids(source, inRange));
-    expect(await ids(db, `SELECT id FROM ${result.tables[0].safetyTable!} WHERE id = 99`)).toEqual([99]);
+    expect(await ids(db, `SELECT id FROM ${result.tables[0]!.safetyTable!} WHERE id = 99`)).toEqual([99]);
   });
 });

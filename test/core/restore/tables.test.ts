@@ -58,7 +58,7 @@ async function tableHashes(db: string, where = ''): Promise<Record<string, strin
       const { rows: h } = await c.query<{ n: string; h: string }>(
         `SELECT count(*) AS n, coalesce(md5(string_agg(md5(t::text), '' ORDER BY md5(t::text))), '-') AS h FROM ${name} t ${where}`,
       );
-      out[name] = `${h[0].n}:${h[0].h}`;
+      out[name] = `${h[0]!.n}:${h[0]!.h}`;
     }
     return out;
   });
@@ -71,7 +71,7 @@ async function rowsHash(db: string, sql: string): Promise<string> {
     const { rows } = await c.query<{ n: string; h: string }>(
       `SELECT count(*) AS n, coalesce(md5(string_agg(md5(t::text), '' ORDER BY md5(t::text))), '-') AS h FROM (${sql}) t`,
     );
-    return `${rows[0].n}:${rows[0].h}`;
+    return `${rows[0]!.n}:${rows[0]!.h}`;
   });
 }
 
@@ -124,7 +124,7 @@ async function dataFilesOf(repo: Repository, id: string, pattern: RegExp): Promi
     const { stdout } = await exec('pg_restore', ['-l', dir]);
     const ids = stdout
       .split('\n')
-      .filter((l) => / TABLE DATA /.test(l) && pattern.test(l.split(' TABLE DATA ')[1]))
+      .filter((l) => / TABLE DATA /.test(l) && pattern.test(l.split(' TABLE DATA ')[1]!))
       .map((l) => l.split(';')[0]);
     const manifest = await readManifest(repo, source, id);
     return ids.map((n) => manifest.files.find((f) => f.path.startsWith(`data/${n}.dat`))!.path).sort();
@@ -192,7 +192,7 @@ describe.each(kinds)('table and range restores from a $kind repository', ({ kind
       jobs: 2,
     });
 
-    const saved = result.tables[0];
+    const saved = result.tables[0]!;
     expect(result).toMatchObject({ mode: 'tables', backup: { id }, fallbacks: [], range: null });
     expect(saved).toMatchObject({
       table: 'public.alerts',
@@ -247,7 +247,7 @@ describe.each(kinds)('table and range restores from a $kind repository', ({ kind
       .filter(([t]) => t.startsWith('public.candles_'))
       .reduce((n, [, h]) => n + Number(h.split(':')[0]), 0);
     expect(result.tables[0]).toMatchObject({ rowsRestored: 3000, rowsReplaced: rowsBefore });
-    expect(Number(after[result.tables[0].safetyTable!].split(':')[0])).toBe(rowsBefore);
+    expect(Number(after[result.tables[0]!.safetyTable!]!.split(':')[0])).toBe(rowsBefore);
     expect(result.warnings.join('\n')).toMatch(/REFRESH MATERIALIZED VIEW public\.daily_volume/);
 
     const expected = ['data/toc.dat', ...(await dataFilesOf(repo, id, /^public candles/))];
@@ -334,7 +334,7 @@ describe.each(kinds)('table and range restores from a $kind repository', ({ kind
       await rowsHash(source, `SELECT * FROM candles WHERE ${inRange}`),
     );
     expect(await rowsHash(name, `SELECT * FROM candles WHERE NOT (${inRange})`)).toBe(outsideBefore);
-    expect(await rowsHash(name, `SELECT * FROM ${result.tables[0].safetyTable}`)).toBe(insideBefore);
+    expect(await rowsHash(name, `SELECT * FROM ${result.tables[0]!.safetyTable}`)).toBe(insideBefore);
     const after = await tableHashes(name);
     expect(without(after, 'public.candles_2025_09', 'public.candles_2025_10')).toEqual(
       without(before, 'public.candles_2025_09', 'public.candles_2025_10'),
@@ -471,9 +471,9 @@ describe.each(kinds)('a damaged newest backup in a $kind repository', ({ open })
       await runBackup({ db: pgUrl(source), repository: repo, jobs: 2, now: new Date('2026-02-03T02:00:00Z') })
     ).id;
     const [file] = await dataFilesOf(repo, newer, /^public candles_2026_01 /);
-    const key = fileKey(source, newer, file);
+    const key = fileKey(source, newer, file!);
     const bytes = await buffer(await repo.get(key));
-    bytes[Math.floor(bytes.length / 2)] ^= 0xff;
+    bytes[Math.floor(bytes.length / 2)] = bytes[Math.floor(bytes.length / 2)]! ^ 0xff;
     const local = repo.localPath?.(key);
     if (local) await writeFile(local, bytes);
     else {
@@ -535,7 +535,7 @@ describe('replaceTablesFromSource from a live database (as point-in-time recover
       range: { since: '2025-12-01T00:00:00Z', until: '2025-12-02T00:00:00Z' },
     });
     expect(range.tables[0]).toMatchObject({ rowsReplaced: 0, safetyTable: null });
-    expect(range.tables[0].rowsRestored).toBeGreaterThan(0);
+    expect(range.tables[0]!.rowsRestored).toBeGreaterThan(0);
     expect((await tableHashes(name))['public.indicators']).toBe((await tableHashes(source))['public.indicators']);
   });
 

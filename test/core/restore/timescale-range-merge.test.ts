@@ -45,7 +45,7 @@ describe('hypertable range restore past the backup', () => {
   it('refuses a range holding newer target rows, then --merge inserts only what is missing and keeps them', async () => {
     const max = await withTimescaleClient(
       fx.source,
-      async (c) => (await c.query<{ t: Date }>('SELECT max(time) AS t FROM candles')).rows[0].t,
+      async (c) => (await c.query<{ t: Date }>('SELECT max(time) AS t FROM candles')).rows[0]!.t,
     );
     const day = new Date(Date.UTC(max.getUTCFullYear(), max.getUTCMonth(), max.getUTCDate()));
     const range = { since: day.toISOString(), until: new Date(day.getTime() + 2 * 86_400_000).toISOString() };
@@ -62,7 +62,7 @@ describe('hypertable range restore past the backup', () => {
     const merged = await restore(target, { ...range, merge: true });
     expect(merged.tables[0]).toMatchObject({ rowsReplaced: 0, safetyTable: null });
     expect(await count(target, inRange(range))).toBe((await count(fx.source, inRange(range))) + 1000);
-    expect(merged.tables[0].rowsKept + merged.tables[0].rowsRestored).toBe(await count(target, inRange(range)));
+    expect(merged.tables[0]!.rowsKept + merged.tables[0]!.rowsRestored).toBe(await count(target, inRange(range)));
   });
 
   it('--merge inside a compressed chunk puts back the deleted rows and the chunk stays compressed', async () => {

@@ -34,13 +34,13 @@ const candles = (database: string, where = 'true') =>
   query<{ r: string }>(
     database,
     `SELECT string_agg(c::text, '|' ORDER BY symbol_id, time) AS r FROM candles c WHERE ${where}`,
-  ).then((rows) => rows[0].r);
+  ).then((rows) => rows[0]!.r);
 
 const compressedNames = (database: string) =>
   query<{ n: string }>(
     database,
     `SELECT string_agg(chunk_name, ',' ORDER BY chunk_name) AS n FROM timescaledb_information.chunks WHERE hypertable_name = 'candles' AND is_compressed`,
-  ).then((r) => r[0].n);
+  ).then((r) => r[0]!.n);
 
 /** State a refused or failed restore must leave as it was: every row, the chunk layout and compression, the other tables. */
 const snapshot = async (database: string) => ({
@@ -94,14 +94,14 @@ describe('hypertable range restore', () => {
     // The replaced rows are kept.
     const [table] = result.tables;
     expect(table).toMatchObject({ table: 'public.candles', rowsReplaced: 12, rowsRestored: 12 });
-    const safety = table.safetyTable!;
+    const safety = table!.safetyTable!;
     expect(
       (
         await query<{ r: string }>(
           target,
           `SELECT string_agg(c::text, '|' ORDER BY symbol_id, time) AS r FROM ${safety} c`,
         )
-      )[0].r,
+      )[0]!.r,
     ).toBe(changedDay);
   });
 
@@ -123,7 +123,7 @@ describe('hypertable range restore', () => {
     expect(overlapping).toHaveLength(1);
     const chunkFiles = new Set(candlesChunks.flatMap((c) => c.dataFiles));
     const fetchedChunkFiles = result.files.filter((f) => chunkFiles.has(f));
-    expect(fetchedChunkFiles.sort()).toEqual([...overlapping[0].dataFiles].sort());
+    expect(fetchedChunkFiles.sort()).toEqual([...overlapping[0]!.dataFiles].sort());
     const allChunkBytes = fx.manifest.files.filter((f) => chunkFiles.has(f.path)).reduce((n, f) => n + f.size, 0);
     const fetchedBytes = fx.manifest.files
       .filter((f) => fetchedChunkFiles.includes(f.path))
@@ -137,7 +137,7 @@ describe('hypertable range restore', () => {
       query<{ r: string }>(
         db,
         `SELECT string_agg(volume::text, ',' ORDER BY symbol_id) AS r FROM candles_daily WHERE bucket = '2026-01-20'`,
-      ).then((r) => r[0].r);
+      ).then((r) => r[0]!.r);
     // The aggregate is refreshed in the clone first, so it shows the changed volumes.
     await withTimescaleClient(target, (c) =>
       c.query(`CALL refresh_continuous_aggregate('candles_daily', '2026-01-20', '2026-01-21', force => true)`),
@@ -176,7 +176,7 @@ describe('hypertable whole-table restore', () => {
         db,
         `SELECT string_agg(range_start::text || ':' || is_compressed, ',' ORDER BY range_start) AS n
       FROM timescaledb_information.chunks WHERE hypertable_name = 'candles'`,
-      ).then((r) => r[0].n);
+      ).then((r) => r[0]!.n);
     expect(await layout(target)).toBe(await layout(fx.source));
     expect(result.tables[0]).toMatchObject({ rowsRestored: 3000 });
   });

@@ -116,7 +116,7 @@ describe('verifyAgainstManifest', () => {
         passed: false,
       },
     ]);
-    expect(describeFailure(failed[0])).toMatch(/^index public\.indicators_symbol_name_time is missing/);
+    expect(describeFailure(failed[0]!)).toMatch(/^index public\.indicators_symbol_name_time is missing/);
   });
 
   it('catches an index whose definition differs', async () => {
@@ -167,7 +167,8 @@ describe('verifyAgainstManifest', () => {
   it('catches a sequence behind its recorded value, and accepts one ahead', async () => {
     const used = fx.manifest.sequences.filter((s) => s.lastValue !== null && BigInt(s.lastValue) > 1n);
     expect(used.length).toBeGreaterThanOrEqual(2);
-    const [behind, ahead] = used;
+    const behind = used[0]!;
+    const ahead = used[1]!;
     const copy = await fx.clone((c) =>
       c.query(
         `SELECT setval('"${behind.schema}"."${behind.name}"', 1), setval('"${ahead.schema}"."${ahead.name}"', ${ahead.lastValue} + 100)`,

@@ -29,8 +29,8 @@ describe('BackupWorkflow in the stack', () => {
     const [sm] = Object.entries(template.findResources('AWS::StepFunctions::StateMachine'))
       .filter(([id]) => id.includes('BackupWorkflow'))
       .map(([, r]) => (r as { Properties: Record<string, any> }).Properties);
-    expect(sm.LoggingConfiguration).toMatchObject({ Level: 'ALL', IncludeExecutionData: true });
-    expect(sm.TracingConfiguration).toEqual({ Enabled: true });
+    expect(sm!.LoggingConfiguration).toMatchObject({ Level: 'ALL', IncludeExecutionData: true });
+    expect(sm!.TracingConfiguration).toEqual({ Enabled: true });
   });
 
   it('bakes the configured databases into the definition', () => {

@@ -34,5 +34,5 @@ export function definitionOf(template: Template, construct?: string): Record<str
     throw new Error(
       `expected one state machine${construct ? ` of ${construct}` : ''}, found ${machines.length}: ${all.map(([id]) => id).join(', ')}`,
     );
-  return JSON.parse(resolveTokens(machines[0][1].Properties.DefinitionString));
+  return JSON.parse(resolveTokens(machines[0]![1].Properties.DefinitionString));
 }

@@ -105,7 +105,7 @@ async function runDrill(databases: string[], bucket: string, sabotage: Sabotage 
           [DrillWorkflow.RESTORE_STATE]: record(DrillWorkflow.RESTORE_STATE, async (parameters) => {
             const result = await job.handler(parameters);
             const env = job.runs.at(-1)!.env;
-            await sabotage.afterRestore?.(env[JobEnv.targetDatabase]);
+            await sabotage.afterRestore?.(env[JobEnv.targetDatabase]!);
             return result;
           }),
           // A real GetObject on s3rver; the vault's name is a deploy-time token, so the test bucket is read.
@@ -177,7 +177,7 @@ describe('drill workflow executed locally (real job process, verify, cleanup and
       DrillWorkflow.CLEANUP_STATE,
       DrillWorkflow.REPORT_STATE,
     ]);
-    const env = run.job.runs[0].env;
+    const env = run.job.runs[0]!.env;
     expect(env).toMatchObject({
       [JobEnv.command]: 'restore',
       [JobEnv.database]: source,
@@ -187,7 +187,7 @@ describe('drill workflow executed locally (real job process, verify, cleanup and
     expect(env[JobEnv.secretEnv]).toBe(DrillWorkflow.SCRATCH_SECRET_ENV);
     // Ran on the restore task definition: no Object Lock setting, which only the backup one has.
     expect(env[JobEnv.objectLock]).toBeUndefined();
-    const restored = run.job.runs[0].result as any;
+    const restored = run.job.runs[0]!.result as any;
     const verifyCall = run.calls.find((c) => c.state === DrillWorkflow.VERIFY_STATE)!;
     expect(verifyCall.input).toMatchObject({
       database: source,
@@ -237,7 +237,7 @@ describe('drill workflow executed locally (real job process, verify, cleanup and
 
     const json = (await reportKeys(bucket, source)).filter((k) => k.endsWith('.json') && !before.includes(k));
     expect(json).toHaveLength(1);
-    const report = await readJson(bucket, json[0]);
+    const report = await readJson(bucket, json[0]!);
     expect(report.passed).toBe(false);
     expect(JSON.stringify(report.verification)).toContain('public.audit_logs');
     expect(report.checklist).toContainEqual(
@@ -247,8 +247,8 @@ describe('drill workflow executed locally (real job process, verify, cleanup and
         detail: expect.stringContaining('audit_logs'),
       }),
     );
-    expect(run.published[0].Subject).toBe(`Restore drill FAIL: ${source}`);
-    expect(run.published[0].Message).toContain('audit_logs');
+    expect(run.published[0]!.Subject).toBe(`Restore drill FAIL: ${source}`);
+    expect(run.published[0]!.Message).toContain('audit_logs');
     expect(run.emf[0]).toMatchObject({ [Metrics.drillPassed]: 0 });
   }, 180_000);
 
@@ -257,7 +257,7 @@ describe('drill workflow executed locally (real job process, verify, cleanup and
     try {
       const run = await runDrill([unbacked], bucket);
       expect(run.error?.name).toBe(DrillWorkflow.DRILLS_FAILED_ERROR);
-      expect(run.job.runs[0].exitCode).not.toBe(0);
+      expect(run.job.runs[0]!.exitCode).not.toBe(0);
       expect(run.calls.map((c) => c.state)).toEqual([
         DrillWorkflow.DROP_LEFTOVER_STATE,
         DrillWorkflow.RESTORE_STATE,
@@ -272,7 +272,7 @@ describe('drill workflow executed locally (real job process, verify, cleanup and
       expect(await databaseExists(scratchOf(unbacked))).toBe(false);
       const json = (await reportKeys(bucket, unbacked)).filter((k) => k.endsWith('.json'));
       expect(json).toHaveLength(1);
-      const report = await readJson(bucket, json[0]);
+      const report = await readJson(bucket, json[0]!);
       expect(report.passed).toBe(false);
       expect(report.issues).toEqual([
         expect.objectContaining({
@@ -281,7 +281,7 @@ describe('drill workflow executed locally (real job process, verify, cleanup and
         }),
       ]);
       expect(report.checklist).toContainEqual(expect.objectContaining({ item: 'Restore completed', state: 'fail' }));
-      expect(run.published[0].Subject).toBe(`Restore drill FAIL: ${unbacked}`);
+      expect(run.published[0]!.Subject).toBe(`Restore drill FAIL: ${unbacked}`);
     } finally {
       await dropDatabase(unbacked);
     }

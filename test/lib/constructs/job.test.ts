@@ -119,7 +119,7 @@ describe('DrJob in the stack', () => {
       'awslogs-stream-prefix': 'restore',
     });
     const groups = template.findResources('AWS::Logs::LogGroup');
-    expect(groups[container.LogConfiguration.Options['awslogs-group'].Ref].Properties.RetentionInDays).toBe(90);
+    expect(groups[container.LogConfiguration.Options['awslogs-group'].Ref]!.Properties.RetentionInDays).toBe(90);
   });
 
   it('gives neither task role a delete permission anywhere; only the backup role may write backups/', () => {
@@ -167,13 +167,13 @@ describe('DrJob in the stack', () => {
     });
     const images = Object.values(dockerImageAssets(stack));
     expect(images).toHaveLength(1);
-    expect(images[0].source).toMatchObject({
+    expect(images[0]!.source).toMatchObject({
       dockerFile: 'job/Dockerfile',
       dockerBuildArgs: { PG_MAJOR: '16' },
       platform: 'linux/amd64',
     });
     // The build context holds only what the Dockerfile copies.
-    const context = join(assemblyDir(stack), images[0].source.directory);
+    const context = join(assemblyDir(stack), images[0]!.source.directory);
     expect(readdirSync(context).sort()).toEqual([
       '.dockerignore',
       'bin',

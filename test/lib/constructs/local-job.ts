@@ -98,7 +98,7 @@ function containerOf(template: Template, taskDefinition: unknown): JobContainer 
       `the RunTask state names task definition "${named}", which matches ${found.length} of the template's: ${all.map(([id, r]) => `${id} (family ${r.Properties.Family})`).join(', ')}`,
     );
   }
-  return found[0][1].Properties.ContainerDefinitions[0] as JobContainer;
+  return found[0]![1].Properties.ContainerDefinitions[0] as JobContainer;
 }
 
 /** A local stand-in for the job: each run uses the container of the task definition its state names. */

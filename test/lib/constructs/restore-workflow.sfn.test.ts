@@ -190,7 +190,7 @@ describe('restore workflow executed locally (real validate/result handlers and j
       RestoreWorkflow.RUN_TASK_STATE,
       RestoreWorkflow.READ_RESULT_STATE,
     ]);
-    expect(e.job.runs[0].env).toMatchObject({
+    expect(e.job.runs[0]!.env).toMatchObject({
       [JobEnv.command]: 'restore',
       [JobEnv.database]: source,
       [JobEnv.targetDatabase]: restored,
@@ -200,7 +200,7 @@ describe('restore workflow executed locally (real validate/result handlers and j
       [JobEnv.dbPort]: String(PG_PORT),
     });
     // Ran on the restore task definition: no Object Lock setting, which only the backup one has.
-    expect(e.job.runs[0].env[JobEnv.objectLock]).toBeUndefined();
+    expect(e.job.runs[0]!.env[JobEnv.objectLock]).toBeUndefined();
     expect(e.output).toMatchObject({
       status: 'SUCCEEDED',
       execution: e.name,
@@ -243,7 +243,7 @@ describe('restore workflow executed locally (real validate/result handlers and j
     const expected = await count(source, 'SELECT count(*) AS n FROM candles');
     const e = await run({ database: source, mode: 'table', tables: ['candles'], target: { database: restored } });
     expect(e.error, logsOf(e)).toBeUndefined();
-    expect(e.job.runs[0].env[JobEnv.args]).toBe('["--backup","latest","--tables","candles"]');
+    expect(e.job.runs[0]!.env[JobEnv.args]).toBe('["--backup","latest","--tables","candles"]');
     expect(e.output).toMatchObject({
       mode: 'table',
       backup: { id: firstBackup },
@@ -283,7 +283,7 @@ describe('restore workflow executed locally (real validate/result handlers and j
       target: { database: restored },
     });
     expect(e.error, logsOf(e)).toBeUndefined();
-    expect(JSON.parse(e.job.runs[0].env[JobEnv.args])).toEqual([
+    expect(JSON.parse(e.job.runs[0]!.env[JobEnv.args]!)).toEqual([
       '--backup',
       'latest',
       '--tables',
@@ -335,7 +335,7 @@ describe('restore workflow executed locally (real validate/result handlers and j
       RestoreWorkflow.READ_RESULT_STATE,
       RestoreWorkflow.NOTIFY_STATE,
     ]);
-    expect(e.job.runs[0].exitCode).toBe(1);
+    expect(e.job.runs[0]!.exitCode).toBe(1);
     expect(e.error).toEqual({
       name: RestoreWorkflow.RESTORE_FAILED_ERROR,
       message: expect.stringMatching(
