@@ -109,7 +109,7 @@ describe('drill-report Lambda signing (real s3rver; mocked KMS control plane tha
       valid: false,
       findings: expect.arrayContaining([expect.stringMatching(/signature does not match/)]),
     });
-    expect(emf()[0]._aws.CloudWatchMetrics[0].Metrics.map((m: { Name: string }) => m.Name)).not.toContain(
+    expect(emf()[0]!._aws.CloudWatchMetrics[0].Metrics.map((m: { Name: string }) => m.Name)).not.toContain(
       Metrics.reportUnsigned,
     );
 

@@ -109,7 +109,7 @@ describe('drill-report Lambda (real s3rver, mocked SNS client)', () => {
     expect(published[0]!.Message).toContain(report.summary);
     expect(published[0]!.Message).toContain(`Report: s3://${bucket}/${out.keys.html}`);
 
-    const [line] = emf();
+    const line = emf()[0]!;
     expect(line._aws.CloudWatchMetrics).toEqual([
       {
         Namespace: Metrics.namespace,
@@ -196,7 +196,7 @@ describe('drill-report Lambda (real s3rver, mocked SNS client)', () => {
       ]),
     );
     expect(published[0]!.Message).toContain('No space left on device');
-    const line = emf()[0];
+    const line = emf()[0]!;
     expect(line.DrillPassed).toBe(0);
     expect(line).not.toHaveProperty('RestoreSeconds');
   });
