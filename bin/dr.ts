@@ -97,7 +97,7 @@ export async function main(argv: string[], io: MainIo = {}): Promise<number> {
       stdout.write(`Usage: dr ${name} <${subcommands.join('|')}> [flags]\n\n${lines.join('\n')}\n`);
       return rest.includes('--help') || rest.includes('-h') ? 0 : 2;
     }
-    const guess = closest(name, [...new Set(Object.keys(commands).map((n) => n.split(' ')[0]))]);
+    const guess = closest(name, [...new Set(Object.keys(commands).map((n) => n.split(' ')[0]!))]);
     return fail(
       usage(
         `unknown command "${name}"${guess ? `; did you mean "${guess}"?` : ''}; commands: ${Object.keys(commands).join(', ')}`,
@@ -126,7 +126,7 @@ export async function main(argv: string[], io: MainIo = {}): Promise<number> {
         throw new Error(`--${flag} is empty; give it a value, or leave the flag out`);
     }
   } catch (err) {
-    const message = (err as Error).message.split('\n')[0];
+    const message = (err as Error).message.split('\n')[0]!;
     const unknown = /^Unknown option '(-{1,2}[^']+)'/.exec(message)?.[1];
     const guess = unknown && closest(unknown.replace(/^-+/, ''), Object.keys(command.options));
     return fail(usage(guess ? `unknown option ${unknown}; did you mean --${guess}?` : message));
@@ -178,15 +178,15 @@ export function closest(input: string, candidates: readonly string[]): string | 
   const distance = (a: string, b: string) => {
     const row = Array.from({ length: b.length + 1 }, (_, j) => j);
     for (let i = 1; i <= a.length; i++) {
-      let previous = row[0];
+      let previous = row[0]!;
       row[0] = i;
       for (let j = 1; j <= b.length; j++) {
-        const current = row[j];
-        row[j] = Math.min(row[j] + 1, row[j - 1] + 1, previous + (a[i - 1] === b[j - 1] ? 0 : 1));
+        const current = row[j]!;
+        row[j] = Math.min(row[j]! + 1, row[j - 1]! + 1, previous + (a[i - 1] === b[j - 1] ? 0 : 1));
         previous = current;
       }
     }
-    return row[b.length];
+    return row[b.length]!;
   };
   const limit = Math.max(2, Math.floor(input.length / 3));
   const ranked = candidates

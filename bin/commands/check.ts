@@ -77,7 +77,7 @@ export function parseAge(raw: string): number {
     parts.length > 0 &&
     parts.map((p) => p[0]).join('') === raw.trim() &&
     (parts.length === 1 || parts.every((p) => p[2] !== ''));
-  const seconds = valid ? parts.reduce((n, p) => n + Number(p[1]) * units[p[2] || 's'], 0) : NaN;
+  const seconds = valid ? parts.reduce((n, p) => n + Number(p[1]) * units[p[2] || 's']!, 0) : NaN;
   if (!(seconds > 0)) throw usage(`--max-age must be a duration like 26h, 90m, 2d or 1h30m, got "${raw}"`);
   return seconds;
 }

@@ -25,10 +25,10 @@ export const listCommand = defineCommand({
       String(b.rows),
     ]);
     const table = [['ID', 'DATABASE', 'TIER', 'STARTED', 'AGE', 'SIZE', 'TABLES', 'ROWS'], ...rows];
-    const widths = table[0].map((_, i) => Math.max(...table.map((row) => row[i].length)));
+    const widths = table[0]!.map((_, i) => Math.max(...table.map((row) => row[i]!.length)));
     const lines = table.map((row) =>
       row
-        .map((cell, i) => cell.padEnd(widths[i]))
+        .map((cell, i) => cell.padEnd(widths[i]!))
         .join('  ')
         .trimEnd(),
     );

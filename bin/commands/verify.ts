@@ -46,7 +46,7 @@ Exit status: 0 when every check passed, 1 otherwise (the failing objects are lis
     const healthTimeoutMs = positiveInt(v, 'health-timeout', 'milliseconds');
     const repo = repository(v);
     const candidates = await resolveBackup(repo, required(v, 'backup'), optionalString(v, 'database'));
-    const manifest = await readManifest(repo, candidates.database, candidates.ids[0]);
+    const manifest = await readManifest(repo, candidates.database, candidates.ids[0]!);
     io.log(`verifying ${display} against backup ${manifest.id} of ${manifest.database}`);
     return verifyAgainstManifest({ manifest, target, healthUrls, healthTimeoutMs });
   },

@@ -136,7 +136,7 @@ function parseConninfo(text: string): Map<string, string> | undefined {
     re.lastIndex = at;
     const m = re.exec(text);
     if (!m) return undefined;
-    pairs.set(m[1], (m[2] ?? m[3]).replace(/\\(.)/g, '$1'));
+    pairs.set(m[1]!, (m[2] ?? m[3] ?? '').replace(/\\(.)/g, '$1'));
     at = re.lastIndex;
   }
   return pairs;
@@ -426,7 +426,8 @@ export async function toolVersion(tools: PgTools, name: string): Promise<ToolVer
       `cannot tell the version of ${toolPath(tools, name)}`,
       'check the PostgreSQL client installation',
     );
-  return { text: m[2] ? `${m[1]}.${m[2]}` : m[1], major: Number(m[1]) };
+  const [, major = '', minor] = m;
+  return { text: minor ? `${major}.${minor}` : major, major: Number(major) };
 }
 
 /** server_version_num 150020 → 15; 90624 → 9. */

@@ -40,7 +40,7 @@ export function parseSecret(text: string, arn: string): z.infer<typeof DatabaseS
   const parsed = DatabaseSecretSchema.safeParse(json);
   if (!parsed.success)
     throw new DrError(
-      `secret ${arn} lacks ${parsed.error.issues[0].path.join('.')}`,
+      `secret ${arn} lacks ${parsed.error.issues[0]!.path.join('.')}`,
       'store {"username": ..., "password": ..., "host": ..., "port": ...} as RDS does',
     );
   return parsed.data;

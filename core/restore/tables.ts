@@ -213,7 +213,7 @@ export function resolveTable(manifest: Manifest, input: string): ManifestTable {
     );
   const matches = (p: { text: string; quoted: boolean }, actual: string) =>
     p.quoted ? p.text === actual : p.text === actual || p.text.toLowerCase() === actual.toLowerCase();
-  const [schemaPart, namePart] = parts.length === 2 ? parts : [undefined, parts[0]];
+  const [schemaPart, namePart] = parts.length === 2 ? parts : [undefined, parts[0]!];
   let hits = manifest.tables.filter((t) => matches(namePart, t.name) && (!schemaPart || matches(schemaPart, t.schema)));
   if (hits.length > 1) {
     const exact = hits.filter((t) => t.name === namePart.text && (!schemaPart || t.schema === schemaPart.text));
@@ -228,7 +228,7 @@ export function resolveTable(manifest: Manifest, input: string): ManifestTable {
       `"${input}" names several tables in backup ${manifest.id} (${hits.map(displayName).join(', ')})`,
       'qualify it with its schema, e.g. public.candles',
     );
-  const table = hits[0];
+  const table = hits[0]!;
   if (table.kind === 'materialized_view') {
     throw new DrError(
       `${displayName(table)} is a materialized view, not a table`,
@@ -369,7 +369,7 @@ export async function runTableRestore(options: TableRestoreOptions): Promise<Tab
     const server = await admin.query<{ v: string; n: string }>(
       `SELECT current_setting('server_version') AS v, current_setting('server_version_num') AS n`,
     );
-    assertClientNotOlder('pg_restore', pgRestore, server.rows[0].v, Number(server.rows[0].n));
+    assertClientNotOlder('pg_restore', pgRestore, server.rows[0]!.v, Number(server.rows[0]!.n));
     for (const line of await dropLeftovers(admin)) {
       log(line);
       warnings.push(line);
@@ -628,7 +628,7 @@ export async function runTableRestore(options: TableRestoreOptions): Promise<Tab
       fallbacks,
       target: target.display,
       range: range ?? null,
-      tables: applied.tables.map((t, i) => ({ ...t, timeColumn: staged.resolved[i].timeColumn ?? null })),
+      tables: applied.tables.map((t, i) => ({ ...t, timeColumn: staged.resolved[i]!.timeColumn ?? null })),
       files: staged.files,
       bytes: staged.bytes,
       backupBytes: manifest.totals.bytes,
@@ -740,7 +740,7 @@ async function presentWithoutInheritance(url: string, resolved: Resolved[]): Pro
                EXISTS (SELECT 1 FROM f JOIN pg_class c ON c.oid = f.oid WHERE c.oid <> to_regclass($1)::oid AND NOT c.relispartition) AS inherits`,
         [qualified(r.table.schema, r.table.name)],
       );
-      if (!rows[0].present || rows[0].inherits) return false;
+      if (!rows[0]!.present || rows[0]!.inherits) return false;
     }
     return true;
   } finally {
@@ -849,7 +849,7 @@ async function membersScannedFor(
       Object.values(n).forEach(walk);
     }
   };
-  walk(rows[0]['QUERY PLAN']);
+  walk(rows[0]!['QUERY PLAN']);
   return [...scanned.values()];
 }
 
@@ -870,9 +870,9 @@ async function checkStagedRange(
            FROM ${qualified(r.table.schema, r.table.name)}`,
         [range.since, range.until],
       );
-      if (Number(rows[0].n) > 0) continue;
+      if (Number(rows[0]!.n) > 0) continue;
       const near =
-        rows[0].min === null ? '' : ` (the partitions covering it hold rows from ${rows[0].min} to ${rows[0].max})`;
+        rows[0]!.min === null ? '' : ` (the partitions covering it hold rows from ${rows[0]!.min} to ${rows[0]!.max})`;
       throw new DrError(
         `range [${range.since}, ${range.until}) is outside backup ${manifest.id}'s data: it holds no ${displayName(r.table)} rows with ${r.timeColumn} in it${near}`,
         'choose a range the backup has rows in, or another backup',

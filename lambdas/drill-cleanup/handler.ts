@@ -66,7 +66,8 @@ export function createHandler(
     const parsed = DrillCleanupEventSchema.safeParse(raw);
     const usage = 'send {database: "drill_<db>_<yyyymmdd>", host?, port?} or {sweepBefore: <epoch ms>, host?, port?}';
     if (!parsed.success) {
-      const issue = parsed.error.issues[0];
+      // A failed parse has at least one issue.
+      const issue = parsed.error.issues[0]!;
       throw new DrError(
         `drill cleanup event is invalid: ${issue.path.join('.') || '(event)'}: ${issue.message}`,
         usage,

@@ -72,7 +72,8 @@ export function createHandler(deps: VerifyHandlerDeps): (event: unknown, context
     startInvocation(logger, raw, context);
     const parsed = VerifyEventSchema.safeParse(raw);
     if (!parsed.success) {
-      const issue = parsed.error.issues[0];
+      // A failed parse has at least one issue.
+      const issue = parsed.error.issues[0]!;
       throw new DrError(
         `verify event is invalid: ${issue.path.join('.') || '(event)'}: ${issue.message}`,
         'send {database, backupId, targetDatabase, host?, port?, healthUrls?, healthTimeoutMs?}',
@@ -87,7 +88,7 @@ export function createHandler(deps: VerifyHandlerDeps): (event: unknown, context
 
     const repo = openRepository(repoUrl);
     const candidates = await resolveBackup(repo, event.backupId, event.database);
-    const manifest = await readManifest(repo, candidates.database, candidates.ids[0]);
+    const manifest = await readManifest(repo, candidates.database, candidates.ids[0]!);
 
     const secret = parseSecret(await deps.getSecret(secretArn), secretArn);
     const config: pg.ClientConfig = {

@@ -102,7 +102,7 @@ describe('database-level properties', () => {
 
     // Verify then leaves owner and privileges out too, and passes on the rest.
     const repo = openRepository(`file://${dir}`);
-    const manifest = await readManifest(repo, source, (await listBackups(repo, source)).backups[0].id);
+    const manifest = await readManifest(repo, source, (await listBackups(repo, source)).backups[0]!.id);
     const verified = await verifyAgainstManifest({ manifest, target: pgUrl(target), noOwner: true, content: false });
     const props_ = verified.checks.filter((c) => c.name === 'database-property');
     expect(props_.map((c) => c.object.replace(/^\S+ /, '')).sort()).toEqual([

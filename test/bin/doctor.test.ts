@@ -68,8 +68,8 @@ describe('dr doctor (real Docker, config and TCP checks; mocked CloudFormation D
       ),
     });
     // No Docker engine on this machine: a clear message, not a stack trace.
-    expect(byName.docker.status).toBe('fail');
-    expect(byName.docker.message).toMatch(/^Docker is (not installed|installed but its engine is not running)/);
+    expect(byName.docker!.status).toBe('fail');
+    expect(byName.docker!.message).toMatch(/^Docker is (not installed|installed but its engine is not running)/);
     expect(byName[`reach ${PG_HOST}:${PG_PORT}`]).toMatchObject({ status: 'ok' });
     expect(byName['reach 192.0.2.1:5432']).toMatchObject({
       status: 'warn',

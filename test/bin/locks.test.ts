@@ -32,7 +32,7 @@ async function holdLock(database: string): Promise<{ pid: number; release: () =>
   await client.connect();
   await client.query('BEGIN');
   await client.query('LOCK TABLE candles IN ACCESS EXCLUSIVE MODE');
-  const pid = (await client.query<{ pid: number }>('SELECT pg_backend_pid() AS pid')).rows[0].pid;
+  const pid = (await client.query<{ pid: number }>('SELECT pg_backend_pid() AS pid')).rows[0]!.pid;
   return {
     pid,
     release: async () => {

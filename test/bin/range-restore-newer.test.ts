@@ -53,7 +53,7 @@ beforeAll(async () => {
         await c.query<{ d: string }>(
           `SELECT to_char(date_trunc('day', max(time) AT TIME ZONE 'UTC'), 'YYYY-MM-DD') AS d FROM candles`,
         )
-      ).rows[0].d,
+      ).rows[0]!.d,
   );
   since = `${max}T00:00:00Z`;
   until = new Date(Date.parse(since) + 2 * 86_400_000).toISOString();
@@ -205,12 +205,14 @@ describe('dr restore --since/--until past the backup', () => {
       '--json',
     ]);
     expect(run.code, run.stderr).toBe(0);
-    const [table] = run.json.tables as {
-      rowsReplaced: number;
-      rowsRestored: number;
-      rowsKept: number;
-      safetyTable: string;
-    }[];
+    const [table] = run.json.tables as [
+      {
+        rowsReplaced: number;
+        rowsRestored: number;
+        rowsKept: number;
+        safetyTable: string;
+      },
+    ];
     expect(table.rowsReplaced - table.rowsRestored).toBe(1000);
     expect(table.rowsKept).toBe(0);
     expect(await count(name, 'volume = 10')).toBe(0);

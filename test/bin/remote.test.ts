@@ -346,7 +346,7 @@ describe('dr remote (mocked SFN and CloudFormation clients)', () => {
       'sfn:StartExecutionCommand',
     ]);
     expect(calls[0]).toMatchObject({ region: 'eu-west-1', input: { StackName: 'CryptoStockDr' } });
-    const start = calls[1].input;
+    const start = calls[1]!.input;
     expect(start.stateMachineArn).toBe(SM);
     expect(start.name).toMatch(/^restore-table-crypto_stock-\d{8}T\d{6}Z-[0-9a-f]{6}$/);
     // The very request the console takes, defaults filled in.

@@ -130,7 +130,7 @@ describe('dr restore --tables', () => {
       range: { since: '2026-01-10T00:00:00.000Z', until: '2026-01-12T00:00:00.000Z' },
       tables: [{ table: 'public.candles', rowsReplaced: 0, safetyTable: null, timeColumn: 'time' }],
     });
-    expect((run.json.tables as { rowsRestored: number }[])[0].rowsRestored).toBeGreaterThan(0);
+    expect((run.json.tables as { rowsRestored: number }[])[0]!.rowsRestored).toBeGreaterThan(0);
     expect(run.json.files).toHaveLength(2);
     expect(await snapshot(name)).toEqual(await snapshot(source));
   });

@@ -31,7 +31,7 @@ describe('exit 2 for every usage error', () => {
       const words = name.split(' ');
       const unknown = await runDr([...words, '--no-such-flag']);
       expectOneLineError(unknown, new RegExp(`^dr ${name}: error: .*no-such-flag.*see dr ${name} --help$`), 2);
-      const firstString = Object.entries(COMMANDS[name].options).find(([, o]) => o.type === 'string')?.[0];
+      const firstString = Object.entries(COMMANDS[name]!.options).find(([, o]) => o.type === 'string')?.[0];
       if (firstString)
         expectOneLineError(await runDr([...words, `--${firstString}`, '']), new RegExp(`--${firstString} is empty`), 2);
     }

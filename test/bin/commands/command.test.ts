@@ -24,7 +24,7 @@ describe('generated help', () => {
 
   it('names in each synopsis only flags the command parses', () => {
     for (const [name, command] of Object.entries(COMMANDS)) {
-      const synopsis = command.usage.split('\n')[0];
+      const synopsis = command.usage.split('\n')[0]!;
       // dr pitr info is dr pitr check under a second name, help included.
       expect(synopsis).toMatch(new RegExp(`^Usage: dr ${name === 'pitr info' ? 'pitr check' : name} `));
       for (const [, flag] of synopsis.matchAll(/--([a-z][a-z-]*)/g))
@@ -33,7 +33,7 @@ describe('generated help', () => {
   });
 
   it('dr restore: --backup optional in the synopsis, the point-in-time flags under their own heading', () => {
-    const help = COMMANDS.restore.usage;
+    const help = COMMANDS.restore!.usage;
     expect(help).toMatch(/^Usage: dr restore --repo URL \[--backup latest\|ID\] --target URL \[flags\]\n/);
     expect(help).toMatch(/\n\nPoint-in-time recovery from a pgBackRest repository.*\n.*\n {2}--pitr URL /);
   });
