@@ -10,14 +10,16 @@ import { jobResultKey, readJobResult } from '../job-result.ts';
 import { readManifest } from '../repository/backups.ts';
 import { backupIdTime, isBackupId } from '../repository/layout.ts';
 import type { Repository } from '../repository/types.ts';
+import { BackupRefSchema, FallbackSchema } from '../restore/result.ts';
 import type { DrillFacts } from './report/model.ts';
 
 /** The restore result: core/restore/full.ts RestoreResult, as `dr restore --json` prints it. */
 export const RestoreResultSchema = z.looseObject({
-  backup: z.looseObject({ id: z.string(), database: z.string(), tier: z.string().optional(), startedAt: z.string() }),
+  // tier is optional: results recorded before it was added still make a report.
+  backup: BackupRefSchema.partial({ tier: true }).loose(),
   durationMs: z.number().nonnegative(),
   phases: z.object({ downloadMs: z.number(), verifyMs: z.number(), restoreMs: z.number() }),
-  fallbacks: z.array(z.object({ id: z.string(), reason: z.string() })).default([]),
+  fallbacks: z.array(FallbackSchema).default([]),
   warnings: z.array(z.string()).default([]),
   tables: z.number().optional(),
   rows: z.number().optional(),

@@ -6,11 +6,7 @@ import type { Manifest } from '../backup/manifest.ts';
 import { BackupIntegrityError, DrError } from '../errors.ts';
 import { type BackupCandidates, readManifest } from '../repository/backups.ts';
 import type { Repository } from '../repository/types.ts';
-
-export interface FallbackRecord {
-  readonly id: string;
-  readonly reason: string;
-}
+import type { FallbackRecord } from './result.ts';
 
 export interface Verified<T> {
   readonly manifest: Manifest;

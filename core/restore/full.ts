@@ -12,9 +12,10 @@ import { firstErrorLine, type PgTools, type PgUrl, parsePgUrl, runTool, withData
 import { TIMESCALE_EXTENSION } from '../pg/timescale.ts';
 import { resolveBackup } from '../repository/backups.ts';
 import type { Repository } from '../repository/types.ts';
-import { type FallbackRecord, firstVerified } from './fallback.ts';
+import { firstVerified } from './fallback.ts';
 import { type FetchedBackup, fetchVerified } from './fetch.ts';
 import { workDirFor } from './leftovers.ts';
+import type { BackupRef, FallbackRecord } from './result.ts';
 import { assertExtensionsAvailable, openTarget, restoreDumpIntoTarget } from './target.ts';
 
 export interface RestoreOptions {
@@ -46,12 +47,7 @@ export interface RestoreOptions {
 }
 
 export interface RestoreResult {
-  readonly backup: {
-    readonly id: string;
-    readonly database: string;
-    readonly tier: string;
-    readonly startedAt: string;
-  };
+  readonly backup: BackupRef;
   /** Newer backups that failed verification and were skipped (only with `latest`). */
   readonly fallbacks: FallbackRecord[];
   readonly target: string;

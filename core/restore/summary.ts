@@ -8,6 +8,7 @@
 import { z } from 'zod';
 import type { JobResultRecord } from '../job-result.ts';
 import type { RestoreRequest } from './request.ts';
+import { BackupRefSchema, FallbackSchema, RangeSchema, TableOutcomeSchema } from './result.ts';
 
 /** Where and why a result failed its schema: `path: message` of the first issue (a failed parse has one). */
 const firstIssue = (error: z.ZodError): string => {
@@ -18,8 +19,8 @@ const firstIssue = (error: z.ZodError): string => {
 /** The fields of dr restore's --json result the summary reads; the rest is kept as given. */
 const RestoreJsonSchema = z.looseObject({
   ok: z.literal(true),
-  backup: z.looseObject({ id: z.string(), database: z.string(), tier: z.string(), startedAt: z.string() }),
-  fallbacks: z.array(z.object({ id: z.string(), reason: z.string() })).default([]),
+  backup: BackupRefSchema.loose(),
+  fallbacks: z.array(FallbackSchema).default([]),
   target: z.string(),
   /** Full: a count. Table/range: the manifest paths downloaded. */
   files: z.union([z.number(), z.array(z.string())]),
@@ -27,18 +28,8 @@ const RestoreJsonSchema = z.looseObject({
   /** Full: rows restored. */
   rows: z.number().optional(),
   /** Full: a count. Table/range: one entry per table. */
-  tables: z.union([
-    z.number(),
-    z.array(
-      z.looseObject({
-        table: z.string(),
-        rowsReplaced: z.number(),
-        rowsRestored: z.number(),
-        safetyTable: z.string().nullable(),
-      }),
-    ),
-  ]),
-  range: z.object({ since: z.string(), until: z.string() }).nullable().optional(),
+  tables: z.union([z.number(), z.array(TableOutcomeSchema)]),
+  range: RangeSchema.nullable().optional(),
   durationMs: z.number(),
   warnings: z.array(z.string()).default([]),
 });
@@ -53,16 +44,7 @@ const PitrJsonSchema = z.looseObject({
   target: z.string(),
   lastCommit: z.string().nullable(),
   stoppedBefore: z.string(),
-  tables: z
-    .array(
-      z.looseObject({
-        table: z.string(),
-        rowsReplaced: z.number(),
-        rowsRestored: z.number(),
-        safetyTable: z.string().nullable(),
-      }),
-    )
-    .optional(),
+  tables: z.array(TableOutcomeSchema).optional(),
   durationMs: z.number(),
   warnings: z.array(z.string()).default([]),
 });

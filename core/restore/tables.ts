@@ -51,7 +51,7 @@ import { resolveBackup } from '../repository/backups.ts';
 import { DATA_DIR } from '../repository/layout.ts';
 import type { Repository } from '../repository/types.ts';
 import { loadDumpData } from './dump-stream.ts';
-import { type FallbackRecord, firstVerified } from './fallback.ts';
+import { firstVerified } from './fallback.ts';
 import { type FetchedBackup, fetchVerified } from './fetch.ts';
 import { dropLeftovers, leftoverSuffix, workDirFor } from './leftovers.ts';
 import {
@@ -67,6 +67,7 @@ import {
   type TableDefinition,
   type TableName,
 } from './replace.ts';
+import type { BackupRef, FallbackRecord, RestoredRange } from './result.ts';
 import {
   assertExtensionsAvailable,
   connectAdmin,
@@ -116,15 +117,10 @@ export interface TableRestoreOptions {
 
 export interface TableRestoreResult {
   readonly mode: 'tables' | 'range';
-  readonly backup: {
-    readonly id: string;
-    readonly database: string;
-    readonly tier: string;
-    readonly startedAt: string;
-  };
+  readonly backup: BackupRef;
   readonly fallbacks: FallbackRecord[];
   readonly target: string;
-  readonly range: { readonly since: string; readonly until: string } | null;
+  readonly range: RestoredRange | null;
   readonly tables: (ReplacedTable & { readonly timeColumn: string | null })[];
   /** Backup files downloaded and verified (manifest paths), and their total size. */
   readonly files: string[];
