@@ -17,6 +17,7 @@ export default defineConfig({
       provider: 'v8',
       include: ['bin/**/*.ts', 'core/**/*.ts', 'lib/**/*.ts', 'lambdas/**/*.ts', 'job/**/*.ts'],
       reporter: ['text-summary'],
+      reportOnFailure: true,
     },
   },
 });
