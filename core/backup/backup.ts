@@ -3,15 +3,15 @@
  * file compressed by dr (its rows fingerprinted on the way) and streamed to the repository with
  * its SHA-256; the manifest written last as the commit marker.
  */
-import { createReadStream, createWriteStream } from 'node:fs';
-import { readdir, rm, stat, unlink } from 'node:fs/promises';
+import { createReadStream } from 'node:fs';
+import { mkdir, readdir, rm, stat, unlink } from 'node:fs/promises';
 import { cpus, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Transform } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { createGzip } from 'node:zlib';
 import { DrError } from '../errors.ts';
-import { localNoSpaceError, noSpaceError } from '../faults.ts';
+import { noSpaceError } from '../faults.ts';
 import { formatBytes } from '../format.ts';
 import {
   assertClientNotOlder,
@@ -56,6 +56,7 @@ import {
   planFingerprints,
   type RowTap,
 } from './fingerprint.ts';
+import { DumpFileClosings, DumpStopped, readGrowingFile } from './growing-file.ts';
 import { MANIFEST_FORMAT_VERSION, MANIFEST_KIND, type Manifest, ManifestSchema } from './manifest.ts';
 import { checksumList, restoreGuide } from './restore-guide.ts';
 import { type Suspicion, suspicionOf } from './suspect.ts';
@@ -144,6 +145,9 @@ export async function runBackup(options: BackupOptions): Promise<BackupResult> {
   const abort = new AbortController();
   // What to fingerprint comes from the catalog queries, which run while pg_dump does; uploads wait for it.
   const plan = deferred<FingerprintTarget[] | undefined>();
+  // Which data files pg_dump has closed, and a watch of its directory for new ones.
+  const closings = new DumpFileClosings();
+  let scanner: NodeJS.Timeout | undefined;
   try {
     const server = await catalog.serverInfo(client);
     assertClientNotOlder('pg_dump', pgDump, server.version, server.versionNum);
@@ -160,16 +164,50 @@ export async function runBackup(options: BackupOptions): Promise<BackupResult> {
 
     workDir = await workDirFor(options.workDir ?? tmpdir(), 'backup');
     const dumpDir = join(workDir, DATA_DIR);
+    // Made here, so it can be watched from the start; pg_dump takes an empty directory.
+    await mkdir(dumpDir);
     const fingerprinter = new DumpFingerprinter(plan.promise);
+    // A file read while pg_dump writes it needs its table before its first row: from the TOC that
+    // pg_dump writes before any data file, or else from its "finished item" line once it is closed.
+    let earlyToc: Promise<boolean> | undefined;
     const uploads = new Uploader(
       repo,
       tier,
       (relative) => fileKey(source.database, id, relative),
-      (dumpId, tag) => fingerprinter.tapFor(dumpId, tag),
+      async (dumpId, closed) => {
+        if (closed && !(await earlyToc)) await closed.catch(() => undefined);
+        return fingerprinter.tapFor(dumpId, closings.tagOf(dumpId));
+      },
     );
     // A failed upload stops the dump at once: its error is the one reported.
     uploads.onFailure = () => abort.abort();
     const finishedItem = /finished item (\d+) TABLE DATA (.+)$/;
+    // Each data file is compressed and uploaded from the moment pg_dump creates it.
+    let scanning = false;
+    const scan = async () => {
+      if (scanning) return;
+      scanning = true;
+      try {
+        for (const name of await readdir(dumpDir).catch(() => [])) {
+          const m = GROWING_DATA_FILE.exec(name);
+          if (!m) continue;
+          const dumpId = Number(m[1]);
+          // The TOC is rewritten at the dump's end: read early only while files are still being written.
+          if (!closings.isDone(dumpId))
+            earlyToc ??= readToc(tools, dumpDir).then(
+              (toc) => {
+                fingerprinter.setToc(toc);
+                return true;
+              },
+              () => false,
+            );
+          uploads.addDumpFile(dumpDir, name, closings.closing(dumpId));
+        }
+      } finally {
+        scanning = false;
+      }
+    };
+    scanner = setInterval(() => void scan(), SCAN_MS);
 
     clock.dump = performance.now();
     const dump = runTool(
@@ -193,7 +231,10 @@ export async function runBackup(options: BackupOptions): Promise<BackupResult> {
         onStderrLine: (line) => {
           // A parallel worker has closed this item's file: upload it while the dump goes on.
           const m = finishedItem.exec(line);
-          if (m) uploads.addDumpFile(dumpDir, `${m[1]}.dat`, m[2]);
+          if (m) {
+            closings.finished(Number(m[1]), m[2]!);
+            uploads.addDumpFile(dumpDir, `${m[1]}.dat`);
+          }
         },
       },
     );
@@ -210,11 +251,13 @@ export async function runBackup(options: BackupOptions): Promise<BackupResult> {
     const timescaleCatalog = await readTimescaleCatalog(client);
     plan.resolve(options.fingerprints === false ? undefined : await planFingerprints(client, tables, timescaleCatalog));
     clock.catalog = performance.now() - catalogStarted;
-    const result = await dump;
+    const result = await dump.finally(() => clearInterval(scanner));
     clock.dumped = performance.now();
     if (result.code !== 0) {
+      closings.end(false);
       await uploads.settle();
-      if (uploads.failed !== undefined) throw uploads.failed;
+      // An upload that failed first stopped the dump; a reader stopped by the dump's end did not.
+      if (uploads.failed !== undefined && !(uploads.failed instanceof DumpStopped)) throw uploads.failed;
       throw (
         toolConnectionError(result.stderr, source.display, 'source') ??
         noSpaceError(result.stderr, 'pg_dump', workDir) ??
@@ -236,6 +279,7 @@ export async function runBackup(options: BackupOptions): Promise<BackupResult> {
     // report: take the rest now, with the table of contents naming each data file's relation.
     const toc = await readToc(tools, dumpDir);
     fingerprinter.setToc(toc);
+    closings.end(true);
     for (const name of await readdir(dumpDir)) uploads.addDumpFile(dumpDir, name);
     const globalsSql = await globals;
     if (globalsSql !== undefined) uploads.addBuffer(Buffer.from(globalsSql.sql), GLOBALS_NAME);
@@ -347,6 +391,8 @@ export async function runBackup(options: BackupOptions): Promise<BackupResult> {
   } finally {
     // A backup that failed before the plan: uploads still waiting on it go on, to their abort.
     plan.resolve(undefined);
+    clearInterval(scanner);
+    closings.end(false);
     abort.abort();
     await client.end().catch(() => {});
     if (workDir) await rm(workDir, { recursive: true, force: true });
@@ -385,6 +431,10 @@ const IO_CHUNK = 1 << 20;
 
 /** pg_dump's uncompressed data files: `<dumpId>.dat` of a TABLE DATA item, `blob_<oid>.dat` of a large object. */
 const RAW_DATA_FILE = /^(?:(\d+)|blob_\d+)\.dat$/;
+/** A TABLE DATA item's file, read while pg_dump writes it (large objects wait for the dump's end). */
+const GROWING_DATA_FILE = /^(\d+)\.dat$/;
+/** How often the dump directory is looked at for new data files. */
+const SCAN_MS = 50;
 
 /** A promise with its resolve function, for a value another part of the flow produces later. */
 function deferred<T>(): { promise: Promise<T>; resolve: (value: T) => void } {
@@ -415,19 +465,17 @@ class Uploader {
     private readonly repo: Repository,
     private readonly tier: Tier,
     private readonly keyFor: (relativePath: string) => string,
-    /** Where the rows of data file `<dumpId>.dat` go as they pass, if anywhere. */
-    private readonly tapFor: (dumpId: number, tag: string | undefined) => Promise<RowTap | undefined>,
+    /** Where the rows of data file `<dumpId>.dat` go as they pass, if anywhere; `closed` while pg_dump still writes it. */
+    private readonly tapFor: (dumpId: number, closed: Promise<void> | undefined) => Promise<RowTap | undefined>,
   ) {}
 
   /**
-   * Queues pg_dump's file `name` in `dir`: a data file is gzipped beside itself, its rows passing
-   * the tap, then uploaded as `<name>.gz` and the uncompressed file removed; toc.dat and
-   * blobs.toc go as they are. `tag`: the table's name from pg_dump's "finished item" line.
+   * Queues pg_dump's file `name` in `dir`: a data file is read (as it grows, until `closed`
+   * settles, when pg_dump is still writing it), its rows passing the tap, gzipped and uploaded as
+   * `<name>.gz` with no local copy, and then removed; toc.dat and blobs.toc go as they are.
    */
-  addDumpFile(dir: string, name: string, tag?: string): void {
+  addDumpFile(dir: string, name: string, closed?: Promise<void>): void {
     const data = RAW_DATA_FILE.exec(name);
-    // A `.gz` is the output of a compression this queue started for its raw file.
-    if (name.endsWith('.gz')) return;
     if (!data) {
       this.add(join(dir, name), `${DATA_DIR}/${name}`);
       return;
@@ -435,26 +483,24 @@ class Uploader {
     const raw = join(dir, name);
     const relativePath = `${DATA_DIR}/${name}.gz`;
     this.enqueue(relativePath, async () => {
-      const tap = data[1] === undefined ? undefined : await this.tapFor(Number(data[1]), tag);
+      const tap = data[1] === undefined ? undefined : await this.tapFor(Number(data[1]), closed);
+      // A complete file's size bounds its compressed size (gzip's framing aside), which sizes S3's parts.
+      const sizeHint = closed === undefined ? Math.ceil((await stat(raw)).size * 1.01) + 65_536 : undefined;
       const passing = new Transform({
         transform(chunk: Buffer, _encoding, done) {
           tap?.write(chunk);
           done(null, chunk);
         },
       });
-      try {
-        await pipeline(
-          createReadStream(raw, { highWaterMark: IO_CHUNK }),
-          passing,
-          createGzip({ level: 1, chunkSize: IO_CHUNK }),
-          createWriteStream(`${raw}.gz`, { highWaterMark: IO_CHUNK }),
-        );
-      } catch (err) {
-        throw localNoSpaceError(err, 'dr backup (compressing the dump)', dir) ?? err;
-      }
+      const gzip = createGzip({ level: 1, chunkSize: IO_CHUNK });
+      const compressing = pipeline(readGrowingFile(raw, closed ?? Promise.resolve(), IO_CHUNK), passing, gzip);
+      // put consumes gzip and owns its failures; the reader's own error reaches put through it.
+      compressing.catch(() => undefined);
+      const stored = await this.repo.put(this.keyFor(relativePath), gzip, { tier: this.tier, sizeHint });
+      await compressing;
       tap?.end();
       await unlink(raw);
-      return this.putFile(`${raw}.gz`, relativePath);
+      return stored;
     });
   }
 

@@ -20,8 +20,11 @@ const SINGLE_PUT_MAX_BYTES = 256 * 1024 * 1024;
 const MAX_PARTS = 10_000;
 const QUEUE_SIZE = 2;
 
+/** For a body of unknown size: larger parts, so an object of up to about 156 GiB still fits in 10,000. */
+const UNKNOWN_SIZE_PART_SIZE = 16 * 1024 * 1024;
+
 export function partSizeFor(expectedSize: number | undefined): number {
-  if (!expectedSize) return MIN_PART_SIZE;
+  if (!expectedSize) return UNKNOWN_SIZE_PART_SIZE;
   return Math.max(MIN_PART_SIZE, Math.ceil((expectedSize * 1.1) / (MAX_PARTS - 1)));
 }
 
@@ -239,7 +242,7 @@ export class S3Repository implements Repository {
         await new storage.Upload({
           client,
           params,
-          partSize: partSizeFor(options.expectedSize),
+          partSize: partSizeFor(options.expectedSize ?? options.sizeHint),
           queueSize: QUEUE_SIZE,
         }).done();
       }

@@ -38,6 +38,12 @@ export interface PutOptions {
    * @default - unknown: the smallest part size
    */
   readonly expectedSize?: number;
+  /**
+   * An upper bound of the body's size when the exact size is not known yet (a file compressed as
+   * it uploads): it only sizes the parts.
+   * @default - unknown: 16 MiB parts, so objects up to about 156 GiB
+   */
+  readonly sizeHint?: number;
 }
 
 /**
