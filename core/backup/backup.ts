@@ -45,7 +45,7 @@ import {
 import { type Tier, tierFor } from '../repository/tiers.ts';
 import type { Repository, StoredObject } from '../repository/types.ts';
 import { workDirFor } from '../restore/leftovers.ts';
-import { readToc } from '../restore/toc.ts';
+import { readToc, type TocEntry } from '../restore/toc.ts';
 import { throwIfInterrupted } from '../signals.ts';
 import { readDatabaseProperties } from '../verify/database-properties.ts';
 import * as catalog from './catalog.ts';
@@ -145,6 +145,8 @@ export async function runBackup(options: BackupOptions): Promise<BackupResult> {
   const abort = new AbortController();
   // What to fingerprint comes from the catalog queries, which run while pg_dump does; uploads wait for it.
   const plan = deferred<FingerprintTarget[] | undefined>();
+  // Table sizes by OID, from the same queries: what sizes a data file's upload parts before it is complete.
+  const sizes = deferred<Map<number, number> | undefined>();
   // Which data files pg_dump has closed, and a watch of its directory for new ones.
   const closings = new DumpFileClosings();
   let scanner: NodeJS.Timeout | undefined;
@@ -170,13 +172,22 @@ export async function runBackup(options: BackupOptions): Promise<BackupResult> {
     // A file read while pg_dump writes it needs its table before its first row: from the TOC that
     // pg_dump writes before any data file, or else from its "finished item" line once it is closed.
     let earlyToc: Promise<boolean> | undefined;
+    let oidOfDumpId = new Map<number, number>();
+    const tocKnown = (toc: readonly TocEntry[]) => {
+      fingerprinter.setToc(toc);
+      oidOfDumpId = new Map(toc.map((e) => [e.dumpId, e.oid]));
+    };
     const uploads = new Uploader(
       repo,
       tier,
       (relative) => fileKey(source.database, id, relative),
       async (dumpId, closed) => {
         if (closed && !(await earlyToc)) await closed.catch(() => undefined);
-        return fingerprinter.tapFor(dumpId, closings.tagOf(dumpId));
+        const tap = await fingerprinter.tapFor(dumpId, closings.tagOf(dumpId));
+        const oid = oidOfDumpId.get(dumpId);
+        const bytes = oid === undefined ? undefined : (await sizes.promise)?.get(oid);
+        // COPY text of binary columns (a compressed chunk's) can be twice their size on disk; gzip only shrinks it.
+        return { tap, sizeHint: bytes ? 2 * bytes + (1 << 20) : undefined };
       },
     );
     // A failed upload stops the dump at once: its error is the one reported.
@@ -196,7 +207,7 @@ export async function runBackup(options: BackupOptions): Promise<BackupResult> {
           if (!closings.isDone(dumpId))
             earlyToc ??= readToc(tools, dumpDir).then(
               (toc) => {
-                fingerprinter.setToc(toc);
+                tocKnown(toc);
                 return true;
               },
               () => false,
@@ -242,6 +253,7 @@ export async function runBackup(options: BackupOptions): Promise<BackupResult> {
     const globals = dumpGlobals(tools, source.url, warnings);
     // While pg_dump runs, in the same snapshot (one query at a time on this connection).
     const catalogStarted = performance.now();
+    sizes.resolve(await catalog.tableSizes(client));
     const tables = await catalog.tables(client);
     const sequences = await catalog.sequences(client);
     const extensions = await catalog.extensions(client);
@@ -278,7 +290,7 @@ export async function runBackup(options: BackupOptions): Promise<BackupResult> {
     // toc.dat is rewritten at the end of the dump, and items of a dump without --jobs > 1 do not
     // report: take the rest now, with the table of contents naming each data file's relation.
     const toc = await readToc(tools, dumpDir);
-    fingerprinter.setToc(toc);
+    tocKnown(toc);
     closings.end(true);
     for (const name of await readdir(dumpDir)) uploads.addDumpFile(dumpDir, name);
     const globalsSql = await globals;
@@ -391,6 +403,7 @@ export async function runBackup(options: BackupOptions): Promise<BackupResult> {
   } finally {
     // A backup that failed before the plan: uploads still waiting on it go on, to their abort.
     plan.resolve(undefined);
+    sizes.resolve(undefined);
     clearInterval(scanner);
     closings.end(false);
     abort.abort();
@@ -465,8 +478,14 @@ class Uploader {
     private readonly repo: Repository,
     private readonly tier: Tier,
     private readonly keyFor: (relativePath: string) => string,
-    /** Where the rows of data file `<dumpId>.dat` go as they pass, if anywhere; `closed` while pg_dump still writes it. */
-    private readonly tapFor: (dumpId: number, closed: Promise<void> | undefined) => Promise<RowTap | undefined>,
+    /**
+     * Where the rows of data file `<dumpId>.dat` go as they pass (if anywhere), and a bound of its
+     * compressed size when known; `closed` while pg_dump still writes it.
+     */
+    private readonly describe: (
+      dumpId: number,
+      closed: Promise<void> | undefined,
+    ) => Promise<{ tap: RowTap | undefined; sizeHint: number | undefined }>,
   ) {}
 
   /**
@@ -483,9 +502,10 @@ class Uploader {
     const raw = join(dir, name);
     const relativePath = `${DATA_DIR}/${name}.gz`;
     this.enqueue(relativePath, async () => {
-      const tap = data[1] === undefined ? undefined : await this.tapFor(Number(data[1]), closed);
+      const described = data[1] === undefined ? undefined : await this.describe(Number(data[1]), closed);
+      const tap = described?.tap;
       // A complete file's size bounds its compressed size (gzip's framing aside), which sizes S3's parts.
-      const sizeHint = closed === undefined ? Math.ceil((await stat(raw)).size * 1.01) + 65_536 : undefined;
+      const sizeHint = closed === undefined ? Math.ceil((await stat(raw)).size * 1.01) + 65_536 : described?.sizeHint;
       const passing = new Transform({
         transform(chunk: Buffer, _encoding, done) {
           tap?.write(chunk);

@@ -12,7 +12,7 @@ const DAY_MS = 86_400_000;
 
 /**
  * Memory per upload is about QUEUE_SIZE × part size, so it stays flat whatever the object's size;
- * parts grow only when S3's 10,000-part limit requires it (expectedSize).
+ * parts grow only when S3's 10,000-part limit requires it (expectedSize, or else sizeHint).
  */
 const MIN_PART_SIZE = 8 * 1024 * 1024;
 /** Up to this size a body of known length is sent as one streaming PutObject. */
@@ -20,11 +20,8 @@ const SINGLE_PUT_MAX_BYTES = 256 * 1024 * 1024;
 const MAX_PARTS = 10_000;
 const QUEUE_SIZE = 2;
 
-/** For a body of unknown size: larger parts, so an object of up to about 156 GiB still fits in 10,000. */
-const UNKNOWN_SIZE_PART_SIZE = 16 * 1024 * 1024;
-
 export function partSizeFor(expectedSize: number | undefined): number {
-  if (!expectedSize) return UNKNOWN_SIZE_PART_SIZE;
+  if (!expectedSize) return MIN_PART_SIZE;
   return Math.max(MIN_PART_SIZE, Math.ceil((expectedSize * 1.1) / (MAX_PARTS - 1)));
 }
 
