@@ -41,7 +41,7 @@ export interface PutOptions {
   /**
    * An upper bound of the body's size when the exact size is not known yet (a file compressed as
    * it uploads): it only sizes the parts.
-   * @default - unknown: the smallest part size (8 MiB on S3, so objects up to about 78 GiB)
+   * @default - unknown: the smallest part size (5 MiB on S3, so objects up to about 48 GiB)
    */
   readonly sizeHint?: number;
 }
