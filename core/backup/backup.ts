@@ -3,7 +3,7 @@
  * file compressed by dr (its rows fingerprinted on the way) and streamed to the repository with
  * its SHA-256; the manifest written last as the commit marker.
  */
-import { createReadStream } from 'node:fs';
+import { createReadStream, createWriteStream } from 'node:fs';
 import { mkdir, readdir, rm, stat, unlink } from 'node:fs/promises';
 import { cpus, tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -11,7 +11,7 @@ import { Transform } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { createGzip } from 'node:zlib';
 import { DrError } from '../errors.ts';
-import { noSpaceError } from '../faults.ts';
+import { localNoSpaceError, noSpaceError } from '../faults.ts';
 import { formatBytes } from '../format.ts';
 import {
   assertClientNotOlder,
@@ -45,7 +45,7 @@ import {
 import { type Tier, tierFor } from '../repository/tiers.ts';
 import type { Repository, StoredObject } from '../repository/types.ts';
 import { workDirFor } from '../restore/leftovers.ts';
-import { readToc, type TocEntry } from '../restore/toc.ts';
+import { readToc } from '../restore/toc.ts';
 import { throwIfInterrupted } from '../signals.ts';
 import { readDatabaseProperties } from '../verify/database-properties.ts';
 import * as catalog from './catalog.ts';
@@ -145,8 +145,6 @@ export async function runBackup(options: BackupOptions): Promise<BackupResult> {
   const abort = new AbortController();
   // What to fingerprint comes from the catalog queries, which run while pg_dump does; uploads wait for it.
   const plan = deferred<FingerprintTarget[] | undefined>();
-  // Table sizes by OID, from the same queries: what sizes a data file's upload parts before it is complete.
-  const sizes = deferred<Map<number, number> | undefined>();
   // Which data files pg_dump has closed, and a watch of its directory for new ones.
   const closings = new DumpFileClosings();
   let scanner: NodeJS.Timeout | undefined;
@@ -172,22 +170,13 @@ export async function runBackup(options: BackupOptions): Promise<BackupResult> {
     // A file read while pg_dump writes it needs its table before its first row: from the TOC that
     // pg_dump writes before any data file, or else from its "finished item" line once it is closed.
     let earlyToc: Promise<boolean> | undefined;
-    let oidOfDumpId = new Map<number, number>();
-    const tocKnown = (toc: readonly TocEntry[]) => {
-      fingerprinter.setToc(toc);
-      oidOfDumpId = new Map(toc.map((e) => [e.dumpId, e.oid]));
-    };
     const uploads = new Uploader(
       repo,
       tier,
       (relative) => fileKey(source.database, id, relative),
       async (dumpId, closed) => {
         if (closed && !(await earlyToc)) await closed.catch(() => undefined);
-        const tap = await fingerprinter.tapFor(dumpId, closings.tagOf(dumpId));
-        const oid = oidOfDumpId.get(dumpId);
-        const bytes = oid === undefined ? undefined : (await sizes.promise)?.get(oid);
-        // COPY text of binary columns (a compressed chunk's) can be twice their size on disk; gzip only shrinks it.
-        return { tap, sizeHint: bytes ? 2 * bytes + (1 << 20) : undefined };
+        return fingerprinter.tapFor(dumpId, closings.tagOf(dumpId));
       },
     );
     // A failed upload stops the dump at once: its error is the one reported.
@@ -207,7 +196,7 @@ export async function runBackup(options: BackupOptions): Promise<BackupResult> {
           if (!closings.isDone(dumpId))
             earlyToc ??= readToc(tools, dumpDir).then(
               (toc) => {
-                tocKnown(toc);
+                fingerprinter.setToc(toc);
                 return true;
               },
               () => false,
@@ -253,7 +242,6 @@ export async function runBackup(options: BackupOptions): Promise<BackupResult> {
     const globals = dumpGlobals(tools, source.url, warnings);
     // While pg_dump runs, in the same snapshot (one query at a time on this connection).
     const catalogStarted = performance.now();
-    sizes.resolve(await catalog.tableSizes(client));
     const tables = await catalog.tables(client);
     const sequences = await catalog.sequences(client);
     const extensions = await catalog.extensions(client);
@@ -290,7 +278,7 @@ export async function runBackup(options: BackupOptions): Promise<BackupResult> {
     // toc.dat is rewritten at the end of the dump, and items of a dump without --jobs > 1 do not
     // report: take the rest now, with the table of contents naming each data file's relation.
     const toc = await readToc(tools, dumpDir);
-    tocKnown(toc);
+    fingerprinter.setToc(toc);
     closings.end(true);
     for (const name of await readdir(dumpDir)) uploads.addDumpFile(dumpDir, name);
     const globalsSql = await globals;
@@ -403,7 +391,6 @@ export async function runBackup(options: BackupOptions): Promise<BackupResult> {
   } finally {
     // A backup that failed before the plan: uploads still waiting on it go on, to their abort.
     plan.resolve(undefined);
-    sizes.resolve(undefined);
     clearInterval(scanner);
     closings.end(false);
     abort.abort();
@@ -478,23 +465,20 @@ class Uploader {
     private readonly repo: Repository,
     private readonly tier: Tier,
     private readonly keyFor: (relativePath: string) => string,
-    /**
-     * Where the rows of data file `<dumpId>.dat` go as they pass (if anywhere), and a bound of its
-     * compressed size when known; `closed` while pg_dump still writes it.
-     */
-    private readonly describe: (
-      dumpId: number,
-      closed: Promise<void> | undefined,
-    ) => Promise<{ tap: RowTap | undefined; sizeHint: number | undefined }>,
+    /** Where the rows of data file `<dumpId>.dat` go as they pass, if anywhere; `closed` while pg_dump still writes it. */
+    private readonly tapFor: (dumpId: number, closed: Promise<void> | undefined) => Promise<RowTap | undefined>,
   ) {}
 
   /**
    * Queues pg_dump's file `name` in `dir`: a data file is read (as it grows, until `closed`
    * settles, when pg_dump is still writing it), its rows passing the tap, gzipped and uploaded as
-   * `<name>.gz` with no local copy, and then removed; toc.dat and blobs.toc go as they are.
+   * `<name>.gz` (to a repository that streams unsized bodies, with no local copy), and then
+   * removed; toc.dat and blobs.toc go as they are.
    */
   addDumpFile(dir: string, name: string, closed?: Promise<void>): void {
     const data = RAW_DATA_FILE.exec(name);
+    // A `.gz` is the output of a compression this queue started for its raw file (toward S3).
+    if (name.endsWith('.gz')) return;
     if (!data) {
       this.add(join(dir, name), `${DATA_DIR}/${name}`);
       return;
@@ -502,10 +486,7 @@ class Uploader {
     const raw = join(dir, name);
     const relativePath = `${DATA_DIR}/${name}.gz`;
     this.enqueue(relativePath, async () => {
-      const described = data[1] === undefined ? undefined : await this.describe(Number(data[1]), closed);
-      const tap = described?.tap;
-      // A complete file's size bounds its compressed size (gzip's framing aside), which sizes S3's parts.
-      const sizeHint = closed === undefined ? Math.ceil((await stat(raw)).size * 1.01) + 65_536 : described?.sizeHint;
+      const tap = data[1] === undefined ? undefined : await this.tapFor(Number(data[1]), closed);
       const passing = new Transform({
         transform(chunk: Buffer, _encoding, done) {
           tap?.write(chunk);
@@ -513,10 +494,23 @@ class Uploader {
         },
       });
       const gzip = createGzip({ level: 1, chunkSize: IO_CHUNK });
-      const compressing = pipeline(readGrowingFile(raw, closed ?? Promise.resolve(), IO_CHUNK), passing, gzip);
+      const reader = readGrowingFile(raw, closed ?? Promise.resolve(), IO_CHUNK);
+      if (!this.repo.streamsUnsizedBodies) {
+        // Compressed beside itself as it grows, then sent at its known size in one streaming PutObject:
+        // S3 multipart would hold parts of every upload in memory.
+        try {
+          await pipeline(reader, passing, gzip, createWriteStream(`${raw}.gz`, { highWaterMark: IO_CHUNK }));
+        } catch (err) {
+          throw localNoSpaceError(err, 'dr backup (compressing the dump)', dir) ?? err;
+        }
+        tap?.end();
+        await unlink(raw);
+        return this.putFile(`${raw}.gz`, relativePath);
+      }
+      const compressing = pipeline(reader, passing, gzip);
       // put consumes gzip and owns its failures; the reader's own error reaches put through it.
       compressing.catch(() => undefined);
-      const stored = await this.repo.put(this.keyFor(relativePath), gzip, { tier: this.tier, sizeHint });
+      const stored = await this.repo.put(this.keyFor(relativePath), gzip, { tier: this.tier });
       await compressing;
       tap?.end();
       await unlink(raw);

@@ -138,21 +138,6 @@ export async function sequences(client: pg.Client): Promise<Manifest['sequences'
 }
 
 /**
- * Each table's size on disk (heap and TOAST) by OID, as of its last VACUUM or ANALYZE: a bound, before
- * pg_dump has finished a table's data file, for the size of that file compressed. From pg_class
- * alone, so no table is locked a second time beside pg_dump.
- */
-export async function tableSizes(client: pg.Client): Promise<Map<number, number>> {
-  const { rows } = await client.query<{ oid: string; bytes: string }>(
-    `SELECT c.oid::int8 AS oid,
-            ((c.relpages::int8 + coalesce(t.relpages, 0)) * current_setting('block_size')::int8) AS bytes
-       FROM pg_class c LEFT JOIN pg_class t ON t.oid = c.reltoastrelid
-      WHERE c.relkind IN ('r', 'm')`,
-  );
-  return new Map(rows.map((r) => [Number(r.oid), Number(r.bytes)]));
-}
-
-/**
  * Tables with exact counts and freshness. Counts scan leaf tables once each (count and max in
  * one pass); partitioned parents sum their partitions, so no row is read twice. A hypertable is
  * counted through itself (not ONLY): its rows, compressed or not, are in its chunks.

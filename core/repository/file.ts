@@ -27,6 +27,7 @@ const TEMP_PREFIX = '.tmp-';
  */
 export class FileRepository implements Repository {
   readonly url: string;
+  readonly streamsUnsizedBodies = true;
 
   constructor(readonly root: string) {
     this.root = resolve(root);

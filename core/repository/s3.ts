@@ -12,25 +12,17 @@ const DAY_MS = 86_400_000;
 
 /**
  * Memory per upload is about QUEUE_SIZE × part size, so it stays flat whatever the object's size;
- * parts grow only when S3's 10,000-part limit requires it (expectedSize, or else sizeHint).
+ * parts grow only when S3's 10,000-part limit requires it (expectedSize).
  */
 const MIN_PART_SIZE = 8 * 1024 * 1024;
 /** Up to this size a body of known length is sent as one streaming PutObject. */
 const SINGLE_PUT_MAX_BYTES = 256 * 1024 * 1024;
 const MAX_PARTS = 10_000;
 const QUEUE_SIZE = 2;
-/**
- * A body produced as it uploads (a data file gzipped while pg_dump writes it) arrives no faster
- * than its compression: S3's smallest parts, one in flight while the next fills, keep the three
- * concurrent uploads of a backup near 30 MiB.
- */
-const STREAMED_PART_SIZE = 5 * 1024 * 1024;
-const STREAMED_QUEUE_SIZE = 1;
 
-/** Parts large enough for S3's 10,000-part limit, never below `min`. */
-export function partSizeFor(size: number | undefined, min = MIN_PART_SIZE): number {
-  if (!size) return min;
-  return Math.max(min, Math.ceil((size * 1.1) / (MAX_PARTS - 1)));
+export function partSizeFor(expectedSize: number | undefined): number {
+  if (!expectedSize) return MIN_PART_SIZE;
+  return Math.max(MIN_PART_SIZE, Math.ceil((expectedSize * 1.1) / (MAX_PARTS - 1)));
 }
 
 type Sdk = { s3: typeof import('@aws-sdk/client-s3'); storage: typeof import('@aws-sdk/lib-storage') };
@@ -106,6 +98,7 @@ export interface S3RepositoryOptions {
  */
 export class S3Repository implements Repository {
   readonly url: string;
+  readonly streamsUnsizedBodies = false;
   readonly bucket: string;
   /** '' or ending in '/': prepended to every key. */
   readonly prefix: string;
@@ -247,9 +240,8 @@ export class S3Repository implements Repository {
         await new storage.Upload({
           client,
           params,
-          ...(options.expectedSize !== undefined
-            ? { partSize: partSizeFor(options.expectedSize), queueSize: QUEUE_SIZE }
-            : { partSize: partSizeFor(options.sizeHint, STREAMED_PART_SIZE), queueSize: STREAMED_QUEUE_SIZE }),
+          partSize: partSizeFor(options.expectedSize),
+          queueSize: QUEUE_SIZE,
         }).done();
       }
       await feeding;

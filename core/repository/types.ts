@@ -38,12 +38,6 @@ export interface PutOptions {
    * @default - unknown: the smallest part size
    */
   readonly expectedSize?: number;
-  /**
-   * An upper bound of the body's size when the exact size is not known yet (a file compressed as
-   * it uploads): it only sizes the parts.
-   * @default - unknown: the smallest part size (5 MiB on S3, so objects up to about 48 GiB)
-   */
-  readonly sizeHint?: number;
 }
 
 /**
@@ -54,6 +48,11 @@ export interface PutOptions {
 export interface Repository {
   /** The repository URL, safe to print. */
   readonly url: string;
+  /**
+   * Whether `put` streams a body of unknown size as it comes (a local file), or must hold parts
+   * of it in memory (S3 multipart): a caller with a local file then hands over one of known size.
+   */
+  readonly streamsUnsizedBodies: boolean;
   /** Fails with a DrError saying why when the repository cannot be written (run before any dump). */
   assertWritable(): Promise<void>;
   /**

@@ -10,8 +10,6 @@ import { type PgTools, runTool } from '../pg/connection.ts';
 export interface TocEntry {
   /** The dump id: the data of a TABLE DATA entry is in `<dumpId>.dat[.gz|.zst|.lz4]`. */
   readonly dumpId: number;
-  /** The object's OID in the source database; for TABLE DATA, the table's. */
-  readonly oid: number;
   /** e.g. `TABLE`, `TABLE DATA`, `FK CONSTRAINT`, `INDEX ATTACH`. */
   readonly desc: string;
   /** Schema, tag and owner as listed: `public candles_2025_08 root`. Parsed against known names, as spaces are not escaped. */
@@ -45,15 +43,14 @@ const DESCS = [
 export function parseTocList(text: string): TocEntry[] {
   const entries: TocEntry[] = [];
   for (const line of text.split('\n')) {
-    const m = /^(\d+); \d+ (\d+) (.*)$/.exec(line);
+    const m = /^(\d+); \d+ \d+ (.*)$/.exec(line);
     if (!m) continue;
-    // Every group is mandatory, so a match has them.
-    const tail = m[3]!;
+    // Both groups are mandatory, so a match has them.
+    const tail = m[2]!;
     const desc = DESCS.find((d) => tail.startsWith(`${d} `));
     // Other types (SCHEMA, TYPE, FUNCTION…) are never picked by name here.
     entries.push({
       dumpId: Number(m[1]),
-      oid: Number(m[2]),
       desc: desc ?? tail.split(' ')[0]!,
       rest: desc ? tail.slice(desc.length + 1) : tail,
       line,

@@ -18,18 +18,6 @@ const family = (name: string, sequences: string[] = []) => ({
   sequences: sequences.map((s) => ({ schema: 'public', name: s })),
 });
 
-describe('parseTocList', () => {
-  it("keeps each entry's OID, which a backup maps to the table's size on disk", () => {
-    expect(toc.map((e) => [e.dumpId, e.oid, e.desc])).toEqual([
-      [3401, 16390, 'TABLE DATA'],
-      [3402, 16395, 'TABLE DATA'],
-      [3403, 16400, 'TABLE DATA'],
-      [3404, 16410, 'TABLE DATA'],
-      [3405, 16405, 'SEQUENCE SET'],
-    ]);
-  });
-});
-
 describe('dataEntries', () => {
   it('picks the data entries of the table and its sequences by exact name', () => {
     expect(dataEntries(toc, family('alerts', ['alerts_id_seq'])).map((e) => e.dumpId)).toEqual([3403, 3405]);
