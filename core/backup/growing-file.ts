@@ -89,7 +89,13 @@ export class DumpFileClosings {
   /** Settles once pg_dump has closed `<dumpId>.dat` (rejects with DumpStopped when it failed first). */
   closing(dumpId: number): Promise<void> {
     if (this.done.has(dumpId)) return Promise.resolve();
-    if (this.ended) return this.ended.error === undefined ? Promise.resolve() : Promise.reject(this.ended.error);
+    if (this.ended) {
+      if (this.ended.error === undefined) return Promise.resolve();
+      // A scan that was under way when the dump failed may ask still, and drop the answer.
+      const stopped = Promise.reject(this.ended.error);
+      stopped.catch(() => undefined);
+      return stopped;
+    }
     let entry = this.pending.get(dumpId);
     if (!entry) {
       let resolve!: () => void;
@@ -117,6 +123,7 @@ export class DumpFileClosings {
     return this.tags.get(dumpId);
   }
 
+  /** Whether pg_dump has closed `<dumpId>.dat`, or ended. */
   isDone(dumpId: number): boolean {
     return this.done.has(dumpId) || this.ended !== undefined;
   }
