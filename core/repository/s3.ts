@@ -1,5 +1,6 @@
 import type { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
+import { setTimeout as sleep } from 'node:timers/promises';
 import type { PutObjectCommandInput, S3Client } from '@aws-sdk/client-s3';
 import { DrError } from '../errors.ts';
 import { AccessError } from '../faults.ts';
@@ -19,6 +20,8 @@ const MIN_PART_SIZE = 8 * 1024 * 1024;
 const SINGLE_PUT_MAX_BYTES = 256 * 1024 * 1024;
 const MAX_PARTS = 10_000;
 const QUEUE_SIZE = 2;
+/** How long the read-back waits before it looks at an object a second time. */
+const READ_BACK_RETRY_MS = 500;
 
 export function partSizeFor(expectedSize: number | undefined): number {
   if (!expectedSize) return MIN_PART_SIZE;
@@ -288,15 +291,24 @@ export class S3Repository implements Repository {
    */
   private async assertStored(key: string, objectKey: string, size: number, sha256Base64: string): Promise<void> {
     const { client, s3 } = await this.api();
-    const stored = await client
-      .send(new s3.HeadObjectCommand({ Bucket: this.bucket, Key: objectKey, ChecksumMode: 'ENABLED' }))
-      .catch((err: unknown) => {
-        throw this.translate(err, `read back ${key}`);
-      });
-    const storedSize = stored.ContentLength;
-    const storedSha = stored.ChecksumSHA256;
-    const shaMismatch = storedSha !== undefined && !storedSha.includes('-') && storedSha !== sha256Base64;
-    if (storedSize === size && !shaMismatch) return;
+    const readBack = async () => {
+      const stored = await client
+        .send(new s3.HeadObjectCommand({ Bucket: this.bucket, Key: objectKey, ChecksumMode: 'ENABLED' }))
+        .catch((err: unknown) => {
+          throw this.translate(err, `read back ${key}`);
+        });
+      const storedSha = stored.ChecksumSHA256;
+      const shaMismatch = storedSha !== undefined && !storedSha.includes('-') && storedSha !== sha256Base64;
+      return { storedSize: stored.ContentLength, ok: stored.ContentLength === size && !shaMismatch };
+    };
+    let { storedSize, ok } = await readBack();
+    // Read once more before calling it damaged: a store may answer before the object is all on its
+    // disk (s3rver under CI load once showed 0 bytes of a 640-byte object it then held whole).
+    if (!ok) {
+      await sleep(READ_BACK_RETRY_MS);
+      ({ storedSize, ok } = await readBack());
+    }
+    if (ok) return;
     const what =
       storedSize !== size
         ? `holds ${storedSize ?? 'an unknown number of'} bytes, ${size} were written`
