@@ -12,6 +12,13 @@ import { fileURLToPath } from 'node:url';
 module.enableCompileCache?.();
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
 
+// A signal while dr loads, before a command has begun (nothing touched yet), exits 130/143 as the
+// command would; once a command handles signals itself (core/signals.ts), this one stands aside.
+for (const [signal, code] of [['SIGINT', 130], ['SIGTERM', 143]])
+  process.on(signal, () => {
+    if (process.listenerCount(signal) === 1) process.exit(code);
+  });
+
 function freshBundle() {
   if (process.env.DR_NO_BUNDLE) return undefined;
   try {

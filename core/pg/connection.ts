@@ -211,6 +211,7 @@ export async function connect(url: string, role = 'database'): Promise<pg.Client
     const { processID, secretKey } = client as unknown as { processID: number; secretKey: number };
     const untrack = trackCancel(() => sendCancel(parts.host ?? 'localhost', parts.port, processID, secretKey));
     client.once('end', untrack);
+    retryCancelledCleanup(client);
     return client;
   };
   try {
@@ -221,6 +222,24 @@ export async function connect(url: string, role = 'database'): Promise<pg.Client
   } catch (err) {
     throw connectionError(err, parsePgUrl(url, role).display, role);
   }
+}
+
+/**
+ * A signal's CancelRequest travels on its own socket and stops whatever statement the session runs
+ * when it arrives: if the statement it was meant for has ended by then, it stops the first cleanup
+ * statement instead (a DROP of the staging database, seen leaving it behind). A statement started
+ * after the signal that fails as cancelled (57014) is therefore run once more: the cancel is spent.
+ */
+function retryCancelledCleanup(client: pg.Client): void {
+  const query = client.query.bind(client) as (...args: unknown[]) => unknown;
+  (client as unknown as { query: (...args: unknown[]) => unknown }).query = (...args: unknown[]) => {
+    const result = query(...args);
+    if (interruption() === undefined || !(result instanceof Promise)) return result;
+    return result.catch((err: { code?: string }) => {
+      if (err?.code === '57014') return query(...args);
+      throw err;
+    });
+  };
 }
 
 /** PostgreSQL's CancelRequest (no authentication needed): stops the session's running statement. */

@@ -30,7 +30,7 @@ import {
   timescaleRestoreSteps,
 } from '../pg/timescale.ts';
 import { phase } from '../progress.ts';
-import { throwIfInterrupted } from '../signals.ts';
+import { interruption, throwIfInterrupted } from '../signals.ts';
 import { applyDatabaseProperties, type DatabaseProperties } from '../verify/database-properties.ts';
 import { dropLeftovers, leftoverSuffix } from './leftovers.ts';
 import { listFile, readToc } from './toc.ts';
@@ -336,8 +336,14 @@ async function swapIntoPlace(
   }
   // The restore has succeeded: the new database is in place. A failed drop of the old one is a
   // warning, not a failure; its name marks it for the next restore's cleanup (core/restore/leftovers.ts).
+  const drop = () => admin.query(`DROP DATABASE ${quoteIdent(replaced)} WITH (FORCE)`);
   try {
-    await admin.query(`DROP DATABASE ${quoteIdent(replaced)} WITH (FORCE)`);
+    // A signal past the swap changes nothing (the target is already the backup's), but its cancel
+    // may land on this DROP: once spent, the DROP runs again.
+    await drop().catch((err: { code?: string }) => {
+      if (err?.code === '57014' && interruption()) return drop();
+      throw err;
+    });
     return undefined;
   } catch (err) {
     return `the previous ${target} was renamed to ${replaced} and could not be dropped (${(err as Error).message}): DROP DATABASE ${quoteIdent(replaced)}, or the next restore on this server drops it after an hour`;

@@ -243,7 +243,9 @@ describe('a signal mid-run', () => {
           async (c) =>
             (
               await c.query(
-                `SELECT 1 FROM pg_stat_activity WHERE application_name = 'dr' AND wait_event_type = 'Lock' AND query LIKE 'ALTER DATABASE%RENAME%'`,
+                // This run's rename: other test files' restores rename databases on the same server.
+                `SELECT 1 FROM pg_stat_activity WHERE application_name = 'dr' AND wait_event_type = 'Lock' AND query LIKE 'ALTER DATABASE%RENAME%' AND strpos(query, $1) > 0`,
+                [name],
               )
             ).rowCount! > 0,
         ),
