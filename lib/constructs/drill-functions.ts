@@ -151,8 +151,8 @@ export class DrillFunctions extends Construct {
       environment: { [VerifyEnv.repo]: repo, [VerifyEnv.secretArn]: props.scratchServer.secret.secretArn, ...tls },
       ...inVpc,
     });
-    props.vault.grantRead(this.verify.function);
-    props.scratchServer.secret.grantRead(this.verify.function);
+    props.vault.grantRead(this.verify);
+    props.scratchServer.secret.grantRead(this.verify);
 
     this.cleanup = new DrFunction(this, 'Cleanup', {
       name: 'drill-cleanup',
@@ -162,11 +162,11 @@ export class DrillFunctions extends Construct {
       environment: { [DrillCleanupEnv.secretArn]: props.scratchServer.secret.secretArn, ...tls },
       ...inVpc,
     });
-    props.scratchServer.secret.grantRead(this.cleanup.function);
+    props.scratchServer.secret.grantRead(this.cleanup);
     this.scratchServer = props.scratchServer;
     if (props.secretKey) {
       for (const fn of [this.verify, this.cleanup]) {
-        fn.function.addToRolePolicy(
+        fn.addToRolePolicy(
           new iam.PolicyStatement({
             actions: ['kms:Decrypt'],
             resources: [props.secretKey.keyArn],
@@ -191,19 +191,19 @@ export class DrillFunctions extends Construct {
     });
     protectKey(this.reportSigningKey, props.vault.breakGlassRoleArn);
     // No rotation: KMS cannot rotate asymmetric keys, and one key keeps every report it signed verifiable.
-    this.reportSigningKey.grant(this.report.function, 'kms:Sign', 'kms:GetPublicKey');
-    this.report.function.addEnvironment(ReportEnv.signingKeyArn, this.reportSigningKey.keyArn);
+    this.reportSigningKey.grant(this.report, 'kms:Sign', 'kms:GetPublicKey');
+    this.report.addEnvironment(ReportEnv.signingKeyArn, this.reportSigningKey.keyArn);
     // The vault has Object Lock: reports are locked as evidence (COMPLIANCE, EVIDENCE_RETENTION_DAYS).
-    this.report.function.addEnvironment(ReportEnv.reportLock, REPORT_LOCK_COMPLIANCE);
-    props.vault.grantRead(this.report.function);
-    props.vault.grantReportsWrite(this.report.function);
+    this.report.addEnvironment(ReportEnv.reportLock, REPORT_LOCK_COMPLIANCE);
+    props.vault.grantRead(this.report);
+    props.vault.grantReportsWrite(this.report);
     // After a passed drill the report holds the newest verified backup and releases the one before.
-    props.vault.grantLegalHold(this.report.function);
-    props.vault.grantListDrillReports(this.report.function);
+    props.vault.grantLegalHold(this.report);
+    props.vault.grantListDrillReports(this.report);
     // The report reads the restore job's result record itself (restoreResultName); grantRead gave the key.
-    props.vault.grantReadRestoreResults(this.report.function, false);
-    props.topic.grantPublish(this.report.function);
-    Validations.of(this.report.function.role!).acknowledge({
+    props.vault.grantReadRestoreResults(this.report, false);
+    props.topic.grantPublish(this.report);
+    Validations.of(this.report.role!).acknowledge({
       id: 'AwsSolutions-IAM5[Action::kms:GenerateDataKey*]',
       reason:
         "Added by CDK's grantPublish: publishing to the KMS-encrypted alarm topic needs kms:GenerateDataKey* (all its variants) on the topic key; the statement names only that key.",
@@ -214,17 +214,17 @@ export class DrillFunctions extends Construct {
       description: 'crypto-stock-dr: daily DaysSinceLastDrill per database from the drill reports',
       environment: { [DrillAgeEnv.repo]: repo, [DrillAgeEnv.databases]: JSON.stringify(props.databases) },
     });
-    props.vault.grantListDrillReports(this.drillAge.function);
+    props.vault.grantListDrillReports(this.drillAge);
     // Daily VerifiedBackupAgeHours: which backup holds the Legal Hold (read only).
-    props.vault.grantLegalHoldRead(this.drillAge.function);
+    props.vault.grantLegalHoldRead(this.drillAge);
     this.drillAgeRule = new events.Rule(this, 'DrillAgeSchedule', {
       description: 'crypto-stock-dr: daily drill age (DaysSinceLastDrill) for the no-recent-drill alarm',
       schedule: events.Schedule.cron({ minute: '30', hour: '6' }),
     });
-    this.drillAgeRule.addTarget(new targets.LambdaFunction(this.drillAge.function));
+    this.drillAgeRule.addTarget(new targets.LambdaFunction(this.drillAge));
 
     for (const fn of [this.verify, this.cleanup]) {
-      Validations.of(fn.function.role!).acknowledge({
+      Validations.of(fn.role!).acknowledge({
         id: 'AwsSolutions-IAM4[Policy::arn:<AWS::Partition>:iam::aws:policy/service-role/AWSLambdaVPCAccessExecutionRole]',
         reason:
           'The AWS managed policy Lambda needs to create and delete its VPC network interfaces (ec2:*NetworkInterface*, Resource "*"); nothing else is in it.',
@@ -246,7 +246,7 @@ export class DrillFunctions extends Construct {
       },
     });
     this.stoppedDrillRule.addTarget(
-      new targets.LambdaFunction(this.cleanup.function, {
+      new targets.LambdaFunction(this.cleanup, {
         event: events.RuleTargetInput.fromObject({
           sweepBefore: events.EventField.fromPath('$.detail.startDate'),
           host: this.scratchServer.host,

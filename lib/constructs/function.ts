@@ -5,7 +5,7 @@ import * as ec2 from 'aws-cdk-lib/aws-ec2';
 import * as lambda from 'aws-cdk-lib/aws-lambda';
 import * as nodejs from 'aws-cdk-lib/aws-lambda-nodejs';
 import * as logs from 'aws-cdk-lib/aws-logs';
-import { Construct } from 'constructs';
+import type { Construct } from 'constructs';
 
 const REPO_ROOT = fileURLToPath(new URL('../..', import.meta.url));
 
@@ -34,24 +34,23 @@ export interface DrFunctionProps {
 
 /**
  * Every Lambda of the stack: one place for runtime, architecture, tracing, logs and bundling,
- * so the handlers under lambdas/ stay thin and alike.
+ * so the handlers under lambdas/ stay thin and alike. It is the NodejsFunction itself: callers
+ * grant to it and pass it to tasks and targets as they would any function.
  */
-export class DrFunction extends Construct {
-  public readonly function: nodejs.NodejsFunction;
-  public readonly logGroup: logs.LogGroup;
-
+export class DrFunction extends nodejs.NodejsFunction {
   constructor(scope: Construct, id: string, props: DrFunctionProps) {
-    super(scope, id);
     const entry = `${REPO_ROOT}lambdas/${props.name}/handler.ts`;
     if (!existsSync(entry))
       throw new Error(
-        `DrFunction ${this.node.path}: no handler at lambdas/${props.name}/handler.ts; name an existing folder under lambdas/`,
+        `DrFunction ${[scope.node.path, id].filter(Boolean).join('/')}: no handler at lambdas/${props.name}/handler.ts; name an existing folder under lambdas/`,
       );
-    this.logGroup = new logs.LogGroup(this, 'Logs', {
+    // The function's own log group, passed in (LoggingConfig) so its retention and removal are set
+    // here. It is made before the function exists, so it sits beside it as `<id>Logs`.
+    const logGroup = new logs.LogGroup(scope, `${id}Logs`, {
       retention: props.logRetention ?? logs.RetentionDays.THREE_MONTHS,
       removalPolicy: RemovalPolicy.RETAIN,
     });
-    this.function = new nodejs.NodejsFunction(this, 'Function', {
+    super(scope, id, {
       entry,
       handler: 'handler',
       description: props.description,
@@ -60,7 +59,7 @@ export class DrFunction extends Construct {
       tracing: lambda.Tracing.ACTIVE,
       timeout: props.timeout ?? Duration.minutes(1),
       memorySize: props.memorySize ?? 512,
-      logGroup: this.logGroup,
+      logGroup,
       environment: { NODE_OPTIONS: '--enable-source-maps', ...props.environment },
       vpc: props.vpc,
       vpcSubnets: props.vpc ? (props.vpcSubnets ?? { subnetType: ec2.SubnetType.PRIVATE_WITH_EGRESS }) : undefined,
@@ -79,18 +78,18 @@ export class DrFunction extends Construct {
     });
 
     // The same three findings for every function this wrapper creates, so acknowledged here once.
-    Validations.of(this.function).acknowledge({
+    Validations.of(this).acknowledge({
       id: 'AwsSolutions-L1',
       reason:
         'The runtime is pinned to nodejs24.x, the newest aws-cdk-lib offers, on purpose: the esbuild target (node24) follows it, so a later runtime is a reviewed change, not a silent default.',
     });
-    if (this.function.role) {
-      Validations.of(this.function.role).acknowledge({
+    if (this.role) {
+      Validations.of(this.role).acknowledge({
         id: 'AwsSolutions-IAM4[Policy::arn:<AWS::Partition>:iam::aws:policy/service-role/AWSLambdaBasicExecutionRole]',
         reason:
           'The AWS-managed basic execution policy only lets the function write its own CloudWatch Logs (CreateLogStream/PutLogEvents); every data permission is a scoped inline grant.',
       });
-      Validations.of(this.function.role).acknowledge({
+      Validations.of(this.role).acknowledge({
         id: 'AwsSolutions-IAM5[Resource::*]',
         reason:
           'Active tracing adds xray:PutTraceSegments and xray:PutTelemetryRecords, which support only Resource "*"; the data permissions of the role are scoped grants.',

@@ -87,14 +87,14 @@ export class RpoWatch extends Construct {
       timeout: Duration.seconds(30),
       memorySize: 256,
     });
-    props.repository.grantWatch(this.function.function);
+    props.repository.grantWatch(this.function);
 
     this.rule = new events.Rule(this, 'Schedule', {
       description: `crypto-stock-dr: RPO watch of pgBackRest stanza ${props.stanza}`,
       schedule: events.Schedule.rate(interval),
     });
     // A retry would only report a later age; the next scheduled run does that anyway.
-    this.rule.addTarget(new targets.LambdaFunction(this.function.function, { retryAttempts: 0 }));
+    this.rule.addTarget(new targets.LambdaFunction(this.function, { retryAttempts: 0 }));
 
     const metric = (metricName: string) =>
       new cloudwatch.Metric({

@@ -491,8 +491,8 @@ describe('issue 12 §1: the newest verified backup never expires (S3 Legal Hold)
     );
 
   it('only the drill report may place and release holds, only on backups/*; the daily drill-age Lambda may only read them', () => {
-    const report = stack.resolve(stack.drillFunctions.report.function.role!.roleName);
-    const age = stack.resolve(stack.drillFunctions.drillAge.function.role!.roleName);
+    const report = stack.resolve(stack.drillFunctions.report.role!.roleName);
+    const age = stack.resolve(stack.drillFunctions.drillAge.role!.roleName);
     // CDK merges statements on the same resource, so each role's hold actions share one with its reads of backups/*.
     const actions = (s: any) => [s.Action].flat() as string[];
     expect(holdStatements()).toEqual([

@@ -461,7 +461,7 @@ describe('secrets and TLS', () => {
     });
     const env =
       Template.fromStack(primary).toJSON().Resources[
-        primary.getLogicalId(primary.drillFunctions.cleanup.function.node.defaultChild as CfnElement)
+        primary.getLogicalId(primary.drillFunctions.cleanup.node.defaultChild as CfnElement)
       ].Properties.Environment.Variables;
     expect(env).toMatchObject({ [VerifyEnv.sslMode]: 'verify-full', [VerifyEnv.caBundle]: LAMBDA_RUNTIME_CA_BUNDLE });
   });
@@ -473,8 +473,8 @@ describe('secrets and TLS', () => {
     });
     for (const fn of [stack.drillFunctions.verify, stack.drillFunctions.cleanup]) {
       const env =
-        Template.fromStack(stack).toJSON().Resources[stack.getLogicalId(fn.function.node.defaultChild as CfnElement)]
-          .Properties.Environment.Variables;
+        Template.fromStack(stack).toJSON().Resources[stack.getLogicalId(fn.node.defaultChild as CfnElement)].Properties
+          .Environment.Variables;
       expect(env).toMatchObject({ [VerifyEnv.sslMode]: 'verify-full', [VerifyEnv.caBundle]: LAMBDA_RUNTIME_CA_BUNDLE });
     }
     const plain = new DrStack(newApp(), 'Plain', {
@@ -482,7 +482,7 @@ describe('secrets and TLS', () => {
     });
     const plainEnv =
       Template.fromStack(plain).toJSON().Resources[
-        plain.getLogicalId(plain.drillFunctions.verify.function.node.defaultChild as CfnElement)
+        plain.getLogicalId(plain.drillFunctions.verify.node.defaultChild as CfnElement)
       ].Properties.Environment.Variables;
     expect(plainEnv[VerifyEnv.caBundle]).toBeUndefined();
     expect(

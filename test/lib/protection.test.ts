@@ -386,7 +386,7 @@ describe('§2 alarms reach a person', () => {
 
 describe('§3 a drill never touches production', () => {
   it('a drill that times out or is aborted runs the cleanup sweep of the staging server', () => {
-    const cleanup = primary.resolve(primary.drillFunctions.cleanup.function.functionArn);
+    const cleanup = primary.resolve(primary.drillFunctions.cleanup.functionArn);
     template.hasResourceProperties('AWS::Events::Rule', {
       EventPattern: {
         source: ['aws.states'],

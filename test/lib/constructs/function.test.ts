@@ -97,7 +97,7 @@ describe('DrFunction', () => {
       ]),
     });
     expect(stack.resolve(fn.VpcConfig.SecurityGroupIds[0])).toEqual({
-      'Fn::GetAtt': [expect.stringMatching(/^VerifyFunctionSecurityGroup/), 'GroupId'],
+      'Fn::GetAtt': [expect.stringMatching(/^VerifySecurityGroup/), 'GroupId'],
     });
   });
 

@@ -153,7 +153,7 @@ describe('RestoreWorkflow', () => {
       's3:PutObject',
       's3:PutObjectTagging',
     ]);
-    expect(onResults((built.workflow.resultFunction.function.role as any).roleName)).toEqual(['s3:GetObject']);
+    expect(onResults((built.workflow.resultFunction.role as any).roleName)).toEqual(['s3:GetObject']);
     // The backup role records no restore results.
     expect(onResults((built.job.backup.taskDefinition.taskRole as any).roleName)).toEqual([]);
   });
