@@ -22,9 +22,9 @@ import { isBackupId } from '../repository/layout.ts';
 import { type GivenTime, readTime, TIME_PROBLEM_TEXT } from '../time.ts';
 
 /**
- * What a request restores. Each mode is listed here, has one entry in MODE_RULES (fields it needs
- * and forbids), one row in FLAGS_OF_MODE (the `dr restore` flags it takes) and one branch in
- * restoreJobRequest; adding a mode means adding it in those four places.
+ * What a request restores. Each mode is listed here and has one row in MODES (what it does, the
+ * request fields it needs and forbids, the `dr restore` flags it takes, and the job's arguments);
+ * adding a mode means adding its name here and its row there, which the compiler asks for.
  */
 export const RESTORE_MODES = ['full', 'table', 'range', 'pitr'] as const;
 export type RestoreMode = (typeof RESTORE_MODES)[number];
@@ -133,33 +133,6 @@ export type RestoreRequest = z.output<typeof RestoreRequestSchema>;
 
 type OptionalField = 'tables' | 'since' | 'until' | 'timeColumn' | 'at';
 
-interface ModeRule {
-  /** What the mode does, for messages. */
-  readonly does: string;
-  readonly requires: readonly OptionalField[];
-  readonly forbids: readonly OptionalField[];
-}
-
-const MODE_RULES: Readonly<Record<RestoreMode, ModeRule>> = {
-  full: {
-    does: 'restores the whole database',
-    requires: [],
-    forbids: ['tables', 'since', 'until', 'timeColumn', 'at'],
-  },
-  table: {
-    does: "replaces the named tables' rows",
-    requires: ['tables'],
-    forbids: ['since', 'until', 'timeColumn', 'at'],
-  },
-  range: { does: 'replaces the rows of one time range', requires: ['tables', 'since', 'until'], forbids: ['at'] },
-  // Tables and a range are optional here: checked in parseRestoreRequest.
-  pitr: {
-    does: 'restores the database (or the named tables, or a range of their rows) as it was at a point in time',
-    requires: ['at'],
-    forbids: [],
-  },
-};
-
 /**
  * The mode a set of flags (or request fields) asks for: pitr with a recovery target, range with a
  * time range, table with tables, else full. `dr restore` and `dr remote restore` both derive it here.
@@ -193,12 +166,71 @@ const MODE_FLAGS = [
 ] as const;
 type ModeFlag = (typeof MODE_FLAGS)[number];
 
-/** Each mode's row: the flags of MODE_FLAGS a local `dr restore` in that mode takes. */
-const FLAGS_OF_MODE: Readonly<Record<RestoreMode, readonly ModeFlag[]>> = {
-  full: ['repo', 'backup', 'overwrite', 'with-globals', 'hold-timescale-jobs'],
-  table: ['repo', 'backup', 'merge', 'lock-timeout'],
-  range: ['repo', 'backup', 'since', 'until', 'time-column', 'merge', 'replace-newer', 'lock-timeout'],
-  pitr: ['stanza', 'pg-server-bin', 'since', 'until', 'time-column', 'overwrite'],
+interface ModeRow {
+  /** What the mode does, for messages. */
+  readonly does: string;
+  /** Request fields the mode needs, and those it refuses (the rest are optional). */
+  readonly requires: readonly OptionalField[];
+  readonly forbids: readonly OptionalField[];
+  /** The flags of MODE_FLAGS that a local `dr restore` in this mode takes. */
+  readonly flags: readonly ModeFlag[];
+  /** The `dr restore` arguments the job runs a validated request of this mode with. */
+  readonly jobArgs: (request: RestoreRequest) => string[];
+}
+
+const joined = (tables: readonly string[] | undefined) => tables!.join(',');
+
+/** Every mode, one row each: the state machine's request and a local `dr restore` both follow it. */
+const MODES: Readonly<Record<RestoreMode, ModeRow>> = {
+  full: {
+    does: 'restores the whole database',
+    requires: [],
+    forbids: ['tables', 'since', 'until', 'timeColumn', 'at'],
+    flags: ['repo', 'backup', 'overwrite', 'with-globals', 'hold-timescale-jobs'],
+    // Table and range restores always keep the replaced rows in safety tables; dr restore takes
+    // --overwrite (replace a whole non-empty database) only here.
+    jobArgs: (r) => ['--backup', r.backup, ...(r.target.overwrite ? ['--overwrite'] : [])],
+  },
+  table: {
+    does: "replaces the named tables' rows",
+    requires: ['tables'],
+    forbids: ['since', 'until', 'timeColumn', 'at'],
+    flags: ['repo', 'backup', 'merge', 'lock-timeout'],
+    jobArgs: (r) => ['--backup', r.backup, '--tables', joined(r.tables)],
+  },
+  range: {
+    does: 'replaces the rows of one time range',
+    requires: ['tables', 'since', 'until'],
+    forbids: ['at'],
+    flags: ['repo', 'backup', 'since', 'until', 'time-column', 'merge', 'replace-newer', 'lock-timeout'],
+    jobArgs: (r) => [
+      '--backup',
+      r.backup,
+      '--tables',
+      joined(r.tables),
+      '--since',
+      r.since!,
+      '--until',
+      r.until!,
+      ...(r.timeColumn !== undefined ? ['--time-column', r.timeColumn] : []),
+    ],
+  },
+  pitr: {
+    does: 'restores the database (or the named tables, or a range of their rows) as it was at a point in time',
+    // Tables and a range are optional here: checked in parseRestoreRequest.
+    requires: ['at'],
+    forbids: [],
+    flags: ['stanza', 'pg-server-bin', 'since', 'until', 'time-column', 'overwrite'],
+    // No --backup: pgBackRest picks the base backup. --pitr and --stanza are added by the job from
+    // its task definition, never from input.
+    jobArgs: (r) => [
+      '--at',
+      r.at!,
+      ...(r.tables !== undefined ? ['--tables', joined(r.tables)] : r.target.overwrite ? ['--overwrite'] : []),
+      ...(r.since !== undefined ? ['--since', r.since, '--until', r.until!] : []),
+      ...(r.timeColumn !== undefined ? ['--time-column', r.timeColumn] : []),
+    ],
+  },
 };
 
 const OVERWRITE_TABLES =
@@ -248,9 +280,9 @@ export function restoreFlagProblem(mode: RestoreMode, given: (flag: string) => b
     if ((flag === 'since' || flag === 'until' || flag === 'time-column') && !tables)
       return `--${flag} needs --tables (a range restore applies to named tables)`;
     if (flag === 'overwrite' && tables) return OVERWRITE_TABLES;
-    if (flag === 'merge' && given('replace-newer') && FLAGS_OF_MODE[mode].includes('merge'))
+    if (flag === 'merge' && given('replace-newer') && MODES[mode].flags.includes('merge'))
       return "--merge keeps the target's rows and --replace-newer replaces them: give one";
-    if (!FLAGS_OF_MODE[mode].includes(flag)) {
+    if (!MODES[mode].flags.includes(flag)) {
       const reasons = REFUSED[flag];
       return reasons[mode] ?? reasons.other ?? `--${flag} does not apply to a ${mode} restore; drop it`;
     }
@@ -313,14 +345,14 @@ export function parseRestoreRequest(raw: unknown, options: ParseRestoreRequestOp
     );
   }
 
-  const rule = MODE_RULES[request.mode];
+  const rule = MODES[request.mode];
   for (const field of rule.requires) {
     if (request[field] === undefined)
       problems.push(`${field}: required for mode "${request.mode}" (it ${rule.does}); add e.g. ${EXAMPLES[field]}`);
   }
   for (const field of rule.forbids) {
     if (request[field] !== undefined) {
-      const better = RESTORE_MODES.find((m) => MODE_RULES[m].requires.includes(field));
+      const better = RESTORE_MODES.find((m) => MODES[m].requires.includes(field));
       problems.push(
         `${field}: not used by mode "${request.mode}" (it ${rule.does}); remove it${better ? `, or use "mode": "${better}"` : ''}`,
       );
@@ -402,30 +434,7 @@ export interface RestoreJobRequest {
 
 /** The job's view of a validated request. */
 export function restoreJobRequest(request: RestoreRequest): RestoreJobRequest {
-  // A point-in-time restore reads the pgBackRest repository, not a logical backup: no --backup.
-  const args = request.mode === 'pitr' ? [] : ['--backup', request.backup];
-  switch (request.mode) {
-    case 'full':
-      // Table and range restores always keep the replaced rows in safety tables; dr restore takes
-      // --overwrite (replace a whole non-empty database) only here.
-      if (request.target.overwrite) args.push('--overwrite');
-      break;
-    case 'table':
-      args.push('--tables', request.tables!.join(','));
-      break;
-    case 'range':
-      args.push('--tables', request.tables!.join(','), '--since', request.since!, '--until', request.until!);
-      if (request.timeColumn !== undefined) args.push('--time-column', request.timeColumn);
-      break;
-    case 'pitr':
-      // --pitr and --stanza are added by the job from its task definition, never from input.
-      args.push('--at', request.at!);
-      if (request.tables !== undefined) args.push('--tables', request.tables.join(','));
-      else if (request.target.overwrite) args.push('--overwrite');
-      if (request.since !== undefined) args.push('--since', request.since, '--until', request.until!);
-      if (request.timeColumn !== undefined) args.push('--time-column', request.timeColumn);
-      break;
-  }
+  const args = MODES[request.mode].jobArgs(request);
   const allowed: readonly string[] = JOB_COMMANDS.restore;
   const flag = args.find((a) => a.startsWith('--') && !allowed.includes(a));
   // A programming error (the allow-list and this function disagree), not a user's.

@@ -306,7 +306,8 @@ describe('dr remote restore: bad input is refused before any AWS call (real CLI 
       '2026-01-10',
     ]);
     expect(errorLines(orphan)).toEqual([
-      'dr remote restore: error: --since, --until and --time-column need --tables (a range restore applies to named tables); see dr remote restore --help',
+      // The words of dr restore's rule (core/restore/request.ts restoreFlagProblem).
+      'dr remote restore: error: --since needs --tables (a range restore applies to named tables); see dr remote restore --help',
     ]);
     const missing = await runDr(['remote', 'restore', '--database', 'crypto_stock']);
     expect(errorLines(missing)).toEqual([

@@ -6,6 +6,7 @@ import {
   parseRestoreRequest,
   type RestoreRequest,
   type RestoreRequestInput,
+  restoreFlagProblem,
   restoreModeOf,
 } from '../../../core/restore/request.ts';
 import { splitTableList } from '../../../core/restore/tables.ts';
@@ -32,13 +33,19 @@ export function requestFromFlags(v: Values): RestoreRequest {
   const until = optionalString(v, 'until');
   const timeColumn = optionalString(v, 'time-column');
   const at = optionalString(v, 'at');
-  if ((since || until || timeColumn) && !tables)
-    throw usage('--since, --until and --time-column need --tables (a range restore applies to named tables)');
-  if (timeColumn && !(since || until)) throw usage('--time-column needs --since and --until');
+  const mode = restoreModeOf({
+    pointInTime: at !== undefined,
+    range: !!(since || until),
+    tables: tables !== undefined,
+  });
+  // The range flags follow dr restore's rules, word for word; the request schema checks the rest.
+  const rangeFlags: Readonly<Record<string, string | undefined>> = { tables, since, until, 'time-column': timeColumn };
+  const problem = restoreFlagProblem(mode, (flag) => rangeFlags[flag] !== undefined);
+  if (problem) throw usage(problem);
   const raw: RestoreRequestInput = {
     database: required(v, 'database'),
     backup: optionalString(v, 'backup') ?? 'latest',
-    mode: restoreModeOf({ pointInTime: at !== undefined, range: !!(since || until), tables: tables !== undefined }),
+    mode,
     // The same quoting-aware split as dr restore --tables (a "Schema"."a,b" name keeps its comma).
     ...(tables ? { tables: splitTableList(tables) } : {}),
     ...(since ? { since } : {}),
