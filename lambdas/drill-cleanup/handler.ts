@@ -23,10 +23,11 @@ import {
 import { DrError } from '../../core/errors.ts';
 import { connectTls, parseSecret, sslModeOf } from '../../core/pg/secret-connection.ts';
 import { optional, readEnv, required } from '../shared/env.ts';
-import { type Observability, observability, startInvocation } from '../shared/observability.ts';
+import { ExecutionArnField, type Observability, observability, startInvocation } from '../shared/observability.ts';
 import { type SecretReader, secretReader } from '../shared/secrets.ts';
 
 export const DrillCleanupEventSchema = z.strictObject({
+  ...ExecutionArnField,
   /** The scratch database to drop; must be named drill_*. */
   database: z.string().min(1).optional(),
   /** Drop every drill_*_<yyyymmdd> database dated on or before this time's UTC day (epoch ms). */

@@ -14,9 +14,10 @@ import { openRepository, type Repository } from '../../core/repository/index.ts'
 import { RestoreRequestSchema } from '../../core/restore/request.ts';
 import { type RestoreOutcome, summarizeRestore } from '../../core/restore/summary.ts';
 import { readEnv, required } from '../shared/env.ts';
-import { type Observability, observability, startInvocation } from '../shared/observability.ts';
+import { ExecutionArnField, type Observability, observability, startInvocation } from '../shared/observability.ts';
 
 const EventSchema = z.object({
+  ...ExecutionArnField,
   executionName: z.string().min(1),
   executionStartedAt: z.string().min(1),
   request: RestoreRequestSchema,

@@ -5,7 +5,14 @@
  */
 import { Logger } from '@aws-lambda-powertools/logger';
 import { Metrics } from '@aws-lambda-powertools/metrics';
+import { z } from 'zod';
 import { Metrics as MetricNames } from '../../core/contract.ts';
+
+/**
+ * The field every workflow adds to its Lambdas' events (`$$.Execution.Id`): the correlation id of
+ * their log lines (startInvocation). Strict event schemas spread it in.
+ */
+export const ExecutionArnField = { executionArn: z.string().min(1).optional() };
 
 export interface Observability {
   readonly logger: Logger;
@@ -50,14 +57,17 @@ export function publishMetrics(
 /**
  * Starts an invocation's logging: the Lambda context (request id, function) when the runtime gives
  * one, and the correlation id, so every line of one run can be found together: the Step Functions
- * execution the event names (`executionArn`, else `executionName`), or, in a drill, the run id of
- * one database's drill (`restoreResultName`, which also names its restore job's result).
+ * execution's ARN, which every workflow passes its Lambdas as `executionArn` (`$$.Execution.Id`;
+ * else `executionName`). In a drill, the run of one database (`restoreResultName`, which also
+ * names its restore job's result) is the key `drillRun`.
  */
 export function startInvocation(logger: Logger, event: unknown, context?: unknown): void {
   logger.resetKeys();
   if (context && typeof context === 'object' && 'awsRequestId' in context)
     logger.addContext(context as Parameters<Logger['addContext']>[0]);
   const e = (event ?? {}) as Record<string, unknown>;
-  const execution = [e.executionArn, e.executionName, e.restoreResultName].find((v) => typeof v === 'string' && v);
+  const execution = [e.executionArn, e.executionName].find((v) => typeof v === 'string' && v);
   if (execution) logger.setCorrelationId(execution);
+  if (typeof e.restoreResultName === 'string' && e.restoreResultName)
+    logger.appendKeys({ drillRun: e.restoreResultName });
 }

@@ -12,9 +12,9 @@ import { z } from 'zod';
 import { RestoreEnv } from '../../core/contract.ts';
 import { parseRestoreRequest, type RestoreRequest, restoreJobRequest } from '../../core/restore/request.ts';
 import { json, readEnv } from '../shared/env.ts';
-import { type Observability, observability, startInvocation } from '../shared/observability.ts';
+import { ExecutionArnField, type Observability, observability, startInvocation } from '../shared/observability.ts';
 
-const EventSchema = z.object({ request: z.unknown() });
+const EventSchema = z.object({ ...ExecutionArnField, request: z.unknown() });
 
 const DatabasesSchema = z
   .array(

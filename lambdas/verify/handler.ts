@@ -23,12 +23,13 @@ import { readManifest, resolveBackup } from '../../core/repository/backups.ts';
 import { openRepository } from '../../core/repository/index.ts';
 import { type VerifyResult, verifyAgainstManifest } from '../../core/verify/verify.ts';
 import { optional, readEnv, required } from '../shared/env.ts';
-import { type Observability, observability, startInvocation } from '../shared/observability.ts';
+import { ExecutionArnField, type Observability, observability, startInvocation } from '../shared/observability.ts';
 import { type SecretReader, secretReader } from '../shared/secrets.ts';
 
 export { sslModeOf };
 
 export const VerifyEventSchema = z.strictObject({
+  ...ExecutionArnField,
   /** Source database name: the backup's folder in the repository. */
   database: z.string().min(1),
   /** A backup id, or `latest` (the newest complete backup of `database`). */

@@ -201,6 +201,8 @@ export class DrillWorkflow extends Construct {
         // The job records its result under results/restores/<name>.json; a UUID is unique per
         // drill and fits the 80-character limit whatever the execution's name.
         restoreResultName: sfn.JsonPath.uuid(),
+        // Every Lambda's log lines carry the execution's ARN as their correlation id (lambdas/shared/observability.ts).
+        executionArn: sfn.JsonPath.executionId,
         startedAt: sfn.JsonPath.stringAt('$.startedAt'),
         rtoSeconds: sfn.JsonPath.numberAt('$.settings.rtoSeconds'),
         healthUrls: sfn.JsonPath.listAt('$.settings.healthUrls'),
@@ -209,6 +211,7 @@ export class DrillWorkflow extends Construct {
     });
 
     const cleanupPayload = sfn.TaskInput.fromObject({
+      executionArn: sfn.JsonPath.executionId,
       database: sfn.JsonPath.stringAt('$.scratchDatabase'),
       host: sfn.JsonPath.stringAt('$.settings.scratchHost'),
       port: sfn.JsonPath.stringAt('$.settings.scratchPort'),
@@ -261,6 +264,7 @@ export class DrillWorkflow extends Construct {
       lambdaFunction: props.verifyFunction,
       payloadResponseOnly: true,
       payload: sfn.TaskInput.fromObject({
+        executionArn: sfn.JsonPath.executionId,
         database: sfn.JsonPath.stringAt('$.database'),
         backupId: sfn.JsonPath.stringAt('$.restoreRecord.record.result.backup.id'),
         targetDatabase: sfn.JsonPath.stringAt('$.scratchDatabase'),

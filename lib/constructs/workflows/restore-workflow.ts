@@ -122,7 +122,7 @@ export class RestoreWorkflow extends Construct {
       memorySize: 256,
       logRetention,
     });
-    props.vault.grantReadRestoreResults(this.resultFunction.function);
+    props.vault.grantReadRestoreResults(this.resultFunction);
 
     // --- failures: describe (Pass builds {error, cause}), notify, fail ---
     // Causes are built in Pass states first (portable ASL 2, job-task.ts).
@@ -158,8 +158,12 @@ export class RestoreWorkflow extends Construct {
 
     // --- 1. validate: nothing runs for a rejected request ---
     const validate = tasks.LambdaInvoke.jsonPath(this, RestoreWorkflow.VALIDATE_STATE, {
-      lambdaFunction: this.validateFunction.function,
-      payload: sfn.TaskInput.fromObject({ request: sfn.JsonPath.entirePayload }),
+      lambdaFunction: this.validateFunction,
+      // The execution's ARN is every Lambda's correlation id (lambdas/shared/observability.ts).
+      payload: sfn.TaskInput.fromObject({
+        request: sfn.JsonPath.entirePayload,
+        executionArn: sfn.JsonPath.executionId,
+      }),
       // No ResultPath: the default replaces the input (portable ASL 4).
       resultSelector: { 'request.$': '$.Payload.request', 'job.$': '$.Payload.job' },
     });
@@ -217,8 +221,9 @@ export class RestoreWorkflow extends Construct {
 
     // --- 3. what the job recorded: summary or failure reason ---
     const readResult = tasks.LambdaInvoke.jsonPath(this, RestoreWorkflow.READ_RESULT_STATE, {
-      lambdaFunction: this.resultFunction.function,
+      lambdaFunction: this.resultFunction,
       payload: sfn.TaskInput.fromObject({
+        executionArn: sfn.JsonPath.executionId,
         executionName: sfn.JsonPath.executionName,
         executionStartedAt: sfn.JsonPath.executionStartTime,
         request: sfn.JsonPath.objectAt('$.request'),
@@ -281,7 +286,7 @@ export class RestoreWorkflow extends Construct {
     props.alarmTopic.masterKey?.grant(this.stateMachine, 'kms:Decrypt', 'kms:GenerateDataKey');
     for (const fn of [this.validateFunction, this.resultFunction]) {
       Validations.of(this.stateMachine.role).acknowledge({
-        id: `AwsSolutions-IAM5[Resource::${nagResourceName(this, fn.function.functionArn)}:*]`,
+        id: `AwsSolutions-IAM5[Resource::${nagResourceName(this, fn.functionArn)}:*]`,
         reason: `Added by LambdaInvoke: lambda:InvokeFunction on the versions and aliases of this one function (${fn.node.id}); no other function.`,
       });
     }

@@ -73,21 +73,26 @@ describe('observability (Powertools Logger and Metrics)', () => {
     ).toThrow('metric Y has no finite value');
   });
 
-  it('logs JSON with the service and the execution as correlation id, reset at the next invocation', () => {
+  it("logs JSON with the service and the execution's ARN as correlation id, a drill's run as drillRun, reset at the next invocation", () => {
     const { logger } = observability('restore-result');
+    const arn = 'arn:aws:states:eu-west-1:123456789012:execution:dr-restore:restore-2026-12-07';
     const mark = stdout.mark();
-    startInvocation(logger, { executionName: 'restore-2026-12-07' });
+    startInvocation(logger, { executionArn: arn, executionName: 'restore-2026-12-07' });
     logger.info('read the result');
+    startInvocation(logger, { executionName: 'restore-2026-12-07', restoreResultName: 'c0ffee' });
+    logger.info('no ARN');
     startInvocation(logger, {});
     logger.info('no execution');
-    const [first, second] = stdout.json(mark);
+    const [first, second, third] = stdout.json(mark);
     expect(first).toMatchObject({
       level: 'INFO',
       message: 'read the result',
       service: 'restore-result',
-      correlation_id: 'restore-2026-12-07',
+      correlation_id: arn,
     });
-    expect(second).toMatchObject({ message: 'no execution' });
-    expect(second).not.toHaveProperty('correlation_id');
+    expect(second).toMatchObject({ correlation_id: 'restore-2026-12-07', drillRun: 'c0ffee' });
+    expect(third).toMatchObject({ message: 'no execution' });
+    expect(third).not.toHaveProperty('correlation_id');
+    expect(third).not.toHaveProperty('drillRun');
   });
 });

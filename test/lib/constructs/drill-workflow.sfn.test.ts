@@ -35,6 +35,7 @@ import { type LocalJob, localJob } from './local-job.ts';
 
 const SECRET_ARN = 'arn:aws:secretsmanager:us-east-1:123456789012:secret:staging-AbCdEf';
 const TOPIC_ARN = 'arn:aws:sns:us-east-1:123456789012:dr-alarms';
+const EXECUTION_ARN = 'arn:aws:states:us-east-1:123456789012:execution:dr-drill:drill-test';
 
 interface DrillRun {
   readonly output?: any;
@@ -99,6 +100,8 @@ async function runDrill(databases: string[], bucket: string, sabotage: Sabotage 
   const execution = machine.run(
     {},
     {
+      // As Step Functions gives it: every Lambda's correlation id is the execution's ARN.
+      context: { Execution: { Id: EXECUTION_ARN, Name: 'drill-test' } } as any,
       overrides: {
         taskResourceLocalHandlers: {
           [DrillWorkflow.DROP_LEFTOVER_STATE]: record(DrillWorkflow.DROP_LEFTOVER_STATE, asLambda(cleanup)),
@@ -177,6 +180,15 @@ describe('drill workflow executed locally (real job process, verify, cleanup and
       DrillWorkflow.CLEANUP_STATE,
       DrillWorkflow.REPORT_STATE,
     ]);
+    // Every Lambda is given the execution's ARN, its log lines' correlation id.
+    const lambdaStates: string[] = [
+      DrillWorkflow.DROP_LEFTOVER_STATE,
+      DrillWorkflow.VERIFY_STATE,
+      DrillWorkflow.CLEANUP_STATE,
+      DrillWorkflow.REPORT_STATE,
+    ];
+    for (const call of run.calls.filter((c) => lambdaStates.includes(c.state)))
+      expect(call.input.executionArn, call.state).toBe(EXECUTION_ARN);
     const env = run.job.runs[0]!.env;
     expect(env).toMatchObject({
       [JobEnv.command]: 'restore',
@@ -265,6 +277,7 @@ describe('drill workflow executed locally (real job process, verify, cleanup and
         DrillWorkflow.REPORT_STATE,
       ]);
       expect(run.calls.find((c) => c.state === DrillWorkflow.CLEANUP_STATE)!.input).toEqual({
+        executionArn: EXECUTION_ARN,
         database: scratchOf(unbacked),
         host: PG_HOST,
         port: String(PG_PORT),
