@@ -109,11 +109,37 @@ export function jobRunTask(
   return runTask;
 }
 
-/** Pass `Describe: <name>` building `{cause}`, then Fail `<name>` with `error` and that cause (portable ASL 2). */
-export function failWithCause(scope: Construct, name: string, error: string, cause: string): sfn.Chain {
-  return sfn.Pass.jsonPath(scope, `Describe: ${name}`, { parameters: { cause } }).next(
-    sfn.Fail.jsonPath(scope, name, { error, causePath: '$.cause' }),
-  );
+/** Where a failure goes instead of its own Fail state: a notification first (the restore workflow). */
+export interface FailureNotice {
+  /** The message, from the error name and the built cause (a JSONPath to it). */
+  readonly message: (error: string, causePath: string) => string;
+  /** The state that sends `$.message` and then fails with `$.error` and `$.cause`. */
+  readonly next: sfn.IChainable;
+}
+
+/**
+ * The one failure helper of every workflow. Pass `Describe: <name>` builds `{cause}` first, as an
+ * intrinsic cannot be a Fail's cause (portable ASL 2); then Fail `<name>` with `error` and that
+ * cause, or, with `notice`, Pass `Message: <name>` adds `{error, message}` (a second step: the
+ * message formats a cause that must already exist, portable ASL 3) before `notice.next`.
+ */
+export function failWithCause(
+  scope: Construct,
+  name: string,
+  error: string,
+  cause: string,
+  notice?: FailureNotice,
+): sfn.Chain {
+  const describe = sfn.Pass.jsonPath(scope, `Describe: ${name}`, { parameters: { cause } });
+  if (!notice) return describe.next(sfn.Fail.jsonPath(scope, name, { error, causePath: '$.cause' }));
+  const causePath = '$.cause';
+  return describe
+    .next(
+      sfn.Pass.jsonPath(scope, `Message: ${name}`, {
+        parameters: { error, cause: sfn.JsonPath.stringAt(causePath), message: notice.message(error, causePath) },
+      }),
+    )
+    .next(notice.next);
 }
 
 export interface WorkflowStateMachineProps {

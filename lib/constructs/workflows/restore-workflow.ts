@@ -10,7 +10,16 @@ import { nagResourceName } from '../../nag.ts';
 import { type DatabaseTarget, validateDatabaseTargets } from '../database-target.ts';
 import { DrFunction } from '../function.ts';
 import type { BackupVault } from '../vault.ts';
-import { absent, JOB_EXIT_CODE, type JobTask, jobRunTask, validateJobTask, workflowStateMachine } from './job-task.ts';
+import {
+  absent,
+  type FailureNotice,
+  failWithCause,
+  JOB_EXIT_CODE,
+  type JobTask,
+  jobRunTask,
+  validateJobTask,
+  workflowStateMachine,
+} from './job-task.ts';
 
 export interface RestoreWorkflowProps {
   /**
@@ -124,8 +133,7 @@ export class RestoreWorkflow extends Construct {
     });
     props.vault.grantReadRestoreResults(this.resultFunction);
 
-    // --- failures: describe (Pass builds {error, cause}), notify, fail ---
-    // Causes are built in Pass states first (portable ASL 2, job-task.ts).
+    // --- failures: describe (failWithCause: the cause, then error and message), notify, fail ---
     const fail = sfn.Fail.jsonPath(this, 'Restore failed', { errorPath: '$.error', causePath: '$.cause' });
     const notify = new tasks.SnsPublish(this, RestoreWorkflow.NOTIFY_STATE, {
       topic: props.alarmTopic,
@@ -136,25 +144,19 @@ export class RestoreWorkflow extends Construct {
     // A failed notification must not hide the restore's own error.
     notify.addCatch(fail, { errors: [sfn.Errors.ALL], resultPath: '$.notifyError' });
     notify.next(fail);
-    const failWith = (name: string, error: string, cause: string): sfn.Pass =>
-      sfn.Pass.jsonPath(this, `Describe: ${name}`, {
-        parameters: {
+    const notice: FailureNotice = {
+      message: (error, causePath) =>
+        sfn.JsonPath.format(
+          'Restore execution {} failed ({}): {} -- Execution: {}',
+          sfn.JsonPath.executionName,
           error,
-          cause,
-          message: sfn.JsonPath.format(
-            'Restore execution {} failed ({}): {} -- Execution: {}',
-            sfn.JsonPath.executionName,
-            error,
-            cause,
-            sfn.JsonPath.executionId,
-          ),
-        },
-      });
-    // Two steps (portable ASL 3): the cause exists before the message formats it.
-    const describeFailure = (name: string, error: string, cause: string): sfn.Chain => {
-      const build = sfn.Pass.jsonPath(this, `Cause: ${name}`, { parameters: { cause } });
-      return build.next(failWith(name, error, sfn.JsonPath.stringAt('$.cause'))).next(notify);
+          sfn.JsonPath.stringAt(causePath),
+          sfn.JsonPath.executionId,
+        ),
+      next: notify,
     };
+    const describeFailure = (name: string, error: string, cause: string): sfn.Chain =>
+      failWithCause(this, name, error, cause, notice);
 
     // --- 1. validate: nothing runs for a rejected request ---
     const validate = tasks.LambdaInvoke.jsonPath(this, RestoreWorkflow.VALIDATE_STATE, {

@@ -58,7 +58,9 @@ describe('RestoreWorkflow', () => {
       [JobEnv.resultName]: '$$.Execution.Name',
     });
     expect(run.Parameters.NetworkConfiguration.AwsvpcConfiguration.AssignPublicIp).toBeUndefined();
-    expect(run.Catch).toEqual([{ ErrorEquals: ['States.ALL'], ResultPath: '$.taskError', Next: 'Cause: Task failed' }]);
+    expect(run.Catch).toEqual([
+      { ErrorEquals: ['States.ALL'], ResultPath: '$.taskError', Next: 'Describe: Task failed' },
+    ]);
   });
 
   it('reads the recorded result, then judges the exit code: success outputs the summary', () => {
@@ -77,10 +79,10 @@ describe('RestoreWorkflow', () => {
     const check = states['Check exit code'];
     expect(check.Choices[0]).toEqual({
       Not: { Variable: '$.task.Containers[0].ExitCode', IsPresent: true },
-      Next: 'Cause: Container did not run',
+      Next: 'Describe: Container did not run',
     });
     expect(check.Choices[1].Next).toBe('Restored');
-    expect(check.Default).toBe('Cause: Restore failed');
+    expect(check.Default).toBe('Describe: Restore failed');
     expect(states.Restored).toEqual({ Type: 'Succeed', OutputPath: '$.outcome.summary' });
   });
 
@@ -97,7 +99,7 @@ describe('RestoreWorkflow', () => {
       { ErrorEquals: ['States.ALL'], ResultPath: '$.notifyError', Next: 'Restore failed' },
     ]);
     expect(states['Restore failed']).toEqual({ Type: 'Fail', ErrorPath: '$.error', CausePath: '$.cause' });
-    const describes = Object.entries(states).filter(([name]) => name.startsWith('Describe: '));
+    const describes = Object.entries(states).filter(([name]) => name.startsWith('Message: '));
     expect(describes.map(([, s]) => [s.Parameters.error, s.Next]).sort()).toEqual([
       [RestoreWorkflow.CONTAINER_NOT_RUN_ERROR, RestoreWorkflow.NOTIFY_STATE],
       [RestoreWorkflow.RESTORE_FAILED_ERROR, RestoreWorkflow.NOTIFY_STATE],
