@@ -15,8 +15,9 @@ import {
 import { createRestorePoint } from '../../core/pitr/mark.ts';
 import { s3CredentialEnv } from '../../core/pitr/pgbackrest.ts';
 import { privateDir } from '../../core/pitr/recovery.ts';
-import { type PitrRestoreResult, runPitrRestore } from '../../core/pitr/restore.ts';
+import { runPitrRestore } from '../../core/pitr/restore.ts';
 import { runRestoreServer } from '../../core/pitr/restore-server.ts';
+import type { PitrRestoreResult } from '../../core/restore/result.ts';
 import { splitTableList } from '../../core/restore/tables.ts';
 import { COMMON, type Io, optionalString, PG, positiveInt, required, usage, type Values } from './args.ts';
 import { defineCommand, type Flag, type Flags } from './command.ts';

@@ -1,8 +1,8 @@
 import { formatBytes } from '../../core/format.ts';
-import type { PitrRestoreResult } from '../../core/pitr/restore.ts';
 import { runRestore } from '../../core/restore/full.ts';
 import { restoreFlagProblem, restoreModeOf } from '../../core/restore/request.ts';
-import { runTableRestore, splitTableList, type TableRestoreResult } from '../../core/restore/tables.ts';
+import type { PitrRestoreResult, TableRestoreResult } from '../../core/restore/result.ts';
+import { runTableRestore, splitTableList } from '../../core/restore/tables.ts';
 import { COMMON, optionalString, PG, positiveInt, REPO_READ, repository, required, usage } from './args.ts';
 import { defineCommand } from './command.ts';
 import { lockTimeout } from './lock-timeout.ts';

@@ -10,21 +10,30 @@ import { jobResultKey, readJobResult } from '../job-result.ts';
 import { readManifest } from '../repository/backups.ts';
 import { backupIdTime, isBackupId } from '../repository/layout.ts';
 import type { Repository } from '../repository/types.ts';
-import { BackupRefSchema, FallbackSchema } from '../restore/result.ts';
+import { BackupRefSchema, FallbackSchema, FullRestoreResultSchema, RestorePhasesSchema } from '../restore/result.ts';
 import type { DrillFacts } from './report/model.ts';
 
-/** The restore result: core/restore/full.ts RestoreResult, as `dr restore --json` prints it. */
-export const RestoreResultSchema = z.looseObject({
-  // tier is optional: results recorded before it was added still make a report.
-  backup: BackupRefSchema.partial({ tier: true }).loose(),
-  durationMs: z.number().nonnegative(),
-  phases: z.object({ downloadMs: z.number(), verifyMs: z.number(), restoreMs: z.number() }),
-  fallbacks: z.array(FallbackSchema).default([]),
-  warnings: z.array(z.string()).default([]),
-  tables: z.number().optional(),
-  rows: z.number().optional(),
-  bytes: z.number().optional(),
-});
+/**
+ * A full restore's `dr restore --json` result (core/restore/result.ts FullRestoreResultSchema), as a
+ * report reads it: results that older jobs recorded lack the backup's tier, the later phases and
+ * some totals, and still make a report.
+ */
+export const RestoreResultSchema = FullRestoreResultSchema.partial({
+  target: true,
+  replaced: true,
+  files: true,
+  bytes: true,
+  tables: true,
+  rows: true,
+})
+  .extend({
+    backup: BackupRefSchema.partial({ tier: true }).loose(),
+    durationMs: z.number().nonnegative(),
+    phases: RestorePhasesSchema.partial({ checkTargetMs: true, fallbackMs: true, swapMs: true, otherMs: true }),
+    fallbacks: z.array(FallbackSchema).default([]),
+    warnings: z.array(z.string()).default([]),
+  })
+  .loose();
 
 /** The backup of a drill as its manifest describes it: size and tier too. */
 export function backupFacts(manifest: Manifest): NonNullable<DrillFacts['backup']> {

@@ -25,7 +25,8 @@ import {
 } from '../pg/connection.ts';
 import { displayName } from '../pg/ident.ts';
 import { jobNextStarts } from '../pg/timescale.ts';
-import { type ReplacedTable, type ReplaceTable, replaceTablesFromSource, type TableName } from '../restore/replace.ts';
+import { type ReplaceTable, replaceTablesFromSource, type TableName } from '../restore/replace.ts';
+import type { PitrRestoreResult, ReplacedTable } from '../restore/result.ts';
 import { openTarget, restoreDumpIntoTarget } from '../restore/target.ts';
 import { readArchive } from './archive.ts';
 import { checkStanza, parsePitrRepo, type S3Settings } from './config.ts';
@@ -38,15 +39,7 @@ import {
   serverBinariesFor,
   stanzaInfoFrom,
 } from './pgbackrest.ts';
-import {
-  describeTarget,
-  parseTarget,
-  parseTimeline,
-  planRecovery,
-  type RecoveryTarget,
-  restoreArgs,
-  targetValue,
-} from './plan.ts';
+import { describeTarget, parseTarget, parseTimeline, planRecovery, restoreArgs, targetValue } from './plan.ts';
 import { privateDir, TemporaryServer } from './recovery.ts';
 
 export interface PitrRestoreOptions {
@@ -89,31 +82,6 @@ export interface PitrRestoreOptions {
   readonly workDir?: string;
   readonly now?: Date;
   readonly log?: (message: string) => void;
-}
-
-export interface PitrRestoreResult {
-  readonly mode: 'full' | 'tables';
-  /** The target as given: a time (UTC, microseconds), or a description (end of the archive, LSN, …). */
-  readonly at: string;
-  readonly recovery: { readonly kind: RecoveryTarget['kind']; readonly value: string | null };
-  /** The timeline recovery followed. */
-  readonly timeline: number;
-  /** PostgreSQL's own line saying where recovery stopped. */
-  readonly stopRecord: string;
-  readonly stanza: string;
-  /** The pgBackRest base backup recovery started from. */
-  readonly backup: string;
-  readonly database: string;
-  readonly target: string;
-  /** Commit time of the last transaction kept (null when none after the backup). */
-  readonly lastCommit: string | null;
-  /** Commit time of the first transaction left out: proof recovery went past `at` and no further (time targets). */
-  readonly stoppedBefore: string | null;
-  readonly replaced: boolean;
-  readonly tables?: ReplacedTable[];
-  readonly durationMs: number;
-  readonly phases: { readonly physicalMs: number; readonly recoveryMs: number; readonly transferMs: number };
-  readonly warnings: string[];
 }
 
 export async function runPitrRestore(options: PitrRestoreOptions): Promise<PitrRestoreResult> {

@@ -15,7 +15,7 @@ import type { Repository } from '../repository/types.ts';
 import { firstVerified } from './fallback.ts';
 import { type FetchedBackup, fetchVerified } from './fetch.ts';
 import { workDirFor } from './leftovers.ts';
-import type { BackupRef, FallbackRecord } from './result.ts';
+import type { RestoreResult } from './result.ts';
 import { assertExtensionsAvailable, openTarget, restoreDumpIntoTarget } from './target.ts';
 
 export interface RestoreOptions {
@@ -44,43 +44,6 @@ export interface RestoreOptions {
   readonly workDir?: string;
   readonly tools?: PgTools;
   readonly log?: (message: string) => void;
-}
-
-export interface RestoreResult {
-  readonly backup: BackupRef;
-  /** Newer backups that failed verification and were skipped (only with `latest`). */
-  readonly fallbacks: FallbackRecord[];
-  readonly target: string;
-  readonly replaced: boolean;
-  readonly files: number;
-  readonly bytes: number;
-  readonly tables: number;
-  readonly rows: number;
-  readonly durationMs: number;
-  /** Where `durationMs` went; the phases add up to it exactly (RestorePhases). */
-  readonly phases: RestorePhases;
-  readonly warnings: string[];
-}
-
-/**
- * A full restore's time, split so that the parts add up to the whole: a drill report puts them
- * under the restore time it measures against the RTO.
- */
-export interface RestorePhases {
-  /** Finding the backup, checking the target server (versions, emptiness) and dropping leftovers of killed runs. */
-  readonly checkTargetMs: number;
-  /** Verifying newer backups that failed verification and were skipped (with `latest`). */
-  readonly fallbackMs: number;
-  /** Downloading the backup's files (from S3 their checksums are verified on the way, so verifyMs is 0). */
-  readonly downloadMs: number;
-  /** Checksumming the files in place (file:// repositories). */
-  readonly verifyMs: number;
-  /** pg_restore into the staging database (TimescaleDB's steps included). */
-  readonly restoreMs: number;
-  /** Database properties applied to the staging database, and the swap into the target's name. */
-  readonly swapMs: number;
-  /** The rest (reading the manifest, the work folder, creating the staging database, globals): durationMs minus the others. */
-  readonly otherMs: number;
 }
 
 export async function runRestore(options: RestoreOptions): Promise<RestoreResult> {

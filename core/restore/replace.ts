@@ -37,6 +37,7 @@ import {
 } from '../pg/timescale.ts';
 import { throwIfInterrupted } from '../signals.ts';
 import { readTime, TIME_PROBLEM_TEXT } from '../time.ts';
+import type { ReplacedTable } from './result.ts';
 import { suffixed } from './target.ts';
 
 export interface TableName {
@@ -147,23 +148,6 @@ export interface RowSource {
    */
   fingerprint?(table: ReplaceTable, columns: string[], range: TimeRange): Promise<Buckets>;
   close(): Promise<void>;
-}
-
-export interface ReplacedTable {
-  /** `schema.name`, quoted where SQL needs it. */
-  readonly table: string;
-  /** Rows of the target that were replaced (moved to the safety table). */
-  readonly rowsReplaced: number;
-  /** Rows inserted from the source. */
-  readonly rowsRestored: number;
-  /** Target rows in scope (the table, or the range) left as they were: a merge keeps them all. */
-  readonly rowsKept: number;
-  /** The safety table holding the replaced rows (`schema.name`), or null when nothing was replaced. */
-  readonly safetyTable: string | null;
-  /** True when the table was missing from the target and was created from the source's definition. */
-  readonly created: boolean;
-  /** Owned sequences moved forward to the source's position, so new rows get no duplicate ids. */
-  readonly sequencesAdvanced: string[];
 }
 
 export interface ReplaceTablesResult {

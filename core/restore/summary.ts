@@ -8,7 +8,7 @@
 import { z } from 'zod';
 import type { JobResultRecord } from '../job-result.ts';
 import type { RestoreRequest } from './request.ts';
-import { BackupRefSchema, FallbackSchema, RangeSchema, TableOutcomeSchema } from './result.ts';
+import { FullRestoreResultSchema, PitrRestoreResultSchema, printed, TableRestoreResultSchema } from './result.ts';
 
 /** Where and why a result failed its schema: `path: message` of the first issue (a failed parse has one). */
 const firstIssue = (error: z.ZodError): string => {
@@ -16,38 +16,11 @@ const firstIssue = (error: z.ZodError): string => {
   return `${issue.path.join('.')}: ${issue.message}`;
 };
 
-/** The fields of dr restore's --json result the summary reads; the rest is kept as given. */
-const RestoreJsonSchema = z.looseObject({
-  ok: z.literal(true),
-  backup: BackupRefSchema.loose(),
-  fallbacks: z.array(FallbackSchema).default([]),
-  target: z.string(),
-  /** Full: a count. Table/range: the manifest paths downloaded. */
-  files: z.union([z.number(), z.array(z.string())]),
-  bytes: z.number(),
-  /** Full: rows restored. */
-  rows: z.number().optional(),
-  /** Full: a count. Table/range: one entry per table. */
-  tables: z.union([z.number(), z.array(TableOutcomeSchema)]),
-  range: RangeSchema.nullable().optional(),
-  durationMs: z.number(),
-  warnings: z.array(z.string()).default([]),
-});
+/** dr restore's --json result as the job recorded it: a full restore's, or a table or range restore's. */
+const RestoreJsonSchema = z.union([printed(FullRestoreResultSchema), printed(TableRestoreResultSchema)]);
 
-/** dr restore --at's --json result (core/pitr/restore.ts PitrRestoreResult). */
-const PitrJsonSchema = z.looseObject({
-  ok: z.literal(true),
-  at: z.string(),
-  stanza: z.string(),
-  /** The pgBackRest base backup label recovery started from. */
-  backup: z.string(),
-  target: z.string(),
-  lastCommit: z.string().nullable(),
-  stoppedBefore: z.string(),
-  tables: z.array(TableOutcomeSchema).optional(),
-  durationMs: z.number(),
-  warnings: z.array(z.string()).default([]),
-});
+/** dr restore --at's --json result. */
+const PitrJsonSchema = printed(PitrRestoreResultSchema);
 
 export interface RestoreSummary {
   readonly status: 'SUCCEEDED';
@@ -89,7 +62,8 @@ export interface RestoreSummary {
     readonly at: string;
     readonly stanza: string;
     readonly lastCommit: string | null;
-    readonly stoppedBefore: string;
+    /** The first transaction left out; null for targets other than a time (end of the archive, LSN, …). */
+    readonly stoppedBefore: string | null;
   } | null;
   /** The restore itself (dr's durationMs). */
   readonly restoreSeconds: number;
@@ -167,8 +141,8 @@ export function summarizeRestore(options: SummarizeOptions): RestoreOutcome {
       bytes: r.bytes,
       note: `${files} files verified against the manifest's SHA-256 before the target was touched`,
     },
-    ...rowTotals(perTable, r.rows ?? null),
-    range: r.range ?? null,
+    ...rowTotals(perTable, 'rows' in r ? r.rows : null),
+    range: 'range' in r ? r.range : null,
     pointInTime: null,
     restoreSeconds: seconds(r.durationMs),
     warnings: r.warnings,

@@ -60,14 +60,13 @@ import {
   countNewerRows,
   newerRowsError,
   parseTime,
-  type ReplacedTable,
   type RowSource,
   replaceTables,
   replaceTablesFromSource,
   type TableDefinition,
   type TableName,
 } from './replace.ts';
-import type { BackupRef, FallbackRecord, RestoredRange } from './result.ts';
+import type { TableRestoreResult } from './result.ts';
 import {
   assertExtensionsAvailable,
   connectAdmin,
@@ -113,28 +112,6 @@ export interface TableRestoreOptions {
   readonly workDir?: string;
   readonly tools?: PgTools;
   readonly log?: (message: string) => void;
-}
-
-export interface TableRestoreResult {
-  readonly mode: 'tables' | 'range';
-  readonly backup: BackupRef;
-  readonly fallbacks: FallbackRecord[];
-  readonly target: string;
-  readonly range: RestoredRange | null;
-  readonly tables: (ReplacedTable & { readonly timeColumn: string | null })[];
-  /** Backup files downloaded and verified (manifest paths), and their total size. */
-  readonly files: string[];
-  readonly bytes: number;
-  /** The whole backup's size, for comparison. */
-  readonly backupBytes: number;
-  readonly durationMs: number;
-  readonly phases: {
-    readonly downloadMs: number;
-    readonly verifyMs: number;
-    readonly stageMs: number;
-    readonly applyMs: number;
-  };
-  readonly warnings: string[];
 }
 
 /** A table the user named, resolved against the manifest. */

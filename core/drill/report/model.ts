@@ -197,10 +197,10 @@ export interface DrillFacts {
   };
   readonly freshBackupMs?: number;
   readonly scratch?: { readonly database: string; readonly server: string; readonly dropped: boolean };
-  /** The restore result (core/restore/full.ts RestoreResult, or the job's `dr restore --json`). */
+  /** The restore result (core/restore/result.ts FullRestoreResultSchema, read by core/drill/facts.ts RestoreResultSchema). */
   readonly restore?: {
     readonly durationMs: number;
-    /** core/restore/full.ts RestorePhases; results of older jobs carry only the first three (the rest shows as "other"). */
+    /** core/restore/result.ts RestorePhasesSchema; results of older jobs carry only the first three (the rest shows as "other"). */
     readonly phases: {
       readonly downloadMs: number;
       readonly verifyMs: number;

@@ -16,6 +16,7 @@ import { completeBackupIds, listBackups, readManifest } from '../../../core/repo
 import { openRepository, type Repository } from '../../../core/repository/index.ts';
 import { fileKey, manifestKey } from '../../../core/repository/layout.ts';
 import { runRestore } from '../../../core/restore/full.ts';
+import { FullRestoreResultSchema } from '../../../core/restore/result.ts';
 import { createDatabase, databaseExists, dropDatabase, pgUrl, uniqueName, withClient } from '../../../fixtures/pg.ts';
 import { createSampleDatabase } from '../../../fixtures/sample-database.ts';
 import { compareDatabases } from '../../support/compare.ts';
@@ -162,6 +163,8 @@ describe.each(kinds)('backup and full restore through a $kind repository', ({ ki
   it('restores into a new database identical to the source in schema, data and sequences', async () => {
     const name = target();
     const result = await runRestore({ repository: repo, backup: manifest.id, target: pgUrl(name), jobs: 2 });
+    // The result is exactly what its one schema says, which the summary and the drill report parse with.
+    expect(FullRestoreResultSchema.strict().parse(JSON.parse(JSON.stringify(result)))).toEqual(result);
     expect(result).toMatchObject({ backup: { id: manifest.id }, fallbacks: [], replaced: false });
     const comparison = await compareDatabases(pgUrl(source), pgUrl(name));
     expect(comparison.differences).toEqual([]);

@@ -41,11 +41,21 @@ describe('summarizeRestore', () => {
         },
         fallbacks: [{ id: '20261126T020000Z-bbbbbb', reason: 'checksum mismatch for data/toc.dat' }],
         target: 'crypto_stock_restored',
+        replaced: false,
         files: 12,
         bytes: 4096,
         tables: 9,
         rows: 1234,
         durationMs: 61_234,
+        phases: {
+          checkTargetMs: 120,
+          fallbackMs: 900,
+          downloadMs: 4000,
+          verifyMs: 0,
+          restoreMs: 55_000,
+          swapMs: 200,
+          otherMs: 1014,
+        },
         warnings: [],
       }),
     });
@@ -84,6 +94,9 @@ describe('summarizeRestore', () => {
         ok: true,
         mode: 'tables',
         at: '2026-11-20T14:30:00.000Z',
+        recovery: { kind: 'time', value: '2026-11-20T14:30:00.000Z' },
+        timeline: 1,
+        stopRecord: 'recovery stopping before commit of transaction 1234, time 2026-11-20 14:30:01.004+00',
         stanza: 'crypto_stock',
         backup: '20261119-020000F',
         database: 'crypto_stock',
@@ -96,7 +109,10 @@ describe('summarizeRestore', () => {
             table: 'public.candles',
             rowsReplaced: 10,
             rowsRestored: 12,
+            rowsKept: 0,
             safetyTable: 'candles__dr_saved_20261125t100000z',
+            created: false,
+            sequencesAdvanced: [],
           },
         ],
         durationMs: 20_000,
@@ -151,6 +167,6 @@ describe('summarizeRestore', () => {
     expect(
       summarizeRestore({ ...common, request: pitr, exitCode: 0, record: record({ ok: true, backup: { id: 'x' } }) })
         .reason,
-    ).toMatch(/is not a point-in-time restore result \(at: /);
+    ).toMatch(/is not a point-in-time restore result \(mode: /);
   });
 });

@@ -16,6 +16,7 @@ import { readManifest } from '../../../core/repository/backups.ts';
 import { openRepository, type Repository } from '../../../core/repository/index.ts';
 import { fileKey } from '../../../core/repository/layout.ts';
 import { replaceTablesFromSource, safetyTableName } from '../../../core/restore/replace.ts';
+import { TableRestoreResultSchema } from '../../../core/restore/result.ts';
 import { runTableRestore, splitTableList } from '../../../core/restore/tables.ts';
 import { createDatabase, dropDatabase, pgUrl, uniqueName, withClient } from '../../../fixtures/pg.ts';
 import { createSampleDatabase } from '../../../fixtures/sample-database.ts';
@@ -248,6 +249,8 @@ describe.each(kinds)('table and range restores from a $kind repository', ({ kind
       .reduce((n, [, h]) => n + Number(h.split(':')[0]), 0);
     expect(result.tables[0]).toMatchObject({ rowsRestored: 3000, rowsReplaced: rowsBefore });
     expect(Number(after[result.tables[0]!.safetyTable!]!.split(':')[0])).toBe(rowsBefore);
+    // The result is exactly what its one schema says, which the state machine's summary parses with.
+    expect(TableRestoreResultSchema.strict().parse(JSON.parse(JSON.stringify(result)))).toEqual(result);
     expect(result.warnings.join('\n')).toMatch(/REFRESH MATERIALIZED VIEW public\.daily_volume/);
 
     const expected = ['data/toc.dat', ...(await dataFilesOf(repo, id, /^public candles/))];
