@@ -102,6 +102,8 @@ export class DrillWorkflow extends Construct {
 
   public readonly stateMachine: sfn.StateMachine;
   public readonly logGroup: logs.LogGroup;
+  /** One database's drill, the Map's item processor. */
+  public readonly databaseDrill: DatabaseDrill;
 
   constructor(scope: Construct, id: string, props: DrillWorkflowProps) {
     super(scope, id);
@@ -179,7 +181,7 @@ export class DrillWorkflow extends Construct {
     });
 
     // --- one database each: its drill, a fragment (database-drill.ts) ---
-    const drillOne = new DatabaseDrill(this, 'Database drill', {
+    this.databaseDrill = new DatabaseDrill(this, 'Database drill', {
       task: props.task,
       vault: props.vault,
       verifyFunction: props.verifyFunction,
@@ -198,7 +200,7 @@ export class DrillWorkflow extends Construct {
       },
       maxConcurrency,
       resultPath: '$.results',
-    }).itemProcessor(drillOne);
+    }).itemProcessor(this.databaseDrill);
 
     // --- all databases: fail naming those that did not pass, or succeed with the summary ---
     const summarize = sfn.Pass.jsonPath(this, 'Summarize', {

@@ -117,7 +117,7 @@ describe('BackupWorkflow in the stack', () => {
   });
 
   it('retries the attempt (task + exit-code check) once, 10 min later, when the job exited on a lock timeout, and only then', () => {
-    const state = stack.backupWorkflow.node.findChild(BackupWorkflow.ATTEMPT_STATE) as sfn.Parallel;
+    const state = stack.backupWorkflow.databaseBackup.node.findChild(BackupWorkflow.ATTEMPT_STATE) as sfn.Parallel;
     expect(stack.resolve(state.toStateJson())).toMatchObject({
       Type: 'Parallel',
       Retry: [{ ErrorEquals: [BackupWorkflow.LOCK_TIMEOUT_ERROR], IntervalSeconds: 600, MaxAttempts: 1 }],
