@@ -17,6 +17,12 @@ import { leftoverSuffix } from '../../core/restore/leftovers.ts';
 import { createDatabase, databaseExists, dropDatabase, pgUrl, uniqueName, withClient } from '../../fixtures/pg.ts';
 import { createSampleDatabase } from '../../fixtures/sample-database.ts';
 import { errorLines, runDr } from '../support/cli.ts';
+import {
+  type TimescaleFixture,
+  timescaleBackupAndRestore,
+  timescaleUrl,
+  withTimescaleClient,
+} from '../support/timescale.ts';
 
 const DR = join(import.meta.dirname, '..', '..', 'bin', 'dr.mjs');
 const source = uniqueName('dr_sig_src');
@@ -77,8 +83,8 @@ async function eventually(check: () => Promise<boolean>): Promise<void> {
 }
 
 /** A session of another application holding `sql`'s locks until release(). */
-async function holdLock(database: string, sql: string): Promise<{ release: () => Promise<void> }> {
-  const client = new pg.Client({ connectionString: pgUrl(database), application_name: 'lock-holder' });
+async function holdLock(url: string, sql: string): Promise<{ release: () => Promise<void> }> {
+  const client = new pg.Client({ connectionString: url, application_name: 'lock-holder' });
   client.on('error', () => {});
   await client.connect();
   await client.query('BEGIN');
@@ -151,7 +157,7 @@ describe('a signal mid-run', () => {
   it('SIGTERM during a backup stops pg_dump, removes the work folder, records nothing: exit 143, one line', async () => {
     const work = await tempDir('dr-sig-work-');
     const target = await tempDir('dr-sig-repo-');
-    const lock = await holdLock(source, 'LOCK TABLE candles IN ACCESS EXCLUSIVE MODE');
+    const lock = await holdLock(pgUrl(source), 'LOCK TABLE candles IN ACCESS EXCLUSIVE MODE');
     try {
       const run = startDr([
         'backup',
@@ -186,7 +192,7 @@ describe('a signal mid-run', () => {
     const before = await countCandles(name);
     const work = await tempDir('dr-sig-work-');
     // The restore's transaction waits for this lock after staging: the signal lands there.
-    const lock = await holdLock(name, 'LOCK TABLE candles IN ACCESS EXCLUSIVE MODE');
+    const lock = await holdLock(pgUrl(name), 'LOCK TABLE candles IN ACCESS EXCLUSIVE MODE');
     let released = false;
     try {
       const run = startDr([
@@ -232,7 +238,7 @@ describe('a signal mid-run', () => {
     const before = await countCandles(name);
     const work = await tempDir('dr-sig-work-');
     // RENAME DATABASE waits for this session's lock on the database object (it is connected elsewhere).
-    const lock = await holdLock('postgres', `COMMENT ON DATABASE "${name}" IS 'held by the test'`);
+    const lock = await holdLock(pgUrl('postgres'), `COMMENT ON DATABASE "${name}" IS 'held by the test'`);
     let released = false;
     try {
       const run = startDr(['restore', '--repo', repo, '--target', pgUrl(name), '--overwrite', '--work-dir', work]);
@@ -266,11 +272,71 @@ describe('a signal mid-run', () => {
   });
 });
 
+describe('a signal mid-run, TimescaleDB', () => {
+  let fx: TimescaleFixture;
+  beforeAll(async () => {
+    fx = await timescaleBackupAndRestore('dr_sig_ts');
+  }, 180_000);
+  afterAll(async () => fx?.cleanup());
+
+  it('SIGTERM during a full restore of a TimescaleDB backup (at the swap) drops the staging database and leaves the hypertable target as it was', async () => {
+    const name = await fx.clone('DELETE FROM candles WHERE symbol_id = 1');
+    const count = () =>
+      withTimescaleClient(name, async (c) => Number((await c.query('SELECT count(*) AS n FROM candles')).rows[0].n));
+    const before = await count();
+    const work = await tempDir('dr-sig-work-');
+    const lock = await holdLock(timescaleUrl('postgres'), `COMMENT ON DATABASE "${name}" IS 'held by the test'`);
+    let released = false;
+    try {
+      const run = startDr([
+        'restore',
+        '--repo',
+        fx.repo.url,
+        '--target',
+        timescaleUrl(name),
+        '--overwrite',
+        '--work-dir',
+        work,
+      ]);
+      await eventually(async () =>
+        withTimescaleClient(
+          'postgres',
+          async (c) =>
+            (
+              await c.query(
+                `SELECT 1 FROM pg_stat_activity WHERE application_name = 'dr' AND wait_event_type = 'Lock' AND query LIKE 'ALTER DATABASE%RENAME%' AND strpos(query, $1) > 0`,
+                [name],
+              )
+            ).rowCount! > 0,
+        ),
+      );
+      run.kill('SIGTERM');
+      const out = await run.exited;
+      expect(out.code, out.stderr).toBe(143);
+      expect(errorLines({ ...out, code: out.code ?? 1, json: {} })).toHaveLength(1);
+      await lock.release();
+      released = true;
+      expect(await count()).toBe(before);
+      const staging = await withTimescaleClient('postgres', async (c) =>
+        (
+          await c.query<{ d: string }>('SELECT datname AS d FROM pg_database WHERE datname LIKE $1', [
+            `${name.slice(0, 20)}%__dr_restore_%`,
+          ])
+        ).rows.map((r) => r.d),
+      );
+      expect(staging).toEqual([]);
+      expect(await readdir(work)).toEqual([]);
+    } finally {
+      if (!released) await lock.release();
+    }
+  });
+});
+
 describe('kill -9', () => {
   it("takes pg_dump with dr (no dump outlives it), and the next backup removes the dead run's work folder", async () => {
     const target = await tempDir('dr-sig-repo-');
     const work = await tempDir('dr-sig-work-');
-    const lock = await holdLock(source, 'LOCK TABLE candles IN ACCESS EXCLUSIVE MODE');
+    const lock = await holdLock(pgUrl(source), 'LOCK TABLE candles IN ACCESS EXCLUSIVE MODE');
     try {
       const run = startDr([
         'backup',
