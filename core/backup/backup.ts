@@ -502,7 +502,14 @@ class Uploader {
       });
       const gzip = createGzip({ ...GZIP, chunkSize: IO_CHUNK });
       const reader = readGrowingFile(raw, closed ?? Promise.resolve(), IO_CHUNK);
-      if (!this.repo.streamsUnsizedBodies) {
+      let stored: StoredObject | undefined;
+      if (this.repo.streamsUnsizedBodies) {
+        const compressing = pipeline(reader, passing, gzip);
+        // put consumes gzip and owns its failures; the reader's own error reaches put through it.
+        compressing.catch(() => undefined);
+        stored = await this.repo.put(this.keyFor(relativePath), gzip, { tier: this.tier });
+        await compressing;
+      } else {
         // Compressed beside itself as it grows, then sent at its known size in one streaming PutObject:
         // S3 multipart would hold parts of every upload in memory.
         try {
@@ -510,18 +517,10 @@ class Uploader {
         } catch (err) {
           throw localNoSpaceError(err, 'dr backup (compressing the dump)', dir) ?? err;
         }
-        tap?.end();
-        await unlink(raw);
-        return this.putFile(`${raw}.gz`, relativePath);
       }
-      const compressing = pipeline(reader, passing, gzip);
-      // put consumes gzip and owns its failures; the reader's own error reaches put through it.
-      compressing.catch(() => undefined);
-      const stored = await this.repo.put(this.keyFor(relativePath), gzip, { tier: this.tier });
-      await compressing;
       tap?.end();
       await unlink(raw);
-      return stored;
+      return stored ?? this.putFile(`${raw}.gz`, relativePath);
     });
   }
 
