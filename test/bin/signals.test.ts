@@ -140,6 +140,63 @@ async function copyOfSource(): Promise<string> {
 const countCandles = (db: string) =>
   withClient(db, async (c) => Number((await c.query('SELECT count(*) AS n FROM candles')).rows[0].n));
 
+/** A PostgreSQL server the tests reach: URLs of its databases and a client on one. */
+interface Server {
+  readonly url: (database: string) => string;
+  readonly withClient: <T>(database: string, fn: (client: pg.Client) => Promise<T>) => Promise<T>;
+}
+
+/**
+ * SIGTERM to `dr restore --overwrite` of `repo`'s latest backup into `name` on `server`, held at
+ * the swap: exit 143 with one line, the target's candles as they were, this run's staging database
+ * dropped and its work folder empty.
+ */
+async function sigtermAtSwap(server: Server, repo: string, name: string): Promise<void> {
+  const countCandles = () =>
+    server.withClient(name, async (c) => Number((await c.query('SELECT count(*) AS n FROM candles')).rows[0].n));
+  const before = await countCandles();
+  const work = await tempDir('dr-sig-work-');
+  // RENAME DATABASE waits for this session's lock on the database object (it is connected elsewhere).
+  const lock = await holdLock(server.url('postgres'), `COMMENT ON DATABASE "${name}" IS 'held by the test'`);
+  let released = false;
+  try {
+    const run = startDr(['restore', '--repo', repo, '--target', server.url(name), '--overwrite', '--work-dir', work]);
+    await run.waitFor(/restoring into/);
+    await eventually(async () =>
+      server.withClient(
+        'postgres',
+        async (c) =>
+          (
+            await c.query(
+              // This run's rename: other test files' restores rename databases on the same server.
+              `SELECT 1 FROM pg_stat_activity WHERE application_name = 'dr' AND wait_event_type = 'Lock' AND query LIKE 'ALTER DATABASE%RENAME%' AND strpos(query, $1) > 0`,
+              [name],
+            )
+          ).rowCount! > 0,
+      ),
+    );
+    run.kill('SIGTERM');
+    const out = await run.exited;
+    expect(out.code, out.stderr).toBe(143);
+    expect(errorLines({ ...out, code: out.code ?? 1, json: {} })).toHaveLength(1);
+    await lock.release();
+    released = true;
+    expect(await countCandles()).toBe(before);
+    // Only this run's staging database: other test files restore into the same server at the same time.
+    const staging = await server.withClient('postgres', async (c) =>
+      (
+        await c.query<{ d: string }>('SELECT datname AS d FROM pg_database WHERE datname LIKE $1', [
+          `${name.slice(0, 20)}%__dr_restore_%`,
+        ])
+      ).rows.map((r) => r.d),
+    );
+    expect(staging).toEqual([]);
+    expect(await readdir(work)).toEqual([]);
+  } finally {
+    if (!released) await lock.release();
+  }
+}
+
 beforeAll(async () => {
   await createDatabase(source);
   await createSampleDatabase(pgUrl(source), { scale: 'test' });
@@ -235,40 +292,7 @@ describe('a signal mid-run', () => {
   it('SIGTERM during a full restore (at the swap) drops the staging database and leaves the target as it was', async () => {
     const name = await copyOfSource();
     await withClient(name, (c) => c.query(`DELETE FROM candles WHERE symbol_id = 1`));
-    const before = await countCandles(name);
-    const work = await tempDir('dr-sig-work-');
-    // RENAME DATABASE waits for this session's lock on the database object (it is connected elsewhere).
-    const lock = await holdLock(pgUrl('postgres'), `COMMENT ON DATABASE "${name}" IS 'held by the test'`);
-    let released = false;
-    try {
-      const run = startDr(['restore', '--repo', repo, '--target', pgUrl(name), '--overwrite', '--work-dir', work]);
-      await run.waitFor(/restoring into/);
-      await eventually(async () =>
-        withClient(
-          'postgres',
-          async (c) =>
-            (
-              await c.query(
-                // This run's rename: other test files' restores rename databases on the same server.
-                `SELECT 1 FROM pg_stat_activity WHERE application_name = 'dr' AND wait_event_type = 'Lock' AND query LIKE 'ALTER DATABASE%RENAME%' AND strpos(query, $1) > 0`,
-                [name],
-              )
-            ).rowCount! > 0,
-        ),
-      );
-      run.kill('SIGTERM');
-      const out = await run.exited;
-      expect(out.code, out.stderr).toBe(143);
-      expect(errorLines({ ...out, code: out.code ?? 1, json: {} })).toHaveLength(1);
-      await lock.release();
-      released = true;
-      expect(await countCandles(name)).toBe(before);
-      // Only this run's staging database: other test files restore into the same server at the same time.
-      expect(await databasesLike(`${name.slice(0, 20)}%__dr_restore_%`)).toEqual([]);
-      expect(await readdir(work)).toEqual([]);
-    } finally {
-      if (!released) await lock.release();
-    }
+    await sigtermAtSwap({ url: pgUrl, withClient }, repo, name);
   });
 });
 
@@ -281,54 +305,7 @@ describe('a signal mid-run, TimescaleDB', () => {
 
   it('SIGTERM during a full restore of a TimescaleDB backup (at the swap) drops the staging database and leaves the hypertable target as it was', async () => {
     const name = await fx.clone('DELETE FROM candles WHERE symbol_id = 1');
-    const count = () =>
-      withTimescaleClient(name, async (c) => Number((await c.query('SELECT count(*) AS n FROM candles')).rows[0].n));
-    const before = await count();
-    const work = await tempDir('dr-sig-work-');
-    const lock = await holdLock(timescaleUrl('postgres'), `COMMENT ON DATABASE "${name}" IS 'held by the test'`);
-    let released = false;
-    try {
-      const run = startDr([
-        'restore',
-        '--repo',
-        fx.repo.url,
-        '--target',
-        timescaleUrl(name),
-        '--overwrite',
-        '--work-dir',
-        work,
-      ]);
-      await eventually(async () =>
-        withTimescaleClient(
-          'postgres',
-          async (c) =>
-            (
-              await c.query(
-                `SELECT 1 FROM pg_stat_activity WHERE application_name = 'dr' AND wait_event_type = 'Lock' AND query LIKE 'ALTER DATABASE%RENAME%' AND strpos(query, $1) > 0`,
-                [name],
-              )
-            ).rowCount! > 0,
-        ),
-      );
-      run.kill('SIGTERM');
-      const out = await run.exited;
-      expect(out.code, out.stderr).toBe(143);
-      expect(errorLines({ ...out, code: out.code ?? 1, json: {} })).toHaveLength(1);
-      await lock.release();
-      released = true;
-      expect(await count()).toBe(before);
-      const staging = await withTimescaleClient('postgres', async (c) =>
-        (
-          await c.query<{ d: string }>('SELECT datname AS d FROM pg_database WHERE datname LIKE $1', [
-            `${name.slice(0, 20)}%__dr_restore_%`,
-          ])
-        ).rows.map((r) => r.d),
-      );
-      expect(staging).toEqual([]);
-      expect(await readdir(work)).toEqual([]);
-    } finally {
-      if (!released) await lock.release();
-    }
+    await sigtermAtSwap({ url: timescaleUrl, withClient: withTimescaleClient }, fx.repo.url, name);
   });
 });
 
