@@ -59,14 +59,18 @@ const SEED2 = 0x5bd1e995;
 let lane1 = 0;
 let lane2 = 0;
 
-/** MurmurHash3 (x86, 32-bit) of `b[start, end)` with two seeds at once, into lane1/lane2. */
-function murmur2x(b: Buffer, start: number, end: number): void {
+/**
+ * MurmurHash3 (x86, 32-bit) of `b[start, end)` with two seeds at once, into lane1/lane2. `view`
+ * spans the same bytes as `b`: V8 compiles its little-endian 32-bit load to one instruction, where
+ * four byte loads and shifts cost half the hash's time.
+ */
+function murmur2x(b: Buffer, view: DataView, start: number, end: number): void {
   let h1 = SEED1;
   let h2 = SEED2;
   let i = start;
   const blocks = start + ((end - start) & ~3);
   for (; i < blocks; i += 4) {
-    let k = b[i]! | (b[i + 1]! << 8) | (b[i + 2]! << 16) | (b[i + 3]! << 24);
+    let k = view.getInt32(i, true);
     k = Math.imul(k, 0xcc9e2d51);
     k = (k << 15) | (k >>> 17);
     k = Math.imul(k, 0x1b873593);
@@ -109,6 +113,8 @@ const OTHER_TIME = -3;
 
 const isDigit = (c: number) => c >= 48 && c <= 57;
 
+const viewOf = (b: Buffer) => new DataView(b.buffer, b.byteOffset, b.byteLength);
+
 /**
  * Consumes COPY text (chunks in any sizes) and accumulates each row into its bucket. A line
  * `\.` ends the data (pg_dump's data files carry it).
@@ -139,13 +145,14 @@ export class RowHasher {
       }
       const row = Buffer.concat([...this.pending, chunk.subarray(0, nl)]);
       this.pending = [];
-      this.row(row, 0, row.length);
+      this.row(row, viewOf(row), 0, row.length);
       start = nl + 1;
     }
+    const view = viewOf(chunk);
     for (;;) {
       const nl = chunk.indexOf(10, start);
       if (nl === -1) break;
-      this.row(chunk, start, nl);
+      this.row(chunk, view, start, nl);
       start = nl + 1;
     }
     if (start < chunk.length) this.pending.push(chunk.subarray(start));
@@ -154,7 +161,7 @@ export class RowHasher {
   end(): Buckets {
     if (this.pending.length > 0) {
       const row = Buffer.concat(this.pending);
-      if (row.length > 0) this.row(row, 0, row.length);
+      if (row.length > 0) this.row(row, viewOf(row), 0, row.length);
     }
     this.pending = [];
     const out: Buckets = {};
@@ -171,13 +178,13 @@ export class RowHasher {
     return out;
   }
 
-  private row(b: Buffer, start: number, end: number): void {
+  private row(b: Buffer, view: DataView, start: number, end: number): void {
     if (this.ended) return;
     if (end - start === 2 && b[start] === 92 && b[start + 1] === 46) {
       this.ended = true;
       return;
     }
-    murmur2x(b, start, end);
+    murmur2x(b, view, start, end);
     const key = this.bucketOf(b, start, end);
     // Rows come mostly in time order: the previous row's bucket saves a map lookup per row.
     if (key === this.lastKey) {
