@@ -45,7 +45,7 @@ import {
 import { type Tier, tierFor } from '../repository/tiers.ts';
 import type { Repository, StoredObject } from '../repository/types.ts';
 import { workDirFor } from '../restore/leftovers.ts';
-import { readToc } from '../restore/toc.ts';
+import { readToc, type TocEntry, tableDataEntryNamed } from '../restore/toc.ts';
 import { throwIfInterrupted } from '../signals.ts';
 import { readDatabaseProperties } from '../verify/database-properties.ts';
 import * as catalog from './catalog.ts';
@@ -169,7 +169,20 @@ export async function runBackup(options: BackupOptions): Promise<BackupResult> {
     const fingerprinter = new DumpFingerprinter(plan.promise);
     // A file read while pg_dump writes it needs its table before its first row: from the TOC that
     // pg_dump writes before any data file, or else from its "finished item" line once it is closed.
-    let earlyToc: Promise<boolean> | undefined;
+    let earlyToc: Promise<TocEntry[] | undefined> | undefined;
+    const readEarlyToc = () =>
+      (earlyToc ??= readToc(tools, dumpDir).then(
+        (toc) => {
+          fingerprinter.setToc(toc);
+          return toc;
+        },
+        () => undefined,
+      ));
+    // A single-job dump names each table it starts: that table's file, from the TOC.
+    const dumpIdOf = async (table: string) => {
+      const toc = await readEarlyToc();
+      return toc && tableDataEntryNamed(toc, table)?.dumpId;
+    };
     const uploads = new Uploader(
       repo,
       tier,
@@ -182,6 +195,7 @@ export async function runBackup(options: BackupOptions): Promise<BackupResult> {
     // A failed upload stops the dump at once: its error is the one reported.
     uploads.onFailure = () => abort.abort();
     const finishedItem = /finished item (\d+) TABLE DATA (.+)$/;
+    const dumpingTable = /dumping contents of table "(.+)"$/;
     // Each data file is compressed and uploaded from the moment pg_dump creates it.
     let scanning = false;
     const scan = async () => {
@@ -193,14 +207,7 @@ export async function runBackup(options: BackupOptions): Promise<BackupResult> {
           if (!m) continue;
           const dumpId = Number(m[1]);
           // The TOC is rewritten at the dump's end: read early only while files are still being written.
-          if (!closings.isDone(dumpId))
-            earlyToc ??= readToc(tools, dumpDir).then(
-              (toc) => {
-                fingerprinter.setToc(toc);
-                return true;
-              },
-              () => false,
-            );
+          if (!closings.isDone(dumpId)) void readEarlyToc();
           uploads.addDumpFile(dumpDir, name, closings.closing(dumpId));
         }
       } finally {
@@ -235,6 +242,9 @@ export async function runBackup(options: BackupOptions): Promise<BackupResult> {
             closings.finished(Number(m[1]), m[2]!);
             uploads.addDumpFile(dumpDir, `${m[1]}.dat`);
           }
+          // A single job's next table: the file before it is complete.
+          const started = jobs === 1 ? dumpingTable.exec(line) : null;
+          if (started) closings.started(started[1]!, dumpIdOf);
         },
       },
     );

@@ -75,7 +75,8 @@ export function readGrowingFile(path: string, closed: Promise<void>, chunkSize: 
 
 /**
  * When each of pg_dump's `<dumpId>.dat` files is closed: at its "finished item" line (a parallel
- * dump prints one per file), or at the dump's end (the only sign a single-job dump gives).
+ * dump prints one per file); for a single-job dump, which writes one file at a time, when it says
+ * it starts the next table; and at the dump's end.
  */
 export class DumpFileClosings {
   private readonly pending = new Map<
@@ -85,6 +86,8 @@ export class DumpFileClosings {
   private readonly done = new Set<number>();
   private readonly tags = new Map<number, string>();
   private ended: { error?: unknown } | undefined;
+  /** The data file of the table a single-job dump announced last (still being written). */
+  private lastStarted: Promise<number | undefined> | undefined;
 
   /** Settles once pg_dump has closed `<dumpId>.dat` (rejects with DumpStopped when it failed first). */
   closing(dumpId: number): Promise<void> {
@@ -116,6 +119,20 @@ export class DumpFileClosings {
   finished(dumpId: number, tag: string): void {
     this.tags.set(dumpId, tag);
     this.closed(dumpId);
+  }
+
+  /**
+   * A single-job dump's "dumping contents of table "<schema>.<name>"" line. pg_dump prints it
+   * once the previous table's file is closed and this one's opened, so the previous table's file
+   * is complete. `dumpIdOf` names a table's data file (from the TOC), undefined when it cannot
+   * tell; that file then waits for the dump's end, as it did before.
+   */
+  started(table: string, dumpIdOf: (table: string) => Promise<number | undefined>): void {
+    const previous = this.lastStarted;
+    this.lastStarted = dumpIdOf(table).catch(() => undefined);
+    void previous?.then((dumpId) => {
+      if (dumpId !== undefined) this.closed(dumpId);
+    });
   }
 
   /** The table's unqualified name, once its item has finished. */

@@ -89,6 +89,19 @@ export interface TableFamily {
   readonly sequences: readonly { readonly schema: string; readonly name: string }[];
 }
 
+/**
+ * The TABLE DATA entry of `qualified`, as pg_dump's "dumping contents of table "<schema>.<name>""
+ * line prints it (unquoted, so a dot inside a name makes it ambiguous): undefined unless exactly
+ * one entry matches.
+ */
+export function tableDataEntryNamed(toc: readonly TocEntry[], qualified: string): TocEntry | undefined {
+  const heads: string[] = [];
+  for (let dot = qualified.indexOf('.'); dot !== -1; dot = qualified.indexOf('.', dot + 1))
+    heads.push(`${qualified.slice(0, dot)} ${qualified.slice(dot + 1)} `);
+  const hits = toc.filter((e) => e.desc === 'TABLE DATA' && heads.some((h) => e.rest.startsWith(h)));
+  return hits.length === 1 ? hits[0] : undefined;
+}
+
 /** The TABLE DATA entries of the members (the files a table restore downloads) and the SEQUENCE SET entries of their sequences. */
 export function dataEntries(toc: readonly TocEntry[], family: TableFamily): TocEntry[] {
   // The TOC's `schema tag owner` is ambiguous when a name contains a space ("candles x" owned by
