@@ -9,6 +9,32 @@ export interface ProcessResult {
   readonly ms: number;
   /** Peak resident set (VmHWM) of the spawned process itself, in bytes; 0 unless sampled. */
   readonly peakRss: number;
+  /**
+   * CPU time of the process and every child it waited for (pg_dump under dr), from this
+   * process's cutime+cstime in /proc/self/stat; the bench runs one measured command at a time.
+   */
+  readonly treeCpuMs: number;
+  /** CPU time of the whole machine meanwhile (/proc/stat): the server's backends and the rest included. */
+  readonly machineCpuMs: number;
+}
+
+/** Clock ticks per second of /proc's CPU times (USER_HZ: 100 on Linux). */
+const TICKS_PER_S = 100;
+
+/** [cutime + cstime of this process, busy time of the machine], in ms; zeros where /proc is missing. */
+function cpuCounters(): [tree: number, machine: number] {
+  try {
+    const self = readFileSync('/proc/self/stat', 'utf8');
+    // Fields after the command name (which may hold spaces): cutime and cstime are the 14th and 15th.
+    const fields = self.slice(self.lastIndexOf(')') + 2).split(' ');
+    const tree = Number(fields[13]) + Number(fields[14]);
+    const cpu = readFileSync('/proc/stat', 'utf8').split('\n')[0]!.trim().split(/\s+/).slice(1).map(Number);
+    // user nice system idle iowait irq softirq steal: busy is all but idle and iowait.
+    const busy = cpu.slice(0, 8).reduce((n, v, i) => (i === 3 || i === 4 ? n : n + v), 0);
+    return [(tree * 1000) / TICKS_PER_S, (busy * 1000) / TICKS_PER_S];
+  } catch {
+    return [0, 0];
+  }
 }
 
 export class ProcessFailed extends Error {
@@ -33,6 +59,7 @@ export function runProcess(
 ): Promise<ProcessResult> {
   return new Promise((resolve, reject) => {
     const started = performance.now();
+    const [tree0, machine0] = cpuCounters();
     const child = spawn(command, args, { env: { ...process.env, ...options.env }, stdio: ['ignore', 'pipe', 'pipe'] });
     let stdout = '';
     let stderr = '';
@@ -67,7 +94,9 @@ export function runProcess(
       clearTimeout(deadline);
       if (timedOut) stderr += `\ntimed out after ${options.timeoutMs! / 1000} s (killed)`;
       const ms = performance.now() - started;
-      if (code === 0) resolve({ stdout, stderr, ms, peakRss });
+      const [tree1, machine1] = cpuCounters();
+      const cpu = { treeCpuMs: tree1 - tree0, machineCpuMs: machine1 - machine0 };
+      if (code === 0) resolve({ stdout, stderr, ms, peakRss, ...cpu });
       else reject(new ProcessFailed([command, ...args].join(' '), code, stderr || stdout));
     });
   });

@@ -445,6 +445,8 @@ export class DumpFingerprinter {
   private byDumpId: Map<number, FingerprintTarget[]> | undefined;
   /** Dump id → buckets per time-field position (`-1` for none). */
   private readonly hashed = new Map<number, Map<number, Buckets>>();
+  /** Time spent hashing rows, on dr's main thread (the backup's result reports it). */
+  hashingMs = 0;
 
   /** `plan`: the relations to fingerprint, from the dump's snapshot (may still be running); undefined for none. */
   constructor(private readonly plan: Promise<readonly FingerprintTarget[] | undefined>) {}
@@ -469,7 +471,9 @@ export class DumpFingerprinter {
     const hashers = fields.map((f) => new RowHasher(f === -1 ? null : f));
     return {
       write: (chunk) => {
+        const started = performance.now();
         for (const h of hashers) h.write(chunk);
+        this.hashingMs += performance.now() - started;
       },
       end: () => {
         this.hashed.set(dumpId, new Map(hashers.map((h, i) => [fields[i]!, h.end()])));

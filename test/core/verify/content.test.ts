@@ -151,6 +151,12 @@ describe('backups without fingerprints', () => {
     const repository = openRepository(fx.repoUrl);
     const backup = await runBackup({ db: pgUrl(fx.source), repository, jobs: 2, fingerprints: false });
     expect((await readManifest(repository, fx.source, backup.id)).fingerprints).toBeUndefined();
+    // Its CPU report: dr's own process, with no row hashed; one with fingerprints hashes every row.
+    expect(backup.cpu.rowHashingMs).toBe(0);
+    expect(backup.cpu.processMs).toBeGreaterThan(0);
+    const hashed = await runBackup({ db: pgUrl(fx.source), repository, jobs: 2 });
+    expect(hashed.cpu.rowHashingMs).toBeGreaterThan(0);
+    expect(hashed.cpu.processMs).toBeGreaterThan(hashed.cpu.rowHashingMs);
     const cli = await runDr([
       'verify',
       '--repo',
