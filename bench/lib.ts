@@ -21,6 +21,17 @@ export interface ProcessResult {
 /** Clock ticks per second of /proc's CPU times (USER_HZ: 100 on Linux). */
 const TICKS_PER_S = 100;
 
+/** utime + stime of a running process (a service the bench started, such as s3rver), in ms; 0 where /proc is missing. */
+export function processCpuMs(pid: number): number {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    return ((Number(fields[11]) + Number(fields[12])) * 1000) / TICKS_PER_S;
+  } catch {
+    return 0;
+  }
+}
+
 /** [cutime + cstime of this process, busy time of the machine], in ms; zeros where /proc is missing. */
 function cpuCounters(): [tree: number, machine: number] {
   try {

@@ -22,7 +22,17 @@ import { CreateBucketCommand, ListObjectsV2Command } from '@aws-sdk/client-s3';
 import { createDatabase, databaseExists, dropDatabase, pgUrl, withClient } from '../fixtures/pg.ts';
 import { s3ClientFor, s3EnvFor, startS3rver } from '../fixtures/s3rver.ts';
 import { createSampleDatabase, sampleSize } from '../fixtures/sample-database.ts';
-import { buildDr, formatBytes, formatSeconds, median, ProcessFailed, pathSize, runProcess, runShell } from './lib.ts';
+import {
+  buildDr,
+  formatBytes,
+  formatSeconds,
+  median,
+  ProcessFailed,
+  pathSize,
+  processCpuMs,
+  runProcess,
+  runShell,
+} from './lib.ts';
 
 const RUNS = Number(process.env.BENCH_RUNS ?? 4);
 const JOBS = availableParallelism();
@@ -46,7 +56,7 @@ interface Sample {
    * CPU time of the backup, ms: the whole machine's, the command's process tree's, and (dr only,
    * from its --json result) dr's own process and its row hashing: tree minus own is pg_dump.
    */
-  backupCpu?: { machine: number; tree: number; dr?: number; rowHashing?: number };
+  backupCpu?: { machine: number; tree: number; dr?: number; rowHashing?: number; s3rver?: number };
   /** dr backup's own phases (its --json result) and the process start-up around them. */
   phases?: Record<string, number>;
   startupMs?: number;
@@ -199,13 +209,17 @@ async function benchOurs(
   env: NodeJS.ProcessEnv,
   size: () => Promise<number>,
   run: number,
+  /** CPU time of the store's own process so far (s3rver), to count apart; @default - none */
+  storeCpuMs?: () => number,
 ) {
   await settle();
+  const storeCpuBefore = storeCpuMs?.();
   const backup = await runProcess(process.execPath, [...DR, 'backup', '--db', SOURCE_URL, '--repo', repo, '--json'], {
     env,
     sampleRss: true,
     timeoutMs: DR_TIMEOUT_MS,
   });
+  const storeCpu = storeCpuMs && storeCpuBefore !== undefined ? storeCpuMs() - storeCpuBefore : undefined;
   const backupResult = lastJsonLine(backup.stdout);
   const id = backupResult.id;
   const phases = backupResult.phases as Record<string, number> | undefined;
@@ -275,6 +289,7 @@ async function benchOurs(
       tree: backup.treeCpuMs,
       dr: Number((backupResult.cpu as { processMs?: number } | undefined)?.processMs),
       rowHashing: Number((backupResult.cpu as { rowHashingMs?: number } | undefined)?.rowHashingMs),
+      s3rver: storeCpu,
     },
     tableBytes: Number(tableResult.bytes),
     backupBytes: Number(tableResult.backupBytes),
@@ -325,7 +340,7 @@ async function startBenchS3rver(directory: string) {
     client.destroy();
     await s3rver.stop();
   };
-  return { env, prefixSize, stop };
+  return { env, prefixSize, stop, cpuMs: () => processCpuMs(s3rver.pid) };
 }
 
 function report(): void {
@@ -407,7 +422,8 @@ function report(): void {
     console.log(
       `${`backup CPU time (${ours})`.padEnd(40)}${m((c) => c.machine).toFixed(1)} s on the machine = dr ${m((c) => c.dr!).toFixed(1)} s` +
         ` (row hashing ${m((c) => c.rowHashing!).toFixed(1)} s; gzip, SHA-256, file I/O, start-up the rest) + pg_dump ${m((c) => c.tree - c.dr!).toFixed(1)} s` +
-        ` + the server${ours === 'ours s3://' ? ', s3rver' : ''} and the rest ${m((c) => c.machine - c.tree).toFixed(1)} s`,
+        (ours === 'ours s3://' ? ` + s3rver ${m((c) => c.s3rver ?? 0).toFixed(1)} s` : '') +
+        ` + the server and the rest ${m((c) => c.machine - c.tree - (c.s3rver ?? 0)).toFixed(1)} s`,
     );
   }
   for (const line of extras) console.log(line);
@@ -442,7 +458,15 @@ async function main(): Promise<void> {
           ],
           [
             'ours s3://',
-            () => benchOurs('ours s3://', `s3://dr-bench/run-${run}`, s3.env, () => s3.prefixSize(`run-${run}/`), run),
+            () =>
+              benchOurs(
+                'ours s3://',
+                `s3://dr-bench/run-${run}`,
+                s3.env,
+                () => s3.prefixSize(`run-${run}/`),
+                run,
+                s3.cpuMs,
+              ),
           ],
         ];
         // Rotate the order each run, so no method always follows the same one.
