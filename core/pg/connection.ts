@@ -228,18 +228,31 @@ export async function connect(url: string, role = 'database'): Promise<pg.Client
  * A signal's CancelRequest travels on its own socket and stops whatever statement the session runs
  * when it arrives: if the statement it was meant for has ended by then, it stops the first cleanup
  * statement instead (a DROP of the staging database, seen leaving it behind). A statement started
- * after the signal that fails as cancelled (57014) is therefore run once more: the cancel is spent.
+ * after the signal that fails as cancelled is therefore run once more: the cancel is spent. Once
+ * per connection, as one cancel stops one statement.
  */
 function retryCancelledCleanup(client: pg.Client): void {
   const query = client.query.bind(client) as (...args: unknown[]) => unknown;
+  let retried = false;
   (client as unknown as { query: (...args: unknown[]) => unknown }).query = (...args: unknown[]) => {
     const result = query(...args);
     if (interruption() === undefined || !(result instanceof Promise)) return result;
-    return result.catch((err: { code?: string }) => {
-      if (err?.code === '57014') return query(...args);
-      throw err;
+    return result.catch((err: unknown) => {
+      if (retried || !cancelledByRequest(err)) throw err;
+      retried = true;
+      return query(...args);
     });
   };
+}
+
+/**
+ * Whether a statement failed to a CancelRequest (dr's own, on a signal), not to a timeout:
+ * PostgreSQL gives both 57014, and a statement_timeout run again would only time out again. The
+ * text tells them apart on an English server; elsewhere, any 57014 counts.
+ */
+export function cancelledByRequest(err: unknown): boolean {
+  const e = err as { code?: string; message?: string } | undefined;
+  return e?.code === '57014' && !/statement timeout/.test(e.message ?? '');
 }
 
 /** PostgreSQL's CancelRequest (no authentication needed): stops the session's running statement. */

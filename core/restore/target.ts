@@ -11,6 +11,7 @@ import type { Manifest } from '../backup/manifest.ts';
 import { DrError } from '../errors.ts';
 import {
   assertClientNotOlder,
+  cancelledByRequest,
   connect,
   firstErrorLine,
   type PgTools,
@@ -340,8 +341,8 @@ async function swapIntoPlace(
   try {
     // A signal past the swap changes nothing (the target is already the backup's), but its cancel
     // may land on this DROP: once spent, the DROP runs again.
-    await drop().catch((err: { code?: string }) => {
-      if (err?.code === '57014' && interruption()) return drop();
+    await drop().catch((err: unknown) => {
+      if (cancelledByRequest(err) && interruption()) return drop();
       throw err;
     });
     return undefined;

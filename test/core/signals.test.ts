@@ -4,7 +4,8 @@
  * it to the handlers that handleSignals installed. The module's interrupted state then lasts for
  * this file, which is why these tests live alone.
  */
-import { afterAll, describe, expect, it } from 'vitest';
+import type pg from 'pg';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { connect } from '../../core/pg/connection.ts';
 import { handleSignals, interruption } from '../../core/signals.ts';
 import { pgUrl, withClient } from '../../fixtures/pg.ts';
@@ -13,6 +14,13 @@ const release = handleSignals();
 afterAll(() => release());
 
 describe('a signal', () => {
+  // dr opens no connection after a signal: the second test's is opened before the first sends it.
+  let timeoutClient: pg.Client;
+  beforeAll(async () => {
+    timeoutClient = await connect(pgUrl('postgres'));
+  });
+  afterAll(() => timeoutClient.end());
+
   it("cancels the statement running on dr's connections, and the cleanup after it still runs, even when a late cancel lands on it", async () => {
     const client = await connect(pgUrl('postgres'));
     try {
@@ -32,6 +40,20 @@ describe('a signal', () => {
     } finally {
       await client.end();
     }
+  });
+
+  it('does not run a cleanup statement again that failed to statement_timeout: it would only time out again', async () => {
+    expect(interruption()).toBe('SIGTERM');
+    const client = timeoutClient;
+    // nextval is not rolled back: the sequence counts how many times the statement ran.
+    await client.query('CREATE TEMP SEQUENCE runs');
+    await client.query(`SET statement_timeout = '200ms'`);
+    await expect(client.query('SELECT nextval($1), pg_sleep(5)', ['runs'])).rejects.toMatchObject({
+      code: '57014',
+      message: expect.stringContaining('statement timeout'),
+    });
+    await client.query('SET statement_timeout = 0');
+    expect((await client.query<{ n: string }>(`SELECT last_value AS n FROM runs`)).rows[0]!.n).toBe('1');
   });
 });
 
