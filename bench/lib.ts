@@ -21,11 +21,16 @@ export interface ProcessResult {
 /** Clock ticks per second of /proc's CPU times (USER_HZ: 100 on Linux). */
 const TICKS_PER_S = 100;
 
+/** The fields of /proc/<pid>/stat after the command name (which may hold spaces): field 3 onwards. */
+function statFields(path: string): string[] {
+  const stat = readFileSync(path, 'utf8');
+  return stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+}
+
 /** utime + stime of a running process (a service the bench started, such as s3rver), in ms; 0 where /proc is missing. */
 export function processCpuMs(pid: number): number {
   try {
-    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    const fields = statFields(`/proc/${pid}/stat`);
     return ((Number(fields[11]) + Number(fields[12])) * 1000) / TICKS_PER_S;
   } catch {
     return 0;
@@ -35,9 +40,7 @@ export function processCpuMs(pid: number): number {
 /** [cutime + cstime of this process, busy time of the machine], in ms; zeros where /proc is missing. */
 function cpuCounters(): [tree: number, machine: number] {
   try {
-    const self = readFileSync('/proc/self/stat', 'utf8');
-    // Fields after the command name (which may hold spaces): cutime and cstime are the 14th and 15th.
-    const fields = self.slice(self.lastIndexOf(')') + 2).split(' ');
+    const fields = statFields('/proc/self/stat');
     const tree = Number(fields[13]) + Number(fields[14]);
     const cpu = readFileSync('/proc/stat', 'utf8').split('\n')[0]!.trim().split(/\s+/).slice(1).map(Number);
     // user nice system idle iowait irq softirq steal: busy is all but idle and iowait.

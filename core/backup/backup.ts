@@ -56,7 +56,13 @@ import {
   planFingerprints,
   type RowTap,
 } from './fingerprint.ts';
-import { DumpFileClosings, DumpStopped, readGrowingFile } from './growing-file.ts';
+import {
+  DumpFileClosings,
+  DumpStopped,
+  FINISHED_ITEM_LINE,
+  readGrowingFile,
+  STARTED_TABLE_LINE,
+} from './growing-file.ts';
 import { MANIFEST_FORMAT_VERSION, MANIFEST_KIND, type Manifest, ManifestSchema } from './manifest.ts';
 import { checksumList, restoreGuide } from './restore-guide.ts';
 import { type Suspicion, suspicionOf } from './suspect.ts';
@@ -199,8 +205,6 @@ export async function runBackup(options: BackupOptions): Promise<BackupResult> {
     );
     // A failed upload stops the dump at once: its error is the one reported.
     uploads.onFailure = () => abort.abort();
-    const finishedItem = /finished item (\d+) TABLE DATA (.+)$/;
-    const dumpingTable = /dumping contents of table "(.+)"$/;
     // Each data file is compressed and uploaded from the moment pg_dump creates it.
     let scanning = false;
     const scan = async () => {
@@ -242,13 +246,13 @@ export async function runBackup(options: BackupOptions): Promise<BackupResult> {
         env: { PGOPTIONS: [process.env.PGOPTIONS ?? '', copySessionPgOptions()].join(' ').trim() },
         onStderrLine: (line) => {
           // A parallel worker has closed this item's file: upload it while the dump goes on.
-          const m = finishedItem.exec(line);
+          const m = FINISHED_ITEM_LINE.exec(line);
           if (m) {
             closings.finished(Number(m[1]), m[2]!);
             uploads.addDumpFile(dumpDir, `${m[1]}.dat`);
           }
           // A single job's next table: the file before it is complete.
-          const started = jobs === 1 ? dumpingTable.exec(line) : null;
+          const started = jobs === 1 ? STARTED_TABLE_LINE.exec(line) : null;
           if (started) closings.started(started[1]!, dumpIdOf);
         },
       },
@@ -376,6 +380,7 @@ export async function runBackup(options: BackupOptions): Promise<BackupResult> {
     log(
       `backup ${id} complete: ${manifest.totals.files} files, ${formatBytes(manifest.totals.bytes)}, ${manifest.totals.rows} rows`,
     );
+    const cpu = process.cpuUsage();
     return {
       id,
       database: source.database,
@@ -399,7 +404,7 @@ export async function runBackup(options: BackupOptions): Promise<BackupResult> {
         finishMs: Math.round(performance.now() - clock.fingerprinted),
       },
       cpu: {
-        processMs: Math.round(cpuMs(process.cpuUsage())),
+        processMs: Math.round((cpu.user + cpu.system) / 1000),
         rowHashingMs: Number(fingerprinter.hashingMs.toFixed(1)),
       },
       warnings,
@@ -461,8 +466,6 @@ const RAW_DATA_FILE = /^(?:(\d+)|blob_\d+)\.dat$/;
 const GROWING_DATA_FILE = /^(\d+)\.dat$/;
 /** How often the dump directory is looked at for new data files. */
 const SCAN_MS = 50;
-
-const cpuMs = (usage: NodeJS.CpuUsage) => (usage.user + usage.system) / 1000;
 
 /** A promise with its resolve function, for a value another part of the flow produces later. */
 function deferred<T>(): { promise: Promise<T>; resolve: (value: T) => void } {

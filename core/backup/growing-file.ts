@@ -73,6 +73,11 @@ export function readGrowingFile(path: string, closed: Promise<void>, chunkSize: 
   });
 }
 
+/** pg_dump --verbose's line for a parallel worker's finished data file: its dump id and table name. */
+export const FINISHED_ITEM_LINE = /finished item (\d+) TABLE DATA (.+)$/;
+/** pg_dump --verbose's line as it starts a table's data: `schema.name`, unquoted. */
+export const STARTED_TABLE_LINE = /dumping contents of table "(.+)"$/;
+
 /**
  * When each of pg_dump's `<dumpId>.dat` files is closed: at its "finished item" line (a parallel
  * dump prints one per file); for a single-job dump, which writes one file at a time, when it says

@@ -130,9 +130,9 @@ export function failWithCause(
   cause: string,
   notice?: FailureNotice,
 ): sfn.Chain {
-  const describe = sfn.Pass.jsonPath(scope, `Describe: ${name}`, { parameters: { cause } });
-  if (!notice) return describe.next(sfn.Fail.jsonPath(scope, name, { error, causePath: '$.cause' }));
   const causePath = '$.cause';
+  const describe = sfn.Pass.jsonPath(scope, `Describe: ${name}`, { parameters: { cause } });
+  if (!notice) return describe.next(sfn.Fail.jsonPath(scope, name, { error, causePath }));
   return describe
     .next(
       sfn.Pass.jsonPath(scope, `Message: ${name}`, {

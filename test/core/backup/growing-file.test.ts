@@ -6,7 +6,12 @@ import { join } from 'node:path';
 import { buffer } from 'node:stream/consumers';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { afterAll, describe, expect, it } from 'vitest';
-import { DumpFileClosings, DumpStopped, readGrowingFile } from '../../../core/backup/growing-file.ts';
+import {
+  DumpFileClosings,
+  DumpStopped,
+  readGrowingFile,
+  STARTED_TABLE_LINE,
+} from '../../../core/backup/growing-file.ts';
 import { runTool } from '../../../core/pg/connection.ts';
 import { readToc, type TocEntry, tableDataEntryNamed } from '../../../core/restore/toc.ts';
 import { createDatabase, dropDatabase, withClient } from '../../../fixtures/pg.ts';
@@ -83,7 +88,7 @@ describe('a single-job pg_dump (real), which prints no "finished item" lines', (
     };
     const result = await runTool({}, 'pg_dump', ['-Fd', '-j1', '-Z0', '--verbose', `--file=${dir}`, url], {
       onStderrLine: (line) => {
-        const m = /dumping contents of table "(.+)"$/.exec(line);
+        const m = STARTED_TABLE_LINE.exec(line);
         if (m) {
           started.push(m[1]!);
           closings.started(m[1]!, dumpIdOf);
