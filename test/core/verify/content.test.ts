@@ -6,13 +6,20 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { runBackup } from '../../../core/backup/backup.ts';
+import type { Manifest } from '../../../core/backup/manifest.ts';
 import { readManifest } from '../../../core/repository/backups.ts';
-import { openRepository } from '../../../core/repository/index.ts';
+import { openRepository, type Repository } from '../../../core/repository/index.ts';
+import { runRestore } from '../../../core/restore/full.ts';
 import { describeFailure, type VerifyResult, verifyAgainstManifest } from '../../../core/verify/verify.ts';
-import { pgUrl } from '../../../fixtures/pg.ts';
+import { dropDatabase, pgUrl, uniqueName } from '../../../fixtures/pg.ts';
 import { runDr } from '../../support/cli.ts';
 import { backupAndRestore, type RestoredFixture } from '../../support/restored.ts';
-import { type TimescaleFixture, timescaleBackupAndRestore, timescaleUrl } from '../../support/timescale.ts';
+import {
+  dropTimescaleDatabase,
+  type TimescaleFixture,
+  timescaleBackupAndRestore,
+  timescaleUrl,
+} from '../../support/timescale.ts';
 
 /** Each change, and what verify must say about it. */
 const CHANGES: { what: string; sql: string; check: string; says: RegExp }[] = [
@@ -86,21 +93,28 @@ for (const sample of ['plain', 'TimescaleDB'] as const) {
     let verify: (database: string) => Promise<VerifyResult>;
     let restored: string;
     let cleanup: () => Promise<void>;
+    /** The sample's source, where its repository is and the server's URL of a database. */
+    let source: { database: string; repo: Repository; url: (db: string) => string };
+    const extraDatabases: string[] = [];
 
     beforeAll(async () => {
       if (sample === 'plain') {
         const fx: RestoredFixture = await backupAndRestore('dr_vc');
         clone = (sql) => fx.clone((c) => c.query(sql));
         verify = (db) => verifyAgainstManifest({ manifest: fx.manifest, target: pgUrl(db) });
+        source = { database: fx.source, repo: openRepository(fx.repoUrl), url: pgUrl };
         ({ restored, cleanup } = fx);
       } else {
         const fx: TimescaleFixture = await timescaleBackupAndRestore('dr_vcts');
         clone = fx.clone;
         verify = (db) => verifyAgainstManifest({ manifest: fx.manifest, target: timescaleUrl(db) });
+        source = { database: fx.source, repo: fx.repo, url: timescaleUrl };
         ({ restored, cleanup } = fx);
       }
     });
     afterAll(async () => {
+      const drop = sample === 'plain' ? dropDatabase : (db: string) => dropTimescaleDatabase(db);
+      for (const db of extraDatabases) await drop(db);
       await cleanup();
     });
 
@@ -111,6 +125,19 @@ for (const sample of ['plain', 'TimescaleDB'] as const) {
       expect(result.checks.filter((c) => c.name === 'content').map((c) => c.object)).toEqual(
         expect.arrayContaining(['public.candles', 'public.ml_features', '"Reporting"."Daily Summary"']),
       );
+    });
+
+    it('passes a --jobs 1 backup (its files complete as pg_dump starts each next table) restored, every relation fingerprinted', async () => {
+      const backup = await runBackup({ db: source.url(source.database), repository: source.repo, jobs: 1 });
+      const manifest: Manifest = await readManifest(source.repo, source.database, backup.id);
+      expect(manifest.dump.jobs).toBe(1);
+      expect(manifest.fingerprints?.skipped).toEqual([]);
+      const target = uniqueName(`dr_vc1_${sample === 'plain' ? 'p' : 'ts'}`);
+      extraDatabases.push(target);
+      await runRestore({ repository: source.repo, backup: backup.id, target: source.url(target) });
+      const result = await verifyAgainstManifest({ manifest, target: source.url(target) });
+      expect(failures(result)).toEqual([]);
+      expect(result.content).toEqual({ method: 'fingerprints', countsOnly: [] });
     });
 
     for (const change of CHANGES) {
