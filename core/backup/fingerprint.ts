@@ -20,6 +20,7 @@ import { to as copyTo } from 'pg-copy-streams';
 import { displayName } from '../pg/ident.ts';
 import { dataEntries, type TocEntry } from '../restore/toc.ts';
 import type { ManifestFingerprints, ManifestTable, ManifestTimescale } from './manifest.ts';
+import { ROW_HASH_WASM } from './row-hash-wasm.ts';
 
 export const FINGERPRINT_ALGORITHM = 'murmur3x2-sum/copy-text/day/v1';
 
@@ -110,14 +111,71 @@ function fmix(h: number): number {
 const NO_TIME = -1;
 const NULL_TIME = -2;
 const OTHER_TIME = -3;
+/** The newest time's key before any row had a day; and one above every day, once it is unknown. */
+const NONE_YET = -4;
+const UNKNOWN_NEWEST_KEY = 0x7fffffff;
+/** The longest time text kept as the newest (row-hash.wat keeps as many bytes). */
+const NEWEST_MAX_BYTES = 56;
 
 const isDigit = (c: number) => c >= 48 && c <= 57;
 
 const viewOf = (b: Buffer) => new DataView(b.buffer, b.byteOffset, b.byteLength);
 
+/** The parts of the WebAssembly API used here (Node's types for it come with the DOM library only). */
+interface WasmGlobal {
+  value: number;
+}
+const wasmApi = (
+  globalThis as unknown as {
+    WebAssembly: {
+      Module: new (bytes: Uint8Array) => object;
+      Instance: new (module: object) => { exports: Record<string, unknown> };
+    };
+  }
+).WebAssembly;
+
+/** row-hash.wat's exports: its calls are synchronous, so one instance serves every hasher. */
+interface RowHashModule {
+  hash(length: number, timeField: number): number;
+  readonly ended: WasmGlobal;
+  readonly bytes: Uint8Array;
+  readonly ints: Int32Array;
+  readonly sliceBytes: number;
+  readonly runsAt: number;
+  readonly maxAt: number;
+  readonly maxKey: WasmGlobal;
+  readonly maxLength: WasmGlobal;
+}
+
+let rowHashModule: RowHashModule | undefined;
+
+function rowHash(): RowHashModule {
+  if (!rowHashModule) {
+    const { exports } = new wasmApi.Instance(new wasmApi.Module(Buffer.from(ROW_HASH_WASM, 'base64')));
+    // Its memory never grows, so these views stay valid.
+    const memory = exports.memory as { buffer: ArrayBuffer };
+    rowHashModule = {
+      hash: exports.hash as RowHashModule['hash'],
+      ended: exports.ended as WasmGlobal,
+      bytes: new Uint8Array(memory.buffer),
+      ints: new Int32Array(memory.buffer),
+      sliceBytes: (exports.sliceBytes as WasmGlobal).value,
+      runsAt: (exports.runsAt as WasmGlobal).value,
+      maxAt: (exports.maxAt as WasmGlobal).value,
+      maxKey: exports.maxKey as WasmGlobal,
+      maxLength: exports.maxLength as WasmGlobal,
+    };
+  }
+  return rowHashModule;
+}
+
 /**
  * Consumes COPY text (chunks in any sizes) and accumulates each row into its bucket. A line
  * `\.` ends the data (pg_dump's data files carry it).
+ *
+ * Whole rows go through row-hash.wat, twice as fast as this file's murmur2x and bucketOf, which
+ * stay as the reference it is tested against, and hash what WebAssembly is not given: a row cut
+ * by a chunk boundary, and a row longer than one call's input.
  */
 export class RowHasher {
   /** Bucket key → [rows, lane-1 sum, lane-2 sum]. */
@@ -130,9 +188,22 @@ export class RowHasher {
   private lastKey = Number.NaN;
   private lastSum: Sum | undefined;
   private ended = false;
+  /** The newest day-keyed time so far: its day key (NONE_YET before the first) and its text. */
+  private newestKey = NONE_YET;
+  private newestText = Buffer.alloc(0);
+  /** A time too long to keep was newer: the newest time is not known here. */
+  private newestUnknown = false;
+  /** Where bucketOf found the time field of a row it gave a day. */
+  private fieldAt = 0;
 
-  /** `timeField`: the 0-based COPY field whose day is the bucket; null for none. */
-  constructor(private readonly timeField: number | null) {}
+  /**
+   * `timeField`: the 0-based COPY field whose day is the bucket; null for none. `wasm`: false
+   * hashes every row with the TypeScript reference (tests compare the two).
+   */
+  constructor(
+    private readonly timeField: number | null,
+    private readonly wasm = true,
+  ) {}
 
   write(chunk: Buffer): void {
     let start = 0;
@@ -148,14 +219,56 @@ export class RowHasher {
       this.row(row, viewOf(row), 0, row.length);
       start = nl + 1;
     }
-    const view = viewOf(chunk);
-    for (;;) {
-      const nl = chunk.indexOf(10, start);
-      if (nl === -1) break;
-      this.row(chunk, view, start, nl);
-      start = nl + 1;
+    if (this.wasm) {
+      const last = chunk.lastIndexOf(10);
+      if (last >= start) this.rows(chunk, start, last + 1);
+      start = Math.max(start, last + 1);
+    } else {
+      const view = viewOf(chunk);
+      for (;;) {
+        const nl = chunk.indexOf(10, start);
+        if (nl === -1) break;
+        this.row(chunk, view, start, nl);
+        start = nl + 1;
+      }
     }
     if (start < chunk.length) this.pending.push(chunk.subarray(start));
+  }
+
+  /** The whole rows `chunk[from, to)` (`to` is past a newline), through row-hash.wat. */
+  private rows(chunk: Buffer, from: number, to: number): void {
+    const m = rowHash();
+    const runWords = 6;
+    while (from < to && !this.ended) {
+      let end = to;
+      if (end - from > m.sliceBytes) {
+        const nl = chunk.lastIndexOf(10, from + m.sliceBytes - 1);
+        if (nl < from) {
+          // One row longer than a call's input.
+          const rowEnd = chunk.indexOf(10, from);
+          this.row(chunk, viewOf(chunk), from, rowEnd);
+          from = rowEnd + 1;
+          continue;
+        }
+        end = nl + 1;
+      }
+      m.bytes.set(chunk.subarray(from, end), 0);
+      m.ended.value = 0;
+      m.maxKey.value = this.newestUnknown ? UNKNOWN_NEWEST_KEY : this.newestKey;
+      m.maxLength.value = this.newestUnknown ? -1 : this.newestText.length;
+      m.bytes.set(this.newestText, m.maxAt);
+      const runs = m.hash(end - from, this.timeField ?? NO_TIME);
+      if (m.maxLength.value === -1) this.newestUnknown = true;
+      else this.newestText = Buffer.from(m.bytes.subarray(m.maxAt, m.maxAt + m.maxLength.value));
+      this.newestKey = m.maxKey.value;
+      for (let r = 0, at = m.runsAt >> 2; r < runs; r++, at += runWords) {
+        const key = m.ints[at]!;
+        const text = key === OTHER_TIME ? this.otherText(chunk, from + m.ints[at + 4]!, from + m.ints[at + 5]!) : '';
+        this.add(key, text, m.ints[at + 1]!, m.ints[at + 2]! >>> 0, m.ints[at + 3]! >>> 0);
+      }
+      if (m.ended.value === 1) this.ended = true;
+      from = end;
+    }
   }
 
   end(): Buckets {
@@ -186,24 +299,58 @@ export class RowHasher {
     }
     murmur2x(b, view, start, end);
     const key = this.bucketOf(b, start, end);
+    this.add(key, key === OTHER_TIME ? this.otherText(b, start, end) : '', 1, lane1, lane2);
+    if (key >= 0 && key >= this.newestKey && !this.newestUnknown) this.keepNewest(key, b, end);
+  }
+
+  /** Keeps the time field of a row with day `key` (at fieldAt, up to a tab or `end`) if it is newer. */
+  private keepNewest(key: number, b: Buffer, end: number): void {
+    const tab = b.indexOf(9, this.fieldAt);
+    const text = b.subarray(this.fieldAt, tab === -1 || tab > end ? end : tab);
+    // A BC time orders backwards.
+    if (text.length >= 3 && text.toString('latin1', text.length - 3) === ' BC') {
+      this.newestUnknown = true;
+      return;
+    }
+    if (key === this.newestKey && Buffer.compare(text, this.newestText) <= 0) return;
+    if (text.length > NEWEST_MAX_BYTES) this.newestUnknown = true;
+    else {
+      this.newestKey = key;
+      this.newestText = Buffer.from(text);
+    }
+  }
+
+  /**
+   * The newest time among the rows with a day bucket, as its COPY text, which is what
+   * `max(column)::text` gives under COPY_SESSION: ISO text of one type in UTC orders as its times
+   * do. Null for no such row; undefined when the text cannot tell (a time of other text, such as
+   * infinity, BC, or one longer than NEWEST_MAX_BYTES). Call after end().
+   */
+  newest(): string | null | undefined {
+    if (this.newestUnknown || this.others.size > 0) return undefined;
+    return this.newestKey === NONE_YET ? null : this.newestText.toString('latin1');
+  }
+
+  /** Adds `rows` rows with these lane sums to bucket `key` (`text` for OTHER_TIME). */
+  private add(key: number, text: string, rows: number, sum1: number, sum2: number): void {
     // Rows come mostly in time order: the previous row's bucket saves a map lookup per row.
     if (key === this.lastKey) {
       const sum = this.lastSum!;
-      sum[0]++;
-      sum[1] = (sum[1] + lane1) >>> 0;
-      sum[2] = (sum[2] + lane2) >>> 0;
+      sum[0] += rows;
+      sum[1] = (sum[1] + sum1) >>> 0;
+      sum[2] = (sum[2] + sum2) >>> 0;
       return;
     }
     const map = key === OTHER_TIME ? this.others : this.sums;
-    const k = key === OTHER_TIME ? this.otherText(b, start, end) : key;
+    const k = key === OTHER_TIME ? text : key;
     const sum = (map as Map<number | string, Sum>).get(k);
     if (sum) {
-      sum[0]++;
-      sum[1] = (sum[1] + lane1) >>> 0;
-      sum[2] = (sum[2] + lane2) >>> 0;
+      sum[0] += rows;
+      sum[1] = (sum[1] + sum1) >>> 0;
+      sum[2] = (sum[2] + sum2) >>> 0;
       if (key !== OTHER_TIME) this.remember(key, sum);
     } else {
-      const added: Sum = [1, lane1, lane2];
+      const added: Sum = [rows, sum1, sum2];
       (map as Map<number | string, Sum>).set(k, added);
       if (key !== OTHER_TIME) this.remember(key, added);
     }
@@ -229,6 +376,7 @@ export class RowHasher {
     if (this.timeField === null) return NO_TIME;
     const at = this.fieldStart(b, start, end);
     if (at === -1 || (b[at] === 92 && b[at + 1] === 78)) return NULL_TIME; // \N
+    this.fieldAt = at;
     // ISO `YYYY-MM-DD…` (COPY_SESSION's DateStyle): the day as yyyymmdd.
     if (
       at + 10 <= end &&
