@@ -261,14 +261,31 @@ export async function runBackup(options: BackupOptions): Promise<BackupResult> {
     const globals = dumpGlobals(tools, source.url, warnings);
     // While pg_dump runs, in the same snapshot (one query at a time on this connection).
     const catalogStarted = performance.now();
-    const tables = await catalog.tables(client);
+    const shapes = await catalog.tableShapes(client);
     const sequences = await catalog.sequences(client);
     const extensions = await catalog.extensions(client);
     const databaseOptions = await catalog.databaseOptions(client);
     const databaseProperties = await readDatabaseProperties(client);
     const schema = await catalog.schemaObjects(client);
     const timescaleCatalog = await readTimescaleCatalog(client);
-    plan.resolve(options.fingerprints === false ? undefined : await planFingerprints(client, tables, timescaleCatalog));
+    const fingerprintPlan =
+      options.fingerprints === false
+        ? undefined
+        : await planFingerprints(client, catalog.tableOutlines(shapes), timescaleCatalog);
+    plan.resolve(fingerprintPlan);
+    // The rows of a fingerprinted plain table or partition are counted in the dump's own COPY text,
+    // as it is hashed: scanning them again for count(*) and max() cost the server as much CPU as
+    // pg_dump's COPY of them. Hypertables (compressed batches are not rows), materialized views and
+    // the rest are scanned here, in the same snapshot.
+    const planned = new Set(fingerprintPlan?.map((t) => `${t.schema}\0${t.name}`));
+    const leaves = catalog.leafRelations(shapes);
+    const countedInDump = leaves.filter(
+      (l) => (l.kind === 'table' || l.kind === 'partition') && planned.has(`${l.schema}\0${l.name}`),
+    );
+    const counts = await catalog.scanCounts(
+      client,
+      leaves.filter((l) => !countedInDump.includes(l)),
+    );
     clock.catalog = performance.now() - catalogStarted;
     const result = await dump.finally(() => clearInterval(scanner));
     clock.dumped = performance.now();
@@ -287,7 +304,6 @@ export async function runBackup(options: BackupOptions): Promise<BackupResult> {
         )
       );
     }
-    await client.query('COMMIT');
     // pg_dump's stderr is read on success too: an unexpected warning is the user's to see.
     for (const w of unexpectedDumpWarnings(result.stderr)) {
       warnings.push(w);
@@ -322,6 +338,17 @@ export async function runBackup(options: BackupOptions): Promise<BackupResult> {
     const files = await uploads.finish();
     clock.uploaded = performance.now();
     const fingerprints = await fingerprinter.result();
+    // A relation whose counts the COPY text could not give (its file not hashed, a time such as
+    // infinity) is scanned, still in the dump's snapshot, which is released only then.
+    const uncounted: catalog.LeafRelation[] = [];
+    for (const leaf of countedInDump) {
+      const fromDump = await fingerprinter.countsOf(leaf.schema, leaf.name, leaf.timeColumn);
+      if (fromDump) counts.set(leaf.oid, fromDump);
+      else uncounted.push(leaf);
+    }
+    for (const [oid, scanned] of await catalog.scanCounts(client, uncounted)) counts.set(oid, scanned);
+    await client.query('COMMIT');
+    const tables = catalog.withCounts(shapes, counts);
     clock.fingerprinted = performance.now();
     for (const s of fingerprints?.skipped ?? [])
       warnings.push(`${s.table}: content not fingerprinted (${s.reason}); verify checks its counts only`);

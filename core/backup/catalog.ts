@@ -137,30 +137,73 @@ export async function sequences(client: pg.Client): Promise<Manifest['sequences'
   return rows.map((r) => ({ schema: r.schema, name: r.name, lastValue: r.last_value }));
 }
 
-/**
- * Tables with exact counts and freshness. Counts scan leaf tables once each (count and max in
- * one pass); partitioned parents sum their partitions, so no row is read twice. A hypertable is
- * counted through itself (not ONLY): its rows, compressed or not, are in its chunks.
- */
-export async function tables(client: pg.Client): Promise<ManifestTable[]> {
+/** A leaf relation's exact row count and newest time (`max(time column)::text`), in the snapshot. */
+export interface RelationCounts {
+  readonly rows: number;
+  readonly maxTime: string | null;
+}
+
+/** The tables as the catalog describes them, before their rows are counted. */
+export interface TableShapes {
+  readonly relations: readonly RelationRow[];
+  readonly indexes: Map<number, ManifestTable['indexes']>;
+  readonly constraints: Map<number, ManifestTable['constraints']>;
+}
+
+/** A relation whose rows are counted where they are stored: every one but a partitioned parent. */
+export interface LeafRelation {
+  readonly oid: number;
+  readonly schema: string;
+  readonly name: string;
+  readonly kind: ManifestTable['kind'];
+  readonly timeColumn: string | null;
+}
+
+export async function tableShapes(client: pg.Client): Promise<TableShapes> {
   // One connection runs one query at a time: these stay sequential.
   const rels = await relations(client);
   const indexes = await indexesByTable(client);
   const constraints = await constraintsByTable(client);
-  // Comparable ISO text for MAX() whatever the session's settings.
+  // Comparable ISO text for MAX() whatever the session's settings (readTimescaleCatalog needs it too).
   await client.query(`SET LOCAL TimeZone = 'UTC'; SET LOCAL DateStyle = 'ISO'`);
-  const stats = new Map<number, { rows: number; maxTime: string | null }>();
-  for (const rel of rels.filter((r) => r.relkind !== 'p')) {
-    const max = rel.time_column ? `max(${qualifiedColumn(rel.time_column)})::text` : 'NULL::text';
+  return { relations: rels, indexes, constraints };
+}
+
+export function leafRelations(shapes: TableShapes): LeafRelation[] {
+  return shapes.relations
+    .filter((r) => r.relkind !== 'p')
+    .map((r) => ({ oid: r.oid, schema: r.schema, name: r.name, kind: kindOf(r), timeColumn: r.time_column }));
+}
+
+/**
+ * Exact counts and freshness of `leaves`, by scanning each once (count and max in one pass). A
+ * hypertable is counted through itself (not ONLY): its rows, compressed or not, are in its chunks.
+ */
+export async function scanCounts(
+  client: pg.Client,
+  leaves: readonly LeafRelation[],
+): Promise<Map<number, RelationCounts>> {
+  const counts = new Map<number, RelationCounts>();
+  for (const rel of leaves) {
+    const max = rel.timeColumn ? `max(${qualifiedColumn(rel.timeColumn)})::text` : 'NULL::text';
     const { rows } = await client.query<{ n: string; max: string | null }>(
-      `SELECT count(*) AS n, ${max} AS max FROM ${rel.hypertable ? '' : 'ONLY '}${qualified(rel.schema, rel.name)}`,
+      `SELECT count(*) AS n, ${max} AS max FROM ${rel.kind === 'hypertable' ? '' : 'ONLY '}${qualified(rel.schema, rel.name)}`,
     );
-    stats.set(rel.oid, { rows: Number(rows[0]!.n), maxTime: rows[0]!.max });
+    counts.set(rel.oid, { rows: Number(rows[0]!.n), maxTime: rows[0]!.max });
   }
+  return counts;
+}
+
+/**
+ * The manifest's tables from their shapes and the counts of every leaf relation; partitioned
+ * parents sum their partitions, so no row is read twice.
+ */
+export function withCounts(shapes: TableShapes, counts: ReadonlyMap<number, RelationCounts>): ManifestTable[] {
+  const rels = shapes.relations;
+  const stats = new Map(counts);
   // Partitioned parents, deepest first, so sub-partitioned trees add up.
-  const parents = rels.filter((r) => r.relkind === 'p');
   const childrenOf = (p: RelationRow) => rels.filter((r) => r.parent_oid === p.oid);
-  const resolve = (p: RelationRow): { rows: number; maxTime: string | null } => {
+  const resolve = (p: RelationRow): RelationCounts => {
     const cached = stats.get(p.oid);
     if (cached) return cached;
     let rows = 0;
@@ -174,33 +217,58 @@ export async function tables(client: pg.Client): Promise<ManifestTable[]> {
     stats.set(p.oid, result);
     return result;
   };
-  parents.forEach(resolve);
+  rels.filter((r) => r.relkind === 'p').forEach(resolve);
   return rels.map((rel) => {
-    const s = stats.get(rel.oid)!;
+    const s = stats.get(rel.oid);
+    if (!s) throw new Error(`no row count for ${rel.schema}.${rel.name}`);
+    const { timeColumn, ...outline } = outlineOf(rel);
     const table: ManifestTable = {
-      schema: rel.schema,
-      name: rel.name,
-      kind:
-        rel.relkind === 'p'
-          ? 'partitioned'
-          : rel.relkind === 'm'
-            ? 'materialized_view'
-            : rel.hypertable
-              ? 'hypertable'
-              : rel.parent
-                ? 'partition'
-                : 'table',
+      ...outline,
       rows: s.rows,
-      indexes: indexes.get(rel.oid) ?? [],
-      constraints: constraints.get(rel.oid) ?? [],
+      indexes: shapes.indexes.get(rel.oid) ?? [],
+      constraints: shapes.constraints.get(rel.oid) ?? [],
     };
-    if (rel.parent) table.parent = rel.parent;
-    if (rel.time_column) {
-      table.timeColumn = rel.time_column;
+    if (timeColumn) {
+      table.timeColumn = timeColumn;
       table.maxTime = s.maxTime;
     }
     return table;
   });
+}
+
+/** What a table is, before its rows are counted: enough to plan its fingerprints. */
+export type TableOutline = Pick<ManifestTable, 'schema' | 'name' | 'kind' | 'parent' | 'timeColumn'>;
+
+export function tableOutlines(shapes: TableShapes): TableOutline[] {
+  return shapes.relations.map(outlineOf);
+}
+
+function outlineOf(rel: RelationRow): TableOutline {
+  return {
+    schema: rel.schema,
+    name: rel.name,
+    kind: kindOf(rel),
+    ...(rel.parent ? { parent: rel.parent } : {}),
+    ...(rel.time_column ? { timeColumn: rel.time_column } : {}),
+  };
+}
+
+/** Tables with exact counts and freshness, every leaf scanned. */
+export async function tables(client: pg.Client): Promise<ManifestTable[]> {
+  const shapes = await tableShapes(client);
+  return withCounts(shapes, await scanCounts(client, leafRelations(shapes)));
+}
+
+function kindOf(rel: RelationRow): ManifestTable['kind'] {
+  return rel.relkind === 'p'
+    ? 'partitioned'
+    : rel.relkind === 'm'
+      ? 'materialized_view'
+      : rel.hypertable
+        ? 'hypertable'
+        : rel.parent
+          ? 'partition'
+          : 'table';
 }
 
 function qualifiedColumn(column: string): string {

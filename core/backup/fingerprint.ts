@@ -19,7 +19,8 @@ import type pg from 'pg';
 import { to as copyTo } from 'pg-copy-streams';
 import { displayName } from '../pg/ident.ts';
 import { dataEntries, type TocEntry } from '../restore/toc.ts';
-import type { ManifestFingerprints, ManifestTable, ManifestTimescale } from './manifest.ts';
+import type { RelationCounts, TableOutline } from './catalog.ts';
+import type { ManifestFingerprints, ManifestTimescale } from './manifest.ts';
 import { ROW_HASH_WASM } from './row-hash-wasm.ts';
 
 export const FINGERPRINT_ALGORITHM = 'murmur3x2-sum/copy-text/day/v1';
@@ -307,13 +308,10 @@ export class RowHasher {
   private keepNewest(key: number, b: Buffer, end: number): void {
     const tab = b.indexOf(9, this.fieldAt);
     const text = b.subarray(this.fieldAt, tab === -1 || tab > end ? end : tab);
-    // A BC time orders backwards.
-    if (text.length >= 3 && text.toString('latin1', text.length - 3) === ' BC') {
-      this.newestUnknown = true;
-      return;
-    }
     if (key === this.newestKey && Buffer.compare(text, this.newestText) <= 0) return;
-    if (text.length > NEWEST_MAX_BYTES) this.newestUnknown = true;
+    // A BC time orders backwards (one that is not newer as text is older than the AD one kept).
+    if (text.length > NEWEST_MAX_BYTES || (text.length >= 3 && text.toString('latin1', text.length - 3) === ' BC'))
+      this.newestUnknown = true;
     else {
       this.newestKey = key;
       this.newestText = Buffer.from(text);
@@ -492,11 +490,11 @@ const TIME_TYPES = new Set(['timestamp with time zone', 'timestamp without time 
  */
 export async function planFingerprints(
   client: pg.Client,
-  tables: readonly ManifestTable[],
+  tables: readonly TableOutline[],
   timescale: Pick<ManifestTimescale, 'hypertables'> | null,
 ): Promise<FingerprintTarget[]> {
   const byName = new Map(tables.map((t) => [displayName(t), t]));
-  const rootOf = (t: ManifestTable): ManifestTable => {
+  const rootOf = (t: TableOutline): TableOutline => {
     let current = t;
     while (current.parent) {
       const parent = byName.get(displayName(splitQualified(current.parent)));
@@ -591,8 +589,8 @@ export interface RowTap {
 export class DumpFingerprinter {
   private toc: readonly TocEntry[] | undefined;
   private byDumpId: Map<number, FingerprintTarget[]> | undefined;
-  /** Dump id → buckets per time-field position (`-1` for none). */
-  private readonly hashed = new Map<number, Map<number, Buckets>>();
+  /** Dump id → buckets and newest time per time-field position (`-1` for none). */
+  private readonly hashed = new Map<number, Map<number, { buckets: Buckets; newest: string | null | undefined }>>();
   /** Time spent hashing rows, on dr's main thread (the backup's result reports it). */
   hashingMs = 0;
 
@@ -624,7 +622,7 @@ export class DumpFingerprinter {
         this.hashingMs += performance.now() - started;
       },
       end: () => {
-        this.hashed.set(dumpId, new Map(hashers.map((h, i) => [fields[i]!, h.end()])));
+        this.hashed.set(dumpId, new Map(hashers.map((h, i) => [fields[i]!, { buckets: h.end(), newest: h.newest() }])));
       },
     };
   }
@@ -640,20 +638,9 @@ export class DumpFingerprinter {
     const relations: ManifestFingerprints['relations'] = [];
     const skipped = new Map<string, string>();
     for (const t of plan) {
-      let entry: TocEntry | undefined;
-      try {
-        entry = dataEntries(this.toc ?? [], {
-          members: [{ schema: t.schema, name: t.name }],
-          indexes: [],
-          sequences: [],
-        })[0];
-      } catch (err) {
-        skipped.set(t.table, (err as Error).message);
-        continue;
-      }
-      const buckets = entry && this.hashed.get(entry.dumpId)?.get(fieldOf(t));
-      if (!buckets) {
-        skipped.set(t.table, `no data file for ${t.schema}.${t.name} in the dump`);
+      const found = this.hashedOf(t);
+      if (typeof found === 'string') {
+        skipped.set(t.table, found);
         continue;
       }
       relations.push({
@@ -662,7 +649,7 @@ export class DumpFingerprinter {
         table: t.table,
         columns: t.columns,
         timeColumn: t.timeColumn,
-        buckets,
+        buckets: found.buckets,
       });
     }
     const kept = relations
@@ -673,6 +660,38 @@ export class DumpFingerprinter {
       relations: kept,
       skipped: [...skipped].map(([table, reason]) => ({ table, reason })),
     };
+  }
+
+  /**
+   * The exact rows and newest time of `schema.name` (its freshness column `timeColumn`), as its
+   * data file's COPY text holds them: the dump's snapshot, like a count(*) in it. Undefined when
+   * its file was not hashed, or its newest time cannot be told from the text; call after result().
+   */
+  async countsOf(schema: string, name: string, timeColumn: string | null): Promise<RelationCounts | undefined> {
+    const target = (await this.plan)?.find((t) => t.schema === schema && t.name === name);
+    // A freshness column that is not in the COPY text (a generated one) leaves the newest time unknown.
+    if (!target || target.timeColumn !== timeColumn) return undefined;
+    const found = this.hashedOf(target);
+    if (typeof found === 'string') return undefined;
+    const maxTime = timeColumn === null ? null : found.newest;
+    return maxTime === undefined ? undefined : { rows: totalOf(found.buckets)[0], maxTime };
+  }
+
+  /** What `t`'s data file hashed to, or why there is none. */
+  private hashedOf(t: FingerprintTarget): { buckets: Buckets; newest: string | null | undefined } | string {
+    let entry: TocEntry | undefined;
+    try {
+      entry = dataEntries(this.toc ?? [], {
+        members: [{ schema: t.schema, name: t.name }],
+        indexes: [],
+        sequences: [],
+      })[0];
+    } catch (err) {
+      return (err as Error).message;
+    }
+    return (
+      (entry && this.hashed.get(entry.dumpId)?.get(fieldOf(t))) ?? `no data file for ${t.schema}.${t.name} in the dump`
+    );
   }
 
   private targetsByDumpId(plan: readonly FingerprintTarget[]): Map<number, FingerprintTarget[]> {
