@@ -282,9 +282,10 @@ export async function runBackup(options: BackupOptions): Promise<BackupResult> {
     const countedInDump = leaves.filter(
       (l) => (l.kind === 'table' || l.kind === 'partition') && planned.has(`${l.schema}\0${l.name}`),
     );
+    const inDump = new Set(countedInDump);
     const counts = await catalog.scanCounts(
       client,
-      leaves.filter((l) => !countedInDump.includes(l)),
+      leaves.filter((l) => !inDump.has(l)),
     );
     clock.catalog = performance.now() - catalogStarted;
     const result = await dump.finally(() => clearInterval(scanner));
@@ -342,7 +343,7 @@ export async function runBackup(options: BackupOptions): Promise<BackupResult> {
     // infinity) is scanned, still in the dump's snapshot, which is released only then.
     const uncounted: catalog.LeafRelation[] = [];
     for (const leaf of countedInDump) {
-      const fromDump = await fingerprinter.countsOf(leaf.schema, leaf.name, leaf.timeColumn);
+      const fromDump = fingerprinter.countsOf(leaf.schema, leaf.name, leaf.timeColumn);
       if (fromDump) counts.set(leaf.oid, fromDump);
       else uncounted.push(leaf);
     }

@@ -570,6 +570,12 @@ function splitQualified(text: string): { schema: string; name: string } {
   return { schema: parts[0] ?? '', name: parts[1] ?? '' };
 }
 
+/** What one data file's rows hashed to, for one time-field position. */
+interface HashedFile {
+  readonly buckets: Buckets;
+  readonly newest: string | null | undefined;
+}
+
 /** Rows of one data file passing by: fed chunk by chunk, ended once. */
 export interface RowTap {
   write(chunk: Buffer): void;
@@ -590,7 +596,9 @@ export class DumpFingerprinter {
   private toc: readonly TocEntry[] | undefined;
   private byDumpId: Map<number, FingerprintTarget[]> | undefined;
   /** Dump id → buckets and newest time per time-field position (`-1` for none). */
-  private readonly hashed = new Map<number, Map<number, { buckets: Buckets; newest: string | null | undefined }>>();
+  private readonly hashed = new Map<number, Map<number, HashedFile>>();
+  /** By `schema\0name`, once result() ran: each planned relation and what its file hashed to, or why none. */
+  private readonly resolved = new Map<string, { target: FingerprintTarget; found: HashedFile | string }>();
   /** Time spent hashing rows, on dr's main thread (the backup's result reports it). */
   hashingMs = 0;
 
@@ -639,6 +647,7 @@ export class DumpFingerprinter {
     const skipped = new Map<string, string>();
     for (const t of plan) {
       const found = this.hashedOf(t);
+      this.resolved.set(`${t.schema}\0${t.name}`, { target: t, found });
       if (typeof found === 'string') {
         skipped.set(t.table, found);
         continue;
@@ -667,18 +676,16 @@ export class DumpFingerprinter {
    * data file's COPY text holds them: the dump's snapshot, like a count(*) in it. Undefined when
    * its file was not hashed, or its newest time cannot be told from the text; call after result().
    */
-  async countsOf(schema: string, name: string, timeColumn: string | null): Promise<RelationCounts | undefined> {
-    const target = (await this.plan)?.find((t) => t.schema === schema && t.name === name);
+  countsOf(schema: string, name: string, timeColumn: string | null): RelationCounts | undefined {
+    const { target, found } = this.resolved.get(`${schema}\0${name}`) ?? {};
     // A freshness column that is not in the COPY text (a generated one) leaves the newest time unknown.
-    if (!target || target.timeColumn !== timeColumn) return undefined;
-    const found = this.hashedOf(target);
-    if (typeof found === 'string') return undefined;
+    if (!target || !found || target.timeColumn !== timeColumn || typeof found === 'string') return undefined;
     const maxTime = timeColumn === null ? null : found.newest;
     return maxTime === undefined ? undefined : { rows: totalOf(found.buckets)[0], maxTime };
   }
 
   /** What `t`'s data file hashed to, or why there is none. */
-  private hashedOf(t: FingerprintTarget): { buckets: Buckets; newest: string | null | undefined } | string {
+  private hashedOf(t: FingerprintTarget): HashedFile | string {
     let entry: TocEntry | undefined;
     try {
       entry = dataEntries(this.toc ?? [], {
