@@ -192,7 +192,7 @@ export class RowHasher {
   /** The newest day-keyed time so far: its day key (NONE_YET before the first) and its text. */
   private newestKey = NONE_YET;
   private newestText = Buffer.alloc(0);
-  /** A time too long to keep was newer: the newest time is not known here. */
+  /** A newer time was too long to keep, or BC: the newest time is not known here. */
   private newestUnknown = false;
   /** Where bucketOf found the time field of a row it gave a day. */
   private fieldAt = 0;
