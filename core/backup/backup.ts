@@ -279,13 +279,12 @@ export async function runBackup(options: BackupOptions): Promise<BackupResult> {
     // the rest are scanned here, in the same snapshot.
     const planned = new Set(fingerprintPlan?.map((t) => `${t.schema}\0${t.name}`));
     const leaves = catalog.leafRelations(shapes);
-    const countedInDump = leaves.filter(
-      (l) => (l.kind === 'table' || l.kind === 'partition') && planned.has(`${l.schema}\0${l.name}`),
+    const countedInDump = new Set(
+      leaves.filter((l) => (l.kind === 'table' || l.kind === 'partition') && planned.has(`${l.schema}\0${l.name}`)),
     );
-    const inDump = new Set(countedInDump);
     const counts = await catalog.scanCounts(
       client,
-      leaves.filter((l) => !inDump.has(l)),
+      leaves.filter((l) => !countedInDump.has(l)),
     );
     clock.catalog = performance.now() - catalogStarted;
     const result = await dump.finally(() => clearInterval(scanner));

@@ -143,6 +143,7 @@ interface RowHashModule {
   readonly ints: Int32Array;
   readonly sliceBytes: number;
   readonly runsAt: number;
+  readonly runBytes: number;
   readonly maxAt: number;
   readonly maxKey: WasmGlobal;
   readonly maxLength: WasmGlobal;
@@ -162,6 +163,7 @@ function rowHash(): RowHashModule {
       ints: new Int32Array(memory.buffer),
       sliceBytes: (exports.sliceBytes as WasmGlobal).value,
       runsAt: (exports.runsAt as WasmGlobal).value,
+      runBytes: (exports.runBytes as WasmGlobal).value,
       maxAt: (exports.maxAt as WasmGlobal).value,
       maxKey: exports.maxKey as WasmGlobal,
       maxLength: exports.maxLength as WasmGlobal,
@@ -239,7 +241,7 @@ export class RowHasher {
   /** The whole rows `chunk[from, to)` (`to` is past a newline), through row-hash.wat. */
   private rows(chunk: Buffer, from: number, to: number): void {
     const m = rowHash();
-    const runWords = 6;
+    const runWords = m.runBytes >> 2;
     while (from < to && !this.ended) {
       let end = to;
       if (end - from > m.sliceBytes) {

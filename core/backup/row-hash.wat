@@ -23,6 +23,8 @@
   ;; overread and padding. JavaScript reads both from here.
   (global (export "sliceBytes") i32 (i32.const 262144))
   (global $RUNS (export "runsAt") i32 (i32.const 262208))
+  ;; A run's size in bytes (six i32: key, rows, the two lane sums, the first row's start and end).
+  (global (export "runBytes") i32 (i32.const 24))
   (global $MAX (export "maxAt") i32 (i32.const 262152))
   (global $maxKey (export "maxKey") (mut i32) (i32.const -4))
   (global $maxLength (export "maxLength") (mut i32) (i32.const 0))
