@@ -5,6 +5,7 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { runBackup } from '../../../core/backup/backup.ts';
+import * as catalog from '../../../core/backup/catalog.ts';
 import type { Manifest } from '../../../core/backup/manifest.ts';
 import { runDrill } from '../../../core/drill/run.ts';
 import { DrError } from '../../../core/errors.ts';
@@ -63,6 +64,21 @@ describe('TimescaleDB backup', () => {
     expect(manifest.tables.filter((t) => t.schema.startsWith('_timescaledb'))).toEqual([]);
     expect(manifest.sequences.map((s) => s.schema)).not.toContain('_timescaledb_internal');
     expect(manifest.sequences.map((s) => s.schema)).not.toContain('_timescaledb_catalog');
+  });
+
+  it("records every table's rows and newest time as a scan of each says, plain tables counted from the dump's COPY text", async () => {
+    const scanned = await withTimescaleClient(source, async (c) => {
+      await c.query('BEGIN ISOLATION LEVEL REPEATABLE READ');
+      const tables = await catalog.tables(c);
+      await c.query('COMMIT');
+      return tables;
+    });
+    const countsOf = (tables: readonly { schema: string; name: string; rows: number; maxTime?: string | null }[]) =>
+      Object.fromEntries(tables.map((t) => [`${t.schema}.${t.name}`, { rows: t.rows, maxTime: t.maxTime }]));
+    expect(countsOf(manifest.tables)).toEqual(countsOf(scanned));
+    // Both ways are in play: hypertables scanned, plain tables (fingerprinted) from the dump.
+    expect(manifest.tables.some((t) => t.kind === 'hypertable')).toBe(true);
+    expect(manifest.tables.some((t) => t.kind === 'table' && t.rows > 0 && t.maxTime)).toBe(true);
   });
 
   it("records the version, each hypertable's chunks with range, compression and data files, the continuous aggregate and the jobs", async () => {
